@@ -1,0 +1,136 @@
+//! Command-line flags.
+
+use crate::proto::NodeConfig;
+use crate::wire::{MAX_NAME_BYTES, valid_name};
+use clap::Parser;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `ringchat --name NAME --port PORT [--addr IP] [--join HOST:PORT] [-v]`
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "ringchat",
+    version,
+    about = "A serverless group chat over UDP: nodes form a ring, a leader orders the room.",
+    after_help = "Without --join, creates a new room and leads it. A later flag overrides an \
+                  earlier one, so `./s2 --join 127.0.0.1:5003` works.",
+    args_override_self = true
+)]
+pub struct Args {
+    /// Your name in the room (1 to 32 bytes, no spaces or commas).
+    #[arg(long, value_parser = parse_name)]
+    pub name: String,
+    /// UDP port to listen on; 0 picks a free one (printed at start).
+    #[arg(long)]
+    pub port: u16,
+    /// The address to listen on, which other members use to reach you.
+    #[arg(long, default_value = "127.0.0.1", value_parser = parse_addr)]
+    pub addr: IpAddr,
+    /// Join the room through this member (any member, not only the leader).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub join: Option<String>,
+    /// Also print the log to stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Directory for the log file `chat_<port>.log`.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub log_dir: PathBuf,
+    /// Milliseconds before an unacknowledged datagram is resent.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub ack_timeout_ms: u64,
+    /// Resends before a peer is reported unreachable.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub max_retries: u32,
+}
+
+fn parse_name(s: &str) -> Result<String, String> {
+    if valid_name(s) {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "a name is 1 to {MAX_NAME_BYTES} bytes with no spaces or commas"
+        ))
+    }
+}
+
+fn parse_addr(s: &str) -> Result<IpAddr, String> {
+    let ip: IpAddr = s.parse().map_err(|e| format!("{e}"))?;
+    if ip.is_unspecified() {
+        return Err("give the address other members reach you at, not a wildcard".into());
+    }
+    Ok(ip)
+}
+
+impl Args {
+    /// Resolves `--join` to one socket address (a host name is looked up).
+    pub fn resolve_join(&self) -> Result<Option<SocketAddr>, String> {
+        let Some(j) = &self.join else { return Ok(None) };
+        let mut addrs = j
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve --join {j}: {e}"))?;
+        addrs
+            .find(|a| a.is_ipv4() == self.addr.is_ipv4())
+            .map(Some)
+            .ok_or_else(|| format!("--join {j} has no address of the same family as --addr"))
+    }
+
+    /// The node settings for a node listening at `local`.
+    pub fn node_config(&self, local: SocketAddr, join: Option<SocketAddr>) -> NodeConfig {
+        let mut cfg = NodeConfig::new(self.name.clone(), local, join);
+        cfg.ack_timeout = Duration::from_millis(self.ack_timeout_ms);
+        cfg.max_retries = self.max_retries;
+        cfg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_join_overrides_earlier() {
+        let a = Args::try_parse_from([
+            "ringchat",
+            "--name",
+            "bob",
+            "--port",
+            "5002",
+            "--join",
+            "127.0.0.1:5001",
+            "--join",
+            "127.0.0.1:5003",
+        ])
+        .unwrap();
+        assert_eq!(a.join.as_deref(), Some("127.0.0.1:5003"));
+    }
+
+    #[test]
+    fn bad_flags_are_errors() {
+        assert!(Args::try_parse_from(["ringchat", "--name", "a b", "--port", "1"]).is_err());
+        assert!(Args::try_parse_from(["ringchat", "--name", "a", "--port", "70000"]).is_err());
+        assert!(Args::try_parse_from(["ringchat", "--name", "a"]).is_err());
+        assert!(
+            Args::try_parse_from([
+                "ringchat", "--name", "a", "--port", "1", "--addr", "0.0.0.0"
+            ])
+            .is_err()
+        );
+        assert!(
+            Args::try_parse_from(["ringchat", "--name", "a", "--port", "1", "--bogus"]).is_err()
+        );
+    }
+
+    #[test]
+    fn join_resolves_or_says_why() {
+        let mut a =
+            Args::try_parse_from(["ringchat", "--name", "a", "--port", "1", "--join", "nope"])
+                .unwrap();
+        assert!(a.resolve_join().unwrap_err().contains("cannot resolve"));
+        a.join = Some("127.0.0.1:9".into());
+        assert_eq!(
+            a.resolve_join().unwrap(),
+            Some("127.0.0.1:9".parse().unwrap())
+        );
+    }
+}

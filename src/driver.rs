@@ -1,0 +1,196 @@
+//! The tokio driver: one UDP socket, one deadline timer, a command channel in and an
+//! event channel out. It makes no protocol decisions; it moves bytes and time into the
+//! [`Node`] and its outputs out.
+//!
+//! [`spawn`] runs a node as a task behind channels (the tests use this directly);
+//! [`run`] is the program: it wires stdin through [`ui::parse`] and events through
+//! [`ui::render`] to stdout.
+
+use crate::ids::{NodeId, WallMillis};
+use crate::logging::LAMPORT;
+use crate::proto::{Command, Event, Node, NodeConfig};
+use crate::ui::{self, Input};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::AsyncBufReadExt;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+/// Receive buffer: larger than any valid datagram, so oversized ones are seen as such.
+const RECV_BUFFER: usize = 2048;
+
+/// A running node: send it commands, receive its events.
+pub struct NodeHandle {
+    /// Commands for the node. Dropping every sender makes the node leave gracefully.
+    pub commands: mpsc::UnboundedSender<Command>,
+    /// The node's events; closed once the node has left or failed to join.
+    pub events: mpsc::UnboundedReceiver<Event>,
+    /// Where the node listens.
+    pub local_addr: SocketAddr,
+    /// The node's id.
+    pub id: NodeId,
+    /// The node's task; abort it to simulate a crash.
+    pub task: JoinHandle<()>,
+}
+
+/// Binds the node's one UDP socket.
+pub async fn bind(ip: IpAddr, port: u16) -> std::io::Result<UdpSocket> {
+    UdpSocket::bind(SocketAddr::new(ip, port)).await
+}
+
+/// The wall clock as stamped on messages.
+pub fn wall_now() -> WallMillis {
+    WallMillis(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    )
+}
+
+/// Starts a node on `socket` with a fresh random id. `cfg.addr` should be the socket's
+/// address as members reach it.
+pub fn spawn(socket: UdpSocket, cfg: NodeConfig) -> NodeHandle {
+    let id = NodeId(rand::random());
+    let local_addr = cfg.addr;
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let node = Node::new(cfg, id, Instant::now());
+    let task = tokio::spawn(node_loop(socket, node, cmd_rx, ev_tx));
+    NodeHandle {
+        commands: cmd_tx,
+        events: ev_rx,
+        local_addr,
+        id,
+        task,
+    }
+}
+
+/// Sends every pending datagram and forwards every event; `true` once the node is done.
+async fn drain(socket: &UdpSocket, node: &mut Node, events: &mpsc::UnboundedSender<Event>) -> bool {
+    while let Some(t) = node.poll_transmit() {
+        if let Err(e) = socket.send_to(&t.bytes, t.to).await {
+            warn!(lamport = node.lamport().0, "send to {} failed: {e}", t.to);
+        }
+    }
+    let mut done = false;
+    while let Some(ev) = node.poll_event() {
+        done |= matches!(ev, Event::Left | Event::JoinFailed(_));
+        // A closed receiver only means nobody is listening any more.
+        let _ = events.send(ev);
+    }
+    LAMPORT.store(node.lamport().0, Ordering::Relaxed);
+    done
+}
+
+async fn node_loop(
+    socket: UdpSocket,
+    mut node: Node,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let mut buf = vec![0u8; RECV_BUFFER];
+    let mut commands_open = true;
+    loop {
+        if drain(&socket, &mut node, &events).await {
+            return;
+        }
+        let deadline = node.poll_timeout();
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => match r {
+                Ok((n, from)) => node.handle_datagram(Instant::now(), from, &buf[..n]),
+                // ICMP errors surface here on some systems; the protocol's timeouts cover them.
+                Err(e) => warn!(lamport = node.lamport().0, "receive failed: {e}"),
+            },
+            c = commands.recv(), if commands_open => match c {
+                Some(cmd) => node.handle_command(Instant::now(), wall_now(), cmd),
+                None => {
+                    commands_open = false;
+                    node.handle_command(Instant::now(), wall_now(), Command::Leave);
+                }
+            },
+            () = sleep => node.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+/// Prints lines to stdout and flushes at once (readers may be a pipe). A closed stdout
+/// is ignored: the node keeps running and leaves cleanly.
+pub fn print_lines<S: AsRef<str>>(lines: &[S]) {
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        let _ = writeln!(out, "{}", l.as_ref());
+    }
+    let _ = out.flush();
+}
+
+/// Reads stdin line by line into commands; end of input or `exit` leaves.
+async fn read_stdin(commands: mpsc::UnboundedSender<Command>) {
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        let line = match lines.next_line().await {
+            Ok(Some(l)) => l,
+            Ok(None) => break,
+            Err(e) => {
+                print_lines(&[format!("error: reading input: {e}")]);
+                break;
+            }
+        };
+        match ui::parse(&line) {
+            Ok(Input::Command(c)) => {
+                if commands.send(c).is_err() {
+                    return;
+                }
+            }
+            Ok(Input::Help) => print_lines(&ui::HELP.lines().collect::<Vec<_>>()),
+            Ok(Input::Exit) => break,
+            Ok(Input::Nothing) => {}
+            Err(e) => print_lines(&[format!("error: {e}")]),
+        }
+    }
+    let _ = commands.send(Command::Leave);
+}
+
+/// The program: runs a node on `socket`, reading commands from stdin and printing events
+/// to stdout, until the user leaves (exit code 0) or joining fails (exit code 1).
+pub async fn run(cfg: NodeConfig, socket: UdpSocket) -> ExitCode {
+    print_lines(&[format!("listening on {}", cfg.addr)]);
+    let mut handle = spawn(socket, cfg);
+    // Typed (or piped) commands run once the node is in the room.
+    let mut stdin = Some(handle.commands.clone());
+    let ctrl_c = handle.commands.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = ctrl_c.send(Command::Leave);
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            print_lines(&["interrupted twice; exiting without leaving"]);
+            std::process::exit(130);
+        }
+    });
+    drop(handle.commands);
+    let mut code = ExitCode::SUCCESS;
+    while let Some(ev) = handle.events.recv().await {
+        match ev {
+            Event::JoinFailed(_) => code = ExitCode::FAILURE,
+            Event::Joined { .. } => {
+                if let Some(commands) = stdin.take() {
+                    tokio::spawn(read_stdin(commands));
+                }
+            }
+            _ => {}
+        }
+        print_lines(&ui::render(&ev));
+    }
+    code
+}

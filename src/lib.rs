@@ -1,0 +1,26 @@
+//! ringchat: a serverless group chat over UDP.
+//!
+//! # Module map
+//!
+//! ```text
+//!  stdin ─► ui::parse ─Command─► driver ─► proto::Node ─poll_transmit─► UdpSocket
+//!  stdout ◄─ ui::render ◄─Event──┘  ▲                                      │
+//!                                   └──── handle_datagram ◄───────────────┘
+//! ```
+//!
+//! - [`ids`]: newtypes for node ids, message ids, sequence numbers, clocks.
+//! - [`wire`]: the datagram format (versioned postcard envelope) and size limits.
+//! - [`proto`]: the pure protocol state machine ([`proto::Node`]): reliability layer,
+//!   membership ring, leader sequencing, direct messages. No I/O, no clocks.
+//! - [`driver`]: the tokio event loop: one UDP socket, one timer, the command channel.
+//! - [`ui`]: parse a typed line into a [`proto::Command`]; render a [`proto::Event`].
+//! - [`logging`]: the log file, each line prefixed with the node's Lamport time.
+//! - [`cli`]: command-line flags.
+
+pub mod cli;
+pub mod driver;
+pub mod ids;
+pub mod logging;
+pub mod proto;
+pub mod ui;
+pub mod wire;

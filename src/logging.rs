@@ -1,0 +1,113 @@
+//! Logging: every line of `chat_<port>.log` starts with the node's Lamport time,
+//! `<lamport>: <level> <message>`.
+//!
+//! Protocol code passes its clock as a `lamport` field; other lines use the clock the driver
+//! last published in [`LAMPORT`].
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, filter::LevelFilter};
+
+/// The node's Lamport time as last published by the driver.
+pub static LAMPORT: AtomicU64 = AtomicU64::new(0);
+
+/// Formats an event as `<lamport>: <LEVEL> <message> <other fields>`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LamportFormat;
+
+#[derive(Default)]
+struct Fields {
+    lamport: Option<u64>,
+    message: String,
+    rest: String,
+}
+
+impl Visit for Fields {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "lamport" {
+            self.lamport = Some(value);
+        } else {
+            let _ = write!(self.rest, " {}={value}", field.name());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.rest, " {}={value:?}", field.name());
+        }
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for LamportFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let mut f = Fields::default();
+        event.record(&mut f);
+        let lamport = f.lamport.unwrap_or_else(|| LAMPORT.load(Ordering::Relaxed));
+        writeln!(
+            writer,
+            "{lamport}: {} {}{}",
+            event.metadata().level(),
+            f.message,
+            f.rest
+        )
+    }
+}
+
+/// The level from `RINGCHAT_LOG` (error, warn, info, debug, trace), info by default.
+fn level() -> LevelFilter {
+    std::env::var("RINGCHAT_LOG")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(LevelFilter::INFO)
+}
+
+/// Installs the global subscriber: the log file `dir/chat_<port>.log`, and stderr too when
+/// `verbose`. Keep the returned guard alive until exit so the file is flushed.
+pub fn init(
+    dir: &Path,
+    port: u16,
+    verbose: bool,
+) -> std::io::Result<tracing_appender::non_blocking::WorkerGuard> {
+    std::fs::create_dir_all(dir)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("chat_{port}.log")))?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let level = level();
+    let file_layer = tracing_subscriber::fmt::layer()
+        .event_format(LamportFormat)
+        .with_writer(writer)
+        .with_filter(level);
+    let stderr_layer = verbose.then(|| {
+        tracing_subscriber::fmt::layer()
+            .event_format(LamportFormat)
+            .with_writer(std::io::stderr)
+            .with_filter(level)
+    });
+    tracing_subscriber::registry()
+        .with(file_layer)
+        .with(stderr_layer)
+        .try_init()
+        .map_err(std::io::Error::other)?;
+    Ok(guard)
+}

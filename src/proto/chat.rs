@@ -1,0 +1,408 @@
+//! Room-message ordering: the leader's [`Sequencer`], each member's [`HoldBackQueue`],
+//! the [`History`] of delivered messages, and the [`Outbox`] of this node's own
+//! submissions awaiting commit.
+//!
+//! Pure data structures: no sending, no clocks. `proto::node` drives them.
+
+use crate::ids::{NodeId, OriginSeq, Seq};
+use crate::wire::{ChatEntry, Submit};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Submissions the sequencer holds per origin while waiting for an earlier one.
+pub const MAX_HELD_PER_ORIGIN: usize = 1024;
+/// Room messages a member holds back while waiting for a gap to fill.
+pub const MAX_HOLDBACK: usize = 10_000;
+
+#[derive(Debug, Clone)]
+struct OriginQueue {
+    next_expected: OriginSeq,
+    held: BTreeMap<OriginSeq, Submit>,
+}
+
+/// The leader's sequencer: gives each new submission the next global sequence number,
+/// keeping each origin's messages in the order the origin sent them (per-sender FIFO)
+/// and recognising retried submissions by `(origin, origin_seq)`.
+#[derive(Debug, Clone)]
+pub struct Sequencer {
+    next: Seq,
+    origins: BTreeMap<NodeId, OriginQueue>,
+}
+
+/// What the sequencer did with a submission.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// These entries are now sequenced (the submission and any held ones it released).
+    Sequenced(Vec<ChatEntry>),
+    /// Held until an earlier submission from the same origin arrives.
+    Held,
+    /// Already sequenced earlier.
+    Duplicate,
+    /// The origin has too many held submissions; dropped (the origin resubmits later).
+    Overflow,
+}
+
+impl Sequencer {
+    /// A sequencer whose next number is `next`, knowing the submissions already in `history`.
+    pub fn resume(next: Seq, history: &History) -> Self {
+        let mut s = Sequencer {
+            next,
+            origins: BTreeMap::new(),
+        };
+        for e in history.iter() {
+            s.note_sequenced(e.origin, e.origin_seq);
+        }
+        s
+    }
+
+    /// The number the next sequenced message gets.
+    pub fn next_seq(&self) -> Seq {
+        self.next
+    }
+
+    fn note_sequenced(&mut self, origin: NodeId, origin_seq: OriginSeq) {
+        let q = self.queue(origin);
+        if origin_seq >= q.next_expected {
+            q.next_expected = origin_seq.next();
+        }
+    }
+
+    fn queue(&mut self, origin: NodeId) -> &mut OriginQueue {
+        self.origins.entry(origin).or_insert(OriginQueue {
+            next_expected: OriginSeq(1),
+            held: BTreeMap::new(),
+        })
+    }
+
+    /// Accepts a submission from `origin` under `name`.
+    pub fn accept(&mut self, origin: NodeId, name: &str, s: Submit) -> Accepted {
+        let mut next = self.next;
+        let q = self.queue(origin);
+        if s.committed_below > q.next_expected {
+            q.next_expected = s.committed_below;
+            q.held.retain(|k, _| *k >= s.committed_below);
+        }
+        if s.origin_seq < q.next_expected || q.held.contains_key(&s.origin_seq) {
+            return Accepted::Duplicate;
+        }
+        if s.origin_seq > q.next_expected {
+            if q.held.len() >= MAX_HELD_PER_ORIGIN {
+                return Accepted::Overflow;
+            }
+            q.held.insert(s.origin_seq, s);
+            return Accepted::Held;
+        }
+        let mut out = Vec::new();
+        let mut current = Some(s);
+        while let Some(s) = current {
+            out.push(ChatEntry {
+                seq: next,
+                origin,
+                name: name.to_string(),
+                origin_seq: s.origin_seq,
+                lamport: s.lamport,
+                sent_at: s.sent_at,
+                text: s.text,
+            });
+            next = next.next();
+            q.next_expected = q.next_expected.next();
+            current = q.held.remove(&q.next_expected);
+        }
+        self.next = next;
+        Accepted::Sequenced(out)
+    }
+}
+
+/// A member's hold-back queue: room messages are shown strictly in sequence order; an
+/// out-of-order message waits here until the gap before it is filled.
+#[derive(Debug, Clone)]
+pub struct HoldBackQueue {
+    next: Seq,
+    held: BTreeMap<Seq, ChatEntry>,
+}
+
+impl HoldBackQueue {
+    /// A queue that will deliver `next` first.
+    pub fn new(next: Seq) -> Self {
+        HoldBackQueue {
+            next,
+            held: BTreeMap::new(),
+        }
+    }
+
+    /// The next sequence number to deliver.
+    pub fn next(&self) -> Seq {
+        self.next
+    }
+
+    /// Offers a sequenced message; `false` if it was delivered or held already (a
+    /// duplicate) or lies too far ahead to hold.
+    pub fn offer(&mut self, e: ChatEntry) -> bool {
+        if e.seq < self.next || self.held.contains_key(&e.seq) {
+            return false;
+        }
+        if e.seq.0 - self.next.0 >= MAX_HOLDBACK as u64 {
+            return false;
+        }
+        self.held.insert(e.seq, e);
+        true
+    }
+
+    /// Takes the next message if it is here.
+    pub fn pop_ready(&mut self) -> Option<ChatEntry> {
+        let e = self.held.remove(&self.next)?;
+        self.next = self.next.next();
+        Some(e)
+    }
+
+    /// The first gap, `(first missing, last missing)`, if a later message is held.
+    pub fn missing(&self) -> Option<(Seq, Seq)> {
+        let (&first_held, _) = self.held.first_key_value()?;
+        (first_held > self.next).then(|| (self.next, Seq(first_held.0 - 1)))
+    }
+}
+
+/// The room messages this node has delivered, in sequence order, up to a bound.
+#[derive(Debug, Clone)]
+pub struct History {
+    entries: VecDeque<ChatEntry>,
+    limit: usize,
+}
+
+impl History {
+    /// An empty history keeping at most `limit` messages (the oldest go first).
+    pub fn new(limit: usize) -> Self {
+        History {
+            entries: VecDeque::new(),
+            limit: limit.max(1),
+        }
+    }
+
+    /// Appends a delivered message.
+    pub fn push(&mut self, e: ChatEntry) {
+        if self.entries.len() == self.limit {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(e);
+    }
+
+    /// Every kept message, oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &ChatEntry> {
+        self.entries.iter()
+    }
+
+    /// The kept messages with `from <= seq <= to`.
+    pub fn range(&self, from: Seq, to: Seq) -> impl Iterator<Item = &ChatEntry> {
+        let start = self.entries.partition_point(|e| e.seq < from);
+        self.entries.range(start..).take_while(move |e| e.seq <= to)
+    }
+
+    /// The message `origin` submitted as `origin_seq`, if kept.
+    pub fn find_submission(&self, origin: NodeId, origin_seq: OriginSeq) -> Option<&ChatEntry> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.origin == origin && e.origin_seq == origin_seq)
+    }
+
+    /// How many messages are kept.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// This node's own room messages that the leader has not yet been seen to commit.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    next: OriginSeq,
+    unconfirmed: BTreeMap<OriginSeq, Submit>,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox {
+            next: OriginSeq(1),
+            unconfirmed: BTreeMap::new(),
+        }
+    }
+}
+
+impl Outbox {
+    /// Numbers a new submission and keeps it until confirmed.
+    pub fn push(&mut self, mut s: Submit) -> Submit {
+        s.origin_seq = self.next;
+        self.next = self.next.next();
+        self.unconfirmed.insert(s.origin_seq, s.clone());
+        s.committed_below = self.committed_below();
+        s
+    }
+
+    /// Marks a submission committed (seen sequenced); returns it the first time.
+    pub fn confirm(&mut self, origin_seq: OriginSeq) -> Option<Submit> {
+        self.unconfirmed.remove(&origin_seq)
+    }
+
+    /// The lowest unconfirmed number: everything below it is committed.
+    pub fn committed_below(&self) -> OriginSeq {
+        self.unconfirmed.keys().next().copied().unwrap_or(self.next)
+    }
+
+    /// The unconfirmed submissions, oldest first, with `committed_below` brought up to date.
+    pub fn unconfirmed(&self) -> Vec<Submit> {
+        let below = self.committed_below();
+        self.unconfirmed
+            .values()
+            .map(|s| Submit {
+                committed_below: below,
+                ..s.clone()
+            })
+            .collect()
+    }
+
+    /// How many submissions await confirmation.
+    pub fn len(&self) -> usize {
+        self.unconfirmed.len()
+    }
+
+    /// Whether every submission is confirmed.
+    pub fn is_empty(&self) -> bool {
+        self.unconfirmed.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{Lamport, WallMillis};
+
+    fn submit(n: u64, below: u64) -> Submit {
+        Submit {
+            origin_seq: OriginSeq(n),
+            committed_below: OriginSeq(below),
+            name: "a".into(),
+            lamport: Lamport(n),
+            sent_at: WallMillis(0),
+            text: format!("m{n}"),
+        }
+    }
+
+    fn seqs(a: Accepted) -> Vec<(u64, u64)> {
+        match a {
+            Accepted::Sequenced(v) => v.iter().map(|e| (e.seq.0, e.origin_seq.0)).collect(),
+            other => panic!("expected sequenced, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sequencer_numbers_in_arrival_order_across_origins() {
+        let mut s = Sequencer::resume(Seq(1), &History::new(10));
+        assert_eq!(seqs(s.accept(NodeId(1), "a", submit(1, 1))), vec![(1, 1)]);
+        assert_eq!(seqs(s.accept(NodeId(2), "b", submit(1, 1))), vec![(2, 1)]);
+        assert_eq!(s.next_seq(), Seq(3));
+    }
+
+    /// A retried submission is recognised by (origin, origin_seq) and never posted twice.
+    #[test]
+    fn sequencer_recognises_retries() {
+        let mut s = Sequencer::resume(Seq(1), &History::new(10));
+        seqs(s.accept(NodeId(1), "a", submit(1, 1)));
+        assert_eq!(s.accept(NodeId(1), "a", submit(1, 1)), Accepted::Duplicate);
+        assert_eq!(s.next_seq(), Seq(2));
+    }
+
+    /// Per-sender FIFO: a later submission that overtook an earlier one waits for it.
+    #[test]
+    fn sequencer_keeps_each_origins_order() {
+        let mut s = Sequencer::resume(Seq(1), &History::new(10));
+        assert_eq!(s.accept(NodeId(1), "a", submit(2, 1)), Accepted::Held);
+        assert_eq!(s.accept(NodeId(1), "a", submit(2, 1)), Accepted::Duplicate);
+        assert_eq!(
+            seqs(s.accept(NodeId(1), "a", submit(1, 1))),
+            vec![(1, 1), (2, 2)]
+        );
+    }
+
+    /// A new leader that never saw an origin's early messages trusts the origin's
+    /// `committed_below` instead of waiting forever for number 1.
+    #[test]
+    fn sequencer_skips_what_the_origin_says_is_committed() {
+        let mut s = Sequencer::resume(Seq(40), &History::new(10));
+        assert_eq!(seqs(s.accept(NodeId(1), "a", submit(7, 7))), vec![(40, 7)]);
+    }
+
+    #[test]
+    fn sequencer_resumes_from_history() {
+        let mut h = History::new(10);
+        h.push(ChatEntry {
+            seq: Seq(1),
+            origin: NodeId(1),
+            name: "a".into(),
+            origin_seq: OriginSeq(1),
+            lamport: Lamport(1),
+            sent_at: WallMillis(0),
+            text: "x".into(),
+        });
+        let mut s = Sequencer::resume(Seq(2), &h);
+        assert_eq!(s.accept(NodeId(1), "a", submit(1, 1)), Accepted::Duplicate);
+    }
+
+    fn entry(seq: u64) -> ChatEntry {
+        ChatEntry {
+            seq: Seq(seq),
+            origin: NodeId(1),
+            name: "a".into(),
+            origin_seq: OriginSeq(seq),
+            lamport: Lamport(seq),
+            sent_at: WallMillis(0),
+            text: format!("m{seq}"),
+        }
+    }
+
+    #[test]
+    fn holdback_delivers_in_order_and_reports_gaps() {
+        let mut q = HoldBackQueue::new(Seq(1));
+        assert!(q.offer(entry(3)));
+        assert!(q.pop_ready().is_none());
+        assert_eq!(q.missing(), Some((Seq(1), Seq(2))));
+        assert!(q.offer(entry(1)));
+        assert_eq!(q.pop_ready().unwrap().seq, Seq(1));
+        assert!(q.pop_ready().is_none());
+        assert_eq!(q.missing(), Some((Seq(2), Seq(2))));
+        assert!(q.offer(entry(2)));
+        assert!(!q.offer(entry(2)), "duplicate while held");
+        assert_eq!(q.pop_ready().unwrap().seq, Seq(2));
+        assert_eq!(q.pop_ready().unwrap().seq, Seq(3));
+        assert!(!q.offer(entry(1)), "duplicate after delivery");
+        assert_eq!(q.missing(), None);
+    }
+
+    #[test]
+    fn history_is_bounded_and_ranges_by_seq() {
+        let mut h = History::new(3);
+        for i in 1..=5 {
+            h.push(entry(i));
+        }
+        assert_eq!(h.len(), 3);
+        let r: Vec<u64> = h.range(Seq(2), Seq(4)).map(|e| e.seq.0).collect();
+        assert_eq!(r, vec![3, 4]);
+    }
+
+    #[test]
+    fn outbox_tracks_committed_below() {
+        let mut o = Outbox::default();
+        let a = o.push(submit(0, 0));
+        let b = o.push(submit(0, 0));
+        assert_eq!((a.origin_seq, b.origin_seq), (OriginSeq(1), OriginSeq(2)));
+        assert_eq!(a.committed_below, OriginSeq(1), "a itself is not committed");
+        assert_eq!(b.committed_below, OriginSeq(1));
+        o.confirm(OriginSeq(1));
+        assert_eq!(o.committed_below(), OriginSeq(2));
+        assert_eq!(o.unconfirmed()[0].committed_below, OriginSeq(2));
+        o.confirm(OriginSeq(2));
+        assert_eq!(o.committed_below(), OriginSeq(3));
+    }
+}

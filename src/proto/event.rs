@@ -1,0 +1,209 @@
+//! What goes into a node ([`Command`]) and what comes out of it ([`Event`]).
+
+use crate::ids::{Lamport, NodeId, WallMillis};
+use crate::wire::{ChatEntry, MAX_RECIPIENTS, MAX_TEXT_BYTES, Refusal};
+use std::net::SocketAddr;
+use thiserror::Error;
+
+/// A user's request to the node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Post a room message to every online member, through the leader.
+    SendAll {
+        /// The text.
+        text: String,
+    },
+    /// Send a private message to the named members.
+    Send {
+        /// Recipient names.
+        to: Vec<String>,
+        /// The text.
+        text: String,
+    },
+    /// Report the member table ([`Event::Members`]).
+    List,
+    /// Report the node's status ([`Event::Status`]).
+    Status,
+    /// Leave the room gracefully; [`Event::Left`] follows.
+    Leave,
+}
+
+/// Something the user should see, or the driver should act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// This node is in the room (created it, or was welcomed).
+    Joined {
+        /// The leader's name.
+        leader: String,
+        /// Whether this node is the leader.
+        is_leader: bool,
+        /// Members in the table, this node included.
+        members: usize,
+    },
+    /// Joining failed; the driver should report it and exit.
+    JoinFailed(JoinError),
+    /// A room message, in the room's total order.
+    Room {
+        /// The message.
+        entry: ChatEntry,
+        /// Whether this node sent it (its commit).
+        mine: bool,
+    },
+    /// A private message for this node.
+    Direct {
+        /// Sender's name.
+        from: String,
+        /// Everyone it was sent to.
+        to: Vec<String>,
+        /// Sender's Lamport time at send.
+        lamport: Lamport,
+        /// Sender's wall-clock time at send.
+        sent_at: WallMillis,
+        /// The text.
+        text: String,
+    },
+    /// A recipient acknowledged this node's private message.
+    Receipt {
+        /// The recipient.
+        to: String,
+    },
+    /// A private message could not be delivered.
+    Undelivered {
+        /// The recipient.
+        to: String,
+        /// The text that was not delivered.
+        text: String,
+    },
+    /// A member came online.
+    MemberOnline {
+        /// Its name.
+        name: String,
+    },
+    /// A member went offline.
+    MemberOffline {
+        /// Its name.
+        name: String,
+    },
+    /// A peer stopped acknowledging after every retry.
+    PeerUnreachable {
+        /// Its address.
+        addr: SocketAddr,
+        /// Its name, if it is in the member table.
+        name: Option<String>,
+    },
+    /// Room messages this node sent that were not confirmed before it left.
+    Unconfirmed {
+        /// Their texts.
+        texts: Vec<String>,
+    },
+    /// Answer to [`Command::List`].
+    Members(Vec<MemberView>),
+    /// Answer to [`Command::Status`].
+    Status(StatusView),
+    /// A command was refused; nothing was sent.
+    Error(CommandError),
+    /// The graceful leave finished; the driver may exit.
+    Left,
+}
+
+/// One line of `list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberView {
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub addr: SocketAddr,
+    /// Online or not.
+    pub online: bool,
+    /// Whether it is the leader.
+    pub leader: bool,
+    /// Whether it is this node.
+    pub me: bool,
+}
+
+/// Counters a node keeps.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams sent (acks and retransmissions included).
+    pub sent: u64,
+    /// Datagrams resent after an ack timeout.
+    pub retransmitted: u64,
+    /// Datagrams received.
+    pub received: u64,
+    /// Datagrams dropped: malformed, wrong version, oversized, or not for this node.
+    pub dropped: u64,
+    /// Reliable messages received again and suppressed.
+    pub duplicates: u64,
+    /// Reliable messages given up after every retry.
+    pub gave_up: u64,
+}
+
+/// Answer to `status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusView {
+    /// This node's name.
+    pub name: String,
+    /// This node's id.
+    pub id: NodeId,
+    /// This node's address.
+    pub addr: SocketAddr,
+    /// Ring predecessor's name.
+    pub prev: Option<String>,
+    /// Ring successor's name.
+    pub next: Option<String>,
+    /// Leader's name.
+    pub leader: Option<String>,
+    /// Lamport clock.
+    pub lamport: Lamport,
+    /// Counters.
+    pub stats: Stats,
+    /// Reliable messages awaiting an ack.
+    pub in_flight: usize,
+    /// Own room messages awaiting commit.
+    pub unconfirmed: usize,
+    /// Room messages delivered and kept in history.
+    pub history: usize,
+}
+
+/// Why a command was refused. In every case nothing was sent and no state changed.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum CommandError {
+    /// Empty text.
+    #[error("empty message")]
+    Empty,
+    /// Text over the limit.
+    #[error("message is {len} bytes; the limit is {MAX_TEXT_BYTES} bytes")]
+    TooLong {
+        /// The text's length in bytes.
+        len: usize,
+    },
+    /// No member of that name.
+    #[error("no such user {0}")]
+    UnknownRecipient(String),
+    /// The recipient is offline.
+    #[error("{0} is offline")]
+    RecipientOffline(String),
+    /// A private message to oneself.
+    #[error("you cannot send a private message to yourself")]
+    ToSelf,
+    /// More recipients than allowed.
+    #[error("at most {MAX_RECIPIENTS} recipients")]
+    TooManyRecipients,
+    /// The node is not in a room (still joining, or leaving).
+    #[error("not in the room")]
+    NotInRoom,
+}
+
+/// Why joining failed.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum JoinError {
+    /// The contact never answered.
+    #[error("no answer from {0}")]
+    Unreachable(SocketAddr),
+    /// The contact answered but no welcome came in time.
+    #[error("no welcome from the room's leader in time")]
+    Timeout,
+    /// The room refused.
+    #[error("join refused: {0}")]
+    Refused(Refusal),
+}

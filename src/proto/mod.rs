@@ -1,0 +1,14 @@
+//! The sans-IO protocol core: a deterministic state machine with no sockets, clocks,
+//! threads or OS randomness. See [`node`] for how to drive it.
+
+pub mod chat;
+pub mod clock;
+pub mod event;
+pub mod node;
+pub mod reliable;
+pub mod ring;
+pub mod timers;
+
+pub use event::{Command, CommandError, Event, JoinError, MemberView, Stats, StatusView};
+pub use node::{Node, NodeConfig};
+pub use reliable::Transmit;

@@ -1,0 +1,307 @@
+//! Membership handling: creating a room, joining through any member, the leader's
+//! admission, merging member updates, and the graceful leave.
+
+use super::{Event, JoinError, Node, Phase, Token};
+use crate::ids::{NodeId, Seq};
+use crate::proto::chat::{HoldBackQueue, Sequencer};
+use crate::proto::ring::{Change, MAX_MEMBERS};
+use crate::proto::timers::Timer;
+use crate::wire::{Member, Message, Presence, Refusal, Stamp, Welcome, valid_name};
+use std::net::SocketAddr;
+use std::time::Instant;
+use tracing::info;
+
+impl Node {
+    /// No contact: this node is the room and its leader.
+    pub(super) fn create_room(&mut self) {
+        self.leader = Some(self.id);
+        self.sequencer = Some(Sequencer::resume(Seq(1), &self.history));
+        self.phase = Phase::Member;
+        info!(
+            lamport = self.clock.now().0,
+            "created room as leader {}", self.id
+        );
+        self.events.push_back(Event::Joined {
+            leader: self.cfg.name.clone(),
+            is_leader: true,
+            members: 1,
+        });
+    }
+
+    pub(super) fn start_join(&mut self, now: Instant, contact: SocketAddr) {
+        self.phase = Phase::Joining {
+            contact,
+            parts: Default::default(),
+        };
+        // Retries end at the join deadline, so "unreachable" is reported within it.
+        let retries = (self.cfg.join_timeout.as_millis() / self.cfg.ack_timeout.as_millis().max(1))
+            .saturating_sub(1) as u32;
+        let msg = Message::Join {
+            name: self.cfg.name.clone(),
+        };
+        self.send_reliable_with(now, contact, msg, Token::Join, retries);
+        self.timers
+            .set(Timer::JoinDeadline, now + self.cfg.join_timeout);
+    }
+
+    /// The join deadline passed: unreachable if the contact never acked, else no welcome.
+    pub(super) fn join_deadline(&mut self) {
+        if let Phase::Joining { contact, .. } = self.phase {
+            let unacked = self.reliable.any_pending(|t| *t == Token::Join);
+            self.fail_join(if unacked {
+                JoinError::Unreachable(contact)
+            } else {
+                JoinError::Timeout
+            });
+        }
+    }
+
+    pub(super) fn fail_join(&mut self, err: JoinError) {
+        if matches!(self.phase, Phase::Joining { .. }) {
+            info!(lamport = self.clock.now().0, "join failed: {err}");
+            self.phase = Phase::Done;
+            self.timers.clear(Timer::JoinDeadline);
+            self.events.push_back(Event::JoinFailed(err));
+        }
+    }
+
+    /// A newcomer asked us to let it in: admit it if we lead, else pass it to the leader.
+    pub(super) fn on_join(&mut self, now: Instant, id: NodeId, name: String, addr: SocketAddr) {
+        if self.phase != Phase::Member {
+            return self.refuse(now, addr, Refusal::NoLeader);
+        }
+        match self.leader_addr() {
+            _ if self.is_leader() => self.admit(now, id, name, addr),
+            Some(leader) => {
+                let msg = Message::JoinForward { id, name, addr };
+                self.send_reliable(now, leader, msg, Token::Control);
+            }
+            None => self.refuse(now, addr, Refusal::NoLeader),
+        }
+    }
+
+    pub(super) fn on_join_forward(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        name: String,
+        addr: SocketAddr,
+    ) {
+        if self.is_leader() && self.phase == Phase::Member {
+            self.admit(now, id, name, addr);
+        } else {
+            self.refuse(now, addr, Refusal::NoLeader);
+        }
+    }
+
+    fn refuse(&mut self, now: Instant, addr: SocketAddr, reason: Refusal) {
+        info!(
+            lamport = self.clock.now().0,
+            "refusing join from {addr}: {reason}"
+        );
+        self.send_reliable(now, addr, Message::JoinRefused { reason }, Token::Control);
+    }
+
+    /// The leader's admission: check the name, add the member, welcome it, tell everyone.
+    fn admit(&mut self, now: Instant, id: NodeId, name: String, addr: SocketAddr) {
+        if !valid_name(&name) {
+            return self.refuse(now, addr, Refusal::BadName);
+        }
+        if let Some(holder) = self.members.by_name(&name)
+            && holder.presence == Presence::Online
+            && holder.id != id
+        {
+            return self.refuse(now, addr, Refusal::NameTaken);
+        }
+        let already = self.members.is_online(id);
+        if !already {
+            if self.members.len() >= MAX_MEMBERS && self.members.get(id).is_none() {
+                return self.refuse(now, addr, Refusal::RoomFull);
+            }
+            let entry = Member {
+                id,
+                name: name.clone(),
+                addr,
+                presence: Presence::Online,
+                stamp: Stamp {
+                    lamport: self.clock.tick(),
+                    by: self.id,
+                },
+            };
+            self.members.merge(entry.clone());
+            info!(
+                lamport = self.clock.now().0,
+                "admitted {name} ({id}) at {addr}"
+            );
+            self.events.push_back(Event::MemberOnline { name });
+            // Everyone else learns of the newcomer; the newcomer gets the whole table.
+            let others: Vec<SocketAddr> = self
+                .members
+                .online_peers()
+                .filter(|m| m.id != id)
+                .map(|m| m.addr)
+                .collect();
+            for peer in others {
+                let msg = Message::Members(vec![entry.clone()]);
+                self.send_reliable(now, peer, msg, Token::Control);
+            }
+        }
+        let next_seq = self
+            .sequencer
+            .as_ref()
+            .map_or(self.holdback.next(), Sequencer::next_seq);
+        let chunks = self.members.chunks();
+        let parts = chunks.len() as u16;
+        for (part, members) in chunks.into_iter().enumerate() {
+            let w = Welcome {
+                leader: self.id,
+                next_seq,
+                part: part as u16,
+                parts,
+                members,
+            };
+            self.send_reliable(now, addr, Message::Welcome(w), Token::Control);
+        }
+    }
+
+    /// A part of our welcome arrived; once all parts are here, we are in.
+    pub(super) fn on_welcome(&mut self, _now: Instant, w: Welcome) {
+        let Phase::Joining { parts, .. } = &mut self.phase else {
+            return;
+        };
+        if w.part >= w.parts {
+            return;
+        }
+        parts.insert(w.part, w.members);
+        if parts.len() < w.parts as usize {
+            return;
+        }
+        let parts = std::mem::take(parts);
+        for m in parts.into_values().flatten() {
+            if m.id != self.id {
+                self.members.merge(m);
+            }
+        }
+        self.leader = Some(w.leader);
+        self.holdback = HoldBackQueue::new(w.next_seq);
+        self.phase = Phase::Member;
+        self.timers.clear(Timer::JoinDeadline);
+        let leader = self
+            .name_of(w.leader)
+            .unwrap_or_else(|| w.leader.to_string());
+        info!(lamport = self.clock.now().0, "joined; leader is {leader}");
+        self.events.push_back(Event::Joined {
+            leader,
+            is_leader: false,
+            members: self.members.len(),
+        });
+    }
+
+    /// Member table entries from someone: merge them and say what changed.
+    pub(super) fn on_members(&mut self, _now: Instant, list: Vec<Member>) {
+        for m in list {
+            if m.id == self.id {
+                continue; // only this node writes its own entry
+            }
+            let name = m.name.clone();
+            match self.members.merge(m) {
+                Change::CameOnline => self.events.push_back(Event::MemberOnline { name }),
+                Change::WentOffline => self.events.push_back(Event::MemberOffline { name }),
+                Change::Updated | Change::Unchanged => {}
+            }
+        }
+    }
+
+    /// Starts a graceful leave: first let own room messages commit (up to the leave
+    /// timeout), then tell every member, then report [`Event::Left`].
+    pub(super) fn leave(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Member => {}
+            Phase::Joining { .. } => {
+                self.phase = Phase::Done;
+                self.timers.clear(Timer::JoinDeadline);
+                self.events.push_back(Event::Left);
+                return;
+            }
+            Phase::Leaving { .. } | Phase::Done => return,
+        }
+        self.phase = Phase::Leaving { notified: false };
+        self.timers
+            .set(Timer::LeaveDeadline, now + self.cfg.leave_timeout);
+        if self.outbox.is_empty() {
+            self.send_leave_notices(now);
+        }
+    }
+
+    /// Called when an own message commits during a leave.
+    pub(super) fn on_outbox_drained(&mut self, now: Instant) {
+        if self.phase == (Phase::Leaving { notified: false }) {
+            self.send_leave_notices(now);
+        }
+    }
+
+    fn send_leave_notices(&mut self, now: Instant) {
+        self.phase = Phase::Leaving { notified: true };
+        let unconfirmed: Vec<String> = self
+            .outbox
+            .unconfirmed()
+            .into_iter()
+            .map(|s| s.text)
+            .collect();
+        if !unconfirmed.is_empty() {
+            self.events
+                .push_back(Event::Unconfirmed { texts: unconfirmed });
+        }
+        let mut me = self.members.get(self.id).cloned().expect("own entry");
+        me.presence = Presence::Offline;
+        me.stamp = Stamp {
+            lamport: self.clock.tick(),
+            by: self.id,
+        };
+        let peers: Vec<SocketAddr> = self.members.online_peers().map(|m| m.addr).collect();
+        self.members.merge(me.clone());
+        info!(
+            lamport = self.clock.now().0,
+            "leaving; telling {} members",
+            peers.len()
+        );
+        for peer in peers {
+            // Few retries: a leave must not hang on a dead peer.
+            self.send_reliable_with(
+                now,
+                peer,
+                Message::Members(vec![me.clone()]),
+                Token::LeaveNotice,
+                3,
+            );
+        }
+        self.timers
+            .set(Timer::LeaveDeadline, now + self.cfg.leave_timeout);
+        self.maybe_finish_leave(now);
+    }
+
+    pub(super) fn maybe_finish_leave(&mut self, _now: Instant) {
+        if self.phase == (Phase::Leaving { notified: true }) && !self.leave_notices_pending() {
+            self.finish_leave();
+        }
+    }
+
+    fn leave_notices_pending(&self) -> bool {
+        self.reliable.any_pending(|t| *t == Token::LeaveNotice)
+    }
+
+    pub(super) fn leave_deadline(&mut self, now: Instant) {
+        match self.phase {
+            Phase::Leaving { notified: false } => self.send_leave_notices(now),
+            Phase::Leaving { notified: true } => self.finish_leave(),
+            _ => {}
+        }
+    }
+
+    fn finish_leave(&mut self) {
+        self.phase = Phase::Done;
+        self.timers.clear(Timer::LeaveDeadline);
+        info!(lamport = self.clock.now().0, "left the room");
+        self.events.push_back(Event::Left);
+    }
+}

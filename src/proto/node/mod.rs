@@ -1,0 +1,511 @@
+//! [`Node`]: the whole protocol behind one sans-IO API.
+//!
+//! # Driving a node
+//!
+//! Feed it inputs:
+//! - [`Node::handle_datagram`] for every datagram received,
+//! - [`Node::handle_timeout`] when the deadline from [`Node::poll_timeout`] passes (calling
+//!   it early or late is harmless),
+//! - [`Node::handle_command`] for every user command.
+//!
+//! After **every** input, drain the outputs in this order:
+//! 1. [`Node::poll_transmit`] until `None`, sending each datagram;
+//! 2. [`Node::poll_event`] until `None`, showing each event;
+//! 3. [`Node::poll_timeout`], and arm one timer for that instant.
+//!
+//! Time is always an argument; the node never reads a clock, never sleeps, and draws
+//! randomness only from its own seeded generator, so a run is reproducible.
+
+mod join;
+mod room;
+
+use super::chat::{History, HoldBackQueue, Outbox, Sequencer};
+use super::clock::LamportClock;
+use super::event::{Command, Event, JoinError, MemberView, Stats, StatusView};
+use super::reliable::{GaveUp, Reliable, Transmit};
+use super::ring::Membership;
+use super::timers::{Timer, TimerTable};
+use crate::ids::{DmId, Lamport, MsgId, NodeId, Seq, WallMillis};
+use crate::wire::{Envelope, Member, Message, Packet, Presence, Stamp, decode, encode};
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tracing::{debug, warn};
+
+/// A node's settings. [`NodeConfig::new`] gives the defaults.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This user's name.
+    pub name: String,
+    /// The address other members reach this node at.
+    pub addr: SocketAddr,
+    /// A member to join through; `None` creates a new room with this node as leader.
+    pub join: Option<SocketAddr>,
+    /// Time before an unacked reliable message is resent (500 ms).
+    pub ack_timeout: Duration,
+    /// Resends before a reliable message is given up (8).
+    pub max_retries: u32,
+    /// How long joining may take before it fails (3 s).
+    pub join_timeout: Duration,
+    /// How long a gap in the room's sequence may stay open before asking the leader (300 ms).
+    pub gap_repair_after: Duration,
+    /// How long an own room message may wait for its commit before it is resubmitted (3 s).
+    pub resubmit_after: Duration,
+    /// How long a graceful leave waits for confirmations and acks (2 s).
+    pub leave_timeout: Duration,
+    /// Room messages kept in history (10 000).
+    pub history_limit: usize,
+}
+
+impl NodeConfig {
+    /// Default settings for `name` at `addr`, joining through `join` if given.
+    pub fn new(name: impl Into<String>, addr: SocketAddr, join: Option<SocketAddr>) -> Self {
+        NodeConfig {
+            name: name.into(),
+            addr,
+            join,
+            ack_timeout: Duration::from_millis(500),
+            max_retries: 8,
+            join_timeout: Duration::from_secs(3),
+            gap_repair_after: Duration::from_millis(300),
+            resubmit_after: Duration::from_secs(3),
+            leave_timeout: Duration::from_secs(2),
+            history_limit: 10_000,
+        }
+    }
+}
+
+/// Where the node is in its life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the welcome; holds the parts received so far.
+    Joining {
+        contact: SocketAddr,
+        parts: BTreeMap<u16, Vec<Member>>,
+    },
+    /// In the room.
+    Member,
+    /// Leaving: waiting for own messages to commit (`notified == false`), then for the
+    /// leave notices to be acked.
+    Leaving { notified: bool },
+    /// Out of the room (left, or joining failed). Only acks are still handled.
+    Done,
+}
+
+/// What a reliable message was for; returned by the reliability layer on ack or give-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Token {
+    Join,
+    Control,
+    Submit,
+    Sequenced,
+    Direct { to: String, text: String },
+    LeaveNotice,
+}
+
+/// A ringchat node: membership, leader sequencing and direct messages as a pure state machine.
+pub struct Node {
+    cfg: NodeConfig,
+    id: NodeId,
+    clock: LamportClock,
+    reliable: Reliable<Token>,
+    timers: TimerTable,
+    phase: Phase,
+    members: Membership,
+    leader: Option<NodeId>,
+    sequencer: Option<Sequencer>,
+    holdback: HoldBackQueue,
+    history: History,
+    outbox: Outbox,
+    next_dm: u64,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+    last_drop_log: Option<Instant>,
+}
+
+impl Node {
+    /// Creates a node with identity `id` at time `now`. Without `cfg.join` it creates a room
+    /// and leads it ([`Event::Joined`] is ready at once); with it, it sends a join request
+    /// and waits for the welcome.
+    pub fn new(cfg: NodeConfig, id: NodeId, now: Instant) -> Self {
+        let mut clock = LamportClock::default();
+        let me = Member {
+            id,
+            name: cfg.name.clone(),
+            addr: cfg.addr,
+            presence: Presence::Online,
+            stamp: Stamp {
+                lamport: clock.tick(),
+                by: id,
+            },
+        };
+        let mut node = Node {
+            reliable: Reliable::new(cfg.ack_timeout),
+            history: History::new(cfg.history_limit),
+            id,
+            clock,
+            timers: TimerTable::default(),
+            phase: Phase::Member,
+            members: Membership::new(me),
+            leader: None,
+            sequencer: None,
+            holdback: HoldBackQueue::new(Seq(1)),
+            outbox: Outbox::default(),
+            next_dm: 1,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            last_drop_log: None,
+            cfg,
+        };
+        match node.cfg.join {
+            None => node.create_room(),
+            Some(contact) => node.start_join(now, contact),
+        }
+        node
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    /// The current Lamport time.
+    pub fn lamport(&self) -> Lamport {
+        self.clock.now()
+    }
+
+    /// The leader this node follows, if any.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
+    /// Whether this node is in the room (welcomed and not leaving).
+    pub fn is_member(&self) -> bool {
+        self.phase == Phase::Member
+    }
+
+    /// The member table.
+    pub fn members(&self) -> &Membership {
+        &self.members
+    }
+
+    /// The delivered room messages this node keeps.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Handles one received datagram from `from`. Any bytes are safe: bad input is
+    /// dropped, counted in [`Stats::dropped`] and logged (at most once a second).
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.stats.received += 1;
+        let env = match decode(bytes) {
+            Ok(env) => env,
+            Err(e) => return self.drop_datagram(now, from, &e.to_string()),
+        };
+        if env.from == self.id {
+            return self.drop_datagram(now, from, "datagram claims our own node id");
+        }
+        match env.packet {
+            Packet::Ack { id } => {
+                self.clock.observe(env.lamport);
+                if let Some(token) = self.reliable.on_ack(from, id) {
+                    self.on_acked(now, token);
+                }
+            }
+            Packet::Data { id, msg } => {
+                if !self.accepts_now(&msg) {
+                    // Not acked: the sender will retry once we are ready for it.
+                    debug!(?from, "not ready for {:?} yet", msg_kind(&msg));
+                    return;
+                }
+                self.clock.observe(env.lamport);
+                self.send_ack(from, id);
+                if !self.reliable.first_delivery(env.from, id) {
+                    self.stats.duplicates += 1;
+                    return;
+                }
+                self.on_message(now, from, env.from, msg);
+            }
+        }
+    }
+
+    /// Handles the passing of time: retransmissions, give-ups and protocol timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut out = Vec::new();
+        let (resent, gave_up) = self.reliable.poll_retransmits(now, &mut out);
+        self.stats.retransmitted += resent as u64;
+        for t in out {
+            self.push_transmit(t);
+        }
+        self.on_gave_up(now, gave_up);
+        for timer in self.timers.expire(now) {
+            match timer {
+                Timer::JoinDeadline => self.join_deadline(),
+                Timer::GapRepair => self.repair_gap(now),
+                Timer::Resubmit => self.resubmit(now),
+                Timer::LeaveDeadline => self.leave_deadline(now),
+            }
+        }
+    }
+
+    /// Handles a user command at `now`; `wall` is the wall-clock time stamped on messages.
+    /// A refused command yields [`Event::Error`] and changes nothing.
+    pub fn handle_command(&mut self, now: Instant, wall: WallMillis, cmd: Command) {
+        match cmd {
+            Command::List => {
+                let view = self.member_views();
+                self.events.push_back(Event::Members(view));
+            }
+            Command::Status => {
+                let view = self.status_view();
+                self.events.push_back(Event::Status(view));
+            }
+            Command::SendAll { text } => self.send_all(now, wall, text),
+            Command::Send { to, text } => self.send_direct(now, wall, to, text),
+            Command::Leave => self.leave(now),
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the user or driver.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Node::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.timers.next(), self.reliable.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- sending -----
+
+    fn push_transmit(&mut self, t: Transmit) {
+        self.stats.sent += 1;
+        self.transmits.push_back(t);
+    }
+
+    fn envelope(&mut self, packet: Packet) -> Envelope {
+        Envelope {
+            from: self.id,
+            lamport: self.clock.tick(),
+            packet,
+        }
+    }
+
+    /// Sends `msg` reliably to `to` with the default retry bound.
+    fn send_reliable(&mut self, now: Instant, to: SocketAddr, msg: Message, token: Token) {
+        let retries = self.cfg.max_retries;
+        self.send_reliable_with(now, to, msg, token, retries);
+    }
+
+    fn send_reliable_with(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        msg: Message,
+        token: Token,
+        retries: u32,
+    ) {
+        let id = self.reliable.allocate_id();
+        let env = self.envelope(Packet::Data { id, msg });
+        match encode(&env) {
+            Ok(bytes) => {
+                self.reliable
+                    .track(now, id, to, bytes.clone(), token, retries);
+                self.push_transmit(Transmit { to, bytes });
+            }
+            // Unreachable by construction (limits are checked before); never silent.
+            Err(e) => warn!(lamport = self.clock.now().0, "not sent to {to}: {e}"),
+        }
+    }
+
+    fn send_ack(&mut self, to: SocketAddr, id: MsgId) {
+        let env = self.envelope(Packet::Ack { id });
+        if let Ok(bytes) = encode(&env) {
+            self.push_transmit(Transmit { to, bytes });
+        }
+    }
+
+    /// Sends `msg` reliably to every online member but this node.
+    fn broadcast(&mut self, now: Instant, msg: &Message, token: &Token) {
+        let peers: Vec<SocketAddr> = self.members.online_peers().map(|m| m.addr).collect();
+        for addr in peers {
+            self.send_reliable(now, addr, msg.clone(), token.clone());
+        }
+    }
+
+    fn leader_addr(&self) -> Option<SocketAddr> {
+        self.leader
+            .and_then(|l| self.members.get(l))
+            .map(|m| m.addr)
+    }
+
+    fn is_leader(&self) -> bool {
+        self.leader == Some(self.id)
+    }
+
+    fn name_of(&self, id: NodeId) -> Option<String> {
+        self.members.get(id).map(|m| m.name.clone())
+    }
+
+    // ----- bad input -----
+
+    fn drop_datagram(&mut self, now: Instant, from: SocketAddr, why: &str) {
+        self.stats.dropped += 1;
+        let quiet = self
+            .last_drop_log
+            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1));
+        if !quiet {
+            self.last_drop_log = Some(now);
+            warn!(
+                lamport = self.clock.now().0,
+                "dropped datagram from {from}: {why} ({} dropped so far)", self.stats.dropped
+            );
+        }
+    }
+
+    // ----- dispatch -----
+
+    /// Whether a reliable message may be handled in the current phase. Messages that are
+    /// not yet welcome are left unacked so that the sender retries them later.
+    fn accepts_now(&self, msg: &Message) -> bool {
+        match &self.phase {
+            Phase::Joining { .. } => {
+                matches!(msg, Message::Welcome(_) | Message::JoinRefused { .. })
+            }
+            Phase::Member | Phase::Leaving { .. } => true,
+            Phase::Done => false,
+        }
+    }
+
+    fn on_message(&mut self, now: Instant, from: SocketAddr, sender: NodeId, msg: Message) {
+        match msg {
+            Message::Join { name } => self.on_join(now, sender, name, from),
+            Message::JoinForward { id, name, addr } => self.on_join_forward(now, id, name, addr),
+            Message::Welcome(w) => self.on_welcome(now, w),
+            Message::JoinRefused { reason } => self.fail_join(JoinError::Refused(reason)),
+            Message::Members(list) => self.on_members(now, list),
+            Message::Submit(s) => self.on_submit(now, sender, s),
+            Message::Sequenced(e) => self.on_sequenced(now, e),
+            Message::Fetch { from: a, to: b } => self.on_fetch(now, from, a, b),
+            Message::Direct(dm) => self.on_direct(dm),
+        }
+    }
+
+    fn on_acked(&mut self, now: Instant, token: Token) {
+        match token {
+            Token::Direct { to, .. } => self.events.push_back(Event::Receipt { to }),
+            Token::LeaveNotice => self.maybe_finish_leave(now),
+            Token::Join | Token::Control | Token::Submit | Token::Sequenced => {}
+        }
+    }
+
+    fn on_gave_up(&mut self, now: Instant, gave_up: Vec<GaveUp<Token>>) {
+        let mut unreachable: Vec<SocketAddr> = Vec::new();
+        for g in gave_up {
+            self.stats.gave_up += 1;
+            match g.token {
+                Token::Join => self.fail_join(JoinError::Unreachable(g.to)),
+                Token::Direct { to, text } => {
+                    self.events.push_back(Event::Undelivered { to, text })
+                }
+                Token::LeaveNotice => self.maybe_finish_leave(now),
+                // Own submissions are resubmitted by the resubmit timer; sequenced messages
+                // are fetched by members that see the gap.
+                Token::Submit | Token::Sequenced | Token::Control => {}
+            }
+            if !unreachable.contains(&g.to) {
+                unreachable.push(g.to);
+            }
+        }
+        for addr in unreachable {
+            let name = self
+                .members
+                .entries()
+                .find(|m| m.addr == addr)
+                .map(|m| m.name.clone());
+            warn!(
+                lamport = self.clock.now().0,
+                "peer {addr} ({name:?}) unreachable"
+            );
+            // Only members concern the user (a refused newcomer that went away does not).
+            if name.is_some() {
+                self.events.push_back(Event::PeerUnreachable { addr, name });
+            }
+        }
+    }
+
+    // ----- views -----
+
+    fn member_views(&self) -> Vec<MemberView> {
+        self.members
+            .current()
+            .into_iter()
+            .map(|m| MemberView {
+                name: m.name.clone(),
+                addr: m.addr,
+                online: m.presence == Presence::Online,
+                leader: Some(m.id) == self.leader,
+                me: m.id == self.id,
+            })
+            .collect()
+    }
+
+    fn status_view(&self) -> StatusView {
+        StatusView {
+            name: self.cfg.name.clone(),
+            id: self.id,
+            addr: self.cfg.addr,
+            prev: self.members.prev().and_then(|id| self.name_of(id)),
+            next: self.members.next().and_then(|id| self.name_of(id)),
+            leader: self.leader.and_then(|id| self.name_of(id)),
+            lamport: self.clock.now(),
+            stats: self.stats.clone(),
+            in_flight: self.reliable.in_flight(),
+            unconfirmed: self.outbox.len(),
+            history: self.history.len(),
+        }
+    }
+
+    fn next_dm_id(&mut self) -> DmId {
+        let id = DmId(self.next_dm);
+        self.next_dm += 1;
+        id
+    }
+}
+
+fn msg_kind(msg: &Message) -> &'static str {
+    match msg {
+        Message::Join { .. } => "Join",
+        Message::JoinForward { .. } => "JoinForward",
+        Message::Welcome(_) => "Welcome",
+        Message::JoinRefused { .. } => "JoinRefused",
+        Message::Members(_) => "Members",
+        Message::Submit(_) => "Submit",
+        Message::Sequenced(_) => "Sequenced",
+        Message::Fetch { .. } => "Fetch",
+        Message::Direct(_) => "Direct",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,252 @@
+//! Chat handling: room messages through the leader's sequencer, delivery through the
+//! hold-back queue, gap repair, resubmission, and direct messages.
+
+use super::{Event, Node, Phase, Token};
+use crate::ids::{NodeId, OriginSeq, Seq, WallMillis};
+use crate::proto::chat::Accepted;
+use crate::proto::event::CommandError;
+use crate::proto::timers::Timer;
+use crate::wire::{
+    ChatEntry, DirectMessage, MAX_RECIPIENTS, MAX_TEXT_BYTES, Message, Presence, Submit,
+};
+use std::net::SocketAddr;
+use std::time::Instant;
+use tracing::{debug, info};
+
+/// Sequenced messages sent in answer to one fetch, at most.
+const FETCH_BATCH: u64 = 64;
+
+fn check_text(text: &str) -> Result<(), CommandError> {
+    if text.trim().is_empty() {
+        Err(CommandError::Empty)
+    } else if text.len() > MAX_TEXT_BYTES {
+        Err(CommandError::TooLong { len: text.len() })
+    } else {
+        Ok(())
+    }
+}
+
+impl Node {
+    fn refuse_command(&mut self, e: CommandError) {
+        self.events.push_back(Event::Error(e));
+    }
+
+    /// `send_all`: number the message, keep it until committed, hand it to the leader.
+    pub(super) fn send_all(&mut self, now: Instant, wall: WallMillis, text: String) {
+        if self.phase != Phase::Member {
+            return self.refuse_command(CommandError::NotInRoom);
+        }
+        if let Err(e) = check_text(&text) {
+            return self.refuse_command(e);
+        }
+        let submit = self.outbox.push(Submit {
+            origin_seq: OriginSeq(0),
+            committed_below: OriginSeq(0),
+            name: self.cfg.name.clone(),
+            lamport: self.clock.tick(),
+            sent_at: wall,
+            text,
+        });
+        self.submit(now, submit);
+        self.timers
+            .set_if_unset(Timer::Resubmit, now + self.cfg.resubmit_after);
+    }
+
+    fn submit(&mut self, now: Instant, s: Submit) {
+        if self.is_leader() {
+            let me = self.id;
+            self.sequence(now, me, s);
+        } else if let Some(leader) = self.leader_addr() {
+            self.send_reliable(now, leader, Message::Submit(s), Token::Submit);
+        }
+        // No leader known: the resubmit timer retries once there is one.
+    }
+
+    /// Resubmits own messages not yet seen committed (the leader recognises repeats).
+    pub(super) fn resubmit(&mut self, now: Instant) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        if matches!(
+            self.phase,
+            Phase::Member | Phase::Leaving { notified: false }
+        ) {
+            let pending = self.outbox.unconfirmed();
+            debug!(
+                lamport = self.clock.now().0,
+                "resubmitting {} messages",
+                pending.len()
+            );
+            for s in pending {
+                self.submit(now, s);
+            }
+        }
+        self.timers
+            .set(Timer::Resubmit, now + self.cfg.resubmit_after);
+    }
+
+    /// The leader got a submission.
+    pub(super) fn on_submit(&mut self, now: Instant, origin: NodeId, s: Submit) {
+        if !self.is_leader() {
+            // A stale view at the origin; it resubmits to the right leader later.
+            debug!(
+                lamport = self.clock.now().0,
+                "submit from {origin} but not leader"
+            );
+            return;
+        }
+        self.sequence(now, origin, s);
+    }
+
+    fn sequence(&mut self, now: Instant, origin: NodeId, s: Submit) {
+        // The name as the table knows it; the claim only for an origin not known yet.
+        let name = self.name_of(origin).unwrap_or_else(|| s.name.clone());
+        let origin_seq = s.origin_seq;
+        let Some(seqr) = self.sequencer.as_mut() else {
+            return;
+        };
+        match seqr.accept(origin, &name, s) {
+            Accepted::Sequenced(entries) => {
+                for e in entries {
+                    self.commit(now, e);
+                }
+            }
+            Accepted::Duplicate => {
+                // The origin may have missed its commit: send it again, to it alone.
+                if origin != self.id
+                    && let Some(e) = self.history.find_submission(origin, origin_seq).cloned()
+                    && let Some(addr) = self.members.get(origin).map(|m| m.addr)
+                {
+                    self.send_reliable(now, addr, Message::Sequenced(e), Token::Sequenced);
+                }
+            }
+            Accepted::Held | Accepted::Overflow => {}
+        }
+    }
+
+    /// The leader commits a sequenced message: deliver locally, broadcast to the room.
+    fn commit(&mut self, now: Instant, e: ChatEntry) {
+        self.broadcast(now, &Message::Sequenced(e.clone()), &Token::Sequenced);
+        self.on_sequenced(now, e);
+    }
+
+    /// A sequenced message arrived (or the leader committed one): hold back until every
+    /// earlier one is here, then deliver in order.
+    pub(super) fn on_sequenced(&mut self, now: Instant, e: ChatEntry) {
+        if !self.holdback.offer(e) {
+            return;
+        }
+        while let Some(e) = self.holdback.pop_ready() {
+            self.deliver(now, e);
+        }
+        if self.holdback.missing().is_some() {
+            self.timers
+                .set_if_unset(Timer::GapRepair, now + self.cfg.gap_repair_after);
+        } else {
+            self.timers.clear(Timer::GapRepair);
+        }
+    }
+
+    fn deliver(&mut self, now: Instant, e: ChatEntry) {
+        let mine = e.origin == self.id;
+        if mine && self.outbox.confirm(e.origin_seq).is_some() && self.outbox.is_empty() {
+            self.timers.clear(Timer::Resubmit);
+            self.on_outbox_drained(now);
+        }
+        self.history.push(e.clone());
+        self.events.push_back(Event::Room { entry: e, mine });
+    }
+
+    /// The gap timer fired: ask the leader for what is still missing.
+    pub(super) fn repair_gap(&mut self, now: Instant) {
+        let Some((from, to)) = self.holdback.missing() else {
+            return;
+        };
+        if let Some(leader) = self.leader_addr().filter(|_| !self.is_leader()) {
+            debug!(lamport = self.clock.now().0, "fetching {from}..={to}");
+            self.send_reliable(now, leader, Message::Fetch { from, to }, Token::Control);
+        }
+        self.timers
+            .set(Timer::GapRepair, now + self.cfg.gap_repair_after * 2);
+    }
+
+    /// Someone asked for sequenced messages it missed.
+    pub(super) fn on_fetch(&mut self, now: Instant, requester: SocketAddr, from: Seq, to: Seq) {
+        let to = Seq(to.0.min(from.0.saturating_add(FETCH_BATCH - 1)));
+        let entries: Vec<ChatEntry> = self.history.range(from, to).cloned().collect();
+        for e in entries {
+            self.send_reliable(now, requester, Message::Sequenced(e), Token::Sequenced);
+        }
+    }
+
+    /// `send`: a private message to each named recipient, directly.
+    pub(super) fn send_direct(
+        &mut self,
+        now: Instant,
+        wall: WallMillis,
+        to: Vec<String>,
+        text: String,
+    ) {
+        if self.phase != Phase::Member {
+            return self.refuse_command(CommandError::NotInRoom);
+        }
+        if let Err(e) = check_text(&text) {
+            return self.refuse_command(e);
+        }
+        let mut recipients: Vec<String> = Vec::new();
+        for name in to {
+            if !recipients.contains(&name) {
+                recipients.push(name);
+            }
+        }
+        if recipients.is_empty() {
+            return self.refuse_command(CommandError::UnknownRecipient(String::new()));
+        }
+        if recipients.len() > MAX_RECIPIENTS {
+            return self.refuse_command(CommandError::TooManyRecipients);
+        }
+        let mut addrs = Vec::new();
+        for name in &recipients {
+            if *name == self.cfg.name {
+                return self.refuse_command(CommandError::ToSelf);
+            }
+            match self.members.by_name(name) {
+                None => return self.refuse_command(CommandError::UnknownRecipient(name.clone())),
+                Some(m) if m.presence == Presence::Offline => {
+                    return self.refuse_command(CommandError::RecipientOffline(name.clone()));
+                }
+                Some(m) => addrs.push((name.clone(), m.addr)),
+            }
+        }
+        let dm = DirectMessage {
+            id: self.next_dm_id(),
+            from_name: self.cfg.name.clone(),
+            to: recipients,
+            lamport: self.clock.tick(),
+            sent_at: wall,
+            text,
+        };
+        for (name, addr) in addrs {
+            let token = Token::Direct {
+                to: name,
+                text: dm.text.clone(),
+            };
+            self.send_reliable(now, addr, Message::Direct(dm.clone()), token);
+        }
+    }
+
+    /// A private message for us.
+    pub(super) fn on_direct(&mut self, dm: DirectMessage) {
+        info!(
+            lamport = self.clock.now().0,
+            "private message from {}", dm.from_name
+        );
+        self.events.push_back(Event::Direct {
+            from: dm.from_name,
+            to: dm.to,
+            lamport: dm.lamport,
+            sent_at: dm.sent_at,
+            text: dm.text,
+        });
+    }
+}

@@ -1,0 +1,270 @@
+//! Membership: the member table every node holds, and the ring derived from it.
+//!
+//! The table maps `NodeId` to a [`Member`] entry. Each entry is a last-writer-wins register
+//! versioned by a [`Stamp`] (Lamport time, then writer id), so merging any two tables in any
+//! order gives the same result: updates can arrive from anyone, twice, or late.
+//!
+//! The ring is not stored: it is the online members sorted by `NodeId`, each node's `next`
+//! being the following id (wrapping). Every node that holds the same table sees the same
+//! ring, and removing a dead node from the table repairs the ring by itself.
+
+use crate::ids::NodeId;
+use crate::wire::{MAX_DATAGRAM, Member, Presence};
+use std::collections::BTreeMap;
+
+/// Upper bound of one encoded [`Member`] (a longest name, an IPv6 address, largest stamps).
+pub const MEMBER_WIRE_MAX: usize = 100;
+/// Members per welcome datagram, leaving room for the envelope and welcome header.
+pub const MEMBERS_PER_DATAGRAM: usize = (MAX_DATAGRAM - 100) / MEMBER_WIRE_MAX;
+/// The most entries a member table holds; a join beyond it is refused as room full.
+pub const MAX_MEMBERS: usize = 1000;
+
+/// What a merge changed, as far as users can see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Nothing (older or equal version).
+    Unchanged,
+    /// The entry is now online and was not before.
+    CameOnline,
+    /// The entry is now offline and was online before.
+    WentOffline,
+    /// A newer version with the same presence (an address change, say).
+    Updated,
+}
+
+/// The member table.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    me: NodeId,
+    members: BTreeMap<NodeId, Member>,
+}
+
+impl Membership {
+    /// A table holding only this node's own entry.
+    pub fn new(me: Member) -> Self {
+        let id = me.id;
+        let mut members = BTreeMap::new();
+        members.insert(id, me);
+        Membership { me: id, members }
+    }
+
+    /// This node's id.
+    pub fn me(&self) -> NodeId {
+        self.me
+    }
+
+    /// The entry for `id`.
+    pub fn get(&self, id: NodeId) -> Option<&Member> {
+        self.members.get(&id)
+    }
+
+    /// Merges one entry (last writer wins by stamp) and says what changed.
+    pub fn merge(&mut self, m: Member) -> Change {
+        match self.members.get(&m.id) {
+            Some(old) if old.stamp >= m.stamp => Change::Unchanged,
+            old => {
+                let was_online = old.is_some_and(|o| o.presence == Presence::Online);
+                let now_online = m.presence == Presence::Online;
+                let existed = old.is_some();
+                self.members.insert(m.id, m);
+                match (was_online, now_online) {
+                    (false, true) => Change::CameOnline,
+                    (true, false) => Change::WentOffline,
+                    _ if existed => Change::Updated,
+                    // A new entry that is offline from the start (a crashed node we hear of).
+                    _ => Change::Updated,
+                }
+            }
+        }
+    }
+
+    /// Every entry, in ring (id) order.
+    pub fn entries(&self) -> impl Iterator<Item = &Member> {
+        self.members.values()
+    }
+
+    /// How many entries the table holds.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether the table holds no entries (never true: it always holds this node).
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Online members other than this node, in ring order.
+    pub fn online_peers(&self) -> impl Iterator<Item = &Member> {
+        self.members
+            .values()
+            .filter(move |m| m.presence == Presence::Online && m.id != self.me)
+    }
+
+    /// Whether `id` is in the table and online.
+    pub fn is_online(&self, id: NodeId) -> bool {
+        self.get(id).is_some_and(|m| m.presence == Presence::Online)
+    }
+
+    /// The online member after `id` in ring order (wrapping), other than `id` itself.
+    pub fn successor_of(&self, id: NodeId) -> Option<NodeId> {
+        let online = |m: &&Member| m.presence == Presence::Online && m.id != id;
+        self.members
+            .range(id..)
+            .map(|(_, m)| m)
+            .filter(online)
+            .chain(self.members.values().filter(online))
+            .map(|m| m.id)
+            .next()
+    }
+
+    /// The online member before `id` in ring order (wrapping), other than `id` itself.
+    pub fn predecessor_of(&self, id: NodeId) -> Option<NodeId> {
+        let online = |m: &&Member| m.presence == Presence::Online && m.id != id;
+        self.members
+            .range(..id)
+            .rev()
+            .map(|(_, m)| m)
+            .filter(online)
+            .chain(self.members.values().rev().filter(online))
+            .map(|m| m.id)
+            .next()
+    }
+
+    /// This node's successor on the ring.
+    pub fn next(&self) -> Option<NodeId> {
+        self.successor_of(self.me)
+    }
+
+    /// This node's predecessor on the ring.
+    pub fn prev(&self) -> Option<NodeId> {
+        self.predecessor_of(self.me)
+    }
+
+    /// The entry that currently stands for `name`: its online entry if there is one,
+    /// else its most recent one. (A restarted process gets a new id, so a name can have
+    /// older, offline entries.)
+    pub fn by_name(&self, name: &str) -> Option<&Member> {
+        self.members
+            .values()
+            .filter(|m| m.name == name)
+            .max_by_key(|m| (m.presence == Presence::Online, m.stamp))
+    }
+
+    /// One entry per name (the one [`Membership::by_name`] picks), in ring order.
+    pub fn current(&self) -> Vec<&Member> {
+        self.members
+            .values()
+            .filter(|m| self.by_name(&m.name).is_some_and(|c| c.id == m.id))
+            .collect()
+    }
+
+    /// The table cut into parts that each fit one datagram.
+    pub fn chunks(&self) -> Vec<Vec<Member>> {
+        let all: Vec<Member> = self.members.values().cloned().collect();
+        all.chunks(MEMBERS_PER_DATAGRAM)
+            .map(|c| c.to_vec())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Lamport;
+    use crate::wire::Stamp;
+    use std::net::SocketAddr;
+
+    fn member(id: u64, name: &str, presence: Presence, lamport: u64) -> Member {
+        Member {
+            id: NodeId(id),
+            name: name.into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 5000 + id as u16)),
+            presence,
+            stamp: Stamp {
+                lamport: Lamport(lamport),
+                by: NodeId(id),
+            },
+        }
+    }
+
+    fn table() -> Membership {
+        let mut t = Membership::new(member(20, "me", Presence::Online, 1));
+        t.merge(member(10, "a", Presence::Online, 1));
+        t.merge(member(30, "b", Presence::Online, 1));
+        t.merge(member(40, "c", Presence::Online, 1));
+        t
+    }
+
+    #[test]
+    fn ring_is_sorted_by_id_and_wraps() {
+        let t = table();
+        assert_eq!(t.next(), Some(NodeId(30)));
+        assert_eq!(t.prev(), Some(NodeId(10)));
+        assert_eq!(t.successor_of(NodeId(40)), Some(NodeId(10)));
+        assert_eq!(t.predecessor_of(NodeId(10)), Some(NodeId(40)));
+    }
+
+    #[test]
+    fn offline_member_is_cut_out_of_the_ring() {
+        let mut t = table();
+        assert_eq!(
+            t.merge(member(30, "b", Presence::Offline, 2)),
+            Change::WentOffline
+        );
+        assert_eq!(t.next(), Some(NodeId(40)));
+        assert_eq!(t.online_peers().count(), 2);
+    }
+
+    #[test]
+    fn alone_has_no_neighbours() {
+        let t = Membership::new(member(1, "solo", Presence::Online, 1));
+        assert_eq!(t.next(), None);
+        assert_eq!(t.prev(), None);
+    }
+
+    /// Last writer wins: merge order does not matter, stale updates are ignored.
+    #[test]
+    fn merge_is_order_independent() {
+        let updates = [
+            member(30, "b", Presence::Offline, 5),
+            member(30, "b", Presence::Online, 3),
+            member(50, "d", Presence::Online, 2),
+        ];
+        let mut a = table();
+        let mut b = table();
+        for u in updates.iter() {
+            a.merge(u.clone());
+        }
+        for u in updates.iter().rev() {
+            b.merge(u.clone());
+        }
+        let ea: Vec<_> = a.entries().cloned().collect();
+        let eb: Vec<_> = b.entries().cloned().collect();
+        assert_eq!(ea, eb);
+        assert_eq!(
+            a.merge(member(30, "b", Presence::Online, 4)),
+            Change::Unchanged
+        );
+    }
+
+    #[test]
+    fn a_name_is_represented_by_its_online_entry() {
+        let mut t = table();
+        t.merge(member(30, "b", Presence::Offline, 5));
+        t.merge(member(35, "b", Presence::Online, 6));
+        assert_eq!(t.by_name("b").unwrap().id, NodeId(35));
+        let names: Vec<_> = t.current().iter().map(|m| m.name.clone()).collect();
+        assert_eq!(names, vec!["a", "me", "b", "c"]);
+    }
+
+    #[test]
+    fn chunks_cover_the_table() {
+        let mut t = table();
+        for i in 100..130 {
+            t.merge(member(i, &format!("n{i}"), Presence::Online, 1));
+        }
+        let chunks = t.chunks();
+        assert!(chunks.iter().all(|c| c.len() <= MEMBERS_PER_DATAGRAM));
+        assert_eq!(chunks.iter().map(Vec::len).sum::<usize>(), t.len());
+    }
+}

@@ -1,0 +1,106 @@
+//! A table of deadlines keyed by [`Timer`] (after quinn-proto's `TimerTable`).
+//!
+//! Setting a timer replaces its deadline; an early or late `handle_timeout` is harmless
+//! because the node only acts on timers whose deadline has passed.
+
+use std::time::Instant;
+
+/// The node's protocol timers (the reliability layer keeps its own per-message deadlines).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// Give up joining if no welcome arrived by then.
+    JoinDeadline,
+    /// Ask the leader for missing room messages if a gap is still open.
+    GapRepair,
+    /// Resubmit own room messages that are still not seen committed.
+    Resubmit,
+    /// Stop waiting for confirmations and acks while leaving.
+    LeaveDeadline,
+}
+
+const COUNT: usize = 4;
+
+impl Timer {
+    const ALL: [Timer; COUNT] = [
+        Timer::JoinDeadline,
+        Timer::GapRepair,
+        Timer::Resubmit,
+        Timer::LeaveDeadline,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Deadlines for each [`Timer`].
+#[derive(Debug, Default, Clone)]
+pub struct TimerTable {
+    slots: [Option<Instant>; COUNT],
+}
+
+impl TimerTable {
+    /// Arms `timer` to fire at `at`, replacing any earlier deadline.
+    pub fn set(&mut self, timer: Timer, at: Instant) {
+        self.slots[timer.index()] = Some(at);
+    }
+
+    /// Arms `timer` only if it is not armed already.
+    pub fn set_if_unset(&mut self, timer: Timer, at: Instant) {
+        self.slots[timer.index()].get_or_insert(at);
+    }
+
+    /// Disarms `timer`.
+    pub fn clear(&mut self, timer: Timer) {
+        self.slots[timer.index()] = None;
+    }
+
+    /// Whether `timer` is armed.
+    pub fn is_set(&self, timer: Timer) -> bool {
+        self.slots[timer.index()].is_some()
+    }
+
+    /// The earliest armed deadline.
+    pub fn next(&self) -> Option<Instant> {
+        self.slots.iter().flatten().min().copied()
+    }
+
+    /// Disarms and returns every timer whose deadline is at or before `now`.
+    pub fn expire(&mut self, now: Instant) -> Vec<Timer> {
+        Timer::ALL
+            .into_iter()
+            .filter(|t| {
+                let slot = &mut self.slots[t.index()];
+                if slot.is_some_and(|at| at <= now) {
+                    *slot = None;
+                    true
+                } else {
+                    false
+                }
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn only_due_timers_expire_and_early_calls_are_harmless() {
+        let t0 = Instant::now();
+        let mut t = TimerTable::default();
+        t.set(Timer::GapRepair, t0 + Duration::from_millis(10));
+        t.set(Timer::JoinDeadline, t0 + Duration::from_millis(20));
+        assert_eq!(t.next(), Some(t0 + Duration::from_millis(10)));
+        assert!(t.expire(t0).is_empty());
+        assert_eq!(
+            t.expire(t0 + Duration::from_millis(15)),
+            vec![Timer::GapRepair]
+        );
+        assert!(!t.is_set(Timer::GapRepair));
+        t.set_if_unset(Timer::JoinDeadline, t0);
+        assert_eq!(t.next(), Some(t0 + Duration::from_millis(20)));
+    }
+}

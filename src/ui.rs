@@ -1,0 +1,277 @@
+//! The REPL's two halves: [`parse`] turns a typed line into an [`Input`], [`render`] turns
+//! an [`Event`] into the lines to print. No protocol decisions here.
+//!
+//! A line whose first word is a command name is that command; a line starting with `/` is
+//! a command too (`/list`), and an unknown `/word` is an error; any other line is a room
+//! message (as `send_all`).
+
+use crate::proto::{Command, Event, MemberView, StatusView};
+use crate::wire::ChatEntry;
+use thiserror::Error;
+
+/// What a typed line asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A command for the node.
+    Command(Command),
+    /// Show the help text.
+    Help,
+    /// Leave and exit.
+    Exit,
+    /// A blank line: nothing.
+    Nothing,
+}
+
+/// A line that could not be parsed.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum ParseError {
+    /// `/word` where `word` is no command.
+    #[error("unknown command {0} (type help)")]
+    UnknownCommand(String),
+    /// A known command with the wrong arguments.
+    #[error("usage: {0}")]
+    Usage(&'static str),
+}
+
+/// The help text.
+pub const HELP: &str = "\
+commands:
+  send_all <text>                 post to the room (any line that is not a command does too)
+  send <name>[,<name>...] <text>  private message; you see a receipt per recipient
+  list                            members, addresses, ONLINE/OFFLINE, the leader
+  status                          me, ring neighbours, leader, Lamport clock, counters
+  help                            this text
+  exit | quit | //exit | Ctrl-D   leave the room and exit
+a line starting with / is always a command: /list, /send bob hi";
+
+/// Parses one typed line.
+pub fn parse(line: &str) -> Result<Input, ParseError> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    let trimmed = line.trim();
+    if trimmed.is_empty() {
+        return Ok(Input::Nothing);
+    }
+    if trimmed == "//exit" {
+        return Ok(Input::Exit);
+    }
+    let slash = trimmed.starts_with('/');
+    let body = trimmed.strip_prefix('/').unwrap_or(trimmed);
+    let (word, rest) = match body.split_once(char::is_whitespace) {
+        Some((w, r)) => (w, r.trim_start()),
+        None => (body, ""),
+    };
+    let no_args = |input: Input, usage| {
+        if rest.is_empty() {
+            Ok(input)
+        } else {
+            Err(ParseError::Usage(usage))
+        }
+    };
+    match word {
+        "send_all" => Ok(Input::Command(Command::SendAll {
+            text: rest.to_string(),
+        })),
+        "send" => {
+            const USAGE: &str = "send <name>[,<name>...] <text>";
+            let (names, text) = rest
+                .split_once(char::is_whitespace)
+                .ok_or(ParseError::Usage(USAGE))?;
+            let to: Vec<String> = names
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect();
+            if to.is_empty() {
+                return Err(ParseError::Usage(USAGE));
+            }
+            Ok(Input::Command(Command::Send {
+                to,
+                text: text.trim_start().to_string(),
+            }))
+        }
+        "list" => no_args(Input::Command(Command::List), "list"),
+        "status" => no_args(Input::Command(Command::Status), "status"),
+        "help" => no_args(Input::Help, "help"),
+        "exit" | "quit" => no_args(Input::Exit, "exit"),
+        other if slash => Err(ParseError::UnknownCommand(format!("/{other}"))),
+        _ => Ok(Input::Command(Command::SendAll {
+            text: trimmed.to_string(),
+        })),
+    }
+}
+
+fn room_line(e: &ChatEntry, mine: bool) -> String {
+    let who = if mine {
+        format!("{} (you)", e.name)
+    } else {
+        e.name.clone()
+    };
+    format!("[#{} L{}] {who}: {}", e.seq, e.lamport, e.text)
+}
+
+fn member_line(m: &MemberView) -> String {
+    let mut line = format!(
+        "{:<16} {:<22} {}",
+        m.name,
+        m.addr.to_string(),
+        if m.online { "ONLINE" } else { "OFFLINE" }
+    );
+    if m.leader {
+        line.push_str("  leader");
+    }
+    if m.me {
+        line.push_str("  (you)");
+    }
+    line
+}
+
+fn status_lines(s: &StatusView) -> Vec<String> {
+    let or_none = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+    vec![
+        format!("me:      {} ({}) at {}", s.name, s.id, s.addr),
+        format!("prev:    {}", or_none(&s.prev)),
+        format!("next:    {}", or_none(&s.next)),
+        format!("leader:  {}", or_none(&s.leader)),
+        format!("lamport: {}", s.lamport),
+        format!(
+            "counters: sent {} retransmitted {} received {} dropped {} duplicates {} gave_up {}",
+            s.stats.sent,
+            s.stats.retransmitted,
+            s.stats.received,
+            s.stats.dropped,
+            s.stats.duplicates,
+            s.stats.gave_up
+        ),
+        format!(
+            "pending: {} awaiting ack, {} own messages awaiting commit, {} in history",
+            s.in_flight, s.unconfirmed, s.history
+        ),
+    ]
+}
+
+/// The lines to print for an event (one event may take several lines: `list`, `status`).
+pub fn render(event: &Event) -> Vec<String> {
+    match event {
+        Event::Joined {
+            leader,
+            is_leader: true,
+            ..
+        } => vec![format!("created a new room; you ({leader}) are the leader")],
+        Event::Joined {
+            leader, members, ..
+        } => vec![format!(
+            "joined the room: {members} members, leader is {leader}"
+        )],
+        Event::JoinFailed(e) => vec![format!("error: cannot join: {e}")],
+        Event::Room { entry, mine } => vec![room_line(entry, *mine)],
+        Event::Direct {
+            from,
+            to,
+            lamport,
+            text,
+            ..
+        } => {
+            let others = if to.len() > 1 {
+                format!(" to {}", to.join(","))
+            } else {
+                String::new()
+            };
+            vec![format!("[private{others} L{lamport}] {from}: {text}")]
+        }
+        Event::Receipt { to } => vec![format!("[Message received by {to}.]")],
+        Event::Undelivered { to, text } => vec![format!(
+            "error: private message to {to} not delivered (no answer): {text}"
+        )],
+        Event::MemberOnline { name } => vec![format!("{name} is online")],
+        Event::MemberOffline { name } => vec![format!("{name} is offline")],
+        Event::PeerUnreachable { addr, name } => vec![format!(
+            "{} at {addr} is not answering",
+            name.as_deref().unwrap_or("a peer")
+        )],
+        Event::Unconfirmed { texts } => texts
+            .iter()
+            .map(|t| format!("error: not confirmed by the leader before leaving: {t}"))
+            .collect(),
+        Event::Members(list) => list.iter().map(member_line).collect(),
+        Event::Status(s) => status_lines(s),
+        Event::Error(e) => vec![format!("error: {e}")],
+        Event::Left => vec!["left the room".into()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(line: &str) -> Command {
+        match parse(line) {
+            Ok(Input::Command(c)) => c,
+            other => panic!("{line:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn plain_lines_go_to_the_room() {
+        assert_eq!(
+            cmd("hello there"),
+            Command::SendAll {
+                text: "hello there".into()
+            }
+        );
+        assert_eq!(cmd("send_all  hi "), Command::SendAll { text: "hi".into() });
+    }
+
+    #[test]
+    fn send_takes_one_or_more_names() {
+        assert_eq!(
+            cmd("send bob,carol  hi you"),
+            Command::Send {
+                to: vec!["bob".into(), "carol".into()],
+                text: "hi you".into()
+            }
+        );
+        assert_eq!(
+            cmd("/send zoë ünïcode ✓"),
+            Command::Send {
+                to: vec!["zoë".into()],
+                text: "ünïcode ✓".into()
+            }
+        );
+        assert_eq!(
+            parse("send bob"),
+            Err(ParseError::Usage("send <name>[,<name>...] <text>"))
+        );
+    }
+
+    #[test]
+    fn commands_and_errors() {
+        assert_eq!(cmd("list"), Command::List);
+        assert_eq!(cmd("/status"), Command::Status);
+        assert_eq!(parse("help"), Ok(Input::Help));
+        for e in ["exit", "quit", "//exit", " /exit "] {
+            assert_eq!(parse(e), Ok(Input::Exit), "{e}");
+        }
+        assert_eq!(parse("   "), Ok(Input::Nothing));
+        assert_eq!(
+            parse("/frobnicate x"),
+            Err(ParseError::UnknownCommand("/frobnicate".into()))
+        );
+        assert_eq!(parse("list all"), Err(ParseError::Usage("list")));
+    }
+
+    #[test]
+    fn renders_receipts_and_members() {
+        assert_eq!(
+            render(&Event::Receipt { to: "bob".into() }),
+            vec!["[Message received by bob.]"]
+        );
+        let line = &render(&Event::Members(vec![MemberView {
+            name: "alice".into(),
+            addr: "127.0.0.1:5001".parse().unwrap(),
+            online: true,
+            leader: true,
+            me: false,
+        }]))[0];
+        assert!(line.contains("alice") && line.contains("ONLINE") && line.contains("leader"));
+    }
+}

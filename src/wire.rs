@@ -1,0 +1,399 @@
+//! The datagram format: a version byte followed by a postcard-encoded [`Envelope`].
+//!
+//! This module owns the message enums and the size limits. It does no I/O and makes no
+//! decisions: [`encode`] refuses anything over [`MAX_DATAGRAM`], [`decode`] refuses anything
+//! that is not exactly one well-formed envelope of our version.
+
+use crate::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use thiserror::Error;
+
+/// The protocol version carried in the first byte of every datagram.
+pub const PROTOCOL_VERSION: u8 = 1;
+/// The largest datagram we ever send (safe under any real path MTU).
+pub const MAX_DATAGRAM: usize = 1200;
+/// The largest chat text in bytes (UTF-8). The worst-case envelope carrying it (a sequenced
+/// room message with a longest name) stays under [`MAX_DATAGRAM`]; a test checks this.
+pub const MAX_TEXT_BYTES: usize = 1000;
+/// The longest member name in bytes.
+pub const MAX_NAME_BYTES: usize = 32;
+/// How many recipients one `send` may name.
+pub const MAX_RECIPIENTS: usize = 8;
+
+/// What every datagram carries: who sent it, the sender's Lamport time, and the packet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The sending node.
+    pub from: NodeId,
+    /// The sender's Lamport clock when it sent this datagram.
+    pub lamport: Lamport,
+    /// The payload.
+    pub packet: Packet,
+}
+
+/// The transport-level packet kinds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Packet {
+    /// A message that must arrive: the receiver acks `id` and suppresses duplicates.
+    Data {
+        /// Transport id, unique per sender.
+        id: MsgId,
+        /// The protocol message.
+        msg: Message,
+    },
+    /// Acknowledges a `Data` packet.
+    Ack {
+        /// The acknowledged id.
+        id: MsgId,
+    },
+}
+
+/// Protocol messages carried reliably.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Message {
+    /// A newcomer asks any member to let it in under `name`.
+    Join {
+        /// The requested name.
+        name: String,
+    },
+    /// A member passes a newcomer's join on to the leader.
+    JoinForward {
+        /// The newcomer's node id.
+        id: NodeId,
+        /// The requested name.
+        name: String,
+        /// The newcomer's address as the contact saw it.
+        addr: SocketAddr,
+    },
+    /// The leader admits a newcomer: one part of the member table (large tables span parts).
+    Welcome(Welcome),
+    /// The leader (or a contact) refuses a join.
+    JoinRefused {
+        /// Why.
+        reason: Refusal,
+    },
+    /// Member table entries to merge (last writer wins per entry, see `proto::ring`).
+    Members(Vec<Member>),
+    /// A member asks the leader to sequence a room message.
+    Submit(Submit),
+    /// The leader's sequenced room message.
+    Sequenced(ChatEntry),
+    /// A member asks the leader to resend sequenced messages `from..=to`.
+    Fetch {
+        /// First missing sequence number.
+        from: Seq,
+        /// Last missing sequence number.
+        to: Seq,
+    },
+    /// A direct (private) message.
+    Direct(DirectMessage),
+}
+
+/// Why a join was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// Another online member already has this name.
+    NameTaken,
+    /// The name is empty, too long, or has whitespace or commas.
+    BadName,
+    /// The member table cannot take another member.
+    RoomFull,
+    /// The room has no leader right now (an election is running); try again shortly.
+    NoLeader,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NameTaken => write!(f, "that name is already online in the room"),
+            Refusal::BadName => write!(
+                f,
+                "invalid name (1 to {MAX_NAME_BYTES} bytes, no spaces or commas)"
+            ),
+            Refusal::RoomFull => write!(f, "the room is full"),
+            Refusal::NoLeader => write!(f, "the room has no leader right now; try again"),
+        }
+    }
+}
+
+/// One part of the leader's welcome to a newcomer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The current leader.
+    pub leader: NodeId,
+    /// The first sequence number the newcomer will be sent.
+    pub next_seq: Seq,
+    /// Which part this is (0-based).
+    pub part: u16,
+    /// How many parts the table spans.
+    pub parts: u16,
+    /// Member table entries of this part.
+    pub members: Vec<Member>,
+}
+
+/// A member's presence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Presence {
+    /// In the ring.
+    Online,
+    /// Known but not in the ring (left, crashed, or deregistered).
+    Offline,
+}
+
+/// Version of a member-table entry: the Lamport time of the change, ties broken by writer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Stamp {
+    /// Lamport time of the change.
+    pub lamport: Lamport,
+    /// The node that made the change.
+    pub by: NodeId,
+}
+
+/// One entry of the member table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The node.
+    pub id: NodeId,
+    /// Its user's name.
+    pub name: String,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Online or offline.
+    pub presence: Presence,
+    /// Version of this entry.
+    pub stamp: Stamp,
+}
+
+/// A room message a member asks the leader to sequence.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submit {
+    /// The origin's number for this message.
+    pub origin_seq: OriginSeq,
+    /// Every origin number below this one is already committed as far as the origin knows.
+    pub committed_below: OriginSeq,
+    /// The origin's name (used when the leader does not know the origin yet).
+    pub name: String,
+    /// Origin's Lamport time at send.
+    pub lamport: Lamport,
+    /// Origin's wall-clock time at send.
+    pub sent_at: WallMillis,
+    /// The text.
+    pub text: String,
+}
+
+/// A sequenced room message: the unit of the room's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatEntry {
+    /// Global sequence number.
+    pub seq: Seq,
+    /// The node that sent it.
+    pub origin: NodeId,
+    /// The sender's name.
+    pub name: String,
+    /// The origin's number for this message (with `origin`, identifies a submission).
+    pub origin_seq: OriginSeq,
+    /// Origin's Lamport time at send.
+    pub lamport: Lamport,
+    /// Origin's wall-clock time at send.
+    pub sent_at: WallMillis,
+    /// The text.
+    pub text: String,
+}
+
+/// A direct message to one or a few members.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectMessage {
+    /// Per-origin id.
+    pub id: DmId,
+    /// The sender's name.
+    pub from_name: String,
+    /// All recipients' names (each gets its own copy).
+    pub to: Vec<String>,
+    /// Sender's Lamport time at send.
+    pub lamport: Lamport,
+    /// Sender's wall-clock time at send.
+    pub sent_at: WallMillis,
+    /// The text.
+    pub text: String,
+}
+
+/// Why a datagram could not be encoded or decoded.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum WireError {
+    /// Empty datagram.
+    #[error("empty datagram")]
+    Empty,
+    /// Over [`MAX_DATAGRAM`] bytes.
+    #[error("datagram of {0} bytes exceeds the {MAX_DATAGRAM}-byte limit")]
+    TooLarge(usize),
+    /// A version byte we do not speak.
+    #[error("unsupported protocol version {0}")]
+    Version(u8),
+    /// Not a well-formed envelope.
+    #[error("malformed envelope: {0}")]
+    Malformed(String),
+    /// A well-formed envelope followed by extra bytes.
+    #[error("{0} trailing bytes after the envelope")]
+    Trailing(usize),
+}
+
+/// Encodes an envelope into a datagram. Fails, sending nothing, if it would exceed
+/// [`MAX_DATAGRAM`].
+pub fn encode(env: &Envelope) -> Result<Vec<u8>, WireError> {
+    let mut out = vec![PROTOCOL_VERSION];
+    let body = postcard::to_allocvec(env).map_err(|e| WireError::Malformed(e.to_string()))?;
+    out.extend_from_slice(&body);
+    if out.len() > MAX_DATAGRAM {
+        return Err(WireError::TooLarge(out.len()));
+    }
+    Ok(out)
+}
+
+/// Decodes a datagram. Any byte string is safe to pass; nothing panics.
+pub fn decode(bytes: &[u8]) -> Result<Envelope, WireError> {
+    let (&version, body) = bytes.split_first().ok_or(WireError::Empty)?;
+    if bytes.len() > MAX_DATAGRAM {
+        return Err(WireError::TooLarge(bytes.len()));
+    }
+    if version != PROTOCOL_VERSION {
+        return Err(WireError::Version(version));
+    }
+    let (env, rest) = postcard::take_from_bytes::<Envelope>(body)
+        .map_err(|e| WireError::Malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(WireError::Trailing(rest.len()));
+    }
+    Ok(env)
+}
+
+/// Checks a member name: 1 to [`MAX_NAME_BYTES`] bytes, no whitespace, no commas.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_BYTES
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c == ',' || c.is_control())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn longest_name() -> String {
+        "n".repeat(MAX_NAME_BYTES)
+    }
+
+    fn v6() -> SocketAddr {
+        "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn round_trip() {
+        let env = Envelope {
+            from: NodeId(7),
+            lamport: Lamport(3),
+            packet: Packet::Data {
+                id: MsgId(9),
+                msg: Message::Join { name: "bob".into() },
+            },
+        };
+        assert_eq!(decode(&encode(&env).unwrap()).unwrap(), env);
+    }
+
+    /// The documented largest text fits in every message kind that carries text,
+    /// with every other field at its worst case.
+    #[test]
+    fn largest_text_fits_one_datagram() {
+        let text = "é".repeat(MAX_TEXT_BYTES / 2); // multi-byte chars, exactly MAX_TEXT_BYTES
+        assert_eq!(text.len(), MAX_TEXT_BYTES);
+        let big = u64::MAX;
+        let msgs = vec![
+            Message::Sequenced(ChatEntry {
+                seq: Seq(big),
+                origin: NodeId(big),
+                name: longest_name(),
+                origin_seq: OriginSeq(big),
+                lamport: Lamport(big),
+                sent_at: WallMillis(big),
+                text: text.clone(),
+            }),
+            Message::Submit(Submit {
+                origin_seq: OriginSeq(big),
+                committed_below: OriginSeq(big),
+                name: longest_name(),
+                lamport: Lamport(big),
+                sent_at: WallMillis(big),
+                text: text.clone(),
+            }),
+            Message::Direct(DirectMessage {
+                id: DmId(big),
+                from_name: longest_name(),
+                to: vec![longest_name(); MAX_RECIPIENTS],
+                lamport: Lamport(big),
+                sent_at: WallMillis(big),
+                text: text.clone(),
+            }),
+        ];
+        for msg in msgs {
+            let env = Envelope {
+                from: NodeId(big),
+                lamport: Lamport(big),
+                packet: Packet::Data {
+                    id: MsgId(big),
+                    msg,
+                },
+            };
+            let bytes = encode(&env).expect("worst case must fit");
+            assert!(bytes.len() <= MAX_DATAGRAM, "{} bytes", bytes.len());
+        }
+    }
+
+    #[test]
+    fn one_member_entry_worst_case_size_is_known() {
+        // The welcome chunker relies on this bound (see proto::ring::MEMBER_WIRE_MAX).
+        let m = Member {
+            id: NodeId(u64::MAX),
+            name: longest_name(),
+            addr: v6(),
+            presence: Presence::Offline,
+            stamp: Stamp {
+                lamport: Lamport(u64::MAX),
+                by: NodeId(u64::MAX),
+            },
+        };
+        let n = postcard::to_allocvec(&m).unwrap().len();
+        assert!(n <= crate::proto::ring::MEMBER_WIRE_MAX, "{n}");
+    }
+
+    #[test]
+    fn rejects_bad_input_without_panicking() {
+        assert_eq!(decode(&[]), Err(WireError::Empty));
+        assert_eq!(decode(&[9, 0, 0]), Err(WireError::Version(9)));
+        assert!(matches!(decode(&[1, 0xff]), Err(WireError::Malformed(_))));
+        assert!(matches!(
+            decode(&vec![1u8; 5000]),
+            Err(WireError::TooLarge(5000))
+        ));
+        let mut ok = encode(&Envelope {
+            from: NodeId(1),
+            lamport: Lamport(1),
+            packet: Packet::Ack { id: MsgId(1) },
+        })
+        .unwrap();
+        ok.push(0);
+        assert_eq!(decode(&ok), Err(WireError::Trailing(1)));
+    }
+
+    #[test]
+    fn names() {
+        assert!(valid_name("alice"));
+        assert!(valid_name("zoë"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("a b"));
+        assert!(!valid_name("a,b"));
+        assert!(!valid_name(&"x".repeat(MAX_NAME_BYTES + 1)));
+    }
+}
