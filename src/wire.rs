@@ -15,7 +15,7 @@ pub const PROTOCOL_VERSION: u8 = 1;
 pub const MAX_DATAGRAM: usize = 1200;
 /// The largest chat text in bytes (UTF-8). The worst-case envelope carrying it (a sequenced
 /// room message with a longest name) stays under [`MAX_DATAGRAM`]; a test checks this.
-pub const MAX_TEXT_BYTES: usize = 1000;
+pub const MAX_TEXT_BYTES: usize = 800;
 /// The longest member name in bytes.
 pub const MAX_NAME_BYTES: usize = 32;
 /// How many recipients one `send` may name.

@@ -1,1 +1,471 @@
+//! Node unit tests: hand-built datagrams in, assertions on what the polls return.
 
+use super::*;
+use crate::ids::{DmId, OriginSeq};
+use crate::proto::CommandError;
+use crate::wire::{ChatEntry, DirectMessage, Refusal, Submit, Welcome};
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+const LEADER: NodeId = NodeId(100);
+const BOB: NodeId = NodeId(200);
+const CAROL: NodeId = NodeId(300);
+
+struct Out {
+    sent: Vec<(SocketAddr, Envelope)>,
+    events: Vec<Event>,
+}
+
+impl Out {
+    fn messages_to(&self, to: SocketAddr) -> Vec<&Message> {
+        self.sent
+            .iter()
+            .filter(|(a, _)| *a == to)
+            .filter_map(|(_, e)| match &e.packet {
+                Packet::Data { msg, .. } => Some(msg),
+                Packet::Ack { .. } => None,
+            })
+            .collect()
+    }
+
+    fn acks_to(&self, to: SocketAddr) -> usize {
+        self.sent
+            .iter()
+            .filter(|(a, e)| *a == to && matches!(e.packet, Packet::Ack { .. }))
+            .count()
+    }
+}
+
+fn drain(node: &mut Node) -> Out {
+    let mut sent = Vec::new();
+    while let Some(t) = node.poll_transmit() {
+        sent.push((t.to, decode(&t.bytes).expect("node sends valid datagrams")));
+    }
+    let mut events = Vec::new();
+    while let Some(e) = node.poll_event() {
+        events.push(e);
+    }
+    Out { sent, events }
+}
+
+fn data(from: NodeId, id: u64, msg: Message) -> Vec<u8> {
+    encode(&Envelope {
+        from,
+        lamport: Lamport(50),
+        packet: Packet::Data { id: MsgId(id), msg },
+    })
+    .unwrap()
+}
+
+fn member(id: NodeId, name: &str, port: u16) -> Member {
+    Member {
+        id,
+        name: name.into(),
+        addr: addr(port),
+        presence: Presence::Online,
+        stamp: Stamp {
+            lamport: Lamport(1),
+            by: id,
+        },
+    }
+}
+
+fn leader(t0: Instant) -> Node {
+    let mut n = Node::new(NodeConfig::new("alice", addr(1), None), LEADER, t0);
+    drain(&mut n);
+    n
+}
+
+/// A follower "bob" at port 2 in a room led by alice (port 1), carol at port 3.
+fn follower(t0: Instant) -> Node {
+    let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
+    drain(&mut n);
+    let w = Welcome {
+        leader: LEADER,
+        next_seq: Seq(1),
+        part: 0,
+        parts: 1,
+        members: vec![
+            member(LEADER, "alice", 1),
+            member(BOB, "bob", 2),
+            member(CAROL, "carol", 3),
+        ],
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
+    let out = drain(&mut n);
+    assert!(matches!(out.events[0], Event::Joined { .. }));
+    n
+}
+
+fn entry(seq: u64, origin: NodeId, name: &str, origin_seq: u64) -> ChatEntry {
+    ChatEntry {
+        seq: Seq(seq),
+        origin,
+        name: name.into(),
+        origin_seq: OriginSeq(origin_seq),
+        lamport: Lamport(1),
+        sent_at: WallMillis(0),
+        text: format!("m{seq}"),
+    }
+}
+
+fn submit(n: u64) -> Submit {
+    Submit {
+        origin_seq: OriginSeq(n),
+        committed_below: OriginSeq(n),
+        name: "bob".into(),
+        lamport: Lamport(1),
+        sent_at: WallMillis(0),
+        text: format!("s{n}"),
+    }
+}
+
+fn room_seqs(out: &Out) -> Vec<u64> {
+    out.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Room { entry, .. } => Some(entry.seq.0),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn leader_admits_a_join_and_welcomes_with_the_table() {
+    let t0 = Instant::now();
+    let mut n = leader(t0);
+    n.handle_datagram(
+        t0,
+        addr(2),
+        &data(BOB, 1, Message::Join { name: "bob".into() }),
+    );
+    let out = drain(&mut n);
+    assert_eq!(out.acks_to(addr(2)), 1);
+    let msgs = out.messages_to(addr(2));
+    let Some(Message::Welcome(w)) = msgs.first() else {
+        panic!("expected a welcome, got {msgs:?}");
+    };
+    assert_eq!((w.leader, w.parts, w.next_seq), (LEADER, 1, Seq(1)));
+    assert_eq!(w.members.len(), 2);
+    assert!(
+        out.events
+            .contains(&Event::MemberOnline { name: "bob".into() })
+    );
+}
+
+#[test]
+fn a_name_already_online_is_refused() {
+    let t0 = Instant::now();
+    let mut n = leader(t0);
+    n.handle_datagram(
+        t0,
+        addr(2),
+        &data(BOB, 1, Message::Join { name: "bob".into() }),
+    );
+    drain(&mut n);
+    n.handle_datagram(
+        t0,
+        addr(9),
+        &data(NodeId(9), 1, Message::Join { name: "bob".into() }),
+    );
+    let out = drain(&mut n);
+    assert_eq!(
+        out.messages_to(addr(9)),
+        vec![&Message::JoinRefused {
+            reason: Refusal::NameTaken
+        }]
+    );
+    assert_eq!(n.members().len(), 2, "table unchanged");
+}
+
+#[test]
+fn a_non_leader_forwards_joins_to_the_leader() {
+    let t0 = Instant::now();
+    let mut n = follower(t0);
+    n.handle_datagram(
+        t0,
+        addr(9),
+        &data(NodeId(9), 1, Message::Join { name: "dan".into() }),
+    );
+    let out = drain(&mut n);
+    assert_eq!(
+        out.messages_to(addr(1)),
+        vec![&Message::JoinForward {
+            id: NodeId(9),
+            name: "dan".into(),
+            addr: addr(9)
+        }]
+    );
+}
+
+#[test]
+fn malformed_datagrams_are_counted_and_change_nothing() {
+    let t0 = Instant::now();
+    let mut n = follower(t0);
+    let before = n.members().entries().cloned().collect::<Vec<_>>();
+    for junk in [&[][..], &[1, 2, 3], &[9; 40], &[1; 3000]] {
+        n.handle_datagram(t0, addr(7), junk);
+    }
+    let out = drain(&mut n);
+    assert!(out.sent.is_empty() && out.events.is_empty());
+    assert_eq!(n.stats().dropped, 4);
+    assert_eq!(n.members().entries().cloned().collect::<Vec<_>>(), before);
+}
+
+/// Duplicate suppression: a retransmitted message is acked again but handled once.
+#[test]
+fn a_duplicate_is_acked_but_shown_once() {
+    let t0 = Instant::now();
+    let mut n = follower(t0);
+    let dm = Message::Direct(DirectMessage {
+        id: DmId(1),
+        from_name: "carol".into(),
+        to: vec!["bob".into()],
+        lamport: Lamport(3),
+        sent_at: WallMillis(0),
+        text: "hi".into(),
+    });
+    n.handle_datagram(t0, addr(3), &data(CAROL, 7, dm.clone()));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 7, dm));
+    let out = drain(&mut n);
+    assert_eq!(out.acks_to(addr(3)), 2);
+    let shown = out
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Direct { .. }))
+        .count();
+    assert_eq!(shown, 1);
+    assert_eq!(n.stats().duplicates, 1);
+}
+
+/// Hold-back: messages are shown in sequence order; a gap is fetched from the leader.
+#[test]
+fn follower_holds_back_and_fetches_gaps() {
+    let t0 = Instant::now();
+    let mut n = follower(t0);
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &data(LEADER, 2, Message::Sequenced(entry(3, CAROL, "carol", 1))),
+    );
+    assert!(room_seqs(&drain(&mut n)).is_empty());
+    let later = t0 + Duration::from_millis(400);
+    n.handle_timeout(later);
+    let out = drain(&mut n);
+    assert_eq!(
+        out.messages_to(addr(1)),
+        vec![&Message::Fetch {
+            from: Seq(1),
+            to: Seq(2)
+        }]
+    );
+    n.handle_datagram(
+        later,
+        addr(1),
+        &data(LEADER, 3, Message::Sequenced(entry(2, CAROL, "carol", 2))),
+    );
+    n.handle_datagram(
+        later,
+        addr(1),
+        &data(LEADER, 4, Message::Sequenced(entry(1, LEADER, "alice", 1))),
+    );
+    assert_eq!(room_seqs(&drain(&mut n)), vec![1, 2, 3]);
+}
+
+/// A retried submission (same origin and origin number) is sequenced once.
+#[test]
+fn leader_sequences_a_retried_submission_once() {
+    let t0 = Instant::now();
+    let mut n = leader(t0);
+    n.handle_datagram(
+        t0,
+        addr(2),
+        &data(BOB, 1, Message::Join { name: "bob".into() }),
+    );
+    drain(&mut n);
+    n.handle_datagram(t0, addr(2), &data(BOB, 2, Message::Submit(submit(1))));
+    // The retry comes with a fresh transport id, as after a resubmit.
+    n.handle_datagram(t0, addr(2), &data(BOB, 3, Message::Submit(submit(1))));
+    let out = drain(&mut n);
+    assert_eq!(room_seqs(&out), vec![1]);
+    let to_bob: Vec<_> = out
+        .messages_to(addr(2))
+        .into_iter()
+        .filter(|m| matches!(m, Message::Sequenced(_)))
+        .collect();
+    assert_eq!(
+        to_bob.len(),
+        2,
+        "the sequenced message, then again for the retry"
+    );
+    assert!(
+        to_bob
+            .iter()
+            .all(|m| matches!(m, Message::Sequenced(e) if e.seq == Seq(1)))
+    );
+}
+
+#[test]
+fn own_message_is_resubmitted_until_seen_committed() {
+    let t0 = Instant::now();
+    let mut n = follower(t0);
+    n.handle_command(t0, WallMillis(5), Command::SendAll { text: "hi".into() });
+    let out = drain(&mut n);
+    assert!(matches!(out.messages_to(addr(1))[..], [Message::Submit(_)]));
+    // The leader acks but the sequenced message is lost: resubmit after 3 s.
+    let t1 = t0 + Duration::from_secs(3);
+    n.handle_timeout(t1);
+    let out = drain(&mut n);
+    let resubmits = out
+        .messages_to(addr(1))
+        .into_iter()
+        .filter(|m| matches!(m, Message::Submit(s) if s.origin_seq == OriginSeq(1)))
+        .count();
+    assert!(resubmits >= 1);
+    n.handle_datagram(
+        t1,
+        addr(1),
+        &data(LEADER, 9, Message::Sequenced(entry(1, BOB, "bob", 1))),
+    );
+    let out = drain(&mut n);
+    assert!(matches!(out.events[..], [Event::Room { mine: true, .. }]));
+    assert!(!n.timers.is_set(Timer::Resubmit));
+}
+
+#[test]
+fn direct_messages_go_only_to_recipients_and_report_receipts() {
+    let t0 = Instant::now();
+    let mut n = follower(t0);
+    n.handle_command(
+        t0,
+        WallMillis(0),
+        Command::Send {
+            to: vec!["carol".into()],
+            text: "psst".into(),
+        },
+    );
+    let out = drain(&mut n);
+    assert_eq!(out.sent.len(), 1);
+    let (to, env) = &out.sent[0];
+    assert_eq!(*to, addr(3));
+    let Packet::Data { id, .. } = env.packet else {
+        panic!()
+    };
+    let ack = encode(&Envelope {
+        from: CAROL,
+        lamport: Lamport(60),
+        packet: Packet::Ack { id },
+    })
+    .unwrap();
+    n.handle_datagram(t0, addr(3), &ack);
+    assert_eq!(
+        drain(&mut n).events,
+        vec![Event::Receipt { to: "carol".into() }]
+    );
+}
+
+#[test]
+fn bad_commands_are_refused_with_nothing_sent() {
+    let t0 = Instant::now();
+    let mut n = follower(t0);
+    let cases = [
+        (Command::SendAll { text: "  ".into() }, CommandError::Empty),
+        (
+            Command::SendAll {
+                text: "x".repeat(crate::wire::MAX_TEXT_BYTES + 1),
+            },
+            CommandError::TooLong {
+                len: crate::wire::MAX_TEXT_BYTES + 1,
+            },
+        ),
+        (
+            Command::Send {
+                to: vec!["zed".into()],
+                text: "x".into(),
+            },
+            CommandError::UnknownRecipient("zed".into()),
+        ),
+        (
+            Command::Send {
+                to: vec!["carol".into(), "bob".into()],
+                text: "x".into(),
+            },
+            CommandError::ToSelf,
+        ),
+    ];
+    for (cmd, err) in cases {
+        n.handle_command(t0, WallMillis(0), cmd);
+        let out = drain(&mut n);
+        assert!(out.sent.is_empty());
+        assert_eq!(out.events, vec![Event::Error(err)]);
+    }
+}
+
+/// A joining node does not ack room traffic before its welcome: the sender retries later.
+#[test]
+fn joiner_leaves_early_traffic_unacked() {
+    let t0 = Instant::now();
+    let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
+    drain(&mut n);
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &data(LEADER, 5, Message::Sequenced(entry(1, LEADER, "alice", 1))),
+    );
+    let out = drain(&mut n);
+    assert!(out.sent.is_empty());
+    assert!(out.events.is_empty());
+}
+
+#[test]
+fn unreachable_contact_fails_the_join_within_the_deadline() {
+    let t0 = Instant::now();
+    let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
+    let mut now = t0;
+    let mut events = Vec::new();
+    while let Some(t) = n.poll_timeout() {
+        assert!(
+            t <= t0 + Duration::from_secs(3),
+            "join must settle within 3 s"
+        );
+        now = t;
+        n.handle_timeout(now);
+        events.extend(drain(&mut n).events);
+    }
+    assert_eq!(
+        events,
+        vec![Event::JoinFailed(JoinError::Unreachable(addr(1)))]
+    );
+    assert!(now <= t0 + Duration::from_secs(3));
+}
+
+#[test]
+fn graceful_leave_tells_everyone_then_reports_left() {
+    let t0 = Instant::now();
+    let mut n = follower(t0);
+    n.handle_command(t0, WallMillis(0), Command::Leave);
+    let out = drain(&mut n);
+    let notified: Vec<SocketAddr> = out.sent.iter().map(|(a, _)| *a).collect();
+    assert_eq!(notified, vec![addr(1), addr(3)]);
+    for (to, env) in out.sent {
+        let Packet::Data {
+            id,
+            msg: Message::Members(m),
+        } = env.packet
+        else {
+            panic!()
+        };
+        assert_eq!(m[0].presence, Presence::Offline);
+        let from = if to == addr(1) { LEADER } else { CAROL };
+        let ack = encode(&Envelope {
+            from,
+            lamport: Lamport(60),
+            packet: Packet::Ack { id },
+        })
+        .unwrap();
+        n.handle_datagram(t0, to, &ack);
+    }
+    assert_eq!(drain(&mut n).events, vec![Event::Left]);
+}
