@@ -1,0 +1,366 @@
+//! A deterministic simulated network for many [`Node`]s.
+//!
+//! Virtual time, per-link latency, loss, duplication and reordering, partitions, crash and
+//! restart, all drawn from one seed: a failing seed replays exactly. Verbs follow raft-rs's
+//! test harness: [`Sim::drop`], [`Sim::cut`], [`Sim::isolate`], [`Sim::heal`],
+//! [`Sim::crash`].
+
+#![allow(dead_code)]
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use ringchat::ids::{NodeId, WallMillis};
+use ringchat::proto::{Command, Event, Node, NodeConfig};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// How a link behaves.
+#[derive(Clone, Copy, Debug)]
+pub struct Link {
+    /// Percent of datagrams lost.
+    pub loss: u32,
+    /// Percent of datagrams delivered twice.
+    pub dup: u32,
+    /// Latency range; a random latency per datagram also reorders them.
+    pub latency: (Duration, Duration),
+}
+
+impl Default for Link {
+    fn default() -> Self {
+        Link {
+            loss: 0,
+            dup: 0,
+            latency: (Duration::from_millis(1), Duration::from_millis(10)),
+        }
+    }
+}
+
+/// One simulated host.
+pub struct Host {
+    /// The node, `None` while crashed.
+    pub node: Option<Node>,
+    /// Its name.
+    pub name: String,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Every event it produced, with the virtual time.
+    pub events: Vec<(Duration, Event)>,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct InFlight {
+    at: Instant,
+    order: u64,
+    from: SocketAddr,
+    to: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+/// The simulated network.
+pub struct Sim {
+    /// The seed everything is drawn from.
+    pub seed: u64,
+    rng: StdRng,
+    t0: Instant,
+    now: Instant,
+    /// The hosts, by index.
+    pub hosts: Vec<Host>,
+    queue: BinaryHeap<Reverse<InFlight>>,
+    order: u64,
+    /// Behaviour of every link without an override.
+    pub default_link: Link,
+    links: BTreeMap<(SocketAddr, SocketAddr), Link>,
+    cut: BTreeSet<(SocketAddr, SocketAddr)>,
+    /// Settings applied to every node created from now on.
+    pub tune: fn(&mut NodeConfig),
+    /// Datagrams delivered.
+    pub delivered: u64,
+}
+
+fn addr_of(i: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 20_000 + i as u16))
+}
+
+impl Sim {
+    /// An empty network.
+    pub fn new(seed: u64) -> Self {
+        let t0 = Instant::now();
+        Sim {
+            seed,
+            rng: StdRng::seed_from_u64(seed),
+            t0,
+            now: t0,
+            hosts: Vec::new(),
+            queue: BinaryHeap::new(),
+            order: 0,
+            default_link: Link::default(),
+            links: BTreeMap::new(),
+            cut: BTreeSet::new(),
+            tune: |_| {},
+            delivered: 0,
+        }
+    }
+
+    /// Virtual time since the start.
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.t0
+    }
+
+    fn spawn(&mut self, i: usize, join: Option<SocketAddr>) {
+        let mut cfg = NodeConfig::new(self.hosts[i].name.clone(), self.hosts[i].addr, join);
+        (self.tune)(&mut cfg);
+        let id = NodeId(self.rng.random());
+        self.hosts[i].node = Some(Node::new(cfg, id, self.now));
+        self.flush(i);
+    }
+
+    /// Adds a host that creates the room. Returns its index.
+    pub fn create(&mut self, name: &str) -> usize {
+        self.add(name, None)
+    }
+
+    /// Adds a host that joins through host `via`. Returns its index.
+    pub fn join(&mut self, name: &str, via: usize) -> usize {
+        let contact = self.hosts[via].addr;
+        self.add(name, Some(contact))
+    }
+
+    fn add(&mut self, name: &str, join: Option<SocketAddr>) -> usize {
+        let i = self.hosts.len();
+        self.hosts.push(Host {
+            node: None,
+            name: name.into(),
+            addr: addr_of(i),
+            events: Vec::new(),
+        });
+        self.spawn(i, join);
+        i
+    }
+
+    /// Gives a user command to host `i` (ignored if crashed).
+    pub fn command(&mut self, i: usize, cmd: Command) {
+        let wall = WallMillis(self.elapsed().as_millis() as u64);
+        if let Some(n) = self.hosts[i].node.as_mut() {
+            n.handle_command(self.now, wall, cmd);
+            self.flush(i);
+        }
+    }
+
+    /// Sets loss percent on the link from `a` to `b`.
+    pub fn drop(&mut self, a: usize, b: usize, pct: u32) {
+        let (a, b) = (self.hosts[a].addr, self.hosts[b].addr);
+        let mut l = self.links.get(&(a, b)).copied().unwrap_or(self.default_link);
+        l.loss = pct;
+        self.links.insert((a, b), l);
+    }
+
+    /// Cuts both directions between `a` and `b`.
+    pub fn cut(&mut self, a: usize, b: usize) {
+        let (a, b) = (self.hosts[a].addr, self.hosts[b].addr);
+        self.cut.insert((a, b));
+        self.cut.insert((b, a));
+    }
+
+    /// Cuts `a` off from every other host.
+    pub fn isolate(&mut self, a: usize) {
+        for b in 0..self.hosts.len() {
+            if b != a {
+                self.cut(a, b);
+            }
+        }
+    }
+
+    /// Removes every cut and per-link override.
+    pub fn heal(&mut self) {
+        self.cut.clear();
+        self.links.clear();
+    }
+
+    /// Crashes host `i`: its state is gone, datagrams to it vanish.
+    pub fn crash(&mut self, i: usize) {
+        self.hosts[i].node = None;
+    }
+
+    /// Restarts crashed host `i` as a new process joining through `via`.
+    pub fn restart(&mut self, i: usize, via: usize) {
+        let contact = self.hosts[via].addr;
+        self.spawn(i, Some(contact));
+    }
+
+    /// The node of host `i`.
+    pub fn node(&self, i: usize) -> &Node {
+        self.hosts[i].node.as_ref().expect("host is up")
+    }
+
+    /// Whether host `i` is running.
+    pub fn is_up(&self, i: usize) -> bool {
+        self.hosts[i].node.is_some()
+    }
+
+    fn flush(&mut self, i: usize) {
+        let since = self.elapsed();
+        let Some(node) = self.hosts[i].node.as_mut() else {
+            return;
+        };
+        let mut out = Vec::new();
+        while let Some(t) = node.poll_transmit() {
+            out.push(t);
+        }
+        let mut events = Vec::new();
+        while let Some(e) = node.poll_event() {
+            events.push((since, e));
+        }
+        self.hosts[i].events.extend(events);
+        let from = self.hosts[i].addr;
+        for t in out {
+            self.send(from, t.to, t.bytes);
+        }
+    }
+
+    fn send(&mut self, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
+        if self.cut.contains(&(from, to)) {
+            return;
+        }
+        let link = self.links.get(&(from, to)).copied().unwrap_or(self.default_link);
+        if self.rng.random_range(0..100) < link.loss {
+            return;
+        }
+        let copies = if self.rng.random_range(0..100) < link.dup { 2 } else { 1 };
+        for _ in 0..copies {
+            let (lo, hi) = link.latency;
+            let lat = lo + (hi - lo).mul_f64(self.rng.random::<f64>());
+            self.order += 1;
+            self.queue.push(Reverse(InFlight {
+                at: self.now + lat,
+                order: self.order,
+                from,
+                to,
+                bytes: bytes.clone(),
+            }));
+        }
+    }
+
+    fn host_at(&self, addr: SocketAddr) -> Option<usize> {
+        self.hosts.iter().position(|h| h.addr == addr)
+    }
+
+    /// Runs the network until virtual time `elapsed() + d`.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            let next_packet = self.queue.peek().map(|Reverse(p)| p.at);
+            let next_timer = self
+                .hosts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, h)| h.node.as_ref()?.poll_timeout().map(|t| (t, i)))
+                .min();
+            let packet_first = match (next_packet, next_timer) {
+                (Some(p), Some((t, _))) => p <= t,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let at = if packet_first {
+                next_packet.unwrap()
+            } else {
+                next_timer.unwrap().0
+            };
+            if at > end {
+                break;
+            }
+            self.now = self.now.max(at);
+            if packet_first {
+                let Reverse(p) = self.queue.pop().unwrap();
+                if let Some(i) = self.host_at(p.to) {
+                    if let Some(n) = self.hosts[i].node.as_mut() {
+                        self.delivered += 1;
+                        n.handle_datagram(self.now, p.from, &p.bytes);
+                        self.flush(i);
+                    }
+                }
+            } else {
+                let i = next_timer.unwrap().1;
+                if let Some(n) = self.hosts[i].node.as_mut() {
+                    n.handle_timeout(self.now);
+                    self.flush(i);
+                }
+            }
+        }
+        self.now = self.now.max(end);
+    }
+
+    /// Runs until `pred` holds, checking every 10 ms of virtual time, for at most `limit`.
+    /// Returns whether it held.
+    pub fn run_until(&mut self, limit: Duration, mut pred: impl FnMut(&Sim) -> bool) -> bool {
+        let end = self.now + limit;
+        while self.now < end {
+            if pred(self) {
+                return true;
+            }
+            self.run_for(Duration::from_millis(10));
+        }
+        pred(self)
+    }
+
+    /// Whether host `i` is up and in the room.
+    pub fn joined(&self, i: usize) -> bool {
+        self.hosts[i].node.as_ref().is_some_and(Node::is_member)
+    }
+
+    /// The room messages host `i` showed, as `(sender name, text)`, in order.
+    pub fn room_log(&self, i: usize) -> Vec<(String, String)> {
+        self.hosts[i]
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Room { entry, .. } => Some((entry.name.clone(), entry.text.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The private messages host `i` showed, as `(sender name, text)`, in order.
+    pub fn direct_log(&self, i: usize) -> Vec<(String, String)> {
+        self.hosts[i]
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::Direct { from, text, .. } => Some((from.clone(), text.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Host `i`'s events matching `pred`.
+    pub fn count_events(&self, i: usize, pred: impl Fn(&Event) -> bool) -> usize {
+        self.hosts[i].events.iter().filter(|(_, e)| pred(e)).count()
+    }
+}
+
+/// Runs `check` for each seed, reporting every failing seed with the command that replays
+/// it. `SIM_SEED=n` runs only seed `n`; `SIM_SEEDS=k` runs `k` seeds instead of `default`.
+pub fn for_seeds(test: &str, default: u64, check: impl Fn(u64) -> Result<(), String>) {
+    let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
+        Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
+        Err(_) => {
+            let n = std::env::var("SIM_SEEDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(default);
+            (0..n).collect()
+        }
+    };
+    let mut failures = Vec::new();
+    for seed in seeds {
+        if let Err(why) = check(seed) {
+            failures.push(format!(
+                "seed {seed}: {why}\n  replay: SIM_SEED={seed} cargo test --test {} {test} -- --nocapture",
+                module_path!().split("::").next().unwrap_or("sim")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{} failing seeds:\n{}", failures.len(), failures.join("\n"));
+}

@@ -1,0 +1,170 @@
+//! Simulated rooms under loss, duplication and reordering: every room message is shown
+//! exactly once at every member, in one order; direct messages reach only their recipients.
+
+mod sim;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use ringchat::proto::{Command, Event};
+use sim::{Link, Sim, for_seeds};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const NAMES: [&str; 5] = ["ann", "ben", "cat", "dan", "eve"];
+
+/// Builds a room of `n` hosts, each joining through a random member already in.
+fn form_room(sim: &mut Sim, rng: &mut StdRng, n: usize) -> Result<(), String> {
+    sim.create(NAMES[0]);
+    for name in NAMES.iter().take(n).skip(1) {
+        let joined: Vec<usize> = (0..sim.hosts.len()).filter(|&i| sim.joined(i)).collect();
+        let via = joined[rng.random_range(0..joined.len())];
+        let i = sim.join(name, via);
+        if !sim.run_until(Duration::from_secs(30), |s| s.joined(i)) {
+            return Err(format!("{name} did not join through {}", sim.hosts[via].name));
+        }
+    }
+    // Let the last member updates spread.
+    sim.run_for(Duration::from_secs(5));
+    for i in 0..n {
+        let online = sim.node(i).members().online_peers().count() + 1;
+        if online != n {
+            return Err(format!("{} sees {online} of {n} members", sim.hosts[i].name));
+        }
+    }
+    Ok(())
+}
+
+fn lossy_room(seed: u64) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xC0FFEE);
+    let mut sim = Sim::new(seed);
+    sim.default_link = Link {
+        loss: 20,
+        dup: 20,
+        latency: (Duration::from_millis(1), Duration::from_millis(40)),
+    };
+    sim.tune = |c| c.join_timeout = Duration::from_secs(20);
+    let n = rng.random_range(3..=5);
+    form_room(&mut sim, &mut rng, n)?;
+
+    // Interleave room messages and direct messages from every member over ~4 s.
+    let mut sent_room = Vec::new();
+    let mut sent_dm = Vec::new();
+    for k in 0..(n * 8) {
+        let from = rng.random_range(0..n);
+        if rng.random_range(0..4) == 0 {
+            let mut to = rng.random_range(0..n);
+            if to == from {
+                to = (to + 1) % n;
+            }
+            let text = format!("dm{k} {}>{}", NAMES[from], NAMES[to]);
+            sim.command(
+                from,
+                Command::Send {
+                    to: vec![NAMES[to].into()],
+                    text: text.clone(),
+                },
+            );
+            sent_dm.push((from, to, text));
+        } else {
+            let text = format!("m{k} from {}", NAMES[from]);
+            sim.command(from, Command::SendAll { text: text.clone() });
+            sent_room.push((from, text));
+        }
+        sim.run_for(Duration::from_millis(rng.random_range(0..200)));
+    }
+    sim.run_for(Duration::from_secs(60));
+
+    // Exactly once, same order everywhere.
+    let reference = sim.room_log(0);
+    for i in 0..n {
+        let log = sim.room_log(i);
+        let texts: BTreeSet<&String> = log.iter().map(|(_, t)| t).collect();
+        if texts.len() != log.len() {
+            return Err(format!("{} showed a message twice: {log:?}", NAMES[i]));
+        }
+        if log.len() != sent_room.len() {
+            return Err(format!(
+                "{} showed {} of {} room messages",
+                NAMES[i],
+                log.len(),
+                sent_room.len()
+            ));
+        }
+        if log != reference {
+            return Err(format!("{} order differs from {}", NAMES[i], NAMES[0]));
+        }
+    }
+    // Each sender's messages in the order it sent them, under its own name.
+    for s in 0..n {
+        let sent: Vec<&String> = sent_room.iter().filter(|(f, _)| *f == s).map(|(_, t)| t).collect();
+        let shown: Vec<&String> = reference
+            .iter()
+            .filter(|(name, _)| name == NAMES[s])
+            .map(|(_, t)| t)
+            .collect();
+        if sent != shown {
+            return Err(format!("{}'s messages out of order: {shown:?}", NAMES[s]));
+        }
+    }
+    // Direct messages: exactly once at the recipient, nowhere else.
+    for (from, to, text) in &sent_dm {
+        for i in 0..n {
+            let times = sim.direct_log(i).iter().filter(|(_, t)| t == text).count();
+            let want = usize::from(i == *to);
+            if times != want {
+                return Err(format!("{text:?} shown {times} times at {}", NAMES[i]));
+            }
+        }
+        let receipts = sim.count_events(*from, |e| {
+            matches!(e, Event::Receipt { to: r } if r == NAMES[*to])
+        });
+        if receipts == 0 {
+            return Err(format!("{} got no receipt for {text:?}", NAMES[*from]));
+        }
+    }
+    for i in 0..n {
+        if sim.count_events(i, |e| matches!(e, Event::Error(_))) > 0 {
+            return Err(format!("{} reported an error", NAMES[i]));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn lossy_room_shows_every_message_once_in_one_order() {
+    for_seeds("lossy_room_shows_every_message_once_in_one_order", 300, lossy_room);
+}
+
+/// A graceful leave is seen by everyone at once and the ring closes around the gap.
+#[test]
+fn graceful_leave_repairs_the_ring_at_once() {
+    for_seeds("graceful_leave_repairs_the_ring_at_once", 10, |seed| {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut sim = Sim::new(seed);
+        form_room(&mut sim, &mut rng, 4)?;
+        let leaver = rng.random_range(1..4);
+        sim.command(leaver, Command::Leave);
+        let left = sim.run_until(Duration::from_secs(1), |s| {
+            s.count_events(leaver, |e| *e == Event::Left) == 1
+                && (0..4)
+                    .filter(|&i| i != leaver)
+                    .all(|i| s.node(i).members().online_peers().count() == 2)
+        });
+        if !left {
+            return Err("leave not seen by all within 1 s".into());
+        }
+        // The survivors form one ring: following `next` visits all three.
+        let ids: Vec<_> = (0..4).filter(|&i| i != leaver).map(|i| sim.node(i).id()).collect();
+        let mut at = ids[0];
+        let mut seen = BTreeSet::new();
+        for _ in 0..3 {
+            seen.insert(at);
+            let i = (0..4).find(|&i| i != leaver && sim.node(i).id() == at).unwrap();
+            at = sim.node(i).members().next().ok_or("no next")?;
+        }
+        if seen.len() != 3 || at != ids[0] {
+            return Err(format!("ring does not close: {seen:?}"));
+        }
+        Ok(())
+    });
+}
