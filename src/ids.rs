@@ -21,7 +21,9 @@ impl fmt::Display for NodeId {
 pub struct MsgId(pub u64);
 
 /// Global sequence number the leader gives a room message; the room's total order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Seq(pub u64);
 
 impl Seq {

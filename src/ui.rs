@@ -132,15 +132,24 @@ fn status_lines(s: &StatusView) -> Vec<String> {
         format!("prev:    {}", or_none(&s.prev)),
         format!("next:    {}", or_none(&s.next)),
         format!("leader:  {}", or_none(&s.leader)),
+        format!(
+            "suspected: {}",
+            if s.suspected.is_empty() {
+                "-".to_string()
+            } else {
+                s.suspected.join(", ")
+            }
+        ),
         format!("lamport: {}", s.lamport),
         format!(
-            "counters: sent {} retransmitted {} received {} dropped {} duplicates {} gave_up {}",
+            "counters: sent {} retransmitted {} received {} dropped {} duplicates {} gave_up {} election_messages {}",
             s.stats.sent,
             s.stats.retransmitted,
             s.stats.received,
             s.stats.dropped,
             s.stats.duplicates,
-            s.stats.gave_up
+            s.stats.gave_up,
+            s.stats.election_messages
         ),
         format!(
             "pending: {} awaiting ack, {} own messages awaiting commit, {} in history",
@@ -184,6 +193,7 @@ pub fn render(event: &Event) -> Vec<String> {
         )],
         Event::MemberOnline { name } => vec![format!("{name} is online")],
         Event::MemberOffline { name } => vec![format!("{name} is offline")],
+        Event::LeaderChanged { name } => vec![format!("leader is now {name}")],
         Event::PeerUnreachable { addr, name } => vec![format!(
             "{} at {addr} is not answering",
             name.as_deref().unwrap_or("a peer")

@@ -47,10 +47,35 @@ pub enum Packet {
         /// The acknowledged id.
         id: MsgId,
     },
+    /// A ring neighbour's liveness beacon; never acked or resent.
+    Heartbeat(Heartbeat),
+}
+
+/// Who leads and since which election: ordered by term, then leader id, so of two leaders
+/// the one with the larger epoch wins (and the other steps down).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Epoch {
+    /// Election round; each election uses a term above every one its starter knew.
+    pub term: u64,
+    /// The leader elected in that round.
+    pub leader: NodeId,
+}
+
+/// What a heartbeat tells a neighbour.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// The sender's leader, if any.
+    pub epoch: Option<Epoch>,
+    /// The highest room sequence number the sender has delivered (0 for none).
+    pub delivered: Seq,
+    /// A digest of the sender's member table; a mismatch triggers a table exchange.
+    pub digest: u64,
+    /// A probe from a suspicious neighbour: answer with a heartbeat at once.
+    pub probe: bool,
 }
 
 /// Protocol messages carried reliably.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
     /// A newcomer asks any member to let it in under `name`.
     Join {
@@ -88,6 +113,31 @@ pub enum Message {
     },
     /// A direct (private) message.
     Direct(DirectMessage),
+    /// Chang-Roberts election token for `candidate`, travelling to the ring successor.
+    Election {
+        /// The round.
+        term: u64,
+        /// The largest id seen so far on this token's way.
+        candidate: NodeId,
+    },
+    /// Chang-Roberts announcement: `epoch.leader` won round `epoch.term`.
+    Elected(Epoch),
+    /// A new leader asks a member for every room message it has from `from` on.
+    SyncRequest {
+        /// The new leader's epoch.
+        epoch: Epoch,
+        /// The first sequence number the leader lacks.
+        from: Seq,
+    },
+    /// A member's answer, sent after the entries it had: what it delivered and holds.
+    SyncReply {
+        /// The epoch it answers.
+        epoch: Epoch,
+        /// The next sequence number the member will deliver.
+        next: Seq,
+        /// The highest sequence number it has (delivered or held back).
+        high: Seq,
+    },
 }
 
 /// Why a join was refused.
@@ -118,10 +168,10 @@ impl std::fmt::Display for Refusal {
 }
 
 /// One part of the leader's welcome to a newcomer.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Welcome {
-    /// The current leader.
-    pub leader: NodeId,
+    /// The current leader and its election round.
+    pub epoch: Epoch,
     /// The first sequence number the newcomer will be sent.
     pub next_seq: Seq,
     /// Which part this is (0-based).
@@ -199,6 +249,30 @@ pub struct ChatEntry {
     pub sent_at: WallMillis,
     /// The text.
     pub text: String,
+}
+
+/// The origin of a filler entry: a sequence number a new leader found lost with the old
+/// leader (no survivor had it), filled so that members move past the gap. Never shown.
+pub const FILLER_ORIGIN: NodeId = NodeId(0);
+
+impl ChatEntry {
+    /// A filler for `seq`.
+    pub fn filler(seq: Seq) -> ChatEntry {
+        ChatEntry {
+            seq,
+            origin: FILLER_ORIGIN,
+            name: String::new(),
+            origin_seq: OriginSeq(0),
+            lamport: Lamport(0),
+            sent_at: WallMillis(0),
+            text: String::new(),
+        }
+    }
+
+    /// Whether this is a filler (see [`FILLER_ORIGIN`]).
+    pub fn is_filler(&self) -> bool {
+        self.origin == FILLER_ORIGIN
+    }
 }
 
 /// A direct message to one or a few members.

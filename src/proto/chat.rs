@@ -154,6 +154,30 @@ impl HoldBackQueue {
         Some(e)
     }
 
+    /// The highest sequence number delivered or held (`next - 1` when nothing is held).
+    pub fn high(&self) -> Seq {
+        self.held
+            .last_key_value()
+            .map_or(Seq(self.next.0.saturating_sub(1)), |(s, _)| *s)
+    }
+
+    /// Whether `seq` is held.
+    pub fn has(&self, seq: Seq) -> bool {
+        self.held.contains_key(&seq)
+    }
+
+    /// The held messages from `from` on.
+    pub fn held_from(&self, from: Seq) -> impl Iterator<Item = &ChatEntry> {
+        self.held.range(from..).map(|(_, e)| e)
+    }
+
+    /// Moves the delivery point to `next`, dropping what is held below it. Used when a
+    /// member re-registers with a leader whose sequence diverged from what it had.
+    pub fn reset(&mut self, next: Seq) {
+        self.held = self.held.split_off(&next);
+        self.next = next;
+    }
+
     /// The first gap, `(first missing, last missing)`, if a later message is held.
     pub fn missing(&self) -> Option<(Seq, Seq)> {
         let (&first_held, _) = self.held.first_key_value()?;
@@ -161,10 +185,12 @@ impl HoldBackQueue {
     }
 }
 
-/// The room messages this node has delivered, in sequence order, up to a bound.
+/// The room messages this node has delivered, in sequence order, up to a bound, indexed
+/// by submission `(origin, origin_seq)` so a message is recognised if it comes again.
 #[derive(Debug, Clone)]
 pub struct History {
     entries: VecDeque<ChatEntry>,
+    by_submission: BTreeMap<(NodeId, OriginSeq), Seq>,
     limit: usize,
 }
 
@@ -173,16 +199,27 @@ impl History {
     pub fn new(limit: usize) -> Self {
         History {
             entries: VecDeque::new(),
+            by_submission: BTreeMap::new(),
             limit: limit.max(1),
         }
     }
 
     /// Appends a delivered message.
     pub fn push(&mut self, e: ChatEntry) {
-        if self.entries.len() == self.limit {
-            self.entries.pop_front();
+        if self.entries.len() == self.limit
+            && let Some(old) = self.entries.pop_front()
+        {
+            self.by_submission.remove(&(old.origin, old.origin_seq));
+        }
+        if !e.is_filler() {
+            self.by_submission.insert((e.origin, e.origin_seq), e.seq);
         }
         self.entries.push_back(e);
+    }
+
+    /// Whether the submission `(origin, origin_seq)` was delivered (under any number).
+    pub fn contains_submission(&self, origin: NodeId, origin_seq: OriginSeq) -> bool {
+        self.by_submission.contains_key(&(origin, origin_seq))
     }
 
     /// Every kept message, oldest first.
@@ -198,10 +235,8 @@ impl History {
 
     /// The message `origin` submitted as `origin_seq`, if kept.
     pub fn find_submission(&self, origin: NodeId, origin_seq: OriginSeq) -> Option<&ChatEntry> {
-        self.entries
-            .iter()
-            .rev()
-            .find(|e| e.origin == origin && e.origin_seq == origin_seq)
+        let seq = *self.by_submission.get(&(origin, origin_seq))?;
+        self.range(seq, seq).next()
     }
 
     /// How many messages are kept.

@@ -84,6 +84,11 @@ pub enum Event {
         /// Its name.
         name: String,
     },
+    /// The room has a new leader.
+    LeaderChanged {
+        /// Its name.
+        name: String,
+    },
     /// A peer stopped acknowledging after every retry.
     PeerUnreachable {
         /// Its address.
@@ -136,6 +141,8 @@ pub struct Stats {
     pub duplicates: u64,
     /// Reliable messages given up after every retry.
     pub gave_up: u64,
+    /// Election tokens and announcements this node sent (not counting retransmissions).
+    pub election_messages: u64,
 }
 
 /// Answer to `status`.
@@ -153,6 +160,8 @@ pub struct StatusView {
     pub next: Option<String>,
     /// Leader's name.
     pub leader: Option<String>,
+    /// Online members currently suspected by this node's failure detector.
+    pub suspected: Vec<String>,
     /// Lamport clock.
     pub lamport: Lamport,
     /// Counters.

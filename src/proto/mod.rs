@@ -3,6 +3,8 @@
 
 pub mod chat;
 pub mod clock;
+pub mod detector;
+pub mod election;
 pub mod event;
 pub mod node;
 pub mod reliable;

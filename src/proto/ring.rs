@@ -158,6 +158,20 @@ impl Membership {
             .collect()
     }
 
+    /// A digest of the whole table (ids, presence, stamps): equal tables, equal digests.
+    pub fn digest(&self) -> u64 {
+        fn mix(mut z: u64) -> u64 {
+            // splitmix64's finaliser
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        self.members.values().fold(0u64, |h, m| {
+            let online = u64::from(m.presence == Presence::Online);
+            mix(h ^ mix(m.id.0 ^ mix(m.stamp.lamport.0 ^ mix(m.stamp.by.0 ^ online))))
+        })
+    }
+
     /// The table cut into parts that each fit one datagram.
     pub fn chunks(&self) -> Vec<Vec<Member>> {
         let all: Vec<Member> = self.members.values().cloned().collect();
@@ -255,6 +269,17 @@ mod tests {
         assert_eq!(t.by_name("b").unwrap().id, NodeId(35));
         let names: Vec<_> = t.current().iter().map(|m| m.name.clone()).collect();
         assert_eq!(names, vec!["a", "me", "b", "c"]);
+    }
+
+    #[test]
+    fn digest_follows_content_not_merge_order() {
+        let mut a = table();
+        let mut b = table();
+        assert_eq!(a.digest(), b.digest());
+        a.merge(member(30, "b", Presence::Offline, 2));
+        assert_ne!(a.digest(), b.digest());
+        b.merge(member(30, "b", Presence::Offline, 2));
+        assert_eq!(a.digest(), b.digest());
     }
 
     #[test]

@@ -16,9 +16,17 @@ pub enum Timer {
     Resubmit,
     /// Stop waiting for confirmations and acks while leaving.
     LeaveDeadline,
+    /// Send heartbeats to the ring neighbours and judge them.
+    Heartbeat,
+    /// Judge and probe suspected neighbours more often than heartbeats go.
+    Probe,
+    /// Start the election again if no leader was announced.
+    Election,
+    /// A new leader stops waiting for survivors' room messages.
+    Recovery,
 }
 
-const COUNT: usize = 4;
+const COUNT: usize = 8;
 
 impl Timer {
     const ALL: [Timer; COUNT] = [
@@ -26,6 +34,10 @@ impl Timer {
         Timer::GapRepair,
         Timer::Resubmit,
         Timer::LeaveDeadline,
+        Timer::Heartbeat,
+        Timer::Probe,
+        Timer::Election,
+        Timer::Recovery,
     ];
 
     fn index(self) -> usize {

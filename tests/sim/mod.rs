@@ -151,7 +151,11 @@ impl Sim {
     /// Sets loss percent on the link from `a` to `b`.
     pub fn drop(&mut self, a: usize, b: usize, pct: u32) {
         let (a, b) = (self.hosts[a].addr, self.hosts[b].addr);
-        let mut l = self.links.get(&(a, b)).copied().unwrap_or(self.default_link);
+        let mut l = self
+            .links
+            .get(&(a, b))
+            .copied()
+            .unwrap_or(self.default_link);
         l.loss = pct;
         self.links.insert((a, b), l);
     }
@@ -223,11 +227,19 @@ impl Sim {
         if self.cut.contains(&(from, to)) {
             return;
         }
-        let link = self.links.get(&(from, to)).copied().unwrap_or(self.default_link);
+        let link = self
+            .links
+            .get(&(from, to))
+            .copied()
+            .unwrap_or(self.default_link);
         if self.rng.random_range(0..100) < link.loss {
             return;
         }
-        let copies = if self.rng.random_range(0..100) < link.dup { 2 } else { 1 };
+        let copies = if self.rng.random_range(0..100) < link.dup {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let (lo, hi) = link.latency;
             let lat = lo + (hi - lo).mul_f64(self.rng.random::<f64>());
@@ -334,6 +346,16 @@ impl Sim {
             .collect()
     }
 
+    /// Prints every host's events (for replaying a failing seed with `--nocapture`).
+    pub fn dump(&self) {
+        for h in &self.hosts {
+            println!("== {} {}", h.name, h.addr);
+            for (t, e) in &h.events {
+                println!("  {:>8.3}s {e:?}", t.as_secs_f64());
+            }
+        }
+    }
+
     /// Host `i`'s events matching `pred`.
     pub fn count_events(&self, i: usize, pred: impl Fn(&Event) -> bool) -> usize {
         self.hosts[i].events.iter().filter(|(_, e)| pred(e)).count()
@@ -362,5 +384,10 @@ pub fn for_seeds(test: &str, default: u64, check: impl Fn(u64) -> Result<(), Str
             ));
         }
     }
-    assert!(failures.is_empty(), "{} failing seeds:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failing seeds:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

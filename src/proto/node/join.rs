@@ -6,15 +6,19 @@ use crate::ids::{NodeId, Seq};
 use crate::proto::chat::{HoldBackQueue, Sequencer};
 use crate::proto::ring::{Change, MAX_MEMBERS};
 use crate::proto::timers::Timer;
-use crate::wire::{Member, Message, Presence, Refusal, Stamp, Welcome, valid_name};
+use crate::wire::{Epoch, Member, Message, Presence, Refusal, Stamp, Welcome, valid_name};
 use std::net::SocketAddr;
 use std::time::Instant;
 use tracing::info;
 
 impl Node {
     /// No contact: this node is the room and its leader.
-    pub(super) fn create_room(&mut self) {
-        self.leader = Some(self.id);
+    pub(super) fn create_room(&mut self, now: Instant) {
+        self.epoch = Some(Epoch {
+            term: 0,
+            leader: self.id,
+        });
+        self.start_heartbeats(now);
         self.sequencer = Some(Sequencer::resume(Seq(1), &self.history));
         self.phase = Phase::Member;
         info!(
@@ -70,6 +74,11 @@ impl Node {
         if self.phase != Phase::Member {
             return self.refuse(now, addr, Refusal::NoLeader);
         }
+        if let Some(rec) = self.recovery.as_mut() {
+            // Admitted once this new leader has taken over sequencing.
+            rec.held_joins.push((id, name, addr));
+            return;
+        }
         match self.leader_addr() {
             _ if self.is_leader() => self.admit(now, id, name, addr),
             Some(leader) => {
@@ -88,7 +97,7 @@ impl Node {
         addr: SocketAddr,
     ) {
         if self.is_leader() && self.phase == Phase::Member {
-            self.admit(now, id, name, addr);
+            self.on_join(now, id, name, addr);
         } else {
             self.refuse(now, addr, Refusal::NoLeader);
         }
@@ -153,8 +162,9 @@ impl Node {
         let chunks = self.members.chunks();
         let parts = chunks.len() as u16;
         for (part, members) in chunks.into_iter().enumerate() {
+            let epoch = self.epoch.expect("a leader has an epoch");
             let w = Welcome {
-                leader: self.id,
+                epoch,
                 next_seq,
                 part: part as u16,
                 parts,
@@ -165,7 +175,10 @@ impl Node {
     }
 
     /// A part of our welcome arrived; once all parts are here, we are in.
-    pub(super) fn on_welcome(&mut self, _now: Instant, w: Welcome) {
+    pub(super) fn on_welcome(&mut self, now: Instant, w: Welcome) {
+        if self.phase == Phase::Member {
+            return self.on_resync_welcome(now, w);
+        }
         let Phase::Joining { parts, .. } = &mut self.phase else {
             return;
         };
@@ -182,13 +195,15 @@ impl Node {
                 self.members.merge(m);
             }
         }
-        self.leader = Some(w.leader);
+        self.epoch = Some(w.epoch);
+        self.election.on_elected(w.epoch.term);
         self.holdback = HoldBackQueue::new(w.next_seq);
         self.phase = Phase::Member;
         self.timers.clear(Timer::JoinDeadline);
+        self.start_heartbeats(now);
         let leader = self
-            .name_of(w.leader)
-            .unwrap_or_else(|| w.leader.to_string());
+            .name_of(w.epoch.leader)
+            .unwrap_or_else(|| w.epoch.leader.to_string());
         info!(lamport = self.clock.now().0, "joined; leader is {leader}");
         self.events.push_back(Event::Joined {
             leader,
@@ -197,16 +212,52 @@ impl Node {
         });
     }
 
+    /// A welcome while already in the room: the answer to re-registering with a leader
+    /// learned of by gossip. Merge its table; if its sequence is behind ours, ours diverged
+    /// (a partition had its own leader), so follow its numbering from here on.
+    fn on_resync_welcome(&mut self, now: Instant, w: Welcome) {
+        if !self.resyncing || Some(w.epoch) != self.epoch {
+            return;
+        }
+        self.on_members(now, w.members);
+        if w.part + 1 < w.parts {
+            return;
+        }
+        self.resyncing = false;
+        if w.next_seq < self.holdback.next() {
+            info!(
+                lamport = self.clock.now().0,
+                "our sequence diverged from the leader's; following it from #{}", w.next_seq
+            );
+            self.holdback.reset(w.next_seq);
+        } else if w.next_seq > self.holdback.next() {
+            self.known_high = self.known_high.max(Seq(w.next_seq.0 - 1));
+            self.timers.set(Timer::GapRepair, now);
+        }
+    }
+
     /// Member table entries from someone: merge them and say what changed.
-    pub(super) fn on_members(&mut self, _now: Instant, list: Vec<Member>) {
+    pub(super) fn on_members(&mut self, now: Instant, list: Vec<Member>) {
         for m in list {
             if m.id == self.id {
-                continue; // only this node writes its own entry
+                // Only this node writes its own entry; a newer "offline" is refuted.
+                let newer = self
+                    .members
+                    .get(self.id)
+                    .is_some_and(|me| m.stamp > me.stamp);
+                if newer && m.presence == Presence::Offline && self.phase == Phase::Member {
+                    self.clock.observe(m.stamp.lamport);
+                    self.refute(now);
+                }
+                continue;
             }
             let name = m.name.clone();
-            match self.members.merge(m) {
+            match self.members.merge(m.clone()) {
                 Change::CameOnline => self.events.push_back(Event::MemberOnline { name }),
-                Change::WentOffline => self.events.push_back(Event::MemberOffline { name }),
+                Change::WentOffline => {
+                    self.events.push_back(Event::MemberOffline { name });
+                    self.member_gone(now, &m);
+                }
                 Change::Updated | Change::Unchanged => {}
             }
         }

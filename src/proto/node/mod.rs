@@ -16,18 +16,23 @@
 //! Time is always an argument; the node never reads a clock, never sleeps, and draws
 //! randomness only from its own seeded generator, so a run is reproducible.
 
+mod failover;
 mod join;
 mod room;
 
 use super::chat::{History, HoldBackQueue, Outbox, Sequencer};
 use super::clock::LamportClock;
+use super::detector::Detector;
+use super::election::Election;
 use super::event::{Command, Event, JoinError, MemberView, Stats, StatusView};
 use super::reliable::{GaveUp, Reliable, Transmit};
 use super::ring::Membership;
 use super::timers::{Timer, TimerTable};
 use crate::ids::{DmId, Lamport, MsgId, NodeId, Seq, WallMillis};
-use crate::wire::{Envelope, Member, Message, Packet, Presence, Stamp, decode, encode};
-use std::collections::{BTreeMap, VecDeque};
+use crate::wire::{
+    Envelope, Epoch, Member, Message, Packet, Presence, Stamp, Submit, decode, encode,
+};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
@@ -55,6 +60,15 @@ pub struct NodeConfig {
     pub leave_timeout: Duration,
     /// Room messages kept in history (10 000).
     pub history_limit: usize,
+    /// Interval between heartbeats to each ring neighbour (100 ms).
+    pub heartbeat_interval: Duration,
+    /// Heartbeat intervals of silence before a neighbour is suspected and probed (3); it
+    /// is declared dead after one and a half times as long.
+    pub suspect_after: u32,
+    /// How long a started election may take before it is started again (2 s).
+    pub election_timeout: Duration,
+    /// How long a new leader waits for survivors' room messages before it goes on (1.5 s).
+    pub recovery_timeout: Duration,
 }
 
 impl NodeConfig {
@@ -71,7 +85,21 @@ impl NodeConfig {
             resubmit_after: Duration::from_secs(3),
             leave_timeout: Duration::from_secs(2),
             history_limit: 10_000,
+            heartbeat_interval: Duration::from_millis(100),
+            suspect_after: 3,
+            election_timeout: Duration::from_secs(2),
+            recovery_timeout: Duration::from_millis(1500),
         }
+    }
+
+    /// Silence after which a neighbour is suspected.
+    pub fn suspect_after(&self) -> Duration {
+        self.heartbeat_interval * self.suspect_after
+    }
+
+    /// Silence after which a neighbour is declared dead.
+    pub fn dead_after(&self) -> Duration {
+        self.suspect_after().mul_f64(1.5)
     }
 }
 
@@ -99,8 +127,28 @@ enum Token {
     Control,
     Submit,
     Sequenced,
-    Direct { to: String, text: String },
+    Direct {
+        to: String,
+        text: String,
+    },
     LeaveNotice,
+    /// An election token or announcement for the ring successor; rerouted if it dies.
+    Ring(Message),
+}
+
+/// A new leader's state while it gathers the room messages survivors have.
+#[derive(Debug, Default)]
+struct Recovery {
+    /// Members that have not answered yet.
+    waiting: BTreeSet<NodeId>,
+    /// The highest sequence number any survivor reported.
+    high: Seq,
+    /// Each answering member's next undelivered sequence number.
+    member_next: BTreeMap<NodeId, Seq>,
+    /// Submissions received meanwhile, sequenced once recovery ends.
+    held_submits: Vec<(NodeId, Submit)>,
+    /// Joins received meanwhile, admitted once recovery ends.
+    held_joins: Vec<(NodeId, String, SocketAddr)>,
 }
 
 /// A ringchat node: membership, leader sequencing and direct messages as a pure state machine.
@@ -112,7 +160,16 @@ pub struct Node {
     timers: TimerTable,
     phase: Phase,
     members: Membership,
-    leader: Option<NodeId>,
+    epoch: Option<Epoch>,
+    election: Election,
+    detector: Detector,
+    recovery: Option<Recovery>,
+    /// Set while re-registering with a leader learned of by gossip (after a partition).
+    resyncing: bool,
+    /// The highest sequence number heard of (from neighbours' heartbeats).
+    known_high: Seq,
+    /// When the member table was last pushed to each node (anti-entropy rate limit).
+    table_pushed: BTreeMap<NodeId, Instant>,
     sequencer: Option<Sequencer>,
     holdback: HoldBackQueue,
     history: History,
@@ -148,7 +205,13 @@ impl Node {
             timers: TimerTable::default(),
             phase: Phase::Member,
             members: Membership::new(me),
-            leader: None,
+            epoch: None,
+            election: Election::default(),
+            detector: Detector::new(cfg.suspect_after(), cfg.dead_after(), cfg.join_timeout),
+            recovery: None,
+            resyncing: false,
+            known_high: Seq(0),
+            table_pushed: BTreeMap::new(),
             sequencer: None,
             holdback: HoldBackQueue::new(Seq(1)),
             outbox: Outbox::default(),
@@ -160,7 +223,7 @@ impl Node {
             cfg,
         };
         match node.cfg.join {
-            None => node.create_room(),
+            None => node.create_room(now),
             Some(contact) => node.start_join(now, contact),
         }
         node
@@ -183,7 +246,17 @@ impl Node {
 
     /// The leader this node follows, if any.
     pub fn leader(&self) -> Option<NodeId> {
-        self.leader
+        self.epoch.map(|e| e.leader)
+    }
+
+    /// The leader and the election round it won, if any.
+    pub fn epoch(&self) -> Option<Epoch> {
+        self.epoch
+    }
+
+    /// Whether this node leads and has finished taking over (it sequences messages).
+    pub fn is_sequencing(&self) -> bool {
+        self.sequencer.is_some()
     }
 
     /// Whether this node is in the room (welcomed and not leaving).
@@ -218,6 +291,15 @@ impl Node {
             return self.drop_datagram(now, from, "datagram claims our own node id");
         }
         match env.packet {
+            Packet::Heartbeat(hb) => {
+                if matches!(self.phase, Phase::Member) {
+                    // Only heartbeats prove liveness: a newcomer sends other traffic
+                    // before it starts heartbeating.
+                    self.detector.heard(env.from, now);
+                    self.clock.observe(env.lamport);
+                    self.on_heartbeat(now, from, env.from, hb);
+                }
+            }
             Packet::Ack { id } => {
                 self.clock.observe(env.lamport);
                 if let Some(token) = self.reliable.on_ack(from, id) {
@@ -256,6 +338,10 @@ impl Node {
                 Timer::GapRepair => self.repair_gap(now),
                 Timer::Resubmit => self.resubmit(now),
                 Timer::LeaveDeadline => self.leave_deadline(now),
+                Timer::Heartbeat => self.on_heartbeat_timer(now),
+                Timer::Probe => self.on_probe_timer(now),
+                Timer::Election => self.on_election_timeout(now),
+                Timer::Recovery => self.finish_recovery(now),
             }
         }
     }
@@ -354,13 +440,14 @@ impl Node {
     }
 
     fn leader_addr(&self) -> Option<SocketAddr> {
-        self.leader
+        self.leader()
+            .filter(|l| self.members.is_online(*l))
             .and_then(|l| self.members.get(l))
             .map(|m| m.addr)
     }
 
     fn is_leader(&self) -> bool {
-        self.leader == Some(self.id)
+        self.leader() == Some(self.id)
     }
 
     fn name_of(&self, id: NodeId) -> Option<String> {
@@ -403,11 +490,27 @@ impl Node {
             Message::JoinForward { id, name, addr } => self.on_join_forward(now, id, name, addr),
             Message::Welcome(w) => self.on_welcome(now, w),
             Message::JoinRefused { reason } => self.fail_join(JoinError::Refused(reason)),
-            Message::Members(list) => self.on_members(now, list),
+            Message::Members(list) => {
+                if self.phase == Phase::Member || matches!(self.phase, Phase::Leaving { .. }) {
+                    self.on_members(now, list)
+                }
+            }
             Message::Submit(s) => self.on_submit(now, sender, s),
-            Message::Sequenced(e) => self.on_sequenced(now, e),
+            Message::Sequenced(e) => {
+                if self.accepts_sequenced(sender) {
+                    self.on_sequenced(now, e)
+                }
+            }
             Message::Fetch { from: a, to: b } => self.on_fetch(now, from, a, b),
             Message::Direct(dm) => self.on_direct(dm),
+            Message::Election { term, candidate } => self.on_election(now, term, candidate),
+            Message::Elected(epoch) => self.on_elected(now, epoch),
+            Message::SyncRequest { epoch, from: first } => {
+                self.on_sync_request(now, from, epoch, first)
+            }
+            Message::SyncReply { epoch, next, high } => {
+                self.on_sync_reply(now, sender, epoch, next, high)
+            }
         }
     }
 
@@ -415,7 +518,7 @@ impl Node {
         match token {
             Token::Direct { to, .. } => self.events.push_back(Event::Receipt { to }),
             Token::LeaveNotice => self.maybe_finish_leave(now),
-            Token::Join | Token::Control | Token::Submit | Token::Sequenced => {}
+            Token::Join | Token::Control | Token::Submit | Token::Sequenced | Token::Ring(_) => {}
         }
     }
 
@@ -429,6 +532,7 @@ impl Node {
                     self.events.push_back(Event::Undelivered { to, text })
                 }
                 Token::LeaveNotice => self.maybe_finish_leave(now),
+                Token::Ring(msg) => self.reroute_ring(now, g.to, msg),
                 // Own submissions are resubmitted by the resubmit timer; sequenced messages
                 // are fetched by members that see the gap.
                 Token::Submit | Token::Sequenced | Token::Control => {}
@@ -464,7 +568,7 @@ impl Node {
                 name: m.name.clone(),
                 addr: m.addr,
                 online: m.presence == Presence::Online,
-                leader: Some(m.id) == self.leader,
+                leader: Some(m.id) == self.leader(),
                 me: m.id == self.id,
             })
             .collect()
@@ -477,7 +581,13 @@ impl Node {
             addr: self.cfg.addr,
             prev: self.members.prev().and_then(|id| self.name_of(id)),
             next: self.members.next().and_then(|id| self.name_of(id)),
-            leader: self.leader.and_then(|id| self.name_of(id)),
+            leader: self.leader().and_then(|id| self.name_of(id)),
+            suspected: self
+                .members
+                .online_peers()
+                .filter(|m| self.detector.is_suspected(m.id))
+                .map(|m| m.name.clone())
+                .collect(),
             lamport: self.clock.now(),
             stats: self.stats.clone(),
             in_flight: self.reliable.in_flight(),
@@ -504,6 +614,10 @@ fn msg_kind(msg: &Message) -> &'static str {
         Message::Sequenced(_) => "Sequenced",
         Message::Fetch { .. } => "Fetch",
         Message::Direct(_) => "Direct",
+        Message::Election { .. } => "Election",
+        Message::Elected(_) => "Elected",
+        Message::SyncRequest { .. } => "SyncRequest",
+        Message::SyncReply { .. } => "SyncReply",
     }
 }
 

@@ -87,6 +87,10 @@ impl Node {
 
     /// The leader got a submission.
     pub(super) fn on_submit(&mut self, now: Instant, origin: NodeId, s: Submit) {
+        if let Some(rec) = self.recovery.as_mut() {
+            rec.held_submits.push((origin, s));
+            return;
+        }
         if !self.is_leader() {
             // A stale view at the origin; it resubmits to the right leader later.
             debug!(
@@ -98,7 +102,7 @@ impl Node {
         self.sequence(now, origin, s);
     }
 
-    fn sequence(&mut self, now: Instant, origin: NodeId, s: Submit) {
+    pub(super) fn sequence(&mut self, now: Instant, origin: NodeId, s: Submit) {
         // The name as the table knows it; the claim only for an origin not known yet.
         let name = self.name_of(origin).unwrap_or_else(|| s.name.clone());
         let origin_seq = s.origin_seq;
@@ -130,6 +134,12 @@ impl Node {
         self.on_sequenced(now, e);
     }
 
+    /// Sequenced messages are taken from the leader of our epoch, and by a new leader
+    /// from the survivors it asked during recovery.
+    pub(super) fn accepts_sequenced(&self, sender: NodeId) -> bool {
+        self.leader() == Some(sender) || self.recovery.is_some()
+    }
+
     /// A sequenced message arrived (or the leader committed one): hold back until every
     /// earlier one is here, then deliver in order.
     pub(super) fn on_sequenced(&mut self, now: Instant, e: ChatEntry) {
@@ -139,7 +149,10 @@ impl Node {
         while let Some(e) = self.holdback.pop_ready() {
             self.deliver(now, e);
         }
-        if self.holdback.missing().is_some() {
+        if self.recovery.is_some() {
+            self.maybe_finish_recovery(now);
+        }
+        if self.wanted().is_some() {
             self.timers
                 .set_if_unset(Timer::GapRepair, now + self.cfg.gap_repair_after);
         } else {
@@ -147,19 +160,33 @@ impl Node {
         }
     }
 
-    fn deliver(&mut self, now: Instant, e: ChatEntry) {
+    /// Shows a message in order. A filler, or a message already shown under another
+    /// number (possible only after a leader change), advances the sequence silently.
+    pub(super) fn deliver(&mut self, now: Instant, e: ChatEntry) {
         let mine = e.origin == self.id;
         if mine && self.outbox.confirm(e.origin_seq).is_some() && self.outbox.is_empty() {
             self.timers.clear(Timer::Resubmit);
             self.on_outbox_drained(now);
         }
+        let seen = e.is_filler() || self.history.contains_submission(e.origin, e.origin_seq);
         self.history.push(e.clone());
-        self.events.push_back(Event::Room { entry: e, mine });
+        if !seen {
+            self.events.push_back(Event::Room { entry: e, mine });
+        }
+    }
+
+    /// What this node still lacks: a gap before a held message, or messages neighbours
+    /// have delivered that it has not seen at all.
+    fn wanted(&self) -> Option<(Seq, Seq)> {
+        self.holdback.missing().or_else(|| {
+            (self.known_high >= self.holdback.next())
+                .then(|| (self.holdback.next(), self.known_high))
+        })
     }
 
     /// The gap timer fired: ask the leader for what is still missing.
     pub(super) fn repair_gap(&mut self, now: Instant) {
-        let Some((from, to)) = self.holdback.missing() else {
+        let Some((from, to)) = self.wanted() else {
             return;
         };
         if let Some(leader) = self.leader_addr().filter(|_| !self.is_leader()) {
@@ -170,8 +197,11 @@ impl Node {
             .set(Timer::GapRepair, now + self.cfg.gap_repair_after * 2);
     }
 
-    /// Someone asked for sequenced messages it missed.
+    /// Someone asked for sequenced messages it missed (only the leader answers).
     pub(super) fn on_fetch(&mut self, now: Instant, requester: SocketAddr, from: Seq, to: Seq) {
+        if !self.is_leader() {
+            return;
+        }
         let to = Seq(to.0.min(from.0.saturating_add(FETCH_BATCH - 1)));
         let entries: Vec<ChatEntry> = self.history.range(from, to).cloned().collect();
         for e in entries {

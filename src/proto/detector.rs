@@ -1,0 +1,169 @@
+//! The failure detector for ring neighbours.
+//!
+//! Every datagram from a node counts as a sign of life. A watched neighbour silent for
+//! `suspect_after` is suspected (the node then probes it); silent for `dead_after`, it is
+//! declared dead. A node that just became a neighbour and has not been heard from since
+//! (a newcomer still receiving its welcome, say) is judged only after a longer `grace`.
+
+use crate::ids::NodeId;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// What [`Detector::check`] found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// Neighbours silent past the suspicion bound (to probe).
+    pub suspected: Vec<NodeId>,
+    /// Neighbours silent past the death bound.
+    pub dead: Vec<NodeId>,
+}
+
+/// Last-heard times and the current suspicions.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    suspect_after: Duration,
+    dead_after: Duration,
+    grace: Duration,
+    last_heard: BTreeMap<NodeId, Instant>,
+    /// Watched nodes, with when watching began.
+    watched: BTreeMap<NodeId, Instant>,
+    suspected: BTreeSet<NodeId>,
+}
+
+impl Detector {
+    /// A detector with the given bounds; `grace` applies to a neighbour not heard from
+    /// since it became one.
+    pub fn new(suspect_after: Duration, dead_after: Duration, grace: Duration) -> Self {
+        Detector {
+            suspect_after,
+            dead_after,
+            grace: grace.max(dead_after),
+            last_heard: BTreeMap::new(),
+            watched: BTreeMap::new(),
+            suspected: BTreeSet::new(),
+        }
+    }
+
+    /// Records a sign of life from `id`.
+    pub fn heard(&mut self, id: NodeId, now: Instant) {
+        self.last_heard.insert(id, now);
+        self.suspected.remove(&id);
+    }
+
+    /// Sets which nodes are watched (the ring neighbours). A newly watched node is not
+    /// judged on silence from before it was a neighbour.
+    pub fn watch(&mut self, ids: &[NodeId], now: Instant) {
+        let old = std::mem::take(&mut self.watched);
+        for id in ids {
+            self.watched
+                .insert(*id, old.get(id).copied().unwrap_or(now));
+        }
+        self.suspected.retain(|id| self.watched.contains_key(id));
+    }
+
+    /// Forgets a node (it is gone).
+    pub fn forget(&mut self, id: NodeId) {
+        self.last_heard.remove(&id);
+        self.suspected.remove(&id);
+        self.watched.remove(&id);
+    }
+
+    /// Judges the watched nodes at `now`.
+    pub fn check(&mut self, now: Instant) -> Verdict {
+        let mut v = Verdict::default();
+        for (id, since) in &self.watched {
+            let heard = self.last_heard.get(id).copied().filter(|t| t >= since);
+            let (silent, suspect_after, dead_after) = match heard {
+                Some(t) => (
+                    now.saturating_duration_since(t),
+                    self.suspect_after,
+                    self.dead_after,
+                ),
+                None => (
+                    now.saturating_duration_since(*since),
+                    self.grace - (self.dead_after - self.suspect_after),
+                    self.grace,
+                ),
+            };
+            if silent >= dead_after {
+                v.dead.push(*id);
+            } else if silent >= suspect_after {
+                self.suspected.insert(*id);
+                v.suspected.push(*id);
+            }
+        }
+        v
+    }
+
+    /// Whether `id` is currently suspected.
+    pub fn is_suspected(&self, id: NodeId) -> bool {
+        self.suspected.contains(&id)
+    }
+
+    /// Whether any watched node is suspected (the node then checks more often).
+    pub fn any_suspected(&self) -> bool {
+        !self.suspected.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn silence_leads_to_suspicion_then_death() {
+        let t0 = Instant::now();
+        let mut d = Detector::new(300 * MS, 450 * MS, 450 * MS);
+        d.watch(&[NodeId(1), NodeId(2)], t0);
+        d.heard(NodeId(1), t0);
+        d.heard(NodeId(2), t0 + 200 * MS);
+        assert_eq!(d.check(t0 + 100 * MS), Verdict::default());
+        let v = d.check(t0 + 320 * MS);
+        assert_eq!(v.suspected, vec![NodeId(1)]);
+        assert!(d.is_suspected(NodeId(1)));
+        let v = d.check(t0 + 460 * MS);
+        assert_eq!(v.dead, vec![NodeId(1)]);
+        assert!(
+            v.suspected.is_empty(),
+            "2 was heard at 200: silent 260 ms only"
+        );
+    }
+
+    #[test]
+    fn a_sign_of_life_clears_suspicion() {
+        let t0 = Instant::now();
+        let mut d = Detector::new(300 * MS, 450 * MS, 450 * MS);
+        d.watch(&[NodeId(1)], t0);
+        d.heard(NodeId(1), t0);
+        d.check(t0 + 350 * MS);
+        d.heard(NodeId(1), t0 + 360 * MS);
+        assert!(!d.any_suspected());
+        assert_eq!(d.check(t0 + 500 * MS), Verdict::default());
+    }
+
+    #[test]
+    fn a_new_neighbour_is_judged_after_the_grace_until_first_heard() {
+        let t0 = Instant::now();
+        let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
+        d.heard(NodeId(5), t0);
+        d.watch(&[NodeId(5)], t0 + 1000 * MS);
+        assert_eq!(
+            d.check(t0 + 1500 * MS),
+            Verdict::default(),
+            "old silence ignored"
+        );
+        assert_eq!(
+            d.check(t0 + 3900 * MS).dead,
+            vec![],
+            "still within the grace"
+        );
+        assert_eq!(d.check(t0 + 4000 * MS).dead, vec![NodeId(5)]);
+        // Once heard, the short bounds apply.
+        let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
+        d.watch(&[NodeId(6)], t0);
+        d.heard(NodeId(6), t0 + 10 * MS);
+        assert_eq!(d.check(t0 + 500 * MS).dead, vec![NodeId(6)]);
+    }
+}

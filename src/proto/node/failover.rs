@@ -1,0 +1,499 @@
+//! Surviving crashes: heartbeats to ring neighbours, failure detection, cutting dead
+//! members out, refuting false suspicion, Chang-Roberts election, and the new leader's
+//! recovery of every room message a survivor holds before it sequences anything new.
+//!
+//! Split brain: after a partition heals, the leader with the larger [`Epoch`] (term, then
+//! id) wins. A node that hears of a larger epoch from a neighbour's heartbeat adopts it;
+//! a leader steps down. Such a node re-registers with the winner (a join under its own
+//! id), which hands it the table and the winner's next sequence number.
+
+use super::{Event, Node, Phase, Recovery, Token};
+use crate::ids::{NodeId, Seq};
+use crate::proto::election::Decision;
+use crate::proto::timers::Timer;
+use crate::wire::{ChatEntry, Epoch, Heartbeat, Member, Message, Packet, Presence, Stamp, encode};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tracing::{debug, info};
+
+/// Room messages a member sends a new leader in answer to one sync request, at most.
+const SYNC_BATCH: usize = 512;
+/// Least time between two pushes of the member table to the same node.
+const TABLE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+impl Node {
+    /// Starts heartbeating; called once the node is in the room.
+    pub(super) fn start_heartbeats(&mut self, now: Instant) {
+        self.refresh_watch(now);
+        self.timers.set(Timer::Heartbeat, now);
+    }
+
+    /// Watches the current ring neighbours.
+    fn refresh_watch(&mut self, now: Instant) {
+        let mut ids: Vec<NodeId> = self.members.prev().into_iter().collect();
+        ids.extend(self.members.next());
+        ids.dedup();
+        self.detector.watch(&ids, now);
+    }
+
+    fn heartbeat(&self, probe: bool) -> Heartbeat {
+        Heartbeat {
+            epoch: self.epoch,
+            delivered: Seq(self.holdback.next().0.saturating_sub(1)),
+            digest: self.members.digest(),
+            probe,
+        }
+    }
+
+    fn send_heartbeat(&mut self, to: SocketAddr, probe: bool) {
+        let hb = self.heartbeat(probe);
+        let env = self.envelope(Packet::Heartbeat(hb));
+        if let Ok(bytes) = encode(&env) {
+            self.push_transmit(crate::proto::Transmit { to, bytes });
+        }
+    }
+
+    fn neighbour_addrs(&self) -> Vec<SocketAddr> {
+        let mut addrs: Vec<SocketAddr> = [self.members.prev(), self.members.next()]
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.members.get(id).map(|m| m.addr))
+            .collect();
+        addrs.dedup();
+        addrs
+    }
+
+    pub(super) fn on_heartbeat_timer(&mut self, now: Instant) {
+        if self.phase != Phase::Member {
+            return;
+        }
+        self.judge_neighbours(now);
+        for addr in self.neighbour_addrs() {
+            self.send_heartbeat(addr, false);
+        }
+        self.timers
+            .set(Timer::Heartbeat, now + self.cfg.heartbeat_interval);
+    }
+
+    pub(super) fn on_probe_timer(&mut self, now: Instant) {
+        if self.phase == Phase::Member {
+            self.judge_neighbours(now);
+        }
+    }
+
+    /// Declares silent neighbours dead and probes suspected ones.
+    fn judge_neighbours(&mut self, now: Instant) {
+        self.refresh_watch(now);
+        let verdict = self.detector.check(now);
+        for id in verdict.dead {
+            self.declare_dead(now, id);
+        }
+        for id in verdict.suspected {
+            if let Some(addr) = self.members.get(id).map(|m| m.addr) {
+                self.send_heartbeat(addr, true);
+            }
+        }
+        if self.detector.any_suspected() {
+            self.timers
+                .set(Timer::Probe, now + self.cfg.heartbeat_interval / 4);
+        }
+    }
+
+    /// A neighbour went silent: cut it out of the ring and tell everyone.
+    fn declare_dead(&mut self, now: Instant, id: NodeId) {
+        let Some(mut m) = self.members.get(id).cloned() else {
+            return;
+        };
+        if m.presence == Presence::Offline {
+            return;
+        }
+        info!(
+            lamport = self.clock.now().0,
+            "{} ({id}) stopped answering; cutting it out", m.name
+        );
+        m.presence = Presence::Offline;
+        m.stamp = Stamp {
+            lamport: self.clock.tick(),
+            by: self.id,
+        };
+        self.members.merge(m.clone());
+        self.events.push_back(Event::MemberOffline {
+            name: m.name.clone(),
+        });
+        let msg = Message::Members(vec![m.clone()]);
+        self.broadcast(now, &msg, &Token::Control);
+        self.member_gone(now, &m);
+    }
+
+    /// Everything that follows a member going offline, however we learned of it.
+    pub(super) fn member_gone(&mut self, now: Instant, m: &Member) {
+        self.detector.forget(m.id);
+        for token in self.reliable.cancel_to(m.addr) {
+            match token {
+                Token::Direct { to, text } => {
+                    self.events.push_back(Event::Undelivered { to, text })
+                }
+                Token::Ring(msg) => self.reroute_ring(now, m.addr, msg),
+                Token::LeaveNotice => self.maybe_finish_leave(now),
+                _ => {}
+            }
+        }
+        self.refresh_watch(now);
+        if let Some(rec) = self.recovery.as_mut() {
+            rec.waiting.remove(&m.id);
+            self.maybe_finish_recovery(now);
+        }
+        if self.phase == Phase::Member && self.leader() == Some(m.id) {
+            info!(
+                lamport = self.clock.now().0,
+                "leader {} is gone; electing", m.name
+            );
+            self.start_election(now);
+        }
+    }
+
+    /// Someone says this node is offline while it is not: re-announce itself with a newer
+    /// stamp (refutation), to everyone.
+    pub(super) fn refute(&mut self, now: Instant) {
+        let Some(mut me) = self.members.get(self.id).cloned() else {
+            return;
+        };
+        me.presence = Presence::Online;
+        me.stamp = Stamp {
+            lamport: self.clock.tick(),
+            by: self.id,
+        };
+        info!(
+            lamport = self.clock.now().0,
+            "refuting a report that this node is offline"
+        );
+        self.members.merge(me.clone());
+        let msg = Message::Members(vec![me]);
+        self.broadcast(now, &msg, &Token::Control);
+    }
+
+    /// A neighbour's heartbeat.
+    pub(super) fn on_heartbeat(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        sender: NodeId,
+        hb: Heartbeat,
+    ) {
+        if hb.probe {
+            self.send_heartbeat(from, false);
+        }
+        let Some(entry) = self.members.get(sender).cloned() else {
+            return;
+        };
+        if entry.presence == Presence::Offline {
+            // It believes it is in the ring; show it our view so it can refute.
+            if self.may_push_table(sender, now) {
+                self.send_reliable(now, from, Message::Members(vec![entry]), Token::Control);
+            }
+        } else if hb.digest != self.members.digest() && self.may_push_table(sender, now) {
+            // Anti-entropy: tables differ, send ours (theirs comes the other way).
+            for part in self.members.chunks() {
+                self.send_reliable(now, from, Message::Members(part), Token::Control);
+            }
+        }
+        if hb.epoch > self.epoch
+            && let Some(epoch) = hb.epoch
+        {
+            self.adopt_gossiped_epoch(now, epoch);
+        }
+        if hb.epoch == self.epoch && hb.delivered > self.known_high {
+            self.known_high = hb.delivered;
+            if hb.delivered >= self.holdback.next() && !self.is_leader() {
+                self.timers
+                    .set_if_unset(Timer::GapRepair, now + self.cfg.gap_repair_after);
+            }
+        }
+    }
+
+    fn may_push_table(&mut self, to: NodeId, now: Instant) -> bool {
+        let due = self
+            .table_pushed
+            .get(&to)
+            .is_none_or(|t| now.saturating_duration_since(*t) >= TABLE_PUSH_INTERVAL);
+        if due {
+            self.table_pushed.insert(to, now);
+        }
+        due
+    }
+
+    /// A larger epoch heard from a neighbour (typically after a partition healed).
+    fn adopt_gossiped_epoch(&mut self, now: Instant, epoch: Epoch) {
+        info!(
+            lamport = self.clock.now().0,
+            "heard of a newer leader {} (term {})", epoch.leader, epoch.term
+        );
+        self.election.on_elected(epoch.term);
+        self.timers.clear(Timer::Election);
+        self.set_epoch(now, epoch);
+        if epoch.leader != self.id
+            && let Some(addr) = self.members.get(epoch.leader).map(|m| m.addr)
+        {
+            // Re-register with the winner to learn its table and where its sequence is.
+            self.resyncing = true;
+            let msg = Message::Join {
+                name: self.cfg.name.clone(),
+            };
+            self.send_reliable(now, addr, msg, Token::Control);
+        }
+    }
+
+    /// Follows `epoch` from now on. A leader of an older epoch steps down; own unconfirmed
+    /// room messages go to the new leader at once.
+    pub(super) fn set_epoch(&mut self, now: Instant, epoch: Epoch) {
+        if Some(epoch) <= self.epoch {
+            return;
+        }
+        let was_leader = self.is_leader();
+        self.epoch = Some(epoch);
+        if was_leader && epoch.leader != self.id {
+            info!(
+                lamport = self.clock.now().0,
+                "stepping down for {}", epoch.leader
+            );
+            self.sequencer = None;
+            self.recovery = None;
+            self.timers.clear(Timer::Recovery);
+        }
+        let name = self
+            .name_of(epoch.leader)
+            .unwrap_or_else(|| epoch.leader.to_string());
+        self.events.push_back(Event::LeaderChanged { name });
+        if epoch.leader != self.id {
+            self.resubmit(now);
+        }
+    }
+
+    // ----- election -----
+
+    /// Starts a Chang-Roberts round above every term known.
+    pub(super) fn start_election(&mut self, now: Instant) {
+        let known = self.epoch.map_or(0, |e| e.term).max(self.election.term());
+        let decision = self.election.start(self.id, known + 1);
+        self.timers
+            .set(Timer::Election, now + self.cfg.election_timeout);
+        match self.members.next() {
+            None => self.become_leader(now, known + 1),
+            Some(_) => self.follow(now, decision),
+        }
+    }
+
+    pub(super) fn on_election_timeout(&mut self, now: Instant) {
+        if self.election.is_participant() && self.phase == Phase::Member {
+            debug!(
+                lamport = self.clock.now().0,
+                "election timed out; starting again"
+            );
+            self.start_election(now);
+        }
+    }
+
+    pub(super) fn on_election(&mut self, now: Instant, term: u64, candidate: NodeId) {
+        if self.phase != Phase::Member {
+            return;
+        }
+        if self.epoch.is_some_and(|e| e.term >= term) {
+            return; // a round already decided
+        }
+        let decision = self.election.on_token(self.id, term, candidate);
+        if matches!(decision, Decision::Forward { .. }) {
+            self.timers
+                .set(Timer::Election, now + self.cfg.election_timeout);
+        }
+        self.follow(now, decision);
+    }
+
+    fn follow(&mut self, now: Instant, decision: Decision) {
+        match decision {
+            Decision::Forward { term, candidate } => {
+                self.send_ring(now, Message::Election { term, candidate })
+            }
+            Decision::Swallow => {}
+            Decision::Won { term } => self.become_leader(now, term),
+        }
+    }
+
+    /// Sends a ring message to the successor, reliably; rerouted if the successor dies.
+    fn send_ring(&mut self, now: Instant, msg: Message) {
+        if let Some(next) = self.members.next().and_then(|id| self.members.get(id)) {
+            let addr = next.addr;
+            self.stats.election_messages += 1;
+            self.send_reliable(now, addr, msg.clone(), Token::Ring(msg));
+        }
+    }
+
+    /// A ring message could not reach `dead`: give it to the current successor instead.
+    pub(super) fn reroute_ring(&mut self, now: Instant, dead: SocketAddr, msg: Message) {
+        let next = self.members.next().and_then(|id| self.members.get(id));
+        if next.is_some_and(|m| m.addr != dead) && self.phase == Phase::Member {
+            self.stats.election_messages = self.stats.election_messages.saturating_sub(1);
+            self.send_ring(now, msg);
+        }
+    }
+
+    fn become_leader(&mut self, now: Instant, term: u64) {
+        let epoch = Epoch {
+            term,
+            leader: self.id,
+        };
+        info!(
+            lamport = self.clock.now().0,
+            "elected leader for term {term}"
+        );
+        self.election.on_elected(term);
+        self.timers.clear(Timer::Election);
+        self.set_epoch(now, epoch);
+        self.send_ring(now, Message::Elected(epoch));
+        self.start_recovery(now);
+    }
+
+    pub(super) fn on_elected(&mut self, now: Instant, epoch: Epoch) {
+        if self.phase != Phase::Member || Some(epoch) < self.epoch {
+            return;
+        }
+        self.election.on_elected(epoch.term);
+        self.timers.clear(Timer::Election);
+        self.set_epoch(now, epoch);
+        if epoch.leader != self.id {
+            self.send_ring(now, Message::Elected(epoch));
+        }
+    }
+
+    // ----- the new leader's recovery -----
+
+    /// Asks every survivor for the room messages it has beyond ours.
+    fn start_recovery(&mut self, now: Instant) {
+        let Some(epoch) = self.epoch else { return };
+        let from = self.holdback.next();
+        let peers: Vec<(NodeId, SocketAddr)> = self
+            .members
+            .online_peers()
+            .map(|m| (m.id, m.addr))
+            .collect();
+        self.recovery = Some(Recovery {
+            waiting: peers.iter().map(|(id, _)| *id).collect(),
+            high: self.holdback.high(),
+            ..Recovery::default()
+        });
+        for (_, addr) in peers {
+            self.send_reliable(
+                now,
+                addr,
+                Message::SyncRequest { epoch, from },
+                Token::Control,
+            );
+        }
+        self.timers
+            .set(Timer::Recovery, now + self.cfg.recovery_timeout);
+        self.maybe_finish_recovery(now);
+    }
+
+    /// A new leader asks what we have: send it our messages from `from` on, then a reply.
+    pub(super) fn on_sync_request(
+        &mut self,
+        now: Instant,
+        leader: SocketAddr,
+        epoch: Epoch,
+        from: Seq,
+    ) {
+        if Some(epoch) < self.epoch || self.phase != Phase::Member {
+            return;
+        }
+        self.election.on_elected(epoch.term);
+        self.timers.clear(Timer::Election);
+        self.set_epoch(now, epoch);
+        let mut entries: Vec<ChatEntry> =
+            self.history.range(from, Seq(u64::MAX)).cloned().collect();
+        entries.extend(self.holdback.held_from(from).cloned());
+        for e in entries.into_iter().take(SYNC_BATCH) {
+            self.send_reliable(now, leader, Message::Sequenced(e), Token::Sequenced);
+        }
+        let msg = Message::SyncReply {
+            epoch,
+            next: self.holdback.next(),
+            high: self.holdback.high(),
+        };
+        self.send_reliable(now, leader, msg, Token::Control);
+    }
+
+    pub(super) fn on_sync_reply(
+        &mut self,
+        now: Instant,
+        member: NodeId,
+        epoch: Epoch,
+        next: Seq,
+        high: Seq,
+    ) {
+        if self.epoch != Some(epoch) {
+            return;
+        }
+        let Some(rec) = self.recovery.as_mut() else {
+            return;
+        };
+        rec.waiting.remove(&member);
+        rec.member_next.insert(member, next);
+        rec.high = rec.high.max(high);
+        self.maybe_finish_recovery(now);
+    }
+
+    pub(super) fn maybe_finish_recovery(&mut self, now: Instant) {
+        let done = self
+            .recovery
+            .as_ref()
+            .is_some_and(|r| r.waiting.is_empty() && self.holdback.next() > r.high);
+        if done {
+            self.finish_recovery(now);
+        }
+    }
+
+    /// Ends recovery: fills what no survivor had, brings members up to date, and starts
+    /// sequencing (first the submissions that waited).
+    pub(super) fn finish_recovery(&mut self, now: Instant) {
+        let Some(rec) = self.recovery.take() else {
+            return;
+        };
+        self.timers.clear(Timer::Recovery);
+        let mut filled = 0;
+        while self.holdback.next() <= rec.high {
+            let next = self.holdback.next();
+            if !self.holdback.has(next) {
+                self.holdback.offer(ChatEntry::filler(next));
+                filled += 1;
+            }
+            while let Some(e) = self.holdback.pop_ready() {
+                self.deliver(now, e);
+            }
+        }
+        self.sequencer = Some(crate::proto::chat::Sequencer::resume(
+            self.holdback.next(),
+            &self.history,
+        ));
+        info!(
+            lamport = self.clock.now().0,
+            "took over sequencing at #{} ({filled} lost numbers filled)",
+            self.holdback.next()
+        );
+        let last = Seq(self.holdback.next().0.saturating_sub(1));
+        for (member, next) in rec.member_next {
+            let Some(addr) = self.members.get(member).map(|m| m.addr) else {
+                continue;
+            };
+            let missing: Vec<ChatEntry> = self.history.range(next, last).cloned().collect();
+            for e in missing.into_iter().take(SYNC_BATCH) {
+                self.send_reliable(now, addr, Message::Sequenced(e), Token::Sequenced);
+            }
+        }
+        for (origin, s) in rec.held_submits {
+            self.sequence(now, origin, s);
+        }
+        for (id, name, addr) in rec.held_joins {
+            self.on_join(now, id, name, addr);
+        }
+        self.resubmit(now);
+    }
+}
