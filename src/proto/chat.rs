@@ -59,7 +59,8 @@ impl Sequencer {
         self.next
     }
 
-    fn note_sequenced(&mut self, origin: NodeId, origin_seq: OriginSeq) {
+    /// Records that `origin`'s submissions up to `origin_seq` are sequenced already.
+    pub fn note_sequenced(&mut self, origin: NodeId, origin_seq: OriginSeq) {
         let q = self.queue(origin);
         if origin_seq >= q.next_expected {
             q.next_expected = origin_seq.next();
@@ -81,18 +82,20 @@ impl Sequencer {
             q.next_expected = s.committed_below;
             q.held.retain(|k, _| *k >= s.committed_below);
         }
-        if s.origin_seq < q.next_expected || q.held.contains_key(&s.origin_seq) {
+        if s.origin_seq < q.next_expected {
             return Accepted::Duplicate;
         }
-        if s.origin_seq > q.next_expected {
+        let was_held = q.held.contains_key(&s.origin_seq);
+        if !was_held {
             if q.held.len() >= MAX_HELD_PER_ORIGIN {
                 return Accepted::Overflow;
             }
             q.held.insert(s.origin_seq, s);
-            return Accepted::Held;
         }
+        // Whatever is now next for this origin (this submission, or one held earlier that
+        // `committed_below` just made ready) is sequenced, with all that follows it.
         let mut out = Vec::new();
-        let mut current = Some(s);
+        let mut current = q.held.remove(&q.next_expected);
         while let Some(s) = current {
             out.push(ChatEntry {
                 seq: next,
@@ -108,7 +111,11 @@ impl Sequencer {
             current = q.held.remove(&q.next_expected);
         }
         self.next = next;
-        Accepted::Sequenced(out)
+        match (out.is_empty(), was_held) {
+            (false, _) => Accepted::Sequenced(out),
+            (true, true) => Accepted::Duplicate,
+            (true, false) => Accepted::Held,
+        }
     }
 }
 
@@ -217,6 +224,14 @@ impl History {
         self.entries.push_back(e);
     }
 
+    /// Drops the kept messages numbered `from` or later (a sequence that diverged from the
+    /// leader's), so they are never served to others. What was shown stays recorded, so a
+    /// message is not shown again when it comes back under the leader's numbering.
+    pub fn forget_from(&mut self, from: Seq) {
+        let keep = self.entries.partition_point(|e| e.seq < from);
+        self.entries.truncate(keep);
+    }
+
     /// Whether the submission `(origin, origin_seq)` was delivered (under any number).
     pub fn contains_submission(&self, origin: NodeId, origin_seq: OriginSeq) -> bool {
         self.by_submission.contains_key(&(origin, origin_seq))
@@ -231,6 +246,20 @@ impl History {
     pub fn range(&self, from: Seq, to: Seq) -> impl Iterator<Item = &ChatEntry> {
         let start = self.entries.partition_point(|e| e.seq < from);
         self.entries.range(start..).take_while(move |e| e.seq <= to)
+    }
+
+    /// For up to `limit` origins, most recent first, the highest submission number kept.
+    pub fn latest_per_origin(&self, limit: usize) -> Vec<(NodeId, OriginSeq)> {
+        let mut out: Vec<(NodeId, OriginSeq)> = Vec::new();
+        for e in self.entries.iter().rev().filter(|e| !e.is_filler()) {
+            if out.len() == limit {
+                break;
+            }
+            if !out.iter().any(|(o, _)| *o == e.origin) {
+                out.push((e.origin, e.origin_seq));
+            }
+        }
+        out
     }
 
     /// The message `origin` submitted as `origin_seq`, if kept.
@@ -367,6 +396,17 @@ mod tests {
     fn sequencer_skips_what_the_origin_says_is_committed() {
         let mut s = Sequencer::resume(Seq(40), &History::new(10));
         assert_eq!(seqs(s.accept(NodeId(1), "a", submit(7, 7))), vec![(40, 7)]);
+    }
+
+    /// A held submission is released when the origin says the one it waited for was
+    /// committed elsewhere (by a leader on the other side of a partition, say).
+    #[test]
+    fn sequencer_releases_held_when_committed_below_moves() {
+        let mut s = Sequencer::resume(Seq(1), &History::new(10));
+        assert_eq!(seqs(s.accept(NodeId(1), "a", submit(1, 1))), vec![(1, 1)]);
+        assert_eq!(s.accept(NodeId(1), "a", submit(3, 2)), Accepted::Held);
+        // The retry of 3 says everything below 3 is committed: 3 goes out now.
+        assert_eq!(seqs(s.accept(NodeId(1), "a", submit(3, 3))), vec![(2, 3)]);
     }
 
     #[test]

@@ -45,8 +45,10 @@ pub struct Host {
     pub name: String,
     /// Its address.
     pub addr: SocketAddr,
-    /// Every event it produced, with the virtual time.
+    /// Every event the current process produced, with the virtual time.
     pub events: Vec<(Duration, Event)>,
+    /// Events of earlier processes on this host (before crashes).
+    pub past_events: Vec<(Duration, Event)>,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -84,8 +86,14 @@ fn addr_of(i: usize) -> SocketAddr {
 }
 
 impl Sim {
-    /// An empty network.
+    /// An empty network. With `SIM_TRACE=1` the nodes' logs go to the test's stdout.
     pub fn new(seed: u64) -> Self {
+        if std::env::var("SIM_TRACE").is_ok() {
+            let _ = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::DEBUG)
+                .with_test_writer()
+                .try_init();
+        }
         let t0 = Instant::now();
         Sim {
             seed,
@@ -134,6 +142,7 @@ impl Sim {
             name: name.into(),
             addr: addr_of(i),
             events: Vec::new(),
+            past_events: Vec::new(),
         });
         self.spawn(i, join);
         i
@@ -185,6 +194,8 @@ impl Sim {
     /// Crashes host `i`: its state is gone, datagrams to it vanish.
     pub fn crash(&mut self, i: usize) {
         self.hosts[i].node = None;
+        let events = std::mem::take(&mut self.hosts[i].events);
+        self.hosts[i].past_events.extend(events);
     }
 
     /// Restarts crashed host `i` as a new process joining through `via`.
@@ -286,12 +297,12 @@ impl Sim {
             self.now = self.now.max(at);
             if packet_first {
                 let Reverse(p) = self.queue.pop().unwrap();
-                if let Some(i) = self.host_at(p.to) {
-                    if let Some(n) = self.hosts[i].node.as_mut() {
-                        self.delivered += 1;
-                        n.handle_datagram(self.now, p.from, &p.bytes);
-                        self.flush(i);
-                    }
+                if let Some(i) = self.host_at(p.to)
+                    && let Some(n) = self.hosts[i].node.as_mut()
+                {
+                    self.delivered += 1;
+                    n.handle_datagram(self.now, p.from, &p.bytes);
+                    self.flush(i);
                 }
             } else {
                 let i = next_timer.unwrap().1;
@@ -344,6 +355,147 @@ impl Sim {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Forms a room: the first name creates it, each other joins through a random member
+    /// already in; then waits until every member sees all the others online.
+    pub fn form_room(&mut self, rng: &mut StdRng, names: &[&str]) -> Result<(), String> {
+        self.create(names[0]);
+        for name in &names[1..] {
+            let joined: Vec<usize> = (0..self.hosts.len()).filter(|&i| self.joined(i)).collect();
+            let via = joined[rng.random_range(0..joined.len())];
+            let i = self.join(name, via);
+            if !self.run_until(Duration::from_secs(30), |s| s.joined(i)) {
+                return Err(format!(
+                    "{name} did not join through {}",
+                    self.hosts[via].name
+                ));
+            }
+        }
+        let n = names.len();
+        let all_see_all = |s: &Sim| {
+            (0..n).all(|i| s.joined(i) && s.node(i).members().online_peers().count() + 1 == n)
+        };
+        if !self.run_until(Duration::from_secs(30), all_see_all) {
+            return Err("members do not all see each other online".into());
+        }
+        Ok(())
+    }
+
+    /// Indices of hosts that are up and in the room.
+    pub fn live(&self) -> Vec<usize> {
+        (0..self.hosts.len()).filter(|&i| self.joined(i)).collect()
+    }
+
+    /// Checks that the live hosts agree on one live leader and form one ring.
+    pub fn check_converged(&self) -> Result<(), String> {
+        let live = self.live();
+        let ids: BTreeSet<NodeId> = live.iter().map(|&i| self.node(i).id()).collect();
+        let leaders: BTreeSet<Option<NodeId>> =
+            live.iter().map(|&i| self.node(i).leader()).collect();
+        if leaders.len() != 1 {
+            return Err(format!("live members disagree on the leader: {leaders:?}"));
+        }
+        let leader = leaders.into_iter().next().flatten().ok_or("no leader")?;
+        if !ids.contains(&leader) {
+            return Err(format!("leader {leader} is not a live member"));
+        }
+        let leading = live
+            .iter()
+            .filter(|&&i| self.node(i).is_sequencing())
+            .count();
+        if leading != 1 {
+            return Err(format!("{leading} live members are sequencing"));
+        }
+        for &i in &live {
+            let online: BTreeSet<NodeId> = self
+                .node(i)
+                .members()
+                .online_peers()
+                .map(|m| m.id)
+                .chain([self.node(i).id()])
+                .collect();
+            if online != ids {
+                return Err(format!(
+                    "{} sees {} online, {} are live",
+                    self.hosts[i].name,
+                    online.len(),
+                    ids.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that no live host showed a room message twice and that any two messages
+    /// two hosts both showed appear in the same order at both.
+    pub fn check_order(&self) -> Result<(), String> {
+        self.check_order_among(|_| true)
+    }
+
+    /// [`Sim::check_order`] restricted to messages whose text satisfies `keep`.
+    pub fn check_order_among(&self, keep: impl Fn(&str) -> bool) -> Result<(), String> {
+        let live = self.live();
+        for &i in &live {
+            let log = self.room_log(i);
+            let unique: BTreeSet<&(String, String)> = log.iter().collect();
+            if unique.len() != log.len() {
+                return Err(format!("{} showed a message twice", self.hosts[i].name));
+            }
+        }
+        for &a in &live {
+            for &b in &live {
+                let la: Vec<_> = self
+                    .room_log(a)
+                    .into_iter()
+                    .filter(|m| keep(&m.1))
+                    .collect();
+                let lb: Vec<_> = self
+                    .room_log(b)
+                    .into_iter()
+                    .filter(|m| keep(&m.1))
+                    .collect();
+                let sa: BTreeSet<&(String, String)> = la.iter().collect();
+                let sb: BTreeSet<&(String, String)> = lb.iter().collect();
+                let common_a: Vec<_> = la.iter().filter(|m| sb.contains(m)).collect();
+                let common_b: Vec<_> = lb.iter().filter(|m| sa.contains(m)).collect();
+                if common_a != common_b {
+                    return Err(format!(
+                        "{} and {} show common messages in different orders",
+                        self.hosts[a].name, self.hosts[b].name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that every room message whose sender saw it committed (in any incarnation)
+    /// is shown at every live host that was in the room when it was sequenced.
+    pub fn check_committed_everywhere(&self) -> Result<(), String> {
+        let mut committed = Vec::new();
+        for h in &self.hosts {
+            for (_, e) in h.past_events.iter().chain(&h.events) {
+                if let Event::Room { entry, mine: true } = e {
+                    committed.push((entry.seq, (entry.name.clone(), entry.text.clone())));
+                }
+            }
+        }
+        for i in self.live() {
+            let shown: BTreeSet<(String, String)> = self.room_log(i).into_iter().collect();
+            let first = self.node(i).first_seq();
+            let missing = committed
+                .iter()
+                .find(|(seq, m)| *seq >= first && !shown.contains(m))
+                .map(|(_, m)| m);
+            if let Some(m) = missing {
+                return Err(format!(
+                    "{} never showed committed message {m:?}",
+                    self.hosts[i].name
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Prints every host's events (for replaying a failing seed with `--nocapture`).

@@ -8,7 +8,8 @@
 //! id), which hands it the table and the winner's next sequence number.
 
 use super::{Event, Node, Phase, Recovery, Token};
-use crate::ids::{NodeId, Seq};
+use crate::ids::{NodeId, OriginSeq, Seq};
+use crate::proto::chat::Sequencer;
 use crate::proto::election::Decision;
 use crate::proto::timers::Timer;
 use crate::wire::{ChatEntry, Epoch, Heartbeat, Member, Message, Packet, Presence, Stamp, encode};
@@ -18,8 +19,14 @@ use tracing::{debug, info};
 
 /// Room messages a member sends a new leader in answer to one sync request, at most.
 const SYNC_BATCH: usize = 512;
+/// Origins a member reports in its sync reply (the most recent ones; a submission still
+/// unconfirmed is recent). Keeps the reply well inside one datagram.
+pub const SYNC_ORIGINS: usize = 40;
 /// Least time between two pushes of the member table to the same node.
 const TABLE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Every this many heartbeat rounds, one offline member (round-robin) gets a heartbeat
+/// too, so that the two sides of a healed partition find each other again.
+const OFFLINE_PROBE_ROUNDS: u64 = 10;
 
 impl Node {
     /// Starts heartbeating; called once the node is in the room.
@@ -37,9 +44,15 @@ impl Node {
     }
 
     fn heartbeat(&self, probe: bool) -> Heartbeat {
+        // While re-registering, what we delivered may be another leader's numbering.
+        let delivered = if self.resyncing {
+            Seq(0)
+        } else {
+            Seq(self.holdback.next().0.saturating_sub(1))
+        };
         Heartbeat {
             epoch: self.epoch,
-            delivered: Seq(self.holdback.next().0.saturating_sub(1)),
+            delivered,
             digest: self.members.digest(),
             probe,
         }
@@ -71,6 +84,12 @@ impl Node {
         for addr in self.neighbour_addrs() {
             self.send_heartbeat(addr, false);
         }
+        self.beats += 1;
+        if self.beats.is_multiple_of(OFFLINE_PROBE_ROUNDS)
+            && let Some(addr) = self.next_offline_to_probe()
+        {
+            self.send_heartbeat(addr, false);
+        }
         self.timers
             .set(Timer::Heartbeat, now + self.cfg.heartbeat_interval);
     }
@@ -79,6 +98,23 @@ impl Node {
         if self.phase == Phase::Member {
             self.judge_neighbours(now);
         }
+    }
+
+    /// The offline member after the last one probed, in id order.
+    fn next_offline_to_probe(&mut self) -> Option<SocketAddr> {
+        let offline: Vec<(NodeId, SocketAddr)> = self
+            .members
+            .entries()
+            .filter(|m| m.presence == Presence::Offline && m.id != self.id)
+            .map(|m| (m.id, m.addr))
+            .collect();
+        let (id, addr) = offline
+            .iter()
+            .find(|(id, _)| Some(*id) > self.last_offline_probe)
+            .or(offline.first())
+            .copied()?;
+        self.last_offline_probe = Some(id);
+        Some(addr)
     }
 
     /// Declares silent neighbours dead and probes suspected ones.
@@ -138,12 +174,29 @@ impl Node {
                 _ => {}
             }
         }
+        // The leader's own messages that now wait for nobody are as stable as they get.
+        let orphaned: Vec<Seq> = self
+            .unstable
+            .keys()
+            .copied()
+            .filter(|s| {
+                !self
+                    .reliable
+                    .any_pending(|t| *t == Token::Sequenced(Some(*s)))
+            })
+            .collect();
+        for seq in orphaned {
+            self.stabilise(now, seq);
+        }
         self.refresh_watch(now);
         if let Some(rec) = self.recovery.as_mut() {
             rec.waiting.remove(&m.id);
             self.maybe_finish_recovery(now);
         }
-        if self.phase == Phase::Member && self.leader() == Some(m.id) {
+        if self.phase == Phase::Member
+            && self.leader() == Some(m.id)
+            && !self.election.is_participant()
+        {
             info!(
                 lamport = self.clock.now().0,
                 "leader {} is gone; electing", m.name
@@ -152,9 +205,9 @@ impl Node {
         }
     }
 
-    /// Someone says this node is offline while it is not: re-announce itself with a newer
-    /// stamp (refutation), to everyone.
-    pub(super) fn refute(&mut self, now: Instant) {
+    /// Someone (at `reporter`) says this node is offline while it is not: re-announce
+    /// itself with a newer stamp (refutation), to everyone and to the reporter.
+    pub(super) fn refute(&mut self, now: Instant, reporter: SocketAddr) {
         let Some(mut me) = self.members.get(self.id).cloned() else {
             return;
         };
@@ -170,6 +223,9 @@ impl Node {
         self.members.merge(me.clone());
         let msg = Message::Members(vec![me]);
         self.broadcast(now, &msg, &Token::Control);
+        if !self.members.online_peers().any(|m| m.addr == reporter) {
+            self.send_reliable(now, reporter, msg, Token::Control);
+        }
     }
 
     /// A neighbour's heartbeat.
@@ -258,6 +314,8 @@ impl Node {
             );
             self.sequencer = None;
             self.recovery = None;
+            // Still in the outbox: resubmitted to the new leader below.
+            self.unstable.clear();
             self.timers.clear(Timer::Recovery);
         }
         let name = self
@@ -275,6 +333,11 @@ impl Node {
     pub(super) fn start_election(&mut self, now: Instant) {
         let known = self.epoch.map_or(0, |e| e.term).max(self.election.term());
         let decision = self.election.start(self.id, known + 1);
+        debug!(
+            lamport = self.clock.now().0,
+            "starting election round {}",
+            known + 1
+        );
         self.timers
             .set(Timer::Election, now + self.cfg.election_timeout);
         match self.members.next() {
@@ -301,6 +364,10 @@ impl Node {
             return; // a round already decided
         }
         let decision = self.election.on_token(self.id, term, candidate);
+        debug!(
+            lamport = self.clock.now().0,
+            "election token ({term}, {candidate}): {decision:?}"
+        );
         if matches!(decision, Decision::Forward { .. }) {
             self.timers
                 .set(Timer::Election, now + self.cfg.election_timeout);
@@ -411,12 +478,13 @@ impl Node {
             self.history.range(from, Seq(u64::MAX)).cloned().collect();
         entries.extend(self.holdback.held_from(from).cloned());
         for e in entries.into_iter().take(SYNC_BATCH) {
-            self.send_reliable(now, leader, Message::Sequenced(e), Token::Sequenced);
+            self.send_reliable(now, leader, Message::Sequenced(e), Token::Sequenced(None));
         }
         let msg = Message::SyncReply {
             epoch,
             next: self.holdback.next(),
             high: self.holdback.high(),
+            origins: self.history.latest_per_origin(SYNC_ORIGINS),
         };
         self.send_reliable(now, leader, msg, Token::Control);
     }
@@ -426,8 +494,8 @@ impl Node {
         now: Instant,
         member: NodeId,
         epoch: Epoch,
-        next: Seq,
-        high: Seq,
+        (next, high): (Seq, Seq),
+        origins: Vec<(NodeId, OriginSeq)>,
     ) {
         if self.epoch != Some(epoch) {
             return;
@@ -438,6 +506,10 @@ impl Node {
         rec.waiting.remove(&member);
         rec.member_next.insert(member, next);
         rec.high = rec.high.max(high);
+        for (origin, seq) in origins {
+            let known = rec.origins.entry(origin).or_insert(seq);
+            *known = (*known).max(seq);
+        }
         self.maybe_finish_recovery(now);
     }
 
@@ -469,10 +541,11 @@ impl Node {
                 self.deliver(now, e);
             }
         }
-        self.sequencer = Some(crate::proto::chat::Sequencer::resume(
-            self.holdback.next(),
-            &self.history,
-        ));
+        let mut sequencer = Sequencer::resume(self.holdback.next(), &self.history);
+        for (origin, seq) in &rec.origins {
+            sequencer.note_sequenced(*origin, *seq);
+        }
+        self.sequencer = Some(sequencer);
         info!(
             lamport = self.clock.now().0,
             "took over sequencing at #{} ({filled} lost numbers filled)",
@@ -485,7 +558,7 @@ impl Node {
             };
             let missing: Vec<ChatEntry> = self.history.range(next, last).cloned().collect();
             for e in missing.into_iter().take(SYNC_BATCH) {
-                self.send_reliable(now, addr, Message::Sequenced(e), Token::Sequenced);
+                self.send_reliable(now, addr, Message::Sequenced(e), Token::Sequenced(None));
             }
         }
         for (origin, s) in rec.held_submits {

@@ -198,6 +198,7 @@ impl Node {
         self.epoch = Some(w.epoch);
         self.election.on_elected(w.epoch.term);
         self.holdback = HoldBackQueue::new(w.next_seq);
+        self.first_seq = w.next_seq;
         self.phase = Phase::Member;
         self.timers.clear(Timer::JoinDeadline);
         self.start_heartbeats(now);
@@ -219,7 +220,10 @@ impl Node {
         if !self.resyncing || Some(w.epoch) != self.epoch {
             return;
         }
-        self.on_members(now, w.members);
+        let leader = self.leader_addr();
+        if let Some(from) = leader {
+            self.on_members(now, from, w.members);
+        }
         if w.part + 1 < w.parts {
             return;
         }
@@ -230,6 +234,7 @@ impl Node {
                 "our sequence diverged from the leader's; following it from #{}", w.next_seq
             );
             self.holdback.reset(w.next_seq);
+            self.history.forget_from(w.next_seq);
         } else if w.next_seq > self.holdback.next() {
             self.known_high = self.known_high.max(Seq(w.next_seq.0 - 1));
             self.timers.set(Timer::GapRepair, now);
@@ -237,7 +242,7 @@ impl Node {
     }
 
     /// Member table entries from someone: merge them and say what changed.
-    pub(super) fn on_members(&mut self, now: Instant, list: Vec<Member>) {
+    pub(super) fn on_members(&mut self, now: Instant, from: SocketAddr, list: Vec<Member>) {
         for m in list {
             if m.id == self.id {
                 // Only this node writes its own entry; a newer "offline" is refuted.
@@ -247,7 +252,7 @@ impl Node {
                     .is_some_and(|me| m.stamp > me.stamp);
                 if newer && m.presence == Presence::Offline && self.phase == Phase::Member {
                     self.clock.observe(m.stamp.lamport);
-                    self.refute(now);
+                    self.refute(now, from);
                 }
                 continue;
             }

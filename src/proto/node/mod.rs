@@ -28,9 +28,9 @@ use super::event::{Command, Event, JoinError, MemberView, Stats, StatusView};
 use super::reliable::{GaveUp, Reliable, Transmit};
 use super::ring::Membership;
 use super::timers::{Timer, TimerTable};
-use crate::ids::{DmId, Lamport, MsgId, NodeId, Seq, WallMillis};
+use crate::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
 use crate::wire::{
-    Envelope, Epoch, Member, Message, Packet, Presence, Stamp, Submit, decode, encode,
+    ChatEntry, Envelope, Epoch, Member, Message, Packet, Presence, Stamp, Submit, decode, encode,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -126,7 +126,8 @@ enum Token {
     Join,
     Control,
     Submit,
-    Sequenced,
+    /// A sequenced message; the number when it is the leader's own, awaiting a first ack.
+    Sequenced(Option<Seq>),
     Direct {
         to: String,
         text: String,
@@ -145,6 +146,8 @@ struct Recovery {
     high: Seq,
     /// Each answering member's next undelivered sequence number.
     member_next: BTreeMap<NodeId, Seq>,
+    /// The highest submission number per origin that survivors saw sequenced.
+    origins: BTreeMap<NodeId, OriginSeq>,
     /// Submissions received meanwhile, sequenced once recovery ends.
     held_submits: Vec<(NodeId, Submit)>,
     /// Joins received meanwhile, admitted once recovery ends.
@@ -170,7 +173,17 @@ pub struct Node {
     known_high: Seq,
     /// When the member table was last pushed to each node (anti-entropy rate limit).
     table_pushed: BTreeMap<NodeId, Instant>,
+    /// Heartbeat rounds so far.
+    beats: u64,
+    /// See [`Node::first_seq`].
+    first_seq: Seq,
+    /// Gap repairs asked so far (alternates between the leader and other members).
+    fetch_attempts: u64,
+    /// The offline member probed last.
+    last_offline_probe: Option<NodeId>,
     sequencer: Option<Sequencer>,
+    /// The leader's own sequenced messages not yet acked by any other member.
+    unstable: BTreeMap<Seq, ChatEntry>,
     holdback: HoldBackQueue,
     history: History,
     outbox: Outbox,
@@ -212,7 +225,12 @@ impl Node {
             resyncing: false,
             known_high: Seq(0),
             table_pushed: BTreeMap::new(),
+            beats: 0,
+            first_seq: Seq(1),
+            fetch_attempts: 0,
+            last_offline_probe: None,
             sequencer: None,
+            unstable: BTreeMap::new(),
             holdback: HoldBackQueue::new(Seq(1)),
             outbox: Outbox::default(),
             next_dm: 1,
@@ -252,6 +270,12 @@ impl Node {
     /// The leader and the election round it won, if any.
     pub fn epoch(&self) -> Option<Epoch> {
         self.epoch
+    }
+
+    /// The first room sequence number this node was given when it joined (1 for the
+    /// creator): earlier messages were before its time.
+    pub fn first_seq(&self) -> Seq {
+        self.first_seq
     }
 
     /// Whether this node leads and has finished taking over (it sequences messages).
@@ -492,12 +516,12 @@ impl Node {
             Message::JoinRefused { reason } => self.fail_join(JoinError::Refused(reason)),
             Message::Members(list) => {
                 if self.phase == Phase::Member || matches!(self.phase, Phase::Leaving { .. }) {
-                    self.on_members(now, list)
+                    self.on_members(now, from, list)
                 }
             }
             Message::Submit(s) => self.on_submit(now, sender, s),
             Message::Sequenced(e) => {
-                if self.accepts_sequenced(sender) {
+                if self.accepts_sequenced(sender, e.seq) {
                     self.on_sequenced(now, e)
                 }
             }
@@ -508,9 +532,12 @@ impl Node {
             Message::SyncRequest { epoch, from: first } => {
                 self.on_sync_request(now, from, epoch, first)
             }
-            Message::SyncReply { epoch, next, high } => {
-                self.on_sync_reply(now, sender, epoch, next, high)
-            }
+            Message::SyncReply {
+                epoch,
+                next,
+                high,
+                origins,
+            } => self.on_sync_reply(now, sender, epoch, (next, high), origins),
         }
     }
 
@@ -518,7 +545,12 @@ impl Node {
         match token {
             Token::Direct { to, .. } => self.events.push_back(Event::Receipt { to }),
             Token::LeaveNotice => self.maybe_finish_leave(now),
-            Token::Join | Token::Control | Token::Submit | Token::Sequenced | Token::Ring(_) => {}
+            Token::Sequenced(Some(seq)) => self.stabilise(now, seq),
+            Token::Join
+            | Token::Control
+            | Token::Submit
+            | Token::Sequenced(None)
+            | Token::Ring(_) => {}
         }
     }
 
@@ -535,7 +567,8 @@ impl Node {
                 Token::Ring(msg) => self.reroute_ring(now, g.to, msg),
                 // Own submissions are resubmitted by the resubmit timer; sequenced messages
                 // are fetched by members that see the gap.
-                Token::Submit | Token::Sequenced | Token::Control => {}
+                Token::Sequenced(Some(seq)) => self.stabilise(now, seq),
+                Token::Submit | Token::Sequenced(None) | Token::Control => {}
             }
             if !unreachable.contains(&g.to) {
                 unreachable.push(g.to);

@@ -109,7 +109,12 @@ impl Node {
         let Some(seqr) = self.sequencer.as_mut() else {
             return;
         };
-        match seqr.accept(origin, &name, s) {
+        let accepted = seqr.accept(origin, &name, s);
+        debug!(
+            lamport = self.clock.now().0,
+            "submission {origin_seq:?} from {name}: {accepted:?}"
+        );
+        match accepted {
             Accepted::Sequenced(entries) => {
                 for e in entries {
                     self.commit(now, e);
@@ -121,7 +126,7 @@ impl Node {
                     && let Some(e) = self.history.find_submission(origin, origin_seq).cloned()
                     && let Some(addr) = self.members.get(origin).map(|m| m.addr)
                 {
-                    self.send_reliable(now, addr, Message::Sequenced(e), Token::Sequenced);
+                    self.send_reliable(now, addr, Message::Sequenced(e), Token::Sequenced(None));
                 }
             }
             Accepted::Held | Accepted::Overflow => {}
@@ -130,14 +135,32 @@ impl Node {
 
     /// The leader commits a sequenced message: deliver locally, broadcast to the room.
     fn commit(&mut self, now: Instant, e: ChatEntry) {
-        self.broadcast(now, &Message::Sequenced(e.clone()), &Token::Sequenced);
-        self.on_sequenced(now, e);
+        let token = Token::Sequenced(Some(e.seq));
+        self.broadcast(now, &Message::Sequenced(e.clone()), &token);
+        if e.origin == self.id && self.members.online_peers().next().is_some() {
+            // The leader's own message counts as committed only once another member holds
+            // it: were the leader to crash now, the survivors could not recover it.
+            self.unstable.insert(e.seq, e);
+        } else {
+            self.on_sequenced(now, e);
+        }
     }
 
-    /// Sequenced messages are taken from the leader of our epoch, and by a new leader
-    /// from the survivors it asked during recovery.
-    pub(super) fn accepts_sequenced(&self, sender: NodeId) -> bool {
-        self.leader() == Some(sender) || self.recovery.is_some()
+    /// A peer acked (or never will ack) the leader's own message `seq`: deliver it.
+    pub(super) fn stabilise(&mut self, now: Instant, seq: Seq) {
+        if let Some(e) = self.unstable.remove(&seq) {
+            self.on_sequenced(now, e);
+        }
+    }
+
+    /// Sequenced messages are taken from the leader of our epoch; by a new leader from the
+    /// survivors it asked during recovery; and from any member when they fill a gap we
+    /// asked about (a new leader may have joined after what we miss).
+    pub(super) fn accepts_sequenced(&self, sender: NodeId, seq: Seq) -> bool {
+        self.leader() == Some(sender)
+            || self.recovery.is_some()
+            || (self.members.is_online(sender)
+                && self.wanted().is_some_and(|(a, b)| a <= seq && seq <= b))
     }
 
     /// A sequenced message arrived (or the leader committed one): hold back until every
@@ -177,7 +200,7 @@ impl Node {
 
     /// What this node still lacks: a gap before a held message, or messages neighbours
     /// have delivered that it has not seen at all.
-    fn wanted(&self) -> Option<(Seq, Seq)> {
+    pub(super) fn wanted(&self) -> Option<(Seq, Seq)> {
         self.holdback.missing().or_else(|| {
             (self.known_high >= self.holdback.next())
                 .then(|| (self.holdback.next(), self.known_high))
@@ -189,23 +212,42 @@ impl Node {
         let Some((from, to)) = self.wanted() else {
             return;
         };
-        if let Some(leader) = self.leader_addr().filter(|_| !self.is_leader()) {
-            debug!(lamport = self.clock.now().0, "fetching {from}..={to}");
-            self.send_reliable(now, leader, Message::Fetch { from, to }, Token::Control);
+        // Ask the leader first, then the other members in turn: a new leader may have
+        // joined after the messages we miss.
+        self.fetch_attempts += 1;
+        let peers: Vec<SocketAddr> = self
+            .members
+            .online_peers()
+            .filter(|m| Some(m.id) != self.leader())
+            .map(|m| m.addr)
+            .collect();
+        let target = match self.leader_addr().filter(|_| !self.is_leader()) {
+            Some(leader) if self.fetch_attempts % 2 == 1 || peers.is_empty() => Some(leader),
+            _ if !peers.is_empty() => Some(peers[(self.fetch_attempts / 2) as usize % peers.len()]),
+            _ => None,
+        };
+        if let Some(to_addr) = target {
+            debug!(
+                lamport = self.clock.now().0,
+                "fetching {from}..={to} from {to_addr}"
+            );
+            self.send_reliable(now, to_addr, Message::Fetch { from, to }, Token::Control);
         }
         self.timers
             .set(Timer::GapRepair, now + self.cfg.gap_repair_after * 2);
     }
 
-    /// Someone asked for sequenced messages it missed (only the leader answers).
+    /// Someone asked for sequenced messages it missed: answer from our history.
     pub(super) fn on_fetch(&mut self, now: Instant, requester: SocketAddr, from: Seq, to: Seq) {
-        if !self.is_leader() {
-            return;
-        }
         let to = Seq(to.0.min(from.0.saturating_add(FETCH_BATCH - 1)));
         let entries: Vec<ChatEntry> = self.history.range(from, to).cloned().collect();
         for e in entries {
-            self.send_reliable(now, requester, Message::Sequenced(e), Token::Sequenced);
+            self.send_reliable(
+                now,
+                requester,
+                Message::Sequenced(e),
+                Token::Sequenced(None),
+            );
         }
     }
 

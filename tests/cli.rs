@@ -1,0 +1,857 @@
+//! End-to-end tests of the `ringchat` binary: real processes talking UDP over loopback,
+//! driven through stdin and observed through stdout, stderr, exit codes and log files.
+//!
+//! Every node listens on `--port 0` (the port is read back from its first line) and logs
+//! into a fresh scratch directory, so tests can run in parallel. Nothing sleeps and hopes:
+//! each step waits for the line that proves the previous one happened, with a generous
+//! bound ([`WAIT`]) so that a slow machine does not fail a correct program.
+
+use ringchat::wire::MAX_TEXT_BYTES;
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Write};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_ringchat");
+
+/// How long any one expected line (or exit) may take before the test fails.
+const WAIT: Duration = Duration::from_secs(10);
+
+// ----- harness -----
+
+/// A fresh scratch directory for one test's log files, removed when the test passes and
+/// kept (with its path printed) when it fails.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ringchat-cli-{}-{n}", std::process::id()));
+        // A leftover from an earlier run with the same pid would mix its logs into ours.
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the scratch directory");
+        Scratch { dir }
+    }
+
+    fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// One running `ringchat` process with piped stdin, stdout and stderr. Killed on drop.
+struct Proc {
+    /// Who this is, for failure messages.
+    label: String,
+    /// The UDP port it listens on (0 until the `listening on` line was read).
+    port: u16,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// Stdout lines as a background thread reads them.
+    lines: Receiver<String>,
+    /// Every stdout line received so far, in order (matched or not).
+    seen: Vec<String>,
+    /// Stderr so far, as a background thread reads it.
+    stderr: Arc<Mutex<String>>,
+    /// That thread; joined once the process has exited, so that stderr is complete.
+    stderr_reader: Option<JoinHandle<()>>,
+    /// The exit status once known.
+    status: Option<ExitStatus>,
+}
+
+impl Proc {
+    /// Starts the binary with `args` plus `--log-dir` in `scratch`.
+    fn spawn(label: &str, scratch: &Scratch, args: &[&str]) -> Proc {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .arg("--log-dir")
+            .arg(scratch.path())
+            .env("RINGCHAT_LOG", "debug")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr_pipe = child.stderr.take().expect("piped stderr");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        let stderr_reader = thread::spawn(move || {
+            for line in BufReader::new(stderr_pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Proc {
+            label: label.to_string(),
+            port: 0,
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            seen: Vec::new(),
+            stderr,
+            stderr_reader: Some(stderr_reader),
+            status: None,
+        }
+    }
+
+    /// Starts `--name name --port 0 [--join 127.0.0.1:join]` and reads the port from the
+    /// first line.
+    #[track_caller]
+    fn start(scratch: &Scratch, name: &str, join: Option<u16>) -> Proc {
+        let contact = join.map(|port| format!("127.0.0.1:{port}"));
+        let mut args = vec!["--name", name, "--port", "0"];
+        if let Some(c) = &contact {
+            args.extend(["--join", c.as_str()]);
+        }
+        let mut p = Proc::spawn(name, scratch, &args);
+        let first = p.next_line("the `listening on` line");
+        p.port = first
+            .strip_prefix("listening on 127.0.0.1:")
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| p.fail(&format!("first line {first:?} is not `listening on`")));
+        assert_ne!(p.port, 0, "{}: listening on port 0", p.label);
+        p
+    }
+
+    /// A node that creates a new room and leads it.
+    #[track_caller]
+    fn create(scratch: &Scratch, name: &str) -> Proc {
+        let mut p = Proc::start(scratch, name, None);
+        p.expect_line(&format!("created a new room; you ({name}) are the leader"));
+        p
+    }
+
+    /// A node that joins through `contact` and sees `members` members led by `leader`.
+    #[track_caller]
+    fn join(scratch: &Scratch, name: &str, contact: &Proc, members: usize, leader: &str) -> Proc {
+        let mut p = Proc::start(scratch, name, Some(contact.port));
+        p.expect_line(&format!(
+            "joined the room: {members} members, leader is {leader}"
+        ));
+        p
+    }
+
+    /// Types one line.
+    #[track_caller]
+    fn send(&mut self, line: &str) {
+        let Some(stdin) = self.stdin.as_mut() else {
+            self.fail(&format!("cannot type {line:?}: stdin is closed"));
+        };
+        if let Err(e) = writeln!(stdin, "{line}").and_then(|()| stdin.flush()) {
+            self.fail(&format!("cannot type {line:?}: {e}"));
+        }
+    }
+
+    /// Closes stdin (end of input, like Ctrl-D).
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for the next stdout line matching `pred`, skipping (but recording) others.
+    /// Panics with everything seen so far if none comes within [`WAIT`] or stdout closes.
+    #[track_caller]
+    fn expect(&mut self, pred: impl Fn(&str) -> bool, what: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.fail(&format!("no {what} within {WAIT:?}"));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Most likely the process ended: say how, with all of its stderr.
+                    let how = match self.reap(Duration::from_secs(2)) {
+                        Some(status) => format!("exited with {status}"),
+                        None => "still running".to_string(),
+                    };
+                    self.fail(&format!("stdout closed ({how}) before {what}"));
+                }
+            }
+        }
+    }
+
+    /// Waits for exactly this line.
+    #[track_caller]
+    fn expect_line(&mut self, exact: &str) -> String {
+        self.expect(|l| l == exact, &format!("line {exact:?}"))
+    }
+
+    /// The very next stdout line, whatever it is.
+    #[track_caller]
+    fn next_line(&mut self, what: &str) -> String {
+        self.expect(|_| true, what)
+    }
+
+    /// The next `n` room-message lines, skipping other lines.
+    #[track_caller]
+    fn room_lines(&mut self, n: usize) -> Vec<RoomLine> {
+        let mut room = Vec::with_capacity(n);
+        for i in 1..=n {
+            let what = format!("room message {i} of {n}");
+            let line = self.expect(|l| RoomLine::parse(l).is_some(), &what);
+            room.extend(RoomLine::parse(&line));
+        }
+        room
+    }
+
+    /// Waits for the process to exit, then collects the rest of stdout and all of stderr.
+    #[track_caller]
+    fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        match self.reap(limit) {
+            Some(status) => status,
+            None => self.fail(&format!("still running after {limit:?}")),
+        }
+    }
+
+    /// Waits up to `limit` for the process to exit; once it has, reads the rest of its
+    /// stdout into [`Proc::seen`] and the rest of its stderr.
+    #[track_caller]
+    fn reap(&mut self, limit: Duration) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            let deadline = Instant::now() + limit;
+            loop {
+                match self.child.try_wait() {
+                    Ok(Some(status)) => {
+                        self.status = Some(status);
+                        break;
+                    }
+                    Ok(None) if Instant::now() < deadline => {
+                        thread::sleep(Duration::from_millis(20));
+                    }
+                    Ok(None) => return None,
+                    Err(e) => self.fail(&format!("cannot wait for the process: {e}")),
+                }
+            }
+            // The pipes close with the process, so both readers finish promptly.
+            while let Ok(line) = self.lines.recv_timeout(WAIT) {
+                self.seen.push(line);
+            }
+            if let Some(reader) = self.stderr_reader.take() {
+                let _ = reader.join();
+            }
+        }
+        self.status
+    }
+
+    /// Everything the process wrote to stderr so far.
+    fn stderr_text(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Panics with `why` and the transcript so far.
+    #[track_caller]
+    fn fail(&self, why: &str) -> ! {
+        let mut transcript = String::new();
+        for l in &self.seen {
+            transcript.push_str("\n    | ");
+            transcript.push_str(l);
+        }
+        if self.seen.is_empty() {
+            transcript.push_str("\n    (nothing)");
+        }
+        panic!(
+            "{} (port {}): {why}\n  stdout so far:{transcript}\n  stderr: {:?}",
+            self.label,
+            self.port,
+            self.stderr_text()
+        );
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// One room-message line: `[#<seq> L<lamport>] <name>[ (you)]: <text>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct RoomLine {
+    seq: u64,
+    lamport: u64,
+    name: String,
+    mine: bool,
+    text: String,
+}
+
+impl RoomLine {
+    fn parse(line: &str) -> Option<RoomLine> {
+        let rest = line.strip_prefix("[#")?;
+        let (seq, rest) = rest.split_once(" L")?;
+        let (lamport, rest) = rest.split_once("] ")?;
+        let (who, text) = rest.split_once(": ")?;
+        let (name, mine) = match who.strip_suffix(" (you)") {
+            Some(name) => (name, true),
+            None => (who, false),
+        };
+        Some(RoomLine {
+            seq: seq.parse().ok()?,
+            lamport: lamport.parse().ok()?,
+            name: name.to_string(),
+            mine,
+            text: text.to_string(),
+        })
+    }
+
+    /// The message as every member must see it: all but the `(you)` marker.
+    fn shared(&self) -> (u64, u64, &str, &str) {
+        (self.seq, self.lamport, &self.name, &self.text)
+    }
+}
+
+/// One `list` line: name, address, `ONLINE`/`OFFLINE`, then `leader` and/or `(you)`.
+#[derive(Debug)]
+struct MemberLine {
+    name: String,
+    addr: String,
+    online: bool,
+    leader: bool,
+    me: bool,
+}
+
+impl MemberLine {
+    /// Parses a `list` line; `None` for any other line.
+    fn parse(line: &str) -> Option<MemberLine> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let [name, addr, presence, flags @ ..] = words.as_slice() else {
+            return None;
+        };
+        addr.parse::<std::net::SocketAddr>().ok()?;
+        let online = match *presence {
+            "ONLINE" => true,
+            "OFFLINE" => false,
+            _ => return None,
+        };
+        Some(MemberLine {
+            name: name.to_string(),
+            addr: addr.to_string(),
+            online,
+            leader: flags.contains(&"leader"),
+            me: flags.contains(&"(you)"),
+        })
+    }
+}
+
+/// Types `list` at `p` and parses the `n` member lines, sorted by name. Other lines
+/// printed meanwhile (a member coming online, say) are skipped.
+#[track_caller]
+fn list(p: &mut Proc, n: usize) -> Vec<MemberLine> {
+    p.send("list");
+    let mut members = Vec::with_capacity(n);
+    for i in 1..=n {
+        let what = format!("`list` line {i} of {n}");
+        let line = p.expect(|l| MemberLine::parse(l).is_some(), &what);
+        members.extend(MemberLine::parse(&line));
+    }
+    members.sort_by(|a, b| a.name.cmp(&b.name));
+    members
+}
+
+/// Types `status` at `p` and returns its lines, from `me:` to `pending:`.
+#[track_caller]
+fn status(p: &mut Proc) -> Vec<String> {
+    p.send("status");
+    let mut lines = vec![p.expect(|l| l.starts_with("me:"), "the `status` output")];
+    while !lines.last().is_some_and(|l| l.starts_with("pending:")) {
+        lines.push(p.next_line("the rest of the `status` output"));
+    }
+    lines
+}
+
+/// alice creates a room, bob joins through alice, carol joins through bob (not the
+/// leader); returns once every node knows every other one is online.
+#[track_caller]
+fn trio(scratch: &Scratch) -> (Proc, Proc, Proc) {
+    let mut alice = Proc::create(scratch, "alice");
+    let mut bob = Proc::join(scratch, "bob", &alice, 2, "alice");
+    alice.expect_line("bob is online");
+    let carol = Proc::join(scratch, "carol", &bob, 3, "alice");
+    alice.expect_line("carol is online");
+    bob.expect_line("carol is online");
+    (alice, bob, carol)
+}
+
+// ----- tests -----
+
+/// Room messages from two concurrent senders (and a plain line from a third member, who
+/// joined through a non-leader) are delivered in one total order, the same everywhere,
+/// numbered 1, 2, 3, ... and keeping each sender's own order.
+#[test]
+fn three_nodes_see_room_messages_in_the_same_order() {
+    let scratch = Scratch::new();
+    let (mut alice, mut bob, mut carol) = trio(&scratch);
+
+    const EACH: usize = 5;
+    for i in 1..=EACH {
+        alice.send(&format!("send_all from alice {i}"));
+        bob.send(&format!("send_all from bob {i}"));
+    }
+    let plain = "just chatting, no command";
+    carol.send(plain);
+    let total = 2 * EACH + 1;
+
+    let mut views = Vec::new();
+    for p in [&mut alice, &mut bob, &mut carol] {
+        let room = p.room_lines(total);
+        let seqs: Vec<u64> = room.iter().map(|r| r.seq).collect();
+        let expected: Vec<u64> = (1..=total as u64).collect();
+        assert_eq!(seqs, expected, "{}: sequence numbers", p.label);
+        for r in &room {
+            assert_eq!(
+                r.mine,
+                r.name == p.label,
+                "{}: (you) marker on {r:?}",
+                p.label
+            );
+        }
+        views.push(room);
+    }
+    fn shared(v: &[RoomLine]) -> Vec<(u64, u64, &str, &str)> {
+        v.iter().map(RoomLine::shared).collect()
+    }
+    assert_eq!(
+        shared(&views[0]),
+        shared(&views[1]),
+        "alice and bob disagree"
+    );
+    assert_eq!(
+        shared(&views[0]),
+        shared(&views[2]),
+        "alice and carol disagree"
+    );
+
+    for sender in ["alice", "bob"] {
+        let texts: Vec<&str> = views[0]
+            .iter()
+            .filter(|r| r.name == sender)
+            .map(|r| r.text.as_str())
+            .collect();
+        let sent: Vec<String> = (1..=EACH).map(|i| format!("from {sender} {i}")).collect();
+        assert_eq!(texts, sent, "{sender}'s messages out of order or missing");
+    }
+    let from_carol: Vec<&RoomLine> = views[0].iter().filter(|r| r.name == "carol").collect();
+    assert_eq!(from_carol.len(), 1, "carol's plain line: {from_carol:?}");
+    assert_eq!(from_carol[0].text, plain);
+}
+
+/// A private message reaches only its recipients, and the sender gets one receipt per
+/// recipient.
+#[test]
+fn private_messages_reach_only_their_recipients() {
+    let scratch = Scratch::new();
+    let (mut alice, mut bob, mut carol) = trio(&scratch);
+
+    bob.send("send carol hi carol, it's bob");
+    let dm = carol.expect(|l| l.starts_with("[private"), "a private message");
+    let (head, body) = dm.split_once("] ").expect("`] ` in a private line");
+    assert!(
+        head.strip_prefix("[private L")
+            .is_some_and(|n| n.parse::<u64>().is_ok()),
+        "private line header: {dm:?}"
+    );
+    assert_eq!(body, "bob: hi carol, it's bob");
+    bob.expect_line("[Message received by carol.]");
+
+    // A room message sent after the DM was received: once alice has it, she has had
+    // every chance to (wrongly) see the DM.
+    bob.send("send_all marker after the DM");
+    for p in [&mut alice, &mut carol] {
+        p.expect(
+            |l| l.ends_with("bob: marker after the DM"),
+            "the room marker",
+        );
+    }
+    if let Some(l) = alice
+        .seen
+        .iter()
+        .find(|l| l.contains("[private") || l.contains("hi carol"))
+    {
+        alice.fail(&format!("saw a DM meant for carol: {l:?}"));
+    }
+
+    bob.send("send alice,carol to you both");
+    for p in [&mut alice, &mut carol] {
+        let dm = p.expect(|l| l.starts_with("[private"), "the two-recipient DM");
+        assert!(
+            dm.starts_with("[private to alice,carol L") && dm.ends_with("] bob: to you both"),
+            "{}: {dm:?}",
+            p.label
+        );
+    }
+    let mut receipts: Vec<String> = (0..2)
+        .map(|_| bob.expect(|l| l.starts_with("[Message received by"), "a receipt"))
+        .collect();
+    receipts.sort();
+    assert_eq!(
+        receipts,
+        [
+            "[Message received by alice.]",
+            "[Message received by carol.]"
+        ]
+    );
+}
+
+/// `list` and `status` at a member that joined through a non-leader.
+#[test]
+fn list_and_status_show_the_room() {
+    let scratch = Scratch::new();
+    let (alice, bob, mut carol) = trio(&scratch);
+
+    let members = list(&mut carol, 3);
+    let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["alice", "bob", "carol"], "{members:?}");
+    for (m, p) in members.iter().zip([&alice, &bob, &carol]) {
+        assert_eq!(m.addr, format!("127.0.0.1:{}", p.port), "{m:?}");
+        assert!(m.online, "{m:?}");
+        assert_eq!(m.leader, m.name == "alice", "{m:?}");
+        assert_eq!(m.me, m.name == "carol", "{m:?}");
+    }
+
+    // The lines the user relies on, in this order (others may come between them).
+    let lines = status(&mut carol);
+    let mut at = 0;
+    for prefix in [
+        "me:",
+        "prev:",
+        "next:",
+        "leader:",
+        "lamport:",
+        "counters:",
+        "pending:",
+    ] {
+        match lines[at..].iter().position(|l| l.starts_with(prefix)) {
+            Some(i) => at += i + 1,
+            None => panic!("no {prefix:?} line after line {at} in {lines:#?}"),
+        }
+    }
+    let field = |prefix: &str| -> String {
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(prefix))
+            .expect("checked above");
+        line[prefix.len()..].trim().to_string()
+    };
+    let me = field("me:");
+    assert!(
+        me.starts_with("carol ") && me.ends_with(&format!(" at 127.0.0.1:{}", carol.port)),
+        "me: {me:?}"
+    );
+    assert_eq!(field("leader:"), "alice");
+    let neighbours: BTreeSet<String> = [field("prev:"), field("next:")].into();
+    assert_eq!(
+        neighbours,
+        ["alice".to_string(), "bob".to_string()].into(),
+        "in a ring of three, prev and next are the other two"
+    );
+    assert!(field("lamport:").parse::<u64>().is_ok(), "{lines:#?}");
+
+    let counters = field("counters:");
+    let words: Vec<&str> = counters.split_whitespace().collect();
+    let keys: Vec<&str> = words.iter().step_by(2).take(6).copied().collect();
+    assert_eq!(
+        keys,
+        [
+            "sent",
+            "retransmitted",
+            "received",
+            "dropped",
+            "duplicates",
+            "gave_up"
+        ],
+        "{counters:?}"
+    );
+    assert!(
+        words.len().is_multiple_of(2)
+            && words
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .all(|v| v.parse::<u64>().is_ok()),
+        "counters are `name number` pairs: {counters:?}"
+    );
+    let value = |key: &str| -> u64 {
+        let i = words.iter().position(|w| *w == key).expect("checked above");
+        words[i + 1].parse().expect("checked above")
+    };
+    assert!(value("sent") > 0 && value("received") > 0, "{counters:?}");
+    assert_eq!(value("gave_up"), 0, "{counters:?}");
+}
+
+/// Every refused command prints one `error:` line, sends nothing, and the node goes on.
+#[test]
+fn bad_commands_print_errors_and_the_node_keeps_working() {
+    let scratch = Scratch::new();
+    let mut alice = Proc::create(&scratch, "alice");
+    let mut bob = Proc::join(&scratch, "bob", &alice, 2, "alice");
+    alice.expect_line("bob is online");
+
+    // The limit is the crate's own constant (800 bytes at the time of writing, so that
+    // the worst-case datagram fits); 1001 bytes is over it either way.
+    let over_limit = |len: usize| {
+        assert!(len > MAX_TEXT_BYTES);
+        (
+            "x".repeat(len),
+            format!("error: message is {len} bytes; the limit is {MAX_TEXT_BYTES} bytes"),
+        )
+    };
+    let mut cases: Vec<(String, String)> = [
+        ("send nobody hi", "error: no such user nobody"),
+        (
+            "send bob hi me",
+            "error: you cannot send a private message to yourself",
+        ),
+        ("send_all", "error: empty message"),
+        ("send_all    ", "error: empty message"),
+        (
+            "send alice    ",
+            "error: usage: send <name>[,<name>...] <text>",
+        ),
+        ("/foo", "error: unknown command /foo (type help)"),
+        ("send bob", "error: usage: send <name>[,<name>...] <text>"),
+    ]
+    .map(|(typed, error)| (typed.to_string(), error.to_string()))
+    .into();
+    cases.push(over_limit(MAX_TEXT_BYTES + 1));
+    cases.push(over_limit(1001));
+    cases.push((
+        format!("send alice {}", "z".repeat(MAX_TEXT_BYTES + 1)),
+        format!(
+            "error: message is {} bytes; the limit is {MAX_TEXT_BYTES} bytes",
+            MAX_TEXT_BYTES + 1
+        ),
+    ));
+    for (typed, error) in &cases {
+        bob.send(typed);
+        let got = bob.expect(
+            |l| l.starts_with("error:"),
+            &format!("the error for {typed:?}"),
+        );
+        assert_eq!(&got, error, "typing {typed:?}");
+    }
+
+    // Still working: the longest allowed message and a normal one go through, numbered
+    // from 1 (so none of the refused ones was sent), and a DM is still delivered.
+    let longest = "y".repeat(MAX_TEXT_BYTES);
+    bob.send(&longest);
+    bob.send("send_all still here");
+    for p in [&mut alice, &mut bob] {
+        let room = p.room_lines(2);
+        assert_eq!(
+            room.iter()
+                .map(|r| (r.seq, r.name.as_str(), r.text.as_str()))
+                .collect::<Vec<_>>(),
+            [(1, "bob", longest.as_str()), (2, "bob", "still here")],
+            "{}",
+            p.label
+        );
+    }
+    bob.send("send alice still can DM");
+    alice.expect(|l| l.ends_with("] bob: still can DM"), "bob's DM");
+    bob.expect_line("[Message received by alice.]");
+}
+
+/// A second `alice` is refused while the first is online, and the room is unchanged.
+#[test]
+fn duplicate_name_is_refused() {
+    let scratch = Scratch::new();
+    let mut alice = Proc::create(&scratch, "alice");
+    let mut twin = Proc::start(&scratch, "alice", Some(alice.port));
+    twin.expect_line("error: cannot join: join refused: that name is already online in the room");
+    assert_eq!(twin.wait_exit(WAIT).code(), Some(1), "twin's exit code");
+
+    // alice's table still holds only herself: one `list` line, then `status` output.
+    let only = list(&mut alice, 1);
+    assert!(
+        only[0].name == "alice" && only[0].me && only[0].leader,
+        "{only:?}"
+    );
+    status(&mut alice);
+    let listed = alice.seen.iter().filter(|l| MemberLine::parse(l).is_some());
+    assert_eq!(listed.count(), 1, "a second member was listed");
+    if let Some(l) = alice.seen.iter().find(|l| l.contains("is online")) {
+        alice.fail(&format!("the refused twin was announced: {l:?}"));
+    }
+}
+
+/// A `--join` address where nobody answers fails within the join timeout (about 3 s).
+#[test]
+fn unreachable_contact_fails_the_join() {
+    let scratch = Scratch::new();
+    // Bound but silent: no ringchat answers, and no ICMP error shortens the wait.
+    let silent = UdpSocket::bind("127.0.0.1:0").expect("bind a silent socket");
+    let port = silent.local_addr().expect("local addr").port();
+
+    let started = Instant::now();
+    let mut p = Proc::start(&scratch, "lonely", Some(port));
+    p.expect_line(&format!(
+        "error: cannot join: no answer from 127.0.0.1:{port}"
+    ));
+    let status = p.wait_exit(WAIT);
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(1), "exit code");
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+}
+
+/// A port that is already in use is reported on stderr with exit code 1.
+#[test]
+fn port_in_use_is_an_error() {
+    let scratch = Scratch::new();
+    let taken = UdpSocket::bind("127.0.0.1:0").expect("bind a socket");
+    let port = taken.local_addr().expect("local addr").port().to_string();
+
+    let mut p = Proc::spawn("squatter", &scratch, &["--name", "bob", "--port", &port]);
+    let status = p.wait_exit(WAIT);
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "exit code; stderr {:?}",
+        p.stderr_text()
+    );
+    let expected = format!("error: cannot listen on 127.0.0.1:{port}");
+    assert!(
+        p.stderr_text().starts_with(&expected),
+        "stderr {:?} should start with {expected:?}",
+        p.stderr_text()
+    );
+    assert!(p.seen.is_empty(), "stdout: {:?}", p.seen);
+}
+
+/// Invalid flags are rejected before anything starts.
+#[test]
+fn bad_flags_are_rejected() {
+    let scratch = Scratch::new();
+    let cases: [&[&str]; 3] = [
+        &["--name", "bob", "--port", "99999"],
+        &["--name", "two words", "--port", "0"],
+        &["--port", "0"],
+    ];
+    for args in cases {
+        let mut p = Proc::spawn("bad flags", &scratch, args);
+        let status = p.wait_exit(WAIT);
+        assert!(!status.success(), "{args:?} exited with {status}");
+        assert!(p.seen.is_empty(), "{args:?} printed {:?}", p.seen);
+        assert!(
+            p.stderr_text().starts_with("error:"),
+            "{args:?} stderr {:?}",
+            p.stderr_text()
+        );
+    }
+}
+
+/// `exit` and end of input both leave gracefully: exit code 0, `left the room`, and the
+/// others see the member go offline.
+#[test]
+fn members_leave_gracefully() {
+    let scratch = Scratch::new();
+    let (mut alice, mut bob, mut carol) = trio(&scratch);
+
+    bob.send("exit");
+    bob.expect_line("left the room");
+    let status = bob.wait_exit(WAIT);
+    assert!(status.success(), "bob exited with {status}");
+    alice.expect_line("bob is offline");
+    carol.expect_line("bob is offline");
+
+    let members = list(&mut alice, 3);
+    let presence: Vec<(&str, bool)> = members
+        .iter()
+        .map(|m| (m.name.as_str(), m.online))
+        .collect();
+    assert_eq!(
+        presence,
+        [("alice", true), ("bob", false), ("carol", true)],
+        "{members:?}"
+    );
+    alice.send("send bob are you there");
+    alice.expect_line("error: bob is offline");
+
+    carol.close_stdin();
+    carol.expect_line("left the room");
+    let status = carol.wait_exit(WAIT);
+    assert!(status.success(), "carol exited with {status}");
+    alice.expect_line("carol is offline");
+}
+
+/// The log file `chat_<port>.log` exists and every line starts with a Lamport time.
+#[test]
+fn log_lines_start_with_the_lamport_time() {
+    let scratch = Scratch::new();
+    let mut alice = Proc::create(&scratch, "alice");
+    let mut bob = Proc::join(&scratch, "bob", &alice, 2, "alice");
+    alice.expect_line("bob is online");
+    bob.send("hello log");
+    alice.expect(|l| l.ends_with("bob: hello log"), "bob's message");
+    bob.send("send alice psst");
+    bob.expect_line("[Message received by alice.]");
+
+    // Leave so that each log is flushed and complete.
+    for p in [&mut bob, &mut alice] {
+        p.close_stdin();
+        p.expect_line("left the room");
+        let status = p.wait_exit(WAIT);
+        assert!(status.success(), "{} exited with {status}", p.label);
+    }
+
+    for p in [&alice, &bob] {
+        let path = scratch.path().join(format!("chat_{}.log", p.port));
+        let log = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let lines: Vec<&str> = log.lines().filter(|l| !l.is_empty()).collect();
+        assert!(
+            lines.len() >= 2,
+            "{}: too few log lines: {log}",
+            path.display()
+        );
+        for line in lines {
+            let prefix = line.split_once(": ").map(|(n, _)| n);
+            assert!(
+                prefix.is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())),
+                "{}: line without a Lamport prefix: {line:?}",
+                path.display()
+            );
+        }
+    }
+}
