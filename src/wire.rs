@@ -137,10 +137,6 @@ pub enum Message {
         next: Seq,
         /// The highest sequence number it has (delivered or held back).
         high: Seq,
-        /// For the origins it heard from most recently, the highest submission number
-        /// it has seen sequenced (submissions are sequenced in order per origin, so this
-        /// says which of them the new leader must not sequence again).
-        origins: Vec<(NodeId, OriginSeq)>,
     },
 }
 

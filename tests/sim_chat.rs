@@ -1,6 +1,9 @@
 //! Simulated rooms under loss, duplication and reordering: every room message is shown
 //! exactly once at every member, in one order; direct messages reach only their recipients.
 
+// Host indices address both the simulator's hosts and their names.
+#![allow(clippy::needless_range_loop)]
+
 mod sim;
 
 use rand::rngs::StdRng;

@@ -6,17 +6,47 @@
 
 use crate::ids::{NodeId, OriginSeq, Seq};
 use crate::wire::{ChatEntry, Submit};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Submissions the sequencer holds per origin while waiting for an earlier one.
 pub const MAX_HELD_PER_ORIGIN: usize = 1024;
 /// Room messages a member holds back while waiting for a gap to fill.
 pub const MAX_HOLDBACK: usize = 10_000;
 
+/// One origin's submissions as the sequencer sees them.
 #[derive(Debug, Clone)]
 struct OriginQueue {
-    next_expected: OriginSeq,
+    /// Every number below this is sequenced (or confirmed by the origin).
+    floor: OriginSeq,
+    /// Numbers at or above the floor known to be sequenced (after a failover a later
+    /// submission can survive while an earlier one was lost with the old leader).
+    done: BTreeSet<OriginSeq>,
+    /// Submissions waiting for an earlier one.
     held: BTreeMap<OriginSeq, Submit>,
+}
+
+impl OriginQueue {
+    fn mark_done(&mut self, s: OriginSeq) {
+        if s >= self.floor {
+            self.done.insert(s);
+        }
+        self.compact();
+    }
+
+    fn raise_floor(&mut self, to: OriginSeq) {
+        if to > self.floor {
+            self.floor = to;
+            self.done = self.done.split_off(&to);
+            self.held = self.held.split_off(&to);
+        }
+        self.compact();
+    }
+
+    fn compact(&mut self) {
+        while self.done.remove(&self.floor) {
+            self.floor = self.floor.next();
+        }
+    }
 }
 
 /// The leader's sequencer: gives each new submission the next global sequence number,
@@ -59,17 +89,15 @@ impl Sequencer {
         self.next
     }
 
-    /// Records that `origin`'s submissions up to `origin_seq` are sequenced already.
+    /// Records that `origin`'s submission `origin_seq` is sequenced already.
     pub fn note_sequenced(&mut self, origin: NodeId, origin_seq: OriginSeq) {
-        let q = self.queue(origin);
-        if origin_seq >= q.next_expected {
-            q.next_expected = origin_seq.next();
-        }
+        self.queue(origin).mark_done(origin_seq);
     }
 
     fn queue(&mut self, origin: NodeId) -> &mut OriginQueue {
         self.origins.entry(origin).or_insert(OriginQueue {
-            next_expected: OriginSeq(1),
+            floor: OriginSeq(1),
+            done: BTreeSet::new(),
             held: BTreeMap::new(),
         })
     }
@@ -78,11 +106,8 @@ impl Sequencer {
     pub fn accept(&mut self, origin: NodeId, name: &str, s: Submit) -> Accepted {
         let mut next = self.next;
         let q = self.queue(origin);
-        if s.committed_below > q.next_expected {
-            q.next_expected = s.committed_below;
-            q.held.retain(|k, _| *k >= s.committed_below);
-        }
-        if s.origin_seq < q.next_expected {
+        q.raise_floor(s.committed_below);
+        if s.origin_seq < q.floor || q.done.contains(&s.origin_seq) {
             return Accepted::Duplicate;
         }
         let was_held = q.held.contains_key(&s.origin_seq);
@@ -95,7 +120,7 @@ impl Sequencer {
         // Whatever is now next for this origin (this submission, or one held earlier that
         // `committed_below` just made ready) is sequenced, with all that follows it.
         let mut out = Vec::new();
-        let mut current = q.held.remove(&q.next_expected);
+        let mut current = q.held.remove(&q.floor);
         while let Some(s) = current {
             out.push(ChatEntry {
                 seq: next,
@@ -107,8 +132,8 @@ impl Sequencer {
                 text: s.text,
             });
             next = next.next();
-            q.next_expected = q.next_expected.next();
-            current = q.held.remove(&q.next_expected);
+            q.mark_done(s.origin_seq);
+            current = q.held.remove(&q.floor);
         }
         self.next = next;
         match (out.is_empty(), was_held) {
@@ -174,7 +199,7 @@ impl HoldBackQueue {
     }
 
     /// The held messages from `from` on.
-    pub fn held_from(&self, from: Seq) -> impl Iterator<Item = &ChatEntry> {
+    pub fn held_from(&self, from: Seq) -> impl DoubleEndedIterator<Item = &ChatEntry> {
         self.held.range(from..).map(|(_, e)| e)
     }
 
@@ -246,20 +271,6 @@ impl History {
     pub fn range(&self, from: Seq, to: Seq) -> impl Iterator<Item = &ChatEntry> {
         let start = self.entries.partition_point(|e| e.seq < from);
         self.entries.range(start..).take_while(move |e| e.seq <= to)
-    }
-
-    /// For up to `limit` origins, most recent first, the highest submission number kept.
-    pub fn latest_per_origin(&self, limit: usize) -> Vec<(NodeId, OriginSeq)> {
-        let mut out: Vec<(NodeId, OriginSeq)> = Vec::new();
-        for e in self.entries.iter().rev().filter(|e| !e.is_filler()) {
-            if out.len() == limit {
-                break;
-            }
-            if !out.iter().any(|(o, _)| *o == e.origin) {
-                out.push((e.origin, e.origin_seq));
-            }
-        }
-        out
     }
 
     /// The message `origin` submitted as `origin_seq`, if kept.
@@ -407,6 +418,17 @@ mod tests {
         assert_eq!(s.accept(NodeId(1), "a", submit(3, 2)), Accepted::Held);
         // The retry of 3 says everything below 3 is committed: 3 goes out now.
         assert_eq!(seqs(s.accept(NodeId(1), "a", submit(3, 3))), vec![(2, 3)]);
+    }
+
+    /// After a failover a later submission can survive while an earlier one was lost with
+    /// the old leader: the earlier one is sequenced when resubmitted, the later is not again.
+    #[test]
+    fn sequencer_takes_a_lost_submission_below_a_surviving_one() {
+        let mut s = Sequencer::resume(Seq(30), &History::new(10));
+        s.note_sequenced(NodeId(1), OriginSeq(6));
+        assert_eq!(s.accept(NodeId(1), "a", submit(6, 5)), Accepted::Duplicate);
+        assert_eq!(seqs(s.accept(NodeId(1), "a", submit(5, 5))), vec![(30, 5)]);
+        assert_eq!(seqs(s.accept(NodeId(1), "a", submit(7, 5))), vec![(31, 7)]);
     }
 
     #[test]

@@ -502,6 +502,9 @@ impl Sim {
     pub fn dump(&self) {
         for h in &self.hosts {
             println!("== {} {}", h.name, h.addr);
+            for (t, e) in &h.past_events {
+                println!("  {:>8.3}s (before crash) {e:?}", t.as_secs_f64());
+            }
             for (t, e) in &h.events {
                 println!("  {:>8.3}s {e:?}", t.as_secs_f64());
             }

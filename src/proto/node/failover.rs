@@ -8,7 +8,7 @@
 //! id), which hands it the table and the winner's next sequence number.
 
 use super::{Event, Node, Phase, Recovery, Token};
-use crate::ids::{NodeId, OriginSeq, Seq};
+use crate::ids::{NodeId, Seq};
 use crate::proto::chat::Sequencer;
 use crate::proto::election::Decision;
 use crate::proto::timers::Timer;
@@ -19,9 +19,6 @@ use tracing::{debug, info};
 
 /// Room messages a member sends a new leader in answer to one sync request, at most.
 const SYNC_BATCH: usize = 512;
-/// Origins a member reports in its sync reply (the most recent ones; a submission still
-/// unconfirmed is recent). Keeps the reply well inside one datagram.
-pub const SYNC_ORIGINS: usize = 40;
 /// Least time between two pushes of the member table to the same node.
 const TABLE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Every this many heartbeat rounds, one offline member (round-robin) gets a heartbeat
@@ -193,10 +190,16 @@ impl Node {
             rec.waiting.remove(&m.id);
             self.maybe_finish_recovery(now);
         }
-        if self.phase == Phase::Member
-            && self.leader() == Some(m.id)
-            && !self.election.is_participant()
-        {
+        let was_leader = self.leader() == Some(m.id);
+        if self.phase == Phase::Member && self.election.is_participant() && !was_leader {
+            // A round under way may carry the dead member's id as its candidate, which
+            // would never come back: start a newer round.
+            info!(
+                lamport = self.clock.now().0,
+                "{} left during an election; starting a new round", m.name
+            );
+            self.start_election(now);
+        } else if self.phase == Phase::Member && was_leader && !self.election.is_participant() {
             info!(
                 lamport = self.clock.now().0,
                 "leader {} is gone; electing", m.name
@@ -363,6 +366,13 @@ impl Node {
         if self.epoch.is_some_and(|e| e.term >= term) {
             return; // a round already decided
         }
+        if candidate != self.id && !self.members.is_online(candidate) {
+            debug!(
+                lamport = self.clock.now().0,
+                "dropping a token for departed {candidate}"
+            );
+            return;
+        }
         let decision = self.election.on_token(self.id, term, candidate);
         debug!(
             lamport = self.clock.now().0,
@@ -436,28 +446,54 @@ impl Node {
     /// Asks every survivor for the room messages it has beyond ours.
     fn start_recovery(&mut self, now: Instant) {
         let Some(epoch) = self.epoch else { return };
+        // Nothing is sequenced until recovery ends (own messages wait in the outbox).
+        // Re-elected while own messages still waited for a first ack: they were broadcast
+        // under their numbers already, so they are part of the log from here on.
+        self.sequencer = None;
+        for (_, e) in std::mem::take(&mut self.unstable) {
+            self.on_sequenced(now, e);
+        }
         let from = self.holdback.next();
+        self.recovery = Some(Recovery {
+            high: self.holdback.high(),
+            ..Recovery::default()
+        });
+        self.ask_survivors(now, epoch, from);
+    }
+
+    /// One round of recovery: every online member is asked for its messages from `from`.
+    fn ask_survivors(&mut self, now: Instant, epoch: Epoch, from: Seq) {
         let peers: Vec<(NodeId, SocketAddr)> = self
             .members
             .online_peers()
             .map(|m| (m.id, m.addr))
             .collect();
-        self.recovery = Some(Recovery {
-            waiting: peers.iter().map(|(id, _)| *id).collect(),
-            high: self.holdback.high(),
-            ..Recovery::default()
-        });
+        if let Some(rec) = self.recovery.as_mut() {
+            rec.waiting = peers.iter().map(|(id, _)| *id).collect();
+            rec.requested_from = from;
+        }
         for (_, addr) in peers {
-            self.send_reliable(
-                now,
-                addr,
-                Message::SyncRequest { epoch, from },
-                Token::Control,
-            );
+            let msg = Message::SyncRequest { epoch, from };
+            self.send_reliable(now, addr, msg, Token::Control);
         }
         self.timers
             .set(Timer::Recovery, now + self.cfg.recovery_timeout);
         self.maybe_finish_recovery(now);
+    }
+
+    /// During recovery, a message older than this leader's own delivery point: kept aside
+    /// for members that lack it. Returns whether it was taken.
+    pub(super) fn backfill(&mut self, e: &ChatEntry) -> bool {
+        let have = self.history.range(e.seq, e.seq).next().is_some();
+        match self.recovery.as_mut() {
+            Some(rec) if e.seq < self.holdback.next() => {
+                if !have {
+                    rec.backfill.insert(e.seq, e.clone());
+                }
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A new leader asks what we have: send it our messages from `from` on, then a reply.
@@ -484,7 +520,6 @@ impl Node {
             epoch,
             next: self.holdback.next(),
             high: self.holdback.high(),
-            origins: self.history.latest_per_origin(SYNC_ORIGINS),
         };
         self.send_reliable(now, leader, msg, Token::Control);
     }
@@ -495,7 +530,6 @@ impl Node {
         member: NodeId,
         epoch: Epoch,
         (next, high): (Seq, Seq),
-        origins: Vec<(NodeId, OriginSeq)>,
     ) {
         if self.epoch != Some(epoch) {
             return;
@@ -503,22 +537,36 @@ impl Node {
         let Some(rec) = self.recovery.as_mut() else {
             return;
         };
+        debug!(
+            lamport = self.clock.now().0,
+            "sync reply from {member}: next {next} high {high}"
+        );
         rec.waiting.remove(&member);
         rec.member_next.insert(member, next);
         rec.high = rec.high.max(high);
-        for (origin, seq) in origins {
-            let known = rec.origins.entry(origin).or_insert(seq);
-            *known = (*known).max(seq);
-        }
         self.maybe_finish_recovery(now);
     }
 
     pub(super) fn maybe_finish_recovery(&mut self, now: Instant) {
-        let done = self
-            .recovery
-            .as_ref()
-            .is_some_and(|r| r.waiting.is_empty() && self.holdback.next() > r.high);
-        if done {
+        let Some(rec) = self.recovery.as_ref() else {
+            return;
+        };
+        if !rec.waiting.is_empty() {
+            return;
+        }
+        // A member behind what we asked for (we joined after what it misses): ask again
+        // from there, once, so that whatever any survivor has reaches it.
+        let lowest = rec.member_next.values().min().copied();
+        if let (Some(lowest), Some(epoch)) = (lowest, self.epoch)
+            && lowest < rec.requested_from
+            && !rec.second_round
+        {
+            if let Some(rec) = self.recovery.as_mut() {
+                rec.second_round = true;
+            }
+            return self.ask_survivors(now, epoch, lowest);
+        }
+        if self.holdback.next() > rec.high {
             self.finish_recovery(now);
         }
     }
@@ -541,9 +589,11 @@ impl Node {
                 self.deliver(now, e);
             }
         }
+        // Every surviving message a member still lacks is in our history or the backfill;
+        // older ones were delivered everywhere, so their origins confirmed them.
         let mut sequencer = Sequencer::resume(self.holdback.next(), &self.history);
-        for (origin, seq) in &rec.origins {
-            sequencer.note_sequenced(*origin, *seq);
+        for e in rec.backfill.values().filter(|e| !e.is_filler()) {
+            sequencer.note_sequenced(e.origin, e.origin_seq);
         }
         self.sequencer = Some(sequencer);
         info!(
@@ -551,13 +601,21 @@ impl Node {
             "took over sequencing at #{} ({filled} lost numbers filled)",
             self.holdback.next()
         );
-        let last = Seq(self.holdback.next().0.saturating_sub(1));
+        // Bring every member up to our point: from our history, from what survivors sent
+        // us that predates our history, or as a filler where nobody had it.
+        let end = self.holdback.next();
         for (member, next) in rec.member_next {
             let Some(addr) = self.members.get(member).map(|m| m.addr) else {
                 continue;
             };
-            let missing: Vec<ChatEntry> = self.history.range(next, last).cloned().collect();
-            for e in missing.into_iter().take(SYNC_BATCH) {
+            for s in (next.0..end.0).take(SYNC_BATCH) {
+                let e = self
+                    .history
+                    .range(Seq(s), Seq(s))
+                    .next()
+                    .cloned()
+                    .or_else(|| rec.backfill.get(&Seq(s)).cloned())
+                    .unwrap_or_else(|| ChatEntry::filler(Seq(s)));
                 self.send_reliable(now, addr, Message::Sequenced(e), Token::Sequenced(None));
             }
         }

@@ -28,7 +28,7 @@ use super::event::{Command, Event, JoinError, MemberView, Stats, StatusView};
 use super::reliable::{GaveUp, Reliable, Transmit};
 use super::ring::Membership;
 use super::timers::{Timer, TimerTable};
-use crate::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
+use crate::ids::{DmId, Lamport, MsgId, NodeId, Seq, WallMillis};
 use crate::wire::{
     ChatEntry, Envelope, Epoch, Member, Message, Packet, Presence, Stamp, Submit, decode, encode,
 };
@@ -146,8 +146,12 @@ struct Recovery {
     high: Seq,
     /// Each answering member's next undelivered sequence number.
     member_next: BTreeMap<NodeId, Seq>,
-    /// The highest submission number per origin that survivors saw sequenced.
-    origins: BTreeMap<NodeId, OriginSeq>,
+    /// The first sequence number asked for.
+    requested_from: Seq,
+    /// Whether the second round (asking from the lowest point any member still needs) ran.
+    second_round: bool,
+    /// Messages from before this leader's own history, gathered for members that lack them.
+    backfill: BTreeMap<Seq, ChatEntry>,
     /// Submissions received meanwhile, sequenced once recovery ends.
     held_submits: Vec<(NodeId, Submit)>,
     /// Joins received meanwhile, admitted once recovery ends.
@@ -523,6 +527,11 @@ impl Node {
             Message::Sequenced(e) => {
                 if self.accepts_sequenced(sender, e.seq) {
                     self.on_sequenced(now, e)
+                } else {
+                    debug!(
+                        lamport = self.clock.now().0,
+                        "ignoring #{} from {sender}", e.seq
+                    );
                 }
             }
             Message::Fetch { from: a, to: b } => self.on_fetch(now, from, a, b),
@@ -532,12 +541,9 @@ impl Node {
             Message::SyncRequest { epoch, from: first } => {
                 self.on_sync_request(now, from, epoch, first)
             }
-            Message::SyncReply {
-                epoch,
-                next,
-                high,
-                origins,
-            } => self.on_sync_reply(now, sender, epoch, (next, high), origins),
+            Message::SyncReply { epoch, next, high } => {
+                self.on_sync_reply(now, sender, epoch, (next, high))
+            }
         }
     }
 

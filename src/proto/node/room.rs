@@ -166,7 +166,13 @@ impl Node {
     /// A sequenced message arrived (or the leader committed one): hold back until every
     /// earlier one is here, then deliver in order.
     pub(super) fn on_sequenced(&mut self, now: Instant, e: ChatEntry) {
-        if !self.holdback.offer(e) {
+        let seq = e.seq;
+        if self.backfill(&e) || !self.holdback.offer(e) {
+            debug!(
+                lamport = self.clock.now().0,
+                "not holding #{seq} (next #{})",
+                self.holdback.next()
+            );
             return;
         }
         while let Some(e) = self.holdback.pop_ready() {
@@ -241,6 +247,11 @@ impl Node {
     pub(super) fn on_fetch(&mut self, now: Instant, requester: SocketAddr, from: Seq, to: Seq) {
         let to = Seq(to.0.min(from.0.saturating_add(FETCH_BATCH - 1)));
         let entries: Vec<ChatEntry> = self.history.range(from, to).cloned().collect();
+        debug!(
+            lamport = self.clock.now().0,
+            "fetch {from}..={to} from {requester}: have {}",
+            entries.len()
+        );
         for e in entries {
             self.send_reliable(
                 now,

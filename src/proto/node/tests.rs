@@ -84,7 +84,10 @@ fn leader(t0: Instant) -> Node {
 
 /// A follower "bob" at port 2 in a room led by alice (port 1), carol at port 3.
 fn follower(t0: Instant) -> Node {
-    let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
+    let mut cfg = NodeConfig::new("bob", addr(2), Some(addr(1)));
+    // These tests send no heartbeats: keep the failure detector's newcomer grace long.
+    cfg.join_timeout = Duration::from_secs(600);
+    let mut n = Node::new(cfg, BOB, t0);
     drain(&mut n);
     let w = Welcome {
         epoch: Epoch {
