@@ -137,6 +137,9 @@ pub enum Message {
         next: Seq,
         /// The highest sequence number it has (delivered or held back).
         high: Seq,
+        /// How many room messages it sent the leader just before this reply (the leader
+        /// waits for all of them: reliable messages may overtake each other).
+        sent: u32,
     },
 }
 

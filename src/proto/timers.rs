@@ -10,6 +10,8 @@ use std::time::Instant;
 pub enum Timer {
     /// Give up joining if no welcome arrived by then.
     JoinDeadline,
+    /// Ask to join again (the room had no leader a moment ago).
+    JoinRetry,
     /// Ask the leader for missing room messages if a gap is still open.
     GapRepair,
     /// Resubmit own room messages that are still not seen committed.
@@ -26,11 +28,12 @@ pub enum Timer {
     Recovery,
 }
 
-const COUNT: usize = 8;
+const COUNT: usize = 9;
 
 impl Timer {
     const ALL: [Timer; COUNT] = [
         Timer::JoinDeadline,
+        Timer::JoinRetry,
         Timer::GapRepair,
         Timer::Resubmit,
         Timer::LeaveDeadline,

@@ -168,6 +168,7 @@ impl Node {
                 }
                 Token::Ring(msg) => self.reroute_ring(now, m.addr, msg),
                 Token::LeaveNotice => self.maybe_finish_leave(now),
+                Token::Forward { id, name, addr } => self.on_join(now, id, name, addr),
                 _ => {}
             }
         }
@@ -513,13 +514,16 @@ impl Node {
         let mut entries: Vec<ChatEntry> =
             self.history.range(from, Seq(u64::MAX)).cloned().collect();
         entries.extend(self.holdback.held_from(from).cloned());
-        for e in entries.into_iter().take(SYNC_BATCH) {
+        entries.truncate(SYNC_BATCH);
+        let sent = entries.len() as u32;
+        for e in entries {
             self.send_reliable(now, leader, Message::Sequenced(e), Token::Sequenced(None));
         }
         let msg = Message::SyncReply {
             epoch,
             next: self.holdback.next(),
             high: self.holdback.high(),
+            sent,
         };
         self.send_reliable(now, leader, msg, Token::Control);
     }
@@ -530,6 +534,7 @@ impl Node {
         member: NodeId,
         epoch: Epoch,
         (next, high): (Seq, Seq),
+        sent: u32,
     ) {
         if self.epoch != Some(epoch) {
             return;
@@ -542,6 +547,7 @@ impl Node {
             "sync reply from {member}: next {next} high {high}"
         );
         rec.waiting.remove(&member);
+        *rec.expected.entry(member).or_default() += sent;
         rec.member_next.insert(member, next);
         rec.high = rec.high.max(high);
         self.maybe_finish_recovery(now);
@@ -551,7 +557,11 @@ impl Node {
         let Some(rec) = self.recovery.as_ref() else {
             return;
         };
-        if !rec.waiting.is_empty() {
+        let all_arrived = rec
+            .expected
+            .iter()
+            .all(|(m, n)| rec.received.get(m).copied().unwrap_or(0) >= *n);
+        if !rec.waiting.is_empty() || !all_arrived {
             return;
         }
         // A member behind what we asked for (we joined after what it misses): ask again

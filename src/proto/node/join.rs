@@ -9,7 +9,7 @@ use crate::proto::timers::Timer;
 use crate::wire::{Epoch, Member, Message, Presence, Refusal, Stamp, Welcome, valid_name};
 use std::net::SocketAddr;
 use std::time::Instant;
-use tracing::info;
+use tracing::{debug, info};
 
 impl Node {
     /// No contact: this node is the room and its leader.
@@ -37,6 +37,16 @@ impl Node {
             contact,
             parts: Default::default(),
         };
+        self.timers
+            .set(Timer::JoinDeadline, now + self.cfg.join_timeout);
+        self.send_join(now);
+    }
+
+    /// Sends the join request to the contact (again, after a "no leader" refusal).
+    pub(super) fn send_join(&mut self, now: Instant) {
+        let Phase::Joining { contact, .. } = self.phase else {
+            return;
+        };
         // Retries end at the join deadline, so "unreachable" is reported within it.
         let retries = (self.cfg.join_timeout.as_millis() / self.cfg.ack_timeout.as_millis().max(1))
             .saturating_sub(1) as u32;
@@ -44,8 +54,21 @@ impl Node {
             name: self.cfg.name.clone(),
         };
         self.send_reliable_with(now, contact, msg, Token::Join, retries);
-        self.timers
-            .set(Timer::JoinDeadline, now + self.cfg.join_timeout);
+    }
+
+    /// The room refused us. With no leader (an election is running) we ask again shortly,
+    /// within the join deadline; any other reason is final.
+    pub(super) fn on_join_refused(&mut self, now: Instant, reason: Refusal) {
+        if reason == Refusal::NoLeader && matches!(self.phase, Phase::Joining { .. }) {
+            info!(
+                lamport = self.clock.now().0,
+                "the room has no leader yet; asking again"
+            );
+            self.timers
+                .set(Timer::JoinRetry, now + self.cfg.ack_timeout);
+        } else {
+            self.fail_join(JoinError::Refused(reason));
+        }
     }
 
     /// The join deadline passed: unreachable if the contact never acked, else no welcome.
@@ -65,6 +88,7 @@ impl Node {
             info!(lamport = self.clock.now().0, "join failed: {err}");
             self.phase = Phase::Done;
             self.timers.clear(Timer::JoinDeadline);
+            self.timers.clear(Timer::JoinRetry);
             self.events.push_back(Event::JoinFailed(err));
         }
     }
@@ -82,8 +106,17 @@ impl Node {
         match self.leader_addr() {
             _ if self.is_leader() => self.admit(now, id, name, addr),
             Some(leader) => {
+                debug!(
+                    lamport = self.clock.now().0,
+                    "passing {name}'s join to the leader"
+                );
+                let token = Token::Forward {
+                    id,
+                    name: name.clone(),
+                    addr,
+                };
                 let msg = Message::JoinForward { id, name, addr };
-                self.send_reliable(now, leader, msg, Token::Control);
+                self.send_reliable(now, leader, msg, token);
             }
             None => self.refuse(now, addr, Refusal::NoLeader),
         }
@@ -201,6 +234,7 @@ impl Node {
         self.first_seq = w.next_seq;
         self.phase = Phase::Member;
         self.timers.clear(Timer::JoinDeadline);
+        self.timers.clear(Timer::JoinRetry);
         self.start_heartbeats(now);
         let leader = self
             .name_of(w.epoch.leader)

@@ -133,6 +133,12 @@ enum Token {
         text: String,
     },
     LeaveNotice,
+    /// A newcomer's join passed on to the leader; passed on again if that fails.
+    Forward {
+        id: NodeId,
+        name: String,
+        addr: SocketAddr,
+    },
     /// An election token or announcement for the ring successor; rerouted if it dies.
     Ring(Message),
 }
@@ -142,6 +148,9 @@ enum Token {
 struct Recovery {
     /// Members that have not answered yet.
     waiting: BTreeSet<NodeId>,
+    /// Room messages each member said it sent us, and how many arrived.
+    expected: BTreeMap<NodeId, u32>,
+    received: BTreeMap<NodeId, u32>,
     /// The highest sequence number any survivor reported.
     high: Seq,
     /// Each answering member's next undelivered sequence number.
@@ -363,6 +372,7 @@ impl Node {
         for timer in self.timers.expire(now) {
             match timer {
                 Timer::JoinDeadline => self.join_deadline(),
+                Timer::JoinRetry => self.send_join(now),
                 Timer::GapRepair => self.repair_gap(now),
                 Timer::Resubmit => self.resubmit(now),
                 Timer::LeaveDeadline => self.leave_deadline(now),
@@ -517,7 +527,7 @@ impl Node {
             Message::Join { name } => self.on_join(now, sender, name, from),
             Message::JoinForward { id, name, addr } => self.on_join_forward(now, id, name, addr),
             Message::Welcome(w) => self.on_welcome(now, w),
-            Message::JoinRefused { reason } => self.fail_join(JoinError::Refused(reason)),
+            Message::JoinRefused { reason } => self.on_join_refused(now, reason),
             Message::Members(list) => {
                 if self.phase == Phase::Member || matches!(self.phase, Phase::Leaving { .. }) {
                     self.on_members(now, from, list)
@@ -526,7 +536,16 @@ impl Node {
             Message::Submit(s) => self.on_submit(now, sender, s),
             Message::Sequenced(e) => {
                 if self.accepts_sequenced(sender, e.seq) {
-                    self.on_sequenced(now, e)
+                    let recovering = if let Some(rec) = self.recovery.as_mut() {
+                        *rec.received.entry(sender).or_default() += 1;
+                        true
+                    } else {
+                        false
+                    };
+                    self.on_sequenced(now, e);
+                    if recovering {
+                        self.maybe_finish_recovery(now);
+                    }
                 } else {
                     debug!(
                         lamport = self.clock.now().0,
@@ -541,9 +560,12 @@ impl Node {
             Message::SyncRequest { epoch, from: first } => {
                 self.on_sync_request(now, from, epoch, first)
             }
-            Message::SyncReply { epoch, next, high } => {
-                self.on_sync_reply(now, sender, epoch, (next, high))
-            }
+            Message::SyncReply {
+                epoch,
+                next,
+                high,
+                sent,
+            } => self.on_sync_reply(now, sender, epoch, (next, high), sent),
         }
     }
 
@@ -553,6 +575,7 @@ impl Node {
             Token::LeaveNotice => self.maybe_finish_leave(now),
             Token::Sequenced(Some(seq)) => self.stabilise(now, seq),
             Token::Join
+            | Token::Forward { .. }
             | Token::Control
             | Token::Submit
             | Token::Sequenced(None)
@@ -571,6 +594,7 @@ impl Node {
                 }
                 Token::LeaveNotice => self.maybe_finish_leave(now),
                 Token::Ring(msg) => self.reroute_ring(now, g.to, msg),
+                Token::Forward { id, name, addr } => self.on_join(now, id, name, addr),
                 // Own submissions are resubmitted by the resubmit timer; sequenced messages
                 // are fetched by members that see the gap.
                 Token::Sequenced(Some(seq)) => self.stabilise(now, seq),
