@@ -42,6 +42,13 @@ pub struct Args {
     /// Resends before a peer is reported unreachable.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub max_retries: u32,
+    /// Milliseconds between heartbeats to each ring neighbour.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(5..=60_000))]
+    pub heartbeat_ms: u64,
+    /// Heartbeat intervals of silence before a neighbour is suspected and probed; it is
+    /// declared dead after one and a half times as long.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub suspect_after: u32,
 }
 
 fn parse_name(s: &str) -> Result<String, String> {
@@ -80,6 +87,8 @@ impl Args {
         let mut cfg = NodeConfig::new(self.name.clone(), local, join);
         cfg.ack_timeout = Duration::from_millis(self.ack_timeout_ms);
         cfg.max_retries = self.max_retries;
+        cfg.heartbeat_interval = Duration::from_millis(self.heartbeat_ms);
+        cfg.suspect_after = self.suspect_after;
         cfg
     }
 }
