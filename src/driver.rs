@@ -24,12 +24,32 @@ use tracing::warn;
 /// Receive buffer: larger than any valid datagram, so oversized ones are seen as such.
 const RECV_BUFFER: usize = 2048;
 
+/// What the node loop takes in: a command, or lines to print in turn with the events
+/// (the REPL's own replies, such as help or a typing error, stay in order with the
+/// answers to earlier commands).
+#[derive(Debug)]
+pub enum Request {
+    /// A command for the node.
+    Command(Command),
+    /// Lines to print once everything before them is out.
+    Say(Vec<String>),
+}
+
+/// What the node loop gives out, in order.
+#[derive(Debug)]
+pub enum Output {
+    /// An event from the node.
+    Event(Event),
+    /// Lines a [`Request::Say`] asked for.
+    Say(Vec<String>),
+}
+
 /// A running node: send it commands, receive its events.
 pub struct NodeHandle {
-    /// Commands for the node. Dropping every sender makes the node leave gracefully.
-    pub commands: mpsc::UnboundedSender<Command>,
-    /// The node's events; closed once the node has left or failed to join.
-    pub events: mpsc::UnboundedReceiver<Event>,
+    /// Requests for the node. Dropping every sender makes the node leave gracefully.
+    pub commands: mpsc::UnboundedSender<Request>,
+    /// The node's output; closed once the node has left or failed to join.
+    pub events: mpsc::UnboundedReceiver<Output>,
     /// Where the node listens.
     pub local_addr: SocketAddr,
     /// The node's id.
@@ -71,7 +91,11 @@ pub fn spawn(socket: UdpSocket, cfg: NodeConfig) -> NodeHandle {
 }
 
 /// Sends every pending datagram and forwards every event; `true` once the node is done.
-async fn drain(socket: &UdpSocket, node: &mut Node, events: &mpsc::UnboundedSender<Event>) -> bool {
+async fn drain(
+    socket: &UdpSocket,
+    node: &mut Node,
+    events: &mpsc::UnboundedSender<Output>,
+) -> bool {
     while let Some(t) = node.poll_transmit() {
         if let Err(e) = socket.send_to(&t.bytes, t.to).await {
             warn!(lamport = node.lamport().0, "send to {} failed: {e}", t.to);
@@ -81,7 +105,7 @@ async fn drain(socket: &UdpSocket, node: &mut Node, events: &mpsc::UnboundedSend
     while let Some(ev) = node.poll_event() {
         done |= matches!(ev, Event::Left | Event::JoinFailed(_));
         // A closed receiver only means nobody is listening any more.
-        let _ = events.send(ev);
+        let _ = events.send(Output::Event(ev));
     }
     LAMPORT.store(node.lamport().0, Ordering::Relaxed);
     done
@@ -90,8 +114,8 @@ async fn drain(socket: &UdpSocket, node: &mut Node, events: &mpsc::UnboundedSend
 async fn node_loop(
     socket: UdpSocket,
     mut node: Node,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::UnboundedSender<Event>,
+    mut commands: mpsc::UnboundedReceiver<Request>,
+    events: mpsc::UnboundedSender<Output>,
 ) {
     let mut buf = vec![0u8; RECV_BUFFER];
     let mut commands_open = true;
@@ -113,7 +137,10 @@ async fn node_loop(
                 Err(e) => warn!(lamport = node.lamport().0, "receive failed: {e}"),
             },
             c = commands.recv(), if commands_open => match c {
-                Some(cmd) => node.handle_command(Instant::now(), wall_now(), cmd),
+                Some(Request::Command(cmd)) => node.handle_command(Instant::now(), wall_now(), cmd),
+                Some(Request::Say(lines)) => {
+                    let _ = events.send(Output::Say(lines));
+                }
                 None => {
                     commands_open = false;
                     node.handle_command(Instant::now(), wall_now(), Command::Leave);
@@ -135,30 +162,29 @@ pub fn print_lines<S: AsRef<str>>(lines: &[S]) {
 }
 
 /// Reads stdin line by line into commands; end of input or `exit` leaves.
-async fn read_stdin(commands: mpsc::UnboundedSender<Command>) {
+async fn read_stdin(commands: mpsc::UnboundedSender<Request>) {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     loop {
         let line = match lines.next_line().await {
             Ok(Some(l)) => l,
             Ok(None) => break,
             Err(e) => {
-                print_lines(&[format!("error: reading input: {e}")]);
+                let _ = commands.send(Request::Say(vec![format!("error: reading input: {e}")]));
                 break;
             }
         };
-        match ui::parse(&line) {
-            Ok(Input::Command(c)) => {
-                if commands.send(c).is_err() {
-                    return;
-                }
-            }
-            Ok(Input::Help) => print_lines(&ui::HELP.lines().collect::<Vec<_>>()),
+        let request = match ui::parse(&line) {
+            Ok(Input::Command(c)) => Request::Command(c),
+            Ok(Input::Help) => Request::Say(ui::HELP.lines().map(str::to_string).collect()),
             Ok(Input::Exit) => break,
-            Ok(Input::Nothing) => {}
-            Err(e) => print_lines(&[format!("error: {e}")]),
+            Ok(Input::Nothing) => continue,
+            Err(e) => Request::Say(vec![format!("error: {e}")]),
+        };
+        if commands.send(request).is_err() {
+            return;
         }
     }
-    let _ = commands.send(Command::Leave);
+    let _ = commands.send(Request::Command(Command::Leave));
 }
 
 /// The program: runs a node on `socket`, reading commands from stdin and printing events
@@ -171,7 +197,7 @@ pub async fn run(cfg: NodeConfig, socket: UdpSocket) -> ExitCode {
     let ctrl_c = handle.commands.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = ctrl_c.send(Command::Leave);
+            let _ = ctrl_c.send(Request::Command(Command::Leave));
         }
         if tokio::signal::ctrl_c().await.is_ok() {
             print_lines(&["interrupted twice; exiting without leaving"]);
@@ -180,7 +206,14 @@ pub async fn run(cfg: NodeConfig, socket: UdpSocket) -> ExitCode {
     });
     drop(handle.commands);
     let mut code = ExitCode::SUCCESS;
-    while let Some(ev) = handle.events.recv().await {
+    while let Some(out) = handle.events.recv().await {
+        let ev = match out {
+            Output::Say(lines) => {
+                print_lines(&lines);
+                continue;
+            }
+            Output::Event(ev) => ev,
+        };
         match ev {
             Event::JoinFailed(_) => code = ExitCode::FAILURE,
             Event::Joined { .. } => {

@@ -6,7 +6,7 @@
 //! worst, with the parameters.
 
 use clap::{Parser, Subcommand};
-use ringchat::driver::{self, NodeHandle};
+use ringchat::driver::{self, NodeHandle, Output, Request};
 use ringchat::proto::{Command, Event, NodeConfig};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -45,8 +45,10 @@ struct Room {
 impl Room {
     fn pump(&mut self) {
         for (i, n) in self.nodes.iter_mut().enumerate() {
-            while let Ok(e) = n.events.try_recv() {
-                self.seen[i].push((Instant::now(), e));
+            while let Ok(out) = n.events.try_recv() {
+                if let Output::Event(e) = out {
+                    self.seen[i].push((Instant::now(), e));
+                }
             }
         }
     }
@@ -125,7 +127,9 @@ async fn failover_trial(n: usize) -> Result<Duration, String> {
         if Instant::now() >= next_send {
             k += 1;
             let text = format!("probe{k}");
-            let _ = room.nodes[1].commands.send(Command::SendAll { text });
+            let _ = room.nodes[1]
+                .commands
+                .send(Request::Command(Command::SendAll { text }));
             next_send += Duration::from_millis(10);
         }
         room.pump();

@@ -243,7 +243,7 @@ impl Node {
         self.events.push_back(Event::Joined {
             leader,
             is_leader: false,
-            members: self.members.len(),
+            members: self.members.current().len(),
         });
     }
 
