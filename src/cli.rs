@@ -42,6 +42,12 @@ pub struct Args {
     /// Resends before a peer is reported unreachable.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(0..=100))]
     pub max_retries: u32,
+    /// Room messages each node keeps in its history.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub history_limit: u64,
+    /// Recent room messages a newcomer is shown when it joins.
+    #[arg(long, default_value_t = 100)]
+    pub join_history: usize,
     /// Milliseconds between heartbeats to each ring neighbour.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(5..=60_000))]
     pub heartbeat_ms: u64,
@@ -88,6 +94,8 @@ impl Args {
         cfg.ack_timeout = Duration::from_millis(self.ack_timeout_ms);
         cfg.max_retries = self.max_retries;
         cfg.heartbeat_interval = Duration::from_millis(self.heartbeat_ms);
+        cfg.history_limit = self.history_limit as usize;
+        cfg.join_history = self.join_history;
         cfg.suspect_after = self.suspect_after;
         cfg
     }

@@ -5,6 +5,7 @@
 //! a command too (`/list`), and an unknown `/word` is an error; any other line is a room
 //! message (as `send_all`).
 
+use crate::ids::WallMillis;
 use crate::proto::{Command, Event, MemberView, StatusView};
 use crate::wire::ChatEntry;
 use thiserror::Error;
@@ -31,6 +32,17 @@ pub enum ParseError {
     /// A known command with the wrong arguments.
     #[error("usage: {0}")]
     Usage(&'static str),
+    /// An address that does not resolve.
+    #[error("cannot resolve {0} (want host:port)")]
+    BadAddress(String),
+}
+
+/// How many room messages `history` shows without a count.
+pub const DEFAULT_HISTORY_LINES: usize = 20;
+
+fn resolve(addr: &str) -> Option<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs().ok()?.next()
 }
 
 /// The help text.
@@ -40,6 +52,9 @@ commands:
   send <name>[,<name>...] <text>  private message; you see a receipt per recipient
   list                            members, addresses, ONLINE/OFFLINE, the leader
   status                          me, ring neighbours, leader, Lamport clock, counters
+  history [N]                     the last N room messages (default 20)
+  dereg [<name>]                  go offline but keep running; private messages are kept
+  reg [<name>] [<host:port>]      come back online and get what was kept for you
   help                            this text
   exit | quit | //exit | Ctrl-D   leave the room and exit
 a line starting with / is always a command: /list, /send bob hi";
@@ -90,6 +105,38 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
             }))
         }
         "list" => no_args(Input::Command(Command::List), "list"),
+        "dereg" => {
+            let mut words = rest.split_whitespace();
+            let name = words.next().map(str::to_string);
+            if words.next().is_some() {
+                return Err(ParseError::Usage("dereg [<name>]"));
+            }
+            Ok(Input::Command(Command::Dereg { name }))
+        }
+        "reg" => {
+            const USAGE: &str = "reg [<name>] [<host:port>]";
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            if words.len() > 2 {
+                return Err(ParseError::Usage(USAGE));
+            }
+            let via = match words.get(1) {
+                Some(a) => Some(resolve(a).ok_or(ParseError::BadAddress(a.to_string()))?),
+                None => None,
+            };
+            Ok(Input::Command(Command::Reg {
+                name: words.first().map(|s| s.to_string()),
+                via,
+            }))
+        }
+        "history" => {
+            let count = match rest {
+                "" => DEFAULT_HISTORY_LINES,
+                n => n
+                    .parse()
+                    .map_err(|_| ParseError::Usage("history [<count>]"))?,
+            };
+            Ok(Input::Command(Command::History { count }))
+        }
         "status" => no_args(Input::Command(Command::Status), "status"),
         "help" => no_args(Input::Help, "help"),
         "exit" | "quit" => no_args(Input::Exit, "exit"),
@@ -100,13 +147,29 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
     }
 }
 
-fn room_line(e: &ChatEntry, mine: bool) -> String {
+fn room_line(e: &ChatEntry, mine: bool, history: bool) -> String {
     let who = if mine {
         format!("{} (you)", e.name)
     } else {
         e.name.clone()
     };
-    format!("[#{} L{}] {who}: {}", e.seq, e.lamport, e.text)
+    if history {
+        format!(
+            "[history #{} {} L{}] {who}: {}",
+            e.seq,
+            clock_time(e.sent_at),
+            e.lamport,
+            e.text
+        )
+    } else {
+        format!("[#{} L{}] {who}: {}", e.seq, e.lamport, e.text)
+    }
+}
+
+/// `HH:MM:SS UTC` of a wall-clock stamp.
+pub fn clock_time(t: WallMillis) -> String {
+    let s = (t.0 / 1000) % 86_400;
+    format!("{:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
 }
 
 fn member_line(m: &MemberView) -> String {
@@ -172,25 +235,45 @@ pub fn render(event: &Event) -> Vec<String> {
             "joined the room: {members} members, leader is {leader}"
         )],
         Event::JoinFailed(e) => vec![format!("error: cannot join: {e}")],
-        Event::Room { entry, mine } => vec![room_line(entry, *mine)],
+        Event::Room {
+            entry,
+            mine,
+            history,
+        } => vec![room_line(entry, *mine, *history)],
+        Event::History(entries) if entries.is_empty() => vec!["(no room messages yet)".into()],
+        Event::History(entries) => entries.iter().map(|e| room_line(e, false, true)).collect(),
+        Event::Saved { to, leader } => {
+            vec![format!("[{to} is offline: message saved by {leader}.]")]
+        }
+        Event::Deregistered => {
+            vec!["you are offline; messages for you are kept (type reg to come back)".into()]
+        }
         Event::Direct {
             from,
             to,
             lamport,
+            sent_at,
             text,
-            ..
+            offline,
         } => {
             let others = if to.len() > 1 {
                 format!(" to {}", to.join(","))
             } else {
                 String::new()
             };
-            vec![format!("[private{others} L{lamport}] {from}: {text}")]
+            let when = if *offline {
+                format!(", received while offline, sent {}", clock_time(*sent_at))
+            } else {
+                String::new()
+            };
+            vec![format!("[private{others}{when} L{lamport}] {from}: {text}")]
         }
         Event::Receipt { to } => vec![format!("[Message received by {to}.]")],
-        Event::Undelivered { to, text } => vec![format!(
-            "error: private message to {to} not delivered (no answer): {text}"
-        )],
+        Event::Undelivered { to, text, reason } => {
+            vec![format!(
+                "error: private message to {to} not delivered ({reason}): {text}"
+            )]
+        }
         Event::MemberOnline { name } => vec![format!("{name} is online")],
         Event::MemberOffline { name } => vec![format!("{name} is offline")],
         Event::LeaderChanged { name } => vec![format!("leader is now {name}")],
@@ -267,6 +350,38 @@ mod tests {
             Err(ParseError::UnknownCommand("/frobnicate".into()))
         );
         assert_eq!(parse("list all"), Err(ParseError::Usage("list")));
+    }
+
+    #[test]
+    fn presence_and_history_commands() {
+        assert_eq!(cmd("dereg"), Command::Dereg { name: None });
+        assert_eq!(
+            cmd("dereg x"),
+            Command::Dereg {
+                name: Some("x".into())
+            }
+        );
+        assert_eq!(
+            cmd("reg x 127.0.0.1:5001"),
+            Command::Reg {
+                name: Some("x".into()),
+                via: Some("127.0.0.1:5001".parse().unwrap())
+            }
+        );
+        assert_eq!(
+            cmd("reg"),
+            Command::Reg {
+                name: None,
+                via: None
+            }
+        );
+        assert!(matches!(
+            parse("reg x nowhere"),
+            Err(ParseError::BadAddress(_))
+        ));
+        assert_eq!(cmd("history"), Command::History { count: 20 });
+        assert_eq!(cmd("history 5"), Command::History { count: 5 });
+        assert!(parse("history lots").is_err());
     }
 
     #[test]

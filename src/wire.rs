@@ -129,6 +129,37 @@ pub enum Message {
         /// The first sequence number the leader lacks.
         from: Seq,
     },
+    /// A sender asks the leader to keep a direct message for an offline recipient,
+    /// `dm.to[to]`.
+    Store {
+        /// Index of the recipient in `dm.to`.
+        to: u8,
+        /// The message.
+        dm: DirectMessage,
+    },
+    /// The leader tells the sender its direct message `id` for `dm.to[to]` is saved (or,
+    /// with `full`, that the recipient's queue is full and it was not).
+    Saved {
+        /// The message's id.
+        id: DmId,
+        /// Index of the recipient in the message's `to`.
+        to: u8,
+        /// The recipient's queue was full: not saved.
+        full: bool,
+    },
+    /// The leader replicates a kept direct message to a member.
+    Queued(QueuedDm),
+    /// The leader tells replicas a kept message was handed over.
+    Dequeued {
+        /// The message's origin.
+        origin: NodeId,
+        /// The message's id.
+        id: DmId,
+        /// Index of the recipient.
+        to: u8,
+    },
+    /// The leader hands a kept message to its recipient, back online.
+    Handover(QueuedDm),
     /// A member's answer, sent after the entries it had: what it delivered and holds.
     SyncReply {
         /// The epoch it answers.
@@ -141,6 +172,24 @@ pub enum Message {
         /// waits for all of them: reliable messages may overtake each other).
         sent: u32,
     },
+}
+
+/// A direct message kept for an offline recipient.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuedDm {
+    /// The sending node.
+    pub origin: NodeId,
+    /// Index of the recipient in `dm.to`.
+    pub to: u8,
+    /// The message, with its original send times.
+    pub dm: DirectMessage,
+}
+
+impl QueuedDm {
+    /// The recipient's name.
+    pub fn recipient(&self) -> &str {
+        self.dm.to.get(self.to as usize).map_or("", String::as_str)
+    }
 }
 
 /// Why a join was refused.
@@ -177,6 +226,8 @@ pub struct Welcome {
     pub epoch: Epoch,
     /// The first sequence number the newcomer will be sent.
     pub next_seq: Seq,
+    /// The oldest room message the leader still keeps (history can be fetched from here).
+    pub oldest: Seq,
     /// Which part this is (0-based).
     pub part: u16,
     /// How many parts the table spans.
@@ -387,6 +438,14 @@ mod tests {
         let text = "é".repeat(MAX_TEXT_BYTES / 2); // multi-byte chars, exactly MAX_TEXT_BYTES
         assert_eq!(text.len(), MAX_TEXT_BYTES);
         let big = u64::MAX;
+        let worst_dm = DirectMessage {
+            id: DmId(big),
+            from_name: longest_name(),
+            to: vec![longest_name(); MAX_RECIPIENTS],
+            lamport: Lamport(big),
+            sent_at: WallMillis(big),
+            text: text.clone(),
+        };
         let msgs = vec![
             Message::Sequenced(ChatEntry {
                 seq: Seq(big),
@@ -405,13 +464,20 @@ mod tests {
                 sent_at: WallMillis(big),
                 text: text.clone(),
             }),
-            Message::Direct(DirectMessage {
-                id: DmId(big),
-                from_name: longest_name(),
-                to: vec![longest_name(); MAX_RECIPIENTS],
-                lamport: Lamport(big),
-                sent_at: WallMillis(big),
-                text: text.clone(),
+            Message::Direct(worst_dm.clone()),
+            Message::Store {
+                to: u8::MAX,
+                dm: worst_dm.clone(),
+            },
+            Message::Queued(QueuedDm {
+                origin: NodeId(big),
+                to: u8::MAX,
+                dm: worst_dm.clone(),
+            }),
+            Message::Handover(QueuedDm {
+                origin: NodeId(big),
+                to: u8::MAX,
+                dm: worst_dm,
             }),
         ];
         for msg in msgs {

@@ -26,6 +26,24 @@ pub enum Command {
     Status,
     /// Leave the room gracefully; [`Event::Left`] follows.
     Leave,
+    /// Go offline but keep running: leave the ring, stay in the table as offline, and
+    /// have direct messages kept by the leader. `name`, if given, must be this node's.
+    Dereg {
+        /// The name to deregister.
+        name: Option<String>,
+    },
+    /// Come back online after `Dereg`, through `via` or any member still known.
+    Reg {
+        /// The name to register (this node's).
+        name: Option<String>,
+        /// A member to rejoin through.
+        via: Option<SocketAddr>,
+    },
+    /// Report the last `count` room messages ([`Event::History`]).
+    History {
+        /// How many.
+        count: usize,
+    },
 }
 
 /// Something the user should see, or the driver should act on.
@@ -48,6 +66,8 @@ pub enum Event {
         entry: ChatEntry,
         /// Whether this node sent it (its commit).
         mine: bool,
+        /// Whether it is history: said before this node joined, or while it was offline.
+        history: bool,
     },
     /// A private message for this node.
     Direct {
@@ -61,18 +81,33 @@ pub enum Event {
         sent_at: WallMillis,
         /// The text.
         text: String,
+        /// Whether it was kept for this node while it was offline.
+        offline: bool,
     },
+    /// A private message for an offline recipient was saved by the leader.
+    Saved {
+        /// The recipient.
+        to: String,
+        /// The leader that saved it.
+        leader: String,
+    },
+    /// This node went offline (`dereg`); it keeps running and can `reg` again.
+    Deregistered,
+    /// Answer to [`Command::History`]: room messages, oldest first.
+    History(Vec<ChatEntry>),
     /// A recipient acknowledged this node's private message.
     Receipt {
         /// The recipient.
         to: String,
     },
-    /// A private message could not be delivered.
+    /// A private message could not be delivered nor kept.
     Undelivered {
         /// The recipient.
         to: String,
         /// The text that was not delivered.
         text: String,
+        /// Why.
+        reason: String,
     },
     /// A member came online.
     MemberOnline {
@@ -198,9 +233,18 @@ pub enum CommandError {
     /// More recipients than allowed.
     #[error("at most {MAX_RECIPIENTS} recipients")]
     TooManyRecipients,
-    /// The node is not in a room (still joining, or leaving).
-    #[error("not in the room")]
+    /// The node is not in a room (still joining, leaving, or offline).
+    #[error("not in the room (offline? type reg)")]
     NotInRoom,
+    /// `dereg`/`reg` named someone else.
+    #[error("{0} is not you; you can only (de)register yourself")]
+    NotYou(String),
+    /// `reg` while online.
+    #[error("you are already online")]
+    AlreadyOnline,
+    /// `reg` with no member to rejoin through.
+    #[error("no member known to rejoin through; give one: reg <name> <host:port>")]
+    NoContact,
 }
 
 /// Why joining failed.

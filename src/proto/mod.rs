@@ -7,6 +7,7 @@ pub mod detector;
 pub mod election;
 pub mod event;
 pub mod node;
+pub mod offline;
 pub mod reliable;
 pub mod ring;
 pub mod timers;

@@ -476,7 +476,10 @@ impl Sim {
         let mut committed = Vec::new();
         for h in &self.hosts {
             for (_, e) in h.past_events.iter().chain(&h.events) {
-                if let Event::Room { entry, mine: true } = e {
+                if let Event::Room {
+                    entry, mine: true, ..
+                } = e
+                {
                     committed.push((entry.seq, (entry.name.clone(), entry.text.clone())));
                 }
             }

@@ -163,8 +163,10 @@ impl Node {
         self.detector.forget(m.id);
         for token in self.reliable.cancel_to(m.addr) {
             match token {
-                Token::Direct { to, text } => {
-                    self.events.push_back(Event::Undelivered { to, text })
+                Token::Direct { to, dm } => self.store_offline_for(now, &to, dm),
+                Token::Replica { origin, id, to } => self.replica_lost(now, origin, id, to),
+                Token::Handover { to, .. } => {
+                    self.handing_over.remove(&to);
                 }
                 Token::Ring(msg) => self.reroute_ring(now, m.addr, msg),
                 Token::LeaveNotice => self.maybe_finish_leave(now),
@@ -636,5 +638,6 @@ impl Node {
             self.on_join(now, id, name, addr);
         }
         self.resubmit(now);
+        self.hand_over_all(now);
     }
 }

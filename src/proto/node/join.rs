@@ -175,7 +175,8 @@ impl Node {
                 lamport = self.clock.now().0,
                 "admitted {name} ({id}) at {addr}"
             );
-            self.events.push_back(Event::MemberOnline { name });
+            self.events
+                .push_back(Event::MemberOnline { name: name.clone() });
             // Everyone else learns of the newcomer; the newcomer gets the whole table.
             let others: Vec<SocketAddr> = self
                 .members
@@ -192,6 +193,7 @@ impl Node {
             .sequencer
             .as_ref()
             .map_or(self.holdback.next(), Sequencer::next_seq);
+        let oldest = self.history.iter().next().map_or(next_seq, |e| e.seq);
         let chunks = self.members.chunks();
         let parts = chunks.len() as u16;
         for (part, members) in chunks.into_iter().enumerate() {
@@ -199,12 +201,18 @@ impl Node {
             let w = Welcome {
                 epoch,
                 next_seq,
+                oldest,
                 part: part as u16,
                 parts,
                 members,
             };
             self.send_reliable(now, addr, Message::Welcome(w), Token::Control);
         }
+        // The newcomer holds a replica of the offline queue, and gets what was kept for it.
+        if !already {
+            self.replicate_queue_to(now, addr);
+        }
+        self.start_handover(now, &name);
     }
 
     /// A part of our welcome arrived; once all parts are here, we are in.
@@ -230,8 +238,39 @@ impl Node {
         }
         self.epoch = Some(w.epoch);
         self.election.on_elected(w.epoch.term);
-        self.holdback = HoldBackQueue::new(w.next_seq);
-        self.first_seq = w.next_seq;
+        // Catch up as history: a newcomer the last `join_history` messages, a member back
+        // from `dereg` everything since it left (as far as the leader still keeps).
+        let from = if self.was_member {
+            self.holdback.next()
+        } else {
+            Seq(w
+                .next_seq
+                .0
+                .saturating_sub(self.cfg.join_history as u64)
+                .max(1))
+        };
+        let from = from.max(w.oldest).min(w.next_seq);
+        if !(self.was_member && from == self.holdback.next()) {
+            self.holdback = HoldBackQueue::new(from);
+            self.history.forget_from(from);
+        }
+        if !self.was_member {
+            self.first_seq = w.next_seq;
+        }
+        self.history_until = w.next_seq;
+        if from < w.next_seq {
+            self.known_high = self.known_high.max(Seq(w.next_seq.0 - 1));
+            self.timers.set(Timer::GapRepair, now);
+        }
+        self.was_member = true;
+        if let Some(mut me) = self.members.get(self.id).cloned() {
+            me.presence = Presence::Online;
+            me.stamp = Stamp {
+                lamport: self.clock.tick(),
+                by: self.id,
+            };
+            self.members.merge(me);
+        }
         self.phase = Phase::Member;
         self.timers.clear(Timer::JoinDeadline);
         self.timers.clear(Timer::JoinRetry);
@@ -292,7 +331,11 @@ impl Node {
             }
             let name = m.name.clone();
             match self.members.merge(m.clone()) {
-                Change::CameOnline => self.events.push_back(Event::MemberOnline { name }),
+                Change::CameOnline => {
+                    self.events
+                        .push_back(Event::MemberOnline { name: name.clone() });
+                    self.start_handover(now, &name);
+                }
                 Change::WentOffline => {
                     self.events.push_back(Event::MemberOffline { name });
                     self.member_gone(now, &m);
@@ -310,6 +353,11 @@ impl Node {
             Phase::Joining { .. } => {
                 self.phase = Phase::Done;
                 self.timers.clear(Timer::JoinDeadline);
+                self.events.push_back(Event::Left);
+                return;
+            }
+            Phase::Offline => {
+                self.phase = Phase::Done;
                 self.events.push_back(Event::Left);
                 return;
             }
@@ -389,6 +437,10 @@ impl Node {
     }
 
     fn finish_leave(&mut self) {
+        self.timers.clear(Timer::LeaveDeadline);
+        if self.going_offline {
+            return self.went_offline();
+        }
         self.phase = Phase::Done;
         self.timers.clear(Timer::LeaveDeadline);
         info!(lamport = self.clock.now().0, "left the room");

@@ -18,6 +18,7 @@
 
 mod failover;
 mod join;
+mod presence;
 mod room;
 
 use super::chat::{History, HoldBackQueue, Outbox, Sequencer};
@@ -25,12 +26,14 @@ use super::clock::LamportClock;
 use super::detector::Detector;
 use super::election::Election;
 use super::event::{Command, Event, JoinError, MemberView, Stats, StatusView};
-use super::reliable::{GaveUp, Reliable, Transmit};
+use super::offline::OfflineQueue;
+use super::reliable::{DedupeWindow, GaveUp, Reliable, Transmit};
 use super::ring::Membership;
 use super::timers::{Timer, TimerTable};
 use crate::ids::{DmId, Lamport, MsgId, NodeId, Seq, WallMillis};
 use crate::wire::{
-    ChatEntry, Envelope, Epoch, Member, Message, Packet, Presence, Stamp, Submit, decode, encode,
+    ChatEntry, DirectMessage, Envelope, Epoch, Member, Message, Packet, Presence, Stamp, Submit,
+    decode, encode,
 };
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -60,6 +63,8 @@ pub struct NodeConfig {
     pub leave_timeout: Duration,
     /// Room messages kept in history (10 000).
     pub history_limit: usize,
+    /// Recent room messages a newcomer is shown as history when it joins (100).
+    pub join_history: usize,
     /// Interval between heartbeats to each ring neighbour (100 ms).
     pub heartbeat_interval: Duration,
     /// Heartbeat intervals of silence before a neighbour is suspected and probed (3); it
@@ -85,6 +90,7 @@ impl NodeConfig {
             resubmit_after: Duration::from_secs(3),
             leave_timeout: Duration::from_secs(2),
             history_limit: 10_000,
+            join_history: 100,
             heartbeat_interval: Duration::from_millis(100),
             suspect_after: 3,
             election_timeout: Duration::from_secs(2),
@@ -116,6 +122,8 @@ enum Phase {
     /// Leaving: waiting for own messages to commit (`notified == false`), then for the
     /// leave notices to be acked.
     Leaving { notified: bool },
+    /// Deregistered: out of the ring but running, listed as offline; can `reg` again.
+    Offline,
     /// Out of the room (left, or joining failed). Only acks are still handled.
     Done,
 }
@@ -130,9 +138,21 @@ enum Token {
     Sequenced(Option<Seq>),
     Direct {
         to: String,
-        text: String,
+        dm: DirectMessage,
     },
     LeaveNotice,
+    /// A kept direct message replicated to a member; the first ack confirms it to the sender.
+    Replica {
+        origin: NodeId,
+        id: DmId,
+        to: u8,
+    },
+    /// A kept direct message handed to its recipient.
+    Handover {
+        to: String,
+        origin: NodeId,
+        id: DmId,
+    },
     /// A newcomer's join passed on to the leader; passed on again if that fails.
     Forward {
         id: NodeId,
@@ -192,6 +212,23 @@ pub struct Node {
     first_seq: Seq,
     /// Gap repairs asked so far (alternates between the leader and other members).
     fetch_attempts: u64,
+    /// Whether the current leave ends offline (`dereg`) rather than in exit.
+    going_offline: bool,
+    /// Whether this node was in the room before (a `reg` after `dereg`).
+    was_member: bool,
+    /// Room messages below this number are shown as history.
+    history_until: Seq,
+    /// Direct messages kept for offline members (replicated from the leader).
+    offline: OfflineQueue,
+    /// Kept messages awaiting a first replica's ack: where to confirm them.
+    awaiting_replica: BTreeMap<(NodeId, DmId, u8), Option<SocketAddr>>,
+    /// Recipients with a hand-over in flight.
+    handing_over: BTreeSet<String>,
+    /// Own direct messages for offline recipients, not yet confirmed saved.
+    unsaved: BTreeMap<(DmId, u8), DirectMessage>,
+    /// Direct messages shown, by origin (a message may arrive directly and again from the
+    /// offline queue; it is shown once).
+    seen_dms: BTreeMap<NodeId, DedupeWindow>,
     /// The offline member probed last.
     last_offline_probe: Option<NodeId>,
     sequencer: Option<Sequencer>,
@@ -241,6 +278,14 @@ impl Node {
             beats: 0,
             first_seq: Seq(1),
             fetch_attempts: 0,
+            going_offline: false,
+            was_member: false,
+            history_until: Seq(0),
+            offline: OfflineQueue::default(),
+            awaiting_replica: BTreeMap::new(),
+            handing_over: BTreeSet::new(),
+            unsaved: BTreeMap::new(),
+            seen_dms: BTreeMap::new(),
             last_offline_probe: None,
             sequencer: None,
             unstable: BTreeMap::new(),
@@ -399,6 +444,20 @@ impl Node {
             Command::SendAll { text } => self.send_all(now, wall, text),
             Command::Send { to, text } => self.send_direct(now, wall, to, text),
             Command::Leave => self.leave(now),
+            Command::Dereg { name } => self.dereg(now, name),
+            Command::Reg { name, via } => self.reg(now, name, via),
+            Command::History { count } => {
+                let last: Vec<_> = self
+                    .history
+                    .iter()
+                    .rev()
+                    .filter(|e| !e.is_filler())
+                    .take(count)
+                    .cloned()
+                    .collect();
+                self.events
+                    .push_back(Event::History(last.into_iter().rev().collect()));
+            }
         }
     }
 
@@ -518,7 +577,7 @@ impl Node {
                 matches!(msg, Message::Welcome(_) | Message::JoinRefused { .. })
             }
             Phase::Member | Phase::Leaving { .. } => true,
-            Phase::Done => false,
+            Phase::Offline | Phase::Done => false,
         }
     }
 
@@ -554,7 +613,14 @@ impl Node {
                 }
             }
             Message::Fetch { from: a, to: b } => self.on_fetch(now, from, a, b),
-            Message::Direct(dm) => self.on_direct(dm),
+            Message::Direct(dm) => self.on_direct(sender, dm, false),
+            Message::Store { to, dm } => self.on_store(now, from, sender, to, dm),
+            Message::Saved { id, to, full } => self.on_saved(id, to, full),
+            Message::Queued(item) => {
+                let _ = self.offline.push(item);
+            }
+            Message::Dequeued { origin, id, to } => self.on_dequeued(origin, id, to),
+            Message::Handover(item) => self.on_direct(item.origin, item.dm, true),
             Message::Election { term, candidate } => self.on_election(now, term, candidate),
             Message::Elected(epoch) => self.on_elected(now, epoch),
             Message::SyncRequest { epoch, from: first } => {
@@ -572,6 +638,8 @@ impl Node {
     fn on_acked(&mut self, now: Instant, token: Token) {
         match token {
             Token::Direct { to, .. } => self.events.push_back(Event::Receipt { to }),
+            Token::Replica { origin, id, to } => self.replica_acked(now, origin, id, to),
+            Token::Handover { to, origin, id } => self.handed_over(now, to, origin, id),
             Token::LeaveNotice => self.maybe_finish_leave(now),
             Token::Sequenced(Some(seq)) => self.stabilise(now, seq),
             Token::Join
@@ -589,8 +657,11 @@ impl Node {
             self.stats.gave_up += 1;
             match g.token {
                 Token::Join => self.fail_join(JoinError::Unreachable(g.to)),
-                Token::Direct { to, text } => {
-                    self.events.push_back(Event::Undelivered { to, text })
+                // No ack from the recipient: the leader keeps it for when it is back.
+                Token::Direct { to, dm } => self.store_offline_for(now, &to, dm),
+                Token::Replica { origin, id, to } => self.replica_lost(now, origin, id, to),
+                Token::Handover { to, .. } => {
+                    self.handing_over.remove(&to);
                 }
                 Token::LeaveNotice => self.maybe_finish_leave(now),
                 Token::Ring(msg) => self.reroute_ring(now, g.to, msg),
@@ -681,6 +752,11 @@ fn msg_kind(msg: &Message) -> &'static str {
         Message::Elected(_) => "Elected",
         Message::SyncRequest { .. } => "SyncRequest",
         Message::SyncReply { .. } => "SyncReply",
+        Message::Store { .. } => "Store",
+        Message::Saved { .. } => "Saved",
+        Message::Queued(_) => "Queued",
+        Message::Dequeued { .. } => "Dequeued",
+        Message::Handover(_) => "Handover",
     }
 }
 

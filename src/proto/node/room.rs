@@ -62,8 +62,10 @@ impl Node {
         // No leader known: the resubmit timer retries once there is one.
     }
 
-    /// Resubmits own messages not yet seen committed (the leader recognises repeats).
+    /// Resubmits own messages not yet seen committed (the leader recognises repeats), and
+    /// own direct messages not yet confirmed kept for offline recipients.
     pub(super) fn resubmit(&mut self, now: Instant) {
+        self.resend_unsaved(now);
         if self.outbox.is_empty() {
             return;
         }
@@ -200,7 +202,12 @@ impl Node {
         let seen = e.is_filler() || self.history.contains_submission(e.origin, e.origin_seq);
         self.history.push(e.clone());
         if !seen {
-            self.events.push_back(Event::Room { entry: e, mine });
+            let history = e.seq < self.history_until;
+            self.events.push_back(Event::Room {
+                entry: e,
+                mine,
+                history,
+            });
         }
     }
 
@@ -288,16 +295,16 @@ impl Node {
         if recipients.len() > MAX_RECIPIENTS {
             return self.refuse_command(CommandError::TooManyRecipients);
         }
+        // Online recipients get it directly; offline ones through the leader's queue.
         let mut addrs = Vec::new();
+        let mut offline = Vec::new();
         for name in &recipients {
             if *name == self.cfg.name {
                 return self.refuse_command(CommandError::ToSelf);
             }
             match self.members.by_name(name) {
                 None => return self.refuse_command(CommandError::UnknownRecipient(name.clone())),
-                Some(m) if m.presence == Presence::Offline => {
-                    return self.refuse_command(CommandError::RecipientOffline(name.clone()));
-                }
+                Some(m) if m.presence == Presence::Offline => offline.push(name.clone()),
                 Some(m) => addrs.push((name.clone(), m.addr)),
             }
         }
@@ -312,17 +319,26 @@ impl Node {
         for (name, addr) in addrs {
             let token = Token::Direct {
                 to: name,
-                text: dm.text.clone(),
+                dm: dm.clone(),
             };
             self.send_reliable(now, addr, Message::Direct(dm.clone()), token);
         }
+        for name in offline {
+            self.store_offline_for(now, &name, dm.clone());
+        }
     }
 
-    /// A private message for us.
-    pub(super) fn on_direct(&mut self, dm: DirectMessage) {
+    /// A private message for us, sent directly or kept while we were offline. Shown once
+    /// even if it comes both ways.
+    pub(super) fn on_direct(&mut self, origin: NodeId, dm: DirectMessage, offline: bool) {
+        if !self.seen_dms.entry(origin).or_default().first_time(dm.id.0) {
+            return;
+        }
         info!(
             lamport = self.clock.now().0,
-            "private message from {}", dm.from_name
+            "private message from {}{}",
+            dm.from_name,
+            if offline { " (kept while offline)" } else { "" }
         );
         self.events.push_back(Event::Direct {
             from: dm.from_name,
@@ -330,6 +346,7 @@ impl Node {
             lamport: dm.lamport,
             sent_at: dm.sent_at,
             text: dm.text,
+            offline,
         });
     }
 }

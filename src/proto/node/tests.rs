@@ -95,6 +95,7 @@ fn follower(t0: Instant) -> Node {
             leader: LEADER,
         },
         next_seq: Seq(1),
+        oldest: Seq(1),
         part: 0,
         parts: 1,
         members: vec![

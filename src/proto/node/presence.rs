@@ -1,0 +1,306 @@
+//! Going offline and coming back: `dereg`/`reg`, the leader's replicated offline queue of
+//! direct messages, and its hand-over to a recipient back online.
+
+use super::{Event, Node, Phase, Token};
+use crate::ids::{DmId, NodeId};
+use crate::proto::event::CommandError;
+use crate::proto::timers::Timer;
+use crate::wire::{DirectMessage, Message, Presence, QueuedDm};
+use std::net::SocketAddr;
+use std::time::Instant;
+use tracing::info;
+
+impl Node {
+    fn check_own_name(&mut self, name: Option<String>) -> bool {
+        match name {
+            Some(n) if n != self.cfg.name => {
+                self.events.push_back(Event::Error(CommandError::NotYou(n)));
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// `dereg`: leave the ring like `exit`, but keep running, offline.
+    pub(super) fn dereg(&mut self, now: Instant, name: Option<String>) {
+        if !self.check_own_name(name) {
+            return;
+        }
+        if self.phase != Phase::Member {
+            return self.events.push_back(Event::Error(CommandError::NotInRoom));
+        }
+        self.going_offline = true;
+        self.leave(now);
+    }
+
+    /// Called when a `dereg` leave is complete.
+    pub(super) fn went_offline(&mut self) {
+        self.going_offline = false;
+        self.phase = Phase::Offline;
+        self.sequencer = None;
+        self.recovery = None;
+        self.unstable.clear();
+        self.handing_over.clear();
+        self.timers.clear(Timer::Recovery);
+        self.timers.clear(Timer::Election);
+        info!(lamport = self.clock.now().0, "offline; reg to come back");
+        self.events.push_back(Event::Deregistered);
+    }
+
+    /// `reg`: rejoin through `via`, or the leader or any member still known.
+    pub(super) fn reg(&mut self, now: Instant, name: Option<String>, via: Option<SocketAddr>) {
+        if !self.check_own_name(name) {
+            return;
+        }
+        if self.phase != Phase::Offline {
+            let e = if self.phase == Phase::Member {
+                CommandError::AlreadyOnline
+            } else {
+                CommandError::NotInRoom
+            };
+            return self.events.push_back(Event::Error(e));
+        }
+        let contact = via.or_else(|| {
+            let leader = self.leader_addr();
+            leader.or_else(|| self.members.online_peers().map(|m| m.addr).next())
+        });
+        let Some(contact) = contact else {
+            return self.events.push_back(Event::Error(CommandError::NoContact));
+        };
+        // The leader sends a fresh copy of the queue; ours may be stale.
+        self.offline = Default::default();
+        self.start_join(now, contact);
+    }
+
+    // ----- the sender's side -----
+
+    /// Has the leader keep `dm` for the offline recipient `to`.
+    pub(super) fn store_offline_for(&mut self, now: Instant, to: &str, dm: DirectMessage) {
+        let Some(idx) = dm.to.iter().position(|n| n == to) else {
+            return;
+        };
+        let idx = idx as u8;
+        self.unsaved.insert((dm.id, idx), dm.clone());
+        self.send_store(now, idx, dm);
+        self.timers
+            .set_if_unset(Timer::Resubmit, now + self.cfg.resubmit_after);
+    }
+
+    fn send_store(&mut self, now: Instant, to: u8, dm: DirectMessage) {
+        if self.is_leader() && self.recovery.is_none() {
+            let me = self.id;
+            self.keep(now, me, None, to, dm);
+        } else if let Some(leader) = self.leader_addr() {
+            self.send_reliable(now, leader, Message::Store { to, dm }, Token::Control);
+        }
+        // No leader now: sent again by the resubmit timer or on the leader change.
+    }
+
+    /// Sends again what the leader has not confirmed.
+    pub(super) fn resend_unsaved(&mut self, now: Instant) {
+        if self.phase != Phase::Member {
+            return;
+        }
+        let pending: Vec<(u8, DirectMessage)> = self
+            .unsaved
+            .iter()
+            .map(|((_, to), dm)| (*to, dm.clone()))
+            .collect();
+        for (to, dm) in pending {
+            self.send_store(now, to, dm);
+        }
+        if !self.unsaved.is_empty() {
+            self.timers
+                .set_if_unset(Timer::Resubmit, now + self.cfg.resubmit_after);
+        }
+    }
+
+    /// The leader's answer to our store request.
+    pub(super) fn on_saved(&mut self, id: DmId, to: u8, full: bool) {
+        let Some(dm) = self.unsaved.remove(&(id, to)) else {
+            return;
+        };
+        let name = dm.to.get(to as usize).cloned().unwrap_or_default();
+        if full {
+            self.events.push_back(Event::Undelivered {
+                to: name.clone(),
+                text: dm.text,
+                reason: format!("{name} is offline and their message queue is full"),
+            });
+        } else {
+            let leader = self
+                .leader()
+                .and_then(|l| self.name_of(l))
+                .unwrap_or_else(|| "the leader".into());
+            self.events.push_back(Event::Saved { to: name, leader });
+        }
+    }
+
+    // ----- the leader's side -----
+
+    /// A member asks us to keep a direct message.
+    pub(super) fn on_store(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        origin: NodeId,
+        to: u8,
+        dm: DirectMessage,
+    ) {
+        if self.is_leader() && self.recovery.is_none() {
+            self.keep(now, origin, Some(from), to, dm);
+        }
+        // Not (yet) the leader: the sender sends it again to whoever leads.
+    }
+
+    /// Keeps a message, replicates it to every member, and confirms it to the sender once
+    /// one replica holds it (or at once when there is nobody to hold it).
+    fn keep(
+        &mut self,
+        now: Instant,
+        origin: NodeId,
+        reply_to: Option<SocketAddr>,
+        to: u8,
+        dm: DirectMessage,
+    ) {
+        let item = QueuedDm { origin, to, dm };
+        let recipient = item.recipient().to_string();
+        let key = (origin, item.dm.id, to);
+        match self.offline.push(item.clone()) {
+            Err(_) => self.confirm_saved(now, origin, reply_to, item.dm.id, to, true),
+            Ok(false) if !self.awaiting_replica.contains_key(&key) => {
+                // A retry of one already kept and replicated.
+                self.confirm_saved(now, origin, reply_to, item.dm.id, to, false);
+            }
+            Ok(false) => {}
+            Ok(true) => {
+                info!(
+                    lamport = self.clock.now().0,
+                    "keeping a message for {recipient}"
+                );
+                let peers: Vec<SocketAddr> = self.members.online_peers().map(|m| m.addr).collect();
+                if peers.is_empty() {
+                    self.confirm_saved(now, origin, reply_to, item.dm.id, to, false);
+                } else {
+                    self.awaiting_replica.insert(key, reply_to);
+                    let token = Token::Replica {
+                        origin,
+                        id: item.dm.id,
+                        to,
+                    };
+                    for addr in peers {
+                        self.send_reliable(now, addr, Message::Queued(item.clone()), token.clone());
+                    }
+                }
+                self.start_handover(now, &recipient);
+            }
+        }
+    }
+
+    fn confirm_saved(
+        &mut self,
+        now: Instant,
+        origin: NodeId,
+        reply_to: Option<SocketAddr>,
+        id: DmId,
+        to: u8,
+        full: bool,
+    ) {
+        if origin == self.id {
+            self.on_saved(id, to, full);
+        } else if let Some(addr) = reply_to {
+            self.send_reliable(now, addr, Message::Saved { id, to, full }, Token::Control);
+        }
+    }
+
+    pub(super) fn replica_acked(&mut self, now: Instant, origin: NodeId, id: DmId, to: u8) {
+        if let Some(reply_to) = self.awaiting_replica.remove(&(origin, id, to)) {
+            self.confirm_saved(now, origin, reply_to, id, to, false);
+        }
+    }
+
+    /// A replica never acked; if none is left to ack, the message is as safe as it gets.
+    pub(super) fn replica_lost(&mut self, now: Instant, origin: NodeId, id: DmId, to: u8) {
+        let others = self
+            .reliable
+            .any_pending(|t| *t == Token::Replica { origin, id, to });
+        if !others {
+            self.replica_acked(now, origin, id, to);
+        }
+    }
+
+    /// Hands the oldest kept message to `name` if it is online, one at a time, in order.
+    pub(super) fn start_handover(&mut self, now: Instant, name: &str) {
+        if !self.is_leader() || self.recovery.is_some() || self.handing_over.contains(name) {
+            return;
+        }
+        let Some(addr) = self
+            .members
+            .by_name(name)
+            .filter(|m| m.presence == Presence::Online)
+            .map(|m| m.addr)
+        else {
+            return;
+        };
+        let Some(item) = self.offline.front(name).cloned() else {
+            return;
+        };
+        if addr == self.cfg.addr {
+            return; // never queued for the leader itself while it is online
+        }
+        self.handing_over.insert(name.to_string());
+        let token = Token::Handover {
+            to: name.to_string(),
+            origin: item.origin,
+            id: item.dm.id,
+        };
+        self.send_reliable(now, addr, Message::Handover(item), token);
+    }
+
+    /// Hands over whatever is kept for members who are online now.
+    pub(super) fn hand_over_all(&mut self, now: Instant) {
+        let names: Vec<String> = self.offline.recipients().map(str::to_string).collect();
+        for name in names {
+            self.start_handover(now, &name);
+        }
+    }
+
+    /// The recipient acked a hand-over: forget it everywhere, then the next one.
+    pub(super) fn handed_over(&mut self, now: Instant, to: String, origin: NodeId, id: DmId) {
+        self.handing_over.remove(&to);
+        let idx = self
+            .offline
+            .front(&to)
+            .filter(|i| i.origin == origin && i.dm.id == id)
+            .map(|i| i.to);
+        if self.offline.remove(&to, origin, id) {
+            let msg = Message::Dequeued {
+                origin,
+                id,
+                to: idx.unwrap_or(0),
+            };
+            self.broadcast(now, &msg, &Token::Control);
+        }
+        self.start_handover(now, &to);
+    }
+
+    /// A replica learns a kept message was handed over.
+    pub(super) fn on_dequeued(&mut self, origin: NodeId, id: DmId, to: u8) {
+        let name = self
+            .offline
+            .items()
+            .find(|i| i.origin == origin && i.dm.id == id && i.to == to)
+            .map(|i| i.recipient().to_string());
+        if let Some(name) = name {
+            self.offline.remove(&name, origin, id);
+        }
+    }
+
+    /// A newcomer gets a replica of the whole queue.
+    pub(super) fn replicate_queue_to(&mut self, now: Instant, addr: SocketAddr) {
+        let items: Vec<QueuedDm> = self.offline.items().cloned().collect();
+        for item in items {
+            self.send_reliable(now, addr, Message::Queued(item), Token::Control);
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The offline queue: direct messages kept for members who are offline, per recipient
+//! name, in the order the leader saved them.
+//!
+//! The leader keeps the queue and replicates every change to every online member, so
+//! any member that becomes leader holds it too. A message is removed only after its
+//! recipient acknowledged the hand-over.
+
+use crate::ids::{DmId, NodeId};
+use crate::wire::QueuedDm;
+use std::collections::{BTreeMap, VecDeque};
+use thiserror::Error;
+
+/// Messages kept per offline recipient, at most; past it the sender is told.
+pub const MAX_QUEUE_PER_USER: usize = 1000;
+
+/// The queue is full for this recipient; nothing was stored.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("the offline queue for {0} is full ({MAX_QUEUE_PER_USER} messages)")]
+pub struct QueueFull(pub String);
+
+/// Kept direct messages by recipient name.
+#[derive(Debug, Default, Clone)]
+pub struct OfflineQueue {
+    by_recipient: BTreeMap<String, VecDeque<QueuedDm>>,
+}
+
+fn same(a: &QueuedDm, origin: NodeId, id: DmId) -> bool {
+    a.origin == origin && a.dm.id == id
+}
+
+impl OfflineQueue {
+    /// Keeps `item` for its recipient. `Ok(false)` if it was kept already (a retry).
+    pub fn push(&mut self, item: QueuedDm) -> Result<bool, QueueFull> {
+        let to = item.recipient().to_string();
+        let q = self.by_recipient.entry(to.clone()).or_default();
+        if q.iter().any(|x| same(x, item.origin, item.dm.id)) {
+            return Ok(false);
+        }
+        if q.len() >= MAX_QUEUE_PER_USER {
+            return Err(QueueFull(to));
+        }
+        q.push_back(item);
+        Ok(true)
+    }
+
+    /// Removes a handed-over message; `true` if it was there.
+    pub fn remove(&mut self, to: &str, origin: NodeId, id: DmId) -> bool {
+        let Some(q) = self.by_recipient.get_mut(to) else {
+            return false;
+        };
+        let before = q.len();
+        q.retain(|x| !same(x, origin, id));
+        let removed = q.len() != before;
+        if q.is_empty() {
+            self.by_recipient.remove(to);
+        }
+        removed
+    }
+
+    /// The oldest message kept for `to`.
+    pub fn front(&self, to: &str) -> Option<&QueuedDm> {
+        self.by_recipient.get(to).and_then(VecDeque::front)
+    }
+
+    /// Whether a message is kept.
+    pub fn contains(&self, to: &str, origin: NodeId, id: DmId) -> bool {
+        self.by_recipient
+            .get(to)
+            .is_some_and(|q| q.iter().any(|x| same(x, origin, id)))
+    }
+
+    /// Recipients with kept messages.
+    pub fn recipients(&self) -> impl Iterator<Item = &str> {
+        self.by_recipient.keys().map(String::as_str)
+    }
+
+    /// Every kept message, by recipient, oldest first.
+    pub fn items(&self) -> impl Iterator<Item = &QueuedDm> {
+        self.by_recipient.values().flatten()
+    }
+
+    /// How many messages are kept for `to`.
+    pub fn len_for(&self, to: &str) -> usize {
+        self.by_recipient.get(to).map_or(0, VecDeque::len)
+    }
+
+    /// How many messages are kept in all.
+    pub fn len(&self) -> usize {
+        self.by_recipient.values().map(VecDeque::len).sum()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.by_recipient.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{Lamport, WallMillis};
+    use crate::wire::DirectMessage;
+
+    fn item(origin: u64, id: u64, to: &str) -> QueuedDm {
+        QueuedDm {
+            origin: NodeId(origin),
+            to: 0,
+            dm: DirectMessage {
+                id: DmId(id),
+                from_name: "y".into(),
+                to: vec![to.into()],
+                lamport: Lamport(id),
+                sent_at: WallMillis(id),
+                text: format!("t{id}"),
+            },
+        }
+    }
+
+    #[test]
+    fn keeps_order_per_recipient_and_ignores_retries() {
+        let mut q = OfflineQueue::default();
+        assert_eq!(q.push(item(1, 1, "x")), Ok(true));
+        assert_eq!(q.push(item(2, 1, "x")), Ok(true));
+        assert_eq!(
+            q.push(item(1, 1, "x")),
+            Ok(false),
+            "a retry is not kept twice"
+        );
+        assert_eq!(q.push(item(1, 2, "z")), Ok(true));
+        assert_eq!(q.front("x").unwrap().origin, NodeId(1));
+        assert!(q.remove("x", NodeId(1), DmId(1)));
+        assert!(!q.remove("x", NodeId(1), DmId(1)));
+        assert_eq!(q.front("x").unwrap().origin, NodeId(2));
+        assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn full_queue_refuses_and_says_so() {
+        let mut q = OfflineQueue::default();
+        for i in 0..MAX_QUEUE_PER_USER as u64 {
+            q.push(item(1, i, "x")).unwrap();
+        }
+        assert_eq!(q.push(item(1, 99_999, "x")), Err(QueueFull("x".into())));
+        assert_eq!(q.len_for("x"), MAX_QUEUE_PER_USER);
+    }
+}
