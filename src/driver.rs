@@ -36,6 +36,8 @@ pub enum Request {
 }
 
 /// What the node loop gives out, in order.
+// Each output is moved once through a channel; boxing events would only add allocations.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Output {
     /// An event from the node.
