@@ -235,6 +235,9 @@ pub fn render(event: &Event) -> Vec<String> {
             "joined the room: {members} members, leader is {leader}"
         )],
         Event::JoinFailed(e) => vec![format!("error: cannot join: {e}")],
+        Event::RegFailed(e) => vec![format!(
+            "error: cannot come back online: {e} (still offline; try reg <name> <host:port>)"
+        )],
         Event::Room {
             entry,
             mine,

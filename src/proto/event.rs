@@ -60,6 +60,8 @@ pub enum Event {
     },
     /// Joining failed; the driver should report it and exit.
     JoinFailed(JoinError),
+    /// Coming back after `dereg` failed through every member known; still offline.
+    RegFailed(JoinError),
     /// A room message, in the room's total order.
     Room {
         /// The message.

@@ -39,7 +39,13 @@ impl OfflineQueue {
         if q.len() >= MAX_QUEUE_PER_USER {
             return Err(QueueFull(to));
         }
-        q.push_back(item);
+        // Keep each sender's messages in the order it sent them (ids grow per sender),
+        // even if its store requests arrived out of order.
+        let at = q
+            .iter()
+            .position(|x| x.origin == item.origin && x.dm.id > item.dm.id)
+            .unwrap_or(q.len());
+        q.insert(at, item);
         Ok(true)
     }
 
@@ -132,6 +138,16 @@ mod tests {
         assert!(!q.remove("x", NodeId(1), DmId(1)));
         assert_eq!(q.front("x").unwrap().origin, NodeId(2));
         assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn a_senders_messages_stay_in_its_order() {
+        let mut q = OfflineQueue::default();
+        q.push(item(1, 2, "x")).unwrap();
+        q.push(item(2, 1, "x")).unwrap();
+        q.push(item(1, 1, "x")).unwrap();
+        let order: Vec<(u64, u64)> = q.items().map(|i| (i.origin.0, i.dm.id.0)).collect();
+        assert_eq!(order, vec![(1, 1), (1, 2), (2, 1)]);
     }
 
     #[test]

@@ -12,7 +12,9 @@ use crate::ids::{NodeId, Seq};
 use crate::proto::chat::Sequencer;
 use crate::proto::election::Decision;
 use crate::proto::timers::Timer;
-use crate::wire::{ChatEntry, Epoch, Heartbeat, Member, Message, Packet, Presence, Stamp, encode};
+use crate::wire::{
+    ChatEntry, Epoch, Heartbeat, Member, Message, Packet, Presence, QueuedDm, Stamp, encode,
+};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tracing::{debug, info};
@@ -517,9 +519,14 @@ impl Node {
             self.history.range(from, Seq(u64::MAX)).cloned().collect();
         entries.extend(self.holdback.held_from(from).cloned());
         entries.truncate(SYNC_BATCH);
-        let sent = entries.len() as u32;
+        // Our replica of the offline queue too: the new leader takes the union.
+        let kept: Vec<QueuedDm> = self.offline.items().cloned().collect();
+        let sent = (entries.len() + kept.len()) as u32;
         for e in entries {
             self.send_reliable(now, leader, Message::Sequenced(e), Token::Sequenced(None));
+        }
+        for item in kept {
+            self.send_reliable(now, leader, Message::Queued(item), Token::Control);
         }
         let msg = Message::SyncReply {
             epoch,

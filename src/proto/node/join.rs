@@ -67,29 +67,45 @@ impl Node {
             self.timers
                 .set(Timer::JoinRetry, now + self.cfg.ack_timeout);
         } else {
-            self.fail_join(JoinError::Refused(reason));
+            self.fail_join(now, JoinError::Refused(reason));
         }
     }
 
     /// The join deadline passed: unreachable if the contact never acked, else no welcome.
-    pub(super) fn join_deadline(&mut self) {
+    pub(super) fn join_deadline(&mut self, now: Instant) {
         if let Phase::Joining { contact, .. } = self.phase {
             let unacked = self.reliable.any_pending(|t| *t == Token::Join);
-            self.fail_join(if unacked {
-                JoinError::Unreachable(contact)
-            } else {
-                JoinError::Timeout
-            });
+            self.fail_join(
+                now,
+                if unacked {
+                    JoinError::Unreachable(contact)
+                } else {
+                    JoinError::Timeout
+                },
+            );
         }
     }
 
-    pub(super) fn fail_join(&mut self, err: JoinError) {
-        if matches!(self.phase, Phase::Joining { .. }) {
-            info!(lamport = self.clock.now().0, "join failed: {err}");
+    pub(super) fn fail_join(&mut self, now: Instant, err: JoinError) {
+        if !matches!(self.phase, Phase::Joining { .. }) {
+            return;
+        }
+        info!(lamport = self.clock.now().0, "join failed: {err}");
+        self.timers.clear(Timer::JoinDeadline);
+        self.timers.clear(Timer::JoinRetry);
+        if !self.was_member {
             self.phase = Phase::Done;
-            self.timers.clear(Timer::JoinDeadline);
-            self.timers.clear(Timer::JoinRetry);
-            self.events.push_back(Event::JoinFailed(err));
+            return self.events.push_back(Event::JoinFailed(err));
+        }
+        // Coming back after `dereg`: try the next member we know; refusals are final.
+        let retry = !matches!(err, JoinError::Refused(_));
+        match self.reg_contacts.pop() {
+            Some(next) if retry => self.start_join(now, next),
+            _ => {
+                self.reg_contacts.clear();
+                self.phase = Phase::Offline;
+                self.events.push_back(Event::RegFailed(err));
+            }
         }
     }
 

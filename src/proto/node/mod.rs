@@ -216,6 +216,8 @@ pub struct Node {
     going_offline: bool,
     /// Whether this node was in the room before (a `reg` after `dereg`).
     was_member: bool,
+    /// Members still to try if coming back through the current one fails (last first).
+    reg_contacts: Vec<SocketAddr>,
     /// Room messages below this number are shown as history.
     history_until: Seq,
     /// Direct messages kept for offline members (replicated from the leader).
@@ -280,6 +282,7 @@ impl Node {
             fetch_attempts: 0,
             going_offline: false,
             was_member: false,
+            reg_contacts: Vec::new(),
             history_until: Seq(0),
             offline: OfflineQueue::default(),
             awaiting_replica: BTreeMap::new(),
@@ -416,7 +419,7 @@ impl Node {
         self.on_gave_up(now, gave_up);
         for timer in self.timers.expire(now) {
             match timer {
-                Timer::JoinDeadline => self.join_deadline(),
+                Timer::JoinDeadline => self.join_deadline(now),
                 Timer::JoinRetry => self.send_join(now),
                 Timer::GapRepair => self.repair_gap(now),
                 Timer::Resubmit => self.resubmit(now),
@@ -618,6 +621,10 @@ impl Node {
             Message::Saved { id, to, full } => self.on_saved(id, to, full),
             Message::Queued(item) => {
                 let _ = self.offline.push(item);
+                if let Some(rec) = self.recovery.as_mut() {
+                    *rec.received.entry(sender).or_default() += 1;
+                    self.maybe_finish_recovery(now);
+                }
             }
             Message::Dequeued { origin, id, to } => self.on_dequeued(origin, id, to),
             Message::Handover(item) => self.on_direct(item.origin, item.dm, true),
@@ -656,7 +663,7 @@ impl Node {
         for g in gave_up {
             self.stats.gave_up += 1;
             match g.token {
-                Token::Join => self.fail_join(JoinError::Unreachable(g.to)),
+                Token::Join => self.fail_join(now, JoinError::Unreachable(g.to)),
                 // No ack from the recipient: the leader keeps it for when it is back.
                 Token::Direct { to, dm } => self.store_offline_for(now, &to, dm),
                 Token::Replica { origin, id, to } => self.replica_lost(now, origin, id, to),

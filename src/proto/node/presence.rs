@@ -3,6 +3,7 @@
 
 use super::{Event, Node, Phase, Token};
 use crate::ids::{DmId, NodeId};
+use crate::proto::detector::Detector;
 use crate::proto::event::CommandError;
 use crate::proto::timers::Timer;
 use crate::wire::{DirectMessage, Message, Presence, QueuedDm};
@@ -41,6 +42,12 @@ impl Node {
         self.recovery = None;
         self.unstable.clear();
         self.handing_over.clear();
+        // What we heard before going offline says nothing about the room when we are back.
+        self.detector = Detector::new(
+            self.cfg.suspect_after(),
+            self.cfg.dead_after(),
+            self.cfg.join_timeout,
+        );
         self.timers.clear(Timer::Recovery);
         self.timers.clear(Timer::Election);
         info!(lamport = self.clock.now().0, "offline; reg to come back");
@@ -60,16 +67,36 @@ impl Node {
             };
             return self.events.push_back(Event::Error(e));
         }
-        let contact = via.or_else(|| {
-            let leader = self.leader_addr();
-            leader.or_else(|| self.members.online_peers().map(|m| m.addr).next())
-        });
-        let Some(contact) = contact else {
+        // Whom to try, in order: the given member; else the leader we knew, then the
+        // members we knew online, then the offline ones (they may be back by now).
+        let known: Vec<SocketAddr> = match via {
+            Some(v) => vec![v],
+            None => self
+                .leader_addr()
+                .into_iter()
+                .chain(self.members.online_peers().map(|m| m.addr))
+                .chain(
+                    self.members
+                        .entries()
+                        .filter(|m| m.presence == Presence::Offline && m.id != self.id)
+                        .map(|m| m.addr),
+                )
+                .collect(),
+        };
+        let mut contacts: Vec<SocketAddr> = Vec::new();
+        for a in known {
+            if !contacts.contains(&a) && a != self.cfg.addr {
+                contacts.push(a);
+            }
+        }
+        contacts.reverse();
+        let Some(first) = contacts.pop() else {
             return self.events.push_back(Event::Error(CommandError::NoContact));
         };
+        self.reg_contacts = contacts;
         // The leader sends a fresh copy of the queue; ours may be stale.
         self.offline = Default::default();
-        self.start_join(now, contact);
+        self.start_join(now, first);
     }
 
     // ----- the sender's side -----
@@ -245,8 +272,11 @@ impl Node {
         let Some(item) = self.offline.front(name).cloned() else {
             return;
         };
-        if addr == self.cfg.addr {
-            return; // never queued for the leader itself while it is online
+        if name == self.cfg.name {
+            // Kept for us while we were offline, and now we lead: hand it to ourselves.
+            let (to, origin, id) = (name.to_string(), item.origin, item.dm.id);
+            self.on_direct(item.origin, item.dm, true);
+            return self.handed_over(now, to, origin, id);
         }
         self.handing_over.insert(name.to_string());
         let token = Token::Handover {
