@@ -151,7 +151,9 @@ impl Sim {
     /// Gives a user command to host `i` (ignored if crashed).
     pub fn command(&mut self, i: usize, cmd: Command) {
         let wall = WallMillis(self.elapsed().as_millis() as u64);
+        let host_name = self.hosts[i].name.clone();
         if let Some(n) = self.hosts[i].node.as_mut() {
+            let _host = tracing::debug_span!("host", name = %host_name).entered();
             n.handle_command(self.now, wall, cmd);
             self.flush(i);
         }
@@ -298,15 +300,19 @@ impl Sim {
             if packet_first {
                 let Reverse(p) = self.queue.pop().unwrap();
                 if let Some(i) = self.host_at(p.to)
+                    && let host_name = self.hosts[i].name.clone()
                     && let Some(n) = self.hosts[i].node.as_mut()
                 {
                     self.delivered += 1;
+                    let _host = tracing::debug_span!("host", name = %host_name).entered();
                     n.handle_datagram(self.now, p.from, &p.bytes);
                     self.flush(i);
                 }
             } else {
                 let i = next_timer.unwrap().1;
+                let host_name = self.hosts[i].name.clone();
                 if let Some(n) = self.hosts[i].node.as_mut() {
+                    let _host = tracing::debug_span!("host", name = %host_name).entered();
                     n.handle_timeout(self.now);
                     self.flush(i);
                 }

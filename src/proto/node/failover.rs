@@ -76,7 +76,9 @@ impl Node {
     }
 
     pub(super) fn on_heartbeat_timer(&mut self, now: Instant) {
-        if self.phase != Phase::Member {
+        // A node waiting for its own messages to commit before it leaves is still in the
+        // ring: it keeps heartbeating until it has told everyone it is leaving.
+        if !self.in_ring() {
             return;
         }
         self.judge_neighbours(now);
@@ -94,7 +96,7 @@ impl Node {
     }
 
     pub(super) fn on_probe_timer(&mut self, now: Instant) {
-        if self.phase == Phase::Member {
+        if self.in_ring() {
             self.judge_neighbours(now);
         }
     }
@@ -298,12 +300,17 @@ impl Node {
         if epoch.leader != self.id
             && let Some(addr) = self.members.get(epoch.leader).map(|m| m.addr)
         {
-            // Re-register with the winner to learn its table and where its sequence is.
+            // Re-register with the winner to learn its table and where its sequence is,
+            // and give it our replica of the offline queue (the union survives the heal).
             self.resyncing = true;
             let msg = Message::Join {
                 name: self.cfg.name.clone(),
             };
             self.send_reliable(now, addr, msg, Token::Control);
+            let kept: Vec<QueuedDm> = self.offline.items().cloned().collect();
+            for item in kept {
+                self.send_reliable(now, addr, Message::Queued(item), Token::Control);
+            }
         }
     }
 
@@ -640,6 +647,9 @@ impl Node {
         }
         for (origin, s) in rec.held_submits {
             self.sequence(now, origin, s);
+        }
+        for (from, origin, to, dm) in rec.held_stores {
+            self.on_store(now, from, origin, to, dm);
         }
         for (id, name, addr) in rec.held_joins {
             self.on_join(now, id, name, addr);

@@ -183,6 +183,8 @@ struct Recovery {
     backfill: BTreeMap<Seq, ChatEntry>,
     /// Submissions received meanwhile, sequenced once recovery ends.
     held_submits: Vec<(NodeId, Submit)>,
+    /// Requests to keep direct messages received meanwhile, handled once recovery ends.
+    held_stores: Vec<(SocketAddr, NodeId, u8, DirectMessage)>,
     /// Joins received meanwhile, admitted once recovery ends.
     held_joins: Vec<(NodeId, String, SocketAddr)>,
 }
@@ -377,7 +379,7 @@ impl Node {
         }
         match env.packet {
             Packet::Heartbeat(hb) => {
-                if matches!(self.phase, Phase::Member) {
+                if self.in_ring() {
                     // Only heartbeats prove liveness: a newcomer sends other traffic
                     // before it starts heartbeating.
                     self.detector.heard(env.from, now);
@@ -539,6 +541,12 @@ impl Node {
         }
     }
 
+    /// Whether this node is part of the ring: a member, or one leaving that has not yet
+    /// told the others (it still heartbeats and answers probes).
+    fn in_ring(&self) -> bool {
+        matches!(self.phase, Phase::Member | Phase::Leaving { notified: false })
+    }
+
     fn leader_addr(&self) -> Option<SocketAddr> {
         self.leader()
             .filter(|l| self.members.is_online(*l))
@@ -620,10 +628,14 @@ impl Node {
             Message::Store { to, dm } => self.on_store(now, from, sender, to, dm),
             Message::Saved { id, to, full } => self.on_saved(id, to, full),
             Message::Queued(item) => {
+                let to = item.recipient().to_string();
                 let _ = self.offline.push(item);
                 if let Some(rec) = self.recovery.as_mut() {
                     *rec.received.entry(sender).or_default() += 1;
                     self.maybe_finish_recovery(now);
+                } else {
+                    // A leader given a replica (after a heal) hands it over if it can.
+                    self.start_handover(now, &to);
                 }
             }
             Message::Dequeued { origin, id, to } => self.on_dequeued(origin, id, to),

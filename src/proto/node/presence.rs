@@ -9,7 +9,7 @@ use crate::proto::timers::Timer;
 use crate::wire::{DirectMessage, Message, Presence, QueuedDm};
 use std::net::SocketAddr;
 use std::time::Instant;
-use tracing::info;
+use tracing::{debug, info};
 
 impl Node {
     fn check_own_name(&mut self, name: Option<String>) -> bool {
@@ -114,6 +114,10 @@ impl Node {
     }
 
     fn send_store(&mut self, now: Instant, to: u8, dm: DirectMessage) {
+        debug!(
+            lamport = self.clock.now().0,
+            "asking the leader to keep {:?} for {}", dm.id, dm.to.get(to as usize).map_or("?", |s| s.as_str())
+        );
         if self.is_leader() && self.recovery.is_none() {
             let me = self.id;
             self.keep(now, me, None, to, dm);
@@ -174,10 +178,13 @@ impl Node {
         to: u8,
         dm: DirectMessage,
     ) {
-        if self.is_leader() && self.recovery.is_none() {
+        debug!(lamport = self.clock.now().0, "store request {:?} from {origin}", dm.id);
+        if let Some(rec) = self.recovery.as_mut() {
+            rec.held_stores.push((from, origin, to, dm));
+        } else if self.is_leader() {
             self.keep(now, origin, Some(from), to, dm);
         }
-        // Not (yet) the leader: the sender sends it again to whoever leads.
+        // Not the leader: the sender sends it again to whoever leads.
     }
 
     /// Keeps a message, replicates it to every member, and confirms it to the sender once

@@ -196,7 +196,10 @@ impl Node {
     pub(super) fn deliver(&mut self, now: Instant, e: ChatEntry) {
         let mine = e.origin == self.id;
         if mine && self.outbox.confirm(e.origin_seq).is_some() && self.outbox.is_empty() {
-            self.timers.clear(Timer::Resubmit);
+            // The timer also resends direct messages not yet confirmed kept.
+            if self.unsaved.is_empty() {
+                self.timers.clear(Timer::Resubmit);
+            }
             self.on_outbox_drained(now);
         }
         let seen = e.is_filler() || self.history.contains_submission(e.origin, e.origin_seq);
