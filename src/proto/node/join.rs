@@ -380,18 +380,30 @@ impl Node {
             Phase::Leaving { .. } | Phase::Done => return,
         }
         self.phase = Phase::Leaving { notified: false };
+        // A leaving leader sequences nothing more (submissions wait for the next leader).
+        self.sequencer = None;
         self.timers
             .set(Timer::LeaveDeadline, now + self.cfg.leave_timeout);
-        if self.outbox.is_empty() {
+        self.maybe_notify_leave(now);
+    }
+
+    /// While leaving: once our own messages are committed and, if we led, every message we
+    /// sequenced has reached the members (so the next leader finds it), say goodbye.
+    pub(super) fn maybe_notify_leave(&mut self, now: Instant) {
+        let sequenced_in_flight = self
+            .reliable
+            .any_pending(|t| matches!(t, Token::Sequenced(_)));
+        if self.phase == (Phase::Leaving { notified: false })
+            && self.outbox.is_empty()
+            && !sequenced_in_flight
+        {
             self.send_leave_notices(now);
         }
     }
 
     /// Called when an own message commits during a leave.
     pub(super) fn on_outbox_drained(&mut self, now: Instant) {
-        if self.phase == (Phase::Leaving { notified: false }) {
-            self.send_leave_notices(now);
-        }
+        self.maybe_notify_leave(now);
     }
 
     fn send_leave_notices(&mut self, now: Instant) {

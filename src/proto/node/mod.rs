@@ -544,7 +544,10 @@ impl Node {
     /// Whether this node is part of the ring: a member, or one leaving that has not yet
     /// told the others (it still heartbeats and answers probes).
     fn in_ring(&self) -> bool {
-        matches!(self.phase, Phase::Member | Phase::Leaving { notified: false })
+        matches!(
+            self.phase,
+            Phase::Member | Phase::Leaving { notified: false }
+        )
     }
 
     fn leader_addr(&self) -> Option<SocketAddr> {
@@ -660,12 +663,15 @@ impl Node {
             Token::Replica { origin, id, to } => self.replica_acked(now, origin, id, to),
             Token::Handover { to, origin, id } => self.handed_over(now, to, origin, id),
             Token::LeaveNotice => self.maybe_finish_leave(now),
-            Token::Sequenced(Some(seq)) => self.stabilise(now, seq),
+            Token::Sequenced(Some(seq)) => {
+                self.stabilise(now, seq);
+                self.maybe_notify_leave(now);
+            }
+            Token::Sequenced(None) => self.maybe_notify_leave(now),
             Token::Join
             | Token::Forward { .. }
             | Token::Control
             | Token::Submit
-            | Token::Sequenced(None)
             | Token::Ring(_) => {}
         }
     }
@@ -687,8 +693,12 @@ impl Node {
                 Token::Forward { id, name, addr } => self.on_join(now, id, name, addr),
                 // Own submissions are resubmitted by the resubmit timer; sequenced messages
                 // are fetched by members that see the gap.
-                Token::Sequenced(Some(seq)) => self.stabilise(now, seq),
-                Token::Submit | Token::Sequenced(None) | Token::Control => {}
+                Token::Sequenced(Some(seq)) => {
+                    self.stabilise(now, seq);
+                    self.maybe_notify_leave(now);
+                }
+                Token::Sequenced(None) => self.maybe_notify_leave(now),
+                Token::Submit | Token::Control => {}
             }
             if !unreachable.contains(&g.to) {
                 unreachable.push(g.to);

@@ -116,7 +116,9 @@ impl Node {
     fn send_store(&mut self, now: Instant, to: u8, dm: DirectMessage) {
         debug!(
             lamport = self.clock.now().0,
-            "asking the leader to keep {:?} for {}", dm.id, dm.to.get(to as usize).map_or("?", |s| s.as_str())
+            "asking the leader to keep {:?} for {}",
+            dm.id,
+            dm.to.get(to as usize).map_or("?", |s| s.as_str())
         );
         if self.is_leader() && self.recovery.is_none() {
             let me = self.id;
@@ -178,7 +180,10 @@ impl Node {
         to: u8,
         dm: DirectMessage,
     ) {
-        debug!(lamport = self.clock.now().0, "store request {:?} from {origin}", dm.id);
+        debug!(
+            lamport = self.clock.now().0,
+            "store request {:?} from {origin}", dm.id
+        );
         if let Some(rec) = self.recovery.as_mut() {
             rec.held_stores.push((from, origin, to, dm));
         } else if self.is_leader() {
