@@ -1,0 +1,142 @@
+//! Going offline and coming back, with real processes on 127.0.0.1: x, y and z exchange
+//! private messages with receipts; x deregisters; y and z each leave x a message (both are
+//! told it was saved); the leader is killed and a new one elected; x registers again and
+//! sees both messages, in order, with their original send times, exactly once.
+
+mod common;
+
+use common::{Proc, Scratch};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Seconds since midnight UTC now.
+fn utc_seconds_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+        % 86_400
+}
+
+/// Seconds since midnight of an `HH:MM:SS UTC` stamp inside `line`.
+fn stamp_in(line: &str) -> u64 {
+    let at = line.find(" UTC").expect("a UTC stamp");
+    let hms = &line[at - 8..at];
+    let parts: Vec<u64> = hms.split(':').map(|p| p.parse().expect("digits")).collect();
+    parts[0] * 3600 + parts[1] * 60 + parts[2]
+}
+
+/// Whether two seconds-of-day are within `slack` of each other (across midnight too).
+fn close(a: u64, b: u64, slack: u64) -> bool {
+    let d = a.abs_diff(b);
+    d.min(86_400 - d) <= slack
+}
+
+#[test]
+fn kept_messages_survive_the_leader_and_arrive_once_in_order() {
+    let scratch = Scratch::new();
+    let mut z = Proc::create(&scratch, "z");
+    let mut x = Proc::join(&scratch, "x", &z, 2, "z");
+    let mut y = Proc::join(&scratch, "y", &x, 3, "z");
+    z.expect_line("y is online");
+    x.expect_line("y is online");
+
+    // Private messages with receipts while everyone is online.
+    x.send("send y hi y");
+    y.expect(
+        |l| l.starts_with("[private L") && l.ends_with("x: hi y"),
+        "x's message",
+    );
+    x.expect_line("[Message received by y.]");
+    y.send("send x,z hello both");
+    let mut receipts: Vec<String> = (0..2)
+        .map(|_| y.expect(|l| l.starts_with("[Message received by "), "a receipt"))
+        .collect();
+    receipts.sort();
+    assert_eq!(
+        receipts,
+        ["[Message received by x.]", "[Message received by z.]"]
+    );
+    x.expect(|l| l.ends_with("y: hello both"), "y's message");
+    z.expect(|l| l.ends_with("y: hello both"), "y's message");
+
+    // x goes offline; everyone sees it.
+    x.send("dereg x");
+    x.expect(|l| l.starts_with("you are offline"), "the offline notice");
+    y.expect_line("x is offline");
+    z.expect_line("x is offline");
+
+    // y and z each leave x a message; both are told it was saved by the leader z.
+    let sent_one = utc_seconds_now();
+    y.send("send x one, from y");
+    y.expect_line("[x is offline: message saved by z.]");
+    let sent_two = utc_seconds_now();
+    z.send("send x two, from z");
+    z.expect_line("[x is offline: message saved by z.]");
+
+    // The leader dies; y is elected.
+    z.kill();
+    y.expect_line("z is offline");
+    y.expect_line("leader is now y");
+
+    // x comes back (its last leader z is dead: it tries the next member it knows) and
+    // gets both messages, in order, with their original send times.
+    x.send("reg x");
+    let one = x.expect_within(
+        Duration::from_secs(20),
+        |l| l.contains("received while offline") && l.ends_with("y: one, from y"),
+        "y's kept message",
+    );
+    let two = x.expect(
+        |l| l.contains("received while offline"),
+        "the next kept message",
+    );
+    assert!(
+        two.ends_with("z: two, from z"),
+        "kept messages out of order: {one:?} then {two:?}"
+    );
+    assert!(close(stamp_in(&one), sent_one, 2), "send time of {one:?}");
+    assert!(close(stamp_in(&two), sent_two, 2), "send time of {two:?}");
+
+    // Exactly once: after a later message has gone through, neither came again.
+    y.send("send x after");
+    x.expect(|l| l.ends_with("y: after"), "a later private message");
+    x.pump();
+    let kept_lines = x
+        .seen
+        .iter()
+        .filter(|l| l.contains("one, from y") || l.contains("two, from z"))
+        .count();
+    assert_eq!(kept_lines, 2, "{}", x.transcript());
+    // x is listed online again, and y leads.
+    y.send("list");
+    let line = y.expect(
+        |l| l.starts_with("x ") && l.contains("127.0.0.1:"),
+        "x's line in list",
+    );
+    assert!(line.contains("ONLINE"), "{line}");
+}
+
+#[test]
+fn presence_errors_are_clear() {
+    let scratch = Scratch::new();
+    let mut a = Proc::create(&scratch, "a");
+    let mut b = Proc::join(&scratch, "b", &a, 2, "a");
+    a.expect_line("b is online");
+    b.send("reg b");
+    b.expect_line("error: you are already online");
+    b.send("dereg a");
+    b.expect_line("error: a is not you; you can only (de)register yourself");
+    b.send("send nobody hi");
+    b.expect_line("error: no such user nobody");
+    b.send("dereg");
+    b.expect(|l| l.starts_with("you are offline"), "the offline notice");
+    b.send("send a hi");
+    b.expect(
+        |l| l.starts_with("error: not in the room"),
+        "an error while offline",
+    );
+    b.send("reg");
+    b.expect(|l| l.starts_with("joined the room"), "the rejoin");
+    b.send("send a back again");
+    b.expect_line("[Message received by a.]");
+}
