@@ -660,6 +660,14 @@ impl Node {
     fn on_acked(&mut self, now: Instant, token: Token) {
         match token {
             Token::Direct { to, .. } => self.events.push_back(Event::Receipt { to }),
+            // The contact is there: the welcome may take longer than the contact's answer
+            // (the leader is further away, or the room is electing), so wait longer for it.
+            Token::Join => {
+                if matches!(self.phase, Phase::Joining { .. }) {
+                    self.timers
+                        .set(Timer::JoinDeadline, now + self.cfg.join_timeout * 3);
+                }
+            }
             Token::Replica { origin, id, to } => self.replica_acked(now, origin, id, to),
             Token::Handover { to, origin, id } => self.handed_over(now, to, origin, id),
             Token::LeaveNotice => self.maybe_finish_leave(now),
@@ -668,11 +676,7 @@ impl Node {
                 self.maybe_notify_leave(now);
             }
             Token::Sequenced(None) => self.maybe_notify_leave(now),
-            Token::Join
-            | Token::Forward { .. }
-            | Token::Control
-            | Token::Submit
-            | Token::Ring(_) => {}
+            Token::Forward { .. } | Token::Control | Token::Submit | Token::Ring(_) => {}
         }
     }
 
