@@ -82,6 +82,22 @@ fn leader(t0: Instant) -> Node {
     n
 }
 
+/// A leader "alice" (port 1) that has just admitted "bob" (port 2); outputs drained.
+fn leader_with_bob(t0: Instant) -> Node {
+    let mut n = leader(t0);
+    join_bob(&mut n, t0);
+    drain(&mut n);
+    n
+}
+
+fn join_bob(n: &mut Node, t0: Instant) {
+    n.handle_datagram(
+        t0,
+        addr(2),
+        &data(BOB, 1, Message::Join { name: "bob".into() }),
+    );
+}
+
 /// A follower "bob" at port 2 in a room led by alice (port 1), carol at port 3.
 fn follower(t0: Instant) -> Node {
     let mut cfg = NodeConfig::new("bob", addr(2), Some(addr(1)));
@@ -147,11 +163,7 @@ fn room_seqs(out: &Out) -> Vec<u64> {
 fn leader_admits_a_join_and_welcomes_with_the_table() {
     let t0 = Instant::now();
     let mut n = leader(t0);
-    n.handle_datagram(
-        t0,
-        addr(2),
-        &data(BOB, 1, Message::Join { name: "bob".into() }),
-    );
+    join_bob(&mut n, t0);
     let out = drain(&mut n);
     assert_eq!(out.acks_to(addr(2)), 1);
     let msgs = out.messages_to(addr(2));
@@ -169,13 +181,7 @@ fn leader_admits_a_join_and_welcomes_with_the_table() {
 #[test]
 fn a_name_already_online_is_refused() {
     let t0 = Instant::now();
-    let mut n = leader(t0);
-    n.handle_datagram(
-        t0,
-        addr(2),
-        &data(BOB, 1, Message::Join { name: "bob".into() }),
-    );
-    drain(&mut n);
+    let mut n = leader_with_bob(t0);
     n.handle_datagram(
         t0,
         addr(9),
@@ -289,13 +295,7 @@ fn follower_holds_back_and_fetches_gaps() {
 #[test]
 fn leader_sequences_a_retried_submission_once() {
     let t0 = Instant::now();
-    let mut n = leader(t0);
-    n.handle_datagram(
-        t0,
-        addr(2),
-        &data(BOB, 1, Message::Join { name: "bob".into() }),
-    );
-    drain(&mut n);
+    let mut n = leader_with_bob(t0);
     n.handle_datagram(t0, addr(2), &data(BOB, 2, Message::Submit(submit(1))));
     // The retry comes with a fresh transport id, as after a resubmit.
     n.handle_datagram(t0, addr(2), &data(BOB, 3, Message::Submit(submit(1))));
