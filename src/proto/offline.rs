@@ -18,10 +18,15 @@ pub const MAX_QUEUE_PER_USER: usize = 1000;
 #[error("the offline queue for {0} is full ({MAX_QUEUE_PER_USER} messages)")]
 pub struct QueueFull(pub String);
 
+/// Handed-over messages remembered so that a stale replica cannot bring them back.
+pub const TOMBSTONES: usize = 10_000;
+
 /// Kept direct messages by recipient name.
 #[derive(Debug, Default, Clone)]
 pub struct OfflineQueue {
     by_recipient: BTreeMap<String, VecDeque<QueuedDm>>,
+    /// Messages handed over (oldest first), never kept again.
+    handed_over: VecDeque<(NodeId, DmId)>,
 }
 
 fn same(a: &QueuedDm, origin: NodeId, id: DmId) -> bool {
@@ -31,6 +36,9 @@ fn same(a: &QueuedDm, origin: NodeId, id: DmId) -> bool {
 impl OfflineQueue {
     /// Keeps `item` for its recipient. `Ok(false)` if it was kept already (a retry).
     pub fn push(&mut self, item: QueuedDm) -> Result<bool, QueueFull> {
+        if self.was_handed_over(item.origin, item.dm.id) {
+            return Ok(false);
+        }
         let to = item.recipient().to_string();
         let q = self.by_recipient.entry(to.clone()).or_default();
         if q.iter().any(|x| same(x, item.origin, item.dm.id)) {
@@ -49,8 +57,19 @@ impl OfflineQueue {
         Ok(true)
     }
 
-    /// Removes a handed-over message; `true` if it was there.
+    /// Whether a message was handed over already.
+    pub fn was_handed_over(&self, origin: NodeId, id: DmId) -> bool {
+        self.handed_over.contains(&(origin, id))
+    }
+
+    /// Removes a handed-over message and remembers it; `true` if it was kept here.
     pub fn remove(&mut self, to: &str, origin: NodeId, id: DmId) -> bool {
+        if !self.was_handed_over(origin, id) {
+            if self.handed_over.len() == TOMBSTONES {
+                self.handed_over.pop_front();
+            }
+            self.handed_over.push_back((origin, id));
+        }
         let Some(q) = self.by_recipient.get_mut(to) else {
             return false;
         };
@@ -138,6 +157,11 @@ mod tests {
         assert!(!q.remove("x", NodeId(1), DmId(1)));
         assert_eq!(q.front("x").unwrap().origin, NodeId(2));
         assert_eq!(q.len(), 2);
+        assert_eq!(
+            q.push(item(1, 1, "x")),
+            Ok(false),
+            "handed over: not kept again"
+        );
     }
 
     #[test]

@@ -624,8 +624,9 @@ impl Node {
         self.sequencer = Some(sequencer);
         info!(
             lamport = self.clock.now().0,
-            "took over sequencing at #{} ({filled} lost numbers filled)",
-            self.holdback.next()
+            "took over sequencing at #{} ({filled} lost numbers filled, {} kept messages)",
+            self.holdback.next(),
+            self.offline.len()
         );
         // Bring every member up to our point: from our history, from what survivors sent
         // us that predates our history, or as a filler where nobody had it.

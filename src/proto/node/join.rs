@@ -274,6 +274,9 @@ impl Node {
             self.first_seq = w.next_seq;
         }
         self.history_until = w.next_seq;
+        if self.was_member {
+            self.return_replica(now);
+        }
         if from < w.next_seq {
             self.known_high = self.known_high.max(Seq(w.next_seq.0 - 1));
             self.timers.set(Timer::GapRepair, now);

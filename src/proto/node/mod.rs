@@ -632,6 +632,15 @@ impl Node {
             Message::Saved { id, to, full } => self.on_saved(id, to, full),
             Message::Queued(item) => {
                 let to = item.recipient().to_string();
+                if self.is_leader() && self.offline.was_handed_over(item.origin, item.dm.id) {
+                    // A stale replica: tell its holder the message is gone.
+                    let msg = Message::Dequeued {
+                        origin: item.origin,
+                        id: item.dm.id,
+                        to: item.to,
+                    };
+                    self.send_reliable(now, from, msg, Token::Control);
+                }
                 let _ = self.offline.push(item);
                 if let Some(rec) = self.recovery.as_mut() {
                     *rec.received.entry(sender).or_default() += 1;

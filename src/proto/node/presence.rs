@@ -94,8 +94,8 @@ impl Node {
             return self.events.push_back(Event::Error(CommandError::NoContact));
         };
         self.reg_contacts = contacts;
-        // The leader sends a fresh copy of the queue; ours may be stale.
-        self.offline = Default::default();
+        // Our replica of the queue goes to the leader once we are back (it may hold the
+        // only copy of a message, if the leader that kept it died meanwhile).
         self.start_join(now, first);
     }
 
@@ -271,6 +271,13 @@ impl Node {
     /// Hands the oldest kept message to `name` if it is online, one at a time, in order.
     pub(super) fn start_handover(&mut self, now: Instant, name: &str) {
         if !self.is_leader() || self.recovery.is_some() || self.handing_over.contains(name) {
+            debug!(
+                lamport = self.clock.now().0,
+                "not handing over to {name}: leader {} recovering {} busy {}",
+                self.is_leader(),
+                self.recovery.is_some(),
+                self.handing_over.contains(name)
+            );
             return;
         }
         let Some(addr) = self
@@ -290,6 +297,10 @@ impl Node {
             self.on_direct(item.origin, item.dm, true);
             return self.handed_over(now, to, origin, id);
         }
+        debug!(
+            lamport = self.clock.now().0,
+            "handing {:?} over to {name}", item.dm.id
+        );
         self.handing_over.insert(name.to_string());
         let token = Token::Handover {
             to: name.to_string(),
@@ -332,9 +343,21 @@ impl Node {
             .offline
             .items()
             .find(|i| i.origin == origin && i.dm.id == id && i.to == to)
-            .map(|i| i.recipient().to_string());
-        if let Some(name) = name {
-            self.offline.remove(&name, origin, id);
+            .map(|i| i.recipient().to_string())
+            .unwrap_or_default();
+        // Remembered even if we did not hold it, so no stale replica brings it back.
+        self.offline.remove(&name, origin, id);
+    }
+
+    /// Back after `dereg`: give the leader our replica of the queue; it keeps what it
+    /// lacks and ignores what was handed over meanwhile.
+    pub(super) fn return_replica(&mut self, now: Instant) {
+        let Some(leader) = self.leader_addr().filter(|_| !self.is_leader()) else {
+            return;
+        };
+        let kept: Vec<QueuedDm> = self.offline.items().cloned().collect();
+        for item in kept {
+            self.send_reliable(now, leader, Message::Queued(item), Token::Control);
         }
     }
 
