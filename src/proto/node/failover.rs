@@ -1,26 +1,21 @@
 //! Surviving crashes: heartbeats to ring neighbours, failure detection, cutting dead
-//! members out, refuting false suspicion, Chang-Roberts election, and the new leader's
-//! recovery of every room message a survivor holds before it sequences anything new.
+//! members out, refuting false suspicion, and Chang-Roberts election (the new leader's
+//! take-over is in `recovery.rs`).
 //!
 //! Split brain: after a partition heals, the leader with the larger [`Epoch`] (term, then
 //! id) wins. A node that hears of a larger epoch from a neighbour's heartbeat adopts it;
 //! a leader steps down. Such a node re-registers with the winner (a join under its own
 //! id), which hands it the table and the winner's next sequence number.
 
-use super::{Event, Node, Phase, Recovery, Token};
+use super::{Event, Node, Phase, Token};
 use crate::ids::{NodeId, Seq};
-use crate::proto::chat::Sequencer;
 use crate::proto::election::Decision;
 use crate::proto::timers::Timer;
-use crate::wire::{
-    ChatEntry, Epoch, Heartbeat, Member, Message, Packet, Presence, QueuedDm, Stamp, encode,
-};
+use crate::wire::{Epoch, Heartbeat, Member, Message, Packet, Presence, QueuedDm, Stamp, encode};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
-/// Room messages a member sends a new leader in answer to one sync request, at most.
-const SYNC_BATCH: usize = 512;
 /// Least time between two pushes of the member table to the same node.
 const TABLE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Every this many heartbeat rounds, one offline member (round-robin) gets a heartbeat
@@ -451,211 +446,5 @@ impl Node {
         if epoch.leader != self.id {
             self.send_ring(now, Message::Elected(epoch));
         }
-    }
-
-    // ----- the new leader's recovery -----
-
-    /// Asks every survivor for the room messages it has beyond ours.
-    fn start_recovery(&mut self, now: Instant) {
-        let Some(epoch) = self.epoch else { return };
-        // Nothing is sequenced until recovery ends (own messages wait in the outbox).
-        // Re-elected while own messages still waited for a first ack: they were broadcast
-        // under their numbers already, so they are part of the log from here on.
-        self.sequencer = None;
-        for (_, e) in std::mem::take(&mut self.unstable) {
-            self.on_sequenced(now, e);
-        }
-        let from = self.holdback.next();
-        self.recovery = Some(Recovery {
-            high: self.holdback.high(),
-            ..Recovery::default()
-        });
-        self.ask_survivors(now, epoch, from);
-    }
-
-    /// One round of recovery: every online member is asked for its messages from `from`.
-    fn ask_survivors(&mut self, now: Instant, epoch: Epoch, from: Seq) {
-        let peers: Vec<(NodeId, SocketAddr)> = self
-            .members
-            .online_peers()
-            .map(|m| (m.id, m.addr))
-            .collect();
-        if let Some(rec) = self.recovery.as_mut() {
-            rec.waiting = peers.iter().map(|(id, _)| *id).collect();
-            rec.requested_from = from;
-        }
-        for (_, addr) in peers {
-            let msg = Message::SyncRequest { epoch, from };
-            self.send_reliable(now, addr, msg, Token::Control);
-        }
-        self.timers
-            .set(Timer::Recovery, now + self.cfg.recovery_timeout);
-        self.maybe_finish_recovery(now);
-    }
-
-    /// During recovery, a message older than this leader's own delivery point: kept aside
-    /// for members that lack it. Returns whether it was taken.
-    pub(super) fn backfill(&mut self, e: &ChatEntry) -> bool {
-        let have = self.history.range(e.seq, e.seq).next().is_some();
-        match self.recovery.as_mut() {
-            Some(rec) if e.seq < self.holdback.next() => {
-                if !have {
-                    rec.backfill.insert(e.seq, e.clone());
-                }
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// A new leader asks what we have: send it our messages from `from` on, then a reply.
-    pub(super) fn on_sync_request(
-        &mut self,
-        now: Instant,
-        leader: SocketAddr,
-        epoch: Epoch,
-        from: Seq,
-    ) {
-        if Some(epoch) < self.epoch || self.phase != Phase::Member {
-            return;
-        }
-        self.election.on_elected(epoch.term);
-        self.timers.clear(Timer::Election);
-        self.set_epoch(now, epoch);
-        let mut entries: Vec<ChatEntry> =
-            self.history.range(from, Seq(u64::MAX)).cloned().collect();
-        entries.extend(self.holdback.held_from(from).cloned());
-        entries.truncate(SYNC_BATCH);
-        // Our replica of the offline queue too: the new leader takes the union.
-        let kept: Vec<QueuedDm> = self.offline.items().cloned().collect();
-        let sent = (entries.len() + kept.len()) as u32;
-        for e in entries {
-            self.send_reliable(now, leader, Message::Sequenced(e), Token::Sequenced(None));
-        }
-        for item in kept {
-            self.send_reliable(now, leader, Message::Queued(item), Token::Control);
-        }
-        let msg = Message::SyncReply {
-            epoch,
-            next: self.holdback.next(),
-            high: self.holdback.high(),
-            sent,
-        };
-        self.send_reliable(now, leader, msg, Token::Control);
-    }
-
-    pub(super) fn on_sync_reply(
-        &mut self,
-        now: Instant,
-        member: NodeId,
-        epoch: Epoch,
-        (next, high): (Seq, Seq),
-        sent: u32,
-    ) {
-        if self.epoch != Some(epoch) {
-            return;
-        }
-        let Some(rec) = self.recovery.as_mut() else {
-            return;
-        };
-        debug!(
-            lamport = self.clock.now().0,
-            "sync reply from {member}: next {next} high {high}"
-        );
-        rec.waiting.remove(&member);
-        *rec.expected.entry(member).or_default() += sent;
-        rec.member_next.insert(member, next);
-        rec.high = rec.high.max(high);
-        self.maybe_finish_recovery(now);
-    }
-
-    pub(super) fn maybe_finish_recovery(&mut self, now: Instant) {
-        let Some(rec) = self.recovery.as_ref() else {
-            return;
-        };
-        let all_arrived = rec
-            .expected
-            .iter()
-            .all(|(m, n)| rec.received.get(m).copied().unwrap_or(0) >= *n);
-        if !rec.waiting.is_empty() || !all_arrived {
-            return;
-        }
-        // A member behind what we asked for (we joined after what it misses): ask again
-        // from there, once, so that whatever any survivor has reaches it.
-        let lowest = rec.member_next.values().min().copied();
-        if let (Some(lowest), Some(epoch)) = (lowest, self.epoch)
-            && lowest < rec.requested_from
-            && !rec.second_round
-        {
-            if let Some(rec) = self.recovery.as_mut() {
-                rec.second_round = true;
-            }
-            return self.ask_survivors(now, epoch, lowest);
-        }
-        if self.holdback.next() > rec.high {
-            self.finish_recovery(now);
-        }
-    }
-
-    /// Ends recovery: fills what no survivor had, brings members up to date, and starts
-    /// sequencing (first the submissions that waited).
-    pub(super) fn finish_recovery(&mut self, now: Instant) {
-        let Some(rec) = self.recovery.take() else {
-            return;
-        };
-        self.timers.clear(Timer::Recovery);
-        let mut filled = 0;
-        while self.holdback.next() <= rec.high {
-            let next = self.holdback.next();
-            if !self.holdback.has(next) {
-                self.holdback.offer(ChatEntry::filler(next));
-                filled += 1;
-            }
-            while let Some(e) = self.holdback.pop_ready() {
-                self.deliver(now, e);
-            }
-        }
-        // Every surviving message a member still lacks is in our history or the backfill;
-        // older ones were delivered everywhere, so their origins confirmed them.
-        let mut sequencer = Sequencer::resume(self.holdback.next(), &self.history);
-        for e in rec.backfill.values().filter(|e| !e.is_filler()) {
-            sequencer.note_sequenced(e.origin, e.origin_seq);
-        }
-        self.sequencer = Some(sequencer);
-        info!(
-            lamport = self.clock.now().0,
-            "took over sequencing at #{} ({filled} lost numbers filled, {} kept messages)",
-            self.holdback.next(),
-            self.offline.len()
-        );
-        // Bring every member up to our point: from our history, from what survivors sent
-        // us that predates our history, or as a filler where nobody had it.
-        let end = self.holdback.next();
-        for (member, next) in rec.member_next {
-            let Some(addr) = self.members.get(member).map(|m| m.addr) else {
-                continue;
-            };
-            for s in (next.0..end.0).take(SYNC_BATCH) {
-                let e = self
-                    .history
-                    .range(Seq(s), Seq(s))
-                    .next()
-                    .cloned()
-                    .or_else(|| rec.backfill.get(&Seq(s)).cloned())
-                    .unwrap_or_else(|| ChatEntry::filler(Seq(s)));
-                self.send_reliable(now, addr, Message::Sequenced(e), Token::Sequenced(None));
-            }
-        }
-        for (origin, s) in rec.held_submits {
-            self.sequence(now, origin, s);
-        }
-        for (from, origin, to, dm) in rec.held_stores {
-            self.on_store(now, from, origin, to, dm);
-        }
-        for (id, name, addr) in rec.held_joins {
-            self.on_join(now, id, name, addr);
-        }
-        self.resubmit(now);
-        self.hand_over_all(now);
     }
 }

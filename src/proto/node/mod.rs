@@ -16,10 +16,17 @@
 //! Time is always an argument; the node never reads a clock, never sleeps, and draws
 //! randomness only from its own seeded generator, so a run is reproducible.
 
+mod config;
+mod dispatch;
 mod failover;
 mod join;
 mod presence;
+mod recovery;
 mod room;
+mod views;
+
+pub use config::NodeConfig;
+use dispatch::msg_kind;
 
 use super::chat::{History, HoldBackQueue, Outbox, Sequencer};
 use super::clock::LamportClock;
@@ -39,75 +46,6 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tracing::{debug, warn};
-
-/// A node's settings. [`NodeConfig::new`] gives the defaults.
-#[derive(Clone, Debug)]
-pub struct NodeConfig {
-    /// This user's name.
-    pub name: String,
-    /// The address other members reach this node at.
-    pub addr: SocketAddr,
-    /// A member to join through; `None` creates a new room with this node as leader.
-    pub join: Option<SocketAddr>,
-    /// Time before an unacked reliable message is resent (500 ms).
-    pub ack_timeout: Duration,
-    /// Resends before a reliable message is given up (8).
-    pub max_retries: u32,
-    /// How long joining may take before it fails (3 s).
-    pub join_timeout: Duration,
-    /// How long a gap in the room's sequence may stay open before asking the leader (300 ms).
-    pub gap_repair_after: Duration,
-    /// How long an own room message may wait for its commit before it is resubmitted (3 s).
-    pub resubmit_after: Duration,
-    /// How long a graceful leave waits for confirmations and acks (2 s).
-    pub leave_timeout: Duration,
-    /// Room messages kept in history (10 000).
-    pub history_limit: usize,
-    /// Recent room messages a newcomer is shown as history when it joins (100).
-    pub join_history: usize,
-    /// Interval between heartbeats to each ring neighbour (100 ms).
-    pub heartbeat_interval: Duration,
-    /// Heartbeat intervals of silence before a neighbour is suspected and probed (3); it
-    /// is declared dead after one and a half times as long.
-    pub suspect_after: u32,
-    /// How long a started election may take before it is started again (2 s).
-    pub election_timeout: Duration,
-    /// How long a new leader waits for survivors' room messages before it goes on (1.5 s).
-    pub recovery_timeout: Duration,
-}
-
-impl NodeConfig {
-    /// Default settings for `name` at `addr`, joining through `join` if given.
-    pub fn new(name: impl Into<String>, addr: SocketAddr, join: Option<SocketAddr>) -> Self {
-        NodeConfig {
-            name: name.into(),
-            addr,
-            join,
-            ack_timeout: Duration::from_millis(500),
-            max_retries: 8,
-            join_timeout: Duration::from_secs(3),
-            gap_repair_after: Duration::from_millis(300),
-            resubmit_after: Duration::from_secs(3),
-            leave_timeout: Duration::from_secs(2),
-            history_limit: 10_000,
-            join_history: 100,
-            heartbeat_interval: Duration::from_millis(100),
-            suspect_after: 3,
-            election_timeout: Duration::from_secs(2),
-            recovery_timeout: Duration::from_millis(1500),
-        }
-    }
-
-    /// Silence after which a neighbour is suspected.
-    pub fn suspect_after(&self) -> Duration {
-        self.heartbeat_interval * self.suspect_after
-    }
-
-    /// Silence after which a neighbour is declared dead.
-    pub fn dead_after(&self) -> Duration {
-        self.suspect_after().mul_f64(1.5)
-    }
-}
 
 /// Where the node is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -581,224 +519,10 @@ impl Node {
         }
     }
 
-    // ----- dispatch -----
-
-    /// Whether a reliable message may be handled in the current phase. Messages that are
-    /// not yet welcome are left unacked so that the sender retries them later.
-    fn accepts_now(&self, msg: &Message) -> bool {
-        match &self.phase {
-            Phase::Joining { .. } => {
-                matches!(msg, Message::Welcome(_) | Message::JoinRefused { .. })
-            }
-            Phase::Member | Phase::Leaving { .. } => true,
-            Phase::Offline | Phase::Done => false,
-        }
-    }
-
-    fn on_message(&mut self, now: Instant, from: SocketAddr, sender: NodeId, msg: Message) {
-        match msg {
-            Message::Join { name } => self.on_join(now, sender, name, from),
-            Message::JoinForward { id, name, addr } => self.on_join_forward(now, id, name, addr),
-            Message::Welcome(w) => self.on_welcome(now, w),
-            Message::JoinRefused { reason } => self.on_join_refused(now, reason),
-            Message::Members(list) => {
-                if self.phase == Phase::Member || matches!(self.phase, Phase::Leaving { .. }) {
-                    self.on_members(now, from, list)
-                }
-            }
-            Message::Submit(s) => self.on_submit(now, sender, s),
-            Message::Sequenced(e) => {
-                if self.accepts_sequenced(sender, e.seq) {
-                    let recovering = if let Some(rec) = self.recovery.as_mut() {
-                        *rec.received.entry(sender).or_default() += 1;
-                        true
-                    } else {
-                        false
-                    };
-                    self.on_sequenced(now, e);
-                    if recovering {
-                        self.maybe_finish_recovery(now);
-                    }
-                } else {
-                    debug!(
-                        lamport = self.clock.now().0,
-                        "ignoring #{} from {sender}", e.seq
-                    );
-                }
-            }
-            Message::Fetch { from: a, to: b } => self.on_fetch(now, from, a, b),
-            Message::Direct(dm) => self.on_direct(sender, dm, false),
-            Message::Store { to, dm } => self.on_store(now, from, sender, to, dm),
-            Message::Saved { id, to, full } => self.on_saved(id, to, full),
-            Message::Queued(item) => {
-                let to = item.recipient().to_string();
-                if self.is_leader() && self.offline.was_handed_over(item.origin, item.dm.id) {
-                    // A stale replica: tell its holder the message is gone.
-                    let msg = Message::Dequeued {
-                        origin: item.origin,
-                        id: item.dm.id,
-                        to: item.to,
-                    };
-                    self.send_reliable(now, from, msg, Token::Control);
-                }
-                let _ = self.offline.push(item);
-                if let Some(rec) = self.recovery.as_mut() {
-                    *rec.received.entry(sender).or_default() += 1;
-                    self.maybe_finish_recovery(now);
-                } else {
-                    // A leader given a replica (after a heal) hands it over if it can.
-                    self.start_handover(now, &to);
-                }
-            }
-            Message::Dequeued { origin, id, to } => self.on_dequeued(origin, id, to),
-            Message::Handover(item) => self.on_direct(item.origin, item.dm, true),
-            Message::Election { term, candidate } => self.on_election(now, term, candidate),
-            Message::Elected(epoch) => self.on_elected(now, epoch),
-            Message::SyncRequest { epoch, from: first } => {
-                self.on_sync_request(now, from, epoch, first)
-            }
-            Message::SyncReply {
-                epoch,
-                next,
-                high,
-                sent,
-            } => self.on_sync_reply(now, sender, epoch, (next, high), sent),
-        }
-    }
-
-    fn on_acked(&mut self, now: Instant, token: Token) {
-        match token {
-            Token::Direct { to, .. } => self.events.push_back(Event::Receipt { to }),
-            // The contact is there: the welcome may take longer than the contact's answer
-            // (the leader is further away, or the room is electing), so wait longer for it.
-            Token::Join => {
-                if matches!(self.phase, Phase::Joining { .. }) {
-                    self.timers
-                        .set(Timer::JoinDeadline, now + self.cfg.join_timeout * 3);
-                }
-            }
-            Token::Replica { origin, id, to } => self.replica_acked(now, origin, id, to),
-            Token::Handover { to, origin, id } => self.handed_over(now, to, origin, id),
-            Token::LeaveNotice => self.maybe_finish_leave(now),
-            Token::Sequenced(Some(seq)) => {
-                self.stabilise(now, seq);
-                self.maybe_notify_leave(now);
-            }
-            Token::Sequenced(None) => self.maybe_notify_leave(now),
-            Token::Forward { .. } | Token::Control | Token::Submit | Token::Ring(_) => {}
-        }
-    }
-
-    fn on_gave_up(&mut self, now: Instant, gave_up: Vec<GaveUp<Token>>) {
-        let mut unreachable: Vec<SocketAddr> = Vec::new();
-        for g in gave_up {
-            self.stats.gave_up += 1;
-            match g.token {
-                Token::Join => self.fail_join(now, JoinError::Unreachable(g.to)),
-                // No ack from the recipient: the leader keeps it for when it is back.
-                Token::Direct { to, dm } => self.store_offline_for(now, &to, dm),
-                Token::Replica { origin, id, to } => self.replica_lost(now, origin, id, to),
-                Token::Handover { to, .. } => {
-                    self.handing_over.remove(&to);
-                }
-                Token::LeaveNotice => self.maybe_finish_leave(now),
-                Token::Ring(msg) => self.reroute_ring(now, g.to, msg),
-                Token::Forward { id, name, addr } => self.on_join(now, id, name, addr),
-                // Own submissions are resubmitted by the resubmit timer; sequenced messages
-                // are fetched by members that see the gap.
-                Token::Sequenced(Some(seq)) => {
-                    self.stabilise(now, seq);
-                    self.maybe_notify_leave(now);
-                }
-                Token::Sequenced(None) => self.maybe_notify_leave(now),
-                Token::Submit | Token::Control => {}
-            }
-            if !unreachable.contains(&g.to) {
-                unreachable.push(g.to);
-            }
-        }
-        for addr in unreachable {
-            let name = self
-                .members
-                .entries()
-                .find(|m| m.addr == addr)
-                .map(|m| m.name.clone());
-            warn!(
-                lamport = self.clock.now().0,
-                "peer {addr} ({name:?}) unreachable"
-            );
-            // Only members concern the user (a refused newcomer that went away does not).
-            if name.is_some() {
-                self.events.push_back(Event::PeerUnreachable { addr, name });
-            }
-        }
-    }
-
-    // ----- views -----
-
-    fn member_views(&self) -> Vec<MemberView> {
-        self.members
-            .current()
-            .into_iter()
-            .map(|m| MemberView {
-                name: m.name.clone(),
-                addr: m.addr,
-                online: m.presence == Presence::Online,
-                leader: Some(m.id) == self.leader(),
-                me: m.id == self.id,
-            })
-            .collect()
-    }
-
-    fn status_view(&self) -> StatusView {
-        StatusView {
-            name: self.cfg.name.clone(),
-            id: self.id,
-            addr: self.cfg.addr,
-            prev: self.members.prev().and_then(|id| self.name_of(id)),
-            next: self.members.next().and_then(|id| self.name_of(id)),
-            leader: self.leader().and_then(|id| self.name_of(id)),
-            suspected: self
-                .members
-                .online_peers()
-                .filter(|m| self.detector.is_suspected(m.id))
-                .map(|m| m.name.clone())
-                .collect(),
-            lamport: self.clock.now(),
-            stats: self.stats.clone(),
-            in_flight: self.reliable.in_flight(),
-            unconfirmed: self.outbox.len(),
-            history: self.history.len(),
-        }
-    }
-
     fn next_dm_id(&mut self) -> DmId {
         let id = DmId(self.next_dm);
         self.next_dm += 1;
         id
-    }
-}
-
-fn msg_kind(msg: &Message) -> &'static str {
-    match msg {
-        Message::Join { .. } => "Join",
-        Message::JoinForward { .. } => "JoinForward",
-        Message::Welcome(_) => "Welcome",
-        Message::JoinRefused { .. } => "JoinRefused",
-        Message::Members(_) => "Members",
-        Message::Submit(_) => "Submit",
-        Message::Sequenced(_) => "Sequenced",
-        Message::Fetch { .. } => "Fetch",
-        Message::Direct(_) => "Direct",
-        Message::Election { .. } => "Election",
-        Message::Elected(_) => "Elected",
-        Message::SyncRequest { .. } => "SyncRequest",
-        Message::SyncReply { .. } => "SyncReply",
-        Message::Store { .. } => "Store",
-        Message::Saved { .. } => "Saved",
-        Message::Queued(_) => "Queued",
-        Message::Dequeued { .. } => "Dequeued",
-        Message::Handover(_) => "Handover",
     }
 }
 

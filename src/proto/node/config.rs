@@ -1,0 +1,73 @@
+//! [`NodeConfig`]: a node's settings and their defaults.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A node's settings. [`NodeConfig::new`] gives the defaults.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// This user's name.
+    pub name: String,
+    /// The address other members reach this node at.
+    pub addr: SocketAddr,
+    /// A member to join through; `None` creates a new room with this node as leader.
+    pub join: Option<SocketAddr>,
+    /// Time before an unacked reliable message is resent (500 ms).
+    pub ack_timeout: Duration,
+    /// Resends before a reliable message is given up (8).
+    pub max_retries: u32,
+    /// How long joining may take before it fails (3 s).
+    pub join_timeout: Duration,
+    /// How long a gap in the room's sequence may stay open before asking the leader (300 ms).
+    pub gap_repair_after: Duration,
+    /// How long an own room message may wait for its commit before it is resubmitted (3 s).
+    pub resubmit_after: Duration,
+    /// How long a graceful leave waits for confirmations and acks (2 s).
+    pub leave_timeout: Duration,
+    /// Room messages kept in history (10 000).
+    pub history_limit: usize,
+    /// Recent room messages a newcomer is shown as history when it joins (100).
+    pub join_history: usize,
+    /// Interval between heartbeats to each ring neighbour (100 ms).
+    pub heartbeat_interval: Duration,
+    /// Heartbeat intervals of silence before a neighbour is suspected and probed (3); it
+    /// is declared dead after one and a half times as long.
+    pub suspect_after: u32,
+    /// How long a started election may take before it is started again (2 s).
+    pub election_timeout: Duration,
+    /// How long a new leader waits for survivors' room messages before it goes on (1.5 s).
+    pub recovery_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// Default settings for `name` at `addr`, joining through `join` if given.
+    pub fn new(name: impl Into<String>, addr: SocketAddr, join: Option<SocketAddr>) -> Self {
+        NodeConfig {
+            name: name.into(),
+            addr,
+            join,
+            ack_timeout: Duration::from_millis(500),
+            max_retries: 8,
+            join_timeout: Duration::from_secs(3),
+            gap_repair_after: Duration::from_millis(300),
+            resubmit_after: Duration::from_secs(3),
+            leave_timeout: Duration::from_secs(2),
+            history_limit: 10_000,
+            join_history: 100,
+            heartbeat_interval: Duration::from_millis(100),
+            suspect_after: 3,
+            election_timeout: Duration::from_secs(2),
+            recovery_timeout: Duration::from_millis(1500),
+        }
+    }
+
+    /// Silence after which a neighbour is suspected.
+    pub fn suspect_after(&self) -> Duration {
+        self.heartbeat_interval * self.suspect_after
+    }
+
+    /// Silence after which a neighbour is declared dead.
+    pub fn dead_after(&self) -> Duration {
+        self.suspect_after().mul_f64(1.5)
+    }
+}

@@ -1,0 +1,188 @@
+//! Dispatch: which received message goes to which handler, in which phase, and what
+//! an ack or a give-up of one of our own reliable messages means.
+
+use super::*;
+
+impl Node {
+    // ----- dispatch -----
+
+    /// Whether a reliable message may be handled in the current phase. Messages that are
+    /// not yet welcome are left unacked so that the sender retries them later.
+    pub(super) fn accepts_now(&self, msg: &Message) -> bool {
+        match &self.phase {
+            Phase::Joining { .. } => {
+                matches!(msg, Message::Welcome(_) | Message::JoinRefused { .. })
+            }
+            Phase::Member | Phase::Leaving { .. } => true,
+            Phase::Offline | Phase::Done => false,
+        }
+    }
+
+    pub(super) fn on_message(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        sender: NodeId,
+        msg: Message,
+    ) {
+        match msg {
+            Message::Join { name } => self.on_join(now, sender, name, from),
+            Message::JoinForward { id, name, addr } => self.on_join_forward(now, id, name, addr),
+            Message::Welcome(w) => self.on_welcome(now, w),
+            Message::JoinRefused { reason } => self.on_join_refused(now, reason),
+            Message::Members(list) => {
+                if self.phase == Phase::Member || matches!(self.phase, Phase::Leaving { .. }) {
+                    self.on_members(now, from, list)
+                }
+            }
+            Message::Submit(s) => self.on_submit(now, sender, s),
+            Message::Sequenced(e) => {
+                if self.accepts_sequenced(sender, e.seq) {
+                    let recovering = if let Some(rec) = self.recovery.as_mut() {
+                        *rec.received.entry(sender).or_default() += 1;
+                        true
+                    } else {
+                        false
+                    };
+                    self.on_sequenced(now, e);
+                    if recovering {
+                        self.maybe_finish_recovery(now);
+                    }
+                } else {
+                    debug!(
+                        lamport = self.clock.now().0,
+                        "ignoring #{} from {sender}", e.seq
+                    );
+                }
+            }
+            Message::Fetch { from: a, to: b } => self.on_fetch(now, from, a, b),
+            Message::Direct(dm) => self.on_direct(sender, dm, false),
+            Message::Store { to, dm } => self.on_store(now, from, sender, to, dm),
+            Message::Saved { id, to, full } => self.on_saved(id, to, full),
+            Message::Queued(item) => {
+                let to = item.recipient().to_string();
+                if self.is_leader() && self.offline.was_handed_over(item.origin, item.dm.id) {
+                    // A stale replica: tell its holder the message is gone.
+                    let msg = Message::Dequeued {
+                        origin: item.origin,
+                        id: item.dm.id,
+                        to: item.to,
+                    };
+                    self.send_reliable(now, from, msg, Token::Control);
+                }
+                let _ = self.offline.push(item);
+                if let Some(rec) = self.recovery.as_mut() {
+                    *rec.received.entry(sender).or_default() += 1;
+                    self.maybe_finish_recovery(now);
+                } else {
+                    // A leader given a replica (after a heal) hands it over if it can.
+                    self.start_handover(now, &to);
+                }
+            }
+            Message::Dequeued { origin, id, to } => self.on_dequeued(origin, id, to),
+            Message::Handover(item) => self.on_direct(item.origin, item.dm, true),
+            Message::Election { term, candidate } => self.on_election(now, term, candidate),
+            Message::Elected(epoch) => self.on_elected(now, epoch),
+            Message::SyncRequest { epoch, from: first } => {
+                self.on_sync_request(now, from, epoch, first)
+            }
+            Message::SyncReply {
+                epoch,
+                next,
+                high,
+                sent,
+            } => self.on_sync_reply(now, sender, epoch, (next, high), sent),
+        }
+    }
+
+    pub(super) fn on_acked(&mut self, now: Instant, token: Token) {
+        match token {
+            Token::Direct { to, .. } => self.events.push_back(Event::Receipt { to }),
+            // The contact is there: the welcome may take longer than the contact's answer
+            // (the leader is further away, or the room is electing), so wait longer for it.
+            Token::Join => {
+                if matches!(self.phase, Phase::Joining { .. }) {
+                    self.timers
+                        .set(Timer::JoinDeadline, now + self.cfg.join_timeout * 3);
+                }
+            }
+            Token::Replica { origin, id, to } => self.replica_acked(now, origin, id, to),
+            Token::Handover { to, origin, id } => self.handed_over(now, to, origin, id),
+            Token::LeaveNotice => self.maybe_finish_leave(now),
+            Token::Sequenced(Some(seq)) => {
+                self.stabilise(now, seq);
+                self.maybe_notify_leave(now);
+            }
+            Token::Sequenced(None) => self.maybe_notify_leave(now),
+            Token::Forward { .. } | Token::Control | Token::Submit | Token::Ring(_) => {}
+        }
+    }
+
+    pub(super) fn on_gave_up(&mut self, now: Instant, gave_up: Vec<GaveUp<Token>>) {
+        let mut unreachable: Vec<SocketAddr> = Vec::new();
+        for g in gave_up {
+            self.stats.gave_up += 1;
+            match g.token {
+                Token::Join => self.fail_join(now, JoinError::Unreachable(g.to)),
+                // No ack from the recipient: the leader keeps it for when it is back.
+                Token::Direct { to, dm } => self.store_offline_for(now, &to, dm),
+                Token::Replica { origin, id, to } => self.replica_lost(now, origin, id, to),
+                Token::Handover { to, .. } => {
+                    self.handing_over.remove(&to);
+                }
+                Token::LeaveNotice => self.maybe_finish_leave(now),
+                Token::Ring(msg) => self.reroute_ring(now, g.to, msg),
+                Token::Forward { id, name, addr } => self.on_join(now, id, name, addr),
+                // Own submissions are resubmitted by the resubmit timer; sequenced messages
+                // are fetched by members that see the gap.
+                Token::Sequenced(Some(seq)) => {
+                    self.stabilise(now, seq);
+                    self.maybe_notify_leave(now);
+                }
+                Token::Sequenced(None) => self.maybe_notify_leave(now),
+                Token::Submit | Token::Control => {}
+            }
+            if !unreachable.contains(&g.to) {
+                unreachable.push(g.to);
+            }
+        }
+        for addr in unreachable {
+            let name = self
+                .members
+                .entries()
+                .find(|m| m.addr == addr)
+                .map(|m| m.name.clone());
+            warn!(
+                lamport = self.clock.now().0,
+                "peer {addr} ({name:?}) unreachable"
+            );
+            // Only members concern the user (a refused newcomer that went away does not).
+            if name.is_some() {
+                self.events.push_back(Event::PeerUnreachable { addr, name });
+            }
+        }
+    }
+}
+
+pub(super) fn msg_kind(msg: &Message) -> &'static str {
+    match msg {
+        Message::Join { .. } => "Join",
+        Message::JoinForward { .. } => "JoinForward",
+        Message::Welcome(_) => "Welcome",
+        Message::JoinRefused { .. } => "JoinRefused",
+        Message::Members(_) => "Members",
+        Message::Submit(_) => "Submit",
+        Message::Sequenced(_) => "Sequenced",
+        Message::Fetch { .. } => "Fetch",
+        Message::Direct(_) => "Direct",
+        Message::Election { .. } => "Election",
+        Message::Elected(_) => "Elected",
+        Message::SyncRequest { .. } => "SyncRequest",
+        Message::SyncReply { .. } => "SyncReply",
+        Message::Store { .. } => "Store",
+        Message::Saved { .. } => "Saved",
+        Message::Queued(_) => "Queued",
+        Message::Dequeued { .. } => "Dequeued",
+        Message::Handover(_) => "Handover",
+    }
+}
