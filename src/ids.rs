@@ -29,7 +29,7 @@ pub struct Seq(pub u64);
 impl Seq {
     /// The sequence number after this one.
     pub fn next(self) -> Seq {
-        Seq(self.0 + 1)
+        Seq(self.0.saturating_add(1))
     }
 }
 
@@ -47,7 +47,7 @@ pub struct OriginSeq(pub u64);
 impl OriginSeq {
     /// The number after this one.
     pub fn next(self) -> OriginSeq {
-        OriginSeq(self.0 + 1)
+        OriginSeq(self.0.saturating_add(1))
     }
 }
 

@@ -248,8 +248,13 @@ pub fn render(event: &Event) -> Vec<String> {
         Event::Saved { to, leader } => {
             vec![format!("[{to} is offline: message saved by {leader}.]")]
         }
-        Event::Deregistered => {
-            vec!["you are offline; messages for you are kept (type reg to come back)".into()]
+        Event::Deregistered { pending } => {
+            let mut line =
+                "you are offline; messages for you are kept (type reg to come back)".to_string();
+            if *pending > 0 {
+                line.push_str(&format!("; {pending} of yours go out when you are back"));
+            }
+            vec![line]
         }
         Event::Direct {
             from,

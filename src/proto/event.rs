@@ -94,7 +94,10 @@ pub enum Event {
         leader: String,
     },
     /// This node went offline (`dereg`); it keeps running and can `reg` again.
-    Deregistered,
+    Deregistered {
+        /// Own messages not yet confirmed; they are sent once the node is back.
+        pending: usize,
+    },
     /// Answer to [`Command::History`]: room messages, oldest first.
     History(Vec<ChatEntry>),
     /// A recipient acknowledged this node's private message.

@@ -25,8 +25,8 @@ pub const TOMBSTONES: usize = 10_000;
 #[derive(Debug, Default, Clone)]
 pub struct OfflineQueue {
     by_recipient: BTreeMap<String, VecDeque<QueuedDm>>,
-    /// Messages handed over (oldest first), never kept again.
-    handed_over: VecDeque<(NodeId, DmId)>,
+    /// Messages handed over (oldest first, by origin, id and recipient), never kept again.
+    handed_over: VecDeque<(NodeId, DmId, String)>,
 }
 
 fn same(a: &QueuedDm, origin: NodeId, id: DmId) -> bool {
@@ -36,10 +36,10 @@ fn same(a: &QueuedDm, origin: NodeId, id: DmId) -> bool {
 impl OfflineQueue {
     /// Keeps `item` for its recipient. `Ok(false)` if it was kept already (a retry).
     pub fn push(&mut self, item: QueuedDm) -> Result<bool, QueueFull> {
-        if self.was_handed_over(item.origin, item.dm.id) {
+        let to = item.recipient().to_string();
+        if self.was_handed_over(&to, item.origin, item.dm.id) {
             return Ok(false);
         }
-        let to = item.recipient().to_string();
         let q = self.by_recipient.entry(to.clone()).or_default();
         if q.iter().any(|x| same(x, item.origin, item.dm.id)) {
             return Ok(false);
@@ -57,18 +57,20 @@ impl OfflineQueue {
         Ok(true)
     }
 
-    /// Whether a message was handed over already.
-    pub fn was_handed_over(&self, origin: NodeId, id: DmId) -> bool {
-        self.handed_over.contains(&(origin, id))
+    /// Whether a message was handed over to `to` already.
+    pub fn was_handed_over(&self, to: &str, origin: NodeId, id: DmId) -> bool {
+        self.handed_over
+            .iter()
+            .any(|(o, i, t)| *o == origin && *i == id && t == to)
     }
 
     /// Removes a handed-over message and remembers it; `true` if it was kept here.
     pub fn remove(&mut self, to: &str, origin: NodeId, id: DmId) -> bool {
-        if !self.was_handed_over(origin, id) {
+        if !to.is_empty() && !self.was_handed_over(to, origin, id) {
             if self.handed_over.len() == TOMBSTONES {
                 self.handed_over.pop_front();
             }
-            self.handed_over.push_back((origin, id));
+            self.handed_over.push_back((origin, id, to.to_string()));
         }
         let Some(q) = self.by_recipient.get_mut(to) else {
             return false;

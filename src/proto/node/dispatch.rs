@@ -2,8 +2,49 @@
 //! an ack or a give-up of one of our own reliable messages means.
 
 use super::*;
+use crate::proto::node::failover::MAX_TERM;
+use crate::proto::ring::{MAX_MEMBERS, MEMBERS_PER_DATAGRAM};
+use crate::wire::valid_name;
+
+/// The most parts a welcome can have (the largest member table, chunked).
+const MAX_WELCOME_PARTS: u16 = (MAX_MEMBERS / MEMBERS_PER_DATAGRAM + 1) as u16;
 
 impl Node {
+    /// Checks a message against what its sender may say, before it is acked or handled.
+    /// Only joins come from strangers; everything else must come from a node in the
+    /// member table, with values in range. (Without a room key, a sender's identity is
+    /// only as good as its claim: see the README.)
+    pub(super) fn admissible(&self, sender: NodeId, msg: &Message) -> Result<(), &'static str> {
+        let known = self.members.get(sender).is_some();
+        match msg {
+            Message::Join { .. } => Ok(()),
+            Message::Welcome(w) => {
+                if w.parts == 0 || w.parts > MAX_WELCOME_PARTS || w.part >= w.parts {
+                    Err("welcome with impossible parts")
+                } else if w.epoch.leader != sender && !known {
+                    Err("welcome not from the leader it names")
+                } else {
+                    Ok(())
+                }
+            }
+            Message::JoinRefused { .. } => Ok(()),
+            _ if !known => Err("message from a node not in the member table"),
+            Message::Members(list) => {
+                if list.iter().all(|m| valid_name(&m.name)) {
+                    Ok(())
+                } else {
+                    Err("member entry with an invalid name")
+                }
+            }
+            Message::Election { term, .. } if *term > MAX_TERM => Err("election term out of range"),
+            Message::Elected(e) if e.term > MAX_TERM => Err("election term out of range"),
+            Message::Election { .. } | Message::Elected(_) if !self.members.is_online(sender) => {
+                Err("election message from a member not online")
+            }
+            _ => Ok(()),
+        }
+    }
+
     // ----- dispatch -----
 
     /// Whether a reliable message may be handled in the current phase. Messages that are
@@ -61,7 +102,7 @@ impl Node {
             Message::Saved { id, to, full } => self.on_saved(id, to, full),
             Message::Queued(item) => {
                 let to = item.recipient().to_string();
-                if self.is_leader() && self.offline.was_handed_over(item.origin, item.dm.id) {
+                if self.is_leader() && self.offline.was_handed_over(&to, item.origin, item.dm.id) {
                     // A stale replica: tell its holder the message is gone.
                     let msg = Message::Dequeued {
                         origin: item.origin,
@@ -107,14 +148,23 @@ impl Node {
                 }
             }
             Token::Replica { origin, id, to } => self.replica_acked(now, origin, id, to),
-            Token::Handover { to, origin, id } => self.handed_over(now, to, origin, id),
+            Token::Handover {
+                to,
+                origin,
+                id,
+                idx,
+            } => self.handed_over(now, to, origin, id, idx),
             Token::LeaveNotice => self.maybe_finish_leave(now),
             Token::Sequenced(Some(seq)) => {
                 self.stabilise(now, seq);
                 self.maybe_notify_leave(now);
             }
             Token::Sequenced(None) => self.maybe_notify_leave(now),
-            Token::Forward { .. } | Token::Control | Token::Submit | Token::Ring(_) => {}
+            Token::Resync
+            | Token::Forward { .. }
+            | Token::Control
+            | Token::Submit
+            | Token::Ring(_) => {}
         }
     }
 
@@ -140,6 +190,7 @@ impl Node {
                     self.maybe_notify_leave(now);
                 }
                 Token::Sequenced(None) => self.maybe_notify_leave(now),
+                Token::Resync => self.resyncing = false,
                 Token::Submit | Token::Control => {}
             }
             if !unreachable.contains(&g.to) {

@@ -16,6 +16,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tracing::{debug, info};
 
+/// The largest election term accepted (a bad peer cannot push terms to the limit).
+pub const MAX_TERM: u64 = 1 << 62;
 /// Least time between two pushes of the member table to the same node.
 const TABLE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Every this many heartbeat rounds, one offline member (round-robin) gets a heartbeat
@@ -301,7 +303,7 @@ impl Node {
             let msg = Message::Join {
                 name: self.cfg.name.clone(),
             };
-            self.send_reliable(now, addr, msg, Token::Control);
+            self.send_reliable(now, addr, msg, Token::Resync);
             let kept: Vec<QueuedDm> = self.offline.items().cloned().collect();
             for item in kept {
                 self.send_reliable(now, addr, Message::Queued(item), Token::Control);
@@ -341,7 +343,11 @@ impl Node {
 
     /// Starts a Chang-Roberts round above every term known.
     pub(super) fn start_election(&mut self, now: Instant) {
-        let known = self.epoch.map_or(0, |e| e.term).max(self.election.term());
+        let known = self
+            .epoch
+            .map_or(0, |e| e.term)
+            .max(self.election.term())
+            .min(MAX_TERM - 1);
         let decision = self.election.start(self.id, known + 1);
         debug!(
             lamport = self.clock.now().0,
@@ -437,12 +443,20 @@ impl Node {
     }
 
     pub(super) fn on_elected(&mut self, now: Instant, epoch: Epoch) {
-        if self.phase != Phase::Member || Some(epoch) < self.epoch {
+        // An announcement older than what we follow, or than a round under way, is stale
+        // (a rerouted token of a leader that died while announcing): it must not end the
+        // round that replaces it.
+        if self.phase != Phase::Member
+            || Some(epoch) < self.epoch
+            || epoch.term < self.election.term()
+        {
             return;
         }
-        self.election.on_elected(epoch.term);
-        self.timers.clear(Timer::Election);
-        self.set_epoch(now, epoch);
+        if Some(epoch) > self.epoch {
+            self.election.on_elected(epoch.term);
+            self.timers.clear(Timer::Election);
+            self.set_epoch(now, epoch);
+        }
         if epoch.leader != self.id {
             self.send_ring(now, Message::Elected(epoch));
         }

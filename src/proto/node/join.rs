@@ -59,6 +59,10 @@ impl Node {
     /// The room refused us. With no leader (an election is running) we ask again shortly,
     /// within the join deadline; any other reason is final.
     pub(super) fn on_join_refused(&mut self, now: Instant, reason: Refusal) {
+        if self.phase == Phase::Member {
+            self.resyncing = false; // the winner would not have us back; stop waiting
+            return;
+        }
         if reason == Refusal::NoLeader && matches!(self.phase, Phase::Joining { .. }) {
             info!(
                 lamport = self.clock.now().0,
@@ -276,6 +280,8 @@ impl Node {
         self.history_until = w.next_seq;
         if self.was_member {
             self.return_replica(now);
+            // What we wrote while away (or could not hand over before) goes out now.
+            self.resubmit(now);
         }
         if from < w.next_seq {
             self.known_high = self.known_high.max(Seq(w.next_seq.0 - 1));
@@ -316,6 +322,9 @@ impl Node {
         if let Some(from) = leader {
             self.on_members(now, from, w.members);
         }
+        if w.part >= w.parts {
+            return;
+        }
         if w.part + 1 < w.parts {
             return;
         }
@@ -347,6 +356,9 @@ impl Node {
                     self.refute(now, from);
                 }
                 continue;
+            }
+            if self.members.get(m.id).is_none() && self.members.len() >= MAX_MEMBERS {
+                continue; // a full table takes no strangers
             }
             let name = m.name.clone();
             match self.members.merge(m.clone()) {
@@ -385,6 +397,8 @@ impl Node {
         self.phase = Phase::Leaving { notified: false };
         // A leaving leader sequences nothing more (submissions wait for the next leader).
         self.sequencer = None;
+        self.recovery = None;
+        self.timers.clear(Timer::Recovery);
         self.timers
             .set(Timer::LeaveDeadline, now + self.cfg.leave_timeout);
         self.maybe_notify_leave(now);
@@ -417,7 +431,8 @@ impl Node {
             .into_iter()
             .map(|s| s.text)
             .collect();
-        if !unconfirmed.is_empty() {
+        // Going offline keeps them: they are posted once we are back.
+        if !unconfirmed.is_empty() && !self.going_offline {
             self.events
                 .push_back(Event::Unconfirmed { texts: unconfirmed });
         }

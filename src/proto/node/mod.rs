@@ -90,7 +90,10 @@ enum Token {
         to: String,
         origin: NodeId,
         id: DmId,
+        idx: u8,
     },
+    /// Re-registering with a leader learned of by gossip; given up, we stop waiting.
+    Resync,
     /// A newcomer's join passed on to the leader; passed on again if that fails.
     Forward {
         id: NodeId,
@@ -115,6 +118,8 @@ struct Recovery {
     member_next: BTreeMap<NodeId, Seq>,
     /// The first sequence number asked for.
     requested_from: Seq,
+    /// Our own next undelivered number when we last asked (to see progress).
+    asked_at: Seq,
     /// Whether the second round (asking from the lowest point any member still needs) ran.
     second_round: bool,
     /// Messages from before this leader's own history, gathered for members that lack them.
@@ -315,9 +320,12 @@ impl Node {
         if env.from == self.id {
             return self.drop_datagram(now, from, "datagram claims our own node id");
         }
+        if env.lamport > LamportClock::MAX_ACCEPTED {
+            return self.drop_datagram(now, from, "Lamport time out of range");
+        }
         match env.packet {
             Packet::Heartbeat(hb) => {
-                if self.in_ring() {
+                if self.in_ring() && self.members.get(env.from).is_some() {
                     // Only heartbeats prove liveness: a newcomer sends other traffic
                     // before it starts heartbeating.
                     self.detector.heard(env.from, now);
@@ -332,6 +340,10 @@ impl Node {
                 }
             }
             Packet::Data { id, msg } => {
+                if let Err(why) = self.admissible(env.from, &msg) {
+                    // Not acked: a member not known yet retries, and is known by then.
+                    return self.drop_datagram(now, from, why);
+                }
                 if !self.accepts_now(&msg) {
                     // Not acked: the sender will retry once we are ready for it.
                     debug!(?from, "not ready for {:?} yet", msg_kind(&msg));

@@ -50,8 +50,11 @@ impl Node {
         );
         self.timers.clear(Timer::Recovery);
         self.timers.clear(Timer::Election);
+        self.timers.clear(Timer::GapRepair);
         info!(lamport = self.clock.now().0, "offline; reg to come back");
-        self.events.push_back(Event::Deregistered);
+        self.events.push_back(Event::Deregistered {
+            pending: self.outbox.len() + self.unsaved.len(),
+        });
     }
 
     /// `reg`: rejoin through `via`, or the leader or any member still known.
@@ -293,9 +296,9 @@ impl Node {
         };
         if name == self.cfg.name {
             // Kept for us while we were offline, and now we lead: hand it to ourselves.
-            let (to, origin, id) = (name.to_string(), item.origin, item.dm.id);
+            let (to, origin, id, idx) = (name.to_string(), item.origin, item.dm.id, item.to);
             self.on_direct(item.origin, item.dm, true);
-            return self.handed_over(now, to, origin, id);
+            return self.handed_over(now, to, origin, id, idx);
         }
         debug!(
             lamport = self.clock.now().0,
@@ -306,6 +309,7 @@ impl Node {
             to: name.to_string(),
             origin: item.origin,
             id: item.dm.id,
+            idx: item.to,
         };
         self.send_reliable(now, addr, Message::Handover(item), token);
     }
@@ -319,18 +323,20 @@ impl Node {
     }
 
     /// The recipient acked a hand-over: forget it everywhere, then the next one.
-    pub(super) fn handed_over(&mut self, now: Instant, to: String, origin: NodeId, id: DmId) {
+    pub(super) fn handed_over(
+        &mut self,
+        now: Instant,
+        to: String,
+        origin: NodeId,
+        id: DmId,
+        idx: u8,
+    ) {
         self.handing_over.remove(&to);
-        let idx = self
-            .offline
-            .front(&to)
-            .filter(|i| i.origin == origin && i.dm.id == id)
-            .map(|i| i.to);
         if self.offline.remove(&to, origin, id) {
             let msg = Message::Dequeued {
                 origin,
                 id,
-                to: idx.unwrap_or(0),
+                to: idx,
             };
             self.broadcast(now, &msg, &Token::Control);
         }

@@ -3,7 +3,7 @@
 //! nobody has, brings every member up to date, and only then sequences anything new.
 
 use super::*;
-use crate::proto::chat::Sequencer;
+use crate::proto::chat::{MAX_HOLDBACK, Sequencer};
 use crate::wire::QueuedDm;
 use tracing::{debug, info};
 
@@ -36,9 +36,11 @@ impl Node {
             .online_peers()
             .map(|m| (m.id, m.addr))
             .collect();
+        let asked_at = self.holdback.next();
         if let Some(rec) = self.recovery.as_mut() {
             rec.waiting = peers.iter().map(|(id, _)| *id).collect();
             rec.requested_from = from;
+            rec.asked_at = asked_at;
         }
         for (_, addr) in peers {
             let msg = Message::SyncRequest { epoch, from };
@@ -114,14 +116,19 @@ impl Node {
         let Some(rec) = self.recovery.as_mut() else {
             return;
         };
+        if !rec.waiting.remove(&member) {
+            return; // not asked (or answered already this round)
+        }
         debug!(
             lamport = self.clock.now().0,
             "sync reply from {member}: next {next} high {high}"
         );
-        rec.waiting.remove(&member);
-        *rec.expected.entry(member).or_default() += sent;
+        let expected = rec.expected.entry(member).or_default();
+        *expected = expected.saturating_add(sent);
         rec.member_next.insert(member, next);
-        rec.high = rec.high.max(high);
+        // Nobody holds more than a hold-back queue's worth beyond what we asked from.
+        let ceiling = Seq(rec.requested_from.0.saturating_add(MAX_HOLDBACK as u64));
+        rec.high = rec.high.max(high.min(ceiling));
         self.maybe_finish_recovery(now);
     }
 
@@ -148,9 +155,17 @@ impl Node {
             }
             return self.ask_survivors(now, epoch, lowest);
         }
-        if self.holdback.next() > rec.high {
-            self.finish_recovery(now);
+        // Answers are capped per round: while they move us forward, ask for the rest.
+        if let Some(epoch) = self.epoch
+            && self.holdback.next() <= rec.high
+            && self.holdback.next() > rec.asked_at
+        {
+            let from = self.holdback.next();
+            return self.ask_survivors(now, epoch, from);
         }
+        // Everyone answered and everything they sent is here: what is still missing, no
+        // survivor has.
+        self.finish_recovery(now);
     }
 
     /// Ends recovery: fills what no survivor had, brings members up to date, and starts

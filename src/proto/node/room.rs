@@ -225,6 +225,9 @@ impl Node {
 
     /// The gap timer fired: ask the leader for what is still missing.
     pub(super) fn repair_gap(&mut self, now: Instant) {
+        if !self.in_ring() {
+            return;
+        }
         let Some((from, to)) = self.wanted() else {
             return;
         };
