@@ -2,7 +2,7 @@
 
 use crate::proto::NodeConfig;
 use crate::wire::{MAX_NAME_BYTES, valid_name};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -15,15 +15,27 @@ use std::time::Duration;
     about = "A serverless group chat over UDP: nodes form a ring, a leader orders the room.",
     after_help = "Without --join, creates a new room and leads it. A later flag overrides an \
                   earlier one, so `./s2 --join 127.0.0.1:5003` works.",
-    args_override_self = true
+    args_override_self = true,
+    subcommand_negates_reqs = true,
+    args_conflicts_with_subcommands = true
 )]
 pub struct Args {
+    /// Something other than running a node.
+    #[command(subcommand)]
+    pub command: Option<Tool>,
     /// Your name in the room (1 to 32 bytes, no spaces or commas).
-    #[arg(long, value_parser = parse_name)]
-    pub name: String,
+    #[arg(long, required = true, value_parser = parse_name)]
+    pub name: Option<String>,
     /// UDP port to listen on; 0 picks a free one (printed at start).
-    #[arg(long)]
-    pub port: u16,
+    #[arg(long, required = true)]
+    pub port: Option<u16>,
+    /// The room key file (made by `ringchat keygen --room FILE`); every member needs the
+    /// same one. Without it the room is unauthenticated.
+    #[arg(long, value_name = "FILE", env = "RINGCHAT_ROOM_KEY_FILE")]
+    pub room_key_file: Option<PathBuf>,
+    /// Datagrams accepted per second from one source address; more are dropped unread.
+    #[arg(long, default_value_t = crate::driver::DEFAULT_RATE_LIMIT, value_parser = clap::value_parser!(u32).range(10..))]
+    pub rate_limit: u32,
     /// The address to listen on, which other members use to reach you.
     #[arg(long, default_value = "127.0.0.1", value_parser = parse_addr)]
     pub addr: IpAddr,
@@ -55,6 +67,17 @@ pub struct Args {
     /// declared dead after one and a half times as long.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub suspect_after: u32,
+}
+
+/// Tools besides running a node.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Tool {
+    /// Write a fresh random room key to a new file (readable by you only).
+    Keygen {
+        /// The file to create (an existing file is never overwritten).
+        #[arg(long, value_name = "FILE")]
+        room: PathBuf,
+    },
 }
 
 fn parse_name(s: &str) -> Result<String, String> {
@@ -90,7 +113,7 @@ impl Args {
 
     /// The node settings for a node listening at `local`.
     pub fn node_config(&self, local: SocketAddr, join: Option<SocketAddr>) -> NodeConfig {
-        let mut cfg = NodeConfig::new(self.name.clone(), local, join);
+        let mut cfg = NodeConfig::new(self.name.clone().unwrap_or_default(), local, join);
         cfg.ack_timeout = Duration::from_millis(self.ack_timeout_ms);
         cfg.max_retries = self.max_retries;
         cfg.heartbeat_interval = Duration::from_millis(self.heartbeat_ms);
@@ -120,6 +143,13 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(a.join.as_deref(), Some("127.0.0.1:5003"));
+    }
+
+    #[test]
+    fn keygen_needs_no_name_or_port() {
+        let a = Args::try_parse_from(["ringchat", "keygen", "--room", "k"]).unwrap();
+        assert!(matches!(a.command, Some(Tool::Keygen { .. })));
+        assert!(Args::try_parse_from(["ringchat", "keygen"]).is_err());
     }
 
     #[test]

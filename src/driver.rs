@@ -6,6 +6,7 @@
 //! [`run`] is the program: it wires stdin through [`ui::parse`] and events through
 //! [`ui::render`] to stdout.
 
+use crate::guard::{Guard, KEY_BYTES, Refused};
 use crate::ids::{NodeId, WallMillis};
 use crate::logging::LAMPORT;
 use crate::proto::{Command, Event, Node, NodeConfig};
@@ -13,6 +14,7 @@ use crate::ui::{self, Input};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::AsyncBufReadExt;
@@ -74,15 +76,48 @@ pub fn wall_now() -> WallMillis {
     )
 }
 
-/// Starts a node on `socket` with a fresh random id. `cfg.addr` should be the socket's
-/// address as members reach it.
+/// How a node guards its socket.
+#[derive(Clone, Debug)]
+pub struct Security {
+    /// The room key; without it the room is unauthenticated.
+    pub room_key: Option<[u8; KEY_BYTES]>,
+    /// Datagrams let through per source IP per second.
+    pub per_source_per_second: u32,
+}
+
+impl Default for Security {
+    fn default() -> Self {
+        Security {
+            room_key: None,
+            per_source_per_second: DEFAULT_RATE_LIMIT,
+        }
+    }
+}
+
+/// Default for [`Security::per_source_per_second`].
+pub const DEFAULT_RATE_LIMIT: u32 = 5000;
+/// Opened datagrams waiting for the node task, at most; past it they are dropped.
+const INCOMING_QUEUE: usize = 4096;
+
+/// Starts a node on `socket` with a fresh random id and no room key. `cfg.addr` should be
+/// the socket's address as members reach it.
 pub fn spawn(socket: UdpSocket, cfg: NodeConfig) -> NodeHandle {
+    spawn_with(socket, cfg, Security::default())
+}
+
+/// [`spawn`] with a room key and a rate limit.
+pub fn spawn_with(socket: UdpSocket, cfg: NodeConfig, security: Security) -> NodeHandle {
     let id = NodeId(rand::random());
     let local_addr = cfg.addr;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let node = Node::new(cfg, id, Instant::now());
-    let task = tokio::spawn(node_loop(socket, node, cmd_rx, ev_tx));
+    let guard = Arc::new(Guard::new(
+        id,
+        security.room_key,
+        security.per_source_per_second,
+    ));
+    let task = tokio::spawn(node_loop(Arc::new(socket), guard, node, cmd_rx, ev_tx));
     NodeHandle {
         commands: cmd_tx,
         events: ev_rx,
@@ -92,20 +127,25 @@ pub fn spawn(socket: UdpSocket, cfg: NodeConfig) -> NodeHandle {
     }
 }
 
-/// Sends every pending datagram and forwards every event; `true` once the node is done.
+/// Sends every pending datagram (sealed) and forwards every event; `true` once the node
+/// is done.
 async fn drain(
     socket: &UdpSocket,
+    guard: &Guard,
     node: &mut Node,
     events: &mpsc::UnboundedSender<Output>,
 ) -> bool {
     while let Some(t) = node.poll_transmit() {
-        if let Err(e) = socket.send_to(&t.bytes, t.to).await {
+        if let Err(e) = socket.send_to(&guard.seal(&t.bytes), t.to).await {
             warn!(lamport = node.lamport().0, "send to {} failed: {e}", t.to);
         }
     }
     let mut done = false;
-    while let Some(ev) = node.poll_event() {
+    while let Some(mut ev) = node.poll_event() {
         done |= matches!(ev, Event::Left | Event::JoinFailed(_));
+        if let Event::Status(s) = &mut ev {
+            s.stats.refused = guard.refused_total();
+        }
         // A closed receiver only means nobody is listening any more.
         let _ = events.send(Output::Event(ev));
     }
@@ -113,16 +153,60 @@ async fn drain(
     done
 }
 
+/// Receives datagrams, has the guard check and open them (the rate limit first, so a
+/// flood costs no decryption), and hands the plain ones to the node task.
+async fn receive(
+    socket: Arc<UdpSocket>,
+    guard: Arc<Guard>,
+    to_node: mpsc::Sender<(SocketAddr, Vec<u8>)>,
+) {
+    let mut buf = vec![0u8; RECV_BUFFER];
+    loop {
+        let (n, from) = match socket.recv_from(&mut buf).await {
+            Ok(r) => r,
+            // ICMP errors surface here on some systems; the protocol's timeouts cover them.
+            Err(e) => {
+                warn!("receive failed: {e}");
+                continue;
+            }
+        };
+        match guard.open(from, &buf[..n]) {
+            Ok(plain) => {
+                if let Err(mpsc::error::TrySendError::Full(_)) = to_node.try_send((from, plain)) {
+                    guard.note_refused(from, &Refused::RateLimited);
+                }
+            }
+            Err(why) => guard.note_refused(from, &why),
+        }
+    }
+}
+
+/// Aborts a task when dropped: the receive task ends with the node task, even when the
+/// node task is aborted to simulate a crash.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 async fn node_loop(
-    socket: UdpSocket,
+    socket: Arc<UdpSocket>,
+    guard: Arc<Guard>,
     mut node: Node,
     mut commands: mpsc::UnboundedReceiver<Request>,
     events: mpsc::UnboundedSender<Output>,
 ) {
-    let mut buf = vec![0u8; RECV_BUFFER];
+    let (to_node, mut incoming) = mpsc::channel(INCOMING_QUEUE);
+    let _receiver = AbortOnDrop(tokio::spawn(receive(
+        socket.clone(),
+        guard.clone(),
+        to_node,
+    )));
     let mut commands_open = true;
     loop {
-        if drain(&socket, &mut node, &events).await {
+        if drain(&socket, &guard, &mut node, &events).await {
             return;
         }
         let deadline = node.poll_timeout();
@@ -133,11 +217,9 @@ async fn node_loop(
             }
         };
         tokio::select! {
-            r = socket.recv_from(&mut buf) => match r {
-                Ok((n, from)) => node.handle_datagram(Instant::now(), from, &buf[..n]),
-                // ICMP errors surface here on some systems; the protocol's timeouts cover them.
-                Err(e) => warn!(lamport = node.lamport().0, "receive failed: {e}"),
-            },
+            Some((from, bytes)) = incoming.recv() => {
+                node.handle_datagram(Instant::now(), from, &bytes);
+            }
             c = commands.recv(), if commands_open => match c {
                 Some(Request::Command(cmd)) => node.handle_command(Instant::now(), wall_now(), cmd),
                 Some(Request::Say(lines)) => {
@@ -191,9 +273,16 @@ async fn read_stdin(commands: mpsc::UnboundedSender<Request>) {
 
 /// The program: runs a node on `socket`, reading commands from stdin and printing events
 /// to stdout, until the user leaves (exit code 0) or joining fails (exit code 1).
-pub async fn run(cfg: NodeConfig, socket: UdpSocket) -> ExitCode {
+pub async fn run(cfg: NodeConfig, socket: UdpSocket, security: Security) -> ExitCode {
     print_lines(&[format!("listening on {}", cfg.addr)]);
-    let mut handle = spawn(socket, cfg);
+    if security.room_key.is_none() {
+        eprintln!(
+            "warning: no room key: this room is unauthenticated (anyone who can reach it can \
+             join, read and post); create a key with `ringchat keygen --room FILE` and start \
+             every member with --room-key-file FILE"
+        );
+    }
+    let mut handle = spawn_with(socket, cfg, security);
     // Typed (or piped) commands run once the node is in the room.
     let mut stdin = Some(handle.commands.clone());
     let ctrl_c = handle.commands.clone();

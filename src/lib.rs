@@ -19,6 +19,7 @@
 
 pub mod cli;
 pub mod driver;
+pub mod guard;
 pub mod ids;
 pub mod logging;
 pub mod proto;

@@ -1,12 +1,39 @@
 //! The `ringchat` binary: parse flags, set up logging, run the driver.
 
 use clap::Parser;
-use ringchat::cli::Args;
-use ringchat::{driver, logging};
+use ringchat::cli::{Args, Tool};
+use ringchat::driver::{self, Security};
+use ringchat::{guard, logging};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Tool::Keygen { room }) = &args.command {
+        return match guard::write_new_key(room) {
+            Ok(()) => {
+                println!("wrote a new room key to {}", room.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: cannot write a room key to {}: {e}", room.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let room_key = match &args.room_key_file {
+        None => None,
+        Some(path) => match guard::read_key(path) {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("error: cannot read the room key {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let security = Security {
+        room_key,
+        per_source_per_second: args.rate_limit,
+    };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -25,10 +52,11 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let socket = match driver::bind(args.addr, args.port).await {
+        let port = args.port.unwrap_or(0);
+        let socket = match driver::bind(args.addr, port).await {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("error: cannot listen on {}:{}: {e}", args.addr, args.port);
+                eprintln!("error: cannot listen on {}:{port}: {e}", args.addr);
                 return ExitCode::FAILURE;
             }
         };
@@ -49,7 +77,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        driver::run(args.node_config(local, join), socket).await
+        driver::run(args.node_config(local, join), socket, security).await
     });
     // The stdin reader may still be blocked in a read; do not wait for it.
     rt.shutdown_background();

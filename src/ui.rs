@@ -205,11 +205,12 @@ fn status_lines(s: &StatusView) -> Vec<String> {
         ),
         format!("lamport: {}", s.lamport),
         format!(
-            "counters: sent {} retransmitted {} received {} dropped {} duplicates {} gave_up {} election_messages {}",
+            "counters: sent {} retransmitted {} received {} dropped {} refused {} duplicates {} gave_up {} election_messages {}",
             s.stats.sent,
             s.stats.retransmitted,
             s.stats.received,
             s.stats.dropped,
+            s.stats.refused,
             s.stats.duplicates,
             s.stats.gave_up,
             s.stats.election_messages

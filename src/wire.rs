@@ -11,11 +11,17 @@ use thiserror::Error;
 
 /// The protocol version carried in the first byte of every datagram.
 pub const PROTOCOL_VERSION: u8 = 1;
-/// The largest datagram we ever send (safe under any real path MTU).
+/// The largest datagram we ever send, sealed or not (safe under any real path MTU).
 pub const MAX_DATAGRAM: usize = 1200;
-/// The largest chat text in bytes (UTF-8). The worst-case envelope carrying it (a sequenced
-/// room message with a longest name) stays under [`MAX_DATAGRAM`]; a test checks this.
-pub const MAX_TEXT_BYTES: usize = 800;
+/// Bytes that sealing with the room key adds (see `guard`): a mark, the sender id, a
+/// packet number, a 24-byte nonce and a 16-byte tag.
+pub const SEAL_OVERHEAD: usize = 1 + 8 + 8 + 24 + 16;
+/// The largest plain datagram: room for the seal is always kept.
+pub const MAX_PLAIN: usize = MAX_DATAGRAM - SEAL_OVERHEAD;
+/// The largest chat text in bytes (UTF-8). The worst-case message carrying it (a direct
+/// message to the most recipients with the longest names) stays within [`MAX_PLAIN`]; a
+/// test checks this.
+pub const MAX_TEXT_BYTES: usize = 760;
 /// The longest member name in bytes.
 pub const MAX_NAME_BYTES: usize = 32;
 /// How many recipients one `send` may name.
@@ -352,8 +358,8 @@ pub enum WireError {
     /// Empty datagram.
     #[error("empty datagram")]
     Empty,
-    /// Over [`MAX_DATAGRAM`] bytes.
-    #[error("datagram of {0} bytes exceeds the {MAX_DATAGRAM}-byte limit")]
+    /// Over [`MAX_PLAIN`] bytes.
+    #[error("datagram of {0} bytes exceeds the {MAX_PLAIN}-byte limit")]
     TooLarge(usize),
     /// A version byte we do not speak.
     #[error("unsupported protocol version {0}")]
@@ -372,7 +378,7 @@ pub fn encode(env: &Envelope) -> Result<Vec<u8>, WireError> {
     let mut out = vec![PROTOCOL_VERSION];
     let body = postcard::to_allocvec(env).map_err(|e| WireError::Malformed(e.to_string()))?;
     out.extend_from_slice(&body);
-    if out.len() > MAX_DATAGRAM {
+    if out.len() > MAX_PLAIN {
         return Err(WireError::TooLarge(out.len()));
     }
     Ok(out)
@@ -381,7 +387,7 @@ pub fn encode(env: &Envelope) -> Result<Vec<u8>, WireError> {
 /// Decodes a datagram. Any byte string is safe to pass; nothing panics.
 pub fn decode(bytes: &[u8]) -> Result<Envelope, WireError> {
     let (&version, body) = bytes.split_first().ok_or(WireError::Empty)?;
-    if bytes.len() > MAX_DATAGRAM {
+    if bytes.len() > MAX_PLAIN {
         return Err(WireError::TooLarge(bytes.len()));
     }
     if version != PROTOCOL_VERSION {
@@ -490,7 +496,11 @@ mod tests {
                 },
             };
             let bytes = encode(&env).expect("worst case must fit");
-            assert!(bytes.len() <= MAX_DATAGRAM, "{} bytes", bytes.len());
+            assert!(
+                bytes.len() + SEAL_OVERHEAD <= MAX_DATAGRAM,
+                "{} bytes",
+                bytes.len()
+            );
         }
     }
 

@@ -190,7 +190,7 @@ fn list_and_status_show_the_room() {
 
     let counters = field("counters:");
     let words: Vec<&str> = counters.split_whitespace().collect();
-    let keys: Vec<&str> = words.iter().step_by(2).take(6).copied().collect();
+    let keys: Vec<&str> = words.iter().step_by(2).take(7).copied().collect();
     assert_eq!(
         keys,
         [
@@ -198,6 +198,7 @@ fn list_and_status_show_the_room() {
             "retransmitted",
             "received",
             "dropped",
+            "refused",
             "duplicates",
             "gave_up"
         ],
@@ -327,7 +328,8 @@ fn unreachable_contact_fails_the_join() {
     let started = Instant::now();
     let mut p = Proc::start(&scratch, "lonely", Some(port));
     p.expect_line(&format!(
-        "error: cannot join: no answer from 127.0.0.1:{port}"
+        "error: cannot join: no answer from 127.0.0.1:{port} \
+         (is it running, and do you have the room's key?)"
     ));
     let status = p.wait_exit(WAIT);
     let took = started.elapsed();

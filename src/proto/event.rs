@@ -183,6 +183,9 @@ pub struct Stats {
     pub gave_up: u64,
     /// Election tokens and announcements this node sent (not counting retransmissions).
     pub election_messages: u64,
+    /// Datagrams refused before they reached the protocol (rate limit, room key, replay);
+    /// counted by the driver, which fills this in.
+    pub refused: u64,
 }
 
 /// Answer to `status`.
@@ -256,7 +259,7 @@ pub enum CommandError {
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum JoinError {
     /// The contact never answered.
-    #[error("no answer from {0}")]
+    #[error("no answer from {0} (is it running, and do you have the room's key?)")]
     Unreachable(SocketAddr),
     /// The contact answered but no welcome came in time.
     #[error("no welcome from the room's leader in time")]
