@@ -33,6 +33,10 @@ pub struct Args {
     /// same one. Without it the room is unauthenticated.
     #[arg(long, value_name = "FILE", env = "RINGCHAT_ROOM_KEY_FILE")]
     pub room_key_file: Option<PathBuf>,
+    /// Your identity file (an ed25519 secret, created on first run, readable by you only);
+    /// your name in a room is bound to it. Default: ~/.local/share/ringchat/identity.
+    #[arg(long, value_name = "FILE", env = "RINGCHAT_IDENTITY")]
+    pub identity: Option<PathBuf>,
     /// Datagrams accepted per second from one source address; more are dropped unread.
     #[arg(long, default_value_t = crate::driver::DEFAULT_RATE_LIMIT, value_parser = clap::value_parser!(u32).range(10..))]
     pub rate_limit: u32,

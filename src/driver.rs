@@ -106,8 +106,9 @@ pub fn spawn(socket: UdpSocket, cfg: NodeConfig) -> NodeHandle {
 }
 
 /// [`spawn`] with a room key and a rate limit.
-pub fn spawn_with(socket: UdpSocket, cfg: NodeConfig, security: Security) -> NodeHandle {
+pub fn spawn_with(socket: UdpSocket, mut cfg: NodeConfig, security: Security) -> NodeHandle {
     let id = NodeId(rand::random());
+    cfg.rng_seed = rand::random();
     let local_addr = cfg.addr;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();

@@ -14,12 +14,15 @@
 //!   membership ring, leader sequencing, direct messages. No I/O, no clocks.
 //! - [`driver`]: the tokio event loop: one UDP socket, one timer, the command channel.
 //! - [`ui`]: parse a typed line into a [`proto::Command`]; render a [`proto::Event`].
+//! - [`guard`]: the room key (sealing every datagram), replay windows, rate limits.
+//! - [`identity`]: a user's ed25519 identity file, to which names are bound.
 //! - [`logging`]: the log file, each line prefixed with the node's Lamport time.
 //! - [`cli`]: command-line flags.
 
 pub mod cli;
 pub mod driver;
 pub mod guard;
+pub mod identity;
 pub mod ids;
 pub mod logging;
 pub mod proto;

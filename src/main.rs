@@ -30,6 +30,20 @@ fn main() -> ExitCode {
             }
         },
     };
+    let identity_path = args
+        .identity
+        .clone()
+        .unwrap_or_else(ringchat::identity::default_path);
+    let identity = match ringchat::identity::load_or_create(&identity_path) {
+        Ok(secret) => secret,
+        Err(e) => {
+            eprintln!(
+                "error: cannot use the identity {}: {e}",
+                identity_path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
     let security = Security {
         room_key,
         per_source_per_second: args.rate_limit,
@@ -77,7 +91,9 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        driver::run(args.node_config(local, join), socket, security).await
+        let mut cfg = args.node_config(local, join);
+        cfg.identity = identity;
+        driver::run(cfg, socket, security).await
     });
     // The stdin reader may still be blocked in a read; do not wait for it.
     rt.shutdown_background();

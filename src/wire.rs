@@ -87,15 +87,20 @@ pub enum Message {
     Join {
         /// The requested name.
         name: String,
+        /// The newcomer's identity (ed25519 public key), which the name is bound to.
+        key: PublicKey,
     },
     /// A member passes a newcomer's join on to the leader.
-    JoinForward {
-        /// The newcomer's node id.
-        id: NodeId,
-        /// The requested name.
-        name: String,
-        /// The newcomer's address as the contact saw it.
-        addr: SocketAddr,
+    JoinForward(Newcomer),
+    /// The leader asks a newcomer to prove its identity by signing `nonce`.
+    Challenge {
+        /// Random bytes to sign.
+        nonce: [u8; 16],
+    },
+    /// A newcomer's answer: an ed25519 signature (64 bytes) over [`proof_message`].
+    Proof {
+        /// The signature.
+        signature: Vec<u8>,
     },
     /// The leader admits a newcomer: one part of the member table (large tables span parts).
     Welcome(Welcome),
@@ -198,6 +203,32 @@ impl QueuedDm {
     }
 }
 
+/// An ed25519 public key: a user's identity.
+pub type PublicKey = [u8; 32];
+
+/// A newcomer as the leader sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Newcomer {
+    /// Its node id.
+    pub id: NodeId,
+    /// The name it asks for.
+    pub name: String,
+    /// Its identity.
+    pub key: PublicKey,
+    /// Its address as the contact saw it.
+    pub addr: SocketAddr,
+}
+
+/// What a newcomer signs to prove its identity: the leader's nonce bound to its node id and
+/// the name it asks for (a captured proof is worth nothing for another join).
+pub fn proof_message(nonce: &[u8; 16], id: NodeId, name: &str) -> Vec<u8> {
+    let mut m = b"ringchat join proof v1".to_vec();
+    m.extend_from_slice(nonce);
+    m.extend_from_slice(&id.0.to_le_bytes());
+    m.extend_from_slice(name.as_bytes());
+    m
+}
+
 /// Why a join was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Refusal {
@@ -209,6 +240,12 @@ pub enum Refusal {
     RoomFull,
     /// The room has no leader right now (an election is running); try again shortly.
     NoLeader,
+    /// The name is bound to another identity in this room.
+    NameOwned,
+    /// The identity proof did not verify.
+    BadProof,
+    /// Too many joins from this address just now.
+    Throttled,
 }
 
 impl std::fmt::Display for Refusal {
@@ -221,6 +258,9 @@ impl std::fmt::Display for Refusal {
             ),
             Refusal::RoomFull => write!(f, "the room is full"),
             Refusal::NoLeader => write!(f, "the room has no leader right now; try again"),
+            Refusal::NameOwned => write!(f, "that name belongs to another identity in this room"),
+            Refusal::BadProof => write!(f, "the identity proof did not verify"),
+            Refusal::Throttled => write!(f, "too many joins from your address; try again soon"),
         }
     }
 }
@@ -271,6 +311,8 @@ pub struct Member {
     pub addr: SocketAddr,
     /// Online or offline.
     pub presence: Presence,
+    /// The identity the name is bound to.
+    pub key: PublicKey,
     /// Version of this entry.
     pub stamp: Stamp,
 }
@@ -431,7 +473,10 @@ mod tests {
             lamport: Lamport(3),
             packet: Packet::Data {
                 id: MsgId(9),
-                msg: Message::Join { name: "bob".into() },
+                msg: Message::Join {
+                    name: "bob".into(),
+                    key: [3; 32],
+                },
             },
         };
         assert_eq!(decode(&encode(&env).unwrap()).unwrap(), env);
@@ -512,6 +557,7 @@ mod tests {
             name: longest_name(),
             addr: v6(),
             presence: Presence::Offline,
+            key: [255; 32],
             stamp: Stamp {
                 lamport: Lamport(u64::MAX),
                 by: NodeId(u64::MAX),

@@ -13,7 +13,7 @@ use crate::wire::{MAX_PLAIN, Member, Presence};
 use std::collections::BTreeMap;
 
 /// Upper bound of one encoded [`Member`] (a longest name, an IPv6 address, largest stamps).
-pub const MEMBER_WIRE_MAX: usize = 100;
+pub const MEMBER_WIRE_MAX: usize = 135;
 /// Members per welcome datagram, leaving room for the envelope and welcome header.
 pub const MEMBERS_PER_DATAGRAM: usize = (MAX_PLAIN - 100) / MEMBER_WIRE_MAX;
 /// The most entries a member table holds; a join beyond it is refused as room full.
@@ -194,6 +194,7 @@ mod tests {
             name: name.into(),
             addr: SocketAddr::from(([127, 0, 0, 1], 5000 + id as u16)),
             presence,
+            key: [id as u8; 32],
             stamp: Stamp {
                 lamport: Lamport(lamport),
                 by: NodeId(id),

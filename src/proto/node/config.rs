@@ -24,6 +24,12 @@ pub struct NodeConfig {
     pub resubmit_after: Duration,
     /// How long a graceful leave waits for confirmations and acks (2 s).
     pub leave_timeout: Duration,
+    /// The secret of this user's ed25519 identity. [`NodeConfig::new`] derives a stand-in
+    /// from the name, good for tests and simulations only: the program loads or creates
+    /// a real one (`--identity`).
+    pub identity: [u8; 32],
+    /// Seed of the node's own random generator (challenge nonces).
+    pub rng_seed: u64,
     /// Room messages kept in history (10 000).
     pub history_limit: usize,
     /// Recent room messages a newcomer is shown as history when it joins (100).
@@ -39,11 +45,21 @@ pub struct NodeConfig {
     pub recovery_timeout: Duration,
 }
 
+/// A deterministic identity for `name` (tests and simulations).
+fn stand_in_identity(name: &str) -> [u8; 32] {
+    let mut seed = [0x5a; 32];
+    for (i, b) in name.bytes().enumerate() {
+        seed[i % 32] ^= b.rotate_left(i as u32 % 8);
+    }
+    seed
+}
+
 impl NodeConfig {
     /// Default settings for `name` at `addr`, joining through `join` if given.
     pub fn new(name: impl Into<String>, addr: SocketAddr, join: Option<SocketAddr>) -> Self {
+        let name = name.into();
         NodeConfig {
-            name: name.into(),
+            name: name.clone(),
             addr,
             join,
             ack_timeout: Duration::from_millis(500),
@@ -52,6 +68,8 @@ impl NodeConfig {
             gap_repair_after: Duration::from_millis(300),
             resubmit_after: Duration::from_secs(3),
             leave_timeout: Duration::from_secs(2),
+            identity: stand_in_identity(&name),
+            rng_seed: 0,
             history_limit: 10_000,
             join_history: 100,
             heartbeat_interval: Duration::from_millis(100),

@@ -4,7 +4,7 @@
 use super::*;
 use crate::proto::node::failover::MAX_TERM;
 use crate::proto::ring::{MAX_MEMBERS, MEMBERS_PER_DATAGRAM};
-use crate::wire::valid_name;
+use crate::wire::{Newcomer, valid_name};
 
 /// The most parts a welcome can have (the largest member table, chunked).
 const MAX_WELCOME_PARTS: u16 = (MAX_MEMBERS / MEMBERS_PER_DATAGRAM + 1) as u16;
@@ -14,10 +14,22 @@ impl Node {
     /// Only joins come from strangers; everything else must come from a node in the
     /// member table, with values in range. (Without a room key, a sender's identity is
     /// only as good as its claim: see the README.)
-    pub(super) fn admissible(&self, sender: NodeId, msg: &Message) -> Result<(), &'static str> {
+    pub(super) fn admissible(
+        &self,
+        sender: NodeId,
+        from: SocketAddr,
+        msg: &Message,
+    ) -> Result<(), &'static str> {
         let known = self.members.get(sender).is_some();
+        // A member speaks from the address it joined with: another address claiming its id
+        // is someone else.
+        let impersonated = self.members.get(sender).is_some_and(|m| m.addr != from);
         match msg {
             Message::Join { .. } => Ok(()),
+            // Acked from anyone (a late copy of one we answered must not be resent for
+            // ever), answered only while we are joining (see `on_challenge`).
+            Message::Challenge { .. } => Ok(()),
+            Message::Proof { .. } if self.pending_proofs.contains_key(&sender) => Ok(()),
             Message::Welcome(w) => {
                 if w.parts == 0 || w.parts > MAX_WELCOME_PARTS || w.part >= w.parts {
                     Err("welcome with impossible parts")
@@ -29,6 +41,7 @@ impl Node {
             }
             Message::JoinRefused { .. } => Ok(()),
             _ if !known => Err("message from a node not in the member table"),
+            _ if impersonated => Err("member id from another address"),
             Message::Members(list) => {
                 if list.iter().all(|m| valid_name(&m.name)) {
                     Ok(())
@@ -51,9 +64,10 @@ impl Node {
     /// not yet welcome are left unacked so that the sender retries them later.
     pub(super) fn accepts_now(&self, msg: &Message) -> bool {
         match &self.phase {
-            Phase::Joining { .. } => {
-                matches!(msg, Message::Welcome(_) | Message::JoinRefused { .. })
-            }
+            Phase::Joining { .. } => matches!(
+                msg,
+                Message::Welcome(_) | Message::JoinRefused { .. } | Message::Challenge { .. }
+            ),
             Phase::Member | Phase::Leaving { .. } => true,
             Phase::Offline | Phase::Done => false,
         }
@@ -67,8 +81,18 @@ impl Node {
         msg: Message,
     ) {
         match msg {
-            Message::Join { name } => self.on_join(now, sender, name, from),
-            Message::JoinForward { id, name, addr } => self.on_join_forward(now, id, name, addr),
+            Message::Join { name, key } => {
+                let newcomer = Newcomer {
+                    id: sender,
+                    name,
+                    key,
+                    addr: from,
+                };
+                self.on_join(now, newcomer)
+            }
+            Message::JoinForward(newcomer) => self.on_join_forward(now, newcomer),
+            Message::Challenge { nonce } => self.on_challenge(now, from, nonce),
+            Message::Proof { signature } => self.on_proof(now, sender, &signature),
             Message::Welcome(w) => self.on_welcome(now, w),
             Message::JoinRefused { reason } => self.on_join_refused(now, reason),
             Message::Members(list) => {
@@ -160,11 +184,8 @@ impl Node {
                 self.maybe_notify_leave(now);
             }
             Token::Sequenced(None) => self.maybe_notify_leave(now),
-            Token::Resync
-            | Token::Forward { .. }
-            | Token::Control
-            | Token::Submit
-            | Token::Ring(_) => {}
+            Token::Resync | Token::Forward(_) | Token::Control | Token::Submit | Token::Ring(_) => {
+            }
         }
     }
 
@@ -182,7 +203,7 @@ impl Node {
                 }
                 Token::LeaveNotice => self.maybe_finish_leave(now),
                 Token::Ring(msg) => self.reroute_ring(now, g.to, msg),
-                Token::Forward { id, name, addr } => self.on_join(now, id, name, addr),
+                Token::Forward(newcomer) => self.on_join(now, newcomer),
                 // Own submissions are resubmitted by the resubmit timer; sequenced messages
                 // are fetched by members that see the gap.
                 Token::Sequenced(Some(seq)) => {
@@ -218,7 +239,9 @@ impl Node {
 pub(super) fn msg_kind(msg: &Message) -> &'static str {
     match msg {
         Message::Join { .. } => "Join",
-        Message::JoinForward { .. } => "JoinForward",
+        Message::JoinForward(_) => "JoinForward",
+        Message::Challenge { .. } => "Challenge",
+        Message::Proof { .. } => "Proof",
         Message::Welcome(_) => "Welcome",
         Message::JoinRefused { .. } => "JoinRefused",
         Message::Members(_) => "Members",

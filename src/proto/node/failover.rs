@@ -171,7 +171,7 @@ impl Node {
                 }
                 Token::Ring(msg) => self.reroute_ring(now, m.addr, msg),
                 Token::LeaveNotice => self.maybe_finish_leave(now),
-                Token::Forward { id, name, addr } => self.on_join(now, id, name, addr),
+                Token::Forward(newcomer) => self.on_join(now, newcomer),
                 _ => {}
             }
         }
@@ -302,6 +302,7 @@ impl Node {
             self.resyncing = true;
             let msg = Message::Join {
                 name: self.cfg.name.clone(),
+                key: self.public_key(),
             };
             self.send_reliable(now, addr, msg, Token::Resync);
             let kept: Vec<QueuedDm> = self.offline.items().cloned().collect();

@@ -6,7 +6,17 @@ use crate::ids::{NodeId, Seq};
 use crate::proto::chat::{HoldBackQueue, Sequencer};
 use crate::proto::ring::{Change, MAX_MEMBERS};
 use crate::proto::timers::Timer;
-use crate::wire::{Epoch, Member, Message, Presence, Refusal, Stamp, Welcome, valid_name};
+use crate::wire::{
+    Epoch, Member, Message, Newcomer, Presence, Refusal, Stamp, Welcome, proof_message, valid_name,
+};
+use ed25519_dalek::{Signature, Signer, VerifyingKey};
+use rand::RngExt;
+use std::time::Duration;
+
+/// Newcomers the leader waits on for an identity proof, at most (the oldest is dropped).
+const MAX_PENDING_PROOFS: usize = 256;
+/// Joins a leader takes from one address per second.
+const JOINS_PER_SECOND: u32 = 20;
 use std::net::SocketAddr;
 use std::time::Instant;
 use tracing::{debug, info};
@@ -52,6 +62,7 @@ impl Node {
             .saturating_sub(1) as u32;
         let msg = Message::Join {
             name: self.cfg.name.clone(),
+            key: self.public_key(),
         };
         self.send_reliable_with(now, contact, msg, Token::Join, retries);
     }
@@ -63,10 +74,11 @@ impl Node {
             self.resyncing = false; // the winner would not have us back; stop waiting
             return;
         }
-        if reason == Refusal::NoLeader && matches!(self.phase, Phase::Joining { .. }) {
+        let retry = matches!(reason, Refusal::NoLeader | Refusal::Throttled);
+        if retry && matches!(self.phase, Phase::Joining { .. }) {
             info!(
                 lamport = self.clock.now().0,
-                "the room has no leader yet; asking again"
+                "join refused for now ({reason}); asking again"
             );
             self.timers
                 .set(Timer::JoinRetry, now + self.cfg.ack_timeout);
@@ -113,46 +125,118 @@ impl Node {
         }
     }
 
-    /// A newcomer asked us to let it in: admit it if we lead, else pass it to the leader.
-    pub(super) fn on_join(&mut self, now: Instant, id: NodeId, name: String, addr: SocketAddr) {
+    /// A newcomer asked us to let it in: check it if we lead, else pass it to the leader.
+    pub(super) fn on_join(&mut self, now: Instant, n: Newcomer) {
         if self.phase != Phase::Member {
-            return self.refuse(now, addr, Refusal::NoLeader);
+            return self.refuse(now, n.addr, Refusal::NoLeader);
         }
         if let Some(rec) = self.recovery.as_mut() {
-            // Admitted once this new leader has taken over sequencing.
-            rec.held_joins.push((id, name, addr));
+            // Taken up once this new leader has taken over sequencing.
+            if rec.held_joins.len() < MAX_PENDING_PROOFS {
+                rec.held_joins.push(n);
+            }
             return;
         }
         match self.leader_addr() {
-            _ if self.is_leader() => self.admit(now, id, name, addr),
+            _ if self.is_leader() => self.challenge(now, n),
             Some(leader) => {
                 debug!(
                     lamport = self.clock.now().0,
-                    "passing {name}'s join to the leader"
+                    "passing {}'s join to the leader", n.name
                 );
-                let token = Token::Forward {
-                    id,
-                    name: name.clone(),
-                    addr,
-                };
-                let msg = Message::JoinForward { id, name, addr };
-                self.send_reliable(now, leader, msg, token);
+                let token = Token::Forward(n.clone());
+                self.send_reliable(now, leader, Message::JoinForward(n), token);
             }
-            None => self.refuse(now, addr, Refusal::NoLeader),
+            None => self.refuse(now, n.addr, Refusal::NoLeader),
         }
     }
 
-    pub(super) fn on_join_forward(
-        &mut self,
-        now: Instant,
-        id: NodeId,
-        name: String,
-        addr: SocketAddr,
-    ) {
+    pub(super) fn on_join_forward(&mut self, now: Instant, n: Newcomer) {
         if self.is_leader() && self.phase == Phase::Member {
-            self.on_join(now, id, name, addr);
+            self.on_join(now, n);
         } else {
-            self.refuse(now, addr, Refusal::NoLeader);
+            self.refuse(now, n.addr, Refusal::NoLeader);
+        }
+    }
+
+    /// The leader's first check: a valid name not bound to another identity, not too many
+    /// joins from one address; then the newcomer must prove its identity.
+    fn challenge(&mut self, now: Instant, n: Newcomer) {
+        if !valid_name(&n.name) {
+            return self.refuse(now, n.addr, Refusal::BadName);
+        }
+        let owned = self
+            .members
+            .entries()
+            .any(|m| m.name == n.name && m.key != n.key);
+        if owned {
+            return self.refuse(now, n.addr, Refusal::NameOwned);
+        }
+        if !self.join_allowed(now, n.addr) {
+            // Said once; further joins from there in this second get no answer at all.
+            return;
+        }
+        let nonce: [u8; 16] = self.rng.random();
+        if self.pending_proofs.len() >= MAX_PENDING_PROOFS
+            && let Some(oldest) = self
+                .pending_proofs
+                .iter()
+                .min_by_key(|(_, (_, _, at))| *at)
+                .map(|(id, _)| *id)
+        {
+            self.pending_proofs.remove(&oldest);
+        }
+        let addr = n.addr;
+        self.pending_proofs.insert(n.id, (nonce, n, now));
+        self.send_reliable(now, addr, Message::Challenge { nonce }, Token::Control);
+    }
+
+    /// At most [`JOINS_PER_SECOND`] joins a second from one address.
+    fn join_allowed(&mut self, now: Instant, addr: SocketAddr) -> bool {
+        if self.join_throttle.len() > 1024 {
+            self.join_throttle.clear();
+        }
+        let entry = self.join_throttle.entry(addr.ip()).or_insert((now, 0));
+        if now.saturating_duration_since(entry.0) >= Duration::from_secs(1) {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        match entry.1 {
+            n if n <= JOINS_PER_SECOND => true,
+            n if n == JOINS_PER_SECOND + 1 => {
+                self.refuse(now, addr, Refusal::Throttled);
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// The leader's challenge: sign it with our identity.
+    pub(super) fn on_challenge(&mut self, now: Instant, from: SocketAddr, nonce: [u8; 16]) {
+        if !matches!(self.phase, Phase::Joining { .. }) && !self.resyncing {
+            return;
+        }
+        let message = proof_message(&nonce, self.id, &self.cfg.name);
+        let signature = self.identity.sign(&message).to_bytes().to_vec();
+        self.send_reliable(now, from, Message::Proof { signature }, Token::Control);
+    }
+
+    /// A newcomer's proof: admit it if the signature is its identity's.
+    pub(super) fn on_proof(&mut self, now: Instant, sender: NodeId, signature: &[u8]) {
+        let Some((nonce, n, _)) = self.pending_proofs.remove(&sender) else {
+            return;
+        };
+        let message = proof_message(&nonce, n.id, &n.name);
+        let verified = <[u8; 64]>::try_from(signature).ok().is_some_and(|sig| {
+            VerifyingKey::from_bytes(&n.key).is_ok_and(|key| {
+                key.verify_strict(&message, &Signature::from_bytes(&sig))
+                    .is_ok()
+            })
+        });
+        if verified {
+            self.admit(now, n);
+        } else {
+            self.refuse(now, n.addr, Refusal::BadProof);
         }
     }
 
@@ -164,11 +248,14 @@ impl Node {
         self.send_reliable(now, addr, Message::JoinRefused { reason }, Token::Control);
     }
 
-    /// The leader's admission: check the name, add the member, welcome it, tell everyone.
-    fn admit(&mut self, now: Instant, id: NodeId, name: String, addr: SocketAddr) {
-        if !valid_name(&name) {
-            return self.refuse(now, addr, Refusal::BadName);
-        }
+    /// The leader's admission of a proven newcomer: add it, welcome it, tell everyone.
+    fn admit(&mut self, now: Instant, n: Newcomer) {
+        let Newcomer {
+            id,
+            name,
+            key,
+            addr,
+        } = n;
         if let Some(holder) = self.members.by_name(&name)
             && holder.presence == Presence::Online
             && holder.id != id
@@ -185,6 +272,7 @@ impl Node {
                 name: name.clone(),
                 addr,
                 presence: Presence::Online,
+                key,
                 stamp: Stamp {
                     lamport: self.clock.tick(),
                     by: self.id,
@@ -359,6 +447,18 @@ impl Node {
             }
             if self.members.get(m.id).is_none() && self.members.len() >= MAX_MEMBERS {
                 continue; // a full table takes no strangers
+            }
+            // A node's name and identity never change, and a name stays with its identity.
+            let renamed = self
+                .members
+                .get(m.id)
+                .is_some_and(|old| old.name != m.name || old.key != m.key);
+            let owned = self
+                .members
+                .entries()
+                .any(|o| o.id != m.id && o.name == m.name && o.key != m.key);
+            if renamed || owned {
+                continue;
             }
             let name = m.name.clone();
             match self.members.merge(m.clone()) {

@@ -39,9 +39,12 @@ use super::ring::Membership;
 use super::timers::{Timer, TimerTable};
 use crate::ids::{DmId, Lamport, MsgId, NodeId, Seq, WallMillis};
 use crate::wire::{
-    ChatEntry, DirectMessage, Envelope, Epoch, Member, Message, Packet, Presence, Stamp, Submit,
-    decode, encode,
+    ChatEntry, DirectMessage, Envelope, Epoch, Member, Message, Newcomer, Packet, Presence, Stamp,
+    Submit, decode, encode,
 };
+use ed25519_dalek::SigningKey;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -95,11 +98,7 @@ enum Token {
     /// Re-registering with a leader learned of by gossip; given up, we stop waiting.
     Resync,
     /// A newcomer's join passed on to the leader; passed on again if that fails.
-    Forward {
-        id: NodeId,
-        name: String,
-        addr: SocketAddr,
-    },
+    Forward(Newcomer),
     /// An election token or announcement for the ring successor; rerouted if it dies.
     Ring(Message),
 }
@@ -129,13 +128,21 @@ struct Recovery {
     /// Requests to keep direct messages received meanwhile, handled once recovery ends.
     held_stores: Vec<(SocketAddr, NodeId, u8, DirectMessage)>,
     /// Joins received meanwhile, admitted once recovery ends.
-    held_joins: Vec<(NodeId, String, SocketAddr)>,
+    held_joins: Vec<Newcomer>,
 }
 
 /// A ringchat node: membership, leader sequencing and direct messages as a pure state machine.
 pub struct Node {
     cfg: NodeConfig,
     id: NodeId,
+    /// The node's own random generator, seeded from the configuration.
+    rng: StdRng,
+    /// This user's identity.
+    identity: SigningKey,
+    /// Newcomers asked to prove their identity (the leader's side): nonce, who, when.
+    pending_proofs: BTreeMap<NodeId, ([u8; 16], Newcomer, Instant)>,
+    /// Joins per source address in the current second (the leader's side).
+    join_throttle: BTreeMap<std::net::IpAddr, (Instant, u32)>,
     clock: LamportClock,
     reliable: Reliable<Token>,
     timers: TimerTable,
@@ -197,17 +204,23 @@ impl Node {
     /// and waits for the welcome.
     pub fn new(cfg: NodeConfig, id: NodeId, now: Instant) -> Self {
         let mut clock = LamportClock::default();
+        let identity = SigningKey::from_bytes(&cfg.identity);
         let me = Member {
             id,
             name: cfg.name.clone(),
             addr: cfg.addr,
             presence: Presence::Online,
+            key: identity.verifying_key().to_bytes(),
             stamp: Stamp {
                 lamport: clock.tick(),
                 by: id,
             },
         };
         let mut node = Node {
+            rng: StdRng::seed_from_u64(cfg.rng_seed),
+            identity,
+            pending_proofs: BTreeMap::new(),
+            join_throttle: BTreeMap::new(),
             reliable: Reliable::new(cfg.ack_timeout),
             history: History::new(cfg.history_limit),
             id,
@@ -325,7 +338,7 @@ impl Node {
         }
         match env.packet {
             Packet::Heartbeat(hb) => {
-                if self.in_ring() && self.members.get(env.from).is_some() {
+                if self.in_ring() && self.members.get(env.from).is_some_and(|m| m.addr == from) {
                     // Only heartbeats prove liveness: a newcomer sends other traffic
                     // before it starts heartbeating.
                     self.detector.heard(env.from, now);
@@ -340,7 +353,7 @@ impl Node {
                 }
             }
             Packet::Data { id, msg } => {
-                if let Err(why) = self.admissible(env.from, &msg) {
+                if let Err(why) = self.admissible(env.from, from, &msg) {
                     // Not acked: a member not known yet retries, and is known by then.
                     return self.drop_datagram(now, from, why);
                 }
@@ -489,6 +502,11 @@ impl Node {
         for addr in peers {
             self.send_reliable(now, addr, msg.clone(), token.clone());
         }
+    }
+
+    /// This user's identity (public key).
+    fn public_key(&self) -> crate::wire::PublicKey {
+        self.identity.verifying_key().to_bytes()
     }
 
     /// Whether this node is part of the ring: a member, or one leaving that has not yet

@@ -223,8 +223,8 @@ impl Node {
         for (from, origin, to, dm) in rec.held_stores {
             self.on_store(now, from, origin, to, dm);
         }
-        for (id, name, addr) in rec.held_joins {
-            self.on_join(now, id, name, addr);
+        for newcomer in rec.held_joins {
+            self.on_join(now, newcomer);
         }
         self.resubmit(now);
         self.hand_over_all(now);

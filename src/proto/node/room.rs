@@ -340,6 +340,11 @@ impl Node {
         if !self.seen_dms.entry(origin).or_default().first_time(dm.id.0) {
             return;
         }
+        // The sender's name is the one its identity registered, whatever the message says.
+        let dm = DirectMessage {
+            from_name: self.name_of(origin).unwrap_or(dm.from_name),
+            ..dm
+        };
         info!(
             lamport = self.clock.now().0,
             "private message from {}{}",

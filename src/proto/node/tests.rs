@@ -3,7 +3,10 @@
 use super::*;
 use crate::ids::{DmId, OriginSeq};
 use crate::proto::CommandError;
-use crate::wire::{ChatEntry, DirectMessage, Epoch, Refusal, Submit, Welcome};
+use crate::wire::{
+    ChatEntry, DirectMessage, Epoch, Newcomer, Refusal, Submit, Welcome, proof_message,
+};
+use ed25519_dalek::Signer;
 
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
@@ -63,12 +66,18 @@ fn data(from: NodeId, id: u64, msg: Message) -> Vec<u8> {
     .unwrap()
 }
 
+/// A test identity: `n` repeated.
+fn identity(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
 fn member(id: NodeId, name: &str, port: u16) -> Member {
     Member {
         id,
         name: name.into(),
         addr: addr(port),
         presence: Presence::Online,
+        key: identity(id.0 as u8).verifying_key().to_bytes(),
         stamp: Stamp {
             lamport: Lamport(1),
             by: id,
@@ -86,16 +95,39 @@ fn leader(t0: Instant) -> Node {
 fn leader_with_bob(t0: Instant) -> Node {
     let mut n = leader(t0);
     join_bob(&mut n, t0);
-    drain(&mut n);
     n
 }
 
-fn join_bob(n: &mut Node, t0: Instant) {
-    n.handle_datagram(
-        t0,
-        addr(2),
-        &data(BOB, 1, Message::Join { name: "bob".into() }),
-    );
+/// Sends a join for `name` from `id` at `port` with identity `key`, and answers the
+/// leader's challenge by signing with `signer`. Returns what the node sent after the proof.
+fn join_as(
+    n: &mut Node,
+    t0: Instant,
+    (id, port, name): (NodeId, u16, &str),
+    key: &SigningKey,
+    signer: &SigningKey,
+) -> Out {
+    let join = Message::Join {
+        name: name.into(),
+        key: key.verifying_key().to_bytes(),
+    };
+    n.handle_datagram(t0, addr(port), &data(id, 1, join));
+    let out = drain(n);
+    let nonce = match out.messages_to(addr(port)).first() {
+        Some(Message::Challenge { nonce }) => *nonce,
+        _ => return out,
+    };
+    let signature = signer
+        .sign(&proof_message(&nonce, id, name))
+        .to_bytes()
+        .to_vec();
+    n.handle_datagram(t0, addr(port), &data(id, 2, Message::Proof { signature }));
+    drain(n)
+}
+
+fn join_bob(n: &mut Node, t0: Instant) -> Out {
+    let key = identity(BOB.0 as u8);
+    join_as(n, t0, (BOB, 2, "bob"), &key, &key)
 }
 
 /// A follower "bob" at port 2 in a room led by alice (port 1), carol at port 3.
@@ -163,9 +195,8 @@ fn room_seqs(out: &Out) -> Vec<u64> {
 fn leader_admits_a_join_and_welcomes_with_the_table() {
     let t0 = Instant::now();
     let mut n = leader(t0);
-    join_bob(&mut n, t0);
-    let out = drain(&mut n);
-    assert_eq!(out.acks_to(addr(2)), 1);
+    let out = join_bob(&mut n, t0);
+    assert_eq!(out.acks_to(addr(2)), 1, "the proof is acked");
     let msgs = out.messages_to(addr(2));
     let Some(Message::Welcome(w)) = msgs.first() else {
         panic!("expected a welcome, got {msgs:?}");
@@ -178,16 +209,13 @@ fn leader_admits_a_join_and_welcomes_with_the_table() {
     );
 }
 
+/// The same identity from a second place while the name is online: refused.
 #[test]
 fn a_name_already_online_is_refused() {
     let t0 = Instant::now();
     let mut n = leader_with_bob(t0);
-    n.handle_datagram(
-        t0,
-        addr(9),
-        &data(NodeId(9), 1, Message::Join { name: "bob".into() }),
-    );
-    let out = drain(&mut n);
+    let key = identity(BOB.0 as u8);
+    let out = join_as(&mut n, t0, (NodeId(9), 9, "bob"), &key, &key);
     assert_eq!(
         out.messages_to(addr(9)),
         vec![&Message::JoinRefused {
@@ -197,23 +225,81 @@ fn a_name_already_online_is_refused() {
     assert_eq!(n.members().len(), 2, "table unchanged");
 }
 
+/// Another identity under a registered name: refused at once, even when the name's owner
+/// is offline, and nothing kept for the owner reaches it.
+#[test]
+fn an_impostor_is_refused() {
+    let t0 = Instant::now();
+    let mut n = leader_with_bob(t0);
+    let mut gone = n.members().get(BOB).unwrap().clone();
+    gone.presence = Presence::Offline;
+    gone.stamp.lamport = Lamport(1000);
+    n.handle_datagram(t0, addr(2), &data(BOB, 9, Message::Members(vec![gone])));
+    drain(&mut n);
+    let mallory = identity(66);
+    let out = join_as(&mut n, t0, (NodeId(66), 66, "bob"), &mallory, &mallory);
+    assert_eq!(
+        out.messages_to(addr(66)),
+        vec![&Message::JoinRefused {
+            reason: Refusal::NameOwned
+        }]
+    );
+    assert!(!n.members().is_online(NodeId(66)));
+}
+
+/// A newcomer that claims a key it does not hold cannot sign the challenge.
+#[test]
+fn a_proof_by_another_key_is_refused() {
+    let t0 = Instant::now();
+    let mut n = leader(t0);
+    let claimed = identity(BOB.0 as u8);
+    let out = join_as(&mut n, t0, (BOB, 2, "bob"), &claimed, &identity(77));
+    assert_eq!(
+        out.messages_to(addr(2)),
+        vec![&Message::JoinRefused {
+            reason: Refusal::BadProof
+        }]
+    );
+    assert_eq!(n.members().len(), 1);
+}
+
+/// A member id speaking from another address is someone else: dropped.
+#[test]
+fn a_member_id_from_another_address_is_dropped() {
+    let t0 = Instant::now();
+    let mut n = follower(t0);
+    let dm = Message::Direct(DirectMessage {
+        id: DmId(1),
+        from_name: "carol".into(),
+        to: vec!["bob".into()],
+        lamport: Lamport(3),
+        sent_at: WallMillis(0),
+        text: "hi".into(),
+    });
+    n.handle_datagram(t0, addr(99), &data(CAROL, 7, dm));
+    let out = drain(&mut n);
+    assert!(out.sent.is_empty() && out.events.is_empty());
+    assert_eq!(n.stats().dropped, 1);
+}
+
 #[test]
 fn a_non_leader_forwards_joins_to_the_leader() {
     let t0 = Instant::now();
     let mut n = follower(t0);
-    n.handle_datagram(
-        t0,
-        addr(9),
-        &data(NodeId(9), 1, Message::Join { name: "dan".into() }),
-    );
+    let join = Message::Join {
+        name: "dan".into(),
+        key: [9; 32],
+    };
+    n.handle_datagram(t0, addr(9), &data(NodeId(9), 1, join));
     let out = drain(&mut n);
     assert_eq!(
         out.messages_to(addr(1)),
-        vec![&Message::JoinForward {
+        vec![&Message::JoinForward(Newcomer {
             id: NodeId(9),
             name: "dan".into(),
+            key: [9; 32],
             addr: addr(9)
-        }]
+        })]
     );
 }
 
@@ -296,9 +382,10 @@ fn follower_holds_back_and_fetches_gaps() {
 fn leader_sequences_a_retried_submission_once() {
     let t0 = Instant::now();
     let mut n = leader_with_bob(t0);
-    n.handle_datagram(t0, addr(2), &data(BOB, 2, Message::Submit(submit(1))));
-    // The retry comes with a fresh transport id, as after a resubmit.
+    // (Transport ids 1 and 2 went to the join and the proof.)
     n.handle_datagram(t0, addr(2), &data(BOB, 3, Message::Submit(submit(1))));
+    // The retry comes with a fresh transport id, as after a resubmit.
+    n.handle_datagram(t0, addr(2), &data(BOB, 4, Message::Submit(submit(1))));
     let out = drain(&mut n);
     assert_eq!(room_seqs(&out), vec![1]);
     let to_bob: Vec<_> = out
