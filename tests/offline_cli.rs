@@ -140,3 +140,55 @@ fn presence_errors_are_clear() {
     b.send("send a back again");
     b.expect_line("[Message received by a.]");
 }
+
+/// Names belong to identities: an impostor with another identity file cannot register as
+/// an offline member, and never receives what was kept for it; the owner can.
+#[test]
+fn an_impostor_cannot_take_an_offline_name() {
+    let scratch = Scratch::new();
+    let id = |who: &str| scratch.path().join(format!("{who}.identity"));
+    let alice_id = id("alice");
+    let bob_id = id("bob");
+    let mallory_id = id("mallory");
+    let mut a = Proc::start_with(
+        &scratch,
+        "alice",
+        None,
+        &["--identity", alice_id.to_str().unwrap()],
+    );
+    a.expect_line("created a new room; you (alice) are the leader");
+    let mut b = Proc::start_with(
+        &scratch,
+        "bob",
+        Some(a.port),
+        &["--identity", bob_id.to_str().unwrap()],
+    );
+    b.expect(|l| l.starts_with("joined the room"), "bob's join");
+    a.expect_line("bob is online");
+    b.send("dereg");
+    a.expect_line("bob is offline");
+    a.send("send bob for your eyes only");
+    a.expect_line("[bob is offline: message saved by alice.]");
+
+    let mut m = Proc::start_with(
+        &scratch,
+        "bob",
+        Some(a.port),
+        &["--identity", mallory_id.to_str().unwrap()],
+    );
+    m.expect_line(
+        "error: cannot join: join refused: that name belongs to another identity in this room",
+    );
+    assert_eq!(m.wait_exit(Duration::from_secs(10)).code(), Some(1));
+    assert!(
+        !m.seen.iter().any(|l| l.contains("for your eyes only")),
+        "{}",
+        m.transcript()
+    );
+
+    b.send("reg");
+    b.expect(
+        |l| l.contains("received while offline") && l.ends_with("alice: for your eyes only"),
+        "the kept message",
+    );
+}
