@@ -195,7 +195,7 @@ pub struct Node {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
-    last_drop_log: Option<Instant>,
+    last_drop_log: BTreeMap<SocketAddr, Instant>,
 }
 
 impl Node {
@@ -256,7 +256,7 @@ impl Node {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
-            last_drop_log: None,
+            last_drop_log: BTreeMap::new(),
             cfg,
         };
         match node.cfg.join {
@@ -537,11 +537,16 @@ impl Node {
 
     fn drop_datagram(&mut self, now: Instant, from: SocketAddr, why: &str) {
         self.stats.dropped += 1;
+        // At most one line a second per source: a flood cannot flood the log.
         let quiet = self
             .last_drop_log
-            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1));
+            .get(&from)
+            .is_some_and(|t| now.saturating_duration_since(*t) < Duration::from_secs(1));
         if !quiet {
-            self.last_drop_log = Some(now);
+            if self.last_drop_log.len() >= 1024 {
+                self.last_drop_log.clear();
+            }
+            self.last_drop_log.insert(from, now);
             warn!(
                 lamport = self.clock.now().0,
                 "dropped datagram from {from}: {why} ({} dropped so far)", self.stats.dropped
