@@ -46,6 +46,10 @@ pub struct Args {
     /// Join the room through this member (any member, not only the leader).
     #[arg(long, value_name = "HOST:PORT")]
     pub join: Option<String>,
+    /// One JSON object per event on stdout (commands still come from stdin); see the
+    /// README for the shapes.
+    #[arg(long)]
+    pub json: bool,
     /// Also print the log to stderr.
     #[arg(short, long)]
     pub verbose: bool,

@@ -10,7 +10,8 @@ use crate::guard::{Guard, KEY_BYTES, Refused};
 use crate::ids::{NodeId, WallMillis};
 use crate::logging::LAMPORT;
 use crate::proto::{Command, Event, Node, NodeConfig};
-use crate::ui::{self, Input};
+use crate::terminal::{self, Names};
+use crate::ui::{self, Input, Style};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -274,8 +275,29 @@ async fn read_stdin(commands: mpsc::UnboundedSender<Request>) {
 
 /// The program: runs a node on `socket`, reading commands from stdin and printing events
 /// to stdout, until the user leaves (exit code 0) or joining fails (exit code 1).
-pub async fn run(cfg: NodeConfig, socket: UdpSocket, security: Security) -> ExitCode {
-    print_lines(&[format!("listening on {}", cfg.addr)]);
+///
+/// On a terminal it uses the line editor (`terminal`), with colour unless `NO_COLOR` is
+/// set; on pipes, plain lines; with `json`, one JSON object per line.
+pub async fn run(cfg: NodeConfig, socket: UdpSocket, security: Security, json: bool) -> ExitCode {
+    use std::io::IsTerminal;
+    let stdout_tty = std::io::stdout().is_terminal();
+    let interactive = !json && stdout_tty && std::io::stdin().is_terminal();
+    let mut out = UserOutput {
+        json,
+        style: Style::for_output(stdout_tty && !json),
+        printer: None,
+    };
+    let prompt = format!("{}@{}> ", cfg.name, cfg.addr);
+    let history = crate::identity::default_path()
+        .parent()
+        .map(|d| d.join(format!("history-{}", cfg.name)));
+    if json {
+        out.line(
+            serde_json::json!({"event": "listening", "addr": cfg.addr.to_string()}).to_string(),
+        );
+    } else {
+        out.line(format!("listening on {}", cfg.addr));
+    }
     if security.room_key.is_none() {
         eprintln!(
             "warning: no room key: this room is unauthenticated (anyone who can reach it can \
@@ -285,7 +307,7 @@ pub async fn run(cfg: NodeConfig, socket: UdpSocket, security: Security) -> Exit
     }
     let mut handle = spawn_with(socket, cfg, security);
     // Typed (or piped) commands run once the node is in the room.
-    let mut stdin = Some(handle.commands.clone());
+    let mut input = Some(handle.commands.clone());
     let ctrl_c = handle.commands.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -297,25 +319,107 @@ pub async fn run(cfg: NodeConfig, socket: UdpSocket, security: Security) -> Exit
         }
     });
     drop(handle.commands);
+    let names = Names::default();
+    let mut seeding_names = false;
     let mut code = ExitCode::SUCCESS;
-    while let Some(out) = handle.events.recv().await {
-        let ev = match out {
+    while let Some(item) = handle.events.recv().await {
+        let ev = match item {
             Output::Say(lines) => {
-                print_lines(&lines);
+                out.say(lines);
                 continue;
             }
             Output::Event(ev) => ev,
         };
-        match ev {
+        learn_names(&names, &ev);
+        match &ev {
             Event::JoinFailed(_) => code = ExitCode::FAILURE,
             Event::Joined { .. } => {
-                if let Some(commands) = stdin.take() {
-                    tokio::spawn(read_stdin(commands));
+                if let Some(commands) = input.take() {
+                    if interactive {
+                        match terminal::start(
+                            prompt.clone(),
+                            names.clone(),
+                            history.clone(),
+                            commands.clone(),
+                        ) {
+                            Ok(p) => {
+                                out.printer = Some(p);
+                                // Learn the members' names for completion, quietly.
+                                seeding_names =
+                                    commands.send(Request::Command(Command::List)).is_ok();
+                            }
+                            Err(e) => {
+                                eprintln!("warning: no line editor ({e}); reading plain lines");
+                                tokio::spawn(read_stdin(commands));
+                            }
+                        }
+                    } else {
+                        tokio::spawn(read_stdin(commands));
+                    }
                 }
+            }
+            Event::Members(_) if seeding_names => {
+                seeding_names = false;
+                continue;
             }
             _ => {}
         }
-        print_lines(&ui::render(&ev));
+        out.event(&ev);
     }
     code
+}
+
+/// Member names for completion, from whatever events mention them.
+fn learn_names(names: &Names, ev: &Event) {
+    match ev {
+        Event::MemberOnline { name } | Event::MemberOffline { name } => names.add(name),
+        Event::Members(list) => list.iter().for_each(|m| names.add(&m.name)),
+        Event::Room { entry, .. } => names.add(&entry.name),
+        Event::Direct { from, .. } => names.add(from),
+        _ => {}
+    }
+}
+
+/// Where the program's lines go: stdout (plain, coloured or JSON), or above the prompt.
+struct UserOutput {
+    json: bool,
+    style: Style,
+    printer: Option<terminal::Printer>,
+}
+
+impl UserOutput {
+    fn line(&mut self, line: String) {
+        match &mut self.printer {
+            Some(p) => {
+                if p.print(line.clone()).is_err() {
+                    print_lines(&[line]);
+                }
+            }
+            None => print_lines(&[line]),
+        }
+    }
+
+    fn event(&mut self, ev: &Event) {
+        if self.json {
+            return self.line(ui::render_json(ev));
+        }
+        for l in ui::render_styled(ev, &self.style) {
+            self.line(l);
+        }
+    }
+
+    /// The REPL's own lines (help, typing errors).
+    fn say(&mut self, lines: Vec<String>) {
+        for l in lines {
+            let l = if self.json {
+                match l.strip_prefix("error: ") {
+                    Some(e) => serde_json::json!({"event": "error", "error": e}).to_string(),
+                    None => serde_json::json!({"event": "notice", "text": l}).to_string(),
+                }
+            } else {
+                l
+            };
+            self.line(l);
+        }
+    }
 }

@@ -26,5 +26,6 @@ pub mod identity;
 pub mod ids;
 pub mod logging;
 pub mod proto;
+pub mod terminal;
 pub mod ui;
 pub mod wire;

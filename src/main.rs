@@ -93,7 +93,7 @@ fn main() -> ExitCode {
         };
         let mut cfg = args.node_config(local, join);
         cfg.identity = identity;
-        driver::run(cfg, socket, security).await
+        driver::run(cfg, socket, security, args.json).await
     });
     // The stdin reader may still be blocked in a read; do not wait for it.
     rt.shutdown_background();

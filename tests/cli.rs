@@ -85,10 +85,12 @@ fn private_messages_reach_only_their_recipients() {
     let (mut alice, mut bob, mut carol) = trio(&scratch);
 
     bob.send("send carol hi carol, it's bob");
-    let dm = carol.expect(|l| l.starts_with("[private"), "a private message");
+    let dm = carol.expect(|l| l.contains(" private"), "a private message");
     let (head, body) = dm.split_once("] ").expect("`] ` in a private line");
+    // `[HH:MM:SS private L<lamport>`
     assert!(
-        head.strip_prefix("[private L")
+        head.get(10..)
+            .and_then(|h| h.strip_prefix("private L"))
             .is_some_and(|n| n.parse::<u64>().is_ok()),
         "private line header: {dm:?}"
     );
@@ -107,16 +109,16 @@ fn private_messages_reach_only_their_recipients() {
     if let Some(l) = alice
         .seen
         .iter()
-        .find(|l| l.contains("[private") || l.contains("hi carol"))
+        .find(|l| l.contains(" private") || l.contains("hi carol"))
     {
         alice.fail(&format!("saw a DM meant for carol: {l:?}"));
     }
 
     bob.send("send alice,carol to you both");
     for p in [&mut alice, &mut carol] {
-        let dm = p.expect(|l| l.starts_with("[private"), "the two-recipient DM");
+        let dm = p.expect(|l| l.contains(" private"), "the two-recipient DM");
         assert!(
-            dm.starts_with("[private to alice,carol L") && dm.ends_with("] bob: to you both"),
+            dm.contains(" private to alice,carol L") && dm.ends_with("] bob: to you both"),
             "{}: {dm:?}",
             p.label
         );

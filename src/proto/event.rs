@@ -188,9 +188,24 @@ pub struct Stats {
     pub refused: u64,
 }
 
+/// One member's place on the ring, for drawing it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingSeat {
+    /// Name.
+    pub name: String,
+    /// Whether it leads.
+    pub leader: bool,
+    /// Whether it is this node.
+    pub me: bool,
+    /// Whether this node's failure detector suspects it.
+    pub suspected: bool,
+}
+
 /// Answer to `status`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusView {
+    /// The ring as this node sees it, starting at this node and following `next`.
+    pub ring: Vec<RingSeat>,
     /// This node's name.
     pub name: String,
     /// This node's id.

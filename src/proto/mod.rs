@@ -12,6 +12,6 @@ pub mod reliable;
 pub mod ring;
 pub mod timers;
 
-pub use event::{Command, CommandError, Event, JoinError, MemberView, Stats, StatusView};
+pub use event::{Command, CommandError, Event, JoinError, MemberView, RingSeat, Stats, StatusView};
 pub use node::{Node, NodeConfig};
 pub use reliable::Transmit;

@@ -464,7 +464,12 @@ pub struct RoomLine {
 
 impl RoomLine {
     pub fn parse(line: &str) -> Option<RoomLine> {
-        let rest = line.strip_prefix("[#")?;
+        // `[HH:MM:SS #seq Llamport] name: text`
+        let rest = line.strip_prefix('[')?;
+        let (time, rest) = rest.split_once(" #")?;
+        if time.len() != 8 || time.matches(':').count() != 2 {
+            return None;
+        }
         let (seq, rest) = rest.split_once(" L")?;
         let (lamport, rest) = rest.split_once("] ")?;
         let (who, text) = rest.split_once(": ")?;
@@ -557,4 +562,55 @@ pub fn trio(scratch: &Scratch) -> (Proc, Proc, Proc) {
     alice.expect_line("carol is online");
     bob.expect_line("carol is online");
     (alice, bob, carol)
+}
+
+/// Runs `ringchat keygen --room <scratch>/<file>` and returns the new key file's path.
+#[track_caller]
+pub fn keygen(scratch: &Scratch, file: &str) -> PathBuf {
+    let path = scratch.path().join(file);
+    let out = Command::new(BIN)
+        .arg("keygen")
+        .arg("--room")
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {BIN} keygen: {e}"));
+    assert!(
+        out.status.success(),
+        "keygen --room {} failed with {}: {}",
+        path.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+/// Types `status` at `p` and returns its `counters:` line as name → value.
+#[track_caller]
+pub fn counters(p: &mut Proc) -> std::collections::BTreeMap<String, u64> {
+    let lines = status(p);
+    let Some(line) = lines.iter().find_map(|l| l.strip_prefix("counters:")) else {
+        p.fail(&format!("no `counters:` line in `status`: {lines:#?}"));
+    };
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut out = std::collections::BTreeMap::new();
+    for pair in words.chunks(2) {
+        let [name, value] = pair else {
+            p.fail(&format!("`counters:` is not `name number` pairs: {line:?}"));
+        };
+        let Ok(v) = value.parse::<u64>() else {
+            p.fail(&format!("`counters:` is not `name number` pairs: {line:?}"));
+        };
+        out.insert(name.to_string(), v);
+    }
+    out
+}
+
+/// One counter from [`counters`]; fails if `status` does not show it.
+#[track_caller]
+pub fn counter(p: &mut Proc, name: &str) -> u64 {
+    let all = counters(p);
+    match all.get(name) {
+        Some(v) => *v,
+        None => p.fail(&format!("no counter {name:?} in {all:?}")),
+    }
 }

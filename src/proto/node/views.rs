@@ -1,6 +1,7 @@
 //! What `list` and `status` show.
 
 use super::*;
+use crate::proto::event::RingSeat;
 
 impl Node {
     // ----- views -----
@@ -20,7 +21,24 @@ impl Node {
     }
 
     pub(super) fn status_view(&self) -> StatusView {
+        // Walk the ring from this node along `next` until it closes.
+        let mut ring = Vec::new();
+        let mut at = Some(self.id);
+        while let Some(id) = at {
+            if ring.len() > self.members.len() {
+                break;
+            }
+            let Some(m) = self.members.get(id) else { break };
+            ring.push(RingSeat {
+                name: m.name.clone(),
+                leader: Some(id) == self.leader(),
+                me: id == self.id,
+                suspected: self.detector.is_suspected(id),
+            });
+            at = self.members.successor_of(id).filter(|n| *n != self.id);
+        }
         StatusView {
+            ring,
             name: self.cfg.name.clone(),
             id: self.id,
             addr: self.cfg.addr,

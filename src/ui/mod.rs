@@ -5,10 +5,14 @@
 //! a command too (`/list`), and an unknown `/word` is an error; any other line is a room
 //! message (as `send_all`).
 
-use crate::ids::WallMillis;
-use crate::proto::{Command, Event, MemberView, StatusView};
-use crate::wire::ChatEntry;
+use crate::proto::Command;
 use thiserror::Error;
+
+mod json;
+mod render;
+
+pub use json::render_json;
+pub use render::{Style, local_time, render, render_styled};
 
 /// What a typed line asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,160 +151,6 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
     }
 }
 
-fn room_line(e: &ChatEntry, mine: bool, history: bool) -> String {
-    let who = if mine {
-        format!("{} (you)", e.name)
-    } else {
-        e.name.clone()
-    };
-    if history {
-        format!(
-            "[history #{} {} L{}] {who}: {}",
-            e.seq,
-            clock_time(e.sent_at),
-            e.lamport,
-            e.text
-        )
-    } else {
-        format!("[#{} L{}] {who}: {}", e.seq, e.lamport, e.text)
-    }
-}
-
-/// `HH:MM:SS UTC` of a wall-clock stamp.
-pub fn clock_time(t: WallMillis) -> String {
-    let s = (t.0 / 1000) % 86_400;
-    format!("{:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
-}
-
-fn member_line(m: &MemberView) -> String {
-    let mut line = format!(
-        "{:<16} {:<22} {}",
-        m.name,
-        m.addr.to_string(),
-        if m.online { "ONLINE" } else { "OFFLINE" }
-    );
-    if m.leader {
-        line.push_str("  leader");
-    }
-    if m.me {
-        line.push_str("  (you)");
-    }
-    line
-}
-
-fn status_lines(s: &StatusView) -> Vec<String> {
-    let or_none = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
-    vec![
-        format!("me:      {} ({}) at {}", s.name, s.id, s.addr),
-        format!("prev:    {}", or_none(&s.prev)),
-        format!("next:    {}", or_none(&s.next)),
-        format!("leader:  {}", or_none(&s.leader)),
-        format!(
-            "suspected: {}",
-            if s.suspected.is_empty() {
-                "-".to_string()
-            } else {
-                s.suspected.join(", ")
-            }
-        ),
-        format!("lamport: {}", s.lamport),
-        format!(
-            "counters: sent {} retransmitted {} received {} dropped {} refused {} duplicates {} gave_up {} election_messages {}",
-            s.stats.sent,
-            s.stats.retransmitted,
-            s.stats.received,
-            s.stats.dropped,
-            s.stats.refused,
-            s.stats.duplicates,
-            s.stats.gave_up,
-            s.stats.election_messages
-        ),
-        format!(
-            "pending: {} awaiting ack, {} own messages awaiting commit, {} in history",
-            s.in_flight, s.unconfirmed, s.history
-        ),
-    ]
-}
-
-/// The lines to print for an event (one event may take several lines: `list`, `status`).
-pub fn render(event: &Event) -> Vec<String> {
-    match event {
-        Event::Joined {
-            leader,
-            is_leader: true,
-            ..
-        } => vec![format!("created a new room; you ({leader}) are the leader")],
-        Event::Joined {
-            leader, members, ..
-        } => vec![format!(
-            "joined the room: {members} members, leader is {leader}"
-        )],
-        Event::JoinFailed(e) => vec![format!("error: cannot join: {e}")],
-        Event::RegFailed(e) => vec![format!(
-            "error: cannot come back online: {e} (still offline; try reg <name> <host:port>)"
-        )],
-        Event::Room {
-            entry,
-            mine,
-            history,
-        } => vec![room_line(entry, *mine, *history)],
-        Event::History(entries) if entries.is_empty() => vec!["(no room messages yet)".into()],
-        Event::History(entries) => entries.iter().map(|e| room_line(e, false, true)).collect(),
-        Event::Saved { to, leader } => {
-            vec![format!("[{to} is offline: message saved by {leader}.]")]
-        }
-        Event::Deregistered { pending } => {
-            let mut line =
-                "you are offline; messages for you are kept (type reg to come back)".to_string();
-            if *pending > 0 {
-                line.push_str(&format!("; {pending} of yours go out when you are back"));
-            }
-            vec![line]
-        }
-        Event::Direct {
-            from,
-            to,
-            lamport,
-            sent_at,
-            text,
-            offline,
-        } => {
-            let others = if to.len() > 1 {
-                format!(" to {}", to.join(","))
-            } else {
-                String::new()
-            };
-            let when = if *offline {
-                format!(", received while offline, sent {}", clock_time(*sent_at))
-            } else {
-                String::new()
-            };
-            vec![format!("[private{others}{when} L{lamport}] {from}: {text}")]
-        }
-        Event::Receipt { to } => vec![format!("[Message received by {to}.]")],
-        Event::Undelivered { to, text, reason } => {
-            vec![format!(
-                "error: private message to {to} not delivered ({reason}): {text}"
-            )]
-        }
-        Event::MemberOnline { name } => vec![format!("{name} is online")],
-        Event::MemberOffline { name } => vec![format!("{name} is offline")],
-        Event::LeaderChanged { name } => vec![format!("leader is now {name}")],
-        Event::PeerUnreachable { addr, name } => vec![format!(
-            "{} at {addr} is not answering",
-            name.as_deref().unwrap_or("a peer")
-        )],
-        Event::Unconfirmed { texts } => texts
-            .iter()
-            .map(|t| format!("error: not confirmed by the leader before leaving: {t}"))
-            .collect(),
-        Event::Members(list) => list.iter().map(member_line).collect(),
-        Event::Status(s) => status_lines(s),
-        Event::Error(e) => vec![format!("error: {e}")],
-        Event::Left => vec!["left the room".into()],
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,21 +241,5 @@ mod tests {
         assert_eq!(cmd("history"), Command::History { count: 20 });
         assert_eq!(cmd("history 5"), Command::History { count: 5 });
         assert!(parse("history lots").is_err());
-    }
-
-    #[test]
-    fn renders_receipts_and_members() {
-        assert_eq!(
-            render(&Event::Receipt { to: "bob".into() }),
-            vec!["[Message received by bob.]"]
-        );
-        let line = &render(&Event::Members(vec![MemberView {
-            name: "alice".into(),
-            addr: "127.0.0.1:5001".parse().unwrap(),
-            online: true,
-            leader: true,
-            me: false,
-        }]))[0];
-        assert!(line.contains("alice") && line.contains("ONLINE") && line.contains("leader"));
     }
 }

@@ -1,0 +1,133 @@
+//! `--json`: one JSON object per event on a line, for bots and scripts. The shapes are
+//! listed in the README ("JSON events"); every object has an `"event"` field naming it.
+
+use crate::proto::{Event, MemberView, StatusView};
+use crate::wire::ChatEntry;
+use serde_json::{Value, json};
+
+fn room(e: &ChatEntry, mine: bool, history: bool) -> Value {
+    json!({
+        "event": "room",
+        "seq": e.seq.0,
+        "lamport": e.lamport.0,
+        "sent_at_ms": e.sent_at.0,
+        "from": e.name,
+        "text": e.text,
+        "mine": mine,
+        "history": history,
+    })
+}
+
+fn member(m: &MemberView) -> Value {
+    json!({
+        "name": m.name,
+        "addr": m.addr.to_string(),
+        "online": m.online,
+        "leader": m.leader,
+        "me": m.me,
+    })
+}
+
+fn status(s: &StatusView) -> Value {
+    json!({
+        "event": "status",
+        "name": s.name,
+        "id": s.id.to_string(),
+        "addr": s.addr.to_string(),
+        "prev": s.prev,
+        "next": s.next,
+        "leader": s.leader,
+        "suspected": s.suspected,
+        "lamport": s.lamport.0,
+        "ring": s.ring.iter().map(|r| json!({
+            "name": r.name, "leader": r.leader, "me": r.me, "suspected": r.suspected,
+        })).collect::<Vec<_>>(),
+        "counters": {
+            "sent": s.stats.sent,
+            "retransmitted": s.stats.retransmitted,
+            "received": s.stats.received,
+            "dropped": s.stats.dropped,
+            "refused": s.stats.refused,
+            "duplicates": s.stats.duplicates,
+            "gave_up": s.stats.gave_up,
+            "election_messages": s.stats.election_messages,
+        },
+        "in_flight": s.in_flight,
+        "unconfirmed": s.unconfirmed,
+        "history": s.history,
+    })
+}
+
+/// The JSON object for an event, as one line.
+pub fn render_json(event: &Event) -> String {
+    let v = match event {
+        Event::Joined {
+            leader,
+            is_leader,
+            members,
+        } => {
+            json!({"event": "joined", "leader": leader, "is_leader": is_leader, "members": members})
+        }
+        Event::JoinFailed(e) => json!({"event": "join_failed", "error": e.to_string()}),
+        Event::RegFailed(e) => json!({"event": "reg_failed", "error": e.to_string()}),
+        Event::Room {
+            entry,
+            mine,
+            history,
+        } => room(entry, *mine, *history),
+        Event::History(entries) => json!({
+            "event": "history",
+            "entries": entries.iter().map(|e| room(e, false, true)).collect::<Vec<_>>(),
+        }),
+        Event::Direct {
+            from,
+            to,
+            lamport,
+            sent_at,
+            text,
+            offline,
+        } => json!({
+            "event": "private", "from": from, "to": to, "lamport": lamport.0,
+            "sent_at_ms": sent_at.0, "text": text, "offline": offline,
+        }),
+        Event::Saved { to, leader } => json!({"event": "saved", "to": to, "leader": leader}),
+        Event::Deregistered { pending } => json!({"event": "deregistered", "pending": pending}),
+        Event::Receipt { to } => json!({"event": "receipt", "to": to}),
+        Event::Undelivered { to, text, reason } => {
+            json!({"event": "undelivered", "to": to, "text": text, "reason": reason})
+        }
+        Event::MemberOnline { name } => json!({"event": "member_online", "name": name}),
+        Event::MemberOffline { name } => json!({"event": "member_offline", "name": name}),
+        Event::LeaderChanged { name } => json!({"event": "leader_changed", "name": name}),
+        Event::PeerUnreachable { addr, name } => {
+            json!({"event": "peer_unreachable", "addr": addr.to_string(), "name": name})
+        }
+        Event::Unconfirmed { texts } => json!({"event": "unconfirmed", "texts": texts}),
+        Event::Members(list) => json!({
+            "event": "members",
+            "members": list.iter().map(member).collect::<Vec<_>>(),
+        }),
+        Event::Status(s) => status(s),
+        Event::Error(e) => json!({"event": "error", "error": e.to_string()}),
+        Event::Left => json!({"event": "left"}),
+    };
+    v.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_single_line_objects_named_by_event() {
+        let line = render_json(&Event::Receipt {
+            to: "zoë \"q\"\nx".into(),
+        });
+        assert!(!line.contains('\n'));
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["event"], "receipt");
+        assert_eq!(v["to"], "zoë \"q\"\nx");
+        let v: Value = serde_json::from_str(&render_json(&Event::Left)).unwrap();
+        assert_eq!(v, json!({"event": "left"}));
+    }
+}

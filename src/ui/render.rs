@@ -1,0 +1,348 @@
+//! Events as lines of text: plain for pipes and files, coloured on a terminal.
+//!
+//! Message lines start with the sender's local wall-clock time and carry the Lamport time:
+//! `[12:03:04 #12 L42] bob: hi` (room, sequence number 12), `[12:03:04 private L51] bob:
+//! psst` (direct).
+
+use crate::ids::WallMillis;
+use crate::proto::{Event, MemberView, RingSeat, StatusView};
+use crate::wire::ChatEntry;
+
+/// How lines look.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Style {
+    /// ANSI colours.
+    pub color: bool,
+}
+
+impl Style {
+    /// Plain text.
+    pub fn plain() -> Style {
+        Style { color: false }
+    }
+
+    /// Colour on a terminal, unless `NO_COLOR` is set (to anything non-empty).
+    pub fn for_output(is_terminal: bool) -> Style {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            color: is_terminal && !no_color,
+        }
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    fn name(&self, s: &str) -> String {
+        self.paint("1;36", s)
+    }
+
+    fn you(&self, s: &str) -> String {
+        self.paint("1;32", s)
+    }
+
+    fn private(&self, s: &str) -> String {
+        self.paint("35", s)
+    }
+
+    fn system(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+
+    fn error(&self, s: &str) -> String {
+        self.paint("31", s)
+    }
+}
+
+/// `HH:MM:SS` of a wall-clock stamp in the local time zone.
+pub fn local_time(t: WallMillis) -> String {
+    i64::try_from(t.0)
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|d| {
+            d.with_timezone(&chrono::Local)
+                .format("%H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| "--:--:--".into())
+}
+
+fn room_line(e: &ChatEntry, mine: bool, history: bool, st: &Style) -> String {
+    let who = if mine {
+        st.you(&format!("{} (you)", e.name))
+    } else {
+        st.name(&e.name)
+    };
+    let tag = if history { " history" } else { "" };
+    format!(
+        "[{} #{} L{}{tag}] {who}: {}",
+        local_time(e.sent_at),
+        e.seq,
+        e.lamport,
+        e.text
+    )
+}
+
+fn member_line(m: &MemberView, st: &Style) -> String {
+    let mut line = format!(
+        "{:<16} {:<22} {}",
+        m.name,
+        m.addr.to_string(),
+        if m.online { "ONLINE" } else { "OFFLINE" }
+    );
+    if m.leader {
+        line.push_str("  leader");
+    }
+    if m.me {
+        line.push_str("  (you)");
+    }
+    if m.online { line } else { st.system(&line) }
+}
+
+/// The ring as text: `alice (you) [leader] -> bob -> carol (suspected) -> alice`.
+pub fn ring_line(ring: &[RingSeat]) -> String {
+    let seat = |s: &RingSeat| {
+        let mut t = s.name.clone();
+        if s.me {
+            t.push_str(" (you)");
+        }
+        if s.leader {
+            t.push_str(" [leader]");
+        }
+        if s.suspected {
+            t.push_str(" (suspected)");
+        }
+        t
+    };
+    let mut parts: Vec<String> = ring.iter().map(seat).collect();
+    if let Some(first) = ring.first().filter(|_| ring.len() > 1) {
+        parts.push(first.name.clone());
+    }
+    parts.join(" -> ")
+}
+
+fn status_lines(s: &StatusView) -> Vec<String> {
+    let or_none = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+    vec![
+        format!("ring:    {}", ring_line(&s.ring)),
+        format!("me:      {} ({}) at {}", s.name, s.id, s.addr),
+        format!("prev:    {}", or_none(&s.prev)),
+        format!("next:    {}", or_none(&s.next)),
+        format!("leader:  {}", or_none(&s.leader)),
+        format!(
+            "suspected: {}",
+            if s.suspected.is_empty() {
+                "-".to_string()
+            } else {
+                s.suspected.join(", ")
+            }
+        ),
+        format!("lamport: {}", s.lamport),
+        format!(
+            "counters: sent {} retransmitted {} received {} dropped {} refused {} duplicates {} gave_up {} election_messages {}",
+            s.stats.sent,
+            s.stats.retransmitted,
+            s.stats.received,
+            s.stats.dropped,
+            s.stats.refused,
+            s.stats.duplicates,
+            s.stats.gave_up,
+            s.stats.election_messages
+        ),
+        format!(
+            "pending: {} awaiting ack, {} own messages awaiting commit, {} in history",
+            s.in_flight, s.unconfirmed, s.history
+        ),
+    ]
+}
+
+/// The lines to print for an event, plain.
+pub fn render(event: &Event) -> Vec<String> {
+    render_styled(event, &Style::plain())
+}
+
+/// The lines to print for an event (one event may take several lines: `list`, `status`).
+pub fn render_styled(event: &Event, st: &Style) -> Vec<String> {
+    let sys = |s: String| vec![st.system(&s)];
+    let err = |s: String| vec![st.error(&s)];
+    match event {
+        Event::Joined {
+            leader,
+            is_leader: true,
+            ..
+        } => sys(format!("created a new room; you ({leader}) are the leader")),
+        Event::Joined {
+            leader, members, ..
+        } => sys(format!(
+            "joined the room: {members} members, leader is {leader}"
+        )),
+        Event::JoinFailed(e) => err(format!("error: cannot join: {e}")),
+        Event::RegFailed(e) => err(format!(
+            "error: cannot come back online: {e} (still offline; try reg <name> <host:port>)"
+        )),
+        Event::Room {
+            entry,
+            mine,
+            history,
+        } => vec![room_line(entry, *mine, *history, st)],
+        Event::History(entries) if entries.is_empty() => sys("(no room messages yet)".into()),
+        Event::History(entries) => entries
+            .iter()
+            .map(|e| room_line(e, false, true, st))
+            .collect(),
+        Event::Saved { to, leader } => {
+            sys(format!("[{to} is offline: message saved by {leader}.]"))
+        }
+        Event::Deregistered { pending } => {
+            let mut line =
+                "you are offline; messages for you are kept (type reg to come back)".to_string();
+            if *pending > 0 {
+                line.push_str(&format!("; {pending} of yours go out when you are back"));
+            }
+            sys(line)
+        }
+        Event::Direct {
+            from,
+            to,
+            lamport,
+            sent_at,
+            text,
+            offline,
+        } => {
+            let others = if to.len() > 1 {
+                format!(" to {}", to.join(","))
+            } else {
+                String::new()
+            };
+            let kept = if *offline {
+                ", kept while you were offline,"
+            } else {
+                ""
+            };
+            let head = st.private(&format!(
+                "[{} private{others}{kept} L{lamport}]",
+                local_time(*sent_at)
+            ));
+            vec![format!("{head} {}: {text}", st.name(from))]
+        }
+        Event::Receipt { to } => sys(format!("[Message received by {to}.]")),
+        Event::Undelivered { to, text, reason } => err(format!(
+            "error: private message to {to} not delivered ({reason}): {text}"
+        )),
+        Event::MemberOnline { name } => sys(format!("{name} is online")),
+        Event::MemberOffline { name } => sys(format!("{name} is offline")),
+        Event::LeaderChanged { name } => sys(format!("leader is now {name}")),
+        Event::PeerUnreachable { addr, name } => sys(format!(
+            "{} at {addr} is not answering",
+            name.as_deref().unwrap_or("a peer")
+        )),
+        Event::Unconfirmed { texts } => texts
+            .iter()
+            .map(|t| {
+                st.error(&format!(
+                    "error: not confirmed by the leader before leaving: {t}"
+                ))
+            })
+            .collect(),
+        Event::Members(list) => list.iter().map(|m| member_line(m, st)).collect(),
+        Event::Status(s) => status_lines(s),
+        Event::Error(e) => err(format!("error: {e}")),
+        Event::Left => sys("left the room".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{Lamport, NodeId, OriginSeq, Seq};
+
+    fn entry(name: &str, text: &str) -> ChatEntry {
+        ChatEntry {
+            seq: Seq(12),
+            origin: NodeId(1),
+            name: name.into(),
+            origin_seq: OriginSeq(1),
+            lamport: Lamport(42),
+            sent_at: WallMillis(1_700_000_000_000),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn receipts_and_members() {
+        assert_eq!(
+            render(&Event::Receipt { to: "bob".into() }),
+            vec!["[Message received by bob.]"]
+        );
+        let line = &render(&Event::Members(vec![MemberView {
+            name: "alice".into(),
+            addr: "127.0.0.1:5001".parse().unwrap(),
+            online: true,
+            leader: true,
+            me: false,
+        }]))[0];
+        assert!(line.contains("alice") && line.contains("ONLINE") && line.contains("leader"));
+    }
+
+    /// Room lines: local time, sequence number, Lamport time, name, text; unicode intact.
+    #[test]
+    fn room_lines_carry_time_and_lamport() {
+        let e = Event::Room {
+            entry: entry("zoë", "héllo ✓ 你好"),
+            mine: false,
+            history: false,
+        };
+        let line = &render(&e)[0];
+        let time = local_time(WallMillis(1_700_000_000_000));
+        assert_eq!(line, &format!("[{time} #12 L42] zoë: héllo ✓ 你好"));
+        assert_eq!(time.len(), 8);
+    }
+
+    #[test]
+    fn private_lines_are_marked() {
+        let e = Event::Direct {
+            from: "bob".into(),
+            to: vec!["alice".into(), "carol".into()],
+            lamport: Lamport(5),
+            sent_at: WallMillis(0),
+            text: "psst".into(),
+            offline: true,
+        };
+        let line = &render(&e)[0];
+        assert!(line.contains("private to alice,carol, kept while you were offline, L5]"));
+        assert!(line.ends_with("bob: psst"));
+    }
+
+    #[test]
+    fn colour_only_when_asked() {
+        let e = Event::Error(crate::proto::CommandError::Empty);
+        assert_eq!(render(&e), vec!["error: empty message"]);
+        let coloured = render_styled(&e, &Style { color: true });
+        assert!(coloured[0].starts_with("\x1b[31m") && coloured[0].ends_with("\x1b[0m"));
+        assert!(!Style::for_output(false).color);
+    }
+
+    #[test]
+    fn the_ring_closes() {
+        let seat = |name: &str, leader, me, suspected| RingSeat {
+            name: name.into(),
+            leader,
+            me,
+            suspected,
+        };
+        let ring = vec![
+            seat("alice", true, true, false),
+            seat("bob", false, false, false),
+            seat("carol", false, false, true),
+        ];
+        assert_eq!(
+            ring_line(&ring),
+            "alice (you) [leader] -> bob -> carol (suspected) -> alice"
+        );
+        assert_eq!(ring_line(&ring[..1]), "alice (you) [leader]");
+    }
+}
