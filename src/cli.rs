@@ -14,7 +14,14 @@ use std::time::Duration;
     version,
     about = "A serverless group chat over UDP: nodes form a ring, a leader orders the room.",
     after_help = "Without --join, creates a new room and leads it. A later flag overrides an \
-                  earlier one, so `./s2 --join 127.0.0.1:5003` works.",
+                  earlier one, so `./s2 --join 127.0.0.1:5003` works.\n\n\
+                  Examples:\n  \
+                  ringchat --name alice --port 5001                      create a room\n  \
+                  ringchat --name bob --port 5002 --join 127.0.0.1:5001  join it\n  \
+                  ringchat keygen --room room.key                        make a room key\n  \
+                  ringchat --name carol --port 5003 --join 127.0.0.1:5001 --room-key-file room.key\n  \
+                  ringchat --name bot --port 0 --join 127.0.0.1:5001 --json   one JSON object per event\n\n\
+                  Type `help` in the room for its commands.",
     args_override_self = true,
     subcommand_negates_reqs = true,
     args_conflicts_with_subcommands = true

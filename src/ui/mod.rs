@@ -51,17 +51,18 @@ fn resolve(addr: &str) -> Option<std::net::SocketAddr> {
 
 /// The help text.
 pub const HELP: &str = "\
-commands:
-  send_all <text>                 post to the room (any line that is not a command does too)
-  send <name>[,<name>...] <text>  private message; you see a receipt per recipient
-  list                            members, addresses, ONLINE/OFFLINE, the leader
-  status                          me, ring neighbours, leader, Lamport clock, counters
-  history [N]                     the last N room messages (default 20)
-  dereg [<name>]                  go offline but keep running; private messages are kept
-  reg [<name>] [<host:port>]      come back online and get what was kept for you
+commands (a line that is not a command goes to the room):
+  send_all <text>                 post to the room              send_all lunch at noon?
+  send <name>[,<name>...] <text>  private message, with receipts send bob,carol see you
+  list                            members, ONLINE/OFFLINE, leader
+  status                          the ring, neighbours, leader, Lamport clock, counters
+  history [N]                     the last N room messages      history 50
+  dereg [<name>]                  go offline, keep running; private messages are kept
+  reg [<name>] [<host:port>]      come back, get what was kept  reg alice 10.0.0.5:5001
   help                            this text
-  exit | quit | //exit | Ctrl-D   leave the room and exit
-a line starting with / is always a command: /list, /send bob hi";
+  exit | quit | //exit            leave the room and exit (Ctrl-D and Ctrl-C too)
+a line starting with / is always a command: /list, /send bob hi
+Tab completes commands, and names after send.";
 
 /// Parses one typed line.
 pub fn parse(line: &str) -> Result<Input, ParseError> {
