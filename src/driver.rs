@@ -63,9 +63,19 @@ pub struct NodeHandle {
     pub task: JoinHandle<()>,
 }
 
-/// Binds the node's one UDP socket.
+/// Receive buffer asked of the kernel: bursts of a busy room fit while the node works.
+const SOCKET_RECEIVE_BUFFER: usize = 4 << 20;
+
+/// Binds the node's one UDP socket, with a large receive buffer (the kernel may grant
+/// less; that is not an error).
 pub async fn bind(ip: IpAddr, port: u16) -> std::io::Result<UdpSocket> {
-    UdpSocket::bind(SocketAddr::new(ip, port)).await
+    use socket2::{Domain, Protocol, Socket, Type};
+    let addr = SocketAddr::new(ip, port);
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = socket.set_recv_buffer_size(SOCKET_RECEIVE_BUFFER);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 /// The wall clock as stamped on messages.

@@ -30,6 +30,8 @@ const HEADER: usize = 1 + 8 + 8 + 24;
 const _: () = assert!(SEAL_OVERHEAD == HEADER + 16);
 /// Packet numbers remembered per sender.
 pub const REPLAY_WINDOW: u64 = 1024;
+/// How many sources' worth one IP address may send over all its ports.
+const IP_SHARE: u32 = 20;
 /// Length of a room key.
 pub const KEY_BYTES: usize = 32;
 
@@ -176,7 +178,10 @@ pub struct Guard {
     me: NodeId,
     next_pn: AtomicU64,
     windows: DashMap<NodeId, ReplayWindow>,
-    buckets: DashMap<IpAddr, Bucket>,
+    /// Per source address (IP and port): members on one host each keep their own share.
+    buckets: DashMap<SocketAddr, Bucket>,
+    /// Per source IP, a much larger cap over all its ports.
+    ip_buckets: DashMap<IpAddr, Bucket>,
     started: Instant,
     per_source_per_second: u32,
 }
@@ -193,6 +198,7 @@ impl Guard {
             next_pn: AtomicU64::new(1),
             windows: DashMap::new(),
             buckets: DashMap::new(),
+            ip_buckets: DashMap::new(),
             started: Instant::now(),
             per_source_per_second,
         }
@@ -231,7 +237,7 @@ impl Guard {
     /// Checks the source's rate, then opens a datagram: the plain datagram for the node,
     /// or why it was refused.
     pub fn open(&self, from: SocketAddr, datagram: &[u8]) -> Result<Vec<u8>, Refused> {
-        self.within_rate(from.ip())?;
+        self.within_rate(from)?;
         let sealed = datagram.first() == Some(&SEALED);
         let Some(cipher) = &self.cipher else {
             return if sealed {
@@ -296,25 +302,31 @@ impl Guard {
             + self.refused.replayed.load(Ordering::Relaxed)
     }
 
-    fn within_rate(&self, ip: IpAddr) -> Result<(), Refused> {
+    fn within_rate(&self, from: SocketAddr) -> Result<(), Refused> {
         let second = self.started.elapsed().as_secs();
-        let mut b = self
-            .buckets
-            .entry(ip)
-            .or_insert(Bucket { second, count: 0 });
+        let per_ip = self.per_source_per_second.saturating_mul(IP_SHARE);
+        let ip_count = Self::count(&self.ip_buckets, from.ip(), second);
+        let source_count = Self::count(&self.buckets, from, second);
+        // Old sources are forgotten now and then, so spoofed sources cannot grow the tables.
+        if self.buckets.len() > 4096 {
+            self.buckets.retain(|_, b| b.second == second);
+        }
+        if self.ip_buckets.len() > 4096 {
+            self.ip_buckets.retain(|_, b| b.second == second);
+        }
+        if source_count > self.per_source_per_second || ip_count > per_ip {
+            return Err(Refused::RateLimited);
+        }
+        Ok(())
+    }
+
+    fn count<K: std::hash::Hash + Eq>(table: &DashMap<K, Bucket>, key: K, second: u64) -> u32 {
+        let mut b = table.entry(key).or_insert(Bucket { second, count: 0 });
         if b.second != second {
             *b = Bucket { second, count: 0 };
         }
         b.count = b.count.saturating_add(1);
-        if b.count > self.per_source_per_second {
-            return Err(Refused::RateLimited);
-        }
-        drop(b);
-        // Old sources are forgotten now and then, so spoofed sources cannot grow the table.
-        if self.buckets.len() > 4096 {
-            self.buckets.retain(|_, b| b.second == second);
-        }
-        Ok(())
+        b.count
     }
 }
 
@@ -365,14 +377,22 @@ mod tests {
     }
 
     #[test]
-    fn rate_limit_per_source() {
+    fn rate_limit_per_source_address() {
         let g = Guard::new(NodeId(1), None, 3);
         for _ in 0..3 {
             assert!(g.open(addr(), b"\x01x").is_ok());
         }
         assert_eq!(g.open(addr(), b"\x01x"), Err(Refused::RateLimited));
-        let other = SocketAddr::from(([127, 0, 0, 2], 9));
-        assert!(g.open(other, b"\x01x").is_ok());
+        // Another port on the same host (another member there) keeps its own share.
+        let neighbour = SocketAddr::from(([127, 0, 0, 1], 10));
+        assert!(g.open(neighbour, b"\x01x").is_ok());
+        // But one host over all its ports is capped too.
+        let mut refused = 0;
+        for port in 100..200 {
+            let from = SocketAddr::from(([127, 0, 0, 1], port));
+            refused += usize::from(g.open(from, b"\x01x").is_err());
+        }
+        assert!(refused >= 100 - 3 * IP_SHARE as usize, "{refused}");
     }
 
     #[test]

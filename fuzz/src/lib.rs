@@ -1,0 +1,767 @@
+//! Shared code of the fuzz targets: the harnesses, the member nodes they drive, and the
+//! seed inputs (`cargo run --example seeds` writes them to `corpus/<target>/`).
+//!
+//! # `node_datagram` input
+//!
+//! Byte 0 picks the node: bit 0 clear, a follower `bob` (port 2) in a room led by
+//! `alice` (port 1) with `carol` (port 3); set, `alice` leading `bob` and `carol`. Then
+//! frames, each `ctl`, a length (`u16`, little-endian, modulo 2048) and that many bytes
+//! (fewer if the input ends):
+//!
+//! - `ctl` bits 0-1: the source address: port 1, 2, 3, or a stranger's port 9;
+//! - bits 2-4: time that passes first (then `handle_timeout`): 0, 1 ms, 30 ms, 100 ms,
+//!   500 ms, 3 s, 10 s, 60 s;
+//! - bit 5: the bytes are a command (first byte the kind, the rest its text) instead of a
+//!   datagram.
+//!
+//! After every input every poll is drained, and each datagram the node sends must decode
+//! and fit the plain-datagram limit. At the end, time runs on through the node's next
+//! deadlines (bounded), so retransmissions, give-ups and failure detection run too.
+
+use ed25519_dalek::{Signer, SigningKey};
+use ringchat::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
+use ringchat::proto::{Command, Event, Node, NodeConfig};
+use ringchat::wire::{
+    ChatEntry, DirectMessage, Envelope, Epoch, Heartbeat, MAX_PLAIN, Member, Message, Packet,
+    Presence, QueuedDm, Stamp, Submit, Welcome, decode, encode, proof_message,
+};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The leader's id in both rooms.
+pub const ALICE: NodeId = NodeId(100);
+/// bob's id.
+pub const BOB: NodeId = NodeId(200);
+/// carol's id.
+pub const CAROL: NodeId = NodeId(300);
+/// A stranger's id.
+pub const DAN: NodeId = NodeId(400);
+
+/// Frames taken from one input, at most (longer inputs are cut).
+const MAX_FRAMES: usize = 64;
+/// Deadlines run through after the input, at most; each moves time on by at least
+/// [`TAIL_STEP`] (so the tail covers retransmission give-ups and failure detection).
+const MAX_TAIL_STEPS: usize = 60;
+const TAIL_STEP: Duration = Duration::from_millis(150);
+const ADVANCE_MS: [u64; 8] = [0, 1, 30, 100, 500, 3_000, 10_000, 60_000];
+
+/// `127.0.0.1:port`.
+pub fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// The port each test node listens on.
+pub fn port_of(id: NodeId) -> u16 {
+    match id {
+        ALICE => 1,
+        BOB => 2,
+        CAROL => 3,
+        _ => 9,
+    }
+}
+
+fn name_of(id: NodeId) -> &'static str {
+    match id {
+        ALICE => "alice",
+        BOB => "bob",
+        CAROL => "carol",
+        _ => "dan",
+    }
+}
+
+/// A test identity for a node that is not under test: its id's low byte, repeated.
+pub fn signer(id: NodeId) -> SigningKey {
+    SigningKey::from_bytes(&[id.0 as u8; 32])
+}
+
+/// The public key of [`signer`]`(id)`, computed once per process (deriving it is most of
+/// the cost of building a node for each input).
+pub fn public_key(id: NodeId) -> [u8; 32] {
+    static KEYS: OnceLock<Mutex<HashMap<NodeId, [u8; 32]>>> = OnceLock::new();
+    let mut keys = KEYS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    *keys
+        .entry(id)
+        .or_insert_with(|| signer(id).verifying_key().to_bytes())
+}
+
+/// Signatures already made, by signer and nonce.
+type Proofs = Mutex<HashMap<(NodeId, [u8; 16]), Vec<u8>>>;
+
+/// `id`'s proof for `nonce` (the leader's nonces are the same on every run, so this is
+/// signed once per process).
+fn proof(id: NodeId, nonce: [u8; 16]) -> Vec<u8> {
+    static PROOFS: OnceLock<Proofs> = OnceLock::new();
+    let mut proofs = PROOFS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    proofs
+        .entry((id, nonce))
+        .or_insert_with(|| {
+            signer(id)
+                .sign(&proof_message(&nonce, id, name_of(id)))
+                .to_bytes()
+                .to_vec()
+        })
+        .clone()
+}
+
+/// The public key `NodeConfig::new("bob", ..)` gives the follower, computed once.
+fn follower_key(cfg: &NodeConfig) -> [u8; 32] {
+    static KEY: OnceLock<([u8; 32], [u8; 32])> = OnceLock::new();
+    let (secret, public) = KEY.get_or_init(|| {
+        (
+            cfg.identity,
+            SigningKey::from_bytes(&cfg.identity)
+                .verifying_key()
+                .to_bytes(),
+        )
+    });
+    if *secret == cfg.identity {
+        *public
+    } else {
+        SigningKey::from_bytes(&cfg.identity)
+            .verifying_key()
+            .to_bytes()
+    }
+}
+
+/// The datagram `from` sends carrying reliable message `msg` with transport id `id`.
+pub fn data(from: NodeId, id: u64, msg: Message) -> Vec<u8> {
+    datagram(from, Packet::Data { id: MsgId(id), msg })
+}
+
+/// The datagram `from` sends carrying `packet`.
+pub fn datagram(from: NodeId, packet: Packet) -> Vec<u8> {
+    encode(&Envelope {
+        from,
+        lamport: Lamport(50),
+        packet,
+    })
+    .expect("test datagrams fit")
+}
+
+/// Drains every output; panics if the node sends a datagram that is not a valid one.
+fn drain(node: &mut Node) -> (Vec<(SocketAddr, Envelope)>, Vec<Event>) {
+    let mut sent = Vec::new();
+    while let Some(t) = node.poll_transmit() {
+        assert!(
+            t.bytes.len() <= MAX_PLAIN,
+            "the node sent {} bytes to {}, over the {MAX_PLAIN}-byte limit",
+            t.bytes.len(),
+            t.to
+        );
+        match decode(&t.bytes) {
+            Ok(env) => sent.push((t.to, env)),
+            Err(e) => panic!("the node sent an invalid datagram to {}: {e}", t.to),
+        }
+    }
+    let mut events = Vec::new();
+    while let Some(e) = node.poll_event() {
+        events.push(e);
+    }
+    (sent, events)
+}
+
+fn member(id: NodeId, key: [u8; 32]) -> Member {
+    Member {
+        id,
+        name: name_of(id).into(),
+        addr: addr(port_of(id)),
+        presence: Presence::Online,
+        key,
+        stamp: Stamp {
+            lamport: Lamport(1),
+            by: id,
+        },
+    }
+}
+
+/// A follower `bob` (port 2) welcomed into a room led by `alice` (port 1) with `carol`
+/// (port 3).
+pub fn follower(t0: Instant) -> Node {
+    let cfg = NodeConfig::new("bob", addr(2), Some(addr(1)));
+    let own_key = follower_key(&cfg);
+    let mut n = Node::new(cfg, BOB, t0);
+    drain(&mut n);
+    let w = Welcome {
+        epoch: Epoch {
+            term: 0,
+            leader: ALICE,
+        },
+        next_seq: Seq(1),
+        oldest: Seq(1),
+        part: 0,
+        parts: 1,
+        members: vec![
+            member(ALICE, public_key(ALICE)),
+            member(BOB, own_key),
+            member(CAROL, public_key(CAROL)),
+        ],
+    };
+    n.handle_datagram(t0, addr(1), &data(ALICE, 1, Message::Welcome(w)));
+    let (_, events) = drain(&mut n);
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Joined { .. })),
+        "harness: the follower was not welcomed: {events:?}"
+    );
+    n
+}
+
+/// `alice` (port 1) leading a room she created, into which `bob` (port 2) and `carol`
+/// (port 3) joined, each answering the identity challenge.
+pub fn leader(t0: Instant) -> Node {
+    let mut n = Node::new(NodeConfig::new("alice", addr(1), None), ALICE, t0);
+    drain(&mut n);
+    for id in [BOB, CAROL] {
+        let from = addr(port_of(id));
+        let join = Message::Join {
+            name: name_of(id).into(),
+            key: public_key(id),
+        };
+        n.handle_datagram(t0, from, &data(id, 1, join));
+        let (sent, _) = drain(&mut n);
+        let nonce = sent
+            .iter()
+            .find_map(|(to, env)| match &env.packet {
+                Packet::Data {
+                    msg: Message::Challenge { nonce },
+                    ..
+                } if *to == from => Some(*nonce),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("harness: no challenge for {}: {sent:?}", name_of(id)));
+        let signature = proof(id, nonce);
+        n.handle_datagram(t0, from, &data(id, 2, Message::Proof { signature }));
+        let (_, events) = drain(&mut n);
+        assert!(
+            events.contains(&Event::MemberOnline {
+                name: name_of(id).into()
+            }),
+            "harness: {} was not admitted: {events:?}",
+            name_of(id)
+        );
+    }
+    n
+}
+
+fn command(payload: &[u8]) -> Command {
+    let (&kind, rest) = payload.split_first().unwrap_or((&0, &[]));
+    let text = String::from_utf8_lossy(rest).into_owned();
+    match kind % 10 {
+        0 => Command::SendAll { text },
+        1 => Command::Send {
+            to: vec!["carol".into()],
+            text,
+        },
+        2 => Command::Send {
+            to: vec!["alice".into(), "bob".into(), "carol".into()],
+            text,
+        },
+        3 => Command::List,
+        4 => Command::Status,
+        5 => Command::Leave,
+        6 => Command::Dereg { name: None },
+        7 => Command::Reg {
+            name: None,
+            via: None,
+        },
+        8 => Command::History { count: rest.len() },
+        _ => Command::Send {
+            to: text.split(',').map(str::to_string).collect(),
+            text: "x".into(),
+        },
+    }
+}
+
+/// The `node_datagram` harness (the input format is in the crate documentation).
+pub fn run_node(data: &[u8]) {
+    let Some((&role, mut rest)) = data.split_first() else {
+        return;
+    };
+    let t0 = Instant::now();
+    let mut now = t0;
+    let mut node = if role & 1 == 0 {
+        follower(t0)
+    } else {
+        leader(t0)
+    };
+    let sources = [addr(1), addr(2), addr(3), addr(9)];
+    for _ in 0..MAX_FRAMES {
+        let Some((&ctl, after)) = rest.split_first() else {
+            break;
+        };
+        let len = match after {
+            [lo, hi, ..] => usize::from(u16::from_le_bytes([*lo, *hi])) % 2048,
+            _ => after.len(),
+        };
+        let after = after.get(2..).unwrap_or(&[]);
+        let (bytes, tail) = after.split_at(len.min(after.len()));
+        rest = tail;
+
+        let advance = ADVANCE_MS[usize::from(ctl >> 2 & 7)];
+        if advance > 0 {
+            now += Duration::from_millis(advance);
+            node.handle_timeout(now);
+            drain(&mut node);
+        }
+        if ctl & 0x20 != 0 {
+            node.handle_command(now, WallMillis(1_700_000_000_000), command(bytes));
+        } else {
+            node.handle_datagram(now, sources[usize::from(ctl & 3)], bytes);
+        }
+        drain(&mut node);
+    }
+    for _ in 0..MAX_TAIL_STEPS {
+        let Some(deadline) = node.poll_timeout() else {
+            break;
+        };
+        now = deadline.max(now + TAIL_STEP);
+        node.handle_timeout(now);
+        drain(&mut node);
+    }
+}
+
+/// The `decode` harness: no panic on any input, and an accepted envelope survives an
+/// encode/decode round trip unchanged.
+pub fn check_decode(data: &[u8]) {
+    if let Ok(env) = decode(data) {
+        let again = encode(&env).expect("a decoded envelope encodes again");
+        assert!(
+            again.len() <= data.len(),
+            "re-encoding grew {} bytes to {}",
+            data.len(),
+            again.len()
+        );
+        assert_eq!(decode(&again).as_ref(), Ok(&env), "round trip changed it");
+    }
+}
+
+/// One frame of a `node_datagram` input: a datagram from `port` after `advance_idx`.
+pub fn frame(port_idx: u8, advance_idx: u8, bytes: &[u8]) -> Vec<u8> {
+    let mut out = vec![(port_idx & 3) | (advance_idx & 7) << 2];
+    out.extend_from_slice(&(bytes.len() as u16).to_le_bytes());
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// One command frame of a `node_datagram` input.
+pub fn command_frame(kind: u8, text: &str) -> Vec<u8> {
+    let mut payload = vec![kind];
+    payload.extend_from_slice(text.as_bytes());
+    let mut out = vec![0x20];
+    out.extend_from_slice(&(payload.len() as u16).to_le_bytes());
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn entry(seq: u64, origin: NodeId, origin_seq: u64) -> ChatEntry {
+    ChatEntry {
+        seq: Seq(seq),
+        origin,
+        name: name_of(origin).into(),
+        origin_seq: OriginSeq(origin_seq),
+        lamport: Lamport(seq + 10),
+        sent_at: WallMillis(1_700_000_000_000),
+        text: format!("message {seq}"),
+    }
+}
+
+fn dm(id: u64, from: NodeId, to: &[&str]) -> DirectMessage {
+    DirectMessage {
+        id: DmId(id),
+        from_name: name_of(from).into(),
+        to: to.iter().map(|s| s.to_string()).collect(),
+        lamport: Lamport(20),
+        sent_at: WallMillis(1_700_000_000_000),
+        text: "psst".into(),
+    }
+}
+
+fn submit(origin_seq: u64, name: &str) -> Submit {
+    Submit {
+        origin_seq: OriginSeq(origin_seq),
+        committed_below: OriginSeq(origin_seq),
+        name: name.into(),
+        lamport: Lamport(12),
+        sent_at: WallMillis(1_700_000_000_000),
+        text: format!("hello {origin_seq}"),
+    }
+}
+
+fn heartbeat(leader: NodeId, delivered: u64, probe: bool) -> Packet {
+    Packet::Heartbeat(Heartbeat {
+        epoch: Some(Epoch { term: 0, leader }),
+        delivered: Seq(delivered),
+        digest: 0,
+        probe,
+    })
+}
+
+/// One valid datagram of every kind, as a member of either test room could receive it.
+pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
+    let epoch1 = Epoch {
+        term: 1,
+        leader: CAROL,
+    };
+    let offline_bob = Member {
+        presence: Presence::Offline,
+        stamp: Stamp {
+            lamport: Lamport(60),
+            by: BOB,
+        },
+        ..member(BOB, public_key(BOB))
+    };
+    vec![
+        (
+            "join",
+            data(
+                DAN,
+                1,
+                Message::Join {
+                    name: "dan".into(),
+                    key: public_key(DAN),
+                },
+            ),
+        ),
+        (
+            "challenge",
+            data(ALICE, 2, Message::Challenge { nonce: [7; 16] }),
+        ),
+        (
+            "proof",
+            data(
+                DAN,
+                2,
+                Message::Proof {
+                    signature: vec![1; 64],
+                },
+            ),
+        ),
+        (
+            "join_forward",
+            data(
+                CAROL,
+                3,
+                Message::JoinForward(ringchat::wire::Newcomer {
+                    id: DAN,
+                    name: "dan".into(),
+                    key: public_key(DAN),
+                    addr: addr(9),
+                }),
+            ),
+        ),
+        (
+            "welcome",
+            data(
+                ALICE,
+                4,
+                Message::Welcome(Welcome {
+                    epoch: Epoch {
+                        term: 0,
+                        leader: ALICE,
+                    },
+                    next_seq: Seq(5),
+                    oldest: Seq(1),
+                    part: 0,
+                    parts: 2,
+                    members: vec![member(ALICE, public_key(ALICE))],
+                }),
+            ),
+        ),
+        (
+            "join_refused",
+            data(
+                ALICE,
+                5,
+                Message::JoinRefused {
+                    reason: ringchat::wire::Refusal::NameTaken,
+                },
+            ),
+        ),
+        ("members", data(BOB, 6, Message::Members(vec![offline_bob]))),
+        ("submit", data(BOB, 7, Message::Submit(submit(1, "bob")))),
+        (
+            "sequenced",
+            data(ALICE, 8, Message::Sequenced(entry(1, CAROL, 1))),
+        ),
+        (
+            "fetch",
+            data(
+                CAROL,
+                9,
+                Message::Fetch {
+                    from: Seq(1),
+                    to: Seq(3),
+                },
+            ),
+        ),
+        (
+            "direct",
+            data(CAROL, 10, Message::Direct(dm(1, CAROL, &["bob", "alice"]))),
+        ),
+        (
+            "election",
+            data(
+                CAROL,
+                11,
+                Message::Election {
+                    term: 1,
+                    candidate: CAROL,
+                },
+            ),
+        ),
+        ("elected", data(CAROL, 12, Message::Elected(epoch1))),
+        (
+            "sync_request",
+            data(
+                CAROL,
+                13,
+                Message::SyncRequest {
+                    epoch: epoch1,
+                    from: Seq(1),
+                },
+            ),
+        ),
+        (
+            "store",
+            data(
+                CAROL,
+                14,
+                Message::Store {
+                    to: 0,
+                    dm: dm(2, CAROL, &["bob"]),
+                },
+            ),
+        ),
+        (
+            "saved",
+            data(
+                ALICE,
+                15,
+                Message::Saved {
+                    id: DmId(1),
+                    to: 0,
+                    full: false,
+                },
+            ),
+        ),
+        (
+            "queued",
+            data(
+                ALICE,
+                16,
+                Message::Queued(QueuedDm {
+                    origin: CAROL,
+                    to: 0,
+                    dm: dm(3, CAROL, &["dan"]),
+                }),
+            ),
+        ),
+        (
+            "dequeued",
+            data(
+                ALICE,
+                17,
+                Message::Dequeued {
+                    origin: CAROL,
+                    id: DmId(3),
+                    to: 0,
+                },
+            ),
+        ),
+        (
+            "handover",
+            data(
+                ALICE,
+                18,
+                Message::Handover(QueuedDm {
+                    origin: CAROL,
+                    to: 0,
+                    dm: dm(4, CAROL, &["bob"]),
+                }),
+            ),
+        ),
+        (
+            "sync_reply",
+            data(
+                BOB,
+                19,
+                Message::SyncReply {
+                    epoch: epoch1,
+                    next: Seq(2),
+                    high: Seq(3),
+                    sent: 1,
+                },
+            ),
+        ),
+        ("ack", datagram(ALICE, Packet::Ack { id: MsgId(1) })),
+        ("heartbeat", datagram(ALICE, heartbeat(ALICE, 0, true))),
+    ]
+}
+
+/// The seed inputs: `(target, file name, bytes)`.
+pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    let mut out: Vec<(&'static str, String, Vec<u8>)> = sample_datagrams()
+        .into_iter()
+        .map(|(name, bytes)| ("decode", name.to_string(), bytes))
+        .collect();
+
+    // A follower: room messages out of order with a gap, a heartbeat, a private message,
+    // an ack, commands.
+    let mut chat = vec![0u8];
+    for (port, adv, bytes) in [
+        (0, 0, data(ALICE, 2, Message::Sequenced(entry(1, CAROL, 1)))),
+        (0, 1, data(ALICE, 3, Message::Sequenced(entry(3, ALICE, 1)))),
+        (0, 3, datagram(ALICE, heartbeat(ALICE, 3, false))),
+        (0, 4, data(ALICE, 4, Message::Sequenced(entry(2, CAROL, 2)))),
+        (
+            2,
+            0,
+            data(CAROL, 2, Message::Direct(dm(1, CAROL, &["bob"]))),
+        ),
+        (0, 0, datagram(ALICE, Packet::Ack { id: MsgId(1) })),
+    ] {
+        chat.extend(frame(port, adv, &bytes));
+    }
+    chat.extend(command_frame(0, "hi all"));
+    chat.extend(command_frame(1, "hi carol"));
+    chat.extend(command_frame(4, ""));
+    out.push(("node_datagram", "follower_chat".into(), chat));
+
+    // A follower: the leader falls silent, carol runs an election and takes over.
+    let mut failover = vec![0u8];
+    let epoch1 = Epoch {
+        term: 1,
+        leader: CAROL,
+    };
+    for (port, adv, bytes) in [
+        (0, 0, data(ALICE, 2, Message::Sequenced(entry(1, ALICE, 1)))),
+        (2, 5, datagram(CAROL, heartbeat(ALICE, 1, false))),
+        (
+            2,
+            0,
+            data(
+                CAROL,
+                2,
+                Message::Election {
+                    term: 1,
+                    candidate: CAROL,
+                },
+            ),
+        ),
+        (2, 1, data(CAROL, 3, Message::Elected(epoch1))),
+        (
+            2,
+            0,
+            data(
+                CAROL,
+                4,
+                Message::SyncRequest {
+                    epoch: epoch1,
+                    from: Seq(1),
+                },
+            ),
+        ),
+        (2, 2, data(CAROL, 5, Message::Sequenced(entry(2, CAROL, 1)))),
+    ] {
+        failover.extend(frame(port, adv, &bytes));
+    }
+    out.push(("node_datagram", "follower_failover".into(), failover));
+
+    // The leader: submissions, a gap repair request, a private message kept for an
+    // offline member, a newcomer with a bad proof, dereg and reg.
+    let mut lead = vec![1u8];
+    let offline_bob = Member {
+        presence: Presence::Offline,
+        stamp: Stamp {
+            lamport: Lamport(60),
+            by: BOB,
+        },
+        ..member(BOB, public_key(BOB))
+    };
+    for (port, adv, bytes) in [
+        (1, 0, data(BOB, 3, Message::Submit(submit(1, "bob")))),
+        (2, 1, data(CAROL, 3, Message::Submit(submit(1, "carol")))),
+        (1, 0, data(BOB, 4, Message::Submit(submit(2, "bob")))),
+        (
+            2,
+            2,
+            data(
+                CAROL,
+                4,
+                Message::Fetch {
+                    from: Seq(1),
+                    to: Seq(3),
+                },
+            ),
+        ),
+        (1, 3, datagram(BOB, heartbeat(ALICE, 3, false))),
+        (1, 0, data(BOB, 5, Message::Members(vec![offline_bob]))),
+        (
+            2,
+            0,
+            data(
+                CAROL,
+                5,
+                Message::Store {
+                    to: 0,
+                    dm: dm(1, CAROL, &["bob"]),
+                },
+            ),
+        ),
+        (
+            3,
+            1,
+            data(
+                DAN,
+                1,
+                Message::Join {
+                    name: "dan".into(),
+                    key: public_key(DAN),
+                },
+            ),
+        ),
+        (
+            3,
+            0,
+            data(
+                DAN,
+                2,
+                Message::Proof {
+                    signature: vec![0; 64],
+                },
+            ),
+        ),
+    ] {
+        lead.extend(frame(port, adv, &bytes));
+    }
+    lead.extend(command_frame(0, "from the leader"));
+    lead.extend(command_frame(6, ""));
+    lead.extend(command_frame(7, ""));
+    out.push(("node_datagram", "leader_room".into(), lead));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_run_and_decode() {
+        for (target, name, bytes) in seeds() {
+            match target {
+                "decode" => {
+                    assert!(decode(&bytes).is_ok(), "{name}");
+                    check_decode(&bytes);
+                }
+                _ => run_node(&bytes),
+            }
+        }
+    }
+}

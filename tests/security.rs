@@ -1,0 +1,704 @@
+//! The room key, the replay window and the per-source rate limit, against the real
+//! binary on 127.0.0.1: a node without the room's key can neither join nor get an answer,
+//! a captured datagram sent again is refused by the guard (not merely suppressed by the
+//! protocol), and a flood of garbage neither crashes a node nor stops the room.
+//!
+//! Each step waits for the line (or counter) that proves the previous one happened, with a
+//! generous bound; nothing sleeps and hopes.
+
+mod common;
+
+use common::*;
+use ed25519_dalek::{Signer, SigningKey};
+use ringchat::guard::{Guard, KEY_BYTES, read_key};
+use ringchat::ids::{DmId, Lamport, MsgId, NodeId, WallMillis};
+use ringchat::wire::{DirectMessage, Envelope, Message, Packet, decode, encode, proof_message};
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// Starts `ringchat --name name --port 0 [--join 127.0.0.1:join] [--room-key-file key]`,
+/// with no room key from the environment and an identity of its own in the scratch
+/// directory, and reads its port.
+#[track_caller]
+fn start(scratch: &Scratch, name: &str, join: Option<u16>, key: Option<&Path>) -> Proc {
+    let mut cmd = Command::new(BIN);
+    cmd.env_remove("RINGCHAT_ROOM_KEY_FILE")
+        .env(
+            "RINGCHAT_IDENTITY",
+            scratch.path().join(format!("{name}.identity")),
+        )
+        .args(["--name", name, "--port", "0"])
+        .arg("--log-dir")
+        .arg(scratch.path());
+    if let Some(port) = join {
+        cmd.arg("--join").arg(format!("127.0.0.1:{port}"));
+    }
+    if let Some(key) = key {
+        cmd.arg("--room-key-file").arg(key);
+    }
+    let mut p = Proc::spawn_command(name, cmd);
+    p.read_listening(LOCALHOST);
+    p
+}
+
+/// A node that creates a room (keyed when `key` is given) and leads it.
+#[track_caller]
+fn create(scratch: &Scratch, name: &str, key: Option<&Path>) -> Proc {
+    let mut p = start(scratch, name, None, key);
+    p.expect_line(&format!("created a new room; you ({name}) are the leader"));
+    p
+}
+
+/// A node that joins through `contact` and sees `members` members led by `leader`.
+#[track_caller]
+fn join(
+    scratch: &Scratch,
+    name: &str,
+    contact: &Proc,
+    key: Option<&Path>,
+    (members, leader): (usize, &str),
+) -> Proc {
+    let mut p = start(scratch, name, Some(contact.port), key);
+    p.expect_line(&format!(
+        "joined the room: {members} members, leader is {leader}"
+    ));
+    p
+}
+
+/// Where `p` listens.
+fn addr_of(p: &Proc) -> SocketAddr {
+    p.addr.expect("read at start")
+}
+
+/// `p` fails to join through `contact`: the documented error line, then exit code 1.
+#[track_caller]
+fn expect_cannot_join(p: &mut Proc, contact: u16) {
+    p.expect_line(&format!(
+        "error: cannot join: no answer from 127.0.0.1:{contact} \
+         (is it running, and do you have the room's key?)"
+    ));
+    let status = p.wait_exit(WAIT);
+    if status.code() != Some(1) {
+        p.fail(&format!("exited with {status}, not 1"));
+    }
+}
+
+/// Polls `status` at `p` until counter `name` satisfies `done`; returns all counters then.
+#[track_caller]
+fn wait_counter(
+    p: &mut Proc,
+    name: &str,
+    what: &str,
+    done: impl Fn(u64) -> bool,
+) -> BTreeMap<String, u64> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let c = counters(p);
+        let Some(&v) = c.get(name) else {
+            p.fail(&format!("no counter {name:?} in {c:?}"));
+        };
+        if done(v) {
+            return c;
+        }
+        if Instant::now() > deadline {
+            p.fail(&format!(
+                "{what}: counter {name} is {v} after {WAIT:?} ({c:?})"
+            ));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A plain (unsealed) datagram from `from` carrying reliable message `msg`.
+fn plain(from: NodeId, id: u64, msg: Message) -> Vec<u8> {
+    encode(&Envelope {
+        from,
+        lamport: Lamport(id),
+        packet: Packet::Data { id: MsgId(id), msg },
+    })
+    .expect("fits a datagram")
+}
+
+fn join_message(name: &str, identity: &SigningKey) -> Message {
+    Message::Join {
+        name: name.into(),
+        key: identity.verifying_key().to_bytes(),
+    }
+}
+
+/// A room key file holds 64 hex digits and is private to its owner.
+#[track_caller]
+fn check_key_file(path: &Path) -> [u8; KEY_BYTES] {
+    let text = std::fs::read_to_string(path).expect("read the key file");
+    let hex = text.trim();
+    assert!(
+        hex.len() == 2 * KEY_BYTES && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{}: {text:?} is not 64 hex digits",
+        path.display()
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{} mode {mode:o}", path.display());
+    }
+    read_key(path).expect("the key reads back")
+}
+
+/// a. In a keyed room, a node with another room's key (joining through the leader) and a
+/// node with no key (joining through a member that does not lead) both fail to join with
+/// the documented error and exit code 1; the members they tried refused their datagrams
+/// and count them, and neither was ever announced. A node with the key joins (the
+/// control: the room itself works).
+#[test]
+fn only_holders_of_the_room_key_can_join() {
+    let scratch = Scratch::new();
+    let key = keygen(&scratch, "room.key");
+    let other = keygen(&scratch, "other.key");
+    assert_ne!(
+        check_key_file(&key),
+        check_key_file(&other),
+        "two fresh keys"
+    );
+
+    let mut alice = create(&scratch, "alice", Some(&key));
+    let mut bob = join(&scratch, "bob", &alice, Some(&key), (2, "alice"));
+    alice.expect_line("bob is online");
+    let alice_before = counter(&mut alice, "refused");
+    let bob_before = counter(&mut bob, "refused");
+
+    let started = Instant::now();
+    let mut eve = start(&scratch, "eve", Some(alice.port), Some(&other));
+    let mut mallory = start(&scratch, "mallory", Some(bob.port), None);
+    expect_cannot_join(&mut eve, alice.port);
+    expect_cannot_join(&mut mallory, bob.port);
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(8),
+        "failing to join took {took:?}"
+    );
+    if !mallory
+        .stderr_text()
+        .lines()
+        .any(|l| l.starts_with("warning: no room key"))
+    {
+        mallory.fail("no `warning: no room key` line on stderr");
+    }
+    for p in [&alice, &bob, &eve] {
+        if p.stderr_text().contains("warning: no room key") {
+            p.fail("warned of no room key although it has one");
+        }
+    }
+
+    let alice_after = counter(&mut alice, "refused");
+    let bob_after = counter(&mut bob, "refused");
+    assert!(
+        alice_after > alice_before,
+        "alice refused {alice_before} before eve's tries and {alice_after} after"
+    );
+    assert!(
+        bob_after > bob_before,
+        "bob refused {bob_before} before mallory's tries and {bob_after} after"
+    );
+
+    for p in [&mut alice, &mut bob] {
+        let names: Vec<String> = list(p, 2).into_iter().map(|m| m.name).collect();
+        assert_eq!(names, ["alice", "bob"], "{}", p.label);
+        status(p); // anything printed before the status is in `seen` now
+        let listed = p.seen.iter().filter(|l| MemberLine::parse(l).is_some());
+        assert_eq!(listed.count(), 2, "{}: a third member was listed", p.label);
+        if let Some(l) = p
+            .seen
+            .iter()
+            .find(|l| l.contains("is online") && !l.contains("bob"))
+        {
+            p.fail(&format!("a node without the key was announced: {l:?}"));
+        }
+    }
+}
+
+/// b. A socket that joined nothing sends a keyed leader a plain `Join` (twice), and a
+/// `Join` sealed with another key: no reply at all within 2 s, and each is counted as
+/// refused before it reached the protocol (neither received nor dropped there). The
+/// control: the same plain `Join` sent to a keyless node is answered.
+#[test]
+fn a_node_without_the_key_gets_no_answer() {
+    let scratch = Scratch::new();
+    let key = keygen(&scratch, "room.key");
+    let mut keyed = create(&scratch, "alice", Some(&key));
+    let open = create(&scratch, "olivia", None);
+
+    let snoop_id = NodeId(0x5e0f_5e0f_5e0f_5e0f);
+    let identity = SigningKey::from_bytes(&[0x5e; 32]);
+    let join = plain(snoop_id, 1, join_message("snoop", &identity));
+    let mut buf = [0u8; 2048];
+
+    // The control: a keyless node answers this very datagram.
+    let control = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    control
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    control.send_to(&join, addr_of(&open)).expect("send");
+    match control.recv_from(&mut buf) {
+        Ok((n, from)) => {
+            assert_eq!(from, addr_of(&open));
+            if let Err(e) = decode(&buf[..n]) {
+                panic!("the keyless node's answer does not decode: {e}");
+            }
+        }
+        Err(e) => panic!("the keyless control node did not answer the join: {e}"),
+    }
+
+    let before = counters(&mut keyed);
+    let snoop = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    snoop
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let wrong_key = Guard::new(snoop_id, Some([0x42; KEY_BYTES]), u32::MAX);
+    let tries = [
+        join.clone(),
+        plain(snoop_id, 2, join_message("snoop", &identity)),
+        wrong_key.seal(&plain(snoop_id, 3, join_message("snoop", &identity))),
+    ];
+    for d in &tries {
+        snoop.send_to(d, addr_of(&keyed)).expect("send");
+    }
+    let sent_at = Instant::now();
+    match snoop.recv_from(&mut buf) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        Err(e) => panic!("receive failed: {e}"),
+        Ok((n, from)) => keyed.fail(&format!(
+            "answered a node without the key: {n} bytes from {from}: {:?}",
+            decode(&buf[..n])
+        )),
+    }
+    assert!(sent_at.elapsed() >= Duration::from_millis(1900));
+
+    let after = wait_counter(&mut keyed, "refused", "refusing the snoop", |v| {
+        v >= before["refused"] + tries.len() as u64
+    });
+    assert_eq!(
+        after["refused"],
+        before["refused"] + tries.len() as u64,
+        "{before:?} -> {after:?}"
+    );
+    for name in ["received", "dropped", "duplicates"] {
+        assert_eq!(
+            after[name], before[name],
+            "{name}: refused datagrams must not reach the protocol ({before:?} -> {after:?})"
+        );
+    }
+}
+
+/// A member that is only a test socket holding the room key: it joins (answering the
+/// leader's identity challenge), acks what it is sent, and sends hand-built datagrams.
+struct FakeMember {
+    id: NodeId,
+    socket: UdpSocket,
+    guard: Arc<Guard>,
+    next_id: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<()>>,
+    /// Every datagram it received that opened and decoded.
+    received: Arc<Mutex<Vec<(SocketAddr, Envelope)>>>,
+}
+
+impl FakeMember {
+    fn new(id: NodeId, name: &str, room_key: [u8; KEY_BYTES], identity: SigningKey) -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let guard = Arc::new(Guard::new(id, Some(room_key), u32::MAX));
+        let next_id = Arc::new(AtomicU64::new(1));
+        let stop = Arc::new(AtomicBool::new(false));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let reader = {
+            let socket = socket.try_clone().expect("clone the socket");
+            socket
+                .set_read_timeout(Some(Duration::from_millis(50)))
+                .expect("timeout");
+            let (guard, next_id, stop, received) = (
+                guard.clone(),
+                next_id.clone(),
+                stop.clone(),
+                received.clone(),
+            );
+            let name = name.to_string();
+            let me = id;
+            thread::spawn(move || {
+                let mut buf = [0u8; 2048];
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    let Some(env) = guard
+                        .open(from, &buf[..n])
+                        .ok()
+                        .and_then(|p| decode(&p).ok())
+                    else {
+                        continue;
+                    };
+                    if let Packet::Data { id, msg } = &env.packet {
+                        let ack = encode(&Envelope {
+                            from: me,
+                            lamport: Lamport(1),
+                            packet: Packet::Ack { id: *id },
+                        })
+                        .expect("fits");
+                        let _ = socket.send_to(&guard.seal(&ack), from);
+                        if let Message::Challenge { nonce } = msg {
+                            let signature = identity
+                                .sign(&proof_message(nonce, me, &name))
+                                .to_bytes()
+                                .to_vec();
+                            let n = next_id.fetch_add(1, Ordering::Relaxed);
+                            let proof = plain(me, n, Message::Proof { signature });
+                            let _ = socket.send_to(&guard.seal(&proof), from);
+                        }
+                    }
+                    received
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((from, env));
+                }
+            })
+        };
+        FakeMember {
+            id,
+            socket,
+            guard,
+            next_id,
+            stop,
+            reader: Some(reader),
+            received,
+        }
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Seals a plain datagram with the room key and a fresh packet number.
+    fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        self.guard.seal(plain)
+    }
+
+    fn send(&self, bytes: &[u8], to: SocketAddr) {
+        self.socket.send_to(bytes, to).expect("send");
+    }
+
+    /// How many identity challenges it was sent.
+    fn challenges(&self) -> usize {
+        let got = self.received.lock().unwrap_or_else(|e| e.into_inner());
+        got.iter()
+            .filter(|(_, e)| {
+                matches!(
+                    e.packet,
+                    Packet::Data {
+                        msg: Message::Challenge { .. },
+                        ..
+                    }
+                )
+            })
+            .count()
+    }
+}
+
+impl Drop for FakeMember {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+    }
+}
+
+/// c. Replay. A test socket holding the room key joins as `mallory`. Its sealed `Join`,
+/// sent again byte for byte once it is in, is refused by the leader's guard (refused
+/// grows by one, no new challenge). A sealed private message to bob is shown; the same
+/// bytes sent again are refused by bob's guard (refused +1, duplicates unchanged, not
+/// shown again). The control: the same message sealed anew (a fresh packet number) does
+/// pass the guard and is suppressed by the protocol instead (duplicates +1, refused
+/// unchanged), so the first refusal was the replay window's doing.
+#[test]
+fn a_replayed_datagram_is_refused_by_the_guard() {
+    let scratch = Scratch::new();
+    let key_path = keygen(&scratch, "room.key");
+    let room_key = read_key(&key_path).expect("read the room key");
+    let mut alice = create(&scratch, "alice", Some(&key_path));
+    let mut bob = join(&scratch, "bob", &alice, Some(&key_path), (2, "alice"));
+    alice.expect_line("bob is online");
+
+    let identity = SigningKey::from_bytes(&[0x4d; 32]);
+    let fake = FakeMember::new(
+        NodeId(0x0bad_f00d_0000_0001),
+        "mallory",
+        room_key,
+        identity.clone(),
+    );
+    let join_sealed = fake.seal(&plain(
+        fake.id,
+        fake.next_id(),
+        join_message("mallory", &identity),
+    ));
+    fake.send(&join_sealed, addr_of(&alice));
+    alice.expect_line("mallory is online");
+    bob.expect_line("mallory is online");
+    let challenges = fake.challenges();
+    assert_eq!(challenges, 1, "one identity challenge for one join");
+
+    // The captured join, again: the leader's guard refuses it.
+    let a0 = counters(&mut alice);
+    fake.send(&join_sealed, addr_of(&alice));
+    let a1 = wait_counter(&mut alice, "refused", "refusing the replayed join", |v| {
+        v > a0["refused"]
+    });
+    assert_eq!(a1["refused"], a0["refused"] + 1, "{a0:?} -> {a1:?}");
+    assert_eq!(a1["duplicates"], a0["duplicates"], "{a0:?} -> {a1:?}");
+    assert_eq!(fake.challenges(), 1, "the replayed join was challenged");
+
+    // A private message to bob, shown once.
+    let dm = |id: u64, text: &str| {
+        Message::Direct(DirectMessage {
+            id: DmId(id),
+            from_name: "mallory".into(),
+            to: vec!["bob".into()],
+            lamport: Lamport(40 + id),
+            sent_at: WallMillis(1_700_000_000_000),
+            text: text.into(),
+        })
+    };
+    let replay_me = plain(fake.id, fake.next_id(), dm(1, "replay me"));
+    let captured = fake.seal(&replay_me);
+    fake.send(&captured, addr_of(&bob));
+    bob.expect(|l| l.ends_with("] mallory: replay me"), "mallory's message");
+    let b0 = counters(&mut bob);
+
+    // The same bytes again: refused by bob's guard.
+    fake.send(&captured, addr_of(&bob));
+    let b1 = wait_counter(&mut bob, "refused", "refusing the replayed message", |v| {
+        v > b0["refused"]
+    });
+    assert_eq!(b1["refused"], b0["refused"] + 1, "{b0:?} -> {b1:?}");
+    assert_eq!(b1["duplicates"], b0["duplicates"], "{b0:?} -> {b1:?}");
+
+    // The control: sealed anew, it passes the guard and the protocol suppresses it.
+    fake.send(&fake.seal(&replay_me), addr_of(&bob));
+    let b2 = wait_counter(
+        &mut bob,
+        "duplicates",
+        "suppressing the resent message",
+        |v| v > b1["duplicates"],
+    );
+    assert_eq!(b2["duplicates"], b1["duplicates"] + 1, "{b1:?} -> {b2:?}");
+    assert_eq!(b2["refused"], b1["refused"], "{b1:?} -> {b2:?}");
+
+    // Still in: a new message is shown, and the first one was shown exactly once.
+    let fresh = plain(fake.id, fake.next_id(), dm(2, "after the replay"));
+    fake.send(&fake.seal(&fresh), addr_of(&bob));
+    bob.expect(
+        |l| l.ends_with("] mallory: after the replay"),
+        "the new message",
+    );
+    let shown = bob
+        .seen
+        .iter()
+        .filter(|l| l.ends_with("] mallory: replay me"))
+        .count();
+    assert_eq!(shown, 1, "{}", bob.transcript());
+}
+
+/// A small seeded generator for the flood (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// How a flood is sent.
+#[derive(Clone, Copy)]
+struct FloodPlan {
+    /// Where it comes from.
+    source: IpAddr,
+    /// Datagrams per flooded node, at most.
+    per_node: usize,
+    /// Datagrams per second per flooded node; `None`: as fast as the socket takes them.
+    rate: Option<u32>,
+    /// It stops after this long in any case.
+    limit: Duration,
+}
+
+/// What a flood did, for the report.
+struct Flooded {
+    sent: usize,
+    took: Duration,
+    seed: u64,
+}
+
+/// Floods `targets` as `plan` says with datagrams of random bytes, random lengths 1 to
+/// 1500. Signals `underway` after the first 3000.
+fn flood(plan: FloodPlan, targets: Vec<SocketAddr>, underway: mpsc::Sender<()>) -> Flooded {
+    let socket = UdpSocket::bind(SocketAddr::new(plan.source, 0))
+        .unwrap_or_else(|e| panic!("cannot bind the flood socket to {}: {e}", plan.source));
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64)
+        | 1;
+    let mut rng = Rng(seed);
+    let mut buf = [0u8; 1500];
+    let started = Instant::now();
+    let mut sent = 0usize;
+    for i in 0..plan.per_node * targets.len() {
+        if started.elapsed() > plan.limit {
+            break;
+        }
+        if let Some(rate) = plan.rate {
+            // Paced: never ahead of `rate` per node since the start.
+            let due = Duration::from_secs_f64(i as f64 / (f64::from(rate) * targets.len() as f64));
+            while started.elapsed() < due {
+                thread::sleep(Duration::from_micros(200));
+            }
+        }
+        let len = 1 + (rng.next() % 1500) as usize;
+        for chunk in buf[..len].chunks_mut(8) {
+            let r = rng.next().to_le_bytes();
+            chunk.copy_from_slice(&r[..chunk.len()]);
+        }
+        // A full socket buffer may refuse a send; the flood goes on.
+        if socket
+            .send_to(&buf[..len], targets[i % targets.len()])
+            .is_ok()
+        {
+            sent += 1;
+        }
+        if i == 3_000 {
+            let _ = underway.send(());
+        }
+    }
+    Flooded {
+        sent,
+        took: started.elapsed(),
+        seed,
+    }
+}
+
+/// A keyless room of three (alice leads; bob, carol); a flood at all three as `plan`
+/// says; a room message typed at bob once the flood is under way must reach all three,
+/// and so must one typed at carol after it, each shown once and in order; every node
+/// counts what it threw away (dropped + refused > 0); nobody may be reported offline and
+/// the leader must not change.
+fn flood_scenario(plan: FloodPlan) {
+    let scratch = Scratch::new();
+    let mut alice = create(&scratch, "alice", None);
+    let mut bob = join(&scratch, "bob", &alice, None, (2, "alice"));
+    alice.expect_line("bob is online");
+    let mut carol = join(&scratch, "carol", &bob, None, (3, "alice"));
+    alice.expect_line("carol is online");
+    bob.expect_line("carol is online");
+    alice.send("send_all before the flood");
+    for p in [&mut alice, &mut bob, &mut carol] {
+        p.expect(
+            |l| RoomLine::parse(l).is_some_and(|r| r.text == "before the flood"),
+            "the message typed before the flood",
+        );
+    }
+
+    let targets = vec![addr_of(&alice), addr_of(&bob), addr_of(&carol)];
+    let (underway_tx, underway) = mpsc::channel();
+    let flooder = thread::spawn(move || flood(plan, targets, underway_tx));
+    underway
+        .recv_timeout(WAIT)
+        .expect("the flood did not get under way");
+    bob.send("send_all during the flood");
+    for p in [&mut alice, &mut bob, &mut carol] {
+        p.expect_within(
+            2 * WAIT,
+            |l| RoomLine::parse(l).is_some_and(|r| r.text == "during the flood"),
+            "the message typed during the flood",
+        );
+    }
+    let f = flooder.join().expect("the flood thread");
+    eprintln!(
+        "flood from {} (seed {}): {} datagrams in {:?} ({:.0}/s)",
+        plan.source,
+        f.seed,
+        f.sent,
+        f.took,
+        f.sent as f64 / f.took.as_secs_f64()
+    );
+    assert!(f.sent > 0);
+
+    carol.send("send_all after the flood");
+    for p in [&mut alice, &mut bob, &mut carol] {
+        p.expect(
+            |l| RoomLine::parse(l).is_some_and(|r| r.text == "after the flood"),
+            "the message typed after the flood",
+        );
+    }
+    for p in [&mut alice, &mut bob, &mut carol] {
+        let c = counters(p);
+        eprintln!("{}: {c:?}", p.label);
+        assert!(
+            c["dropped"] + c["refused"] > 0,
+            "{}: threw nothing away: {c:?}",
+            p.label
+        );
+        if let Some(l) = p
+            .seen
+            .iter()
+            .find(|l| l.ends_with(" is offline") || l.starts_with("leader is now"))
+        {
+            p.fail(&format!("the flood disturbed the room: {l:?}"));
+        }
+        let texts: Vec<String> = p.room_seen().into_iter().map(|r| r.text).collect();
+        assert_eq!(
+            texts,
+            ["before the flood", "during the flood", "after the flood"],
+            "{}",
+            p.label
+        );
+    }
+}
+
+/// d. Flood: about 20 000 datagrams of garbage to each node, as fast as one socket sends
+/// them (at most 5 s), from another loopback address (127.0.0.2) than the members'. The
+/// per-source rate limit takes the excess, and the room goes on undisturbed: messages
+/// typed during and after the flood reach everyone, nobody is reported offline, and the
+/// leader stays.
+#[test]
+fn a_flood_of_garbage_from_elsewhere_does_not_disturb_the_room() {
+    flood_scenario(FloodPlan {
+        source: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)),
+        per_node: 20_000,
+        rate: None,
+        limit: Duration::from_secs(5),
+    });
+}
+
+/// d'. The same from 127.0.0.1, the members' own address, as a spoofed source address
+/// (or a member behind the same NAT) would send it, paced at 20 000 datagrams a second
+/// per node for 2 s. The rate limit counts per source address (IP and port), so the
+/// members, each on its own port, keep their share; an earlier per-IP limit let such a
+/// flood cut every member off and split the room.
+#[test]
+fn a_flood_of_garbage_from_the_members_address_does_not_disturb_the_room() {
+    flood_scenario(FloodPlan {
+        source: LOCALHOST,
+        per_node: 40_000,
+        rate: Some(20_000),
+        limit: Duration::from_secs(5),
+    });
+}
