@@ -1,0 +1,181 @@
+//! Hostile input: values at their limits never panic and change nothing; random and
+//! mutated datagrams (proptest).
+
+use super::*;
+
+fn data_at(from: NodeId, id: u64, lamport: u64, msg: Message) -> Vec<u8> {
+    encode(&Envelope {
+        from,
+        lamport: Lamport(lamport),
+        packet: Packet::Data { id: MsgId(id), msg },
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_lamport_time_at_the_limit_is_dropped() {
+    let t0 = Instant::now();
+    let mut n = follower(t0);
+    let dm = Message::Direct(DirectMessage {
+        id: DmId(1),
+        from_name: "carol".into(),
+        to: vec!["bob".into()],
+        lamport: Lamport(1),
+        sent_at: WallMillis(0),
+        text: "x".into(),
+    });
+    n.handle_datagram(t0, addr(3), &data_at(CAROL, 1, u64::MAX, dm));
+    let out = drain(&mut n);
+    assert!(out.sent.is_empty() && out.events.is_empty());
+    assert_eq!(n.stats().dropped, 1);
+    assert!(n.lamport() < Lamport(1 << 62));
+}
+
+#[test]
+fn an_election_term_at_the_limit_is_dropped() {
+    let t0 = Instant::now();
+    let mut n = follower(t0);
+    let bad = Epoch {
+        term: u64::MAX,
+        leader: CAROL,
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 1, Message::Elected(bad)));
+    n.handle_datagram(
+        t0,
+        addr(3),
+        &data(
+            CAROL,
+            2,
+            Message::Election {
+                term: u64::MAX,
+                candidate: CAROL,
+            },
+        ),
+    );
+    drain(&mut n);
+    assert_eq!(n.leader(), Some(LEADER));
+    assert_eq!(n.stats().dropped, 2);
+}
+
+#[test]
+fn messages_from_strangers_are_dropped_unacked() {
+    let t0 = Instant::now();
+    let mut n = follower(t0);
+    let stranger = NodeId(999);
+    let msgs = [
+        Message::Submit(submit(2)),
+        Message::Members(vec![member(NodeId(1000), "mallory", 9)]),
+        Message::Fetch {
+            from: Seq(1),
+            to: Seq(u64::MAX),
+        },
+        Message::SyncReply {
+            epoch: Epoch {
+                term: 0,
+                leader: LEADER,
+            },
+            next: Seq(1),
+            high: Seq(u64::MAX),
+            sent: u32::MAX,
+        },
+    ];
+    for (i, m) in msgs.into_iter().enumerate() {
+        n.handle_datagram(t0, addr(9), &data(stranger, i as u64 + 1, m));
+    }
+    let out = drain(&mut n);
+    assert!(out.sent.is_empty(), "no acks, no answers: {:?}", out.sent);
+    assert_eq!(n.members().len(), 3, "table unchanged");
+    assert_eq!(n.stats().dropped, 4);
+}
+
+#[test]
+fn a_welcome_with_impossible_parts_is_dropped() {
+    let t0 = Instant::now();
+    let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
+    drain(&mut n);
+    let w = Welcome {
+        epoch: Epoch {
+            term: 0,
+            leader: LEADER,
+        },
+        next_seq: Seq(u64::MAX),
+        oldest: Seq(u64::MAX),
+        part: u16::MAX,
+        parts: u16::MAX,
+        members: vec![],
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
+    assert!(drain(&mut n).events.is_empty());
+    assert!(!n.is_member());
+}
+
+#[test]
+fn sequence_numbers_at_the_limit_do_not_overflow() {
+    let t0 = Instant::now();
+    let mut n = follower(t0);
+    let mut e = entry(1, CAROL, "carol", 1);
+    e.seq = Seq(u64::MAX);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 7, Message::Sequenced(e)));
+    n.handle_timeout(t0 + Duration::from_secs(1));
+    drain(&mut n);
+    assert_eq!(n.history().len(), 0, "held, not shown");
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+
+        /// Any bytes from anyone: no panic, and neither the member table nor the history
+        /// changes.
+        #[test]
+        fn random_bytes_change_nothing(bytes in proptest::collection::vec(any::<u8>(), 0..1500)) {
+            let t0 = Instant::now();
+            let mut n = follower(t0);
+            let table: Vec<Member> = n.members().entries().cloned().collect();
+            n.handle_datagram(t0, addr(7), &bytes);
+            n.handle_timeout(t0 + Duration::from_millis(100));
+            drain(&mut n);
+            prop_assert_eq!(n.members().entries().cloned().collect::<Vec<_>>(), table);
+            prop_assert_eq!(n.history().len(), 0);
+        }
+
+        /// A valid datagram with some bytes flipped, from a member: no panic.
+        #[test]
+        fn mutated_datagrams_never_panic(
+            which in 0usize..6,
+            flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+        ) {
+            let t0 = Instant::now();
+            let mut n = follower(t0);
+            let msgs = [
+                Message::Sequenced(entry(1, CAROL, "carol", 1)),
+                Message::Members(vec![member(CAROL, "carol", 3)]),
+                Message::Submit(submit(1)),
+                Message::Election { term: 3, candidate: CAROL },
+                Message::Fetch { from: Seq(1), to: Seq(3) },
+                Message::Store {
+                    to: 0,
+                    dm: DirectMessage {
+                        id: DmId(1),
+                        from_name: "carol".into(),
+                        to: vec!["zed".into()],
+                        lamport: Lamport(1),
+                        sent_at: WallMillis(0),
+                        text: "x".into(),
+                    },
+                },
+            ];
+            let mut bytes = data(CAROL, 1, msgs[which].clone());
+            for (at, x) in flips {
+                let i = at % bytes.len();
+                bytes[i] ^= x;
+            }
+            n.handle_datagram(t0, addr(3), &bytes);
+            n.handle_timeout(t0 + Duration::from_secs(2));
+            drain(&mut n);
+        }
+    }
+}
