@@ -269,18 +269,41 @@ async fn read_stdin(commands: mpsc::UnboundedSender<Request>) {
                 break;
             }
         };
-        let request = match ui::parse(&line) {
-            Ok(Input::Command(c)) => Request::Command(c),
-            Ok(Input::Help) => Request::Say(ui::HELP.lines().map(str::to_string).collect()),
-            Ok(Input::Exit) => break,
-            Ok(Input::Nothing) => continue,
-            Err(e) => Request::Say(vec![format!("error: {e}")]),
-        };
-        if commands.send(request).is_err() {
-            return;
+        match request_for(&line) {
+            Typed::Request(r) => {
+                if commands.send(r).is_err() {
+                    return;
+                }
+            }
+            Typed::Nothing => {}
+            Typed::Exit => break,
         }
     }
     let _ = commands.send(Request::Command(Command::Leave));
+}
+
+/// What a typed line amounts to for the node loop.
+pub enum Typed {
+    /// Something to send to the node loop (a command, or lines to print in order).
+    Request(Request),
+    /// A blank line.
+    Nothing,
+    /// Leave and exit.
+    Exit,
+}
+
+/// Turns a typed line into what the node loop gets (shared by the plain reader and the
+/// line editor).
+pub fn request_for(line: &str) -> Typed {
+    match ui::parse(line) {
+        Ok(Input::Command(c)) => Typed::Request(Request::Command(c)),
+        Ok(Input::Help) => {
+            Typed::Request(Request::Say(ui::HELP.lines().map(str::to_string).collect()))
+        }
+        Ok(Input::Exit) => Typed::Exit,
+        Ok(Input::Nothing) => Typed::Nothing,
+        Err(e) => Typed::Request(Request::Say(vec![format!("error: {e}")])),
+    }
 }
 
 /// The program: runs a node on `socket`, reading commands from stdin and printing events

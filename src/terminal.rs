@@ -4,9 +4,8 @@
 //!
 //! Used only when stdin and stdout are both terminals and `--json` is off.
 
-use crate::driver::Request;
+use crate::driver::{Request, Typed, request_for};
 use crate::proto::Command;
-use crate::ui::{self, Input};
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
@@ -139,15 +138,14 @@ pub fn start(
             if !line.trim().is_empty() {
                 let _ = rl.add_history_entry(line.as_str());
             }
-            let request = match ui::parse(&line) {
-                Ok(Input::Command(c)) => Request::Command(c),
-                Ok(Input::Help) => Request::Say(ui::HELP.lines().map(str::to_string).collect()),
-                Ok(Input::Exit) => break,
-                Ok(Input::Nothing) => continue,
-                Err(e) => Request::Say(vec![format!("error: {e}")]),
-            };
-            if commands.send(request).is_err() {
-                break;
+            match request_for(&line) {
+                Typed::Request(r) => {
+                    if commands.send(r).is_err() {
+                        break;
+                    }
+                }
+                Typed::Nothing => {}
+                Typed::Exit => break,
             }
         }
         if let Some(h) = &history {

@@ -16,14 +16,7 @@ fn data_at(from: NodeId, id: u64, lamport: u64, msg: Message) -> Vec<u8> {
 fn a_lamport_time_at_the_limit_is_dropped() {
     let t0 = Instant::now();
     let mut n = follower(t0);
-    let dm = Message::Direct(DirectMessage {
-        id: DmId(1),
-        from_name: "carol".into(),
-        to: vec!["bob".into()],
-        lamport: Lamport(1),
-        sent_at: WallMillis(0),
-        text: "x".into(),
-    });
+    let dm = dm_from_carol("x");
     n.handle_datagram(t0, addr(3), &data_at(CAROL, 1, u64::MAX, dm));
     let out = drain(&mut n);
     assert!(out.sent.is_empty() && out.events.is_empty());

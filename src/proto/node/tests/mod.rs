@@ -130,6 +130,18 @@ fn join_bob(n: &mut Node, t0: Instant) -> Out {
     join_as(n, t0, (BOB, 2, "bob"), &key, &key)
 }
 
+/// A direct message from carol to bob, id 1.
+fn dm_from_carol(text: &str) -> Message {
+    Message::Direct(DirectMessage {
+        id: DmId(1),
+        from_name: "carol".into(),
+        to: vec!["bob".into()],
+        lamport: Lamport(3),
+        sent_at: WallMillis(0),
+        text: text.into(),
+    })
+}
+
 /// A follower "bob" at port 2 in a room led by alice (port 1), carol at port 3.
 fn follower(t0: Instant) -> Node {
     let mut cfg = NodeConfig::new("bob", addr(2), Some(addr(1)));
@@ -268,14 +280,7 @@ fn a_proof_by_another_key_is_refused() {
 fn a_member_id_from_another_address_is_dropped() {
     let t0 = Instant::now();
     let mut n = follower(t0);
-    let dm = Message::Direct(DirectMessage {
-        id: DmId(1),
-        from_name: "carol".into(),
-        to: vec!["bob".into()],
-        lamport: Lamport(3),
-        sent_at: WallMillis(0),
-        text: "hi".into(),
-    });
+    let dm = dm_from_carol("hi");
     n.handle_datagram(t0, addr(99), &data(CAROL, 7, dm));
     let out = drain(&mut n);
     assert!(out.sent.is_empty() && out.events.is_empty());
@@ -322,14 +327,7 @@ fn malformed_datagrams_are_counted_and_change_nothing() {
 fn a_duplicate_is_acked_but_shown_once() {
     let t0 = Instant::now();
     let mut n = follower(t0);
-    let dm = Message::Direct(DirectMessage {
-        id: DmId(1),
-        from_name: "carol".into(),
-        to: vec!["bob".into()],
-        lamport: Lamport(3),
-        sent_at: WallMillis(0),
-        text: "hi".into(),
-    });
+    let dm = dm_from_carol("hi");
     n.handle_datagram(t0, addr(3), &data(CAROL, 7, dm.clone()));
     n.handle_datagram(t0, addr(3), &data(CAROL, 7, dm));
     let out = drain(&mut n);
