@@ -182,6 +182,9 @@ fn start_node(scratch: &Scratch, hosts: &[Host], i: usize, contact: Option<Ipv4A
         cmd.args(["--join", &format!("{c}:{PORT}")]);
     }
     cmd.arg("--log-dir").arg(&log_dir);
+    // Identity and history in scratch, never the user's own.
+    cmd.arg("--identity").arg(log_dir.join("identity"));
+    cmd.env("XDG_DATA_HOME", &log_dir);
     let mut p = Proc::spawn_command(&name, cmd);
     p.read_listening(IpAddr::V4(h.ip));
     p

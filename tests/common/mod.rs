@@ -88,9 +88,18 @@ pub struct Proc {
 
 impl Proc {
     /// Starts the binary with `args` plus `--log-dir` in `scratch`.
+    /// Identity and history files go to `scratch` (never the user's own), one identity
+    /// per label unless the args name one.
     pub fn spawn(label: &str, scratch: &Scratch, args: &[&str]) -> Proc {
         let mut cmd = Command::new(BIN);
-        cmd.args(args).arg("--log-dir").arg(scratch.path());
+        cmd.args(args)
+            .arg("--log-dir")
+            .arg(scratch.path())
+            .env("XDG_DATA_HOME", scratch.path())
+            .env(
+                "RINGCHAT_IDENTITY",
+                scratch.path().join(format!("{label}.identity")),
+            );
         Proc::spawn_command(label, cmd)
     }
 
