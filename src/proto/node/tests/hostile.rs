@@ -14,7 +14,7 @@ fn data_at(from: NodeId, id: u64, lamport: u64, msg: Message) -> Vec<u8> {
 
 #[test]
 fn a_lamport_time_at_the_limit_is_dropped() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = follower(t0);
     let dm = dm_from_carol("x");
     n.handle_datagram(t0, addr(3), &data_at(CAROL, 1, u64::MAX, dm));
@@ -26,7 +26,7 @@ fn a_lamport_time_at_the_limit_is_dropped() {
 
 #[test]
 fn an_election_term_at_the_limit_is_dropped() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = follower(t0);
     let bad = Epoch {
         term: u64::MAX,
@@ -52,7 +52,7 @@ fn an_election_term_at_the_limit_is_dropped() {
 
 #[test]
 fn messages_from_strangers_are_dropped_unacked() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = follower(t0);
     let stranger = NodeId(999);
     let msgs = [
@@ -83,7 +83,7 @@ fn messages_from_strangers_are_dropped_unacked() {
 
 #[test]
 fn a_welcome_with_impossible_parts_is_dropped() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
     drain(&mut n);
     let w = Welcome {
@@ -104,7 +104,7 @@ fn a_welcome_with_impossible_parts_is_dropped() {
 
 #[test]
 fn sequence_numbers_at_the_limit_do_not_overflow() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = follower(t0);
     let mut e = entry(1, CAROL, "carol", 1);
     e.seq = Seq(u64::MAX);
@@ -125,7 +125,7 @@ mod fuzz {
         /// changes.
         #[test]
         fn random_bytes_change_nothing(bytes in proptest::collection::vec(any::<u8>(), 0..1500)) {
-            let t0 = Instant::now();
+            let t0 = base_time();
             let mut n = follower(t0);
             let table: Vec<Member> = n.members().entries().cloned().collect();
             n.handle_datagram(t0, addr(7), &bytes);
@@ -141,7 +141,7 @@ mod fuzz {
             which in 0usize..6,
             flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
         ) {
-            let t0 = Instant::now();
+            let t0 = base_time();
             let mut n = follower(t0);
             let msgs = [
                 Message::Sequenced(entry(1, CAROL, "carol", 1)),

@@ -8,6 +8,12 @@ use crate::wire::{
 };
 use ed25519_dalek::Signer;
 
+/// The instant a test starts from. Only differences from it matter to the node, so the
+/// tests stay deterministic; this is the one place they read the clock.
+fn base_time() -> Instant {
+    Instant::now()
+}
+
 fn addr(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
@@ -205,7 +211,7 @@ fn room_seqs(out: &Out) -> Vec<u64> {
 
 #[test]
 fn leader_admits_a_join_and_welcomes_with_the_table() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = leader(t0);
     let out = join_bob(&mut n, t0);
     assert_eq!(out.acks_to(addr(2)), 1, "the proof is acked");
@@ -224,7 +230,7 @@ fn leader_admits_a_join_and_welcomes_with_the_table() {
 /// The same identity from a second place while the name is online: refused.
 #[test]
 fn a_name_already_online_is_refused() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = leader_with_bob(t0);
     let key = identity(BOB.0 as u8);
     let out = join_as(&mut n, t0, (NodeId(9), 9, "bob"), &key, &key);
@@ -241,7 +247,7 @@ fn a_name_already_online_is_refused() {
 /// is offline, and nothing kept for the owner reaches it.
 #[test]
 fn an_impostor_is_refused() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = leader_with_bob(t0);
     let mut gone = n.members().get(BOB).unwrap().clone();
     gone.presence = Presence::Offline;
@@ -262,7 +268,7 @@ fn an_impostor_is_refused() {
 /// A newcomer that claims a key it does not hold cannot sign the challenge.
 #[test]
 fn a_proof_by_another_key_is_refused() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = leader(t0);
     let claimed = identity(BOB.0 as u8);
     let out = join_as(&mut n, t0, (BOB, 2, "bob"), &claimed, &identity(77));
@@ -278,7 +284,7 @@ fn a_proof_by_another_key_is_refused() {
 /// A member id speaking from another address is someone else: dropped.
 #[test]
 fn a_member_id_from_another_address_is_dropped() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = follower(t0);
     let dm = dm_from_carol("hi");
     n.handle_datagram(t0, addr(99), &data(CAROL, 7, dm));
@@ -289,7 +295,7 @@ fn a_member_id_from_another_address_is_dropped() {
 
 #[test]
 fn a_non_leader_forwards_joins_to_the_leader() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = follower(t0);
     let join = Message::Join {
         name: "dan".into(),
@@ -310,7 +316,7 @@ fn a_non_leader_forwards_joins_to_the_leader() {
 
 #[test]
 fn malformed_datagrams_are_counted_and_change_nothing() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = follower(t0);
     let before = n.members().entries().cloned().collect::<Vec<_>>();
     for junk in [&[][..], &[1, 2, 3], &[9; 40], &[1; 3000]] {
@@ -325,7 +331,7 @@ fn malformed_datagrams_are_counted_and_change_nothing() {
 /// Duplicate suppression: a retransmitted message is acked again but handled once.
 #[test]
 fn a_duplicate_is_acked_but_shown_once() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = follower(t0);
     let dm = dm_from_carol("hi");
     n.handle_datagram(t0, addr(3), &data(CAROL, 7, dm.clone()));
@@ -344,7 +350,7 @@ fn a_duplicate_is_acked_but_shown_once() {
 /// Hold-back: messages are shown in sequence order; a gap is fetched from the leader.
 #[test]
 fn follower_holds_back_and_fetches_gaps() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = follower(t0);
     n.handle_datagram(
         t0,
@@ -378,7 +384,7 @@ fn follower_holds_back_and_fetches_gaps() {
 /// A retried submission (same origin and origin number) is sequenced once.
 #[test]
 fn leader_sequences_a_retried_submission_once() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = leader_with_bob(t0);
     // (Transport ids 1 and 2 went to the join and the proof.)
     n.handle_datagram(t0, addr(2), &data(BOB, 3, Message::Submit(submit(1))));
@@ -405,7 +411,7 @@ fn leader_sequences_a_retried_submission_once() {
 
 #[test]
 fn own_message_is_resubmitted_until_seen_committed() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = follower(t0);
     n.handle_command(t0, WallMillis(5), Command::SendAll { text: "hi".into() });
     let out = drain(&mut n);
@@ -432,7 +438,7 @@ fn own_message_is_resubmitted_until_seen_committed() {
 
 #[test]
 fn direct_messages_go_only_to_recipients_and_report_receipts() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = follower(t0);
     n.handle_command(
         t0,
@@ -464,7 +470,7 @@ fn direct_messages_go_only_to_recipients_and_report_receipts() {
 
 #[test]
 fn bad_commands_are_refused_with_nothing_sent() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = follower(t0);
     let cases = [
         (Command::SendAll { text: "  ".into() }, CommandError::Empty),
@@ -502,7 +508,7 @@ fn bad_commands_are_refused_with_nothing_sent() {
 /// A joining node does not ack room traffic before its welcome: the sender retries later.
 #[test]
 fn joiner_leaves_early_traffic_unacked() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
     drain(&mut n);
     n.handle_datagram(
@@ -517,7 +523,7 @@ fn joiner_leaves_early_traffic_unacked() {
 
 #[test]
 fn unreachable_contact_fails_the_join_within_the_deadline() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
     let mut now = t0;
     let mut events = Vec::new();
@@ -539,7 +545,7 @@ fn unreachable_contact_fails_the_join_within_the_deadline() {
 
 #[test]
 fn graceful_leave_tells_everyone_then_reports_left() {
-    let t0 = Instant::now();
+    let t0 = base_time();
     let mut n = follower(t0);
     n.handle_command(t0, WallMillis(0), Command::Leave);
     let out = drain(&mut n);
