@@ -60,6 +60,13 @@ pub struct Args {
     /// Also print the log to stderr.
     #[arg(short, long)]
     pub verbose: bool,
+    /// Where this node keeps its history, kept private messages and member table
+    /// (SQLite). Default: ~/.local/share/ringchat/<name>-<port>/.
+    #[arg(long, value_name = "DIR", env = "RINGCHAT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep nothing on disk: a restart forgets everything.
+    #[arg(long, conflicts_with = "data_dir")]
+    pub ephemeral: bool,
     /// Directory for the log file `chat_<port>.log`.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub log_dir: PathBuf,
@@ -126,6 +133,16 @@ impl Args {
             .ok_or_else(|| format!("--join {j} has no address of the same family as --addr"))
     }
 
+    /// The data directory for a node listening on `port`, or `None` with `--ephemeral`.
+    pub fn data_dir(&self, port: u16) -> Option<PathBuf> {
+        if self.ephemeral {
+            return None;
+        }
+        Some(self.data_dir.clone().unwrap_or_else(|| {
+            crate::store::default_dir(self.name.as_deref().unwrap_or_default(), port)
+        }))
+    }
+
     /// The node settings for a node listening at `local`.
     pub fn node_config(&self, local: SocketAddr, join: Option<SocketAddr>) -> NodeConfig {
         let mut cfg = NodeConfig::new(self.name.clone().unwrap_or_default(), local, join);
@@ -180,6 +197,32 @@ mod tests {
         );
         assert!(
             Args::try_parse_from(["ringchat", "--name", "a", "--port", "1", "--bogus"]).is_err()
+        );
+    }
+
+    #[test]
+    fn data_dir_defaults_per_name_and_port_and_ephemeral_has_none() {
+        let a = Args::try_parse_from(["ringchat", "--name", "ann", "--port", "5001"]).unwrap();
+        assert!(a.data_dir(5001).unwrap().ends_with("ringchat/ann-5001"));
+        let e = Args::try_parse_from(["ringchat", "--name", "a", "--port", "1", "--ephemeral"])
+            .unwrap();
+        assert_eq!(e.data_dir(1), None);
+        let d = Args::try_parse_from(["ringchat", "--name", "a", "--port", "1", "--data-dir", "x"])
+            .unwrap();
+        assert_eq!(d.data_dir(1), Some(PathBuf::from("x")));
+        assert!(
+            Args::try_parse_from([
+                "ringchat",
+                "--name",
+                "a",
+                "--port",
+                "1",
+                "--ephemeral",
+                "--data-dir",
+                "x"
+            ])
+            .is_err(),
+            "--ephemeral and --data-dir contradict each other"
         );
     }
 

@@ -10,6 +10,7 @@ use crate::guard::{Guard, KEY_BYTES, Refused};
 use crate::ids::{NodeId, WallMillis};
 use crate::logging::LAMPORT;
 use crate::proto::{Command, Event, Node, NodeConfig};
+use crate::store::{Store, StoreError};
 use crate::terminal::{self, Names};
 use crate::ui::{self, Input, Style};
 use std::io::Write;
@@ -116,26 +117,78 @@ pub fn spawn(socket: UdpSocket, cfg: NodeConfig) -> NodeHandle {
     spawn_with(socket, cfg, Security::default())
 }
 
-/// [`spawn`] with a room key and a rate limit.
-pub fn spawn_with(socket: UdpSocket, mut cfg: NodeConfig, security: Security) -> NodeHandle {
+/// [`spawn`] with a room key and a rate limit, keeping nothing on disk.
+pub fn spawn_with(socket: UdpSocket, cfg: NodeConfig, security: Security) -> NodeHandle {
+    match spawn_stored(socket, cfg, security, None) {
+        Ok(handle) => handle,
+        Err(_) => unreachable!("without a store nothing is read"),
+    }
+}
+
+/// [`spawn_with`], keeping the node's state in `store` (if given): the node starts
+/// again from what it holds, and every change is written there before anything that
+/// depends on it is sent.
+pub fn spawn_stored(
+    socket: UdpSocket,
+    mut cfg: NodeConfig,
+    security: Security,
+    store: Option<Store>,
+) -> Result<NodeHandle, StoreError> {
     let id = NodeId(rand::random());
     cfg.rng_seed = rand::random();
+    cfg.persist = store.is_some();
     let local_addr = cfg.addr;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
-    let node = Node::new(cfg, id, Instant::now());
+    let node = match &store {
+        None => Node::new(cfg, id, Instant::now()),
+        Some(s) => {
+            let saved = s.load(cfg.history_limit)?;
+            if !saved.is_empty() {
+                let notice = format!(
+                    "restored {} room messages and {} kept private messages from {}",
+                    saved.history.iter().filter(|e| !e.is_filler()).count(),
+                    saved.kept.len(),
+                    s.path().display()
+                );
+                let _ = ev_tx.send(Output::Event(Event::Notice(notice)));
+            }
+            Node::restore(cfg, id, Instant::now(), saved)
+        }
+    };
     let guard = Arc::new(Guard::new(
         id,
         security.room_key,
         security.per_source_per_second,
     ));
-    let task = tokio::spawn(node_loop(Arc::new(socket), guard, node, cmd_rx, ev_tx));
-    NodeHandle {
+    let task = tokio::spawn(node_loop(
+        Arc::new(socket),
+        guard,
+        node,
+        store,
+        cmd_rx,
+        ev_tx,
+    ));
+    Ok(NodeHandle {
         commands: cmd_tx,
         events: ev_rx,
         local_addr,
         id,
         task,
+    })
+}
+
+/// Makes the node's pending changes durable. A failure is told to the user (the node
+/// goes on; what it keeps from then on may be lost on a crash).
+fn persist(store: &mut Option<Store>, node: &mut Node, events: &mpsc::UnboundedSender<Output>) {
+    let writes: Vec<crate::proto::Write> = std::iter::from_fn(|| node.poll_write()).collect();
+    let Some(store) = store.as_mut() else {
+        return;
+    };
+    if let Err(e) = store.apply(&writes) {
+        warn!(lamport = node.lamport().0, "not kept on disk: {e}");
+        let line = format!("error: not kept on disk: {e}");
+        let _ = events.send(Output::Say(vec![line]));
     }
 }
 
@@ -145,8 +198,11 @@ async fn drain(
     socket: &UdpSocket,
     guard: &Guard,
     node: &mut Node,
+    store: &mut Option<Store>,
     events: &mpsc::UnboundedSender<Output>,
 ) -> bool {
+    // On disk before anything of this input (an ack, say) goes out.
+    persist(store, node, events);
     while let Some(t) = node.poll_transmit() {
         if let Err(e) = socket.send_to(&guard.seal(&t.bytes), t.to).await {
             warn!(lamport = node.lamport().0, "send to {} failed: {e}", t.to);
@@ -207,6 +263,7 @@ async fn node_loop(
     socket: Arc<UdpSocket>,
     guard: Arc<Guard>,
     mut node: Node,
+    mut store: Option<Store>,
     mut commands: mpsc::UnboundedReceiver<Request>,
     events: mpsc::UnboundedSender<Output>,
 ) {
@@ -218,7 +275,7 @@ async fn node_loop(
     )));
     let mut commands_open = true;
     loop {
-        if drain(&socket, &guard, &mut node, &events).await {
+        if drain(&socket, &guard, &mut node, &mut store, &events).await {
             return;
         }
         let deadline = node.poll_timeout();
@@ -233,6 +290,15 @@ async fn node_loop(
                 node.handle_datagram(Instant::now(), from, &bytes);
             }
             c = commands.recv(), if commands_open => match c {
+                // History comes from the database, which keeps more than memory does.
+                Some(Request::Command(Command::History { count, search })) if store.is_some() => {
+                    let ev = match store.as_ref().map(|s| s.history(count, search.as_deref())) {
+                        Some(Ok(entries)) => Output::Event(Event::History(entries)),
+                        Some(Err(e)) => Output::Say(vec![format!("error: reading history: {e}")]),
+                        None => continue,
+                    };
+                    let _ = events.send(ev);
+                }
                 Some(Request::Command(cmd)) => node.handle_command(Instant::now(), wall_now(), cmd),
                 Some(Request::Say(lines)) => {
                     let _ = events.send(Output::Say(lines));
@@ -311,7 +377,15 @@ pub fn request_for(line: &str) -> Typed {
 ///
 /// On a terminal it uses the line editor (`terminal`), with colour unless `NO_COLOR` is
 /// set; on pipes, plain lines; with `json`, one JSON object per line.
-pub async fn run(cfg: NodeConfig, socket: UdpSocket, security: Security, json: bool) -> ExitCode {
+///
+/// With `store`, the node starts from what it holds and keeps its state there.
+pub async fn run(
+    cfg: NodeConfig,
+    socket: UdpSocket,
+    security: Security,
+    store: Option<Store>,
+    json: bool,
+) -> ExitCode {
     use std::io::IsTerminal;
     let stdout_tty = std::io::stdout().is_terminal();
     let interactive = !json && stdout_tty && std::io::stdin().is_terminal();
@@ -338,7 +412,13 @@ pub async fn run(cfg: NodeConfig, socket: UdpSocket, security: Security, json: b
              every member with --room-key-file FILE"
         );
     }
-    let mut handle = spawn_with(socket, cfg, security);
+    let mut handle = match spawn_stored(socket, cfg, security, store) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Typed (or piped) commands run once the node is in the room.
     let mut input = Some(handle.commands.clone());
     let ctrl_c = handle.commands.clone();

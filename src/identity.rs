@@ -19,11 +19,17 @@ pub enum IdentityError {
 /// Where the identity lives unless `--identity` says otherwise:
 /// `$XDG_DATA_HOME/ringchat/identity`, else `~/.local/share/ringchat/identity`.
 pub fn default_path() -> PathBuf {
-    let base = std::env::var_os("XDG_DATA_HOME")
+    data_home().join("identity")
+}
+
+/// ringchat's folder in the user's data directory: `$XDG_DATA_HOME/ringchat`, else
+/// `~/.local/share/ringchat`.
+pub fn data_home() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("ringchat").join("identity")
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("ringchat")
 }
 
 fn parse(text: &str) -> Result<[u8; 32], IdentityError> {

@@ -17,6 +17,8 @@
 //! - [`guard`]: the room key (sealing every datagram), replay windows, rate limits.
 //! - [`identity`]: a user's ed25519 identity file, to which names are bound.
 //! - [`logging`]: the log file, each line prefixed with the node's Lamport time.
+//! - [`store`]: the node's SQLite database (history, offline-queue replicas, member
+//!   table), written before anything is acknowledged and read back on restart.
 //! - [`cli`]: command-line flags.
 
 pub mod cli;
@@ -26,6 +28,7 @@ pub mod identity;
 pub mod ids;
 pub mod logging;
 pub mod proto;
+pub mod store;
 pub mod terminal;
 pub mod ui;
 pub mod wire;

@@ -91,9 +91,24 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let store = match args.data_dir(local.port()) {
+            None => None,
+            Some(dir) => {
+                let public = ed25519_dalek::SigningKey::from_bytes(&identity)
+                    .verifying_key()
+                    .to_bytes();
+                match ringchat::store::Store::open(&dir, &public) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+        };
         let mut cfg = args.node_config(local, join);
         cfg.identity = identity;
-        driver::run(cfg, socket, security, args.json).await
+        driver::run(cfg, socket, security, store, args.json).await
     });
     // The stdin reader may still be blocked in a read; do not wait for it.
     rt.shutdown_background();

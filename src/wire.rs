@@ -183,6 +183,10 @@ pub enum Message {
         /// waits for all of them: reliable messages may overtake each other).
         sent: u32,
     },
+    /// A restarted member's room message that the room it came back to never sequenced
+    /// (the room was carried on by a member that had missed it): sequence it again, as it
+    /// was. Members that showed it already recognise it and do not show it twice.
+    Republish(ChatEntry),
 }
 
 /// A direct message kept for an offline recipient.
@@ -246,6 +250,11 @@ pub enum Refusal {
     BadProof,
     /// Too many joins from this address just now.
     Throttled,
+    /// This name is online from another process with the same identity (a restart the
+    /// room has not noticed yet); try again shortly.
+    StillOnline,
+    /// The contact is itself a restarted member still looking for its room.
+    Restarting,
 }
 
 impl std::fmt::Display for Refusal {
@@ -261,6 +270,14 @@ impl std::fmt::Display for Refusal {
             Refusal::NameOwned => write!(f, "that name belongs to another identity in this room"),
             Refusal::BadProof => write!(f, "the identity proof did not verify"),
             Refusal::Throttled => write!(f, "too many joins from your address; try again soon"),
+            Refusal::StillOnline => write!(
+                f,
+                "that name is still online from another process with your identity"
+            ),
+            Refusal::Restarting => write!(
+                f,
+                "that member is restarting and not in a room yet; try again shortly"
+            ),
         }
     }
 }

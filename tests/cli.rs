@@ -296,13 +296,17 @@ fn bad_commands_print_errors_and_the_node_keeps_working() {
     bob.expect_line("[Message received by alice.]");
 }
 
-/// A second `alice` is refused while the first is online, and the room is unchanged.
+/// A second `alice` (same identity, another process) is refused while the first is
+/// online, and the room is unchanged.
 #[test]
 fn duplicate_name_is_refused() {
     let scratch = Scratch::new();
     let mut alice = Proc::create(&scratch, "alice");
     let mut twin = Proc::start(&scratch, "alice", Some(alice.port));
-    twin.expect_line("error: cannot join: join refused: that name is already online in the room");
+    twin.expect_line(
+        "error: cannot join: join refused: that name is still online from another process \
+         with your identity",
+    );
     assert_eq!(twin.wait_exit(WAIT).code(), Some(1), "twin's exit code");
 
     // alice's table still holds only herself: one `list` line, then `status` output.

@@ -43,6 +43,8 @@ pub enum Command {
     History {
         /// How many.
         count: usize,
+        /// Only messages whose text or sender contains this (ASCII case ignored).
+        search: Option<String>,
     },
 }
 
@@ -149,6 +151,9 @@ pub enum Event {
     Error(CommandError),
     /// The graceful leave finished; the driver may exit.
     Left,
+    /// Something the user should know that is not an error (a restarted node carrying
+    /// its room on, say).
+    Notice(String),
 }
 
 /// One line of `list`.

@@ -4,6 +4,7 @@
 pub mod chat;
 pub mod clock;
 pub mod detector;
+pub mod durable;
 pub mod election;
 pub mod event;
 pub mod node;
@@ -12,6 +13,7 @@ pub mod reliable;
 pub mod ring;
 pub mod timers;
 
+pub use durable::{Restored, Write};
 pub use event::{Command, CommandError, Event, JoinError, MemberView, RingSeat, Stats, StatusView};
 pub use node::{Node, NodeConfig};
 pub use reliable::Transmit;

@@ -5,6 +5,7 @@
 //! any member that becomes leader holds it too. A message is removed only after its
 //! recipient acknowledged the hand-over.
 
+use super::durable::Write;
 use crate::ids::{DmId, NodeId};
 use crate::wire::QueuedDm;
 use std::collections::{BTreeMap, VecDeque};
@@ -27,6 +28,8 @@ pub struct OfflineQueue {
     by_recipient: BTreeMap<String, VecDeque<QueuedDm>>,
     /// Messages handed over (oldest first, by origin, id and recipient), never kept again.
     handed_over: VecDeque<(NodeId, DmId, String)>,
+    /// Changes not yet taken by [`OfflineQueue::take_journal`] (`None`: not recorded).
+    journal: Option<Vec<Write>>,
 }
 
 fn same(a: &QueuedDm, origin: NodeId, id: DmId) -> bool {
@@ -34,6 +37,37 @@ fn same(a: &QueuedDm, origin: NodeId, id: DmId) -> bool {
 }
 
 impl OfflineQueue {
+    /// Starts recording every change, for [`OfflineQueue::take_journal`].
+    pub fn record_changes(&mut self) {
+        self.journal.get_or_insert_with(Vec::new);
+    }
+
+    /// The changes since the last call, oldest first (none unless recording).
+    pub fn take_journal(&mut self) -> Vec<Write> {
+        self.journal
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Remembers that a message was handed over already (restoring saved state): it is
+    /// never kept again.
+    pub fn remember_handed_over(&mut self, to: &str, origin: NodeId, id: DmId) {
+        if !to.is_empty() && !self.was_handed_over(to, origin, id) {
+            if self.handed_over.len() == TOMBSTONES {
+                self.handed_over.pop_front();
+            }
+            self.handed_over.push_back((origin, id, to.to_string()));
+            if let Some(j) = self.journal.as_mut() {
+                j.push(Write::HandedOver {
+                    to: to.to_string(),
+                    origin,
+                    id,
+                });
+            }
+        }
+    }
+
     /// Keeps `item` for its recipient. `Ok(false)` if it was kept already (a retry).
     pub fn push(&mut self, item: QueuedDm) -> Result<bool, QueueFull> {
         let to = item.recipient().to_string();
@@ -53,6 +87,9 @@ impl OfflineQueue {
             .iter()
             .position(|x| x.origin == item.origin && x.dm.id > item.dm.id)
             .unwrap_or(q.len());
+        if let Some(j) = self.journal.as_mut() {
+            j.push(Write::Kept(item.clone()));
+        }
         q.insert(at, item);
         Ok(true)
     }
@@ -66,12 +103,7 @@ impl OfflineQueue {
 
     /// Removes a handed-over message and remembers it; `true` if it was kept here.
     pub fn remove(&mut self, to: &str, origin: NodeId, id: DmId) -> bool {
-        if !to.is_empty() && !self.was_handed_over(to, origin, id) {
-            if self.handed_over.len() == TOMBSTONES {
-                self.handed_over.pop_front();
-            }
-            self.handed_over.push_back((origin, id, to.to_string()));
-        }
+        self.remember_handed_over(to, origin, id);
         let Some(q) = self.by_recipient.get_mut(to) else {
             return false;
         };
@@ -174,6 +206,30 @@ mod tests {
         q.push(item(1, 1, "x")).unwrap();
         let order: Vec<(u64, u64)> = q.items().map(|i| (i.origin.0, i.dm.id.0)).collect();
         assert_eq!(order, vec![(1, 1), (1, 2), (2, 1)]);
+    }
+
+    #[test]
+    fn records_changes_only_when_asked() {
+        let mut q = OfflineQueue::default();
+        q.push(item(1, 1, "x")).unwrap();
+        assert!(q.take_journal().is_empty(), "not recording");
+        q.record_changes();
+        q.push(item(1, 2, "x")).unwrap();
+        q.push(item(1, 2, "x")).unwrap(); // a retry: nothing new
+        q.remove("x", NodeId(1), DmId(1));
+        q.remove("x", NodeId(1), DmId(1)); // again: nothing new
+        let j = q.take_journal();
+        assert_eq!(j.len(), 2, "{j:?}");
+        assert!(matches!(&j[0], Write::Kept(i) if i.dm.id == DmId(2)));
+        assert_eq!(
+            j[1],
+            Write::HandedOver {
+                to: "x".into(),
+                origin: NodeId(1),
+                id: DmId(1)
+            }
+        );
+        assert!(q.take_journal().is_empty());
     }
 
     #[test]

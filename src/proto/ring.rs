@@ -48,6 +48,14 @@ impl Membership {
         Membership { me: id, members }
     }
 
+    /// A table of saved `entries` for the node `me` (which need not be among them).
+    pub fn from_entries(me: NodeId, entries: Vec<Member>) -> Self {
+        Membership {
+            me,
+            members: entries.into_iter().map(|m| (m.id, m)).collect(),
+        }
+    }
+
     /// This node's id.
     pub fn me(&self) -> NodeId {
         self.me

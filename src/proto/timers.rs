@@ -26,9 +26,11 @@ pub enum Timer {
     Election,
     /// A new leader stops waiting for survivors' room messages.
     Recovery,
+    /// A restarted node tries its saved members again.
+    RestartRound,
 }
 
-const COUNT: usize = 9;
+const COUNT: usize = 10;
 
 impl Timer {
     const ALL: [Timer; COUNT] = [
@@ -41,6 +43,7 @@ impl Timer {
         Timer::Probe,
         Timer::Election,
         Timer::Recovery,
+        Timer::RestartRound,
     ];
 
     fn index(self) -> usize {

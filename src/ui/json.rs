@@ -110,6 +110,7 @@ pub fn render_json(event: &Event) -> String {
         Event::Status(s) => status(s),
         Event::Error(e) => json!({"event": "error", "error": e.to_string()}),
         Event::Left => json!({"event": "left"}),
+        Event::Notice(text) => json!({"event": "notice", "text": text}),
     };
     v.to_string()
 }

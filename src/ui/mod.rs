@@ -57,6 +57,7 @@ commands (a line that is not a command goes to the room):
   list                            members, ONLINE/OFFLINE, leader
   status                          the ring, neighbours, leader, Lamport clock, counters
   history [N]                     the last N room messages      history 50
+  history --search <word> [N]     the last N that mention word  history --search lunch
   dereg [<name>]                  go offline, keep running; private messages are kept
   reg [<name>] [<host:port>]      come back, get what was kept  reg alice 10.0.0.5:5001
   help                            this text
@@ -134,13 +135,20 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
             }))
         }
         "history" => {
-            let count = match rest {
-                "" => DEFAULT_HISTORY_LINES,
-                n => n
-                    .parse()
-                    .map_err(|_| ParseError::Usage("history [<count>]"))?,
-            };
-            Ok(Input::Command(Command::History { count }))
+            const USAGE: &str = "history [<count>] [--search <word>]";
+            let mut count = DEFAULT_HISTORY_LINES;
+            let mut search = None;
+            let mut words = rest.split_whitespace();
+            while let Some(w) = words.next() {
+                match w {
+                    "--search" | "-s" => {
+                        let word = words.next().ok_or(ParseError::Usage(USAGE))?;
+                        search = Some(word.to_string());
+                    }
+                    n => count = n.parse().map_err(|_| ParseError::Usage(USAGE))?,
+                }
+            }
+            Ok(Input::Command(Command::History { count, search }))
         }
         "status" => no_args(Input::Command(Command::Status), "status"),
         "help" => no_args(Input::Help, "help"),
@@ -239,8 +247,29 @@ mod tests {
             parse("reg x nowhere"),
             Err(ParseError::BadAddress(_))
         ));
-        assert_eq!(cmd("history"), Command::History { count: 20 });
-        assert_eq!(cmd("history 5"), Command::History { count: 5 });
+        assert_eq!(
+            cmd("history"),
+            Command::History {
+                count: 20,
+                search: None
+            }
+        );
+        assert_eq!(
+            cmd("history 5"),
+            Command::History {
+                count: 5,
+                search: None
+            }
+        );
+        assert_eq!(
+            cmd("history --search lunch 3"),
+            Command::History {
+                count: 3,
+                search: Some("lunch".into())
+            }
+        );
+        assert!(parse("history --search").is_err());
+        assert!(parse("history many").is_err());
         assert!(parse("history lots").is_err());
     }
 }

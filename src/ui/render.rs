@@ -252,6 +252,7 @@ pub fn render_styled(event: &Event, st: &Style) -> Vec<String> {
         Event::Status(s) => status_lines(s),
         Event::Error(e) => err(format!("error: {e}")),
         Event::Left => sys("left the room".into()),
+        Event::Notice(text) => sys(text.clone()),
     }
 }
 

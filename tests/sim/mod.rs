@@ -3,14 +3,16 @@
 //! Virtual time, per-link latency, loss, duplication and reordering, partitions, crash and
 //! restart, all drawn from one seed: a failing seed replays exactly. Verbs follow raft-rs's
 //! test harness: [`Sim::drop`], [`Sim::cut`], [`Sim::isolate`], [`Sim::heal`],
-//! [`Sim::crash`].
+//! [`Sim::crash`]. With [`Sim::persist`] each host also has a disk (a model of the
+//! driver's database, fed by [`Node::poll_write`]) that survives its crashes:
+//! [`Sim::restart_from_disk`].
 
 #![allow(dead_code)]
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use ringchat::ids::{NodeId, Seq, WallMillis};
-use ringchat::proto::{Command, Event, Node, NodeConfig};
+use ringchat::proto::{Command, Event, Node, NodeConfig, Restored, Write};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::SocketAddr;
@@ -49,6 +51,49 @@ pub struct Host {
     pub events: Vec<(Duration, Event)>,
     /// Events of earlier processes on this host (before crashes).
     pub past_events: Vec<(Duration, Event)>,
+    /// What this host's processes wrote to disk (with [`Sim::persist`]).
+    pub disk: Restored,
+    /// Every room message written to disk, in the order written (never forgotten).
+    pub disk_log: Vec<(u64, String, String)>,
+}
+
+/// Applies one write to a disk, as the driver's database does.
+fn write_to(disk: &mut Restored, log: &mut Vec<(u64, String, String)>, w: Write) {
+    match w {
+        Write::Delivered(e) => {
+            if !e.is_filler() {
+                log.push((e.seq.0, e.name.clone(), e.text.clone()));
+            }
+            disk.history.push(e);
+        }
+        Write::Kept(item) => {
+            let same = |k: &ringchat::wire::QueuedDm| {
+                k.recipient() == item.recipient()
+                    && k.origin == item.origin
+                    && k.dm.id == item.dm.id
+            };
+            if !disk.kept.iter().any(same) {
+                disk.kept.push(item);
+            }
+        }
+        Write::HandedOver { to, origin, id } => {
+            disk.kept
+                .retain(|k| !(k.recipient() == to && k.origin == origin && k.dm.id == id));
+            disk.handed_over.push((to, origin, id));
+        }
+        Write::DirectShown { origin, id } => disk.directs_shown.push((origin, id)),
+        Write::Room {
+            members,
+            epoch,
+            lamport,
+        } => {
+            disk.members = members;
+            if epoch.is_some() {
+                disk.epoch = epoch;
+            }
+            disk.lamport = lamport;
+        }
+    }
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -79,6 +124,8 @@ pub struct Sim {
     pub tune: fn(&mut NodeConfig),
     /// Datagrams delivered.
     pub delivered: u64,
+    /// Whether nodes created from now on keep their state on their host's disk.
+    pub persist: bool,
 }
 
 fn addr_of(i: usize) -> SocketAddr {
@@ -108,6 +155,7 @@ impl Sim {
             cut: BTreeSet::new(),
             tune: |_| {},
             delivered: 0,
+            persist: false,
         }
     }
 
@@ -116,11 +164,27 @@ impl Sim {
         self.now - self.t0
     }
 
-    fn spawn(&mut self, i: usize, join: Option<SocketAddr>) {
+    fn config(&self, i: usize, join: Option<SocketAddr>) -> NodeConfig {
         let mut cfg = NodeConfig::new(self.hosts[i].name.clone(), self.hosts[i].addr, join);
         (self.tune)(&mut cfg);
+        cfg.persist = self.persist;
+        cfg
+    }
+
+    fn spawn(&mut self, i: usize, join: Option<SocketAddr>) {
+        let cfg = self.config(i, join);
         let id = NodeId(self.rng.random());
         self.hosts[i].node = Some(Node::new(cfg, id, self.now));
+        self.flush(i);
+    }
+
+    /// Restarts crashed host `i` as a new process from what its disk holds, with no
+    /// contact given: it finds the room through the members it saved.
+    pub fn restart_from_disk(&mut self, i: usize) {
+        let cfg = self.config(i, None);
+        let id = NodeId(self.rng.random());
+        let saved = self.hosts[i].disk.clone();
+        self.hosts[i].node = Some(Node::restore(cfg, id, self.now, saved));
         self.flush(i);
     }
 
@@ -143,6 +207,8 @@ impl Sim {
             addr: addr_of(i),
             events: Vec::new(),
             past_events: Vec::new(),
+            disk: Restored::default(),
+            disk_log: Vec::new(),
         });
         self.spawn(i, join);
         i
@@ -218,9 +284,13 @@ impl Sim {
 
     fn flush(&mut self, i: usize) {
         let since = self.elapsed();
-        let Some(node) = self.hosts[i].node.as_mut() else {
+        let host = &mut self.hosts[i];
+        let Some(node) = host.node.as_mut() else {
             return;
         };
+        while let Some(w) = node.poll_write() {
+            write_to(&mut host.disk, &mut host.disk_log, w);
+        }
         let mut out = Vec::new();
         while let Some(t) = node.poll_transmit() {
             out.push(t);

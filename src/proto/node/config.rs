@@ -43,6 +43,9 @@ pub struct NodeConfig {
     pub election_timeout: Duration,
     /// How long a new leader waits for survivors' room messages before it goes on (1.5 s).
     pub recovery_timeout: Duration,
+    /// Whether the driver keeps state on disk: the node then queues a
+    /// [`Write`](crate::proto::Write) for every change worth keeping (off).
+    pub persist: bool,
 }
 
 /// A deterministic identity for `name` (tests and simulations).
@@ -76,6 +79,7 @@ impl NodeConfig {
             suspect_after: 3,
             election_timeout: Duration::from_secs(2),
             recovery_timeout: Duration::from_millis(1500),
+            persist: false,
         }
     }
 

@@ -64,6 +64,12 @@ impl Node {
     /// not yet welcome are left unacked so that the sender retries them later.
     pub(super) fn accepts_now(&self, msg: &Message) -> bool {
         match &self.phase {
+            // A restarted node tells other restarted ones that it is looking too.
+            Phase::Joining { .. }
+                if self.is_restarting() && matches!(msg, Message::Join { .. }) =>
+            {
+                true
+            }
             Phase::Joining { .. } => matches!(
                 msg,
                 Message::Welcome(_) | Message::JoinRefused { .. } | Message::Challenge { .. }
@@ -121,6 +127,7 @@ impl Node {
                 }
             }
             Message::Fetch { from: a, to: b } => self.on_fetch(now, from, a, b),
+            Message::Republish(e) => self.on_republish(now, e),
             Message::Direct(dm) => self.on_direct(sender, dm, false),
             Message::Store { to, dm } => self.on_store(now, from, sender, to, dm),
             Message::Saved { id, to, full } => self.on_saved(id, to, full),
@@ -166,7 +173,7 @@ impl Node {
             // The contact is there: the welcome may take longer than the contact's answer
             // (the leader is further away, or the room is electing), so wait longer for it.
             Token::Join => {
-                if matches!(self.phase, Phase::Joining { .. }) {
+                if matches!(self.phase, Phase::Joining { .. }) && self.join_refusal.is_none() {
                     self.timers
                         .set(Timer::JoinDeadline, now + self.cfg.join_timeout * 3);
                 }
@@ -248,6 +255,7 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Submit(_) => "Submit",
         Message::Sequenced(_) => "Sequenced",
         Message::Fetch { .. } => "Fetch",
+        Message::Republish(_) => "Republish",
         Message::Direct(_) => "Direct",
         Message::Election { .. } => "Election",
         Message::Elected(_) => "Elected",

@@ -7,7 +7,8 @@ use crate::proto::chat::{HoldBackQueue, Sequencer};
 use crate::proto::ring::{Change, MAX_MEMBERS};
 use crate::proto::timers::Timer;
 use crate::wire::{
-    Epoch, Member, Message, Newcomer, Presence, Refusal, Stamp, Welcome, proof_message, valid_name,
+    ChatEntry, Epoch, Member, Message, Newcomer, Presence, Refusal, Stamp, Welcome, proof_message,
+    valid_name,
 };
 use ed25519_dalek::{Signature, Signer, VerifyingKey};
 use rand::RngExt;
@@ -43,6 +44,7 @@ impl Node {
     }
 
     pub(super) fn start_join(&mut self, now: Instant, contact: SocketAddr) {
+        self.join_refusal = None;
         self.phase = Phase::Joining {
             contact,
             parts: Default::default(),
@@ -57,9 +59,14 @@ impl Node {
         let Phase::Joining { contact, .. } = self.phase else {
             return;
         };
-        // Retries end at the join deadline, so "unreachable" is reported within it.
-        let retries = (self.cfg.join_timeout.as_millis() / self.cfg.ack_timeout.as_millis().max(1))
-            .saturating_sub(1) as u32;
+        // Retries end at the join deadline, so "unreachable" is reported within it. A
+        // restarted node has more members to try, and the one it tries may be gone too.
+        let retries = if self.is_restarting() {
+            1
+        } else {
+            (self.cfg.join_timeout.as_millis() / self.cfg.ack_timeout.as_millis().max(1))
+                .saturating_sub(1) as u32
+        };
         let msg = Message::Join {
             name: self.cfg.name.clone(),
             key: self.public_key(),
@@ -74,12 +81,25 @@ impl Node {
             self.resyncing = false; // the winner would not have us back; stop waiting
             return;
         }
-        let retry = matches!(reason, Refusal::NoLeader | Refusal::Throttled);
+        if reason == Refusal::Restarting && self.is_restarting() {
+            return self.restarting_peer(now);
+        }
+        let retry = matches!(
+            reason,
+            Refusal::NoLeader | Refusal::Throttled | Refusal::StillOnline | Refusal::Restarting
+        );
         if retry && matches!(self.phase, Phase::Joining { .. }) {
             info!(
                 lamport = self.clock.now().0,
                 "join refused for now ({reason}); asking again"
             );
+            if reason == Refusal::StillOnline && self.join_refusal.is_none() {
+                // The room notices a crashed process within a second; a live one stays,
+                // and that is what the user is told if it does.
+                self.timers
+                    .set(Timer::JoinDeadline, now + self.cfg.join_timeout);
+                self.join_refusal = Some(reason);
+            }
             self.timers
                 .set(Timer::JoinRetry, now + self.cfg.ack_timeout);
         } else {
@@ -87,18 +107,19 @@ impl Node {
         }
     }
 
-    /// The join deadline passed: unreachable if the contact never acked, else no welcome.
+    /// The join deadline passed: still refused (see [`Refusal::StillOnline`]), or
+    /// unreachable if the contact never acked, else no welcome.
     pub(super) fn join_deadline(&mut self, now: Instant) {
         if let Phase::Joining { contact, .. } = self.phase {
             let unacked = self.reliable.any_pending(|t| *t == Token::Join);
-            self.fail_join(
-                now,
-                if unacked {
-                    JoinError::Unreachable(contact)
-                } else {
-                    JoinError::Timeout
-                },
-            );
+            let err = if let Some(reason) = self.join_refusal.take() {
+                JoinError::Refused(reason)
+            } else if unacked {
+                JoinError::Unreachable(contact)
+            } else {
+                JoinError::Timeout
+            };
+            self.fail_join(now, err);
         }
     }
 
@@ -109,6 +130,9 @@ impl Node {
         info!(lamport = self.clock.now().0, "join failed: {err}");
         self.timers.clear(Timer::JoinDeadline);
         self.timers.clear(Timer::JoinRetry);
+        if self.is_restarting() {
+            return self.restart_join_failed(now, err);
+        }
         if !self.was_member {
             self.phase = Phase::Done;
             return self.events.push_back(Event::JoinFailed(err));
@@ -127,6 +151,9 @@ impl Node {
 
     /// A newcomer asked us to let it in: check it if we lead, else pass it to the leader.
     pub(super) fn on_join(&mut self, now: Instant, n: Newcomer) {
+        if self.is_restarting() {
+            return self.refuse(now, n.addr, Refusal::Restarting);
+        }
         if self.phase != Phase::Member {
             return self.refuse(now, n.addr, Refusal::NoLeader);
         }
@@ -176,7 +203,12 @@ impl Node {
             // Said once; further joins from there in this second get no answer at all.
             return;
         }
-        let nonce: [u8; 16] = self.rng.random();
+        // A newcomer that asked twice (directly and through a member, say) gets the same
+        // challenge both times, so whichever proof arrives verifies.
+        let nonce: [u8; 16] = match self.pending_proofs.get(&n.id) {
+            Some((nonce, old, _)) if old.key == n.key && old.name == n.name => *nonce,
+            _ => self.rng.random(),
+        };
         if self.pending_proofs.len() >= MAX_PENDING_PROOFS
             && let Some(oldest) = self
                 .pending_proofs
@@ -260,7 +292,14 @@ impl Node {
             && holder.presence == Presence::Online
             && holder.id != id
         {
-            return self.refuse(now, addr, Refusal::NameTaken);
+            // The same identity from a new process: a restart, while the room has not yet
+            // noticed that the old process is gone (it will within a second).
+            let reason = if holder.key == key {
+                Refusal::StillOnline
+            } else {
+                Refusal::NameTaken
+            };
+            return self.refuse(now, addr, reason);
         }
         let already = self.members.is_online(id);
         if !already {
@@ -346,6 +385,7 @@ impl Node {
         }
         self.epoch = Some(w.epoch);
         self.election.on_elected(w.epoch.term);
+        self.restart_done();
         // Catch up as history: a newcomer the last `join_history` messages, a member back
         // from `dereg` everything since it left (as far as the leader still keeps).
         let from = if self.was_member {
@@ -358,6 +398,17 @@ impl Node {
                 .max(1))
         };
         let from = from.max(w.oldest).min(w.next_seq);
+        // Back after a restart into a room that never got our last messages (it was carried
+        // on by a member that had missed them): they go to the leader to sequence again.
+        let republish: Vec<ChatEntry> = if self.was_member && self.holdback.next() > w.next_seq {
+            self.history
+                .range(w.next_seq, Seq(u64::MAX))
+                .filter(|e| !e.is_filler())
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
         if !(self.was_member && from == self.holdback.next()) {
             self.holdback = HoldBackQueue::new(from);
             self.history.forget_from(from);
@@ -388,6 +439,11 @@ impl Node {
         self.timers.clear(Timer::JoinDeadline);
         self.timers.clear(Timer::JoinRetry);
         self.start_heartbeats(now);
+        if let Some(leader) = self.leader_addr() {
+            for e in republish {
+                self.send_reliable(now, leader, Message::Republish(e), Token::Control);
+            }
+        }
         let leader = self
             .name_of(w.epoch.leader)
             .unwrap_or_else(|| w.epoch.leader.to_string());

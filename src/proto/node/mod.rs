@@ -9,9 +9,14 @@
 //! - [`Node::handle_command`] for every user command.
 //!
 //! After **every** input, drain the outputs in this order:
-//! 1. [`Node::poll_transmit`] until `None`, sending each datagram;
-//! 2. [`Node::poll_event`] until `None`, showing each event;
-//! 3. [`Node::poll_timeout`], and arm one timer for that instant.
+//! 1. [`Node::poll_write`] until `None`, making each change durable (only with
+//!    [`NodeConfig::persist`]; this comes first so nothing is acknowledged before it is
+//!    on disk);
+//! 2. [`Node::poll_transmit`] until `None`, sending each datagram;
+//! 3. [`Node::poll_event`] until `None`, showing each event;
+//! 4. [`Node::poll_timeout`], and arm one timer for that instant.
+//!
+//! A node restarted from saved state is made with [`Node::restore`].
 //!
 //! Time is always an argument; the node never reads a clock, never sleeps, and draws
 //! randomness only from its own seeded generator, so a run is reproducible.
@@ -22,6 +27,7 @@ mod failover;
 mod join;
 mod presence;
 mod recovery;
+mod restart;
 mod room;
 mod views;
 
@@ -31,6 +37,7 @@ use dispatch::msg_kind;
 use super::chat::{History, HoldBackQueue, Outbox, Sequencer};
 use super::clock::LamportClock;
 use super::detector::Detector;
+use super::durable::Write;
 use super::election::Election;
 use super::event::{Command, Event, JoinError, MemberView, Stats, StatusView};
 use super::offline::OfflineQueue;
@@ -170,6 +177,8 @@ pub struct Node {
     was_member: bool,
     /// Members still to try if coming back through the current one fails (last first).
     reg_contacts: Vec<SocketAddr>,
+    /// The last "try again" refusal of the current join (reported if it never succeeds).
+    join_refusal: Option<crate::wire::Refusal>,
     /// Room messages below this number are shown as history.
     history_until: Seq,
     /// Direct messages kept for offline members (replicated from the leader).
@@ -194,6 +203,12 @@ pub struct Node {
     next_dm: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// Changes to make durable (only with [`NodeConfig::persist`]).
+    writes: VecDeque<Write>,
+    /// The member table digest and epoch last written (to write the table on change).
+    written_room: Option<(u64, Option<Epoch>)>,
+    /// Set while a restarted node looks for its room (see `restart.rs`).
+    restart: Option<restart::Restart>,
     stats: Stats,
     last_drop_log: BTreeMap<SocketAddr, Instant>,
 }
@@ -203,6 +218,17 @@ impl Node {
     /// and leads it ([`Event::Joined`] is ready at once); with it, it sends a join request
     /// and waits for the welcome.
     pub fn new(cfg: NodeConfig, id: NodeId, now: Instant) -> Self {
+        let mut node = Node::blank(cfg, id);
+        match node.cfg.join {
+            None => node.create_room(now),
+            Some(contact) => node.start_join(now, contact),
+        }
+        node.start_recording();
+        node
+    }
+
+    /// A node with nothing but its own entry, neither in a room nor joining one.
+    fn blank(cfg: NodeConfig, id: NodeId) -> Self {
         let mut clock = LamportClock::default();
         let identity = SigningKey::from_bytes(&cfg.identity);
         let me = Member {
@@ -216,7 +242,7 @@ impl Node {
                 by: id,
             },
         };
-        let mut node = Node {
+        Node {
             rng: StdRng::seed_from_u64(cfg.rng_seed),
             identity,
             pending_proofs: BTreeMap::new(),
@@ -241,6 +267,7 @@ impl Node {
             going_offline: false,
             was_member: false,
             reg_contacts: Vec::new(),
+            join_refusal: None,
             history_until: Seq(0),
             offline: OfflineQueue::default(),
             awaiting_replica: BTreeMap::new(),
@@ -255,15 +282,20 @@ impl Node {
             next_dm: 1,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            writes: VecDeque::new(),
+            written_room: None,
+            restart: None,
             stats: Stats::default(),
             last_drop_log: BTreeMap::new(),
             cfg,
-        };
-        match node.cfg.join {
-            None => node.create_room(now),
-            Some(contact) => node.start_join(now, contact),
         }
-        node
+    }
+
+    /// With [`NodeConfig::persist`]: from now on, queue a [`Write`] for every change.
+    fn start_recording(&mut self) {
+        if self.cfg.persist {
+            self.offline.record_changes();
+        }
     }
 
     /// This node's id.
@@ -393,6 +425,7 @@ impl Node {
                 Timer::Probe => self.on_probe_timer(now),
                 Timer::Election => self.on_election_timeout(now),
                 Timer::Recovery => self.finish_recovery(now),
+                Timer::RestartRound => self.look_for_room(now),
             }
         }
     }
@@ -414,12 +447,19 @@ impl Node {
             Command::Leave => self.leave(now),
             Command::Dereg { name } => self.dereg(now, name),
             Command::Reg { name, via } => self.reg(now, name, via),
-            Command::History { count } => {
+            Command::History { count, search } => {
+                let wanted = search.map(|s| s.to_ascii_lowercase());
+                let matches = |e: &ChatEntry| {
+                    wanted.as_ref().is_none_or(|w| {
+                        e.text.to_ascii_lowercase().contains(w)
+                            || e.name.to_ascii_lowercase().contains(w)
+                    })
+                };
                 let last: Vec<_> = self
                     .history
                     .iter()
                     .rev()
-                    .filter(|e| !e.is_filler())
+                    .filter(|e| !e.is_filler() && matches(e))
                     .take(count)
                     .cloned()
                     .collect();
@@ -427,6 +467,25 @@ impl Node {
                     .push_back(Event::History(last.into_iter().rev().collect()));
             }
         }
+    }
+
+    /// The next change to make durable; drain these before [`Node::poll_transmit`]. Always
+    /// `None` unless [`NodeConfig::persist`] is set.
+    pub fn poll_write(&mut self) -> Option<Write> {
+        if !self.cfg.persist {
+            return None;
+        }
+        self.writes.extend(self.offline.take_journal());
+        let room = (self.members.digest(), self.epoch);
+        if self.written_room != Some(room) {
+            self.written_room = Some(room);
+            self.writes.push_back(Write::Room {
+                members: self.members.entries().cloned().collect(),
+                epoch: self.epoch,
+                lamport: self.clock.now(),
+            });
+        }
+        self.writes.pop_front()
     }
 
     /// The next datagram to send.

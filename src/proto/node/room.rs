@@ -1,7 +1,7 @@
 //! Chat handling: room messages through the leader's sequencer, delivery through the
 //! hold-back queue, gap repair, resubmission, and direct messages.
 
-use super::{Event, Node, Phase, Token};
+use super::{Event, Node, Phase, Token, Write};
 use crate::ids::{NodeId, OriginSeq, Seq, WallMillis};
 use crate::proto::chat::Accepted;
 use crate::proto::event::CommandError;
@@ -135,6 +135,24 @@ impl Node {
         }
     }
 
+    /// A restarted member had a message this room never sequenced: sequence it again.
+    pub(super) fn on_republish(&mut self, now: Instant, e: ChatEntry) {
+        if self.recovery.is_some() || self.history.contains_submission(e.origin, e.origin_seq) {
+            return;
+        }
+        let Some(seqr) = self.sequencer.as_mut() else {
+            debug!(lamport = self.clock.now().0, "republish but not sequencing");
+            return;
+        };
+        if let Some(e) = seqr.republish(e) {
+            info!(
+                lamport = self.clock.now().0,
+                "sequencing {}'s message again as #{}", e.name, e.seq
+            );
+            self.commit(now, e);
+        }
+    }
+
     /// The leader commits a sequenced message: deliver locally, broadcast to the room.
     fn commit(&mut self, now: Instant, e: ChatEntry) {
         let token = Token::Sequenced(Some(e.seq));
@@ -204,6 +222,9 @@ impl Node {
         }
         let seen = e.is_filler() || self.history.contains_submission(e.origin, e.origin_seq);
         self.history.push(e.clone());
+        if self.cfg.persist {
+            self.writes.push_back(Write::Delivered(e.clone()));
+        }
         if !seen {
             let history = e.seq < self.history_until;
             self.events.push_back(Event::Room {
@@ -339,6 +360,11 @@ impl Node {
     pub(super) fn on_direct(&mut self, origin: NodeId, dm: DirectMessage, offline: bool) {
         if !self.seen_dms.entry(origin).or_default().first_time(dm.id.0) {
             return;
+        }
+        if self.cfg.persist {
+            // Remembered across restarts: a copy kept for us must not be shown again.
+            self.writes
+                .push_back(Write::DirectShown { origin, id: dm.id });
         }
         // The sender's name is the one its identity registered, whatever the message says.
         let dm = DirectMessage {

@@ -227,7 +227,8 @@ fn leader_admits_a_join_and_welcomes_with_the_table() {
     );
 }
 
-/// The same identity from a second place while the name is online: refused.
+/// The same identity from a second place while the name is online: refused for now, as
+/// a restart the room has not noticed yet (the joiner asks again shortly).
 #[test]
 fn a_name_already_online_is_refused() {
     let t0 = base_time();
@@ -237,7 +238,7 @@ fn a_name_already_online_is_refused() {
     assert_eq!(
         out.messages_to(addr(9)),
         vec![&Message::JoinRefused {
-            reason: Refusal::NameTaken
+            reason: Refusal::StillOnline
         }]
     );
     assert_eq!(n.members().len(), 2, "table unchanged");

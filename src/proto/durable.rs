@@ -1,0 +1,75 @@
+//! What a node keeps across restarts, as plain data: the [`Write`]s a node asks its
+//! driver to make durable, and the [`Restored`] state it starts again from.
+//!
+//! The core never touches a disk. With [`NodeConfig::persist`](super::NodeConfig) set, it
+//! queues a [`Write`] for every change worth keeping; the driver drains them with
+//! [`Node::poll_write`](super::Node::poll_write) **before** sending any datagram of the
+//! same input, so a message is on disk before its acknowledgement leaves.
+
+use crate::ids::{DmId, Lamport, NodeId, Seq};
+use crate::wire::{ChatEntry, Epoch, Member, QueuedDm};
+
+/// One change to keep on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// A room message (or a filler) was delivered, in sequence order.
+    Delivered(ChatEntry),
+    /// This node now holds a replica of a direct message kept for an offline member.
+    Kept(QueuedDm),
+    /// A kept message was handed over to `to`: drop it and never keep it again.
+    HandedOver {
+        /// The recipient.
+        to: String,
+        /// The sending node.
+        origin: NodeId,
+        /// The sender's id for the message.
+        id: DmId,
+    },
+    /// A private message was shown (it is never shown again, even if a kept copy comes).
+    DirectShown {
+        /// The sending node.
+        origin: NodeId,
+        /// The sender's id for the message.
+        id: DmId,
+    },
+    /// The member table or the leader changed (the Lamport time comes along).
+    Room {
+        /// Every entry of the member table.
+        members: Vec<Member>,
+        /// The leader and its election round.
+        epoch: Option<Epoch>,
+        /// This node's Lamport time.
+        lamport: Lamport,
+    },
+}
+
+/// The state a restarted node starts from (read from disk by the driver).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Delivered room messages, oldest first (the last `history_limit` are used).
+    pub history: Vec<ChatEntry>,
+    /// Replicas of kept direct messages, in the order they were kept.
+    pub kept: Vec<QueuedDm>,
+    /// Kept messages already handed over (recipient, origin, id), oldest first.
+    pub handed_over: Vec<(String, NodeId, DmId)>,
+    /// Private messages shown (origin, id), oldest first.
+    pub directs_shown: Vec<(NodeId, DmId)>,
+    /// The member table as last written.
+    pub members: Vec<Member>,
+    /// The last known leader.
+    pub epoch: Option<Epoch>,
+    /// The highest Lamport time written.
+    pub lamport: Lamport,
+}
+
+impl Restored {
+    /// Whether there is nothing to restore (a first start).
+    pub fn is_empty(&self) -> bool {
+        self.history.is_empty() && self.kept.is_empty() && self.members.is_empty()
+    }
+
+    /// The sequence number after the last delivered message (1 if none).
+    pub fn next_seq(&self) -> Seq {
+        self.history.last().map_or(Seq(1), |e| e.seq.next())
+    }
+}

@@ -1,0 +1,233 @@
+//! Starting again from what was kept on disk: restore the history, the offline-queue
+//! replicas and the Lamport time, find the room through the members known before, and
+//! carry the room on if none of them answers.
+//!
+//! A restarted process has a new [`NodeId`]; its name is bound to its identity, so the
+//! room takes it back as the same user. It tries the saved members, lowest address
+//! first. A member still looking for its room itself answers
+//! [`Refusal::Restarting`]. Rounds over every contact follow each other (an ack
+//! timeout apart). Once a round ends with no room found, and no contact with a lower
+//! address has said it is restarting for a join timeout, the node carries the room on.
+//! While a lower one is restarting, it waits for that one to carry the room on and joins
+//! it (for at most [`GIVE_UP_AFTER`] join timeouts). A silence rather than one round,
+//! because one lost answer must not make two members lead. So when every member restarts at once, exactly one (the
+//! lowest address that is back) leads, and the others join it.
+
+use super::{Event, Node, NodeConfig, Phase};
+use crate::ids::{NodeId, Seq};
+use crate::proto::chat::{HoldBackQueue, Sequencer};
+use crate::proto::durable::Restored;
+use crate::proto::event::JoinError;
+use crate::proto::timers::Timer;
+use crate::wire::{Epoch, Member, Presence, Refusal};
+use std::net::SocketAddr;
+use std::time::Instant;
+use tracing::info;
+
+/// How many join timeouts a restarted node waits, at most, for a restarting member with a
+/// lower address to carry the room on.
+pub const GIVE_UP_AFTER: u32 = 10;
+
+/// A restarted node's search for its room.
+#[derive(Debug)]
+pub(super) struct Restart {
+    /// Every member address known before, lowest first.
+    contacts: Vec<SocketAddr>,
+    /// When the search began.
+    started: Instant,
+    /// When a contact with a lower address last said it is restarting too.
+    lower_heard: Option<Instant>,
+    /// The member table as saved (other members' entries, marked offline).
+    members: Vec<Member>,
+    /// The leader known before.
+    epoch: Option<Epoch>,
+}
+
+impl Node {
+    /// A node restarted from `saved` (what a previous run of this user at this address
+    /// wrote). It shows nothing again that it showed before, holds the kept direct
+    /// messages it held, and rejoins through `cfg.join` or else the members it knew;
+    /// if none answers, it carries the room on as its leader. With an empty `saved` this
+    /// is [`Node::new`].
+    pub fn restore(cfg: NodeConfig, id: NodeId, now: Instant, saved: Restored) -> Self {
+        if saved.is_empty() {
+            return Node::new(cfg, id, now);
+        }
+        let mut node = Node::blank(cfg, id);
+        node.apply_restored(now, saved);
+        node.start_recording();
+        node.look_for_room(now);
+        node
+    }
+
+    fn apply_restored(&mut self, now: Instant, saved: Restored) {
+        let lamport = saved
+            .history
+            .iter()
+            .map(|e| e.lamport)
+            .chain(saved.kept.iter().map(|k| k.dm.lamport))
+            .chain(saved.members.iter().map(|m| m.stamp.lamport))
+            .fold(saved.lamport, std::cmp::max);
+        self.clock.observe(lamport);
+        let next = saved.next_seq();
+        // After a restart into a room with another numbering, the log on disk holds both
+        // numberings; only the current one (the run of rising numbers at its end) goes
+        // back into memory. The rest stays on disk for `history`.
+        let mut run = saved.history.len();
+        while run > 1 && saved.history[run - 2].seq < saved.history[run - 1].seq {
+            run -= 1;
+        }
+        let start = run
+            .saturating_sub(1)
+            .max(saved.history.len().saturating_sub(self.cfg.history_limit));
+        for e in saved.history.into_iter().skip(start) {
+            self.history.push(e);
+        }
+        self.holdback = HoldBackQueue::new(next);
+        self.history_until = next;
+        self.first_seq = self.history.iter().next().map_or(next, |e| e.seq);
+        for (to, origin, id) in &saved.handed_over {
+            self.offline.remember_handed_over(to, *origin, *id);
+        }
+        for (origin, id) in saved.directs_shown {
+            self.seen_dms.entry(origin).or_default().first_time(id.0);
+        }
+        for item in saved.kept {
+            // A full queue was full before too: nothing new is lost.
+            let _ = self.offline.push(item);
+        }
+        // Earlier runs of this user are gone; one entry per other name is enough.
+        let table = crate::proto::ring::Membership::from_entries(self.id, saved.members);
+        let others: Vec<Member> = table
+            .current()
+            .into_iter()
+            .filter(|m| m.name != self.cfg.name)
+            .cloned()
+            .collect();
+        let mut contacts: Vec<SocketAddr> = others
+            .iter()
+            .map(|m| m.addr)
+            .filter(|a| *a != self.cfg.addr)
+            .collect();
+        contacts.sort();
+        contacts.dedup();
+        if let Some(first) = self.cfg.join {
+            contacts.retain(|a| *a != first);
+            contacts.insert(0, first);
+        }
+        self.was_member = true;
+        self.restart = Some(Restart {
+            contacts,
+            started: now,
+            lower_heard: None,
+            members: others,
+            epoch: saved.epoch,
+        });
+    }
+
+    /// Tries the contacts again from the first (a new round), or carries the room on.
+    pub(super) fn look_for_room(&mut self, now: Instant) {
+        let Some(r) = self.restart.as_mut() else {
+            return;
+        };
+        let mut queue = r.contacts.clone();
+        queue.reverse();
+        match queue.pop() {
+            Some(first) => {
+                info!(
+                    lamport = self.clock.now().0,
+                    "restarted; looking for the room through {} saved members",
+                    r.contacts.len()
+                );
+                self.reg_contacts = queue;
+                self.start_join(now, first);
+            }
+            None => self.carry_room_on(now),
+        }
+    }
+
+    /// Whether this node is a restarted one still looking for its room.
+    pub(super) fn is_restarting(&self) -> bool {
+        self.restart.is_some()
+    }
+
+    /// The contact we try is restarting too: note whether it comes before us, and go on.
+    pub(super) fn restarting_peer(&mut self, now: Instant) {
+        let Phase::Joining { contact, .. } = self.phase else {
+            return;
+        };
+        let me = self.cfg.addr;
+        if let Some(r) = self.restart.as_mut()
+            && contact < me
+        {
+            r.lower_heard = Some(now);
+        }
+        self.fail_join(now, JoinError::Refused(Refusal::Restarting));
+    }
+
+    /// Joining through one contact failed while restarting: the next contact, another
+    /// round, or carry the room on. A refusal (the name is bound to another identity,
+    /// say) is final.
+    pub(super) fn restart_join_failed(&mut self, now: Instant, err: JoinError) {
+        if matches!(err, JoinError::Refused(ref r) if *r != Refusal::Restarting) {
+            self.restart = None;
+            self.phase = Phase::Done;
+            return self.events.push_back(Event::JoinFailed(err));
+        }
+        if let Some(next) = self.reg_contacts.pop() {
+            return self.start_join(now, next);
+        }
+        let Some(r) = self.restart.as_ref() else {
+            return;
+        };
+        let quiet_since = r.lower_heard.unwrap_or(r.started);
+        let quiet = now.saturating_duration_since(quiet_since) >= self.cfg.join_timeout;
+        let waited_too_long =
+            now.saturating_duration_since(r.started) >= self.cfg.join_timeout * GIVE_UP_AFTER;
+        if quiet || waited_too_long {
+            return self.carry_room_on(now);
+        }
+        self.timers
+            .set(Timer::RestartRound, now + self.cfg.ack_timeout);
+    }
+
+    /// Nobody answered: this node leads the room again, with the history, kept messages
+    /// and member table it saved. Members who come back join it.
+    fn carry_room_on(&mut self, now: Instant) {
+        let Some(r) = self.restart.take() else {
+            return;
+        };
+        for mut m in r.members {
+            m.presence = Presence::Offline;
+            self.members.merge(m);
+        }
+        let term = r.epoch.map_or(0, |e| e.term.saturating_add(1));
+        self.epoch = Some(Epoch {
+            term,
+            leader: self.id,
+        });
+        self.election.on_elected(term);
+        self.phase = Phase::Member;
+        self.start_heartbeats(now);
+        self.sequencer = Some(Sequencer::resume(self.holdback.next(), &self.history));
+        let next: Seq = self.holdback.next();
+        info!(
+            lamport = self.clock.now().0,
+            "no saved member answered; carrying the room on as leader from #{next}"
+        );
+        self.events.push_back(Event::Notice(
+            "no member of the saved room answered; the room goes on here, with you as leader"
+                .into(),
+        ));
+        self.events.push_back(Event::Joined {
+            leader: self.cfg.name.clone(),
+            is_leader: true,
+            members: self.members.current().len(),
+        });
+    }
+
+    /// Welcomed back: the search is over.
+    pub(super) fn restart_done(&mut self) {
+        self.restart = None;
+    }
+}

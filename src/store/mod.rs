@@ -1,0 +1,480 @@
+//! The node's database: what it keeps across restarts, in SQLite (WAL mode).
+//!
+//! One file, `ringchat.db`, in the node's data directory, owned by one process at a time
+//! (exclusive locking: a second process gets [`StoreError::Locked`]). The driver applies
+//! the node's [`Write`]s in one transaction per input, with `synchronous = FULL`, before
+//! it sends anything that input produced: a message is on disk before it is acknowledged.
+//!
+//! Kept: the room messages this node showed (in the order it showed them), the
+//! offline-queue replicas it holds and the ones already handed over, the private
+//! messages it showed (ids only, so none is shown twice), the member table
+//! and last known leader, its Lamport time, and which identity the directory belongs to.
+
+mod schema;
+
+pub use schema::CURRENT as SCHEMA_VERSION;
+
+use crate::ids::{DmId, Lamport, NodeId, OriginSeq, Seq, WallMillis};
+use crate::proto::{Restored, Write};
+use crate::wire::{ChatEntry, Epoch, FILLER_ORIGIN, Member, QueuedDm};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+/// The database file's name inside the data directory.
+pub const DB_FILE: &str = "ringchat.db";
+/// Handed-over messages, and private messages shown, remembered on disk (the oldest are
+/// forgotten past it).
+const REMEMBERED: i64 = 10_000;
+
+/// Why the database cannot be used. Nothing was changed on disk by a failed open.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The data directory cannot be created or read.
+    #[error("cannot use the data directory {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Another process holds the database.
+    #[error(
+        "the database {path} is in use by another process (another ringchat with the same \
+         name and port?); stop it or choose another --data-dir"
+    )]
+    Locked {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The file is not a SQLite database, or it is damaged.
+    #[error(
+        "the database {path} is damaged or not a ringchat database ({detail}); move it \
+         away to start afresh, or choose another --data-dir"
+    )]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        detail: String,
+    },
+    /// The database was written by a newer version of ringchat; it is left untouched.
+    #[error(
+        "the database {path} has schema version {found}, newer than this ringchat \
+         understands ({supported}); it was left untouched: run a newer ringchat or \
+         choose another --data-dir"
+    )]
+    Newer {
+        /// The database file.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+        /// The newest this program knows.
+        supported: u32,
+    },
+    /// The directory belongs to another identity.
+    #[error(
+        "the data directory {path} belongs to another identity ({found}); use the \
+         identity it was made with, or another --data-dir"
+    )]
+    OtherIdentity {
+        /// The directory.
+        path: PathBuf,
+        /// The public key recorded there (hex).
+        found: String,
+    },
+    /// Any other database failure.
+    #[error("database {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+}
+
+/// The default data directory of `name` at `port`: `$XDG_DATA_HOME/ringchat/<name>-<port>`
+/// (or `~/.local/share/ringchat/<name>-<port>`).
+pub fn default_dir(name: &str, port: u16) -> PathBuf {
+    crate::identity::data_home().join(format!("{name}-{port}"))
+}
+
+/// An open database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `dir` for the identity `public_key`,
+    /// checks it, and brings its schema up to date.
+    pub fn open(dir: &Path, public_key: &[u8; 32]) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open(&path).map_err(|e| classify(&path, e))?;
+        let mut store = Store { conn, path };
+        store.prepare().map_err(|e| classify(&store.path, e))?;
+        store.check_version()?;
+        store.migrate().map_err(|e| classify(&store.path, e))?;
+        store.claim(public_key)?;
+        Ok(store)
+    }
+
+    /// Where the database is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn prepare(&mut self) -> rusqlite::Result<()> {
+        self.conn.busy_timeout(Duration::from_millis(250))?;
+        // Exclusive: one process at a time; the lock is taken by the first write below.
+        self.conn.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        let mode: String = self
+            .conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("journal mode is {mode}, not WAL")),
+            ));
+        }
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        let check: String = self
+            .conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                Some(check),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The schema version on disk.
+    pub fn version(&self) -> Result<u32, StoreError> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, u32>(0))
+            .map_err(|e| classify(&self.path, e))
+    }
+
+    fn check_version(&self) -> Result<(), StoreError> {
+        let found = self.version()?;
+        if found > schema::CURRENT {
+            return Err(StoreError::Newer {
+                path: self.path.clone(),
+                found,
+                supported: schema::CURRENT,
+            });
+        }
+        Ok(())
+    }
+
+    fn migrate(&mut self) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        let found: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        for step in &schema::MIGRATIONS[found as usize..] {
+            tx.execute_batch(step)?;
+        }
+        tx.pragma_update(None, "user_version", schema::CURRENT)?;
+        tx.commit()
+    }
+
+    /// Records the identity on first use; refuses a directory of another identity. This
+    /// first write also takes the exclusive lock.
+    fn claim(&mut self, public_key: &[u8; 32]) -> Result<(), StoreError> {
+        let mine = hex(public_key);
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| classify(&self.path, e))?;
+        let found: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'identity'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| classify(&self.path, e))?;
+        match found {
+            Some(f) if f != mine => {
+                return Err(StoreError::OtherIdentity {
+                    path: self.path.parent().unwrap_or(&self.path).to_path_buf(),
+                    found: f,
+                });
+            }
+            _ => {}
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('identity', ?1)",
+            params![mine],
+        )
+        .and_then(|_| tx.commit())
+        .map_err(|e| classify(&self.path, e))
+    }
+
+    /// Reads what a restarted node needs: the last `history_limit` room messages, the
+    /// kept messages, the handed-over ones, the member table, leader and Lamport time.
+    pub fn load(&self, history_limit: usize) -> Result<Restored, StoreError> {
+        self.load_inner(history_limit)
+            .map_err(|e| classify(&self.path, e))
+    }
+
+    fn load_inner(&self, history_limit: usize) -> rusqlite::Result<Restored> {
+        let mut r = Restored::default();
+        let mut q = self.conn.prepare(
+            "SELECT seq, origin, origin_seq, name, lamport, sent_at, text FROM history \
+             ORDER BY row DESC LIMIT ?1",
+        )?;
+        let limit = i64::try_from(history_limit).unwrap_or(i64::MAX);
+        r.history = q
+            .query_map(params![limit], entry_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        r.history.reverse();
+        let mut q = self.conn.prepare("SELECT item FROM kept ORDER BY row")?;
+        for blob in q.query_map([], |row| row.get::<_, Vec<u8>>(0))? {
+            if let Ok(item) = postcard::from_bytes::<QueuedDm>(&blob?) {
+                r.kept.push(item);
+            }
+        }
+        let mut q = self
+            .conn
+            .prepare("SELECT recipient, origin, dm_id FROM handed_over ORDER BY row")?;
+        r.handed_over = q
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    NodeId(row.get::<_, i64>(1)? as u64),
+                    DmId(row.get::<_, i64>(2)? as u64),
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut q = self
+            .conn
+            .prepare("SELECT origin, dm_id FROM directs_shown ORDER BY row")?;
+        r.directs_shown = q
+            .query_map([], |row| {
+                Ok((
+                    NodeId(row.get::<_, i64>(0)? as u64),
+                    DmId(row.get::<_, i64>(1)? as u64),
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut q = self.conn.prepare("SELECT entry FROM members ORDER BY id")?;
+        for blob in q.query_map([], |row| row.get::<_, Vec<u8>>(0))? {
+            if let Ok(m) = postcard::from_bytes::<Member>(&blob?) {
+                r.members.push(m);
+            }
+        }
+        let meta = |key: &str| -> rusqlite::Result<Option<u64>> {
+            self.conn
+                .query_row(
+                    "SELECT value FROM meta WHERE key = ?1",
+                    params![key],
+                    |row| row.get::<_, String>(0),
+                )
+                .optional()
+                .map(|v| v.and_then(|s| s.parse().ok()))
+        };
+        r.lamport = Lamport(meta("lamport")?.unwrap_or(0));
+        if let (Some(term), Some(leader)) = (meta("epoch_term")?, meta("epoch_leader")?) {
+            r.epoch = Some(Epoch {
+                term,
+                leader: NodeId(leader),
+            });
+        }
+        Ok(r)
+    }
+
+    /// Makes `writes` durable, all or nothing, before returning.
+    pub fn apply(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| classify(&self.path, e))?;
+        for w in writes {
+            apply_one(&tx, w).map_err(|e| classify(&self.path, e))?;
+        }
+        tx.commit().map_err(|e| classify(&self.path, e))
+    }
+
+    /// The last `count` room messages shown here (fillers left out), oldest first; with
+    /// `search`, only those whose text or sender contains it (ASCII case ignored).
+    pub fn history(
+        &self,
+        count: usize,
+        search: Option<&str>,
+    ) -> Result<Vec<ChatEntry>, StoreError> {
+        let limit = i64::try_from(count).unwrap_or(i64::MAX);
+        let origin_filler = FILLER_ORIGIN.0 as i64;
+        let result = match search {
+            None => self
+                .conn
+                .prepare(
+                    "SELECT seq, origin, origin_seq, name, lamport, sent_at, text FROM history \
+                     WHERE origin != ?1 ORDER BY row DESC LIMIT ?2",
+                )
+                .and_then(|mut q| {
+                    q.query_map(params![origin_filler, limit], entry_from_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                }),
+            Some(word) => {
+                let pattern = format!("%{}%", escape_like(word));
+                self.conn
+                    .prepare(
+                        "SELECT seq, origin, origin_seq, name, lamport, sent_at, text \
+                         FROM history WHERE origin != ?1 AND (text LIKE ?2 ESCAPE '\\' \
+                         OR name LIKE ?2 ESCAPE '\\') ORDER BY row DESC LIMIT ?3",
+                    )
+                    .and_then(|mut q| {
+                        q.query_map(params![origin_filler, pattern, limit], entry_from_row)?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+            }
+        };
+        let mut entries = result.map_err(|e| classify(&self.path, e))?;
+        entries.reverse();
+        Ok(entries)
+    }
+}
+
+fn escape_like(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatEntry> {
+    Ok(ChatEntry {
+        seq: Seq(row.get::<_, i64>(0)? as u64),
+        origin: NodeId(row.get::<_, i64>(1)? as u64),
+        origin_seq: OriginSeq(row.get::<_, i64>(2)? as u64),
+        name: row.get(3)?,
+        lamport: Lamport(row.get::<_, i64>(4)? as u64),
+        sent_at: WallMillis(row.get::<_, i64>(5)? as u64),
+        text: row.get(6)?,
+    })
+}
+
+fn blob<T: serde::Serialize>(v: &T) -> rusqlite::Result<Vec<u8>> {
+    postcard::to_allocvec(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+fn set_meta(tx: &Transaction<'_>, key: &str, value: u64) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+        params![key, value.to_string()],
+    )
+    .map(drop)
+}
+
+fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
+    match w {
+        Write::Delivered(e) => {
+            tx.prepare_cached(
+                "INSERT INTO history (seq, origin, origin_seq, name, lamport, sent_at, text) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                e.seq.0 as i64,
+                e.origin.0 as i64,
+                e.origin_seq.0 as i64,
+                e.name,
+                e.lamport.0 as i64,
+                e.sent_at.0 as i64,
+                e.text
+            ])?;
+        }
+        Write::Kept(item) => {
+            tx.execute(
+                "INSERT OR IGNORE INTO kept (recipient, origin, dm_id, item) \
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    item.recipient(),
+                    item.origin.0 as i64,
+                    item.dm.id.0 as i64,
+                    blob(item)?
+                ],
+            )?;
+        }
+        Write::HandedOver { to, origin, id } => {
+            tx.execute(
+                "DELETE FROM kept WHERE recipient = ?1 AND origin = ?2 AND dm_id = ?3",
+                params![to, origin.0 as i64, id.0 as i64],
+            )?;
+            tx.execute(
+                "INSERT INTO handed_over (recipient, origin, dm_id) VALUES (?1, ?2, ?3)",
+                params![to, origin.0 as i64, id.0 as i64],
+            )?;
+            tx.execute(
+                "DELETE FROM handed_over WHERE row <= (SELECT MAX(row) FROM handed_over) - ?1",
+                params![REMEMBERED],
+            )?;
+        }
+        Write::DirectShown { origin, id } => {
+            tx.execute(
+                "INSERT INTO directs_shown (origin, dm_id) VALUES (?1, ?2)",
+                params![origin.0 as i64, id.0 as i64],
+            )?;
+            tx.execute(
+                "DELETE FROM directs_shown WHERE row <= (SELECT MAX(row) FROM directs_shown) - ?1",
+                params![REMEMBERED],
+            )?;
+        }
+        Write::Room {
+            members,
+            epoch,
+            lamport,
+        } => {
+            tx.execute("DELETE FROM members", [])?;
+            for m in members {
+                tx.execute(
+                    "INSERT OR REPLACE INTO members (id, entry) VALUES (?1, ?2)",
+                    params![m.id.0 as i64, blob(m)?],
+                )?;
+            }
+            if let Some(e) = epoch {
+                set_meta(tx, "epoch_term", e.term)?;
+                set_meta(tx, "epoch_leader", e.leader.0)?;
+            }
+            set_meta(tx, "lamport", lamport.0)?;
+        }
+    }
+    Ok(())
+}
+
+/// Turns SQLite's error into one that says what to do.
+fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
+    let path = path.to_path_buf();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked { path },
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path,
+            detail: e.to_string(),
+        },
+        _ => StoreError::Sqlite { path, source: e },
+    }
+}
+
+#[cfg(test)]
+mod tests;

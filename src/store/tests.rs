@@ -1,0 +1,221 @@
+use super::*;
+use crate::wire::{DirectMessage, Presence, Stamp};
+
+const KEY: [u8; 32] = [7; 32];
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "ringchat-store-{name}-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn entry(seq: u64, text: &str) -> ChatEntry {
+    ChatEntry {
+        seq: Seq(seq),
+        origin: NodeId(9),
+        name: "bob".into(),
+        origin_seq: OriginSeq(seq),
+        lamport: Lamport(100 + seq),
+        sent_at: WallMillis(1_700_000_000_000 + seq),
+        text: text.into(),
+    }
+}
+
+fn kept(id: u64, to: &str) -> QueuedDm {
+    QueuedDm {
+        origin: NodeId(3),
+        to: 0,
+        dm: DirectMessage {
+            id: DmId(id),
+            from_name: "y".into(),
+            to: vec![to.into()],
+            lamport: Lamport(id),
+            sent_at: WallMillis(id),
+            text: format!("kept {id}"),
+        },
+    }
+}
+
+fn member(id: u64, name: &str) -> Member {
+    Member {
+        id: NodeId(id),
+        name: name.into(),
+        addr: format!("127.0.0.1:{}", 5000 + id).parse().unwrap(),
+        presence: Presence::Online,
+        key: [id as u8; 32],
+        stamp: Stamp {
+            lamport: Lamport(id),
+            by: NodeId(id),
+        },
+    }
+}
+
+#[test]
+fn writes_come_back_after_reopening() {
+    let dir = scratch("roundtrip");
+    {
+        let mut s = Store::open(&dir, &KEY).unwrap();
+        assert_eq!(s.version().unwrap(), SCHEMA_VERSION);
+        s.apply(&[
+            Write::Delivered(entry(1, "hello")),
+            Write::Delivered(ChatEntry::filler(Seq(2))),
+            Write::Delivered(entry(3, "lunch at noon")),
+            Write::Kept(kept(1, "x")),
+            Write::Kept(kept(2, "x")),
+            Write::Kept(kept(2, "x")), // a retry is kept once
+            Write::HandedOver {
+                to: "x".into(),
+                origin: NodeId(3),
+                id: DmId(1),
+            },
+            Write::DirectShown {
+                origin: NodeId(3),
+                id: DmId(5),
+            },
+            Write::Room {
+                members: vec![member(1, "a"), member(2, "b")],
+                epoch: Some(Epoch {
+                    term: 4,
+                    leader: NodeId(2),
+                }),
+                lamport: Lamport(77),
+            },
+        ])
+        .unwrap();
+    }
+    let s = Store::open(&dir, &KEY).unwrap();
+    let r = s.load(10).unwrap();
+    let seqs: Vec<u64> = r.history.iter().map(|e| e.seq.0).collect();
+    assert_eq!(seqs, vec![1, 2, 3]);
+    assert_eq!(r.history[2], entry(3, "lunch at noon"));
+    assert_eq!(r.kept, vec![kept(2, "x")]);
+    assert_eq!(r.handed_over, vec![("x".to_string(), NodeId(3), DmId(1))]);
+    assert_eq!(r.directs_shown, vec![(NodeId(3), DmId(5))]);
+    assert_eq!(r.members, vec![member(1, "a"), member(2, "b")]);
+    assert_eq!(r.epoch.map(|e| e.term), Some(4));
+    assert_eq!(r.lamport, Lamport(77));
+    assert_eq!(r.next_seq(), Seq(4));
+    // Only the last `history_limit` are loaded; `history` reads past memory.
+    assert_eq!(s.load(1).unwrap().history.len(), 1);
+    let shown: Vec<String> = s
+        .history(10, None)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.text)
+        .collect();
+    assert_eq!(
+        shown,
+        vec!["hello", "lunch at noon"],
+        "fillers are not shown"
+    );
+    let found = s.history(10, Some("LUNCH")).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        s.history(10, Some("bob")).unwrap().len(),
+        2,
+        "sender matches"
+    );
+    assert!(
+        s.history(10, Some("%")).unwrap().is_empty(),
+        "wildcards are literal"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_second_process_is_refused_while_the_first_holds_it() {
+    let dir = scratch("locked");
+    let _first = Store::open(&dir, &KEY).unwrap();
+    let err = Store::open(&dir, &KEY).unwrap_err();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("in use by another process"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn garbage_is_a_clear_error_and_stays_untouched() {
+    let dir = scratch("corrupt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let junk = vec![0x42u8; 8192];
+    std::fs::write(dir.join(DB_FILE), &junk).unwrap();
+    let err = Store::open(&dir, &KEY).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(err.to_string().contains("damaged"), "{err}");
+    assert_eq!(std::fs::read(dir.join(DB_FILE)).unwrap(), junk);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_not_rewritten() {
+    let dir = scratch("newer");
+    drop(Store::open(&dir, &KEY).unwrap());
+    {
+        let c = Connection::open(dir.join(DB_FILE)).unwrap();
+        c.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+    }
+    let err = Store::open(&dir, &KEY).unwrap_err();
+    assert!(
+        matches!(err, StoreError::Newer { found, .. } if found == SCHEMA_VERSION + 1),
+        "{err}"
+    );
+    let c = Connection::open(dir.join(DB_FILE)).unwrap();
+    let v: u32 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION + 1, "left as it was");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn another_identity_cannot_use_the_directory() {
+    let dir = scratch("identity");
+    drop(Store::open(&dir, &KEY).unwrap());
+    let err = Store::open(&dir, &[8; 32]).unwrap_err();
+    assert!(matches!(err, StoreError::OtherIdentity { .. }), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_first_version_database_is_migrated_with_its_data() {
+    let dir = scratch("migrate");
+    std::fs::create_dir_all(&dir).unwrap();
+    {
+        // A database exactly as the first schema version wrote it.
+        let c = Connection::open(dir.join(DB_FILE)).unwrap();
+        c.execute_batch(schema::V1).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute(
+            "INSERT INTO history (seq, origin, origin_seq, name, lamport, sent_at, text) \
+             VALUES (1, 9, 1, 'bob', 101, 5, 'from version one')",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO kept (recipient, origin, dm_id, item) VALUES ('x', 3, 2, ?1)",
+            params![postcard::to_allocvec(&kept(2, "x")).unwrap()],
+        )
+        .unwrap();
+    }
+    let mut s = Store::open(&dir, &KEY).unwrap();
+    assert_eq!(s.version().unwrap(), SCHEMA_VERSION);
+    let r = s.load(10).unwrap();
+    assert_eq!(r.history.len(), 1);
+    assert_eq!(r.history[0].text, "from version one");
+    assert_eq!(r.kept, vec![kept(2, "x")]);
+    // What version two added works on the migrated database.
+    s.apply(&[Write::HandedOver {
+        to: "x".into(),
+        origin: NodeId(3),
+        id: DmId(2),
+    }])
+    .unwrap();
+    let r = s.load(10).unwrap();
+    assert!(r.kept.is_empty());
+    assert_eq!(r.handed_over.len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,163 @@
+//! Simulated restarts from disk: a room of three chats, one member goes offline and a
+//! private message is kept for it, then every process dies (all at once, or one after
+//! another) and starts again from what it wrote, with no contact given. The room must
+//! come back with one leader; no room message any member wrote to disk is lost from its
+//! disk; the kept message reaches its recipient exactly once; and chat goes on.
+
+mod sim;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use ringchat::proto::{Command, Event};
+use sim::{Link, Sim, for_seeds};
+use std::time::Duration;
+
+const NAMES: [&str; 3] = ["x", "y", "z"];
+
+/// Every private message host `i` showed in any of its processes.
+fn all_directs(sim: &Sim, i: usize) -> Vec<String> {
+    let h = &sim.hosts[i];
+    h.past_events
+        .iter()
+        .chain(&h.events)
+        .filter_map(|(_, e)| match e {
+            Event::Direct { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn saved_at(sim: &Sim, i: usize) -> bool {
+    sim.count_events(i, |e| matches!(e, Event::Saved { .. })) > 0
+}
+
+fn restart_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED);
+    sim.persist = true;
+    sim.default_link = Link {
+        loss: [0, 5, 10][rng.random_range(0..3)],
+        dup: 5,
+        latency: (Duration::from_millis(1), Duration::from_millis(15)),
+    };
+    sim.form_room(&mut rng, &NAMES)?;
+    for k in 0..5 {
+        let from = rng.random_range(0..3);
+        sim.command(
+            from,
+            Command::SendAll {
+                text: format!("before {k}"),
+            },
+        );
+        sim.run_for(Duration::from_millis(rng.random_range(10..200)));
+    }
+    // x goes offline; y writes to it; the leader keeps it, replicated.
+    sim.command(0, Command::Dereg { name: None });
+    let offline_everywhere = |s: &Sim| {
+        s.count_events(0, |e| matches!(e, Event::Deregistered { .. })) > 0
+            && (1..3).all(|i| s.node(i).members().online_peers().count() == 1)
+    };
+    if !sim.run_until(Duration::from_secs(10), offline_everywhere) {
+        return Err("x did not go offline".into());
+    }
+    sim.command(
+        1,
+        Command::Send {
+            to: vec!["x".into()],
+            text: "kept for x".into(),
+        },
+    );
+    if !sim.run_until(Duration::from_secs(10), |s| saved_at(s, 1)) {
+        return Err("y's message for x was never confirmed saved".into());
+    }
+    sim.run_for(Duration::from_millis(rng.random_range(0..300)));
+    let before: Vec<Vec<(u64, String, String)>> =
+        (0..3).map(|i| sim.hosts[i].disk_log.clone()).collect();
+
+    // Every process dies, then starts again from its disk.
+    for i in 0..3 {
+        sim.crash(i);
+    }
+    let together = rng.random_bool(0.5);
+    sim.run_for(Duration::from_millis(rng.random_range(0..2000)));
+    let mut order = vec![0, 1, 2];
+    for k in (1..3).rev() {
+        order.swap(k, rng.random_range(0..=k));
+    }
+    for &i in &order {
+        sim.restart_from_disk(i);
+        if !together {
+            sim.run_for(Duration::from_millis(rng.random_range(0..3000)));
+        }
+    }
+    let all_in =
+        |s: &Sim| (0..3).all(|i| s.joined(i) && s.node(i).members().online_peers().count() == 2);
+    if !sim.run_until(Duration::from_secs(60), all_in) {
+        let states: Vec<String> = (0..3)
+            .map(|i| format!("{}: joined {}", NAMES[i], sim.joined(i)))
+            .collect();
+        return Err(format!(
+            "the room did not come back together ({}; together {together})",
+            states.join(", ")
+        ));
+    }
+    sim.check_converged()?;
+    if !sim.run_until(Duration::from_secs(20), |s| {
+        all_directs(s, 0).iter().any(|t| t == "kept for x")
+    }) {
+        return Err("the kept message never reached x".into());
+    }
+    sim.command(
+        2,
+        Command::SendAll {
+            text: "after".into(),
+        },
+    );
+    if !sim.run_until(Duration::from_secs(20), |s| {
+        (0..3).all(|i| s.room_log(i).iter().any(|(_, t)| t == "after"))
+    }) {
+        return Err("a message after the restart did not reach everyone".into());
+    }
+    sim.run_for(Duration::from_secs(2));
+    let got = all_directs(sim, 0)
+        .iter()
+        .filter(|t| *t == "kept for x")
+        .count();
+    if got != 1 {
+        return Err(format!("x showed the kept message {got} times"));
+    }
+    // Every room message any member had on disk is, in the end, on every member's disk.
+    let written: std::collections::BTreeSet<&String> =
+        before.iter().flatten().map(|(_, _, t)| t).collect();
+    for i in 0..3 {
+        let after = &sim.hosts[i].disk_log;
+        let has: std::collections::BTreeSet<&String> = after.iter().map(|(_, _, t)| t).collect();
+        if let Some(lost) = written.iter().find(|t| !has.contains(*t)) {
+            return Err(format!("{} never has {lost:?} on disk", NAMES[i]));
+        }
+        let shown_again = sim
+            .room_log(i)
+            .iter()
+            .filter(|(_, t)| t.starts_with("before"))
+            .count();
+        let on_disk = before[i].len();
+        if shown_again > 0 && on_disk == 5 {
+            return Err(format!(
+                "{} showed {shown_again} old messages again after the restart",
+                NAMES[i]
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn a_room_restarted_from_disk_keeps_history_and_kept_messages() {
+    for_seeds("sim_restart", 200, |seed| {
+        let mut sim = Sim::new(seed);
+        let r = restart_scenario(&mut sim, seed);
+        if r.is_err() && std::env::var("SIM_SEED").is_ok() {
+            sim.dump();
+        }
+        r
+    });
+}
