@@ -94,10 +94,11 @@ impl Node {
                 "join refused for now ({reason}); asking again"
             );
             if reason == Refusal::StillOnline && self.join_refusal.is_none() {
-                // The room notices a crashed process within a second; a live one stays,
-                // and that is what the user is told if it does.
+                // The room notices a crashed process within a second when idle, within
+                // its newcomer grace (a join timeout) when busy; a live one stays, and
+                // that is what the user is told if it does.
                 self.timers
-                    .set(Timer::JoinDeadline, now + self.cfg.join_timeout);
+                    .set(Timer::JoinDeadline, now + self.cfg.join_timeout * 2);
                 self.join_refusal = Some(reason);
             }
             self.timers

@@ -1,0 +1,266 @@
+//! Real processes with their state on disk: a member killed with SIGKILL in the middle of
+//! a message stream comes back with its history intact and catches up; a whole room
+//! stopped while a private message waits for an offline member comes back, and the
+//! member gets it exactly once; a damaged or busy database is a clear error.
+
+mod common;
+
+use common::{Proc, Scratch, WAIT};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// A UDP port free right now (restarts need the same port: members know the address).
+fn free_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One member at a fixed port with its own data directory, joining through `join`.
+struct Member {
+    name: &'static str,
+    port: u16,
+}
+
+impl Member {
+    fn new(name: &'static str) -> Self {
+        Member {
+            name,
+            port: free_port(),
+        }
+    }
+
+    #[track_caller]
+    fn start(&self, scratch: &Scratch, join: Option<&Member>) -> Proc {
+        let port = self.port.to_string();
+        let dir = scratch.path().join(format!("data-{}", self.name));
+        let dir = dir.to_str().expect("a UTF-8 path");
+        let contact = join.map(|m| format!("127.0.0.1:{}", m.port));
+        let mut args = vec!["--name", self.name, "--port", &port, "--data-dir", dir];
+        if let Some(c) = &contact {
+            args.extend(["--join", c]);
+        }
+        let mut p = Proc::spawn(self.name, scratch, &args);
+        p.read_listening(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        p
+    }
+}
+
+/// The text of a `history` line (`[.. history] name: text`).
+fn history_text(line: &str) -> Option<&str> {
+    let (_, rest) = line.split_once(" history] ")?;
+    Some(rest.split_once(": ")?.1)
+}
+
+/// Asks for `history N` and collects the `count` lines expected.
+#[track_caller]
+fn history(p: &mut Proc, n: usize, count: usize) -> Vec<String> {
+    p.send(&format!("history {n}"));
+    (0..count)
+        .map(|i| {
+            let l = p.expect(
+                |l| history_text(l).is_some(),
+                &format!("history line {}", i + 1),
+            );
+            history_text(&l).unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_member_killed_mid_stream_comes_back_with_its_history_and_catches_up() {
+    let scratch = Scratch::new();
+    let (a, b, c) = (
+        Member::new("alice"),
+        Member::new("bob"),
+        Member::new("carol"),
+    );
+    let mut alice = a.start(&scratch, None);
+    alice.expect_line("created a new room; you (alice) are the leader");
+    let mut bob = b.start(&scratch, Some(&a));
+    bob.expect_line("joined the room: 2 members, leader is alice");
+    let mut carol = c.start(&scratch, Some(&b));
+    carol.expect_line("joined the room: 3 members, leader is alice");
+    bob.expect_line("carol is online");
+
+    const N: usize = 300;
+    for i in 1..=N {
+        carol.send(&format!("send_all m{i}"));
+        if i == 100 {
+            // Mid-stream: bob has shown some, and more are on the way.
+            bob.expect(|l| l.ends_with("carol: m60"), "m60 at bob");
+            bob.kill();
+        }
+    }
+    let shown_before: Vec<String> = bob.room_seen().into_iter().map(|r| r.text).collect();
+    assert!(
+        shown_before.len() >= 60,
+        "bob showed {}",
+        shown_before.len()
+    );
+
+    // Restarted with no --join: it finds the room through the members it saved.
+    let mut bob = b.start(&scratch, None);
+    let restored = bob.expect(|l| l.starts_with("restored "), "the restore notice");
+    let kept: usize = restored
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("a count in the notice");
+    assert!(
+        kept >= shown_before.len(),
+        "restored {kept} but had shown {}: {restored}",
+        shown_before.len()
+    );
+    bob.expect_within(
+        Duration::from_secs(20),
+        |l| l == "joined the room: 3 members, leader is alice",
+        "rejoining",
+    );
+    bob.expect_within(
+        Duration::from_secs(20),
+        |l| l.ends_with(&format!("carol: m{N}")),
+        "the last message of the stream",
+    );
+
+    // History (from the database): every message once, in order, including those shown
+    // before the kill.
+    let texts = history(&mut bob, 1000, N);
+    let want: Vec<String> = (1..=N).map(|i| format!("m{i}")).collect();
+    assert_eq!(texts, want, "{}", bob.transcript());
+    let again: BTreeSet<&String> = shown_before.iter().collect();
+    let shown_after: Vec<String> = bob.room_seen().into_iter().map(|r| r.text).collect();
+    let twice: Vec<&String> = shown_after.iter().filter(|t| again.contains(t)).collect();
+    assert!(twice.is_empty(), "shown again after the restart: {twice:?}");
+
+    // And the room goes on with bob in it.
+    bob.send("send_all bob is back");
+    alice.expect(
+        |l| l.ends_with("bob: bob is back"),
+        "bob's message at alice",
+    );
+    carol.expect(
+        |l| l.ends_with("bob: bob is back"),
+        "bob's message at carol",
+    );
+}
+
+#[test]
+fn a_whole_room_stopped_and_started_again_delivers_a_kept_message_once() {
+    let scratch = Scratch::new();
+    let (x, y, z) = (Member::new("x"), Member::new("y"), Member::new("z"));
+    let mut px = x.start(&scratch, None);
+    px.expect_line("created a new room; you (x) are the leader");
+    let mut py = y.start(&scratch, Some(&x));
+    py.expect_line("joined the room: 2 members, leader is x");
+    let mut pz = z.start(&scratch, Some(&y));
+    pz.expect_line("joined the room: 3 members, leader is x");
+    px.expect_line("z is online");
+    py.send("send_all before the stop");
+    pz.expect(|l| l.ends_with("y: before the stop"), "the room message");
+
+    px.send("dereg");
+    px.expect(|l| l.starts_with("you are offline"), "the offline notice");
+    py.expect_line("x is offline");
+    pz.expect_line("x is offline");
+    py.send("send x kept across the stop");
+    py.expect(
+        |l| l.starts_with("[x is offline: message saved by "),
+        "saved",
+    );
+
+    // Every process stops: y and z leave, x (offline) exits.
+    for p in [&mut pz, &mut py, &mut px] {
+        p.close_stdin();
+        assert!(p.wait_exit(WAIT).success(), "{}", p.transcript());
+    }
+
+    // All three start again at once, with no --join.
+    let mut py = y.start(&scratch, None);
+    let mut pz = z.start(&scratch, None);
+    let mut px = x.start(&scratch, None);
+    let kept = px.expect_within(
+        Duration::from_secs(30),
+        |l| l.contains("kept while you were offline"),
+        "the kept message",
+    );
+    assert!(kept.ends_with("y: kept across the stop"), "{kept}");
+    for p in [&mut py, &mut pz] {
+        p.expect_within(
+            Duration::from_secs(30),
+            |l| l == "x is online" || l.contains("(x) ") || l.starts_with("joined the room: 3"),
+            "the room together again",
+        );
+    }
+    // Exactly once: a later message goes through, and the kept one did not come again.
+    py.send("send x after the restart");
+    px.expect(|l| l.ends_with("y: after the restart"), "a later message");
+    px.pump();
+    let times = px
+        .seen
+        .iter()
+        .filter(|l| l.contains("kept across the stop"))
+        .count();
+    assert_eq!(times, 1, "{}", px.transcript());
+    // The room history survived at every member.
+    for p in [&mut px, &mut py, &mut pz] {
+        let texts = history(p, 10, 1);
+        assert_eq!(texts, ["before the stop"], "{}", p.transcript());
+    }
+}
+
+#[test]
+fn a_damaged_or_busy_database_is_a_clear_error() {
+    let scratch = Scratch::new();
+    let m = Member::new("dora");
+    let dir = scratch.path().join("data-dora");
+    std::fs::create_dir_all(&dir).expect("data dir");
+    std::fs::write(dir.join("ringchat.db"), vec![0x42u8; 4096]).expect("junk");
+    let port = m.port.to_string();
+    let args = ["--name", "dora", "--port", &port];
+    let dir_s = dir.to_str().expect("utf-8").to_string();
+    let mut p = Proc::spawn(
+        "dora",
+        &scratch,
+        &[&args[..], &["--data-dir", &dir_s]].concat(),
+    );
+    assert_eq!(p.wait_exit(WAIT).code(), Some(1), "{}", p.transcript());
+    assert!(
+        p.stderr_text()
+            .contains("is damaged or not a ringchat database"),
+        "{}",
+        p.stderr_text()
+    );
+    assert_eq!(
+        std::fs::read(dir.join("ringchat.db")).expect("still there"),
+        vec![0x42u8; 4096],
+        "a damaged database is left as it was"
+    );
+
+    // Busy: a second process on the same directory.
+    let other = scratch.path().join("data-eve");
+    let other_s = other.to_str().expect("utf-8").to_string();
+    let mut first = Proc::spawn(
+        "eve",
+        &scratch,
+        &["--name", "eve", "--port", "0", "--data-dir", &other_s],
+    );
+    first.expect(|l| l.starts_with("created a new room"), "the first eve");
+    let mut second = Proc::spawn(
+        "eve",
+        &scratch,
+        &["--name", "eve", "--port", "0", "--data-dir", &other_s],
+    );
+    assert_eq!(
+        second.wait_exit(WAIT).code(),
+        Some(1),
+        "{}",
+        second.transcript()
+    );
+    assert!(
+        second.stderr_text().contains("in use by another process"),
+        "{}",
+        second.stderr_text()
+    );
+}
