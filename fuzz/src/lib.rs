@@ -271,7 +271,10 @@ fn command(payload: &[u8]) -> Command {
             name: None,
             via: None,
         },
-        8 => Command::History { count: rest.len() },
+        8 => Command::History {
+            count: rest.len(),
+            search: None,
+        },
         _ => Command::Send {
             to: text.split(',').map(str::to_string).collect(),
             text: "x".into(),
