@@ -268,6 +268,9 @@ impl std::fmt::Display for Refusal {
 /// One part of the leader's welcome to a newcomer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Welcome {
+    /// The node welcomed: a new process at the same address (the old one crashed while
+    /// the welcome was being resent) does not take it for its own.
+    pub newcomer: NodeId,
     /// The current leader and its election round.
     pub epoch: Epoch,
     /// The first sequence number the newcomer will be sent.

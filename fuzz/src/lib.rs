@@ -190,6 +190,7 @@ pub fn follower(t0: Instant) -> Node {
     let mut n = Node::new(cfg, BOB, t0);
     drain(&mut n);
     let w = Welcome {
+        newcomer: BOB,
         epoch: Epoch {
             term: 0,
             leader: ALICE,
@@ -462,6 +463,7 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                 ALICE,
                 4,
                 Message::Welcome(Welcome {
+                    newcomer: BOB,
                     epoch: Epoch {
                         term: 0,
                         leader: ALICE,

@@ -62,6 +62,29 @@ impl Node {
         }
     }
 
+    /// A node not in our table sent a message only members may send: it believes it is in
+    /// the room (admitted by a leader that died before its announcement reached us, say).
+    /// We answer with a heartbeat, at most once a second per address: if ours names a newer
+    /// leader, it re-registers with that leader (see `adopt_gossiped_epoch`), which makes
+    /// it known to all; otherwise it changes nothing. Never a reply larger than a heartbeat.
+    pub(super) fn answer_stranger(&mut self, now: Instant, from: SocketAddr) {
+        if !self.in_ring() {
+            return;
+        }
+        let quiet = self
+            .strangers_answered
+            .get(&from)
+            .is_some_and(|t| now.saturating_duration_since(*t) < Duration::from_secs(1));
+        if quiet {
+            return;
+        }
+        if self.strangers_answered.len() >= 1024 {
+            self.strangers_answered.clear();
+        }
+        self.strangers_answered.insert(from, now);
+        self.send_heartbeat(from, false);
+    }
+
     fn neighbour_addrs(&self) -> Vec<SocketAddr> {
         let mut addrs: Vec<SocketAddr> = [self.members.prev(), self.members.next()]
             .into_iter()

@@ -196,6 +196,8 @@ pub struct Node {
     events: VecDeque<Event>,
     stats: Stats,
     last_drop_log: BTreeMap<SocketAddr, Instant>,
+    /// When each unknown sender was last answered with a heartbeat.
+    strangers_answered: BTreeMap<SocketAddr, Instant>,
 }
 
 impl Node {
@@ -257,6 +259,7 @@ impl Node {
             events: VecDeque::new(),
             stats: Stats::default(),
             last_drop_log: BTreeMap::new(),
+            strangers_answered: BTreeMap::new(),
             cfg,
         };
         match node.cfg.join {
@@ -355,6 +358,9 @@ impl Node {
             Packet::Data { id, msg } => {
                 if let Err(why) = self.admissible(env.from, from, &msg) {
                     // Not acked: a member not known yet retries, and is known by then.
+                    if self.members.get(env.from).is_none() {
+                        self.answer_stranger(now, from);
+                    }
                     return self.drop_datagram(now, from, why);
                 }
                 if !self.accepts_now(&msg) {

@@ -156,6 +156,7 @@ fn follower(t0: Instant) -> Node {
     let mut n = Node::new(cfg, BOB, t0);
     drain(&mut n);
     let w = Welcome {
+        newcomer: BOB,
         epoch: Epoch {
             term: 0,
             leader: LEADER,
