@@ -11,7 +11,9 @@ use super::{Event, Node, Phase, Token};
 use crate::ids::{NodeId, Seq};
 use crate::proto::election::Decision;
 use crate::proto::timers::Timer;
-use crate::wire::{Epoch, Heartbeat, Member, Message, Packet, Presence, QueuedDm, Stamp, encode};
+use crate::wire::{
+    Epoch, Heartbeat, Member, Message, Packet, Presence, QueuedDm, Stamp, encode_packet,
+};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tracing::{debug, info};
@@ -56,9 +58,8 @@ impl Node {
 
     fn send_heartbeat(&mut self, to: SocketAddr, probe: bool) {
         let hb = self.heartbeat(probe);
-        let env = self.envelope(Packet::Heartbeat(hb));
-        if let Ok(bytes) = encode(&env) {
-            self.push_transmit(crate::proto::Transmit { to, bytes });
+        if let Ok(bytes) = encode_packet(&Packet::Heartbeat(hb)) {
+            self.queue_packet(to, bytes);
         }
     }
 
