@@ -13,6 +13,11 @@
 //! 2. [`Node::poll_event`] until `None`, showing each event;
 //! 3. [`Node::poll_timeout`], and arm one timer for that instant.
 //!
+//! A driver may instead handle a few inputs that are already waiting (a burst of
+//! datagrams) and drain once after them: the packets they produce for one destination,
+//! acks included, then share datagrams. The wait it adds to every answer is the time the
+//! burst takes to handle, so keep bursts short.
+//!
 //! Time is always an argument; the node never reads a clock, never sleeps, and draws
 //! randomness only from its own seeded generator, so a run is reproducible.
 
