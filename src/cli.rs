@@ -70,7 +70,8 @@ pub struct Args {
     /// Directory for the log file `chat_<port>.log`.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub log_dir: PathBuf,
-    /// Milliseconds before an unacknowledged datagram is resent.
+    /// Milliseconds before an unacknowledged message is resent to a peer whose round trip
+    /// is not measured yet; also the longest wait between resends.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub ack_timeout_ms: u64,
     /// Resends before a peer is reported unreachable.

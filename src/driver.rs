@@ -110,6 +110,10 @@ impl Default for Security {
 pub const DEFAULT_RATE_LIMIT: u32 = 5000;
 /// Opened datagrams waiting for the node task, at most; past it they are dropped.
 const INCOMING_QUEUE: usize = 4096;
+/// Datagrams the node task handles, when they are already waiting, before it drains the
+/// node's outputs: the acks and answers to a burst then share datagrams (see
+/// `proto::batch`), while the wait for the first answer stays short.
+const BURST: usize = 64;
 
 /// Starts a node on `socket` with a fresh random id and no room key. `cfg.addr` should be
 /// the socket's address as members reach it.
@@ -288,6 +292,12 @@ async fn node_loop(
         tokio::select! {
             Some((from, bytes)) = incoming.recv() => {
                 node.handle_datagram(Instant::now(), from, &bytes);
+                for _ in 1..BURST {
+                    let Ok((from, bytes)) = incoming.try_recv() else {
+                        break;
+                    };
+                    node.handle_datagram(Instant::now(), from, &bytes);
+                }
             }
             c = commands.recv(), if commands_open => match c {
                 // History comes from the database, which keeps more than memory does.

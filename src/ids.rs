@@ -16,9 +16,37 @@ impl fmt::Display for NodeId {
     }
 }
 
-/// Transport message id: unique per sending node, carried by every datagram that must be acked.
+/// Transport message id: unique per sending node, carried by every packet that must be
+/// acked. It packs a stream number (the sender numbers its destination addresses in the
+/// order it first sends to them) above [`MsgId::SEQ_BITS`] bits of per-stream number
+/// (1, 2, 3, ...), so the ids one destination sees are contiguous and can be acked
+/// cumulatively.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MsgId(pub u64);
+
+impl MsgId {
+    /// Bits of the per-stream number.
+    pub const SEQ_BITS: u32 = 40;
+    /// The largest per-stream number.
+    pub const MAX_SEQ: u64 = (1 << Self::SEQ_BITS) - 1;
+    /// The largest stream number.
+    pub const MAX_STREAM: u32 = (1 << (64 - Self::SEQ_BITS)) - 1;
+
+    /// Number `seq` of stream `stream` (both masked to their widths).
+    pub fn new(stream: u32, seq: u64) -> MsgId {
+        MsgId((u64::from(stream & Self::MAX_STREAM) << Self::SEQ_BITS) | (seq & Self::MAX_SEQ))
+    }
+
+    /// The stream this id belongs to.
+    pub fn stream(self) -> u32 {
+        (self.0 >> Self::SEQ_BITS) as u32
+    }
+
+    /// The number within its stream.
+    pub fn seq(self) -> u64 {
+        self.0 & Self::MAX_SEQ
+    }
+}
 
 /// Global sequence number the leader gives a room message; the room's total order.
 #[derive(

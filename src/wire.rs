@@ -1,16 +1,25 @@
-//! The datagram format: a version byte followed by a postcard-encoded [`Envelope`].
+//! The datagram format: a version byte followed by a postcard-encoded [`Envelope`], which
+//! carries one or more [`Packet`]s for the same destination (reliable messages, acks,
+//! heartbeats, coalesced by the node).
 //!
 //! This module owns the message enums and the size limits. It does no I/O and makes no
-//! decisions: [`encode`] refuses anything over [`MAX_DATAGRAM`], [`decode`] refuses anything
-//! that is not exactly one well-formed envelope of our version.
+//! decisions: [`encode`] refuses anything over [`MAX_PLAIN`], [`encode_packet`] refuses a
+//! packet that could not travel alone in a datagram, [`decode`] refuses anything that is
+//! not exactly one well-formed envelope of our version.
+//!
+//! Postcard encodes a struct as its fields in order and a `Vec` as a varint length followed
+//! by the elements, so a datagram can be assembled from packets encoded one by one
+//! ([`assemble`]): the node keeps each reliable message encoded once, for its first send
+//! and every retransmission, whatever it is batched with.
 
 use crate::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use thiserror::Error;
 
-/// The protocol version carried in the first byte of every datagram.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// The protocol version carried in the first byte of every datagram. Version 2 carries a
+/// list of packets per datagram and cumulative acks (version 1: one packet, one id per ack).
+pub const PROTOCOL_VERSION: u8 = 2;
 /// The largest datagram we ever send, sealed or not (safe under any real path MTU).
 pub const MAX_DATAGRAM: usize = 1200;
 /// Bytes that sealing with the room key adds (see `guard`): a mark, the sender id, a
@@ -18,6 +27,12 @@ pub const MAX_DATAGRAM: usize = 1200;
 pub const SEAL_OVERHEAD: usize = 1 + 8 + 8 + 24 + 16;
 /// The largest plain datagram: room for the seal is always kept.
 pub const MAX_PLAIN: usize = MAX_DATAGRAM - SEAL_OVERHEAD;
+/// The most bytes an envelope takes besides its packets: the version byte, the sender id
+/// and Lamport time (varints of up to 10 bytes each) and the packet count (a varint below
+/// 2^14, as no datagram holds more packets than bytes).
+pub const HEADER_MAX: usize = 1 + 10 + 10 + 2;
+/// The largest encoded packet: one that fits a datagram alone, whatever the header.
+pub const MAX_PACKET: usize = MAX_PLAIN - HEADER_MAX;
 /// The largest chat text in bytes (UTF-8). The worst-case message carrying it (a direct
 /// message to the most recipients with the longest names) stays within [`MAX_PLAIN`]; a
 /// test checks this.
@@ -27,15 +42,15 @@ pub const MAX_NAME_BYTES: usize = 32;
 /// How many recipients one `send` may name.
 pub const MAX_RECIPIENTS: usize = 8;
 
-/// What every datagram carries: who sent it, the sender's Lamport time, and the packet.
+/// What every datagram carries: who sent it, the sender's Lamport time, and the packets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     /// The sending node.
     pub from: NodeId,
     /// The sender's Lamport clock when it sent this datagram.
     pub lamport: Lamport,
-    /// The payload.
-    pub packet: Packet,
+    /// The payload: at least one packet, handled in order.
+    pub packets: Vec<Packet>,
 }
 
 /// The transport-level packet kinds.
@@ -48,13 +63,44 @@ pub enum Packet {
         /// The protocol message.
         msg: Message,
     },
-    /// Acknowledges a `Data` packet.
-    Ack {
-        /// The acknowledged id.
-        id: MsgId,
-    },
+    /// Acknowledges `Data` packets (cumulatively and selectively).
+    Ack(Ack),
     /// A ring neighbour's liveness beacon; never acked or resent.
     Heartbeat(Heartbeat),
+}
+
+/// Acknowledges `Data` packets of one id stream: every id its sender gave out for one
+/// destination address (see `proto::reliable`). Ids are named by their number within the
+/// stream ([`MsgId::seq`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// The node whose messages are acknowledged: a new process at the same address
+    /// ignores acks meant for its predecessor.
+    pub of: NodeId,
+    /// The stream ([`MsgId::stream`]).
+    pub stream: u32,
+    /// Every number of the stream from 1 up to and including this one was received (0
+    /// claims nothing).
+    pub upto: u64,
+    /// Further numbers above `upto` received, as inclusive ranges `(first, last)`.
+    pub ranges: Vec<(u64, u64)>,
+}
+
+impl Ack {
+    /// An ack of the single message `id` sent by `of`.
+    pub fn of_one(of: NodeId, id: MsgId) -> Ack {
+        Ack {
+            of,
+            stream: id.stream(),
+            upto: 0,
+            ranges: vec![(id.seq(), id.seq())],
+        }
+    }
+
+    /// Whether this ack covers number `seq` of its stream.
+    pub fn covers(&self, seq: u64) -> bool {
+        seq != 0 && (seq <= self.upto || self.ranges.iter().any(|&(a, b)| a <= seq && seq <= b))
+    }
 }
 
 /// Who leads and since which election: ordered by term, then leader id, so of two leaders
@@ -285,6 +331,9 @@ impl std::fmt::Display for Refusal {
 /// One part of the leader's welcome to a newcomer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Welcome {
+    /// The node welcomed: a new process at the same address (the old one crashed while
+    /// the welcome was being resent) does not take it for its own.
+    pub newcomer: NodeId,
     /// The current leader and its election round.
     pub epoch: Epoch,
     /// The first sequence number the newcomer will be sent.
@@ -432,7 +481,7 @@ pub enum WireError {
 }
 
 /// Encodes an envelope into a datagram. Fails, sending nothing, if it would exceed
-/// [`MAX_DATAGRAM`].
+/// [`MAX_PLAIN`].
 pub fn encode(env: &Envelope) -> Result<Vec<u8>, WireError> {
     let mut out = vec![PROTOCOL_VERSION];
     let body = postcard::to_allocvec(env).map_err(|e| WireError::Malformed(e.to_string()))?;
@@ -441,6 +490,41 @@ pub fn encode(env: &Envelope) -> Result<Vec<u8>, WireError> {
         return Err(WireError::TooLarge(out.len()));
     }
     Ok(out)
+}
+
+/// Encodes one packet for [`assemble`]. Fails if it is over [`MAX_PACKET`]: it could not
+/// be sent even alone (limits are checked before this; the refusal is never silent).
+pub fn encode_packet(packet: &Packet) -> Result<Vec<u8>, WireError> {
+    let bytes = postcard::to_allocvec(packet).map_err(|e| WireError::Malformed(e.to_string()))?;
+    if bytes.len() > MAX_PACKET {
+        return Err(WireError::TooLarge(bytes.len() + HEADER_MAX));
+    }
+    Ok(bytes)
+}
+
+/// Appends `v` as a postcard varint (LEB128).
+fn push_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The datagram carrying `packets` (each from [`encode_packet`]), exactly what [`encode`]
+/// makes of the same envelope. The caller keeps the total within [`MAX_PLAIN`]: packets
+/// summing to at most `MAX_PLAIN - HEADER_MAX` bytes always fit.
+pub fn assemble<P: AsRef<[u8]>>(from: NodeId, lamport: Lamport, packets: &[P]) -> Vec<u8> {
+    let body: usize = packets.iter().map(|p| p.as_ref().len()).sum();
+    let mut out = Vec::with_capacity(HEADER_MAX + body);
+    out.push(PROTOCOL_VERSION);
+    push_varint(&mut out, from.0);
+    push_varint(&mut out, lamport.0);
+    push_varint(&mut out, packets.len() as u64);
+    for p in packets {
+        out.extend_from_slice(p.as_ref());
+    }
+    out
 }
 
 /// Decodes a datagram. Any byte string is safe to pass; nothing panics.
@@ -457,6 +541,9 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, WireError> {
     if !rest.is_empty() {
         return Err(WireError::Trailing(rest.len()));
     }
+    if env.packets.is_empty() {
+        return Err(WireError::Malformed("no packets".into()));
+    }
     Ok(env)
 }
 
@@ -470,146 +557,4 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn longest_name() -> String {
-        "n".repeat(MAX_NAME_BYTES)
-    }
-
-    fn v6() -> SocketAddr {
-        "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
-            .parse()
-            .unwrap()
-    }
-
-    #[test]
-    fn round_trip() {
-        let env = Envelope {
-            from: NodeId(7),
-            lamport: Lamport(3),
-            packet: Packet::Data {
-                id: MsgId(9),
-                msg: Message::Join {
-                    name: "bob".into(),
-                    key: [3; 32],
-                },
-            },
-        };
-        assert_eq!(decode(&encode(&env).unwrap()).unwrap(), env);
-    }
-
-    /// The documented largest text fits in every message kind that carries text,
-    /// with every other field at its worst case.
-    #[test]
-    fn largest_text_fits_one_datagram() {
-        let text = "é".repeat(MAX_TEXT_BYTES / 2); // multi-byte chars, exactly MAX_TEXT_BYTES
-        assert_eq!(text.len(), MAX_TEXT_BYTES);
-        let big = u64::MAX;
-        let worst_dm = DirectMessage {
-            id: DmId(big),
-            from_name: longest_name(),
-            to: vec![longest_name(); MAX_RECIPIENTS],
-            lamport: Lamport(big),
-            sent_at: WallMillis(big),
-            text: text.clone(),
-        };
-        let msgs = vec![
-            Message::Sequenced(ChatEntry {
-                seq: Seq(big),
-                origin: NodeId(big),
-                name: longest_name(),
-                origin_seq: OriginSeq(big),
-                lamport: Lamport(big),
-                sent_at: WallMillis(big),
-                text: text.clone(),
-            }),
-            Message::Submit(Submit {
-                origin_seq: OriginSeq(big),
-                committed_below: OriginSeq(big),
-                name: longest_name(),
-                lamport: Lamport(big),
-                sent_at: WallMillis(big),
-                text: text.clone(),
-            }),
-            Message::Direct(worst_dm.clone()),
-            Message::Store {
-                to: u8::MAX,
-                dm: worst_dm.clone(),
-            },
-            Message::Queued(QueuedDm {
-                origin: NodeId(big),
-                to: u8::MAX,
-                dm: worst_dm.clone(),
-            }),
-            Message::Handover(QueuedDm {
-                origin: NodeId(big),
-                to: u8::MAX,
-                dm: worst_dm,
-            }),
-        ];
-        for msg in msgs {
-            let env = Envelope {
-                from: NodeId(big),
-                lamport: Lamport(big),
-                packet: Packet::Data {
-                    id: MsgId(big),
-                    msg,
-                },
-            };
-            let bytes = encode(&env).expect("worst case must fit");
-            assert!(
-                bytes.len() + SEAL_OVERHEAD <= MAX_DATAGRAM,
-                "{} bytes",
-                bytes.len()
-            );
-        }
-    }
-
-    #[test]
-    fn one_member_entry_worst_case_size_is_known() {
-        // The welcome chunker relies on this bound (see proto::ring::MEMBER_WIRE_MAX).
-        let m = Member {
-            id: NodeId(u64::MAX),
-            name: longest_name(),
-            addr: v6(),
-            presence: Presence::Offline,
-            key: [255; 32],
-            stamp: Stamp {
-                lamport: Lamport(u64::MAX),
-                by: NodeId(u64::MAX),
-            },
-        };
-        let n = postcard::to_allocvec(&m).unwrap().len();
-        assert!(n <= crate::proto::ring::MEMBER_WIRE_MAX, "{n}");
-    }
-
-    #[test]
-    fn rejects_bad_input_without_panicking() {
-        assert_eq!(decode(&[]), Err(WireError::Empty));
-        assert_eq!(decode(&[9, 0, 0]), Err(WireError::Version(9)));
-        assert!(matches!(decode(&[1, 0xff]), Err(WireError::Malformed(_))));
-        assert!(matches!(
-            decode(&vec![1u8; 5000]),
-            Err(WireError::TooLarge(5000))
-        ));
-        let mut ok = encode(&Envelope {
-            from: NodeId(1),
-            lamport: Lamport(1),
-            packet: Packet::Ack { id: MsgId(1) },
-        })
-        .unwrap();
-        ok.push(0);
-        assert_eq!(decode(&ok), Err(WireError::Trailing(1)));
-    }
-
-    #[test]
-    fn names() {
-        assert!(valid_name("alice"));
-        assert!(valid_name("zoë"));
-        assert!(!valid_name(""));
-        assert!(!valid_name("a b"));
-        assert!(!valid_name("a,b"));
-        assert!(!valid_name(&"x".repeat(MAX_NAME_BYTES + 1)));
-    }
-}
+mod tests;

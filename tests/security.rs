@@ -12,7 +12,9 @@ use common::*;
 use ed25519_dalek::{Signer, SigningKey};
 use ringchat::guard::{Guard, KEY_BYTES, read_key};
 use ringchat::ids::{DmId, Lamport, MsgId, NodeId, WallMillis};
-use ringchat::wire::{DirectMessage, Envelope, Message, Packet, decode, encode, proof_message};
+use ringchat::wire::{
+    Ack, DirectMessage, Envelope, Message, Packet, decode, encode, proof_message,
+};
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -124,7 +126,7 @@ fn plain(from: NodeId, id: u64, msg: Message) -> Vec<u8> {
     encode(&Envelope {
         from,
         lamport: Lamport(id),
-        packet: Packet::Data { id: MsgId(id), msg },
+        packets: vec![Packet::Data { id: MsgId(id), msg }],
     })
     .expect("fits a datagram")
 }
@@ -346,11 +348,14 @@ impl FakeMember {
                     else {
                         continue;
                     };
-                    if let Packet::Data { id, msg } = &env.packet {
+                    for packet in &env.packets {
+                        let Packet::Data { id, msg } = packet else {
+                            continue;
+                        };
                         let ack = encode(&Envelope {
                             from: me,
                             lamport: Lamport(1),
-                            packet: Packet::Ack { id: *id },
+                            packets: vec![Packet::Ack(Ack::of_one(env.from, *id))],
                         })
                         .expect("fits");
                         let _ = socket.send_to(&guard.seal(&ack), from);
@@ -399,9 +404,10 @@ impl FakeMember {
     fn challenges(&self) -> usize {
         let got = self.received.lock().unwrap_or_else(|e| e.into_inner());
         got.iter()
-            .filter(|(_, e)| {
+            .flat_map(|(_, e)| &e.packets)
+            .filter(|p| {
                 matches!(
-                    e.packet,
+                    p,
                     Packet::Data {
                         msg: Message::Challenge { .. },
                         ..

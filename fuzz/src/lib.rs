@@ -22,7 +22,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use ringchat::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
 use ringchat::proto::{Command, Event, Node, NodeConfig};
 use ringchat::wire::{
-    ChatEntry, DirectMessage, Envelope, Epoch, Heartbeat, MAX_PLAIN, Member, Message, Packet,
+    Ack, ChatEntry, DirectMessage, Envelope, Epoch, Heartbeat, MAX_PLAIN, Member, Message, Packet,
     Presence, QueuedDm, Stamp, Submit, Welcome, decode, encode, proof_message,
 };
 use std::collections::HashMap;
@@ -141,7 +141,7 @@ pub fn datagram(from: NodeId, packet: Packet) -> Vec<u8> {
     encode(&Envelope {
         from,
         lamport: Lamport(50),
-        packet,
+        packets: vec![packet],
     })
     .expect("test datagrams fit")
 }
@@ -190,6 +190,7 @@ pub fn follower(t0: Instant) -> Node {
     let mut n = Node::new(cfg, BOB, t0);
     drain(&mut n);
     let w = Welcome {
+        newcomer: BOB,
         epoch: Epoch {
             term: 0,
             leader: ALICE,
@@ -228,7 +229,8 @@ pub fn leader(t0: Instant) -> Node {
         let (sent, _) = drain(&mut n);
         let nonce = sent
             .iter()
-            .find_map(|(to, env)| match &env.packet {
+            .flat_map(|(to, env)| env.packets.iter().map(move |p| (to, p)))
+            .find_map(|(to, packet)| match packet {
                 Packet::Data {
                     msg: Message::Challenge { nonce },
                     ..
@@ -465,6 +467,7 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                 ALICE,
                 4,
                 Message::Welcome(Welcome {
+                    newcomer: BOB,
                     epoch: Epoch {
                         term: 0,
                         leader: ALICE,
@@ -603,7 +606,7 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                 },
             ),
         ),
-        ("ack", datagram(ALICE, Packet::Ack { id: MsgId(1) })),
+        ("ack", datagram(ALICE, Packet::Ack(Ack::of_one(BOB, MsgId(1))))),
         ("heartbeat", datagram(ALICE, heartbeat(ALICE, 0, true))),
     ]
 }
@@ -628,7 +631,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             0,
             data(CAROL, 2, Message::Direct(dm(1, CAROL, &["bob"]))),
         ),
-        (0, 0, datagram(ALICE, Packet::Ack { id: MsgId(1) })),
+        (0, 0, datagram(ALICE, Packet::Ack(Ack::of_one(BOB, MsgId(1))))),
     ] {
         chat.extend(frame(port, adv, &bytes));
     }

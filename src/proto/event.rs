@@ -174,9 +174,10 @@ pub struct MemberView {
 /// Counters a node keeps.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Datagrams sent (acks and retransmissions included).
+    /// Datagrams sent (acks and retransmissions included; one datagram may carry several
+    /// packets).
     pub sent: u64,
-    /// Datagrams resent after an ack timeout.
+    /// Reliable messages resent after their ack timeout.
     pub retransmitted: u64,
     /// Datagrams received.
     pub received: u64,

@@ -1,6 +1,7 @@
 //! The sans-IO protocol core: a deterministic state machine with no sockets, clocks,
 //! threads or OS randomness. See [`node`] for how to drive it.
 
+pub mod batch;
 pub mod chat;
 pub mod clock;
 pub mod detector;

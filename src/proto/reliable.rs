@@ -1,29 +1,63 @@
 //! The reliability layer: message ids, the pending table with deadlines, acks, bounded
-//! retries, the duplicate window, and give-up reports.
+//! retries with an adaptive timeout, the duplicate window, and give-up reports.
 //!
 //! It knows nothing of chat: each pending message carries an opaque token `T` that the
 //! owner gets back when the message is acked ([`Reliable::on_ack`]) or given up
 //! ([`Reliable::poll_retransmits`]).
+//!
+//! # Ids and acks
+//!
+//! Ids are numbered per destination address (a stream, see [`MsgId`]), so a receiver acks
+//! cumulatively: one [`Ack`] packet says "all up to N, and these ranges above". The
+//! receiving side is in [`receipts`].
+//!
+//! # Retransmission timeout
+//!
+//! Per destination, RFC 6298 ([`rtt`]): the first timeout is the configured one (the
+//! `ack_timeout`, 500 ms by default); each ack of a message sent only once gives a
+//! round-trip sample (Karn's rule: a retransmitted message is never sampled, its ack may
+//! answer either copy). Each retransmission of a message doubles its timeout.
+//!
+//! The configured timeout is also the cap, of the estimate and of the backoff: no wait
+//! between tries is ever longer than today's fixed 500 ms, so a message to a peer that
+//! stopped answering is given up within (1 + `max_retries`) × 500 ms = 4.5 s at most, as
+//! before, and sooner for a measured fast peer (20, 40, 80, 160, 320, then 500 ms waits:
+//! 2.6 s). Detecting a dead peer is the heartbeats' job, not this layer's. A path slower
+//! than the configured timeout needs a larger one, as before.
+
+pub mod receipts;
+pub mod rtt;
+
+use receipts::Receipts;
+pub use receipts::{DEDUPE_WINDOW, DedupeWindow};
+use rtt::{MIN_RTO, RttEstimator};
 
 use crate::ids::{MsgId, NodeId};
+use crate::wire::Ack;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// A datagram to send.
+/// A datagram to send (from [`crate::proto::Node::poll_transmit`]), or, inside the
+/// reliability layer, one encoded packet for a destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Transmit {
     /// Destination.
     pub to: SocketAddr,
-    /// The encoded datagram.
+    /// The encoded datagram (or packet).
     pub bytes: Vec<u8>,
 }
 
 #[derive(Debug)]
 struct Pending<T> {
     to: SocketAddr,
+    /// The encoded packet, sent again as it is.
     bytes: Vec<u8>,
     retries_left: u32,
+    /// Retransmissions so far (0: sent once, a round-trip sample is valid).
+    resends: u32,
+    /// When it was last sent.
+    sent_at: Instant,
     deadline: Instant,
     token: T,
 }
@@ -37,116 +71,186 @@ pub struct GaveUp<T> {
     pub to: SocketAddr,
 }
 
-/// How many recent ids per sender the duplicate window remembers. Ids at or below the
-/// window's floor count as duplicates: a sender's retries end within seconds, long before
-/// this many newer messages from it have arrived in any realistic room.
-pub const DEDUPE_WINDOW: usize = 4096;
-
-/// Remembers which ids from one sender were delivered.
-#[derive(Debug, Default, Clone)]
-pub struct DedupeWindow {
-    floor: u64,
-    seen: BTreeSet<u64>,
+/// One destination: its id stream and its round-trip estimate.
+#[derive(Debug)]
+struct Peer {
+    stream: u32,
+    next_seq: u64,
+    rtt: RttEstimator,
 }
 
-impl DedupeWindow {
-    /// Records `id`; returns `true` the first time, `false` for a duplicate or an id too old
-    /// to judge (at or below the floor).
-    pub fn first_time(&mut self, id: u64) -> bool {
-        if id <= self.floor || !self.seen.insert(id) {
-            return false;
-        }
-        while self.seen.len() > DEDUPE_WINDOW {
-            if let Some(oldest) = self.seen.pop_first() {
-                self.floor = oldest;
-            }
-        }
-        true
-    }
-}
+/// How many destinations are remembered; past it, those with nothing in flight are
+/// forgotten (a forgotten destination gets a new stream when sent to again).
+pub const MAX_PEERS: usize = 4096;
 
 /// Ack tracking and retransmission for reliable messages.
 #[derive(Debug)]
 pub struct Reliable<T> {
-    next_id: u64,
+    peers: BTreeMap<SocketAddr, Peer>,
+    next_stream: u32,
     pending: BTreeMap<MsgId, Pending<T>>,
-    windows: BTreeMap<NodeId, DedupeWindow>,
-    ack_timeout: Duration,
+    /// `pending`'s deadlines, earliest first.
+    deadlines: BTreeSet<(Instant, MsgId)>,
+    receipts: Receipts,
+    /// The timeout of a destination not measured yet, and the cap of every timeout.
+    initial_rto: Duration,
 }
 
 impl<T> Reliable<T> {
-    /// A layer that retransmits unacked messages every `ack_timeout`.
+    /// A layer whose first timeout to any destination is `ack_timeout`, also the longest
+    /// wait between two tries (see the module documentation).
     pub fn new(ack_timeout: Duration) -> Self {
         Reliable {
-            next_id: 1,
+            peers: BTreeMap::new(),
+            next_stream: 0,
             pending: BTreeMap::new(),
-            windows: BTreeMap::new(),
-            ack_timeout,
+            deadlines: BTreeSet::new(),
+            receipts: Receipts::default(),
+            initial_rto: ack_timeout,
         }
     }
 
-    /// Allocates the id for a new reliable message. Call [`Reliable::track`] with it once the
-    /// datagram is encoded.
-    pub fn allocate_id(&mut self) -> MsgId {
-        let id = MsgId(self.next_id);
-        self.next_id += 1;
-        id
+    fn floor(&self) -> Duration {
+        MIN_RTO.min(self.initial_rto)
     }
 
-    /// Starts tracking a sent datagram: it is retransmitted every ack timeout until acked,
-    /// at most `retries` times, then reported by [`Reliable::poll_retransmits`].
-    pub fn track(
+    fn peer(&mut self, to: SocketAddr) -> &mut Peer {
+        if !self.peers.contains_key(&to) && self.peers.len() >= MAX_PEERS {
+            let busy: BTreeSet<SocketAddr> = self.pending.values().map(|p| p.to).collect();
+            self.peers.retain(|a, _| busy.contains(a));
+        }
+        let (streams, initial) = (&mut self.next_stream, self.initial_rto);
+        self.peers.entry(to).or_insert_with(|| {
+            let stream = *streams;
+            *streams = streams.saturating_add(1).min(MsgId::MAX_STREAM);
+            Peer {
+                stream,
+                next_seq: 1,
+                rtt: RttEstimator::new(initial),
+            }
+        })
+    }
+
+    /// Sends a new reliable message to `to`: gives it the next id of `to`'s stream,
+    /// encodes it with `encode`, and tracks the encoded packet, which it returns for
+    /// sending. It is resent when its timeout passes, at most `retries` times, until acked,
+    /// then reported by [`Reliable::poll_retransmits`]. If `encode` fails nothing changes
+    /// (the id is not used).
+    pub fn send<E>(
         &mut self,
         now: Instant,
-        id: MsgId,
         to: SocketAddr,
-        bytes: Vec<u8>,
         token: T,
         retries: u32,
-    ) {
+        encode: impl FnOnce(MsgId) -> Result<Vec<u8>, E>,
+    ) -> Result<Vec<u8>, E> {
+        let peer = self.peer(to);
+        let id = MsgId::new(peer.stream, peer.next_seq);
+        let rto = peer.rtt.rto();
+        let bytes = encode(id)?;
+        let peer = self.peer(to);
+        peer.next_seq = (peer.next_seq + 1).min(MsgId::MAX_SEQ);
+        let deadline = now + rto;
+        self.deadlines.insert((deadline, id));
         self.pending.insert(
             id,
             Pending {
                 to,
-                bytes,
+                bytes: bytes.clone(),
                 retries_left: retries,
-                deadline: now + self.ack_timeout,
+                resends: 0,
+                sent_at: now,
+                deadline,
                 token,
             },
         );
+        Ok(bytes)
     }
 
-    /// Handles an ack from `from`. Returns the token the first time a pending message is
-    /// acked by the peer it was sent to; `None` for unknown, repeated or misdirected acks.
-    pub fn on_ack(&mut self, from: SocketAddr, id: MsgId) -> Option<T> {
-        match self.pending.get(&id) {
-            Some(p) if p.to == from => self.pending.remove(&id).map(|p| p.token),
-            _ => None,
+    /// Handles an ack from `from` (whose `of` the caller checked is this node). Returns
+    /// the tokens of the pending messages to `from` it covers, in id order; unknown,
+    /// repeated or misdirected acks return nothing. The most recently sent of the
+    /// messages it newly covers gives a round-trip sample, unless it was retransmitted.
+    pub fn on_ack(&mut self, now: Instant, from: SocketAddr, ack: &Ack) -> Vec<T> {
+        if ack.stream > MsgId::MAX_STREAM {
+            return Vec::new();
         }
+        let lo = MsgId::new(ack.stream, 1);
+        let mut spans = vec![(lo, MsgId::new(ack.stream, ack.upto.min(MsgId::MAX_SEQ)))];
+        for &(a, b) in &ack.ranges {
+            let (a, b) = (a.clamp(1, MsgId::MAX_SEQ), b.min(MsgId::MAX_SEQ));
+            spans.push((MsgId::new(ack.stream, a), MsgId::new(ack.stream, b)));
+        }
+        let mut acked: Vec<MsgId> = Vec::new();
+        for (a, b) in spans {
+            if a.seq() == 0 || a > b {
+                continue;
+            }
+            acked.extend(
+                self.pending
+                    .range(a..=b)
+                    .filter(|(_, p)| p.to == from)
+                    .map(|(id, _)| *id),
+            );
+        }
+        acked.sort_unstable();
+        acked.dedup();
+        let mut latest: Option<(Instant, bool)> = None;
+        let mut tokens = Vec::with_capacity(acked.len());
+        for id in acked {
+            if let Some(p) = self.pending.remove(&id) {
+                self.deadlines.remove(&(p.deadline, id));
+                if latest.is_none_or(|(t, _)| p.sent_at >= t) {
+                    latest = Some((p.sent_at, p.resends == 0));
+                }
+                tokens.push(p.token);
+            }
+        }
+        if let Some((sent_at, true)) = latest {
+            let (floor, cap) = (self.floor(), self.initial_rto);
+            if let Some(peer) = self.peers.get_mut(&from) {
+                peer.rtt
+                    .sample(now.saturating_duration_since(sent_at), floor, cap);
+            }
+        }
+        tokens
     }
 
-    /// Records a received reliable message; `false` means it was seen before and must not
-    /// be handled again (it must still be acked: the sender lost our first ack).
-    pub fn first_delivery(&mut self, from: NodeId, id: MsgId) -> bool {
-        self.windows.entry(from).or_default().first_time(id.0)
+    /// Records a reliable message from `sender` at `from` that the owner accepts, and owes
+    /// its ack; `false` means it was seen before and must not be handled again (it is
+    /// acked again all the same: the sender lost our first ack). Call only for messages
+    /// the owner accepts: one not acked is retried by its sender.
+    pub fn on_data(&mut self, from: SocketAddr, sender: NodeId, id: MsgId) -> bool {
+        self.receipts.accept(from, sender, id)
     }
 
-    /// Retransmits every message whose deadline passed, pushing the datagrams to `out`.
-    /// Messages out of retries are dropped and returned. Returns also how many were resent.
+    /// Whether acks are owed (see [`Reliable::take_acks`]).
+    pub fn owes_acks(&self) -> bool {
+        self.receipts.owes()
+    }
+
+    /// The ack packets owed, one per sender stream (more for a long range list), with
+    /// their destinations. Call when the outputs are drained, so that every message
+    /// accepted since the last drain is acked together.
+    pub fn take_acks(&mut self) -> Vec<(SocketAddr, Ack)> {
+        self.receipts.take_acks()
+    }
+
+    /// Retransmits every message whose deadline passed, pushing the encoded packets to
+    /// `out`; each resend doubles the message's timeout (up to the cap). Messages out of
+    /// retries are dropped and returned. Returns also how many were resent.
     pub fn poll_retransmits(
         &mut self,
         now: Instant,
         out: &mut Vec<Transmit>,
     ) -> (usize, Vec<GaveUp<T>>) {
-        let due: Vec<MsgId> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
         let mut resent = 0;
         let mut gave_up = Vec::new();
-        for id in due {
+        while let Some(&(deadline, id)) = self.deadlines.first() {
+            if deadline > now {
+                break;
+            }
+            self.deadlines.pop_first();
             let Some(p) = self.pending.get_mut(&id) else {
                 continue;
             };
@@ -160,7 +264,13 @@ impl<T> Reliable<T> {
                 continue;
             }
             p.retries_left -= 1;
-            p.deadline = now + self.ack_timeout;
+            p.resends += 1;
+            p.sent_at = now;
+            let wait = self.peers.get(&p.to).map_or(self.initial_rto, |peer| {
+                peer.rtt.backed_off(p.resends, self.initial_rto)
+            });
+            p.deadline = now + wait;
+            self.deadlines.insert((p.deadline, id));
             out.push(Transmit {
                 to: p.to,
                 bytes: p.bytes.clone(),
@@ -179,19 +289,24 @@ impl<T> Reliable<T> {
             .filter(|(_, p)| p.to == to)
             .map(|(id, _)| *id)
             .collect();
-        ids.into_iter()
-            .filter_map(|id| self.pending.remove(&id).map(|p| p.token))
-            .collect()
+        let mut tokens = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(p) = self.pending.remove(&id) {
+                self.deadlines.remove(&(p.deadline, id));
+                tokens.push(p.token);
+            }
+        }
+        tokens
     }
 
-    /// Forgets the duplicate window of a node that is gone for good.
+    /// Forgets the duplicate windows of a node that is gone for good.
     pub fn forget_sender(&mut self, id: NodeId) {
-        self.windows.remove(&id);
+        self.receipts.forget(id);
     }
 
     /// The earliest retransmission deadline.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.pending.values().map(|p| p.deadline).min()
+        self.deadlines.first().map(|(t, _)| *t)
     }
 
     /// Whether any message whose token matches `f` awaits an ack.
@@ -203,91 +318,14 @@ impl<T> Reliable<T> {
     pub fn in_flight(&self) -> usize {
         self.pending.len()
     }
+
+    /// The timeout a new message to `to` would get now.
+    pub fn rto(&self, to: SocketAddr) -> Duration {
+        self.peers
+            .get(&to)
+            .map_or(self.initial_rto, |p| p.rtt.rto())
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn addr(port: u16) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], port))
-    }
-
-    #[test]
-    fn retransmits_after_timeout_then_gives_up() {
-        let t0 = Instant::now();
-        let timeout = Duration::from_millis(500);
-        let mut r: Reliable<&str> = Reliable::new(timeout);
-        let id = r.allocate_id();
-        r.track(t0, id, addr(1), vec![1, 2], "hello", 2);
-        let mut out = Vec::new();
-        // Not yet due.
-        assert_eq!(r.poll_retransmits(t0 + timeout / 2, &mut out).0, 0);
-        assert!(out.is_empty());
-        // Two retries, 500 ms apart.
-        assert_eq!(r.poll_retransmits(t0 + timeout, &mut out).0, 1);
-        assert_eq!(r.poll_retransmits(t0 + timeout * 2, &mut out).0, 1);
-        assert_eq!(out.len(), 2);
-        assert_eq!(out[0].bytes, vec![1, 2]);
-        // Out of retries: reported, not resent.
-        let (resent, gave_up) = r.poll_retransmits(t0 + timeout * 3, &mut out);
-        assert_eq!(resent, 0);
-        assert_eq!(
-            gave_up,
-            vec![GaveUp {
-                token: "hello",
-                to: addr(1)
-            }]
-        );
-        assert_eq!(r.in_flight(), 0);
-    }
-
-    #[test]
-    fn ack_only_counts_from_the_destination_and_once() {
-        let t0 = Instant::now();
-        let mut r: Reliable<u8> = Reliable::new(Duration::from_millis(500));
-        let id = r.allocate_id();
-        r.track(t0, id, addr(1), vec![], 7, 3);
-        assert_eq!(r.on_ack(addr(2), id), None, "ack from a stranger ignored");
-        assert_eq!(r.on_ack(addr(1), id), Some(7));
-        assert_eq!(r.on_ack(addr(1), id), None, "second ack ignored");
-        assert_eq!(r.next_deadline(), None);
-    }
-
-    #[test]
-    fn duplicates_are_suppressed_per_sender() {
-        let mut r: Reliable<()> = Reliable::new(Duration::from_millis(500));
-        assert!(r.first_delivery(NodeId(1), MsgId(5)));
-        assert!(!r.first_delivery(NodeId(1), MsgId(5)));
-        assert!(
-            r.first_delivery(NodeId(2), MsgId(5)),
-            "other sender, own window"
-        );
-        assert!(
-            r.first_delivery(NodeId(1), MsgId(3)),
-            "reordered older id still new"
-        );
-    }
-
-    #[test]
-    fn window_floor_advances_and_stays_bounded() {
-        let mut w = DedupeWindow::default();
-        for id in 1..=(DEDUPE_WINDOW as u64 + 10) {
-            assert!(w.first_time(id));
-        }
-        assert_eq!(w.seen.len(), DEDUPE_WINDOW);
-        assert!(!w.first_time(5), "below the floor counts as seen");
-    }
-
-    #[test]
-    fn cancel_to_returns_tokens() {
-        let t0 = Instant::now();
-        let mut r: Reliable<u8> = Reliable::new(Duration::from_millis(500));
-        for (port, tok) in [(1, 1), (2, 2), (1, 3)] {
-            let id = r.allocate_id();
-            r.track(t0, id, addr(port), vec![], tok, 3);
-        }
-        assert_eq!(r.cancel_to(addr(1)), vec![1, 3]);
-        assert_eq!(r.in_flight(), 1);
-    }
-}
+mod tests;

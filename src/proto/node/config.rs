@@ -12,7 +12,8 @@ pub struct NodeConfig {
     pub addr: SocketAddr,
     /// A member to join through; `None` creates a new room with this node as leader.
     pub join: Option<SocketAddr>,
-    /// Time before an unacked reliable message is resent (500 ms).
+    /// Time before an unacked reliable message is resent to a peer whose round trip is not
+    /// measured yet, and the cap of every resend timeout (500 ms; see `proto::reliable`).
     pub ack_timeout: Duration,
     /// Resends before a reliable message is given up (8).
     pub max_retries: u32,

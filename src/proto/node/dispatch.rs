@@ -33,6 +33,9 @@ impl Node {
             Message::Welcome(w) => {
                 if w.parts == 0 || w.parts > MAX_WELCOME_PARTS || w.part >= w.parts {
                     Err("welcome with impossible parts")
+                } else if w.newcomer != self.id {
+                    // Not acked: its sender gives up on the process it was meant for.
+                    Err("welcome for another node (an earlier process at this address?)")
                 } else if w.epoch.leader != sender && !known {
                     Err("welcome not from the leader it names")
                 } else {

@@ -11,7 +11,9 @@ use super::{Event, Node, Phase, Token};
 use crate::ids::{NodeId, Seq};
 use crate::proto::election::Decision;
 use crate::proto::timers::Timer;
-use crate::wire::{Epoch, Heartbeat, Member, Message, Packet, Presence, QueuedDm, Stamp, encode};
+use crate::wire::{
+    Epoch, Heartbeat, Member, Message, Packet, Presence, QueuedDm, Stamp, encode_packet,
+};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tracing::{debug, info};
@@ -56,10 +58,32 @@ impl Node {
 
     fn send_heartbeat(&mut self, to: SocketAddr, probe: bool) {
         let hb = self.heartbeat(probe);
-        let env = self.envelope(Packet::Heartbeat(hb));
-        if let Ok(bytes) = encode(&env) {
-            self.push_transmit(crate::proto::Transmit { to, bytes });
+        if let Ok(bytes) = encode_packet(&Packet::Heartbeat(hb)) {
+            self.queue_packet(to, bytes);
         }
+    }
+
+    /// A node not in our table sent a message only members may send: it believes it is in
+    /// the room (admitted by a leader that died before its announcement reached us, say).
+    /// We answer with a heartbeat, at most once a second per address: if ours names a newer
+    /// leader, it re-registers with that leader (see `adopt_gossiped_epoch`), which makes
+    /// it known to all; otherwise it changes nothing. Never a reply larger than a heartbeat.
+    pub(super) fn answer_stranger(&mut self, now: Instant, from: SocketAddr) {
+        if !self.in_ring() {
+            return;
+        }
+        let quiet = self
+            .strangers_answered
+            .get(&from)
+            .is_some_and(|t| now.saturating_duration_since(*t) < Duration::from_secs(1));
+        if quiet {
+            return;
+        }
+        if self.strangers_answered.len() >= 1024 {
+            self.strangers_answered.clear();
+        }
+        self.strangers_answered.insert(from, now);
+        self.send_heartbeat(from, false);
     }
 
     fn neighbour_addrs(&self) -> Vec<SocketAddr> {

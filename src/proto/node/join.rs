@@ -347,6 +347,7 @@ impl Node {
         for (part, members) in chunks.into_iter().enumerate() {
             let epoch = self.epoch.expect("a leader has an epoch");
             let w = Welcome {
+                newcomer: id,
                 epoch,
                 next_seq,
                 oldest,

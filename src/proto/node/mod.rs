@@ -18,6 +18,11 @@
 //!
 //! A node restarted from saved state is made with [`Node::restore`].
 //!
+//! A driver may instead handle a few inputs that are already waiting (a burst of
+//! datagrams) and drain once after them: the packets they produce for one destination,
+//! acks included, then share datagrams. The wait it adds to every answer is the time the
+//! burst takes to handle, so keep bursts short.
+//!
 //! Time is always an argument; the node never reads a clock, never sleeps, and draws
 //! randomness only from its own seeded generator, so a run is reproducible.
 
@@ -29,11 +34,13 @@ mod presence;
 mod recovery;
 mod restart;
 mod room;
+mod transport;
 mod views;
 
 pub use config::NodeConfig;
 use dispatch::msg_kind;
 
+use super::batch::Coalescer;
 use super::chat::{History, HoldBackQueue, Outbox, Sequencer};
 use super::clock::LamportClock;
 use super::detector::Detector;
@@ -44,10 +51,10 @@ use super::offline::OfflineQueue;
 use super::reliable::{DedupeWindow, GaveUp, Reliable, Transmit};
 use super::ring::Membership;
 use super::timers::{Timer, TimerTable};
-use crate::ids::{DmId, Lamport, MsgId, NodeId, Seq, WallMillis};
+use crate::ids::{DmId, Lamport, NodeId, Seq, WallMillis};
 use crate::wire::{
-    ChatEntry, DirectMessage, Envelope, Epoch, Member, Message, Newcomer, Packet, Presence, Stamp,
-    Submit, decode, encode,
+    ChatEntry, DirectMessage, Epoch, Member, Message, Newcomer, Packet, Presence, Stamp, Submit,
+    decode, encode_packet,
 };
 use ed25519_dalek::SigningKey;
 use rand::SeedableRng;
@@ -201,6 +208,9 @@ pub struct Node {
     history: History,
     outbox: Outbox,
     next_dm: u64,
+    /// Packets queued for sending, packed into datagrams when the outputs are drained.
+    outgoing: Coalescer,
+    /// Datagrams ready to send.
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     /// Changes to make durable (only with [`NodeConfig::persist`]).
@@ -211,6 +221,8 @@ pub struct Node {
     restart: Option<restart::Restart>,
     stats: Stats,
     last_drop_log: BTreeMap<SocketAddr, Instant>,
+    /// When each unknown sender was last answered with a heartbeat.
+    strangers_answered: BTreeMap<SocketAddr, Instant>,
 }
 
 impl Node {
@@ -280,6 +292,7 @@ impl Node {
             holdback: HoldBackQueue::new(Seq(1)),
             outbox: Outbox::default(),
             next_dm: 1,
+            outgoing: Coalescer::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             writes: VecDeque::new(),
@@ -287,6 +300,7 @@ impl Node {
             restart: None,
             stats: Stats::default(),
             last_drop_log: BTreeMap::new(),
+            strangers_answered: BTreeMap::new(),
             cfg,
         }
     }
@@ -368,40 +382,8 @@ impl Node {
         if env.lamport > LamportClock::MAX_ACCEPTED {
             return self.drop_datagram(now, from, "Lamport time out of range");
         }
-        match env.packet {
-            Packet::Heartbeat(hb) => {
-                if self.in_ring() && self.members.get(env.from).is_some_and(|m| m.addr == from) {
-                    // Only heartbeats prove liveness: a newcomer sends other traffic
-                    // before it starts heartbeating.
-                    self.detector.heard(env.from, now);
-                    self.clock.observe(env.lamport);
-                    self.on_heartbeat(now, from, env.from, hb);
-                }
-            }
-            Packet::Ack { id } => {
-                self.clock.observe(env.lamport);
-                if let Some(token) = self.reliable.on_ack(from, id) {
-                    self.on_acked(now, token);
-                }
-            }
-            Packet::Data { id, msg } => {
-                if let Err(why) = self.admissible(env.from, from, &msg) {
-                    // Not acked: a member not known yet retries, and is known by then.
-                    return self.drop_datagram(now, from, why);
-                }
-                if !self.accepts_now(&msg) {
-                    // Not acked: the sender will retry once we are ready for it.
-                    debug!(?from, "not ready for {:?} yet", msg_kind(&msg));
-                    return;
-                }
-                self.clock.observe(env.lamport);
-                self.send_ack(from, id);
-                if !self.reliable.first_delivery(env.from, id) {
-                    self.stats.duplicates += 1;
-                    return;
-                }
-                self.on_message(now, from, env.from, msg);
-            }
+        for packet in env.packets {
+            self.handle_packet(now, from, env.from, env.lamport, packet);
         }
     }
 
@@ -411,7 +393,7 @@ impl Node {
         let (resent, gave_up) = self.reliable.poll_retransmits(now, &mut out);
         self.stats.retransmitted += resent as u64;
         for t in out {
-            self.push_transmit(t);
+            self.outgoing.push(t.to, t.bytes);
         }
         self.on_gave_up(now, gave_up);
         for timer in self.timers.expire(now) {
@@ -488,8 +470,14 @@ impl Node {
         self.writes.pop_front()
     }
 
-    /// The next datagram to send.
+    /// The next datagram to send. The first call after inputs packs everything they
+    /// queued (acks owed included) into datagrams, several packets per destination in one
+    /// datagram where they fit: a driver that handles a burst of inputs before draining
+    /// sends fewer, fuller datagrams.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if self.transmits.is_empty() {
+            self.pack_datagrams();
+        }
         self.transmits.pop_front()
     }
 
@@ -503,63 +491,6 @@ impl Node {
         match (self.timers.next(), self.reliable.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        }
-    }
-
-    // ----- sending -----
-
-    fn push_transmit(&mut self, t: Transmit) {
-        self.stats.sent += 1;
-        self.transmits.push_back(t);
-    }
-
-    fn envelope(&mut self, packet: Packet) -> Envelope {
-        Envelope {
-            from: self.id,
-            lamport: self.clock.tick(),
-            packet,
-        }
-    }
-
-    /// Sends `msg` reliably to `to` with the default retry bound.
-    fn send_reliable(&mut self, now: Instant, to: SocketAddr, msg: Message, token: Token) {
-        let retries = self.cfg.max_retries;
-        self.send_reliable_with(now, to, msg, token, retries);
-    }
-
-    fn send_reliable_with(
-        &mut self,
-        now: Instant,
-        to: SocketAddr,
-        msg: Message,
-        token: Token,
-        retries: u32,
-    ) {
-        let id = self.reliable.allocate_id();
-        let env = self.envelope(Packet::Data { id, msg });
-        match encode(&env) {
-            Ok(bytes) => {
-                self.reliable
-                    .track(now, id, to, bytes.clone(), token, retries);
-                self.push_transmit(Transmit { to, bytes });
-            }
-            // Unreachable by construction (limits are checked before); never silent.
-            Err(e) => warn!(lamport = self.clock.now().0, "not sent to {to}: {e}"),
-        }
-    }
-
-    fn send_ack(&mut self, to: SocketAddr, id: MsgId) {
-        let env = self.envelope(Packet::Ack { id });
-        if let Ok(bytes) = encode(&env) {
-            self.push_transmit(Transmit { to, bytes });
-        }
-    }
-
-    /// Sends `msg` reliably to every online member but this node.
-    fn broadcast(&mut self, now: Instant, msg: &Message, token: &Token) {
-        let peers: Vec<SocketAddr> = self.members.online_peers().map(|m| m.addr).collect();
-        for addr in peers {
-            self.send_reliable(now, addr, msg.clone(), token.clone());
         }
     }
 
@@ -590,27 +521,6 @@ impl Node {
 
     fn name_of(&self, id: NodeId) -> Option<String> {
         self.members.get(id).map(|m| m.name.clone())
-    }
-
-    // ----- bad input -----
-
-    fn drop_datagram(&mut self, now: Instant, from: SocketAddr, why: &str) {
-        self.stats.dropped += 1;
-        // At most one line a second per source: a flood cannot flood the log.
-        let quiet = self
-            .last_drop_log
-            .get(&from)
-            .is_some_and(|t| now.saturating_duration_since(*t) < Duration::from_secs(1));
-        if !quiet {
-            if self.last_drop_log.len() >= 1024 {
-                self.last_drop_log.clear();
-            }
-            self.last_drop_log.insert(from, now);
-            warn!(
-                lamport = self.clock.now().0,
-                "dropped datagram from {from}: {why} ({} dropped so far)", self.stats.dropped
-            );
-        }
     }
 
     fn next_dm_id(&mut self) -> DmId {

@@ -7,7 +7,7 @@ fn data_at(from: NodeId, id: u64, lamport: u64, msg: Message) -> Vec<u8> {
     encode(&Envelope {
         from,
         lamport: Lamport(lamport),
-        packet: Packet::Data { id: MsgId(id), msg },
+        packets: vec![Packet::Data { id: MsgId(id), msg }],
     })
     .unwrap()
 }
@@ -87,6 +87,7 @@ fn a_welcome_with_impossible_parts_is_dropped() {
     let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
     drain(&mut n);
     let w = Welcome {
+        newcomer: BOB,
         epoch: Epoch {
             term: 0,
             leader: LEADER,
@@ -171,4 +172,67 @@ mod fuzz {
             drain(&mut n);
         }
     }
+}
+
+/// A welcome resent to the address of a newcomer that crashed reaches the process that
+/// took its place: it is not that process's welcome, and is neither taken nor acked.
+#[test]
+fn a_welcome_for_an_earlier_process_is_ignored() {
+    let t0 = base_time();
+    let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
+    drain(&mut n);
+    let w = Welcome {
+        newcomer: NodeId(201),
+        epoch: Epoch {
+            term: 0,
+            leader: LEADER,
+        },
+        next_seq: Seq(1),
+        oldest: Seq(1),
+        part: 0,
+        parts: 1,
+        members: vec![member(LEADER, "alice", 1)],
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
+    let out = drain(&mut n);
+    assert!(
+        out.events.is_empty() && out.sent.is_empty(),
+        "{:?}",
+        out.sent
+    );
+    assert!(!n.is_member());
+}
+
+/// A node the member table does not know, speaking as a member, gets one heartbeat a
+/// second (our leader, so it can find the room again) and nothing else.
+#[test]
+fn an_unknown_member_is_answered_with_a_heartbeat_a_second() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let heartbeats_to = |n: &mut Node, to: SocketAddr| {
+        let mut k = 0;
+        while let Some(t) = n.poll_transmit() {
+            let env = decode(&t.bytes).unwrap();
+            let only_heartbeats = env
+                .packets
+                .iter()
+                .all(|p| matches!(p, Packet::Heartbeat(_)));
+            assert!(only_heartbeats || t.to != to);
+            k += usize::from(t.to == to);
+        }
+        k
+    };
+    let stranger = addr(9);
+    let fetch = Message::Fetch {
+        from: Seq(1),
+        to: Seq(2),
+    };
+    n.handle_datagram(t0, stranger, &data(NodeId(900), 1, fetch.clone()));
+    assert_eq!(heartbeats_to(&mut n, stranger), 1);
+    n.handle_datagram(t0, stranger, &data(NodeId(900), 2, fetch.clone()));
+    assert_eq!(heartbeats_to(&mut n, stranger), 0, "at most one a second");
+    let t1 = t0 + Duration::from_secs(1);
+    n.handle_datagram(t1, stranger, &data(NodeId(900), 3, fetch));
+    assert_eq!(heartbeats_to(&mut n, stranger), 1);
+    assert_eq!(n.stats().dropped, 3);
 }

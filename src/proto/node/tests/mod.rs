@@ -1,10 +1,12 @@
 //! Node unit tests: hand-built datagrams in, assertions on what the polls return.
 
 use super::*;
+use crate::ids::MsgId;
 use crate::ids::{DmId, OriginSeq};
 use crate::proto::CommandError;
 use crate::wire::{
-    ChatEntry, DirectMessage, Epoch, Newcomer, Refusal, Submit, Welcome, proof_message,
+    Ack, ChatEntry, DirectMessage, Envelope, Epoch, Newcomer, Refusal, Submit, Welcome, encode,
+    proof_message,
 };
 use ed25519_dalek::Signer;
 
@@ -22,8 +24,11 @@ const LEADER: NodeId = NodeId(100);
 const BOB: NodeId = NodeId(200);
 const CAROL: NodeId = NodeId(300);
 
+/// What a node sent and showed: every packet it sent (heartbeats left out), with its
+/// destination, and the destinations of the datagrams that carried them.
 struct Out {
-    sent: Vec<(SocketAddr, Envelope)>,
+    sent: Vec<(SocketAddr, Packet)>,
+    datagrams: Vec<SocketAddr>,
     events: Vec<Event>,
 }
 
@@ -32,42 +37,59 @@ impl Out {
         self.sent
             .iter()
             .filter(|(a, _)| *a == to)
-            .filter_map(|(_, e)| match &e.packet {
+            .filter_map(|(_, p)| match p {
                 Packet::Data { msg, .. } => Some(msg),
-                Packet::Ack { .. } | Packet::Heartbeat(_) => None,
+                Packet::Ack(_) | Packet::Heartbeat(_) => None,
             })
             .collect()
     }
 
-    fn acks_to(&self, to: SocketAddr) -> usize {
+    fn acks_to(&self, to: SocketAddr) -> Vec<&Ack> {
         self.sent
             .iter()
-            .filter(|(a, e)| *a == to && matches!(e.packet, Packet::Ack { .. }))
-            .count()
+            .filter(|(a, _)| *a == to)
+            .filter_map(|(_, p)| match p {
+                Packet::Ack(ack) => Some(ack),
+                _ => None,
+            })
+            .collect()
     }
 }
 
 fn drain(node: &mut Node) -> Out {
     let mut sent = Vec::new();
+    let mut datagrams = Vec::new();
     while let Some(t) = node.poll_transmit() {
+        assert!(t.bytes.len() <= crate::wire::MAX_PLAIN);
         let env = decode(&t.bytes).expect("node sends valid datagrams");
+        datagrams.push(t.to);
         // Heartbeats have their own tests; here they would only be noise.
-        if !matches!(env.packet, Packet::Heartbeat(_)) {
-            sent.push((t.to, env));
+        for p in env.packets {
+            if !matches!(p, Packet::Heartbeat(_)) {
+                sent.push((t.to, p));
+            }
         }
     }
     let mut events = Vec::new();
     while let Some(e) = node.poll_event() {
         events.push(e);
     }
-    Out { sent, events }
+    Out {
+        sent,
+        datagrams,
+        events,
+    }
 }
 
 fn data(from: NodeId, id: u64, msg: Message) -> Vec<u8> {
+    datagram(from, vec![Packet::Data { id: MsgId(id), msg }])
+}
+
+fn datagram(from: NodeId, packets: Vec<Packet>) -> Vec<u8> {
     encode(&Envelope {
         from,
         lamport: Lamport(50),
-        packet: Packet::Data { id: MsgId(id), msg },
+        packets,
     })
     .unwrap()
 }
@@ -156,6 +178,7 @@ fn follower(t0: Instant) -> Node {
     let mut n = Node::new(cfg, BOB, t0);
     drain(&mut n);
     let w = Welcome {
+        newcomer: BOB,
         epoch: Epoch {
             term: 0,
             leader: LEADER,
@@ -214,7 +237,14 @@ fn leader_admits_a_join_and_welcomes_with_the_table() {
     let t0 = base_time();
     let mut n = leader(t0);
     let out = join_bob(&mut n, t0);
-    assert_eq!(out.acks_to(addr(2)), 1, "the proof is acked");
+    let acks = out.acks_to(addr(2));
+    assert_eq!(acks.len(), 1, "the proof is acked");
+    assert!(acks[0].covers(2) && acks[0].of == BOB);
+    assert_eq!(
+        out.datagrams,
+        [addr(2)],
+        "the ack and the welcome share one datagram"
+    );
     let msgs = out.messages_to(addr(2));
     let Some(Message::Welcome(w)) = msgs.first() else {
         panic!("expected a welcome, got {msgs:?}");
@@ -338,7 +368,9 @@ fn a_duplicate_is_acked_but_shown_once() {
     n.handle_datagram(t0, addr(3), &data(CAROL, 7, dm.clone()));
     n.handle_datagram(t0, addr(3), &data(CAROL, 7, dm));
     let out = drain(&mut n);
-    assert_eq!(out.acks_to(addr(3)), 2);
+    let acks = out.acks_to(addr(3));
+    assert_eq!(acks.len(), 1, "both copies acked by one packet");
+    assert!(acks[0].covers(7) && acks[0].of == CAROL);
     let shown = out
         .events
         .iter()
@@ -451,18 +483,23 @@ fn direct_messages_go_only_to_recipients_and_report_receipts() {
     );
     let out = drain(&mut n);
     assert_eq!(out.sent.len(), 1);
-    let (to, env) = &out.sent[0];
+    let (to, packet) = &out.sent[0];
     assert_eq!(*to, addr(3));
-    let Packet::Data { id, .. } = env.packet else {
+    let Packet::Data { id, .. } = packet else {
         panic!()
     };
-    let ack = encode(&Envelope {
-        from: CAROL,
-        lamport: Lamport(60),
-        packet: Packet::Ack { id },
-    })
-    .unwrap();
-    n.handle_datagram(t0, addr(3), &ack);
+    let mut stale = Ack::of_one(NodeId(1), *id);
+    n.handle_datagram(
+        t0,
+        addr(3),
+        &datagram(CAROL, vec![Packet::Ack(stale.clone())]),
+    );
+    assert!(
+        drain(&mut n).events.is_empty(),
+        "an ack meant for another process"
+    );
+    stale.of = BOB;
+    n.handle_datagram(t0, addr(3), &datagram(CAROL, vec![Packet::Ack(stale)]));
     assert_eq!(
         drain(&mut n).events,
         vec![Event::Receipt { to: "carol".into() }]
@@ -552,25 +589,24 @@ fn graceful_leave_tells_everyone_then_reports_left() {
     let out = drain(&mut n);
     let notified: Vec<SocketAddr> = out.sent.iter().map(|(a, _)| *a).collect();
     assert_eq!(notified, vec![addr(1), addr(3)]);
-    for (to, env) in out.sent {
+    for (to, packet) in out.sent {
         let Packet::Data {
             id,
             msg: Message::Members(m),
-        } = env.packet
+        } = packet
         else {
             panic!()
         };
         assert_eq!(m[0].presence, Presence::Offline);
         let from = if to == addr(1) { LEADER } else { CAROL };
-        let ack = encode(&Envelope {
-            from,
-            lamport: Lamport(60),
-            packet: Packet::Ack { id },
-        })
-        .unwrap();
-        n.handle_datagram(t0, to, &ack);
+        n.handle_datagram(
+            t0,
+            to,
+            &datagram(from, vec![Packet::Ack(Ack::of_one(BOB, id))]),
+        );
     }
     assert_eq!(drain(&mut n).events, vec![Event::Left]);
 }
 
 mod hostile;
+mod transport;

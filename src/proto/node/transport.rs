@@ -1,0 +1,146 @@
+//! The node's transport: the packets of a received datagram dispatched one by one, the
+//! packets it sends queued per destination and packed into datagrams with the acks it
+//! owes, and the handling of bad input.
+
+use super::*;
+
+impl Node {
+    /// Handles one packet of a datagram from `sender` at `from`.
+    pub(super) fn handle_packet(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        sender: NodeId,
+        lamport: Lamport,
+        packet: Packet,
+    ) {
+        match packet {
+            Packet::Heartbeat(hb) => {
+                if self.in_ring() && self.members.get(sender).is_some_and(|m| m.addr == from) {
+                    // Only heartbeats prove liveness: a newcomer sends other traffic
+                    // before it starts heartbeating.
+                    self.detector.heard(sender, now);
+                    self.clock.observe(lamport);
+                    self.on_heartbeat(now, from, sender, hb);
+                }
+            }
+            Packet::Ack(ack) => {
+                // An ack meant for an earlier process at our address is not ours.
+                if ack.of == self.id {
+                    self.clock.observe(lamport);
+                    for token in self.reliable.on_ack(now, from, &ack) {
+                        self.on_acked(now, token);
+                    }
+                }
+            }
+            Packet::Data { id, msg } => {
+                if let Err(why) = self.admissible(sender, from, &msg) {
+                    // Not acked: a member not known yet retries, and is known by then.
+                    if self.members.get(sender).is_none() {
+                        self.answer_stranger(now, from);
+                    }
+                    return self.drop_datagram(now, from, why);
+                }
+                if !self.accepts_now(&msg) {
+                    // Not acked: the sender will retry once we are ready for it.
+                    debug!(?from, "not ready for {:?} yet", msg_kind(&msg));
+                    return;
+                }
+                self.clock.observe(lamport);
+                // Acked (with everything else accepted before the outputs are drained),
+                // duplicates too: the sender lost our first ack.
+                if !self.reliable.on_data(from, sender, id) {
+                    self.stats.duplicates += 1;
+                    return;
+                }
+                self.on_message(now, from, sender, msg);
+            }
+        }
+    }
+
+    /// Queues an encoded packet for `to`; it goes out in a datagram with whatever else is
+    /// queued for `to` when the outputs are drained.
+    pub(super) fn queue_packet(&mut self, to: SocketAddr, packet: Vec<u8>) {
+        self.outgoing.push(to, packet);
+    }
+
+    /// Packs the queued packets, the owed acks first, into datagrams.
+    pub(super) fn pack_datagrams(&mut self) {
+        if self.reliable.owes_acks() {
+            let mut acks: BTreeMap<SocketAddr, Vec<Vec<u8>>> = BTreeMap::new();
+            for (to, ack) in self.reliable.take_acks() {
+                if let Ok(bytes) = encode_packet(&Packet::Ack(ack)) {
+                    acks.entry(to).or_default().push(bytes);
+                }
+            }
+            for (to, packets) in acks {
+                self.outgoing.push_front(to, packets);
+            }
+        }
+        if self.outgoing.is_empty() {
+            return;
+        }
+        let (id, clock) = (self.id, &mut self.clock);
+        let n = self
+            .outgoing
+            .drain_into(|| (id, clock.tick()), &mut self.transmits);
+        self.stats.sent += n as u64;
+    }
+
+    /// Sends `msg` reliably to `to` with the default retry bound.
+    pub(super) fn send_reliable(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        msg: Message,
+        token: Token,
+    ) {
+        let retries = self.cfg.max_retries;
+        self.send_reliable_with(now, to, msg, token, retries);
+    }
+
+    pub(super) fn send_reliable_with(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        msg: Message,
+        token: Token,
+        retries: u32,
+    ) {
+        let sent = self.reliable.send(now, to, token, retries, |id| {
+            encode_packet(&Packet::Data { id, msg })
+        });
+        match sent {
+            Ok(bytes) => self.queue_packet(to, bytes),
+            // Unreachable by construction (limits are checked before); never silent.
+            Err(e) => warn!(lamport = self.clock.now().0, "not sent to {to}: {e}"),
+        }
+    }
+
+    /// Sends `msg` reliably to every online member but this node.
+    pub(super) fn broadcast(&mut self, now: Instant, msg: &Message, token: &Token) {
+        let peers: Vec<SocketAddr> = self.members.online_peers().map(|m| m.addr).collect();
+        for addr in peers {
+            self.send_reliable(now, addr, msg.clone(), token.clone());
+        }
+    }
+
+    pub(super) fn drop_datagram(&mut self, now: Instant, from: SocketAddr, why: &str) {
+        self.stats.dropped += 1;
+        // At most one line a second per source: a flood cannot flood the log.
+        let quiet = self
+            .last_drop_log
+            .get(&from)
+            .is_some_and(|t| now.saturating_duration_since(*t) < Duration::from_secs(1));
+        if !quiet {
+            if self.last_drop_log.len() >= 1024 {
+                self.last_drop_log.clear();
+            }
+            self.last_drop_log.insert(from, now);
+            warn!(
+                lamport = self.clock.now().0,
+                "dropped datagram from {from}: {why} ({} dropped so far)", self.stats.dropped
+            );
+        }
+    }
+}
