@@ -16,7 +16,7 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::AsyncBufReadExt;
 use tokio::net::UdpSocket;
@@ -117,7 +117,37 @@ pub fn spawn(socket: UdpSocket, cfg: NodeConfig) -> NodeHandle {
 }
 
 /// [`spawn`] with a room key and a rate limit.
-pub fn spawn_with(socket: UdpSocket, mut cfg: NodeConfig, security: Security) -> NodeHandle {
+pub fn spawn_with(socket: UdpSocket, cfg: NodeConfig, security: Security) -> NodeHandle {
+    spawn_lossy(socket, cfg, security, Loss::default())
+}
+
+/// Injected loss for benchmarks and tests: the fraction of a node's outgoing datagrams
+/// dropped just before they would be sent. Clones share one setting, which may change
+/// while the node runs. The program never sets it (no loss).
+#[derive(Clone, Debug, Default)]
+pub struct Loss(Arc<AtomicU32>);
+
+impl Loss {
+    /// Drops `fraction` (0 to 1) of the datagrams sent from now on.
+    pub fn set(&self, fraction: f64) {
+        let ppm = (fraction.clamp(0.0, 1.0) * 1e6).round() as u32;
+        self.0.store(ppm, Ordering::Relaxed);
+    }
+
+    /// Whether to drop the next datagram.
+    fn drops(&self) -> bool {
+        let ppm = self.0.load(Ordering::Relaxed);
+        ppm > 0 && rand::random_range(0..1_000_000) < ppm
+    }
+}
+
+/// [`spawn_with`], dropping outgoing datagrams as `loss` says (benchmarks and tests).
+pub fn spawn_lossy(
+    socket: UdpSocket,
+    mut cfg: NodeConfig,
+    security: Security,
+    loss: Loss,
+) -> NodeHandle {
     let id = NodeId(rand::random());
     cfg.rng_seed = rand::random();
     let local_addr = cfg.addr;
@@ -129,7 +159,14 @@ pub fn spawn_with(socket: UdpSocket, mut cfg: NodeConfig, security: Security) ->
         security.room_key,
         security.per_source_per_second,
     ));
-    let task = tokio::spawn(node_loop(Arc::new(socket), guard, node, cmd_rx, ev_tx));
+    let task = tokio::spawn(node_loop(
+        Arc::new(socket),
+        guard,
+        node,
+        cmd_rx,
+        ev_tx,
+        loss,
+    ));
     NodeHandle {
         commands: cmd_tx,
         events: ev_rx,
@@ -146,8 +183,12 @@ async fn drain(
     guard: &Guard,
     node: &mut Node,
     events: &mpsc::UnboundedSender<Output>,
+    loss: &Loss,
 ) -> bool {
     while let Some(t) = node.poll_transmit() {
+        if loss.drops() {
+            continue;
+        }
         if let Err(e) = socket.send_to(&guard.seal(&t.bytes), t.to).await {
             warn!(lamport = node.lamport().0, "send to {} failed: {e}", t.to);
         }
@@ -209,6 +250,7 @@ async fn node_loop(
     mut node: Node,
     mut commands: mpsc::UnboundedReceiver<Request>,
     events: mpsc::UnboundedSender<Output>,
+    loss: Loss,
 ) {
     let (to_node, mut incoming) = mpsc::channel(INCOMING_QUEUE);
     let _receiver = AbortOnDrop(tokio::spawn(receive(
@@ -218,7 +260,7 @@ async fn node_loop(
     )));
     let mut commands_open = true;
     loop {
-        if drain(&socket, &guard, &mut node, &events).await {
+        if drain(&socket, &guard, &mut node, &events, &loss).await {
             return;
         }
         let deadline = node.poll_timeout();
