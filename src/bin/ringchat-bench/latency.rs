@@ -48,6 +48,12 @@ pub struct Latency {
     pub offered: f64,
     /// Counters summed over the room's nodes at the end (loss switched off first).
     pub totals: Stats,
+    /// Median latency of each tenth of the messages, in sending order (shows a backlog
+    /// that grows during the run).
+    pub by_tenth: Vec<Duration>,
+    /// Members declared offline and leader changes seen during the run (false failure
+    /// detection under loss).
+    pub membership_changes: usize,
 }
 
 impl Latency {
@@ -76,12 +82,18 @@ impl Latency {
     pub fn describe(&self, label: &str) -> String {
         format!(
             "  {label}: {} shown at every member ({} missing), offered {:.0}/s: {} \
-             (room totals: {})",
+             (room totals: {}; membership changes {}; p50 by tenth of the run: {})",
             self.histogram.len(),
             self.missing,
             self.offered,
             self.summary(),
-            room::describe_stats(&self.totals)
+            room::describe_stats(&self.totals),
+            self.membership_changes,
+            self.by_tenth
+                .iter()
+                .map(|d| room::ms(*d))
+                .collect::<Vec<_>>()
+                .join(" ")
         )
     }
 }
@@ -99,6 +111,8 @@ pub async fn run(load: Load) -> Result<Latency, String> {
     let sender = 1.min(n - 1);
     let mut submitted: Vec<Option<Instant>> = vec![None; load.messages + 1];
     let mut shown = vec![0usize; load.messages + 1];
+    let mut each: Vec<Option<Duration>> = vec![None; load.messages + 1];
+    let mut changes = 0usize;
     let mut histogram =
         Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
     let mut sent = 0usize;
@@ -120,7 +134,7 @@ pub async fn run(load: Load) -> Result<Latency, String> {
                         sent_all_at = Some(Instant::now());
                     }
                 }
-                Some(s) = room.next(Duration::from_secs(3600)) => note(&mut shown, &submitted, &mut histogram, n, s),
+                Some(s) = room.next(Duration::from_secs(3600)) => note(&mut Tally { shown: &mut shown, each: &mut each, changes: &mut changes }, &submitted, &mut histogram, n, s),
             }
             continue;
         }
@@ -131,7 +145,17 @@ pub async fn run(load: Load) -> Result<Latency, String> {
         let Some(s) = room.next(DRAIN.saturating_sub(waited)).await else {
             break;
         };
-        note(&mut shown, &submitted, &mut histogram, n, s);
+        note(
+            &mut Tally {
+                shown: &mut shown,
+                each: &mut each,
+                changes: &mut changes,
+            },
+            &submitted,
+            &mut histogram,
+            n,
+            s,
+        );
     }
     let offered = sent as f64
         / sent_all_at
@@ -141,22 +165,50 @@ pub async fn run(load: Load) -> Result<Latency, String> {
     room.loss.set(0.0);
     let all: Vec<usize> = (0..n).collect();
     let totals = room::total(&room.statuses(&all).await.unwrap_or_default());
+    let tenth = load.messages.div_ceil(10);
+    let by_tenth = each[1..]
+        .chunks(tenth.max(1))
+        .map(|c| {
+            let mut v: Vec<Duration> = c.iter().flatten().copied().collect();
+            v.sort();
+            v.get(v.len() / 2).copied().unwrap_or_default()
+        })
+        .collect();
     Ok(Latency {
         missing: load.messages - histogram.len() as usize,
         histogram,
         offered,
         totals,
+        by_tenth,
+        membership_changes: changes,
     })
+}
+
+/// What [`note`] keeps per message and for the run.
+struct Tally<'a> {
+    /// Members that showed message k.
+    shown: &'a mut [usize],
+    /// Latency of message k once every member showed it.
+    each: &'a mut [Option<Duration>],
+    /// Members declared offline and leader changes.
+    changes: &'a mut usize,
 }
 
 /// Counts a shown message; records its latency when the last member shows it.
 fn note(
-    shown: &mut [usize],
+    tally: &mut Tally<'_>,
     submitted: &[Option<Instant>],
     histogram: &mut Histogram<u64>,
     n: usize,
     s: room::Stamped,
 ) {
+    if matches!(
+        s.event,
+        Event::MemberOffline { .. } | Event::LeaderChanged { .. }
+    ) {
+        *tally.changes += 1;
+    }
+    let shown = &mut *tally.shown;
     let Event::Room {
         entry,
         history: false,
@@ -172,6 +224,7 @@ fn note(
     if shown[k] == n
         && let Some(t) = submitted[k]
     {
+        tally.each[k] = Some(s.at - t);
         let us = (s.at - t).as_micros().max(1) as u64;
         let _ = histogram.record(us.min(histogram.high()));
     }

@@ -130,6 +130,10 @@ enum What {
         /// Seconds of idle CPU measuring.
         #[arg(long, default_value_t = 10.0)]
         idle_seconds: f64,
+        /// Least milliseconds between two nodes' starts (the leader takes 20 joins a
+        /// second from one IP address).
+        #[arg(long, default_value_t = 60)]
+        join_gap_ms: u64,
     },
     /// Resident memory of one `ringchat` process at idle and after many messages.
     Memory {
@@ -254,11 +258,17 @@ fn main() {
             What::Scale {
                 nodes,
                 idle_seconds,
+                join_gap_ms,
             } => {
                 if nodes < 2 {
                     usage("need at least 2 nodes");
                 }
-                scale::command(nodes, Duration::from_secs_f64(idle_seconds)).await;
+                scale::command(
+                    nodes,
+                    Duration::from_secs_f64(idle_seconds),
+                    Duration::from_millis(join_gap_ms),
+                )
+                .await;
             }
             What::Memory {
                 messages,

@@ -254,7 +254,7 @@ pub async fn all(sizes: Sizes, threads: &str) {
     let n = sizes.scale_nodes;
     println!("\nscale: {n} nodes, idle {:.0} s", sizes.idle.as_secs_f64());
     let mut idle_cpu = None;
-    match scale::run(n, sizes.idle).await {
+    match scale::run(n, sizes.idle, room::PACED).await {
         Ok(s) => {
             s.describe().iter().for_each(|l| println!("{l}"));
             let p = format!("{n} nodes in one process, default timings and rate limit");

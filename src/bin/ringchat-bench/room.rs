@@ -12,8 +12,15 @@ use tokio::sync::mpsc;
 /// Where every node listens.
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// How long one node may take to join before forming the room fails.
-const JOIN_LIMIT: Duration = Duration::from_secs(10);
+/// How long one node may take to join (or fail to) before forming the room fails.
+const JOIN_LIMIT: Duration = Duration::from_secs(15);
+
+/// Attempts per node to join before forming the room fails.
+pub const JOIN_ATTEMPTS: usize = 5;
+
+/// Start-to-start gap between joins that keeps under the leader's limit of 20 joins a
+/// second from one IP address (every node here has the same one).
+pub const PACED: Duration = Duration::from_millis(60);
 
 /// An event from node `node`, with when the bench received it from the node's channel
 /// (a forwarding task per node stamps it at once, so the stamp does not wait for the
@@ -34,6 +41,8 @@ pub struct Setup {
     pub security: Security,
     /// Quiet time after the last join, so every member has heard from its neighbours.
     pub settle: Duration,
+    /// Least time from one node's start to the next one's.
+    pub join_gap: Duration,
 }
 
 impl Setup {
@@ -42,6 +51,7 @@ impl Setup {
         Setup {
             security: Security::default(),
             settle: Duration::from_secs(1),
+            join_gap: PACED,
         }
     }
 
@@ -53,6 +63,7 @@ impl Setup {
                 per_source_per_second: u32::MAX,
             },
             settle: Duration::from_secs(1),
+            join_gap: PACED,
         }
     }
 }
@@ -65,6 +76,8 @@ pub struct Room {
     pub loss: Loss,
     /// Events stored by [`Room::pump`], per node.
     pub seen: Vec<Vec<(Instant, Event)>>,
+    /// Joins that failed and were tried again ([`Room::join`]).
+    pub join_failures: usize,
     events: mpsc::UnboundedReceiver<Stamped>,
     sender: mpsc::UnboundedSender<Stamped>,
     security: Security,
@@ -86,20 +99,26 @@ impl Room {
             nodes: Vec::new(),
             loss: Loss::default(),
             seen: Vec::new(),
+            join_failures: 0,
             events,
             sender,
             security: setup.security.clone(),
         }
     }
 
-    /// Forms a room of `n` nodes, each joining through the one before, waiting for each
-    /// join, then for `setup.settle`. The join events are in [`Room::seen`].
+    /// Forms a room of `n` nodes, each joining through the one before once that one has
+    /// joined, starts at least `setup.join_gap` apart ([`Room::join`]), then waits for
+    /// `setup.settle`. The join events are in [`Room::seen`].
     pub async fn form(n: usize, setup: &Setup) -> Result<Room, String> {
         let mut room = Room::empty(setup);
-        for i in 0..n {
+        let mut last_start: Option<Instant> = None;
+        for _ in 0..n {
+            if let Some(t) = last_start {
+                tokio::time::sleep_until((t + setup.join_gap).into()).await;
+            }
+            last_start = Some(Instant::now());
             let join = room.nodes.last().map(|h| h.local_addr);
-            room.add(join).await?;
-            room.wait_for(JOIN_LIMIT, "a join", |r| r.joined(i)).await?;
+            room.join(join).await?;
         }
         tokio::time::sleep(setup.settle).await;
         room.pump();
@@ -110,6 +129,14 @@ impl Room {
     /// index without waiting for it to join.
     pub async fn add(&mut self, join: Option<SocketAddr>) -> Result<usize, String> {
         let i = self.nodes.len();
+        let h = self.start(i, join).await?;
+        self.nodes.push(h);
+        self.seen.push(Vec::new());
+        Ok(i)
+    }
+
+    /// Starts a node named `n<i>` whose events are tagged `i`.
+    async fn start(&mut self, i: usize, join: Option<SocketAddr>) -> Result<NodeHandle, String> {
         let socket = driver::bind(LOCALHOST, 0)
             .await
             .map_err(|e| e.to_string())?;
@@ -129,9 +156,38 @@ impl Room {
                 }
             }
         });
-        self.nodes.push(h);
-        self.seen.push(Vec::new());
-        Ok(i)
+        Ok(h)
+    }
+
+    /// Adds a node through `join` and waits until it has joined. A node whose join fails
+    /// (`JoinFailed`) is stopped and replaced by a fresh one after a second, up to
+    /// [`JOIN_ATTEMPTS`] times; each failure is counted in [`Room::join_failures`] and
+    /// printed.
+    pub async fn join(&mut self, join: Option<SocketAddr>) -> Result<usize, String> {
+        let i = self.add(join).await?;
+        for attempt in 1..=JOIN_ATTEMPTS {
+            let joined_or_failed = |r: &Room| {
+                r.seen[i]
+                    .iter()
+                    .any(|(_, e)| matches!(e, Event::Joined { .. } | Event::JoinFailed(_)))
+            };
+            self.wait_for(JOIN_LIMIT, &format!("n{i} to join"), joined_or_failed)
+                .await?;
+            if self.joined(i) {
+                return Ok(i);
+            }
+            self.join_failures += 1;
+            println!(
+                "  note: n{i} failed to join (attempt {attempt}): {:?}",
+                self.seen[i].last().map(|(_, e)| e)
+            );
+            self.kill(i);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            self.pump();
+            self.seen[i].clear();
+            self.nodes[i] = self.start(i, join).await?;
+        }
+        Err(format!("n{i} failed to join {JOIN_ATTEMPTS} times"))
     }
 
     /// Hands `cmd` to node `i`.

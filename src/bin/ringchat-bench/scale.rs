@@ -1,7 +1,11 @@
 //! Scale: one large ring in this process, default timings and rate limit.
 //!
 //! 1. Joins: nodes start one after another, each joining through the one before, each
-//!    once the one before has joined; the time from the first start to the last join.
+//!    once the one before has joined and at least a gap after the one before started
+//!    (60 ms by default: the leader takes at most 20 joins a second from one IP address,
+//!    and every node here has the same one; with `--join-gap-ms 0` the throttle shows);
+//!    the time from the first start to the last join. A join that fails is made again
+//!    with a fresh node a second later, and counted.
 //!    Then every node's `status` is checked: each must see a ring of all the nodes and
 //!    the same leader.
 //! 2. Memory per node: this process's resident memory after the room formed minus before
@@ -26,6 +30,10 @@ pub struct Scale {
     pub nodes: usize,
     /// First start to last join.
     pub join_all: Duration,
+    /// Least time between two nodes' starts.
+    pub join_gap: Duration,
+    /// Joins that failed and were made again with a fresh node.
+    pub join_failures: usize,
     /// Whether every node saw a ring of every node and one leader after the joins.
     pub ring_ok: Result<(), String>,
     /// Resident memory added per node, in bytes.
@@ -46,9 +54,12 @@ impl Scale {
         let n = self.nodes as f64;
         vec![
             format!(
-                "  join all {} nodes: {} (ring check: {})",
+                "  join all {} nodes: {} (starts at least {} apart; {} failed joins made \
+                 again; ring check: {})",
                 self.nodes,
                 room::ms(self.join_all),
+                room::ms(self.join_gap),
+                self.join_failures,
                 match &self.ring_ok {
                     Ok(()) => "every node sees the whole ring and one leader".to_string(),
                     Err(e) => format!("FAILED: {e}"),
@@ -106,20 +117,22 @@ async fn check_ring(room: &mut Room, n: usize) -> Result<(), String> {
 }
 
 /// Runs the scale measurements on `n` nodes with `idle` of idle measuring.
-pub async fn run(n: usize, idle: Duration) -> Result<Scale, String> {
+pub async fn run(n: usize, idle: Duration, join_gap: Duration) -> Result<Scale, String> {
     let rss_before = host::resident_bytes("self");
     let started = Instant::now();
     let mut room = Room::empty(&Setup::defaults());
     for i in 0..n {
+        let t = Instant::now();
         let join = room.nodes.last().map(|h| h.local_addr);
-        room.add(join).await?;
-        room.wait_for(Duration::from_secs(30), &format!("n{i} to join"), |r| {
-            r.joined(i)
-        })
-        .await
-        .map_err(|e| format!("{e} (after {} of {n} joined)", i))?;
+        room.join(join)
+            .await
+            .map_err(|e| format!("{e} (after {i} of {n} joined)"))?;
+        if i + 1 < n {
+            tokio::time::sleep_until((t + join_gap).into()).await;
+        }
     }
     let join_all = started.elapsed();
+    let join_failures = room.join_failures;
     room.forget();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let ring_ok = check_ring(&mut room, n).await;
@@ -146,6 +159,8 @@ pub async fn run(n: usize, idle: Duration) -> Result<Scale, String> {
     Ok(Scale {
         nodes: n,
         join_all,
+        join_gap,
+        join_failures,
         ring_ok,
         memory_per_node,
         idle,
@@ -194,13 +209,13 @@ async fn elect(room: &mut Room, survivors: &[usize], killed: Instant) -> Result<
 }
 
 /// The `scale` subcommand.
-pub async fn command(n: usize, idle: Duration) {
+pub async fn command(n: usize, idle: Duration, join_gap: Duration) {
     println!(
         "scale: {n} nodes in this process on 127.0.0.1, default timings (heartbeat 100 ms) and \
          rate limit, idle interval {:.0} s",
         idle.as_secs_f64()
     );
-    match run(n, idle).await {
+    match run(n, idle, join_gap).await {
         Ok(s) => s.describe().iter().for_each(|l| println!("{l}")),
         Err(e) => println!("  failed: {e}"),
     }
