@@ -1,7 +1,8 @@
 //! The `all` subcommand: every measurement at modest sizes, one after another in this
-//! process, then one table (Markdown) with each figure, its ratio to the raw reference
-//! where it is a rate, and the parameters it was taken with; then the project's goals and
-//! whether these figures meet them.
+//! process (the scale ring first, while the process has allocated little, so that its
+//! memory per node is the growth of a small heap), then one table (Markdown) with each
+//! figure, its ratio to the raw reference where it is a rate, and the parameters it was
+//! taken with; then the project's goals and whether these figures meet them.
 
 use crate::host::{self, Machine};
 use crate::latency::{self, Latency};
@@ -95,6 +96,16 @@ pub async fn all(sizes: Sizes, threads: &str) {
     let machine = Machine::read();
     println!("ringchat-bench all: {}", machine.describe());
     println!("runtime threads {threads}; every node in this process unless said otherwise\n");
+
+    // First, while this process has allocated little: the memory per node is the growth
+    // of its resident memory.
+    let n = sizes.scale_nodes;
+    println!("scale: {n} nodes, idle {:.0} s", sizes.idle.as_secs_f64());
+    let scaled = scale::run(n, sizes.idle, room::PACED).await;
+    match &scaled {
+        Ok(s) => s.describe().iter().for_each(|l| println!("{l}")),
+        Err(e) => println!("  failed: {e}"),
+    }
 
     let text = room::text_of(1, 1000);
     let size = raw::room_datagram_size(&text);
@@ -192,7 +203,12 @@ pub async fn all(sizes: Sizes, threads: &str) {
         match &r {
             Some(r) => t.add(
                 label,
-                format!("{} ({} missing)", r.summary(), r.missing),
+                format!(
+                    "{} ({} missing, {} membership changes)",
+                    r.summary(),
+                    r.missing,
+                    r.membership_changes
+                ),
                 format!("{}, median of {} by p99", load.describe(), sizes.trials),
             ),
             None => t.add(label, "failed", load.describe()),
@@ -251,12 +267,9 @@ pub async fn all(sizes: Sizes, threads: &str) {
         }
     }
 
-    let n = sizes.scale_nodes;
-    println!("\nscale: {n} nodes, idle {:.0} s", sizes.idle.as_secs_f64());
     let mut idle_cpu = None;
-    match scale::run(n, sizes.idle, room::PACED).await {
+    match scaled {
         Ok(s) => {
-            s.describe().iter().for_each(|l| println!("{l}"));
             let p = format!("{n} nodes in one process, default timings and rate limit");
             let ring = match &s.ring_ok {
                 Ok(()) => String::new(),
@@ -265,7 +278,11 @@ pub async fn all(sizes: Sizes, threads: &str) {
             t.add(
                 format!("scale: join all {n}"),
                 format!("{}{ring}", room::ms(s.join_all)),
-                p.clone(),
+                format!(
+                    "{p}; one join at a time, starts ≥ {} apart; {} failed joins made again",
+                    room::ms(s.join_gap),
+                    s.join_failures
+                ),
             );
             t.add(
                 format!("scale: election after leader death, {n} nodes"),
@@ -296,7 +313,7 @@ pub async fn all(sizes: Sizes, threads: &str) {
                 format!("scale: memory per node, {n} nodes"),
                 s.memory_per_node
                     .map_or("unknown".into(), |b| format!("{:.0} KiB", b / 1024.0)),
-                "process VmRSS after the ring formed minus before, / nodes",
+                "bench process VmRSS after the ring formed minus before, / nodes (measured first)",
             );
         }
         Err(e) => t.add(format!("scale, {n} nodes"), format!("FAILED: {e}"), ""),
