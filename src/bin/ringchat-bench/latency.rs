@@ -53,7 +53,7 @@ pub struct Latency {
     pub by_tenth: Vec<Duration>,
     /// Members declared offline and leader changes seen during the run (false failure
     /// detection under loss).
-    pub membership_changes: usize,
+    pub membership_changes: Vec<String>,
 }
 
 impl Latency {
@@ -88,7 +88,15 @@ impl Latency {
             self.offered,
             self.summary(),
             room::describe_stats(&self.totals),
-            self.membership_changes,
+            if self.membership_changes.is_empty() {
+                "0".to_string()
+            } else {
+                format!(
+                    "{}: {}",
+                    self.membership_changes.len(),
+                    self.membership_changes.join(", ")
+                )
+            },
             self.by_tenth
                 .iter()
                 .map(|d| room::ms(*d))
@@ -112,7 +120,7 @@ pub async fn run(load: Load) -> Result<Latency, String> {
     let mut submitted: Vec<Option<Instant>> = vec![None; load.messages + 1];
     let mut shown = vec![0usize; load.messages + 1];
     let mut each: Vec<Option<Duration>> = vec![None; load.messages + 1];
-    let mut changes = 0usize;
+    let mut changes = Vec::new();
     let mut histogram =
         Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
     let mut sent = 0usize;
@@ -191,7 +199,7 @@ struct Tally<'a> {
     /// Latency of message k once every member showed it.
     each: &'a mut [Option<Duration>],
     /// Members declared offline and leader changes.
-    changes: &'a mut usize,
+    changes: &'a mut Vec<String>,
 }
 
 /// Counts a shown message; records its latency when the last member shows it.
@@ -202,11 +210,17 @@ fn note(
     n: usize,
     s: room::Stamped,
 ) {
-    if matches!(
-        s.event,
-        Event::MemberOffline { .. } | Event::LeaderChanged { .. }
-    ) {
-        *tally.changes += 1;
+    match &s.event {
+        Event::MemberOffline { name } => tally
+            .changes
+            .push(format!("n{} saw {name} offline", s.node)),
+        Event::MemberOnline { name } => {
+            tally.changes.push(format!("n{} saw {name} online", s.node))
+        }
+        Event::LeaderChanged { name } => {
+            tally.changes.push(format!("n{} saw leader {name}", s.node))
+        }
+        _ => {}
     }
     let shown = &mut *tally.shown;
     let Event::Room {

@@ -173,16 +173,22 @@ pub async fn all(sizes: Sizes, threads: &str) {
         messages: 1000,
         loss: 0.0,
     };
-    let heavy_rate = (three_one.unwrap_or(10_000.0) * 0.8).round();
-    let heavy = latency::Load {
-        rate: heavy_rate,
-        messages: (heavy_rate * 3.0) as usize,
-        ..light
+    // Heavy: half the 3-node closed-loop throughput, offered open-loop. Overload: 80% of
+    // it, which the room does not sustain today (see docs/BENCHMARKS.md).
+    let at = |share: f64| {
+        let rate = (three_one.unwrap_or(10_000.0) * share).round();
+        latency::Load {
+            rate,
+            messages: (rate * 3.0) as usize,
+            ..light
+        }
     };
+    let (heavy, overload) = (at(0.5), at(0.8));
     let mut lat: Vec<(String, Option<Latency>)> = Vec::new();
     for (label, load) in [
         ("latency, light load", light),
-        ("latency, heavy load (80% of 3-node throughput)", heavy),
+        ("latency, heavy load (50% of 3-node throughput)", heavy),
+        ("latency, overload (80% of 3-node throughput)", overload),
         (
             "latency, light load, 5% loss",
             latency::Load {
@@ -207,7 +213,7 @@ pub async fn all(sizes: Sizes, threads: &str) {
                     "{} ({} missing, {} membership changes)",
                     r.summary(),
                     r.missing,
-                    r.membership_changes
+                    r.membership_changes.len()
                 ),
                 format!("{}, median of {} by p99", load.describe(), sizes.trials),
             ),
@@ -364,7 +370,7 @@ pub async fn all(sizes: Sizes, threads: &str) {
         light_p99.map(|d| d < Duration::from_millis(1)),
         light_p99.map_or("-".into(), room::ms),
     );
-    let lossy = lat[3].1.as_ref();
+    let lossy = lat[4].1.as_ref();
     goal(
         "20% loss: all delivered and p99 < 1.5 s",
         lossy.map(|l| l.missing == 0 && l.at(99.0) < Duration::from_millis(1500)),
