@@ -176,6 +176,7 @@ fn usage(msg: &str) -> ! {
     std::process::exit(2);
 }
 
+/// Parses the command line and runs the measurement on a multi-threaded runtime.
 fn main() {
     let args = Args::parse();
     let threads = args.threads.unwrap_or_else(|| {

@@ -108,6 +108,7 @@ pub async fn run(feed: &Feed) -> Result<Memory, String> {
     result
 }
 
+/// Starts the child in `scratch`, joins it, feeds it and reads its memory.
 async fn measure(feed: &Feed, scratch: &std::path::Path) -> Result<Memory, String> {
     let (child, addr) = start_child(feed, scratch)?;
     let pid = child.0.id().to_string();

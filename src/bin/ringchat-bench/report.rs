@@ -43,6 +43,7 @@ struct Table {
 }
 
 impl Table {
+    /// A row that is not a rate.
     fn add(
         &mut self,
         figure: impl Into<String>,
@@ -57,6 +58,7 @@ impl Table {
         });
     }
 
+    /// A rate, with its ratio to the raw reference.
     fn rate(&mut self, figure: impl Into<String>, per_second: f64, params: impl Into<String>) {
         self.rows.push(Row {
             figure: figure.into(),
@@ -66,6 +68,7 @@ impl Table {
         });
     }
 
+    /// Prints the table as Markdown.
     fn print(&self) {
         println!("| figure | value | vs raw | parameters |");
         println!("|---|---|---|---|");
