@@ -14,12 +14,17 @@
 //!   submit to shown at every member at an offered rate: p50, p99, p99.9, max.
 //! - `failover --nodes 5 --nodes 50 --trials 20` ([`failover`]): leader killed to the
 //!   first new message shown at every survivor: each trial, median and worst.
-//! - `scale --nodes 100 [--idle-seconds S]` ([`scale`]): time to join all, ring check,
-//!   memory per node, idle CPU, election time and messages after the leader dies.
+//! - `scale --nodes 100 [--idle-seconds S] [--join-gap-ms G]` ([`scale`]): time to join
+//!   all, ring check, memory per node, idle CPU, election time and messages after the
+//!   leader dies.
 //! - `memory [--messages 100000]` ([`memory`]): resident memory of one `ringchat`
 //!   process at idle and after that many messages of history.
 //! - `all [--trials T]` ([`report`]): all of the above at modest sizes and one table,
 //!   each rate also as a ratio to the raw reference, then the project's goals.
+//!
+//! Loss (`--loss`) is injected with `driver::Loss`: that fraction of every node's
+//! outgoing datagrams is dropped just before `send_to`. See `docs/BENCHMARKS.md` for how
+//! each figure is taken and the latest figures.
 //!
 //! Figures taken while other programs use the cores (a build, say) are noisy: use
 //! `--trials` and look at the medians and at the load average printed by `all`.
