@@ -17,7 +17,7 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::AsyncBufReadExt;
 use tokio::net::UdpSocket;
@@ -123,13 +123,43 @@ pub fn spawn(socket: UdpSocket, cfg: NodeConfig) -> NodeHandle {
 
 /// [`spawn`] with a room key and a rate limit, keeping nothing on disk.
 pub fn spawn_with(socket: UdpSocket, cfg: NodeConfig, security: Security) -> NodeHandle {
-    match spawn_stored(socket, cfg, security, None) {
+    spawn_lossy(socket, cfg, security, Loss::default())
+}
+
+/// Injected loss for benchmarks and tests: the fraction of a node's outgoing datagrams
+/// dropped just before they would be sent. Clones share one setting, which may change
+/// while the node runs. The program never sets it (no loss).
+#[derive(Clone, Debug, Default)]
+pub struct Loss(Arc<AtomicU32>);
+
+impl Loss {
+    /// Drops `fraction` (0 to 1) of the datagrams sent from now on.
+    pub fn set(&self, fraction: f64) {
+        let ppm = (fraction.clamp(0.0, 1.0) * 1e6).round() as u32;
+        self.0.store(ppm, Ordering::Relaxed);
+    }
+
+    /// Whether to drop the next datagram.
+    fn drops(&self) -> bool {
+        let ppm = self.0.load(Ordering::Relaxed);
+        ppm > 0 && rand::random_range(0..1_000_000) < ppm
+    }
+}
+
+/// [`spawn_with`], dropping outgoing datagrams as `loss` says (benchmarks and tests).
+pub fn spawn_lossy(
+    socket: UdpSocket,
+    cfg: NodeConfig,
+    security: Security,
+    loss: Loss,
+) -> NodeHandle {
+    match spawn_stored(socket, cfg, security, None, loss) {
         Ok(handle) => handle,
         Err(_) => unreachable!("without a store nothing is read"),
     }
 }
 
-/// [`spawn_with`], keeping the node's state in `store` (if given): the node starts
+/// [`spawn_lossy`], keeping the node's state in `store` (if given): the node starts
 /// again from what it holds, and every change is written there before anything that
 /// depends on it is sent.
 pub fn spawn_stored(
@@ -137,6 +167,7 @@ pub fn spawn_stored(
     mut cfg: NodeConfig,
     security: Security,
     store: Option<Store>,
+    loss: Loss,
 ) -> Result<NodeHandle, StoreError> {
     let id = NodeId(rand::random());
     cfg.rng_seed = rand::random();
@@ -172,6 +203,7 @@ pub fn spawn_stored(
         store,
         cmd_rx,
         ev_tx,
+        loss,
     ));
     Ok(NodeHandle {
         commands: cmd_tx,
@@ -204,10 +236,14 @@ async fn drain(
     node: &mut Node,
     store: &mut Option<Store>,
     events: &mpsc::UnboundedSender<Output>,
+    loss: &Loss,
 ) -> bool {
     // On disk before anything of this input (an ack, say) goes out.
     persist(store, node, events);
     while let Some(t) = node.poll_transmit() {
+        if loss.drops() {
+            continue;
+        }
         if let Err(e) = socket.send_to(&guard.seal(&t.bytes), t.to).await {
             warn!(lamport = node.lamport().0, "send to {} failed: {e}", t.to);
         }
@@ -270,6 +306,7 @@ async fn node_loop(
     mut store: Option<Store>,
     mut commands: mpsc::UnboundedReceiver<Request>,
     events: mpsc::UnboundedSender<Output>,
+    loss: Loss,
 ) {
     let (to_node, mut incoming) = mpsc::channel(INCOMING_QUEUE);
     let _receiver = AbortOnDrop(tokio::spawn(receive(
@@ -279,7 +316,7 @@ async fn node_loop(
     )));
     let mut commands_open = true;
     loop {
-        if drain(&socket, &guard, &mut node, &mut store, &events).await {
+        if drain(&socket, &guard, &mut node, &mut store, &events, &loss).await {
             return;
         }
         let deadline = node.poll_timeout();
@@ -422,7 +459,7 @@ pub async fn run(
              every member with --room-key-file FILE"
         );
     }
-    let mut handle = match spawn_stored(socket, cfg, security, store) {
+    let mut handle = match spawn_stored(socket, cfg, security, store, Loss::default()) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");

@@ -1,0 +1,213 @@
+//! Room throughput: room messages sent as fast as the room confirms them (each sender
+//! keeps at most `window` of its own unconfirmed; its own message is confirmed when it
+//! comes back sequenced), and the rate at which they are shown at every member: the
+//! count divided by the time from the first send to the last member showing the last
+//! message.
+
+use crate::room::{self, Room, Setup};
+use clap::ValueEnum;
+use ringchat::driver::Security;
+use ringchat::guard::KEY_BYTES;
+use ringchat::proto::{Command, Event, Stats};
+use std::time::{Duration, Instant};
+
+/// Who sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Senders {
+    /// n1 alone (a member that does not lead: submit, sequence, fan out).
+    One,
+    /// Every member, the leader included.
+    All,
+}
+
+impl Senders {
+    /// For the report's parameters.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Senders::One => "sender n1 (not the leader)",
+            Senders::All => "every member sends",
+        }
+    }
+}
+
+/// What one throughput run does.
+#[derive(Clone, Copy, Debug)]
+pub struct Load {
+    /// Nodes in the room.
+    pub nodes: usize,
+    /// Room messages in all (split evenly among the senders).
+    pub messages: usize,
+    /// Who sends.
+    pub senders: Senders,
+    /// Own messages a sender may have unconfirmed at once.
+    pub window: usize,
+    /// Fraction of every node's outgoing datagrams dropped once the room is formed.
+    pub loss: f64,
+}
+
+/// One throughput run's figures.
+pub struct Throughput {
+    /// First send to the last member showing the last message.
+    pub elapsed: Duration,
+    /// Room messages shown at every member.
+    pub messages: usize,
+    /// Counters summed over the room's nodes at the end.
+    pub totals: Stats,
+}
+
+impl Throughput {
+    /// Room messages shown at every member per second.
+    pub fn per_second(&self) -> f64 {
+        self.messages as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// One line for the report.
+    pub fn describe(&self, label: &str) -> String {
+        format!(
+            "  {label}: {} messages shown at every member in {:.0} ms: {:.0} messages/s \
+             (room totals: {})",
+            self.messages,
+            self.elapsed.as_secs_f64() * 1e3,
+            self.per_second(),
+            room::describe_stats(&self.totals)
+        )
+    }
+}
+
+/// How long the room may make no progress at all before the run is abandoned.
+const STALL: Duration = Duration::from_secs(15);
+
+/// Forms a room with `room_key` (and no rate limit) and runs `load` through it.
+pub async fn run(load: Load, room_key: Option<[u8; KEY_BYTES]>) -> Result<Throughput, String> {
+    let Load {
+        nodes: n,
+        messages,
+        senders,
+        window,
+        loss,
+    } = load;
+    let setup = Setup {
+        security: Security {
+            room_key,
+            ..Setup::unlimited().security
+        },
+        ..Setup::unlimited()
+    };
+    let mut room = Room::form(n, &setup).await?;
+    room.forget();
+    room.loss.set(loss);
+    let who: Vec<usize> = match senders {
+        Senders::One => vec![1.min(n - 1)],
+        Senders::All => (0..n).collect(),
+    };
+    let quota: Vec<usize> = (0..who.len())
+        .map(|k| messages / who.len() + usize::from(k < messages % who.len()))
+        .collect();
+    let mut sent = vec![0usize; who.len()];
+    let mut confirmed = vec![0usize; who.len()];
+    let mut delivered = vec![0usize; n];
+    let top_up = |sent: &mut Vec<usize>, confirmed: &[usize], room: &Room| {
+        for (k, &i) in who.iter().enumerate() {
+            while sent[k] < quota[k] && sent[k] - confirmed[k] < window {
+                sent[k] += 1;
+                let text = room::text_of(i, sent[k]);
+                room.send(i, Command::SendAll { text });
+            }
+        }
+    };
+    let started = Instant::now();
+    let mut last = started;
+    top_up(&mut sent, &confirmed, &room);
+    while delivered.iter().any(|&d| d < messages) {
+        let Some(s) = room.next(STALL).await else {
+            return Err(format!(
+                "no progress for {STALL:?}: sent {sent:?}, confirmed {confirmed:?}, \
+                 delivered {delivered:?}"
+            ));
+        };
+        if let Event::Room {
+            mine,
+            history: false,
+            ..
+        } = s.event
+        {
+            delivered[s.node] += 1;
+            last = s.at;
+            if mine && let Some(k) = who.iter().position(|&w| w == s.node) {
+                confirmed[k] += 1;
+                top_up(&mut sent, &confirmed, &room);
+            }
+        }
+    }
+    let elapsed = last - started;
+    room.loss.set(0.0);
+    let all: Vec<usize> = (0..n).collect();
+    let totals = room::total(&room.statuses(&all).await.unwrap_or_default());
+    Ok(Throughput {
+        elapsed,
+        messages,
+        totals,
+    })
+}
+
+/// Runs `trials` rooms of each configuration (`false`: no key, `true`: a fresh random
+/// key), alternating; returns the median run of each, in the order of `configs`.
+pub async fn trials(load: Load, configs: &[bool], trials: usize) -> Vec<Option<Throughput>> {
+    let mut runs: Vec<Vec<Throughput>> = configs.iter().map(|_| Vec::new()).collect();
+    for t in 0..trials {
+        for (c, &keyed) in configs.iter().enumerate() {
+            let key = keyed.then(rand::random::<[u8; KEY_BYTES]>);
+            let label = format!(
+                "trial {:>2} {}",
+                t + 1,
+                if keyed { "with key   " } else { "without key" }
+            );
+            match run(load, key).await {
+                Ok(r) => {
+                    println!("{}", r.describe(&label));
+                    runs[c].push(r);
+                }
+                Err(e) => println!("  {label}: failed: {e}"),
+            }
+        }
+    }
+    runs.into_iter()
+        .map(|mut v| {
+            v.sort_by_key(|r| r.elapsed);
+            let mid = v.len() / 2;
+            (!v.is_empty()).then(|| v.swap_remove(mid))
+        })
+        .collect()
+}
+
+/// The `throughput` subcommand: prints every trial and the medians; with both
+/// configurations, their ratio.
+pub async fn command(load: Load, configs: &[bool], n_trials: usize, threads: &str) {
+    println!(
+        "throughput: {} nodes on 127.0.0.1, {} room messages, {}, window {} unconfirmed per \
+         sender, no rate limit, loss {:.0}%, {n_trials} trial(s), runtime threads {threads}",
+        load.nodes,
+        load.messages,
+        load.senders.describe(),
+        load.window,
+        load.loss * 100.0
+    );
+    let best = trials(load, configs, n_trials).await;
+    for (&keyed, r) in configs.iter().zip(&best) {
+        if let Some(r) = r {
+            let label = if keyed {
+                "median with key   "
+            } else {
+                "median without key"
+            };
+            println!("{}", r.describe(label));
+        }
+    }
+    if let [Some(plain), Some(keyed)] = best.as_slice() {
+        println!(
+            "with key / without key: {:.2} (messages/s), {:.2} (time)",
+            keyed.per_second() / plain.per_second(),
+            keyed.elapsed.as_secs_f64() / plain.elapsed.as_secs_f64()
+        );
+    }
+}
