@@ -7,9 +7,11 @@
 //! - `raw [--size B] [--seconds S] [--trials T]`: the raw reference ([`raw`]): one thread
 //!   blasting datagrams of a room message's size at another on loopback, datagrams/s.
 //! - `throughput --nodes N --messages M [--senders one|all] [--window W] [--loss F]
-//!   [--key] [--compare-key] [--trials T]` ([`throughput`]): room messages shown at
-//!   every member per second, sent as fast as the room confirms them; with
-//!   `--compare-key`, without and with a room key, alternating, and their ratio.
+//!   [--key] [--compare-key] [--persist] [--compare-persist] [--trials T]`
+//!   ([`throughput`]): room messages shown at every member per second, sent as fast as
+//!   the room confirms them; with `--compare-key`, without and with a room key,
+//!   alternating, and their ratio; with `--compare-persist`, without and with a database
+//!   at every node (the write path's cost).
 //! - `latency --nodes N --rate R --messages M [--loss F] [--trials T]` ([`latency`]):
 //!   submit to shown at every member at an offered rate: p50, p99, p99.9, max.
 //! - `failover --nodes 5 --nodes 50 --trials 20` ([`failover`]): leader killed to the
@@ -96,6 +98,13 @@ enum What {
         /// Run without and with a room key and print both and their ratio.
         #[arg(long)]
         compare_key: bool,
+        /// Every node keeps its state in a database (as the program does by default).
+        #[arg(long)]
+        persist: bool,
+        /// Run without and with a database at every node and print both and their ratio
+        /// (the write path's cost).
+        #[arg(long, conflicts_with = "compare_key")]
+        compare_persist: bool,
         /// Runs per configuration (a fresh room each; the median is reported).
         #[arg(long, default_value_t = 1)]
         trials: usize,
@@ -215,6 +224,8 @@ fn main() {
                 loss,
                 key,
                 compare_key,
+                persist,
+                compare_persist,
                 trials,
             } => {
                 if nodes < 2 || messages == 0 || window == 0 || trials == 0 {
@@ -233,8 +244,13 @@ fn main() {
                     senders,
                     window,
                     loss,
+                    persist,
                 };
-                throughput::command(load, configs, trials, &threads).await;
+                if compare_persist {
+                    throughput::compare_persist(load, trials).await;
+                } else {
+                    throughput::command(load, configs, trials, &threads).await;
+                }
             }
             What::Latency {
                 nodes,

@@ -142,6 +142,7 @@ pub async fn all(sizes: Sizes, threads: &str) {
                 senders,
                 window: 64,
                 loss: 0.0,
+                persist: false,
             };
             println!(
                 "\nthroughput: {nodes} nodes, {messages} messages, {}",
@@ -231,6 +232,7 @@ pub async fn all(sizes: Sizes, threads: &str) {
             senders: Senders::One,
             window: 64,
             loss,
+            persist: false,
         };
         println!("\nthroughput under {:.0}% loss", loss * 100.0);
         if let Some(Some(r)) = throughput::trials(load, &[false], sizes.trials).await.pop() {

@@ -43,6 +43,9 @@ pub struct Setup {
     pub settle: Duration,
     /// Least time from one node's start to the next one's.
     pub join_gap: Duration,
+    /// Whether every node keeps its state in a database (in a scratch folder), as the
+    /// program does by default.
+    pub persist: bool,
 }
 
 impl Setup {
@@ -52,6 +55,7 @@ impl Setup {
             security: Security::default(),
             settle: Duration::from_secs(1),
             join_gap: PACED,
+            persist: false,
         }
     }
 
@@ -64,6 +68,7 @@ impl Setup {
             },
             settle: Duration::from_secs(1),
             join_gap: PACED,
+            persist: false,
         }
     }
 }
@@ -81,12 +86,17 @@ pub struct Room {
     events: mpsc::UnboundedReceiver<Stamped>,
     sender: mpsc::UnboundedSender<Stamped>,
     security: Security,
+    /// Where the nodes' databases go, if they keep state (removed with the room).
+    data: Option<std::path::PathBuf>,
 }
 
 impl Drop for Room {
     fn drop(&mut self) {
         for h in &self.nodes {
             h.task.abort();
+        }
+        if let Some(dir) = &self.data {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
@@ -103,6 +113,13 @@ impl Room {
             events,
             sender,
             security: setup.security.clone(),
+            data: setup.persist.then(|| {
+                std::env::temp_dir().join(format!(
+                    "ringchat-bench-{}-{:08x}",
+                    std::process::id(),
+                    rand::random::<u32>()
+                ))
+            }),
         }
     }
 
@@ -142,7 +159,20 @@ impl Room {
             .map_err(|e| e.to_string())?;
         let addr = socket.local_addr().map_err(|e| e.to_string())?;
         let cfg = NodeConfig::new(format!("n{i}"), addr, join);
-        let mut h = driver::spawn_lossy(socket, cfg, self.security.clone(), self.loss.clone());
+        let store = match &self.data {
+            None => None,
+            Some(dir) => {
+                let public = ed25519_dalek::SigningKey::from_bytes(&cfg.identity)
+                    .verifying_key()
+                    .to_bytes();
+                let store = ringchat::store::Store::open(&dir.join(format!("n{i}")), &public)
+                    .map_err(|e| e.to_string())?;
+                Some(store)
+            }
+        };
+        let mut h =
+            driver::spawn_stored(socket, cfg, self.security.clone(), store, self.loss.clone())
+                .map_err(|e| e.to_string())?;
         let (_, idle) = mpsc::unbounded_channel();
         let mut events = std::mem::replace(&mut h.events, idle);
         let tx = self.sender.clone();

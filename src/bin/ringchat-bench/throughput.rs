@@ -43,6 +43,8 @@ pub struct Load {
     pub window: usize,
     /// Fraction of every node's outgoing datagrams dropped once the room is formed.
     pub loss: f64,
+    /// Whether every node keeps its state in a database (durable before acknowledged).
+    pub persist: bool,
 }
 
 /// One throughput run's figures.
@@ -85,12 +87,14 @@ pub async fn run(load: Load, room_key: Option<[u8; KEY_BYTES]>) -> Result<Throug
         senders,
         window,
         loss,
+        persist,
     } = load;
     let setup = Setup {
         security: Security {
             room_key,
             ..Setup::unlimited().security
         },
+        persist,
         ..Setup::unlimited()
     };
     let mut room = Room::form(n, &setup).await?;
@@ -148,6 +152,54 @@ pub async fn run(load: Load, room_key: Option<[u8; KEY_BYTES]>) -> Result<Throug
         messages,
         totals,
     })
+}
+
+/// The write path's cost: `trials` rooms without and with a database at every node
+/// (alternating, no key), the medians and their ratio.
+pub async fn compare_persist(load: Load, n_trials: usize) {
+    println!(
+        "throughput without and with persistence: {} nodes on 127.0.0.1, {} room messages, \
+         {}, window {}, no key, no rate limit, {n_trials} trial(s) each, alternating",
+        load.nodes,
+        load.messages,
+        load.senders.describe(),
+        load.window
+    );
+    let mut runs: [Vec<Throughput>; 2] = [Vec::new(), Vec::new()];
+    for t in 0..n_trials {
+        for (c, persist) in [false, true].into_iter().enumerate() {
+            let label = format!(
+                "trial {:>2} {}",
+                t + 1,
+                if persist {
+                    "with a database   "
+                } else {
+                    "without a database"
+                }
+            );
+            match run(Load { persist, ..load }, None).await {
+                Ok(r) => {
+                    println!("{}", r.describe(&label));
+                    runs[c].push(r);
+                }
+                Err(e) => println!("  {label}: failed: {e}"),
+            }
+        }
+    }
+    let [mut plain, mut stored] = runs;
+    let median = |v: &mut Vec<Throughput>| {
+        v.sort_by_key(|r| r.elapsed);
+        let mid = v.len() / 2;
+        (!v.is_empty()).then(|| v.swap_remove(mid))
+    };
+    if let (Some(p), Some(s)) = (median(&mut plain), median(&mut stored)) {
+        println!("{}", p.describe("median without a database"));
+        println!("{}", s.describe("median with a database   "));
+        println!(
+            "with / without a database: {:.2} (messages/s)",
+            s.per_second() / p.per_second()
+        );
+    }
 }
 
 /// Runs `trials` rooms of each configuration (`false`: no key, `true`: a fresh random
