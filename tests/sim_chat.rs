@@ -191,3 +191,36 @@ fn graceful_leave_repairs_the_ring_at_once() {
         Ok(())
     });
 }
+
+/// More newcomers at once than the leader takes joins from one address in a second (20):
+/// the ones refused as throttled, and the ones ignored in that second, ask again and all
+/// get in.
+#[test]
+fn a_crowd_joining_at_once_all_get_in() {
+    for_seeds("a_crowd_joining_at_once_all_get_in", 5, |seed| {
+        let mut sim = Sim::new(seed);
+        sim.create("host");
+        const CROWD: usize = 45;
+        for k in 0..CROWD {
+            sim.join(&format!("guest{k}"), 0);
+        }
+        let all_in = |s: &Sim| (0..=CROWD).all(|i| s.joined(i));
+        if !sim.run_until(Duration::from_secs(30), all_in) {
+            let out: Vec<&str> = (0..=CROWD)
+                .filter(|&i| !sim.joined(i))
+                .map(|i| sim.hosts[i].name.as_str())
+                .collect();
+            if std::env::var("SIM_SEED").is_ok() {
+                sim.dump();
+            }
+            return Err(format!("not in after 30 s: {out:?}"));
+        }
+        let failed = (0..=CROWD)
+            .map(|i| sim.count_events(i, |e| matches!(e, Event::JoinFailed(_))))
+            .sum::<usize>();
+        if failed > 0 {
+            return Err(format!("{failed} joins failed"));
+        }
+        Ok(())
+    });
+}

@@ -180,6 +180,12 @@ impl Node {
                     self.timers
                         .set(Timer::JoinDeadline, now + self.cfg.join_timeout * 3);
                 }
+                if matches!(self.phase, Phase::Joining { .. }) {
+                    // A leader that took its 20 joins from our address this second ignores
+                    // more in that second: ask again a second later, until challenged.
+                    self.timers
+                        .set_if_unset(Timer::JoinRetry, now + std::time::Duration::from_secs(1));
+                }
             }
             Token::Replica { origin, id, to } => self.replica_acked(now, origin, id, to),
             Token::Handover {

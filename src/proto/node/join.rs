@@ -249,6 +249,7 @@ impl Node {
         if !matches!(self.phase, Phase::Joining { .. }) && !self.resyncing {
             return;
         }
+        self.timers.clear(Timer::JoinRetry);
         let message = proof_message(&nonce, self.id, &self.cfg.name);
         let signature = self.identity.sign(&message).to_bytes().to_vec();
         self.send_reliable(now, from, Message::Proof { signature }, Token::Control);
