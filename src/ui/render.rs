@@ -173,8 +173,15 @@ pub fn render_styled(event: &Event, st: &Style) -> Vec<String> {
         Event::Joined {
             leader,
             is_leader: true,
-            ..
+            members: 1,
         } => sys(format!("created a new room; you ({leader}) are the leader")),
+        Event::Joined {
+            leader,
+            is_leader: true,
+            members,
+        } => sys(format!(
+            "you ({leader}) lead the room again: {members} members known, the others offline"
+        )),
         Event::Joined {
             leader, members, ..
         } => sys(format!(
@@ -290,6 +297,23 @@ mod tests {
     }
 
     /// Room lines: local time, sequence number, Lamport time, name, text; unicode intact.
+    #[test]
+    fn a_room_carried_on_after_a_restart_is_not_called_new() {
+        let joined = |members| Event::Joined {
+            leader: "ann".into(),
+            is_leader: true,
+            members,
+        };
+        assert_eq!(
+            render(&joined(1)),
+            ["created a new room; you (ann) are the leader"]
+        );
+        assert_eq!(
+            render(&joined(3)),
+            ["you (ann) lead the room again: 3 members known, the others offline"]
+        );
+    }
+
     #[test]
     fn room_lines_carry_time_and_lamport() {
         let e = Event::Room {
