@@ -84,7 +84,15 @@ fn restart_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
         order.swap(k, rng.random_range(0..=k));
     }
     for &i in &order {
+        let written = sim.hosts[i].disk.lamport;
         sim.restart_from_disk(i);
+        if sim.node(i).lamport() < written {
+            return Err(format!(
+                "{} restarted at Lamport {} below the {written:?} it wrote",
+                NAMES[i],
+                sim.node(i).lamport()
+            ));
+        }
         if !together {
             sim.run_for(Duration::from_millis(rng.random_range(0..3000)));
         }

@@ -9,6 +9,9 @@
 use crate::ids::{DmId, Lamport, NodeId, Seq};
 use crate::wire::{ChatEntry, Epoch, Member, QueuedDm};
 
+/// How far the Lamport clock moves between two [`Write::Clock`]s.
+pub const CLOCK_WRITE_STEP: u64 = 64;
+
 /// One change to keep on disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Write {
@@ -32,6 +35,9 @@ pub enum Write {
         /// The sender's id for the message.
         id: DmId,
     },
+    /// This node's Lamport time moved on (written every [`CLOCK_WRITE_STEP`] ticks, so a
+    /// restart starts at most that far behind; the history holds later times too).
+    Clock(Lamport),
     /// The member table or the leader changed (the Lamport time comes along).
     Room {
         /// Every entry of the member table.

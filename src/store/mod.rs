@@ -431,6 +431,7 @@ fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 params![REMEMBERED],
             )?;
         }
+        Write::Clock(lamport) => set_meta(tx, "lamport", lamport.0)?,
         Write::DirectShown { origin, id } => {
             tx.execute(
                 "INSERT INTO directs_shown (origin, dm_id) VALUES (?1, ?2)",

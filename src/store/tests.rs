@@ -82,8 +82,9 @@ fn writes_come_back_after_reopening() {
                     term: 4,
                     leader: NodeId(2),
                 }),
-                lamport: Lamport(77),
+                lamport: Lamport(70),
             },
+            Write::Clock(Lamport(77)),
         ])
         .unwrap();
     }

@@ -82,6 +82,7 @@ fn write_to(disk: &mut Restored, log: &mut Vec<(u64, String, String)>, w: Write)
             disk.handed_over.push((to, origin, id));
         }
         Write::DirectShown { origin, id } => disk.directs_shown.push((origin, id)),
+        Write::Clock(lamport) => disk.lamport = lamport,
         Write::Room {
             members,
             epoch,

@@ -217,6 +217,8 @@ pub struct Node {
     writes: VecDeque<Write>,
     /// The member table digest and epoch last written (to write the table on change).
     written_room: Option<(u64, Option<Epoch>)>,
+    /// The Lamport time last written.
+    written_clock: Lamport,
     /// Set while a restarted node looks for its room (see `restart.rs`).
     restart: Option<restart::Restart>,
     stats: Stats,
@@ -297,6 +299,7 @@ impl Node {
             events: VecDeque::new(),
             writes: VecDeque::new(),
             written_room: None,
+            written_clock: Lamport(0),
             restart: None,
             stats: Stats::default(),
             last_drop_log: BTreeMap::new(),
@@ -459,13 +462,18 @@ impl Node {
         }
         self.writes.extend(self.offline.take_journal());
         let room = (self.members.digest(), self.epoch);
+        let now = self.clock.now();
         if self.written_room != Some(room) {
             self.written_room = Some(room);
+            self.written_clock = now;
             self.writes.push_back(Write::Room {
                 members: self.members.entries().cloned().collect(),
                 epoch: self.epoch,
-                lamport: self.clock.now(),
+                lamport: now,
             });
+        } else if now.0 >= self.written_clock.0 + super::durable::CLOCK_WRITE_STEP {
+            self.written_clock = now;
+            self.writes.push_back(Write::Clock(now));
         }
         self.writes.pop_front()
     }
