@@ -321,33 +321,23 @@ impl Store {
         search: Option<&str>,
     ) -> Result<Vec<ChatEntry>, StoreError> {
         let limit = i64::try_from(count).unwrap_or(i64::MAX);
-        let origin_filler = FILLER_ORIGIN.0 as i64;
-        let result = match search {
-            None => self
-                .conn
-                .prepare(
-                    "SELECT seq, origin, origin_seq, name, lamport, sent_at, text FROM history \
-                     WHERE origin != ?1 ORDER BY row DESC LIMIT ?2",
-                )
-                .and_then(|mut q| {
-                    q.query_map(params![origin_filler, limit], entry_from_row)?
-                        .collect::<rusqlite::Result<Vec<_>>>()
-                }),
-            Some(word) => {
-                let pattern = format!("%{}%", escape_like(word));
-                self.conn
-                    .prepare(
-                        "SELECT seq, origin, origin_seq, name, lamport, sent_at, text \
-                         FROM history WHERE origin != ?1 AND (text LIKE ?2 ESCAPE '\\' \
-                         OR name LIKE ?2 ESCAPE '\\') ORDER BY row DESC LIMIT ?3",
-                    )
-                    .and_then(|mut q| {
-                        q.query_map(params![origin_filler, pattern, limit], entry_from_row)?
-                            .collect::<rusqlite::Result<Vec<_>>>()
-                    })
-            }
-        };
-        let mut entries = result.map_err(|e| classify(&self.path, e))?;
+        // Without a search word the pattern matches everything.
+        let pattern = format!("%{}%", escape_like(search.unwrap_or_default()));
+        let mut entries = self
+            .conn
+            .prepare(
+                "SELECT seq, origin, origin_seq, name, lamport, sent_at, text FROM history \
+                 WHERE origin != ?1 AND (text LIKE ?2 ESCAPE '\\' OR name LIKE ?2 ESCAPE '\\') \
+                 ORDER BY row DESC LIMIT ?3",
+            )
+            .and_then(|mut q| {
+                q.query_map(
+                    params![FILLER_ORIGIN.0 as i64, pattern, limit],
+                    entry_from_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .map_err(|e| classify(&self.path, e))?;
         entries.reverse();
         Ok(entries)
     }

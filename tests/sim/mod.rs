@@ -12,7 +12,10 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use ringchat::ids::{NodeId, Seq, WallMillis};
-use ringchat::proto::{Command, Event, Node, NodeConfig, Restored, Write};
+use ringchat::proto::{Command, Event, Node, NodeConfig, Restored};
+
+mod disk;
+use disk::write_to;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::net::SocketAddr;
@@ -55,46 +58,6 @@ pub struct Host {
     pub disk: Restored,
     /// Every room message written to disk, in the order written (never forgotten).
     pub disk_log: Vec<(u64, String, String)>,
-}
-
-/// Applies one write to a disk, as the driver's database does.
-fn write_to(disk: &mut Restored, log: &mut Vec<(u64, String, String)>, w: Write) {
-    match w {
-        Write::Delivered(e) => {
-            if !e.is_filler() {
-                log.push((e.seq.0, e.name.clone(), e.text.clone()));
-            }
-            disk.history.push(e);
-        }
-        Write::Kept(item) => {
-            let same = |k: &ringchat::wire::QueuedDm| {
-                k.recipient() == item.recipient()
-                    && k.origin == item.origin
-                    && k.dm.id == item.dm.id
-            };
-            if !disk.kept.iter().any(same) {
-                disk.kept.push(item);
-            }
-        }
-        Write::HandedOver { to, origin, id } => {
-            disk.kept
-                .retain(|k| !(k.recipient() == to && k.origin == origin && k.dm.id == id));
-            disk.handed_over.push((to, origin, id));
-        }
-        Write::DirectShown { origin, id } => disk.directs_shown.push((origin, id)),
-        Write::Clock(lamport) => disk.lamport = lamport,
-        Write::Room {
-            members,
-            epoch,
-            lamport,
-        } => {
-            disk.members = members;
-            if epoch.is_some() {
-                disk.epoch = epoch;
-            }
-            disk.lamport = lamport;
-        }
-    }
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]

@@ -1,26 +1,19 @@
-//! Membership handling: creating a room, joining through any member, the leader's
-//! admission, merging member updates, and the graceful leave.
+//! Membership handling: creating a room, joining through any member (the joiner's side;
+//! the leader's is in `admission.rs`), merging member updates, and the graceful leave.
 
 use super::{Event, JoinError, Node, Phase, Token};
-use crate::ids::{NodeId, Seq};
+use crate::ids::Seq;
 use crate::proto::chat::{HoldBackQueue, Sequencer};
 use crate::proto::ring::{Change, MAX_MEMBERS};
 use crate::proto::timers::Timer;
 use crate::wire::{
-    ChatEntry, Epoch, Member, Message, Newcomer, Presence, Refusal, Stamp, Welcome, proof_message,
-    valid_name,
+    ChatEntry, Epoch, Member, Message, Presence, Refusal, Stamp, Welcome, proof_message,
 };
-use ed25519_dalek::{Signature, Signer, VerifyingKey};
-use rand::RngExt;
-use std::time::Duration;
+use ed25519_dalek::Signer;
 
-/// Newcomers the leader waits on for an identity proof, at most (the oldest is dropped).
-const MAX_PENDING_PROOFS: usize = 256;
-/// Joins a leader takes from one address per second.
-const JOINS_PER_SECOND: u32 = 20;
 use std::net::SocketAddr;
 use std::time::Instant;
-use tracing::{debug, info};
+use tracing::info;
 
 impl Node {
     /// No contact: this node is the room and its leader.
@@ -150,100 +143,6 @@ impl Node {
         }
     }
 
-    /// A newcomer asked us to let it in: check it if we lead, else pass it to the leader.
-    pub(super) fn on_join(&mut self, now: Instant, n: Newcomer) {
-        if self.is_restarting() {
-            return self.refuse(now, n.addr, Refusal::Restarting);
-        }
-        if self.phase != Phase::Member {
-            return self.refuse(now, n.addr, Refusal::NoLeader);
-        }
-        if let Some(rec) = self.recovery.as_mut() {
-            // Taken up once this new leader has taken over sequencing.
-            if rec.held_joins.len() < MAX_PENDING_PROOFS {
-                rec.held_joins.push(n);
-            }
-            return;
-        }
-        match self.leader_addr() {
-            _ if self.is_leader() => self.challenge(now, n),
-            Some(leader) => {
-                debug!(
-                    lamport = self.clock.now().0,
-                    "passing {}'s join to the leader", n.name
-                );
-                let token = Token::Forward(n.clone());
-                self.send_reliable(now, leader, Message::JoinForward(n), token);
-            }
-            None => self.refuse(now, n.addr, Refusal::NoLeader),
-        }
-    }
-
-    pub(super) fn on_join_forward(&mut self, now: Instant, n: Newcomer) {
-        if self.is_leader() && self.phase == Phase::Member {
-            self.on_join(now, n);
-        } else {
-            self.refuse(now, n.addr, Refusal::NoLeader);
-        }
-    }
-
-    /// The leader's first check: a valid name not bound to another identity, not too many
-    /// joins from one address; then the newcomer must prove its identity.
-    fn challenge(&mut self, now: Instant, n: Newcomer) {
-        if !valid_name(&n.name) {
-            return self.refuse(now, n.addr, Refusal::BadName);
-        }
-        let owned = self
-            .members
-            .entries()
-            .any(|m| m.name == n.name && m.key != n.key);
-        if owned {
-            return self.refuse(now, n.addr, Refusal::NameOwned);
-        }
-        if !self.join_allowed(now, n.addr) {
-            // Said once; further joins from there in this second get no answer at all.
-            return;
-        }
-        // A newcomer that asked twice (directly and through a member, say) gets the same
-        // challenge both times, so whichever proof arrives verifies.
-        let nonce: [u8; 16] = match self.pending_proofs.get(&n.id) {
-            Some((nonce, old, _)) if old.key == n.key && old.name == n.name => *nonce,
-            _ => self.rng.random(),
-        };
-        if self.pending_proofs.len() >= MAX_PENDING_PROOFS
-            && let Some(oldest) = self
-                .pending_proofs
-                .iter()
-                .min_by_key(|(_, (_, _, at))| *at)
-                .map(|(id, _)| *id)
-        {
-            self.pending_proofs.remove(&oldest);
-        }
-        let addr = n.addr;
-        self.pending_proofs.insert(n.id, (nonce, n, now));
-        self.send_reliable(now, addr, Message::Challenge { nonce }, Token::Control);
-    }
-
-    /// At most [`JOINS_PER_SECOND`] joins a second from one address.
-    fn join_allowed(&mut self, now: Instant, addr: SocketAddr) -> bool {
-        if self.join_throttle.len() > 1024 {
-            self.join_throttle.clear();
-        }
-        let entry = self.join_throttle.entry(addr.ip()).or_insert((now, 0));
-        if now.saturating_duration_since(entry.0) >= Duration::from_secs(1) {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        match entry.1 {
-            n if n <= JOINS_PER_SECOND => true,
-            n if n == JOINS_PER_SECOND + 1 => {
-                self.refuse(now, addr, Refusal::Throttled);
-                false
-            }
-            _ => false,
-        }
-    }
-
     /// The leader's challenge: sign it with our identity.
     pub(super) fn on_challenge(&mut self, now: Instant, from: SocketAddr, nonce: [u8; 16]) {
         if !matches!(self.phase, Phase::Joining { .. }) && !self.resyncing {
@@ -253,116 +152,6 @@ impl Node {
         let message = proof_message(&nonce, self.id, &self.cfg.name);
         let signature = self.identity.sign(&message).to_bytes().to_vec();
         self.send_reliable(now, from, Message::Proof { signature }, Token::Control);
-    }
-
-    /// A newcomer's proof: admit it if the signature is its identity's.
-    pub(super) fn on_proof(&mut self, now: Instant, sender: NodeId, signature: &[u8]) {
-        let Some((nonce, n, _)) = self.pending_proofs.remove(&sender) else {
-            return;
-        };
-        let message = proof_message(&nonce, n.id, &n.name);
-        let verified = <[u8; 64]>::try_from(signature).ok().is_some_and(|sig| {
-            VerifyingKey::from_bytes(&n.key).is_ok_and(|key| {
-                key.verify_strict(&message, &Signature::from_bytes(&sig))
-                    .is_ok()
-            })
-        });
-        if verified {
-            self.admit(now, n);
-        } else {
-            self.refuse(now, n.addr, Refusal::BadProof);
-        }
-    }
-
-    fn refuse(&mut self, now: Instant, addr: SocketAddr, reason: Refusal) {
-        info!(
-            lamport = self.clock.now().0,
-            "refusing join from {addr}: {reason}"
-        );
-        self.send_reliable(now, addr, Message::JoinRefused { reason }, Token::Control);
-    }
-
-    /// The leader's admission of a proven newcomer: add it, welcome it, tell everyone.
-    fn admit(&mut self, now: Instant, n: Newcomer) {
-        let Newcomer {
-            id,
-            name,
-            key,
-            addr,
-        } = n;
-        if let Some(holder) = self.members.by_name(&name)
-            && holder.presence == Presence::Online
-            && holder.id != id
-        {
-            // The same identity from a new process: a restart, while the room has not yet
-            // noticed that the old process is gone (it will within a second).
-            let reason = if holder.key == key {
-                Refusal::StillOnline
-            } else {
-                Refusal::NameTaken
-            };
-            return self.refuse(now, addr, reason);
-        }
-        let already = self.members.is_online(id);
-        if !already {
-            if self.members.len() >= MAX_MEMBERS && self.members.get(id).is_none() {
-                return self.refuse(now, addr, Refusal::RoomFull);
-            }
-            let entry = Member {
-                id,
-                name: name.clone(),
-                addr,
-                presence: Presence::Online,
-                key,
-                stamp: Stamp {
-                    lamport: self.clock.tick(),
-                    by: self.id,
-                },
-            };
-            self.members.merge(entry.clone());
-            info!(
-                lamport = self.clock.now().0,
-                "admitted {name} ({id}) at {addr}"
-            );
-            self.events
-                .push_back(Event::MemberOnline { name: name.clone() });
-            // Everyone else learns of the newcomer; the newcomer gets the whole table.
-            let others: Vec<SocketAddr> = self
-                .members
-                .online_peers()
-                .filter(|m| m.id != id)
-                .map(|m| m.addr)
-                .collect();
-            for peer in others {
-                let msg = Message::Members(vec![entry.clone()]);
-                self.send_reliable(now, peer, msg, Token::Control);
-            }
-        }
-        let next_seq = self
-            .sequencer
-            .as_ref()
-            .map_or(self.holdback.next(), Sequencer::next_seq);
-        let oldest = self.history.iter().next().map_or(next_seq, |e| e.seq);
-        let chunks = self.members.chunks();
-        let parts = chunks.len() as u16;
-        for (part, members) in chunks.into_iter().enumerate() {
-            let epoch = self.epoch.expect("a leader has an epoch");
-            let w = Welcome {
-                newcomer: id,
-                epoch,
-                next_seq,
-                oldest,
-                part: part as u16,
-                parts,
-                members,
-            };
-            self.send_reliable(now, addr, Message::Welcome(w), Token::Control);
-        }
-        // The newcomer holds a replica of the offline queue, and gets what was kept for it.
-        if !already {
-            self.replicate_queue_to(now, addr);
-        }
-        self.start_handover(now, &name);
     }
 
     /// A part of our welcome arrived; once all parts are here, we are in.

@@ -26,6 +26,7 @@
 //! Time is always an argument; the node never reads a clock, never sleeps, and draws
 //! randomness only from its own seeded generator, so a run is reproducible.
 
+mod admission;
 mod config;
 mod dispatch;
 mod failover;
