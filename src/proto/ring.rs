@@ -37,22 +37,49 @@ pub enum Change {
 pub struct Membership {
     me: NodeId,
     members: BTreeMap<NodeId, Member>,
+    /// The wrapping sum of every entry's [`entry_hash`], kept up to date by `merge`, so
+    /// that [`Membership::digest`] (sent in every heartbeat and compared with every one
+    /// received) costs nothing however large the table.
+    digest: u64,
+}
+
+/// splitmix64's finaliser: a cheap, well-mixing 64-bit hash step.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// One entry's share of the table digest: its id, version and presence.
+fn entry_hash(m: &Member) -> u64 {
+    let online = u64::from(m.presence == Presence::Online);
+    mix(m.id.0 ^ mix(m.stamp.lamport.0 ^ mix(m.stamp.by.0 ^ online)))
 }
 
 impl Membership {
     /// A table holding only this node's own entry.
     pub fn new(me: Member) -> Self {
         let id = me.id;
+        let digest = entry_hash(&me);
         let mut members = BTreeMap::new();
         members.insert(id, me);
-        Membership { me: id, members }
+        Membership {
+            me: id,
+            members,
+            digest,
+        }
     }
 
     /// A table of saved `entries` for the node `me` (which need not be among them).
     pub fn from_entries(me: NodeId, entries: Vec<Member>) -> Self {
+        let members: BTreeMap<NodeId, Member> = entries.into_iter().map(|m| (m.id, m)).collect();
+        let digest = members
+            .values()
+            .fold(0u64, |d, m| d.wrapping_add(entry_hash(m)));
         Membership {
             me,
-            members: entries.into_iter().map(|m| (m.id, m)).collect(),
+            members,
+            digest,
         }
     }
 
@@ -74,6 +101,11 @@ impl Membership {
                 let was_online = old.is_some_and(|o| o.presence == Presence::Online);
                 let now_online = m.presence == Presence::Online;
                 let existed = old.is_some();
+                let old_hash = old.map_or(0, entry_hash);
+                self.digest = self
+                    .digest
+                    .wrapping_sub(old_hash)
+                    .wrapping_add(entry_hash(&m));
                 self.members.insert(m.id, m);
                 match (was_online, now_online) {
                     (false, true) => Change::CameOnline,
@@ -167,17 +199,9 @@ impl Membership {
     }
 
     /// A digest of the whole table (ids, presence, stamps): equal tables, equal digests.
+    /// Kept up to date by every merge, so reading it is free.
     pub fn digest(&self) -> u64 {
-        fn mix(mut z: u64) -> u64 {
-            // splitmix64's finaliser
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        self.members.values().fold(0u64, |h, m| {
-            let online = u64::from(m.presence == Presence::Online);
-            mix(h ^ mix(m.id.0 ^ mix(m.stamp.lamport.0 ^ mix(m.stamp.by.0 ^ online))))
-        })
+        self.digest
     }
 
     /// The table cut into parts that each fit one datagram.
@@ -289,6 +313,28 @@ mod tests {
         assert_ne!(a.digest(), b.digest());
         b.merge(member(30, "b", Presence::Offline, 2));
         assert_eq!(a.digest(), b.digest());
+    }
+
+    /// The digest kept up to date merge by merge equals one computed from the final
+    /// entries, and an update back and forth leaves it where it was.
+    #[test]
+    fn the_running_digest_matches_the_table() {
+        let mut t = table();
+        let start = t.digest();
+        for (id, presence, lamport) in [
+            (30, Presence::Offline, 2),
+            (30, Presence::Online, 7),
+            (40, Presence::Online, 3),
+            (30, Presence::Online, 5), // stale: ignored
+            (40, Presence::Offline, 9),
+        ] {
+            t.merge(member(id, "x", presence, lamport));
+            let fresh = Membership::from_entries(t.me(), t.entries().cloned().collect());
+            assert_eq!(t.digest(), fresh.digest());
+        }
+        assert_ne!(t.digest(), start);
+        let fresh = Membership::from_entries(t.me(), table().entries().cloned().collect());
+        assert_eq!(fresh.digest(), start);
     }
 
     #[test]

@@ -170,8 +170,11 @@ impl Node {
             return;
         }
         let parts = std::mem::take(parts);
+        let mut leaders_view_of_me = None;
         for m in parts.into_values().flatten() {
-            if m.id != self.id {
+            if m.id == self.id {
+                leaders_view_of_me = Some(m);
+            } else {
                 self.members.merge(m);
             }
         }
@@ -219,15 +222,21 @@ impl Node {
             self.timers.set(Timer::GapRepair, now);
         }
         self.was_member = true;
-        if let Some(mut me) = self.members.get(self.id).cloned() {
+        // The leader stamped our entry online when it admitted us, and every member holds
+        // that version: take it, so that our table is the same as theirs. Only if it is
+        // missing or older than what we wrote ourselves (an "offline" from our last
+        // `dereg`, say) do we write a newer one, and then everyone is told.
+        let adopted = leaders_view_of_me.is_some_and(|m| self.adopt_own_entry(m));
+        self.phase = Phase::Member;
+        if !adopted && let Some(mut me) = self.members.get(self.id).cloned() {
             me.presence = Presence::Online;
             me.stamp = Stamp {
                 lamport: self.clock.tick(),
                 by: self.id,
             };
-            self.members.merge(me);
+            self.members.merge(me.clone());
+            self.broadcast(now, &Message::Members(vec![me]), &Token::Control);
         }
-        self.phase = Phase::Member;
         self.timers.clear(Timer::JoinDeadline);
         self.timers.clear(Timer::JoinRetry);
         self.start_heartbeats(now);
@@ -278,16 +287,32 @@ impl Node {
         }
     }
 
+    /// Takes someone else's version of our own entry if it says we are online where we
+    /// are, and is newer than ours or the same; whether our entry now is that version.
+    fn adopt_own_entry(&mut self, m: Member) -> bool {
+        let Some(me) = self.members.get(self.id) else {
+            return false;
+        };
+        let faithful = m.presence == Presence::Online && m.addr == me.addr && m.key == me.key;
+        if !faithful || m.stamp < me.stamp {
+            return false;
+        }
+        self.clock.observe(m.stamp.lamport);
+        self.members.merge(m);
+        true
+    }
+
     /// Member table entries from someone: merge them and say what changed.
     pub(super) fn on_members(&mut self, now: Instant, from: SocketAddr, list: Vec<Member>) {
         for m in list {
             if m.id == self.id {
-                // Only this node writes its own entry; a newer "offline" is refuted.
+                // A newer "online" of ours (the leader's, from our admission) is taken as
+                // it is; a newer "offline", or one elsewhere, is refuted.
                 let newer = self
                     .members
                     .get(self.id)
                     .is_some_and(|me| m.stamp > me.stamp);
-                if newer && m.presence == Presence::Offline && self.phase == Phase::Member {
+                if newer && self.phase == Phase::Member && !self.adopt_own_entry(m.clone()) {
                     self.clock.observe(m.stamp.lamport);
                     self.refute(now, from);
                 }

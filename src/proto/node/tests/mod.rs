@@ -177,6 +177,12 @@ fn follower(t0: Instant) -> Node {
     cfg.join_timeout = Duration::from_secs(600);
     let mut n = Node::new(cfg, BOB, t0);
     drain(&mut n);
+    // The leader's version of bob's entry, as it wrote it on admitting bob.
+    let mut bob = n.members().get(BOB).cloned().expect("own entry");
+    bob.stamp = Stamp {
+        lamport: Lamport(2),
+        by: LEADER,
+    };
     let w = Welcome {
         newcomer: BOB,
         epoch: Epoch {
@@ -187,11 +193,7 @@ fn follower(t0: Instant) -> Node {
         oldest: Seq(1),
         part: 0,
         parts: 1,
-        members: vec![
-            member(LEADER, "alice", 1),
-            member(BOB, "bob", 2),
-            member(CAROL, "carol", 3),
-        ],
+        members: vec![member(LEADER, "alice", 1), bob, member(CAROL, "carol", 3)],
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
     let out = drain(&mut n);
@@ -609,4 +611,5 @@ fn graceful_leave_tells_everyone_then_reports_left() {
 }
 
 mod hostile;
+mod membership;
 mod transport;

@@ -1,0 +1,129 @@
+//! A node's own entry in the member table: whose version it holds, and when it speaks up.
+
+use super::*;
+
+/// Passes datagrams between `nodes` (node i listens at port i + 1) at `now` until none
+/// is left in flight.
+fn exchange(nodes: &mut [&mut Node], now: Instant) {
+    for _ in 0..100 {
+        let mut moved = false;
+        for i in 0..nodes.len() {
+            while let Some(t) = nodes[i].poll_transmit() {
+                moved = true;
+                let to = usize::from(t.to.port()) - 1;
+                if let Some(dest) = nodes.get_mut(to) {
+                    dest.handle_datagram(now, addr(i as u16 + 1), &t.bytes);
+                }
+            }
+        }
+        if !moved {
+            return;
+        }
+    }
+    panic!("the nodes kept talking");
+}
+
+/// The leader's version of bob's entry, newer than the fixture's, in `presence`.
+fn bob_by_leader(n: &Node, presence: Presence, lamport: u64) -> Member {
+    let mut bob = n.members().get(BOB).cloned().expect("own entry");
+    bob.presence = presence;
+    bob.stamp = Stamp {
+        lamport: Lamport(lamport),
+        by: LEADER,
+    };
+    bob
+}
+
+/// A newcomer keeps the entry its leader wrote for it, so the two tables are the same
+/// (equal digests: their heartbeats start no table pushes) and nobody needs telling.
+#[test]
+fn a_newcomer_holds_the_same_table_as_its_leader() {
+    let t0 = base_time();
+    let mut alice = leader(t0);
+    let mut cfg = NodeConfig::new("bob", addr(2), Some(addr(1)));
+    cfg.identity = [BOB.0 as u8; 32];
+    let mut bob = Node::new(cfg, BOB, t0);
+    exchange(&mut [&mut alice, &mut bob], t0);
+    assert!(bob.in_ring(), "bob joined");
+    assert_eq!(
+        bob.members().get(BOB),
+        alice.members().get(BOB),
+        "bob holds alice's version of its entry"
+    );
+    assert_eq!(bob.members().digest(), alice.members().digest());
+}
+
+/// A newer "online" version of our entry from someone else is taken quietly; a newer
+/// "offline" one is refuted with a newer entry of our own, sent to everyone.
+#[test]
+fn a_newer_own_entry_is_taken_if_online_and_refuted_if_offline() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let online = bob_by_leader(&n, Presence::Online, 40);
+    let members = Message::Members(vec![online.clone()]);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, members));
+    let out = drain(&mut n);
+    assert!(out.messages_to(addr(1)).is_empty(), "{:?}", out.sent);
+    assert!(out.messages_to(addr(3)).is_empty(), "{:?}", out.sent);
+    assert_eq!(n.members().get(BOB), Some(&online));
+
+    let offline = bob_by_leader(&n, Presence::Offline, 60);
+    let members = Message::Members(vec![offline.clone()]);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 3, members));
+    let out = drain(&mut n);
+    let me = n.members().get(BOB).cloned().expect("own entry");
+    assert_eq!(me.presence, Presence::Online);
+    assert!(me.stamp > offline.stamp && me.stamp.by == BOB);
+    for peer in [addr(1), addr(3)] {
+        assert!(
+            out.messages_to(peer)
+                .contains(&&Message::Members(vec![me.clone()])),
+            "{peer} is told: {:?}",
+            out.sent
+        );
+    }
+}
+
+/// A welcome whose entry for us is older than ours (we wrote "offline" when we left, and
+/// the leader never heard it) makes us write a newer "online" and tell everyone.
+#[test]
+fn a_stale_own_entry_in_a_welcome_is_overwritten_and_announced() {
+    let t0 = base_time();
+    let mut cfg = NodeConfig::new("bob", addr(2), Some(addr(1)));
+    cfg.join_timeout = Duration::from_secs(600);
+    let mut n = Node::new(cfg, BOB, t0);
+    drain(&mut n);
+    let mut stale = n.members().get(BOB).cloned().expect("own entry");
+    stale.stamp = Stamp {
+        lamport: Lamport(0),
+        by: LEADER,
+    };
+    let w = Welcome {
+        newcomer: BOB,
+        epoch: Epoch {
+            term: 0,
+            leader: LEADER,
+        },
+        next_seq: Seq(1),
+        oldest: Seq(1),
+        part: 0,
+        parts: 1,
+        members: vec![
+            member(LEADER, "alice", 1),
+            stale.clone(),
+            member(CAROL, "carol", 3),
+        ],
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
+    let out = drain(&mut n);
+    let me = n.members().get(BOB).cloned().expect("own entry");
+    assert!(me.stamp > stale.stamp && me.presence == Presence::Online);
+    for peer in [addr(1), addr(3)] {
+        assert!(
+            out.messages_to(peer)
+                .contains(&&Message::Members(vec![me.clone()])),
+            "{peer} is told: {:?}",
+            out.sent
+        );
+    }
+}
