@@ -6,7 +6,7 @@
 //! [`run`] is the program: it wires stdin through [`ui::parse`] and events through
 //! [`ui::render`] to stdout.
 
-use crate::guard::{Guard, KEY_BYTES, Refused};
+use crate::guard::{Guard, KEY_BYTES};
 use crate::ids::{NodeId, WallMillis};
 use crate::logging::LAMPORT;
 use crate::proto::{Command, Event, Node, NodeConfig};
@@ -108,11 +108,9 @@ impl Default for Security {
 
 /// Default for [`Security::per_source_per_second`].
 pub const DEFAULT_RATE_LIMIT: u32 = 5000;
-/// Opened datagrams waiting for the node task, at most; past it they are dropped.
-const INCOMING_QUEUE: usize = 4096;
-/// Datagrams the node task handles, when they are already waiting, before it drains the
-/// node's outputs: the acks and answers to a burst then share datagrams (see
-/// `proto::batch`), while the wait for the first answer stays short.
+/// Inputs (datagrams and requests) the node task takes, when they are already waiting,
+/// before it drains the node's outputs: the acks and answers to a burst then share
+/// datagrams (see `proto::batch`), while the wait for the first answer stays short.
 const BURST: usize = 64;
 
 /// Starts a node on `socket` with a fresh random id and no room key. `cfg.addr` should be
@@ -191,20 +189,8 @@ pub fn spawn_stored(
             Node::restore(cfg, id, Instant::now(), saved)
         }
     };
-    let guard = Arc::new(Guard::new(
-        id,
-        security.room_key,
-        security.per_source_per_second,
-    ));
-    let task = tokio::spawn(node_loop(
-        Arc::new(socket),
-        guard,
-        node,
-        store,
-        cmd_rx,
-        ev_tx,
-        loss,
-    ));
+    let guard = Guard::new(id, security.room_key, security.per_source_per_second);
+    let task = tokio::spawn(node_loop(socket, guard, node, store, cmd_rx, ev_tx, loss));
     Ok(NodeHandle {
         commands: cmd_tx,
         events: ev_rx,
@@ -261,59 +247,54 @@ async fn drain(
     done
 }
 
-/// Receives datagrams, has the guard check and open them (the rate limit first, so a
-/// flood costs no decryption), and hands the plain ones to the node task.
-async fn receive(
-    socket: Arc<UdpSocket>,
-    guard: Arc<Guard>,
-    to_node: mpsc::Sender<(SocketAddr, Vec<u8>)>,
+/// Has the guard check and open one received datagram (the rate limit first, so a flood
+/// costs no decryption) and hands a plain one to the node.
+fn take_datagram(guard: &Guard, node: &mut Node, from: SocketAddr, datagram: &[u8]) {
+    match guard.open(from, datagram) {
+        Ok(plain) => node.handle_datagram(Instant::now(), from, &plain),
+        Err(why) => guard.note_refused(from, &why),
+    }
+}
+
+/// Hands one request to the node (or answers it from the database).
+fn take_request(
+    request: Request,
+    node: &mut Node,
+    store: &Option<Store>,
+    events: &mpsc::UnboundedSender<Output>,
 ) {
-    let mut buf = vec![0u8; RECV_BUFFER];
-    loop {
-        let (n, from) = match socket.recv_from(&mut buf).await {
-            Ok(r) => r,
-            // ICMP errors surface here on some systems; the protocol's timeouts cover them.
-            Err(e) => {
-                warn!("receive failed: {e}");
-                continue;
-            }
-        };
-        match guard.open(from, &buf[..n]) {
-            Ok(plain) => {
-                if let Err(mpsc::error::TrySendError::Full(_)) = to_node.try_send((from, plain)) {
-                    guard.note_refused(from, &Refused::RateLimited);
-                }
-            }
-            Err(why) => guard.note_refused(from, &why),
+    match request {
+        // History comes from the database, which keeps more than memory does.
+        Request::Command(Command::History { count, search }) if store.is_some() => {
+            let ev = match store.as_ref().map(|s| s.history(count, search.as_deref())) {
+                Some(Ok(entries)) => Output::Event(Event::History(entries)),
+                Some(Err(e)) => Output::Say(vec![format!("error: reading history: {e}")]),
+                None => return,
+            };
+            let _ = events.send(ev);
+        }
+        Request::Command(cmd) => node.handle_command(Instant::now(), wall_now(), cmd),
+        Request::Say(lines) => {
+            let _ = events.send(Output::Say(lines));
         }
     }
 }
 
-/// Aborts a task when dropped: the receive task ends with the node task, even when the
-/// node task is aborted to simulate a crash.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
+/// The node task. It sleeps until a datagram, a request or the node's deadline; then it
+/// takes that and everything else already waiting (up to [`BURST`] inputs) before it
+/// drains the node's outputs, so that answers to a burst share datagrams. Datagrams are
+/// read here, with no task or queue in between: one wake-up per burst, not two per
+/// datagram.
 async fn node_loop(
-    socket: Arc<UdpSocket>,
-    guard: Arc<Guard>,
+    socket: UdpSocket,
+    guard: Guard,
     mut node: Node,
     mut store: Option<Store>,
     mut commands: mpsc::UnboundedReceiver<Request>,
     events: mpsc::UnboundedSender<Output>,
     loss: Loss,
 ) {
-    let (to_node, mut incoming) = mpsc::channel(INCOMING_QUEUE);
-    let _receiver = AbortOnDrop(tokio::spawn(receive(
-        socket.clone(),
-        guard.clone(),
-        to_node,
-    )));
+    let mut buf = vec![0u8; RECV_BUFFER];
     let mut commands_open = true;
     loop {
         if drain(&socket, &guard, &mut node, &mut store, &events, &loss).await {
@@ -327,35 +308,37 @@ async fn node_loop(
             }
         };
         tokio::select! {
-            Some((from, bytes)) = incoming.recv() => {
-                node.handle_datagram(Instant::now(), from, &bytes);
-                for _ in 1..BURST {
-                    let Ok((from, bytes)) = incoming.try_recv() else {
-                        break;
-                    };
-                    node.handle_datagram(Instant::now(), from, &bytes);
-                }
-            }
+            received = socket.recv_from(&mut buf) => match received {
+                Ok((n, from)) => take_datagram(&guard, &mut node, from, &buf[..n]),
+                // ICMP errors surface here on some systems; the protocol's timeouts cover them.
+                Err(e) => warn!(lamport = node.lamport().0, "receive failed: {e}"),
+            },
             c = commands.recv(), if commands_open => match c {
-                // History comes from the database, which keeps more than memory does.
-                Some(Request::Command(Command::History { count, search })) if store.is_some() => {
-                    let ev = match store.as_ref().map(|s| s.history(count, search.as_deref())) {
-                        Some(Ok(entries)) => Output::Event(Event::History(entries)),
-                        Some(Err(e)) => Output::Say(vec![format!("error: reading history: {e}")]),
-                        None => continue,
-                    };
-                    let _ = events.send(ev);
-                }
-                Some(Request::Command(cmd)) => node.handle_command(Instant::now(), wall_now(), cmd),
-                Some(Request::Say(lines)) => {
-                    let _ = events.send(Output::Say(lines));
-                }
+                Some(request) => take_request(request, &mut node, &store, &events),
                 None => {
                     commands_open = false;
                     node.handle_command(Instant::now(), wall_now(), Command::Leave);
                 }
             },
             () = sleep => node.handle_timeout(Instant::now()),
+        }
+        // Whatever else is already waiting joins this burst.
+        let mut taken = 1;
+        while taken < BURST {
+            let mut any = false;
+            if let Ok((n, from)) = socket.try_recv_from(&mut buf) {
+                take_datagram(&guard, &mut node, from, &buf[..n]);
+                taken += 1;
+                any = true;
+            }
+            if commands_open && let Ok(request) = commands.try_recv() {
+                take_request(request, &mut node, &store, &events);
+                taken += 1;
+                any = true;
+            }
+            if !any {
+                break;
+            }
         }
     }
 }

@@ -10,13 +10,15 @@
 //! sliding window of [`REPLAY_WINDOW`] numbers per sender id, so a datagram captured and
 //! sent again is refused, whoever leads.
 //!
-//! The receive task opens datagrams and the node task seals them; both share one
-//! `Guard`, whose per-source and per-sender tables are `DashMap`s for that reason.
+//! The node task opens and seals datagrams. The guard works through `&self` (its tables
+//! are `DashMap`s and its counters atomics), so it can also be shared by reference with
+//! other tasks, as the tests' stand-in peers do.
 
 use crate::ids::NodeId;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use dashmap::DashMap;
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -234,16 +236,16 @@ impl Guard {
         out
     }
 
-    /// Checks the source's rate, then opens a datagram: the plain datagram for the node,
-    /// or why it was refused.
-    pub fn open(&self, from: SocketAddr, datagram: &[u8]) -> Result<Vec<u8>, Refused> {
+    /// Checks the source's rate, then opens a datagram: the plain datagram for the node
+    /// (borrowed when the room has no key: nothing to open), or why it was refused.
+    pub fn open<'a>(&self, from: SocketAddr, datagram: &'a [u8]) -> Result<Cow<'a, [u8]>, Refused> {
         self.within_rate(from)?;
         let sealed = datagram.first() == Some(&SEALED);
         let Some(cipher) = &self.cipher else {
             return if sealed {
                 Err(Refused::NoKey)
             } else {
-                Ok(datagram.to_vec())
+                Ok(Cow::Borrowed(datagram))
             };
         };
         if !sealed {
@@ -270,7 +272,7 @@ impl Guard {
         if !self.windows.entry(sender).or_default().accept(pn) {
             return Err(Refused::Replayed(pn, sender));
         }
-        Ok(plain)
+        Ok(Cow::Owned(plain))
     }
 
     /// Counts a refusal and logs it, at most once a second per source.
@@ -347,7 +349,7 @@ mod tests {
         let plain = Guard::new(NodeId(4), None, 1000);
         let d = a.seal(b"\x01hello");
         assert_eq!(d.len(), 6 + SEAL_OVERHEAD);
-        assert_eq!(b.open(addr(), &d).unwrap(), b"\x01hello");
+        assert_eq!(&*b.open(addr(), &d).unwrap(), b"\x01hello");
         assert_eq!(b.open(addr(), &d), Err(Refused::Replayed(1, NodeId(1))));
         assert_eq!(other.open(addr(), &a.seal(b"x")), Err(Refused::Unauthentic));
         assert_eq!(plain.open(addr(), &a.seal(b"x")), Err(Refused::NoKey));
