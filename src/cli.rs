@@ -83,7 +83,7 @@ pub struct Args {
     /// Recent room messages a newcomer is shown when it joins.
     #[arg(long, default_value_t = 100)]
     pub join_history: usize,
-    /// Milliseconds between heartbeats to each ring neighbour.
+    /// Milliseconds between heartbeats to the ring successor.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(5..=60_000))]
     pub heartbeat_ms: u64,
     /// Heartbeat intervals of silence before a neighbour is suspected and probed; it is

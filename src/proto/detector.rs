@@ -1,9 +1,12 @@
-//! The failure detector for ring neighbours.
+//! The failure detector for the ring predecessor.
 //!
-//! Every datagram from a node counts as a sign of life. A watched neighbour silent for
-//! `suspect_after` is suspected (the node then probes it); silent for `dead_after`, it is
-//! declared dead. A node that just became a neighbour and has not been heard from since
-//! (a newcomer still receiving its welcome, say) is judged only after a longer `grace`.
+//! Every node heartbeats its successor, so each node is watched by one other: the node
+//! after it. A watched node's heartbeats are its signs of life. Silent for
+//! `suspect_after`, it is suspected (the watcher then probes it); silent for `dead_after`,
+//! it is declared dead. A node that just became the watched one is judged by the same
+//! bounds, counted from when watching began, unless it is a newcomer (it came online
+//! less than `grace` before watching began, and may still be receiving its welcome): a
+//! newcomer not yet heard from is judged only after the longer `grace`.
 
 use crate::ids::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,6 +30,8 @@ pub struct Detector {
     last_heard: BTreeMap<NodeId, Instant>,
     /// Watched nodes, with when watching began.
     watched: BTreeMap<NodeId, Instant>,
+    /// When nodes came online, for the last `grace`: the newcomers.
+    arrivals: BTreeMap<NodeId, Instant>,
     suspected: BTreeSet<NodeId>,
 }
 
@@ -40,6 +45,7 @@ impl Detector {
             grace: grace.max(dead_after),
             last_heard: BTreeMap::new(),
             watched: BTreeMap::new(),
+            arrivals: BTreeMap::new(),
             suspected: BTreeSet::new(),
         }
     }
@@ -61,8 +67,15 @@ impl Detector {
         self.suspected.retain(|id| self.watched.contains_key(id));
     }
 
+    /// Records that `id` came online at `now`: watched from before `grace` has passed, it
+    /// is a newcomer and gets the longer grace before its first heartbeat.
+    pub fn arrived(&mut self, id: NodeId, now: Instant) {
+        self.arrivals.insert(id, now);
+    }
+
     /// Forgets a node (it is gone).
     pub fn forget(&mut self, id: NodeId) {
+        self.arrivals.remove(&id);
         self.last_heard.remove(&id);
         self.suspected.remove(&id);
         self.watched.remove(&id);
@@ -70,12 +83,25 @@ impl Detector {
 
     /// Judges the watched nodes at `now`.
     pub fn check(&mut self, now: Instant) -> Verdict {
+        // An arrival matters while a watch that began within `grace` of it can last.
+        let keep = self.grace * 2;
+        self.arrivals
+            .retain(|_, t| now.saturating_duration_since(*t) < keep);
         let mut v = Verdict::default();
         for (id, since) in &self.watched {
             let heard = self.last_heard.get(id).copied().filter(|t| t >= since);
+            let newcomer = self
+                .arrivals
+                .get(id)
+                .is_some_and(|t| since.saturating_duration_since(*t) < self.grace);
             let (silent, suspect_after, dead_after) = match heard {
                 Some(t) => (
                     now.saturating_duration_since(t),
+                    self.suspect_after,
+                    self.dead_after,
+                ),
+                None if !newcomer => (
+                    now.saturating_duration_since(*since),
                     self.suspect_after,
                     self.dead_after,
                 ),
@@ -144,10 +170,11 @@ mod tests {
     }
 
     #[test]
-    fn a_new_neighbour_is_judged_after_the_grace_until_first_heard() {
+    fn a_newcomer_is_judged_after_the_grace_until_first_heard() {
         let t0 = Instant::now();
         let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
         d.heard(NodeId(5), t0);
+        d.arrived(NodeId(5), t0 + 900 * MS);
         d.watch(&[NodeId(5)], t0 + 1000 * MS);
         assert_eq!(
             d.check(t0 + 1500 * MS),
@@ -162,8 +189,28 @@ mod tests {
         assert_eq!(d.check(t0 + 4000 * MS).dead, vec![NodeId(5)]);
         // Once heard, the short bounds apply.
         let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
+        d.arrived(NodeId(6), t0);
         d.watch(&[NodeId(6)], t0);
         d.heard(NodeId(6), t0 + 10 * MS);
         assert_eq!(d.check(t0 + 500 * MS).dead, vec![NodeId(6)]);
+    }
+
+    /// A member that was in the room long before it became the watched one (its
+    /// successor died, say) gets no grace: the short bounds count from when watching
+    /// began, so a second crash next to the first is found as fast as the first.
+    #[test]
+    fn an_established_member_newly_watched_gets_no_grace() {
+        let t0 = Instant::now();
+        let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
+        d.arrived(NodeId(7), t0);
+        d.watch(&[NodeId(7)], t0 + 5000 * MS);
+        assert_eq!(d.check(t0 + 5200 * MS), Verdict::default());
+        assert_eq!(d.check(t0 + 5310 * MS).suspected, vec![NodeId(7)]);
+        assert_eq!(d.check(t0 + 5460 * MS).dead, vec![NodeId(7)]);
+        // Heard from in time, it is not judged on the time before.
+        let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
+        d.watch(&[NodeId(8)], t0);
+        d.heard(NodeId(8), t0 + 400 * MS);
+        assert_eq!(d.check(t0 + 600 * MS), Verdict::default());
     }
 }

@@ -73,6 +73,11 @@ impl TimerTable {
         self.slots[timer.index()] = None;
     }
 
+    /// When `timer` fires, if armed.
+    pub fn deadline(&self, timer: Timer) -> Option<Instant> {
+        self.slots[timer.index()]
+    }
+
     /// Whether `timer` is armed.
     pub fn is_set(&self, timer: Timer) -> bool {
         self.slots[timer.index()].is_some()

@@ -179,6 +179,7 @@ impl Node {
                 },
             };
             self.members.merge(entry.clone());
+            self.detector.arrived(id, now);
             info!(
                 lamport = self.clock.now().0,
                 "admitted {name} ({id}) at {addr}"

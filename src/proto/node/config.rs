@@ -35,7 +35,7 @@ pub struct NodeConfig {
     pub history_limit: usize,
     /// Recent room messages a newcomer is shown as history when it joins (100).
     pub join_history: usize,
-    /// Interval between heartbeats to each ring neighbour (100 ms).
+    /// Interval between heartbeats to the ring successor (100 ms).
     pub heartbeat_interval: Duration,
     /// Heartbeat intervals of silence before a neighbour is suspected and probed (3); it
     /// is declared dead after one and a half times as long.

@@ -1,6 +1,6 @@
-//! Surviving crashes: heartbeats to ring neighbours, failure detection, cutting dead
-//! members out, refuting false suspicion, and Chang-Roberts election (the new leader's
-//! take-over is in `recovery.rs`).
+//! Surviving crashes: heartbeats round the ring (each node to its successor), failure
+//! detection of the predecessor, cutting dead members out, refuting false suspicion, and
+//! Chang-Roberts election (the new leader's take-over is in `recovery.rs`).
 //!
 //! Split brain: after a partition heals, the leader with the larger [`Epoch`] (term, then
 //! id) wins. A node that hears of a larger epoch from a neighbour's heartbeat adopts it;
@@ -33,11 +33,9 @@ impl Node {
         self.timers.set(Timer::Heartbeat, now);
     }
 
-    /// Watches the current ring neighbours.
+    /// Watches the current ring predecessor (whose heartbeats come to this node).
     fn refresh_watch(&mut self, now: Instant) {
-        let mut ids: Vec<NodeId> = self.members.prev().into_iter().collect();
-        ids.extend(self.members.next());
-        ids.dedup();
+        let ids: Vec<NodeId> = self.members.prev().into_iter().collect();
         self.detector.watch(&ids, now);
     }
 
@@ -86,14 +84,10 @@ impl Node {
         self.send_heartbeat(from, false);
     }
 
-    fn neighbour_addrs(&self) -> Vec<SocketAddr> {
-        let mut addrs: Vec<SocketAddr> = [self.members.prev(), self.members.next()]
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.members.get(id).map(|m| m.addr))
-            .collect();
-        addrs.dedup();
-        addrs
+    /// Where this node's heartbeats go: its ring successor, which watches it.
+    fn successor_addr(&self) -> Option<SocketAddr> {
+        let next = self.members.next()?;
+        self.members.get(next).map(|m| m.addr)
     }
 
     pub(super) fn on_heartbeat_timer(&mut self, now: Instant) {
@@ -103,7 +97,7 @@ impl Node {
             return;
         }
         self.judge_neighbours(now);
-        for addr in self.neighbour_addrs() {
+        if let Some(addr) = self.successor_addr() {
             self.send_heartbeat(addr, false);
         }
         self.beats += 1;
@@ -114,6 +108,22 @@ impl Node {
         }
         self.timers
             .set(Timer::Heartbeat, now + self.cfg.heartbeat_interval);
+    }
+
+    /// The predecessor's heartbeat came: if ours is due within half an interval, it goes
+    /// now, and the next one an interval from now. Heartbeats then settle into one wave
+    /// round the ring each interval: a node wakes once per interval, for the beat it
+    /// receives and the one it sends, instead of twice, and nodes sharing a process or a
+    /// machine wake together. No node beats more often than every half interval.
+    fn follow_the_beat(&mut self, now: Instant) {
+        let half = self.cfg.heartbeat_interval / 2;
+        let due_soon = self
+            .timers
+            .deadline(Timer::Heartbeat)
+            .is_some_and(|at| at.saturating_duration_since(now) <= half);
+        if due_soon {
+            self.on_heartbeat_timer(now);
+        }
     }
 
     pub(super) fn on_probe_timer(&mut self, now: Instant) {
@@ -273,15 +283,23 @@ impl Node {
         let Some(entry) = self.members.get(sender).cloned() else {
             return;
         };
+        if self.members.prev() == Some(sender) {
+            self.follow_the_beat(now);
+        }
         if entry.presence == Presence::Offline {
             // It believes it is in the ring; show it our view so it can refute.
             if self.may_push_table(sender, now) {
                 self.send_reliable(now, from, Message::Members(vec![entry]), Token::Control);
             }
         } else if hb.digest != self.members.digest() && self.may_push_table(sender, now) {
-            // Anti-entropy: tables differ, send ours (theirs comes the other way).
+            // Anti-entropy: tables differ, send ours, and a heartbeat with our digest so
+            // that the sender (who does not hear our heartbeats: they go the other way
+            // round the ring) sends us its table too.
             for part in self.members.chunks() {
                 self.send_reliable(now, from, Message::Members(part), Token::Control);
+            }
+            if !hb.probe {
+                self.send_heartbeat(from, false);
             }
         }
         if hb.epoch > self.epoch

@@ -175,6 +175,8 @@ impl Node {
             if m.id == self.id {
                 leaders_view_of_me = Some(m);
             } else {
+                // Any of them may have been admitted just before us.
+                self.detector.arrived(m.id, now);
                 self.members.merge(m);
             }
         }
@@ -336,6 +338,7 @@ impl Node {
             let name = m.name.clone();
             match self.members.merge(m.clone()) {
                 Change::CameOnline => {
+                    self.detector.arrived(m.id, now);
                     self.events
                         .push_back(Event::MemberOnline { name: name.clone() });
                     self.start_handover(now, &name);

@@ -1,0 +1,152 @@
+//! Heartbeats round the ring: to the successor only, the predecessor watched, the beat
+//! followed, and table digests compared both ways.
+
+use super::*;
+use crate::wire::{Heartbeat, decode};
+
+/// The heartbeats a node sent, with their destinations (everything else drained too).
+fn heartbeats(node: &mut Node) -> Vec<(SocketAddr, Heartbeat)> {
+    let mut out = Vec::new();
+    while let Some(t) = node.poll_transmit() {
+        let env = decode(&t.bytes).expect("node sends valid datagrams");
+        for p in env.packets {
+            if let Packet::Heartbeat(hb) = p {
+                out.push((t.to, hb));
+            }
+        }
+    }
+    while node.poll_event().is_some() {}
+    out
+}
+
+/// A heartbeat from `from` (a member) with `digest`, as a datagram.
+fn beat(from: NodeId, digest: u64, probe: bool) -> Vec<u8> {
+    let hb = Heartbeat {
+        epoch: Some(Epoch {
+            term: 0,
+            leader: LEADER,
+        }),
+        delivered: Seq(0),
+        digest,
+        probe,
+    };
+    datagram(from, vec![Packet::Heartbeat(hb)])
+}
+
+/// Bob's ring is alice (100) → bob (200) → carol (300) → alice: his heartbeats go to
+/// carol alone, every interval.
+#[test]
+fn heartbeats_go_to_the_successor_only() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.handle_timeout(t0);
+    let first = heartbeats(&mut n);
+    assert_eq!(
+        first.iter().map(|(to, _)| *to).collect::<Vec<_>>(),
+        [addr(3)]
+    );
+    n.handle_timeout(t0 + Duration::from_millis(99));
+    assert!(heartbeats(&mut n).is_empty());
+    n.handle_timeout(t0 + Duration::from_millis(100));
+    let second = heartbeats(&mut n);
+    assert_eq!(
+        second.iter().map(|(to, _)| *to).collect::<Vec<_>>(),
+        [addr(3)]
+    );
+}
+
+/// The predecessor's beat pulls ours forward when ours is due within half an interval,
+/// and not when it is further off; a beat from the successor never does.
+#[test]
+fn the_predecessors_beat_is_followed_when_ours_is_near() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.handle_timeout(t0);
+    assert_eq!(heartbeats(&mut n).len(), 1, "the first beat, at t0");
+    let digest = n.members().digest();
+    let early = t0 + Duration::from_millis(40);
+    n.handle_datagram(early, addr(1), &beat(LEADER, digest, false));
+    assert!(heartbeats(&mut n).is_empty(), "60 ms off: not yet");
+    let near = t0 + Duration::from_millis(60);
+    n.handle_datagram(near, addr(3), &beat(CAROL, digest, false));
+    assert!(
+        heartbeats(&mut n).is_empty(),
+        "carol is not the predecessor"
+    );
+    n.handle_datagram(near, addr(1), &beat(LEADER, digest, false));
+    let sent = heartbeats(&mut n);
+    assert_eq!(
+        sent.iter().map(|(to, _)| *to).collect::<Vec<_>>(),
+        [addr(3)],
+        "40 ms off: sent with alice's"
+    );
+    // The next beat is an interval after that one.
+    n.handle_timeout(t0 + Duration::from_millis(100));
+    assert!(heartbeats(&mut n).is_empty());
+    n.handle_timeout(near + Duration::from_millis(100));
+    assert_eq!(heartbeats(&mut n).len(), 1);
+}
+
+/// A heartbeat whose digest differs from ours gets our table and our own heartbeat back
+/// (so that the sender, who does not hear our beats, sends its table too); a matching
+/// one gets nothing.
+#[test]
+fn a_different_digest_gets_our_table_and_a_beat_back() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    heartbeats(&mut n);
+    let later = t0 + Duration::from_millis(10);
+    n.handle_datagram(later, addr(1), &beat(LEADER, n.members().digest(), false));
+    assert!(drain(&mut n).messages_to(addr(1)).is_empty());
+    n.handle_datagram(later, addr(1), &beat(LEADER, 12345, false));
+    let mut tables = 0;
+    let mut beats = 0;
+    while let Some(t) = n.poll_transmit() {
+        for p in decode(&t.bytes).unwrap().packets {
+            match p {
+                Packet::Data {
+                    msg: Message::Members(_),
+                    ..
+                } if t.to == addr(1) => tables += 1,
+                Packet::Heartbeat(hb) if t.to == addr(1) => {
+                    assert_eq!(hb.digest, n.members().digest());
+                    beats += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!((tables, beats), (1, 1));
+}
+
+/// Only the predecessor is watched: a silent successor is not declared dead by us, a
+/// silent predecessor is.
+#[test]
+fn only_the_predecessor_is_judged() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    heartbeats(&mut n);
+    let digest = n.members().digest();
+    // Carol (successor) stays silent; alice (predecessor) beats until 200 ms, then stops.
+    for ms in [0, 100, 200] {
+        let at = t0 + Duration::from_millis(ms);
+        n.handle_datagram(at, addr(1), &beat(LEADER, digest, false));
+        n.handle_timeout(at);
+        drain(&mut n);
+    }
+    let mut t = t0 + Duration::from_millis(200);
+    let end = t0 + Duration::from_millis(700);
+    while t < end {
+        t += Duration::from_millis(5);
+        n.handle_timeout(t);
+        drain(&mut n);
+    }
+    assert!(
+        n.members().is_online(CAROL),
+        "the successor is watched by its own successor"
+    );
+    assert!(
+        !n.members().is_online(LEADER),
+        "the predecessor, silent for 500 ms, is cut out"
+    );
+}
