@@ -296,17 +296,20 @@ async fn node_loop(
 ) {
     let mut buf = vec![0u8; RECV_BUFFER];
     let mut commands_open = true;
+    // One timer for the node's life, moved when its deadline moves: cheaper than a new
+    // one per turn of the loop.
+    let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(sleep);
     loop {
         if drain(&socket, &guard, &mut node, &mut store, &events, &loss).await {
             return;
         }
-        let deadline = node.poll_timeout();
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
-                None => std::future::pending().await,
-            }
-        };
+        let deadline = node.poll_timeout().map(tokio::time::Instant::from_std);
+        if let Some(d) = deadline
+            && d != sleep.deadline()
+        {
+            sleep.as_mut().reset(d);
+        }
         tokio::select! {
             received = socket.recv_from(&mut buf) => match received {
                 Ok((n, from)) => take_datagram(&guard, &mut node, from, &buf[..n]),
@@ -320,7 +323,7 @@ async fn node_loop(
                     node.handle_command(Instant::now(), wall_now(), Command::Leave);
                 }
             },
-            () = sleep => node.handle_timeout(Instant::now()),
+            () = &mut sleep, if deadline.is_some() => node.handle_timeout(Instant::now()),
         }
         // Whatever else is already waiting joins this burst.
         let mut taken = 1;

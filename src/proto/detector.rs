@@ -59,6 +59,9 @@ impl Detector {
     /// Sets which nodes are watched (the ring neighbours). A newly watched node is not
     /// judged on silence from before it was a neighbour.
     pub fn watch(&mut self, ids: &[NodeId], now: Instant) {
+        if ids.len() == self.watched.len() && ids.iter().all(|id| self.watched.contains_key(id)) {
+            return; // the same nodes: nothing to change
+        }
         let old = std::mem::take(&mut self.watched);
         for id in ids {
             self.watched

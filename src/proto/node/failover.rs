@@ -111,10 +111,11 @@ impl Node {
     }
 
     /// The predecessor's heartbeat came: if ours is due within half an interval, it goes
-    /// now, and the next one an interval from now. Heartbeats then settle into one wave
-    /// round the ring each interval: a node wakes once per interval, for the beat it
-    /// receives and the one it sends, instead of twice, and nodes sharing a process or a
-    /// machine wake together. No node beats more often than every half interval.
+    /// now, and the next one an interval from now. The beats of a ring then settle into
+    /// one phase: every node's timer comes due at about the time its predecessor's beat
+    /// arrives, so a node wakes about once per interval for both, and nodes sharing a
+    /// process or a machine wake together. Beats to one successor are never more than an
+    /// interval apart, and never less than half of one.
     fn follow_the_beat(&mut self, now: Instant) {
         let half = self.cfg.heartbeat_interval / 2;
         let due_soon = self

@@ -80,10 +80,14 @@ fn the_predecessors_beat_is_followed_when_ours_is_near() {
         [addr(3)],
         "40 ms off: sent with alice's"
     );
-    // The next beat is an interval after that one.
-    n.handle_timeout(t0 + Duration::from_millis(100));
+    // The next is an interval after it, by the timer if alice's beat does not come first.
+    n.handle_timeout(near + Duration::from_millis(99));
     assert!(heartbeats(&mut n).is_empty());
     n.handle_timeout(near + Duration::from_millis(100));
+    assert_eq!(heartbeats(&mut n).len(), 1);
+    // Alice's next beat, an interval later, is followed again.
+    let next = near + Duration::from_millis(199);
+    n.handle_datagram(next, addr(1), &beat(LEADER, digest, false));
     assert_eq!(heartbeats(&mut n).len(), 1);
 }
 
