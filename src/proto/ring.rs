@@ -41,6 +41,9 @@ pub struct Membership {
     /// that [`Membership::digest`] (sent in every heartbeat and compared with every one
     /// received) costs nothing however large the table.
     digest: u64,
+    /// This node's predecessor and successor, found again by every merge that changes
+    /// the table (they are asked for on every heartbeat).
+    neighbours: (Option<NodeId>, Option<NodeId>),
 }
 
 /// splitmix64's finaliser: a cheap, well-mixing 64-bit hash step.
@@ -63,11 +66,14 @@ impl Membership {
         let digest = entry_hash(&me);
         let mut members = BTreeMap::new();
         members.insert(id, me);
-        Membership {
+        let mut table = Membership {
             me: id,
             members,
             digest,
-        }
+            neighbours: (None, None),
+        };
+        table.find_neighbours();
+        table
     }
 
     /// A table of saved `entries` for the node `me` (which need not be among them).
@@ -76,11 +82,14 @@ impl Membership {
         let digest = members
             .values()
             .fold(0u64, |d, m| d.wrapping_add(entry_hash(m)));
-        Membership {
+        let mut table = Membership {
             me,
             members,
             digest,
-        }
+            neighbours: (None, None),
+        };
+        table.find_neighbours();
+        table
     }
 
     /// This node's id.
@@ -107,6 +116,7 @@ impl Membership {
                     .wrapping_sub(old_hash)
                     .wrapping_add(entry_hash(&m));
                 self.members.insert(m.id, m);
+                self.find_neighbours();
                 match (was_online, now_online) {
                     (false, true) => Change::CameOnline,
                     (true, false) => Change::WentOffline,
@@ -172,12 +182,16 @@ impl Membership {
 
     /// This node's successor on the ring.
     pub fn next(&self) -> Option<NodeId> {
-        self.successor_of(self.me)
+        self.neighbours.1
     }
 
     /// This node's predecessor on the ring.
     pub fn prev(&self) -> Option<NodeId> {
-        self.predecessor_of(self.me)
+        self.neighbours.0
+    }
+
+    fn find_neighbours(&mut self) {
+        self.neighbours = (self.predecessor_of(self.me), self.successor_of(self.me));
     }
 
     /// The entry that currently stands for `name`: its online entry if there is one,

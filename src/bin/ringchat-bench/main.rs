@@ -32,6 +32,7 @@
 //! `--trials` and look at the medians and at the load average printed by `all`.
 
 mod failover;
+mod floor;
 mod host;
 mod latency;
 mod memory;

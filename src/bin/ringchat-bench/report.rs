@@ -321,6 +321,15 @@ pub async fn all(sizes: Sizes, threads: &str) {
                 format!("{p}; over {:.0} s of heartbeats only", s.idle.as_secs_f64()),
             );
             t.add(
+                format!("scale: idle floor, {n} bare sockets"),
+                match &s.idle_floor {
+                    Ok(c) => format!("{:.2}% of a core", c * 100.0),
+                    Err(e) => format!("FAILED: {e}"),
+                },
+                "one heartbeat-sized datagram per socket per 100 ms round a ring, no protocol: \
+                 the cost of the sends, receives and wake-ups alone",
+            );
+            t.add(
                 format!("scale: memory per node, {n} nodes"),
                 s.memory_per_node
                     .map_or("unknown".into(), |b| format!("{:.0} KiB", b / 1024.0)),

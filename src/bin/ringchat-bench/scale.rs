@@ -12,17 +12,22 @@
 //!    the first node started, divided by the nodes (tokio tasks, sockets' user-space
 //!    buffers, protocol state; not the kernel's socket buffers).
 //! 3. Idle CPU: this process's CPU time over an idle interval (heartbeats only, the
-//!    bench itself asleep), as a share of one core for the whole room and per node.
+//!    bench itself asleep), as a share of one core for the whole room and per node;
+//!    beside it the idle floor ([`floor`]), measured first, in the same process: bare
+//!    sockets passing one heartbeat-sized datagram per node per interval.
 //! 4. Election: the leader's task is aborted; the time until every survivor has shown
 //!    the new leader (all the same one), the election messages the survivors sent
 //!    (`Stats::election_messages`: tokens and announcements, not resends) and every
 //!    datagram they sent in that window.
 
-use crate::host;
 use crate::room::{self, Room, Setup};
+use crate::{floor, host};
 use ringchat::proto::{Event, Stats};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+
+/// The nodes' heartbeat interval (the default).
+const HEARTBEAT: Duration = Duration::from_millis(100);
 
 /// The figures of one scale run.
 pub struct Scale {
@@ -42,6 +47,8 @@ pub struct Scale {
     pub idle: Duration,
     /// CPU time over the idle interval as a share of one core (0.01 is 1 %).
     pub idle_cpu: Option<f64>,
+    /// The same for bare sockets passing one datagram per node per heartbeat interval.
+    pub idle_floor: Result<f64, String>,
     /// Death of the leader to every survivor showing one new leader.
     pub election: Result<Duration, String>,
     /// Survivors' counters over the election window.
@@ -77,6 +84,16 @@ impl Scale {
                     .map_or("unknown".into(), |c| format!("{:.2}%", c * 100.0)),
                 self.idle_cpu
                     .map_or("unknown".into(), |c| format!("{:.4}%", c * 100.0 / n))
+            ),
+            format!(
+                "  idle floor: {} of one core for {} bare sockets passing one {}-byte datagram \
+                 each per 100 ms round a ring (no protocol)",
+                match &self.idle_floor {
+                    Ok(c) => format!("{:.2}%", c * 100.0),
+                    Err(e) => format!("FAILED: {e}"),
+                },
+                self.nodes,
+                floor::heartbeat_bytes()
             ),
             format!(
                 "  election after the leader's death: {} ; election messages {}, all datagrams \
@@ -118,6 +135,7 @@ async fn check_ring(room: &mut Room, n: usize) -> Result<(), String> {
 
 /// Runs the scale measurements on `n` nodes with `idle` of idle measuring.
 pub async fn run(n: usize, idle: Duration, join_gap: Duration) -> Result<Scale, String> {
+    let idle_floor = floor::idle_floor(n, HEARTBEAT, idle).await;
     let rss_before = host::resident_bytes("self");
     let started = Instant::now();
     let mut room = Room::empty(&Setup::defaults());
@@ -165,6 +183,7 @@ pub async fn run(n: usize, idle: Duration, join_gap: Duration) -> Result<Scale, 
         memory_per_node,
         idle,
         idle_cpu,
+        idle_floor,
         election,
         election_stats: room::delta(&after, &before),
     })
