@@ -77,6 +77,8 @@ struct Peer {
     stream: u32,
     next_seq: u64,
     rtt: RttEstimator,
+    /// Messages to this destination awaiting an ack.
+    in_flight: usize,
 }
 
 /// How many destinations are remembered; past it, those with nothing in flight are
@@ -127,6 +129,7 @@ impl<T> Reliable<T> {
                 stream,
                 next_seq: 1,
                 rtt: RttEstimator::new(initial),
+                in_flight: 0,
             }
         })
     }
@@ -150,6 +153,7 @@ impl<T> Reliable<T> {
         let bytes = encode(id)?;
         let peer = self.peer(to);
         peer.next_seq = (peer.next_seq + 1).min(MsgId::MAX_SEQ);
+        peer.in_flight += 1;
         let deadline = now + rto;
         self.deadlines.insert((deadline, id));
         self.pending.insert(
@@ -200,6 +204,7 @@ impl<T> Reliable<T> {
         for id in acked {
             if let Some(p) = self.pending.remove(&id) {
                 self.deadlines.remove(&(p.deadline, id));
+                self.settled(p.to);
                 if latest.is_none_or(|(t, _)| p.sent_at >= t) {
                     latest = Some((p.sent_at, p.resends == 0));
                 }
@@ -256,6 +261,7 @@ impl<T> Reliable<T> {
             };
             if p.retries_left == 0 {
                 if let Some(p) = self.pending.remove(&id) {
+                    self.settled(p.to);
                     gave_up.push(GaveUp {
                         token: p.token,
                         to: p.to,
@@ -293,10 +299,18 @@ impl<T> Reliable<T> {
         for id in ids {
             if let Some(p) = self.pending.remove(&id) {
                 self.deadlines.remove(&(p.deadline, id));
+                self.settled(p.to);
                 tokens.push(p.token);
             }
         }
         tokens
+    }
+
+    /// A message to `to` left the pending table (acked, given up or cancelled).
+    fn settled(&mut self, to: SocketAddr) {
+        if let Some(peer) = self.peers.get_mut(&to) {
+            peer.in_flight = peer.in_flight.saturating_sub(1);
+        }
     }
 
     /// Forgets the duplicate windows of a node that is gone for good.
@@ -317,6 +331,11 @@ impl<T> Reliable<T> {
     /// How many messages await an ack.
     pub fn in_flight(&self) -> usize {
         self.pending.len()
+    }
+
+    /// How many messages to `to` await an ack.
+    pub fn in_flight_to(&self, to: SocketAddr) -> usize {
+        self.peers.get(&to).map_or(0, |p| p.in_flight)
     }
 
     /// The timeout a new message to `to` would get now.

@@ -28,7 +28,11 @@ impl Node {
                 // An ack meant for an earlier process at our address is not ours.
                 if ack.of == self.id {
                     self.clock.observe(lamport);
-                    for token in self.reliable.on_ack(now, from, &ack) {
+                    let tokens = self.reliable.on_ack(now, from, &ack);
+                    if !tokens.is_empty() {
+                        self.outgoing.note_acked(from);
+                    }
+                    for token in tokens {
                         self.on_acked(now, token);
                     }
                 }
@@ -64,7 +68,8 @@ impl Node {
         self.outgoing.push(to, packet);
     }
 
-    /// Packs the queued packets, the owed acks first, into datagrams.
+    /// Packs the queued packets, the owed acks first, into datagrams; new messages to a
+    /// peer with earlier ones unacked may stay held (see `proto::batch`).
     pub(super) fn pack_datagrams(&mut self) {
         if self.reliable.owes_acks() {
             let mut acks: BTreeMap<SocketAddr, Vec<Vec<u8>>> = BTreeMap::new();
@@ -77,13 +82,16 @@ impl Node {
                 self.outgoing.push_front(to, packets);
             }
         }
-        if self.outgoing.is_empty() {
+        if self.outgoing.is_empty() || !self.outgoing.is_due(self.now) {
             return;
         }
-        let (id, clock) = (self.id, &mut self.clock);
-        let n = self
-            .outgoing
-            .drain_into(|| (id, clock.tick()), &mut self.transmits);
+        let (id, clock, reliable) = (self.id, &mut self.clock, &self.reliable);
+        let n = self.outgoing.drain_into(
+            self.now,
+            |to| reliable.in_flight_to(to),
+            || (id, clock.tick()),
+            &mut self.transmits,
+        );
         self.stats.sent += n as u64;
     }
 
@@ -111,7 +119,7 @@ impl Node {
             encode_packet(&Packet::Data { id, msg })
         });
         match sent {
-            Ok(bytes) => self.queue_packet(to, bytes),
+            Ok(bytes) => self.outgoing.push_data(to, bytes),
             // Unreachable by construction (limits are checked before); never silent.
             Err(e) => warn!(lamport = self.clock.now().0, "not sent to {to}: {e}"),
         }
