@@ -122,25 +122,35 @@ pub async fn run(load: Load, room_key: Option<[u8; KEY_BYTES]>) -> Result<Throug
     let started = Instant::now();
     let mut last = started;
     top_up(&mut sent, &confirmed, &room);
+    // Events are taken in batches of whatever has arrived; the senders are topped up once
+    // per batch, with every confirmation in it.
+    let mut batch = Vec::new();
     while delivered.iter().any(|&d| d < messages) {
-        let Some(s) = room.next(STALL).await else {
+        batch.clear();
+        if !room.next_batch(STALL, &mut batch).await {
             return Err(format!(
                 "no progress for {STALL:?}: sent {sent:?}, confirmed {confirmed:?}, \
                  delivered {delivered:?}"
             ));
-        };
-        if let Event::Room {
-            mine,
-            history: false,
-            ..
-        } = s.event
-        {
-            delivered[s.node] += 1;
-            last = s.at;
-            if mine && let Some(k) = who.iter().position(|&w| w == s.node) {
-                confirmed[k] += 1;
-                top_up(&mut sent, &confirmed, &room);
+        }
+        let mut newly_confirmed = false;
+        for s in batch.drain(..) {
+            if let Event::Room {
+                mine,
+                history: false,
+                ..
+            } = s.event
+            {
+                delivered[s.node] += 1;
+                last = s.at;
+                if mine && let Some(k) = who.iter().position(|&w| w == s.node) {
+                    confirmed[k] += 1;
+                    newly_confirmed = true;
+                }
             }
+        }
+        if newly_confirmed {
+            top_up(&mut sent, &confirmed, &room);
         }
     }
     let elapsed = last - started;
