@@ -3,6 +3,7 @@
 //! owes, and the handling of bad input.
 
 use super::*;
+use crate::proto::packet::{EncodedMessage, data_packet};
 
 impl Node {
     /// Handles one packet of a datagram from `sender` at `from`.
@@ -115,9 +116,9 @@ impl Node {
         token: Token,
         retries: u32,
     ) {
-        let sent = self.reliable.send(now, to, token, retries, |id| {
-            encode_packet(&Packet::Data { id, msg })
-        });
+        let sent = self
+            .reliable
+            .send(now, to, token, retries, |id| data_packet(id, msg));
         match sent {
             Ok(bytes) => self.outgoing.push_data(to, bytes),
             // Unreachable by construction (limits are checked before); never silent.
@@ -125,11 +126,26 @@ impl Node {
         }
     }
 
-    /// Sends `msg` reliably to every online member but this node.
+    /// Sends `msg` reliably to every online member but this node (encoded once).
     pub(super) fn broadcast(&mut self, now: Instant, msg: &Message, token: &Token) {
         let peers: Vec<SocketAddr> = self.members.online_peers().map(|m| m.addr).collect();
-        for addr in peers {
-            self.send_reliable(now, addr, msg.clone(), token.clone());
+        if peers.is_empty() {
+            return;
+        }
+        let encoded = match EncodedMessage::new(msg) {
+            Ok(e) => e,
+            // Unreachable by construction (limits are checked before); never silent.
+            Err(e) => return warn!(lamport = self.clock.now().0, "not broadcast: {e}"),
+        };
+        let retries = self.cfg.max_retries;
+        for to in peers {
+            let sent = self
+                .reliable
+                .send(now, to, token.clone(), retries, |id| encoded.packet(id));
+            match sent {
+                Ok(bytes) => self.outgoing.push_data(to, bytes),
+                Err(e) => warn!(lamport = self.clock.now().0, "not sent to {to}: {e}"),
+            }
         }
     }
 
