@@ -192,6 +192,17 @@ impl HoldBackQueue {
         true
     }
 
+    /// Takes `e` to deliver at once if it is the next one and nothing is held (the next
+    /// is then the one after it); otherwise hands it back, to [`HoldBackQueue::offer`].
+    pub fn take_if_next(&mut self, e: ChatEntry) -> Result<ChatEntry, ChatEntry> {
+        if e.seq == self.next && self.held.is_empty() {
+            self.next = self.next.next();
+            Ok(e)
+        } else {
+            Err(e)
+        }
+    }
+
     /// Takes the next message if it is here.
     pub fn pop_ready(&mut self) -> Option<ChatEntry> {
         let e = self.held.remove(&self.next)?;
@@ -488,6 +499,25 @@ mod tests {
         assert_eq!(q.pop_ready().unwrap().seq, Seq(3));
         assert!(!q.offer(entry(1)), "duplicate after delivery");
         assert_eq!(q.missing(), None);
+    }
+
+    /// Only the next message, with nothing held, skips the queue; anything else is handed
+    /// back and held (or refused) as before, so order is kept.
+    #[test]
+    fn holdback_takes_the_next_message_directly_only_when_nothing_is_held() {
+        let mut q = HoldBackQueue::new(Seq(1));
+        assert_eq!(q.take_if_next(entry(1)).map(|e| e.seq), Ok(Seq(1)));
+        assert_eq!(q.next(), Seq(2));
+        let back = q.take_if_next(entry(3)).unwrap_err();
+        assert!(q.offer(back));
+        // 2 is next, but 3 is held: 2 goes through the queue, and 3 follows it.
+        let back = q.take_if_next(entry(2)).unwrap_err();
+        assert!(q.offer(back));
+        assert_eq!(q.pop_ready().unwrap().seq, Seq(2));
+        assert_eq!(q.pop_ready().unwrap().seq, Seq(3));
+        assert!(q.take_if_next(entry(3)).is_err(), "a duplicate is not taken");
+        assert!(!q.offer(entry(3)));
+        assert_eq!(q.next(), Seq(4));
     }
 
     #[test]

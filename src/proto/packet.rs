@@ -8,10 +8,12 @@
 //! against the wire encoder for every kind of message the hot paths send.
 
 use crate::ids::MsgId;
-use crate::wire::{HEADER_MAX, MAX_PACKET, Message, Packet, WireError};
+use crate::wire::{ChatEntry, HEADER_MAX, MAX_PACKET, Message, Packet, WireError};
 
 /// The variant index of [`Packet::Data`] in postcard's encoding.
 const DATA_VARIANT: u8 = 0;
+/// The variant index of [`Message::Sequenced`] in postcard's encoding.
+const SEQUENCED_VARIANT: u8 = 8;
 
 /// Room for a typical message without growing the buffer while encoding.
 const TYPICAL: usize = 128;
@@ -28,6 +30,20 @@ impl EncodedMessage {
     pub fn new(msg: &Message) -> Result<Self, WireError> {
         let body = postcard::to_extend(msg, Vec::with_capacity(TYPICAL))
             .map_err(|e| WireError::Malformed(e.to_string()))?;
+        Self::checked(body)
+    }
+
+    /// Serialises `Message::Sequenced(e)` without building the message (no copy of the
+    /// entry). Fails as [`EncodedMessage::new`] does.
+    pub fn sequenced(e: &ChatEntry) -> Result<Self, WireError> {
+        let mut body = Vec::with_capacity(TYPICAL);
+        body.push(SEQUENCED_VARIANT);
+        let body =
+            postcard::to_extend(e, body).map_err(|e| WireError::Malformed(e.to_string()))?;
+        Self::checked(body)
+    }
+
+    fn checked(body: Vec<u8>) -> Result<Self, WireError> {
         // The packet adds at least two bytes (the variant and the id).
         if body.len() + 2 > MAX_PACKET {
             return Err(WireError::TooLarge(body.len() + 2 + HEADER_MAX));
@@ -69,7 +85,7 @@ pub fn data_packet(id: MsgId, msg: Message) -> Result<Vec<u8>, WireError> {
 mod tests {
     use super::*;
     use crate::ids::{Lamport, NodeId, OriginSeq, Seq, WallMillis};
-    use crate::wire::{ChatEntry, MAX_TEXT_BYTES, Submit, encode_packet};
+    use crate::wire::{MAX_TEXT_BYTES, Submit, encode_packet};
 
     fn entry(text: String) -> ChatEntry {
         ChatEntry {
@@ -126,6 +142,10 @@ mod tests {
                 })
                 .unwrap();
                 assert_eq!(once.packet(id).unwrap(), expected, "{msg:?} {id:?}");
+                if let Message::Sequenced(e) = &msg {
+                    let direct = EncodedMessage::sequenced(e).unwrap();
+                    assert_eq!(direct.packet(id).unwrap(), expected);
+                }
                 assert_eq!(data_packet(id, msg.clone()).unwrap(), expected);
             }
         }
@@ -136,6 +156,9 @@ mod tests {
     fn an_oversized_message_is_refused() {
         let msg = Message::Sequenced(entry("x".repeat(MAX_PACKET)));
         assert!(EncodedMessage::new(&msg).is_err());
+        if let Message::Sequenced(e) = &msg {
+            assert!(EncodedMessage::sequenced(e).is_err());
+        }
         assert!(data_packet(MsgId(1), msg.clone()).is_err());
         assert!(encode_packet(&Packet::Data { id: MsgId(1), msg }).is_err());
     }

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::proto::packet::{EncodedMessage, data_packet};
+use crate::wire::WireError;
 
 impl Node {
     /// Handles one packet of a datagram from `sender` at `from`.
@@ -128,11 +129,23 @@ impl Node {
 
     /// Sends `msg` reliably to every online member but this node (encoded once).
     pub(super) fn broadcast(&mut self, now: Instant, msg: &Message, token: &Token) {
+        if self.members.online_peers().next().is_some() {
+            self.broadcast_encoded(now, EncodedMessage::new(msg), token);
+        }
+    }
+
+    /// Sends an encoded message reliably to every online member but this node.
+    pub(super) fn broadcast_encoded(
+        &mut self,
+        now: Instant,
+        encoded: Result<EncodedMessage, WireError>,
+        token: &Token,
+    ) {
         let peers: Vec<SocketAddr> = self.members.online_peers().map(|m| m.addr).collect();
         if peers.is_empty() {
             return;
         }
-        let encoded = match EncodedMessage::new(msg) {
+        let encoded = match encoded {
             Ok(e) => e,
             // Unreachable by construction (limits are checked before); never silent.
             Err(e) => return warn!(lamport = self.clock.now().0, "not broadcast: {e}"),
