@@ -4,8 +4,11 @@
 //!
 //! Pure data structures: no sending, no clocks. `proto::node` drives them.
 
+mod submissions;
+
 use crate::ids::{NodeId, OriginSeq, Seq};
 use crate::wire::{ChatEntry, Submit};
+use submissions::Submissions;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Submissions the sequencer holds per origin while waiting for an earlier one.
@@ -246,7 +249,7 @@ impl HoldBackQueue {
 #[derive(Debug, Clone)]
 pub struct History {
     entries: VecDeque<ChatEntry>,
-    by_submission: BTreeMap<(NodeId, OriginSeq), Seq>,
+    by_submission: Submissions,
     limit: usize,
 }
 
@@ -255,7 +258,7 @@ impl History {
     pub fn new(limit: usize) -> Self {
         History {
             entries: VecDeque::new(),
-            by_submission: BTreeMap::new(),
+            by_submission: Submissions::default(),
             limit: limit.max(1),
         }
     }
@@ -265,10 +268,10 @@ impl History {
         if self.entries.len() == self.limit
             && let Some(old) = self.entries.pop_front()
         {
-            self.by_submission.remove(&(old.origin, old.origin_seq));
+            self.by_submission.remove(old.origin, old.origin_seq);
         }
         if !e.is_filler() {
-            self.by_submission.insert((e.origin, e.origin_seq), e.seq);
+            self.by_submission.insert(e.origin, e.origin_seq, e.seq);
         }
         self.entries.push_back(e);
     }
@@ -283,7 +286,7 @@ impl History {
 
     /// Whether the submission `(origin, origin_seq)` was delivered (under any number).
     pub fn contains_submission(&self, origin: NodeId, origin_seq: OriginSeq) -> bool {
-        self.by_submission.contains_key(&(origin, origin_seq))
+        self.by_submission.contains(origin, origin_seq)
     }
 
     /// Every kept message, oldest first.
@@ -299,7 +302,7 @@ impl History {
 
     /// The message `origin` submitted as `origin_seq`, if kept.
     pub fn find_submission(&self, origin: NodeId, origin_seq: OriginSeq) -> Option<&ChatEntry> {
-        let seq = *self.by_submission.get(&(origin, origin_seq))?;
+        let seq = self.by_submission.get(origin, origin_seq)?;
         self.range(seq, seq).next()
     }
 
