@@ -8,8 +8,8 @@ mod submissions;
 
 use crate::ids::{NodeId, OriginSeq, Seq};
 use crate::wire::{ChatEntry, Submit};
-use submissions::Submissions;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use submissions::Submissions;
 
 /// Submissions the sequencer holds per origin while waiting for an earlier one.
 pub const MAX_HELD_PER_ORIGIN: usize = 1024;
@@ -518,7 +518,10 @@ mod tests {
         assert!(q.offer(back));
         assert_eq!(q.pop_ready().unwrap().seq, Seq(2));
         assert_eq!(q.pop_ready().unwrap().seq, Seq(3));
-        assert!(q.take_if_next(entry(3)).is_err(), "a duplicate is not taken");
+        assert!(
+            q.take_if_next(entry(3)).is_err(),
+            "a duplicate is not taken"
+        );
         assert!(!q.offer(entry(3)));
         assert_eq!(q.next(), Seq(4));
     }

@@ -38,8 +38,7 @@ impl EncodedMessage {
     pub fn sequenced(e: &ChatEntry) -> Result<Self, WireError> {
         let mut body = Vec::with_capacity(TYPICAL);
         body.push(SEQUENCED_VARIANT);
-        let body =
-            postcard::to_extend(e, body).map_err(|e| WireError::Malformed(e.to_string()))?;
+        let body = postcard::to_extend(e, body).map_err(|e| WireError::Malformed(e.to_string()))?;
         Self::checked(body)
     }
 

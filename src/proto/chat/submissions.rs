@@ -68,7 +68,9 @@ mod tests {
         // A fixed pseudo-random walk: mostly in order, some out of order, repeats.
         let mut x: u64 = 7;
         for step in 0..5000u64 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let origin = NodeId(x >> 62);
             let k = OriginSeq(match (x >> 40) % 4 {
                 0 => (x >> 20) % 64,

@@ -154,7 +154,10 @@ fn a_held_message_leaves_within_the_hold_limit_without_an_ack() {
     drain(&mut n);
     send_all(&mut n, t0, "m2");
     assert!(drain(&mut n).sent.is_empty());
-    let due = n.outgoing.deadline().expect("a deadline for the held message");
+    let due = n
+        .outgoing
+        .deadline()
+        .expect("a deadline for the held message");
     assert_eq!(due, t0 + crate::proto::batch::HOLD_LIMIT);
     assert!(n.poll_timeout().is_some_and(|t| t <= due));
     n.handle_timeout(due - Duration::from_micros(1));
