@@ -76,7 +76,7 @@ mod tests {
                 0 => (x >> 20) % 64,
                 _ => step / 4,
             });
-            if (x >> 10) % 3 == 0 {
+            if (x >> 10).is_multiple_of(3) {
                 model.remove(&(origin, k));
                 s.remove(origin, k);
             } else {

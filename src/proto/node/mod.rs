@@ -23,6 +23,11 @@
 //! acks included, then share datagrams. The wait it adds to every answer is the time the
 //! burst takes to handle, so keep bursts short.
 //!
+//! New messages to a peer that has earlier ones unacked may be held back until its ack
+//! comes, for at most [`HOLD_LIMIT`](crate::proto::batch::HOLD_LIMIT) (Nagle's rule, see
+//! `proto::batch`): the deadline is part of [`Node::poll_timeout`], so a driver that calls
+//! [`Node::handle_timeout`] then sends them on time.
+//!
 //! Time is always an argument; the node never reads a clock, never sleeps, and draws
 //! randomness only from its own seeded generator, so a run is reproducible.
 

@@ -130,7 +130,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let id = MsgId::new((x >> 63) as u32, (x >> 40) % 200);
-            if (x >> 20) % 2 == 0 {
+            if (x >> 20).is_multiple_of(2) {
                 t.insert(id, pending(step));
                 model.insert(id, step);
             } else {
