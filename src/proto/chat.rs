@@ -4,9 +4,12 @@
 //!
 //! Pure data structures: no sending, no clocks. `proto::node` drives them.
 
+mod submissions;
+
 use crate::ids::{NodeId, OriginSeq, Seq};
 use crate::wire::{ChatEntry, Submit};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use submissions::Submissions;
 
 /// Submissions the sequencer holds per origin while waiting for an earlier one.
 pub const MAX_HELD_PER_ORIGIN: usize = 1024;
@@ -192,6 +195,17 @@ impl HoldBackQueue {
         true
     }
 
+    /// Takes `e` to deliver at once if it is the next one and nothing is held (the next
+    /// is then the one after it); otherwise hands it back, to [`HoldBackQueue::offer`].
+    pub fn take_if_next(&mut self, e: ChatEntry) -> Result<ChatEntry, ChatEntry> {
+        if e.seq == self.next && self.held.is_empty() {
+            self.next = self.next.next();
+            Ok(e)
+        } else {
+            Err(e)
+        }
+    }
+
     /// Takes the next message if it is here.
     pub fn pop_ready(&mut self) -> Option<ChatEntry> {
         let e = self.held.remove(&self.next)?;
@@ -235,7 +249,7 @@ impl HoldBackQueue {
 #[derive(Debug, Clone)]
 pub struct History {
     entries: VecDeque<ChatEntry>,
-    by_submission: BTreeMap<(NodeId, OriginSeq), Seq>,
+    by_submission: Submissions,
     limit: usize,
 }
 
@@ -244,7 +258,7 @@ impl History {
     pub fn new(limit: usize) -> Self {
         History {
             entries: VecDeque::new(),
-            by_submission: BTreeMap::new(),
+            by_submission: Submissions::default(),
             limit: limit.max(1),
         }
     }
@@ -254,10 +268,10 @@ impl History {
         if self.entries.len() == self.limit
             && let Some(old) = self.entries.pop_front()
         {
-            self.by_submission.remove(&(old.origin, old.origin_seq));
+            self.by_submission.remove(old.origin, old.origin_seq);
         }
         if !e.is_filler() {
-            self.by_submission.insert((e.origin, e.origin_seq), e.seq);
+            self.by_submission.insert(e.origin, e.origin_seq, e.seq);
         }
         self.entries.push_back(e);
     }
@@ -272,7 +286,7 @@ impl History {
 
     /// Whether the submission `(origin, origin_seq)` was delivered (under any number).
     pub fn contains_submission(&self, origin: NodeId, origin_seq: OriginSeq) -> bool {
-        self.by_submission.contains_key(&(origin, origin_seq))
+        self.by_submission.contains(origin, origin_seq)
     }
 
     /// Every kept message, oldest first.
@@ -288,7 +302,7 @@ impl History {
 
     /// The message `origin` submitted as `origin_seq`, if kept.
     pub fn find_submission(&self, origin: NodeId, origin_seq: OriginSeq) -> Option<&ChatEntry> {
-        let seq = *self.by_submission.get(&(origin, origin_seq))?;
+        let seq = self.by_submission.get(origin, origin_seq)?;
         self.range(seq, seq).next()
     }
 
@@ -488,6 +502,28 @@ mod tests {
         assert_eq!(q.pop_ready().unwrap().seq, Seq(3));
         assert!(!q.offer(entry(1)), "duplicate after delivery");
         assert_eq!(q.missing(), None);
+    }
+
+    /// Only the next message, with nothing held, skips the queue; anything else is handed
+    /// back and held (or refused) as before, so order is kept.
+    #[test]
+    fn holdback_takes_the_next_message_directly_only_when_nothing_is_held() {
+        let mut q = HoldBackQueue::new(Seq(1));
+        assert_eq!(q.take_if_next(entry(1)).map(|e| e.seq), Ok(Seq(1)));
+        assert_eq!(q.next(), Seq(2));
+        let back = q.take_if_next(entry(3)).unwrap_err();
+        assert!(q.offer(back));
+        // 2 is next, but 3 is held: 2 goes through the queue, and 3 follows it.
+        let back = q.take_if_next(entry(2)).unwrap_err();
+        assert!(q.offer(back));
+        assert_eq!(q.pop_ready().unwrap().seq, Seq(2));
+        assert_eq!(q.pop_ready().unwrap().seq, Seq(3));
+        assert!(
+            q.take_if_next(entry(3)).is_err(),
+            "a duplicate is not taken"
+        );
+        assert!(!q.offer(entry(3)));
+        assert_eq!(q.next(), Seq(4));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod election;
 pub mod event;
 pub mod node;
 pub mod offline;
+pub mod packet;
 pub mod reliable;
 pub mod ring;
 pub mod timers;

@@ -25,9 +25,11 @@
 //! 2.6 s). Detecting a dead peer is the heartbeats' job, not this layer's. A path slower
 //! than the configured timeout needs a larger one, as before.
 
+mod pending;
 pub mod receipts;
 pub mod rtt;
 
+use pending::{Pending, PendingTable};
 use receipts::Receipts;
 pub use receipts::{DEDUPE_WINDOW, DedupeWindow};
 use rtt::{MIN_RTO, RttEstimator};
@@ -48,20 +50,6 @@ pub struct Transmit {
     pub bytes: Vec<u8>,
 }
 
-#[derive(Debug)]
-struct Pending<T> {
-    to: SocketAddr,
-    /// The encoded packet, sent again as it is.
-    bytes: Vec<u8>,
-    retries_left: u32,
-    /// Retransmissions so far (0: sent once, a round-trip sample is valid).
-    resends: u32,
-    /// When it was last sent.
-    sent_at: Instant,
-    deadline: Instant,
-    token: T,
-}
-
 /// A message the layer stopped retransmitting without an ack.
 #[derive(Debug, PartialEq, Eq)]
 pub struct GaveUp<T> {
@@ -77,6 +65,8 @@ struct Peer {
     stream: u32,
     next_seq: u64,
     rtt: RttEstimator,
+    /// Messages to this destination awaiting an ack.
+    in_flight: usize,
 }
 
 /// How many destinations are remembered; past it, those with nothing in flight are
@@ -88,7 +78,7 @@ pub const MAX_PEERS: usize = 4096;
 pub struct Reliable<T> {
     peers: BTreeMap<SocketAddr, Peer>,
     next_stream: u32,
-    pending: BTreeMap<MsgId, Pending<T>>,
+    pending: PendingTable<T>,
     /// `pending`'s deadlines, earliest first.
     deadlines: BTreeSet<(Instant, MsgId)>,
     receipts: Receipts,
@@ -103,7 +93,7 @@ impl<T> Reliable<T> {
         Reliable {
             peers: BTreeMap::new(),
             next_stream: 0,
-            pending: BTreeMap::new(),
+            pending: PendingTable::default(),
             deadlines: BTreeSet::new(),
             receipts: Receipts::default(),
             initial_rto: ack_timeout,
@@ -116,7 +106,7 @@ impl<T> Reliable<T> {
 
     fn peer(&mut self, to: SocketAddr) -> &mut Peer {
         if !self.peers.contains_key(&to) && self.peers.len() >= MAX_PEERS {
-            let busy: BTreeSet<SocketAddr> = self.pending.values().map(|p| p.to).collect();
+            let busy: BTreeSet<SocketAddr> = self.pending.iter().map(|(_, p)| p.to).collect();
             self.peers.retain(|a, _| busy.contains(a));
         }
         let (streams, initial) = (&mut self.next_stream, self.initial_rto);
@@ -127,6 +117,7 @@ impl<T> Reliable<T> {
                 stream,
                 next_seq: 1,
                 rtt: RttEstimator::new(initial),
+                in_flight: 0,
             }
         })
     }
@@ -150,6 +141,7 @@ impl<T> Reliable<T> {
         let bytes = encode(id)?;
         let peer = self.peer(to);
         peer.next_seq = (peer.next_seq + 1).min(MsgId::MAX_SEQ);
+        peer.in_flight += 1;
         let deadline = now + rto;
         self.deadlines.insert((deadline, id));
         self.pending.insert(
@@ -190,7 +182,7 @@ impl<T> Reliable<T> {
                 self.pending
                     .range(a..=b)
                     .filter(|(_, p)| p.to == from)
-                    .map(|(id, _)| *id),
+                    .map(|(id, _)| id),
             );
         }
         acked.sort_unstable();
@@ -206,9 +198,11 @@ impl<T> Reliable<T> {
                 tokens.push(p.token);
             }
         }
-        if let Some((sent_at, true)) = latest {
-            let (floor, cap) = (self.floor(), self.initial_rto);
-            if let Some(peer) = self.peers.get_mut(&from) {
+        let (floor, cap) = (self.floor(), self.initial_rto);
+        if let Some(peer) = self.peers.get_mut(&from) {
+            // Every message taken was to `from`.
+            peer.in_flight = peer.in_flight.saturating_sub(tokens.len());
+            if let Some((sent_at, true)) = latest {
                 peer.rtt
                     .sample(now.saturating_duration_since(sent_at), floor, cap);
             }
@@ -256,6 +250,7 @@ impl<T> Reliable<T> {
             };
             if p.retries_left == 0 {
                 if let Some(p) = self.pending.remove(&id) {
+                    self.settled(p.to);
                     gave_up.push(GaveUp {
                         token: p.token,
                         to: p.to,
@@ -287,16 +282,24 @@ impl<T> Reliable<T> {
             .pending
             .iter()
             .filter(|(_, p)| p.to == to)
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
         let mut tokens = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(p) = self.pending.remove(&id) {
                 self.deadlines.remove(&(p.deadline, id));
+                self.settled(p.to);
                 tokens.push(p.token);
             }
         }
         tokens
+    }
+
+    /// A message to `to` left the pending table (acked, given up or cancelled).
+    fn settled(&mut self, to: SocketAddr) {
+        if let Some(peer) = self.peers.get_mut(&to) {
+            peer.in_flight = peer.in_flight.saturating_sub(1);
+        }
     }
 
     /// Forgets the duplicate windows of a node that is gone for good.
@@ -311,12 +314,17 @@ impl<T> Reliable<T> {
 
     /// Whether any message whose token matches `f` awaits an ack.
     pub fn any_pending(&self, f: impl Fn(&T) -> bool) -> bool {
-        self.pending.values().any(|p| f(&p.token))
+        self.pending.iter().any(|(_, p)| f(&p.token))
     }
 
     /// How many messages await an ack.
     pub fn in_flight(&self) -> usize {
         self.pending.len()
+    }
+
+    /// How many messages to `to` await an ack.
+    pub fn in_flight_to(&self, to: SocketAddr) -> usize {
+        self.peers.get(&to).map_or(0, |p| p.in_flight)
     }
 
     /// The timeout a new message to `to` would get now.

@@ -1,10 +1,12 @@
 //! The harness every in-process measurement uses: a [`Room`] of real nodes
 //! (`driver::spawn_lossy`) on real UDP sockets on 127.0.0.1, their events merged into one
-//! channel and stamped with the time they left the node, one [`Loss`] knob for the whole
+//! channel (in batches of whatever a node had out) and stamped with the time they left the
+//! node, one [`Loss`] knob for the whole
 //! room, and helpers to form the room, wait for events and read every node's counters.
 
 use ringchat::driver::{self, Loss, NodeHandle, Output, Request, Security};
 use ringchat::proto::{Command, Event, NodeConfig, Stats, StatusView};
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -15,6 +17,9 @@ pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// How long one node may take to join (or fail to) before forming the room fails.
 const JOIN_LIMIT: Duration = Duration::from_secs(15);
 
+/// Events a forwarding task takes from its node at once, at most.
+const FORWARD_BATCH: usize = 256;
+
 /// Attempts per node to join before forming the room fails.
 pub const JOIN_ATTEMPTS: usize = 5;
 
@@ -24,7 +29,8 @@ pub const PACED: Duration = Duration::from_millis(60);
 
 /// An event from node `node`, with when the bench received it from the node's channel
 /// (a forwarding task per node stamps it at once, so the stamp does not wait for the
-/// measuring loop).
+/// measuring loop; the events it finds waiting together get one stamp and travel on
+/// together).
 pub struct Stamped {
     /// Index of the node in [`Room::nodes`].
     pub node: usize,
@@ -83,8 +89,10 @@ pub struct Room {
     pub seen: Vec<Vec<(Instant, Event)>>,
     /// Joins that failed and were tried again ([`Room::join`]).
     pub join_failures: usize,
-    events: mpsc::UnboundedReceiver<Stamped>,
-    sender: mpsc::UnboundedSender<Stamped>,
+    events: mpsc::UnboundedReceiver<Vec<Stamped>>,
+    sender: mpsc::UnboundedSender<Vec<Stamped>>,
+    /// Events received but not yet taken.
+    buffer: VecDeque<Stamped>,
     security: Security,
     /// Where the nodes' databases go, if they keep state (removed with the room).
     data: Option<std::path::PathBuf>,
@@ -112,6 +120,7 @@ impl Room {
             join_failures: 0,
             events,
             sender,
+            buffer: VecDeque::new(),
             security: setup.security.clone(),
             data: setup.persist.then(|| {
                 std::env::temp_dir().join(format!(
@@ -177,12 +186,18 @@ impl Room {
         let mut events = std::mem::replace(&mut h.events, idle);
         let tx = self.sender.clone();
         tokio::spawn(async move {
-            while let Some(out) = events.recv().await {
-                if let Output::Event(event) = out {
-                    let at = Instant::now();
-                    if tx.send(Stamped { node: i, at, event }).is_err() {
-                        break;
-                    }
+            let mut outs = Vec::new();
+            while events.recv_many(&mut outs, FORWARD_BATCH).await > 0 {
+                let at = Instant::now();
+                let batch: Vec<Stamped> = outs
+                    .drain(..)
+                    .filter_map(|out| match out {
+                        Output::Event(event) => Some(Stamped { node: i, at, event }),
+                        Output::Say(_) => None,
+                    })
+                    .collect();
+                if !batch.is_empty() && tx.send(batch).is_err() {
+                    break;
                 }
             }
         });
@@ -227,15 +242,41 @@ impl Room {
 
     /// The next event of any node, waiting at most `limit`.
     pub async fn next(&mut self, limit: Duration) -> Option<Stamped> {
-        tokio::time::timeout(limit, self.events.recv())
-            .await
-            .ok()
-            .flatten()
+        if self.buffer.is_empty() {
+            let batch = tokio::time::timeout(limit, self.events.recv())
+                .await
+                .ok()
+                .flatten()?;
+            self.buffer.extend(batch);
+        }
+        self.buffer.pop_front()
+    }
+
+    /// Every event that has arrived, appended to `batch`, waiting at most `limit` for the
+    /// first; `false` if none came in time.
+    pub async fn next_batch(&mut self, limit: Duration, batch: &mut Vec<Stamped>) -> bool {
+        if self.buffer.is_empty() {
+            match self.events.try_recv() {
+                Ok(b) => self.buffer.extend(b),
+                Err(_) => match tokio::time::timeout(limit, self.events.recv()).await {
+                    Ok(Some(b)) => self.buffer.extend(b),
+                    _ => return false,
+                },
+            }
+        }
+        while let Ok(b) = self.events.try_recv() {
+            self.buffer.extend(b);
+        }
+        batch.extend(self.buffer.drain(..));
+        true
     }
 
     /// Moves every event that has arrived into [`Room::seen`].
     pub fn pump(&mut self) {
-        while let Ok(s) = self.events.try_recv() {
+        while let Ok(b) = self.events.try_recv() {
+            self.buffer.extend(b);
+        }
+        for s in self.buffer.drain(..) {
             self.seen[s.node].push((s.at, s.event));
         }
     }

@@ -23,6 +23,11 @@
 //! acks included, then share datagrams. The wait it adds to every answer is the time the
 //! burst takes to handle, so keep bursts short.
 //!
+//! New messages to a peer that has earlier ones unacked may be held back until its ack
+//! comes, for at most [`HOLD_LIMIT`](crate::proto::batch::HOLD_LIMIT) (Nagle's rule, see
+//! `proto::batch`): the deadline is part of [`Node::poll_timeout`], so a driver that calls
+//! [`Node::handle_timeout`] then sends them on time.
+//!
 //! Time is always an argument; the node never reads a clock, never sleeps, and draws
 //! randomness only from its own seeded generator, so a run is reproducible.
 
@@ -211,6 +216,8 @@ pub struct Node {
     next_dm: u64,
     /// Packets queued for sending, packed into datagrams when the outputs are drained.
     outgoing: Coalescer,
+    /// The time of the latest input (what is held back in `outgoing` is judged by it).
+    now: Instant,
     /// Datagrams ready to send.
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -233,7 +240,7 @@ impl Node {
     /// and leads it ([`Event::Joined`] is ready at once); with it, it sends a join request
     /// and waits for the welcome.
     pub fn new(cfg: NodeConfig, id: NodeId, now: Instant) -> Self {
-        let mut node = Node::blank(cfg, id);
+        let mut node = Node::blank(cfg, id, now);
         match node.cfg.join {
             None => node.create_room(now),
             Some(contact) => node.start_join(now, contact),
@@ -243,7 +250,7 @@ impl Node {
     }
 
     /// A node with nothing but its own entry, neither in a room nor joining one.
-    fn blank(cfg: NodeConfig, id: NodeId) -> Self {
+    fn blank(cfg: NodeConfig, id: NodeId, now: Instant) -> Self {
         let mut clock = LamportClock::default();
         let identity = SigningKey::from_bytes(&cfg.identity);
         let me = Member {
@@ -296,6 +303,7 @@ impl Node {
             outbox: Outbox::default(),
             next_dm: 1,
             outgoing: Coalescer::default(),
+            now,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             writes: VecDeque::new(),
@@ -375,6 +383,7 @@ impl Node {
     /// Handles one received datagram from `from`. Any bytes are safe: bad input is
     /// dropped, counted in [`Stats::dropped`] and logged (at most once a second).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.now = self.now.max(now);
         self.stats.received += 1;
         let env = match decode(bytes) {
             Ok(env) => env,
@@ -393,6 +402,7 @@ impl Node {
 
     /// Handles the passing of time: retransmissions, give-ups and protocol timers.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         let mut out = Vec::new();
         let (resent, gave_up) = self.reliable.poll_retransmits(now, &mut out);
         self.stats.retransmitted += resent as u64;
@@ -419,6 +429,7 @@ impl Node {
     /// Handles a user command at `now`; `wall` is the wall-clock time stamped on messages.
     /// A refused command yields [`Event::Error`] and changes nothing.
     pub fn handle_command(&mut self, now: Instant, wall: WallMillis, cmd: Command) {
+        self.now = self.now.max(now);
         match cmd {
             Command::List => {
                 let view = self.member_views();
@@ -482,7 +493,9 @@ impl Node {
     /// The next datagram to send. The first call after inputs packs everything they
     /// queued (acks owed included) into datagrams, several packets per destination in one
     /// datagram where they fit: a driver that handles a burst of inputs before draining
-    /// sends fewer, fuller datagrams.
+    /// sends fewer, fuller datagrams. New messages to a peer that has earlier ones unacked
+    /// may be held back until its ack comes, at most
+    /// [`HOLD_LIMIT`](crate::proto::batch::HOLD_LIMIT) (see `proto::batch`); [`Node::poll_timeout`] includes that deadline.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         if self.transmits.is_empty() {
             self.pack_datagrams();
@@ -497,10 +510,14 @@ impl Node {
 
     /// When [`Node::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.timers.next(), self.reliable.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.timers.next(),
+            self.reliable.next_deadline(),
+            self.outgoing.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// This user's identity (public key).

@@ -54,10 +54,9 @@ impl Node {
     /// During recovery, a message older than this leader's own delivery point: kept aside
     /// for members that lack it. Returns whether it was taken.
     pub(super) fn backfill(&mut self, e: &ChatEntry) -> bool {
-        let have = self.history.range(e.seq, e.seq).next().is_some();
         match self.recovery.as_mut() {
             Some(rec) if e.seq < self.holdback.next() => {
-                if !have {
+                if self.history.range(e.seq, e.seq).next().is_none() {
                     rec.backfill.insert(e.seq, e.clone());
                 }
                 true

@@ -53,7 +53,7 @@ impl Node {
         if saved.is_empty() {
             return Node::new(cfg, id, now);
         }
-        let mut node = Node::blank(cfg, id);
+        let mut node = Node::blank(cfg, id, now);
         node.apply_restored(now, saved);
         node.start_recording();
         node.look_for_room(now);

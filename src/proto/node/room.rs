@@ -5,6 +5,7 @@ use super::{Event, Node, Phase, Token, Write};
 use crate::ids::{NodeId, OriginSeq, Seq, WallMillis};
 use crate::proto::chat::Accepted;
 use crate::proto::event::CommandError;
+use crate::proto::packet::EncodedMessage;
 use crate::proto::timers::Timer;
 use crate::wire::{
     ChatEntry, DirectMessage, MAX_RECIPIENTS, MAX_TEXT_BYTES, Message, Presence, Submit,
@@ -105,16 +106,21 @@ impl Node {
     }
 
     pub(super) fn sequence(&mut self, now: Instant, origin: NodeId, s: Submit) {
-        // The name as the table knows it; the claim only for an origin not known yet.
-        let name = self.name_of(origin).unwrap_or_else(|| s.name.clone());
         let origin_seq = s.origin_seq;
         let Some(seqr) = self.sequencer.as_mut() else {
             return;
         };
-        let accepted = seqr.accept(origin, &name, s);
+        // The name as the table knows it; the claim only for an origin not known yet.
+        let accepted = match self.members.get(origin) {
+            Some(m) => seqr.accept(origin, &m.name, s),
+            None => {
+                let claimed = s.name.clone();
+                seqr.accept(origin, &claimed, s)
+            }
+        };
         debug!(
             lamport = self.clock.now().0,
-            "submission {origin_seq:?} from {name}: {accepted:?}"
+            "submission {origin_seq:?} from {origin}: {accepted:?}"
         );
         match accepted {
             Accepted::Sequenced(entries) => {
@@ -156,7 +162,7 @@ impl Node {
     /// The leader commits a sequenced message: deliver locally, broadcast to the room.
     fn commit(&mut self, now: Instant, e: ChatEntry) {
         let token = Token::Sequenced(Some(e.seq));
-        self.broadcast(now, &Message::Sequenced(e.clone()), &token);
+        self.broadcast_encoded(now, EncodedMessage::sequenced(&e), &token);
         if e.origin == self.id && self.members.online_peers().next().is_some() {
             // The leader's own message counts as committed only once another member holds
             // it: were the leader to crash now, the survivors could not recover it.
@@ -187,13 +193,22 @@ impl Node {
     /// earlier one is here, then deliver in order.
     pub(super) fn on_sequenced(&mut self, now: Instant, e: ChatEntry) {
         let seq = e.seq;
-        if self.backfill(&e) || !self.holdback.offer(e) {
-            debug!(
-                lamport = self.clock.now().0,
-                "not holding #{seq} (next #{})",
-                self.holdback.next()
-            );
+        if self.backfill(&e) {
             return;
+        }
+        // The usual case, the next one with nothing held, is delivered without holding.
+        match self.holdback.take_if_next(e) {
+            Ok(e) => self.deliver(now, e),
+            Err(e) => {
+                if !self.holdback.offer(e) {
+                    debug!(
+                        lamport = self.clock.now().0,
+                        "not holding #{seq} (next #{})",
+                        self.holdback.next()
+                    );
+                    return;
+                }
+            }
         }
         while let Some(e) = self.holdback.pop_ready() {
             self.deliver(now, e);

@@ -3,6 +3,8 @@
 //! owes, and the handling of bad input.
 
 use super::*;
+use crate::proto::packet::{EncodedMessage, data_packet};
+use crate::wire::WireError;
 
 impl Node {
     /// Handles one packet of a datagram from `sender` at `from`.
@@ -28,7 +30,11 @@ impl Node {
                 // An ack meant for an earlier process at our address is not ours.
                 if ack.of == self.id {
                     self.clock.observe(lamport);
-                    for token in self.reliable.on_ack(now, from, &ack) {
+                    let tokens = self.reliable.on_ack(now, from, &ack);
+                    if !tokens.is_empty() {
+                        self.outgoing.note_acked(from);
+                    }
+                    for token in tokens {
                         self.on_acked(now, token);
                     }
                 }
@@ -64,7 +70,8 @@ impl Node {
         self.outgoing.push(to, packet);
     }
 
-    /// Packs the queued packets, the owed acks first, into datagrams.
+    /// Packs the queued packets, the owed acks first, into datagrams; new messages to a
+    /// peer with earlier ones unacked may stay held (see `proto::batch`).
     pub(super) fn pack_datagrams(&mut self) {
         if self.reliable.owes_acks() {
             let mut acks: BTreeMap<SocketAddr, Vec<Vec<u8>>> = BTreeMap::new();
@@ -77,13 +84,16 @@ impl Node {
                 self.outgoing.push_front(to, packets);
             }
         }
-        if self.outgoing.is_empty() {
+        if self.outgoing.is_empty() || !self.outgoing.is_due(self.now) {
             return;
         }
-        let (id, clock) = (self.id, &mut self.clock);
-        let n = self
-            .outgoing
-            .drain_into(|| (id, clock.tick()), &mut self.transmits);
+        let (id, clock, reliable) = (self.id, &mut self.clock, &self.reliable);
+        let n = self.outgoing.drain_into(
+            self.now,
+            |to| reliable.in_flight_to(to),
+            || (id, clock.tick()),
+            &mut self.transmits,
+        );
         self.stats.sent += n as u64;
     }
 
@@ -107,21 +117,48 @@ impl Node {
         token: Token,
         retries: u32,
     ) {
-        let sent = self.reliable.send(now, to, token, retries, |id| {
-            encode_packet(&Packet::Data { id, msg })
-        });
+        let sent = self
+            .reliable
+            .send(now, to, token, retries, |id| data_packet(id, msg));
         match sent {
-            Ok(bytes) => self.queue_packet(to, bytes),
+            Ok(bytes) => self.outgoing.push_data(to, bytes),
             // Unreachable by construction (limits are checked before); never silent.
             Err(e) => warn!(lamport = self.clock.now().0, "not sent to {to}: {e}"),
         }
     }
 
-    /// Sends `msg` reliably to every online member but this node.
+    /// Sends `msg` reliably to every online member but this node (encoded once).
     pub(super) fn broadcast(&mut self, now: Instant, msg: &Message, token: &Token) {
+        if self.members.online_peers().next().is_some() {
+            self.broadcast_encoded(now, EncodedMessage::new(msg), token);
+        }
+    }
+
+    /// Sends an encoded message reliably to every online member but this node.
+    pub(super) fn broadcast_encoded(
+        &mut self,
+        now: Instant,
+        encoded: Result<EncodedMessage, WireError>,
+        token: &Token,
+    ) {
         let peers: Vec<SocketAddr> = self.members.online_peers().map(|m| m.addr).collect();
-        for addr in peers {
-            self.send_reliable(now, addr, msg.clone(), token.clone());
+        if peers.is_empty() {
+            return;
+        }
+        let encoded = match encoded {
+            Ok(e) => e,
+            // Unreachable by construction (limits are checked before); never silent.
+            Err(e) => return warn!(lamport = self.clock.now().0, "not broadcast: {e}"),
+        };
+        let retries = self.cfg.max_retries;
+        for to in peers {
+            let sent = self
+                .reliable
+                .send(now, to, token.clone(), retries, |id| encoded.packet(id));
+            match sent {
+                Ok(bytes) => self.outgoing.push_data(to, bytes),
+                Err(e) => warn!(lamport = self.clock.now().0, "not sent to {to}: {e}"),
+            }
         }
     }
 

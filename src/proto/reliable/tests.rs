@@ -313,3 +313,29 @@ fn destinations_are_bounded() {
         "stream kept"
     );
 }
+
+/// The count per destination that the hold-back rule reads: up with each send, down with
+/// each message acked, given up or cancelled, never below zero, never mixed between
+/// destinations.
+#[test]
+fn in_flight_counts_each_destination_apart() {
+    let t0 = Instant::now();
+    let mut r: Reliable<u32> = Reliable::new(500 * MS);
+    let a: Vec<MsgId> = (0..3).map(|k| send(&mut r, t0, addr(1), k, 0)).collect();
+    send(&mut r, t0, addr(2), 9, 8);
+    send(&mut r, t0, addr(2), 9, 8);
+    assert_eq!((r.in_flight_to(addr(1)), r.in_flight_to(addr(2))), (3, 2));
+    // Acked twice, and by the wrong peer: counted once, for the right one.
+    r.on_ack(t0, addr(2), &ack_upto(a[0].stream(), 2));
+    assert_eq!(r.in_flight_to(addr(1)), 3);
+    r.on_ack(t0, addr(1), &ack_upto(a[0].stream(), 2));
+    r.on_ack(t0, addr(1), &ack_upto(a[0].stream(), 2));
+    assert_eq!(r.in_flight_to(addr(1)), 1);
+    // The last one to addr(1) has no retries left: given up.
+    let (_, gave_up) = r.poll_retransmits(t0 + Duration::from_secs(1), &mut Vec::new());
+    assert_eq!(gave_up.len(), 1);
+    assert_eq!(r.in_flight_to(addr(1)), 0);
+    assert_eq!(r.cancel_to(addr(2)).len(), 2);
+    assert_eq!((r.in_flight_to(addr(1)), r.in_flight_to(addr(2))), (0, 0));
+    assert_eq!(r.in_flight_to(addr(3)), 0);
+}

@@ -195,9 +195,23 @@ fn follower(t0: Instant) -> Node {
         parts: 1,
         members: vec![member(LEADER, "alice", 1), bob, member(CAROL, "carol", 3)],
     };
-    n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
+    // The leader acks the join (the first message of bob's stream to it) with the welcome.
+    let packets = vec![
+        Packet::Ack(Ack {
+            of: BOB,
+            stream: 0,
+            upto: 1,
+            ranges: Vec::new(),
+        }),
+        Packet::Data {
+            id: MsgId(1),
+            msg: Message::Welcome(w),
+        },
+    ];
+    n.handle_datagram(t0, addr(1), &datagram(LEADER, packets));
     let out = drain(&mut n);
     assert!(matches!(out.events[0], Event::Joined { .. }));
+    assert_eq!(n.reliable.in_flight(), 0, "nothing awaits an ack");
     n
 }
 

@@ -97,3 +97,72 @@ fn resends_to_one_peer_share_a_datagram() {
     let to_carol = out.datagrams.iter().filter(|a| **a == addr(3)).count();
     assert_eq!(to_carol, 1);
 }
+
+fn submits_in(out: &Out) -> Vec<u64> {
+    out.messages_to(addr(1))
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Submit(s) => Some(s.origin_seq.0),
+            _ => None,
+        })
+        .collect()
+}
+
+fn send_all(n: &mut Node, now: Instant, text: &str) {
+    n.handle_command(now, WallMillis(0), Command::SendAll { text: text.into() });
+}
+
+/// Nagle's rule (`proto::batch`): the first message to an idle peer leaves at once;
+/// those handed over while it is unacked wait and leave together when its ack comes.
+#[test]
+fn messages_behind_an_unacked_one_wait_for_its_ack() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    send_all(&mut n, t0, "m1");
+    let out = drain(&mut n);
+    assert_eq!(submits_in(&out), [1]);
+    let t1 = t0 + Duration::from_micros(50);
+    for k in 2..=4 {
+        send_all(&mut n, t1, &format!("m{k}"));
+        assert!(drain(&mut n).sent.is_empty(), "m{k} waits for m1's ack");
+    }
+    let due = n.outgoing.deadline();
+    assert_eq!(due, Some(t1 + crate::proto::batch::HOLD_LIMIT));
+    assert!(n.poll_timeout() <= due, "the driver is woken for it");
+    // The leader acks m1 (bob's stream to it: the join was 1, m1 is 2).
+    let ack = Packet::Ack(Ack {
+        of: BOB,
+        stream: 0,
+        upto: 2,
+        ranges: Vec::new(),
+    });
+    n.handle_datagram(t1, addr(1), &datagram(LEADER, vec![ack]));
+    let out = drain(&mut n);
+    assert_eq!(submits_in(&out), [2, 3, 4]);
+    assert_eq!(out.datagrams, [addr(1)]);
+}
+
+/// Held messages leave once [`HOLD_LIMIT`](crate::proto::batch::HOLD_LIMIT) has passed
+/// even if the ack never comes (the earlier datagram was lost), and not before.
+#[test]
+fn a_held_message_leaves_within_the_hold_limit_without_an_ack() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    send_all(&mut n, t0, "m1");
+    // Timers due now (the first heartbeats, which anything held would ride with).
+    n.handle_timeout(t0);
+    drain(&mut n);
+    send_all(&mut n, t0, "m2");
+    assert!(drain(&mut n).sent.is_empty());
+    let due = n
+        .outgoing
+        .deadline()
+        .expect("a deadline for the held message");
+    assert_eq!(due, t0 + crate::proto::batch::HOLD_LIMIT);
+    assert!(n.poll_timeout().is_some_and(|t| t <= due));
+    n.handle_timeout(due - Duration::from_micros(1));
+    assert!(drain(&mut n).sent.is_empty(), "early: still held");
+    n.handle_timeout(due);
+    assert_eq!(submits_in(&drain(&mut n)), [2]);
+    assert_eq!(n.outgoing.deadline(), None, "nothing held");
+}

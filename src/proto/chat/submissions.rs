@@ -1,0 +1,96 @@
+//! [`Submissions`]: which submissions `(origin, origin_seq)` the history holds, and under
+//! which sequence number.
+//!
+//! Kept per origin as a run sorted by origin number: an origin's messages are sequenced in
+//! the order it numbered them, so a new one goes at the back and the oldest leaves from
+//! the front, and a lookup is a binary search in contiguous memory. An out-of-order one
+//! (possible after a leader change) is inserted in its place.
+
+use crate::ids::{NodeId, OriginSeq, Seq};
+use std::collections::{BTreeMap, VecDeque};
+
+/// A map from `(origin, origin_seq)` to `Seq`.
+#[derive(Debug, Clone, Default)]
+pub struct Submissions {
+    by_origin: BTreeMap<NodeId, VecDeque<(OriginSeq, Seq)>>,
+}
+
+impl Submissions {
+    /// Records `(origin, origin_seq)` under `seq`, replacing an earlier record of it.
+    pub fn insert(&mut self, origin: NodeId, origin_seq: OriginSeq, seq: Seq) {
+        let run = self.by_origin.entry(origin).or_default();
+        if run.back().is_none_or(|&(last, _)| last < origin_seq) {
+            return run.push_back((origin_seq, seq));
+        }
+        match run.binary_search_by_key(&origin_seq, |&(s, _)| s) {
+            Ok(i) => run[i].1 = seq,
+            Err(i) => run.insert(i, (origin_seq, seq)),
+        }
+    }
+
+    /// Forgets `(origin, origin_seq)`.
+    pub fn remove(&mut self, origin: NodeId, origin_seq: OriginSeq) {
+        let Some(run) = self.by_origin.get_mut(&origin) else {
+            return;
+        };
+        if run.front().is_some_and(|&(first, _)| first == origin_seq) {
+            run.pop_front();
+        } else if let Ok(i) = run.binary_search_by_key(&origin_seq, |&(s, _)| s) {
+            run.remove(i);
+        }
+        if run.is_empty() {
+            self.by_origin.remove(&origin);
+        }
+    }
+
+    /// The sequence number `(origin, origin_seq)` was recorded under.
+    pub fn get(&self, origin: NodeId, origin_seq: OriginSeq) -> Option<Seq> {
+        let run = self.by_origin.get(&origin)?;
+        let i = run.binary_search_by_key(&origin_seq, |&(s, _)| s).ok()?;
+        Some(run[i].1)
+    }
+
+    /// Whether `(origin, origin_seq)` is recorded.
+    pub fn contains(&self, origin: NodeId, origin_seq: OriginSeq) -> bool {
+        self.get(origin, origin_seq).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Against a plain ordered map, for any order of inserts and removes.
+    #[test]
+    fn behaves_as_a_map_whatever_the_order() {
+        let mut model: BTreeMap<(NodeId, OriginSeq), Seq> = BTreeMap::new();
+        let mut s = Submissions::default();
+        // A fixed pseudo-random walk: mostly in order, some out of order, repeats.
+        let mut x: u64 = 7;
+        for step in 0..5000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let origin = NodeId(x >> 62);
+            let k = OriginSeq(match (x >> 40) % 4 {
+                0 => (x >> 20) % 64,
+                _ => step / 4,
+            });
+            if (x >> 10).is_multiple_of(3) {
+                model.remove(&(origin, k));
+                s.remove(origin, k);
+            } else {
+                model.insert((origin, k), Seq(step));
+                s.insert(origin, k, Seq(step));
+            }
+            let probe = OriginSeq((x >> 30) % 1300);
+            assert_eq!(s.get(origin, probe), model.get(&(origin, probe)).copied());
+        }
+        for (&(origin, k), &seq) in &model {
+            assert_eq!(s.get(origin, k), Some(seq));
+        }
+        let held: usize = s.by_origin.values().map(VecDeque::len).sum();
+        assert_eq!(held, model.len());
+        assert!(s.by_origin.values().all(|run| !run.is_empty()));
+    }
+}
