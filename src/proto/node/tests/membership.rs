@@ -25,13 +25,22 @@ fn exchange(nodes: &mut [&mut Node], now: Instant) {
 
 /// The leader's version of bob's entry, newer than the fixture's, in `presence`.
 fn bob_by_leader(n: &Node, presence: Presence, lamport: u64) -> Member {
-    let mut bob = n.members().get(BOB).cloned().expect("own entry");
-    bob.presence = presence;
-    bob.stamp = Stamp {
-        lamport: Lamport(lamport),
-        by: LEADER,
-    };
-    bob
+    Member {
+        presence,
+        ..bob_as_written_by_leader(n, lamport)
+    }
+}
+
+/// Asserts that `me` was sent to alice and carol.
+fn told_everyone(out: &Out, me: &Member) {
+    for peer in [addr(1), addr(3)] {
+        assert!(
+            out.messages_to(peer)
+                .contains(&&Message::Members(vec![me.clone()])),
+            "{peer} is told: {:?}",
+            out.sent
+        );
+    }
 }
 
 /// A newcomer keeps the entry its leader wrote for it, so the two tables are the same
@@ -74,14 +83,7 @@ fn a_newer_own_entry_is_taken_if_online_and_refuted_if_offline() {
     let me = n.members().get(BOB).cloned().expect("own entry");
     assert_eq!(me.presence, Presence::Online);
     assert!(me.stamp > offline.stamp && me.stamp.by == BOB);
-    for peer in [addr(1), addr(3)] {
-        assert!(
-            out.messages_to(peer)
-                .contains(&&Message::Members(vec![me.clone()])),
-            "{peer} is told: {:?}",
-            out.sent
-        );
-    }
+    told_everyone(&out, &me);
 }
 
 /// A welcome whose entry for us is older than ours (we wrote "offline" when we left, and
@@ -89,41 +91,12 @@ fn a_newer_own_entry_is_taken_if_online_and_refuted_if_offline() {
 #[test]
 fn a_stale_own_entry_in_a_welcome_is_overwritten_and_announced() {
     let t0 = base_time();
-    let mut cfg = NodeConfig::new("bob", addr(2), Some(addr(1)));
-    cfg.join_timeout = Duration::from_secs(600);
-    let mut n = Node::new(cfg, BOB, t0);
-    drain(&mut n);
-    let mut stale = n.members().get(BOB).cloned().expect("own entry");
-    stale.stamp = Stamp {
-        lamport: Lamport(0),
-        by: LEADER,
-    };
-    let w = Welcome {
-        newcomer: BOB,
-        epoch: Epoch {
-            term: 0,
-            leader: LEADER,
-        },
-        next_seq: Seq(1),
-        oldest: Seq(1),
-        part: 0,
-        parts: 1,
-        members: vec![
-            member(LEADER, "alice", 1),
-            stale.clone(),
-            member(CAROL, "carol", 3),
-        ],
-    };
+    let mut n = joining_bob(t0);
+    let stale = bob_as_written_by_leader(&n, 0);
+    let w = welcome_for_bob(stale.clone());
     n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
     let out = drain(&mut n);
     let me = n.members().get(BOB).cloned().expect("own entry");
     assert!(me.stamp > stale.stamp && me.presence == Presence::Online);
-    for peer in [addr(1), addr(3)] {
-        assert!(
-            out.messages_to(peer)
-                .contains(&&Message::Members(vec![me.clone()])),
-            "{peer} is told: {:?}",
-            out.sent
-        );
-    }
+    told_everyone(&out, &me);
 }

@@ -170,20 +170,29 @@ fn dm_from_carol(text: &str) -> Message {
     })
 }
 
-/// A follower "bob" at port 2 in a room led by alice (port 1), carol at port 3.
-fn follower(t0: Instant) -> Node {
+/// "bob" at port 2 asking to join through alice (port 1), its join drained.
+fn joining_bob(t0: Instant) -> Node {
     let mut cfg = NodeConfig::new("bob", addr(2), Some(addr(1)));
     // These tests send no heartbeats: keep the failure detector's newcomer grace long.
     cfg.join_timeout = Duration::from_secs(600);
     let mut n = Node::new(cfg, BOB, t0);
     drain(&mut n);
-    // The leader's version of bob's entry, as it wrote it on admitting bob.
+    n
+}
+
+/// Bob's own entry as the leader wrote it, at Lamport time `lamport`.
+fn bob_as_written_by_leader(n: &Node, lamport: u64) -> Member {
     let mut bob = n.members().get(BOB).cloned().expect("own entry");
     bob.stamp = Stamp {
-        lamport: Lamport(2),
+        lamport: Lamport(lamport),
         by: LEADER,
     };
-    let w = Welcome {
+    bob
+}
+
+/// Alice's welcome for bob into a room of alice, bob (entry `bob`) and carol (port 3).
+fn welcome_for_bob(bob: Member) -> Welcome {
+    Welcome {
         newcomer: BOB,
         epoch: Epoch {
             term: 0,
@@ -194,7 +203,13 @@ fn follower(t0: Instant) -> Node {
         part: 0,
         parts: 1,
         members: vec![member(LEADER, "alice", 1), bob, member(CAROL, "carol", 3)],
-    };
+    }
+}
+
+/// A follower "bob" at port 2 in a room led by alice (port 1), carol at port 3.
+fn follower(t0: Instant) -> Node {
+    let mut n = joining_bob(t0);
+    let w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
     // The leader acks the join (the first message of bob's stream to it) with the welcome.
     let packets = vec![
         Packet::Ack(Ack {
