@@ -256,6 +256,17 @@ fn take_datagram(guard: &Guard, node: &mut Node, from: SocketAddr, datagram: &[u
     }
 }
 
+/// Whether the node loop answers `request` itself (lines to print, history from the
+/// database) rather than the node: then everything the node owes from earlier inputs
+/// must go out first, or the answer would overtake theirs.
+fn answered_by_the_loop(request: &Request, store: &Option<Store>) -> bool {
+    match request {
+        Request::Say(_) => true,
+        Request::Command(Command::History { .. }) => store.is_some(),
+        Request::Command(_) => false,
+    }
+}
+
 /// Hands one request to the node (or answers it from the database).
 fn take_request(
     request: Request,
@@ -317,7 +328,14 @@ async fn node_loop(
                 Err(e) => warn!(lamport = node.lamport().0, "receive failed: {e}"),
             },
             c = commands.recv(), if commands_open => match c {
-                Some(request) => take_request(request, &mut node, &store, &events),
+                Some(request) => {
+                    if answered_by_the_loop(&request, &store)
+                        && drain(&socket, &guard, &mut node, &mut store, &events, &loss).await
+                    {
+                        return;
+                    }
+                    take_request(request, &mut node, &store, &events);
+                }
                 None => {
                     commands_open = false;
                     node.handle_command(Instant::now(), wall_now(), Command::Leave);
@@ -335,6 +353,11 @@ async fn node_loop(
                 any = true;
             }
             if commands_open && let Ok(request) = commands.try_recv() {
+                if answered_by_the_loop(&request, &store)
+                    && drain(&socket, &guard, &mut node, &mut store, &events, &loss).await
+                {
+                    return;
+                }
                 take_request(request, &mut node, &store, &events);
                 taken += 1;
                 any = true;
