@@ -224,8 +224,14 @@ mod tests {
         out
     }
 
+    /// The instant a test starts from: only differences from it matter to the coalescer,
+    /// so the tests stay deterministic; the one place they read the clock.
+    fn base_time() -> Instant {
+        Instant::now()
+    }
+
     fn drain(c: &mut Coalescer) -> Vec<Transmit> {
-        drain_at(c, Instant::now(), &[])
+        drain_at(c, base_time(), &[])
     }
 
     fn data(n: u8) -> Vec<u8> {
@@ -243,7 +249,7 @@ mod tests {
     /// quiet spell is not delayed).
     #[test]
     fn new_data_to_an_idle_peer_leaves_at_once() {
-        let t0 = Instant::now();
+        let t0 = base_time();
         let mut c = Coalescer::default();
         c.push_data(addr(1), data(1));
         // The one in flight is this message itself.
@@ -257,7 +263,7 @@ mod tests {
     /// it; the peer's ack releases all of it in one datagram.
     #[test]
     fn new_data_waits_for_the_ack_of_earlier_data() {
-        let t0 = Instant::now();
+        let t0 = base_time();
         let mut c = Coalescer::default();
         c.push_data(addr(1), data(1));
         assert_eq!(drain_at(&mut c, t0, &[(1, 1)]).len(), 1);
@@ -282,7 +288,7 @@ mod tests {
     /// datagram), and not before.
     #[test]
     fn held_data_leaves_within_the_hold_limit() {
-        let t0 = Instant::now();
+        let t0 = base_time();
         let mut c = Coalescer::default();
         c.push_data(addr(1), data(1));
         assert!(drain_at(&mut c, t0, &[(1, 5)]).is_empty());
@@ -298,7 +304,7 @@ mod tests {
     /// with it; rule 4: data that fills a datagram does not wait.
     #[test]
     fn urgent_packets_and_full_datagrams_do_not_wait() {
-        let t0 = Instant::now();
+        let t0 = base_time();
         let mut c = Coalescer::default();
         c.push_data(addr(1), data(1));
         c.push_data(addr(2), data(2));
@@ -321,7 +327,7 @@ mod tests {
     /// Rule 3: an ack that leaves other data unacked still releases one datagram.
     #[test]
     fn each_ack_releases_what_is_held() {
-        let t0 = Instant::now();
+        let t0 = base_time();
         let mut c = Coalescer::default();
         c.push_data(addr(1), data(1));
         assert!(drain_at(&mut c, t0, &[(1, 9)]).is_empty());

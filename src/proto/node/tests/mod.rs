@@ -263,86 +263,6 @@ fn room_seqs(out: &Out) -> Vec<u64> {
         .collect()
 }
 
-#[test]
-fn leader_admits_a_join_and_welcomes_with_the_table() {
-    let t0 = base_time();
-    let mut n = leader(t0);
-    let out = join_bob(&mut n, t0);
-    let acks = out.acks_to(addr(2));
-    assert_eq!(acks.len(), 1, "the proof is acked");
-    assert!(acks[0].covers(2) && acks[0].of == BOB);
-    assert_eq!(
-        out.datagrams,
-        [addr(2)],
-        "the ack and the welcome share one datagram"
-    );
-    let msgs = out.messages_to(addr(2));
-    let Some(Message::Welcome(w)) = msgs.first() else {
-        panic!("expected a welcome, got {msgs:?}");
-    };
-    assert_eq!((w.epoch.leader, w.parts, w.next_seq), (LEADER, 1, Seq(1)));
-    assert_eq!(w.members.len(), 2);
-    assert!(
-        out.events
-            .contains(&Event::MemberOnline { name: "bob".into() })
-    );
-}
-
-/// The same identity from a second place while the name is online: refused for now, as
-/// a restart the room has not noticed yet (the joiner asks again shortly).
-#[test]
-fn a_name_already_online_is_refused() {
-    let t0 = base_time();
-    let mut n = leader_with_bob(t0);
-    let key = identity(BOB.0 as u8);
-    let out = join_as(&mut n, t0, (NodeId(9), 9, "bob"), &key, &key);
-    assert_eq!(
-        out.messages_to(addr(9)),
-        vec![&Message::JoinRefused {
-            reason: Refusal::StillOnline
-        }]
-    );
-    assert_eq!(n.members().len(), 2, "table unchanged");
-}
-
-/// Another identity under a registered name: refused at once, even when the name's owner
-/// is offline, and nothing kept for the owner reaches it.
-#[test]
-fn an_impostor_is_refused() {
-    let t0 = base_time();
-    let mut n = leader_with_bob(t0);
-    let mut gone = n.members().get(BOB).unwrap().clone();
-    gone.presence = Presence::Offline;
-    gone.stamp.lamport = Lamport(1000);
-    n.handle_datagram(t0, addr(2), &data(BOB, 9, Message::Members(vec![gone])));
-    drain(&mut n);
-    let mallory = identity(66);
-    let out = join_as(&mut n, t0, (NodeId(66), 66, "bob"), &mallory, &mallory);
-    assert_eq!(
-        out.messages_to(addr(66)),
-        vec![&Message::JoinRefused {
-            reason: Refusal::NameOwned
-        }]
-    );
-    assert!(!n.members().is_online(NodeId(66)));
-}
-
-/// A newcomer that claims a key it does not hold cannot sign the challenge.
-#[test]
-fn a_proof_by_another_key_is_refused() {
-    let t0 = base_time();
-    let mut n = leader(t0);
-    let claimed = identity(BOB.0 as u8);
-    let out = join_as(&mut n, t0, (BOB, 2, "bob"), &claimed, &identity(77));
-    assert_eq!(
-        out.messages_to(addr(2)),
-        vec![&Message::JoinRefused {
-            reason: Refusal::BadProof
-        }]
-    );
-    assert_eq!(n.members().len(), 1);
-}
-
 /// A member id speaking from another address is someone else: dropped.
 #[test]
 fn a_member_id_from_another_address_is_dropped() {
@@ -353,27 +273,6 @@ fn a_member_id_from_another_address_is_dropped() {
     let out = drain(&mut n);
     assert!(out.sent.is_empty() && out.events.is_empty());
     assert_eq!(n.stats().dropped, 1);
-}
-
-#[test]
-fn a_non_leader_forwards_joins_to_the_leader() {
-    let t0 = base_time();
-    let mut n = follower(t0);
-    let join = Message::Join {
-        name: "dan".into(),
-        key: [9; 32],
-    };
-    n.handle_datagram(t0, addr(9), &data(NodeId(9), 1, join));
-    let out = drain(&mut n);
-    assert_eq!(
-        out.messages_to(addr(1)),
-        vec![&Message::JoinForward(Newcomer {
-            id: NodeId(9),
-            name: "dan".into(),
-            key: [9; 32],
-            addr: addr(9)
-        })]
-    );
 }
 
 #[test]
@@ -574,44 +473,6 @@ fn bad_commands_are_refused_with_nothing_sent() {
     }
 }
 
-/// A joining node does not ack room traffic before its welcome: the sender retries later.
-#[test]
-fn joiner_leaves_early_traffic_unacked() {
-    let t0 = base_time();
-    let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
-    drain(&mut n);
-    n.handle_datagram(
-        t0,
-        addr(1),
-        &data(LEADER, 5, Message::Sequenced(entry(1, LEADER, "alice", 1))),
-    );
-    let out = drain(&mut n);
-    assert!(out.sent.is_empty());
-    assert!(out.events.is_empty());
-}
-
-#[test]
-fn unreachable_contact_fails_the_join_within_the_deadline() {
-    let t0 = base_time();
-    let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
-    let mut now = t0;
-    let mut events = Vec::new();
-    while let Some(t) = n.poll_timeout() {
-        assert!(
-            t <= t0 + Duration::from_secs(3),
-            "join must settle within 3 s"
-        );
-        now = t;
-        n.handle_timeout(now);
-        events.extend(drain(&mut n).events);
-    }
-    assert_eq!(
-        events,
-        vec![Event::JoinFailed(JoinError::Unreachable(addr(1)))]
-    );
-    assert!(now <= t0 + Duration::from_secs(3));
-}
-
 #[test]
 fn graceful_leave_tells_everyone_then_reports_left() {
     let t0 = base_time();
@@ -641,5 +502,6 @@ fn graceful_leave_tells_everyone_then_reports_left() {
 
 mod heartbeats;
 mod hostile;
+mod joining;
 mod membership;
 mod transport;

@@ -56,22 +56,6 @@ fn messages_handled_together_are_acked_together() {
     assert_eq!((acks[0].upto, acks[0].ranges.clone()), (4, vec![]));
 }
 
-/// A message the node does not accept yet is not acked, so that its sender retries.
-#[test]
-fn a_message_not_accepted_is_not_acked() {
-    let t0 = base_time();
-    let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
-    drain(&mut n);
-    // Still joining: a room message is not taken yet.
-    n.handle_datagram(
-        t0,
-        addr(1),
-        &data(LEADER, 1, Message::Sequenced(entry(1, CAROL, "carol", 1))),
-    );
-    let out = drain(&mut n);
-    assert!(out.acks_to(addr(1)).is_empty(), "{:?}", out.sent);
-}
-
 /// Two messages to one peer that time out together are resent in one datagram, after
 /// the configured timeout while the peer's round trip is unmeasured.
 #[test]
