@@ -25,10 +25,10 @@ impl Node {
         if self.is_restarting() {
             return self.refuse(now, n.addr, Refusal::Restarting);
         }
-        if self.phase != Phase::Member {
+        if self.life.phase != Phase::Member {
             return self.refuse(now, n.addr, Refusal::NoLeader);
         }
-        if let Some(rec) = self.recovery.as_mut() {
+        if let Some(rec) = self.room.recovery.as_mut() {
             // Taken up once this new leader has taken over sequencing.
             if rec.held_joins.len() < MAX_PENDING_PROOFS {
                 rec.held_joins.push(n);
@@ -39,7 +39,7 @@ impl Node {
             _ if self.is_leader() => self.challenge(now, n),
             Some(leader) => {
                 debug!(
-                    lamport = self.clock.now().0,
+                    lamport = self.ctx.clock.now().0,
                     "passing {}'s join to the leader", n.name
                 );
                 let token = Token::Forward(n.clone());
@@ -50,7 +50,7 @@ impl Node {
     }
 
     pub(super) fn on_join_forward(&mut self, now: Instant, n: Newcomer) {
-        if self.is_leader() && self.phase == Phase::Member {
+        if self.is_leader() && self.life.phase == Phase::Member {
             self.on_join(now, n);
         } else {
             self.refuse(now, n.addr, Refusal::NoLeader);
@@ -64,7 +64,7 @@ impl Node {
             return self.refuse(now, n.addr, Refusal::BadName);
         }
         let owned = self
-            .members
+            .ring.members
             .entries()
             .any(|m| m.name == n.name && m.key != n.key);
         if owned {
@@ -76,30 +76,30 @@ impl Node {
         }
         // A newcomer that asked twice (directly and through a member, say) gets the same
         // challenge both times, so whichever proof arrives verifies.
-        let nonce: [u8; 16] = match self.pending_proofs.get(&n.id) {
+        let nonce: [u8; 16] = match self.life.pending_proofs.get(&n.id) {
             Some((nonce, old, _)) if old.key == n.key && old.name == n.name => *nonce,
-            _ => self.rng.random(),
+            _ => self.life.rng.random(),
         };
-        if self.pending_proofs.len() >= MAX_PENDING_PROOFS
+        if self.life.pending_proofs.len() >= MAX_PENDING_PROOFS
             && let Some(oldest) = self
-                .pending_proofs
+                .life.pending_proofs
                 .iter()
                 .min_by_key(|(_, (_, _, at))| *at)
                 .map(|(id, _)| *id)
         {
-            self.pending_proofs.remove(&oldest);
+            self.life.pending_proofs.remove(&oldest);
         }
         let addr = n.addr;
-        self.pending_proofs.insert(n.id, (nonce, n, now));
+        self.life.pending_proofs.insert(n.id, (nonce, n, now));
         self.send_reliable(now, addr, Message::Challenge { nonce }, Token::Control);
     }
 
     /// At most [`JOINS_PER_SECOND`] joins a second from one address.
     fn join_allowed(&mut self, now: Instant, addr: SocketAddr) -> bool {
-        if self.join_throttle.len() > 1024 {
-            self.join_throttle.clear();
+        if self.life.join_throttle.len() > 1024 {
+            self.life.join_throttle.clear();
         }
-        let entry = self.join_throttle.entry(addr.ip()).or_insert((now, 0));
+        let entry = self.life.join_throttle.entry(addr.ip()).or_insert((now, 0));
         if now.saturating_duration_since(entry.0) >= Duration::from_secs(1) {
             *entry = (now, 0);
         }
@@ -116,7 +116,7 @@ impl Node {
 
     /// A newcomer's proof: admit it if the signature is its identity's.
     pub(super) fn on_proof(&mut self, now: Instant, sender: NodeId, signature: &[u8]) {
-        let Some((nonce, n, _)) = self.pending_proofs.remove(&sender) else {
+        let Some((nonce, n, _)) = self.life.pending_proofs.remove(&sender) else {
             return;
         };
         let message = proof_message(&nonce, n.id, &n.name);
@@ -135,7 +135,7 @@ impl Node {
 
     fn refuse(&mut self, now: Instant, addr: SocketAddr, reason: Refusal) {
         info!(
-            lamport = self.clock.now().0,
+            lamport = self.ctx.clock.now().0,
             "refusing join from {addr}: {reason}"
         );
         self.send_reliable(now, addr, Message::JoinRefused { reason }, Token::Control);
@@ -149,7 +149,7 @@ impl Node {
             key,
             addr,
         } = n;
-        if let Some(holder) = self.members.by_name(&name)
+        if let Some(holder) = self.ring.members.by_name(&name)
             && holder.presence == Presence::Online
             && holder.id != id
         {
@@ -162,9 +162,9 @@ impl Node {
             };
             return self.refuse(now, addr, reason);
         }
-        let already = self.members.is_online(id);
+        let already = self.ring.members.is_online(id);
         if !already {
-            if self.members.len() >= MAX_MEMBERS && self.members.get(id).is_none() {
+            if self.ring.members.len() >= MAX_MEMBERS && self.ring.members.get(id).is_none() {
                 return self.refuse(now, addr, Refusal::RoomFull);
             }
             let entry = Member {
@@ -174,21 +174,21 @@ impl Node {
                 presence: Presence::Online,
                 key,
                 stamp: Stamp {
-                    lamport: self.clock.tick(),
-                    by: self.id,
+                    lamport: self.ctx.clock.tick(),
+                    by: self.ctx.id,
                 },
             };
-            self.members.merge(entry.clone());
-            self.detector.arrived(id, now);
+            self.ring.members.merge(entry.clone());
+            self.ring.detector.arrived(id, now);
             info!(
-                lamport = self.clock.now().0,
+                lamport = self.ctx.clock.now().0,
                 "admitted {name} ({id}) at {addr}"
             );
-            self.events
+            self.ctx.events
                 .push_back(Event::MemberOnline { name: name.clone() });
             // Everyone else learns of the newcomer; the newcomer gets the whole table.
             let others: Vec<SocketAddr> = self
-                .members
+                .ring.members
                 .online_peers()
                 .filter(|m| m.id != id)
                 .map(|m| m.addr)
@@ -199,14 +199,14 @@ impl Node {
             }
         }
         let next_seq = self
-            .sequencer
+            .room.sequencer
             .as_ref()
-            .map_or(self.holdback.next(), Sequencer::next_seq);
-        let oldest = self.history.iter().next().map_or(next_seq, |e| e.seq);
-        let chunks = self.members.chunks();
+            .map_or(self.room.holdback.next(), Sequencer::next_seq);
+        let oldest = self.room.history.iter().next().map_or(next_seq, |e| e.seq);
+        let chunks = self.ring.members.chunks();
         let parts = chunks.len() as u16;
         for (part, members) in chunks.into_iter().enumerate() {
-            let epoch = self.epoch.expect("a leader has an epoch");
+            let epoch = self.ring.epoch.expect("a leader has an epoch");
             let w = Welcome {
                 newcomer: id,
                 epoch,

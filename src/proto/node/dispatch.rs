@@ -20,20 +20,20 @@ impl Node {
         from: SocketAddr,
         msg: &Message,
     ) -> Result<(), &'static str> {
-        let known = self.members.get(sender).is_some();
+        let known = self.ring.members.get(sender).is_some();
         // A member speaks from the address it joined with: another address claiming its id
         // is someone else.
-        let impersonated = self.members.get(sender).is_some_and(|m| m.addr != from);
+        let impersonated = self.ring.members.get(sender).is_some_and(|m| m.addr != from);
         match msg {
             Message::Join { .. } => Ok(()),
             // Acked from anyone (a late copy of one we answered must not be resent for
             // ever), answered only while we are joining (see `on_challenge`).
             Message::Challenge { .. } => Ok(()),
-            Message::Proof { .. } if self.pending_proofs.contains_key(&sender) => Ok(()),
+            Message::Proof { .. } if self.life.pending_proofs.contains_key(&sender) => Ok(()),
             Message::Welcome(w) => {
                 if w.parts == 0 || w.parts > MAX_WELCOME_PARTS || w.part >= w.parts {
                     Err("welcome with impossible parts")
-                } else if w.newcomer != self.id {
+                } else if w.newcomer != self.ctx.id {
                     // Not acked: its sender gives up on the process it was meant for.
                     Err("welcome for another node (an earlier process at this address?)")
                 } else if w.epoch.leader != sender && !known {
@@ -54,7 +54,7 @@ impl Node {
             }
             Message::Election { term, .. } if *term > MAX_TERM => Err("election term out of range"),
             Message::Elected(e) if e.term > MAX_TERM => Err("election term out of range"),
-            Message::Election { .. } | Message::Elected(_) if !self.members.is_online(sender) => {
+            Message::Election { .. } | Message::Elected(_) if !self.ring.members.is_online(sender) => {
                 Err("election message from a member not online")
             }
             _ => Ok(()),
@@ -66,7 +66,7 @@ impl Node {
     /// Whether a reliable message may be handled in the current phase. Messages that are
     /// not yet welcome are left unacked so that the sender retries them later.
     pub(super) fn accepts_now(&self, msg: &Message) -> bool {
-        match &self.phase {
+        match &self.life.phase {
             // A restarted node tells other restarted ones that it is looking too.
             Phase::Joining { .. }
                 if self.is_restarting() && matches!(msg, Message::Join { .. }) =>
@@ -105,14 +105,14 @@ impl Node {
             Message::Welcome(w) => self.on_welcome(now, w),
             Message::JoinRefused { reason } => self.on_join_refused(now, reason),
             Message::Members(list) => {
-                if self.phase == Phase::Member || matches!(self.phase, Phase::Leaving { .. }) {
+                if self.life.phase == Phase::Member || matches!(self.life.phase, Phase::Leaving { .. }) {
                     self.on_members(now, from, list)
                 }
             }
             Message::Submit(s) => self.on_submit(now, sender, s),
             Message::Sequenced(e) => {
                 if self.accepts_sequenced(sender, e.seq) {
-                    let recovering = if let Some(rec) = self.recovery.as_mut() {
+                    let recovering = if let Some(rec) = self.room.recovery.as_mut() {
                         *rec.received.entry(sender).or_default() += 1;
                         true
                     } else {
@@ -124,7 +124,7 @@ impl Node {
                     }
                 } else {
                     debug!(
-                        lamport = self.clock.now().0,
+                        lamport = self.ctx.clock.now().0,
                         "ignoring #{} from {sender}", e.seq
                     );
                 }
@@ -136,7 +136,7 @@ impl Node {
             Message::Saved { id, to, full } => self.on_saved(id, to, full),
             Message::Queued(item) => {
                 let to = item.recipient().to_string();
-                if self.is_leader() && self.offline.was_handed_over(&to, item.origin, item.dm.id) {
+                if self.is_leader() && self.mail.offline.was_handed_over(&to, item.origin, item.dm.id) {
                     // A stale replica: tell its holder the message is gone.
                     let msg = Message::Dequeued {
                         origin: item.origin,
@@ -145,8 +145,8 @@ impl Node {
                     };
                     self.send_reliable(now, from, msg, Token::Control);
                 }
-                let _ = self.offline.push(item);
-                if let Some(rec) = self.recovery.as_mut() {
+                let _ = self.mail.offline.push(item);
+                if let Some(rec) = self.room.recovery.as_mut() {
                     *rec.received.entry(sender).or_default() += 1;
                     self.maybe_finish_recovery(now);
                 } else {
@@ -172,18 +172,18 @@ impl Node {
 
     pub(super) fn on_acked(&mut self, now: Instant, token: Token) {
         match token {
-            Token::Direct { to, .. } => self.events.push_back(Event::Receipt { to }),
+            Token::Direct { to, .. } => self.ctx.events.push_back(Event::Receipt { to }),
             // The contact is there: the welcome may take longer than the contact's answer
             // (the leader is further away, or the room is electing), so wait longer for it.
             Token::Join => {
-                if matches!(self.phase, Phase::Joining { .. }) && self.join_refusal.is_none() {
-                    self.timers
-                        .set(Timer::JoinDeadline, now + self.cfg.join_timeout * 3);
+                if matches!(self.life.phase, Phase::Joining { .. }) && self.life.join_refusal.is_none() {
+                    self.ctx.timers
+                        .set(Timer::JoinDeadline, now + self.ctx.cfg.join_timeout * 3);
                 }
-                if matches!(self.phase, Phase::Joining { .. }) {
+                if matches!(self.life.phase, Phase::Joining { .. }) {
                     // A leader that took its 20 joins from our address this second ignores
                     // more in that second: ask again a second later, until challenged.
-                    self.timers
+                    self.ctx.timers
                         .set_if_unset(Timer::JoinRetry, now + std::time::Duration::from_secs(1));
                 }
             }
@@ -208,14 +208,14 @@ impl Node {
     pub(super) fn on_gave_up(&mut self, now: Instant, gave_up: Vec<GaveUp<Token>>) {
         let mut unreachable: Vec<SocketAddr> = Vec::new();
         for g in gave_up {
-            self.stats.gave_up += 1;
+            self.transport.stats.gave_up += 1;
             match g.token {
                 Token::Join => self.fail_join(now, JoinError::Unreachable(g.to)),
                 // No ack from the recipient: the leader keeps it for when it is back.
                 Token::Direct { to, dm } => self.store_offline_for(now, &to, dm),
                 Token::Replica { origin, id, to } => self.replica_lost(now, origin, id, to),
                 Token::Handover { to, .. } => {
-                    self.handing_over.remove(&to);
+                    self.mail.handing_over.remove(&to);
                 }
                 Token::LeaveNotice => self.maybe_finish_leave(now),
                 Token::Ring(msg) => self.reroute_ring(now, g.to, msg),
@@ -227,7 +227,7 @@ impl Node {
                     self.maybe_notify_leave(now);
                 }
                 Token::Sequenced(None) => self.maybe_notify_leave(now),
-                Token::Resync => self.resyncing = false,
+                Token::Resync => self.life.resyncing = false,
                 Token::Submit | Token::Control => {}
             }
             if !unreachable.contains(&g.to) {
@@ -236,17 +236,17 @@ impl Node {
         }
         for addr in unreachable {
             let name = self
-                .members
+                .ring.members
                 .entries()
                 .find(|m| m.addr == addr)
                 .map(|m| m.name.clone());
             warn!(
-                lamport = self.clock.now().0,
+                lamport = self.ctx.clock.now().0,
                 "peer {addr} ({name:?}) unreachable"
             );
             // Only members concern the user (a refused newcomer that went away does not).
             if name.is_some() {
-                self.events.push_back(Event::PeerUnreachable { addr, name });
+                self.ctx.events.push_back(Event::PeerUnreachable { addr, name });
             }
         }
     }

@@ -30,26 +30,26 @@ impl Node {
     /// Starts heartbeating; called once the node is in the room.
     pub(super) fn start_heartbeats(&mut self, now: Instant) {
         self.refresh_watch(now);
-        self.timers.set(Timer::Heartbeat, now);
+        self.ctx.timers.set(Timer::Heartbeat, now);
     }
 
     /// Watches the current ring predecessor (whose heartbeats come to this node).
     fn refresh_watch(&mut self, now: Instant) {
-        let ids: Vec<NodeId> = self.members.prev().into_iter().collect();
-        self.detector.watch(&ids, now);
+        let ids: Vec<NodeId> = self.ring.members.prev().into_iter().collect();
+        self.ring.detector.watch(&ids, now);
     }
 
     fn heartbeat(&self, probe: bool) -> Heartbeat {
         // While re-registering, what we delivered may be another leader's numbering.
-        let delivered = if self.resyncing {
+        let delivered = if self.life.resyncing {
             Seq(0)
         } else {
-            Seq(self.holdback.next().0.saturating_sub(1))
+            Seq(self.room.holdback.next().0.saturating_sub(1))
         };
         Heartbeat {
-            epoch: self.epoch,
+            epoch: self.ring.epoch,
             delivered,
-            digest: self.members.digest(),
+            digest: self.ring.members.digest(),
             probe,
         }
     }
@@ -71,23 +71,23 @@ impl Node {
             return;
         }
         let quiet = self
-            .strangers_answered
+            .ring.strangers_answered
             .get(&from)
             .is_some_and(|t| now.saturating_duration_since(*t) < Duration::from_secs(1));
         if quiet {
             return;
         }
-        if self.strangers_answered.len() >= 1024 {
-            self.strangers_answered.clear();
+        if self.ring.strangers_answered.len() >= 1024 {
+            self.ring.strangers_answered.clear();
         }
-        self.strangers_answered.insert(from, now);
+        self.ring.strangers_answered.insert(from, now);
         self.send_heartbeat(from, false);
     }
 
     /// Where this node's heartbeats go: its ring successor, which watches it.
     fn successor_addr(&self) -> Option<SocketAddr> {
-        let next = self.members.next()?;
-        self.members.get(next).map(|m| m.addr)
+        let next = self.ring.members.next()?;
+        self.ring.members.get(next).map(|m| m.addr)
     }
 
     pub(super) fn on_heartbeat_timer(&mut self, now: Instant) {
@@ -100,14 +100,14 @@ impl Node {
         if let Some(addr) = self.successor_addr() {
             self.send_heartbeat(addr, false);
         }
-        self.beats += 1;
-        if self.beats.is_multiple_of(OFFLINE_PROBE_ROUNDS)
+        self.ring.beats += 1;
+        if self.ring.beats.is_multiple_of(OFFLINE_PROBE_ROUNDS)
             && let Some(addr) = self.next_offline_to_probe()
         {
             self.send_heartbeat(addr, false);
         }
-        self.timers
-            .set(Timer::Heartbeat, now + self.cfg.heartbeat_interval);
+        self.ctx.timers
+            .set(Timer::Heartbeat, now + self.ctx.cfg.heartbeat_interval);
     }
 
     /// The predecessor's heartbeat came: if ours is due within half an interval, it goes
@@ -117,9 +117,9 @@ impl Node {
     /// process or a machine wake together. Beats to one successor are never more than an
     /// interval apart, and never less than half of one.
     fn follow_the_beat(&mut self, now: Instant) {
-        let half = self.cfg.heartbeat_interval / 2;
+        let half = self.ctx.cfg.heartbeat_interval / 2;
         let due_soon = self
-            .timers
+            .ctx.timers
             .deadline(Timer::Heartbeat)
             .is_some_and(|at| at.saturating_duration_since(now) <= half);
         if due_soon {
@@ -136,57 +136,57 @@ impl Node {
     /// The offline member after the last one probed, in id order.
     fn next_offline_to_probe(&mut self) -> Option<SocketAddr> {
         let offline: Vec<(NodeId, SocketAddr)> = self
-            .members
+            .ring.members
             .entries()
-            .filter(|m| m.presence == Presence::Offline && m.id != self.id)
+            .filter(|m| m.presence == Presence::Offline && m.id != self.ctx.id)
             .map(|m| (m.id, m.addr))
             .collect();
         let (id, addr) = offline
             .iter()
-            .find(|(id, _)| Some(*id) > self.last_offline_probe)
+            .find(|(id, _)| Some(*id) > self.ring.last_offline_probe)
             .or(offline.first())
             .copied()?;
-        self.last_offline_probe = Some(id);
+        self.ring.last_offline_probe = Some(id);
         Some(addr)
     }
 
     /// Declares silent neighbours dead and probes suspected ones.
     fn judge_neighbours(&mut self, now: Instant) {
         self.refresh_watch(now);
-        let verdict = self.detector.check(now);
+        let verdict = self.ring.detector.check(now);
         for id in verdict.dead {
             self.declare_dead(now, id);
         }
         for id in verdict.suspected {
-            if let Some(addr) = self.members.get(id).map(|m| m.addr) {
+            if let Some(addr) = self.ring.members.get(id).map(|m| m.addr) {
                 self.send_heartbeat(addr, true);
             }
         }
-        if self.detector.any_suspected() {
-            self.timers
-                .set(Timer::Probe, now + self.cfg.heartbeat_interval / 4);
+        if self.ring.detector.any_suspected() {
+            self.ctx.timers
+                .set(Timer::Probe, now + self.ctx.cfg.heartbeat_interval / 4);
         }
     }
 
     /// A neighbour went silent: cut it out of the ring and tell everyone.
     fn declare_dead(&mut self, now: Instant, id: NodeId) {
-        let Some(mut m) = self.members.get(id).cloned() else {
+        let Some(mut m) = self.ring.members.get(id).cloned() else {
             return;
         };
         if m.presence == Presence::Offline {
             return;
         }
         info!(
-            lamport = self.clock.now().0,
+            lamport = self.ctx.clock.now().0,
             "{} ({id}) stopped answering; cutting it out", m.name
         );
         m.presence = Presence::Offline;
         m.stamp = Stamp {
-            lamport: self.clock.tick(),
-            by: self.id,
+            lamport: self.ctx.clock.tick(),
+            by: self.ctx.id,
         };
-        self.members.merge(m.clone());
-        self.events.push_back(Event::MemberOffline {
+        self.ring.members.merge(m.clone());
+        self.ctx.events.push_back(Event::MemberOffline {
             name: m.name.clone(),
         });
         let msg = Message::Members(vec![m.clone()]);
@@ -196,13 +196,13 @@ impl Node {
 
     /// Everything that follows a member going offline, however we learned of it.
     pub(super) fn member_gone(&mut self, now: Instant, m: &Member) {
-        self.detector.forget(m.id);
-        for token in self.reliable.cancel_to(m.addr) {
+        self.ring.detector.forget(m.id);
+        for token in self.transport.reliable.cancel_to(m.addr) {
             match token {
                 Token::Direct { to, dm } => self.store_offline_for(now, &to, dm),
                 Token::Replica { origin, id, to } => self.replica_lost(now, origin, id, to),
                 Token::Handover { to, .. } => {
-                    self.handing_over.remove(&to);
+                    self.mail.handing_over.remove(&to);
                 }
                 Token::Ring(msg) => self.reroute_ring(now, m.addr, msg),
                 Token::LeaveNotice => self.maybe_finish_leave(now),
@@ -212,12 +212,12 @@ impl Node {
         }
         // The leader's own messages that now wait for nobody are as stable as they get.
         let orphaned: Vec<Seq> = self
-            .unstable
+            .room.unstable
             .keys()
             .copied()
             .filter(|s| {
                 !self
-                    .reliable
+                    .transport.reliable
                     .any_pending(|t| *t == Token::Sequenced(Some(*s)))
             })
             .collect();
@@ -225,22 +225,22 @@ impl Node {
             self.stabilise(now, seq);
         }
         self.refresh_watch(now);
-        if let Some(rec) = self.recovery.as_mut() {
+        if let Some(rec) = self.room.recovery.as_mut() {
             rec.waiting.remove(&m.id);
             self.maybe_finish_recovery(now);
         }
         let was_leader = self.leader() == Some(m.id);
-        if self.phase == Phase::Member && self.election.is_participant() && !was_leader {
+        if self.life.phase == Phase::Member && self.ring.election.is_participant() && !was_leader {
             // A round under way may carry the dead member's id as its candidate, which
             // would never come back: start a newer round.
             info!(
-                lamport = self.clock.now().0,
+                lamport = self.ctx.clock.now().0,
                 "{} left during an election; starting a new round", m.name
             );
             self.start_election(now);
-        } else if self.phase == Phase::Member && was_leader && !self.election.is_participant() {
+        } else if self.life.phase == Phase::Member && was_leader && !self.ring.election.is_participant() {
             info!(
-                lamport = self.clock.now().0,
+                lamport = self.ctx.clock.now().0,
                 "leader {} is gone; electing", m.name
             );
             self.start_election(now);
@@ -250,22 +250,22 @@ impl Node {
     /// Someone (at `reporter`) says this node is offline while it is not: re-announce
     /// itself with a newer stamp (refutation), to everyone and to the reporter.
     pub(super) fn refute(&mut self, now: Instant, reporter: SocketAddr) {
-        let Some(mut me) = self.members.get(self.id).cloned() else {
+        let Some(mut me) = self.ring.members.get(self.ctx.id).cloned() else {
             return;
         };
         me.presence = Presence::Online;
         me.stamp = Stamp {
-            lamport: self.clock.tick(),
-            by: self.id,
+            lamport: self.ctx.clock.tick(),
+            by: self.ctx.id,
         };
         info!(
-            lamport = self.clock.now().0,
+            lamport = self.ctx.clock.now().0,
             "refuting a report that this node is offline"
         );
-        self.members.merge(me.clone());
+        self.ring.members.merge(me.clone());
         let msg = Message::Members(vec![me]);
         self.broadcast(now, &msg, &Token::Control);
-        if !self.members.online_peers().any(|m| m.addr == reporter) {
+        if !self.ring.members.online_peers().any(|m| m.addr == reporter) {
             self.send_reliable(now, reporter, msg, Token::Control);
         }
     }
@@ -281,10 +281,10 @@ impl Node {
         if hb.probe {
             self.send_heartbeat(from, false);
         }
-        let Some(entry) = self.members.get(sender).cloned() else {
+        let Some(entry) = self.ring.members.get(sender).cloned() else {
             return;
         };
-        if self.members.prev() == Some(sender) {
+        if self.ring.members.prev() == Some(sender) {
             self.follow_the_beat(now);
         }
         if entry.presence == Presence::Offline {
@@ -292,38 +292,38 @@ impl Node {
             if self.may_push_table(sender, now) {
                 self.send_reliable(now, from, Message::Members(vec![entry]), Token::Control);
             }
-        } else if hb.digest != self.members.digest() && self.may_push_table(sender, now) {
+        } else if hb.digest != self.ring.members.digest() && self.may_push_table(sender, now) {
             // Anti-entropy: tables differ, send ours, and a heartbeat with our digest so
             // that the sender (who does not hear our heartbeats: they go the other way
             // round the ring) sends us its table too.
-            for part in self.members.chunks() {
+            for part in self.ring.members.chunks() {
                 self.send_reliable(now, from, Message::Members(part), Token::Control);
             }
             if !hb.probe {
                 self.send_heartbeat(from, false);
             }
         }
-        if hb.epoch > self.epoch
+        if hb.epoch > self.ring.epoch
             && let Some(epoch) = hb.epoch
         {
             self.adopt_gossiped_epoch(now, epoch);
         }
-        if hb.epoch == self.epoch && hb.delivered > self.known_high {
-            self.known_high = hb.delivered;
-            if hb.delivered >= self.holdback.next() && !self.is_leader() {
-                self.timers
-                    .set_if_unset(Timer::GapRepair, now + self.cfg.gap_repair_after);
+        if hb.epoch == self.ring.epoch && hb.delivered > self.room.known_high {
+            self.room.known_high = hb.delivered;
+            if hb.delivered >= self.room.holdback.next() && !self.is_leader() {
+                self.ctx.timers
+                    .set_if_unset(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after);
             }
         }
     }
 
     fn may_push_table(&mut self, to: NodeId, now: Instant) -> bool {
         let due = self
-            .table_pushed
+            .ring.table_pushed
             .get(&to)
             .is_none_or(|t| now.saturating_duration_since(*t) >= TABLE_PUSH_INTERVAL);
         if due {
-            self.table_pushed.insert(to, now);
+            self.ring.table_pushed.insert(to, now);
         }
         due
     }
@@ -331,24 +331,24 @@ impl Node {
     /// A larger epoch heard from a neighbour (typically after a partition healed).
     fn adopt_gossiped_epoch(&mut self, now: Instant, epoch: Epoch) {
         info!(
-            lamport = self.clock.now().0,
+            lamport = self.ctx.clock.now().0,
             "heard of a newer leader {} (term {})", epoch.leader, epoch.term
         );
-        self.election.on_elected(epoch.term);
-        self.timers.clear(Timer::Election);
+        self.ring.election.on_elected(epoch.term);
+        self.ctx.timers.clear(Timer::Election);
         self.set_epoch(now, epoch);
-        if epoch.leader != self.id
-            && let Some(addr) = self.members.get(epoch.leader).map(|m| m.addr)
+        if epoch.leader != self.ctx.id
+            && let Some(addr) = self.ring.members.get(epoch.leader).map(|m| m.addr)
         {
             // Re-register with the winner to learn its table and where its sequence is,
             // and give it our replica of the offline queue (the union survives the heal).
-            self.resyncing = true;
+            self.life.resyncing = true;
             let msg = Message::Join {
-                name: self.cfg.name.clone(),
+                name: self.ctx.cfg.name.clone(),
                 key: self.public_key(),
             };
             self.send_reliable(now, addr, msg, Token::Resync);
-            let kept: Vec<QueuedDm> = self.offline.items().cloned().collect();
+            let kept: Vec<QueuedDm> = self.mail.offline.items().cloned().collect();
             for item in kept {
                 self.send_reliable(now, addr, Message::Queued(item), Token::Control);
             }
@@ -358,27 +358,27 @@ impl Node {
     /// Follows `epoch` from now on. A leader of an older epoch steps down; own unconfirmed
     /// room messages go to the new leader at once.
     pub(super) fn set_epoch(&mut self, now: Instant, epoch: Epoch) {
-        if Some(epoch) <= self.epoch {
+        if Some(epoch) <= self.ring.epoch {
             return;
         }
         let was_leader = self.is_leader();
-        self.epoch = Some(epoch);
-        if was_leader && epoch.leader != self.id {
+        self.ring.epoch = Some(epoch);
+        if was_leader && epoch.leader != self.ctx.id {
             info!(
-                lamport = self.clock.now().0,
+                lamport = self.ctx.clock.now().0,
                 "stepping down for {}", epoch.leader
             );
-            self.sequencer = None;
-            self.recovery = None;
+            self.room.sequencer = None;
+            self.room.recovery = None;
             // Still in the outbox: resubmitted to the new leader below.
-            self.unstable.clear();
-            self.timers.clear(Timer::Recovery);
+            self.room.unstable.clear();
+            self.ctx.timers.clear(Timer::Recovery);
         }
         let name = self
             .name_of(epoch.leader)
             .unwrap_or_else(|| epoch.leader.to_string());
-        self.events.push_back(Event::LeaderChanged { name });
-        if epoch.leader != self.id {
+        self.ctx.events.push_back(Event::LeaderChanged { name });
+        if epoch.leader != self.ctx.id {
             self.resubmit(now);
         }
     }
@@ -388,28 +388,28 @@ impl Node {
     /// Starts a Chang-Roberts round above every term known.
     pub(super) fn start_election(&mut self, now: Instant) {
         let known = self
-            .epoch
+            .ring.epoch
             .map_or(0, |e| e.term)
-            .max(self.election.term())
+            .max(self.ring.election.term())
             .min(MAX_TERM - 1);
-        let decision = self.election.start(self.id, known + 1);
+        let decision = self.ring.election.start(self.ctx.id, known + 1);
         debug!(
-            lamport = self.clock.now().0,
+            lamport = self.ctx.clock.now().0,
             "starting election round {}",
             known + 1
         );
-        self.timers
-            .set(Timer::Election, now + self.cfg.election_timeout);
-        match self.members.next() {
+        self.ctx.timers
+            .set(Timer::Election, now + self.ctx.cfg.election_timeout);
+        match self.ring.members.next() {
             None => self.become_leader(now, known + 1),
             Some(_) => self.follow(now, decision),
         }
     }
 
     pub(super) fn on_election_timeout(&mut self, now: Instant) {
-        if self.election.is_participant() && self.phase == Phase::Member {
+        if self.ring.election.is_participant() && self.life.phase == Phase::Member {
             debug!(
-                lamport = self.clock.now().0,
+                lamport = self.ctx.clock.now().0,
                 "election timed out; starting again"
             );
             self.start_election(now);
@@ -417,27 +417,27 @@ impl Node {
     }
 
     pub(super) fn on_election(&mut self, now: Instant, term: u64, candidate: NodeId) {
-        if self.phase != Phase::Member {
+        if self.life.phase != Phase::Member {
             return;
         }
-        if self.epoch.is_some_and(|e| e.term >= term) {
+        if self.ring.epoch.is_some_and(|e| e.term >= term) {
             return; // a round already decided
         }
-        if candidate != self.id && !self.members.is_online(candidate) {
+        if candidate != self.ctx.id && !self.ring.members.is_online(candidate) {
             debug!(
-                lamport = self.clock.now().0,
+                lamport = self.ctx.clock.now().0,
                 "dropping a token for departed {candidate}"
             );
             return;
         }
-        let decision = self.election.on_token(self.id, term, candidate);
+        let decision = self.ring.election.on_token(self.ctx.id, term, candidate);
         debug!(
-            lamport = self.clock.now().0,
+            lamport = self.ctx.clock.now().0,
             "election token ({term}, {candidate}): {decision:?}"
         );
         if matches!(decision, Decision::Forward { .. }) {
-            self.timers
-                .set(Timer::Election, now + self.cfg.election_timeout);
+            self.ctx.timers
+                .set(Timer::Election, now + self.ctx.cfg.election_timeout);
         }
         self.follow(now, decision);
     }
@@ -454,18 +454,18 @@ impl Node {
 
     /// Sends a ring message to the successor, reliably; rerouted if the successor dies.
     fn send_ring(&mut self, now: Instant, msg: Message) {
-        if let Some(next) = self.members.next().and_then(|id| self.members.get(id)) {
+        if let Some(next) = self.ring.members.next().and_then(|id| self.ring.members.get(id)) {
             let addr = next.addr;
-            self.stats.election_messages += 1;
+            self.transport.stats.election_messages += 1;
             self.send_reliable(now, addr, msg.clone(), Token::Ring(msg));
         }
     }
 
     /// A ring message could not reach `dead`: give it to the current successor instead.
     pub(super) fn reroute_ring(&mut self, now: Instant, dead: SocketAddr, msg: Message) {
-        let next = self.members.next().and_then(|id| self.members.get(id));
-        if next.is_some_and(|m| m.addr != dead) && self.phase == Phase::Member {
-            self.stats.election_messages = self.stats.election_messages.saturating_sub(1);
+        let next = self.ring.members.next().and_then(|id| self.ring.members.get(id));
+        if next.is_some_and(|m| m.addr != dead) && self.life.phase == Phase::Member {
+            self.transport.stats.election_messages = self.transport.stats.election_messages.saturating_sub(1);
             self.send_ring(now, msg);
         }
     }
@@ -473,14 +473,14 @@ impl Node {
     fn become_leader(&mut self, now: Instant, term: u64) {
         let epoch = Epoch {
             term,
-            leader: self.id,
+            leader: self.ctx.id,
         };
         info!(
-            lamport = self.clock.now().0,
+            lamport = self.ctx.clock.now().0,
             "elected leader for term {term}"
         );
-        self.election.on_elected(term);
-        self.timers.clear(Timer::Election);
+        self.ring.election.on_elected(term);
+        self.ctx.timers.clear(Timer::Election);
         self.set_epoch(now, epoch);
         self.send_ring(now, Message::Elected(epoch));
         self.start_recovery(now);
@@ -490,18 +490,18 @@ impl Node {
         // An announcement older than what we follow, or than a round under way, is stale
         // (a rerouted token of a leader that died while announcing): it must not end the
         // round that replaces it.
-        if self.phase != Phase::Member
-            || Some(epoch) < self.epoch
-            || epoch.term < self.election.term()
+        if self.life.phase != Phase::Member
+            || Some(epoch) < self.ring.epoch
+            || epoch.term < self.ring.election.term()
         {
             return;
         }
-        if Some(epoch) > self.epoch {
-            self.election.on_elected(epoch.term);
-            self.timers.clear(Timer::Election);
+        if Some(epoch) > self.ring.epoch {
+            self.ring.election.on_elected(epoch.term);
+            self.ctx.timers.clear(Timer::Election);
             self.set_epoch(now, epoch);
         }
-        if epoch.leader != self.id {
+        if epoch.leader != self.ctx.id {
             self.send_ring(now, Message::Elected(epoch));
         }
     }

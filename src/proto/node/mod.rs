@@ -153,47 +153,80 @@ struct Recovery {
 
 /// A ringchat node: membership, leader sequencing and direct messages as a pure state machine.
 pub struct Node {
+    ctx: Context,
+    transport: Transport,
+    ring: Ring,
+    room: Room,
+    mail: Mailbox,
+    life: Lifecycle,
+}
+
+/// What every part uses: the settings, this node's id, the Lamport clock, the timers, and
+/// the outputs other than datagrams.
+struct Context {
     cfg: NodeConfig,
     id: NodeId,
-    /// The node's own random generator, seeded from the configuration.
-    rng: StdRng,
-    /// This user's identity.
-    identity: SigningKey,
-    /// Newcomers asked to prove their identity (the leader's side): nonce, who, when.
-    pending_proofs: BTreeMap<NodeId, ([u8; 16], Newcomer, Instant)>,
-    /// Joins per source address in the current second (the leader's side).
-    join_throttle: BTreeMap<std::net::IpAddr, (Instant, u32)>,
     clock: LamportClock,
-    reliable: Reliable<Token>,
     timers: TimerTable,
-    phase: Phase,
+    /// The time of the latest input (what is held back in the transport is judged by it).
+    now: Instant,
+    events: VecDeque<Event>,
+    /// Changes to make durable (only with [`NodeConfig::persist`]).
+    writes: VecDeque<Write>,
+    /// The member table digest and epoch last written (to write the table on change).
+    written_room: Option<(u64, Option<Epoch>)>,
+    /// The Lamport time last written.
+    written_clock: Lamport,
+}
+
+/// The transport: reliability, batching, outgoing datagrams and the counters.
+struct Transport {
+    reliable: Reliable<Token>,
+    /// Packets queued for sending, packed into datagrams when the outputs are drained.
+    outgoing: Coalescer,
+    /// Datagrams ready to send.
+    transmits: VecDeque<Transmit>,
+    stats: Stats,
+    last_drop_log: BTreeMap<SocketAddr, Instant>,
+}
+
+/// The ring: the member table, failure detection, heartbeats and the election.
+struct Ring {
     members: Membership,
     epoch: Option<Epoch>,
     election: Election,
     detector: Detector,
-    recovery: Option<Recovery>,
-    /// Set while re-registering with a leader learned of by gossip (after a partition).
-    resyncing: bool,
-    /// The highest sequence number heard of (from neighbours' heartbeats).
-    known_high: Seq,
     /// When the member table was last pushed to each node (anti-entropy rate limit).
     table_pushed: BTreeMap<NodeId, Instant>,
     /// Heartbeat rounds so far.
     beats: u64,
+    /// The offline member probed last.
+    last_offline_probe: Option<NodeId>,
+    /// When each unknown sender was last answered with a heartbeat.
+    strangers_answered: BTreeMap<SocketAddr, Instant>,
+}
+
+/// The room: the log (hold-back, history), the outbox of own messages, and the role.
+struct Room {
+    recovery: Option<Recovery>,
+    sequencer: Option<Sequencer>,
+    /// The leader's own sequenced messages not yet acked by any other member.
+    unstable: BTreeMap<Seq, ChatEntry>,
+    holdback: HoldBackQueue,
+    history: History,
+    outbox: Outbox,
+    /// The highest sequence number heard of (from neighbours' heartbeats).
+    known_high: Seq,
     /// See [`Node::first_seq`].
     first_seq: Seq,
     /// Gap repairs asked so far (alternates between the leader and other members).
     fetch_attempts: u64,
-    /// Whether the current leave ends offline (`dereg`) rather than in exit.
-    going_offline: bool,
-    /// Whether this node was in the room before (a `reg` after `dereg`).
-    was_member: bool,
-    /// Members still to try if coming back through the current one fails (last first).
-    reg_contacts: Vec<SocketAddr>,
-    /// The last "try again" refusal of the current join (reported if it never succeeds).
-    join_refusal: Option<crate::wire::Refusal>,
     /// Room messages below this number are shown as history.
     history_until: Seq,
+}
+
+/// The mailbox: direct messages, receipts, the offline queue and its hand-over.
+struct Mailbox {
     /// Direct messages kept for offline members (replicated from the leader).
     offline: OfflineQueue,
     /// Kept messages awaiting a first replica's ack: where to confirm them.
@@ -205,34 +238,32 @@ pub struct Node {
     /// Direct messages shown, by origin (a message may arrive directly and again from the
     /// offline queue; it is shown once).
     seen_dms: BTreeMap<NodeId, DedupeWindow>,
-    /// The offline member probed last.
-    last_offline_probe: Option<NodeId>,
-    sequencer: Option<Sequencer>,
-    /// The leader's own sequenced messages not yet acked by any other member.
-    unstable: BTreeMap<Seq, ChatEntry>,
-    holdback: HoldBackQueue,
-    history: History,
-    outbox: Outbox,
     next_dm: u64,
-    /// Packets queued for sending, packed into datagrams when the outputs are drained.
-    outgoing: Coalescer,
-    /// The time of the latest input (what is held back in `outgoing` is judged by it).
-    now: Instant,
-    /// Datagrams ready to send.
-    transmits: VecDeque<Transmit>,
-    events: VecDeque<Event>,
-    /// Changes to make durable (only with [`NodeConfig::persist`]).
-    writes: VecDeque<Write>,
-    /// The member table digest and epoch last written (to write the table on change).
-    written_room: Option<(u64, Option<Epoch>)>,
-    /// The Lamport time last written.
-    written_clock: Lamport,
+}
+
+/// The lifecycle: join, admission, dereg/reg, leave and restart.
+struct Lifecycle {
+    phase: Phase,
+    /// This user's identity.
+    identity: SigningKey,
+    /// The node's own random generator, seeded from the configuration.
+    rng: StdRng,
+    /// Newcomers asked to prove their identity (the leader's side): nonce, who, when.
+    pending_proofs: BTreeMap<NodeId, ([u8; 16], Newcomer, Instant)>,
+    /// Joins per source address in the current second (the leader's side).
+    join_throttle: BTreeMap<std::net::IpAddr, (Instant, u32)>,
+    /// Whether the current leave ends offline (`dereg`) rather than in exit.
+    going_offline: bool,
+    /// Whether this node was in the room before (a `reg` after `dereg`).
+    was_member: bool,
+    /// Members still to try if coming back through the current one fails (last first).
+    reg_contacts: Vec<SocketAddr>,
+    /// The last "try again" refusal of the current join (reported if it never succeeds).
+    join_refusal: Option<crate::wire::Refusal>,
+    /// Set while re-registering with a leader learned of by gossip (after a partition).
+    resyncing: bool,
     /// Set while a restarted node looks for its room (see `restart.rs`).
     restart: Option<restart::Restart>,
-    stats: Stats,
-    last_drop_log: BTreeMap<SocketAddr, Instant>,
-    /// When each unknown sender was last answered with a heartbeat.
-    strangers_answered: BTreeMap<SocketAddr, Instant>,
 }
 
 impl Node {
@@ -241,7 +272,7 @@ impl Node {
     /// and waits for the welcome.
     pub fn new(cfg: NodeConfig, id: NodeId, now: Instant) -> Self {
         let mut node = Node::blank(cfg, id, now);
-        match node.cfg.join {
+        match node.ctx.cfg.join {
             None => node.create_room(now),
             Some(contact) => node.start_join(now, contact),
         }
@@ -265,131 +296,142 @@ impl Node {
             },
         };
         Node {
-            rng: StdRng::seed_from_u64(cfg.rng_seed),
-            identity,
-            pending_proofs: BTreeMap::new(),
-            join_throttle: BTreeMap::new(),
-            reliable: Reliable::new(cfg.ack_timeout),
-            history: History::new(cfg.history_limit),
-            id,
-            clock,
-            timers: TimerTable::default(),
-            phase: Phase::Member,
-            members: Membership::new(me),
-            epoch: None,
-            election: Election::default(),
-            detector: Detector::new(cfg.suspect_after(), cfg.dead_after(), cfg.join_timeout),
-            recovery: None,
-            resyncing: false,
-            known_high: Seq(0),
-            table_pushed: BTreeMap::new(),
-            beats: 0,
-            first_seq: Seq(1),
-            fetch_attempts: 0,
-            going_offline: false,
-            was_member: false,
-            reg_contacts: Vec::new(),
-            join_refusal: None,
-            history_until: Seq(0),
-            offline: OfflineQueue::default(),
-            awaiting_replica: BTreeMap::new(),
-            handing_over: BTreeSet::new(),
-            unsaved: BTreeMap::new(),
-            seen_dms: BTreeMap::new(),
-            last_offline_probe: None,
-            sequencer: None,
-            unstable: BTreeMap::new(),
-            holdback: HoldBackQueue::new(Seq(1)),
-            outbox: Outbox::default(),
-            next_dm: 1,
-            outgoing: Coalescer::default(),
-            now,
-            transmits: VecDeque::new(),
-            events: VecDeque::new(),
-            writes: VecDeque::new(),
-            written_room: None,
-            written_clock: Lamport(0),
-            restart: None,
-            stats: Stats::default(),
-            last_drop_log: BTreeMap::new(),
-            strangers_answered: BTreeMap::new(),
-            cfg,
+            transport: Transport {
+                reliable: Reliable::new(cfg.ack_timeout),
+                outgoing: Coalescer::default(),
+                transmits: VecDeque::new(),
+                stats: Stats::default(),
+                last_drop_log: BTreeMap::new(),
+            },
+            ring: Ring {
+                members: Membership::new(me),
+                epoch: None,
+                election: Election::default(),
+                detector: Detector::new(cfg.suspect_after(), cfg.dead_after(), cfg.join_timeout),
+                table_pushed: BTreeMap::new(),
+                beats: 0,
+                last_offline_probe: None,
+                strangers_answered: BTreeMap::new(),
+            },
+            room: Room {
+                recovery: None,
+                sequencer: None,
+                unstable: BTreeMap::new(),
+                holdback: HoldBackQueue::new(Seq(1)),
+                history: History::new(cfg.history_limit),
+                outbox: Outbox::default(),
+                known_high: Seq(0),
+                first_seq: Seq(1),
+                fetch_attempts: 0,
+                history_until: Seq(0),
+            },
+            mail: Mailbox {
+                offline: OfflineQueue::default(),
+                awaiting_replica: BTreeMap::new(),
+                handing_over: BTreeSet::new(),
+                unsaved: BTreeMap::new(),
+                seen_dms: BTreeMap::new(),
+                next_dm: 1,
+            },
+            life: Lifecycle {
+                phase: Phase::Member,
+                rng: StdRng::seed_from_u64(cfg.rng_seed),
+                identity,
+                pending_proofs: BTreeMap::new(),
+                join_throttle: BTreeMap::new(),
+                going_offline: false,
+                was_member: false,
+                reg_contacts: Vec::new(),
+                join_refusal: None,
+                resyncing: false,
+                restart: None,
+            },
+            ctx: Context {
+                id,
+                clock,
+                timers: TimerTable::default(),
+                now,
+                events: VecDeque::new(),
+                writes: VecDeque::new(),
+                written_room: None,
+                written_clock: Lamport(0),
+                cfg,
+            },
         }
     }
-
     /// With [`NodeConfig::persist`]: from now on, queue a [`Write`] for every change.
     fn start_recording(&mut self) {
-        if self.cfg.persist {
-            self.offline.record_changes();
+        if self.ctx.cfg.persist {
+            self.mail.offline.record_changes();
         }
     }
 
     /// This node's id.
     pub fn id(&self) -> NodeId {
-        self.id
+        self.ctx.id
     }
 
     /// This node's name.
     pub fn name(&self) -> &str {
-        &self.cfg.name
+        &self.ctx.cfg.name
     }
 
     /// The current Lamport time.
     pub fn lamport(&self) -> Lamport {
-        self.clock.now()
+        self.ctx.clock.now()
     }
 
     /// The leader this node follows, if any.
     pub fn leader(&self) -> Option<NodeId> {
-        self.epoch.map(|e| e.leader)
+        self.ring.epoch.map(|e| e.leader)
     }
 
     /// The leader and the election round it won, if any.
     pub fn epoch(&self) -> Option<Epoch> {
-        self.epoch
+        self.ring.epoch
     }
 
     /// The first room sequence number this node was given when it joined (1 for the
     /// creator): earlier messages were before its time.
     pub fn first_seq(&self) -> Seq {
-        self.first_seq
+        self.room.first_seq
     }
 
     /// Whether this node leads and has finished taking over (it sequences messages).
     pub fn is_sequencing(&self) -> bool {
-        self.sequencer.is_some()
+        self.room.sequencer.is_some()
     }
 
     /// Whether this node is in the room (welcomed and not leaving).
     pub fn is_member(&self) -> bool {
-        self.phase == Phase::Member
+        self.life.phase == Phase::Member
     }
 
     /// The member table.
     pub fn members(&self) -> &Membership {
-        &self.members
+        &self.ring.members
     }
 
     /// The delivered room messages this node keeps.
     pub fn history(&self) -> &History {
-        &self.history
+        &self.room.history
     }
 
     /// The counters.
     pub fn stats(&self) -> &Stats {
-        &self.stats
+        &self.transport.stats
     }
 
     /// Handles one received datagram from `from`. Any bytes are safe: bad input is
     /// dropped, counted in [`Stats::dropped`] and logged (at most once a second).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        self.now = self.now.max(now);
-        self.stats.received += 1;
+        self.ctx.now = self.ctx.now.max(now);
+        self.transport.stats.received += 1;
         let env = match decode(bytes) {
             Ok(env) => env,
             Err(e) => return self.drop_datagram(now, from, &e.to_string()),
         };
-        if env.from == self.id {
+        if env.from == self.ctx.id {
             return self.drop_datagram(now, from, "datagram claims our own node id");
         }
         if env.lamport > LamportClock::MAX_ACCEPTED {
@@ -402,15 +444,15 @@ impl Node {
 
     /// Handles the passing of time: retransmissions, give-ups and protocol timers.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = self.now.max(now);
+        self.ctx.now = self.ctx.now.max(now);
         let mut out = Vec::new();
-        let (resent, gave_up) = self.reliable.poll_retransmits(now, &mut out);
-        self.stats.retransmitted += resent as u64;
+        let (resent, gave_up) = self.transport.reliable.poll_retransmits(now, &mut out);
+        self.transport.stats.retransmitted += resent as u64;
         for t in out {
-            self.outgoing.push(t.to, t.bytes);
+            self.transport.outgoing.push(t.to, t.bytes);
         }
         self.on_gave_up(now, gave_up);
-        for timer in self.timers.expire(now) {
+        for timer in self.ctx.timers.expire(now) {
             match timer {
                 Timer::JoinDeadline => self.join_deadline(now),
                 Timer::JoinRetry => self.send_join(now),
@@ -429,15 +471,15 @@ impl Node {
     /// Handles a user command at `now`; `wall` is the wall-clock time stamped on messages.
     /// A refused command yields [`Event::Error`] and changes nothing.
     pub fn handle_command(&mut self, now: Instant, wall: WallMillis, cmd: Command) {
-        self.now = self.now.max(now);
+        self.ctx.now = self.ctx.now.max(now);
         match cmd {
             Command::List => {
                 let view = self.member_views();
-                self.events.push_back(Event::Members(view));
+                self.ctx.events.push_back(Event::Members(view));
             }
             Command::Status => {
                 let view = self.status_view();
-                self.events.push_back(Event::Status(view));
+                self.ctx.events.push_back(Event::Status(view));
             }
             Command::SendAll { text } => self.send_all(now, wall, text),
             Command::Send { to, text } => self.send_direct(now, wall, to, text),
@@ -453,14 +495,14 @@ impl Node {
                     })
                 };
                 let last: Vec<_> = self
-                    .history
+                    .room.history
                     .iter()
                     .rev()
                     .filter(|e| !e.is_filler() && matches(e))
                     .take(count)
                     .cloned()
                     .collect();
-                self.events
+                self.ctx.events
                     .push_back(Event::History(last.into_iter().rev().collect()));
             }
         }
@@ -469,25 +511,25 @@ impl Node {
     /// The next change to make durable; drain these before [`Node::poll_transmit`]. Always
     /// `None` unless [`NodeConfig::persist`] is set.
     pub fn poll_write(&mut self) -> Option<Write> {
-        if !self.cfg.persist {
+        if !self.ctx.cfg.persist {
             return None;
         }
-        self.writes.extend(self.offline.take_journal());
-        let room = (self.members.digest(), self.epoch);
-        let now = self.clock.now();
-        if self.written_room != Some(room) {
-            self.written_room = Some(room);
-            self.written_clock = now;
-            self.writes.push_back(Write::Room {
-                members: self.members.entries().cloned().collect(),
-                epoch: self.epoch,
+        self.ctx.writes.extend(self.mail.offline.take_journal());
+        let room = (self.ring.members.digest(), self.ring.epoch);
+        let now = self.ctx.clock.now();
+        if self.ctx.written_room != Some(room) {
+            self.ctx.written_room = Some(room);
+            self.ctx.written_clock = now;
+            self.ctx.writes.push_back(Write::Room {
+                members: self.ring.members.entries().cloned().collect(),
+                epoch: self.ring.epoch,
                 lamport: now,
             });
-        } else if now.0 >= self.written_clock.0 + super::durable::CLOCK_WRITE_STEP {
-            self.written_clock = now;
-            self.writes.push_back(Write::Clock(now));
+        } else if now.0 >= self.ctx.written_clock.0 + super::durable::CLOCK_WRITE_STEP {
+            self.ctx.written_clock = now;
+            self.ctx.writes.push_back(Write::Clock(now));
         }
-        self.writes.pop_front()
+        self.ctx.writes.pop_front()
     }
 
     /// The next datagram to send. The first call after inputs packs everything they
@@ -497,23 +539,23 @@ impl Node {
     /// may be held back until its ack comes, at most
     /// [`HOLD_LIMIT`](crate::proto::batch::HOLD_LIMIT) (see `proto::batch`); [`Node::poll_timeout`] includes that deadline.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        if self.transmits.is_empty() {
+        if self.transport.transmits.is_empty() {
             self.pack_datagrams();
         }
-        self.transmits.pop_front()
+        self.transport.transmits.pop_front()
     }
 
     /// The next event for the user or driver.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.ctx.events.pop_front()
     }
 
     /// When [`Node::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
-            self.timers.next(),
-            self.reliable.next_deadline(),
-            self.outgoing.deadline(),
+            self.ctx.timers.next(),
+            self.transport.reliable.next_deadline(),
+            self.transport.outgoing.deadline(),
         ]
         .into_iter()
         .flatten()
@@ -522,36 +564,36 @@ impl Node {
 
     /// This user's identity (public key).
     fn public_key(&self) -> crate::wire::PublicKey {
-        self.identity.verifying_key().to_bytes()
+        self.life.identity.verifying_key().to_bytes()
     }
 
     /// Whether this node is part of the ring: a member, or one leaving that has not yet
     /// told the others (it still heartbeats and answers probes).
     fn in_ring(&self) -> bool {
         matches!(
-            self.phase,
+            self.life.phase,
             Phase::Member | Phase::Leaving { notified: false }
         )
     }
 
     fn leader_addr(&self) -> Option<SocketAddr> {
         self.leader()
-            .filter(|l| self.members.is_online(*l))
-            .and_then(|l| self.members.get(l))
+            .filter(|l| self.ring.members.is_online(*l))
+            .and_then(|l| self.ring.members.get(l))
             .map(|m| m.addr)
     }
 
     fn is_leader(&self) -> bool {
-        self.leader() == Some(self.id)
+        self.leader() == Some(self.ctx.id)
     }
 
     fn name_of(&self, id: NodeId) -> Option<String> {
-        self.members.get(id).map(|m| m.name.clone())
+        self.ring.members.get(id).map(|m| m.name.clone())
     }
 
     fn next_dm_id(&mut self) -> DmId {
-        let id = DmId(self.next_dm);
-        self.next_dm += 1;
+        let id = DmId(self.mail.next_dm);
+        self.mail.next_dm += 1;
         id
     }
 }

@@ -14,8 +14,8 @@ use tracing::{debug, info};
 impl Node {
     fn check_own_name(&mut self, name: Option<String>) -> bool {
         match name {
-            Some(n) if n != self.cfg.name => {
-                self.events.push_back(Event::Error(CommandError::NotYou(n)));
+            Some(n) if n != self.ctx.cfg.name => {
+                self.ctx.events.push_back(Event::Error(CommandError::NotYou(n)));
                 false
             }
             _ => true,
@@ -27,33 +27,33 @@ impl Node {
         if !self.check_own_name(name) {
             return;
         }
-        if self.phase != Phase::Member {
-            return self.events.push_back(Event::Error(CommandError::NotInRoom));
+        if self.life.phase != Phase::Member {
+            return self.ctx.events.push_back(Event::Error(CommandError::NotInRoom));
         }
-        self.going_offline = true;
+        self.life.going_offline = true;
         self.leave(now);
     }
 
     /// Called when a `dereg` leave is complete.
     pub(super) fn went_offline(&mut self) {
-        self.going_offline = false;
-        self.phase = Phase::Offline;
-        self.sequencer = None;
-        self.recovery = None;
-        self.unstable.clear();
-        self.handing_over.clear();
+        self.life.going_offline = false;
+        self.life.phase = Phase::Offline;
+        self.room.sequencer = None;
+        self.room.recovery = None;
+        self.room.unstable.clear();
+        self.mail.handing_over.clear();
         // What we heard before going offline says nothing about the room when we are back.
-        self.detector = Detector::new(
-            self.cfg.suspect_after(),
-            self.cfg.dead_after(),
-            self.cfg.join_timeout,
+        self.ring.detector = Detector::new(
+            self.ctx.cfg.suspect_after(),
+            self.ctx.cfg.dead_after(),
+            self.ctx.cfg.join_timeout,
         );
-        self.timers.clear(Timer::Recovery);
-        self.timers.clear(Timer::Election);
-        self.timers.clear(Timer::GapRepair);
-        info!(lamport = self.clock.now().0, "offline; reg to come back");
-        self.events.push_back(Event::Deregistered {
-            pending: self.outbox.len() + self.unsaved.len(),
+        self.ctx.timers.clear(Timer::Recovery);
+        self.ctx.timers.clear(Timer::Election);
+        self.ctx.timers.clear(Timer::GapRepair);
+        info!(lamport = self.ctx.clock.now().0, "offline; reg to come back");
+        self.ctx.events.push_back(Event::Deregistered {
+            pending: self.room.outbox.len() + self.mail.unsaved.len(),
         });
     }
 
@@ -62,13 +62,13 @@ impl Node {
         if !self.check_own_name(name) {
             return;
         }
-        if self.phase != Phase::Offline {
-            let e = if self.phase == Phase::Member {
+        if self.life.phase != Phase::Offline {
+            let e = if self.life.phase == Phase::Member {
                 CommandError::AlreadyOnline
             } else {
                 CommandError::NotInRoom
             };
-            return self.events.push_back(Event::Error(e));
+            return self.ctx.events.push_back(Event::Error(e));
         }
         // Whom to try, in order: the given member; else the leader we knew, then the
         // members we knew online, then the offline ones (they may be back by now).
@@ -77,26 +77,26 @@ impl Node {
             None => self
                 .leader_addr()
                 .into_iter()
-                .chain(self.members.online_peers().map(|m| m.addr))
+                .chain(self.ring.members.online_peers().map(|m| m.addr))
                 .chain(
-                    self.members
+                    self.ring.members
                         .entries()
-                        .filter(|m| m.presence == Presence::Offline && m.id != self.id)
+                        .filter(|m| m.presence == Presence::Offline && m.id != self.ctx.id)
                         .map(|m| m.addr),
                 )
                 .collect(),
         };
         let mut contacts: Vec<SocketAddr> = Vec::new();
         for a in known {
-            if !contacts.contains(&a) && a != self.cfg.addr {
+            if !contacts.contains(&a) && a != self.ctx.cfg.addr {
                 contacts.push(a);
             }
         }
         contacts.reverse();
         let Some(first) = contacts.pop() else {
-            return self.events.push_back(Event::Error(CommandError::NoContact));
+            return self.ctx.events.push_back(Event::Error(CommandError::NoContact));
         };
-        self.reg_contacts = contacts;
+        self.life.reg_contacts = contacts;
         // Our replica of the queue goes to the leader once we are back (it may hold the
         // only copy of a message, if the leader that kept it died meanwhile).
         self.start_join(now, first);
@@ -110,21 +110,21 @@ impl Node {
             return;
         };
         let idx = idx as u8;
-        self.unsaved.insert((dm.id, idx), dm.clone());
+        self.mail.unsaved.insert((dm.id, idx), dm.clone());
         self.send_store(now, idx, dm);
-        self.timers
-            .set_if_unset(Timer::Resubmit, now + self.cfg.resubmit_after);
+        self.ctx.timers
+            .set_if_unset(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);
     }
 
     fn send_store(&mut self, now: Instant, to: u8, dm: DirectMessage) {
         debug!(
-            lamport = self.clock.now().0,
+            lamport = self.ctx.clock.now().0,
             "asking the leader to keep {:?} for {}",
             dm.id,
             dm.to.get(to as usize).map_or("?", |s| s.as_str())
         );
-        if self.is_leader() && self.recovery.is_none() {
-            let me = self.id;
+        if self.is_leader() && self.room.recovery.is_none() {
+            let me = self.ctx.id;
             self.keep(now, me, None, to, dm);
         } else if let Some(leader) = self.leader_addr() {
             self.send_reliable(now, leader, Message::Store { to, dm }, Token::Control);
@@ -134,31 +134,31 @@ impl Node {
 
     /// Sends again what the leader has not confirmed.
     pub(super) fn resend_unsaved(&mut self, now: Instant) {
-        if self.phase != Phase::Member {
+        if self.life.phase != Phase::Member {
             return;
         }
         let pending: Vec<(u8, DirectMessage)> = self
-            .unsaved
+            .mail.unsaved
             .iter()
             .map(|((_, to), dm)| (*to, dm.clone()))
             .collect();
         for (to, dm) in pending {
             self.send_store(now, to, dm);
         }
-        if !self.unsaved.is_empty() {
-            self.timers
-                .set_if_unset(Timer::Resubmit, now + self.cfg.resubmit_after);
+        if !self.mail.unsaved.is_empty() {
+            self.ctx.timers
+                .set_if_unset(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);
         }
     }
 
     /// The leader's answer to our store request.
     pub(super) fn on_saved(&mut self, id: DmId, to: u8, full: bool) {
-        let Some(dm) = self.unsaved.remove(&(id, to)) else {
+        let Some(dm) = self.mail.unsaved.remove(&(id, to)) else {
             return;
         };
         let name = dm.to.get(to as usize).cloned().unwrap_or_default();
         if full {
-            self.events.push_back(Event::Undelivered {
+            self.ctx.events.push_back(Event::Undelivered {
                 to: name.clone(),
                 text: dm.text,
                 reason: format!("{name} is offline and their message queue is full"),
@@ -168,7 +168,7 @@ impl Node {
                 .leader()
                 .and_then(|l| self.name_of(l))
                 .unwrap_or_else(|| "the leader".into());
-            self.events.push_back(Event::Saved { to: name, leader });
+            self.ctx.events.push_back(Event::Saved { to: name, leader });
         }
     }
 
@@ -184,10 +184,10 @@ impl Node {
         dm: DirectMessage,
     ) {
         debug!(
-            lamport = self.clock.now().0,
+            lamport = self.ctx.clock.now().0,
             "store request {:?} from {origin}", dm.id
         );
-        if let Some(rec) = self.recovery.as_mut() {
+        if let Some(rec) = self.room.recovery.as_mut() {
             rec.held_stores.push((from, origin, to, dm));
         } else if self.is_leader() {
             self.keep(now, origin, Some(from), to, dm);
@@ -208,23 +208,23 @@ impl Node {
         let item = QueuedDm { origin, to, dm };
         let recipient = item.recipient().to_string();
         let key = (origin, item.dm.id, to);
-        match self.offline.push(item.clone()) {
+        match self.mail.offline.push(item.clone()) {
             Err(_) => self.confirm_saved(now, origin, reply_to, item.dm.id, to, true),
-            Ok(false) if !self.awaiting_replica.contains_key(&key) => {
+            Ok(false) if !self.mail.awaiting_replica.contains_key(&key) => {
                 // A retry of one already kept and replicated.
                 self.confirm_saved(now, origin, reply_to, item.dm.id, to, false);
             }
             Ok(false) => {}
             Ok(true) => {
                 info!(
-                    lamport = self.clock.now().0,
+                    lamport = self.ctx.clock.now().0,
                     "keeping a message for {recipient}"
                 );
-                let peers: Vec<SocketAddr> = self.members.online_peers().map(|m| m.addr).collect();
+                let peers: Vec<SocketAddr> = self.ring.members.online_peers().map(|m| m.addr).collect();
                 if peers.is_empty() {
                     self.confirm_saved(now, origin, reply_to, item.dm.id, to, false);
                 } else {
-                    self.awaiting_replica.insert(key, reply_to);
+                    self.mail.awaiting_replica.insert(key, reply_to);
                     let token = Token::Replica {
                         origin,
                         id: item.dm.id,
@@ -248,7 +248,7 @@ impl Node {
         to: u8,
         full: bool,
     ) {
-        if origin == self.id {
+        if origin == self.ctx.id {
             self.on_saved(id, to, full);
         } else if let Some(addr) = reply_to {
             self.send_reliable(now, addr, Message::Saved { id, to, full }, Token::Control);
@@ -256,7 +256,7 @@ impl Node {
     }
 
     pub(super) fn replica_acked(&mut self, now: Instant, origin: NodeId, id: DmId, to: u8) {
-        if let Some(reply_to) = self.awaiting_replica.remove(&(origin, id, to)) {
+        if let Some(reply_to) = self.mail.awaiting_replica.remove(&(origin, id, to)) {
             self.confirm_saved(now, origin, reply_to, id, to, false);
         }
     }
@@ -264,7 +264,7 @@ impl Node {
     /// A replica never acked; if none is left to ack, the message is as safe as it gets.
     pub(super) fn replica_lost(&mut self, now: Instant, origin: NodeId, id: DmId, to: u8) {
         let others = self
-            .reliable
+            .transport.reliable
             .any_pending(|t| *t == Token::Replica { origin, id, to });
         if !others {
             self.replica_acked(now, origin, id, to);
@@ -273,38 +273,38 @@ impl Node {
 
     /// Hands the oldest kept message to `name` if it is online, one at a time, in order.
     pub(super) fn start_handover(&mut self, now: Instant, name: &str) {
-        if !self.is_leader() || self.recovery.is_some() || self.handing_over.contains(name) {
+        if !self.is_leader() || self.room.recovery.is_some() || self.mail.handing_over.contains(name) {
             debug!(
-                lamport = self.clock.now().0,
+                lamport = self.ctx.clock.now().0,
                 "not handing over to {name}: leader {} recovering {} busy {}",
                 self.is_leader(),
-                self.recovery.is_some(),
-                self.handing_over.contains(name)
+                self.room.recovery.is_some(),
+                self.mail.handing_over.contains(name)
             );
             return;
         }
         let Some(addr) = self
-            .members
+            .ring.members
             .by_name(name)
             .filter(|m| m.presence == Presence::Online)
             .map(|m| m.addr)
         else {
             return;
         };
-        let Some(item) = self.offline.front(name).cloned() else {
+        let Some(item) = self.mail.offline.front(name).cloned() else {
             return;
         };
-        if name == self.cfg.name {
+        if name == self.ctx.cfg.name {
             // Kept for us while we were offline, and now we lead: hand it to ourselves.
             let (to, origin, id, idx) = (name.to_string(), item.origin, item.dm.id, item.to);
             self.on_direct(item.origin, item.dm, true);
             return self.handed_over(now, to, origin, id, idx);
         }
         debug!(
-            lamport = self.clock.now().0,
+            lamport = self.ctx.clock.now().0,
             "handing {:?} over to {name}", item.dm.id
         );
-        self.handing_over.insert(name.to_string());
+        self.mail.handing_over.insert(name.to_string());
         let token = Token::Handover {
             to: name.to_string(),
             origin: item.origin,
@@ -316,7 +316,7 @@ impl Node {
 
     /// Hands over whatever is kept for members who are online now.
     pub(super) fn hand_over_all(&mut self, now: Instant) {
-        let names: Vec<String> = self.offline.recipients().map(str::to_string).collect();
+        let names: Vec<String> = self.mail.offline.recipients().map(str::to_string).collect();
         for name in names {
             self.start_handover(now, &name);
         }
@@ -331,8 +331,8 @@ impl Node {
         id: DmId,
         idx: u8,
     ) {
-        self.handing_over.remove(&to);
-        if self.offline.remove(&to, origin, id) {
+        self.mail.handing_over.remove(&to);
+        if self.mail.offline.remove(&to, origin, id) {
             let msg = Message::Dequeued {
                 origin,
                 id,
@@ -346,13 +346,13 @@ impl Node {
     /// A replica learns a kept message was handed over.
     pub(super) fn on_dequeued(&mut self, origin: NodeId, id: DmId, to: u8) {
         let name = self
-            .offline
+            .mail.offline
             .items()
             .find(|i| i.origin == origin && i.dm.id == id && i.to == to)
             .map(|i| i.recipient().to_string())
             .unwrap_or_default();
         // Remembered even if we did not hold it, so no stale replica brings it back.
-        self.offline.remove(&name, origin, id);
+        self.mail.offline.remove(&name, origin, id);
     }
 
     /// Back after `dereg`: give the leader our replica of the queue; it keeps what it
@@ -361,7 +361,7 @@ impl Node {
         let Some(leader) = self.leader_addr().filter(|_| !self.is_leader()) else {
             return;
         };
-        let kept: Vec<QueuedDm> = self.offline.items().cloned().collect();
+        let kept: Vec<QueuedDm> = self.mail.offline.items().cloned().collect();
         for item in kept {
             self.send_reliable(now, leader, Message::Queued(item), Token::Control);
         }
@@ -369,7 +369,7 @@ impl Node {
 
     /// A newcomer gets a replica of the whole queue.
     pub(super) fn replicate_queue_to(&mut self, now: Instant, addr: SocketAddr) {
-        let items: Vec<QueuedDm> = self.offline.items().cloned().collect();
+        let items: Vec<QueuedDm> = self.mail.offline.items().cloned().collect();
         for item in items {
             self.send_reliable(now, addr, Message::Queued(item), Token::Control);
         }

@@ -13,17 +13,17 @@ const SYNC_BATCH: usize = 512;
 impl Node {
     /// Asks every survivor for the room messages it has beyond ours.
     pub(super) fn start_recovery(&mut self, now: Instant) {
-        let Some(epoch) = self.epoch else { return };
+        let Some(epoch) = self.ring.epoch else { return };
         // Nothing is sequenced until recovery ends (own messages wait in the outbox).
         // Re-elected while own messages still waited for a first ack: they were broadcast
         // under their numbers already, so they are part of the log from here on.
-        self.sequencer = None;
-        for (_, e) in std::mem::take(&mut self.unstable) {
+        self.room.sequencer = None;
+        for (_, e) in std::mem::take(&mut self.room.unstable) {
             self.on_sequenced(now, e);
         }
-        let from = self.holdback.next();
-        self.recovery = Some(Recovery {
-            high: self.holdback.high(),
+        let from = self.room.holdback.next();
+        self.room.recovery = Some(Recovery {
+            high: self.room.holdback.high(),
             ..Recovery::default()
         });
         self.ask_survivors(now, epoch, from);
@@ -32,12 +32,12 @@ impl Node {
     /// One round of recovery: every online member is asked for its messages from `from`.
     pub(super) fn ask_survivors(&mut self, now: Instant, epoch: Epoch, from: Seq) {
         let peers: Vec<(NodeId, SocketAddr)> = self
-            .members
+            .ring.members
             .online_peers()
             .map(|m| (m.id, m.addr))
             .collect();
-        let asked_at = self.holdback.next();
-        if let Some(rec) = self.recovery.as_mut() {
+        let asked_at = self.room.holdback.next();
+        if let Some(rec) = self.room.recovery.as_mut() {
             rec.waiting = peers.iter().map(|(id, _)| *id).collect();
             rec.requested_from = from;
             rec.asked_at = asked_at;
@@ -46,17 +46,17 @@ impl Node {
             let msg = Message::SyncRequest { epoch, from };
             self.send_reliable(now, addr, msg, Token::Control);
         }
-        self.timers
-            .set(Timer::Recovery, now + self.cfg.recovery_timeout);
+        self.ctx.timers
+            .set(Timer::Recovery, now + self.ctx.cfg.recovery_timeout);
         self.maybe_finish_recovery(now);
     }
 
     /// During recovery, a message older than this leader's own delivery point: kept aside
     /// for members that lack it. Returns whether it was taken.
     pub(super) fn backfill(&mut self, e: &ChatEntry) -> bool {
-        match self.recovery.as_mut() {
-            Some(rec) if e.seq < self.holdback.next() => {
-                if self.history.range(e.seq, e.seq).next().is_none() {
+        match self.room.recovery.as_mut() {
+            Some(rec) if e.seq < self.room.holdback.next() => {
+                if self.room.history.range(e.seq, e.seq).next().is_none() {
                     rec.backfill.insert(e.seq, e.clone());
                 }
                 true
@@ -73,18 +73,18 @@ impl Node {
         epoch: Epoch,
         from: Seq,
     ) {
-        if Some(epoch) < self.epoch || self.phase != Phase::Member {
+        if Some(epoch) < self.ring.epoch || self.life.phase != Phase::Member {
             return;
         }
-        self.election.on_elected(epoch.term);
-        self.timers.clear(Timer::Election);
+        self.ring.election.on_elected(epoch.term);
+        self.ctx.timers.clear(Timer::Election);
         self.set_epoch(now, epoch);
         let mut entries: Vec<ChatEntry> =
-            self.history.range(from, Seq(u64::MAX)).cloned().collect();
-        entries.extend(self.holdback.held_from(from).cloned());
+            self.room.history.range(from, Seq(u64::MAX)).cloned().collect();
+        entries.extend(self.room.holdback.held_from(from).cloned());
         entries.truncate(SYNC_BATCH);
         // Our replica of the offline queue too: the new leader takes the union.
-        let kept: Vec<QueuedDm> = self.offline.items().cloned().collect();
+        let kept: Vec<QueuedDm> = self.mail.offline.items().cloned().collect();
         let sent = (entries.len() + kept.len()) as u32;
         for e in entries {
             self.send_reliable(now, leader, Message::Sequenced(e), Token::Sequenced(None));
@@ -94,8 +94,8 @@ impl Node {
         }
         let msg = Message::SyncReply {
             epoch,
-            next: self.holdback.next(),
-            high: self.holdback.high(),
+            next: self.room.holdback.next(),
+            high: self.room.holdback.high(),
             sent,
         };
         self.send_reliable(now, leader, msg, Token::Control);
@@ -109,17 +109,17 @@ impl Node {
         (next, high): (Seq, Seq),
         sent: u32,
     ) {
-        if self.epoch != Some(epoch) {
+        if self.ring.epoch != Some(epoch) {
             return;
         }
-        let Some(rec) = self.recovery.as_mut() else {
+        let Some(rec) = self.room.recovery.as_mut() else {
             return;
         };
         if !rec.waiting.remove(&member) {
             return; // not asked (or answered already this round)
         }
         debug!(
-            lamport = self.clock.now().0,
+            lamport = self.ctx.clock.now().0,
             "sync reply from {member}: next {next} high {high}"
         );
         let expected = rec.expected.entry(member).or_default();
@@ -132,7 +132,7 @@ impl Node {
     }
 
     pub(super) fn maybe_finish_recovery(&mut self, now: Instant) {
-        let Some(rec) = self.recovery.as_ref() else {
+        let Some(rec) = self.room.recovery.as_ref() else {
             return;
         };
         let all_arrived = rec
@@ -145,21 +145,21 @@ impl Node {
         // A member behind what we asked for (we joined after what it misses): ask again
         // from there, once, so that whatever any survivor has reaches it.
         let lowest = rec.member_next.values().min().copied();
-        if let (Some(lowest), Some(epoch)) = (lowest, self.epoch)
+        if let (Some(lowest), Some(epoch)) = (lowest, self.ring.epoch)
             && lowest < rec.requested_from
             && !rec.second_round
         {
-            if let Some(rec) = self.recovery.as_mut() {
+            if let Some(rec) = self.room.recovery.as_mut() {
                 rec.second_round = true;
             }
             return self.ask_survivors(now, epoch, lowest);
         }
         // Answers are capped per round: while they move us forward, ask for the rest.
-        if let Some(epoch) = self.epoch
-            && self.holdback.next() <= rec.high
-            && self.holdback.next() > rec.asked_at
+        if let Some(epoch) = self.ring.epoch
+            && self.room.holdback.next() <= rec.high
+            && self.room.holdback.next() > rec.asked_at
         {
-            let from = self.holdback.next();
+            let from = self.room.holdback.next();
             return self.ask_survivors(now, epoch, from);
         }
         // Everyone answered and everything they sent is here: what is still missing, no
@@ -170,44 +170,44 @@ impl Node {
     /// Ends recovery: fills what no survivor had, brings members up to date, and starts
     /// sequencing (first the submissions that waited).
     pub(super) fn finish_recovery(&mut self, now: Instant) {
-        let Some(rec) = self.recovery.take() else {
+        let Some(rec) = self.room.recovery.take() else {
             return;
         };
-        self.timers.clear(Timer::Recovery);
+        self.ctx.timers.clear(Timer::Recovery);
         let mut filled = 0;
-        while self.holdback.next() <= rec.high {
-            let next = self.holdback.next();
-            if !self.holdback.has(next) {
-                self.holdback.offer(ChatEntry::filler(next));
+        while self.room.holdback.next() <= rec.high {
+            let next = self.room.holdback.next();
+            if !self.room.holdback.has(next) {
+                self.room.holdback.offer(ChatEntry::filler(next));
                 filled += 1;
             }
-            while let Some(e) = self.holdback.pop_ready() {
+            while let Some(e) = self.room.holdback.pop_ready() {
                 self.deliver(now, e);
             }
         }
         // Every surviving message a member still lacks is in our history or the backfill;
         // older ones were delivered everywhere, so their origins confirmed them.
-        let mut sequencer = Sequencer::resume(self.holdback.next(), &self.history);
+        let mut sequencer = Sequencer::resume(self.room.holdback.next(), &self.room.history);
         for e in rec.backfill.values().filter(|e| !e.is_filler()) {
             sequencer.note_sequenced(e.origin, e.origin_seq);
         }
-        self.sequencer = Some(sequencer);
+        self.room.sequencer = Some(sequencer);
         info!(
-            lamport = self.clock.now().0,
+            lamport = self.ctx.clock.now().0,
             "took over sequencing at #{} ({filled} lost numbers filled, {} kept messages)",
-            self.holdback.next(),
-            self.offline.len()
+            self.room.holdback.next(),
+            self.mail.offline.len()
         );
         // Bring every member up to our point: from our history, from what survivors sent
         // us that predates our history, or as a filler where nobody had it.
-        let end = self.holdback.next();
+        let end = self.room.holdback.next();
         for (member, next) in rec.member_next {
-            let Some(addr) = self.members.get(member).map(|m| m.addr) else {
+            let Some(addr) = self.ring.members.get(member).map(|m| m.addr) else {
                 continue;
             };
             for s in (next.0..end.0).take(SYNC_BATCH) {
                 let e = self
-                    .history
+                    .room.history
                     .range(Seq(s), Seq(s))
                     .next()
                     .cloned()

@@ -68,7 +68,7 @@ impl Node {
             .chain(saved.kept.iter().map(|k| k.dm.lamport))
             .chain(saved.members.iter().map(|m| m.stamp.lamport))
             .fold(saved.lamport, std::cmp::max);
-        self.clock.observe(lamport);
+        self.ctx.clock.observe(lamport);
         let next = saved.next_seq();
         // After a restart into a room with another numbering, the log on disk holds both
         // numberings; only the current one (the run of rising numbers at its end) goes
@@ -79,44 +79,44 @@ impl Node {
         }
         let start = run
             .saturating_sub(1)
-            .max(saved.history.len().saturating_sub(self.cfg.history_limit));
+            .max(saved.history.len().saturating_sub(self.ctx.cfg.history_limit));
         for e in saved.history.into_iter().skip(start) {
-            self.history.push(e);
+            self.room.history.push(e);
         }
-        self.holdback = HoldBackQueue::new(next);
-        self.history_until = next;
-        self.first_seq = self.history.iter().next().map_or(next, |e| e.seq);
+        self.room.holdback = HoldBackQueue::new(next);
+        self.room.history_until = next;
+        self.room.first_seq = self.room.history.iter().next().map_or(next, |e| e.seq);
         for (to, origin, id) in &saved.handed_over {
-            self.offline.remember_handed_over(to, *origin, *id);
+            self.mail.offline.remember_handed_over(to, *origin, *id);
         }
         for (origin, id) in saved.directs_shown {
-            self.seen_dms.entry(origin).or_default().first_time(id.0);
+            self.mail.seen_dms.entry(origin).or_default().first_time(id.0);
         }
         for item in saved.kept {
             // A full queue was full before too: nothing new is lost.
-            let _ = self.offline.push(item);
+            let _ = self.mail.offline.push(item);
         }
         // Earlier runs of this user are gone; one entry per other name is enough.
-        let table = crate::proto::ring::Membership::from_entries(self.id, saved.members);
+        let table = crate::proto::ring::Membership::from_entries(self.ctx.id, saved.members);
         let others: Vec<Member> = table
             .current()
             .into_iter()
-            .filter(|m| m.name != self.cfg.name)
+            .filter(|m| m.name != self.ctx.cfg.name)
             .cloned()
             .collect();
         let mut contacts: Vec<SocketAddr> = others
             .iter()
             .map(|m| m.addr)
-            .filter(|a| *a != self.cfg.addr)
+            .filter(|a| *a != self.ctx.cfg.addr)
             .collect();
         contacts.sort();
         contacts.dedup();
-        if let Some(first) = self.cfg.join {
+        if let Some(first) = self.ctx.cfg.join {
             contacts.retain(|a| *a != first);
             contacts.insert(0, first);
         }
-        self.was_member = true;
-        self.restart = Some(Restart {
+        self.life.was_member = true;
+        self.life.restart = Some(Restart {
             contacts,
             started: now,
             lower_heard: None,
@@ -127,7 +127,7 @@ impl Node {
 
     /// Tries the contacts again from the first (a new round), or carries the room on.
     pub(super) fn look_for_room(&mut self, now: Instant) {
-        let Some(r) = self.restart.as_mut() else {
+        let Some(r) = self.life.restart.as_mut() else {
             return;
         };
         let mut queue = r.contacts.clone();
@@ -135,11 +135,11 @@ impl Node {
         match queue.pop() {
             Some(first) => {
                 info!(
-                    lamport = self.clock.now().0,
+                    lamport = self.ctx.clock.now().0,
                     "restarted; looking for the room through {} saved members",
                     r.contacts.len()
                 );
-                self.reg_contacts = queue;
+                self.life.reg_contacts = queue;
                 self.start_join(now, first);
             }
             None => self.carry_room_on(now),
@@ -148,16 +148,16 @@ impl Node {
 
     /// Whether this node is a restarted one still looking for its room.
     pub(super) fn is_restarting(&self) -> bool {
-        self.restart.is_some()
+        self.life.restart.is_some()
     }
 
     /// The contact we try is restarting too: note whether it comes before us, and go on.
     pub(super) fn restarting_peer(&mut self, now: Instant) {
-        let Phase::Joining { contact, .. } = self.phase else {
+        let Phase::Joining { contact, .. } = self.life.phase else {
             return;
         };
-        let me = self.cfg.addr;
-        if let Some(r) = self.restart.as_mut()
+        let me = self.ctx.cfg.addr;
+        if let Some(r) = self.life.restart.as_mut()
             && contact < me
         {
             r.lower_heard = Some(now);
@@ -170,64 +170,64 @@ impl Node {
     /// say) is final.
     pub(super) fn restart_join_failed(&mut self, now: Instant, err: JoinError) {
         if matches!(err, JoinError::Refused(ref r) if *r != Refusal::Restarting) {
-            self.restart = None;
-            self.phase = Phase::Done;
-            return self.events.push_back(Event::JoinFailed(err));
+            self.life.restart = None;
+            self.life.phase = Phase::Done;
+            return self.ctx.events.push_back(Event::JoinFailed(err));
         }
-        if let Some(next) = self.reg_contacts.pop() {
+        if let Some(next) = self.life.reg_contacts.pop() {
             return self.start_join(now, next);
         }
-        let Some(r) = self.restart.as_ref() else {
+        let Some(r) = self.life.restart.as_ref() else {
             return;
         };
         let quiet_since = r.lower_heard.unwrap_or(r.started);
-        let quiet = now.saturating_duration_since(quiet_since) >= self.cfg.join_timeout;
+        let quiet = now.saturating_duration_since(quiet_since) >= self.ctx.cfg.join_timeout;
         let waited_too_long =
-            now.saturating_duration_since(r.started) >= self.cfg.join_timeout * GIVE_UP_AFTER;
+            now.saturating_duration_since(r.started) >= self.ctx.cfg.join_timeout * GIVE_UP_AFTER;
         if quiet || waited_too_long {
             return self.carry_room_on(now);
         }
-        self.timers
-            .set(Timer::RestartRound, now + self.cfg.ack_timeout);
+        self.ctx.timers
+            .set(Timer::RestartRound, now + self.ctx.cfg.ack_timeout);
     }
 
     /// Nobody answered: this node leads the room again, with the history, kept messages
     /// and member table it saved. Members who come back join it.
     fn carry_room_on(&mut self, now: Instant) {
-        let Some(r) = self.restart.take() else {
+        let Some(r) = self.life.restart.take() else {
             return;
         };
         for mut m in r.members {
             m.presence = Presence::Offline;
-            self.members.merge(m);
+            self.ring.members.merge(m);
         }
         let term = r.epoch.map_or(0, |e| e.term.saturating_add(1));
-        self.epoch = Some(Epoch {
+        self.ring.epoch = Some(Epoch {
             term,
-            leader: self.id,
+            leader: self.ctx.id,
         });
-        self.election.on_elected(term);
-        self.phase = Phase::Member;
+        self.ring.election.on_elected(term);
+        self.life.phase = Phase::Member;
         self.start_heartbeats(now);
-        self.sequencer = Some(Sequencer::resume(self.holdback.next(), &self.history));
-        let next: Seq = self.holdback.next();
+        self.room.sequencer = Some(Sequencer::resume(self.room.holdback.next(), &self.room.history));
+        let next: Seq = self.room.holdback.next();
         info!(
-            lamport = self.clock.now().0,
+            lamport = self.ctx.clock.now().0,
             "no saved member answered; carrying the room on as leader from #{next}"
         );
-        self.events.push_back(Event::Notice(
+        self.ctx.events.push_back(Event::Notice(
             "no member of the saved room answered; the room goes on here, with you as leader"
                 .into(),
         ));
-        self.events.push_back(Event::Joined {
-            leader: self.cfg.name.clone(),
+        self.ctx.events.push_back(Event::Joined {
+            leader: self.ctx.cfg.name.clone(),
             is_leader: true,
-            members: self.members.current().len(),
+            members: self.ring.members.current().len(),
         });
     }
 
     /// Welcomed back: the search is over.
     pub(super) fn restart_done(&mut self) {
-        self.restart = None;
+        self.life.restart = None;
     }
 }

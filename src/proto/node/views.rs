@@ -7,7 +7,7 @@ impl Node {
     // ----- views -----
 
     pub(super) fn member_views(&self) -> Vec<MemberView> {
-        self.members
+        self.ring.members
             .current()
             .into_iter()
             .map(|m| MemberView {
@@ -15,7 +15,7 @@ impl Node {
                 addr: m.addr,
                 online: m.presence == Presence::Online,
                 leader: Some(m.id) == self.leader(),
-                me: m.id == self.id,
+                me: m.id == self.ctx.id,
             })
             .collect()
     }
@@ -23,39 +23,39 @@ impl Node {
     pub(super) fn status_view(&self) -> StatusView {
         // Walk the ring from this node along `next` until it closes.
         let mut ring = Vec::new();
-        let mut at = Some(self.id);
+        let mut at = Some(self.ctx.id);
         while let Some(id) = at {
-            if ring.len() > self.members.len() {
+            if ring.len() > self.ring.members.len() {
                 break;
             }
-            let Some(m) = self.members.get(id) else { break };
+            let Some(m) = self.ring.members.get(id) else { break };
             ring.push(RingSeat {
                 name: m.name.clone(),
                 leader: Some(id) == self.leader(),
-                me: id == self.id,
-                suspected: self.detector.is_suspected(id),
+                me: id == self.ctx.id,
+                suspected: self.ring.detector.is_suspected(id),
             });
-            at = self.members.successor_of(id).filter(|n| *n != self.id);
+            at = self.ring.members.successor_of(id).filter(|n| *n != self.ctx.id);
         }
         StatusView {
             ring,
-            name: self.cfg.name.clone(),
-            id: self.id,
-            addr: self.cfg.addr,
-            prev: self.members.prev().and_then(|id| self.name_of(id)),
-            next: self.members.next().and_then(|id| self.name_of(id)),
+            name: self.ctx.cfg.name.clone(),
+            id: self.ctx.id,
+            addr: self.ctx.cfg.addr,
+            prev: self.ring.members.prev().and_then(|id| self.name_of(id)),
+            next: self.ring.members.next().and_then(|id| self.name_of(id)),
             leader: self.leader().and_then(|id| self.name_of(id)),
             suspected: self
-                .members
+                .ring.members
                 .online_peers()
-                .filter(|m| self.detector.is_suspected(m.id))
+                .filter(|m| self.ring.detector.is_suspected(m.id))
                 .map(|m| m.name.clone())
                 .collect(),
-            lamport: self.clock.now(),
-            stats: self.stats.clone(),
-            in_flight: self.reliable.in_flight(),
-            unconfirmed: self.outbox.len(),
-            history: self.history.len(),
+            lamport: self.ctx.clock.now(),
+            stats: self.transport.stats.clone(),
+            in_flight: self.transport.reliable.in_flight(),
+            unconfirmed: self.room.outbox.len(),
+            history: self.room.history.len(),
         }
     }
 }

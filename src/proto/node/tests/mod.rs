@@ -226,7 +226,7 @@ fn follower(t0: Instant) -> Node {
     n.handle_datagram(t0, addr(1), &datagram(LEADER, packets));
     let out = drain(&mut n);
     assert!(matches!(out.events[0], Event::Joined { .. }));
-    assert_eq!(n.reliable.in_flight(), 0, "nothing awaits an ack");
+    assert_eq!(n.transport.reliable.in_flight(), 0, "nothing awaits an ack");
     n
 }
 
@@ -396,7 +396,7 @@ fn own_message_is_resubmitted_until_seen_committed() {
     );
     let out = drain(&mut n);
     assert!(matches!(out.events[..], [Event::Room { mine: true, .. }]));
-    assert!(!n.timers.is_set(Timer::Resubmit));
+    assert!(!n.ctx.timers.is_set(Timer::Resubmit));
 }
 
 #[test]
