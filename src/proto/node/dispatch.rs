@@ -2,9 +2,6 @@
 //! an ack or a give-up of one of our own reliable messages means.
 
 use super::*;
-use crate::proto::node::failover::MAX_TERM;
-use crate::proto::ring::{MAX_MEMBERS, MEMBERS_PER_DATAGRAM};
-use crate::wire::{Newcomer, valid_name};
 
 /// The most parts a welcome can have (the largest member table, chunked).
 const MAX_WELCOME_PARTS: u16 = (MAX_MEMBERS / MEMBERS_PER_DATAGRAM + 1) as u16;
@@ -20,16 +17,20 @@ impl Node {
         from: SocketAddr,
         msg: &Message,
     ) -> Result<(), &'static str> {
-        let known = self.ring.members.get(sender).is_some();
+        let known = self.ring.members().get(sender).is_some();
         // A member speaks from the address it joined with: another address claiming its id
         // is someone else.
-        let impersonated = self.ring.members.get(sender).is_some_and(|m| m.addr != from);
+        let impersonated = self
+            .ring
+            .members()
+            .get(sender)
+            .is_some_and(|m| m.addr != from);
         match msg {
             Message::Join { .. } => Ok(()),
             // Acked from anyone (a late copy of one we answered must not be resent for
             // ever), answered only while we are joining (see `on_challenge`).
             Message::Challenge { .. } => Ok(()),
-            Message::Proof { .. } if self.life.pending_proofs.contains_key(&sender) => Ok(()),
+            Message::Proof { .. } if self.life.awaits_proof(sender) => Ok(()),
             Message::Welcome(w) => {
                 if w.parts == 0 || w.parts > MAX_WELCOME_PARTS || w.part >= w.parts {
                     Err("welcome with impossible parts")
@@ -54,7 +55,9 @@ impl Node {
             }
             Message::Election { term, .. } if *term > MAX_TERM => Err("election term out of range"),
             Message::Elected(e) if e.term > MAX_TERM => Err("election term out of range"),
-            Message::Election { .. } | Message::Elected(_) if !self.ring.members.is_online(sender) => {
+            Message::Election { .. } | Message::Elected(_)
+                if !self.ring.members().is_online(sender) =>
+            {
                 Err("election message from a member not online")
             }
             _ => Ok(()),
@@ -66,7 +69,7 @@ impl Node {
     /// Whether a reliable message may be handled in the current phase. Messages that are
     /// not yet welcome are left unacked so that the sender retries them later.
     pub(super) fn accepts_now(&self, msg: &Message) -> bool {
-        match &self.life.phase {
+        match self.life.phase() {
             // A restarted node tells other restarted ones that it is looking too.
             Phase::Joining { .. }
                 if self.is_restarting() && matches!(msg, Message::Join { .. }) =>
@@ -105,55 +108,18 @@ impl Node {
             Message::Welcome(w) => self.on_welcome(now, w),
             Message::JoinRefused { reason } => self.on_join_refused(now, reason),
             Message::Members(list) => {
-                if self.life.phase == Phase::Member || matches!(self.life.phase, Phase::Leaving { .. }) {
+                if self.life.is_member() || matches!(self.life.phase(), Phase::Leaving { .. }) {
                     self.on_members(now, from, list)
                 }
             }
             Message::Submit(s) => self.on_submit(now, sender, s),
-            Message::Sequenced(e) => {
-                if self.accepts_sequenced(sender, e.seq) {
-                    let recovering = if let Some(rec) = self.room.recovery.as_mut() {
-                        *rec.received.entry(sender).or_default() += 1;
-                        true
-                    } else {
-                        false
-                    };
-                    self.on_sequenced(now, e);
-                    if recovering {
-                        self.maybe_finish_recovery(now);
-                    }
-                } else {
-                    debug!(
-                        lamport = self.ctx.clock.now().0,
-                        "ignoring #{} from {sender}", e.seq
-                    );
-                }
-            }
+            Message::Sequenced(e) => self.on_sequenced_from(now, sender, e),
             Message::Fetch { from: a, to: b } => self.on_fetch(now, from, a, b),
             Message::Republish(e) => self.on_republish(now, e),
             Message::Direct(dm) => self.on_direct(sender, dm, false),
             Message::Store { to, dm } => self.on_store(now, from, sender, to, dm),
             Message::Saved { id, to, full } => self.on_saved(id, to, full),
-            Message::Queued(item) => {
-                let to = item.recipient().to_string();
-                if self.is_leader() && self.mail.offline.was_handed_over(&to, item.origin, item.dm.id) {
-                    // A stale replica: tell its holder the message is gone.
-                    let msg = Message::Dequeued {
-                        origin: item.origin,
-                        id: item.dm.id,
-                        to: item.to,
-                    };
-                    self.send_reliable(now, from, msg, Token::Control);
-                }
-                let _ = self.mail.offline.push(item);
-                if let Some(rec) = self.room.recovery.as_mut() {
-                    *rec.received.entry(sender).or_default() += 1;
-                    self.maybe_finish_recovery(now);
-                } else {
-                    // A leader given a replica (after a heal) hands it over if it can.
-                    self.start_handover(now, &to);
-                }
-            }
+            Message::Queued(item) => self.on_queued(now, from, sender, item),
             Message::Dequeued { origin, id, to } => self.on_dequeued(origin, id, to),
             Message::Handover(item) => self.on_direct(item.origin, item.dm, true),
             Message::Election { term, candidate } => self.on_election(now, term, candidate),
@@ -175,18 +141,7 @@ impl Node {
             Token::Direct { to, .. } => self.ctx.events.push_back(Event::Receipt { to }),
             // The contact is there: the welcome may take longer than the contact's answer
             // (the leader is further away, or the room is electing), so wait longer for it.
-            Token::Join => {
-                if matches!(self.life.phase, Phase::Joining { .. }) && self.life.join_refusal.is_none() {
-                    self.ctx.timers
-                        .set(Timer::JoinDeadline, now + self.ctx.cfg.join_timeout * 3);
-                }
-                if matches!(self.life.phase, Phase::Joining { .. }) {
-                    // A leader that took its 20 joins from our address this second ignores
-                    // more in that second: ask again a second later, until challenged.
-                    self.ctx.timers
-                        .set_if_unset(Timer::JoinRetry, now + std::time::Duration::from_secs(1));
-                }
-            }
+            Token::Join => self.join_acked(now),
             Token::Replica { origin, id, to } => self.replica_acked(now, origin, id, to),
             Token::Handover {
                 to,
@@ -208,15 +163,13 @@ impl Node {
     pub(super) fn on_gave_up(&mut self, now: Instant, gave_up: Vec<GaveUp<Token>>) {
         let mut unreachable: Vec<SocketAddr> = Vec::new();
         for g in gave_up {
-            self.transport.stats.gave_up += 1;
+            self.transport.note_gave_up();
             match g.token {
                 Token::Join => self.fail_join(now, JoinError::Unreachable(g.to)),
                 // No ack from the recipient: the leader keeps it for when it is back.
                 Token::Direct { to, dm } => self.store_offline_for(now, &to, dm),
                 Token::Replica { origin, id, to } => self.replica_lost(now, origin, id, to),
-                Token::Handover { to, .. } => {
-                    self.mail.handing_over.remove(&to);
-                }
+                Token::Handover { to, .. } => self.mail.handover_failed(&to),
                 Token::LeaveNotice => self.maybe_finish_leave(now),
                 Token::Ring(msg) => self.reroute_ring(now, g.to, msg),
                 Token::Forward(newcomer) => self.on_join(now, newcomer),
@@ -227,7 +180,7 @@ impl Node {
                     self.maybe_notify_leave(now);
                 }
                 Token::Sequenced(None) => self.maybe_notify_leave(now),
-                Token::Resync => self.life.resyncing = false,
+                Token::Resync => self.resync_gave_up(),
                 Token::Submit | Token::Control => {}
             }
             if !unreachable.contains(&g.to) {
@@ -236,7 +189,8 @@ impl Node {
         }
         for addr in unreachable {
             let name = self
-                .ring.members
+                .ring
+                .members()
                 .entries()
                 .find(|m| m.addr == addr)
                 .map(|m| m.name.clone());
@@ -246,7 +200,9 @@ impl Node {
             );
             // Only members concern the user (a refused newcomer that went away does not).
             if name.is_some() {
-                self.ctx.events.push_back(Event::PeerUnreachable { addr, name });
+                self.ctx
+                    .events
+                    .push_back(Event::PeerUnreachable { addr, name });
             }
         }
     }

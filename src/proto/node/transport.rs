@@ -3,8 +3,94 @@
 //! owes, and the handling of bad input.
 
 use super::*;
-use crate::proto::packet::{EncodedMessage, data_packet};
-use crate::wire::WireError;
+
+/// The transport part's state: reliability, batching, outgoing datagrams and counters.
+pub(super) struct Transport {
+    reliable: Reliable<Token>,
+    /// Packets queued for sending, packed into datagrams when the outputs are drained.
+    outgoing: Coalescer,
+    /// Datagrams ready to send.
+    transmits: VecDeque<Transmit>,
+    stats: Stats,
+    last_drop_log: BTreeMap<SocketAddr, Instant>,
+}
+
+impl Transport {
+    /// Nothing sent or received yet.
+    pub(super) fn new(cfg: &NodeConfig) -> Self {
+        Transport {
+            reliable: Reliable::new(cfg.ack_timeout),
+            outgoing: Coalescer::default(),
+            transmits: VecDeque::new(),
+            stats: Stats::default(),
+            last_drop_log: BTreeMap::new(),
+        }
+    }
+
+    /// The counters.
+    pub(super) fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Reliable messages awaiting an ack.
+    pub(super) fn in_flight(&self) -> usize {
+        self.reliable.in_flight()
+    }
+
+    /// Whether a reliable message whose token matches is still awaiting its ack.
+    pub(super) fn any_pending(&self, f: impl Fn(&Token) -> bool) -> bool {
+        self.reliable.any_pending(f)
+    }
+
+    /// Counts one election message sent (`true`) or taken back when rerouted (`false`).
+    pub(super) fn count_election_message(&mut self, sent: bool) {
+        if sent {
+            self.stats.election_messages += 1;
+        } else {
+            self.stats.election_messages = self.stats.election_messages.saturating_sub(1);
+        }
+    }
+
+    /// Counts one datagram received.
+    pub(super) fn note_received(&mut self) {
+        self.stats.received += 1;
+    }
+
+    /// Counts one reliable message given up.
+    pub(super) fn note_gave_up(&mut self) {
+        self.stats.gave_up += 1;
+    }
+
+    /// Queues the resends that are due; returns the messages given up.
+    pub(super) fn resend_due(&mut self, now: Instant) -> Vec<GaveUp<Token>> {
+        let mut out = Vec::new();
+        let (resent, gave_up) = self.reliable.poll_retransmits(now, &mut out);
+        self.stats.retransmitted += resent as u64;
+        for t in out {
+            self.outgoing.push(t.to, t.bytes);
+        }
+        gave_up
+    }
+
+    /// Cancels every reliable message to `to`; returns their tokens.
+    pub(super) fn cancel_to(&mut self, to: SocketAddr) -> Vec<Token> {
+        self.reliable.cancel_to(to)
+    }
+
+    /// Until when new messages held back for an ack may wait (see `proto::batch`).
+    #[cfg(test)]
+    pub(super) fn held_until(&self) -> Option<Instant> {
+        self.outgoing.deadline()
+    }
+
+    /// The earliest deadline of the transport: a resend or the end of a hold.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        [self.reliable.next_deadline(), self.outgoing.deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
 
 impl Node {
     /// Handles one packet of a datagram from `sender` at `from`.
@@ -18,10 +104,16 @@ impl Node {
     ) {
         match packet {
             Packet::Heartbeat(hb) => {
-                if self.in_ring() && self.ring.members.get(sender).is_some_and(|m| m.addr == from) {
+                if self.in_ring()
+                    && self
+                        .ring
+                        .members()
+                        .get(sender)
+                        .is_some_and(|m| m.addr == from)
+                {
                     // Only heartbeats prove liveness: a newcomer sends other traffic
                     // before it starts heartbeating.
-                    self.ring.detector.heard(sender, now);
+                    self.ring.heard(sender, now);
                     self.ctx.clock.observe(lamport);
                     self.on_heartbeat(now, from, sender, hb);
                 }
@@ -42,7 +134,7 @@ impl Node {
             Packet::Data { id, msg } => {
                 if let Err(why) = self.admissible(sender, from, &msg) {
                     // Not acked: a member not known yet retries, and is known by then.
-                    if self.ring.members.get(sender).is_none() {
+                    if self.ring.members().get(sender).is_none() {
                         self.answer_stranger(now, from);
                     }
                     return self.drop_datagram(now, from, why);
@@ -70,9 +162,17 @@ impl Node {
         self.transport.outgoing.push(to, packet);
     }
 
+    /// The next datagram to send; see [`Node::poll_transmit`].
+    pub(super) fn next_transmit(&mut self) -> Option<Transmit> {
+        if self.transport.transmits.is_empty() {
+            self.pack_datagrams();
+        }
+        self.transport.transmits.pop_front()
+    }
+
     /// Packs the queued packets, the owed acks first, into datagrams; new messages to a
     /// peer with earlier ones unacked may stay held (see `proto::batch`).
-    pub(super) fn pack_datagrams(&mut self) {
+    fn pack_datagrams(&mut self) {
         if self.transport.reliable.owes_acks() {
             let mut acks: BTreeMap<SocketAddr, Vec<Vec<u8>>> = BTreeMap::new();
             for (to, ack) in self.transport.reliable.take_acks() {
@@ -118,7 +218,8 @@ impl Node {
         retries: u32,
     ) {
         let sent = self
-            .transport.reliable
+            .transport
+            .reliable
             .send(now, to, token, retries, |id| data_packet(id, msg));
         match sent {
             Ok(bytes) => self.transport.outgoing.push_data(to, bytes),
@@ -129,7 +230,7 @@ impl Node {
 
     /// Sends `msg` reliably to every online member but this node (encoded once).
     pub(super) fn broadcast(&mut self, now: Instant, msg: &Message, token: &Token) {
-        if self.ring.members.online_peers().next().is_some() {
+        if self.ring.members().online_peers().next().is_some() {
             self.broadcast_encoded(now, EncodedMessage::new(msg), token);
         }
     }
@@ -141,7 +242,7 @@ impl Node {
         encoded: Result<EncodedMessage, WireError>,
         token: &Token,
     ) {
-        let peers: Vec<SocketAddr> = self.ring.members.online_peers().map(|m| m.addr).collect();
+        let peers: Vec<SocketAddr> = self.ring.members().online_peers().map(|m| m.addr).collect();
         if peers.is_empty() {
             return;
         }
@@ -153,7 +254,8 @@ impl Node {
         let retries = self.ctx.cfg.max_retries;
         for to in peers {
             let sent = self
-                .transport.reliable
+                .transport
+                .reliable
                 .send(now, to, token.clone(), retries, |id| encoded.packet(id));
             match sent {
                 Ok(bytes) => self.transport.outgoing.push_data(to, bytes),
@@ -166,7 +268,8 @@ impl Node {
         self.transport.stats.dropped += 1;
         // At most one line a second per source: a flood cannot flood the log.
         let quiet = self
-            .transport.last_drop_log
+            .transport
+            .last_drop_log
             .get(&from)
             .is_some_and(|t| now.saturating_duration_since(*t) < Duration::from_secs(1));
         if !quiet {
@@ -176,7 +279,8 @@ impl Node {
             self.transport.last_drop_log.insert(from, now);
             warn!(
                 lamport = self.ctx.clock.now().0,
-                "dropped datagram from {from}: {why} ({} dropped so far)", self.transport.stats.dropped
+                "dropped datagram from {from}: {why} ({} dropped so far)",
+                self.transport.stats.dropped
             );
         }
     }

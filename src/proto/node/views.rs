@@ -1,13 +1,13 @@
 //! What `list` and `status` show.
 
 use super::*;
-use crate::proto::event::RingSeat;
 
 impl Node {
     // ----- views -----
 
     pub(super) fn member_views(&self) -> Vec<MemberView> {
-        self.ring.members
+        self.ring
+            .members()
             .current()
             .into_iter()
             .map(|m| MemberView {
@@ -25,37 +25,44 @@ impl Node {
         let mut ring = Vec::new();
         let mut at = Some(self.ctx.id);
         while let Some(id) = at {
-            if ring.len() > self.ring.members.len() {
+            if ring.len() > self.ring.members().len() {
                 break;
             }
-            let Some(m) = self.ring.members.get(id) else { break };
+            let Some(m) = self.ring.members().get(id) else {
+                break;
+            };
             ring.push(RingSeat {
                 name: m.name.clone(),
                 leader: Some(id) == self.leader(),
                 me: id == self.ctx.id,
-                suspected: self.ring.detector.is_suspected(id),
+                suspected: self.ring.is_suspected(id),
             });
-            at = self.ring.members.successor_of(id).filter(|n| *n != self.ctx.id);
+            at = self
+                .ring
+                .members()
+                .successor_of(id)
+                .filter(|n| *n != self.ctx.id);
         }
         StatusView {
             ring,
             name: self.ctx.cfg.name.clone(),
             id: self.ctx.id,
             addr: self.ctx.cfg.addr,
-            prev: self.ring.members.prev().and_then(|id| self.name_of(id)),
-            next: self.ring.members.next().and_then(|id| self.name_of(id)),
+            prev: self.ring.members().prev().and_then(|id| self.name_of(id)),
+            next: self.ring.members().next().and_then(|id| self.name_of(id)),
             leader: self.leader().and_then(|id| self.name_of(id)),
             suspected: self
-                .ring.members
+                .ring
+                .members()
                 .online_peers()
-                .filter(|m| self.ring.detector.is_suspected(m.id))
+                .filter(|m| self.ring.is_suspected(m.id))
                 .map(|m| m.name.clone())
                 .collect(),
             lamport: self.ctx.clock.now(),
-            stats: self.transport.stats.clone(),
-            in_flight: self.transport.reliable.in_flight(),
-            unconfirmed: self.room.outbox.len(),
-            history: self.room.history.len(),
+            stats: self.transport.stats().clone(),
+            in_flight: self.transport.in_flight(),
+            unconfirmed: self.room.unconfirmed(),
+            history: self.room.history().len(),
         }
     }
 }

@@ -226,7 +226,7 @@ fn follower(t0: Instant) -> Node {
     n.handle_datagram(t0, addr(1), &datagram(LEADER, packets));
     let out = drain(&mut n);
     assert!(matches!(out.events[0], Event::Joined { .. }));
-    assert_eq!(n.transport.reliable.in_flight(), 0, "nothing awaits an ack");
+    assert_eq!(n.transport.in_flight(), 0, "nothing awaits an ack");
     n
 }
 

@@ -110,7 +110,7 @@ fn messages_behind_an_unacked_one_wait_for_its_ack() {
         send_all(&mut n, t1, &format!("m{k}"));
         assert!(drain(&mut n).sent.is_empty(), "m{k} waits for m1's ack");
     }
-    let due = n.transport.outgoing.deadline();
+    let due = n.transport.held_until();
     assert_eq!(due, Some(t1 + crate::proto::batch::HOLD_LIMIT));
     assert!(n.poll_timeout() <= due, "the driver is woken for it");
     // The leader acks m1 (bob's stream to it: the join was 1, m1 is 2).
@@ -139,8 +139,8 @@ fn a_held_message_leaves_within_the_hold_limit_without_an_ack() {
     send_all(&mut n, t0, "m2");
     assert!(drain(&mut n).sent.is_empty());
     let due = n
-        .transport.outgoing
-        .deadline()
+        .transport
+        .held_until()
         .expect("a deadline for the held message");
     assert_eq!(due, t0 + crate::proto::batch::HOLD_LIMIT);
     assert!(n.poll_timeout().is_some_and(|t| t <= due));
@@ -148,5 +148,5 @@ fn a_held_message_leaves_within_the_hold_limit_without_an_ack() {
     assert!(drain(&mut n).sent.is_empty(), "early: still held");
     n.handle_timeout(due);
     assert_eq!(submits_in(&drain(&mut n)), [2]);
-    assert_eq!(n.transport.outgoing.deadline(), None, "nothing held");
+    assert_eq!(n.transport.held_until(), None, "nothing held");
 }

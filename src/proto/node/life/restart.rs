@@ -13,16 +13,7 @@
 //! because one lost answer must not make two members lead. So when every member restarts at once, exactly one (the
 //! lowest address that is back) leads, and the others join it.
 
-use super::{Event, Node, NodeConfig, Phase};
-use crate::ids::{NodeId, Seq};
-use crate::proto::chat::{HoldBackQueue, Sequencer};
-use crate::proto::durable::Restored;
-use crate::proto::event::JoinError;
-use crate::proto::timers::Timer;
-use crate::wire::{Epoch, Member, Presence, Refusal};
-use std::net::SocketAddr;
-use std::time::Instant;
-use tracing::info;
+use super::*;
 
 /// How many join timeouts a restarted node waits, at most, for a restarting member with a
 /// lower address to carry the room on.
@@ -30,7 +21,7 @@ pub const GIVE_UP_AFTER: u32 = 10;
 
 /// A restarted node's search for its room.
 #[derive(Debug)]
-pub(super) struct Restart {
+pub(in crate::proto::node) struct Restart {
     /// Every member address known before, lowest first.
     contacts: Vec<SocketAddr>,
     /// When the search began.
@@ -60,7 +51,7 @@ impl Node {
         node
     }
 
-    fn apply_restored(&mut self, now: Instant, saved: Restored) {
+    fn apply_restored(&mut self, now: Instant, mut saved: Restored) {
         let lamport = saved
             .history
             .iter()
@@ -73,29 +64,9 @@ impl Node {
         // After a restart into a room with another numbering, the log on disk holds both
         // numberings; only the current one (the run of rising numbers at its end) goes
         // back into memory. The rest stays on disk for `history`.
-        let mut run = saved.history.len();
-        while run > 1 && saved.history[run - 2].seq < saved.history[run - 1].seq {
-            run -= 1;
-        }
-        let start = run
-            .saturating_sub(1)
-            .max(saved.history.len().saturating_sub(self.ctx.cfg.history_limit));
-        for e in saved.history.into_iter().skip(start) {
-            self.room.history.push(e);
-        }
-        self.room.holdback = HoldBackQueue::new(next);
-        self.room.history_until = next;
-        self.room.first_seq = self.room.history.iter().next().map_or(next, |e| e.seq);
-        for (to, origin, id) in &saved.handed_over {
-            self.mail.offline.remember_handed_over(to, *origin, *id);
-        }
-        for (origin, id) in saved.directs_shown {
-            self.mail.seen_dms.entry(origin).or_default().first_time(id.0);
-        }
-        for item in saved.kept {
-            // A full queue was full before too: nothing new is lost.
-            let _ = self.mail.offline.push(item);
-        }
+        let history = std::mem::take(&mut saved.history);
+        self.room.restore(history, next, self.ctx.cfg.history_limit);
+        self.mail.restore(&mut saved);
         // Earlier runs of this user are gone; one entry per other name is enough.
         let table = crate::proto::ring::Membership::from_entries(self.ctx.id, saved.members);
         let others: Vec<Member> = table
@@ -126,7 +97,7 @@ impl Node {
     }
 
     /// Tries the contacts again from the first (a new round), or carries the room on.
-    pub(super) fn look_for_room(&mut self, now: Instant) {
+    pub(in crate::proto::node) fn look_for_room(&mut self, now: Instant) {
         let Some(r) = self.life.restart.as_mut() else {
             return;
         };
@@ -147,12 +118,12 @@ impl Node {
     }
 
     /// Whether this node is a restarted one still looking for its room.
-    pub(super) fn is_restarting(&self) -> bool {
+    pub(in crate::proto::node) fn is_restarting(&self) -> bool {
         self.life.restart.is_some()
     }
 
     /// The contact we try is restarting too: note whether it comes before us, and go on.
-    pub(super) fn restarting_peer(&mut self, now: Instant) {
+    pub(in crate::proto::node) fn restarting_peer(&mut self, now: Instant) {
         let Phase::Joining { contact, .. } = self.life.phase else {
             return;
         };
@@ -168,7 +139,7 @@ impl Node {
     /// Joining through one contact failed while restarting: the next contact, another
     /// round, or carry the room on. A refusal (the name is bound to another identity,
     /// say) is final.
-    pub(super) fn restart_join_failed(&mut self, now: Instant, err: JoinError) {
+    pub(in crate::proto::node) fn restart_join_failed(&mut self, now: Instant, err: JoinError) {
         if matches!(err, JoinError::Refused(ref r) if *r != Refusal::Restarting) {
             self.life.restart = None;
             self.life.phase = Phase::Done;
@@ -187,7 +158,8 @@ impl Node {
         if quiet || waited_too_long {
             return self.carry_room_on(now);
         }
-        self.ctx.timers
+        self.ctx
+            .timers
             .set(Timer::RestartRound, now + self.ctx.cfg.ack_timeout);
     }
 
@@ -199,18 +171,17 @@ impl Node {
         };
         for mut m in r.members {
             m.presence = Presence::Offline;
-            self.ring.members.merge(m);
+            self.ring.merge(m);
         }
         let term = r.epoch.map_or(0, |e| e.term.saturating_add(1));
-        self.ring.epoch = Some(Epoch {
+        self.ring.install(Epoch {
             term,
             leader: self.ctx.id,
         });
-        self.ring.election.on_elected(term);
         self.life.phase = Phase::Member;
         self.start_heartbeats(now);
-        self.room.sequencer = Some(Sequencer::resume(self.room.holdback.next(), &self.room.history));
-        let next: Seq = self.room.holdback.next();
+        self.room.lead();
+        let next: Seq = self.room.next();
         info!(
             lamport = self.ctx.clock.now().0,
             "no saved member answered; carrying the room on as leader from #{next}"
@@ -222,12 +193,12 @@ impl Node {
         self.ctx.events.push_back(Event::Joined {
             leader: self.ctx.cfg.name.clone(),
             is_leader: true,
-            members: self.ring.members.current().len(),
+            members: self.ring.members().current().len(),
         });
     }
 
     /// Welcomed back: the search is over.
-    pub(super) fn restart_done(&mut self) {
+    pub(in crate::proto::node) fn restart_done(&mut self) {
         self.life.restart = None;
     }
 }

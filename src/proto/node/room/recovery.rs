@@ -3,41 +3,42 @@
 //! nobody has, brings every member up to date, and only then sequences anything new.
 
 use super::*;
-use crate::proto::chat::{MAX_HOLDBACK, Sequencer};
-use crate::wire::QueuedDm;
-use tracing::{debug, info};
 
 /// Room messages a member sends a new leader in answer to one sync request, at most.
 const SYNC_BATCH: usize = 512;
 
 impl Node {
     /// Asks every survivor for the room messages it has beyond ours.
-    pub(super) fn start_recovery(&mut self, now: Instant) {
-        let Some(epoch) = self.ring.epoch else { return };
+    pub(in crate::proto::node) fn start_recovery(&mut self, now: Instant) {
+        let Some(epoch) = self.ring.epoch() else {
+            return;
+        };
         // Nothing is sequenced until recovery ends (own messages wait in the outbox).
         // Re-elected while own messages still waited for a first ack: they were broadcast
         // under their numbers already, so they are part of the log from here on.
-        self.room.sequencer = None;
-        for (_, e) in std::mem::take(&mut self.room.unstable) {
+        let unstable = self.room.unstable_mut().map(std::mem::take);
+        self.room.role = Role::Follower;
+        for (_, e) in unstable.unwrap_or_default() {
             self.on_sequenced(now, e);
         }
         let from = self.room.holdback.next();
-        self.room.recovery = Some(Recovery {
+        self.room.role = Role::Recovering(Box::new(Recovery {
             high: self.room.holdback.high(),
             ..Recovery::default()
-        });
+        }));
         self.ask_survivors(now, epoch, from);
     }
 
     /// One round of recovery: every online member is asked for its messages from `from`.
-    pub(super) fn ask_survivors(&mut self, now: Instant, epoch: Epoch, from: Seq) {
+    pub(in crate::proto::node) fn ask_survivors(&mut self, now: Instant, epoch: Epoch, from: Seq) {
         let peers: Vec<(NodeId, SocketAddr)> = self
-            .ring.members
+            .ring
+            .members()
             .online_peers()
             .map(|m| (m.id, m.addr))
             .collect();
         let asked_at = self.room.holdback.next();
-        if let Some(rec) = self.room.recovery.as_mut() {
+        if let Some(rec) = self.room.recovery_mut() {
             rec.waiting = peers.iter().map(|(id, _)| *id).collect();
             rec.requested_from = from;
             rec.asked_at = asked_at;
@@ -46,17 +47,20 @@ impl Node {
             let msg = Message::SyncRequest { epoch, from };
             self.send_reliable(now, addr, msg, Token::Control);
         }
-        self.ctx.timers
+        self.ctx
+            .timers
             .set(Timer::Recovery, now + self.ctx.cfg.recovery_timeout);
         self.maybe_finish_recovery(now);
     }
 
     /// During recovery, a message older than this leader's own delivery point: kept aside
     /// for members that lack it. Returns whether it was taken.
-    pub(super) fn backfill(&mut self, e: &ChatEntry) -> bool {
-        match self.room.recovery.as_mut() {
-            Some(rec) if e.seq < self.room.holdback.next() => {
-                if self.room.history.range(e.seq, e.seq).next().is_none() {
+    pub(in crate::proto::node) fn backfill(&mut self, e: &ChatEntry) -> bool {
+        let next = self.room.holdback.next();
+        let in_history = self.room.history.range(e.seq, e.seq).next().is_some();
+        match self.room.recovery_mut() {
+            Some(rec) if e.seq < next => {
+                if !in_history {
                     rec.backfill.insert(e.seq, e.clone());
                 }
                 true
@@ -65,26 +69,36 @@ impl Node {
         }
     }
 
+    /// Member `id` is gone: a recovery under way waits for it no more.
+    pub(in crate::proto::node) fn survivor_gone(&mut self, now: Instant, id: NodeId) {
+        if let Some(rec) = self.room.recovery_mut() {
+            rec.waiting.remove(&id);
+            self.maybe_finish_recovery(now);
+        }
+    }
+
     /// A new leader asks what we have: send it our messages from `from` on, then a reply.
-    pub(super) fn on_sync_request(
+    pub(in crate::proto::node) fn on_sync_request(
         &mut self,
         now: Instant,
         leader: SocketAddr,
         epoch: Epoch,
         from: Seq,
     ) {
-        if Some(epoch) < self.ring.epoch || self.life.phase != Phase::Member {
+        if Some(epoch) < self.ring.epoch() || !self.life.is_member() {
             return;
         }
-        self.ring.election.on_elected(epoch.term);
-        self.ctx.timers.clear(Timer::Election);
-        self.set_epoch(now, epoch);
-        let mut entries: Vec<ChatEntry> =
-            self.room.history.range(from, Seq(u64::MAX)).cloned().collect();
+        self.accept_leader(now, epoch);
+        let mut entries: Vec<ChatEntry> = self
+            .room
+            .history
+            .range(from, Seq(u64::MAX))
+            .cloned()
+            .collect();
         entries.extend(self.room.holdback.held_from(from).cloned());
         entries.truncate(SYNC_BATCH);
         // Our replica of the offline queue too: the new leader takes the union.
-        let kept: Vec<QueuedDm> = self.mail.offline.items().cloned().collect();
+        let kept: Vec<QueuedDm> = self.mail.kept();
         let sent = (entries.len() + kept.len()) as u32;
         for e in entries {
             self.send_reliable(now, leader, Message::Sequenced(e), Token::Sequenced(None));
@@ -101,7 +115,7 @@ impl Node {
         self.send_reliable(now, leader, msg, Token::Control);
     }
 
-    pub(super) fn on_sync_reply(
+    pub(in crate::proto::node) fn on_sync_reply(
         &mut self,
         now: Instant,
         member: NodeId,
@@ -109,10 +123,10 @@ impl Node {
         (next, high): (Seq, Seq),
         sent: u32,
     ) {
-        if self.ring.epoch != Some(epoch) {
+        if self.ring.epoch() != Some(epoch) {
             return;
         }
-        let Some(rec) = self.room.recovery.as_mut() else {
+        let Some(rec) = self.room.recovery_mut() else {
             return;
         };
         if !rec.waiting.remove(&member) {
@@ -131,8 +145,8 @@ impl Node {
         self.maybe_finish_recovery(now);
     }
 
-    pub(super) fn maybe_finish_recovery(&mut self, now: Instant) {
-        let Some(rec) = self.room.recovery.as_ref() else {
+    pub(in crate::proto::node) fn maybe_finish_recovery(&mut self, now: Instant) {
+        let Role::Recovering(rec) = &self.room.role else {
             return;
         };
         let all_arrived = rec
@@ -145,17 +159,17 @@ impl Node {
         // A member behind what we asked for (we joined after what it misses): ask again
         // from there, once, so that whatever any survivor has reaches it.
         let lowest = rec.member_next.values().min().copied();
-        if let (Some(lowest), Some(epoch)) = (lowest, self.ring.epoch)
+        if let (Some(lowest), Some(epoch)) = (lowest, self.ring.epoch())
             && lowest < rec.requested_from
             && !rec.second_round
         {
-            if let Some(rec) = self.room.recovery.as_mut() {
+            if let Some(rec) = self.room.recovery_mut() {
                 rec.second_round = true;
             }
             return self.ask_survivors(now, epoch, lowest);
         }
         // Answers are capped per round: while they move us forward, ask for the rest.
-        if let Some(epoch) = self.ring.epoch
+        if let Some(epoch) = self.ring.epoch()
             && self.room.holdback.next() <= rec.high
             && self.room.holdback.next() > rec.asked_at
         {
@@ -169,8 +183,8 @@ impl Node {
 
     /// Ends recovery: fills what no survivor had, brings members up to date, and starts
     /// sequencing (first the submissions that waited).
-    pub(super) fn finish_recovery(&mut self, now: Instant) {
-        let Some(rec) = self.room.recovery.take() else {
+    pub(in crate::proto::node) fn finish_recovery(&mut self, now: Instant) {
+        let Role::Recovering(rec) = std::mem::replace(&mut self.room.role, Role::Follower) else {
             return;
         };
         self.ctx.timers.clear(Timer::Recovery);
@@ -191,23 +205,27 @@ impl Node {
         for e in rec.backfill.values().filter(|e| !e.is_filler()) {
             sequencer.note_sequenced(e.origin, e.origin_seq);
         }
-        self.room.sequencer = Some(sequencer);
+        self.room.role = Role::Leading(Leadership {
+            sequencer,
+            unstable: BTreeMap::new(),
+        });
         info!(
             lamport = self.ctx.clock.now().0,
             "took over sequencing at #{} ({filled} lost numbers filled, {} kept messages)",
             self.room.holdback.next(),
-            self.mail.offline.len()
+            self.mail.kept_len()
         );
         // Bring every member up to our point: from our history, from what survivors sent
         // us that predates our history, or as a filler where nobody had it.
         let end = self.room.holdback.next();
         for (member, next) in rec.member_next {
-            let Some(addr) = self.ring.members.get(member).map(|m| m.addr) else {
+            let Some(addr) = self.ring.members().get(member).map(|m| m.addr) else {
                 continue;
             };
             for s in (next.0..end.0).take(SYNC_BATCH) {
                 let e = self
-                    .room.history
+                    .room
+                    .history
                     .range(Seq(s), Seq(s))
                     .next()
                     .cloned()

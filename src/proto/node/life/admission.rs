@@ -1,18 +1,7 @@
 //! The leader's side of a join: pass a join on to the leader, check the name and the
 //! joins-per-second limit, challenge the newcomer, verify its proof, admit and welcome it.
 
-use super::{Event, Node, Phase, Token};
-use crate::ids::NodeId;
-use crate::proto::chat::Sequencer;
-use crate::proto::ring::MAX_MEMBERS;
-use crate::wire::{
-    Member, Message, Newcomer, Presence, Refusal, Stamp, Welcome, proof_message, valid_name,
-};
-use ed25519_dalek::{Signature, VerifyingKey};
-use rand::RngExt;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-use tracing::{debug, info};
+use super::*;
 
 /// Newcomers the leader waits on for an identity proof, at most (the oldest is dropped).
 const MAX_PENDING_PROOFS: usize = 256;
@@ -21,20 +10,17 @@ const JOINS_PER_SECOND: u32 = 20;
 
 impl Node {
     /// A newcomer asked us to let it in: check it if we lead, else pass it to the leader.
-    pub(super) fn on_join(&mut self, now: Instant, n: Newcomer) {
+    pub(in crate::proto::node) fn on_join(&mut self, now: Instant, n: Newcomer) {
         if self.is_restarting() {
             return self.refuse(now, n.addr, Refusal::Restarting);
         }
-        if self.life.phase != Phase::Member {
+        if !self.life.is_member() {
             return self.refuse(now, n.addr, Refusal::NoLeader);
         }
-        if let Some(rec) = self.room.recovery.as_mut() {
-            // Taken up once this new leader has taken over sequencing.
-            if rec.held_joins.len() < MAX_PENDING_PROOFS {
-                rec.held_joins.push(n);
-            }
+        // Taken up once this new leader has taken over sequencing.
+        let Some(n) = self.room.hold_join(n, MAX_PENDING_PROOFS) else {
             return;
-        }
+        };
         match self.leader_addr() {
             _ if self.is_leader() => self.challenge(now, n),
             Some(leader) => {
@@ -49,7 +35,7 @@ impl Node {
         }
     }
 
-    pub(super) fn on_join_forward(&mut self, now: Instant, n: Newcomer) {
+    pub(in crate::proto::node) fn on_join_forward(&mut self, now: Instant, n: Newcomer) {
         if self.is_leader() && self.life.phase == Phase::Member {
             self.on_join(now, n);
         } else {
@@ -64,7 +50,8 @@ impl Node {
             return self.refuse(now, n.addr, Refusal::BadName);
         }
         let owned = self
-            .ring.members
+            .ring
+            .members()
             .entries()
             .any(|m| m.name == n.name && m.key != n.key);
         if owned {
@@ -82,7 +69,8 @@ impl Node {
         };
         if self.life.pending_proofs.len() >= MAX_PENDING_PROOFS
             && let Some(oldest) = self
-                .life.pending_proofs
+                .life
+                .pending_proofs
                 .iter()
                 .min_by_key(|(_, (_, _, at))| *at)
                 .map(|(id, _)| *id)
@@ -115,7 +103,12 @@ impl Node {
     }
 
     /// A newcomer's proof: admit it if the signature is its identity's.
-    pub(super) fn on_proof(&mut self, now: Instant, sender: NodeId, signature: &[u8]) {
+    pub(in crate::proto::node) fn on_proof(
+        &mut self,
+        now: Instant,
+        sender: NodeId,
+        signature: &[u8],
+    ) {
         let Some((nonce, n, _)) = self.life.pending_proofs.remove(&sender) else {
             return;
         };
@@ -149,7 +142,7 @@ impl Node {
             key,
             addr,
         } = n;
-        if let Some(holder) = self.ring.members.by_name(&name)
+        if let Some(holder) = self.ring.members().by_name(&name)
             && holder.presence == Presence::Online
             && holder.id != id
         {
@@ -162,9 +155,9 @@ impl Node {
             };
             return self.refuse(now, addr, reason);
         }
-        let already = self.ring.members.is_online(id);
+        let already = self.ring.members().is_online(id);
         if !already {
-            if self.ring.members.len() >= MAX_MEMBERS && self.ring.members.get(id).is_none() {
+            if self.ring.members().len() >= MAX_MEMBERS && self.ring.members().get(id).is_none() {
                 return self.refuse(now, addr, Refusal::RoomFull);
             }
             let entry = Member {
@@ -178,17 +171,19 @@ impl Node {
                     by: self.ctx.id,
                 },
             };
-            self.ring.members.merge(entry.clone());
-            self.ring.detector.arrived(id, now);
+            self.ring.merge(entry.clone());
+            self.ring.arrived(id, now);
             info!(
                 lamport = self.ctx.clock.now().0,
                 "admitted {name} ({id}) at {addr}"
             );
-            self.ctx.events
+            self.ctx
+                .events
                 .push_back(Event::MemberOnline { name: name.clone() });
             // Everyone else learns of the newcomer; the newcomer gets the whole table.
             let others: Vec<SocketAddr> = self
-                .ring.members
+                .ring
+                .members()
                 .online_peers()
                 .filter(|m| m.id != id)
                 .map(|m| m.addr)
@@ -198,15 +193,12 @@ impl Node {
                 self.send_reliable(now, peer, msg, Token::Control);
             }
         }
-        let next_seq = self
-            .room.sequencer
-            .as_ref()
-            .map_or(self.room.holdback.next(), Sequencer::next_seq);
-        let oldest = self.room.history.iter().next().map_or(next_seq, |e| e.seq);
-        let chunks = self.ring.members.chunks();
+        let next_seq = self.room.next_seq();
+        let oldest = self.room.oldest_or(next_seq);
+        let chunks = self.ring.members().chunks();
         let parts = chunks.len() as u16;
         for (part, members) in chunks.into_iter().enumerate() {
-            let epoch = self.ring.epoch.expect("a leader has an epoch");
+            let epoch = self.ring.epoch().expect("a leader has an epoch");
             let w = Welcome {
                 newcomer: id,
                 epoch,

@@ -1,0 +1,289 @@
+//! Membership handling: creating a room, joining through any member (the joiner's side;
+//! the leader's is in `admission.rs`), merging member updates, and the graceful leave.
+
+use super::*;
+
+impl Node {
+    /// No contact: this node is the room and its leader.
+    pub(in crate::proto::node) fn create_room(&mut self, now: Instant) {
+        self.ring.install(Epoch {
+            term: 0,
+            leader: self.ctx.id,
+        });
+        self.start_heartbeats(now);
+        self.room.lead();
+        self.life.phase = Phase::Member;
+        info!(
+            lamport = self.ctx.clock.now().0,
+            "created room as leader {}", self.ctx.id
+        );
+        self.ctx.events.push_back(Event::Joined {
+            leader: self.ctx.cfg.name.clone(),
+            is_leader: true,
+            members: 1,
+        });
+    }
+
+    pub(in crate::proto::node) fn start_join(&mut self, now: Instant, contact: SocketAddr) {
+        self.life.join_refusal = None;
+        self.life.phase = Phase::Joining {
+            contact,
+            parts: Default::default(),
+        };
+        self.ctx
+            .timers
+            .set(Timer::JoinDeadline, now + self.ctx.cfg.join_timeout);
+        self.send_join(now);
+    }
+
+    /// Sends the join request to the contact (again, after a "no leader" refusal).
+    pub(in crate::proto::node) fn send_join(&mut self, now: Instant) {
+        let Phase::Joining { contact, .. } = self.life.phase else {
+            return;
+        };
+        // Retries end at the join deadline, so "unreachable" is reported within it. A
+        // restarted node has more members to try, and the one it tries may be gone too.
+        let retries = if self.is_restarting() {
+            1
+        } else {
+            (self.ctx.cfg.join_timeout.as_millis() / self.ctx.cfg.ack_timeout.as_millis().max(1))
+                .saturating_sub(1) as u32
+        };
+        let msg = Message::Join {
+            name: self.ctx.cfg.name.clone(),
+            key: self.life.public_key(),
+        };
+        self.send_reliable_with(now, contact, msg, Token::Join, retries);
+    }
+
+    /// The room refused us. With no leader (an election is running) we ask again shortly,
+    /// within the join deadline; any other reason is final.
+    pub(in crate::proto::node) fn on_join_refused(&mut self, now: Instant, reason: Refusal) {
+        if self.life.phase == Phase::Member {
+            self.life.resyncing = false; // the winner would not have us back; stop waiting
+            return;
+        }
+        if reason == Refusal::Restarting && self.is_restarting() {
+            return self.restarting_peer(now);
+        }
+        let retry = matches!(
+            reason,
+            Refusal::NoLeader | Refusal::Throttled | Refusal::StillOnline | Refusal::Restarting
+        );
+        if retry && matches!(self.life.phase, Phase::Joining { .. }) {
+            info!(
+                lamport = self.ctx.clock.now().0,
+                "join refused for now ({reason}); asking again"
+            );
+            if reason == Refusal::StillOnline && self.life.join_refusal.is_none() {
+                // The room notices a crashed process within a second when idle, within
+                // its newcomer grace (a join timeout) when busy; a live one stays, and
+                // that is what the user is told if it does.
+                self.ctx
+                    .timers
+                    .set(Timer::JoinDeadline, now + self.ctx.cfg.join_timeout * 2);
+                self.life.join_refusal = Some(reason);
+            }
+            self.ctx
+                .timers
+                .set(Timer::JoinRetry, now + self.ctx.cfg.ack_timeout);
+        } else {
+            self.fail_join(now, JoinError::Refused(reason));
+        }
+    }
+
+    /// The join deadline passed: still refused (see [`Refusal::StillOnline`]), or
+    /// unreachable if the contact never acked, else no welcome.
+    pub(in crate::proto::node) fn join_deadline(&mut self, now: Instant) {
+        if let Phase::Joining { contact, .. } = self.life.phase {
+            let unacked = self.transport.any_pending(|t| *t == Token::Join);
+            let err = if let Some(reason) = self.life.join_refusal.take() {
+                JoinError::Refused(reason)
+            } else if unacked {
+                JoinError::Unreachable(contact)
+            } else {
+                JoinError::Timeout
+            };
+            self.fail_join(now, err);
+        }
+    }
+
+    pub(in crate::proto::node) fn fail_join(&mut self, now: Instant, err: JoinError) {
+        if !matches!(self.life.phase, Phase::Joining { .. }) {
+            return;
+        }
+        info!(lamport = self.ctx.clock.now().0, "join failed: {err}");
+        self.ctx.timers.clear(Timer::JoinDeadline);
+        self.ctx.timers.clear(Timer::JoinRetry);
+        if self.is_restarting() {
+            return self.restart_join_failed(now, err);
+        }
+        if !self.life.was_member {
+            self.life.phase = Phase::Done;
+            return self.ctx.events.push_back(Event::JoinFailed(err));
+        }
+        // Coming back after `dereg`: try the next member we know; refusals are final.
+        let retry = !matches!(err, JoinError::Refused(_));
+        match self.life.reg_contacts.pop() {
+            Some(next) if retry => self.start_join(now, next),
+            _ => {
+                self.life.reg_contacts.clear();
+                self.life.phase = Phase::Offline;
+                self.ctx.events.push_back(Event::RegFailed(err));
+            }
+        }
+    }
+
+    /// Our join reached the contact: the welcome may take longer than the contact's
+    /// answer (the leader is further away, or the room is electing), so wait longer for it.
+    pub(in crate::proto::node) fn join_acked(&mut self, now: Instant) {
+        if matches!(self.life.phase, Phase::Joining { .. }) && self.life.join_refusal.is_none() {
+            self.ctx
+                .timers
+                .set(Timer::JoinDeadline, now + self.ctx.cfg.join_timeout * 3);
+        }
+        if matches!(self.life.phase, Phase::Joining { .. }) {
+            // A leader that took its 20 joins from our address this second ignores
+            // more in that second: ask again a second later, until challenged.
+            self.ctx
+                .timers
+                .set_if_unset(Timer::JoinRetry, now + Duration::from_secs(1));
+        }
+    }
+
+    /// A newer leader was heard of (a partition healed): re-register with it at `addr` to
+    /// learn its table and where its sequence is, and give it our replica of the offline
+    /// queue (the union survives the heal).
+    pub(in crate::proto::node) fn resync_with(&mut self, now: Instant, addr: SocketAddr) {
+        self.life.resyncing = true;
+        let msg = Message::Join {
+            name: self.ctx.cfg.name.clone(),
+            key: self.life.public_key(),
+        };
+        self.send_reliable(now, addr, msg, Token::Resync);
+        let kept: Vec<QueuedDm> = self.mail.kept();
+        for item in kept {
+            self.send_reliable(now, addr, Message::Queued(item), Token::Control);
+        }
+    }
+
+    /// The winner never answered our re-registration: stop waiting for it.
+    pub(in crate::proto::node) fn resync_gave_up(&mut self) {
+        self.life.resyncing = false;
+    }
+
+    /// The leader's challenge: sign it with our identity.
+    pub(in crate::proto::node) fn on_challenge(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        nonce: [u8; 16],
+    ) {
+        if !matches!(self.life.phase, Phase::Joining { .. }) && !self.life.resyncing {
+            return;
+        }
+        self.ctx.timers.clear(Timer::JoinRetry);
+        let message = proof_message(&nonce, self.ctx.id, &self.ctx.cfg.name);
+        let signature = self.life.identity.sign(&message).to_bytes().to_vec();
+        self.send_reliable(now, from, Message::Proof { signature }, Token::Control);
+    }
+
+    /// A part of our welcome arrived; once all parts are here, we are in.
+    pub(in crate::proto::node) fn on_welcome(&mut self, now: Instant, w: Welcome) {
+        if self.life.phase == Phase::Member {
+            return self.on_resync_welcome(now, w);
+        }
+        let Phase::Joining { parts, .. } = &mut self.life.phase else {
+            return;
+        };
+        if w.part >= w.parts {
+            return;
+        }
+        parts.insert(w.part, w.members);
+        if parts.len() < w.parts as usize {
+            return;
+        }
+        let parts = std::mem::take(parts);
+        let mut leaders_view_of_me = None;
+        for m in parts.into_values().flatten() {
+            if m.id == self.ctx.id {
+                leaders_view_of_me = Some(m);
+            } else {
+                // Any of them may have been admitted just before us.
+                self.ring.arrived(m.id, now);
+                self.ring.merge(m);
+            }
+        }
+        self.ring.install(w.epoch);
+        self.restart_done();
+        let was_member = self.life.was_member;
+        let (republish, behind) =
+            self.room
+                .welcomed(self.ctx.cfg.join_history, was_member, w.next_seq, w.oldest);
+        if was_member {
+            self.return_replica(now);
+            // What we wrote while away (or could not hand over before) goes out now.
+            self.resubmit(now);
+        }
+        if behind {
+            self.ctx.timers.set(Timer::GapRepair, now);
+        }
+        self.life.was_member = true;
+        // The leader stamped our entry online when it admitted us, and every member holds
+        // that version: take it, so that our table is the same as theirs. Only if it is
+        // missing or older than what we wrote ourselves (an "offline" from our last
+        // `dereg`, say) do we write a newer one, and then everyone is told.
+        let adopted = leaders_view_of_me.is_some_and(|m| self.adopt_own_entry(m));
+        self.life.phase = Phase::Member;
+        if !adopted && let Some(mut me) = self.ring.members().get(self.ctx.id).cloned() {
+            me.presence = Presence::Online;
+            me.stamp = Stamp {
+                lamport: self.ctx.clock.tick(),
+                by: self.ctx.id,
+            };
+            self.ring.merge(me.clone());
+            self.broadcast(now, &Message::Members(vec![me]), &Token::Control);
+        }
+        self.ctx.timers.clear(Timer::JoinDeadline);
+        self.ctx.timers.clear(Timer::JoinRetry);
+        self.start_heartbeats(now);
+        if let Some(leader) = self.leader_addr() {
+            for e in republish {
+                self.send_reliable(now, leader, Message::Republish(e), Token::Control);
+            }
+        }
+        let leader = self
+            .name_of(w.epoch.leader)
+            .unwrap_or_else(|| w.epoch.leader.to_string());
+        info!(
+            lamport = self.ctx.clock.now().0,
+            "joined; leader is {leader}"
+        );
+        self.ctx.events.push_back(Event::Joined {
+            leader,
+            is_leader: false,
+            members: self.ring.members().current().len(),
+        });
+    }
+
+    /// A welcome while already in the room: the answer to re-registering with a leader
+    /// learned of by gossip. Merge its table; if its sequence is behind ours, ours diverged
+    /// (a partition had its own leader), so follow its numbering from here on.
+    fn on_resync_welcome(&mut self, now: Instant, w: Welcome) {
+        if !self.life.resyncing || Some(w.epoch) != self.ring.epoch() {
+            return;
+        }
+        let leader = self.leader_addr();
+        if let Some(from) = leader {
+            self.on_members(now, from, w.members);
+        }
+        if w.part >= w.parts {
+            return;
+        }
+        if w.part + 1 < w.parts {
+            return;
+        }
+        self.life.resyncing = false;
+        self.follow_numbering(now, w.next_seq);
+    }
+}

@@ -1,0 +1,124 @@
+//! TODO
+
+use super::*;
+
+impl Node {
+    /// Starts a graceful leave: first let own room messages commit (up to the leave
+    /// timeout), then tell every member, then report [`Event::Left`].
+    pub(in crate::proto::node) fn leave(&mut self, now: Instant) {
+        match self.life.phase {
+            Phase::Member => {}
+            Phase::Joining { .. } => {
+                self.life.phase = Phase::Done;
+                self.ctx.timers.clear(Timer::JoinDeadline);
+                self.ctx.events.push_back(Event::Left);
+                return;
+            }
+            Phase::Offline => {
+                self.life.phase = Phase::Done;
+                self.ctx.events.push_back(Event::Left);
+                return;
+            }
+            Phase::Leaving { .. } | Phase::Done => return,
+        }
+        self.life.phase = Phase::Leaving { notified: false };
+        // A leaving leader sequences nothing more (submissions wait for the next leader).
+        self.room.retire();
+        self.ctx.timers.clear(Timer::Recovery);
+        self.ctx
+            .timers
+            .set(Timer::LeaveDeadline, now + self.ctx.cfg.leave_timeout);
+        self.maybe_notify_leave(now);
+    }
+
+    /// While leaving: once our own messages are committed and, if we led, every message we
+    /// sequenced has reached the members (so the next leader finds it), say goodbye.
+    pub(in crate::proto::node) fn maybe_notify_leave(&mut self, now: Instant) {
+        let sequenced_in_flight = self
+            .transport
+            .any_pending(|t| matches!(t, Token::Sequenced(_)));
+        if self.life.phase == (Phase::Leaving { notified: false })
+            && self.room.outbox_empty()
+            && !sequenced_in_flight
+        {
+            self.send_leave_notices(now);
+        }
+    }
+
+    /// Called when an own message commits during a leave.
+    pub(in crate::proto::node) fn on_outbox_drained(&mut self, now: Instant) {
+        self.maybe_notify_leave(now);
+    }
+
+    fn send_leave_notices(&mut self, now: Instant) {
+        self.life.phase = Phase::Leaving { notified: true };
+        let unconfirmed: Vec<String> = self.room.unconfirmed_texts();
+        // Going offline keeps them: they are posted once we are back.
+        if !unconfirmed.is_empty() && !self.life.going_offline {
+            self.ctx
+                .events
+                .push_back(Event::Unconfirmed { texts: unconfirmed });
+        }
+        let mut me = self
+            .ring
+            .members()
+            .get(self.ctx.id)
+            .cloned()
+            .expect("own entry");
+        me.presence = Presence::Offline;
+        me.stamp = Stamp {
+            lamport: self.ctx.clock.tick(),
+            by: self.ctx.id,
+        };
+        let peers: Vec<SocketAddr> = self.ring.members().online_peers().map(|m| m.addr).collect();
+        self.ring.merge(me.clone());
+        info!(
+            lamport = self.ctx.clock.now().0,
+            "leaving; telling {} members",
+            peers.len()
+        );
+        for peer in peers {
+            // Few retries: a leave must not hang on a dead peer.
+            self.send_reliable_with(
+                now,
+                peer,
+                Message::Members(vec![me.clone()]),
+                Token::LeaveNotice,
+                3,
+            );
+        }
+        self.ctx
+            .timers
+            .set(Timer::LeaveDeadline, now + self.ctx.cfg.leave_timeout);
+        self.maybe_finish_leave(now);
+    }
+
+    pub(in crate::proto::node) fn maybe_finish_leave(&mut self, _now: Instant) {
+        if self.life.phase == (Phase::Leaving { notified: true }) && !self.leave_notices_pending() {
+            self.finish_leave();
+        }
+    }
+
+    fn leave_notices_pending(&self) -> bool {
+        self.transport.any_pending(|t| *t == Token::LeaveNotice)
+    }
+
+    pub(in crate::proto::node) fn leave_deadline(&mut self, now: Instant) {
+        match self.life.phase {
+            Phase::Leaving { notified: false } => self.send_leave_notices(now),
+            Phase::Leaving { notified: true } => self.finish_leave(),
+            _ => {}
+        }
+    }
+
+    fn finish_leave(&mut self) {
+        self.ctx.timers.clear(Timer::LeaveDeadline);
+        if self.life.going_offline {
+            return self.went_offline();
+        }
+        self.life.phase = Phase::Done;
+        self.ctx.timers.clear(Timer::LeaveDeadline);
+        info!(lamport = self.ctx.clock.now().0, "left the room");
+        self.ctx.events.push_back(Event::Left);
+    }
+}

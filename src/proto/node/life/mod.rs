@@ -1,0 +1,111 @@
+//! The lifecycle: creating or joining a room (the joiner's side, and the leader's
+//! admission of newcomers), leaving, going offline and coming back (`dereg`/`reg`), and
+//! restarting from what was kept on disk.
+//!
+//! Owns where this node is in its life ([`Phase`]) and its identity. Never sequences room
+//! messages or keeps direct messages: it tells the other parts when the node is in or out.
+
+use super::*;
+
+mod admission;
+mod join;
+mod leave;
+mod offline;
+mod restart;
+
+/// Where the node is in its life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Waiting for the welcome; holds the parts received so far.
+    Joining {
+        contact: SocketAddr,
+        parts: BTreeMap<u16, Vec<Member>>,
+    },
+    /// In the room.
+    Member,
+    /// Leaving: waiting for own messages to commit (`notified == false`), then for the
+    /// leave notices to be acked.
+    Leaving { notified: bool },
+    /// Deregistered: out of the ring but running, listed as offline; can `reg` again.
+    Offline,
+    /// Out of the room (left, or joining failed). Only acks are still handled.
+    Done,
+}
+
+/// The lifecycle part's state.
+pub(super) struct Lifecycle {
+    phase: Phase,
+    /// This user's identity.
+    identity: SigningKey,
+    /// The node's own random generator, seeded from the configuration.
+    rng: StdRng,
+    /// Newcomers asked to prove their identity (the leader's side): nonce, who, when.
+    pending_proofs: BTreeMap<NodeId, ([u8; 16], Newcomer, Instant)>,
+    /// Joins per source address in the current second (the leader's side).
+    join_throttle: BTreeMap<std::net::IpAddr, (Instant, u32)>,
+    /// Whether the current leave ends offline (`dereg`) rather than in exit.
+    going_offline: bool,
+    /// Whether this node was in the room before (a `reg` after `dereg`).
+    was_member: bool,
+    /// Members still to try if coming back through the current one fails (last first).
+    reg_contacts: Vec<SocketAddr>,
+    /// The last "try again" refusal of the current join (reported if it never succeeds).
+    join_refusal: Option<Refusal>,
+    /// Set while re-registering with a leader learned of by gossip (after a partition).
+    resyncing: bool,
+    /// Set while a restarted node looks for its room (see `restart.rs`).
+    restart: Option<restart::Restart>,
+}
+
+impl Lifecycle {
+    /// A node in the room by itself, with the identity and random seed of `cfg`.
+    pub(super) fn new(cfg: &NodeConfig) -> Self {
+        Lifecycle {
+            phase: Phase::Member,
+            identity: SigningKey::from_bytes(&cfg.identity),
+            rng: StdRng::seed_from_u64(cfg.rng_seed),
+            pending_proofs: BTreeMap::new(),
+            join_throttle: BTreeMap::new(),
+            going_offline: false,
+            was_member: false,
+            reg_contacts: Vec::new(),
+            join_refusal: None,
+            resyncing: false,
+            restart: None,
+        }
+    }
+
+    /// Where the node is in its life.
+    pub(super) fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// Whether the node is in the room (welcomed and not leaving).
+    pub(super) fn is_member(&self) -> bool {
+        self.phase == Phase::Member
+    }
+
+    /// This user's public key.
+    pub(super) fn public_key(&self) -> crate::wire::PublicKey {
+        self.identity.verifying_key().to_bytes()
+    }
+
+    /// Whether the leader's side waits for newcomer `id`'s identity proof.
+    pub(super) fn awaits_proof(&self, id: NodeId) -> bool {
+        self.pending_proofs.contains_key(&id)
+    }
+
+    /// Whether this node is re-registering with a leader learned of by gossip.
+    pub(super) fn is_resyncing(&self) -> bool {
+        self.resyncing
+    }
+
+    /// Whether this node is part of the ring: a member, or one leaving that has not yet
+    /// told the others (it still heartbeats and answers probes).
+    pub(super) fn in_ring(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Member | Phase::Leaving { notified: false }
+        )
+    }
+}

@@ -1,0 +1,97 @@
+//! The mailbox: direct messages and their receipts, the sender's side of messages kept
+//! for offline members, and the leader's replicated offline queue with its hand-over.
+//!
+//! Owns every direct message this node sent, keeps or has shown. Never touches the room
+//! log or the member table.
+
+use super::*;
+
+mod direct;
+mod queue;
+mod sender;
+
+/// The mailbox part's state.
+pub(super) struct Mailbox {
+    /// Direct messages kept for offline members (replicated from the leader).
+    offline: OfflineQueue,
+    /// Kept messages awaiting a first replica's ack: where to confirm them.
+    awaiting_replica: BTreeMap<(NodeId, DmId, u8), Option<SocketAddr>>,
+    /// Recipients with a hand-over in flight.
+    handing_over: BTreeSet<String>,
+    /// Own direct messages for offline recipients, not yet confirmed saved.
+    unsaved: BTreeMap<(DmId, u8), DirectMessage>,
+    /// Direct messages shown, by origin (a message may arrive directly and again from the
+    /// offline queue; it is shown once).
+    seen_dms: BTreeMap<NodeId, DedupeWindow>,
+    next_dm: u64,
+}
+
+impl Mailbox {
+    /// An empty mailbox.
+    pub(super) fn new() -> Self {
+        Mailbox {
+            offline: OfflineQueue::default(),
+            awaiting_replica: BTreeMap::new(),
+            handing_over: BTreeSet::new(),
+            unsaved: BTreeMap::new(),
+            seen_dms: BTreeMap::new(),
+            next_dm: 1,
+        }
+    }
+
+    /// From now on, journal every change of the offline queue for the disk.
+    pub(super) fn record_changes(&mut self) {
+        self.offline.record_changes();
+    }
+
+    /// The queue changes to make durable since the last call.
+    pub(super) fn take_journal(&mut self) -> Vec<Write> {
+        self.offline.take_journal()
+    }
+
+    /// Own direct messages not yet confirmed kept for their offline recipients.
+    pub(super) fn unsaved_len(&self) -> usize {
+        self.unsaved.len()
+    }
+
+    /// Kept messages this node holds.
+    pub(super) fn kept_len(&self) -> usize {
+        self.offline.len()
+    }
+
+    /// The kept messages this node holds (a replica of the leader's queue).
+    pub(super) fn kept(&self) -> Vec<QueuedDm> {
+        self.offline.items().cloned().collect()
+    }
+
+    /// The hand-over to `to` ended without an ack: the next one may start.
+    pub(super) fn handover_failed(&mut self, to: &str) {
+        self.handing_over.remove(to);
+    }
+
+    /// Forgets which hand-overs were in flight (this node no longer leads).
+    pub(super) fn stop_handing_over(&mut self) {
+        self.handing_over.clear();
+    }
+
+    /// What a restarted node had kept on disk: kept messages, hand-overs and the direct
+    /// messages already shown.
+    pub(super) fn restore(&mut self, saved: &mut Restored) {
+        for (to, origin, id) in &saved.handed_over {
+            self.offline.remember_handed_over(to, *origin, *id);
+        }
+        for (origin, id) in std::mem::take(&mut saved.directs_shown) {
+            self.seen_dms.entry(origin).or_default().first_time(id.0);
+        }
+        for item in std::mem::take(&mut saved.kept) {
+            // A full queue was full before too: nothing new is lost.
+            let _ = self.offline.push(item);
+        }
+    }
+
+    pub(super) fn next_dm_id(&mut self) -> DmId {
+        let id = DmId(self.next_dm);
+        self.next_dm += 1;
+        id
+    }
+}

@@ -1,0 +1,81 @@
+//! TODO
+
+use super::*;
+
+impl Node {
+    /// Has the leader keep `dm` for the offline recipient `to`.
+    pub(in crate::proto::node) fn store_offline_for(
+        &mut self,
+        now: Instant,
+        to: &str,
+        dm: DirectMessage,
+    ) {
+        let Some(idx) = dm.to.iter().position(|n| n == to) else {
+            return;
+        };
+        let idx = idx as u8;
+        self.mail.unsaved.insert((dm.id, idx), dm.clone());
+        self.send_store(now, idx, dm);
+        self.ctx
+            .timers
+            .set_if_unset(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);
+    }
+
+    fn send_store(&mut self, now: Instant, to: u8, dm: DirectMessage) {
+        debug!(
+            lamport = self.ctx.clock.now().0,
+            "asking the leader to keep {:?} for {}",
+            dm.id,
+            dm.to.get(to as usize).map_or("?", |s| s.as_str())
+        );
+        if self.is_leader() && !self.room.is_recovering() {
+            let me = self.ctx.id;
+            self.keep(now, me, None, to, dm);
+        } else if let Some(leader) = self.leader_addr() {
+            self.send_reliable(now, leader, Message::Store { to, dm }, Token::Control);
+        }
+        // No leader now: sent again by the resubmit timer or on the leader change.
+    }
+
+    /// Sends again what the leader has not confirmed.
+    pub(in crate::proto::node) fn resend_unsaved(&mut self, now: Instant) {
+        if !self.life.is_member() {
+            return;
+        }
+        let pending: Vec<(u8, DirectMessage)> = self
+            .mail
+            .unsaved
+            .iter()
+            .map(|((_, to), dm)| (*to, dm.clone()))
+            .collect();
+        for (to, dm) in pending {
+            self.send_store(now, to, dm);
+        }
+        if !self.mail.unsaved.is_empty() {
+            self.ctx
+                .timers
+                .set_if_unset(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);
+        }
+    }
+
+    /// The leader's answer to our store request.
+    pub(in crate::proto::node) fn on_saved(&mut self, id: DmId, to: u8, full: bool) {
+        let Some(dm) = self.mail.unsaved.remove(&(id, to)) else {
+            return;
+        };
+        let name = dm.to.get(to as usize).cloned().unwrap_or_default();
+        if full {
+            self.ctx.events.push_back(Event::Undelivered {
+                to: name.clone(),
+                text: dm.text,
+                reason: format!("{name} is offline and their message queue is full"),
+            });
+        } else {
+            let leader = self
+                .leader()
+                .and_then(|l| self.name_of(l))
+                .unwrap_or_else(|| "the leader".into());
+            self.ctx.events.push_back(Event::Saved { to: name, leader });
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! TODO
+
+use super::*;
+
+impl Node {
+    /// Follows `epoch`, the outcome of a round: no round of ours is under way any more.
+    pub(in crate::proto::node) fn accept_leader(&mut self, now: Instant, epoch: Epoch) {
+        self.ring.election.on_elected(epoch.term);
+        self.ctx.timers.clear(Timer::Election);
+        self.set_epoch(now, epoch);
+    }
+
+    /// Follows `epoch` from now on. A leader of an older epoch steps down; own unconfirmed
+    /// room messages go to the new leader at once.
+    pub(in crate::proto::node) fn set_epoch(&mut self, now: Instant, epoch: Epoch) {
+        if Some(epoch) <= self.ring.epoch {
+            return;
+        }
+        let was_leader = self.is_leader();
+        self.ring.epoch = Some(epoch);
+        if was_leader && epoch.leader != self.ctx.id {
+            info!(
+                lamport = self.ctx.clock.now().0,
+                "stepping down for {}", epoch.leader
+            );
+            self.room.step_down();
+            // Still in the outbox: resubmitted to the new leader below.
+            self.ctx.timers.clear(Timer::Recovery);
+        }
+        let name = self
+            .name_of(epoch.leader)
+            .unwrap_or_else(|| epoch.leader.to_string());
+        self.ctx.events.push_back(Event::LeaderChanged { name });
+        if epoch.leader != self.ctx.id {
+            self.resubmit(now);
+        }
+    }
+
+    /// Starts a Chang-Roberts round above every term known.
+    pub(in crate::proto::node) fn start_election(&mut self, now: Instant) {
+        let known = self
+            .ring
+            .epoch
+            .map_or(0, |e| e.term)
+            .max(self.ring.election.term())
+            .min(MAX_TERM - 1);
+        let decision = self.ring.election.start(self.ctx.id, known + 1);
+        debug!(
+            lamport = self.ctx.clock.now().0,
+            "starting election round {}",
+            known + 1
+        );
+        self.ctx
+            .timers
+            .set(Timer::Election, now + self.ctx.cfg.election_timeout);
+        match self.ring.members.next() {
+            None => self.become_leader(now, known + 1),
+            Some(_) => self.follow(now, decision),
+        }
+    }
+
+    pub(in crate::proto::node) fn on_election_timeout(&mut self, now: Instant) {
+        if self.ring.election.is_participant() && self.life.is_member() {
+            debug!(
+                lamport = self.ctx.clock.now().0,
+                "election timed out; starting again"
+            );
+            self.start_election(now);
+        }
+    }
+
+    pub(in crate::proto::node) fn on_election(
+        &mut self,
+        now: Instant,
+        term: u64,
+        candidate: NodeId,
+    ) {
+        if !self.life.is_member() {
+            return;
+        }
+        if self.ring.epoch.is_some_and(|e| e.term >= term) {
+            return; // a round already decided
+        }
+        if candidate != self.ctx.id && !self.ring.members.is_online(candidate) {
+            debug!(
+                lamport = self.ctx.clock.now().0,
+                "dropping a token for departed {candidate}"
+            );
+            return;
+        }
+        let decision = self.ring.election.on_token(self.ctx.id, term, candidate);
+        debug!(
+            lamport = self.ctx.clock.now().0,
+            "election token ({term}, {candidate}): {decision:?}"
+        );
+        if matches!(decision, Decision::Forward { .. }) {
+            self.ctx
+                .timers
+                .set(Timer::Election, now + self.ctx.cfg.election_timeout);
+        }
+        self.follow(now, decision);
+    }
+
+    fn follow(&mut self, now: Instant, decision: Decision) {
+        match decision {
+            Decision::Forward { term, candidate } => {
+                self.send_ring(now, Message::Election { term, candidate })
+            }
+            Decision::Swallow => {}
+            Decision::Won { term } => self.become_leader(now, term),
+        }
+    }
+
+    /// Sends a ring message to the successor, reliably; rerouted if the successor dies.
+    fn send_ring(&mut self, now: Instant, msg: Message) {
+        if let Some(next) = self
+            .ring
+            .members
+            .next()
+            .and_then(|id| self.ring.members.get(id))
+        {
+            let addr = next.addr;
+            self.transport.count_election_message(true);
+            self.send_reliable(now, addr, msg.clone(), Token::Ring(msg));
+        }
+    }
+
+    /// A ring message could not reach `dead`: give it to the current successor instead.
+    pub(in crate::proto::node) fn reroute_ring(
+        &mut self,
+        now: Instant,
+        dead: SocketAddr,
+        msg: Message,
+    ) {
+        let next = self
+            .ring
+            .members
+            .next()
+            .and_then(|id| self.ring.members.get(id));
+        if next.is_some_and(|m| m.addr != dead) && self.life.is_member() {
+            self.transport.count_election_message(false);
+            self.send_ring(now, msg);
+        }
+    }
+
+    fn become_leader(&mut self, now: Instant, term: u64) {
+        let epoch = Epoch {
+            term,
+            leader: self.ctx.id,
+        };
+        info!(
+            lamport = self.ctx.clock.now().0,
+            "elected leader for term {term}"
+        );
+        self.accept_leader(now, epoch);
+        self.send_ring(now, Message::Elected(epoch));
+        self.start_recovery(now);
+    }
+
+    pub(in crate::proto::node) fn on_elected(&mut self, now: Instant, epoch: Epoch) {
+        // An announcement older than what we follow, or than a round under way, is stale
+        // (a rerouted token of a leader that died while announcing): it must not end the
+        // round that replaces it.
+        if !self.life.is_member()
+            || Some(epoch) < self.ring.epoch
+            || epoch.term < self.ring.election.term()
+        {
+            return;
+        }
+        if Some(epoch) > self.ring.epoch {
+            self.accept_leader(now, epoch);
+        }
+        if epoch.leader != self.ctx.id {
+            self.send_ring(now, Message::Elected(epoch));
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Surviving crashes: heartbeats round the ring (each node to its successor), failure
+//! detection of the predecessor, cutting dead members out, refuting false suspicion, and
+//! Chang-Roberts election (the new leader's take-over is in `recovery.rs`).
+//!
+//! Split brain: after a partition heals, the leader with the larger [`Epoch`] (term, then
+//! id) wins. A node that hears of a larger epoch from a neighbour's heartbeat adopts it;
+//! a leader steps down. Such a node re-registers with the winner (a join under its own
+//! id), which hands it the table and the winner's next sequence number.
+
+use super::*;
+
+/// The largest election term accepted (a bad peer cannot push terms to the limit).
+pub const MAX_TERM: u64 = 1 << 62;
+/// Least time between two pushes of the member table to the same node.
+const TABLE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// Every this many heartbeat rounds, one offline member (round-robin) gets a heartbeat
+/// too, so that the two sides of a healed partition find each other again.
+const OFFLINE_PROBE_ROUNDS: u64 = 10;
+
+impl Node {
+    /// Starts heartbeating; called once the node is in the room.
+    pub(in crate::proto::node) fn start_heartbeats(&mut self, now: Instant) {
+        self.refresh_watch(now);
+        self.ctx.timers.set(Timer::Heartbeat, now);
+    }
+
+    /// Watches the current ring predecessor (whose heartbeats come to this node).
+    pub(in crate::proto::node) fn refresh_watch(&mut self, now: Instant) {
+        let ids: Vec<NodeId> = self.ring.members.prev().into_iter().collect();
+        self.ring.detector.watch(&ids, now);
+    }
+
+    fn heartbeat(&self, probe: bool) -> Heartbeat {
+        // While re-registering, what we delivered may be another leader's numbering.
+        let delivered = if self.life.is_resyncing() {
+            Seq(0)
+        } else {
+            Seq(self.room.next().0.saturating_sub(1))
+        };
+        Heartbeat {
+            epoch: self.ring.epoch,
+            delivered,
+            digest: self.ring.members.digest(),
+            probe,
+        }
+    }
+
+    fn send_heartbeat(&mut self, to: SocketAddr, probe: bool) {
+        let hb = self.heartbeat(probe);
+        if let Ok(bytes) = encode_packet(&Packet::Heartbeat(hb)) {
+            self.queue_packet(to, bytes);
+        }
+    }
+
+    /// A node not in our table sent a message only members may send: it believes it is in
+    /// the room (admitted by a leader that died before its announcement reached us, say).
+    /// We answer with a heartbeat, at most once a second per address: if ours names a newer
+    /// leader, it re-registers with that leader (see `adopt_gossiped_epoch`), which makes
+    /// it known to all; otherwise it changes nothing. Never a reply larger than a heartbeat.
+    pub(in crate::proto::node) fn answer_stranger(&mut self, now: Instant, from: SocketAddr) {
+        if !self.in_ring() {
+            return;
+        }
+        let quiet = self
+            .ring
+            .strangers_answered
+            .get(&from)
+            .is_some_and(|t| now.saturating_duration_since(*t) < Duration::from_secs(1));
+        if quiet {
+            return;
+        }
+        if self.ring.strangers_answered.len() >= 1024 {
+            self.ring.strangers_answered.clear();
+        }
+        self.ring.strangers_answered.insert(from, now);
+        self.send_heartbeat(from, false);
+    }
+
+    /// Where this node's heartbeats go: its ring successor, which watches it.
+    fn successor_addr(&self) -> Option<SocketAddr> {
+        let next = self.ring.members.next()?;
+        self.ring.members.get(next).map(|m| m.addr)
+    }
+
+    pub(in crate::proto::node) fn on_heartbeat_timer(&mut self, now: Instant) {
+        // A node waiting for its own messages to commit before it leaves is still in the
+        // ring: it keeps heartbeating until it has told everyone it is leaving.
+        if !self.in_ring() {
+            return;
+        }
+        self.judge_neighbours(now);
+        if let Some(addr) = self.successor_addr() {
+            self.send_heartbeat(addr, false);
+        }
+        self.ring.beats += 1;
+        if self.ring.beats.is_multiple_of(OFFLINE_PROBE_ROUNDS)
+            && let Some(addr) = self.next_offline_to_probe()
+        {
+            self.send_heartbeat(addr, false);
+        }
+        self.ctx
+            .timers
+            .set(Timer::Heartbeat, now + self.ctx.cfg.heartbeat_interval);
+    }
+
+    /// The predecessor's heartbeat came: if ours is due within half an interval, it goes
+    /// now, and the next one an interval from now. The beats of a ring then settle into
+    /// one phase: every node's timer comes due at about the time its predecessor's beat
+    /// arrives, so a node wakes about once per interval for both, and nodes sharing a
+    /// process or a machine wake together. Beats to one successor are never more than an
+    /// interval apart, and never less than half of one.
+    fn follow_the_beat(&mut self, now: Instant) {
+        let half = self.ctx.cfg.heartbeat_interval / 2;
+        let due_soon = self
+            .ctx
+            .timers
+            .deadline(Timer::Heartbeat)
+            .is_some_and(|at| at.saturating_duration_since(now) <= half);
+        if due_soon {
+            self.on_heartbeat_timer(now);
+        }
+    }
+
+    pub(in crate::proto::node) fn on_probe_timer(&mut self, now: Instant) {
+        if self.in_ring() {
+            self.judge_neighbours(now);
+        }
+    }
+
+    /// The offline member after the last one probed, in id order.
+    fn next_offline_to_probe(&mut self) -> Option<SocketAddr> {
+        let offline: Vec<(NodeId, SocketAddr)> = self
+            .ring
+            .members
+            .entries()
+            .filter(|m| m.presence == Presence::Offline && m.id != self.ctx.id)
+            .map(|m| (m.id, m.addr))
+            .collect();
+        let (id, addr) = offline
+            .iter()
+            .find(|(id, _)| Some(*id) > self.ring.last_offline_probe)
+            .or(offline.first())
+            .copied()?;
+        self.ring.last_offline_probe = Some(id);
+        Some(addr)
+    }
+
+    /// Declares silent neighbours dead and probes suspected ones.
+    fn judge_neighbours(&mut self, now: Instant) {
+        self.refresh_watch(now);
+        let verdict = self.ring.detector.check(now);
+        for id in verdict.dead {
+            self.declare_dead(now, id);
+        }
+        for id in verdict.suspected {
+            if let Some(addr) = self.ring.members.get(id).map(|m| m.addr) {
+                self.send_heartbeat(addr, true);
+            }
+        }
+        if self.ring.detector.any_suspected() {
+            self.ctx
+                .timers
+                .set(Timer::Probe, now + self.ctx.cfg.heartbeat_interval / 4);
+        }
+    }
+
+    /// A neighbour's heartbeat.
+    pub(in crate::proto::node) fn on_heartbeat(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        sender: NodeId,
+        hb: Heartbeat,
+    ) {
+        if hb.probe {
+            self.send_heartbeat(from, false);
+        }
+        let Some(entry) = self.ring.members.get(sender).cloned() else {
+            return;
+        };
+        if self.ring.members.prev() == Some(sender) {
+            self.follow_the_beat(now);
+        }
+        if entry.presence == Presence::Offline {
+            // It believes it is in the ring; show it our view so it can refute.
+            if self.may_push_table(sender, now) {
+                self.send_reliable(now, from, Message::Members(vec![entry]), Token::Control);
+            }
+        } else if hb.digest != self.ring.members.digest() && self.may_push_table(sender, now) {
+            // Anti-entropy: tables differ, send ours, and a heartbeat with our digest so
+            // that the sender (who does not hear our heartbeats: they go the other way
+            // round the ring) sends us its table too.
+            for part in self.ring.members.chunks() {
+                self.send_reliable(now, from, Message::Members(part), Token::Control);
+            }
+            if !hb.probe {
+                self.send_heartbeat(from, false);
+            }
+        }
+        if hb.epoch > self.ring.epoch
+            && let Some(epoch) = hb.epoch
+        {
+            self.adopt_gossiped_epoch(now, epoch);
+        }
+        if hb.epoch == self.ring.epoch && self.room.heard_high(hb.delivered) && !self.is_leader() {
+            self.ctx
+                .timers
+                .set_if_unset(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after);
+        }
+    }
+
+    fn may_push_table(&mut self, to: NodeId, now: Instant) -> bool {
+        let due = self
+            .ring
+            .table_pushed
+            .get(&to)
+            .is_none_or(|t| now.saturating_duration_since(*t) >= TABLE_PUSH_INTERVAL);
+        if due {
+            self.ring.table_pushed.insert(to, now);
+        }
+        due
+    }
+
+    /// A larger epoch heard from a neighbour (typically after a partition healed).
+    fn adopt_gossiped_epoch(&mut self, now: Instant, epoch: Epoch) {
+        info!(
+            lamport = self.ctx.clock.now().0,
+            "heard of a newer leader {} (term {})", epoch.leader, epoch.term
+        );
+        self.accept_leader(now, epoch);
+        if epoch.leader != self.ctx.id
+            && let Some(addr) = self.ring.members.get(epoch.leader).map(|m| m.addr)
+        {
+            self.resync_with(now, addr);
+        }
+    }
+
+    // ----- election -----
+}

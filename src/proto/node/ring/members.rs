@@ -1,0 +1,174 @@
+//! TODO
+
+use super::*;
+
+impl Node {
+    /// Member table entries from someone: merge them and say what changed.
+    pub(in crate::proto::node) fn on_members(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        list: Vec<Member>,
+    ) {
+        for m in list {
+            if m.id == self.ctx.id {
+                // A newer "online" of ours (the leader's, from our admission) is taken as
+                // it is; a newer "offline", or one elsewhere, is refuted.
+                let newer = self
+                    .ring
+                    .members
+                    .get(self.ctx.id)
+                    .is_some_and(|me| m.stamp > me.stamp);
+                if newer && self.life.is_member() && !self.adopt_own_entry(m.clone()) {
+                    self.ctx.clock.observe(m.stamp.lamport);
+                    self.refute(now, from);
+                }
+                continue;
+            }
+            if self.ring.members.get(m.id).is_none() && self.ring.members.len() >= MAX_MEMBERS {
+                continue; // a full table takes no strangers
+            }
+            // A node's name and identity never change, and a name stays with its identity.
+            let renamed = self
+                .ring
+                .members
+                .get(m.id)
+                .is_some_and(|old| old.name != m.name || old.key != m.key);
+            let owned = self
+                .ring
+                .members
+                .entries()
+                .any(|o| o.id != m.id && o.name == m.name && o.key != m.key);
+            if renamed || owned {
+                continue;
+            }
+            let name = m.name.clone();
+            match self.ring.members.merge(m.clone()) {
+                Change::CameOnline => {
+                    self.ring.detector.arrived(m.id, now);
+                    self.ctx
+                        .events
+                        .push_back(Event::MemberOnline { name: name.clone() });
+                    self.start_handover(now, &name);
+                }
+                Change::WentOffline => {
+                    self.ctx.events.push_back(Event::MemberOffline { name });
+                    self.member_gone(now, &m);
+                }
+                Change::Updated | Change::Unchanged => {}
+            }
+        }
+    }
+
+    /// Takes someone else's version of our own entry if it says we are online where we
+    /// are, and is newer than ours or the same; whether our entry now is that version.
+    pub(in crate::proto::node) fn adopt_own_entry(&mut self, m: Member) -> bool {
+        let Some(me) = self.ring.members.get(self.ctx.id) else {
+            return false;
+        };
+        let faithful = m.presence == Presence::Online && m.addr == me.addr && m.key == me.key;
+        if !faithful || m.stamp < me.stamp {
+            return false;
+        }
+        self.ctx.clock.observe(m.stamp.lamport);
+        self.ring.members.merge(m);
+        true
+    }
+
+    /// Everything that follows a member going offline, however we learned of it.
+    pub(in crate::proto::node) fn member_gone(&mut self, now: Instant, m: &Member) {
+        self.ring.detector.forget(m.id);
+        for token in self.transport.cancel_to(m.addr) {
+            match token {
+                Token::Direct { to, dm } => self.store_offline_for(now, &to, dm),
+                Token::Replica { origin, id, to } => self.replica_lost(now, origin, id, to),
+                Token::Handover { to, .. } => self.mail.handover_failed(&to),
+                Token::Ring(msg) => self.reroute_ring(now, m.addr, msg),
+                Token::LeaveNotice => self.maybe_finish_leave(now),
+                Token::Forward(newcomer) => self.on_join(now, newcomer),
+                _ => {}
+            }
+        }
+        // The leader's own messages that now wait for nobody are as stable as they get.
+        let orphaned: Vec<Seq> = self
+            .room
+            .unstable_seqs()
+            .into_iter()
+            .filter(|s| {
+                !self
+                    .transport
+                    .any_pending(|t| *t == Token::Sequenced(Some(*s)))
+            })
+            .collect();
+        for seq in orphaned {
+            self.stabilise(now, seq);
+        }
+        self.refresh_watch(now);
+        self.survivor_gone(now, m.id);
+        let was_leader = self.leader() == Some(m.id);
+        if self.life.is_member() && self.ring.election.is_participant() && !was_leader {
+            // A round under way may carry the dead member's id as its candidate, which
+            // would never come back: start a newer round.
+            info!(
+                lamport = self.ctx.clock.now().0,
+                "{} left during an election; starting a new round", m.name
+            );
+            self.start_election(now);
+        } else if self.life.is_member() && was_leader && !self.ring.election.is_participant() {
+            info!(
+                lamport = self.ctx.clock.now().0,
+                "leader {} is gone; electing", m.name
+            );
+            self.start_election(now);
+        }
+    }
+
+    /// A neighbour went silent: cut it out of the ring and tell everyone.
+    pub(in crate::proto::node) fn declare_dead(&mut self, now: Instant, id: NodeId) {
+        let Some(mut m) = self.ring.members.get(id).cloned() else {
+            return;
+        };
+        if m.presence == Presence::Offline {
+            return;
+        }
+        info!(
+            lamport = self.ctx.clock.now().0,
+            "{} ({id}) stopped answering; cutting it out", m.name
+        );
+        m.presence = Presence::Offline;
+        m.stamp = Stamp {
+            lamport: self.ctx.clock.tick(),
+            by: self.ctx.id,
+        };
+        self.ring.members.merge(m.clone());
+        self.ctx.events.push_back(Event::MemberOffline {
+            name: m.name.clone(),
+        });
+        let msg = Message::Members(vec![m.clone()]);
+        self.broadcast(now, &msg, &Token::Control);
+        self.member_gone(now, &m);
+    }
+
+    /// Someone (at `reporter`) says this node is offline while it is not: re-announce
+    /// itself with a newer stamp (refutation), to everyone and to the reporter.
+    pub(in crate::proto::node) fn refute(&mut self, now: Instant, reporter: SocketAddr) {
+        let Some(mut me) = self.ring.members.get(self.ctx.id).cloned() else {
+            return;
+        };
+        me.presence = Presence::Online;
+        me.stamp = Stamp {
+            lamport: self.ctx.clock.tick(),
+            by: self.ctx.id,
+        };
+        info!(
+            lamport = self.ctx.clock.now().0,
+            "refuting a report that this node is offline"
+        );
+        self.ring.members.merge(me.clone());
+        let msg = Message::Members(vec![me]);
+        self.broadcast(now, &msg, &Token::Control);
+        if !self.ring.members.online_peers().any(|m| m.addr == reporter) {
+            self.send_reliable(now, reporter, msg, Token::Control);
+        }
+    }
+}

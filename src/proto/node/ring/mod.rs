@@ -1,0 +1,95 @@
+//! The ring: the member table, failure detection of the ring predecessor, heartbeats to
+//! the successor, refuting false reports, and the Chang-Roberts election of a leader.
+//!
+//! Owns who is in the room, who leads it (the [`Epoch`]) and what the election and the
+//! detector know. Never sequences or shows a room message: when leadership changes it
+//! tells the room part (`Room::step_down`, `Node::start_recovery`).
+
+use super::*;
+
+mod election;
+mod heartbeat;
+mod members;
+
+pub(super) use heartbeat::MAX_TERM;
+
+/// The ring part's state.
+pub(super) struct Ring {
+    members: Membership,
+    /// The leader this node follows and the round it won.
+    epoch: Option<Epoch>,
+    election: Election,
+    detector: Detector,
+    /// When the member table was last pushed to each node (anti-entropy rate limit).
+    table_pushed: BTreeMap<NodeId, Instant>,
+    /// Heartbeat rounds so far.
+    beats: u64,
+    /// The offline member probed last.
+    last_offline_probe: Option<NodeId>,
+    /// When each unknown sender was last answered with a heartbeat.
+    strangers_answered: BTreeMap<SocketAddr, Instant>,
+}
+
+impl Ring {
+    /// A ring holding only `me`, following no leader.
+    pub(super) fn new(me: Member, cfg: &NodeConfig) -> Self {
+        Ring {
+            members: Membership::new(me),
+            epoch: None,
+            election: Election::default(),
+            detector: Ring::fresh_detector(cfg),
+            table_pushed: BTreeMap::new(),
+            beats: 0,
+            last_offline_probe: None,
+            strangers_answered: BTreeMap::new(),
+        }
+    }
+
+    fn fresh_detector(cfg: &NodeConfig) -> Detector {
+        Detector::new(cfg.suspect_after(), cfg.dead_after(), cfg.join_timeout)
+    }
+
+    /// The member table.
+    pub(super) fn members(&self) -> &Membership {
+        &self.members
+    }
+
+    /// The leader followed and its round, if any.
+    pub(super) fn epoch(&self) -> Option<Epoch> {
+        self.epoch
+    }
+
+    /// Whether `id` is currently suspected by the detector.
+    pub(super) fn is_suspected(&self, id: NodeId) -> bool {
+        self.detector.is_suspected(id)
+    }
+}
+
+impl Ring {
+    /// Merges a member entry into the table; what changed.
+    pub(super) fn merge(&mut self, m: Member) -> Change {
+        self.members.merge(m)
+    }
+
+    /// A heartbeat from `id` came: it is alive.
+    pub(super) fn heard(&mut self, id: NodeId, now: Instant) {
+        self.detector.heard(id, now);
+    }
+
+    /// Member `id` arrived just now (admitted or welcomed): judge it as a newcomer.
+    pub(super) fn arrived(&mut self, id: NodeId, now: Instant) {
+        self.detector.arrived(id, now);
+    }
+
+    /// Follows `epoch` as the outcome of a round (a welcome, a new room, a room carried on),
+    /// without the announcements of [`Node::set_epoch`].
+    pub(super) fn install(&mut self, epoch: Epoch) {
+        self.epoch = Some(epoch);
+        self.election.on_elected(epoch.term);
+    }
+
+    /// Forgets what the detector heard (the node was out of the ring).
+    pub(super) fn reset_detector(&mut self, cfg: &NodeConfig) {
+        self.detector = Ring::fresh_detector(cfg);
+    }
+}

@@ -1,0 +1,356 @@
+//! The room: the log of room messages (the hold-back queue, the history), the outbox of
+//! own messages until they commit, gap repair, and this node's role in sequencing.
+//!
+//! Owns the sequence: what was delivered, what is held, who sequences. Never decides
+//! membership or leadership (the ring does and tells it), never touches direct messages.
+
+use super::*;
+
+mod deliver;
+mod recovery;
+mod sequence;
+mod submit;
+
+/// The room part's state.
+pub(super) struct Room {
+    role: Role,
+    holdback: HoldBackQueue,
+    history: History,
+    outbox: Outbox,
+    /// The highest sequence number heard of (from neighbours' heartbeats).
+    known_high: Seq,
+    /// See [`Node::first_seq`].
+    first_seq: Seq,
+    /// Gap repairs asked so far (alternates between the leader and other members).
+    fetch_attempts: u64,
+    /// Room messages below this number are shown as history.
+    history_until: Seq,
+}
+
+/// This node's part in sequencing the room. One value, so that a node cannot both
+/// recover and sequence, or sequence without being the one that won.
+#[derive(Debug)]
+enum Role {
+    /// Follows whoever leads (or waits for one).
+    Follower,
+    /// Elected: gathering what the survivors hold before sequencing anything.
+    Recovering(Box<Recovery>),
+    /// Sequences room messages.
+    Leading(Leadership),
+    /// Stopped sequencing to leave; its own messages still await a first ack.
+    Retiring {
+        /// The leader's own sequenced messages not yet acked by any other member.
+        unstable: BTreeMap<Seq, ChatEntry>,
+    },
+}
+
+/// A sequencing leader's state.
+#[derive(Debug)]
+struct Leadership {
+    sequencer: Sequencer,
+    /// The leader's own sequenced messages not yet acked by any other member.
+    unstable: BTreeMap<Seq, ChatEntry>,
+}
+
+/// A new leader's state while it gathers the room messages survivors have.
+#[derive(Debug, Default)]
+struct Recovery {
+    /// Members that have not answered yet.
+    waiting: BTreeSet<NodeId>,
+    /// Room messages each member said it sent us, and how many arrived.
+    expected: BTreeMap<NodeId, u32>,
+    received: BTreeMap<NodeId, u32>,
+    /// The highest sequence number any survivor reported.
+    high: Seq,
+    /// Each answering member's next undelivered sequence number.
+    member_next: BTreeMap<NodeId, Seq>,
+    /// The first sequence number asked for.
+    requested_from: Seq,
+    /// Our own next undelivered number when we last asked (to see progress).
+    asked_at: Seq,
+    /// Whether the second round (asking from the lowest point any member still needs) ran.
+    second_round: bool,
+    /// Messages from before this leader's own history, gathered for members that lack them.
+    backfill: BTreeMap<Seq, ChatEntry>,
+    /// Submissions received meanwhile, sequenced once recovery ends.
+    held_submits: Vec<(NodeId, Submit)>,
+    /// Requests to keep direct messages received meanwhile, handled once recovery ends.
+    held_stores: Vec<(SocketAddr, NodeId, u8, DirectMessage)>,
+    /// Joins received meanwhile, admitted once recovery ends.
+    held_joins: Vec<Newcomer>,
+}
+
+impl Room {
+    /// An empty room log, following nobody.
+    pub(super) fn new(cfg: &NodeConfig) -> Self {
+        Room {
+            role: Role::Follower,
+            holdback: HoldBackQueue::new(Seq(1)),
+            history: History::new(cfg.history_limit),
+            outbox: Outbox::default(),
+            known_high: Seq(0),
+            first_seq: Seq(1),
+            fetch_attempts: 0,
+            history_until: Seq(0),
+        }
+    }
+
+    /// The delivered room messages kept in memory.
+    pub(super) fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// See [`Node::first_seq`].
+    pub(super) fn first_seq(&self) -> Seq {
+        self.first_seq
+    }
+
+    /// The next sequence number to deliver.
+    pub(super) fn next(&self) -> Seq {
+        self.holdback.next()
+    }
+
+    /// Own room messages not yet seen committed.
+    pub(super) fn unconfirmed(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Whether every own room message is committed.
+    pub(super) fn outbox_empty(&self) -> bool {
+        self.outbox.is_empty()
+    }
+
+    /// The texts of own room messages not yet seen committed.
+    pub(super) fn unconfirmed_texts(&self) -> Vec<String> {
+        self.outbox
+            .unconfirmed()
+            .into_iter()
+            .map(|s| s.text)
+            .collect()
+    }
+
+    /// Whether this node sequences room messages.
+    pub(super) fn is_sequencing(&self) -> bool {
+        matches!(self.role, Role::Leading(_))
+    }
+
+    /// Whether this node is a new leader still gathering the survivors' messages.
+    pub(super) fn is_recovering(&self) -> bool {
+        matches!(self.role, Role::Recovering(_))
+    }
+
+    /// The next sequence number this node would give or expect.
+    pub(super) fn next_seq(&self) -> Seq {
+        match &self.role {
+            Role::Leading(l) => l.sequencer.next_seq(),
+            _ => self.holdback.next(),
+        }
+    }
+
+    /// The oldest room message kept in memory, or `default`.
+    pub(super) fn oldest_or(&self, default: Seq) -> Seq {
+        self.history.iter().next().map_or(default, |e| e.seq)
+    }
+
+    /// Welcomed into a room that goes on from `next_seq` and keeps history from `oldest`:
+    /// a newcomer is shown the last `join_history` messages as history, a member back from
+    /// `dereg` everything since it left (as far as the leader still keeps). Returns our
+    /// own messages the room never got (back after a restart into a room carried on by a
+    /// member that had missed them: they go to the leader to sequence again), and whether
+    /// we are behind what the room delivered.
+    pub(super) fn welcomed(
+        &mut self,
+        join_history: usize,
+        was_member: bool,
+        next_seq: Seq,
+        oldest: Seq,
+    ) -> (Vec<ChatEntry>, bool) {
+        let from = if was_member {
+            self.holdback.next()
+        } else {
+            Seq(next_seq.0.saturating_sub(join_history as u64).max(1))
+        };
+        let from = from.max(oldest).min(next_seq);
+        let republish: Vec<ChatEntry> = if was_member && self.holdback.next() > next_seq {
+            self.history
+                .range(next_seq, Seq(u64::MAX))
+                .filter(|e| !e.is_filler())
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if !(was_member && from == self.holdback.next()) {
+            self.holdback = HoldBackQueue::new(from);
+            self.history.forget_from(from);
+        }
+        if !was_member {
+            self.first_seq = next_seq;
+        }
+        self.history_until = next_seq;
+        let behind = from < next_seq;
+        if behind {
+            self.known_high = self.known_high.max(Seq(next_seq.0 - 1));
+        }
+        (republish, behind)
+    }
+
+    /// A restarted node's log as saved: `history` in the order shown, going on at `next`.
+    /// After a restart into a room with another numbering, the log on disk holds both
+    /// numberings; only the current one (the run of rising numbers at its end) goes back
+    /// into memory, at most `limit` messages. The rest stays on disk for `history`.
+    pub(super) fn restore(&mut self, history: Vec<ChatEntry>, next: Seq, limit: usize) {
+        let mut run = history.len();
+        while run > 1 && history[run - 2].seq < history[run - 1].seq {
+            run -= 1;
+        }
+        let start = run
+            .saturating_sub(1)
+            .max(history.len().saturating_sub(limit));
+        for e in history.into_iter().skip(start) {
+            self.history.push(e);
+        }
+        self.holdback = HoldBackQueue::new(next);
+        self.history_until = next;
+        self.first_seq = self.history.iter().next().map_or(next, |e| e.seq);
+    }
+
+    /// The last `count` room messages (fillers left out) whose text or sender contains
+    /// `search` (ASCII case ignored), oldest first.
+    pub(super) fn search(&self, count: usize, search: Option<String>) -> Vec<ChatEntry> {
+        let wanted = search.map(|s| s.to_ascii_lowercase());
+        let matches = |e: &ChatEntry| {
+            wanted.as_ref().is_none_or(|w| {
+                e.text.to_ascii_lowercase().contains(w) || e.name.to_ascii_lowercase().contains(w)
+            })
+        };
+        let mut last: Vec<ChatEntry> = self
+            .history
+            .iter()
+            .rev()
+            .filter(|e| !e.is_filler() && matches(e))
+            .take(count)
+            .cloned()
+            .collect();
+        last.reverse();
+        last
+    }
+
+    /// Heard from a neighbour that the room has delivered up to `high`; whether that is
+    /// news beyond what we have.
+    pub(super) fn heard_high(&mut self, high: Seq) -> bool {
+        if high > self.known_high {
+            self.known_high = high;
+            return high >= self.holdback.next();
+        }
+        false
+    }
+
+    /// The recovery under way, if this node is recovering.
+    fn recovery_mut(&mut self) -> Option<&mut Recovery> {
+        match &mut self.role {
+            Role::Recovering(rec) => Some(rec),
+            _ => None,
+        }
+    }
+
+    /// The sequencer, if this node sequences.
+    fn sequencer_mut(&mut self) -> Option<&mut Sequencer> {
+        match &mut self.role {
+            Role::Leading(l) => Some(&mut l.sequencer),
+            _ => None,
+        }
+    }
+
+    /// The leader's own messages awaiting a first ack, if it has any place for them.
+    fn unstable_mut(&mut self) -> Option<&mut BTreeMap<Seq, ChatEntry>> {
+        match &mut self.role {
+            Role::Leading(l) => Some(&mut l.unstable),
+            Role::Retiring { unstable } => Some(unstable),
+            _ => None,
+        }
+    }
+
+    /// During recovery, keeps a request to keep a direct message until sequencing
+    /// starts; gives it back when not recovering.
+    pub(super) fn hold_store(
+        &mut self,
+        store: (SocketAddr, NodeId, u8, DirectMessage),
+    ) -> Option<(SocketAddr, NodeId, u8, DirectMessage)> {
+        match self.recovery_mut() {
+            Some(rec) => {
+                rec.held_stores.push(store);
+                None
+            }
+            None => Some(store),
+        }
+    }
+
+    /// During recovery, keeps a join (up to `cap` of them) until sequencing starts;
+    /// gives it back when not recovering.
+    pub(super) fn hold_join(&mut self, n: Newcomer, cap: usize) -> Option<Newcomer> {
+        match self.recovery_mut() {
+            Some(rec) => {
+                if rec.held_joins.len() < cap {
+                    rec.held_joins.push(n);
+                }
+                None
+            }
+            None => Some(n),
+        }
+    }
+
+    /// During recovery, counts one answer (a room message or a kept one) from `member`;
+    /// whether recovering.
+    pub(super) fn count_answer(&mut self, member: NodeId) -> bool {
+        match self.recovery_mut() {
+            Some(rec) => {
+                *rec.received.entry(member).or_default() += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The leader's own messages awaiting a first ack.
+    fn unstable(&self) -> Option<&BTreeMap<Seq, ChatEntry>> {
+        match &self.role {
+            Role::Leading(l) => Some(&l.unstable),
+            Role::Retiring { unstable } => Some(unstable),
+            _ => None,
+        }
+    }
+
+    /// The numbers of the leader's own messages awaiting a first ack.
+    pub(super) fn unstable_seqs(&self) -> Vec<Seq> {
+        self.unstable()
+            .map(|u| u.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Stops sequencing and recovering, and forgets own messages awaiting a first ack
+    /// (they are still in the outbox, and are resubmitted to the new leader).
+    pub(super) fn step_down(&mut self) {
+        self.role = Role::Follower;
+    }
+
+    /// Stops sequencing to leave: own sequenced messages still await their first ack.
+    pub(super) fn retire(&mut self) {
+        self.role = match std::mem::replace(&mut self.role, Role::Follower) {
+            Role::Leading(l) => Role::Retiring {
+                unstable: l.unstable,
+            },
+            Role::Retiring { unstable } => Role::Retiring { unstable },
+            Role::Follower | Role::Recovering(_) => Role::Follower,
+        };
+    }
+
+    /// Starts sequencing from the next undelivered number (a new room, or one carried on).
+    pub(super) fn lead(&mut self) {
+        let sequencer = Sequencer::resume(self.holdback.next(), &self.history);
+        self.role = Role::Leading(Leadership {
+            sequencer,
+            unstable: BTreeMap::new(),
+        });
+    }
+}

@@ -1,0 +1,93 @@
+//! TODO
+
+use super::*;
+
+impl Node {
+    pub(in crate::proto::node) fn sequence(&mut self, now: Instant, origin: NodeId, s: Submit) {
+        let origin_seq = s.origin_seq;
+        let Some(seqr) = self.room.sequencer_mut() else {
+            return;
+        };
+        // The name as the table knows it; the claim only for an origin not known yet.
+        let accepted = match self.ring.members().get(origin) {
+            Some(m) => seqr.accept(origin, &m.name, s),
+            None => {
+                let claimed = s.name.clone();
+                seqr.accept(origin, &claimed, s)
+            }
+        };
+        debug!(
+            lamport = self.ctx.clock.now().0,
+            "submission {origin_seq:?} from {origin}: {accepted:?}"
+        );
+        match accepted {
+            Accepted::Sequenced(entries) => {
+                for e in entries {
+                    self.commit(now, e);
+                }
+            }
+            Accepted::Duplicate => {
+                // The origin may have missed its commit: send it again, to it alone.
+                if origin != self.ctx.id
+                    && let Some(e) = self
+                        .room
+                        .history
+                        .find_submission(origin, origin_seq)
+                        .cloned()
+                    && let Some(addr) = self.ring.members().get(origin).map(|m| m.addr)
+                {
+                    self.send_reliable(now, addr, Message::Sequenced(e), Token::Sequenced(None));
+                }
+            }
+            Accepted::Held | Accepted::Overflow => {}
+        }
+    }
+
+    /// A restarted member had a message this room never sequenced: sequence it again.
+    pub(in crate::proto::node) fn on_republish(&mut self, now: Instant, e: ChatEntry) {
+        if self.room.is_recovering()
+            || self
+                .room
+                .history
+                .contains_submission(e.origin, e.origin_seq)
+        {
+            return;
+        }
+        let Some(seqr) = self.room.sequencer_mut() else {
+            debug!(
+                lamport = self.ctx.clock.now().0,
+                "republish but not sequencing"
+            );
+            return;
+        };
+        if let Some(e) = seqr.republish(e) {
+            info!(
+                lamport = self.ctx.clock.now().0,
+                "sequencing {}'s message again as #{}", e.name, e.seq
+            );
+            self.commit(now, e);
+        }
+    }
+
+    /// The leader commits a sequenced message: deliver locally, broadcast to the room.
+    fn commit(&mut self, now: Instant, e: ChatEntry) {
+        let token = Token::Sequenced(Some(e.seq));
+        self.broadcast_encoded(now, EncodedMessage::sequenced(&e), &token);
+        if e.origin == self.ctx.id && self.ring.members().online_peers().next().is_some() {
+            // The leader's own message counts as committed only once another member holds
+            // it: were the leader to crash now, the survivors could not recover it.
+            if let Some(unstable) = self.room.unstable_mut() {
+                unstable.insert(e.seq, e);
+            }
+        } else {
+            self.on_sequenced(now, e);
+        }
+    }
+
+    /// A peer acked (or never will ack) the leader's own message `seq`: deliver it.
+    pub(in crate::proto::node) fn stabilise(&mut self, now: Instant, seq: Seq) {
+        if let Some(e) = self.room.unstable_mut().and_then(|u| u.remove(&seq)) {
+            self.on_sequenced(now, e);
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! TODO
+
+use super::*;
+
+impl Node {
+    /// `send_all`: number the message, keep it until committed, hand it to the leader.
+    pub(in crate::proto::node) fn send_all(
+        &mut self,
+        now: Instant,
+        wall: WallMillis,
+        text: String,
+    ) {
+        if !self.life.is_member() {
+            return self.refuse_command(CommandError::NotInRoom);
+        }
+        if let Err(e) = check_text(&text) {
+            return self.refuse_command(e);
+        }
+        let submit = self.room.outbox.push(Submit {
+            origin_seq: OriginSeq(0),
+            committed_below: OriginSeq(0),
+            name: self.ctx.cfg.name.clone(),
+            lamport: self.ctx.clock.tick(),
+            sent_at: wall,
+            text,
+        });
+        self.submit(now, submit);
+        self.ctx
+            .timers
+            .set_if_unset(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);
+    }
+
+    fn submit(&mut self, now: Instant, s: Submit) {
+        if self.is_leader() {
+            let me = self.ctx.id;
+            self.sequence(now, me, s);
+        } else if let Some(leader) = self.leader_addr() {
+            self.send_reliable(now, leader, Message::Submit(s), Token::Submit);
+        }
+        // No leader known: the resubmit timer retries once there is one.
+    }
+
+    /// Resubmits own messages not yet seen committed (the leader recognises repeats), and
+    /// own direct messages not yet confirmed kept for offline recipients.
+    pub(in crate::proto::node) fn resubmit(&mut self, now: Instant) {
+        self.resend_unsaved(now);
+        if self.room.outbox.is_empty() {
+            return;
+        }
+        if matches!(
+            self.life.phase(),
+            Phase::Member | Phase::Leaving { notified: false }
+        ) {
+            let pending = self.room.outbox.unconfirmed();
+            debug!(
+                lamport = self.ctx.clock.now().0,
+                "resubmitting {} messages",
+                pending.len()
+            );
+            for s in pending {
+                self.submit(now, s);
+            }
+        }
+        self.ctx
+            .timers
+            .set(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);
+    }
+
+    /// The leader got a submission.
+    pub(in crate::proto::node) fn on_submit(&mut self, now: Instant, origin: NodeId, s: Submit) {
+        if let Some(rec) = self.room.recovery_mut() {
+            rec.held_submits.push((origin, s));
+            return;
+        }
+        if !self.is_leader() {
+            // A stale view at the origin; it resubmits to the right leader later.
+            debug!(
+                lamport = self.ctx.clock.now().0,
+                "submit from {origin} but not leader"
+            );
+            return;
+        }
+        self.sequence(now, origin, s);
+    }
+}
