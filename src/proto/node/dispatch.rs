@@ -136,53 +136,13 @@ impl Node {
         }
     }
 
-    pub(super) fn on_acked(&mut self, now: Instant, token: Token) {
-        match token {
-            Token::Direct { to, .. } => self.ctx.events.push_back(Event::Receipt { to }),
-            // The contact is there: the welcome may take longer than the contact's answer
-            // (the leader is further away, or the room is electing), so wait longer for it.
-            Token::Join => self.join_acked(now),
-            Token::Replica { origin, id, to } => self.replica_acked(now, origin, id, to),
-            Token::Handover {
-                to,
-                origin,
-                id,
-                idx,
-            } => self.handed_over(now, to, origin, id, idx),
-            Token::LeaveNotice => self.maybe_finish_leave(now),
-            Token::Sequenced(Some(seq)) => {
-                self.stabilise(now, seq);
-                self.maybe_notify_leave(now);
-            }
-            Token::Sequenced(None) => self.maybe_notify_leave(now),
-            Token::Resync | Token::Forward(_) | Token::Control | Token::Submit | Token::Ring(_) => {
-            }
-        }
-    }
-
+    /// Our reliable messages that were never acked: their parts decide what that means,
+    /// and the user hears of each member that stopped answering.
     pub(super) fn on_gave_up(&mut self, now: Instant, gave_up: Vec<GaveUp<Token>>) {
         let mut unreachable: Vec<SocketAddr> = Vec::new();
         for g in gave_up {
             self.transport.note_gave_up();
-            match g.token {
-                Token::Join => self.fail_join(now, JoinError::Unreachable(g.to)),
-                // No ack from the recipient: the leader keeps it for when it is back.
-                Token::Direct { to, dm } => self.store_offline_for(now, &to, dm),
-                Token::Replica { origin, id, to } => self.replica_lost(now, origin, id, to),
-                Token::Handover { to, .. } => self.mail.handover_failed(&to),
-                Token::LeaveNotice => self.maybe_finish_leave(now),
-                Token::Ring(msg) => self.reroute_ring(now, g.to, msg),
-                Token::Forward(newcomer) => self.on_join(now, newcomer),
-                // Own submissions are resubmitted by the resubmit timer; sequenced messages
-                // are fetched by members that see the gap.
-                Token::Sequenced(Some(seq)) => {
-                    self.stabilise(now, seq);
-                    self.maybe_notify_leave(now);
-                }
-                Token::Sequenced(None) => self.maybe_notify_leave(now),
-                Token::Resync => self.resync_gave_up(),
-                Token::Submit | Token::Control => {}
-            }
+            self.settle(now, g.to, g.token, Fate::GaveUp);
             if !unreachable.contains(&g.to) {
                 unreachable.push(g.to);
             }

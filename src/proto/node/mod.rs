@@ -37,16 +37,18 @@ mod life;
 mod mail;
 mod ring;
 mod room;
+mod token;
 mod transport;
 mod views;
 
 pub use config::NodeConfig;
 use dispatch::msg_kind;
 
-use life::{Lifecycle, Phase};
-use mail::Mailbox;
-use ring::{MAX_TERM, Ring};
-use room::Room;
+use life::{LifeToken, Lifecycle, Phase};
+use mail::{MailToken, Mailbox};
+use ring::{MAX_TERM, Ring, RingToken};
+use room::{Room, RoomToken};
+use token::{Fate, Token};
 use transport::Transport;
 
 use super::batch::Coalescer;
@@ -76,40 +78,6 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
-
-/// What a reliable message was for; returned by the reliability layer on ack or give-up.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Token {
-    Join,
-    Control,
-    Submit,
-    /// A sequenced message; the number when it is the leader's own, awaiting a first ack.
-    Sequenced(Option<Seq>),
-    Direct {
-        to: String,
-        dm: DirectMessage,
-    },
-    LeaveNotice,
-    /// A kept direct message replicated to a member; the first ack confirms it to the sender.
-    Replica {
-        origin: NodeId,
-        id: DmId,
-        to: u8,
-    },
-    /// A kept direct message handed to its recipient.
-    Handover {
-        to: String,
-        origin: NodeId,
-        id: DmId,
-        idx: u8,
-    },
-    /// Re-registering with a leader learned of by gossip; given up, we stop waiting.
-    Resync,
-    /// A newcomer's join passed on to the leader; passed on again if that fails.
-    Forward(Newcomer),
-    /// An election token or announcement for the ring successor; rerouted if it dies.
-    Ring(Message),
-}
 
 /// A ringchat node: membership, leader sequencing and direct messages as a pure state machine.
 pub struct Node {

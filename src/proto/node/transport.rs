@@ -127,7 +127,7 @@ impl Node {
                         self.transport.outgoing.note_acked(from);
                     }
                     for token in tokens {
-                        self.on_acked(now, token);
+                        self.settle(now, from, token, Fate::Acked);
                     }
                 }
             }

@@ -28,7 +28,7 @@ impl Node {
                     lamport = self.ctx.clock.now().0,
                     "passing {}'s join to the leader", n.name
                 );
-                let token = Token::Forward(n.clone());
+                let token = Token::Life(LifeToken::Forward(n.clone()));
                 self.send_reliable(now, leader, Message::JoinForward(n), token);
             }
             None => self.refuse(now, n.addr, Refusal::NoLeader),

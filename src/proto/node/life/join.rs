@@ -53,7 +53,7 @@ impl Node {
             name: self.ctx.cfg.name.clone(),
             key: self.life.public_key(),
         };
-        self.send_reliable_with(now, contact, msg, Token::Join, retries);
+        self.send_reliable_with(now, contact, msg, Token::Life(LifeToken::Join), retries);
     }
 
     /// The room refused us. With no leader (an election is running) we ask again shortly,
@@ -96,7 +96,9 @@ impl Node {
     /// unreachable if the contact never acked, else no welcome.
     pub(in crate::proto::node) fn join_deadline(&mut self, now: Instant) {
         if let Phase::Joining { contact, .. } = self.life.phase {
-            let unacked = self.transport.any_pending(|t| *t == Token::Join);
+            let unacked = self
+                .transport
+                .any_pending(|t| *t == Token::Life(LifeToken::Join));
             let err = if let Some(reason) = self.life.join_refusal.take() {
                 JoinError::Refused(reason)
             } else if unacked {
@@ -160,7 +162,7 @@ impl Node {
             name: self.ctx.cfg.name.clone(),
             key: self.life.public_key(),
         };
-        self.send_reliable(now, addr, msg, Token::Resync);
+        self.send_reliable(now, addr, msg, Token::Life(LifeToken::Resync));
         let kept: Vec<QueuedDm> = self.mail.kept();
         for item in kept {
             self.send_reliable(now, addr, Message::Queued(item), Token::Control);

@@ -3,6 +3,26 @@
 use super::*;
 
 impl Node {
+    /// What became of a reliable message of the lifecycle.
+    pub(in crate::proto::node) fn life_settled(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        t: LifeToken,
+        fate: Fate,
+    ) {
+        match (t, fate) {
+            (LifeToken::Join, Fate::Acked) => self.join_acked(now),
+            (LifeToken::Join, Fate::GaveUp) => self.fail_join(now, JoinError::Unreachable(to)),
+            (LifeToken::Join | LifeToken::Resync, Fate::Cancelled) => {}
+            (LifeToken::LeaveNotice, _) => self.maybe_finish_leave(now),
+            (LifeToken::Resync, Fate::Acked) => {}
+            (LifeToken::Resync, Fate::GaveUp) => self.resync_gave_up(),
+            (LifeToken::Forward(_), Fate::Acked) => {}
+            (LifeToken::Forward(newcomer), _) => self.on_join(now, newcomer),
+        }
+    }
+
     /// Starts a graceful leave: first let own room messages commit (up to the leave
     /// timeout), then tell every member, then report [`Event::Left`].
     pub(in crate::proto::node) fn leave(&mut self, now: Instant) {
@@ -36,7 +56,7 @@ impl Node {
     pub(in crate::proto::node) fn maybe_notify_leave(&mut self, now: Instant) {
         let sequenced_in_flight = self
             .transport
-            .any_pending(|t| matches!(t, Token::Sequenced(_)));
+            .any_pending(|t| matches!(t, Token::Room(RoomToken::Sequenced(_))));
         if self.life.phase == (Phase::Leaving { notified: false })
             && self.room.outbox_empty()
             && !sequenced_in_flight
@@ -83,7 +103,7 @@ impl Node {
                 now,
                 peer,
                 Message::Members(vec![me.clone()]),
-                Token::LeaveNotice,
+                Token::Life(LifeToken::LeaveNotice),
                 3,
             );
         }
@@ -100,7 +120,8 @@ impl Node {
     }
 
     fn leave_notices_pending(&self) -> bool {
-        self.transport.any_pending(|t| *t == Token::LeaveNotice)
+        self.transport
+            .any_pending(|t| *t == Token::Life(LifeToken::LeaveNotice))
     }
 
     pub(in crate::proto::node) fn leave_deadline(&mut self, now: Instant) {

@@ -32,6 +32,19 @@ pub(super) enum Phase {
     Done,
 }
 
+/// What a reliable message of the lifecycle was for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum LifeToken {
+    /// Our join request to the contact.
+    Join,
+    /// Our leave notice to a member.
+    LeaveNotice,
+    /// Re-registering with a leader learned of by gossip; given up, we stop waiting.
+    Resync,
+    /// A newcomer's join passed on to the leader; passed on again if that fails.
+    Forward(Newcomer),
+}
+
 /// The lifecycle part's state.
 pub(super) struct Lifecycle {
     phase: Phase,

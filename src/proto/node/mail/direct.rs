@@ -51,10 +51,10 @@ impl Node {
             text,
         };
         for (name, addr) in addrs {
-            let token = Token::Direct {
+            let token = Token::Mail(MailToken::Direct {
                 to: name,
                 dm: dm.clone(),
-            };
+            });
             self.send_reliable(now, addr, Message::Direct(dm.clone()), token);
         }
         for name in offline {

@@ -10,6 +10,22 @@ mod direct;
 mod queue;
 mod sender;
 
+/// What a reliable message of the mailbox was for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum MailToken {
+    /// A direct message to recipient `to`; its ack is the receipt.
+    Direct { to: String, dm: DirectMessage },
+    /// A kept direct message replicated to a member; the first ack confirms it to the sender.
+    Replica { origin: NodeId, id: DmId, to: u8 },
+    /// A kept direct message handed to its recipient.
+    Handover {
+        to: String,
+        origin: NodeId,
+        id: DmId,
+        idx: u8,
+    },
+}
+
 /// The mailbox part's state.
 pub(super) struct Mailbox {
     /// Direct messages kept for offline members (replicated from the leader).

@@ -3,6 +3,33 @@
 use super::*;
 
 impl Node {
+    /// What became of a reliable message of the mailbox: an acked direct message is a
+    /// receipt, an unacked one goes to the leader's queue; a replica counts towards the
+    /// sender's confirmation; a hand-over acked is done, one not acked is tried again.
+    pub(in crate::proto::node) fn mail_settled(&mut self, now: Instant, t: MailToken, fate: Fate) {
+        match (t, fate) {
+            (MailToken::Direct { to, .. }, Fate::Acked) => {
+                self.ctx.events.push_back(Event::Receipt { to })
+            }
+            // No ack from the recipient: the leader keeps it for when it is back.
+            (MailToken::Direct { to, dm }, _) => self.store_offline_for(now, &to, dm),
+            (MailToken::Replica { origin, id, to }, Fate::Acked) => {
+                self.replica_acked(now, origin, id, to)
+            }
+            (MailToken::Replica { origin, id, to }, _) => self.replica_lost(now, origin, id, to),
+            (
+                MailToken::Handover {
+                    to,
+                    origin,
+                    id,
+                    idx,
+                },
+                Fate::Acked,
+            ) => self.handed_over(now, to, origin, id, idx),
+            (MailToken::Handover { to, .. }, _) => self.mail.handover_failed(&to),
+        }
+    }
+
     /// A replica of a kept message: from the leader (we hold a replica), from a member
     /// answering a new leader's recovery, or from a member back after `dereg` or a heal.
     pub(in crate::proto::node) fn on_queued(
@@ -89,11 +116,11 @@ impl Node {
                     self.confirm_saved(now, origin, reply_to, item.dm.id, to, false);
                 } else {
                     self.mail.awaiting_replica.insert(key, reply_to);
-                    let token = Token::Replica {
+                    let token = Token::Mail(MailToken::Replica {
                         origin,
                         id: item.dm.id,
                         to,
-                    };
+                    });
                     for addr in peers {
                         self.send_reliable(now, addr, Message::Queued(item.clone()), token.clone());
                     }
@@ -141,7 +168,7 @@ impl Node {
     ) {
         let others = self
             .transport
-            .any_pending(|t| *t == Token::Replica { origin, id, to });
+            .any_pending(|t| *t == Token::Mail(MailToken::Replica { origin, id, to }));
         if !others {
             self.replica_acked(now, origin, id, to);
         }
@@ -182,12 +209,12 @@ impl Node {
             "handing {:?} over to {name}", item.dm.id
         );
         self.mail.handing_over.insert(name.to_string());
-        let token = Token::Handover {
+        let token = Token::Mail(MailToken::Handover {
             to: name.to_string(),
             origin: item.origin,
             id: item.dm.id,
             idx: item.to,
-        };
+        });
         self.send_reliable(now, addr, Message::Handover(item), token);
     }
 

@@ -3,6 +3,23 @@
 use super::*;
 
 impl Node {
+    /// What became of a ring message: one that never reached the successor `to` goes to
+    /// the current successor instead.
+    pub(in crate::proto::node) fn ring_settled(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        t: RingToken,
+        fate: Fate,
+    ) {
+        match (t, fate) {
+            (RingToken::Pass(_), Fate::Acked) => {}
+            (RingToken::Pass(msg), Fate::GaveUp | Fate::Cancelled) => {
+                self.reroute_ring(now, to, msg)
+            }
+        }
+    }
+
     /// Follows `epoch`, the outcome of a round: no round of ours is under way any more.
     pub(in crate::proto::node) fn accept_leader(&mut self, now: Instant, epoch: Epoch) {
         self.ring.election.on_elected(epoch.term);
@@ -121,7 +138,7 @@ impl Node {
         {
             let addr = next.addr;
             self.transport.count_election_message(true);
-            self.send_reliable(now, addr, msg.clone(), Token::Ring(msg));
+            self.send_reliable(now, addr, msg.clone(), Token::Ring(RingToken::Pass(msg)));
         }
     }
 

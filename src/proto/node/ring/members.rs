@@ -79,15 +79,7 @@ impl Node {
     pub(in crate::proto::node) fn member_gone(&mut self, now: Instant, m: &Member) {
         self.ring.detector.forget(m.id);
         for token in self.transport.cancel_to(m.addr) {
-            match token {
-                Token::Direct { to, dm } => self.store_offline_for(now, &to, dm),
-                Token::Replica { origin, id, to } => self.replica_lost(now, origin, id, to),
-                Token::Handover { to, .. } => self.mail.handover_failed(&to),
-                Token::Ring(msg) => self.reroute_ring(now, m.addr, msg),
-                Token::LeaveNotice => self.maybe_finish_leave(now),
-                Token::Forward(newcomer) => self.on_join(now, newcomer),
-                _ => {}
-            }
+            self.settle(now, m.addr, token, Fate::Cancelled);
         }
         // The leader's own messages that now wait for nobody are as stable as they get.
         let orphaned: Vec<Seq> = self
@@ -97,7 +89,7 @@ impl Node {
             .filter(|s| {
                 !self
                     .transport
-                    .any_pending(|t| *t == Token::Sequenced(Some(*s)))
+                    .any_pending(|t| *t == Token::Room(RoomToken::Sequenced(Some(*s))))
             })
             .collect();
         for seq in orphaned {

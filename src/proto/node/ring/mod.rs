@@ -13,6 +13,13 @@ mod members;
 
 pub(super) use heartbeat::MAX_TERM;
 
+/// What a reliable message of the ring was for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum RingToken {
+    /// An election token or announcement for the ring successor; rerouted if it dies.
+    Pass(Message),
+}
+
 /// The ring part's state.
 pub(super) struct Ring {
     members: Membership,

@@ -185,7 +185,7 @@ impl Node {
                 now,
                 requester,
                 Message::Sequenced(e),
-                Token::Sequenced(None),
+                Token::Room(RoomToken::Sequenced(None)),
             );
         }
     }

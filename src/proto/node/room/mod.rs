@@ -11,6 +11,15 @@ mod recovery;
 mod sequence;
 mod submit;
 
+/// What a reliable message of the room was for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum RoomToken {
+    /// An own room message submitted to the leader (resubmitted by the resubmit timer).
+    Submit,
+    /// A sequenced message; the number when it is the leader's own, awaiting a first ack.
+    Sequenced(Option<Seq>),
+}
+
 /// The room part's state.
 pub(super) struct Room {
     role: Role,

@@ -101,7 +101,12 @@ impl Node {
         let kept: Vec<QueuedDm> = self.mail.kept();
         let sent = (entries.len() + kept.len()) as u32;
         for e in entries {
-            self.send_reliable(now, leader, Message::Sequenced(e), Token::Sequenced(None));
+            self.send_reliable(
+                now,
+                leader,
+                Message::Sequenced(e),
+                Token::Room(RoomToken::Sequenced(None)),
+            );
         }
         for item in kept {
             self.send_reliable(now, leader, Message::Queued(item), Token::Control);
@@ -231,7 +236,12 @@ impl Node {
                     .cloned()
                     .or_else(|| rec.backfill.get(&Seq(s)).cloned())
                     .unwrap_or_else(|| ChatEntry::filler(Seq(s)));
-                self.send_reliable(now, addr, Message::Sequenced(e), Token::Sequenced(None));
+                self.send_reliable(
+                    now,
+                    addr,
+                    Message::Sequenced(e),
+                    Token::Room(RoomToken::Sequenced(None)),
+                );
             }
         }
         for (origin, s) in rec.held_submits {

@@ -3,6 +3,21 @@
 use super::*;
 
 impl Node {
+    /// What became of a reliable message of the room. A sequenced message acked or given
+    /// up may let the leader's own message count as committed, and a leave go on; one
+    /// given up is fetched by the members that see the gap.
+    pub(in crate::proto::node) fn room_settled(&mut self, now: Instant, t: RoomToken, fate: Fate) {
+        match (t, fate) {
+            (_, Fate::Cancelled) | (RoomToken::Submit, _) => {}
+            (RoomToken::Sequenced(seq), Fate::Acked | Fate::GaveUp) => {
+                if let Some(seq) = seq {
+                    self.stabilise(now, seq);
+                }
+                self.maybe_notify_leave(now);
+            }
+        }
+    }
+
     pub(in crate::proto::node) fn sequence(&mut self, now: Instant, origin: NodeId, s: Submit) {
         let origin_seq = s.origin_seq;
         let Some(seqr) = self.room.sequencer_mut() else {
@@ -36,7 +51,12 @@ impl Node {
                         .cloned()
                     && let Some(addr) = self.ring.members().get(origin).map(|m| m.addr)
                 {
-                    self.send_reliable(now, addr, Message::Sequenced(e), Token::Sequenced(None));
+                    self.send_reliable(
+                        now,
+                        addr,
+                        Message::Sequenced(e),
+                        Token::Room(RoomToken::Sequenced(None)),
+                    );
                 }
             }
             Accepted::Held | Accepted::Overflow => {}
@@ -71,7 +91,7 @@ impl Node {
 
     /// The leader commits a sequenced message: deliver locally, broadcast to the room.
     fn commit(&mut self, now: Instant, e: ChatEntry) {
-        let token = Token::Sequenced(Some(e.seq));
+        let token = Token::Room(RoomToken::Sequenced(Some(e.seq)));
         self.broadcast_encoded(now, EncodedMessage::sequenced(&e), &token);
         if e.origin == self.ctx.id && self.ring.members().online_peers().next().is_some() {
             // The leader's own message counts as committed only once another member holds

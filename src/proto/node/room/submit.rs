@@ -35,7 +35,12 @@ impl Node {
             let me = self.ctx.id;
             self.sequence(now, me, s);
         } else if let Some(leader) = self.leader_addr() {
-            self.send_reliable(now, leader, Message::Submit(s), Token::Submit);
+            self.send_reliable(
+                now,
+                leader,
+                Message::Submit(s),
+                Token::Room(RoomToken::Submit),
+            );
         }
         // No leader known: the resubmit timer retries once there is one.
     }
