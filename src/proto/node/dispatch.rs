@@ -154,15 +154,10 @@ impl Node {
                 .entries()
                 .find(|m| m.addr == addr)
                 .map(|m| m.name.clone());
-            warn!(
-                lamport = self.ctx.clock.now().0,
-                "peer {addr} ({name:?}) unreachable"
-            );
+            log_at!(warn, self, "peer {addr} ({name:?}) unreachable");
             // Only members concern the user (a refused newcomer that went away does not).
             if name.is_some() {
-                self.ctx
-                    .events
-                    .push_back(Event::PeerUnreachable { addr, name });
+                self.ctx.out.event(Event::PeerUnreachable { addr, name });
             }
         }
     }

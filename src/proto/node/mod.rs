@@ -31,6 +31,8 @@
 //! Time is always an argument; the node never reads a clock, never sleeps, and draws
 //! randomness only from its own seeded generator, so a run is reproducible.
 
+#[macro_use]
+mod context;
 mod config;
 mod dispatch;
 mod life;
@@ -44,6 +46,7 @@ mod views;
 pub use config::NodeConfig;
 use dispatch::msg_kind;
 
+use context::Context;
 use life::{LifeToken, Lifecycle, Phase};
 use mail::{MailToken, Mailbox};
 use ring::{MAX_TERM, Ring, RingToken};
@@ -77,7 +80,6 @@ use rand::{RngExt, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tracing::{debug, info, warn};
 
 /// A ringchat node: membership, leader sequencing and direct messages as a pure state machine.
 pub struct Node {
@@ -87,24 +89,6 @@ pub struct Node {
     room: Room,
     mail: Mailbox,
     life: Lifecycle,
-}
-
-/// What every part uses: the settings, this node's id, the Lamport clock, the timers, and
-/// the outputs other than datagrams.
-struct Context {
-    cfg: NodeConfig,
-    id: NodeId,
-    clock: LamportClock,
-    timers: TimerTable,
-    /// The time of the latest input (what is held back in the transport is judged by it).
-    now: Instant,
-    events: VecDeque<Event>,
-    /// Changes to make durable (only with [`NodeConfig::persist`]).
-    writes: VecDeque<Write>,
-    /// The member table digest and epoch last written (to write the table on change).
-    written_room: Option<(u64, Option<Epoch>)>,
-    /// The Lamport time last written.
-    written_clock: Lamport,
 }
 
 impl Node {
@@ -142,17 +126,7 @@ impl Node {
             room: Room::new(&cfg),
             mail: Mailbox::new(),
             life: Lifecycle::new(&cfg),
-            ctx: Context {
-                id,
-                clock,
-                timers: TimerTable::default(),
-                now,
-                events: VecDeque::new(),
-                writes: VecDeque::new(),
-                written_room: None,
-                written_clock: Lamport(0),
-                cfg,
-            },
+            ctx: Context::new(cfg, id, clock, now),
         }
     }
     /// With [`NodeConfig::persist`]: from now on, queue a [`Write`] for every change.
@@ -266,11 +240,11 @@ impl Node {
         match cmd {
             Command::List => {
                 let view = self.member_views();
-                self.ctx.events.push_back(Event::Members(view));
+                self.ctx.out.event(Event::Members(view));
             }
             Command::Status => {
                 let view = self.status_view();
-                self.ctx.events.push_back(Event::Status(view));
+                self.ctx.out.event(Event::Status(view));
             }
             Command::SendAll { text } => self.send_all(now, wall, text),
             Command::Send { to, text } => self.send_direct(now, wall, to, text),
@@ -279,7 +253,7 @@ impl Node {
             Command::Reg { name, via } => self.reg(now, name, via),
             Command::History { count, search } => {
                 let last = self.room.search(count, search);
-                self.ctx.events.push_back(Event::History(last));
+                self.ctx.out.event(Event::History(last));
             }
         }
     }
@@ -290,22 +264,17 @@ impl Node {
         if !self.ctx.cfg.persist {
             return None;
         }
-        self.ctx.writes.extend(self.mail.take_journal());
-        let room = (self.ring.members().digest(), self.ring.epoch());
-        let now = self.ctx.clock.now();
-        if self.ctx.written_room != Some(room) {
-            self.ctx.written_room = Some(room);
-            self.ctx.written_clock = now;
-            self.ctx.writes.push_back(Write::Room {
-                members: self.ring.members().entries().cloned().collect(),
-                epoch: self.ring.epoch(),
-                lamport: now,
-            });
-        } else if now.0 >= self.ctx.written_clock.0 + super::durable::CLOCK_WRITE_STEP {
-            self.ctx.written_clock = now;
-            self.ctx.writes.push_back(Write::Clock(now));
+        for w in self.mail.take_journal() {
+            self.ctx.out.write(w);
         }
-        self.ctx.writes.pop_front()
+        let members = self.ring.members();
+        let lamport = self.ctx.clock.now();
+        self.ctx
+            .out
+            .note_room(members.digest(), self.ring.epoch(), lamport, || {
+                members.entries().cloned().collect()
+            });
+        self.ctx.out.next_write()
     }
 
     /// The next datagram to send. The first call after inputs packs everything they
@@ -320,7 +289,7 @@ impl Node {
 
     /// The next event for the user or driver.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.ctx.events.pop_front()
+        self.ctx.out.next_event()
     }
 
     /// When [`Node::handle_timeout`] should next be called.
@@ -349,7 +318,7 @@ impl Node {
 
     /// Refuses a user command: nothing changes, the user is told why.
     fn refuse_command(&mut self, e: CommandError) {
-        self.ctx.events.push_back(Event::Error(e));
+        self.ctx.out.event(Event::Error(e));
     }
 
     fn name_of(&self, id: NodeId) -> Option<String> {

@@ -141,7 +141,7 @@ impl Node {
                 }
                 if !self.accepts_now(&msg) {
                     // Not acked: the sender will retry once we are ready for it.
-                    debug!(?from, "not ready for {:?} yet", msg_kind(&msg));
+                    log_at!(debug, self, ?from, "not ready for {:?} yet", msg_kind(&msg));
                     return;
                 }
                 self.ctx.clock.observe(lamport);
@@ -224,7 +224,7 @@ impl Node {
         match sent {
             Ok(bytes) => self.transport.outgoing.push_data(to, bytes),
             // Unreachable by construction (limits are checked before); never silent.
-            Err(e) => warn!(lamport = self.ctx.clock.now().0, "not sent to {to}: {e}"),
+            Err(e) => log_at!(warn, self, "not sent to {to}: {e}"),
         }
     }
 
@@ -249,7 +249,7 @@ impl Node {
         let encoded = match encoded {
             Ok(e) => e,
             // Unreachable by construction (limits are checked before); never silent.
-            Err(e) => return warn!(lamport = self.ctx.clock.now().0, "not broadcast: {e}"),
+            Err(e) => return log_at!(warn, self, "not broadcast: {e}"),
         };
         let retries = self.ctx.cfg.max_retries;
         for to in peers {
@@ -259,7 +259,7 @@ impl Node {
                 .send(now, to, token.clone(), retries, |id| encoded.packet(id));
             match sent {
                 Ok(bytes) => self.transport.outgoing.push_data(to, bytes),
-                Err(e) => warn!(lamport = self.ctx.clock.now().0, "not sent to {to}: {e}"),
+                Err(e) => log_at!(warn, self, "not sent to {to}: {e}"),
             }
         }
     }
@@ -277,8 +277,9 @@ impl Node {
                 self.transport.last_drop_log.clear();
             }
             self.transport.last_drop_log.insert(from, now);
-            warn!(
-                lamport = self.ctx.clock.now().0,
+            log_at!(
+                warn,
+                self,
                 "dropped datagram from {from}: {why} ({} dropped so far)",
                 self.transport.stats.dropped
             );

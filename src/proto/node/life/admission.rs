@@ -24,10 +24,7 @@ impl Node {
         match self.leader_addr() {
             _ if self.is_leader() => self.challenge(now, n),
             Some(leader) => {
-                debug!(
-                    lamport = self.ctx.clock.now().0,
-                    "passing {}'s join to the leader", n.name
-                );
+                log_at!(debug, self, "passing {}'s join to the leader", n.name);
                 let token = Token::Life(LifeToken::Forward(n.clone()));
                 self.send_reliable(now, leader, Message::JoinForward(n), token);
             }
@@ -127,10 +124,7 @@ impl Node {
     }
 
     fn refuse(&mut self, now: Instant, addr: SocketAddr, reason: Refusal) {
-        info!(
-            lamport = self.ctx.clock.now().0,
-            "refusing join from {addr}: {reason}"
-        );
+        log_at!(info, self, "refusing join from {addr}: {reason}");
         self.send_reliable(now, addr, Message::JoinRefused { reason }, Token::Control);
     }
 
@@ -173,13 +167,10 @@ impl Node {
             };
             self.ring.merge(entry.clone());
             self.ring.arrived(id, now);
-            info!(
-                lamport = self.ctx.clock.now().0,
-                "admitted {name} ({id}) at {addr}"
-            );
+            log_at!(info, self, "admitted {name} ({id}) at {addr}");
             self.ctx
-                .events
-                .push_back(Event::MemberOnline { name: name.clone() });
+                .out
+                .event(Event::MemberOnline { name: name.clone() });
             // Everyone else learns of the newcomer; the newcomer gets the whole table.
             let others: Vec<SocketAddr> = self
                 .ring

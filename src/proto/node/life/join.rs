@@ -13,11 +13,8 @@ impl Node {
         self.start_heartbeats(now);
         self.room.lead();
         self.life.phase = Phase::Member;
-        info!(
-            lamport = self.ctx.clock.now().0,
-            "created room as leader {}", self.ctx.id
-        );
-        self.ctx.events.push_back(Event::Joined {
+        log_at!(info, self, "created room as leader {}", self.ctx.id);
+        self.ctx.out.event(Event::Joined {
             leader: self.ctx.cfg.name.clone(),
             is_leader: true,
             members: 1,
@@ -71,10 +68,7 @@ impl Node {
             Refusal::NoLeader | Refusal::Throttled | Refusal::StillOnline | Refusal::Restarting
         );
         if retry && matches!(self.life.phase, Phase::Joining { .. }) {
-            info!(
-                lamport = self.ctx.clock.now().0,
-                "join refused for now ({reason}); asking again"
-            );
+            log_at!(info, self, "join refused for now ({reason}); asking again");
             if reason == Refusal::StillOnline && self.life.join_refusal.is_none() {
                 // The room notices a crashed process within a second when idle, within
                 // its newcomer grace (a join timeout) when busy; a live one stays, and
@@ -114,7 +108,7 @@ impl Node {
         if !matches!(self.life.phase, Phase::Joining { .. }) {
             return;
         }
-        info!(lamport = self.ctx.clock.now().0, "join failed: {err}");
+        log_at!(info, self, "join failed: {err}");
         self.ctx.timers.clear(Timer::JoinDeadline);
         self.ctx.timers.clear(Timer::JoinRetry);
         if self.is_restarting() {
@@ -122,7 +116,7 @@ impl Node {
         }
         if !self.life.was_member {
             self.life.phase = Phase::Done;
-            return self.ctx.events.push_back(Event::JoinFailed(err));
+            return self.ctx.out.event(Event::JoinFailed(err));
         }
         // Coming back after `dereg`: try the next member we know; refusals are final.
         let retry = !matches!(err, JoinError::Refused(_));
@@ -131,7 +125,7 @@ impl Node {
             _ => {
                 self.life.reg_contacts.clear();
                 self.life.phase = Phase::Offline;
-                self.ctx.events.push_back(Event::RegFailed(err));
+                self.ctx.out.event(Event::RegFailed(err));
             }
         }
     }
@@ -257,11 +251,8 @@ impl Node {
         let leader = self
             .name_of(w.epoch.leader)
             .unwrap_or_else(|| w.epoch.leader.to_string());
-        info!(
-            lamport = self.ctx.clock.now().0,
-            "joined; leader is {leader}"
-        );
-        self.ctx.events.push_back(Event::Joined {
+        log_at!(info, self, "joined; leader is {leader}");
+        self.ctx.out.event(Event::Joined {
             leader,
             is_leader: false,
             members: self.ring.members().current().len(),

@@ -31,12 +31,12 @@ impl Node {
             Phase::Joining { .. } => {
                 self.life.phase = Phase::Done;
                 self.ctx.timers.clear(Timer::JoinDeadline);
-                self.ctx.events.push_back(Event::Left);
+                self.ctx.out.event(Event::Left);
                 return;
             }
             Phase::Offline => {
                 self.life.phase = Phase::Done;
-                self.ctx.events.push_back(Event::Left);
+                self.ctx.out.event(Event::Left);
                 return;
             }
             Phase::Leaving { .. } | Phase::Done => return,
@@ -76,8 +76,8 @@ impl Node {
         // Going offline keeps them: they are posted once we are back.
         if !unconfirmed.is_empty() && !self.life.going_offline {
             self.ctx
-                .events
-                .push_back(Event::Unconfirmed { texts: unconfirmed });
+                .out
+                .event(Event::Unconfirmed { texts: unconfirmed });
         }
         let mut me = self
             .ring
@@ -92,11 +92,7 @@ impl Node {
         };
         let peers: Vec<SocketAddr> = self.ring.members().online_peers().map(|m| m.addr).collect();
         self.ring.merge(me.clone());
-        info!(
-            lamport = self.ctx.clock.now().0,
-            "leaving; telling {} members",
-            peers.len()
-        );
+        log_at!(info, self, "leaving; telling {} members", peers.len());
         for peer in peers {
             // Few retries: a leave must not hang on a dead peer.
             self.send_reliable_with(
@@ -139,7 +135,7 @@ impl Node {
         }
         self.life.phase = Phase::Done;
         self.ctx.timers.clear(Timer::LeaveDeadline);
-        info!(lamport = self.ctx.clock.now().0, "left the room");
-        self.ctx.events.push_back(Event::Left);
+        log_at!(info, self, "left the room");
+        self.ctx.out.event(Event::Left);
     }
 }

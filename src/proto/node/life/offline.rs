@@ -6,9 +6,7 @@ impl Node {
     fn check_own_name(&mut self, name: Option<String>) -> bool {
         match name {
             Some(n) if n != self.ctx.cfg.name => {
-                self.ctx
-                    .events
-                    .push_back(Event::Error(CommandError::NotYou(n)));
+                self.ctx.out.event(Event::Error(CommandError::NotYou(n)));
                 false
             }
             _ => true,
@@ -21,10 +19,7 @@ impl Node {
             return;
         }
         if self.life.phase != Phase::Member {
-            return self
-                .ctx
-                .events
-                .push_back(Event::Error(CommandError::NotInRoom));
+            return self.ctx.out.event(Event::Error(CommandError::NotInRoom));
         }
         self.life.going_offline = true;
         self.leave(now);
@@ -41,11 +36,8 @@ impl Node {
         self.ctx.timers.clear(Timer::Recovery);
         self.ctx.timers.clear(Timer::Election);
         self.ctx.timers.clear(Timer::GapRepair);
-        info!(
-            lamport = self.ctx.clock.now().0,
-            "offline; reg to come back"
-        );
-        self.ctx.events.push_back(Event::Deregistered {
+        log_at!(info, self, "offline; reg to come back");
+        self.ctx.out.event(Event::Deregistered {
             pending: self.room.unconfirmed() + self.mail.unsaved_len(),
         });
     }
@@ -66,7 +58,7 @@ impl Node {
             } else {
                 CommandError::NotInRoom
             };
-            return self.ctx.events.push_back(Event::Error(e));
+            return self.ctx.out.event(Event::Error(e));
         }
         // Whom to try, in order: the given member; else the leader we knew, then the
         // members we knew online, then the offline ones (they may be back by now).
@@ -93,10 +85,7 @@ impl Node {
         }
         contacts.reverse();
         let Some(first) = contacts.pop() else {
-            return self
-                .ctx
-                .events
-                .push_back(Event::Error(CommandError::NoContact));
+            return self.ctx.out.event(Event::Error(CommandError::NoContact));
         };
         self.life.reg_contacts = contacts;
         // Our replica of the queue goes to the leader once we are back (it may hold the

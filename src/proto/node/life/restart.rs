@@ -105,8 +105,9 @@ impl Node {
         queue.reverse();
         match queue.pop() {
             Some(first) => {
-                info!(
-                    lamport = self.ctx.clock.now().0,
+                log_at!(
+                    info,
+                    self,
                     "restarted; looking for the room through {} saved members",
                     r.contacts.len()
                 );
@@ -143,7 +144,7 @@ impl Node {
         if matches!(err, JoinError::Refused(ref r) if *r != Refusal::Restarting) {
             self.life.restart = None;
             self.life.phase = Phase::Done;
-            return self.ctx.events.push_back(Event::JoinFailed(err));
+            return self.ctx.out.event(Event::JoinFailed(err));
         }
         if let Some(next) = self.life.reg_contacts.pop() {
             return self.start_join(now, next);
@@ -182,15 +183,16 @@ impl Node {
         self.start_heartbeats(now);
         self.room.lead();
         let next: Seq = self.room.next();
-        info!(
-            lamport = self.ctx.clock.now().0,
+        log_at!(
+            info,
+            self,
             "no saved member answered; carrying the room on as leader from #{next}"
         );
-        self.ctx.events.push_back(Event::Notice(
+        self.ctx.out.event(Event::Notice(
             "no member of the saved room answered; the room goes on here, with you as leader"
                 .into(),
         ));
-        self.ctx.events.push_back(Event::Joined {
+        self.ctx.out.event(Event::Joined {
             leader: self.ctx.cfg.name.clone(),
             is_leader: true,
             members: self.ring.members().current().len(),

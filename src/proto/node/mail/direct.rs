@@ -81,22 +81,21 @@ impl Node {
         }
         if self.ctx.cfg.persist {
             // Remembered across restarts: a copy kept for us must not be shown again.
-            self.ctx
-                .writes
-                .push_back(Write::DirectShown { origin, id: dm.id });
+            self.ctx.out.write(Write::DirectShown { origin, id: dm.id });
         }
         // The sender's name is the one its identity registered, whatever the message says.
         let dm = DirectMessage {
             from_name: self.name_of(origin).unwrap_or(dm.from_name),
             ..dm
         };
-        info!(
-            lamport = self.ctx.clock.now().0,
+        log_at!(
+            info,
+            self,
             "private message from {}{}",
             dm.from_name,
             if offline { " (kept while offline)" } else { "" }
         );
-        self.ctx.events.push_back(Event::Direct {
+        self.ctx.out.event(Event::Direct {
             from: dm.from_name,
             to: dm.to,
             lamport: dm.lamport,

@@ -9,7 +9,7 @@ impl Node {
     pub(in crate::proto::node) fn mail_settled(&mut self, now: Instant, t: MailToken, fate: Fate) {
         match (t, fate) {
             (MailToken::Direct { to, .. }, Fate::Acked) => {
-                self.ctx.events.push_back(Event::Receipt { to })
+                self.ctx.out.event(Event::Receipt { to })
             }
             // No ack from the recipient: the leader keeps it for when it is back.
             (MailToken::Direct { to, dm }, _) => self.store_offline_for(now, &to, dm),
@@ -72,10 +72,7 @@ impl Node {
         to: u8,
         dm: DirectMessage,
     ) {
-        debug!(
-            lamport = self.ctx.clock.now().0,
-            "store request {:?} from {origin}", dm.id
-        );
+        log_at!(debug, self, "store request {:?} from {origin}", dm.id);
         let Some((from, origin, to, dm)) = self.room.hold_store((from, origin, to, dm)) else {
             return;
         };
@@ -106,10 +103,7 @@ impl Node {
             }
             Ok(false) => {}
             Ok(true) => {
-                info!(
-                    lamport = self.ctx.clock.now().0,
-                    "keeping a message for {recipient}"
-                );
+                log_at!(info, self, "keeping a message for {recipient}");
                 let peers: Vec<SocketAddr> =
                     self.ring.members().online_peers().map(|m| m.addr).collect();
                 if peers.is_empty() {
@@ -177,8 +171,9 @@ impl Node {
     /// Hands the oldest kept message to `name` if it is online, one at a time, in order.
     pub(in crate::proto::node) fn start_handover(&mut self, now: Instant, name: &str) {
         if !self.is_leader() || self.room.is_recovering() || self.mail.handing_over.contains(name) {
-            debug!(
-                lamport = self.ctx.clock.now().0,
+            log_at!(
+                debug,
+                self,
                 "not handing over to {name}: leader {} recovering {} busy {}",
                 self.is_leader(),
                 self.room.is_recovering(),
@@ -204,10 +199,7 @@ impl Node {
             self.on_direct(item.origin, item.dm, true);
             return self.handed_over(now, to, origin, id, idx);
         }
-        debug!(
-            lamport = self.ctx.clock.now().0,
-            "handing {:?} over to {name}", item.dm.id
-        );
+        log_at!(debug, self, "handing {:?} over to {name}", item.dm.id);
         self.mail.handing_over.insert(name.to_string());
         let token = Token::Mail(MailToken::Handover {
             to: name.to_string(),

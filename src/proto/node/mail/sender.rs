@@ -22,8 +22,9 @@ impl Node {
     }
 
     fn send_store(&mut self, now: Instant, to: u8, dm: DirectMessage) {
-        debug!(
-            lamport = self.ctx.clock.now().0,
+        log_at!(
+            debug,
+            self,
             "asking the leader to keep {:?} for {}",
             dm.id,
             dm.to.get(to as usize).map_or("?", |s| s.as_str())
@@ -65,7 +66,7 @@ impl Node {
         };
         let name = dm.to.get(to as usize).cloned().unwrap_or_default();
         if full {
-            self.ctx.events.push_back(Event::Undelivered {
+            self.ctx.out.event(Event::Undelivered {
                 to: name.clone(),
                 text: dm.text,
                 reason: format!("{name} is offline and their message queue is full"),
@@ -75,7 +76,7 @@ impl Node {
                 .leader()
                 .and_then(|l| self.name_of(l))
                 .unwrap_or_else(|| "the leader".into());
-            self.ctx.events.push_back(Event::Saved { to: name, leader });
+            self.ctx.out.event(Event::Saved { to: name, leader });
         }
     }
 }

@@ -36,10 +36,7 @@ impl Node {
         let was_leader = self.is_leader();
         self.ring.epoch = Some(epoch);
         if was_leader && epoch.leader != self.ctx.id {
-            info!(
-                lamport = self.ctx.clock.now().0,
-                "stepping down for {}", epoch.leader
-            );
+            log_at!(info, self, "stepping down for {}", epoch.leader);
             self.room.step_down();
             // Still in the outbox: resubmitted to the new leader below.
             self.ctx.timers.clear(Timer::Recovery);
@@ -47,7 +44,7 @@ impl Node {
         let name = self
             .name_of(epoch.leader)
             .unwrap_or_else(|| epoch.leader.to_string());
-        self.ctx.events.push_back(Event::LeaderChanged { name });
+        self.ctx.out.event(Event::LeaderChanged { name });
         if epoch.leader != self.ctx.id {
             self.resubmit(now);
         }
@@ -62,11 +59,7 @@ impl Node {
             .max(self.ring.election.term())
             .min(MAX_TERM - 1);
         let decision = self.ring.election.start(self.ctx.id, known + 1);
-        debug!(
-            lamport = self.ctx.clock.now().0,
-            "starting election round {}",
-            known + 1
-        );
+        log_at!(debug, self, "starting election round {}", known + 1);
         self.ctx
             .timers
             .set(Timer::Election, now + self.ctx.cfg.election_timeout);
@@ -78,10 +71,7 @@ impl Node {
 
     pub(in crate::proto::node) fn on_election_timeout(&mut self, now: Instant) {
         if self.ring.election.is_participant() && self.life.is_member() {
-            debug!(
-                lamport = self.ctx.clock.now().0,
-                "election timed out; starting again"
-            );
+            log_at!(debug, self, "election timed out; starting again");
             self.start_election(now);
         }
     }
@@ -99,15 +89,13 @@ impl Node {
             return; // a round already decided
         }
         if candidate != self.ctx.id && !self.ring.members.is_online(candidate) {
-            debug!(
-                lamport = self.ctx.clock.now().0,
-                "dropping a token for departed {candidate}"
-            );
+            log_at!(debug, self, "dropping a token for departed {candidate}");
             return;
         }
         let decision = self.ring.election.on_token(self.ctx.id, term, candidate);
-        debug!(
-            lamport = self.ctx.clock.now().0,
+        log_at!(
+            debug,
+            self,
             "election token ({term}, {candidate}): {decision:?}"
         );
         if matches!(decision, Decision::Forward { .. }) {
@@ -165,10 +153,7 @@ impl Node {
             term,
             leader: self.ctx.id,
         };
-        info!(
-            lamport = self.ctx.clock.now().0,
-            "elected leader for term {term}"
-        );
+        log_at!(info, self, "elected leader for term {term}");
         self.accept_leader(now, epoch);
         self.send_ring(now, Message::Elected(epoch));
         self.start_recovery(now);

@@ -223,9 +223,12 @@ impl Node {
 
     /// A larger epoch heard from a neighbour (typically after a partition healed).
     fn adopt_gossiped_epoch(&mut self, now: Instant, epoch: Epoch) {
-        info!(
-            lamport = self.ctx.clock.now().0,
-            "heard of a newer leader {} (term {})", epoch.leader, epoch.term
+        log_at!(
+            info,
+            self,
+            "heard of a newer leader {} (term {})",
+            epoch.leader,
+            epoch.term
         );
         self.accept_leader(now, epoch);
         if epoch.leader != self.ctx.id

@@ -47,12 +47,12 @@ impl Node {
                 Change::CameOnline => {
                     self.ring.detector.arrived(m.id, now);
                     self.ctx
-                        .events
-                        .push_back(Event::MemberOnline { name: name.clone() });
+                        .out
+                        .event(Event::MemberOnline { name: name.clone() });
                     self.start_handover(now, &name);
                 }
                 Change::WentOffline => {
-                    self.ctx.events.push_back(Event::MemberOffline { name });
+                    self.ctx.out.event(Event::MemberOffline { name });
                     self.member_gone(now, &m);
                 }
                 Change::Updated | Change::Unchanged => {}
@@ -101,16 +101,15 @@ impl Node {
         if self.life.is_member() && self.ring.election.is_participant() && !was_leader {
             // A round under way may carry the dead member's id as its candidate, which
             // would never come back: start a newer round.
-            info!(
-                lamport = self.ctx.clock.now().0,
-                "{} left during an election; starting a new round", m.name
+            log_at!(
+                info,
+                self,
+                "{} left during an election; starting a new round",
+                m.name
             );
             self.start_election(now);
         } else if self.life.is_member() && was_leader && !self.ring.election.is_participant() {
-            info!(
-                lamport = self.ctx.clock.now().0,
-                "leader {} is gone; electing", m.name
-            );
+            log_at!(info, self, "leader {} is gone; electing", m.name);
             self.start_election(now);
         }
     }
@@ -123,9 +122,11 @@ impl Node {
         if m.presence == Presence::Offline {
             return;
         }
-        info!(
-            lamport = self.ctx.clock.now().0,
-            "{} ({id}) stopped answering; cutting it out", m.name
+        log_at!(
+            info,
+            self,
+            "{} ({id}) stopped answering; cutting it out",
+            m.name
         );
         m.presence = Presence::Offline;
         m.stamp = Stamp {
@@ -133,7 +134,7 @@ impl Node {
             by: self.ctx.id,
         };
         self.ring.members.merge(m.clone());
-        self.ctx.events.push_back(Event::MemberOffline {
+        self.ctx.out.event(Event::MemberOffline {
             name: m.name.clone(),
         });
         let msg = Message::Members(vec![m.clone()]);
@@ -152,10 +153,7 @@ impl Node {
             lamport: self.ctx.clock.tick(),
             by: self.ctx.id,
         };
-        info!(
-            lamport = self.ctx.clock.now().0,
-            "refuting a report that this node is offline"
-        );
+        log_at!(info, self, "refuting a report that this node is offline");
         self.ring.members.merge(me.clone());
         let msg = Message::Members(vec![me]);
         self.broadcast(now, &msg, &Token::Control);

@@ -15,10 +15,7 @@ impl Node {
         e: ChatEntry,
     ) {
         if !self.accepts_sequenced(sender, e.seq) {
-            return debug!(
-                lamport = self.ctx.clock.now().0,
-                "ignoring #{} from {sender}", e.seq
-            );
+            return log_at!(debug, self, "ignoring #{} from {sender}", e.seq);
         }
         let recovering = self.room.count_answer(sender);
         self.on_sequenced(now, e);
@@ -41,9 +38,11 @@ impl Node {
     /// is behind us, our numbering diverged, so follow its numbering from here on.
     pub(in crate::proto::node) fn follow_numbering(&mut self, now: Instant, next_seq: Seq) {
         if next_seq < self.room.holdback.next() {
-            info!(
-                lamport = self.ctx.clock.now().0,
-                "our sequence diverged from the leader's; following it from #{}", next_seq
+            log_at!(
+                info,
+                self,
+                "our sequence diverged from the leader's; following it from #{}",
+                next_seq
             );
             self.room.holdback.reset(next_seq);
             self.room.history.forget_from(next_seq);
@@ -65,8 +64,9 @@ impl Node {
             Ok(e) => self.deliver(now, e),
             Err(e) => {
                 if !self.room.holdback.offer(e) {
-                    debug!(
-                        lamport = self.ctx.clock.now().0,
+                    log_at!(
+                        debug,
+                        self,
                         "not holding #{seq} (next #{})",
                         self.room.holdback.next()
                     );
@@ -107,11 +107,11 @@ impl Node {
                 .contains_submission(e.origin, e.origin_seq);
         self.room.history.push(e.clone());
         if self.ctx.cfg.persist {
-            self.ctx.writes.push_back(Write::Delivered(e.clone()));
+            self.ctx.out.write(Write::Delivered(e.clone()));
         }
         if !seen {
             let history = e.seq < self.room.history_until;
-            self.ctx.events.push_back(Event::Room {
+            self.ctx.out.event(Event::Room {
                 entry: e,
                 mine,
                 history,
@@ -154,10 +154,7 @@ impl Node {
             _ => None,
         };
         if let Some(to_addr) = target {
-            debug!(
-                lamport = self.ctx.clock.now().0,
-                "fetching {from}..={to} from {to_addr}"
-            );
+            log_at!(debug, self, "fetching {from}..={to} from {to_addr}");
             self.send_reliable(now, to_addr, Message::Fetch { from, to }, Token::Control);
         }
         self.ctx
@@ -175,8 +172,9 @@ impl Node {
     ) {
         let to = Seq(to.0.min(from.0.saturating_add(FETCH_BATCH - 1)));
         let entries: Vec<ChatEntry> = self.room.history.range(from, to).cloned().collect();
-        debug!(
-            lamport = self.ctx.clock.now().0,
+        log_at!(
+            debug,
+            self,
             "fetch {from}..={to} from {requester}: have {}",
             entries.len()
         );

@@ -137,8 +137,9 @@ impl Node {
         if !rec.waiting.remove(&member) {
             return; // not asked (or answered already this round)
         }
-        debug!(
-            lamport = self.ctx.clock.now().0,
+        log_at!(
+            debug,
+            self,
             "sync reply from {member}: next {next} high {high}"
         );
         let expected = rec.expected.entry(member).or_default();
@@ -214,8 +215,9 @@ impl Node {
             sequencer,
             unstable: BTreeMap::new(),
         });
-        info!(
-            lamport = self.ctx.clock.now().0,
+        log_at!(
+            info,
+            self,
             "took over sequencing at #{} ({filled} lost numbers filled, {} kept messages)",
             self.room.holdback.next(),
             self.mail.kept_len()

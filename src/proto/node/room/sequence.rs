@@ -31,8 +31,9 @@ impl Node {
                 seqr.accept(origin, &claimed, s)
             }
         };
-        debug!(
-            lamport = self.ctx.clock.now().0,
+        log_at!(
+            debug,
+            self,
             "submission {origin_seq:?} from {origin}: {accepted:?}"
         );
         match accepted {
@@ -74,16 +75,16 @@ impl Node {
             return;
         }
         let Some(seqr) = self.room.sequencer_mut() else {
-            debug!(
-                lamport = self.ctx.clock.now().0,
-                "republish but not sequencing"
-            );
+            log_at!(debug, self, "republish but not sequencing");
             return;
         };
         if let Some(e) = seqr.republish(e) {
-            info!(
-                lamport = self.ctx.clock.now().0,
-                "sequencing {}'s message again as #{}", e.name, e.seq
+            log_at!(
+                info,
+                self,
+                "sequencing {}'s message again as #{}",
+                e.name,
+                e.seq
             );
             self.commit(now, e);
         }

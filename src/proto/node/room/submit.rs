@@ -57,11 +57,7 @@ impl Node {
             Phase::Member | Phase::Leaving { notified: false }
         ) {
             let pending = self.room.outbox.unconfirmed();
-            debug!(
-                lamport = self.ctx.clock.now().0,
-                "resubmitting {} messages",
-                pending.len()
-            );
+            log_at!(debug, self, "resubmitting {} messages", pending.len());
             for s in pending {
                 self.submit(now, s);
             }
@@ -79,10 +75,7 @@ impl Node {
         }
         if !self.is_leader() {
             // A stale view at the origin; it resubmits to the right leader later.
-            debug!(
-                lamport = self.ctx.clock.now().0,
-                "submit from {origin} but not leader"
-            );
+            log_at!(debug, self, "submit from {origin} but not leader");
             return;
         }
         self.sequence(now, origin, s);
