@@ -35,7 +35,7 @@ pub enum Write {
         /// The sender's id for the message.
         id: DmId,
     },
-    /// This node's Lamport time moved on (written every [`CLOCK_WRITE_STEP`] ticks, so a
+    /// This node's Lamport time moved on (written every `CLOCK_WRITE_STEP` ticks, so a
     /// restart starts at most that far behind; the history holds later times too).
     Clock(Lamport),
     /// The member table or the leader changed (the Lamport time comes along).

@@ -1,21 +1,48 @@
 //! The sans-IO protocol core: a deterministic state machine with no sockets, clocks,
-//! threads or OS randomness. See [`node`] for how to drive it.
+//! threads or OS randomness. [`Node`] is the whole of it behind one API; the rest of the
+//! crate uses only what is re-exported here.
+//!
+//! # Map
+//!
+//! ```text
+//!  datagram ─► Node::handle_datagram ─► node::transport (decode, acks, duplicates)
+//!                                          └─► node::dispatch ─► the owning part:
+//!      node::ring       member table, heartbeats, failure detection, election
+//!      node::room       the room log: hold-back, history, outbox, the role (follower,
+//!                       recovering, leading, retiring), recovery after an election
+//!      node::mail       direct messages, receipts, the offline queue and its hand-over
+//!      node::life       join, admission, leave, dereg/reg, restart from disk
+//!  acks, give-ups ─► node::token (which part sent it) ─► that part
+//!  timers ─► Node::handle_timeout ─► the part that armed it
+//!  outputs: node::context::Outputs (events, durable writes), node::transport (datagrams)
+//! ```
+//!
+//! The building blocks the parts own: [`batch`] (packing packets into datagrams, Nagle's
+//! rule), `reliable` (message ids, resends, acks, duplicate windows), `packet`, `chat`
+//! (sequencer, hold-back queue, history, outbox), `offline` (the offline queue), `ring`
+//! (the member table), `detector`, `election` (Chang-Roberts), `clock` (Lamport),
+//! `timers`, `event` (commands in, events out) and `durable` (what is written to disk).
 
 pub mod batch;
-pub mod chat;
-pub mod clock;
-pub mod detector;
-pub mod durable;
-pub mod election;
-pub mod event;
-pub mod node;
-pub mod offline;
-pub mod packet;
-pub mod reliable;
-pub mod ring;
-pub mod timers;
+mod chat;
+mod clock;
+mod detector;
+mod durable;
+mod election;
+mod event;
+mod node;
+mod offline;
+mod packet;
+mod reliable;
+mod ring;
+mod timers;
 
+pub use chat::History;
 pub use durable::{Restored, Write};
 pub use event::{Command, CommandError, Event, JoinError, MemberView, RingSeat, Stats, StatusView};
 pub use node::{Node, NodeConfig};
 pub use reliable::Transmit;
+pub use ring::Membership;
+
+#[cfg(test)]
+pub(crate) use ring::MEMBER_WIRE_MAX;

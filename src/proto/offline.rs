@@ -121,13 +121,6 @@ impl OfflineQueue {
         self.by_recipient.get(to).and_then(VecDeque::front)
     }
 
-    /// Whether a message is kept.
-    pub fn contains(&self, to: &str, origin: NodeId, id: DmId) -> bool {
-        self.by_recipient
-            .get(to)
-            .is_some_and(|q| q.iter().any(|x| same(x, origin, id)))
-    }
-
     /// Recipients with kept messages.
     pub fn recipients(&self) -> impl Iterator<Item = &str> {
         self.by_recipient.keys().map(String::as_str)
@@ -138,6 +131,7 @@ impl OfflineQueue {
         self.by_recipient.values().flatten()
     }
 
+    #[cfg(test)]
     /// How many messages are kept for `to`.
     pub fn len_for(&self, to: &str) -> usize {
         self.by_recipient.get(to).map_or(0, VecDeque::len)
@@ -146,11 +140,6 @@ impl OfflineQueue {
     /// How many messages are kept in all.
     pub fn len(&self) -> usize {
         self.by_recipient.values().map(VecDeque::len).sum()
-    }
-
-    /// Whether nothing is kept.
-    pub fn is_empty(&self) -> bool {
-        self.by_recipient.is_empty()
     }
 }
 

@@ -30,8 +30,8 @@ pub mod receipts;
 pub mod rtt;
 
 use pending::{Pending, PendingTable};
+pub use receipts::DedupeWindow;
 use receipts::Receipts;
-pub use receipts::{DEDUPE_WINDOW, DedupeWindow};
 use rtt::{MIN_RTO, RttEstimator};
 
 use crate::ids::{MsgId, NodeId};
@@ -302,6 +302,7 @@ impl<T> Reliable<T> {
         }
     }
 
+    #[cfg(test)]
     /// Forgets the duplicate windows of a node that is gone for good.
     pub fn forget_sender(&mut self, id: NodeId) {
         self.receipts.forget(id);
@@ -327,6 +328,7 @@ impl<T> Reliable<T> {
         self.peers.get(&to).map_or(0, |p| p.in_flight)
     }
 
+    #[cfg(test)]
     /// The timeout a new message to `to` would get now.
     pub fn rto(&self, to: SocketAddr) -> Duration {
         self.peers

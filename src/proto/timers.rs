@@ -78,6 +78,7 @@ impl TimerTable {
         self.slots[timer.index()]
     }
 
+    #[cfg(test)]
     /// Whether `timer` is armed.
     pub fn is_set(&self, timer: Timer) -> bool {
         self.slots[timer.index()].is_some()

@@ -102,7 +102,7 @@ fn largest_text_fits_one_datagram() {
 
 #[test]
 fn one_member_entry_worst_case_size_is_known() {
-    // The welcome chunker relies on this bound (see proto::ring::MEMBER_WIRE_MAX).
+    // The welcome chunker relies on this bound (see proto::MEMBER_WIRE_MAX).
     let m = Member {
         id: NodeId(u64::MAX),
         name: longest_name(),
@@ -115,7 +115,7 @@ fn one_member_entry_worst_case_size_is_known() {
         },
     };
     let n = postcard::to_allocvec(&m).unwrap().len();
-    assert!(n <= crate::proto::ring::MEMBER_WIRE_MAX, "{n}");
+    assert!(n <= crate::proto::MEMBER_WIRE_MAX, "{n}");
 }
 
 #[test]

@@ -57,6 +57,7 @@ impl DedupeWindow {
         self.floor
     }
 
+    #[cfg(test)]
     /// How many ids above the floor are remembered.
     pub fn above_floor(&self) -> usize {
         self.seen.len()
@@ -118,6 +119,7 @@ impl Receipts {
         acks
     }
 
+    #[cfg(test)]
     /// Forgets every window of `sender`, a node gone for good.
     pub(super) fn forget(&mut self, sender: NodeId) {
         self.windows.retain(|(node, _), _| *node != sender);
