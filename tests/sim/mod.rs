@@ -11,11 +11,16 @@
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use ringchat::ids::{NodeId, Seq, WallMillis};
+use ringchat::ids::{NodeId, WallMillis};
 use ringchat::proto::{Command, Event, Node, NodeConfig, Restored};
 
+mod check;
 mod disk;
+mod faults;
+mod seeds;
+
 use disk::write_to;
+pub use seeds::for_seeds;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::hash::{Hash, Hasher};
@@ -143,16 +148,6 @@ impl Sim {
         self.flush(i);
     }
 
-    /// Restarts crashed host `i` as a new process from what its disk holds, with no
-    /// contact given: it finds the room through the members it saved.
-    pub fn restart_from_disk(&mut self, i: usize) {
-        let cfg = self.config(i, None);
-        let id = NodeId(self.rng.random());
-        let saved = self.hosts[i].disk.clone();
-        self.hosts[i].node = Some(Node::restore(cfg, id, self.now, saved));
-        self.flush(i);
-    }
-
     /// Adds a host that creates the room. Returns its index.
     pub fn create(&mut self, name: &str) -> usize {
         self.add(name, None)
@@ -188,53 +183,6 @@ impl Sim {
             n.handle_command(self.now, wall, cmd);
             self.flush(i);
         }
-    }
-
-    /// Sets loss percent on the link from `a` to `b`.
-    pub fn drop(&mut self, a: usize, b: usize, pct: u32) {
-        let (a, b) = (self.hosts[a].addr, self.hosts[b].addr);
-        let mut l = self
-            .links
-            .get(&(a, b))
-            .copied()
-            .unwrap_or(self.default_link);
-        l.loss = pct;
-        self.links.insert((a, b), l);
-    }
-
-    /// Cuts both directions between `a` and `b`.
-    pub fn cut(&mut self, a: usize, b: usize) {
-        let (a, b) = (self.hosts[a].addr, self.hosts[b].addr);
-        self.cut.insert((a, b));
-        self.cut.insert((b, a));
-    }
-
-    /// Cuts `a` off from every other host.
-    pub fn isolate(&mut self, a: usize) {
-        for b in 0..self.hosts.len() {
-            if b != a {
-                self.cut(a, b);
-            }
-        }
-    }
-
-    /// Removes every cut and per-link override.
-    pub fn heal(&mut self) {
-        self.cut.clear();
-        self.links.clear();
-    }
-
-    /// Crashes host `i`: its state is gone, datagrams to it vanish.
-    pub fn crash(&mut self, i: usize) {
-        self.hosts[i].node = None;
-        let events = std::mem::take(&mut self.hosts[i].events);
-        self.hosts[i].past_events.extend(events);
-    }
-
-    /// Restarts crashed host `i` as a new process joining through `via`.
-    pub fn restart(&mut self, i: usize, via: usize) {
-        let contact = self.hosts[via].addr;
-        self.spawn(i, Some(contact));
     }
 
     /// The node of host `i`.
@@ -374,30 +322,6 @@ impl Sim {
         self.hosts[i].node.as_ref().is_some_and(Node::is_member)
     }
 
-    /// The room messages host `i` showed, as `(sender name, text)`, in order.
-    pub fn room_log(&self, i: usize) -> Vec<(String, String)> {
-        self.hosts[i]
-            .events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::Room { entry, .. } => Some((entry.name.clone(), entry.text.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// The private messages host `i` showed, as `(sender name, text)`, in order.
-    pub fn direct_log(&self, i: usize) -> Vec<(String, String)> {
-        self.hosts[i]
-            .events
-            .iter()
-            .filter_map(|(_, e)| match e {
-                Event::Direct { from, text, .. } => Some((from.clone(), text.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-
     /// Forms a room: the first name creates it, each other joins through a random member
     /// already in; then waits until every member sees all the others online.
     pub fn form_room(&mut self, rng: &mut StdRng, names: &[&str]) -> Result<(), String> {
@@ -428,164 +352,6 @@ impl Sim {
         (0..self.hosts.len()).filter(|&i| self.joined(i)).collect()
     }
 
-    /// Checks that the live hosts agree on one live leader and form one ring.
-    pub fn check_converged(&self) -> Result<(), String> {
-        let live = self.live();
-        let ids: BTreeSet<NodeId> = live.iter().map(|&i| self.node(i).id()).collect();
-        let leaders: BTreeSet<Option<NodeId>> =
-            live.iter().map(|&i| self.node(i).leader()).collect();
-        if leaders.len() != 1 {
-            return Err(format!("live members disagree on the leader: {leaders:?}"));
-        }
-        let leader = leaders.into_iter().next().flatten().ok_or("no leader")?;
-        if !ids.contains(&leader) {
-            return Err(format!("leader {leader} is not a live member"));
-        }
-        let leading = live
-            .iter()
-            .filter(|&&i| self.node(i).is_sequencing())
-            .count();
-        if leading != 1 {
-            return Err(format!("{leading} live members are sequencing"));
-        }
-        for &i in &live {
-            let online: BTreeSet<NodeId> = self
-                .node(i)
-                .members()
-                .online_peers()
-                .map(|m| m.id)
-                .chain([self.node(i).id()])
-                .collect();
-            if online != ids {
-                return Err(format!(
-                    "{} sees {} online, {} are live",
-                    self.hosts[i].name,
-                    online.len(),
-                    ids.len()
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks that no live host showed a room message twice and that any two messages
-    /// two hosts both showed appear in the same order at both.
-    pub fn check_order(&self) -> Result<(), String> {
-        self.check_order_among(|_| true)
-    }
-
-    /// [`Sim::check_order`] restricted to messages whose text satisfies `keep`.
-    pub fn check_order_among(&self, keep: impl Fn(&str) -> bool) -> Result<(), String> {
-        let live = self.live();
-        for &i in &live {
-            let log = self.room_log(i);
-            let unique: BTreeSet<&(String, String)> = log.iter().collect();
-            if unique.len() != log.len() {
-                return Err(format!("{} showed a message twice", self.hosts[i].name));
-            }
-        }
-        for &a in &live {
-            for &b in &live {
-                let la: Vec<_> = self
-                    .room_log(a)
-                    .into_iter()
-                    .filter(|m| keep(&m.1))
-                    .collect();
-                let lb: Vec<_> = self
-                    .room_log(b)
-                    .into_iter()
-                    .filter(|m| keep(&m.1))
-                    .collect();
-                let sa: BTreeSet<&(String, String)> = la.iter().collect();
-                let sb: BTreeSet<&(String, String)> = lb.iter().collect();
-                let common_a: Vec<_> = la.iter().filter(|m| sb.contains(m)).collect();
-                let common_b: Vec<_> = lb.iter().filter(|m| sa.contains(m)).collect();
-                if common_a != common_b {
-                    return Err(format!(
-                        "{} and {} show common messages in different orders",
-                        self.hosts[a].name, self.hosts[b].name
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks that every room message whose sender saw it committed (in any incarnation)
-    /// is shown at every live host that was in the room when it was sequenced.
-    pub fn check_committed_everywhere(&self) -> Result<(), String> {
-        self.check_committed(false).map(|_| ())
-    }
-
-    /// [`Sim::check_committed_everywhere`], except that a message is allowed to be missing
-    /// at a host whose history holds a filler under its number: the known limit where every
-    /// holder of a message was offline when the leader died (README, "Known limits").
-    /// Returns how many such cases it let pass.
-    pub fn check_committed_except_filled(&self) -> Result<usize, String> {
-        self.check_committed(true)
-    }
-
-    fn check_committed(&self, allow_filled: bool) -> Result<usize, String> {
-        let mut filled = 0;
-        let mut committed = Vec::new();
-        for h in &self.hosts {
-            for (_, e) in h.past_events.iter().chain(&h.events) {
-                if let Event::Room {
-                    entry, mine: true, ..
-                } = e
-                {
-                    committed.push((entry.seq, (entry.name.clone(), entry.text.clone())));
-                }
-            }
-        }
-        for i in self.live() {
-            let shown: BTreeSet<(String, String)> = self.room_log(i).into_iter().collect();
-            let first = self.node(i).first_seq();
-            let filler_at = |seq: Seq| {
-                self.node(i)
-                    .history()
-                    .range(seq, seq)
-                    .any(|e| e.is_filler())
-            };
-            let mut missing = None;
-            for (seq, m) in &committed {
-                if *seq >= first && !shown.contains(m) {
-                    if allow_filled && filler_at(*seq) {
-                        filled += 1;
-                    } else {
-                        missing = Some(m);
-                        break;
-                    }
-                }
-            }
-            if let Some(m) = missing {
-                return Err(format!(
-                    "{} never showed committed message {m:?}",
-                    self.hosts[i].name
-                ));
-            }
-        }
-        Ok(filled)
-    }
-
-    /// Prints every host's events (for replaying a failing seed with `--nocapture`).
-    pub fn dump(&self) {
-        for h in &self.hosts {
-            println!("== {} {}", h.name, h.addr);
-            for (t, e) in &h.past_events {
-                println!("  {:>8.3}s (before crash) {e:?}", t.as_secs_f64());
-            }
-            for (t, e) in &h.events {
-                println!("  {:>8.3}s {e:?}", t.as_secs_f64());
-            }
-        }
-    }
-
-    /// Host `i`'s events matching `pred`.
-    pub fn count_events(&self, i: usize, pred: impl Fn(&Event) -> bool) -> usize {
-        self.hosts[i].events.iter().filter(|(_, e)| pred(e)).count()
-    }
-
     /// A fingerprint of the run so far: virtual time, datagrams sent and delivered, and
     /// every event and disk write of every host. Two runs of one seed that took the same
     /// course have the same digest, so a refactoring of a scenario can be shown not to
@@ -611,34 +377,4 @@ impl Drop for Sim {
             println!("digest {test} seed {}: {:016x}", self.seed, self.digest());
         }
     }
-}
-
-/// Runs `check` for each seed, reporting every failing seed with the command that replays
-/// it. `SIM_SEED=n` runs only seed `n`; `SIM_SEEDS=k` runs `k` seeds instead of `default`.
-pub fn for_seeds(test: &str, default: u64, check: impl Fn(u64) -> Result<(), String>) {
-    let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
-        Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
-        Err(_) => {
-            let n = std::env::var("SIM_SEEDS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(default);
-            (0..n).collect()
-        }
-    };
-    let mut failures = Vec::new();
-    for seed in seeds {
-        if let Err(why) = check(seed) {
-            failures.push(format!(
-                "seed {seed}: {why}\n  replay: SIM_SEED={seed} cargo test --test {} {test} -- --nocapture",
-                module_path!().split("::").next().unwrap_or("sim")
-            ));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} failing seeds:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
 }
