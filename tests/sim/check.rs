@@ -3,7 +3,8 @@
 use super::Sim;
 use ringchat::ids::{NodeId, Seq};
 use ringchat::proto::Event;
-use std::collections::BTreeSet;
+use ringchat::wire::ChatEntry;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl Sim {
     /// The room messages host `i` showed, as `(sender name, text)`, in order.
@@ -168,6 +169,48 @@ impl Sim {
             }
         }
         Ok(filled)
+    }
+
+    /// Checks that no sequence number ever stood for two different entries: over every
+    /// room message any process of any host showed, and every entry (fillers too) in the
+    /// histories the live hosts keep.
+    pub fn check_no_fork(&self) -> Result<(), String> {
+        let mut at: BTreeMap<Seq, (&ChatEntry, &str)> = BTreeMap::new();
+        let shown = self.hosts.iter().flat_map(|h| {
+            h.past_events
+                .iter()
+                .chain(&h.events)
+                .filter_map(move |(_, e)| match e {
+                    Event::Room { entry, .. } => Some((entry, h.name.as_str())),
+                    _ => None,
+                })
+        });
+        let kept = self.live().into_iter().flat_map(|i| {
+            let name = self.hosts[i].name.as_str();
+            self.node(i).history().iter().map(move |e| (e, name))
+        });
+        for (entry, host) in shown.chain(kept) {
+            let (first, first_host) = *at.entry(entry.seq).or_insert((entry, host));
+            if (first.origin, first.origin_seq) != (entry.origin, entry.origin_seq) {
+                return Err(format!(
+                    "sequence number {} forked: {:?} from {} at {first_host}, {:?} from {} at {host}",
+                    entry.seq.0, first.text, first.name, entry.text, entry.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks whole histories once the faults are over: one leader agreed by every live
+    /// host and one ring ([`Sim::check_converged`]); no sequence number with two entries
+    /// ([`Sim::check_no_fork`]); no message shown twice by a host, and one order
+    /// everywhere ([`Sim::check_order`]); every message its sender was shown as its own
+    /// shown at every live host ([`Sim::check_committed_everywhere`]).
+    pub fn check_histories(&self) -> Result<(), String> {
+        self.check_converged()?;
+        self.check_no_fork()?;
+        self.check_order()?;
+        self.check_committed_everywhere()
     }
 
     /// Prints every host's events (for replaying a failing seed with `--nocapture`).

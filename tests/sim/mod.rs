@@ -1,11 +1,14 @@
 //! A deterministic simulated network for many [`Node`]s.
 //!
-//! Virtual time, per-link latency, loss, duplication and reordering, partitions, crash and
-//! restart, all drawn from one seed: a failing seed replays exactly. Verbs follow raft-rs's
-//! test harness: [`Sim::drop`], [`Sim::cut`], [`Sim::isolate`], [`Sim::heal`],
-//! [`Sim::crash`]. With [`Sim::persist`] each host also has a disk (a model of the
+//! Virtual time, per-link latency, loss, duplication and reordering, partitions, crash,
+//! restart and pauses, all drawn from one seed: a failing seed replays exactly. A test
+//! speaks in faults, as raft-rs's harness does ([`faults`]): [`Sim::crash`],
+//! [`Sim::restart`], [`Sim::pause`], [`Sim::cut`], [`Sim::isolate`], [`Sim::partition`],
+//! [`Sim::heal`], [`Sim::drop`]; and in users' acts: [`Sim::send_all`],
+//! [`Sim::command`]. With [`Sim::persist`] each host also has a disk (a model of the
 //! driver's database, fed by [`Node::poll_write`]) that survives its crashes:
-//! [`Sim::restart_from_disk`].
+//! [`Sim::restart_from_disk`]. What a test reads of a run, and the properties it checks of
+//! whole histories, are in [`check`]; running a scenario over many seeds is in [`seeds`].
 
 #![allow(dead_code)]
 
@@ -14,15 +17,17 @@ use rand::{RngExt, SeedableRng};
 use ringchat::ids::{NodeId, WallMillis};
 use ringchat::proto::{Command, Event, Node, NodeConfig, Restored};
 
-mod check;
+pub mod check;
 mod disk;
-mod faults;
-mod seeds;
+pub mod faults;
+pub mod seeds;
 
 use disk::write_to;
-pub use seeds::for_seeds;
+// Each suite is its own crate and uses some of these.
+#[allow(unused_imports)]
+pub use seeds::{for_seeds, for_sims, replay_on_failure};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -64,6 +69,12 @@ pub struct Host {
     pub disk: Restored,
     /// Every room message written to disk, in the order written (never forgotten).
     pub disk_log: Vec<(u64, String, String)>,
+    /// Until when the process is paused ([`Sim::pause`]).
+    paused_until: Option<Instant>,
+    /// Datagrams that reached the paused process's socket, oldest first.
+    backlog: VecDeque<InFlight>,
+    /// Their bytes.
+    backlog_bytes: usize,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -96,6 +107,22 @@ pub struct Sim {
     pub delivered: u64,
     /// Whether nodes created from now on keep their state on their host's disk.
     pub persist: bool,
+    /// Bytes of datagrams a paused host's socket holds; more are dropped. The default is
+    /// Linux's default `rmem_max`, which caps the driver's 4 MiB request (the kernel
+    /// doubles it for its own bookkeeping, so about this much payload fits).
+    pub socket_buffer: usize,
+    /// Datagrams dropped because a paused host's socket was full.
+    pub overflowed: u64,
+}
+
+/// What the network does next.
+enum Step {
+    /// The earliest datagram in flight arrives.
+    Packet,
+    /// Host `i`'s timeout fires.
+    Timer(usize),
+    /// Host `i`'s pause ends.
+    Resume(usize),
 }
 
 fn addr_of(i: usize) -> SocketAddr {
@@ -126,6 +153,8 @@ impl Sim {
             tune: |_| {},
             delivered: 0,
             persist: false,
+            socket_buffer: 212_992,
+            overflowed: 0,
         }
     }
 
@@ -169,20 +198,31 @@ impl Sim {
             past_events: Vec::new(),
             disk: Restored::default(),
             disk_log: Vec::new(),
+            paused_until: None,
+            backlog: VecDeque::new(),
+            backlog_bytes: 0,
         });
         self.spawn(i, join);
         i
     }
 
-    /// Gives a user command to host `i` (ignored if crashed).
+    /// Gives a user command to host `i` (ignored if crashed or paused).
     pub fn command(&mut self, i: usize, cmd: Command) {
         let wall = WallMillis(self.elapsed().as_millis() as u64);
         let host_name = self.hosts[i].name.clone();
-        if let Some(n) = self.hosts[i].node.as_mut() {
+        if self.hosts[i].paused_until.is_none()
+            && let Some(n) = self.hosts[i].node.as_mut()
+        {
             let _host = tracing::debug_span!("host", name = %host_name).entered();
             n.handle_command(self.now, wall, cmd);
             self.flush(i);
         }
+    }
+
+    /// Host `i` sends `text` to the room: the [`Command::SendAll`] a user types (ignored if
+    /// crashed or paused).
+    pub fn send_all(&mut self, i: usize, text: impl Into<String>) {
+        self.command(i, Command::SendAll { text: text.into() });
     }
 
     /// The node of host `i`.
@@ -257,51 +297,89 @@ impl Sim {
     /// Runs the network until virtual time `elapsed() + d`.
     pub fn run_for(&mut self, d: Duration) {
         let end = self.now + d;
-        loop {
-            let next_packet = self.queue.peek().map(|Reverse(p)| p.at);
-            let next_timer = self
-                .hosts
-                .iter()
-                .enumerate()
-                .filter_map(|(i, h)| h.node.as_ref()?.poll_timeout().map(|t| (t, i)))
-                .min();
-            let packet_first = match (next_packet, next_timer) {
-                (Some(p), Some((t, _))) => p <= t,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            let at = if packet_first {
-                next_packet.unwrap()
-            } else {
-                next_timer.unwrap().0
-            };
+        while let Some((at, step)) = self.next_step() {
             if at > end {
                 break;
             }
             self.now = self.now.max(at);
-            if packet_first {
-                let Reverse(p) = self.queue.pop().unwrap();
-                if let Some(i) = self.host_at(p.to)
-                    && let host_name = self.hosts[i].name.clone()
-                    && let Some(n) = self.hosts[i].node.as_mut()
-                {
-                    self.delivered += 1;
-                    let _host = tracing::debug_span!("host", name = %host_name).entered();
-                    n.handle_datagram(self.now, p.from, &p.bytes);
-                    self.flush(i);
+            match step {
+                Step::Packet => {
+                    let Reverse(p) = self.queue.pop().unwrap();
+                    if let Some(i) = self.host_at(p.to) {
+                        self.arrive(i, p);
+                    }
                 }
-            } else {
-                let i = next_timer.unwrap().1;
-                let host_name = self.hosts[i].name.clone();
-                if let Some(n) = self.hosts[i].node.as_mut() {
-                    let _host = tracing::debug_span!("host", name = %host_name).entered();
-                    n.handle_timeout(self.now);
-                    self.flush(i);
+                Step::Timer(i) => {
+                    let host_name = self.hosts[i].name.clone();
+                    if let Some(n) = self.hosts[i].node.as_mut() {
+                        let _host = tracing::debug_span!("host", name = %host_name).entered();
+                        n.handle_timeout(self.now);
+                        self.flush(i);
+                    }
                 }
+                Step::Resume(i) => self.resume(i),
             }
         }
         self.now = self.now.max(end);
+    }
+
+    /// The next thing to happen, and when: the earliest of the next datagram's arrival,
+    /// the earliest timeout of a running host and the earliest end of a pause. A datagram
+    /// goes before a timeout due at the same instant; a pause ends before either.
+    fn next_step(&self) -> Option<(Instant, Step)> {
+        let next_packet = self.queue.peek().map(|Reverse(p)| p.at);
+        let next_timer = self
+            .hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.paused_until.is_none())
+            .filter_map(|(i, h)| h.node.as_ref()?.poll_timeout().map(|t| (t, i)));
+        let next_timer = next_timer.min();
+        let next_resume = self
+            .hosts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.paused_until.map(|t| (t, i)))
+            .min();
+        let first = match (next_packet, next_timer) {
+            (Some(p), Some((t, _))) if p <= t => Some((p, Step::Packet)),
+            (_, Some((t, i))) => Some((t, Step::Timer(i))),
+            (Some(p), None) => Some((p, Step::Packet)),
+            (None, None) => None,
+        };
+        match (first, next_resume) {
+            (Some((at, _)), Some((r, i))) if r <= at => Some((r, Step::Resume(i))),
+            (None, Some((r, i))) => Some((r, Step::Resume(i))),
+            (first, _) => first,
+        }
+    }
+
+    /// A datagram reaches host `i`: its process takes it, or if paused its socket keeps
+    /// it while there is room; a crashed host's vanishes.
+    fn arrive(&mut self, i: usize, p: InFlight) {
+        let host = &mut self.hosts[i];
+        if host.node.is_none() {
+            return;
+        }
+        if host.paused_until.is_none() {
+            self.take_datagram(i, p.from, &p.bytes);
+        } else if host.backlog_bytes + p.bytes.len() <= self.socket_buffer {
+            host.backlog_bytes += p.bytes.len();
+            host.backlog.push_back(p);
+        } else {
+            self.overflowed += 1;
+        }
+    }
+
+    /// Host `i`'s process handles one datagram now.
+    fn take_datagram(&mut self, i: usize, from: SocketAddr, bytes: &[u8]) {
+        let host_name = self.hosts[i].name.clone();
+        if let Some(n) = self.hosts[i].node.as_mut() {
+            self.delivered += 1;
+            let _host = tracing::debug_span!("host", name = %host_name).entered();
+            n.handle_datagram(self.now, from, bytes);
+            self.flush(i);
+        }
     }
 
     /// Runs until `pred` holds, checking every 10 ms of virtual time, for at most `limit`.
@@ -350,6 +428,18 @@ impl Sim {
     /// Indices of hosts that are up and in the room.
     pub fn live(&self) -> Vec<usize> {
         (0..self.hosts.len()).filter(|&i| self.joined(i)).collect()
+    }
+
+    /// The index of the live host that every live host takes for the leader, or `None`
+    /// while they disagree or name no live host. A paused host counts as live: it is up and
+    /// in the room, only behind.
+    pub fn leader(&self) -> Option<usize> {
+        let live = self.live();
+        let leader = self.node(*live.first()?).leader()?;
+        if live.iter().any(|&i| self.node(i).leader() != Some(leader)) {
+            return None;
+        }
+        live.into_iter().find(|&i| self.node(i).id() == leader)
     }
 
     /// A fingerprint of the run so far: virtual time, datagrams sent and delivered, and
