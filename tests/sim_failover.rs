@@ -18,11 +18,7 @@ const NAMES: [&str; 8] = ["ann", "ben", "cat", "dan", "eve", "fay", "gus", "hal"
 fn crash_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0xFA11);
     let n = rng.random_range(3..=6);
-    sim.default_link = Link {
-        loss: [0, 0, 5, 10][rng.random_range(0..4)],
-        dup: 5,
-        latency: (Duration::from_millis(1), Duration::from_millis(15)),
-    };
+    sim.default_link = Link::lan([0, 0, 5, 10][rng.random_range(0..4)]);
     sim.form_room(&mut rng, &NAMES[..n])?;
 
     let first_crash = Duration::from_millis(rng.random_range(500..2500));

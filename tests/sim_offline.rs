@@ -21,11 +21,7 @@ fn errors(sim: &Sim, i: usize) -> usize {
 fn offline_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x0FF1);
     let n = rng.random_range(4..=5);
-    sim.default_link = Link {
-        loss: [0, 5, 10][rng.random_range(0..3)],
-        dup: 5,
-        latency: (Duration::from_millis(1), Duration::from_millis(15)),
-    };
+    sim.default_link = Link::lan([0, 5, 10][rng.random_range(0..3)]);
     sim.form_room(&mut rng, &NAMES[..n])?;
     sim.run_for(Duration::from_secs(1));
 

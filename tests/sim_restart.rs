@@ -35,11 +35,7 @@ fn saved_at(sim: &Sim, i: usize) -> bool {
 fn restart_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED);
     sim.persist = true;
-    sim.default_link = Link {
-        loss: [0, 5, 10][rng.random_range(0..3)],
-        dup: 5,
-        latency: (Duration::from_millis(1), Duration::from_millis(15)),
-    };
+    sim.default_link = Link::lan([0, 5, 10][rng.random_range(0..3)]);
     sim.form_room(&mut rng, &NAMES)?;
     for k in 0..5 {
         let from = rng.random_range(0..3);

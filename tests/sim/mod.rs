@@ -43,6 +43,18 @@ pub struct Link {
     pub latency: (Duration, Duration),
 }
 
+impl Link {
+    /// A busy local network: `loss` percent of datagrams lost, 5 % delivered twice, 1 to
+    /// 15 ms of latency.
+    pub fn lan(loss: u32) -> Self {
+        Link {
+            loss,
+            dup: 5,
+            latency: (Duration::from_millis(1), Duration::from_millis(15)),
+        }
+    }
+}
+
 impl Default for Link {
     fn default() -> Self {
         Link {
