@@ -9,7 +9,7 @@ mod sim;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use ringchat::proto::{Command, CommandError, Event};
-use sim::{Link, Sim, for_seeds};
+use sim::{Link, Sim, for_sims};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -19,17 +19,7 @@ fn form_room(sim: &mut Sim, rng: &mut StdRng, n: usize) -> Result<(), String> {
     sim.form_room(rng, &NAMES[..n])
 }
 
-fn lossy_room(seed: u64) -> Result<(), String> {
-    let verbose = std::env::var("SIM_SEED").is_ok();
-    let mut sim = Sim::new(seed);
-    let r = lossy_room_in(&mut sim, seed);
-    if r.is_err() && verbose {
-        sim.dump();
-    }
-    r
-}
-
-fn lossy_room_in(sim: &mut Sim, seed: u64) -> Result<(), String> {
+fn lossy_room(sim: &mut Sim, seed: u64) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0xC0FFEE);
     sim.default_link = Link {
         loss: 20,
@@ -66,7 +56,7 @@ fn lossy_room_in(sim: &mut Sim, seed: u64) -> Result<(), String> {
             }
         } else {
             let text = format!("m{k} from {}", NAMES[from]);
-            sim.command(from, Command::SendAll { text: text.clone() });
+            sim.send_all(from, text.clone());
             sent_room.push((from, text));
         }
         sim.run_for(Duration::from_millis(rng.random_range(0..200)));
@@ -146,7 +136,7 @@ fn lossy_room_in(sim: &mut Sim, seed: u64) -> Result<(), String> {
 
 #[test]
 fn lossy_room_shows_every_message_once_in_one_order() {
-    for_seeds(
+    for_sims(
         "lossy_room_shows_every_message_once_in_one_order",
         300,
         lossy_room,
@@ -156,40 +146,43 @@ fn lossy_room_shows_every_message_once_in_one_order() {
 /// A graceful leave is seen by everyone at once and the ring closes around the gap.
 #[test]
 fn graceful_leave_repairs_the_ring_at_once() {
-    for_seeds("graceful_leave_repairs_the_ring_at_once", 10, |seed| {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut sim = Sim::new(seed);
-        form_room(&mut sim, &mut rng, 4)?;
-        let leaver = rng.random_range(1..4);
-        sim.command(leaver, Command::Leave);
-        let left = sim.run_until(Duration::from_secs(1), |s| {
-            s.count_events(leaver, |e| *e == Event::Left) == 1
-                && (0..4)
-                    .filter(|&i| i != leaver)
-                    .all(|i| s.node(i).members().online_peers().count() == 2)
-        });
-        if !left {
-            return Err("leave not seen by all within 1 s".into());
-        }
-        // The survivors form one ring: following `next` visits all three.
-        let ids: Vec<_> = (0..4)
-            .filter(|&i| i != leaver)
-            .map(|i| sim.node(i).id())
-            .collect();
-        let mut at = ids[0];
-        let mut seen = BTreeSet::new();
-        for _ in 0..3 {
-            seen.insert(at);
-            let i = (0..4)
-                .find(|&i| i != leaver && sim.node(i).id() == at)
-                .unwrap();
-            at = sim.node(i).members().next().ok_or("no next")?;
-        }
-        if seen.len() != 3 || at != ids[0] {
-            return Err(format!("ring does not close: {seen:?}"));
-        }
-        Ok(())
-    });
+    for_sims(
+        "graceful_leave_repairs_the_ring_at_once",
+        10,
+        |sim, seed| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            form_room(sim, &mut rng, 4)?;
+            let leaver = rng.random_range(1..4);
+            sim.command(leaver, Command::Leave);
+            let left = sim.run_until(Duration::from_secs(1), |s| {
+                s.count_events(leaver, |e| *e == Event::Left) == 1
+                    && (0..4)
+                        .filter(|&i| i != leaver)
+                        .all(|i| s.node(i).members().online_peers().count() == 2)
+            });
+            if !left {
+                return Err("leave not seen by all within 1 s".into());
+            }
+            // The survivors form one ring: following `next` visits all three.
+            let ids: Vec<_> = (0..4)
+                .filter(|&i| i != leaver)
+                .map(|i| sim.node(i).id())
+                .collect();
+            let mut at = ids[0];
+            let mut seen = BTreeSet::new();
+            for _ in 0..3 {
+                seen.insert(at);
+                let i = (0..4)
+                    .find(|&i| i != leaver && sim.node(i).id() == at)
+                    .unwrap();
+                at = sim.node(i).members().next().ok_or("no next")?;
+            }
+            if seen.len() != 3 || at != ids[0] {
+                return Err(format!("ring does not close: {seen:?}"));
+            }
+            Ok(())
+        },
+    );
 }
 
 /// More newcomers at once than the leader takes joins from one address in a second (20):
@@ -197,8 +190,7 @@ fn graceful_leave_repairs_the_ring_at_once() {
 /// get in.
 #[test]
 fn a_crowd_joining_at_once_all_get_in() {
-    for_seeds("a_crowd_joining_at_once_all_get_in", 5, |seed| {
-        let mut sim = Sim::new(seed);
+    for_sims("a_crowd_joining_at_once_all_get_in", 5, |sim, _| {
         sim.create("host");
         const CROWD: usize = 45;
         for k in 0..CROWD {
@@ -210,9 +202,6 @@ fn a_crowd_joining_at_once_all_get_in() {
                 .filter(|&i| !sim.joined(i))
                 .map(|i| sim.hosts[i].name.as_str())
                 .collect();
-            if std::env::var("SIM_SEED").is_ok() {
-                sim.dump();
-            }
             return Err(format!("not in after 30 s: {out:?}"));
         }
         let failed = (0..=CROWD)

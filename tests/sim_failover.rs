@@ -8,39 +8,17 @@ mod sim;
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use ringchat::proto::{Command, Event};
-use sim::{Link, Sim, for_seeds};
+use ringchat::proto::Event;
+use sim::{Link, Sim, for_seeds, for_sims};
 use std::time::Duration;
 
 const NAMES: [&str; 8] = ["ann", "ben", "cat", "dan", "eve", "fay", "gus", "hal"];
-
-fn leader_index(sim: &Sim) -> Option<usize> {
-    let live = sim.live();
-    let leader = sim.node(*live.first()?).leader()?;
-    live.into_iter().find(|&i| sim.node(i).id() == leader)
-}
-
-fn replay_on_failure(
-    seed: u64,
-    run: impl FnOnce(&mut Sim) -> Result<(), String>,
-) -> Result<(), String> {
-    let mut sim = Sim::new(seed);
-    let r = run(&mut sim);
-    if r.is_err() && std::env::var("SIM_SEED").is_ok() {
-        sim.dump();
-    }
-    r
-}
 
 /// Room messages from random live members while the leader and others crash and restart.
 fn crash_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0xFA11);
     let n = rng.random_range(3..=6);
-    sim.default_link = Link {
-        loss: [0, 0, 5, 10][rng.random_range(0..4)],
-        dup: 5,
-        latency: (Duration::from_millis(1), Duration::from_millis(15)),
-    };
+    sim.default_link = Link::lan([0, 0, 5, 10][rng.random_range(0..4)]);
     sim.form_room(&mut rng, &NAMES[..n])?;
 
     let first_crash = Duration::from_millis(rng.random_range(500..2500));
@@ -55,7 +33,7 @@ fn crash_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
         let t = sim.elapsed() - start;
         if t >= first_crash && crashed.is_empty() {
             // The leader dies mid-traffic.
-            if let Some(l) = leader_index(sim) {
+            if let Some(l) = sim.leader() {
                 sim.crash(l);
                 crashed.push((l, t));
             }
@@ -85,12 +63,7 @@ fn crash_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
         if !live.is_empty() {
             let from = live[rng.random_range(0..live.len())];
             k += 1;
-            sim.command(
-                from,
-                Command::SendAll {
-                    text: format!("m{k}"),
-                },
-            );
+            sim.send_all(from, format!("m{k}"));
         }
         sim.run_for(Duration::from_millis(rng.random_range(20..150)));
     }
@@ -102,10 +75,10 @@ fn crash_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
 
 #[test]
 fn leader_crash_mid_traffic_loses_nothing_committed() {
-    for_seeds(
+    for_sims(
         "leader_crash_mid_traffic_loses_nothing_committed",
         150,
-        |seed| replay_on_failure(seed, |sim| crash_scenario(sim, seed)),
+        crash_scenario,
     );
 }
 
@@ -123,7 +96,7 @@ fn measure_election(seed: u64, n: usize) -> Result<(u64, Duration, usize), Strin
         .iter()
         .map(|&i| sim.node(i).stats().election_messages)
         .sum();
-    let leader = leader_index(&sim).ok_or("no leader")?;
+    let leader = sim.leader().ok_or("no leader")?;
     sim.crash(leader);
     let crashed_at = sim.elapsed();
     let elected = sim.run_until(Duration::from_secs(10), |s| {
@@ -182,71 +155,54 @@ fn election_stays_within_the_chang_roberts_bound() {
 /// not promised one order across the two sides: see README, "Partitions".)
 #[test]
 fn partition_heals_into_one_ring_with_one_leader() {
-    for_seeds(
+    for_sims(
         "partition_heals_into_one_ring_with_one_leader",
         40,
-        |seed| {
-            replay_on_failure(seed, |sim| {
-                let mut rng = StdRng::seed_from_u64(seed);
-                let n = rng.random_range(3..=6);
-                sim.form_room(&mut rng, &NAMES[..n])?;
-                sim.run_for(Duration::from_secs(1));
-                let leader = leader_index(sim).ok_or("no leader")?;
-                // Split: either the leader alone, or a random cut into two groups.
-                let side: Vec<bool> = if rng.random_bool(0.5) {
-                    (0..n).map(|i| i == leader).collect()
-                } else {
-                    (0..n).map(|_| rng.random_bool(0.5)).collect()
-                };
-                for a in 0..n {
-                    for b in 0..n {
-                        if side[a] != side[b] {
-                            sim.cut(a, b);
-                        }
-                    }
+        |sim, seed| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let n = rng.random_range(3..=6);
+            sim.form_room(&mut rng, &NAMES[..n])?;
+            sim.run_for(Duration::from_secs(1));
+            let leader = sim.leader().ok_or("no leader")?;
+            // Split: either the leader alone, or a random cut into two groups.
+            if rng.random_bool(0.5) {
+                sim.isolate(leader);
+            } else {
+                let (left, right): (Vec<usize>, Vec<usize>) =
+                    (0..n).partition(|_| rng.random_bool(0.5));
+                sim.partition(&left, &right);
+            }
+            for k in 0..20 {
+                let from = rng.random_range(0..n);
+                sim.send_all(from, format!("split{k}"));
+                sim.run_for(Duration::from_millis(rng.random_range(50..300)));
+            }
+            sim.heal();
+            sim.run_for(Duration::from_secs(20));
+            sim.check_converged()?;
+            // Chat works after the heal: messages from anyone reach everyone, in one order.
+            let live = sim.live();
+            for k in 0..10 {
+                let from = live[rng.random_range(0..live.len())];
+                sim.send_all(from, format!("healed{k}"));
+                sim.run_for(Duration::from_millis(rng.random_range(0..100)));
+            }
+            sim.run_for(Duration::from_secs(10));
+            for &i in &live {
+                let got = sim
+                    .room_log(i)
+                    .iter()
+                    .filter(|(_, t)| t.starts_with("healed"))
+                    .count();
+                if got != 10 {
+                    return Err(format!(
+                        "{} showed {got} of 10 messages after the heal",
+                        NAMES[i]
+                    ));
                 }
-                for k in 0..20 {
-                    let from = rng.random_range(0..n);
-                    sim.command(
-                        from,
-                        Command::SendAll {
-                            text: format!("split{k}"),
-                        },
-                    );
-                    sim.run_for(Duration::from_millis(rng.random_range(50..300)));
-                }
-                sim.heal();
-                sim.run_for(Duration::from_secs(20));
-                sim.check_converged()?;
-                // Chat works after the heal: messages from anyone reach everyone, in one order.
-                let live = sim.live();
-                for k in 0..10 {
-                    let from = live[rng.random_range(0..live.len())];
-                    sim.command(
-                        from,
-                        Command::SendAll {
-                            text: format!("healed{k}"),
-                        },
-                    );
-                    sim.run_for(Duration::from_millis(rng.random_range(0..100)));
-                }
-                sim.run_for(Duration::from_secs(10));
-                for &i in &live {
-                    let got = sim
-                        .room_log(i)
-                        .iter()
-                        .filter(|(_, t)| t.starts_with("healed"))
-                        .count();
-                    if got != 10 {
-                        return Err(format!(
-                            "{} showed {got} of 10 messages after the heal",
-                            NAMES[i]
-                        ));
-                    }
-                }
-                sim.check_order()
-                    .or_else(|_| sim.check_order_among(|t| t.starts_with("healed")))
-            })
+            }
+            sim.check_order()
+                .or_else(|_| sim.check_order_among(|t| t.starts_with("healed")))
         },
     );
 }
@@ -255,9 +211,7 @@ fn partition_heals_into_one_ring_with_one_leader() {
 /// ring closes around it; everyone's table shows it offline.
 #[test]
 fn crashed_member_is_cut_out_quickly() {
-    for_seeds("crashed_member_is_cut_out_quickly", 20, |seed| {
-        replay_on_failure(seed, |sim| crash_detection(sim, seed))
-    });
+    for_sims("crashed_member_is_cut_out_quickly", 20, crash_detection);
 }
 
 fn crash_detection(sim: &mut Sim, seed: u64) -> Result<(), String> {

@@ -9,7 +9,7 @@ mod sim;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use ringchat::proto::{Command, Event};
-use sim::{Link, Sim, for_seeds};
+use sim::{Link, Sim, for_sims};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -35,20 +35,11 @@ fn saved_at(sim: &Sim, i: usize) -> bool {
 fn restart_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED);
     sim.persist = true;
-    sim.default_link = Link {
-        loss: [0, 5, 10][rng.random_range(0..3)],
-        dup: 5,
-        latency: (Duration::from_millis(1), Duration::from_millis(15)),
-    };
+    sim.default_link = Link::lan([0, 5, 10][rng.random_range(0..3)]);
     sim.form_room(&mut rng, &NAMES)?;
     for k in 0..5 {
         let from = rng.random_range(0..3);
-        sim.command(
-            from,
-            Command::SendAll {
-                text: format!("before {k}"),
-            },
-        );
+        sim.send_all(from, format!("before {k}"));
         sim.run_for(Duration::from_millis(rng.random_range(10..200)));
     }
     // x goes offline; y writes to it; the leader keeps it, replicated.
@@ -115,12 +106,7 @@ fn restart_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
     }) {
         return Err("the kept message never reached x".into());
     }
-    sim.command(
-        2,
-        Command::SendAll {
-            text: "after".into(),
-        },
-    );
+    sim.send_all(2, "after");
     if !sim.run_until(Duration::from_secs(20), |s| {
         (0..3).all(|i| s.room_log(i).iter().any(|(_, t)| t == "after"))
     }) {
@@ -158,12 +144,9 @@ fn restart_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
 
 #[test]
 fn a_room_restarted_from_disk_keeps_history_and_kept_messages() {
-    for_seeds("sim_restart", 200, |seed| {
-        let mut sim = Sim::new(seed);
-        let r = restart_scenario(&mut sim, seed);
-        if r.is_err() && std::env::var("SIM_SEED").is_ok() {
-            sim.dump();
-        }
-        r
-    });
+    for_sims(
+        "a_room_restarted_from_disk_keeps_history_and_kept_messages",
+        200,
+        restart_scenario,
+    );
 }
