@@ -251,7 +251,7 @@ fn a_node_without_the_key_gets_no_answer() {
         .set_read_timeout(Some(Duration::from_secs(2)))
         .expect("timeout");
     control.send_to(&join, addr_of(&open)).expect("send");
-    match control.recv_from(&mut buf) {
+    match recv_retrying(&control, &mut buf) {
         Ok((n, from)) => {
             assert_eq!(from, addr_of(&open));
             if let Err(e) = decode(&buf[..n]) {
@@ -276,7 +276,7 @@ fn a_node_without_the_key_gets_no_answer() {
         snoop.send_to(d, addr_of(&keyed)).expect("send");
     }
     let sent_at = Instant::now();
-    match snoop.recv_from(&mut buf) {
+    match recv_retrying(&snoop, &mut buf) {
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
         Err(e) => panic!("receive failed: {e}"),
         Ok((n, from)) => keyed.fail(&format!(
@@ -707,4 +707,15 @@ fn a_flood_of_garbage_from_the_members_address_does_not_disturb_the_room() {
         rate: Some(20_000),
         limit: Duration::from_secs(5),
     });
+}
+
+/// `recv_from` that goes on waiting when a signal interrupts it (`EINTR`): only a datagram
+/// or the socket's own read timeout ends it.
+fn recv_retrying(socket: &UdpSocket, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    loop {
+        match socket.recv_from(buf) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
 }

@@ -84,6 +84,16 @@ impl Detector {
         self.watched.remove(&id);
     }
 
+    /// This node was away (stopped, suspended, starved of CPU) until `now`: what it heard
+    /// before says nothing about its neighbours now. Every watched node is judged afresh,
+    /// from `now`, as if just watched; no suspicion stands.
+    pub fn restart_watch(&mut self, now: Instant) {
+        for since in self.watched.values_mut() {
+            *since = now;
+        }
+        self.suspected.clear();
+    }
+
     /// Judges the watched nodes at `now`.
     pub fn check(&mut self, now: Instant) -> Verdict {
         // An arrival matters while a watch that began within `grace` of it can last.

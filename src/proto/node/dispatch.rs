@@ -125,7 +125,7 @@ impl Node {
             Message::Election { term, candidate } => self.on_election(now, term, candidate),
             Message::Elected(epoch) => self.on_elected(now, epoch),
             Message::SyncRequest { epoch, from: first } => {
-                self.on_sync_request(now, from, epoch, first)
+                self.on_sync_request(now, from, sender, epoch, first)
             }
             Message::SyncReply {
                 epoch,

@@ -196,6 +196,7 @@ impl Node {
     /// dropped, counted in [`Stats::dropped`] and logged (at most once a second).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
         self.ctx.now = self.ctx.now.max(now);
+        self.notice_absence(now);
         self.transport.note_received();
         let env = match decode(bytes) {
             Ok(env) => env,
@@ -215,6 +216,7 @@ impl Node {
     /// Handles the passing of time: retransmissions, give-ups and protocol timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ctx.now = self.ctx.now.max(now);
+        self.notice_absence(now);
         let gave_up = self.transport.resend_due(now);
         self.on_gave_up(now, gave_up);
         for timer in self.ctx.timers.expire(now) {
@@ -237,6 +239,7 @@ impl Node {
     /// A refused command yields [`Event::Error`] and changes nothing.
     pub fn handle_command(&mut self, now: Instant, wall: WallMillis, cmd: Command) {
         self.ctx.now = self.ctx.now.max(now);
+        self.notice_absence(now);
         match cmd {
             Command::List => {
                 let view = self.member_views();

@@ -16,6 +16,9 @@ const TABLE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Every this many heartbeat rounds, one offline member (round-robin) gets a heartbeat
 /// too, so that the two sides of a healed partition find each other again.
 const OFFLINE_PROBE_ROUNDS: u64 = 10;
+/// Every this many heartbeat rounds, a leader back from an absence asks the members it has
+/// not heard from again (see `away.rs`).
+const CONFIRM_ASK_ROUNDS: u64 = 3;
 
 impl Node {
     /// Starts heartbeating; called once the node is in the room.
@@ -89,6 +92,12 @@ impl Node {
             return;
         }
         self.judge_neighbours(now);
+        if self.room.is_confirming() {
+            self.maybe_confirmed(now, None);
+            if self.ring.beats.is_multiple_of(CONFIRM_ASK_ROUNDS) {
+                self.ask_confirmation(now);
+            }
+        }
         if let Some(addr) = self.successor_addr() {
             self.send_heartbeat(addr, false);
         }

@@ -7,6 +7,7 @@
 
 use super::*;
 
+mod away;
 mod election;
 mod heartbeat;
 mod members;
@@ -64,6 +65,11 @@ impl Ring {
     /// The leader followed and its round, if any.
     pub(super) fn epoch(&self) -> Option<Epoch> {
         self.epoch
+    }
+
+    /// The highest election round this node knows of.
+    pub(super) fn election_term(&self) -> u64 {
+        self.election.term()
     }
 
     /// Whether `id` is currently suspected by the detector.

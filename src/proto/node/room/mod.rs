@@ -46,6 +46,9 @@ enum Role {
     Recovering(Box<Recovery>),
     /// Sequences room messages.
     Leading(Leadership),
+    /// Leads, but was away (paused, suspended) and may have been deposed meanwhile:
+    /// sequences nothing until a majority of the room is heard from under its leadership.
+    Confirming(Leadership, Confirmation),
     /// Stopped sequencing to leave; its own messages still await a first ack.
     Retiring {
         /// The leader's own sequenced messages not yet acked by any other member.
@@ -59,6 +62,20 @@ struct Leadership {
     sequencer: Sequencer,
     /// The leader's own sequenced messages not yet acked by any other member.
     unstable: BTreeMap<Seq, ChatEntry>,
+}
+
+/// Submissions and republished messages that waited for a leader to be confirmed.
+pub(super) type Waited = (Vec<(NodeId, Submit)>, Vec<ChatEntry>);
+
+/// What a leader back from an absence has heard, and what waits for it.
+#[derive(Debug, Default)]
+struct Confirmation {
+    /// Members heard from (a heartbeat under our leadership) since this node came back.
+    heard: BTreeSet<NodeId>,
+    /// Submissions received meanwhile, sequenced once confirmed.
+    held_submits: Vec<(NodeId, Submit)>,
+    /// Republished messages received meanwhile, sequenced once confirmed.
+    held_republished: Vec<ChatEntry>,
 }
 
 /// A new leader's state while it gathers the room messages survivors have.
@@ -151,7 +168,7 @@ impl Room {
     /// The next sequence number this node would give or expect.
     pub(super) fn next_seq(&self) -> Seq {
         match &self.role {
-            Role::Leading(l) => l.sequencer.next_seq(),
+            Role::Leading(l) | Role::Confirming(l, _) => l.sequencer.next_seq(),
             _ => self.holdback.next(),
         }
     }
@@ -274,10 +291,60 @@ impl Room {
     /// The leader's own messages awaiting a first ack, if it has any place for them.
     fn unstable_mut(&mut self) -> Option<&mut BTreeMap<Seq, ChatEntry>> {
         match &mut self.role {
-            Role::Leading(l) => Some(&mut l.unstable),
+            Role::Leading(l) | Role::Confirming(l, _) => Some(&mut l.unstable),
             Role::Retiring { unstable } => Some(unstable),
             _ => None,
         }
+    }
+
+    /// Whether this node leads but waits to hear from a majority after an absence.
+    pub(super) fn is_confirming(&self) -> bool {
+        matches!(self.role, Role::Confirming(..))
+    }
+
+    /// A leader back from an absence stops sequencing until it is confirmed.
+    pub(super) fn start_confirming(&mut self) {
+        self.role = match std::mem::replace(&mut self.role, Role::Follower) {
+            Role::Leading(l) => Role::Confirming(l, Confirmation::default()),
+            other => other,
+        };
+    }
+
+    /// Members not yet heard from while confirming, among `peers`.
+    pub(super) fn unconfirmed_by<'a>(
+        &self,
+        peers: impl Iterator<Item = &'a Member>,
+    ) -> Vec<SocketAddr> {
+        match &self.role {
+            Role::Confirming(_, c) => peers
+                .filter(|m| !c.heard.contains(&m.id))
+                .map(|m| m.addr)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// While confirming: `member` answered under our leadership. Once `majority` members
+    /// (this node included) have, leading resumes; returns what waited meanwhile.
+    pub(super) fn confirmed_by(
+        &mut self,
+        member: Option<NodeId>,
+        majority: usize,
+    ) -> Option<Waited> {
+        let Role::Confirming(_, c) = &mut self.role else {
+            return None;
+        };
+        if let Some(m) = member {
+            c.heard.insert(m);
+        }
+        if c.heard.len() + 1 < majority {
+            return None;
+        }
+        let Role::Confirming(l, c) = std::mem::replace(&mut self.role, Role::Follower) else {
+            return None;
+        };
+        self.role = Role::Leading(l);
+        Some((c.held_submits, c.held_republished))
     }
 
     /// During recovery, keeps a request to keep a direct message until sequencing
@@ -346,7 +413,7 @@ impl Room {
     /// Stops sequencing to leave: own sequenced messages still await their first ack.
     pub(super) fn retire(&mut self) {
         self.role = match std::mem::replace(&mut self.role, Role::Follower) {
-            Role::Leading(l) => Role::Retiring {
+            Role::Leading(l) | Role::Confirming(l, _) => Role::Retiring {
                 unstable: l.unstable,
             },
             Role::Retiring { unstable } => Role::Retiring { unstable },

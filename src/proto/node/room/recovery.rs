@@ -82,11 +82,21 @@ impl Node {
         &mut self,
         now: Instant,
         leader: SocketAddr,
+        sender: NodeId,
         epoch: Epoch,
         from: Seq,
     ) {
         if Some(epoch) < self.ring.epoch() || !self.life.is_member() {
             return;
+        }
+        // A leader this node declared gone, or one of a term older than a round this node
+        // takes part in, is being replaced: no answer confirms it (see `ring/away.rs`).
+        if !self.ring.members().is_online(sender) || self.ring.election_term() > epoch.term {
+            return log_at!(
+                debug,
+                self,
+                "not answering {sender}'s sync request: replaced"
+            );
         }
         self.accept_leader(now, epoch);
         let mut entries: Vec<ChatEntry> = self
@@ -130,6 +140,9 @@ impl Node {
     ) {
         if self.ring.epoch() != Some(epoch) {
             return;
+        }
+        if self.room.is_confirming() {
+            return self.maybe_confirmed(now, Some(member));
         }
         let Some(rec) = self.room.recovery_mut() else {
             return;

@@ -74,6 +74,9 @@ impl Node {
         {
             return;
         }
+        if let Role::Confirming(_, c) = &mut self.room.role {
+            return c.held_republished.push(e);
+        }
         let Some(seqr) = self.room.sequencer_mut() else {
             log_at!(debug, self, "republish but not sequencing");
             return;

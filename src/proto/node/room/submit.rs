@@ -69,9 +69,10 @@ impl Node {
 
     /// The leader got a submission.
     pub(in crate::proto::node) fn on_submit(&mut self, now: Instant, origin: NodeId, s: Submit) {
-        if let Some(rec) = self.room.recovery_mut() {
-            rec.held_submits.push((origin, s));
-            return;
+        match &mut self.room.role {
+            Role::Recovering(rec) => return rec.held_submits.push((origin, s)),
+            Role::Confirming(_, c) => return c.held_submits.push((origin, s)),
+            _ => {}
         }
         if !self.is_leader() {
             // A stale view at the origin; it resubmits to the right leader later.
