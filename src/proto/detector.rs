@@ -152,6 +152,22 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     #[test]
+    fn a_watcher_back_from_an_absence_judges_afresh() {
+        let t0 = Instant::now();
+        let mut d = Detector::new(300 * MS, 450 * MS, 450 * MS);
+        d.watch(&[NodeId(1)], t0);
+        d.heard(NodeId(1), t0);
+        assert!(d.check(t0 + 320 * MS).suspected == vec![NodeId(1)]);
+        // Asleep for two seconds: on waking, the silence it slept through counts for nothing.
+        let woke = t0 + 2000 * MS;
+        d.restart_watch(woke);
+        assert!(!d.any_suspected());
+        assert_eq!(d.check(woke + 100 * MS), Verdict::default());
+        // From then on, silence counts as usual.
+        assert_eq!(d.check(woke + 460 * MS).dead, vec![NodeId(1)]);
+    }
+
+    #[test]
     fn silence_leads_to_suspicion_then_death() {
         let t0 = Instant::now();
         let mut d = Detector::new(300 * MS, 450 * MS, 450 * MS);

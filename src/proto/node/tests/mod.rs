@@ -500,6 +500,7 @@ fn graceful_leave_tells_everyone_then_reports_left() {
     assert_eq!(drain(&mut n).events, vec![Event::Left]);
 }
 
+mod away;
 mod heartbeats;
 mod hostile;
 mod joining;
