@@ -151,12 +151,18 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
-    #[test]
-    fn a_watcher_back_from_an_absence_judges_afresh() {
+    /// A detector with the default bounds, watching node 1, heard at the returned instant.
+    fn watching_node_1() -> (Instant, Detector) {
         let t0 = Instant::now();
         let mut d = Detector::new(300 * MS, 450 * MS, 450 * MS);
         d.watch(&[NodeId(1)], t0);
         d.heard(NodeId(1), t0);
+        (t0, d)
+    }
+
+    #[test]
+    fn a_watcher_back_from_an_absence_judges_afresh() {
+        let (t0, mut d) = watching_node_1();
         assert!(d.check(t0 + 320 * MS).suspected == vec![NodeId(1)]);
         // Asleep for two seconds: on waking, the silence it slept through counts for nothing.
         let woke = t0 + 2000 * MS;
@@ -188,10 +194,7 @@ mod tests {
 
     #[test]
     fn a_sign_of_life_clears_suspicion() {
-        let t0 = Instant::now();
-        let mut d = Detector::new(300 * MS, 450 * MS, 450 * MS);
-        d.watch(&[NodeId(1)], t0);
-        d.heard(NodeId(1), t0);
+        let (t0, mut d) = watching_node_1();
         d.check(t0 + 350 * MS);
         d.heard(NodeId(1), t0 + 360 * MS);
         assert!(!d.any_suspected());

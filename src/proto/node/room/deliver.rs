@@ -6,6 +6,18 @@ use super::*;
 const FETCH_BATCH: u64 = 64;
 
 impl Node {
+    /// Sends one sequenced room message to `to` (a fetch answered, a recovery, a repair);
+    /// not the leader's own first broadcast, whose ack may commit it.
+    pub(in crate::proto::node) fn send_entry(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        e: ChatEntry,
+    ) {
+        let token = Token::Room(RoomToken::Sequenced(None));
+        self.send_reliable(now, to, Message::Sequenced(e), token);
+    }
+
     /// A sequenced message from `sender`: taken if the sender may say it (see
     /// [`Node::accepts_sequenced`]); during recovery it also counts as a survivor's answer.
     pub(in crate::proto::node) fn on_sequenced_from(
@@ -179,12 +191,7 @@ impl Node {
             entries.len()
         );
         for e in entries {
-            self.send_reliable(
-                now,
-                requester,
-                Message::Sequenced(e),
-                Token::Room(RoomToken::Sequenced(None)),
-            );
+            self.send_entry(now, requester, e);
         }
     }
 }

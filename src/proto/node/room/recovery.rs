@@ -111,12 +111,7 @@ impl Node {
         let kept: Vec<QueuedDm> = self.mail.kept();
         let sent = (entries.len() + kept.len()) as u32;
         for e in entries {
-            self.send_reliable(
-                now,
-                leader,
-                Message::Sequenced(e),
-                Token::Room(RoomToken::Sequenced(None)),
-            );
+            self.send_entry(now, leader, e);
         }
         for item in kept {
             self.send_reliable(now, leader, Message::Queued(item), Token::Control);
@@ -251,12 +246,7 @@ impl Node {
                     .cloned()
                     .or_else(|| rec.backfill.get(&Seq(s)).cloned())
                     .unwrap_or_else(|| ChatEntry::filler(Seq(s)));
-                self.send_reliable(
-                    now,
-                    addr,
-                    Message::Sequenced(e),
-                    Token::Room(RoomToken::Sequenced(None)),
-                );
+                self.send_entry(now, addr, e);
             }
         }
         for (origin, s) in rec.held_submits {

@@ -52,12 +52,7 @@ impl Node {
                         .cloned()
                     && let Some(addr) = self.ring.members().get(origin).map(|m| m.addr)
                 {
-                    self.send_reliable(
-                        now,
-                        addr,
-                        Message::Sequenced(e),
-                        Token::Room(RoomToken::Sequenced(None)),
-                    );
+                    self.send_entry(now, addr, e);
                 }
             }
             Accepted::Held | Accepted::Overflow => {}
