@@ -1,0 +1,90 @@
+//! A member's [`HoldBackQueue`]: room messages shown strictly in sequence order.
+
+use super::*;
+
+/// Room messages a member holds back while waiting for a gap to fill.
+pub const MAX_HOLDBACK: usize = 10_000;
+
+/// A member's hold-back queue: room messages are shown strictly in sequence order; an
+/// out-of-order message waits here until the gap before it is filled.
+#[derive(Debug, Clone)]
+pub struct HoldBackQueue {
+    next: Seq,
+    held: BTreeMap<Seq, ChatEntry>,
+}
+
+impl HoldBackQueue {
+    /// A queue that will deliver `next` first.
+    pub fn new(next: Seq) -> Self {
+        HoldBackQueue {
+            next,
+            held: BTreeMap::new(),
+        }
+    }
+
+    /// The next sequence number to deliver.
+    pub fn next(&self) -> Seq {
+        self.next
+    }
+
+    /// Offers a sequenced message; `false` if it was delivered or held already (a
+    /// duplicate) or lies too far ahead to hold.
+    pub fn offer(&mut self, e: ChatEntry) -> bool {
+        if e.seq < self.next || self.held.contains_key(&e.seq) {
+            return false;
+        }
+        if e.seq.0 - self.next.0 >= MAX_HOLDBACK as u64 {
+            return false;
+        }
+        self.held.insert(e.seq, e);
+        true
+    }
+
+    /// Takes `e` to deliver at once if it is the next one and nothing is held (the next
+    /// is then the one after it); otherwise hands it back, to [`HoldBackQueue::offer`].
+    pub fn take_if_next(&mut self, e: ChatEntry) -> Result<ChatEntry, ChatEntry> {
+        if e.seq == self.next && self.held.is_empty() {
+            self.next = self.next.next();
+            Ok(e)
+        } else {
+            Err(e)
+        }
+    }
+
+    /// Takes the next message if it is here.
+    pub fn pop_ready(&mut self) -> Option<ChatEntry> {
+        let e = self.held.remove(&self.next)?;
+        self.next = self.next.next();
+        Some(e)
+    }
+
+    /// The highest sequence number delivered or held (`next - 1` when nothing is held).
+    pub fn high(&self) -> Seq {
+        self.held
+            .last_key_value()
+            .map_or(Seq(self.next.0.saturating_sub(1)), |(s, _)| *s)
+    }
+
+    /// Whether `seq` is held.
+    pub fn has(&self, seq: Seq) -> bool {
+        self.held.contains_key(&seq)
+    }
+
+    /// The held messages from `from` on.
+    pub fn held_from(&self, from: Seq) -> impl DoubleEndedIterator<Item = &ChatEntry> {
+        self.held.range(from..).map(|(_, e)| e)
+    }
+
+    /// Moves the delivery point to `next`, dropping what is held below it. Used when a
+    /// member re-registers with a leader whose sequence diverged from what it had.
+    pub fn reset(&mut self, next: Seq) {
+        self.held = self.held.split_off(&next);
+        self.next = next;
+    }
+
+    /// The first gap, `(first missing, last missing)`, if a later message is held.
+    pub fn missing(&self) -> Option<(Seq, Seq)> {
+        let (&first_held, _) = self.held.first_key_value()?;
+        (first_held > self.next).then(|| (self.next, Seq(first_held.0 - 1)))
+    }
+}

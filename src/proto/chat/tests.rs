@@ -1,0 +1,175 @@
+//! Tests of the sequencer, the hold-back queue, the history and the outbox.
+
+use super::*;
+use crate::ids::{Lamport, WallMillis};
+
+fn submit(n: u64, below: u64) -> Submit {
+    Submit {
+        origin_seq: OriginSeq(n),
+        committed_below: OriginSeq(below),
+        name: "a".into(),
+        lamport: Lamport(n),
+        sent_at: WallMillis(0),
+        text: format!("m{n}"),
+    }
+}
+
+fn seqs(a: Accepted) -> Vec<(u64, u64)> {
+    match a {
+        Accepted::Sequenced(v) => v.iter().map(|e| (e.seq.0, e.origin_seq.0)).collect(),
+        other => panic!("expected sequenced, got {other:?}"),
+    }
+}
+
+#[test]
+fn sequencer_numbers_in_arrival_order_across_origins() {
+    let mut s = Sequencer::resume(Seq(1), &History::new(10));
+    assert_eq!(seqs(s.accept(NodeId(1), "a", submit(1, 1))), vec![(1, 1)]);
+    assert_eq!(seqs(s.accept(NodeId(2), "b", submit(1, 1))), vec![(2, 1)]);
+    assert_eq!(s.next_seq(), Seq(3));
+}
+
+/// A retried submission is recognised by (origin, origin_seq) and never posted twice.
+#[test]
+fn sequencer_recognises_retries() {
+    let mut s = Sequencer::resume(Seq(1), &History::new(10));
+    seqs(s.accept(NodeId(1), "a", submit(1, 1)));
+    assert_eq!(s.accept(NodeId(1), "a", submit(1, 1)), Accepted::Duplicate);
+    assert_eq!(s.next_seq(), Seq(2));
+}
+
+/// Per-sender FIFO: a later submission that overtook an earlier one waits for it.
+#[test]
+fn sequencer_keeps_each_origins_order() {
+    let mut s = Sequencer::resume(Seq(1), &History::new(10));
+    assert_eq!(s.accept(NodeId(1), "a", submit(2, 1)), Accepted::Held);
+    assert_eq!(s.accept(NodeId(1), "a", submit(2, 1)), Accepted::Duplicate);
+    assert_eq!(
+        seqs(s.accept(NodeId(1), "a", submit(1, 1))),
+        vec![(1, 1), (2, 2)]
+    );
+}
+
+/// A new leader that never saw an origin's early messages trusts the origin's
+/// `committed_below` instead of waiting forever for number 1.
+#[test]
+fn sequencer_skips_what_the_origin_says_is_committed() {
+    let mut s = Sequencer::resume(Seq(40), &History::new(10));
+    assert_eq!(seqs(s.accept(NodeId(1), "a", submit(7, 7))), vec![(40, 7)]);
+}
+
+/// A held submission is released when the origin says the one it waited for was
+/// committed elsewhere (by a leader on the other side of a partition, say).
+#[test]
+fn sequencer_releases_held_when_committed_below_moves() {
+    let mut s = Sequencer::resume(Seq(1), &History::new(10));
+    assert_eq!(seqs(s.accept(NodeId(1), "a", submit(1, 1))), vec![(1, 1)]);
+    assert_eq!(s.accept(NodeId(1), "a", submit(3, 2)), Accepted::Held);
+    // The retry of 3 says everything below 3 is committed: 3 goes out now.
+    assert_eq!(seqs(s.accept(NodeId(1), "a", submit(3, 3))), vec![(2, 3)]);
+}
+
+/// After a failover a later submission can survive while an earlier one was lost with
+/// the old leader: the earlier one is sequenced when resubmitted, the later is not again.
+#[test]
+fn sequencer_takes_a_lost_submission_below_a_surviving_one() {
+    let mut s = Sequencer::resume(Seq(30), &History::new(10));
+    s.note_sequenced(NodeId(1), OriginSeq(6));
+    assert_eq!(s.accept(NodeId(1), "a", submit(6, 5)), Accepted::Duplicate);
+    assert_eq!(seqs(s.accept(NodeId(1), "a", submit(5, 5))), vec![(30, 5)]);
+    assert_eq!(seqs(s.accept(NodeId(1), "a", submit(7, 5))), vec![(31, 7)]);
+}
+
+#[test]
+fn sequencer_resumes_from_history() {
+    let mut h = History::new(10);
+    h.push(ChatEntry {
+        seq: Seq(1),
+        origin: NodeId(1),
+        name: "a".into(),
+        origin_seq: OriginSeq(1),
+        lamport: Lamport(1),
+        sent_at: WallMillis(0),
+        text: "x".into(),
+    });
+    let mut s = Sequencer::resume(Seq(2), &h);
+    assert_eq!(s.accept(NodeId(1), "a", submit(1, 1)), Accepted::Duplicate);
+}
+
+fn entry(seq: u64) -> ChatEntry {
+    ChatEntry {
+        seq: Seq(seq),
+        origin: NodeId(1),
+        name: "a".into(),
+        origin_seq: OriginSeq(seq),
+        lamport: Lamport(seq),
+        sent_at: WallMillis(0),
+        text: format!("m{seq}"),
+    }
+}
+
+#[test]
+fn holdback_delivers_in_order_and_reports_gaps() {
+    let mut q = HoldBackQueue::new(Seq(1));
+    assert!(q.offer(entry(3)));
+    assert!(q.pop_ready().is_none());
+    assert_eq!(q.missing(), Some((Seq(1), Seq(2))));
+    assert!(q.offer(entry(1)));
+    assert_eq!(q.pop_ready().unwrap().seq, Seq(1));
+    assert!(q.pop_ready().is_none());
+    assert_eq!(q.missing(), Some((Seq(2), Seq(2))));
+    assert!(q.offer(entry(2)));
+    assert!(!q.offer(entry(2)), "duplicate while held");
+    assert_eq!(q.pop_ready().unwrap().seq, Seq(2));
+    assert_eq!(q.pop_ready().unwrap().seq, Seq(3));
+    assert!(!q.offer(entry(1)), "duplicate after delivery");
+    assert_eq!(q.missing(), None);
+}
+
+/// Only the next message, with nothing held, skips the queue; anything else is handed
+/// back and held (or refused) as before, so order is kept.
+#[test]
+fn holdback_takes_the_next_message_directly_only_when_nothing_is_held() {
+    let mut q = HoldBackQueue::new(Seq(1));
+    assert_eq!(q.take_if_next(entry(1)).map(|e| e.seq), Ok(Seq(1)));
+    assert_eq!(q.next(), Seq(2));
+    let back = q.take_if_next(entry(3)).unwrap_err();
+    assert!(q.offer(back));
+    // 2 is next, but 3 is held: 2 goes through the queue, and 3 follows it.
+    let back = q.take_if_next(entry(2)).unwrap_err();
+    assert!(q.offer(back));
+    assert_eq!(q.pop_ready().unwrap().seq, Seq(2));
+    assert_eq!(q.pop_ready().unwrap().seq, Seq(3));
+    assert!(
+        q.take_if_next(entry(3)).is_err(),
+        "a duplicate is not taken"
+    );
+    assert!(!q.offer(entry(3)));
+    assert_eq!(q.next(), Seq(4));
+}
+
+#[test]
+fn history_is_bounded_and_ranges_by_seq() {
+    let mut h = History::new(3);
+    for i in 1..=5 {
+        h.push(entry(i));
+    }
+    assert_eq!(h.len(), 3);
+    let r: Vec<u64> = h.range(Seq(2), Seq(4)).map(|e| e.seq.0).collect();
+    assert_eq!(r, vec![3, 4]);
+}
+
+#[test]
+fn outbox_tracks_committed_below() {
+    let mut o = Outbox::default();
+    let a = o.push(submit(0, 0));
+    let b = o.push(submit(0, 0));
+    assert_eq!((a.origin_seq, b.origin_seq), (OriginSeq(1), OriginSeq(2)));
+    assert_eq!(a.committed_below, OriginSeq(1), "a itself is not committed");
+    assert_eq!(b.committed_below, OriginSeq(1));
+    o.confirm(OriginSeq(1));
+    assert_eq!(o.committed_below(), OriginSeq(2));
+    assert_eq!(o.unconfirmed()[0].committed_below, OriginSeq(2));
+    o.confirm(OriginSeq(2));
+    assert_eq!(o.committed_below(), OriginSeq(3));
+}
