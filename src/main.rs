@@ -3,6 +3,7 @@
 use clap::Parser;
 use ringchat::cli::{Args, Tool};
 use ringchat::driver::{self, Security};
+use ringchat::program;
 use ringchat::{guard, logging};
 use std::process::ExitCode;
 
@@ -108,7 +109,7 @@ fn main() -> ExitCode {
         };
         let mut cfg = args.node_config(local, join);
         cfg.identity = identity;
-        driver::run(cfg, socket, security, store, args.json).await
+        program::run(cfg, socket, security, store, args.json).await
     });
     // The stdin reader may still be blocked in a read; do not wait for it.
     rt.shutdown_background();

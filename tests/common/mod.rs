@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod node_task;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,8 @@
 //!
 //! Used only when stdin and stdout are both terminals and `--json` is off.
 
-use crate::driver::{Request, Typed, request_for};
+use super::line::hand_over;
+use crate::driver::Request;
 use crate::proto::Command;
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
@@ -138,14 +139,8 @@ pub fn start(
             if !line.trim().is_empty() {
                 let _ = rl.add_history_entry(line.as_str());
             }
-            match request_for(&line) {
-                Typed::Request(r) => {
-                    if commands.send(r).is_err() {
-                        break;
-                    }
-                }
-                Typed::Nothing => {}
-                Typed::Exit => break,
+            if !hand_over(&line, &commands) {
+                break;
             }
         }
         if let Some(h) = &history {
