@@ -119,24 +119,31 @@ fn level() -> LevelFilter {
         .unwrap_or(LevelFilter::INFO)
 }
 
-/// Installs the global subscriber: the log file `dir/chat_<port>.log`, and stderr too when
-/// `verbose`. Keep the returned guard alive until exit so the file is flushed.
+/// Installs the global subscriber: the log file `dir/chat_<port>.log` (none without a
+/// `dir`), and stderr too when `verbose`. Keep the returned guard alive until exit so the
+/// file is flushed.
 pub fn init(
-    dir: &Path,
+    dir: Option<&Path>,
     port: u16,
     verbose: bool,
-) -> std::io::Result<tracing_appender::non_blocking::WorkerGuard> {
-    std::fs::create_dir_all(dir)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("chat_{port}.log")))?;
-    let (writer, guard) = tracing_appender::non_blocking(file);
+) -> std::io::Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
     let level = level();
-    let file_layer = tracing_subscriber::fmt::layer()
-        .event_format(LamportFormat)
-        .with_writer(writer)
-        .with_filter(level);
+    let (file_layer, guard) = match dir {
+        None => (None, None),
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("chat_{port}.log")))?;
+            let (writer, guard) = tracing_appender::non_blocking(file);
+            let layer = tracing_subscriber::fmt::layer()
+                .event_format(LamportFormat)
+                .with_writer(writer)
+                .with_filter(level);
+            (Some(layer), Some(guard))
+        }
+    };
     let stderr_layer = verbose.then(|| {
         tracing_subscriber::fmt::layer()
             .event_format(LamportFormat)

@@ -21,9 +21,7 @@ enum Typed {
 fn request_for(line: &str) -> Typed {
     match ui::parse(line) {
         Ok(Input::Command(c)) => Typed::Request(Request::Command(c)),
-        Ok(Input::Help) => {
-            Typed::Request(Request::Say(ui::HELP.lines().map(str::to_string).collect()))
-        }
+        Ok(Input::Help) => Typed::Request(Request::Say(ui::help())),
         Ok(Input::Exit) => Typed::Exit,
         Ok(Input::Nothing) => Typed::Nothing,
         Err(e) => Typed::Request(Request::Say(vec![format!("error: {e}")])),

@@ -6,10 +6,13 @@
 //! nothing of it. Parts:
 //!
 //! - [`line`]: a typed line into a request; the plain stdin reader.
-//! - [`terminal`]: the line editor (history, completion, printing above the prompt).
+//! - [`terminal`]: the line editor (history, completion, the prompt).
+//! - [`screen`]: where every line the program prints goes, whole and in order, above
+//!   the prompt while the line editor runs.
 //! - this module: [`run`], which wires them to a node and renders its output.
 
 pub mod line;
+pub mod screen;
 pub mod terminal;
 
 use crate::driver::{Loss, Output, Request, Security, spawn_stored};
@@ -17,26 +20,27 @@ use crate::proto::{Command, Event, NodeConfig};
 use crate::store::Store;
 use crate::ui::{self, Style};
 use line::read_stdin;
-use std::io::Write;
+use screen::{Screen, print_lines};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use terminal::Names;
 use tokio::net::UdpSocket;
 
-/// Prints lines to stdout and flushes at once (readers may be a pipe). A closed stdout
-/// is ignored: the node keeps running and leaves cleanly.
-pub fn print_lines<S: AsRef<str>>(lines: &[S]) {
-    let mut out = std::io::stdout().lock();
-    for l in lines {
-        let _ = writeln!(out, "{}", l.as_ref());
-    }
-    let _ = out.flush();
+/// How the program talks to the user.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// One JSON object per line instead of text.
+    pub json: bool,
+    /// Where the line editor keeps what was typed across runs; `None` keeps it for this
+    /// run only.
+    pub editor_history: Option<PathBuf>,
 }
 
 /// The program: runs a node on `socket`, reading commands from stdin and printing events
 /// to stdout, until the user leaves (exit code 0) or joining fails (exit code 1).
 ///
-/// On a terminal it uses the line editor (`terminal`), with colour unless `NO_COLOR` is
-/// set; on pipes, plain lines; with `json`, one JSON object per line.
+/// On a terminal it uses the line editor ([`terminal`]), with colour unless `NO_COLOR`
+/// is set; on pipes, plain lines; with `settings.json`, one JSON object per line.
 ///
 /// With `store`, the node starts from what it holds and keeps its state there.
 pub async fn run(
@@ -44,27 +48,25 @@ pub async fn run(
     socket: UdpSocket,
     security: Security,
     store: Option<Store>,
-    json: bool,
+    settings: Settings,
 ) -> ExitCode {
     use std::io::IsTerminal;
+    let json = settings.json;
     let stdout_tty = std::io::stdout().is_terminal();
     let interactive = !json && stdout_tty && std::io::stdin().is_terminal();
-    let mut out = UserOutput {
+    // The first line, before anything else can print (the warning below goes to stderr).
+    let listening = if json {
+        serde_json::json!({"event": "listening", "addr": cfg.addr.to_string()}).to_string()
+    } else {
+        format!("listening on {}", cfg.addr)
+    };
+    print_lines(&[listening]);
+    let out = UserOutput {
         json,
         style: Style::for_output(stdout_tty && !json),
-        printer: None,
+        screen: Screen::open(),
     };
     let prompt = format!("{}@{}> ", cfg.name, cfg.addr);
-    let history = crate::identity::default_path()
-        .parent()
-        .map(|d| d.join(format!("history-{}", cfg.name)));
-    if json {
-        out.line(
-            serde_json::json!({"event": "listening", "addr": cfg.addr.to_string()}).to_string(),
-        );
-    } else {
-        out.line(format!("listening on {}", cfg.addr));
-    }
     if security.room_key.is_none() {
         eprintln!(
             "warning: no room key: this room is unauthenticated (anyone who can reach it can \
@@ -75,6 +77,7 @@ pub async fn run(
     let mut handle = match spawn_stored(socket, cfg, security, store, Loss::default()) {
         Ok(h) => h,
         Err(e) => {
+            out.screen.close();
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
@@ -106,31 +109,6 @@ pub async fn run(
         learn_names(&names, &ev);
         match &ev {
             Event::JoinFailed(_) => code = ExitCode::FAILURE,
-            Event::Joined { .. } => {
-                if let Some(commands) = input.take() {
-                    if interactive {
-                        match terminal::start(
-                            prompt.clone(),
-                            names.clone(),
-                            history.clone(),
-                            commands.clone(),
-                        ) {
-                            Ok(p) => {
-                                out.printer = Some(p);
-                                // Learn the members' names for completion, quietly.
-                                seeding_names =
-                                    commands.send(Request::Command(Command::List)).is_ok();
-                            }
-                            Err(e) => {
-                                eprintln!("warning: no line editor ({e}); reading plain lines");
-                                tokio::spawn(read_stdin(commands));
-                            }
-                        }
-                    } else {
-                        tokio::spawn(read_stdin(commands));
-                    }
-                }
-            }
             Event::Members(_) if seeding_names => {
                 seeding_names = false;
                 continue;
@@ -138,7 +116,41 @@ pub async fn run(
             _ => {}
         }
         out.event(&ev);
+        if !matches!(ev, Event::Joined { .. }) {
+            continue;
+        }
+        let Some(commands) = input.take() else {
+            continue;
+        };
+        // The editor starts after the joined line is given to the screen, so its first
+        // prompt comes below that line.
+        let editor = interactive.then(|| {
+            let link = out.screen.link();
+            let history = settings.editor_history.clone();
+            terminal::start(
+                prompt.clone(),
+                names.clone(),
+                history,
+                commands.clone(),
+                link,
+            )
+        });
+        match editor {
+            Some(Ok(())) => {
+                // Learn the members' names for completion, quietly.
+                seeding_names = commands.send(Request::Command(Command::List)).is_ok();
+            }
+            Some(Err(e)) => {
+                eprintln!("warning: no line editor ({e}); reading plain lines");
+                tokio::spawn(read_stdin(commands));
+            }
+            None => {
+                tokio::spawn(read_stdin(commands));
+            }
+        }
     }
+    // Every line is out, with its newline, before the program ends.
+    out.screen.close();
     code
 }
 
@@ -153,26 +165,19 @@ fn learn_names(names: &Names, ev: &Event) {
     }
 }
 
-/// Where the program's lines go: stdout (plain, coloured or JSON), or above the prompt.
+/// What the program prints, as text (plain or coloured) or JSON, on its screen.
 struct UserOutput {
     json: bool,
     style: Style,
-    printer: Option<terminal::Printer>,
+    screen: Screen,
 }
 
 impl UserOutput {
-    fn line(&mut self, line: String) {
-        match &mut self.printer {
-            Some(p) => {
-                if p.print(line.clone()).is_err() {
-                    print_lines(&[line]);
-                }
-            }
-            None => print_lines(&[line]),
-        }
+    fn line(&self, line: String) {
+        self.screen.line(line);
     }
 
-    fn event(&mut self, ev: &Event) {
+    fn event(&self, ev: &Event) {
         if self.json {
             return self.line(ui::render_json(ev));
         }
@@ -182,7 +187,7 @@ impl UserOutput {
     }
 
     /// The REPL's own lines (help, typing errors).
-    fn say(&mut self, lines: Vec<String>) {
+    fn say(&self, lines: Vec<String>) {
         for l in lines {
             let l = if self.json {
                 match l.strip_prefix("error: ") {

@@ -9,6 +9,8 @@
 #![allow(dead_code)]
 
 pub mod node_task;
+pub mod pty;
+pub mod screen;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
