@@ -103,7 +103,7 @@ fn one_session(label: &str, dir: &Scratch, args: &[&str], what: &str, first: fn(
 }
 
 /// How many sessions the start-up tests run in a row: the lost line was a race, missing
-/// in about 4 of 10 joins.
+/// in 4 to 8 of 10 joins before the fix.
 const RUNS: usize = 50;
 
 /// On a terminal, the first line after start-up is always drawn: it was lost when it

@@ -93,8 +93,22 @@ pub fn help() -> Vec<String> {
             .iter()
             .map(|(command, what)| format!("  {command:width$}  {what}")),
     );
-    lines.push(format!("examples: {}", EXAMPLES[..2].join("   ")));
-    lines.push(format!("          {}", EXAMPLES[2..].join("   ")));
+    // Two columns of examples, aligned too.
+    let left = EXAMPLES
+        .iter()
+        .step_by(2)
+        .map(|e| e.len())
+        .max()
+        .unwrap_or(0);
+    for (i, pair) in EXAMPLES.chunks(2).enumerate() {
+        let head = if i == 0 { "examples:" } else { "" };
+        let row = format!(
+            "{head:9} {:left$}   {}",
+            pair[0],
+            pair.get(1).unwrap_or(&"")
+        );
+        lines.push(row.trim_end().to_string());
+    }
     lines.push("a line starting with / is always a command: /list, /send bob hi".into());
     lines.push("Tab completes commands, and names after send.".into());
     lines
@@ -267,7 +281,16 @@ mod tests {
             assert_eq!(line.find(what), Some(column), "{line:?}");
             assert!(line[2..].starts_with(command), "{line:?}");
         }
-        assert!(lines.iter().any(|l| l.starts_with("examples: send_all")));
+        let examples: Vec<&String> = lines.iter().skip(1 + COMMANDS.len()).take(2).collect();
+        assert!(
+            examples[0].starts_with("examples: send_all"),
+            "{examples:?}"
+        );
+        assert_eq!(
+            examples[0].find(EXAMPLES[1]),
+            examples[1].find(EXAMPLES[3]),
+            "{examples:?}"
+        );
     }
 
     #[test]
