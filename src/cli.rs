@@ -64,12 +64,15 @@ pub struct Args {
     /// (SQLite). Default: ~/.local/share/ringchat/<name>-<port>/.
     #[arg(long, value_name = "DIR", env = "RINGCHAT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Keep nothing on disk: a restart forgets everything.
+    /// Keep nothing on disk: no database, no log file (unless --log-dir is given), no
+    /// line-editor history; and no new identity file (unless --identity is given): an
+    /// existing one is used, else an identity for this run only.
     #[arg(long, conflicts_with = "data_dir")]
     pub ephemeral: bool,
-    /// Directory for the log file `chat_<port>.log`.
-    #[arg(long, value_name = "DIR", default_value = ".")]
-    pub log_dir: PathBuf,
+    /// Directory for the log file `chat_<port>.log`. Default: the working directory, or
+    /// no log file at all with --ephemeral.
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
     /// Milliseconds before an unacknowledged message is resent to a peer whose round trip
     /// is not measured yet; also the longest wait between resends.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
@@ -142,6 +145,30 @@ impl Args {
         Some(self.data_dir.clone().unwrap_or_else(|| {
             crate::store::default_dir(self.name.as_deref().unwrap_or_default(), port)
         }))
+    }
+
+    /// Where the log file goes: `--log-dir`, else the working directory, or nowhere with
+    /// `--ephemeral`.
+    pub fn log_dir(&self) -> Option<PathBuf> {
+        match &self.log_dir {
+            Some(dir) => Some(dir.clone()),
+            None if self.ephemeral => None,
+            None => Some(PathBuf::from(".")),
+        }
+    }
+
+    /// Where the line editor keeps what was typed across runs, or `None` with
+    /// `--ephemeral` (then only for this run).
+    pub fn editor_history(&self) -> Option<PathBuf> {
+        let name = self.name.as_deref().unwrap_or_default();
+        let file = format!("history-{name}");
+        (!self.ephemeral).then(|| crate::identity::data_home().join(file))
+    }
+
+    /// Whether to create the identity file when there is none: unless `--ephemeral`
+    /// (then only when `--identity` names one).
+    pub fn may_create_identity(&self) -> bool {
+        !self.ephemeral || self.identity.is_some()
     }
 
     /// The node settings for a node listening at `local`.
@@ -225,6 +252,30 @@ mod tests {
             .is_err(),
             "--ephemeral and --data-dir contradict each other"
         );
+    }
+
+    #[test]
+    fn ephemeral_writes_nothing_unless_asked() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["ringchat", "--name", "ann", "--port", "1"];
+            args.extend(extra);
+            Args::try_parse_from(args).unwrap()
+        };
+        let kept = parse(&[]);
+        assert_eq!(kept.log_dir(), Some(PathBuf::from(".")));
+        assert!(
+            kept.editor_history()
+                .unwrap()
+                .ends_with("ringchat/history-ann")
+        );
+        assert!(kept.may_create_identity());
+        let none = parse(&["--ephemeral"]);
+        assert_eq!(none.log_dir(), None);
+        assert_eq!(none.editor_history(), None);
+        assert!(!none.may_create_identity());
+        let asked = parse(&["--ephemeral", "--log-dir", "logs", "--identity", "id"]);
+        assert_eq!(asked.log_dir(), Some(PathBuf::from("logs")));
+        assert!(asked.may_create_identity());
     }
 
     #[test]

@@ -1,29 +1,29 @@
-//! The tokio driver: one UDP socket, one deadline timer, a command channel in and an
-//! event channel out. It makes no protocol decisions; it moves bytes and time into the
+//! The node task: one UDP socket, one deadline timer, a command channel in and an
+//! output channel out, the node's database, and its guard (room key, replay windows,
+//! rate limits). It makes no protocol decisions; it moves bytes and time into the
 //! [`Node`] and its outputs out.
 //!
-//! [`spawn`] runs a node as a task behind channels (the tests use this directly);
-//! [`run`] is the program: it wires stdin through [`ui::parse`] and events through
-//! [`ui::render`] to stdout.
+//! [`spawn`] and its variants run a node as a task behind channels; the interactive
+//! program (`crate::program`) and the tests drive it through a [`NodeHandle`]. Nothing
+//! here reads the terminal or prints.
+//!
+//! Two answers do not come from the node yet, each kept in one function so it can move
+//! into the protocol core: `history` from the database (`history_from_store`) and the
+//! guard's refusals in `status` (`with_guard_counts`).
 
 use crate::guard::{Guard, KEY_BYTES};
 use crate::ids::{NodeId, WallMillis};
-use crate::logging::LAMPORT;
+use crate::logging::NodeClock;
 use crate::proto::{Command, Event, Node, NodeConfig};
 use crate::store::{Store, StoreError};
-use crate::terminal::{self, Names};
-use crate::ui::{self, Input, Style};
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::io::AsyncBufReadExt;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tracing::warn;
+use tracing::{Instrument, warn};
 
 /// Receive buffer: larger than any valid datagram, so oversized ones are seen as such.
 const RECV_BUFFER: usize = 2048;
@@ -190,7 +190,19 @@ pub fn spawn_stored(
         }
     };
     let guard = Guard::new(id, security.room_key, security.per_source_per_second);
-    let task = tokio::spawn(node_loop(socket, guard, node, store, cmd_rx, ev_tx, loss));
+    // Log lines written on this node's behalf carry its own Lamport time, also when
+    // several nodes share the process.
+    let clock = NodeClock::default();
+    let span = crate::logging::node_span(local_addr, &clock);
+    let io = Io {
+        socket,
+        guard,
+        store,
+        events: ev_tx,
+        loss,
+        clock,
+    };
+    let task = tokio::spawn(node_loop(io, node, cmd_rx).instrument(span));
     Ok(NodeHandle {
         commands: cmd_tx,
         events: ev_rx,
@@ -214,16 +226,28 @@ fn persist(store: &mut Option<Store>, node: &mut Node, events: &mpsc::UnboundedS
     }
 }
 
+/// What the node task works with besides the node itself.
+struct Io {
+    socket: UdpSocket,
+    guard: Guard,
+    store: Option<Store>,
+    events: mpsc::UnboundedSender<Output>,
+    loss: Loss,
+    /// The node's Lamport time as its log lines show it.
+    clock: NodeClock,
+}
+
 /// Sends every pending datagram (sealed) and forwards every event; `true` once the node
 /// is done.
-async fn drain(
-    socket: &UdpSocket,
-    guard: &Guard,
-    node: &mut Node,
-    store: &mut Option<Store>,
-    events: &mpsc::UnboundedSender<Output>,
-    loss: &Loss,
-) -> bool {
+async fn drain(io: &mut Io, node: &mut Node) -> bool {
+    let Io {
+        socket,
+        guard,
+        store,
+        events,
+        loss,
+        clock,
+    } = io;
     // On disk before anything of this input (an ack, say) goes out.
     persist(store, node, events);
     while let Some(t) = node.poll_transmit() {
@@ -235,16 +259,23 @@ async fn drain(
         }
     }
     let mut done = false;
-    while let Some(mut ev) = node.poll_event() {
+    while let Some(ev) = node.poll_event() {
         done |= matches!(ev, Event::Left | Event::JoinFailed(_));
-        if let Event::Status(s) = &mut ev {
-            s.stats.refused = guard.refused_total();
-        }
         // A closed receiver only means nobody is listening any more.
-        let _ = events.send(Output::Event(ev));
+        let _ = events.send(Output::Event(with_guard_counts(ev, guard)));
     }
-    LAMPORT.store(node.lamport().0, Ordering::Relaxed);
+    clock.set(node.lamport().0);
     done
+}
+
+/// `status` counts what the guard refused (bad seals, replays, rate limits) among the
+/// refused datagrams: the node cannot see those, so the node task fills the figure in
+/// on the way out. Every other event passes unchanged.
+fn with_guard_counts(mut ev: Event, guard: &Guard) -> Event {
+    if let Event::Status(s) = &mut ev {
+        s.stats.refused = guard.refused_total();
+    }
+    ev
 }
 
 /// Has the guard check and open one received datagram (the rate limit first, so a flood
@@ -268,27 +299,36 @@ fn answered_by_the_loop(request: &Request, store: &Option<Store>) -> bool {
 }
 
 /// Hands one request to the node (or answers it from the database).
-fn take_request(
-    request: Request,
-    node: &mut Node,
-    store: &Option<Store>,
-    events: &mpsc::UnboundedSender<Output>,
-) {
-    match request {
-        // History comes from the database, which keeps more than memory does.
-        Request::Command(Command::History { count, search }) if store.is_some() => {
-            let ev = match store.as_ref().map(|s| s.history(count, search.as_deref())) {
-                Some(Ok(entries)) => Output::Event(Event::History(entries)),
-                Some(Err(e)) => Output::Say(vec![format!("error: reading history: {e}")]),
-                None => return,
-            };
-            let _ = events.send(ev);
+fn take_request(request: Request, node: &mut Node, io: &Io) {
+    let answer = match (request, &io.store) {
+        (Request::Command(Command::History { count, search }), Some(store)) => {
+            history_from_store(store, count, search.as_deref())
         }
-        Request::Command(cmd) => node.handle_command(Instant::now(), wall_now(), cmd),
-        Request::Say(lines) => {
-            let _ = events.send(Output::Say(lines));
+        (Request::Command(cmd), _) => {
+            return node.handle_command(Instant::now(), wall_now(), cmd);
         }
+        (Request::Say(lines), _) => Output::Say(lines),
+    };
+    let _ = io.events.send(answer);
+}
+
+/// `history` for a node with a database: read from there, which keeps more than the
+/// node's memory does. (The node answers `history` itself when nothing is kept on disk.)
+fn history_from_store(store: &Store, count: usize, search: Option<&str>) -> Output {
+    match store.history(count, search) {
+        Ok(entries) => Output::Event(Event::History(entries)),
+        Err(e) => Output::Say(vec![format!("error: reading history: {e}")]),
     }
+}
+
+/// Takes one request: when the loop answers it itself, what the node owes from earlier
+/// inputs goes out first. `true` once the node is done.
+async fn take_request_in_order(request: Request, node: &mut Node, io: &mut Io) -> bool {
+    if answered_by_the_loop(&request, &io.store) && drain(io, node).await {
+        return true;
+    }
+    take_request(request, node, io);
+    false
 }
 
 /// The node task. It sleeps until a datagram, a request or the node's deadline; then it
@@ -296,15 +336,7 @@ fn take_request(
 /// drains the node's outputs, so that answers to a burst share datagrams. Datagrams are
 /// read here, with no task or queue in between: one wake-up per burst, not two per
 /// datagram.
-async fn node_loop(
-    socket: UdpSocket,
-    guard: Guard,
-    mut node: Node,
-    mut store: Option<Store>,
-    mut commands: mpsc::UnboundedReceiver<Request>,
-    events: mpsc::UnboundedSender<Output>,
-    loss: Loss,
-) {
+async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedReceiver<Request>) {
     let mut buf = vec![0u8; RECV_BUFFER];
     let mut commands_open = true;
     // One timer for the node's life, moved when its deadline moves: cheaper than a new
@@ -312,7 +344,7 @@ async fn node_loop(
     let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
     tokio::pin!(sleep);
     loop {
-        if drain(&socket, &guard, &mut node, &mut store, &events, &loss).await {
+        if drain(&mut io, &mut node).await {
             return;
         }
         let deadline = node.poll_timeout().map(tokio::time::Instant::from_std);
@@ -322,19 +354,16 @@ async fn node_loop(
             sleep.as_mut().reset(d);
         }
         tokio::select! {
-            received = socket.recv_from(&mut buf) => match received {
-                Ok((n, from)) => take_datagram(&guard, &mut node, from, &buf[..n]),
+            received = io.socket.recv_from(&mut buf) => match received {
+                Ok((n, from)) => take_datagram(&io.guard, &mut node, from, &buf[..n]),
                 // ICMP errors surface here on some systems; the protocol's timeouts cover them.
                 Err(e) => warn!(lamport = node.lamport().0, "receive failed: {e}"),
             },
             c = commands.recv(), if commands_open => match c {
                 Some(request) => {
-                    if answered_by_the_loop(&request, &store)
-                        && drain(&socket, &guard, &mut node, &mut store, &events, &loss).await
-                    {
+                    if take_request_in_order(request, &mut node, &mut io).await {
                         return;
                     }
-                    take_request(request, &mut node, &store, &events);
                 }
                 None => {
                     commands_open = false;
@@ -347,248 +376,21 @@ async fn node_loop(
         let mut taken = 1;
         while taken < BURST {
             let mut any = false;
-            if let Ok((n, from)) = socket.try_recv_from(&mut buf) {
-                take_datagram(&guard, &mut node, from, &buf[..n]);
+            if let Ok((n, from)) = io.socket.try_recv_from(&mut buf) {
+                take_datagram(&io.guard, &mut node, from, &buf[..n]);
                 taken += 1;
                 any = true;
             }
             if commands_open && let Ok(request) = commands.try_recv() {
-                if answered_by_the_loop(&request, &store)
-                    && drain(&socket, &guard, &mut node, &mut store, &events, &loss).await
-                {
+                if take_request_in_order(request, &mut node, &mut io).await {
                     return;
                 }
-                take_request(request, &mut node, &store, &events);
                 taken += 1;
                 any = true;
             }
             if !any {
                 break;
             }
-        }
-    }
-}
-
-/// Prints lines to stdout and flushes at once (readers may be a pipe). A closed stdout
-/// is ignored: the node keeps running and leaves cleanly.
-pub fn print_lines<S: AsRef<str>>(lines: &[S]) {
-    let mut out = std::io::stdout().lock();
-    for l in lines {
-        let _ = writeln!(out, "{}", l.as_ref());
-    }
-    let _ = out.flush();
-}
-
-/// Reads stdin line by line into commands; end of input or `exit` leaves.
-async fn read_stdin(commands: mpsc::UnboundedSender<Request>) {
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    loop {
-        let line = match lines.next_line().await {
-            Ok(Some(l)) => l,
-            Ok(None) => break,
-            Err(e) => {
-                let _ = commands.send(Request::Say(vec![format!("error: reading input: {e}")]));
-                break;
-            }
-        };
-        match request_for(&line) {
-            Typed::Request(r) => {
-                if commands.send(r).is_err() {
-                    return;
-                }
-            }
-            Typed::Nothing => {}
-            Typed::Exit => break,
-        }
-    }
-    let _ = commands.send(Request::Command(Command::Leave));
-}
-
-/// What a typed line amounts to for the node loop.
-pub enum Typed {
-    /// Something to send to the node loop (a command, or lines to print in order).
-    Request(Request),
-    /// A blank line.
-    Nothing,
-    /// Leave and exit.
-    Exit,
-}
-
-/// Turns a typed line into what the node loop gets (shared by the plain reader and the
-/// line editor).
-pub fn request_for(line: &str) -> Typed {
-    match ui::parse(line) {
-        Ok(Input::Command(c)) => Typed::Request(Request::Command(c)),
-        Ok(Input::Help) => {
-            Typed::Request(Request::Say(ui::HELP.lines().map(str::to_string).collect()))
-        }
-        Ok(Input::Exit) => Typed::Exit,
-        Ok(Input::Nothing) => Typed::Nothing,
-        Err(e) => Typed::Request(Request::Say(vec![format!("error: {e}")])),
-    }
-}
-
-/// The program: runs a node on `socket`, reading commands from stdin and printing events
-/// to stdout, until the user leaves (exit code 0) or joining fails (exit code 1).
-///
-/// On a terminal it uses the line editor (`terminal`), with colour unless `NO_COLOR` is
-/// set; on pipes, plain lines; with `json`, one JSON object per line.
-///
-/// With `store`, the node starts from what it holds and keeps its state there.
-pub async fn run(
-    cfg: NodeConfig,
-    socket: UdpSocket,
-    security: Security,
-    store: Option<Store>,
-    json: bool,
-) -> ExitCode {
-    use std::io::IsTerminal;
-    let stdout_tty = std::io::stdout().is_terminal();
-    let interactive = !json && stdout_tty && std::io::stdin().is_terminal();
-    let mut out = UserOutput {
-        json,
-        style: Style::for_output(stdout_tty && !json),
-        printer: None,
-    };
-    let prompt = format!("{}@{}> ", cfg.name, cfg.addr);
-    let history = crate::identity::default_path()
-        .parent()
-        .map(|d| d.join(format!("history-{}", cfg.name)));
-    if json {
-        out.line(
-            serde_json::json!({"event": "listening", "addr": cfg.addr.to_string()}).to_string(),
-        );
-    } else {
-        out.line(format!("listening on {}", cfg.addr));
-    }
-    if security.room_key.is_none() {
-        eprintln!(
-            "warning: no room key: this room is unauthenticated (anyone who can reach it can \
-             join, read and post); create a key with `ringchat keygen --room FILE` and start \
-             every member with --room-key-file FILE"
-        );
-    }
-    let mut handle = match spawn_stored(socket, cfg, security, store, Loss::default()) {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    // Typed (or piped) commands run once the node is in the room.
-    let mut input = Some(handle.commands.clone());
-    let ctrl_c = handle.commands.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            let _ = ctrl_c.send(Request::Command(Command::Leave));
-        }
-        if tokio::signal::ctrl_c().await.is_ok() {
-            print_lines(&["interrupted twice; exiting without leaving"]);
-            std::process::exit(130);
-        }
-    });
-    drop(handle.commands);
-    let names = Names::default();
-    let mut seeding_names = false;
-    let mut code = ExitCode::SUCCESS;
-    while let Some(item) = handle.events.recv().await {
-        let ev = match item {
-            Output::Say(lines) => {
-                out.say(lines);
-                continue;
-            }
-            Output::Event(ev) => ev,
-        };
-        learn_names(&names, &ev);
-        match &ev {
-            Event::JoinFailed(_) => code = ExitCode::FAILURE,
-            Event::Joined { .. } => {
-                if let Some(commands) = input.take() {
-                    if interactive {
-                        match terminal::start(
-                            prompt.clone(),
-                            names.clone(),
-                            history.clone(),
-                            commands.clone(),
-                        ) {
-                            Ok(p) => {
-                                out.printer = Some(p);
-                                // Learn the members' names for completion, quietly.
-                                seeding_names =
-                                    commands.send(Request::Command(Command::List)).is_ok();
-                            }
-                            Err(e) => {
-                                eprintln!("warning: no line editor ({e}); reading plain lines");
-                                tokio::spawn(read_stdin(commands));
-                            }
-                        }
-                    } else {
-                        tokio::spawn(read_stdin(commands));
-                    }
-                }
-            }
-            Event::Members(_) if seeding_names => {
-                seeding_names = false;
-                continue;
-            }
-            _ => {}
-        }
-        out.event(&ev);
-    }
-    code
-}
-
-/// Member names for completion, from whatever events mention them.
-fn learn_names(names: &Names, ev: &Event) {
-    match ev {
-        Event::MemberOnline { name } | Event::MemberOffline { name } => names.add(name),
-        Event::Members(list) => list.iter().for_each(|m| names.add(&m.name)),
-        Event::Room { entry, .. } => names.add(&entry.name),
-        Event::Direct { from, .. } => names.add(from),
-        _ => {}
-    }
-}
-
-/// Where the program's lines go: stdout (plain, coloured or JSON), or above the prompt.
-struct UserOutput {
-    json: bool,
-    style: Style,
-    printer: Option<terminal::Printer>,
-}
-
-impl UserOutput {
-    fn line(&mut self, line: String) {
-        match &mut self.printer {
-            Some(p) => {
-                if p.print(line.clone()).is_err() {
-                    print_lines(&[line]);
-                }
-            }
-            None => print_lines(&[line]),
-        }
-    }
-
-    fn event(&mut self, ev: &Event) {
-        if self.json {
-            return self.line(ui::render_json(ev));
-        }
-        for l in ui::render_styled(ev, &self.style) {
-            self.line(l);
-        }
-    }
-
-    /// The REPL's own lines (help, typing errors).
-    fn say(&mut self, lines: Vec<String>) {
-        for l in lines {
-            let l = if self.json {
-                match l.strip_prefix("error: ") {
-                    Some(e) => serde_json::json!({"event": "error", "error": e}).to_string(),
-                    None => serde_json::json!({"event": "notice", "text": l}).to_string(),
-                }
-            } else {
-                l
-            };
-            self.line(l);
         }
     }
 }

@@ -3,20 +3,24 @@
 //! # Module map
 //!
 //! ```text
-//!  stdin ─► ui::parse ─Command─► driver ─► proto::Node ─poll_transmit─► UdpSocket
-//!  stdout ◄─ ui::render ◄─Event──┘  ▲                                      │
-//!                                   └──── handle_datagram ◄───────────────┘
+//!  you type ─► program ─ui::parse─Request─► driver (node task) ─► proto::Node ─► UdpSocket
+//!  stdout   ◄─ program ◄─ui::render──Output──┘   ▲                                │
+//!                                                └────── handle_datagram ◄────────┘
 //! ```
 //!
 //! - [`ids`]: newtypes for node ids, message ids, sequence numbers, clocks.
 //! - [`wire`]: the datagram format (versioned postcard envelope) and size limits.
 //! - [`proto`]: the pure protocol state machine ([`proto::Node`]): reliability layer,
 //!   membership ring, leader sequencing, direct messages. No I/O, no clocks.
-//! - [`driver`]: the tokio event loop: one UDP socket, one timer, the command channel.
+//! - [`driver`]: the node task (tokio): one UDP socket, one timer, the command channel,
+//!   the database, the guard, shutdown. It prints nothing and reads no terminal.
+//! - [`program`]: the interactive program on top of a node task: reads typed lines
+//!   ([`program::line`], or the line editor [`program::terminal`]) and prints what the
+//!   node says. It uses [`driver`]; nothing below it uses it.
 //! - [`ui`]: parse a typed line into a [`proto::Command`]; render a [`proto::Event`].
 //! - [`guard`]: the room key (sealing every datagram), replay windows, rate limits.
 //! - [`identity`]: a user's ed25519 identity file, to which names are bound.
-//! - [`logging`]: the log file, each line prefixed with the node's Lamport time.
+//! - [`logging`]: the log file, each line prefixed with its node's Lamport time.
 //! - [`store`]: the node's SQLite database (history, offline-queue replicas, member
 //!   table), written before anything is acknowledged and read back on restart.
 //! - [`cli`]: command-line flags.
@@ -27,8 +31,8 @@ pub mod guard;
 pub mod identity;
 pub mod ids;
 pub mod logging;
+pub mod program;
 pub mod proto;
 pub mod store;
-pub mod terminal;
 pub mod ui;
 pub mod wire;

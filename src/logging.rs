@@ -1,14 +1,19 @@
 //! Logging: every line of `chat_<port>.log` starts with the node's Lamport time,
 //! `<lamport>: <level> <message>`.
 //!
-//! Protocol code passes its clock as a `lamport` field; other lines use the clock the driver
-//! last published in [`LAMPORT`].
+//! Protocol code passes its clock as a `lamport` field. Any other line written while a
+//! node's task runs takes that node's clock: the node task runs inside the span from
+//! [`node_span`], which carries the node's [`NodeClock`], and the formatter reads the
+//! clock of the innermost such span. Several nodes in one process (tests, the benchmark)
+//! each stamp their own lines. A line outside any node shows 0.
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
+use tracing::{Event, Span, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::layer::SubscriberExt;
@@ -16,8 +21,35 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, filter::LevelFilter};
 
-/// The node's Lamport time as last published by the driver.
-pub static LAMPORT: AtomicU64 = AtomicU64::new(0);
+/// One node's Lamport time as its node task last published it; clones share the value.
+#[derive(Clone, Debug, Default)]
+pub struct NodeClock(Arc<AtomicU64>);
+
+impl NodeClock {
+    /// Publishes the node's time; call after each input the node took.
+    pub fn set(&self, lamport: u64) {
+        self.0.store(lamport, Ordering::Relaxed);
+    }
+
+    /// The time last published.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The span a node's task runs in (named after the node's address), carrying `clock`
+/// for the lines logged inside it. Without a subscriber it is disabled and costs nothing.
+pub fn node_span(addr: SocketAddr, clock: &NodeClock) -> Span {
+    // At the error level so that it is enabled whatever level the log is filtered to.
+    let span = tracing::error_span!("node", %addr);
+    span.with_subscriber(|(id, dispatch)| {
+        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>();
+        if let Some(data) = registry.and_then(|r| r.span(id)) {
+            data.extensions_mut().insert(clock.clone());
+        }
+    });
+    span
+}
 
 /// Formats an event as `<lamport>: <LEVEL> <message> <other fields>`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -55,13 +87,20 @@ where
 {
     fn format_event(
         &self,
-        _ctx: &FmtContext<'_, S, N>,
+        ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
         let mut f = Fields::default();
         event.record(&mut f);
-        let lamport = f.lamport.unwrap_or_else(|| LAMPORT.load(Ordering::Relaxed));
+        let lamport = f.lamport.unwrap_or_else(|| {
+            // The innermost node span's clock.
+            ctx.event_scope()
+                .and_then(|mut spans| {
+                    spans.find_map(|s| s.extensions().get::<NodeClock>().map(NodeClock::get))
+                })
+                .unwrap_or(0)
+        });
         writeln!(
             writer,
             "{lamport}: {} {}{}",
@@ -80,24 +119,31 @@ fn level() -> LevelFilter {
         .unwrap_or(LevelFilter::INFO)
 }
 
-/// Installs the global subscriber: the log file `dir/chat_<port>.log`, and stderr too when
-/// `verbose`. Keep the returned guard alive until exit so the file is flushed.
+/// Installs the global subscriber: the log file `dir/chat_<port>.log` (none without a
+/// `dir`), and stderr too when `verbose`. Keep the returned guard alive until exit so the
+/// file is flushed.
 pub fn init(
-    dir: &Path,
+    dir: Option<&Path>,
     port: u16,
     verbose: bool,
-) -> std::io::Result<tracing_appender::non_blocking::WorkerGuard> {
-    std::fs::create_dir_all(dir)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("chat_{port}.log")))?;
-    let (writer, guard) = tracing_appender::non_blocking(file);
+) -> std::io::Result<Option<tracing_appender::non_blocking::WorkerGuard>> {
     let level = level();
-    let file_layer = tracing_subscriber::fmt::layer()
-        .event_format(LamportFormat)
-        .with_writer(writer)
-        .with_filter(level);
+    let (file_layer, guard) = match dir {
+        None => (None, None),
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(format!("chat_{port}.log")))?;
+            let (writer, guard) = tracing_appender::non_blocking(file);
+            let layer = tracing_subscriber::fmt::layer()
+                .event_format(LamportFormat)
+                .with_writer(writer)
+                .with_filter(level);
+            (Some(layer), Some(guard))
+        }
+    };
     let stderr_layer = verbose.then(|| {
         tracing_subscriber::fmt::layer()
             .event_format(LamportFormat)

@@ -1,8 +1,9 @@
-//! The `ringchat` binary: parse flags, set up logging, run the driver.
+//! The `ringchat` binary: parse flags, set up logging, run the program.
 
 use clap::Parser;
 use ringchat::cli::{Args, Tool};
 use ringchat::driver::{self, Security};
+use ringchat::program;
 use ringchat::{guard, logging};
 use std::process::ExitCode;
 
@@ -34,7 +35,13 @@ fn main() -> ExitCode {
         .identity
         .clone()
         .unwrap_or_else(ringchat::identity::default_path);
-    let identity = match ringchat::identity::load_or_create(&identity_path) {
+    let identity = if args.may_create_identity() || identity_path.exists() {
+        ringchat::identity::load_or_create(&identity_path)
+    } else {
+        // Ephemeral, with no identity file and none asked for: one for this run only.
+        Ok(rand::random())
+    };
+    let identity = match identity {
         Ok(secret) => secret,
         Err(e) => {
             eprintln!(
@@ -81,13 +88,12 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let _log = match logging::init(&args.log_dir, local.port(), args.verbose) {
+        let log_dir = args.log_dir();
+        let _log = match logging::init(log_dir.as_deref(), local.port(), args.verbose) {
             Ok(guard) => guard,
             Err(e) => {
-                eprintln!(
-                    "error: cannot open the log in {}: {e}",
-                    args.log_dir.display()
-                );
+                let dir = log_dir.unwrap_or_default();
+                eprintln!("error: cannot open the log in {}: {e}", dir.display());
                 return ExitCode::FAILURE;
             }
         };
@@ -108,7 +114,11 @@ fn main() -> ExitCode {
         };
         let mut cfg = args.node_config(local, join);
         cfg.identity = identity;
-        driver::run(cfg, socket, security, store, args.json).await
+        let settings = program::Settings {
+            json: args.json,
+            editor_history: args.editor_history(),
+        };
+        program::run(cfg, socket, security, store, settings).await
     });
     // The stdin reader may still be blocked in a read; do not wait for it.
     rt.shutdown_background();

@@ -464,3 +464,42 @@ fn log_lines_start_with_the_lamport_time() {
         }
     }
 }
+
+/// `--ephemeral` writes a log file only when asked with `--log-dir`, and then nothing
+/// else: no identity file, no database. (The terminal tests check that without
+/// `--log-dir` nothing at all is written.)
+#[test]
+fn ephemeral_writes_only_the_log_it_was_asked_for() {
+    let dir = Scratch::new();
+    let logs = dir.path().join("logs");
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.args(["--name", "eph", "--port", "0", "--ephemeral", "--log-dir"])
+        .arg(&logs)
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path())
+        .env_remove("RINGCHAT_IDENTITY")
+        .env_remove("RINGCHAT_DATA_DIR");
+    let mut p = Proc::spawn_command("eph", cmd);
+    p.read_listening(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    p.expect_line("created a new room; you (eph) are the leader");
+    p.close_stdin();
+    p.expect_line("left the room");
+    let status = p.wait_exit(WAIT);
+    assert!(status.success(), "eph exited with {status}");
+    let names = |d: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(d)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", d.display()))
+            .map(|e| {
+                e.expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(dir.path()), ["logs"], "only the log directory");
+    assert_eq!(names(&logs), [format!("chat_{}.log", p.port)]);
+}

@@ -1,10 +1,11 @@
 //! The node task keeps its outputs in the order of the requests that caused them, also
 //! when several requests wait at once and are taken in one burst.
 
-use ringchat::driver::{self, Output, Request};
-use ringchat::proto::{Command, Event, NodeConfig};
-use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
+mod common;
+
+use common::node_task::{LIMIT, room_of_one};
+use ringchat::driver::{Output, Request, Security};
+use ringchat::proto::{Command, Event};
 
 /// What one output is, for the order check.
 fn kind(out: &Output) -> Option<String> {
@@ -18,20 +19,8 @@ fn kind(out: &Output) -> Option<String> {
 
 #[tokio::test]
 async fn lines_to_print_stay_behind_the_answers_to_earlier_commands() {
-    let socket = driver::bind(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
-        .await
-        .expect("a free port");
-    let addr = socket.local_addr().expect("bound");
-    let mut node = driver::spawn(socket, NodeConfig::new("alice", addr, None));
-    let limit = Duration::from_secs(10);
-    tokio::time::timeout(limit, async {
-        while !matches!(
-            node.events.recv().await,
-            Some(Output::Event(Event::Joined { .. }))
-        ) {}
-    })
-    .await
-    .expect("the room is created within 10 s");
+    let mut node = room_of_one("alice", Security::default()).await;
+    let limit = LIMIT;
     // All of these wait in the channel before the node task next wakes, so it takes
     // them in one burst.
     let requests = [

@@ -49,21 +49,70 @@ fn resolve(addr: &str) -> Option<std::net::SocketAddr> {
     addr.to_socket_addrs().ok()?.next()
 }
 
-/// The help text.
-pub const HELP: &str = "\
-commands (a line that is not a command goes to the room):
-  send_all <text>                 post to the room              send_all lunch at noon?
-  send <name>[,<name>...] <text>  private message, with receipts send bob,carol see you
-  list                            members, ONLINE/OFFLINE, leader
-  status                          the ring, neighbours, leader, Lamport clock, counters
-  history [N]                     the last N room messages      history 50
-  history --search <word> [N]     the last N that mention word  history --search lunch
-  dereg [<name>]                  go offline, keep running; private messages are kept
-  reg [<name>] [<host:port>]      come back, get what was kept  reg alice 10.0.0.5:5001
-  help                            this text
-  exit | quit | //exit            leave the room and exit (Ctrl-D and Ctrl-C too)
-a line starting with / is always a command: /list, /send bob hi
-Tab completes commands, and names after send.";
+/// The commands as `help` shows them: what to type, and what it does.
+const COMMANDS: [(&str, &str); 10] = [
+    ("send_all <text>", "post to the room"),
+    (
+        "send <name>[,<name>...] <text>",
+        "private message, with receipts",
+    ),
+    ("list", "members, ONLINE/OFFLINE, leader"),
+    ("status", "ring, neighbours, leader, clock, counters"),
+    ("history [N]", "the last N room messages (20 if no N)"),
+    (
+        "history --search <word> [N]",
+        "the last N that mention word",
+    ),
+    ("dereg [<name>]", "go offline; messages for you are kept"),
+    (
+        "reg [<name>] [<host:port>]",
+        "come back and get what was kept",
+    ),
+    ("help", "this text"),
+    (
+        "exit | quit | //exit",
+        "leave and exit (Ctrl-D, Ctrl-C too)",
+    ),
+];
+
+/// Examples shown below the commands.
+const EXAMPLES: [&str; 4] = [
+    "send_all lunch at noon?",
+    "send bob,carol see you",
+    "history --search lunch",
+    "reg alice 10.0.0.5:5001",
+];
+
+/// The help text, one string a line: the commands in two aligned columns, then
+/// examples, within 80 columns.
+pub fn help() -> Vec<String> {
+    let width = COMMANDS.iter().map(|(c, _)| c.len()).max().unwrap_or(0);
+    let mut lines = vec!["commands (a line that is not a command goes to the room):".to_string()];
+    lines.extend(
+        COMMANDS
+            .iter()
+            .map(|(command, what)| format!("  {command:width$}  {what}")),
+    );
+    // Two columns of examples, aligned too.
+    let left = EXAMPLES
+        .iter()
+        .step_by(2)
+        .map(|e| e.len())
+        .max()
+        .unwrap_or(0);
+    for (i, pair) in EXAMPLES.chunks(2).enumerate() {
+        let head = if i == 0 { "examples:" } else { "" };
+        let row = format!(
+            "{head:9} {:left$}   {}",
+            pair[0],
+            pair.get(1).unwrap_or(&"")
+        );
+        lines.push(row.trim_end().to_string());
+    }
+    lines.push("a line starting with / is always a command: /list, /send bob hi".into());
+    lines.push("Tab completes commands, and names after send.".into());
+    lines
+}
 
 /// Parses one typed line.
 pub fn parse(line: &str) -> Result<Input, ParseError> {
@@ -218,6 +267,30 @@ mod tests {
             Err(ParseError::UnknownCommand("/frobnicate".into()))
         );
         assert_eq!(parse("list all"), Err(ParseError::Usage("list")));
+    }
+
+    #[test]
+    fn help_is_aligned_and_fits_80_columns() {
+        let lines = help();
+        for l in &lines {
+            assert!(l.chars().count() <= 80, "too wide: {l:?}");
+        }
+        // The descriptions start in one column, two spaces after the widest command.
+        let column = 2 + "send <name>[,<name>...] <text>".len() + 2;
+        for (line, (command, what)) in lines[1..].iter().zip(COMMANDS) {
+            assert_eq!(line.find(what), Some(column), "{line:?}");
+            assert!(line[2..].starts_with(command), "{line:?}");
+        }
+        let examples: Vec<&String> = lines.iter().skip(1 + COMMANDS.len()).take(2).collect();
+        assert!(
+            examples[0].starts_with("examples: send_all"),
+            "{examples:?}"
+        );
+        assert_eq!(
+            examples[0].find(EXAMPLES[1]),
+            examples[1].find(EXAMPLES[3]),
+            "{examples:?}"
+        );
     }
 
     #[test]

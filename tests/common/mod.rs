@@ -8,6 +8,10 @@
 
 #![allow(dead_code)]
 
+pub mod node_task;
+pub mod pty;
+pub mod screen;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -1,15 +1,23 @@
-//! The interactive terminal: a line editor with history (kept in the data directory),
-//! tab completion of commands and of member names after `send`, a prompt saying who and
-//! where you are, and incoming lines printed above the line being typed.
+//! The interactive terminal: a line editor with history (kept in the data directory,
+//! unless the node is ephemeral), tab completion of commands and of member names after
+//! `send`, a prompt saying who and where you are; the program's lines are printed above
+//! the line being typed (see `screen`).
 //!
 //! Used only when stdin and stdout are both terminals and `--json` is off.
 
-use crate::driver::{Request, Typed, request_for};
+use super::line::hand_over;
+use super::screen::EditorLink;
+use crate::driver::Request;
 use crate::proto::Command;
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
+use rustyline::hint::Hinter;
 use rustyline::history::DefaultHistory;
-use rustyline::{Context, Editor, ExternalPrinter, Helper, Highlighter, Hinter, Validator};
+use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::{
+    Cmd, ConditionalEventHandler, Context, Editor, Event, EventContext, EventHandler, Helper,
+    Highlighter, KeyEvent, RepeatCount,
+};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -46,9 +54,53 @@ impl Names {
     }
 }
 
-#[derive(Helper, Highlighter, Hinter, Validator)]
+/// Completes, and tells the screen where the editor is in its read (the calls the
+/// editor makes while it reads are the only way to know).
+#[derive(Helper, Highlighter)]
 struct ChatHelper {
     names: Names,
+    screen: EditorLink,
+}
+
+impl Hinter for ChatHelper {
+    type Hint = String;
+
+    /// Called whenever the editor draws the line, the first time once it has the
+    /// terminal; no hints are shown.
+    fn hint(&self, _line: &str, _pos: usize, _ctx: &Context<'_>) -> Option<String> {
+        self.screen.reading();
+        None
+    }
+}
+
+impl Validator for ChatHelper {
+    /// Called when Enter is taken, before the read returns; every line is accepted.
+    fn validate(&self, _ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
+        self.screen.leaving();
+        Ok(ValidationResult::Valid(None))
+    }
+}
+
+/// Tells the screen the editor has stopped for good, when dropped after the editor.
+struct Stopped(EditorLink);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        self.0.detach();
+    }
+}
+
+/// Ctrl-C, and Ctrl-D on an empty line, end the read (and the session): the screen is
+/// told first, then the editor does what these keys do.
+struct Leaving(EditorLink);
+
+impl ConditionalEventHandler for Leaving {
+    fn handle(&self, evt: &Event, _: RepeatCount, _: bool, ctx: &EventContext) -> Option<Cmd> {
+        if *evt == Event::from(KeyEvent::ctrl('C')) || ctx.line().is_empty() {
+            self.0.leaving();
+        }
+        None
+    }
 }
 
 /// What to complete at `pos` in `line`: `(start of the word, candidates)`.
@@ -93,41 +145,51 @@ impl Completer for ChatHelper {
     }
 }
 
-/// Prints lines above the prompt.
-pub type Printer = Box<dyn ExternalPrinter + Send>;
-
-/// Starts the line editor on its own thread. Typed lines become requests on `commands`;
-/// Ctrl-C, Ctrl-D and `exit` leave gracefully. Returns the printer for incoming lines.
+/// Starts the line editor on its own thread and attaches it to the screen through
+/// `link`: from then on the program's lines are printed above the prompt. Typed lines
+/// become requests on `commands`; Ctrl-C, Ctrl-D and `exit` leave gracefully. With
+/// `history`, what was typed is read from there at start and saved there at the end.
+/// Returns once the editor exists, or why it cannot (then nothing was started).
 pub fn start(
     prompt: String,
     names: Names,
     history: Option<PathBuf>,
     commands: mpsc::UnboundedSender<Request>,
-) -> Result<Printer, String> {
-    let (printer_tx, printer_rx) = std::sync::mpsc::channel();
+    link: EditorLink,
+) -> Result<(), String> {
+    let (started_tx, started) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut rl: Editor<ChatHelper, DefaultHistory> = match Editor::new() {
-            Ok(rl) => rl,
+        // Declared before the editor, so dropped after it, also on a panic.
+        let stopped = Stopped(link.clone());
+        let editor = Editor::<ChatHelper, DefaultHistory>::new().and_then(|mut rl| {
+            let printer = rl.create_external_printer()?;
+            Ok((rl, printer))
+        });
+        let (mut rl, printer) = match editor {
+            Ok(made) => made,
             Err(e) => {
-                let _ = printer_tx.send(Err(e.to_string()));
+                let _ = started_tx.send(Err(e.to_string()));
                 return;
             }
         };
-        rl.set_helper(Some(ChatHelper { names }));
+        let _ = started_tx.send(Ok(()));
+        rl.set_helper(Some(ChatHelper {
+            names,
+            screen: link.clone(),
+        }));
+        for key in ['C', 'D'] {
+            let leaving = EventHandler::Conditional(Box::new(Leaving(link.clone())));
+            rl.bind_sequence(KeyEvent::ctrl(key), leaving);
+        }
         if let Some(h) = &history {
             let _ = rl.load_history(h);
         }
-        match rl.create_external_printer() {
-            Ok(p) => {
-                let _ = printer_tx.send(Ok(Box::new(p) as Printer));
-            }
-            Err(e) => {
-                let _ = printer_tx.send(Err(e.to_string()));
-                return;
-            }
-        }
+        // Every line printed so far is out before the first prompt is drawn.
+        link.attach(Box::new(printer));
         loop {
-            let line = match rl.readline(&prompt) {
+            let read = rl.readline(&prompt);
+            link.between();
+            let line = match read {
                 Ok(line) => line,
                 Err(ReadlineError::Interrupted | ReadlineError::Eof) => break,
                 Err(e) => {
@@ -138,14 +200,8 @@ pub fn start(
             if !line.trim().is_empty() {
                 let _ = rl.add_history_entry(line.as_str());
             }
-            match request_for(&line) {
-                Typed::Request(r) => {
-                    if commands.send(r).is_err() {
-                        break;
-                    }
-                }
-                Typed::Nothing => {}
-                Typed::Exit => break,
+            if !hand_over(&line, &commands) {
+                break;
             }
         }
         if let Some(h) = &history {
@@ -154,9 +210,12 @@ pub fn start(
             }
             let _ = rl.save_history(h);
         }
+        // What the node says from now on (`left the room`) goes straight to stdout.
+        drop(rl);
+        drop(stopped);
         let _ = commands.send(Request::Command(Command::Leave));
     });
-    printer_rx.recv().map_err(|e| e.to_string()).and_then(|r| r)
+    started.recv().map_err(|e| e.to_string()).and_then(|r| r)
 }
 
 #[cfg(test)]

@@ -1,0 +1,58 @@
+//! Typed lines: what one amounts to for the node task, and the plain reader used when
+//! stdin is not a terminal (or the line editor cannot start).
+
+use crate::driver::Request;
+use crate::proto::Command;
+use crate::ui::{self, Input};
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::mpsc;
+
+/// What a typed line amounts to for the node loop.
+enum Typed {
+    /// Something to send to the node loop (a command, or lines to print in order).
+    Request(Request),
+    /// A blank line.
+    Nothing,
+    /// Leave and exit.
+    Exit,
+}
+
+/// Turns a typed line into what the node loop gets.
+fn request_for(line: &str) -> Typed {
+    match ui::parse(line) {
+        Ok(Input::Command(c)) => Typed::Request(Request::Command(c)),
+        Ok(Input::Help) => Typed::Request(Request::Say(ui::help())),
+        Ok(Input::Exit) => Typed::Exit,
+        Ok(Input::Nothing) => Typed::Nothing,
+        Err(e) => Typed::Request(Request::Say(vec![format!("error: {e}")])),
+    }
+}
+
+/// Reads stdin line by line into commands; end of input or `exit` leaves.
+pub async fn read_stdin(commands: mpsc::UnboundedSender<Request>) {
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        let line = match lines.next_line().await {
+            Ok(Some(l)) => l,
+            Ok(None) => break,
+            Err(e) => {
+                let _ = commands.send(Request::Say(vec![format!("error: reading input: {e}")]));
+                break;
+            }
+        };
+        if !hand_over(&line, &commands) {
+            break;
+        }
+    }
+    let _ = commands.send(Request::Command(Command::Leave));
+}
+
+/// Hands a typed line to the node task (shared by the plain reader and the line editor);
+/// `false` once reading should stop: the user leaves, or the node task is gone.
+pub fn hand_over(line: &str, commands: &mpsc::UnboundedSender<Request>) -> bool {
+    match request_for(line) {
+        Typed::Request(r) => commands.send(r).is_ok(),
+        Typed::Nothing => true,
+        Typed::Exit => false,
+    }
+}

@@ -1,0 +1,44 @@
+//! Node tasks run in the test process itself (`driver::spawn_with`), for the tests that
+//! look at the node task rather than at the program.
+
+use ringchat::driver::{self, NodeHandle, Output, Request, Security};
+use ringchat::proto::{Command, Event, NodeConfig};
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+/// How long any one expected output may take.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+/// Starts a node that creates its own room (with `security`) and waits until it has.
+pub async fn room_of_one(name: &str, security: Security) -> NodeHandle {
+    let socket = driver::bind(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
+        .await
+        .expect("a free port");
+    let addr = socket.local_addr().expect("bound");
+    let mut node = driver::spawn_with(socket, NodeConfig::new(name, addr, None), security);
+    tokio::time::timeout(LIMIT, async {
+        while !matches!(
+            node.events.recv().await,
+            Some(Output::Event(Event::Joined { .. }))
+        ) {}
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{name}'s room is created within {LIMIT:?}"));
+    node
+}
+
+/// Asks `node` for `status` and returns its Lamport time.
+pub async fn lamport_of(node: &mut NodeHandle) -> u64 {
+    node.commands
+        .send(Request::Command(Command::Status))
+        .expect("the node is running");
+    tokio::time::timeout(LIMIT, async {
+        loop {
+            if let Some(Output::Event(Event::Status(s))) = node.events.recv().await {
+                return s.lamport.0;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a status within {LIMIT:?}"))
+}
