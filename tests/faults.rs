@@ -65,9 +65,9 @@ impl Fault {
         }
     }
 
-    /// Does it to `room` while the members type; returns what was done, by name.
-    fn inflict(self, room: &mut Room) -> Result<String, String> {
-        let leader = room.leader(ELECT)?;
+    /// Does it to `room`, led by node `leader`, while the members type; returns what was
+    /// done, by name.
+    fn inflict(self, room: &mut Room, leader: usize) -> Result<String, String> {
         let name = |room: &Room, i: usize| room.nodes[i].name.clone();
         match self {
             Fault::PauseLeader(d) => pause(room, leader, d).map(|p| format!("{p} (leader)")),
@@ -147,6 +147,8 @@ struct Outcome {
     report: Report,
     /// The leaders the members named once settled (one, if all is well).
     leaders: BTreeSet<String>,
+    /// The leader the members agreed on before the fault.
+    leader_before: Option<String>,
     /// How long the room took to settle, or why it did not.
     settled: Result<Duration, String>,
     /// What was done, or why the fault could not be done as planned.
@@ -187,7 +189,9 @@ fn run_once(fault: Fault, seed: u64, label: &str) -> Outcome {
     let mut room = Room::form(&NAMES, seed);
     room.typing = true;
     room.run_for(WARM_UP);
-    let act = fault.inflict(&mut room);
+    let before = room.leader(ELECT);
+    let leader_before = before.as_ref().map(|&i| room.nodes[i].name.clone()).ok();
+    let act = before.and_then(|leader| fault.inflict(&mut room, leader));
     room.run_for(AFTER);
     room.typing = false;
     room.forget_statuses();
@@ -212,10 +216,12 @@ fn run_once(fault: Fault, seed: u64, label: &str) -> Outcome {
         .map(|h| h.shown.iter().filter(|s| s.mine).count())
         .sum();
     let line = format!(
-        "{label} (seed {seed}): {}; {}; leaders after: {}; {}; {} typed, {acked} acknowledged, {:.1} s",
+        "{label} (seed {seed}): {}; {}; leader {} before, {} after; {}; {} typed, \
+         {acked} acknowledged, {:.1} s",
         act.as_ref().unwrap_or_else(|e| e),
         report.summary(),
-        leaders.iter().cloned().collect::<Vec<_>>().join(" "),
+        leader_before.as_deref().unwrap_or("?"),
+        leaders.iter().cloned().collect::<Vec<_>>().join(" and "),
         match &settled {
             Ok(d) => format!("settled in {:.1} s", d.as_secs_f64()),
             Err(_) => "did not settle".into(),
@@ -229,6 +235,7 @@ fn run_once(fault: Fault, seed: u64, label: &str) -> Outcome {
     Outcome {
         report,
         leaders,
+        leader_before,
         settled,
         act,
         line,
@@ -247,7 +254,8 @@ fn runs() -> usize {
         .unwrap_or(1)
 }
 
-/// The first run's seed: `FAULT_SEED`, or drawn from the clock.
+/// The first run's seed: `FAULT_SEED`, or drawn from the clock. It draws the pace and the
+/// victims, not the timing: a run does not replay exactly.
 fn first_seed() -> u64 {
     match std::env::var("FAULT_SEED") {
         Ok(v) => v
@@ -266,21 +274,22 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs `fault` `n` times, with seeds from `seed` on.
+fn run_all(fault: Fault, n: usize, seed: u64) -> Vec<Outcome> {
+    (0..n)
+        .map(|k| {
+            let label = format!("{} run {}/{n}", fault.describe(), k + 1);
+            run_once(fault, seed + k as u64, &label)
+        })
+        .collect()
+}
+
 /// Runs `fault` [`runs`] times; fails, with every broken run's findings, unless each kept
 /// every invariant.
 fn fault_test(fault: Fault) {
     let _alone = one_at_a_time();
-    let n = runs();
-    let seed = first_seed();
-    let outcomes: Vec<Outcome> = (0..n)
-        .map(|k| {
-            run_once(
-                fault,
-                seed + k as u64,
-                &format!("{} run {}/{n}", fault.describe(), k + 1),
-            )
-        })
-        .collect();
+    let (n, seed) = (runs(), first_seed());
+    let outcomes = run_all(fault, n, seed);
     let broken: Vec<String> = outcomes
         .iter()
         .filter(|o| !o.clean())
@@ -288,7 +297,7 @@ fn fault_test(fault: Fault) {
         .collect();
     assert!(
         broken.is_empty(),
-        "{} of {n} runs broke the room (replay with FAULT_SEED={seed}):\n{}",
+        "{} of {n} runs broke the room (the same choices again: FAULT_SEED={seed}):\n{}",
         broken.len(),
         broken.join("\n")
     );
@@ -329,4 +338,70 @@ fn kill_the_leader_then_the_new_leader() {
 #[test]
 fn a_member_joins_while_another_exits() {
     fault_test(Fault::JoinAndExit);
+}
+
+/// Every fault, in the order of [`fault_table`].
+const FAULTS: [Fault; 6] = [
+    Fault::PauseLeader(Duration::from_millis(1500)),
+    Fault::PauseLeader(Duration::from_secs(3)),
+    Fault::PauseWatcher(Duration::from_secs(2)),
+    Fault::PauseMember(Duration::from_secs(2)),
+    Fault::KillLeaderTwice,
+    Fault::JoinAndExit,
+];
+
+/// One row of [`fault_table`]: for each kind of finding, the runs that had any, then the
+/// total over the runs and the most in one run; the runs that ended with one leader, that
+/// settled, and whose leader after is not the one before.
+fn table_row(fault: Fault, outcomes: &[Outcome]) -> String {
+    let n = outcomes.len();
+    let cell = |count: fn(&Report) -> usize| {
+        let each: Vec<usize> = outcomes.iter().map(|o| count(&o.report)).collect();
+        let runs = each.iter().filter(|&&c| c > 0).count();
+        let most = each.iter().max().copied().unwrap_or(0);
+        match runs {
+            0 => "0".to_string(),
+            _ => format!("{runs} ({} in all, ≤ {most})", each.iter().sum::<usize>()),
+        }
+    };
+    let share =
+        |ok: fn(&Outcome) -> bool| format!("{}/{n}", outcomes.iter().filter(|o| ok(o)).count());
+    format!(
+        "| {} | {n} | {} | {} | {} | {} | {} | {} | {} |",
+        fault.describe(),
+        cell(|r| r.lost),
+        cell(|r| r.forked),
+        cell(|r| r.reordered),
+        cell(|r| r.duplicated),
+        share(|o| o.leaders.len() == 1),
+        share(|o| o.settled.is_ok()),
+        share(|o| o
+            .leader_before
+            .as_ref()
+            .is_none_or(|l| !o.leaders.contains(l))),
+    )
+}
+
+/// Not a check but a measurement: runs every fault `FAULT_RUNS` times (default 1) and
+/// prints one table of what the histories showed, one row per fault:
+/// `FAULT_RUNS=20 cargo test --release --test faults fault_table -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: FAULT_RUNS=20 cargo test --release --test faults fault_table -- \
+            --ignored --nocapture"]
+fn fault_table() {
+    let _alone = one_at_a_time();
+    let (n, seed) = (runs(), first_seed());
+    let mut table = vec![
+        format!("faults on 5 real nodes, {n} runs each, first seed {seed} (FAULT_SEED)"),
+        "| fault | runs | lost | forked | order violations | duplicates | one leader after \
+         | settled | leader moved |"
+            .to_string(),
+        "|---|---|---|---|---|---|---|---|---|".to_string(),
+    ];
+    for (k, fault) in FAULTS.into_iter().enumerate() {
+        let outcomes = run_all(fault, n, seed + (k * n) as u64);
+        table.push(table_row(fault, &outcomes));
+        println!("{}", table.last().expect("just pushed"));
+    }
+    println!("{}", table.join("\n"));
 }
