@@ -45,6 +45,8 @@ enum Fault {
     PauseWatcher(Duration),
     /// The same to a member other than the leader, at random.
     PauseMember(Duration),
+    /// The same to a member that neither leads nor watches the leader, at random.
+    PauseBystander(Duration),
     /// SIGKILL the leader; once the survivors agree on a new one and have chatted for a
     /// second, SIGKILL that one too.
     KillLeaderTwice,
@@ -60,6 +62,7 @@ impl Fault {
             Fault::PauseLeader(d) => format!("pause the leader {} s", secs(d)),
             Fault::PauseWatcher(d) => format!("pause the watcher {} s", secs(d)),
             Fault::PauseMember(d) => format!("pause a member {} s", secs(d)),
+            Fault::PauseBystander(d) => format!("pause a bystander {} s", secs(d)),
             Fault::KillLeaderTwice => "kill the leader twice".into(),
             Fault::JoinAndExit => "join and exit".into(),
         }
@@ -71,14 +74,20 @@ impl Fault {
         let name = |room: &Room, i: usize| room.nodes[i].name.clone();
         match self {
             Fault::PauseLeader(d) => pause(room, leader, d).map(|p| format!("{p} (leader)")),
-            Fault::PauseWatcher(d) => {
+            Fault::PauseWatcher(d) | Fault::PauseMember(d) | Fault::PauseBystander(d) => {
                 let watcher = room.successor(leader);
-                pause(room, watcher, d).map(|p| format!("{p} (watching {})", name(room, leader)))
-            }
-            Fault::PauseMember(d) => {
-                let others = members_but(room, leader);
-                let member = others[room.rng.random_range(0..others.len())];
-                pause(room, member, d)
+                let mut others = members_but(room, leader);
+                match self {
+                    Fault::PauseWatcher(_) => others = vec![watcher],
+                    Fault::PauseBystander(_) => others.retain(|&i| i != watcher),
+                    _ => {}
+                }
+                let victim = others[room.rng.random_range(0..others.len())];
+                let role = match victim == watcher {
+                    true => format!(" (watching {})", name(room, leader)),
+                    false => String::new(),
+                };
+                pause(room, victim, d).map(|p| p + &role)
             }
             Fault::KillLeaderTwice => {
                 room.kill(leader);
@@ -304,30 +313,43 @@ fn fault_test(fault: Fault) {
 }
 
 #[test]
-#[ignore = "fails today: 5 of 5 runs fork sequence numbers (40 to 53 each: the resumed leader \
-            numbers its socket backlog before it hears of the new leader) and show messages \
-            in two orders (28 to 37 out of place); 4 of 5 lose acknowledged messages (1 to 8); \
-            issue 14 turns it on"]
+#[ignore = "fails today: 25 of 25 runs fork sequence numbers (35 to 53 each: the resumed \
+            leader numbers its socket backlog before it hears of the new leader) and show \
+            messages in two orders (25 to 37 out of place); 9 of 25 lose acknowledged messages \
+            (1 to 8); issue 14 turns it on"]
 fn pause_the_leader_for_1_5_s() {
     fault_test(Fault::PauseLeader(Duration::from_millis(1500)));
 }
 
 #[test]
-#[ignore = "fails today: 5 of 5 runs fork sequence numbers (38 to 52 each) and show messages \
-            in two orders (25 to 37 out of place); 1 of 5 loses an acknowledged message; \
-            issue 14 turns it on"]
+#[ignore = "fails today: 25 of 25 runs fork sequence numbers (36 to 52 each) and show \
+            messages in two orders (25 to 37 out of place); 7 of 25 lose acknowledged messages \
+            (1 to 3); issue 14 turns it on"]
 fn pause_the_leader_for_3_s() {
     fault_test(Fault::PauseLeader(Duration::from_secs(3)));
 }
 
 #[test]
+#[ignore = "fails today: 3 of 37 runs fork 1 or 2 sequence numbers and lose 2 acknowledged \
+            messages (the resumed watcher declares the live leader dead before it reads the \
+            leader's heartbeats, and the room elects another leader in 36 of 37 runs); \
+            issue 14 turns it on"]
 fn pause_the_leaders_watcher_for_2_s() {
     fault_test(Fault::PauseWatcher(Duration::from_secs(2)));
 }
 
 #[test]
+#[ignore = "fails today: 1 of 25 runs forked 3 sequence numbers and lost 6 acknowledged \
+            messages, in a run where the paused member was the leader's watcher (as in \
+            pause_the_leaders_watcher_for_2_s); issue 14 turns it on"]
 fn pause_a_member_for_2_s() {
     fault_test(Fault::PauseMember(Duration::from_secs(2)));
+}
+
+/// A pause that moves no leader: the paused member neither leads nor watches the leader.
+#[test]
+fn pause_a_bystander_for_2_s() {
+    fault_test(Fault::PauseBystander(Duration::from_secs(2)));
 }
 
 #[test]
@@ -341,11 +363,12 @@ fn a_member_joins_while_another_exits() {
 }
 
 /// Every fault, in the order of [`fault_table`].
-const FAULTS: [Fault; 6] = [
+const FAULTS: [Fault; 7] = [
     Fault::PauseLeader(Duration::from_millis(1500)),
     Fault::PauseLeader(Duration::from_secs(3)),
     Fault::PauseWatcher(Duration::from_secs(2)),
     Fault::PauseMember(Duration::from_secs(2)),
+    Fault::PauseBystander(Duration::from_secs(2)),
     Fault::KillLeaderTwice,
     Fault::JoinAndExit,
 ];
