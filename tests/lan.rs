@@ -1,0 +1,289 @@
+//! Hosts in network namespaces wired through a user-space switch in the test process
+//! (`tests/lan/switch.rs`), which can delay, jitter, reorder, drop and partition frames
+//! while the hosts talk; the kernel here has no netem, and nftables cannot delay.
+//!
+//! Needs root, `ip` (iproute2) and `/dev/net/tun`; without them each test prints one
+//! `skipped: <reason>` line to stderr and passes. The namespaces are always deleted.
+//! `LAN_SEED=<n>` seeds the switch's random draws (default 1).
+
+mod common;
+
+/// The switch, the namespaces around it and the room run on them.
+mod lan {
+    /// Host namespaces wired to a switch.
+    pub mod net;
+    /// A room of real nodes on a LAN, and the judgement of what they showed.
+    pub mod room;
+    /// The user-space switch and its fault policy.
+    pub mod switch;
+    /// TAPs and sockets made inside a namespace.
+    pub mod tap;
+}
+
+use common::Scratch;
+use lan::net::{Host, Lan};
+use lan::room::{Verdict, chatter, form_room, settle};
+use lan::switch::Link;
+use lan::tap::in_namespace;
+use std::collections::BTreeSet;
+use std::net::UdpSocket;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The UDP port of the plain sockets in the switch test.
+const PROBE_PORT: u16 = 9000;
+
+/// The seed of the switch's random draws: `LAN_SEED`, else 1.
+fn seed() -> u64 {
+    std::env::var("LAN_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
+/// A UDP socket of `host`'s namespace, bound to its address, reads timing out after 50 ms.
+fn probe_socket(host: &Host) -> UdpSocket {
+    let socket = in_namespace(&host.ns, || UdpSocket::bind((host.ip, PROBE_PORT)))
+        .unwrap_or_else(|e| panic!("cannot bind a socket in {}: {e}", host.ns));
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .expect("set a read timeout");
+    socket
+}
+
+/// Datagrams `to` receives until it has been quiet for `quiet`, with their arrival times.
+fn drain(to: &UdpSocket, quiet: Duration) -> Vec<(Vec<u8>, Instant)> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1500];
+    let mut last = Instant::now();
+    while last.elapsed() < quiet {
+        if let Ok(n) = to.recv(&mut buf) {
+            last = Instant::now();
+            got.push((buf[..n].to_vec(), last));
+        }
+    }
+    got
+}
+
+/// Sends `text` from `from` to `to` and says whether `to` received it within `limit`
+/// (other datagrams that arrive meanwhile are skipped).
+fn arrives(from: &UdpSocket, to: &UdpSocket, text: &str, limit: Duration) -> bool {
+    let dest = to.local_addr().expect("a bound socket");
+    from.send_to(text.as_bytes(), dest)
+        .expect("send a datagram");
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 1500];
+    while Instant::now() < deadline {
+        if to
+            .recv(&mut buf)
+            .is_ok_and(|n| &buf[..n] == text.as_bytes())
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Sends `count` numbered datagrams from `from` to `to`, 1 ms apart, and returns the
+/// number and one-way time of each that arrived, in arrival order.
+fn stream(from: &UdpSocket, to: &UdpSocket, count: u64) -> Vec<(u64, Duration)> {
+    let dest = to.local_addr().expect("a bound socket");
+    let start = Instant::now();
+    // Received on another thread while this one sends, so arrival times are true.
+    let got = std::thread::scope(|scope| {
+        let receiver = scope.spawn(|| drain(to, Duration::from_millis(500)));
+        for k in 0..count {
+            let mut payload = k.to_be_bytes().to_vec();
+            payload.extend((start.elapsed().as_micros() as u64).to_be_bytes());
+            from.send_to(&payload, dest).expect("send a datagram");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        receiver.join().expect("the receiving thread")
+    });
+    let word = |bytes: &[u8], i: usize| {
+        u64::from_be_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"))
+    };
+    got.iter()
+        .map(|(payload, at)| {
+            assert_eq!(payload.len(), 16, "a stray datagram");
+            let sent = start + Duration::from_micros(word(payload, 1));
+            (word(payload, 0), at.duration_since(sent))
+        })
+        .collect()
+}
+
+#[test]
+fn switch_forwards_udp_a_partition_cuts_it_and_links_delay_drop_and_reorder() {
+    let Some(lan) = Lan::for_test(2, Link::PERFECT, seed()) else {
+        return;
+    };
+    let a = probe_socket(&lan.hosts[0]);
+    let b = probe_socket(&lan.hosts[1]);
+    let switch = lan.switch();
+
+    // Both ways, which needs ARP through the switch first.
+    let wait = Duration::from_secs(2);
+    assert!(arrives(&a, &b, "hello b", wait), "a to b");
+    assert!(arrives(&b, &a, "hello a", wait), "b to a");
+
+    switch.partition(&[&[0], &[1]]);
+    let before = switch.stats().total();
+    let dest = b.local_addr().expect("a bound socket");
+    for k in 0..10 {
+        a.send_to(format!("cut {k}").as_bytes(), dest)
+            .expect("send a datagram");
+    }
+    let leaked = drain(&b, Duration::from_millis(300));
+    assert!(
+        leaked.is_empty(),
+        "{} datagrams crossed the partition",
+        leaked.len()
+    );
+    let cut = switch.stats().total().cut - before.cut;
+    assert!(cut >= 10, "only {cut} frames cut");
+    switch.heal();
+    assert!(arrives(&a, &b, "healed", wait), "a to b after the heal");
+
+    // A link is one direction.
+    let dead = Link {
+        loss: 100,
+        ..Link::PERFECT
+    };
+    switch.set_link(0, 1, dead);
+    let short = Duration::from_millis(300);
+    assert!(!arrives(&a, &b, "one way", short), "a to b on a dead link");
+    assert!(
+        arrives(&b, &a, "other way", wait),
+        "b to a beside a dead link"
+    );
+
+    // 20% loss, 20 ± 10 ms, 30% held back by another 30 ms.
+    let link = Link::lossy(20, 20, 10, 30);
+    switch.set_all(link);
+    let before = switch.stats().total();
+    const SENT: u64 = 300;
+    let arrived = stream(&a, &b, SENT);
+    let after = switch.stats().total();
+    let (least, most) = link.bounds();
+    let latencies: Vec<Duration> = arrived.iter().map(|(_, l)| *l).collect();
+    let overtaken = arrived
+        .iter()
+        .scan(0, |highest, (k, _)| {
+            let late = *k < *highest;
+            *highest = (*highest).max(*k);
+            Some(late)
+        })
+        .filter(|late| *late)
+        .count();
+    let fastest = latencies.iter().min().copied().unwrap_or_default();
+    let slowest = latencies.iter().max().copied().unwrap_or_default();
+    let summary = format!(
+        "lan switch: {} of {SENT} datagrams arrived, {overtaken} after a later one, one way \
+         {fastest:?} to {slowest:?} (link {least:?} to {most:?}); switch: {} lost, {} held back, \
+         {} cut before",
+        arrived.len(),
+        after.lost - before.lost,
+        after.reordered - before.reordered,
+        cut,
+    );
+    eprintln!("{summary}");
+    // 300 draws at 20%: the expected 60 losses have a standard deviation of 7.
+    assert!((200..=280).contains(&arrived.len()), "{summary}");
+    assert!(fastest >= least, "faster than the link allows: {summary}");
+    // The bound leaves room for a busy machine to schedule the switch late.
+    assert!(slowest <= most + Duration::from_millis(150), "{summary}");
+    assert!(overtaken > 0, "nothing reordered: {summary}");
+}
+
+/// The rough LAN of the room tests: 10% loss, 20 ± 10 ms, and a quarter of the frames held
+/// back by another 30 ms.
+fn rough() -> Link {
+    Link::lossy(10, 20, 10, 25)
+}
+
+/// How often each node sends a room message.
+const TICK: Duration = Duration::from_millis(250);
+
+/// How long a partition lasts.
+const SPLIT: Duration = Duration::from_secs(5);
+
+/// Bound for the room to settle after the last message.
+const SETTLE: Duration = Duration::from_secs(20);
+
+/// Room runs take turns: two rooms at once on a small machine would measure the machine.
+static ROOMS: Mutex<()> = Mutex::new(());
+
+/// A room of `hosts` nodes chatting through the rough switch for 2 s, then (when `split`
+/// names groups) partitioned into them for [`SPLIT`] and healed, then 2 s more, every node
+/// sending throughout; waits for the room to settle and judges it. Prints a one-line summary;
+/// `None` when the machine cannot run it.
+fn chat_run(hosts: usize, split: &[&[usize]]) -> Option<Verdict> {
+    let _turn = ROOMS.lock().unwrap_or_else(|e| e.into_inner());
+    let seed = seed();
+    let lan = Lan::for_test(hosts, rough(), seed)?;
+    let scratch = Scratch::new();
+    let start = Instant::now();
+    let mut procs = form_room(&scratch, &lan);
+    let formed = start.elapsed();
+    let (mut sent, mut next) = (BTreeSet::new(), 1);
+    let ticks = |d: Duration| (d.as_millis() / TICK.as_millis()) as usize;
+    let phase = ticks(Duration::from_secs(2));
+    chatter(&mut procs, phase, TICK, &mut next, &mut sent);
+    if !split.is_empty() {
+        lan.switch().partition(split);
+        chatter(&mut procs, ticks(SPLIT), TICK, &mut next, &mut sent);
+        lan.switch().heal();
+    }
+    chatter(&mut procs, phase, TICK, &mut next, &mut sent);
+    let (took, settled) = settle(&mut procs, &sent, Duration::from_secs(1), SETTLE);
+    let verdict = Verdict::judge(&mut procs, &sent);
+    let shape: Vec<String> = split.iter().map(|g| g.len().to_string()).collect();
+    let shape = match shape.is_empty() {
+        true => "unsplit".to_string(),
+        false => shape.join("+"),
+    };
+    let t = lan.switch().stats().total();
+    eprintln!(
+        "lan room {shape} seed {seed}: {hosts} nodes formed in {formed:.1?}; {verdict}; {} \
+         {took:.1?} after the last send; switch {} delivered, {} lost, {} held back, {} cut, \
+         {} overflow",
+        if settled { "settled" } else { "not settled" },
+        t.delivered,
+        t.lost,
+        t.reordered,
+        t.cut,
+        t.overflow
+    );
+    Some(verdict)
+}
+
+#[test]
+fn room_of_four_chats_through_a_rough_switch() {
+    let Some(verdict) = chat_run(4, &[]) else {
+        return;
+    };
+    assert!(verdict.clean() && verdict.own == verdict.sent, "{verdict}");
+}
+
+#[test]
+#[ignore = "fails today: 5 runs (LAN_SEED=1..5) forked 42-44 sequence numbers and left \
+            168-175 of 576 showings missing, never settling within 20 s (no duplicates, \
+            one leader after); issue 14 turns it on"]
+fn room_of_four_split_two_and_two_for_5_s_heals_into_one_history() {
+    let Some(verdict) = chat_run(4, &[&[0, 1], &[2, 3]]) else {
+        return;
+    };
+    assert!(verdict.clean(), "{verdict}");
+}
+
+#[test]
+#[ignore = "fails today: 5 runs (LAN_SEED=1..5) forked 66-69 sequence numbers and left \
+            276-284 of about 900 showings missing, never settling within 20 s; 3 runs \
+            showed 18-31 pairs of messages in opposite orders, 2 lost 1 and 2 messages \
+            even at their senders (no duplicates, one leader after); issue 14 turns it on"]
+fn room_of_five_split_three_and_two_for_5_s_heals_into_one_history() {
+    let Some(verdict) = chat_run(5, &[&[0, 1, 2], &[3, 4]]) else {
+        return;
+    };
+    assert!(verdict.clean(), "{verdict}");
+}
