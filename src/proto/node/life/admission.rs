@@ -109,6 +109,12 @@ impl Node {
         let Some((nonce, n, _)) = self.life.pending_proofs.remove(&sender) else {
             return;
         };
+        if !self.is_leader() || !self.life.is_member() {
+            // Challenged while leading, deposed since: the newcomer asks again, and its
+            // contact passes it to whoever leads now. A welcome from here would name
+            // another leader, and the newcomer would rightly refuse it.
+            return self.refuse(now, n.addr, Refusal::NoLeader);
+        }
         let message = proof_message(&nonce, n.id, &n.name);
         let verified = <[u8; 64]>::try_from(signature).ok().is_some_and(|sig| {
             VerifyingKey::from_bytes(&n.key).is_ok_and(|key| {

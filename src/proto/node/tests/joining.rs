@@ -142,3 +142,51 @@ fn unreachable_contact_fails_the_join_within_the_deadline() {
     );
     assert!(now <= t0 + Duration::from_secs(3));
 }
+
+/// A leader deposed between its challenge and the newcomer's proof admits nobody: its
+/// welcome would name the new leader, which the newcomer refuses (it waited for a welcome
+/// that never came). It tells the newcomer there is no leader here, so it asks again.
+#[test]
+fn a_leader_deposed_before_the_proof_refuses_instead_of_welcoming() {
+    let t0 = base_time();
+    let mut n = leader_with_bob(t0);
+    let carol = identity(CAROL.0 as u8);
+    let join = Message::Join {
+        name: "carol".into(),
+        key: carol.verifying_key().to_bytes(),
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 1, join));
+    let out = drain(&mut n);
+    let Some(Message::Challenge { nonce }) = out.messages_to(addr(3)).first().copied() else {
+        panic!("expected a challenge");
+    };
+    let nonce = *nonce;
+    // Bob won an election meanwhile.
+    let bob_leads = Epoch {
+        term: 1,
+        leader: BOB,
+    };
+    n.handle_datagram(t0, addr(2), &data(BOB, 3, Message::Elected(bob_leads)));
+    drain(&mut n);
+    assert_eq!(n.leader(), Some(BOB));
+    let signature = carol
+        .sign(&proof_message(&nonce, CAROL, "carol"))
+        .to_bytes()
+        .to_vec();
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::Proof { signature }));
+    let out = drain(&mut n);
+    let msgs = out.messages_to(addr(3));
+    assert!(
+        !msgs.iter().any(|m| matches!(m, Message::Welcome(_))),
+        "no welcome from a deposed leader: {msgs:?}"
+    );
+    assert!(
+        msgs.iter().any(|m| matches!(
+            m,
+            Message::JoinRefused {
+                reason: Refusal::NoLeader
+            }
+        )),
+        "told to ask again: {msgs:?}"
+    );
+}
