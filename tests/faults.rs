@@ -313,35 +313,21 @@ fn fault_test(fault: Fault) {
 }
 
 #[test]
-#[ignore = "fails today: 25 of 25 runs fork sequence numbers (35 to 53 each: the resumed \
-            leader numbers its socket backlog before it hears of the new leader) and show \
-            messages in two orders (25 to 37 out of place); 9 of 25 lose acknowledged messages \
-            (1 to 8); issue 14 turns it on"]
 fn pause_the_leader_for_1_5_s() {
     fault_test(Fault::PauseLeader(Duration::from_millis(1500)));
 }
 
 #[test]
-#[ignore = "fails today: 25 of 25 runs fork sequence numbers (36 to 52 each) and show \
-            messages in two orders (25 to 37 out of place); 7 of 25 lose acknowledged messages \
-            (1 to 3); issue 14 turns it on"]
 fn pause_the_leader_for_3_s() {
     fault_test(Fault::PauseLeader(Duration::from_secs(3)));
 }
 
 #[test]
-#[ignore = "fails today: 3 of 37 runs fork 1 or 2 sequence numbers and lose 2 acknowledged \
-            messages (the resumed watcher declares the live leader dead before it reads the \
-            leader's heartbeats, and the room elects another leader in 36 of 37 runs); \
-            issue 14 turns it on"]
 fn pause_the_leaders_watcher_for_2_s() {
     fault_test(Fault::PauseWatcher(Duration::from_secs(2)));
 }
 
 #[test]
-#[ignore = "fails today: 1 of 25 runs forked 3 sequence numbers and lost 6 acknowledged \
-            messages, in a run where the paused member was the leader's watcher (as in \
-            pause_the_leaders_watcher_for_2_s); issue 14 turns it on"]
 fn pause_a_member_for_2_s() {
     fault_test(Fault::PauseMember(Duration::from_secs(2)));
 }
