@@ -7,14 +7,15 @@
 //! program (`crate::program`) and the tests drive it through a [`NodeHandle`]. Nothing
 //! here reads the terminal or prints.
 //!
-//! Two answers do not come from the node yet, each kept in one function so it can move
-//! into the protocol core: `history` from the database (`history_from_store`) and the
-//! guard's refusals in `status` (`with_guard_counts`).
+//! The node answers every command itself: `history` from the database, which the task
+//! lends it as a [`HistorySource`](crate::proto::HistorySource) (more than memory keeps),
+//! and `status` with the guard's refusals, which the task reports to it first
+//! ([`Node::note_guard_refused`]): the node never sees the datagrams the guard refused.
 
 use crate::guard::{Guard, KEY_BYTES};
 use crate::ids::{NodeId, WallMillis};
 use crate::logging::NodeClock;
-use crate::proto::{Command, Event, Node, NodeConfig};
+use crate::proto::{Command, Event, HistorySource, Node, NodeConfig};
 use crate::store::{Store, StoreError};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -262,20 +263,10 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
     while let Some(ev) = node.poll_event() {
         done |= matches!(ev, Event::Left | Event::JoinFailed(_));
         // A closed receiver only means nobody is listening any more.
-        let _ = events.send(Output::Event(with_guard_counts(ev, guard)));
+        let _ = events.send(Output::Event(ev));
     }
     clock.set(node.lamport().0);
     done
-}
-
-/// `status` counts what the guard refused (bad seals, replays, rate limits) among the
-/// refused datagrams: the node cannot see those, so the node task fills the figure in
-/// on the way out. Every other event passes unchanged.
-fn with_guard_counts(mut ev: Event, guard: &Guard) -> Event {
-    if let Event::Status(s) = &mut ev {
-        s.stats.refused = guard.refused_total();
-    }
-    ev
 }
 
 /// Has the guard check and open one received datagram (the rate limit first, so a flood
@@ -287,44 +278,34 @@ fn take_datagram(guard: &Guard, node: &mut Node, from: SocketAddr, datagram: &[u
     }
 }
 
-/// Whether the node loop answers `request` itself (lines to print, history from the
-/// database) rather than the node: then everything the node owes from earlier inputs
-/// must go out first, or the answer would overtake theirs.
-fn answered_by_the_loop(request: &Request, store: &Option<Store>) -> bool {
-    match request {
-        Request::Say(_) => true,
-        Request::Command(Command::History { .. }) => store.is_some(),
-        Request::Command(_) => false,
-    }
+/// Whether the node loop answers `request` itself (lines to print) rather than the node:
+/// then everything the node owes from earlier inputs must go out first, or the answer
+/// would overtake theirs.
+fn answered_by_the_loop(request: &Request) -> bool {
+    matches!(request, Request::Say(_))
 }
 
-/// Hands one request to the node (or answers it from the database).
+/// Hands one request to the node: a command (with the database to answer `history`
+/// from, and the guard's refusals for `status`), or lines to print.
 fn take_request(request: Request, node: &mut Node, io: &Io) {
-    let answer = match (request, &io.store) {
-        (Request::Command(Command::History { count, search }), Some(store)) => {
-            history_from_store(store, count, search.as_deref())
+    match request {
+        Request::Command(cmd) => {
+            if matches!(cmd, Command::Status) {
+                node.note_guard_refused(io.guard.refused_total());
+            }
+            let source = io.store.as_ref().map(|s| s as &dyn HistorySource);
+            node.handle_command_with(Instant::now(), wall_now(), cmd, source);
         }
-        (Request::Command(cmd), _) => {
-            return node.handle_command(Instant::now(), wall_now(), cmd);
+        Request::Say(lines) => {
+            let _ = io.events.send(Output::Say(lines));
         }
-        (Request::Say(lines), _) => Output::Say(lines),
-    };
-    let _ = io.events.send(answer);
-}
-
-/// `history` for a node with a database: read from there, which keeps more than the
-/// node's memory does. (The node answers `history` itself when nothing is kept on disk.)
-fn history_from_store(store: &Store, count: usize, search: Option<&str>) -> Output {
-    match store.history(count, search) {
-        Ok(entries) => Output::Event(Event::History(entries)),
-        Err(e) => Output::Say(vec![format!("error: reading history: {e}")]),
     }
 }
 
 /// Takes one request: when the loop answers it itself, what the node owes from earlier
 /// inputs goes out first. `true` once the node is done.
 async fn take_request_in_order(request: Request, node: &mut Node, io: &mut Io) -> bool {
-    if answered_by_the_loop(&request, &io.store) && drain(io, node).await {
+    if answered_by_the_loop(&request) && drain(io, node).await {
         return true;
     }
     take_request(request, node, io);

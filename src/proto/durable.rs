@@ -79,3 +79,12 @@ impl Restored {
         self.history.last().map_or(Seq(1), |e| e.seq.next())
     }
 }
+
+/// Where a node reads the room's history beyond what it keeps in memory: the driver's
+/// database. [`Node::handle_command_with`](crate::proto::Node::handle_command_with) asks it
+/// for `history`; without one the node answers from memory.
+pub trait HistorySource {
+    /// The last `count` room messages (fillers left out) whose text or sender contains
+    /// `search` (ASCII case ignored), oldest first; or why they could not be read.
+    fn history(&self, count: usize, search: Option<&str>) -> Result<Vec<ChatEntry>, String>;
+}

@@ -274,6 +274,9 @@ pub enum CommandError {
     /// `reg` with no member to rejoin through.
     #[error("no member known to rejoin through; give one: reg <name> <host:port>")]
     NoContact,
+    /// The node's database could not be read for `history`.
+    #[error("reading history: {0}")]
+    HistoryUnreadable(String),
 }
 
 /// Why joining failed.

@@ -38,7 +38,7 @@ mod ring;
 mod timers;
 
 pub use chat::History;
-pub use durable::{Restored, Write};
+pub use durable::{HistorySource, Restored, Write};
 pub use event::{Command, CommandError, Event, JoinError, MemberView, RingSeat, Stats, StatusView};
 pub use node::{Node, NodeConfig};
 pub use reliable::Transmit;

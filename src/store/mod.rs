@@ -116,6 +116,12 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+impl crate::proto::HistorySource for Store {
+    fn history(&self, count: usize, search: Option<&str>) -> Result<Vec<ChatEntry>, String> {
+        Store::history(self, count, search).map_err(|e| e.to_string())
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the database in `dir` for the identity `public_key`,
     /// checks it, and brings its schema up to date.

@@ -58,7 +58,7 @@ use super::batch::Coalescer;
 use super::chat::{Accepted, History, HoldBackQueue, MAX_HOLDBACK, Outbox, Sequencer};
 use super::clock::LamportClock;
 use super::detector::Detector;
-use super::durable::{Restored, Write};
+use super::durable::{HistorySource, Restored, Write};
 use super::election::{Decision, Election};
 use super::event::{
     Command, CommandError, Event, JoinError, MemberView, RingSeat, Stats, StatusView,
@@ -236,8 +236,21 @@ impl Node {
     }
 
     /// Handles a user command at `now`; `wall` is the wall-clock time stamped on messages.
-    /// A refused command yields [`Event::Error`] and changes nothing.
+    /// A refused command yields [`Event::Error`] and changes nothing. `history` is answered
+    /// from memory; see [`Node::handle_command_with`] for a node with a database.
     pub fn handle_command(&mut self, now: Instant, wall: WallMillis, cmd: Command) {
+        self.handle_command_with(now, wall, cmd, None);
+    }
+
+    /// [`Node::handle_command`], with `history` answered from `source` (the node's
+    /// database, which keeps more than memory) when there is one.
+    pub fn handle_command_with(
+        &mut self,
+        now: Instant,
+        wall: WallMillis,
+        cmd: Command,
+        source: Option<&dyn HistorySource>,
+    ) {
         self.ctx.now = self.ctx.now.max(now);
         self.notice_absence(now);
         match cmd {
@@ -255,10 +268,23 @@ impl Node {
             Command::Dereg { name } => self.dereg(now, name),
             Command::Reg { name, via } => self.reg(now, name, via),
             Command::History { count, search } => {
-                let last = self.room.search(count, search);
-                self.ctx.out.event(Event::History(last));
+                let answer = match source {
+                    None => Event::History(self.room.search(count, search)),
+                    Some(s) => match s.history(count, search.as_deref()) {
+                        Ok(entries) => Event::History(entries),
+                        Err(e) => Event::Error(CommandError::HistoryUnreadable(e)),
+                    },
+                };
+                self.ctx.out.event(answer);
             }
         }
+    }
+
+    /// The datagrams the driver's guard has refused so far (bad seals, replays, rate
+    /// limits): the node never sees them, so the driver reports the count, and `status`
+    /// shows it as [`Stats::refused`].
+    pub fn note_guard_refused(&mut self, total: u64) {
+        self.transport.note_guard_refused(total);
     }
 
     /// The next change to make durable; drain these before [`Node::poll_transmit`]. Always

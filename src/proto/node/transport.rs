@@ -56,6 +56,11 @@ impl Transport {
         self.stats.received += 1;
     }
 
+    /// The guard's refusals so far, as the driver reports them.
+    pub(super) fn note_guard_refused(&mut self, total: u64) {
+        self.stats.refused = total;
+    }
+
     /// Counts one reliable message given up.
     pub(super) fn note_gave_up(&mut self) {
         self.stats.gave_up += 1;
