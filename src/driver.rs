@@ -3,7 +3,7 @@
 //! rate limits). It makes no protocol decisions; it moves bytes and time into the
 //! [`Node`] and its outputs out.
 //!
-//! [`spawn`] and its variants run a node as a task behind channels; the interactive
+//! [`NodeTask`] starts a node as a task behind channels; the interactive
 //! program (`crate::program`) and the tests drive it through a [`NodeHandle`]. Nothing
 //! here reads the terminal or prints.
 //!
@@ -114,17 +114,6 @@ pub const DEFAULT_RATE_LIMIT: u32 = 5000;
 /// datagrams (see `proto::batch`), while the wait for the first answer stays short.
 const BURST: usize = 64;
 
-/// Starts a node on `socket` with a fresh random id and no room key. `cfg.addr` should be
-/// the socket's address as members reach it.
-pub fn spawn(socket: UdpSocket, cfg: NodeConfig) -> NodeHandle {
-    spawn_with(socket, cfg, Security::default())
-}
-
-/// [`spawn`] with a room key and a rate limit, keeping nothing on disk.
-pub fn spawn_with(socket: UdpSocket, cfg: NodeConfig, security: Security) -> NodeHandle {
-    spawn_lossy(socket, cfg, security, Loss::default())
-}
-
 /// Injected loss for benchmarks and tests: the fraction of a node's outgoing datagrams
 /// dropped just before they would be sent. Clones share one setting, which may change
 /// while the node runs. The program never sets it (no loss).
@@ -145,29 +134,65 @@ impl Loss {
     }
 }
 
-/// [`spawn_with`], dropping outgoing datagrams as `loss` says (benchmarks and tests).
-pub fn spawn_lossy(
+/// A node task to start: a socket and settings, with a room key and rate limit
+/// ([`Security`]), a database, or injected loss (benchmarks and tests) where given.
+/// [`NodeTask::start`] runs it.
+pub struct NodeTask {
     socket: UdpSocket,
     cfg: NodeConfig,
     security: Security,
+    store: Option<Store>,
     loss: Loss,
-) -> NodeHandle {
-    match spawn_stored(socket, cfg, security, None, loss) {
-        Ok(handle) => handle,
-        Err(_) => unreachable!("without a store nothing is read"),
+}
+
+impl NodeTask {
+    /// A node on `socket` with no room key, nothing kept on disk and no injected loss.
+    /// `cfg.addr` should be the socket's address as members reach it.
+    pub fn new(socket: UdpSocket, cfg: NodeConfig) -> Self {
+        NodeTask {
+            socket,
+            cfg,
+            security: Security::default(),
+            store: None,
+            loss: Loss::default(),
+        }
+    }
+
+    /// Guards the socket with `security` (room key, rate limit).
+    pub fn security(mut self, security: Security) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// Keeps the node's state in `store` (if given): the node starts again from what it
+    /// holds, and every change is written there before anything that depends on it is sent.
+    pub fn store(mut self, store: Option<Store>) -> Self {
+        self.store = store;
+        self
+    }
+
+    /// Drops outgoing datagrams as `loss` says (benchmarks and tests only).
+    pub fn loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    /// Starts the node with a fresh random id as a task on the current tokio runtime.
+    /// Fails only if the database cannot be read.
+    pub fn start(self) -> Result<NodeHandle, StoreError> {
+        spawn_task(self)
     }
 }
 
-/// [`spawn_lossy`], keeping the node's state in `store` (if given): the node starts
-/// again from what it holds, and every change is written there before anything that
-/// depends on it is sent.
-pub fn spawn_stored(
-    socket: UdpSocket,
-    mut cfg: NodeConfig,
-    security: Security,
-    store: Option<Store>,
-    loss: Loss,
-) -> Result<NodeHandle, StoreError> {
+/// Starts `task`: see [`NodeTask::start`].
+fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
+    let NodeTask {
+        socket,
+        mut cfg,
+        security,
+        store,
+        loss,
+    } = task;
     let id = NodeId(rand::random());
     cfg.rng_seed = rand::random();
     cfg.persist = store.is_some();

@@ -15,7 +15,7 @@ pub mod line;
 pub mod screen;
 pub mod terminal;
 
-use crate::driver::{Loss, Output, Request, Security, spawn_stored};
+use crate::driver::{NodeTask, Output, Request, Security};
 use crate::proto::{Command, Event, NodeConfig};
 use crate::store::Store;
 use crate::ui::{self, Style};
@@ -74,7 +74,11 @@ pub async fn run(
              every member with --room-key-file FILE"
         );
     }
-    let mut handle = match spawn_stored(socket, cfg, security, store, Loss::default()) {
+    let mut handle = match NodeTask::new(socket, cfg)
+        .security(security)
+        .store(store)
+        .start()
+    {
         Ok(h) => h,
         Err(e) => {
             out.screen.close();

@@ -1,4 +1,4 @@
-//! Node tasks run in the test process itself (`driver::spawn_with`), for the tests that
+//! Node tasks run in the test process itself (`driver::NodeTask`), for the tests that
 //! look at the node task rather than at the program.
 
 use ringchat::driver::{self, NodeHandle, Output, Request, Security};
@@ -15,7 +15,10 @@ pub async fn room_of_one(name: &str, security: Security) -> NodeHandle {
         .await
         .expect("a free port");
     let addr = socket.local_addr().expect("bound");
-    let mut node = driver::spawn_with(socket, NodeConfig::new(name, addr, None), security);
+    let mut node = driver::NodeTask::new(socket, NodeConfig::new(name, addr, None))
+        .security(security)
+        .start()
+        .expect("nothing to read without a store");
     tokio::time::timeout(LIMIT, async {
         while !matches!(
             node.events.recv().await,

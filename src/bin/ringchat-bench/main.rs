@@ -2,7 +2,7 @@
 //! that print figures, never pass/fail tests; `cargo test` does not run them.
 //!
 //! Every subcommand prints its parameters with its figures. The nodes run in this process
-//! (`driver::spawn_lossy`), except for `memory`, which runs the `ringchat` binary.
+//! (`driver::NodeTask`), except for `memory`, which runs the `ringchat` binary.
 //!
 //! - `raw [--size B] [--seconds S] [--trials T]`: the raw reference ([`raw`]): one thread
 //!   blasting datagrams of a room message's size at another on loopback, datagrams/s.

@@ -1,5 +1,5 @@
 //! The harness every in-process measurement uses: a [`Room`] of real nodes
-//! (`driver::spawn_lossy`) on real UDP sockets on 127.0.0.1, their events merged into one
+//! (`driver::NodeTask`) on real UDP sockets on 127.0.0.1, their events merged into one
 //! channel (in batches of whatever a node had out) and stamped with the time they left the
 //! node, one [`Loss`] knob for the whole
 //! room, and helpers to form the room, wait for events and read every node's counters.
@@ -179,9 +179,12 @@ impl Room {
                 Some(store)
             }
         };
-        let mut h =
-            driver::spawn_stored(socket, cfg, self.security.clone(), store, self.loss.clone())
-                .map_err(|e| e.to_string())?;
+        let mut h = driver::NodeTask::new(socket, cfg)
+            .security(self.security.clone())
+            .store(store)
+            .loss(self.loss.clone())
+            .start()
+            .map_err(|e| e.to_string())?;
         let (_, idle) = mpsc::unbounded_channel();
         let mut events = std::mem::replace(&mut h.events, idle);
         let tx = self.sender.clone();
