@@ -1,4 +1,4 @@
-//! Model check of the room log's election and commit rules (issue 14), with `stateright`.
+//! Model check of the room log's election and commit rules, with `stateright`.
 //!
 //! The rules of ARCHITECTURE.md ("The room log") and ROOM-LOG-PITFALLS.md, written as a
 //! small pure state machine (`model/spec.rs`, not the project's code): three nodes on a
