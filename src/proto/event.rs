@@ -57,7 +57,8 @@ pub enum Event {
         leader: String,
         /// Whether this node is the leader.
         is_leader: bool,
-        /// Members in the table, this node included.
+        /// Online members, this node included (for a room carried on after a restart,
+        /// every member known, since the others are offline).
         members: usize,
     },
     /// Joining failed; the driver should report it and exit.
@@ -143,7 +144,7 @@ pub enum Event {
         /// Their texts.
         texts: Vec<String>,
     },
-    /// Answer to [`Command::List`].
+    /// Answer to [`Command::List`]: online members first, then by name.
     Members(Vec<MemberView>),
     /// Answer to [`Command::Status`].
     Status(StatusView),
