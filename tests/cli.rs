@@ -95,6 +95,12 @@ fn private_messages_reach_only_their_recipients() {
         "private line header: {dm:?}"
     );
     assert_eq!(body, "bob: hi carol, it's bob");
+    // The sender sees its own message, marked private and to whom, then the receipt.
+    let own = bob.expect(|l| l.contains(" private"), "bob's own private line");
+    assert!(
+        own.contains(" private to carol L") && own.ends_with("] bob (you): hi carol, it's bob"),
+        "{own:?}"
+    );
     bob.expect_line("[Message received by carol.]");
 
     // A room message sent after the DM was received: once alice has it, she has had

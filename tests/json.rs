@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Proc, Scratch};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Starts a node in JSON mode; returns it and its port.
 fn start(scratch: &Scratch, name: &str, join: Option<u16>) -> (Proc, u16) {
@@ -62,8 +62,17 @@ fn a_room_of_three_speaks_json() {
     c.send("send alice psst");
     let dm = next_event(&mut a, "private", |_| true);
     assert_eq!(
-        (dm["from"].as_str(), dm["text"].as_str()),
-        (Some("carol"), Some("psst"))
+        (
+            dm["from"].as_str(),
+            dm["text"].as_str(),
+            dm["mine"].as_bool()
+        ),
+        (Some("carol"), Some("psst"), Some(false))
+    );
+    let own = next_event(&mut c, "private", |_| true);
+    assert_eq!(
+        (own["to"].clone(), own["mine"].clone()),
+        (json!(["alice"]), json!(true))
     );
     next_event(&mut c, "receipt", |v| v["to"] == "alice");
 

@@ -74,7 +74,7 @@ pub enum Event {
         /// Whether it is history: said before this node joined, or while it was offline.
         history: bool,
     },
-    /// A private message for this node.
+    /// A private message for this node, or one this node sent.
     Direct {
         /// Sender's name.
         from: String,
@@ -88,6 +88,8 @@ pub enum Event {
         text: String,
         /// Whether it was kept for this node while it was offline.
         offline: bool,
+        /// Whether this node sent it (shown as it goes out; receipts follow).
+        mine: bool,
     },
     /// A private message for an offline recipient was saved by the leader.
     Saved {

@@ -86,9 +86,10 @@ pub fn render_json(event: &Event) -> String {
             sent_at,
             text,
             offline,
+            mine,
         } => json!({
             "event": "private", "from": from, "to": to, "lamport": lamport.0,
-            "sent_at_ms": sent_at.0, "text": text, "offline": offline,
+            "sent_at_ms": sent_at.0, "text": text, "offline": offline, "mine": mine,
         }),
         Event::Saved { to, leader } => json!({"event": "saved", "to": to, "leader": leader}),
         Event::Deregistered { pending } => json!({"event": "deregistered", "pending": pending}),

@@ -219,8 +219,9 @@ pub fn render_styled(event: &Event, st: &Style) -> Vec<String> {
             sent_at,
             text,
             offline,
+            mine,
         } => {
-            let others = if to.len() > 1 {
+            let others = if *mine || to.len() > 1 {
                 format!(" to {}", to.join(","))
             } else {
                 String::new()
@@ -234,7 +235,12 @@ pub fn render_styled(event: &Event, st: &Style) -> Vec<String> {
                 "[{} private{others}{kept} L{lamport}]",
                 local_time(*sent_at)
             ));
-            vec![format!("{head} {}: {text}", st.name(from))]
+            let who = if *mine {
+                st.you(&format!("{from} (you)"))
+            } else {
+                st.name(from)
+            };
+            vec![format!("{head} {who}: {text}")]
         }
         Event::Receipt { to } => sys(format!("[Message received by {to}.]")),
         Event::Undelivered { to, text, reason } => err(format!(
@@ -336,10 +342,30 @@ mod tests {
             sent_at: WallMillis(0),
             text: "psst".into(),
             offline: true,
+            mine: false,
         };
         let line = &render(&e)[0];
         assert!(line.contains("private to alice,carol, kept while you were offline, L5]"));
         assert!(line.ends_with("bob: psst"));
+    }
+
+    /// Your own private message is shown as sent, with whom it went to.
+    #[test]
+    fn own_private_lines_say_to_whom() {
+        let e = Event::Direct {
+            from: "alice".into(),
+            to: vec!["bob".into()],
+            lamport: Lamport(47),
+            sent_at: WallMillis(0),
+            text: "psst".into(),
+            offline: false,
+            mine: true,
+        };
+        let time = local_time(WallMillis(0));
+        assert_eq!(
+            render(&e),
+            [format!("[{time} private to bob L47] alice (you): psst")]
+        );
     }
 
     #[test]

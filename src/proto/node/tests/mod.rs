@@ -447,6 +447,7 @@ fn own_message_is_resubmitted_until_seen_committed() {
 fn direct_messages_go_only_to_recipients_and_report_receipts() {
     let t0 = base_time();
     let mut n = follower(t0);
+    let before = n.lamport();
     n.handle_command(
         t0,
         WallMillis(0),
@@ -456,6 +457,16 @@ fn direct_messages_go_only_to_recipients_and_report_receipts() {
         },
     );
     let out = drain(&mut n);
+    let own = Event::Direct {
+        from: "bob".into(),
+        to: vec!["carol".into()],
+        lamport: Lamport(before.0 + 1),
+        sent_at: WallMillis(0),
+        text: "psst".into(),
+        offline: false,
+        mine: true,
+    };
+    assert_eq!(out.events, [own], "the sender sees its own message");
     assert_eq!(out.sent.len(), 1);
     let (to, packet) = &out.sent[0];
     assert_eq!(*to, addr(3));
