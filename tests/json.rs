@@ -58,6 +58,12 @@ fn a_room_of_three_speaks_json() {
         seqs.push(v["seq"].clone());
     }
     assert!(seqs.iter().all(|s| *s == seqs[0]), "{seqs:?}");
+    // History marks the asker's own lines.
+    for (p, mine) in [(&mut b, true), (&mut c, false)] {
+        p.send("history");
+        let h = next_event(p, "history", |_| true);
+        assert_eq!(h["entries"][0]["mine"], mine, "{h}");
+    }
 
     c.send("send alice psst");
     let dm = next_event(&mut a, "private", |_| true);

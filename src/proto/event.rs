@@ -103,8 +103,15 @@ pub enum Event {
         /// Own messages not yet confirmed; they are sent once the node is back.
         pending: usize,
     },
-    /// Answer to [`Command::History`]: room messages, oldest first.
-    History(Vec<ChatEntry>),
+    /// Answer to [`Command::History`].
+    History {
+        /// Room messages, oldest first.
+        entries: Vec<ChatEntry>,
+        /// This node's id: entries with this origin are its own.
+        own: NodeId,
+        /// Whether the command searched (so no entries means no match).
+        searched: bool,
+    },
     /// A recipient acknowledged this node's private message.
     Receipt {
         /// The recipient.

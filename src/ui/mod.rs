@@ -184,7 +184,7 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
             }))
         }
         "history" => {
-            const USAGE: &str = "history [<count>] [--search <word>]";
+            const USAGE: &str = "history [<count>] [--search <word>] (count 1 or more)";
             let mut count = DEFAULT_HISTORY_LINES;
             let mut search = None;
             let mut words = rest.split_whitespace();
@@ -196,6 +196,9 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
                     }
                     n => count = n.parse().map_err(|_| ParseError::Usage(USAGE))?,
                 }
+            }
+            if count == 0 {
+                return Err(ParseError::Usage(USAGE));
             }
             Ok(Input::Command(Command::History { count, search }))
         }
@@ -344,5 +347,11 @@ mod tests {
         assert!(parse("history --search").is_err());
         assert!(parse("history many").is_err());
         assert!(parse("history lots").is_err());
+        assert_eq!(
+            parse("history 0"),
+            Err(ParseError::Usage(
+                "history [<count>] [--search <word>] (count 1 or more)"
+            ))
+        );
     }
 }

@@ -196,10 +196,16 @@ pub fn render_styled(event: &Event, st: &Style) -> Vec<String> {
             mine,
             history,
         } => vec![room_line(entry, *mine, *history, st)],
-        Event::History(entries) if entries.is_empty() => sys("(no room messages yet)".into()),
-        Event::History(entries) => entries
+        Event::History {
+            entries, searched, ..
+        } if entries.is_empty() => sys(if *searched {
+            "(no matching room messages)".into()
+        } else {
+            "(no room messages yet)".into()
+        }),
+        Event::History { entries, own, .. } => entries
             .iter()
-            .map(|e| room_line(e, false, true, st))
+            .map(|e| room_line(e, e.origin == *own, true, st))
             .collect(),
         Event::Saved { to, leader } => {
             sys(format!("[{to} is offline: message saved by {leader}.]"))
@@ -331,6 +337,26 @@ mod tests {
         let time = local_time(WallMillis(1_700_000_000_000));
         assert_eq!(line, &format!("[{time} #12 L42] zoë: héllo ✓ 你好"));
         assert_eq!(time.len(), 8);
+    }
+
+    /// History marks your own lines, and tells an empty search from an empty room.
+    #[test]
+    fn history_marks_own_lines_and_empty_searches() {
+        let history = |entries, searched| Event::History {
+            entries,
+            own: NodeId(1),
+            searched,
+        };
+        let mut other = entry("bob", "hi");
+        other.origin = NodeId(2);
+        let lines = render(&history(vec![entry("ann", "yo"), other], false));
+        assert!(lines[0].ends_with("history] ann (you): yo"), "{lines:?}");
+        assert!(lines[1].ends_with("history] bob: hi"), "{lines:?}");
+        assert_eq!(
+            render(&history(vec![], true)),
+            ["(no matching room messages)"]
+        );
+        assert_eq!(render(&history(vec![], false)), ["(no room messages yet)"]);
     }
 
     #[test]
