@@ -260,6 +260,15 @@ fn bad_commands_print_errors_and_the_node_keeps_working() {
         ),
         ("/foo", "error: unknown command /foo (type help)"),
         ("send bob", "error: usage: send <name>[,<name>...] <text>"),
+        (
+            "lsit",
+            "error: unknown command lsit (did you mean list?); to post a single word, type \
+             send_all lsit",
+        ),
+        (
+            "/clear",
+            "error: clear works only on a terminal (input is not from one)",
+        ),
     ]
     .map(|(typed, error)| (typed.to_string(), error.to_string()))
     .into();
@@ -300,6 +309,12 @@ fn bad_commands_print_errors_and_the_node_keeps_working() {
     bob.send("send alice still can DM");
     alice.expect(|l| l.ends_with("] bob: still can DM"), "bob's DM");
     bob.expect_line("[Message received by alice.]");
+
+    // The irssi habits: `/me` posts `* bob ...`, `/msg` is `send`.
+    bob.send("/me waves");
+    alice.expect(|l| l.ends_with("] bob: * bob waves"), "bob's /me");
+    bob.send("/msg alice by msg");
+    alice.expect(|l| l.ends_with("] bob: by msg"), "bob's /msg");
 }
 
 /// A second `alice` (same identity, another process) is refused while the first is
