@@ -237,15 +237,6 @@ fn bad_commands_print_errors_and_the_node_keeps_working() {
     let mut bob = Proc::join(&scratch, "bob", &alice, 2, "alice");
     alice.expect_line("bob is online");
 
-    // The limit is the crate's own constant (800 bytes at the time of writing, so that
-    // the worst-case datagram fits); 1001 bytes is over it either way.
-    let over_limit = |len: usize| {
-        assert!(len > MAX_TEXT_BYTES);
-        (
-            "x".repeat(len),
-            format!("error: message is {len} bytes; the limit is {MAX_TEXT_BYTES} bytes"),
-        )
-    };
     let mut cases: Vec<(String, String)> = [
         ("send nobody hi", "error: no such user nobody"),
         (
@@ -272,8 +263,8 @@ fn bad_commands_print_errors_and_the_node_keeps_working() {
     ]
     .map(|(typed, error)| (typed.to_string(), error.to_string()))
     .into();
-    cases.push(over_limit(MAX_TEXT_BYTES + 1));
-    cases.push(over_limit(1001));
+    // A private message over the limit (the crate's own constant) is refused; a room
+    // message over it is split (below).
     cases.push((
         format!("send alice {}", "z".repeat(MAX_TEXT_BYTES + 1)),
         format!(
@@ -313,8 +304,23 @@ fn bad_commands_print_errors_and_the_node_keeps_working() {
     // The irssi habits: `/me` posts `* bob ...`, `/msg` is `send`.
     bob.send("/me waves");
     alice.expect(|l| l.ends_with("] bob: * bob waves"), "bob's /me");
+    bob.expect(|l| l.ends_with("] bob (you): * bob waves"), "bob's own /me");
     bob.send("/msg alice by msg");
     alice.expect(|l| l.ends_with("] bob: by msg"), "bob's /msg");
+
+    // A paste over the limit goes out as several room messages, in order, cut between
+    // characters: 400 `é` are 800 bytes.
+    bob.send(&"é".repeat(400));
+    let first = MAX_TEXT_BYTES / 2;
+    for p in [&mut alice, &mut bob] {
+        let texts: Vec<String> = p.room_lines(2).into_iter().map(|r| r.text).collect();
+        assert_eq!(
+            texts,
+            ["é".repeat(first), "é".repeat(400 - first)],
+            "{}",
+            p.label
+        );
+    }
 }
 
 /// A second `alice` (same identity, another process) is refused while the first is

@@ -4,6 +4,7 @@
 use crate::driver::Request;
 use crate::proto::Command;
 use crate::ui::{self, Input};
+use crate::wire::MAX_TEXT_BYTES;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
@@ -11,6 +12,8 @@ use tokio::sync::mpsc;
 enum Typed {
     /// Something to send to the node loop (a command, or lines to print in order).
     Request(Request),
+    /// Room messages, in order: a text over the limit, split.
+    Room(Vec<String>),
     /// A blank line.
     Nothing,
     /// Leave and exit.
@@ -20,10 +23,13 @@ enum Typed {
 /// Turns a line typed by `me` into what the node loop gets.
 fn request_for(line: &str, me: &str) -> Typed {
     match ui::parse(line) {
+        Ok(Input::Command(Command::SendAll { text })) => {
+            Typed::Room(ui::split_text(&text, MAX_TEXT_BYTES))
+        }
         Ok(Input::Command(c)) => Typed::Request(Request::Command(c)),
-        Ok(Input::Me(action)) => Typed::Request(Request::Command(Command::SendAll {
-            text: ui::me_text(me, &action),
-        })),
+        Ok(Input::Me(action)) => {
+            Typed::Room(ui::split_text(&ui::me_text(me, &action), MAX_TEXT_BYTES))
+        }
         // The line editor clears the screen itself; here there is no terminal.
         Ok(Input::Clear) => Typed::Request(Request::Say(vec![
             "error: clear works only on a terminal (input is not from one)".into(),
@@ -60,6 +66,11 @@ pub async fn read_stdin(commands: mpsc::UnboundedSender<Request>, me: String) {
 pub fn hand_over(line: &str, me: &str, commands: &mpsc::UnboundedSender<Request>) -> bool {
     match request_for(line, me) {
         Typed::Request(r) => commands.send(r).is_ok(),
+        Typed::Room(texts) => texts.into_iter().all(|text| {
+            commands
+                .send(Request::Command(Command::SendAll { text }))
+                .is_ok()
+        }),
         Typed::Nothing => true,
         Typed::Exit => false,
     }

@@ -33,6 +33,35 @@ pub enum Input {
     Nothing,
 }
 
+/// A room text cut into pieces of at most `max` bytes (`max` at least 4), in order, so
+/// that a long paste goes out as several messages instead of being refused. Cuts fall on
+/// character boundaries, at the last space (or other whitespace) that fits when there is
+/// one, the whitespace at a cut dropped; a text within `max` comes back whole.
+pub fn split_text(text: &str, max: usize) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while rest.len() > max {
+        let mut cut = max;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let at_space = rest[cut..].starts_with(char::is_whitespace);
+        let space = rest[..cut].rfind(char::is_whitespace).filter(|&s| s > 0);
+        if let (false, Some(space)) = (at_space, space) {
+            cut = space;
+        }
+        let piece = rest[..cut].trim_end();
+        if !piece.is_empty() {
+            pieces.push(piece.to_string());
+        }
+        rest = rest[cut..].trim_start();
+    }
+    if !rest.is_empty() || pieces.is_empty() {
+        pieces.push(rest.to_string());
+    }
+    pieces
+}
+
 /// The room message for `/me <action>` by `name`.
 pub fn me_text(name: &str, action: &str) -> String {
     format!("* {name} {action}")
@@ -387,6 +416,28 @@ mod tests {
                 text: "lsit".into()
             }
         );
+    }
+
+    /// Long texts are cut at character boundaries, at spaces when there are any, each
+    /// piece within the limit, nothing lost but the spaces at the cuts.
+    #[test]
+    fn long_texts_are_split_within_the_limit() {
+        let accents = "é".repeat(400);
+        let pieces = split_text(&accents, 760);
+        assert_eq!(pieces, ["é".repeat(380), "é".repeat(20)]);
+        let words = "lunch at noon? ".repeat(60);
+        let pieces = split_text(words.trim(), 100);
+        for p in &pieces {
+            let whole = p.split(' ').all(|w| ["lunch", "at", "noon?"].contains(&w));
+            assert!(p.len() <= 100 && whole, "a word cut: {p:?}");
+        }
+        assert_eq!(pieces.join(" "), words.trim());
+        let mixed = format!("{} {}", "a".repeat(50), "✓".repeat(30));
+        for p in split_text(&mixed, 40) {
+            assert!(p.len() <= 40 && !p.starts_with(' '), "{p:?}");
+        }
+        assert_eq!(split_text("short", 760), ["short"]);
+        assert_eq!(split_text("", 760), [""]);
     }
 
     /// The irssi habits: `/me`, `/msg`, `/quit`, `/clear`.
