@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Proc, Scratch};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// Starts a node in JSON mode; returns it and its port.
 fn start(scratch: &Scratch, name: &str, join: Option<u16>) -> (Proc, u16) {
@@ -58,12 +58,27 @@ fn a_room_of_three_speaks_json() {
         seqs.push(v["seq"].clone());
     }
     assert!(seqs.iter().all(|s| *s == seqs[0]), "{seqs:?}");
+    // History marks the asker's own lines.
+    for (p, mine) in [(&mut b, true), (&mut c, false)] {
+        p.send("history");
+        let h = next_event(p, "history", |_| true);
+        assert_eq!(h["entries"][0]["mine"], mine, "{h}");
+    }
 
     c.send("send alice psst");
     let dm = next_event(&mut a, "private", |_| true);
     assert_eq!(
-        (dm["from"].as_str(), dm["text"].as_str()),
-        (Some("carol"), Some("psst"))
+        (
+            dm["from"].as_str(),
+            dm["text"].as_str(),
+            dm["mine"].as_bool()
+        ),
+        (Some("carol"), Some("psst"), Some(false))
+    );
+    let own = next_event(&mut c, "private", |_| true);
+    assert_eq!(
+        (own["to"].clone(), own["mine"].clone()),
+        (json!(["alice"]), json!(true))
     );
     next_event(&mut c, "receipt", |v| v["to"] == "alice");
 

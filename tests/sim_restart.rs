@@ -22,7 +22,9 @@ fn all_directs(sim: &Sim, i: usize) -> Vec<String> {
         .iter()
         .chain(&h.events)
         .filter_map(|(_, e)| match e {
-            Event::Direct { text, .. } => Some(text.clone()),
+            Event::Direct {
+                text, mine: false, ..
+            } => Some(text.clone()),
             _ => None,
         })
         .collect()

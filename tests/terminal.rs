@@ -66,6 +66,13 @@ fn typing_survives_incoming_messages() {
         "the private message to the completed name",
     );
 
+    // `/clear` clears the screen (cursor home, erase below) and posts nothing.
+    a.send("/clear\r").expect("type /clear");
+    a.expect("\x1b[H\x1b[J").expect("the screen is cleared");
+    a.send("send_all after clear\r").expect("type");
+    let next = b.expect(|l| l.contains("alice: "), "alice's next room line");
+    assert!(next.ends_with("alice: after clear"), "{next:?}");
+
     a.send("exit\r").expect("exit");
     a.expect("left the room").expect("a graceful leave");
     b.expect_line("alice is offline");

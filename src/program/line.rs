@@ -4,6 +4,7 @@
 use crate::driver::Request;
 use crate::proto::Command;
 use crate::ui::{self, Input};
+use crate::wire::MAX_TEXT_BYTES;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
@@ -11,16 +12,28 @@ use tokio::sync::mpsc;
 enum Typed {
     /// Something to send to the node loop (a command, or lines to print in order).
     Request(Request),
+    /// Room messages, in order: a text over the limit, split.
+    Room(Vec<String>),
     /// A blank line.
     Nothing,
     /// Leave and exit.
     Exit,
 }
 
-/// Turns a typed line into what the node loop gets.
-fn request_for(line: &str) -> Typed {
+/// Turns a line typed by `me` into what the node loop gets.
+fn request_for(line: &str, me: &str) -> Typed {
     match ui::parse(line) {
+        Ok(Input::Command(Command::SendAll { text })) => {
+            Typed::Room(ui::split_text(&text, MAX_TEXT_BYTES))
+        }
         Ok(Input::Command(c)) => Typed::Request(Request::Command(c)),
+        Ok(Input::Me(action)) => {
+            Typed::Room(ui::split_text(&ui::me_text(me, &action), MAX_TEXT_BYTES))
+        }
+        // The line editor clears the screen itself; here there is no terminal.
+        Ok(Input::Clear) => Typed::Request(Request::Say(vec![
+            "error: clear works only on a terminal (input is not from one)".into(),
+        ])),
         Ok(Input::Help) => Typed::Request(Request::Say(ui::help())),
         Ok(Input::Exit) => Typed::Exit,
         Ok(Input::Nothing) => Typed::Nothing,
@@ -28,8 +41,9 @@ fn request_for(line: &str) -> Typed {
     }
 }
 
-/// Reads stdin line by line into commands; end of input or `exit` leaves.
-pub async fn read_stdin(commands: mpsc::UnboundedSender<Request>) {
+/// Reads stdin line by line into commands, typed by the member named `me`; end of input
+/// or `exit` leaves.
+pub async fn read_stdin(commands: mpsc::UnboundedSender<Request>, me: String) {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     loop {
         let line = match lines.next_line().await {
@@ -40,18 +54,23 @@ pub async fn read_stdin(commands: mpsc::UnboundedSender<Request>) {
                 break;
             }
         };
-        if !hand_over(&line, &commands) {
+        if !hand_over(&line, &me, &commands) {
             break;
         }
     }
     let _ = commands.send(Request::Command(Command::Leave));
 }
 
-/// Hands a typed line to the node task (shared by the plain reader and the line editor);
-/// `false` once reading should stop: the user leaves, or the node task is gone.
-pub fn hand_over(line: &str, commands: &mpsc::UnboundedSender<Request>) -> bool {
-    match request_for(line) {
+/// Hands a line typed by `me` to the node task (shared by the plain reader and the line
+/// editor); `false` once reading should stop: the user leaves, or the node task is gone.
+pub fn hand_over(line: &str, me: &str, commands: &mpsc::UnboundedSender<Request>) -> bool {
+    match request_for(line, me) {
         Typed::Request(r) => commands.send(r).is_ok(),
+        Typed::Room(texts) => texts.into_iter().all(|text| {
+            commands
+                .send(Request::Command(Command::SendAll { text }))
+                .is_ok()
+        }),
         Typed::Nothing => true,
         Typed::Exit => false,
     }

@@ -67,6 +67,7 @@ pub async fn run(
         screen: Screen::open(),
     };
     let prompt = format!("{}@{}> ", cfg.name, cfg.addr);
+    let me = cfg.name.clone();
     if security.room_key.is_none() {
         eprintln!(
             "warning: no room key: this room is unauthenticated (anyone who can reach it can \
@@ -133,6 +134,7 @@ pub async fn run(
             let history = settings.editor_history.clone();
             terminal::start(
                 prompt.clone(),
+                me.clone(),
                 names.clone(),
                 history,
                 commands.clone(),
@@ -146,10 +148,10 @@ pub async fn run(
             }
             Some(Err(e)) => {
                 eprintln!("warning: no line editor ({e}); reading plain lines");
-                tokio::spawn(read_stdin(commands));
+                tokio::spawn(read_stdin(commands, me.clone()));
             }
             None => {
-                tokio::spawn(read_stdin(commands));
+                tokio::spawn(read_stdin(commands, me.clone()));
             }
         }
     }

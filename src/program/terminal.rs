@@ -9,6 +9,7 @@ use super::line::hand_over;
 use super::screen::EditorLink;
 use crate::driver::Request;
 use crate::proto::Command;
+use crate::ui::{self, Input};
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
 use rustyline::hint::Hinter;
@@ -24,9 +25,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// Command words offered by completion.
-const COMMANDS: [&str; 11] = [
+const COMMANDS: [&str; 12] = [
     "send_all", "send", "list", "status", "history", "dereg", "reg", "help", "exit", "quit",
-    "//exit",
+    "clear", "//exit",
 ];
 
 /// Member names known so far, for completion (filled from events by the output side).
@@ -124,7 +125,7 @@ fn completions(names: &Names, line: &str, pos: usize) -> (usize, Vec<String>) {
     };
     let command = before[..first_end].trim_start_matches('/');
     let rest = before[first_end..].trim_start();
-    if command == "send" && !rest.contains(char::is_whitespace) {
+    if matches!(command, "send" | "msg") && !rest.contains(char::is_whitespace) {
         // In the recipients: a name after the last comma.
         let partial = rest.rsplit(',').next().unwrap_or("");
         return (pos - partial.len(), names.starting_with(partial));
@@ -147,11 +148,12 @@ impl Completer for ChatHelper {
 
 /// Starts the line editor on its own thread and attaches it to the screen through
 /// `link`: from then on the program's lines are printed above the prompt. Typed lines
-/// become requests on `commands`; Ctrl-C, Ctrl-D and `exit` leave gracefully. With
+/// (typed by `me`) become requests on `commands`; `clear` clears the screen; Ctrl-C, Ctrl-D and `exit` leave gracefully. With
 /// `history`, what was typed is read from there at start and saved there at the end.
 /// Returns once the editor exists, or why it cannot (then nothing was started).
 pub fn start(
     prompt: String,
+    me: String,
     names: Names,
     history: Option<PathBuf>,
     commands: mpsc::UnboundedSender<Request>,
@@ -200,7 +202,11 @@ pub fn start(
             if !line.trim().is_empty() {
                 let _ = rl.add_history_entry(line.as_str());
             }
-            if !hand_over(&line, &commands) {
+            if ui::parse(&line) == Ok(Input::Clear) {
+                let _ = rl.clear_screen();
+                continue;
+            }
+            if !hand_over(&line, &me, &commands) {
                 break;
             }
         }

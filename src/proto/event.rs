@@ -57,7 +57,8 @@ pub enum Event {
         leader: String,
         /// Whether this node is the leader.
         is_leader: bool,
-        /// Members in the table, this node included.
+        /// Online members, this node included (for a room carried on after a restart,
+        /// every member known, since the others are offline).
         members: usize,
     },
     /// Joining failed; the driver should report it and exit.
@@ -73,7 +74,7 @@ pub enum Event {
         /// Whether it is history: said before this node joined, or while it was offline.
         history: bool,
     },
-    /// A private message for this node.
+    /// A private message for this node, or one this node sent.
     Direct {
         /// Sender's name.
         from: String,
@@ -87,6 +88,8 @@ pub enum Event {
         text: String,
         /// Whether it was kept for this node while it was offline.
         offline: bool,
+        /// Whether this node sent it (shown as it goes out; receipts follow).
+        mine: bool,
     },
     /// A private message for an offline recipient was saved by the leader.
     Saved {
@@ -100,8 +103,15 @@ pub enum Event {
         /// Own messages not yet confirmed; they are sent once the node is back.
         pending: usize,
     },
-    /// Answer to [`Command::History`]: room messages, oldest first.
-    History(Vec<ChatEntry>),
+    /// Answer to [`Command::History`].
+    History {
+        /// Room messages, oldest first.
+        entries: Vec<ChatEntry>,
+        /// This node's id: entries with this origin are its own.
+        own: NodeId,
+        /// Whether the command searched (so no entries means no match).
+        searched: bool,
+    },
     /// A recipient acknowledged this node's private message.
     Receipt {
         /// The recipient.
@@ -143,7 +153,7 @@ pub enum Event {
         /// Their texts.
         texts: Vec<String>,
     },
-    /// Answer to [`Command::List`].
+    /// Answer to [`Command::List`]: online members first, then by name.
     Members(Vec<MemberView>),
     /// Answer to [`Command::Status`].
     Status(StatusView),

@@ -75,9 +75,9 @@ pub fn render_json(event: &Event) -> String {
             mine,
             history,
         } => room(entry, *mine, *history),
-        Event::History(entries) => json!({
+        Event::History { entries, own, .. } => json!({
             "event": "history",
-            "entries": entries.iter().map(|e| room(e, false, true)).collect::<Vec<_>>(),
+            "entries": entries.iter().map(|e| room(e, e.origin == *own, true)).collect::<Vec<_>>(),
         }),
         Event::Direct {
             from,
@@ -86,9 +86,10 @@ pub fn render_json(event: &Event) -> String {
             sent_at,
             text,
             offline,
+            mine,
         } => json!({
             "event": "private", "from": from, "to": to, "lamport": lamport.0,
-            "sent_at_ms": sent_at.0, "text": text, "offline": offline,
+            "sent_at_ms": sent_at.0, "text": text, "offline": offline, "mine": mine,
         }),
         Event::Saved { to, leader } => json!({"event": "saved", "to": to, "leader": leader}),
         Event::Deregistered { pending } => json!({"event": "deregistered", "pending": pending}),
@@ -130,5 +131,32 @@ mod tests {
         assert_eq!(v["to"], "zoë \"q\"\nx");
         let v: Value = serde_json::from_str(&render_json(&Event::Left)).unwrap();
         assert_eq!(v, json!({"event": "left"}));
+    }
+
+    #[test]
+    fn history_entries_say_which_are_mine() {
+        use crate::ids::{Lamport, NodeId, OriginSeq, Seq, WallMillis};
+        let entry = |origin| ChatEntry {
+            seq: Seq(origin),
+            origin: NodeId(origin),
+            name: format!("n{origin}"),
+            origin_seq: OriginSeq(1),
+            lamport: Lamport(1),
+            sent_at: WallMillis(0),
+            text: "t".into(),
+        };
+        let line = render_json(&Event::History {
+            entries: vec![entry(1), entry(2)],
+            own: NodeId(2),
+            searched: false,
+        });
+        let v: Value = serde_json::from_str(&line).unwrap();
+        let mine: Vec<&Value> = v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| &e["mine"])
+            .collect();
+        assert_eq!(mine, [&json!(false), &json!(true)]);
     }
 }

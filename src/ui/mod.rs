@@ -2,8 +2,9 @@
 //! an [`Event`] into the lines to print. No protocol decisions here.
 //!
 //! A line whose first word is a command name is that command; a line starting with `/` is
-//! a command too (`/list`), and an unknown `/word` is an error; any other line is a room
-//! message (as `send_all`).
+//! a command too (`/list`), and an unknown `/word` is an error; so is a lone word that
+//! looks like a mistyped command name (`lsit`); any other line is a room message (as
+//! `send_all`). The irssi habits `/me <action>` and `/msg <name> <text>` work too.
 
 use crate::proto::Command;
 use thiserror::Error;
@@ -23,8 +24,47 @@ pub enum Input {
     Help,
     /// Leave and exit.
     Exit,
+    /// Clear the terminal screen.
+    Clear,
+    /// `/me <action>`: a room message saying what the sender does (the program, which
+    /// knows the sender's name, makes it `* <name> <action>`).
+    Me(String),
     /// A blank line: nothing.
     Nothing,
+}
+
+/// A room text cut into pieces of at most `max` bytes (`max` at least 4), in order, so
+/// that a long paste goes out as several messages instead of being refused. Cuts fall on
+/// character boundaries, at the last space (or other whitespace) that fits when there is
+/// one, the whitespace at a cut dropped; a text within `max` comes back whole.
+pub fn split_text(text: &str, max: usize) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut rest = text;
+    while rest.len() > max {
+        let mut cut = max;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let at_space = rest[cut..].starts_with(char::is_whitespace);
+        let space = rest[..cut].rfind(char::is_whitespace).filter(|&s| s > 0);
+        if let (false, Some(space)) = (at_space, space) {
+            cut = space;
+        }
+        let piece = rest[..cut].trim_end();
+        if !piece.is_empty() {
+            pieces.push(piece.to_string());
+        }
+        rest = rest[cut..].trim_start();
+    }
+    if !rest.is_empty() || pieces.is_empty() {
+        pieces.push(rest.to_string());
+    }
+    pieces
+}
+
+/// The room message for `/me <action>` by `name`.
+pub fn me_text(name: &str, action: &str) -> String {
+    format!("* {name} {action}")
 }
 
 /// A line that could not be parsed.
@@ -39,6 +79,62 @@ pub enum ParseError {
     /// An address that does not resolve.
     #[error("cannot resolve {0} (want host:port)")]
     BadAddress(String),
+    /// A lone word close to a command name: probably a typo, so not posted.
+    #[error(
+        "unknown command {word} (did you mean {command}?); to post a single word, type send_all {word}"
+    )]
+    Typo {
+        /// What was typed.
+        word: String,
+        /// The command name it is closest to.
+        command: &'static str,
+    },
+}
+
+/// The command names a lone typed word is compared with, to catch typos.
+const COMMAND_NAMES: [&str; 11] = [
+    "list", "status", "history", "help", "exit", "quit", "dereg", "reg", "send", "send_all",
+    "clear",
+];
+
+/// Edit distance with transpositions (optimal string alignment), over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // d[i][j]: distance between a[..i] and b[..j].
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The command name a lone word is probably a typo of: within 2 edits of a name of five
+/// letters or more, within 1 of a shorter one (so `hello` and `hey` are not taken for
+/// `help`), ASCII case ignored.
+fn typo_of(word: &str) -> Option<&'static str> {
+    let lower = word.to_ascii_lowercase();
+    COMMAND_NAMES
+        .iter()
+        .map(|c| (edit_distance(&lower, c), *c))
+        .filter(|(d, c)| *d <= if c.len() >= 5 { 2 } else { 1 })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
 }
 
 /// How many room messages `history` shows without a count.
@@ -50,7 +146,7 @@ fn resolve(addr: &str) -> Option<std::net::SocketAddr> {
 }
 
 /// The commands as `help` shows them: what to type, and what it does.
-const COMMANDS: [(&str, &str); 10] = [
+const COMMANDS: [(&str, &str); 13] = [
     ("send_all <text>", "post to the room"),
     (
         "send <name>[,<name>...] <text>",
@@ -68,6 +164,9 @@ const COMMANDS: [(&str, &str); 10] = [
         "reg [<name>] [<host:port>]",
         "come back and get what was kept",
     ),
+    ("/me <action>", "post `* <you> <action>` to the room"),
+    ("/msg <name> <text>", "the same as send"),
+    ("clear | /clear", "clear the terminal screen"),
     ("help", "this text"),
     (
         "exit | quit | //exit",
@@ -110,6 +209,7 @@ pub fn help() -> Vec<String> {
         lines.push(row.trim_end().to_string());
     }
     lines.push("a line starting with / is always a command: /list, /send bob hi".into());
+    lines.push("a lone word like a command (lsit) is refused; send_all lsit posts it".into());
     lines.push("Tab completes commands, and names after send.".into());
     lines
 }
@@ -141,7 +241,14 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
         "send_all" => Ok(Input::Command(Command::SendAll {
             text: rest.to_string(),
         })),
-        "send" => {
+        "me" if slash => {
+            if rest.is_empty() {
+                return Err(ParseError::Usage("/me <action>"));
+            }
+            Ok(Input::Me(rest.to_string()))
+        }
+        "clear" => no_args(Input::Clear, "clear"),
+        "send" | "msg" if word == "send" || slash => {
             const USAGE: &str = "send <name>[,<name>...] <text>";
             let (names, text) = rest
                 .split_once(char::is_whitespace)
@@ -184,7 +291,7 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
             }))
         }
         "history" => {
-            const USAGE: &str = "history [<count>] [--search <word>]";
+            const USAGE: &str = "history [<count>] [--search <word>] (count 1 or more)";
             let mut count = DEFAULT_HISTORY_LINES;
             let mut search = None;
             let mut words = rest.split_whitespace();
@@ -197,12 +304,19 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
                     n => count = n.parse().map_err(|_| ParseError::Usage(USAGE))?,
                 }
             }
+            if count == 0 {
+                return Err(ParseError::Usage(USAGE));
+            }
             Ok(Input::Command(Command::History { count, search }))
         }
         "status" => no_args(Input::Command(Command::Status), "status"),
         "help" => no_args(Input::Help, "help"),
         "exit" | "quit" => no_args(Input::Exit, "exit"),
         other if slash => Err(ParseError::UnknownCommand(format!("/{other}"))),
+        other if rest.is_empty() && typo_of(other).is_some() => Err(ParseError::Typo {
+            word: other.to_string(),
+            command: typo_of(other).unwrap_or_default(),
+        }),
         _ => Ok(Input::Command(Command::SendAll {
             text: trimmed.to_string(),
         })),
@@ -267,6 +381,93 @@ mod tests {
             Err(ParseError::UnknownCommand("/frobnicate".into()))
         );
         assert_eq!(parse("list all"), Err(ParseError::Usage("list")));
+    }
+
+    /// A lone word close to a command name is refused, not posted; a longer line, a word
+    /// far from every name, and `send_all word` are posted.
+    #[test]
+    fn lone_typos_of_commands_are_refused() {
+        let typo = |word: &str, command| {
+            Err(ParseError::Typo {
+                word: word.into(),
+                command,
+            })
+        };
+        assert_eq!(parse("lsit"), typo("lsit", "list"));
+        assert_eq!(parse("sttaus"), typo("sttaus", "status"));
+        assert_eq!(parse("histroy"), typo("histroy", "history"));
+        assert_eq!(parse("List"), typo("List", "list"));
+        assert_eq!(
+            parse("lsit").unwrap_err().to_string(),
+            "unknown command lsit (did you mean list?); to post a single word, type send_all lsit"
+        );
+        for posted in ["hello", "hey", "yes", "thanks", "lsit please", "ok"] {
+            assert_eq!(
+                cmd(posted),
+                Command::SendAll {
+                    text: posted.into()
+                },
+                "{posted}"
+            );
+        }
+        assert_eq!(
+            cmd("send_all lsit"),
+            Command::SendAll {
+                text: "lsit".into()
+            }
+        );
+    }
+
+    /// Long texts are cut at character boundaries, at spaces when there are any, each
+    /// piece within the limit, nothing lost but the spaces at the cuts.
+    #[test]
+    fn long_texts_are_split_within_the_limit() {
+        let accents = "é".repeat(400);
+        let pieces = split_text(&accents, 760);
+        assert_eq!(pieces, ["é".repeat(380), "é".repeat(20)]);
+        let words = "lunch at noon? ".repeat(60);
+        let pieces = split_text(words.trim(), 100);
+        for p in &pieces {
+            let whole = p.split(' ').all(|w| ["lunch", "at", "noon?"].contains(&w));
+            assert!(p.len() <= 100 && whole, "a word cut: {p:?}");
+        }
+        assert_eq!(pieces.join(" "), words.trim());
+        let mixed = format!("{} {}", "a".repeat(50), "✓".repeat(30));
+        for p in split_text(&mixed, 40) {
+            assert!(p.len() <= 40 && !p.starts_with(' '), "{p:?}");
+        }
+        assert_eq!(split_text("short", 760), ["short"]);
+        assert_eq!(split_text("", 760), [""]);
+    }
+
+    /// The irssi habits: `/me`, `/msg`, `/quit`, `/clear`.
+    #[test]
+    fn irssi_habits() {
+        assert_eq!(parse("/me waves"), Ok(Input::Me("waves".into())));
+        assert_eq!(me_text("alice", "waves"), "* alice waves");
+        assert_eq!(parse("/me"), Err(ParseError::Usage("/me <action>")));
+        assert_eq!(
+            cmd("me too"),
+            Command::SendAll {
+                text: "me too".into()
+            }
+        );
+        assert_eq!(
+            cmd("/msg bob hi there"),
+            Command::Send {
+                to: vec!["bob".into()],
+                text: "hi there".into()
+            }
+        );
+        assert_eq!(
+            cmd("msg bob hi"),
+            Command::SendAll {
+                text: "msg bob hi".into()
+            }
+        );
+        assert_eq!(parse("/quit"), Ok(Input::Exit));
+        assert_eq!(parse("/clear"), Ok(Input::Clear));
+        assert_eq!(parse("clear"), Ok(Input::Clear));
     }
 
     #[test]
@@ -344,5 +545,11 @@ mod tests {
         assert!(parse("history --search").is_err());
         assert!(parse("history many").is_err());
         assert!(parse("history lots").is_err());
+        assert_eq!(
+            parse("history 0"),
+            Err(ParseError::Usage(
+                "history [<count>] [--search <word>] (count 1 or more)"
+            ))
+        );
     }
 }

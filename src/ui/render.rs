@@ -196,10 +196,16 @@ pub fn render_styled(event: &Event, st: &Style) -> Vec<String> {
             mine,
             history,
         } => vec![room_line(entry, *mine, *history, st)],
-        Event::History(entries) if entries.is_empty() => sys("(no room messages yet)".into()),
-        Event::History(entries) => entries
+        Event::History {
+            entries, searched, ..
+        } if entries.is_empty() => sys(if *searched {
+            "(no matching room messages)".into()
+        } else {
+            "(no room messages yet)".into()
+        }),
+        Event::History { entries, own, .. } => entries
             .iter()
-            .map(|e| room_line(e, false, true, st))
+            .map(|e| room_line(e, e.origin == *own, true, st))
             .collect(),
         Event::Saved { to, leader } => {
             sys(format!("[{to} is offline: message saved by {leader}.]"))
@@ -219,8 +225,9 @@ pub fn render_styled(event: &Event, st: &Style) -> Vec<String> {
             sent_at,
             text,
             offline,
+            mine,
         } => {
-            let others = if to.len() > 1 {
+            let others = if *mine || to.len() > 1 {
                 format!(" to {}", to.join(","))
             } else {
                 String::new()
@@ -234,7 +241,12 @@ pub fn render_styled(event: &Event, st: &Style) -> Vec<String> {
                 "[{} private{others}{kept} L{lamport}]",
                 local_time(*sent_at)
             ));
-            vec![format!("{head} {}: {text}", st.name(from))]
+            let who = if *mine {
+                st.you(&format!("{from} (you)"))
+            } else {
+                st.name(from)
+            };
+            vec![format!("{head} {who}: {text}")]
         }
         Event::Receipt { to } => sys(format!("[Message received by {to}.]")),
         Event::Undelivered { to, text, reason } => err(format!(
@@ -327,6 +339,26 @@ mod tests {
         assert_eq!(time.len(), 8);
     }
 
+    /// History marks your own lines, and tells an empty search from an empty room.
+    #[test]
+    fn history_marks_own_lines_and_empty_searches() {
+        let history = |entries, searched| Event::History {
+            entries,
+            own: NodeId(1),
+            searched,
+        };
+        let mut other = entry("bob", "hi");
+        other.origin = NodeId(2);
+        let lines = render(&history(vec![entry("ann", "yo"), other], false));
+        assert!(lines[0].ends_with("history] ann (you): yo"), "{lines:?}");
+        assert!(lines[1].ends_with("history] bob: hi"), "{lines:?}");
+        assert_eq!(
+            render(&history(vec![], true)),
+            ["(no matching room messages)"]
+        );
+        assert_eq!(render(&history(vec![], false)), ["(no room messages yet)"]);
+    }
+
     #[test]
     fn private_lines_are_marked() {
         let e = Event::Direct {
@@ -336,10 +368,30 @@ mod tests {
             sent_at: WallMillis(0),
             text: "psst".into(),
             offline: true,
+            mine: false,
         };
         let line = &render(&e)[0];
         assert!(line.contains("private to alice,carol, kept while you were offline, L5]"));
         assert!(line.ends_with("bob: psst"));
+    }
+
+    /// Your own private message is shown as sent, with whom it went to.
+    #[test]
+    fn own_private_lines_say_to_whom() {
+        let e = Event::Direct {
+            from: "alice".into(),
+            to: vec!["bob".into()],
+            lamport: Lamport(47),
+            sent_at: WallMillis(0),
+            text: "psst".into(),
+            offline: false,
+            mine: true,
+        };
+        let time = local_time(WallMillis(0));
+        assert_eq!(
+            render(&e),
+            [format!("[{time} private to bob L47] alice (you): psst")]
+        );
     }
 
     #[test]

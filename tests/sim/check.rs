@@ -19,13 +19,18 @@ impl Sim {
             .collect()
     }
 
-    /// The private messages host `i` showed, as `(sender name, text)`, in order.
+    /// The private messages host `i` received and showed, as `(sender name, text)`, in order.
     pub fn direct_log(&self, i: usize) -> Vec<(String, String)> {
         self.hosts[i]
             .events
             .iter()
             .filter_map(|(_, e)| match e {
-                Event::Direct { from, text, .. } => Some((from.clone(), text.clone())),
+                Event::Direct {
+                    from,
+                    text,
+                    mine: false,
+                    ..
+                } => Some((from.clone(), text.clone())),
                 _ => None,
             })
             .collect()

@@ -268,12 +268,18 @@ impl Node {
             Command::Dereg { name } => self.dereg(now, name),
             Command::Reg { name, via } => self.reg(now, name, via),
             Command::History { count, search } => {
-                let answer = match source {
-                    None => Event::History(self.room.search(count, search)),
-                    Some(s) => match s.history(count, search.as_deref()) {
-                        Ok(entries) => Event::History(entries),
-                        Err(e) => Event::Error(CommandError::HistoryUnreadable(e)),
+                let searched = search.is_some();
+                let found = match source {
+                    None => Ok(self.room.search(count, search)),
+                    Some(s) => s.history(count, search.as_deref()),
+                };
+                let answer = match found {
+                    Ok(entries) => Event::History {
+                        entries,
+                        own: self.ctx.id,
+                        searched,
                     },
+                    Err(e) => Event::Error(CommandError::HistoryUnreadable(e)),
                 };
                 self.ctx.out.event(answer);
             }

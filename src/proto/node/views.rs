@@ -5,8 +5,10 @@ use super::*;
 impl Node {
     // ----- views -----
 
+    /// The member table for `list`: online members first, then by name.
     pub(super) fn member_views(&self) -> Vec<MemberView> {
-        self.ring
+        let mut views: Vec<MemberView> = self
+            .ring
             .members()
             .current()
             .into_iter()
@@ -17,7 +19,9 @@ impl Node {
                 leader: Some(m.id) == self.leader(),
                 me: m.id == self.ctx.id,
             })
-            .collect()
+            .collect();
+        views.sort_by(|a, b| (!a.online, &a.name).cmp(&(!b.online, &b.name)));
+        views
     }
 
     pub(super) fn status_view(&self) -> StatusView {

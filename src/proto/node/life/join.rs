@@ -255,7 +255,13 @@ impl Node {
         self.ctx.out.event(Event::Joined {
             leader,
             is_leader: false,
-            members: self.ring.members().current().len(),
+            members: self
+                .ring
+                .members()
+                .current()
+                .iter()
+                .filter(|m| m.presence == Presence::Online)
+                .count(),
         });
     }
 

@@ -1,4 +1,4 @@
-//! TODO
+//! Private messages: sending them, and showing the ones that come in.
 
 use super::*;
 
@@ -50,6 +50,7 @@ impl Node {
             sent_at: wall,
             text,
         };
+        self.show_direct(dm.clone(), false, true);
         for (name, addr) in addrs {
             let token = Token::Mail(MailToken::Direct {
                 to: name,
@@ -95,6 +96,11 @@ impl Node {
             dm.from_name,
             if offline { " (kept while offline)" } else { "" }
         );
+        self.show_direct(dm, offline, false);
+    }
+
+    /// Shows a private message: one for this node, or (`mine`) one it sent.
+    fn show_direct(&mut self, dm: DirectMessage, offline: bool, mine: bool) {
         self.ctx.out.event(Event::Direct {
             from: dm.from_name,
             to: dm.to,
@@ -102,6 +108,7 @@ impl Node {
             sent_at: dm.sent_at,
             text: dm.text,
             offline,
+            mine,
         });
     }
 }

@@ -208,8 +208,14 @@ fn welcome_for_bob(bob: Member) -> Welcome {
 
 /// A follower "bob" at port 2 in a room led by alice (port 1), carol at port 3.
 fn follower(t0: Instant) -> Node {
+    follower_with(t0, Vec::new()).0
+}
+
+/// [`follower`], with `more` members in the welcome's table; also what the join showed.
+fn follower_with(t0: Instant, more: Vec<Member>) -> (Node, Out) {
     let mut n = joining_bob(t0);
-    let w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+    w.members.extend(more);
     // The leader acks the join (the first message of bob's stream to it) with the welcome.
     let packets = vec![
         Packet::Ack(Ack {
@@ -227,7 +233,7 @@ fn follower(t0: Instant) -> Node {
     let out = drain(&mut n);
     assert!(matches!(out.events[0], Event::Joined { .. }));
     assert_eq!(n.transport.in_flight(), 0, "nothing awaits an ack");
-    n
+    (n, out)
 }
 
 fn entry(seq: u64, origin: NodeId, name: &str, origin_seq: u64) -> ChatEntry {
@@ -308,6 +314,44 @@ fn a_duplicate_is_acked_but_shown_once() {
         .count();
     assert_eq!(shown, 1);
     assert_eq!(n.stats().duplicates, 1);
+}
+
+/// Joining counts the online members only, and `list` shows them first, each part by
+/// name.
+#[test]
+fn join_counts_online_members_and_list_sorts_them_first() {
+    let t0 = base_time();
+    let offline = |id, name, port| Member {
+        presence: Presence::Offline,
+        ..member(NodeId(id), name, port)
+    };
+    let more = vec![
+        offline(400, "zed", 4),
+        member(NodeId(500), "dave", 5),
+        offline(600, "aaron", 6),
+    ];
+    let (mut n, out) = follower_with(t0, more);
+    assert!(
+        matches!(out.events[0], Event::Joined { members: 4, .. }),
+        "{:?}",
+        out.events[0]
+    );
+    n.handle_command(t0, WallMillis(0), Command::List);
+    let Some(Event::Members(list)) = drain(&mut n).events.pop() else {
+        panic!("no list")
+    };
+    let shown: Vec<(&str, bool)> = list.iter().map(|m| (m.name.as_str(), m.online)).collect();
+    assert_eq!(
+        shown,
+        [
+            ("alice", true),
+            ("bob", true),
+            ("carol", true),
+            ("dave", true),
+            ("aaron", false),
+            ("zed", false)
+        ]
+    );
 }
 
 /// Hold-back: messages are shown in sequence order; a gap is fetched from the leader.
@@ -403,6 +447,7 @@ fn own_message_is_resubmitted_until_seen_committed() {
 fn direct_messages_go_only_to_recipients_and_report_receipts() {
     let t0 = base_time();
     let mut n = follower(t0);
+    let before = n.lamport();
     n.handle_command(
         t0,
         WallMillis(0),
@@ -412,6 +457,16 @@ fn direct_messages_go_only_to_recipients_and_report_receipts() {
         },
     );
     let out = drain(&mut n);
+    let own = Event::Direct {
+        from: "bob".into(),
+        to: vec!["carol".into()],
+        lamport: Lamport(before.0 + 1),
+        sent_at: WallMillis(0),
+        text: "psst".into(),
+        offline: false,
+        mine: true,
+    };
+    assert_eq!(out.events, [own], "the sender sees its own message");
     assert_eq!(out.sent.len(), 1);
     let (to, packet) = &out.sent[0];
     assert_eq!(*to, addr(3));
