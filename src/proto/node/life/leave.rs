@@ -1,4 +1,6 @@
-//! TODO
+//! Leaving gracefully: own messages first committed (up to the leave timeout), then every
+//! member told, then the node is out (or offline, after `dereg`); what became of the
+//! lifecycle's reliable messages.
 
 use super::*;
 

@@ -1,4 +1,5 @@
-//! TODO
+//! Going offline and coming back: `dereg` leaves the ring but keeps the process, listed
+//! as offline; `reg` rejoins through a given member, the leader or any member known.
 
 use super::*;
 

@@ -1,4 +1,6 @@
-//! TODO
+//! The leader's offline queue: kept direct messages replicated to every member, confirmed
+//! to their sender once a replica holds them, handed over in order to the recipient back
+//! online, and forgotten everywhere once it acked; replicas gathered from members.
 
 use super::*;
 

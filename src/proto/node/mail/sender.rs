@@ -1,4 +1,6 @@
-//! TODO
+//! The sender's side of a direct message for an offline recipient: the leader is asked to
+//! keep it, asked again until it confirms, and the sender is told it was saved or that the
+//! recipient's queue is full.
 
 use super::*;
 

@@ -1,4 +1,6 @@
-//! TODO
+//! Chang-Roberts election on the ring: rounds started when the leader is gone, tokens
+//! passed to the successor (rerouted when it dies), the winner announced round the ring,
+//! and the epoch every node then follows (a leader of an older one steps down).
 
 use super::*;
 

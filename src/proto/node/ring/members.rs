@@ -1,4 +1,5 @@
-//! TODO
+//! The member table: entries merged from others (our own refuted when wrong), a silent
+//! neighbour declared dead, and everything that follows a member going offline.
 
 use super::*;
 

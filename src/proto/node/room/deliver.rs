@@ -1,4 +1,6 @@
-//! TODO
+//! Delivery: sequenced messages taken from whoever may send them, held back until every
+//! earlier one is here, shown strictly in order; gaps repaired by fetching from the
+//! leader or other members, and fetches answered from the history.
 
 use super::*;
 

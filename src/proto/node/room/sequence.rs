@@ -1,4 +1,7 @@
-//! TODO
+//! The leader's side: submissions given their global sequence number (each origin's in
+//! the order sent, repeats recognised), broadcast to the room, the leader's own messages
+//! counted as committed once another member holds them; what became of a sequenced
+//! message sent reliably.
 
 use super::*;
 
@@ -19,6 +22,10 @@ impl Node {
     }
 
     pub(in crate::proto::node) fn sequence(&mut self, now: Instant, origin: NodeId, s: Submit) {
+        if let Role::Confirming(_, c) = &mut self.room.role {
+            // This node's own too: sequenced once a majority confirms it still leads.
+            return c.held_submits.push((origin, s));
+        }
         let origin_seq = s.origin_seq;
         let Some(seqr) = self.room.sequencer_mut() else {
             return;

@@ -1,4 +1,6 @@
-//! TODO
+//! The member's side of a room message: `send_all` numbers it and keeps it in the outbox
+//! until it is seen committed, hands it to the leader, and resubmits what is still
+//! unconfirmed; the leader's intake of submissions (held while it recovers or confirms).
 
 use super::*;
 
@@ -69,10 +71,8 @@ impl Node {
 
     /// The leader got a submission.
     pub(in crate::proto::node) fn on_submit(&mut self, now: Instant, origin: NodeId, s: Submit) {
-        match &mut self.room.role {
-            Role::Recovering(rec) => return rec.held_submits.push((origin, s)),
-            Role::Confirming(_, c) => return c.held_submits.push((origin, s)),
-            _ => {}
+        if let Role::Recovering(rec) = &mut self.room.role {
+            return rec.held_submits.push((origin, s));
         }
         if !self.is_leader() {
             // A stale view at the origin; it resubmits to the right leader later.

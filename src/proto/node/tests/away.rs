@@ -120,3 +120,33 @@ fn a_member_does_not_confirm_a_leader_it_declared_gone() {
     n.handle_datagram(t0, addr(1), &data(LEADER, 2, ask()));
     assert_eq!(replies_to_alice(&drain(&mut n)), 0);
 }
+
+#[test]
+fn the_leaders_own_message_waits_for_the_confirmation_and_goes_out_with_it() {
+    let t0 = base_time();
+    let mut n = leader_of_three(t0);
+    let woke = t0 + Duration::from_secs(5);
+    n.handle_command(
+        woke,
+        WallMillis(0),
+        Command::SendAll {
+            text: "back".into(),
+        },
+    );
+    let out = drain_at(&mut n, woke);
+    assert_eq!(sequenced_to(&out, addr(2)), 0, "not before confirmation");
+    let reply = Message::SyncReply {
+        epoch: EPOCH0,
+        next: Seq(1),
+        high: Seq(0),
+        sent: 0,
+    };
+    let later = woke + Duration::from_millis(10);
+    n.handle_datagram(later, addr(3), &data(CAROL, 3, reply));
+    let out = drain_at(&mut n, later);
+    assert_eq!(
+        sequenced_to(&out, addr(2)),
+        1,
+        "sequenced at once, not at the next resubmission"
+    );
+}
