@@ -29,6 +29,20 @@ fn drain_at(n: &mut Node, at: Instant) -> Out {
     out
 }
 
+/// Member `id` at `port` answers the leader's sync request for its epoch (its message
+/// number `msg`) 10 ms after `woke`: it still follows the leader. What the leader sends.
+fn confirm(n: &mut Node, woke: Instant, (id, port, msg): (NodeId, u16, u64)) -> Out {
+    let reply = Message::SyncReply {
+        epoch: EPOCH0,
+        next: Seq(1),
+        high: Seq(0),
+        sent: 0,
+    };
+    let later = woke + Duration::from_millis(10);
+    n.handle_datagram(later, addr(port), &data(id, msg, reply));
+    drain_at(n, later)
+}
+
 fn sequenced_to(out: &Out, to: SocketAddr) -> usize {
     out.messages_to(to)
         .iter()
@@ -62,15 +76,7 @@ fn a_leader_back_from_a_pause_sequences_only_once_a_majority_confirms_it() {
     assert!(sync_requests_to(&out, addr(3)) >= 1, "carol is asked");
 
     // Bob still follows alice: with alice herself, two of three.
-    let reply = Message::SyncReply {
-        epoch: EPOCH0,
-        next: Seq(1),
-        high: Seq(0),
-        sent: 0,
-    };
-    let later = woke + Duration::from_millis(10);
-    n.handle_datagram(later, addr(2), &data(BOB, 4, reply));
-    let out = drain_at(&mut n, later);
+    let out = confirm(&mut n, woke, (BOB, 2, 4));
     assert_eq!(
         sequenced_to(&out, addr(2)),
         1,
@@ -135,15 +141,7 @@ fn the_leaders_own_message_waits_for_the_confirmation_and_goes_out_with_it() {
     );
     let out = drain_at(&mut n, woke);
     assert_eq!(sequenced_to(&out, addr(2)), 0, "not before confirmation");
-    let reply = Message::SyncReply {
-        epoch: EPOCH0,
-        next: Seq(1),
-        high: Seq(0),
-        sent: 0,
-    };
-    let later = woke + Duration::from_millis(10);
-    n.handle_datagram(later, addr(3), &data(CAROL, 3, reply));
-    let out = drain_at(&mut n, later);
+    let out = confirm(&mut n, woke, (CAROL, 3, 3));
     assert_eq!(
         sequenced_to(&out, addr(2)),
         1,
