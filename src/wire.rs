@@ -233,6 +233,14 @@ pub enum Message {
     /// (the room was carried on by a member that had missed it): sequence it again, as it
     /// was. Members that showed it already recognise it and do not show it twice.
     Republish(ChatEntry),
+    /// The leader of `term` tells a member that every entry up to `upto` it sent in that
+    /// term is held by a majority of the room: committed, to be shown.
+    Commit {
+        /// The leader's term.
+        term: u64,
+        /// The highest committed sequence number.
+        upto: Seq,
+    },
 }
 
 /// A direct message kept for an offline recipient.
@@ -417,6 +425,10 @@ pub struct ChatEntry {
     pub sent_at: WallMillis,
     /// The text.
     pub text: String,
+    /// The term of the leader this copy was taken from (the one that sequenced it, or a
+    /// later one that proposed it again): of two uncommitted copies of one number, the one
+    /// of the higher term wins. Meaningless once committed (not kept on disk).
+    pub term: u64,
 }
 
 /// The origin of a filler entry: a sequence number a new leader found lost with the old
@@ -434,6 +446,7 @@ impl ChatEntry {
             lamport: Lamport(0),
             sent_at: WallMillis(0),
             text: String::new(),
+            term: 0,
         }
     }
 

@@ -374,6 +374,7 @@ fn entry(seq: u64, origin: NodeId, origin_seq: u64) -> ChatEntry {
         lamport: Lamport(seq + 10),
         sent_at: WallMillis(1_700_000_000_000),
         text: format!("message {seq}"),
+        term: 0,
     }
 }
 

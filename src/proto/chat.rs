@@ -20,4 +20,4 @@ use submissions::Submissions;
 pub use history::History;
 pub use holdback::{HoldBackQueue, MAX_HOLDBACK};
 pub use outbox::Outbox;
-pub use sequencer::{Accepted, Sequencer};
+pub use sequencer::{Accepted, MAX_HELD_PER_ORIGIN, Sequencer};

@@ -95,6 +95,7 @@ mod tests {
             lamport: Lamport(1 << 40),
             sent_at: WallMillis(1_700_000_000_000),
             text,
+            term: 0,
         }
     }
 

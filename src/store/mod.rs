@@ -369,6 +369,7 @@ fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatEntry> {
         lamport: Lamport(row.get::<_, i64>(4)? as u64),
         sent_at: WallMillis(row.get::<_, i64>(5)? as u64),
         text: row.get(6)?,
+        term: 0,
     })
 }
 

@@ -22,6 +22,7 @@ fn entry(seq: u64, text: &str) -> ChatEntry {
         lamport: Lamport(100 + seq),
         sent_at: WallMillis(1_700_000_000_000 + seq),
         text: text.into(),
+        term: 0,
     }
 }
 

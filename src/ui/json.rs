@@ -144,6 +144,7 @@ mod tests {
             lamport: Lamport(1),
             sent_at: WallMillis(0),
             text: "t".into(),
+            term: 0,
         };
         let line = render_json(&Event::History {
             entries: vec![entry(1), entry(2)],

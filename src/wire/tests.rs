@@ -60,6 +60,7 @@ fn largest_text_fits_one_datagram() {
             lamport: Lamport(big),
             sent_at: WallMillis(big),
             text: text.clone(),
+            term: 0,
         }),
         Message::Submit(Submit {
             origin_seq: OriginSeq(big),

@@ -62,6 +62,7 @@ pub fn room_datagram_size(text: &str) -> usize {
         lamport: Lamport(20_000),
         sent_at: ringchat::driver::wall_now(),
         text: text.into(),
+        term: 0,
     };
     let env = Envelope {
         from: NODE_ID,

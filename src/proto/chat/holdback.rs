@@ -1,4 +1,6 @@
-//! A member's [`HoldBackQueue`]: room messages shown strictly in sequence order.
+//! A member's [`HoldBackQueue`]: the log's tail not yet shown. Room messages wait here
+//! until they are committed and every earlier one is shown; of two copies of one number,
+//! the one of the higher term wins (an uncommitted copy from a deposed leader gives way).
 
 use super::*;
 
@@ -27,10 +29,11 @@ impl HoldBackQueue {
         self.next
     }
 
-    /// Offers a sequenced message; `false` if it was delivered or held already (a
-    /// duplicate) or lies too far ahead to hold.
+    /// Offers a sequenced message; `false` if it was delivered already, is held already
+    /// in the same or a higher term (a duplicate, or a stale copy), or lies too far ahead
+    /// to hold. A copy of a higher term replaces the one held.
     pub fn offer(&mut self, e: ChatEntry) -> bool {
-        if e.seq < self.next || self.held.contains_key(&e.seq) {
+        if e.seq < self.next || self.held.get(&e.seq).is_some_and(|h| h.term >= e.term) {
             return false;
         }
         if e.seq.0 - self.next.0 >= MAX_HOLDBACK as u64 {
@@ -40,15 +43,17 @@ impl HoldBackQueue {
         true
     }
 
-    /// Takes `e` to deliver at once if it is the next one and nothing is held (the next
-    /// is then the one after it); otherwise hands it back, to [`HoldBackQueue::offer`].
-    pub fn take_if_next(&mut self, e: ChatEntry) -> Result<ChatEntry, ChatEntry> {
-        if e.seq == self.next && self.held.is_empty() {
-            self.next = self.next.next();
-            Ok(e)
-        } else {
-            Err(e)
+    /// The held entry numbered `seq`, if any.
+    pub fn get(&self, seq: Seq) -> Option<&ChatEntry> {
+        self.held.get(&seq)
+    }
+
+    /// Removes and returns the next entry if `ready` says it may be shown.
+    pub fn pop_if(&mut self, ready: impl Fn(&ChatEntry) -> bool) -> Option<ChatEntry> {
+        if !ready(self.held.get(&self.next)?) {
+            return None;
         }
+        self.pop_ready()
     }
 
     /// Takes the next message if it is here.
@@ -63,11 +68,6 @@ impl HoldBackQueue {
         self.held
             .last_key_value()
             .map_or(Seq(self.next.0.saturating_sub(1)), |(s, _)| *s)
-    }
-
-    /// Whether `seq` is held.
-    pub fn has(&self, seq: Seq) -> bool {
-        self.held.contains_key(&seq)
     }
 
     /// The held messages from `from` on.

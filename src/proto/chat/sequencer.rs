@@ -136,6 +136,7 @@ impl Sequencer {
                 lamport: s.lamport,
                 sent_at: s.sent_at,
                 text: s.text,
+                term: 0,
             });
             next = next.next();
             q.mark_done(s.origin_seq);

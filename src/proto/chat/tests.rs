@@ -91,6 +91,7 @@ fn sequencer_resumes_from_history() {
         lamport: Lamport(1),
         sent_at: WallMillis(0),
         text: "x".into(),
+        term: 0,
     });
     let mut s = Sequencer::resume(Seq(2), &h);
     assert_eq!(s.accept(NodeId(1), "a", submit(1, 1)), Accepted::Duplicate);
@@ -105,6 +106,7 @@ fn entry(seq: u64) -> ChatEntry {
         lamport: Lamport(seq),
         sent_at: WallMillis(0),
         text: format!("m{seq}"),
+        term: 0,
     }
 }
 
@@ -126,26 +128,35 @@ fn holdback_delivers_in_order_and_reports_gaps() {
     assert_eq!(q.missing(), None);
 }
 
-/// Only the next message, with nothing held, skips the queue; anything else is handed
-/// back and held (or refused) as before, so order is kept.
+/// Of two copies of one number, the one of the higher term replaces the other; an equal
+/// or lower term is a duplicate or a stale copy. Nothing is shown before `ready` says so.
 #[test]
-fn holdback_takes_the_next_message_directly_only_when_nothing_is_held() {
+fn holdback_keeps_the_copy_of_the_highest_term_and_waits_for_commit() {
+    let in_term = |seq, term, text: &str| ChatEntry {
+        term,
+        text: text.into(),
+        ..entry(seq)
+    };
     let mut q = HoldBackQueue::new(Seq(1));
-    assert_eq!(q.take_if_next(entry(1)).map(|e| e.seq), Ok(Seq(1)));
-    assert_eq!(q.next(), Seq(2));
-    let back = q.take_if_next(entry(3)).unwrap_err();
-    assert!(q.offer(back));
-    // 2 is next, but 3 is held: 2 goes through the queue, and 3 follows it.
-    let back = q.take_if_next(entry(2)).unwrap_err();
-    assert!(q.offer(back));
-    assert_eq!(q.pop_ready().unwrap().seq, Seq(2));
-    assert_eq!(q.pop_ready().unwrap().seq, Seq(3));
+    assert!(q.offer(in_term(1, 2, "old")));
+    assert!(!q.offer(in_term(1, 2, "same term")), "one copy per term");
     assert!(
-        q.take_if_next(entry(3)).is_err(),
-        "a duplicate is not taken"
+        !q.offer(in_term(1, 1, "older")),
+        "a lower term never replaces"
     );
-    assert!(!q.offer(entry(3)));
-    assert_eq!(q.next(), Seq(4));
+    assert!(q.offer(in_term(1, 3, "new")), "a higher term replaces");
+    assert_eq!(q.get(Seq(1)).map(|e| e.text.as_str()), Some("new"));
+    assert!(
+        q.pop_if(|e| e.term == 2).is_none(),
+        "not committed in term 3 yet"
+    );
+    assert_eq!(q.next(), Seq(1));
+    assert_eq!(
+        q.pop_if(|e| e.term == 3).map(|e| e.text),
+        Some("new".into())
+    );
+    assert!(q.pop_if(|_| true).is_none(), "nothing held at 2");
+    assert!(!q.offer(in_term(1, 9, "late")), "shown already");
 }
 
 #[test]

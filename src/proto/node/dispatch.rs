@@ -133,6 +133,7 @@ impl Node {
                 high,
                 sent,
             } => self.on_sync_reply(now, sender, epoch, (next, high), sent),
+            Message::Commit { term, upto } => self.on_commit(now, sender, term, upto),
         }
     }
 
@@ -176,6 +177,7 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Sequenced(_) => "Sequenced",
         Message::Fetch { .. } => "Fetch",
         Message::Republish(_) => "Republish",
+        Message::Commit { .. } => "Commit",
         Message::Direct(_) => "Direct",
         Message::Election { .. } => "Election",
         Message::Elected(_) => "Elected",

@@ -55,7 +55,9 @@ use token::{Fate, Token};
 use transport::Transport;
 
 use super::batch::Coalescer;
-use super::chat::{Accepted, History, HoldBackQueue, MAX_HOLDBACK, Outbox, Sequencer};
+use super::chat::{
+    Accepted, History, HoldBackQueue, MAX_HELD_PER_ORIGIN, MAX_HOLDBACK, Outbox, Sequencer,
+};
 use super::clock::LamportClock;
 use super::detector::Detector;
 use super::durable::{HistorySource, Restored, Write};

@@ -35,7 +35,7 @@ impl Node {
     /// that means.
     pub(super) fn settle(&mut self, now: Instant, to: SocketAddr, token: Token, fate: Fate) {
         match token {
-            Token::Room(t) => self.room_settled(now, t, fate),
+            Token::Room(t) => self.room_settled(now, to, t, fate),
             Token::Mail(t) => self.mail_settled(now, t, fate),
             Token::Ring(t) => self.ring_settled(now, to, t, fate),
             Token::Life(t) => self.life_settled(now, to, t, fate),

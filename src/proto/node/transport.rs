@@ -144,6 +144,13 @@ impl Node {
                     }
                     return self.drop_datagram(now, from, why);
                 }
+                if let Message::Sequenced(e) = &msg
+                    && !self.can_hold(sender, e)
+                {
+                    // Not acked: an ack would count as a copy held (see `room/deliver.rs`).
+                    log_at!(debug, self, ?from, "not holding #{} from {sender}", e.seq);
+                    return;
+                }
                 if !self.accepts_now(&msg) {
                     // Not acked: the sender will retry once we are ready for it.
                     log_at!(debug, self, ?from, "not ready for {:?} yet", msg_kind(&msg));

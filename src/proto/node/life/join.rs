@@ -11,7 +11,7 @@ impl Node {
             leader: self.ctx.id,
         });
         self.start_heartbeats(now);
-        self.room.lead();
+        self.room.lead(0);
         self.life.phase = Phase::Member;
         log_at!(info, self, "created room as leader {}", self.ctx.id);
         self.ctx.out.event(Event::Joined {

@@ -53,15 +53,13 @@ impl Node {
         self.maybe_notify_leave(now);
     }
 
-    /// While leaving: once our own messages are committed and, if we led, every message we
-    /// sequenced has reached the members (so the next leader finds it), say goodbye.
+    /// While leaving: once our own messages are committed and, if we led, everything we
+    /// proposed is committed (held by a majority, so the next leader finds it), say
+    /// goodbye.
     pub(in crate::proto::node) fn maybe_notify_leave(&mut self, now: Instant) {
-        let sequenced_in_flight = self
-            .transport
-            .any_pending(|t| matches!(t, Token::Room(RoomToken::Sequenced(_))));
         if self.life.phase == (Phase::Leaving { notified: false })
             && self.room.outbox_empty()
-            && !sequenced_in_flight
+            && self.room.uncommitted() == 0
         {
             self.send_leave_notices(now);
         }

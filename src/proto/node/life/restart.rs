@@ -181,7 +181,7 @@ impl Node {
         });
         self.life.phase = Phase::Member;
         self.start_heartbeats(now);
-        self.room.lead();
+        self.room.lead(term);
         let next: Seq = self.room.next();
         log_at!(
             info,

@@ -92,6 +92,7 @@ impl Node {
             return;
         }
         self.judge_neighbours(now);
+        self.replicate_lost(now);
         if self.room.is_confirming() {
             self.maybe_confirmed(now, None);
             if self.ring.beats.is_multiple_of(CONFIRM_ASK_ROUNDS) {

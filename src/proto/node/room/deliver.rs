@@ -1,6 +1,6 @@
-//! Delivery: sequenced messages taken from whoever may send them, held back until every
-//! earlier one is here, shown strictly in order; gaps repaired by fetching from the
-//! leader or other members, and fetches answered from the history.
+//! Delivery: sequenced messages taken from whoever may send them, held back until they
+//! are committed and every earlier one is shown, shown strictly in order; gaps repaired by
+//! fetching from the leader or other members, and fetches answered from the history.
 
 use super::*;
 
@@ -16,22 +16,51 @@ impl Node {
         to: SocketAddr,
         e: ChatEntry,
     ) {
-        let token = Token::Room(RoomToken::Sequenced(None));
+        let token = Token::Room(RoomToken::Sequenced);
         self.send_reliable(now, to, Message::Sequenced(e), token);
+    }
+
+    /// Whether a sequenced message from `sender` may be acked: the reliability layer acks
+    /// only those, and a leader counts acks as copies held towards committing. A new
+    /// leader takes the survivors' answers; a member takes the proposals of the leader it
+    /// follows (that it has room to hold), and committed copies from anyone (what is not
+    /// wanted is dropped after the ack). A deposed leader's proposals go unacked.
+    pub(in crate::proto::node) fn can_hold(&self, sender: NodeId, e: &ChatEntry) -> bool {
+        if self.room.is_recovering() {
+            true
+        } else if self.leader() == Some(sender) {
+            e.seq.0
+                < self
+                    .room
+                    .holdback
+                    .next()
+                    .0
+                    .saturating_add(MAX_HOLDBACK as u64)
+        } else {
+            e.term == COMMITTED_TERM
+        }
     }
 
     /// A sequenced message from `sender`: taken if the sender may say it (see
     /// [`Node::accepts_sequenced`]); during recovery it also counts as a survivor's answer.
+    /// A copy from the leader is of its term; one from another member's shown history is
+    /// committed already; a survivor's answer to a new leader keeps the term it was held in.
     pub(in crate::proto::node) fn on_sequenced_from(
         &mut self,
         now: Instant,
         sender: NodeId,
-        e: ChatEntry,
+        mut e: ChatEntry,
     ) {
         if !self.accepts_sequenced(sender, e.seq) {
             return log_at!(debug, self, "ignoring #{} from {sender}", e.seq);
         }
         let recovering = self.room.count_answer(sender);
+        if !recovering {
+            match self.ring.epoch() {
+                Some(epoch) if epoch.leader == sender => e.term = epoch.term,
+                _ => e.term = COMMITTED_TERM,
+            }
+        }
         self.on_sequenced(now, e);
         if recovering {
             self.maybe_finish_recovery(now);
@@ -66,31 +95,61 @@ impl Node {
         }
     }
 
-    /// A sequenced message arrived (or the leader committed one): hold back until every
-    /// earlier one is here, then deliver in order.
+    /// The leader of `term` says the log is committed up to `upto`: show what that covers.
+    pub(in crate::proto::node) fn on_commit(
+        &mut self,
+        now: Instant,
+        sender: NodeId,
+        term: u64,
+        upto: Seq,
+    ) {
+        if self.ring.epoch()
+            != Some(Epoch {
+                term,
+                leader: sender,
+            })
+        {
+            return log_at!(
+                debug,
+                self,
+                "ignoring a commit notice of {sender} in term {term}"
+            );
+        }
+        self.room.note_commit(term, upto);
+        self.room.known_high = self.room.known_high.max(upto);
+        self.deliver_committed(now);
+        self.schedule_gap_repair(now);
+    }
+
+    /// Shows every held entry that is committed, in order.
+    pub(in crate::proto::node) fn deliver_committed(&mut self, now: Instant) {
+        while let Some(e) = self.room.pop_committed() {
+            self.deliver(now, e);
+        }
+    }
+
+    /// A sequenced message arrived (or the leader proposed one): held until it is
+    /// committed and every earlier one is shown.
     pub(in crate::proto::node) fn on_sequenced(&mut self, now: Instant, e: ChatEntry) {
         let seq = e.seq;
         if self.backfill(&e) {
             return;
         }
-        // The usual case, the next one with nothing held, is delivered without holding.
-        match self.room.holdback.take_if_next(e) {
-            Ok(e) => self.deliver(now, e),
-            Err(e) => {
-                if !self.room.holdback.offer(e) {
-                    log_at!(
-                        debug,
-                        self,
-                        "not holding #{seq} (next #{})",
-                        self.room.holdback.next()
-                    );
-                    return;
-                }
-            }
+        if !self.room.holdback.offer(e) {
+            log_at!(
+                debug,
+                self,
+                "not holding #{seq} (next #{})",
+                self.room.holdback.next()
+            );
+            return;
         }
-        while let Some(e) = self.room.holdback.pop_ready() {
-            self.deliver(now, e);
-        }
+        self.deliver_committed(now);
+        self.schedule_gap_repair(now);
+    }
+
+    /// Sets the gap timer while something is missing, clears it otherwise.
+    fn schedule_gap_repair(&mut self, now: Instant) {
         if self.room.is_recovering() {
             self.maybe_finish_recovery(now);
         }
@@ -133,9 +192,20 @@ impl Node {
         }
     }
 
-    /// What this node still lacks: a gap before a held message, or messages neighbours
-    /// have delivered that it has not seen at all.
+    /// What this node still lacks: a committed number it holds no showable copy of, a gap
+    /// before a held message, or messages neighbours have delivered that it has not seen.
     pub(in crate::proto::node) fn wanted(&self) -> Option<(Seq, Seq)> {
+        let next = self.room.holdback.next();
+        let (_, commit) = self.room.commit_point();
+        let stale = next <= commit
+            && !self
+                .room
+                .holdback
+                .get(next)
+                .is_some_and(|e| self.room.committed(e));
+        if stale && !self.is_leader() {
+            return Some((next, commit));
+        }
         self.room.holdback.missing().or_else(|| {
             (self.room.known_high >= self.room.holdback.next())
                 .then(|| (self.room.holdback.next(), self.room.known_high))
@@ -185,15 +255,48 @@ impl Node {
         to: Seq,
     ) {
         let to = Seq(to.0.min(from.0.saturating_add(FETCH_BATCH - 1)));
-        let entries: Vec<ChatEntry> = self.room.history.range(from, to).cloned().collect();
+        // Shown here means committed.
+        let mut entries: Vec<ChatEntry> = self
+            .room
+            .history
+            .range(from, to)
+            .map(|e| ChatEntry {
+                term: COMMITTED_TERM,
+                ..e.clone()
+            })
+            .collect();
+        // The leader also sends what it proposed and has not committed yet, as proposals
+        // (their acks count towards committing them).
+        let proposals: Vec<ChatEntry> = if self.is_leader() {
+            self.room
+                .holdback
+                .held_from(from)
+                .take_while(|e| e.seq <= to)
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
         log_at!(
             debug,
             self,
             "fetch {from}..={to} from {requester}: have {}",
-            entries.len()
+            entries.len() + proposals.len()
         );
         for e in entries {
             self.send_entry(now, requester, e);
+        }
+        for e in proposals {
+            self.send_proposal(now, requester, e);
+        }
+        let member = self
+            .ring
+            .members()
+            .online_peers()
+            .find(|m| m.addr == requester)
+            .map(|m| m.id);
+        if let Some(id) = member {
+            self.tell_commit(now, id);
         }
     }
 }

@@ -1,6 +1,12 @@
 //! The room: the log of room messages (the hold-back queue, the history), the outbox of
 //! own messages until they commit, gap repair, and this node's role in sequencing.
 //!
+//! A room message is shown only once it is committed: held by a majority of the room.
+//! The leader counts the members' acks of each number it proposed in its term, and tells
+//! them how far the log is committed; a member shows an entry it took from the leader of
+//! term `t` once that leader says `t` committed it, or an entry it took from another
+//! member's shown history (committed already). Nothing shown is ever taken back.
+//!
 //! Owns the sequence: what was delivered, what is held, who sequences. Never decides
 //! membership or leadership (the ring does and tells it), never touches direct messages.
 
@@ -16,9 +22,31 @@ mod submit;
 pub(super) enum RoomToken {
     /// An own room message submitted to the leader (resubmitted by the resubmit timer).
     Submit,
-    /// A sequenced message; the number when it is the leader's own, awaiting a first ack.
-    Sequenced(Option<Seq>),
+    /// A sequenced message sent to fill a gap or bring a member up to date.
+    Sequenced,
+    /// The leader of `term` proposed entry `seq`: its ack counts towards committing it.
+    Proposed {
+        /// The leader's term.
+        term: u64,
+        /// The entry's number.
+        seq: Seq,
+    },
+    /// The leader of `term` told a member the log is committed up to `upto`.
+    Commit {
+        /// The leader's term.
+        term: u64,
+        /// The commit point told.
+        upto: Seq,
+    },
 }
+
+/// The term of a held entry known to be committed already (taken from a member's shown
+/// history): shown in its turn whatever the commit point, and never replaced.
+pub(super) const COMMITTED_TERM: u64 = u64::MAX;
+
+/// How many numbers a leader may have proposed and not yet committed; submissions past
+/// it wait for their origin's next resubmission.
+const MAX_UNCOMMITTED: u64 = (MAX_HOLDBACK - MAX_HELD_PER_ORIGIN - 64) as u64;
 
 /// The room part's state.
 pub(super) struct Room {
@@ -34,6 +62,10 @@ pub(super) struct Room {
     fetch_attempts: u64,
     /// Room messages below this number are shown as history.
     history_until: Seq,
+    /// The commit point as the leader of `commit_term` last said it.
+    commit: Seq,
+    /// The term whose leader said `commit`: entries taken from it are shown up to there.
+    commit_term: u64,
 }
 
 /// This node's part in sequencing the room. One value, so that a node cannot both
@@ -49,19 +81,39 @@ enum Role {
     /// Leads, but was away (paused, suspended) and may have been deposed meanwhile:
     /// sequences nothing until a majority of the room is heard from under its leadership.
     Confirming(Leadership, Confirmation),
-    /// Stopped sequencing to leave; its own messages still await a first ack.
-    Retiring {
-        /// The leader's own sequenced messages not yet acked by any other member.
-        unstable: BTreeMap<Seq, ChatEntry>,
-    },
+    /// Stopped sequencing to leave; what it proposed may still commit meanwhile.
+    Retiring(Leadership),
 }
 
-/// A sequencing leader's state.
+/// A leader's state in its term.
 #[derive(Debug)]
 struct Leadership {
+    /// The term it leads.
+    term: u64,
     sequencer: Sequencer,
-    /// The leader's own sequenced messages not yet acked by any other member.
-    unstable: BTreeMap<Seq, ChatEntry>,
+    /// Members that acked each number proposed and not yet committed.
+    acks: BTreeMap<Seq, BTreeSet<NodeId>>,
+    /// The commit point each member acked hearing of.
+    told: BTreeMap<NodeId, Seq>,
+    /// Members with a commit notice in flight (one at a time each: the next one carries
+    /// whatever committed meanwhile).
+    telling: BTreeSet<NodeId>,
+    /// Proposals a member never acked within the retries (cut off, paused): sent again
+    /// on the next heartbeat tick while they are uncommitted.
+    lost: BTreeMap<NodeId, BTreeSet<Seq>>,
+}
+
+impl Leadership {
+    fn new(term: u64, sequencer: Sequencer) -> Self {
+        Leadership {
+            term,
+            sequencer,
+            acks: BTreeMap::new(),
+            told: BTreeMap::new(),
+            telling: BTreeSet::new(),
+            lost: BTreeMap::new(),
+        }
+    }
 }
 
 /// Submissions and republished messages that waited for a leader to be confirmed.
@@ -118,6 +170,8 @@ impl Room {
             first_seq: Seq(1),
             fetch_attempts: 0,
             history_until: Seq(0),
+            commit: Seq(0),
+            commit_term: 0,
         }
     }
 
@@ -288,12 +342,51 @@ impl Room {
         }
     }
 
-    /// The leader's own messages awaiting a first ack, if it has any place for them.
-    fn unstable_mut(&mut self) -> Option<&mut BTreeMap<Seq, ChatEntry>> {
+    /// The leadership, sequencing or not (confirming, retiring), if this node leads.
+    fn leadership_mut(&mut self) -> Option<&mut Leadership> {
         match &mut self.role {
-            Role::Leading(l) | Role::Confirming(l, _) => Some(&mut l.unstable),
-            Role::Retiring { unstable } => Some(unstable),
+            Role::Leading(l) | Role::Confirming(l, _) | Role::Retiring(l) => Some(l),
             _ => None,
+        }
+    }
+
+    /// Whether `e` may be shown now: known committed, or taken from the leader whose
+    /// commit point covers it.
+    fn committed(&self, e: &ChatEntry) -> bool {
+        e.term == COMMITTED_TERM || (e.term == self.commit_term && e.seq <= self.commit)
+    }
+
+    /// The next entry, if it is here and committed.
+    fn pop_committed(&mut self) -> Option<ChatEntry> {
+        let (term, upto) = (self.commit_term, self.commit);
+        self.holdback
+            .pop_if(|e| e.term == COMMITTED_TERM || (e.term == term && e.seq <= upto))
+    }
+
+    /// The leader of `term` says the log is committed up to `upto`.
+    pub(super) fn note_commit(&mut self, term: u64, upto: Seq) {
+        if term > self.commit_term {
+            self.commit_term = term;
+            self.commit = upto;
+        } else if term == self.commit_term {
+            self.commit = self.commit.max(upto);
+        }
+    }
+
+    /// The commit point and its term (for `status`).
+    pub(super) fn commit_point(&self) -> (u64, Seq) {
+        (self.commit_term, self.commit)
+    }
+
+    /// Numbers proposed by this leader and not yet committed.
+    pub(super) fn uncommitted(&self) -> u64 {
+        match &self.role {
+            Role::Leading(l) | Role::Confirming(l, _) | Role::Retiring(l) => l
+                .sequencer
+                .next_seq()
+                .0
+                .saturating_sub(self.holdback.next().0),
+            _ => 0,
         }
     }
 
@@ -388,45 +481,28 @@ impl Room {
         }
     }
 
-    /// The leader's own messages awaiting a first ack.
-    fn unstable(&self) -> Option<&BTreeMap<Seq, ChatEntry>> {
-        match &self.role {
-            Role::Leading(l) => Some(&l.unstable),
-            Role::Retiring { unstable } => Some(unstable),
-            _ => None,
-        }
-    }
-
-    /// The numbers of the leader's own messages awaiting a first ack.
-    pub(super) fn unstable_seqs(&self) -> Vec<Seq> {
-        self.unstable()
-            .map(|u| u.keys().copied().collect())
-            .unwrap_or_default()
-    }
-
-    /// Stops sequencing and recovering, and forgets own messages awaiting a first ack
-    /// (they are still in the outbox, and are resubmitted to the new leader).
+    /// Stops sequencing and recovering. What it proposed and did not commit stays held
+    /// (a later leader may gather it); own messages are still in the outbox, and are
+    /// resubmitted to the new leader.
     pub(super) fn step_down(&mut self) {
         self.role = Role::Follower;
     }
 
-    /// Stops sequencing to leave: own sequenced messages still await their first ack.
+    /// Stops sequencing to leave; what it proposed may still commit until it goes.
     pub(super) fn retire(&mut self) {
         self.role = match std::mem::replace(&mut self.role, Role::Follower) {
-            Role::Leading(l) | Role::Confirming(l, _) => Role::Retiring {
-                unstable: l.unstable,
-            },
-            Role::Retiring { unstable } => Role::Retiring { unstable },
+            Role::Leading(l) | Role::Confirming(l, _) | Role::Retiring(l) => Role::Retiring(l),
             Role::Follower | Role::Recovering(_) => Role::Follower,
         };
     }
 
-    /// Starts sequencing from the next undelivered number (a new room, or one carried on).
-    pub(super) fn lead(&mut self) {
-        let sequencer = Sequencer::resume(self.holdback.next(), &self.history);
-        self.role = Role::Leading(Leadership {
-            sequencer,
-            unstable: BTreeMap::new(),
-        });
+    /// Starts sequencing in `term` from the next undelivered number (a new room, or one
+    /// carried on alone); anything held uncommitted is dropped (nobody else can hold it).
+    pub(super) fn lead(&mut self, term: u64) {
+        let next = self.holdback.next();
+        self.holdback = HoldBackQueue::new(next);
+        let sequencer = Sequencer::resume(next, &self.history);
+        self.role = Role::Leading(Leadership::new(term, sequencer));
+        self.note_commit(term, Seq(next.0.saturating_sub(1)));
     }
 }

@@ -1,6 +1,8 @@
 //! The new leader's take-over: it gathers every room message and kept direct message the
-//! survivors hold (in a second round from further back if a member needs it), fills what
-//! nobody has, brings every member up to date, and only then sequences anything new.
+//! survivors hold (in a second round from further back if a member needs it), keeps of
+//! each uncommitted number the copy of the highest term, fills what nobody has, proposes
+//! all of it again in its own term (committed like any proposal, by a majority), brings
+//! every member up to date, and only then sequences anything new.
 
 use super::*;
 
@@ -14,13 +16,8 @@ impl Node {
             return;
         };
         // Nothing is sequenced until recovery ends (own messages wait in the outbox).
-        // Re-elected while own messages still waited for a first ack: they were broadcast
-        // under their numbers already, so they are part of the log from here on.
-        let unstable = self.room.unstable_mut().map(std::mem::take);
-        self.room.role = Role::Follower;
-        for (_, e) in unstable.unwrap_or_default() {
-            self.on_sequenced(now, e);
-        }
+        // What this node proposed in an earlier term and did not commit is still held,
+        // and is gathered with the rest.
         let from = self.room.holdback.next();
         self.room.role = Role::Recovering(Box::new(Recovery {
             high: self.room.holdback.high(),
@@ -54,13 +51,15 @@ impl Node {
     }
 
     /// During recovery, a message older than this leader's own delivery point: kept aside
-    /// for members that lack it. Returns whether it was taken.
+    /// for members that lack it, if a member showed it (committed). Returns whether it was
+    /// taken.
     pub(in crate::proto::node) fn backfill(&mut self, e: &ChatEntry) -> bool {
         let next = self.room.holdback.next();
         let in_history = self.room.history.range(e.seq, e.seq).next().is_some();
         match self.room.recovery_mut() {
             Some(rec) if e.seq < next => {
-                if !in_history {
+                // Only a copy some member showed is known to be the committed one.
+                if !in_history && e.term == COMMITTED_TERM {
                     rec.backfill.insert(e.seq, e.clone());
                 }
                 true
@@ -99,11 +98,15 @@ impl Node {
             );
         }
         self.accept_leader(now, epoch);
+        // What we showed is committed: no copy of another term can replace it.
         let mut entries: Vec<ChatEntry> = self
             .room
             .history
             .range(from, Seq(u64::MAX))
-            .cloned()
+            .map(|e| ChatEntry {
+                term: COMMITTED_TERM,
+                ..e.clone()
+            })
             .collect();
         entries.extend(self.room.holdback.held_from(from).cloned());
         entries.truncate(SYNC_BATCH);
@@ -195,49 +198,60 @@ impl Node {
         self.finish_recovery(now);
     }
 
-    /// Ends recovery: fills what no survivor had, brings members up to date, and starts
+    /// Ends recovery: proposes again, in this leader's term, every number past its own
+    /// shown history that any survivor held (the copy of the highest term) or nobody did
+    /// (a filler), brings members up to date with what was committed before, and starts
     /// sequencing (first the submissions that waited).
     pub(in crate::proto::node) fn finish_recovery(&mut self, now: Instant) {
         let Role::Recovering(rec) = std::mem::replace(&mut self.room.role, Role::Follower) else {
             return;
         };
         self.ctx.timers.clear(Timer::Recovery);
+        let Some(epoch) = self.ring.epoch() else {
+            return;
+        };
+        let start = self.room.holdback.next();
+        let end = rec.high.max(self.room.holdback.high()).next().max(start);
+        let mut proposals = Vec::new();
         let mut filled = 0;
-        while self.room.holdback.next() <= rec.high {
-            let next = self.room.holdback.next();
-            if !self.room.holdback.has(next) {
-                self.room.holdback.offer(ChatEntry::filler(next));
-                filled += 1;
-            }
-            while let Some(e) = self.room.holdback.pop_ready() {
-                self.deliver(now, e);
-            }
+        for s in start.0..end.0 {
+            let e = match self.room.holdback.get(Seq(s)) {
+                Some(e) => e.clone(),
+                None => {
+                    filled += 1;
+                    ChatEntry::filler(Seq(s))
+                }
+            };
+            proposals.push(e);
         }
-        // Every surviving message a member still lacks is in our history or the backfill;
-        // older ones were delivered everywhere, so their origins confirmed them.
-        let mut sequencer = Sequencer::resume(self.room.holdback.next(), &self.room.history);
-        for e in rec.backfill.values().filter(|e| !e.is_filler()) {
+        // Every surviving message a member still lacks is in our history, the backfill, or
+        // proposed again; older ones were shown everywhere, so their origins confirmed them.
+        let mut sequencer = Sequencer::resume(end, &self.room.history);
+        for e in rec
+            .backfill
+            .values()
+            .chain(proposals.iter())
+            .filter(|e| !e.is_filler())
+        {
             sequencer.note_sequenced(e.origin, e.origin_seq);
         }
-        self.room.role = Role::Leading(Leadership {
-            sequencer,
-            unstable: BTreeMap::new(),
-        });
+        self.room.role = Role::Leading(Leadership::new(epoch.term, sequencer));
+        self.room
+            .note_commit(epoch.term, Seq(start.0.saturating_sub(1)));
         log_at!(
             info,
             self,
-            "took over sequencing at #{} ({filled} lost numbers filled, {} kept messages)",
-            self.room.holdback.next(),
+            "took over sequencing at #{start}: {} numbers proposed again ({filled} lost, filled), {} kept messages",
+            proposals.len(),
             self.mail.kept_len()
         );
-        // Bring every member up to our point: from our history, from what survivors sent
-        // us that predates our history, or as a filler where nobody had it.
-        let end = self.room.holdback.next();
+        // Bring every member up to our shown point: from our history, from what survivors
+        // sent us that predates our history, or as a filler where nobody had it.
         for (member, next) in rec.member_next {
             let Some(addr) = self.ring.members().get(member).map(|m| m.addr) else {
                 continue;
             };
-            for s in (next.0..end.0).take(SYNC_BATCH) {
+            for s in (next.0..start.0).take(SYNC_BATCH) {
                 let e = self
                     .room
                     .history
@@ -246,8 +260,17 @@ impl Node {
                     .cloned()
                     .or_else(|| rec.backfill.get(&Seq(s)).cloned())
                     .unwrap_or_else(|| ChatEntry::filler(Seq(s)));
+                // Shown here (or by a survivor), so committed.
+                let e = ChatEntry {
+                    term: COMMITTED_TERM,
+                    ..e
+                };
                 self.send_entry(now, addr, e);
             }
+            self.tell_commit(now, member);
+        }
+        for e in proposals {
+            self.propose(now, e);
         }
         for (origin, s) in rec.held_submits {
             self.sequence(now, origin, s);

@@ -1,23 +1,62 @@
 //! The leader's side: submissions given their global sequence number (each origin's in
-//! the order sent, repeats recognised), broadcast to the room, the leader's own messages
-//! counted as committed once another member holds them; what became of a sequenced
-//! message sent reliably.
+//! the order sent, repeats recognised) and proposed to the room; each proposal committed
+//! once a majority of the room holds it (the members' acks counted per number), and the
+//! commit point told to every member, one notice in flight each.
 
 use super::*;
 
 impl Node {
-    /// What became of a reliable message of the room. A sequenced message acked or given
-    /// up may let the leader's own message count as committed, and a leave go on; one
-    /// given up is fetched by the members that see the gap.
-    pub(in crate::proto::node) fn room_settled(&mut self, now: Instant, t: RoomToken, fate: Fate) {
+    /// What became of a reliable message of the room. An acked proposal may commit; an
+    /// acked commit notice lets the next one go; a sequenced message given up is fetched
+    /// by the member when it sees the gap.
+    pub(in crate::proto::node) fn room_settled(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        t: RoomToken,
+        fate: Fate,
+    ) {
+        // An address may also be in the table under an earlier process's id (offline).
+        let member = self
+            .ring
+            .members()
+            .online_peers()
+            .find(|m| m.addr == to)
+            .map(|m| m.id);
         match (t, fate) {
-            (_, Fate::Cancelled) | (RoomToken::Submit, _) => {}
-            (RoomToken::Sequenced(seq), Fate::Acked | Fate::GaveUp) => {
-                if let Some(seq) = seq {
-                    self.stabilise(now, seq);
+            (RoomToken::Proposed { term, seq }, Fate::Acked) => {
+                if let (Some(m), Some(l)) = (member, self.room.leadership_mut())
+                    && l.term == term
+                    && let Some(acks) = l.acks.get_mut(&seq)
+                {
+                    acks.insert(m);
+                    self.advance_commit(now);
                 }
                 self.maybe_notify_leave(now);
             }
+            (RoomToken::Commit { term, upto }, fate) => {
+                if let (Some(m), Some(l)) = (member, self.room.leadership_mut())
+                    && l.term == term
+                {
+                    l.telling.remove(&m);
+                    if fate == Fate::Acked {
+                        let told = l.told.entry(m).or_default();
+                        *told = (*told).max(upto);
+                        self.tell_commit(now, m);
+                    }
+                }
+            }
+            (RoomToken::Proposed { term, seq }, Fate::GaveUp) => {
+                if let (Some(m), Some(l)) = (member, self.room.leadership_mut())
+                    && l.term == term
+                    && l.acks.contains_key(&seq)
+                {
+                    l.lost.entry(m).or_default().insert(seq);
+                }
+                self.maybe_notify_leave(now);
+            }
+            (RoomToken::Proposed { .. } | RoomToken::Sequenced, _) => self.maybe_notify_leave(now),
+            (RoomToken::Submit, _) => {}
         }
     }
 
@@ -27,6 +66,14 @@ impl Node {
             return c.held_submits.push((origin, s));
         }
         let origin_seq = s.origin_seq;
+        if self.room.uncommitted() >= MAX_UNCOMMITTED {
+            // The origin resubmits it; by then the room has caught up.
+            return log_at!(
+                debug,
+                self,
+                "submission {origin_seq:?} from {origin}: too much uncommitted"
+            );
+        }
         let Some(seqr) = self.room.sequencer_mut() else {
             return;
         };
@@ -46,17 +93,20 @@ impl Node {
         match accepted {
             Accepted::Sequenced(entries) => {
                 for e in entries {
-                    self.commit(now, e);
+                    self.propose(now, e);
                 }
             }
             Accepted::Duplicate => {
                 // The origin may have missed its commit: send it again, to it alone.
                 if origin != self.ctx.id
-                    && let Some(e) = self
-                        .room
-                        .history
-                        .find_submission(origin, origin_seq)
-                        .cloned()
+                    && let Some(e) =
+                        self.room
+                            .history
+                            .find_submission(origin, origin_seq)
+                            .map(|e| ChatEntry {
+                                term: COMMITTED_TERM,
+                                ..e.clone()
+                            })
                     && let Some(addr) = self.ring.members().get(origin).map(|m| m.addr)
                 {
                     self.send_entry(now, addr, e);
@@ -91,29 +141,137 @@ impl Node {
                 e.name,
                 e.seq
             );
-            self.commit(now, e);
+            self.propose(now, e);
         }
     }
 
-    /// The leader commits a sequenced message: deliver locally, broadcast to the room.
-    fn commit(&mut self, now: Instant, e: ChatEntry) {
-        let token = Token::Room(RoomToken::Sequenced(Some(e.seq)));
+    /// The leader proposes a sequenced message in its term: held, sent to every member,
+    /// committed once a majority holds it.
+    pub(in crate::proto::node) fn propose(&mut self, now: Instant, mut e: ChatEntry) {
+        let Some(l) = self.room.leadership_mut() else {
+            return;
+        };
+        let term = l.term;
+        e.term = term;
+        l.acks.insert(e.seq, BTreeSet::new());
+        let token = Token::Room(RoomToken::Proposed { term, seq: e.seq });
         self.broadcast_encoded(now, EncodedMessage::sequenced(&e), &token);
-        if e.origin == self.ctx.id && self.ring.members().online_peers().next().is_some() {
-            // The leader's own message counts as committed only once another member holds
-            // it: were the leader to crash now, the survivors could not recover it.
-            if let Some(unstable) = self.room.unstable_mut() {
-                unstable.insert(e.seq, e);
+        self.room.holdback.offer(e);
+        self.advance_commit(now);
+    }
+
+    /// Sends `e`, proposed in this leader's term, to one member; its ack counts.
+    pub(in crate::proto::node) fn send_proposal(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        e: ChatEntry,
+    ) {
+        let token = Token::Room(RoomToken::Proposed {
+            term: e.term,
+            seq: e.seq,
+        });
+        self.send_reliable(now, to, Message::Sequenced(e), token);
+    }
+
+    /// Sends again the proposals members never acked (they were cut off or paused) and
+    /// that are still uncommitted.
+    pub(in crate::proto::node) fn replicate_lost(&mut self, now: Instant) {
+        let Some(l) = self.room.leadership_mut() else {
+            return;
+        };
+        if l.lost.is_empty() {
+            return;
+        }
+        let lost = std::mem::take(&mut l.lost);
+        let term = l.term;
+        let mut resend = Vec::new();
+        for (m, seqs) in lost {
+            let Some(addr) = self
+                .ring
+                .members()
+                .get(m)
+                .filter(|x| x.presence == Presence::Online)
+                .map(|x| x.addr)
+            else {
+                continue;
+            };
+            for seq in seqs {
+                let waiting = self
+                    .room
+                    .leadership_mut()
+                    .and_then(|l| l.acks.get(&seq))
+                    .is_some_and(|acks| !acks.contains(&m));
+                if let Some(e) = self
+                    .room
+                    .holdback
+                    .get(seq)
+                    .filter(|e| waiting && e.term == term)
+                {
+                    resend.push((addr, e.clone()));
+                }
             }
-        } else {
-            self.on_sequenced(now, e);
+        }
+        for (addr, e) in resend {
+            self.send_proposal(now, addr, e);
         }
     }
 
-    /// A peer acked (or never will ack) the leader's own message `seq`: deliver it.
-    pub(in crate::proto::node) fn stabilise(&mut self, now: Instant, seq: Seq) {
-        if let Some(e) = self.room.unstable_mut().and_then(|u| u.remove(&seq)) {
-            self.on_sequenced(now, e);
+    /// How many members make a majority of the room (this node included).
+    pub(in crate::proto::node) fn majority(&self) -> usize {
+        self.ring.members().online_peers().count().saturating_add(1) / 2 + 1
+    }
+
+    /// Commits every proposal, in order, that a majority of the room holds: shown here,
+    /// and the new commit point told to every member.
+    pub(in crate::proto::node) fn advance_commit(&mut self, now: Instant) {
+        let majority = self.majority();
+        let online: BTreeSet<NodeId> = self.ring.members().online_peers().map(|m| m.id).collect();
+        let first = self.room.holdback.next();
+        let Some(l) = self.room.leadership_mut() else {
+            return;
+        };
+        let term = l.term;
+        let mut upto = None;
+        while let Some(entry) = l.acks.first_entry() {
+            let seq = *entry.key();
+            if seq >= first {
+                if 1 + entry.get().intersection(&online).count() < majority {
+                    break;
+                }
+                upto = Some(seq);
+            }
+            entry.remove();
         }
+        let Some(upto) = upto else {
+            return;
+        };
+        log_at!(debug, self, "committed up to #{upto} in term {term}");
+        self.room.note_commit(term, upto);
+        self.deliver_committed(now);
+        for m in online {
+            self.tell_commit(now, m);
+        }
+        self.maybe_notify_leave(now);
+    }
+
+    /// Tells `member` the commit point, unless it knows it or a notice is on its way.
+    pub(in crate::proto::node) fn tell_commit(&mut self, now: Instant, member: NodeId) {
+        let (term, upto) = self.room.commit_point();
+        let Some(addr) = self.ring.members().get(member).map(|m| m.addr) else {
+            return;
+        };
+        let Some(l) = self.room.leadership_mut() else {
+            return;
+        };
+        if l.term != term
+            || l.telling.contains(&member)
+            || l.told.get(&member).is_some_and(|t| *t >= upto)
+        {
+            return;
+        }
+        l.telling.insert(member);
+        let token = Token::Room(RoomToken::Commit { term, upto });
+        self.send_reliable(now, addr, Message::Commit { term, upto }, token);
     }
 }

@@ -245,6 +245,7 @@ fn entry(seq: u64, origin: NodeId, name: &str, origin_seq: u64) -> ChatEntry {
         lamport: Lamport(1),
         sent_at: WallMillis(0),
         text: format!("m{seq}"),
+        term: 0,
     }
 }
 
