@@ -83,6 +83,7 @@ impl Node {
             self.settle(now, m.addr, token, Fate::Cancelled);
         }
         // A smaller room may make a majority of what waited.
+        self.room.forget_member(m.id);
         self.advance_commit(now);
         self.refresh_watch(now);
         self.survivor_gone(now, m.id);

@@ -373,6 +373,16 @@ impl Room {
         }
     }
 
+    /// Member `id` left the room (or was cut out): the leader forgets what it told it and
+    /// what it owes it; should it come back, it is told and sent everything again.
+    pub(super) fn forget_member(&mut self, id: NodeId) {
+        if let Some(l) = self.leadership_mut() {
+            l.told.remove(&id);
+            l.telling.remove(&id);
+            l.lost.remove(&id);
+        }
+    }
+
     /// The commit point and its term (for `status`).
     pub(super) fn commit_point(&self) -> (u64, Seq) {
         (self.commit_term, self.commit)
