@@ -44,6 +44,18 @@ impl Out {
             .collect()
     }
 
+    /// The transport ids of the data packets sent to `to` whose message `want` picks.
+    fn ids_to(&self, to: SocketAddr, want: impl Fn(&Message) -> bool) -> Vec<MsgId> {
+        self.sent
+            .iter()
+            .filter(|(a, _)| *a == to)
+            .filter_map(|(_, p)| match p {
+                Packet::Data { id, msg } if want(msg) => Some(*id),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn acks_to(&self, to: SocketAddr) -> Vec<&Ack> {
         self.sent
             .iter()
@@ -78,6 +90,30 @@ fn drain(node: &mut Node) -> Out {
         sent,
         datagrams,
         events,
+    }
+}
+
+/// `from`'s ack of the data packets `ids` that `of` sent it.
+fn ack_of(of: NodeId, from: NodeId, ids: &[MsgId]) -> Vec<u8> {
+    let packets = ids
+        .iter()
+        .map(|id| {
+            Packet::Ack(Ack {
+                of,
+                stream: id.stream(),
+                upto: 0,
+                ranges: vec![(id.seq(), id.seq())],
+            })
+        })
+        .collect();
+    datagram(from, packets)
+}
+
+/// The leader's (term 0) notice that the room is committed up to `upto`.
+fn commit(upto: u64) -> Message {
+    Message::Commit {
+        term: 0,
+        upto: Seq(upto),
     }
 }
 
@@ -348,10 +384,41 @@ fn follower_holds_back_and_fetches_gaps() {
         addr(1),
         &data(LEADER, 4, Message::Sequenced(entry(1, LEADER, "alice", 1))),
     );
-    assert_eq!(room_seqs(&drain(&mut n)), vec![1, 2, 3]);
+    assert!(
+        room_seqs(&drain(&mut n)).is_empty(),
+        "nothing is shown before the leader says it is committed"
+    );
+    n.handle_datagram(later, addr(1), &data(LEADER, 5, commit(2)));
+    assert_eq!(room_seqs(&drain(&mut n)), vec![1, 2]);
+    n.handle_datagram(later, addr(1), &data(LEADER, 6, commit(3)));
+    assert_eq!(room_seqs(&drain(&mut n)), vec![3]);
 }
 
-/// A retried submission (same origin and origin number) is sequenced once.
+/// The leader shows a proposal, and tells the members, only once a majority holds it:
+/// with bob in the room, that is once bob acked it.
+#[test]
+fn leader_commits_once_a_majority_holds_a_proposal() {
+    let t0 = base_time();
+    let mut n = leader_with_bob(t0);
+    n.handle_datagram(t0, addr(2), &data(BOB, 3, Message::Submit(submit(1))));
+    let out = drain(&mut n);
+    assert!(room_seqs(&out).is_empty(), "held by the leader alone");
+    let proposals = out.ids_to(addr(2), |m| matches!(m, Message::Sequenced(_)));
+    assert_eq!(proposals.len(), 1);
+    n.handle_datagram(t0, addr(2), &ack_of(n.id(), BOB, &proposals));
+    let out = drain(&mut n);
+    assert_eq!(room_seqs(&out), vec![1]);
+    assert_eq!(
+        out.messages_to(addr(2)),
+        vec![&Message::Commit {
+            term: n.epoch().unwrap().term,
+            upto: Seq(1)
+        }]
+    );
+}
+
+/// A retried submission (same origin and origin number) is sequenced once; a retry of
+/// one already committed gets the committed message again.
 #[test]
 fn leader_sequences_a_retried_submission_once() {
     let t0 = base_time();
@@ -361,21 +428,21 @@ fn leader_sequences_a_retried_submission_once() {
     // The retry comes with a fresh transport id, as after a resubmit.
     n.handle_datagram(t0, addr(2), &data(BOB, 4, Message::Submit(submit(1))));
     let out = drain(&mut n);
-    assert_eq!(room_seqs(&out), vec![1]);
+    let proposals = out.ids_to(addr(2), |m| matches!(m, Message::Sequenced(_)));
+    assert_eq!(proposals.len(), 1, "one proposal for both copies");
+    n.handle_datagram(t0, addr(2), &ack_of(n.id(), BOB, &proposals));
+    assert_eq!(room_seqs(&drain(&mut n)), vec![1]);
+    n.handle_datagram(t0, addr(2), &data(BOB, 5, Message::Submit(submit(1))));
+    let out = drain(&mut n);
+    assert!(room_seqs(&out).is_empty(), "not shown twice");
     let to_bob: Vec<_> = out
         .messages_to(addr(2))
         .into_iter()
         .filter(|m| matches!(m, Message::Sequenced(_)))
         .collect();
-    assert_eq!(
-        to_bob.len(),
-        2,
-        "the sequenced message, then again for the retry"
-    );
     assert!(
-        to_bob
-            .iter()
-            .all(|m| matches!(m, Message::Sequenced(e) if e.seq == Seq(1)))
+        matches!(to_bob[..], [Message::Sequenced(e)] if e.seq == Seq(1)),
+        "the committed message again for the retry: {to_bob:?}"
     );
 }
 
@@ -401,6 +468,7 @@ fn own_message_is_resubmitted_until_seen_committed() {
         addr(1),
         &data(LEADER, 9, Message::Sequenced(entry(1, BOB, "bob", 1))),
     );
+    n.handle_datagram(t1, addr(1), &data(LEADER, 10, commit(1)));
     let out = drain(&mut n);
     assert!(matches!(out.events[..], [Event::Room { mine: true, .. }]));
     assert!(!n.ctx.timers.is_set(Timer::Resubmit));

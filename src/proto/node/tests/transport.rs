@@ -49,11 +49,12 @@ fn messages_handled_together_are_acked_together() {
     );
     n.handle_datagram(t0, addr(1), &data(LEADER, 4, seq(3)));
     n.handle_datagram(t0, addr(1), &data(LEADER, 3, seq(2)));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 5, commit(3)));
     let out = drain(&mut n);
     assert_eq!(room_seqs(&out), vec![1, 2, 3]);
     let acks = out.acks_to(addr(1));
     assert_eq!(acks.len(), 1);
-    assert_eq!((acks[0].upto, acks[0].ranges.clone()), (4, vec![]));
+    assert_eq!((acks[0].upto, acks[0].ranges.clone()), (5, vec![]));
 }
 
 /// Two messages to one peer that time out together are resent in one datagram, after
