@@ -161,6 +161,9 @@ pub enum Message {
     Submit(Submit),
     /// The leader's sequenced room message.
     Sequenced(ChatEntry),
+    /// A leaving member asks the leader to take it out of the voting configuration (it
+    /// goes once that is committed).
+    Leave,
     /// A member asks the leader to resend sequenced messages `from..=to`.
     Fetch {
         /// First missing sequence number.
@@ -354,6 +357,10 @@ pub struct Welcome {
     pub parts: u16,
     /// Member table entries of this part.
     pub members: Vec<Member>,
+    /// Which of this part's members vote: bit `i % 8` of byte `i / 8` for `members[i]`.
+    pub voting: Vec<u8>,
+    /// The configuration sent is the one in effect after this entry.
+    pub voters_at: Seq,
 }
 
 /// A member's presence.
@@ -450,10 +457,55 @@ impl ChatEntry {
         }
     }
 
-    /// Whether this is a filler (see [`FILLER_ORIGIN`]).
+    /// Whether this is a filler (see [`FILLER_ORIGIN`]) or a change of the voting
+    /// configuration: never shown, never searched.
     pub fn is_filler(&self) -> bool {
         self.origin == FILLER_ORIGIN
     }
+
+    /// An entry that changes the room's voting configuration (see [`ConfigChange`]).
+    pub fn config(seq: Seq, change: ConfigChange) -> ChatEntry {
+        let (kind, user) = match change {
+            ConfigChange::Add(user) => (CONFIG_ADD, user),
+            ConfigChange::Remove(user) => (CONFIG_REMOVE, user),
+        };
+        ChatEntry {
+            name: kind.into(),
+            text: user,
+            ..ChatEntry::filler(seq)
+        }
+    }
+
+    /// The change of the voting configuration this entry makes, if it is one.
+    pub fn config_change(&self) -> Option<ConfigChange> {
+        if !self.is_filler() || self.text.is_empty() {
+            return None;
+        }
+        match self.name.as_str() {
+            CONFIG_ADD => Some(ConfigChange::Add(self.text.clone())),
+            CONFIG_REMOVE => Some(ConfigChange::Remove(self.text.clone())),
+            _ => None,
+        }
+    }
+}
+
+/// The name field of a configuration entry that adds a voter.
+const CONFIG_ADD: &str = "+voter";
+/// The name field of a configuration entry that removes a voter.
+const CONFIG_REMOVE: &str = "-voter";
+
+/// One change of the room's voting configuration: the users whose copies count towards
+/// a majority (by name, which is bound to the user's identity: a restarted process is
+/// the same voter). Carried by a log entry (origin [`FILLER_ORIGIN`]), so that every
+/// member applies the same changes in the same order, once committed; one user at a
+/// time, so that any majority of the configuration before overlaps any majority of the
+/// one after.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigChange {
+    /// The user votes from now on.
+    Add(String),
+    /// The user no longer votes.
+    Remove(String),
 }
 
 /// A direct message to one or a few members.

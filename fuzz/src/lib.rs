@@ -199,6 +199,8 @@ pub fn follower(t0: Instant) -> Node {
         oldest: Seq(1),
         part: 0,
         parts: 1,
+        voting: Vec::new(),
+        voters_at: Seq(0),
         members: vec![
             member(ALICE, public_key(ALICE)),
             member(BOB, own_key),
@@ -477,6 +479,8 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                     oldest: Seq(1),
                     part: 0,
                     parts: 2,
+                    voting: Vec::new(),
+                    voters_at: Seq(0),
                     members: vec![member(ALICE, public_key(ALICE))],
                 }),
             ),

@@ -35,6 +35,13 @@ pub enum Write {
         /// The sender's id for the message.
         id: DmId,
     },
+    /// The voting configuration changed: the users in it, as of entry `at`.
+    Voters {
+        /// The voting users.
+        voters: Vec<String>,
+        /// The last entry applied.
+        at: Seq,
+    },
     /// This node's Lamport time moved on (written every `CLOCK_WRITE_STEP` ticks, so a
     /// restart starts at most that far behind; the history holds later times too).
     Clock(Lamport),
@@ -66,6 +73,8 @@ pub struct Restored {
     pub epoch: Option<Epoch>,
     /// The highest Lamport time written.
     pub lamport: Lamport,
+    /// The voting configuration as last written, and the entry it is as of.
+    pub voters: Option<(Seq, Vec<String>)>,
 }
 
 impl Restored {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 /// Upper bound of one encoded [`Member`] (a longest name, an IPv6 address, largest stamps).
 pub const MEMBER_WIRE_MAX: usize = 135;
 /// Members per welcome datagram, leaving room for the envelope and welcome header.
-pub const MEMBERS_PER_DATAGRAM: usize = (MAX_PLAIN - 100) / MEMBER_WIRE_MAX;
+pub const MEMBERS_PER_DATAGRAM: usize = (MAX_PLAIN - 120) / MEMBER_WIRE_MAX;
 /// The most entries a member table holds; a join beyond it is refused as room full.
 pub const MAX_MEMBERS: usize = 1000;
 

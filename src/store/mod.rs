@@ -295,6 +295,20 @@ impl Store {
                 .map(|v| v.and_then(|s| s.parse().ok()))
         };
         r.lamport = Lamport(meta("lamport")?.unwrap_or(0));
+        let voters: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'voters'", [], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        r.voters = voters.and_then(|v| {
+            let mut lines = v.split('\n');
+            let at = Seq(lines.next()?.parse().ok()?);
+            Some((
+                at,
+                lines.filter(|l| !l.is_empty()).map(String::from).collect(),
+            ))
+        });
         if let (Some(term), Some(leader)) = (meta("epoch_term")?, meta("epoch_leader")?) {
             r.epoch = Some(Epoch {
                 term,
@@ -377,7 +391,7 @@ fn blob<T: serde::Serialize>(v: &T) -> rusqlite::Result<Vec<u8>> {
     postcard::to_allocvec(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-fn set_meta(tx: &Transaction<'_>, key: &str, value: u64) -> rusqlite::Result<()> {
+fn set_meta(tx: &Transaction<'_>, key: &str, value: impl ToString) -> rusqlite::Result<()> {
     tx.execute(
         "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
         params![key, value.to_string()],
@@ -456,6 +470,10 @@ fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 set_meta(tx, "epoch_leader", e.leader.0)?;
             }
             set_meta(tx, "lamport", lamport.0)?;
+        }
+        Write::Voters { voters, at } => {
+            // "at" first, then the names (names never contain a newline).
+            set_meta(tx, "voters", format!("{}\n{}", at.0, voters.join("\n")))?;
         }
     }
     Ok(())

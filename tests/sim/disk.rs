@@ -28,6 +28,7 @@ pub(super) fn write_to(disk: &mut Restored, log: &mut Vec<(u64, String, String)>
         }
         Write::DirectShown { origin, id } => disk.directs_shown.push((origin, id)),
         Write::Clock(lamport) => disk.lamport = lamport,
+        Write::Voters { voters, at } => disk.voters = Some((at, voters)),
         Write::Room {
             members,
             epoch,

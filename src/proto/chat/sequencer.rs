@@ -82,6 +82,14 @@ impl Sequencer {
         self.next
     }
 
+    /// Takes the next number for an entry that is not a submission (a configuration
+    /// change).
+    pub fn take_next(&mut self) -> Seq {
+        let seq = self.next;
+        self.next = self.next.next();
+        seq
+    }
+
     /// Records that `origin`'s submission `origin_seq` is sequenced already.
     pub fn note_sequenced(&mut self, origin: NodeId, origin_seq: OriginSeq) {
         self.queue(origin).mark_done(origin_seq);

@@ -134,6 +134,7 @@ impl Node {
                 sent,
             } => self.on_sync_reply(now, sender, epoch, (next, high), sent),
             Message::Commit { term, upto } => self.on_commit(now, sender, term, upto),
+            Message::Leave => self.on_leave_request(now, sender),
         }
     }
 
@@ -178,6 +179,7 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Fetch { .. } => "Fetch",
         Message::Republish(_) => "Republish",
         Message::Commit { .. } => "Commit",
+        Message::Leave => "Leave",
         Message::Direct(_) => "Direct",
         Message::Election { .. } => "Election",
         Message::Elected(_) => "Elected",

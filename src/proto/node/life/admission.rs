@@ -194,9 +194,18 @@ impl Node {
         let oldest = self.room.oldest_or(next_seq);
         let chunks = self.ring.members().chunks();
         let parts = chunks.len() as u16;
+        let voters_at = self.room.voters_at();
         for (part, members) in chunks.into_iter().enumerate() {
             let epoch = self.ring.epoch().expect("a leader has an epoch");
+            let mut voting = vec![0u8; members.len().div_ceil(8)];
+            for (i, m) in members.iter().enumerate() {
+                if self.room.voters().contains(&m.name) {
+                    voting[i / 8] |= 1 << (i % 8);
+                }
+            }
             let w = Welcome {
+                voting,
+                voters_at,
                 newcomer: id,
                 epoch,
                 next_seq,
@@ -207,6 +216,7 @@ impl Node {
             };
             self.send_reliable(now, addr, Message::Welcome(w), Token::Control);
         }
+        self.reconcile_voters(now);
         // The newcomer holds a replica of the offline queue, and gets what was kept for it.
         if !already {
             self.replicate_queue_to(now, addr);

@@ -11,6 +11,8 @@ impl Node {
             leader: self.ctx.id,
         });
         self.start_heartbeats(now);
+        self.room
+            .set_voters(BTreeSet::from([self.ctx.cfg.name.clone()]), Seq(0));
         self.room.lead(0);
         self.life.phase = Phase::Member;
         log_at!(info, self, "created room as leader {}", self.ctx.id);
@@ -23,6 +25,7 @@ impl Node {
 
     pub(in crate::proto::node) fn start_join(&mut self, now: Instant, contact: SocketAddr) {
         self.life.join_refusal = None;
+        self.life.welcome_voters = (BTreeSet::new(), Seq(0));
         self.life.phase = Phase::Joining {
             contact,
             parts: Default::default(),
@@ -195,10 +198,20 @@ impl Node {
         if w.part >= w.parts {
             return;
         }
+        let voting = w
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| w.voting.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0))
+            .map(|(_, m)| m.name.clone());
+        self.life.welcome_voters.0.extend(voting);
+        self.life.welcome_voters.1 = w.voters_at;
         parts.insert(w.part, w.members);
         if parts.len() < w.parts as usize {
             return;
         }
+        let (voters, voters_at) = std::mem::take(&mut self.life.welcome_voters);
+        self.room.set_voters(voters, voters_at);
         let parts = std::mem::take(parts);
         let mut leaders_view_of_me = None;
         for m in parts.into_values().flatten() {

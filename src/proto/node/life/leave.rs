@@ -44,12 +44,22 @@ impl Node {
             Phase::Leaving { .. } | Phase::Done => return,
         }
         self.life.phase = Phase::Leaving { notified: false };
-        // A leaving leader sequences nothing more (submissions wait for the next leader).
-        self.room.retire();
-        self.ctx.timers.clear(Timer::Recovery);
+        // A leaving voter is first taken out of the voting configuration, so that the
+        // room keeps a majority without it; a leader goes on sequencing until then, and
+        // sequences nothing more after (submissions wait for the next leader).
+        let voter = self.room.voters().contains(&self.ctx.cfg.name)
+            && self.ring.members().online_peers().next().is_some();
+        if !(voter && self.room.is_sequencing()) {
+            self.room.retire();
+            self.ctx.timers.clear(Timer::Recovery);
+        }
+        self.ask_to_leave(now);
         self.ctx
             .timers
             .set(Timer::LeaveDeadline, now + self.ctx.cfg.leave_timeout);
+        self.ctx
+            .timers
+            .set_if_unset(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);
         self.maybe_notify_leave(now);
     }
 
@@ -57,9 +67,12 @@ impl Node {
     /// proposed is committed (held by a majority, so the next leader finds it), say
     /// goodbye.
     pub(in crate::proto::node) fn maybe_notify_leave(&mut self, now: Instant) {
+        let out_of_config = !self.room.voters().contains(&self.ctx.cfg.name)
+            || self.ring.members().online_peers().next().is_none();
         if self.life.phase == (Phase::Leaving { notified: false })
             && self.room.outbox_empty()
             && self.room.uncommitted() == 0
+            && out_of_config
         {
             self.send_leave_notices(now);
         }

@@ -68,6 +68,8 @@ pub(super) struct Lifecycle {
     resyncing: bool,
     /// Set while a restarted node looks for its room (see `restart.rs`).
     restart: Option<restart::Restart>,
+    /// The voting users named by the welcome's parts so far, and the entry they are as of.
+    welcome_voters: (BTreeSet<String>, Seq),
 }
 
 impl Lifecycle {
@@ -85,6 +87,7 @@ impl Lifecycle {
             join_refusal: None,
             resyncing: false,
             restart: None,
+            welcome_voters: (BTreeSet::new(), Seq(0)),
         }
     }
 

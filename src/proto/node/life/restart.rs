@@ -66,6 +66,9 @@ impl Node {
         // back into memory. The rest stays on disk for `history`.
         let history = std::mem::take(&mut saved.history);
         self.room.restore(history, next, self.ctx.cfg.history_limit);
+        if let Some((at, voters)) = saved.voters.take() {
+            self.room.set_voters(voters.into_iter().collect(), at);
+        }
         self.mail.restore(&mut saved);
         // Earlier runs of this user are gone; one entry per other name is enough.
         let table = crate::proto::ring::Membership::from_entries(self.ctx.id, saved.members);

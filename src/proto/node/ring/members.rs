@@ -85,6 +85,7 @@ impl Node {
         // A smaller room may make a majority of what waited.
         self.room.forget_member(m.id);
         self.advance_commit(now);
+        self.reconcile_voters(now);
         self.refresh_watch(now);
         self.survivor_gone(now, m.id);
         self.maybe_confirmed(now, None);

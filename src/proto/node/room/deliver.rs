@@ -182,6 +182,9 @@ impl Node {
         if self.ctx.cfg.persist {
             self.ctx.out.write(Write::Delivered(e.clone()));
         }
+        if e.is_filler() {
+            self.on_config_committed(now, &e);
+        }
         if !seen {
             let history = e.seq < self.room.history_until;
             self.ctx.out.event(Event::Room {
@@ -256,7 +259,7 @@ impl Node {
     ) {
         let to = Seq(to.0.min(from.0.saturating_add(FETCH_BATCH - 1)));
         // Shown here means committed.
-        let mut entries: Vec<ChatEntry> = self
+        let entries: Vec<ChatEntry> = self
             .room
             .history
             .range(from, to)

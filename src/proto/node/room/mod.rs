@@ -12,6 +12,7 @@
 
 use super::*;
 
+mod config;
 mod deliver;
 mod recovery;
 mod sequence;
@@ -66,6 +67,11 @@ pub(super) struct Room {
     commit: Seq,
     /// The term whose leader said `commit`: entries taken from it are shown up to there.
     commit_term: u64,
+    /// The voting configuration: the users whose copies count towards a majority.
+    voters: BTreeSet<String>,
+    /// The last configuration entry applied to `voters` (an earlier one is not applied
+    /// again: the configuration came with a welcome or from disk as of this entry).
+    voters_at: Seq,
 }
 
 /// This node's part in sequencing the room. One value, so that a node cannot both
@@ -101,6 +107,10 @@ struct Leadership {
     /// Proposals a member never acked within the retries (cut off, paused): sent again
     /// on the next heartbeat tick while they are uncommitted.
     lost: BTreeMap<NodeId, BTreeSet<Seq>>,
+    /// The configuration entry proposed and not yet committed (one at a time).
+    config_at: Option<Seq>,
+    /// Users that asked to be taken out of the configuration before they go.
+    leaving: BTreeSet<String>,
 }
 
 impl Leadership {
@@ -112,6 +122,8 @@ impl Leadership {
             told: BTreeMap::new(),
             telling: BTreeSet::new(),
             lost: BTreeMap::new(),
+            config_at: None,
+            leaving: BTreeSet::new(),
         }
     }
 }
@@ -172,6 +184,8 @@ impl Room {
             history_until: Seq(0),
             commit: Seq(0),
             commit_term: 0,
+            voters: BTreeSet::new(),
+            voters_at: Seq(0),
         }
     }
 
@@ -338,6 +352,14 @@ impl Room {
     fn sequencer_mut(&mut self) -> Option<&mut Sequencer> {
         match &mut self.role {
             Role::Leading(l) => Some(&mut l.sequencer),
+            _ => None,
+        }
+    }
+
+    /// The leadership, sequencing or not (confirming, retiring), if this node leads.
+    fn leadership(&self) -> Option<&Leadership> {
+        match &self.role {
+            Role::Leading(l) | Role::Confirming(l, _) | Role::Retiring(l) => Some(l),
             _ => None,
         }
     }

@@ -283,5 +283,6 @@ impl Node {
         }
         self.resubmit(now);
         self.hand_over_all(now);
+        self.reconcile_voters(now);
     }
 }

@@ -217,31 +217,32 @@ impl Node {
         }
     }
 
-    /// How many members make a majority of the room (this node included).
-    pub(in crate::proto::node) fn majority(&self) -> usize {
-        self.ring.members().online_peers().count().saturating_add(1) / 2 + 1
-    }
-
     /// Commits every proposal, in order, that a majority of the room holds: shown here,
     /// and the new commit point told to every member.
     pub(in crate::proto::node) fn advance_commit(&mut self, now: Instant) {
-        let majority = self.majority();
-        let online: BTreeSet<NodeId> = self.ring.members().online_peers().map(|m| m.id).collect();
+        let online: Vec<NodeId> = self.ring.members().online_peers().map(|m| m.id).collect();
         let first = self.room.holdback.next();
-        let Some(l) = self.room.leadership_mut() else {
+        let Some(l) = self.room.leadership() else {
             return;
         };
         let term = l.term;
         let mut upto = None;
-        while let Some(entry) = l.acks.first_entry() {
-            let seq = *entry.key();
+        let mut committed = Vec::new();
+        for (&seq, acks) in &l.acks {
             if seq >= first {
-                if 1 + entry.get().intersection(&online).count() < majority {
+                let (majority, held) = self.holders(acks);
+                if held < majority {
                     break;
                 }
                 upto = Some(seq);
             }
-            entry.remove();
+            committed.push(seq);
+        }
+        let Some(l) = self.room.leadership_mut() else {
+            return;
+        };
+        for seq in committed {
+            l.acks.remove(&seq);
         }
         let Some(upto) = upto else {
             return;

@@ -51,6 +51,14 @@ impl Node {
     /// own direct messages not yet confirmed kept for offline recipients.
     pub(in crate::proto::node) fn resubmit(&mut self, now: Instant) {
         self.resend_unsaved(now);
+        if *self.life.phase() == (Phase::Leaving { notified: false })
+            && self.room.voters().contains(&self.ctx.cfg.name)
+        {
+            self.ask_to_leave(now);
+            self.ctx
+                .timers
+                .set(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);
+        }
         if self.room.outbox.is_empty() {
             return;
         }

@@ -13,8 +13,9 @@ const EPOCH0: Epoch = Epoch {
 fn leader_of_three(t0: Instant) -> Node {
     let mut n = leader_with_bob(t0);
     let carol = identity(CAROL.0 as u8);
-    join_as(&mut n, t0, (CAROL, 3, "carol"), &carol, &carol);
-    drain(&mut n);
+    let out = join_as(&mut n, t0, (CAROL, 3, "carol"), &carol, &carol);
+    ack_proposals(&mut n, t0, &out, &[(BOB, 2), (CAROL, 3)]);
+    assert_eq!(n.room.voters().len(), 3, "carol votes");
     n
 }
 

@@ -96,6 +96,8 @@ fn a_welcome_with_impossible_parts_is_dropped() {
         oldest: Seq(u64::MAX),
         part: u16::MAX,
         parts: u16::MAX,
+        voting: Vec::new(),
+        voters_at: Seq(0),
         members: vec![],
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
@@ -191,6 +193,8 @@ fn a_welcome_for_an_earlier_process_is_ignored() {
         oldest: Seq(1),
         part: 0,
         parts: 1,
+        voting: Vec::new(),
+        voters_at: Seq(0),
         members: vec![member(LEADER, "alice", 1)],
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));

@@ -155,11 +155,39 @@ fn leader(t0: Instant) -> Node {
     n
 }
 
-/// A leader "alice" (port 1) that has just admitted "bob" (port 2); outputs drained.
+/// A leader "alice" (port 1) that has just admitted "bob" (port 2), who now votes (bob
+/// acked the configuration entry that adds him); outputs drained.
 fn leader_with_bob(t0: Instant) -> Node {
     let mut n = leader(t0);
-    join_bob(&mut n, t0);
+    let out = join_bob(&mut n, t0);
+    ack_proposals(&mut n, t0, &out, &[(BOB, 2)]);
+    assert!(n.room.voters().contains("bob"), "bob votes");
     n
+}
+
+/// Each of `members` (id, port) acks everything the leader sent it in `out`, and then
+/// what that brings (the configuration entry that adds a newcomer, its commit notice),
+/// until the leader sends them nothing more; outputs drained.
+fn ack_proposals(n: &mut Node, t0: Instant, out: &Out, members: &[(NodeId, u16)]) {
+    let mut out = Out {
+        sent: out.sent.clone(),
+        datagrams: Vec::new(),
+        events: Vec::new(),
+    };
+    for _ in 0..5 {
+        let mut any = false;
+        for &(id, port) in members {
+            let ids = out.ids_to(addr(port), |_| true);
+            if !ids.is_empty() {
+                any = true;
+                n.handle_datagram(t0, addr(port), &ack_of(n.id(), id, &ids));
+            }
+        }
+        if !any {
+            return;
+        }
+        out = drain(n);
+    }
 }
 
 /// Sends a join for `name` from `id` at `port` with identity `key`, and answers the
@@ -238,6 +266,8 @@ fn welcome_for_bob(bob: Member) -> Welcome {
         oldest: Seq(1),
         part: 0,
         parts: 1,
+        voting: Vec::new(),
+        voters_at: Seq(0),
         members: vec![member(LEADER, "alice", 1), bob, member(CAROL, "carol", 3)],
     }
 }
@@ -407,12 +437,12 @@ fn leader_commits_once_a_majority_holds_a_proposal() {
     assert_eq!(proposals.len(), 1);
     n.handle_datagram(t0, addr(2), &ack_of(n.id(), BOB, &proposals));
     let out = drain(&mut n);
-    assert_eq!(room_seqs(&out), vec![1]);
+    assert_eq!(room_seqs(&out), vec![2]);
     assert_eq!(
         out.messages_to(addr(2)),
         vec![&Message::Commit {
             term: n.epoch().unwrap().term,
-            upto: Seq(1)
+            upto: Seq(2)
         }]
     );
 }
@@ -431,7 +461,7 @@ fn leader_sequences_a_retried_submission_once() {
     let proposals = out.ids_to(addr(2), |m| matches!(m, Message::Sequenced(_)));
     assert_eq!(proposals.len(), 1, "one proposal for both copies");
     n.handle_datagram(t0, addr(2), &ack_of(n.id(), BOB, &proposals));
-    assert_eq!(room_seqs(&drain(&mut n)), vec![1]);
+    assert_eq!(room_seqs(&drain(&mut n)), vec![2]);
     n.handle_datagram(t0, addr(2), &data(BOB, 5, Message::Submit(submit(1))));
     let out = drain(&mut n);
     assert!(room_seqs(&out).is_empty(), "not shown twice");
@@ -441,7 +471,7 @@ fn leader_sequences_a_retried_submission_once() {
         .filter(|m| matches!(m, Message::Sequenced(_)))
         .collect();
     assert!(
-        matches!(to_bob[..], [Message::Sequenced(e)] if e.seq == Seq(1)),
+        matches!(to_bob[..], [Message::Sequenced(e)] if e.seq == Seq(2)),
         "the committed message again for the retry: {to_bob:?}"
     );
 }

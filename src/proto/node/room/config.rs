@@ -1,0 +1,163 @@
+//! The voting configuration: which users' copies count towards a majority. It changes
+//! only through committed log entries, one user at a time, so every member applies the
+//! same changes in the same order and any majority before a change overlaps any majority
+//! after it. The leader proposes the changes: a newcomer or a member back online is
+//! added, a member gone (left, offline, or cut out as dead by the ring) is removed, and a
+//! member that asks to leave is removed before it goes.
+
+use super::*;
+use crate::wire::ConfigChange;
+
+impl Room {
+    /// The voting users.
+    pub(in crate::proto::node) fn voters(&self) -> &BTreeSet<String> {
+        &self.voters
+    }
+
+    /// The voting configuration and the entry it is as of (for a welcome).
+    pub(in crate::proto::node) fn voters_at(&self) -> Seq {
+        self.voters_at
+    }
+
+    /// Takes the configuration `voters`, as of entry `at` (a welcome, the disk, a new
+    /// room); entries up to `at` are not applied again.
+    pub(in crate::proto::node) fn set_voters(&mut self, voters: BTreeSet<String>, at: Seq) {
+        self.voters = voters;
+        self.voters_at = at;
+    }
+
+    /// Applies a committed configuration entry; whether it changed anything.
+    fn apply_config(&mut self, e: &ChatEntry) -> bool {
+        let Some(change) = e.config_change() else {
+            return false;
+        };
+        if e.seq <= self.voters_at {
+            return false;
+        }
+        self.voters_at = e.seq;
+        match change {
+            ConfigChange::Add(user) => self.voters.insert(user),
+            ConfigChange::Remove(user) => self.voters.remove(&user),
+        };
+        true
+    }
+}
+
+impl Node {
+    /// How many voters make a majority, and how many voters hold entry `acks` (the acking
+    /// members' users, and this node's).
+    pub(in crate::proto::node) fn holders(&self, acks: &BTreeSet<NodeId>) -> (usize, usize) {
+        let voters = self.room.voters();
+        let me = voters.contains(&self.ctx.cfg.name);
+        let held = acks
+            .iter()
+            .filter_map(|id| self.ring.members().get(*id))
+            .filter(|m| m.presence == Presence::Online && voters.contains(&m.name))
+            .count();
+        (voters.len() / 2 + 1, held + usize::from(me))
+    }
+
+    /// A committed entry was shown: if it changes the configuration, apply it (and keep
+    /// it on disk); a leader may propose the next change.
+    pub(in crate::proto::node) fn on_config_committed(&mut self, now: Instant, e: &ChatEntry) {
+        if !self.room.apply_config(e) {
+            return;
+        }
+        log_at!(
+            info,
+            self,
+            "voters now {:?} (#{})",
+            self.room.voters(),
+            e.seq
+        );
+        if self.ctx.cfg.persist {
+            self.ctx.out.write(Write::Voters {
+                voters: self.room.voters().iter().cloned().collect(),
+                at: e.seq,
+            });
+        }
+        let removed_me = !self.room.voters().contains(&self.ctx.cfg.name);
+        if removed_me && matches!(self.life.phase(), Phase::Leaving { notified: false }) {
+            // Out of the configuration: the room goes on without us.
+            self.room.retire();
+            self.maybe_notify_leave(now);
+        }
+        self.reconcile_voters(now);
+    }
+
+    /// The leader proposes the next change of the configuration, if none is in flight:
+    /// first a user gone (or asking to go), then one online and not yet voting.
+    pub(in crate::proto::node) fn reconcile_voters(&mut self, now: Instant) {
+        if !self.room.is_sequencing() {
+            return;
+        }
+        let next = self.room.holdback.next();
+        let mut wanted: BTreeSet<String> = self
+            .ring
+            .members()
+            .online_peers()
+            .map(|m| m.name.clone())
+            .collect();
+        if self.life.is_member() {
+            wanted.insert(self.ctx.cfg.name.clone());
+        }
+        let Some(l) = self.room.leadership_mut() else {
+            return;
+        };
+        if l.config_at.is_some_and(|at| at >= next) {
+            return;
+        }
+        l.config_at = None;
+        for user in &l.leaving {
+            wanted.remove(user);
+        }
+        let voters = &self.room.voters;
+        // The last voter never goes: the room would have no majority left at all.
+        let change = voters
+            .iter()
+            .find(|u| !wanted.contains(*u) && voters.len() > 1)
+            .map(|u| ConfigChange::Remove(u.clone()))
+            .or_else(|| {
+                wanted
+                    .iter()
+                    .find(|u| !voters.contains(*u))
+                    .map(|u| ConfigChange::Add(u.clone()))
+            });
+        let Some(change) = change else {
+            return;
+        };
+        let Some(l) = self.room.leadership_mut() else {
+            return;
+        };
+        let seq = l.sequencer.take_next();
+        l.config_at = Some(seq);
+        log_at!(debug, self, "proposing {change:?} as #{seq}");
+        self.propose(now, ChatEntry::config(seq, change));
+    }
+
+    /// A leaving member asks to be taken out of the configuration.
+    pub(in crate::proto::node) fn on_leave_request(&mut self, now: Instant, sender: NodeId) {
+        let Some(name) = self.ring.members().get(sender).map(|m| m.name.clone()) else {
+            return;
+        };
+        if let Some(l) = self.room.leadership_mut() {
+            l.leaving.insert(name);
+        }
+        self.reconcile_voters(now);
+    }
+
+    /// While leaving and still a voter: ask the leader (or, leading, ourselves) to take
+    /// us out of the configuration.
+    pub(in crate::proto::node) fn ask_to_leave(&mut self, now: Instant) {
+        if !self.room.voters().contains(&self.ctx.cfg.name) {
+            return;
+        }
+        if self.is_leader() {
+            let me = self.ctx.id;
+            return self.on_leave_request(now, me);
+        }
+        if let Some(leader) = self.leader_addr() {
+            self.send_reliable(now, leader, Message::Leave, Token::Control);
+        }
+    }
+}
