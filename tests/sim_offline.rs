@@ -51,7 +51,10 @@ fn offline_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
         offline.retain(|&i| sim.is_up(i) && !sim.joined(i));
         let roll = rng.random_range(0..100);
         k += 1;
-        if roll < 10 && online.len() > 2 {
+        // At least three stay online: a voter that goes offline leaves the voting
+        // configuration, and the leader is crashed at some point; a room must keep a
+        // majority of its voters alive to go on (two voters cannot lose one).
+        if roll < 10 && online.len() > 3 {
             let who = online[rng.random_range(0..online.len())];
             sim.command(who, Command::Dereg { name: None });
             offline.insert(who);

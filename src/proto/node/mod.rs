@@ -231,7 +231,7 @@ impl Node {
                 Timer::Heartbeat => self.on_heartbeat_timer(now),
                 Timer::Probe => self.on_probe_timer(now),
                 Timer::Election => self.on_election_timeout(now),
-                Timer::Recovery => self.finish_recovery(now),
+                Timer::Recovery => self.recovery_timed_out(now),
                 Timer::RestartRound => self.look_for_room(now),
             }
         }

@@ -30,9 +30,11 @@ impl Node {
     }
 
     /// Follows `epoch` from now on. A leader of an older epoch steps down; own unconfirmed
-    /// room messages go to the new leader at once.
+    /// room messages go to the new leader at once. One leader per term: once this node
+    /// follows a leader of term `t`, no other leader of `t` is followed (two would each
+    /// count this node's copies of different entries under the same term).
     pub(in crate::proto::node) fn set_epoch(&mut self, now: Instant, epoch: Epoch) {
-        if Some(epoch) <= self.ring.epoch {
+        if self.ring.epoch.is_some_and(|e| e.term >= epoch.term) {
             return;
         }
         let was_leader = self.is_leader();

@@ -208,8 +208,8 @@ impl Node {
                 self.send_heartbeat(from, false);
             }
         }
-        if hb.epoch > self.ring.epoch
-            && let Some(epoch) = hb.epoch
+        if let Some(epoch) = hb.epoch
+            && self.ring.epoch.is_none_or(|e| e.term < epoch.term)
         {
             self.adopt_gossiped_epoch(now, epoch);
         }

@@ -36,9 +36,17 @@ impl Room {
         }
         self.voters_at = e.seq;
         match change {
-            ConfigChange::Add(user) => self.voters.insert(user),
-            ConfigChange::Remove(user) => self.voters.remove(&user),
-        };
+            ConfigChange::Add(user) => {
+                self.voters.insert(user);
+            }
+            ConfigChange::Remove(user) => {
+                // Its request is done: should it come back, it is added again.
+                if let Some(l) = self.leadership_mut() {
+                    l.leaving.remove(&user);
+                }
+                self.voters.remove(&user);
+            }
+        }
         true
     }
 }

@@ -147,6 +147,10 @@ struct Confirmation {
 struct Recovery {
     /// Members that have not answered yet.
     waiting: BTreeSet<NodeId>,
+    /// Members that answered (their users count towards the majority recovery needs).
+    answered: BTreeSet<NodeId>,
+    /// Whether the user was told that recovery waits for a majority.
+    told_waiting: bool,
     /// Room messages each member said it sent us, and how many arrived.
     expected: BTreeMap<NodeId, u32>,
     received: BTreeMap<NodeId, u32>,

@@ -85,7 +85,12 @@ impl Node {
         epoch: Epoch,
         from: Seq,
     ) {
-        if Some(epoch) < self.ring.epoch() || !self.life.is_member() {
+        if self
+            .ring
+            .epoch()
+            .is_some_and(|e| e.term > epoch.term || (e.term == epoch.term && e != epoch))
+            || !self.life.is_member()
+        {
             return;
         }
         // A leader this node declared gone, or one of a term older than a round this node
@@ -148,6 +153,7 @@ impl Node {
         if !rec.waiting.remove(&member) {
             return; // not asked (or answered already this round)
         }
+        rec.answered.insert(member);
         log_at!(
             debug,
             self,
@@ -194,8 +200,55 @@ impl Node {
             return self.ask_survivors(now, epoch, from);
         }
         // Everyone answered and everything they sent is here: what is still missing, no
-        // survivor has.
-        self.finish_recovery(now);
+        // survivor has. Only a majority of the voters answering makes that so: any entry
+        // a majority held (committed) is then among the answers.
+        if self.recovery_quorum() {
+            self.finish_recovery(now);
+        }
+    }
+
+    /// Whether a majority of the voters (this node included, if it votes) answered.
+    fn recovery_quorum(&self) -> bool {
+        let Role::Recovering(rec) = &self.room.role else {
+            return false;
+        };
+        let (majority, held) = self.holders(&rec.answered);
+        held >= majority
+    }
+
+    /// The recovery timer fired: with a majority of the voters answered, recovery ends
+    /// with what came; without, the room waits (visibly) and every member is asked again.
+    pub(in crate::proto::node) fn recovery_timed_out(&mut self, now: Instant) {
+        if !self.room.is_recovering() {
+            return;
+        }
+        if self.recovery_quorum() {
+            return self.finish_recovery(now);
+        }
+        let (majority, held) = match &self.room.role {
+            Role::Recovering(rec) => self.holders(&rec.answered),
+            _ => return,
+        };
+        let voters = self.room.voters().len();
+        if let Some(rec) = self.room.recovery_mut()
+            && !std::mem::replace(&mut rec.told_waiting, true)
+        {
+            log_at!(
+                info,
+                self,
+                "waiting for a majority: {held} of {voters} voters"
+            );
+            self.ctx.out.event(Event::Notice(format!(
+                "the room is unreachable: {held} of {voters} members answer, {majority} needed; your messages wait"
+            )));
+        }
+        let (Some(epoch), Some(from)) = (
+            self.ring.epoch(),
+            self.room.recovery_mut().map(|r| r.requested_from),
+        ) else {
+            return;
+        };
+        self.ask_survivors(now, epoch, from);
     }
 
     /// Ends recovery: proposes again, in this leader's term, every number past its own
