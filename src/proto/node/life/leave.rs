@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// How many leave timeouts more a leaving voter waits to be taken out of the voting
+/// configuration before it goes anyway.
+const MAX_LEAVE_WAITS: u8 = 3;
+
 impl Node {
     /// What became of a reliable message of the lifecycle.
     pub(in crate::proto::node) fn life_settled(
@@ -44,6 +48,7 @@ impl Node {
             Phase::Leaving { .. } | Phase::Done => return,
         }
         self.life.phase = Phase::Leaving { notified: false };
+        self.life.leave_waits = 0;
         // A leaving voter is first taken out of the voting configuration, so that the
         // room keeps a majority without it; a leader goes on sequencing until then, and
         // sequences nothing more after (submissions wait for the next leader).
@@ -135,6 +140,19 @@ impl Node {
 
     pub(in crate::proto::node) fn leave_deadline(&mut self, now: Instant) {
         match self.life.phase {
+            // Still a voter (the leader was changing, say): going now would leave the
+            // room a voter short; wait a little longer, a bounded number of times.
+            Phase::Leaving { notified: false }
+                if self.room.voters().contains(&self.ctx.cfg.name)
+                    && self.ring.members().online_peers().next().is_some()
+                    && self.life.leave_waits < MAX_LEAVE_WAITS =>
+            {
+                self.life.leave_waits += 1;
+                self.ask_to_leave(now);
+                self.ctx
+                    .timers
+                    .set(Timer::LeaveDeadline, now + self.ctx.cfg.leave_timeout);
+            }
             Phase::Leaving { notified: false } => self.send_leave_notices(now),
             Phase::Leaving { notified: true } => self.finish_leave(),
             _ => {}

@@ -70,6 +70,8 @@ pub(super) struct Lifecycle {
     restart: Option<restart::Restart>,
     /// The voting users named by the welcome's parts so far, and the entry they are as of.
     welcome_voters: (BTreeSet<String>, Seq),
+    /// Leave deadlines passed while this node was still a voter (see `leave.rs`).
+    leave_waits: u8,
 }
 
 impl Lifecycle {
@@ -88,6 +90,7 @@ impl Lifecycle {
             resyncing: false,
             restart: None,
             welcome_voters: (BTreeSet::new(), Seq(0)),
+            leave_waits: 0,
         }
     }
 
@@ -99,6 +102,16 @@ impl Lifecycle {
     /// Whether the node is in the room (welcomed and not leaving).
     pub(super) fn is_member(&self) -> bool {
         self.phase == Phase::Member
+    }
+
+    /// Whether this node takes part in elections and recoveries: a member, or one leaving
+    /// that has not said goodbye yet (it may still be a voter, and the room needs it to
+    /// make a majority until it is taken out).
+    pub(super) fn takes_part(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Member | Phase::Leaving { notified: false }
+        )
     }
 
     /// This user's public key.

@@ -86,7 +86,7 @@ impl Node {
         term: u64,
         candidate: NodeId,
     ) {
-        if !self.life.is_member() {
+        if !self.life.takes_part() {
             return;
         }
         if self.ring.epoch.is_some_and(|e| e.term >= term) {
@@ -146,7 +146,7 @@ impl Node {
             .members
             .next()
             .and_then(|id| self.ring.members.get(id));
-        if next.is_some_and(|m| m.addr != dead) && self.life.is_member() {
+        if next.is_some_and(|m| m.addr != dead) && self.life.takes_part() {
             self.transport.count_election_message(false);
             self.send_ring(now, msg);
         }
@@ -167,7 +167,7 @@ impl Node {
         // An announcement older than what we follow, or than a round under way, is stale
         // (a rerouted token of a leader that died while announcing): it must not end the
         // round that replaces it.
-        if !self.life.is_member()
+        if !self.life.takes_part()
             || Some(epoch) < self.ring.epoch
             || epoch.term < self.ring.election.term()
         {

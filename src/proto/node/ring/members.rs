@@ -83,7 +83,7 @@ impl Node {
             self.settle(now, m.addr, token, Fate::Cancelled);
         }
         // A smaller room may make a majority of what waited.
-        self.room.forget_member(m.id);
+        self.room.forget_member(m.id, &m.name);
         self.advance_commit(now);
         self.reconcile_voters(now);
         self.refresh_watch(now);

@@ -40,10 +40,6 @@ impl Room {
                 self.voters.insert(user);
             }
             ConfigChange::Remove(user) => {
-                // Its request is done: should it come back, it is added again.
-                if let Some(l) = self.leadership_mut() {
-                    l.leaving.remove(&user);
-                }
                 self.voters.remove(&user);
             }
         }

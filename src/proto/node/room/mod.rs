@@ -401,11 +401,13 @@ impl Room {
 
     /// Member `id` left the room (or was cut out): the leader forgets what it told it and
     /// what it owes it; should it come back, it is told and sent everything again.
-    pub(super) fn forget_member(&mut self, id: NodeId) {
+    /// A user that asked to leave and is gone now is added again when it comes back.
+    pub(super) fn forget_member(&mut self, id: NodeId, name: &str) {
         if let Some(l) = self.leadership_mut() {
             l.told.remove(&id);
             l.telling.remove(&id);
             l.lost.remove(&id);
+            l.leaving.remove(name);
         }
     }
 

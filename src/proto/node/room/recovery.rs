@@ -89,7 +89,7 @@ impl Node {
             .ring
             .epoch()
             .is_some_and(|e| e.term > epoch.term || (e.term == epoch.term && e != epoch))
-            || !self.life.is_member()
+            || !self.life.takes_part()
         {
             return;
         }
