@@ -42,8 +42,16 @@ fn crash_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
             && t >= t2
             && crashed.len() == 1
         {
+            // Only while the survivors stay a majority of the room: the first victim may
+            // still be a voter (its removal not yet committed), and a room that loses a
+            // majority of its voters waits for them.
             let live = sim.live();
-            if live.len() > 2 {
+            let voters = sim.leader().map(|l| sim.node(l).voters()).unwrap_or_default();
+            let live_voters = live
+                .iter()
+                .filter(|&&i| voters.iter().any(|v| v == NAMES[i]))
+                .count();
+            if live_voters > voters.len() / 2 + 1 {
                 let victim = live[rng.random_range(0..live.len())];
                 sim.crash(victim);
                 crashed.push((victim, t));

@@ -158,6 +158,12 @@ impl Node {
         self.ring.epoch().map(|e| e.leader)
     }
 
+    /// The users of the voting configuration as this node last applied it: the room goes
+    /// on while a majority of them is reachable.
+    pub fn voters(&self) -> Vec<String> {
+        self.room.voters().iter().cloned().collect()
+    }
+
     /// The leader and the election round it won, if any.
     pub fn epoch(&self) -> Option<Epoch> {
         self.ring.epoch()
