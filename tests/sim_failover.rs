@@ -46,7 +46,10 @@ fn crash_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
             // still be a voter (its removal not yet committed), and a room that loses a
             // majority of its voters waits for them.
             let live = sim.live();
-            let voters = sim.leader().map(|l| sim.node(l).voters()).unwrap_or_default();
+            let voters = sim
+                .leader()
+                .map(|l| sim.node(l).voters())
+                .unwrap_or_default();
             let live_voters = live
                 .iter()
                 .filter(|&&i| voters.iter().any(|v| v == NAMES[i]))

@@ -51,6 +51,7 @@ impl Node {
                         .out
                         .event(Event::MemberOnline { name: name.clone() });
                     self.start_handover(now, &name);
+                    self.member_back(now, m.id);
                 }
                 Change::WentOffline => {
                     self.ctx.out.event(Event::MemberOffline { name });

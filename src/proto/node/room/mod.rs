@@ -45,6 +45,9 @@ pub(super) enum RoomToken {
 /// history): shown in its turn whatever the commit point, and never replaced.
 pub(super) const COMMITTED_TERM: u64 = u64::MAX;
 
+/// Proposals sent at once to a member back online; it fetches the rest.
+const MAX_CATCH_UP: usize = 512;
+
 /// How many numbers a leader may have proposed and not yet committed; submissions past
 /// it wait for their origin's next resubmission.
 const MAX_UNCOMMITTED: u64 = (MAX_HOLDBACK - MAX_HELD_PER_ORIGIN - 64) as u64;

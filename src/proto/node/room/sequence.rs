@@ -217,6 +217,31 @@ impl Node {
         }
     }
 
+    /// Member `id` is back online (it was cut off, or paused): the leader sends it what
+    /// it proposed and has not committed yet, and the commit point.
+    pub(in crate::proto::node) fn member_back(&mut self, now: Instant, id: NodeId) {
+        let Some(addr) = self.ring.members().get(id).map(|m| m.addr) else {
+            return;
+        };
+        let Some(l) = self.room.leadership() else {
+            return;
+        };
+        let term = l.term;
+        let pending: Vec<ChatEntry> = l
+            .acks
+            .iter()
+            .filter(|(_, acks)| !acks.contains(&id))
+            .filter_map(|(seq, _)| self.room.holdback.get(*seq))
+            .filter(|e| e.term == term)
+            .take(MAX_CATCH_UP)
+            .cloned()
+            .collect();
+        for e in pending {
+            self.send_proposal(now, addr, e);
+        }
+        self.tell_commit(now, id);
+    }
+
     /// Commits every proposal, in order, that a majority of the room holds: shown here,
     /// and the new commit point told to every member.
     pub(in crate::proto::node) fn advance_commit(&mut self, now: Instant) {
