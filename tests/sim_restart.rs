@@ -91,8 +91,12 @@ fn restart_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
             sim.run_for(Duration::from_millis(rng.random_range(0..3000)));
         }
     }
-    let all_in =
-        |s: &Sim| (0..3).all(|i| s.joined(i) && s.node(i).members().online_peers().count() == 2);
+    // Back together: everyone in, and one of them sequencing again (once a majority of
+    // the voters said what it holds).
+    let all_in = |s: &Sim| {
+        (0..3).all(|i| s.joined(i) && s.node(i).members().online_peers().count() == 2)
+            && s.check_converged().is_ok()
+    };
     if !sim.run_until(Duration::from_secs(60), all_in) {
         let states: Vec<String> = (0..3)
             .map(|i| format!("{}: joined {}", NAMES[i], sim.joined(i)))

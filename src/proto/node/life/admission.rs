@@ -17,9 +17,15 @@ impl Node {
         if !self.life.is_member() {
             return self.refuse(now, n.addr, Refusal::NoLeader);
         }
-        // Taken up once this new leader has taken over sequencing.
-        let Some(n) = self.room.hold_join(n, MAX_PENDING_PROOFS) else {
-            return;
+        // Taken up once this new leader has taken over sequencing; a returning voter is
+        // let in at once (its answer may be the one recovery waits for).
+        let n = if self.room.voters().contains(&n.name) {
+            n
+        } else {
+            let Some(n) = self.room.hold_join(n, MAX_PENDING_PROOFS) else {
+                return;
+            };
+            n
         };
         match self.leader_addr() {
             _ if self.is_leader() => self.challenge(now, n),
@@ -216,6 +222,7 @@ impl Node {
             };
             self.send_reliable(now, addr, Message::Welcome(w), Token::Control);
         }
+        self.ask_during_recovery(now, id, addr);
         self.reconcile_voters(now);
         // The newcomer holds a replica of the offline queue, and gets what was kept for it.
         if !already {

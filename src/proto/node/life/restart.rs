@@ -184,17 +184,33 @@ impl Node {
         });
         self.life.phase = Phase::Member;
         self.start_heartbeats(now);
-        self.room.lead(term);
         let next: Seq = self.room.next();
-        log_at!(
-            info,
-            self,
-            "no saved member answered; carrying the room on as leader from #{next}"
-        );
-        self.ctx.out.event(Event::Notice(
-            "no member of the saved room answered; the room goes on here, with you as leader"
-                .into(),
-        ));
+        let alone = self.room.voters().iter().all(|v| *v == self.ctx.cfg.name);
+        if alone {
+            self.room.lead(term);
+            log_at!(
+                info,
+                self,
+                "no saved member answered; carrying the room on as leader from #{next}"
+            );
+            self.ctx.out.event(Event::Notice(
+                "no member of the saved room answered; the room goes on here, with you as leader"
+                    .into(),
+            ));
+        } else {
+            // Others vote too: nothing goes on until a majority of them is back and has
+            // said what it holds (they are let in meanwhile, see `admission.rs`).
+            log_at!(
+                info,
+                self,
+                "no saved member answered; leading the room again once a majority of its voters is back"
+            );
+            self.ctx.out.event(Event::Notice(format!(
+                "no member of the saved room answered yet; the room goes on once a majority of its {} voters is back",
+                self.room.voters().len()
+            )));
+            self.start_recovery(now);
+        }
         self.ctx.out.event(Event::Joined {
             leader: self.ctx.cfg.name.clone(),
             is_leader: true,

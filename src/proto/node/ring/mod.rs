@@ -72,6 +72,12 @@ impl Ring {
         self.election.term()
     }
 
+    /// Whether this node takes part in an election round above `term` (its leader of
+    /// that term is being replaced).
+    pub(super) fn electing_above(&self, term: u64) -> bool {
+        self.election.is_participant() && self.election.term() > term
+    }
+
     /// Whether `id` is currently suspected by the detector.
     pub(super) fn is_suspected(&self, id: NodeId) -> bool {
         self.detector.is_suspected(id)

@@ -81,14 +81,14 @@ impl Node {
     /// is behind us, our numbering diverged, so follow its numbering from here on.
     pub(in crate::proto::node) fn follow_numbering(&mut self, now: Instant, next_seq: Seq) {
         if next_seq < self.room.holdback.next() {
+            // What we showed is committed: the leader learns it when it asks what we hold
+            // (it is still recovering), and numbers on from there.
             log_at!(
                 info,
                 self,
-                "our sequence diverged from the leader's; following it from #{}",
-                next_seq
+                "the leader is at #{next_seq}, behind what we showed (#{})",
+                self.room.holdback.next()
             );
-            self.room.holdback.reset(next_seq);
-            self.room.history.forget_from(next_seq);
         } else if next_seq > self.room.holdback.next() {
             self.room.known_high = self.room.known_high.max(Seq(next_seq.0 - 1));
             self.ctx.timers.set(Timer::GapRepair, now);

@@ -50,6 +50,29 @@ impl Node {
         self.maybe_finish_recovery(now);
     }
 
+    /// A member let in while this leader recovers is asked what it holds too.
+    pub(in crate::proto::node) fn ask_during_recovery(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        addr: SocketAddr,
+    ) {
+        let Some(epoch) = self.ring.epoch() else {
+            return;
+        };
+        let Some(rec) = self.room.recovery_mut() else {
+            return;
+        };
+        rec.waiting.insert(id);
+        let from = rec.requested_from;
+        self.send_reliable(
+            now,
+            addr,
+            Message::SyncRequest { epoch, from },
+            Token::Control,
+        );
+    }
+
     /// During recovery, a message older than this leader's own delivery point: kept aside
     /// for members that lack it, if a member showed it (committed). Returns whether it was
     /// taken.
@@ -95,7 +118,7 @@ impl Node {
         }
         // A leader this node declared gone, or one of a term older than a round this node
         // takes part in, is being replaced: no answer confirms it (see `ring/away.rs`).
-        if !self.ring.members().is_online(sender) || self.ring.election_term() > epoch.term {
+        if !self.ring.members().is_online(sender) || self.ring.electing_above(epoch.term) {
             return log_at!(
                 debug,
                 self,
