@@ -126,6 +126,21 @@ fn restart_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
     if got != 1 {
         return Err(format!("x showed the kept message {got} times"));
     }
+    // No number carries two entries, on any disk or across disks.
+    let mut numbered: std::collections::BTreeMap<u64, (String, String)> = Default::default();
+    for (i, name) in NAMES.iter().enumerate() {
+        for e in &sim.hosts[i].disk.history {
+            let entry = (e.name.clone(), e.text.clone());
+            if let Some(other) = numbered.insert(e.seq.0, entry.clone())
+                && other != entry
+            {
+                return Err(format!(
+                    "#{} is {other:?} and {entry:?} ({name} has the second)",
+                    e.seq.0
+                ));
+            }
+        }
+    }
     // Every room message any member had on disk is, in the end, on every member's disk.
     let written: BTreeSet<&String> = before.iter().flatten().map(|(_, _, t)| t).collect();
     for i in 0..3 {

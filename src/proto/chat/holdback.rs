@@ -75,13 +75,6 @@ impl HoldBackQueue {
         self.held.range(from..).map(|(_, e)| e)
     }
 
-    /// Moves the delivery point to `next`, dropping what is held below it. Used when a
-    /// member re-registers with a leader whose sequence diverged from what it had.
-    pub fn reset(&mut self, next: Seq) {
-        self.held = self.held.split_off(&next);
-        self.next = next;
-    }
-
     /// The first gap, `(first missing, last missing)`, if a later message is held.
     pub fn missing(&self) -> Option<(Seq, Seq)> {
         let (&first_held, _) = self.held.first_key_value()?;

@@ -226,7 +226,7 @@ impl Node {
         self.ring.install(w.epoch);
         self.restart_done();
         let was_member = self.life.was_member;
-        let (republish, behind) =
+        let behind =
             self.room
                 .welcomed(self.ctx.cfg.join_history, was_member, w.next_seq, w.oldest);
         if was_member {
@@ -256,11 +256,6 @@ impl Node {
         self.ctx.timers.clear(Timer::JoinDeadline);
         self.ctx.timers.clear(Timer::JoinRetry);
         self.start_heartbeats(now);
-        if let Some(leader) = self.leader_addr() {
-            for e in republish {
-                self.send_reliable(now, leader, Message::Republish(e), Token::Control);
-            }
-        }
         let leader = self
             .name_of(w.epoch.leader)
             .unwrap_or_else(|| w.epoch.leader.to_string());

@@ -67,11 +67,6 @@ impl Ring {
         self.epoch
     }
 
-    /// The highest election round this node knows of.
-    pub(super) fn election_term(&self) -> u64 {
-        self.election.term()
-    }
-
     /// Whether this node takes part in an election round above `term` (its leader of
     /// that term is being replaced).
     pub(super) fn electing_above(&self, term: u64) -> bool {

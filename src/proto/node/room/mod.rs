@@ -255,45 +255,42 @@ impl Room {
 
     /// Welcomed into a room that goes on from `next_seq` and keeps history from `oldest`:
     /// a newcomer is shown the last `join_history` messages as history, a member back from
-    /// `dereg` everything since it left (as far as the leader still keeps). Returns our
-    /// own messages the room never got (back after a restart into a room carried on by a
-    /// member that had missed them: they go to the leader to sequence again), and whether
-    /// we are behind what the room delivered.
+    /// `dereg` (or a restart) everything since it left (as far as the leader still keeps).
+    /// What a returning member showed is committed and stays: a leader behind it learns
+    /// it when it asks what the members hold. Returns whether we are behind the room.
     pub(super) fn welcomed(
         &mut self,
         join_history: usize,
         was_member: bool,
         next_seq: Seq,
         oldest: Seq,
-    ) -> (Vec<ChatEntry>, bool) {
+    ) -> bool {
         let from = if was_member {
             self.holdback.next()
         } else {
             Seq(next_seq.0.saturating_sub(join_history as u64).max(1))
+                .max(oldest)
+                .min(next_seq)
         };
-        let from = from.max(oldest).min(next_seq);
-        let republish: Vec<ChatEntry> = if was_member && self.holdback.next() > next_seq {
-            self.history
-                .range(next_seq, Seq(u64::MAX))
-                .filter(|e| !e.is_filler())
-                .cloned()
-                .collect()
+        // A member back after the leader stopped keeping what it missed skips to there.
+        let from = if was_member && from < oldest && oldest <= next_seq {
+            oldest
         } else {
-            Vec::new()
+            from
         };
-        if !(was_member && from == self.holdback.next()) {
+        if from != self.holdback.next() {
             self.holdback = HoldBackQueue::new(from);
             self.history.forget_from(from);
         }
         if !was_member {
             self.first_seq = next_seq;
         }
-        self.history_until = next_seq;
+        self.history_until = next_seq.max(from);
         let behind = from < next_seq;
         if behind {
             self.known_high = self.known_high.max(Seq(next_seq.0 - 1));
         }
-        (republish, behind)
+        behind
     }
 
     /// A restarted node's log as saved: `history` in the order shown, going on at `next`.
