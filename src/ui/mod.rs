@@ -12,8 +12,8 @@ use thiserror::Error;
 mod json;
 mod render;
 
-pub use json::render_json;
-pub use render::{Style, local_time, render, render_styled};
+pub use json::{render_json, render_json_keyed};
+pub use render::{Narrator, Style, key_line, local_time, render, render_styled};
 
 /// What a typed line asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
