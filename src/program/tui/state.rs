@@ -288,12 +288,16 @@ impl State {
         self.pane.mark_read();
         self.pane.scroll_to_bottom();
         let typed = classify(&line, &self.setup.me);
-        let echo = !matches!(
-            typed,
-            Typed::Nothing
-                | Typed::Room(_)
-                | Typed::Request(Request::Command(Command::Send { .. }))
-        );
+        // Commands are shown above their answers. Messages show once sent, so they are
+        // shown as typed only when they cannot go out now (refused offline, or waiting
+        // for the join), so that the refusal says what it refused.
+        let echo = match &typed {
+            Typed::Nothing => false,
+            Typed::Room(_) | Typed::Request(Request::Command(Command::Send { .. })) => {
+                self.phase != Phase::InRoom
+            }
+            _ => true,
+        };
         if echo {
             self.pane.push(
                 Entry::plain(Tone::Typed, format!("> {}", line.trim())),
@@ -451,6 +455,7 @@ mod tests {
             ["SendAll { text: \"hi\" }"],
             "offline, commands still go to the node, which refuses them"
         );
+        assert_eq!(texts(&s).last().map(String::as_str), Some("> hi"));
         joined(&mut s);
         assert_eq!(s.phase, Phase::InRoom);
         assert_eq!(sent(&s.act(Action::Interrupt)), ["Leave"]);

@@ -235,7 +235,7 @@ pub fn status_text(state: &State, width: u16) -> String {
             None => "starting…".into(),
         }),
         Phase::InRoom => {}
-        Phase::Offline => parts.push("OFFLINE (reg to come back)".into()),
+        Phase::Offline => parts.push("OFFLINE, type reg".into()),
         Phase::Leaving => parts.push("leaving…".into()),
         Phase::Gone => parts.push("out of the room".into()),
     }
