@@ -177,7 +177,7 @@ impl Pane {
 
     /// Scrolls up (towards older lines) by `rows`, at most to the first line.
     pub fn scroll_up(&mut self, rows: usize) {
-        self.scroll = (self.scroll + rows).min(self.max_scroll());
+        self.scroll = self.scroll.saturating_add(rows).min(self.max_scroll());
     }
 
     /// Scrolls down by `rows`; at the bottom, new lines are followed again.
@@ -445,6 +445,10 @@ mod tests {
         assert_eq!(p.scrolled(), 1, "no further than the first line");
         p.scroll_down(5);
         assert_eq!(texts(&p.visible()), ["two", "three", "four"]);
+        p.scroll_to_top();
+        assert_eq!(texts(&p.visible()), ["one", "two", "three"]);
+        p.scroll_to_bottom();
+        assert_eq!(p.scrolled(), 0);
     }
 
     /// Scrolled up, what arrives neither moves the view nor goes unnoticed: it counts as
