@@ -21,7 +21,8 @@ use std::time::Duration;
                   ringchat keygen --room room.key                        make a room key\n  \
                   ringchat --name carol --port 5003 --join 127.0.0.1:5001 --room-key-file room.key\n  \
                   ringchat --name bot --port 0 --join 127.0.0.1:5001 --json   one JSON object per event\n\n\
-                  Type `help` in the room for its commands.",
+                  On a terminal ringchat opens a full-screen chat (--line for a line editor \
+                  instead). Type `help` in the room for its commands.",
     args_override_self = true,
     subcommand_negates_reqs = true,
     args_conflicts_with_subcommands = true
@@ -57,6 +58,10 @@ pub struct Args {
     /// README for the shapes.
     #[arg(long)]
     pub json: bool,
+    /// On a terminal, a line editor (lines scroll by, typed below them) instead of the
+    /// full-screen client.
+    #[arg(long)]
+    pub line: bool,
     /// Also print the log to stderr.
     #[arg(short, long)]
     pub verbose: bool,
@@ -69,8 +74,9 @@ pub struct Args {
     /// existing one is used, else an identity for this run only.
     #[arg(long, conflicts_with = "data_dir")]
     pub ephemeral: bool,
-    /// Directory for the log file `chat_<port>.log`. Default: the working directory, or
-    /// no log file at all with --ephemeral.
+    /// Directory for the log file `chat_<port>.log` (one per run; the previous run's is
+    /// kept as `chat_<port>.log.1`). Default: the working directory, or no log file at all
+    /// with --ephemeral.
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
     /// Milliseconds before an unacknowledged message is resent to a peer whose round trip
@@ -93,6 +99,40 @@ pub struct Args {
     /// declared dead after one and a half times as long.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub suspect_after: u32,
+}
+
+/// How the program talks to the user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// The full-screen client (a terminal, and neither `--json` nor `--line`).
+    FullScreen,
+    /// One line per event: the line editor on a terminal, plain lines on pipes.
+    Line,
+    /// One JSON object per event.
+    Json,
+}
+
+/// The terminals the program runs on: which of its standard streams are terminals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Terminals {
+    /// Standard input.
+    pub stdin: bool,
+    /// Standard output.
+    pub stdout: bool,
+    /// Standard error.
+    pub stderr: bool,
+}
+
+impl Terminals {
+    /// The process's own standard streams.
+    pub fn of_process() -> Terminals {
+        use std::io::IsTerminal;
+        Terminals {
+            stdin: std::io::stdin().is_terminal(),
+            stdout: std::io::stdout().is_terminal(),
+            stderr: std::io::stderr().is_terminal(),
+        }
+    }
 }
 
 /// Tools besides running a node.
@@ -135,6 +175,23 @@ impl Args {
             .find(|a| a.is_ipv4() == self.addr.is_ipv4())
             .map(Some)
             .ok_or_else(|| format!("--join {j} has no address of the same family as --addr"))
+    }
+
+    /// How to talk to the user on `terminals`, and a note to print when the full-screen
+    /// client was wanted but cannot be had (`-v` writes the log on the same terminal).
+    pub fn mode(&self, terminals: Terminals) -> (Mode, Option<&'static str>) {
+        if self.json {
+            return (Mode::Json, None);
+        }
+        if self.line || !terminals.stdin || !terminals.stdout {
+            return (Mode::Line, None);
+        }
+        if self.verbose && terminals.stderr {
+            let note = "note: -v writes the log on this terminal, so the line mode is used; \
+                        for the full-screen client, send the log elsewhere (2>FILE)";
+            return (Mode::Line, Some(note));
+        }
+        (Mode::FullScreen, None)
     }
 
     /// The data directory for a node listening on `port`, or `None` with `--ephemeral`.
@@ -276,6 +333,37 @@ mod tests {
         let asked = parse(&["--ephemeral", "--log-dir", "logs", "--identity", "id"]);
         assert_eq!(asked.log_dir(), Some(PathBuf::from("logs")));
         assert!(asked.may_create_identity());
+    }
+
+    #[test]
+    fn full_screen_only_on_terminals_and_unless_asked_otherwise() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec!["ringchat", "--name", "ann", "--port", "1"];
+            args.extend(extra);
+            Args::try_parse_from(args).unwrap()
+        };
+        let all = Terminals {
+            stdin: true,
+            stdout: true,
+            stderr: true,
+        };
+        let piped = Terminals {
+            stdout: false,
+            ..all
+        };
+        assert_eq!(parse(&[]).mode(all), (Mode::FullScreen, None));
+        assert_eq!(parse(&[]).mode(piped), (Mode::Line, None));
+        assert_eq!(parse(&["--line"]).mode(all), (Mode::Line, None));
+        assert_eq!(parse(&["--json"]).mode(all), (Mode::Json, None));
+        assert_eq!(parse(&["--json"]).mode(piped), (Mode::Json, None));
+        let (mode, note) = parse(&["-v"]).mode(all);
+        assert_eq!(mode, Mode::Line);
+        assert!(note.is_some_and(|n| n.contains("2>FILE")));
+        let log_elsewhere = Terminals {
+            stderr: false,
+            ..all
+        };
+        assert_eq!(parse(&["-v"]).mode(log_elsewhere), (Mode::FullScreen, None));
     }
 
     #[test]

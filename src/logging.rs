@@ -1,6 +1,10 @@
 //! Logging: every line of `chat_<port>.log` starts with the node's Lamport time,
 //! `<lamport>: <level> <message>`.
 //!
+//! One file per run: a run starts `chat_<port>.log` afresh, and the previous run's file
+//! on that port is kept beside it as `chat_<port>.log.1` (one generation, so a log
+//! directory does not grow without bound and the run before a crash is still there).
+//!
 //! Protocol code passes its clock as a `lamport` field. Any other line written while a
 //! node's task runs takes that node's clock: the node task runs inside the span from
 //! [`node_span`], which carries the node's [`NodeClock`], and the formatter reads the
@@ -71,6 +75,15 @@ impl Visit for Fields {
         }
     }
 
+    /// Text fields are written as they are, without Rust's quotes and escapes.
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.rest, " {}={value}", field.name());
+        }
+    }
+
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" {
             let _ = write!(self.message, "{value:?}");
@@ -119,9 +132,29 @@ fn level() -> LevelFilter {
         .unwrap_or(LevelFilter::INFO)
 }
 
-/// Installs the global subscriber: the log file `dir/chat_<port>.log` (none without a
-/// `dir`), and stderr too when `verbose`. Keep the returned guard alive until exit so the
-/// file is flushed.
+/// The log file's name for a node on `port`.
+pub fn file_name(port: u16) -> String {
+    format!("chat_{port}.log")
+}
+
+/// Opens `dir/chat_<port>.log` for this run: an existing file (the previous run's) is
+/// moved to `chat_<port>.log.1` first, replacing the one before it.
+pub fn open_run_file(dir: &Path, port: u16) -> std::io::Result<std::fs::File> {
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(file_name(port));
+    if path.exists() {
+        std::fs::rename(&path, dir.join(format!("{}.1", file_name(port))))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)
+}
+
+/// Installs the global subscriber: the log file `dir/chat_<port>.log` for this run (none
+/// without a `dir`; see [`open_run_file`]), and stderr too when `verbose`. Keep the
+/// returned guard alive until exit so the file is flushed.
 pub fn init(
     dir: Option<&Path>,
     port: u16,
@@ -131,11 +164,7 @@ pub fn init(
     let (file_layer, guard) = match dir {
         None => (None, None),
         Some(dir) => {
-            std::fs::create_dir_all(dir)?;
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join(format!("chat_{port}.log")))?;
+            let file = open_run_file(dir, port)?;
             let (writer, guard) = tracing_appender::non_blocking(file);
             let layer = tracing_subscriber::fmt::layer()
                 .event_format(LamportFormat)
@@ -156,4 +185,60 @@ pub fn init(
         .try_init()
         .map_err(std::io::Error::other)?;
     Ok(guard)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A run's file starts empty; the run before it is kept as `.1`, and only that one.
+    #[test]
+    fn each_run_has_its_own_file_and_the_previous_is_kept() {
+        let dir = std::env::temp_dir().join(format!("ringchat-log-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for run in ["first", "second", "third"] {
+            use std::io::Write;
+            let mut f = open_run_file(&dir, 7).expect("open");
+            writeln!(f, "{run}").expect("write");
+        }
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect(name);
+        assert_eq!(read("chat_7.log"), "third\n");
+        assert_eq!(read("chat_7.log.1"), "second\n");
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["chat_7.log", "chat_7.log.1"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Text fields are written plainly: no quotes, no `Some(..)`.
+    #[test]
+    fn text_fields_are_plain() {
+        use tracing_subscriber::layer::SubscriberExt;
+        #[derive(Clone, Default)]
+        struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().expect("sink").extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .event_format(LamportFormat)
+                .with_writer(move || writer.clone()),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(lamport = 3u64, name = "eve", "peer {} unreachable", "x");
+        });
+        let text = String::from_utf8_lossy(&sink.0.lock().expect("sink")).into_owned();
+        assert_eq!(text, "3: WARN peer x unreachable name=eve\n");
+    }
 }

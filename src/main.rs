@@ -1,7 +1,7 @@
 //! The `ringchat` binary: parse flags, set up logging, run the program.
 
 use clap::Parser;
-use ringchat::cli::{Args, Tool};
+use ringchat::cli::{Args, Terminals, Tool};
 use ringchat::driver::{self, Security};
 use ringchat::program;
 use ringchat::{guard, logging};
@@ -9,6 +9,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let (mode, note) = args.mode(Terminals::of_process());
+    if let Some(note) = note {
+        eprintln!("{note}");
+    }
     if let Some(Tool::Keygen { room }) = &args.command {
         return match guard::write_new_key(room) {
             Ok(()) => {
@@ -115,7 +119,7 @@ fn main() -> ExitCode {
         let mut cfg = args.node_config(local, join);
         cfg.identity = identity;
         let settings = program::Settings {
-            json: args.json,
+            mode,
             editor_history: args.editor_history(),
         };
         program::run(cfg, socket, security, store, settings).await

@@ -1,7 +1,8 @@
-//! The real binary under a pseudo-terminal: the line editor keeps what is being typed
-//! intact while messages arrive, completes names after `send`, and leaves on `exit`;
-//! every line the program prints is drawn and stays on the screen (checked on a model
-//! of the screen, many times in a row, where a race used to lose lines).
+//! The real binary under a pseudo-terminal, in the line mode (`--line`; the full-screen
+//! client has its own tests in `tests/fullscreen.rs`): the line editor keeps what is
+//! being typed intact while messages arrive, completes names after `send`, and leaves on
+//! `exit`; every line the program prints is drawn and stays on the screen (checked on a
+//! model of the screen, many times in a row, where a race used to lose lines).
 
 mod common;
 
@@ -17,7 +18,7 @@ fn typing_survives_incoming_messages() {
     let scratch = Scratch::new();
     let id = |who: &str| scratch.path().join(format!("{who}.identity"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringchat"));
-    cmd.args(["--name", "alice", "--port", "0", "--log-dir"])
+    cmd.args(["--line", "--name", "alice", "--port", "0", "--log-dir"])
         .arg(scratch.path())
         .arg("--identity")
         .arg(id("alice"))
@@ -120,7 +121,7 @@ fn every_new_room_shows_its_created_line() {
     let dir = Scratch::new();
     for i in 0..RUNS {
         let label = format!("alice, run {i}");
-        let args = ["--name", "alice", "--port", "0", "--ephemeral"];
+        let args = ["--line", "--name", "alice", "--port", "0", "--ephemeral"];
         let created = |r: &str| r == "created a new room; you (alice) are the leader";
         one_session(&label, &dir, &args, "the created line", created);
     }
@@ -138,6 +139,7 @@ fn every_join_shows_its_joined_line() {
     for i in 0..RUNS {
         let name = format!("pc{i}");
         let args = [
+            "--line",
             "--name",
             &name,
             "--port",
@@ -174,6 +176,7 @@ fn every_refused_command_shows_its_error_line() {
     let contact = format!("127.0.0.1:{}", host.port);
     let dir = Scratch::new();
     let args = [
+        "--line",
         "--name",
         "pc",
         "--port",

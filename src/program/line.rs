@@ -9,19 +9,23 @@ use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
 /// What a typed line amounts to for the node loop.
-enum Typed {
+#[derive(Debug)]
+pub enum Typed {
     /// Something to send to the node loop (a command, or lines to print in order).
     Request(Request),
     /// Room messages, in order: a text over the limit, split.
     Room(Vec<String>),
+    /// Clear the screen: the terminal front ends do it themselves.
+    Clear,
     /// A blank line.
     Nothing,
     /// Leave and exit.
     Exit,
 }
 
-/// Turns a line typed by `me` into what the node loop gets.
-fn request_for(line: &str, me: &str) -> Typed {
+/// Turns a line typed by `me` into what it amounts to: the one parser every front end
+/// shares (the plain reader, the line editor, the full-screen client).
+pub fn classify(line: &str, me: &str) -> Typed {
     match ui::parse(line) {
         Ok(Input::Command(Command::SendAll { text })) => {
             Typed::Room(ui::split_text(&text, MAX_TEXT_BYTES))
@@ -30,10 +34,7 @@ fn request_for(line: &str, me: &str) -> Typed {
         Ok(Input::Me(action)) => {
             Typed::Room(ui::split_text(&ui::me_text(me, &action), MAX_TEXT_BYTES))
         }
-        // The line editor clears the screen itself; here there is no terminal.
-        Ok(Input::Clear) => Typed::Request(Request::Say(vec![
-            "error: clear works only on a terminal (input is not from one)".into(),
-        ])),
+        Ok(Input::Clear) => Typed::Clear,
         Ok(Input::Help) => Typed::Request(Request::Say(ui::help())),
         Ok(Input::Exit) => Typed::Exit,
         Ok(Input::Nothing) => Typed::Nothing,
@@ -64,8 +65,14 @@ pub async fn read_stdin(commands: mpsc::UnboundedSender<Request>, me: String) {
 /// Hands a line typed by `me` to the node task (shared by the plain reader and the line
 /// editor); `false` once reading should stop: the user leaves, or the node task is gone.
 pub fn hand_over(line: &str, me: &str, commands: &mpsc::UnboundedSender<Request>) -> bool {
-    match request_for(line, me) {
+    match classify(line, me) {
         Typed::Request(r) => commands.send(r).is_ok(),
+        // The line editor clears the screen itself; here there is no terminal.
+        Typed::Clear => commands
+            .send(Request::Say(vec![
+                "error: clear works only on a terminal (input is not from one)".into(),
+            ]))
+            .is_ok(),
         Typed::Room(texts) => texts.into_iter().all(|text| {
             commands
                 .send(Request::Command(Command::SendAll { text }))

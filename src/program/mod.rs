@@ -1,46 +1,66 @@
-//! The interactive program: reads what the user types (a line editor on a terminal,
-//! plain lines from a pipe), hands it to the node task, and prints what comes back as
-//! text or JSON.
+//! The interactive program: reads what the user types (the full-screen client or a line
+//! editor on a terminal, plain lines from a pipe), hands it to the node task, and shows
+//! what comes back, on the full screen, as lines of text, or as JSON.
 //!
 //! It uses the node task (`crate::driver`) through a `NodeHandle`; the node task knows
 //! nothing of it. Parts:
 //!
-//! - [`line`]: a typed line into a request; the plain stdin reader.
-//! - [`terminal`]: the line editor (history, completion, the prompt).
-//! - [`screen`]: where every line the program prints goes, whole and in order, above
+//! - [`tui`]: the full-screen client (the default on a terminal).
+//! - [`line`]: a typed line into a request, for every front end; the plain stdin reader.
+//! - [`terminal`]: the line editor of the line mode (history, completion, the prompt).
+//! - [`screen`]: where every line the line mode prints goes, whole and in order, above
 //!   the prompt while the line editor runs.
-//! - this module: [`run`], which wires them to a node and renders its output.
+//! - this module: [`run`], which wires them to a node.
 
 pub mod line;
 pub mod screen;
 pub mod terminal;
+pub mod tui;
 
-use crate::driver::{NodeTask, Output, Request, Security};
+pub use crate::cli::Mode;
+use crate::driver::{NodeHandle, NodeTask, Output, Request, Security};
 use crate::proto::{Command, Event, NodeConfig};
 use crate::store::Store;
-use crate::ui::{self, Style};
+use crate::ui::{Narrator, Style};
 use line::read_stdin;
 use screen::{Screen, print_lines};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use terminal::Names;
 use tokio::net::UdpSocket;
 
 /// How the program talks to the user.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Settings {
-    /// One JSON object per line instead of text.
-    pub json: bool,
-    /// Where the line editor keeps what was typed across runs; `None` keeps it for this
-    /// run only.
+    /// Full screen, lines, or JSON.
+    pub mode: Mode,
+    /// Where the typed lines are kept across runs (the line editor's and the full-screen
+    /// client's history); `None` keeps them for this run only.
     pub editor_history: Option<PathBuf>,
 }
 
-/// The program: runs a node on `socket`, reading commands from stdin and printing events
-/// to stdout, until the user leaves (exit code 0) or joining fails (exit code 1).
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            mode: Mode::Line,
+            editor_history: None,
+        }
+    }
+}
+
+/// Said at start when the room has no key.
+const NO_KEY_WARNING: &str = "warning: no room key: this room is unauthenticated (anyone who \
+     can reach it can join, read and post); create a key with `ringchat keygen --room FILE` \
+     and start every member with --room-key-file FILE";
+
+/// The program: runs a node on `socket`, reading commands from the user and showing what
+/// the node says, until the user leaves (exit code 0) or joining fails (exit code 1).
 ///
-/// On a terminal it uses the line editor ([`terminal`]), with colour unless `NO_COLOR`
-/// is set; on pipes, plain lines; with `settings.json`, one JSON object per line.
+/// `settings.mode` picks the front end: the full-screen client (which falls back to the
+/// line mode if the terminal cannot be taken), lines (the line editor when stdin and
+/// stdout are a terminal, with colour unless `NO_COLOR` is set; plain lines on pipes),
+/// or one JSON object per line.
 ///
 /// With `store`, the node starts from what it holds and keeps its state there.
 pub async fn run(
@@ -50,114 +70,218 @@ pub async fn run(
     store: Option<Store>,
     settings: Settings,
 ) -> ExitCode {
-    use std::io::IsTerminal;
-    let json = settings.json;
-    let stdout_tty = std::io::stdout().is_terminal();
-    let interactive = !json && stdout_tty && std::io::stdin().is_terminal();
-    // The first line, before anything else can print (the warning below goes to stderr).
-    let listening = if json {
-        serde_json::json!({"event": "listening", "addr": cfg.addr.to_string()}).to_string()
-    } else {
-        format!("listening on {}", cfg.addr)
-    };
-    print_lines(&[listening]);
-    let out = UserOutput {
-        json,
-        style: Style::for_output(stdout_tty && !json),
-        screen: Screen::open(),
-    };
-    let prompt = format!("{}@{}> ", cfg.name, cfg.addr);
-    let me = cfg.name.clone();
-    if security.room_key.is_none() {
-        eprintln!(
-            "warning: no room key: this room is unauthenticated (anyone who can reach it can \
-             join, read and post); create a key with `ringchat keygen --room FILE` and start \
-             every member with --room-key-file FILE"
-        );
+    let keyed = security.room_key.is_some();
+    let listening = format!("listening on {}", cfg.addr);
+    let full_screen = settings.mode == Mode::FullScreen;
+    if !full_screen {
+        // The first line, before anything else can print (the warning goes to stderr).
+        print_lines(&[match settings.mode {
+            Mode::Json => {
+                serde_json::json!({"event": "listening", "addr": cfg.addr.to_string()}).to_string()
+            }
+            _ => listening.clone(),
+        }]);
+        if !keyed {
+            eprintln!("{NO_KEY_WARNING}");
+        }
     }
-    let mut handle = match NodeTask::new(socket, cfg)
+    let (me, addr, join) = (cfg.name.clone(), cfg.addr, cfg.join);
+    let handle = match NodeTask::new(socket, cfg)
         .security(security)
         .store(store)
         .start()
     {
         Ok(h) => h,
         Err(e) => {
-            out.screen.close();
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    // Typed (or piped) commands run once the node is in the room.
-    let mut input = Some(handle.commands.clone());
+    spawn_signal_handlers(&handle, full_screen);
+    if full_screen {
+        let mut first_lines = vec![listening.clone()];
+        if !keyed {
+            first_lines.push(NO_KEY_WARNING.to_string());
+        }
+        let start = tui::Start {
+            setup: tui::state::Setup {
+                me: me.clone(),
+                addr,
+                join,
+                keyed,
+                colour: Style::for_output(true).color,
+            },
+            history: settings.editor_history.clone(),
+            first_lines,
+            commands: handle.commands.clone(),
+        };
+        match tui::FullScreen::start(start) {
+            Ok(screen) => return full_screen_loop(handle, screen, keyed).await,
+            Err(e) => {
+                eprintln!("warning: no full-screen client ({e}); using the line mode");
+                print_lines(&[listening]);
+                if !keyed {
+                    eprintln!("{NO_KEY_WARNING}");
+                }
+            }
+        }
+    }
+    let lines = LineMode {
+        me,
+        addr,
+        keyed,
+        settings,
+    };
+    lines.run(handle).await
+}
+
+/// Ctrl-C (SIGINT) leaves gracefully, a second one exits at once. In the full-screen
+/// client the terminal sends Ctrl-C as a key instead; there, SIGTERM and SIGHUP (the
+/// terminal closed) leave gracefully too, so the terminal is put back.
+fn spawn_signal_handlers(handle: &NodeHandle, full_screen: bool) {
     let ctrl_c = handle.commands.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             let _ = ctrl_c.send(Request::Command(Command::Leave));
         }
         if tokio::signal::ctrl_c().await.is_ok() {
+            tui::restore_terminal();
             print_lines(&["interrupted twice; exiting without leaving"]);
             std::process::exit(130);
         }
     });
-    drop(handle.commands);
-    let names = Names::default();
-    let mut seeding_names = false;
-    let mut code = ExitCode::SUCCESS;
-    while let Some(item) = handle.events.recv().await {
-        let ev = match item {
-            Output::Say(lines) => {
-                out.say(lines);
-                continue;
-            }
-            Output::Event(ev) => ev,
-        };
-        learn_names(&names, &ev);
-        match &ev {
-            Event::JoinFailed(_) => code = ExitCode::FAILURE,
-            Event::Members(_) if seeding_names => {
-                seeding_names = false;
-                continue;
-            }
-            _ => {}
-        }
-        out.event(&ev);
-        if !matches!(ev, Event::Joined { .. }) {
-            continue;
-        }
-        let Some(commands) = input.take() else {
-            continue;
-        };
-        // The editor starts after the joined line is given to the screen, so its first
-        // prompt comes below that line.
-        let editor = interactive.then(|| {
-            let link = out.screen.link();
-            let history = settings.editor_history.clone();
-            terminal::start(
-                prompt.clone(),
-                me.clone(),
-                names.clone(),
-                history,
-                commands.clone(),
-                link,
-            )
-        });
-        match editor {
-            Some(Ok(())) => {
-                // Learn the members' names for completion, quietly.
-                seeding_names = commands.send(Request::Command(Command::List)).is_ok();
-            }
-            Some(Err(e)) => {
-                eprintln!("warning: no line editor ({e}); reading plain lines");
-                tokio::spawn(read_stdin(commands, me.clone()));
-            }
-            None => {
-                tokio::spawn(read_stdin(commands, me.clone()));
-            }
+    if !full_screen {
+        return;
+    }
+    use tokio::signal::unix::{SignalKind, signal};
+    for kind in [SignalKind::terminate(), SignalKind::hangup()] {
+        let commands = handle.commands.clone();
+        if let Ok(mut signals) = signal(kind) {
+            tokio::spawn(async move {
+                while signals.recv().await.is_some() {
+                    let _ = commands.send(Request::Command(Command::Leave));
+                }
+            });
         }
     }
-    // Every line is out, with its newline, before the program ends.
-    out.screen.close();
+}
+
+/// The full-screen client's side of the node: everything the node says goes to the
+/// screen; what ends the session (a failed join, the leave and what it could not send)
+/// is printed again below the shell's prompt once the terminal is back.
+async fn full_screen_loop(
+    mut handle: NodeHandle,
+    screen: tui::FullScreen,
+    keyed: bool,
+) -> ExitCode {
+    drop(handle.commands);
+    let mut code = ExitCode::SUCCESS;
+    let mut farewell = Vec::new();
+    let mut narrator = Narrator::new(keyed);
+    while let Some(item) = handle.events.recv().await {
+        if let Output::Event(ev) = &item {
+            if matches!(ev, Event::JoinFailed(_)) {
+                code = ExitCode::FAILURE;
+            }
+            if matches!(
+                ev,
+                Event::JoinFailed(_) | Event::Unconfirmed { .. } | Event::Left
+            ) {
+                farewell.extend(narrator.lines(ev, &Style::plain()));
+            }
+        }
+        screen.show(item);
+    }
+    screen.close();
+    print_lines(&farewell);
     code
+}
+
+/// The line mode: one line per event (or one JSON object), typed lines from the line
+/// editor on a terminal or from stdin.
+struct LineMode {
+    me: String,
+    addr: SocketAddr,
+    keyed: bool,
+    settings: Settings,
+}
+
+impl LineMode {
+    async fn run(self, mut handle: NodeHandle) -> ExitCode {
+        use std::io::IsTerminal;
+        let json = self.settings.mode == Mode::Json;
+        let stdout_tty = std::io::stdout().is_terminal();
+        let interactive = !json && stdout_tty && std::io::stdin().is_terminal();
+        let mut out = UserOutput {
+            json,
+            style: Style::for_output(stdout_tty && !json),
+            screen: Screen::open(),
+            narrator: Narrator::new(self.keyed),
+        };
+        let prompt = format!("{}@{}> ", self.me, self.addr);
+        let me = self.me;
+        // Typed (or piped) commands run once the node is in the room.
+        let mut input = Some(handle.commands.clone());
+        drop(handle.commands);
+        let names = Names::default();
+        let mut seeding_names = false;
+        let mut code = ExitCode::SUCCESS;
+        while let Some(item) = handle.events.recv().await {
+            let ev = match item {
+                Output::Say(lines) => {
+                    out.say(lines);
+                    continue;
+                }
+                Output::Event(ev) => ev,
+            };
+            learn_names(&names, &ev);
+            match &ev {
+                Event::JoinFailed(_) => code = ExitCode::FAILURE,
+                Event::Members(_) if seeding_names => {
+                    seeding_names = false;
+                    continue;
+                }
+                _ => {}
+            }
+            out.event(&ev);
+            if !matches!(ev, Event::Joined { .. }) {
+                continue;
+            }
+            let Some(commands) = input.take() else {
+                continue;
+            };
+            // The editor starts after the joined line is given to the screen, so its
+            // first prompt comes below that line.
+            let editor = interactive.then(|| {
+                let link = out.screen.link();
+                let history = self.settings.editor_history.clone();
+                terminal::start(
+                    prompt.clone(),
+                    me.clone(),
+                    names.clone(),
+                    history,
+                    commands.clone(),
+                    link,
+                )
+            });
+            match editor {
+                Some(Ok(())) => {
+                    // Learn the members' names for completion, quietly.
+                    seeding_names = commands.send(Request::Command(Command::List)).is_ok();
+                }
+                Some(Err(e)) => {
+                    eprintln!("warning: no line editor ({e}); reading plain lines");
+                    tokio::spawn(read_stdin(commands, me.clone()));
+                }
+                None => {
+                    tokio::spawn(read_stdin(commands, me.clone()));
+                }
+            }
+        }
+        // Every line is out, with its newline, before the program ends.
+        out.screen.close();
+        code
+    }
 }
 
 /// Member names for completion, from whatever events mention them.
@@ -171,11 +295,12 @@ fn learn_names(names: &Names, ev: &Event) {
     }
 }
 
-/// What the program prints, as text (plain or coloured) or JSON, on its screen.
+/// What the line mode prints, as text (plain or coloured) or JSON, on its screen.
 struct UserOutput {
     json: bool,
     style: Style,
     screen: Screen,
+    narrator: Narrator,
 }
 
 impl UserOutput {
@@ -183,11 +308,12 @@ impl UserOutput {
         self.screen.line(line);
     }
 
-    fn event(&self, ev: &Event) {
+    fn event(&mut self, ev: &Event) {
         if self.json {
-            return self.line(ui::render_json(ev));
+            let line = self.narrator.json(ev);
+            return self.line(line);
         }
-        for l in ui::render_styled(ev, &self.style) {
+        for l in self.narrator.lines(ev, &self.style) {
             self.line(l);
         }
     }

@@ -28,6 +28,16 @@ fn member(m: &MemberView) -> Value {
     })
 }
 
+/// The JSON line for an event, with `room_key` on a `status` (the program knows whether
+/// the room is keyed; the node does not say).
+pub fn render_json_keyed(ev: &Event, keyed: bool) -> String {
+    let mut value = value(ev);
+    if let (Event::Status(_), Some(object)) = (ev, value.as_object_mut()) {
+        object.insert("room_key".into(), Value::Bool(keyed));
+    }
+    value.to_string()
+}
+
 fn status(s: &StatusView) -> Value {
     json!({
         "event": "status",
@@ -60,7 +70,12 @@ fn status(s: &StatusView) -> Value {
 
 /// The JSON object for an event, as one line.
 pub fn render_json(event: &Event) -> String {
-    let v = match event {
+    value(event).to_string()
+}
+
+/// The JSON object for an event.
+fn value(event: &Event) -> Value {
+    match event {
         Event::Joined {
             leader,
             is_leader,
@@ -112,8 +127,7 @@ pub fn render_json(event: &Event) -> String {
         Event::Error(e) => json!({"event": "error", "error": e.to_string()}),
         Event::Left => json!({"event": "left"}),
         Event::Notice(text) => json!({"event": "notice", "text": text}),
-    };
-    v.to_string()
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use thiserror::Error;
 mod json;
 mod render;
 
-pub use json::render_json;
-pub use render::{Style, local_time, render, render_styled};
+pub use json::{render_json, render_json_keyed};
+pub use render::{Narrator, Style, key_line, local_time, render, render_styled};
 
 /// What a typed line asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -210,7 +210,10 @@ pub fn help() -> Vec<String> {
     }
     lines.push("a line starting with / is always a command: /list, /send bob hi".into());
     lines.push("a lone word like a command (lsit) is refused; send_all lsit posts it".into());
-    lines.push("Tab completes commands, and names after send.".into());
+    lines.push("Tab completes commands and member names (repeat for the next one).".into());
+    lines.push(
+        "full screen: PgUp/PgDn or the wheel scroll, Esc back down; Up/Down: typed lines".into(),
+    );
     lines
 }
 

@@ -160,6 +160,72 @@ fn status_lines(s: &StatusView) -> Vec<String> {
     ]
 }
 
+/// The `status` line saying whether the room is keyed (the program knows; the node does
+/// not say).
+pub fn key_line(keyed: bool) -> String {
+    if keyed {
+        "key:     room key: every datagram sealed, only key holders can join".into()
+    } else {
+        "key:     no room key: unauthenticated, anyone who can reach the room can join".into()
+    }
+}
+
+/// The start of the notice a restarted node gives when it carries its saved room on
+/// because no saved member answered.
+const CARRIED_ON: &str = "no member of the saved room answered";
+
+/// Renders one node's events in order, where a line depends on more than its event: on
+/// an earlier event (after a restarted node says it carries its saved room on, its
+/// `Joined` as a leader alone is not `created a new room`) or on what the program knows
+/// (whether the room is keyed, shown by `status`).
+#[derive(Clone, Debug, Default)]
+pub struct Narrator {
+    keyed: bool,
+    carried_on: bool,
+}
+
+impl Narrator {
+    /// A narrator for a node whose room is `keyed` or not.
+    pub fn new(keyed: bool) -> Narrator {
+        Narrator {
+            keyed,
+            carried_on: false,
+        }
+    }
+
+    /// The lines for the next event.
+    pub fn lines(&mut self, event: &Event, st: &Style) -> Vec<String> {
+        match event {
+            Event::Notice(text) if text.starts_with(CARRIED_ON) => self.carried_on = true,
+            Event::Joined {
+                leader,
+                is_leader: true,
+                members: 1,
+            } if std::mem::take(&mut self.carried_on) => {
+                return vec![st.system(&format!(
+                    "you ({leader}) lead the room again; no other member is known"
+                ))];
+            }
+            Event::Status(_) => {
+                let mut lines = render_styled(event, st);
+                lines.push(key_line(self.keyed));
+                return lines;
+            }
+            Event::Joined { .. } => self.carried_on = false,
+            _ => {}
+        }
+        render_styled(event, st)
+    }
+
+    /// The JSON line for the next event (`status` with `room_key`).
+    pub fn json(&mut self, event: &Event) -> String {
+        match event {
+            Event::Status(_) => super::json::render_json_keyed(event, self.keyed),
+            _ => super::render_json(event),
+        }
+    }
+}
+
 /// The lines to print for an event, plain.
 pub fn render(event: &Event) -> Vec<String> {
     render_styled(event, &Style::plain())
@@ -325,6 +391,60 @@ mod tests {
             render(&joined(3)),
             ["you (ann) lead the room again: 3 members known, the others offline"]
         );
+    }
+
+    /// A restarted node alone, carrying its saved room on, is not told it created one;
+    /// `status` says whether the room is keyed.
+    #[test]
+    fn the_narrator_remembers_a_room_carried_on_and_the_key() {
+        let joined = Event::Joined {
+            leader: "ann".into(),
+            is_leader: true,
+            members: 1,
+        };
+        let notice = Event::Notice(
+            "no member of the saved room answered; the room goes on here, with you as leader"
+                .into(),
+        );
+        let mut n = Narrator::new(false);
+        let st = Style::plain();
+        assert_eq!(
+            n.lines(&joined, &st),
+            ["created a new room; you (ann) are the leader"]
+        );
+        assert_eq!(n.lines(&notice, &st).len(), 1);
+        assert_eq!(
+            n.lines(&joined, &st),
+            ["you (ann) lead the room again; no other member is known"]
+        );
+        // Only the join right after the notice.
+        assert_eq!(
+            n.lines(&joined, &st),
+            ["created a new room; you (ann) are the leader"]
+        );
+        let status = Event::Status(StatusView {
+            ring: vec![],
+            name: "ann".into(),
+            id: crate::ids::NodeId(1),
+            addr: "127.0.0.1:1".parse().unwrap(),
+            prev: None,
+            next: None,
+            leader: None,
+            suspected: vec![],
+            lamport: Lamport(1),
+            stats: Default::default(),
+            in_flight: 0,
+            unconfirmed: 0,
+            history: 0,
+        });
+        let lines = n.lines(&status, &st);
+        assert!(lines.last().unwrap().starts_with("key:     no room key"));
+        let lines = Narrator::new(true).lines(&status, &st);
+        assert!(lines.last().unwrap().starts_with("key:     room key"));
+        let json: serde_json::Value =
+            serde_json::from_str(&Narrator::new(true).json(&status)).unwrap();
+        assert_eq!(json["room_key"], true);
+        assert_eq!(json["event"], "status");
     }
 
     #[test]
