@@ -11,11 +11,13 @@
 //! - [`ids`]: newtypes for node ids, message ids, sequence numbers, clocks.
 //! - [`wire`]: the datagram format (versioned postcard envelope) and size limits.
 //! - [`proto`]: the pure protocol state machine ([`proto::Node`]): reliability layer,
-//!   membership ring, leader sequencing, direct messages. No I/O, no clocks.
+//!   membership ring, the room log (leader proposals committed by a majority of the
+//!   voting configuration, terms, recovery), direct messages. No I/O, no clocks.
 //! - [`driver`]: the node task (tokio): one UDP socket, one timer, the command channel,
 //!   the database, the guard, shutdown. It prints nothing and reads no terminal.
-//! - [`program`]: the interactive program on top of a node task: reads typed lines
-//!   ([`program::line`], or the line editor [`program::terminal`]) and prints what the
+//! - [`program`]: the interactive program on top of a node task: the full-screen client
+//!   on a terminal ([`program::tui`]), or line mode for pipes, `--json` and `--line`
+//!   ([`program::line`], or the line editor [`program::terminal`]); it prints what the
 //!   node says. It uses [`driver`]; nothing below it uses it.
 //! - [`ui`]: parse a typed line into a [`proto::Command`]; render a [`proto::Event`].
 //! - [`guard`]: the room key (sealing every datagram), replay windows, rate limits.

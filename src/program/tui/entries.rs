@@ -135,6 +135,7 @@ mod tests {
             lamport: Lamport(9),
             sent_at: WallMillis(1_700_000_000_000),
             text: text.into(),
+            term: 0,
         }
     }
 

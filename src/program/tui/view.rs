@@ -312,6 +312,7 @@ mod tests {
                 lamport: Lamport(1),
                 sent_at: WallMillis(1_700_000_000_000),
                 text: text.into(),
+                term: 0,
             },
             mine: name == "alice",
             history: false,

@@ -156,7 +156,8 @@ impl Node {
                 .entries()
                 .find(|m| m.addr == addr)
                 .map(|m| m.name.clone());
-            log_at!(warn, self, "peer {addr} ({name:?}) unreachable");
+            let who = name.as_deref().unwrap_or("not a member");
+            log_at!(warn, self, "peer {addr} ({who}) unreachable");
             // Only members concern the user (a refused newcomer that went away does not).
             if name.is_some() {
                 self.ctx.out.event(Event::PeerUnreachable { addr, name });
