@@ -26,6 +26,32 @@ impl Room {
         self.voters_at = at;
     }
 
+    /// The configuration with every configuration entry held (not yet known committed)
+    /// applied too: at most one change ahead of the latest committed one, which this node
+    /// may not know of yet.
+    pub(in crate::proto::node) fn log_voters(&self) -> BTreeSet<String> {
+        let mut voters = self.voters.clone();
+        for e in self.holdback.held_from(self.voters_at.next()) {
+            match e.config_change() {
+                Some(ConfigChange::Add(user)) => {
+                    voters.insert(user);
+                }
+                Some(ConfigChange::Remove(user)) => {
+                    voters.remove(&user);
+                }
+                None => {}
+            }
+        }
+        voters
+    }
+
+    /// Whether a configuration entry is held and not yet known committed.
+    fn config_in_flight(&self) -> bool {
+        self.holdback
+            .held_from(self.voters_at.next())
+            .any(|e| e.config_change().is_some())
+    }
+
     /// Applies a committed configuration entry; whether it changed anything.
     fn apply_config(&mut self, e: &ChatEntry) -> bool {
         let Some(change) = e.config_change() else {
@@ -49,9 +75,19 @@ impl Room {
 
 impl Node {
     /// How many voters make a majority, and how many voters hold entry `acks` (the acking
-    /// members' users, and this node's).
+    /// members' users, and this node's), in the configuration this node's log ends with
+    /// (a change proposed or held counts before it is committed, as in Raft: with one
+    /// change at a time, any majority of it overlaps any majority of the one before).
     pub(in crate::proto::node) fn holders(&self, acks: &BTreeSet<NodeId>) -> (usize, usize) {
-        let voters = self.room.voters();
+        self.holders_among(&self.room.log_voters(), acks)
+    }
+
+    /// [`Node::holders`] for the configuration `voters`.
+    pub(in crate::proto::node) fn holders_among(
+        &self,
+        voters: &BTreeSet<String>,
+        acks: &BTreeSet<NodeId>,
+    ) -> (usize, usize) {
         let me = voters.contains(&self.ctx.cfg.name);
         let held = acks
             .iter()
@@ -89,13 +125,13 @@ impl Node {
         self.reconcile_voters(now);
     }
 
-    /// The leader proposes the next change of the configuration, if none is in flight:
-    /// first a user gone (or asking to go), then one online and not yet voting.
+    /// The leader proposes the next change of the configuration, if none is in flight
+    /// (its own, or one a previous leader proposed): first a user gone (or asking to
+    /// go), then one online and not yet voting.
     pub(in crate::proto::node) fn reconcile_voters(&mut self, now: Instant) {
-        if !self.room.is_sequencing() {
+        if !self.room.is_sequencing() || self.room.config_in_flight() {
             return;
         }
-        let next = self.room.holdback.next();
         let mut wanted: BTreeSet<String> = self
             .ring
             .members()
@@ -105,13 +141,9 @@ impl Node {
         if self.life.is_member() {
             wanted.insert(self.ctx.cfg.name.clone());
         }
-        let Some(l) = self.room.leadership_mut() else {
+        let Some(l) = self.room.leadership() else {
             return;
         };
-        if l.config_at.is_some_and(|at| at >= next) {
-            return;
-        }
-        l.config_at = None;
         for user in &l.leaving {
             wanted.remove(user);
         }
@@ -134,7 +166,6 @@ impl Node {
             return;
         };
         let seq = l.sequencer.take_next();
-        l.config_at = Some(seq);
         log_at!(debug, self, "proposing {change:?} as #{seq}");
         self.propose(now, ChatEntry::config(seq, change));
     }

@@ -110,8 +110,6 @@ struct Leadership {
     /// Proposals a member never acked within the retries (cut off, paused): sent again
     /// on the next heartbeat tick while they are uncommitted.
     lost: BTreeMap<NodeId, BTreeSet<Seq>>,
-    /// The configuration entry proposed and not yet committed (one at a time).
-    config_at: Option<Seq>,
     /// Users that asked to be taken out of the configuration before they go.
     leaving: BTreeSet<String>,
 }
@@ -125,7 +123,6 @@ impl Leadership {
             told: BTreeMap::new(),
             telling: BTreeSet::new(),
             lost: BTreeMap::new(),
-            config_at: None,
             leaving: BTreeSet::new(),
         }
     }

@@ -230,7 +230,10 @@ impl Node {
         }
     }
 
-    /// Whether a majority of the voters (this node included, if it votes) answered.
+    /// Whether a majority of the voters (this node included, if it votes) answered, of
+    /// the configuration its log ends with (with every answer in it): a change held but
+    /// not yet known committed counts, as in Raft; with one change at a time, any majority
+    /// of it overlaps any majority of the configuration before it.
     fn recovery_quorum(&self) -> bool {
         let Role::Recovering(rec) = &self.room.role else {
             return false;
@@ -252,7 +255,7 @@ impl Node {
             Role::Recovering(rec) => self.holders(&rec.answered),
             _ => return,
         };
-        let voters = self.room.voters().len();
+        let voters = self.room.log_voters().len();
         if let Some(rec) = self.room.recovery_mut()
             && !std::mem::replace(&mut rec.told_waiting, true)
         {
