@@ -200,12 +200,15 @@ impl Node {
         let oldest = self.room.oldest_or(next_seq);
         let chunks = self.ring.members().chunks();
         let parts = chunks.len() as u16;
-        let voters_at = self.room.voters_at();
+        // The configuration as the log ends (pending changes included), as of the number
+        // before the first one the newcomer is sent: it starts there.
+        let voters = self.room.log_voters();
+        let voters_at = Seq(next_seq.0.saturating_sub(1));
         for (part, members) in chunks.into_iter().enumerate() {
             let epoch = self.ring.epoch().expect("a leader has an epoch");
             let mut voting = vec![0u8; members.len().div_ceil(8)];
             for (i, m) in members.iter().enumerate() {
-                if self.room.voters().contains(&m.name) {
+                if voters.contains(&m.name) {
                     voting[i / 8] |= 1 << (i % 8);
                 }
             }

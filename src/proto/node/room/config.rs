@@ -14,11 +14,6 @@ impl Room {
         &self.voters
     }
 
-    /// The voting configuration and the entry it is as of (for a welcome).
-    pub(in crate::proto::node) fn voters_at(&self) -> Seq {
-        self.voters_at
-    }
-
     /// Takes the configuration `voters`, as of entry `at` (a welcome, the disk, a new
     /// room); entries up to `at` are not applied again.
     pub(in crate::proto::node) fn set_voters(&mut self, voters: BTreeSet<String>, at: Seq) {
