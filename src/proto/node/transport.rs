@@ -144,11 +144,23 @@ impl Node {
                     }
                     return self.drop_datagram(now, from, why);
                 }
+                self.follow_higher_term(now, sender, &msg);
                 if let Message::Sequenced(e) = &msg
                     && !self.can_hold(sender, e)
                 {
                     // Not acked: an ack would count as a copy held (see `room/deliver.rs`).
                     log_at!(debug, self, ?from, "not holding #{} from {sender}", e.seq);
+                    return;
+                }
+                if let Message::Commit { term, .. } = &msg
+                    && !self.can_take_commit(sender, *term)
+                {
+                    log_at!(
+                        debug,
+                        self,
+                        ?from,
+                        "not taking a commit notice of term {term}"
+                    );
                     return;
                 }
                 if !self.accepts_now(&msg) {

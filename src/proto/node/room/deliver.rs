@@ -95,6 +95,47 @@ impl Node {
         }
     }
 
+    /// A proposal or a commit notice of a term above the one this node follows: its
+    /// sender leads that term (it won an election this node missed the end of), so
+    /// follow it, as Raft does on any message of a higher term.
+    pub(in crate::proto::node) fn follow_higher_term(
+        &mut self,
+        now: Instant,
+        sender: NodeId,
+        msg: &Message,
+    ) {
+        let term = match msg {
+            Message::Commit { term, .. } => *term,
+            Message::Sequenced(e) if e.term != COMMITTED_TERM => e.term,
+            _ => return,
+        };
+        if term <= MAX_TERM
+            && self.life.takes_part()
+            && self.ring.members().is_online(sender)
+            && self.ring.epoch().is_some_and(|e| e.term < term)
+            && !self.room.is_recovering()
+        {
+            log_at!(info, self, "following {sender}, leader of term {term}");
+            self.accept_leader(
+                now,
+                Epoch {
+                    term,
+                    leader: sender,
+                },
+            );
+        }
+    }
+
+    /// Whether a commit notice from `sender` of `term` may be acked: only one from the
+    /// leader this node follows (the leader takes the ack as told, and tells no more).
+    pub(in crate::proto::node) fn can_take_commit(&self, sender: NodeId, term: u64) -> bool {
+        self.ring.epoch()
+            == Some(Epoch {
+                term,
+                leader: sender,
+            })
+    }
+
     /// The leader of `term` says the log is committed up to `upto`: show what that covers.
     pub(in crate::proto::node) fn on_commit(
         &mut self,

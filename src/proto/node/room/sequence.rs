@@ -35,15 +35,24 @@ impl Node {
                 self.maybe_notify_leave(now);
             }
             (RoomToken::Commit { term, upto }, fate) => {
-                if let (Some(m), Some(l)) = (member, self.room.leadership_mut())
-                    && l.term == term
-                {
-                    l.telling.remove(&m);
-                    if fate == Fate::Acked {
-                        let told = l.told.entry(m).or_default();
-                        *told = (*told).max(upto);
-                        self.tell_commit(now, m);
-                    }
+                // Whoever is at that address now (online or not): the next notice may go.
+                let at: Vec<NodeId> = self
+                    .ring
+                    .members()
+                    .entries()
+                    .filter(|m| m.addr == to)
+                    .map(|m| m.id)
+                    .collect();
+                let Some(l) = self.room.leadership_mut().filter(|l| l.term == term) else {
+                    return;
+                };
+                for id in &at {
+                    l.telling.remove(id);
+                }
+                if let (Some(m), Fate::Acked) = (member, fate) {
+                    let told = l.told.entry(m).or_default();
+                    *told = (*told).max(upto);
+                    self.tell_commit(now, m);
                 }
             }
             (RoomToken::Proposed { term, seq }, Fate::GaveUp) => {
