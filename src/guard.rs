@@ -10,6 +10,13 @@
 //! sliding window of [`REPLAY_WINDOW`] numbers per sender id, so a datagram captured and
 //! sent again is refused, whoever leads.
 //!
+//! The rate limit never cuts a member: the node task tells the guard the addresses in the
+//! member table ([`Guard::set_members`]), and a member's address has a budget of its own,
+//! [`member_rate`], far above what the protocol itself sends from one address, and is not
+//! counted toward its IP's cap. Strangers (joins, floods, spoofed sources on a member's
+//! host) keep the per-source limit and the per-IP cap. A flood that claims a member's own
+//! address (IP and port) is still capped at the member budget.
+//!
 //! The node task opens and seals datagrams. The guard works through `&self` (its tables
 //! are `DashMap`s and its counters atomics), so it can also be shared by reference with
 //! other tasks, as the tests' stand-in peers do.
@@ -17,7 +24,7 @@
 use crate::ids::NodeId;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use dashmap::DashMap;
+use dashmap::{DashMap, DashSet};
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -34,6 +41,10 @@ const _: () = assert!(SEAL_OVERHEAD == HEADER + 16);
 pub const REPLAY_WINDOW: u64 = 1024;
 /// How many sources' worth one IP address may send over all its ports.
 const IP_SHARE: u32 = 20;
+/// Datagrams a second a member's address may send, at least (see [`member_rate`]). One
+/// node sends far fewer: a sender on loopback, where a bare socket moves about 280 000 small
+/// datagrams a second, packs its room traffic into datagrams of up to 1200 bytes.
+pub const MEMBER_RATE: u32 = 200_000;
 /// Length of a room key.
 pub const KEY_BYTES: usize = 32;
 
@@ -171,6 +182,14 @@ pub struct RefusedCounts {
     pub replayed: AtomicU64,
 }
 
+/// Datagrams a second let through from one member's address when strangers get
+/// `per_source_per_second`: [`MEMBER_RATE`], or the per-IP cap where that is higher.
+pub fn member_rate(per_source_per_second: u32) -> u32 {
+    per_source_per_second
+        .saturating_mul(IP_SHARE)
+        .max(MEMBER_RATE)
+}
+
 /// Sealing, replay windows and rate limits for one node.
 pub struct Guard {
     /// What was refused so far.
@@ -182,8 +201,10 @@ pub struct Guard {
     windows: DashMap<NodeId, ReplayWindow>,
     /// Per source address (IP and port): members on one host each keep their own share.
     buckets: DashMap<SocketAddr, Bucket>,
-    /// Per source IP, a much larger cap over all its ports.
+    /// Per source IP, a much larger cap over all its ports (strangers only).
     ip_buckets: DashMap<IpAddr, Bucket>,
+    /// The addresses of the member table, as the node task last told them.
+    members: DashSet<SocketAddr>,
     started: Instant,
     per_source_per_second: u32,
 }
@@ -201,9 +222,24 @@ impl Guard {
             windows: DashMap::new(),
             buckets: DashMap::new(),
             ip_buckets: DashMap::new(),
+            members: DashSet::new(),
             started: Instant::now(),
             per_source_per_second,
         }
+    }
+
+    /// Replaces the member addresses: from now on these get [`member_rate`] each and are
+    /// not counted toward their IP's cap. Call it whenever the member table changes.
+    pub fn set_members(&self, addrs: impl IntoIterator<Item = SocketAddr>) {
+        self.members.clear();
+        for a in addrs {
+            self.members.insert(a);
+        }
+    }
+
+    /// Whether `addr` is a member's address (as last set by [`Guard::set_members`]).
+    pub fn is_member(&self, addr: SocketAddr) -> bool {
+        self.members.contains(&addr)
     }
 
     /// Whether the room is keyed.
@@ -305,14 +341,26 @@ impl Guard {
     }
 
     fn within_rate(&self, from: SocketAddr) -> Result<(), Refused> {
-        let second = self.started.elapsed().as_secs();
-        let per_ip = self.per_source_per_second.saturating_mul(IP_SHARE);
-        let ip_count = Self::count(&self.ip_buckets, from.ip(), second);
+        self.within_rate_at(from, self.started.elapsed().as_secs())
+    }
+
+    /// The rate check in second `second` of the guard's life.
+    fn within_rate_at(&self, from: SocketAddr, second: u64) -> Result<(), Refused> {
         let source_count = Self::count(&self.buckets, from, second);
         // Old sources are forgotten now and then, so spoofed sources cannot grow the tables.
         if self.buckets.len() > 4096 {
             self.buckets.retain(|_, b| b.second == second);
         }
+        if self.members.contains(&from) {
+            // A member's own budget, and no share of its IP's cap: strangers on its host
+            // cannot use that up for it.
+            if source_count > member_rate(self.per_source_per_second) {
+                return Err(Refused::RateLimited);
+            }
+            return Ok(());
+        }
+        let per_ip = self.per_source_per_second.saturating_mul(IP_SHARE);
+        let ip_count = Self::count(&self.ip_buckets, from.ip(), second);
         if self.ip_buckets.len() > 4096 {
             self.ip_buckets.retain(|_, b| b.second == second);
         }
@@ -395,6 +443,43 @@ mod tests {
             refused += usize::from(g.open(from, b"\x01x").is_err());
         }
         assert!(refused >= 100 - 3 * IP_SHARE as usize, "{refused}");
+    }
+
+    /// The member budget: a member's address is never cut at a rate a stranger would be,
+    /// strangers on its host still are, and their flood does not use up the member's share;
+    /// a flood from the member's own address is still capped, at [`member_rate`].
+    #[test]
+    fn members_have_a_budget_of_their_own() {
+        let g = Guard::new(NodeId(1), None, 3);
+        let member = SocketAddr::from(([127, 0, 0, 1], 20));
+        let stranger = SocketAddr::from(([127, 0, 0, 1], 21));
+        g.set_members([member]);
+        assert!(g.is_member(member) && !g.is_member(stranger));
+        // Strangers on the member's host use up the IP's cap...
+        for port in 100..200 {
+            let _ = g.within_rate_at(SocketAddr::from(([127, 0, 0, 1], port)), 0);
+        }
+        assert_eq!(g.within_rate_at(stranger, 0), Err(Refused::RateLimited));
+        // ...but the member goes on, far past the per-source limit, up to its budget, and
+        // a flood from its own address is capped there.
+        let budget = member_rate(3);
+        assert_eq!(budget, MEMBER_RATE);
+        for k in 0..budget {
+            assert_eq!(g.within_rate_at(member, 0), Ok(()), "datagram {k}");
+        }
+        assert_eq!(g.within_rate_at(member, 0), Err(Refused::RateLimited));
+        // The next second it has its whole budget again.
+        assert_eq!(g.within_rate_at(member, 1), Ok(()));
+        // Once it is no member any more, it is a stranger again (one of its three this
+        // second is used).
+        g.set_members([]);
+        assert!(!g.is_member(member));
+        for _ in 0..2 {
+            assert_eq!(g.within_rate_at(member, 1), Ok(()));
+        }
+        assert_eq!(g.within_rate_at(member, 1), Err(Refused::RateLimited));
+        assert_eq!(member_rate(u32::MAX), u32::MAX);
+        assert_eq!(member_rate(50_000), 50_000 * IP_SHARE);
     }
 
     #[test]
