@@ -23,6 +23,10 @@ pub struct Sizes {
     pub idle: Duration,
     /// Messages fed to the child for the memory figure.
     pub memory_messages: usize,
+    /// Lines in the program-path burst (ringchat and Redis).
+    pub program_messages: usize,
+    /// Messages a member is behind for the catch-up figure.
+    pub catchup_behind: usize,
     /// The `ringchat` binary for the memory figure.
     pub binary: std::path::PathBuf,
 }
