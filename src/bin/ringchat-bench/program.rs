@@ -15,6 +15,7 @@
 //!   the time from the first byte written to the moment both files hold N payload lines.
 //!   Skipped, with a line saying so, when `redis-server` or `redis-cli` is not installed.
 
+use crate::host;
 use crate::procs::{self, Output, POLL, Scratch};
 use std::path::Path;
 use std::process::Command;
@@ -58,6 +59,9 @@ pub struct Fanout {
     pub elapsed: Duration,
     /// Each ringchat member's `refused` counter afterwards (empty for Redis).
     pub refused: Vec<(String, u64)>,
+    /// The sender's largest resident memory seen while the burst went through (bytes;
+    /// ringchat only, sampled every [`POLL`]).
+    pub sender_peak: Option<u64>,
 }
 
 impl Fanout {
@@ -74,7 +78,7 @@ impl Fanout {
             .map(|(n, r)| format!("{n} {r}"))
             .collect();
         format!(
-            "  {label}: {} messages at both receivers in {:.0} ms: {:.0} messages/s{}",
+            "  {label}: {} messages at both receivers in {:.0} ms: {:.0} messages/s{}{}",
             self.messages,
             self.elapsed.as_secs_f64() * 1e3,
             self.per_second(),
@@ -82,7 +86,11 @@ impl Fanout {
                 String::new()
             } else {
                 format!(" (refused: {})", refused.join(", "))
-            }
+            },
+            self.sender_peak.map_or(String::new(), |b| format!(
+                "; sender's peak VmRSS {}",
+                host::mib(b as f64)
+            ))
         )
     }
 }
@@ -123,11 +131,14 @@ pub fn ringchat(binary: &Path, mode: Mode, n: usize, trial: usize) -> Result<Fan
     carol.count_tag(&tag, None);
     let stdin = bob.out.stdin.take().ok_or("bob's stdin")?;
     let bytes = procs::send_lines(&tag, n);
+    let pid = bob.out.pid().to_string();
+    let mut peak = host::resident_bytes(&pid);
     let started = Instant::now();
     let writer = procs::feed(stdin, bytes);
     let end = wait_counts("the burst at alice and carol", n, || {
         alice.pump()?;
         carol.pump()?;
+        peak = peak.max(host::resident_bytes(&pid));
         Ok(vec![alice.count, carol.count])
     })?;
     let (stdin, written) = writer.join().map_err(|_| "the writer thread failed")?;
@@ -143,6 +154,7 @@ pub fn ringchat(binary: &Path, mode: Mode, n: usize, trial: usize) -> Result<Fan
         messages: n,
         elapsed: end - started,
         refused,
+        sender_peak: peak,
     })
 }
 
@@ -261,6 +273,7 @@ pub fn redis(n: usize, trial: usize) -> Result<Fanout, String> {
         messages: n,
         elapsed: end - started,
         refused: Vec::new(),
+        sender_peak: None,
     })
 }
 
