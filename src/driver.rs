@@ -331,10 +331,12 @@ fn learn_members(guard: &Guard, node: &Node, known: &mut Option<u64>) {
     guard.set_members(table.entries().filter(|m| m.id != me).map(|m| m.addr));
 }
 
-/// Whether the node may take another request: the command channel is open and fewer than
-/// [`MAX_UNCONFIRMED`] of its own room messages are unconfirmed.
+/// Whether the node may take another request: the command channel is open and, while the
+/// node is in the room, fewer than [`MAX_UNCONFIRMED`] of its own room messages are
+/// unconfirmed. Out of the room (joining, offline after `dereg`, leaving) the node refuses
+/// room messages itself, so requests flow: `reg` must get through.
 fn takes_requests(node: &Node, commands_open: bool) -> bool {
-    commands_open && node.unconfirmed() < MAX_UNCONFIRMED
+    commands_open && (!node.is_member() || node.unconfirmed() < MAX_UNCONFIRMED)
 }
 
 /// Has the guard check and open one received datagram (the rate limit first, so a flood

@@ -5,10 +5,11 @@
 //! show every message exactly once, in bob's order, and no member's guard may have refused
 //! a datagram (`status`: `refused 0`): the rate limit never cuts a member (issue 15).
 //!
-//! Run with the database (default flags) and with `--ephemeral`. Each step waits for the
-//! lines that prove it happened, with generous bounds and a failure message that says what
-//! was missing; nothing sleeps and hopes. The two runs take a lock so that they do not
-//! share the two cores with each other.
+//! Run with the database (default flags), with `--ephemeral`, and with `--ephemeral` under
+//! a per-source limit of 100 datagrams a second (members keep their own budget). Each step
+//! waits for the lines that prove it happened, with generous bounds and a failure message
+//! that says what was missing; nothing sleeps and hopes. The runs take a lock so that they
+//! do not share the two cores with each other.
 
 use serde_json::Value;
 use std::fs::File;
@@ -368,4 +369,11 @@ fn a_burst_of_20000_lines_reaches_every_member_with_a_database() {
 #[test]
 fn a_burst_of_20000_lines_reaches_every_member_ephemeral() {
     burst("ephemeral", &["--ephemeral"]);
+}
+
+/// `--ephemeral --rate-limit 100`: strangers get 100 datagrams a second, far below what the
+/// burst moves between members; members keep their own budget, so nothing is refused.
+#[test]
+fn a_burst_of_20000_lines_is_never_refused_under_a_tiny_stranger_limit() {
+    burst("limited", &["--ephemeral", "--rate-limit", "100"]);
 }

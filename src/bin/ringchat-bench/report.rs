@@ -7,8 +7,8 @@
 use crate::host::{self, Machine};
 use crate::latency::{self, Latency};
 use crate::memory::{self, Feed};
-use crate::throughput::{self, Load, Senders};
 use crate::program::{self, Fanout, Mode};
+use crate::throughput::{self, Load, Senders};
 use crate::{catchup, failover, raw, room, scale};
 use std::time::Duration;
 
@@ -288,6 +288,7 @@ pub async fn all(sizes: Sizes, threads: &str) {
     }
 
     let mut idle_cpu = None;
+    let mut idle_floor = None;
     match scaled {
         Ok(s) => {
             let p = format!("{n} nodes in one process, default timings and rate limit");
@@ -318,6 +319,7 @@ pub async fn all(sizes: Sizes, threads: &str) {
                 format!("{p}; datagrams = all sent by survivors in the window"),
             );
             idle_cpu = s.idle_cpu;
+            idle_floor = s.idle_floor.as_ref().ok().copied();
             t.add(
                 format!("scale: idle CPU, {n} nodes"),
                 s.idle_cpu.map_or("unknown".into(), |c| {
@@ -439,7 +441,10 @@ pub async fn all(sizes: Sizes, threads: &str) {
     for mode in [Mode::Database, Mode::Ephemeral] {
         let c = catchup::trials(&sizes.binary, mode, behind, limit, sizes.trials);
         t.add(
-            format!("catch-up after dereg, behind by {behind}, {}", mode.describe()),
+            format!(
+                "catch-up after dereg, behind by {behind}, {}",
+                mode.describe()
+            ),
             c.as_ref().map_or("failed".into(), catchup::Catchup::value),
             format!(
                 "3 real processes; `reg` typed to the last shown, limit 30 s, median of {}",
@@ -480,7 +485,10 @@ pub async fn all(sizes: Sizes, threads: &str) {
     for (mode, ratio) in &fan_ratio {
         let (want, text) = match mode {
             Mode::Ephemeral => (1.0, "program path, 3 members, --ephemeral: ≥ 1.0 of Redis"),
-            Mode::Database => (0.5, "program path, 3 members, with the database: ≥ 0.5 of Redis"),
+            Mode::Database => (
+                0.5,
+                "program path, 3 members, with the database: ≥ 0.5 of Redis",
+            ),
         };
         goal(
             text,
@@ -501,6 +509,12 @@ pub async fn all(sizes: Sizes, threads: &str) {
         "50 members ≥ 0.25 of the 3-member rate",
         share.map(|x| x >= 0.25),
         share.map_or("-".into(), |x| format!("{x:.3}")),
+    );
+    let over_floor = idle_cpu.zip(idle_floor).map(|(c, f)| c / f);
+    goal(
+        &format!("{n}-node ring idle CPU ≤ 1.25 × the bare-socket floor of the same run"),
+        over_floor.map(|x| x <= 1.25),
+        over_floor.map_or("-".into(), |x| format!("{x:.2} ×")),
     );
     goal(
         &format!("{n}-node ring idle CPU < 1% of a core for the whole room"),
