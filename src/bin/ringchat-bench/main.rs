@@ -49,6 +49,7 @@ mod raw;
 mod report;
 mod room;
 mod scale;
+mod table;
 mod throughput;
 
 use clap::{Parser, Subcommand};

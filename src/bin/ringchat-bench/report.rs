@@ -8,6 +8,7 @@ use crate::host::{self, Machine};
 use crate::latency::{self, Latency};
 use crate::memory::{self, Feed};
 use crate::program::{self, Fanout, Mode};
+use crate::table::{Table, goal};
 use crate::throughput::{self, Load, Senders};
 use crate::{catchup, failover, raw, room, scale};
 use std::time::Duration;
@@ -30,73 +31,6 @@ pub struct Sizes {
     pub catchup_behind: usize,
     /// The `ringchat` binary for the memory figure.
     pub binary: std::path::PathBuf,
-}
-
-/// One line of the table.
-struct Row {
-    figure: String,
-    value: String,
-    /// The figure as a share of the raw reference (rates only).
-    vs_raw: Option<f64>,
-    params: String,
-}
-
-/// The table being built, with the raw reference rate.
-struct Table {
-    raw: f64,
-    rows: Vec<Row>,
-}
-
-impl Table {
-    /// A row that is not a rate.
-    fn add(
-        &mut self,
-        figure: impl Into<String>,
-        value: impl Into<String>,
-        params: impl Into<String>,
-    ) {
-        self.rows.push(Row {
-            figure: figure.into(),
-            value: value.into(),
-            vs_raw: None,
-            params: params.into(),
-        });
-    }
-
-    /// A rate, with its ratio to the raw reference.
-    fn rate(&mut self, figure: impl Into<String>, per_second: f64, params: impl Into<String>) {
-        self.rows.push(Row {
-            figure: figure.into(),
-            value: format!("{per_second:.0} msg/s"),
-            vs_raw: Some(per_second / self.raw),
-            params: params.into(),
-        });
-    }
-
-    /// Prints the table as Markdown.
-    fn print(&self) {
-        println!("| figure | value | vs raw | parameters |");
-        println!("|---|---|---|---|");
-        for r in &self.rows {
-            println!(
-                "| {} | {} | {} | {} |",
-                r.figure,
-                r.value,
-                r.vs_raw.map_or(String::new(), |x| format!("{x:.3}")),
-                r.params
-            );
-        }
-    }
-}
-
-/// A goal and whether it is met.
-fn goal(text: &str, met: Option<bool>, figure: String) {
-    let verdict = match met {
-        Some(true) => "met",
-        Some(false) => "NOT met",
-        None => "not measured",
-    };
-    println!("- {text}: {verdict} ({figure})");
 }
 
 /// Runs everything and prints the table and the goals.
@@ -128,13 +62,11 @@ pub async fn all(sizes: Sizes, threads: &str) {
             return;
         }
     };
-    let mut t = Table {
-        raw: raw.per_second(),
-        rows: Vec::new(),
-    };
-    t.rate(
+    let mut t = Table::new(raw.per_second());
+    t.rate_in(
         "raw UDP, 1 sender → 1 receiver",
         raw.per_second(),
+        "datagrams/s",
         format!("{size}-byte datagrams (a sequenced room message), 2 s blast, loopback"),
     );
 
