@@ -8,7 +8,7 @@
 //! here reads the terminal or prints.
 //!
 //! The node answers every command itself: `history` from the database, which the task
-//! lends it as a [`HistorySource`](crate::proto::HistorySource) (more than memory keeps),
+//! lends it as a [`HistorySource`] (more than memory keeps),
 //! and `status` with the guard's refusals, which the task reports to it first
 //! ([`Node::note_guard_refused`]): the node never sees the datagrams the guard refused.
 //!
