@@ -8,9 +8,21 @@
 //! here reads the terminal or prints.
 //!
 //! The node answers every command itself: `history` from the database, which the task
-//! lends it as a [`HistorySource`](crate::proto::HistorySource) (more than memory keeps),
+//! lends it as a [`HistorySource`] (more than memory keeps),
 //! and `status` with the guard's refusals, which the task reports to it first
 //! ([`Node::note_guard_refused`]): the node never sees the datagrams the guard refused.
+//!
+//! Two bounds live here, on the I/O side of the node:
+//!
+//! - **Members are never rate limited like strangers.** After every input the task tells
+//!   the guard the member table's addresses when the table changed
+//!   ([`Guard::set_members`]); a member's address then has a budget of its own (see
+//!   `guard`), so a burst between members is never refused while floods from strangers
+//!   still are.
+//! - **Sender back-pressure.** While the node has [`MAX_UNCONFIRMED`] of its own room
+//!   messages unconfirmed, the task takes no request from the command channel: what the
+//!   program hands over waits there, in order, until the room has caught up. The node's
+//!   own state (the outbox, its resubmissions) stays bounded however fast the input comes.
 
 use crate::guard::{Guard, KEY_BYTES};
 use crate::ids::{NodeId, WallMillis};
@@ -113,6 +125,13 @@ pub const DEFAULT_RATE_LIMIT: u32 = 5000;
 /// before it drains the node's outputs: the acks and answers to a burst then share
 /// datagrams (see `proto::batch`), while the wait for the first answer stays short.
 const BURST: usize = 64;
+
+/// Own room messages a node may have unconfirmed (handed to the node, not yet seen
+/// committed) before its task stops taking requests from the command channel; it takes
+/// them again as soon as fewer are unconfirmed. Larger than any window the room needs on
+/// loopback (a sender there keeps a few hundred in flight at full speed), small enough that
+/// the node's outbox and resubmissions stay cheap.
+pub const MAX_UNCONFIRMED: usize = 1024;
 
 /// Injected loss for benchmarks and tests: the fraction of a node's outgoing datagrams
 /// dropped just before they would be sent. Clones share one setting, which may change
@@ -227,6 +246,7 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
         events: ev_tx,
         loss,
         clock,
+        members_digest: None,
     };
     let task = tokio::spawn(node_loop(io, node, cmd_rx).instrument(span));
     Ok(NodeHandle {
@@ -261,6 +281,8 @@ struct Io {
     loss: Loss,
     /// The node's Lamport time as its log lines show it.
     clock: NodeClock,
+    /// The member table's digest when its addresses were last given to the guard.
+    members_digest: Option<u64>,
 }
 
 /// Sends every pending datagram (sealed) and forwards every event; `true` once the node
@@ -273,9 +295,11 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
         events,
         loss,
         clock,
+        members_digest,
     } = io;
     // On disk before anything of this input (an ack, say) goes out.
     persist(store, node, events);
+    learn_members(guard, node, members_digest);
     while let Some(t) = node.poll_transmit() {
         if loss.drops() {
             continue;
@@ -292,6 +316,27 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
     }
     clock.set(node.lamport().0);
     done
+}
+
+/// Gives the guard the member table's addresses (this node's own left out) when the table
+/// changed since `known` (its digest then), so that members get their own rate budget.
+fn learn_members(guard: &Guard, node: &Node, known: &mut Option<u64>) {
+    let table = node.members();
+    let digest = table.digest();
+    if *known == Some(digest) {
+        return;
+    }
+    *known = Some(digest);
+    let me = node.id();
+    guard.set_members(table.entries().filter(|m| m.id != me).map(|m| m.addr));
+}
+
+/// Whether the node may take another request: the command channel is open and, while the
+/// node is in the room, fewer than [`MAX_UNCONFIRMED`] of its own room messages are
+/// unconfirmed. Out of the room (joining, offline after `dereg`, leaving) the node refuses
+/// room messages itself, so requests flow: `reg` must get through.
+fn takes_requests(node: &Node, commands_open: bool) -> bool {
+    commands_open && (!node.is_member() || node.unconfirmed() < MAX_UNCONFIRMED)
 }
 
 /// Has the guard check and open one received datagram (the rate limit first, so a flood
@@ -341,7 +386,8 @@ async fn take_request_in_order(request: Request, node: &mut Node, io: &mut Io) -
 /// takes that and everything else already waiting (up to [`BURST`] inputs) before it
 /// drains the node's outputs, so that answers to a burst share datagrams. Datagrams are
 /// read here, with no task or queue in between: one wake-up per burst, not two per
-/// datagram.
+/// datagram. Requests wait in their channel while the node has [`MAX_UNCONFIRMED`] own
+/// messages unconfirmed.
 async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedReceiver<Request>) {
     let mut buf = vec![0u8; RECV_BUFFER];
     let mut commands_open = true;
@@ -365,7 +411,7 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
                 // ICMP errors surface here on some systems; the protocol's timeouts cover them.
                 Err(e) => warn!(lamport = node.lamport().0, "receive failed: {e}"),
             },
-            c = commands.recv(), if commands_open => match c {
+            c = commands.recv(), if takes_requests(&node, commands_open) => match c {
                 Some(request) => {
                     if take_request_in_order(request, &mut node, &mut io).await {
                         return;
@@ -387,7 +433,9 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
                 taken += 1;
                 any = true;
             }
-            if commands_open && let Ok(request) = commands.try_recv() {
+            if takes_requests(&node, commands_open)
+                && let Ok(request) = commands.try_recv()
+            {
                 if take_request_in_order(request, &mut node, &mut io).await {
                     return;
                 }

@@ -21,6 +21,12 @@
 //!   leader dies.
 //! - `memory [--messages 100000]` ([`memory`]): resident memory of one `ringchat`
 //!   process at idle and after that many messages of history.
+//! - `program [--messages 100000] [--trials 3]` ([`program`]): three real `ringchat`
+//!   processes, a burst piped into one, both others' stdout read from files, with default
+//!   flags and `--ephemeral`; the same fan-out through Redis pub/sub in the same run when
+//!   `redis-server` and `redis-cli` are installed (skipped, saying so, when not).
+//! - `catchup [--behind 100000] [--trials 3]` ([`catchup`]): a real member back from
+//!   `dereg` while the room said that many messages: the time until it shows the last.
 //! - `all [--trials T]` ([`report`]): all of the above at modest sizes and one table,
 //!   each rate also as a ratio to the raw reference, then the project's goals.
 //!
@@ -31,15 +37,19 @@
 //! Figures taken while other programs use the cores (a build, say) are noisy: use
 //! `--trials` and look at the medians and at the load average printed by `all`.
 
+mod catchup;
 mod failover;
 mod floor;
 mod host;
 mod latency;
 mod memory;
+mod procs;
+mod program;
 mod raw;
 mod report;
 mod room;
 mod scale;
+mod table;
 mod throughput;
 
 use clap::{Parser, Subcommand};
@@ -162,6 +172,35 @@ enum What {
         #[arg(long)]
         binary: Option<PathBuf>,
     },
+    /// The program path: three real `ringchat` processes, a burst piped into one, both
+    /// others' stdout read from files, default flags and `--ephemeral`; the same fan-out
+    /// through Redis pub/sub when installed.
+    Program {
+        /// Lines in the burst.
+        #[arg(long, default_value_t = 100_000)]
+        messages: usize,
+        /// Rounds (each: ringchat with a database, ephemeral, Redis; medians reported).
+        #[arg(long, default_value_t = 3)]
+        trials: usize,
+        /// The `ringchat` binary (default: the one beside this program).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
+    /// Catch-up of a real member back from `dereg` while the room said many messages.
+    Catchup {
+        /// Messages said while it was away.
+        #[arg(long, default_value_t = 100_000)]
+        behind: usize,
+        /// Seconds to wait for it to show the last.
+        #[arg(long, default_value_t = 30.0)]
+        limit_seconds: f64,
+        /// Trials per mode (default flags, `--ephemeral`; median reported).
+        #[arg(long, default_value_t = 3)]
+        trials: usize,
+        /// The `ringchat` binary (default: the one beside this program).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
     /// Everything at modest sizes, then one table with the parameters of each figure.
     All {
         /// Runs per throughput, latency and raw figure (medians reported).
@@ -179,6 +218,12 @@ enum What {
         /// Room messages fed to the process of the memory figure.
         #[arg(long, default_value_t = 100_000)]
         memory_messages: usize,
+        /// Lines in the program-path burst (ringchat and Redis).
+        #[arg(long, default_value_t = 100_000)]
+        program_messages: usize,
+        /// Messages a member is behind for the catch-up figure.
+        #[arg(long, default_value_t = 100_000)]
+        catchup_behind: usize,
         /// The `ringchat` binary (default: the one beside this program).
         #[arg(long)]
         binary: Option<PathBuf>,
@@ -306,12 +351,38 @@ fn main() {
                 };
                 memory::command(feed).await;
             }
+            What::Program {
+                messages,
+                trials,
+                binary,
+            } => {
+                if messages == 0 || trials == 0 {
+                    usage("need at least 1 message and 1 trial");
+                }
+                let binary = binary.unwrap_or_else(memory::default_binary);
+                program::command(&binary, messages, trials);
+            }
+            What::Catchup {
+                behind,
+                limit_seconds,
+                trials,
+                binary,
+            } => {
+                if behind == 0 || trials == 0 || limit_seconds.is_nan() || limit_seconds <= 0.0 {
+                    usage("need at least 1 message behind, 1 trial and a positive limit");
+                }
+                let binary = binary.unwrap_or_else(memory::default_binary);
+                let limit = Duration::from_secs_f64(limit_seconds.min(3600.0));
+                catchup::command(&binary, behind, limit, trials);
+            }
             What::All {
                 trials,
                 failover_trials,
                 scale_nodes,
                 idle_seconds,
                 memory_messages,
+                program_messages,
+                catchup_behind,
                 binary,
             } => {
                 let sizes = report::Sizes {
@@ -320,6 +391,8 @@ fn main() {
                     scale_nodes: scale_nodes.max(2),
                     idle: Duration::from_secs_f64(idle_seconds),
                     memory_messages,
+                    program_messages: program_messages.max(1),
+                    catchup_behind: catchup_behind.max(1),
                     binary: binary.unwrap_or_else(memory::default_binary),
                 };
                 report::all(sizes, &threads).await;

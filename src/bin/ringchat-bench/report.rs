@@ -7,8 +7,10 @@
 use crate::host::{self, Machine};
 use crate::latency::{self, Latency};
 use crate::memory::{self, Feed};
+use crate::program::{self, Fanout, Mode};
+use crate::table::{Table, goal};
 use crate::throughput::{self, Load, Senders};
-use crate::{failover, raw, room, scale};
+use crate::{catchup, failover, raw, room, scale};
 use std::time::Duration;
 
 /// Sizes for `all`.
@@ -23,75 +25,12 @@ pub struct Sizes {
     pub idle: Duration,
     /// Messages fed to the child for the memory figure.
     pub memory_messages: usize,
+    /// Lines in the program-path burst (ringchat and Redis).
+    pub program_messages: usize,
+    /// Messages a member is behind for the catch-up figure.
+    pub catchup_behind: usize,
     /// The `ringchat` binary for the memory figure.
     pub binary: std::path::PathBuf,
-}
-
-/// One line of the table.
-struct Row {
-    figure: String,
-    value: String,
-    /// The figure as a share of the raw reference (rates only).
-    vs_raw: Option<f64>,
-    params: String,
-}
-
-/// The table being built, with the raw reference rate.
-struct Table {
-    raw: f64,
-    rows: Vec<Row>,
-}
-
-impl Table {
-    /// A row that is not a rate.
-    fn add(
-        &mut self,
-        figure: impl Into<String>,
-        value: impl Into<String>,
-        params: impl Into<String>,
-    ) {
-        self.rows.push(Row {
-            figure: figure.into(),
-            value: value.into(),
-            vs_raw: None,
-            params: params.into(),
-        });
-    }
-
-    /// A rate, with its ratio to the raw reference.
-    fn rate(&mut self, figure: impl Into<String>, per_second: f64, params: impl Into<String>) {
-        self.rows.push(Row {
-            figure: figure.into(),
-            value: format!("{per_second:.0} msg/s"),
-            vs_raw: Some(per_second / self.raw),
-            params: params.into(),
-        });
-    }
-
-    /// Prints the table as Markdown.
-    fn print(&self) {
-        println!("| figure | value | vs raw | parameters |");
-        println!("|---|---|---|---|");
-        for r in &self.rows {
-            println!(
-                "| {} | {} | {} | {} |",
-                r.figure,
-                r.value,
-                r.vs_raw.map_or(String::new(), |x| format!("{x:.3}")),
-                r.params
-            );
-        }
-    }
-}
-
-/// A goal and whether it is met.
-fn goal(text: &str, met: Option<bool>, figure: String) {
-    let verdict = match met {
-        Some(true) => "met",
-        Some(false) => "NOT met",
-        None => "not measured",
-    };
-    println!("- {text}: {verdict} ({figure})");
 }
 
 /// Runs everything and prints the table and the goals.
@@ -123,18 +62,17 @@ pub async fn all(sizes: Sizes, threads: &str) {
             return;
         }
     };
-    let mut t = Table {
-        raw: raw.per_second(),
-        rows: Vec::new(),
-    };
-    t.rate(
+    let mut t = Table::new(raw.per_second());
+    t.rate_in(
         "raw UDP, 1 sender → 1 receiver",
         raw.per_second(),
+        "datagrams/s",
         format!("{size}-byte datagrams (a sequenced room message), 2 s blast, loopback"),
     );
 
     let mut three_one = None;
-    for (nodes, messages) in [(3, 5000), (10, 2000), (50, 500)] {
+    let mut fifty_one = None;
+    for (nodes, messages) in [(3, 5000), (10, 2000), (50, 500), (100, 200)] {
         for senders in [Senders::One, Senders::All] {
             let load = Load {
                 nodes,
@@ -151,6 +89,9 @@ pub async fn all(sizes: Sizes, threads: &str) {
             if let Some(Some(r)) = throughput::trials(load, &[false], sizes.trials).await.pop() {
                 if nodes == 3 && senders == Senders::One {
                     three_one = Some(r.per_second());
+                }
+                if nodes == 50 && senders == Senders::One {
+                    fifty_one = Some(r.per_second());
                 }
                 t.rate(
                     format!(
@@ -279,6 +220,7 @@ pub async fn all(sizes: Sizes, threads: &str) {
     }
 
     let mut idle_cpu = None;
+    let mut idle_floor = None;
     match scaled {
         Ok(s) => {
             let p = format!("{n} nodes in one process, default timings and rate limit");
@@ -309,6 +251,7 @@ pub async fn all(sizes: Sizes, threads: &str) {
                 format!("{p}; datagrams = all sent by survivors in the window"),
             );
             idle_cpu = s.idle_cpu;
+            idle_floor = s.idle_floor.as_ref().ok().copied();
             t.add(
                 format!("scale: idle CPU, {n} nodes"),
                 s.idle_cpu.map_or("unknown".into(), |c| {
@@ -340,7 +283,7 @@ pub async fn all(sizes: Sizes, threads: &str) {
     }
 
     let feed = Feed {
-        binary: sizes.binary,
+        binary: sizes.binary.clone(),
         messages: sizes.memory_messages,
         text_bytes: 40,
         window: 64,
@@ -370,6 +313,79 @@ pub async fn all(sizes: Sizes, threads: &str) {
         Err(e) => t.add("memory", format!("FAILED: {e}"), ""),
     }
 
+    let burst = sizes.program_messages;
+    println!(
+        "\nprogram path: {burst} lines piped into one of three `ringchat` processes; Redis pub/sub"
+    );
+    let fan = program::compare(&sizes.binary, burst, sizes.trials);
+    let redis_rate = fan
+        .redis
+        .as_ref()
+        .ok()
+        .and_then(|r| r.as_ref())
+        .map(Fanout::per_second);
+    let fan_params = format!(
+        "3 real processes on 127.0.0.1, {burst} `send_all` lines piped into bob (not the leader), \
+         stdout of alice and carol read from files, median of {}",
+        sizes.trials
+    );
+    let mut fan_ratio = Vec::new();
+    for (mode, r) in [
+        (Mode::Database, &fan.database),
+        (Mode::Ephemeral, &fan.ephemeral),
+    ] {
+        let label = format!("program path, 3 members, {}", mode.describe());
+        let Some(r) = r else {
+            t.add(label, "failed", fan_params.clone());
+            continue;
+        };
+        let ratio = redis_rate.map(|x| r.per_second() / x);
+        fan_ratio.push((mode, ratio));
+        let refused: u64 = r.refused.iter().map(|(_, k)| k).sum();
+        t.add(
+            label,
+            format!(
+                "{:.0} msg/s{}; refused {refused}",
+                r.per_second(),
+                ratio.map_or(String::new(), |x| format!(" ({x:.2} of Redis)"))
+            ),
+            fan_params.clone(),
+        );
+    }
+    match &fan.redis {
+        Ok(Some(r)) => t.add(
+            "Redis pub/sub, 1 publisher → 2 subscribers",
+            format!("{:.0} msg/s", r.per_second()),
+            format!(
+                "redis-server (no persistence), `redis-cli --pipe` publishing {burst}, two \
+                 `redis-cli subscribe` writing to files, median of {}",
+                sizes.trials
+            ),
+        ),
+        Ok(None) => t.add("Redis pub/sub", "failed", ""),
+        Err(why) => t.add("Redis pub/sub", format!("skipped: {why}"), ""),
+    }
+
+    let behind = sizes.catchup_behind;
+    let limit = Duration::from_secs(30);
+    println!("\ncatch-up: a member behind by {behind}");
+    let mut caught = Vec::new();
+    for mode in [Mode::Database, Mode::Ephemeral] {
+        let c = catchup::trials(&sizes.binary, mode, behind, limit, sizes.trials);
+        t.add(
+            format!(
+                "catch-up after dereg, behind by {behind}, {}",
+                mode.describe()
+            ),
+            c.as_ref().map_or("failed".into(), catchup::Catchup::value),
+            format!(
+                "3 real processes; `reg` typed to the last shown, limit 30 s, median of {}",
+                sizes.trials
+            ),
+        );
+        caught.push(c.and_then(|c| c.took));
+    }
+
     println!("\n## Figures ({})\n", machine.describe());
     t.print();
     println!("\n## Goals\n");
@@ -397,6 +413,40 @@ pub async fn all(sizes: Sizes, threads: &str) {
         "failover worst < 1 s",
         worst.map(|w| w < Duration::from_secs(1)),
         worst.map_or("-".into(), room::ms),
+    );
+    for (mode, ratio) in &fan_ratio {
+        let (want, text) = match mode {
+            Mode::Ephemeral => (1.0, "program path, 3 members, --ephemeral: ≥ 1.0 of Redis"),
+            Mode::Database => (
+                0.5,
+                "program path, 3 members, with the database: ≥ 0.5 of Redis",
+            ),
+        };
+        goal(
+            text,
+            ratio.map(|x| x >= want),
+            ratio.map_or("-".into(), |x| format!("{x:.2}")),
+        );
+    }
+    let worst_catchup = caught.iter().copied().max();
+    goal(
+        &format!("catch-up of {behind} behind ≤ 1 s"),
+        worst_catchup.map(|c| c.is_some_and(|d| d <= Duration::from_secs(1))),
+        worst_catchup.map_or("-".into(), |c| {
+            c.map_or("not current within 30 s".into(), room::ms)
+        }),
+    );
+    let share = three_one.zip(fifty_one).map(|(a, b)| b / a);
+    goal(
+        "50 members ≥ 0.25 of the 3-member rate",
+        share.map(|x| x >= 0.25),
+        share.map_or("-".into(), |x| format!("{x:.3}")),
+    );
+    let over_floor = idle_cpu.zip(idle_floor).map(|(c, f)| c / f);
+    goal(
+        &format!("{n}-node ring idle CPU ≤ 1.25 × the bare-socket floor of the same run"),
+        over_floor.map(|x| x <= 1.25),
+        over_floor.map_or("-".into(), |x| format!("{x:.2} ×")),
     );
     goal(
         &format!("{n}-node ring idle CPU < 1% of a core for the whole room"),

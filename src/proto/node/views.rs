@@ -5,6 +5,13 @@ use super::*;
 impl Node {
     // ----- views -----
 
+    /// Own room messages not yet seen committed (what `status` shows as `unconfirmed`).
+    /// Read it after any input; the node task stops taking commands while it is at its
+    /// bound.
+    pub fn unconfirmed(&self) -> usize {
+        self.room.unconfirmed()
+    }
+
     /// The member table for `list`: online members first, then by name.
     pub(super) fn member_views(&self) -> Vec<MemberView> {
         let mut views: Vec<MemberView> = self
