@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, warn};
 
@@ -75,7 +75,14 @@ pub struct NodeHandle {
     pub id: NodeId,
     /// The node's task; abort it to simulate a crash.
     pub task: JoinHandle<()>,
+    /// Room in the command channel for a reader that must not run ahead of the node (a
+    /// piped stdin): take a permit (and forget it) before each request; the node task
+    /// gives one back for each request it takes, up to [`INPUT_QUEUE`].
+    pub input_room: Arc<Semaphore>,
 }
+
+/// Requests a paced reader may have waiting in the command channel.
+pub const INPUT_QUEUE: usize = 4096;
 
 /// Receive buffer asked of the kernel: bursts of a busy room fit while the node works.
 const SOCKET_RECEIVE_BUFFER: usize = 4 << 20;
@@ -247,7 +254,9 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
         loss,
         clock,
         members_digest: None,
+        input_room: Arc::new(Semaphore::new(INPUT_QUEUE)),
     };
+    let input_room = io.input_room.clone();
     let task = tokio::spawn(node_loop(io, node, cmd_rx).instrument(span));
     Ok(NodeHandle {
         commands: cmd_tx,
@@ -255,6 +264,7 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
         local_addr,
         id,
         task,
+        input_room,
     })
 }
 
@@ -283,6 +293,8 @@ struct Io {
     clock: NodeClock,
     /// The member table's digest when its addresses were last given to the guard.
     members_digest: Option<u64>,
+    /// See [`NodeHandle::input_room`].
+    input_room: Arc<Semaphore>,
 }
 
 /// Sends every pending datagram (sealed) and forwards every event; `true` once the node
@@ -296,6 +308,7 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
         loss,
         clock,
         members_digest,
+        ..
     } = io;
     // On disk before anything of this input (an ack, say) goes out.
     persist(store, node, events);
@@ -375,6 +388,9 @@ fn take_request(request: Request, node: &mut Node, io: &Io) {
 /// Takes one request: when the loop answers it itself, what the node owes from earlier
 /// inputs goes out first. `true` once the node is done.
 async fn take_request_in_order(request: Request, node: &mut Node, io: &mut Io) -> bool {
+    if io.input_room.available_permits() < INPUT_QUEUE {
+        io.input_room.add_permits(1);
+    }
     if answered_by_the_loop(&request) && drain(io, node).await {
         return true;
     }

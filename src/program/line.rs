@@ -43,10 +43,20 @@ pub fn classify(line: &str, me: &str) -> Typed {
 }
 
 /// Reads stdin line by line into commands, typed by the member named `me`; end of input
-/// or `exit` leaves.
-pub async fn read_stdin(commands: mpsc::UnboundedSender<Request>, me: String) {
+/// or `exit` leaves. It reads no further while [`crate::driver::INPUT_QUEUE`] of its lines
+/// wait for the node task (`room` holds the permits), so a piped million lines take
+/// bounded memory: the node task stops taking them while its own messages are unconfirmed.
+pub async fn read_stdin(
+    commands: mpsc::UnboundedSender<Request>,
+    room: std::sync::Arc<tokio::sync::Semaphore>,
+    me: String,
+) {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     loop {
+        match room.acquire().await {
+            Ok(permit) => permit.forget(),
+            Err(_) => break,
+        }
         let line = match lines.next_line().await {
             Ok(Some(l)) => l,
             Ok(None) => break,

@@ -223,6 +223,7 @@ impl LineMode {
         // Typed (or piped) commands run once the node is in the room.
         let mut input = Some(handle.commands.clone());
         drop(handle.commands);
+        let room = handle.input_room.clone();
         let names = Names::default();
         let mut seeding_names = false;
         let mut code = ExitCode::SUCCESS;
@@ -271,10 +272,10 @@ impl LineMode {
                 }
                 Some(Err(e)) => {
                     eprintln!("warning: no line editor ({e}); reading plain lines");
-                    tokio::spawn(read_stdin(commands, me.clone()));
+                    tokio::spawn(read_stdin(commands, room.clone(), me.clone()));
                 }
                 None => {
-                    tokio::spawn(read_stdin(commands, me.clone()));
+                    tokio::spawn(read_stdin(commands, room.clone(), me.clone()));
                 }
             }
         }
