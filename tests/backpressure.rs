@@ -74,7 +74,7 @@ async fn status_of(bob: &mut NodeHandle, limit: Duration) -> Option<ringchat::pr
     timeout(limit, async {
         loop {
             match bob.events.recv().await {
-                Some(Output::Event(Event::Status(s))) => return s,
+                Some(Output::Event(Event::Status(s))) => return *s,
                 Some(_) => {}
                 None => panic!("bob's task ended"),
             }

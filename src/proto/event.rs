@@ -156,7 +156,7 @@ pub enum Event {
     /// Answer to [`Command::List`]: online members first, then by name.
     Members(Vec<MemberView>),
     /// Answer to [`Command::Status`].
-    Status(StatusView),
+    Status(Box<StatusView>),
     /// A command was refused; nothing was sent.
     Error(CommandError),
     /// The graceful leave finished; the driver may exit.
@@ -246,6 +246,11 @@ pub struct StatusView {
     pub unconfirmed: usize,
     /// Room messages delivered and kept in history.
     pub history: usize,
+    /// The voting configuration: the users a majority is counted among.
+    pub voters: Vec<String>,
+    /// Whether the room waits for a majority of them (cut off, or too many gone): nothing
+    /// is committed meanwhile, and messages typed wait.
+    pub waiting_for_majority: bool,
 }
 
 /// Why a command was refused. In every case nothing was sent and no state changed.

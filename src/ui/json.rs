@@ -65,6 +65,8 @@ fn status(s: &StatusView) -> Value {
         "in_flight": s.in_flight,
         "unconfirmed": s.unconfirmed,
         "history": s.history,
+        "voters": s.voters,
+        "waiting_for_majority": s.waiting_for_majority,
     })
 }
 

@@ -157,6 +157,20 @@ fn status_lines(s: &StatusView) -> Vec<String> {
             "pending: {} awaiting ack, {} own messages awaiting commit, {} in history",
             s.in_flight, s.unconfirmed, s.history
         ),
+        format!(
+            "voters:  {} ({} make a majority){}",
+            if s.voters.is_empty() {
+                "-".to_string()
+            } else {
+                s.voters.join(", ")
+            },
+            s.voters.len() / 2 + 1,
+            if s.waiting_for_majority {
+                "; waiting for a majority: messages wait"
+            } else {
+                ""
+            }
+        ),
     ]
 }
 
@@ -422,7 +436,7 @@ mod tests {
             n.lines(&joined, &st),
             ["created a new room; you (ann) are the leader"]
         );
-        let status = Event::Status(StatusView {
+        let status = Event::Status(Box::new(StatusView {
             ring: vec![],
             name: "ann".into(),
             id: crate::ids::NodeId(1),
@@ -436,7 +450,9 @@ mod tests {
             in_flight: 0,
             unconfirmed: 0,
             history: 0,
-        });
+            voters: vec!["ann".into()],
+            waiting_for_majority: false,
+        }));
         let lines = n.lines(&status, &st);
         assert!(lines.last().unwrap().starts_with("key:     no room key"));
         let lines = Narrator::new(true).lines(&status, &st);

@@ -327,7 +327,7 @@ impl Room {
             r.seen[which[k]][marks[k]..]
                 .iter()
                 .find_map(|(_, e)| match e {
-                    Event::Status(s) => Some(s.clone()),
+                    Event::Status(s) => Some((**s).clone()),
                     _ => None,
                 })
         };

@@ -268,7 +268,7 @@ impl Node {
             }
             Command::Status => {
                 let view = self.status_view();
-                self.ctx.out.event(Event::Status(view));
+                self.ctx.out.event(Event::Status(Box::new(view)));
             }
             Command::SendAll { text } => self.send_all(now, wall, text),
             Command::Send { to, text } => self.send_direct(now, wall, to, text),

@@ -73,6 +73,8 @@ impl Node {
             stats: self.transport.stats().clone(),
             in_flight: self.transport.in_flight(),
             unconfirmed: self.room.unconfirmed(),
+            voters: self.room.log_voters().into_iter().collect(),
+            waiting_for_majority: self.room.is_waiting(),
             history: self.room.history().len(),
         }
     }

@@ -164,8 +164,18 @@ impl Node {
 
     /// Shows every held entry that is committed, in order.
     pub(in crate::proto::node) fn deliver_committed(&mut self, now: Instant) {
+        let mut any = false;
         while let Some(e) = self.room.pop_committed() {
             self.deliver(now, e);
+            any = true;
+        }
+        // Something committed: the room has a majority again.
+        if any && self.room.is_waiting() && !self.room.is_recovering() {
+            self.room.set_waiting(false);
+            log_at!(info, self, "a majority answers again");
+            self.ctx.out.event(Event::Notice(
+                "the room is reachable again; messages go through".into(),
+            ));
         }
     }
 

@@ -75,6 +75,9 @@ pub(super) struct Room {
     /// The last configuration entry applied to `voters` (an earlier one is not applied
     /// again: the configuration came with a welcome or from disk as of this entry).
     voters_at: Seq,
+    /// Whether this node (leading or taking over) told the user the room waits for a
+    /// majority, and has not yet told it goes on.
+    waiting: bool,
 }
 
 /// This node's part in sequencing the room. One value, so that a node cannot both
@@ -112,6 +115,8 @@ struct Leadership {
     lost: BTreeMap<NodeId, BTreeSet<Seq>>,
     /// Users that asked to be taken out of the configuration before they go.
     leaving: BTreeSet<String>,
+    /// Since when the oldest uncommitted proposal has waited (reset when one commits).
+    stuck_since: Option<Instant>,
 }
 
 impl Leadership {
@@ -124,6 +129,7 @@ impl Leadership {
             telling: BTreeSet::new(),
             lost: BTreeMap::new(),
             leaving: BTreeSet::new(),
+            stuck_since: None,
         }
     }
 }
@@ -149,8 +155,6 @@ struct Recovery {
     waiting: BTreeSet<NodeId>,
     /// Members that answered (their users count towards the majority recovery needs).
     answered: BTreeSet<NodeId>,
-    /// Whether the user was told that recovery waits for a majority.
-    told_waiting: bool,
     /// Room messages each member said it sent us, and how many arrived.
     expected: BTreeMap<NodeId, u32>,
     received: BTreeMap<NodeId, u32>,
@@ -190,6 +194,7 @@ impl Room {
             commit_term: 0,
             voters: BTreeSet::new(),
             voters_at: Seq(0),
+            waiting: false,
         }
     }
 
@@ -406,6 +411,16 @@ impl Room {
             l.lost.remove(&id);
             l.leaving.remove(name);
         }
+    }
+
+    /// Whether the room waits for a majority, as this node told the user.
+    pub(super) fn is_waiting(&self) -> bool {
+        self.waiting
+    }
+
+    /// Notes whether the room waits for a majority; whether that changed.
+    pub(super) fn set_waiting(&mut self, waiting: bool) -> bool {
+        std::mem::replace(&mut self.waiting, waiting) != waiting
     }
 
     /// The commit point and its term (for `status`).

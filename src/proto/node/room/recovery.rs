@@ -256,9 +256,7 @@ impl Node {
             _ => return,
         };
         let voters = self.room.log_voters().len();
-        if let Some(rec) = self.room.recovery_mut()
-            && !std::mem::replace(&mut rec.told_waiting, true)
-        {
+        if self.room.set_waiting(true) {
             log_at!(
                 info,
                 self,

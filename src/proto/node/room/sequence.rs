@@ -162,6 +162,9 @@ impl Node {
         };
         let term = l.term;
         e.term = term;
+        if l.acks.is_empty() {
+            l.stuck_since = Some(now);
+        }
         l.acks.insert(e.seq, BTreeSet::new());
         let token = Token::Room(RoomToken::Proposed { term, seq: e.seq });
         self.broadcast_encoded(now, EncodedMessage::sequenced(&e), &token);
@@ -251,6 +254,42 @@ impl Node {
         self.tell_commit(now, id);
     }
 
+    /// CheckQuorum, made visible: a leader whose oldest proposal has waited an election
+    /// timeout for a majority tells the user the room is unreachable (how many voters hold
+    /// it, how many are needed) and that messages wait; once proposals commit again, it
+    /// says the room goes on. Called on every heartbeat tick.
+    pub(in crate::proto::node) fn check_quorum(&mut self, now: Instant) {
+        let Some(l) = self.room.leadership() else {
+            return;
+        };
+        let stuck = l
+            .stuck_since
+            .is_some_and(|t| now.saturating_duration_since(t) >= self.ctx.cfg.election_timeout);
+        let held = l.acks.values().next().map(|acks| self.holders(acks));
+        if !self.room.set_waiting(stuck) {
+            return;
+        }
+        let voters = self.room.log_voters().len();
+        match held {
+            Some((majority, held)) if stuck => {
+                log_at!(
+                    info,
+                    self,
+                    "waiting for a majority: {held} of {voters} voters"
+                );
+                self.ctx.out.event(Event::Notice(format!(
+                    "the room is unreachable: {held} of {voters} members answer, {majority} needed; your messages wait"
+                )));
+            }
+            _ => {
+                log_at!(info, self, "a majority answers again");
+                self.ctx.out.event(Event::Notice(
+                    "the room is reachable again; messages go through".into(),
+                ));
+            }
+        }
+    }
+
     /// Commits every proposal, in order, that a majority of the room holds: shown here,
     /// and the new commit point told to every member.
     pub(in crate::proto::node) fn advance_commit(&mut self, now: Instant) {
@@ -278,6 +317,7 @@ impl Node {
         for seq in committed {
             l.acks.remove(&seq);
         }
+        l.stuck_since = (!l.acks.is_empty()).then_some(now);
         let Some(upto) = upto else {
             return;
         };

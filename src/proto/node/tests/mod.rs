@@ -623,3 +623,56 @@ mod joining;
 mod membership;
 mod transport;
 mod views;
+
+/// CheckQuorum, made visible: a leader whose proposal waits an election timeout for a
+/// majority says the room is unreachable (and `status` says so); once the proposal
+/// commits, it says the room goes on.
+#[test]
+fn a_leader_without_a_majority_says_so_and_says_when_it_has_one_again() {
+    let t0 = base_time();
+    let mut n = leader_with_bob(t0);
+    n.handle_datagram(t0, addr(2), &data(BOB, 3, Message::Submit(submit(1))));
+    let out = drain(&mut n);
+    let mut proposals = out.ids_to(addr(2), |m| matches!(m, Message::Sequenced(_)));
+    let notices = |out: &Out| -> Vec<String> {
+        out.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Notice(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    // Bob's heartbeats keep coming (he is alive), but he never acks: no majority.
+    let mut said = Vec::new();
+    let mut t = t0;
+    for k in 0..30u64 {
+        t = t0 + Duration::from_millis(100 * (k + 1));
+        let hb = Heartbeat {
+            epoch: n.epoch(),
+            digest: n.members().digest(),
+            delivered: Seq(1),
+            probe: false,
+        };
+        n.handle_datagram(t, addr(2), &datagram(BOB, vec![Packet::Heartbeat(hb)]));
+        n.handle_timeout(t);
+        let out = drain(&mut n);
+        // (Sent again when the first copies are given up.)
+        proposals.extend(out.ids_to(addr(2), |m| matches!(m, Message::Sequenced(_))));
+        said.extend(notices(&out));
+    }
+    assert_eq!(
+        said,
+        ["the room is unreachable: 1 of 2 members answer, 2 needed; your messages wait"],
+        "one notice once the proposal waited an election timeout"
+    );
+    assert!(n.status_view().waiting_for_majority);
+    n.handle_datagram(t, addr(2), &ack_of(n.id(), BOB, &proposals));
+    let out = drain(&mut n);
+    assert_eq!(room_seqs(&out), vec![2]);
+    assert_eq!(
+        notices(&out),
+        ["the room is reachable again; messages go through"]
+    );
+    assert!(!n.status_view().waiting_for_majority);
+}
