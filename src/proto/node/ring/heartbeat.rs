@@ -145,7 +145,13 @@ impl Node {
             .ring
             .members
             .entries()
-            .filter(|m| m.presence == Presence::Offline && m.id != self.ctx.id)
+            // An earlier process at our own address is us: probing it would only bring
+            // our own datagram back, claiming our id.
+            .filter(|m| {
+                m.presence == Presence::Offline
+                    && m.id != self.ctx.id
+                    && m.addr != self.ctx.cfg.addr
+            })
             .map(|m| (m.id, m.addr))
             .collect();
         let (id, addr) = offline
