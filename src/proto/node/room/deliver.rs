@@ -172,10 +172,7 @@ impl Node {
         // Something committed: the room has a majority again.
         if any && self.room.is_waiting() && !self.room.is_recovering() {
             self.room.set_waiting(false);
-            log_at!(info, self, "a majority answers again");
-            self.ctx.out.event(Event::Notice(
-                "the room is reachable again; messages go through".into(),
-            ));
+            self.say_reachable();
         }
     }
 

@@ -255,16 +255,8 @@ impl Node {
             Role::Recovering(rec) => self.holders(&rec.answered),
             _ => return,
         };
-        let voters = self.room.log_voters().len();
         if self.room.set_waiting(true) {
-            log_at!(
-                info,
-                self,
-                "waiting for a majority: {held} of {voters} voters"
-            );
-            self.ctx.out.event(Event::Notice(format!(
-                "the room is unreachable: {held} of {voters} members answer, {majority} needed; your messages wait"
-            )));
+            self.say_unreachable(held, majority);
         }
         let (Some(epoch), Some(from)) = (
             self.ring.epoch(),

@@ -269,25 +269,32 @@ impl Node {
         if !self.room.set_waiting(stuck) {
             return;
         }
-        let voters = self.room.log_voters().len();
         match held {
-            Some((majority, held)) if stuck => {
-                log_at!(
-                    info,
-                    self,
-                    "waiting for a majority: {held} of {voters} voters"
-                );
-                self.ctx.out.event(Event::Notice(format!(
-                    "the room is unreachable: {held} of {voters} members answer, {majority} needed; your messages wait"
-                )));
-            }
-            _ => {
-                log_at!(info, self, "a majority answers again");
-                self.ctx.out.event(Event::Notice(
-                    "the room is reachable again; messages go through".into(),
-                ));
-            }
+            Some((majority, held)) if stuck => self.say_unreachable(held, majority),
+            _ => self.say_reachable(),
         }
+    }
+
+    /// Tells the user the room waits for a majority: `held` of the voters answer,
+    /// `majority` are needed.
+    pub(in crate::proto::node) fn say_unreachable(&mut self, held: usize, majority: usize) {
+        let voters = self.room.log_voters().len();
+        log_at!(
+            info,
+            self,
+            "waiting for a majority: {held} of {voters} voters"
+        );
+        self.ctx.out.event(Event::Notice(format!(
+            "the room is unreachable: {held} of {voters} members answer, {majority} needed; your messages wait"
+        )));
+    }
+
+    /// Tells the user the room has a majority again.
+    pub(in crate::proto::node) fn say_reachable(&mut self) {
+        log_at!(info, self, "a majority answers again");
+        self.ctx.out.event(Event::Notice(
+            "the room is reachable again; messages go through".into(),
+        ));
     }
 
     /// Commits every proposal, in order, that a majority of the room holds: shown here,
