@@ -164,6 +164,14 @@ pub enum Message {
     /// A leaving member asks the leader to take it out of the voting configuration (it
     /// goes once that is committed).
     Leave,
+    /// The leader answers a fetch: room messages `from..=to` are older than anything it
+    /// keeps (committed, and no longer kept by anyone it would send them from).
+    Forgotten {
+        /// The first number no longer kept.
+        from: Seq,
+        /// The last number no longer kept.
+        to: Seq,
+    },
     /// A member asks the leader to resend sequenced messages `from..=to`.
     Fetch {
         /// First missing sequence number.

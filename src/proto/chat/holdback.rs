@@ -43,6 +43,15 @@ impl HoldBackQueue {
         true
     }
 
+    /// Moves the delivery point on to `next` (the numbers before it are skipped), keeping
+    /// what is held from there.
+    pub fn skip_to(&mut self, next: Seq) {
+        if next > self.next {
+            self.held = self.held.split_off(&next);
+            self.next = next;
+        }
+    }
+
     /// The held entry numbered `seq`, if any.
     pub fn get(&self, seq: Seq) -> Option<&ChatEntry> {
         self.held.get(&seq)

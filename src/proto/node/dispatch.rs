@@ -135,6 +135,7 @@ impl Node {
             } => self.on_sync_reply(now, sender, epoch, (next, high), sent),
             Message::Commit { term, upto } => self.on_commit(now, sender, term, upto),
             Message::Leave => self.on_leave_request(now, sender),
+            Message::Forgotten { from: a, to: b } => self.on_forgotten(now, sender, a, b),
         }
     }
 
@@ -181,6 +182,7 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Republish(_) => "Republish",
         Message::Commit { .. } => "Commit",
         Message::Leave => "Leave",
+        Message::Forgotten { .. } => "Forgotten",
         Message::Direct(_) => "Direct",
         Message::Election { .. } => "Election",
         Message::Elected(_) => "Elected",

@@ -5,7 +5,11 @@
 use super::*;
 
 /// Sequenced messages sent in answer to one fetch, at most.
-const FETCH_BATCH: u64 = 64;
+const FETCH_BATCH: u64 = 512;
+
+/// How soon a member behind asks for the next batch once the last one stopped arriving
+/// (and it made progress): batches follow each other, instead of a gap timeout apart.
+const NEXT_BATCH_AFTER: Duration = Duration::from_millis(5);
 
 impl Node {
     /// Sends one sequenced room message to `to` (a fetch answered, a recovery, a repair);
@@ -126,6 +130,33 @@ impl Node {
         }
     }
 
+    /// The leader no longer keeps room messages `from..=to`: skip the ones we lack, and
+    /// tell the user how many.
+    pub(in crate::proto::node) fn on_forgotten(
+        &mut self,
+        now: Instant,
+        sender: NodeId,
+        from: Seq,
+        to: Seq,
+    ) {
+        let next = self.room.holdback.next();
+        if self.leader() != Some(sender) || next < from || next > to {
+            return;
+        }
+        let skipped = to.0 + 1 - next.0;
+        log_at!(
+            info,
+            self,
+            "#{next}..=#{to} are no longer kept by anyone; skipping them"
+        );
+        self.room.holdback.skip_to(to.next());
+        self.ctx.out.event(Event::Notice(format!(
+            "{skipped} older messages are no longer kept by anyone"
+        )));
+        self.deliver_committed(now);
+        self.schedule_gap_repair(now);
+    }
+
     /// Whether a commit notice from `sender` of `term` may be acked: only one from the
     /// leader this node follows (the leader takes the ack as told, and tells no more).
     pub(in crate::proto::node) fn can_take_commit(&self, sender: NodeId, term: u64) -> bool {
@@ -192,8 +223,15 @@ impl Node {
             );
             return;
         }
+        let before = self.room.holdback.next();
         self.deliver_committed(now);
         self.schedule_gap_repair(now);
+        // Catching up: the next batch is asked for as soon as this one stops coming.
+        if self.room.holdback.next() > before && self.wanted().is_some() && !self.is_leader() {
+            self.ctx
+                .timers
+                .set(Timer::GapRepair, now + NEXT_BATCH_AFTER);
+        }
     }
 
     /// Sets the gap timer while something is missing, clears it otherwise.
@@ -272,8 +310,13 @@ impl Node {
             return;
         };
         // Ask the leader first, then the other members in turn: a new leader may have
-        // joined after the messages we miss.
-        self.room.fetch_attempts += 1;
+        // joined after the messages we miss. While each answer moves us on, the same
+        // member is asked for the next batch.
+        let progressed = self.room.holdback.next() > self.room.fetch_mark;
+        self.room.fetch_mark = self.room.holdback.next();
+        if !progressed || self.room.fetch_attempts == 0 {
+            self.room.fetch_attempts += 1;
+        }
         let peers: Vec<SocketAddr> = self
             .ring
             .members()
@@ -305,6 +348,23 @@ impl Node {
         from: Seq,
         to: Seq,
     ) {
+        // The leader tells a member asking for more than it keeps that those are gone:
+        // the member skips them (and says so) instead of waiting for them for ever.
+        let oldest = self.room.oldest_or(self.room.holdback.next());
+        if self.is_leader() && from < oldest {
+            let gone = Seq(to.0.min(oldest.0 - 1));
+            log_at!(
+                debug,
+                self,
+                "fetch {from}..={to} from {requester}: {from}..={gone} no longer kept"
+            );
+            let msg = Message::Forgotten { from, to: gone };
+            self.send_reliable(now, requester, msg, Token::Control);
+            if gone >= to {
+                return;
+            }
+        }
+        let from = from.max(oldest);
         let to = Seq(to.0.min(from.0.saturating_add(FETCH_BATCH - 1)));
         // Shown here means committed.
         let entries: Vec<ChatEntry> = self

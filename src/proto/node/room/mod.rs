@@ -64,6 +64,8 @@ pub(super) struct Room {
     first_seq: Seq,
     /// Gap repairs asked so far (alternates between the leader and other members).
     fetch_attempts: u64,
+    /// The next number to show when the last gap repair was asked for.
+    fetch_mark: Seq,
     /// Room messages below this number are shown as history.
     history_until: Seq,
     /// The commit point as the leader of `commit_term` last said it.
@@ -189,6 +191,7 @@ impl Room {
             known_high: Seq(0),
             first_seq: Seq(1),
             fetch_attempts: 0,
+            fetch_mark: Seq(0),
             history_until: Seq(0),
             commit: Seq(0),
             commit_term: 0,
