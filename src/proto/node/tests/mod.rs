@@ -676,3 +676,34 @@ fn a_leader_without_a_majority_says_so_and_says_when_it_has_one_again() {
     );
     assert!(!n.status_view().waiting_for_majority);
 }
+
+/// Messages the leader no longer keeps are skipped, with a line saying how many, and the
+/// member goes on from there instead of waiting for them.
+#[test]
+fn a_member_skips_what_nobody_keeps_and_says_so() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &data(LEADER, 2, Message::Sequenced(entry(6, CAROL, "carol", 1))),
+    );
+    n.handle_datagram(t0, addr(1), &data(LEADER, 3, commit(6)));
+    assert!(room_seqs(&drain(&mut n)).is_empty(), "1 to 5 are missing");
+    // Only the leader may say so.
+    let forgotten = Message::Forgotten {
+        from: Seq(1),
+        to: Seq(5),
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 1, forgotten.clone()));
+    assert!(
+        room_seqs(&drain(&mut n)).is_empty(),
+        "carol is not the leader"
+    );
+    n.handle_datagram(t0, addr(1), &data(LEADER, 4, forgotten));
+    let out = drain(&mut n);
+    assert_eq!(room_seqs(&out), vec![6]);
+    assert!(out.events.iter().any(
+        |e| matches!(e, Event::Notice(t) if t == "5 older messages are no longer kept by anyone")
+    ));
+}
