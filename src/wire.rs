@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use thiserror::Error;
 
+mod entry;
+pub use entry::{ChatEntry, ConfigChange, FILLER_ORIGIN};
+
 /// The protocol version carried in the first byte of every datagram. Version 2 carries a
 /// list of packets per datagram and cumulative acks (version 1: one packet, one id per ack).
 pub const PROTOCOL_VERSION: u8 = 2;
@@ -421,99 +424,6 @@ pub struct Submit {
     pub sent_at: WallMillis,
     /// The text.
     pub text: String,
-}
-
-/// A sequenced room message: the unit of the room's history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatEntry {
-    /// Global sequence number.
-    pub seq: Seq,
-    /// The node that sent it.
-    pub origin: NodeId,
-    /// The sender's name.
-    pub name: String,
-    /// The origin's number for this message (with `origin`, identifies a submission).
-    pub origin_seq: OriginSeq,
-    /// Origin's Lamport time at send.
-    pub lamport: Lamport,
-    /// Origin's wall-clock time at send.
-    pub sent_at: WallMillis,
-    /// The text.
-    pub text: String,
-    /// The term of the leader this copy was taken from (the one that sequenced it, or a
-    /// later one that proposed it again): of two uncommitted copies of one number, the one
-    /// of the higher term wins. Meaningless once committed (not kept on disk).
-    pub term: u64,
-}
-
-/// The origin of a filler entry: a sequence number a new leader found lost with the old
-/// leader (no survivor had it), filled so that members move past the gap. Never shown.
-pub const FILLER_ORIGIN: NodeId = NodeId(0);
-
-impl ChatEntry {
-    /// A filler for `seq`.
-    pub fn filler(seq: Seq) -> ChatEntry {
-        ChatEntry {
-            seq,
-            origin: FILLER_ORIGIN,
-            name: String::new(),
-            origin_seq: OriginSeq(0),
-            lamport: Lamport(0),
-            sent_at: WallMillis(0),
-            text: String::new(),
-            term: 0,
-        }
-    }
-
-    /// Whether this is a filler (see [`FILLER_ORIGIN`]) or a change of the voting
-    /// configuration: never shown, never searched.
-    pub fn is_filler(&self) -> bool {
-        self.origin == FILLER_ORIGIN
-    }
-
-    /// An entry that changes the room's voting configuration (see [`ConfigChange`]).
-    pub fn config(seq: Seq, change: ConfigChange) -> ChatEntry {
-        let (kind, user) = match change {
-            ConfigChange::Add(user) => (CONFIG_ADD, user),
-            ConfigChange::Remove(user) => (CONFIG_REMOVE, user),
-        };
-        ChatEntry {
-            name: kind.into(),
-            text: user,
-            ..ChatEntry::filler(seq)
-        }
-    }
-
-    /// The change of the voting configuration this entry makes, if it is one.
-    pub fn config_change(&self) -> Option<ConfigChange> {
-        if !self.is_filler() || self.text.is_empty() {
-            return None;
-        }
-        match self.name.as_str() {
-            CONFIG_ADD => Some(ConfigChange::Add(self.text.clone())),
-            CONFIG_REMOVE => Some(ConfigChange::Remove(self.text.clone())),
-            _ => None,
-        }
-    }
-}
-
-/// The name field of a configuration entry that adds a voter.
-const CONFIG_ADD: &str = "+voter";
-/// The name field of a configuration entry that removes a voter.
-const CONFIG_REMOVE: &str = "-voter";
-
-/// One change of the room's voting configuration: the users whose copies count towards
-/// a majority (by name, which is bound to the user's identity: a restarted process is
-/// the same voter). Carried by a log entry (origin [`FILLER_ORIGIN`]), so that every
-/// member applies the same changes in the same order, once committed; one user at a
-/// time, so that any majority of the configuration before overlaps any majority of the
-/// one after.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ConfigChange {
-    /// The user votes from now on.
-    Add(String),
-    /// The user no longer votes.
-    Remove(String),
 }
 
 /// A direct message to one or a few members.

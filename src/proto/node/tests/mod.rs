@@ -383,70 +383,6 @@ fn a_duplicate_is_acked_but_shown_once() {
     assert_eq!(n.stats().duplicates, 1);
 }
 
-/// Hold-back: messages are shown in sequence order; a gap is fetched from the leader.
-#[test]
-fn follower_holds_back_and_fetches_gaps() {
-    let t0 = base_time();
-    let mut n = follower(t0);
-    n.handle_datagram(
-        t0,
-        addr(1),
-        &data(LEADER, 2, Message::Sequenced(entry(3, CAROL, "carol", 1))),
-    );
-    assert!(room_seqs(&drain(&mut n)).is_empty());
-    let later = t0 + Duration::from_millis(400);
-    n.handle_timeout(later);
-    let out = drain(&mut n);
-    assert_eq!(
-        out.messages_to(addr(1)),
-        vec![&Message::Fetch {
-            from: Seq(1),
-            to: Seq(2)
-        }]
-    );
-    n.handle_datagram(
-        later,
-        addr(1),
-        &data(LEADER, 3, Message::Sequenced(entry(2, CAROL, "carol", 2))),
-    );
-    n.handle_datagram(
-        later,
-        addr(1),
-        &data(LEADER, 4, Message::Sequenced(entry(1, LEADER, "alice", 1))),
-    );
-    assert!(
-        room_seqs(&drain(&mut n)).is_empty(),
-        "nothing is shown before the leader says it is committed"
-    );
-    n.handle_datagram(later, addr(1), &data(LEADER, 5, commit(2)));
-    assert_eq!(room_seqs(&drain(&mut n)), vec![1, 2]);
-    n.handle_datagram(later, addr(1), &data(LEADER, 6, commit(3)));
-    assert_eq!(room_seqs(&drain(&mut n)), vec![3]);
-}
-
-/// The leader shows a proposal, and tells the members, only once a majority holds it:
-/// with bob in the room, that is once bob acked it.
-#[test]
-fn leader_commits_once_a_majority_holds_a_proposal() {
-    let t0 = base_time();
-    let mut n = leader_with_bob(t0);
-    n.handle_datagram(t0, addr(2), &data(BOB, 3, Message::Submit(submit(1))));
-    let out = drain(&mut n);
-    assert!(room_seqs(&out).is_empty(), "held by the leader alone");
-    let proposals = out.ids_to(addr(2), |m| matches!(m, Message::Sequenced(_)));
-    assert_eq!(proposals.len(), 1);
-    n.handle_datagram(t0, addr(2), &ack_of(n.id(), BOB, &proposals));
-    let out = drain(&mut n);
-    assert_eq!(room_seqs(&out), vec![2]);
-    assert_eq!(
-        out.messages_to(addr(2)),
-        vec![&Message::Commit {
-            term: n.epoch().unwrap().term,
-            upto: Seq(2)
-        }]
-    );
-}
-
 /// A retried submission (same origin and origin number) is sequenced once; a retry of
 /// one already committed gets the committed message again.
 #[test]
@@ -617,93 +553,10 @@ fn graceful_leave_tells_everyone_then_reports_left() {
 }
 
 mod away;
+mod commit;
 mod heartbeats;
 mod hostile;
 mod joining;
 mod membership;
 mod transport;
 mod views;
-
-/// CheckQuorum, made visible: a leader whose proposal waits an election timeout for a
-/// majority says the room is unreachable (and `status` says so); once the proposal
-/// commits, it says the room goes on.
-#[test]
-fn a_leader_without_a_majority_says_so_and_says_when_it_has_one_again() {
-    let t0 = base_time();
-    let mut n = leader_with_bob(t0);
-    n.handle_datagram(t0, addr(2), &data(BOB, 3, Message::Submit(submit(1))));
-    let out = drain(&mut n);
-    let mut proposals = out.ids_to(addr(2), |m| matches!(m, Message::Sequenced(_)));
-    let notices = |out: &Out| -> Vec<String> {
-        out.events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Notice(t) => Some(t.clone()),
-                _ => None,
-            })
-            .collect()
-    };
-    // Bob's heartbeats keep coming (he is alive), but he never acks: no majority.
-    let mut said = Vec::new();
-    let mut t = t0;
-    for k in 0..30u64 {
-        t = t0 + Duration::from_millis(100 * (k + 1));
-        let hb = Heartbeat {
-            epoch: n.epoch(),
-            digest: n.members().digest(),
-            delivered: Seq(1),
-            probe: false,
-        };
-        n.handle_datagram(t, addr(2), &datagram(BOB, vec![Packet::Heartbeat(hb)]));
-        n.handle_timeout(t);
-        let out = drain(&mut n);
-        // (Sent again when the first copies are given up.)
-        proposals.extend(out.ids_to(addr(2), |m| matches!(m, Message::Sequenced(_))));
-        said.extend(notices(&out));
-    }
-    assert_eq!(
-        said,
-        ["the room is unreachable: 1 of 2 members answer, 2 needed; your messages wait"],
-        "one notice once the proposal waited an election timeout"
-    );
-    assert!(n.status_view().waiting_for_majority);
-    n.handle_datagram(t, addr(2), &ack_of(n.id(), BOB, &proposals));
-    let out = drain(&mut n);
-    assert_eq!(room_seqs(&out), vec![2]);
-    assert_eq!(
-        notices(&out),
-        ["the room is reachable again; messages go through"]
-    );
-    assert!(!n.status_view().waiting_for_majority);
-}
-
-/// Messages the leader no longer keeps are skipped, with a line saying how many, and the
-/// member goes on from there instead of waiting for them.
-#[test]
-fn a_member_skips_what_nobody_keeps_and_says_so() {
-    let t0 = base_time();
-    let mut n = follower(t0);
-    n.handle_datagram(
-        t0,
-        addr(1),
-        &data(LEADER, 2, Message::Sequenced(entry(6, CAROL, "carol", 1))),
-    );
-    n.handle_datagram(t0, addr(1), &data(LEADER, 3, commit(6)));
-    assert!(room_seqs(&drain(&mut n)).is_empty(), "1 to 5 are missing");
-    // Only the leader may say so.
-    let forgotten = Message::Forgotten {
-        from: Seq(1),
-        to: Seq(5),
-    };
-    n.handle_datagram(t0, addr(3), &data(CAROL, 1, forgotten.clone()));
-    assert!(
-        room_seqs(&drain(&mut n)).is_empty(),
-        "carol is not the leader"
-    );
-    n.handle_datagram(t0, addr(1), &data(LEADER, 4, forgotten));
-    let out = drain(&mut n);
-    assert_eq!(room_seqs(&out), vec![6]);
-    assert!(out.events.iter().any(
-        |e| matches!(e, Event::Notice(t) if t == "5 older messages are no longer kept by anyone")
-    ));
-}
