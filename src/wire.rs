@@ -243,10 +243,6 @@ pub enum Message {
         /// waits for all of them: reliable messages may overtake each other).
         sent: u32,
     },
-    /// A restarted member's room message that the room it came back to never sequenced
-    /// (the room was carried on by a member that had missed it): sequence it again, as it
-    /// was. Members that showed it already recognise it and do not show it twice.
-    Republish(ChatEntry),
     /// The leader of `term` tells a member that every entry up to `upto` it sent in that
     /// term is held by a majority of the room: committed, to be shown.
     Commit {

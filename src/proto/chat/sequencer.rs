@@ -103,19 +103,6 @@ impl Sequencer {
         })
     }
 
-    /// Gives a message sequenced before (under a numbering this room lost) the next
-    /// number, unless its submission is sequenced already.
-    pub fn republish(&mut self, mut e: ChatEntry) -> Option<ChatEntry> {
-        let q = self.queue(e.origin);
-        if e.is_filler() || e.origin_seq < q.floor || q.done.contains(&e.origin_seq) {
-            return None;
-        }
-        q.mark_done(e.origin_seq);
-        e.seq = self.next;
-        self.next = self.next.next();
-        Some(e)
-    }
-
     /// Accepts a submission from `origin` under `name`.
     pub fn accept(&mut self, origin: NodeId, name: &str, s: Submit) -> Accepted {
         let mut next = self.next;

@@ -68,13 +68,10 @@ impl Node {
     pub(in crate::proto::node) fn maybe_confirmed(&mut self, now: Instant, member: Option<NodeId>) {
         let online = self.ring.members.online_peers().count() + 1;
         let majority = online / 2 + 1;
-        if let Some((submits, republished)) = self.room.confirmed_by(member, majority) {
+        if let Some(submits) = self.room.confirmed_by(member, majority) {
             log_at!(info, self, "a majority answered; sequencing again");
             for (origin, s) in submits {
                 self.sequence(now, origin, s);
-            }
-            for e in republished {
-                self.on_republish(now, e);
             }
         }
     }

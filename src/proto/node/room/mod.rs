@@ -136,8 +136,8 @@ impl Leadership {
     }
 }
 
-/// Submissions and republished messages that waited for a leader to be confirmed.
-pub(super) type Waited = (Vec<(NodeId, Submit)>, Vec<ChatEntry>);
+/// Submissions that waited for a leader to be confirmed.
+pub(super) type Waited = Vec<(NodeId, Submit)>;
 
 /// What a leader back from an absence has heard, and what waits for it.
 #[derive(Debug, Default)]
@@ -146,8 +146,6 @@ struct Confirmation {
     heard: BTreeSet<NodeId>,
     /// Submissions received meanwhile, sequenced once confirmed.
     held_submits: Vec<(NodeId, Submit)>,
-    /// Republished messages received meanwhile, sequenced once confirmed.
-    held_republished: Vec<ChatEntry>,
 }
 
 /// A new leader's state while it gathers the room messages survivors have.
@@ -490,7 +488,7 @@ impl Room {
             return None;
         };
         self.role = Role::Leading(l);
-        Some((c.held_submits, c.held_republished))
+        Some(c.held_submits)
     }
 
     /// During recovery, keeps a request to keep a direct message until sequencing

@@ -125,35 +125,6 @@ impl Node {
         }
     }
 
-    /// A restarted member had a message this room never sequenced: sequence it again.
-    pub(in crate::proto::node) fn on_republish(&mut self, now: Instant, e: ChatEntry) {
-        if self.room.is_recovering()
-            || self
-                .room
-                .history
-                .contains_submission(e.origin, e.origin_seq)
-        {
-            return;
-        }
-        if let Role::Confirming(_, c) = &mut self.room.role {
-            return c.held_republished.push(e);
-        }
-        let Some(seqr) = self.room.sequencer_mut() else {
-            log_at!(debug, self, "republish but not sequencing");
-            return;
-        };
-        if let Some(e) = seqr.republish(e) {
-            log_at!(
-                info,
-                self,
-                "sequencing {}'s message again as #{}",
-                e.name,
-                e.seq
-            );
-            self.propose(now, e);
-        }
-    }
-
     /// The leader proposes a sequenced message in its term: held, sent to every member,
     /// committed once a majority holds it.
     pub(in crate::proto::node) fn propose(&mut self, now: Instant, mut e: ChatEntry) {
