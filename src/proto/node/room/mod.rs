@@ -45,6 +45,11 @@ pub(super) enum RoomToken {
 /// history): shown in its turn whatever the commit point, and never replaced.
 pub(super) const COMMITTED_TERM: u64 = u64::MAX;
 
+/// Recovery timeouts, or election timeouts of a leader without a majority, after which
+/// a new election round (a higher term) starts: two candidates of one term, each followed
+/// by part of the room, would otherwise wait for each other for ever.
+const REELECT_AFTER: u32 = 3;
+
 /// Proposals sent at once to a member back online; it fetches the rest.
 const MAX_CATCH_UP: usize = 512;
 
@@ -168,6 +173,8 @@ struct Recovery {
     asked_at: Seq,
     /// Whether the second round (asking from the lowest point any member still needs) ran.
     second_round: bool,
+    /// Recovery timeouts passed without a majority answering.
+    timeouts: u32,
     /// Messages from before this leader's own history, gathered for members that lack them.
     backfill: BTreeMap<Seq, ChatEntry>,
     /// Submissions received meanwhile, sequenced once recovery ends.

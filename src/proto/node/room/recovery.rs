@@ -255,6 +255,19 @@ impl Node {
             Role::Recovering(rec) => self.holders(&rec.answered),
             _ => return,
         };
+        let timeouts = self.room.recovery_mut().map_or(0, |r| {
+            r.timeouts += 1;
+            r.timeouts
+        });
+        if timeouts >= REELECT_AFTER {
+            log_at!(
+                info,
+                self,
+                "no majority after {timeouts} tries; electing again"
+            );
+            self.room.step_down();
+            return self.start_election(now);
+        }
         if self.room.set_waiting(true) {
             self.say_unreachable(held, majority);
         }

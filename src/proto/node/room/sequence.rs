@@ -233,9 +233,22 @@ impl Node {
         let Some(l) = self.room.leadership() else {
             return;
         };
-        let stuck = l
+        let waited = l
             .stuck_since
-            .is_some_and(|t| now.saturating_duration_since(t) >= self.ctx.cfg.election_timeout);
+            .map(|t| now.saturating_duration_since(t))
+            .unwrap_or_default();
+        let timeout = self.ctx.cfg.election_timeout;
+        if waited >= timeout * REELECT_AFTER && self.room.is_sequencing() {
+            // CheckQuorum: a leader that cannot reach a majority stops leading; a new
+            // round finds the leader a majority follows (or a newer term for everyone).
+            log_at!(info, self, "no majority for {waited:?}; electing again");
+            self.room.step_down();
+            return self.start_election(now);
+        }
+        let Some(l) = self.room.leadership() else {
+            return;
+        };
+        let stuck = waited >= timeout;
         let held = l.acks.values().next().map(|acks| self.holders(acks));
         if !self.room.set_waiting(stuck) {
             return;
