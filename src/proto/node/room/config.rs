@@ -77,7 +77,7 @@ impl Node {
         self.holders_among(&self.room.log_voters(), acks)
     }
 
-    /// [`Node::holders`] for the configuration `voters`.
+    /// [`Node::holders`] in the configuration `voters` (worked out once for many entries).
     pub(in crate::proto::node) fn holders_among(
         &self,
         voters: &BTreeSet<String>,

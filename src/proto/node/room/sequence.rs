@@ -286,6 +286,7 @@ impl Node {
     pub(in crate::proto::node) fn advance_commit(&mut self, now: Instant) {
         let online: Vec<NodeId> = self.ring.members().online_peers().map(|m| m.id).collect();
         let first = self.room.holdback.next();
+        let voters = self.room.log_voters();
         let Some(l) = self.room.leadership() else {
             return;
         };
@@ -294,7 +295,7 @@ impl Node {
         let mut committed = Vec::new();
         for (&seq, acks) in &l.acks {
             if seq >= first {
-                let (majority, held) = self.holders(acks);
+                let (majority, held) = self.holders_among(&voters, acks);
                 if held < majority {
                     break;
                 }
