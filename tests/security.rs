@@ -39,6 +39,8 @@ fn start(scratch: &Scratch, name: &str, join: Option<u16>, key: Option<&Path>) -
             "RINGCHAT_IDENTITY",
             scratch.path().join(format!("{name}.identity")),
         )
+        // History databases in scratch too, never the user's own data directory.
+        .env("XDG_DATA_HOME", scratch.path())
         .args(["--name", name, "--port", "0"])
         .arg("--log-dir")
         .arg(scratch.path());
