@@ -25,7 +25,7 @@ pub mod seeds;
 use disk::write_to;
 // Each suite is its own crate and uses some of these.
 #[allow(unused_imports)]
-pub use seeds::{for_seeds, for_sims, replay_on_failure};
+pub use seeds::{for_listed_sims, for_seeds, for_sims, replay_on_failure};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::hash::{Hash, Hasher};

@@ -53,3 +53,16 @@ pub fn for_sims(test: &str, default: u64, scenario: impl Fn(&mut Sim, u64) -> Re
         replay_on_failure(seed, |sim| scenario(sim, seed))
     });
 }
+
+/// [`for_sims`] over the given seeds only (seeds that once failed, kept as regressions).
+pub fn for_listed_sims(seeds: &[u64], scenario: impl Fn(&mut Sim, u64) -> Result<(), String>) {
+    let failures: Vec<String> = seeds
+        .iter()
+        .filter_map(|&seed| {
+            replay_on_failure(seed, |sim| scenario(sim, seed))
+                .err()
+                .map(|why| format!("seed {seed}: {why}"))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

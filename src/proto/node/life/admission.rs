@@ -18,8 +18,10 @@ impl Node {
             return self.refuse(now, n.addr, Refusal::NoLeader);
         }
         // Taken up once this new leader has taken over sequencing; a returning voter is
-        // let in at once (its answer may be the one recovery waits for).
-        let n = if self.room.voters().contains(&n.name) {
+        // let in at once (its answer may be the one recovery waits for). That is a voter
+        // of the configuration the log ends with, whose addition may not be known
+        // committed yet: recovery counts its majority there.
+        let n = if self.room.log_voters().contains(&n.name) {
             n
         } else {
             let Some(n) = self.room.hold_join(n, MAX_PENDING_PROOFS) else {

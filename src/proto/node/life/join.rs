@@ -15,6 +15,8 @@ impl Node {
             .set_voters(BTreeSet::from([self.ctx.cfg.name.clone()]), Seq(0));
         self.room.lead(0);
         self.life.phase = Phase::Member;
+        // Its creator is a member like any other: after `dereg`, `reg` brings it back.
+        self.life.was_member = true;
         log_at!(info, self, "created room as leader {}", self.ctx.id);
         self.ctx.out.event(Event::Joined {
             leader: self.ctx.cfg.name.clone(),
@@ -25,6 +27,7 @@ impl Node {
 
     pub(in crate::proto::node) fn start_join(&mut self, now: Instant, contact: SocketAddr) {
         self.life.join_refusal = None;
+        self.life.join_deadline_extended = false;
         self.life.welcome_voters = (BTreeSet::new(), Seq(0));
         self.life.phase = Phase::Joining {
             contact,
@@ -136,7 +139,11 @@ impl Node {
     /// Our join reached the contact: the welcome may take longer than the contact's
     /// answer (the leader is further away, or the room is electing), so wait longer for it.
     pub(in crate::proto::node) fn join_acked(&mut self, now: Instant) {
-        if matches!(self.life.phase, Phase::Joining { .. }) && self.life.join_refusal.is_none() {
+        if matches!(self.life.phase, Phase::Joining { .. })
+            && self.life.join_refusal.is_none()
+            && !self.life.join_deadline_extended
+        {
+            self.life.join_deadline_extended = true;
             self.ctx
                 .timers
                 .set(Timer::JoinDeadline, now + self.ctx.cfg.join_timeout * 3);
@@ -231,8 +238,6 @@ impl Node {
                 .welcomed(self.ctx.cfg.join_history, was_member, w.next_seq, w.oldest);
         if was_member {
             self.return_replica(now);
-            // What we wrote while away (or could not hand over before) goes out now.
-            self.resubmit(now);
         }
         if behind {
             self.ctx.timers.set(Timer::GapRepair, now);
@@ -256,6 +261,11 @@ impl Node {
         self.ctx.timers.clear(Timer::JoinDeadline);
         self.ctx.timers.clear(Timer::JoinRetry);
         self.start_heartbeats(now);
+        if was_member {
+            // What we wrote while away (or could not hand over before) goes out now: as a
+            // member, since nothing is submitted or kept for a node that is not one.
+            self.resubmit(now);
+        }
         let leader = self
             .name_of(w.epoch.leader)
             .unwrap_or_else(|| w.epoch.leader.to_string());

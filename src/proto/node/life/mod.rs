@@ -72,6 +72,9 @@ pub(super) struct Lifecycle {
     welcome_voters: (BTreeSet<String>, Seq),
     /// Leave deadlines passed while this node was still a voter (see `leave.rs`).
     leave_waits: u8,
+    /// Whether the current join's deadline was already pushed back once, when the contact
+    /// first acked (acks of later resends must not push it again, or it never comes).
+    join_deadline_extended: bool,
 }
 
 impl Lifecycle {
@@ -91,6 +94,7 @@ impl Lifecycle {
             restart: None,
             welcome_voters: (BTreeSet::new(), Seq(0)),
             leave_waits: 0,
+            join_deadline_extended: false,
         }
     }
 

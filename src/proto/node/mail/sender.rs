@@ -31,9 +31,12 @@ impl Node {
             dm.id,
             dm.to.get(to as usize).map_or("?", |s| s.as_str())
         );
-        if self.is_leader() && !self.room.is_recovering() {
-            let me = self.ctx.id;
-            self.keep(now, me, None, to, dm);
+        if self.is_leader() {
+            // While recovering, kept once it has taken over (it resubmits then).
+            if !self.room.is_recovering() {
+                let me = self.ctx.id;
+                self.keep(now, me, None, to, dm);
+            }
         } else if let Some(leader) = self.leader_addr() {
             self.send_reliable(now, leader, Message::Store { to, dm }, Token::Control);
         }

@@ -59,22 +59,25 @@ impl Node {
                 .timers
                 .set(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);
         }
-        if self.room.outbox.is_empty() {
-            return;
-        }
-        if matches!(
-            self.life.phase(),
-            Phase::Member | Phase::Leaving { notified: false }
-        ) {
+        if !self.room.outbox.is_empty()
+            && matches!(
+                self.life.phase(),
+                Phase::Member | Phase::Leaving { notified: false }
+            )
+        {
             let pending = self.room.outbox.unconfirmed();
             log_at!(debug, self, "resubmitting {} messages", pending.len());
             for s in pending {
                 self.submit(now, s);
             }
         }
-        self.ctx
-            .timers
-            .set(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);
+        // Kept armed while anything of ours waits, whatever the phase: a member offline or
+        // rejoining sends it once it is in the room again.
+        if !self.room.outbox.is_empty() || self.mail.unsaved_len() > 0 {
+            self.ctx
+                .timers
+                .set(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);
+        }
     }
 
     /// The leader got a submission.
