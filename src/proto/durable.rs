@@ -28,6 +28,11 @@ pub enum Write {
         /// The sender's id for the message.
         id: DmId,
     },
+    /// This node holds an uncommitted copy of a room entry (a leader's proposal, its
+    /// own included): on disk before it is acked, so a majority that acked still holds it
+    /// after every member crashed. Replaces a copy of the same number; dropped once that
+    /// number is delivered.
+    Held(ChatEntry),
     /// A private message was shown (it is never shown again, even if a kept copy comes).
     DirectShown {
         /// The sending node.
@@ -75,6 +80,8 @@ pub struct Restored {
     pub lamport: Lamport,
     /// The voting configuration as last written, and the entry it is as of.
     pub voters: Option<(Seq, Vec<String>)>,
+    /// Uncommitted copies held (see [`Write::Held`]), by number.
+    pub held: Vec<ChatEntry>,
 }
 
 impl Restored {

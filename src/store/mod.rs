@@ -278,6 +278,12 @@ impl Store {
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut q = self.conn.prepare("SELECT entry FROM held ORDER BY seq")?;
+        for blob in q.query_map([], |row| row.get::<_, Vec<u8>>(0))? {
+            if let Ok(e) = postcard::from_bytes::<ChatEntry>(&blob?) {
+                r.held.push(e);
+            }
+        }
         let mut q = self.conn.prepare("SELECT entry FROM members ORDER BY id")?;
         for blob in q.query_map([], |row| row.get::<_, Vec<u8>>(0))? {
             if let Ok(m) = postcard::from_bytes::<Member>(&blob?) {
@@ -415,6 +421,12 @@ fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 e.sent_at.0 as i64,
                 e.text
             ])?;
+            tx.prepare_cached("DELETE FROM held WHERE seq = ?1")?
+                .execute(params![e.seq.0 as i64])?;
+        }
+        Write::Held(e) => {
+            tx.prepare_cached("INSERT OR REPLACE INTO held (seq, entry) VALUES (?1, ?2)")?
+                .execute(params![e.seq.0 as i64, blob(e)?])?;
         }
         Write::Kept(item) => {
             tx.execute(

@@ -5,7 +5,7 @@
 //! version of the program is refused, never rewritten.
 
 /// The schema version this program writes.
-pub const CURRENT: u32 = 2;
+pub const CURRENT: u32 = 3;
 
 /// Version 1: settings, the member table, delivered room messages in the order they
 /// were shown, and the offline-queue replicas.
@@ -56,5 +56,14 @@ CREATE TABLE directs_shown (
 CREATE INDEX kept_by_recipient ON kept (recipient);
 ";
 
+/// Version 3: the uncommitted copies of room entries this node holds (and acked), each
+/// the postcard encoding of its entry, term included.
+pub const V3: &str = "
+CREATE TABLE held (
+    seq   INTEGER PRIMARY KEY,
+    entry BLOB NOT NULL
+);
+";
+
 /// The migrations, in order: `MIGRATIONS[i]` takes version `i` to `i + 1`.
-pub const MIGRATIONS: [&str; CURRENT as usize] = [V1, V2];
+pub const MIGRATIONS: [&str; CURRENT as usize] = [V1, V2, V3];

@@ -9,7 +9,12 @@ pub(super) fn write_to(disk: &mut Restored, log: &mut Vec<(u64, String, String)>
             if !e.is_filler() {
                 log.push((e.seq.0, e.name.clone(), e.text.clone()));
             }
+            disk.held.retain(|h| h.seq != e.seq);
             disk.history.push(e);
+        }
+        Write::Held(e) => {
+            disk.held.retain(|h| h.seq != e.seq);
+            disk.held.push(e);
         }
         Write::Kept(item) => {
             let same = |k: &ringchat::wire::QueuedDm| {

@@ -65,7 +65,9 @@ impl Node {
         // numberings; only the current one (the run of rising numbers at its end) goes
         // back into memory. The rest stays on disk for `history`.
         let history = std::mem::take(&mut saved.history);
-        self.room.restore(history, next, self.ctx.cfg.history_limit);
+        let held = std::mem::take(&mut saved.held);
+        self.room
+            .restore(history, held, next, self.ctx.cfg.history_limit);
         if let Some((at, voters)) = saved.voters.take() {
             self.room.set_voters(voters.into_iter().collect(), at);
         }

@@ -214,7 +214,7 @@ impl Node {
         if self.backfill(&e) {
             return;
         }
-        if !self.room.holdback.offer(e) {
+        if !self.hold(e) {
             log_at!(
                 debug,
                 self,
@@ -232,6 +232,17 @@ impl Node {
                 .timers
                 .set(Timer::GapRepair, now + NEXT_BATCH_AFTER);
         }
+    }
+
+    /// Holds a copy until it can be shown; an uncommitted one goes to disk too (before the
+    /// ack this input causes: the driver writes before it sends). Whether it was taken.
+    pub(in crate::proto::node) fn hold(&mut self, e: ChatEntry) -> bool {
+        let durable = (self.ctx.cfg.persist && e.term != COMMITTED_TERM).then(|| e.clone());
+        let taken = self.room.holdback.offer(e);
+        if taken && let Some(e) = durable {
+            self.ctx.out.write(Write::Held(e));
+        }
+        taken
     }
 
     /// Sets the gap timer while something is missing, clears it otherwise.

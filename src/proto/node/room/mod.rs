@@ -307,7 +307,15 @@ impl Room {
     /// After a restart into a room with another numbering, the log on disk holds both
     /// numberings; only the current one (the run of rising numbers at its end) goes back
     /// into memory, at most `limit` messages. The rest stays on disk for `history`.
-    pub(super) fn restore(&mut self, history: Vec<ChatEntry>, next: Seq, limit: usize) {
+    /// Also holds `held` again: copies acked but not known committed, which a majority
+    /// that acked them may need.
+    pub(super) fn restore(
+        &mut self,
+        history: Vec<ChatEntry>,
+        held: Vec<ChatEntry>,
+        next: Seq,
+        limit: usize,
+    ) {
         let mut run = history.len();
         while run > 1 && history[run - 2].seq < history[run - 1].seq {
             run -= 1;
@@ -319,6 +327,9 @@ impl Room {
             self.history.push(e);
         }
         self.holdback = HoldBackQueue::new(next);
+        for e in held {
+            self.holdback.offer(e);
+        }
         self.history_until = next;
         self.first_seq = self.history.iter().next().map_or(next, |e| e.seq);
     }

@@ -139,7 +139,7 @@ impl Node {
         l.acks.insert(e.seq, BTreeSet::new());
         let token = Token::Room(RoomToken::Proposed { term, seq: e.seq });
         self.broadcast_encoded(now, EncodedMessage::sequenced(&e), &token);
-        self.room.holdback.offer(e);
+        self.hold(e);
         self.advance_commit(now);
     }
 
