@@ -169,7 +169,9 @@ fn offline_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
 /// ended its process (3292); a join's deadline was pushed back by every ack of a resent
 /// join, so it never came; a recovering leader held back the join of a voter whose
 /// addition it had not seen committed, and waited for that voter's answer for ever (2834,
-/// 11453, 13007).
+/// 11453, 13007); a new leader still recovering when it went offline stopped recovering
+/// and held the room leaderless until it gave up, and the `reg` typed meanwhile was
+/// refused (8319).
 #[test]
 fn offline_seeds_that_once_failed() {
     for_listed_sims(

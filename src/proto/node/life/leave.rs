@@ -54,7 +54,8 @@ impl Node {
         // sequences nothing more after (submissions wait for the next leader).
         let voter = self.room.voters().contains(&self.ctx.cfg.name)
             && self.ring.members().online_peers().next().is_some();
-        if !(voter && self.room.is_sequencing()) {
+        // A new leader still recovering goes on too: once it leads, it takes itself out.
+        if !(voter && (self.room.is_sequencing() || self.room.is_recovering())) {
             self.room.retire();
             self.ctx.timers.clear(Timer::Recovery);
         }
@@ -127,9 +128,9 @@ impl Node {
         self.maybe_finish_leave(now);
     }
 
-    pub(in crate::proto::node) fn maybe_finish_leave(&mut self, _now: Instant) {
+    pub(in crate::proto::node) fn maybe_finish_leave(&mut self, now: Instant) {
         if self.life.phase == (Phase::Leaving { notified: true }) && !self.leave_notices_pending() {
-            self.finish_leave();
+            self.finish_leave(now);
         }
     }
 
@@ -154,15 +155,20 @@ impl Node {
                     .set(Timer::LeaveDeadline, now + self.ctx.cfg.leave_timeout);
             }
             Phase::Leaving { notified: false } => self.send_leave_notices(now),
-            Phase::Leaving { notified: true } => self.finish_leave(),
+            Phase::Leaving { notified: true } => self.finish_leave(now),
             _ => {}
         }
     }
 
-    fn finish_leave(&mut self) {
+    fn finish_leave(&mut self, now: Instant) {
         self.ctx.timers.clear(Timer::LeaveDeadline);
         if self.life.going_offline {
-            return self.went_offline();
+            self.went_offline();
+            // `reg` typed while going offline: back now.
+            if let Some(via) = self.life.reg_after_leave.take() {
+                self.reg(now, None, via);
+            }
+            return;
         }
         self.life.phase = Phase::Done;
         self.ctx.timers.clear(Timer::LeaveDeadline);

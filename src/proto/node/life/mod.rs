@@ -58,6 +58,9 @@ pub(super) struct Lifecycle {
     join_throttle: BTreeMap<std::net::IpAddr, (Instant, u32)>,
     /// Whether the current leave ends offline (`dereg`) rather than in exit.
     going_offline: bool,
+    /// A `reg` typed while still going offline (and the member it named): done once
+    /// offline.
+    reg_after_leave: Option<Option<SocketAddr>>,
     /// Whether this node was in the room before (a `reg` after `dereg`).
     was_member: bool,
     /// Members still to try if coming back through the current one fails (last first).
@@ -87,6 +90,7 @@ impl Lifecycle {
             pending_proofs: BTreeMap::new(),
             join_throttle: BTreeMap::new(),
             going_offline: false,
+            reg_after_leave: None,
             was_member: false,
             reg_contacts: Vec::new(),
             join_refusal: None,

@@ -53,6 +53,12 @@ impl Node {
         if !self.check_own_name(name) {
             return;
         }
+        if matches!(self.life.phase, Phase::Leaving { .. }) && self.life.going_offline {
+            self.life.reg_after_leave = Some(via);
+            return self.ctx.out.event(Event::Notice(
+                "still going offline (your last messages are being confirmed); back in the room once that is done".into(),
+            ));
+        }
         if self.life.phase != Phase::Offline {
             let e = if self.life.phase == Phase::Member {
                 CommandError::AlreadyOnline

@@ -7,11 +7,13 @@
 //! first. A member still looking for its room itself answers
 //! [`Refusal::Restarting`]. Rounds over every contact follow each other (an ack
 //! timeout apart). Once a round ends with no room found, and no contact with a lower
-//! address has said it is restarting for a join timeout, the node carries the room on.
-//! While a lower one is restarting, it waits for that one to carry the room on and joins
-//! it (for at most [`GIVE_UP_AFTER`] join timeouts). A silence rather than one round,
-//! because one lost answer must not make two members lead. So when every member restarts at once, exactly one (the
-//! lowest address that is back) leads, and the others join it.
+//! address said it is restarting, neither in that round nor for a join timeout, the node
+//! carries the room on. While a lower one is restarting, it waits for that one to carry
+//! the room on and joins it (for at most [`GIVE_UP_AFTER`] join timeouts): silence over a
+//! whole round rather than one answer missing, because one lost answer must not make two
+//! members lead. So when every member restarts at once, the lowest address that is back
+//! leads and the others join it; should two carry on anyway and neither find a majority,
+//! the one left alone looks for the others again ([`Node::look_again`]).
 
 use super::*;
 
@@ -28,6 +30,8 @@ pub(in crate::proto::node) struct Restart {
     started: Instant,
     /// When a contact with a lower address last said it is restarting too.
     lower_heard: Option<Instant>,
+    /// When the current round over the contacts began.
+    round_started: Instant,
     /// The member table as saved (other members' entries, marked offline).
     members: Vec<Member>,
     /// The leader known before.
@@ -96,9 +100,53 @@ impl Node {
             contacts,
             started: now,
             lower_heard: None,
+            round_started: now,
             members: others,
             epoch: saved.epoch,
         });
+    }
+
+    /// A node that carried the room on (or leads what is left of it) and is alone, with no
+    /// majority after several tries: other members may have carried on elsewhere (two
+    /// restarted at once and missed each other), so it looks for them again as a restarted
+    /// node does, and joins the one it finds. It committed nothing without a majority, so
+    /// stepping down loses nothing. Returns `false` if it knows no other member to try.
+    pub(in crate::proto::node) fn look_again(&mut self, now: Instant) -> bool {
+        let me = self.ctx.cfg.addr;
+        let others: Vec<Member> = self
+            .ring
+            .members()
+            .entries()
+            .filter(|m| m.name != self.ctx.cfg.name && m.addr != me)
+            .cloned()
+            .collect();
+        let mut contacts: Vec<SocketAddr> = others.iter().map(|m| m.addr).collect();
+        contacts.sort();
+        contacts.dedup();
+        if contacts.is_empty() {
+            return false;
+        }
+        log_at!(
+            info,
+            self,
+            "alone without a majority; looking for the other members again"
+        );
+        self.ctx.out.event(Event::Notice(
+            "no majority of the room answers here; looking for the other members again".into(),
+        ));
+        self.room.step_down();
+        self.ctx.timers.clear(Timer::Recovery);
+        self.ctx.timers.clear(Timer::Election);
+        self.life.restart = Some(Restart {
+            contacts,
+            started: now,
+            lower_heard: None,
+            round_started: now,
+            members: others,
+            epoch: self.ring.epoch(),
+        });
+        self.look_for_room(now);
+        true
     }
 
     /// Tries the contacts again from the first (a new round), or carries the room on.
@@ -106,6 +154,7 @@ impl Node {
         let Some(r) = self.life.restart.as_mut() else {
             return;
         };
+        r.round_started = now;
         let mut queue = r.contacts.clone();
         queue.reverse();
         match queue.pop() {
@@ -157,8 +206,13 @@ impl Node {
         let Some(r) = self.life.restart.as_ref() else {
             return;
         };
+        // Quiet: no lower contact said it is restarting in this round (a round spent
+        // waiting on unreachable contacts is not silence from the ones that answered), nor
+        // for a join timeout.
         let quiet_since = r.lower_heard.unwrap_or(r.started);
-        let quiet = now.saturating_duration_since(quiet_since) >= self.ctx.cfg.join_timeout;
+        let heard_this_round = r.lower_heard.is_some_and(|t| t >= r.round_started);
+        let quiet = !heard_this_round
+            && now.saturating_duration_since(quiet_since) >= self.ctx.cfg.join_timeout;
         let waited_too_long =
             now.saturating_duration_since(r.started) >= self.ctx.cfg.join_timeout * GIVE_UP_AFTER;
         if quiet || waited_too_long {

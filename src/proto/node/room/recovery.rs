@@ -260,6 +260,11 @@ impl Node {
             r.timeouts
         });
         if timeouts >= REELECT_AFTER {
+            // Alone in its ring: an election would only elect it again. Others may lead a
+            // room of their own (restarted at once and missed): look for them.
+            if self.ring.members().online_peers().next().is_none() && self.look_again(now) {
+                return;
+            }
             log_at!(
                 info,
                 self,
