@@ -90,8 +90,9 @@ pub struct Args {
     #[arg(long, value_name = "DIR", env = "RINGCHAT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Keep nothing on disk: no database, no log file (unless --log-dir is given), no
-    /// line-editor history; and no new identity file (unless --identity is given): an
-    /// existing one is used, else an identity for this run only.
+    /// line-editor history; no new identity file (unless --identity is given): an
+    /// existing one is used, else an identity for this run only; and no room key file (a
+    /// new room's key lives in memory, unless --room-key-file is given).
     #[arg(long, conflicts_with = "data_dir")]
     pub ephemeral: bool,
     /// Directory for the log file `chat_<port>.log` (one per run; the previous run's is

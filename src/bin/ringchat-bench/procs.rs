@@ -144,9 +144,9 @@ impl Member {
         flags: &[&str],
     ) -> Result<Member, String> {
         let mut cmd = Command::new(binary);
-        // Open, as the in-process figures and the Redis peer are: this measures the program
-        // path, not the room key (`throughput --compare-key` does that).
-        cmd.args(["--name", name, "--port", "0", "--json", "--insecure"])
+        // Keyed, as a user's room is by default: the members share the local room key,
+        // which lives in `scratch` with the rest.
+        cmd.args(["--name", name, "--port", "0", "--json", "--local-key"])
             .args(flags)
             .arg("--log-dir")
             .arg(scratch)
