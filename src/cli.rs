@@ -1,5 +1,7 @@
 //! Command-line flags.
 
+use crate::program::invitation::{self, Invitation};
+use crate::program::room_key::KeySources;
 use crate::proto::NodeConfig;
 use crate::wire::{MAX_NAME_BYTES, valid_name};
 use clap::{Parser, Subcommand};
@@ -13,14 +15,19 @@ use std::time::Duration;
     name = "ringchat",
     version,
     about = "A serverless group chat over UDP: nodes form a ring, a leader orders the room.",
-    after_help = "Without --join, creates a new room and leads it. A later flag overrides an \
-                  earlier one, so `./s2 --join 127.0.0.1:5003` works.\n\n\
+    after_help = "Without --join, creates a new room and leads it. A room is keyed: its \
+                  creator makes a key (kept in its data directory) and prints an invitation, \
+                  one line holding its address and the key, that a newcomer passes to --join; \
+                  any member prints one with `invite`. A later flag overrides an earlier one, \
+                  so `./s2 --join 127.0.0.1:5003` works.\n\n\
                   Examples:\n  \
                   ringchat --name alice --port 5001                      create a room\n  \
-                  ringchat --name bob --port 5002 --join 127.0.0.1:5001  join it\n  \
+                  ringchat --name bob --port 5002 --join ringchat1:127.0.0.1:5001/...  join it\n  \
                   ringchat keygen --room room.key                        make a room key\n  \
                   ringchat --name carol --port 5003 --join 127.0.0.1:5001 --room-key-file room.key\n  \
-                  ringchat --name bot --port 0 --join 127.0.0.1:5001 --json   one JSON object per event\n\n\
+                  ringchat invite --at 127.0.0.1:5001 --room room.key    print an invitation\n  \
+                  ringchat --name dave --port 5004 --insecure            an open room, no key\n  \
+                  ringchat --name bot --port 0 --join ringchat1:... --json   one JSON object per event\n\n\
                   On a terminal ringchat opens a full-screen chat (--line for a line editor \
                   instead). Type `help` in the room for its commands.",
     args_override_self = true,
@@ -37,10 +44,20 @@ pub struct Args {
     /// UDP port to listen on; 0 picks a free one (printed at start).
     #[arg(long, required = true)]
     pub port: Option<u16>,
-    /// The room key file (made by `ringchat keygen --room FILE`); every member needs the
-    /// same one. Without it the room is unauthenticated.
+    /// The room key file (made by `ringchat keygen --room FILE`, or by a node that creates
+    /// a room with this flag and no such file); every member needs the same key. Without
+    /// it, a node creating a room makes a key of its own (kept in its data directory).
     #[arg(long, value_name = "FILE", env = "RINGCHAT_ROOM_KEY_FILE")]
     pub room_key_file: Option<PathBuf>,
+    /// Use the local room key that every node of yours on this machine shares
+    /// (~/.local/share/ringchat/local-room.key, made on first use) unless an invitation,
+    /// --room-key-file or --insecure says otherwise. ./s1, ./s2 and ./s3 pass it.
+    #[arg(long)]
+    pub local_key: bool,
+    /// An open room: no key, so anyone who can reach it can join, read and post. Said at
+    /// every start and in `status`. Without it, a room is keyed.
+    #[arg(long)]
+    pub insecure: bool,
     /// Your identity file (an ed25519 secret, created on first run, readable by you only);
     /// your name in a room is bound to it. Default: ~/.local/share/ringchat/identity.
     #[arg(long, value_name = "FILE", env = "RINGCHAT_IDENTITY")]
@@ -51,9 +68,12 @@ pub struct Args {
     /// The address to listen on, which other members use to reach you.
     #[arg(long, default_value = "127.0.0.1", value_parser = parse_addr)]
     pub addr: IpAddr,
-    /// Join the room through this member (any member, not only the leader).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub join: Option<String>,
+    /// Join the room with an invitation (`ringchat1:...`, printed by a member's `invite`),
+    /// or through a member's address (any member, not only the leader) when the key comes
+    /// from elsewhere (--room-key-file, --local-key, a restart) or the room is open
+    /// (--insecure).
+    #[arg(long, value_name = "INVITATION|HOST:PORT", value_parser = parse_contact)]
+    pub join: Option<Contact>,
     /// One JSON object per event on stdout (commands still come from stdin); see the
     /// README for the shapes.
     #[arg(long)]
@@ -70,8 +90,9 @@ pub struct Args {
     #[arg(long, value_name = "DIR", env = "RINGCHAT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Keep nothing on disk: no database, no log file (unless --log-dir is given), no
-    /// line-editor history; and no new identity file (unless --identity is given): an
-    /// existing one is used, else an identity for this run only.
+    /// line-editor history; no new identity file (unless --identity is given): an
+    /// existing one is used, else an identity for this run only; and no room key file (a
+    /// new room's key lives in memory, unless --room-key-file is given).
     #[arg(long, conflicts_with = "data_dir")]
     pub ephemeral: bool,
     /// Directory for the log file `chat_<port>.log` (one per run; the previous run's is
@@ -135,6 +156,25 @@ impl Terminals {
     }
 }
 
+/// Where `--join` points: an invitation, or a member's address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Contact {
+    /// `host:port` of a member.
+    Address(String),
+    /// An invitation: a member's address and the room key.
+    Invitation(Invitation),
+}
+
+impl Contact {
+    /// The member's address, `host:port`.
+    pub fn address(&self) -> &str {
+        match self {
+            Contact::Address(a) => a,
+            Contact::Invitation(i) => &i.contact,
+        }
+    }
+}
+
 /// Tools besides running a node.
 #[derive(Subcommand, Debug, Clone)]
 pub enum Tool {
@@ -144,6 +184,41 @@ pub enum Tool {
         #[arg(long, value_name = "FILE")]
         room: PathBuf,
     },
+    /// Print an invitation to a room: a member's address and the room key, as one line
+    /// that a newcomer passes to --join. Whoever holds it can join the room and read it.
+    #[command(group(clap::ArgGroup::new("key").required(true).args(["room", "local_key"])))]
+    Invite {
+        /// The member the newcomer joins through, `host:port` (yours, say).
+        #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
+        at: String,
+        /// The room key file.
+        #[arg(long, value_name = "FILE")]
+        room: Option<PathBuf>,
+        /// The local room key (see `ringchat --help`), as ./s1, ./s2 and ./s3 use.
+        #[arg(long)]
+        local_key: bool,
+    },
+}
+
+fn parse_contact(s: &str) -> Result<Contact, String> {
+    if invitation::looks_like_one(s) {
+        return Invitation::parse(s)
+            .map(Contact::Invitation)
+            .map_err(|e| format!("not a usable invitation: {e}"));
+    }
+    Ok(Contact::Address(s.to_string()))
+}
+
+fn parse_host_port(s: &str) -> Result<String, String> {
+    // The same rule as an invitation's address.
+    let probe = Invitation {
+        contact: s.to_string(),
+        key: [0; crate::guard::KEY_BYTES],
+    };
+    match Invitation::parse(&probe.to_string()) {
+        Ok(_) => Ok(s.to_string()),
+        Err(_) => Err("want HOST:PORT (an IPv6 address in brackets: [::1]:5001)".into()),
+    }
 }
 
 fn parse_name(s: &str) -> Result<String, String> {
@@ -165,9 +240,36 @@ fn parse_addr(s: &str) -> Result<IpAddr, String> {
 }
 
 impl Args {
+    /// The invitation `--join` gives, if it gives one.
+    pub fn invitation(&self) -> Option<&Invitation> {
+        match &self.join {
+            Some(Contact::Invitation(i)) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// Where the room key may come from, as these flags give them (see
+    /// [`crate::program::room_key`]); `local_key` is where `--local-key` points
+    /// ([`crate::program::room_key::local_key_path`]).
+    pub fn key_sources<'a>(&'a self, local_key: &'a std::path::Path) -> KeySources<'a> {
+        KeySources {
+            insecure: self.insecure,
+            invitation: self.invitation(),
+            room_key_file: self.room_key_file.as_deref(),
+            local_key: self.local_key.then_some(local_key),
+            contact: match &self.join {
+                Some(Contact::Address(a)) => Some(a.as_str()),
+                _ => None,
+            },
+        }
+    }
+
     /// Resolves `--join` to one socket address (a host name is looked up).
     pub fn resolve_join(&self) -> Result<Option<SocketAddr>, String> {
-        let Some(j) = &self.join else { return Ok(None) };
+        let Some(contact) = &self.join else {
+            return Ok(None);
+        };
+        let j = contact.address();
         let mut addrs = j
             .to_socket_addrs()
             .map_err(|e| format!("cannot resolve --join {j}: {e}"))?;
@@ -259,7 +361,76 @@ mod tests {
             "127.0.0.1:5003",
         ])
         .unwrap();
-        assert_eq!(a.join.as_deref(), Some("127.0.0.1:5003"));
+        assert_eq!(a.join, Some(Contact::Address("127.0.0.1:5003".into())));
+    }
+
+    /// `--join` takes an invitation or an address; a damaged invitation is a bad flag
+    /// (clap's error, exit code 2), never taken for a host name.
+    #[test]
+    fn join_takes_an_invitation_or_an_address() {
+        let invitation = Invitation {
+            contact: "127.0.0.1:5001".into(),
+            key: [5; crate::guard::KEY_BYTES],
+        };
+        let token = invitation.to_string();
+        let parse = |join: &str| {
+            Args::try_parse_from(["ringchat", "--name", "b", "--port", "1", "--join", join])
+        };
+        let a = parse(&token).unwrap();
+        assert_eq!(a.invitation(), Some(&invitation));
+        assert_eq!(
+            a.resolve_join().unwrap(),
+            Some("127.0.0.1:5001".parse().unwrap())
+        );
+        let sources = a.key_sources(std::path::Path::new("local"));
+        assert_eq!(
+            sources.contact, None,
+            "an invitation is not an address alone"
+        );
+        let a = parse("127.0.0.1:5001").unwrap();
+        assert_eq!(a.invitation(), None);
+        assert_eq!(
+            a.key_sources(std::path::Path::new("l")).contact,
+            Some("127.0.0.1:5001")
+        );
+        let err = parse(&token[..token.len() - 3]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let text = err.to_string();
+        assert!(
+            text.contains("not a usable invitation") && text.contains("cut short"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn insecure_and_local_key_are_flags_and_invite_wants_a_key() {
+        let a =
+            Args::try_parse_from(["ringchat", "--name", "a", "--port", "1", "--insecure"]).unwrap();
+        let local = std::path::Path::new("local");
+        assert!(a.key_sources(local).insecure);
+        assert_eq!(a.key_sources(local).local_key, None);
+        let a = Args::try_parse_from(["ringchat", "--name", "a", "--port", "1", "--local-key"])
+            .unwrap();
+        assert_eq!(a.key_sources(local).local_key, Some(local));
+        let invite = |extra: &[&str]| {
+            let mut args = vec!["ringchat", "invite", "--at", "127.0.0.1:5001"];
+            args.extend(extra);
+            Args::try_parse_from(args)
+        };
+        assert!(matches!(
+            invite(&["--local-key"]).unwrap().command,
+            Some(Tool::Invite {
+                local_key: true,
+                ..
+            })
+        ));
+        assert!(invite(&["--room", "k"]).is_ok());
+        assert!(invite(&[]).is_err(), "a key is needed");
+        assert!(invite(&["--room", "k", "--local-key"]).is_err(), "one key");
+        assert!(
+            Args::try_parse_from(["ringchat", "invite", "--at", "nowhere", "--local-key"]).is_err(),
+            "HOST:PORT"
+        );
     }
 
     #[test]
@@ -372,7 +543,7 @@ mod tests {
             Args::try_parse_from(["ringchat", "--name", "a", "--port", "1", "--join", "nope"])
                 .unwrap();
         assert!(a.resolve_join().unwrap_err().contains("cannot resolve"));
-        a.join = Some("127.0.0.1:9".into());
+        a.join = Some(Contact::Address("127.0.0.1:9".into()));
         assert_eq!(
             a.resolve_join().unwrap(),
             Some("127.0.0.1:9".parse().unwrap())

@@ -3,8 +3,10 @@
 use clap::Parser;
 use ringchat::cli::{Args, Terminals, Tool};
 use ringchat::driver::{self, Security};
-use ringchat::program;
-use ringchat::{guard, logging};
+use ringchat::program::invitation::Invitation;
+use ringchat::program::room_key::{self, KeyProblem};
+use ringchat::{guard, logging, program};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -13,27 +15,27 @@ fn main() -> ExitCode {
     if let Some(note) = note {
         eprintln!("{note}");
     }
-    if let Some(Tool::Keygen { room }) = &args.command {
-        return match guard::write_new_key(room) {
-            Ok(()) => {
-                println!("wrote a new room key to {}", room.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: cannot write a room key to {}: {e}", room.display());
-                ExitCode::FAILURE
-            }
-        };
+    match &args.command {
+        Some(Tool::Keygen { room }) => return keygen(room),
+        Some(Tool::Invite {
+            at,
+            room,
+            local_key,
+        }) => return invite(at, room.as_deref(), *local_key),
+        None => {}
     }
-    let room_key = match &args.room_key_file {
-        None => None,
-        Some(path) => match guard::read_key(path) {
-            Ok(k) => Some(k),
-            Err(e) => {
-                eprintln!("error: cannot read the room key {}: {e}", path.display());
-                return ExitCode::FAILURE;
-            }
-        },
+    let local_key = room_key::local_key_path();
+    let sources = args.key_sources(&local_key);
+    // Decided before anything is bound or written: a node that cannot have a key fails
+    // at once. The data directory is known unless it depends on a port not picked yet
+    // (then it is a new one, with no key in it).
+    let port = args.port.unwrap_or(0);
+    let known_dir = (port != 0 || args.data_dir.is_some())
+        .then(|| args.data_dir(port))
+        .flatten();
+    let choice = match room_key::choose(&sources, known_dir.as_deref()) {
+        Ok(choice) => choice,
+        Err(e) => return key_problem(&e),
     };
     let identity_path = args
         .identity
@@ -54,10 +56,6 @@ fn main() -> ExitCode {
             );
             return ExitCode::FAILURE;
         }
-    };
-    let security = Security {
-        room_key,
-        per_source_per_second: args.rate_limit,
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -101,13 +99,14 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let store = match args.data_dir(local.port()) {
+        let data_dir = args.data_dir(local.port());
+        let store = match &data_dir {
             None => None,
             Some(dir) => {
                 let public = ed25519_dalek::SigningKey::from_bytes(&identity)
                     .verifying_key()
                     .to_bytes();
-                match ringchat::store::Store::open(&dir, &public) {
+                match ringchat::store::Store::open(dir, &public) {
                     Ok(s) => Some(s),
                     Err(e) => {
                         eprintln!("error: {e}");
@@ -116,15 +115,68 @@ fn main() -> ExitCode {
                 }
             }
         };
+        let access = match room_key::settle(choice, &sources, data_dir.as_deref()) {
+            Ok(access) => access,
+            Err(e) => return key_problem(&e),
+        };
+        let security = Security {
+            room_key: access.key(),
+            per_source_per_second: args.rate_limit,
+        };
         let mut cfg = args.node_config(local, join);
         cfg.identity = identity;
         let settings = program::Settings {
             mode,
             editor_history: args.editor_history(),
+            notes: access.note().into_iter().collect(),
         };
         program::run(cfg, socket, security, store, settings).await
     });
     // The stdin reader may still be blocked in a read; do not wait for it.
     rt.shutdown_background();
     code
+}
+
+/// `ringchat keygen --room FILE`.
+fn keygen(room: &std::path::Path) -> ExitCode {
+    match guard::write_new_key(room) {
+        Ok(()) => {
+            println!("wrote a new room key to {}", room.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write a room key to {}: {e}", room.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `ringchat invite --at HOST:PORT (--room FILE | --local-key)`: the invitation alone on
+/// stdout.
+fn invite(at: &str, room: Option<&std::path::Path>, local_key: bool) -> ExitCode {
+    let read = match room {
+        Some(path) => guard::read_key(path).map_err(|source| KeyProblem::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
+        None => {
+            debug_assert!(local_key, "clap asks for one of the two");
+            let path: PathBuf = room_key::local_key_path();
+            room_key::read_or_make(&path).map(|(key, _)| key)
+        }
+    };
+    match read {
+        Ok(key) => {
+            let contact = at.to_string();
+            println!("{}", Invitation { contact, key });
+            ExitCode::SUCCESS
+        }
+        Err(e) => key_problem(&e),
+    }
+}
+
+/// Says why the node cannot start with its key, and exits.
+fn key_problem(e: &KeyProblem) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(e.exit_code())
 }

@@ -123,7 +123,8 @@ impl Member {
         let stdout = File::create(&out_path).expect("create the stdout file");
         let stderr = File::create(scratch.join(format!("{name}.stderr"))).expect("stderr file");
         let mut cmd = Command::new(BIN);
-        cmd.args(["--name", name, "--port", "0", "--json"])
+        // Keyed, as by default: the members share the local room key in scratch.
+        cmd.args(["--name", name, "--port", "0", "--json", "--local-key"])
             .args(flags)
             .arg("--log-dir")
             .arg(scratch)

@@ -363,7 +363,8 @@ fn duplicate_name_is_refused() {
     }
 }
 
-/// A `--join` address where nobody answers fails within the join timeout (about 3 s).
+/// A `--join` address where nobody answers fails within the join timeout (about 3 s),
+/// saying what may be wrong and what to do.
 #[test]
 fn unreachable_contact_fails_the_join() {
     let scratch = Scratch::new();
@@ -374,8 +375,9 @@ fn unreachable_contact_fails_the_join() {
     let started = Instant::now();
     let mut p = Proc::start(&scratch, "lonely", Some(port));
     p.expect_line(&format!(
-        "error: cannot join: no answer from 127.0.0.1:{port} \
-         (is it running, and do you have the room's key?)"
+        "error: cannot join: no answer from 127.0.0.1:{port}: nothing runs there, or the \
+         room there has another key (or is open: then join with --insecure); ask a member \
+         for an invitation (they type invite) and start with --join <invitation>"
     ));
     let status = p.wait_exit(WAIT);
     let took = started.elapsed();

@@ -72,9 +72,16 @@ fn join_chat_complete_and_leave() {
     let scratch = Scratch::new();
     let mut a = client(&scratch, "alice", None, &[]);
     let port = port_of(&a);
-    let bar = format!(" alice@127.0.0.1:{port} · leader alice · 1/1 online · no key");
+    let bar = format!(" alice@127.0.0.1:{port} · leader alice · 1/1 online · room key");
     a.wait("the status bar", |p| status(p).starts_with(&bar));
     assert_eq!(input(&a), "[alice]");
+    // The new room's invitation, below the line saying it was created.
+    let token = format!("ringchat1:127.0.0.1:{port}/");
+    a.wait("the invitation", |p| {
+        after(p, "created a new room; you (alice) are the leader", |r| {
+            r.starts_with("invitation: a friend starts ringchat with --join")
+        }) && p.has_row(|r| pane(r).starts_with(&token))
+    });
 
     let mut b = Proc::start(&scratch, "bob", Some(port));
     b.expect(|l| l.starts_with("joined the room"), "bob's join");
@@ -132,10 +139,14 @@ fn join_chat_complete_and_leave() {
     a.keys("\x15");
     a.wait("an empty input line", |p| input(p) == "[alice]");
 
-    // status says the room has no key.
+    // status says the room has a key; invite shows the invitation again.
     a.type_line("status");
-    a.wait_row("the key line", |r| {
-        pane(r).starts_with("key:     no room key")
+    a.wait_row("the key line", |r| pane(r).starts_with("key:     room key"));
+    a.type_line("invite");
+    a.wait("the invitation again", |p| {
+        after(p, "> invite", |r| {
+            r.starts_with("invitation: a friend starts")
+        }) && after(p, "> invite", |r| r.starts_with(&token))
     });
 
     a.type_line("/quit");
@@ -238,6 +249,38 @@ fn scrolling_and_the_unread_marker() {
     });
     a.type_line("exit");
     assert_eq!(a.wait_exit(), 0, "alice's exit code");
+}
+
+/// An open room (`--insecure`) says so on the full screen: the warning in the pane, the
+/// status bar, `status`, and `invite`.
+#[test]
+fn an_open_room_says_so_on_the_full_screen() {
+    let scratch = Scratch::new();
+    let args = [
+        "--name",
+        "olivia",
+        "--port",
+        "0",
+        "--ephemeral",
+        "--insecure",
+    ];
+    let mut o = VtProc::spawn("olivia", &scratch, &args, &[]);
+    o.wait("the warning and the bar", |p| {
+        p.has_row(|r| pane(r).starts_with("warning: --insecure: this room is OPEN"))
+            && status(p).contains("· 1/1 online · OPEN: no key")
+    });
+    o.type_line("status");
+    o.wait_row("the key line", |r| {
+        pane(r).starts_with("key:     none: an OPEN room (--insecure)")
+    });
+    o.type_line("invite");
+    o.wait("no invitation for an open room", |p| {
+        after(p, "> invite", |r| {
+            r.starts_with("this room is open (--insecure)")
+        })
+    });
+    o.type_line("/quit");
+    assert_eq!(o.wait_exit(), 0, "olivia's exit code");
 }
 
 /// Offline after `dereg`, every command typed is refused and every refusal shows, right

@@ -181,6 +181,9 @@ fn start_node(scratch: &Scratch, hosts: &[Host], i: usize, contact: Option<Ipv4A
     if let Some(c) = contact {
         cmd.args(["--join", &format!("{c}:{PORT}")]);
     }
+    // Keyed, as by default: the first node makes the key file, the others read it.
+    cmd.arg("--room-key-file")
+        .arg(scratch.path().join("room.key"));
     cmd.arg("--log-dir").arg(&log_dir);
     // Identity and history in scratch, never the user's own.
     cmd.arg("--identity").arg(log_dir.join("identity"));

@@ -18,13 +18,21 @@ fn typing_survives_incoming_messages() {
     let scratch = Scratch::new();
     let id = |who: &str| scratch.path().join(format!("{who}.identity"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringchat"));
-    cmd.args(["--line", "--name", "alice", "--port", "0", "--log-dir"])
-        .arg(scratch.path())
-        .arg("--identity")
-        .arg(id("alice"))
-        .env("NO_COLOR", "1")
-        // The line editor keeps its history under the data directory: keep it in scratch.
-        .env("XDG_DATA_HOME", scratch.path());
+    cmd.args([
+        "--line",
+        "--name",
+        "alice",
+        "--port",
+        "0",
+        "--local-key",
+        "--log-dir",
+    ])
+    .arg(scratch.path())
+    .arg("--identity")
+    .arg(id("alice"))
+    .env("NO_COLOR", "1")
+    // The line editor keeps its history under the data directory: keep it in scratch.
+    .env("XDG_DATA_HOME", scratch.path());
     let mut a = Session::spawn(cmd).expect("spawn under a pty");
     a.set_expect_timeout(Some(Duration::from_secs(15)));
     let found = a
@@ -115,7 +123,8 @@ fn one_session(label: &str, dir: &Scratch, args: &[&str], what: &str, first: fn(
 const RUNS: usize = 50;
 
 /// On a terminal, the first line after start-up is always drawn: it was lost when it
-/// was printed before the line editor read its first line.
+/// was printed before the line editor read its first line. (The rooms are keyed, as by
+/// default, with a key for the run only: `--ephemeral` writes nothing.)
 #[test]
 fn every_new_room_shows_its_created_line() {
     let dir = Scratch::new();
@@ -129,12 +138,13 @@ fn every_new_room_shows_its_created_line() {
 }
 
 /// The same for joining an existing room, and `--ephemeral` leaves no file behind (no
-/// log, no line-editor history, no identity).
+/// log, no line-editor history, no identity, no key: the host's key file is only read).
 #[test]
 fn every_join_shows_its_joined_line() {
     let scratch = Scratch::new();
     let host = Proc::create(&scratch, "host");
     let contact = format!("127.0.0.1:{}", host.port);
+    let key = host_key(&scratch);
     let dir = Scratch::new();
     for i in 0..RUNS {
         let name = format!("pc{i}");
@@ -147,12 +157,21 @@ fn every_join_shows_its_joined_line() {
             "--join",
             &contact,
             "--ephemeral",
+            "--room-key-file",
+            &key,
         ];
         // Those before are still members, offline.
         let joined = |r: &str| r.starts_with("joined the room: ") && r.ends_with("leader is host");
         one_session(&name, &dir, &args, "the joined line", joined);
     }
     assert_nothing_written(&dir);
+}
+
+/// The room key file that [`Proc::create`] in `scratch` made (the local key there).
+fn host_key(scratch: &Scratch) -> String {
+    let path = scratch.path().join("ringchat").join("local-room.key");
+    assert!(path.exists(), "no key at {}", path.display());
+    path.to_str().expect("a UTF-8 path").to_string()
 }
 
 /// Fails if anything was written under `dir`.
@@ -174,6 +193,7 @@ fn every_refused_command_shows_its_error_line() {
     let scratch = Scratch::new();
     let mut host = Proc::create(&scratch, "host");
     let contact = format!("127.0.0.1:{}", host.port);
+    let key = host_key(&scratch);
     let dir = Scratch::new();
     let args = [
         "--line",
@@ -184,6 +204,8 @@ fn every_refused_command_shows_its_error_line() {
         "--join",
         &contact,
         "--ephemeral",
+        "--room-key-file",
+        &key,
     ];
     let mut pc = PtyProc::spawn("pc", &dir, &args);
     let joined = |r: &str| r.starts_with("joined the room: 2 members");

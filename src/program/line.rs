@@ -23,9 +23,30 @@ pub enum Typed {
     Exit,
 }
 
-/// Turns a line typed by `me` into what it amounts to: the one parser every front end
-/// shares (the plain reader, the line editor, the full-screen client).
-pub fn classify(line: &str, me: &str) -> Typed {
+/// Who types, and what the program answers for them itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Typist {
+    /// The member's name (for `/me`).
+    pub me: String,
+    /// What `invite` prints ([`ui::invite_lines`]).
+    pub invite: Vec<String>,
+}
+
+impl Typist {
+    /// `me`, in a room whose invitation is `invitation` (`None` for an open room) with
+    /// this node at `addr`.
+    pub fn new(me: &str, invitation: Option<&str>, addr: std::net::SocketAddr) -> Typist {
+        Typist {
+            me: me.to_string(),
+            invite: ui::invite_lines(invitation, addr),
+        }
+    }
+}
+
+/// Turns a line typed by `typist` into what it amounts to: the one parser every front
+/// end shares (the plain reader, the line editor, the full-screen client).
+pub fn classify(line: &str, typist: &Typist) -> Typed {
+    let me = typist.me.as_str();
     match ui::parse(line) {
         Ok(Input::Command(Command::SendAll { text })) => {
             Typed::Room(ui::split_text(&text, MAX_TEXT_BYTES))
@@ -36,20 +57,21 @@ pub fn classify(line: &str, me: &str) -> Typed {
         }
         Ok(Input::Clear) => Typed::Clear,
         Ok(Input::Help) => Typed::Request(Request::Say(ui::help())),
+        Ok(Input::Invite) => Typed::Request(Request::Say(typist.invite.clone())),
         Ok(Input::Exit) => Typed::Exit,
         Ok(Input::Nothing) => Typed::Nothing,
         Err(e) => Typed::Request(Request::Say(vec![format!("error: {e}")])),
     }
 }
 
-/// Reads stdin line by line into commands, typed by the member named `me`; end of input
+/// Reads stdin line by line into commands, typed by `typist`; end of input
 /// or `exit` leaves. It reads no further while [`crate::driver::INPUT_QUEUE`] of its lines
 /// wait for the node task (`room` holds the permits), so a piped million lines take
 /// bounded memory: the node task stops taking them while its own messages are unconfirmed.
 pub async fn read_stdin(
     commands: mpsc::UnboundedSender<Request>,
     room: std::sync::Arc<tokio::sync::Semaphore>,
-    me: String,
+    typist: Typist,
 ) {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     loop {
@@ -65,17 +87,18 @@ pub async fn read_stdin(
                 break;
             }
         };
-        if !hand_over(&line, &me, &commands) {
+        if !hand_over(&line, &typist, &commands) {
             break;
         }
     }
     let _ = commands.send(Request::Command(Command::Leave));
 }
 
-/// Hands a line typed by `me` to the node task (shared by the plain reader and the line
-/// editor); `false` once reading should stop: the user leaves, or the node task is gone.
-pub fn hand_over(line: &str, me: &str, commands: &mpsc::UnboundedSender<Request>) -> bool {
-    match classify(line, me) {
+/// Hands a line typed by `typist` to the node task (shared by the plain reader and the
+/// line editor); `false` once reading should stop: the user leaves, or the node task is
+/// gone.
+pub fn hand_over(line: &str, typist: &Typist, commands: &mpsc::UnboundedSender<Request>) -> bool {
+    match classify(line, typist) {
         Typed::Request(r) => commands.send(r).is_ok(),
         // The line editor clears the screen itself; here there is no terminal.
         Typed::Clear => commands
@@ -90,5 +113,38 @@ pub fn hand_over(line: &str, me: &str, commands: &mpsc::UnboundedSender<Request>
         }),
         Typed::Nothing => true,
         Typed::Exit => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `invite` is answered by the program from what it knows: the invitation of a keyed
+    /// room, or how to join an open one.
+    #[test]
+    fn invite_answers_with_the_invitation() {
+        let addr = "127.0.0.1:5001".parse().unwrap();
+        let keyed = Typist::new("ann", Some("ringchat1:127.0.0.1:5001/ab"), addr);
+        match classify("invite", &keyed) {
+            Typed::Request(Request::Say(lines)) => {
+                assert_eq!(lines, [ui::INVITATION_INTRO, "ringchat1:127.0.0.1:5001/ab"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let open = Typist::new("ann", None, addr);
+        match classify("/invite", &open) {
+            Typed::Request(Request::Say(lines)) => {
+                assert!(
+                    lines[0].contains("--join 127.0.0.1:5001 --insecure"),
+                    "{lines:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match classify("/me waves", &open) {
+            Typed::Room(texts) => assert_eq!(texts, ["* ann waves"]),
+            other => panic!("{other:?}"),
+        }
     }
 }

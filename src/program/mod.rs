@@ -6,13 +6,18 @@
 //! nothing of it. Parts:
 //!
 //! - [`tui`]: the full-screen client (the default on a terminal).
+//! - [`room_key`]: which room key a node uses (a room is keyed unless `--insecure`), and
+//!   where it is kept; [`invitation`]: the one-line invitation that carries it to a
+//!   newcomer.
 //! - [`line`]: a typed line into a request, for every front end; the plain stdin reader.
 //! - [`terminal`]: the line editor of the line mode (history, completion, the prompt).
 //! - [`screen`]: where every line the line mode prints goes, whole and in order, above
 //!   the prompt while the line editor runs.
 //! - this module: [`run`], which wires them to a node.
 
+pub mod invitation;
 pub mod line;
+pub mod room_key;
 pub mod screen;
 pub mod terminal;
 pub mod tui;
@@ -21,8 +26,8 @@ pub use crate::cli::Mode;
 use crate::driver::{NodeHandle, NodeTask, Output, Request, Security};
 use crate::proto::{Command, Event, NodeConfig};
 use crate::store::Store;
-use crate::ui::{Narrator, Style};
-use line::read_stdin;
+use crate::ui::{self, Narrator, Style};
+use line::{Typist, read_stdin};
 use screen::{Screen, print_lines};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -38,6 +43,9 @@ pub struct Settings {
     /// Where the typed lines are kept across runs (the line editor's and the full-screen
     /// client's history); `None` keeps them for this run only.
     pub editor_history: Option<PathBuf>,
+    /// Lines to say at start besides the listening address (where a key made or kept
+    /// by this run is: [`room_key::Access::note`]).
+    pub notes: Vec<String>,
 }
 
 impl Default for Settings {
@@ -45,14 +53,10 @@ impl Default for Settings {
         Settings {
             mode: Mode::Line,
             editor_history: None,
+            notes: Vec::new(),
         }
     }
 }
-
-/// Said at start when the room has no key.
-const NO_KEY_WARNING: &str = "warning: no room key: this room is unauthenticated (anyone who \
-     can reach it can join, read and post); create a key with `ringchat keygen --room FILE` \
-     and start every member with --room-key-file FILE";
 
 /// The program: runs a node on `socket`, reading commands from the user and showing what
 /// the node says, until the user leaves (exit code 0) or joining fails (exit code 1).
@@ -63,6 +67,10 @@ const NO_KEY_WARNING: &str = "warning: no room key: this room is unauthenticated
 /// or one JSON object per line.
 ///
 /// With `store`, the node starts from what it holds and keeps its state there.
+///
+/// A keyed room (`security.room_key`) has an invitation, this node's address and the key,
+/// shown when the node creates the room and by `invite`; an open room is said to be open
+/// at start, on stderr (in the full-screen client, in its pane).
 pub async fn run(
     cfg: NodeConfig,
     socket: UdpSocket,
@@ -71,19 +79,26 @@ pub async fn run(
     settings: Settings,
 ) -> ExitCode {
     let keyed = security.room_key.is_some();
+    let invitation = security.room_key.map(|key| {
+        let contact = cfg.addr.to_string();
+        invitation::Invitation { contact, key }.to_string()
+    });
+    let typist = Typist::new(&cfg.name, invitation.as_deref(), cfg.addr);
+    let mut said_first = settings.notes.clone();
+    if !keyed {
+        said_first.push(ui::OPEN_ROOM_WARNING.to_string());
+    }
     let listening = format!("listening on {}", cfg.addr);
     let full_screen = settings.mode == Mode::FullScreen;
     if !full_screen {
-        // The first line, before anything else can print (the warning goes to stderr).
+        // The first line, before anything else can print (the notes go to stderr).
         print_lines(&[match settings.mode {
             Mode::Json => {
                 serde_json::json!({"event": "listening", "addr": cfg.addr.to_string()}).to_string()
             }
             _ => listening.clone(),
         }]);
-        if !keyed {
-            eprintln!("{NO_KEY_WARNING}");
-        }
+        said_first.iter().for_each(|l| eprintln!("{l}"));
     }
     let (me, addr, join) = (cfg.name.clone(), cfg.addr, cfg.join);
     let handle = match NodeTask::new(socket, cfg)
@@ -100,15 +115,14 @@ pub async fn run(
     spawn_signal_handlers(&handle, full_screen);
     if full_screen {
         let mut first_lines = vec![listening.clone()];
-        if !keyed {
-            first_lines.push(NO_KEY_WARNING.to_string());
-        }
+        first_lines.extend(said_first.iter().cloned());
         let start = tui::Start {
             setup: tui::state::Setup {
                 me: me.clone(),
                 addr,
                 join,
                 keyed,
+                invitation: invitation.clone(),
                 colour: Style::for_output(true).color,
             },
             history: settings.editor_history.clone(),
@@ -120,16 +134,15 @@ pub async fn run(
             Err(e) => {
                 eprintln!("warning: no full-screen client ({e}); using the line mode");
                 print_lines(&[listening]);
-                if !keyed {
-                    eprintln!("{NO_KEY_WARNING}");
-                }
+                said_first.iter().for_each(|l| eprintln!("{l}"));
             }
         }
     }
     let lines = LineMode {
-        me,
+        typist,
         addr,
         keyed,
+        invitation,
         settings,
     };
     lines.run(handle).await
@@ -200,9 +213,10 @@ async fn full_screen_loop(
 /// The line mode: one line per event (or one JSON object), typed lines from the line
 /// editor on a terminal or from stdin.
 struct LineMode {
-    me: String,
+    typist: Typist,
     addr: SocketAddr,
     keyed: bool,
+    invitation: Option<String>,
     settings: Settings,
 }
 
@@ -216,10 +230,10 @@ impl LineMode {
             json,
             style: Style::for_output(stdout_tty && !json),
             screen: Screen::open(),
-            narrator: Narrator::new(self.keyed),
+            narrator: Narrator::new(self.keyed).inviting(self.invitation.clone()),
         };
-        let prompt = format!("{}@{}> ", self.me, self.addr);
-        let me = self.me;
+        let prompt = format!("{}@{}> ", self.typist.me, self.addr);
+        let typist = self.typist;
         // Typed (or piped) commands run once the node is in the room.
         let mut input = Some(handle.commands.clone());
         drop(handle.commands);
@@ -258,7 +272,7 @@ impl LineMode {
                 let history = self.settings.editor_history.clone();
                 terminal::start(
                     prompt.clone(),
-                    me.clone(),
+                    typist.clone(),
                     names.clone(),
                     history,
                     commands.clone(),
@@ -272,10 +286,10 @@ impl LineMode {
                 }
                 Some(Err(e)) => {
                     eprintln!("warning: no line editor ({e}); reading plain lines");
-                    tokio::spawn(read_stdin(commands, room.clone(), me.clone()));
+                    tokio::spawn(read_stdin(commands, room.clone(), typist.clone()));
                 }
                 None => {
-                    tokio::spawn(read_stdin(commands, room.clone(), me.clone()));
+                    tokio::spawn(read_stdin(commands, room.clone(), typist.clone()));
                 }
             }
         }
@@ -311,18 +325,27 @@ impl UserOutput {
 
     fn event(&mut self, ev: &Event) {
         if self.json {
-            let line = self.narrator.json(ev);
-            return self.line(line);
+            for line in self.narrator.json(ev) {
+                self.line(line);
+            }
+            return;
         }
         for l in self.narrator.lines(ev, &self.style) {
             self.line(l);
         }
     }
 
-    /// The REPL's own lines (help, typing errors).
+    /// The REPL's own lines (help, typing errors, the invitation).
     fn say(&self, lines: Vec<String>) {
         for l in lines {
             let l = if self.json {
+                if l == ui::INVITATION_INTRO {
+                    continue;
+                }
+                if invitation::looks_like_one(&l) {
+                    self.line(ui::json_invitation(&l));
+                    continue;
+                }
                 match l.strip_prefix("error: ") {
                     Some(e) => serde_json::json!({"event": "error", "error": e}).to_string(),
                     None => serde_json::json!({"event": "notice", "text": l}).to_string(),

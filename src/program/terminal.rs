@@ -5,7 +5,7 @@
 //!
 //! Used only when stdin and stdout are both terminals and `--json` is off.
 
-use super::line::hand_over;
+use super::line::{Typist, hand_over};
 use super::screen::EditorLink;
 use crate::driver::Request;
 use crate::proto::Command;
@@ -25,9 +25,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// Command words offered by completion.
-const COMMANDS: [&str; 12] = [
+const COMMANDS: [&str; 13] = [
     "send_all", "send", "list", "status", "history", "dereg", "reg", "help", "exit", "quit",
-    "clear", "//exit",
+    "clear", "invite", "//exit",
 ];
 
 /// Member names known so far, for completion (filled from events by the output side).
@@ -148,12 +148,12 @@ impl Completer for ChatHelper {
 
 /// Starts the line editor on its own thread and attaches it to the screen through
 /// `link`: from then on the program's lines are printed above the prompt. Typed lines
-/// (typed by `me`) become requests on `commands`; `clear` clears the screen; Ctrl-C, Ctrl-D and `exit` leave gracefully. With
+/// (typed by `typist`) become requests on `commands`; `clear` clears the screen; Ctrl-C, Ctrl-D and `exit` leave gracefully. With
 /// `history`, what was typed is read from there at start and saved there at the end.
 /// Returns once the editor exists, or why it cannot (then nothing was started).
 pub fn start(
     prompt: String,
-    me: String,
+    typist: Typist,
     names: Names,
     history: Option<PathBuf>,
     commands: mpsc::UnboundedSender<Request>,
@@ -206,7 +206,7 @@ pub fn start(
                 let _ = rl.clear_screen();
                 continue;
             }
-            if !hand_over(&line, &me, &commands) {
+            if !hand_over(&line, &typist, &commands) {
                 break;
             }
         }

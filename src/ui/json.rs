@@ -28,14 +28,20 @@ fn member(m: &MemberView) -> Value {
     })
 }
 
-/// The JSON line for an event, with `room_key` on a `status` (the program knows whether
-/// the room is keyed; the node does not say).
+/// The JSON line for an event, with `room_key` and `insecure` on a `status` (the program
+/// knows whether the room is keyed; the node does not say).
 pub fn render_json_keyed(ev: &Event, keyed: bool) -> String {
     let mut value = value(ev);
     if let (Event::Status(_), Some(object)) = (ev, value.as_object_mut()) {
         object.insert("room_key".into(), Value::Bool(keyed));
+        object.insert("insecure".into(), Value::Bool(!keyed));
     }
     value.to_string()
+}
+
+/// The JSON line giving the room's invitation.
+pub fn invitation(token: &str) -> String {
+    json!({"event": "invitation", "invitation": token}).to_string()
 }
 
 fn status(s: &StatusView) -> Value {

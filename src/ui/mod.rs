@@ -12,8 +12,11 @@ use thiserror::Error;
 mod json;
 mod render;
 
-pub use json::{render_json, render_json_keyed};
-pub use render::{Narrator, Style, key_line, local_time, render, render_styled};
+pub use json::{invitation as json_invitation, render_json, render_json_keyed};
+pub use render::{
+    INVITATION_INTRO, Narrator, OPEN_ROOM_WARNING, Style, invite_lines, key_line, local_time,
+    render, render_styled,
+};
 
 /// What a typed line asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +32,8 @@ pub enum Input {
     /// `/me <action>`: a room message saying what the sender does (the program, which
     /// knows the sender's name, makes it `* <name> <action>`).
     Me(String),
+    /// Show the room's invitation (the program knows it; the node does not).
+    Invite,
     /// A blank line: nothing.
     Nothing,
 }
@@ -92,9 +97,9 @@ pub enum ParseError {
 }
 
 /// The command names a lone typed word is compared with, to catch typos.
-const COMMAND_NAMES: [&str; 11] = [
+const COMMAND_NAMES: [&str; 12] = [
     "list", "status", "history", "help", "exit", "quit", "dereg", "reg", "send", "send_all",
-    "clear",
+    "clear", "invite",
 ];
 
 /// Edit distance with transpositions (optimal string alignment), over chars.
@@ -146,7 +151,7 @@ fn resolve(addr: &str) -> Option<std::net::SocketAddr> {
 }
 
 /// The commands as `help` shows them: what to type, and what it does.
-const COMMANDS: [(&str, &str); 13] = [
+const COMMANDS: [(&str, &str); 14] = [
     ("send_all <text>", "post to the room"),
     (
         "send <name>[,<name>...] <text>",
@@ -167,6 +172,7 @@ const COMMANDS: [(&str, &str); 13] = [
     ("/me <action>", "post `* <you> <action>` to the room"),
     ("/msg <name> <text>", "the same as send"),
     ("clear | /clear", "clear the terminal screen"),
+    ("invite", "the room's invitation, for a newcomer's --join"),
     ("help", "this text"),
     (
         "exit | quit | //exit",
@@ -314,6 +320,7 @@ pub fn parse(line: &str) -> Result<Input, ParseError> {
         }
         "status" => no_args(Input::Command(Command::Status), "status"),
         "help" => no_args(Input::Help, "help"),
+        "invite" => no_args(Input::Invite, "invite"),
         "exit" | "quit" => no_args(Input::Exit, "exit"),
         other if slash => Err(ParseError::UnknownCommand(format!("/{other}"))),
         other if rest.is_empty() && typo_of(other).is_some() => Err(ParseError::Typo {
@@ -375,6 +382,16 @@ mod tests {
         assert_eq!(cmd("list"), Command::List);
         assert_eq!(cmd("/status"), Command::Status);
         assert_eq!(parse("help"), Ok(Input::Help));
+        assert_eq!(parse("invite"), Ok(Input::Invite));
+        assert_eq!(parse("/invite"), Ok(Input::Invite));
+        assert_eq!(parse("invite bob"), Err(ParseError::Usage("invite")));
+        assert!(matches!(
+            parse("invtie"),
+            Err(ParseError::Typo {
+                command: "invite",
+                ..
+            })
+        ));
         for e in ["exit", "quit", "//exit", " /exit "] {
             assert_eq!(parse(e), Ok(Input::Exit), "{e}");
         }

@@ -5,8 +5,9 @@
 //! psst` (direct).
 
 use crate::ids::WallMillis;
-use crate::proto::{Event, MemberView, RingSeat, StatusView};
+use crate::proto::{Event, JoinError, MemberView, RingSeat, StatusView};
 use crate::wire::ChatEntry;
+use std::net::SocketAddr;
 
 /// How lines look.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -178,9 +179,44 @@ fn status_lines(s: &StatusView) -> Vec<String> {
 /// not say).
 pub fn key_line(keyed: bool) -> String {
     if keyed {
-        "key:     room key: every datagram sealed, only key holders can join".into()
+        "key:     room key: every datagram sealed, only key holders can join (invite prints an invitation)".into()
     } else {
-        "key:     no room key: unauthenticated, anyone who can reach the room can join".into()
+        "key:     none: an OPEN room (--insecure): anyone who can reach it can join, read and post"
+            .into()
+    }
+}
+
+/// Said on every start of a node whose room is open (`--insecure`).
+pub const OPEN_ROOM_WARNING: &str = "warning: --insecure: this room is OPEN: no key, so anyone \
+     who can reach it can join, read and post (without --insecure a room is keyed)";
+
+/// The first of the two lines that give an invitation; the second is the invitation
+/// alone, so that it can be copied whole.
+pub const INVITATION_INTRO: &str = "invitation: a friend starts ringchat with --join and the \
+     next line (whoever has it can join this room and read it; type invite to see it again)";
+
+/// What `invite` prints: the room's invitation (`None` for an open room, which has none:
+/// then how to join it through `addr`).
+pub fn invite_lines(invitation: Option<&str>, addr: SocketAddr) -> Vec<String> {
+    match invitation {
+        Some(token) => vec![INVITATION_INTRO.to_string(), token.to_string()],
+        None => vec![format!(
+            "this room is open (--insecure), so there is no invitation: a friend joins with --join {addr} --insecure"
+        )],
+    }
+}
+
+/// Why a join got no answer, with what to do about it: nothing runs there, or the room
+/// there is keyed and this node has no key (`keyed` false) or another key.
+fn unreachable_line(addr: SocketAddr, keyed: bool) -> String {
+    if keyed {
+        format!(
+            "error: cannot join: no answer from {addr}: nothing runs there, or the room there has another key (or is open: then join with --insecure); ask a member for an invitation (they type invite) and start with --join <invitation>"
+        )
+    } else {
+        format!(
+            "error: cannot join: no answer from {addr}: nothing runs there, or the room there is keyed (rooms are, unless started with --insecure) and this node has no key; ask a member for an invitation (they type invite) and start with --join <invitation>"
+        )
     }
 }
 
@@ -191,10 +227,12 @@ const CARRIED_ON: &str = "no member of the saved room answered";
 /// Renders one node's events in order, where a line depends on more than its event: on
 /// an earlier event (after a restarted node says it carries its saved room on, its
 /// `Joined` as a leader alone is not `created a new room`) or on what the program knows
-/// (whether the room is keyed, shown by `status`).
+/// (whether the room is keyed, shown by `status` and in why a join got no answer; the
+/// invitation, shown when the node creates a room).
 #[derive(Clone, Debug, Default)]
 pub struct Narrator {
     keyed: bool,
+    invitation: Option<String>,
     carried_on: bool,
 }
 
@@ -203,8 +241,16 @@ impl Narrator {
     pub fn new(keyed: bool) -> Narrator {
         Narrator {
             keyed,
+            invitation: None,
             carried_on: false,
         }
+    }
+
+    /// The same, showing `invitation` (the one-line invitation to the room) when the node
+    /// creates a room.
+    pub fn inviting(mut self, invitation: Option<String>) -> Narrator {
+        self.invitation = invitation;
+        self
     }
 
     /// The lines for the next event.
@@ -225,18 +271,57 @@ impl Narrator {
                 lines.push(key_line(self.keyed));
                 return lines;
             }
+            Event::Joined {
+                is_leader: true,
+                members: 1,
+                ..
+            } => {
+                let mut lines = render_styled(event, st);
+                if let Some(token) = &self.invitation {
+                    lines.push(st.system(INVITATION_INTRO));
+                    lines.push(token.clone());
+                }
+                return lines;
+            }
             Event::Joined { .. } => self.carried_on = false,
+            Event::JoinFailed(JoinError::Unreachable(addr)) => {
+                return vec![st.error(&unreachable_line(*addr, self.keyed))];
+            }
             _ => {}
         }
         render_styled(event, st)
     }
 
-    /// The JSON line for the next event (`status` with `room_key`).
-    pub fn json(&mut self, event: &Event) -> String {
+    /// The JSON lines for the next event: one, or with a creation the `invitation` after
+    /// it (`status` has `room_key` and `insecure`; a `join_failed` without an answer says
+    /// what to do).
+    pub fn json(&mut self, event: &Event) -> Vec<String> {
         match event {
-            Event::Status(_) => super::json::render_json_keyed(event, self.keyed),
-            _ => super::render_json(event),
+            Event::Notice(text) if text.starts_with(CARRIED_ON) => self.carried_on = true,
+            Event::Status(_) => {
+                return vec![super::json::render_json_keyed(event, self.keyed)];
+            }
+            Event::Joined {
+                is_leader: true,
+                members: 1,
+                ..
+            } if !std::mem::take(&mut self.carried_on) => {
+                let mut lines = vec![super::render_json(event)];
+                if let Some(token) = &self.invitation {
+                    lines.push(super::json::invitation(token));
+                }
+                return lines;
+            }
+            Event::Joined { .. } => self.carried_on = false,
+            Event::JoinFailed(JoinError::Unreachable(addr)) => {
+                let line = unreachable_line(*addr, self.keyed);
+                let text = line.trim_start_matches("error: cannot join: ");
+                let value = serde_json::json!({"event": "join_failed", "error": text});
+                return vec![value.to_string()];
+            }
+            _ => {}
         }
+        vec![super::render_json(event)]
     }
 }
 
@@ -454,13 +539,104 @@ mod tests {
             waiting_for_majority: false,
         }));
         let lines = n.lines(&status, &st);
-        assert!(lines.last().unwrap().starts_with("key:     no room key"));
+        let open = lines.last().unwrap();
+        assert!(
+            open.starts_with("key:     none: an OPEN room (--insecure)"),
+            "{open}"
+        );
         let lines = Narrator::new(true).lines(&status, &st);
         assert!(lines.last().unwrap().starts_with("key:     room key"));
-        let json: serde_json::Value =
-            serde_json::from_str(&Narrator::new(true).json(&status)).unwrap();
+        let json = Narrator::new(true).json(&status);
+        assert_eq!(json.len(), 1);
+        let json: serde_json::Value = serde_json::from_str(&json[0]).unwrap();
         assert_eq!(json["room_key"], true);
+        assert_eq!(json["insecure"], false);
         assert_eq!(json["event"], "status");
+        let json: serde_json::Value =
+            serde_json::from_str(&Narrator::new(false).json(&status)[0]).unwrap();
+        assert_eq!(
+            (&json["room_key"], &json["insecure"]),
+            (&false.into(), &true.into())
+        );
+    }
+
+    /// A keyed room's creator is shown its invitation below `created a new room` (in JSON
+    /// as an `invitation` event), and only then: not when it carries a saved room on, nor
+    /// when it joins.
+    #[test]
+    fn the_invitation_comes_with_the_new_room() {
+        let token = "ringchat1:127.0.0.1:5001/00";
+        let created = Event::Joined {
+            leader: "ann".into(),
+            is_leader: true,
+            members: 1,
+        };
+        let joined = Event::Joined {
+            leader: "ann".into(),
+            is_leader: false,
+            members: 2,
+        };
+        let carried = Event::Notice(format!("{CARRIED_ON}; the room goes on here"));
+        let st = Style::plain();
+        let mut n = Narrator::new(true).inviting(Some(token.into()));
+        assert_eq!(
+            n.lines(&created, &st),
+            [
+                "created a new room; you (ann) are the leader",
+                INVITATION_INTRO,
+                token
+            ]
+        );
+        assert_eq!(n.lines(&joined, &st).len(), 1);
+        n.lines(&carried, &st);
+        assert_eq!(n.lines(&created, &st).len(), 1, "carried on: no invitation");
+        let json = n.json(&created);
+        assert_eq!(json.len(), 2, "{json:?}");
+        let second: serde_json::Value = serde_json::from_str(&json[1]).unwrap();
+        assert_eq!(second["event"], "invitation");
+        assert_eq!(second["invitation"], token);
+        n.json(&carried);
+        assert_eq!(n.json(&created).len(), 1, "carried on: no invitation");
+        let mut open = Narrator::new(false);
+        assert_eq!(open.lines(&created, &st).len(), 1, "an open room has none");
+        assert_eq!(
+            invite_lines(None, "127.0.0.1:5001".parse().unwrap()),
+            [
+                "this room is open (--insecure), so there is no invitation: a friend joins with --join 127.0.0.1:5001 --insecure"
+            ]
+        );
+        assert_eq!(
+            invite_lines(Some(token), "127.0.0.1:5001".parse().unwrap()),
+            [INVITATION_INTRO, token]
+        );
+    }
+
+    /// A join nobody answered says what to do: a node without a key is told that the
+    /// room may be keyed and how to get an invitation; one with a key, that the room
+    /// may have another.
+    #[test]
+    fn a_join_without_an_answer_says_how_to_get_in() {
+        let failed = Event::JoinFailed(JoinError::Unreachable("127.0.0.1:5001".parse().unwrap()));
+        let st = Style::plain();
+        let keyless = Narrator::new(false).lines(&failed, &st).join("\n");
+        for needle in [
+            "no answer from 127.0.0.1:5001",
+            "is keyed",
+            "invite",
+            "--join <invitation>",
+        ] {
+            assert!(keyless.contains(needle), "{needle:?} in {keyless}");
+        }
+        let keyed = Narrator::new(true).lines(&failed, &st).join("\n");
+        assert!(keyed.contains("another key"), "{keyed}");
+        let json: serde_json::Value =
+            serde_json::from_str(&Narrator::new(false).json(&failed)[0]).unwrap();
+        assert_eq!(json["event"], "join_failed");
+        let error = json["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("no answer from 127.0.0.1:5001") && error.contains("keyed"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -91,10 +91,21 @@ pub struct Proc {
 }
 
 impl Proc {
-    /// Starts the binary with `args` plus `--log-dir` in `scratch`.
+    /// Starts the binary with `args` plus `--log-dir` in `scratch` and `--local-key`.
     /// Identity and history files go to `scratch` (never the user's own), one identity
-    /// per label unless the args name one.
+    /// per label unless the args name one. The room is keyed: every node of a test shares
+    /// the local room key, which lives in `scratch` too (made by the first node), unless
+    /// the args say otherwise (`--insecure`, `--room-key-file`, an invitation).
     pub fn spawn(label: &str, scratch: &Scratch, args: &[&str]) -> Proc {
+        let mut with_key = args.to_vec();
+        with_key.push("--local-key");
+        Proc::spawn_as_user(label, scratch, &with_key)
+    }
+
+    /// [`Proc::spawn`] without `--local-key`: the flags as a user gives them, so that a
+    /// node creating a room makes a key of its own and a joiner needs an invitation. No
+    /// room key from the environment either.
+    pub fn spawn_as_user(label: &str, scratch: &Scratch, args: &[&str]) -> Proc {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
             .arg("--log-dir")
@@ -103,7 +114,8 @@ impl Proc {
             .env(
                 "RINGCHAT_IDENTITY",
                 scratch.path().join(format!("{label}.identity")),
-            );
+            )
+            .env_remove("RINGCHAT_ROOM_KEY_FILE");
         Proc::spawn_command(label, cmd)
     }
 

@@ -33,11 +33,13 @@ pub struct VtProc {
 }
 
 impl VtProc {
-    /// Starts the binary with `args` under a pty, in `scratch` (working directory, home
+    /// Starts the binary with `args` and `--local-key` (the room key every node of the
+    /// test shares, see `Proc::spawn`) under a pty, in `scratch` (working directory, home
     /// and data home), with `env` set.
     pub fn spawn(label: &str, scratch: &Scratch, args: &[&str], env: &[(&str, &str)]) -> VtProc {
         let mut cmd = Command::new(BIN);
         cmd.args(args)
+            .arg("--local-key")
             .current_dir(scratch.path())
             .env("HOME", scratch.path())
             .env("XDG_DATA_HOME", scratch.path())

@@ -46,6 +46,9 @@ fn spawn_node(scratch: &Scratch, lan: &Lan, i: usize, contact: Option<usize>) ->
     if let Some(c) = contact {
         cmd.args(["--join", &format!("{}:{PORT}", lan.hosts[c].ip)]);
     }
+    // Keyed, as by default: the first node makes the key file, the others read it.
+    cmd.arg("--room-key-file")
+        .arg(scratch.path().join("room.key"));
     // Logs and the identity in scratch, never the user's own.
     cmd.arg("--log-dir").arg(&dir);
     cmd.arg("--identity").arg(dir.join("identity"));

@@ -144,7 +144,9 @@ impl Member {
         flags: &[&str],
     ) -> Result<Member, String> {
         let mut cmd = Command::new(binary);
-        cmd.args(["--name", name, "--port", "0", "--json"])
+        // Keyed, as a user's room is by default: the members share the local room key,
+        // which lives in `scratch` with the rest.
+        cmd.args(["--name", name, "--port", "0", "--json", "--local-key"])
             .args(flags)
             .arg("--log-dir")
             .arg(scratch)

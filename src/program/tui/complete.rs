@@ -3,15 +3,15 @@
 //! your own name (you cannot write to yourself).
 
 /// Command words offered in the first word, without a slash.
-const COMMANDS: [&str; 11] = [
+const COMMANDS: [&str; 12] = [
     "send_all", "send", "list", "status", "history", "dereg", "reg", "help", "exit", "quit",
-    "clear",
+    "clear", "invite",
 ];
 
 /// Command words offered after a slash.
-const SLASH_COMMANDS: [&str; 13] = [
+const SLASH_COMMANDS: [&str; 14] = [
     "me", "msg", "quit", "clear", "list", "status", "history", "send", "send_all", "dereg", "reg",
-    "help", "exit",
+    "help", "exit", "invite",
 ];
 
 /// What Tab offers at a place in the line: the text from `start` to the cursor is

@@ -13,7 +13,7 @@ use super::pane::{Entry, Pane, Tone};
 use super::roster::Roster;
 use super::{editor::Editor, view};
 use crate::driver::{Output, Request};
-use crate::program::line::{Typed, classify};
+use crate::program::line::{Typed, Typist, classify};
 use crate::proto::{Command, Event};
 use crate::ui::{Narrator, Style};
 use std::net::SocketAddr;
@@ -29,6 +29,8 @@ pub struct Setup {
     pub join: Option<SocketAddr>,
     /// Whether the room is keyed.
     pub keyed: bool,
+    /// The room's invitation (a keyed room's), shown on creation and by `invite`.
+    pub invitation: Option<String>,
     /// Colours (off with `NO_COLOR`).
     pub colour: bool,
 }
@@ -88,7 +90,7 @@ impl State {
     pub fn new(setup: Setup, columns: u16, rows: u16) -> State {
         let mut state = State {
             roster: Roster::new(&setup.me),
-            narrator: Narrator::new(setup.keyed),
+            narrator: Narrator::new(setup.keyed).inviting(setup.invitation.clone()),
             setup,
             phase: Phase::Joining,
             pane: Pane::default(),
@@ -287,7 +289,8 @@ impl State {
         let line = self.editor.take();
         self.pane.mark_read();
         self.pane.scroll_to_bottom();
-        let typed = classify(&line, &self.setup.me);
+        let s = &self.setup;
+        let typed = classify(&line, &Typist::new(&s.me, s.invitation.as_deref(), s.addr));
         // Commands are shown above their answers. Messages show once sent, so they are
         // shown as typed only when they cannot go out now (refused offline, or waiting
         // for the join), so that the refusal says what it refused.
@@ -345,6 +348,7 @@ mod tests {
             addr: "127.0.0.1:5001".parse().expect("addr"),
             join: None,
             keyed: false,
+            invitation: None,
             colour: false,
         }
     }

@@ -5,7 +5,7 @@
 //! 12:03 bob: lunch at noon?               │@alice
 //! 12:03 alice: sure                       │ bob
 //!                                         │ carol (off)
-//!  alice@127.0.0.1:5001 · leader alice · 2/3 online · no key
+//!  alice@127.0.0.1:5001 · leader alice · 2/3 online · room key
 //! [alice] hello ca_
 //! ```
 //!
@@ -246,7 +246,7 @@ pub fn status_text(state: &State, width: u16) -> String {
     if known > 0 {
         parts.push(format!("{online}/{known} online"));
     }
-    parts.push(if s.keyed { "room key" } else { "no key" }.into());
+    parts.push(if s.keyed { "room key" } else { "OPEN: no key" }.into());
     let left = format!(" {}", parts.join(" · "));
     let right = match (state.pane.scrolled(), state.pane.unseen()) {
         (0, _) => String::new(),
@@ -279,6 +279,7 @@ mod tests {
             addr: "127.0.0.1:5001".parse().expect("addr"),
             join: None,
             keyed: false,
+            invitation: None,
             colour,
         };
         let mut s = State::new(setup, columns, rows);
@@ -352,7 +353,7 @@ mod tests {
         assert!(rows[2].ends_with("│ carol (off)"), "{text}");
         assert!(text.contains("bob: lunch at noon?"), "{text}");
         assert!(
-            rows[6].starts_with(" alice@127.0.0.1:5001 · leader alice · 2/3 online · no key"),
+            rows[6].starts_with(" alice@127.0.0.1:5001 · leader alice · 2/3 online · OPEN: no key"),
             "{text}"
         );
         assert_eq!(rows[7], "[alice] hello ca");

@@ -1,0 +1,552 @@
+//! Secure by default, with the real binary: a new room is keyed (its creator makes a key,
+//! kept in its data directory, and prints an invitation); a newcomer with the invitation
+//! joins and chats, one with an address only is refused before it starts, saying how to
+//! get in; a damaged invitation is a bad flag; an open room needs `--insecure` and says
+//! so; a keyed creator restarted keeps its key; `./s1`, `./s2` and `./s3` share the
+//! local key without being told.
+
+mod common;
+
+use common::{Proc, Scratch, WAIT, counter, status};
+use serde_json::Value;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// The line above an invitation (`ringchat::ui::INVITATION_INTRO`).
+const INTRO: &str = "invitation: a friend starts ringchat with --join and the next line \
+                     (whoever has it can join this room and read it; type invite to see it again)";
+
+/// Starts a node with exactly `args` (no key given by the harness) and reads its port.
+#[track_caller]
+fn start(scratch: &Scratch, name: &str, args: &[&str]) -> Proc {
+    let mut all = vec!["--name", name];
+    all.extend(args);
+    let mut p = Proc::spawn_as_user(name, scratch, &all);
+    p.read_listening(LOCALHOST);
+    p
+}
+
+/// Reads the two invitation lines (the intro, then the invitation alone) and returns the
+/// invitation, checking that it names `addr`.
+#[track_caller]
+fn invitation(p: &mut Proc) -> String {
+    p.expect_line(INTRO);
+    let token = p.next_line("the invitation");
+    let addr = p.addr.expect("the listening address");
+    if !token.starts_with(&format!("ringchat1:{addr}/")) {
+        p.fail(&format!("{token:?} is not an invitation to {addr}"));
+    }
+    token
+}
+
+/// The key part of an invitation: the 64 hex digits after the `/`.
+fn key_of(token: &str) -> String {
+    let (_, secret) = token.rsplit_once('/').expect("a / in the invitation");
+    secret[..64].to_string()
+}
+
+/// The key in a key file, as hex.
+fn key_in(path: &Path) -> String {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.trim().to_string()
+}
+
+/// The permission bits of a file.
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Types `exit` and checks the node leaves with exit code 0.
+#[track_caller]
+fn leave(p: &mut Proc) {
+    p.send("exit");
+    p.expect_line("left the room");
+    let status = p.wait_exit(WAIT);
+    assert!(status.success(), "{} exited with {status}", p.label);
+}
+
+/// The data directory a node named `name` on `port` uses by default in `scratch`.
+fn data_dir(scratch: &Scratch, name: &str, port: u16) -> PathBuf {
+    scratch
+        .path()
+        .join("ringchat")
+        .join(format!("{name}-{port}"))
+}
+
+/// A room created with no key given is keyed: its creator makes a key (kept in its data
+/// directory, mode 0600) and shows an invitation that holds it; a node given only the
+/// address cannot start (exit code 2, saying the room is keyed and how to get an
+/// invitation), and an open node's join gets no answer and is told why; with the
+/// invitation a newcomer joins and chats, and its own `invite` lets a third one in.
+#[test]
+fn a_new_room_is_keyed_and_an_invitation_lets_a_newcomer_in() {
+    let scratch = Scratch::new();
+    let mut alice = start(&scratch, "alice", &["--port", "0"]);
+    alice.expect_line("created a new room; you (alice) are the leader");
+    let token = invitation(&mut alice);
+    let key_file = data_dir(&scratch, "alice", alice.port).join("room.key");
+    assert_eq!(
+        key_of(&token),
+        key_in(&key_file),
+        "the invitation holds the room key"
+    );
+    assert_eq!(
+        mode(&key_file),
+        0o600,
+        "the key is readable by its owner only"
+    );
+    let addr = alice.addr.expect("address").to_string();
+
+    // An address alone: refused before anything starts, with what to do.
+    let mut bare = Proc::spawn_as_user(
+        "bare",
+        &scratch,
+        &["--name", "bare", "--port", "0", "--join", &addr],
+    );
+    let status = bare.wait_exit(WAIT);
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "exit code; {:?}",
+        bare.stderr_text()
+    );
+    assert!(bare.seen.is_empty(), "nothing on stdout: {:?}", bare.seen);
+    let said = bare.stderr_text();
+    let gives = format!("--join {addr} gives an address but no room key, and rooms are keyed");
+    for needle in [
+        gives.as_str(),
+        "ask a member for an invitation (they type invite)",
+        "--join <invitation>",
+        "--insecure",
+    ] {
+        assert!(said.contains(needle), "{needle:?} in {said:?}");
+    }
+    assert!(
+        std::fs::read_dir(scratch.path().join("ringchat"))
+            .expect("the data folder")
+            .all(|e| !e
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .starts_with("bare")),
+        "a node refused at start keeps nothing"
+    );
+
+    // An open node: its join never opens at alice, so no answer, and it is told why.
+    let refused_before = counter(&mut alice, "refused");
+    let mut open = start(
+        &scratch,
+        "open",
+        &["--port", "0", "--join", &addr, "--insecure"],
+    );
+    open.expect_line(&format!(
+        "error: cannot join: no answer from {addr}: nothing runs there, or the room there \
+         is keyed (rooms are, unless started with --insecure) and this node has no key; ask \
+         a member for an invitation (they type invite) and start with --join <invitation>"
+    ));
+    assert_eq!(open.wait_exit(WAIT).code(), Some(1));
+    assert!(
+        counter(&mut alice, "refused") > refused_before,
+        "refused at the guard"
+    );
+
+    // With the invitation: in, and talking both ways.
+    let mut carol = start(&scratch, "carol", &["--port", "0", "--join", &token]);
+    carol.expect_line("joined the room: 2 members, leader is alice");
+    alice.expect_line("carol is online");
+    carol.send("hello from carol");
+    alice.expect(
+        |l| l.ends_with("] carol: hello from carol"),
+        "carol's message",
+    );
+    alice.send("welcome carol");
+    carol.expect(|l| l.ends_with("] alice: welcome carol"), "alice's answer");
+    let kept = data_dir(&scratch, "carol", carol.port).join("room.key");
+    assert_eq!(key_in(&kept), key_of(&token), "the newcomer keeps the key");
+    assert_eq!(mode(&kept), 0o600);
+
+    // Any member's invitation works, with its own address.
+    carol.send("invite");
+    let from_carol = invitation(&mut carol);
+    assert_eq!(key_of(&from_carol), key_of(&token));
+    let mut dave = start(&scratch, "dave", &["--port", "0", "--join", &from_carol]);
+    dave.expect_line("joined the room: 3 members, leader is alice");
+    dave.send("dave here");
+    for p in [&mut alice, &mut carol] {
+        p.expect(|l| l.ends_with("] dave: dave here"), "dave's message");
+    }
+    for p in [&mut dave, &mut carol, &mut alice] {
+        leave(p);
+    }
+    assert!(
+        alice.stderr_text().contains(&format!(
+            "made a room key for this room, kept in {}",
+            key_file.display()
+        )),
+        "{:?}",
+        alice.stderr_text()
+    );
+    assert!(
+        !alice.stderr_text().contains("--insecure"),
+        "a keyed room is not called open: {:?}",
+        alice.stderr_text()
+    );
+}
+
+/// A damaged invitation, or one with a contradicting flag, is refused before anything
+/// starts: exit code 2, one error saying what is wrong, nothing on stdout, nothing kept.
+/// (The good one comes from `ringchat invite --room FILE`, and holds FILE's key.)
+#[test]
+fn a_malformed_invitation_is_refused_with_a_clear_error() {
+    let scratch = Scratch::new();
+    let key_file = common::keygen(&scratch, "room.key");
+    let out = Command::new(common::BIN)
+        .args(["invite", "--at", "127.0.0.1:5001", "--room"])
+        .arg(&key_file)
+        .output()
+        .expect("run ringchat invite");
+    assert!(
+        out.status.success(),
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let good = String::from_utf8(out.stdout)
+        .expect("UTF-8")
+        .trim_end()
+        .to_string();
+    assert!(good.starts_with("ringchat1:127.0.0.1:5001/"), "{good}");
+    assert_eq!(key_of(&good), key_in(&key_file));
+    let mut changed = good.clone().into_bytes();
+    let at = good.find('/').expect("a /") + 1;
+    changed[at] = b'c';
+    let changed = String::from_utf8(changed).expect("ASCII");
+    let cases: Vec<(String, &str)> = vec![
+        (good[..good.len() - 4].to_string(), "cut short"),
+        (changed, "check digits do not match"),
+        (
+            good.replace("ringchat1:", "ringchat9:"),
+            "version 9 invitation",
+        ),
+        ("ringchat1:127.0.0.1:5001".to_string(), "it has no key"),
+        (
+            good.replace("127.0.0.1:5001", "127.0.0.1"),
+            "is not HOST:PORT",
+        ),
+        (format!("{}zz", &good[..good.len() - 2]), "not a hex digit"),
+    ];
+    for (i, (text, why)) in cases.iter().enumerate() {
+        let name = format!("m{i}");
+        let mut p = Proc::spawn_as_user(
+            &name,
+            &scratch,
+            &["--name", &name, "--port", "0", "--join", text],
+        );
+        let status = p.wait_exit(WAIT);
+        let said = p.stderr_text();
+        assert_eq!(status.code(), Some(2), "{text}: {status}; {said:?}");
+        assert!(p.seen.is_empty(), "{text}: stdout {:?}", p.seen);
+        assert!(
+            said.starts_with("error: invalid value") && said.contains("not a usable invitation"),
+            "{text}: {said:?}"
+        );
+        assert!(said.contains(why), "{text}: {why:?} in {said:?}");
+        assert!(!said.contains("panicked"), "{said}");
+    }
+    // A good invitation with --insecure: a contradiction, said as such.
+    let mut p = Proc::spawn_as_user(
+        "both",
+        &scratch,
+        &[
+            "--name",
+            "both",
+            "--port",
+            "0",
+            "--join",
+            &good,
+            "--insecure",
+        ],
+    );
+    assert_eq!(p.wait_exit(WAIT).code(), Some(2));
+    let said = p.stderr_text();
+    assert!(
+        said.starts_with("error: --insecure opens the room, and the invitation gives it a key"),
+        "{said:?}"
+    );
+    assert!(
+        !scratch.path().join("ringchat").exists(),
+        "nothing kept by refused starts"
+    );
+    // The good one, to show that the cases above differ from it only by their damage.
+    let mut p = start(&scratch, "fine", &["--port", "0", "--join", &good]);
+    p.expect(
+        |l| l.starts_with("error: cannot join: no answer"),
+        "a join nobody answers",
+    );
+}
+
+/// An open room needs `--insecure` and says so: a warning at start, a `key:` line in
+/// `status` (in `--json`, `insecure: true`), and `invite` says how to join it. A keyed
+/// node's `status` and JSON say the opposite, and its JSON creation carries an
+/// `invitation` event that `invite` repeats.
+#[test]
+fn an_open_room_says_so_at_start_and_in_status() {
+    let scratch = Scratch::new();
+    let mut open = start(&scratch, "olivia", &["--port", "0", "--insecure"]);
+    open.expect_line("created a new room; you (olivia) are the leader");
+    let lines = status(&mut open);
+    assert!(!lines.is_empty());
+    open.expect_line(
+        "key:     none: an OPEN room (--insecure): anyone who can reach it can join, read and post",
+    );
+    let addr = open.addr.expect("address").to_string();
+    open.send("invite");
+    open.expect_line(&format!(
+        "this room is open (--insecure), so there is no invitation: a friend joins with --join {addr} --insecure"
+    ));
+    // Joinable with an address and --insecure, as before.
+    let mut pat = start(
+        &scratch,
+        "pat",
+        &["--port", "0", "--join", &addr, "--insecure"],
+    );
+    pat.expect_line("joined the room: 2 members, leader is olivia");
+    leave(&mut pat);
+    leave(&mut open);
+    let warning = "warning: --insecure: this room is OPEN: no key, so anyone who can reach it \
+                   can join, read and post (without --insecure a room is keyed)";
+    for p in [&open, &pat] {
+        assert!(
+            p.stderr_text().lines().any(|l| l == warning),
+            "{}: {:?}",
+            p.label,
+            p.stderr_text()
+        );
+    }
+
+    // JSON: the status fields, and the invitation as an event.
+    let json = |p: &mut Proc, kind: &str| -> Value {
+        let line = p.expect(
+            |l| serde_json::from_str::<Value>(l).is_ok_and(|v| v["event"] == kind),
+            &format!("a {kind} event"),
+        );
+        serde_json::from_str(&line).expect("JSON")
+    };
+    let mut quinn = Proc::spawn_as_user(
+        "quinn",
+        &scratch,
+        &["--name", "quinn", "--port", "0", "--json", "--insecure"],
+    );
+    quinn.next_line("the listening event");
+    quinn.send("status");
+    let s = json(&mut quinn, "status");
+    assert_eq!(
+        (&s["insecure"], &s["room_key"]),
+        (&Value::Bool(true), &Value::Bool(false))
+    );
+    let mut kim = Proc::spawn_as_user(
+        "kim",
+        &scratch,
+        &["--name", "kim", "--port", "0", "--json", "--ephemeral"],
+    );
+    kim.next_line("the listening event");
+    json(&mut kim, "joined");
+    let first = json(&mut kim, "invitation");
+    let token = first["invitation"].as_str().expect("a string").to_string();
+    assert!(token.starts_with("ringchat1:127.0.0.1:"), "{token}");
+    kim.send("invite");
+    assert_eq!(json(&mut kim, "invitation")["invitation"], token.as_str());
+    kim.send("status");
+    let s = json(&mut kim, "status");
+    assert_eq!(
+        (&s["insecure"], &s["room_key"]),
+        (&Value::Bool(false), &Value::Bool(true))
+    );
+    for p in [&mut quinn, &mut kim] {
+        p.send("exit");
+        json(p, "left");
+        assert!(p.wait_exit(WAIT).success());
+    }
+    assert!(
+        kim.stderr_text()
+            .contains("made a room key for this run only (--ephemeral)"),
+        "{:?}",
+        kim.stderr_text()
+    );
+}
+
+/// A keyed creator started again (same name, port and data directory) uses the key it
+/// kept: the member that joined with its invitation finds it again and they talk; that
+/// member, started again with the address alone, uses the key it kept too.
+#[test]
+fn a_keyed_creator_restarted_keeps_its_key() {
+    let scratch = Scratch::new();
+    let free = || {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    };
+    let (a_port, b_port) = (free().to_string(), free().to_string());
+    let mut alice = start(&scratch, "alice", &["--port", &a_port]);
+    alice.expect_line("created a new room; you (alice) are the leader");
+    let token = invitation(&mut alice);
+    let mut bob = start(&scratch, "bob", &["--port", &b_port, "--join", &token]);
+    bob.expect_line("joined the room: 2 members, leader is alice");
+    alice.expect_line("bob is online");
+
+    // alice leaves; bob carries the room on.
+    leave(&mut alice);
+    bob.expect_line("leader is now bob");
+
+    // alice again, with nothing but her name and port: she finds bob, with her kept key.
+    let mut alice = start(&scratch, "alice", &["--port", &a_port]);
+    alice.expect(
+        |l| l.starts_with("joined the room: 2 members"),
+        "alice's return",
+    );
+    alice.send("alice is back");
+    bob.expect(
+        |l| l.ends_with("] alice: alice is back"),
+        "alice's message at bob",
+    );
+    bob.send("welcome back");
+    alice.expect(|l| l.ends_with("] bob: welcome back"), "bob's answer");
+    alice.send("invite");
+    assert_eq!(invitation(&mut alice), token, "the same invitation");
+
+    // bob again, with the address alone: his kept key gets him in.
+    leave(&mut bob);
+    let a_addr = format!("127.0.0.1:{a_port}");
+    let mut bob = start(&scratch, "bob", &["--port", &b_port, "--join", &a_addr]);
+    bob.expect(
+        |l| l.starts_with("joined the room: 2 members"),
+        "bob's return",
+    );
+    bob.send("bob too");
+    alice.expect(|l| l.ends_with("] bob: bob too"), "bob's message at alice");
+    leave(&mut bob);
+    leave(&mut alice);
+    assert!(
+        !alice.stderr_text().contains("made a room key"),
+        "no new key on a restart: {:?}",
+        alice.stderr_text()
+    );
+}
+
+/// `./s1`, `./s2` and `./s3` as they are, from a copy of the clone whose `./ringchat`
+/// runs the binary under test, with HOME in scratch: the first makes the local room key
+/// (mode 0600) in HOME's data folder, the others use it, and the three chat in a keyed
+/// room; `./s1 invite` prints alice's invitation with that key. Their ports are moved
+/// off 5001-5003 by flags that pass through, so that nothing else on the machine is in
+/// the way.
+#[test]
+fn the_scripts_share_the_local_key() {
+    let scratch = Scratch::new();
+    let clone = scratch.path().join("clone");
+    let home = scratch.path().join("home");
+    std::fs::create_dir_all(&clone).expect("the clone");
+    std::fs::create_dir_all(&home).expect("home");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for script in ["s1", "s2", "s3"] {
+        std::fs::copy(root.join(script), clone.join(script)).expect("copy a script");
+    }
+    let stub = clone.join("ringchat");
+    std::fs::write(&stub, format!("#!/bin/sh\nexec '{}' \"$@\"\n", common::BIN)).expect("the stub");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let script = |name: &str, who: &str, extra: &[&str]| -> Proc {
+        let mut cmd = Command::new(clone.join(name));
+        cmd.args(extra)
+            .arg("--log-dir")
+            .arg(scratch.path())
+            .current_dir(scratch.path())
+            .env("HOME", &home)
+            .env_remove("XDG_DATA_HOME")
+            .env_remove("RINGCHAT_ROOM_KEY_FILE")
+            .env_remove("RINGCHAT_DATA_DIR")
+            .env(
+                "RINGCHAT_IDENTITY",
+                scratch.path().join(format!("{who}.identity")),
+            );
+        let mut p = Proc::spawn_command(who, cmd);
+        p.read_listening(LOCALHOST);
+        p
+    };
+    let key_file = home.join(".local/share/ringchat/local-room.key");
+    let mut alice = script("s1", "alice", &["--port", "0"]);
+    alice.expect_line("created a new room; you (alice) are the leader");
+    let token = invitation(&mut alice);
+    assert_eq!(
+        key_of(&token),
+        key_in(&key_file),
+        "alice uses the local key"
+    );
+    assert_eq!(mode(&key_file), 0o600);
+    let a = format!("127.0.0.1:{}", alice.port);
+    let mut bob = script("s2", "bob", &["--port", "0", "--join", &a]);
+    bob.expect_line("joined the room: 2 members, leader is alice");
+    let b = format!("127.0.0.1:{}", bob.port);
+    let mut carol = script("s3", "carol", &["--port", "0", "--join", &b]);
+    carol.expect_line("joined the room: 3 members, leader is alice");
+    carol.send("carol says hi");
+    for p in [&mut alice, &mut bob] {
+        p.expect(|l| l.ends_with("] carol: carol says hi"), "carol's message");
+    }
+    bob.send("status");
+    bob.expect(|l| l.starts_with("key:     room key"), "a keyed room");
+    for p in [&mut carol, &mut bob, &mut alice] {
+        leave(p);
+    }
+    assert!(
+        alice.stderr_text().contains(&format!(
+            "made the local room key {} (readable by you only), which ./s1, ./s2 and ./s3 share",
+            key_file.display()
+        )),
+        "{:?}",
+        alice.stderr_text()
+    );
+    for p in [&bob, &carol] {
+        assert!(
+            !p.stderr_text().contains("made"),
+            "{}: {:?}",
+            p.label,
+            p.stderr_text()
+        );
+    }
+
+    // `./s1 invite`: alice's usual address and the local key.
+    let out = Command::new(clone.join("s1"))
+        .arg("invite")
+        .env("HOME", &home)
+        .env_remove("XDG_DATA_HOME")
+        .output()
+        .expect("run ./s1 invite");
+    assert!(
+        out.status.success(),
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).expect("UTF-8");
+    let printed = printed.trim_end();
+    assert!(
+        printed.starts_with("ringchat1:127.0.0.1:5001/"),
+        "{printed}"
+    );
+    assert_eq!(key_of(printed), key_in(&key_file));
+    assert_eq!(
+        printed.lines().count(),
+        1,
+        "the invitation alone: {printed:?}"
+    );
+}
