@@ -9,7 +9,7 @@ mod sim;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use ringchat::proto::{Command, Event};
-use sim::{Link, Sim, for_sims};
+use sim::{Link, Sim, for_listed_sims, for_sims};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -281,4 +281,12 @@ fn a_power_cut_under_load_loses_nothing_shown() {
         200,
         power_cut_scenario,
     );
+}
+
+/// A seed that once failed: the cut came right after the room formed, before a member had
+/// written the configuration its welcome named; restarted, it took itself for the only
+/// voter and led a room that could never commit.
+#[test]
+fn power_cut_seeds_that_once_failed() {
+    for_listed_sims(&[14064], power_cut_scenario);
 }

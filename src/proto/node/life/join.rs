@@ -11,8 +11,7 @@ impl Node {
             leader: self.ctx.id,
         });
         self.start_heartbeats(now);
-        self.room
-            .set_voters(BTreeSet::from([self.ctx.cfg.name.clone()]), Seq(0));
+        self.adopt_voters(BTreeSet::from([self.ctx.cfg.name.clone()]), Seq(0));
         self.room.lead(0);
         self.life.phase = Phase::Member;
         // Its creator is a member like any other: after `dereg`, `reg` brings it back.
@@ -218,8 +217,8 @@ impl Node {
             return;
         }
         let (voters, voters_at) = std::mem::take(&mut self.life.welcome_voters);
-        self.room.set_voters(voters, voters_at);
         let parts = std::mem::take(parts);
+        self.adopt_voters(voters, voters_at);
         let mut leaders_view_of_me = None;
         for m in parts.into_values().flatten() {
             if m.id == self.ctx.id {

@@ -72,8 +72,19 @@ impl Node {
         let held = std::mem::take(&mut saved.held);
         self.room
             .restore(history, held, next, self.ctx.cfg.history_limit);
-        if let Some((at, voters)) = saved.voters.take() {
-            self.room.set_voters(voters.into_iter().collect(), at);
+        match saved.voters.take() {
+            Some((at, voters)) => self.room.set_voters(voters.into_iter().collect(), at),
+            // Never written (a crash right after joining, before the welcome was on disk):
+            // every user saved might vote, so their majority is needed before going on.
+            None => {
+                let everyone: BTreeSet<String> = saved
+                    .members
+                    .iter()
+                    .map(|m| m.name.clone())
+                    .chain([self.ctx.cfg.name.clone()])
+                    .collect();
+                self.room.set_voters(everyone, Seq(0));
+            }
         }
         self.mail.restore(&mut saved);
         // Earlier runs of this user are gone; one entry per other name is enough.
@@ -241,7 +252,7 @@ impl Node {
         self.life.phase = Phase::Member;
         self.start_heartbeats(now);
         let next: Seq = self.room.next();
-        let alone = self.room.voters().iter().all(|v| *v == self.ctx.cfg.name);
+        let alone = *self.room.voters() == BTreeSet::from([self.ctx.cfg.name.clone()]);
         if alone {
             self.room.lead(term);
             log_at!(

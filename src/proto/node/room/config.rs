@@ -69,6 +69,22 @@ impl Room {
 }
 
 impl Node {
+    /// Takes the configuration `voters` as of entry `at` (a new room, a welcome) and keeps
+    /// it on disk, so a restart knows whose majority it needs.
+    pub(in crate::proto::node) fn adopt_voters(&mut self, voters: BTreeSet<String>, at: Seq) {
+        self.room.set_voters(voters, at);
+        self.write_voters(at);
+    }
+
+    fn write_voters(&mut self, at: Seq) {
+        if self.ctx.cfg.persist {
+            self.ctx.out.write(Write::Voters {
+                voters: self.room.voters().iter().cloned().collect(),
+                at,
+            });
+        }
+    }
+
     /// How many voters make a majority, and how many voters hold entry `acks` (the acking
     /// members' users, and this node's), in the configuration this node's log ends with
     /// (a change proposed or held counts before it is committed, as in Raft: with one
@@ -105,12 +121,7 @@ impl Node {
             self.room.voters(),
             e.seq
         );
-        if self.ctx.cfg.persist {
-            self.ctx.out.write(Write::Voters {
-                voters: self.room.voters().iter().cloned().collect(),
-                at: e.seq,
-            });
-        }
+        self.write_voters(e.seq);
         let removed_me = !self.room.voters().contains(&self.ctx.cfg.name);
         if removed_me && matches!(self.life.phase(), Phase::Leaving { notified: false }) {
             // Out of the configuration: the room goes on without us.
