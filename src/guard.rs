@@ -193,7 +193,16 @@ pub fn member_rate(per_source_per_second: u32) -> u32 {
 struct Inner {
     sessions: Option<Sessions>,
     out: VecDeque<Out>,
+    /// Addresses a join exchange came from outside a session lately, and when: what is
+    /// sent there is split (see [`phase::split_for`]), as the process there may be a new
+    /// one (a restart) that holds no session yet.
+    joining_from: std::collections::HashMap<SocketAddr, Instant>,
 }
+
+/// How long an address that spoke the join exchange gets its replies split.
+const JOINING_FOR: std::time::Duration = std::time::Duration::from_secs(20);
+/// Addresses remembered for that at most (the oldest are forgotten first).
+const JOINING_MAX: usize = 1024;
 
 /// Sessions, sealing, replay windows and rate limits for one node.
 pub struct Guard {
@@ -235,6 +244,7 @@ impl Guard {
             inner: Mutex::new(Inner {
                 sessions: None,
                 out: VecDeque::new(),
+                joining_from: Default::default(),
             }),
         }
     }
@@ -276,7 +286,11 @@ impl Guard {
     /// send with [`Guard::poll_transmit`].
     pub fn send(&self, now: Instant, to: SocketAddr, plain: &[u8]) {
         let mut inner = self.lock();
-        let Inner { sessions, out } = &mut *inner;
+        let Inner {
+            sessions,
+            out,
+            joining_from,
+        } = &mut *inner;
         let Some(sessions) = sessions.as_mut() else {
             let bytes = self.seal(plain);
             return out.push_back(Out {
@@ -285,10 +299,29 @@ impl Guard {
                 handshake: false,
             });
         };
-        if sessions.send(now, to, plain, out) {
+        let split = sessions.peer_at(to).filter(|_| {
+            joining_from
+                .get(&to)
+                .is_some_and(|at| now.saturating_duration_since(*at) < JOINING_FOR)
+        });
+        let (plain, inside): (Cow<[u8]>, Option<Vec<u8>>) = match split {
+            None => (Cow::Borrowed(plain), None),
+            Some(member) => match phase::split_for(plain, member) {
+                (None, inside) => {
+                    if let Some(inside) = inside {
+                        sessions.send(now, to, &inside, out);
+                    }
+                    return;
+                }
+                (Some(outside), inside) => (Cow::Owned(outside), inside),
+            },
+        };
+        if let Some(inside) = inside {
+            sessions.send(now, to, &inside, out);
+        } else if split.is_none() && sessions.send(now, to, &plain, out) {
             return;
         }
-        let (kept, held) = phase::for_departure(plain);
+        let (kept, held) = phase::for_departure(&plain);
         if held > 0 {
             tracing::debug!("held back {held} packets for {to}: no session with it");
         }
@@ -320,7 +353,7 @@ impl Guard {
     /// Tries again handshakes that are due (and forgets expired sessions).
     pub fn handle_timeout(&self, now: Instant) {
         let mut inner = self.lock();
-        let Inner { sessions, out } = &mut *inner;
+        let Inner { sessions, out, .. } = &mut *inner;
         if let Some(s) = sessions.as_mut() {
             s.handle_timeout(now, out);
         }
@@ -359,10 +392,30 @@ impl Guard {
         self.within_rate(from)?;
         let first = datagram.first().copied();
         let mut inner = self.lock();
-        let Inner { sessions, out } = &mut *inner;
+        let Inner {
+            sessions,
+            out,
+            joining_from,
+        } = &mut *inner;
         let sessions = sessions.as_mut().ok_or(Refused::NoSessions)?;
+        let mut heard_join = |from: SocketAddr| {
+            if joining_from.len() >= JOINING_MAX && !joining_from.contains_key(&from) {
+                joining_from.retain(|_, at| now.saturating_duration_since(*at) < JOINING_FOR);
+                if joining_from.len() >= JOINING_MAX {
+                    joining_from.clear();
+                }
+            }
+            joining_from.insert(from, now);
+        };
         match first {
-            Some(frame::TRANSPORT) => Ok(sessions.open(now, datagram, out)?.map(Cow::Owned)),
+            Some(frame::TRANSPORT) => {
+                let plain = sessions.open(now, datagram, out)?;
+                if !joining_from.is_empty() {
+                    // The process there holds a session with us: it is in the room.
+                    joining_from.remove(&from);
+                }
+                Ok(plain.map(Cow::Owned))
+            }
             Some(frame::INIT | frame::RESPONSE) if self.is_keyed() => Err(Refused::NotSealed),
             Some(frame::INIT | frame::RESPONSE) => {
                 sessions.on_handshake(now, from, datagram, out)?;
@@ -379,11 +432,13 @@ impl Guard {
                 }
                 phase::check_arrival(&inner)?;
                 self.check_window(sender, pn)?;
+                heard_join(from);
                 Ok(Some(Cow::Owned(inner)))
             }
             _ if self.is_keyed() => Err(Refused::NotSealed),
             _ => {
                 phase::check_arrival(datagram)?;
+                heard_join(from);
                 Ok(Some(Cow::Borrowed(datagram)))
             }
         }

@@ -82,6 +82,38 @@ pub fn for_departure(plain: &[u8]) -> (Option<Vec<u8>>, usize) {
     (encode(&env).ok(), total - kept)
 }
 
+/// Splits a datagram for the member `member`'s address, where a join exchange was heard
+/// lately (a new process at that address, say a restart, asking to join): the join
+/// exchange, and acks of what another node than `member` sent, go outside the session
+/// (the first part); the rest goes in it (the second). Either part may be empty.
+pub fn split_for(plain: &[u8], member: NodeId) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+    let Ok(env) = decode(plain) else {
+        return (None, None);
+    };
+    let outside = |p: &Packet| match p {
+        Packet::Ack(a) => a.of != member,
+        Packet::Data { msg, .. } => join_exchange(msg),
+        Packet::Heartbeat(_) => false,
+    };
+    if !env.packets.iter().any(outside) {
+        return (None, Some(plain.to_vec()));
+    }
+    let (out, ins): (Vec<Packet>, Vec<Packet>) = env.packets.into_iter().partition(outside);
+    let part = |packets: Vec<Packet>| {
+        (!packets.is_empty())
+            .then(|| {
+                encode(&Envelope {
+                    from: env.from,
+                    lamport: env.lamport,
+                    packets,
+                })
+                .ok()
+            })
+            .flatten()
+    };
+    (part(out), part(ins))
+}
+
 /// The sender a plain datagram claims (its envelope's `from`), read without decoding the
 /// rest: the version byte, then the id as a postcard varint.
 pub fn sender_of(plain: &[u8]) -> Option<NodeId> {

@@ -228,6 +228,15 @@ impl Sessions {
         }
     }
 
+    /// The member at `to` that datagrams there go to in a session, if any (none while
+    /// this node is outside the room).
+    pub fn peer_at(&self, to: SocketAddr) -> Option<NodeId> {
+        if self.outside {
+            return None;
+        }
+        self.by_addr.get(&to).copied()
+    }
+
     /// Whether we hold a session we may send on with the member at `to`.
     pub fn has_session(&mut self, now: Instant, to: SocketAddr) -> bool {
         let Some(id) = self.by_addr.get(&to) else {
