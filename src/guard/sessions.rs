@@ -53,6 +53,16 @@ pub const MAX_RETRY: Duration = Duration::from_millis(1600);
 pub const GIVE_UP: Duration = Duration::from_secs(10);
 /// How often expired sessions are swept away.
 const SWEEP: Duration = Duration::from_secs(10);
+/// How often the table looks at who went quiet (see [`Sessions::handle_timeout`]).
+const TICK: Duration = Duration::from_millis(500);
+/// A peer we sent to but heard nothing from for this long gets a new handshake: it may
+/// have lost our session (WireGuard's KEEPALIVE + REKEY_TIMEOUT, shorter here, as a room
+/// notices a silent member within half a second).
+pub const NEW_HANDSHAKE_AFTER: Duration = Duration::from_secs(2);
+/// A peer that sent us something we have not answered for this long gets an empty
+/// datagram, so that it does not take our silence for a lost session (WireGuard's
+/// passive keepalive). Heartbeats go one way round the ring.
+pub const KEEPALIVE_AFTER: Duration = Duration::from_secs(1);
 
 /// The wait before the first retry of a handshake; it doubles with every try.
 pub fn first_retry() -> Duration {
@@ -101,6 +111,10 @@ struct Peer {
     queue: VecDeque<Vec<u8>>,
     /// The largest initiation timestamp taken from this peer.
     last_stamp: u64,
+    /// Since when we have sent it something in a session and heard nothing back.
+    unanswered_since: Option<Instant>,
+    /// Since when it has sent us something we have not answered (with anything).
+    owed_since: Option<Instant>,
 }
 
 impl Peer {
@@ -114,6 +128,8 @@ impl Peer {
             pending: None,
             queue: VecDeque::new(),
             last_stamp: 0,
+            unanswered_since: None,
+            owed_since: None,
         }
     }
 
@@ -123,6 +139,12 @@ impl Peer {
             .iter()
             .map(|s| s.local)
             .chain(self.pending.as_ref().map(|p| p.local))
+    }
+
+    /// We sent it something now.
+    fn sent(&mut self, now: Instant) {
+        self.unanswered_since.get_or_insert(now);
+        self.owed_since = None;
     }
 
     /// The session to send on: the newest confirmed one that has not expired.
@@ -148,6 +170,7 @@ pub struct Sessions {
     outside: bool,
     last_stamp: u64,
     next_sweep: Option<Instant>,
+    next_tick: Option<Instant>,
     /// [`Sessions::poll_timeout`]'s answer, until something changes it.
     deadline: Option<Option<Instant>>,
     /// What was done so far.
@@ -166,6 +189,7 @@ impl Sessions {
             outside: true,
             last_stamp: 0,
             next_sweep: None,
+            next_tick: None,
             deadline: None,
             counts: SessionCounts::default(),
         }
@@ -176,6 +200,14 @@ impl Sessions {
     /// with anyone no longer there (or whose key changed, or who left by its own word) end,
     /// and so do those taken on trust once inside, unless the table confirms them.
     pub fn set_table<'a>(&mut self, outside: bool, entries: impl IntoIterator<Item = &'a Member>) {
+        if outside && !self.outside {
+            // Out of the room (left, or deregistered): the members drop our sessions as
+            // they hear of it, so we drop theirs, and come back with new ones.
+            let all: Vec<NodeId> = self.peers.keys().copied().collect();
+            for id in all {
+                self.drop_peer(id);
+            }
+        }
         self.outside = outside;
         let mut wanted: HashMap<NodeId, (&Member, [u8; 32])> = HashMap::new();
         let mut best: HashMap<SocketAddr, &Member> = HashMap::new();
@@ -270,6 +302,7 @@ impl Sessions {
         if let Some(session) = peer.sending(now) {
             let renew = session.stale(now);
             if let Some(bytes) = session.seal(plain) {
+                peer.sent(now);
                 out.push_back(Out {
                     to,
                     bytes,
@@ -488,6 +521,7 @@ impl Sessions {
         let session =
             Session::new(pending.handshake, ours, theirs, now).map_err(|_| Refused::Unauthentic)?;
         let dropped = add_session(peer, session);
+        peer.unanswered_since = None;
         self.counts.handshakes += 1;
         for i in dropped {
             self.by_index.remove(&i);
@@ -505,8 +539,12 @@ impl Sessions {
         };
         let addr = peer.addr;
         let queue = std::mem::take(&mut peer.queue);
-        let Some(session) = peer.sending(now) else {
+        if peer.sending(now).is_none() {
             peer.queue = queue;
+            return;
+        }
+        peer.sent(now);
+        let Some(session) = peer.sending(now) else {
             return;
         };
         for plain in queue
@@ -549,6 +587,10 @@ impl Sessions {
             OpenError::Replayed => Refused::Replayed(counter, id),
             OpenError::Unauthentic => Refused::Unauthentic,
         })?;
+        peer.unanswered_since = None;
+        if !plain.is_empty() {
+            peer.owed_since.get_or_insert(now);
+        }
         if !was_confirmed && !peer.queue.is_empty() {
             self.flush(now, id, false, out);
         }
@@ -589,6 +631,10 @@ impl Sessions {
                 self.start_handshake(now, id, out);
             }
         }
+        if self.next_tick.is_some_and(|t| t <= now) {
+            self.next_tick = None;
+            self.look_for_silence(now, out);
+        }
         if self.next_sweep.is_some_and(|t| t <= now) {
             self.next_sweep = None;
             let mut gone = Vec::new();
@@ -610,7 +656,53 @@ impl Sessions {
         }
     }
 
+    /// WireGuard's two timers, on every peer with a session: a new handshake to one we
+    /// keep sending to without hearing back (it may have lost our session: dropped us and
+    /// taken us back, say), and an empty datagram to one we hear from without answering.
+    fn look_for_silence(&mut self, now: Instant, out: &mut VecDeque<Out>) {
+        let mut renew = Vec::new();
+        let mut any = false;
+        let older = |t: Option<Instant>, d: Duration| {
+            t.is_some_and(|t| now.saturating_duration_since(t) >= d)
+        };
+        for peer in self.peers.values_mut() {
+            if peer.sessions.is_empty() {
+                continue;
+            }
+            any = true;
+            if older(peer.unanswered_since, NEW_HANDSHAKE_AFTER) && peer.pending.is_none() {
+                peer.unanswered_since = None;
+                renew.push(peer.id);
+            }
+            if older(peer.owed_since, KEEPALIVE_AFTER) {
+                let addr = peer.addr;
+                if let Some(bytes) = peer.sending(now).and_then(|s| s.seal(&[])) {
+                    peer.owed_since = None;
+                    out.push_back(Out {
+                        to: addr,
+                        bytes,
+                        handshake: false,
+                    });
+                }
+            }
+        }
+        for id in renew {
+            self.start_handshake(now, id, out);
+        }
+        if any {
+            self.tick_later(now);
+        }
+    }
+
+    fn tick_later(&mut self, now: Instant) {
+        if self.next_tick.is_none() {
+            self.deadline = None;
+            self.next_tick = Some(now + TICK);
+        }
+    }
+
     fn sweep_later(&mut self, now: Instant) {
+        self.tick_later(now);
         if self.next_sweep.is_none() {
             self.deadline = None;
             self.next_sweep = Some(now + SWEEP);
@@ -628,6 +720,7 @@ impl Sessions {
             .values()
             .filter_map(|p| p.pending.as_ref().map(|h| h.next_try))
             .chain(self.next_sweep)
+            .chain(self.next_tick)
             .min();
         self.deadline = Some(d);
         d

@@ -448,3 +448,88 @@ fn a_keyed_room_seals_handshakes_too() {
     assert_eq!(bob.guard.receive(t0, alice.addr, &sealed_init), Ok(None));
     assert!(decode(&dm(alice.id, "x")).is_ok());
 }
+
+/// Drives the guards' timers from `from` to `to` in steps of `step`, moving datagrams
+/// between `nodes` at every step; returns what was handed on.
+fn run_until(nodes: &[&Node], from: Instant, to: Instant, step: Duration) -> Vec<(usize, Vec<u8>)> {
+    let mut got = Vec::new();
+    let mut now = from;
+    while now <= to {
+        for n in nodes {
+            n.guard.handle_timeout(now);
+        }
+        got.extend(run(now, nodes).0);
+        now += step;
+    }
+    got
+}
+
+#[test]
+fn a_peer_that_lost_our_session_gets_a_new_one() {
+    let t0 = Instant::now();
+    let (alice, bob) = (node(1, None), node(2, None));
+    room(&[&alice, &bob]);
+    alice.guard.send(t0, bob.addr, &dm(alice.id, "one"));
+    assert_eq!(run(t0, &[&alice, &bob]).0.len(), 1);
+    // Bob drops alice (she went offline by her own word) and takes her back: his side of
+    // their session is gone, hers is not.
+    bob.guard.set_table(
+        false,
+        &[online(&bob), entry(&alice, Presence::Offline, alice.id)],
+    );
+    room(&[&alice, &bob]);
+    let t1 = t0 + Duration::from_millis(10);
+    alice.guard.send(t1, bob.addr, &dm(alice.id, "lost"));
+    assert!(
+        run(t1, &[&alice, &bob]).0.is_empty(),
+        "her old session is refused"
+    );
+    // Within a few seconds of sending without an answer, alice starts a new handshake;
+    // what she sends then arrives.
+    let t2 = t1 + super::NEW_HANDSHAKE_AFTER + Duration::from_secs(1);
+    run_until(&[&alice, &bob], t1, t2, Duration::from_millis(100));
+    alice.guard.send(t2, bob.addr, &dm(alice.id, "found"));
+    assert_eq!(run(t2, &[&alice, &bob]).0, vec![(1, dm(alice.id, "found"))]);
+}
+
+#[test]
+fn a_peer_that_only_hears_answers_with_keepalives() {
+    let t0 = Instant::now();
+    let (alice, bob) = (node(1, None), node(2, None));
+    room(&[&alice, &bob]);
+    // Alice sends bob something every 100 ms (heartbeats round the ring go one way);
+    // bob never has anything to send her.
+    let mut now = t0;
+    let end = t0 + Duration::from_secs(6);
+    while now < end {
+        alice.guard.send(now, bob.addr, &dm(alice.id, "beat"));
+        for n in [&alice, &bob] {
+            n.guard.handle_timeout(now);
+        }
+        run(now, &[&alice, &bob]);
+        now += Duration::from_millis(100);
+    }
+    // Bob's keepalives keep alice from taking his silence for a lost session.
+    assert_eq!(
+        alice.guard.session_counts().handshakes,
+        1,
+        "no new handshake"
+    );
+}
+
+#[test]
+fn leaving_the_room_drops_every_session() {
+    let t0 = Instant::now();
+    let (alice, bob) = (node(1, None), node(2, None));
+    room(&[&alice, &bob]);
+    alice.guard.send(t0, bob.addr, &dm(alice.id, "hi"));
+    assert_eq!(run(t0, &[&alice, &bob]).0.len(), 1);
+    // Bob deregisters: out of the room, then back.
+    let table = [online(&alice), entry(&bob, Presence::Offline, bob.id)];
+    bob.guard.set_table(true, &table);
+    alice.guard.set_table(false, &table);
+    room(&[&alice, &bob]);
+    // Back in, bob starts afresh rather than sending in a session alice dropped.
+    bob.guard.send(t0, alice.addr, &dm(bob.id, "back"));
+    assert_eq!(run(t0, &[&alice, &bob]).0, vec![(0, dm(bob.id, "back"))]);
+}
