@@ -195,7 +195,7 @@ struct Inner {
     out: VecDeque<Out>,
     /// Addresses a join exchange came from outside a session lately, and when: what is
     /// sent there is split (see [`phase::split_for`]), as the process there may be a new
-    /// one (a restart) that holds no session yet.
+    /// one (a restart) that holds no session yet. So is what goes to an offline member.
     joining_from: std::collections::HashMap<SocketAddr, Instant>,
 }
 
@@ -299,11 +299,18 @@ impl Guard {
                 handshake: false,
             });
         };
-        let split = sessions.peer_at(to).filter(|_| {
-            joining_from
-                .get(&to)
-                .is_some_and(|at| now.saturating_duration_since(*at) < JOINING_FOR)
-        });
+        // Where a new process may be (a join exchange came from there lately, or the member
+        // there is offline: a restart at its address is not admitted yet), the join exchange
+        // goes outside the session.
+        let split = sessions
+            .peer_at(to)
+            .filter(|(_, online)| {
+                !online
+                    || joining_from
+                        .get(&to)
+                        .is_some_and(|at| now.saturating_duration_since(*at) < JOINING_FOR)
+            })
+            .map(|(id, _)| id);
         let (plain, inside): (Cow<[u8]>, Option<Vec<u8>>) = match split {
             None => (Cow::Borrowed(plain), None),
             Some(member) => match phase::split_for(plain, member) {

@@ -162,7 +162,8 @@ pub struct Sessions {
     keys: StaticKeys,
     peers: HashMap<NodeId, Peer>,
     /// Which member a datagram for an address goes to.
-    by_addr: HashMap<SocketAddr, NodeId>,
+    /// (and whether its entry says it is online).
+    by_addr: HashMap<SocketAddr, (NodeId, bool)>,
     /// Our session and handshake indices, and whose they are.
     by_index: HashMap<u32, NodeId>,
     /// Outside the room: everything we send is the join exchange, and a handshake from
@@ -246,7 +247,10 @@ impl Sessions {
             peer.provisional = false;
             peer.addr = m.addr;
         }
-        self.by_addr = best.into_iter().map(|(a, m)| (a, m.id)).collect();
+        self.by_addr = best
+            .into_iter()
+            .map(|(a, m)| (a, (m.id, m.presence == Presence::Online)))
+            .collect();
     }
 
     /// Ends every session with `id` and forgets it.
@@ -261,8 +265,8 @@ impl Sessions {
     }
 
     /// The member at `to` that datagrams there go to in a session, if any (none while
-    /// this node is outside the room).
-    pub fn peer_at(&self, to: SocketAddr) -> Option<NodeId> {
+    /// this node is outside the room), and whether its entry says it is online.
+    pub fn peer_at(&self, to: SocketAddr) -> Option<(NodeId, bool)> {
         if self.outside {
             return None;
         }
@@ -271,7 +275,7 @@ impl Sessions {
 
     /// Whether we hold a session we may send on with the member at `to`.
     pub fn has_session(&mut self, now: Instant, to: SocketAddr) -> bool {
-        let Some(id) = self.by_addr.get(&to) else {
+        let Some((id, _)) = self.by_addr.get(&to) else {
             return false;
         };
         self.peers
@@ -292,7 +296,7 @@ impl Sessions {
         if self.outside {
             return false;
         }
-        let Some(&id) = self.by_addr.get(&to) else {
+        let Some(&(id, _)) = self.by_addr.get(&to) else {
             return false;
         };
         let Some(peer) = self.peers.get_mut(&id) else {

@@ -533,3 +533,79 @@ fn leaving_the_room_drops_every_session() {
     bob.guard.send(t0, alice.addr, &dm(bob.id, "back"));
     assert_eq!(run(t0, &[&alice, &bob]).0, vec![(0, dm(bob.id, "back"))]);
 }
+
+#[test]
+fn a_new_process_at_a_members_address_gets_the_join_exchange_outside_sessions() {
+    use crate::wire::{Ack, Refusal};
+    let t0 = Instant::now();
+    let (alice, bob) = (node(1, None), node(2, None));
+    room(&[&alice, &bob]);
+    alice.guard.send(t0, bob.addr, &dm(alice.id, "hi"));
+    assert_eq!(run(t0, &[&alice, &bob]).0.len(), 1);
+    // Bob restarts: a new process (new id) at the same address, outside the room.
+    let mut bob2 = node(2, None);
+    bob2.id = NodeId(77_777);
+    bob2.guard = Guard::new(bob2.id, None, u32::MAX).with_identity(&bob2.secret);
+    bob2.guard.set_table(true, &[online(&bob2)]);
+    // Its join reaches alice outside a session, while its old entry is still online.
+    bob2.guard.send(t0, alice.addr, &join(bob2.id));
+    assert_eq!(run(t0, &[&alice, &bob2]).0, vec![(0, join(bob2.id))]);
+    // Her answer (an ack of its join, a refusal) goes outside the session with the old
+    // process, which nobody at that address holds any more; the rest stays inside it.
+    let answer = encode(&Envelope {
+        from: alice.id,
+        lamport: Lamport(9),
+        packets: vec![
+            Packet::Ack(Ack::of_one(bob2.id, MsgId(1))),
+            Packet::Data {
+                id: MsgId(3),
+                msg: Message::JoinRefused {
+                    reason: Refusal::StillOnline,
+                },
+            },
+            Packet::Data {
+                id: MsgId(4),
+                msg: dm_message(),
+            },
+        ],
+    })
+    .unwrap();
+    alice.guard.send(t0, bob.addr, &answer);
+    let (got, _) = run(t0, &[&alice, &bob2]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let env = decode(&got[0].1).unwrap();
+    assert_eq!(
+        env.packets.len(),
+        2,
+        "the ack and the refusal: {:?}",
+        env.packets
+    );
+    // The old entry offline (cut out), a challenge goes outside too, without any join
+    // heard from that address.
+    let t1 = t0 + super::super::JOINING_FOR + Duration::from_secs(1);
+    let table = [online(&alice), entry(&bob, Presence::Offline, alice.id)];
+    alice.guard.set_table(false, &table);
+    let challenge = encode(&Envelope {
+        from: alice.id,
+        lamport: Lamport(10),
+        packets: vec![Packet::Data {
+            id: MsgId(5),
+            msg: Message::Challenge { nonce: [4; 16] },
+        }],
+    })
+    .unwrap();
+    alice.guard.send(t1, bob.addr, &challenge);
+    assert_eq!(run(t1, &[&alice, &bob2]).0, vec![(1, challenge)]);
+}
+
+fn dm_message() -> Message {
+    decode(&dm(NodeId(1), "x"))
+        .unwrap()
+        .packets
+        .into_iter()
+        .find_map(|p| match p {
+            Packet::Data { msg, .. } => Some(msg),
+            _ => None,
+        })
+        .unwrap()
+}
