@@ -554,7 +554,7 @@ impl Sessions {
         for plain in queue
             .iter()
             .map(Vec::as_slice)
-            .chain((queue.is_empty() && confirm).then_some(&[][..]).into_iter())
+            .chain((queue.is_empty() && confirm).then_some(&[][..]))
         {
             if let Some(bytes) = session.seal(plain) {
                 out.push_back(Out {

@@ -160,7 +160,7 @@ impl Capture {
                         )
                     };
                     // Each datagram over lo shows up going out and coming in: keep one.
-                    if n <= 0 || from.sll_pkttype == libc::PACKET_OUTGOING as u8 {
+                    if n <= 0 || from.sll_pkttype == libc::PACKET_OUTGOING {
                         continue;
                     }
                     if let Some(c) = parse_udp(&buf[..n as usize]) {
@@ -218,6 +218,9 @@ fn parse_udp(ip: &[u8]) -> Option<Captured> {
     })
 }
 
+/// Datagrams with where they went, shared between threads.
+pub type Log = Arc<Mutex<Vec<(SocketAddr, Vec<u8>)>>>;
+
 /// A member that is only a test socket: it has an identity (and the room key, if any)
 /// and a guard with sessions, as a node has. It joins (answering the leader's identity
 /// challenge), takes the leader's session and welcome, acks what it is sent, and sends
@@ -235,7 +238,7 @@ pub struct FakeMember {
     /// Every datagram it received that opened and decoded.
     pub received: Arc<Mutex<Vec<(SocketAddr, Envelope)>>>,
     /// Every datagram it put on the wire.
-    pub sent: Arc<Mutex<Vec<(SocketAddr, Vec<u8>)>>>,
+    pub sent: Log,
 }
 
 /// Sends what `guard` has for the wire, keeping a copy in `sent`.

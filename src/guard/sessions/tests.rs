@@ -90,23 +90,25 @@ fn join(from: NodeId) -> Vec<u8> {
     .unwrap()
 }
 
+/// Datagrams, each with where it went (or, handed on by a guard, the index of its node).
+type Datagrams<T> = Vec<(T, Vec<u8>)>;
+
 /// Moves datagrams between `nodes` until none is left; returns what each node's guard
 /// handed on (receiver index, bytes) and every datagram put on the wire, in order.
-fn run(now: Instant, nodes: &[&Node]) -> (Vec<(usize, Vec<u8>)>, Vec<(SocketAddr, Vec<u8>)>) {
+fn run(now: Instant, nodes: &[&Node]) -> (Datagrams<usize>, Datagrams<SocketAddr>) {
     let mut delivered = Vec::new();
     let mut wire = Vec::new();
     for _ in 0..50 {
         let mut moved = false;
-        for (i, n) in nodes.iter().enumerate() {
+        for n in nodes {
             while let Some((to, bytes)) = n.guard.poll_transmit() {
                 moved = true;
                 wire.push((to, bytes.clone()));
-                if let Some(r) = nodes.iter().position(|m| m.addr == to) {
-                    if let Ok(Some(plain)) = nodes[r].guard.receive(now, n.addr, &bytes) {
-                        delivered.push((r, plain.into_owned()));
-                    }
+                if let Some(r) = nodes.iter().position(|m| m.addr == to)
+                    && let Ok(Some(plain)) = nodes[r].guard.receive(now, n.addr, &bytes)
+                {
+                    delivered.push((r, plain.into_owned()));
                 }
-                let _ = i;
             }
         }
         if !moved {
