@@ -1,6 +1,6 @@
 //! The node task: one UDP socket, one deadline timer, a command channel in and an
-//! output channel out, the node's database, and its guard (room key, replay windows,
-//! rate limits). It makes no protocol decisions; it moves bytes and time into the
+//! output channel out, the node's database, and its guard (pairwise sessions between
+//! members, the room key for the join exchange, replay windows, rate limits). It makes no protocol decisions; it moves bytes and time into the
 //! [`Node`] and its outputs out.
 //!
 //! [`NodeTask`] starts a node as a task behind channels; the interactive
@@ -15,10 +15,13 @@
 //! Two bounds live here, on the I/O side of the node:
 //!
 //! - **Members are never rate limited like strangers.** After every input the task tells
-//!   the guard the member table's addresses when the table changed
-//!   ([`Guard::set_members`]); a member's address then has a budget of its own (see
+//!   the guard the member table when it changed, and whether the node is outside the
+//!   room ([`Guard::set_table`]); a member's address then has a budget of its own (see
 //!   `guard`), so a burst between members is never refused while floods from strangers
-//!   still are.
+//!   still are. The same table says whom the guard holds sessions with: every datagram
+//!   the node sends to a member goes through the guard ([`Guard::send`]), sealed in the
+//!   session with that member, and every datagram that reaches the node opened in a
+//!   session whose peer is its sender, or is the join exchange.
 //! - **Sender back-pressure.** While the node has [`MAX_UNCONFIRMED`] of its own room
 //!   messages unconfirmed, the task takes no request from the command channel: what the
 //!   program hands over waits there, in order, until the room has caught up. The node's
@@ -108,7 +111,8 @@ pub fn wall_now() -> WallMillis {
     )
 }
 
-/// How a node guards its socket.
+/// How a node guards its socket (members always talk in sessions keyed from their
+/// identities, except with [`NodeTask::room_key_only`]).
 #[derive(Clone, Debug)]
 pub struct Security {
     /// The room key; without it the room is unauthenticated.
@@ -169,6 +173,7 @@ pub struct NodeTask {
     security: Security,
     store: Option<Store>,
     loss: Loss,
+    sessions: bool,
 }
 
 impl NodeTask {
@@ -181,6 +186,7 @@ impl NodeTask {
             security: Security::default(),
             store: None,
             loss: Loss::default(),
+            sessions: true,
         }
     }
 
@@ -203,6 +209,15 @@ impl NodeTask {
         self
     }
 
+    /// No sessions: every datagram sealed with the room key alone (or plain without one),
+    /// as before sessions, so that members can read and forge each other's traffic. Only
+    /// for measuring what sessions cost (`ringchat-bench throughput --compare-sessions`);
+    /// the program never does this.
+    pub fn room_key_only(mut self) -> Self {
+        self.sessions = false;
+        self
+    }
+
     /// Starts the node with a fresh random id as a task on the current tokio runtime.
     /// Fails only if the database cannot be read.
     pub fn start(self) -> Result<NodeHandle, StoreError> {
@@ -218,9 +233,11 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
         security,
         store,
         loss,
+        sessions,
     } = task;
     let id = NodeId(rand::random());
     cfg.rng_seed = rand::random();
+    let cfg_identity = cfg.identity;
     cfg.persist = store.is_some();
     let local_addr = cfg.addr;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -241,7 +258,10 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
             Node::restore(cfg, id, Instant::now(), saved)
         }
     };
-    let guard = Guard::new(id, security.room_key, security.per_source_per_second);
+    let mut guard = Guard::new(id, security.room_key, security.per_source_per_second);
+    if sessions {
+        guard = guard.with_identity(&cfg_identity);
+    }
     // Log lines written on this node's behalf carry its own Lamport time, also when
     // several nodes share the process.
     let clock = NodeClock::default();
@@ -291,8 +311,9 @@ struct Io {
     loss: Loss,
     /// The node's Lamport time as its log lines show it.
     clock: NodeClock,
-    /// The member table's digest when its addresses were last given to the guard.
-    members_digest: Option<u64>,
+    /// The member table's digest, and whether the node was outside the room, when the
+    /// table was last given to the guard.
+    members_digest: Option<(u64, bool)>,
     /// See [`NodeHandle::input_room`].
     input_room: Arc<Semaphore>,
 }
@@ -313,12 +334,16 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
     // On disk before anything of this input (an ack, say) goes out.
     persist(store, node, events);
     learn_members(guard, node, members_digest);
+    let now = Instant::now();
     while let Some(t) = node.poll_transmit() {
+        guard.send(now, t.to, &t.bytes);
+    }
+    while let Some((to, bytes)) = guard.poll_transmit() {
         if loss.drops() {
             continue;
         }
-        if let Err(e) = socket.send_to(&guard.seal(&t.bytes), t.to).await {
-            warn!(lamport = node.lamport().0, "send to {} failed: {e}", t.to);
+        if let Err(e) = socket.send_to(&bytes, to).await {
+            warn!(lamport = node.lamport().0, "send to {to} failed: {e}");
         }
     }
     let mut done = false;
@@ -331,17 +356,17 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
     done
 }
 
-/// Gives the guard the member table's addresses (this node's own left out) when the table
-/// changed since `known` (its digest then), so that members get their own rate budget.
-fn learn_members(guard: &Guard, node: &Node, known: &mut Option<u64>) {
+/// Gives the guard the member table when it changed since `known` (its digest then, and
+/// whether the node was outside the room), so that members get their own rate budget and
+/// sessions are held with members only.
+fn learn_members(guard: &Guard, node: &Node, known: &mut Option<(u64, bool)>) {
     let table = node.members();
-    let digest = table.digest();
-    if *known == Some(digest) {
+    let now = (table.digest(), node.is_outside_room());
+    if *known == Some(now) {
         return;
     }
-    *known = Some(digest);
-    let me = node.id();
-    guard.set_members(table.entries().filter(|m| m.id != me).map(|m| m.addr));
+    *known = Some(now);
+    guard.set_table(now.1, table.entries());
 }
 
 /// Whether the node may take another request: the command channel is open and, while the
@@ -353,10 +378,12 @@ fn takes_requests(node: &Node, commands_open: bool) -> bool {
 }
 
 /// Has the guard check and open one received datagram (the rate limit first, so a flood
-/// costs no decryption) and hands a plain one to the node.
+/// costs no decryption) and hands a plain one to the node; handshakes stay with the guard.
 fn take_datagram(guard: &Guard, node: &mut Node, from: SocketAddr, datagram: &[u8]) {
-    match guard.open(from, datagram) {
-        Ok(plain) => node.handle_datagram(Instant::now(), from, &plain),
+    let now = Instant::now();
+    match guard.receive(now, from, datagram) {
+        Ok(Some(plain)) => node.handle_datagram(now, from, &plain),
+        Ok(None) => {}
         Err(why) => guard.note_refused(from, &why),
     }
 }
@@ -415,7 +442,11 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
         if drain(&mut io, &mut node).await {
             return;
         }
-        let deadline = node.poll_timeout().map(tokio::time::Instant::from_std);
+        let deadline = [node.poll_timeout(), io.guard.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(tokio::time::Instant::from_std);
         if let Some(d) = deadline
             && d != sleep.deadline()
         {
@@ -438,7 +469,11 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
                     node.handle_command(Instant::now(), wall_now(), Command::Leave);
                 }
             },
-            () = &mut sleep, if deadline.is_some() => node.handle_timeout(Instant::now()),
+            () = &mut sleep, if deadline.is_some() => {
+                let now = Instant::now();
+                io.guard.handle_timeout(now);
+                node.handle_timeout(now);
+            }
         }
         // Whatever else is already waiting joins this burst.
         let mut taken = 1;

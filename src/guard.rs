@@ -1,45 +1,69 @@
-//! The datagram guard, on the I/O side of the node: sealing every datagram with the room
-//! key, a replay window per sender, and a per-source rate limit applied before any
-//! expensive work.
+//! The datagram guard, on the I/O side of the node: pairwise sessions between members
+//! (every datagram authenticated to its sender), the room key (admission: the join
+//! exchange is sealed with it), replay windows, and a per-source rate limit applied before
+//! any expensive work.
 //!
-//! A sealed datagram is
+//! **Sessions** ([`sessions`]). Every member's static key is the X25519 form of its
+//! ed25519 identity ([`statics`]); members hold Noise IK sessions with each other (the
+//! WireGuard design: a handshake per pair, keys per session, an index and a counter in each
+//! datagram, a replay window per session, renewal after [`sessions::REKEY_AFTER`]). A
+//! datagram that opens in a session reaches the node only if its envelope names that
+//! session's peer as its sender. Only the join exchange travels outside a session
+//! ([`phase`]): plain in a room without a key, sealed with the room key in one with a key;
+//! anything else found there is refused, and never sent so. A guard made without an
+//! identity ([`Guard::new`] alone) seals everything with the room key, as before sessions
+//! (kept to measure what sessions cost).
+//!
+//! **Room key.** A sealed datagram is
 //! `SEALED | sender id (8, LE) | packet number (8, LE) | nonce (24) | ciphertext+tag`,
 //! where the header before the ciphertext is the associated data, and the plaintext is
-//! the plain datagram (`wire::encode`'s output). XChaCha20-Poly1305 with a random 24-byte
-//! nonce per datagram. Packet numbers grow per sending process; the receiver keeps a
-//! sliding window of [`REPLAY_WINDOW`] numbers per sender id, so a datagram captured and
-//! sent again is refused, whoever leads.
+//! the plain datagram (`wire::encode`'s output) or a handshake message. XChaCha20-Poly1305
+//! with a random 24-byte nonce per datagram. Packet numbers grow per sending process; the
+//! receiver keeps a sliding window of [`REPLAY_WINDOW`] numbers per claimed sender id for
+//! the join exchange (handshakes have their own defence, see [`sessions`]).
 //!
-//! The rate limit never cuts a member: the node task tells the guard the addresses in the
-//! member table ([`Guard::set_members`]), and a member's address has a budget of its own,
+//! The rate limit never cuts a member: the node task tells the guard the member table
+//! ([`Guard::set_table`]), and a member's address has a budget of its own,
 //! [`member_rate`], far above what the protocol itself sends from one address, and is not
 //! counted toward its IP's cap. Strangers (joins, floods, spoofed sources on a member's
 //! host) keep the per-source limit and the per-IP cap. A flood that claims a member's own
 //! address (IP and port) is still capped at the member budget.
 //!
 //! The node task opens and seals datagrams. The guard works through `&self` (its tables
-//! are `DashMap`s and its counters atomics), so it can also be shared by reference with
-//! other tasks, as the tests' stand-in peers do.
+//! are `DashMap`s, its sessions behind a mutex, its counters atomics), so it can also be
+//! shared by reference with other tasks, as the tests' stand-in peers do.
 
 use crate::ids::NodeId;
+use crate::wire::Member;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use dashmap::{DashMap, DashSet};
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use thiserror::Error;
 
+pub mod frame;
+pub mod phase;
 mod replay;
+pub mod session;
+pub mod sessions;
+pub mod statics;
 pub use replay::{REPLAY_WINDOW, ReplayWindow};
+use sessions::{Out, SessionCounts, Sessions};
+pub use statics::StaticKeys;
 
 /// First byte of a sealed datagram (plain ones start with the protocol version, 1).
 pub const SEALED: u8 = 0xA1;
 pub use crate::wire::SEAL_OVERHEAD;
 const HEADER: usize = 1 + 8 + 8 + 24;
 const _: () = assert!(SEAL_OVERHEAD == HEADER + 16);
+// A transport datagram adds less than the room key's seal, for which the wire keeps room.
+const _: () = assert!(frame::TRANSPORT_OVERHEAD <= SEAL_OVERHEAD);
 /// How many sources' worth one IP address may send over all its ports.
 const IP_SHARE: u32 = 20;
 /// Datagrams a second a member's address may send, at least (see [`member_rate`]). One
@@ -67,6 +91,34 @@ pub enum Refused {
     /// A packet number already seen, or too old to tell.
     #[error("replayed (packet {0} from {1})")]
     Replayed(u64, NodeId),
+    /// A transport datagram naming no live session of ours: an old capture (from before a
+    /// restart, or meant for another node), or a session that ended.
+    #[error("names no session of ours")]
+    NoSession,
+    /// A session datagram whose counter is past what any session uses.
+    #[error("session counter {0} out of range")]
+    OutOfRange(u64),
+    /// A handshake from a key that is no member's (or not that member's).
+    #[error("handshake from {0}, whose key is no member's")]
+    NotAMember(NodeId),
+    /// A handshake meant for another node (an earlier process at this address?).
+    #[error("handshake for node {0}, not us")]
+    NotForUs(NodeId),
+    /// A datagram that opened in one member's session but claims another sender.
+    #[error("claims to be from {claimed} inside {peer}'s session")]
+    Impersonation {
+        /// The sender its envelope names.
+        claimed: NodeId,
+        /// The member whose session it opened in.
+        peer: NodeId,
+    },
+    /// Outside a session (plain, or sealed with the room key only), something other than
+    /// the join exchange.
+    #[error("{0} outside a session (only the join exchange travels so)")]
+    OutsideSession(&'static str),
+    /// A session datagram, and this guard holds no sessions (made without an identity).
+    #[error("a session datagram, and this node holds no sessions")]
+    NoSessions,
 }
 
 /// A room key could not be read or written.
@@ -137,7 +189,22 @@ pub fn member_rate(per_source_per_second: u32) -> u32 {
         .max(MEMBER_RATE)
 }
 
-/// Sealing, replay windows and rate limits for one node.
+/// What the guard keeps behind its mutex: the sessions, and what waits to be sent.
+struct Inner {
+    sessions: Option<Sessions>,
+    out: VecDeque<Out>,
+    /// Addresses a join exchange came from outside a session lately, and when: what is
+    /// sent there is split (see [`phase::split_for`]), as the process there may be a new
+    /// one (a restart) that holds no session yet. So is what goes to an offline member.
+    joining_from: std::collections::HashMap<SocketAddr, Instant>,
+}
+
+/// How long an address that spoke the join exchange gets its replies split.
+const JOINING_FOR: std::time::Duration = std::time::Duration::from_secs(20);
+/// Addresses remembered for that at most (the oldest are forgotten first).
+const JOINING_MAX: usize = 1024;
+
+/// Sessions, sealing, replay windows and rate limits for one node.
 pub struct Guard {
     /// What was refused so far.
     pub refused: RefusedCounts,
@@ -154,10 +221,12 @@ pub struct Guard {
     members: DashSet<SocketAddr>,
     started: Instant,
     per_source_per_second: u32,
+    inner: Mutex<Inner>,
 }
 
 impl Guard {
-    /// A guard for node `me`; with `key`, every datagram is sealed and must open.
+    /// A guard for node `me` without sessions: with `key`, every datagram is sealed with
+    /// the room key and must open (see [`Guard::with_identity`] for sessions).
     /// `per_source_per_second` datagrams from one source IP are let through each second.
     pub fn new(me: NodeId, key: Option<[u8; KEY_BYTES]>, per_source_per_second: u32) -> Self {
         Guard {
@@ -172,6 +241,213 @@ impl Guard {
             members: DashSet::new(),
             started: Instant::now(),
             per_source_per_second,
+            inner: Mutex::new(Inner {
+                sessions: None,
+                out: VecDeque::new(),
+                joining_from: Default::default(),
+            }),
+        }
+    }
+
+    /// The same guard with sessions: members talk in pairwise sessions keyed from their
+    /// identities (this node's ed25519 secret is `identity`), and only the join exchange
+    /// travels outside them (see the module doc).
+    pub fn with_identity(self, identity: &[u8; 32]) -> Self {
+        let sessions = Sessions::new(self.me, StaticKeys::from_identity(identity));
+        self.lock().sessions = Some(sessions);
+        self
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether members talk in sessions here.
+    pub fn has_sessions(&self) -> bool {
+        self.lock().sessions.is_some()
+    }
+
+    /// Tells the guard the member table (`entries`, this node's own among them or not)
+    /// and whether this node is `outside_room` (joining, or out after `dereg`): members'
+    /// addresses get their own rate budget, and sessions are held with members only (see
+    /// [`sessions`]). Call it whenever the table or that changes.
+    pub fn set_table<'a>(&self, outside_room: bool, entries: impl IntoIterator<Item = &'a Member>) {
+        let entries: Vec<&Member> = entries.into_iter().collect();
+        let me = self.me;
+        self.set_members(entries.iter().filter(|m| m.id != me).map(|m| m.addr));
+        if let Some(sessions) = self.lock().sessions.as_mut() {
+            sessions.set_table(outside_room, entries);
+        }
+    }
+
+    /// Takes the node's datagram `plain` for `to`: sealed in the session with the member
+    /// there (at once, or once its handshake completes), or, outside sessions, what of it
+    /// is the join exchange (sealed with the room key when there is one). Collect what to
+    /// send with [`Guard::poll_transmit`].
+    pub fn send(&self, now: Instant, to: SocketAddr, plain: &[u8]) {
+        let mut inner = self.lock();
+        let Inner {
+            sessions,
+            out,
+            joining_from,
+        } = &mut *inner;
+        let Some(sessions) = sessions.as_mut() else {
+            let bytes = self.seal(plain);
+            return out.push_back(Out {
+                to,
+                bytes,
+                handshake: false,
+            });
+        };
+        // Where a new process may be (a join exchange came from there lately, or the member
+        // there is offline: a restart at its address is not admitted yet), the join exchange
+        // goes outside the session.
+        let split = sessions
+            .peer_at(to)
+            .filter(|(_, online)| {
+                !online
+                    || joining_from
+                        .get(&to)
+                        .is_some_and(|at| now.saturating_duration_since(*at) < JOINING_FOR)
+            })
+            .map(|(id, _)| id);
+        let (plain, inside): (Cow<[u8]>, Option<Vec<u8>>) = match split {
+            None => (Cow::Borrowed(plain), None),
+            Some(member) => match phase::split_for(plain, member) {
+                (None, inside) => {
+                    if let Some(inside) = inside {
+                        sessions.send(now, to, &inside, out);
+                    }
+                    return;
+                }
+                (Some(outside), inside) => (Cow::Owned(outside), inside),
+            },
+        };
+        if let Some(inside) = inside {
+            sessions.send(now, to, &inside, out);
+        } else if split.is_none() && sessions.send(now, to, &plain, out) {
+            return;
+        }
+        let (kept, held) = phase::for_departure(&plain);
+        if held > 0 {
+            tracing::debug!("held back {held} packets for {to}: no session with it");
+        }
+        if let Some(bytes) = kept {
+            let bytes = if self.is_keyed() {
+                self.seal(&bytes)
+            } else {
+                bytes
+            };
+            out.push_back(Out {
+                to,
+                bytes,
+                handshake: false,
+            });
+        }
+    }
+
+    /// The next datagram to put on the wire, and where.
+    pub fn poll_transmit(&self) -> Option<(SocketAddr, Vec<u8>)> {
+        let o = self.lock().out.pop_front()?;
+        let bytes = if o.handshake && self.is_keyed() {
+            self.seal(&o.bytes)
+        } else {
+            o.bytes
+        };
+        Some((o.to, bytes))
+    }
+
+    /// Tries again handshakes that are due (and forgets expired sessions).
+    pub fn handle_timeout(&self, now: Instant) {
+        let mut inner = self.lock();
+        let Inner { sessions, out, .. } = &mut *inner;
+        if let Some(s) = sessions.as_mut() {
+            s.handle_timeout(now, out);
+        }
+    }
+
+    /// When [`Guard::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.lock()
+            .sessions
+            .as_mut()
+            .and_then(Sessions::poll_timeout)
+    }
+
+    /// Handshakes completed and datagrams dropped unsent, so far.
+    pub fn session_counts(&self) -> SessionCounts {
+        self.lock()
+            .sessions
+            .as_ref()
+            .map(|s| s.counts)
+            .unwrap_or_default()
+    }
+
+    /// Checks the source's rate, then takes a received datagram: the plain datagram for
+    /// the node (a session's, whose sender is that session's peer; or the join exchange),
+    /// `None` when it was for the guard itself (a handshake, a confirmation), or why it was
+    /// refused. Without sessions, as [`Guard::open`].
+    pub fn receive<'a>(
+        &self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &'a [u8],
+    ) -> Result<Option<Cow<'a, [u8]>>, Refused> {
+        if !self.has_sessions() {
+            return self.open(from, datagram).map(Some);
+        }
+        self.within_rate(from)?;
+        let first = datagram.first().copied();
+        let mut inner = self.lock();
+        let Inner {
+            sessions,
+            out,
+            joining_from,
+        } = &mut *inner;
+        let sessions = sessions.as_mut().ok_or(Refused::NoSessions)?;
+        let mut heard_join = |from: SocketAddr| {
+            if joining_from.len() >= JOINING_MAX && !joining_from.contains_key(&from) {
+                joining_from.retain(|_, at| now.saturating_duration_since(*at) < JOINING_FOR);
+                if joining_from.len() >= JOINING_MAX {
+                    joining_from.clear();
+                }
+            }
+            joining_from.insert(from, now);
+        };
+        match first {
+            Some(frame::TRANSPORT) => {
+                let plain = sessions.open(now, datagram, out)?;
+                if !joining_from.is_empty() {
+                    // The process there holds a session with us: it is in the room.
+                    joining_from.remove(&from);
+                }
+                Ok(plain.map(Cow::Owned))
+            }
+            Some(frame::INIT | frame::RESPONSE) if self.is_keyed() => Err(Refused::NotSealed),
+            Some(frame::INIT | frame::RESPONSE) => {
+                sessions.on_handshake(now, from, datagram, out)?;
+                Ok(None)
+            }
+            Some(SEALED) => {
+                let (sender, pn, inner) = self.open_sealed(datagram)?;
+                if matches!(inner.first(), Some(&(frame::INIT | frame::RESPONSE))) {
+                    sessions.on_handshake(now, from, &inner, out)?;
+                    return Ok(None);
+                }
+                if inner.first() == Some(&frame::TRANSPORT) {
+                    return Err(Refused::OutsideSession("a session datagram"));
+                }
+                phase::check_arrival(&inner)?;
+                self.check_window(sender, pn)?;
+                heard_join(from);
+                Ok(Some(Cow::Owned(inner)))
+            }
+            _ if self.is_keyed() => Err(Refused::NotSealed),
+            _ => {
+                phase::check_arrival(datagram)?;
+                heard_join(from);
+                Ok(Some(Cow::Borrowed(datagram)))
+            }
         }
     }
 
@@ -219,21 +495,33 @@ impl Guard {
         out
     }
 
-    /// Checks the source's rate, then opens a datagram: the plain datagram for the node
+    /// Checks the source's rate, then opens a datagram sealed with the room key (as every
+    /// datagram is in a keyed room without sessions): the plain datagram for the node
     /// (borrowed when the room has no key: nothing to open), or why it was refused.
     pub fn open<'a>(&self, from: SocketAddr, datagram: &'a [u8]) -> Result<Cow<'a, [u8]>, Refused> {
         self.within_rate(from)?;
         let sealed = datagram.first() == Some(&SEALED);
-        let Some(cipher) = &self.cipher else {
+        if !self.is_keyed() {
             return if sealed {
                 Err(Refused::NoKey)
             } else {
                 Ok(Cow::Borrowed(datagram))
             };
-        };
+        }
         if !sealed {
             return Err(Refused::NotSealed);
         }
+        let (sender, pn, plain) = self.open_sealed(datagram)?;
+        self.check_window(sender, pn)?;
+        Ok(Cow::Owned(plain))
+    }
+
+    /// Opens a datagram sealed with the room key: the sender id and packet number its
+    /// header claims, and what it carries (not yet checked against the replay window).
+    fn open_sealed(&self, datagram: &[u8]) -> Result<(NodeId, u64, Vec<u8>), Refused> {
+        let Some(cipher) = &self.cipher else {
+            return Err(Refused::NoKey);
+        };
         if datagram.len() < SEAL_OVERHEAD {
             return Err(Refused::Unauthentic);
         }
@@ -252,10 +540,19 @@ impl Guard {
                 },
             )
             .map_err(|_| Refused::Unauthentic)?;
+        Ok((sender, pn, plain))
+    }
+
+    /// Records packet number `pn` of `sender` in its room-key replay window.
+    fn check_window(&self, sender: NodeId, pn: u64) -> Result<(), Refused> {
+        if self.windows.len() > 4096 && !self.windows.contains_key(&sender) {
+            // Claimed ids cost a window each: the table of them stays bounded.
+            self.windows.clear();
+        }
         if !self.windows.entry(sender).or_default().accept(pn) {
             return Err(Refused::Replayed(pn, sender));
         }
-        Ok(Cow::Owned(plain))
+        Ok(())
     }
 
     /// Counts a refusal and logs it, at most once a second per source.

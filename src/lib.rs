@@ -14,13 +14,15 @@
 //!   membership ring, the room log (leader proposals committed by a majority of the
 //!   voting configuration, terms, recovery), direct messages. No I/O, no clocks.
 //! - [`driver`]: the node task (tokio): one UDP socket, one timer, the command channel,
-//!   the database, the guard, shutdown. It prints nothing and reads no terminal.
+//!   the database, the guard (every datagram in and out goes through it), shutdown. It prints nothing and reads no terminal.
 //! - [`program`]: the interactive program on top of a node task: the full-screen client
 //!   on a terminal ([`program::tui`]), or line mode for pipes, `--json` and `--line`
 //!   ([`program::line`], or the line editor [`program::terminal`]); it prints what the
 //!   node says. It uses [`driver`]; nothing below it uses it.
 //! - [`ui`]: parse a typed line into a [`proto::Command`]; render a [`proto::Event`].
-//! - [`guard`]: the room key (sealing every datagram), replay windows, rate limits.
+//! - [`guard`]: pairwise Noise sessions between members (every datagram authenticated to
+//!   its sender), the room key (admission: it seals the join exchange), replay windows,
+//!   rate limits.
 //! - [`identity`]: a user's ed25519 identity file, to which names are bound.
 //! - [`logging`]: the log file, each line prefixed with its node's Lamport time.
 //! - [`store`]: the node's SQLite database (history, offline-queue replicas, member

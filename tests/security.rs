@@ -6,24 +6,22 @@
 //! Each step waits for the line (or counter) that proves the previous one happened, with a
 //! generous bound; nothing sleeps and hopes.
 
+mod adversary;
 mod common;
 
+use adversary::{FakeMember, plain};
 use common::*;
-use ed25519_dalek::{Signer, SigningKey};
+use ed25519_dalek::SigningKey;
 use ringchat::guard::{Guard, KEY_BYTES, read_key};
-use ringchat::ids::{DmId, Lamport, MsgId, NodeId, WallMillis};
-use ringchat::wire::{
-    Ack, DirectMessage, Envelope, Message, Packet, decode, encode, proof_message,
-};
+use ringchat::ids::{DmId, Lamport, NodeId, WallMillis};
+use ringchat::wire::{DirectMessage, Message, decode};
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -124,16 +122,6 @@ fn wait_counter(
         }
         thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// A plain (unsealed) datagram from `from` carrying reliable message `msg`.
-fn plain(from: NodeId, id: u64, msg: Message) -> Vec<u8> {
-    encode(&Envelope {
-        from,
-        lamport: Lamport(id),
-        packets: vec![Packet::Data { id: MsgId(id), msg }],
-    })
-    .expect("fits a datagram")
 }
 
 fn join_message(name: &str, identity: &SigningKey) -> Message {
@@ -307,138 +295,13 @@ fn a_node_without_the_key_gets_no_answer() {
     }
 }
 
-/// A member that is only a test socket holding the room key: it joins (answering the
-/// leader's identity challenge), acks what it is sent, and sends hand-built datagrams.
-struct FakeMember {
-    id: NodeId,
-    socket: UdpSocket,
-    guard: Arc<Guard>,
-    next_id: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
-    /// Every datagram it received that opened and decoded.
-    received: Arc<Mutex<Vec<(SocketAddr, Envelope)>>>,
-}
-
-impl FakeMember {
-    fn new(id: NodeId, name: &str, room_key: [u8; KEY_BYTES], identity: SigningKey) -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        let guard = Arc::new(Guard::new(id, Some(room_key), u32::MAX));
-        let next_id = Arc::new(AtomicU64::new(1));
-        let stop = Arc::new(AtomicBool::new(false));
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let reader = {
-            let socket = socket.try_clone().expect("clone the socket");
-            socket
-                .set_read_timeout(Some(Duration::from_millis(50)))
-                .expect("timeout");
-            let (guard, next_id, stop, received) = (
-                guard.clone(),
-                next_id.clone(),
-                stop.clone(),
-                received.clone(),
-            );
-            let name = name.to_string();
-            let me = id;
-            thread::spawn(move || {
-                let mut buf = [0u8; 2048];
-                while !stop.load(Ordering::Relaxed) {
-                    let Ok((n, from)) = socket.recv_from(&mut buf) else {
-                        continue;
-                    };
-                    let Some(env) = guard
-                        .open(from, &buf[..n])
-                        .ok()
-                        .and_then(|p| decode(&p).ok())
-                    else {
-                        continue;
-                    };
-                    for packet in &env.packets {
-                        let Packet::Data { id, msg } = packet else {
-                            continue;
-                        };
-                        let ack = encode(&Envelope {
-                            from: me,
-                            lamport: Lamport(1),
-                            packets: vec![Packet::Ack(Ack::of_one(env.from, *id))],
-                        })
-                        .expect("fits");
-                        let _ = socket.send_to(&guard.seal(&ack), from);
-                        if let Message::Challenge { nonce } = msg {
-                            let signature = identity
-                                .sign(&proof_message(nonce, me, &name))
-                                .to_bytes()
-                                .to_vec();
-                            let n = next_id.fetch_add(1, Ordering::Relaxed);
-                            let proof = plain(me, n, Message::Proof { signature });
-                            let _ = socket.send_to(&guard.seal(&proof), from);
-                        }
-                    }
-                    received
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push((from, env));
-                }
-            })
-        };
-        FakeMember {
-            id,
-            socket,
-            guard,
-            next_id,
-            stop,
-            reader: Some(reader),
-            received,
-        }
-    }
-
-    fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Seals a plain datagram with the room key and a fresh packet number.
-    fn seal(&self, plain: &[u8]) -> Vec<u8> {
-        self.guard.seal(plain)
-    }
-
-    fn send(&self, bytes: &[u8], to: SocketAddr) {
-        self.socket.send_to(bytes, to).expect("send");
-    }
-
-    /// How many identity challenges it was sent.
-    fn challenges(&self) -> usize {
-        let got = self.received.lock().unwrap_or_else(|e| e.into_inner());
-        got.iter()
-            .flat_map(|(_, e)| &e.packets)
-            .filter(|p| {
-                matches!(
-                    p,
-                    Packet::Data {
-                        msg: Message::Challenge { .. },
-                        ..
-                    }
-                )
-            })
-            .count()
-    }
-}
-
-impl Drop for FakeMember {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-    }
-}
-
-/// c. Replay. A test socket holding the room key joins as `mallory`. Its sealed `Join`,
-/// sent again byte for byte once it is in, is refused by the leader's guard (refused
-/// grows by one, no new challenge). A sealed private message to bob is shown; the same
-/// bytes sent again are refused by bob's guard (refused +1, duplicates unchanged, not
-/// shown again). The control: the same message sealed anew (a fresh packet number) does
-/// pass the guard and is suppressed by the protocol instead (duplicates +1, refused
-/// unchanged), so the first refusal was the replay window's doing.
+/// c. Replay. A test socket holding the room key and an identity joins as `mallory`. Its
+/// sealed `Join`, sent again byte for byte once it is in, is refused by the leader's guard
+/// (refused grows by one, no new challenge). A private message to bob, in mallory's session
+/// with bob, is shown; the same bytes sent again are refused by bob's guard (refused +1,
+/// duplicates unchanged, not shown again). The control: the same message sealed anew (the
+/// session's next counter) does pass the guard and is suppressed by the protocol instead
+/// (duplicates +1, refused unchanged), so the first refusal was the replay window's doing.
 #[test]
 fn a_replayed_datagram_is_refused_by_the_guard() {
     let scratch = Scratch::new();
@@ -452,15 +315,11 @@ fn a_replayed_datagram_is_refused_by_the_guard() {
     let fake = FakeMember::new(
         NodeId(0x0bad_f00d_0000_0001),
         "mallory",
-        room_key,
+        Some(room_key),
         identity.clone(),
     );
-    let join_sealed = fake.seal(&plain(
-        fake.id,
-        fake.next_id(),
-        join_message("mallory", &identity),
-    ));
-    fake.send(&join_sealed, addr_of(&alice));
+    let join_plain = plain(fake.id, fake.next_id(), join_message("mallory", &identity));
+    let join_sealed = fake.send(&join_plain, addr_of(&alice)).remove(0);
     alice.expect_line("mallory is online");
     bob.expect_line("mallory is online");
     let challenges = fake.challenges();
@@ -468,7 +327,7 @@ fn a_replayed_datagram_is_refused_by_the_guard() {
 
     // The captured join, again: the leader's guard refuses it.
     let a0 = counters(&mut alice);
-    fake.send(&join_sealed, addr_of(&alice));
+    fake.send_raw(&join_sealed, addr_of(&alice));
     let a1 = wait_counter(&mut alice, "refused", "refusing the replayed join", |v| {
         v > a0["refused"]
     });
@@ -488,13 +347,13 @@ fn a_replayed_datagram_is_refused_by_the_guard() {
         })
     };
     let replay_me = plain(fake.id, fake.next_id(), dm(1, "replay me"));
-    let captured = fake.seal(&replay_me);
-    fake.send(&captured, addr_of(&bob));
+    let captured = fake.send(&replay_me, addr_of(&bob));
+    assert_eq!(captured.len(), 1, "one datagram in the session");
     bob.expect(|l| l.ends_with("] mallory: replay me"), "mallory's message");
     let b0 = counters(&mut bob);
 
     // The same bytes again: refused by bob's guard.
-    fake.send(&captured, addr_of(&bob));
+    fake.send_raw(&captured[0], addr_of(&bob));
     let b1 = wait_counter(&mut bob, "refused", "refusing the replayed message", |v| {
         v > b0["refused"]
     });
@@ -502,7 +361,7 @@ fn a_replayed_datagram_is_refused_by_the_guard() {
     assert_eq!(b1["duplicates"], b0["duplicates"], "{b0:?} -> {b1:?}");
 
     // The control: sealed anew, it passes the guard and the protocol suppresses it.
-    fake.send(&fake.seal(&replay_me), addr_of(&bob));
+    fake.send(&replay_me, addr_of(&bob));
     let b2 = wait_counter(
         &mut bob,
         "duplicates",
@@ -514,7 +373,7 @@ fn a_replayed_datagram_is_refused_by_the_guard() {
 
     // Still in: a new message is shown, and the first one was shown exactly once.
     let fresh = plain(fake.id, fake.next_id(), dm(2, "after the replay"));
-    fake.send(&fake.seal(&fresh), addr_of(&bob));
+    fake.send(&fresh, addr_of(&bob));
     bob.expect(
         |l| l.ends_with("] mallory: after the replay"),
         "the new message",

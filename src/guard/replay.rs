@@ -1,4 +1,4 @@
-//! The replay window: which packet numbers of one sender were seen, over a sliding window
+//! The replay window: which packet numbers of one sender (or one session) were seen, over a sliding window
 //! of the latest [`REPLAY_WINDOW`], so that a datagram captured and sent again is refused.
 
 /// Packet numbers remembered per sender.
@@ -12,6 +12,19 @@ pub struct ReplayWindow {
 }
 
 impl ReplayWindow {
+    /// Whether `pn` would be accepted (neither seen nor older than the window), without
+    /// recording it: checked before the work of opening a datagram.
+    pub fn fresh(&self, pn: u64) -> bool {
+        if pn == 0 {
+            return false;
+        }
+        if pn > self.highest {
+            return true;
+        }
+        let age = self.highest - pn;
+        age < REPLAY_WINDOW && !self.get(age)
+    }
+
     /// Records `pn`; `false` if it was seen before or is older than the window.
     pub fn accept(&mut self, pn: u64) -> bool {
         if pn == 0 {
@@ -73,5 +86,7 @@ mod tests {
         assert!(!w.accept(4), "too old to tell");
         assert!(w.accept(5 + 10 * REPLAY_WINDOW));
         assert!(!w.accept(0));
+        assert!(!w.fresh(0) && !w.fresh(5 + 10 * REPLAY_WINDOW));
+        assert!(w.fresh(5 + 10 * REPLAY_WINDOW - 1) && w.fresh(u64::MAX));
     }
 }

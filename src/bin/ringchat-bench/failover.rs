@@ -13,7 +13,12 @@ const LIMIT: Duration = Duration::from_secs(20);
 
 /// One trial in a fresh room of `n` nodes.
 pub async fn trial(n: usize) -> Result<Duration, String> {
-    let mut room = Room::form(n, &Setup::defaults()).await?;
+    trial_with(n, &Setup::defaults()).await
+}
+
+/// One trial in a fresh room of `n` nodes set up as `setup` says.
+pub async fn trial_with(n: usize, setup: &Setup) -> Result<Duration, String> {
+    let mut room = Room::form(n, setup).await?;
     room.forget();
     room.kill(0);
     let killed = Instant::now();

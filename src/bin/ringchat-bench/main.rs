@@ -27,6 +27,9 @@
 //!   `redis-server` and `redis-cli` are installed (skipped, saying so, when not).
 //! - `catchup [--behind 100000] [--trials 3]` ([`catchup`]): a real member back from
 //!   `dereg` while the room said that many messages: the time until it shows the last.
+//! - `sessions [--messages M] [--trials T]` ([`sessions`]): keyed rooms with every
+//!   datagram sealed with the room key alone against members in pairwise sessions,
+//!   alternating: 3-node throughput and its ratio, join time, failover.
 //! - `all [--trials T]` ([`report`]): all of the above at modest sizes and one table,
 //!   each rate also as a ratio to the raw reference, then the project's goals.
 //!
@@ -49,6 +52,7 @@ mod raw;
 mod report;
 mod room;
 mod scale;
+mod sessions;
 mod table;
 mod throughput;
 
@@ -118,6 +122,16 @@ enum What {
         compare_persist: bool,
         /// Runs per configuration (a fresh room each; the median is reported).
         #[arg(long, default_value_t = 1)]
+        trials: usize,
+    },
+    /// Keyed rooms, the room key alone against pairwise sessions, alternating: 3-node
+    /// throughput and its ratio, join time, failover.
+    Sessions {
+        /// Room messages per throughput run.
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+        /// Trials per configuration (medians reported).
+        #[arg(long, default_value_t = 3)]
         trials: usize,
     },
     /// Submit to shown at every member, p50/p99/p99.9/max, at an offered rate.
@@ -297,6 +311,12 @@ fn main() {
                 } else {
                     throughput::command(load, configs, trials, &threads).await;
                 }
+            }
+            What::Sessions { messages, trials } => {
+                if messages == 0 || trials == 0 {
+                    usage("need at least 1 message and 1 trial");
+                }
+                sessions::command(messages, trials).await;
             }
             What::Latency {
                 nodes,

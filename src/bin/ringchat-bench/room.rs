@@ -52,6 +52,9 @@ pub struct Setup {
     /// Whether every node keeps its state in a database (in a scratch folder), as the
     /// program does by default.
     pub persist: bool,
+    /// Whether members talk in sessions (as the program always does); without, every
+    /// datagram is sealed with the room key alone (`NodeTask::room_key_only`).
+    pub sessions: bool,
 }
 
 impl Setup {
@@ -62,6 +65,7 @@ impl Setup {
             settle: Duration::from_secs(1),
             join_gap: PACED,
             persist: false,
+            sessions: true,
         }
     }
 
@@ -75,6 +79,7 @@ impl Setup {
             settle: Duration::from_secs(1),
             join_gap: PACED,
             persist: false,
+            sessions: true,
         }
     }
 }
@@ -94,6 +99,7 @@ pub struct Room {
     /// Events received but not yet taken.
     buffer: VecDeque<Stamped>,
     security: Security,
+    sessions: bool,
     /// Where the nodes' databases go, if they keep state (removed with the room).
     data: Option<std::path::PathBuf>,
 }
@@ -122,6 +128,7 @@ impl Room {
             sender,
             buffer: VecDeque::new(),
             security: setup.security.clone(),
+            sessions: setup.sessions,
             data: setup.persist.then(|| {
                 std::env::temp_dir().join(format!(
                     "ringchat-bench-{}-{:08x}",
@@ -179,12 +186,14 @@ impl Room {
                 Some(store)
             }
         };
-        let mut h = driver::NodeTask::new(socket, cfg)
+        let mut task = driver::NodeTask::new(socket, cfg)
             .security(self.security.clone())
             .store(store)
-            .loss(self.loss.clone())
-            .start()
-            .map_err(|e| e.to_string())?;
+            .loss(self.loss.clone());
+        if !self.sessions {
+            task = task.room_key_only();
+        }
+        let mut h = task.start().map_err(|e| e.to_string())?;
         let (_, idle) = mpsc::unbounded_channel();
         let mut events = std::mem::replace(&mut h.events, idle);
         let tx = self.sender.clone();

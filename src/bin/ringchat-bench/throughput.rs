@@ -83,12 +83,26 @@ const STALL: Duration = Duration::from_secs(15);
 /// measuring loop runs as a task of the runtime, beside the nodes, so that the nodes'
 /// events wake it without waking another thread.
 pub async fn run(load: Load, room_key: Option<[u8; KEY_BYTES]>) -> Result<Throughput, String> {
-    tokio::spawn(measure(load, room_key))
+    run_with(load, room_key, true).await
+}
+
+/// [`run`], with members talking in sessions or (`sessions` false) everything sealed with
+/// the room key alone.
+pub async fn run_with(
+    load: Load,
+    room_key: Option<[u8; KEY_BYTES]>,
+    sessions: bool,
+) -> Result<Throughput, String> {
+    tokio::spawn(measure(load, room_key, sessions))
         .await
         .map_err(|e| format!("the measuring task failed: {e}"))?
 }
 
-async fn measure(load: Load, room_key: Option<[u8; KEY_BYTES]>) -> Result<Throughput, String> {
+async fn measure(
+    load: Load,
+    room_key: Option<[u8; KEY_BYTES]>,
+    sessions: bool,
+) -> Result<Throughput, String> {
     let Load {
         nodes: n,
         messages,
@@ -103,6 +117,7 @@ async fn measure(load: Load, room_key: Option<[u8; KEY_BYTES]>) -> Result<Throug
             ..Setup::unlimited().security
         },
         persist,
+        sessions,
         ..Setup::unlimited()
     };
     let mut room = Room::form(n, &setup).await?;

@@ -185,6 +185,16 @@ impl Node {
         self.life.is_member()
     }
 
+    /// Whether this node is outside the room: joining (or restarting), offline after
+    /// `dereg`, or done. The driver's guard then sends only the join exchange outside
+    /// sessions, and takes a session from the leader that welcomes it.
+    pub fn is_outside_room(&self) -> bool {
+        matches!(
+            self.life.phase(),
+            Phase::Joining { .. } | Phase::Offline | Phase::Done
+        )
+    }
+
     /// The member table.
     pub fn members(&self) -> &Membership {
         self.ring.members()

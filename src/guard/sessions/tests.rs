@@ -1,0 +1,613 @@
+//! The sessions through the guard, as the node task uses it: members' datagrams open only
+//! in their own sessions, once, and only at their recipient; the join exchange alone
+//! travels outside sessions.
+
+use crate::guard::{Guard, KEY_BYTES, Refused};
+use crate::ids::{DmId, Lamport, MsgId, NodeId, WallMillis};
+use crate::wire::{
+    DirectMessage, Envelope, Member, Message, Packet, Presence, Stamp, decode, encode,
+};
+use ed25519_dalek::SigningKey;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// A node: its id, identity secret, address and guard.
+struct Node {
+    id: NodeId,
+    secret: [u8; 32],
+    addr: SocketAddr,
+    guard: Guard,
+}
+
+fn node(n: u8, key: Option<[u8; KEY_BYTES]>) -> Node {
+    let id = NodeId(u64::from(n) * 1000 + 7);
+    let secret = [n; 32];
+    Node {
+        id,
+        secret,
+        addr: SocketAddr::from(([127, 0, 0, 1], 5000 + u16::from(n))),
+        guard: Guard::new(id, key, u32::MAX).with_identity(&secret),
+    }
+}
+
+fn entry(n: &Node, presence: Presence, by: NodeId) -> Member {
+    Member {
+        id: n.id,
+        name: format!("n{}", n.id.0),
+        addr: n.addr,
+        presence,
+        key: SigningKey::from_bytes(&n.secret).verifying_key().to_bytes(),
+        stamp: Stamp {
+            lamport: Lamport(1),
+            by,
+        },
+    }
+}
+
+fn online(n: &Node) -> Member {
+    entry(n, Presence::Online, NodeId(1))
+}
+
+/// Every node holds the same table of `nodes`, and is in the room.
+fn room(nodes: &[&Node]) {
+    let table: Vec<Member> = nodes.iter().map(|n| online(n)).collect();
+    for n in nodes {
+        n.guard.set_table(false, &table);
+    }
+}
+
+fn dm(from: NodeId, text: &str) -> Vec<u8> {
+    encode(&Envelope {
+        from,
+        lamport: Lamport(5),
+        packets: vec![Packet::Data {
+            id: MsgId(1),
+            msg: Message::Direct(DirectMessage {
+                id: DmId(1),
+                from_name: "x".into(),
+                to: vec!["y".into()],
+                lamport: Lamport(5),
+                sent_at: WallMillis(0),
+                text: text.into(),
+            }),
+        }],
+    })
+    .unwrap()
+}
+
+fn join(from: NodeId) -> Vec<u8> {
+    encode(&Envelope {
+        from,
+        lamport: Lamport(1),
+        packets: vec![Packet::Data {
+            id: MsgId(1),
+            msg: Message::Join {
+                name: "newcomer".into(),
+                key: [9; 32],
+            },
+        }],
+    })
+    .unwrap()
+}
+
+/// Datagrams, each with where it went (or, handed on by a guard, the index of its node).
+type Datagrams<T> = Vec<(T, Vec<u8>)>;
+
+/// Moves datagrams between `nodes` until none is left; returns what each node's guard
+/// handed on (receiver index, bytes) and every datagram put on the wire, in order.
+fn run(now: Instant, nodes: &[&Node]) -> (Datagrams<usize>, Datagrams<SocketAddr>) {
+    let mut delivered = Vec::new();
+    let mut wire = Vec::new();
+    for _ in 0..50 {
+        let mut moved = false;
+        for n in nodes {
+            while let Some((to, bytes)) = n.guard.poll_transmit() {
+                moved = true;
+                wire.push((to, bytes.clone()));
+                if let Some(r) = nodes.iter().position(|m| m.addr == to)
+                    && let Ok(Some(plain)) = nodes[r].guard.receive(now, n.addr, &bytes)
+                {
+                    delivered.push((r, plain.into_owned()));
+                }
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    (delivered, wire)
+}
+
+/// The transport datagrams among `wire` (the sessions' own, not handshakes).
+fn transports(wire: &[(SocketAddr, Vec<u8>)]) -> Vec<(SocketAddr, Vec<u8>)> {
+    wire.iter()
+        .filter(|(_, b)| b[0] == super::super::frame::TRANSPORT && b.len() > 29)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn members_talk_in_sessions_and_each_datagram_opens_once_at_its_recipient() {
+    let t0 = Instant::now();
+    for key in [None, Some([7u8; KEY_BYTES])] {
+        let (alice, bob, carol) = (node(1, key), node(2, key), node(3, key));
+        room(&[&alice, &bob, &carol]);
+        let hello = dm(alice.id, "hello bob");
+        alice.guard.send(t0, bob.addr, &hello);
+        let (got, wire) = run(t0, &[&alice, &bob, &carol]);
+        assert_eq!(got, vec![(1, hello.clone())], "bob, once, in a session");
+        // Bob answers at once in the session alice started.
+        bob.guard.send(t0, alice.addr, &dm(bob.id, "hi"));
+        let (got, _) = run(t0, &[&alice, &bob, &carol]);
+        assert_eq!(got, vec![(0, dm(bob.id, "hi"))]);
+        let captured = transports(&wire);
+        assert!(!captured.is_empty());
+        for (_, bytes) in &captured {
+            // Replayed to bob: refused by the session's window.
+            assert!(matches!(
+                bob.guard.receive(t0, alice.addr, bytes),
+                Err(Refused::Replayed(..))
+            ));
+            // Replayed to carol: no session of hers opens it (the recipient is bound in).
+            assert_eq!(
+                carol.guard.receive(t0, alice.addr, bytes),
+                Err(Refused::NoSession)
+            );
+        }
+        // The text is not in the clear on the wire.
+        assert!(
+            wire.iter()
+                .all(|(_, b)| !b.windows(9).any(|w| w == b"hello bob"))
+        );
+    }
+}
+
+#[test]
+fn a_restart_starts_new_sessions_and_old_captures_never_open() {
+    let t0 = Instant::now();
+    let (alice, bob) = (node(1, None), node(2, None));
+    room(&[&alice, &bob]);
+    alice.guard.send(t0, bob.addr, &dm(alice.id, "before"));
+    let (got, wire) = run(t0, &[&alice, &bob]);
+    assert_eq!(got.len(), 1);
+    // Bob restarts: the same identity and address, a new process (a new node id).
+    let mut bob2 = node(2, None);
+    bob2.id = NodeId(99_999);
+    bob2.guard = Guard::new(bob2.id, None, u32::MAX).with_identity(&bob2.secret);
+    let mut table = vec![online(&alice), online(&bob2)];
+    table.push(entry(&bob, Presence::Offline, alice.id));
+    bob2.guard.set_table(false, &table);
+    for (_, bytes) in &wire {
+        let r = bob2.guard.receive(t0, alice.addr, bytes);
+        assert!(
+            matches!(r, Err(Refused::NoSession) | Err(Refused::NotForUs(_))),
+            "{r:?}"
+        );
+    }
+    // Alice learns of the new process and talks to it in a new session.
+    alice.guard.set_table(false, &table);
+    alice.guard.send(t0, bob2.addr, &dm(alice.id, "after"));
+    let (got, _) = run(t0, &[&alice, &bob2]);
+    assert_eq!(got, vec![(1, dm(alice.id, "after"))]);
+}
+
+#[test]
+fn only_a_member_can_send_as_itself() {
+    let t0 = Instant::now();
+    let (alice, bob, mallory) = (node(1, None), node(2, None), node(3, None));
+    room(&[&alice, &bob, &mallory]);
+    // Mallory, a member, sends bob a message claiming alice's id, in her own session.
+    mallory
+        .guard
+        .send(t0, bob.addr, &dm(alice.id, "I am alice"));
+    let (got, _) = run(t0, &[&alice, &bob, &mallory]);
+    assert!(got.is_empty(), "{got:?}");
+    // The refusal itself: once the session exists, the forged envelope is named.
+    mallory
+        .guard
+        .send(t0, bob.addr, &dm(alice.id, "I am alice"));
+    let (to, bytes) = mallory.guard.poll_transmit().unwrap();
+    assert_eq!(to, bob.addr);
+    assert_eq!(
+        bob.guard.receive(t0, alice.addr, &bytes),
+        Err(Refused::Impersonation {
+            claimed: alice.id,
+            peer: mallory.id
+        })
+    );
+    // Outside a session, plain: only the join exchange passes, whatever the source.
+    assert_eq!(
+        bob.guard.receive(t0, alice.addr, &dm(alice.id, "plain")),
+        Err(Refused::OutsideSession("a private message"))
+    );
+    assert!(matches!(
+        bob.guard.receive(t0, alice.addr, &join(NodeId(5))),
+        Ok(Some(_))
+    ));
+    // A stranger's handshake: its key is no member's.
+    let stranger = node(4, None);
+    stranger
+        .guard
+        .set_table(false, &[online(&stranger), online(&bob)]);
+    stranger
+        .guard
+        .send(t0, bob.addr, &dm(stranger.id, "let me in"));
+    let (_, init) = stranger.guard.poll_transmit().unwrap();
+    assert_eq!(
+        bob.guard.receive(t0, stranger.addr, &init),
+        Err(Refused::NotAMember(stranger.id))
+    );
+}
+
+#[test]
+fn a_forged_counter_changes_nothing_for_the_member_it_names() {
+    let t0 = Instant::now();
+    let (bob, carol) = (node(2, None), node(3, None));
+    room(&[&bob, &carol]);
+    carol.guard.send(t0, bob.addr, &dm(carol.id, "one"));
+    let (got, wire) = run(t0, &[&bob, &carol]);
+    assert_eq!(got.len(), 1);
+    // Carol's session index at bob, the largest counter, any bytes.
+    let (_, real) = transports(&wire).pop().unwrap();
+    for counter in [u64::MAX, u64::MAX / 2, 5] {
+        let mut forged = real.clone();
+        forged[5..13].copy_from_slice(&counter.to_le_bytes());
+        let r = bob.guard.receive(t0, carol.addr, &forged);
+        assert!(
+            matches!(r, Err(Refused::OutOfRange(_)) | Err(Refused::Unauthentic)),
+            "{r:?}"
+        );
+    }
+    // Carol's next datagrams open as ever.
+    for text in ["two", "three"] {
+        carol.guard.send(t0, bob.addr, &dm(carol.id, text));
+    }
+    let (got, _) = run(t0, &[&bob, &carol]);
+    assert_eq!(got.len(), 2);
+}
+
+#[test]
+fn a_member_that_left_keeps_no_session() {
+    let t0 = Instant::now();
+    let (alice, bob, dave) = (node(1, None), node(2, None), node(4, None));
+    room(&[&alice, &bob, &dave]);
+    dave.guard.send(t0, alice.addr, &dm(dave.id, "bye soon"));
+    alice.guard.send(t0, dave.addr, &dm(alice.id, "ok"));
+    let (got, _) = run(t0, &[&alice, &bob, &dave]);
+    assert_eq!(got.len(), 2);
+    // Dave leaves (his entry offline by his own word): alice and bob drop him.
+    let table = vec![
+        online(&alice),
+        online(&bob),
+        entry(&dave, Presence::Offline, dave.id),
+    ];
+    alice.guard.set_table(false, &table);
+    bob.guard.set_table(false, &table);
+    // His old session no longer opens anything, and a new handshake is refused.
+    dave.guard.send(t0, alice.addr, &dm(dave.id, "still here"));
+    let (to, bytes) = dave.guard.poll_transmit().unwrap();
+    assert_eq!(to, alice.addr);
+    assert_eq!(
+        alice.guard.receive(t0, dave.addr, &bytes),
+        Err(Refused::NoSession)
+    );
+    dave.guard
+        .set_table(false, &[online(&alice), online(&dave)]);
+    let fresh = node(4, None); // the same identity, no sessions: it must handshake
+    fresh
+        .guard
+        .set_table(false, &[online(&alice), online(&dave)]);
+    fresh.guard.send(t0, alice.addr, &dm(dave.id, "again"));
+    let (_, init) = fresh.guard.poll_transmit().unwrap();
+    assert_eq!(
+        alice.guard.receive(t0, dave.addr, &init),
+        Err(Refused::NotAMember(dave.id))
+    );
+    // What alice sends dave from now on is the join exchange at most: nothing else.
+    alice.guard.send(t0, dave.addr, &dm(alice.id, "secret"));
+    assert_eq!(alice.guard.poll_transmit(), None);
+    // Alice and bob go on in their own session, which dave cannot open.
+    alice.guard.send(t0, bob.addr, &dm(alice.id, "after dave"));
+    let (got, wire) = run(t0, &[&alice, &bob]);
+    assert_eq!(got, vec![(1, dm(alice.id, "after dave"))]);
+    for (_, bytes) in transports(&wire) {
+        assert_eq!(
+            dave.guard.receive(t0, alice.addr, &bytes),
+            Err(Refused::NoSession)
+        );
+    }
+}
+
+#[test]
+fn a_newcomer_takes_the_leaders_session_and_then_only_members() {
+    let t0 = Instant::now();
+    let key = Some([3u8; KEY_BYTES]);
+    let (leader, newcomer, outsider) = (node(1, key), node(5, key), node(6, key));
+    // The newcomer is outside the room, knowing nobody.
+    newcomer.guard.set_table(true, &[online(&newcomer)]);
+    // Its join travels outside sessions (sealed with the room key).
+    newcomer.guard.send(t0, leader.addr, &join(newcomer.id));
+    leader.guard.set_table(false, &[online(&leader)]);
+    let (got, _) = run(t0, &[&leader, &newcomer]);
+    assert_eq!(got, vec![(0, join(newcomer.id))]);
+    // Admitted: the leader's table has it, and the welcome goes in a session the leader
+    // starts.
+    let table = vec![online(&leader), online(&newcomer)];
+    leader.guard.set_table(false, &table);
+    let welcome = dm(leader.id, "welcome");
+    leader.guard.send(t0, newcomer.addr, &welcome);
+    let (got, _) = run(t0, &[&leader, &newcomer]);
+    assert_eq!(got, vec![(1, welcome)]);
+    // Inside, the newcomer keeps that session (the leader is in its table) and answers.
+    newcomer.guard.set_table(false, &table);
+    newcomer
+        .guard
+        .send(t0, leader.addr, &dm(newcomer.id, "thanks"));
+    let (got, _) = run(t0, &[&leader, &newcomer]);
+    assert_eq!(got, vec![(0, dm(newcomer.id, "thanks"))]);
+    // A key holder that is no member cannot start a session with it any more.
+    outsider
+        .guard
+        .set_table(false, &[online(&outsider), online(&newcomer)]);
+    outsider
+        .guard
+        .send(t0, newcomer.addr, &dm(outsider.id, "hi"));
+    let (_, init) = outsider.guard.poll_transmit().unwrap();
+    assert_eq!(
+        newcomer.guard.receive(t0, outsider.addr, &init),
+        Err(Refused::NotAMember(outsider.id))
+    );
+}
+
+#[test]
+fn both_sides_may_start_at_once() {
+    let t0 = Instant::now();
+    let (alice, bob) = (node(1, None), node(2, None));
+    room(&[&alice, &bob]);
+    alice.guard.send(t0, bob.addr, &dm(alice.id, "a"));
+    bob.guard.send(t0, alice.addr, &dm(bob.id, "b"));
+    let (mut got, _) = run(t0, &[&alice, &bob]);
+    got.sort();
+    assert_eq!(got, vec![(0, dm(bob.id, "b")), (1, dm(alice.id, "a"))]);
+    for i in 0..5 {
+        alice
+            .guard
+            .send(t0, bob.addr, &dm(alice.id, &format!("a{i}")));
+        bob.guard
+            .send(t0, alice.addr, &dm(bob.id, &format!("b{i}")));
+    }
+    let (got, _) = run(t0, &[&alice, &bob]);
+    assert_eq!(got.len(), 10);
+    assert_eq!(alice.guard.session_counts().handshakes, 2);
+}
+
+#[test]
+fn handshakes_are_tried_again_then_given_up_and_sessions_renewed() {
+    let t0 = Instant::now();
+    let (alice, bob) = (node(1, None), node(2, None));
+    room(&[&alice, &bob]);
+    alice.guard.send(t0, bob.addr, &dm(alice.id, "lost"));
+    // The initiation is lost.
+    assert!(alice.guard.poll_transmit().is_some());
+    let retry = alice.guard.poll_timeout().expect("a retry is due");
+    assert_eq!(retry - t0, super::first_retry());
+    alice.guard.handle_timeout(retry);
+    let (got, _) = run(retry, &[&alice, &bob]);
+    assert_eq!(
+        got,
+        vec![(1, dm(alice.id, "lost"))],
+        "sent once the retry is answered"
+    );
+    // A peer that never answers: tries back off, then the queue is dropped.
+    let ghost = node(9, None);
+    room(&[&alice, &ghost]);
+    alice.guard.send(t0, ghost.addr, &dm(alice.id, "void"));
+    let mut now = t0;
+    let mut tries = 0;
+    while let Some(at) = alice
+        .guard
+        .poll_timeout()
+        .filter(|at| *at < t0 + super::GIVE_UP * 2)
+    {
+        while alice.guard.poll_transmit().is_some() {
+            tries += 1;
+        }
+        assert!(at >= now);
+        now = at;
+        alice.guard.handle_timeout(now);
+    }
+    assert!((5..=15).contains(&tries), "{tries} tries");
+    assert_eq!(alice.guard.session_counts().unsent, 1);
+    // Renewal: a session older than REKEY_AFTER is still sent on, and a new handshake
+    // starts beside it.
+    room(&[&alice, &bob]);
+    let later = t0 + super::REKEY_AFTER + Duration::from_secs(1);
+    let before = alice.guard.session_counts().handshakes;
+    alice
+        .guard
+        .send(later, bob.addr, &dm(alice.id, "old session"));
+    let (got, _) = run(later, &[&alice, &bob]);
+    assert_eq!(got, vec![(1, dm(alice.id, "old session"))]);
+    assert_eq!(alice.guard.session_counts().handshakes, before + 1);
+}
+
+#[test]
+fn a_keyed_room_seals_handshakes_too() {
+    let t0 = Instant::now();
+    let key = Some([5u8; KEY_BYTES]);
+    let (alice, bob) = (node(1, key), node(2, key));
+    let keyless = node(3, None);
+    room(&[&alice, &bob, &keyless]);
+    keyless.guard.send(t0, bob.addr, &dm(keyless.id, "hi"));
+    let (_, init) = keyless.guard.poll_transmit().unwrap();
+    assert_eq!(
+        bob.guard.receive(t0, keyless.addr, &init),
+        Err(Refused::NotSealed)
+    );
+    alice.guard.send(t0, bob.addr, &dm(alice.id, "hi"));
+    let (to, sealed_init) = alice.guard.poll_transmit().unwrap();
+    assert_eq!((to, sealed_init[0]), (bob.addr, crate::guard::SEALED));
+    assert_eq!(bob.guard.receive(t0, alice.addr, &sealed_init), Ok(None));
+    assert!(decode(&dm(alice.id, "x")).is_ok());
+}
+
+/// Drives the guards' timers from `from` to `to` in steps of `step`, moving datagrams
+/// between `nodes` at every step; returns what was handed on.
+fn run_until(nodes: &[&Node], from: Instant, to: Instant, step: Duration) -> Vec<(usize, Vec<u8>)> {
+    let mut got = Vec::new();
+    let mut now = from;
+    while now <= to {
+        for n in nodes {
+            n.guard.handle_timeout(now);
+        }
+        got.extend(run(now, nodes).0);
+        now += step;
+    }
+    got
+}
+
+#[test]
+fn a_peer_that_lost_our_session_gets_a_new_one() {
+    let t0 = Instant::now();
+    let (alice, bob) = (node(1, None), node(2, None));
+    room(&[&alice, &bob]);
+    alice.guard.send(t0, bob.addr, &dm(alice.id, "one"));
+    assert_eq!(run(t0, &[&alice, &bob]).0.len(), 1);
+    // Bob drops alice (she went offline by her own word) and takes her back: his side of
+    // their session is gone, hers is not.
+    bob.guard.set_table(
+        false,
+        &[online(&bob), entry(&alice, Presence::Offline, alice.id)],
+    );
+    room(&[&alice, &bob]);
+    let t1 = t0 + Duration::from_millis(10);
+    alice.guard.send(t1, bob.addr, &dm(alice.id, "lost"));
+    assert!(
+        run(t1, &[&alice, &bob]).0.is_empty(),
+        "her old session is refused"
+    );
+    // Within a few seconds of sending without an answer, alice starts a new handshake;
+    // what she sends then arrives.
+    let t2 = t1 + super::NEW_HANDSHAKE_AFTER + Duration::from_secs(1);
+    run_until(&[&alice, &bob], t1, t2, Duration::from_millis(100));
+    alice.guard.send(t2, bob.addr, &dm(alice.id, "found"));
+    assert_eq!(run(t2, &[&alice, &bob]).0, vec![(1, dm(alice.id, "found"))]);
+}
+
+#[test]
+fn a_peer_that_only_hears_answers_with_keepalives() {
+    let t0 = Instant::now();
+    let (alice, bob) = (node(1, None), node(2, None));
+    room(&[&alice, &bob]);
+    // Alice sends bob something every 100 ms (heartbeats round the ring go one way);
+    // bob never has anything to send her.
+    let mut now = t0;
+    let end = t0 + Duration::from_secs(6);
+    while now < end {
+        alice.guard.send(now, bob.addr, &dm(alice.id, "beat"));
+        for n in [&alice, &bob] {
+            n.guard.handle_timeout(now);
+        }
+        run(now, &[&alice, &bob]);
+        now += Duration::from_millis(100);
+    }
+    // Bob's keepalives keep alice from taking his silence for a lost session.
+    assert_eq!(
+        alice.guard.session_counts().handshakes,
+        1,
+        "no new handshake"
+    );
+}
+
+#[test]
+fn leaving_the_room_drops_every_session() {
+    let t0 = Instant::now();
+    let (alice, bob) = (node(1, None), node(2, None));
+    room(&[&alice, &bob]);
+    alice.guard.send(t0, bob.addr, &dm(alice.id, "hi"));
+    assert_eq!(run(t0, &[&alice, &bob]).0.len(), 1);
+    // Bob deregisters: out of the room, then back.
+    let table = [online(&alice), entry(&bob, Presence::Offline, bob.id)];
+    bob.guard.set_table(true, &table);
+    alice.guard.set_table(false, &table);
+    room(&[&alice, &bob]);
+    // Back in, bob starts afresh rather than sending in a session alice dropped.
+    bob.guard.send(t0, alice.addr, &dm(bob.id, "back"));
+    assert_eq!(run(t0, &[&alice, &bob]).0, vec![(0, dm(bob.id, "back"))]);
+}
+
+#[test]
+fn a_new_process_at_a_members_address_gets_the_join_exchange_outside_sessions() {
+    use crate::wire::{Ack, Refusal};
+    let t0 = Instant::now();
+    let (alice, bob) = (node(1, None), node(2, None));
+    room(&[&alice, &bob]);
+    alice.guard.send(t0, bob.addr, &dm(alice.id, "hi"));
+    assert_eq!(run(t0, &[&alice, &bob]).0.len(), 1);
+    // Bob restarts: a new process (new id) at the same address, outside the room.
+    let mut bob2 = node(2, None);
+    bob2.id = NodeId(77_777);
+    bob2.guard = Guard::new(bob2.id, None, u32::MAX).with_identity(&bob2.secret);
+    bob2.guard.set_table(true, &[online(&bob2)]);
+    // Its join reaches alice outside a session, while its old entry is still online.
+    bob2.guard.send(t0, alice.addr, &join(bob2.id));
+    assert_eq!(run(t0, &[&alice, &bob2]).0, vec![(0, join(bob2.id))]);
+    // Her answer (an ack of its join, a refusal) goes outside the session with the old
+    // process, which nobody at that address holds any more; the rest stays inside it.
+    let answer = encode(&Envelope {
+        from: alice.id,
+        lamport: Lamport(9),
+        packets: vec![
+            Packet::Ack(Ack::of_one(bob2.id, MsgId(1))),
+            Packet::Data {
+                id: MsgId(3),
+                msg: Message::JoinRefused {
+                    reason: Refusal::StillOnline,
+                },
+            },
+            Packet::Data {
+                id: MsgId(4),
+                msg: dm_message(),
+            },
+        ],
+    })
+    .unwrap();
+    alice.guard.send(t0, bob.addr, &answer);
+    let (got, _) = run(t0, &[&alice, &bob2]);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let env = decode(&got[0].1).unwrap();
+    assert_eq!(
+        env.packets.len(),
+        2,
+        "the ack and the refusal: {:?}",
+        env.packets
+    );
+    // The old entry offline (cut out), a challenge goes outside too, without any join
+    // heard from that address.
+    let t1 = t0 + super::super::JOINING_FOR + Duration::from_secs(1);
+    let table = [online(&alice), entry(&bob, Presence::Offline, alice.id)];
+    alice.guard.set_table(false, &table);
+    let challenge = encode(&Envelope {
+        from: alice.id,
+        lamport: Lamport(10),
+        packets: vec![Packet::Data {
+            id: MsgId(5),
+            msg: Message::Challenge { nonce: [4; 16] },
+        }],
+    })
+    .unwrap();
+    alice.guard.send(t1, bob.addr, &challenge);
+    assert_eq!(run(t1, &[&alice, &bob2]).0, vec![(1, challenge)]);
+}
+
+fn dm_message() -> Message {
+    decode(&dm(NodeId(1), "x"))
+        .unwrap()
+        .packets
+        .into_iter()
+        .find_map(|p| match p {
+            Packet::Data { msg, .. } => Some(msg),
+            _ => None,
+        })
+        .unwrap()
+}
