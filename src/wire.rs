@@ -233,6 +233,17 @@ pub enum Message {
     /// (the room was carried on by a member that had missed it): sequence it again, as it
     /// was. Members that showed it already recognise it and do not show it twice.
     Republish(ChatEntry),
+    /// The sender suspects `target` (its ring predecessor went silent): probe it, and say
+    /// so with [`Message::Alive`] if it answers (an indirect probe, as in SWIM).
+    ProbeFor {
+        /// The suspected member.
+        target: NodeId,
+    },
+    /// `target`, which the recipient asked about with [`Message::ProbeFor`], answered.
+    Alive {
+        /// The member that answered.
+        target: NodeId,
+    },
 }
 
 /// A direct message kept for an offline recipient.
