@@ -251,6 +251,17 @@ pub enum Message {
         /// The highest committed sequence number.
         upto: Seq,
     },
+    /// The sender suspects `target` (its ring predecessor went silent): probe it, and say
+    /// so with [`Message::Alive`] if it answers (an indirect probe, as in SWIM).
+    ProbeFor {
+        /// The suspected member.
+        target: NodeId,
+    },
+    /// `target`, which the recipient asked about with [`Message::ProbeFor`], answered.
+    Alive {
+        /// The member that answered.
+        target: NodeId,
+    },
 }
 
 /// A direct message kept for an offline recipient.

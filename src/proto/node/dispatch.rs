@@ -123,6 +123,8 @@ impl Node {
             Message::Handover(item) => self.on_direct(item.origin, item.dm, true),
             Message::Election { term, candidate } => self.on_election(now, term, candidate),
             Message::Elected(epoch) => self.on_elected(now, epoch),
+            Message::ProbeFor { target } => self.on_probe_for(now, from, target),
+            Message::Alive { target } => self.on_alive(now, target),
             Message::SyncRequest { epoch, from: first } => {
                 self.on_sync_request(now, from, sender, epoch, first)
             }
@@ -181,6 +183,8 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Commit { .. } => "Commit",
         Message::Leave => "Leave",
         Message::Forgotten { .. } => "Forgotten",
+        Message::ProbeFor { .. } => "ProbeFor",
+        Message::Alive { .. } => "Alive",
         Message::Direct(_) => "Direct",
         Message::Election { .. } => "Election",
         Message::Elected(_) => "Elected",

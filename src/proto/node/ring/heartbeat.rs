@@ -48,7 +48,7 @@ impl Node {
         }
     }
 
-    fn send_heartbeat(&mut self, to: SocketAddr, probe: bool) {
+    pub(in crate::proto::node) fn send_heartbeat(&mut self, to: SocketAddr, probe: bool) {
         let hb = self.heartbeat(probe);
         if let Ok(bytes) = encode_packet(&Packet::Heartbeat(hb)) {
             self.queue_packet(to, bytes);
@@ -174,6 +174,7 @@ impl Node {
             if let Some(addr) = self.ring.members.get(id).map(|m| m.addr) {
                 self.send_heartbeat(addr, true);
             }
+            self.ask_indirect_probes(now, id);
         }
         if self.ring.detector.any_suspected() {
             self.ctx
@@ -193,6 +194,7 @@ impl Node {
         if hb.probe {
             self.send_heartbeat(from, false);
         }
+        self.vouch_for(now, sender);
         let Some(entry) = self.ring.members.get(sender).cloned() else {
             return;
         };

@@ -80,6 +80,8 @@ impl Node {
     /// Everything that follows a member going offline, however we learned of it.
     pub(in crate::proto::node) fn member_gone(&mut self, now: Instant, m: &Member) {
         self.ring.detector.forget(m.id);
+        self.ring.asked_about.remove(&m.id);
+        self.ring.probing_for.remove(&m.id);
         for token in self.transport.cancel_to(m.addr) {
             self.settle(now, m.addr, token, Fate::Cancelled);
         }

@@ -11,6 +11,7 @@ mod away;
 mod election;
 mod heartbeat;
 mod members;
+mod probe;
 
 pub(super) use heartbeat::MAX_TERM;
 
@@ -36,6 +37,10 @@ pub(super) struct Ring {
     last_offline_probe: Option<NodeId>,
     /// When each unknown sender was last answered with a heartbeat.
     strangers_answered: BTreeMap<SocketAddr, Instant>,
+    /// Suspected predecessors other members were asked to probe (see `probe.rs`).
+    asked_about: BTreeSet<NodeId>,
+    /// Members we probe for others: target, then who asked and until when.
+    probing_for: BTreeMap<NodeId, Vec<(SocketAddr, Instant)>>,
 }
 
 impl Ring {
@@ -50,6 +55,8 @@ impl Ring {
             beats: 0,
             last_offline_probe: None,
             strangers_answered: BTreeMap::new(),
+            asked_about: BTreeSet::new(),
+            probing_for: BTreeMap::new(),
         }
     }
 
@@ -88,6 +95,7 @@ impl Ring {
     /// A heartbeat from `id` came: it is alive.
     pub(super) fn heard(&mut self, id: NodeId, now: Instant) {
         self.detector.heard(id, now);
+        self.asked_about.remove(&id);
     }
 
     /// Member `id` arrived just now (admitted or welcomed): judge it as a newcomer.

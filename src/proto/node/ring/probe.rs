@@ -1,0 +1,95 @@
+//! Indirect probes (SWIM, Lifeguard): a watcher whose predecessor went silent asks a few
+//! other members to probe it too, and a member that answers any of them is alive. So one
+//! lossy link, or one slow observer, does not make the room declare a live member dead:
+//! death needs the silence of every path tried. A dead member answers nobody, and is
+//! declared dead on the watcher's own bounds, as before.
+
+use super::*;
+
+/// Other members asked to probe a suspected predecessor.
+const INDIRECT_PROBERS: usize = 2;
+/// Members we probe for others at once, at most (older requests are dropped).
+const MAX_PROBING_FOR: usize = 64;
+
+impl Node {
+    /// The watcher suspects `target`: ask up to [`INDIRECT_PROBERS`] other online members
+    /// (the ones after this node on the ring) to probe it, once per suspicion.
+    pub(in crate::proto::node) fn ask_indirect_probes(&mut self, now: Instant, target: NodeId) {
+        if !self.ring.asked_about.insert(target) {
+            return;
+        }
+        let mut probers = Vec::new();
+        let mut at = self.ring.members.next();
+        while let Some(id) = at {
+            if id == self.ctx.id || probers.len() == INDIRECT_PROBERS {
+                break;
+            }
+            if id != target
+                && let Some(addr) = self.ring.members.get(id).map(|m| m.addr)
+            {
+                probers.push(addr);
+            }
+            at = self.ring.members.successor_of(id);
+        }
+        for addr in probers {
+            self.send_reliable(now, addr, Message::ProbeFor { target }, Token::Control);
+        }
+    }
+
+    /// A member at `requester` suspects `target`: probe it for them.
+    pub(in crate::proto::node) fn on_probe_for(
+        &mut self,
+        now: Instant,
+        requester: SocketAddr,
+        target: NodeId,
+    ) {
+        if !self.in_ring() || target == self.ctx.id {
+            return;
+        }
+        let Some(addr) = self
+            .ring
+            .members
+            .get(target)
+            .filter(|m| m.presence == Presence::Online)
+            .map(|m| m.addr)
+        else {
+            return;
+        };
+        let until = now + self.ctx.cfg.dead_after() * 2;
+        self.ring.probing_for.retain(|_, asks| {
+            asks.retain(|(_, t)| *t > now);
+            !asks.is_empty()
+        });
+        if self.ring.probing_for.len() >= MAX_PROBING_FOR
+            && !self.ring.probing_for.contains_key(&target)
+        {
+            return;
+        }
+        let asks = self.ring.probing_for.entry(target).or_default();
+        if !asks.iter().any(|(a, _)| *a == requester) {
+            asks.push((requester, until));
+        }
+        self.send_heartbeat(addr, true);
+    }
+
+    /// A heartbeat from `sender` came: whoever asked us to probe it hears that it lives.
+    pub(in crate::proto::node) fn vouch_for(&mut self, now: Instant, sender: NodeId) {
+        let Some(asks) = self.ring.probing_for.remove(&sender) else {
+            return;
+        };
+        for (requester, until) in asks {
+            if until > now {
+                let msg = Message::Alive { target: sender };
+                self.send_reliable(now, requester, msg, Token::Control);
+            }
+        }
+    }
+
+    /// A member we asked says `target` answered it: a sign of life, second hand.
+    pub(in crate::proto::node) fn on_alive(&mut self, now: Instant, target: NodeId) {
+        if self.ring.members.is_online(target) {
+            log_at!(debug, self, "{target} answered an indirect probe");
+            self.ring.heard(target, now);
+        }
+    }
+}
