@@ -31,15 +31,15 @@
 //! In `cargo test` it checks every reachable state with terms up to 3 and two client
 //! values (458 224 states, the farthest 22 steps from the start; 4 s on this shared
 //! two-core machine), and with terms up to 4 and three client values every state within
-//! [`CI_DEPTH`] steps (3.6 million states, 21 s); the whole file takes about 30 s.
-//! Deeper runs, measured here:
+//! [`CI_DEPTH`] steps (3.6 million states, 21 s); the whole file takes 30 to 40 s. Deeper
+//! runs, measured here (the times vary with the machine's load):
 //!
 //! ```text
-//! # every reachable state, terms up to 3, three values: 7.1 million states, 27 steps, 2.3 min, 1.0 GB
+//! # every reachable state, terms up to 3, three values: 7.1 million states, 27 steps, 1.4-2.3 min, 1.0 GB
 //! MODEL_TERMS=3 MODEL_VALUES=3 cargo test --release --test model -- --nocapture every_reachable
-//! # every reachable state, terms up to 4, two values: 6.2 million states, 25 steps, 2 min, 0.7 GB
+//! # every reachable state, terms up to 4, two values: 6.2 million states, 25 steps, 1.3-2 min, 0.7 GB
 //! MODEL_TERMS=4 MODEL_VALUES=2 cargo test --release --test model -- --nocapture every_reachable
-//! # terms up to 4, three values, within 16 steps: 23 million states, 4.4 min, 6.7 GB
+//! # terms up to 4, three values, within 16 steps: 23 million states, 3.3-4.4 min, 6.7 GB
 //! MODEL_DEEP_DEPTH=16 cargo test --release --test model -- --nocapture more_terms
 //! ```
 //!
