@@ -1,154 +1,171 @@
-//! What the model's state is made of: nodes with their terms, votes and logs, the
-//! messages in flight, and the history the properties read.
+//! What the model's state is made of: nodes with the epoch they follow, their part in
+//! sequencing and their copies of the log; the messages in flight; and the history the
+//! properties read.
 
 use std::fmt;
 
-/// Nodes on the ring, numbered 0, 1, 2 in ring order.
+/// Nodes in the room, numbered 0, 1, 2; every one votes.
 pub const NODES: usize = 3;
-/// How many nodes make a majority of [`NODES`].
+/// How many voters make a majority of [`NODES`].
 pub const MAJORITY: u32 = 2;
-/// The longest log the model holds: a no-op per term plus the client values.
-pub const MAX_LOG: usize = 8;
+/// The highest log index the model holds. Every index held anywhere was first given to a
+/// client value (fillers only fill indexes below one), so this bounds the client values.
+pub const MAX_LOG: usize = 3;
 /// The highest term the model reaches.
-pub const MAX_TERM: usize = 7;
+pub const MAX_TERM: usize = 5;
+/// The term a committed copy is held in: one taken from a member's shown history
+/// (`COMMITTED_TERM` in `src/proto/node/room/mod.rs`), and every shown entry.
+pub const COMMITTED: u8 = u8::MAX;
+/// No node (the leader followed before any election).
+pub const NOBODY: u8 = u8::MAX;
+/// The value of a filler, proposed where no answer held a copy. Client values are 1, 2, ...
+pub const FILLER: u8 = 0;
 
-/// A log entry: (term, value). Value 0 is a leader's no-op; client values are 1, 2, ...
-pub type Entry = (u8, u8);
-
-/// A log: its first `len` entries are the log, index `i` (1-based) at `e[i - 1]`; the
-/// rest are zero, so equal logs are equal values.
+/// A copy of a log entry as a node holds it.
 #[derive(Clone, Copy, Hash, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Log {
-    /// How many entries.
-    len: u8,
-    /// The entries, then zeros.
-    e: [Entry; MAX_LOG],
+pub struct Slot {
+    /// The term of the leader it was taken from, [`COMMITTED`] for a committed copy (and
+    /// every shown entry), 0 for no copy.
+    pub term: u8,
+    /// The value: [`FILLER`] or a client value.
+    pub value: u8,
 }
 
-impl Log {
-    /// The entries, index 1 first.
-    pub fn entries(&self) -> &[Entry] {
-        &self.e[..self.len as usize]
-    }
+impl Slot {
+    /// No copy.
+    pub const EMPTY: Slot = Slot { term: 0, value: 0 };
 
-    /// How many entries.
-    pub fn len(&self) -> u8 {
-        self.len
-    }
-
-    /// The entry at `index` (1-based), if there is one.
-    pub fn at(&self, index: u8) -> Option<Entry> {
-        self.entries()
-            .get(usize::from(index).checked_sub(1)?)
-            .copied()
-    }
-
-    /// (last term, last index): how up to date the log is.
-    pub fn last(&self) -> (u8, u8) {
-        (self.entries().last().map_or(0, |e| e.0), self.len)
-    }
-
-    /// Appends `e`.
-    pub fn push(&mut self, e: Entry) {
-        self.e[self.len as usize] = e;
-        self.len += 1;
-    }
-
-    /// Keeps the first `len` entries.
-    pub fn truncate(&mut self, len: u8) {
-        self.e[len as usize..].fill((0, 0));
-        self.len = self.len.min(len);
+    /// Whether there is a copy.
+    pub fn is_some(self) -> bool {
+        self.term != 0
     }
 }
 
-impl fmt::Debug for Log {
+impl fmt::Debug for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.entries()).finish()
+        match self.term {
+            0 => write!(f, "-"),
+            COMMITTED => write!(f, "c:{}", self.value),
+            t => write!(f, "{t}:{}", self.value),
+        }
     }
 }
 
-/// What a node is doing in its term.
+/// A node's copies of the log, index 1 first.
+pub type Log = [Slot; MAX_LOG];
+
+/// What a node is doing in the term it follows (forgotten by a crash).
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
-    /// Obeys the leader of its term.
+    /// Follows the leader of its epoch (or waits for one).
     Follower,
-    /// Has sent a token for its term and waits for it to come back.
-    Candidate,
-    /// Won its term: appends, replicates, commits.
-    Leader,
+    /// Won its term's round and gathers the answers to its sync request.
+    Candidate {
+        /// Who has answered (bit k: node k), itself included.
+        answered: u8,
+    },
+    /// Took over: proposes in its term and commits by majority.
+    Leader {
+        /// Per index: the other nodes whose acks of this term's proposal it counted.
+        acks: [u8; MAX_LOG],
+        /// Per index: the value proposed in this term, plus one (0: nothing proposed).
+        proposed: [u8; MAX_LOG],
+    },
 }
 
 /// One node's state.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Node {
-    /// Current term (durable).
+    /// The term of the epoch it follows (on disk).
     pub term: u8,
-    /// The candidate it supported in `term` (durable when [`Rules::durable_vote`]).
-    pub vote: Option<u8>,
-    /// Role in `term` (forgotten by a crash).
+    /// The leader of that epoch, or [`NOBODY`] (on disk).
+    pub leader: u8,
+    /// Its part in sequencing (forgotten by a crash).
     pub role: Role,
-    /// The log (durable).
+    /// Its copies: shown ones below `next` (on disk as its history), held ones from
+    /// `next` on (on disk, except committed ones).
     pub log: Log,
-    /// How many entries it knows are committed (forgotten by a crash).
-    pub commit: u8,
-    /// As leader: the longest log each node acknowledged in this term.
-    pub matched: [u8; NODES],
+    /// The first index it has not shown (on disk, as its history).
+    pub next: u8,
+    /// The commit point as the leader of a term last told it: (term, last index)
+    /// (forgotten by a crash).
+    pub commit: (u8, u8),
 }
 
 impl Node {
-    /// A node that has seen nothing: a follower in term 0 with an empty log.
+    /// A node that has seen nothing: no epoch, no copies.
     pub const NEW: Node = Node {
         term: 0,
-        vote: None,
+        leader: NOBODY,
         role: Role::Follower,
-        log: Log {
-            len: 0,
-            e: [(0, 0); MAX_LOG],
-        },
-        commit: 0,
-        matched: [0; NODES],
+        log: [Slot::EMPTY; MAX_LOG],
+        next: 1,
+        commit: (0, 0),
     };
+
+    /// The copy at `index` (1-based).
+    pub fn at(&self, index: u8) -> Slot {
+        self.log[usize::from(index) - 1]
+    }
+
+    /// The copy at `index` (1-based), to change.
+    pub fn at_mut(&mut self, index: u8) -> &mut Slot {
+        &mut self.log[usize::from(index) - 1]
+    }
+
+    /// Whether it leads (took over) in its term.
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader { .. })
+    }
+
+    /// Whether it is a candidate gathering answers.
+    pub fn is_candidate(&self) -> bool {
+        matches!(self.role, Role::Candidate { .. })
+    }
+
+    /// The indexes it has shown, with their values.
+    pub fn shown(&self) -> impl Iterator<Item = (u8, u8)> + '_ {
+        (1..self.next).map(|i| (i, self.at(i).value))
+    }
 }
 
-/// A datagram in flight.
+/// A datagram in flight. Each stays in the network until it can change nothing any more,
+/// so it may be delivered any number of times, in any order, or never.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Msg {
-    /// A Chang-Roberts election token for `cand` in `term`.
-    Token {
-        /// The node holding it next.
+    /// A candidate's sync request (its answer is delivered with it, or lost).
+    Sync {
+        /// The member asked.
         to: u8,
-        /// The election's term.
-        term: u8,
         /// The candidate.
         cand: u8,
-        /// The candidate's (last term, last index) when it started.
-        last: (u8, u8),
-        /// Who supports the candidate so far: bit k for node k.
-        support: u8,
+        /// The candidate's term.
+        term: u8,
     },
-    /// The leader's log and commit index.
-    Append {
-        /// The follower.
+    /// A leader's proposal of `value` at `index` in its term (its ack is counted with its
+    /// delivery, or lost).
+    Propose {
+        /// The member.
         to: u8,
         /// The leader.
         from: u8,
         /// The leader's term.
         term: u8,
-        /// The leader's log when it sent this.
-        log: Log,
-        /// The leader's commit index when it sent this.
-        commit: u8,
-    },
-    /// A follower holds the leader's log up to `index`.
-    Ack {
-        /// The leader.
-        to: u8,
-        /// The follower.
-        from: u8,
-        /// The term of the append it answers.
-        term: u8,
-        /// How many of the leader's entries it holds.
+        /// The index.
         index: u8,
+        /// The value.
+        value: u8,
+    },
+    /// A leader's commit notice: its term's copies are committed up to `upto`.
+    Commit {
+        /// The member.
+        to: u8,
+        /// The leader.
+        from: u8,
+        /// The leader's term.
+        term: u8,
+        /// The last index committed.
+        upto: u8,
     },
 }
 
@@ -156,7 +173,7 @@ impl Msg {
     /// The node it is addressed to.
     pub fn to(&self) -> u8 {
         match *self {
-            Msg::Token { to, .. } | Msg::Append { to, .. } | Msg::Ack { to, .. } => to,
+            Msg::Sync { to, .. } | Msg::Propose { to, .. } | Msg::Commit { to, .. } => to,
         }
     }
 }
@@ -170,11 +187,11 @@ pub struct State {
     pub net: Vec<Msg>,
     /// The next client value.
     pub next_value: u8,
-    /// History: bit k of `elected[t]` is set once node k became leader in term t.
+    /// History: bit k of `elected[t]` is set once node k took over in term t.
     pub elected: [u8; MAX_TERM + 1],
-    /// History: every (index, entry) any node has counted as committed, with the lowest
-    /// term in which one did; sorted.
-    pub committed: Vec<(u8, Entry, u8)>,
+    /// History: every (index, value) a leader has committed, with the lowest term in which
+    /// one did; sorted.
+    pub committed: Vec<(u8, u8, u8)>,
 }
 
 impl State {
@@ -185,37 +202,14 @@ impl State {
         }
     }
 
-    /// Drops the messages that can change nothing any more: those of a term lower than
-    /// their addressee's (terms only grow, and a lower term is ignored); tokens and
-    /// acknowledgements back at a node no longer candidate or leader in their term (it
-    /// cannot become one again in that term); acknowledgements the leader already counted.
-    pub fn forget_dead_messages(&mut self) {
-        let nodes = self.nodes;
-        self.net.retain(|m| {
-            let n = &nodes[usize::from(m.to())];
-            match *m {
-                Msg::Token { term, cand, to, .. } if cand == to => {
-                    term == n.term && n.role == Role::Candidate
-                }
-                Msg::Ack {
-                    term, from, index, ..
-                } => {
-                    term == n.term && n.role == Role::Leader && n.matched[usize::from(from)] < index
-                }
-                Msg::Token { term, .. } | Msg::Append { term, .. } => term >= n.term,
-            }
-        });
-    }
-
-    /// Records in the history every entry `node` now counts as committed.
-    pub fn note_commits(&mut self, node: u8) {
-        let n = &self.nodes[usize::from(node)];
-        for (index, &e) in (1..=n.commit).zip(n.log.entries()) {
-            let key = (index, e);
-            match self.committed.binary_search_by_key(&key, |c| (c.0, c.1)) {
-                Ok(at) => self.committed[at].2 = self.committed[at].2.min(n.term),
-                Err(at) => self.committed.insert(at, (index, e, n.term)),
-            }
+    /// Records that the leader of `term` committed `value` at `index`.
+    pub fn note_commit(&mut self, index: u8, value: u8, term: u8) {
+        match self
+            .committed
+            .binary_search_by_key(&(index, value), |c| (c.0, c.1))
+        {
+            Ok(at) => self.committed[at].2 = self.committed[at].2.min(term),
+            Err(at) => self.committed.insert(at, (index, value, term)),
         }
     }
 }

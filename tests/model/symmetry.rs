@@ -1,9 +1,9 @@
-//! Symmetry reduction. With three nodes a token's holder may pass it to either other node,
-//! so renumbering the nodes maps every run to a run, and no property depends on the
-//! numbers: the checker needs only one state of each class, the least renumbering.
+//! Symmetry reduction. Every node may win every round and the rules never compare node
+//! numbers, so renumbering the nodes maps every run to a run, and no property depends on
+//! the numbers: the checker needs only one state of each class, the least renumbering.
 
 use crate::spec::{Action, RoomLog};
-use crate::state::{Msg, NODES, Node, State};
+use crate::state::{MAX_LOG, Msg, NOBODY, NODES, Node, Role, State};
 
 /// A renumbering: node k becomes `p[k]`.
 pub type Perm = [u8; NODES];
@@ -18,6 +18,11 @@ pub const PERMS: [Perm; 6] = [
     [2, 1, 0],
 ];
 
+/// Node `k` renumbered (or [`NOBODY`]).
+fn id(k: u8, p: Perm) -> u8 {
+    if k == NOBODY { k } else { p[usize::from(k)] }
+}
+
 /// A set of nodes (bit k: node k), renumbered.
 fn bits(mask: u8, p: Perm) -> u8 {
     (0..NODES)
@@ -26,61 +31,66 @@ fn bits(mask: u8, p: Perm) -> u8 {
         .sum()
 }
 
-/// The nodes of `s`, renumbered: moved to their new places, votes and acknowledgements
+/// The nodes of `s`, renumbered: moved to their new places, leaders, answers and acks
 /// renamed.
 fn nodes(s: &State, p: Perm) -> [Node; NODES] {
     let mut r = s.nodes;
     for (k, n) in s.nodes.iter().enumerate() {
         let m = &mut r[usize::from(p[k])];
         *m = *n;
-        m.vote = n.vote.map(|v| p[usize::from(v)]);
-        for (j, &matched) in n.matched.iter().enumerate() {
-            m.matched[usize::from(p[j])] = matched;
-        }
+        m.leader = id(n.leader, p);
+        m.role = match n.role {
+            Role::Follower => Role::Follower,
+            Role::Candidate { answered } => Role::Candidate {
+                answered: bits(answered, p),
+            },
+            Role::Leader { acks, proposed } => {
+                let mut renamed = [0; MAX_LOG];
+                for (r, a) in renamed.iter_mut().zip(acks) {
+                    *r = bits(a, p);
+                }
+                Role::Leader {
+                    acks: renamed,
+                    proposed,
+                }
+            }
+        };
     }
     r
 }
 
 /// `msg` with node k renamed `p[k]`.
 pub fn msg(msg: Msg, p: Perm) -> Msg {
-    let q = |k: u8| p[usize::from(k)];
+    let q = |k: u8| id(k, p);
     match msg {
-        Msg::Token {
-            to,
-            term,
-            cand,
-            last,
-            support,
-        } => Msg::Token {
+        Msg::Sync { to, cand, term } => Msg::Sync {
             to: q(to),
-            term,
             cand: q(cand),
-            last,
-            support: bits(support, p),
-        },
-        Msg::Append {
-            to,
-            from,
             term,
-            log,
-            commit,
-        } => Msg::Append {
-            to: q(to),
-            from: q(from),
-            term,
-            log,
-            commit,
         },
-        Msg::Ack {
+        Msg::Propose {
             to,
             from,
             term,
             index,
-        } => Msg::Ack {
+            value,
+        } => Msg::Propose {
             to: q(to),
             from: q(from),
             term,
             index,
+            value,
+        },
+        Msg::Commit {
+            to,
+            from,
+            term,
+            upto,
+        } => Msg::Commit {
+            to: q(to),
+            from: q(from),
+            term,
+            upto,
         },
     }
 }
@@ -116,36 +126,46 @@ pub fn canonical(s: &State) -> (State, Perm) {
 
 /// `a` with node k renamed `p[k]`.
 fn action(a: Action, p: Perm) -> Action {
-    let q = |k: u8| p[usize::from(k)];
+    let q = |k: u8| id(k, p);
     match a {
-        Action::Timeout { node, to } => Action::Timeout {
+        Action::Candidate { node, term } => Action::Candidate {
             node: q(node),
-            to: q(to),
+            term,
         },
-        Action::Noop { node } => Action::Noop { node: q(node) },
+        Action::TakeOver { node } => Action::TakeOver { node: q(node) },
         Action::Write { node } => Action::Write { node: q(node) },
-        Action::Replicate { from, to } => Action::Replicate {
-            from: q(from),
-            to: q(to),
-        },
-        Action::Deliver { msg: m, next } => Action::Deliver {
+        Action::Deliver { msg: m, answer } => Action::Deliver {
             msg: msg(m, p),
-            next: q(next),
+            answer,
         },
-        Action::Restart { node } => Action::Restart { node: q(node) },
+        Action::CatchUp { node, from } => Action::CatchUp {
+            node: q(node),
+            from: q(from),
+        },
+        Action::Restart { node, via } => Action::Restart {
+            node: q(node),
+            via: q(via),
+        },
     }
 }
 
-/// The opening and then a run the checker found, the latter's steps renamed from each
-/// state's least renumbering back to the numbers the nodes had at the start.
-pub fn original_numbers(model: &RoomLog, found: Vec<Action>) -> Vec<Action> {
+/// A run the checker found, up to the first state where `broken` holds, its steps renamed from each state's least renumbering back to the numbers
+/// the nodes had at the start.
+pub fn original_numbers(
+    model: &RoomLog,
+    found: Vec<Action>,
+    broken: impl Fn(&State) -> bool,
+) -> Vec<Action> {
     let plain = RoomLog {
         symmetry: false,
         ..*model
     };
-    let (mut state, mut back) = renumber(model, model.opened(), [0, 1, 2]);
-    let mut run = model.opening.to_vec();
+    let (mut state, mut back) = renumber(model, model.init(), [0, 1, 2]);
+    let mut run = Vec::new();
     for a in found {
+        if broken(&state) {
+            break;
+        }
         run.push(action(a, back));
         let next = plain.step(&state, a).expect("the run's steps act");
         (state, back) = renumber(model, next, back);
