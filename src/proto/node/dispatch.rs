@@ -13,6 +13,7 @@ impl Node {
     /// only as good as its claim: see the README.)
     pub(super) fn admissible(
         &self,
+        now: Instant,
         sender: NodeId,
         from: SocketAddr,
         msg: &Message,
@@ -39,6 +40,8 @@ impl Node {
                     Err("welcome for another node (an earlier process at this address?)")
                 } else if w.epoch.leader != sender && !known {
                     Err("welcome not from the leader it names")
+                } else if w.epoch.term > MAX_TERM {
+                    Err("welcome naming a term out of range")
                 } else {
                     Ok(())
                 }
@@ -53,12 +56,17 @@ impl Node {
                     Err("member entry with an invalid name")
                 }
             }
-            Message::Election { term, .. } if *term > MAX_TERM => Err("election term out of range"),
-            Message::Elected(e) if e.term > MAX_TERM => Err("election term out of range"),
+            _ if message_term(msg).is_some_and(|t| !self.term_in_range(now, t)) => {
+                Err("term out of range")
+            }
             Message::Election { .. } | Message::Elected(_)
                 if !self.ring.members().is_online(sender) =>
             {
                 Err("election message from a member not online")
+            }
+            // Only a leader asks what a member holds for its term: its own word.
+            Message::SyncRequest { epoch, .. } if epoch.leader != sender => {
+                Err("sync request for another leader")
             }
             _ => Ok(()),
         }
@@ -122,7 +130,7 @@ impl Node {
             Message::Dequeued { origin, id, to } => self.on_dequeued(origin, id, to),
             Message::Handover(item) => self.on_direct(item.origin, item.dm, true),
             Message::Election { term, candidate } => self.on_election(now, term, candidate),
-            Message::Elected(epoch) => self.on_elected(now, epoch),
+            Message::Elected(epoch) => self.on_elected(now, sender, epoch),
             Message::SyncRequest { epoch, from: first } => {
                 self.on_sync_request(now, from, sender, epoch, first)
             }
@@ -163,6 +171,18 @@ impl Node {
                 self.ctx.out.event(Event::PeerUnreachable { addr, name });
             }
         }
+    }
+}
+
+/// The election term a message names, if any (a committed copy's marker is none). A
+/// welcome's is not judged against what this node knows: a newcomer knows nothing yet.
+pub(super) fn message_term(msg: &Message) -> Option<u64> {
+    match msg {
+        Message::Election { term, .. } | Message::Commit { term, .. } => Some(*term),
+        Message::Elected(e) | Message::SyncRequest { epoch: e, .. } => Some(e.term),
+        Message::SyncReply { epoch, .. } => Some(epoch.term),
+        Message::Sequenced(e) if e.term != room::COMMITTED_TERM => Some(e.term),
+        _ => None,
     }
 }
 

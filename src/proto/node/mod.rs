@@ -124,7 +124,7 @@ impl Node {
         };
         Node {
             transport: Transport::new(&cfg),
-            ring: Ring::new(me, &cfg),
+            ring: Ring::new(me, &cfg, now),
             room: Room::new(&cfg),
             mail: Mailbox::new(),
             life: Lifecycle::new(&cfg),
@@ -239,6 +239,7 @@ impl Node {
                 Timer::Election => self.on_election_timeout(now),
                 Timer::Recovery => self.recovery_timed_out(now),
                 Timer::RestartRound => self.look_for_room(now),
+                Timer::LeaderCheck => self.on_leader_check(now),
             }
         }
     }

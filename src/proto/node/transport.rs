@@ -109,6 +109,7 @@ impl Node {
     ) {
         match packet {
             Packet::Heartbeat(hb) => {
+                self.note_terms(now);
                 if self.in_ring()
                     && self
                         .ring
@@ -137,12 +138,20 @@ impl Node {
                 }
             }
             Packet::Data { id, msg } => {
-                if let Err(why) = self.admissible(sender, from, &msg) {
+                self.note_terms(now);
+                if let Err(why) = self.admissible(now, sender, from, &msg) {
                     // Not acked: a member not known yet retries, and is known by then.
                     if self.ring.members().get(sender).is_none() {
                         self.answer_stranger(now, from);
                     }
                     return self.drop_datagram(now, from, why);
+                }
+                // A leader speaking of its term shows it leads it (or, of an older one,
+                // that it may not know of ours): see `ring/terms.rs`.
+                if let Some(term) = dispatch::message_term(&msg)
+                    && !matches!(msg, Message::Election { .. } | Message::Elected(_))
+                {
+                    self.leader_spoke(now, sender, term);
                 }
                 self.follow_higher_term(now, sender, &msg);
                 if let Message::Sequenced(e) = &msg

@@ -10,6 +10,7 @@ impl Node {
             term: 0,
             leader: self.ctx.id,
         });
+        self.watch_leader(now);
         self.start_heartbeats(now);
         self.room
             .set_voters(BTreeSet::from([self.ctx.cfg.name.clone()]), Seq(0));
@@ -224,6 +225,9 @@ impl Node {
             }
         }
         self.ring.install(w.epoch);
+        // The welcome is the leader's own answer to our join.
+        self.watch_leader(now);
+        self.leader_shown();
         self.restart_done();
         let was_member = self.life.was_member;
         let behind =

@@ -182,6 +182,7 @@ impl Node {
             term,
             leader: self.ctx.id,
         });
+        self.watch_leader(now);
         self.life.phase = Phase::Member;
         self.start_heartbeats(now);
         let next: Seq = self.room.next();

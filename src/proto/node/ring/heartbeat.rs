@@ -9,8 +9,6 @@
 
 use super::*;
 
-/// The largest election term accepted (a bad peer cannot push terms to the limit).
-pub const MAX_TERM: u64 = 1 << 62;
 /// Least time between two pushes of the member table to the same node.
 const TABLE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Every this many heartbeat rounds, one offline member (round-robin) gets a heartbeat
@@ -48,7 +46,7 @@ impl Node {
         }
     }
 
-    fn send_heartbeat(&mut self, to: SocketAddr, probe: bool) {
+    pub(in crate::proto::node) fn send_heartbeat(&mut self, to: SocketAddr, probe: bool) {
         let hb = self.heartbeat(probe);
         if let Ok(bytes) = encode_packet(&Packet::Heartbeat(hb)) {
             self.queue_packet(to, bytes);
@@ -215,10 +213,21 @@ impl Node {
                 self.send_heartbeat(from, false);
             }
         }
+        if let Some(epoch) = hb.epoch {
+            self.leader_spoke(now, sender, epoch.term);
+        }
         if let Some(epoch) = hb.epoch
             && self.ring.epoch.is_none_or(|e| e.term < epoch.term)
         {
-            self.adopt_gossiped_epoch(now, epoch);
+            if !self.term_in_range(now, epoch.term) {
+                self.drop_datagram(now, from, "heartbeat naming a term out of range");
+            } else if epoch.leader == sender {
+                // The leader's own word.
+                self.adopt_gossiped_epoch(now, epoch);
+            } else {
+                // A neighbour's word: ask the leader it names.
+                self.probe_named_leader(now, epoch.leader);
+            }
         }
         if hb.epoch == self.ring.epoch && self.room.heard_high(hb.delivered) && !self.is_leader() {
             self.ctx
@@ -239,7 +248,7 @@ impl Node {
         due
     }
 
-    /// A larger epoch heard from a neighbour (typically after a partition healed).
+    /// A larger epoch heard from its own leader (typically after a partition healed).
     fn adopt_gossiped_epoch(&mut self, now: Instant, epoch: Epoch) {
         log_at!(
             info,
@@ -249,6 +258,7 @@ impl Node {
             epoch.term
         );
         self.accept_leader(now, epoch);
+        self.leader_shown();
         if epoch.leader != self.ctx.id
             && let Some(addr) = self.ring.members.get(epoch.leader).map(|m| m.addr)
         {

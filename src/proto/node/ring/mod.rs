@@ -11,8 +11,10 @@ mod away;
 mod election;
 mod heartbeat;
 mod members;
+mod terms;
 
-pub(super) use heartbeat::MAX_TERM;
+pub(super) use terms::MAX_TERM;
+use terms::TermBound;
 
 /// What a reliable message of the ring was for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,11 +38,19 @@ pub(super) struct Ring {
     last_offline_probe: Option<NodeId>,
     /// When each unknown sender was last answered with a heartbeat.
     strangers_answered: BTreeMap<SocketAddr, Instant>,
+    /// The highest term known and since when: how far a received term may reach.
+    terms: TermBound,
+    /// Whether the leader followed has shown that it leads the epoch followed.
+    leader_shown: bool,
+    /// Checks of the leader passed without a sign from it.
+    leader_checks: u8,
+    /// When each leader named by a neighbour was last probed (ids of the table only).
+    leaders_probed: BTreeMap<NodeId, Instant>,
 }
 
 impl Ring {
     /// A ring holding only `me`, following no leader.
-    pub(super) fn new(me: Member, cfg: &NodeConfig) -> Self {
+    pub(super) fn new(me: Member, cfg: &NodeConfig, now: Instant) -> Self {
         Ring {
             members: Membership::new(me),
             epoch: None,
@@ -50,6 +60,10 @@ impl Ring {
             beats: 0,
             last_offline_probe: None,
             strangers_answered: BTreeMap::new(),
+            terms: TermBound::new(now),
+            leader_shown: false,
+            leader_checks: 0,
+            leaders_probed: BTreeMap::new(),
         }
     }
 

@@ -113,8 +113,7 @@ impl Node {
             Message::Sequenced(e) if e.term != COMMITTED_TERM => e.term,
             _ => return,
         };
-        if term <= MAX_TERM
-            && self.life.takes_part()
+        if self.life.takes_part()
             && self.ring.members().is_online(sender)
             && self.ring.epoch().is_some_and(|e| e.term < term)
             && !self.room.is_recovering()
@@ -127,6 +126,7 @@ impl Node {
                     leader: sender,
                 },
             );
+            self.leader_shown();
         }
     }
 

@@ -558,5 +558,6 @@ mod heartbeats;
 mod hostile;
 mod joining;
 mod membership;
+mod terms;
 mod transport;
 mod views;
