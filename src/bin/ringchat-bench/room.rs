@@ -356,6 +356,7 @@ pub fn total(views: &[StatusView]) -> Stats {
         t.duplicates += s.duplicates;
         t.gave_up += s.gave_up;
         t.election_messages += s.election_messages;
+        t.limited += s.limited;
     }
     t
 }
@@ -373,6 +374,7 @@ pub fn delta(after: &Stats, before: &Stats) -> Stats {
             .election_messages
             .saturating_sub(before.election_messages),
         refused: after.refused.saturating_sub(before.refused),
+        limited: after.limited.saturating_sub(before.limited),
     }
 }
 

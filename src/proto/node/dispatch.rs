@@ -14,7 +14,7 @@ impl Node {
     pub(super) fn admissible(
         &self,
         now: Instant,
-        sender: NodeId,
+        (sender, lamport): (NodeId, Lamport),
         from: SocketAddr,
         msg: &Message,
     ) -> Result<(), &'static str> {
@@ -32,6 +32,14 @@ impl Node {
             // ever), answered only while we are joining (see `on_challenge`).
             Message::Challenge { .. } => Ok(()),
             Message::Proof { .. } if self.life.awaits_proof(sender) => Ok(()),
+            // A stamp is a Lamport time of its writer, which every later datagram of its
+            // relays exceeds: one later than the datagram carrying it is forged.
+            Message::Members(list) if list.iter().any(|m| m.stamp.lamport > lamport) => {
+                Err("member entry stamped later than its datagram")
+            }
+            Message::Welcome(w) if w.members.iter().any(|m| m.stamp.lamport > lamport) => {
+                Err("member entry stamped later than its datagram")
+            }
             Message::Welcome(w) => {
                 if w.parts == 0 || w.parts > MAX_WELCOME_PARTS || w.part >= w.parts {
                     Err("welcome with impossible parts")
@@ -117,7 +125,7 @@ impl Node {
             Message::JoinRefused { reason } => self.on_join_refused(now, reason),
             Message::Members(list) => {
                 if self.life.is_member() || matches!(self.life.phase(), Phase::Leaving { .. }) {
-                    self.on_members(now, from, list)
+                    self.on_members(now, from, sender, list)
                 }
             }
             Message::Submit(s) => self.on_submit(now, sender, s),

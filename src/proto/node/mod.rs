@@ -50,7 +50,7 @@ use context::Context;
 use life::{LifeToken, Lifecycle, Phase};
 use mail::{MailToken, Mailbox};
 use ring::{MAX_TERM, Ring, RingToken};
-use room::{Room, RoomToken};
+use room::{MAX_HELD, Room, RoomToken};
 use token::{Fate, Token};
 use transport::Transport;
 
@@ -65,7 +65,7 @@ use super::election::{Decision, Election};
 use super::event::{
     Command, CommandError, Event, JoinError, MemberView, RingSeat, Stats, StatusView,
 };
-use super::offline::OfflineQueue;
+use super::offline::{MAX_QUEUE_PER_SENDER, MAX_QUEUE_TOTAL, OfflineQueue};
 use super::packet::{EncodedMessage, data_packet};
 use super::reliable::{DedupeWindow, GaveUp, Reliable, Transmit};
 use super::ring::{Change, MAX_MEMBERS, MEMBERS_PER_DATAGRAM, Membership};
@@ -73,8 +73,8 @@ use super::timers::{Timer, TimerTable};
 use crate::ids::{DmId, Lamport, NodeId, OriginSeq, Seq, WallMillis};
 use crate::wire::{
     ChatEntry, DirectMessage, Epoch, Heartbeat, MAX_RECIPIENTS, MAX_TEXT_BYTES, Member, Message,
-    Newcomer, Packet, Presence, QueuedDm, Refusal, Stamp, Submit, Welcome, WireError, decode,
-    encode_packet, proof_message, valid_name,
+    Newcomer, Packet, Presence, QueueLimit, QueuedDm, Refusal, Stamp, Submit, Welcome, WireError,
+    decode, encode_packet, proof_message, valid_name,
 };
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand::rngs::StdRng;

@@ -13,6 +13,8 @@ pub(super) struct Transport {
     transmits: VecDeque<Transmit>,
     stats: Stats,
     last_drop_log: BTreeMap<SocketAddr, Instant>,
+    /// When a bound last logged what it held back.
+    last_limit_log: Option<Instant>,
 }
 
 impl Transport {
@@ -24,6 +26,7 @@ impl Transport {
             transmits: VecDeque::new(),
             stats: Stats::default(),
             last_drop_log: BTreeMap::new(),
+            last_limit_log: None,
         }
     }
 
@@ -139,7 +142,7 @@ impl Node {
             }
             Packet::Data { id, msg } => {
                 self.note_terms(now);
-                if let Err(why) = self.admissible(now, sender, from, &msg) {
+                if let Err(why) = self.admissible(now, (sender, lamport), from, &msg) {
                     // Not acked: a member not known yet retries, and is known by then.
                     if self.ring.members().get(sender).is_none() {
                         self.answer_stranger(now, from);
@@ -294,6 +297,25 @@ impl Node {
                 Ok(bytes) => self.transport.outgoing.push_data(to, bytes),
                 Err(e) => log_at!(warn, self, "not sent to {to}: {e}"),
             }
+        }
+    }
+
+    /// Something a bound held back (see [`Stats::limited`]): counted, and logged at most
+    /// once a second (with how many since the last line).
+    pub(super) fn note_limited(&mut self, now: Instant, what: &str) {
+        self.transport.stats.limited += 1;
+        let quiet = self
+            .transport
+            .last_limit_log
+            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1));
+        if !quiet {
+            self.transport.last_limit_log = Some(now);
+            log_at!(
+                warn,
+                self,
+                "{what} ({} held back by a bound so far)",
+                self.transport.stats.limited
+            );
         }
     }
 

@@ -284,9 +284,8 @@ impl Node {
         if !self.life.resyncing || Some(w.epoch) != self.ring.epoch() {
             return;
         }
-        let leader = self.leader_addr();
-        if let Some(from) = leader {
-            self.on_members(now, from, w.members);
+        if let (Some(from), Some(leader)) = (self.leader_addr(), self.leader()) {
+            self.on_members(now, from, leader, w.members);
         }
         if w.part >= w.parts {
             return;

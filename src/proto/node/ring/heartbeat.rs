@@ -26,8 +26,15 @@ impl Node {
     }
 
     /// Watches the current ring predecessor (whose heartbeats come to this node).
+    /// Also watched: online members another member said are offline (see `members.rs`).
     pub(in crate::proto::node) fn refresh_watch(&mut self, now: Instant) {
-        let ids: Vec<NodeId> = self.ring.members.prev().into_iter().collect();
+        let members = &self.ring.members;
+        self.ring.checking.retain(|id| members.is_online(*id));
+        let ids: Vec<NodeId> = members
+            .prev()
+            .into_iter()
+            .chain(self.ring.checking.iter().copied())
+            .collect();
         self.ring.detector.watch(&ids, now);
     }
 

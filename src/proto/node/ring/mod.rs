@@ -44,8 +44,12 @@ pub(super) struct Ring {
     leader_shown: bool,
     /// Checks of the leader passed without a sign from it.
     leader_checks: u8,
-    /// When each leader named by a neighbour was last probed (ids of the table only).
-    leaders_probed: BTreeMap<NodeId, Instant>,
+    /// When each member was last probed to check a claim about it, or because a
+    /// neighbour named it leader (ids of the table only).
+    probed: BTreeMap<NodeId, Instant>,
+    /// Members another member said are offline, watched here until heard from (see
+    /// `members.rs`).
+    checking: BTreeSet<NodeId>,
 }
 
 impl Ring {
@@ -63,7 +67,8 @@ impl Ring {
             terms: TermBound::new(now),
             leader_shown: false,
             leader_checks: 0,
-            leaders_probed: BTreeMap::new(),
+            probed: BTreeMap::new(),
+            checking: BTreeSet::new(),
         }
     }
 
@@ -99,9 +104,10 @@ impl Ring {
         self.members.merge(m)
     }
 
-    /// A heartbeat from `id` came: it is alive.
+    /// A heartbeat from `id` came: it is alive (and a claim that it is offline, false).
     pub(super) fn heard(&mut self, id: NodeId, now: Instant) {
         self.detector.heard(id, now);
+        self.checking.remove(&id);
     }
 
     /// Member `id` arrived just now (admitted or welcomed): judge it as a newcomer.

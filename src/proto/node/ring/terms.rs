@@ -189,14 +189,14 @@ impl Node {
         };
         let recent = self
             .ring
-            .leaders_probed
+            .probed
             .get(&leader)
             .is_some_and(|t| now.saturating_duration_since(*t) < Duration::from_secs(1));
         if recent {
             return;
         }
         // Only ids of the table are kept: bounded by the table.
-        self.ring.leaders_probed.insert(leader, now);
+        self.ring.probed.insert(leader, now);
         self.send_heartbeat(addr, true);
     }
 }

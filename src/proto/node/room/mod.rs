@@ -50,6 +50,11 @@ pub(super) const COMMITTED_TERM: u64 = u64::MAX;
 /// by part of the room, would otherwise wait for each other for ever.
 const REELECT_AFTER: u32 = 3;
 
+/// Submissions and requests to keep direct messages a leader holds while it recovers or
+/// waits for a majority's confirmation, at most; past it they are dropped (and counted):
+/// their senders ask again.
+pub(super) const MAX_HELD: usize = 4096;
+
 /// Proposals sent at once to a member back online; it fetches the rest.
 const MAX_CATCH_UP: usize = 512;
 
@@ -496,6 +501,15 @@ impl Room {
         };
         self.role = Role::Leading(l);
         Some(c.held_submits)
+    }
+
+    /// How many submissions and store requests wait for recovery or confirmation to end.
+    pub(super) fn held(&self) -> usize {
+        match &self.role {
+            Role::Recovering(rec) => rec.held_submits.len() + rec.held_stores.len(),
+            Role::Confirming(_, c) => c.held_submits.len(),
+            _ => 0,
+        }
     }
 
     /// During recovery, keeps a request to keep a direct message until sequencing

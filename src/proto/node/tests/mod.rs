@@ -553,6 +553,8 @@ fn graceful_leave_tells_everyone_then_reports_left() {
 }
 
 mod away;
+mod bounds;
+mod claims;
 mod commit;
 mod heartbeats;
 mod hostile;
