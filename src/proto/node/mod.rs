@@ -65,12 +65,13 @@ use super::election::{Decision, Election};
 use super::event::{
     Command, CommandError, Event, JoinError, MemberView, RingSeat, Stats, StatusView,
 };
+use super::limits::{AmplificationBudget, JoinLimiter, JoinVerdict, Quiet};
 use super::offline::{MAX_QUEUE_PER_SENDER, MAX_QUEUE_TOTAL, OfflineQueue};
 use super::packet::{EncodedMessage, data_packet};
 use super::reliable::{DedupeWindow, GaveUp, Reliable, Transmit};
 use super::ring::{Change, MAX_MEMBERS, MEMBERS_PER_DATAGRAM, Membership};
 use super::timers::{Timer, TimerTable};
-use crate::ids::{DmId, Lamport, NodeId, OriginSeq, Seq, WallMillis};
+use crate::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
 use crate::wire::{
     ChatEntry, DirectMessage, Epoch, Heartbeat, MAX_RECIPIENTS, MAX_TEXT_BYTES, Member, Message,
     Newcomer, Packet, Presence, QueueLimit, QueuedDm, Refusal, Stamp, Submit, Welcome, WireError,
@@ -216,9 +217,20 @@ impl Node {
         if env.lamport > LamportClock::MAX_ACCEPTED {
             return self.drop_datagram(now, from, "Lamport time out of range");
         }
+        let join = env.packets.iter().any(|p| {
+            matches!(
+                p,
+                Packet::Data {
+                    msg: Message::Join { .. },
+                    ..
+                }
+            )
+        });
+        self.note_stranger_bytes(now, from, bytes.len(), join);
         for packet in env.packets {
             self.handle_packet(now, from, env.from, env.lamport, packet);
         }
+        self.bound_windows();
     }
 
     /// Handles the passing of time: retransmissions, give-ups and protocol timers.

@@ -54,8 +54,8 @@ pub(super) struct Lifecycle {
     rng: StdRng,
     /// Newcomers asked to prove their identity (the leader's side): nonce, who, when.
     pending_proofs: BTreeMap<NodeId, ([u8; 16], Newcomer, Instant)>,
-    /// Joins per source address in the current second (the leader's side).
-    join_throttle: BTreeMap<std::net::IpAddr, (Instant, u32)>,
+    /// Joins per source address and for the room, per second (the leader's side).
+    join_limits: JoinLimiter,
     /// Whether the current leave ends offline (`dereg`) rather than in exit.
     going_offline: bool,
     /// Whether this node was in the room before (a `reg` after `dereg`).
@@ -82,7 +82,7 @@ impl Lifecycle {
             identity: SigningKey::from_bytes(&cfg.identity),
             rng: StdRng::seed_from_u64(cfg.rng_seed),
             pending_proofs: BTreeMap::new(),
-            join_throttle: BTreeMap::new(),
+            join_limits: JoinLimiter::default(),
             going_offline: false,
             was_member: false,
             reg_contacts: Vec::new(),
@@ -122,6 +122,12 @@ impl Lifecycle {
     /// Whether the leader's side waits for newcomer `id`'s identity proof.
     pub(super) fn awaits_proof(&self, id: NodeId) -> bool {
         self.pending_proofs.contains_key(&id)
+    }
+
+    #[cfg(test)]
+    /// How many addresses' joins are counted, and how many newcomers owe a proof.
+    pub(super) fn join_tables(&self) -> (usize, usize) {
+        (self.join_limits.counted(), self.pending_proofs.len())
     }
 
     /// Whether this node is re-registering with a leader learned of by gossip.

@@ -69,19 +69,9 @@ impl Node {
         if !self.in_ring() {
             return;
         }
-        let quiet = self
-            .ring
-            .strangers_answered
-            .get(&from)
-            .is_some_and(|t| now.saturating_duration_since(*t) < Duration::from_secs(1));
-        if quiet {
-            return;
+        if self.ring.strangers_answered.due(from, now) {
+            self.send_heartbeat(from, false);
         }
-        if self.ring.strangers_answered.len() >= 1024 {
-            self.ring.strangers_answered.clear();
-        }
-        self.ring.strangers_answered.insert(from, now);
-        self.send_heartbeat(from, false);
     }
 
     /// Where this node's heartbeats go: its ring successor, which watches it.

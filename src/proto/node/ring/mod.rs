@@ -36,8 +36,8 @@ pub(super) struct Ring {
     beats: u64,
     /// The offline member probed last.
     last_offline_probe: Option<NodeId>,
-    /// When each unknown sender was last answered with a heartbeat.
-    strangers_answered: BTreeMap<SocketAddr, Instant>,
+    /// Unknown senders answered with a heartbeat in the last second.
+    strangers_answered: Quiet<SocketAddr>,
     /// The highest term known and since when: how far a received term may reach.
     terms: TermBound,
     /// Whether the leader followed has shown that it leads the epoch followed.
@@ -63,7 +63,7 @@ impl Ring {
             table_pushed: BTreeMap::new(),
             beats: 0,
             last_offline_probe: None,
-            strangers_answered: BTreeMap::new(),
+            strangers_answered: Quiet::new(Duration::from_secs(1), 1024),
             terms: TermBound::new(now),
             leader_shown: false,
             leader_checks: 0,
