@@ -210,12 +210,6 @@ impl AmplificationBudget {
     }
 
     #[cfg(test)]
-    /// Whether no address is counted.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    #[cfg(test)]
     /// Bytes sent to and received from `addr` so far, if counted.
     pub fn counts(&self, addr: SocketAddr) -> Option<(u64, u64)> {
         self.entries.get(&addr).map(|b| (b.sent, b.received))
@@ -271,12 +265,6 @@ impl<K: Ord + Copy> Quiet<K> {
     /// How many keys are remembered.
     pub fn len(&self) -> usize {
         self.last.len()
-    }
-
-    #[cfg(test)]
-    /// Whether no key is remembered.
-    pub fn is_empty(&self) -> bool {
-        self.last.is_empty()
     }
 }
 

@@ -33,11 +33,13 @@ impl Node {
             Message::Challenge { .. } => Ok(()),
             Message::Proof { .. } if self.life.awaits_proof(sender) => Ok(()),
             // A stamp is a Lamport time of its writer, which every later datagram of its
-            // relays exceeds: one later than the datagram carrying it is forged.
-            Message::Members(list) if list.iter().any(|m| m.stamp.lamport > lamport) => {
+            // relays exceeds: one later than the datagram carrying it is forged. Nor may
+            // it be beyond what a clock can be pushed to: the member it is about must be
+            // able to outdo it.
+            Message::Members(list) if list.iter().any(|m| !stamp_in_range(m, lamport)) => {
                 Err("member entry stamped later than its datagram")
             }
-            Message::Welcome(w) if w.members.iter().any(|m| m.stamp.lamport > lamport) => {
+            Message::Welcome(w) if w.members.iter().any(|m| !stamp_in_range(m, lamport)) => {
                 Err("member entry stamped later than its datagram")
             }
             Message::Welcome(w) => {
@@ -121,7 +123,7 @@ impl Node {
             Message::JoinForward(newcomer) => self.on_join_forward(now, newcomer),
             Message::Challenge { nonce } => self.on_challenge(now, from, nonce),
             Message::Proof { signature } => self.on_proof(now, sender, &signature),
-            Message::Welcome(w) => self.on_welcome(now, w),
+            Message::Welcome(w) => self.on_welcome(now, sender, w),
             Message::JoinRefused { reason } => self.on_join_refused(now, reason),
             Message::Members(list) => {
                 if self.life.is_member() || matches!(self.life.phase(), Phase::Leaving { .. }) {
@@ -180,6 +182,11 @@ impl Node {
             }
         }
     }
+}
+
+/// Whether `m`'s stamp may come in a datagram stamped `lamport` (see `admissible`).
+fn stamp_in_range(m: &Member, lamport: Lamport) -> bool {
+    m.stamp.lamport <= lamport && m.stamp.lamport <= LamportClock::MAX_STAMP
 }
 
 /// The election term a message names, if any (a committed copy's marker is none). A

@@ -214,7 +214,7 @@ impl Node {
         if env.from == self.ctx.id {
             return self.drop_datagram(now, from, "datagram claims our own node id");
         }
-        if env.lamport > LamportClock::MAX_ACCEPTED {
+        if !LamportClock::in_range(env.lamport) {
             return self.drop_datagram(now, from, "Lamport time out of range");
         }
         let join = env.packets.iter().any(|p| {

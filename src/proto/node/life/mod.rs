@@ -66,6 +66,8 @@ pub(super) struct Lifecycle {
     join_refusal: Option<Refusal>,
     /// Set while re-registering with a leader learned of by gossip (after a partition).
     resyncing: bool,
+    /// When the current re-registration began.
+    resync_since: Option<Instant>,
     /// Set while a restarted node looks for its room (see `restart.rs`).
     restart: Option<restart::Restart>,
     /// The voting users named by the welcome's parts so far, and the entry they are as of.
@@ -88,6 +90,7 @@ impl Lifecycle {
             reg_contacts: Vec::new(),
             join_refusal: None,
             resyncing: false,
+            resync_since: None,
             restart: None,
             welcome_voters: (BTreeSet::new(), Seq(0)),
             leave_waits: 0,

@@ -59,7 +59,7 @@ impl Node {
             .chain(saved.kept.iter().map(|k| k.dm.lamport))
             .chain(saved.members.iter().map(|m| m.stamp.lamport))
             .fold(saved.lamport, std::cmp::max);
-        self.ctx.clock.observe(lamport);
+        self.ctx.clock.restore(lamport);
         let next = saved.next_seq();
         // After a restart into a room with another numbering, the log on disk holds both
         // numberings; only the current one (the run of rising numbers at its end) goes

@@ -165,10 +165,10 @@ impl Node {
     }
 
     /// An announcement that `epoch.leader` won round `epoch.term`, from `sender`. Taken
-    /// only with the evidence a real round leaves: it comes from the winner itself, or
-    /// this node passed the winner's token on in that round; and it names an online
-    /// member (this node only if it won). Anything else is one member's word: ignored and
-    /// not passed on (the winner's own sync request reaches every member anyway).
+    /// only with the evidence a real round leaves: this node passed the winner's token
+    /// on in that round (the winning token goes all the way round); and it names an
+    /// online member (this node only if it won). Anything else is one member's word:
+    /// ignored and not passed on.
     pub(in crate::proto::node) fn on_elected(
         &mut self,
         now: Instant,
@@ -195,9 +195,8 @@ impl Node {
             }
             return;
         }
-        let evidence = sender == epoch.leader
-            || self.ring.election.carried(epoch.term, epoch.leader)
-            || Some(epoch) == self.ring.epoch;
+        let evidence =
+            self.ring.election.carried(epoch.term, epoch.leader) || Some(epoch) == self.ring.epoch;
         if !evidence || !self.ring.members.is_online(epoch.leader) {
             return log_at!(
                 info,
@@ -209,9 +208,6 @@ impl Node {
         }
         if Some(epoch) > self.ring.epoch {
             self.accept_leader(now, epoch);
-            if sender == epoch.leader {
-                self.leader_shown();
-            }
         }
         self.send_ring(now, Message::Elected(epoch));
     }

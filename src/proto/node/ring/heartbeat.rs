@@ -218,12 +218,12 @@ impl Node {
         {
             if !self.term_in_range(now, epoch.term) {
                 self.drop_datagram(now, from, "heartbeat naming a term out of range");
-            } else if epoch.leader == sender {
-                // The leader's own word.
+            } else if self.ring.election.carried(epoch.term, epoch.leader) {
+                // A round this node took part in: its winner.
                 self.adopt_gossiped_epoch(now, epoch);
             } else {
-                // A neighbour's word: ask the leader it names.
-                self.probe_named_leader(now, epoch.leader);
+                // Someone's word only: ask the leader it names to take us in.
+                self.seek_leader(now, epoch.leader);
             }
         }
         if hb.epoch == self.ring.epoch && self.room.heard_high(hb.delivered) && !self.is_leader() {
@@ -245,7 +245,7 @@ impl Node {
         due
     }
 
-    /// A larger epoch heard from its own leader (typically after a partition healed).
+    /// A larger epoch heard of, of a round this node took part in.
     fn adopt_gossiped_epoch(&mut self, now: Instant, epoch: Epoch) {
         log_at!(
             info,

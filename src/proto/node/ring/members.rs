@@ -42,7 +42,7 @@ impl Node {
                     .get(self.ctx.id)
                     .is_some_and(|me| m.stamp > me.stamp);
                 if newer && self.life.is_member() && !self.adopt_own_entry(m.clone()) {
-                    self.ctx.clock.observe(m.stamp.lamport);
+                    self.ctx.clock.restore(m.stamp.lamport);
                     self.refute(now, from);
                 } else if !newer && m.presence == Presence::Offline && self.life.is_member() {
                     // An old report of our absence (our refutation never reached them):
@@ -169,7 +169,7 @@ impl Node {
         if !faithful || m.stamp < me.stamp {
             return false;
         }
-        self.ctx.clock.observe(m.stamp.lamport);
+        self.ctx.clock.restore(m.stamp.lamport);
         self.ring.members.merge(m);
         true
     }

@@ -92,6 +92,12 @@ impl Ring {
         self.election.is_participant() && self.election.term() > term
     }
 
+    /// Whether this node passed `leader`'s token on in round `term`: the evidence of a
+    /// real round (see `terms.rs`).
+    pub(super) fn election_carried(&self, term: u64, leader: NodeId) -> bool {
+        self.election.carried(term, leader)
+    }
+
     /// Whether `id` is currently suspected by the detector.
     pub(super) fn is_suspected(&self, id: NodeId) -> bool {
         self.detector.is_suspected(id)

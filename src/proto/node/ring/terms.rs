@@ -9,11 +9,16 @@
 //! never [`MAX_TERM`]. A message naming a term beyond that is dropped and counted. No
 //! datagram can push a term near its limit, so a new round always finds a higher term.
 //!
-//! **Who.** A higher term counts only on the word of the leader it names: its own sync
-//! request, proposal, commit notice, welcome or heartbeat (see `election.rs`,
-//! `heartbeat.rs`), or an announcement of the round's winner that comes round the ring
-//! after this node passed the winner's token on. A neighbour that only names a newer
-//! leader gets that leader probed; the leader's answer, its own heartbeat, is what counts.
+//! **Who.** A higher term counts only with what a real round leaves behind: in a
+//! Chang-Roberts round the winner's token goes all the way round, so every member passes
+//! it on before the winner can know it won. A node takes a leader of term `t` (from its
+//! announcement, its sync request, its proposals or commit notices, a heartbeat naming it)
+//! only if it passed that leader's token on in round `t` (`Election::carried`). Anything
+//! else (a member saying it leads, or a neighbour naming a leader, of a term this node
+//! saw no round of) is one member's word: the node asks the leader named to take it in
+//! (a join under its own id, see `life/join.rs`), and follows it only on that leader's
+//! welcome, its own answer to this node. A member that missed a round (paused, or cut
+//! off during it) comes back this way; one member's say-so alone moves nobody.
 //!
 //! **Liveness.** Once a node follows a leader that is not itself, the leader must show it
 //! leads that term: a message of the term from the leader itself. Until it has, and again
@@ -171,32 +176,5 @@ impl Node {
         self.ctx
             .timers
             .set(Timer::LeaderCheck, now + self.ctx.cfg.election_timeout / 2);
-    }
-
-    /// A neighbour named `leader` as leading a term newer than ours: that is its word,
-    /// not the leader's. The named leader, if it is in the table, is probed (at most once
-    /// a second); its answer names its epoch, and that is taken.
-    pub(in crate::proto::node) fn probe_named_leader(&mut self, now: Instant, leader: NodeId) {
-        if leader == self.ctx.id {
-            return;
-        }
-        let Some(addr) = self.ring.members.get(leader).map(|m| m.addr) else {
-            return log_at!(
-                debug,
-                self,
-                "a neighbour named {leader}, not a member, as leader"
-            );
-        };
-        let recent = self
-            .ring
-            .probed
-            .get(&leader)
-            .is_some_and(|t| now.saturating_duration_since(*t) < Duration::from_secs(1));
-        if recent {
-            return;
-        }
-        // Only ids of the table are kept: bounded by the table.
-        self.ring.probed.insert(leader, now);
-        self.send_heartbeat(addr, true);
     }
 }

@@ -90,6 +90,9 @@ pub(super) struct Room {
     /// Whether this node (leading or taking over) told the user the room waits for a
     /// majority, and has not yet told it goes on.
     waiting: bool,
+    /// The first number the leader still keeps, after it said the ones before are gone:
+    /// the skip waits for that entry itself (see `deliver.rs`).
+    skip_to: Option<Seq>,
 }
 
 /// This node's part in sequencing the room. One value, so that a node cannot both
@@ -208,6 +211,7 @@ impl Room {
             voters: BTreeSet::new(),
             voters_at: Seq(0),
             waiting: false,
+            skip_to: None,
         }
     }
 

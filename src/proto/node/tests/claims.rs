@@ -84,13 +84,13 @@ fn a_member_can_always_refute_a_claim_about_itself() {
     n.handle_datagram(t0, addr(1), &members_from(LEADER, 5, vec![forged]));
     drain(&mut n);
     assert_eq!(n.stats().dropped, 1);
-    // The highest stamp a datagram may carry (its own Lamport time, at the 2^62 limit):
-    // taken, and refuted with a later one.
-    let limit = 1u64 << 62;
+    // The latest stamp an entry may carry, in a datagram at the latest time accepted:
+    // taken, and refuted with a later one; bob's own datagrams are still in range.
+    let limit = LamportClock::MAX_STAMP.0;
     let highest = entry_of(BOB, "bob", 2, Presence::Offline, limit, NodeId(u64::MAX));
     let bytes = encode(&Envelope {
         from: LEADER,
-        lamport: Lamport(limit),
+        lamport: LamportClock::MAX_ACCEPTED,
         packets: vec![Packet::Data {
             id: MsgId(6),
             msg: Message::Members(vec![highest.clone()]),
@@ -102,6 +102,32 @@ fn a_member_can_always_refute_a_claim_about_itself() {
     let me = n.members().get(BOB).cloned().expect("own entry");
     assert_eq!(me.presence, Presence::Online);
     assert!(me.stamp > highest.stamp, "{:?}", me.stamp);
+    assert!(
+        n.lamport() < LamportClock::MAX_ACCEPTED,
+        "{:?}",
+        n.lamport()
+    );
+    // Past the latest stamp: dropped.
+    let beyond = entry_of(
+        BOB,
+        "bob",
+        2,
+        Presence::Offline,
+        limit + 1,
+        NodeId(u64::MAX),
+    );
+    let bytes = encode(&Envelope {
+        from: LEADER,
+        lamport: LamportClock::MAX_ACCEPTED,
+        packets: vec![Packet::Data {
+            id: MsgId(7),
+            msg: Message::Members(vec![beyond]),
+        }],
+    })
+    .unwrap();
+    n.handle_datagram(t0, addr(1), &bytes);
+    drain(&mut n);
+    assert_eq!(n.stats().dropped, 2);
 }
 
 /// Erin (neither carol, nor the leader, nor carol's watcher) says carol is offline: bob

@@ -128,6 +128,11 @@ fn a_term_far_ahead_after_a_long_partition_is_taken() {
     let t0 = base_time();
     let mut n = follower(t0);
     let later = t0 + Duration::from_secs(3600);
+    let token = |term| Message::Election {
+        term,
+        candidate: CAROL,
+    };
+    n.handle_datagram(later, addr(1), &data(LEADER, 5, token(30_000)));
     let request = Message::SyncRequest {
         epoch: epoch(30_000, CAROL),
         from: Seq(1),
@@ -135,19 +140,16 @@ fn a_term_far_ahead_after_a_long_partition_is_taken() {
     n.handle_datagram(later, addr(3), &data(CAROL, 9, request));
     drain(&mut n);
     assert_eq!(n.epoch(), Some(epoch(30_000, CAROL)));
+    assert_eq!(n.stats().dropped, 0);
     // Right after that rise, 30 000 more is far beyond: dropped.
-    let request = Message::SyncRequest {
-        epoch: epoch(60_000, CAROL),
-        from: Seq(1),
-    };
-    n.handle_datagram(later, addr(3), &data(CAROL, 10, request));
+    n.handle_datagram(later, addr(1), &data(LEADER, 6, token(60_000)));
     drain(&mut n);
-    assert_eq!(n.epoch(), Some(epoch(30_000, CAROL)));
+    assert_eq!(n.stats().dropped, 1);
 }
 
-/// An announcement naming an id that is not a member, or a member that neither sent it
-/// nor had its token passed on by this node, is one member's word: ignored, not passed
-/// on. (Before: the room followed a non-existent leader.)
+/// An announcement naming an id that is not a member, or a member whose token this node
+/// never passed on (even from that member itself), is one member's word: ignored, not
+/// passed on. (Before: the room followed a non-existent leader, or any member's claim.)
 #[test]
 fn an_announcement_without_a_round_behind_it_is_ignored() {
     let t0 = base_time();
@@ -163,9 +165,14 @@ fn an_announcement_without_a_round_behind_it_is_ignored() {
         addr(4),
         &data(DAVE, 2, Message::Elected(epoch(1, CAROL))),
     );
-    let sent = drain(&mut n);
+    n.handle_datagram(
+        t0,
+        addr(3),
+        &data(CAROL, 3, Message::Elected(epoch(1, CAROL))),
+    );
+    let sent = flushed(&mut n, t0);
     assert_eq!(n.epoch(), Some(epoch(0, LEADER)));
-    let passed_on = sent.sent.iter().any(|(_, p)| {
+    let passed_on = sent.iter().any(|(_, p)| {
         matches!(
             p,
             Packet::Data {
@@ -174,15 +181,7 @@ fn an_announcement_without_a_round_behind_it_is_ignored() {
             }
         )
     });
-    assert!(!passed_on, "{:?}", sent.sent);
-    // The control: carol's own announcement is taken (the winner tells its successor).
-    n.handle_datagram(
-        t0,
-        addr(3),
-        &data(CAROL, 3, Message::Elected(epoch(1, CAROL))),
-    );
-    drain(&mut n);
-    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
+    assert!(!passed_on, "{sent:?}");
 }
 
 /// The evidence of a real round: bob passed carol's token on, so the announcement of
@@ -228,28 +227,44 @@ fn a_sync_request_for_another_leader_is_dropped() {
     assert_eq!(n.stats().dropped, 1);
 }
 
-/// A neighbour's heartbeat naming a newer leader is its word only: the node probes the
-/// leader it names, and takes the epoch from that leader's own heartbeat.
+/// A heartbeat naming a newer leader (a neighbour's word, or the leader's own) of a
+/// round this node never saw: the node asks that leader to take it in, and follows it
+/// on its welcome, not before. A ghost is not even asked.
 #[test]
 fn a_newer_leader_named_by_a_neighbour_is_asked_first() {
     let t0 = base_time();
     let mut n = follower_with_dave(t0);
     n.handle_datagram(t0, addr(1), &beat_naming(LEADER, epoch(1, DAVE), false));
-    let sent = all_packets(&mut n);
+    let sent = flushed(&mut n, t0);
     assert_eq!(n.epoch(), Some(epoch(0, LEADER)), "not on alice's word");
-    assert_eq!(probes_to(&sent, addr(4)), 1, "dave is asked: {sent:?}");
-    // Named again within the second: not asked again.
-    n.handle_datagram(t0, addr(1), &beat_naming(LEADER, epoch(1, DAVE), false));
-    assert_eq!(probes_to(&all_packets(&mut n), addr(4)), 0);
-    // A ghost named as leader is not even asked.
-    n.handle_datagram(
-        t0,
-        addr(1),
-        &beat_naming(LEADER, epoch(1, NodeId(777)), false),
-    );
-    assert!(all_packets(&mut n).iter().all(|(to, _)| *to != addr(9)));
-    // Dave's own answer counts.
+    let asked = |sent: &[(SocketAddr, Packet)], to| {
+        sent.iter()
+            .filter(|(a, p)| {
+                *a == to
+                    && matches!(
+                        p,
+                        Packet::Data {
+                            msg: Message::Join { .. },
+                            ..
+                        }
+                    )
+            })
+            .count()
+    };
+    assert_eq!(asked(&sent, addr(4)), 1, "dave is asked: {sent:?}");
+    // Named again, by dave himself: not asked again while the first asking runs.
     n.handle_datagram(t0, addr(4), &beat_naming(DAVE, epoch(1, DAVE), false));
+    assert_eq!(asked(&flushed(&mut n, t0), addr(4)), 0);
+    assert_eq!(
+        n.epoch(),
+        Some(epoch(0, LEADER)),
+        "not on dave's word either"
+    );
+    // Dave's welcome, his own answer to bob, counts.
+    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+    w.epoch = epoch(1, DAVE);
+    w.members.push(member(DAVE, "dave", 4));
+    n.handle_datagram(t0, addr(4), &data(DAVE, 5, Message::Welcome(w)));
     drain(&mut n);
     assert_eq!(n.epoch(), Some(epoch(1, DAVE)));
 }
@@ -287,18 +302,25 @@ fn a_leader_that_never_shows_it_leads_is_replaced() {
     assert!(election_terms_sent(&sent).contains(&2), "{sent:?}");
 }
 
-/// The control: a leader whose sync request comes is followed without a new round; a
-/// later copy of an older term from it gets it probed, and its answer settles it.
+/// The control: a leader whose round this node saw, and whose sync request comes, is
+/// followed without a new round; a later copy of an older term from it gets it probed,
+/// and its answer settles it.
 #[test]
 fn a_leader_that_shows_it_leads_is_kept() {
     let t0 = base_time();
     let mut n = follower_with_dave(t0);
+    let token = Message::Election {
+        term: 1,
+        candidate: CAROL,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
     let request = Message::SyncRequest {
         epoch: epoch(1, CAROL),
         from: Seq(1),
     };
     n.handle_datagram(t0, addr(3), &data(CAROL, 1, request));
-    all_packets(&mut n);
+    flushed(&mut n, t0);
+    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
     let mut old = entry(1, CAROL, "carol", 1);
     old.term = 0;
     n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::Sequenced(old)));
@@ -315,35 +337,75 @@ fn a_leader_that_shows_it_leads_is_kept() {
     for step in 2..6 {
         n.handle_timeout(t0 + half * step);
         let sent = all_packets(&mut n);
-        assert!(election_terms_sent(&sent).is_empty(), "{sent:?}");
+        assert!(
+            election_terms_sent(&sent).iter().all(|t| *t == 1),
+            "{sent:?}"
+        );
     }
     assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
 }
 
-/// A leader that answers its probes with an older term than the one followed does not
-/// lead it: a new round, above both.
+/// A claim of a newer term by the leader itself (a mutated copy of its own message,
+/// say) moves nobody: bob asks alice to take him in, and her welcome names the term she
+/// really leads. (Before: bob followed term 5, refused her term-0 proposals, and never
+/// showed a message again.)
 #[test]
-fn a_leader_of_an_older_term_than_claimed_is_replaced() {
+fn a_leaders_word_alone_for_a_newer_term_moves_nobody() {
     let t0 = base_time();
     let mut n = follower(t0);
-    // A datagram from alice's address claims she leads term 5 (a mutated copy, say).
     let claim = Message::SyncRequest {
         epoch: epoch(5, LEADER),
         from: Seq(1),
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 7, claim));
-    all_packets(&mut n);
-    assert_eq!(n.epoch(), Some(epoch(5, LEADER)));
+    let sent = flushed(&mut n, t0);
+    assert_eq!(n.epoch(), Some(epoch(0, LEADER)));
+    assert!(
+        sent.iter().any(|(a, p)| *a == addr(1)
+            && matches!(
+                p,
+                Packet::Data {
+                    msg: Message::Join { .. },
+                    ..
+                }
+            )),
+        "alice is asked: {sent:?}"
+    );
+    let w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 8, Message::Welcome(w)));
+    drain(&mut n);
+    assert_eq!(n.epoch(), Some(epoch(0, LEADER)));
+}
+
+/// A leader whose round this node saw, but whose heartbeats keep naming an older term
+/// (it never knew of the round: a forged token took this node round it), does not lead
+/// it: a new round, above both.
+#[test]
+fn a_leader_of_an_older_term_than_followed_is_replaced() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let token = Message::Election {
+        term: 5,
+        candidate: CAROL,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
+    let claim = Message::SyncRequest {
+        epoch: epoch(5, CAROL),
+        from: Seq(1),
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 7, claim));
+    flushed(&mut n, t0);
+    assert_eq!(n.epoch(), Some(epoch(5, CAROL)));
     // Her heartbeats name term 0.
     let half = n.ctx.cfg.election_timeout / 2;
     let mut terms = Vec::new();
     for step in 1..=4 {
         let at = t0 + half * step / 2;
-        n.handle_datagram(at, addr(1), &beat_naming(LEADER, epoch(0, LEADER), false));
+        n.handle_datagram(at, addr(3), &beat_naming(CAROL, epoch(0, LEADER), false));
         n.handle_timeout(at);
         terms.extend(election_terms_sent(&all_packets(&mut n)));
     }
     n.handle_timeout(t0 + half * 3);
     terms.extend(election_terms_sent(&all_packets(&mut n)));
-    assert_eq!(terms, [6]);
+    assert!(terms.contains(&6), "{terms:?}");
 }
