@@ -209,14 +209,14 @@ pub enum Message {
         dm: DirectMessage,
     },
     /// The leader tells the sender its direct message `id` for `dm.to[to]` is saved (or,
-    /// with `full`, that the recipient's queue is full and it was not).
+    /// with `full`, which limit of the offline queue kept it from being saved).
     Saved {
         /// The message's id.
         id: DmId,
         /// Index of the recipient in the message's `to`.
         to: u8,
-        /// The recipient's queue was full: not saved.
-        full: bool,
+        /// Not saved: the queue was at this limit.
+        full: Option<QueueLimit>,
     },
     /// The leader replicates a kept direct message to a member.
     Queued(QueuedDm),
@@ -262,6 +262,17 @@ pub enum Message {
         /// The member that answered.
         target: NodeId,
     },
+}
+
+/// A limit of the offline queue that kept a direct message from being saved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueueLimit {
+    /// The recipient has as many messages waiting as one recipient may.
+    Recipient,
+    /// The sender has as many messages waiting for that recipient as one sender may.
+    Sender,
+    /// The queue holds as many messages as it may, for everyone together.
+    Room,
 }
 
 /// A direct message kept for an offline recipient.

@@ -39,6 +39,10 @@ pub enum Decision {
 pub struct Election {
     term: u64,
     participant: bool,
+    /// The largest candidate of round `term` this node passed on: the winner's token
+    /// goes all the way round, so every node on the ring passes the winner on before
+    /// the winner's announcement comes.
+    carried: Option<NodeId>,
 }
 
 impl Election {
@@ -52,8 +56,17 @@ impl Election {
         self.participant
     }
 
+    /// Whether this node passed on `candidate`'s token in round `term`: the evidence that
+    /// an announcement of `candidate` winning `term` ends a round this node took part in.
+    pub fn carried(&self, term: u64, candidate: NodeId) -> bool {
+        self.term == term && self.carried == Some(candidate)
+    }
+
     /// Starts round `term` (above every term known); returns the token to send.
     pub fn start(&mut self, me: NodeId, term: u64) -> Decision {
+        if term > self.term {
+            self.carried = None;
+        }
         self.term = self.term.max(term);
         self.participant = true;
         Decision::Forward {
@@ -70,9 +83,11 @@ impl Election {
         if term > self.term {
             self.term = term;
             self.participant = false;
+            self.carried = None;
         }
         if candidate > me {
             self.participant = true;
+            self.carried = self.carried.max(Some(candidate));
             Decision::Forward { term, candidate }
         } else if candidate == me {
             Decision::Won { term }
@@ -175,5 +190,19 @@ mod tests {
         );
         e.on_elected(4);
         assert!(!e.is_participant());
+    }
+
+    /// A node remembers the largest candidate it passed on in the current round, and
+    /// forgets it when a newer round begins.
+    #[test]
+    fn remembers_the_candidate_it_carried() {
+        let mut e = Election::default();
+        e.on_token(NodeId(5), 3, NodeId(7));
+        e.on_token(NodeId(5), 3, NodeId(9));
+        assert!(e.carried(3, NodeId(9)));
+        assert!(!e.carried(3, NodeId(7)), "only the largest");
+        assert!(!e.carried(4, NodeId(9)), "only in its round");
+        e.on_token(NodeId(5), 4, NodeId(3));
+        assert!(!e.carried(4, NodeId(9)) && !e.carried(4, NodeId(3)));
     }
 }

@@ -202,6 +202,10 @@ pub struct Stats {
     /// Datagrams refused before they reached the protocol (rate limit, room key, replay);
     /// counted by the driver, which fills this in.
     pub refused: u64,
+    /// What a bound held back: kept messages past the offline queue's limits or for
+    /// unknown names, joins past the join limits, datagrams to a stranger past three
+    /// times what it sent (see the README's "Bounds").
+    pub limited: u64,
 }
 
 /// One member's place on the ring, for drawing it.

@@ -21,7 +21,8 @@
 //! rule), `reliable` (message ids, resends, acks, duplicate windows), `packet`, `chat`
 //! (sequencer, hold-back queue, history, outbox), `offline` (the offline queue), `ring`
 //! (the member table), `detector`, `election` (Chang-Roberts), `clock` (Lamport),
-//! `timers`, `event` (commands in, events out) and `durable` (what is written to disk).
+//! `timers`, `event` (commands in, events out), `durable` (what is written to disk) and
+//! `limits` (the join limits and the anti-amplification budget towards strangers).
 
 pub mod batch;
 mod chat;
@@ -30,6 +31,7 @@ mod detector;
 mod durable;
 mod election;
 mod event;
+mod limits;
 mod node;
 mod offline;
 mod packet;

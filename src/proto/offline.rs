@@ -4,20 +4,49 @@
 //! The leader keeps the queue and replicates every change to every online member, so
 //! any member that becomes leader holds it too. A message is removed only after its
 //! recipient acknowledged the hand-over.
+//!
+//! Bounded three ways, so that no sender can fill it for others: at most
+//! [`MAX_QUEUE_PER_SENDER`] messages from one sender for one recipient, at most
+//! [`MAX_QUEUE_PER_USER`] for one recipient, and [`MAX_QUEUE_TOTAL`] in all.
 
 use super::durable::Write;
 use crate::ids::{DmId, NodeId};
-use crate::wire::QueuedDm;
+use crate::wire::{QueueLimit, QueuedDm};
 use std::collections::{BTreeMap, VecDeque};
 use thiserror::Error;
 
 /// Messages kept per offline recipient, at most; past it the sender is told.
 pub const MAX_QUEUE_PER_USER: usize = 1000;
+/// Messages kept from one sender for one offline recipient, at most: one sender cannot
+/// fill a recipient's queue for the others. Past it the sender is told.
+pub const MAX_QUEUE_PER_SENDER: usize = 200;
+/// Messages kept in all, for every recipient together (about 1 KB each at most).
+pub const MAX_QUEUE_TOTAL: usize = 10_000;
 
-/// The queue is full for this recipient; nothing was stored.
+/// Why nothing was stored.
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error("the offline queue for {0} is full ({MAX_QUEUE_PER_USER} messages)")]
-pub struct QueueFull(pub String);
+pub enum QueueFull {
+    /// The recipient's queue is full.
+    #[error("the offline queue for {0} is full ({MAX_QUEUE_PER_USER} messages)")]
+    Recipient(String),
+    /// The sender has as many messages waiting for this recipient as one sender may.
+    #[error("{MAX_QUEUE_PER_SENDER} messages from this sender already wait for {0}")]
+    Sender(String),
+    /// The queue holds as many messages as it may in all.
+    #[error("the offline queue is full ({MAX_QUEUE_TOTAL} messages in all)")]
+    Room,
+}
+
+impl QueueFull {
+    /// Which limit it was, as the sender is told.
+    pub fn limit(&self) -> QueueLimit {
+        match self {
+            QueueFull::Recipient(_) => QueueLimit::Recipient,
+            QueueFull::Sender(_) => QueueLimit::Sender,
+            QueueFull::Room => QueueLimit::Room,
+        }
+    }
+}
 
 /// Handed-over messages remembered so that a stale replica cannot bring them back.
 pub const TOMBSTONES: usize = 10_000;
@@ -26,6 +55,8 @@ pub const TOMBSTONES: usize = 10_000;
 #[derive(Debug, Default, Clone)]
 pub struct OfflineQueue {
     by_recipient: BTreeMap<String, VecDeque<QueuedDm>>,
+    /// How many messages `by_recipient` holds in all.
+    total: usize,
     /// Messages handed over (oldest first, by origin, id and recipient), never kept again.
     handed_over: VecDeque<(NodeId, DmId, String)>,
     /// Changes not yet taken by [`OfflineQueue::take_journal`] (`None`: not recorded).
@@ -79,7 +110,16 @@ impl OfflineQueue {
             return Ok(false);
         }
         if q.len() >= MAX_QUEUE_PER_USER {
-            return Err(QueueFull(to));
+            return Err(QueueFull::Recipient(to));
+        }
+        if q.iter().filter(|x| x.origin == item.origin).count() >= MAX_QUEUE_PER_SENDER {
+            return Err(QueueFull::Sender(to));
+        }
+        if self.total >= MAX_QUEUE_TOTAL {
+            if q.is_empty() {
+                self.by_recipient.remove(&to);
+            }
+            return Err(QueueFull::Room);
         }
         // Keep each sender's messages in the order it sent them (ids grow per sender),
         // even if its store requests arrived out of order.
@@ -91,6 +131,7 @@ impl OfflineQueue {
             j.push(Write::Kept(item.clone()));
         }
         q.insert(at, item);
+        self.total += 1;
         Ok(true)
     }
 
@@ -110,6 +151,7 @@ impl OfflineQueue {
         let before = q.len();
         q.retain(|x| !same(x, origin, id));
         let removed = q.len() != before;
+        self.total -= before - q.len();
         if q.is_empty() {
             self.by_recipient.remove(to);
         }
@@ -139,7 +181,7 @@ impl OfflineQueue {
 
     /// How many messages are kept in all.
     pub fn len(&self) -> usize {
-        self.by_recipient.values().map(VecDeque::len).sum()
+        self.total
     }
 }
 
@@ -224,10 +266,50 @@ mod tests {
     #[test]
     fn full_queue_refuses_and_says_so() {
         let mut q = OfflineQueue::default();
+        let senders = (MAX_QUEUE_PER_USER / MAX_QUEUE_PER_SENDER) as u64;
         for i in 0..MAX_QUEUE_PER_USER as u64 {
-            q.push(item(1, i, "x")).unwrap();
+            q.push(item(i % senders, i, "x")).unwrap();
         }
-        assert_eq!(q.push(item(1, 99_999, "x")), Err(QueueFull("x".into())));
+        assert_eq!(
+            q.push(item(99, 99_999, "x")),
+            Err(QueueFull::Recipient("x".into()))
+        );
         assert_eq!(q.len_for("x"), MAX_QUEUE_PER_USER);
+    }
+
+    /// One sender fills its own share of a recipient's queue, not the others': past
+    /// [`MAX_QUEUE_PER_SENDER`] it is refused, and another sender's message is kept.
+    #[test]
+    fn one_sender_cannot_fill_a_recipients_queue() {
+        let mut q = OfflineQueue::default();
+        for i in 0..MAX_QUEUE_PER_SENDER as u64 {
+            q.push(item(1, i, "dave")).unwrap();
+        }
+        assert_eq!(
+            q.push(item(1, 5_000, "dave")),
+            Err(QueueFull::Sender("dave".into()))
+        );
+        assert_eq!(q.push(item(2, 1, "dave")), Ok(true));
+        // Its share frees up as its messages are handed over.
+        assert!(q.remove("dave", NodeId(1), DmId(0)));
+        assert_eq!(q.push(item(1, 5_000, "dave")), Ok(true));
+    }
+
+    /// The whole queue is bounded, whatever the recipients and senders, and the count
+    /// follows removals.
+    #[test]
+    fn the_whole_queue_is_bounded() {
+        let mut q = OfflineQueue::default();
+        let mut i = 0u64;
+        while q.len() < MAX_QUEUE_TOTAL {
+            q.push(item(i % 1000, i, &format!("r{}", i / 500))).unwrap();
+            i += 1;
+        }
+        assert_eq!(q.push(item(7, u64::MAX, "fresh")), Err(QueueFull::Room));
+        assert!(q.recipients().all(|r| r != "fresh"), "no empty entry left");
+        assert!(q.remove("r0", NodeId(0), DmId(0)));
+        assert_eq!(q.len(), MAX_QUEUE_TOTAL - 1);
+        assert_eq!(q.len(), q.items().count());
+        assert_eq!(q.push(item(7, u64::MAX, "fresh")), Ok(true));
     }
 }

@@ -302,6 +302,21 @@ impl<T> Reliable<T> {
         }
     }
 
+    /// Bounds the duplicate windows: past `max` sender streams, forgets those of senders
+    /// `keep` does not keep (strangers that asked to join, say; a message of theirs
+    /// seen again is handled again, which joins take as the same join).
+    pub fn bound_windows(&mut self, max: usize, keep: impl Fn(NodeId) -> bool) {
+        if self.receipts.windows() > max {
+            self.receipts.retain_senders(keep);
+        }
+    }
+
+    #[cfg(test)]
+    /// How many sender streams have a duplicate window.
+    pub fn windows(&self) -> usize {
+        self.receipts.windows()
+    }
+
     #[cfg(test)]
     /// Forgets the duplicate windows of a node that is gone for good.
     pub fn forget_sender(&mut self, id: NodeId) {

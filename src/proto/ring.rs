@@ -11,6 +11,7 @@
 use crate::ids::NodeId;
 use crate::wire::{MAX_PLAIN, Member, Presence};
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 /// Upper bound of one encoded [`Member`] (a longest name, an IPv6 address, largest stamps).
 pub const MEMBER_WIRE_MAX: usize = 135;
@@ -44,6 +45,9 @@ pub struct Membership {
     /// This node's predecessor and successor, found again by every merge that changes
     /// the table (they are asked for on every heartbeat).
     neighbours: (Option<NodeId>, Option<NodeId>),
+    /// How many entries have each address (a restarted process at the same address
+    /// has a new id), so that "is this a member's address" costs a lookup.
+    addrs: BTreeMap<SocketAddr, u32>,
 }
 
 /// splitmix64's finaliser: a cheap, well-mixing 64-bit hash step.
@@ -64,6 +68,7 @@ impl Membership {
     pub fn new(me: Member) -> Self {
         let id = me.id;
         let digest = entry_hash(&me);
+        let addrs = BTreeMap::from([(me.addr, 1)]);
         let mut members = BTreeMap::new();
         members.insert(id, me);
         let mut table = Membership {
@@ -71,6 +76,7 @@ impl Membership {
             members,
             digest,
             neighbours: (None, None),
+            addrs,
         };
         table.find_neighbours();
         table
@@ -82,11 +88,16 @@ impl Membership {
         let digest = members
             .values()
             .fold(0u64, |d, m| d.wrapping_add(entry_hash(m)));
+        let mut addrs = BTreeMap::new();
+        for m in members.values() {
+            *addrs.entry(m.addr).or_insert(0) += 1;
+        }
         let mut table = Membership {
             me,
             members,
             digest,
             neighbours: (None, None),
+            addrs,
         };
         table.find_neighbours();
         table
@@ -115,6 +126,15 @@ impl Membership {
                     .digest
                     .wrapping_sub(old_hash)
                     .wrapping_add(entry_hash(&m));
+                if let Some(old_addr) = old.map(|o| o.addr)
+                    && let Some(n) = self.addrs.get_mut(&old_addr)
+                {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.addrs.remove(&old_addr);
+                    }
+                }
+                *self.addrs.entry(m.addr).or_insert(0) += 1;
                 self.members.insert(m.id, m);
                 self.find_neighbours();
                 match (was_online, now_online) {
@@ -148,6 +168,11 @@ impl Membership {
         self.members
             .values()
             .filter(move |m| m.presence == Presence::Online && m.id != self.me)
+    }
+
+    /// Whether some entry of the table (online or not) has address `addr`.
+    pub fn has_addr(&self, addr: SocketAddr) -> bool {
+        self.addrs.contains_key(&addr)
     }
 
     /// Whether `id` is in the table and online.

@@ -28,9 +28,11 @@ pub enum Timer {
     Recovery,
     /// A restarted node tries its saved members again.
     RestartRound,
+    /// A follower checks that the leader it follows has shown that it leads.
+    LeaderCheck,
 }
 
-const COUNT: usize = 10;
+const COUNT: usize = 11;
 
 impl Timer {
     const ALL: [Timer; COUNT] = [
@@ -44,6 +46,7 @@ impl Timer {
         Timer::Election,
         Timer::Recovery,
         Timer::RestartRound,
+        Timer::LeaderCheck,
     ];
 
     fn index(self) -> usize {

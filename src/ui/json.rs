@@ -67,6 +67,7 @@ fn status(s: &StatusView) -> Value {
             "duplicates": s.stats.duplicates,
             "gave_up": s.stats.gave_up,
             "election_messages": s.stats.election_messages,
+            "limited": s.stats.limited,
         },
         "in_flight": s.in_flight,
         "unconfirmed": s.unconfirmed,

@@ -144,7 +144,7 @@ fn status_lines(s: &StatusView) -> Vec<String> {
         ),
         format!("lamport: {}", s.lamport),
         format!(
-            "counters: sent {} retransmitted {} received {} dropped {} refused {} duplicates {} gave_up {} election_messages {}",
+            "counters: sent {} retransmitted {} received {} dropped {} refused {} duplicates {} gave_up {} election_messages {} limited {}",
             s.stats.sent,
             s.stats.retransmitted,
             s.stats.received,
@@ -152,7 +152,8 @@ fn status_lines(s: &StatusView) -> Vec<String> {
             s.stats.refused,
             s.stats.duplicates,
             s.stats.gave_up,
-            s.stats.election_messages
+            s.stats.election_messages,
+            s.stats.limited
         ),
         format!(
             "pending: {} awaiting ack, {} own messages awaiting commit, {} in history",

@@ -365,6 +365,7 @@ pub fn total(views: &[StatusView]) -> Stats {
         t.duplicates += s.duplicates;
         t.gave_up += s.gave_up;
         t.election_messages += s.election_messages;
+        t.limited += s.limited;
     }
     t
 }
@@ -382,6 +383,7 @@ pub fn delta(after: &Stats, before: &Stats) -> Stats {
             .election_messages
             .saturating_sub(before.election_messages),
         refused: after.refused.saturating_sub(before.refused),
+        limited: after.limited.saturating_sub(before.limited),
     }
 }
 

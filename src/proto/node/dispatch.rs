@@ -13,7 +13,8 @@ impl Node {
     /// only as good as its claim: see the README.)
     pub(super) fn admissible(
         &self,
-        sender: NodeId,
+        now: Instant,
+        (sender, lamport): (NodeId, Lamport),
         from: SocketAddr,
         msg: &Message,
     ) -> Result<(), &'static str> {
@@ -31,6 +32,16 @@ impl Node {
             // ever), answered only while we are joining (see `on_challenge`).
             Message::Challenge { .. } => Ok(()),
             Message::Proof { .. } if self.life.awaits_proof(sender) => Ok(()),
+            // A stamp is a Lamport time of its writer, which every later datagram of its
+            // relays exceeds: one later than the datagram carrying it is forged. Nor may
+            // it be beyond what a clock can be pushed to: the member it is about must be
+            // able to outdo it.
+            Message::Members(list) if list.iter().any(|m| !stamp_in_range(m, lamport)) => {
+                Err("member entry stamped later than its datagram")
+            }
+            Message::Welcome(w) if w.members.iter().any(|m| !stamp_in_range(m, lamport)) => {
+                Err("member entry stamped later than its datagram")
+            }
             Message::Welcome(w) => {
                 if w.parts == 0 || w.parts > MAX_WELCOME_PARTS || w.part >= w.parts {
                     Err("welcome with impossible parts")
@@ -39,6 +50,8 @@ impl Node {
                     Err("welcome for another node (an earlier process at this address?)")
                 } else if w.epoch.leader != sender && !known {
                     Err("welcome not from the leader it names")
+                } else if w.epoch.term > MAX_TERM {
+                    Err("welcome naming a term out of range")
                 } else {
                     Ok(())
                 }
@@ -53,12 +66,17 @@ impl Node {
                     Err("member entry with an invalid name")
                 }
             }
-            Message::Election { term, .. } if *term > MAX_TERM => Err("election term out of range"),
-            Message::Elected(e) if e.term > MAX_TERM => Err("election term out of range"),
+            _ if message_term(msg).is_some_and(|t| !self.term_in_range(now, t)) => {
+                Err("term out of range")
+            }
             Message::Election { .. } | Message::Elected(_)
                 if !self.ring.members().is_online(sender) =>
             {
                 Err("election message from a member not online")
+            }
+            // Only a leader asks what a member holds for its term: its own word.
+            Message::SyncRequest { epoch, .. } if epoch.leader != sender => {
+                Err("sync request for another leader")
             }
             _ => Ok(()),
         }
@@ -105,11 +123,11 @@ impl Node {
             Message::JoinForward(newcomer) => self.on_join_forward(now, newcomer),
             Message::Challenge { nonce } => self.on_challenge(now, from, nonce),
             Message::Proof { signature } => self.on_proof(now, sender, &signature),
-            Message::Welcome(w) => self.on_welcome(now, w),
+            Message::Welcome(w) => self.on_welcome(now, sender, w),
             Message::JoinRefused { reason } => self.on_join_refused(now, reason),
             Message::Members(list) => {
                 if self.life.is_member() || matches!(self.life.phase(), Phase::Leaving { .. }) {
-                    self.on_members(now, from, list)
+                    self.on_members(now, from, sender, list)
                 }
             }
             Message::Submit(s) => self.on_submit(now, sender, s),
@@ -122,7 +140,7 @@ impl Node {
             Message::Dequeued { origin, id, to } => self.on_dequeued(origin, id, to),
             Message::Handover(item) => self.on_direct(item.origin, item.dm, true),
             Message::Election { term, candidate } => self.on_election(now, term, candidate),
-            Message::Elected(epoch) => self.on_elected(now, epoch),
+            Message::Elected(epoch) => self.on_elected(now, sender, epoch),
             Message::ProbeFor { target } => self.on_probe_for(now, from, target),
             Message::Alive { target } => self.on_alive(now, target),
             Message::SyncRequest { epoch, from: first } => {
@@ -165,6 +183,23 @@ impl Node {
                 self.ctx.out.event(Event::PeerUnreachable { addr, name });
             }
         }
+    }
+}
+
+/// Whether `m`'s stamp may come in a datagram stamped `lamport` (see `admissible`).
+fn stamp_in_range(m: &Member, lamport: Lamport) -> bool {
+    m.stamp.lamport <= lamport && m.stamp.lamport <= LamportClock::MAX_STAMP
+}
+
+/// The election term a message names, if any (a committed copy's marker is none). A
+/// welcome's is not judged against what this node knows: a newcomer knows nothing yet.
+pub(super) fn message_term(msg: &Message) -> Option<u64> {
+    match msg {
+        Message::Election { term, .. } | Message::Commit { term, .. } => Some(*term),
+        Message::Elected(e) | Message::SyncRequest { epoch: e, .. } => Some(e.term),
+        Message::SyncReply { epoch, .. } => Some(epoch.term),
+        Message::Sequenced(e) if e.term != room::COMMITTED_TERM => Some(e.term),
+        _ => None,
     }
 }
 

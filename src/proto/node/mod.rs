@@ -50,7 +50,7 @@ use context::Context;
 use life::{LifeToken, Lifecycle, Phase};
 use mail::{MailToken, Mailbox};
 use ring::{MAX_TERM, Ring, RingToken};
-use room::{Room, RoomToken};
+use room::{MAX_HELD, Room, RoomToken};
 use token::{Fate, Token};
 use transport::Transport;
 
@@ -65,16 +65,17 @@ use super::election::{Decision, Election};
 use super::event::{
     Command, CommandError, Event, JoinError, MemberView, RingSeat, Stats, StatusView,
 };
-use super::offline::OfflineQueue;
+use super::limits::{AmplificationBudget, JoinLimiter, JoinVerdict, Quiet};
+use super::offline::{MAX_QUEUE_PER_SENDER, MAX_QUEUE_TOTAL, OfflineQueue};
 use super::packet::{EncodedMessage, data_packet};
 use super::reliable::{DedupeWindow, GaveUp, Reliable, Transmit};
 use super::ring::{Change, MAX_MEMBERS, MEMBERS_PER_DATAGRAM, Membership};
 use super::timers::{Timer, TimerTable};
-use crate::ids::{DmId, Lamport, NodeId, OriginSeq, Seq, WallMillis};
+use crate::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
 use crate::wire::{
     ChatEntry, DirectMessage, Epoch, Heartbeat, MAX_RECIPIENTS, MAX_TEXT_BYTES, Member, Message,
-    Newcomer, Packet, Presence, QueuedDm, Refusal, Stamp, Submit, Welcome, WireError, decode,
-    encode_packet, proof_message, valid_name,
+    Newcomer, Packet, Presence, QueueLimit, QueuedDm, Refusal, Stamp, Submit, Welcome, WireError,
+    decode, encode_packet, proof_message, valid_name,
 };
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand::rngs::StdRng;
@@ -124,7 +125,7 @@ impl Node {
         };
         Node {
             transport: Transport::new(&cfg),
-            ring: Ring::new(me, &cfg),
+            ring: Ring::new(me, &cfg, now),
             room: Room::new(&cfg),
             mail: Mailbox::new(),
             life: Lifecycle::new(&cfg),
@@ -223,12 +224,23 @@ impl Node {
         if env.from == self.ctx.id {
             return self.drop_datagram(now, from, "datagram claims our own node id");
         }
-        if env.lamport > LamportClock::MAX_ACCEPTED {
+        if !LamportClock::in_range(env.lamport) {
             return self.drop_datagram(now, from, "Lamport time out of range");
         }
+        let join = env.packets.iter().any(|p| {
+            matches!(
+                p,
+                Packet::Data {
+                    msg: Message::Join { .. },
+                    ..
+                }
+            )
+        });
+        self.note_stranger_bytes(now, from, bytes.len(), join);
         for packet in env.packets {
             self.handle_packet(now, from, env.from, env.lamport, packet);
         }
+        self.bound_windows();
     }
 
     /// Handles the passing of time: retransmissions, give-ups and protocol timers.
@@ -249,6 +261,7 @@ impl Node {
                 Timer::Election => self.on_election_timeout(now),
                 Timer::Recovery => self.recovery_timed_out(now),
                 Timer::RestartRound => self.look_for_room(now),
+                Timer::LeaderCheck => self.on_leader_check(now),
             }
         }
     }

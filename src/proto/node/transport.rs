@@ -12,8 +12,18 @@ pub(super) struct Transport {
     /// Datagrams ready to send.
     transmits: VecDeque<Transmit>,
     stats: Stats,
-    last_drop_log: BTreeMap<SocketAddr, Instant>,
+    /// Which sources a dropped datagram was logged for in the last second.
+    drop_logged: Quiet<SocketAddr>,
+    /// When a bound last logged what it held back.
+    last_limit_log: Option<Instant>,
+    /// Bytes from and to addresses not in the member table (see `proto::limits`).
+    pub(super) budget: AmplificationBudget,
 }
+
+/// Sender streams whose duplicate windows are kept, at most, beyond the members'.
+const MAX_WINDOWS: usize = 4096;
+/// Sources remembered for the once-a-second drop log.
+const MAX_DROP_LOGGED: usize = 1024;
 
 impl Transport {
     /// Nothing sent or received yet.
@@ -23,7 +33,9 @@ impl Transport {
             outgoing: Coalescer::default(),
             transmits: VecDeque::new(),
             stats: Stats::default(),
-            last_drop_log: BTreeMap::new(),
+            drop_logged: Quiet::new(Duration::from_secs(1), MAX_DROP_LOGGED),
+            last_limit_log: None,
+            budget: AmplificationBudget::default(),
         }
     }
 
@@ -40,6 +52,12 @@ impl Transport {
     /// Whether a reliable message whose token matches is still awaiting its ack.
     pub(super) fn any_pending(&self, f: impl Fn(&Token) -> bool) -> bool {
         self.reliable.any_pending(f)
+    }
+
+    #[cfg(test)]
+    /// How many sender streams have a duplicate window.
+    pub(super) fn windows(&self) -> usize {
+        self.reliable.windows()
     }
 
     /// Counts one election message sent (`true`) or taken back when rerouted (`false`).
@@ -109,6 +127,7 @@ impl Node {
     ) {
         match packet {
             Packet::Heartbeat(hb) => {
+                self.note_terms(now);
                 if self.in_ring()
                     && self
                         .ring
@@ -137,12 +156,20 @@ impl Node {
                 }
             }
             Packet::Data { id, msg } => {
-                if let Err(why) = self.admissible(sender, from, &msg) {
+                self.note_terms(now);
+                if let Err(why) = self.admissible(now, (sender, lamport), from, &msg) {
                     // Not acked: a member not known yet retries, and is known by then.
                     if self.ring.members().get(sender).is_none() {
                         self.answer_stranger(now, from);
                     }
                     return self.drop_datagram(now, from, why);
+                }
+                // A leader speaking of its term shows it leads it (or, of an older one,
+                // that it may not know of ours): see `ring/terms.rs`.
+                if let Some(term) = dispatch::message_term(&msg)
+                    && !matches!(msg, Message::Election { .. } | Message::Elected(_))
+                {
+                    self.leader_spoke(now, sender, term);
                 }
                 self.follow_higher_term(now, sender, &msg);
                 if let Message::Sequenced(e) = &msg
@@ -186,12 +213,58 @@ impl Node {
         self.transport.outgoing.push(to, packet);
     }
 
-    /// The next datagram to send; see [`Node::poll_transmit`].
+    /// The next datagram to send; see [`Node::poll_transmit`]. One to an address not in
+    /// the member table goes only within its anti-amplification budget (see
+    /// `proto::limits`); past it, it is dropped, counted, and nothing more to that
+    /// address is retried.
     pub(super) fn next_transmit(&mut self) -> Option<Transmit> {
-        if self.transport.transmits.is_empty() {
-            self.pack_datagrams();
+        loop {
+            if self.transport.transmits.is_empty() {
+                self.pack_datagrams();
+            }
+            let t = self.transport.transmits.pop_front()?;
+            let in_room = self.in_ring();
+            if self.ring.members().has_addr(t.to)
+                || self.transport.budget.may_send(t.to, t.bytes.len(), in_room)
+            {
+                return Some(t);
+            }
+            let now = self.ctx.now;
+            self.transport.stats.sent = self.transport.stats.sent.saturating_sub(1);
+            self.note_limited(
+                now,
+                &format!(
+                    "not sending {} to {}: over three times what came from there",
+                    t.bytes.len(),
+                    t.to
+                ),
+            );
+            for token in self.transport.cancel_to(t.to) {
+                self.settle(now, t.to, token, Fate::Cancelled);
+            }
         }
-        self.transport.transmits.pop_front()
+    }
+
+    /// Counts a datagram of `bytes` from `from` towards what may be sent back there, if
+    /// `from` is not a member's address; `join` if it asks to join.
+    pub(super) fn note_stranger_bytes(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: usize,
+        join: bool,
+    ) {
+        if !self.ring.members().has_addr(from) {
+            self.transport.budget.received(now, from, bytes, join);
+        }
+    }
+
+    /// Bounds what strangers leave in the reliability layer (see [`MAX_WINDOWS`]).
+    pub(super) fn bound_windows(&mut self) {
+        let members = self.ring.members();
+        self.transport
+            .reliable
+            .bound_windows(MAX_WINDOWS, |id| members.get(id).is_some());
     }
 
     /// Packs the queued packets, the owed acks first, into datagrams; new messages to a
@@ -288,19 +361,30 @@ impl Node {
         }
     }
 
-    pub(super) fn drop_datagram(&mut self, now: Instant, from: SocketAddr, why: &str) {
-        self.transport.stats.dropped += 1;
-        // At most one line a second per source: a flood cannot flood the log.
+    /// Something a bound held back (see [`Stats::limited`]): counted, and logged at most
+    /// once a second (with how many since the last line).
+    pub(super) fn note_limited(&mut self, now: Instant, what: &str) {
+        self.transport.stats.limited += 1;
         let quiet = self
             .transport
-            .last_drop_log
-            .get(&from)
-            .is_some_and(|t| now.saturating_duration_since(*t) < Duration::from_secs(1));
+            .last_limit_log
+            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1));
         if !quiet {
-            if self.transport.last_drop_log.len() >= 1024 {
-                self.transport.last_drop_log.clear();
-            }
-            self.transport.last_drop_log.insert(from, now);
+            self.transport.last_limit_log = Some(now);
+            log_at!(
+                warn,
+                self,
+                "{what} ({} held back by a bound so far)",
+                self.transport.stats.limited
+            );
+        }
+    }
+
+    pub(super) fn drop_datagram(&mut self, now: Instant, from: SocketAddr, why: &str) {
+        self.transport.stats.dropped += 1;
+        // At most one line a second per source, and from at most 1024 sources a second: a
+        // flood cannot flood the log.
+        if self.transport.drop_logged.due(from, now) {
             log_at!(
                 warn,
                 self,

@@ -124,6 +124,16 @@ impl Receipts {
     pub(super) fn forget(&mut self, sender: NodeId) {
         self.windows.retain(|(node, _), _| *node != sender);
     }
+
+    /// How many sender streams have a duplicate window.
+    pub(super) fn windows(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// Forgets the windows of every sender `keep` does not keep.
+    pub(super) fn retain_senders(&mut self, keep: impl Fn(NodeId) -> bool) {
+        self.windows.retain(|(node, _), _| keep(*node));
+    }
 }
 
 fn ack(of: NodeId, stream: u32, upto: u64, ranges: Vec<(u64, u64)>) -> Ack {

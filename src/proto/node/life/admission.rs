@@ -5,8 +5,6 @@ use super::*;
 
 /// Newcomers the leader waits on for an identity proof, at most (the oldest is dropped).
 const MAX_PENDING_PROOFS: usize = 256;
-/// Joins a leader takes from one IP address per second.
-const JOINS_PER_SECOND: u32 = 20;
 
 impl Node {
     /// A newcomer asked us to let it in: check it if we lead, else pass it to the leader.
@@ -41,6 +39,17 @@ impl Node {
     }
 
     pub(in crate::proto::node) fn on_join_forward(&mut self, now: Instant, n: Newcomer) {
+        // The contact received at least the join itself from there: what the answers
+        // from here may be three times of (see `proto::limits`).
+        if !self.ring.members().has_addr(n.addr) {
+            let join = Message::Join {
+                name: n.name.clone(),
+                key: n.key,
+            };
+            // The packet, and the smallest header a datagram carrying it has.
+            let bytes = data_packet(MsgId::new(0, 1), join).map_or(0, |p| p.len()) + 4;
+            self.transport.budget.credit_join(now, n.addr, bytes);
+        }
         if self.is_leader() && self.life.phase == Phase::Member {
             self.on_join(now, n);
         } else {
@@ -87,23 +96,21 @@ impl Node {
         self.send_reliable(now, addr, Message::Challenge { nonce }, Token::Control);
     }
 
-    /// At most [`JOINS_PER_SECOND`] joins a second from one address.
+    /// At most 20 joins a second from one IP address and 100 from all together (see
+    /// `proto::limits`): past an address's limit it is told once that second, past the
+    /// room's nobody is answered (the joiner asks again a second later).
     fn join_allowed(&mut self, now: Instant, addr: SocketAddr) -> bool {
-        if self.life.join_throttle.len() > 1024 {
-            self.life.join_throttle.clear();
-        }
-        let entry = self.life.join_throttle.entry(addr.ip()).or_insert((now, 0));
-        if now.saturating_duration_since(entry.0) >= Duration::from_secs(1) {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        match entry.1 {
-            n if n <= JOINS_PER_SECOND => true,
-            n if n == JOINS_PER_SECOND + 1 => {
+        match self.life.join_limits.check(now, addr.ip()) {
+            JoinVerdict::Take => true,
+            JoinVerdict::Refuse => {
+                self.note_limited(now, &format!("too many joins from {}", addr.ip()));
                 self.refuse(now, addr, Refusal::Throttled);
                 false
             }
-            _ => false,
+            JoinVerdict::Ignore => {
+                self.note_limited(now, "too many joins this second");
+                false
+            }
         }
     }
 
@@ -180,6 +187,8 @@ impl Node {
                 },
             };
             self.ring.merge(entry.clone());
+            // Admitted: its address is a member's, no longer held to a stranger's budget.
+            self.transport.budget.forget(addr);
             self.ring.arrived(id, now);
             log_at!(info, self, "admitted {name} ({id}) at {addr}");
             self.ctx

@@ -10,6 +10,7 @@ impl Node {
             term: 0,
             leader: self.ctx.id,
         });
+        self.watch_leader(now);
         self.start_heartbeats(now);
         self.adopt_voters(BTreeSet::from([self.ctx.cfg.name.clone()]), Seq(0));
         self.room.lead(0);
@@ -161,6 +162,7 @@ impl Node {
     /// queue (the union survives the heal).
     pub(in crate::proto::node) fn resync_with(&mut self, now: Instant, addr: SocketAddr) {
         self.life.resyncing = true;
+        self.life.resync_since = Some(now);
         let msg = Message::Join {
             name: self.ctx.cfg.name.clone(),
             key: self.life.public_key(),
@@ -175,6 +177,37 @@ impl Node {
     /// The winner never answered our re-registration: stop waiting for it.
     pub(in crate::proto::node) fn resync_gave_up(&mut self) {
         self.life.resyncing = false;
+    }
+
+    /// `leader` claims (or a neighbour says it claims) a newer term than this node saw
+    /// an election for: ask it to take us in (a join under our own id). Its welcome,
+    /// its own answer to us, names the epoch this node then follows (see
+    /// `ring/terms.rs`). One at a time, and at most one a join timeout.
+    pub(in crate::proto::node) fn seek_leader(&mut self, now: Instant, leader: NodeId) {
+        if leader == self.ctx.id || !self.life.is_member() {
+            return;
+        }
+        let busy = self.life.resyncing
+            && self
+                .life
+                .resync_since
+                .is_some_and(|t| now.saturating_duration_since(t) < self.ctx.cfg.join_timeout);
+        if busy {
+            return;
+        }
+        let Some(addr) = self.ring.members().get(leader).map(|m| m.addr) else {
+            return log_at!(
+                debug,
+                self,
+                "{leader}, named as a newer leader, is not a member"
+            );
+        };
+        log_at!(
+            info,
+            self,
+            "{leader} is named leader of a newer term; asking it to take us in"
+        );
+        self.resync_with(now, addr);
     }
 
     /// The leader's challenge: sign it with our identity.
@@ -194,9 +227,9 @@ impl Node {
     }
 
     /// A part of our welcome arrived; once all parts are here, we are in.
-    pub(in crate::proto::node) fn on_welcome(&mut self, now: Instant, w: Welcome) {
+    pub(in crate::proto::node) fn on_welcome(&mut self, now: Instant, sender: NodeId, w: Welcome) {
         if self.life.phase == Phase::Member {
-            return self.on_resync_welcome(now, w);
+            return self.on_resync_welcome(now, sender, w);
         }
         let Phase::Joining { parts, .. } = &mut self.life.phase else {
             return;
@@ -230,6 +263,9 @@ impl Node {
             }
         }
         self.ring.install(w.epoch);
+        // The welcome is the leader's own answer to our join.
+        self.watch_leader(now);
+        self.leader_shown();
         self.restart_done();
         let was_member = self.life.was_member;
         let behind =
@@ -283,15 +319,31 @@ impl Node {
     }
 
     /// A welcome while already in the room: the answer to re-registering with a leader
-    /// learned of by gossip. Merge its table; if its sequence is behind ours, ours diverged
-    /// (a partition had its own leader), so follow its numbering from here on.
-    fn on_resync_welcome(&mut self, now: Instant, w: Welcome) {
-        if !self.life.resyncing || Some(w.epoch) != self.ring.epoch() {
+    /// learned of by gossip. A welcome from the leader it names, of a newer term than
+    /// ours, is that leader's own answer to us: we follow it. Merge its table; if its
+    /// sequence is behind ours, ours diverged (a partition had its own leader), so follow
+    /// its numbering from here on.
+    fn on_resync_welcome(&mut self, now: Instant, sender: NodeId, w: Welcome) {
+        if !self.life.resyncing || sender != w.epoch.leader {
             return;
         }
-        let leader = self.leader_addr();
-        if let Some(from) = leader {
-            self.on_members(now, from, w.members);
+        if self.ring.epoch().is_none_or(|e| e.term < w.epoch.term)
+            && self.term_in_range(now, w.epoch.term)
+        {
+            log_at!(
+                info,
+                self,
+                "{sender} took us in as leader of term {}",
+                w.epoch.term
+            );
+            self.accept_leader(now, w.epoch);
+            self.leader_shown();
+        }
+        if Some(w.epoch) != self.ring.epoch() {
+            return;
+        }
+        if let (Some(from), Some(leader)) = (self.leader_addr(), self.leader()) {
+            self.on_members(now, from, leader, w.members);
         }
         if w.part >= w.parts {
             return;

@@ -54,8 +54,8 @@ pub(super) struct Lifecycle {
     rng: StdRng,
     /// Newcomers asked to prove their identity (the leader's side): nonce, who, when.
     pending_proofs: BTreeMap<NodeId, ([u8; 16], Newcomer, Instant)>,
-    /// Joins per source address in the current second (the leader's side).
-    join_throttle: BTreeMap<std::net::IpAddr, (Instant, u32)>,
+    /// Joins per source address and for the room, per second (the leader's side).
+    join_limits: JoinLimiter,
     /// Whether the current leave ends offline (`dereg`) rather than in exit.
     going_offline: bool,
     /// A `reg` typed while still going offline (and the member it named): done once
@@ -69,6 +69,8 @@ pub(super) struct Lifecycle {
     join_refusal: Option<Refusal>,
     /// Set while re-registering with a leader learned of by gossip (after a partition).
     resyncing: bool,
+    /// When the current re-registration began.
+    resync_since: Option<Instant>,
     /// Set while a restarted node looks for its room (see `restart.rs`).
     restart: Option<restart::Restart>,
     /// The voting users named by the welcome's parts so far, and the entry they are as of.
@@ -88,13 +90,14 @@ impl Lifecycle {
             identity: SigningKey::from_bytes(&cfg.identity),
             rng: StdRng::seed_from_u64(cfg.rng_seed),
             pending_proofs: BTreeMap::new(),
-            join_throttle: BTreeMap::new(),
+            join_limits: JoinLimiter::default(),
             going_offline: false,
             reg_after_leave: None,
             was_member: false,
             reg_contacts: Vec::new(),
             join_refusal: None,
             resyncing: false,
+            resync_since: None,
             restart: None,
             welcome_voters: (BTreeSet::new(), Seq(0)),
             leave_waits: 0,
@@ -130,6 +133,12 @@ impl Lifecycle {
     /// Whether the leader's side waits for newcomer `id`'s identity proof.
     pub(super) fn awaits_proof(&self, id: NodeId) -> bool {
         self.pending_proofs.contains_key(&id)
+    }
+
+    #[cfg(test)]
+    /// How many addresses' joins are counted, and how many newcomers owe a proof.
+    pub(super) fn join_tables(&self) -> (usize, usize) {
+        (self.join_limits.counted(), self.pending_proofs.len())
     }
 
     /// Whether this node is re-registering with a leader learned of by gossip.

@@ -63,7 +63,7 @@ impl Node {
             .chain(saved.kept.iter().map(|k| k.dm.lamport))
             .chain(saved.members.iter().map(|m| m.stamp.lamport))
             .fold(saved.lamport, std::cmp::max);
-        self.ctx.clock.observe(lamport);
+        self.ctx.clock.restore(lamport);
         let next = saved.next_seq();
         // After a restart into a room with another numbering, the log on disk holds both
         // numberings; only the current one (the run of rising numbers at its end) goes
@@ -249,6 +249,7 @@ impl Node {
             term,
             leader: self.ctx.id,
         });
+        self.watch_leader(now);
         self.life.phase = Phase::Member;
         self.start_heartbeats(now);
         let next: Seq = self.room.next();

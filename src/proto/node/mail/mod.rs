@@ -75,6 +75,12 @@ impl Mailbox {
         self.offline.len()
     }
 
+    #[cfg(test)]
+    /// How many kept messages this node holds for `name`.
+    pub(super) fn kept_for(&self, name: &str) -> usize {
+        self.offline.len_for(name)
+    }
+
     /// The kept messages this node holds (a replica of the leader's queue).
     pub(super) fn kept(&self) -> Vec<QueuedDm> {
         self.offline.items().cloned().collect()

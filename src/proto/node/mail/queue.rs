@@ -34,6 +34,9 @@ impl Node {
 
     /// A replica of a kept message: from the leader (we hold a replica), from a member
     /// answering a new leader's recovery, or from a member back after `dereg` or a heal.
+    /// Only the leader followed hands replicas out, and only a leader takes them back; a
+    /// replica is kept only for a recipient the member table names, and within the
+    /// queue's limits. Anything else is dropped, counted (`limited`) and logged.
     pub(in crate::proto::node) fn on_queued(
         &mut self,
         now: Instant,
@@ -42,6 +45,22 @@ impl Node {
         item: QueuedDm,
     ) {
         let to = item.recipient().to_string();
+        // A recovering leader counts every answer, kept or not: it waits for all.
+        let answer = self.room.count_answer(sender);
+        let why_not = if self.leader() != Some(sender) && !self.is_leader() {
+            Some(format!("a kept message from {sender}, which does not lead"))
+        } else if self.ring.members().by_name(&to).is_none() {
+            Some(format!("a kept message for {to:?}, not a member"))
+        } else {
+            None
+        };
+        if let Some(why) = why_not {
+            self.note_limited(now, &format!("dropped {why}"));
+            if answer {
+                self.maybe_finish_recovery(now);
+            }
+            return;
+        }
         if self.is_leader()
             && self
                 .mail
@@ -56,8 +75,13 @@ impl Node {
             };
             self.send_reliable(now, from, msg, Token::Control);
         }
-        let _ = self.mail.offline.push(item);
-        if self.room.count_answer(sender) {
+        if let Err(full) = self.mail.offline.push(item) {
+            self.note_limited(
+                now,
+                &format!("dropped a kept message from {sender}: {full}"),
+            );
+        }
+        if answer {
             self.maybe_finish_recovery(now);
         } else {
             // A leader given a replica (after a heal) hands it over if it can.
@@ -75,6 +99,12 @@ impl Node {
         dm: DirectMessage,
     ) {
         log_at!(debug, self, "store request {:?} from {origin}", dm.id);
+        if self.room.held() >= MAX_HELD {
+            return self.note_limited(
+                now,
+                &format!("dropped a store request from {origin}: too many wait"),
+            );
+        }
         let Some((from, origin, to, dm)) = self.room.hold_store((from, origin, to, dm)) else {
             return;
         };
@@ -98,10 +128,13 @@ impl Node {
         let recipient = item.recipient().to_string();
         let key = (origin, item.dm.id, to);
         match self.mail.offline.push(item.clone()) {
-            Err(_) => self.confirm_saved(now, origin, reply_to, item.dm.id, to, true),
+            Err(full) => {
+                self.note_limited(now, &format!("not keeping a message from {origin}: {full}"));
+                self.confirm_saved(now, origin, reply_to, item.dm.id, to, Some(full.limit()))
+            }
             Ok(false) if !self.mail.awaiting_replica.contains_key(&key) => {
                 // A retry of one already kept and replicated.
-                self.confirm_saved(now, origin, reply_to, item.dm.id, to, false);
+                self.confirm_saved(now, origin, reply_to, item.dm.id, to, None);
             }
             Ok(false) => {}
             Ok(true) => {
@@ -109,7 +142,7 @@ impl Node {
                 let peers: Vec<SocketAddr> =
                     self.ring.members().online_peers().map(|m| m.addr).collect();
                 if peers.is_empty() {
-                    self.confirm_saved(now, origin, reply_to, item.dm.id, to, false);
+                    self.confirm_saved(now, origin, reply_to, item.dm.id, to, None);
                 } else {
                     self.mail.awaiting_replica.insert(key, reply_to);
                     let token = Token::Mail(MailToken::Replica {
@@ -133,7 +166,7 @@ impl Node {
         reply_to: Option<SocketAddr>,
         id: DmId,
         to: u8,
-        full: bool,
+        full: Option<QueueLimit>,
     ) {
         if origin == self.ctx.id {
             self.on_saved(id, to, full);
@@ -150,7 +183,7 @@ impl Node {
         to: u8,
     ) {
         if let Some(reply_to) = self.mail.awaiting_replica.remove(&(origin, id, to)) {
-            self.confirm_saved(now, origin, reply_to, id, to, false);
+            self.confirm_saved(now, origin, reply_to, id, to, None);
         }
     }
 

@@ -1,6 +1,7 @@
 //! The sender's side of a direct message for an offline recipient: the leader is asked to
-//! keep it, asked again until it confirms, and the sender is told it was saved or that the
-//! recipient's queue is full.
+//! keep it, asked again until it confirms, and the sender is told it was saved or which
+//! limit of the queue kept it out (the recipient's, the sender's own share, or the whole
+//! queue's).
 
 use super::*;
 
@@ -65,16 +66,29 @@ impl Node {
     }
 
     /// The leader's answer to our store request.
-    pub(in crate::proto::node) fn on_saved(&mut self, id: DmId, to: u8, full: bool) {
+    pub(in crate::proto::node) fn on_saved(&mut self, id: DmId, to: u8, full: Option<QueueLimit>) {
         let Some(dm) = self.mail.unsaved.remove(&(id, to)) else {
             return;
         };
         let name = dm.to.get(to as usize).cloned().unwrap_or_default();
-        if full {
+        if let Some(limit) = full {
+            let reason = match limit {
+                QueueLimit::Recipient => {
+                    format!("{name} is offline and their message queue is full")
+                }
+                QueueLimit::Sender => format!(
+                    "{name} is offline and {MAX_QUEUE_PER_SENDER} of your messages already \
+                     wait for them; send more once those are handed over"
+                ),
+                QueueLimit::Room => format!(
+                    "{name} is offline and the room keeps no more messages for offline \
+                     members now ({MAX_QUEUE_TOTAL} wait)"
+                ),
+            };
             self.ctx.out.event(Event::Undelivered {
                 to: name.clone(),
                 text: dm.text,
-                reason: format!("{name} is offline and their message queue is full"),
+                reason,
             });
         } else {
             let leader = self

@@ -39,6 +39,7 @@ impl Node {
         }
         let was_leader = self.is_leader();
         self.ring.epoch = Some(epoch);
+        self.watch_leader(now);
         if was_leader && epoch.leader != self.ctx.id {
             log_at!(info, self, "stepping down for {}", epoch.leader);
             self.room.step_down();
@@ -163,7 +164,17 @@ impl Node {
         self.start_recovery(now);
     }
 
-    pub(in crate::proto::node) fn on_elected(&mut self, now: Instant, epoch: Epoch) {
+    /// An announcement that `epoch.leader` won round `epoch.term`, from `sender`. Taken
+    /// only with the evidence a real round leaves: this node passed the winner's token
+    /// on in that round (the winning token goes all the way round); and it names an
+    /// online member (this node only if it won). Anything else is one member's word:
+    /// ignored and not passed on.
+    pub(in crate::proto::node) fn on_elected(
+        &mut self,
+        now: Instant,
+        sender: NodeId,
+        epoch: Epoch,
+    ) {
         // An announcement older than what we follow, or than a round under way, is stale
         // (a rerouted token of a leader that died while announcing): it must not end the
         // round that replaces it.
@@ -173,11 +184,31 @@ impl Node {
         {
             return;
         }
+        if epoch.leader == self.ctx.id {
+            if Some(epoch) != self.ring.epoch {
+                log_at!(
+                    info,
+                    self,
+                    "ignoring {sender}'s announcement that this node won term {}",
+                    epoch.term
+                );
+            }
+            return;
+        }
+        let evidence =
+            self.ring.election.carried(epoch.term, epoch.leader) || Some(epoch) == self.ring.epoch;
+        if !evidence || !self.ring.members.is_online(epoch.leader) {
+            return log_at!(
+                info,
+                self,
+                "ignoring {sender}'s announcement of {} for term {}: not a round this node saw",
+                epoch.leader,
+                epoch.term
+            );
+        }
         if Some(epoch) > self.ring.epoch {
             self.accept_leader(now, epoch);
         }
-        if epoch.leader != self.ctx.id {
-            self.send_ring(now, Message::Elected(epoch));
-        }
+        self.send_ring(now, Message::Elected(epoch));
     }
 }

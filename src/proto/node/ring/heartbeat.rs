@@ -9,8 +9,6 @@
 
 use super::*;
 
-/// The largest election term accepted (a bad peer cannot push terms to the limit).
-pub const MAX_TERM: u64 = 1 << 62;
 /// Least time between two pushes of the member table to the same node.
 const TABLE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Every this many heartbeat rounds, one offline member (round-robin) gets a heartbeat
@@ -28,8 +26,15 @@ impl Node {
     }
 
     /// Watches the current ring predecessor (whose heartbeats come to this node).
+    /// Also watched: online members another member said are offline (see `members.rs`).
     pub(in crate::proto::node) fn refresh_watch(&mut self, now: Instant) {
-        let ids: Vec<NodeId> = self.ring.members.prev().into_iter().collect();
+        let members = &self.ring.members;
+        self.ring.checking.retain(|id| members.is_online(*id));
+        let ids: Vec<NodeId> = members
+            .prev()
+            .into_iter()
+            .chain(self.ring.checking.iter().copied())
+            .collect();
         self.ring.detector.watch(&ids, now);
     }
 
@@ -64,19 +69,9 @@ impl Node {
         if !self.in_ring() {
             return;
         }
-        let quiet = self
-            .ring
-            .strangers_answered
-            .get(&from)
-            .is_some_and(|t| now.saturating_duration_since(*t) < Duration::from_secs(1));
-        if quiet {
-            return;
+        if self.ring.strangers_answered.due(from, now) {
+            self.send_heartbeat(from, false);
         }
-        if self.ring.strangers_answered.len() >= 1024 {
-            self.ring.strangers_answered.clear();
-        }
-        self.ring.strangers_answered.insert(from, now);
-        self.send_heartbeat(from, false);
     }
 
     /// Where this node's heartbeats go: its ring successor, which watches it.
@@ -217,10 +212,21 @@ impl Node {
                 self.send_heartbeat(from, false);
             }
         }
+        if let Some(epoch) = hb.epoch {
+            self.leader_spoke(now, sender, epoch.term);
+        }
         if let Some(epoch) = hb.epoch
             && self.ring.epoch.is_none_or(|e| e.term < epoch.term)
         {
-            self.adopt_gossiped_epoch(now, epoch);
+            if !self.term_in_range(now, epoch.term) {
+                self.drop_datagram(now, from, "heartbeat naming a term out of range");
+            } else if self.ring.election.carried(epoch.term, epoch.leader) {
+                // A round this node took part in: its winner.
+                self.adopt_gossiped_epoch(now, epoch);
+            } else {
+                // Someone's word only: ask the leader it names to take us in.
+                self.seek_leader(now, epoch.leader);
+            }
         }
         if hb.epoch == self.ring.epoch && self.room.heard_high(hb.delivered) && !self.is_leader() {
             self.ctx
@@ -241,7 +247,7 @@ impl Node {
         due
     }
 
-    /// A larger epoch heard from a neighbour (typically after a partition healed).
+    /// A larger epoch heard of, of a round this node took part in.
     fn adopt_gossiped_epoch(&mut self, now: Instant, epoch: Epoch) {
         log_at!(
             info,
@@ -251,6 +257,7 @@ impl Node {
             epoch.term
         );
         self.accept_leader(now, epoch);
+        self.leader_shown();
         if epoch.leader != self.ctx.id
             && let Some(addr) = self.ring.members.get(epoch.leader).map(|m| m.addr)
         {

@@ -1,14 +1,35 @@
 //! The member table: entries merged from others (our own refuted when wrong), a silent
 //! neighbour declared dead, and everything that follows a member going offline.
+//!
+//! **Who may say what.** An entry's stamp is never later than the Lamport time of the
+//! datagram that carries it (see `dispatch.rs`), itself below 2^62, so a member can always
+//! refute a claim about itself with a later stamp. A claim that changes what the table
+//! holds of member M (online or offline, its address), or adds a member, is taken only
+//!
+//! - from M itself (its refutation, its leave, its `dereg`, its own entry),
+//! - from the leader followed (admissions, and whatever it relays: membership decisions),
+//! - or, for "M is offline", from M's ring successor, the member that watches M and
+//!   declares it dead.
+//!
+//! Anyone else's claim is only a hint: this node checks it itself. Told that M is
+//! offline, it probes M and watches it as it watches its own predecessor (declaring it
+//! dead, with its own stamp, if it stays silent); told that M is online again, it probes
+//! M, whose answer shows M this node's view so that M refutes it. A newer stamp that
+//! changes neither presence nor address is taken from anyone (anti-entropy).
 
 use super::*;
 
+/// How often one member is probed, at most, to check another's claim about it.
+const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
 impl Node {
-    /// Member table entries from someone: merge them and say what changed.
+    /// Member table entries from `sender` (at `from`): merge what it may say (see the
+    /// module documentation), check what it may not, and say what changed.
     pub(in crate::proto::node) fn on_members(
         &mut self,
         now: Instant,
         from: SocketAddr,
+        sender: NodeId,
         list: Vec<Member>,
     ) {
         for m in list {
@@ -21,8 +42,16 @@ impl Node {
                     .get(self.ctx.id)
                     .is_some_and(|me| m.stamp > me.stamp);
                 if newer && self.life.is_member() && !self.adopt_own_entry(m.clone()) {
-                    self.ctx.clock.observe(m.stamp.lamport);
+                    self.ctx.clock.restore(m.stamp.lamport);
                     self.refute(now, from);
+                } else if !newer && m.presence == Presence::Offline && self.life.is_member() {
+                    // An old report of our absence (our refutation never reached them):
+                    // our own word, to them; nobody else's is taken for it. (One answer
+                    // per report; reports of a table are sent at most once a second.)
+                    if let Some(me) = self.ring.members.get(self.ctx.id).cloned() {
+                        let msg = Message::Members(vec![me]);
+                        self.send_reliable(now, from, msg, Token::Control);
+                    }
                 }
                 continue;
             }
@@ -41,6 +70,10 @@ impl Node {
                 .entries()
                 .any(|o| o.id != m.id && o.name == m.name && o.key != m.key);
             if renamed || owned {
+                continue;
+            }
+            if !self.may_claim(sender, &m) {
+                self.check_claim(now, sender, &m);
                 continue;
             }
             let name = m.name.clone();
@@ -62,6 +95,70 @@ impl Node {
         }
     }
 
+    /// Whether `sender` may tell us `m` (see the module documentation): its subject, the
+    /// leader, M's watcher declaring it offline, or a change of nothing but the stamp.
+    fn may_claim(&self, sender: NodeId, m: &Member) -> bool {
+        if sender == m.id || self.leader() == Some(sender) {
+            return true;
+        }
+        let Some(old) = self.ring.members.get(m.id) else {
+            return false; // a new member: only the leader admits one
+        };
+        if old.addr != m.addr {
+            return false;
+        }
+        match (old.presence, m.presence) {
+            (Presence::Online, Presence::Offline) => {
+                self.ring.members.successor_of(m.id) == Some(sender)
+            }
+            (Presence::Offline, Presence::Online) => false,
+            _ => true,
+        }
+    }
+
+    /// A claim about `m` that `sender` may not make on its own word: if it is newer than
+    /// what we hold, check it ourselves (see the module documentation).
+    fn check_claim(&mut self, now: Instant, sender: NodeId, m: &Member) {
+        let Some(old) = self.ring.members.get(m.id).cloned() else {
+            return log_at!(
+                debug,
+                self,
+                "not taking {sender}'s word for new member {} ({})",
+                m.name,
+                m.id
+            );
+        };
+        if m.stamp <= old.stamp || m.id == self.ctx.id {
+            return;
+        }
+        log_at!(
+            debug,
+            self,
+            "checking {sender}'s claim that {} is {:?} at {}",
+            m.name,
+            m.presence,
+            m.addr
+        );
+        if old.presence == Presence::Online
+            && m.presence == Presence::Offline
+            && self.life.is_member()
+        {
+            // Watched from now on as our own predecessor is, until heard from.
+            self.ring.checking.insert(m.id);
+            self.refresh_watch(now);
+        }
+        let due = self
+            .ring
+            .probed
+            .get(&m.id)
+            .is_none_or(|t| now.saturating_duration_since(*t) >= CHECK_INTERVAL);
+        if due && self.in_ring() {
+            // Ids of the table only: bounded by the table.
+            self.ring.probed.insert(m.id, now);
+            self.send_heartbeat(old.addr, true);
+        }
+    }
+
     /// Takes someone else's version of our own entry if it says we are online where we
     /// are, and is newer than ours or the same; whether our entry now is that version.
     pub(in crate::proto::node) fn adopt_own_entry(&mut self, m: Member) -> bool {
@@ -72,7 +169,7 @@ impl Node {
         if !faithful || m.stamp < me.stamp {
             return false;
         }
-        self.ctx.clock.observe(m.stamp.lamport);
+        self.ctx.clock.restore(m.stamp.lamport);
         self.ring.members.merge(m);
         true
     }
@@ -82,6 +179,7 @@ impl Node {
         self.ring.detector.forget(m.id);
         self.ring.asked_about.remove(&m.id);
         self.ring.probing_for.remove(&m.id);
+        self.ring.checking.remove(&m.id);
         for token in self.transport.cancel_to(m.addr) {
             self.settle(now, m.addr, token, Fate::Cancelled);
         }

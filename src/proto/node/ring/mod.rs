@@ -12,8 +12,10 @@ mod election;
 mod heartbeat;
 mod members;
 mod probe;
+mod terms;
 
-pub(super) use heartbeat::MAX_TERM;
+pub(super) use terms::MAX_TERM;
+use terms::TermBound;
 
 /// What a reliable message of the ring was for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,8 +37,20 @@ pub(super) struct Ring {
     beats: u64,
     /// The offline member probed last.
     last_offline_probe: Option<NodeId>,
-    /// When each unknown sender was last answered with a heartbeat.
-    strangers_answered: BTreeMap<SocketAddr, Instant>,
+    /// Unknown senders answered with a heartbeat in the last second.
+    strangers_answered: Quiet<SocketAddr>,
+    /// The highest term known and since when: how far a received term may reach.
+    terms: TermBound,
+    /// Whether the leader followed has shown that it leads the epoch followed.
+    leader_shown: bool,
+    /// Checks of the leader passed without a sign from it.
+    leader_checks: u8,
+    /// When each member was last probed to check a claim about it, or because a
+    /// neighbour named it leader (ids of the table only).
+    probed: BTreeMap<NodeId, Instant>,
+    /// Members another member said are offline, watched here until heard from (see
+    /// `members.rs`).
+    checking: BTreeSet<NodeId>,
     /// Suspected predecessors other members were asked to probe (see `probe.rs`).
     asked_about: BTreeSet<NodeId>,
     /// Members we probe for others: target, then who asked and until when.
@@ -45,7 +59,7 @@ pub(super) struct Ring {
 
 impl Ring {
     /// A ring holding only `me`, following no leader.
-    pub(super) fn new(me: Member, cfg: &NodeConfig) -> Self {
+    pub(super) fn new(me: Member, cfg: &NodeConfig, now: Instant) -> Self {
         Ring {
             members: Membership::new(me),
             epoch: None,
@@ -54,7 +68,12 @@ impl Ring {
             table_pushed: BTreeMap::new(),
             beats: 0,
             last_offline_probe: None,
-            strangers_answered: BTreeMap::new(),
+            strangers_answered: Quiet::new(Duration::from_secs(1), 1024),
+            terms: TermBound::new(now),
+            leader_shown: false,
+            leader_checks: 0,
+            probed: BTreeMap::new(),
+            checking: BTreeSet::new(),
             asked_about: BTreeSet::new(),
             probing_for: BTreeMap::new(),
         }
@@ -80,6 +99,12 @@ impl Ring {
         self.election.is_participant() && self.election.term() > term
     }
 
+    /// Whether this node passed `leader`'s token on in round `term`: the evidence of a
+    /// real round (see `terms.rs`).
+    pub(super) fn election_carried(&self, term: u64, leader: NodeId) -> bool {
+        self.election.carried(term, leader)
+    }
+
     /// Whether `id` is currently suspected by the detector.
     pub(super) fn is_suspected(&self, id: NodeId) -> bool {
         self.detector.is_suspected(id)
@@ -92,10 +117,11 @@ impl Ring {
         self.members.merge(m)
     }
 
-    /// A heartbeat from `id` came: it is alive.
+    /// A heartbeat from `id` came: it is alive (and a claim that it is offline, false).
     pub(super) fn heard(&mut self, id: NodeId, now: Instant) {
         self.detector.heard(id, now);
         self.asked_about.remove(&id);
+        self.checking.remove(&id);
     }
 
     /// Member `id` arrived just now (admitted or welcomed): judge it as a newcomer.

@@ -40,6 +40,7 @@ impl Node {
                     .next()
                     .0
                     .saturating_add(MAX_HOLDBACK as u64)
+                || self.room.skip_to == Some(e.seq)
         } else {
             e.term == COMMITTED_TERM
         }
@@ -113,12 +114,15 @@ impl Node {
             Message::Sequenced(e) if e.term != COMMITTED_TERM => e.term,
             _ => return,
         };
-        if term <= MAX_TERM
-            && self.life.takes_part()
+        if self.life.takes_part()
             && self.ring.members().is_online(sender)
             && self.ring.epoch().is_some_and(|e| e.term < term)
             && !self.room.is_recovering()
         {
+            if !self.ring.election_carried(term, sender) {
+                // A newer term than any round this node saw: its word alone.
+                return self.seek_leader(now, sender);
+            }
             log_at!(info, self, "following {sender}, leader of term {term}");
             self.accept_leader(
                 now,
@@ -127,11 +131,15 @@ impl Node {
                     leader: sender,
                 },
             );
+            self.leader_shown();
         }
     }
 
-    /// The leader no longer keeps room messages `from..=to`: skip the ones we lack, and
-    /// tell the user how many.
+    /// The leader no longer keeps room messages `from..=to`: skip the ones we lack once
+    /// the first one it does keep (`to + 1`, sent with the answer to our fetch) is here,
+    /// and tell the user how many. A skip is a jump of the delivery point: it waits for
+    /// that entry, so a notice alone (a forged or mutated one, naming any number) moves
+    /// nothing.
     pub(in crate::proto::node) fn on_forgotten(
         &mut self,
         now: Instant,
@@ -140,21 +148,40 @@ impl Node {
         to: Seq,
     ) {
         let next = self.room.holdback.next();
-        if self.leader() != Some(sender) || next < from || next > to {
+        if self.leader() != Some(sender) || next < from || next > to || to.0 == u64::MAX {
             return;
         }
-        let skipped = to.0 + 1 - next.0;
+        self.room.skip_to = Some(to.next());
+        self.skip_if_anchored(now);
+        self.schedule_gap_repair(now);
+    }
+
+    /// Skips to the first number the leader still keeps, if its entry is here.
+    fn skip_if_anchored(&mut self, now: Instant) {
+        let next = self.room.holdback.next();
+        let Some(first) = self.room.skip_to else {
+            return;
+        };
+        if first <= next {
+            self.room.skip_to = None;
+            return;
+        }
+        if self.room.holdback.get(first).is_none() {
+            return;
+        }
+        self.room.skip_to = None;
+        let to = Seq(first.0 - 1);
+        let skipped = first.0 - next.0;
         log_at!(
             info,
             self,
             "#{next}..=#{to} are no longer kept by anyone; skipping them"
         );
-        self.room.holdback.skip_to(to.next());
+        self.room.holdback.skip_to(first);
         self.ctx.out.event(Event::Notice(format!(
             "{skipped} older messages are no longer kept by anyone"
         )));
         self.deliver_committed(now);
-        self.schedule_gap_repair(now);
     }
 
     /// Whether a commit notice from `sender` of `term` may be acked: only one from the
@@ -213,6 +240,22 @@ impl Node {
         let seq = e.seq;
         if self.backfill(&e) {
             return;
+        }
+        if self.room.skip_to == Some(seq) {
+            // The first number the leader keeps after the ones it no longer does: the
+            // skip happens now (its entry is held just after).
+            let next = self.room.holdback.next();
+            let skipped = seq.0 - next.0;
+            log_at!(
+                info,
+                self,
+                "#{next}..#{seq} are no longer kept by anyone; skipping them"
+            );
+            self.room.skip_to = None;
+            self.room.holdback.skip_to(seq);
+            self.ctx.out.event(Event::Notice(format!(
+                "{skipped} older messages are no longer kept by anyone"
+            )));
         }
         if !self.hold(e) {
             log_at!(

@@ -50,6 +50,11 @@ pub(super) const COMMITTED_TERM: u64 = u64::MAX;
 /// by part of the room, would otherwise wait for each other for ever.
 const REELECT_AFTER: u32 = 3;
 
+/// Submissions and requests to keep direct messages a leader holds while it recovers or
+/// waits for a majority's confirmation, at most; past it they are dropped (and counted):
+/// their senders ask again.
+pub(super) const MAX_HELD: usize = 4096;
+
 /// Proposals sent at once to a member back online; it fetches the rest.
 const MAX_CATCH_UP: usize = 512;
 
@@ -85,6 +90,9 @@ pub(super) struct Room {
     /// Whether this node (leading or taking over) told the user the room waits for a
     /// majority, and has not yet told it goes on.
     waiting: bool,
+    /// The first number the leader still keeps, after it said the ones before are gone:
+    /// the skip waits for that entry itself (see `deliver.rs`).
+    skip_to: Option<Seq>,
 }
 
 /// This node's part in sequencing the room. One value, so that a node cannot both
@@ -203,6 +211,7 @@ impl Room {
             voters: BTreeSet::new(),
             voters_at: Seq(0),
             waiting: false,
+            skip_to: None,
         }
     }
 
@@ -507,6 +516,15 @@ impl Room {
         };
         self.role = Role::Leading(l);
         Some(c.held_submits)
+    }
+
+    /// How many submissions and store requests wait for recovery or confirmation to end.
+    pub(super) fn held(&self) -> usize {
+        match &self.role {
+            Role::Recovering(rec) => rec.held_submits.len() + rec.held_stores.len(),
+            Role::Confirming(_, c) => c.held_submits.len(),
+            _ => 0,
+        }
     }
 
     /// During recovery, keeps a request to keep a direct message until sequencing

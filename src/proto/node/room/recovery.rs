@@ -125,7 +125,14 @@ impl Node {
                 "not answering {sender}'s sync request: replaced"
             );
         }
+        if self.ring.epoch() != Some(epoch) && !self.ring.election_carried(epoch.term, epoch.leader)
+        {
+            // A newer term than any round this node saw: the leader's word alone.
+            return self.seek_leader(now, sender);
+        }
         self.accept_leader(now, epoch);
+        // The leader's own request (see `dispatch.rs`): it shows it leads this term.
+        self.leader_shown();
         // What we showed is committed: no copy of another term can replace it.
         let mut entries: Vec<ChatEntry> = self
             .room

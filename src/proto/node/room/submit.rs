@@ -82,6 +82,12 @@ impl Node {
 
     /// The leader got a submission.
     pub(in crate::proto::node) fn on_submit(&mut self, now: Instant, origin: NodeId, s: Submit) {
+        if self.room.held() >= MAX_HELD {
+            return self.note_limited(
+                now,
+                &format!("dropped a submission from {origin}: too many wait"),
+            );
+        }
         if let Role::Recovering(rec) = &mut self.room.role {
             return rec.held_submits.push((origin, s));
         }

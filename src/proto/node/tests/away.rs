@@ -114,16 +114,19 @@ fn a_member_does_not_confirm_a_leader_it_declared_gone() {
     n.handle_datagram(t0, addr(1), &data(LEADER, 2, ask()));
     assert_eq!(replies_to_alice(&drain(&mut n)), 1);
 
-    // Carol says alice is gone: bob no longer confirms her.
-    let mut n = follower(t0);
+    // Erin, alice's watcher (her successor on the ring), says alice is gone: bob no
+    // longer confirms her.
+    const ERIN: NodeId = NodeId(150);
+    let mut n = follower_with(t0, vec![member(ERIN, "erin", 5)]).0;
     let mut gone = member(LEADER, "alice", 1);
     gone.presence = Presence::Offline;
     gone.stamp = Stamp {
         lamport: Lamport(50),
-        by: CAROL,
+        by: ERIN,
     };
-    n.handle_datagram(t0, addr(3), &data(CAROL, 1, Message::Members(vec![gone])));
+    n.handle_datagram(t0, addr(5), &data(ERIN, 1, Message::Members(vec![gone])));
     drain(&mut n);
+    assert!(!n.members().is_online(LEADER), "alice declared gone");
     n.handle_datagram(t0, addr(1), &data(LEADER, 2, ask()));
     assert_eq!(replies_to_alice(&drain(&mut n)), 0);
 }

@@ -161,12 +161,17 @@ fn a_leader_deposed_before_the_proof_refuses_instead_of_welcoming() {
         panic!("expected a challenge");
     };
     let nonce = *nonce;
-    // Bob won an election meanwhile.
+    // Bob won an election meanwhile (alice passed his token on, then his announcement).
     let bob_leads = Epoch {
         term: 1,
         leader: BOB,
     };
-    n.handle_datagram(t0, addr(2), &data(BOB, 3, Message::Elected(bob_leads)));
+    let token = Message::Election {
+        term: 1,
+        candidate: BOB,
+    };
+    n.handle_datagram(t0, addr(2), &data(BOB, 3, token));
+    n.handle_datagram(t0, addr(2), &data(BOB, 4, Message::Elected(bob_leads)));
     drain(&mut n);
     assert_eq!(n.leader(), Some(BOB));
     let signature = carol

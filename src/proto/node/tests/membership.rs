@@ -76,7 +76,8 @@ fn a_newer_own_entry_is_taken_if_online_and_refuted_if_offline() {
     assert!(out.messages_to(addr(3)).is_empty(), "{:?}", out.sent);
     assert_eq!(n.members().get(BOB), Some(&online));
 
-    let offline = bob_by_leader(&n, Presence::Offline, 60);
+    // (Stamped before the datagram's own Lamport time, 50, as any real entry is.)
+    let offline = bob_by_leader(&n, Presence::Offline, 45);
     let members = Message::Members(vec![offline.clone()]);
     n.handle_datagram(t0, addr(1), &data(LEADER, 3, members));
     let out = drain(&mut n);

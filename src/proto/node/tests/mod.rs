@@ -553,10 +553,13 @@ fn graceful_leave_tells_everyone_then_reports_left() {
 }
 
 mod away;
+mod bounds;
+mod claims;
 mod commit;
 mod heartbeats;
 mod hostile;
 mod joining;
 mod membership;
+mod terms;
 mod transport;
 mod views;

@@ -1,0 +1,411 @@
+//! Terms taken from others (see `ring/terms.rs`): range-checked against what the node
+//! knows, taken only on the word of the leader they name or with the evidence of a real
+//! round, and a followed leader that never shows it leads is replaced.
+
+use super::*;
+use crate::wire::Heartbeat;
+
+const DAVE: NodeId = NodeId(400);
+
+/// A follower bob (alice leads, term 0) with carol (port 3) and dave (port 4).
+fn follower_with_dave(t0: Instant) -> Node {
+    follower_with(t0, vec![member(DAVE, "dave", 4)]).0
+}
+
+fn epoch(term: u64, leader: NodeId) -> Epoch {
+    Epoch { term, leader }
+}
+
+/// A heartbeat from `from` naming `epoch`.
+fn beat_naming(from: NodeId, epoch: Epoch, probe: bool) -> Vec<u8> {
+    let hb = Heartbeat {
+        epoch: Some(epoch),
+        delivered: Seq(0),
+        digest: 0,
+        probe,
+    };
+    datagram(from, vec![Packet::Heartbeat(hb)])
+}
+
+/// Everything a node sent by `at` and just after (messages held back for an ack leave
+/// within a millisecond), heartbeats included.
+fn flushed(node: &mut Node, at: Instant) -> Vec<(SocketAddr, Packet)> {
+    let mut out = all_packets(node);
+    node.handle_timeout(at + Duration::from_millis(2));
+    out.extend(all_packets(node));
+    out
+}
+
+/// Everything a node sent, heartbeats included, with destinations.
+fn all_packets(node: &mut Node) -> Vec<(SocketAddr, Packet)> {
+    let mut out = Vec::new();
+    while let Some(t) = node.poll_transmit() {
+        let env = decode(&t.bytes).expect("node sends valid datagrams");
+        out.extend(env.packets.into_iter().map(|p| (t.to, p)));
+    }
+    while node.poll_event().is_some() {}
+    out
+}
+
+fn election_terms_sent(sent: &[(SocketAddr, Packet)]) -> Vec<u64> {
+    sent.iter()
+        .filter_map(|(_, p)| match p {
+            Packet::Data {
+                msg: Message::Election { term, .. },
+                ..
+            } => Some(*term),
+            _ => None,
+        })
+        .collect()
+}
+
+fn probes_to(sent: &[(SocketAddr, Packet)], to: SocketAddr) -> usize {
+    sent.iter()
+        .filter(|(a, p)| *a == to && matches!(p, Packet::Heartbeat(hb) if hb.probe))
+        .count()
+}
+
+/// The attack of issue 17: an announcement of term 2^62 (the former limit itself) made
+/// the room follow it for ever, no election able to go higher. A term that far beyond
+/// what the node knows is dropped and counted.
+#[test]
+fn an_announcement_far_beyond_the_known_term_is_dropped() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    for (i, term) in [1u64 << 62, 1 << 40, 65].into_iter().enumerate() {
+        let msg = Message::Elected(epoch(term, CAROL));
+        n.handle_datagram(t0, addr(3), &data(CAROL, 10 + i as u64, msg));
+    }
+    drain(&mut n);
+    assert_eq!(n.epoch(), Some(epoch(0, LEADER)));
+    assert_eq!(n.stats().dropped, 3);
+}
+
+/// The same claims in a heartbeat, a sync request, a proposal, a commit notice and an
+/// election token: dropped, and none moves the node's terms.
+#[test]
+fn every_kind_of_message_is_held_to_the_term_range() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let far = 1u64 << 62;
+    n.handle_datagram(t0, addr(3), &beat_naming(CAROL, epoch(far, CAROL), false));
+    let mut e = entry(1, CAROL, "carol", 1);
+    e.term = far;
+    let msgs = [
+        Message::SyncRequest {
+            epoch: epoch(far, CAROL),
+            from: Seq(1),
+        },
+        Message::Sequenced(e),
+        Message::Commit {
+            term: far,
+            upto: Seq(1),
+        },
+        Message::Election {
+            term: far,
+            candidate: CAROL,
+        },
+    ];
+    for (i, m) in msgs.into_iter().enumerate() {
+        n.handle_datagram(t0, addr(3), &data(CAROL, 20 + i as u64, m));
+    }
+    let sent = all_packets(&mut n);
+    assert!(
+        election_terms_sent(&sent).is_empty(),
+        "no token passed on: {sent:?}"
+    );
+    assert_eq!(n.epoch(), Some(epoch(0, LEADER)));
+    assert_eq!(n.stats().dropped, 5);
+    // The node's own next round is the next term, not one past the far claim.
+    n.start_election(t0);
+    assert_eq!(election_terms_sent(&flushed(&mut n, t0)), [1]);
+}
+
+/// After a long partition the other side's term is legitimately far ahead: one more term
+/// is allowed per 100 ms since the node's own last rose (an hour: 36 000).
+#[test]
+fn a_term_far_ahead_after_a_long_partition_is_taken() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let later = t0 + Duration::from_secs(3600);
+    let token = |term| Message::Election {
+        term,
+        candidate: CAROL,
+    };
+    n.handle_datagram(later, addr(1), &data(LEADER, 5, token(30_000)));
+    let request = Message::SyncRequest {
+        epoch: epoch(30_000, CAROL),
+        from: Seq(1),
+    };
+    n.handle_datagram(later, addr(3), &data(CAROL, 9, request));
+    drain(&mut n);
+    assert_eq!(n.epoch(), Some(epoch(30_000, CAROL)));
+    assert_eq!(n.stats().dropped, 0);
+    // Right after that rise, 30 000 more is far beyond: dropped.
+    n.handle_datagram(later, addr(1), &data(LEADER, 6, token(60_000)));
+    drain(&mut n);
+    assert_eq!(n.stats().dropped, 1);
+}
+
+/// An announcement naming an id that is not a member, or a member whose token this node
+/// never passed on (even from that member itself), is one member's word: ignored, not
+/// passed on. (Before: the room followed a non-existent leader, or any member's claim.)
+#[test]
+fn an_announcement_without_a_round_behind_it_is_ignored() {
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    let ghost = NodeId(777);
+    n.handle_datagram(
+        t0,
+        addr(4),
+        &data(DAVE, 1, Message::Elected(epoch(1, ghost))),
+    );
+    n.handle_datagram(
+        t0,
+        addr(4),
+        &data(DAVE, 2, Message::Elected(epoch(1, CAROL))),
+    );
+    n.handle_datagram(
+        t0,
+        addr(3),
+        &data(CAROL, 3, Message::Elected(epoch(1, CAROL))),
+    );
+    let sent = flushed(&mut n, t0);
+    assert_eq!(n.epoch(), Some(epoch(0, LEADER)));
+    let passed_on = sent.iter().any(|(_, p)| {
+        matches!(
+            p,
+            Packet::Data {
+                msg: Message::Elected(_),
+                ..
+            }
+        )
+    });
+    assert!(!passed_on, "{sent:?}");
+}
+
+/// The evidence of a real round: bob passed carol's token on, so the announcement of
+/// carol's win that comes round the ring from dave is taken, and passed on.
+#[test]
+fn an_announcement_after_passing_the_winners_token_is_taken() {
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    let token = Message::Election {
+        term: 1,
+        candidate: CAROL,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
+    drain(&mut n);
+    n.handle_datagram(
+        t0,
+        addr(4),
+        &data(DAVE, 1, Message::Elected(epoch(1, CAROL))),
+    );
+    let sent = flushed(&mut n, t0);
+    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
+    assert!(
+        sent.iter().any(|(to, p)| *to == addr(3)
+            && matches!(p, Packet::Data { msg: Message::Elected(e), .. } if *e == epoch(1, CAROL))),
+        "{sent:?}"
+    );
+}
+
+/// A sync request is a leader's own: one naming another leader is dropped. (Before: a
+/// member made the room follow any id with one.)
+#[test]
+fn a_sync_request_for_another_leader_is_dropped() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let request = Message::SyncRequest {
+        epoch: epoch(1, NodeId(777)),
+        from: Seq(1),
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 1, request));
+    let out = drain(&mut n);
+    assert!(out.sent.is_empty(), "no answer, no ack: {:?}", out.sent);
+    assert_eq!(n.epoch(), Some(epoch(0, LEADER)));
+    assert_eq!(n.stats().dropped, 1);
+}
+
+/// A heartbeat naming a newer leader (a neighbour's word, or the leader's own) of a
+/// round this node never saw: the node asks that leader to take it in, and follows it
+/// on its welcome, not before. A ghost is not even asked.
+#[test]
+fn a_newer_leader_named_by_a_neighbour_is_asked_first() {
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    n.handle_datagram(t0, addr(1), &beat_naming(LEADER, epoch(1, DAVE), false));
+    let sent = flushed(&mut n, t0);
+    assert_eq!(n.epoch(), Some(epoch(0, LEADER)), "not on alice's word");
+    let asked = |sent: &[(SocketAddr, Packet)], to| {
+        sent.iter()
+            .filter(|(a, p)| {
+                *a == to
+                    && matches!(
+                        p,
+                        Packet::Data {
+                            msg: Message::Join { .. },
+                            ..
+                        }
+                    )
+            })
+            .count()
+    };
+    assert_eq!(asked(&sent, addr(4)), 1, "dave is asked: {sent:?}");
+    // Named again, by dave himself: not asked again while the first asking runs.
+    n.handle_datagram(t0, addr(4), &beat_naming(DAVE, epoch(1, DAVE), false));
+    assert_eq!(asked(&flushed(&mut n, t0), addr(4)), 0);
+    assert_eq!(
+        n.epoch(),
+        Some(epoch(0, LEADER)),
+        "not on dave's word either"
+    );
+    // Dave's welcome, his own answer to bob, counts.
+    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+    w.epoch = epoch(1, DAVE);
+    w.members.push(member(DAVE, "dave", 4));
+    n.handle_datagram(t0, addr(4), &data(DAVE, 5, Message::Welcome(w)));
+    drain(&mut n);
+    assert_eq!(n.epoch(), Some(epoch(1, DAVE)));
+}
+
+/// Liveness: bob takes carol's win from the ring (he passed her token on), but carol
+/// never speaks in that term. Bob probes her after half an election timeout, and starts
+/// a new round (term 2) after a whole one. Before, he followed her for ever.
+#[test]
+fn a_leader_that_never_shows_it_leads_is_replaced() {
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    let token = Message::Election {
+        term: 1,
+        candidate: CAROL,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
+    n.handle_datagram(
+        t0,
+        addr(4),
+        &data(DAVE, 1, Message::Elected(epoch(1, CAROL))),
+    );
+    flushed(&mut n, t0);
+    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
+    let half = n.ctx.cfg.election_timeout / 2;
+    n.handle_timeout(t0 + half);
+    let sent = all_packets(&mut n);
+    assert_eq!(probes_to(&sent, addr(3)), 1, "carol probed: {sent:?}");
+    // (Resends of the token of round 1, unacked here, are no new round.)
+    assert!(
+        election_terms_sent(&sent).iter().all(|t| *t == 1),
+        "not yet: {sent:?}"
+    );
+    n.handle_timeout(t0 + 2 * half);
+    let sent = all_packets(&mut n);
+    assert!(election_terms_sent(&sent).contains(&2), "{sent:?}");
+}
+
+/// The control: a leader whose round this node saw, and whose sync request comes, is
+/// followed without a new round; a later copy of an older term from it gets it probed,
+/// and its answer settles it.
+#[test]
+fn a_leader_that_shows_it_leads_is_kept() {
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    let token = Message::Election {
+        term: 1,
+        candidate: CAROL,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
+    let request = Message::SyncRequest {
+        epoch: epoch(1, CAROL),
+        from: Seq(1),
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 1, request));
+    flushed(&mut n, t0);
+    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
+    let mut old = entry(1, CAROL, "carol", 1);
+    old.term = 0;
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::Sequenced(old)));
+    all_packets(&mut n);
+    let half = n.ctx.cfg.election_timeout / 2;
+    n.handle_timeout(t0 + half);
+    let sent = all_packets(&mut n);
+    assert_eq!(probes_to(&sent, addr(3)), 1, "a late copy: probed");
+    n.handle_datagram(
+        t0 + half,
+        addr(3),
+        &beat_naming(CAROL, epoch(1, CAROL), false),
+    );
+    for step in 2..6 {
+        n.handle_timeout(t0 + half * step);
+        let sent = all_packets(&mut n);
+        assert!(
+            election_terms_sent(&sent).iter().all(|t| *t == 1),
+            "{sent:?}"
+        );
+    }
+    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
+}
+
+/// A claim of a newer term by the leader itself (a mutated copy of its own message,
+/// say) moves nobody: bob asks alice to take him in, and her welcome names the term she
+/// really leads. (Before: bob followed term 5, refused her term-0 proposals, and never
+/// showed a message again.)
+#[test]
+fn a_leaders_word_alone_for_a_newer_term_moves_nobody() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let claim = Message::SyncRequest {
+        epoch: epoch(5, LEADER),
+        from: Seq(1),
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 7, claim));
+    let sent = flushed(&mut n, t0);
+    assert_eq!(n.epoch(), Some(epoch(0, LEADER)));
+    assert!(
+        sent.iter().any(|(a, p)| *a == addr(1)
+            && matches!(
+                p,
+                Packet::Data {
+                    msg: Message::Join { .. },
+                    ..
+                }
+            )),
+        "alice is asked: {sent:?}"
+    );
+    let w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 8, Message::Welcome(w)));
+    drain(&mut n);
+    assert_eq!(n.epoch(), Some(epoch(0, LEADER)));
+}
+
+/// A leader whose round this node saw, but whose heartbeats keep naming an older term
+/// (it never knew of the round: a forged token took this node round it), does not lead
+/// it: a new round, above both.
+#[test]
+fn a_leader_of_an_older_term_than_followed_is_replaced() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let token = Message::Election {
+        term: 5,
+        candidate: CAROL,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
+    let claim = Message::SyncRequest {
+        epoch: epoch(5, CAROL),
+        from: Seq(1),
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 7, claim));
+    flushed(&mut n, t0);
+    assert_eq!(n.epoch(), Some(epoch(5, CAROL)));
+    // Her heartbeats name term 0.
+    let half = n.ctx.cfg.election_timeout / 2;
+    let mut terms = Vec::new();
+    for step in 1..=4 {
+        let at = t0 + half * step / 2;
+        n.handle_datagram(at, addr(3), &beat_naming(CAROL, epoch(0, LEADER), false));
+        n.handle_timeout(at);
+        terms.extend(election_terms_sent(&all_packets(&mut n)));
+    }
+    n.handle_timeout(t0 + half * 3);
+    terms.extend(election_terms_sent(&all_packets(&mut n)));
+    assert!(terms.contains(&6), "{terms:?}");
+}
