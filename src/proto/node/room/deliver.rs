@@ -33,7 +33,11 @@ impl Node {
         if self.room.is_recovering() {
             true
         } else if self.leader() == Some(sender) {
-            e.seq.0
+            // Only a proposal of the term followed (or a committed copy): a late proposal
+            // of an earlier term of the same leader is no copy of this term's entry.
+            let term_ok = e.term == COMMITTED_TERM || Some(e.term) == self.ring.epoch().map(|ep| ep.term);
+            term_ok
+                && e.seq.0
                 < self
                     .room
                     .holdback
@@ -62,7 +66,20 @@ impl Node {
         let recovering = self.room.count_answer(sender);
         if !recovering {
             match self.ring.epoch() {
-                Some(epoch) if epoch.leader == sender => e.term = epoch.term,
+                // The leader's copy keeps the term it was proposed in: one of an earlier
+                // term (sent before it led again) is dropped, never taken as this term's.
+                Some(epoch) if epoch.leader == sender => {
+                    if e.term != COMMITTED_TERM && e.term != epoch.term {
+                        return log_at!(
+                            debug,
+                            self,
+                            "ignoring #{} of term {} from the leader of term {}",
+                            e.seq,
+                            e.term,
+                            epoch.term
+                        );
+                    }
+                }
                 _ => e.term = COMMITTED_TERM,
             }
         }
