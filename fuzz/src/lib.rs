@@ -18,6 +18,10 @@
 //! and fit the plain-datagram limit. At the end, time runs on through the node's next
 //! deadlines (bounded), so retransmissions, give-ups and failure detection run too.
 
+mod room;
+
+pub use room::{Room, run_room_burst};
+
 use ed25519_dalek::{Signer, SigningKey};
 use ringchat::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
 use ringchat::proto::{Command, Event, Node, NodeConfig};
@@ -558,7 +562,7 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                 Message::Saved {
                     id: DmId(1),
                     to: 0,
-                    full: false,
+                    full: None,
                 },
             ),
         ),
@@ -611,7 +615,10 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                 },
             ),
         ),
-        ("ack", datagram(ALICE, Packet::Ack(Ack::of_one(BOB, MsgId(1))))),
+        (
+            "ack",
+            datagram(ALICE, Packet::Ack(Ack::of_one(BOB, MsgId(1)))),
+        ),
         ("heartbeat", datagram(ALICE, heartbeat(ALICE, 0, true))),
     ]
 }
@@ -636,7 +643,11 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             0,
             data(CAROL, 2, Message::Direct(dm(1, CAROL, &["bob"]))),
         ),
-        (0, 0, datagram(ALICE, Packet::Ack(Ack::of_one(BOB, MsgId(1))))),
+        (
+            0,
+            0,
+            datagram(ALICE, Packet::Ack(Ack::of_one(BOB, MsgId(1)))),
+        ),
     ] {
         chat.extend(frame(port, adv, &bytes));
     }
@@ -756,6 +767,19 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     lead.extend(command_frame(6, ""));
     lead.extend(command_frame(7, ""));
     out.push(("node_datagram", "leader_room".into(), lead));
+
+    // room_burst: one datagram of each kind, plain and with wild numbers, and bursts
+    // with time passing between the datagrams.
+    for kind in 0..24u8 {
+        for wild in [0u8, 1] {
+            let one = vec![0, kind & 1, wild, 1, kind, 0];
+            out.push(("room_burst", format!("kind{kind}_wild{wild}"), one));
+        }
+    }
+    let burst: Vec<u8> = std::iter::once(63)
+        .chain((0..64u8).flat_map(|k| [k & 0x0f, k % 2, k % 4, k % 24, k, k / 2, 3]))
+        .collect();
+    out.push(("room_burst", "burst64".into(), burst));
     out
 }
 
@@ -771,6 +795,7 @@ mod tests {
                     assert!(decode(&bytes).is_ok(), "{name}");
                     check_decode(&bytes);
                 }
+                "room_burst" => run_room_burst(&bytes),
                 _ => run_node(&bytes),
             }
         }

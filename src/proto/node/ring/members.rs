@@ -2,12 +2,14 @@
 //! neighbour declared dead, and everything that follows a member going offline.
 //!
 //! **Who may say what.** An entry's stamp is never later than the Lamport time of the
-//! datagram that carries it (see `dispatch.rs`), itself below 2^62, so a member can always
-//! refute a claim about itself with a later stamp. A claim that changes what the table
-//! holds of member M (online or offline, its address), or adds a member, is taken only
+//! datagram that carries it (see `dispatch.rs`) and never past
+//! `LamportClock::MAX_STAMP`, so a member can always refute a claim about itself with a
+//! later stamp. A claim that changes what the table holds of member M, or adds a member,
+//! is taken only
 //!
-//! - from M itself (its refutation, its leave, its `dereg`, its own entry),
-//! - from the leader followed (admissions, and whatever it relays: membership decisions),
+//! - from the leader followed (admissions, and whatever it relays: membership decisions);
+//!   only the leader moves M to another address (M letting itself in again from there);
+//! - from M itself, about its presence (its refutation, its leave, its `dereg`);
 //! - or, for "M is offline", from M's ring successor, the member that watches M and
 //!   declares it dead.
 //!
@@ -98,14 +100,17 @@ impl Node {
     /// Whether `sender` may tell us `m` (see the module documentation): its subject, the
     /// leader, M's watcher declaring it offline, or a change of nothing but the stamp.
     fn may_claim(&self, sender: NodeId, m: &Member) -> bool {
-        if sender == m.id || self.leader() == Some(sender) {
-            return true;
-        }
+        let leader = self.leader() == Some(sender);
         let Some(old) = self.ring.members.get(m.id) else {
-            return false; // a new member: only the leader admits one
+            return leader; // a new member: only the leader admits one
         };
         if old.addr != m.addr {
-            return false;
+            // A node speaks from its address: only the leader, letting it in again
+            // from another, moves it (its own word would cut its real self off).
+            return leader;
+        }
+        if sender == m.id || leader {
+            return true;
         }
         match (old.presence, m.presence) {
             (Presence::Online, Presence::Offline) => {

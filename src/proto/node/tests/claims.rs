@@ -209,9 +209,10 @@ fn the_watcher_the_member_and_the_leader_are_taken_at_once() {
     }
 }
 
-/// Moving a member to another address (where its direct messages would go), bringing a
-/// departed member back online, or adding a member nobody admitted: only the leader or
-/// the member itself may.
+/// Moving a member to another address (where its direct messages would go) or adding a
+/// member nobody admitted: only the leader may (not even the member itself: a node
+/// speaks from its address, and its own claim to be elsewhere would cut it off).
+/// Bringing a departed member back online: the leader or the member itself.
 #[test]
 fn addresses_returns_and_new_members_need_the_leader_or_the_member() {
     let t0 = base_time();
@@ -223,6 +224,9 @@ fn addresses_returns_and_new_members_need_the_leader_or_the_member() {
         addr(5),
         &members_from(ERIN, 1, vec![moved.clone(), mallory.clone()]),
     );
+    let mut own = moved.clone();
+    own.stamp.by = CAROL;
+    n.handle_datagram(t0, addr(3), &members_from(CAROL, 1, vec![own]));
     drain(&mut n);
     assert_eq!(n.members().get(CAROL).map(|m| m.addr), Some(addr(3)));
     assert!(n.members().get(NodeId(900)).is_none());
