@@ -196,6 +196,18 @@ impl Node {
                     return;
                 }
                 self.ctx.clock.observe(lamport);
+                // A stamp taken into the table is one this node may relay: its clock
+                // moves past it, so every datagram that carries it is later than it (a
+                // received time alone pushes the clock no further than 2^62; a stamp,
+                // at most `LamportClock::MAX_STAMP`).
+                let stamps: &[Member] = match &msg {
+                    Message::Members(list) => list,
+                    Message::Welcome(w) => &w.members,
+                    _ => &[],
+                };
+                for m in stamps {
+                    self.ctx.clock.restore(m.stamp.lamport);
+                }
                 // Acked (with everything else accepted before the outputs are drained),
                 // duplicates too: the sender lost our first ack.
                 if !self.transport.reliable.on_data(from, sender, id) {

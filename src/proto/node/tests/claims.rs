@@ -264,3 +264,29 @@ fn an_old_report_of_our_absence_is_answered_with_our_entry() {
         "{told:?}"
     );
 }
+
+/// A stamp beyond 2^62 (as far as a received time alone can push a clock) that a node
+/// takes into its table moves its clock past it: every datagram of its own that relays
+/// the entry is later than the stamp, so nobody drops it as forged. (Found by fuzzing:
+/// a leader whose relays were all dropped, its members never told they were offline.)
+#[test]
+fn a_stamp_taken_is_one_the_node_can_relay() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let stamp = (1u64 << 62) + 1000;
+    let gone = entry_of(CAROL, "carol", 3, Presence::Offline, stamp, LEADER);
+    let bytes = encode(&Envelope {
+        from: LEADER,
+        lamport: LamportClock::MAX_ACCEPTED,
+        packets: vec![Packet::Data {
+            id: MsgId(7),
+            msg: Message::Members(vec![gone]),
+        }],
+    })
+    .unwrap();
+    n.handle_datagram(t0, addr(1), &bytes);
+    drain(&mut n);
+    assert!(!n.members().is_online(CAROL));
+    assert!(n.lamport().0 > stamp, "{:?}", n.lamport());
+    assert!(n.lamport() < LamportClock::MAX_ACCEPTED);
+}
