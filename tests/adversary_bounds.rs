@@ -677,7 +677,7 @@ fn templates(r: &Room, rng: &mut Rng, wild: bool) -> Vec<Message> {
             by: r.bob,
         },
     };
-    let mut entry = ringchat::wire::ChatEntry {
+    let entry = ringchat::wire::ChatEntry {
         seq: Seq(n(3)),
         origin: r.bob,
         name: "bob".into(),
@@ -687,7 +687,6 @@ fn templates(r: &Room, rng: &mut Rng, wild: bool) -> Vec<Message> {
         text: "fuzz".into(),
         term: n(0),
     };
-    entry.term = entry.term.min(u64::MAX);
     vec![
         Message::Members(vec![Member {
             presence: if wild {

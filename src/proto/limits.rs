@@ -61,15 +61,14 @@ impl JoinLimiter {
     pub fn check(&mut self, now: Instant, ip: IpAddr) -> JoinVerdict {
         if let Some(&(start, count)) = self.per_ip.get(&ip)
             && now.saturating_duration_since(start) < JOIN_WINDOW
+            && count >= JOINS_PER_SECOND
         {
-            if count >= JOINS_PER_SECOND {
-                self.per_ip.insert(ip, (start, count.saturating_add(1)));
-                return if count == JOINS_PER_SECOND {
-                    JoinVerdict::Refuse
-                } else {
-                    JoinVerdict::Ignore
-                };
-            }
+            self.per_ip.insert(ip, (start, count.saturating_add(1)));
+            return if count == JOINS_PER_SECOND {
+                JoinVerdict::Refuse
+            } else {
+                JoinVerdict::Ignore
+            };
         }
         let room = match self.room {
             Some((start, n)) if now.saturating_duration_since(start) < JOIN_WINDOW => (start, n),

@@ -35,15 +35,16 @@ impl Node {
         } else if self.leader() == Some(sender) {
             // Only a proposal of the term followed (or a committed copy): a late proposal
             // of an earlier term of the same leader is no copy of this term's entry.
-            let term_ok = e.term == COMMITTED_TERM || Some(e.term) == self.ring.epoch().map(|ep| ep.term);
+            let term_ok =
+                e.term == COMMITTED_TERM || Some(e.term) == self.ring.epoch().map(|ep| ep.term);
             term_ok
                 && e.seq.0
-                < self
-                    .room
-                    .holdback
-                    .next()
-                    .0
-                    .saturating_add(MAX_HOLDBACK as u64)
+                    < self
+                        .room
+                        .holdback
+                        .next()
+                        .0
+                        .saturating_add(MAX_HOLDBACK as u64)
                 || self.room.skip_to == Some(e.seq)
         } else {
             e.term == COMMITTED_TERM
