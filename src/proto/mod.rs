@@ -21,7 +21,9 @@
 //! rule), `reliable` (message ids, resends, acks, duplicate windows), `packet`, `chat`
 //! (sequencer, hold-back queue, history, outbox), `offline` (the offline queue), `ring`
 //! (the member table), `detector`, `election` (Chang-Roberts), `clock` (Lamport),
-//! `timers`, `event` (commands in, events out) and `durable` (what is written to disk).
+//! `timers`, `event` (commands in, events out), `durable` (what is written to disk) and
+//! [`seal`] (room messages signed by their origin, direct messages sealed to their
+//! recipient).
 
 pub mod batch;
 mod chat;
@@ -35,6 +37,7 @@ mod offline;
 mod packet;
 mod reliable;
 mod ring;
+pub mod seal;
 mod timers;
 
 pub use chat::History;

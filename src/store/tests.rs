@@ -23,6 +23,7 @@ fn entry(seq: u64, text: &str) -> ChatEntry {
         sent_at: WallMillis(1_700_000_000_000 + seq),
         text: text.into(),
         term: 0,
+        proof: Default::default(),
     }
 }
 
@@ -34,9 +35,7 @@ fn kept(id: u64, to: &str) -> QueuedDm {
             id: DmId(id),
             from_name: "y".into(),
             to: vec![to.into()],
-            lamport: Lamport(id),
-            sent_at: WallMillis(id),
-            text: format!("kept {id}"),
+            sealed: format!("kept {id}").into_bytes(),
         },
     }
 }
@@ -208,8 +207,12 @@ fn a_first_version_database_is_migrated_with_its_data() {
     let r = s.load(10).unwrap();
     assert_eq!(r.history.len(), 1);
     assert_eq!(r.history[0].text, "from version one");
-    assert_eq!(r.kept, vec![kept(2, "x")]);
-    // What version two added works on the migrated database.
+    assert_eq!(r.history[0].proof, Provenance::default(), "kept without a proof");
+    // A copy kept in the clear cannot be checked by its recipient: version three drops it.
+    assert!(r.kept.is_empty());
+    // What versions two and three added works on the migrated database.
+    s.apply(&[Write::Kept(kept(2, "x"))]).unwrap();
+    assert_eq!(s.load(10).unwrap().kept, vec![kept(2, "x")]);
     s.apply(&[Write::HandedOver {
         to: "x".into(),
         origin: NodeId(3),

@@ -356,6 +356,7 @@ pub fn total(views: &[StatusView]) -> Stats {
         t.duplicates += s.duplicates;
         t.gave_up += s.gave_up;
         t.election_messages += s.election_messages;
+        t.forged += s.forged;
     }
     t
 }
@@ -373,14 +374,22 @@ pub fn delta(after: &Stats, before: &Stats) -> Stats {
             .election_messages
             .saturating_sub(before.election_messages),
         refused: after.refused.saturating_sub(before.refused),
+        forged: after.forged.saturating_sub(before.forged),
     }
 }
 
 /// The counters in one line.
 pub fn describe_stats(s: &Stats) -> String {
     format!(
-        "sent {} received {} retransmitted {} refused {} dropped {} duplicates {} gave_up {}",
-        s.sent, s.received, s.retransmitted, s.refused, s.dropped, s.duplicates, s.gave_up
+        "sent {} received {} retransmitted {} refused {} dropped {} duplicates {} gave_up {} forged {}",
+        s.sent,
+        s.received,
+        s.retransmitted,
+        s.refused,
+        s.dropped,
+        s.duplicates,
+        s.gave_up,
+        s.forged
     )
 }
 

@@ -50,13 +50,14 @@ use context::Context;
 use life::{LifeToken, Lifecycle, Phase};
 use mail::{MailToken, Mailbox};
 use ring::{MAX_TERM, Ring, RingToken};
-use room::{Room, RoomToken};
+use room::{Binding, Room, RoomToken};
 use token::{Fate, Token};
 use transport::Transport;
 
 use super::batch::Coalescer;
 use super::chat::{
-    Accepted, History, HoldBackQueue, MAX_HELD_PER_ORIGIN, MAX_HOLDBACK, Outbox, Sequencer,
+    Accepted, Chained, History, HoldBackQueue, MAX_HELD_PER_ORIGIN, MAX_HOLDBACK, Outbox,
+    Pending, Sequencer, Vouched,
 };
 use super::clock::LamportClock;
 use super::detector::Detector;
@@ -70,11 +71,11 @@ use super::packet::{EncodedMessage, data_packet};
 use super::reliable::{DedupeWindow, GaveUp, Reliable, Transmit};
 use super::ring::{Change, MAX_MEMBERS, MEMBERS_PER_DATAGRAM, Membership};
 use super::timers::{Timer, TimerTable};
-use crate::ids::{DmId, Lamport, NodeId, OriginSeq, Seq, WallMillis};
+use crate::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
 use crate::wire::{
-    ChatEntry, DirectMessage, Epoch, Heartbeat, MAX_RECIPIENTS, MAX_TEXT_BYTES, Member, Message,
-    Newcomer, Packet, Presence, QueuedDm, Refusal, Stamp, Submit, Welcome, WireError, decode,
-    encode_packet, proof_message, valid_name,
+    ChainLink, ChatEntry, DirectMessage, Epoch, Heartbeat, MAX_DIRECT_TEXT_BYTES, MAX_RECIPIENTS,
+    MAX_TEXT_BYTES, Member, Message, Newcomer, Packet, Presence, Provenance, QueuedDm, Refusal,
+    Stamp, Submit, Welcome, WireError, decode, encode_packet, proof_message, valid_name,
 };
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand::rngs::StdRng;
@@ -122,11 +123,13 @@ impl Node {
                 by: id,
             },
         };
+        let mut room = Room::new(&cfg);
+        room.start_chain(id);
         Node {
             transport: Transport::new(&cfg),
             ring: Ring::new(me, &cfg),
-            room: Room::new(&cfg),
-            mail: Mailbox::new(),
+            room,
+            mail: Mailbox::new(cfg.rng_seed),
             life: Lifecycle::new(&cfg),
             ctx: Context::new(cfg, id, clock, now),
         }
@@ -304,6 +307,7 @@ impl Node {
     /// The next change to make durable; drain these before [`Node::poll_transmit`]. Always
     /// `None` unless [`NodeConfig::persist`] is set.
     pub fn poll_write(&mut self) -> Option<Write> {
+        self.flush_own();
         if !self.ctx.cfg.persist {
             return None;
         }
@@ -327,6 +331,7 @@ impl Node {
     /// may be held back until its ack comes, at most
     /// [`HOLD_LIMIT`](crate::proto::batch::HOLD_LIMIT) (see `proto::batch`); [`Node::poll_timeout`] includes that deadline.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.flush_own();
         self.next_transmit()
     }
 
@@ -369,12 +374,15 @@ impl Node {
     }
 }
 
-/// Whether `text` may be sent: not blank, and within [`MAX_TEXT_BYTES`].
-fn check_text(text: &str) -> Result<(), CommandError> {
+/// Whether `text` may be sent: not blank, and within `limit` bytes.
+fn check_text(text: &str, limit: usize) -> Result<(), CommandError> {
     if text.trim().is_empty() {
         Err(CommandError::Empty)
-    } else if text.len() > MAX_TEXT_BYTES {
-        Err(CommandError::TooLong { len: text.len() })
+    } else if text.len() > limit {
+        Err(CommandError::TooLong {
+            len: text.len(),
+            limit,
+        })
     } else {
         Ok(())
     }

@@ -56,7 +56,6 @@ impl Node {
             .history
             .iter()
             .map(|e| e.lamport)
-            .chain(saved.kept.iter().map(|k| k.dm.lamport))
             .chain(saved.members.iter().map(|m| m.stamp.lamport))
             .fold(saved.lamport, std::cmp::max);
         self.ctx.clock.observe(lamport);

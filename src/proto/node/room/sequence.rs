@@ -138,7 +138,12 @@ impl Node {
         }
         l.acks.insert(e.seq, BTreeSet::new());
         let token = Token::Room(RoomToken::Proposed { term, seq: e.seq });
-        self.broadcast_encoded(now, EncodedMessage::sequenced(&e), &token);
+        let sent = self.as_proposed(&e);
+        self.broadcast_encoded(
+            now,
+            EncodedMessage::sequenced(sent.as_ref().unwrap_or(&e)),
+            &token,
+        );
         self.room.holdback.offer(e);
         self.advance_commit(now);
     }
