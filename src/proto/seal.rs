@@ -187,7 +187,11 @@ struct Inner {
 
 /// What the sender signs: the header (recipient and its key included), the sender's own
 /// key, and the content.
-fn direct_signed(header: &DirectHeader<'_>, sender: &PublicKey, content: &DirectContent) -> Vec<u8> {
+fn direct_signed(
+    header: &DirectHeader<'_>,
+    sender: &PublicKey,
+    content: &DirectContent,
+) -> Vec<u8> {
     let mut m = header.bytes();
     m.extend_from_slice(sender);
     m.extend_from_slice(&content.lamport.0.to_le_bytes());
@@ -218,7 +222,11 @@ pub enum SealError {
 }
 
 /// The AEAD key agreed between ephemeral `ephemeral` and recipient `recipient`.
-fn direct_key(shared: &MontgomeryPoint, ephemeral: &MontgomeryPoint, recipient: &MontgomeryPoint) -> [u8; 32] {
+fn direct_key(
+    shared: &MontgomeryPoint,
+    ephemeral: &MontgomeryPoint,
+    recipient: &MontgomeryPoint,
+) -> [u8; 32] {
     let mut salt = [0u8; 64];
     salt[..32].copy_from_slice(ephemeral.as_bytes());
     salt[32..].copy_from_slice(recipient.as_bytes());
@@ -231,7 +239,9 @@ fn direct_key(shared: &MontgomeryPoint, ephemeral: &MontgomeryPoint, recipient: 
 
 /// The X25519 form of an ed25519 identity key; `None` if it is not a valid key.
 fn montgomery(key: &PublicKey) -> Option<MontgomeryPoint> {
-    VerifyingKey::from_bytes(key).ok().map(|k| k.to_montgomery())
+    VerifyingKey::from_bytes(key)
+        .ok()
+        .map(|k| k.to_montgomery())
 }
 
 /// Seals `content` from `sender` for the recipient named in `header`. `entropy` (fresh

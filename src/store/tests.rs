@@ -207,7 +207,11 @@ fn a_first_version_database_is_migrated_with_its_data() {
     let r = s.load(10).unwrap();
     assert_eq!(r.history.len(), 1);
     assert_eq!(r.history[0].text, "from version one");
-    assert_eq!(r.history[0].proof, Provenance::default(), "kept without a proof");
+    assert_eq!(
+        r.history[0].proof,
+        Provenance::default(),
+        "kept without a proof"
+    );
     // A copy kept in the clear cannot be checked by its recipient: version three drops it.
     assert!(r.kept.is_empty());
     // What versions two and three added works on the migrated database.

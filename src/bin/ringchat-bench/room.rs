@@ -52,6 +52,9 @@ pub struct Setup {
     /// Whether every node keeps its state in a database (in a scratch folder), as the
     /// program does by default.
     pub persist: bool,
+    /// Whether room messages carry and need their origin's seal, as the program does
+    /// (`NodeConfig::seal_room`); off only to measure what the checks cost.
+    pub seal: bool,
 }
 
 impl Setup {
@@ -62,6 +65,7 @@ impl Setup {
             settle: Duration::from_secs(1),
             join_gap: PACED,
             persist: false,
+            seal: true,
         }
     }
 
@@ -75,6 +79,7 @@ impl Setup {
             settle: Duration::from_secs(1),
             join_gap: PACED,
             persist: false,
+            seal: true,
         }
     }
 }
@@ -94,6 +99,8 @@ pub struct Room {
     /// Events received but not yet taken.
     buffer: VecDeque<Stamped>,
     security: Security,
+    /// Whether room messages are sealed (see [`Setup::seal`]).
+    seal: bool,
     /// Where the nodes' databases go, if they keep state (removed with the room).
     data: Option<std::path::PathBuf>,
 }
@@ -122,6 +129,7 @@ impl Room {
             sender,
             buffer: VecDeque::new(),
             security: setup.security.clone(),
+            seal: setup.seal,
             data: setup.persist.then(|| {
                 std::env::temp_dir().join(format!(
                     "ringchat-bench-{}-{:08x}",
@@ -167,7 +175,8 @@ impl Room {
             .await
             .map_err(|e| e.to_string())?;
         let addr = socket.local_addr().map_err(|e| e.to_string())?;
-        let cfg = NodeConfig::new(format!("n{i}"), addr, join);
+        let mut cfg = NodeConfig::new(format!("n{i}"), addr, join);
+        cfg.seal_room = self.seal;
         let store = match &self.data {
             None => None,
             Some(dir) => {

@@ -13,8 +13,12 @@ use super::*;
 use crate::proto::seal::{self, Written};
 use crate::wire::{ChainLink, Provenance, PublicKey, SignatureBytes};
 
-/// Chain values of vouched messages remembered, at most (the oldest are forgotten first).
-pub const VOUCHED_CAP: usize = 65_536;
+/// Chain values of vouched messages remembered per origin, at most (the oldest are
+/// forgotten first).
+pub const VOUCHED_PER_ORIGIN: usize = 4096;
+
+/// Origins whose chain values are remembered, at most.
+pub const VOUCHED_ORIGINS: usize = 1024;
 
 /// Messages from one sender waiting for their run to close, at most; more are not taken
 /// (they are not acknowledged, so their sender tries again). A sender that never closes
@@ -22,32 +26,60 @@ pub const VOUCHED_CAP: usize = 65_536;
 pub const PENDING_PER_SENDER: usize = 4096;
 
 /// The chain values of messages known to be their origin's: `(origin, origin_seq)` to the
-/// message's link and its own chain value.
+/// message's link and its own chain value. Kept per origin as a run sorted by number
+/// (an origin's messages are vouched for mostly in its order), the most recent
+/// [`VOUCHED_PER_ORIGIN`] of each.
 #[derive(Debug, Default, Clone)]
 pub struct Vouched {
-    map: BTreeMap<(NodeId, OriginSeq), (ChainLink, ChainLink)>,
-    order: VecDeque<(NodeId, OriginSeq)>,
+    by_origin: BTreeMap<NodeId, VecDeque<(OriginSeq, ChainLink, ChainLink)>>,
 }
 
 impl Vouched {
     /// The link and chain value of `(origin, origin_seq)`, if vouched for.
-    pub fn get(&self, origin: NodeId, origin_seq: OriginSeq) -> Option<&(ChainLink, ChainLink)> {
-        self.map.get(&(origin, origin_seq))
+    pub fn get(&self, origin: NodeId, origin_seq: OriginSeq) -> Option<(&ChainLink, &ChainLink)> {
+        let run = self.by_origin.get(&origin)?;
+        // Most lookups are of the newest.
+        if let Some((k, l, v)) = run.back()
+            && *k == origin_seq
+        {
+            return Some((l, v));
+        }
+        let i = run.binary_search_by_key(&origin_seq, |(k, _, _)| *k).ok()?;
+        let (_, l, v) = &run[i];
+        Some((l, v))
     }
 
     /// Records that `(origin, origin_seq)` with `link` has chain value `value`.
-    pub fn insert(&mut self, origin: NodeId, origin_seq: OriginSeq, link: ChainLink, value: ChainLink) {
-        if self
-            .map
-            .insert((origin, origin_seq), (link, value))
-            .is_none()
-        {
-            self.order.push_back((origin, origin_seq));
-            while self.order.len() > VOUCHED_CAP {
-                if let Some(old) = self.order.pop_front() {
-                    self.map.remove(&old);
+    pub fn insert(
+        &mut self,
+        origin: NodeId,
+        origin_seq: OriginSeq,
+        link: ChainLink,
+        value: ChainLink,
+    ) {
+        if !self.by_origin.contains_key(&origin) && self.by_origin.len() >= VOUCHED_ORIGINS {
+            // The origin heard of least recently goes (its messages are old news).
+            if let Some(oldest) = self
+                .by_origin
+                .iter()
+                .min_by_key(|(_, run)| run.len())
+                .map(|(o, _)| *o)
+            {
+                self.by_origin.remove(&oldest);
+            }
+        }
+        let run = self.by_origin.entry(origin).or_default();
+        match run.back() {
+            Some((last, _, _)) if *last >= origin_seq => {
+                match run.binary_search_by_key(&origin_seq, |(k, _, _)| *k) {
+                    Ok(i) => run[i] = (origin_seq, link, value),
+                    Err(i) => run.insert(i, (origin_seq, link, value)),
                 }
             }
+            _ => run.push_back((origin_seq, link, value)),
+        }
+        if run.len() > VOUCHED_PER_ORIGIN {
+            run.pop_front();
         }
     }
 
@@ -166,6 +198,13 @@ impl<T: Chained> Pending<T> {
         Some(closes)
     }
 
+    /// Whether `sender` has as many waiting as it may.
+    pub fn is_full(&self, sender: NodeId) -> bool {
+        self.per_sender
+            .get(&sender)
+            .is_some_and(|c| *c >= PENDING_PER_SENDER)
+    }
+
     /// Keeps only the messages `keep` picks (the others are of no use any more).
     pub fn retain(&mut self, keep: impl Fn(&T) -> bool) {
         for ((sender, _), group) in self.groups.iter_mut() {
@@ -268,11 +307,10 @@ fn walk<T: Chained>(
         if previous.is_none_or(|p| p.next() != k) {
             // A gap: what was open waits for the missing messages.
             run.clear();
-            expected = k
-                .0
-                .checked_sub(1)
-                .and_then(|p| vouched.get(origin, OriginSeq(p)))
-                .map(|(_, v)| *v);
+            expected =
+                k.0.checked_sub(1)
+                    .and_then(|p| vouched.get(origin, OriginSeq(p)))
+                    .map(|(_, v)| *v);
         }
         previous = Some(k);
         let link = match item.proof().link {

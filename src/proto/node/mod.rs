@@ -56,8 +56,8 @@ use transport::Transport;
 
 use super::batch::Coalescer;
 use super::chat::{
-    Accepted, Chained, History, HoldBackQueue, MAX_HELD_PER_ORIGIN, MAX_HOLDBACK, Outbox,
-    Pending, Sequencer, Vouched,
+    Accepted, Chained, History, HoldBackQueue, MAX_HELD_PER_ORIGIN, MAX_HOLDBACK, Outbox, Pending,
+    Sequencer, Vouched,
 };
 use super::clock::LamportClock;
 use super::detector::Detector;

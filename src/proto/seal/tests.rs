@@ -129,13 +129,16 @@ fn the_recipient_opens_its_copy() {
     let bob_key = public(&bob);
     let sealed = seal_direct(&alice, &header(&to, "bob", &bob_key), &content(), [3; 32]).unwrap();
     assert!(
-        !sealed
-            .windows(b"old mill".len())
-            .any(|w| w == b"old mill"),
+        !sealed.windows(b"old mill".len()).any(|w| w == b"old mill"),
         "the text travels in the clear"
     );
     assert!(sealed.len() <= content().text.len() + DIRECT_OVERHEAD);
-    let opened = open_direct(&bob, &header(&to, "bob", &bob_key), &public(&alice), &sealed);
+    let opened = open_direct(
+        &bob,
+        &header(&to, "bob", &bob_key),
+        &public(&alice),
+        &sealed,
+    );
     assert_eq!(opened, Ok(content()));
 }
 

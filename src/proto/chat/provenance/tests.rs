@@ -87,7 +87,10 @@ fn a_run_in_any_order_is_proven_once_complete() {
     let msgs = run(1, 3, &key(1), false);
     assert!(numbers(&offer(&mut p, &v, ALICE, msgs[2].clone())).is_empty());
     assert!(numbers(&offer(&mut p, &v, ALICE, msgs[1].clone())).is_empty());
-    assert_eq!(numbers(&offer(&mut p, &v, ALICE, msgs[0].clone())), [1, 2, 3]);
+    assert_eq!(
+        numbers(&offer(&mut p, &v, ALICE, msgs[0].clone())),
+        [1, 2, 3]
+    );
 }
 
 /// A seal made with another key, or over other content, proves nothing: the whole run is
@@ -129,7 +132,10 @@ fn an_altered_message_is_never_proven() {
     assert_eq!(numbers(&done), [3]);
     let (_, link, value) = &done.vouched[0];
     v.insert(ALICE, OriginSeq(3), *link, *value);
-    assert_eq!(numbers(&offer(&mut p, &v, ALICE, genuine[1].clone())), [1, 2]);
+    assert_eq!(
+        numbers(&offer(&mut p, &v, ALICE, genuine[1].clone())),
+        [1, 2]
+    );
 }
 
 /// Copies from different senders are never chained together before they are proven: the
@@ -184,13 +190,19 @@ fn each_sender_waits_within_its_own_share() {
         ..run(k, k, &key(1), true)[0].clone()
     };
     for k in 1..=PENDING_PER_SENDER as u64 {
-        assert_eq!(p.insert(MALLORY, ALICE, OriginSeq(k * 2), open(k * 2), &v), Some(false));
+        assert_eq!(
+            p.insert(MALLORY, ALICE, OriginSeq(k * 2), open(k * 2), &v),
+            Some(false)
+        );
     }
     assert_eq!(p.insert(MALLORY, ALICE, OriginSeq(1), open(1), &v), None);
     let msgs = run(1, 1, &key(1), true);
     assert_eq!(numbers(&offer(&mut p, &v, LEADER, msgs[0].clone())), [1]);
     p.retain(|s| s.origin_seq.0 > 100);
-    assert_eq!(p.insert(MALLORY, ALICE, OriginSeq(1), open(1), &v), Some(false));
+    assert_eq!(
+        p.insert(MALLORY, ALICE, OriginSeq(1), open(1), &v),
+        Some(false)
+    );
     p.forget_sender(MALLORY);
     assert!(p.groups.is_empty() && p.per_sender.is_empty());
 }

@@ -47,14 +47,6 @@ pub(in crate::proto::node) enum Binding {
     Unknown,
 }
 
-/// `p` without its link (the receiver works it out from the message before).
-fn linkless(p: &Provenance) -> Provenance {
-    Provenance {
-        link: None,
-        seal: p.seal,
-    }
-}
-
 impl Node {
     /// The identity that must have signed what node `origin` wrote as `name`: the key of
     /// its entry in the member table (which must be under that name), or, for a node the
@@ -84,22 +76,24 @@ impl Node {
         let me = self.ctx.id;
         let mut run = Vec::with_capacity(numbers.len());
         for (i, k) in numbers.iter().enumerate() {
-            let Some(mut s) = self.room.outbox.get(*k).cloned() else {
-                continue;
-            };
             if self.ctx.cfg.seal_room {
+                let Some(s) = self.room.outbox.get(*k) else {
+                    continue;
+                };
                 let link = self.room.chain_head;
                 let value = seal::chain(&link, &s.written(me));
                 self.room.chain_head = value;
                 self.room.vouched.insert(me, *k, link, value);
                 let closes = i + 1 == numbers.len() || (i + 1) % RUN_MAX == 0;
-                s.proof = Provenance {
+                let proof = Provenance {
                     link: Some(link),
                     seal: closes.then(|| seal::seal_run(&self.ctx.identity, &value)),
                 };
-                self.room.outbox.set_proof(*k, s.proof.clone());
+                self.room.outbox.set_proof(*k, proof);
             }
-            run.push(s);
+            if let Some(s) = self.room.outbox.get(*k) {
+                run.push(s.clone());
+            }
         }
         if self.is_leader() {
             return self.sequence_run(now, me, run);
@@ -110,7 +104,7 @@ impl Node {
         };
         for (i, mut s) in run.into_iter().enumerate() {
             if i % RUN_MAX != 0 {
-                s.proof = linkless(&s.proof);
+                s.proof.link = None;
             }
             let token = Token::Room(RoomToken::Submit);
             self.send_reliable(now, leader, Message::Submit(s), token);
@@ -241,7 +235,11 @@ impl Node {
         if e.is_filler() || !self.ctx.cfg.seal_room || !self.accepts_sequenced(sender, e.seq) {
             return self.take_sequenced(now, from, sender, id, e);
         }
-        if let Some(link) = self.room.vouched.confirms(&e.written(e.origin), e.proof.link) {
+        if let Some(link) = self
+            .room
+            .vouched
+            .confirms(&e.written(e.origin), e.proof.link)
+        {
             e.proof.link = Some(link);
             return self.take_sequenced(now, from, sender, id, e);
         }
@@ -258,21 +256,17 @@ impl Node {
             Binding::Unknown => None,
         };
         let (origin, k, seq) = (e.origin, e.origin_seq, e.seq);
-        let staged = Staged { entry: e, from, id };
-        let mut taken = self
-            .room
-            .staged
-            .insert(sender, origin, k, staged.clone(), &self.room.vouched);
-        if taken.is_none() {
+        if self.room.staged.is_full(sender) {
             // Those shown meanwhile (from another copy) are of no use any more.
             let next = self.room.holdback.next();
             self.room.staged.retain(|s| s.entry.seq >= next);
-            taken = self
-                .room
-                .staged
-                .insert(sender, origin, k, staged, &self.room.vouched);
         }
-        match taken {
+        let staged = Staged { entry: e, from, id };
+        match self
+            .room
+            .staged
+            .insert(sender, origin, k, staged, &self.room.vouched)
+        {
             None => return log_at!(debug, self, "not holding #{seq}: too many wait for proof"),
             Some(false) => return,
             Some(true) => {}
@@ -287,7 +281,9 @@ impl Node {
             self.refuse_forged(now, settled.refused.len(), &why);
         }
         for (st, link, value) in settled.vouched {
-            self.room.vouched.insert(origin, st.entry.origin_seq, link, value);
+            self.room
+                .vouched
+                .insert(origin, st.entry.origin_seq, link, value);
             let mut e = st.entry;
             e.proof.link = Some(link);
             self.take_sequenced(now, st.from, sender, st.id, e);
@@ -330,23 +326,22 @@ impl Node {
         }
     }
 
-    /// `e` as another member is sent it: for a proposal whose message before it in the log
-    /// is the one before it in its origin's chain, without its link (the member works it
-    /// out from that one).
-    pub(in crate::proto::node) fn as_proposed(&self, e: &ChatEntry) -> Option<ChatEntry> {
-        if e.proof.link.is_none() || e.seq.0 < 2 {
-            return None;
+    /// Whether the message before `e` in the log is the one before it in its origin's
+    /// chain: a member then works `e`'s link out from that one, and `e` is proposed
+    /// without it.
+    pub(in crate::proto::node) fn follows_in_log(&self, e: &ChatEntry) -> bool {
+        if e.seq.0 < 2 {
+            return false;
         }
         let before = Seq(e.seq.0 - 1);
-        let prev = self
-            .room
-            .holdback
-            .get(before)
-            .or_else(|| self.room.history.iter().next_back().filter(|p| p.seq == before))?;
-        (prev.origin == e.origin && prev.origin_seq.next() == e.origin_seq).then(|| ChatEntry {
-            proof: linkless(&e.proof),
-            ..e.clone()
-        })
+        let prev = self.room.holdback.get(before).or_else(|| {
+            self.room
+                .history
+                .iter()
+                .next_back()
+                .filter(|p| p.seq == before)
+        });
+        prev.is_some_and(|p| p.origin == e.origin && p.origin_seq.next() == e.origin_seq)
     }
 }
 

@@ -138,12 +138,14 @@ impl Node {
         }
         l.acks.insert(e.seq, BTreeSet::new());
         let token = Token::Room(RoomToken::Proposed { term, seq: e.seq });
-        let sent = self.as_proposed(&e);
-        self.broadcast_encoded(
-            now,
-            EncodedMessage::sequenced(sent.as_ref().unwrap_or(&e)),
-            &token,
-        );
+        // Sent without its link where the member works it out (see `proof.rs`).
+        let link = e.proof.link;
+        if self.follows_in_log(&e) {
+            e.proof.link = None;
+        }
+        let encoded = EncodedMessage::sequenced(&e);
+        e.proof.link = link;
+        self.broadcast_encoded(now, encoded, &token);
         self.room.holdback.offer(e);
         self.advance_commit(now);
     }

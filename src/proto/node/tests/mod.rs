@@ -264,7 +264,13 @@ fn sealed_dm(
 /// A direct message from carol to bob (the follower), id 1.
 fn dm_from_carol(text: &str) -> Message {
     let carol = (CAROL, "carol", &identity(CAROL.0 as u8));
-    Message::Direct(sealed_dm(carol, &["bob"], ("bob", &own_identity("bob")), 1, text))
+    Message::Direct(sealed_dm(
+        carol,
+        &["bob"],
+        ("bob", &own_identity("bob")),
+        1,
+        text,
+    ))
 }
 
 /// "bob" at port 2 asking to join through alice (port 1), its join drained.
