@@ -636,6 +636,7 @@ fn graceful_leave_tells_everyone_then_reports_left() {
 
 mod away;
 mod commit;
+mod forgery;
 mod heartbeats;
 mod hostile;
 mod joining;
