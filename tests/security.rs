@@ -12,6 +12,7 @@ use common::*;
 use ed25519_dalek::{Signer, SigningKey};
 use ringchat::guard::{Guard, KEY_BYTES, read_key};
 use ringchat::ids::{DmId, Lamport, MsgId, NodeId, WallMillis};
+use ringchat::proto::seal;
 use ringchat::wire::{
     Ack, DirectMessage, Envelope, Message, Packet, decode, encode, proof_message,
 };
@@ -402,6 +403,27 @@ impl FakeMember {
         self.socket.send_to(bytes, to).expect("send");
     }
 
+    /// The identity the room binds `name` to, as the member tables it was sent say.
+    fn key_of(&self, name: &str) -> Option<[u8; 32]> {
+        let got = self.received.lock().unwrap_or_else(|e| e.into_inner());
+        got.iter()
+            .flat_map(|(_, e)| &e.packets)
+            .filter_map(|p| match p {
+                Packet::Data {
+                    msg: Message::Welcome(w),
+                    ..
+                } => Some(&w.members),
+                Packet::Data {
+                    msg: Message::Members(m),
+                    ..
+                } => Some(m),
+                _ => None,
+            })
+            .flatten()
+            .find(|m| m.name == name)
+            .map(|m| m.key)
+    }
+
     /// How many identity challenges it was sent.
     fn challenges(&self) -> usize {
         let got = self.received.lock().unwrap_or_else(|e| e.into_inner());
@@ -473,15 +495,31 @@ fn a_replayed_datagram_is_refused_by_the_guard() {
     assert_eq!(a1["duplicates"], a0["duplicates"], "{a0:?} -> {a1:?}");
     assert_eq!(fake.challenges(), 1, "the replayed join was challenged");
 
-    // A private message to bob, shown once.
+    // A private message to bob, sealed for him and signed by mallory, shown once.
+    let bob_key = fake
+        .key_of("bob")
+        .expect("bob's identity, from the welcome");
     let dm = |id: u64, text: &str| {
-        Message::Direct(DirectMessage {
+        let to = vec!["bob".to_string()];
+        let header = seal::DirectHeader {
+            origin: fake.id,
             id: DmId(id),
-            from_name: "mallory".into(),
-            to: vec!["bob".into()],
+            from_name: "mallory",
+            to: &to,
+            recipient: "bob",
+            recipient_key: &bob_key,
+        };
+        let content = seal::DirectContent {
             lamport: Lamport(40 + id),
             sent_at: WallMillis(1_700_000_000_000),
             text: text.into(),
+        };
+        let sealed = seal::seal_direct(&identity, &header, &content, [id as u8; 32]).expect("seal");
+        Message::Direct(DirectMessage {
+            id: DmId(id),
+            from_name: "mallory".into(),
+            to,
+            sealed,
         })
     };
     let replay_me = plain(fake.id, fake.next_id(), dm(1, "replay me"));
