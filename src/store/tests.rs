@@ -228,3 +228,52 @@ fn a_first_version_database_is_migrated_with_its_data() {
     assert_eq!(r.handed_over.len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A room message's proof of origin (its link, and the seal on the last of a run) is kept
+/// with it and read back as it was, so the history it answers from can be proven by
+/// whoever asks; a version-two database keeps its messages, read without a proof.
+#[test]
+fn a_room_message_keeps_its_proof() {
+    let dir = scratch("proof");
+    {
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = Connection::open(dir.join(DB_FILE)).unwrap();
+        c.execute_batch(schema::V1).unwrap();
+        c.execute_batch(schema::V2).unwrap();
+        c.pragma_update(None, "user_version", 2).unwrap();
+        c.execute(
+            "INSERT INTO history (seq, origin, origin_seq, name, lamport, sent_at, text) \
+             VALUES (1, 9, 1, 'bob', 101, 5, 'from version two')",
+            [],
+        )
+        .unwrap();
+    }
+    let mut s = Store::open(&dir, &KEY).unwrap();
+    let follower = ChatEntry {
+        proof: Provenance {
+            link: Some([3; 32]),
+            seal: None,
+        },
+        ..entry(2, "in a run")
+    };
+    let closing = ChatEntry {
+        proof: Provenance {
+            link: Some([4; 32]),
+            seal: Some(SignatureBytes([5; 64])),
+        },
+        ..entry(3, "closes it")
+    };
+    s.apply(&[
+        Write::Delivered(follower.clone()),
+        Write::Delivered(closing.clone()),
+    ])
+    .unwrap();
+    drop(s);
+    let r = Store::open(&dir, &KEY).unwrap().load(10).unwrap();
+    assert_eq!(r.history.len(), 3);
+    assert_eq!(r.history[0].text, "from version two");
+    assert_eq!(r.history[0].proof, Provenance::default());
+    assert_eq!(r.history[1], follower);
+    assert_eq!(r.history[2], closing);
+    let _ = std::fs::remove_dir_all(&dir);
+}

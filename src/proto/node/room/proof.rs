@@ -232,6 +232,22 @@ impl Node {
         if self.transport.was_received(sender, id) {
             return self.take_sequenced(now, from, sender, id, e);
         }
+        if e.is_filler()
+            && self.ctx.cfg.seal_room
+            && self.leader() != Some(sender)
+            && !self.room.is_recovering()
+        {
+            // A filler or a change of the voting configuration carries no one's seal: it
+            // is the leader's to make, and taken from the leader only (another member's
+            // could hide a message, or change who votes). The leader is asked next.
+            self.transport.accept_data(from, sender, id);
+            return log_at!(
+                debug,
+                self,
+                "not taking #{} (no message) from {sender}",
+                e.seq
+            );
+        }
         if e.is_filler() || !self.ctx.cfg.seal_room || !self.accepts_sequenced(sender, e.seq) {
             return self.take_sequenced(now, from, sender, id, e);
         }

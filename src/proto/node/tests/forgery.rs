@@ -116,6 +116,38 @@ fn a_forged_gap_fill_is_refused_and_the_real_message_shown() {
     assert_eq!(n.stats().forged, 3);
 }
 
+/// A filler (or a change of who votes) carries no one's seal: from another member than
+/// the leader it is not taken, so carol cannot hide alice's message behind one. The
+/// leader's copy of the number is shown.
+#[test]
+fn a_filler_from_a_member_cannot_hide_a_message() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &data(LEADER, 2, Message::Sequenced(entry(2, CAROL, "carol", 1))),
+    );
+    n.handle_datagram(t0, addr(1), &data(LEADER, 3, commit(2)));
+    drain(&mut n);
+    let filler = committed(ChatEntry::filler(Seq(1)));
+    let config = committed(ChatEntry::config(
+        Seq(1),
+        crate::wire::ConfigChange::Remove("alice".into()),
+    ));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 7, Message::Sequenced(filler)));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 8, Message::Sequenced(config)));
+    assert!(shown(&drain(&mut n)).is_empty());
+    assert_eq!(n.room.next(), Seq(1), "#1 is still wanted");
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &data(LEADER, 4, Message::Sequenced(entry(1, LEADER, "alice", 1))),
+    );
+    let texts: Vec<String> = shown(&drain(&mut n)).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(texts, ["m1", "m2"]);
+}
+
 /// The leader orders room messages but cannot alter or invent one: carol's message with
 /// another text, or one "from carol" sealed by the leader, is refused (not acked, so it
 /// never counts toward a majority), even once the leader says it is committed. Carol's
