@@ -156,6 +156,8 @@ pub struct Pending<T> {
     groups: BTreeMap<(NodeId, NodeId), BTreeMap<OriginSeq, T>>,
     /// How many wait per sender.
     per_sender: BTreeMap<NodeId, usize>,
+    /// Groups where something could be proven now (see [`Pending::take_ready`]).
+    ready: BTreeSet<(NodeId, NodeId)>,
 }
 
 impl<T> Default for Pending<T> {
@@ -163,6 +165,7 @@ impl<T> Default for Pending<T> {
         Pending {
             groups: BTreeMap::new(),
             per_sender: BTreeMap::new(),
+            ready: BTreeSet::new(),
         }
     }
 }
@@ -195,7 +198,23 @@ impl<T: Chained> Pending<T> {
             *count += 1;
         }
         group.insert(origin_seq, item);
+        if closes {
+            self.ready.insert((sender, origin));
+        }
         Some(closes)
+    }
+
+    /// The groups where something could be proven since the last call: settle them
+    /// together ([`Pending::settle_all`]), once the inputs at hand are in.
+    pub fn take_ready(&mut self) -> Vec<(NodeId, NodeId)> {
+        std::mem::take(&mut self.ready).into_iter().collect()
+    }
+
+    /// A message of `(sender, origin)`'s group, if any waits.
+    pub fn any_of(&self, sender: NodeId, origin: NodeId) -> Option<&T> {
+        self.groups
+            .get(&(sender, origin))
+            .and_then(|g| g.values().next())
     }
 
     /// Whether `sender` has as many waiting as it may.
@@ -227,6 +246,7 @@ impl<T: Chained> Pending<T> {
             .collect();
         for k in keys {
             self.groups.remove(&k);
+            self.ready.remove(&k);
         }
         self.per_sender.remove(&sender);
     }
@@ -234,12 +254,98 @@ impl<T: Chained> Pending<T> {
     /// Finds what `sender`'s messages of `origin` prove, with `key` the origin's identity
     /// (`None` if not known: only runs closed by a vouched message can then settle), and
     /// takes out what is vouched for or refused.
+    #[cfg(test)]
     pub fn settle(
         &mut self,
         sender: NodeId,
         origin: NodeId,
         key: Option<&PublicKey>,
         vouched: &Vouched,
+    ) -> Settled<T> {
+        self.settle_all(&[(sender, origin)], |_| key.copied(), vouched)
+            .pop()
+            .map(|(_, _, s)| s)
+            .unwrap_or(Settled {
+                vouched: Vec::new(),
+                refused: Vec::new(),
+            })
+    }
+
+    /// [`Pending::settle`] for several groups at once: where one run follows on from
+    /// another in its origin's chain, only the later seal is checked (it covers both);
+    /// the seals left to check, of every group, are checked together (ed25519 batch
+    /// verification). `key_of` gives an origin's identity.
+    pub fn settle_all(
+        &mut self,
+        groups: &[(NodeId, NodeId)],
+        key_of: impl Fn(NodeId) -> Option<PublicKey>,
+        vouched: &Vouched,
+    ) -> Vec<(NodeId, NodeId, Settled<T>)> {
+        // Per group: what a vouched successor proves, and stretches of runs that follow
+        // on from each other, each to be proven by its last seal.
+        let mut found = Vec::new();
+        let mut checks: Vec<(PublicKey, ChainLink, SignatureBytes)> = Vec::new();
+        for &(sender, origin) in groups {
+            let Some(group) = self.groups.get(&(sender, origin)) else {
+                continue;
+            };
+            let (ok, closures) = walk(group, origin, vouched);
+            let key = key_of(origin);
+            let mut stretches: Vec<Vec<Closure>> = Vec::new();
+            if key.is_some() {
+                for c in closures {
+                    let follows = stretches.last().and_then(|s| s.last()).is_some_and(|last| {
+                        let (k, _, _) = last.members[last.members.len() - 1];
+                        let (next, link, _) = c.members[0];
+                        k.next() == next && link == last.value
+                    });
+                    match stretches.last_mut() {
+                        Some(s) if follows => s.push(c),
+                        _ => stretches.push(vec![c]),
+                    }
+                }
+            }
+            let first = checks.len();
+            if let Some(key) = key {
+                for s in &stretches {
+                    let last = &s[s.len() - 1];
+                    checks.push((key, last.value, last.seal));
+                }
+            }
+            found.push((sender, origin, key, ok, stretches, first));
+        }
+        let all = !checks.is_empty() && seal::check_runs(&checks);
+        let mut out = Vec::new();
+        for (sender, origin, key, mut ok, stretches, first) in found {
+            let mut bad = Vec::new();
+            for (i, stretch) in stretches.into_iter().enumerate() {
+                let (k, v, s) = &checks[first + i];
+                if all || seal::check_run(k, v, s) {
+                    ok.extend(stretch.into_iter().flat_map(|c| c.members));
+                    continue;
+                }
+                // Some run of the stretch is not its origin's: each is judged alone.
+                for c in stretch {
+                    if key.is_some_and(|key| seal::check_run(&key, &c.value, &c.seal)) {
+                        ok.extend(c.members);
+                    } else {
+                        bad.extend(c.members.into_iter().map(|(k, _, _)| k));
+                    }
+                }
+            }
+            out.push((sender, origin, self.take(sender, origin, ok, bad)));
+        }
+        out
+    }
+
+    /// Takes the messages `ok` (vouched for, with their links and values) and `bad`
+    /// (refused) out of `(sender, origin)`'s group.
+    fn take(
+        &mut self,
+        sender: NodeId,
+        origin: NodeId,
+        mut ok: Vec<(OriginSeq, ChainLink, ChainLink)>,
+        bad: Vec<OriginSeq>,
     ) -> Settled<T> {
         let mut out = Settled {
             vouched: Vec::new(),
@@ -248,20 +354,6 @@ impl<T: Chained> Pending<T> {
         let Some(group) = self.groups.get_mut(&(sender, origin)) else {
             return out;
         };
-        let (mut ok, closures) = walk(group, origin, vouched);
-        let mut bad = Vec::new();
-        if let Some(key) = key {
-            let runs: Vec<(PublicKey, ChainLink, SignatureBytes)> =
-                closures.iter().map(|c| (*key, c.value, c.seal)).collect();
-            let all = !runs.is_empty() && seal::check_runs(&runs);
-            for (c, run) in closures.into_iter().zip(&runs) {
-                if all || seal::check_run(&run.0, &run.1, &run.2) {
-                    ok.extend(c.members);
-                } else {
-                    bad.extend(c.members.into_iter().map(|(k, _, _)| k));
-                }
-            }
-        }
         ok.sort_by_key(|(k, _, _)| *k);
         for (k, link, value) in ok {
             if let Some(item) = group.remove(&k) {

@@ -307,6 +307,7 @@ impl Node {
     /// The next change to make durable; drain these before [`Node::poll_transmit`]. Always
     /// `None` unless [`NodeConfig::persist`] is set.
     pub fn poll_write(&mut self) -> Option<Write> {
+        self.settle_waiting();
         self.flush_own();
         if !self.ctx.cfg.persist {
             return None;
@@ -331,6 +332,7 @@ impl Node {
     /// may be held back until its ack comes, at most
     /// [`HOLD_LIMIT`](crate::proto::batch::HOLD_LIMIT) (see `proto::batch`); [`Node::poll_timeout`] includes that deadline.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.settle_waiting();
         self.flush_own();
         self.next_transmit()
     }

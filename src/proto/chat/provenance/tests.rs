@@ -206,3 +206,55 @@ fn each_sender_waits_within_its_own_share() {
     p.forget_sender(MALLORY);
     assert!(p.groups.is_empty() && p.per_sender.is_empty());
 }
+
+/// Runs that follow on from each other in their origin's chain are proven by the last
+/// seal alone (it covers them all): one check for many runs, as when a fetch answer or
+/// a burst of proposals brings several; with the last seal bad, each run is judged by
+/// its own.
+#[test]
+fn the_last_seal_of_a_stretch_proves_the_runs_before_it() {
+    let (mut p, v) = (Pending::default(), Vouched::default());
+    let first = run(1, 2, &key(1), false);
+    // The second run goes on from the first one's chain value.
+    let mut link = first[0].proof.link.unwrap();
+    for s in &first {
+        link = seal::chain(&link, &s.written(ALICE));
+    }
+    let mut second = Vec::new();
+    for k in 3..=4u64 {
+        let mut s = run(k, k, &key(1), true)[0].clone();
+        let value = seal::chain(&link, &s.written(ALICE));
+        s.proof = Provenance {
+            link: (k == 3).then_some(link),
+            seal: (k == 4).then(|| seal::seal_run(&key(1), &value)),
+        };
+        link = value;
+        second.push(s);
+    }
+    // The first run's seal is not the origin's: the second one's proves it all the same.
+    let mut bent = first.clone();
+    bent[1].proof.seal = Some(seal::seal_run(&key(9), &[0; 32]));
+    for s in bent.iter().chain(&second) {
+        p.insert(LEADER, ALICE, s.origin_seq, s.clone(), &v);
+    }
+    let ready = p.take_ready();
+    assert_eq!(ready, [(LEADER, ALICE)]);
+    let mut done = p.settle_all(&ready, |_| Some(public(1)), &v);
+    let (_, _, settled) = done.pop().unwrap();
+    assert_eq!(numbers(&settled), [1, 2, 3, 4]);
+    assert!(p.take_ready().is_empty());
+
+    // With the last seal bad, the first run still stands on its own; the second is
+    // refused.
+    let mut p = Pending::default();
+    let mut second_bent = second.clone();
+    second_bent[1].proof.seal = Some(seal::seal_run(&key(9), &[0; 32]));
+    for s in first.iter().chain(&second_bent) {
+        p.insert(LEADER, ALICE, s.origin_seq, s.clone(), &v);
+    }
+    let ready = p.take_ready();
+    let (_, _, settled) = p.settle_all(&ready, |_| Some(public(1)), &v).pop().unwrap();
+    assert_eq!(numbers(&settled), [1, 2]);
+    let refused: Vec<u64> = settled.refused.iter().map(|s| s.origin_seq.0).collect();
+    assert_eq!(refused, [3, 4]);
+}

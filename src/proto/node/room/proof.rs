@@ -160,39 +160,95 @@ impl Node {
             s.proof.link = Some(link);
             return self.sequence_run(now, origin, vec![s]);
         }
-        let key = match self.ring.members().get(origin) {
-            Some(m) if m.name == s.name => m.key,
-            _ => {
-                let why = format!("submission from {origin} under a name not its own");
-                return self.refuse_forged(now, 1, &why);
-            }
-        };
+        if self
+            .ring
+            .members()
+            .get(origin)
+            .is_none_or(|m| m.name != s.name)
+        {
+            let why = format!("submission from {origin} under a name not its own");
+            return self.refuse_forged(now, 1, &why);
+        }
         let k = s.origin_seq;
-        match self
+        if self
             .room
             .intake
             .insert(origin, origin, k, s, &self.room.vouched)
+            .is_none()
         {
-            None => return log_at!(debug, self, "submission {k:?} from {origin}: intake full"),
-            Some(false) => return,
-            Some(true) => {}
+            log_at!(debug, self, "submission {k:?} from {origin}: intake full");
         }
-        let settled = self
-            .room
-            .intake
-            .settle(origin, origin, Some(&key), &self.room.vouched);
-        if !settled.refused.is_empty() {
-            let why = format!("submissions from {origin} whose seal does not check");
-            self.refuse_forged(now, settled.refused.len(), &why);
+        // Proven (and sequenced) when the outputs are drained: see `settle_waiting`.
+    }
+
+    /// Proves what waits for its seal and can be proven now, all of it at once (runs that
+    /// follow on from each other are proven by the last seal; the seals left are checked
+    /// together): the leader's intake is sequenced, the members' staged messages are
+    /// acked and held; what fails is refused. Called when the outputs are drained, after
+    /// the inputs at hand, and before anything is sent.
+    pub(in crate::proto::node) fn settle_waiting(&mut self) {
+        let now = self.ctx.now;
+        let ready = self.room.intake.take_ready();
+        if !ready.is_empty() {
+            let keys: BTreeMap<NodeId, PublicKey> = ready
+                .iter()
+                .filter_map(|(_, o)| self.ring.members().get(*o).map(|m| (*o, m.key)))
+                .collect();
+            let settled =
+                self.room
+                    .intake
+                    .settle_all(&ready, |o| keys.get(&o).copied(), &self.room.vouched);
+            for (_, origin, settled) in settled {
+                if !settled.refused.is_empty() {
+                    let why = format!("submissions from {origin} whose seal does not check");
+                    self.refuse_forged(now, settled.refused.len(), &why);
+                }
+                let mut run = Vec::with_capacity(settled.vouched.len());
+                for (mut s, link, value) in settled.vouched {
+                    self.room.vouched.insert(origin, s.origin_seq, link, value);
+                    s.proof.link = Some(link);
+                    run.push(s);
+                }
+                if !run.is_empty() {
+                    self.sequence_run(now, origin, run);
+                }
+            }
         }
-        let mut run = Vec::with_capacity(settled.vouched.len());
-        for (mut s, link, value) in settled.vouched {
-            self.room.vouched.insert(origin, s.origin_seq, link, value);
-            s.proof.link = Some(link);
-            run.push(s);
+        let ready = self.room.staged.take_ready();
+        if ready.is_empty() {
+            return;
         }
-        if !run.is_empty() {
-            self.sequence_run(now, origin, run);
+        // Each origin's identity, as bound to the name its messages claim.
+        let mut keys: BTreeMap<NodeId, PublicKey> = BTreeMap::new();
+        for (sender, origin) in &ready {
+            if let Some(name) = self
+                .room
+                .staged
+                .any_of(*sender, *origin)
+                .map(|s| s.entry.name.clone())
+                && let Binding::Key(key) = self.bound_key(*origin, &name)
+            {
+                keys.insert(*origin, key);
+            }
+        }
+        let settled =
+            self.room
+                .staged
+                .settle_all(&ready, |o| keys.get(&o).copied(), &self.room.vouched);
+        for (sender, origin, settled) in settled {
+            if !settled.refused.is_empty() {
+                let seqs: Vec<u64> = settled.refused.iter().map(|s| s.entry.seq.0).collect();
+                let why = format!("messages {seqs:?} from {sender} whose seal does not check");
+                self.refuse_forged(now, settled.refused.len(), &why);
+            }
+            for (st, link, value) in settled.vouched {
+                self.room
+                    .vouched
+                    .insert(origin, st.entry.origin_seq, link, value);
+                let mut e = st.entry;
+                e.proof.link = Some(link);
+                self.take_sequenced(now, st.from, sender, st.id, e);
+            }
         }
     }
 
@@ -259,18 +315,14 @@ impl Node {
             e.proof.link = Some(link);
             return self.take_sequenced(now, from, sender, id, e);
         }
-        let key = match self.bound_key(e.origin, &e.name) {
-            Binding::Key(key) => Some(key),
-            Binding::Other(owner) => {
-                let why = format!(
-                    "#{} from {sender} claims {owner}'s message is {}'s",
-                    e.seq, e.name
-                );
-                return self.refuse_forged(now, 1, &why);
-            }
-            // Not known yet (the table is on its way): it waits.
-            Binding::Unknown => None,
-        };
+        if let Binding::Other(owner) = self.bound_key(e.origin, &e.name) {
+            let why = format!(
+                "#{} from {sender} claims {owner}'s message is {}'s",
+                e.seq, e.name
+            );
+            return self.refuse_forged(now, 1, &why);
+        }
+        // An origin not known yet (the table is on its way) waits.
         let (origin, k, seq) = (e.origin, e.origin_seq, e.seq);
         if self.room.staged.is_full(sender) {
             // Those shown meanwhile (from another copy) are of no use any more.
@@ -278,32 +330,15 @@ impl Node {
             self.room.staged.retain(|s| s.entry.seq >= next);
         }
         let staged = Staged { entry: e, from, id };
-        match self
+        if self
             .room
             .staged
             .insert(sender, origin, k, staged, &self.room.vouched)
+            .is_none()
         {
-            None => return log_at!(debug, self, "not holding #{seq}: too many wait for proof"),
-            Some(false) => return,
-            Some(true) => {}
+            log_at!(debug, self, "not holding #{seq}: too many wait for proof");
         }
-        let settled = self
-            .room
-            .staged
-            .settle(sender, origin, key.as_ref(), &self.room.vouched);
-        if !settled.refused.is_empty() {
-            let seqs: Vec<u64> = settled.refused.iter().map(|s| s.entry.seq.0).collect();
-            let why = format!("messages {seqs:?} from {sender} whose seal does not check");
-            self.refuse_forged(now, settled.refused.len(), &why);
-        }
-        for (st, link, value) in settled.vouched {
-            self.room
-                .vouched
-                .insert(origin, st.entry.origin_seq, link, value);
-            let mut e = st.entry;
-            e.proof.link = Some(link);
-            self.take_sequenced(now, st.from, sender, st.id, e);
-        }
+        // Proven (and acked) when the outputs are drained: see `settle_waiting`.
     }
 
     /// Acks a sequenced message and handles it (a copy of one taken already is acked
