@@ -15,10 +15,10 @@ use crate::wire::{ChainLink, Provenance, PublicKey, SignatureBytes};
 
 /// Chain values of vouched messages remembered per origin, at most (the oldest are
 /// forgotten first).
-pub const VOUCHED_PER_ORIGIN: usize = 4096;
+pub const VOUCHED_PER_ORIGIN: usize = 1024;
 
-/// Origins whose chain values are remembered, at most.
-pub const VOUCHED_ORIGINS: usize = 1024;
+/// Origins whose chain values are remembered, at most (about 75 KB each).
+pub const VOUCHED_ORIGINS: usize = 256;
 
 /// Messages from one sender waiting for their run to close, at most; more are not taken
 /// (they are not acknowledged, so their sender tries again). A sender that never closes

@@ -305,7 +305,10 @@ impl Node {
     }
 
     /// The next change to make durable; drain these before [`Node::poll_transmit`]. Always
-    /// `None` unless [`NodeConfig::persist`] is set.
+    /// `None` unless [`NodeConfig::persist`] is set. The first call after inputs also
+    /// settles what they brought that waits for its origin's seal, and seals the own room
+    /// messages typed since the last drain (see `room/proof.rs`): whatever that changes
+    /// is made durable here too.
     pub fn poll_write(&mut self) -> Option<Write> {
         self.settle_waiting();
         self.flush_own();
@@ -325,7 +328,8 @@ impl Node {
         self.ctx.out.next_write()
     }
 
-    /// The next datagram to send. The first call after inputs packs everything they
+    /// The next datagram to send. The first call after inputs settles and seals as
+    /// [`Node::poll_write`] does (if that was not called), then packs everything they
     /// queued (acks owed included) into datagrams, several packets per destination in one
     /// datagram where they fit: a driver that handles a burst of inputs before draining
     /// sends fewer, fuller datagrams. New messages to a peer that has earlier ones unacked
