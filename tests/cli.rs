@@ -9,7 +9,7 @@
 mod common;
 
 use common::{MemberLine, Proc, RoomLine, Scratch, WAIT, list, status, trio};
-use ringchat::wire::MAX_TEXT_BYTES;
+use ringchat::wire::{MAX_DIRECT_TEXT_BYTES, MAX_TEXT_BYTES};
 use std::collections::BTreeSet;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -268,13 +268,13 @@ fn bad_commands_print_errors_and_the_node_keeps_working() {
     ]
     .map(|(typed, error)| (typed.to_string(), error.to_string()))
     .into();
-    // A private message over the limit (the crate's own constant) is refused; a room
-    // message over it is split (below).
+    // A private message over its limit (the crate's own constant) is refused; a room
+    // message over its own is split (below).
     cases.push((
-        format!("send alice {}", "z".repeat(MAX_TEXT_BYTES + 1)),
+        format!("send alice {}", "z".repeat(MAX_DIRECT_TEXT_BYTES + 1)),
         format!(
-            "error: message is {} bytes; the limit is {MAX_TEXT_BYTES} bytes",
-            MAX_TEXT_BYTES + 1
+            "error: message is {} bytes; the limit is {MAX_DIRECT_TEXT_BYTES} bytes",
+            MAX_DIRECT_TEXT_BYTES + 1
         ),
     ));
     for (typed, error) in &cases {
@@ -312,6 +312,14 @@ fn bad_commands_print_errors_and_the_node_keeps_working() {
     assert_eq!(firsts[0], firsts[1], "alice and bob number them alike");
     bob.send("send alice still can DM");
     alice.expect(|l| l.ends_with("] bob: still can DM"), "bob's DM");
+    bob.expect_line("[Message received by alice.]");
+    // The longest private message, sealed for alice, fits a datagram and opens.
+    let longest_dm = "d".repeat(MAX_DIRECT_TEXT_BYTES);
+    bob.send(&format!("send alice {longest_dm}"));
+    alice.expect(
+        |l| l.ends_with(&format!("] bob: {longest_dm}")),
+        "bob's longest DM",
+    );
     bob.expect_line("[Message received by alice.]");
 
     // The irssi habits: `/me` posts `* bob ...`, `/msg` is `send`.

@@ -386,6 +386,27 @@ impl FakeMember {
         }
     }
 
+    /// The identity the room binds `name` to, as the member tables it was sent say.
+    pub fn key_of(&self, name: &str) -> Option<[u8; 32]> {
+        let got = self.received.lock().unwrap_or_else(|e| e.into_inner());
+        got.iter()
+            .flat_map(|(_, e)| &e.packets)
+            .filter_map(|p| match p {
+                Packet::Data {
+                    msg: Message::Welcome(w),
+                    ..
+                } => Some(&w.members),
+                Packet::Data {
+                    msg: Message::Members(m),
+                    ..
+                } => Some(m),
+                _ => None,
+            })
+            .flatten()
+            .find(|m| m.name == name)
+            .map(|m| m.key)
+    }
+
     /// How many identity challenges it was sent.
     pub fn challenges(&self) -> usize {
         self.count(|m| matches!(m, Message::Challenge { .. }))

@@ -1,6 +1,7 @@
 //! The member's side of a room message: `send_all` numbers it and keeps it in the outbox
-//! until it is seen committed, hands it to the leader, and resubmits what is still
-//! unconfirmed; the leader's intake of submissions (held while it recovers or confirms).
+//! until it is seen committed, seals it with the others typed at once and hands them to
+//! the leader (see `proof.rs`), and resubmits what is still unconfirmed; the leader's
+//! intake of submissions (held while it recovers or confirms).
 
 use super::*;
 
@@ -15,7 +16,7 @@ impl Node {
         if !self.life.is_member() {
             return self.refuse_command(CommandError::NotInRoom);
         }
-        if let Err(e) = check_text(&text) {
+        if let Err(e) = check_text(&text, MAX_TEXT_BYTES) {
             return self.refuse_command(e);
         }
         let submit = self.room.outbox.push(Submit {
@@ -25,8 +26,10 @@ impl Node {
             lamport: self.ctx.clock.tick(),
             sent_at: wall,
             text,
+            proof: Provenance::default(),
         });
-        self.submit(now, submit);
+        // Sealed and sent with whatever else is typed before the outputs are drained.
+        self.room.unsealed.push(submit.origin_seq);
         self.ctx
             .timers
             .set_if_unset(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);
@@ -65,7 +68,7 @@ impl Node {
                 Phase::Member | Phase::Leaving { notified: false }
             )
         {
-            let pending = self.room.outbox.unconfirmed();
+            let pending = self.resubmissions();
             log_at!(debug, self, "resubmitting {} messages", pending.len());
             for s in pending {
                 self.submit(now, s);
@@ -96,6 +99,6 @@ impl Node {
             log_at!(debug, self, "submit from {origin} but not leader");
             return;
         }
-        self.sequence(now, origin, s);
+        self.take_submission(now, origin, s);
     }
 }
