@@ -1,219 +1,78 @@
 //! A hostile member against the real binary: a test socket that holds the room key and
-//! joined like anyone (mallory), built from the project's own wire code, tries to put
-//! words in alice's mouth and to read the private messages it is given to keep. Each
+//! joined like anyone (mallory, [`FakeMember`], built from the project's own wire and
+//! guard code), so it holds a valid session with every member it talks to. It tries to
+//! put words in alice's mouth and to read the private messages it is given to keep. Each
 //! attack is refused (counted in `status` as `forged`, never shown), and the room still
 //! chats.
 //!
 //! Each step waits for the line or counter that proves the previous one happened, with a
 //! generous bound; nothing sleeps and hopes.
 
+mod adversary;
 mod common;
 
+use adversary::{FakeMember, plain};
 use common::*;
-use ed25519_dalek::{Signer, SigningKey};
-use ringchat::guard::{Guard, KEY_BYTES, read_key};
+use ed25519_dalek::SigningKey;
+use ringchat::guard::read_key;
 use ringchat::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
 use ringchat::proto::seal;
 use ringchat::wire::{
-    Ack, ChatEntry, DirectMessage, Envelope, Epoch, Heartbeat, Member, Message, Packet, Provenance,
-    QueuedDm, decode, encode, proof_message,
+    ChatEntry, DirectMessage, Envelope, Epoch, Heartbeat, Message, Packet, Provenance, QueuedDm,
+    encode,
 };
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 /// Committed, as a member's shown history is sent (any term of the room's is below it).
 const COMMITTED: u64 = u64::MAX;
 
-/// A member that is only a test socket holding the room key: it joins (answering the
-/// leader's identity challenge), acks what it is sent, keeps it, and sends hand-built
-/// datagrams.
-struct Mallory {
-    id: NodeId,
-    identity: SigningKey,
-    socket: UdpSocket,
-    guard: Arc<Guard>,
-    next_id: AtomicU64,
-    stop: Arc<AtomicBool>,
-    reader: Option<JoinHandle<()>>,
-    /// Every datagram it received that opened and decoded.
-    received: Arc<Mutex<Vec<Envelope>>>,
-}
-
-impl Mallory {
-    fn new(room_key: [u8; KEY_BYTES]) -> Self {
-        let id = NodeId(0x0bad_f00d_0000_0002);
-        let identity = SigningKey::from_bytes(&[0x4d; 32]);
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        let guard = Arc::new(Guard::new(id, Some(room_key), u32::MAX));
-        let stop = Arc::new(AtomicBool::new(false));
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let reader = {
-            let socket = socket.try_clone().expect("clone the socket");
-            socket
-                .set_read_timeout(Some(Duration::from_millis(50)))
-                .expect("timeout");
-            let (guard, stop, received, identity) = (
-                guard.clone(),
-                stop.clone(),
-                received.clone(),
-                identity.clone(),
-            );
-            thread::spawn(move || {
-                let mut buf = [0u8; 2048];
-                // Its proofs go out on ids of a stream of their own, far from the others.
-                let mut proof_id = 1 << 20;
-                while !stop.load(Ordering::Relaxed) {
-                    let Ok((n, from)) = socket.recv_from(&mut buf) else {
-                        continue;
-                    };
-                    let Some(env) = guard
-                        .open(from, &buf[..n])
-                        .ok()
-                        .and_then(|p| decode(&p).ok())
-                    else {
-                        continue;
-                    };
-                    for packet in &env.packets {
-                        let Packet::Data { id: msg_id, msg } = packet else {
-                            continue;
-                        };
-                        let ack = Envelope {
-                            from: id,
-                            lamport: Lamport(1),
-                            packets: vec![Packet::Ack(Ack::of_one(env.from, *msg_id))],
-                        };
-                        let ack = encode(&ack).expect("fits");
-                        let _ = socket.send_to(&guard.seal(&ack), from);
-                        if let Message::Challenge { nonce } = msg {
-                            let signature = identity
-                                .sign(&proof_message(nonce, id, "mallory"))
-                                .to_bytes()
-                                .to_vec();
-                            proof_id += 1;
-                            let proof = datagram(id, proof_id, Message::Proof { signature });
-                            let _ = socket.send_to(&guard.seal(&proof), from);
-                        }
-                    }
-                    received.lock().unwrap_or_else(|e| e.into_inner()).push(env);
-                }
-            })
-        };
-        Mallory {
-            id,
-            identity,
-            socket,
-            guard,
-            next_id: AtomicU64::new(1),
-            stop,
-            reader: Some(reader),
-            received,
-        }
-    }
-
-    /// Sends `packets`, sealed with the room key, to `to`.
-    fn send(&self, to: SocketAddr, packets: Vec<Packet>) {
-        let plain = encode(&Envelope {
-            from: self.id,
-            lamport: Lamport(100),
-            packets,
-        })
-        .expect("fits a datagram");
-        self.socket
-            .send_to(&self.guard.seal(&plain), to)
-            .expect("send");
-    }
-
-    /// A data packet with a fresh id.
-    fn data(&self, msg: Message) -> Packet {
-        Packet::Data {
-            id: MsgId(self.next_id.fetch_add(1, Ordering::Relaxed)),
-            msg,
-        }
-    }
-
-    /// Every reliable message it was sent, in order.
-    fn messages(&self) -> Vec<Message> {
-        let got = self.received.lock().unwrap_or_else(|e| e.into_inner());
-        got.iter()
-            .flat_map(|e| &e.packets)
-            .filter_map(|p| match p {
-                Packet::Data { msg, .. } => Some(msg.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// The member table entry for `name`, from the tables it was sent.
-    fn member(&self, name: &str) -> Option<Member> {
-        self.messages()
-            .into_iter()
-            .flat_map(|m| match m {
-                Message::Welcome(w) => w.members,
-                Message::Members(list) => list,
-                _ => Vec::new(),
-            })
-            .filter(|m| m.name == name)
-            .max_by_key(|m| m.stamp)
-    }
-
-    /// The leader and term it was welcomed under.
-    fn epoch(&self) -> Epoch {
-        self.messages()
-            .into_iter()
-            .find_map(|m| match m {
-                Message::Welcome(w) => Some(w.epoch),
-                _ => None,
-            })
-            .expect("welcomed")
-    }
-
-    /// The highest room sequence number it was sent.
-    fn high(&self) -> u64 {
-        self.messages()
-            .into_iter()
-            .filter_map(|m| match m {
-                Message::Sequenced(e) => Some(e.seq.0),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0)
-    }
-
-    /// Waits until it was sent a message that `want` picks; returns it.
-    #[track_caller]
-    fn wait_for<T>(&self, what: &str, want: impl Fn(&Message) -> Option<T>) -> T {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(t) = self.messages().iter().find_map(&want) {
-                return t;
-            }
-            assert!(Instant::now() < deadline, "mallory was never sent {what}");
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Mallory {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-    }
-}
-
-/// A plain datagram from `from` carrying reliable message `msg` as id `id`.
-fn datagram(from: NodeId, id: u64, msg: Message) -> Vec<u8> {
-    encode(&Envelope {
-        from,
-        lamport: Lamport(1),
-        packets: vec![Packet::Data { id: MsgId(id), msg }],
+/// Sends `packets` in one datagram from `m` to `to`, in its session with the member there.
+#[track_caller]
+fn send(m: &FakeMember, to: SocketAddr, packets: Vec<Packet>) {
+    let plain = encode(&Envelope {
+        from: m.id,
+        lamport: Lamport(100),
+        packets,
     })
-    .expect("fits a datagram")
+    .expect("fits a datagram");
+    assert!(
+        !m.send(&plain, to).is_empty(),
+        "no session with {to} carried it"
+    );
+}
+
+/// A data packet from `m` with a fresh id.
+fn data(m: &FakeMember, msg: Message) -> Packet {
+    Packet::Data {
+        id: MsgId(m.next_id()),
+        msg,
+    }
+}
+
+/// The leader and term `m` was welcomed under.
+fn epoch(m: &FakeMember) -> Epoch {
+    m.messages()
+        .into_iter()
+        .find_map(|m| match m {
+            Message::Welcome(w) => Some(w.epoch),
+            _ => None,
+        })
+        .expect("welcomed")
+}
+
+/// The highest room sequence number `m` was sent.
+fn high(m: &FakeMember) -> u64 {
+    m.messages()
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Sequenced(e) => Some(e.seq.0),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Starts a member of the room keyed by `key`.
@@ -223,8 +82,9 @@ fn start(scratch: &Scratch, name: &str, join: Option<u16>, key: &Path) -> Proc {
     Proc::start_with(scratch, name, join, &["--room-key-file", key])
 }
 
-/// A keyed room of alice (leading) and bob, and mallory joined as a test socket.
-fn room(scratch: &Scratch) -> (Proc, Proc, Mallory, SocketAddr) {
+/// A keyed room of alice (leading) and bob, and mallory joined as a test socket with the
+/// room key and an identity of its own (its sessions with the members start as it speaks).
+fn room(scratch: &Scratch) -> (Proc, Proc, FakeMember, SocketAddr) {
     let key_path = keygen(scratch, "room.key");
     let room_key = read_key(&key_path).expect("read the room key");
     let mut alice = start(scratch, "alice", None, &key_path);
@@ -232,13 +92,18 @@ fn room(scratch: &Scratch) -> (Proc, Proc, Mallory, SocketAddr) {
     let mut bob = start(scratch, "bob", Some(alice.port), &key_path);
     bob.expect_line("joined the room: 2 members, leader is alice");
     alice.expect_line("bob is online");
-    let mallory = Mallory::new(room_key);
+    let mallory = FakeMember::new(
+        NodeId(0x0bad_f00d_0000_0002),
+        "mallory",
+        Some(room_key),
+        SigningKey::from_bytes(&[0x4d; 32]),
+    );
     let join = Message::Join {
         name: "mallory".into(),
         key: mallory.identity.verifying_key().to_bytes(),
     };
     let alice_addr = alice.addr.expect("read at start");
-    mallory.send(alice_addr, vec![mallory.data(join)]);
+    mallory.send(&plain(mallory.id, mallory.next_id(), join), alice_addr);
     alice.expect_line("mallory is online");
     bob.expect_line("mallory is online");
     mallory.wait_for("its welcome", |m| {
@@ -295,9 +160,9 @@ fn a_gap_fill_claiming_alices_words_is_refused() {
     let alice_node = mallory.member("alice").expect("alice in the table").id;
     let bob_addr = bob.addr.expect("read at start");
     let before = counters(&mut bob);
-    let next = mallory.high() + 1;
+    let next = high(&mallory) + 1;
     let wants_next = Packet::Heartbeat(Heartbeat {
-        epoch: Some(mallory.epoch()),
+        epoch: Some(epoch(&mallory)),
         delivered: Seq(next),
         digest: 0,
         probe: false,
@@ -306,12 +171,13 @@ fn a_gap_fill_claiming_alices_words_is_refused() {
     let forged = claimed(next, alice_node, lie, &mallory.identity);
     let mut own_node = claimed(next, mallory.id, lie, &mallory.identity);
     own_node.origin = mallory.id;
-    mallory.send(
+    send(
+        &mallory,
         bob_addr,
         vec![
             wants_next,
-            mallory.data(Message::Sequenced(forged)),
-            mallory.data(Message::Sequenced(own_node)),
+            data(&mallory, Message::Sequenced(forged)),
+            data(&mallory, Message::Sequenced(own_node)),
         ],
     );
     let deadline = Instant::now() + WAIT;
@@ -385,9 +251,10 @@ fn a_handover_claiming_alice_is_refused() {
         dm: sealed_as(alice_node, 41),
     });
     let direct = Message::Direct(sealed_as(mallory.id, 42));
-    mallory.send(
+    send(
+        &mallory,
         bob_member.addr,
-        vec![mallory.data(handover), mallory.data(direct)],
+        vec![data(&mallory, handover), data(&mallory, direct)],
     );
     let deadline = Instant::now() + WAIT;
     let after = loop {

@@ -236,7 +236,9 @@ fn a_forged_source_and_member_id_are_refused() {
             );
         }
         for p in [&alice, &bob, &carol] {
-            assert!(!showed(p, "forged"), "keyed {keyed}: {}", p.transcript());
+            for text in ["forged dm", "forged room"] {
+                assert!(!showed(p, text), "keyed {keyed}: {}", p.transcript());
+            }
         }
     }
 }
