@@ -22,5 +22,5 @@ use submissions::Submissions;
 pub use history::History;
 pub use holdback::{HoldBackQueue, MAX_HOLDBACK};
 pub use outbox::Outbox;
-pub use provenance::{Chained, Pending, Vouched};
+pub use provenance::{Chained, Pending, VOUCHED_ORIGINS, Vouched};
 pub use sequencer::{Accepted, MAX_HELD_PER_ORIGIN, Sequencer};

@@ -92,14 +92,34 @@ fn run_message(value: &ChainLink) -> [u8; 52] {
     m
 }
 
-/// The origin's seal over the run ending in chain value `value`.
-pub fn seal_run(identity: &SigningKey, value: &ChainLink) -> SignatureBytes {
-    SignatureBytes(identity.sign(&run_message(value)).to_bytes())
+/// The origin's seal over the run ending in chain value `value` (boxed, as a
+/// [`Provenance`](crate::wire::Provenance) carries it).
+pub fn seal_run(identity: &SigningKey, value: &ChainLink) -> Box<SignatureBytes> {
+    Box::new(SignatureBytes(
+        identity.sign(&run_message(value)).to_bytes(),
+    ))
+}
+
+/// An origin's identity made ready for checking seals (the key's point decompressed
+/// once, not at every check). A key that is not a valid ed25519 key checks nothing.
+#[derive(Clone, Copy, Debug)]
+pub struct RunKey(Option<VerifyingKey>);
+
+impl RunKey {
+    /// `key`, ready for checking.
+    pub fn new(key: &PublicKey) -> RunKey {
+        RunKey(VerifyingKey::from_bytes(key).ok())
+    }
 }
 
 /// Whether `seal` is `key`'s seal over the run ending in chain value `value`.
 pub fn check_run(key: &PublicKey, value: &ChainLink, seal: &SignatureBytes) -> bool {
-    VerifyingKey::from_bytes(key).is_ok_and(|k| {
+    check_run_by(&RunKey::new(key), value, seal)
+}
+
+/// [`check_run`] with a key made ready beforehand.
+pub fn check_run_by(key: &RunKey, value: &ChainLink, seal: &SignatureBytes) -> bool {
+    key.0.is_some_and(|k| {
         k.verify(&run_message(value), &Signature::from_bytes(&seal.0))
             .is_ok()
     })
@@ -107,16 +127,16 @@ pub fn check_run(key: &PublicKey, value: &ChainLink, seal: &SignatureBytes) -> b
 
 /// Checks several runs at once (ed25519 batch verification: about half the cost of one
 /// check each); `true` only if every one checks.
-pub fn check_runs(runs: &[(PublicKey, ChainLink, SignatureBytes)]) -> bool {
+pub fn check_runs(runs: &[(RunKey, ChainLink, SignatureBytes)]) -> bool {
     if runs.len() == 1 {
         let (k, v, s) = &runs[0];
-        return check_run(k, v, s);
+        return check_run_by(k, v, s);
     }
     let mut keys = Vec::with_capacity(runs.len());
     for (k, _, _) in runs {
-        match VerifyingKey::from_bytes(k) {
-            Ok(k) => keys.push(k),
-            Err(_) => return false,
+        match k.0 {
+            Some(k) => keys.push(k),
+            None => return false,
         }
     }
     let messages: Vec<[u8; 52]> = runs.iter().map(|(_, v, _)| run_message(v)).collect();

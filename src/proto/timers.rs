@@ -30,9 +30,12 @@ pub enum Timer {
     RestartRound,
     /// A follower checks that the leader it follows has shown that it leads.
     LeaderCheck,
+    /// Own room messages waiting for an open run's first message to be acked are sealed
+    /// and sent anyway (see `room/proof.rs`).
+    SealRun,
 }
 
-const COUNT: usize = 11;
+const COUNT: usize = 12;
 
 impl Timer {
     const ALL: [Timer; COUNT] = [
@@ -47,6 +50,7 @@ impl Timer {
         Timer::Recovery,
         Timer::RestartRound,
         Timer::LeaderCheck,
+        Timer::SealRun,
     ];
 
     fn index(self) -> usize {

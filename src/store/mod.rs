@@ -397,7 +397,7 @@ fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatEntry> {
             seal: row
                 .get::<_, Option<Vec<u8>>>(8)?
                 .and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok())
-                .map(SignatureBytes),
+                .map(|b| Box::new(SignatureBytes(b))),
         },
     })
 }
@@ -431,7 +431,7 @@ fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 e.sent_at.0 as i64,
                 e.text,
                 e.proof.link.map(|l| l.to_vec()),
-                e.proof.seal.map(|s| s.0.to_vec())
+                e.proof.seal.as_ref().map(|s| s.0.to_vec())
             ])?;
             tx.prepare_cached("DELETE FROM held WHERE seq = ?1")?
                 .execute(params![e.seq.0 as i64])?;

@@ -271,7 +271,7 @@ fn a_room_message_keeps_its_proof() {
     let closing = ChatEntry {
         proof: Provenance {
             link: Some([4; 32]),
-            seal: Some(SignatureBytes([5; 64])),
+            seal: Some(Box::new(SignatureBytes([5; 64]))),
         },
         ..entry(3, "closes it")
     };

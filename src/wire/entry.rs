@@ -17,8 +17,9 @@ pub struct Provenance {
     /// its origin's chain: the receiver works it out from that one.
     pub link: Option<ChainLink>,
     /// The origin's signature over this message's chain value, on the last message of
-    /// each run: it vouches for the run up to here.
-    pub seal: Option<SignatureBytes>,
+    /// each run: it vouches for the run up to here. Boxed: most messages carry none, and
+    /// entries are moved about a lot.
+    pub seal: Option<Box<SignatureBytes>>,
 }
 
 /// A sequenced room message: the unit of the room's history.

@@ -45,7 +45,7 @@ fn largest_text_fits_one_datagram() {
     let big = u64::MAX;
     let worst_proof = Provenance {
         link: Some([0xff; 32]),
-        seal: Some(SignatureBytes([0xff; 64])),
+        seal: Some(Box::new(SignatureBytes([0xff; 64]))),
     };
     // A direct message's copy, really sealed, with its longest text.
     let to = vec![longest_name(); MAX_RECIPIENTS];

@@ -239,33 +239,33 @@ pub async fn compare_persist(load: Load, n_trials: usize) {
     }
 }
 
-/// What the origin's seal costs: `trials` rooms, each with a fresh room key, with room
-/// messages unsealed (the room key alone) and sealed (as the program runs), alternating;
-/// the medians and their ratio.
+/// What issue 17's scheme costs: `trials` rooms of each of three configurations, each
+/// with a fresh room key, alternating: every datagram sealed with the room key alone and
+/// room messages unsealed (as rooms ran before); members in pairwise sessions, room
+/// messages unsealed; and sessions with room messages sealed by their origin (as the
+/// program runs). Prints every trial, the medians and their ratios to the first.
 pub async fn compare_seal(load: Load, n_trials: usize) {
     println!(
-        "throughput with the room key alone and with sealed room messages: {} nodes on \
-         127.0.0.1, {} room messages, {}, window {}, no rate limit, {n_trials} trial(s) each, \
-         alternating",
+        "throughput with the room key alone, with sessions, and with sessions and sealed \
+         room messages: {} nodes on 127.0.0.1, {} room messages, {}, window {}, no rate \
+         limit, {n_trials} trial(s) each, alternating",
         load.nodes,
         load.messages,
         load.senders.describe(),
         load.window
     );
-    let mut runs: [Vec<Throughput>; 2] = [Vec::new(), Vec::new()];
+    // (label, sessions, sealed)
+    let configs = [
+        ("room key alone   ", false, false),
+        ("sessions         ", true, false),
+        ("sessions + sealed", true, true),
+    ];
+    let mut runs: Vec<Vec<Throughput>> = configs.iter().map(|_| Vec::new()).collect();
     for t in 0..n_trials {
-        for (c, seal) in [false, true].into_iter().enumerate() {
-            let label = format!(
-                "trial {:>2} {}",
-                t + 1,
-                if seal {
-                    "sealed          "
-                } else {
-                    "room key alone  "
-                }
-            );
+        for (c, &(name, sessions, seal)) in configs.iter().enumerate() {
+            let label = format!("trial {:>2} {name}", t + 1);
             let key = rand::random::<[u8; KEY_BYTES]>();
-            match run(Load { seal, ..load }, Some(key)).await {
+            match run_with(Load { seal, ..load }, Some(key), sessions).await {
                 Ok(r) => {
                     println!("{}", r.describe(&label));
                     runs[c].push(r);
@@ -274,19 +274,29 @@ pub async fn compare_seal(load: Load, n_trials: usize) {
             }
         }
     }
-    let [mut plain, mut sealed] = runs;
-    let median = |v: &mut Vec<Throughput>| {
-        v.sort_by_key(|r| r.elapsed);
-        let mid = v.len() / 2;
-        (!v.is_empty()).then(|| v.swap_remove(mid))
-    };
-    if let (Some(p), Some(s)) = (median(&mut plain), median(&mut sealed)) {
-        println!("{}", p.describe("median room key alone"));
-        println!("{}", s.describe("median sealed        "));
-        println!(
-            "sealed / room key alone: {:.2} (messages/s)",
-            s.per_second() / p.per_second()
-        );
+    let medians: Vec<Option<Throughput>> = runs
+        .into_iter()
+        .map(|mut v| {
+            v.sort_by_key(|r| r.elapsed);
+            let mid = v.len() / 2;
+            (!v.is_empty()).then(|| v.swap_remove(mid))
+        })
+        .collect();
+    for ((name, _, _), m) in configs.iter().zip(&medians) {
+        if let Some(m) = m {
+            println!("{}", m.describe(&format!("median {name}")));
+        }
+    }
+    if let Some(base) = &medians[0] {
+        for ((name, _, _), m) in configs.iter().zip(&medians).skip(1) {
+            if let Some(m) = m {
+                println!(
+                    "{} / room key alone: {:.2} (messages/s)",
+                    name.trim_end(),
+                    m.per_second() / base.per_second()
+                );
+            }
+        }
     }
 }
 

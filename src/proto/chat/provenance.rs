@@ -10,8 +10,9 @@
 //! leader's copies by sending others.
 
 use super::*;
-use crate::proto::seal::{self, Written};
-use crate::wire::{ChainLink, Provenance, PublicKey, SignatureBytes};
+use crate::proto::seal::{self, RunKey, Written};
+use crate::wire::{ChainLink, Provenance, SignatureBytes};
+use group::Group;
 
 /// Chain values of vouched messages remembered per origin, at most (the oldest are
 /// forgotten first).
@@ -38,13 +39,19 @@ impl Vouched {
     /// The link and chain value of `(origin, origin_seq)`, if vouched for.
     pub fn get(&self, origin: NodeId, origin_seq: OriginSeq) -> Option<(&ChainLink, &ChainLink)> {
         let run = self.by_origin.get(&origin)?;
-        // Most lookups are of the newest.
-        if let Some((k, l, v)) = run.back()
-            && *k == origin_seq
-        {
-            return Some((l, v));
+        let (newest, first) = (run.back()?, run.front()?);
+        // Most lookups are of the newest, or of the one after it (not vouched yet).
+        if newest.0 == origin_seq {
+            return Some((&newest.1, &newest.2));
         }
-        let i = run.binary_search_by_key(&origin_seq, |(k, _, _)| *k).ok()?;
+        if origin_seq > newest.0 || origin_seq < first.0 {
+            return None;
+        }
+        // Numbers are mostly consecutive: try the place they would have, then search.
+        let i = usize::try_from(origin_seq.0 - first.0.0)
+            .ok()
+            .filter(|&i| run.get(i).is_some_and(|e| e.0 == origin_seq))
+            .or_else(|| run.binary_search_by_key(&origin_seq, |(k, _, _)| *k).ok())?;
         let (_, l, v) = &run[i];
         Some((l, v))
     }
@@ -153,7 +160,7 @@ struct Closure {
 /// Messages waiting for their run to close, grouped by who sent them and whose they are.
 #[derive(Debug, Clone)]
 pub struct Pending<T> {
-    groups: BTreeMap<(NodeId, NodeId), BTreeMap<OriginSeq, T>>,
+    groups: BTreeMap<(NodeId, NodeId), Group<T>>,
     /// How many wait per sender.
     per_sender: BTreeMap<NodeId, usize>,
     /// Groups where something could be proven now (see [`Pending::take_ready`]).
@@ -185,9 +192,9 @@ impl<T: Chained> Pending<T> {
     ) -> Option<bool> {
         let group = self.groups.entry((sender, origin)).or_default();
         let closes = item.proof().seal.is_some()
-            || group.contains_key(&origin_seq.next())
+            || group.contains(origin_seq.next())
             || vouched.get(origin, origin_seq.next()).is_some();
-        if !group.contains_key(&origin_seq) {
+        if !group.contains(origin_seq) {
             let count = self.per_sender.entry(sender).or_default();
             if *count >= PENDING_PER_SENDER {
                 if group.is_empty() {
@@ -212,9 +219,7 @@ impl<T: Chained> Pending<T> {
 
     /// A message of `(sender, origin)`'s group, if any waits.
     pub fn any_of(&self, sender: NodeId, origin: NodeId) -> Option<&T> {
-        self.groups
-            .get(&(sender, origin))
-            .and_then(|g| g.values().next())
+        self.groups.get(&(sender, origin)).and_then(Group::first)
     }
 
     /// Whether `sender` has as many waiting as it may.
@@ -228,7 +233,7 @@ impl<T: Chained> Pending<T> {
     pub fn retain(&mut self, keep: impl Fn(&T) -> bool) {
         for ((sender, _), group) in self.groups.iter_mut() {
             let before = group.len();
-            group.retain(|_, item| keep(item));
+            group.retain(&keep);
             if let Some(count) = self.per_sender.get_mut(sender) {
                 *count -= before - group.len();
             }
@@ -259,10 +264,11 @@ impl<T: Chained> Pending<T> {
         &mut self,
         sender: NodeId,
         origin: NodeId,
-        key: Option<&PublicKey>,
+        key: Option<&crate::wire::PublicKey>,
         vouched: &Vouched,
     ) -> Settled<T> {
-        self.settle_all(&[(sender, origin)], |_| key.copied(), vouched)
+        let key = key.map(RunKey::new);
+        self.settle_all(&[(sender, origin)], |_| key, vouched)
             .pop()
             .map(|(_, _, s)| s)
             .unwrap_or(Settled {
@@ -278,13 +284,13 @@ impl<T: Chained> Pending<T> {
     pub fn settle_all(
         &mut self,
         groups: &[(NodeId, NodeId)],
-        key_of: impl Fn(NodeId) -> Option<PublicKey>,
+        key_of: impl Fn(NodeId) -> Option<RunKey>,
         vouched: &Vouched,
     ) -> Vec<(NodeId, NodeId, Settled<T>)> {
         // Per group: what a vouched successor proves, and stretches of runs that follow
         // on from each other, each to be proven by its last seal.
         let mut found = Vec::new();
-        let mut checks: Vec<(PublicKey, ChainLink, SignatureBytes)> = Vec::new();
+        let mut checks: Vec<(RunKey, ChainLink, SignatureBytes)> = Vec::new();
         for &(sender, origin) in groups {
             let Some(group) = self.groups.get(&(sender, origin)) else {
                 continue;
@@ -320,13 +326,13 @@ impl<T: Chained> Pending<T> {
             let mut bad = Vec::new();
             for (i, stretch) in stretches.into_iter().enumerate() {
                 let (k, v, s) = &checks[first + i];
-                if all || seal::check_run(k, v, s) {
+                if all || seal::check_run_by(k, v, s) {
                     ok.extend(stretch.into_iter().flat_map(|c| c.members));
                     continue;
                 }
                 // Some run of the stretch is not its origin's: each is judged alone.
                 for c in stretch {
-                    if key.is_some_and(|key| seal::check_run(&key, &c.value, &c.seal)) {
+                    if key.is_some_and(|key| seal::check_run_by(&key, &c.value, &c.seal)) {
                         ok.extend(c.members);
                     } else {
                         bad.extend(c.members.into_iter().map(|(k, _, _)| k));
@@ -355,14 +361,28 @@ impl<T: Chained> Pending<T> {
             return out;
         };
         ok.sort_by_key(|(k, _, _)| *k);
-        for (k, link, value) in ok {
-            if let Some(item) = group.remove(&k) {
-                out.vouched.push((item, link, value));
+        let mut bad = bad;
+        bad.sort();
+        // Both lists and the group are in the origin's order: one pass takes them out,
+        // each tagged with its link and value (proven) or nothing (refused).
+        let mut ok = ok.into_iter().peekable();
+        let mut tags: Vec<Option<(ChainLink, ChainLink)>> = Vec::new();
+        let taken = group.take(|k| {
+            while ok.next_if(|(n, _, _)| *n < k).is_some() {}
+            if let Some((_, link, value)) = ok.next_if(|(n, _, _)| *n == k) {
+                tags.push(Some((link, value)));
+                true
+            } else if bad.binary_search(&k).is_ok() {
+                tags.push(None);
+                true
+            } else {
+                false
             }
-        }
-        for k in bad {
-            if let Some(item) = group.remove(&k) {
-                out.refused.push(item);
+        });
+        for ((_, item), tag) in taken.into_iter().zip(tags) {
+            match tag {
+                Some((link, value)) => out.vouched.push((item, link, value)),
+                None => out.refused.push(item),
             }
         }
         let taken = out.vouched.len() + out.refused.len();
@@ -384,7 +404,7 @@ impl<T: Chained> Pending<T> {
 /// link starts a run of its own there (an origin's runs link up, but nothing depends on
 /// it); one without is placed after the message before it, if that is here or vouched.
 fn walk<T: Chained>(
-    group: &BTreeMap<OriginSeq, T>,
+    group: &Group<T>,
     origin: NodeId,
     vouched: &Vouched,
 ) -> (Vec<(OriginSeq, ChainLink, ChainLink)>, Vec<Closure>) {
@@ -395,7 +415,7 @@ fn walk<T: Chained>(
     // The chain value of the message before, if known.
     let mut expected: Option<ChainLink> = None;
     let mut previous: Option<OriginSeq> = None;
-    for (&k, item) in group {
+    for (k, item) in group.iter() {
         if previous.is_none_or(|p| p.next() != k) {
             // A gap: what was open waits for the missing messages.
             run.clear();
@@ -425,11 +445,11 @@ fn walk<T: Chained>(
         let value = seal::chain(&link, &item.written(origin));
         run.push((k, link, value));
         expected = Some(value);
-        if let Some(seal) = item.proof().seal {
+        if let Some(seal) = &item.proof().seal {
             closures.push(Closure {
                 members: std::mem::take(&mut run),
                 value,
-                seal,
+                seal: **seal,
             });
         } else if vouched
             .get(origin, k.next())
@@ -441,5 +461,6 @@ fn walk<T: Chained>(
     (ok, closures)
 }
 
+mod group;
 #[cfg(test)]
 mod tests;

@@ -75,7 +75,7 @@ fn a_run_seal_checks_for_its_origin_and_value_only() {
     assert!(!check_run(&public(&key(2)), &value, &seal));
     let other = chain(&chain_start(NodeId(7)), &written("hellp"));
     assert!(!check_run(&public(&alice), &other, &seal));
-    let mut bent = seal;
+    let mut bent = seal.clone();
     bent.0[5] ^= 1;
     assert!(!check_run(&public(&alice), &value, &bent));
     assert!(!check_run(&[0xff; 32], &value, &seal), "not a key");
@@ -88,13 +88,16 @@ fn runs_checked_together_fail_if_any_fails() {
     let v1 = chain(&chain_start(NodeId(7)), &written("one"));
     let v2 = chain(&chain_start(NodeId(7)), &written("two"));
     let good = vec![
-        (public(&alice), v1, seal_run(&alice, &v1)),
-        (public(&bob), v2, seal_run(&bob, &v2)),
+        (RunKey::new(&public(&alice)), v1, *seal_run(&alice, &v1)),
+        (RunKey::new(&public(&bob)), v2, *seal_run(&bob, &v2)),
     ];
     assert!(check_runs(&good));
     let mut bad = good.clone();
-    bad[1].2 = seal_run(&alice, &v2);
+    bad[1].2 = *seal_run(&alice, &v2);
     assert!(!check_runs(&bad));
+    let mut not_a_key = good.clone();
+    not_a_key[0].0 = RunKey::new(&[0xff; 32]);
+    assert!(!check_runs(&not_a_key));
 }
 
 fn to() -> Vec<String> {

@@ -13,7 +13,7 @@ fn key(n: u8) -> SigningKey {
     SigningKey::from_bytes(&[n; 32])
 }
 
-fn public(n: u8) -> PublicKey {
+fn public(n: u8) -> crate::wire::PublicKey {
     key(n).verifying_key().to_bytes()
 }
 
@@ -239,7 +239,7 @@ fn the_last_seal_of_a_stretch_proves_the_runs_before_it() {
     }
     let ready = p.take_ready();
     assert_eq!(ready, [(LEADER, ALICE)]);
-    let mut done = p.settle_all(&ready, |_| Some(public(1)), &v);
+    let mut done = p.settle_all(&ready, |_| Some(RunKey::new(&public(1))), &v);
     let (_, _, settled) = done.pop().unwrap();
     assert_eq!(numbers(&settled), [1, 2, 3, 4]);
     assert!(p.take_ready().is_empty());
@@ -253,7 +253,10 @@ fn the_last_seal_of_a_stretch_proves_the_runs_before_it() {
         p.insert(LEADER, ALICE, s.origin_seq, s.clone(), &v);
     }
     let ready = p.take_ready();
-    let (_, _, settled) = p.settle_all(&ready, |_| Some(public(1)), &v).pop().unwrap();
+    let (_, _, settled) = p
+        .settle_all(&ready, |_| Some(RunKey::new(&public(1))), &v)
+        .pop()
+        .unwrap();
     assert_eq!(numbers(&settled), [1, 2]);
     let refused: Vec<u64> = settled.refused.iter().map(|s| s.origin_seq.0).collect();
     assert_eq!(refused, [3, 4]);

@@ -10,6 +10,7 @@
 //! hold a copy" and the leader's majority still means the copy is the origin's.
 
 use super::*;
+use crate::proto::batch::HOLD_LIMIT;
 use crate::proto::seal;
 use crate::wire::PublicKey;
 
@@ -63,20 +64,67 @@ impl Node {
         }
     }
 
+    /// `key` made ready for checking seals, kept for the next time.
+    fn run_key(&mut self, key: &PublicKey) -> RunKey {
+        if let Some(k) = self.room.run_keys.get(key) {
+            return *k;
+        }
+        if self.room.run_keys.len() >= VOUCHED_ORIGINS {
+            self.room.run_keys.clear();
+        }
+        let k = RunKey::new(key);
+        self.room.run_keys.insert(*key, k);
+        k
+    }
+
     /// Seals the own room messages typed since the outputs were last drained (one run,
     /// one signature per [`RUN_MAX`]) and hands them to the leader. Called first thing
     /// when the driver drains the outputs, so a burst of typed messages costs one
     /// signature, not one each.
+    ///
+    /// A busy sender's bursts (a paste, a pipe, a bot answering what it was shown) often
+    /// wake the node with their first line alone. So a message typed alone less than
+    /// [`HOLD_LIMIT`] after the one before goes to the leader at once but without its
+    /// seal, and opens a run: what is typed next, within [`HOLD_LIMIT`], goes sealed at
+    /// once as the rest of that run (the leader could prove nothing of it before that
+    /// seal anyway), and that one seal proves all of it; if nothing is, the first message
+    /// is sent again with its seal when the time is up (the leader keeps the later copy).
+    /// A message typed after a quiet spell is sealed at once. One signature (and one check
+    /// at every member) then covers a burst, as Nagle's rule makes one datagram of it.
     pub(in crate::proto::node) fn flush_own(&mut self) {
+        let now = self.ctx.now;
+        let leading = self.is_leader();
+        // A leader sequences its own messages at once: nothing of its stays open (one
+        // left from before it led is sealed by the resubmit timer).
+        let open = self.room.open_run.take().filter(|_| !leading);
+        if let Some(o) = open {
+            if self.room.unsealed.is_empty() {
+                if now < o.since + HOLD_LIMIT {
+                    self.room.open_run = Some(o);
+                } else {
+                    self.close_open_run(now, o.opener);
+                }
+                return;
+            }
+            self.ctx.timers.clear(Timer::SealRun);
+        }
         if self.room.unsealed.is_empty() {
             return;
         }
-        let now = self.ctx.now;
-        let numbers = std::mem::take(&mut self.room.unsealed);
         let me = self.ctx.id;
+        let seal_room = self.ctx.cfg.seal_room;
+        let numbers = std::mem::take(&mut self.room.unsealed);
+        let busy = self
+            .room
+            .last_typed
+            .is_some_and(|t| now.saturating_duration_since(t) < HOLD_LIMIT);
+        self.room.last_typed = Some(now);
+        let lone = seal_room && !leading && busy && open.is_none() && numbers.len() == 1;
+        // Messages of the run before these: the open run's first one.
+        let before = usize::from(open.is_some());
         let mut run = Vec::with_capacity(numbers.len());
         for (i, k) in numbers.iter().enumerate() {
-            if self.ctx.cfg.seal_room {
+            if seal_room {
                 let Some(s) = self.room.outbox.get(*k) else {
                     continue;
                 };
@@ -84,7 +132,7 @@ impl Node {
                 let value = seal::chain(&link, &s.written(me));
                 self.room.chain_head = value;
                 self.room.vouched.insert(me, *k, link, value);
-                let closes = i + 1 == numbers.len() || (i + 1) % RUN_MAX == 0;
+                let closes = (!lone && i + 1 == numbers.len()) || (before + i + 1) % RUN_MAX == 0;
                 let proof = Provenance {
                     link: Some(link),
                     seal: closes.then(|| seal::seal_run(&self.ctx.identity, &value)),
@@ -95,8 +143,15 @@ impl Node {
                 run.push(s.clone());
             }
         }
-        if self.is_leader() {
+        if leading {
             return self.sequence_run(now, me, run);
+        }
+        if lone && let Some(s) = run.first() {
+            self.room.open_run = Some(OpenRun {
+                opener: s.origin_seq,
+                since: now,
+            });
+            self.ctx.timers.set(Timer::SealRun, now + HOLD_LIMIT);
         }
         let Some(leader) = self.leader_addr() else {
             // No leader now: the resubmit timer sends them once there is one.
@@ -106,6 +161,29 @@ impl Node {
             if i % RUN_MAX != 0 {
                 s.proof.link = None;
             }
+            let token = Token::Room(RoomToken::Submit);
+            self.send_reliable(now, leader, Message::Submit(s), token);
+        }
+    }
+
+    /// Closes the open own run of `last` alone (nothing was typed after it in time): it
+    /// is sealed and sent to the leader again (the leader keeps the new copy in place of
+    /// the first).
+    fn close_open_run(&mut self, now: Instant, last: OriginSeq) {
+        let me = self.ctx.id;
+        let Some(s) = self.room.outbox.get(last) else {
+            return; // confirmed meanwhile: nothing is left to prove
+        };
+        let Some(link) = s.proof.link else {
+            return;
+        };
+        let value = seal::chain(&link, &s.written(me));
+        let proof = Provenance {
+            link: Some(link),
+            seal: Some(seal::seal_run(&self.ctx.identity, &value)),
+        };
+        self.room.outbox.set_proof(last, proof);
+        if let (Some(leader), Some(s)) = (self.leader_addr(), self.room.outbox.get(last).cloned()) {
             let token = Token::Room(RoomToken::Submit);
             self.send_reliable(now, leader, Message::Submit(s), token);
         }
@@ -194,6 +272,8 @@ impl Node {
                 .iter()
                 .filter_map(|(_, o)| self.ring.members().get(*o).map(|m| (*o, m.key)))
                 .collect();
+            let keys: BTreeMap<NodeId, RunKey> =
+                keys.iter().map(|(o, k)| (*o, self.run_key(k))).collect();
             let settled =
                 self.room
                     .intake
@@ -219,7 +299,7 @@ impl Node {
             return;
         }
         // Each origin's identity, as bound to the name its messages claim.
-        let mut keys: BTreeMap<NodeId, PublicKey> = BTreeMap::new();
+        let mut keys: BTreeMap<NodeId, RunKey> = BTreeMap::new();
         for (sender, origin) in &ready {
             if let Some(name) = self
                 .room
@@ -228,6 +308,7 @@ impl Node {
                 .map(|s| s.entry.name.clone())
                 && let Binding::Key(key) = self.bound_key(*origin, &name)
             {
+                let key = self.run_key(&key);
                 keys.insert(*origin, key);
             }
         }
@@ -307,11 +388,11 @@ impl Node {
         if e.is_filler() || !self.ctx.cfg.seal_room || !self.accepts_sequenced(sender, e.seq) {
             return self.take_sequenced(now, from, sender, id, e);
         }
-        if let Some(link) = self
-            .room
-            .vouched
-            .confirms(&e.written(e.origin), e.proof.link)
-        {
+        if let Some(link) = self.own_unconfirmed(&e).or_else(|| {
+            self.room
+                .vouched
+                .confirms(&e.written(e.origin), e.proof.link)
+        }) {
             e.proof.link = Some(link);
             return self.take_sequenced(now, from, sender, id, e);
         }
@@ -339,6 +420,23 @@ impl Node {
             log_at!(debug, self, "not holding #{seq}: too many wait for proof");
         }
         // Proven (and acked) when the outputs are drained: see `settle_waiting`.
+    }
+
+    /// If `e` is one of this node's own unconfirmed messages exactly as it wrote it (every
+    /// field its chain value covers, and the link it claims, if any), its link: what
+    /// [`Vouched::confirms`] finds, without hashing it again.
+    fn own_unconfirmed(&self, e: &ChatEntry) -> Option<ChainLink> {
+        if e.origin != self.ctx.id {
+            return None;
+        }
+        let s = self.room.outbox.get(e.origin_seq)?;
+        let link = s.proof.link?;
+        (s.name == e.name
+            && s.lamport == e.lamport
+            && s.sent_at == e.sent_at
+            && s.text == e.text
+            && e.proof.link.is_none_or(|l| l == link))
+        .then_some(link)
     }
 
     /// Acks a sequenced message and handles it (a copy of one taken already is acked

@@ -643,6 +643,7 @@ mod heartbeats;
 mod hostile;
 mod joining;
 mod membership;
+mod runs;
 mod terms;
 mod transport;
 mod views;
