@@ -29,7 +29,8 @@
 //! - `catchup [--behind 100000] [--trials 3]` ([`catchup`]): a real member back from
 //!   `dereg` while the room said that many messages: the time until it shows the last.
 //! - `sessions [--messages M] [--trials T]` ([`sessions`]): keyed rooms with every
-//!   datagram sealed with the room key alone against members in pairwise sessions,
+//!   datagram sealed with the room key alone (room messages unsealed) against the
+//!   program's way (members in pairwise sessions, room messages sealed by their origin),
 //!   alternating: 3-node throughput and its ratio, join time, failover.
 //! - `all [--trials T]` ([`report`]): all of the above at modest sizes and one table,
 //!   each rate also as a ratio to the raw reference, then the project's goals.
@@ -130,8 +131,8 @@ enum What {
         #[arg(long, default_value_t = 1)]
         trials: usize,
     },
-    /// Keyed rooms, the room key alone against pairwise sessions, alternating: 3-node
-    /// throughput and its ratio, join time, failover.
+    /// Keyed rooms, the room key alone against pairwise sessions with sealed room
+    /// messages, alternating: 3-node throughput and its ratio, join time, failover.
     Sessions {
         /// Room messages per throughput run.
         #[arg(long, default_value_t = 20_000)]

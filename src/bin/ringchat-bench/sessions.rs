@@ -1,7 +1,9 @@
-//! What sessions cost, in one sitting: the same measurements with every datagram sealed
-//! with the room key alone (`NodeTask::room_key_only`, as before sessions) and with
-//! members in pairwise sessions (the program's way; the room key then seals only the join
-//! exchange and handshakes), alternating trial by trial, both keyed:
+//! What sessions and sealed room messages cost, in one sitting: the same measurements
+//! with every datagram sealed with the room key alone and room messages unsealed
+//! (`NodeTask::room_key_only`, `NodeConfig::seal_room` off: as before either) and as the
+//! program runs (members in pairwise sessions, the room key sealing only the join
+//! exchange and handshakes, room messages sealed by their origin), alternating trial by
+//! trial, both keyed:
 //!
 //! - throughput: 3 nodes, one sender (n1), room messages shown at every member per second;
 //! - join time: a third node started with `--join` to its `Joined` event (a welcome in a
@@ -9,7 +11,7 @@
 //! - failover: 3 nodes, the leader's task aborted, to the first new message shown at every
 //!   survivor (default timings).
 //!
-//! Then the medians side by side and the throughput ratio (sessions / room key alone).
+//! Then the medians side by side and the throughput ratio (the program / room key alone).
 
 use crate::failover;
 use crate::room::{self, Room, Setup};
@@ -34,6 +36,7 @@ async fn join_time(key: [u8; KEY_BYTES], sessions: bool) -> Result<Duration, Str
             ..Security::default()
         },
         sessions,
+        seal: sessions,
         ..Setup::defaults()
     };
     let mut room = Room::form(2, &setup).await?;
@@ -61,7 +64,8 @@ fn median(v: &[Duration]) -> Option<Duration> {
 /// per throughput run.
 pub async fn command(messages: usize, trials: usize) {
     println!(
-        "sessions against the room key alone: keyed rooms on 127.0.0.1, alternating, \
+        "sessions and sealed room messages against the room key alone: keyed rooms on \
+         127.0.0.1, alternating, \
          {trials} trial(s) each; throughput: 3 nodes, {messages} room messages, one sender \
          (n1), window 64, no rate limit; join: a third node joining a room of two; \
          failover: 3 nodes, the leader's task aborted, default timings"
@@ -79,11 +83,15 @@ pub async fn command(messages: usize, trials: usize) {
     for t in 0..trials {
         for (c, sessions) in [false, true].into_iter().enumerate() {
             let label = if sessions {
-                "sessions          "
+                "sessions + sealed "
             } else {
                 "room key alone    "
             };
             let key: [u8; KEY_BYTES] = rand::random();
+            let load = Load {
+                seal: sessions,
+                ..load
+            };
             match throughput::run_with(load, Some(key), sessions).await {
                 Ok(r) => {
                     println!("{}", r.describe(&format!("trial {:>2} {label}", t + 1)));
@@ -104,6 +112,7 @@ pub async fn command(messages: usize, trials: usize) {
                     ..Security::default()
                 },
                 sessions,
+                seal: sessions,
                 ..Setup::defaults()
             };
             match failover::trial_with(3, &setup).await {
@@ -117,11 +126,14 @@ pub async fn command(messages: usize, trials: usize) {
     }
     println!("medians:");
     println!(
-        "  {:<16} {:>14} {:>10} {:>10}",
+        "  {:<18} {:>14} {:>10} {:>10}",
         "", "messages/s", "join", "failover"
     );
     let mut rates = [None, None];
-    for (c, name) in ["room key alone", "sessions"].into_iter().enumerate() {
+    for (c, name) in ["room key alone", "sessions + sealed"]
+        .into_iter()
+        .enumerate()
+    {
         let f = &figures[c];
         let mut all: Vec<f64> = f.throughput.iter().map(Throughput::per_second).collect();
         all.sort_by(f64::total_cmp);
@@ -129,7 +141,7 @@ pub async fn command(messages: usize, trials: usize) {
         rates[c] = rate;
         let show = |d: Option<Duration>| d.map_or("-".to_string(), room::ms);
         println!(
-            "  {:<16} {:>14} {:>10} {:>10}",
+            "  {:<18} {:>14} {:>10} {:>10}",
             name,
             rate.map_or("-".to_string(), |r| format!("{r:.0}")),
             show(median(&f.join)),
@@ -138,7 +150,7 @@ pub async fn command(messages: usize, trials: usize) {
     }
     if let [Some(alone), Some(sessions)] = rates {
         println!(
-            "throughput, sessions / room key alone: {:.2}",
+            "throughput, sessions + sealed / room key alone: {:.2}",
             sessions / alone
         );
     }
