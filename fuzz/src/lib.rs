@@ -374,7 +374,8 @@ pub fn command_frame(kind: u8, text: &str) -> Vec<u8> {
 /// Room message `seq` from `origin`, a run of its own sealed with [`signer`]`(origin)`
 /// (sealed once per process: the same entries come back on every run).
 fn entry(seq: u64, origin: NodeId, origin_seq: u64) -> ChatEntry {
-    static SEALED: OnceLock<Mutex<HashMap<(u64, NodeId, u64), ChatEntry>>> = OnceLock::new();
+    type Sealed = Mutex<HashMap<(u64, NodeId, u64), ChatEntry>>;
+    static SEALED: OnceLock<Sealed> = OnceLock::new();
     let mut sealed = SEALED
         .get_or_init(Default::default)
         .lock()

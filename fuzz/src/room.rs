@@ -15,8 +15,8 @@
 //! then its mutations: numbers drawn from the input (often at a limit: 0, 2^62, 2^63,
 //! `u64::MAX`), then bytes flipped, set or cut.
 
-use ringchat::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
 use ed25519_dalek::SigningKey;
+use ringchat::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
 use ringchat::proto::{Command, Event, Node, NodeConfig, seal};
 use ringchat::wire::{
     Ack, ChatEntry, DirectMessage, Envelope, Epoch, Heartbeat, MAX_PLAIN, Member, Message, Packet,
@@ -443,7 +443,7 @@ fn templates(room: &Room, to: usize, input: &mut Input, wild: bool) -> Vec<Messa
 /// The next mutated datagram of the burst, for node `to`.
 fn mutated(room: &Room, to: usize, k: u64, input: &mut Input) -> Vec<u8> {
     let wild = input.byte() & 1 == 1;
-    let lamport = if input.byte() % 4 == 0 {
+    let lamport = if input.byte().is_multiple_of(4) {
         input.number()
     } else {
         1_000 + k
