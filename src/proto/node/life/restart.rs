@@ -287,6 +287,13 @@ impl Node {
     }
 
     /// Welcomed back: the search is over.
+    /// The highest epoch this node followed: the one in memory, or the one on disk that a
+    /// restarted node has not replaced yet.
+    pub(in crate::proto::node) fn followed_epoch(&self) -> Option<Epoch> {
+        let saved = self.life.restart.as_ref().and_then(|r| r.epoch);
+        self.ring.highest_epoch().max(saved)
+    }
+
     pub(in crate::proto::node) fn restart_done(&mut self) {
         self.life.restart = None;
     }
