@@ -152,3 +152,73 @@ fn a_node_let_in_by_an_older_leader_acks_none_of_its_proposals_and_replaces_it()
         "a proposal of term 0 is not acked by a node that followed term 3"
     );
 }
+
+#[test]
+fn what_a_restarted_node_is_given_while_it_looks_for_the_room_waits_for_it() {
+    let t0 = base_time();
+    let mut n = bob_restarted_after_term_3(t0);
+    n.handle_command(
+        t0,
+        WallMillis(5),
+        Command::SendAll {
+            text: "typed early".into(),
+        },
+    );
+    let out = drain(&mut n);
+    assert!(
+        !out.events.iter().any(|e| matches!(e, Event::Error(_))),
+        "not refused: {:?}",
+        out.events
+    );
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::Notice(t) if t.contains("waits"))),
+        "the user is told it waits: {:?}",
+        out.events
+    );
+    assert!(
+        !out.sent.iter().any(|(_, p)| matches!(
+            p,
+            Packet::Data {
+                msg: Message::Submit(_),
+                ..
+            }
+        )),
+        "nothing is submitted before the room is found"
+    );
+    n.handle_command(
+        t0,
+        WallMillis(5),
+        Command::Send {
+            to: vec!["carol".into()],
+            text: "psst".into(),
+        },
+    );
+    let out = drain(&mut n);
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::Error(CommandError::LookingForRoom))),
+        "a private message is refused, saying why: {:?}",
+        out.events
+    );
+    // Alice lets bob back in (of term 3 this time): what he typed goes to her.
+    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+    w.epoch = Epoch {
+        term: 3,
+        leader: CAROL,
+    };
+    w.members[0].presence = Presence::Online;
+    n.handle_datagram(t0, addr(3), &data(CAROL, 1, Message::Welcome(w)));
+    let out = drain(&mut n);
+    let submitted: Vec<&str> = out
+        .messages_to(addr(3))
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Submit(s) => Some(s.text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(submitted, vec!["typed early"]);
+}
