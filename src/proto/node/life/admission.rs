@@ -15,6 +15,14 @@ impl Node {
         if !self.life.is_member() {
             return self.refuse(now, n.addr, Refusal::NoLeader);
         }
+        if self.leader_addr().is_none() && !self.is_leader() {
+            // No leader to pass it to. A node our table has online asking to join is not
+            // in the ring, whatever the table says (a leader that died admitted it, and
+            // its welcome never came): cut it out here, or the ring would pass election
+            // tokens to a node that drops them, and no round could end.
+            self.cut_out_joiner(now, &n);
+            return self.refuse(now, n.addr, Refusal::NoLeader);
+        }
         // Taken up once this new leader has taken over sequencing; a returning voter is
         // let in at once (its answer may be the one recovery waits for). That is a voter
         // of the configuration the log ends with, whose addition may not be known

@@ -240,6 +240,40 @@ impl Node {
         self.member_gone(now, &m);
     }
 
+    /// A join from `n` while no leader can take it: if our table has it online at that
+    /// address with that identity, its own join says it is not in the ring. It is cut out
+    /// here only (its watcher may not see it online at all); a later welcome brings it
+    /// back, and a member that was in the ring after all refutes it.
+    pub(in crate::proto::node) fn cut_out_joiner(&mut self, now: Instant, n: &Newcomer) {
+        let Some(mut m) = self.ring.members.get(n.id).cloned() else {
+            return;
+        };
+        if m.presence != Presence::Online
+            || m.addr != n.addr
+            || m.key != n.key
+            || m.id == self.ctx.id
+        {
+            return;
+        }
+        log_at!(
+            info,
+            self,
+            "{} ({}) asks to join, so it is not in the ring; cutting it out",
+            m.name,
+            m.id
+        );
+        m.presence = Presence::Offline;
+        m.stamp = Stamp {
+            lamport: self.ctx.clock.tick(),
+            by: self.ctx.id,
+        };
+        self.ring.members.merge(m.clone());
+        self.ctx.out.event(Event::MemberOffline {
+            name: m.name.clone(),
+        });
+        self.member_gone(now, &m);
+    }
+
     /// Someone (at `reporter`) says this node is offline while it is not: re-announce
     /// itself with a newer stamp (refutation), to everyone and to the reporter.
     pub(in crate::proto::node) fn refute(&mut self, now: Instant, reporter: SocketAddr) {
