@@ -262,6 +262,10 @@ pub enum Message {
         /// The member that answered.
         target: NodeId,
     },
+    /// The leader tells members to drop these departed members from the member table:
+    /// offline for long, and nobody holds messages for them. Each is named with the
+    /// stamp of the entry the leader dropped; a newer entry (the member came back) stays.
+    Forget(Vec<(NodeId, Stamp)>),
 }
 
 /// A limit of the offline queue that kept a direct message from being saved.

@@ -155,6 +155,7 @@ impl Node {
             Message::Commit { term, upto } => self.on_commit(now, sender, term, upto),
             Message::Leave => self.on_leave_request(now, sender),
             Message::Forgotten { from: a, to: b } => self.on_forgotten(now, sender, a, b),
+            Message::Forget(list) => self.on_forget(sender, list),
         }
     }
 
@@ -230,5 +231,6 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Queued(_) => "Queued",
         Message::Dequeued { .. } => "Dequeued",
         Message::Handover(_) => "Handover",
+        Message::Forget(_) => "Forget",
     }
 }
