@@ -239,10 +239,10 @@ fn departed_members_age_out_of_list_and_come_back_with_reg() {
     let mut e = join("e", &[]);
     c.send("exit");
     assert_eq!(c.wait_exit(Duration::from_secs(10)).code(), Some(0));
-    d.send("dereg");
-    d.expect(|l| l.starts_with("you are offline"), "d offline");
-    e.send("dereg");
-    e.expect(|l| l.starts_with("you are offline"), "e offline");
+    for p in [&mut d, &mut e] {
+        p.send("dereg");
+        p.expect(|l| l.starts_with("you are offline"), "the offline notice");
+    }
     b.send("send d kept for d");
     b.expect_line("[d is offline: message saved by a.]");
     for p in [&mut a, &mut b] {
