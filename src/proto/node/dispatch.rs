@@ -160,13 +160,16 @@ impl Node {
     }
 
     /// Our reliable messages that were never acked: their parts decide what that means,
-    /// and the user hears of each member that stopped answering.
+    /// and the user hears of each member that stopped answering. A join attempt that got
+    /// no answer is not such news: joining says itself what became of it (a restarted
+    /// node tries every member it saved, long gone ones too).
     pub(super) fn on_gave_up(&mut self, now: Instant, gave_up: Vec<GaveUp<Token>>) {
         let mut unreachable: Vec<SocketAddr> = Vec::new();
         for g in gave_up {
             self.transport.note_gave_up();
+            let joining = g.token == Token::Life(LifeToken::Join);
             self.settle(now, g.to, g.token, Fate::GaveUp);
-            if !unreachable.contains(&g.to) {
+            if !joining && !unreachable.contains(&g.to) {
                 unreachable.push(g.to);
             }
         }
