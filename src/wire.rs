@@ -22,7 +22,7 @@ pub use entry::{ChatEntry, ConfigChange, FILLER_ORIGIN};
 
 /// The protocol version carried in the first byte of every datagram. Version 2 carries a
 /// list of packets per datagram and cumulative acks (version 1: one packet, one id per ack).
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 /// The largest datagram we ever send, sealed or not (safe under any real path MTU).
 pub const MAX_DATAGRAM: usize = 1200;
 /// Bytes that sealing with the room key adds (see `guard`): a mark, the sender id, a
@@ -262,6 +262,11 @@ pub enum Message {
         /// The member that answered.
         target: NodeId,
     },
+    /// A member's answer to a new leader's [`Message::SyncRequest`]: one room message it
+    /// holds (with the term it was proposed in) or showed. Unlike a leader's
+    /// [`Message::Sequenced`] proposal, acking it never counts as holding a copy, so a
+    /// new leader gathering answers acks these and no proposal of an older term.
+    SyncEntry(ChatEntry),
     /// The leader tells members to drop these departed members from the member table:
     /// offline for long, and nobody holds messages for them. Each is named with the
     /// stamp of the entry the leader dropped; a newer entry (the member came back) stays.

@@ -288,6 +288,9 @@ pub enum CommandError {
     /// The node is not in a room (still joining, leaving, or offline).
     #[error("not in the room (offline? type reg)")]
     NotInRoom,
+    /// A private message while the node looks for its room (restarted, or cut off alone).
+    #[error("looking for the room's members; private messages can be sent once they are found")]
+    LookingForRoom,
     /// `dereg`/`reg` named someone else.
     #[error("{0} is not you; you can only (de)register yourself")]
     NotYou(String),

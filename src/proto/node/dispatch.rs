@@ -132,6 +132,7 @@ impl Node {
             }
             Message::Submit(s) => self.on_submit(now, sender, s),
             Message::Sequenced(e) => self.on_sequenced_from(now, sender, e),
+            Message::SyncEntry(e) => self.on_sync_entry(now, sender, e),
             Message::Fetch { from: a, to: b } => self.on_fetch(now, from, a, b),
             Message::Direct(dm) => self.on_direct(sender, dm, false),
             Message::Store { to, dm } => self.on_store(now, from, sender, to, dm),
@@ -218,6 +219,7 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Members(_) => "Members",
         Message::Submit(_) => "Submit",
         Message::Sequenced(_) => "Sequenced",
+        Message::SyncEntry(_) => "SyncEntry",
         Message::Fetch { .. } => "Fetch",
         Message::Commit { .. } => "Commit",
         Message::Leave => "Leave",

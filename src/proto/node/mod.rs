@@ -337,7 +337,7 @@ impl Node {
         let lamport = self.ctx.clock.now();
         self.ctx
             .out
-            .note_room(members.digest(), self.ring.epoch(), lamport, || {
+            .note_room(members.digest(), self.ring.highest_epoch(), lamport, || {
                 members.entries().cloned().collect()
             });
         self.ctx.out.next_write()

@@ -25,18 +25,22 @@ impl Node {
     }
 
     /// Whether a sequenced message from `sender` may be acked: the reliability layer acks
-    /// only those, and a leader counts acks as copies held towards committing. A new
-    /// leader takes the survivors' answers; a member takes the proposals of the leader it
-    /// follows (that it has room to hold), and committed copies from anyone (what is not
-    /// wanted is dropped after the ack). A deposed leader's proposals go unacked.
+    /// only those, and a leader counts acks as copies held towards committing. A member
+    /// takes the proposals of the leader it follows (that it has room to hold), and
+    /// committed copies from anyone (what is not wanted is dropped after the ack). A
+    /// deposed leader's proposals go unacked, by a new leader gathering the survivors'
+    /// answers too: those come as [`Message::SyncEntry`], never as proposals, so its ack
+    /// cannot let the deposed leader commit what its own majority never held.
     pub(in crate::proto::node) fn can_hold(&self, sender: NodeId, e: &ChatEntry) -> bool {
         if self.room.is_recovering() {
-            true
+            e.term == COMMITTED_TERM
         } else if self.leader() == Some(sender) {
             // Only a proposal of the term followed (or a committed copy): a late proposal
             // of an earlier term of the same leader is no copy of this term's entry.
-            let term_ok =
-                e.term == COMMITTED_TERM || Some(e.term) == self.ring.epoch().map(|ep| ep.term);
+            // None either of a term below one followed before (see `life/join.rs`).
+            let term_ok = e.term == COMMITTED_TERM
+                || (Some(e.term) == self.ring.epoch().map(|ep| ep.term)
+                    && !self.ring.below_followed(e.term));
             term_ok
                 && e.seq.0
                     < self
@@ -51,10 +55,26 @@ impl Node {
         }
     }
 
+    /// A survivor's answer to our sync request: during recovery it keeps the term it was
+    /// held in and counts towards the answers awaited. Otherwise (it came after the
+    /// recovery ended, or answers a leader's confirmation) only a committed copy is of use.
+    pub(in crate::proto::node) fn on_sync_entry(
+        &mut self,
+        now: Instant,
+        sender: NodeId,
+        e: ChatEntry,
+    ) {
+        if self.room.count_answer(sender) {
+            self.on_sequenced(now, e);
+            self.maybe_finish_recovery(now);
+        } else if e.term == COMMITTED_TERM {
+            self.on_sequenced_from(now, sender, e);
+        }
+    }
+
     /// A sequenced message from `sender`: taken if the sender may say it (see
-    /// [`Node::accepts_sequenced`]); during recovery it also counts as a survivor's answer.
-    /// A copy from the leader is of its term; one from another member's shown history is
-    /// committed already; a survivor's answer to a new leader keeps the term it was held in.
+    /// [`Node::accepts_sequenced`]). A copy from the leader is of its term; one from
+    /// another member's shown history is committed already.
     pub(in crate::proto::node) fn on_sequenced_from(
         &mut self,
         now: Instant,
@@ -64,8 +84,7 @@ impl Node {
         if !self.accepts_sequenced(sender, e.seq) {
             return log_at!(debug, self, "ignoring #{} from {sender}", e.seq);
         }
-        let recovering = self.room.count_answer(sender);
-        if !recovering {
+        if !self.room.is_recovering() {
             match self.ring.epoch() {
                 // The leader's copy keeps the term it was proposed in: one of an earlier
                 // term (sent before it led again) is dropped, never taken as this term's.
@@ -85,9 +104,6 @@ impl Node {
             }
         }
         self.on_sequenced(now, e);
-        if recovering {
-            self.maybe_finish_recovery(now);
-        }
     }
 
     /// Sequenced messages are taken from the leader of our epoch; by a new leader from the

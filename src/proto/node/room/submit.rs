@@ -12,7 +12,8 @@ impl Node {
         wall: WallMillis,
         text: String,
     ) {
-        if !self.life.is_member() {
+        let looking = self.looking_for_room();
+        if !self.life.is_member() && !looking {
             return self.refuse_command(CommandError::NotInRoom);
         }
         if let Err(e) = check_text(&text) {
@@ -26,7 +27,15 @@ impl Node {
             sent_at: wall,
             text,
         });
-        self.submit(now, submit);
+        if looking {
+            // Kept, shown nowhere, and submitted once the room is found (see `on_welcome`).
+            self.ctx.out.event(Event::Notice(
+                "looking for the room's members: your message waits, and is sent once they are found"
+                    .into(),
+            ));
+        } else {
+            self.submit(now, submit);
+        }
         self.ctx
             .timers
             .set_if_unset(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);

@@ -561,6 +561,7 @@ mod heartbeats;
 mod hostile;
 mod joining;
 mod membership;
+mod takeover;
 mod terms;
 mod transport;
 mod views;
