@@ -40,6 +40,8 @@ pub const MAX_PACKET: usize = MAX_PLAIN - HEADER_MAX;
 /// message to the most recipients with the longest names) stays within [`MAX_PLAIN`]; a
 /// test checks this.
 pub const MAX_TEXT_BYTES: usize = 760;
+/// The largest direct message text in bytes (UTF-8): the same as a room message's.
+pub const MAX_DIRECT_TEXT_BYTES: usize = MAX_TEXT_BYTES;
 /// The longest member name in bytes.
 pub const MAX_NAME_BYTES: usize = 32;
 /// How many recipients one `send` may name.

@@ -346,9 +346,7 @@ impl State {
         // for the join), so that the refusal says what it refused.
         let echo = match &typed {
             Typed::Nothing => false,
-            Typed::Room(_) | Typed::Request(Request::Command(Command::Send { .. })) => {
-                self.phase != Phase::InRoom
-            }
+            Typed::Room(_) | Typed::Private { .. } => self.phase != Phase::InRoom,
             _ => true,
         };
         if echo {
@@ -372,9 +370,10 @@ impl State {
                 }
                 self.send(request)
             }
-            Typed::Room(texts) => texts
+            typed @ (Typed::Room(_) | Typed::Private { .. }) => typed
+                .into_commands()
                 .into_iter()
-                .flat_map(|text| self.send(Request::Command(Command::SendAll { text })))
+                .flat_map(|c| self.send(Request::Command(c)))
                 .collect(),
         }
     }
