@@ -1,10 +1,10 @@
 //! The full-screen client, the real binary under a pseudo-terminal, its screen read
 //! through a terminal emulator (`vt100`): joining, chatting, completion, a resize, a
 //! message arriving while typing, scrolling and the unread marker, `dereg`/`reg` with
-//! every refused command shown, the leader killed, a split shown in the status bar, 50
-//! joins in a row, a failed join, and colours. Every step waits for what proves the one
-//! before happened on the screen (15 s at most, a split and its heal longer); none
-//! sleeps.
+//! every refused command shown, the leader killed, a departed member ageing out of the
+//! sidebar, a split shown in the status bar, 50 joins in a row, a failed join, and
+//! colours. Every step waits for what proves the one before happened on the screen
+//! (15 s at most, a split and its heal longer); none sleeps.
 
 mod common;
 #[path = "fullscreen/vt.rs"]
@@ -350,6 +350,41 @@ fn the_leader_killed() {
     });
     carol.type_line("exit");
     assert_eq!(carol.wait_exit(), 0, "carol's exit code");
+}
+
+/// A member that left ages out of the member table (`--forget-after 1`), and so out of
+/// the sidebar and the count in the status bar.
+#[test]
+fn a_departed_member_leaves_the_sidebar() {
+    let scratch = Scratch::new();
+    let args = [
+        "--name",
+        "alice",
+        "--port",
+        "0",
+        "--ephemeral",
+        "--forget-after",
+        "1",
+    ];
+    let mut a = VtProc::spawn("alice", &scratch, &args, &[]);
+    a.wait_row("the room created", |r| {
+        pane(r).starts_with("created a new room;")
+    });
+    let mut b = Proc::start(&scratch, "bob", Some(port_of(&a)));
+    b.expect(|l| l.starts_with("joined the room"), "bob's join");
+    a.wait("bob in the sidebar", |p| {
+        p.has_row(|r| r.ends_with("│ bob"))
+    });
+    b.send("exit");
+    b.wait_exit(vt::WAIT);
+    a.wait("bob offline in the sidebar", |p| {
+        p.has_row(|r| r.ends_with("│ bob (off)")) && status(p).contains("· 1/2 online ·")
+    });
+    a.wait("bob gone from the sidebar", |p| {
+        !p.has_row(|r| r.contains("│ bob")) && status(p).contains("· 1/1 online ·")
+    });
+    a.type_line("/quit");
+    assert_eq!(a.wait_exit(), 0, "alice's exit code");
 }
 
 /// Sends `signal` (`STOP`, `CONT`) to `p`.

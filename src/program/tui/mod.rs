@@ -201,8 +201,8 @@ fn read_terminal(queue: &Sender<Message>) {
 const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
 /// The drawing thread: draws, then takes every message waiting before drawing again,
-/// and asks for the room's health every [`HEALTH_EVERY`]; gives the state back when
-/// closed.
+/// and ticks the state every [`HEALTH_EVERY`] (see [`State::tick`]); gives the state
+/// back when closed.
 fn run(
     mut terminal: Terminal<CrosstermBackend<Stdout>>,
     mut state: State,
@@ -226,7 +226,7 @@ fn run(
             };
         if Instant::now() >= health_due {
             health_due = Instant::now() + HEALTH_EVERY;
-            carry_out(state.check_health(), &mut terminal, commands);
+            carry_out(state.tick(), &mut terminal, commands);
         }
         let mut next = first;
         while let Some(message) = next.take() {

@@ -167,9 +167,21 @@ impl State {
         Effect::Send(Request::Command(Command::List))
     }
 
+    /// What the loop does about once a second: asks for the room's health and, while
+    /// the sidebar lists members offline (who may age out of the member table, which
+    /// says nothing), for the members again; both quietly.
+    pub fn tick(&mut self) -> Vec<Effect> {
+        let mut effects = self.check_health();
+        let (online, known) = self.roster.counts();
+        if !effects.is_empty() && online < known {
+            effects.push(Self::refresh_members());
+        }
+        effects
+    }
+
     /// Asks the node for the room's health (a quiet `status`) while in the room, unless
-    /// one such question is on its way already. The loop calls it about once a second;
-    /// the state calls it when the room may have changed.
+    /// one such question is on its way already. The loop calls it about once a second
+    /// (see [`State::tick`]); the state calls it when the room may have changed.
     pub fn check_health(&mut self) -> Vec<Effect> {
         if self.phase != Phase::InRoom || self.health_asked {
             return Vec::new();

@@ -453,6 +453,41 @@ mod tests {
         );
     }
 
+    /// While the sidebar lists members offline, the tick asks for the members too
+    /// (quietly): one that aged out of the member table leaves the sidebar.
+    #[test]
+    fn the_tick_keeps_the_sidebar_true() {
+        let mut s = state(false, 70, 8);
+        s.apply(status_event(2, 2, false));
+        let asked: Vec<String> = s.tick().iter().map(|e| format!("{e:?}")).collect();
+        assert_eq!(asked, ["Send(Command(Status))", "Send(Command(List))"]);
+        assert!(
+            s.tick().is_empty(),
+            "nothing more while the status is on its way"
+        );
+        s.apply(Output::Event(Event::Members(vec![
+            MemberView {
+                name: "alice".into(),
+                addr: "127.0.0.1:1".parse().expect("addr"),
+                online: true,
+                leader: true,
+                me: true,
+            },
+            MemberView {
+                name: "bob".into(),
+                addr: "127.0.0.1:2".parse().expect("addr"),
+                online: true,
+                leader: false,
+                me: false,
+            },
+        ])));
+        let (rows, _) = screen(&s);
+        assert!(!rows.join("\n").contains("carol"), "{rows:#?}");
+        s.apply(status_event(2, 2, false));
+        let asked: Vec<String> = s.tick().iter().map(|e| format!("{e:?}")).collect();
+        assert_eq!(asked, ["Send(Command(Status))"], "nobody offline: no list");
+    }
+
     #[test]
     fn no_colour_means_no_colour() {
         let mut s = state(false, 70, 8);
