@@ -44,9 +44,17 @@ impl Node {
                 .get(*id)
                 .is_some_and(|m| m.presence == Presence::Offline)
         });
+        // The entry standing for each name (as `Membership::by_name` picks it), in one
+        // pass: a table of many offline entries costs no more than a sort.
+        let mut current: BTreeMap<&str, &Member> = BTreeMap::new();
         for m in members.entries() {
             if m.presence == Presence::Offline && m.id != me {
                 since.entry(m.id).or_insert(now);
+            }
+            let rank = |m: &Member| (m.presence == Presence::Online, m.stamp);
+            let best = current.entry(m.name.as_str()).or_insert(m);
+            if rank(m) > rank(best) {
+                *best = m;
             }
         }
         let voters = self.room.log_voters();
@@ -56,7 +64,7 @@ impl Node {
                 let Some(m) = members.get(**id) else {
                     return false;
                 };
-                let replaced = members.by_name(&m.name).is_some_and(|c| c.id != m.id);
+                let replaced = current.get(m.name.as_str()).is_some_and(|c| c.id != m.id);
                 let departed = now.saturating_duration_since(**at) >= self.ctx.cfg.forget_after
                     && !voters.contains(&m.name)
                     && !self.mail.holds_for(&m.name);

@@ -253,3 +253,30 @@ fn a_full_forget_fits_one_packet() {
     let msg = Message::Forget(vec![largest; super::ring::FORGET_PER_MESSAGE]);
     assert!(data_packet(MsgId(u64::MAX), msg).is_ok());
 }
+
+/// An entry a newer one of the same user replaced (a restart gives a new node id) goes
+/// at the leader's next look, without waiting, and every member is told.
+#[test]
+fn a_replaced_entry_goes_at_once() {
+    let t0 = base_time();
+    let mut n = leader_with_bob(t0);
+    let old = Member {
+        id: NodeId(201),
+        presence: Presence::Offline,
+        ..member(BOB, "bob", 2)
+    };
+    n.ring.merge(old.clone());
+    n.age_out(t0);
+    assert!(
+        n.members().get(NodeId(201)).is_none(),
+        "the old entry is gone"
+    );
+    assert!(n.members().is_online(BOB), "the one standing for bob stays");
+    let out = drain(&mut n);
+    assert!(
+        out.messages_to(addr(2))
+            .contains(&&Message::Forget(vec![(old.id, old.stamp)])),
+        "{:?}",
+        out.sent
+    );
+}
