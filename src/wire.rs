@@ -40,6 +40,8 @@ pub const MAX_PACKET: usize = MAX_PLAIN - HEADER_MAX;
 /// message to the most recipients with the longest names) stays within [`MAX_PLAIN`]; a
 /// test checks this.
 pub const MAX_TEXT_BYTES: usize = 760;
+/// The largest direct message text in bytes (UTF-8): the same as a room message's.
+pub const MAX_DIRECT_TEXT_BYTES: usize = MAX_TEXT_BYTES;
 /// The longest member name in bytes.
 pub const MAX_NAME_BYTES: usize = 32;
 /// How many recipients one `send` may name.
@@ -267,6 +269,10 @@ pub enum Message {
     /// [`Message::Sequenced`] proposal, acking it never counts as holding a copy, so a
     /// new leader gathering answers acks these and no proposal of an older term.
     SyncEntry(ChatEntry),
+    /// The leader tells members to drop these departed members from the member table:
+    /// offline for long, and nobody holds messages for them. Each is named with the
+    /// stamp of the entry the leader dropped; a newer entry (the member came back) stays.
+    Forget(Vec<(NodeId, Stamp)>),
 }
 
 /// A limit of the offline queue that kept a direct message from being saved.

@@ -156,17 +156,21 @@ impl Node {
             Message::Commit { term, upto } => self.on_commit(now, sender, term, upto),
             Message::Leave => self.on_leave_request(now, sender),
             Message::Forgotten { from: a, to: b } => self.on_forgotten(now, sender, a, b),
+            Message::Forget(list) => self.on_forget(sender, list),
         }
     }
 
     /// Our reliable messages that were never acked: their parts decide what that means,
-    /// and the user hears of each member that stopped answering.
+    /// and the user hears of each member that stopped answering. A join attempt that got
+    /// no answer is not such news: joining says itself what became of it (a restarted
+    /// node tries every member it saved, long gone ones too).
     pub(super) fn on_gave_up(&mut self, now: Instant, gave_up: Vec<GaveUp<Token>>) {
         let mut unreachable: Vec<SocketAddr> = Vec::new();
         for g in gave_up {
             self.transport.note_gave_up();
+            let joining = g.token == Token::Life(LifeToken::Join);
             self.settle(now, g.to, g.token, Fate::GaveUp);
-            if !unreachable.contains(&g.to) {
+            if !joining && !unreachable.contains(&g.to) {
                 unreachable.push(g.to);
             }
         }
@@ -232,5 +236,6 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Queued(_) => "Queued",
         Message::Dequeued { .. } => "Dequeued",
         Message::Handover(_) => "Handover",
+        Message::Forget(_) => "Forget",
     }
 }

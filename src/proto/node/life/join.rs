@@ -253,6 +253,8 @@ impl Node {
         let parts = std::mem::take(parts);
         self.adopt_voters(voters, voters_at);
         let mut leaders_view_of_me = None;
+        let in_welcome: BTreeSet<NodeId> = parts.values().flatten().map(|m| m.id).collect();
+        self.forget_departed_since(&in_welcome);
         for m in parts.into_values().flatten() {
             if m.id == self.ctx.id {
                 leaders_view_of_me = Some(m);

@@ -8,12 +8,15 @@
 use super::*;
 
 mod away;
+mod departed;
 mod election;
 mod heartbeat;
 mod members;
 mod probe;
 mod terms;
 
+#[cfg(test)]
+pub(super) use departed::FORGET_PER_MESSAGE;
 pub(super) use terms::MAX_TERM;
 use terms::TermBound;
 
@@ -59,6 +62,9 @@ pub(super) struct Ring {
     asked_about: BTreeSet<NodeId>,
     /// Members we probe for others: target, then who asked and until when.
     probing_for: BTreeMap<NodeId, Vec<(SocketAddr, Instant)>>,
+    /// While leading: since when each offline member has been seen offline (see
+    /// `departed.rs`).
+    offline_since: BTreeMap<NodeId, Instant>,
 }
 
 impl Ring {
@@ -81,6 +87,7 @@ impl Ring {
             checking: BTreeSet::new(),
             asked_about: BTreeSet::new(),
             probing_for: BTreeMap::new(),
+            offline_since: BTreeMap::new(),
         }
     }
 

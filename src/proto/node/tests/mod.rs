@@ -556,6 +556,7 @@ mod away;
 mod bounds;
 mod claims;
 mod commit;
+mod departed;
 mod heartbeats;
 mod hostile;
 mod joining;
