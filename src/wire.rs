@@ -18,10 +18,14 @@ use std::net::SocketAddr;
 use thiserror::Error;
 
 mod entry;
-pub use entry::{ChatEntry, ConfigChange, FILLER_ORIGIN};
+mod signature;
+pub use entry::{ChainLink, ChatEntry, ConfigChange, FILLER_ORIGIN, Provenance};
+pub use signature::SignatureBytes;
 
-/// The protocol version carried in the first byte of every datagram. Version 2 carries a
-/// list of packets per datagram and cumulative acks (version 1: one packet, one id per ack).
+/// The protocol version carried in the first byte of every datagram. Version 3 carries
+/// each room message's proof of origin and seals direct messages to their recipient
+/// (version 2: a list of packets per datagram and cumulative acks; version 1: one packet,
+/// one id per ack).
 pub const PROTOCOL_VERSION: u8 = 3;
 /// The largest datagram we ever send, sealed or not (safe under any real path MTU).
 pub const MAX_DATAGRAM: usize = 1200;
@@ -36,12 +40,14 @@ pub const MAX_PLAIN: usize = MAX_DATAGRAM - SEAL_OVERHEAD;
 pub const HEADER_MAX: usize = 1 + 10 + 10 + 2;
 /// The largest encoded packet: one that fits a datagram alone, whatever the header.
 pub const MAX_PACKET: usize = MAX_PLAIN - HEADER_MAX;
-/// The largest chat text in bytes (UTF-8). The worst-case message carrying it (a direct
-/// message to the most recipients with the longest names) stays within [`MAX_PLAIN`]; a
-/// test checks this.
+/// The largest room message text in bytes (UTF-8). The worst-case message carrying it
+/// stays within [`MAX_PLAIN`]; a test checks this.
 pub const MAX_TEXT_BYTES: usize = 760;
-/// The largest direct message text in bytes (UTF-8): the same as a room message's.
-pub const MAX_DIRECT_TEXT_BYTES: usize = MAX_TEXT_BYTES;
+/// The largest direct message text in bytes (UTF-8): less than a room message's, as each
+/// copy carries its seal (an ephemeral key, a tag and the sender's signature, see
+/// `proto::seal`). The worst-case copy (to the most recipients with the longest names,
+/// kept for an offline one) stays within [`MAX_PLAIN`]; a test checks this.
+pub const MAX_DIRECT_TEXT_BYTES: usize = 640;
 /// The longest member name in bytes.
 pub const MAX_NAME_BYTES: usize = 32;
 /// How many recipients one `send` may name.
@@ -453,9 +459,12 @@ pub struct Submit {
     pub sent_at: WallMillis,
     /// The text.
     pub text: String,
+    /// The origin's proof that it wrote this (see `proto::seal`).
+    pub proof: Provenance,
 }
 
-/// A direct message to one or a few members.
+/// One copy of a direct message, sealed for one of its recipients (see `proto::seal`):
+/// only that recipient opens it, and only the sender could have written what is inside.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectMessage {
     /// Per-origin id.
@@ -464,12 +473,9 @@ pub struct DirectMessage {
     pub from_name: String,
     /// All recipients' names (each gets its own copy).
     pub to: Vec<String>,
-    /// Sender's Lamport time at send.
-    pub lamport: Lamport,
-    /// Sender's wall-clock time at send.
-    pub sent_at: WallMillis,
-    /// The text.
-    pub text: String,
+    /// The sealed content (times, text and the sender's signature), for the recipient
+    /// this copy goes to: the one it is sent to directly, or `to[i]` of a kept copy.
+    pub sealed: Vec<u8>,
 }
 
 /// Why a datagram could not be encoded or decoded.

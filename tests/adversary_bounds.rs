@@ -390,9 +390,7 @@ fn one_member_cannot_fill_anothers_offline_queue() {
             id: DmId(1_000_000 + k),
             from_name: "carol".into(),
             to: vec!["dave".into()],
-            lamport: Lamport(100),
-            sent_at: WallMillis(1_700_000_000_000),
-            text: format!("filler {k}"),
+            sealed: format!("filler {k}").into_bytes(),
         };
         spoof.send(
             c.addr,
@@ -441,9 +439,7 @@ fn kept_messages_for_invented_names_are_not_kept() {
                 id: DmId(k),
                 from_name: "carol".into(),
                 to: vec![to],
-                lamport: Lamport(100),
-                sent_at: WallMillis(1_700_000_000_000),
-                text: "x".repeat(600),
+                sealed: vec![b'x'; 600],
             },
         })
     };
@@ -662,9 +658,7 @@ fn templates(r: &Room, rng: &mut Rng, wild: bool) -> Vec<Message> {
         id: DmId(5_000),
         from_name: "bob".into(),
         to: vec!["alice".into(), "carol".into()],
-        lamport: Lamport(50),
-        sent_at: WallMillis(1_700_000_000_000),
-        text: "fuzz".into(),
+        sealed: b"fuzz".to_vec(),
     };
     let bob_entry = Member {
         id: r.bob,
@@ -686,6 +680,7 @@ fn templates(r: &Room, rng: &mut Rng, wild: bool) -> Vec<Message> {
         sent_at: WallMillis(1_700_000_000_000),
         text: "fuzz".into(),
         term: n(0),
+        proof: Default::default(),
     };
     vec![
         Message::Members(vec![Member {
@@ -746,6 +741,7 @@ fn templates(r: &Room, rng: &mut Rng, wild: bool) -> Vec<Message> {
             lamport: Lamport(70),
             sent_at: WallMillis(1_700_000_000_000),
             text: "fuzz".into(),
+            proof: Default::default(),
         }),
         Message::Direct(dm.clone()),
         Message::Store {

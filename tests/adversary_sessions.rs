@@ -124,9 +124,7 @@ fn direct(from_name: &str, to: &str, text: &str) -> Message {
         id: DmId(0x7000_0000 + text.len() as u64),
         from_name: from_name.into(),
         to: vec![to.into()],
-        lamport: Lamport(999),
-        sent_at: WallMillis(1_700_000_000_000),
-        text: text.into(),
+        sealed: text.as_bytes().to_vec(),
     })
 }
 
@@ -138,6 +136,7 @@ fn submit(name: &str, text: &str) -> Message {
         lamport: Lamport(999),
         sent_at: WallMillis(1_700_000_000_000),
         text: text.into(),
+        proof: Default::default(),
     })
 }
 
@@ -237,7 +236,9 @@ fn a_forged_source_and_member_id_are_refused() {
             );
         }
         for p in [&alice, &bob, &carol] {
-            assert!(!showed(p, "forged"), "keyed {keyed}: {}", p.transcript());
+            for text in ["forged dm", "forged room"] {
+                assert!(!showed(p, text), "keyed {keyed}: {}", p.transcript());
+            }
         }
     }
 }

@@ -304,6 +304,14 @@ fn bad_commands_print_errors_and_the_node_keeps_working() {
     bob.send("send alice still can DM");
     alice.expect(|l| l.ends_with("] bob: still can DM"), "bob's DM");
     bob.expect_line("[Message received by alice.]");
+    // The longest private message, sealed for alice, fits a datagram and opens.
+    let longest_dm = "d".repeat(MAX_DIRECT_TEXT_BYTES);
+    bob.send(&format!("send alice {longest_dm}"));
+    alice.expect(
+        |l| l.ends_with(&format!("] bob: {longest_dm}")),
+        "bob's longest DM",
+    );
+    bob.expect_line("[Message received by alice.]");
 
     // The irssi habits: `/me` posts `* bob ...`, `/msg` is `send`.
     bob.send("/me waves");

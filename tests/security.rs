@@ -14,6 +14,7 @@ use common::*;
 use ed25519_dalek::SigningKey;
 use ringchat::guard::{Guard, KEY_BYTES, read_key};
 use ringchat::ids::{DmId, Lamport, NodeId, WallMillis};
+use ringchat::proto::seal;
 use ringchat::wire::{DirectMessage, Message, decode};
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
@@ -335,15 +336,31 @@ fn a_replayed_datagram_is_refused_by_the_guard() {
     assert_eq!(a1["duplicates"], a0["duplicates"], "{a0:?} -> {a1:?}");
     assert_eq!(fake.challenges(), 1, "the replayed join was challenged");
 
-    // A private message to bob, shown once.
+    // A private message to bob, sealed for him and signed by mallory, shown once.
+    let bob_key = fake
+        .key_of("bob")
+        .expect("bob's identity, from the welcome");
     let dm = |id: u64, text: &str| {
-        Message::Direct(DirectMessage {
+        let to = vec!["bob".to_string()];
+        let header = seal::DirectHeader {
+            origin: fake.id,
             id: DmId(id),
-            from_name: "mallory".into(),
-            to: vec!["bob".into()],
+            from_name: "mallory",
+            to: &to,
+            recipient: "bob",
+            recipient_key: &bob_key,
+        };
+        let content = seal::DirectContent {
             lamport: Lamport(40 + id),
             sent_at: WallMillis(1_700_000_000_000),
             text: text.into(),
+        };
+        let sealed = seal::seal_direct(&identity, &header, &content, [id as u8; 32]).expect("seal");
+        Message::Direct(DirectMessage {
+            id: DmId(id),
+            from_name: "mallory".into(),
+            to,
+            sealed,
         })
     };
     let replay_me = plain(fake.id, fake.next_id(), dm(1, "replay me"));

@@ -24,10 +24,10 @@ pub use room::{Room, run_room_burst};
 
 use ed25519_dalek::{Signer, SigningKey};
 use ringchat::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
-use ringchat::proto::{Command, Event, Node, NodeConfig};
+use ringchat::proto::{Command, Event, Node, NodeConfig, seal};
 use ringchat::wire::{
     Ack, ChatEntry, DirectMessage, Envelope, Epoch, Heartbeat, MAX_PLAIN, Member, Message, Packet,
-    Presence, QueuedDm, Stamp, Submit, Welcome, decode, encode, proof_message,
+    Presence, Provenance, QueuedDm, Stamp, Submit, Welcome, decode, encode, proof_message,
 };
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -371,17 +371,45 @@ pub fn command_frame(kind: u8, text: &str) -> Vec<u8> {
     out
 }
 
+/// Room message `seq` from `origin`, a run of its own sealed with [`signer`]`(origin)`
+/// (sealed once per process: the same entries come back on every run).
 fn entry(seq: u64, origin: NodeId, origin_seq: u64) -> ChatEntry {
-    ChatEntry {
-        seq: Seq(seq),
-        origin,
-        name: name_of(origin).into(),
-        origin_seq: OriginSeq(origin_seq),
-        lamport: Lamport(seq + 10),
-        sent_at: WallMillis(1_700_000_000_000),
-        text: format!("message {seq}"),
-        term: 0,
-    }
+    static SEALED: OnceLock<Mutex<HashMap<(u64, NodeId, u64), ChatEntry>>> = OnceLock::new();
+    let mut sealed = SEALED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    sealed
+        .entry((seq, origin, origin_seq))
+        .or_insert_with(|| {
+            let mut e = ChatEntry {
+                seq: Seq(seq),
+                origin,
+                name: name_of(origin).into(),
+                origin_seq: OriginSeq(origin_seq),
+                lamport: Lamport(seq + 10),
+                sent_at: WallMillis(1_700_000_000_000),
+                text: format!("message {seq}"),
+                term: 0,
+                proof: Provenance::default(),
+            };
+            let link = seal::chain_start(origin);
+            let written = seal::Written {
+                origin,
+                name: &e.name,
+                origin_seq: e.origin_seq,
+                lamport: e.lamport,
+                sent_at: e.sent_at,
+                text: &e.text,
+            };
+            let value = seal::chain(&link, &written);
+            e.proof = Provenance {
+                link: Some(link),
+                seal: Some(seal::seal_run(&signer(origin), &value)),
+            };
+            e
+        })
+        .clone()
 }
 
 fn dm(id: u64, from: NodeId, to: &[&str]) -> DirectMessage {
@@ -389,21 +417,41 @@ fn dm(id: u64, from: NodeId, to: &[&str]) -> DirectMessage {
         id: DmId(id),
         from_name: name_of(from).into(),
         to: to.iter().map(|s| s.to_string()).collect(),
-        lamport: Lamport(20),
-        sent_at: WallMillis(1_700_000_000_000),
-        text: "psst".into(),
+        // Sealed for nobody in particular: it is refused, and counted, where it arrives.
+        sealed: vec![0x5a; 64 + 48],
     }
 }
 
 fn submit(origin_seq: u64, name: &str) -> Submit {
-    Submit {
+    let origin = [BOB, CAROL, ALICE]
+        .into_iter()
+        .find(|id| name_of(*id) == name)
+        .unwrap_or(DAN);
+    let mut s = Submit {
         origin_seq: OriginSeq(origin_seq),
         committed_below: OriginSeq(origin_seq),
         name: name.into(),
         lamport: Lamport(12),
         sent_at: WallMillis(1_700_000_000_000),
         text: format!("hello {origin_seq}"),
-    }
+        proof: Provenance::default(),
+    };
+    // A run of its own, sealed by its origin.
+    let link = seal::chain_start(origin);
+    let written = seal::Written {
+        origin,
+        name,
+        origin_seq: s.origin_seq,
+        lamport: s.lamport,
+        sent_at: s.sent_at,
+        text: &s.text,
+    };
+    let value = seal::chain(&link, &written);
+    s.proof = Provenance {
+        link: Some(link),
+        seal: Some(seal::seal_run(&signer(origin), &value)),
+    };
+    s
 }
 
 fn heartbeat(leader: NodeId, delivered: u64, probe: bool) -> Packet {

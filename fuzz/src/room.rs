@@ -16,10 +16,11 @@
 //! `u64::MAX`), then bytes flipped, set or cut.
 
 use ringchat::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
-use ringchat::proto::{Command, Event, Node, NodeConfig};
+use ed25519_dalek::SigningKey;
+use ringchat::proto::{Command, Event, Node, NodeConfig, seal};
 use ringchat::wire::{
     Ack, ChatEntry, DirectMessage, Envelope, Epoch, Heartbeat, MAX_PLAIN, Member, Message, Packet,
-    Presence, QueuedDm, Refusal, Stamp, Submit, decode, encode,
+    Presence, Provenance, QueuedDm, Refusal, Stamp, Submit, decode, encode,
 };
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -277,24 +278,63 @@ impl Default for Room {
 fn templates(room: &Room, to: usize, input: &mut Input, wild: bool) -> Vec<Message> {
     let epoch = room.epoch_of(to);
     let mut n = |normal: u64| if wild { input.number() } else { normal };
-    let dm = DirectMessage {
-        id: DmId(n(100)),
-        from_name: "bob".into(),
-        to: vec![NAMES[to].into()],
+    let bob = SigningKey::from_bytes(&config(1).identity);
+    // Sealed by bob for the node it goes to, as bob's node would (a mutation breaks it).
+    let dm_id = DmId(n(100));
+    let recipients = vec![NAMES[to].to_string()];
+    let recipient_key = room.nodes[to]
+        .members()
+        .get(IDS[to])
+        .map_or([0; 32], |m| m.key);
+    let header = seal::DirectHeader {
+        origin: IDS[1],
+        id: dm_id,
+        from_name: "bob",
+        to: &recipients,
+        recipient: NAMES[to],
+        recipient_key: &recipient_key,
+    };
+    let content = seal::DirectContent {
         lamport: Lamport(50),
         sent_at: WallMillis(1_700_000_000_000),
         text: "fuzz".into(),
     };
+    let dm = DirectMessage {
+        id: dm_id,
+        from_name: "bob".into(),
+        sealed: seal::seal_direct(&bob, &header, &content, [7; 32]).unwrap_or_default(),
+        to: recipients,
+    };
+    // Room messages carry bob's own proof: a run of one, from the start of his chain.
+    let proven = |origin_seq: OriginSeq, lamport: Lamport| {
+        let written = seal::Written {
+            origin: IDS[1],
+            name: "bob",
+            origin_seq,
+            lamport,
+            sent_at: WallMillis(1_700_000_000_000),
+            text: "fuzz",
+        };
+        let link = seal::chain_start(IDS[1]);
+        let value = seal::chain(&link, &written);
+        Provenance {
+            link: Some(link),
+            seal: Some(seal::seal_run(&bob, &value)),
+        }
+    };
+    let entry_seq = OriginSeq(n(1));
     let entry = ChatEntry {
         seq: Seq(n(3)),
         origin: IDS[1],
         name: "bob".into(),
-        origin_seq: OriginSeq(n(1)),
+        origin_seq: entry_seq,
         lamport: Lamport(60),
         sent_at: WallMillis(1_700_000_000_000),
         text: "fuzz".into(),
         term: n(epoch.term),
+        proof: proven(entry_seq, Lamport(60)),
     };
+    let submit_seq = OriginSeq(n(1));
     let member = |i: usize, presence: Presence, lamport: u64| Member {
         id: IDS[i],
         name: NAMES[i].into(),
@@ -352,12 +392,13 @@ fn templates(room: &Room, to: usize, input: &mut Input, wild: bool) -> Vec<Messa
             to: Seq(n(3)),
         },
         Message::Submit(Submit {
-            origin_seq: OriginSeq(n(1)),
+            origin_seq: submit_seq,
             committed_below: OriginSeq(n(1)),
             name: "bob".into(),
             lamport: Lamport(70),
             sent_at: WallMillis(1_700_000_000_000),
             text: "fuzz".into(),
+            proof: proven(submit_seq, Lamport(70)),
         }),
         Message::Direct(dm.clone()),
         Message::Store {

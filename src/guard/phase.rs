@@ -129,7 +129,7 @@ pub fn sender_of(plain: &[u8]) -> Option<NodeId> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{DmId, Lamport, MsgId, WallMillis};
+    use crate::ids::{DmId, Lamport, MsgId};
     use crate::wire::{Ack, DirectMessage, Heartbeat};
 
     fn datagram(from: u64, packets: Vec<Packet>) -> Vec<u8> {
@@ -150,9 +150,7 @@ mod tests {
             id: DmId(1),
             from_name: "alice".into(),
             to: vec!["bob".into()],
-            lamport: Lamport(1),
-            sent_at: WallMillis(0),
-            text: "hi".into(),
+            sealed: b"hi".to_vec(),
         })
     }
 

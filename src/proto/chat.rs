@@ -1,12 +1,14 @@
 //! Room-message ordering: the leader's [`Sequencer`], each member's [`HoldBackQueue`],
-//! the [`History`] of delivered messages, and the [`Outbox`] of this node's own
-//! submissions awaiting commit.
+//! the [`History`] of delivered messages, the [`Outbox`] of this node's own
+//! submissions awaiting commit, and the proof of each message's origin ([`Vouched`],
+//! [`Pending`]).
 //!
 //! Pure data structures: no sending, no clocks. `proto::node` drives them.
 
 mod history;
 mod holdback;
 mod outbox;
+mod provenance;
 mod sequencer;
 mod submissions;
 #[cfg(test)]
@@ -20,4 +22,5 @@ use submissions::Submissions;
 pub use history::History;
 pub use holdback::{HoldBackQueue, MAX_HOLDBACK};
 pub use outbox::Outbox;
+pub use provenance::{Chained, Pending, Vouched};
 pub use sequencer::{Accepted, MAX_HELD_PER_ORIGIN, Sequencer};

@@ -1,7 +1,7 @@
 //! What goes into a node ([`Command`]) and what comes out of it ([`Event`]).
 
 use crate::ids::{Lamport, NodeId, WallMillis};
-use crate::wire::{ChatEntry, MAX_RECIPIENTS, MAX_TEXT_BYTES, Refusal};
+use crate::wire::{ChatEntry, MAX_RECIPIENTS, Refusal};
 use std::net::SocketAddr;
 use thiserror::Error;
 
@@ -206,6 +206,9 @@ pub struct Stats {
     /// unknown names, joins past the join limits, datagrams to a stranger past three
     /// times what it sent (see the README's "Bounds").
     pub limited: u64,
+    /// Room and direct messages refused because their origin's signature (or a direct
+    /// message's seal) did not check: forged, altered, or not for this node.
+    pub forged: u64,
 }
 
 /// One member's place on the ring, for drawing it.
@@ -268,10 +271,13 @@ pub enum CommandError {
     #[error("empty message")]
     Empty,
     /// Text over the limit.
-    #[error("message is {len} bytes; the limit is {MAX_TEXT_BYTES} bytes")]
+    #[error("message is {len} bytes; the limit is {limit} bytes")]
     TooLong {
         /// The text's length in bytes.
         len: usize,
+        /// The limit for that kind of message ([`MAX_TEXT_BYTES`] for the room,
+        /// [`MAX_DIRECT_TEXT_BYTES`](crate::wire::MAX_DIRECT_TEXT_BYTES) for a private one).
+        limit: usize,
     },
     /// No member of that name.
     #[error("no such user {0}")]

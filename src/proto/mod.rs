@@ -21,8 +21,10 @@
 //! rule), `reliable` (message ids, resends, acks, duplicate windows), `packet`, `chat`
 //! (sequencer, hold-back queue, history, outbox), `offline` (the offline queue), `ring`
 //! (the member table), `detector`, `election` (Chang-Roberts), `clock` (Lamport),
-//! `timers`, `event` (commands in, events out), `durable` (what is written to disk) and
-//! `limits` (the join limits and the anti-amplification budget towards strangers).
+//! `timers`, `event` (commands in, events out), `durable` (what is written to disk),
+//! `limits` (the join limits and the anti-amplification budget towards strangers) and
+//! [`seal`] (room messages signed by their origin, direct messages sealed to their
+//! recipient).
 
 pub mod batch;
 mod chat;
@@ -37,6 +39,7 @@ mod offline;
 mod packet;
 mod reliable;
 mod ring;
+pub mod seal;
 mod timers;
 
 pub use chat::History;

@@ -188,7 +188,6 @@ impl OfflineQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::{Lamport, WallMillis};
     use crate::wire::DirectMessage;
 
     fn item(origin: u64, id: u64, to: &str) -> QueuedDm {
@@ -199,9 +198,7 @@ mod tests {
                 id: DmId(id),
                 from_name: "y".into(),
                 to: vec![to.into()],
-                lamport: Lamport(id),
-                sent_at: WallMillis(id),
-                text: format!("t{id}"),
+                sealed: format!("t{id}").into_bytes(),
             },
         }
     }

@@ -96,6 +96,7 @@ mod tests {
             sent_at: WallMillis(1_700_000_000_000),
             text,
             term: 0,
+            proof: Default::default(),
         }
     }
 
@@ -110,6 +111,7 @@ mod tests {
                 lamport: Lamport(0),
                 sent_at: WallMillis(0),
                 text: "x".repeat(MAX_TEXT_BYTES),
+                proof: Default::default(),
             }),
             Message::Fetch {
                 from: Seq(1),

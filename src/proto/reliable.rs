@@ -218,6 +218,12 @@ impl<T> Reliable<T> {
         self.receipts.accept(from, sender, id)
     }
 
+    /// Whether data packet `id` from `sender` was accepted already (a copy of it now is a
+    /// duplicate). Changes nothing.
+    pub fn was_received(&self, sender: NodeId, id: MsgId) -> bool {
+        self.receipts.was_accepted(sender, id)
+    }
+
     /// Whether acks are owed (see [`Reliable::take_acks`]).
     pub fn owes_acks(&self) -> bool {
         self.receipts.owes()

@@ -16,7 +16,7 @@ pub use schema::CURRENT as SCHEMA_VERSION;
 
 use crate::ids::{DmId, Lamport, NodeId, OriginSeq, Seq, WallMillis};
 use crate::proto::{Restored, Write};
-use crate::wire::{ChatEntry, Epoch, FILLER_ORIGIN, Member, QueuedDm};
+use crate::wire::{ChatEntry, Epoch, FILLER_ORIGIN, Member, Provenance, QueuedDm, SignatureBytes};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -241,7 +241,7 @@ impl Store {
     fn load_inner(&self, history_limit: usize) -> rusqlite::Result<Restored> {
         let mut r = Restored::default();
         let mut q = self.conn.prepare(
-            "SELECT seq, origin, origin_seq, name, lamport, sent_at, text FROM history \
+            "SELECT seq, origin, origin_seq, name, lamport, sent_at, text, link, seal FROM history \
              ORDER BY row DESC LIMIT ?1",
         )?;
         let limit = i64::try_from(history_limit).unwrap_or(i64::MAX);
@@ -352,7 +352,7 @@ impl Store {
         let mut entries = self
             .conn
             .prepare(
-                "SELECT seq, origin, origin_seq, name, lamport, sent_at, text FROM history \
+                "SELECT seq, origin, origin_seq, name, lamport, sent_at, text, link, seal FROM history \
                  WHERE origin != ?1 AND (text LIKE ?2 ESCAPE '\\' OR name LIKE ?2 ESCAPE '\\') \
                  ORDER BY row DESC LIMIT ?3",
             )
@@ -390,6 +390,15 @@ fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatEntry> {
         sent_at: WallMillis(row.get::<_, i64>(5)? as u64),
         text: row.get(6)?,
         term: 0,
+        proof: Provenance {
+            link: row
+                .get::<_, Option<Vec<u8>>>(7)?
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()),
+            seal: row
+                .get::<_, Option<Vec<u8>>>(8)?
+                .and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok())
+                .map(SignatureBytes),
+        },
     })
 }
 
@@ -409,8 +418,9 @@ fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
     match w {
         Write::Delivered(e) => {
             tx.prepare_cached(
-                "INSERT INTO history (seq, origin, origin_seq, name, lamport, sent_at, text) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO history \
+                 (seq, origin, origin_seq, name, lamport, sent_at, text, link, seal) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?
             .execute(params![
                 e.seq.0 as i64,
@@ -419,7 +429,9 @@ fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 e.name,
                 e.lamport.0 as i64,
                 e.sent_at.0 as i64,
-                e.text
+                e.text,
+                e.proof.link.map(|l| l.to_vec()),
+                e.proof.seal.map(|s| s.0.to_vec())
             ])?;
             tx.prepare_cached("DELETE FROM held WHERE seq = ?1")?
                 .execute(params![e.seq.0 as i64])?;

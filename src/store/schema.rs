@@ -5,7 +5,7 @@
 //! version of the program is refused, never rewritten.
 
 /// The schema version this program writes.
-pub const CURRENT: u32 = 3;
+pub const CURRENT: u32 = 4;
 
 /// Version 1: settings, the member table, delivered room messages in the order they
 /// were shown, and the offline-queue replicas.
@@ -65,5 +65,19 @@ CREATE TABLE held (
 );
 ";
 
+/// Version 4: each room message keeps its origin's proof (its link in the origin's chain
+/// and, on the message that closes a run, the origin's signature; empty for messages from
+/// before, which are read as they were and never passed on). Kept private messages are
+/// sealed for their recipient from now on: the copies kept in the clear by an earlier
+/// version are dropped, as no recipient could check who wrote them. So are the held
+/// copies of version 3: they carry no proof, so no member could take them from this one
+/// (and the room, whose wire version changed with this, restarts as a whole anyway).
+pub const V4: &str = "
+ALTER TABLE history ADD COLUMN link BLOB;
+ALTER TABLE history ADD COLUMN seal BLOB;
+DELETE FROM kept;
+DELETE FROM held;
+";
+
 /// The migrations, in order: `MIGRATIONS[i]` takes version `i` to `i + 1`.
-pub const MIGRATIONS: [&str; CURRENT as usize] = [V1, V2, V3];
+pub const MIGRATIONS: [&str; CURRENT as usize] = [V1, V2, V3, V4];

@@ -23,6 +23,7 @@ fn entry(seq: u64, text: &str) -> ChatEntry {
         sent_at: WallMillis(1_700_000_000_000 + seq),
         text: text.into(),
         term: 0,
+        proof: Default::default(),
     }
 }
 
@@ -34,9 +35,7 @@ fn kept(id: u64, to: &str) -> QueuedDm {
             id: DmId(id),
             from_name: "y".into(),
             to: vec![to.into()],
-            lamport: Lamport(id),
-            sent_at: WallMillis(id),
-            text: format!("kept {id}"),
+            sealed: format!("kept {id}").into_bytes(),
         },
     }
 }
@@ -208,8 +207,16 @@ fn a_first_version_database_is_migrated_with_its_data() {
     let r = s.load(10).unwrap();
     assert_eq!(r.history.len(), 1);
     assert_eq!(r.history[0].text, "from version one");
-    assert_eq!(r.kept, vec![kept(2, "x")]);
-    // What version two added works on the migrated database.
+    assert_eq!(
+        r.history[0].proof,
+        Provenance::default(),
+        "kept without a proof"
+    );
+    // A copy kept in the clear cannot be checked by its recipient: version four drops it.
+    assert!(r.kept.is_empty());
+    // What versions two to four added works on the migrated database.
+    s.apply(&[Write::Kept(kept(2, "x"))]).unwrap();
+    assert_eq!(s.load(10).unwrap().kept, vec![kept(2, "x")]);
     s.apply(&[Write::HandedOver {
         to: "x".into(),
         origin: NodeId(3),
@@ -219,5 +226,73 @@ fn a_first_version_database_is_migrated_with_its_data() {
     let r = s.load(10).unwrap();
     assert!(r.kept.is_empty());
     assert_eq!(r.handed_over.len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A room message's proof of origin (its link, and the seal on the last of a run) is kept
+/// with it and read back as it was, so the history it answers from can be proven by
+/// whoever asks, and so is a held copy's; a version-three database keeps its messages,
+/// read without a proof, and drops its held copies (they carry none).
+#[test]
+fn a_room_message_keeps_its_proof() {
+    let dir = scratch("proof");
+    {
+        std::fs::create_dir_all(&dir).unwrap();
+        let c = Connection::open(dir.join(DB_FILE)).unwrap();
+        c.execute_batch(schema::V1).unwrap();
+        c.execute_batch(schema::V2).unwrap();
+        c.execute_batch(schema::V3).unwrap();
+        c.pragma_update(None, "user_version", 3).unwrap();
+        c.execute(
+            "INSERT INTO history (seq, origin, origin_seq, name, lamport, sent_at, text) \
+             VALUES (1, 9, 1, 'bob', 101, 5, 'from version three')",
+            [],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO held (seq, entry) VALUES (7, x'0102030405')",
+            [],
+        )
+        .unwrap();
+    }
+    let mut s = Store::open(&dir, &KEY).unwrap();
+    assert_eq!(s.version().unwrap(), SCHEMA_VERSION);
+    assert!(
+        s.load(10).unwrap().held.is_empty(),
+        "version three's held copies dropped"
+    );
+    let follower = ChatEntry {
+        proof: Provenance {
+            link: Some([3; 32]),
+            seal: None,
+        },
+        ..entry(2, "in a run")
+    };
+    let closing = ChatEntry {
+        proof: Provenance {
+            link: Some([4; 32]),
+            seal: Some(SignatureBytes([5; 64])),
+        },
+        ..entry(3, "closes it")
+    };
+    let held = ChatEntry {
+        seq: Seq(4),
+        term: 4,
+        ..closing.clone()
+    };
+    s.apply(&[
+        Write::Delivered(follower.clone()),
+        Write::Delivered(closing.clone()),
+        Write::Held(held.clone()),
+    ])
+    .unwrap();
+    drop(s);
+    let r = Store::open(&dir, &KEY).unwrap().load(10).unwrap();
+    assert_eq!(r.history.len(), 3);
+    assert_eq!(r.history[0].text, "from version three");
+    assert_eq!(r.history[0].proof, Provenance::default());
+    assert_eq!(r.history[1], follower);
+    assert_eq!(r.history[2], closing);
+    assert_eq!(r.held, vec![held]);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -68,6 +68,7 @@ fn status(s: &StatusView) -> Value {
             "gave_up": s.stats.gave_up,
             "election_messages": s.stats.election_messages,
             "limited": s.stats.limited,
+            "forged": s.stats.forged,
         },
         "in_flight": s.in_flight,
         "unconfirmed": s.unconfirmed,
@@ -169,6 +170,7 @@ mod tests {
             sent_at: WallMillis(0),
             text: "t".into(),
             term: 0,
+            proof: Default::default(),
         };
         let line = render_json(&Event::History {
             entries: vec![entry(1), entry(2)],

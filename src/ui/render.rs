@@ -144,7 +144,7 @@ fn status_lines(s: &StatusView) -> Vec<String> {
         ),
         format!("lamport: {}", s.lamport),
         format!(
-            "counters: sent {} retransmitted {} received {} dropped {} refused {} duplicates {} gave_up {} election_messages {} limited {}",
+            "counters: sent {} retransmitted {} received {} dropped {} refused {} duplicates {} gave_up {} election_messages {} limited {} forged {}",
             s.stats.sent,
             s.stats.retransmitted,
             s.stats.received,
@@ -153,7 +153,8 @@ fn status_lines(s: &StatusView) -> Vec<String> {
             s.stats.duplicates,
             s.stats.gave_up,
             s.stats.election_messages,
-            s.stats.limited
+            s.stats.limited,
+            s.stats.forged
         ),
         format!(
             "pending: {} awaiting ack, {} own messages awaiting commit, {} in history",
@@ -457,6 +458,7 @@ mod tests {
             sent_at: WallMillis(1_700_000_000_000),
             text: text.into(),
             term: 0,
+            proof: Default::default(),
         }
     }
 

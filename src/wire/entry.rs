@@ -1,8 +1,25 @@
 //! The room log's entry: a sequenced room message, a filler for a number lost with a
 //! leader, or a change of the voting configuration.
 
+use super::SignatureBytes;
 use crate::ids::{Lamport, NodeId, OriginSeq, Seq, WallMillis};
 use serde::{Deserialize, Serialize};
+
+/// A value of an origin's chain of room messages (SHA-256, see `proto::seal`).
+pub type ChainLink = [u8; 32];
+
+/// How a room message proves who wrote it (see `proto::seal`). Its origin chains the
+/// messages it writes and signs the last of each run it hands the leader at once.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The origin's chain value before this message. Left out only where the message
+    /// before it in the log (or in the same batch of submissions) is the one before it in
+    /// its origin's chain: the receiver works it out from that one.
+    pub link: Option<ChainLink>,
+    /// The origin's signature over this message's chain value, on the last message of
+    /// each run: it vouches for the run up to here.
+    pub seal: Option<SignatureBytes>,
+}
 
 /// A sequenced room message: the unit of the room's history.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +42,9 @@ pub struct ChatEntry {
     /// later one that proposed it again): of two uncommitted copies of one number, the one
     /// of the higher term wins. Meaningless once committed (not kept on disk).
     pub term: u64,
+    /// The origin's proof that it wrote this (none for fillers and configuration changes,
+    /// which are never shown as anyone's words).
+    pub proof: Provenance,
 }
 
 /// The origin of a filler entry: a sequence number a new leader found lost with the old
@@ -43,6 +63,7 @@ impl ChatEntry {
             sent_at: WallMillis(0),
             text: String::new(),
             term: 0,
+            proof: Provenance::default(),
         }
     }
 

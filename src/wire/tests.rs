@@ -43,13 +43,41 @@ fn largest_text_fits_one_datagram() {
     let text = "é".repeat(MAX_TEXT_BYTES / 2); // multi-byte chars, exactly MAX_TEXT_BYTES
     assert_eq!(text.len(), MAX_TEXT_BYTES);
     let big = u64::MAX;
+    let worst_proof = Provenance {
+        link: Some([0xff; 32]),
+        seal: Some(SignatureBytes([0xff; 64])),
+    };
+    // A direct message's copy, really sealed, with its longest text.
+    let to = vec![longest_name(); MAX_RECIPIENTS];
+    let sender = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+    let recipient = ed25519_dalek::SigningKey::from_bytes(&[2; 32])
+        .verifying_key()
+        .to_bytes();
+    let direct_text = "é".repeat(MAX_DIRECT_TEXT_BYTES / 2);
+    assert_eq!(direct_text.len(), MAX_DIRECT_TEXT_BYTES);
+    let sealed = crate::proto::seal::seal_direct(
+        &sender,
+        &crate::proto::seal::DirectHeader {
+            origin: NodeId(big),
+            id: DmId(big),
+            from_name: &longest_name(),
+            to: &to,
+            recipient: &longest_name(),
+            recipient_key: &recipient,
+        },
+        &crate::proto::seal::DirectContent {
+            lamport: Lamport(big),
+            sent_at: WallMillis(big),
+            text: direct_text,
+        },
+        [0; 32],
+    )
+    .unwrap();
     let worst_dm = DirectMessage {
         id: DmId(big),
         from_name: longest_name(),
-        to: vec![longest_name(); MAX_RECIPIENTS],
-        lamport: Lamport(big),
-        sent_at: WallMillis(big),
-        text: text.clone(),
+        to: to.clone(),
+        sealed,
     };
     let msgs = vec![
         Message::Sequenced(ChatEntry {
@@ -61,6 +89,7 @@ fn largest_text_fits_one_datagram() {
             sent_at: WallMillis(big),
             text: text.clone(),
             term: 0,
+            proof: worst_proof.clone(),
         }),
         Message::Submit(Submit {
             origin_seq: OriginSeq(big),
@@ -69,6 +98,7 @@ fn largest_text_fits_one_datagram() {
             lamport: Lamport(big),
             sent_at: WallMillis(big),
             text: text.clone(),
+            proof: worst_proof.clone(),
         }),
         Message::Direct(worst_dm.clone()),
         Message::Store {

@@ -386,6 +386,49 @@ impl FakeMember {
         }
     }
 
+    /// Every reliable message it was sent, in order.
+    pub fn messages(&self) -> Vec<Message> {
+        let got = self.received.lock().unwrap_or_else(|e| e.into_inner());
+        got.iter()
+            .flat_map(|(_, e)| &e.packets)
+            .filter_map(|p| match p {
+                Packet::Data { msg, .. } => Some(msg.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The newest member table entry for `name`, from the tables it was sent.
+    pub fn member(&self, name: &str) -> Option<Member> {
+        self.messages()
+            .into_iter()
+            .flat_map(|m| match m {
+                Message::Welcome(w) => w.members,
+                Message::Members(list) => list,
+                _ => Vec::new(),
+            })
+            .filter(|m| m.name == name)
+            .max_by_key(|m| m.stamp)
+    }
+
+    /// The identity the room binds `name` to, as the member tables it was sent say.
+    pub fn key_of(&self, name: &str) -> Option<[u8; 32]> {
+        self.member(name).map(|m| m.key)
+    }
+
+    /// Waits (up to 10 s) until it was sent a message that `want` picks; returns it.
+    #[track_caller]
+    pub fn wait_for<T>(&self, what: &str, want: impl Fn(&Message) -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(t) = self.messages().iter().find_map(&want) {
+                return t;
+            }
+            assert!(Instant::now() < deadline, "never sent {what}");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// How many identity challenges it was sent.
     pub fn challenges(&self) -> usize {
         self.count(|m| matches!(m, Message::Challenge { .. }))

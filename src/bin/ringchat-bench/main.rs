@@ -7,11 +7,12 @@
 //! - `raw [--size B] [--seconds S] [--trials T]`: the raw reference ([`raw`]): one thread
 //!   blasting datagrams of a room message's size at another on loopback, datagrams/s.
 //! - `throughput --nodes N --messages M [--senders one|all] [--window W] [--loss F]
-//!   [--key] [--compare-key] [--persist] [--compare-persist] [--trials T]`
+//!   [--key] [--compare-key] [--persist] [--compare-persist] [--compare-seal] [--trials T]`
 //!   ([`throughput`]): room messages shown at every member per second, sent as fast as
 //!   the room confirms them; with `--compare-key`, without and with a room key,
 //!   alternating, and their ratio; with `--compare-persist`, without and with a database
-//!   at every node (the write path's cost).
+//!   at every node (the write path's cost); with `--compare-seal`, with a room key and
+//!   room messages unsealed and sealed by their origin (what the seal costs).
 //! - `latency --nodes N --rate R --messages M [--loss F] [--trials T]` ([`latency`]):
 //!   submit to shown at every member at an offered rate: p50, p99, p99.9, max.
 //! - `failover --nodes 5 --nodes 50 --trials 20` ([`failover`]): leader killed to the
@@ -120,6 +121,11 @@ enum What {
         /// (the write path's cost).
         #[arg(long, conflicts_with = "compare_key")]
         compare_persist: bool,
+        /// Run with a room key, room messages unsealed (the room key alone) and sealed by
+        /// their origin (as the program runs), and print both and their ratio (what the
+        /// origin's seal costs).
+        #[arg(long, conflicts_with_all = ["compare_key", "compare_persist"])]
+        compare_seal: bool,
         /// Runs per configuration (a fresh room each; the median is reported).
         #[arg(long, default_value_t = 1)]
         trials: usize,
@@ -286,6 +292,7 @@ fn main() {
                 compare_key,
                 persist,
                 compare_persist,
+                compare_seal,
                 trials,
             } => {
                 if nodes < 2 || messages == 0 || window == 0 || trials == 0 {
@@ -305,8 +312,11 @@ fn main() {
                     window,
                     loss,
                     persist,
+                    seal: true,
                 };
-                if compare_persist {
+                if compare_seal {
+                    throughput::compare_seal(load, trials).await;
+                } else if compare_persist {
                     throughput::compare_persist(load, trials).await;
                 } else {
                     throughput::command(load, configs, trials, &threads).await;

@@ -81,6 +81,7 @@ pub async fn all(sizes: Sizes, threads: &str) {
                 window: 64,
                 loss: 0.0,
                 persist: false,
+                seal: true,
             };
             println!(
                 "\nthroughput: {nodes} nodes, {messages} messages, {}",
@@ -174,6 +175,7 @@ pub async fn all(sizes: Sizes, threads: &str) {
             window: 64,
             loss,
             persist: false,
+            seal: true,
         };
         println!("\nthroughput under {:.0}% loss", loss * 100.0);
         if let Some(Some(r)) = throughput::trials(load, &[false], sizes.trials).await.pop() {

@@ -55,6 +55,9 @@ pub struct Setup {
     /// Whether members talk in sessions (as the program always does); without, every
     /// datagram is sealed with the room key alone (`NodeTask::room_key_only`).
     pub sessions: bool,
+    /// Whether room messages carry and need their origin's seal, as the program does
+    /// (`NodeConfig::seal_room`); off only to measure what the checks cost.
+    pub seal: bool,
 }
 
 impl Setup {
@@ -66,6 +69,7 @@ impl Setup {
             join_gap: PACED,
             persist: false,
             sessions: true,
+            seal: true,
         }
     }
 
@@ -80,6 +84,7 @@ impl Setup {
             join_gap: PACED,
             persist: false,
             sessions: true,
+            seal: true,
         }
     }
 }
@@ -100,6 +105,8 @@ pub struct Room {
     buffer: VecDeque<Stamped>,
     security: Security,
     sessions: bool,
+    /// Whether room messages are sealed (see [`Setup::seal`]).
+    seal: bool,
     /// Where the nodes' databases go, if they keep state (removed with the room).
     data: Option<std::path::PathBuf>,
 }
@@ -129,6 +136,7 @@ impl Room {
             buffer: VecDeque::new(),
             security: setup.security.clone(),
             sessions: setup.sessions,
+            seal: setup.seal,
             data: setup.persist.then(|| {
                 std::env::temp_dir().join(format!(
                     "ringchat-bench-{}-{:08x}",
@@ -174,7 +182,8 @@ impl Room {
             .await
             .map_err(|e| e.to_string())?;
         let addr = socket.local_addr().map_err(|e| e.to_string())?;
-        let cfg = NodeConfig::new(format!("n{i}"), addr, join);
+        let mut cfg = NodeConfig::new(format!("n{i}"), addr, join);
+        cfg.seal_room = self.seal;
         let store = match &self.data {
             None => None,
             Some(dir) => {
@@ -366,6 +375,7 @@ pub fn total(views: &[StatusView]) -> Stats {
         t.gave_up += s.gave_up;
         t.election_messages += s.election_messages;
         t.limited += s.limited;
+        t.forged += s.forged;
     }
     t
 }
@@ -384,14 +394,22 @@ pub fn delta(after: &Stats, before: &Stats) -> Stats {
             .saturating_sub(before.election_messages),
         refused: after.refused.saturating_sub(before.refused),
         limited: after.limited.saturating_sub(before.limited),
+        forged: after.forged.saturating_sub(before.forged),
     }
 }
 
 /// The counters in one line.
 pub fn describe_stats(s: &Stats) -> String {
     format!(
-        "sent {} received {} retransmitted {} refused {} dropped {} duplicates {} gave_up {}",
-        s.sent, s.received, s.retransmitted, s.refused, s.dropped, s.duplicates, s.gave_up
+        "sent {} received {} retransmitted {} refused {} dropped {} duplicates {} gave_up {} forged {}",
+        s.sent,
+        s.received,
+        s.retransmitted,
+        s.refused,
+        s.dropped,
+        s.duplicates,
+        s.gave_up,
+        s.forged
     )
 }
 

@@ -74,6 +74,7 @@ pub async fn command(messages: usize, trials: usize) {
         window: 64,
         loss: 0.0,
         persist: false,
+        seal: true,
     };
     for t in 0..trials {
         for (c, sessions) in [false, true].into_iter().enumerate() {

@@ -45,6 +45,8 @@ pub struct Load {
     pub loss: f64,
     /// Whether every node keeps its state in a database (durable before acknowledged).
     pub persist: bool,
+    /// Whether room messages carry and need their origin's seal (as the program does).
+    pub seal: bool,
 }
 
 /// One throughput run's figures.
@@ -110,6 +112,7 @@ async fn measure(
         window,
         loss,
         persist,
+        seal,
     } = load;
     let setup = Setup {
         security: Security {
@@ -118,6 +121,7 @@ async fn measure(
         },
         persist,
         sessions,
+        seal,
         ..Setup::unlimited()
     };
     let mut room = Room::form(n, &setup).await?;
@@ -230,6 +234,57 @@ pub async fn compare_persist(load: Load, n_trials: usize) {
         println!("{}", s.describe("median with a database   "));
         println!(
             "with / without a database: {:.2} (messages/s)",
+            s.per_second() / p.per_second()
+        );
+    }
+}
+
+/// What the origin's seal costs: `trials` rooms, each with a fresh room key, with room
+/// messages unsealed (the room key alone) and sealed (as the program runs), alternating;
+/// the medians and their ratio.
+pub async fn compare_seal(load: Load, n_trials: usize) {
+    println!(
+        "throughput with the room key alone and with sealed room messages: {} nodes on \
+         127.0.0.1, {} room messages, {}, window {}, no rate limit, {n_trials} trial(s) each, \
+         alternating",
+        load.nodes,
+        load.messages,
+        load.senders.describe(),
+        load.window
+    );
+    let mut runs: [Vec<Throughput>; 2] = [Vec::new(), Vec::new()];
+    for t in 0..n_trials {
+        for (c, seal) in [false, true].into_iter().enumerate() {
+            let label = format!(
+                "trial {:>2} {}",
+                t + 1,
+                if seal {
+                    "sealed          "
+                } else {
+                    "room key alone  "
+                }
+            );
+            let key = rand::random::<[u8; KEY_BYTES]>();
+            match run(Load { seal, ..load }, Some(key)).await {
+                Ok(r) => {
+                    println!("{}", r.describe(&label));
+                    runs[c].push(r);
+                }
+                Err(e) => println!("  {label}: failed: {e}"),
+            }
+        }
+    }
+    let [mut plain, mut sealed] = runs;
+    let median = |v: &mut Vec<Throughput>| {
+        v.sort_by_key(|r| r.elapsed);
+        let mid = v.len() / 2;
+        (!v.is_empty()).then(|| v.swap_remove(mid))
+    };
+    if let (Some(p), Some(s)) = (median(&mut plain), median(&mut sealed)) {
+        println!("{}", p.describe("median room key alone"));
+        println!("{}", s.describe("median sealed        "));
+        println!(
+            "sealed / room key alone: {:.2} (messages/s)",
             s.per_second() / p.per_second()
         );
     }

@@ -3,7 +3,7 @@
 //! travels outside sessions.
 
 use crate::guard::{Guard, KEY_BYTES, Refused};
-use crate::ids::{DmId, Lamport, MsgId, NodeId, WallMillis};
+use crate::ids::{DmId, Lamport, MsgId, NodeId};
 use crate::wire::{
     DirectMessage, Envelope, Member, Message, Packet, Presence, Stamp, decode, encode,
 };
@@ -66,9 +66,7 @@ fn dm(from: NodeId, text: &str) -> Vec<u8> {
                 id: DmId(1),
                 from_name: "x".into(),
                 to: vec!["y".into()],
-                lamport: Lamport(5),
-                sent_at: WallMillis(0),
-                text: text.into(),
+                sealed: text.as_bytes().to_vec(),
             }),
         }],
     })

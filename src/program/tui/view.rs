@@ -331,6 +331,7 @@ mod tests {
                 sent_at: WallMillis(1_700_000_000_000),
                 text: text.into(),
                 term: 0,
+                proof: Default::default(),
             },
             mine: name == "alice",
             history: false,

@@ -50,6 +50,18 @@ impl Outbox {
             .collect()
     }
 
+    /// The unconfirmed submission numbered `origin_seq`.
+    pub fn get(&self, origin_seq: OriginSeq) -> Option<&Submit> {
+        self.unconfirmed.get(&origin_seq)
+    }
+
+    /// Sets the proof of origin of the unconfirmed submission numbered `origin_seq`.
+    pub fn set_proof(&mut self, origin_seq: OriginSeq, proof: crate::wire::Provenance) {
+        if let Some(s) = self.unconfirmed.get_mut(&origin_seq) {
+            s.proof = proof;
+        }
+    }
+
     /// How many submissions await confirmation.
     pub fn len(&self) -> usize {
         self.unconfirmed.len()

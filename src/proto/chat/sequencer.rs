@@ -132,6 +132,7 @@ impl Sequencer {
                 sent_at: s.sent_at,
                 text: s.text,
                 term: 0,
+                proof: s.proof,
             });
             next = next.next();
             q.mark_done(s.origin_seq);

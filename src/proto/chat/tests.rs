@@ -11,6 +11,7 @@ fn submit(n: u64, below: u64) -> Submit {
         lamport: Lamport(n),
         sent_at: WallMillis(0),
         text: format!("m{n}"),
+        proof: Default::default(),
     }
 }
 
@@ -92,6 +93,7 @@ fn sequencer_resumes_from_history() {
         sent_at: WallMillis(0),
         text: "x".into(),
         term: 0,
+        proof: Default::default(),
     });
     let mut s = Sequencer::resume(Seq(2), &h);
     assert_eq!(s.accept(NodeId(1), "a", submit(1, 1)), Accepted::Duplicate);
@@ -107,6 +109,7 @@ fn entry(seq: u64) -> ChatEntry {
         sent_at: WallMillis(0),
         text: format!("m{seq}"),
         term: 0,
+        proof: Default::default(),
     }
 }
 

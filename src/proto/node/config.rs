@@ -51,6 +51,10 @@ pub struct NodeConfig {
     /// Whether the driver keeps state on disk: the node then queues a
     /// [`Write`](crate::proto::Write) for every change worth keeping (off).
     pub persist: bool,
+    /// Whether room messages carry their origin's signature and are shown only once it
+    /// checks (on; see `proto::seal`). Off only to measure what the checks cost
+    /// (`ringchat-bench throughput --compare-seal`): every member of a room must agree.
+    pub seal_room: bool,
 }
 
 /// A deterministic identity for `name` (tests and simulations).
@@ -86,6 +90,7 @@ impl NodeConfig {
             recovery_timeout: Duration::from_millis(1500),
             forget_after: Duration::from_secs(3600),
             persist: false,
+            seal_room: true,
         }
     }
 

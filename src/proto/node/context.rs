@@ -25,12 +25,15 @@ pub(super) struct Context {
     pub(super) now: Instant,
     /// Events and durable changes produced, drained by the driver.
     pub(super) out: Outputs,
+    /// This user's identity: it signs own room messages and opens direct messages.
+    pub(super) identity: SigningKey,
 }
 
 impl Context {
     /// The context of a node created at `now`.
     pub(super) fn new(cfg: NodeConfig, id: NodeId, clock: LamportClock, now: Instant) -> Self {
         Context {
+            identity: SigningKey::from_bytes(&cfg.identity),
             cfg,
             id,
             clock,

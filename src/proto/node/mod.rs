@@ -50,13 +50,14 @@ use context::Context;
 use life::{LifeToken, Lifecycle, Phase};
 use mail::{MailToken, Mailbox};
 use ring::{MAX_TERM, Ring, RingToken};
-use room::{MAX_HELD, Room, RoomToken};
+use room::{Binding, MAX_HELD, Room, RoomToken};
 use token::{Fate, Token};
 use transport::Transport;
 
 use super::batch::Coalescer;
 use super::chat::{
-    Accepted, History, HoldBackQueue, MAX_HELD_PER_ORIGIN, MAX_HOLDBACK, Outbox, Sequencer,
+    Accepted, Chained, History, HoldBackQueue, MAX_HELD_PER_ORIGIN, MAX_HOLDBACK, Outbox, Pending,
+    Sequencer, Vouched,
 };
 use super::clock::LamportClock;
 use super::detector::Detector;
@@ -73,9 +74,9 @@ use super::ring::{Change, MAX_MEMBERS, MEMBERS_PER_DATAGRAM, Membership};
 use super::timers::{Timer, TimerTable};
 use crate::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
 use crate::wire::{
-    ChatEntry, DirectMessage, Epoch, Heartbeat, MAX_RECIPIENTS, MAX_TEXT_BYTES, Member, Message,
-    Newcomer, Packet, Presence, QueueLimit, QueuedDm, Refusal, Stamp, Submit, Welcome, WireError,
-    decode, encode_packet, proof_message, valid_name,
+    ChainLink, ChatEntry, DirectMessage, Epoch, Heartbeat, MAX_DIRECT_TEXT_BYTES, MAX_RECIPIENTS,
+    MAX_TEXT_BYTES, Member, Message, Newcomer, Packet, Presence, Provenance, QueueLimit, QueuedDm,
+    Refusal, Stamp, Submit, Welcome, WireError, decode, encode_packet, proof_message, valid_name,
 };
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand::rngs::StdRng;
@@ -123,11 +124,13 @@ impl Node {
                 by: id,
             },
         };
+        let mut room = Room::new(&cfg);
+        room.start_chain(id);
         Node {
             transport: Transport::new(&cfg),
             ring: Ring::new(me, &cfg, now),
-            room: Room::new(&cfg),
-            mail: Mailbox::new(),
+            room,
+            mail: Mailbox::new(cfg.rng_seed),
             life: Lifecycle::new(&cfg),
             ctx: Context::new(cfg, id, clock, now),
         }
@@ -325,8 +328,13 @@ impl Node {
     }
 
     /// The next change to make durable; drain these before [`Node::poll_transmit`]. Always
-    /// `None` unless [`NodeConfig::persist`] is set.
+    /// `None` unless [`NodeConfig::persist`] is set. The first call after inputs also
+    /// settles what they brought that waits for its origin's seal, and seals the own room
+    /// messages typed since the last drain (see `room/proof.rs`): whatever that changes
+    /// is made durable here too.
     pub fn poll_write(&mut self) -> Option<Write> {
+        self.settle_waiting();
+        self.flush_own();
         if !self.ctx.cfg.persist {
             return None;
         }
@@ -343,13 +351,16 @@ impl Node {
         self.ctx.out.next_write()
     }
 
-    /// The next datagram to send. The first call after inputs packs everything they
+    /// The next datagram to send. The first call after inputs settles and seals as
+    /// [`Node::poll_write`] does (if that was not called), then packs everything they
     /// queued (acks owed included) into datagrams, several packets per destination in one
     /// datagram where they fit: a driver that handles a burst of inputs before draining
     /// sends fewer, fuller datagrams. New messages to a peer that has earlier ones unacked
     /// may be held back until its ack comes, at most
     /// [`HOLD_LIMIT`](crate::proto::batch::HOLD_LIMIT) (see `proto::batch`); [`Node::poll_timeout`] includes that deadline.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.settle_waiting();
+        self.flush_own();
         self.next_transmit()
     }
 
@@ -392,12 +403,15 @@ impl Node {
     }
 }
 
-/// Whether `text` may be sent: not blank, and within [`MAX_TEXT_BYTES`].
-fn check_text(text: &str) -> Result<(), CommandError> {
+/// Whether `text` may be sent: not blank, and within `limit` bytes.
+fn check_text(text: &str, limit: usize) -> Result<(), CommandError> {
     if text.trim().is_empty() {
         Err(CommandError::Empty)
-    } else if text.len() > MAX_TEXT_BYTES {
-        Err(CommandError::TooLong { len: text.len() })
+    } else if text.len() > limit {
+        Err(CommandError::TooLong {
+            len: text.len(),
+            limit,
+        })
     } else {
         Ok(())
     }

@@ -79,6 +79,26 @@ impl Transport {
         self.stats.refused = total;
     }
 
+    /// Whether data packet `id` from `sender` was taken already. Changes nothing.
+    pub(super) fn was_received(&self, sender: NodeId, id: MsgId) -> bool {
+        self.reliable.was_received(sender, id)
+    }
+
+    /// Takes data packet `id` from `sender` at `from`: its ack is owed. Whether it is new.
+    pub(super) fn accept_data(&mut self, from: SocketAddr, sender: NodeId, id: MsgId) -> bool {
+        self.reliable.on_data(from, sender, id)
+    }
+
+    /// Counts one reliable message received again and suppressed.
+    pub(super) fn count_duplicate(&mut self) {
+        self.stats.duplicates += 1;
+    }
+
+    /// Counts messages refused because their proof of origin did not check.
+    pub(super) fn note_forged(&mut self, n: u64) {
+        self.stats.forged += n;
+    }
+
     /// Counts one reliable message given up.
     pub(super) fn note_gave_up(&mut self) {
         self.stats.gave_up += 1;
@@ -208,6 +228,11 @@ impl Node {
                 for m in stamps {
                     self.ctx.clock.restore(m.stamp.lamport);
                 }
+                // A sequenced message is acked once its origin's proof checks.
+                let msg = match msg {
+                    Message::Sequenced(e) => return self.stage_sequenced(now, from, sender, id, e),
+                    msg => msg,
+                };
                 // Acked (with everything else accepted before the outputs are drained),
                 // duplicates too: the sender lost our first ack.
                 if !self.transport.reliable.on_data(from, sender, id) {

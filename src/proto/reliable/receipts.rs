@@ -52,6 +52,11 @@ impl DedupeWindow {
         true
     }
 
+    /// Whether `id` was recorded (or lies at or below the floor). Changes nothing.
+    pub fn contains(&self, id: u64) -> bool {
+        id <= self.floor || self.seen.contains(&id)
+    }
+
     /// Every id up to this one counts as delivered.
     pub fn floor(&self) -> u64 {
         self.floor
@@ -86,6 +91,13 @@ impl Receipts {
             .entry((sender, stream))
             .or_default()
             .first_time(seq)
+    }
+
+    /// Whether data packet `id` from `sender` was accepted already.
+    pub(super) fn was_accepted(&self, sender: NodeId, id: MsgId) -> bool {
+        self.windows
+            .get(&(sender, id.stream()))
+            .is_some_and(|w| w.contains(id.seq()))
     }
 
     /// Whether any ack is owed.

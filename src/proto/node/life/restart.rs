@@ -60,7 +60,6 @@ impl Node {
             .history
             .iter()
             .map(|e| e.lamport)
-            .chain(saved.kept.iter().map(|k| k.dm.lamport))
             .chain(saved.members.iter().map(|m| m.stamp.lamport))
             .fold(saved.lamport, std::cmp::max);
         self.ctx.clock.restore(lamport);

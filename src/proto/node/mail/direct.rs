@@ -1,6 +1,8 @@
-//! Private messages: sending them, and showing the ones that come in.
+//! Private messages: sending them, each copy sealed to its recipient, and showing the
+//! ones that come in once they open and their sender's signature checks.
 
 use super::*;
+use crate::proto::seal::{DirectContent, DirectHeader, open_direct, seal_direct};
 
 impl Node {
     /// `send`: a private message to each named recipient, directly.
@@ -17,7 +19,7 @@ impl Node {
         if !self.life.is_member() {
             return self.refuse_command(CommandError::NotInRoom);
         }
-        if let Err(e) = check_text(&text) {
+        if let Err(e) = check_text(&text, MAX_DIRECT_TEXT_BYTES) {
             return self.refuse_command(e);
         }
         let mut recipients: Vec<String> = Vec::new();
@@ -33,47 +35,122 @@ impl Node {
             return self.refuse_command(CommandError::TooManyRecipients);
         }
         // Online recipients get it directly; offline ones through the leader's queue.
-        let mut addrs = Vec::new();
-        let mut offline = Vec::new();
+        // Either way each gets a copy sealed to the identity its name is bound to.
+        let mut targets = Vec::new();
         for name in &recipients {
             if *name == self.ctx.cfg.name {
                 return self.refuse_command(CommandError::ToSelf);
             }
             match self.ring.members().by_name(name) {
                 None => return self.refuse_command(CommandError::UnknownRecipient(name.clone())),
-                Some(m) if m.presence == Presence::Offline => offline.push(name.clone()),
-                Some(m) => addrs.push((name.clone(), m.addr)),
+                Some(m) => targets.push((
+                    name.clone(),
+                    m.key,
+                    (m.presence == Presence::Online).then_some(m.addr),
+                )),
             }
         }
-        let dm = DirectMessage {
-            id: self.mail.next_dm_id(),
-            from_name: self.ctx.cfg.name.clone(),
-            to: recipients,
+        let id = self.mail.next_dm_id();
+        let content = DirectContent {
             lamport: self.ctx.clock.tick(),
             sent_at: wall,
             text,
         };
-        self.show_direct(dm.clone(), false, true);
-        for (name, addr) in addrs {
-            let token = Token::Mail(MailToken::Direct {
-                to: name,
-                dm: dm.clone(),
-            });
-            self.send_reliable(now, addr, Message::Direct(dm.clone()), token);
-        }
-        for name in offline {
-            self.store_offline_for(now, &name, dm.clone());
+        self.ctx.out.event(Event::Direct {
+            from: self.ctx.cfg.name.clone(),
+            to: recipients.clone(),
+            lamport: content.lamport,
+            sent_at: content.sent_at,
+            text: content.text.clone(),
+            offline: false,
+            mine: true,
+        });
+        for (name, key, addr) in targets {
+            let header = DirectHeader {
+                origin: self.ctx.id,
+                id,
+                from_name: &self.ctx.cfg.name,
+                to: &recipients,
+                recipient: &name,
+                recipient_key: &key,
+            };
+            let entropy = self.mail.entropy();
+            let sealed = match seal_direct(&self.ctx.identity, &header, &content, entropy) {
+                Ok(sealed) => sealed,
+                Err(e) => {
+                    log_at!(warn, self, "cannot seal a private message for {name}: {e}");
+                    self.ctx.out.event(Event::Undelivered {
+                        to: name.clone(),
+                        text: content.text.clone(),
+                        reason: format!("{name}'s identity key cannot be used ({e})"),
+                    });
+                    continue;
+                }
+            };
+            let dm = DirectMessage {
+                id,
+                from_name: self.ctx.cfg.name.clone(),
+                to: recipients.clone(),
+                sealed,
+            };
+            match addr {
+                Some(addr) => {
+                    let token = Token::Mail(MailToken::Direct {
+                        to: name,
+                        dm: dm.clone(),
+                        text: content.text.clone(),
+                    });
+                    self.send_reliable(now, addr, Message::Direct(dm), token);
+                }
+                None => self.store_offline_for(now, &name, dm, content.text.clone()),
+            }
         }
     }
 
-    /// A private message for us, sent directly or kept while we were offline. Shown once
-    /// even if it comes both ways.
+    /// A private message for us, sent directly or kept while we were offline. Shown only
+    /// if it opens with our identity and its sender's signature checks against the key
+    /// bound to the sender's name; shown once even if it comes both ways (or again after
+    /// a restart, with a database).
     pub(in crate::proto::node) fn on_direct(
         &mut self,
+        now: Instant,
         origin: NodeId,
         dm: DirectMessage,
         offline: bool,
     ) {
+        let me = self.ctx.cfg.name.clone();
+        if !dm.to.contains(&me) {
+            let why = format!("a private message from {origin} not addressed to us");
+            return self.refuse_forged(now, 1, &why);
+        }
+        // The sender is the node the message names (the one that sent it directly, or
+        // the one a kept copy says it came from), under the name its identity registered.
+        let Binding::Key(sender) = self.bound_key(origin, &dm.from_name) else {
+            let why = format!(
+                "a private message claiming to be from {} (node {origin})",
+                dm.from_name
+            );
+            return self.refuse_forged(now, 1, &why);
+        };
+        let my_key = self.ctx.identity.verifying_key().to_bytes();
+        let header = DirectHeader {
+            origin,
+            id: dm.id,
+            from_name: &dm.from_name,
+            to: &dm.to,
+            recipient: &me,
+            recipient_key: &my_key,
+        };
+        let content = match open_direct(&self.ctx.identity, &header, &sender, &dm.sealed) {
+            Ok(content) => content,
+            Err(e) => {
+                let why = format!(
+                    "private message {:?} from {} (node {origin}): {e}",
+                    dm.id, dm.from_name
+                );
+                return self.refuse_forged(now, 1, &why);
+            }
+        };
         if !self
             .mail
             .seen_dms
@@ -87,11 +164,6 @@ impl Node {
             // Remembered across restarts: a copy kept for us must not be shown again.
             self.ctx.out.write(Write::DirectShown { origin, id: dm.id });
         }
-        // The sender's name is the one its identity registered, whatever the message says.
-        let dm = DirectMessage {
-            from_name: self.name_of(origin).unwrap_or(dm.from_name),
-            ..dm
-        };
         log_at!(
             info,
             self,
@@ -99,19 +171,14 @@ impl Node {
             dm.from_name,
             if offline { " (kept while offline)" } else { "" }
         );
-        self.show_direct(dm, offline, false);
-    }
-
-    /// Shows a private message: one for this node, or (`mine`) one it sent.
-    fn show_direct(&mut self, dm: DirectMessage, offline: bool, mine: bool) {
         self.ctx.out.event(Event::Direct {
             from: dm.from_name,
             to: dm.to,
-            lamport: dm.lamport,
-            sent_at: dm.sent_at,
-            text: dm.text,
+            lamport: content.lamport,
+            sent_at: content.sent_at,
+            text: content.text,
             offline,
-            mine,
+            mine: false,
         });
     }
 }

@@ -13,8 +13,13 @@ mod sender;
 /// What a reliable message of the mailbox was for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum MailToken {
-    /// A direct message to recipient `to`; its ack is the receipt.
-    Direct { to: String, dm: DirectMessage },
+    /// A direct message to recipient `to` (the copy sealed for it, and its text); its
+    /// ack is the receipt.
+    Direct {
+        to: String,
+        dm: DirectMessage,
+        text: String,
+    },
     /// A kept direct message replicated to a member; the first ack confirms it to the sender.
     Replica { origin: NodeId, id: DmId, to: u8 },
     /// A kept direct message handed to its recipient.
@@ -34,17 +39,20 @@ pub(super) struct Mailbox {
     awaiting_replica: BTreeMap<(NodeId, DmId, u8), Option<SocketAddr>>,
     /// Recipients with a hand-over in flight.
     handing_over: BTreeSet<String>,
-    /// Own direct messages for offline recipients, not yet confirmed saved.
-    unsaved: BTreeMap<(DmId, u8), DirectMessage>,
+    /// Own direct messages for offline recipients (the copy sealed for each, and its
+    /// text), not yet confirmed saved.
+    unsaved: BTreeMap<(DmId, u8), (DirectMessage, String)>,
     /// Direct messages shown, by origin (a message may arrive directly and again from the
     /// offline queue; it is shown once).
     seen_dms: BTreeMap<NodeId, DedupeWindow>,
     next_dm: u64,
+    /// Fresh bytes for each seal (mixed with the identity's secret, see `proto::seal`).
+    rng: StdRng,
 }
 
 impl Mailbox {
-    /// An empty mailbox.
-    pub(super) fn new() -> Self {
+    /// An empty mailbox, its random generator seeded from `seed`.
+    pub(super) fn new(seed: u64) -> Self {
         Mailbox {
             offline: OfflineQueue::default(),
             awaiting_replica: BTreeMap::new(),
@@ -52,7 +60,13 @@ impl Mailbox {
             unsaved: BTreeMap::new(),
             seen_dms: BTreeMap::new(),
             next_dm: 1,
+            rng: StdRng::seed_from_u64(seed ^ 0x6d61_696c_626f_7873),
         }
+    }
+
+    /// Fresh bytes for a seal.
+    pub(super) fn entropy(&mut self) -> [u8; 32] {
+        self.rng.random()
     }
 
     /// From now on, journal every change of the offline queue for the disk.

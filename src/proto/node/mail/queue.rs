@@ -14,7 +14,7 @@ impl Node {
                 self.ctx.out.event(Event::Receipt { to })
             }
             // No ack from the recipient: the leader keeps it for when it is back.
-            (MailToken::Direct { to, dm }, _) => self.store_offline_for(now, &to, dm),
+            (MailToken::Direct { to, dm, text }, _) => self.store_offline_for(now, &to, dm, text),
             (MailToken::Replica { origin, id, to }, Fate::Acked) => {
                 self.replica_acked(now, origin, id, to)
             }
@@ -231,7 +231,7 @@ impl Node {
         if name == self.ctx.cfg.name {
             // Kept for us while we were offline, and now we lead: hand it to ourselves.
             let (to, origin, id, idx) = (name.to_string(), item.origin, item.dm.id, item.to);
-            self.on_direct(item.origin, item.dm, true);
+            self.on_direct(now, item.origin, item.dm, true);
             return self.handed_over(now, to, origin, id, idx);
         }
         log_at!(debug, self, "handing {:?} over to {name}", item.dm.id);

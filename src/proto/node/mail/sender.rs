@@ -6,18 +6,20 @@
 use super::*;
 
 impl Node {
-    /// Has the leader keep `dm` for the offline recipient `to`.
+    /// Has the leader keep `dm`, the copy sealed for the offline recipient `to` (whose
+    /// text is `text`, told back to the user if it cannot be kept).
     pub(in crate::proto::node) fn store_offline_for(
         &mut self,
         now: Instant,
         to: &str,
         dm: DirectMessage,
+        text: String,
     ) {
         let Some(idx) = dm.to.iter().position(|n| n == to) else {
             return;
         };
         let idx = idx as u8;
-        self.mail.unsaved.insert((dm.id, idx), dm.clone());
+        self.mail.unsaved.insert((dm.id, idx), (dm.clone(), text));
         self.send_store(now, idx, dm);
         self.ctx
             .timers
@@ -53,7 +55,7 @@ impl Node {
             .mail
             .unsaved
             .iter()
-            .map(|((_, to), dm)| (*to, dm.clone()))
+            .map(|((_, to), (dm, _))| (*to, dm.clone()))
             .collect();
         for (to, dm) in pending {
             self.send_store(now, to, dm);
@@ -67,7 +69,7 @@ impl Node {
 
     /// The leader's answer to our store request.
     pub(in crate::proto::node) fn on_saved(&mut self, id: DmId, to: u8, full: Option<QueueLimit>) {
-        let Some(dm) = self.mail.unsaved.remove(&(id, to)) else {
+        let Some((dm, text)) = self.mail.unsaved.remove(&(id, to)) else {
             return;
         };
         let name = dm.to.get(to as usize).cloned().unwrap_or_default();
@@ -87,7 +89,7 @@ impl Node {
             };
             self.ctx.out.event(Event::Undelivered {
                 to: name.clone(),
-                text: dm.text,
+                text,
                 reason,
             });
         } else {

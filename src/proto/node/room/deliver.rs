@@ -454,28 +454,35 @@ impl Node {
         }
         let from = from.max(oldest);
         let to = Seq(to.0.min(from.0.saturating_add(FETCH_BATCH - 1)));
+        // Each part of the answer ends with a message that closes its run (else the
+        // member could prove none of the messages before it).
+        let beyond = Seq(to.0.saturating_add(RUN_MAX as u64));
         // Shown here means committed.
-        let entries: Vec<ChatEntry> = self
+        let mut entries: Vec<ChatEntry> = self
             .room
             .history
-            .range(from, to)
+            .range(from, beyond)
             .map(|e| ChatEntry {
                 term: COMMITTED_TERM,
                 ..e.clone()
             })
             .collect();
+        let cut = entries.partition_point(|e| e.seq <= to);
+        entries.truncate(to_run_end(&entries, cut));
         // The leader also sends what it proposed and has not committed yet, as proposals
         // (their acks count towards committing them).
-        let proposals: Vec<ChatEntry> = if self.is_leader() {
+        let mut proposals: Vec<ChatEntry> = if self.is_leader() {
             self.room
                 .holdback
                 .held_from(from)
-                .take_while(|e| e.seq <= to)
+                .take_while(|e| e.seq <= beyond)
                 .cloned()
                 .collect()
         } else {
             Vec::new()
         };
+        let cut = proposals.partition_point(|e| e.seq <= to);
+        proposals.truncate(to_run_end(&proposals, cut));
         log_at!(
             debug,
             self,

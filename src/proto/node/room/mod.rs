@@ -14,9 +14,13 @@ use super::*;
 
 mod config;
 mod deliver;
+mod proof;
 mod recovery;
 mod sequence;
 mod submit;
+
+pub(super) use proof::{Binding, Staged};
+use proof::{RUN_MAX, to_run_end};
 
 /// What a reliable message of the room was for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +97,19 @@ pub(super) struct Room {
     /// The first number the leader still keeps, after it said the ones before are gone:
     /// the skip waits for that entry itself (see `deliver.rs`).
     skip_to: Option<Seq>,
+    /// Room messages known to be their origin's (see `proto::seal`).
+    vouched: Vouched,
+    /// The leader's intake: submissions waiting for the message that closes their run.
+    intake: Pending<Submit>,
+    /// Sequenced messages waiting for the message that closes their run, not yet acked.
+    staged: Pending<Staged>,
+    /// This node's chain value after its latest own room message.
+    chain_head: ChainLink,
+    /// Own room messages typed since the outputs were last drained: sealed as one run and
+    /// sent when they are (see [`Node::flush_own`]).
+    unsealed: Vec<OriginSeq>,
+    /// When a refused message was last logged.
+    forged_logged: Option<Instant>,
 }
 
 /// This node's part in sequencing the room. One value, so that a node cannot both
@@ -212,7 +229,18 @@ impl Room {
             voters_at: Seq(0),
             waiting: false,
             skip_to: None,
+            vouched: Vouched::default(),
+            intake: Pending::default(),
+            staged: Pending::default(),
+            chain_head: [0; 32],
+            unsealed: Vec::new(),
+            forged_logged: None,
         }
+    }
+
+    /// Starts this node's own chain of room messages (its first link names its id).
+    pub(super) fn start_chain(&mut self, me: NodeId) {
+        self.chain_head = crate::proto::seal::chain_start(me);
     }
 
     /// The delivered room messages kept in memory.
@@ -332,7 +360,13 @@ impl Room {
         let start = run
             .saturating_sub(1)
             .max(history.len().saturating_sub(limit));
-        for e in history.into_iter().skip(start) {
+        // A message kept by a version that did not keep its origin's proof stays on disk
+        // for `history`, but is never passed on: nobody could prove it.
+        for e in history
+            .into_iter()
+            .skip(start)
+            .filter(|e| e.is_filler() || e.proof.link.is_some())
+        {
             self.history.push(e);
         }
         self.holdback = HoldBackQueue::new(next);
@@ -433,6 +467,8 @@ impl Room {
     /// what it owes it; should it come back, it is told and sent everything again.
     /// A user that asked to leave and is gone now is added again when it comes back.
     pub(super) fn forget_member(&mut self, id: NodeId, name: &str) {
+        self.staged.forget_sender(id);
+        self.intake.forget_sender(id);
         if let Some(l) = self.leadership_mut() {
             l.told.remove(&id);
             l.telling.remove(&id);

@@ -144,7 +144,8 @@ impl Node {
             })
             .collect();
         entries.extend(self.room.holdback.held_from(from).cloned());
-        entries.truncate(SYNC_BATCH);
+        // Ending with a message that closes its run: the new leader proves them by it.
+        entries.truncate(to_run_end(&entries, SYNC_BATCH));
         // Our replica of the offline queue too: the new leader takes the union.
         let kept: Vec<QueuedDm> = self.mail.kept();
         let sent = (entries.len() + kept.len()) as u32;
@@ -368,7 +369,7 @@ impl Node {
             self.propose(now, e);
         }
         for (origin, s) in rec.held_submits {
-            self.sequence(now, origin, s);
+            self.take_submission(now, origin, s);
         }
         for (from, origin, to, dm) in rec.held_stores {
             self.on_store(now, from, origin, to, dm);

@@ -138,7 +138,14 @@ impl Node {
         }
         l.acks.insert(e.seq, BTreeSet::new());
         let token = Token::Room(RoomToken::Proposed { term, seq: e.seq });
-        self.broadcast_encoded(now, EncodedMessage::sequenced(&e), &token);
+        // Sent without its link where the member works it out (see `proof.rs`).
+        let link = e.proof.link;
+        if self.follows_in_log(&e) {
+            e.proof.link = None;
+        }
+        let encoded = EncodedMessage::sequenced(&e);
+        e.proof.link = link;
+        self.broadcast_encoded(now, encoded, &token);
         self.hold(e);
         self.advance_commit(now);
     }

@@ -1,6 +1,7 @@
 //! The member's side of a room message: `send_all` numbers it and keeps it in the outbox
-//! until it is seen committed, hands it to the leader, and resubmits what is still
-//! unconfirmed; the leader's intake of submissions (held while it recovers or confirms).
+//! until it is seen committed, seals it with the others typed at once and hands them to
+//! the leader (see `proof.rs`), and resubmits what is still unconfirmed; the leader's
+//! intake of submissions (held while it recovers or confirms).
 
 use super::*;
 
@@ -16,7 +17,7 @@ impl Node {
         if !self.life.is_member() && !looking {
             return self.refuse_command(CommandError::NotInRoom);
         }
-        if let Err(e) = check_text(&text) {
+        if let Err(e) = check_text(&text, MAX_TEXT_BYTES) {
             return self.refuse_command(e);
         }
         let submit = self.room.outbox.push(Submit {
@@ -26,15 +27,16 @@ impl Node {
             lamport: self.ctx.clock.tick(),
             sent_at: wall,
             text,
+            proof: Provenance::default(),
         });
+        // Sealed (and, in the room, sent) with whatever else is typed before the outputs
+        // are drained; while the room is looked for, kept until it is found (`on_welcome`).
+        self.room.unsealed.push(submit.origin_seq);
         if looking {
-            // Kept, shown nowhere, and submitted once the room is found (see `on_welcome`).
             self.ctx.out.event(Event::Notice(
                 "looking for the room's members: your message waits, and is sent once they are found"
                     .into(),
             ));
-        } else {
-            self.submit(now, submit);
         }
         self.ctx
             .timers
@@ -74,7 +76,7 @@ impl Node {
                 Phase::Member | Phase::Leaving { notified: false }
             )
         {
-            let pending = self.room.outbox.unconfirmed();
+            let pending = self.resubmissions();
             log_at!(debug, self, "resubmitting {} messages", pending.len());
             for s in pending {
                 self.submit(now, s);
@@ -105,6 +107,6 @@ impl Node {
             log_at!(debug, self, "submit from {origin} but not leader");
             return;
         }
-        self.sequence(now, origin, s);
+        self.take_submission(now, origin, s);
     }
 }

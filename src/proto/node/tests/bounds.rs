@@ -27,9 +27,7 @@ fn dm_for(to: &str, from: &str, id: u64) -> DirectMessage {
         id: DmId(id),
         from_name: from.into(),
         to: vec![to.into()],
-        lamport: Lamport(3),
-        sent_at: WallMillis(0),
-        text: format!("m{id}"),
+        sealed: format!("m{id}").into_bytes(),
     }
 }
 

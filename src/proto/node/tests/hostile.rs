@@ -176,14 +176,13 @@ mod fuzz {
                 Message::Fetch { from: Seq(1), to: Seq(3) },
                 Message::Store {
                     to: 0,
-                    dm: DirectMessage {
-                        id: DmId(1),
-                        from_name: "carol".into(),
-                        to: vec!["zed".into()],
-                        lamport: Lamport(1),
-                        sent_at: WallMillis(0),
-                        text: "x".into(),
-                    },
+                    dm: sealed_dm(
+                        (CAROL, "carol", &identity(CAROL.0 as u8)),
+                        &["zed"],
+                        ("zed", &identity(9)),
+                        1,
+                        "x",
+                    ),
                 },
             ];
             let mut bytes = data(CAROL, 1, msgs[which].clone());

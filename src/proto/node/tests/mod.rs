@@ -4,6 +4,7 @@ use super::*;
 use crate::ids::MsgId;
 use crate::ids::{DmId, OriginSeq};
 use crate::proto::CommandError;
+use crate::proto::seal;
 use crate::wire::{
     Ack, ChatEntry, DirectMessage, Envelope, Epoch, Newcomer, Refusal, Submit, Welcome, encode,
     proof_message,
@@ -222,16 +223,54 @@ fn join_bob(n: &mut Node, t0: Instant) -> Out {
     join_as(n, t0, (BOB, 2, "bob"), &key, &key)
 }
 
-/// A direct message from carol to bob, id 1.
-fn dm_from_carol(text: &str) -> Message {
-    Message::Direct(DirectMessage {
-        id: DmId(1),
-        from_name: "carol".into(),
-        to: vec!["bob".into()],
+/// The identity the test node named `name` runs with (see [`NodeConfig::new`]).
+fn own_identity(name: &str) -> SigningKey {
+    SigningKey::from_bytes(&NodeConfig::new(name, addr(1), None).identity)
+}
+
+/// Direct message `id` from `from` (node `origin`, signing with `signer`) to `to`, the
+/// copy sealed for `recipient` (whose identity is `recipient_key`).
+fn sealed_dm(
+    (origin, from, signer): (NodeId, &str, &SigningKey),
+    to: &[&str],
+    (recipient, recipient_key): (&str, &SigningKey),
+    id: u64,
+    text: &str,
+) -> DirectMessage {
+    let to: Vec<String> = to.iter().map(|s| s.to_string()).collect();
+    let key = recipient_key.verifying_key().to_bytes();
+    let header = seal::DirectHeader {
+        origin,
+        id: DmId(id),
+        from_name: from,
+        to: &to,
+        recipient,
+        recipient_key: &key,
+    };
+    let content = seal::DirectContent {
         lamport: Lamport(3),
         sent_at: WallMillis(0),
         text: text.into(),
-    })
+    };
+    let sealed = seal::seal_direct(signer, &header, &content, [7; 32]).expect("sealed");
+    DirectMessage {
+        id: DmId(id),
+        from_name: from.into(),
+        to,
+        sealed,
+    }
+}
+
+/// A direct message from carol to bob (the follower), id 1.
+fn dm_from_carol(text: &str) -> Message {
+    let carol = (CAROL, "carol", &identity(CAROL.0 as u8));
+    Message::Direct(sealed_dm(
+        carol,
+        &["bob"],
+        ("bob", &own_identity("bob")),
+        1,
+        text,
+    ))
 }
 
 /// "bob" at port 2 asking to join through alice (port 1), its join drained.
@@ -302,8 +341,21 @@ fn follower_with(t0: Instant, more: Vec<Member>) -> (Node, Out) {
     (n, out)
 }
 
+/// `e` as its origin would have written it: a run of its own, sealed with `signer`.
+fn sealed_by(signer: &SigningKey, mut e: ChatEntry) -> ChatEntry {
+    let link = seal::chain_start(e.origin);
+    let value = seal::chain(&link, &e.written(e.origin));
+    e.proof = Provenance {
+        link: Some(link),
+        seal: Some(seal::seal_run(signer, &value)),
+    };
+    e
+}
+
+/// Room message `seq` from `origin` (sealed with the test identity of its id, as
+/// [`member`] binds it), its text `m{seq}`.
 fn entry(seq: u64, origin: NodeId, name: &str, origin_seq: u64) -> ChatEntry {
-    ChatEntry {
+    let e = ChatEntry {
         seq: Seq(seq),
         origin,
         name: name.into(),
@@ -312,18 +364,44 @@ fn entry(seq: u64, origin: NodeId, name: &str, origin_seq: u64) -> ChatEntry {
         sent_at: WallMillis(0),
         text: format!("m{seq}"),
         term: 0,
+        proof: Provenance::default(),
+    };
+    sealed_by(&identity(origin.0 as u8), e)
+}
+
+/// Room message `seq` as the leader sequences submission `s` of `origin` (its proof too).
+fn entry_of(seq: u64, origin: NodeId, s: &Submit) -> ChatEntry {
+    ChatEntry {
+        seq: Seq(seq),
+        origin,
+        name: s.name.clone(),
+        origin_seq: s.origin_seq,
+        lamport: s.lamport,
+        sent_at: s.sent_at,
+        text: s.text.clone(),
+        term: 0,
+        proof: s.proof.clone(),
     }
 }
 
+/// Bob's submission `n` (a run of its own, sealed with the identity he joined with).
 fn submit(n: u64) -> Submit {
-    Submit {
+    let mut s = Submit {
         origin_seq: OriginSeq(n),
         committed_below: OriginSeq(n),
         name: "bob".into(),
         lamport: Lamport(1),
         sent_at: WallMillis(0),
         text: format!("s{n}"),
-    }
+        proof: Provenance::default(),
+    };
+    let link = seal::chain_start(BOB);
+    let value = seal::chain(&link, &s.written(BOB));
+    s.proof = Provenance {
+        link: Some(link),
+        seal: Some(seal::seal_run(&identity(BOB.0 as u8), &value)),
+    };
+    s
 }
 
 fn room_seqs(out: &Out) -> Vec<u64> {
@@ -418,7 +496,10 @@ fn own_message_is_resubmitted_until_seen_committed() {
     let mut n = follower(t0);
     n.handle_command(t0, WallMillis(5), Command::SendAll { text: "hi".into() });
     let out = drain(&mut n);
-    assert!(matches!(out.messages_to(addr(1))[..], [Message::Submit(_)]));
+    let sent = match out.messages_to(addr(1))[..] {
+        [Message::Submit(s)] => s.clone(),
+        ref other => panic!("one submission: {other:?}"),
+    };
     // The leader acks but the sequenced message is lost: resubmit after 3 s.
     let t1 = t0 + Duration::from_secs(3);
     n.handle_timeout(t1);
@@ -432,7 +513,7 @@ fn own_message_is_resubmitted_until_seen_committed() {
     n.handle_datagram(
         t1,
         addr(1),
-        &data(LEADER, 9, Message::Sequenced(entry(1, BOB, "bob", 1))),
+        &data(LEADER, 9, Message::Sequenced(entry_of(1, BOB, &sent))),
     );
     n.handle_datagram(t1, addr(1), &data(LEADER, 10, commit(1)));
     let out = drain(&mut n);
@@ -500,6 +581,7 @@ fn bad_commands_are_refused_with_nothing_sent() {
             },
             CommandError::TooLong {
                 len: crate::wire::MAX_TEXT_BYTES + 1,
+                limit: crate::wire::MAX_TEXT_BYTES,
             },
         ),
         (
@@ -557,6 +639,7 @@ mod bounds;
 mod claims;
 mod commit;
 mod departed;
+mod forgery;
 mod heartbeats;
 mod hostile;
 mod joining;

@@ -1,0 +1,445 @@
+//! Proof of origin for room messages (see `proto::seal`): the messages known to be their
+//! origin's ([`Vouched`]), and those still waiting for the message that closes their run
+//! ([`Pending`]). Pure data: the node decides what to do with what [`Pending::settle`]
+//! finds.
+//!
+//! A message is known to be its origin's once its chain value is covered by a valid seal:
+//! its own, or one further along its origin's chain (every message in between present,
+//! each linking to the one before). Messages from different senders are never chained
+//! together before they are vouched for: a member answering a fetch cannot spoil the
+//! leader's copies by sending others.
+
+use super::*;
+use crate::proto::seal::{self, Written};
+use crate::wire::{ChainLink, Provenance, PublicKey, SignatureBytes};
+
+/// Chain values of vouched messages remembered per origin, at most (the oldest are
+/// forgotten first).
+pub const VOUCHED_PER_ORIGIN: usize = 1024;
+
+/// Origins whose chain values are remembered, at most (about 75 KB each).
+pub const VOUCHED_ORIGINS: usize = 256;
+
+/// Messages from one sender waiting for their run to close, at most; more are not taken
+/// (they are not acknowledged, so their sender tries again). A sender that never closes
+/// its runs uses up its own share only.
+pub const PENDING_PER_SENDER: usize = 4096;
+
+/// The chain values of messages known to be their origin's: `(origin, origin_seq)` to the
+/// message's link and its own chain value. Kept per origin as a run sorted by number
+/// (an origin's messages are vouched for mostly in its order), the most recent
+/// [`VOUCHED_PER_ORIGIN`] of each.
+#[derive(Debug, Default, Clone)]
+pub struct Vouched {
+    by_origin: BTreeMap<NodeId, VecDeque<(OriginSeq, ChainLink, ChainLink)>>,
+}
+
+impl Vouched {
+    /// The link and chain value of `(origin, origin_seq)`, if vouched for.
+    pub fn get(&self, origin: NodeId, origin_seq: OriginSeq) -> Option<(&ChainLink, &ChainLink)> {
+        let run = self.by_origin.get(&origin)?;
+        // Most lookups are of the newest.
+        if let Some((k, l, v)) = run.back()
+            && *k == origin_seq
+        {
+            return Some((l, v));
+        }
+        let i = run.binary_search_by_key(&origin_seq, |(k, _, _)| *k).ok()?;
+        let (_, l, v) = &run[i];
+        Some((l, v))
+    }
+
+    /// Records that `(origin, origin_seq)` with `link` has chain value `value`.
+    pub fn insert(
+        &mut self,
+        origin: NodeId,
+        origin_seq: OriginSeq,
+        link: ChainLink,
+        value: ChainLink,
+    ) {
+        if !self.by_origin.contains_key(&origin) && self.by_origin.len() >= VOUCHED_ORIGINS {
+            // The origin heard of least recently goes (its messages are old news).
+            if let Some(oldest) = self
+                .by_origin
+                .iter()
+                .min_by_key(|(_, run)| run.len())
+                .map(|(o, _)| *o)
+            {
+                self.by_origin.remove(&oldest);
+            }
+        }
+        let run = self.by_origin.entry(origin).or_default();
+        match run.back() {
+            Some((last, _, _)) if *last >= origin_seq => {
+                match run.binary_search_by_key(&origin_seq, |(k, _, _)| *k) {
+                    Ok(i) => run[i] = (origin_seq, link, value),
+                    Err(i) => run.insert(i, (origin_seq, link, value)),
+                }
+            }
+            _ => run.push_back((origin_seq, link, value)),
+        }
+        if run.len() > VOUCHED_PER_ORIGIN {
+            run.pop_front();
+        }
+    }
+
+    /// If `w` (claiming `link`, or none) is the very message vouched for under its number,
+    /// its link.
+    pub fn confirms(&self, w: &Written<'_>, link: Option<ChainLink>) -> Option<ChainLink> {
+        let (known, value) = self.get(w.origin, w.origin_seq)?;
+        (link.is_none_or(|l| l == *known) && seal::chain(known, w) == *value).then_some(*known)
+    }
+}
+
+/// Something an origin wrote, with its proof: a submission or a sequenced entry.
+pub trait Chained {
+    /// The fields the chain value covers; `origin` is the message's origin.
+    fn written(&self, origin: NodeId) -> Written<'_>;
+    /// The proof it carries.
+    fn proof(&self) -> &Provenance;
+}
+
+impl Chained for Submit {
+    fn written(&self, origin: NodeId) -> Written<'_> {
+        Written {
+            origin,
+            name: &self.name,
+            origin_seq: self.origin_seq,
+            lamport: self.lamport,
+            sent_at: self.sent_at,
+            text: &self.text,
+        }
+    }
+
+    fn proof(&self) -> &Provenance {
+        &self.proof
+    }
+}
+
+impl Chained for ChatEntry {
+    fn written(&self, _origin: NodeId) -> Written<'_> {
+        Written {
+            origin: self.origin,
+            name: &self.name,
+            origin_seq: self.origin_seq,
+            lamport: self.lamport,
+            sent_at: self.sent_at,
+            text: &self.text,
+        }
+    }
+
+    fn proof(&self) -> &Provenance {
+        &self.proof
+    }
+}
+
+/// What [`Pending::settle`] found for one sender and origin.
+#[derive(Debug)]
+pub struct Settled<T> {
+    /// Messages now vouched for, in their origin's order, each with its link and value.
+    pub vouched: Vec<(T, ChainLink, ChainLink)>,
+    /// Messages refused: their run's seal does not check, or the messages around them
+    /// contradict them. Gone from the pending ones.
+    pub refused: Vec<T>,
+}
+
+/// A run found closed by a seal, waiting for the seal to be checked.
+struct Closure {
+    members: Vec<(OriginSeq, ChainLink, ChainLink)>,
+    value: ChainLink,
+    seal: SignatureBytes,
+}
+
+/// Messages waiting for their run to close, grouped by who sent them and whose they are.
+#[derive(Debug, Clone)]
+pub struct Pending<T> {
+    groups: BTreeMap<(NodeId, NodeId), BTreeMap<OriginSeq, T>>,
+    /// How many wait per sender.
+    per_sender: BTreeMap<NodeId, usize>,
+    /// Groups where something could be proven now (see [`Pending::take_ready`]).
+    ready: BTreeSet<(NodeId, NodeId)>,
+}
+
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Pending {
+            groups: BTreeMap::new(),
+            per_sender: BTreeMap::new(),
+            ready: BTreeSet::new(),
+        }
+    }
+}
+
+impl<T: Chained> Pending<T> {
+    /// Keeps `item`, number `origin_seq` of `origin`, as sent by `sender` (replacing an
+    /// earlier copy from the same sender). Returns `None` if it was not taken (too many
+    /// of `sender`'s wait), else whether settling could now vouch for something: the item
+    /// closes a run, or something waits after it, or the message after it is vouched for.
+    pub fn insert(
+        &mut self,
+        sender: NodeId,
+        origin: NodeId,
+        origin_seq: OriginSeq,
+        item: T,
+        vouched: &Vouched,
+    ) -> Option<bool> {
+        let group = self.groups.entry((sender, origin)).or_default();
+        let closes = item.proof().seal.is_some()
+            || group.contains_key(&origin_seq.next())
+            || vouched.get(origin, origin_seq.next()).is_some();
+        if !group.contains_key(&origin_seq) {
+            let count = self.per_sender.entry(sender).or_default();
+            if *count >= PENDING_PER_SENDER {
+                if group.is_empty() {
+                    self.groups.remove(&(sender, origin));
+                }
+                return None;
+            }
+            *count += 1;
+        }
+        group.insert(origin_seq, item);
+        if closes {
+            self.ready.insert((sender, origin));
+        }
+        Some(closes)
+    }
+
+    /// The groups where something could be proven since the last call: settle them
+    /// together ([`Pending::settle_all`]), once the inputs at hand are in.
+    pub fn take_ready(&mut self) -> Vec<(NodeId, NodeId)> {
+        std::mem::take(&mut self.ready).into_iter().collect()
+    }
+
+    /// A message of `(sender, origin)`'s group, if any waits.
+    pub fn any_of(&self, sender: NodeId, origin: NodeId) -> Option<&T> {
+        self.groups
+            .get(&(sender, origin))
+            .and_then(|g| g.values().next())
+    }
+
+    /// Whether `sender` has as many waiting as it may.
+    pub fn is_full(&self, sender: NodeId) -> bool {
+        self.per_sender
+            .get(&sender)
+            .is_some_and(|c| *c >= PENDING_PER_SENDER)
+    }
+
+    /// Keeps only the messages `keep` picks (the others are of no use any more).
+    pub fn retain(&mut self, keep: impl Fn(&T) -> bool) {
+        for ((sender, _), group) in self.groups.iter_mut() {
+            let before = group.len();
+            group.retain(|_, item| keep(item));
+            if let Some(count) = self.per_sender.get_mut(sender) {
+                *count -= before - group.len();
+            }
+        }
+        self.groups.retain(|_, g| !g.is_empty());
+        self.per_sender.retain(|_, c| *c > 0);
+    }
+
+    /// Forgets everything `sender` sent (it left, or lost its standing).
+    pub fn forget_sender(&mut self, sender: NodeId) {
+        let keys: Vec<(NodeId, NodeId)> = self
+            .groups
+            .range((sender, NodeId(0))..=(sender, NodeId(u64::MAX)))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            self.groups.remove(&k);
+            self.ready.remove(&k);
+        }
+        self.per_sender.remove(&sender);
+    }
+
+    /// Finds what `sender`'s messages of `origin` prove, with `key` the origin's identity
+    /// (`None` if not known: only runs closed by a vouched message can then settle), and
+    /// takes out what is vouched for or refused.
+    #[cfg(test)]
+    pub fn settle(
+        &mut self,
+        sender: NodeId,
+        origin: NodeId,
+        key: Option<&PublicKey>,
+        vouched: &Vouched,
+    ) -> Settled<T> {
+        self.settle_all(&[(sender, origin)], |_| key.copied(), vouched)
+            .pop()
+            .map(|(_, _, s)| s)
+            .unwrap_or(Settled {
+                vouched: Vec::new(),
+                refused: Vec::new(),
+            })
+    }
+
+    /// [`Pending::settle`] for several groups at once: where one run follows on from
+    /// another in its origin's chain, only the later seal is checked (it covers both);
+    /// the seals left to check, of every group, are checked together (ed25519 batch
+    /// verification). `key_of` gives an origin's identity.
+    pub fn settle_all(
+        &mut self,
+        groups: &[(NodeId, NodeId)],
+        key_of: impl Fn(NodeId) -> Option<PublicKey>,
+        vouched: &Vouched,
+    ) -> Vec<(NodeId, NodeId, Settled<T>)> {
+        // Per group: what a vouched successor proves, and stretches of runs that follow
+        // on from each other, each to be proven by its last seal.
+        let mut found = Vec::new();
+        let mut checks: Vec<(PublicKey, ChainLink, SignatureBytes)> = Vec::new();
+        for &(sender, origin) in groups {
+            let Some(group) = self.groups.get(&(sender, origin)) else {
+                continue;
+            };
+            let (ok, closures) = walk(group, origin, vouched);
+            let key = key_of(origin);
+            let mut stretches: Vec<Vec<Closure>> = Vec::new();
+            if key.is_some() {
+                for c in closures {
+                    let follows = stretches.last().and_then(|s| s.last()).is_some_and(|last| {
+                        let (k, _, _) = last.members[last.members.len() - 1];
+                        let (next, link, _) = c.members[0];
+                        k.next() == next && link == last.value
+                    });
+                    match stretches.last_mut() {
+                        Some(s) if follows => s.push(c),
+                        _ => stretches.push(vec![c]),
+                    }
+                }
+            }
+            let first = checks.len();
+            if let Some(key) = key {
+                for s in &stretches {
+                    let last = &s[s.len() - 1];
+                    checks.push((key, last.value, last.seal));
+                }
+            }
+            found.push((sender, origin, key, ok, stretches, first));
+        }
+        let all = !checks.is_empty() && seal::check_runs(&checks);
+        let mut out = Vec::new();
+        for (sender, origin, key, mut ok, stretches, first) in found {
+            let mut bad = Vec::new();
+            for (i, stretch) in stretches.into_iter().enumerate() {
+                let (k, v, s) = &checks[first + i];
+                if all || seal::check_run(k, v, s) {
+                    ok.extend(stretch.into_iter().flat_map(|c| c.members));
+                    continue;
+                }
+                // Some run of the stretch is not its origin's: each is judged alone.
+                for c in stretch {
+                    if key.is_some_and(|key| seal::check_run(&key, &c.value, &c.seal)) {
+                        ok.extend(c.members);
+                    } else {
+                        bad.extend(c.members.into_iter().map(|(k, _, _)| k));
+                    }
+                }
+            }
+            out.push((sender, origin, self.take(sender, origin, ok, bad)));
+        }
+        out
+    }
+
+    /// Takes the messages `ok` (vouched for, with their links and values) and `bad`
+    /// (refused) out of `(sender, origin)`'s group.
+    fn take(
+        &mut self,
+        sender: NodeId,
+        origin: NodeId,
+        mut ok: Vec<(OriginSeq, ChainLink, ChainLink)>,
+        bad: Vec<OriginSeq>,
+    ) -> Settled<T> {
+        let mut out = Settled {
+            vouched: Vec::new(),
+            refused: Vec::new(),
+        };
+        let Some(group) = self.groups.get_mut(&(sender, origin)) else {
+            return out;
+        };
+        ok.sort_by_key(|(k, _, _)| *k);
+        for (k, link, value) in ok {
+            if let Some(item) = group.remove(&k) {
+                out.vouched.push((item, link, value));
+            }
+        }
+        for k in bad {
+            if let Some(item) = group.remove(&k) {
+                out.refused.push(item);
+            }
+        }
+        let taken = out.vouched.len() + out.refused.len();
+        if let Some(count) = self.per_sender.get_mut(&sender) {
+            *count -= taken;
+            if *count == 0 {
+                self.per_sender.remove(&sender);
+            }
+        }
+        if group.is_empty() {
+            self.groups.remove(&(sender, origin));
+        }
+        out
+    }
+}
+
+/// One pass over a group in its origin's order: the messages vouched for by a vouched
+/// successor, and the runs closed by a seal still to check. A message that carries its
+/// link starts a run of its own there (an origin's runs link up, but nothing depends on
+/// it); one without is placed after the message before it, if that is here or vouched.
+fn walk<T: Chained>(
+    group: &BTreeMap<OriginSeq, T>,
+    origin: NodeId,
+    vouched: &Vouched,
+) -> (Vec<(OriginSeq, ChainLink, ChainLink)>, Vec<Closure>) {
+    let mut ok = Vec::new();
+    let mut closures = Vec::new();
+    // The open run: messages placed in the chain, not yet closed.
+    let mut run: Vec<(OriginSeq, ChainLink, ChainLink)> = Vec::new();
+    // The chain value of the message before, if known.
+    let mut expected: Option<ChainLink> = None;
+    let mut previous: Option<OriginSeq> = None;
+    for (&k, item) in group {
+        if previous.is_none_or(|p| p.next() != k) {
+            // A gap: what was open waits for the missing messages.
+            run.clear();
+            expected =
+                k.0.checked_sub(1)
+                    .and_then(|p| vouched.get(origin, OriginSeq(p)))
+                    .map(|(_, v)| *v);
+        }
+        previous = Some(k);
+        let link = match item.proof().link {
+            Some(claimed) => {
+                if expected != Some(claimed) {
+                    // Not the continuation of the open run: that one waits.
+                    run.clear();
+                }
+                claimed
+            }
+            None => match expected {
+                Some(e) => e,
+                None => {
+                    // Not placed yet: the message before it has not come.
+                    run.clear();
+                    continue;
+                }
+            },
+        };
+        let value = seal::chain(&link, &item.written(origin));
+        run.push((k, link, value));
+        expected = Some(value);
+        if let Some(seal) = item.proof().seal {
+            closures.push(Closure {
+                members: std::mem::take(&mut run),
+                value,
+                seal,
+            });
+        } else if vouched
+            .get(origin, k.next())
+            .is_some_and(|(next_link, _)| *next_link == value)
+        {
+            ok.append(&mut run);
+        }
+    }
+    (ok, closures)
+}
+
+#[cfg(test)]
+mod tests;

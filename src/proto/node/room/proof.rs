@@ -1,0 +1,417 @@
+//! Proof of origin on the node (see `proto::seal`): own room messages sealed as one run
+//! when the outputs are drained; the leader's intake, which sequences a submission only
+//! once its run is proven; and the members' staging, which holds (and acks) a sequenced
+//! message only once its run is proven. A message whose proof fails is refused, counted
+//! (`status`: `forged`) and logged: it is never shown, nor acked, nor passed on, and the
+//! member fetches that number again from someone else.
+//!
+//! Everything the node shows, keeps and passes on is proven: the hold-back queue and the
+//! history hold only vouched messages (with their full link), so an ack still means "I
+//! hold a copy" and the leader's majority still means the copy is the origin's.
+
+use super::*;
+use crate::proto::seal;
+use crate::wire::PublicKey;
+
+/// Own room messages one seal covers at most: a run of more is sealed every this many.
+pub(in crate::proto::node) const RUN_MAX: usize = 64;
+
+/// A sequenced message waiting for its run's proof, with what its ack needs.
+#[derive(Debug, Clone)]
+pub(in crate::proto::node) struct Staged {
+    /// The message.
+    entry: ChatEntry,
+    /// The address it came from.
+    from: SocketAddr,
+    /// Its transport id (acked once the message is vouched for).
+    id: MsgId,
+}
+
+impl Chained for Staged {
+    fn written(&self, origin: NodeId) -> crate::proto::seal::Written<'_> {
+        self.entry.written(origin)
+    }
+
+    fn proof(&self) -> &Provenance {
+        &self.entry.proof
+    }
+}
+
+/// Whose identity a message from node `origin` under a name is checked against.
+pub(in crate::proto::node) enum Binding {
+    /// The identity the name is bound to.
+    Key(PublicKey),
+    /// The node is in the table under another name: the message is not its to claim.
+    Other(String),
+    /// Neither the node nor the name is known.
+    Unknown,
+}
+
+impl Node {
+    /// The identity that must have signed what node `origin` wrote as `name`: the key of
+    /// its entry in the member table (which must be under that name), or, for a node the
+    /// table no longer lists (an earlier process of a restarted member), the key the name
+    /// is bound to: a name is bound to one identity for good.
+    pub(in crate::proto::node) fn bound_key(&self, origin: NodeId, name: &str) -> Binding {
+        let members = self.ring.members();
+        match members.get(origin) {
+            Some(m) if m.name == name => Binding::Key(m.key),
+            Some(m) => Binding::Other(m.name.clone()),
+            None => members
+                .by_name(name)
+                .map_or(Binding::Unknown, |m| Binding::Key(m.key)),
+        }
+    }
+
+    /// Seals the own room messages typed since the outputs were last drained (one run,
+    /// one signature per [`RUN_MAX`]) and hands them to the leader. Called first thing
+    /// when the driver drains the outputs, so a burst of typed messages costs one
+    /// signature, not one each.
+    pub(in crate::proto::node) fn flush_own(&mut self) {
+        if self.room.unsealed.is_empty() {
+            return;
+        }
+        let now = self.ctx.now;
+        let numbers = std::mem::take(&mut self.room.unsealed);
+        let me = self.ctx.id;
+        let mut run = Vec::with_capacity(numbers.len());
+        for (i, k) in numbers.iter().enumerate() {
+            if self.ctx.cfg.seal_room {
+                let Some(s) = self.room.outbox.get(*k) else {
+                    continue;
+                };
+                let link = self.room.chain_head;
+                let value = seal::chain(&link, &s.written(me));
+                self.room.chain_head = value;
+                self.room.vouched.insert(me, *k, link, value);
+                let closes = i + 1 == numbers.len() || (i + 1) % RUN_MAX == 0;
+                let proof = Provenance {
+                    link: Some(link),
+                    seal: closes.then(|| seal::seal_run(&self.ctx.identity, &value)),
+                };
+                self.room.outbox.set_proof(*k, proof);
+            }
+            if let Some(s) = self.room.outbox.get(*k) {
+                run.push(s.clone());
+            }
+        }
+        if self.looking_for_room() {
+            // Sealed and kept: submitted once the room is found (see `on_welcome`).
+            return;
+        }
+        if self.is_leader() {
+            return self.sequence_run(now, me, run);
+        }
+        let Some(leader) = self.leader_addr() else {
+            // No leader now: the resubmit timer sends them once there is one.
+            return;
+        };
+        for (i, mut s) in run.into_iter().enumerate() {
+            if i % RUN_MAX != 0 {
+                s.proof.link = None;
+            }
+            let token = Token::Room(RoomToken::Submit);
+            self.send_reliable(now, leader, Message::Submit(s), token);
+        }
+    }
+
+    /// Own unconfirmed messages to submit again: those sealed already, each unbroken
+    /// stretch of them closed by a seal (one is added where the message that closed the
+    /// run is confirmed and the rest is not).
+    pub(in crate::proto::node) fn resubmissions(&mut self) -> Vec<Submit> {
+        let mut pending = self.room.outbox.unconfirmed();
+        if !self.ctx.cfg.seal_room {
+            return pending;
+        }
+        pending.retain(|s| s.proof.link.is_some());
+        let me = self.ctx.id;
+        for i in 0..pending.len() {
+            let closes = pending
+                .get(i + 1)
+                .is_none_or(|n| n.origin_seq != pending[i].origin_seq.next());
+            if !closes || pending[i].proof.seal.is_some() {
+                continue;
+            }
+            let s = &pending[i];
+            let value = match self.room.vouched.get(me, s.origin_seq) {
+                Some((_, v)) => *v,
+                None => match s.proof.link {
+                    Some(link) => seal::chain(&link, &s.written(me)),
+                    None => continue,
+                },
+            };
+            let seal = seal::seal_run(&self.ctx.identity, &value);
+            pending[i].proof.seal = Some(seal);
+            self.room
+                .outbox
+                .set_proof(pending[i].origin_seq, pending[i].proof.clone());
+        }
+        pending
+    }
+
+    /// The leader's intake of submission `s` from `origin`: sequenced once its run is
+    /// proven (at once if it is already), refused if the proof fails.
+    pub(in crate::proto::node) fn take_submission(
+        &mut self,
+        now: Instant,
+        origin: NodeId,
+        mut s: Submit,
+    ) {
+        if !self.ctx.cfg.seal_room {
+            return self.sequence(now, origin, s);
+        }
+        if let Some(link) = self.room.vouched.confirms(&s.written(origin), s.proof.link) {
+            s.proof.link = Some(link);
+            return self.sequence_run(now, origin, vec![s]);
+        }
+        if self
+            .ring
+            .members()
+            .get(origin)
+            .is_none_or(|m| m.name != s.name)
+        {
+            let why = format!("submission from {origin} under a name not its own");
+            return self.refuse_forged(now, 1, &why);
+        }
+        let k = s.origin_seq;
+        if self
+            .room
+            .intake
+            .insert(origin, origin, k, s, &self.room.vouched)
+            .is_none()
+        {
+            log_at!(debug, self, "submission {k:?} from {origin}: intake full");
+        }
+        // Proven (and sequenced) when the outputs are drained: see `settle_waiting`.
+    }
+
+    /// Proves what waits for its seal and can be proven now, all of it at once (runs that
+    /// follow on from each other are proven by the last seal; the seals left are checked
+    /// together): the leader's intake is sequenced, the members' staged messages are
+    /// acked and held; what fails is refused. Called when the outputs are drained, after
+    /// the inputs at hand, and before anything is sent.
+    pub(in crate::proto::node) fn settle_waiting(&mut self) {
+        let now = self.ctx.now;
+        let ready = self.room.intake.take_ready();
+        if !ready.is_empty() {
+            let keys: BTreeMap<NodeId, PublicKey> = ready
+                .iter()
+                .filter_map(|(_, o)| self.ring.members().get(*o).map(|m| (*o, m.key)))
+                .collect();
+            let settled =
+                self.room
+                    .intake
+                    .settle_all(&ready, |o| keys.get(&o).copied(), &self.room.vouched);
+            for (_, origin, settled) in settled {
+                if !settled.refused.is_empty() {
+                    let why = format!("submissions from {origin} whose seal does not check");
+                    self.refuse_forged(now, settled.refused.len(), &why);
+                }
+                let mut run = Vec::with_capacity(settled.vouched.len());
+                for (mut s, link, value) in settled.vouched {
+                    self.room.vouched.insert(origin, s.origin_seq, link, value);
+                    s.proof.link = Some(link);
+                    run.push(s);
+                }
+                if !run.is_empty() {
+                    self.sequence_run(now, origin, run);
+                }
+            }
+        }
+        let ready = self.room.staged.take_ready();
+        if ready.is_empty() {
+            return;
+        }
+        // Each origin's identity, as bound to the name its messages claim.
+        let mut keys: BTreeMap<NodeId, PublicKey> = BTreeMap::new();
+        for (sender, origin) in &ready {
+            if let Some(name) = self
+                .room
+                .staged
+                .any_of(*sender, *origin)
+                .map(|s| s.entry.name.clone())
+                && let Binding::Key(key) = self.bound_key(*origin, &name)
+            {
+                keys.insert(*origin, key);
+            }
+        }
+        let settled =
+            self.room
+                .staged
+                .settle_all(&ready, |o| keys.get(&o).copied(), &self.room.vouched);
+        for (sender, origin, settled) in settled {
+            if !settled.refused.is_empty() {
+                let seqs: Vec<u64> = settled.refused.iter().map(|s| s.entry.seq.0).collect();
+                let why = format!("messages {seqs:?} from {sender} whose seal does not check");
+                self.refuse_forged(now, settled.refused.len(), &why);
+            }
+            for (st, link, value) in settled.vouched {
+                self.room
+                    .vouched
+                    .insert(origin, st.entry.origin_seq, link, value);
+                let mut e = st.entry;
+                e.proof.link = Some(link);
+                self.take_sequenced(now, st.from, sender, st.id, e);
+            }
+        }
+    }
+
+    /// Sequences a proven run of `origin`'s submissions, all of it or (when too much is
+    /// uncommitted) none: the origin submits again what is left.
+    pub(in crate::proto::node) fn sequence_run(
+        &mut self,
+        now: Instant,
+        origin: NodeId,
+        run: Vec<Submit>,
+    ) {
+        let n = run.len() as u64;
+        if !self.room.is_confirming() && self.room.uncommitted().saturating_add(n) > MAX_UNCOMMITTED
+        {
+            return log_at!(
+                debug,
+                self,
+                "{n} submissions from {origin}: too much uncommitted"
+            );
+        }
+        for s in run {
+            self.sequence(now, origin, s);
+        }
+    }
+
+    /// A sequenced message `e` from `sender` (transport id `id`, from `from`). In a sealed
+    /// room it is held, and acked, only once its run is proven: until then it waits,
+    /// unacked (its sender sends it again); if the proof fails it is refused.
+    pub(in crate::proto::node) fn stage_sequenced(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        sender: NodeId,
+        id: MsgId,
+        mut e: ChatEntry,
+    ) {
+        if self.transport.was_received(sender, id) {
+            return self.take_sequenced(now, from, sender, id, e);
+        }
+        if e.is_filler()
+            && self.ctx.cfg.seal_room
+            && self.leader() != Some(sender)
+            && !self.room.is_recovering()
+        {
+            // A filler or a change of the voting configuration carries no one's seal: it
+            // is the leader's to make, and taken from the leader only (another member's
+            // could hide a message, or change who votes). The leader is asked next.
+            self.transport.accept_data(from, sender, id);
+            return log_at!(
+                debug,
+                self,
+                "not taking #{} (no message) from {sender}",
+                e.seq
+            );
+        }
+        if e.is_filler() || !self.ctx.cfg.seal_room || !self.accepts_sequenced(sender, e.seq) {
+            return self.take_sequenced(now, from, sender, id, e);
+        }
+        if let Some(link) = self
+            .room
+            .vouched
+            .confirms(&e.written(e.origin), e.proof.link)
+        {
+            e.proof.link = Some(link);
+            return self.take_sequenced(now, from, sender, id, e);
+        }
+        if let Binding::Other(owner) = self.bound_key(e.origin, &e.name) {
+            let why = format!(
+                "#{} from {sender} claims {owner}'s message is {}'s",
+                e.seq, e.name
+            );
+            return self.refuse_forged(now, 1, &why);
+        }
+        // An origin not known yet (the table is on its way) waits.
+        let (origin, k, seq) = (e.origin, e.origin_seq, e.seq);
+        if self.room.staged.is_full(sender) {
+            // Those shown meanwhile (from another copy) are of no use any more.
+            let next = self.room.holdback.next();
+            self.room.staged.retain(|s| s.entry.seq >= next);
+        }
+        let staged = Staged { entry: e, from, id };
+        if self
+            .room
+            .staged
+            .insert(sender, origin, k, staged, &self.room.vouched)
+            .is_none()
+        {
+            log_at!(debug, self, "not holding #{seq}: too many wait for proof");
+        }
+        // Proven (and acked) when the outputs are drained: see `settle_waiting`.
+    }
+
+    /// Acks a sequenced message and handles it (a copy of one taken already is acked
+    /// again, and counted as a duplicate).
+    fn take_sequenced(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        sender: NodeId,
+        id: MsgId,
+        e: ChatEntry,
+    ) {
+        if !self.transport.accept_data(from, sender, id) {
+            self.transport.count_duplicate();
+            return;
+        }
+        self.on_sequenced_from(now, sender, e);
+    }
+
+    /// Counts `n` messages refused because their proof of origin failed, and says why in
+    /// the log (at most once a second: a forger cannot flood it).
+    pub(in crate::proto::node) fn refuse_forged(&mut self, now: Instant, n: usize, why: &str) {
+        self.transport.note_forged(n as u64);
+        let quiet = self
+            .room
+            .forged_logged
+            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(1));
+        if !quiet {
+            self.room.forged_logged = Some(now);
+            log_at!(
+                warn,
+                self,
+                "refused {n}: {why} ({} refused so far)",
+                self.transport.stats().forged
+            );
+        }
+    }
+
+    /// Whether the message before `e` in the log is the one before it in its origin's
+    /// chain: a member then works `e`'s link out from that one, and `e` is proposed
+    /// without it.
+    pub(in crate::proto::node) fn follows_in_log(&self, e: &ChatEntry) -> bool {
+        if e.seq.0 < 2 {
+            return false;
+        }
+        let before = Seq(e.seq.0 - 1);
+        let prev = self.room.holdback.get(before).or_else(|| {
+            self.room
+                .history
+                .iter()
+                .next_back()
+                .filter(|p| p.seq == before)
+        });
+        prev.is_some_and(|p| p.origin == e.origin && p.origin_seq.next() == e.origin_seq)
+    }
+}
+
+/// How many more entries (at most [`RUN_MAX`]) after the first `cut` of `entries` an
+/// answer sends so that it ends with a message that closes its run: the receiver proves
+/// nothing it was sent without it.
+pub(in crate::proto::node) fn to_run_end(entries: &[ChatEntry], cut: usize) -> usize {
+    let mut end = cut.min(entries.len());
+    while end > 0
+        && end < entries.len()
+        && end < cut + RUN_MAX
+        && !entries[end - 1].is_filler()
+        && entries[end - 1].proof.seal.is_none()
+    {
+        end += 1;
+    }
+    end
+}
