@@ -12,11 +12,15 @@
 
 use super::*;
 
+mod catchup;
 mod config;
 mod deliver;
 mod recovery;
 mod sequence;
 mod submit;
+
+#[cfg(test)]
+pub(super) use catchup::{CATCH_UP_WINDOW, FETCH_CHUNK};
 
 /// What a reliable message of the room was for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,8 +95,16 @@ pub(super) struct Room {
     /// majority, and has not yet told it goes on.
     waiting: bool,
     /// The first number the leader still keeps, after it said the ones before are gone:
-    /// the skip waits for that entry itself (see `deliver.rs`).
+    /// the skip waits for that entry itself (see `catchup.rs`).
     skip_to: Option<Seq>,
+    /// Whom a catch-up under way asks for what is missing (see `catchup.rs`).
+    fetch_from: Option<SocketAddr>,
+    /// The highest number asked for in the catch-up under way.
+    fetch_upto: Seq,
+    /// The next number to show when the catch-up last made progress.
+    fetch_seen: Seq,
+    /// Reads of the database for fetches, waiting for the driver.
+    reads: VecDeque<crate::proto::disk::ReadRange>,
 }
 
 /// This node's part in sequencing the room. One value, so that a node cannot both
@@ -212,6 +224,10 @@ impl Room {
             voters_at: Seq(0),
             waiting: false,
             skip_to: None,
+            fetch_from: None,
+            fetch_upto: Seq(0),
+            fetch_seen: Seq(0),
+            reads: VecDeque::new(),
         }
     }
 
@@ -270,46 +286,6 @@ impl Room {
     /// The oldest room message kept in memory, or `default`.
     pub(super) fn oldest_or(&self, default: Seq) -> Seq {
         self.history.iter().next().map_or(default, |e| e.seq)
-    }
-
-    /// Welcomed into a room that goes on from `next_seq` and keeps history from `oldest`:
-    /// a newcomer is shown the last `join_history` messages as history, a member back from
-    /// `dereg` (or a restart) everything since it left (as far as the leader still keeps).
-    /// What a returning member showed is committed and stays: a leader behind it learns
-    /// it when it asks what the members hold. Returns whether we are behind the room.
-    pub(super) fn welcomed(
-        &mut self,
-        join_history: usize,
-        was_member: bool,
-        next_seq: Seq,
-        oldest: Seq,
-    ) -> bool {
-        let from = if was_member {
-            self.holdback.next()
-        } else {
-            Seq(next_seq.0.saturating_sub(join_history as u64).max(1))
-                .max(oldest)
-                .min(next_seq)
-        };
-        // A member back after the leader stopped keeping what it missed skips to there.
-        let from = if was_member && from < oldest && oldest <= next_seq {
-            oldest
-        } else {
-            from
-        };
-        if from != self.holdback.next() {
-            self.holdback = HoldBackQueue::new(from);
-            self.history.forget_from(from);
-        }
-        if !was_member {
-            self.first_seq = next_seq;
-        }
-        self.history_until = next_seq.max(from);
-        let behind = from < next_seq;
-        if behind {
-            self.known_high = self.known_high.max(Seq(next_seq.0 - 1));
-        }
-        behind
     }
 
     /// A restarted node's log as saved: `history` in the order shown, going on at `next`.
