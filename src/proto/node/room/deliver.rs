@@ -101,12 +101,15 @@ impl Node {
 
     /// Sequenced messages are taken from the leader of our epoch; by a new leader from the
     /// survivors it asked during recovery; and from any member when they fill a gap we
-    /// asked about (a new leader may have joined after what we miss).
+    /// asked about (a new leader may have joined after what we miss), or lie in the
+    /// window a catch-up asked for (a later chunk may come before an earlier one).
     pub(in crate::proto::node) fn accepts_sequenced(&self, sender: NodeId, seq: Seq) -> bool {
         self.leader() == Some(sender)
             || self.room.is_recovering()
             || (self.ring.members().is_online(sender)
-                && self.wanted().is_some_and(|(a, b)| a <= seq && seq <= b))
+                && self
+                    .wanted()
+                    .is_some_and(|(a, b)| a <= seq && seq <= b.max(self.room.fetch_upto)))
     }
 
     /// The leader we re-registered with (after a partition) goes on from `next_seq`: if it

@@ -126,6 +126,47 @@ fn a_stalled_catch_up_asks_again_of_another_member() {
     assert_eq!(fetches(&out, addr(3))[0], (1, FETCH_CHUNK));
 }
 
+/// Asked of another member, a catch-up takes a later chunk that comes before an earlier
+/// one: each entry within the window asked for, not only within the first gap.
+#[test]
+fn a_later_chunk_from_a_member_is_taken_before_an_earlier_one() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    // Carol's heartbeat says the room showed up to 100 000 (no commit notice yet).
+    let hb = crate::wire::Heartbeat {
+        epoch: n.epoch(),
+        digest: n.members().digest(),
+        delivered: Seq(100_000),
+        probe: false,
+    };
+    n.handle_datagram(t0, addr(3), &datagram(CAROL, vec![Packet::Heartbeat(hb)]));
+    drain(&mut n);
+    n.handle_timeout(t0 + Duration::from_millis(400));
+    let out = drain(&mut n);
+    assert_eq!(fetches(&out, addr(1))[0], (1, FETCH_CHUNK));
+    leader_acks(&mut n, t0 + Duration::from_millis(401), &out);
+    let t1 = t0 + Duration::from_millis(1300);
+    n.handle_timeout(t1);
+    assert_eq!(fetches(&drain(&mut n), addr(3))[0], (1, FETCH_CHUNK));
+    let from_carol = |first: u64, count: u64, id: u64| {
+        let packets: Vec<Packet> = (first..first + count)
+            .map(|s| Packet::Data {
+                id: MsgId(id + s),
+                msg: Message::Sequenced(committed(s)),
+            })
+            .collect();
+        datagram(CAROL, packets)
+    };
+    // Part of the second chunk first, then the first chunk, sixteen to a datagram.
+    n.handle_datagram(t1, addr(3), &from_carol(FETCH_CHUNK + 1, 16, 0));
+    for first in (1..=FETCH_CHUNK).step_by(16) {
+        n.handle_datagram(t1, addr(3), &from_carol(first, 16, 0));
+    }
+    let shown = room_seqs(&drain(&mut n));
+    let all = shown == (1..=FETCH_CHUNK + 16).collect::<Vec<_>>();
+    assert!(all, "shown {} up to #{:?}", shown.len(), shown.last());
+}
+
 /// A leader keeping `limit` messages in memory (and, with `persist`, a database), with
 /// bob voting, after bob's `count` submissions were committed. Outputs drained.
 fn leader_with_history(t0: Instant, count: u64, limit: usize, persist: bool) -> Node {
