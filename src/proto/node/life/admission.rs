@@ -216,7 +216,13 @@ impl Node {
             }
         }
         let next_seq = self.room.next_seq();
-        let oldest = self.room.oldest_or(next_seq);
+        // With a database, what memory no longer holds is read from disk when asked for
+        // (and what is not there either is said to be gone then).
+        let oldest = if self.ctx.cfg.persist {
+            Seq(1)
+        } else {
+            self.room.oldest_or(next_seq)
+        };
         let chunks = self.ring.members().chunks();
         let parts = chunks.len() as u16;
         // The configuration as the log ends (pending changes included), as of the number

@@ -287,9 +287,12 @@ impl Node {
         self.leader_shown();
         self.restart_done();
         let was_member = self.life.was_member;
-        let behind =
+        let (behind, skipped) =
             self.room
                 .welcomed(self.ctx.cfg.join_history, was_member, w.next_seq, w.oldest);
+        if skipped > 0 {
+            self.say_skipped(skipped);
+        }
         if was_member {
             self.return_replica(now);
         }

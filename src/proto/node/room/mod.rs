@@ -12,6 +12,7 @@
 
 use super::*;
 
+mod catchup;
 mod config;
 mod deliver;
 mod proof;
@@ -19,8 +20,11 @@ mod recovery;
 mod sequence;
 mod submit;
 
+#[cfg(test)]
+pub(super) use catchup::{CATCH_UP_WINDOW, FETCH_CHUNK};
+pub(super) use proof::RUN_MAX;
+use proof::to_run_end;
 pub(super) use proof::{Binding, Staged};
-use proof::{RUN_MAX, to_run_end};
 
 /// What a reliable message of the room was for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,7 +99,7 @@ pub(super) struct Room {
     /// majority, and has not yet told it goes on.
     waiting: bool,
     /// The first number the leader still keeps, after it said the ones before are gone:
-    /// the skip waits for that entry itself (see `deliver.rs`).
+    /// the skip waits for that entry itself (see `catchup.rs`).
     skip_to: Option<Seq>,
     /// Room messages known to be their origin's (see `proto::seal`).
     vouched: Vouched,
@@ -110,6 +114,14 @@ pub(super) struct Room {
     unsealed: Vec<OriginSeq>,
     /// When a refused message was last logged.
     forged_logged: Option<Instant>,
+    /// Whom a catch-up under way asks for what is missing (see `catchup.rs`).
+    fetch_from: Option<SocketAddr>,
+    /// The highest number asked for in the catch-up under way.
+    fetch_upto: Seq,
+    /// The next number to show when the catch-up last made progress.
+    fetch_seen: Seq,
+    /// Reads of the database for fetches, waiting for the driver.
+    reads: VecDeque<crate::proto::disk::ReadRange>,
 }
 
 /// This node's part in sequencing the room. One value, so that a node cannot both
@@ -235,6 +247,10 @@ impl Room {
             chain_head: [0; 32],
             unsealed: Vec::new(),
             forged_logged: None,
+            fetch_from: None,
+            fetch_upto: Seq(0),
+            fetch_seen: Seq(0),
+            reads: VecDeque::new(),
         }
     }
 
@@ -298,46 +314,6 @@ impl Room {
     /// The oldest room message kept in memory, or `default`.
     pub(super) fn oldest_or(&self, default: Seq) -> Seq {
         self.history.iter().next().map_or(default, |e| e.seq)
-    }
-
-    /// Welcomed into a room that goes on from `next_seq` and keeps history from `oldest`:
-    /// a newcomer is shown the last `join_history` messages as history, a member back from
-    /// `dereg` (or a restart) everything since it left (as far as the leader still keeps).
-    /// What a returning member showed is committed and stays: a leader behind it learns
-    /// it when it asks what the members hold. Returns whether we are behind the room.
-    pub(super) fn welcomed(
-        &mut self,
-        join_history: usize,
-        was_member: bool,
-        next_seq: Seq,
-        oldest: Seq,
-    ) -> bool {
-        let from = if was_member {
-            self.holdback.next()
-        } else {
-            Seq(next_seq.0.saturating_sub(join_history as u64).max(1))
-                .max(oldest)
-                .min(next_seq)
-        };
-        // A member back after the leader stopped keeping what it missed skips to there.
-        let from = if was_member && from < oldest && oldest <= next_seq {
-            oldest
-        } else {
-            from
-        };
-        if from != self.holdback.next() {
-            self.holdback = HoldBackQueue::new(from);
-            self.history.forget_from(from);
-        }
-        if !was_member {
-            self.first_seq = next_seq;
-        }
-        self.history_until = next_seq.max(from);
-        let behind = from < next_seq;
-        if behind {
-            self.known_high = self.known_high.max(Seq(next_seq.0 - 1));
-        }
-        behind
     }
 
     /// A restarted node's log as saved: `history` in the order shown, going on at `next`.

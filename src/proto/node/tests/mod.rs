@@ -636,6 +636,7 @@ fn graceful_leave_tells_everyone_then_reports_left() {
 
 mod away;
 mod bounds;
+mod catchup;
 mod claims;
 mod commit;
 mod departed;
