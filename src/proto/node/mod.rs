@@ -302,8 +302,15 @@ impl Node {
             }
             Command::SendAll { text } => self.send_all(now, wall, text),
             Command::Send { to, text } => self.send_direct(now, wall, to, text),
-            Command::Leave => self.leave(now),
-            Command::Dereg { name } => self.dereg(now, name),
+            // What was typed just before is sealed and sent first: the leave waits for it.
+            Command::Leave => {
+                self.flush_own();
+                self.leave(now)
+            }
+            Command::Dereg { name } => {
+                self.flush_own();
+                self.dereg(now, name)
+            }
             Command::Reg { name, via } => self.reg(now, name, via),
             Command::History { count, search } => {
                 let searched = search.is_some();
