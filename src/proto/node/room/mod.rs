@@ -17,6 +17,7 @@ mod config;
 mod deliver;
 mod proof;
 mod recovery;
+mod role;
 mod sequence;
 mod submit;
 
@@ -25,6 +26,7 @@ pub(super) use catchup::{CATCH_UP_WINDOW, FETCH_CHUNK};
 pub(super) use proof::RUN_MAX;
 use proof::to_run_end;
 pub(super) use proof::{Binding, Staged};
+use role::{Confirmation, Leadership, Recovery, Role};
 
 /// What a reliable message of the room was for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,103 +126,8 @@ pub(super) struct Room {
     reads: VecDeque<crate::proto::disk::ReadRange>,
 }
 
-/// This node's part in sequencing the room. One value, so that a node cannot both
-/// recover and sequence, or sequence without being the one that won.
-#[derive(Debug)]
-enum Role {
-    /// Follows whoever leads (or waits for one).
-    Follower,
-    /// Elected: gathering what the survivors hold before sequencing anything.
-    Recovering(Box<Recovery>),
-    /// Sequences room messages.
-    Leading(Leadership),
-    /// Leads, but was away (paused, suspended) and may have been deposed meanwhile:
-    /// sequences nothing until a majority of the room is heard from under its leadership.
-    Confirming(Leadership, Confirmation),
-    /// Stopped sequencing to leave; what it proposed may still commit meanwhile.
-    Retiring(Leadership),
-}
-
-/// A leader's state in its term.
-#[derive(Debug)]
-struct Leadership {
-    /// The term it leads.
-    term: u64,
-    sequencer: Sequencer,
-    /// Members that acked each number proposed and not yet committed.
-    acks: BTreeMap<Seq, BTreeSet<NodeId>>,
-    /// The commit point each member acked hearing of.
-    told: BTreeMap<NodeId, Seq>,
-    /// Members with a commit notice in flight (one at a time each: the next one carries
-    /// whatever committed meanwhile).
-    telling: BTreeSet<NodeId>,
-    /// Proposals a member never acked within the retries (cut off, paused): sent again
-    /// on the next heartbeat tick while they are uncommitted.
-    lost: BTreeMap<NodeId, BTreeSet<Seq>>,
-    /// Users that asked to be taken out of the configuration before they go.
-    leaving: BTreeSet<String>,
-    /// Since when the oldest uncommitted proposal has waited (reset when one commits).
-    stuck_since: Option<Instant>,
-}
-
-impl Leadership {
-    fn new(term: u64, sequencer: Sequencer) -> Self {
-        Leadership {
-            term,
-            sequencer,
-            acks: BTreeMap::new(),
-            told: BTreeMap::new(),
-            telling: BTreeSet::new(),
-            lost: BTreeMap::new(),
-            leaving: BTreeSet::new(),
-            stuck_since: None,
-        }
-    }
-}
-
 /// Submissions that waited for a leader to be confirmed.
 pub(super) type Waited = Vec<(NodeId, Submit)>;
-
-/// What a leader back from an absence has heard, and what waits for it.
-#[derive(Debug, Default)]
-struct Confirmation {
-    /// Members heard from (a heartbeat under our leadership) since this node came back.
-    heard: BTreeSet<NodeId>,
-    /// Submissions received meanwhile, sequenced once confirmed.
-    held_submits: Vec<(NodeId, Submit)>,
-}
-
-/// A new leader's state while it gathers the room messages survivors have.
-#[derive(Debug, Default)]
-struct Recovery {
-    /// Members that have not answered yet.
-    waiting: BTreeSet<NodeId>,
-    /// Members that answered (their users count towards the majority recovery needs).
-    answered: BTreeSet<NodeId>,
-    /// Room messages each member said it sent us, and how many arrived.
-    expected: BTreeMap<NodeId, u32>,
-    received: BTreeMap<NodeId, u32>,
-    /// The highest sequence number any survivor reported.
-    high: Seq,
-    /// Each answering member's next undelivered sequence number.
-    member_next: BTreeMap<NodeId, Seq>,
-    /// The first sequence number asked for.
-    requested_from: Seq,
-    /// Our own next undelivered number when we last asked (to see progress).
-    asked_at: Seq,
-    /// Whether the second round (asking from the lowest point any member still needs) ran.
-    second_round: bool,
-    /// Recovery timeouts passed without a majority answering.
-    timeouts: u32,
-    /// Messages from before this leader's own history, gathered for members that lack them.
-    backfill: BTreeMap<Seq, ChatEntry>,
-    /// Submissions received meanwhile, sequenced once recovery ends.
-    held_submits: Vec<(NodeId, Submit)>,
-    /// Requests to keep direct messages received meanwhile, handled once recovery ends.
-    held_stores: Vec<(SocketAddr, NodeId, u8, DirectMessage)>,
-    /// Joins received meanwhile, admitted once recovery ends.
-    held_joins: Vec<Newcomer>,
-}
 
 impl Room {
     /// An empty room log, following nobody.
