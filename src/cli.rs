@@ -120,6 +120,10 @@ pub struct Args {
     /// declared dead after one and a half times as long.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub suspect_after: u32,
+    /// Seconds a departed member stays in the member table (`list`, the sidebar) once it
+    /// is offline, if nobody holds messages for it; the leader's setting is the room's.
+    #[arg(long, value_name = "SECS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=315_360_000))]
+    pub forget_after: u64,
 }
 
 /// How the program talks to the user.
@@ -339,6 +343,7 @@ impl Args {
         cfg.history_limit = self.history_limit as usize;
         cfg.join_history = self.join_history;
         cfg.suspect_after = self.suspect_after;
+        cfg.forget_after = Duration::from_secs(self.forget_after);
         cfg
     }
 }

@@ -8,7 +8,9 @@
 //! here reads the terminal or prints.
 //!
 //! The node answers every command itself: `history` from the database, which the task
-//! lends it as a [`HistorySource`] (more than memory keeps),
+//! lends it as a [`HistorySource`] (more than memory keeps); and a member's fetch of room
+//! messages older than its memory holds from the database too, which the task reads for
+//! it ([`Node::poll_read`], [`Node::handle_read`]);
 //! and `status` with the guard's refusals, which the task reports to it first
 //! ([`Node::note_guard_refused`]): the node never sees the datagrams the guard refused.
 //!
@@ -31,7 +33,7 @@ use crate::guard::{Guard, KEY_BYTES};
 use crate::ids::{NodeId, WallMillis};
 use crate::logging::NodeClock;
 use crate::proto::{Command, Event, HistorySource, Node, NodeConfig};
-use crate::store::{Store, StoreError};
+use crate::store::{RunIndex, Store, StoreError};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -270,6 +272,7 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
         socket,
         guard,
         store,
+        runs: RunIndex::default(),
         events: ev_tx,
         loss,
         clock,
@@ -290,15 +293,35 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
 
 /// Makes the node's pending changes durable. A failure is told to the user (the node
 /// goes on; what it keeps from then on may be lost on a crash).
-fn persist(store: &mut Option<Store>, node: &mut Node, events: &mpsc::UnboundedSender<Output>) {
+fn persist(
+    store: &mut Option<Store>,
+    runs: &mut RunIndex,
+    node: &mut Node,
+    events: &mpsc::UnboundedSender<Output>,
+) {
     let writes: Vec<crate::proto::Write> = std::iter::from_fn(|| node.poll_write()).collect();
     let Some(store) = store.as_mut() else {
         return;
     };
-    if let Err(e) = store.apply(&writes) {
-        warn!(lamport = node.lamport().0, "not kept on disk: {e}");
-        let line = format!("error: not kept on disk: {e}");
-        let _ = events.send(Output::Say(vec![line]));
+    match store.apply(&writes) {
+        Ok(()) => runs.note(&writes),
+        Err(e) => {
+            warn!(lamport = node.lamport().0, "not kept on disk: {e}");
+            let line = format!("error: not kept on disk: {e}");
+            let _ = events.send(Output::Say(vec![line]));
+        }
+    }
+}
+
+/// Reads from the database what the node asked for to answer members' fetches, and
+/// hands it back.
+fn serve_reads(store: &Option<Store>, runs: &mut RunIndex, node: &mut Node) {
+    while let Some(read) = node.poll_read() {
+        let rows = match store {
+            Some(s) => runs.read(s, &read).map_err(|e| e.to_string()),
+            None => Err("no database".to_string()),
+        };
+        node.handle_read(Instant::now(), read, rows);
     }
 }
 
@@ -307,6 +330,8 @@ struct Io {
     socket: UdpSocket,
     guard: Guard,
     store: Option<Store>,
+    /// Where the current numbering starts in the store's history (for fetches).
+    runs: RunIndex,
     events: mpsc::UnboundedSender<Output>,
     loss: Loss,
     /// The node's Lamport time as its log lines show it.
@@ -325,14 +350,16 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
         socket,
         guard,
         store,
+        runs,
         events,
         loss,
         clock,
         members_digest,
         ..
     } = io;
+    serve_reads(store, runs, node);
     // On disk before anything of this input (an ack, say) goes out.
-    persist(store, node, events);
+    persist(store, runs, node, events);
     learn_members(guard, node, members_digest);
     let now = Instant::now();
     while let Some(t) = node.poll_transmit() {

@@ -26,7 +26,8 @@
 //! - [`identity`]: a user's ed25519 identity file, to which names are bound.
 //! - [`logging`]: the log file, each line prefixed with its node's Lamport time.
 //! - [`store`]: the node's SQLite database (history, offline-queue replicas, member
-//!   table), written before anything is acknowledged and read back on restart.
+//!   table), written before anything is acknowledged, read back on restart and for a
+//!   member catching up on what memory no longer holds.
 //! - [`cli`]: command-line flags.
 
 pub mod cli;

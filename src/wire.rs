@@ -270,6 +270,15 @@ pub enum Message {
         /// The member that answered.
         target: NodeId,
     },
+    /// A member's answer to a new leader's [`Message::SyncRequest`]: one room message it
+    /// holds (with the term it was proposed in) or showed. Unlike a leader's
+    /// [`Message::Sequenced`] proposal, acking it never counts as holding a copy, so a
+    /// new leader gathering answers acks these and no proposal of an older term.
+    SyncEntry(ChatEntry),
+    /// The leader tells members to drop these departed members from the member table:
+    /// offline for long, and nobody holds messages for them. Each is named with the
+    /// stamp of the entry the leader dropped; a newer entry (the member came back) stays.
+    Forget(Vec<(NodeId, Stamp)>),
 }
 
 /// A limit of the offline queue that kept a direct message from being saved.

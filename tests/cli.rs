@@ -242,7 +242,7 @@ fn bad_commands_print_errors_and_the_node_keeps_working() {
     let mut bob = Proc::join(&scratch, "bob", &alice, 2, "alice");
     alice.expect_line("bob is online");
 
-    let mut cases: Vec<(String, String)> = [
+    let cases: Vec<(String, String)> = [
         ("send nobody hi", "error: no such user nobody"),
         (
             "send bob hi me",
@@ -268,15 +268,6 @@ fn bad_commands_print_errors_and_the_node_keeps_working() {
     ]
     .map(|(typed, error)| (typed.to_string(), error.to_string()))
     .into();
-    // A private message over its limit (the crate's own constant) is refused; a room
-    // message over its own is split (below).
-    cases.push((
-        format!("send alice {}", "z".repeat(MAX_DIRECT_TEXT_BYTES + 1)),
-        format!(
-            "error: message is {} bytes; the limit is {MAX_DIRECT_TEXT_BYTES} bytes",
-            MAX_DIRECT_TEXT_BYTES + 1
-        ),
-    ));
     for (typed, error) in &cases {
         bob.send(typed);
         let got = bob.expect(
@@ -341,6 +332,20 @@ fn bad_commands_print_errors_and_the_node_keeps_working() {
             "{}",
             p.label
         );
+    }
+    // A private paste over the limit too (the crate's own constant): several private
+    // messages, each with its receipt.
+    bob.send(&format!("send alice {}", "é".repeat(400)));
+    let first = MAX_DIRECT_TEXT_BYTES / 2;
+    for part in ["é".repeat(first), "é".repeat(400 - first)] {
+        let line = alice.expect(
+            |l| l.contains(" private L"),
+            "a part of bob's private paste",
+        );
+        assert!(line.ends_with(&format!("] bob: {part}")), "{line}");
+    }
+    for _ in 0..2 {
+        bob.expect_line("[Message received by alice.]");
     }
 }
 

@@ -1,9 +1,10 @@
 //! The full-screen client, the real binary under a pseudo-terminal, its screen read
 //! through a terminal emulator (`vt100`): joining, chatting, completion, a resize, a
 //! message arriving while typing, scrolling and the unread marker, `dereg`/`reg` with
-//! every refused command shown, the leader killed, 50 joins in a row, a failed join, and
-//! colours. Every step waits for what proves the one before happened on the screen (15 s
-//! at most); none sleeps.
+//! every refused command shown, the leader killed, a departed member ageing out of the
+//! sidebar, a split shown in the status bar, 50 joins in a row, a failed join, and
+//! colours. Every step waits for what proves the one before happened on the screen
+//! (15 s at most, a split and its heal longer); none sleeps.
 
 mod common;
 #[path = "fullscreen/vt.rs"]
@@ -347,6 +348,108 @@ fn the_leader_killed() {
     carol.wait_row("the room goes on", |r| {
         pane(r).ends_with("bob: after the crash")
     });
+    carol.type_line("exit");
+    assert_eq!(carol.wait_exit(), 0, "carol's exit code");
+}
+
+/// A member that left ages out of the member table (`--forget-after 1`), and so out of
+/// the sidebar and the count in the status bar.
+#[test]
+fn a_departed_member_leaves_the_sidebar() {
+    let scratch = Scratch::new();
+    let args = [
+        "--name",
+        "alice",
+        "--port",
+        "0",
+        "--ephemeral",
+        "--forget-after",
+        "1",
+    ];
+    let mut a = VtProc::spawn("alice", &scratch, &args, &[]);
+    a.wait_row("the room created", |r| {
+        pane(r).starts_with("created a new room;")
+    });
+    let mut b = Proc::start(&scratch, "bob", Some(port_of(&a)));
+    b.expect(|l| l.starts_with("joined the room"), "bob's join");
+    a.wait("bob in the sidebar", |p| {
+        p.has_row(|r| r.ends_with("│ bob"))
+    });
+    b.send("exit");
+    b.wait_exit(vt::WAIT);
+    a.wait("bob offline in the sidebar", |p| {
+        p.has_row(|r| r.ends_with("│ bob (off)")) && status(p).contains("· 1/2 online ·")
+    });
+    a.wait("bob gone from the sidebar", |p| {
+        !p.has_row(|r| r.contains("│ bob")) && status(p).contains("· 1/1 online ·")
+    });
+    a.type_line("/quit");
+    assert_eq!(a.wait_exit(), 0, "alice's exit code");
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to `p`.
+fn signal(p: &Proc, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), p.pid().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run kill -{signal}: {e}"));
+    assert!(
+        status.success(),
+        "kill -{signal} {} failed: {status}",
+        p.pid()
+    );
+}
+
+/// A split: the two other members stop (SIGSTOP), and the client's node reaches one
+/// voter. The status bar says the room waits for a majority, with how many voters it
+/// reaches; once they go on (SIGCONT) it says so no more, and the room goes on.
+#[test]
+fn a_split_shows_in_the_status_bar() {
+    let scratch = Scratch::new();
+    let mut carol = client(&scratch, "carol", None, &[]);
+    let port = port_of(&carol);
+    let mut alice = Proc::start(&scratch, "alice", Some(port));
+    alice.expect(|l| l.starts_with("joined the room"), "alice's join");
+    let mut bob = Proc::start(&scratch, "bob", Some(port));
+    bob.expect(|l| l.starts_with("joined the room"), "bob's join");
+    let voters = "voters:  alice, bob, carol (2 make a majority, 3 reachable)";
+    let deadline = std::time::Instant::now() + vt::WAIT;
+    loop {
+        alice.send("status");
+        if alice.expect(|l| l.starts_with("voters:"), "the voters line") == voters {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice's `status` never said {voters:?}"
+        );
+    }
+    carol.wait("three online, none waiting", |p| {
+        status(p).contains("· leader carol · 3/3 online ·")
+    });
+
+    signal(&alice, "STOP");
+    signal(&bob, "STOP");
+    let split = std::time::Duration::from_secs(30);
+    carol.wait_within(split, "the bar saying the room waits", |p| {
+        let s = status(p);
+        s.starts_with(&format!(
+            " carol@127.0.0.1:{port} · waiting for a majority: 1 of "
+        )) && !s.contains(" online ")
+    });
+    signal(&alice, "CONT");
+    signal(&bob, "CONT");
+    let heal = std::time::Duration::from_secs(60);
+    carol.wait_within(heal, "the bar back to the members online", |p| {
+        let s = status(p);
+        !s.contains("waiting") && s.contains("· 3/3 online ·")
+    });
+    carol.type_line("after the split");
+    alice.expect_within(
+        heal,
+        |l| l.ends_with("carol: after the split"),
+        "carol's message after the split",
+    );
     carol.type_line("exit");
     assert_eq!(carol.wait_exit(), 0, "carol's exit code");
 }

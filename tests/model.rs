@@ -48,14 +48,15 @@
 //! a majority of answers, one that keeps the lowest-term copy, a member that acks a
 //! deposed leader's proposal after answering a newer candidate, a committed copy that does
 //! not outrank held ones, held copies not on disk across a crash. Three variants were what
-//! the code did when this model was written. One is fixed: a member took an older term's
-//! proposal from the leader it follows as a copy of the current term (`can_hold`,
-//! `on_sequenced_from`) and showed it under that term's commit notice. Two are still what
-//! the code does, so the code holds these properties only once they change: a candidate
-//! holds and acks any proposal while it gathers answers (`can_hold`), so a deposed leader
-//! commits with its ack an entry the candidate's newer quorum never saw; a restarted node
-//! follows the epoch of whichever leader or candidate lets it back in (`on_welcome`),
-//! however old.
+//! the code did when this model was written, each since changed to the rule the model
+//! checks: a member took an older term's proposal from the leader it follows as a copy of
+//! the current term (`can_hold`, `on_sequenced_from`) and showed it under that term's
+//! commit notice; a candidate held and acked any proposal while it gathered answers
+//! (`can_hold`), so a deposed leader could commit with its ack an entry the candidate's
+//! newer quorum never saw (answers now come as `Message::SyncEntry`, and only those and
+//! committed copies are acked); a restarted node followed the epoch of whichever leader or
+//! candidate let it back in (`on_welcome`), however old (it now acks no proposal below the
+//! epoch on disk, and starts a round above it).
 //!
 //! A member replacing a shown copy by a later term's copy is not among the variants:
 //! under the other rules every copy of a later term at a committed index holds the

@@ -1,12 +1,13 @@
 //! Going offline and coming back, with real processes on 127.0.0.1: x, y and z exchange
 //! private messages with receipts; x deregisters; y and z each leave x a message (both are
 //! told it was saved); the leader is killed and a new one elected; x registers again and
-//! sees both messages, in order, with their original send times, exactly once.
+//! sees both messages, in order, with their original send times, exactly once. Departed
+//! members age out of `list` (`--forget-after`), and come back by registering again.
 
 mod common;
 
-use common::{Proc, Scratch};
-use std::time::Duration;
+use common::{MemberLine, Proc, Scratch};
+use std::time::{Duration, Instant};
 
 /// Seconds since midnight, local time, now.
 fn local_seconds_now() -> u64 {
@@ -195,4 +196,80 @@ fn an_impostor_cannot_take_an_offline_name() {
         |l| l.contains("kept while you were offline") && l.ends_with("alice: for your eyes only"),
         "the kept message",
     );
+}
+
+/// The names `list` shows at `p`, in its order: `list` and then `status` are typed, and
+/// the member lines before the `status` output are taken.
+#[track_caller]
+fn listed(p: &mut Proc) -> Vec<String> {
+    p.send("list");
+    p.send("status");
+    let mut names = Vec::new();
+    loop {
+        let line = p.next_line("a `list` line or the `status` output");
+        if line.starts_with("me:") {
+            break;
+        }
+        if let Some(m) = MemberLine::parse(&line) {
+            names.push(m.name);
+        }
+    }
+    while !p.next_line("the rest of `status`").starts_with("pending:") {}
+    names
+}
+
+/// `--forget-after 2`: an ephemeral member that exited and a member offline with nothing
+/// kept for it leave `list` at every member; one with a kept message stays. Both come
+/// back with `reg`: the one forgotten is admitted again and listed online, the other
+/// gets its message.
+#[test]
+fn departed_members_age_out_of_list_and_come_back_with_reg() {
+    let scratch = Scratch::new();
+    let forget = ["--forget-after", "2"];
+    let mut a = Proc::start_with(&scratch, "a", None, &forget);
+    a.expect_line("created a new room; you (a) are the leader");
+    let join = |name: &str, extra: &[&str]| {
+        let mut p = Proc::start_with(&scratch, name, Some(a.port), &[&forget[..], extra].concat());
+        p.expect(|l| l.starts_with("joined the room"), "the join");
+        p
+    };
+    let mut b = join("b", &[]);
+    let mut c = join("c", &["--ephemeral"]);
+    let mut d = join("d", &[]);
+    let mut e = join("e", &[]);
+    c.send("exit");
+    assert_eq!(c.wait_exit(Duration::from_secs(10)).code(), Some(0));
+    for p in [&mut d, &mut e] {
+        p.send("dereg");
+        p.expect(|l| l.starts_with("you are offline"), "the offline notice");
+    }
+    b.send("send d kept for d");
+    b.expect_line("[d is offline: message saved by a.]");
+    for p in [&mut a, &mut b] {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let names = listed(p);
+            if names == ["a", "b", "d"] {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: c and e not gone from `list` within 20 s: {names:?}",
+                p.label
+            );
+        }
+    }
+    e.send("reg");
+    e.expect(|l| l.starts_with("joined the room"), "e back");
+    d.send("reg");
+    d.expect(
+        |l| l.contains("kept while you were offline") && l.ends_with("b: kept for d"),
+        "d's kept message",
+    );
+    a.send("list");
+    let line = a.expect(
+        |l| MemberLine::parse(l).is_some_and(|m| m.name == "e"),
+        "e's line in list",
+    );
+    assert!(line.contains("ONLINE"), "{line}");
 }

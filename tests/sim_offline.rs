@@ -171,11 +171,13 @@ fn offline_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
 /// addition it had not seen committed, and waited for that voter's answer for ever (2834,
 /// 11453, 13007); a new leader still recovering when it went offline stopped recovering
 /// and held the room leaderless until it gave up, and the `reg` typed meanwhile was
-/// refused (8319).
+/// refused (8319); a leader died after admitting a newcomer and before its welcome went
+/// out, so a member kept the newcomer online and passed it election tokens it dropped, and
+/// no round could end (7835).
 #[test]
 fn offline_seeds_that_once_failed() {
     for_listed_sims(
-        &[200, 2834, 3292, 3730, 11453, 13007, 14811],
+        &[200, 2834, 3292, 3730, 7835, 8319, 11453, 13007, 14811],
         offline_scenario,
     );
 }

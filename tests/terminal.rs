@@ -67,13 +67,16 @@ fn typing_survives_incoming_messages() {
         "alice's line, intact",
     );
 
-    // Tab completes a member name after `send`.
+    // Tab completes a member name after `send`, and anywhere in a line.
     a.send("send b\t").expect("type and complete");
-    a.send(" psst\r").expect("finish");
+    a.send("psst\r").expect("finish");
     b.expect(
         |l| l.contains(" private") && l.ends_with("alice: psst"),
         "the private message to the completed name",
     );
+    a.send("see you b\t").expect("type and complete");
+    a.send("\r").expect("send");
+    b.expect(|l| l.ends_with("alice: see you bob"), "the completed line");
 
     // `/clear` clears the screen (cursor home, erase below) and posts nothing.
     a.send("/clear\r").expect("type /clear");

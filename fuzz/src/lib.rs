@@ -652,6 +652,20 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
         (
+            "forget",
+            data(
+                ALICE,
+                19,
+                Message::Forget(vec![(
+                    CAROL,
+                    Stamp {
+                        lamport: Lamport(3),
+                        by: ALICE,
+                    },
+                )]),
+            ),
+        ),
+        (
             "sync_reply",
             data(
                 BOB,

@@ -36,7 +36,7 @@ fn kind(packet: &Packet) -> &'static str {
         Packet::Data { msg, .. } => match msg {
             Message::Welcome(_) => "a welcome",
             Message::Members(_) => "member entries",
-            Message::Submit(_) | Message::Sequenced(_) => "a room message",
+            Message::Submit(_) | Message::Sequenced(_) | Message::SyncEntry(_) => "a room message",
             Message::Direct(_) | Message::Handover(_) | Message::Store { .. } => {
                 "a private message"
             }

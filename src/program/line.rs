@@ -4,7 +4,7 @@
 use crate::driver::Request;
 use crate::proto::Command;
 use crate::ui::{self, Input};
-use crate::wire::MAX_TEXT_BYTES;
+use crate::wire::{MAX_DIRECT_TEXT_BYTES, MAX_TEXT_BYTES};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
@@ -15,12 +15,40 @@ pub enum Typed {
     Request(Request),
     /// Room messages, in order: a text over the limit, split.
     Room(Vec<String>),
+    /// Private messages to `to`, in order: a text over the limit, split.
+    Private {
+        /// The recipients.
+        to: Vec<String>,
+        /// The texts, each within the limit.
+        texts: Vec<String>,
+    },
     /// Clear the screen: the terminal front ends do it themselves.
     Clear,
     /// A blank line.
     Nothing,
     /// Leave and exit.
     Exit,
+}
+
+impl Typed {
+    /// The commands that send what was typed: one per room or private message (none
+    /// for anything else).
+    pub fn into_commands(self) -> Vec<Command> {
+        match self {
+            Typed::Room(texts) => texts
+                .into_iter()
+                .map(|text| Command::SendAll { text })
+                .collect(),
+            Typed::Private { to, texts } => texts
+                .into_iter()
+                .map(|text| Command::Send {
+                    to: to.clone(),
+                    text,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Who types, and what the program answers for them itself.
@@ -51,6 +79,10 @@ pub fn classify(line: &str, typist: &Typist) -> Typed {
         Ok(Input::Command(Command::SendAll { text })) => {
             Typed::Room(ui::split_text(&text, MAX_TEXT_BYTES))
         }
+        Ok(Input::Command(Command::Send { to, text })) => Typed::Private {
+            to,
+            texts: ui::split_text(&text, MAX_DIRECT_TEXT_BYTES),
+        },
         Ok(Input::Command(c)) => Typed::Request(Request::Command(c)),
         Ok(Input::Me(action)) => {
             Typed::Room(ui::split_text(&ui::me_text(me, &action), MAX_TEXT_BYTES))
@@ -98,7 +130,8 @@ pub async fn read_stdin(
 /// line editor); `false` once reading should stop: the user leaves, or the node task is
 /// gone.
 pub fn hand_over(line: &str, typist: &Typist, commands: &mpsc::UnboundedSender<Request>) -> bool {
-    match classify(line, typist) {
+    let typed = classify(line, typist);
+    match typed {
         Typed::Request(r) => commands.send(r).is_ok(),
         // The line editor clears the screen itself; here there is no terminal.
         Typed::Clear => commands
@@ -106,11 +139,10 @@ pub fn hand_over(line: &str, typist: &Typist, commands: &mpsc::UnboundedSender<R
                 "error: clear works only on a terminal (input is not from one)".into(),
             ]))
             .is_ok(),
-        Typed::Room(texts) => texts.into_iter().all(|text| {
-            commands
-                .send(Request::Command(Command::SendAll { text }))
-                .is_ok()
-        }),
+        Typed::Room(_) | Typed::Private { .. } => typed
+            .into_commands()
+            .into_iter()
+            .all(|c| commands.send(Request::Command(c)).is_ok()),
         Typed::Nothing => true,
         Typed::Exit => false,
     }
@@ -146,5 +178,35 @@ mod tests {
             Typed::Room(texts) => assert_eq!(texts, ["* ann waves"]),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A paste over the limit is never refused: room and private messages alike go out
+    /// as several, in order, each within the limit.
+    #[test]
+    fn long_pastes_are_split() {
+        let typist = Typist::new("ann", None, "127.0.0.1:5001".parse().unwrap());
+        let paste = "é".repeat(400);
+        let sent = classify(&format!("send bob,cy {paste}"), &typist).into_commands();
+        let half = MAX_DIRECT_TEXT_BYTES / 2;
+        let to = vec!["bob".to_string(), "cy".to_string()];
+        assert_eq!(
+            sent,
+            [
+                Command::Send {
+                    to: to.clone(),
+                    text: "é".repeat(half)
+                },
+                Command::Send {
+                    to,
+                    text: "é".repeat(400 - half)
+                },
+            ]
+        );
+        let sent = classify(&paste, &typist).into_commands();
+        assert_eq!(sent.len(), 2);
+        assert!(
+            sent.iter()
+                .all(|c| matches!(c, Command::SendAll { text } if text.len() <= MAX_TEXT_BYTES))
+        );
     }
 }

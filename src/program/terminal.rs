@@ -1,12 +1,13 @@
 //! The interactive terminal: a line editor with history (kept in the data directory,
-//! unless the node is ephemeral), tab completion of commands and of member names after
-//! `send`, a prompt saying who and where you are; the program's lines are printed above
+//! unless the node is ephemeral), tab completion as in the full-screen client (commands,
+//! member names anywhere, recipients without yourself), a prompt saying who and where you are; the program's lines are printed above
 //! the line being typed (see `screen`).
 //!
 //! Used only when stdin and stdout are both terminals and `--json` is off.
 
 use super::line::{Typist, hand_over};
 use super::screen::EditorLink;
+use super::tui::complete;
 use crate::driver::Request;
 use crate::proto::Command;
 use crate::ui::{self, Input};
@@ -24,12 +25,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
-/// Command words offered by completion.
-const COMMANDS: [&str; 13] = [
-    "send_all", "send", "list", "status", "history", "dereg", "reg", "help", "exit", "quit",
-    "clear", "invite", "//exit",
-];
-
 /// Member names known so far, for completion (filled from events by the output side).
 #[derive(Clone, Default)]
 pub struct Names(Arc<Mutex<BTreeSet<String>>>);
@@ -42,16 +37,11 @@ impl Names {
         }
     }
 
-    fn starting_with(&self, prefix: &str) -> Vec<String> {
-        self.0.lock().map_or_else(
-            |_| Vec::new(),
-            |set| {
-                set.iter()
-                    .filter(|n| n.starts_with(prefix))
-                    .cloned()
-                    .collect()
-            },
-        )
+    /// Every name known, in name order.
+    fn all(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map_or_else(|_| Vec::new(), |set| set.iter().cloned().collect())
     }
 }
 
@@ -60,6 +50,8 @@ impl Names {
 #[derive(Helper, Highlighter)]
 struct ChatHelper {
     names: Names,
+    /// Your name (never offered as a recipient).
+    me: String,
     screen: EditorLink,
 }
 
@@ -104,35 +96,6 @@ impl ConditionalEventHandler for Leaving {
     }
 }
 
-/// What to complete at `pos` in `line`: `(start of the word, candidates)`.
-fn completions(names: &Names, line: &str, pos: usize) -> (usize, Vec<String>) {
-    let before = line.get(..pos).unwrap_or(line);
-    let first_end = before.find(char::is_whitespace);
-    let Some(first_end) = first_end else {
-        // In the first word: a command.
-        let word = before.trim_start();
-        let word = word
-            .strip_prefix('/')
-            .filter(|w| !w.starts_with('/'))
-            .unwrap_or(word);
-        let start = before.len() - word.len();
-        let found = COMMANDS
-            .iter()
-            .filter(|c| c.starts_with(word))
-            .map(|c| c.to_string())
-            .collect();
-        return (start, found);
-    };
-    let command = before[..first_end].trim_start_matches('/');
-    let rest = before[first_end..].trim_start();
-    if matches!(command, "send" | "msg") && !rest.contains(char::is_whitespace) {
-        // In the recipients: a name after the last comma.
-        let partial = rest.rsplit(',').next().unwrap_or("");
-        return (pos - partial.len(), names.starting_with(partial));
-    }
-    (pos, Vec::new())
-}
-
 impl Completer for ChatHelper {
     type Candidate = String;
 
@@ -142,8 +105,16 @@ impl Completer for ChatHelper {
         pos: usize,
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<String>)> {
-        Ok(completions(&self.names, line, pos))
+        Ok(completions(&self.names, &self.me, line, pos))
     }
+}
+
+/// What to complete at `pos` in `line`, `(start of the word, candidates)`: the
+/// full-screen client's completion (commands in the first word, a member's name
+/// anywhere, recipients after `send` and `/msg` without `me`).
+fn completions(names: &Names, me: &str, line: &str, pos: usize) -> (usize, Vec<String>) {
+    let offer = complete::offer(line, pos, &names.all(), me);
+    (offer.start, offer.candidates)
 }
 
 /// Starts the line editor on its own thread and attaches it to the screen through
@@ -177,6 +148,7 @@ pub fn start(
         let _ = started_tx.send(Ok(()));
         rl.set_helper(Some(ChatHelper {
             names,
+            me: typist.me.clone(),
             screen: link.clone(),
         }));
         for key in ['C', 'D'] {
@@ -228,29 +200,24 @@ pub fn start(
 mod tests {
     use super::*;
 
+    /// The line mode completes as the full-screen client does.
     #[test]
-    fn completes_commands_and_recipients() {
+    fn completes_commands_names_anywhere_and_recipients_but_you() {
         let names = Names::default();
         for n in ["alice", "albert", "bob", "zoë"] {
             names.add(n);
         }
+        let at_end = |line: &str| completions(&names, "alice", line, line.len());
+        assert_eq!(at_end("/li"), (0, vec!["/list ".into()]));
         assert_eq!(
-            completions(&names, "se", 2),
-            (0, vec!["send_all".into(), "send".into()])
-        );
-        assert_eq!(completions(&names, "/li", 3), (1, vec!["list".into()]));
-        assert_eq!(
-            completions(&names, "send al", 7),
-            (5, vec!["albert".into(), "alice".into()])
+            at_end("hello al"),
+            (6, vec!["albert ".into(), "alice ".into()])
         );
         assert_eq!(
-            completions(&names, "send bob,z", 10),
-            (9, vec!["zoë".into()])
+            at_end("send "),
+            (5, vec!["albert ".into(), "bob ".into(), "zoë ".into()])
         );
-        assert_eq!(
-            completions(&names, "send bob hel", 12).1,
-            Vec::<String>::new()
-        );
-        assert_eq!(completions(&names, "hello al", 8).1, Vec::<String>::new());
+        assert_eq!(at_end("send bob,z"), (9, vec!["zoë ".into()]));
+        assert_eq!(at_end("hi zed").1, Vec::<String>::new());
     }
 }

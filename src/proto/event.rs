@@ -255,8 +255,12 @@ pub struct StatusView {
     pub history: usize,
     /// The voting configuration: the users a majority is counted among.
     pub voters: Vec<String>,
-    /// Whether the room waits for a majority of them (cut off, or too many gone): nothing
-    /// is committed meanwhile, and messages typed wait.
+    /// How many of them this node can reach: the voters its member table holds online,
+    /// itself included unless it is offline or out of the room.
+    pub reachable: usize,
+    /// Whether the room waits for a majority of them, as far as this node sees: a leader
+    /// whose proposals no majority holds, or fewer than a majority reachable (cut off, or
+    /// too many gone). Nothing is committed meanwhile, and messages typed wait.
     pub waiting_for_majority: bool,
 }
 
@@ -290,6 +294,9 @@ pub enum CommandError {
     /// The node is not in a room (still joining, leaving, or offline).
     #[error("not in the room (offline? type reg)")]
     NotInRoom,
+    /// A private message while the node looks for its room (restarted, or cut off alone).
+    #[error("looking for the room's members; private messages can be sent once they are found")]
+    LookingForRoom,
     /// `dereg`/`reg` named someone else.
     #[error("{0} is not you; you can only (de)register yourself")]
     NotYou(String),

@@ -14,22 +14,24 @@
 //!      node::life       join, admission, leave, dereg/reg, restart from disk
 //!  acks, give-ups ─► node::token (which part sent it) ─► that part
 //!  timers ─► Node::handle_timeout ─► the part that armed it
-//!  outputs: node::context::Outputs (events, durable writes), node::transport (datagrams)
+//!  outputs: node::context::Outputs (events, durable writes), node::transport (datagrams),
+//!           node::room (reads of the database for a fetch, see `disk`)
 //! ```
 //!
 //! The building blocks the parts own: [`batch`] (packing packets into datagrams, Nagle's
 //! rule), `reliable` (message ids, resends, acks, duplicate windows), `packet`, `chat`
 //! (sequencer, hold-back queue, history, outbox), `offline` (the offline queue), `ring`
 //! (the member table), `detector`, `election` (Chang-Roberts), `clock` (Lamport),
-//! `timers`, `event` (commands in, events out), `durable` (what is written to disk),
-//! `limits` (the join limits and the anti-amplification budget towards strangers) and
-//! [`seal`] (room messages signed by their origin, direct messages sealed to their
-//! recipient).
+//! `timers`, `event` (commands in, events out), `durable` (what is written to disk), `disk`
+//! (what is read back from it to answer a fetch), `limits` (the join limits and the
+//! anti-amplification budget towards strangers) and [`seal`] (room messages signed by
+//! their origin, direct messages sealed to their recipient).
 
 pub mod batch;
 mod chat;
 mod clock;
 mod detector;
+mod disk;
 mod durable;
 mod election;
 mod event;
@@ -43,6 +45,7 @@ pub mod seal;
 mod timers;
 
 pub use chat::History;
+pub use disk::{ReadRange, read_run};
 pub use durable::{HistorySource, Restored, Write};
 pub use event::{Command, CommandError, Event, JoinError, MemberView, RingSeat, Stats, StatusView};
 pub use node::{Node, NodeConfig};

@@ -135,9 +135,26 @@ impl<T> Reliable<T> {
         retries: u32,
         encode: impl FnOnce(MsgId) -> Result<Vec<u8>, E>,
     ) -> Result<Vec<u8>, E> {
+        self.send_patient(now, to, token, retries, Duration::ZERO, encode)
+    }
+
+    /// [`Reliable::send`], waiting at least `patience` (but never more than the cap, the
+    /// `ack_timeout`) before each resend: for a bulk transfer, whose receiver works
+    /// through many messages before it acks the last, so that a timeout measured on
+    /// single messages would resend what is only waiting its turn.
+    pub fn send_patient<E>(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        token: T,
+        retries: u32,
+        patience: Duration,
+        encode: impl FnOnce(MsgId) -> Result<Vec<u8>, E>,
+    ) -> Result<Vec<u8>, E> {
+        let patience = patience.min(self.initial_rto);
         let peer = self.peer(to);
         let id = MsgId::new(peer.stream, peer.next_seq);
-        let rto = peer.rtt.rto();
+        let rto = peer.rtt.rto().max(patience);
         let bytes = encode(id)?;
         let peer = self.peer(to);
         peer.next_seq = (peer.next_seq + 1).min(MsgId::MAX_SEQ);
@@ -153,6 +170,7 @@ impl<T> Reliable<T> {
                 resends: 0,
                 sent_at: now,
                 deadline,
+                patience,
                 token,
             },
         );
@@ -268,7 +286,9 @@ impl<T> Reliable<T> {
             p.resends += 1;
             p.sent_at = now;
             let wait = self.peers.get(&p.to).map_or(self.initial_rto, |peer| {
-                peer.rtt.backed_off(p.resends, self.initial_rto)
+                peer.rtt
+                    .backed_off(p.resends, self.initial_rto)
+                    .max(p.patience)
             });
             p.deadline = now + wait;
             self.deadlines.insert((p.deadline, id));

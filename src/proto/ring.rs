@@ -148,6 +148,24 @@ impl Membership {
         }
     }
 
+    /// Drops the entry for `id` (never this node's own); the entry dropped, if any. The
+    /// table is then as if the entry had never been merged.
+    pub fn remove(&mut self, id: NodeId) -> Option<Member> {
+        if id == self.me {
+            return None;
+        }
+        let old = self.members.remove(&id)?;
+        self.digest = self.digest.wrapping_sub(entry_hash(&old));
+        if let Some(n) = self.addrs.get_mut(&old.addr) {
+            *n -= 1;
+            if *n == 0 {
+                self.addrs.remove(&old.addr);
+            }
+        }
+        self.find_neighbours();
+        Some(old)
+    }
+
     /// Every entry, in ring (id) order.
     pub fn entries(&self) -> impl Iterator<Item = &Member> {
         self.members.values()
@@ -374,6 +392,23 @@ mod tests {
         assert_ne!(t.digest(), start);
         let fresh = Membership::from_entries(t.me(), table().entries().cloned().collect());
         assert_eq!(fresh.digest(), start);
+    }
+
+    /// Removing an entry leaves the table, its digest and its addresses as if the entry
+    /// had never been merged; this node's own entry is never removed.
+    #[test]
+    fn a_removed_entry_leaves_no_trace() {
+        let mut t = table();
+        let without = table();
+        t.merge(member(50, "d", Presence::Offline, 3));
+        assert!(t.has_addr(member(50, "d", Presence::Offline, 3).addr));
+        assert_eq!(t.remove(NodeId(50)).map(|m| m.name), Some("d".into()));
+        assert_eq!(t.digest(), without.digest());
+        assert!(!t.has_addr(member(50, "d", Presence::Offline, 3).addr));
+        assert_eq!(t.remove(NodeId(50)), None);
+        assert_eq!(t.remove(t.me()), None, "never its own entry");
+        t.remove(NodeId(30));
+        assert_eq!(t.next(), Some(NodeId(40)), "the ring closes over the gap");
     }
 
     #[test]

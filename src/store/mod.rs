@@ -9,9 +9,15 @@
 //! offline-queue replicas it holds and the ones already handed over, the private
 //! messages it showed (ids only, so none is shown twice), the member table
 //! and last known leader, its Lamport time, and which identity the directory belongs to.
+//!
+//! Read back: everything at a restart ([`Store::load`]), the last messages for `history`
+//! ([`Store::history`]), and ranges of the room log for a member catching up
+//! ([`RunIndex::read`]).
 
+mod range;
 mod schema;
 
+pub use range::RunIndex;
 pub use schema::CURRENT as SCHEMA_VERSION;
 
 use crate::ids::{DmId, Lamport, NodeId, OriginSeq, Seq, WallMillis};

@@ -74,6 +74,7 @@ fn status(s: &StatusView) -> Value {
         "unconfirmed": s.unconfirmed,
         "history": s.history,
         "voters": s.voters,
+        "reachable": s.reachable,
         "waiting_for_majority": s.waiting_for_majority,
     })
 }

@@ -161,13 +161,14 @@ fn status_lines(s: &StatusView) -> Vec<String> {
             s.in_flight, s.unconfirmed, s.history
         ),
         format!(
-            "voters:  {} ({} make a majority){}",
+            "voters:  {} ({} make a majority, {} reachable){}",
             if s.voters.is_empty() {
                 "-".to_string()
             } else {
                 s.voters.join(", ")
             },
             s.voters.len() / 2 + 1,
+            s.reachable,
             if s.waiting_for_majority {
                 "; waiting for a majority: messages wait"
             } else {
@@ -539,6 +540,7 @@ mod tests {
             unconfirmed: 0,
             history: 0,
             voters: vec!["ann".into()],
+            reachable: 1,
             waiting_for_majority: false,
         }));
         let lines = n.lines(&status, &st);

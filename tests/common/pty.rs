@@ -1,6 +1,7 @@
 //! The real binary under a pseudo-terminal, as a person runs it: what it writes goes
-//! through a [`Screen`] model, so a test sees what would be on the screen, not only which
-//! bytes went by.
+//! through a terminal model (an [`Emulator`]: the line-mode [`Screen`], or a full
+//! terminal emulator for the full-screen client), so a test sees what would be on the
+//! screen, not only which bytes went by.
 
 use super::screen::Screen;
 use super::{BIN, Scratch, WAIT};
@@ -13,25 +14,46 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// Columns and rows of the pty (the size ptyprocess gives it).
-const COLUMNS: usize = 80;
-const ROWS: usize = 24;
+pub const COLUMNS: u16 = 80;
+/// Rows of the pty.
+pub const ROWS: u16 = 24;
 
-/// One `ringchat` under a pty. Killed on drop.
-pub struct PtyProc {
+/// What turns the bytes a program writes into a screen.
+pub trait Emulator {
+    /// Takes bytes the program wrote.
+    fn feed(&mut self, bytes: &[u8]);
+    /// The screen as text, for failure messages.
+    fn dump(&self) -> String;
+}
+
+impl Emulator for Screen {
+    fn feed(&mut self, bytes: &[u8]) {
+        Screen::feed(self, bytes);
+    }
+
+    fn dump(&self) -> String {
+        Screen::dump(self)
+    }
+}
+
+/// One `ringchat` under a pty, its output through `E`. Killed on drop.
+pub struct PtyProc<E: Emulator = Screen> {
     /// Who this is, for failure messages.
     pub label: String,
     session: OsSession,
     /// What the program wrote, as the reader thread got it, then why reading ended.
     output: Receiver<Result<Vec<u8>, String>>,
     /// The screen so far.
-    pub screen: Screen,
+    pub screen: E,
+    /// How long anything expected may take.
+    patience: Duration,
     /// Why reading the pty ended (the program exited), once it has.
     closed: Option<String>,
     /// Every byte the program wrote, kept for a failure.
     raw: Vec<u8>,
 }
 
-impl PtyProc {
+impl PtyProc<Screen> {
     /// Starts the binary with `args` under a pty, in `scratch` as working directory and
     /// data home (so nothing lands in the user's own), with no other environment setting.
     pub fn spawn(label: &str, scratch: &Scratch, args: &[&str]) -> PtyProc {
@@ -43,8 +65,29 @@ impl PtyProc {
         PtyProc::spawn_command(label, cmd)
     }
 
-    /// Starts `cmd` under a pty.
+    /// Starts `cmd` under a pty, its output through the line-mode screen model.
     pub fn spawn_command(label: &str, cmd: Command) -> PtyProc {
+        let screen = Screen::new(usize::from(COLUMNS), usize::from(ROWS));
+        PtyProc::spawn_with(label, cmd, screen, WAIT)
+    }
+
+    /// Waits until `done` holds for the screen; fails after the patience saying `what`.
+    #[track_caller]
+    pub fn wait_screen(&mut self, what: &str, done: impl Fn(&Screen) -> bool) {
+        self.wait(what, |p| done(&p.screen));
+    }
+
+    /// Waits until a finished row satisfies `pred`.
+    #[track_caller]
+    pub fn wait_row(&mut self, what: &str, pred: impl Fn(&str) -> bool) {
+        self.wait_screen(what, |s| s.count_finished(&pred) > 0);
+    }
+}
+
+impl<E: Emulator> PtyProc<E> {
+    /// Starts `cmd` under a pty, its output through `screen`; anything expected may take
+    /// `patience`.
+    pub fn spawn_with(label: &str, cmd: Command, screen: E, patience: Duration) -> PtyProc<E> {
         let session = OsSession::spawn(cmd).unwrap_or_else(|e| panic!("{label}: no pty: {e}"));
         let mut pty = session
             .get_process()
@@ -52,7 +95,7 @@ impl PtyProc {
             .unwrap_or_else(|e| panic!("{label}: no pty handle: {e}"));
         let (tx, output) = mpsc::channel();
         thread::spawn(move || {
-            let mut buf = [0u8; 4096];
+            let mut buf = [0u8; 8192];
             loop {
                 match pty.read(&mut buf) {
                     Ok(n @ 1..) => {
@@ -78,49 +121,60 @@ impl PtyProc {
             label: label.to_string(),
             session,
             output,
-            screen: Screen::new(COLUMNS, ROWS),
+            screen,
+            patience,
             closed: None,
             raw: Vec::new(),
+        }
+    }
+
+    /// The pty session (to resize it, say).
+    pub fn session(&mut self) -> &mut OsSession {
+        &mut self.session
+    }
+
+    /// Types raw bytes (keys).
+    #[track_caller]
+    pub fn keys(&mut self, bytes: &str) {
+        if let Err(e) = self
+            .session
+            .write_all(bytes.as_bytes())
+            .and_then(|()| self.session.flush())
+        {
+            self.fail(&format!("cannot type {bytes:?}: {e}"));
         }
     }
 
     /// Types `line` and Enter.
     #[track_caller]
     pub fn type_line(&mut self, line: &str) {
-        let typed = format!("{line}\r");
-        if let Err(e) = self
-            .session
-            .write_all(typed.as_bytes())
-            .and_then(|()| self.session.flush())
-        {
-            self.fail(&format!("cannot type {line:?}: {e}"));
-        }
+        self.keys(&format!("{line}\r"));
     }
 
-    /// Waits until `done` holds for the screen; fails after [`WAIT`] saying `what`.
+    /// Waits until `done` holds for this process; fails after its patience saying `what`.
     #[track_caller]
-    pub fn wait_screen(&mut self, what: &str, done: impl Fn(&Screen) -> bool) {
-        let deadline = Instant::now() + WAIT;
-        while !done(&self.screen) {
+    pub fn wait(&mut self, what: &str, done: impl Fn(&Self) -> bool) {
+        self.wait_within(self.patience, what, done);
+    }
+
+    /// [`PtyProc::wait`] with a bound of its own, for what takes longer.
+    #[track_caller]
+    pub fn wait_within(&mut self, limit: Duration, what: &str, done: impl Fn(&Self) -> bool) {
+        let deadline = Instant::now() + limit;
+        while !done(self) {
             if let Some(why) = &self.closed {
                 self.fail(&format!("the pty closed ({why}) before {what}"));
             }
-            self.read_until(deadline, what);
+            self.read_until(deadline, limit, what);
         }
-    }
-
-    /// Waits until a finished row satisfies `pred`.
-    #[track_caller]
-    pub fn wait_row(&mut self, what: &str, pred: impl Fn(&str) -> bool) {
-        self.wait_screen(what, |s| s.count_finished(&pred) > 0);
     }
 
     /// Waits for the program to exit (its pty closes) and returns the exit code.
     #[track_caller]
     pub fn wait_exit(&mut self) -> i32 {
-        let deadline = Instant::now() + WAIT;
+        let deadline = Instant::now() + self.patience;
         while self.closed.is_none() {
-            self.read_until(deadline, "exit");
+            self.read_until(deadline, self.patience, "exit");
         }
         loop {
             match self.session.get_process().status() {
@@ -133,9 +187,10 @@ impl PtyProc {
         }
     }
 
-    /// Takes the next output, waiting until `deadline` at the most.
+    /// Takes the next output, waiting until `deadline` (`limit` after the wait began) at
+    /// the most.
     #[track_caller]
-    fn read_until(&mut self, deadline: Instant, what: &str) {
+    fn read_until(&mut self, deadline: Instant, limit: Duration, what: &str) {
         let left = deadline.saturating_duration_since(Instant::now());
         match self.output.recv_timeout(left) {
             Ok(Ok(bytes)) => {
@@ -144,7 +199,7 @@ impl PtyProc {
             }
             Ok(Err(why)) => self.closed = Some(why),
             Err(RecvTimeoutError::Timeout) => {
-                self.fail(&format!("no {what} on the screen within {WAIT:?}"))
+                self.fail(&format!("no {what} on the screen within {limit:?}"))
             }
             Err(RecvTimeoutError::Disconnected) => self.closed = Some("reader gone".into()),
         }
@@ -171,7 +226,7 @@ impl PtyProc {
     }
 }
 
-impl Drop for PtyProc {
+impl<E: Emulator> Drop for PtyProc<E> {
     fn drop(&mut self) {
         if self.closed.is_none() {
             let process = self.session.get_process_mut();

@@ -41,10 +41,8 @@ use crate::state::{
     State,
 };
 
-/// Which rules of the room log are on. [`Rules::SAFE`] is the design: the code's rules,
-/// with [`Rules::durable_epoch`], [`Rules::candidate_answers_only`] and
-/// [`Rules::proposal_term_checked`], which the code does not keep yet. Each broken variant
-/// turns one rule off, so a test can show that the checker notices.
+/// Which rules of the room log are on. [`Rules::SAFE`] is the design and the code's rules.
+/// Each broken variant turns one rule off, so a test can show that the checker notices.
 #[derive(Clone, Copy, Debug)]
 pub struct Rules {
     /// A candidate takes over only once a majority of the voters, itself included, has
@@ -63,18 +61,18 @@ pub struct Rules {
     /// Held copies are on disk before they are acked (`Write::Held`); off, a crash loses
     /// them.
     pub held_on_disk: bool,
-    /// A node's epoch is on disk (`Write::Room`) and a restarted node follows no lower
-    /// one; off, a restarted node follows the epoch of whichever leader or candidate lets
-    /// it back in, as `on_welcome` does (`ring.install`).
+    /// A node's epoch is on disk (`Write::Room`) and a restarted node acks no proposal of
+    /// a lower term than it (`Ring::followed_before`); off, a restarted node follows the
+    /// epoch of whichever leader or candidate lets it back in, as `on_welcome` once did.
     pub durable_epoch: bool,
-    /// A candidate takes copies only from the answers to its sync request (and committed
-    /// copies); off, it also holds and acks any leader's proposal while it gathers, as
-    /// `can_hold` does while recovering.
+    /// A candidate takes copies only from the answers to its sync request
+    /// (`Message::SyncEntry`) and committed copies; off, it also holds and acks any
+    /// leader's proposal while it gathers, as `can_hold` once did while recovering.
     pub candidate_answers_only: bool,
     /// A member takes a proposal only of the term it follows; off, also an older term's
     /// proposal from the leader it follows, held as a copy of the term it follows, as
-    /// `can_hold` (which checks the sender only) and `on_sequenced_from` (which gives the
-    /// copy the epoch's term) do.
+    /// `can_hold` (which checked the sender only) and `on_sequenced_from` (which gave the
+    /// copy the epoch's term) once did.
     pub proposal_term_checked: bool,
 }
 

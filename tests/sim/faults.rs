@@ -1,5 +1,5 @@
 //! The faults a test inflicts, in the words of raft-rs's test harness: processes crash,
-//! restart and pause; links are cut, partitioned, lossy, and healed.
+//! restart and pause; links are cut, partitioned, lossy (in runs too), and healed.
 
 use super::Sim;
 use rand::RngExt;
@@ -94,10 +94,27 @@ impl Sim {
         }
     }
 
-    /// Removes every cut and per-link override ([`Sim::drop`]).
+    /// Removes every cut and per-link override ([`Sim::drop`], [`Sim::drop_runs`]).
     pub fn heal(&mut self) {
         self.cut.clear();
         self.links.clear();
+        self.runs.clear();
+        self.burst_left.clear();
+    }
+
+    /// Loses datagrams from `a` to `b` in runs: `pct` percent of them start a run of 1 to
+    /// `run` lost in a row (as a full queue or a rate limiter loses them), so about
+    /// `pct * (run + 1) / 2` percent are lost. One direction only; [`Sim::heal`] undoes it.
+    pub fn drop_runs(&mut self, a: usize, b: usize, pct: u32, run: u32) {
+        let (a, b) = (self.hosts[a].addr, self.hosts[b].addr);
+        let mut l = self
+            .links
+            .get(&(a, b))
+            .copied()
+            .unwrap_or(self.default_link);
+        l.loss = pct;
+        self.links.insert((a, b), l);
+        self.runs.insert((a, b), run);
     }
 
     /// Loses `pct` percent of the datagrams from `a` to `b`: one direction only; the link's
@@ -111,5 +128,6 @@ impl Sim {
             .unwrap_or(self.default_link);
         l.loss = pct;
         self.links.insert((a, b), l);
+        self.runs.remove(&(a, b));
     }
 }

@@ -6,7 +6,8 @@
 //! [`Sim::restart`], [`Sim::pause`], [`Sim::cut`], [`Sim::isolate`], [`Sim::partition`],
 //! [`Sim::heal`], [`Sim::drop`]; and in users' acts: [`Sim::send_all`],
 //! [`Sim::command`]. With [`Sim::persist`] each host also has a disk (a model of the
-//! driver's database, fed by [`Node::poll_write`]) that survives its crashes:
+//! driver's database, fed by [`Node::poll_write`], read for [`Node::poll_read`]) that
+//! survives its crashes:
 //! [`Sim::restart_from_disk`]. What a test reads of a run, and the properties it checks of
 //! whole histories, are in [`check`]; running a scenario over many seeds is in [`seeds`].
 
@@ -15,7 +16,7 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use ringchat::ids::{NodeId, WallMillis};
-use ringchat::proto::{Command, Event, Node, NodeConfig, Restored};
+use ringchat::proto::{Command, Event, Node, NodeConfig, Restored, read_run};
 
 pub mod check;
 mod disk;
@@ -112,6 +113,10 @@ pub struct Sim {
     /// Behaviour of every link without an override.
     pub default_link: Link,
     links: BTreeMap<(SocketAddr, SocketAddr), Link>,
+    /// Links whose losses come in runs ([`Sim::drop_runs`]): the longest run.
+    runs: BTreeMap<(SocketAddr, SocketAddr), u32>,
+    /// Datagrams still to lose on a link in the run of losses under way.
+    burst_left: BTreeMap<(SocketAddr, SocketAddr), u32>,
     cut: BTreeSet<(SocketAddr, SocketAddr)>,
     /// Settings applied to every node created from now on.
     pub tune: fn(&mut NodeConfig),
@@ -161,6 +166,8 @@ impl Sim {
             order: 0,
             default_link: Link::default(),
             links: BTreeMap::new(),
+            runs: BTreeMap::new(),
+            burst_left: BTreeMap::new(),
             cut: BTreeSet::new(),
             tune: |_| {},
             delivered: 0,
@@ -249,12 +256,19 @@ impl Sim {
 
     fn flush(&mut self, i: usize) {
         let since = self.elapsed();
+        let now = self.now;
         let host = &mut self.hosts[i];
         let Some(node) = host.node.as_mut() else {
             return;
         };
         while let Some(w) = node.poll_write() {
             write_to(&mut host.disk, &mut host.disk_log, w);
+        }
+        // Fetches of what memory no longer holds, answered from the disk as the driver
+        // answers them from its database.
+        while let Some(read) = node.poll_read() {
+            let rows = read_run(&host.disk.history, &read);
+            node.handle_read(now, read, Ok(rows));
         }
         let mut out = Vec::new();
         while let Some(t) = node.poll_transmit() {
@@ -280,7 +294,19 @@ impl Sim {
             .get(&(from, to))
             .copied()
             .unwrap_or(self.default_link);
+        if let Some(left) = self.burst_left.get_mut(&(from, to))
+            && *left > 0
+        {
+            *left -= 1;
+            return;
+        }
         if self.rng.random_range(0..100) < link.loss {
+            if let Some(&longest) = self.runs.get(&(from, to))
+                && longest > 1
+            {
+                let run = self.rng.random_range(1..=longest);
+                self.burst_left.insert((from, to), run - 1);
+            }
             return;
         }
         let copies = if self.rng.random_range(0..100) < link.dup {

@@ -27,7 +27,10 @@
 //!   flags and `--ephemeral`; the same fan-out through Redis pub/sub in the same run when
 //!   `redis-server` and `redis-cli` are installed (skipped, saying so, when not).
 //! - `catchup [--behind 100000] [--trials 3]` ([`catchup`]): a real member back from
-//!   `dereg` while the room said that many messages: the time until it shows the last.
+//!   `dereg` while the room said that many messages: the time until it shows the last,
+//!   beside the time the room took to show them in the first place; with databases,
+//!   with `--ephemeral --history-limit` large enough to keep them all, and with
+//!   `--ephemeral` keeping 10 000 (the rest is reported kept by nobody).
 //! - `sessions [--messages M] [--trials T]` ([`sessions`]): keyed rooms with every
 //!   datagram sealed with the room key alone (room messages unsealed) against the
 //!   program's way (members in pairwise sessions, room messages sealed by their origin),
@@ -215,7 +218,8 @@ enum What {
         /// Seconds to wait for it to show the last.
         #[arg(long, default_value_t = 30.0)]
         limit_seconds: f64,
-        /// Trials per mode (default flags, `--ephemeral`; median reported).
+        /// Trials per setup (default flags; `--ephemeral --history-limit` behind + 100;
+        /// `--ephemeral`; median reported).
         #[arg(long, default_value_t = 3)]
         trials: usize,
         /// The `ringchat` binary (default: the one beside this program).

@@ -372,12 +372,16 @@ pub async fn all(sizes: Sizes, threads: &str) {
     let limit = Duration::from_secs(30);
     println!("\ncatch-up: a member behind by {behind}");
     let mut caught = Vec::new();
-    for mode in [Mode::Database, Mode::Ephemeral] {
-        let c = catchup::trials(&sizes.binary, mode, behind, limit, sizes.trials);
+    for setup in [
+        catchup::Setup::Database,
+        catchup::Setup::EphemeralKept,
+        catchup::Setup::EphemeralDefault,
+    ] {
+        let c = catchup::trials(&sizes.binary, setup, behind, limit, sizes.trials);
         t.add(
             format!(
                 "catch-up after dereg, behind by {behind}, {}",
-                mode.describe()
+                setup.describe(behind)
             ),
             c.as_ref().map_or("failed".into(), catchup::Catchup::value),
             format!(
@@ -385,7 +389,9 @@ pub async fn all(sizes: Sizes, threads: &str) {
                 sizes.trials
             ),
         );
-        caught.push(c.and_then(|c| c.took));
+        if setup.keeps_all() {
+            caught.push(c.and_then(|c| c.current(true).then_some(c.took).flatten()));
+        }
     }
 
     println!("\n## Figures ({})\n", machine.describe());

@@ -39,8 +39,9 @@ use state::{Effect, Setup, State};
 use std::io::Stdout;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// What the drawing thread takes, in order.
@@ -196,8 +197,12 @@ fn read_terminal(queue: &Sender<Message>) {
     }
 }
 
-/// The drawing thread: draws, then takes every message waiting before drawing again;
-/// gives the state back when closed.
+/// How often the client asks the node for the room's health (a quiet `status`).
+const HEALTH_EVERY: Duration = Duration::from_secs(1);
+
+/// The drawing thread: draws, then takes every message waiting before drawing again,
+/// and ticks the state every [`HEALTH_EVERY`] (see [`State::tick`]); gives the state
+/// back when closed.
 fn run(
     mut terminal: Terminal<CrosstermBackend<Stdout>>,
     mut state: State,
@@ -205,6 +210,7 @@ fn run(
     commands: &UnboundedSender<Request>,
 ) -> State {
     let mut drawable = true;
+    let mut health_due = Instant::now() + HEALTH_EVERY;
     loop {
         if drawable && let Err(e) = terminal.draw(|frame| view::draw(frame, &state)) {
             // The terminal is gone (hung up): nobody can see or type; leave.
@@ -212,10 +218,17 @@ fn run(
             tracing::warn!("cannot draw on the terminal: {e}; leaving");
             let _ = commands.send(Request::Command(crate::proto::Command::Leave));
         }
-        let Ok(first) = messages.recv() else {
-            return state;
-        };
-        let mut next = Some(first);
+        let first =
+            match messages.recv_timeout(health_due.saturating_duration_since(Instant::now())) {
+                Ok(message) => Some(message),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return state,
+            };
+        if Instant::now() >= health_due {
+            health_due = Instant::now() + HEALTH_EVERY;
+            carry_out(state.tick(), &mut terminal, commands);
+        }
+        let mut next = first;
         while let Some(message) = next.take() {
             let effects = match message {
                 Message::Node(output) => state.apply(output),
@@ -231,22 +244,31 @@ fn run(
                     return state;
                 }
             };
-            for effect in effects {
-                match effect {
-                    Effect::Send(request) => {
-                        let _ = commands.send(request);
-                    }
-                    Effect::Redraw => {
-                        let _ = terminal.clear();
-                    }
-                    Effect::ExitNow => {
-                        restore_terminal();
-                        println!("interrupted twice; exiting without leaving");
-                        std::process::exit(130);
-                    }
-                }
-            }
+            carry_out(effects, &mut terminal, commands);
             next = messages.try_recv().ok();
+        }
+    }
+}
+
+/// Does what the state asked for.
+fn carry_out(
+    effects: Vec<Effect>,
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    commands: &UnboundedSender<Request>,
+) {
+    for effect in effects {
+        match effect {
+            Effect::Send(request) => {
+                let _ = commands.send(request);
+            }
+            Effect::Redraw => {
+                let _ = terminal.clear();
+            }
+            Effect::ExitNow => {
+                restore_terminal();
+                println!("interrupted twice; exiting without leaving");
+                std::process::exit(130);
+            }
         }
     }
 }

@@ -3,9 +3,10 @@
 //! the [`Effect`]s for the loop to carry out (requests for the node). The view draws it.
 //!
 //! Every line the line mode would print for an event or a reply goes into the pane;
-//! nothing is dropped. The exceptions are member lists the client asked for itself to
-//! keep the sidebar true (after a join, a member coming or going, a new leader): those
-//! only update the sidebar.
+//! nothing is dropped. The exceptions are member lists and `status` answers the client
+//! asked for itself to keep the sidebar and the status bar true (after a join, a member
+//! coming or going, a new leader, a notice; the status also about once a second): those
+//! only update the sidebar and the bar.
 
 use super::entries::{self, Private};
 use super::keys::Action;
@@ -50,6 +51,17 @@ pub enum Phase {
     Gone,
 }
 
+/// The room's health as the node last said it (its answer to a quiet `status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Health {
+    /// Voters the node reaches (itself included).
+    pub reachable: usize,
+    /// Voters in all.
+    pub voters: usize,
+    /// Whether the room waits for a majority, as the node sees it.
+    pub waiting: bool,
+}
+
 /// What the loop should do for the state.
 #[derive(Debug)]
 pub enum Effect {
@@ -79,6 +91,12 @@ pub struct State {
     pending: Vec<Request>,
     /// Member lists the user asked for and has not seen yet.
     asked_lists: usize,
+    /// `status` answers the user asked for and has not seen yet.
+    asked_status: usize,
+    /// Whether a quiet `status` is on its way (one at a time).
+    health_asked: bool,
+    /// The room's health, once the node has said it since the client was last in the room.
+    pub health: Option<Health>,
     /// Ctrl-C was pressed once.
     interrupted: bool,
     /// The terminal's size, columns and rows.
@@ -97,6 +115,9 @@ impl State {
             editor: Editor::default(),
             pending: Vec::new(),
             asked_lists: 0,
+            asked_status: 0,
+            health_asked: false,
+            health: None,
             interrupted: false,
             size: (columns, rows),
         };
@@ -146,6 +167,29 @@ impl State {
         Effect::Send(Request::Command(Command::List))
     }
 
+    /// What the loop does about once a second: asks for the room's health and, while
+    /// the sidebar lists members offline (who may age out of the member table, which
+    /// says nothing), for the members again; both quietly.
+    pub fn tick(&mut self) -> Vec<Effect> {
+        let mut effects = self.check_health();
+        let (online, known) = self.roster.counts();
+        if !effects.is_empty() && online < known {
+            effects.push(Self::refresh_members());
+        }
+        effects
+    }
+
+    /// Asks the node for the room's health (a quiet `status`) while in the room, unless
+    /// one such question is on its way already. The loop calls it about once a second
+    /// (see [`State::tick`]); the state calls it when the room may have changed.
+    pub fn check_health(&mut self) -> Vec<Effect> {
+        if self.phase != Phase::InRoom || self.health_asked {
+            return Vec::new();
+        }
+        self.health_asked = true;
+        vec![Effect::Send(Request::Command(Command::Status))]
+    }
+
     fn event(&mut self, ev: Event) -> Vec<Effect> {
         let mut effects = Vec::new();
         match &ev {
@@ -193,27 +237,45 @@ impl State {
                 }
                 self.asked_lists -= 1;
             }
+            Event::Status(s) => {
+                self.health = Some(Health {
+                    reachable: s.reachable,
+                    voters: s.voters.len(),
+                    waiting: s.waiting_for_majority,
+                });
+                if self.asked_status == 0 {
+                    self.health_asked = false;
+                    return effects;
+                }
+                self.asked_status -= 1;
+            }
             Event::Joined { leader, .. } => {
                 if self.phase != Phase::Leaving {
                     self.phase = Phase::InRoom;
                 }
+                self.health = None;
                 self.roster.set_online(&self.setup.me.clone(), true);
                 self.roster.set_leader(leader);
                 effects.extend(self.pending.drain(..).map(Effect::Send));
                 effects.push(Self::refresh_members());
+                effects.extend(self.check_health());
             }
             Event::MemberOnline { name } => {
                 self.roster.set_online(name, true);
                 effects.push(Self::refresh_members());
+                effects.extend(self.check_health());
             }
             Event::MemberOffline { name } => {
                 self.roster.set_online(name, false);
                 effects.push(Self::refresh_members());
+                effects.extend(self.check_health());
             }
             Event::LeaderChanged { name } => {
                 self.roster.set_leader(name);
                 effects.push(Self::refresh_members());
+                effects.extend(self.check_health());
             }
+            Event::Notice(_) => effects.extend(self.check_health()),
             Event::Deregistered { .. } => {
                 self.phase = Phase::Offline;
                 self.roster.set_online(&self.setup.me.clone(), false);
@@ -296,9 +358,7 @@ impl State {
         // for the join), so that the refusal says what it refused.
         let echo = match &typed {
             Typed::Nothing => false,
-            Typed::Room(_) | Typed::Request(Request::Command(Command::Send { .. })) => {
-                self.phase != Phase::InRoom
-            }
+            Typed::Room(_) | Typed::Private { .. } => self.phase != Phase::InRoom,
             _ => true,
         };
         if echo {
@@ -315,14 +375,17 @@ impl State {
                 Vec::new()
             }
             Typed::Request(request) => {
-                if matches!(request, Request::Command(Command::List)) {
-                    self.asked_lists += 1;
+                match request {
+                    Request::Command(Command::List) => self.asked_lists += 1,
+                    Request::Command(Command::Status) => self.asked_status += 1,
+                    _ => {}
                 }
                 self.send(request)
             }
-            Typed::Room(texts) => texts
+            typed @ (Typed::Room(_) | Typed::Private { .. }) => typed
+                .into_commands()
                 .into_iter()
-                .flat_map(|text| self.send(Request::Command(Command::SendAll { text })))
+                .flat_map(|c| self.send(Request::Command(c)))
                 .collect(),
         }
     }
@@ -396,7 +459,8 @@ mod tests {
             [
                 "SendAll { text: \"hello\" }".to_string(),
                 "List".into(),
-                "List".into()
+                "List".into(),
+                "Status".into()
             ]
         );
         assert_eq!(s.phase, Phase::InRoom);

@@ -9,6 +9,10 @@
 //! [alice] hello ca_
 //! ```
 //!
+//! When the room waits for a majority, the bar says so right after you, with how many
+//! voters your node reaches: ` alice@127.0.0.1:5001 · waiting for a majority: 1 of 3 ·
+//! leader alice · room key`.
+//!
 //! Pure: [`draw`] renders a [`State`] into a ratatui frame, so the tests draw on a
 //! `TestBackend` and read the buffer.
 
@@ -224,17 +228,28 @@ fn fit(s: &str, width: usize) -> String {
     out
 }
 
-/// The status bar's text: you, where your node is, the leader, members online, the key;
-/// on the right, when scrolled up, how many lines came meanwhile.
+/// The status bar's text: you, where your node is (or, when the room waits for a
+/// majority, how many voters your node reaches of how many), the leader, members
+/// online, the key; on the right, when scrolled up, how many lines came meanwhile.
 pub fn status_text(state: &State, width: u16) -> String {
     let s = &state.setup;
     let mut parts = vec![format!("{}@{}", s.me, s.addr)];
+    let waiting = state
+        .health
+        .filter(|h| h.waiting && state.phase == Phase::InRoom);
     match state.phase {
         Phase::Joining => parts.push(match s.join {
             Some(via) => format!("joining through {via}…"),
             None => "starting…".into(),
         }),
-        Phase::InRoom => {}
+        Phase::InRoom => {
+            if let Some(h) = waiting {
+                parts.push(format!(
+                    "waiting for a majority: {} of {}",
+                    h.reachable, h.voters
+                ));
+            }
+        }
         Phase::Offline => parts.push("OFFLINE, type reg".into()),
         Phase::Leaving => parts.push("leaving…".into()),
         Phase::Gone => parts.push("out of the room".into()),
@@ -243,7 +258,7 @@ pub fn status_text(state: &State, width: u16) -> String {
         parts.push(format!("leader {leader}"));
     }
     let (online, known) = state.roster.counts();
-    if known > 0 {
+    if known > 0 && waiting.is_none() {
         parts.push(format!("{online}/{known} online"));
     }
     parts.push(if s.keyed { "room key" } else { "OPEN: no key" }.into());
@@ -264,10 +279,12 @@ pub fn status_text(state: &State, width: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::super::keys::Action;
-    use super::super::state::Setup;
+    use super::super::state::{Effect, Setup};
     use super::*;
     use crate::driver::Output;
+    use crate::driver::Request;
     use crate::ids::{Lamport, NodeId, OriginSeq, Seq, WallMillis};
+    use crate::proto::Command;
     use crate::proto::{Event, MemberView};
     use crate::wire::ChatEntry;
     use ratatui::Terminal;
@@ -366,6 +383,110 @@ mod tests {
         let x = rows[y].find("bob").expect("bob") as u16;
         assert_eq!(buf[(x, y as u16)].fg, nick_colour("bob"));
         assert_eq!(buf[(53, 1)].fg, nick_colour("bob"));
+    }
+
+    /// A `status` answer with `reachable` of `voters` voters reached.
+    fn status_event(reachable: usize, voters: usize, waiting: bool) -> Output {
+        Output::Event(Event::Status(Box::new(crate::proto::StatusView {
+            ring: Vec::new(),
+            name: "alice".into(),
+            id: NodeId(1),
+            addr: "127.0.0.1:5001".parse().expect("addr"),
+            prev: None,
+            next: None,
+            leader: Some("alice".into()),
+            suspected: Vec::new(),
+            lamport: Lamport(1),
+            stats: Default::default(),
+            in_flight: 0,
+            unconfirmed: 0,
+            history: 0,
+            voters: (0..voters).map(|i| format!("v{i}")).collect(),
+            reachable,
+            waiting_for_majority: waiting,
+        })))
+    }
+
+    /// The room's health comes in quiet `status` answers: they fill the bar, not the
+    /// pane. While the room waits for a majority the bar says so, with how many voters
+    /// are reached, in place of the members online; a `status` typed shows as ever.
+    #[test]
+    fn the_bar_says_when_the_room_waits_for_a_majority() {
+        let mut s = state(false, 90, 8);
+        assert!(
+            s.check_health().is_empty(),
+            "asked on joining, and one question at a time"
+        );
+        let shown = s.pane.entries().count();
+        s.apply(status_event(1, 3, true));
+        assert_eq!(
+            s.pane.entries().count(),
+            shown,
+            "a quiet answer shows nothing"
+        );
+        let (rows, _) = screen(&s);
+        assert_eq!(
+            rows[6],
+            " alice@127.0.0.1:5001 · waiting for a majority: 1 of 3 · leader alice · OPEN: no key"
+        );
+        let asked = s.check_health();
+        assert!(
+            matches!(
+                asked.as_slice(),
+                [Effect::Send(Request::Command(Command::Status))]
+            ),
+            "answered: the next one may go: {asked:?}"
+        );
+        s.apply(status_event(3, 3, false));
+        let (rows, _) = screen(&s);
+        assert_eq!(
+            rows[6],
+            " alice@127.0.0.1:5001 · leader alice · 2/3 online · OPEN: no key"
+        );
+        s.act(Action::Insert("status".into()));
+        assert_eq!(s.act(Action::Submit).len(), 1);
+        s.apply(status_event(3, 3, false));
+        assert!(
+            s.pane.entries().any(|e| e
+                .text()
+                .starts_with("voters:  v0, v1, v2 (2 make a majority, 3 reachable)")),
+            "the status typed is shown"
+        );
+    }
+
+    /// While the sidebar lists members offline, the tick asks for the members too
+    /// (quietly): one that aged out of the member table leaves the sidebar.
+    #[test]
+    fn the_tick_keeps_the_sidebar_true() {
+        let mut s = state(false, 70, 8);
+        s.apply(status_event(2, 2, false));
+        let asked: Vec<String> = s.tick().iter().map(|e| format!("{e:?}")).collect();
+        assert_eq!(asked, ["Send(Command(Status))", "Send(Command(List))"]);
+        assert!(
+            s.tick().is_empty(),
+            "nothing more while the status is on its way"
+        );
+        s.apply(Output::Event(Event::Members(vec![
+            MemberView {
+                name: "alice".into(),
+                addr: "127.0.0.1:1".parse().expect("addr"),
+                online: true,
+                leader: true,
+                me: true,
+            },
+            MemberView {
+                name: "bob".into(),
+                addr: "127.0.0.1:2".parse().expect("addr"),
+                online: true,
+                leader: false,
+                me: false,
+            },
+        ])));
+        let (rows, _) = screen(&s);
+        assert!(!rows.join("\n").contains("carol"), "{rows:#?}");
+        s.apply(status_event(2, 2, false));
+        let asked: Vec<String> = s.tick().iter().map(|e| format!("{e:?}")).collect();
+        assert_eq!(asked, ["Send(Command(Status))"], "nobody offline: no list");
     }
 
     #[test]

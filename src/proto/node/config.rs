@@ -44,6 +44,10 @@ pub struct NodeConfig {
     pub election_timeout: Duration,
     /// How long a new leader waits for survivors' room messages before it goes on (1.5 s).
     pub recovery_timeout: Duration,
+    /// How long the leader keeps a departed member in the member table: once it has
+    /// been offline this long and nobody holds messages for it, the leader drops it and
+    /// tells every member to (1 h; see `ring/departed.rs`).
+    pub forget_after: Duration,
     /// Whether the driver keeps state on disk: the node then queues a
     /// [`Write`](crate::proto::Write) for every change worth keeping (off).
     pub persist: bool,
@@ -84,6 +88,7 @@ impl NodeConfig {
             suspect_after: 3,
             election_timeout: Duration::from_secs(2),
             recovery_timeout: Duration::from_millis(1500),
+            forget_after: Duration::from_secs(3600),
             persist: false,
             seal_room: true,
         }

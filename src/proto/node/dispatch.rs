@@ -132,6 +132,7 @@ impl Node {
             }
             Message::Submit(s) => self.on_submit(now, sender, s),
             Message::Sequenced(e) => self.on_sequenced_from(now, sender, e),
+            Message::SyncEntry(e) => self.on_sync_entry(now, sender, e),
             Message::Fetch { from: a, to: b } => self.on_fetch(now, from, a, b),
             Message::Direct(dm) => self.on_direct(now, sender, dm, false),
             Message::Store { to, dm } => self.on_store(now, from, sender, to, dm),
@@ -155,17 +156,21 @@ impl Node {
             Message::Commit { term, upto } => self.on_commit(now, sender, term, upto),
             Message::Leave => self.on_leave_request(now, sender),
             Message::Forgotten { from: a, to: b } => self.on_forgotten(now, sender, a, b),
+            Message::Forget(list) => self.on_forget(sender, list),
         }
     }
 
     /// Our reliable messages that were never acked: their parts decide what that means,
-    /// and the user hears of each member that stopped answering.
+    /// and the user hears of each member that stopped answering. A join attempt that got
+    /// no answer is not such news: joining says itself what became of it (a restarted
+    /// node tries every member it saved, long gone ones too).
     pub(super) fn on_gave_up(&mut self, now: Instant, gave_up: Vec<GaveUp<Token>>) {
         let mut unreachable: Vec<SocketAddr> = Vec::new();
         for g in gave_up {
             self.transport.note_gave_up();
+            let joining = g.token == Token::Life(LifeToken::Join);
             self.settle(now, g.to, g.token, Fate::GaveUp);
-            if !unreachable.contains(&g.to) {
+            if !joining && !unreachable.contains(&g.to) {
                 unreachable.push(g.to);
             }
         }
@@ -214,6 +219,7 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Members(_) => "Members",
         Message::Submit(_) => "Submit",
         Message::Sequenced(_) => "Sequenced",
+        Message::SyncEntry(_) => "SyncEntry",
         Message::Fetch { .. } => "Fetch",
         Message::Commit { .. } => "Commit",
         Message::Leave => "Leave",
@@ -230,5 +236,6 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Queued(_) => "Queued",
         Message::Dequeued { .. } => "Dequeued",
         Message::Handover(_) => "Handover",
+        Message::Forget(_) => "Forget",
     }
 }

@@ -12,9 +12,12 @@
 //! 1. [`Node::poll_write`] until `None`, making each change durable (only with
 //!    [`NodeConfig::persist`]; this comes first so nothing is acknowledged before it is
 //!    on disk);
-//! 2. [`Node::poll_transmit`] until `None`, sending each datagram;
-//! 3. [`Node::poll_event`] until `None`, showing each event;
-//! 4. [`Node::poll_timeout`], and arm one timer for that instant.
+//! 2. [`Node::poll_read`] until `None`, answering each with [`Node::handle_read`] (only
+//!    with [`NodeConfig::persist`]: room messages older than memory holds, read from the
+//!    database for a member that asked for them);
+//! 3. [`Node::poll_transmit`] until `None`, sending each datagram;
+//! 4. [`Node::poll_event`] until `None`, showing each event;
+//! 5. [`Node::poll_timeout`], and arm one timer for that instant.
 //!
 //! A node restarted from saved state is made with [`Node::restore`].
 //!
@@ -61,6 +64,7 @@ use super::chat::{
 };
 use super::clock::LamportClock;
 use super::detector::Detector;
+use super::disk::ReadRange;
 use super::durable::{HistorySource, Restored, Write};
 use super::election::{Decision, Election};
 use super::event::{
@@ -300,8 +304,15 @@ impl Node {
             }
             Command::SendAll { text } => self.send_all(now, wall, text),
             Command::Send { to, text } => self.send_direct(now, wall, to, text),
-            Command::Leave => self.leave(now),
-            Command::Dereg { name } => self.dereg(now, name),
+            // What was typed just before is sealed and sent first: the leave waits for it.
+            Command::Leave => {
+                self.flush_own_now();
+                self.leave(now)
+            }
+            Command::Dereg { name } => {
+                self.flush_own_now();
+                self.dereg(now, name)
+            }
             Command::Reg { name, via } => self.reg(now, name, via),
             Command::History { count, search } => {
                 let searched = search.is_some();
@@ -347,10 +358,34 @@ impl Node {
         let lamport = self.ctx.clock.now();
         self.ctx
             .out
-            .note_room(members.digest(), self.ring.epoch(), lamport, || {
+            .note_room(members.digest(), self.ring.highest_epoch(), lamport, || {
                 members.entries().cloned().collect()
             });
         self.ctx.out.next_write()
+    }
+
+    /// The next range of room messages to read from the database, for a member that asked
+    /// for messages older than memory holds; drain these after [`Node::poll_write`] and
+    /// answer each with [`Node::handle_read`]. Always `None` unless [`NodeConfig::persist`]
+    /// is set.
+    pub fn poll_read(&mut self) -> Option<ReadRange> {
+        self.room.next_read()
+    }
+
+    /// Hands back what the driver read for `read` (the entries of the current numbering
+    /// from the first one at or after `read.from`, oldest first, as
+    /// [`read_run`](crate::proto::read_run) says), or why it could not: they go to the
+    /// member that asked, and the leader tells it what is kept nowhere. Entries out of the
+    /// range, out of order or past `read.max` are dropped; an error is logged and nothing
+    /// is sent (the member asks again).
+    pub fn handle_read(
+        &mut self,
+        now: Instant,
+        read: ReadRange,
+        rows: Result<Vec<ChatEntry>, String>,
+    ) {
+        self.ctx.now = self.ctx.now.max(now);
+        self.answer_read(now, read, rows);
     }
 
     /// The next datagram to send. The first call after inputs settles and seals as

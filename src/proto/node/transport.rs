@@ -343,6 +343,7 @@ impl Node {
         self.send_reliable_with(now, to, msg, token, retries);
     }
 
+    /// Sends `msg` reliably to `to`, given up after `retries` resends.
     pub(super) fn send_reliable_with(
         &mut self,
         now: Instant,
@@ -351,10 +352,24 @@ impl Node {
         token: Token,
         retries: u32,
     ) {
+        self.send_patient(now, to, msg, token, retries, Duration::ZERO);
+    }
+
+    /// Sends `msg` reliably to `to`, resent no sooner than `patience` after each try (a
+    /// bulk transfer's, see [`Reliable::send_patient`]).
+    pub(super) fn send_patient(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        msg: Message,
+        token: Token,
+        retries: u32,
+        patience: Duration,
+    ) {
         let sent = self
             .transport
             .reliable
-            .send(now, to, token, retries, |id| data_packet(id, msg));
+            .send_patient(now, to, token, retries, patience, |id| data_packet(id, msg));
         match sent {
             Ok(bytes) => self.transport.outgoing.push_data(to, bytes),
             // Unreachable by construction (limits are checked before); never silent.

@@ -31,7 +31,33 @@ impl Node {
         views
     }
 
+    /// How many voters this node can reach (the voters its table holds online, itself
+    /// included unless offline or out of the room), and how many voters there are.
+    fn reachable_voters(&self, voters: &BTreeSet<String>) -> usize {
+        let online: BTreeSet<&str> = self
+            .ring
+            .members()
+            .online_peers()
+            .map(|m| m.name.as_str())
+            .collect();
+        let here = !matches!(self.life.phase(), Phase::Offline | Phase::Done);
+        voters
+            .iter()
+            .filter(|v| {
+                if **v == self.ctx.cfg.name {
+                    here
+                } else {
+                    online.contains(v.as_str())
+                }
+            })
+            .count()
+    }
+
     pub(super) fn status_view(&self) -> StatusView {
+        let voters = self.room.log_voters();
+        let reachable = self.reachable_voters(&voters);
+        // Without a configuration (a newcomer not yet welcomed) there is nothing to reach.
+        let cut_off = !voters.is_empty() && reachable < voters.len() / 2 + 1;
         // Walk the ring from this node along `next` until it closes.
         let mut ring = Vec::new();
         let mut at = Some(self.ctx.id);
@@ -73,8 +99,9 @@ impl Node {
             stats: self.transport.stats().clone(),
             in_flight: self.transport.in_flight(),
             unconfirmed: self.room.unconfirmed(),
-            voters: self.room.log_voters().into_iter().collect(),
-            waiting_for_majority: self.room.is_waiting(),
+            reachable,
+            waiting_for_majority: self.room.is_waiting() || cut_off,
+            voters: voters.into_iter().collect(),
             history: self.room.history().len(),
         }
     }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::ids::MsgId;
 
@@ -23,6 +23,8 @@ pub(super) struct Pending<T> {
     /// When it was last sent.
     pub(super) sent_at: Instant,
     pub(super) deadline: Instant,
+    /// The shortest wait before a resend (see [`super::Reliable::send_patient`]).
+    pub(super) patience: Duration,
     pub(super) token: T,
 }
 
@@ -115,6 +117,7 @@ mod tests {
             resends: 0,
             sent_at: t,
             deadline: t,
+            patience: Duration::ZERO,
             token: n,
         }
     }

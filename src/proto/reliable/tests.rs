@@ -339,3 +339,46 @@ fn in_flight_counts_each_destination_apart() {
     assert_eq!((r.in_flight_to(addr(1)), r.in_flight_to(addr(2))), (0, 0));
     assert_eq!(r.in_flight_to(addr(3)), 0);
 }
+
+/// A bulk transfer's message waits at least its patience before each resend, however
+/// fast the peer's round trip measured (a receiver working through a window of them acks
+/// the last only after the others); never longer than the cap.
+#[test]
+fn a_patient_message_is_not_resent_before_its_patience() {
+    let t0 = Instant::now();
+    let to = addr(1);
+    let mut r = measured(t0, to);
+    let patience = 100 * MS;
+    r.send_patient(t0, to, 1, 8, patience, |id| {
+        Ok::<_, ()>(id.0.to_le_bytes().to_vec())
+    })
+    .unwrap();
+    send(&mut r, t0, to, 2, 8);
+    let mut out = Vec::new();
+    assert_eq!(
+        r.poll_retransmits(t0 + 30 * MS, &mut out).0,
+        1,
+        "only the other"
+    );
+    assert_eq!(
+        r.poll_retransmits(t0 + 99 * MS, &mut out).0,
+        1,
+        "its own backoff"
+    );
+    assert_eq!(
+        r.poll_retransmits(t0 + 100 * MS, &mut out).0,
+        1,
+        "the patient one"
+    );
+    out.clear();
+    // The second try waits its patience again, not the 40 ms of a doubled floor.
+    r.poll_retransmits(t0 + 190 * MS, &mut out);
+    assert!(out.iter().all(|t| t.bytes != 2u64.to_le_bytes()));
+    // Never more than the cap.
+    let mut r: Reliable<u32> = Reliable::new(50 * MS);
+    r.send_patient(t0, to, 1, 8, patience, |id| {
+        Ok::<_, ()>(id.0.to_le_bytes().to_vec())
+    })
+    .unwrap();
+    assert_eq!(r.poll_retransmits(t0 + 50 * MS, &mut out).0, 1);
+}

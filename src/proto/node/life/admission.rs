@@ -15,6 +15,14 @@ impl Node {
         if !self.life.is_member() {
             return self.refuse(now, n.addr, Refusal::NoLeader);
         }
+        if self.leader_addr().is_none() && !self.is_leader() {
+            // No leader to pass it to. A node our table has online asking to join is not
+            // in the ring, whatever the table says (a leader that died admitted it, and
+            // its welcome never came): cut it out here, or the ring would pass election
+            // tokens to a node that drops them, and no round could end.
+            self.cut_out_joiner(now, &n);
+            return self.refuse(now, n.addr, Refusal::NoLeader);
+        }
         // Taken up once this new leader has taken over sequencing; a returning voter is
         // let in at once (its answer may be the one recovery waits for). That is a voter
         // of the configuration the log ends with, whose addition may not be known
@@ -208,7 +216,13 @@ impl Node {
             }
         }
         let next_seq = self.room.next_seq();
-        let oldest = self.room.oldest_or(next_seq);
+        // With a database, what memory no longer holds is read from disk when asked for
+        // (and what is not there either is said to be gone then).
+        let oldest = if self.ctx.cfg.persist {
+            Seq(1)
+        } else {
+            self.room.oldest_or(next_seq)
+        };
         let chunks = self.ring.members().chunks();
         let parts = chunks.len() as u16;
         // The configuration as the log ends (pending changes included), as of the number

@@ -253,6 +253,8 @@ impl Node {
         let parts = std::mem::take(parts);
         self.adopt_voters(voters, voters_at);
         let mut leaders_view_of_me = None;
+        let in_welcome: BTreeSet<NodeId> = parts.values().flatten().map(|m| m.id).collect();
+        self.forget_departed_since(&in_welcome);
         for m in parts.into_values().flatten() {
             if m.id == self.ctx.id {
                 leaders_view_of_me = Some(m);
@@ -262,15 +264,35 @@ impl Node {
                 self.ring.merge(m);
             }
         }
+        // A node never acks a lower epoch's proposals than one it followed before (on
+        // disk across a restart): it may have answered that epoch's leader, whose majority
+        // counted it, and acking an older leader's proposals now could commit what that
+        // majority never saw. It starts a round above it once a member, which replaces
+        // the older leader (as a Raft node's higher term does).
+        let followed = self.followed_epoch();
+        let outranked =
+            followed.filter(|f| f.term > w.epoch.term || (f.term == w.epoch.term && *f != w.epoch));
+        if let Some(f) = outranked {
+            log_at!(
+                info,
+                self,
+                "welcomed by the leader of term {}, below term {} followed before",
+                w.epoch.term,
+                f.term
+            );
+        }
         self.ring.install(w.epoch);
         // The welcome is the leader's own answer to our join.
         self.watch_leader(now);
         self.leader_shown();
         self.restart_done();
         let was_member = self.life.was_member;
-        let behind =
+        let (behind, skipped) =
             self.room
                 .welcomed(self.ctx.cfg.join_history, was_member, w.next_seq, w.oldest);
+        if skipped > 0 {
+            self.say_skipped(skipped);
+        }
         if was_member {
             self.return_replica(now);
         }
@@ -296,6 +318,9 @@ impl Node {
         self.ctx.timers.clear(Timer::JoinDeadline);
         self.ctx.timers.clear(Timer::JoinRetry);
         self.start_heartbeats(now);
+        if let Some(f) = outranked {
+            self.replace_older_leader(now, f);
+        }
         if was_member {
             // What we wrote while away (or could not hand over before) goes out now: as a
             // member, since nothing is submitted or kept for a node that is not one.

@@ -182,6 +182,12 @@ impl Node {
         }
     }
 
+    /// Whether this node, a member before, is looking for its room (restarted, or cut
+    /// off alone): what its user types for the room waits for it.
+    pub(in crate::proto::node) fn looking_for_room(&self) -> bool {
+        self.is_restarting() && self.life.was_member && !self.life.is_member()
+    }
+
     /// Whether this node is a restarted one still looking for its room.
     pub(in crate::proto::node) fn is_restarting(&self) -> bool {
         self.life.restart.is_some()
@@ -208,6 +214,11 @@ impl Node {
         if matches!(err, JoinError::Refused(ref r) if *r != Refusal::Restarting) {
             self.life.restart = None;
             self.life.phase = Phase::Done;
+            // What the user typed while the room was being looked for is never sent.
+            let texts = self.room.unconfirmed_texts();
+            if !texts.is_empty() {
+                self.ctx.out.event(Event::Unconfirmed { texts });
+            }
             return self.ctx.out.event(Event::JoinFailed(err));
         }
         if let Some(next) = self.life.reg_contacts.pop() {
@@ -286,6 +297,13 @@ impl Node {
     }
 
     /// Welcomed back: the search is over.
+    /// The highest epoch this node followed: the one in memory, or the one on disk that a
+    /// restarted node has not replaced yet.
+    pub(in crate::proto::node) fn followed_epoch(&self) -> Option<Epoch> {
+        let saved = self.life.restart.as_ref().and_then(|r| r.epoch);
+        self.ring.highest_epoch().max(saved)
+    }
+
     pub(in crate::proto::node) fn restart_done(&mut self) {
         self.life.restart = None;
     }

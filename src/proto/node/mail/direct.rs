@@ -13,6 +13,9 @@ impl Node {
         to: Vec<String>,
         text: String,
     ) {
+        if self.looking_for_room() {
+            return self.refuse_command(CommandError::LookingForRoom);
+        }
         if !self.life.is_member() {
             return self.refuse_command(CommandError::NotInRoom);
         }

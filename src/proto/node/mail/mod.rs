@@ -89,6 +89,11 @@ impl Mailbox {
         self.offline.len()
     }
 
+    /// Whether this node holds kept messages for `name`.
+    pub(super) fn holds_for(&self, name: &str) -> bool {
+        self.offline.front(name).is_some()
+    }
+
     #[cfg(test)]
     /// How many kept messages this node holds for `name`.
     pub(super) fn kept_for(&self, name: &str) -> usize {

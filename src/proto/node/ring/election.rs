@@ -39,6 +39,13 @@ impl Node {
         }
         let was_leader = self.is_leader();
         self.ring.epoch = Some(epoch);
+        if self
+            .ring
+            .followed_before
+            .is_some_and(|f| f.term < epoch.term)
+        {
+            self.ring.followed_before = None;
+        }
         self.watch_leader(now);
         if was_leader && epoch.leader != self.ctx.id {
             log_at!(info, self, "stepping down for {}", epoch.leader);
@@ -53,6 +60,15 @@ impl Node {
         if epoch.leader != self.ctx.id {
             self.resubmit(now);
         }
+    }
+
+    /// An older leader let this node back in, below `before`, an epoch it followed: it
+    /// follows the older leader's epoch for what it shows, acks none of its proposals, and
+    /// starts a round above `before` at once (see `life/join.rs`).
+    pub(in crate::proto::node) fn replace_older_leader(&mut self, now: Instant, before: Epoch) {
+        self.ring.followed_before = Some(before);
+        self.ring.election.on_elected(before.term);
+        self.start_election(now);
     }
 
     /// Starts a Chang-Roberts round above every term known.

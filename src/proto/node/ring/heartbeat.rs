@@ -105,6 +105,9 @@ impl Node {
         {
             self.send_heartbeat(addr, false);
         }
+        if self.ring.beats.is_multiple_of(departed::AGE_OUT_ROUNDS) {
+            self.age_out(now);
+        }
         self.ctx
             .timers
             .set(Timer::Heartbeat, now + self.ctx.cfg.heartbeat_interval);

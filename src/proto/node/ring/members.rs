@@ -214,7 +214,7 @@ impl Node {
 
     /// A neighbour went silent: cut it out of the ring and tell everyone.
     pub(in crate::proto::node) fn declare_dead(&mut self, now: Instant, id: NodeId) {
-        let Some(mut m) = self.ring.members.get(id).cloned() else {
+        let Some(m) = self.ring.members.get(id).cloned() else {
             return;
         };
         if m.presence == Presence::Offline {
@@ -226,6 +226,14 @@ impl Node {
             "{} ({id}) stopped answering; cutting it out",
             m.name
         );
+        let m = self.mark_offline(m);
+        let msg = Message::Members(vec![m.clone()]);
+        self.broadcast(now, &msg, &Token::Control);
+        self.member_gone(now, &m);
+    }
+
+    /// Marks `m` offline on this node's word (a newer stamp of ours) and tells the user.
+    fn mark_offline(&mut self, mut m: Member) -> Member {
         m.presence = Presence::Offline;
         m.stamp = Stamp {
             lamport: self.ctx.clock.tick(),
@@ -235,8 +243,32 @@ impl Node {
         self.ctx.out.event(Event::MemberOffline {
             name: m.name.clone(),
         });
-        let msg = Message::Members(vec![m.clone()]);
-        self.broadcast(now, &msg, &Token::Control);
+        m
+    }
+
+    /// A join from `n` while no leader can take it: if our table has it online at that
+    /// address with that identity, its own join says it is not in the ring. It is cut out
+    /// here only (its watcher may not see it online at all); a later welcome brings it
+    /// back, and a member that was in the ring after all refutes it.
+    pub(in crate::proto::node) fn cut_out_joiner(&mut self, now: Instant, n: &Newcomer) {
+        let Some(m) = self.ring.members.get(n.id).cloned() else {
+            return;
+        };
+        if m.presence != Presence::Online
+            || m.addr != n.addr
+            || m.key != n.key
+            || m.id == self.ctx.id
+        {
+            return;
+        }
+        log_at!(
+            info,
+            self,
+            "{} ({}) asks to join, so it is not in the ring; cutting it out",
+            m.name,
+            m.id
+        );
+        let m = self.mark_offline(m);
         self.member_gone(now, &m);
     }
 

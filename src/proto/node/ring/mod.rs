@@ -8,12 +8,15 @@
 use super::*;
 
 mod away;
+mod departed;
 mod election;
 mod heartbeat;
 mod members;
 mod probe;
 mod terms;
 
+#[cfg(test)]
+pub(super) use departed::FORGET_PER_MESSAGE;
 pub(super) use terms::MAX_TERM;
 use terms::TermBound;
 
@@ -29,6 +32,10 @@ pub(super) struct Ring {
     members: Membership,
     /// The leader this node follows and the round it won.
     epoch: Option<Epoch>,
+    /// An epoch followed before, above [`Ring::epoch`]: an older leader let this node back
+    /// in (after a restart or a partition). Until a round above it ends, no proposal of a
+    /// lower term is acked, and it is what goes on disk.
+    followed_before: Option<Epoch>,
     election: Election,
     detector: Detector,
     /// When the member table was last pushed to each node (anti-entropy rate limit).
@@ -55,6 +62,9 @@ pub(super) struct Ring {
     asked_about: BTreeSet<NodeId>,
     /// Members we probe for others: target, then who asked and until when.
     probing_for: BTreeMap<NodeId, Vec<(SocketAddr, Instant)>>,
+    /// While leading: since when each offline member has been seen offline (see
+    /// `departed.rs`).
+    offline_since: BTreeMap<NodeId, Instant>,
 }
 
 impl Ring {
@@ -63,6 +73,7 @@ impl Ring {
         Ring {
             members: Membership::new(me),
             epoch: None,
+            followed_before: None,
             election: Election::default(),
             detector: Ring::fresh_detector(cfg),
             table_pushed: BTreeMap::new(),
@@ -76,6 +87,7 @@ impl Ring {
             checking: BTreeSet::new(),
             asked_about: BTreeSet::new(),
             probing_for: BTreeMap::new(),
+            offline_since: BTreeMap::new(),
         }
     }
 
@@ -91,6 +103,18 @@ impl Ring {
     /// The leader followed and its round, if any.
     pub(super) fn epoch(&self) -> Option<Epoch> {
         self.epoch
+    }
+
+    /// The highest epoch followed: the one followed now or one followed before it, if an
+    /// older leader let this node back in. What is kept on disk.
+    pub(super) fn highest_epoch(&self) -> Option<Epoch> {
+        self.epoch.max(self.followed_before)
+    }
+
+    /// Whether a proposal of `term` comes from below an epoch followed before (see
+    /// [`Ring::followed_before`]).
+    pub(super) fn below_followed(&self, term: u64) -> bool {
+        self.followed_before.is_some_and(|f| term < f.term)
     }
 
     /// Whether this node takes part in an election round above `term` (its leader of

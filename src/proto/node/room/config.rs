@@ -114,13 +114,8 @@ impl Node {
         if !self.room.apply_config(e) {
             return;
         }
-        log_at!(
-            info,
-            self,
-            "voters now {:?} (#{})",
-            self.room.voters(),
-            e.seq
-        );
+        let voters: Vec<&str> = self.room.voters().iter().map(String::as_str).collect();
+        log_at!(info, self, "voters now {} (#{})", voters.join(", "), e.seq);
         self.write_voters(e.seq);
         let removed_me = !self.room.voters().contains(&self.ctx.cfg.name);
         if removed_me && matches!(self.life.phase(), Phase::Leaving { notified: false }) {

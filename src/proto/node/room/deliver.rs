@@ -1,15 +1,8 @@
 //! Delivery: sequenced messages taken from whoever may send them, held back until they
-//! are committed and every earlier one is shown, shown strictly in order; gaps repaired by
-//! fetching from the leader or other members, and fetches answered from the history.
+//! are committed and every earlier one is shown, shown strictly in order. Gaps are
+//! repaired by fetching (see `catchup.rs`).
 
 use super::*;
-
-/// Sequenced messages sent in answer to one fetch, at most.
-const FETCH_BATCH: u64 = 512;
-
-/// How soon a member behind asks for the next batch once the last one stopped arriving
-/// (and it made progress): batches follow each other, instead of a gap timeout apart.
-const NEXT_BATCH_AFTER: Duration = Duration::from_millis(5);
 
 impl Node {
     /// Sends one sequenced room message to `to` (a fetch answered, a recovery, a repair);
@@ -25,18 +18,22 @@ impl Node {
     }
 
     /// Whether a sequenced message from `sender` may be acked: the reliability layer acks
-    /// only those, and a leader counts acks as copies held towards committing. A new
-    /// leader takes the survivors' answers; a member takes the proposals of the leader it
-    /// follows (that it has room to hold), and committed copies from anyone (what is not
-    /// wanted is dropped after the ack). A deposed leader's proposals go unacked.
+    /// only those, and a leader counts acks as copies held towards committing. A member
+    /// takes the proposals of the leader it follows (that it has room to hold), and
+    /// committed copies from anyone (what is not wanted is dropped after the ack). A
+    /// deposed leader's proposals go unacked, by a new leader gathering the survivors'
+    /// answers too: those come as [`Message::SyncEntry`], never as proposals, so its ack
+    /// cannot let the deposed leader commit what its own majority never held.
     pub(in crate::proto::node) fn can_hold(&self, sender: NodeId, e: &ChatEntry) -> bool {
         if self.room.is_recovering() {
-            true
+            e.term == COMMITTED_TERM
         } else if self.leader() == Some(sender) {
             // Only a proposal of the term followed (or a committed copy): a late proposal
             // of an earlier term of the same leader is no copy of this term's entry.
-            let term_ok =
-                e.term == COMMITTED_TERM || Some(e.term) == self.ring.epoch().map(|ep| ep.term);
+            // None either of a term below one followed before (see `life/join.rs`).
+            let term_ok = e.term == COMMITTED_TERM
+                || (Some(e.term) == self.ring.epoch().map(|ep| ep.term)
+                    && !self.ring.below_followed(e.term));
             term_ok
                 && e.seq.0
                     < self
@@ -51,10 +48,26 @@ impl Node {
         }
     }
 
+    /// A survivor's answer to our sync request: during recovery it keeps the term it was
+    /// held in and counts towards the answers awaited. Otherwise (it came after the
+    /// recovery ended, or answers a leader's confirmation) only a committed copy is of use.
+    pub(in crate::proto::node) fn on_sync_entry(
+        &mut self,
+        now: Instant,
+        sender: NodeId,
+        e: ChatEntry,
+    ) {
+        if self.room.count_answer(sender) {
+            self.on_sequenced(now, e);
+            self.maybe_finish_recovery(now);
+        } else if e.term == COMMITTED_TERM {
+            self.on_sequenced_from(now, sender, e);
+        }
+    }
+
     /// A sequenced message from `sender`: taken if the sender may say it (see
-    /// [`Node::accepts_sequenced`]); during recovery it also counts as a survivor's answer.
-    /// A copy from the leader is of its term; one from another member's shown history is
-    /// committed already; a survivor's answer to a new leader keeps the term it was held in.
+    /// [`Node::accepts_sequenced`]). A copy from the leader is of its term; one from
+    /// another member's shown history is committed already.
     pub(in crate::proto::node) fn on_sequenced_from(
         &mut self,
         now: Instant,
@@ -64,8 +77,7 @@ impl Node {
         if !self.accepts_sequenced(sender, e.seq) {
             return log_at!(debug, self, "ignoring #{} from {sender}", e.seq);
         }
-        let recovering = self.room.count_answer(sender);
-        if !recovering {
+        if !self.room.is_recovering() {
             match self.ring.epoch() {
                 // The leader's copy keeps the term it was proposed in: one of an earlier
                 // term (sent before it led again) is dropped, never taken as this term's.
@@ -85,19 +97,19 @@ impl Node {
             }
         }
         self.on_sequenced(now, e);
-        if recovering {
-            self.maybe_finish_recovery(now);
-        }
     }
 
     /// Sequenced messages are taken from the leader of our epoch; by a new leader from the
     /// survivors it asked during recovery; and from any member when they fill a gap we
-    /// asked about (a new leader may have joined after what we miss).
+    /// asked about (a new leader may have joined after what we miss), or lie in the
+    /// window a catch-up asked for (a later chunk may come before an earlier one).
     pub(in crate::proto::node) fn accepts_sequenced(&self, sender: NodeId, seq: Seq) -> bool {
         self.leader() == Some(sender)
             || self.room.is_recovering()
             || (self.ring.members().is_online(sender)
-                && self.wanted().is_some_and(|(a, b)| a <= seq && seq <= b))
+                && self
+                    .wanted()
+                    .is_some_and(|(a, b)| a <= seq && seq <= b.max(self.room.fetch_upto)))
     }
 
     /// The leader we re-registered with (after a partition) goes on from `next_seq`: if it
@@ -151,55 +163,6 @@ impl Node {
             );
             self.leader_shown();
         }
-    }
-
-    /// The leader no longer keeps room messages `from..=to`: skip the ones we lack once
-    /// the first one it does keep (`to + 1`, sent with the answer to our fetch) is here,
-    /// and tell the user how many. A skip is a jump of the delivery point: it waits for
-    /// that entry, so a notice alone (a forged or mutated one, naming any number) moves
-    /// nothing.
-    pub(in crate::proto::node) fn on_forgotten(
-        &mut self,
-        now: Instant,
-        sender: NodeId,
-        from: Seq,
-        to: Seq,
-    ) {
-        let next = self.room.holdback.next();
-        if self.leader() != Some(sender) || next < from || next > to || to.0 == u64::MAX {
-            return;
-        }
-        self.room.skip_to = Some(to.next());
-        self.skip_if_anchored(now);
-        self.schedule_gap_repair(now);
-    }
-
-    /// Skips to the first number the leader still keeps, if its entry is here.
-    fn skip_if_anchored(&mut self, now: Instant) {
-        let next = self.room.holdback.next();
-        let Some(first) = self.room.skip_to else {
-            return;
-        };
-        if first <= next {
-            self.room.skip_to = None;
-            return;
-        }
-        if self.room.holdback.get(first).is_none() {
-            return;
-        }
-        self.room.skip_to = None;
-        let to = Seq(first.0 - 1);
-        let skipped = first.0 - next.0;
-        log_at!(
-            info,
-            self,
-            "#{next}..=#{to} are no longer kept by anyone; skipping them"
-        );
-        self.room.holdback.skip_to(first);
-        self.ctx.out.event(Event::Notice(format!(
-            "{skipped} older messages are no longer kept by anyone"
-        )));
-        self.deliver_committed(now);
     }
 
     /// Whether a commit notice from `sender` of `term` may be acked: only one from the
@@ -262,18 +225,7 @@ impl Node {
         if self.room.skip_to == Some(seq) {
             // The first number the leader keeps after the ones it no longer does: the
             // skip happens now (its entry is held just after).
-            let next = self.room.holdback.next();
-            let skipped = seq.0 - next.0;
-            log_at!(
-                info,
-                self,
-                "#{next}..#{seq} are no longer kept by anyone; skipping them"
-            );
-            self.room.skip_to = None;
-            self.room.holdback.skip_to(seq);
-            self.ctx.out.event(Event::Notice(format!(
-                "{skipped} older messages are no longer kept by anyone"
-            )));
+            self.skip_to_kept(seq);
         }
         if !self.hold(e) {
             log_at!(
@@ -284,15 +236,8 @@ impl Node {
             );
             return;
         }
-        let before = self.room.holdback.next();
         self.deliver_committed(now);
         self.schedule_gap_repair(now);
-        // Catching up: the next batch is asked for as soon as this one stops coming.
-        if self.room.holdback.next() > before && self.wanted().is_some() && !self.is_leader() {
-            self.ctx
-                .timers
-                .set(Timer::GapRepair, now + NEXT_BATCH_AFTER);
-        }
     }
 
     /// Holds a copy until it can be shown; an uncommitted one goes to disk too (before the
@@ -306,17 +251,21 @@ impl Node {
         taken
     }
 
-    /// Sets the gap timer while something is missing, clears it otherwise.
-    fn schedule_gap_repair(&mut self, now: Instant) {
+    /// Sets the gap timer while something is missing, clears it otherwise; while catching
+    /// up, asks for more as what was asked for is shown (see `catchup.rs`).
+    pub(in crate::proto::node) fn schedule_gap_repair(&mut self, now: Instant) {
         if self.room.is_recovering() {
             self.maybe_finish_recovery(now);
         }
-        if self.wanted().is_some() {
+        if self.wanted().is_none() {
+            self.room.fetch_from = None;
+            self.ctx.timers.clear(Timer::GapRepair);
+        } else if self.is_catching_up() {
+            self.keep_catching_up(now);
+        } else {
             self.ctx
                 .timers
                 .set_if_unset(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after);
-        } else {
-            self.ctx.timers.clear(Timer::GapRepair);
         }
     }
 
@@ -350,143 +299,6 @@ impl Node {
                 mine,
                 history,
             });
-        }
-    }
-
-    /// What this node still lacks: a committed number it holds no showable copy of, a gap
-    /// before a held message, or messages neighbours have delivered that it has not seen.
-    pub(in crate::proto::node) fn wanted(&self) -> Option<(Seq, Seq)> {
-        let next = self.room.holdback.next();
-        let (_, commit) = self.room.commit_point();
-        let stale = next <= commit
-            && !self
-                .room
-                .holdback
-                .get(next)
-                .is_some_and(|e| self.room.committed(e));
-        if stale && !self.is_leader() {
-            return Some((next, commit));
-        }
-        self.room.holdback.missing().or_else(|| {
-            (self.room.known_high >= self.room.holdback.next())
-                .then(|| (self.room.holdback.next(), self.room.known_high))
-        })
-    }
-
-    /// The gap timer fired: ask the leader for what is still missing.
-    pub(in crate::proto::node) fn repair_gap(&mut self, now: Instant) {
-        if !self.in_ring() {
-            return;
-        }
-        let Some((from, to)) = self.wanted() else {
-            return;
-        };
-        // Ask the leader first, then the other members in turn: a new leader may have
-        // joined after the messages we miss. While each answer moves us on, the same
-        // member is asked for the next batch.
-        let progressed = self.room.holdback.next() > self.room.fetch_mark;
-        self.room.fetch_mark = self.room.holdback.next();
-        if !progressed || self.room.fetch_attempts == 0 {
-            self.room.fetch_attempts += 1;
-        }
-        let peers: Vec<SocketAddr> = self
-            .ring
-            .members()
-            .online_peers()
-            .filter(|m| Some(m.id) != self.leader())
-            .map(|m| m.addr)
-            .collect();
-        let target = match self.leader_addr().filter(|_| !self.is_leader()) {
-            Some(leader) if self.room.fetch_attempts % 2 == 1 || peers.is_empty() => Some(leader),
-            _ if !peers.is_empty() => {
-                Some(peers[(self.room.fetch_attempts / 2) as usize % peers.len()])
-            }
-            _ => None,
-        };
-        if let Some(to_addr) = target {
-            log_at!(debug, self, "fetching {from}..={to} from {to_addr}");
-            self.send_reliable(now, to_addr, Message::Fetch { from, to }, Token::Control);
-        }
-        self.ctx
-            .timers
-            .set(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after * 2);
-    }
-
-    /// Someone asked for sequenced messages it missed: answer from our history.
-    pub(in crate::proto::node) fn on_fetch(
-        &mut self,
-        now: Instant,
-        requester: SocketAddr,
-        from: Seq,
-        to: Seq,
-    ) {
-        // The leader tells a member asking for more than it keeps that those are gone:
-        // the member skips them (and says so) instead of waiting for them for ever.
-        let oldest = self.room.oldest_or(self.room.holdback.next());
-        if self.is_leader() && from < oldest {
-            let gone = Seq(to.0.min(oldest.0 - 1));
-            log_at!(
-                debug,
-                self,
-                "fetch {from}..={to} from {requester}: {from}..={gone} no longer kept"
-            );
-            let msg = Message::Forgotten { from, to: gone };
-            self.send_reliable(now, requester, msg, Token::Control);
-            if gone >= to {
-                return;
-            }
-        }
-        let from = from.max(oldest);
-        let to = Seq(to.0.min(from.0.saturating_add(FETCH_BATCH - 1)));
-        // Each part of the answer ends with a message that closes its run (else the
-        // member could prove none of the messages before it).
-        let beyond = Seq(to.0.saturating_add(RUN_MAX as u64));
-        // Shown here means committed.
-        let mut entries: Vec<ChatEntry> = self
-            .room
-            .history
-            .range(from, beyond)
-            .map(|e| ChatEntry {
-                term: COMMITTED_TERM,
-                ..e.clone()
-            })
-            .collect();
-        let cut = entries.partition_point(|e| e.seq <= to);
-        entries.truncate(to_run_end(&entries, cut));
-        // The leader also sends what it proposed and has not committed yet, as proposals
-        // (their acks count towards committing them).
-        let mut proposals: Vec<ChatEntry> = if self.is_leader() {
-            self.room
-                .holdback
-                .held_from(from)
-                .take_while(|e| e.seq <= beyond)
-                .cloned()
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let cut = proposals.partition_point(|e| e.seq <= to);
-        proposals.truncate(to_run_end(&proposals, cut));
-        log_at!(
-            debug,
-            self,
-            "fetch {from}..={to} from {requester}: have {}",
-            entries.len() + proposals.len()
-        );
-        for e in entries {
-            self.send_entry(now, requester, e);
-        }
-        for e in proposals {
-            self.send_proposal(now, requester, e);
-        }
-        let member = self
-            .ring
-            .members()
-            .online_peers()
-            .find(|m| m.addr == requester)
-            .map(|m| m.id);
-        if let Some(id) = member {
-            self.tell_commit(now, id);
         }
     }
 }

@@ -12,6 +12,7 @@
 
 use super::*;
 
+mod catchup;
 mod config;
 mod deliver;
 mod proof;
@@ -23,9 +24,11 @@ mod submit;
 use crate::proto::chat::VOUCHED_ORIGINS;
 use crate::proto::seal::RunKey;
 use crate::wire::PublicKey;
+#[cfg(test)]
+pub(super) use catchup::{CATCH_UP_WINDOW, FETCH_CHUNK};
+pub(super) use proof::RUN_MAX;
+use proof::to_run_end;
 pub(super) use proof::{Binding, Staged};
-use proof::{RUN_MAX, to_run_end};
-pub(super) use role::Waited;
 use role::{Confirmation, Leadership, Recovery, Role};
 
 /// What a reliable message of the room was for.
@@ -102,7 +105,7 @@ pub(super) struct Room {
     /// majority, and has not yet told it goes on.
     waiting: bool,
     /// The first number the leader still keeps, after it said the ones before are gone:
-    /// the skip waits for that entry itself (see `deliver.rs`).
+    /// the skip waits for that entry itself (see `catchup.rs`).
     skip_to: Option<Seq>,
     /// Room messages known to be their origin's (see `proto::seal`).
     vouched: Vouched,
@@ -124,6 +127,14 @@ pub(super) struct Room {
     /// Origins' identities made ready for checking seals, by key (at most
     /// [`VOUCHED_ORIGINS`]; forgotten all at once past that).
     run_keys: BTreeMap<PublicKey, RunKey>,
+    /// Whom a catch-up under way asks for what is missing (see `catchup.rs`).
+    fetch_from: Option<SocketAddr>,
+    /// The highest number asked for in the catch-up under way.
+    fetch_upto: Seq,
+    /// The next number to show when the catch-up last made progress.
+    fetch_seen: Seq,
+    /// Reads of the database for fetches, waiting for the driver.
+    reads: VecDeque<crate::proto::disk::ReadRange>,
 }
 
 /// An own run whose first message went to the leader ahead of its seal (see
@@ -136,6 +147,9 @@ pub(super) struct OpenRun {
     /// [`HOLD_LIMIT`](crate::proto::batch::HOLD_LIMIT) later.
     since: Instant,
 }
+
+/// Submissions that waited for a leader to be confirmed.
+pub(super) type Waited = Vec<(NodeId, Submit)>;
 
 impl Room {
     /// An empty room log, following nobody.
@@ -165,6 +179,10 @@ impl Room {
             last_typed: None,
             forged_logged: None,
             run_keys: BTreeMap::new(),
+            fetch_from: None,
+            fetch_upto: Seq(0),
+            fetch_seen: Seq(0),
+            reads: VecDeque::new(),
         }
     }
 
@@ -228,46 +246,6 @@ impl Room {
     /// The oldest room message kept in memory, or `default`.
     pub(super) fn oldest_or(&self, default: Seq) -> Seq {
         self.history.iter().next().map_or(default, |e| e.seq)
-    }
-
-    /// Welcomed into a room that goes on from `next_seq` and keeps history from `oldest`:
-    /// a newcomer is shown the last `join_history` messages as history, a member back from
-    /// `dereg` (or a restart) everything since it left (as far as the leader still keeps).
-    /// What a returning member showed is committed and stays: a leader behind it learns
-    /// it when it asks what the members hold. Returns whether we are behind the room.
-    pub(super) fn welcomed(
-        &mut self,
-        join_history: usize,
-        was_member: bool,
-        next_seq: Seq,
-        oldest: Seq,
-    ) -> bool {
-        let from = if was_member {
-            self.holdback.next()
-        } else {
-            Seq(next_seq.0.saturating_sub(join_history as u64).max(1))
-                .max(oldest)
-                .min(next_seq)
-        };
-        // A member back after the leader stopped keeping what it missed skips to there.
-        let from = if was_member && from < oldest && oldest <= next_seq {
-            oldest
-        } else {
-            from
-        };
-        if from != self.holdback.next() {
-            self.holdback = HoldBackQueue::new(from);
-            self.history.forget_from(from);
-        }
-        if !was_member {
-            self.first_seq = next_seq;
-        }
-        self.history_until = next_seq.max(from);
-        let behind = from < next_seq;
-        if behind {
-            self.known_high = self.known_high.max(Seq(next_seq.0 - 1));
-        }
-        behind
     }
 
     /// A restarted node's log as saved: `history` in the order shown, going on at `next`.

@@ -92,6 +92,17 @@ impl Node {
     /// A message typed after a quiet spell is sealed at once. One signature (and one check
     /// at every member) then covers a burst, as Nagle's rule makes one datagram of it.
     pub(in crate::proto::node) fn flush_own(&mut self) {
+        self.seal_own(true);
+    }
+
+    /// Seals and sends everything typed at once, a run left open included (before a
+    /// leave: nothing may wait for a later drain).
+    pub(in crate::proto::node) fn flush_own_now(&mut self) {
+        self.seal_own(false);
+    }
+
+    /// [`Node::flush_own`]; with `may_hold` false, nothing is left open.
+    fn seal_own(&mut self, may_hold: bool) {
         let now = self.ctx.now;
         let leading = self.is_leader();
         // A leader sequences its own messages at once: nothing of its stays open (one
@@ -99,7 +110,7 @@ impl Node {
         let open = self.room.open_run.take().filter(|_| !leading);
         if let Some(o) = open {
             if self.room.unsealed.is_empty() {
-                if now < o.since + HOLD_LIMIT {
+                if may_hold && now < o.since + HOLD_LIMIT {
                     self.room.open_run = Some(o);
                 } else {
                     self.close_open_run(now, o.opener);
@@ -119,7 +130,14 @@ impl Node {
             .last_typed
             .is_some_and(|t| now.saturating_duration_since(t) < HOLD_LIMIT);
         self.room.last_typed = Some(now);
-        let lone = seal_room && !leading && busy && open.is_none() && numbers.len() == 1;
+        // (One typed while the room is looked for is sealed and kept: see below.)
+        let lone = may_hold
+            && seal_room
+            && !leading
+            && busy
+            && open.is_none()
+            && numbers.len() == 1
+            && !self.looking_for_room();
         // Messages of the run before these: the open run's first one.
         let before = usize::from(open.is_some());
         let mut run = Vec::with_capacity(numbers.len());
@@ -142,6 +160,10 @@ impl Node {
             if let Some(s) = self.room.outbox.get(*k) {
                 run.push(s.clone());
             }
+        }
+        if self.looking_for_room() {
+            // Sealed and kept: submitted once the room is found (see `on_welcome`).
+            return;
         }
         if leading {
             return self.sequence_run(now, me, run);

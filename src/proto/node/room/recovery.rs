@@ -150,7 +150,8 @@ impl Node {
         let kept: Vec<QueuedDm> = self.mail.kept();
         let sent = (entries.len() + kept.len()) as u32;
         for e in entries {
-            self.send_entry(now, leader, e);
+            let token = Token::Room(RoomToken::Sequenced);
+            self.send_reliable(now, leader, Message::SyncEntry(e), token);
         }
         for item in kept {
             self.send_reliable(now, leader, Message::Queued(item), Token::Control);

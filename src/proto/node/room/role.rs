@@ -1,5 +1,5 @@
-//! The room part's role: follower, recovering, leading, confirming or retiring, one
-//! value (see [`Role`]), and what each role keeps.
+//! A node's part in sequencing the room, and the state of each part: leading (and
+//! confirming, or retiring), or gathering what the survivors hold as a new leader.
 
 use super::*;
 
@@ -56,9 +56,6 @@ impl Leadership {
         }
     }
 }
-
-/// Submissions that waited for a leader to be confirmed.
-pub(in crate::proto::node) type Waited = Vec<(NodeId, Submit)>;
 
 /// What a leader back from an absence has heard, and what waits for it.
 #[derive(Debug, Default)]

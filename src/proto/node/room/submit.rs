@@ -13,7 +13,8 @@ impl Node {
         wall: WallMillis,
         text: String,
     ) {
-        if !self.life.is_member() {
+        let looking = self.looking_for_room();
+        if !self.life.is_member() && !looking {
             return self.refuse_command(CommandError::NotInRoom);
         }
         if let Err(e) = check_text(&text, MAX_TEXT_BYTES) {
@@ -28,8 +29,15 @@ impl Node {
             text,
             proof: Provenance::default(),
         });
-        // Sealed and sent with whatever else is typed before the outputs are drained.
+        // Sealed (and, in the room, sent) with whatever else is typed before the outputs
+        // are drained; while the room is looked for, kept until it is found (`on_welcome`).
         self.room.unsealed.push(submit.origin_seq);
+        if looking {
+            self.ctx.out.event(Event::Notice(
+                "looking for the room's members: your message waits, and is sent once they are found"
+                    .into(),
+            ));
+        }
         self.ctx
             .timers
             .set_if_unset(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);

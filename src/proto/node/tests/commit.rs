@@ -151,3 +151,34 @@ fn a_member_skips_what_nobody_keeps_and_says_so() {
         |e| matches!(e, Event::Notice(t) if t == "5 older messages are no longer kept by anyone")
     ));
 }
+
+/// A message typed just before `exit`, in the same batch of commands (a script piped in),
+/// is sealed and committed before the node leaves, not reported unconfirmed.
+#[test]
+fn a_message_typed_just_before_leaving_is_sent_first() {
+    let t0 = base_time();
+    let mut n = leader(t0);
+    n.handle_command(
+        t0,
+        WallMillis(1),
+        Command::SendAll {
+            text: "bye all".into(),
+        },
+    );
+    n.handle_command(t0, WallMillis(1), Command::Leave);
+    let out = drain(&mut n);
+    assert!(
+        !out.events
+            .iter()
+            .any(|e| matches!(e, Event::Unconfirmed { .. })),
+        "nothing left unconfirmed: {:?}",
+        out.events
+    );
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::Room { entry, .. } if entry.text == "bye all")),
+        "shown before leaving: {:?}",
+        out.events
+    );
+}

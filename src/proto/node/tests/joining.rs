@@ -195,3 +195,49 @@ fn a_leader_deposed_before_the_proof_refuses_instead_of_welcoming() {
         "told to ask again: {msgs:?}"
     );
 }
+
+/// A restarted node tries every member it saved, one that left long ago too: that one
+/// not answering is part of finding the room, not news of a member, so it is not
+/// reported as unreachable; the node says it carries the room on.
+#[test]
+fn a_restart_does_not_report_saved_members_that_never_answer() {
+    let t0 = base_time();
+    let mut alice = member(LEADER, "alice", 1);
+    alice.key = SigningKey::from_bytes(&NodeConfig::new("alice", addr(1), None).identity)
+        .verifying_key()
+        .to_bytes();
+    let eve = Member {
+        presence: Presence::Offline,
+        ..member(NodeId(500), "eve", 5)
+    };
+    let saved = Restored {
+        members: vec![alice, eve],
+        voters: Some((Seq(1), vec!["alice".into()])),
+        ..Restored::default()
+    };
+    let cfg = NodeConfig::new("alice", addr(1), None);
+    let mut n = Node::restore(cfg, LEADER, t0, saved);
+    let mut events = drain(&mut n).events;
+    let mut now = t0;
+    while !n.is_member() {
+        assert!(
+            now < t0 + Duration::from_secs(60),
+            "no room after a minute: {events:?}"
+        );
+        now += Duration::from_millis(50);
+        n.handle_timeout(now);
+        events.extend(drain(&mut n).events);
+    }
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::PeerUnreachable { .. })),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Notice(t) if t.contains("the room goes on here"))),
+        "{events:?}"
+    );
+}

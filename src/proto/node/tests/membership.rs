@@ -4,7 +4,7 @@ use super::*;
 
 /// Passes datagrams between `nodes` (node i listens at port i + 1) at `now` until none
 /// is left in flight.
-fn exchange(nodes: &mut [&mut Node], now: Instant) {
+pub(super) fn exchange(nodes: &mut [&mut Node], now: Instant) {
     for _ in 0..100 {
         let mut moved = false;
         for i in 0..nodes.len() {

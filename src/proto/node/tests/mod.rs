@@ -636,14 +636,17 @@ fn graceful_leave_tells_everyone_then_reports_left() {
 
 mod away;
 mod bounds;
+mod catchup;
 mod claims;
 mod commit;
+mod departed;
 mod forgery;
 mod heartbeats;
 mod hostile;
 mod joining;
 mod membership;
 mod runs;
+mod takeover;
 mod terms;
 mod transport;
 mod views;

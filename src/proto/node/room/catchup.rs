@@ -1,0 +1,461 @@
+//! Catch-up: a member behind the room (back from `dereg`, a partition or a pause, or with
+//! a gap in what it was sent) asks for what it lacks; whoever it asks answers from its
+//! in-memory history, or from its database through the driver (see `proto::disk`); the
+//! leader says plainly what nobody keeps any more, and the member skips it and says so.
+//!
+//! # The window
+//!
+//! A member asks for [`FETCH_CHUNK`] numbers in one fetch, and asks again while what it
+//! asked for stays within [`CATCH_UP_WINDOW`] numbers of its delivery point: each chunk
+//! shown opens the window for the next, so answers flow without a round trip between
+//! chunks, and the member never holds more than the window (well inside its hold-back
+//! bound, [`MAX_HOLDBACK`]). Every entry of an answer is a reliable message of its own;
+//! the transport packs them into full datagrams and resends what is lost. When nothing is
+//! shown for the gap-repair interval, the member asks again for what it still lacks, of
+//! the next member in turn (the leader first).
+
+use super::*;
+use crate::proto::disk::ReadRange;
+
+/// Numbers a member asks for in one fetch; a fetch is answered with at most this many.
+pub(in crate::proto::node) const FETCH_CHUNK: u64 = 1024;
+
+/// How far past its delivery point (or the first number kept, after a skip) a member
+/// catching up asks for room messages.
+pub(in crate::proto::node) const CATCH_UP_WINDOW: u64 = 4 * FETCH_CHUNK;
+
+/// The shortest wait before an entry of a fetch's answer is sent again: the member works
+/// through a window of them (and writes them to its database) before it acks the last,
+/// which takes longer than a round trip of one message; resending at that round trip's
+/// timeout would send most of the window twice.
+const BACKFILL_PATIENCE: Duration = Duration::from_millis(100);
+
+/// Reads of the database waiting for the driver, at most; past it a fetch that needs one
+/// is not answered (and counted in [`Stats::limited`]): its member asks again.
+const MAX_READS: usize = 64;
+
+const _: () = assert!(CATCH_UP_WINDOW + FETCH_CHUNK < MAX_HOLDBACK as u64);
+
+impl Room {
+    /// Welcomed into a room that goes on from `next_seq` and keeps history from `oldest`:
+    /// a newcomer is shown the last `join_history` messages as history, a member back from
+    /// `dereg` (or a restart) everything since it left (as far as the leader still keeps).
+    /// What a returning member showed is committed and stays: a leader behind it learns
+    /// it when it asks what the members hold. Returns whether we are behind the room, and
+    /// how many messages a returning member skips because the leader keeps them no more.
+    pub(in crate::proto::node) fn welcomed(
+        &mut self,
+        join_history: usize,
+        was_member: bool,
+        next_seq: Seq,
+        oldest: Seq,
+    ) -> (bool, u64) {
+        let from = if was_member {
+            self.holdback.next()
+        } else {
+            Seq(next_seq.0.saturating_sub(join_history as u64).max(1))
+                .max(oldest)
+                .min(next_seq)
+        };
+        // A member back after the leader stopped keeping what it missed skips to there.
+        let (from, skipped) = if was_member && from < oldest && oldest <= next_seq {
+            (oldest, oldest.0 - from.0)
+        } else {
+            (from, 0)
+        };
+        if from != self.holdback.next() {
+            self.holdback = HoldBackQueue::new(from);
+            self.history.forget_from(from);
+        }
+        if !was_member {
+            self.first_seq = next_seq;
+        }
+        self.history_until = next_seq.max(from);
+        let behind = from < next_seq;
+        if behind {
+            self.known_high = self.known_high.max(Seq(next_seq.0 - 1));
+        }
+        (behind, skipped)
+    }
+
+    /// The next read of the database for the driver.
+    pub(in crate::proto::node) fn next_read(&mut self) -> Option<ReadRange> {
+        self.reads.pop_front()
+    }
+}
+
+impl Node {
+    /// What this node still lacks: a committed number it holds no showable copy of, a gap
+    /// before a held message, or messages neighbours have delivered that it has not seen.
+    pub(in crate::proto::node) fn wanted(&self) -> Option<(Seq, Seq)> {
+        let next = self.room.holdback.next();
+        let (_, commit) = self.room.commit_point();
+        let stale = next <= commit
+            && !self
+                .room
+                .holdback
+                .get(next)
+                .is_some_and(|e| self.room.committed(e));
+        if stale && !self.is_leader() {
+            return Some((next, commit));
+        }
+        self.room.holdback.missing().or_else(|| {
+            (self.room.known_high >= self.room.holdback.next())
+                .then(|| (self.room.holdback.next(), self.room.known_high))
+        })
+    }
+
+    /// The gap timer fired: nothing was shown for a while and something is missing. Ask
+    /// for it again, from its first missing number, of the leader first, then of the other
+    /// members in turn: a new leader may have joined after the messages we miss. While
+    /// each answer moves us on, the same member is asked.
+    pub(in crate::proto::node) fn repair_gap(&mut self, now: Instant) {
+        if !self.in_ring() {
+            return;
+        }
+        let Some((from, _)) = self.wanted() else {
+            self.room.fetch_from = None;
+            return;
+        };
+        let progressed = self.room.holdback.next() > self.room.fetch_mark;
+        self.room.fetch_mark = self.room.holdback.next();
+        if !progressed || self.room.fetch_attempts == 0 {
+            self.room.fetch_attempts += 1;
+        }
+        let peers: Vec<SocketAddr> = self
+            .ring
+            .members()
+            .online_peers()
+            .filter(|m| Some(m.id) != self.leader())
+            .map(|m| m.addr)
+            .collect();
+        let target = match self.leader_addr().filter(|_| !self.is_leader()) {
+            Some(leader) if self.room.fetch_attempts % 2 == 1 || peers.is_empty() => Some(leader),
+            _ if !peers.is_empty() => {
+                Some(peers[(self.room.fetch_attempts / 2) as usize % peers.len()])
+            }
+            _ => None,
+        };
+        self.room.fetch_from = target;
+        self.room.fetch_upto = Seq(from.0.saturating_sub(1));
+        self.room.fetch_seen = self.room.holdback.next();
+        self.top_up_fetch(now);
+        self.ctx
+            .timers
+            .set(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after * 2);
+    }
+
+    /// While catching up and something is still missing: a number shown puts the next
+    /// repair off (nothing is stalled), and the window takes more fetches.
+    pub(in crate::proto::node) fn keep_catching_up(&mut self, now: Instant) {
+        let next = self.room.holdback.next();
+        if next > self.room.fetch_seen {
+            self.room.fetch_seen = next;
+            self.ctx
+                .timers
+                .set(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after);
+        } else {
+            self.ctx
+                .timers
+                .set_if_unset(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after);
+        }
+        self.top_up_fetch(now);
+    }
+
+    /// Whether a catch-up is under way (a repair asked someone, and something is missing).
+    pub(in crate::proto::node) fn is_catching_up(&self) -> bool {
+        self.room.fetch_from.is_some()
+    }
+
+    /// Asks for more of what is missing, a chunk per fetch, while the window has room for
+    /// a whole chunk (or for the rest of what is missing).
+    fn top_up_fetch(&mut self, now: Instant) {
+        let Some(to_addr) = self.room.fetch_from else {
+            return;
+        };
+        let Some((_, end)) = self.wanted() else {
+            return;
+        };
+        let next = self.room.holdback.next();
+        let base = self.room.skip_to.map_or(next, |s| s.max(next));
+        let limit = Seq(base.0.saturating_add(CATCH_UP_WINDOW - 1)).min(end);
+        while self.room.fetch_upto < limit {
+            let start = base.max(self.room.fetch_upto.next());
+            if start > limit {
+                return;
+            }
+            let stop = Seq(start.0.saturating_add(FETCH_CHUNK - 1)).min(limit);
+            if stop < end && stop.0 - start.0 + 1 < FETCH_CHUNK {
+                return;
+            }
+            log_at!(debug, self, "fetching {start}..={stop} from {to_addr}");
+            let msg = Message::Fetch {
+                from: start,
+                to: stop,
+            };
+            self.send_reliable(now, to_addr, msg, Token::Control);
+            self.room.fetch_upto = stop;
+        }
+    }
+
+    /// Someone asked for sequenced messages `from..=to` it missed: answer with at most a
+    /// chunk, from our history; what memory no longer holds from the database (when this
+    /// node has one), else, by the leader, with the word that it is no longer kept.
+    pub(in crate::proto::node) fn on_fetch(
+        &mut self,
+        now: Instant,
+        requester: SocketAddr,
+        from: Seq,
+        to: Seq,
+    ) {
+        if to < from {
+            return log_at!(debug, self, "ignoring an empty fetch {from}..={to}");
+        }
+        let to = Seq(to.0.min(from.0.saturating_add(FETCH_CHUNK - 1)));
+        let oldest = self.room.oldest_or(self.room.holdback.next());
+        if from >= oldest {
+            return self.serve_from_memory(now, requester, from, to);
+        }
+        let below = Seq(oldest.0 - 1);
+        if self.ctx.cfg.persist {
+            // From the first number on disk at or after `from` (so that a leader can say
+            // exactly what is not kept), as many as were asked for.
+            // With up to a run more, so that the answer can end with a message that
+            // closes its run (see `answer_read`).
+            let read = ReadRange {
+                from,
+                to: below,
+                max: (to.0.min(below.0) - from.0 + 1) as usize + RUN_MAX,
+                requester,
+            };
+            self.queue_read(now, read);
+        } else if self.is_leader() {
+            log_at!(
+                debug,
+                self,
+                "fetch {from}..={to} from {requester}: {from}..={below} no longer kept"
+            );
+            let msg = Message::Forgotten { from, to: below };
+            self.send_reliable(now, requester, msg, Token::Control);
+            // The first kept entry, which the member's skip waits for, and what follows.
+            let upto = Seq(oldest.0.saturating_add(FETCH_CHUNK - 1));
+            return self.serve_from_memory(now, requester, oldest, upto);
+        }
+        if to >= oldest {
+            self.serve_from_memory(now, requester, oldest, to);
+        }
+    }
+
+    /// Sends `from..=to` (at most a chunk) to `requester` from the history (committed
+    /// copies) and, by the leader, what it proposed and has not committed yet.
+    fn serve_from_memory(&mut self, now: Instant, requester: SocketAddr, from: Seq, to: Seq) {
+        let to = Seq(to.0.min(from.0.saturating_add(FETCH_CHUNK - 1)));
+        // Each part of the answer ends with a message that closes its run (else the
+        // member could prove none of the messages before it).
+        let beyond = Seq(to.0.saturating_add(RUN_MAX as u64));
+        // Shown here means committed.
+        let mut entries: Vec<ChatEntry> = self
+            .room
+            .history
+            .range(from, beyond)
+            .map(|e| ChatEntry {
+                term: COMMITTED_TERM,
+                ..e.clone()
+            })
+            .collect();
+        let cut = entries.partition_point(|e| e.seq <= to);
+        entries.truncate(to_run_end(&entries, cut));
+        // The leader also sends what it proposed and has not committed yet, as proposals
+        // (their acks count towards committing them).
+        let mut proposals: Vec<ChatEntry> = if self.is_leader() {
+            self.room
+                .holdback
+                .held_from(from)
+                .take_while(|e| e.seq <= beyond)
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let cut = proposals.partition_point(|e| e.seq <= to);
+        proposals.truncate(to_run_end(&proposals, cut));
+        log_at!(
+            debug,
+            self,
+            "fetch {from}..={to} from {requester}: have {}",
+            entries.len() + proposals.len()
+        );
+        for e in entries {
+            self.send_backfill(now, requester, e);
+        }
+        for e in proposals {
+            self.send_proposal(now, requester, e);
+        }
+        let member = self
+            .ring
+            .members()
+            .online_peers()
+            .find(|m| m.addr == requester)
+            .map(|m| m.id);
+        if let Some(id) = member {
+            self.tell_commit(now, id);
+        }
+    }
+
+    /// Sends a committed entry to a member catching up, as part of a bulk transfer.
+    fn send_backfill(&mut self, now: Instant, to: SocketAddr, e: ChatEntry) {
+        let token = Token::Room(RoomToken::Sequenced);
+        let retries = self.ctx.cfg.max_retries;
+        let msg = Message::Sequenced(e);
+        self.send_patient(now, to, msg, token, retries, BACKFILL_PATIENCE);
+    }
+
+    /// Queues a read of the database for the driver, within [`MAX_READS`].
+    fn queue_read(&mut self, now: Instant, read: ReadRange) {
+        if self.room.reads.len() >= MAX_READS {
+            let what = format!(
+                "not reading #{}..=#{} for {}: {MAX_READS} reads wait",
+                read.from, read.to, read.requester
+            );
+            return self.note_limited(now, &what);
+        }
+        self.room.reads.push_back(read);
+    }
+
+    /// What the driver read for `read` (see [`Node::handle_read`]): sent to the member
+    /// that asked. The leader says what is not on disk: the numbers before the first one
+    /// read, or all of them when none was (and then sends the first entry its memory
+    /// keeps, which the member's skip waits for).
+    pub(in crate::proto::node) fn answer_read(
+        &mut self,
+        now: Instant,
+        read: ReadRange,
+        rows: Result<Vec<ChatEntry>, String>,
+    ) {
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                return log_at!(
+                    warn,
+                    self,
+                    "could not read #{}..=#{} from the database: {e}",
+                    read.from,
+                    read.to
+                );
+            }
+        };
+        // Checked as any input is: in range, one number after another, within the bound.
+        let mut entries: Vec<ChatEntry> = Vec::new();
+        for e in rows {
+            let follows = entries
+                .last()
+                .map_or(e.seq >= read.from, |p| p.seq.next() == e.seq);
+            if !follows || e.seq > read.to || entries.len() >= read.max {
+                break;
+            }
+            entries.push(ChatEntry {
+                term: COMMITTED_TERM,
+                ..e
+            });
+        }
+        // What was asked for, and up to a run more to end with a message closing its run.
+        let cut = read.max.saturating_sub(RUN_MAX);
+        entries.truncate(to_run_end(&entries, cut));
+        let first = entries.first().map(|e| e.seq);
+        if self.is_leader() && first != Some(read.from) {
+            let gone = first.map_or(read.to, |s| Seq(s.0 - 1));
+            log_at!(
+                debug,
+                self,
+                "fetch from {}: #{}..=#{gone} no longer kept",
+                read.requester,
+                read.from
+            );
+            let msg = Message::Forgotten {
+                from: read.from,
+                to: gone,
+            };
+            self.send_reliable(now, read.requester, msg, Token::Control);
+            if first.is_none() && gone.0 < u64::MAX {
+                let upto = Seq(gone.0.saturating_add(FETCH_CHUNK));
+                self.serve_from_memory(now, read.requester, gone.next(), upto);
+            }
+        }
+        log_at!(
+            debug,
+            self,
+            "fetch from {}: {} read from the database",
+            read.requester,
+            entries.len()
+        );
+        for e in entries {
+            self.send_backfill(now, read.requester, e);
+        }
+    }
+
+    /// The leader no longer keeps room messages `from..=to`: skip the ones we lack once
+    /// the first one it does keep (`to + 1`, sent with the notice) is here, and tell the
+    /// user how many. A skip is a jump of the delivery point: it waits for that entry, so
+    /// a notice alone (a forged or mutated one, naming any number) moves nothing.
+    pub(in crate::proto::node) fn on_forgotten(
+        &mut self,
+        now: Instant,
+        sender: NodeId,
+        from: Seq,
+        to: Seq,
+    ) {
+        let next = self.room.holdback.next();
+        if self.leader() != Some(sender) || next < from || next > to || to.0 == u64::MAX {
+            return;
+        }
+        self.room.skip_to = Some(to.next());
+        // The leader sends the first kept entry and a chunk after it with the notice.
+        self.room.fetch_upto = self
+            .room
+            .fetch_upto
+            .max(Seq(to.0.saturating_add(FETCH_CHUNK)));
+        self.skip_if_anchored(now);
+        self.schedule_gap_repair(now);
+    }
+
+    /// Skips to the first number the leader still keeps, if its entry is here.
+    fn skip_if_anchored(&mut self, now: Instant) {
+        let next = self.room.holdback.next();
+        let Some(first) = self.room.skip_to else {
+            return;
+        };
+        if first <= next {
+            self.room.skip_to = None;
+            return;
+        }
+        if self.room.holdback.get(first).is_none() {
+            return;
+        }
+        self.skip_to_kept(first);
+        self.deliver_committed(now);
+    }
+
+    /// Moves the delivery point on to `first`, the first number the leader keeps, and
+    /// tells the user how many messages before it are no longer kept by anyone.
+    pub(in crate::proto::node) fn skip_to_kept(&mut self, first: Seq) {
+        let next = self.room.holdback.next();
+        self.room.skip_to = None;
+        if first <= next {
+            return;
+        }
+        log_at!(
+            info,
+            self,
+            "#{next}..#{first} are no longer kept by anyone; skipping them"
+        );
+        self.room.holdback.skip_to(first);
+        self.say_skipped(first.0 - next.0);
+    }
+
+    /// Tells the user `count` room messages are no longer kept by anyone.
+    pub(in crate::proto::node) fn say_skipped(&mut self, count: u64) {
+        self.ctx.out.event(Event::Notice(format!(
+            "{count} older messages are no longer kept by anyone"
+        )));
+    }
+}

@@ -1,0 +1,224 @@
+//! A new leader's take-over (`room/recovery.rs`): while it gathers the survivors' answers
+//! it acks those, and no proposal of the leader it replaces, whose majority its ack could
+//! complete. Likewise a node let back in by a leader of a lower term than one it followed
+//! before (`life/join.rs`) acks none of that leader's proposals, and replaces it.
+
+use super::*;
+
+/// Whether `out` acks `from`'s data packet `id`.
+fn acked(out: &Out, to: SocketAddr, id: MsgId) -> bool {
+    out.acks_to(to).iter().any(|a| {
+        a.stream == id.stream()
+            && (a.upto >= id.seq() || a.ranges.iter().any(|(f, l)| (*f..=*l).contains(&id.seq())))
+    })
+}
+
+/// Bob, following alice in term 0, wins round 1 (his own token came back from carol)
+/// and asks the survivors what they hold.
+fn bob_taking_over(t0: Instant) -> Node {
+    let mut n = follower(t0);
+    let voters = ["alice", "bob", "carol"]
+        .map(String::from)
+        .into_iter()
+        .collect();
+    n.room.set_voters(voters, Seq(0));
+    let token = Message::Election {
+        term: 1,
+        candidate: BOB,
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 1, token));
+    let out = drain(&mut n);
+    assert!(
+        n.room.is_recovering(),
+        "bob won round 1 and gathers answers"
+    );
+    for to in [addr(1), addr(3)] {
+        assert!(
+            out.messages_to(to)
+                .iter()
+                .any(|m| matches!(m, Message::SyncRequest { .. })),
+            "{to} is asked what it holds"
+        );
+    }
+    n
+}
+
+#[test]
+fn a_new_leader_gathering_answers_acks_no_proposal_of_the_leader_it_replaces() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    // Alice has not heard of round 1 yet: she proposes #1 in term 0. Were bob to ack it,
+    // alice would hold a majority (alice and bob) for a message bob's own majority (bob
+    // and carol) may never see.
+    let proposal = entry(1, LEADER, "alice", 1);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 5, Message::Sequenced(proposal)));
+    let out = drain(&mut n);
+    assert!(
+        !acked(&out, addr(1), MsgId(5)),
+        "the deposed leader's proposal is not acked"
+    );
+}
+
+#[test]
+fn a_new_leader_takes_and_acks_the_survivors_answers() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    // Carol answers: she holds #1 of term 0, then says how many she sent.
+    let held = entry(1, LEADER, "alice", 1);
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::SyncEntry(held)));
+    let out = drain(&mut n);
+    assert!(acked(&out, addr(3), MsgId(2)), "an answer is acked");
+    let reply = |high, sent| Message::SyncReply {
+        epoch: Epoch {
+            term: 1,
+            leader: BOB,
+        },
+        next: Seq(1),
+        high: Seq(high),
+        sent,
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 3, reply(1, 1)));
+    // Alice, told of round 1, holds nothing.
+    n.handle_datagram(t0, addr(1), &data(LEADER, 6, reply(0, 0)));
+    let out = drain(&mut n);
+    assert!(!n.room.is_recovering(), "bob and carol are a majority");
+    let proposed: Vec<&ChatEntry> = out
+        .messages_to(addr(3))
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Sequenced(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        proposed
+            .iter()
+            .any(|e| e.seq == Seq(1) && e.text == "m1" && e.term == 1),
+        "carol's copy of #1 is proposed again in term 1: {proposed:?}"
+    );
+}
+
+/// Bob restarted: on disk, the room of alice and carol and carol's epoch of term 3.
+fn bob_restarted_after_term_3(t0: Instant) -> Node {
+    let mut cfg = NodeConfig::new("bob", addr(2), Some(addr(1)));
+    cfg.join_timeout = Duration::from_secs(600);
+    let saved = crate::proto::durable::Restored {
+        members: vec![member(LEADER, "alice", 1), member(CAROL, "carol", 3)],
+        epoch: Some(Epoch {
+            term: 3,
+            leader: CAROL,
+        }),
+        voters: Some((Seq(0), ["alice", "bob", "carol"].map(String::from).to_vec())),
+        ..Default::default()
+    };
+    let mut n = Node::restore(cfg, BOB, t0, saved);
+    drain(&mut n);
+    while n.poll_write().is_some() {}
+    n
+}
+
+#[test]
+fn a_node_let_in_by_an_older_leader_acks_none_of_its_proposals_and_replaces_it() {
+    let t0 = base_time();
+    let mut n = bob_restarted_after_term_3(t0);
+    // Alice still leads term 0 (she never heard of terms 1 to 3) and lets bob in.
+    let w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
+    let out = drain(&mut n);
+    assert!(
+        out.events.iter().any(|e| matches!(e, Event::Joined { .. })),
+        "bob is back in the room: {:?}",
+        out.events
+    );
+    let rounds: Vec<u64> = out
+        .messages_to(addr(3))
+        .iter()
+        .filter_map(|m| match m {
+            Message::Election { term, .. } => Some(*term),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rounds, vec![4], "bob starts a round above term 3");
+    while let Some(w) = n.poll_write() {
+        if let crate::proto::durable::Write::Room { epoch, .. } = w {
+            assert_eq!(epoch.map(|e| e.term), Some(3), "term 3 stays on disk");
+        }
+    }
+    let proposal = entry(1, LEADER, "alice", 1);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, Message::Sequenced(proposal)));
+    let out = drain(&mut n);
+    assert!(
+        !acked(&out, addr(1), MsgId(2)),
+        "a proposal of term 0 is not acked by a node that followed term 3"
+    );
+}
+
+#[test]
+fn what_a_restarted_node_is_given_while_it_looks_for_the_room_waits_for_it() {
+    let t0 = base_time();
+    let mut n = bob_restarted_after_term_3(t0);
+    n.handle_command(
+        t0,
+        WallMillis(5),
+        Command::SendAll {
+            text: "typed early".into(),
+        },
+    );
+    let out = drain(&mut n);
+    assert!(
+        !out.events.iter().any(|e| matches!(e, Event::Error(_))),
+        "not refused: {:?}",
+        out.events
+    );
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::Notice(t) if t.contains("waits"))),
+        "the user is told it waits: {:?}",
+        out.events
+    );
+    assert!(
+        !out.sent.iter().any(|(_, p)| matches!(
+            p,
+            Packet::Data {
+                msg: Message::Submit(_),
+                ..
+            }
+        )),
+        "nothing is submitted before the room is found"
+    );
+    n.handle_command(
+        t0,
+        WallMillis(5),
+        Command::Send {
+            to: vec!["carol".into()],
+            text: "psst".into(),
+        },
+    );
+    let out = drain(&mut n);
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::Error(CommandError::LookingForRoom))),
+        "a private message is refused, saying why: {:?}",
+        out.events
+    );
+    // Alice lets bob back in (of term 3 this time): what he typed goes to her.
+    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+    w.epoch = Epoch {
+        term: 3,
+        leader: CAROL,
+    };
+    w.members[0].presence = Presence::Online;
+    n.handle_datagram(t0, addr(3), &data(CAROL, 1, Message::Welcome(w)));
+    let out = drain(&mut n);
+    let submitted: Vec<&str> = out
+        .messages_to(addr(3))
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Submit(s) => Some(s.text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(submitted, vec!["typed early"]);
+}
