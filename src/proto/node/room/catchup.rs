@@ -145,6 +145,18 @@ impl Node {
             .set(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after * 2);
     }
 
+    /// A new leader behind what a member showed fetches it from that member (at `addr`)
+    /// before it takes over (see `recovery.rs`).
+    pub(in crate::proto::node) fn catch_up_from(&mut self, now: Instant, addr: SocketAddr) {
+        self.room.fetch_from = Some(addr);
+        self.room.fetch_upto = Seq(self.room.holdback.next().0.saturating_sub(1));
+        self.room.fetch_seen = self.room.holdback.next();
+        self.top_up_fetch(now);
+        self.ctx
+            .timers
+            .set(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after * 2);
+    }
+
     /// While catching up and something is still missing: a number shown puts the next
     /// repair off (nothing is stalled), and the window takes more fetches.
     pub(in crate::proto::node) fn keep_catching_up(&mut self, now: Instant) {
@@ -229,11 +241,14 @@ impl Node {
                 requester,
             };
             self.queue_read(now, read);
-        } else if self.is_leader() {
+        } else {
+            // Said by any member: only a leader's word skips anything for a member; a new
+            // leader fetching what members showed weighs every member's (see
+            // `recovery.rs`).
             log_at!(
                 debug,
                 self,
-                "fetch {from}..={to} from {requester}: {from}..={below} no longer kept"
+                "fetch {from}..={to} from {requester}: {from}..={below} not kept here"
             );
             let msg = Message::Forgotten { from, to: below };
             self.send_reliable(now, requester, msg, Token::Control);
@@ -244,6 +259,38 @@ impl Node {
         if to >= oldest {
             self.serve_from_memory(now, requester, oldest, to);
         }
+    }
+
+    /// A member this recovering leader fetches from does not keep `from..=to` any more
+    /// (see [`Node::fetch_shown`]): ask the next member that showed beyond us, or, when
+    /// none is left, skip to the first number it keeps (sent with its word), as a member
+    /// does on the leader's.
+    fn forgotten_while_recovering(&mut self, now: Instant, sender: NodeId, to: Seq) {
+        let next = self.room.holdback.next();
+        let addr_of = |id: NodeId| self.ring.members().get(id).map(|m| m.addr);
+        if self.room.fetch_from.is_none() || self.room.fetch_from != addr_of(sender) {
+            return;
+        }
+        let Some(rec) = self.room.recovery_mut() else {
+            return;
+        };
+        rec.not_kept.insert(sender);
+        let other = rec
+            .member_next
+            .iter()
+            .filter(|(id, n)| **n > next && !rec.not_kept.contains(id))
+            .max_by_key(|(_, n)| **n)
+            .map(|(id, _)| *id);
+        if let Some(addr) = other.and_then(addr_of) {
+            return self.catch_up_from(now, addr);
+        }
+        self.room.skip_to = Some(to.next());
+        self.room.fetch_upto = self
+            .room
+            .fetch_upto
+            .max(Seq(to.0.saturating_add(FETCH_CHUNK)));
+        self.skip_if_anchored(now);
+        self.schedule_gap_repair(now);
     }
 
     /// Sends `from..=to` (at most a chunk) to `requester` from the history (committed
@@ -405,7 +452,13 @@ impl Node {
         to: Seq,
     ) {
         let next = self.room.holdback.next();
-        if self.leader() != Some(sender) || next < from || next > to || to.0 == u64::MAX {
+        if next < from || next > to || to.0 == u64::MAX {
+            return;
+        }
+        if self.room.is_recovering() {
+            return self.forgotten_while_recovering(now, sender, to);
+        }
+        if self.leader() != Some(sender) {
             return;
         }
         self.room.skip_to = Some(to.next());

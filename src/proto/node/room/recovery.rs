@@ -36,6 +36,11 @@ impl Node {
             .collect();
         let asked_at = self.room.holdback.next();
         if let Some(rec) = self.room.recovery_mut() {
+            // Asking from further on: only answers to this round count towards the
+            // majority (an earlier one may have been cut short of what lies beyond).
+            if from > rec.requested_from {
+                rec.answered.clear();
+            }
             rec.waiting = peers.iter().map(|(id, _)| *id).collect();
             rec.requested_from = from;
             rec.asked_at = asked_at;
@@ -201,6 +206,9 @@ impl Node {
     }
 
     pub(in crate::proto::node) fn maybe_finish_recovery(&mut self, now: Instant) {
+        if self.fetch_shown(now) {
+            return;
+        }
         let Role::Recovering(rec) = &self.room.role else {
             return;
         };
@@ -239,6 +247,35 @@ impl Node {
         }
     }
 
+    /// Whether this node is behind what an answering member showed: those numbers are
+    /// committed, so none of them may be filled or proposed again. They are fetched first,
+    /// from that member's memory or database (see `catchup.rs`); what none can send is
+    /// skipped when recovery ends (see [`Node::skip_unfetched`]).
+    fn fetch_shown(&mut self, now: Instant) -> bool {
+        let next = self.room.holdback.next();
+        let Some(rec) = self.room.recovery_mut() else {
+            return false;
+        };
+        let Some((ahead, floor)) = rec.showed_most().filter(|(_, floor)| *floor > next) else {
+            return false;
+        };
+        if std::mem::replace(&mut rec.fetching, true) {
+            return true;
+        }
+        // Progress is judged from here (see `recovery_timed_out`).
+        rec.fetched_to = Seq(next.0.saturating_sub(1));
+        self.room.known_high = self.room.known_high.max(Seq(floor.0 - 1));
+        if let Some(addr) = self.ring.members().get(ahead).map(|m| m.addr) {
+            log_at!(
+                info,
+                self,
+                "fetching #{next}..#{floor}, shown by {ahead}, before taking over"
+            );
+            self.catch_up_from(now, addr);
+        }
+        true
+    }
+
     /// Whether a majority of the voters (this node included, if it votes) answered, of
     /// the configuration its log ends with (with every answer in it): a change held but
     /// not yet known committed counts, as in Raft; with one change at a time, any majority
@@ -258,6 +295,18 @@ impl Node {
             return;
         }
         if self.recovery_quorum() {
+            // Fetching what a member showed, and getting it (or just started): wait on.
+            let next = self.room.holdback.next();
+            let fetched_to = self.room.recovery_mut().map(|r| r.fetched_to);
+            if self.fetch_shown(now) && fetched_to.is_some_and(|f| next > f) {
+                if let Some(rec) = self.room.recovery_mut() {
+                    rec.fetched_to = next;
+                }
+                self.ctx
+                    .timers
+                    .set(Timer::Recovery, now + self.ctx.cfg.recovery_timeout);
+                return;
+            }
             return self.finish_recovery(now);
         }
         let (majority, held) = match &self.room.role {
@@ -306,6 +355,7 @@ impl Node {
         let Some(epoch) = self.ring.epoch() else {
             return;
         };
+        self.skip_unfetched(now, &rec);
         let start = self.room.holdback.next();
         let end = rec.high.max(self.room.holdback.high()).next().max(start);
         let mut proposals = Vec::new();
@@ -347,15 +397,19 @@ impl Node {
             let Some(addr) = self.ring.members().get(member).map(|m| m.addr) else {
                 continue;
             };
+            // What neither holds (older than our history keeps) the member fetches from
+            // us, as any member behind does: from our database, or told it is not kept.
             for s in (next.0..start.0).take(SYNC_BATCH) {
-                let e = self
+                let Some(e) = self
                     .room
                     .history
                     .range(Seq(s), Seq(s))
                     .next()
                     .cloned()
                     .or_else(|| rec.backfill.get(&Seq(s)).cloned())
-                    .unwrap_or_else(|| ChatEntry::filler(Seq(s)));
+                else {
+                    continue;
+                };
                 // Shown here (or by a survivor), so committed.
                 let e = ChatEntry {
                     term: COMMITTED_TERM,
@@ -380,5 +434,35 @@ impl Node {
         self.resubmit(now);
         self.hand_over_all(now);
         self.reconcile_voters(now);
+    }
+
+    /// Recovery ends behind what a member showed (no survivor could send the rest in
+    /// time: older than any of them keeps): those numbers are committed with texts this
+    /// node never got, so it skips them and tells its user, and numbers on after them.
+    /// A filler there would give a number two entries.
+    fn skip_unfetched(&mut self, now: Instant, rec: &Recovery) {
+        self.deliver_committed(now);
+        let Some((_, floor)) = rec.showed_most() else {
+            return;
+        };
+        while self.room.holdback.next() < floor {
+            let next = self.room.holdback.next();
+            // The first committed copy we hold below the floor; an uncommitted one there
+            // is not the text the room showed.
+            let first = self
+                .room
+                .holdback
+                .held_from(next)
+                .take_while(|e| e.seq < floor)
+                .find(|e| self.room.committed(e))
+                .map_or(floor, |e| e.seq);
+            if first > next {
+                self.skip_to_kept(first);
+            }
+            self.deliver_committed(now);
+            if self.room.holdback.next() == next {
+                break; // nothing moved: never loop
+            }
+        }
     }
 }

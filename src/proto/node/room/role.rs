@@ -96,4 +96,21 @@ pub(super) struct Recovery {
     pub(super) held_stores: Vec<(SocketAddr, NodeId, u8, DirectMessage)>,
     /// Joins received meanwhile, admitted once recovery ends.
     pub(super) held_joins: Vec<Newcomer>,
+    /// Whether this node fetches what a member showed beyond it (see `recovery.rs`).
+    pub(super) fetching: bool,
+    /// Our delivery point at the last recovery timeout, to see the fetch progress.
+    pub(super) fetched_to: Seq,
+    /// Members that said they no longer keep what this node fetched from them.
+    pub(super) not_kept: BTreeSet<NodeId>,
+}
+
+impl Recovery {
+    /// The member that showed the most, and the number after the last it showed: every
+    /// number below that is committed.
+    pub(super) fn showed_most(&self) -> Option<(NodeId, Seq)> {
+        self.member_next
+            .iter()
+            .max_by_key(|(_, next)| **next)
+            .map(|(id, next)| (*id, *next))
+    }
 }
