@@ -22,11 +22,11 @@ mod signature;
 pub use entry::{ChainLink, ChatEntry, ConfigChange, FILLER_ORIGIN, Provenance};
 pub use signature::SignatureBytes;
 
-/// The protocol version carried in the first byte of every datagram. Version 3 carries
-/// each room message's proof of origin and seals direct messages to their recipient
-/// (version 2: a list of packets per datagram and cumulative acks; version 1: one packet,
-/// one id per ack).
-pub const PROTOCOL_VERSION: u8 = 3;
+/// The protocol version carried in the first byte of every datagram. Version 4 carries
+/// the candidate's log position in election tokens (version 3: each room message's proof
+/// of origin, direct messages sealed to their recipient; version 2: a list of packets per
+/// datagram and cumulative acks; version 1: one packet, one id per ack).
+pub const PROTOCOL_VERSION: u8 = 4;
 /// The largest datagram we ever send, sealed or not (safe under any real path MTU).
 pub const MAX_DATAGRAM: usize = 1200;
 /// Bytes that sealing with the room key adds (see `guard`): a mark, the sender id, a
@@ -196,8 +196,12 @@ pub enum Message {
     Election {
         /// The round.
         term: u64,
-        /// The largest id seen so far on this token's way.
+        /// The best candidate seen so far on this token's way: the most room messages
+        /// shown first, then the largest id.
         candidate: NodeId,
+        /// The candidate's delivery point (the number after the last room message it
+        /// showed) when it entered the round.
+        log: Seq,
     },
     /// Chang-Roberts announcement: `epoch.leader` won round `epoch.term`.
     Elected(Epoch),

@@ -710,6 +710,7 @@ fn templates(r: &Room, rng: &mut Rng, wild: bool) -> Vec<Message> {
         Message::Election {
             term: n(1),
             candidate: r.alice,
+            log: Seq(n(1)),
         },
         Message::SyncRequest {
             epoch: epoch(n(1), r.bob),

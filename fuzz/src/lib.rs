@@ -577,6 +577,7 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                 Message::Election {
                     term: 1,
                     candidate: CAROL,
+                    log: Seq(1),
                 },
             ),
         ),
@@ -737,6 +738,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
                 Message::Election {
                     term: 1,
                     candidate: CAROL,
+                    log: Seq(1),
                 },
             ),
         ),

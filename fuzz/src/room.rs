@@ -364,6 +364,7 @@ fn templates(room: &Room, to: usize, input: &mut Input, wild: bool) -> Vec<Messa
         Message::Election {
             term: n(epoch.term + 1),
             candidate: IDS[n(1) as usize % 3],
+            log: Seq(n(1)),
         },
         Message::SyncRequest {
             epoch: Epoch {

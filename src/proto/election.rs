@@ -1,19 +1,36 @@
 //! Chang-Roberts leader election on a unidirectional ring.
 //!
-//! A starter marks itself participant and sends `Election(term, own id)` to its successor.
-//! On receiving `Election(term, c)`:
+//! Candidates are compared by [`Candidate`]: the one that showed the most room messages
+//! first, then the largest id. A starter marks itself participant and sends
+//! `Election(term, itself)` to its successor. On receiving `Election(term, c)`:
 //! - `c > me`: mark participant, pass `c` on;
 //! - `c < me` and not participant: mark participant, pass `me` on instead;
 //! - `c < me` and participant: swallow the token (a larger one is already travelling);
 //! - `c == me`: the token went all the way round; this node won.
 //!
 //! The winner sends `Elected` round the ring; each node clears its participant flag. With
-//! n nodes this takes at most n(n+1)/2 election tokens plus n announcements.
+//! n nodes this takes at most n(n+1)/2 election tokens plus n announcements, whatever the
+//! order of the candidates.
+//!
+//! A node compares tokens with itself as it was when it entered the round, so a round's
+//! order does not change while its tokens travel. The winner is the candidate whose log
+//! is the longest of the ring's: the new leader then has the least to fetch before it
+//! takes over (what keeps committed messages is its recovery, which gathers a majority's
+//! logs; see `node/room/recovery.rs`).
 //!
 //! Terms separate rounds: a token of an older round is discarded, a newer round resets the
 //! participant flag. This module only decides; the node sends what it returns.
 
-use crate::ids::NodeId;
+use crate::ids::{NodeId, Seq};
+
+/// A node as an election compares it: most room messages shown first, then largest id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Candidate {
+    /// Its delivery point: the number after the last room message it showed.
+    pub log: Seq,
+    /// Its id, which breaks ties.
+    pub id: NodeId,
+}
 
 /// What to do with a received election token.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,7 +40,7 @@ pub enum Decision {
         /// The round.
         term: u64,
         /// The candidate to pass on.
-        candidate: NodeId,
+        candidate: Candidate,
     },
     /// Drop the token.
     Swallow,
@@ -39,10 +56,12 @@ pub enum Decision {
 pub struct Election {
     term: u64,
     participant: bool,
+    /// This node as it entered round `term` (what tokens of the round are compared with).
+    entered_as: Option<Candidate>,
     /// The largest candidate of round `term` this node passed on: the winner's token
     /// goes all the way round, so every node on the ring passes the winner on before
     /// the winner's announcement comes.
-    carried: Option<NodeId>,
+    carried: Option<Candidate>,
 }
 
 impl Election {
@@ -59,24 +78,26 @@ impl Election {
     /// Whether this node passed on `candidate`'s token in round `term`: the evidence that
     /// an announcement of `candidate` winning `term` ends a round this node took part in.
     pub fn carried(&self, term: u64, candidate: NodeId) -> bool {
-        self.term == term && self.carried == Some(candidate)
+        self.term == term && self.carried.is_some_and(|c| c.id == candidate)
     }
 
-    /// Starts round `term` (above every term known); returns the token to send.
-    pub fn start(&mut self, me: NodeId, term: u64) -> Decision {
+    /// Starts round `term` (above every term known) as `me`; returns the token to send.
+    pub fn start(&mut self, me: Candidate, term: u64) -> Decision {
         if term > self.term {
             self.carried = None;
         }
         self.term = self.term.max(term);
         self.participant = true;
+        self.entered_as = Some(me);
         Decision::Forward {
             term: self.term,
             candidate: me,
         }
     }
 
-    /// Applies the Chang-Roberts rules to a received token.
-    pub fn on_token(&mut self, me: NodeId, term: u64, candidate: NodeId) -> Decision {
+    /// Applies the Chang-Roberts rules to a received token; `me` is this node now (used
+    /// if it has not entered the round yet).
+    pub fn on_token(&mut self, me: Candidate, term: u64, candidate: Candidate) -> Decision {
         if term < self.term {
             return Decision::Swallow;
         }
@@ -84,13 +105,15 @@ impl Election {
             self.term = term;
             self.participant = false;
             self.carried = None;
+            self.entered_as = None;
         }
-        if candidate > me {
+        let me = *self.entered_as.get_or_insert(me);
+        if candidate.id == me.id {
+            Decision::Won { term }
+        } else if candidate > me {
             self.participant = true;
             self.carried = self.carried.max(Some(candidate));
             Decision::Forward { term, candidate }
-        } else if candidate == me {
-            Decision::Won { term }
         } else if self.participant {
             Decision::Swallow
         } else {
@@ -113,31 +136,45 @@ impl Election {
 mod tests {
     use super::*;
 
+    /// A candidate with id `id` that showed everything before `log`.
+    fn cand(id: u64, log: u64) -> Candidate {
+        Candidate {
+            log: Seq(log),
+            id: NodeId(id),
+        }
+    }
+
     /// Runs a whole ring in memory: `starters` start at once; returns (winner, tokens).
-    fn run_ring(ids: &[u64], starters: &[usize]) -> (NodeId, usize) {
-        let n = ids.len();
+    fn run_ring_of(nodes_as: &[Candidate], starters: &[usize]) -> (NodeId, usize) {
+        let n = nodes_as.len();
         let mut nodes = vec![Election::default(); n];
         let mut queue = std::collections::VecDeque::new();
         for &s in starters {
-            if let Decision::Forward { term, candidate } = nodes[s].start(NodeId(ids[s]), 1) {
+            if let Decision::Forward { term, candidate } = nodes[s].start(nodes_as[s], 1) {
                 queue.push_back(((s + 1) % n, term, candidate));
             }
         }
         let mut tokens = queue.len();
         while let Some((at, term, c)) = queue.pop_front() {
-            match nodes[at].on_token(NodeId(ids[at]), term, c) {
+            match nodes[at].on_token(nodes_as[at], term, c) {
                 Decision::Forward { term, candidate } => {
                     tokens += 1;
                     queue.push_back(((at + 1) % n, term, candidate));
                 }
                 Decision::Swallow => {}
-                Decision::Won { .. } => return (NodeId(ids[at]), tokens),
+                Decision::Won { .. } => return (nodes_as[at].id, tokens),
             }
         }
         panic!("no winner");
     }
 
-    /// The largest id wins, whoever starts.
+    /// [`run_ring_of`] with equal logs: the id decides.
+    fn run_ring(ids: &[u64], starters: &[usize]) -> (NodeId, usize) {
+        let nodes: Vec<Candidate> = ids.iter().map(|id| cand(*id, 1)).collect();
+        run_ring_of(&nodes, starters)
+    }
+
+    /// The largest id wins, whoever starts, when every log is as long.
     #[test]
     fn largest_id_wins() {
         let ids = [5, 9, 2, 7, 3];
@@ -147,8 +184,24 @@ mod tests {
         assert_eq!(run_ring(&ids, &[0, 1, 2, 3, 4]).0, NodeId(9));
     }
 
-    /// The worst case (ids decreasing along the ring, everyone starting) stays within
-    /// n(n+1)/2 election tokens.
+    /// The node that showed the most wins, whatever its id and whoever starts.
+    #[test]
+    fn longest_log_wins() {
+        let nodes = [
+            cand(5, 40),
+            cand(9, 12),
+            cand(2, 41),
+            cand(7, 41),
+            cand(3, 0),
+        ];
+        for s in 0..nodes.len() {
+            assert_eq!(run_ring_of(&nodes, &[s]).0, NodeId(7), "started by {s}");
+        }
+        assert_eq!(run_ring_of(&nodes, &[0, 1, 2, 3, 4]).0, NodeId(7));
+    }
+
+    /// The worst case (candidates decreasing along the ring, everyone starting) stays
+    /// within n(n+1)/2 election tokens.
     #[test]
     fn tokens_within_chang_roberts_bound() {
         for n in [3usize, 10, 50] {
@@ -157,6 +210,11 @@ mod tests {
             let (winner, tokens) = run_ring(&ids, &all);
             assert_eq!(winner, NodeId(n as u64));
             assert!(tokens <= n * (n + 1) / 2, "{tokens} tokens for {n} nodes");
+            // Ordered by log against the ids' order: the bound holds all the same.
+            let nodes: Vec<Candidate> = (0..n as u64).map(|i| cand(i + 1, 100 - i)).collect();
+            let (winner, tokens) = run_ring_of(&nodes, &all);
+            assert_eq!(winner, NodeId(1));
+            assert!(tokens <= n * (n + 1) / 2, "{tokens} tokens for {n} nodes");
         }
     }
 
@@ -164,28 +222,54 @@ mod tests {
     #[test]
     fn participant_swallows_smaller_tokens() {
         let mut e = Election::default();
-        e.start(NodeId(5), 1);
-        assert_eq!(e.on_token(NodeId(5), 1, NodeId(3)), Decision::Swallow);
+        e.start(cand(5, 10), 1);
+        assert_eq!(e.on_token(cand(5, 10), 1, cand(3, 10)), Decision::Swallow);
+        assert_eq!(e.on_token(cand(5, 10), 1, cand(9, 9)), Decision::Swallow);
         assert_eq!(
-            e.on_token(NodeId(5), 1, NodeId(8)),
+            e.on_token(cand(5, 10), 1, cand(8, 10)),
             Decision::Forward {
                 term: 1,
-                candidate: NodeId(8)
+                candidate: cand(8, 10)
             }
+        );
+        assert_eq!(
+            e.on_token(cand(5, 10), 1, cand(1, 11)),
+            Decision::Forward {
+                term: 1,
+                candidate: cand(1, 11)
+            }
+        );
+    }
+
+    /// A node compares the tokens of a round with itself as it entered the round: what it
+    /// shows meanwhile does not change the round's order.
+    #[test]
+    fn compares_as_it_entered_the_round() {
+        let mut e = Election::default();
+        e.start(cand(5, 10), 1);
+        // Shown more since: a candidate with the log it entered with still beats it.
+        assert!(matches!(
+            e.on_token(cand(5, 20), 1, cand(6, 10)),
+            Decision::Forward { .. }
+        ));
+        // Its own token comes back: won, whatever its log now.
+        assert_eq!(
+            e.on_token(cand(5, 20), 1, cand(5, 10)),
+            Decision::Won { term: 1 }
         );
     }
 
     #[test]
     fn old_rounds_are_discarded_and_new_rounds_reset() {
         let mut e = Election::default();
-        e.start(NodeId(5), 3);
-        assert_eq!(e.on_token(NodeId(5), 2, NodeId(9)), Decision::Swallow);
+        e.start(cand(5, 1), 3);
+        assert_eq!(e.on_token(cand(5, 1), 2, cand(9, 1)), Decision::Swallow);
         // Round 4 resets the participant flag: a smaller candidate is replaced, not swallowed.
         assert_eq!(
-            e.on_token(NodeId(5), 4, NodeId(3)),
+            e.on_token(cand(5, 1), 4, cand(3, 1)),
             Decision::Forward {
                 term: 4,
-                candidate: NodeId(5)
+                candidate: cand(5, 1)
             }
         );
         e.on_elected(4);
@@ -197,12 +281,12 @@ mod tests {
     #[test]
     fn remembers_the_candidate_it_carried() {
         let mut e = Election::default();
-        e.on_token(NodeId(5), 3, NodeId(7));
-        e.on_token(NodeId(5), 3, NodeId(9));
+        e.on_token(cand(5, 1), 3, cand(7, 1));
+        e.on_token(cand(5, 1), 3, cand(9, 1));
         assert!(e.carried(3, NodeId(9)));
         assert!(!e.carried(3, NodeId(7)), "only the largest");
         assert!(!e.carried(4, NodeId(9)), "only in its round");
-        e.on_token(NodeId(5), 4, NodeId(3));
+        e.on_token(cand(5, 1), 4, cand(3, 1));
         assert!(!e.carried(4, NodeId(9)) && !e.carried(4, NodeId(3)));
     }
 }

@@ -140,7 +140,11 @@ impl Node {
             Message::Queued(item) => self.on_queued(now, from, sender, item),
             Message::Dequeued { origin, id, to } => self.on_dequeued(origin, id, to),
             Message::Handover(item) => self.on_direct(now, item.origin, item.dm, true),
-            Message::Election { term, candidate } => self.on_election(now, term, candidate),
+            Message::Election {
+                term,
+                candidate,
+                log,
+            } => self.on_election(now, term, Candidate { log, id: candidate }),
             Message::Elected(epoch) => self.on_elected(now, sender, epoch),
             Message::ProbeFor { target } => self.on_probe_for(now, from, target),
             Message::Alive { target } => self.on_alive(now, target),

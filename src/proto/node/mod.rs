@@ -66,7 +66,7 @@ use super::clock::LamportClock;
 use super::detector::Detector;
 use super::disk::ReadRange;
 use super::durable::{HistorySource, Restored, Write};
-use super::election::{Decision, Election};
+use super::election::{Candidate, Decision, Election};
 use super::event::{
     Command, CommandError, Event, JoinError, MemberView, RingSeat, Stats, StatusView,
 };

@@ -71,6 +71,14 @@ impl Node {
         self.start_election(now);
     }
 
+    /// This node as an election compares it: by what it showed, then by id.
+    fn as_candidate(&self) -> Candidate {
+        Candidate {
+            log: self.room.next(),
+            id: self.ctx.id,
+        }
+    }
+
     /// Starts a Chang-Roberts round above every term known.
     pub(in crate::proto::node) fn start_election(&mut self, now: Instant) {
         let known = self
@@ -79,7 +87,7 @@ impl Node {
             .map_or(0, |e| e.term)
             .max(self.ring.election.term())
             .min(MAX_TERM - 1);
-        let decision = self.ring.election.start(self.ctx.id, known + 1);
+        let decision = self.ring.election.start(self.as_candidate(), known + 1);
         log_at!(debug, self, "starting election round {}", known + 1);
         self.ctx
             .timers
@@ -101,7 +109,7 @@ impl Node {
         &mut self,
         now: Instant,
         term: u64,
-        candidate: NodeId,
+        candidate: Candidate,
     ) {
         if !self.life.takes_part() {
             return;
@@ -109,15 +117,25 @@ impl Node {
         if self.ring.epoch.is_some_and(|e| e.term >= term) {
             return; // a round already decided
         }
-        if candidate != self.ctx.id && !self.ring.members.is_online(candidate) {
-            log_at!(debug, self, "dropping a token for departed {candidate}");
+        if candidate.id != self.ctx.id && !self.ring.members.is_online(candidate.id) {
+            log_at!(
+                debug,
+                self,
+                "dropping a token for departed {}",
+                candidate.id
+            );
             return;
         }
-        let decision = self.ring.election.on_token(self.ctx.id, term, candidate);
+        let decision = self
+            .ring
+            .election
+            .on_token(self.as_candidate(), term, candidate);
         log_at!(
             debug,
             self,
-            "election token ({term}, {candidate}): {decision:?}"
+            "election token ({term}, {}, log #{}): {decision:?}",
+            candidate.id,
+            candidate.log
         );
         if matches!(decision, Decision::Forward { .. }) {
             self.ctx
@@ -129,9 +147,14 @@ impl Node {
 
     fn follow(&mut self, now: Instant, decision: Decision) {
         match decision {
-            Decision::Forward { term, candidate } => {
-                self.send_ring(now, Message::Election { term, candidate })
-            }
+            Decision::Forward { term, candidate } => self.send_ring(
+                now,
+                Message::Election {
+                    term,
+                    candidate: candidate.id,
+                    log: candidate.log,
+                },
+            ),
             Decision::Swallow => {}
             Decision::Won { term } => self.become_leader(now, term),
         }

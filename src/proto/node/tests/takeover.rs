@@ -25,6 +25,7 @@ fn bob_taking_over(t0: Instant) -> Node {
     let token = Message::Election {
         term: 1,
         candidate: BOB,
+        log: Seq(1000),
     };
     n.handle_datagram(t0, addr(3), &data(CAROL, 1, token));
     let out = drain(&mut n);

@@ -104,6 +104,7 @@ fn every_kind_of_message_is_held_to_the_term_range() {
         Message::Election {
             term: far,
             candidate: CAROL,
+            log: Seq(1000),
         },
     ];
     for (i, m) in msgs.into_iter().enumerate() {
@@ -131,6 +132,7 @@ fn a_term_far_ahead_after_a_long_partition_is_taken() {
     let token = |term| Message::Election {
         term,
         candidate: CAROL,
+        log: Seq(1000),
     };
     n.handle_datagram(later, addr(1), &data(LEADER, 5, token(30_000)));
     let request = Message::SyncRequest {
@@ -193,6 +195,7 @@ fn an_announcement_after_passing_the_winners_token_is_taken() {
     let token = Message::Election {
         term: 1,
         candidate: CAROL,
+        log: Seq(1000),
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
     drain(&mut n);
@@ -279,6 +282,7 @@ fn a_leader_that_never_shows_it_leads_is_replaced() {
     let token = Message::Election {
         term: 1,
         candidate: CAROL,
+        log: Seq(1000),
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
     n.handle_datagram(
@@ -312,6 +316,7 @@ fn a_leader_that_shows_it_leads_is_kept() {
     let token = Message::Election {
         term: 1,
         candidate: CAROL,
+        log: Seq(1000),
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
     let request = Message::SyncRequest {
@@ -387,6 +392,7 @@ fn a_leader_of_an_older_term_than_followed_is_replaced() {
     let token = Message::Election {
         term: 5,
         candidate: CAROL,
+        log: Seq(1000),
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
     let claim = Message::SyncRequest {
@@ -408,4 +414,42 @@ fn a_leader_of_an_older_term_than_followed_is_replaced() {
     n.handle_timeout(t0 + half * 3);
     terms.extend(election_terms_sent(&all_packets(&mut n)));
     assert!(terms.contains(&6), "{terms:?}");
+}
+
+/// The tokens this node passed on: (candidate, its log).
+fn election_candidates_sent(sent: &[(SocketAddr, Packet)]) -> Vec<(NodeId, Seq)> {
+    sent.iter()
+        .filter_map(|(_, p)| match p {
+            Packet::Data {
+                msg: Message::Election { candidate, log, .. },
+                ..
+            } => Some((*candidate, *log)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A candidate that showed fewer room messages than this node is replaced by this node on
+/// the token, whatever the ids; one that showed more is passed on.
+#[test]
+fn a_candidate_behind_this_node_is_not_supported() {
+    let t0 = base_time();
+    for (log, supported) in [(Seq(0), false), (Seq(1000), true)] {
+        let mut n = follower_with_dave(t0);
+        let own = n.room.next();
+        assert!(own > Seq(0) && own < Seq(1000));
+        let token = Message::Election {
+            term: 1,
+            candidate: CAROL,
+            log,
+        };
+        n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
+        let sent = election_candidates_sent(&all_packets(&mut n));
+        let expected = if supported {
+            (CAROL, log)
+        } else {
+            (n.ctx.id, own)
+        };
+        assert_eq!(sent, vec![expected], "carol's token with log {log}");
+    }
 }
