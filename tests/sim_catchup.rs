@@ -283,9 +283,14 @@ fn member_paused_catches_up_through_bursty_loss() {
 
 /// Seeds that once failed. A paused member woke, was followed as leader with its log 567
 /// numbers behind the others', and filled as lost the 367 of them no survivor's memory
-/// still held, although the survivors had shown them (501): a new leader now fetches what
-/// any member showed before it numbers anything.
+/// still held, although the survivors had shown them (pause 501): a new leader now
+/// fetches what any member showed before it numbers anything. A member catching up asked
+/// a member that no longer kept what it lacked, again and again, and was not current in
+/// time (exile 330, pause 2189): told so, it now asks the leader.
 #[test]
 fn catchup_seeds_that_once_failed() {
-    for_listed_sims(&[501], |sim, seed| catchup_scenario(sim, seed, Away::Pause));
+    for_listed_sims(&[501, 2189], |sim, seed| {
+        catchup_scenario(sim, seed, Away::Pause)
+    });
+    for_listed_sims(&[330], |sim, seed| catchup_scenario(sim, seed, Away::Exile));
 }

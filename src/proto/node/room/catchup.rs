@@ -459,6 +459,15 @@ impl Node {
             return self.forgotten_while_recovering(now, sender, to);
         }
         if self.leader() != Some(sender) {
+            // A member we fetch from does not keep it: the leader (which reads its
+            // database, or says what nobody keeps) is asked instead.
+            let from_sender = self.ring.members().get(sender).map(|m| m.addr);
+            if let Some(leader) = self.leader_addr().filter(|_| !self.is_leader())
+                && from_sender.is_some()
+                && self.room.fetch_from == from_sender
+            {
+                self.catch_up_from(now, leader);
+            }
             return;
         }
         self.room.skip_to = Some(to.next());
