@@ -145,6 +145,14 @@ impl Node {
         lamport: Lamport,
         packet: Packet,
     ) {
+        if self
+            .ring
+            .members()
+            .get(sender)
+            .is_some_and(|m| m.addr == from)
+        {
+            self.note_leader_heard(now, sender);
+        }
         match packet {
             Packet::Heartbeat(hb) => {
                 self.note_terms(now);

@@ -166,7 +166,7 @@ impl Node {
                     epoch.leader,
                     epoch.term
                 );
-                self.start_election(now);
+                self.elect_replacing(now);
             }
             return;
         }

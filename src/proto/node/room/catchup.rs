@@ -241,10 +241,10 @@ impl Node {
                 requester,
             };
             self.queue_read(now, read);
-        } else {
+        } else if !self.room.is_recovering() {
             // Said by any member: only a leader's word skips anything for a member; a new
             // leader fetching what members showed weighs every member's (see
-            // `recovery.rs`).
+            // `recovery.rs`). A leader still recovering may yet fetch it: it says nothing.
             log_at!(
                 debug,
                 self,
@@ -267,22 +267,17 @@ impl Node {
     /// does on the leader's.
     fn forgotten_while_recovering(&mut self, now: Instant, sender: NodeId, to: Seq) {
         let next = self.room.holdback.next();
-        let addr_of = |id: NodeId| self.ring.members().get(id).map(|m| m.addr);
-        if self.room.fetch_from.is_none() || self.room.fetch_from != addr_of(sender) {
-            return;
-        }
         let Some(rec) = self.room.recovery_mut() else {
             return;
         };
+        if rec.fetch_target != Some(sender) {
+            return; // not the member fetched from now (a late answer, or a stale fetch)
+        }
         rec.not_kept.insert(sender);
-        let other = rec
-            .member_next
-            .iter()
-            .filter(|(id, n)| **n > next && !rec.not_kept.contains(id))
-            .max_by_key(|(_, n)| **n)
-            .map(|(id, _)| *id);
-        if let Some(addr) = other.and_then(addr_of) {
-            return self.catch_up_from(now, addr);
+        rec.fetch_target = None;
+        if rec.best_source(next).is_some() {
+            self.maybe_finish_recovery(now);
+            return;
         }
         self.room.skip_to = Some(to.next());
         self.room.fetch_upto = self

@@ -100,6 +100,12 @@ impl Node {
     pub(in crate::proto::node) fn survivor_gone(&mut self, now: Instant, id: NodeId) {
         if let Some(rec) = self.room.recovery_mut() {
             rec.waiting.remove(&id);
+            // What it showed was held by a majority, so an answering member holds it too
+            // (shown, and fetched from it; or uncommitted, and proposed again).
+            rec.member_next.remove(&id);
+            if rec.fetch_target == Some(id) {
+                rec.fetch_target = None;
+            }
             self.maybe_finish_recovery(now);
         }
     }
@@ -198,10 +204,13 @@ impl Node {
         );
         let expected = rec.expected.entry(member).or_default();
         *expected = expected.saturating_add(sent);
-        rec.member_next.insert(member, next);
-        // Nobody holds more than a hold-back queue's worth beyond what we asked from.
+        // Nobody holds more than a hold-back queue's worth beyond what we asked from, nor
+        // showed beyond what it holds: a claim past that (confused, or a lie) is capped,
+        // and the rest asked for once this is here.
         let ceiling = Seq(rec.requested_from.0.saturating_add(MAX_HOLDBACK as u64));
-        rec.high = rec.high.max(high.min(ceiling));
+        let high = high.min(ceiling);
+        rec.member_next.insert(member, next.min(high.next()));
+        rec.high = rec.high.max(high);
         self.maybe_finish_recovery(now);
     }
 
@@ -231,9 +240,10 @@ impl Node {
             }
             return self.ask_survivors(now, epoch, lowest);
         }
-        // Answers are capped per round: while they move us forward, ask for the rest.
+        // Answers are capped per round, and what members showed was fetched: while our
+        // delivery point moves, ask again from there (what lies beyond it may have been
+        // cut from an answer, or lie past a capped claim).
         if let Some(epoch) = self.ring.epoch()
-            && self.room.holdback.next() <= rec.high
             && self.room.holdback.next() > rec.asked_at
         {
             let from = self.room.holdback.next();
@@ -248,31 +258,81 @@ impl Node {
     }
 
     /// Whether this node is behind what an answering member showed: those numbers are
-    /// committed, so none of them may be filled or proposed again. They are fetched first,
-    /// from that member's memory or database (see `catchup.rs`); what none can send is
-    /// skipped when recovery ends (see [`Node::skip_unfetched`]).
+    /// committed, so none of them may be filled or proposed again. They are fetched first
+    /// (see `catchup.rs`), from the member that showed the most (its memory or database),
+    /// moving on to the next one ahead when a member says it no longer keeps them or
+    /// stays silent for a recovery timeout; what none sends is skipped, once (see
+    /// `recovery_timed_out`).
     fn fetch_shown(&mut self, now: Instant) -> bool {
         let next = self.room.holdback.next();
         let Some(rec) = self.room.recovery_mut() else {
             return false;
         };
-        let Some((ahead, floor)) = rec.showed_most().filter(|(_, floor)| *floor > next) else {
+        let Some((_, floor)) = rec.showed_most().filter(|(_, floor)| *floor > next) else {
             return false;
         };
-        if std::mem::replace(&mut rec.fetching, true) {
+        if rec.fetched_to.is_none() {
+            // Progress is judged from here (see `recovery_timed_out`).
+            rec.fetched_to = Some(Seq(next.0.saturating_sub(1)));
+        }
+        let best = rec.best_source(next);
+        let current = rec.fetch_target;
+        self.room.known_high = self.room.known_high.max(Seq(floor.0 - 1));
+        let Some(best) = best else {
+            return true;
+        };
+        if current == Some(best) && self.room.fetch_from.is_some() {
             return true;
         }
-        // Progress is judged from here (see `recovery_timed_out`).
-        rec.fetched_to = Seq(next.0.saturating_sub(1));
-        self.room.known_high = self.room.known_high.max(Seq(floor.0 - 1));
-        if let Some(addr) = self.ring.members().get(ahead).map(|m| m.addr) {
-            log_at!(
-                info,
-                self,
-                "fetching #{next}..#{floor}, shown by {ahead}, before taking over"
-            );
-            self.catch_up_from(now, addr);
+        let Some(addr) = self.ring.members().get(best).map(|m| m.addr) else {
+            return true;
+        };
+        if let Some(rec) = self.room.recovery_mut() {
+            rec.fetch_target = Some(best);
         }
+        log_at!(
+            info,
+            self,
+            "fetching #{next}..#{floor}, shown by {best}, before taking over"
+        );
+        self.catch_up_from(now, addr);
+        true
+    }
+
+    /// The recovery timer fired while fetching what members showed: whether to wait on.
+    /// A fetch that moved since the last timeout goes on; a silent source is treated as
+    /// keeping nothing and the next one ahead is asked; with none left, what could not
+    /// be fetched is skipped (once; after that the room waits for a source to answer).
+    fn fetch_timed_out(&mut self, now: Instant) -> bool {
+        if !self.fetch_shown(now) {
+            return false;
+        }
+        let next = self.room.holdback.next();
+        let Some(rec) = self.room.recovery_mut() else {
+            return false;
+        };
+        let progressed = rec.fetched_to.is_some_and(|f| next > f);
+        rec.fetched_to = Some(next);
+        if !progressed {
+            if let Some(silent) = rec.fetch_target.take() {
+                rec.not_kept.insert(silent);
+            }
+            if rec.best_source(next).is_none() {
+                if rec.skipped {
+                    // Skipped once already: wait for a source, asking each again.
+                    rec.not_kept.clear();
+                } else {
+                    rec.skipped = true;
+                    let floor = rec.showed_most().map_or(next, |(_, f)| f);
+                    self.skip_unfetched(now, floor);
+                    return false;
+                }
+            }
+            self.fetch_shown(now);
+        }
+        self.ctx
+            .timers
+            .set(Timer::Recovery, now + self.ctx.cfg.recovery_timeout);
         true
     }
 
@@ -295,17 +355,18 @@ impl Node {
             return;
         }
         if self.recovery_quorum() {
-            // Fetching what a member showed, and getting it (or just started): wait on.
-            let next = self.room.holdback.next();
-            let fetched_to = self.room.recovery_mut().map(|r| r.fetched_to);
-            if self.fetch_shown(now) && fetched_to.is_some_and(|f| next > f) {
-                if let Some(rec) = self.room.recovery_mut() {
-                    rec.fetched_to = next;
-                }
-                self.ctx
-                    .timers
-                    .set(Timer::Recovery, now + self.ctx.cfg.recovery_timeout);
+            if self.fetch_timed_out(now) {
                 return;
+            }
+            // The delivery point moved since the survivors were asked (a fetch, a skip):
+            // ask again from there before numbering anything.
+            if let (Some(epoch), Some(asked_at)) = (
+                self.ring.epoch(),
+                self.room.recovery_mut().map(|r| r.asked_at),
+            ) && self.room.holdback.next() > asked_at
+            {
+                let from = self.room.holdback.next();
+                return self.ask_survivors(now, epoch, from);
             }
             return self.finish_recovery(now);
         }
@@ -355,7 +416,9 @@ impl Node {
         let Some(epoch) = self.ring.epoch() else {
             return;
         };
-        self.skip_unfetched(now, &rec);
+        if let Some((_, floor)) = rec.showed_most() {
+            self.skip_unfetched(now, floor);
+        }
         let start = self.room.holdback.next();
         let end = rec.high.max(self.room.holdback.high()).next().max(start);
         let mut proposals = Vec::new();
@@ -440,11 +503,8 @@ impl Node {
     /// time: older than any of them keeps): those numbers are committed with texts this
     /// node never got, so it skips them and tells its user, and numbers on after them.
     /// A filler there would give a number two entries.
-    fn skip_unfetched(&mut self, now: Instant, rec: &Recovery) {
+    fn skip_unfetched(&mut self, now: Instant, floor: Seq) {
         self.deliver_committed(now);
-        let Some((_, floor)) = rec.showed_most() else {
-            return;
-        };
         while self.room.holdback.next() < floor {
             let next = self.room.holdback.next();
             // The first committed copy we hold below the floor; an uncommitted one there

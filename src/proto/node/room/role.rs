@@ -96,12 +96,16 @@ pub(super) struct Recovery {
     pub(super) held_stores: Vec<(SocketAddr, NodeId, u8, DirectMessage)>,
     /// Joins received meanwhile, admitted once recovery ends.
     pub(super) held_joins: Vec<Newcomer>,
-    /// Whether this node fetches what a member showed beyond it (see `recovery.rs`).
-    pub(super) fetching: bool,
-    /// Our delivery point at the last recovery timeout, to see the fetch progress.
-    pub(super) fetched_to: Seq,
-    /// Members that said they no longer keep what this node fetched from them.
+    /// The member this node fetches what it showed from (see `recovery.rs`).
+    pub(super) fetch_target: Option<NodeId>,
+    /// Our delivery point when the fetch began or at the last recovery timeout since (to
+    /// see it progress); `None` before any fetch.
+    pub(super) fetched_to: Option<Seq>,
+    /// Members that said they no longer keep what this node fetched from them, or sent
+    /// nothing of it for a whole recovery timeout.
     pub(super) not_kept: BTreeSet<NodeId>,
+    /// Whether this recovery skipped numbers no answering member would send.
+    pub(super) skipped: bool,
 }
 
 impl Recovery {
@@ -112,5 +116,15 @@ impl Recovery {
             .iter()
             .max_by_key(|(_, next)| **next)
             .map(|(id, next)| (*id, *next))
+    }
+
+    /// The member to fetch from: of those that showed beyond `next`, the one that showed
+    /// the most and has not said (or shown by silence) that it no longer keeps it.
+    pub(super) fn best_source(&self, next: Seq) -> Option<NodeId> {
+        self.member_next
+            .iter()
+            .filter(|(id, n)| **n > next && !self.not_kept.contains(id))
+            .max_by_key(|(_, n)| **n)
+            .map(|(id, _)| *id)
     }
 }

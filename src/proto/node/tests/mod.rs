@@ -647,6 +647,7 @@ mod joining;
 mod membership;
 mod runs;
 mod takeover;
+mod takeover_fetch;
 mod terms;
 mod transport;
 mod views;

@@ -1,0 +1,218 @@
+//! A new leader behind what members showed fetches it before it numbers anything (see
+//! `room/recovery.rs`): from whichever answer showed the most, never filling a number a
+//! member holds, and within bounds when a member's answer claims too much.
+
+use super::*;
+use crate::proto::node::room::COMMITTED_TERM;
+
+/// A committed copy of room message `seq` (alice's, sealed), as a member's shown history
+/// or a fetch answer sends it.
+fn shown(seq: u64) -> ChatEntry {
+    ChatEntry {
+        term: COMMITTED_TERM,
+        ..entry(seq, LEADER, "alice", seq)
+    }
+}
+
+fn bob_taking_over(t0: Instant) -> Node {
+    let mut n = follower(t0);
+    let voters = ["alice", "bob", "carol"]
+        .map(String::from)
+        .into_iter()
+        .collect();
+    n.room.set_voters(voters, Seq(0));
+    let token = Message::Election {
+        term: 1,
+        candidate: BOB,
+        log: Seq(1000),
+        lost: None,
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 1, token));
+    drain(&mut n);
+    assert!(n.room.is_recovering());
+    n
+}
+
+fn reply(next: u64, sent: u32) -> Message {
+    Message::SyncReply {
+        epoch: Epoch {
+            term: 1,
+            leader: BOB,
+        },
+        next: Seq(next),
+        high: Seq(next - 1),
+        sent,
+    }
+}
+
+fn fetches_to(out: &Out, to: SocketAddr) -> Vec<(Seq, Seq)> {
+    out.messages_to(to)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Fetch { from, to } => Some((*from, *to)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Carol showed up to #599, alice up to #1000; each answers with the first 512 numbers
+/// (`SYNC_BATCH`). Carol answers first, so bob fetches from her; alice's later answer
+/// (more shown) moves the fetch to alice, who sends the rest: bob gets all of it, and
+/// skips nothing. Before, the fetch stayed with carol, and bob skipped #600..#1000 as
+/// "kept by nobody" although alice had answered and kept them.
+#[test]
+fn a_later_answer_showing_more_is_fetched_too() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    let mut id = 10;
+    for s in 1..=512 {
+        id += 1;
+        n.handle_datagram(t0, addr(3), &data(CAROL, id, Message::SyncEntry(shown(s))));
+    }
+    id += 1;
+    n.handle_datagram(t0, addr(3), &data(CAROL, id, reply(600, 512)));
+    let out = drain(&mut n);
+    assert_eq!(n.room.next(), Seq(513));
+    assert!(
+        !fetches_to(&out, addr(3)).is_empty(),
+        "bob fetches from carol"
+    );
+    let mut aid = 10;
+    for s in 1..=512 {
+        aid += 1;
+        n.handle_datagram(
+            t0,
+            addr(1),
+            &data(LEADER, aid, Message::SyncEntry(shown(s))),
+        );
+    }
+    aid += 1;
+    n.handle_datagram(t0, addr(1), &data(LEADER, aid, reply(1001, 512)));
+    let mut out = drain(&mut n);
+    let fetched = fetches_to(&out, addr(1));
+    assert!(
+        fetched
+            .iter()
+            .any(|(from, to)| *from <= Seq(600) && *to >= Seq(1000)),
+        "bob asks alice, who showed the most: {fetched:?}"
+    );
+    // Alice's answer to the fetch.
+    for s in 513..=1000 {
+        aid += 1;
+        n.handle_datagram(
+            t0,
+            addr(1),
+            &data(LEADER, aid, Message::Sequenced(shown(s))),
+        );
+    }
+    out.events.extend(drain(&mut n).events);
+    assert_eq!(n.room.next(), Seq(1001), "everything alice showed is here");
+    let skipped: Vec<&Event> = out
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Notice(t) if t.contains("no longer kept")))
+        .collect();
+    assert!(skipped.is_empty(), "nothing skipped: {skipped:?}");
+}
+
+/// Carol showed up to #599 and holds #600..#700 of alice's term 0 uncommitted (alice
+/// committed them with carol's acks and showed them, then died). Carol answers the first
+/// 512 numbers (`SYNC_BATCH`) and `high` #700, then pauses. Bob fetches #513..#599 from
+/// her; nothing comes. Bob skips #513..#599 (told), asks the survivors again from #600,
+/// and waits for a majority's answer: it never proposes fillers over #600..#700. Before,
+/// it ended recovery at the second timeout and filled them: once carol was back she acked
+/// the term-1 fillers over her term-0 copies, committed numbers given two entries.
+#[test]
+fn a_stalled_fetch_does_not_fill_what_a_member_holds_beyond_its_shown_point() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    let mut id = 10;
+    for s in 1..=512 {
+        id += 1;
+        n.handle_datagram(t0, addr(3), &data(CAROL, id, Message::SyncEntry(shown(s))));
+    }
+    id += 1;
+    let reply = Message::SyncReply {
+        epoch: Epoch {
+            term: 1,
+            leader: BOB,
+        },
+        next: Seq(600),
+        high: Seq(700),
+        sent: 512,
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, id, reply));
+    let mut sent = drain(&mut n).sent;
+    assert_eq!(n.room.next(), Seq(513));
+    for k in 1..=40 {
+        n.handle_timeout(t0 + Duration::from_millis(100 * k));
+        sent.extend(drain(&mut n).sent);
+    }
+    let out = Out {
+        sent,
+        datagrams: Vec::new(),
+        events: Vec::new(),
+    };
+    let filled: Vec<u64> = out
+        .messages_to(addr(3))
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Sequenced(e) if e.is_filler() && e.seq >= Seq(600) => Some(e.seq.0),
+            _ => None,
+        })
+        .collect();
+    let asked_again = out
+        .messages_to(addr(3))
+        .into_iter()
+        .any(|m| matches!(m, Message::SyncRequest { from, .. } if *from > Seq(1)));
+    assert!(
+        asked_again && n.room.is_recovering(),
+        "bob asks carol again from where it is, and waits for her answer"
+    );
+    assert!(
+        filled.is_empty(),
+        "bob proposed fillers at {}..={} (of {} numbers) that carol said she holds \
+         (high #700); asked carol again from further on: {asked_again}",
+        filled.first().unwrap_or(&0),
+        filled.last().unwrap_or(&0),
+        filled.len()
+    );
+}
+
+/// One sync reply naming a delivery point far ahead (a confused or lying member), whose
+/// sender then sends nothing it claims: the claim is capped at a hold-back queue's worth
+/// past what was asked, so the new leader skips (telling its user) at most that many
+/// numbers, once, and numbers on from there; before, it jumped to the claimed point.
+#[test]
+fn a_sync_reply_naming_a_far_delivery_point_is_bounded() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    let far = 1u64 << 40;
+    let reply = Message::SyncReply {
+        epoch: Epoch {
+            term: 1,
+            leader: BOB,
+        },
+        next: Seq(far),
+        high: Seq(far - 1),
+        sent: 0,
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 11, reply));
+    let mut events = drain(&mut n).events;
+    for k in 1..=40 {
+        n.handle_timeout(t0 + Duration::from_millis(100 * k));
+        events.extend(drain(&mut n).events);
+    }
+    let bound = Seq(2 + MAX_HOLDBACK as u64);
+    assert!(
+        n.room.next() <= bound,
+        "bob is at #{} (recovering {}): {events:?}",
+        n.room.next(),
+        n.room.is_recovering()
+    );
+    let told: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Notice(t) if t.contains("no longer kept")))
+        .collect();
+    assert!(told.len() <= 1, "skipped once at most: {told:?}");
+}
