@@ -9,10 +9,13 @@
 //! code it stands for.
 //!
 //! The election itself is abstracted: any node may win a round of any term above the one
-//! it follows ([`Action::Candidate`]). Chang-Roberts elects the largest id among the nodes
-//! one ring reaches, but once partitions split the ring each part runs its own round (a
-//! node cut off alone wins its own), so with three nodes every node can win every term;
-//! the tokens carry nothing the rules below rely on.
+//! it follows ([`Action::Candidate`]). Chang-Roberts elects the candidate that showed the
+//! most (then the largest id) among the nodes one ring reaches, but once partitions split
+//! the ring each part runs its own round (a node cut off alone wins its own), so with
+//! three nodes every node can win every term; the tokens carry nothing the rules below
+//! rely on. Nor does the model keep answers to one message each, history limits or the
+//! fetch a candidate behind a member makes before it takes over (`recovery.rs`): those
+//! are checked by node tests (`tests/takeover_fetch.rs`) and the simulations.
 //!
 //! Faults are what the transitions allow rather than extra machinery:
 //!
