@@ -202,10 +202,6 @@ pub enum Message {
         /// The candidate's delivery point (the number after the last room message it
         /// showed) when it entered the round.
         log: Seq,
-        /// The epoch whose leader the round replaces, as its starter lost it: a member
-        /// that still hears that leader supports no such round (pre-vote). `None` for a
-        /// round its leader started (stepping down) or one not about a lost leader.
-        lost: Option<Epoch>,
     },
     /// Chang-Roberts announcement: `epoch.leader` won round `epoch.term`.
     Elected(Epoch),

@@ -711,7 +711,6 @@ fn templates(r: &Room, rng: &mut Rng, wild: bool) -> Vec<Message> {
             term: n(1),
             candidate: r.alice,
             log: Seq(n(1)),
-            lost: None,
         },
         Message::SyncRequest {
             epoch: epoch(n(1), r.bob),

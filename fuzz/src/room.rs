@@ -365,7 +365,6 @@ fn templates(room: &Room, to: usize, input: &mut Input, wild: bool) -> Vec<Messa
             term: n(epoch.term + 1),
             candidate: IDS[n(1) as usize % 3],
             log: Seq(n(1)),
-            lost: None,
         },
         Message::SyncRequest {
             epoch: Epoch {

@@ -145,14 +145,6 @@ impl Node {
         lamport: Lamport,
         packet: Packet,
     ) {
-        if self
-            .ring
-            .members()
-            .get(sender)
-            .is_some_and(|m| m.addr == from)
-        {
-            self.note_leader_heard(now, sender);
-        }
         match packet {
             Packet::Heartbeat(hb) => {
                 self.note_terms(now);

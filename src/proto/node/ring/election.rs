@@ -39,7 +39,6 @@ impl Node {
         }
         let was_leader = self.is_leader();
         self.ring.epoch = Some(epoch);
-        self.ring.leader_heard = None;
         if self
             .ring
             .followed_before
@@ -80,45 +79,8 @@ impl Node {
         }
     }
 
-    /// Whether the leader this node follows still shows signs of leading to it: online in
-    /// its table, and a datagram from it within the suspicion bound. A member that hears
-    /// its leader takes no other member's word that it is gone, and supports no round to
-    /// replace it (pre-vote).
-    pub(in crate::proto::node) fn leader_alive(&self, now: Instant) -> bool {
-        let Some(leader) = self.leader().filter(|l| *l != self.ctx.id) else {
-            return false;
-        };
-        self.ring.members.is_online(leader)
-            && self
-                .ring
-                .leader_heard
-                .is_some_and(|t| now.saturating_duration_since(t) < self.ctx.cfg.suspect_after())
-    }
-
-    /// A datagram from `sender` came: if it is the leader followed, a sign it leads.
-    pub(in crate::proto::node) fn note_leader_heard(&mut self, now: Instant, sender: NodeId) {
-        if self.ring.epoch.is_some_and(|e| e.leader == sender) {
-            self.ring.leader_heard = Some(now);
-        }
-    }
-
-    /// Starts a round to replace the leader followed, which this node lost.
-    pub(in crate::proto::node) fn elect_replacing(&mut self, now: Instant) {
-        self.ring.round_lost = self.ring.epoch.filter(|e| e.leader != self.ctx.id);
-        self.begin_round(now);
-    }
-
-    /// Starts a Chang-Roberts round above every term known: a new one (by a leader
-    /// stepping down, or a node that knows a newer epoch), or the round under way again
-    /// (its candidate left, or it timed out), about what it was about.
+    /// Starts a Chang-Roberts round above every term known.
     pub(in crate::proto::node) fn start_election(&mut self, now: Instant) {
-        if !self.ring.election.is_participant() {
-            self.ring.round_lost = None;
-        }
-        self.begin_round(now);
-    }
-
-    fn begin_round(&mut self, now: Instant) {
         let known = self
             .ring
             .epoch
@@ -137,16 +99,6 @@ impl Node {
     }
 
     pub(in crate::proto::node) fn on_election_timeout(&mut self, now: Instant) {
-        if self.ring.round_lost.is_some()
-            && self.ring.round_lost == self.ring.epoch
-            && self.leader_alive(now)
-        {
-            // The leader this round was to replace is heard again: no round is needed.
-            log_at!(info, self, "the leader is heard again; ending the round");
-            self.ring.election.on_elected(self.ring.election.term());
-            self.ring.round_lost = None;
-            return;
-        }
         if self.ring.election.is_participant() && self.life.is_member() {
             log_at!(debug, self, "election timed out; starting again");
             self.start_election(now);
@@ -158,7 +110,6 @@ impl Node {
         now: Instant,
         term: u64,
         candidate: Candidate,
-        lost: Option<Epoch>,
     ) {
         if !self.life.takes_part() {
             return;
@@ -174,22 +125,6 @@ impl Node {
                 candidate.id
             );
             return;
-        }
-        // Pre-vote: a round to replace a leader this node still hears (or leads) gets no
-        // support here, so one member's false verdict cannot move the room's term.
-        if let Some(lost) = lost
-            && Some(lost) == self.ring.epoch
-            && ((lost.leader == self.ctx.id && self.room.is_sequencing()) || self.leader_alive(now))
-        {
-            return log_at!(
-                info,
-                self,
-                "not supporting round {term}: the leader of term {} is still heard",
-                lost.term
-            );
-        }
-        if term > self.ring.election.term() || !self.ring.election.is_participant() {
-            self.ring.round_lost = lost;
         }
         let decision = self
             .ring
@@ -218,7 +153,6 @@ impl Node {
                     term,
                     candidate: candidate.id,
                     log: candidate.log,
-                    lost: self.ring.round_lost,
                 },
             ),
             Decision::Swallow => {}

@@ -74,7 +74,7 @@ impl Node {
             if renamed || owned {
                 continue;
             }
-            if !self.may_claim(now, sender, &m) {
+            if !self.may_claim(sender, &m) {
                 self.check_claim(now, sender, &m);
                 continue;
             }
@@ -98,9 +98,8 @@ impl Node {
     }
 
     /// Whether `sender` may tell us `m` (see the module documentation): its subject, the
-    /// leader, M's watcher declaring it offline (unless M leads and this node still hears
-    /// it), or a change of nothing but the stamp.
-    fn may_claim(&self, now: Instant, sender: NodeId, m: &Member) -> bool {
+    /// leader, M's watcher declaring it offline, or a change of nothing but the stamp.
+    fn may_claim(&self, sender: NodeId, m: &Member) -> bool {
         let leader = self.leader() == Some(sender);
         let Some(old) = self.ring.members.get(m.id) else {
             return leader; // a new member: only the leader admits one
@@ -114,10 +113,8 @@ impl Node {
             return true;
         }
         match (old.presence, m.presence) {
-            // Not of the leader this node still hears (pre-vote): it checks for itself.
             (Presence::Online, Presence::Offline) => {
                 self.ring.members.successor_of(m.id) == Some(sender)
-                    && !(self.leader() == Some(m.id) && self.leader_alive(now))
             }
             (Presence::Offline, Presence::Online) => false,
             _ => true,
@@ -211,7 +208,7 @@ impl Node {
             self.start_election(now);
         } else if self.life.is_member() && was_leader && !self.ring.election.is_participant() {
             log_at!(info, self, "leader {} is gone; electing", m.name);
-            self.elect_replacing(now);
+            self.start_election(now);
         }
     }
 

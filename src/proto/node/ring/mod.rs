@@ -58,11 +58,6 @@ pub(super) struct Ring {
     /// Members another member said are offline, watched here until heard from (see
     /// `members.rs`).
     checking: BTreeSet<NodeId>,
-    /// When a datagram last came from the leader followed (a sign it still leads).
-    leader_heard: Option<Instant>,
-    /// The epoch whose leader the round this node takes part in replaces, if it is about
-    /// a lost leader (see [`Message::Election`]).
-    round_lost: Option<Epoch>,
     /// Suspected predecessors other members were asked to probe (see `probe.rs`).
     asked_about: BTreeSet<NodeId>,
     /// Members we probe for others: target, then who asked and until when.
@@ -90,8 +85,6 @@ impl Ring {
             leader_checks: 0,
             probed: BTreeMap::new(),
             checking: BTreeSet::new(),
-            leader_heard: None,
-            round_lost: None,
             asked_about: BTreeSet::new(),
             probing_for: BTreeMap::new(),
             offline_since: BTreeMap::new(),

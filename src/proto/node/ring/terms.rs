@@ -166,7 +166,7 @@ impl Node {
                     epoch.leader,
                     epoch.term
                 );
-                self.elect_replacing(now);
+                self.start_election(now);
             }
             return;
         }

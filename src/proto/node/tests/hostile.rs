@@ -65,7 +65,6 @@ fn an_election_term_at_the_limit_is_dropped() {
                 term: u64::MAX,
                 candidate: CAROL,
                 log: Seq(1000),
-                lost: None,
             },
         ),
     );
@@ -174,7 +173,7 @@ mod fuzz {
                 Message::Sequenced(entry(1, CAROL, "carol", 1)),
                 Message::Members(vec![member(CAROL, "carol", 3)]),
                 Message::Submit(submit(1)),
-                Message::Election { term: 3, candidate: CAROL, log: Seq(1000), lost: None },
+                Message::Election { term: 3, candidate: CAROL, log: Seq(1000) },
                 Message::Fetch { from: Seq(1), to: Seq(3) },
                 Message::Store {
                     to: 0,

@@ -170,7 +170,6 @@ fn a_leader_deposed_before_the_proof_refuses_instead_of_welcoming() {
         term: 1,
         candidate: BOB,
         log: Seq(1000),
-        lost: None,
     };
     n.handle_datagram(t0, addr(2), &data(BOB, 3, token));
     n.handle_datagram(t0, addr(2), &data(BOB, 4, Message::Elected(bob_leads)));

@@ -25,7 +25,6 @@ fn bob_taking_over(t0: Instant) -> Node {
         term: 1,
         candidate: BOB,
         log: Seq(1000),
-        lost: None,
     };
     n.handle_datagram(t0, addr(3), &data(CAROL, 1, token));
     drain(&mut n);

@@ -105,7 +105,6 @@ fn every_kind_of_message_is_held_to_the_term_range() {
             term: far,
             candidate: CAROL,
             log: Seq(1000),
-            lost: None,
         },
     ];
     for (i, m) in msgs.into_iter().enumerate() {
@@ -134,7 +133,6 @@ fn a_term_far_ahead_after_a_long_partition_is_taken() {
         term,
         candidate: CAROL,
         log: Seq(1000),
-        lost: None,
     };
     n.handle_datagram(later, addr(1), &data(LEADER, 5, token(30_000)));
     let request = Message::SyncRequest {
@@ -198,7 +196,6 @@ fn an_announcement_after_passing_the_winners_token_is_taken() {
         term: 1,
         candidate: CAROL,
         log: Seq(1000),
-        lost: None,
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
     drain(&mut n);
@@ -286,7 +283,6 @@ fn a_leader_that_never_shows_it_leads_is_replaced() {
         term: 1,
         candidate: CAROL,
         log: Seq(1000),
-        lost: None,
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
     n.handle_datagram(
@@ -321,7 +317,6 @@ fn a_leader_that_shows_it_leads_is_kept() {
         term: 1,
         candidate: CAROL,
         log: Seq(1000),
-        lost: None,
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
     let request = Message::SyncRequest {
@@ -398,7 +393,6 @@ fn a_leader_of_an_older_term_than_followed_is_replaced() {
         term: 5,
         candidate: CAROL,
         log: Seq(1000),
-        lost: None,
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
     let claim = Message::SyncRequest {
@@ -448,7 +442,6 @@ fn a_candidate_behind_this_node_is_not_supported() {
             term: 1,
             candidate: CAROL,
             log,
-            lost: None,
         };
         n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
         let sent = election_candidates_sent(&all_packets(&mut n));
@@ -458,104 +451,5 @@ fn a_candidate_behind_this_node_is_not_supported() {
             (n.ctx.id, own)
         };
         assert_eq!(sent, vec![expected], "carol's token with log {log}");
-    }
-}
-
-/// A token of a round to replace the leader of term 0 (as its starter lost it), from
-/// carol.
-fn token_replacing_leader(lost: Option<Epoch>) -> Vec<u8> {
-    let token = Message::Election {
-        term: 1,
-        candidate: CAROL,
-        log: Seq(1000),
-        lost,
-    };
-    data(CAROL, 1, token)
-}
-
-/// Pre-vote: a member that still hears its leader supports no round to replace it (the
-/// token goes no further), whoever started it; a round not about a lost leader (a leader
-/// stepping down, say) is supported; and once the leader has been silent for the
-/// suspicion bound, so is a round to replace it.
-#[test]
-fn a_round_to_replace_a_leader_still_heard_gets_no_support() {
-    let t0 = base_time();
-    let lost = Some(epoch(0, LEADER));
-    let mut n = follower_with_dave(t0);
-    n.handle_datagram(t0, addr(1), &beat_naming(LEADER, epoch(0, LEADER), false));
-    all_packets(&mut n);
-    n.handle_datagram(t0, addr(3), &token_replacing_leader(lost));
-    let sent = election_candidates_sent(&all_packets(&mut n));
-    assert!(
-        sent.is_empty(),
-        "no support while the leader is heard: {sent:?}"
-    );
-    assert!(!n.ring.electing_above(0), "not in the round");
-
-    let mut n = follower_with_dave(t0);
-    n.handle_datagram(t0, addr(1), &beat_naming(LEADER, epoch(0, LEADER), false));
-    all_packets(&mut n);
-    n.handle_datagram(t0, addr(3), &token_replacing_leader(None));
-    let sent = election_candidates_sent(&all_packets(&mut n));
-    assert_eq!(
-        sent,
-        vec![(CAROL, Seq(1000))],
-        "a round of a leader stepping down"
-    );
-
-    let mut n = follower_with_dave(t0);
-    n.handle_datagram(t0, addr(1), &beat_naming(LEADER, epoch(0, LEADER), false));
-    all_packets(&mut n);
-    let later = t0 + n.ctx.cfg.suspect_after();
-    n.handle_datagram(later, addr(3), &token_replacing_leader(lost));
-    let sent = election_candidates_sent(&all_packets(&mut n));
-    assert_eq!(
-        sent,
-        vec![(CAROL, Seq(1000))],
-        "the leader silent since {t0:?}"
-    );
-}
-
-/// Pre-vote, the member table: the leader's watcher saying it is offline is not taken by
-/// a member that still hears the leader (it checks for itself: it probes the leader); once
-/// the leader has been silent for the suspicion bound, it is.
-#[test]
-fn a_report_that_a_leader_still_heard_is_gone_is_checked_not_taken() {
-    let t0 = base_time();
-    for (silent, taken) in [(Duration::ZERO, false), (Duration::from_millis(300), true)] {
-        // eve sits between alice and bob on the ring: she watches alice.
-        let mut n = follower_with(t0, vec![member(NodeId(150), "eve", 5)]).0;
-        let watcher = n.ring.members().successor_of(LEADER).expect("a ring");
-        assert_ne!(watcher, BOB, "the report comes from another member");
-        let port = n
-            .ring
-            .members()
-            .get(watcher)
-            .map(|m| m.addr.port())
-            .unwrap();
-        n.handle_datagram(t0, addr(1), &beat_naming(LEADER, epoch(0, LEADER), false));
-        all_packets(&mut n);
-        let mut gone = n.ring.members().get(LEADER).cloned().unwrap();
-        gone.presence = Presence::Offline;
-        gone.stamp = Stamp {
-            lamport: Lamport(50),
-            by: watcher,
-        };
-        let at = t0 + silent;
-        let report = data(watcher, 1, Message::Members(vec![gone]));
-        n.handle_datagram(at, addr(port), &report);
-        let sent = all_packets(&mut n);
-        assert_eq!(
-            !n.ring.members().is_online(LEADER),
-            taken,
-            "after {silent:?} of silence"
-        );
-        if !taken {
-            assert!(
-                sent.iter()
-                    .any(|(a, p)| *a == addr(1) && matches!(p, Packet::Heartbeat(hb) if hb.probe)),
-                "the leader is probed: {sent:?}"
-            );
-        }
     }
 }
