@@ -279,13 +279,7 @@ impl Node {
             self.maybe_finish_recovery(now);
             return;
         }
-        self.room.skip_to = Some(to.next());
-        self.room.fetch_upto = self
-            .room
-            .fetch_upto
-            .max(Seq(to.0.saturating_add(FETCH_CHUNK)));
-        self.skip_if_anchored(now);
-        self.schedule_gap_repair(now);
+        self.skip_through(now, to);
     }
 
     /// Sends `from..=to` (at most a chunk) to `requester` from the history (committed
@@ -465,8 +459,13 @@ impl Node {
             }
             return;
         }
+        self.skip_through(now, to);
+    }
+
+    /// Skips what we lack up to `to` once the first number after it is here (sent with
+    /// the notice, with a chunk after it, which is not asked for again).
+    fn skip_through(&mut self, now: Instant, to: Seq) {
         self.room.skip_to = Some(to.next());
-        // The leader sends the first kept entry and a chunk after it with the notice.
         self.room.fetch_upto = self
             .room
             .fetch_upto

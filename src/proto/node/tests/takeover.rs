@@ -15,7 +15,7 @@ fn acked(out: &Out, to: SocketAddr, id: MsgId) -> bool {
 
 /// Bob, following alice in term 0, wins round 1 (his own token came back from carol)
 /// and asks the survivors what they hold.
-fn bob_taking_over(t0: Instant) -> Node {
+pub(super) fn bob_taking_over(t0: Instant) -> Node {
     let mut n = follower(t0);
     let voters = ["alice", "bob", "carol"]
         .map(String::from)

@@ -2,6 +2,7 @@
 //! `room/recovery.rs`): from whichever answer showed the most, never filling a number a
 //! member holds, and within bounds when a member's answer claims too much.
 
+use super::takeover::bob_taking_over;
 use super::*;
 use crate::proto::node::room::COMMITTED_TERM;
 
@@ -12,24 +13,6 @@ fn shown(seq: u64) -> ChatEntry {
         term: COMMITTED_TERM,
         ..entry(seq, LEADER, "alice", seq)
     }
-}
-
-fn bob_taking_over(t0: Instant) -> Node {
-    let mut n = follower(t0);
-    let voters = ["alice", "bob", "carol"]
-        .map(String::from)
-        .into_iter()
-        .collect();
-    n.room.set_voters(voters, Seq(0));
-    let token = Message::Election {
-        term: 1,
-        candidate: BOB,
-        log: Seq(1000),
-    };
-    n.handle_datagram(t0, addr(3), &data(CAROL, 1, token));
-    drain(&mut n);
-    assert!(n.room.is_recovering());
-    n
 }
 
 fn reply(next: u64, sent: u32) -> Message {
