@@ -15,6 +15,21 @@ fn shown(seq: u64) -> ChatEntry {
     }
 }
 
+/// `member` (at port `port`) answers bob's sync request with its shown #1..=#`upto`, as
+/// reliable messages numbered from 11; returns the last number used.
+fn answer_shown(n: &mut Node, t0: Instant, member: NodeId, port: u16, upto: u64) -> u64 {
+    let mut id = 10;
+    for s in 1..=upto {
+        id += 1;
+        n.handle_datagram(
+            t0,
+            addr(port),
+            &data(member, id, Message::SyncEntry(shown(s))),
+        );
+    }
+    id
+}
+
 fn reply(next: u64, sent: u32) -> Message {
     Message::SyncReply {
         epoch: Epoch {
@@ -46,11 +61,7 @@ fn fetches_to(out: &Out, to: SocketAddr) -> Vec<(Seq, Seq)> {
 fn a_later_answer_showing_more_is_fetched_too() {
     let t0 = base_time();
     let mut n = bob_taking_over(t0);
-    let mut id = 10;
-    for s in 1..=512 {
-        id += 1;
-        n.handle_datagram(t0, addr(3), &data(CAROL, id, Message::SyncEntry(shown(s))));
-    }
+    let mut id = answer_shown(&mut n, t0, CAROL, 3, 512);
     id += 1;
     n.handle_datagram(t0, addr(3), &data(CAROL, id, reply(600, 512)));
     let out = drain(&mut n);
@@ -59,15 +70,7 @@ fn a_later_answer_showing_more_is_fetched_too() {
         !fetches_to(&out, addr(3)).is_empty(),
         "bob fetches from carol"
     );
-    let mut aid = 10;
-    for s in 1..=512 {
-        aid += 1;
-        n.handle_datagram(
-            t0,
-            addr(1),
-            &data(LEADER, aid, Message::SyncEntry(shown(s))),
-        );
-    }
+    let mut aid = answer_shown(&mut n, t0, LEADER, 1, 512);
     aid += 1;
     n.handle_datagram(t0, addr(1), &data(LEADER, aid, reply(1001, 512)));
     let mut out = drain(&mut n);
@@ -108,11 +111,7 @@ fn a_later_answer_showing_more_is_fetched_too() {
 fn a_stalled_fetch_does_not_fill_what_a_member_holds_beyond_its_shown_point() {
     let t0 = base_time();
     let mut n = bob_taking_over(t0);
-    let mut id = 10;
-    for s in 1..=512 {
-        id += 1;
-        n.handle_datagram(t0, addr(3), &data(CAROL, id, Message::SyncEntry(shown(s))));
-    }
+    let mut id = answer_shown(&mut n, t0, CAROL, 3, 512);
     id += 1;
     let reply = Message::SyncReply {
         epoch: Epoch {
