@@ -26,7 +26,7 @@ pub use signature::SignatureBytes;
 /// the candidate's log position in election tokens (version 3: each room message's proof
 /// of origin, direct messages sealed to their recipient; version 2: a list of packets per
 /// datagram and cumulative acks; version 1: one packet, one id per ack).
-pub const PROTOCOL_VERSION: u8 = 4;
+pub const PROTOCOL_VERSION: u8 = 5;
 /// The largest datagram we ever send, sealed or not (safe under any real path MTU).
 pub const MAX_DATAGRAM: usize = 1200;
 /// Bytes that sealing with the room key adds (see `guard`): a mark, the sender id, a
@@ -283,6 +283,22 @@ pub enum Message {
     /// offline for long, and nobody holds messages for them. Each is named with the
     /// stamp of the entry the leader dropped; a newer entry (the member came back) stays.
     Forget(Vec<(NodeId, Stamp)>),
+    /// Would the receiver support a round `term` to replace the leader (pre-vote)? Sent
+    /// to every voter by a node that lost its leader on its own judgement; `log` is its
+    /// delivery point.
+    PreVote {
+        /// The round the sender would start.
+        term: u64,
+        /// The sender's delivery point.
+        log: Seq,
+    },
+    /// The answer to a [`Message::PreVote`] for round `term`.
+    PreVoteReply {
+        /// The round asked about.
+        term: u64,
+        /// Yes: the receiver lost the leader too (or follows none).
+        granted: bool,
+    },
 }
 
 /// A limit of the offline queue that kept a direct message from being saved.

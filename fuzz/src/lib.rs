@@ -680,6 +680,28 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
         (
+            "prevote",
+            data(
+                BOB,
+                20,
+                Message::PreVote {
+                    term: 2,
+                    log: Seq(3),
+                },
+            ),
+        ),
+        (
+            "prevote_reply",
+            data(
+                BOB,
+                21,
+                Message::PreVoteReply {
+                    term: 2,
+                    granted: true,
+                },
+            ),
+        ),
+        (
             "ack",
             datagram(ALICE, Packet::Ack(Ack::of_one(BOB, MsgId(1)))),
         ),

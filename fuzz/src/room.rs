@@ -366,6 +366,14 @@ fn templates(room: &Room, to: usize, input: &mut Input, wild: bool) -> Vec<Messa
             candidate: IDS[n(1) as usize % 3],
             log: Seq(n(1)),
         },
+        Message::PreVote {
+            term: n(epoch.term + 1),
+            log: Seq(n(1)),
+        },
+        Message::PreVoteReply {
+            term: n(epoch.term + 1),
+            granted: n(0) % 2 == 0,
+        },
         Message::SyncRequest {
             epoch: Epoch {
                 term: n(epoch.term + 1),

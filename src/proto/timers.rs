@@ -33,9 +33,11 @@ pub enum Timer {
     /// Own room messages waiting for an open run's first message to be acked are sealed
     /// and sent anyway (see `room/proof.rs`).
     SealRun,
+    /// Ask the voters again whether they lost the leader (see `ring/prevote.rs`).
+    PreVote,
 }
 
-const COUNT: usize = 12;
+const COUNT: usize = 13;
 
 impl Timer {
     const ALL: [Timer; COUNT] = [
@@ -51,6 +53,7 @@ impl Timer {
         Timer::RestartRound,
         Timer::LeaderCheck,
         Timer::SealRun,
+        Timer::PreVote,
     ];
 
     fn index(self) -> usize {

@@ -161,6 +161,10 @@ impl Node {
             Message::Leave => self.on_leave_request(now, sender),
             Message::Forgotten { from: a, to: b } => self.on_forgotten(now, sender, a, b),
             Message::Forget(list) => self.on_forget(sender, list),
+            Message::PreVote { term, log: _ } => self.on_prevote(now, from, sender, term),
+            Message::PreVoteReply { term, granted } => {
+                self.on_prevote_reply(now, sender, term, granted)
+            }
         }
     }
 
@@ -172,9 +176,13 @@ impl Node {
         let mut unreachable: Vec<SocketAddr> = Vec::new();
         for g in gave_up {
             self.transport.note_gave_up();
-            let joining = g.token == Token::Life(LifeToken::Join);
+            // Nor is a pre-vote's: a node cut off asks every voter again and again.
+            let quiet = matches!(
+                g.token,
+                Token::Life(LifeToken::Join) | Token::Ring(RingToken::PreVote)
+            );
             self.settle(now, g.to, g.token, Fate::GaveUp);
-            if !joining && !unreachable.contains(&g.to) {
+            if !quiet && !unreachable.contains(&g.to) {
                 unreachable.push(g.to);
             }
         }
@@ -204,7 +212,10 @@ fn stamp_in_range(m: &Member, lamport: Lamport) -> bool {
 /// welcome's is not judged against what this node knows: a newcomer knows nothing yet.
 pub(super) fn message_term(msg: &Message) -> Option<u64> {
     match msg {
-        Message::Election { term, .. } | Message::Commit { term, .. } => Some(*term),
+        Message::Election { term, .. }
+        | Message::Commit { term, .. }
+        | Message::PreVote { term, .. }
+        | Message::PreVoteReply { term, .. } => Some(*term),
         Message::Elected(e) | Message::SyncRequest { epoch: e, .. } => Some(e.term),
         Message::SyncReply { epoch, .. } => Some(epoch.term),
         Message::Sequenced(e) if e.term != room::COMMITTED_TERM => Some(e.term),
@@ -241,5 +252,7 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Dequeued { .. } => "Dequeued",
         Message::Handover(_) => "Handover",
         Message::Forget(_) => "Forget",
+        Message::PreVote { .. } => "PreVote",
+        Message::PreVoteReply { .. } => "PreVoteReply",
     }
 }

@@ -269,6 +269,7 @@ impl Node {
                 Timer::Recovery => self.recovery_timed_out(now),
                 Timer::RestartRound => self.look_for_room(now),
                 Timer::LeaderCheck => self.on_leader_check(now),
+                Timer::PreVote => self.on_prevote_timeout(now),
                 // What waits is sealed when the outputs are drained (see `room/proof.rs`).
                 Timer::SealRun => {}
             }

@@ -15,7 +15,7 @@ impl Node {
         fate: Fate,
     ) {
         match (t, fate) {
-            (RingToken::Pass(_), Fate::Acked) => {}
+            (RingToken::Pass(_), Fate::Acked) | (RingToken::PreVote, _) => {}
             (RingToken::Pass(msg), Fate::GaveUp | Fate::Cancelled) => {
                 self.reroute_ring(now, to, msg)
             }
@@ -39,6 +39,8 @@ impl Node {
         }
         let was_leader = self.is_leader();
         self.ring.epoch = Some(epoch);
+        self.ring.leader_heard = None;
+        self.end_prevote();
         if self
             .ring
             .followed_before
@@ -79,8 +81,10 @@ impl Node {
         }
     }
 
-    /// Starts a Chang-Roberts round above every term known.
+    /// Starts a Chang-Roberts round above every term known, at once (a round this node
+    /// seeks on its own judgement asks the voters first: [`Node::seek_election`]).
     pub(in crate::proto::node) fn start_election(&mut self, now: Instant) {
+        self.end_prevote();
         let known = self
             .ring
             .epoch
@@ -138,6 +142,8 @@ impl Node {
             candidate.log
         );
         if matches!(decision, Decision::Forward { .. }) {
+            // A round under way: this node's own pre-vote is moot.
+            self.end_prevote();
             self.ctx
                 .timers
                 .set(Timer::Election, now + self.ctx.cfg.election_timeout);

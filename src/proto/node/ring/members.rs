@@ -74,7 +74,7 @@ impl Node {
             if renamed || owned {
                 continue;
             }
-            if !self.may_claim(sender, &m) {
+            if !self.may_claim(now, sender, &m) {
                 self.check_claim(now, sender, &m);
                 continue;
             }
@@ -90,7 +90,7 @@ impl Node {
                 }
                 Change::WentOffline => {
                     self.ctx.out.event(Event::MemberOffline { name });
-                    self.member_gone(now, &m);
+                    self.member_gone(now, &m, false);
                 }
                 Change::Updated | Change::Unchanged => {}
             }
@@ -98,8 +98,9 @@ impl Node {
     }
 
     /// Whether `sender` may tell us `m` (see the module documentation): its subject, the
-    /// leader, M's watcher declaring it offline, or a change of nothing but the stamp.
-    fn may_claim(&self, sender: NodeId, m: &Member) -> bool {
+    /// leader, M's watcher declaring it offline (unless M leads and this node still hears
+    /// it: it checks for itself), or a change of nothing but the stamp.
+    fn may_claim(&self, now: Instant, sender: NodeId, m: &Member) -> bool {
         let leader = self.leader() == Some(sender);
         let Some(old) = self.ring.members.get(m.id) else {
             return leader; // a new member: only the leader admits one
@@ -115,6 +116,7 @@ impl Node {
         match (old.presence, m.presence) {
             (Presence::Online, Presence::Offline) => {
                 self.ring.members.successor_of(m.id) == Some(sender)
+                    && !(self.leader() == Some(m.id) && self.leader_alive(now))
             }
             (Presence::Offline, Presence::Online) => false,
             _ => true,
@@ -179,8 +181,9 @@ impl Node {
         true
     }
 
-    /// Everything that follows a member going offline, however we learned of it.
-    pub(in crate::proto::node) fn member_gone(&mut self, now: Instant, m: &Member) {
+    /// Everything that follows a member going offline, however we learned of it: on our
+    /// own word (`own`), a round to replace the leader asks the voters first.
+    pub(in crate::proto::node) fn member_gone(&mut self, now: Instant, m: &Member, own: bool) {
         self.ring.detector.forget(m.id);
         self.ring.asked_about.remove(&m.id);
         self.ring.probing_for.remove(&m.id);
@@ -208,7 +211,11 @@ impl Node {
             self.start_election(now);
         } else if self.life.is_member() && was_leader && !self.ring.election.is_participant() {
             log_at!(info, self, "leader {} is gone; electing", m.name);
-            self.start_election(now);
+            if own {
+                self.seek_election(now);
+            } else {
+                self.start_election(now);
+            }
         }
     }
 
@@ -229,7 +236,7 @@ impl Node {
         let m = self.mark_offline(m);
         let msg = Message::Members(vec![m.clone()]);
         self.broadcast(now, &msg, &Token::Control);
-        self.member_gone(now, &m);
+        self.member_gone(now, &m, true);
     }
 
     /// Marks `m` offline on this node's word (a newer stamp of ours) and tells the user.
@@ -269,7 +276,7 @@ impl Node {
             m.id
         );
         let m = self.mark_offline(m);
-        self.member_gone(now, &m);
+        self.member_gone(now, &m, true);
     }
 
     /// Someone (at `reporter`) says this node is offline while it is not: re-announce

@@ -12,6 +12,7 @@ mod departed;
 mod election;
 mod heartbeat;
 mod members;
+mod prevote;
 mod probe;
 mod terms;
 
@@ -25,6 +26,8 @@ use terms::TermBound;
 pub(super) enum RingToken {
     /// An election token or announcement for the ring successor; rerouted if it dies.
     Pass(Message),
+    /// A pre-vote request or answer (see `prevote.rs`): its fate changes nothing.
+    PreVote,
 }
 
 /// The ring part's state.
@@ -65,6 +68,10 @@ pub(super) struct Ring {
     /// While leading: since when each offline member has been seen offline (see
     /// `departed.rs`).
     offline_since: BTreeMap<NodeId, Instant>,
+    /// When the leader followed last spoke in its own term (see `prevote.rs`).
+    leader_heard: Option<Instant>,
+    /// The voters' answers to a round this node would start (see `prevote.rs`).
+    prevote: Option<prevote::PreVote>,
 }
 
 impl Ring {
@@ -88,6 +95,8 @@ impl Ring {
             asked_about: BTreeSet::new(),
             probing_for: BTreeMap::new(),
             offline_since: BTreeMap::new(),
+            leader_heard: None,
+            prevote: None,
         }
     }
 

@@ -79,7 +79,7 @@ impl TermBound {
 
 impl Node {
     /// The highest term this node knows: the one it follows, or a round it took part in.
-    fn known_term(&self) -> u64 {
+    pub(in crate::proto::node) fn known_term(&self) -> u64 {
         self.ring
             .epoch
             .map_or(0, |e| e.term)
@@ -131,6 +131,7 @@ impl Node {
             return;
         }
         if term == epoch.term {
+            self.ring.leader_heard = Some(now);
             self.leader_shown();
         } else if term < epoch.term && self.ring.leader_shown {
             log_at!(
@@ -166,7 +167,7 @@ impl Node {
                     epoch.leader,
                     epoch.term
                 );
-                self.start_election(now);
+                self.seek_election(now);
             }
             return;
         }

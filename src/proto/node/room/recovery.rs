@@ -390,7 +390,7 @@ impl Node {
                 "no majority after {timeouts} tries; electing again"
             );
             self.room.step_down();
-            return self.start_election(now);
+            return self.seek_election(now);
         }
         if self.room.set_waiting(true) {
             self.say_unreachable(held, majority);

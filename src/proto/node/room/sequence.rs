@@ -250,7 +250,7 @@ impl Node {
             // round finds the leader a majority follows (or a newer term for everyone).
             log_at!(info, self, "no majority for {waited:?}; electing again");
             self.room.step_down();
-            return self.start_election(now);
+            return self.seek_election(now);
         }
         let Some(l) = self.room.leadership() else {
             return;
@@ -270,6 +270,16 @@ impl Node {
     /// `majority` are needed.
     pub(in crate::proto::node) fn say_unreachable(&mut self, held: usize, majority: usize) {
         let voters = self.room.log_voters().len();
+        self.say_unreachable_of(held, voters, majority);
+    }
+
+    /// [`Node::say_unreachable`] with `held` of `voters` voters answering.
+    pub(in crate::proto::node) fn say_unreachable_of(
+        &mut self,
+        held: usize,
+        voters: usize,
+        majority: usize,
+    ) {
         log_at!(
             info,
             self,

@@ -164,7 +164,7 @@ mod fuzz {
         /// A valid datagram with some bytes flipped, from a member: no panic.
         #[test]
         fn mutated_datagrams_never_panic(
-            which in 0usize..6,
+            which in 0usize..8,
             flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
         ) {
             let t0 = base_time();
@@ -175,6 +175,8 @@ mod fuzz {
                 Message::Submit(submit(1)),
                 Message::Election { term: 3, candidate: CAROL, log: Seq(1000) },
                 Message::Fetch { from: Seq(1), to: Seq(3) },
+                Message::PreVote { term: 3, log: Seq(1000) },
+                Message::PreVoteReply { term: 3, granted: true },
                 Message::Store {
                     to: 0,
                     dm: sealed_dm(

@@ -645,6 +645,7 @@ mod heartbeats;
 mod hostile;
 mod joining;
 mod membership;
+mod prevote;
 mod runs;
 mod takeover;
 mod takeover_fetch;

@@ -2,22 +2,23 @@
 //! knows, taken only on the word of the leader they name or with the evidence of a real
 //! round, and a followed leader that never shows it leads is replaced.
 
+use super::prevote::grant_prevotes;
 use super::*;
 use crate::wire::Heartbeat;
 
-const DAVE: NodeId = NodeId(400);
+pub(super) const DAVE: NodeId = NodeId(400);
 
 /// A follower bob (alice leads, term 0) with carol (port 3) and dave (port 4).
-fn follower_with_dave(t0: Instant) -> Node {
+pub(super) fn follower_with_dave(t0: Instant) -> Node {
     follower_with(t0, vec![member(DAVE, "dave", 4)]).0
 }
 
-fn epoch(term: u64, leader: NodeId) -> Epoch {
+pub(super) fn epoch(term: u64, leader: NodeId) -> Epoch {
     Epoch { term, leader }
 }
 
 /// A heartbeat from `from` naming `epoch`.
-fn beat_naming(from: NodeId, epoch: Epoch, probe: bool) -> Vec<u8> {
+pub(super) fn beat_naming(from: NodeId, epoch: Epoch, probe: bool) -> Vec<u8> {
     let hb = Heartbeat {
         epoch: Some(epoch),
         delivered: Seq(0),
@@ -29,7 +30,7 @@ fn beat_naming(from: NodeId, epoch: Epoch, probe: bool) -> Vec<u8> {
 
 /// Everything a node sent by `at` and just after (messages held back for an ack leave
 /// within a millisecond), heartbeats included.
-fn flushed(node: &mut Node, at: Instant) -> Vec<(SocketAddr, Packet)> {
+pub(super) fn flushed(node: &mut Node, at: Instant) -> Vec<(SocketAddr, Packet)> {
     let mut out = all_packets(node);
     node.handle_timeout(at + Duration::from_millis(2));
     out.extend(all_packets(node));
@@ -37,7 +38,7 @@ fn flushed(node: &mut Node, at: Instant) -> Vec<(SocketAddr, Packet)> {
 }
 
 /// Everything a node sent, heartbeats included, with destinations.
-fn all_packets(node: &mut Node) -> Vec<(SocketAddr, Packet)> {
+pub(super) fn all_packets(node: &mut Node) -> Vec<(SocketAddr, Packet)> {
     let mut out = Vec::new();
     while let Some(t) = node.poll_transmit() {
         let env = decode(&t.bytes).expect("node sends valid datagrams");
@@ -47,7 +48,7 @@ fn all_packets(node: &mut Node) -> Vec<(SocketAddr, Packet)> {
     out
 }
 
-fn election_terms_sent(sent: &[(SocketAddr, Packet)]) -> Vec<u64> {
+pub(super) fn election_terms_sent(sent: &[(SocketAddr, Packet)]) -> Vec<u64> {
     sent.iter()
         .filter_map(|(_, p)| match p {
             Packet::Data {
@@ -106,6 +107,10 @@ fn every_kind_of_message_is_held_to_the_term_range() {
             candidate: CAROL,
             log: Seq(1000),
         },
+        Message::PreVote {
+            term: far,
+            log: Seq(1000),
+        },
     ];
     for (i, m) in msgs.into_iter().enumerate() {
         n.handle_datagram(t0, addr(3), &data(CAROL, 20 + i as u64, m));
@@ -116,7 +121,7 @@ fn every_kind_of_message_is_held_to_the_term_range() {
         "no token passed on: {sent:?}"
     );
     assert_eq!(n.epoch(), Some(epoch(0, LEADER)));
-    assert_eq!(n.stats().dropped, 5);
+    assert_eq!(n.stats().dropped, 6);
     // The node's own next round is the next term, not one past the far claim.
     n.start_election(t0);
     assert_eq!(election_terms_sent(&flushed(&mut n, t0)), [1]);
@@ -303,6 +308,11 @@ fn a_leader_that_never_shows_it_leads_is_replaced() {
     );
     n.handle_timeout(t0 + 2 * half);
     let sent = all_packets(&mut n);
+    assert!(
+        election_terms_sent(&sent).iter().all(|t| *t == 1),
+        "a round only once the voters agree: {sent:?}"
+    );
+    let sent = grant_prevotes(&mut n, t0 + 2 * half, &sent);
     assert!(election_terms_sent(&sent).contains(&2), "{sent:?}");
 }
 
@@ -412,7 +422,13 @@ fn a_leader_of_an_older_term_than_followed_is_replaced() {
         terms.extend(election_terms_sent(&all_packets(&mut n)));
     }
     n.handle_timeout(t0 + half * 3);
-    terms.extend(election_terms_sent(&all_packets(&mut n)));
+    let sent = all_packets(&mut n);
+    terms.extend(election_terms_sent(&sent));
+    terms.extend(election_terms_sent(&grant_prevotes(
+        &mut n,
+        t0 + half * 3,
+        &sent,
+    )));
     assert!(terms.contains(&6), "{terms:?}");
 }
 

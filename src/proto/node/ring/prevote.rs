@@ -1,0 +1,238 @@
+//! Pre-vote (Ongaro's thesis, section 9.6): a node that would start a round to replace a
+//! leader on its own judgement first asks the voters whether they lost that leader too,
+//! and starts the round (a new term) only once a majority of the voting configuration,
+//! itself included, says yes. So a node cut off alone, or one that alone cannot hear a
+//! leader the others hear, never moves the room's term: after a heal it comes back as a
+//! follower instead of deposing a leader the room had all along.
+//!
+//! A voter says yes unless it knows a leader that leads: it leads and sequences itself,
+//! or it follows another leader that spoke in its own term (a heartbeat naming it, a
+//! proposal, a commit notice, a sync request) within the suspicion bound, or it follows
+//! a newer term than the one asked about. Saying yes changes nothing at the voter (no
+//! term moves, no vote is spent), so asking costs one request and one answer per voter.
+//!
+//! Which rounds ask: a round after this node's own verdict that the leader is dead, after
+//! a leader that never showed it leads, after a take-over that found no majority, and
+//! after a leader's own check-quorum. A member told by the leader's watcher that the
+//! leader is dead starts its round at once (the watcher's verdict needs its own probes and
+//! two other members' to fail, and a member that still hears the leader does not take
+//! it, see `members.rs`), and so does a round under way started again. A node asks again
+//! after a suspicion bound, then every election timeout, and tells its user once that the
+//! room is unreachable.
+
+use super::*;
+
+/// A pending pre-vote: the term this node would start, and the voters that agreed.
+#[derive(Debug)]
+pub(in crate::proto::node) struct PreVote {
+    /// The round that would start: one above every term known when asked.
+    term: u64,
+    /// Voters (by user name) that agreed, this node included if it votes.
+    granted: BTreeSet<String>,
+    /// Times the voters were asked.
+    asked: u32,
+    /// Whether the user was told that the room is unreachable.
+    told: bool,
+}
+
+impl Node {
+    /// This node lost its leader on its own judgement: ask the voters whether they did too,
+    /// and start a round once a majority agrees (see the module documentation).
+    pub(in crate::proto::node) fn seek_election(&mut self, now: Instant) {
+        if self.ring.prevote.is_some() || self.ring.election.is_participant() {
+            return;
+        }
+        log_at!(
+            debug,
+            self,
+            "asking the voters whether they lost the leader"
+        );
+        self.ring.prevote = Some(PreVote {
+            term: 0,
+            granted: BTreeSet::new(),
+            asked: 0,
+            told: false,
+        });
+        self.ask_prevotes(now);
+    }
+
+    /// No pre-vote is needed any more: a round started or a leader was followed.
+    pub(in crate::proto::node) fn end_prevote(&mut self) {
+        if let Some(p) = self.ring.prevote.take() {
+            self.ctx.timers.clear(Timer::PreVote);
+            if p.told {
+                self.say_reachable();
+            }
+        }
+    }
+
+    /// Asks every other voter (by the address in the member table, online or not: a node
+    /// cut off may have marked them all offline) about a round above every known term.
+    fn ask_prevotes(&mut self, now: Instant) {
+        let voters = self.prevote_voters();
+        let term = self.known_term().saturating_add(1).min(MAX_TERM);
+        let me = self.ctx.cfg.name.clone();
+        let Some(p) = self.ring.prevote.as_mut() else {
+            return;
+        };
+        p.term = term;
+        p.granted.clear();
+        if voters.contains(&me) {
+            p.granted.insert(me);
+        }
+        p.asked += 1;
+        let wait = if p.asked == 1 {
+            self.ctx.cfg.suspect_after()
+        } else {
+            self.ctx.cfg.election_timeout
+        };
+        if self.prevote_won(&voters) {
+            return self.start_election(now);
+        }
+        let to: Vec<SocketAddr> = self
+            .ring
+            .members
+            .entries()
+            .filter(|m| m.id != self.ctx.id && voters.contains(&m.name))
+            .map(|m| m.addr)
+            .collect();
+        let log = self.room.next();
+        for addr in to {
+            let msg = Message::PreVote { term, log };
+            self.send_reliable_with(now, addr, msg, Token::Ring(RingToken::PreVote), 2);
+        }
+        self.ctx.timers.set(Timer::PreVote, now + wait);
+    }
+
+    /// Whether the voters that agreed make a majority of `voters`; if so the pre-vote ends
+    /// (the caller starts the round).
+    fn prevote_won(&mut self, voters: &BTreeSet<String>) -> bool {
+        let Some(p) = self.ring.prevote.as_ref() else {
+            return false;
+        };
+        let agreed = p.granted.iter().filter(|n| voters.contains(*n)).count();
+        if agreed < voters.len() / 2 + 1 {
+            return false;
+        }
+        log_at!(
+            info,
+            self,
+            "{agreed} of {} voters lost the leader too; electing",
+            voters.len()
+        );
+        self.end_prevote();
+        true
+    }
+
+    /// The pre-vote timer fired: no majority agreed yet. Unless this node hears its leader
+    /// again, tell the user once that the room is unreachable, and ask again.
+    pub(in crate::proto::node) fn on_prevote_timeout(&mut self, now: Instant) {
+        if self.ring.prevote.is_none() {
+            return;
+        }
+        if self.leader_alive(now) || !self.life.is_member() {
+            log_at!(info, self, "the leader is heard again; no round");
+            return self.end_prevote();
+        }
+        let voters = self.prevote_voters();
+        let majority = voters.len() / 2 + 1;
+        let Some(p) = self.ring.prevote.as_mut() else {
+            return;
+        };
+        let agreed = p.granted.iter().filter(|n| voters.contains(*n)).count();
+        if !std::mem::replace(&mut p.told, true) {
+            self.say_unreachable_of(agreed, voters.len(), majority);
+        }
+        self.ask_prevotes(now);
+    }
+
+    /// `sender` at `from` asks whether this node lost its leader too (see the module
+    /// documentation): answered yes or no, nothing changes here.
+    pub(in crate::proto::node) fn on_prevote(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        sender: NodeId,
+        term: u64,
+    ) {
+        if !self.life.is_member() {
+            return;
+        }
+        let granted = self.grants_prevote(now, sender, term);
+        log_at!(
+            debug,
+            self,
+            "pre-vote for round {term} from {sender}: {}",
+            if granted { "yes" } else { "no" }
+        );
+        let msg = Message::PreVoteReply { term, granted };
+        self.send_reliable_with(now, from, msg, Token::Ring(RingToken::PreVote), 2);
+    }
+
+    fn grants_prevote(&self, now: Instant, sender: NodeId, term: u64) -> bool {
+        let Some(epoch) = self.ring.epoch else {
+            return true;
+        };
+        if term <= epoch.term {
+            return false; // the asker is behind: it hears of our leader soon
+        }
+        if epoch.leader == self.ctx.id {
+            return !self.room.is_sequencing();
+        }
+        epoch.leader == sender || !self.leader_alive(now)
+    }
+
+    /// `sender` answered our pre-vote for round `term`.
+    pub(in crate::proto::node) fn on_prevote_reply(
+        &mut self,
+        now: Instant,
+        sender: NodeId,
+        term: u64,
+        granted: bool,
+    ) {
+        let Some(name) = self.ring.members.get(sender).map(|m| m.name.clone()) else {
+            return;
+        };
+        let Some(p) = self.ring.prevote.as_mut().filter(|p| p.term == term) else {
+            return;
+        };
+        if !granted {
+            return;
+        }
+        p.granted.insert(name);
+        let voters = self.prevote_voters();
+        if self.prevote_won(&voters) {
+            self.start_election(now);
+        }
+    }
+
+    /// The voting configuration the pre-vote counts in: the one the log ends with (as a
+    /// commit counts), or the online members if no configuration is known yet.
+    fn prevote_voters(&self) -> BTreeSet<String> {
+        let voters = self.room.log_voters();
+        if !voters.is_empty() {
+            return voters;
+        }
+        self.ring
+            .members
+            .entries()
+            .filter(|m| m.presence == Presence::Online)
+            .map(|m| m.name.clone())
+            .collect()
+    }
+
+    /// Whether the leader this node follows (another node) still shows it leads: online
+    /// in the table, and it spoke in its own term within the suspicion bound. A member that
+    /// hears its leader agrees to no round to replace it and takes no other member's word
+    /// that it is gone.
+    pub(in crate::proto::node) fn leader_alive(&self, now: Instant) -> bool {
+        let Some(leader) = self.leader().filter(|l| *l != self.ctx.id) else {
+            return false;
+        };
+        self.ring.members.is_online(leader)
+            && self
+                .ring
+                .leader_heard
+                .is_some_and(|t| now.saturating_duration_since(t) < self.ctx.cfg.suspect_after())
+    }
+}

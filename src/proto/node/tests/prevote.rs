@@ -1,0 +1,253 @@
+//! Pre-vote (see `ring/prevote.rs`): a round this node would start on its own judgement
+//! starts only once a majority of the voters lost the leader too; a node nobody answers
+//! never moves the room's term; a voter says no while it hears its leader.
+
+use super::terms::{DAVE, all_packets, election_terms_sent, epoch, flushed, follower_with_dave};
+use super::*;
+use crate::wire::Heartbeat;
+
+/// The pre-votes a node sent: to whom, for which round.
+fn prevotes_sent(sent: &[(SocketAddr, Packet)]) -> Vec<(SocketAddr, u64)> {
+    sent.iter()
+        .filter_map(|(a, p)| match p {
+            Packet::Data {
+                msg: Message::PreVote { term, .. },
+                ..
+            } => Some((*a, *term)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The pre-vote answers a node sent: (to whom, round, yes).
+fn answers_sent(sent: &[(SocketAddr, Packet)]) -> Vec<(SocketAddr, u64, bool)> {
+    sent.iter()
+        .filter_map(|(a, p)| match p {
+            Packet::Data {
+                msg: Message::PreVoteReply { term, granted },
+                ..
+            } => Some((*a, *term, *granted)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Answers one pre-vote `n` sent to `to` (a member's address) with `granted`, as that
+/// member; what `n` sent then.
+fn answer(
+    n: &mut Node,
+    at: Instant,
+    to: SocketAddr,
+    term: u64,
+    granted: bool,
+) -> Vec<(SocketAddr, Packet)> {
+    let id = n
+        .members()
+        .entries()
+        .find(|m| m.addr == to)
+        .map(|m| m.id)
+        .expect("asked a member");
+    let reply = Message::PreVoteReply { term, granted };
+    n.handle_datagram(at, to, &data(id, 900 + term, reply));
+    flushed(n, at)
+}
+
+/// Every voter `n` asked in `sent` says yes; what `n` sent then.
+pub(super) fn grant_prevotes(
+    n: &mut Node,
+    at: Instant,
+    sent: &[(SocketAddr, Packet)],
+) -> Vec<(SocketAddr, Packet)> {
+    let mut out = Vec::new();
+    for (i, (to, term)) in prevotes_sent(sent).into_iter().enumerate() {
+        let at = at + Duration::from_millis(5) * i as u32;
+        out.extend(answer(n, at, to, term, true));
+    }
+    out
+}
+
+/// Bob follows carol's term 1 (he passed her token on, dave announced her win), and
+/// carol never speaks in it: after two leader checks bob wants a new round.
+fn bob_losing_carol(t0: Instant) -> Node {
+    let mut n = follower_with_dave(t0);
+    let token = Message::Election {
+        term: 1,
+        candidate: CAROL,
+        log: Seq(1000),
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
+    n.handle_datagram(
+        t0,
+        addr(4),
+        &data(DAVE, 1, Message::Elected(epoch(1, CAROL))),
+    );
+    flushed(&mut n, t0);
+    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
+    n
+}
+
+/// Bob asks alice, carol and dave; with one yes (two of four voters, bob included) no
+/// round starts, a no counts nothing, and the second yes (three of four) starts round 2.
+#[test]
+fn a_round_starts_only_once_a_majority_lost_the_leader() {
+    let t0 = base_time();
+    let mut n = bob_losing_carol(t0);
+    let half = n.ctx.cfg.election_timeout / 2;
+    n.handle_timeout(t0 + half);
+    all_packets(&mut n);
+    let at = t0 + 2 * half;
+    n.handle_timeout(at);
+    let sent = all_packets(&mut n);
+    let mut asked = prevotes_sent(&sent);
+    asked.sort();
+    assert_eq!(
+        asked,
+        vec![(addr(1), 2), (addr(3), 2), (addr(4), 2)],
+        "every other voter asked about round 2: {sent:?}"
+    );
+    assert!(election_terms_sent(&sent).iter().all(|t| *t == 1));
+
+    let ms = Duration::from_millis(5);
+    let sent = answer(&mut n, at, addr(4), 2, true);
+    assert!(election_terms_sent(&sent).is_empty(), "2 of 4: {sent:?}");
+    let sent = answer(&mut n, at + ms, addr(3), 2, false);
+    assert!(election_terms_sent(&sent).is_empty(), "a no: {sent:?}");
+    let sent = answer(&mut n, at + 2 * ms, addr(4), 2, true);
+    assert!(
+        election_terms_sent(&sent).is_empty(),
+        "dave twice: {sent:?}"
+    );
+    let sent = answer(&mut n, at + 3 * ms, addr(1), 2, true);
+    assert_eq!(election_terms_sent(&sent), vec![2], "3 of 4: {sent:?}");
+}
+
+/// A node cut off (nobody answers) asks again and again but never starts a round, so
+/// its term never moves; it tells its user once that the room is unreachable.
+#[test]
+fn a_node_nobody_answers_never_moves_the_term() {
+    let t0 = base_time();
+    let mut n = bob_losing_carol(t0);
+    let mut asked = 0;
+    let mut terms = Vec::new();
+    let mut notices = Vec::new();
+    let step = Duration::from_millis(50);
+    for i in 1..=600 {
+        n.handle_timeout(t0 + step * i);
+        while let Some(t) = n.poll_transmit() {
+            let env = decode(&t.bytes).expect("valid datagram");
+            asked += prevotes_sent(
+                &env.packets
+                    .iter()
+                    .map(|p| (t.to, p.clone()))
+                    .collect::<Vec<_>>(),
+            )
+            .len();
+            for p in env.packets {
+                if let Packet::Data {
+                    msg: Message::Election { term, .. },
+                    ..
+                } = p
+                {
+                    terms.push(term);
+                }
+            }
+        }
+        while let Some(e) = n.poll_event() {
+            if let Event::Notice(text) = e
+                && text.contains("unreachable")
+            {
+                notices.push(text);
+            }
+        }
+    }
+    assert!(terms.iter().all(|t| *t == 1), "no new round: {terms:?}");
+    assert!(asked >= 3 * 10, "asked again and again: {asked}");
+    assert_eq!(notices.len(), 1, "told once: {notices:?}");
+    assert!(notices[0].contains("1 of 4"), "{notices:?}");
+    assert!(n.epoch() == Some(epoch(1, CAROL)), "still term 1");
+}
+
+/// A heartbeat from `from` naming `epoch`.
+fn beat(from: NodeId, epoch: Epoch) -> Vec<u8> {
+    let hb = Heartbeat {
+        epoch: Some(epoch),
+        delivered: Seq(0),
+        digest: 0,
+        probe: false,
+    };
+    datagram(from, vec![Packet::Heartbeat(hb)])
+}
+
+/// Bob, following alice: no while alice spoke in her term within the suspicion bound;
+/// yes once she has been silent that long, or when alice herself asks (she steps down);
+/// no to a round not above the term he follows.
+#[test]
+fn a_voter_says_no_while_it_hears_its_leader() {
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    n.handle_datagram(t0, addr(1), &beat(LEADER, epoch(0, LEADER)));
+    all_packets(&mut n);
+    let ask = |id: u64, term: u64| data(CAROL, id, Message::PreVote { term, log: Seq(1) });
+
+    n.handle_datagram(t0, addr(3), &ask(1, 1));
+    assert_eq!(
+        answers_sent(&flushed(&mut n, t0)),
+        vec![(addr(3), 1, false)]
+    );
+
+    let later = t0 + n.ctx.cfg.suspect_after();
+    n.handle_datagram(later, addr(3), &ask(2, 1));
+    assert_eq!(
+        answers_sent(&flushed(&mut n, later)),
+        vec![(addr(3), 1, true)]
+    );
+
+    n.handle_datagram(later, addr(3), &ask(3, 0));
+    assert_eq!(
+        answers_sent(&flushed(&mut n, later)),
+        vec![(addr(3), 0, false)],
+        "not above the term followed"
+    );
+
+    n.handle_datagram(later, addr(1), &beat(LEADER, epoch(0, LEADER)));
+    all_packets(&mut n);
+    let alice_asks = data(
+        LEADER,
+        7,
+        Message::PreVote {
+            term: 1,
+            log: Seq(1),
+        },
+    );
+    n.handle_datagram(later, addr(1), &alice_asks);
+    assert_eq!(
+        answers_sent(&flushed(&mut n, later)),
+        vec![(addr(1), 1, true)],
+        "the leader itself gives up"
+    );
+}
+
+/// A leader that sequences says no to anyone; a pre-vote moves nothing at the voter.
+#[test]
+fn a_leader_that_sequences_says_no() {
+    let t0 = base_time();
+    let mut n = leader_with_bob(t0);
+    drain(&mut n);
+    let before = n.epoch();
+    n.handle_datagram(
+        t0,
+        addr(2),
+        &data(
+            BOB,
+            50,
+            Message::PreVote {
+                term: 1,
+                log: Seq(1),
+            },
+        ),
+    );
+    let sent = flushed(&mut n, t0);
+    assert_eq!(answers_sent(&sent), vec![(addr(2), 1, false)]);
+    assert_eq!(n.epoch(), before);
+    assert!(n.is_leader());
+}
