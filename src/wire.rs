@@ -284,13 +284,12 @@ pub enum Message {
     /// stamp of the entry the leader dropped; a newer entry (the member came back) stays.
     Forget(Vec<(NodeId, Stamp)>),
     /// Would the receiver support a round `term` to replace the leader (pre-vote)? Sent
-    /// to every voter by a node that lost its leader on its own judgement; `log` is its
-    /// delivery point.
+    /// to every voter by a node that lost its leader on its own judgement.
     PreVote {
         /// The round the sender would start.
         term: u64,
-        /// The sender's delivery point.
-        log: Seq,
+        /// The epoch the sender follows (itself, if it won the last round it knows).
+        follows: Option<Epoch>,
     },
     /// The answer to a [`Message::PreVote`] for round `term`.
     PreVoteReply {

@@ -686,7 +686,7 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                 20,
                 Message::PreVote {
                     term: 2,
-                    log: Seq(3),
+                    follows: None
                 },
             ),
         ),

@@ -161,7 +161,7 @@ impl Node {
             Message::Leave => self.on_leave_request(now, sender),
             Message::Forgotten { from: a, to: b } => self.on_forgotten(now, sender, a, b),
             Message::Forget(list) => self.on_forget(sender, list),
-            Message::PreVote { term, log: _ } => self.on_prevote(now, from, sender, term),
+            Message::PreVote { term, follows } => self.on_prevote(now, from, sender, term, follows),
             Message::PreVoteReply { term, granted } => {
                 self.on_prevote_reply(now, sender, term, granted)
             }

@@ -14,6 +14,8 @@ const TABLE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Every this many heartbeat rounds, one offline member (round-robin) gets a heartbeat
 /// too, so that the two sides of a healed partition find each other again.
 const OFFLINE_PROBE_ROUNDS: u64 = 10;
+/// Offline members probed at once when one of them comes back (see `probe_offline_now`).
+const HEAL_PROBES: usize = 4;
 /// Every this many heartbeat rounds, a leader back from an absence asks the members it has
 /// not heard from again (see `away.rs`).
 const CONFIRM_ASK_ROUNDS: u64 = 3;
@@ -103,7 +105,10 @@ impl Node {
         if self.ring.beats.is_multiple_of(OFFLINE_PROBE_ROUNDS)
             && let Some(addr) = self.next_offline_to_probe()
         {
-            self.send_heartbeat(addr, false);
+            // A probe: a live member answers at once, and its answer shows it whether it
+            // is offline here (see `on_heartbeat`), so it refutes.
+            log_at!(debug, self, "probing offline {addr}");
+            self.send_heartbeat(addr, true);
         }
         if self.ring.beats.is_multiple_of(departed::AGE_OUT_ROUNDS) {
             self.age_out(now);
@@ -134,6 +139,17 @@ impl Node {
     pub(in crate::proto::node) fn on_probe_timer(&mut self, now: Instant) {
         if self.in_ring() {
             self.judge_neighbours(now);
+        }
+    }
+
+    /// A member held offline here came back: a partition may have healed, so the other
+    /// members held offline are probed at once (a few, round-robin), not one a second.
+    pub(in crate::proto::node) fn probe_offline_now(&mut self) {
+        for _ in 0..HEAL_PROBES {
+            match self.next_offline_to_probe() {
+                Some(addr) => self.send_heartbeat(addr, true),
+                None => return,
+            }
         }
     }
 
@@ -201,9 +217,11 @@ impl Node {
         }
         if entry.presence == Presence::Offline {
             // It believes it is in the ring; show it our view so it can refute.
+            log_at!(debug, self, "heartbeat from {sender}, offline here");
             if self.may_push_table(sender, now) {
                 self.send_reliable(now, from, Message::Members(vec![entry]), Token::Control);
             }
+            self.take_back_verdict(now, sender);
         } else if hb.digest != self.ring.members.digest() && self.may_push_table(sender, now) {
             // Anti-entropy: tables differ, send ours, and a heartbeat with our digest so
             // that the sender (who does not hear our heartbeats: they go the other way

@@ -80,14 +80,7 @@ impl Node {
             }
             let name = m.name.clone();
             match self.ring.members.merge(m.clone()) {
-                Change::CameOnline => {
-                    self.ring.detector.arrived(m.id, now);
-                    self.ctx
-                        .out
-                        .event(Event::MemberOnline { name: name.clone() });
-                    self.start_handover(now, &name);
-                    self.member_back(now, m.id);
-                }
+                Change::CameOnline => self.member_came_online(now, &m),
                 Change::WentOffline => {
                     self.ctx.out.event(Event::MemberOffline { name });
                     self.member_gone(now, &m, false);
@@ -179,6 +172,51 @@ impl Node {
         self.ctx.clock.restore(m.stamp.lamport);
         self.ring.members.merge(m);
         true
+    }
+
+    /// Everything that follows a member coming online, however we learned of it.
+    fn member_came_online(&mut self, now: Instant, m: &Member) {
+        self.ring.detector.arrived(m.id, now);
+        self.ctx.out.event(Event::MemberOnline {
+            name: m.name.clone(),
+        });
+        self.start_handover(now, &m.name);
+        self.member_back(now, m.id);
+        if self.life.is_member() {
+            // A partition may have healed: the others held offline are looked for now.
+            self.probe_offline_now();
+            self.prevote_again(now);
+        }
+    }
+
+    /// A member this node itself declared dead spoke to it directly (a heartbeat from
+    /// its own address): the verdict was wrong (this node was cut off, or the member was
+    /// away), so this node takes it back. Nobody else takes another's word that a member
+    /// is online; this is this node's own word about its own verdict, on evidence.
+    pub(in crate::proto::node) fn take_back_verdict(&mut self, now: Instant, id: NodeId) {
+        let Some(mut m) = self.ring.members.get(id).cloned() else {
+            return;
+        };
+        if m.presence != Presence::Offline || m.stamp.by != self.ctx.id || id == self.ctx.id {
+            return;
+        }
+        if !self.life.is_member() {
+            return;
+        }
+        log_at!(
+            info,
+            self,
+            "{} ({id}) answers after all; back online",
+            m.name
+        );
+        m.presence = Presence::Online;
+        m.stamp = Stamp {
+            lamport: self.ctx.clock.tick(),
+            by: self.ctx.id,
+        };
+        if self.ring.members.merge(m.clone()) == Change::CameOnline {
+            self.member_came_online(now, &m);
+        }
     }
 
     /// Everything that follows a member going offline, however we learned of it: on our

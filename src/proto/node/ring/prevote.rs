@@ -56,6 +56,15 @@ impl Node {
         self.ask_prevotes(now);
     }
 
+    /// A member held offline came back while this node seeks a round: the room may be
+    /// reachable again, so the voters are asked again now (the leader's answer, if it
+    /// lives, brings it back here too).
+    pub(in crate::proto::node) fn prevote_again(&mut self, now: Instant) {
+        if self.ring.prevote.is_some() {
+            self.ask_prevotes(now);
+        }
+    }
+
     /// No pre-vote is needed any more: a round started or a leader was followed.
     pub(in crate::proto::node) fn end_prevote(&mut self) {
         if let Some(p) = self.ring.prevote.take() {
@@ -96,9 +105,9 @@ impl Node {
             .filter(|m| m.id != self.ctx.id && voters.contains(&m.name))
             .map(|m| m.addr)
             .collect();
-        let log = self.room.next();
+        let follows = self.ring.epoch;
         for addr in to {
-            let msg = Message::PreVote { term, log };
+            let msg = Message::PreVote { term, follows };
             self.send_reliable_with(now, addr, msg, Token::Ring(RingToken::PreVote), 2);
         }
         self.ctx.timers.set(Timer::PreVote, now + wait);
@@ -154,10 +163,12 @@ impl Node {
         from: SocketAddr,
         sender: NodeId,
         term: u64,
+        follows: Option<Epoch>,
     ) {
         if !self.life.is_member() {
             return;
         }
+        self.settle_split_term(now, sender, follows);
         let granted = self.grants_prevote(now, sender, term);
         log_at!(
             debug,
@@ -167,6 +178,31 @@ impl Node {
         );
         let msg = Message::PreVoteReply { term, granted };
         self.send_reliable_with(now, from, msg, Token::Ring(RingToken::PreVote), 2);
+    }
+
+    /// Two rounds of one term, each won in a ring of its own (a room restarted, or split
+    /// while it elected): the winner that leads a majority hears the other ask, and starts
+    /// a round above both, which takes the other in. (Neither may follow the other in
+    /// their term: one leader per term.)
+    fn settle_split_term(&mut self, now: Instant, sender: NodeId, follows: Option<Epoch>) {
+        let (Some(mine), Some(theirs)) = (self.ring.epoch, follows) else {
+            return;
+        };
+        if mine.leader == self.ctx.id
+            && self.room.is_sequencing()
+            && theirs.term == mine.term
+            && theirs.leader == sender
+            && sender != self.ctx.id
+            && !self.ring.election.is_participant()
+        {
+            log_at!(
+                info,
+                self,
+                "{sender} won a round of our term {} too; electing above both",
+                mine.term
+            );
+            self.start_election(now);
+        }
     }
 
     fn grants_prevote(&self, now: Instant, sender: NodeId, term: u64) -> bool {
@@ -190,6 +226,8 @@ impl Node {
         term: u64,
         granted: bool,
     ) {
+        // An answer is a sign of life: a member this node declared dead answers after all.
+        self.take_back_verdict(now, sender);
         let Some(name) = self.ring.members.get(sender).map(|m| m.name.clone()) else {
             return;
         };

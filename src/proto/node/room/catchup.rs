@@ -450,16 +450,26 @@ impl Node {
         if self.leader() != Some(sender) {
             // A member we fetch from does not keep it: the leader (which reads its
             // database, or says what nobody keeps) is asked instead.
-            let from_sender = self.ring.members().get(sender).map(|m| m.addr);
-            if let Some(leader) = self.leader_addr().filter(|_| !self.is_leader())
-                && from_sender.is_some()
-                && self.room.fetch_from == from_sender
-            {
-                self.catch_up_from(now, leader);
-            }
-            return;
+            return self.fetch_from_leader_instead(now, sender);
         }
         self.skip_through(now, to);
+    }
+
+    /// What we fetch from `sender`, a member that is not the leader, cannot come from it
+    /// (it does not keep it, or it is the leader's to vouch for): if the leader is online
+    /// here, the fetch moves to it.
+    pub(in crate::proto::node) fn fetch_from_leader_instead(
+        &mut self,
+        now: Instant,
+        sender: NodeId,
+    ) {
+        let from_sender = self.ring.members().get(sender).map(|m| m.addr);
+        if let Some(leader) = self.leader_addr().filter(|_| !self.is_leader())
+            && from_sender.is_some()
+            && self.room.fetch_from == from_sender
+        {
+            self.catch_up_from(now, leader);
+        }
     }
 
     /// Skips what we lack up to `to` once the first number after it is here (sent with

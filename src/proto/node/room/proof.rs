@@ -400,12 +400,13 @@ impl Node {
             // is the leader's to make, and taken from the leader only (another member's
             // could hide a message, or change who votes). The leader is asked next.
             self.transport.accept_data(from, sender, id);
-            return log_at!(
+            log_at!(
                 debug,
                 self,
                 "not taking #{} (no message) from {sender}",
                 e.seq
             );
+            return self.fetch_from_leader_instead(now, sender);
         }
         if e.is_filler() || !self.ctx.cfg.seal_room || !self.accepts_sequenced(sender, e.seq) {
             return self.take_sequenced(now, from, sender, id, e);

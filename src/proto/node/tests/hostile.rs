@@ -175,7 +175,7 @@ mod fuzz {
                 Message::Submit(submit(1)),
                 Message::Election { term: 3, candidate: CAROL, log: Seq(1000) },
                 Message::Fetch { from: Seq(1), to: Seq(3) },
-                Message::PreVote { term: 3, log: Seq(1000) },
+                Message::PreVote { term: 3, follows: None },
                 Message::PreVoteReply { term: 3, granted: true },
                 Message::Store {
                     to: 0,

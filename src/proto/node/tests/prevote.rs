@@ -187,7 +187,16 @@ fn a_voter_says_no_while_it_hears_its_leader() {
     let mut n = follower_with_dave(t0);
     n.handle_datagram(t0, addr(1), &beat(LEADER, epoch(0, LEADER)));
     all_packets(&mut n);
-    let ask = |id: u64, term: u64| data(CAROL, id, Message::PreVote { term, log: Seq(1) });
+    let ask = |id: u64, term: u64| {
+        data(
+            CAROL,
+            id,
+            Message::PreVote {
+                term,
+                follows: None,
+            },
+        )
+    };
 
     n.handle_datagram(t0, addr(3), &ask(1, 1));
     assert_eq!(
@@ -216,7 +225,7 @@ fn a_voter_says_no_while_it_hears_its_leader() {
         7,
         Message::PreVote {
             term: 1,
-            log: Seq(1),
+            follows: None,
         },
     );
     n.handle_datagram(later, addr(1), &alice_asks);
@@ -242,7 +251,7 @@ fn a_leader_that_sequences_says_no() {
             50,
             Message::PreVote {
                 term: 1,
-                log: Seq(1),
+                follows: None,
             },
         ),
     );
@@ -250,4 +259,63 @@ fn a_leader_that_sequences_says_no() {
     assert_eq!(answers_sent(&sent), vec![(addr(2), 1, false)]);
     assert_eq!(n.epoch(), before);
     assert!(n.is_leader());
+}
+
+/// Two winners of one term (each in a ring of its own): the one that leads a majority
+/// hears the other ask and starts a round above both; a pre-vote from a follower, or one
+/// naming another leader than its sender, starts nothing.
+#[test]
+fn a_leader_hearing_another_winner_of_its_term_elects_above_both() {
+    let t0 = base_time();
+    let ask =
+        |id: u64, follows: Option<Epoch>| data(BOB, id, Message::PreVote { term: 1, follows });
+    for (follows, expected) in [
+        (Some(epoch(0, BOB)), vec![1]),
+        (Some(epoch(0, LEADER)), vec![]),
+        (Some(epoch(0, CAROL)), vec![]),
+        (None, vec![]),
+    ] {
+        let mut n = leader_with_bob(t0);
+        drain(&mut n);
+        n.handle_datagram(t0, addr(2), &ask(50, follows));
+        let sent = flushed(&mut n, t0);
+        assert_eq!(election_terms_sent(&sent), expected, "{follows:?}");
+        assert_eq!(answers_sent(&sent), vec![(addr(2), 1, false)]);
+    }
+}
+
+/// A member this node itself declared dead heartbeats it from its address: the verdict
+/// was wrong (this node was cut off), and this node takes it back at once. A member
+/// offline on another's word stays offline until it refutes that word itself.
+#[test]
+fn a_verdict_of_ones_own_is_taken_back_when_the_member_speaks() {
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    n.declare_dead(t0, CAROL);
+    drain(&mut n);
+    assert!(!n.members().is_online(CAROL));
+    n.handle_datagram(t0, addr(3), &beat(CAROL, epoch(0, LEADER)));
+    let out = drain(&mut n);
+    assert!(n.members().is_online(CAROL), "taken back");
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::MemberOnline { name } if name == "carol")),
+        "{:?}",
+        out.events
+    );
+
+    let mut n = follower_with_dave(t0);
+    let mut dave = member(DAVE, "dave", 4);
+    dave.presence = Presence::Offline;
+    dave.stamp = Stamp {
+        lamport: Lamport(50),
+        by: LEADER,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 9, Message::Members(vec![dave])));
+    drain(&mut n);
+    assert!(!n.members().is_online(DAVE));
+    n.handle_datagram(t0, addr(4), &beat(DAVE, epoch(0, LEADER)));
+    drain(&mut n);
+    assert!(!n.members().is_online(DAVE), "the leader's word stands");
 }

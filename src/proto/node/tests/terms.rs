@@ -109,7 +109,7 @@ fn every_kind_of_message_is_held_to_the_term_range() {
         },
         Message::PreVote {
             term: far,
-            log: Seq(1000),
+            follows: None,
         },
     ];
     for (i, m) in msgs.into_iter().enumerate() {
