@@ -21,6 +21,17 @@ impl Node {
             // its welcome never came): cut it out here, or the ring would pass election
             // tokens to a node that drops them, and no round could end.
             self.cut_out_joiner(now, &n);
+            if self.seeks_prevote_of(&n.name)
+                && self
+                    .ring
+                    .members()
+                    .by_name(&n.name)
+                    .is_some_and(|m| m.key == n.key)
+            {
+                // A voter restarted and looking for the room: once it proves who it is,
+                // that is its yes to our pre-vote (see `ring/prevote.rs`).
+                return self.challenge(now, n);
+            }
             return self.refuse(now, n.addr, Refusal::NoLeader);
         }
         // Taken up once this new leader has taken over sequencing; a returning voter is
@@ -132,12 +143,6 @@ impl Node {
         let Some((nonce, n, _)) = self.life.pending_proofs.remove(&sender) else {
             return;
         };
-        if !self.is_leader() || !self.life.is_member() {
-            // Challenged while leading, deposed since: the newcomer asks again, and its
-            // contact passes it to whoever leads now. A welcome from here would name
-            // another leader, and the newcomer would rightly refuse it.
-            return self.refuse(now, n.addr, Refusal::NoLeader);
-        }
         let message = proof_message(&nonce, n.id, &n.name);
         let verified = <[u8; 64]>::try_from(signature).ok().is_some_and(|sig| {
             VerifyingKey::from_bytes(&n.key).is_ok_and(|key| {
@@ -145,6 +150,16 @@ impl Node {
                     .is_ok()
             })
         });
+        if !self.is_leader() || !self.life.is_member() {
+            // Challenged while leading, deposed since: the newcomer asks again, and its
+            // contact passes it to whoever leads now. A welcome from here would name
+            // another leader, and the newcomer would rightly refuse it. Or challenged
+            // as a voter while this node seeks a round: its proof is its yes.
+            if verified && self.life.is_member() {
+                self.prevote_granted_by(now, &n.name);
+            }
+            return self.refuse(now, n.addr, Refusal::NoLeader);
+        }
         if verified {
             self.admit(now, n);
         } else {

@@ -39,7 +39,6 @@ impl Node {
         }
         let was_leader = self.is_leader();
         self.ring.epoch = Some(epoch);
-        self.ring.leader_heard = None;
         self.end_prevote();
         if self
             .ring

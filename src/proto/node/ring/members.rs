@@ -74,7 +74,7 @@ impl Node {
             if renamed || owned {
                 continue;
             }
-            if !self.may_claim(now, sender, &m) {
+            if !self.may_claim(sender, &m) {
                 self.check_claim(now, sender, &m);
                 continue;
             }
@@ -91,9 +91,8 @@ impl Node {
     }
 
     /// Whether `sender` may tell us `m` (see the module documentation): its subject, the
-    /// leader, M's watcher declaring it offline (unless M leads and this node still hears
-    /// it: it checks for itself), or a change of nothing but the stamp.
-    fn may_claim(&self, now: Instant, sender: NodeId, m: &Member) -> bool {
+    /// leader, M's watcher declaring it offline, or a change of nothing but the stamp.
+    fn may_claim(&self, sender: NodeId, m: &Member) -> bool {
         let leader = self.leader() == Some(sender);
         let Some(old) = self.ring.members.get(m.id) else {
             return leader; // a new member: only the leader admits one
@@ -109,7 +108,6 @@ impl Node {
         match (old.presence, m.presence) {
             (Presence::Online, Presence::Offline) => {
                 self.ring.members.successor_of(m.id) == Some(sender)
-                    && !(self.leader() == Some(m.id) && self.leader_alive(now))
             }
             (Presence::Offline, Presence::Online) => false,
             _ => true,

@@ -68,8 +68,6 @@ pub(super) struct Ring {
     /// While leading: since when each offline member has been seen offline (see
     /// `departed.rs`).
     offline_since: BTreeMap<NodeId, Instant>,
-    /// When the leader followed last spoke in its own term (see `prevote.rs`).
-    leader_heard: Option<Instant>,
     /// The voters' answers to a round this node would start (see `prevote.rs`).
     prevote: Option<prevote::PreVote>,
 }
@@ -95,7 +93,6 @@ impl Ring {
             asked_about: BTreeSet::new(),
             probing_for: BTreeMap::new(),
             offline_since: BTreeMap::new(),
-            leader_heard: None,
             prevote: None,
         }
     }

@@ -139,7 +139,7 @@ impl Node {
         if self.ring.prevote.is_none() {
             return;
         }
-        if self.leader_alive(now) || !self.life.is_member() {
+        if self.leader_leads() || !self.life.is_member() {
             log_at!(info, self, "the leader is heard again; no round");
             return self.end_prevote();
         }
@@ -169,7 +169,7 @@ impl Node {
             return;
         }
         self.settle_split_term(now, sender, follows);
-        let granted = self.grants_prevote(now, sender, term);
+        let granted = self.grants_prevote(sender, term);
         log_at!(
             debug,
             self,
@@ -205,7 +205,7 @@ impl Node {
         }
     }
 
-    fn grants_prevote(&self, now: Instant, sender: NodeId, term: u64) -> bool {
+    fn grants_prevote(&self, sender: NodeId, term: u64) -> bool {
         let Some(epoch) = self.ring.epoch else {
             return true;
         };
@@ -215,7 +215,7 @@ impl Node {
         if epoch.leader == self.ctx.id {
             return !self.room.is_sequencing();
         }
-        epoch.leader == sender || !self.leader_alive(now)
+        epoch.leader == sender || !self.leader_leads()
     }
 
     /// `sender` answered our pre-vote for round `term`.
@@ -259,18 +259,36 @@ impl Node {
             .collect()
     }
 
-    /// Whether the leader this node follows (another node) still shows it leads: online
-    /// in the table, and it spoke in its own term within the suspicion bound. A member that
-    /// hears its leader agrees to no round to replace it and takes no other member's word
-    /// that it is gone.
-    pub(in crate::proto::node) fn leader_alive(&self, now: Instant) -> bool {
-        let Some(leader) = self.leader().filter(|l| *l != self.ctx.id) else {
-            return false;
+    /// Whether the leader this node follows (another node) leads as far as this node
+    /// knows: online in its table (no verdict of its death reached it) and it spoke in
+    /// its own term since this node followed it. A voter that knows such a leader agrees
+    /// to no round to replace it.
+    pub(in crate::proto::node) fn leader_leads(&self) -> bool {
+        self.leader()
+            .filter(|l| *l != self.ctx.id)
+            .is_some_and(|l| self.ring.members.is_online(l) && self.ring.leader_shown)
+    }
+
+    /// A voter named `name` proved its identity in a join while this node seeks a round:
+    /// it is looking for the room, so it follows no leader: its yes (a room of two whose
+    /// leader restarted comes back this way).
+    pub(in crate::proto::node) fn prevote_granted_by(&mut self, now: Instant, name: &str) {
+        let voters = self.prevote_voters();
+        let Some(p) = self.ring.prevote.as_mut() else {
+            return;
         };
-        self.ring.members.is_online(leader)
-            && self
-                .ring
-                .leader_heard
-                .is_some_and(|t| now.saturating_duration_since(t) < self.ctx.cfg.suspect_after())
+        if !voters.contains(name) {
+            return;
+        }
+        log_at!(debug, self, "{name} is looking for the room: its yes");
+        p.granted.insert(name.to_string());
+        if self.prevote_won(&voters) {
+            self.start_election(now);
+        }
+    }
+
+    /// Whether this node seeks a round and `name` is a voter it would count.
+    pub(in crate::proto::node) fn seeks_prevote_of(&self, name: &str) -> bool {
+        self.ring.prevote.is_some() && self.prevote_voters().contains(name)
     }
 }

@@ -131,7 +131,6 @@ impl Node {
             return;
         }
         if term == epoch.term {
-            self.ring.leader_heard = Some(now);
             self.leader_shown();
         } else if term < epoch.term && self.ring.leader_shown {
             log_at!(
