@@ -217,8 +217,9 @@ impl Node {
         }
     }
 
-    /// Everything that follows a member going offline, however we learned of it: on our
-    /// own word (`own`), a round to replace the leader asks the voters first.
+    /// Everything that follows a member going offline, however we learned of it: a round
+    /// to replace a leader that left starts at once; on our own word (`own`) it asks the
+    /// voters first; on its watcher's word it waits for the watcher's round.
     pub(in crate::proto::node) fn member_gone(&mut self, now: Instant, m: &Member, own: bool) {
         self.ring.detector.forget(m.id);
         self.ring.asked_about.remove(&m.id);
@@ -246,11 +247,19 @@ impl Node {
             );
             self.start_election(now);
         } else if self.life.is_member() && was_leader && !self.ring.election.is_participant() {
-            log_at!(info, self, "leader {} is gone; electing", m.name);
-            if own {
+            if m.stamp.by == m.id {
+                // It left, on its own word: nobody needs asking.
+                log_at!(info, self, "leader {} left; electing", m.name);
+                self.start_election(now);
+            } else if own {
+                log_at!(info, self, "leader {} is gone; electing", m.name);
                 self.seek_election(now);
             } else {
-                self.start_election(now);
+                // The watcher's word: its own round comes round the ring; this node asks
+                // the voters itself only if none comes (the watcher's verdict may also be a
+                // late copy, from before it was cut off).
+                log_at!(info, self, "leader {} is gone, says its watcher", m.name);
+                self.seek_election_later(now);
             }
         }
     }

@@ -1,24 +1,33 @@
 //! Pre-vote (Ongaro's thesis, section 9.6): a node that would start a round to replace a
 //! leader on its own judgement first asks the voters whether they lost that leader too,
 //! and starts the round (a new term) only once a majority of the voting configuration,
-//! itself included, says yes. So a node cut off alone, or one that alone cannot hear a
-//! leader the others hear, never moves the room's term: after a heal it comes back as a
+//! itself included, says yes. So a node cut off alone, or one that alone lost a leader
+//! the others follow, never moves the room's term: after a heal it comes back as a
 //! follower instead of deposing a leader the room had all along.
 //!
 //! A voter says yes unless it knows a leader that leads: it leads and sequences itself,
-//! or it follows another leader that spoke in its own term (a heartbeat naming it, a
-//! proposal, a commit notice, a sync request) within the suspicion bound, or it follows
-//! a newer term than the one asked about. Saying yes changes nothing at the voter (no
-//! term moves, no vote is spent), so asking costs one request and one answer per voter.
+//! or it follows another leader that is online in its table (no verdict of its death
+//! reached it) and has spoken in its own term since (a heartbeat naming it, a proposal, a
+//! commit notice, a sync request), however long ago: in an idle room only the leader's
+//! ring successor hears it often. It also says no to a round not above the term it
+//! follows. Saying yes changes nothing at the voter (no term moves, no vote is spent),
+//! so asking costs one request and one answer per voter. A voter that restarted and is
+//! looking for the room proves its identity in its join, and that is its yes.
 //!
 //! Which rounds ask: a round after this node's own verdict that the leader is dead, after
 //! a leader that never showed it leads, after a take-over that found no majority, and
 //! after a leader's own check-quorum. A member told by the leader's watcher that the
-//! leader is dead starts its round at once (the watcher's verdict needs its own probes and
-//! two other members' to fail, and a member that still hears the leader does not take
-//! it, see `members.rs`), and so does a round under way started again. A node asks again
-//! after a suspicion bound, then every election timeout, and tells its user once that the
-//! room is unreachable.
+//! leader is dead waits a suspicion bound for the watcher's round to come round the ring
+//! (it joins it as any token), and asks the voters itself only if none came: the watcher
+//! may have died too, or its verdict may be a late copy from before it was cut off. A
+//! leader that left on its own word is replaced at once, and a round under way is
+//! started again at once. A node asks again after a suspicion bound, then every election
+//! timeout, and from the second time on tells its user once that the room is
+//! unreachable.
+//!
+//! A pre-vote names the epoch its sender follows. Two winners of one term, each elected
+//! in a ring of its own, cannot follow each other (one leader per term): the one that
+//! leads hears the other ask and starts a round above both.
 
 use super::*;
 
@@ -63,6 +72,24 @@ impl Node {
         if self.ring.prevote.is_some() {
             self.ask_prevotes(now);
         }
+    }
+
+    /// Told by the leader's watcher that the leader is dead: the watcher's round should
+    /// come round the ring; if none has come within a suspicion bound, this node asks the
+    /// voters itself (the watcher may have died too).
+    pub(in crate::proto::node) fn seek_election_later(&mut self, now: Instant) {
+        if self.ring.prevote.is_some() || self.ring.election.is_participant() {
+            return;
+        }
+        self.ring.prevote = Some(PreVote {
+            term: 0,
+            granted: BTreeSet::new(),
+            asked: 0,
+            told: false,
+        });
+        self.ctx
+            .timers
+            .set(Timer::PreVote, now + self.ctx.cfg.suspect_after());
     }
 
     /// No pre-vote is needed any more: a round started or a leader was followed.
@@ -149,7 +176,9 @@ impl Node {
             return;
         };
         let agreed = p.granted.iter().filter(|n| voters.contains(*n)).count();
-        if !std::mem::replace(&mut p.told, true) {
+        // Not at the first timeout: in an ordinary failover the round usually starts from
+        // another member's side before the voters' answers are all in.
+        if p.asked >= 2 && !std::mem::replace(&mut p.told, true) {
             self.say_unreachable_of(agreed, voters.len(), majority);
         }
         self.ask_prevotes(now);
