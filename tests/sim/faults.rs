@@ -131,3 +131,19 @@ impl Sim {
         self.runs.remove(&(a, b));
     }
 }
+
+impl Sim {
+    /// Datagrams from `a` to `b` take `lo` to `hi` (one direction only; [`Sim::heal`]
+    /// undoes it).
+    #[allow(dead_code)]
+    pub fn slow(&mut self, a: usize, b: usize, lo: Duration, hi: Duration) {
+        let (a, b) = (self.hosts[a].addr, self.hosts[b].addr);
+        let mut l = self
+            .links
+            .get(&(a, b))
+            .copied()
+            .unwrap_or(self.default_link);
+        l.latency = (lo, hi);
+        self.links.insert((a, b), l);
+    }
+}

@@ -1,0 +1,530 @@
+//! Pre-vote in the simulator: failover when the crashed leader's links are slow (it must
+//! stay under 1 s: no member that heard the dead leader late may hold the round up), a
+//! member cut off alone that must not move the room's term after the heal, and small
+//! rooms whose leader (and more) restarted that must come back together. Failover
+//! figures print as `FAILOVER ...` lines (`-- --nocapture`); the environment variables
+//! each scenario reads are named at it.
+
+mod sim;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use ringchat::proto::Event;
+use sim::{Sim, for_sims};
+use std::time::Duration;
+
+/// Runs `d` in 10 ms steps, recording for every term the ids (with host names) of the
+/// live nodes that lead it (their epoch names themselves).
+fn run_watching(
+    sim: &mut Sim,
+    d: Duration,
+    seen: &mut std::collections::BTreeMap<u64, std::collections::BTreeSet<(u64, String)>>,
+) {
+    let end = sim.elapsed() + d;
+    while sim.elapsed() < end {
+        for i in sim.live() {
+            let node = sim.node(i);
+            if let Some(e) = node.epoch()
+                && e.leader == node.id()
+            {
+                seen.entry(e.term)
+                    .or_default()
+                    .insert((node.id().0, sim.hosts[i].name.clone()));
+            }
+        }
+        sim.run_for(Duration::from_millis(10));
+    }
+}
+
+fn one_leader_per_term(
+    seen: &std::collections::BTreeMap<u64, std::collections::BTreeSet<(u64, String)>>,
+) -> Result<(), String> {
+    for (t, ls) in seen {
+        if ls.len() > 1 {
+            return Err(format!("term {t} has {} leaders: {ls:?}", ls.len()));
+        }
+    }
+    Ok(())
+}
+
+const NAMES: [&str; 6] = ["ann", "ben", "cat", "dan", "eve", "fay"];
+
+fn env_u64(k: &str, d: u64) -> u64 {
+    std::env::var(k)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(d)
+}
+
+/// SLOW_MS: low end of the slow latency (+50 ms high end). SLOW_ALL=1: every link out of
+/// the leader is slow (and into it); otherwise one follower's link from the leader only.
+fn slow_leader_failover(sim: &mut Sim, seed: u64) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5107);
+    let n = rng.random_range(4..=6);
+    sim.form_room(&mut rng, &NAMES[..n])?;
+    // SETTLE_MS: quiet time after the room forms (past the detector's 3 s newcomer grace).
+    sim.run_for(Duration::from_millis(env_u64("SETTLE_MS", 0)));
+    let lo = env_u64("SLOW_MS", 150);
+    let all = env_u64("SLOW_ALL", 0) == 1;
+    let leader = sim.leader().ok_or("no leader")?;
+    let others: Vec<usize> = sim.live().into_iter().filter(|&i| i != leader).collect();
+    let slowed: Vec<usize> = if all {
+        others.clone()
+    } else {
+        // SLOW_K followers (default 1), one direction (leader to them) only.
+        let k = (env_u64("SLOW_K", 1) as usize).min(others.len());
+        let mut pool = others.clone();
+        let mut picked = Vec::new();
+        for _ in 0..k {
+            picked.push(pool.remove(rng.random_range(0..pool.len())));
+        }
+        picked
+    };
+    let (l, h) = (Duration::from_millis(lo), Duration::from_millis(lo + 50));
+    for &s in &slowed {
+        sim.slow(leader, s, l, h);
+        if all {
+            sim.slow(s, leader, l, h);
+        }
+    }
+    // A busy room: the leader's broadcasts reach every follower.
+    for k in 0..20 {
+        let live = sim.live();
+        sim.send_all(live[rng.random_range(0..live.len())], format!("m{k}"));
+        sim.run_for(Duration::from_millis(rng.random_range(20..60)));
+    }
+    let term_before = sim.node(leader).epoch().map_or(0, |e| e.term);
+    sim.crash(leader);
+    let crashed_at = sim.elapsed();
+    let live = sim.live();
+    let sender = live[rng.random_range(0..live.len())];
+    sim.send_all(sender, "after-crash");
+    let mut elected_at = None;
+    let mut shown_at = None;
+    sim.run_until(Duration::from_secs(15), |s| {
+        if elected_at.is_none()
+            && s.live()
+                .iter()
+                .filter(|&&i| s.node(i).is_sequencing())
+                .count()
+                == 1
+            && s.check_converged().is_ok()
+        {
+            elected_at = Some(s.elapsed() - crashed_at);
+        }
+        if shown_at.is_none()
+            && s.live()
+                .iter()
+                .all(|&i| s.room_log(i).iter().any(|(_, t)| t == "after-crash"))
+        {
+            shown_at = Some(s.elapsed() - crashed_at);
+        }
+        elected_at.is_some() && shown_at.is_some()
+    });
+    let term_after = sim
+        .leader()
+        .and_then(|l| sim.node(l).epoch())
+        .map_or(0, |e| e.term);
+    let ms = |d: Option<Duration>| d.map_or(99999, |d| d.as_millis());
+    let told_unreachable = sim
+        .live()
+        .iter()
+        .filter(|&&i| {
+            sim.hosts[i].events.iter().any(|(t, e)| {
+                *t >= crashed_at
+                    && matches!(e, Event::Notice(x) if x.contains("the room is unreachable"))
+            })
+        })
+        .count();
+    println!(
+        "FAILOVER seed={seed} n={n} slow={lo} slowed={} all={all} elected_ms={} shown_ms={} terms={} told_unreachable={told_unreachable}",
+        slowed.len(),
+        ms(elected_at),
+        ms(shown_at),
+        term_after.saturating_sub(term_before)
+    );
+    if std::env::var("DUMP").is_ok() {
+        println!("crashed at {crashed_at:?}, leader was {}", NAMES[leader]);
+        sim.dump();
+    }
+    if elected_at.is_none() || shown_at.is_none() {
+        return Err(format!("no failover: {:?}", sim.check_converged()));
+    }
+    let limit = Duration::from_millis(env_u64("LIMIT_MS", 1000));
+    if elected_at > Some(limit) || shown_at > Some(limit) {
+        return Err(format!(
+            "failover took {elected_at:?} (one leader, one view), message shown everywhere after {shown_at:?}"
+        ));
+    }
+    sim.run_for(Duration::from_secs(5));
+    sim.check_histories()
+}
+
+#[test]
+fn failover_slow_leader_links() {
+    for_sims("failover_slow_leader_links", 40, slow_leader_failover);
+}
+
+/// A settled room of 4; a fifth member joins; a second later the leader's link to it is
+/// slow (150 to 200 ms) and the leader dies mid-traffic. The newcomer still hears the
+/// leader when the watcher's claim comes, refuses it, and checks the leader itself with
+/// the detector's 3 s newcomer grace.
+fn recent_joiner_hears_the_dead_leader_late(sim: &mut Sim, seed: u64) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x10e1);
+    sim.form_room(&mut rng, &NAMES[..4])?;
+    sim.run_for(Duration::from_secs(5));
+    let via = sim.live()[rng.random_range(0..4)];
+    let newcomer = sim.join(NAMES[4], via);
+    if !sim.run_until(Duration::from_secs(10), |s| s.joined(newcomer)) {
+        return Err("the newcomer did not join".into());
+    }
+    sim.run_for(Duration::from_millis(env_u64("JOINED_MS", 1000)));
+    let leader = sim.leader().ok_or("no leader")?;
+    if leader == newcomer {
+        return Ok(());
+    }
+    sim.slow(
+        leader,
+        newcomer,
+        Duration::from_millis(150),
+        Duration::from_millis(200),
+    );
+    for k in 0..20 {
+        let live = sim.live();
+        sim.send_all(live[rng.random_range(0..live.len())], format!("m{k}"));
+        sim.run_for(Duration::from_millis(rng.random_range(20..60)));
+    }
+    sim.crash(leader);
+    let crashed_at = sim.elapsed();
+    let elected = sim.run_until(Duration::from_secs(15), |s| {
+        s.live()
+            .iter()
+            .filter(|&&i| s.node(i).is_sequencing())
+            .count()
+            == 1
+            && s.check_converged().is_ok()
+    });
+    let took = sim.elapsed() - crashed_at;
+    println!("JOINER seed={seed} elected_ms={}", took.as_millis());
+    if !elected {
+        return Err(format!("no new leader: {:?}", sim.check_converged()));
+    }
+    if took > Duration::from_secs(1) {
+        return Err(format!("failover took {took:?}"));
+    }
+    sim.run_for(Duration::from_secs(5));
+    sim.check_histories()
+}
+
+#[test]
+fn failover_slow_link_to_recent_joiner() {
+    for_sims(
+        "failover_slow_link_to_recent_joiner",
+        40,
+        recent_joiner_hears_the_dead_leader_late,
+    );
+}
+
+/// A member (not the leader) is cut off alone for ISO_MS (default 6 s), then the network
+/// heals. Intended: the room's term never moves, the same leader leads after the heal, the
+/// member is a follower again, and its user was told the room is unreachable. BUSY=1: chat
+/// goes on throughout from the others.
+fn cut_off_member(sim: &mut Sim, seed: u64) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xc0ff);
+    let n = rng.random_range(3..=6);
+    sim.form_room(&mut rng, &NAMES[..n])?;
+    sim.run_for(Duration::from_secs(5));
+    let busy = env_u64("BUSY", 0) == 1;
+    let leader = sim.leader().ok_or("no leader")?;
+    let term0 = sim.node(leader).epoch().map(|e| e.term);
+    let others: Vec<usize> = (0..n).filter(|&i| i != leader).collect();
+    let x = others[rng.random_range(0..others.len())];
+    let iso = Duration::from_millis(env_u64("ISO_MS", 6000));
+    sim.isolate(x);
+    let mut seen = Default::default();
+    let start = sim.elapsed();
+    let mut k = 0;
+    while sim.elapsed() < start + iso {
+        if busy {
+            let from = others[rng.random_range(0..others.len())];
+            if from != x {
+                k += 1;
+                sim.send_all(from, format!("b{k}"));
+            }
+        }
+        run_watching(
+            sim,
+            Duration::from_millis(rng.random_range(50..200)),
+            &mut seen,
+        );
+    }
+    let moved_during = sim.node(leader).epoch().map(|e| e.term) != term0;
+    let x_term_during = sim.node(x).epoch().map(|e| e.term);
+    let x_elections = sim.node(x).stats().election_messages;
+    sim.heal();
+    let healed_at = sim.elapsed();
+    if env_u64("BUSY_AFTER", 0) == 1 {
+        // Chat from the others (not the member that was cut off) after the heal too.
+        let mut k = 0;
+        while sim.elapsed() < healed_at + Duration::from_secs(env_u64("AFTER_S", 20)) {
+            let from = others[rng.random_range(0..others.len())];
+            if from != x {
+                k += 1;
+                sim.send_all(from, format!("a{k}"));
+            }
+            run_watching(
+                sim,
+                Duration::from_millis(rng.random_range(50..200)),
+                &mut seen,
+            );
+        }
+    } else {
+        run_watching(sim, Duration::from_secs(env_u64("AFTER_S", 20)), &mut seen);
+    }
+    one_leader_per_term(&seen)?;
+    let told = sim.count_events(
+        x,
+        |e| matches!(e, Event::Notice(t) if t.contains("the room is unreachable")),
+    );
+    let leader_after = sim.leader();
+    let terms: Vec<Option<u64>> = sim
+        .live()
+        .iter()
+        .map(|&i| sim.node(i).epoch().map(|e| e.term))
+        .collect();
+    println!(
+        "CUTOFF seed={seed} n={n} x={} leader={} busy={busy} iso={iso:?} told={told} term0={term0:?} x_term_during={x_term_during:?} moved_during={moved_during} x_elections={x_elections} leader_after={:?} terms_after={terms:?}",
+        NAMES[x],
+        NAMES[leader],
+        leader_after.map(|l| NAMES[l])
+    );
+    if env_u64("SAFETY_ONLY", 0) == 1 {
+        sim.check_no_fork()?;
+        return sim.check_order();
+    }
+    sim.check_converged()?;
+    if told == 0 {
+        return Err(format!(
+            "{} was never told the room is unreachable",
+            NAMES[x]
+        ));
+    }
+    if moved_during || terms.iter().any(|t| *t != term0) || leader_after != Some(leader) {
+        return Err(format!(
+            "the cut-off member moved the term: {term0:?} -> {terms:?}, leader {} -> {:?}",
+            NAMES[leader],
+            leader_after.map(|l| NAMES[l])
+        ));
+    }
+    sim.check_no_fork()?;
+    sim.check_order()
+}
+
+#[test]
+fn cut_off_member_never_moves_the_term() {
+    for_sims("cut_off_member_never_moves_the_term", 40, cut_off_member);
+}
+
+/// One-way faults that last (FAULT): `deaf_leader` (nothing reaches the leader),
+/// `mute_to_watcher` (the leader's datagrams to its ring successor are lost),
+/// `deaf_follower` (nothing reaches one follower). The members that still talk to each
+/// other both ways are a majority: messages among them must get through.
+fn one_way(sim: &mut Sim, seed: u64) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x1ea7);
+    let n = rng.random_range(3..=6);
+    sim.form_room(&mut rng, &NAMES[..n])?;
+    sim.run_for(Duration::from_secs(5));
+    let busy = env_u64("BUSY", 1) == 1;
+    let leader = sim.leader().ok_or("no leader")?;
+    let fault = std::env::var("FAULT").unwrap_or_else(|_| "deaf_leader".into());
+    let others: Vec<usize> = (0..n).filter(|&i| i != leader).collect();
+    let healthy: Vec<usize> = match fault.as_str() {
+        "deaf_leader" => {
+            for &o in &others {
+                sim.drop(o, leader, 100);
+            }
+            others.clone()
+        }
+        "mute_to_watcher" => {
+            // The watcher: the member whose ring predecessor is the leader.
+            let lid = sim.node(leader).id();
+            let w = *others
+                .iter()
+                .find(|&&o| sim.node(o).members().prev() == Some(lid))
+                .ok_or("no watcher")?;
+            sim.drop(leader, w, 100);
+            (0..n).filter(|&i| i != w).collect()
+        }
+        "cut_watcher" | "cut_follower" => {
+            // Both directions between the leader and one member (its watcher, or a
+            // random follower); everything else works.
+            let lid = sim.node(leader).id();
+            let w = if fault == "cut_watcher" {
+                *others
+                    .iter()
+                    .find(|&&o| sim.node(o).members().prev() == Some(lid))
+                    .ok_or("no watcher")?
+            } else {
+                others[rng.random_range(0..others.len())]
+            };
+            sim.cut(leader, w);
+            (0..n).filter(|&i| i != w).collect()
+        }
+        "deaf_follower" => {
+            let f = others[rng.random_range(0..others.len())];
+            for i in 0..n {
+                if i != f {
+                    sim.drop(i, f, 100);
+                }
+            }
+            (0..n).filter(|&i| i != f).collect()
+        }
+        f => return Err(format!("unknown FAULT {f}")),
+    };
+    let start = sim.elapsed();
+    let mut k = 0;
+    while sim.elapsed() < start + Duration::from_secs(8) {
+        if busy {
+            k += 1;
+            let from = healthy[rng.random_range(0..healthy.len())];
+            sim.send_all(from, format!("pre{k}"));
+        }
+        sim.run_for(Duration::from_millis(rng.random_range(50..200)));
+    }
+    // Now probes from the healthy members: each must reach every healthy member.
+    for j in 0..5 {
+        let from = healthy[rng.random_range(0..healthy.len())];
+        sim.send_all(from, format!("probe{j}"));
+        sim.run_for(Duration::from_millis(rng.random_range(50..200)));
+    }
+    let mut seen = Default::default();
+    run_watching(sim, Duration::from_secs(env_u64("AFTER_S", 15)), &mut seen);
+    one_leader_per_term(&seen)?;
+    let term = |i: usize| sim.node(i).epoch().map(|e| e.term);
+    let mut missing = Vec::new();
+    for &h in &healthy {
+        let got = sim
+            .room_log(h)
+            .iter()
+            .filter(|(_, t)| t.starts_with("probe"))
+            .count();
+        if got != 5 {
+            missing.push(format!("{} showed {got}/5", NAMES[h]));
+        }
+    }
+    println!(
+        "ONEWAY seed={seed} n={n} fault={fault} leader={} terms={:?} missing={missing:?}",
+        NAMES[leader],
+        (0..n).map(term).collect::<Vec<_>>()
+    );
+    sim.check_no_fork()?;
+    if !missing.is_empty() && env_u64("SAFETY_ONLY", 0) == 0 {
+        return Err(format!(
+            "{fault}: the healthy majority stalled: {missing:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Ignored, as it fails: with FAULT=deaf_leader (the default) and FAULT=deaf_follower, a
+/// room of 3 where one member receives nothing stalls for good (7 and 3 of 40 seeds, the
+/// same before pre-vote): the deaf member's uncommitted removal of a healthy one counts at
+/// the others, so they wait for it. Run with `--ignored`; FAULT=mute_to_watcher,
+/// cut_watcher and cut_follower pass.
+#[test]
+#[ignore]
+fn one_way_faults_do_not_stall_a_healthy_majority() {
+    for_sims(
+        "one_way_faults_do_not_stall_a_healthy_majority",
+        40,
+        one_way,
+    );
+}
+
+/// Rooms of 2 or 3 with disks: K members (the leader among them when LEADER=1, default)
+/// crash, wait, and restart from disk one after another. The room must come back to one
+/// leader and chat must go through.
+fn small_room_restarts(sim: &mut Sim, seed: u64) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x2002);
+    sim.persist = true;
+    let n = env_u64("N", 2) as usize;
+    sim.form_room(&mut rng, &NAMES[..n])?;
+    sim.run_for(Duration::from_secs(rng.random_range(1..6)));
+    for k in 0..5 {
+        let from = rng.random_range(0..n);
+        sim.send_all(from, format!("before{k}"));
+        sim.run_for(Duration::from_millis(rng.random_range(10..200)));
+    }
+    let leader = sim.leader().ok_or("no leader")?;
+    let k = (env_u64("K", 1) as usize).min(n);
+    let mut victims = vec![];
+    if env_u64("LEADER", 1) == 1 {
+        victims.push(leader);
+    }
+    while victims.len() < k {
+        let v = rng.random_range(0..n);
+        if !victims.contains(&v) {
+            victims.push(v);
+        }
+    }
+    for &v in &victims {
+        sim.crash(v);
+        sim.run_for(Duration::from_millis(rng.random_range(0..1500)));
+    }
+    sim.run_for(Duration::from_millis(rng.random_range(0..5000)));
+    let mut seen = Default::default();
+    let fresh = env_u64("FRESH", 0) == 1;
+    for &v in &victims {
+        // FRESH=1: a new process without its disk, joining through a member that is up.
+        let up: Vec<usize> = (0..n).filter(|&i| sim.is_up(i)).collect();
+        if fresh && !up.is_empty() {
+            sim.restart(v, up[rng.random_range(0..up.len())]);
+        } else {
+            sim.restart_from_disk(v);
+        }
+        run_watching(
+            sim,
+            Duration::from_millis(rng.random_range(0..2000)),
+            &mut seen,
+        );
+    }
+    run_watching(sim, Duration::from_secs(20), &mut seen);
+    if env_u64("SAFETY_ONLY", 0) == 1 && env_u64("NO_TERM_CHECK", 0) == 0 {
+        one_leader_per_term(&seen)?;
+    }
+    let ok = sim.run_until(Duration::from_secs(20), |s| {
+        s.live().len() == n && s.check_converged().is_ok()
+    });
+    if env_u64("SAFETY_ONLY", 0) == 1 {
+        return sim.check_no_fork();
+    }
+    if !ok {
+        return Err(format!(
+            "no one leader after the restarts: {:?} live {:?}",
+            sim.check_converged(),
+            sim.live()
+        ));
+    }
+    for j in 0..5 {
+        let from = rng.random_range(0..n);
+        sim.send_all(from, format!("after{j}"));
+        sim.run_for(Duration::from_millis(rng.random_range(10..200)));
+    }
+    sim.run_for(Duration::from_secs(10));
+    for (i, name) in NAMES.iter().enumerate().take(n) {
+        let got = sim
+            .room_log(i)
+            .iter()
+            .filter(|(_, t)| t.starts_with("after"))
+            .count();
+        if got != 5 {
+            return Err(format!("{name} showed {got}/5 messages after the restarts"));
+        }
+    }
+    sim.check_no_fork()
+}
+
+#[test]
+fn small_room_restarts_from_disk() {
+    for_sims("small_room_restarts_from_disk", 40, small_room_restarts);
+}
