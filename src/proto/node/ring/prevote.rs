@@ -205,8 +205,10 @@ impl Node {
             "pre-vote for round {term} from {sender}: {}",
             if granted { "yes" } else { "no" }
         );
+        // With every retry: to a node that was cut off, this answer is how it learns that
+        // this voter lives (see `take_back_verdict`), through whatever losses remain.
         let msg = Message::PreVoteReply { term, granted };
-        self.send_reliable_with(now, from, msg, Token::Ring(RingToken::PreVote), 2);
+        self.send_reliable(now, from, msg, Token::Ring(RingToken::PreVote));
     }
 
     /// Two rounds of one term, each won in a ring of its own (a room restarted, or split
