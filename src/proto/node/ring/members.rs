@@ -187,10 +187,12 @@ impl Node {
         }
     }
 
-    /// A member this node itself declared dead spoke to it directly (a heartbeat from
-    /// its own address): the verdict was wrong (this node was cut off, or the member was
-    /// away), so this node takes it back. Nobody else takes another's word that a member
-    /// is online; this is this node's own word about its own verdict, on evidence.
+    /// A member this node itself declared dead answered a request this node sent after the
+    /// verdict (its pre-vote): the verdict was wrong (this node was cut off, or the member
+    /// was away), so this node takes it back. Nobody else takes another's word that a
+    /// member is online; this is this node's own word about its own verdict, on evidence.
+    /// (A heartbeat is no such evidence: one sent before a crash may arrive after the
+    /// verdict. The member refutes the verdict itself once it hears of it.)
     pub(in crate::proto::node) fn take_back_verdict(&mut self, now: Instant, id: NodeId) {
         let Some(mut m) = self.ring.members.get(id).cloned() else {
             return;

@@ -257,12 +257,16 @@ impl Node {
         term: u64,
         granted: bool,
     ) {
-        // An answer is a sign of life: a member this node declared dead answers after all.
+        if self.ring.prevote.as_ref().is_none_or(|p| p.term != term) {
+            return;
+        }
+        // An answer to what we ask now is a sign of life: a member this node declared dead
+        // answers after all.
         self.take_back_verdict(now, sender);
         let Some(name) = self.ring.members.get(sender).map(|m| m.name.clone()) else {
             return;
         };
-        let Some(p) = self.ring.prevote.as_mut().filter(|p| p.term == term) else {
+        let Some(p) = self.ring.prevote.as_mut() else {
             return;
         };
         if !granted {

@@ -296,27 +296,14 @@ fn a_leader_hearing_another_winner_of_its_term_elects_above_both() {
     }
 }
 
-/// A member this node itself declared dead heartbeats it from its address: the verdict
-/// was wrong (this node was cut off), and this node takes it back at once. A member
-/// offline on another's word stays offline until it refutes that word itself.
+/// Bob declares alice (his leader) dead himself and asks the voters. A heartbeat from her
+/// brings her back to nobody (one sent before a crash can arrive after the verdict), but
+/// her answer to his pre-vote, sent after it, does: he takes his own verdict back. A
+/// member offline on another's word stays offline whatever it answers, until it refutes
+/// that word itself.
 #[test]
-fn a_verdict_of_ones_own_is_taken_back_when_the_member_speaks() {
+fn a_verdict_of_ones_own_is_taken_back_when_the_member_answers() {
     let t0 = base_time();
-    let mut n = follower_with_dave(t0);
-    n.declare_dead(t0, CAROL);
-    drain(&mut n);
-    assert!(!n.members().is_online(CAROL));
-    n.handle_datagram(t0, addr(3), &beat(CAROL, epoch(0, LEADER)));
-    let out = drain(&mut n);
-    assert!(n.members().is_online(CAROL), "taken back");
-    assert!(
-        out.events
-            .iter()
-            .any(|e| matches!(e, Event::MemberOnline { name } if name == "carol")),
-        "{:?}",
-        out.events
-    );
-
     let mut n = follower_with_dave(t0);
     let mut dave = member(DAVE, "dave", 4);
     dave.presence = Presence::Offline;
@@ -325,9 +312,35 @@ fn a_verdict_of_ones_own_is_taken_back_when_the_member_speaks() {
         by: LEADER,
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 9, Message::Members(vec![dave])));
+    n.declare_dead(t0, LEADER);
+    let sent = flushed(&mut n, t0);
+    assert!(!n.members().is_online(LEADER));
+    let term = prevotes_sent(&sent)
+        .first()
+        .map(|(_, t)| *t)
+        .expect("bob asks the voters");
+
+    let later = t0 + Duration::from_millis(10);
+    n.handle_datagram(later, addr(1), &beat(LEADER, epoch(0, LEADER)));
     drain(&mut n);
-    assert!(!n.members().is_online(DAVE));
-    n.handle_datagram(t0, addr(4), &beat(DAVE, epoch(0, LEADER)));
+    assert!(!n.members().is_online(LEADER), "a heartbeat proves nothing");
+
+    let reply = Message::PreVoteReply {
+        term,
+        granted: false,
+    };
+    n.handle_datagram(later, addr(4), &data(DAVE, 30, reply.clone()));
     drain(&mut n);
     assert!(!n.members().is_online(DAVE), "the leader's word stands");
+
+    n.handle_datagram(later, addr(1), &data(LEADER, 30, reply));
+    let out = drain(&mut n);
+    assert!(n.members().is_online(LEADER), "taken back");
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::MemberOnline { name } if name == "alice")),
+        "{:?}",
+        out.events
+    );
 }
