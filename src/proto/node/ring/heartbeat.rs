@@ -221,6 +221,7 @@ impl Node {
             if self.may_push_table(sender, now) {
                 self.send_reliable(now, from, Message::Members(vec![entry]), Token::Control);
             }
+            self.take_back_verdict(now, sender, true);
         } else if hb.digest != self.ring.members.digest() && self.may_push_table(sender, now) {
             // Anti-entropy: tables differ, send ours, and a heartbeat with our digest so
             // that the sender (who does not hear our heartbeats: they go the other way

@@ -23,6 +23,10 @@ use super::*;
 
 /// How often one member is probed, at most, to check another's claim about it.
 const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// How long after this node's verdict that a member is dead one of its heartbeats may
+/// still be in flight: a heartbeat later than that shows it lives (see
+/// `take_back_verdict`).
+const VERDICT_IN_FLIGHT: Duration = Duration::from_secs(2);
 
 impl Node {
     /// Member table entries from `sender` (at `from`): merge what it may say (see the
@@ -187,17 +191,31 @@ impl Node {
         }
     }
 
-    /// A member this node itself declared dead answered a request this node sent after the
-    /// verdict (its pre-vote): the verdict was wrong (this node was cut off, or the member
-    /// was away), so this node takes it back. Nobody else takes another's word that a
-    /// member is online; this is this node's own word about its own verdict, on evidence.
-    /// (A heartbeat is no such evidence: one sent before a crash may arrive after the
-    /// verdict. The member refutes the verdict itself once it hears of it.)
-    pub(in crate::proto::node) fn take_back_verdict(&mut self, now: Instant, id: NodeId) {
+    /// A member this node itself declared dead speaks to it after all: the verdict was
+    /// wrong (this node was cut off, or the member was away), so this node takes it back.
+    /// The evidence must postdate the verdict: an answer to a request sent after it (its
+    /// pre-vote), or a heartbeat at least [`VERDICT_IN_FLIGHT`] after it (one sent before
+    /// a crash may still arrive just after the verdict). Nobody else takes another's word
+    /// that a member is online; this is this node's own word about its own verdict. (The
+    /// member also refutes the verdict itself once it hears of it.)
+    pub(in crate::proto::node) fn take_back_verdict(
+        &mut self,
+        now: Instant,
+        id: NodeId,
+        by_heartbeat: bool,
+    ) {
         let Some(mut m) = self.ring.members.get(id).cloned() else {
             return;
         };
         if m.presence != Presence::Offline || m.stamp.by != self.ctx.id || id == self.ctx.id {
+            return;
+        }
+        let recent = self
+            .ring
+            .verdicts
+            .get(&id)
+            .is_none_or(|at| now.saturating_duration_since(*at) < VERDICT_IN_FLIGHT);
+        if by_heartbeat && recent {
             return;
         }
         if !self.life.is_member() {
@@ -281,6 +299,13 @@ impl Node {
             m.name
         );
         let m = self.mark_offline(m);
+        let members = &self.ring.members;
+        self.ring.verdicts.retain(|id, _| {
+            members
+                .get(*id)
+                .is_some_and(|m| m.presence == Presence::Offline)
+        });
+        self.ring.verdicts.insert(id, now);
         let msg = Message::Members(vec![m.clone()]);
         self.broadcast(now, &msg, &Token::Control);
         self.member_gone(now, &m, true);

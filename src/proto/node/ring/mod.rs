@@ -70,6 +70,9 @@ pub(super) struct Ring {
     offline_since: BTreeMap<NodeId, Instant>,
     /// The voters' answers to a round this node would start (see `prevote.rs`).
     prevote: Option<prevote::PreVote>,
+    /// When this node declared each member dead, while it stays offline here (see
+    /// `Node::take_back_verdict`).
+    verdicts: BTreeMap<NodeId, Instant>,
 }
 
 impl Ring {
@@ -94,6 +97,7 @@ impl Ring {
             probing_for: BTreeMap::new(),
             offline_since: BTreeMap::new(),
             prevote: None,
+            verdicts: BTreeMap::new(),
         }
     }
 

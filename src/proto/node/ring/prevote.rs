@@ -262,7 +262,7 @@ impl Node {
         }
         // An answer to what we ask now is a sign of life: a member this node declared dead
         // answers after all.
-        self.take_back_verdict(now, sender);
+        self.take_back_verdict(now, sender, false);
         let Some(name) = self.ring.members.get(sender).map(|m| m.name.clone()) else {
             return;
         };
