@@ -10,54 +10,11 @@ mod sim;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use ringchat::proto::Command;
+use sim::leaders::{Seen, env_u64, one_leader_per_term, run_watching, watch};
 use sim::{Sim, for_sims};
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 const NAMES: [&str; 6] = ["ann", "ben", "cat", "dan", "eve", "fay"];
-
-fn env_u64(k: &str, d: u64) -> u64 {
-    std::env::var(k)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(d)
-}
-
-type Seen = BTreeMap<u64, BTreeSet<(u64, String)>>;
-
-fn watch(sim: &Sim, seen: &mut Seen) {
-    for i in sim.live() {
-        let node = sim.node(i);
-        if let Some(e) = node.epoch()
-            && e.leader == node.id()
-            && node.is_sequencing()
-        {
-            seen.entry(e.term)
-                .or_default()
-                .insert((node.id().0, sim.hosts[i].name.clone()));
-        }
-    }
-}
-
-fn run_watching(sim: &mut Sim, d: Duration, seen: &mut Seen) {
-    let end = sim.elapsed() + d;
-    while sim.elapsed() < end {
-        watch(sim, seen);
-        sim.run_for(Duration::from_millis(10));
-    }
-}
-
-fn one_leader_per_term(seen: &Seen) -> Result<(), String> {
-    for (t, ls) in seen {
-        if ls.len() > 1 {
-            return Err(format!(
-                "term {t} has {} sequencing leaders: {ls:?}",
-                ls.len()
-            ));
-        }
-    }
-    Ok(())
-}
 
 fn elected(s: &Sim) -> bool {
     s.live()
@@ -285,16 +242,7 @@ fn partition_heal(sim: &mut Sim, seed: u64) -> Result<(), String> {
     one_leader_per_term(&seen)?;
     sim.check_no_fork()?;
     sim.check_converged()?;
-    for (i, name) in NAMES.iter().enumerate().take(n) {
-        let got = sim
-            .room_log(i)
-            .iter()
-            .filter(|(_, t)| t.starts_with("after"))
-            .count();
-        if got != 5 {
-            return Err(format!("{name} showed {got}/5 after the heal"));
-        }
-    }
+    sim.check_all_showed(n, "after", 5, "after the heal")?;
     sim.check_order()?;
     sim.check_committed_everywhere()
 }
@@ -353,16 +301,7 @@ fn paused_watcher(sim: &mut Sim, seed: u64) -> Result<(), String> {
     one_leader_per_term(&seen)?;
     sim.check_no_fork()?;
     sim.check_converged()?;
-    for (i, name) in NAMES.iter().enumerate().take(n) {
-        let got = sim
-            .room_log(i)
-            .iter()
-            .filter(|(_, t)| t.starts_with("after"))
-            .count();
-        if got != 5 {
-            return Err(format!("{name} showed {got}/5 after the pause"));
-        }
-    }
+    sim.check_all_showed(n, "after", 5, "after the pause")?;
     sim.check_order()?;
     sim.check_committed_everywhere()
 }

@@ -10,51 +10,11 @@ mod sim;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use ringchat::proto::Event;
+use sim::leaders::{env_u64, one_leader_per_term, run_watching};
 use sim::{Sim, for_sims};
 use std::time::Duration;
 
-/// Runs `d` in 10 ms steps, recording for every term the ids (with host names) of the
-/// live nodes that lead it (their epoch names themselves).
-fn run_watching(
-    sim: &mut Sim,
-    d: Duration,
-    seen: &mut std::collections::BTreeMap<u64, std::collections::BTreeSet<(u64, String)>>,
-) {
-    let end = sim.elapsed() + d;
-    while sim.elapsed() < end {
-        for i in sim.live() {
-            let node = sim.node(i);
-            if let Some(e) = node.epoch()
-                && e.leader == node.id()
-            {
-                seen.entry(e.term)
-                    .or_default()
-                    .insert((node.id().0, sim.hosts[i].name.clone()));
-            }
-        }
-        sim.run_for(Duration::from_millis(10));
-    }
-}
-
-fn one_leader_per_term(
-    seen: &std::collections::BTreeMap<u64, std::collections::BTreeSet<(u64, String)>>,
-) -> Result<(), String> {
-    for (t, ls) in seen {
-        if ls.len() > 1 {
-            return Err(format!("term {t} has {} leaders: {ls:?}", ls.len()));
-        }
-    }
-    Ok(())
-}
-
 const NAMES: [&str; 6] = ["ann", "ben", "cat", "dan", "eve", "fay"];
-
-fn env_u64(k: &str, d: u64) -> u64 {
-    std::env::var(k)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(d)
-}
 
 /// SLOW_MS: low end of the slow latency (+50 ms high end). SLOW_ALL=1: every link out of
 /// the leader is slow (and into it); otherwise one follower's link from the leader only.
@@ -511,16 +471,7 @@ fn small_room_restarts(sim: &mut Sim, seed: u64) -> Result<(), String> {
         sim.run_for(Duration::from_millis(rng.random_range(10..200)));
     }
     sim.run_for(Duration::from_secs(10));
-    for (i, name) in NAMES.iter().enumerate().take(n) {
-        let got = sim
-            .room_log(i)
-            .iter()
-            .filter(|(_, t)| t.starts_with("after"))
-            .count();
-        if got != 5 {
-            return Err(format!("{name} showed {got}/5 messages after the restarts"));
-        }
-    }
+    sim.check_all_showed(n, "after", 5, "messages after the restarts")?;
     sim.check_no_fork()
 }
 

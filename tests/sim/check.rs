@@ -7,6 +7,28 @@ use ringchat::wire::ChatEntry;
 use std::collections::{BTreeMap, BTreeSet};
 
 impl Sim {
+    /// Every one of the first `n` hosts showed `count` room messages whose text starts
+    /// with `prefix` (sent `when`, for the error).
+    pub fn check_all_showed(
+        &self,
+        n: usize,
+        prefix: &str,
+        count: usize,
+        when: &str,
+    ) -> Result<(), String> {
+        for (i, host) in self.hosts.iter().enumerate().take(n) {
+            let got = self
+                .room_log(i)
+                .iter()
+                .filter(|(_, t)| t.starts_with(prefix))
+                .count();
+            if got != count {
+                return Err(format!("{} showed {got}/{count} {when}", host.name));
+            }
+        }
+        Ok(())
+    }
+
     /// The room messages host `i` showed, as `(sender name, text)`, in order.
     pub fn room_log(&self, i: usize) -> Vec<(String, String)> {
         self.hosts[i]

@@ -21,6 +21,7 @@ use ringchat::proto::{Command, Event, Node, NodeConfig, Restored, read_run};
 pub mod check;
 mod disk;
 pub mod faults;
+pub mod leaders;
 pub mod seeds;
 
 use disk::write_to;
