@@ -1,5 +1,7 @@
 //! The ring: the member table, failure detection of the ring predecessor, heartbeats to
-//! the successor, refuting false reports, and the Chang-Roberts election of a leader.
+//! the successor, refuting false reports, and the Chang-Roberts election of a leader
+//! (`election.rs`), started on a node's own judgement only once a majority of the
+//! voters agrees (`prevote.rs`).
 //!
 //! Owns who is in the room, who leads it (the [`Epoch`]) and what the election and the
 //! detector know. Never sequences or shows a room message: when leadership changes it
