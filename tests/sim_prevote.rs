@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use ringchat::proto::Event;
 use sim::leaders::{env_u64, one_leader_per_term, run_watching};
-use sim::{Sim, for_sims};
+use sim::{Sim, for_listed_sims, for_sims};
 use std::time::Duration;
 
 const NAMES: [&str; 6] = ["ann", "ben", "cat", "dan", "eve", "fay"];
@@ -283,6 +283,15 @@ fn cut_off_member(sim: &mut Sim, seed: u64) -> Result<(), String> {
 #[test]
 fn cut_off_member_never_moves_the_term() {
     for_sims("cut_off_member_never_moves_the_term", 40, cut_off_member);
+}
+
+/// Seeds that once failed: the cut-off member's verdict on the leader, resent after the
+/// heal, reached the others after it had taken the verdict back; two of four then agreed
+/// the leader was gone and moved the term (4512). A verdict taken back is now told to
+/// everyone, and its author may take it back at others too.
+#[test]
+fn cut_off_seeds_that_once_failed() {
+    for_listed_sims(&[4512], cut_off_member);
 }
 
 /// One-way faults that last (FAULT): `deaf_leader` (nothing reaches the leader),

@@ -113,7 +113,8 @@ impl Node {
             (Presence::Online, Presence::Offline) => {
                 self.ring.members.successor_of(m.id) == Some(sender)
             }
-            (Presence::Offline, Presence::Online) => false,
+            // The author of a verdict takes it back (see `take_back_verdict`).
+            (Presence::Offline, Presence::Online) => old.stamp.by == sender && m.stamp.by == sender,
             _ => true,
         }
     }
@@ -234,6 +235,14 @@ impl Node {
         };
         if self.ring.members.merge(m.clone()) == Change::CameOnline {
             self.member_came_online(now, &m);
+        }
+        // Everyone told of the verdict is told it is taken back: a resend of the verdict
+        // that arrives later is older than this.
+        let msg = Message::Members(vec![m]);
+        self.broadcast(now, &msg, &Token::Control);
+        if self.leader() == Some(id) {
+            // The leader lives: no round to replace it, whoever else agrees.
+            self.end_prevote();
         }
     }
 
