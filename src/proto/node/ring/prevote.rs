@@ -48,21 +48,29 @@ impl Node {
     /// This node lost its leader on its own judgement: ask the voters whether they did too,
     /// and start a round once a majority agrees (see the module documentation).
     pub(in crate::proto::node) fn seek_election(&mut self, now: Instant) {
-        if self.ring.prevote.is_some() || self.ring.election.is_participant() {
-            return;
+        if self.begin_prevote() {
+            log_at!(
+                debug,
+                self,
+                "asking the voters whether they lost the leader"
+            );
+            self.ask_prevotes(now);
         }
-        log_at!(
-            debug,
-            self,
-            "asking the voters whether they lost the leader"
-        );
+    }
+
+    /// A pre-vote starts, unless one is pending or a round is under way already; whether
+    /// it did.
+    fn begin_prevote(&mut self) -> bool {
+        if self.ring.prevote.is_some() || self.ring.election.is_participant() {
+            return false;
+        }
         self.ring.prevote = Some(PreVote {
             term: 0,
             granted: BTreeSet::new(),
             asked: 0,
             told: false,
         });
-        self.ask_prevotes(now);
+        true
     }
 
     /// A member held offline came back while this node seeks a round: the room may be
@@ -78,18 +86,11 @@ impl Node {
     /// come round the ring; if none has come within a suspicion bound, this node asks the
     /// voters itself (the watcher may have died too).
     pub(in crate::proto::node) fn seek_election_later(&mut self, now: Instant) {
-        if self.ring.prevote.is_some() || self.ring.election.is_participant() {
-            return;
+        if self.begin_prevote() {
+            self.ctx
+                .timers
+                .set(Timer::PreVote, now + self.ctx.cfg.suspect_after());
         }
-        self.ring.prevote = Some(PreVote {
-            term: 0,
-            granted: BTreeSet::new(),
-            asked: 0,
-            told: false,
-        });
-        self.ctx
-            .timers
-            .set(Timer::PreVote, now + self.ctx.cfg.suspect_after());
     }
 
     /// No pre-vote is needed any more: a round started or a leader was followed.
@@ -263,19 +264,10 @@ impl Node {
         // An answer to what we ask now is a sign of life: a member this node declared dead
         // answers after all.
         self.take_back_verdict(now, sender, false);
-        let Some(name) = self.ring.members.get(sender).map(|m| m.name.clone()) else {
-            return;
-        };
-        let Some(p) = self.ring.prevote.as_mut() else {
-            return;
-        };
-        if !granted {
-            return;
-        }
-        p.granted.insert(name);
-        let voters = self.prevote_voters();
-        if self.prevote_won(&voters) {
-            self.start_election(now);
+        if let Some(name) = self.ring.members.get(sender).map(|m| m.name.clone())
+            && granted
+        {
+            self.prevote_granted_by(now, &name);
         }
     }
 
@@ -304,9 +296,10 @@ impl Node {
             .is_some_and(|l| self.ring.members.is_online(l) && self.ring.leader_shown)
     }
 
-    /// A voter named `name` proved its identity in a join while this node seeks a round:
-    /// it is looking for the room, so it follows no leader: its yes (a room of two whose
-    /// leader restarted comes back this way).
+    /// Voter `name` said yes to our pre-vote: its answer, or its proof of identity in a
+    /// join while this node seeks a round (it is looking for the room, so it follows no
+    /// leader; a room of two whose leader restarted comes back this way). Counted if it
+    /// votes; the round starts once a majority did.
     pub(in crate::proto::node) fn prevote_granted_by(&mut self, now: Instant, name: &str) {
         let voters = self.prevote_voters();
         let Some(p) = self.ring.prevote.as_mut() else {
@@ -315,7 +308,6 @@ impl Node {
         if !voters.contains(name) {
             return;
         }
-        log_at!(debug, self, "{name} is looking for the room: its yes");
         p.granted.insert(name.to_string());
         if self.prevote_won(&voters) {
             self.start_election(now);

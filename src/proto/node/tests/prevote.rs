@@ -71,7 +71,7 @@ pub(super) fn grant_prevotes(
 
 /// Bob follows carol's term 1 (he passed her token on, dave announced her win), and
 /// carol never speaks in it: after two leader checks bob wants a new round.
-fn bob_losing_carol(t0: Instant) -> Node {
+pub(super) fn bob_losing_carol(t0: Instant) -> Node {
     let mut n = follower_with_dave(t0);
     let token = Message::Election {
         term: 1,

@@ -2,7 +2,7 @@
 //! knows, taken only on the word of the leader they name or with the evidence of a real
 //! round, and a followed leader that never shows it leads is replaced.
 
-use super::prevote::grant_prevotes;
+use super::prevote::{bob_losing_carol, grant_prevotes};
 use super::*;
 use crate::wire::Heartbeat;
 
@@ -283,20 +283,7 @@ fn a_newer_leader_named_by_a_neighbour_is_asked_first() {
 #[test]
 fn a_leader_that_never_shows_it_leads_is_replaced() {
     let t0 = base_time();
-    let mut n = follower_with_dave(t0);
-    let token = Message::Election {
-        term: 1,
-        candidate: CAROL,
-        log: Seq(1000),
-    };
-    n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
-    n.handle_datagram(
-        t0,
-        addr(4),
-        &data(DAVE, 1, Message::Elected(epoch(1, CAROL))),
-    );
-    flushed(&mut n, t0);
-    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
+    let mut n = bob_losing_carol(t0);
     let half = n.ctx.cfg.election_timeout / 2;
     n.handle_timeout(t0 + half);
     let sent = all_packets(&mut n);
