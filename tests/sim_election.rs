@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use ringchat::proto::Command;
 use sim::leaders::{Seen, env_u64, one_leader_per_term, run_watching, watch};
-use sim::{Sim, for_sims};
+use sim::{Sim, for_listed_sims, for_sims};
 use std::time::Duration;
 
 const NAMES: [&str; 6] = ["ann", "ben", "cat", "dan", "eve", "fay"];
@@ -175,6 +175,14 @@ fn leader_exits(sim: &mut Sim, seed: u64) -> Result<(), String> {
 #[test]
 fn leader_exit_during_traffic() {
     for_sims("leader_exit_during_traffic", 40, leader_exits);
+}
+
+/// A member passed the round's token to the leaving leader just before its goodbye
+/// arrived; the leader took it and went, and the round waited 2 s for its timeout. The
+/// token is now passed on again when the member it went to turns out to have gone.
+#[test]
+fn leader_exit_seeds_that_once_failed() {
+    for_listed_sims(&[340, 1450], leader_exits);
 }
 
 /// Partitions: SPLIT=22 (4 nodes, 2+2) or SPLIT=32 (5 nodes, 3+2, leader's side picked at

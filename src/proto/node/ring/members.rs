@@ -264,6 +264,7 @@ impl Node {
         self.refresh_watch(now);
         self.survivor_gone(now, m.id);
         self.maybe_confirmed(now, None);
+        self.repass_ring(now, m.id);
         let was_leader = self.leader() == Some(m.id);
         if self.life.is_member() && self.ring.election.is_participant() && !was_leader {
             // A round under way may carry the dead member's id as its candidate, which

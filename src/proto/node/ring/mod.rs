@@ -75,6 +75,10 @@ pub(super) struct Ring {
     /// When this node declared each member dead, while it stays offline here (see
     /// `Node::take_back_verdict`).
     verdicts: BTreeMap<NodeId, Instant>,
+    /// The ring message (election token or announcement) passed on last, and to whom:
+    /// passed again to the next successor if that one turns out to have gone (it may
+    /// have taken it while leaving, and dropped it).
+    last_pass: Option<(NodeId, Message)>,
 }
 
 impl Ring {
@@ -100,6 +104,7 @@ impl Ring {
             offline_since: BTreeMap::new(),
             prevote: None,
             verdicts: BTreeMap::new(),
+            last_pass: None,
         }
     }
 

@@ -456,3 +456,49 @@ fn a_candidate_behind_this_node_is_not_supported() {
         assert_eq!(sent, vec![expected], "carol's token with log {log}");
     }
 }
+
+/// A member passed a round's token to the leader, which took it and then left (its
+/// goodbye came after the token): the token goes to the next successor as well, instead
+/// of the round waiting for its timeout.
+#[test]
+fn a_token_passed_to_a_leader_that_then_left_is_passed_on_again() {
+    let t0 = base_time();
+    // Ring 100 (alice, leader) -> 150 (erin) -> 200 (bob) -> 300 (carol); carol leaves,
+    // so bob's successor is alice.
+    const ERIN: NodeId = NodeId(150);
+    let goodbye = |id: NodeId, name: &str, port: u16| {
+        let mut m = member(id, name, port);
+        m.presence = Presence::Offline;
+        m.stamp = Stamp {
+            lamport: Lamport(40),
+            by: id,
+        };
+        Message::Members(vec![m])
+    };
+    let mut n = follower_with(t0, vec![member(ERIN, "erin", 5)]).0;
+    n.handle_datagram(t0, addr(3), &data(CAROL, 1, goodbye(CAROL, "carol", 3)));
+    drain(&mut n);
+    assert!(!n.members().is_online(CAROL), "carol left");
+    assert_eq!(n.members().next(), Some(LEADER), "bob's successor is alice");
+
+    let token = Message::Election {
+        term: 1,
+        candidate: ERIN,
+        log: Seq(1000),
+    };
+    let is_token = |m: &Message| matches!(m, Message::Election { term: 1, .. });
+    n.handle_datagram(t0, addr(5), &data(ERIN, 1, token));
+    let out = drain(&mut n);
+    let ids = out.ids_to(addr(1), is_token);
+    assert_eq!(ids.len(), 1, "the token goes to alice");
+    // Alice takes it (acks it), and her goodbye comes after.
+    n.handle_datagram(t0, addr(1), &ack_of(BOB, LEADER, &ids));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, goodbye(LEADER, "alice", 1)));
+    let out = drain(&mut n);
+    assert_eq!(n.members().next(), Some(ERIN));
+    assert_eq!(
+        out.ids_to(addr(5), is_token).len(),
+        1,
+        "the token goes round again, now to erin"
+    );
+}
