@@ -67,6 +67,8 @@ struct Peer {
     rtt: RttEstimator,
     /// Messages to this destination awaiting an ack.
     in_flight: usize,
+    /// When the newest message of ours it acked was sent: it heard us after then.
+    heard_us: Option<Instant>,
 }
 
 /// How many destinations are remembered; past it, those with nothing in flight are
@@ -118,6 +120,7 @@ impl<T> Reliable<T> {
                 next_seq: 1,
                 rtt: RttEstimator::new(initial),
                 in_flight: 0,
+                heard_us: None,
             }
         })
     }
@@ -220,6 +223,9 @@ impl<T> Reliable<T> {
         if let Some(peer) = self.peers.get_mut(&from) {
             // Every message taken was to `from`.
             peer.in_flight = peer.in_flight.saturating_sub(tokens.len());
+            if let Some((sent_at, _)) = latest {
+                peer.heard_us = peer.heard_us.max(Some(sent_at));
+            }
             if let Some((sent_at, true)) = latest {
                 peer.rtt
                     .sample(now.saturating_duration_since(sent_at), floor, cap);
@@ -365,6 +371,19 @@ impl<T> Reliable<T> {
     }
 
     /// How many messages to `to` await an ack.
+    /// Whether a message sent (or resent) to `to` at `since` or later awaits its ack.
+    pub fn sent_since(&self, to: SocketAddr, since: Instant) -> bool {
+        self.pending
+            .iter()
+            .any(|(_, p)| p.to == to && p.sent_at >= since)
+    }
+
+    /// When the newest message of ours that `to` acked was sent (round-trip evidence
+    /// that it hears us), if it acked any.
+    pub fn heard_us_at(&self, to: SocketAddr) -> Option<Instant> {
+        self.peers.get(&to).and_then(|p| p.heard_us)
+    }
+
     pub fn in_flight_to(&self, to: SocketAddr) -> usize {
         self.peers.get(&to).map_or(0, |p| p.in_flight)
     }

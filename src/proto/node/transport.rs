@@ -49,6 +49,13 @@ impl Transport {
         self.reliable.in_flight()
     }
 
+    /// Whether `to` acked a message of ours sent at `since` or later (it hears us), and
+    /// whether one sent since then awaits its ack.
+    pub(super) fn hears_us(&self, to: SocketAddr, since: Instant) -> (bool, bool) {
+        let heard = self.reliable.heard_us_at(to).is_some_and(|t| t >= since);
+        (heard, self.reliable.sent_since(to, since))
+    }
+
     /// Whether a reliable message whose token matches is still awaiting its ack.
     pub(super) fn any_pending(&self, f: impl Fn(&Token) -> bool) -> bool {
         self.reliable.any_pending(f)

@@ -163,12 +163,63 @@ impl Node {
         let Some(change) = change else {
             return;
         };
+        if let ConfigChange::Remove(user) = &change
+            && !self.majority_hears_us_without(now, user)
+        {
+            return;
+        }
         let Some(l) = self.room.leadership_mut() else {
             return;
         };
         let seq = l.sequencer.take_next();
         log_at!(debug, self, "proposing {change:?} as #{seq}");
         self.propose(now, ChatEntry::config(seq, change));
+    }
+
+    /// Whether a majority of the configuration without `user` hears this leader: itself,
+    /// and the voters that acked a message of its within the election timeout. A removal
+    /// commits only by that majority, and once proposed it counts at once: proposed
+    /// without it (a leader that hears nothing, or a removal on the word of a member that
+    /// hears nothing), it would stall the room for good. The voters not known to hear it
+    /// are sent its own entry, whose acks tell; it is asked again on every heartbeat.
+    fn majority_hears_us_without(&mut self, now: Instant, user: &str) -> bool {
+        let since = now
+            .checked_sub(self.ctx.cfg.election_timeout)
+            .unwrap_or(now);
+        let voters = self.room.voters.clone();
+        let after: Vec<&String> = voters.iter().filter(|u| *u != user).collect();
+        let majority = after.len() / 2 + 1;
+        let mut hears = 0;
+        let mut ask = Vec::new();
+        for u in after {
+            if *u == self.ctx.cfg.name {
+                hears += 1;
+                continue;
+            }
+            let Some(m) = self
+                .ring
+                .members()
+                .by_name(u)
+                .filter(|m| m.presence == Presence::Online)
+            else {
+                continue;
+            };
+            match self.transport.hears_us(m.addr, since) {
+                (true, _) => hears += 1,
+                (false, false) => ask.push(m.addr),
+                (false, true) => {}
+            }
+        }
+        if hears >= majority {
+            return true;
+        }
+        if let Some(me) = self.ring.members().get(self.ctx.id).cloned() {
+            for addr in ask {
+                let msg = Message::Members(vec![me.clone()]);
+                self.send_reliable(now, addr, msg, Token::Control);
+            }
+        }
+        false
     }
 
     /// A leaving member asks to be taken out of the configuration.

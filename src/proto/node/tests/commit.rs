@@ -3,6 +3,7 @@
 //! what nobody keeps any more, on the leader's word.
 
 use super::*;
+use crate::wire::ConfigChange;
 
 /// Hold-back: messages are shown in sequence order; a gap is fetched from the leader.
 #[test]
@@ -181,4 +182,61 @@ fn a_message_typed_just_before_leaving_is_sent_first() {
         "shown before leaving: {:?}",
         out.events
     );
+}
+
+/// A leader proposes removing a voter only while a majority of the configuration without
+/// it hears the leader: otherwise the removal, which counts at once, could never commit
+/// and would stall the room. Here carol leaves when bob has acked nothing for longer than
+/// an election timeout: the leader first checks that bob hears it.
+#[test]
+fn a_removal_waits_until_a_majority_without_the_member_hears_the_leader() {
+    let t0 = base_time();
+    let mut n = leader_with_bob(t0);
+    let key = identity(CAROL.0 as u8);
+    let out = join_as(&mut n, t0, (CAROL, 3, "carol"), &key, &key);
+    ack_proposals(&mut n, t0, &out, &[(BOB, 2), (CAROL, 3)]);
+    assert!(n.room.voters().contains("carol"), "carol votes");
+
+    // Bob's last ack is older than the election timeout.
+    n.ctx.cfg.election_timeout = Duration::from_millis(100);
+    let later = t0 + Duration::from_millis(150);
+    let mut gone = member(CAROL, "carol", 3);
+    gone.presence = Presence::Offline;
+    gone.stamp = Stamp {
+        lamport: Lamport(1000),
+        by: CAROL,
+    };
+    let goodbye = Envelope {
+        from: CAROL,
+        lamport: Lamport(1000),
+        packets: vec![Packet::Data {
+            id: MsgId(9),
+            msg: Message::Members(vec![gone]),
+        }],
+    };
+    n.handle_datagram(later, addr(3), &encode(&goodbye).unwrap());
+    assert!(!n.members().is_online(CAROL), "carol left");
+    let mut out = drain(&mut n);
+    // What waits to be batched leaves too.
+    if let Some(due) = n.transport.held_until() {
+        n.handle_timeout(due);
+        out.sent.extend(drain(&mut n).sent);
+    }
+    let is_removal = |m: &Message| {
+        matches!(m, Message::Sequenced(e)
+            if matches!(e.config_change(), Some(ConfigChange::Remove(u)) if u == "carol"))
+    };
+    assert!(
+        out.ids_to(addr(2), is_removal).is_empty(),
+        "not proposed before bob is known to hear the leader"
+    );
+    let asked = out.ids_to(addr(2), |_| true);
+    assert!(!asked.is_empty(), "bob is asked");
+
+    // Bob acks: on the next heartbeat the removal goes out.
+    n.handle_datagram(later, addr(2), &ack_of(n.id(), BOB, &asked));
+    let tick = later + Duration::from_millis(60);
+    n.handle_timeout(tick);
+    let out = drain(&mut n);
+    assert_eq!(out.ids_to(addr(2), is_removal).len(), 1, "proposed now");
 }
