@@ -476,11 +476,13 @@ fn paused_watcher_then_leader_crash(sim: &mut Sim, seed: u64) -> Result<(), Stri
     sim.check_histories()
 }
 
-/// Ignored, as it fails: with N=6 PAUSE_MS=1800 AT_MS=1350 failover takes about 2 s in 19
-/// of 100 seeds (20 of 100 before pre-vote): a new leader's take-over waits a recovery
-/// timeout for the resumed watcher, which ignores the round it did not see.
+/// Failover took about 2 s in 19 of 100 seeds with N=6 PAUSE_MS=1800 AT_MS=1350 (and in
+/// seed 14 of the default): the new leader's take-over waited a recovery timeout for the
+/// resumed watcher, which had missed the round and asked to be let in instead of
+/// answering. A survivor that asks to be let in is now no longer waited for. (With those
+/// values seed 38 still takes 1.01 s: the resumed watcher is the only member whose word
+/// on the leader the others take, and it judges its neighbours afresh on waking.)
 #[test]
-#[ignore]
 fn leader_crashes_while_its_watcher_is_paused() {
     for_sims(
         "leader_crashes_while_its_watcher_is_paused",

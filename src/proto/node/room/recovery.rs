@@ -78,6 +78,20 @@ impl Node {
         );
     }
 
+    /// A survivor asked what it holds asks to be let in instead (it missed the round:
+    /// paused, say): it will not answer, so recovery waits for it no longer. Its join is
+    /// taken up once this leader sequences, or at once if it votes.
+    pub(in crate::proto::node) fn survivor_asks_in(&mut self, now: Instant, id: NodeId) {
+        if self
+            .room
+            .recovery_mut()
+            .is_some_and(|rec| rec.waiting.remove(&id))
+        {
+            log_at!(debug, self, "{id} asks to be let in instead of answering");
+            self.maybe_finish_recovery(now);
+        }
+    }
+
     /// During recovery, a message older than this leader's own delivery point: kept aside
     /// for members that lack it, if a member showed it (committed). Returns whether it was
     /// taken.

@@ -223,3 +223,34 @@ fn what_a_restarted_node_is_given_while_it_looks_for_the_room_waits_for_it() {
         .collect();
     assert_eq!(submitted, vec!["typed early"]);
 }
+
+/// A survivor that missed the round (paused while it ran) asks the new leader to let it
+/// in instead of answering: the take-over no longer waits for its answer (it waited a
+/// recovery timeout before).
+#[test]
+fn a_survivor_asking_to_be_let_in_is_not_waited_for() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    let reply = Message::SyncReply {
+        epoch: Epoch {
+            term: 1,
+            leader: BOB,
+        },
+        next: Seq(1),
+        high: Seq(0),
+        sent: 0,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 6, reply));
+    drain(&mut n);
+    assert!(n.room.is_recovering(), "carol has not answered yet");
+    let join = Message::Join {
+        name: "carol".into(),
+        key: identity(CAROL.0 as u8).verifying_key().to_bytes(),
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, join));
+    drain(&mut n);
+    assert!(
+        !n.room.is_recovering(),
+        "bob and alice are a majority; carol's join is her answer"
+    );
+}
