@@ -14,6 +14,9 @@ const TABLE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Every this many heartbeat rounds, one offline member (round-robin) gets a heartbeat
 /// too, so that the two sides of a healed partition find each other again.
 const OFFLINE_PROBE_ROUNDS: u64 = 10;
+/// Every this many heartbeat rounds, while a pre-vote waits for a majority, a few offline
+/// members are probed (see `probe_offline_now`).
+const SEEKING_PROBE_ROUNDS: u64 = 3;
 /// Offline members probed at once when one of them comes back (see `probe_offline_now`).
 const HEAL_PROBES: usize = 4;
 /// Every this many heartbeat rounds, a leader back from an absence asks the members it has
@@ -102,7 +105,12 @@ impl Node {
             self.send_heartbeat(addr, false);
         }
         self.ring.beats += 1;
-        if self.ring.beats.is_multiple_of(OFFLINE_PROBE_ROUNDS)
+        if self.ring.prevote.is_some() && self.ring.beats.is_multiple_of(SEEKING_PROBE_ROUNDS) {
+            // Asking the voters for a round and short of a majority: cut off, perhaps.
+            // The room is sought faster, and the first member back brings the rest (see
+            // `member_came_online`).
+            self.probe_offline_now();
+        } else if self.ring.beats.is_multiple_of(OFFLINE_PROBE_ROUNDS)
             && let Some(addr) = self.next_offline_to_probe()
         {
             // A probe: a live member answers at once, and its answer shows it whether it
