@@ -174,26 +174,27 @@ impl Node {
             .and_then(|id| self.ring.members.get(id))
         {
             let addr = next.addr;
-            self.ring.last_pass = Some((next.id, msg.clone()));
+            self.ring.last_pass = Some((next.id, now, msg.clone()));
             self.transport.count_election_message(true);
             self.send_reliable(now, addr, msg.clone(), Token::Ring(RingToken::Pass(msg)));
         }
     }
 
     /// Member `gone` left or died: if it was the last to be passed a ring message of a
-    /// round still under way, it may have taken it and gone (a leader that left, say,
-    /// before this node heard its goodbye): pass it to the current successor too. A
-    /// token seen twice changes nothing.
+    /// round still under way (or an announcement within the election timeout), it may
+    /// have taken it and gone (a leader that left, say, before this node heard its
+    /// goodbye): pass it to the current successor too. A token seen twice changes nothing.
     pub(in crate::proto::node) fn repass_ring(&mut self, now: Instant, gone: NodeId) {
-        let Some((to, msg)) = self.ring.last_pass.clone() else {
+        let Some((to, at, msg)) = self.ring.last_pass.clone() else {
             return;
         };
+        let recent = now.saturating_duration_since(at) < self.ctx.cfg.election_timeout;
         let round_open = match &msg {
             Message::Election { term, .. } => {
                 self.ring.election.is_participant()
                     && self.ring.epoch.is_none_or(|e| e.term < *term)
             }
-            Message::Elected(epoch) => self.ring.epoch == Some(*epoch),
+            Message::Elected(epoch) => recent && self.ring.epoch == Some(*epoch),
             _ => false,
         };
         if to != gone || !round_open || !self.life.takes_part() {

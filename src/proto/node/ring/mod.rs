@@ -75,10 +75,10 @@ pub(super) struct Ring {
     /// When this node declared each member dead, while it stays offline here (see
     /// `Node::take_back_verdict`).
     verdicts: BTreeMap<NodeId, Instant>,
-    /// The ring message (election token or announcement) passed on last, and to whom:
-    /// passed again to the next successor if that one turns out to have gone (it may
-    /// have taken it while leaving, and dropped it).
-    last_pass: Option<(NodeId, Message)>,
+    /// The ring message (election token or announcement) passed on last, to whom and
+    /// when: passed again to the next successor if that one turns out to have gone (it
+    /// may have taken it while leaving, and dropped it).
+    last_pass: Option<(NodeId, Instant, Message)>,
 }
 
 impl Ring {
