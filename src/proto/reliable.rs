@@ -69,6 +69,8 @@ struct Peer {
     in_flight: usize,
     /// When the newest message of ours it acked was sent: it heard us after then.
     heard_us: Option<Instant>,
+    /// When a message to it was last sent or resent.
+    last_sent: Option<Instant>,
 }
 
 /// How many destinations are remembered; past it, those with nothing in flight are
@@ -121,6 +123,7 @@ impl<T> Reliable<T> {
                 rtt: RttEstimator::new(initial),
                 in_flight: 0,
                 heard_us: None,
+                last_sent: None,
             }
         })
     }
@@ -162,6 +165,7 @@ impl<T> Reliable<T> {
         let peer = self.peer(to);
         peer.next_seq = (peer.next_seq + 1).min(MsgId::MAX_SEQ);
         peer.in_flight += 1;
+        peer.last_sent = Some(now);
         let deadline = now + rto;
         self.deadlines.insert((deadline, id));
         self.pending.insert(
@@ -291,6 +295,9 @@ impl<T> Reliable<T> {
             p.retries_left -= 1;
             p.resends += 1;
             p.sent_at = now;
+            if let Some(peer) = self.peers.get_mut(&p.to) {
+                peer.last_sent = Some(now);
+            }
             let wait = self.peers.get(&p.to).map_or(self.initial_rto, |peer| {
                 peer.rtt
                     .backed_off(p.resends, self.initial_rto)
@@ -370,12 +377,12 @@ impl<T> Reliable<T> {
         self.pending.len()
     }
 
-    /// How many messages to `to` await an ack.
-    /// Whether a message sent (or resent) to `to` at `since` or later awaits its ack.
+    /// Whether messages to `to` await an ack and one was sent (or resent) at `since` or
+    /// later.
     pub fn sent_since(&self, to: SocketAddr, since: Instant) -> bool {
-        self.pending
-            .iter()
-            .any(|(_, p)| p.to == to && p.sent_at >= since)
+        self.peers
+            .get(&to)
+            .is_some_and(|p| p.in_flight > 0 && p.last_sent.is_some_and(|t| t >= since))
     }
 
     /// When the newest message of ours that `to` acked was sent (round-trip evidence
@@ -384,6 +391,7 @@ impl<T> Reliable<T> {
         self.peers.get(&to).and_then(|p| p.heard_us)
     }
 
+    /// How many messages to `to` await an ack.
     pub fn in_flight_to(&self, to: SocketAddr) -> usize {
         self.peers.get(&to).map_or(0, |p| p.in_flight)
     }

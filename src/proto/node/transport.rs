@@ -177,8 +177,12 @@ impl Node {
                     if !tokens.is_empty() {
                         self.transport.outgoing.note_acked(from);
                     }
+                    let any = !tokens.is_empty();
                     for token in tokens {
                         self.settle(now, from, token, Fate::Acked);
+                    }
+                    if any {
+                        self.on_ack_for_config(now);
                     }
                 }
             }

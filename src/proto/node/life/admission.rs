@@ -34,7 +34,7 @@ impl Node {
             }
             return self.refuse(now, n.addr, Refusal::NoLeader);
         }
-        self.survivor_asks_in(now, n.id);
+        self.survivor_asks_in(now, &n);
         // Taken up once this new leader has taken over sequencing; a returning voter is
         // let in at once (its answer may be the one recovery waits for). That is a voter
         // of the configuration the log ends with, whose addition may not be known

@@ -14,8 +14,8 @@ const TABLE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
 /// Every this many heartbeat rounds, one offline member (round-robin) gets a heartbeat
 /// too, so that the two sides of a healed partition find each other again.
 const OFFLINE_PROBE_ROUNDS: u64 = 10;
-/// Every this many heartbeat rounds, while a pre-vote waits for a majority, a few offline
-/// members are probed (see `probe_offline_now`).
+/// Every this many heartbeat rounds, while a pre-vote is pending, a few offline members
+/// are probed (see `probe_offline_now`).
 const SEEKING_PROBE_ROUNDS: u64 = 3;
 /// Offline members probed at once when one of them comes back (see `probe_offline_now`).
 const HEAL_PROBES: usize = 4;
@@ -106,9 +106,9 @@ impl Node {
         }
         self.ring.beats += 1;
         if self.ring.prevote.is_some() && self.ring.beats.is_multiple_of(SEEKING_PROBE_ROUNDS) {
-            // Asking the voters for a round and short of a majority: cut off, perhaps.
-            // The room is sought faster, and the first member back brings the rest (see
-            // `member_came_online`).
+            // The leader is gone and no round under way yet (asking the voters, or
+            // waiting for the watcher's round): cut off, perhaps. The room is sought
+            // faster, and the first member back brings the rest (`member_came_online`).
             self.probe_offline_now();
         } else if self.ring.beats.is_multiple_of(OFFLINE_PROBE_ROUNDS)
             && let Some(addr) = self.next_offline_to_probe()
@@ -153,9 +153,15 @@ impl Node {
     /// A member held offline here came back: a partition may have healed, so the other
     /// members held offline are probed at once (a few, round-robin), not one a second.
     pub(in crate::proto::node) fn probe_offline_now(&mut self) {
+        let mut probed = Vec::with_capacity(HEAL_PROBES);
         for _ in 0..HEAL_PROBES {
             match self.next_offline_to_probe() {
-                Some(addr) => self.send_heartbeat(addr, true),
+                // Round again: fewer offline than probes.
+                Some(addr) if probed.contains(&addr) => return,
+                Some(addr) => {
+                    probed.push(addr);
+                    self.send_heartbeat(addr, true);
+                }
                 None => return,
             }
         }

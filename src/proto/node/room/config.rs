@@ -163,9 +163,11 @@ impl Node {
         let Some(change) = change else {
             return;
         };
-        if let ConfigChange::Remove(user) = &change
-            && !self.majority_hears_us_without(now, user)
-        {
+        let hears = self.majority_hears_us_after(now, &change);
+        if let Some(l) = self.room.leadership_mut() {
+            l.change_waits = !hears;
+        }
+        if !hears {
             return;
         }
         let Some(l) = self.room.leadership_mut() else {
@@ -176,22 +178,26 @@ impl Node {
         self.propose(now, ChatEntry::config(seq, change));
     }
 
-    /// Whether a majority of the configuration without `user` hears this leader: itself,
-    /// and the voters that acked a message of its within the election timeout. A removal
-    /// commits only by that majority, and once proposed it counts at once: proposed
-    /// without it (a leader that hears nothing, or a removal on the word of a member that
-    /// hears nothing), it would stall the room for good. The voters not known to hear it
-    /// are sent its own entry, whose acks tell; it is asked again on every heartbeat.
-    fn majority_hears_us_without(&mut self, now: Instant, user: &str) -> bool {
+    /// Whether a majority of the configuration after `change` hears this leader: itself,
+    /// and the voters (a newcomer included) that acked a message of its within the
+    /// election timeout. A change counts at once and commits only by that majority:
+    /// proposed without it (a leader that hears nothing, a removal on the word of a
+    /// member that hears nothing, a newcomer that crashed after its proof), it would
+    /// stall the room for good. The voters not known to hear it are sent its own entry,
+    /// whose acks tell; it is asked again on every heartbeat.
+    fn majority_hears_us_after(&mut self, now: Instant, change: &ConfigChange) -> bool {
         let since = now
             .checked_sub(self.ctx.cfg.election_timeout)
             .unwrap_or(now);
-        let voters = self.room.voters.clone();
-        let after: Vec<&String> = voters.iter().filter(|u| *u != user).collect();
+        let mut after = self.room.voters.clone();
+        match change {
+            ConfigChange::Add(user) => after.insert(user.clone()),
+            ConfigChange::Remove(user) => after.remove(user),
+        };
         let majority = after.len() / 2 + 1;
         let mut hears = 0;
         let mut ask = Vec::new();
-        for u in after {
+        for u in &after {
             if *u == self.ctx.cfg.name {
                 hears += 1;
                 continue;
@@ -220,6 +226,14 @@ impl Node {
             }
         }
         false
+    }
+
+    /// An ack came: if a change of the configuration waits to hear from a majority, see
+    /// whether it has now.
+    pub(in crate::proto::node) fn on_ack_for_config(&mut self, now: Instant) {
+        if self.room.leadership().is_some_and(|l| l.change_waits) {
+            self.reconcile_voters(now);
+        }
     }
 
     /// A leaving member asks to be taken out of the configuration.

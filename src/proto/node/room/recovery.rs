@@ -41,7 +41,11 @@ impl Node {
             if from > rec.requested_from {
                 rec.answered.clear();
             }
-            rec.waiting = peers.iter().map(|(id, _)| *id).collect();
+            rec.waiting = peers
+                .iter()
+                .map(|(id, _)| *id)
+                .filter(|id| !rec.excused.contains(id))
+                .collect();
             rec.requested_from = from;
             rec.asked_at = asked_at;
         }
@@ -68,6 +72,7 @@ impl Node {
         let Some(rec) = self.room.recovery_mut() else {
             return;
         };
+        rec.excused.remove(&id);
         rec.waiting.insert(id);
         let from = rec.requested_from;
         self.send_reliable(
@@ -79,15 +84,27 @@ impl Node {
     }
 
     /// A survivor asked what it holds asks to be let in instead (it missed the round:
-    /// paused, say): it will not answer, so recovery waits for it no longer. Its join is
-    /// taken up once this leader sequences, or at once if it votes.
-    pub(in crate::proto::node) fn survivor_asks_in(&mut self, now: Instant, id: NodeId) {
-        if self
-            .room
-            .recovery_mut()
-            .is_some_and(|rec| rec.waiting.remove(&id))
-        {
-            log_at!(debug, self, "{id} asks to be let in instead of answering");
+    /// paused, say): it will not answer, so recovery waits for it no longer (in this
+    /// round or a later one), though an answer from it still counts. Only a join from
+    /// the member's own address and identity key excuses it: anyone may send a join. Its
+    /// join is taken up once this leader sequences, or at once if it votes.
+    pub(in crate::proto::node) fn survivor_asks_in(&mut self, now: Instant, n: &Newcomer) {
+        let same = self
+            .ring
+            .members()
+            .get(n.id)
+            .is_some_and(|m| m.addr == n.addr && m.key == n.key);
+        let Some(rec) = self.room.recovery_mut().filter(|_| same) else {
+            return;
+        };
+        if rec.waiting.remove(&n.id) {
+            rec.excused.insert(n.id);
+            log_at!(
+                debug,
+                self,
+                "{} asks to be let in instead of answering",
+                n.name
+            );
             self.maybe_finish_recovery(now);
         }
     }
@@ -207,7 +224,8 @@ impl Node {
         let Some(rec) = self.room.recovery_mut() else {
             return;
         };
-        if !rec.waiting.remove(&member) {
+        let asked = rec.waiting.remove(&member) | rec.excused.remove(&member);
+        if !asked {
             return; // not asked (or answered already this round)
         }
         rec.answered.insert(member);

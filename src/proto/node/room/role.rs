@@ -40,6 +40,9 @@ pub(super) struct Leadership {
     pub(super) leaving: BTreeSet<String>,
     /// Since when the oldest uncommitted proposal has waited (reset when one commits).
     pub(super) stuck_since: Option<Instant>,
+    /// Whether a change of the configuration waits to hear that a majority of the
+    /// configuration after it hears this leader (tried again on acks and heartbeats).
+    pub(super) change_waits: bool,
 }
 
 impl Leadership {
@@ -53,6 +56,7 @@ impl Leadership {
             lost: BTreeMap::new(),
             leaving: BTreeSet::new(),
             stuck_since: None,
+            change_waits: false,
         }
     }
 }
@@ -71,6 +75,9 @@ pub(super) struct Confirmation {
 pub(super) struct Recovery {
     /// Members that have not answered yet.
     pub(super) waiting: BTreeSet<NodeId>,
+    /// Members asked that asked to be let in instead: not waited for, but their answer
+    /// still counts if it comes (see `Node::survivor_asks_in`).
+    pub(super) excused: BTreeSet<NodeId>,
     /// Members that answered (their users count towards the majority recovery needs).
     pub(super) answered: BTreeSet<NodeId>,
     /// Room messages each member said it sent us, and how many arrived.

@@ -254,3 +254,37 @@ fn a_survivor_asking_to_be_let_in_is_not_waited_for() {
         "bob and alice are a majority; carol's join is her answer"
     );
 }
+
+/// Anyone may send a join, under any id: joins claiming alice's and carol's ids from
+/// another address, with another key, excuse nobody, and their real answers still end
+/// the take-over.
+#[test]
+fn forged_joins_do_not_discard_the_survivors_answers() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    let forged = Message::Join {
+        name: "mallory".into(),
+        key: identity(99).verifying_key().to_bytes(),
+    };
+    for (id, msg_id) in [(LEADER, 90), (CAROL, 91)] {
+        n.handle_datagram(t0, addr(9), &data(id, msg_id, forged.clone()));
+        drain(&mut n);
+    }
+    assert!(n.room.is_recovering(), "nobody answered yet");
+    let reply = Message::SyncReply {
+        epoch: Epoch {
+            term: 1,
+            leader: BOB,
+        },
+        next: Seq(1),
+        high: Seq(0),
+        sent: 0,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 6, reply.clone()));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 6, reply));
+    drain(&mut n);
+    assert!(
+        !n.room.is_recovering(),
+        "alice and carol answered: a stranger's joins must not void their answers"
+    );
+}
