@@ -27,6 +27,12 @@ impl Node {
             .get(sender)
             .is_some_and(|m| m.addr != from);
         match msg {
+            // Anyone may ask to join, but not under the id of a member elsewhere: that
+            // would take ids of the member's own stream here, and its real messages
+            // under them would be acked as duplicates and never handled.
+            Message::Join { .. } if impersonated => {
+                Err("join under a member's id from another address")
+            }
             Message::Join { .. } => Ok(()),
             // Acked from anyone (a late copy of one we answered must not be resent for
             // ever), answered only while we are joining (see `on_challenge`).

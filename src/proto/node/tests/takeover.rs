@@ -224,14 +224,9 @@ fn what_a_restarted_node_is_given_while_it_looks_for_the_room_waits_for_it() {
     assert_eq!(submitted, vec!["typed early"]);
 }
 
-/// A survivor that missed the round (paused while it ran) asks the new leader to let it
-/// in instead of answering: the take-over no longer waits for its answer (it waited a
-/// recovery timeout before).
-#[test]
-fn a_survivor_asking_to_be_let_in_is_not_waited_for() {
-    let t0 = base_time();
-    let mut n = bob_taking_over(t0);
-    let reply = Message::SyncReply {
+/// A survivor's answer to bob's round 1: it holds nothing beyond #0.
+fn holds_nothing() -> Message {
+    Message::SyncReply {
         epoch: Epoch {
             term: 1,
             leader: BOB,
@@ -239,7 +234,17 @@ fn a_survivor_asking_to_be_let_in_is_not_waited_for() {
         next: Seq(1),
         high: Seq(0),
         sent: 0,
-    };
+    }
+}
+
+/// A survivor that missed the round (paused while it ran) asks the new leader to let it
+/// in instead of answering: the take-over no longer waits for its answer (it waited a
+/// recovery timeout before).
+#[test]
+fn a_survivor_asking_to_be_let_in_is_not_waited_for() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    let reply = holds_nothing();
     n.handle_datagram(t0, addr(1), &data(LEADER, 6, reply));
     drain(&mut n);
     assert!(n.room.is_recovering(), "carol has not answered yet");
@@ -271,15 +276,7 @@ fn forged_joins_do_not_discard_the_survivors_answers() {
         drain(&mut n);
     }
     assert!(n.room.is_recovering(), "nobody answered yet");
-    let reply = Message::SyncReply {
-        epoch: Epoch {
-            term: 1,
-            leader: BOB,
-        },
-        next: Seq(1),
-        high: Seq(0),
-        sent: 0,
-    };
+    let reply = holds_nothing();
     n.handle_datagram(t0, addr(1), &data(LEADER, 6, reply.clone()));
     n.handle_datagram(t0, addr(3), &data(CAROL, 6, reply));
     drain(&mut n);
