@@ -294,3 +294,22 @@ fn a_skip_waits_for_the_first_kept_entry() {
         |e| matches!(e, Event::Notice(t) if t == "20000 older messages are no longer kept by anyone")
     ));
 }
+
+/// A join claiming the leader's id from another address takes none of the leader's
+/// message ids here: the leader's real message under the same id is still taken.
+#[test]
+fn a_join_under_a_members_id_from_another_address_is_dropped() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.handle_datagram(t0, addr(9), &data(LEADER, 7, forged_join()));
+    assert!(drain(&mut n).sent.is_empty(), "no answer");
+    assert_eq!(n.stats().dropped, 1);
+    let real = Message::Sequenced(entry(1, LEADER, "alice", 1));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 7, real));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 8, commit(1)));
+    assert_eq!(
+        room_seqs(&drain(&mut n)),
+        vec![1],
+        "the leader's #1 is taken"
+    );
+}

@@ -267,12 +267,8 @@ fn a_survivor_asking_to_be_let_in_is_not_waited_for() {
 fn forged_joins_do_not_discard_the_survivors_answers() {
     let t0 = base_time();
     let mut n = bob_taking_over(t0);
-    let forged = Message::Join {
-        name: "mallory".into(),
-        key: identity(99).verifying_key().to_bytes(),
-    };
     for (id, msg_id) in [(LEADER, 90), (CAROL, 91)] {
-        n.handle_datagram(t0, addr(9), &data(id, msg_id, forged.clone()));
+        n.handle_datagram(t0, addr(9), &data(id, msg_id, forged_join()));
         drain(&mut n);
     }
     assert!(n.room.is_recovering(), "nobody answered yet");
