@@ -125,7 +125,18 @@ impl Node {
             return self.ctx.out.event(Event::JoinFailed(err));
         }
         // Coming back after `dereg`: try the next member we know; refusals are final.
+        // Nobody answering may be a run of losses rather than a room gone: go round them
+        // again, while the `reg` is young.
         let retry = !matches!(err, JoinError::Refused(_));
+        let (all, since, rounds_left) = &mut self.life.reg_round;
+        let young = since.is_some_and(|t| now.saturating_duration_since(t) < REG_PATIENCE);
+        if retry && self.life.reg_contacts.is_empty() && *rounds_left > 0 && young {
+            *rounds_left -= 1;
+            self.life.reg_contacts = all.clone();
+            self.ctx.out.event(Event::Notice(format!(
+                "reg: no member answered yet ({err}); asking them again"
+            )));
+        }
         match self.life.reg_contacts.pop() {
             Some(next) if retry => self.start_join(now, next),
             _ => {

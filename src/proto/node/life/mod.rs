@@ -13,6 +13,13 @@ mod leave;
 mod offline;
 mod restart;
 
+/// How many times a `reg` goes round the members it knows when none answers.
+pub(super) const REG_ROUNDS: u8 = 3;
+
+/// A `reg` starts no new round over its members once this long has passed since it was
+/// typed: with many members gone quiet, the user hears of it within a round or so.
+const REG_PATIENCE: Duration = Duration::from_secs(30);
+
 /// Where the node is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -65,6 +72,9 @@ pub(super) struct Lifecycle {
     was_member: bool,
     /// Members still to try if coming back through the current one fails (last first).
     reg_contacts: Vec<SocketAddr>,
+    /// Every member the current `reg` tries (last first), when it began, and the rounds
+    /// over them still allowed (see [`REG_ROUNDS`]).
+    reg_round: (Vec<SocketAddr>, Option<Instant>, u8),
     /// The last "try again" refusal of the current join (reported if it never succeeds).
     join_refusal: Option<Refusal>,
     /// Set while re-registering with a leader learned of by gossip (after a partition).
@@ -95,6 +105,7 @@ impl Lifecycle {
             reg_after_leave: None,
             was_member: false,
             reg_contacts: Vec::new(),
+            reg_round: (Vec::new(), None, 0),
             join_refusal: None,
             resyncing: false,
             resync_since: None,

@@ -91,6 +91,7 @@ impl Node {
             }
         }
         contacts.reverse();
+        self.life.reg_round = (contacts.clone(), Some(now), REG_ROUNDS - 1);
         let Some(first) = contacts.pop() else {
             return self.ctx.out.event(Event::Error(CommandError::NoContact));
         };

@@ -1,9 +1,8 @@
 //! Departed members age out of the member table (see `ring/departed.rs`): the leader
 //! drops those offline for `forget_after` that nobody holds messages for, every member
-//! follows, and a departed user who comes back just joins again. Real nodes passing
-//! datagrams in virtual time.
+//! follows, and a departed user who comes back just joins again; a `reg` nobody answers
+//! asks again before it fails. Real nodes passing datagrams in virtual time.
 
-use super::membership::exchange;
 use super::*;
 
 /// How long departed members stay in these tests.
@@ -13,6 +12,10 @@ const FORGET_AFTER: Duration = Duration::from_secs(5);
 struct Room {
     nodes: Vec<Node>,
     now: Instant,
+    /// A node cut off from the others: what it sends and what is sent to it is lost.
+    cut: Option<usize>,
+    /// Every event, by node.
+    events: Vec<(usize, Event)>,
 }
 
 impl Room {
@@ -22,6 +25,8 @@ impl Room {
         let mut room = Room {
             nodes: Vec::new(),
             now,
+            cut: None,
+            events: Vec::new(),
         };
         room.add("alice", None);
         for name in others {
@@ -40,7 +45,8 @@ impl Room {
         self.nodes.push(Node::new(cfg, id, self.now));
     }
 
-    /// 50 ms of virtual time: due timers fire, datagrams pass until none is left.
+    /// 50 ms of virtual time: due timers fire, datagrams pass until none is left (but
+    /// those from and to the node cut off), events are kept.
     fn step(&mut self) {
         self.now += Duration::from_millis(50);
         let now = self.now;
@@ -49,10 +55,30 @@ impl Room {
                 n.handle_timeout(now);
             }
         }
-        let mut refs: Vec<&mut Node> = self.nodes.iter_mut().collect();
-        exchange(&mut refs, now);
-        for n in &mut self.nodes {
-            while n.poll_event().is_some() {}
+        // Datagrams pass until none is left.
+        for round in 0.. {
+            assert!(round < 100, "the nodes kept talking");
+            let mut moved = false;
+            for i in 0..self.nodes.len() {
+                while let Some(t) = self.nodes[i].poll_transmit() {
+                    moved = true;
+                    let to = usize::from(t.to.port()) - 1;
+                    if self.cut.is_some_and(|c| c == i || c == to) {
+                        continue;
+                    }
+                    if let Some(dest) = self.nodes.get_mut(to) {
+                        dest.handle_datagram(now, addr(i as u16 + 1), &t.bytes);
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            while let Some(e) = n.poll_event() {
+                self.events.push((i, e));
+            }
         }
     }
 
@@ -279,4 +305,69 @@ fn a_replaced_entry_goes_at_once() {
         "{:?}",
         out.sent
     );
+}
+
+/// A `reg` that no member answers (its datagrams lost, as in a run of losses) goes round
+/// the members it knows again, saying so, and is back once they answer; cut off for
+/// good, it fails, said plainly, after its rounds and well within a minute.
+#[test]
+fn a_reg_nobody_answers_asks_again_and_fails_only_after_its_rounds() {
+    let mut r = Room::new(&["bob", "carol"]);
+    let offline = |r: &Room| {
+        r.events
+            .iter()
+            .any(|(i, e)| *i == 1 && matches!(e, Event::Deregistered { .. }))
+    };
+    let asked_again = |r: &Room| {
+        r.events
+            .iter()
+            .filter(|(i, e)| {
+                *i == 1 && matches!(e, Event::Notice(t) if t.contains("asking them again"))
+            })
+            .count()
+    };
+    let failed = |r: &Room| {
+        r.events
+            .iter()
+            .filter_map(|(i, e)| match e {
+                Event::RegFailed(err) if *i == 1 => Some(err.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let reg = Command::Reg {
+        name: None,
+        via: None,
+    };
+
+    // Lost for its first round over alice and carol, then heard: back in the room.
+    r.command(1, Command::Dereg { name: None });
+    r.run_until("bob offline", offline);
+    r.cut = Some(1);
+    r.command(1, reg.clone());
+    r.run_until("bob asking again", |r| asked_again(r) == 1);
+    r.cut = None;
+    r.run_until("bob back in the room", |r| r.nodes[1].in_ring());
+    assert_eq!(asked_again(&r), 1);
+    assert!(failed(&r).is_empty(), "{:?}", failed(&r));
+
+    // Lost for good: every round fails, then the `reg` does.
+    r.events.clear();
+    r.command(1, Command::Dereg { name: None });
+    r.run_until("bob offline again", offline);
+    r.cut = Some(1);
+    let typed = r.now;
+    r.command(1, reg);
+    r.run_until("bob's reg failing", |r| !failed(r).is_empty());
+    assert!(
+        r.now - typed < Duration::from_secs(30),
+        "failed only after {:?}",
+        r.now - typed
+    );
+    assert_eq!(
+        asked_again(&r),
+        usize::from(super::super::life::REG_ROUNDS - 1)
+    );
+    assert!(matches!(failed(&r)[..], [JoinError::Unreachable(_)]));
+    assert!(!r.nodes[1].in_ring());
 }
