@@ -441,6 +441,13 @@ impl Node {
         to: Seq,
     ) {
         let next = self.room.holdback.next();
+        // A skip waiting for its first kept number, which is now not kept either (it was
+        // lost on the way, and the room said more since): what we lack runs on from our
+        // delivery point, as the word that set the skip said.
+        let from = match self.room.skip_to {
+            Some(first) if (from..=to).contains(&first) => from.min(next),
+            _ => from,
+        };
         if next < from || next > to || to.0 == u64::MAX {
             return;
         }

@@ -260,6 +260,34 @@ fn the_leader_says_what_is_kept_nowhere() {
     assert_eq!(sequenced(&out, addr(2))[0], oldest, "the first kept entry");
 }
 
+/// A skip waits for the first number the leader keeps. When that entry is lost on the
+/// way and the leader, having said more meanwhile, keeps it no more either, the leader's
+/// next word (from that number on) moves the skip on: the member does not wait at its old
+/// delivery point for good.
+#[test]
+fn a_skip_moves_on_when_its_first_kept_number_is_forgotten_too() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, commit(10)));
+    let forgotten = |from, to| Message::Forgotten {
+        from: Seq(from),
+        to: Seq(to),
+    };
+    // #6, sent with the first word, is lost; #8 to #10 arrive.
+    n.handle_datagram(t0, addr(1), &data(LEADER, 3, forgotten(1, 5)));
+    for s in 8..=10 {
+        let e = Message::Sequenced(entry(s, CAROL, "carol", s - 7));
+        n.handle_datagram(t0, addr(1), &data(LEADER, s, e));
+    }
+    assert!(room_seqs(&drain(&mut n)).is_empty(), "waiting for #6");
+    n.handle_datagram(t0, addr(1), &data(LEADER, 20, forgotten(6, 7)));
+    let out = drain(&mut n);
+    assert_eq!(room_seqs(&out), vec![8, 9, 10]);
+    assert!(out.events.iter().any(
+        |e| matches!(e, Event::Notice(t) if t == "7 older messages are no longer kept by anyone")
+    ));
+}
+
 /// What a driver hands back is checked like any input: entries out of the range, out of
 /// order or past the bound are not sent; an error sends nothing (the member asks again).
 #[test]
