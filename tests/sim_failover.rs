@@ -249,3 +249,68 @@ fn crash_detection(sim: &mut Sim, seed: u64) -> Result<(), String> {
         sim.check_converged()
     }
 }
+
+/// A member that crashes just after joining (as soon as the leader made it a voter,
+/// before its watcher heard a heartbeat of it), or a member whose watcher just joined and
+/// has not heard it yet, should be cut out within 1 s. It is not yet: its watcher gives a
+/// member it has not heard from since it arrived the newcomer's grace (the join timeout,
+/// 3 s), as it may still be receiving its welcome (see the README's known limits). About
+/// 60 of the first 200 seeds take 3 s. Ending the grace once the member is a voter does
+/// not do: a newcomer is made a voter as soon as a majority without it hears the leader,
+/// often before its welcome arrived, and under 20% loss such newcomers were cut out
+/// before they ever joined (`sim_chat`).
+#[test]
+#[ignore = "known limit: a member not heard from since it arrived has the 3 s newcomer grace"]
+fn a_member_crashing_just_after_a_join_is_cut_out_quickly() {
+    for_sims("a_member_crashing_just_after_a_join", 20, crash_after_join);
+}
+
+fn crash_after_join(sim: &mut Sim, seed: u64) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x7017);
+    let n = rng.random_range(3..=5);
+    sim.form_room(&mut rng, &NAMES[..n])?;
+    sim.run_for(Duration::from_secs(rng.random_range(0..=2)));
+    let via = sim.live()[rng.random_range(0..n)];
+    let newcomer = sim.join(NAMES[n], via);
+    let voter = |s: &Sim| {
+        s.leader()
+            .is_some_and(|l| s.node(l).voters().iter().any(|v| v == NAMES[n]))
+    };
+    if !sim.run_until(Duration::from_secs(10), voter) {
+        return Err("the newcomer never became a voter".into());
+    }
+    // The newcomer, or any other member (the leader perhaps, or the one it watches).
+    let victim = if rng.random_bool(0.5) {
+        newcomer
+    } else {
+        sim.live()
+            .into_iter()
+            .filter(|&i| i != newcomer)
+            .nth(rng.random_range(0..n))
+            .ok_or("no member")?
+    };
+    let was_leader = sim.leader() == Some(victim);
+    sim.crash(victim);
+    let t0 = sim.elapsed();
+    let cut_out = |s: &Sim| {
+        s.live().iter().all(|&i| {
+            !s.node(i)
+                .members()
+                .online_peers()
+                .any(|m| m.name == NAMES[victim])
+        }) && s.live().iter().any(|&i| s.node(i).is_sequencing())
+    };
+    if !sim.run_until(Duration::from_secs(5), cut_out) {
+        return Err(format!("{} never cut out", NAMES[victim]));
+    }
+    let took = sim.elapsed() - t0;
+    if took > Duration::from_secs(1) {
+        return Err(format!(
+            "{} (leader: {was_leader}, newcomer: {}) cut out after {took:?}",
+            NAMES[victim],
+            victim == newcomer
+        ));
+    }
+    sim.run_for(Duration::from_secs(3));
+    sim.check_converged()
+}
