@@ -409,7 +409,8 @@ fn takes_requests(node: &Node, commands_open: bool) -> bool {
 fn take_datagram(guard: &Guard, node: &mut Node, from: SocketAddr, datagram: &[u8]) {
     let now = Instant::now();
     match guard.receive(now, from, datagram) {
-        Ok(Some(plain)) => node.handle_datagram(now, from, &plain),
+        Ok(Some(opened)) if opened.in_session => node.handle_datagram(now, from, &opened.plain),
+        Ok(Some(opened)) => node.handle_outside_datagram(now, from, &opened.plain),
         Ok(None) => {}
         Err(why) => guard.note_refused(from, &why),
     }

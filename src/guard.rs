@@ -189,6 +189,16 @@ pub fn member_rate(per_source_per_second: u32) -> u32 {
         .max(MEMBER_RATE)
 }
 
+/// A datagram the guard let through to the node, and how it came.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Opened<'a> {
+    /// The plain datagram.
+    pub plain: Cow<'a, [u8]>,
+    /// Whether it came in a session with its sender; if not, it is the join exchange,
+    /// which anyone may send from anywhere (see [`phase`]).
+    pub in_session: bool,
+}
+
 /// What the guard keeps behind its mutex: the sessions, and what waits to be sent.
 struct Inner {
     sessions: Option<Sessions>,
@@ -392,9 +402,15 @@ impl Guard {
         now: Instant,
         from: SocketAddr,
         datagram: &'a [u8],
-    ) -> Result<Option<Cow<'a, [u8]>>, Refused> {
+    ) -> Result<Option<Opened<'a>>, Refused> {
         if !self.has_sessions() {
-            return self.open(from, datagram).map(Some);
+            // Every datagram sealed alike, as before sessions.
+            return self.open(from, datagram).map(|plain| {
+                Some(Opened {
+                    plain,
+                    in_session: true,
+                })
+            });
         }
         self.within_rate(from)?;
         let first = datagram.first().copied();
@@ -421,7 +437,10 @@ impl Guard {
                     // The process there holds a session with us: it is in the room.
                     joining_from.remove(&from);
                 }
-                Ok(plain.map(Cow::Owned))
+                Ok(plain.map(|p| Opened {
+                    plain: Cow::Owned(p),
+                    in_session: true,
+                }))
             }
             Some(frame::INIT | frame::RESPONSE) if self.is_keyed() => Err(Refused::NotSealed),
             Some(frame::INIT | frame::RESPONSE) => {
@@ -440,13 +459,19 @@ impl Guard {
                 phase::check_arrival(&inner)?;
                 self.check_window(sender, pn)?;
                 heard_join(from);
-                Ok(Some(Cow::Owned(inner)))
+                Ok(Some(Opened {
+                    plain: Cow::Owned(inner),
+                    in_session: false,
+                }))
             }
             _ if self.is_keyed() => Err(Refused::NotSealed),
             _ => {
                 phase::check_arrival(datagram)?;
                 heard_join(from);
-                Ok(Some(Cow::Borrowed(datagram)))
+                Ok(Some(Opened {
+                    plain: Cow::Borrowed(datagram),
+                    in_session: false,
+                }))
             }
         }
     }

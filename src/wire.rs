@@ -300,6 +300,21 @@ pub enum Message {
     },
 }
 
+impl Message {
+    /// Whether it belongs to the join exchange (a join, the leader's challenge, the
+    /// newcomer's proof, a refusal): the only messages that travel outside sessions,
+    /// before a newcomer holds any.
+    pub fn is_join_exchange(&self) -> bool {
+        matches!(
+            self,
+            Message::Join { .. }
+                | Message::Challenge { .. }
+                | Message::Proof { .. }
+                | Message::JoinRefused { .. }
+        )
+    }
+}
+
 /// A limit of the offline queue that kept a direct message from being saved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QueueLimit {

@@ -463,8 +463,8 @@ fn a_member_that_left_reads_nothing_sent_after() {
         // member starts a new one with him).
         let by_identity = Guard::new(dave_id, Some(room_key), u32::MAX).with_identity(&secret);
         by_identity.set_table(false, &[]);
-        if let Ok(Some(plain)) = by_identity.receive(Instant::now(), c.from, &c.payload) {
-            only_join_exchange(&plain, c);
+        if let Ok(Some(opened)) = by_identity.receive(Instant::now(), c.from, &c.payload) {
+            only_join_exchange(&opened.plain, c);
         }
         let text = String::from_utf8_lossy(&c.payload);
         assert!(

@@ -11,13 +11,7 @@ use crate::wire::{Envelope, Message, PROTOCOL_VERSION, Packet, decode, encode};
 
 /// Whether `msg` belongs to the join exchange.
 pub fn join_exchange(msg: &Message) -> bool {
-    matches!(
-        msg,
-        Message::Join { .. }
-            | Message::Challenge { .. }
-            | Message::Proof { .. }
-            | Message::JoinRefused { .. }
-    )
+    msg.is_join_exchange()
 }
 
 fn allowed(packet: &Packet) -> bool {

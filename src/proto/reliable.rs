@@ -86,6 +86,8 @@ pub struct Reliable<T> {
     /// `pending`'s deadlines, earliest first.
     deadlines: BTreeSet<(Instant, MsgId)>,
     receipts: Receipts,
+    /// Receipts of what came outside a session (see [`Receipts::outside`]).
+    outside: Receipts,
     /// The timeout of a destination not measured yet, and the cap of every timeout.
     initial_rto: Duration,
 }
@@ -100,6 +102,7 @@ impl<T> Reliable<T> {
             pending: PendingTable::default(),
             deadlines: BTreeSet::new(),
             receipts: Receipts::default(),
+            outside: Receipts::outside(),
             initial_rto: ack_timeout,
         }
     }
@@ -178,10 +181,19 @@ impl<T> Reliable<T> {
                 sent_at: now,
                 deadline,
                 patience,
+                outside_ok: false,
                 token,
             },
         );
         Ok(bytes)
+    }
+
+    /// Lets an ack from outside a session settle message `id` (one of the join exchange,
+    /// which is sent outside sessions): see [`Reliable::on_ack_outside`].
+    pub fn allow_outside_ack(&mut self, id: MsgId) {
+        if let Some(p) = self.pending.get_mut(&id) {
+            p.outside_ok = true;
+        }
     }
 
     /// Handles an ack from `from` (whose `of` the caller checked is this node). Returns
@@ -189,6 +201,17 @@ impl<T> Reliable<T> {
     /// repeated or misdirected acks return nothing. The most recently sent of the
     /// messages it newly covers gives a round-trip sample, unless it was retransmitted.
     pub fn on_ack(&mut self, now: Instant, from: SocketAddr, ack: &Ack) -> Vec<T> {
+        self.settle_acked(now, from, ack, false)
+    }
+
+    /// [`Reliable::on_ack`] for an ack that came outside a session, where anyone may
+    /// claim an address and an id: it settles only the messages sent outside sessions
+    /// (see [`Reliable::allow_outside_ack`]), never what a session carries.
+    pub fn on_ack_outside(&mut self, now: Instant, from: SocketAddr, ack: &Ack) -> Vec<T> {
+        self.settle_acked(now, from, ack, true)
+    }
+
+    fn settle_acked(&mut self, now: Instant, from: SocketAddr, ack: &Ack, outside: bool) -> Vec<T> {
         if ack.stream > MsgId::MAX_STREAM {
             return Vec::new();
         }
@@ -206,7 +229,7 @@ impl<T> Reliable<T> {
             acked.extend(
                 self.pending
                     .range(a..=b)
-                    .filter(|(_, p)| p.to == from)
+                    .filter(|(_, p)| p.to == from && (p.outside_ok || !outside))
                     .map(|(id, _)| id),
             );
         }
@@ -246,6 +269,13 @@ impl<T> Reliable<T> {
         self.receipts.accept(from, sender, id)
     }
 
+    /// [`Reliable::on_data`] for a message that came outside a session (the join
+    /// exchange): recorded apart from the sender's session stream, so a forged one marks
+    /// nothing of it as seen (see [`Receipts::outside`]).
+    pub fn on_data_outside(&mut self, from: SocketAddr, sender: NodeId, id: MsgId) -> bool {
+        self.outside.accept(from, sender, id)
+    }
+
     /// Whether data packet `id` from `sender` was accepted already (a copy of it now is a
     /// duplicate). Changes nothing.
     pub fn was_received(&self, sender: NodeId, id: MsgId) -> bool {
@@ -254,14 +284,16 @@ impl<T> Reliable<T> {
 
     /// Whether acks are owed (see [`Reliable::take_acks`]).
     pub fn owes_acks(&self) -> bool {
-        self.receipts.owes()
+        self.receipts.owes() || self.outside.owes()
     }
 
     /// The ack packets owed, one per sender stream (more for a long range list), with
     /// their destinations. Call when the outputs are drained, so that every message
     /// accepted since the last drain is acked together.
     pub fn take_acks(&mut self) -> Vec<(SocketAddr, Ack)> {
-        self.receipts.take_acks()
+        let mut acks = self.receipts.take_acks();
+        acks.extend(self.outside.take_acks());
+        acks
     }
 
     /// Retransmits every message whose deadline passed, pushing the encoded packets to
@@ -346,7 +378,15 @@ impl<T> Reliable<T> {
     /// seen again is handled again, which joins take as the same join).
     pub fn bound_windows(&mut self, max: usize, keep: impl Fn(NodeId) -> bool) {
         if self.receipts.windows() > max {
-            self.receipts.retain_senders(keep);
+            self.receipts.retain_senders(&keep);
+        }
+        if self.outside.windows() > max {
+            // Mostly newcomers' (not in the table yet): a join resent after this is
+            // taken again, which the join exchange allows.
+            self.outside.retain_senders(&keep);
+            if self.outside.windows() > max {
+                self.outside.retain_senders(|_| false);
+            }
         }
     }
 

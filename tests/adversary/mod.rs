@@ -293,7 +293,8 @@ impl FakeMember {
                     };
                     let opened = guard.receive(Instant::now(), from, &buf[..n]);
                     flush(&guard, &socket, &sent);
-                    let Some(env) = opened.ok().flatten().and_then(|p| decode(&p).ok()) else {
+                    let Some(env) = opened.ok().flatten().and_then(|o| decode(&o.plain).ok())
+                    else {
                         continue;
                     };
                     for packet in &env.packets {

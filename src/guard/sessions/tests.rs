@@ -2,7 +2,7 @@
 //! in their own sessions, once, and only at their recipient; the join exchange alone
 //! travels outside sessions.
 
-use crate::guard::{Guard, KEY_BYTES, Refused};
+use crate::guard::{Guard, KEY_BYTES, Opened, Refused};
 use crate::ids::{DmId, Lamport, MsgId, NodeId};
 use crate::wire::{
     DirectMessage, Envelope, Member, Message, Packet, Presence, Stamp, decode, encode,
@@ -105,7 +105,7 @@ fn run(now: Instant, nodes: &[&Node]) -> (Datagrams<usize>, Datagrams<SocketAddr
                 if let Some(r) = nodes.iter().position(|m| m.addr == to)
                     && let Ok(Some(plain)) = nodes[r].guard.receive(now, n.addr, &bytes)
                 {
-                    delivered.push((r, plain.into_owned()));
+                    delivered.push((r, plain.plain.into_owned()));
                 }
             }
         }
@@ -218,9 +218,25 @@ fn only_a_member_can_send_as_itself() {
         bob.guard.receive(t0, alice.addr, &dm(alice.id, "plain")),
         Err(Refused::OutsideSession("a private message"))
     );
+    // The node is told it came outside a session (see `Node::handle_outside_datagram`).
     assert!(matches!(
         bob.guard.receive(t0, alice.addr, &join(NodeId(5))),
-        Ok(Some(_))
+        Ok(Some(Opened {
+            in_session: false,
+            ..
+        }))
+    ));
+    // Mallory as herself, in her session: told it came in one.
+    mallory
+        .guard
+        .send(t0, bob.addr, &dm(mallory.id, "I am mallory"));
+    let (_, bytes) = mallory.guard.poll_transmit().unwrap();
+    assert!(matches!(
+        bob.guard.receive(t0, mallory.addr, &bytes),
+        Ok(Some(Opened {
+            in_session: true,
+            ..
+        }))
     ));
     // A stranger's handshake: its key is no member's.
     let stranger = node(4, None);

@@ -55,7 +55,7 @@ use mail::{MailToken, Mailbox};
 use ring::{MAX_TERM, Ring, RingToken};
 use room::{Binding, MAX_HELD, Room, RoomToken};
 use token::{Fate, Token};
-use transport::Transport;
+use transport::{Arrival, Transport};
 
 use super::batch::Coalescer;
 use super::chat::{
@@ -221,6 +221,17 @@ impl Node {
     /// Handles one received datagram from `from`. Any bytes are safe: bad input is
     /// dropped, counted in [`Stats::dropped`] and logged (at most once a second).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.receive(now, from, bytes, Arrival::Session);
+    }
+
+    /// Handles a datagram that came outside a session (see `guard::phase`): only the join
+    /// exchange is taken from it, and kept apart from what sessions carry (see
+    /// `transport.rs`). Any bytes are safe, as for [`Node::handle_datagram`].
+    pub fn handle_outside_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.receive(now, from, bytes, Arrival::Outside);
+    }
+
+    fn receive(&mut self, now: Instant, from: SocketAddr, bytes: &[u8], arrival: Arrival) {
         self.ctx.now = self.ctx.now.max(now);
         self.notice_absence(now);
         self.transport.note_received();
@@ -245,7 +256,7 @@ impl Node {
         });
         self.note_stranger_bytes(now, from, bytes.len(), join);
         for packet in env.packets {
-            self.handle_packet(now, from, env.from, env.lamport, packet);
+            self.handle_packet(now, from, (env.from, env.lamport), packet, arrival);
         }
         self.bound_windows();
     }

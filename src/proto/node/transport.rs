@@ -142,16 +142,71 @@ impl Transport {
     }
 }
 
+/// How a datagram reached the node: in a session with its sender (authenticated to it),
+/// or outside one (the join exchange, which anyone can claim to send from anywhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Arrival {
+    Session,
+    Outside,
+}
+
 impl Node {
+    /// A packet that came outside a session: only the join exchange and acks of it. Its
+    /// receipts are kept apart from the sender's session stream and its acks settle only
+    /// what this node sent outside sessions, so a forged one (any id, any address) can
+    /// neither hide a member's real messages as duplicates nor pass for their acks.
+    fn handle_outside_packet(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        (sender, lamport): (NodeId, Lamport),
+        packet: Packet,
+    ) {
+        match packet {
+            Packet::Ack(ack) if ack.of == self.ctx.id => {
+                self.ctx.clock.observe(lamport);
+                let tokens = self.transport.reliable.on_ack_outside(now, from, &ack);
+                if !tokens.is_empty() {
+                    self.transport.outgoing.note_acked(from);
+                }
+                for token in tokens {
+                    self.settle(now, from, token, Fate::Acked);
+                }
+            }
+            Packet::Ack(_) => {}
+            Packet::Data { id, msg } if msg.is_join_exchange() => {
+                if let Err(why) = self.admissible(now, (sender, lamport), from, &msg) {
+                    if self.ring.members().get(sender).is_none() {
+                        self.answer_stranger(now, from);
+                    }
+                    return self.drop_datagram(now, from, why);
+                }
+                if !self.accepts_now(&msg) {
+                    return;
+                }
+                self.ctx.clock.observe(lamport);
+                if !self.transport.reliable.on_data_outside(from, sender, id) {
+                    self.transport.stats.duplicates += 1;
+                    return;
+                }
+                self.on_message(now, from, sender, msg);
+            }
+            _ => self.drop_datagram(now, from, "outside a session, only the join exchange"),
+        }
+    }
+
     /// Handles one packet of a datagram from `sender` at `from`.
     pub(super) fn handle_packet(
         &mut self,
         now: Instant,
         from: SocketAddr,
-        sender: NodeId,
-        lamport: Lamport,
+        (sender, lamport): (NodeId, Lamport),
         packet: Packet,
+        arrival: Arrival,
     ) {
+        if arrival == Arrival::Outside {
+            return self.handle_outside_packet(now, from, (sender, lamport), packet);
+        }
         match packet {
             Packet::Heartbeat(hb) => {
                 self.note_terms(now);
@@ -377,12 +432,25 @@ impl Node {
         retries: u32,
         patience: Duration,
     ) {
+        // Acks that may come outside a session: of the join exchange (sent outside one),
+        // and of a leave notice (its receivers drop our sessions as they take it, and
+        // their ack follows). A forged ack of a leave notice only ends our leave sooner.
+        let acked_outside = msg.is_join_exchange() || token == Token::Life(LifeToken::LeaveNotice);
+        let mut sent_as = None;
         let sent = self
             .transport
             .reliable
-            .send_patient(now, to, token, retries, patience, |id| data_packet(id, msg));
+            .send_patient(now, to, token, retries, patience, |id| {
+                sent_as = Some(id);
+                data_packet(id, msg)
+            });
         match sent {
-            Ok(bytes) => self.transport.outgoing.push_data(to, bytes),
+            Ok(bytes) => {
+                if let Some(id) = sent_as.filter(|_| acked_outside) {
+                    self.transport.reliable.allow_outside_ack(id);
+                }
+                self.transport.outgoing.push_data(to, bytes)
+            }
             // Unreachable by construction (limits are checked before); never silent.
             Err(e) => log_at!(warn, self, "not sent to {to}: {e}"),
         }

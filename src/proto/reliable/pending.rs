@@ -25,6 +25,9 @@ pub(super) struct Pending<T> {
     pub(super) deadline: Instant,
     /// The shortest wait before a resend (see [`super::Reliable::send_patient`]).
     pub(super) patience: Duration,
+    /// Whether an ack from outside a session may settle it: a message of the join
+    /// exchange, the only kind sent outside sessions (see `guard::phase`).
+    pub(super) outside_ok: bool,
     pub(super) token: T,
 }
 
@@ -118,6 +121,7 @@ mod tests {
             sent_at: t,
             deadline: t,
             patience: Duration::ZERO,
+            outside_ok: false,
             token: n,
         }
     }

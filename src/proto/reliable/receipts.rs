@@ -76,9 +76,23 @@ pub(super) struct Receipts {
     windows: BTreeMap<(NodeId, u32), DedupeWindow>,
     /// Numbers to ack, per (sender address, sender, stream).
     owed: BTreeMap<(SocketAddr, NodeId, u32), BTreeSet<u64>>,
+    /// Whether its acks name only the numbers received, never "everything up to": the
+    /// receipts of what came outside a session, where anyone may claim a sender's id
+    /// (see [`Receipts::outside`]).
+    floorless: bool,
 }
 
 impl Receipts {
+    /// Receipts for datagrams that came outside a session (the join exchange), kept apart
+    /// from a sender's session receipts: a forged join under a member's id cannot mark
+    /// numbers of the member's real stream as seen, and its acks claim no prefix of it.
+    pub(super) fn outside() -> Receipts {
+        Receipts {
+            floorless: true,
+            ..Receipts::default()
+        }
+    }
+
     /// Records an accepted message and owes its ack (a duplicate is acked again: the
     /// sender lost our first ack). Returns whether it is new.
     pub(super) fn accept(&mut self, from: SocketAddr, sender: NodeId, id: MsgId) -> bool {
@@ -109,10 +123,10 @@ impl Receipts {
     pub(super) fn take_acks(&mut self) -> Vec<(SocketAddr, Ack)> {
         let mut acks = Vec::new();
         for ((to, sender, stream), seqs) in std::mem::take(&mut self.owed) {
-            let upto = self
-                .windows
-                .get(&(sender, stream))
-                .map_or(0, DedupeWindow::floor);
+            let upto = match self.windows.get(&(sender, stream)) {
+                Some(w) if !self.floorless => w.floor(),
+                _ => 0,
+            };
             let mut ranges: Vec<(u64, u64)> = Vec::new();
             for seq in seqs.into_iter().filter(|s| *s > upto) {
                 match ranges.last_mut() {

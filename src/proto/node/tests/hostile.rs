@@ -313,3 +313,70 @@ fn a_join_under_a_members_id_from_another_address_is_dropped() {
         "the leader's #1 is taken"
     );
 }
+
+/// From the leader's own address but outside a session (anyone can send so), a join under
+/// the leader's id takes none of the ids of the leader's session either: the leader's
+/// real message under the same id, in the session, is still taken.
+#[test]
+fn a_join_outside_a_session_takes_no_ids_of_the_senders_session() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.handle_outside_datagram(t0, addr(1), &data(LEADER, 7, forged_join()));
+    drain(&mut n);
+    let real = Message::Sequenced(entry(1, LEADER, "alice", 1));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 7, real));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 8, commit(1)));
+    assert_eq!(
+        room_seqs(&drain(&mut n)),
+        vec![1],
+        "the leader's #1 is taken"
+    );
+    assert_eq!(n.stats().duplicates, 0);
+}
+
+/// An ack outside a session (anyone can send one, from any address, naming any id)
+/// settles only the join exchange this node sent outside sessions, never what a session
+/// carries: a room message for the leader is sent again until the leader acks it in the
+/// session. Nor does anything but the join exchange pass outside a session.
+#[test]
+fn an_ack_outside_a_session_settles_nothing_a_session_carries() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let say = Command::SendAll { text: "hi".into() };
+    n.handle_command(t0, WallMillis(1), say);
+    let ids = drain(&mut n).ids_to(addr(1), |_| true);
+    assert!(!ids.is_empty());
+    n.handle_outside_datagram(t0, addr(1), &ack_of(n.id(), LEADER, &ids));
+    let t1 = t0 + Duration::from_secs(1);
+    n.handle_timeout(t1);
+    let resent = drain(&mut n).ids_to(addr(1), |_| true);
+    assert!(ids.iter().all(|id| resent.contains(id)), "{resent:?}");
+    // The same ack in the session settles it.
+    n.handle_datagram(t1, addr(1), &ack_of(n.id(), LEADER, &ids));
+    n.handle_timeout(t1 + Duration::from_secs(1));
+    let again = drain(&mut n).ids_to(addr(1), |_| true);
+    assert!(ids.iter().all(|id| !again.contains(id)), "{again:?}");
+    // A commit notice outside a session: dropped, counted.
+    let dropped = n.stats().dropped;
+    n.handle_outside_datagram(t1, addr(1), &data(LEADER, 9, commit(1)));
+    assert_eq!(n.stats().dropped, dropped + 1);
+}
+
+/// The join exchange outside sessions still works both ways: the leader's challenge is
+/// settled by the newcomer's ack from outside a session (not sent again).
+#[test]
+fn the_join_exchange_is_acked_outside_sessions() {
+    let t0 = base_time();
+    let mut n = leader(t0);
+    let join = Message::Join {
+        name: "bob".into(),
+        key: identity(BOB.0 as u8).verifying_key().to_bytes(),
+    };
+    n.handle_outside_datagram(t0, addr(2), &data(BOB, 1, join));
+    let challenge = drain(&mut n).ids_to(addr(2), |m| matches!(m, Message::Challenge { .. }));
+    assert_eq!(challenge.len(), 1);
+    n.handle_outside_datagram(t0, addr(2), &ack_of(n.id(), BOB, &challenge));
+    n.handle_timeout(t0 + Duration::from_secs(1));
+    let resent = drain(&mut n).ids_to(addr(2), |m| matches!(m, Message::Challenge { .. }));
+    assert!(resent.is_empty(), "settled by the ack: {resent:?}");
+}

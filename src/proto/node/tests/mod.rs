@@ -192,7 +192,8 @@ fn ack_proposals(n: &mut Node, t0: Instant, out: &Out, members: &[(NodeId, u16)]
 }
 
 /// Sends a join for `name` from `id` at `port` with identity `key`, and answers the
-/// leader's challenge by signing with `signer`. Returns what the node sent after the proof.
+/// leader's challenge by signing with `signer`, both outside a session (as a newcomer
+/// does). Returns what the node sent after the proof.
 fn join_as(
     n: &mut Node,
     t0: Instant,
@@ -204,7 +205,7 @@ fn join_as(
         name: name.into(),
         key: key.verifying_key().to_bytes(),
     };
-    n.handle_datagram(t0, addr(port), &data(id, 1, join));
+    n.handle_outside_datagram(t0, addr(port), &data(id, 1, join));
     let out = drain(n);
     let nonce = match out.messages_to(addr(port)).first() {
         Some(Message::Challenge { nonce }) => *nonce,
@@ -214,7 +215,8 @@ fn join_as(
         .sign(&proof_message(&nonce, id, name))
         .to_bytes()
         .to_vec();
-    n.handle_datagram(t0, addr(port), &data(id, 2, Message::Proof { signature }));
+    let proof = data(id, 2, Message::Proof { signature });
+    n.handle_outside_datagram(t0, addr(port), &proof);
     drain(n)
 }
 
