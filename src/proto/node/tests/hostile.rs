@@ -295,6 +295,14 @@ fn a_skip_waits_for_the_first_kept_entry() {
     ));
 }
 
+/// The leader's #1 under message id 7, in its session, and its commit: shown.
+fn leaders_message_7_is_taken(n: &mut Node, t0: Instant) {
+    let real = Message::Sequenced(entry(1, LEADER, "alice", 1));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 7, real));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 8, commit(1)));
+    assert_eq!(room_seqs(&drain(n)), vec![1], "the leader's #1 is taken");
+}
+
 /// A join claiming the leader's id from another address takes none of the leader's
 /// message ids here: the leader's real message under the same id is still taken.
 #[test]
@@ -304,14 +312,7 @@ fn a_join_under_a_members_id_from_another_address_is_dropped() {
     n.handle_datagram(t0, addr(9), &data(LEADER, 7, forged_join()));
     assert!(drain(&mut n).sent.is_empty(), "no answer");
     assert_eq!(n.stats().dropped, 1);
-    let real = Message::Sequenced(entry(1, LEADER, "alice", 1));
-    n.handle_datagram(t0, addr(1), &data(LEADER, 7, real));
-    n.handle_datagram(t0, addr(1), &data(LEADER, 8, commit(1)));
-    assert_eq!(
-        room_seqs(&drain(&mut n)),
-        vec![1],
-        "the leader's #1 is taken"
-    );
+    leaders_message_7_is_taken(&mut n, t0);
 }
 
 /// From the leader's own address but outside a session (anyone can send so), a join under
@@ -323,14 +324,7 @@ fn a_join_outside_a_session_takes_no_ids_of_the_senders_session() {
     let mut n = follower(t0);
     n.handle_outside_datagram(t0, addr(1), &data(LEADER, 7, forged_join()));
     drain(&mut n);
-    let real = Message::Sequenced(entry(1, LEADER, "alice", 1));
-    n.handle_datagram(t0, addr(1), &data(LEADER, 7, real));
-    n.handle_datagram(t0, addr(1), &data(LEADER, 8, commit(1)));
-    assert_eq!(
-        room_seqs(&drain(&mut n)),
-        vec![1],
-        "the leader's #1 is taken"
-    );
+    leaders_message_7_is_taken(&mut n, t0);
     assert_eq!(n.stats().duplicates, 0);
 }
 
