@@ -41,18 +41,22 @@ use dashmap::{DashMap, DashSet};
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use thiserror::Error;
 
 pub mod frame;
+mod keyfile;
 pub mod phase;
+mod rate;
 mod replay;
 pub mod session;
 pub mod sessions;
 pub mod statics;
+pub use keyfile::{KeyError, read_key, write_new_key};
+use rate::Bucket;
+pub use rate::{MEMBER_RATE, member_rate};
 pub use replay::{REPLAY_WINDOW, ReplayWindow};
 use sessions::{Out, SessionCounts, Sessions};
 pub use statics::StaticKeys;
@@ -64,12 +68,6 @@ const HEADER: usize = 1 + 8 + 8 + 24;
 const _: () = assert!(SEAL_OVERHEAD == HEADER + 16);
 // A transport datagram adds less than the room key's seal, for which the wire keeps room.
 const _: () = assert!(frame::TRANSPORT_OVERHEAD <= SEAL_OVERHEAD);
-/// How many sources' worth one IP address may send over all its ports.
-const IP_SHARE: u32 = 20;
-/// Datagrams a second a member's address may send, at least (see [`member_rate`]). One
-/// node sends far fewer: a sender on loopback, where a bare socket moves about 280 000 small
-/// datagrams a second, packs its room traffic into datagrams of up to 1200 bytes.
-pub const MEMBER_RATE: u32 = 200_000;
 /// Length of a room key.
 pub const KEY_BYTES: usize = 32;
 
@@ -121,55 +119,6 @@ pub enum Refused {
     NoSessions,
 }
 
-/// A room key could not be read or written.
-#[derive(Debug, Error)]
-pub enum KeyError {
-    /// I/O.
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    /// Not 64 hex digits.
-    #[error("a room key file holds 64 hex digits")]
-    Format,
-}
-
-/// Reads a room key file (64 hex digits, whitespace ignored).
-pub fn read_key(path: &Path) -> Result<[u8; KEY_BYTES], KeyError> {
-    let text = std::fs::read_to_string(path)?;
-    let hex: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if hex.len() != KEY_BYTES * 2 {
-        return Err(KeyError::Format);
-    }
-    let mut key = [0u8; KEY_BYTES];
-    for (i, b) in key.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).map_err(|_| KeyError::Format)?;
-    }
-    Ok(key)
-}
-
-/// Writes a fresh random room key to `path`, readable by its owner only. Refuses to
-/// overwrite an existing file.
-pub fn write_new_key(path: &Path) -> Result<(), KeyError> {
-    use std::io::Write;
-    let key: [u8; KEY_BYTES] = rand::random();
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path)?;
-    writeln!(f, "{hex}")?;
-    Ok(())
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    second: u64,
-    count: u32,
-}
-
 /// Datagrams refused before they reached the node, by reason.
 #[derive(Debug, Default)]
 pub struct RefusedCounts {
@@ -179,14 +128,6 @@ pub struct RefusedCounts {
     pub unauthentic: AtomicU64,
     /// Replayed.
     pub replayed: AtomicU64,
-}
-
-/// Datagrams a second let through from one member's address when strangers get
-/// `per_source_per_second`: [`MEMBER_RATE`], or the per-IP cap where that is higher.
-pub fn member_rate(per_source_per_second: u32) -> u32 {
-    per_source_per_second
-        .saturating_mul(IP_SHARE)
-        .max(MEMBER_RATE)
 }
 
 /// A datagram the guard let through to the node, and how it came.
@@ -608,154 +549,7 @@ impl Guard {
             + self.refused.unauthentic.load(Ordering::Relaxed)
             + self.refused.replayed.load(Ordering::Relaxed)
     }
-
-    fn within_rate(&self, from: SocketAddr) -> Result<(), Refused> {
-        self.within_rate_at(from, self.started.elapsed().as_secs())
-    }
-
-    /// The rate check in second `second` of the guard's life.
-    fn within_rate_at(&self, from: SocketAddr, second: u64) -> Result<(), Refused> {
-        let source_count = Self::count(&self.buckets, from, second);
-        // Old sources are forgotten now and then, so spoofed sources cannot grow the tables.
-        if self.buckets.len() > 4096 {
-            self.buckets.retain(|_, b| b.second == second);
-        }
-        if self.members.contains(&from) {
-            // A member's own budget, and no share of its IP's cap: strangers on its host
-            // cannot use that up for it.
-            if source_count > member_rate(self.per_source_per_second) {
-                return Err(Refused::RateLimited);
-            }
-            return Ok(());
-        }
-        let per_ip = self.per_source_per_second.saturating_mul(IP_SHARE);
-        let ip_count = Self::count(&self.ip_buckets, from.ip(), second);
-        if self.ip_buckets.len() > 4096 {
-            self.ip_buckets.retain(|_, b| b.second == second);
-        }
-        if source_count > self.per_source_per_second || ip_count > per_ip {
-            return Err(Refused::RateLimited);
-        }
-        Ok(())
-    }
-
-    fn count<K: std::hash::Hash + Eq>(table: &DashMap<K, Bucket>, key: K, second: u64) -> u32 {
-        let mut b = table.entry(key).or_insert(Bucket { second, count: 0 });
-        if b.second != second {
-            *b = Bucket { second, count: 0 };
-        }
-        b.count = b.count.saturating_add(1);
-        b.count
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn addr() -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], 9))
-    }
-
-    #[test]
-    fn sealed_datagrams_open_only_with_the_key_and_once() {
-        let key = [7u8; KEY_BYTES];
-        let a = Guard::new(NodeId(1), Some(key), 1000);
-        let b = Guard::new(NodeId(2), Some(key), 1000);
-        let other = Guard::new(NodeId(3), Some([8u8; KEY_BYTES]), 1000);
-        let plain = Guard::new(NodeId(4), None, 1000);
-        let d = a.seal(b"\x01hello");
-        assert_eq!(d.len(), 6 + SEAL_OVERHEAD);
-        assert_eq!(&*b.open(addr(), &d).unwrap(), b"\x01hello");
-        assert_eq!(b.open(addr(), &d), Err(Refused::Replayed(1, NodeId(1))));
-        assert_eq!(other.open(addr(), &a.seal(b"x")), Err(Refused::Unauthentic));
-        assert_eq!(plain.open(addr(), &a.seal(b"x")), Err(Refused::NoKey));
-        assert_eq!(b.open(addr(), b"\x01plain"), Err(Refused::NotSealed));
-        let mut tampered = a.seal(b"\x01hello");
-        let last = tampered.len() - 1;
-        tampered[last] ^= 1;
-        assert_eq!(b.open(addr(), &tampered), Err(Refused::Unauthentic));
-        // The header is authenticated too: a changed packet number does not open.
-        let mut renumbered = a.seal(b"\x01hello");
-        renumbered[9] ^= 1;
-        assert_eq!(b.open(addr(), &renumbered), Err(Refused::Unauthentic));
-        assert_eq!(b.open(addr(), &[SEALED, 1, 2]), Err(Refused::Unauthentic));
-    }
-
-    #[test]
-    fn rate_limit_per_source_address() {
-        let g = Guard::new(NodeId(1), None, 3);
-        for _ in 0..3 {
-            assert!(g.open(addr(), b"\x01x").is_ok());
-        }
-        assert_eq!(g.open(addr(), b"\x01x"), Err(Refused::RateLimited));
-        // Another port on the same host (another member there) keeps its own share.
-        let neighbour = SocketAddr::from(([127, 0, 0, 1], 10));
-        assert!(g.open(neighbour, b"\x01x").is_ok());
-        // But one host over all its ports is capped too.
-        let mut refused = 0;
-        for port in 100..200 {
-            let from = SocketAddr::from(([127, 0, 0, 1], port));
-            refused += usize::from(g.open(from, b"\x01x").is_err());
-        }
-        assert!(refused >= 100 - 3 * IP_SHARE as usize, "{refused}");
-    }
-
-    /// The member budget: a member's address is never cut at a rate a stranger would be,
-    /// strangers on its host still are, and their flood does not use up the member's share;
-    /// a flood from the member's own address is still capped, at [`member_rate`].
-    #[test]
-    fn members_have_a_budget_of_their_own() {
-        let g = Guard::new(NodeId(1), None, 3);
-        let member = SocketAddr::from(([127, 0, 0, 1], 20));
-        let stranger = SocketAddr::from(([127, 0, 0, 1], 21));
-        g.set_members([member]);
-        assert!(g.is_member(member) && !g.is_member(stranger));
-        // Strangers on the member's host use up the IP's cap...
-        for port in 100..200 {
-            let _ = g.within_rate_at(SocketAddr::from(([127, 0, 0, 1], port)), 0);
-        }
-        assert_eq!(g.within_rate_at(stranger, 0), Err(Refused::RateLimited));
-        // ...but the member goes on, far past the per-source limit, up to its budget, and
-        // a flood from its own address is capped there.
-        let budget = member_rate(3);
-        assert_eq!(budget, MEMBER_RATE);
-        for k in 0..budget {
-            assert_eq!(g.within_rate_at(member, 0), Ok(()), "datagram {k}");
-        }
-        assert_eq!(g.within_rate_at(member, 0), Err(Refused::RateLimited));
-        // The next second it has its whole budget again.
-        assert_eq!(g.within_rate_at(member, 1), Ok(()));
-        // Once it is no member any more, it is a stranger again (one of its three this
-        // second is used).
-        g.set_members([]);
-        assert!(!g.is_member(member));
-        for _ in 0..2 {
-            assert_eq!(g.within_rate_at(member, 1), Ok(()));
-        }
-        assert_eq!(g.within_rate_at(member, 1), Err(Refused::RateLimited));
-        assert_eq!(member_rate(u32::MAX), u32::MAX);
-        assert_eq!(member_rate(50_000), 50_000 * IP_SHARE);
-    }
-
-    #[test]
-    fn key_files_round_trip_and_are_private() {
-        let dir = std::env::temp_dir().join(format!("ringchat-key-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("room.key");
-        write_new_key(&path).unwrap();
-        assert!(write_new_key(&path).is_err(), "never overwrites");
-        let key = read_key(&path).unwrap();
-        assert_ne!(key, [0u8; KEY_BYTES]);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        std::fs::write(&path, "zz").unwrap();
-        assert!(matches!(read_key(&path), Err(KeyError::Format)));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
+mod tests;
