@@ -64,6 +64,10 @@ pub struct GaveUp<T> {
 struct Peer {
     stream: u32,
     next_seq: u64,
+    /// The stream of what goes to it outside a session (the join exchange), taken on
+    /// first use, and its next number: apart from the session stream, whose receiver
+    /// then sees 1, 2, 3, ... and can ack a prefix (see `receipts.rs`).
+    outside: Option<(u32, u64)>,
     rtt: RttEstimator,
     /// Messages to this destination awaiting an ack.
     in_flight: usize,
@@ -123,6 +127,7 @@ impl<T> Reliable<T> {
             Peer {
                 stream,
                 next_seq: 1,
+                outside: None,
                 rtt: RttEstimator::new(initial),
                 in_flight: 0,
                 heard_us: None,
@@ -160,13 +165,52 @@ impl<T> Reliable<T> {
         patience: Duration,
         encode: impl FnOnce(MsgId) -> Result<Vec<u8>, E>,
     ) -> Result<Vec<u8>, E> {
+        self.send_on(now, to, (token, false), retries, patience, encode)
+    }
+
+    /// [`Reliable::send`] for a message of the join exchange, which travels outside
+    /// sessions: numbered in a stream of its own for `to`, and settled by an ack from
+    /// outside a session too (see [`Reliable::on_ack_outside`]).
+    pub fn send_outside<E>(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        token: T,
+        retries: u32,
+        encode: impl FnOnce(MsgId) -> Result<Vec<u8>, E>,
+    ) -> Result<Vec<u8>, E> {
+        self.send_on(now, to, (token, true), retries, Duration::ZERO, encode)
+    }
+
+    fn send_on<E>(
+        &mut self,
+        now: Instant,
+        to: SocketAddr,
+        (token, outside): (T, bool),
+        retries: u32,
+        patience: Duration,
+        encode: impl FnOnce(MsgId) -> Result<Vec<u8>, E>,
+    ) -> Result<Vec<u8>, E> {
         let patience = patience.min(self.initial_rto);
+        if outside && self.peer(to).outside.is_none() {
+            let stream = self.next_stream;
+            self.next_stream = stream.saturating_add(1).min(MsgId::MAX_STREAM);
+            self.peer(to).outside = Some((stream, 1));
+        }
         let peer = self.peer(to);
-        let id = MsgId::new(peer.stream, peer.next_seq);
+        let (stream, seq) = match peer.outside {
+            Some(o) if outside => o,
+            _ => (peer.stream, peer.next_seq),
+        };
+        let id = MsgId::new(stream, seq);
         let rto = peer.rtt.rto().max(patience);
         let bytes = encode(id)?;
         let peer = self.peer(to);
-        peer.next_seq = (peer.next_seq + 1).min(MsgId::MAX_SEQ);
+        let next = (seq + 1).min(MsgId::MAX_SEQ);
+        match &mut peer.outside {
+            Some((_, n)) if outside => *n = next,
+            _ => peer.next_seq = next,
+        }
         peer.in_flight += 1;
         peer.last_sent = Some(now);
         let deadline = now + rto;
@@ -181,7 +225,7 @@ impl<T> Reliable<T> {
                 sent_at: now,
                 deadline,
                 patience,
-                outside_ok: false,
+                outside_ok: outside,
                 token,
             },
         );

@@ -432,18 +432,26 @@ impl Node {
         retries: u32,
         patience: Duration,
     ) {
-        // Acks that may come outside a session: of the join exchange (sent outside one),
-        // and of a leave notice (its receivers drop our sessions as they take it, and
-        // their ack follows). A forged ack of a leave notice only ends our leave sooner.
-        let acked_outside = msg.is_join_exchange() || token == Token::Life(LifeToken::LeaveNotice);
+        let outside = msg.is_join_exchange();
+        // Acks that may come outside a session, besides the join exchange's: those of a
+        // welcome (a newcomer acks from outside the room) and of a leave notice (its
+        // receivers drop our sessions as they take it). A forged one only makes us
+        // resend less: the newcomer asks again, a leaver is found gone by its watcher.
+        let acked_outside = matches!(
+            (&msg, &token),
+            (Message::Welcome(_), _) | (_, Token::Life(LifeToken::LeaveNotice))
+        );
         let mut sent_as = None;
-        let sent = self
-            .transport
-            .reliable
-            .send_patient(now, to, token, retries, patience, |id| {
-                sent_as = Some(id);
-                data_packet(id, msg)
-            });
+        let reliable = &mut self.transport.reliable;
+        let encode = |id| {
+            sent_as = Some(id);
+            data_packet(id, msg)
+        };
+        let sent = if outside {
+            reliable.send_outside(now, to, token, retries, encode)
+        } else {
+            reliable.send_patient(now, to, token, retries, patience, encode)
+        };
         match sent {
             Ok(bytes) => {
                 if let Some(id) = sent_as.filter(|_| acked_outside) {

@@ -356,10 +356,12 @@ fn an_ack_outside_a_session_settles_nothing_a_session_carries() {
     assert_eq!(n.stats().dropped, dropped + 1);
 }
 
-/// The join exchange outside sessions still works both ways: the leader's challenge is
-/// settled by the newcomer's ack from outside a session (not sent again).
+/// The join exchange outside sessions still works both ways: the leader's challenge, in
+/// a stream of its own (the session's starts at 1 with the welcome), is settled by the
+/// newcomer's ack from outside a session, and so is the welcome (a newcomer acks from
+/// outside the room until it is in).
 #[test]
-fn the_join_exchange_is_acked_outside_sessions() {
+fn the_join_exchange_and_the_welcome_are_acked_outside_sessions() {
     let t0 = base_time();
     let mut n = leader(t0);
     let join = Message::Join {
@@ -367,10 +369,22 @@ fn the_join_exchange_is_acked_outside_sessions() {
         key: identity(BOB.0 as u8).verifying_key().to_bytes(),
     };
     n.handle_outside_datagram(t0, addr(2), &data(BOB, 1, join));
-    let challenge = drain(&mut n).ids_to(addr(2), |m| matches!(m, Message::Challenge { .. }));
+    let is_challenge = |m: &Message| matches!(m, Message::Challenge { .. });
+    let challenge = drain(&mut n).ids_to(addr(2), is_challenge);
     assert_eq!(challenge.len(), 1);
     n.handle_outside_datagram(t0, addr(2), &ack_of(n.id(), BOB, &challenge));
-    n.handle_timeout(t0 + Duration::from_secs(1));
-    let resent = drain(&mut n).ids_to(addr(2), |m| matches!(m, Message::Challenge { .. }));
+    let t1 = t0 + Duration::from_secs(1);
+    n.handle_timeout(t1);
+    let resent = drain(&mut n).ids_to(addr(2), is_challenge);
+    assert!(resent.is_empty(), "settled by the ack: {resent:?}");
+
+    let mut n = leader(t0);
+    let is_welcome = |m: &Message| matches!(m, Message::Welcome(_));
+    let welcome = join_bob(&mut n, t0).ids_to(addr(2), is_welcome);
+    assert_eq!(welcome.len(), 1);
+    assert_eq!(welcome[0].seq(), 1, "the session's stream starts with it");
+    n.handle_outside_datagram(t0, addr(2), &ack_of(n.id(), BOB, &welcome));
+    n.handle_timeout(t1);
+    let resent = drain(&mut n).ids_to(addr(2), is_welcome);
     assert!(resent.is_empty(), "settled by the ack: {resent:?}");
 }

@@ -323,11 +323,12 @@ fn follower_with(t0: Instant, more: Vec<Member>) -> (Node, Out) {
     let mut n = joining_bob(t0);
     let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
     w.members.extend(more);
-    // The leader acks the join (the first message of bob's stream to it) with the welcome.
+    // The leader acks the join (the first message of bob's join-exchange stream to it,
+    // stream 1: stream 0 is the session's) with the welcome.
     let packets = vec![
         Packet::Ack(Ack {
             of: BOB,
-            stream: 0,
+            stream: 1,
             upto: 1,
             ranges: Vec::new(),
         }),
@@ -651,6 +652,7 @@ mod claims;
 mod commit;
 mod departed;
 mod forgery;
+mod guarded;
 mod heartbeats;
 mod hostile;
 mod joining;
