@@ -126,16 +126,23 @@ impl Node {
         }
         // Coming back after `dereg`: try the next member we know; refusals are final.
         // Nobody answering may be a run of losses rather than a room gone: go round them
-        // again, while the `reg` is young.
+        // again, [`REG_ROUNDS`] times and for [`REG_KEEPS_TRYING`] at least (a contact
+        // whose round trip is known gives up within a second), while the `reg` is young.
         let retry = !matches!(err, JoinError::Refused(_));
         let (all, since, rounds_left) = &mut self.life.reg_round;
-        let young = since.is_some_and(|t| now.saturating_duration_since(t) < REG_PATIENCE);
-        if retry && self.life.reg_contacts.is_empty() && *rounds_left > 0 && young {
-            *rounds_left -= 1;
+        let age = since.map(|t| now.saturating_duration_since(t));
+        let young = age.is_some_and(|a| a < REG_PATIENCE);
+        let more = *rounds_left > 0 || age.is_some_and(|a| a < REG_KEEPS_TRYING);
+        if retry && self.life.reg_contacts.is_empty() && more && young {
+            let first = *rounds_left + 1 == REG_ROUNDS;
+            *rounds_left = rounds_left.saturating_sub(1);
             self.life.reg_contacts = all.clone();
-            self.ctx.out.event(Event::Notice(format!(
-                "reg: no member answered yet ({err}); asking them again"
-            )));
+            if first {
+                self.ctx.out.event(Event::Notice(format!(
+                    "reg: no member answered yet ({err}); asking them again for up to {} s",
+                    REG_PATIENCE.as_secs()
+                )));
+            }
         }
         match self.life.reg_contacts.pop() {
             Some(next) if retry => self.start_join(now, next),

@@ -19,7 +19,11 @@ impl Node {
     ) {
         match (t, fate) {
             (LifeToken::Join, Fate::Acked) => self.join_acked(now),
-            (LifeToken::Join, Fate::GaveUp) => self.fail_join(now, JoinError::Unreachable(to)),
+            // A join to a contact tried before (a `reg` moved on since) fails nothing.
+            (LifeToken::Join, Fate::GaveUp) if self.life.joining_through(to) => {
+                self.fail_join(now, JoinError::Unreachable(to))
+            }
+            (LifeToken::Join, Fate::GaveUp) => {}
             (LifeToken::Join | LifeToken::Resync, Fate::Cancelled) => {}
             (LifeToken::LeaveNotice, _) => self.maybe_finish_leave(now),
             (LifeToken::Resync, Fate::Acked) => {}

@@ -14,7 +14,11 @@ mod offline;
 mod restart;
 
 /// How many times a `reg` goes round the members it knows when none answers.
-pub(super) const REG_ROUNDS: u8 = 3;
+const REG_ROUNDS: u8 = 3;
+
+/// A `reg` goes round its members again, past [`REG_ROUNDS`], until this long has passed
+/// since it was typed: a run of losses outlasts three quick rounds.
+const REG_KEEPS_TRYING: Duration = Duration::from_secs(10);
 
 /// A `reg` starts no new round over its members once this long has passed since it was
 /// typed: with many members gone quiet, the user hears of it within a round or so.
@@ -93,6 +97,11 @@ pub(super) struct Lifecycle {
 }
 
 impl Lifecycle {
+    /// Whether this node is joining through `contact` now.
+    pub(super) fn joining_through(&self, contact: SocketAddr) -> bool {
+        matches!(self.phase, Phase::Joining { contact: c, .. } if c == contact)
+    }
+
     /// A node in the room by itself, with the identity and random seed of `cfg`.
     pub(super) fn new(cfg: &NodeConfig) -> Self {
         Lifecycle {

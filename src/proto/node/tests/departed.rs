@@ -309,7 +309,7 @@ fn a_replaced_entry_goes_at_once() {
 
 /// A `reg` that no member answers (its datagrams lost, as in a run of losses) goes round
 /// the members it knows again, saying so, and is back once they answer; cut off for
-/// good, it fails, said plainly, after its rounds and well within a minute.
+/// good, it fails, said plainly, after its rounds (and 10 s at least) and within 30 s.
 #[test]
 fn a_reg_nobody_answers_asks_again_and_fails_only_after_its_rounds() {
     let mut r = Room::new(&["bob", "carol"]);
@@ -359,15 +359,12 @@ fn a_reg_nobody_answers_asks_again_and_fails_only_after_its_rounds() {
     let typed = r.now;
     r.command(1, reg);
     r.run_until("bob's reg failing", |r| !failed(r).is_empty());
+    let took = r.now - typed;
     assert!(
-        r.now - typed < Duration::from_secs(30),
-        "failed only after {:?}",
-        r.now - typed
+        took >= Duration::from_secs(10) && took < Duration::from_secs(30),
+        "failed after {took:?}: it keeps trying for 10 s, and gives up within 30 s"
     );
-    assert_eq!(
-        asked_again(&r),
-        usize::from(super::super::life::REG_ROUNDS - 1)
-    );
+    assert_eq!(asked_again(&r), 1, "said once");
     assert!(matches!(failed(&r)[..], [JoinError::Unreachable(_)]));
     assert!(!r.nodes[1].in_ring());
 }
