@@ -232,8 +232,9 @@ impl<T> Reliable<T> {
         Ok(bytes)
     }
 
-    /// Lets an ack from outside a session settle message `id` (one of the join exchange,
-    /// which is sent outside sessions): see [`Reliable::on_ack_outside`].
+    /// Lets an ack from outside a session settle message `id` too (a welcome, whose
+    /// newcomer acks from outside the room; a leave notice, whose receivers drop our
+    /// sessions as they take it): see [`Reliable::on_ack_outside`].
     pub fn allow_outside_ack(&mut self, id: MsgId) {
         if let Some(p) = self.pending.get_mut(&id) {
             p.outside_ok = true;
@@ -250,7 +251,8 @@ impl<T> Reliable<T> {
 
     /// [`Reliable::on_ack`] for an ack that came outside a session, where anyone may
     /// claim an address and an id: it settles only the messages sent outside sessions
-    /// (see [`Reliable::allow_outside_ack`]), never what a session carries.
+    /// and those let through by [`Reliable::allow_outside_ack`], never the rest of what
+    /// sessions carry.
     pub fn on_ack_outside(&mut self, now: Instant, from: SocketAddr, ack: &Ack) -> Vec<T> {
         self.settle_acked(now, from, ack, true)
     }

@@ -151,10 +151,11 @@ pub(super) enum Arrival {
 }
 
 impl Node {
-    /// A packet that came outside a session: only the join exchange and acks of it. Its
-    /// receipts are kept apart from the sender's session stream and its acks settle only
-    /// what this node sent outside sessions, so a forged one (any id, any address) can
-    /// neither hide a member's real messages as duplicates nor pass for their acks.
+    /// A packet that came outside a session: only the join exchange and acks. Its
+    /// receipts are kept apart from the sender's session stream, and an ack settles only
+    /// what this node sent outside sessions, welcome parts and leave notices (see
+    /// [`Node::send_patient`]), so a forged one (any id, any address) can neither hide a
+    /// member's real messages as duplicates nor pass for their acks.
     fn handle_outside_packet(
         &mut self,
         now: Instant,
