@@ -437,13 +437,7 @@ fn a_member_that_left_reads_nothing_sent_after() {
         for p in &env.packets {
             if let Packet::Data { msg, .. } = p {
                 assert!(
-                    matches!(
-                        msg,
-                        Message::Join { .. }
-                            | Message::Challenge { .. }
-                            | Message::Proof { .. }
-                            | Message::JoinRefused { .. }
-                    ),
+                    msg.is_join_exchange(),
                     "dave read {msg:?} from {} to {}",
                     c.from,
                     c.to

@@ -9,15 +9,10 @@ use super::Refused;
 use crate::ids::NodeId;
 use crate::wire::{Envelope, Message, PROTOCOL_VERSION, Packet, decode, encode};
 
-/// Whether `msg` belongs to the join exchange.
-pub fn join_exchange(msg: &Message) -> bool {
-    msg.is_join_exchange()
-}
-
 fn allowed(packet: &Packet) -> bool {
     match packet {
         Packet::Ack(_) => true,
-        Packet::Data { msg, .. } => join_exchange(msg),
+        Packet::Data { msg, .. } => msg.is_join_exchange(),
         Packet::Heartbeat(_) => false,
     }
 }
@@ -86,7 +81,7 @@ pub fn split_for(plain: &[u8], member: NodeId) -> (Option<Vec<u8>>, Option<Vec<u
     };
     let outside = |p: &Packet| match p {
         Packet::Ack(a) => a.of != member,
-        Packet::Data { msg, .. } => join_exchange(msg),
+        Packet::Data { msg, .. } => msg.is_join_exchange(),
         Packet::Heartbeat(_) => false,
     };
     if !env.packets.iter().any(outside) {
