@@ -298,6 +298,13 @@ pub enum Message {
         /// Yes: the receiver lost the leader too (or follows none).
         granted: bool,
     },
+    /// The leader saw `newcomer` ack every part of its welcome: it is in the room, and
+    /// whoever watches it judges its silence by the usual bounds from now on.
+    Welcomed {
+        /// The member welcomed, as the leader's table has it (merged as `Members` is, in
+        /// case this comes first).
+        newcomer: Member,
+    },
 }
 
 impl Message {
@@ -441,6 +448,9 @@ pub struct Welcome {
     pub voting: Vec<u8>,
     /// The configuration sent is the one in effect after this entry.
     pub voters_at: Seq,
+    /// Which of this part's members are still being welcomed themselves (newcomers, judged
+    /// only after the longer grace until first heard): bits as in `voting`.
+    pub fresh: Vec<u8>,
 }
 
 /// A member's presence.

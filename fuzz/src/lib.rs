@@ -205,6 +205,7 @@ pub fn follower(t0: Instant) -> Node {
         parts: 1,
         voting: Vec::new(),
         voters_at: Seq(0),
+        fresh: Vec::new(),
         members: vec![
             member(ALICE, public_key(ALICE)),
             member(BOB, own_key),
@@ -534,6 +535,7 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                     parts: 2,
                     voting: Vec::new(),
                     voters_at: Seq(0),
+                    fresh: Vec::new(),
                     members: vec![member(ALICE, public_key(ALICE))],
                 }),
             ),

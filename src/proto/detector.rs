@@ -6,7 +6,9 @@
 //! it is declared dead. A node that just became the watched one is judged by the same
 //! bounds, counted from when watching began, unless it is a newcomer (it came online
 //! less than `grace` before watching began, and may still be receiving its welcome): a
-//! newcomer not yet heard from is judged only after the longer `grace`.
+//! newcomer not yet heard from is judged only after the longer `grace`. It stops being a
+//! newcomer once heard from (a heartbeat, perhaps before watching began) or once the
+//! leader says it has its welcome.
 
 use crate::ids::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,6 +78,26 @@ impl Detector {
         self.arrivals.insert(id, now);
     }
 
+    /// Whether `id` is a newcomer: it arrived lately and is not known to be welcomed.
+    pub fn is_newcomer(&self, id: NodeId) -> bool {
+        self.arrivals.contains_key(&id)
+    }
+
+    /// `id` is known to have its welcome (the leader saw it acked) at `now`: it is no
+    /// longer a newcomer, and if watched and not heard from since, its silence counts
+    /// from `now` by the usual bounds (its first heartbeat may be on its way).
+    pub fn welcomed(&mut self, id: NodeId, now: Instant) {
+        if self.arrivals.remove(&id).is_none() {
+            return;
+        }
+        if let Some(since) = self.watched.get_mut(&id) {
+            let heard = self.last_heard.get(&id).is_some_and(|t| t >= since);
+            if !heard {
+                *since = (*since).max(now);
+            }
+        }
+    }
+
     /// Forgets a node (it is gone).
     pub fn forget(&mut self, id: NodeId) {
         self.arrivals.remove(&id);
@@ -103,10 +125,11 @@ impl Detector {
         let mut v = Verdict::default();
         for (id, since) in &self.watched {
             let heard = self.last_heard.get(id).copied().filter(|t| t >= since);
-            let newcomer = self
-                .arrivals
-                .get(id)
-                .is_some_and(|t| since.saturating_duration_since(*t) < self.grace);
+            // A newcomer heard from since it arrived has its welcome: no grace is due.
+            let newcomer = self.arrivals.get(id).is_some_and(|t| {
+                since.saturating_duration_since(*t) < self.grace
+                    && self.last_heard.get(id).is_none_or(|h| h < t)
+            });
             let (silent, suspect_after, dead_after) = match heard {
                 Some(t) => (
                     now.saturating_duration_since(t),
@@ -244,5 +267,42 @@ mod tests {
         d.watch(&[NodeId(8)], t0);
         d.heard(NodeId(8), t0 + 400 * MS);
         assert_eq!(d.check(t0 + 600 * MS), Verdict::default());
+    }
+
+    /// The leader's word that a newcomer has its welcome ends its grace: its silence
+    /// counts by the short bounds from then (not from when watching began: its first
+    /// heartbeat may be on its way).
+    #[test]
+    fn a_newcomer_said_welcomed_is_judged_by_the_short_bounds_from_then() {
+        let t0 = Instant::now();
+        let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
+        d.arrived(NodeId(5), t0);
+        d.watch(&[NodeId(5)], t0);
+        assert!(d.is_newcomer(NodeId(5)));
+        assert_eq!(d.check(t0 + 600 * MS), Verdict::default(), "in its grace");
+        d.welcomed(NodeId(5), t0 + 700 * MS);
+        assert!(!d.is_newcomer(NodeId(5)));
+        assert!(
+            d.check(t0 + 1100 * MS).dead.is_empty(),
+            "not judged on the time before"
+        );
+        assert_eq!(d.check(t0 + 1160 * MS).dead, vec![NodeId(5)]);
+        // Said of a node that is not a newcomer, it changes nothing.
+        let (t0, mut d) = watching_node_1();
+        d.welcomed(NodeId(1), t0 + 400 * MS);
+        assert_eq!(d.check(t0 + 460 * MS).dead, vec![NodeId(1)]);
+    }
+
+    /// A newcomer heard from after it arrived has its welcome, even if that heartbeat came
+    /// before watching began (its watcher learned of it late): no grace.
+    #[test]
+    fn a_newcomer_heard_before_it_was_watched_gets_no_grace() {
+        let t0 = Instant::now();
+        let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
+        d.arrived(NodeId(5), t0);
+        d.heard(NodeId(5), t0 + 100 * MS);
+        d.watch(&[NodeId(5)], t0 + 200 * MS);
+        assert_eq!(d.check(t0 + 520 * MS).suspected, vec![NodeId(5)]);
+        assert_eq!(d.check(t0 + 660 * MS).dead, vec![NodeId(5)]);
     }
 }

@@ -45,6 +45,9 @@ impl Node {
             Message::Members(list) if list.iter().any(|m| !stamp_in_range(m, lamport)) => {
                 Err("member entry stamped later than its datagram")
             }
+            Message::Welcomed { newcomer: m } if !stamp_in_range(m, lamport) => {
+                Err("member entry stamped later than its datagram")
+            }
             Message::Welcome(w) if w.members.iter().any(|m| !stamp_in_range(m, lamport)) => {
                 Err("member entry stamped later than its datagram")
             }
@@ -65,6 +68,9 @@ impl Node {
             Message::JoinRefused { .. } => Ok(()),
             _ if !known => Err("message from a node not in the member table"),
             _ if impersonated => Err("member id from another address"),
+            Message::Welcomed { newcomer: m } if !valid_name(&m.name) => {
+                Err("member entry with an invalid name")
+            }
             Message::Members(list) => {
                 if list.iter().all(|m| valid_name(&m.name)) {
                     Ok(())
@@ -136,6 +142,7 @@ impl Node {
                     self.on_members(now, from, sender, list)
                 }
             }
+            Message::Welcomed { newcomer } => self.on_welcomed(now, from, sender, newcomer),
             Message::Submit(s) => self.on_submit(now, sender, s),
             Message::Sequenced(e) => self.on_sequenced_from(now, sender, e),
             Message::SyncEntry(e) => self.on_sync_entry(now, sender, e),
@@ -238,6 +245,7 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Welcome(_) => "Welcome",
         Message::JoinRefused { .. } => "JoinRefused",
         Message::Members(_) => "Members",
+        Message::Welcomed { .. } => "Welcomed",
         Message::Submit(_) => "Submit",
         Message::Sequenced(_) => "Sequenced",
         Message::SyncEntry(_) => "SyncEntry",

@@ -245,16 +245,13 @@ impl Node {
         // before the first one the newcomer is sent: it starts there.
         let voters = self.room.log_voters();
         let voters_at = Seq(next_seq.0.saturating_sub(1));
+        // Its watcher gives it the newcomer's grace until every part is acked here.
+        self.life.welcoming.insert(id, (0..parts).collect());
         for (part, members) in chunks.into_iter().enumerate() {
             let epoch = self.ring.epoch().expect("a leader has an epoch");
-            let mut voting = vec![0u8; members.len().div_ceil(8)];
-            for (i, m) in members.iter().enumerate() {
-                if voters.contains(&m.name) {
-                    voting[i / 8] |= 1 << (i % 8);
-                }
-            }
             let w = Welcome {
-                voting,
+                voting: flags(&members, |m| voters.contains(&m.name)),
+                fresh: flags(&members, |m| self.ring.is_newcomer(m.id)),
                 voters_at,
                 newcomer: id,
                 epoch,
@@ -264,7 +261,11 @@ impl Node {
                 parts,
                 members,
             };
-            self.send_reliable(now, addr, Message::Welcome(w), Token::Control);
+            let token = Token::Life(LifeToken::Welcome {
+                newcomer: id,
+                part: part as u16,
+            });
+            self.send_reliable(now, addr, Message::Welcome(w), token);
         }
         self.ask_during_recovery(now, id, addr);
         self.reconcile_voters(now);
@@ -274,4 +275,100 @@ impl Node {
         }
         self.start_handover(now, &name);
     }
+}
+
+impl Node {
+    /// What became of a welcome part we sent `newcomer`: once every part is acked it is
+    /// in the room, and the members are told, so that its watcher no longer waits the
+    /// newcomer's grace for a sign of life (a newcomer that crashes just after its welcome
+    /// is then found as fast as any member).
+    pub(in crate::proto::node) fn welcome_settled(
+        &mut self,
+        now: Instant,
+        newcomer: NodeId,
+        part: u16,
+        fate: Fate,
+    ) {
+        let Some(parts) = self.life.welcoming.get_mut(&newcomer) else {
+            return;
+        };
+        parts.remove(&part);
+        if fate != Fate::Acked {
+            self.life.welcoming.remove(&newcomer);
+            return;
+        }
+        if !parts.is_empty() {
+            return;
+        }
+        self.life.welcoming.remove(&newcomer);
+        if !self.is_leader() {
+            return;
+        }
+        let Some(entry) = self.ring.members().get(newcomer).cloned() else {
+            return;
+        };
+        log_at!(
+            debug,
+            self,
+            "{} acked its whole welcome; telling the members",
+            entry.name
+        );
+        self.ring.welcomed(newcomer, now);
+        let others: Vec<SocketAddr> = self
+            .ring
+            .members()
+            .online_peers()
+            .filter(|m| m.id != newcomer)
+            .map(|m| m.addr)
+            .collect();
+        for peer in others {
+            let msg = Message::Welcomed {
+                newcomer: entry.clone(),
+            };
+            self.send_reliable(now, peer, msg, Token::Control);
+        }
+    }
+
+    /// The leader says `newcomer` has its welcome: judged by the usual bounds from now.
+    /// Its entry is merged first (this may come before the leader's word that it came
+    /// online).
+    pub(in crate::proto::node) fn on_welcomed(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        sender: NodeId,
+        newcomer: Member,
+    ) {
+        if self.leader() != Some(sender) {
+            return log_at!(
+                debug,
+                self,
+                "{sender} says {} is welcomed but does not lead",
+                newcomer.name
+            );
+        }
+        if !self.life.is_member() {
+            return;
+        }
+        let id = newcomer.id;
+        log_at!(
+            debug,
+            self,
+            "{} is welcomed: judged by the usual bounds",
+            newcomer.name
+        );
+        self.on_members(now, from, sender, vec![newcomer]);
+        self.ring.welcomed(id, now);
+    }
+}
+
+/// One bit per member, `f` of `members[i]` at bit `i % 8` of byte `i / 8`.
+fn flags(members: &[Member], f: impl Fn(&Member) -> bool) -> Vec<u8> {
+    let mut bits = vec![0u8; members.len().div_ceil(8)];
+    for (i, m) in members.iter().enumerate() {
+        if f(m) {
+            bits[i / 8] |= 1 << (i % 8);
+        }
+    }
+    bits
 }

@@ -29,6 +29,7 @@ impl Node {
         self.life.join_refusal = None;
         self.life.join_deadline_extended = false;
         self.life.welcome_voters = (BTreeSet::new(), Seq(0));
+        self.life.welcome_fresh.clear();
         self.life.phase = Phase::Joining {
             contact,
             parts: Default::default(),
@@ -255,13 +256,16 @@ impl Node {
         if w.part >= w.parts {
             return;
         }
-        let voting = w
-            .members
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| w.voting.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0))
-            .map(|(_, m)| m.name.clone());
-        self.life.welcome_voters.0.extend(voting);
+        let flagged =
+            |bits: &[u8], i: usize| bits.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0);
+        for (i, m) in w.members.iter().enumerate() {
+            if flagged(&w.voting, i) {
+                self.life.welcome_voters.0.insert(m.name.clone());
+            }
+            if flagged(&w.fresh, i) {
+                self.life.welcome_fresh.insert(m.id);
+            }
+        }
         self.life.welcome_voters.1 = w.voters_at;
         parts.insert(w.part, w.members);
         if parts.len() < w.parts as usize {
@@ -273,12 +277,16 @@ impl Node {
         let mut leaders_view_of_me = None;
         let in_welcome: BTreeSet<NodeId> = parts.values().flatten().map(|m| m.id).collect();
         self.forget_departed_since(&in_welcome);
+        let fresh = std::mem::take(&mut self.life.welcome_fresh);
         for m in parts.into_values().flatten() {
             if m.id == self.ctx.id {
                 leaders_view_of_me = Some(m);
             } else {
-                // Any of them may have been admitted just before us.
-                self.ring.arrived(m.id, now);
+                // Those admitted just before us may still be waiting for their welcome:
+                // the others are judged by the usual bounds from the start.
+                if fresh.contains(&m.id) {
+                    self.ring.arrived(m.id, now);
+                }
                 self.ring.merge(m);
             }
         }

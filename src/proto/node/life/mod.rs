@@ -50,6 +50,13 @@ pub(super) enum LifeToken {
     Join,
     /// Our leave notice to a member.
     LeaveNotice,
+    /// A part of a welcome we sent `newcomer` (the leader's side).
+    Welcome {
+        /// Who is being welcomed.
+        newcomer: NodeId,
+        /// Which part.
+        part: u16,
+    },
     /// Re-registering with a leader learned of by gossip; given up, we stop waiting.
     Resync,
     /// A newcomer's join passed on to the leader; passed on again if that fails.
@@ -89,6 +96,10 @@ pub(super) struct Lifecycle {
     restart: Option<restart::Restart>,
     /// The voting users named by the welcome's parts so far, and the entry they are as of.
     welcome_voters: (BTreeSet<String>, Seq),
+    /// The members the welcome's parts so far name as still being welcomed themselves.
+    welcome_fresh: BTreeSet<NodeId>,
+    /// Newcomers with welcome parts not yet acked, and those parts (the leader's side).
+    welcoming: BTreeMap<NodeId, BTreeSet<u16>>,
     /// Leave deadlines passed while this node was still a voter (see `leave.rs`).
     leave_waits: u8,
     /// Whether the current join's deadline was already pushed back once, when the contact
@@ -120,6 +131,8 @@ impl Lifecycle {
             resync_since: None,
             restart: None,
             welcome_voters: (BTreeSet::new(), Seq(0)),
+            welcome_fresh: BTreeSet::new(),
+            welcoming: BTreeMap::new(),
             leave_waits: 0,
             join_deadline_extended: false,
         }

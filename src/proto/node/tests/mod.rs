@@ -309,6 +309,7 @@ fn welcome_for_bob(bob: Member) -> Welcome {
         parts: 1,
         voting: Vec::new(),
         voters_at: Seq(0),
+        fresh: Vec::new(),
         members: vec![member(LEADER, "alice", 1), bob, member(CAROL, "carol", 3)],
     }
 }
@@ -320,9 +321,17 @@ fn follower(t0: Instant) -> Node {
 
 /// [`follower`], with `more` members in the welcome's table; also what the join showed.
 fn follower_with(t0: Instant, more: Vec<Member>) -> (Node, Out) {
+    follower_welcomed(t0, more, false)
+}
+
+/// As [`follower_with`]; with `all_vote`, every member named is a voter.
+fn follower_welcomed(t0: Instant, more: Vec<Member>, all_vote: bool) -> (Node, Out) {
     let mut n = joining_bob(t0);
     let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
     w.members.extend(more);
+    if all_vote {
+        w.voting = vec![0xff; w.members.len().div_ceil(8)];
+    }
     // The leader acks the join (the first message of bob's join-exchange stream to it,
     // stream 1: stream 0 is the session's) with the welcome.
     let packets = vec![

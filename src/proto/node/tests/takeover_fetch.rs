@@ -125,9 +125,27 @@ fn a_stalled_fetch_does_not_fill_what_a_member_holds_beyond_its_shown_point() {
     n.handle_datagram(t0, addr(3), &data(CAROL, id, reply));
     let mut sent = drain(&mut n).sent;
     assert_eq!(n.room.next(), Seq(513));
+    // Carol is alive: she heartbeats and acks what bob sends her (her answers to the fetch
+    // are what is lost).
+    let bobs = Epoch {
+        term: 1,
+        leader: BOB,
+    };
     for k in 1..=40 {
-        n.handle_timeout(t0 + Duration::from_millis(100 * k));
+        let at = t0 + Duration::from_millis(100 * k);
+        n.handle_datagram(at, addr(3), &super::terms::beat_naming(CAROL, bobs, false));
+        n.handle_timeout(at);
         sent.extend(drain(&mut n).sent);
+        let ids: Vec<MsgId> = sent
+            .iter()
+            .filter_map(|(to, p)| match p {
+                Packet::Data { id, .. } if *to == addr(3) => Some(*id),
+                _ => None,
+            })
+            .collect();
+        if !ids.is_empty() {
+            n.handle_datagram(at, addr(3), &ack_of(BOB, CAROL, &ids));
+        }
     }
     let out = Out {
         sent,

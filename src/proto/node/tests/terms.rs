@@ -8,9 +8,10 @@ use crate::wire::Heartbeat;
 
 pub(super) const DAVE: NodeId = NodeId(400);
 
-/// A follower bob (alice leads, term 0) with carol (port 3) and dave (port 4).
+/// A follower bob (alice leads, term 0) with carol (port 3) and dave (port 4), all four
+/// voters.
 pub(super) fn follower_with_dave(t0: Instant) -> Node {
-    follower_with(t0, vec![member(DAVE, "dave", 4)]).0
+    follower_welcomed(t0, vec![member(DAVE, "dave", 4)], true).0
 }
 
 pub(super) fn epoch(term: u64, leader: NodeId) -> Epoch {
