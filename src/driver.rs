@@ -241,6 +241,9 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
     cfg.rng_seed = rand::random();
     let cfg_identity = cfg.identity;
     cfg.persist = store.is_some();
+    if security.room_key.is_some() {
+        cfg.wire_overhead = crate::guard::SEAL_OVERHEAD;
+    }
     let local_addr = cfg.addr;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod room;
+
 use ed25519_dalek::{Signer, SigningKey};
 use ringchat::guard::frame::TRANSPORT_OVERHEAD;
 use ringchat::guard::{Guard, KEY_BYTES, SEAL_OVERHEAD};

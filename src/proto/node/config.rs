@@ -55,6 +55,10 @@ pub struct NodeConfig {
     /// checks (on; see `proto::seal`). Off only to measure what the checks cost
     /// (`ringchat-bench throughput --compare-seal`): every member of a room must agree.
     pub seal_room: bool,
+    /// Bytes the guard adds to every datagram on the wire (its seal in a keyed room, none
+    /// in an open one): counted in each direction by the anti-amplification budget, so
+    /// that the bound holds for what travels, not for what the node wrote (0).
+    pub wire_overhead: usize,
 }
 
 /// A deterministic identity for `name` (tests and simulations).
@@ -91,6 +95,7 @@ impl NodeConfig {
             forget_after: Duration::from_secs(3600),
             persist: false,
             seal_room: true,
+            wire_overhead: 0,
         }
     }
 

@@ -329,7 +329,11 @@ impl Node {
             let t = self.transport.transmits.pop_front()?;
             let in_room = self.in_ring();
             if self.ring.members().has_addr(t.to)
-                || self.transport.budget.may_send(t.to, t.bytes.len(), in_room)
+                || self.transport.budget.may_send(
+                    t.to,
+                    t.bytes.len() + self.ctx.cfg.wire_overhead,
+                    in_room,
+                )
             {
                 return Some(t);
             }
@@ -359,6 +363,7 @@ impl Node {
         join: bool,
     ) {
         if !self.ring.members().has_addr(from) {
+            let bytes = bytes + self.ctx.cfg.wire_overhead;
             self.transport.budget.received(now, from, bytes, join);
         }
     }

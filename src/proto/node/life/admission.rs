@@ -67,7 +67,9 @@ impl Node {
                 key: n.key,
             };
             // The packet, and the smallest header a datagram carrying it has.
-            let bytes = data_packet(MsgId::new(0, 1), join).map_or(0, |p| p.len()) + 4;
+            let bytes = data_packet(MsgId::new(0, 1), join).map_or(0, |p| p.len())
+                + 4
+                + self.ctx.cfg.wire_overhead;
             self.transport.budget.credit_join(now, n.addr, bytes);
         }
         if self.is_leader() && self.life.phase == Phase::Member {

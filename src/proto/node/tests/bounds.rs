@@ -281,6 +281,46 @@ fn a_stranger_gets_at_most_three_times_what_it_sent() {
     );
 }
 
+/// In a keyed room every datagram on the wire carries the guard's seal: the bound holds
+/// for the bytes that travel (a join with the longest name, the challenge resent), not
+/// only for what the node wrote.
+#[test]
+fn the_bound_counts_the_seal_in_a_keyed_room() {
+    let t0 = base_time();
+    let mut cfg = NodeConfig::new("alice", addr(1), None);
+    cfg.wire_overhead = crate::wire::SEAL_OVERHEAD;
+    let mut n = Node::new(cfg, LEADER, t0);
+    drain(&mut n);
+    let stranger = ip_addr(3);
+    let join = data(
+        NodeId(4244),
+        1,
+        Message::Join {
+            name: "x".repeat(32),
+            key: [7; 32],
+        },
+    );
+    n.handle_datagram(t0, stranger, &join);
+    let mut datagrams = 0;
+    let mut wire = 0;
+    for ms in (0..=10_000).step_by(10) {
+        n.handle_timeout(t0 + Duration::from_millis(ms));
+        while let Some(t) = n.poll_transmit() {
+            if t.to == stranger {
+                datagrams += 1;
+                wire += t.bytes.len() + crate::wire::SEAL_OVERHEAD;
+            }
+        }
+        while n.poll_event().is_some() {}
+    }
+    let came = join.len() + crate::wire::SEAL_OVERHEAD;
+    assert!(datagrams > 0, "the challenge goes");
+    assert!(
+        wire <= 3 * came,
+        "{wire} bytes on the wire in {datagrams} datagrams for a join of {came}"
+    );
+}
+
 /// A join passed on by a member is answered from the leader, which never heard from the
 /// newcomer: the join's size counts as received from it, so the same bound holds.
 #[test]
