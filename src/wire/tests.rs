@@ -1,6 +1,7 @@
 //! Wire format tests: round trips, worst-case sizes, batching, hostile bytes.
 
 use super::*;
+use std::net::SocketAddr;
 
 fn longest_name() -> String {
     "n".repeat(MAX_NAME_BYTES)
