@@ -368,7 +368,7 @@ fn templates(room: &Room, to: usize, input: &mut Input, wild: bool) -> Vec<Messa
         },
         Message::PreVote {
             term: n(epoch.term + 1),
-            follows: None
+            follows: None,
         },
         Message::PreVoteReply {
             term: n(epoch.term + 1),
