@@ -34,6 +34,8 @@ pub struct Detector {
     watched: BTreeMap<NodeId, Instant>,
     /// When nodes came online, for the last `grace`: the newcomers.
     arrivals: BTreeMap<NodeId, Instant>,
+    /// Nodes said to have their welcome before they arrived here, and when.
+    welcomed_early: BTreeMap<NodeId, Instant>,
     suspected: BTreeSet<NodeId>,
 }
 
@@ -48,6 +50,7 @@ impl Detector {
             last_heard: BTreeMap::new(),
             watched: BTreeMap::new(),
             arrivals: BTreeMap::new(),
+            welcomed_early: BTreeMap::new(),
             suspected: BTreeSet::new(),
         }
     }
@@ -74,8 +77,19 @@ impl Detector {
 
     /// Records that `id` came online at `now`: watched from before `grace` has passed, it
     /// is a newcomer and gets the longer grace before its first heartbeat.
+    /// One already said to have its welcome (within `grace`) is no newcomer.
     pub fn arrived(&mut self, id: NodeId, now: Instant) {
+        let early = self.welcomed_early.remove(&id);
+        if early.is_some_and(|t| now.saturating_duration_since(t) < self.grace) {
+            return;
+        }
         self.arrivals.insert(id, now);
+    }
+
+    /// `id` is said to have its welcome before it arrived here: when it does (within
+    /// `grace`), it is no newcomer.
+    pub fn welcomed_early(&mut self, id: NodeId, now: Instant) {
+        self.welcomed_early.insert(id, now);
     }
 
     /// Whether `id` is a newcomer: it arrived lately and is not known to be welcomed.
@@ -101,6 +115,7 @@ impl Detector {
     /// Forgets a node (it is gone).
     pub fn forget(&mut self, id: NodeId) {
         self.arrivals.remove(&id);
+        self.welcomed_early.remove(&id);
         self.last_heard.remove(&id);
         self.suspected.remove(&id);
         self.watched.remove(&id);
@@ -122,6 +137,8 @@ impl Detector {
         let keep = self.grace * 2;
         self.arrivals
             .retain(|_, t| now.saturating_duration_since(*t) < keep);
+        self.welcomed_early
+            .retain(|_, t| now.saturating_duration_since(*t) < self.grace);
         let mut v = Verdict::default();
         for (id, since) in &self.watched {
             let heard = self.last_heard.get(id).copied().filter(|t| t >= since);

@@ -142,7 +142,7 @@ impl Node {
                     self.on_members(now, from, sender, list)
                 }
             }
-            Message::Welcomed { newcomer } => self.on_welcomed(now, from, sender, newcomer),
+            Message::Welcomed { newcomer } => self.on_welcomed(now, sender, newcomer),
             Message::Submit(s) => self.on_submit(now, sender, s),
             Message::Sequenced(e) => self.on_sequenced_from(now, sender, e),
             Message::SyncEntry(e) => self.on_sync_entry(now, sender, e),

@@ -332,12 +332,14 @@ impl Node {
     }
 
     /// The leader says `newcomer` has its welcome: judged by the usual bounds from now.
-    /// Its entry is merged first (this may come before the leader's word that it came
-    /// online).
+    /// Only for the admission the notice is about: an entry of ours newer than the one it
+    /// carries (the member came back since, and may be waiting for another welcome) or
+    /// not online keeps its grace. One we do not hold yet (the notice came before the
+    /// word that it came online) is remembered, so that it arrives without the grace; the
+    /// notice adds no entry (a late one must not bring back a member forgotten since).
     pub(in crate::proto::node) fn on_welcomed(
         &mut self,
         now: Instant,
-        from: SocketAddr,
         sender: NodeId,
         newcomer: Member,
     ) {
@@ -352,15 +354,24 @@ impl Node {
         if !self.life.is_member() {
             return;
         }
-        let id = newcomer.id;
-        log_at!(
-            debug,
-            self,
-            "{} is welcomed: judged by the usual bounds",
-            newcomer.name
-        );
-        self.on_members(now, from, sender, vec![newcomer]);
-        self.ring.welcomed(id, now);
+        match self.ring.members().get(newcomer.id) {
+            Some(m) if m.presence == Presence::Online && m.stamp <= newcomer.stamp => {
+                log_at!(
+                    debug,
+                    self,
+                    "{} is welcomed: judged by the usual bounds",
+                    newcomer.name
+                );
+                self.ring.welcomed(newcomer.id, now);
+            }
+            Some(_) => log_at!(
+                debug,
+                self,
+                "a notice that {} was welcomed is stale",
+                newcomer.name
+            ),
+            None => self.ring.welcomed_early(newcomer.id, now),
+        }
     }
 }
 

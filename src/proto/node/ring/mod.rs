@@ -175,6 +175,11 @@ impl Ring {
         self.detector.welcomed(id, now);
     }
 
+    /// The leader saw `id`'s welcome acked before this node heard that `id` came online.
+    pub(super) fn welcomed_early(&mut self, id: NodeId, now: Instant) {
+        self.detector.welcomed_early(id, now);
+    }
+
     /// Member `id` arrived just now (admitted or welcomed): judge it as a newcomer.
     pub(super) fn arrived(&mut self, id: NodeId, now: Instant) {
         self.detector.arrived(id, now);

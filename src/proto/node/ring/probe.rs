@@ -87,6 +87,15 @@ impl Node {
 
     /// A member we asked says `target` answered it: a sign of life, second hand.
     pub(in crate::proto::node) fn on_alive(&mut self, now: Instant, target: NodeId) {
+        // Only an answer to our own question counts: an unasked one would end a
+        // newcomer's grace, or judge a neighbour on a member's word alone.
+        if !self.ring.asked_about.contains(&target) {
+            return log_at!(
+                debug,
+                self,
+                "an unasked answer that {target} is alive; ignored"
+            );
+        }
         if self.ring.members.is_online(target) {
             log_at!(debug, self, "{target} answered an indirect probe");
             self.ring.heard(target, now);

@@ -454,3 +454,4 @@ mod takeover_fetch;
 mod terms;
 mod transport;
 mod views;
+mod welcomed;
