@@ -31,6 +31,12 @@ impl Node {
             }
             at = self.ring.members.successor_of(id);
         }
+        log_at!(
+            debug,
+            self,
+            "suspecting {target}; {} members asked to probe it",
+            probers.len()
+        );
         for addr in probers {
             self.send_reliable(now, addr, Message::ProbeFor { target }, Token::Control);
         }
