@@ -32,6 +32,9 @@ pub struct Detector {
     last_heard: BTreeMap<NodeId, Instant>,
     /// Watched nodes, with when watching began.
     watched: BTreeMap<NodeId, Instant>,
+    /// Nodes no longer watched that were suspected when they stopped being: still judged,
+    /// from when watching them began, until heard from or found dead.
+    lingering: BTreeMap<NodeId, Instant>,
     /// When nodes came online, for the last `grace`: the newcomers.
     arrivals: BTreeMap<NodeId, Instant>,
     /// Nodes said to have their welcome before they arrived here, and when.
@@ -49,6 +52,7 @@ impl Detector {
             grace: grace.max(dead_after),
             last_heard: BTreeMap::new(),
             watched: BTreeMap::new(),
+            lingering: BTreeMap::new(),
             arrivals: BTreeMap::new(),
             welcomed_early: BTreeMap::new(),
             suspected: BTreeSet::new(),
@@ -69,10 +73,20 @@ impl Detector {
         }
         let old = std::mem::take(&mut self.watched);
         for id in ids {
-            self.watched
-                .insert(*id, old.get(id).copied().unwrap_or(now));
+            let since = old.get(id).or(self.lingering.get(id)).copied();
+            self.watched.insert(*id, since.unwrap_or(now));
+            self.lingering.remove(id);
         }
-        self.suspected.retain(|id| self.watched.contains_key(id));
+        // A suspected node handed on (a member came back between us, say, one that was
+        // away and judges its neighbours afresh) is still judged here until it answers or
+        // is found dead: the new watcher would start its count from nothing.
+        for (id, since) in old {
+            if !self.watched.contains_key(&id) && self.suspected.contains(&id) {
+                self.lingering.insert(id, since);
+            }
+        }
+        self.suspected
+            .retain(|id| self.watched.contains_key(id) || self.lingering.contains_key(id));
     }
 
     /// Records that `id` came online at `now`: watched from before `grace` has passed, it
@@ -114,6 +128,7 @@ impl Detector {
 
     /// Forgets a node (it is gone).
     pub fn forget(&mut self, id: NodeId) {
+        self.lingering.remove(&id);
         self.arrivals.remove(&id);
         self.welcomed_early.remove(&id);
         self.last_heard.remove(&id);
@@ -128,6 +143,7 @@ impl Detector {
         for since in self.watched.values_mut() {
             *since = now;
         }
+        self.lingering.clear();
         self.suspected.clear();
     }
 
@@ -140,6 +156,20 @@ impl Detector {
         self.welcomed_early
             .retain(|_, t| now.saturating_duration_since(*t) < self.grace);
         let mut v = Verdict::default();
+        let last_heard = &self.last_heard;
+        let suspected = &mut self.suspected;
+        self.lingering.retain(|id, since| {
+            if !suspected.contains(id) {
+                return false; // heard from since (which ends the suspicion)
+            }
+            let from = last_heard.get(id).copied().filter(|t| t >= since);
+            if now.saturating_duration_since(from.unwrap_or(*since)) >= self.dead_after {
+                v.dead.push(*id);
+                suspected.remove(id);
+                return false;
+            }
+            true
+        });
         for (id, since) in &self.watched {
             let heard = self.last_heard.get(id).copied().filter(|t| t >= since);
             // A newcomer heard from since it arrived has its welcome: no grace is due.
@@ -321,5 +351,30 @@ mod tests {
         d.watch(&[NodeId(5)], t0 + 200 * MS);
         assert_eq!(d.check(t0 + 520 * MS).suspected, vec![NodeId(5)]);
         assert_eq!(d.check(t0 + 660 * MS).dead, vec![NodeId(5)]);
+    }
+
+    /// A suspected neighbour handed on (a member came back between the two) is still
+    /// judged here: found dead when its silence reaches the death bound, unless it is
+    /// heard from first.
+    #[test]
+    fn a_suspected_neighbour_handed_on_is_still_judged() {
+        for answers in [false, true] {
+            let (t0, mut d) = watching_node_1();
+            assert_eq!(d.check(t0 + 320 * MS).suspected, vec![NodeId(1)]);
+            d.watch(&[NodeId(2)], t0 + 330 * MS);
+            d.heard(NodeId(2), t0 + 330 * MS);
+            if answers {
+                d.heard(NodeId(1), t0 + 400 * MS);
+            }
+            let v = d.check(t0 + 460 * MS);
+            let dead = if answers { vec![] } else { vec![NodeId(1)] };
+            assert_eq!(v.dead, dead, "answered: {answers}");
+            assert_eq!(d.check(t0 + 2000 * MS).dead, vec![NodeId(2)], "judged once only");
+        }
+        // One not suspected when handed on is not judged here any more.
+        let (t0, mut d) = watching_node_1();
+        d.watch(&[NodeId(2)], t0 + 100 * MS);
+        d.heard(NodeId(2), t0 + 1000 * MS);
+        assert!(d.check(t0 + 1000 * MS).dead.is_empty());
     }
 }
