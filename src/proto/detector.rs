@@ -369,7 +369,11 @@ mod tests {
             let v = d.check(t0 + 460 * MS);
             let dead = if answers { vec![] } else { vec![NodeId(1)] };
             assert_eq!(v.dead, dead, "answered: {answers}");
-            assert_eq!(d.check(t0 + 2000 * MS).dead, vec![NodeId(2)], "judged once only");
+            assert_eq!(
+                d.check(t0 + 2000 * MS).dead,
+                vec![NodeId(2)],
+                "judged once only"
+            );
         }
         // One not suspected when handed on is not judged here any more.
         let (t0, mut d) = watching_node_1();
