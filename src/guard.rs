@@ -154,6 +154,8 @@ struct Inner {
 const JOINING_FOR: std::time::Duration = std::time::Duration::from_secs(20);
 /// Addresses remembered for that at most (the oldest are forgotten first).
 const JOINING_MAX: usize = 1024;
+/// Room-key replay windows kept at most (the least recently used go first).
+const MAX_WINDOWS: usize = 4096;
 
 /// Sessions, sealing, replay windows and rate limits for one node.
 pub struct Guard {
@@ -163,7 +165,10 @@ pub struct Guard {
     cipher: Option<XChaCha20Poly1305>,
     me: NodeId,
     next_pn: AtomicU64,
-    windows: DashMap<NodeId, ReplayWindow>,
+    /// Room-key replay windows per claimed sender, each with when it was last used (a
+    /// count of checks), so that the least recently used go first when they are many.
+    windows: DashMap<NodeId, (ReplayWindow, u64)>,
+    window_checks: AtomicU64,
     /// Per source address (IP and port): members on one host each keep their own share.
     buckets: DashMap<SocketAddr, Bucket>,
     /// Per source IP, a much larger cap over all its ports (strangers only).
@@ -187,6 +192,7 @@ impl Guard {
             me,
             next_pn: AtomicU64::new(1),
             windows: DashMap::new(),
+            window_checks: AtomicU64::new(0),
             buckets: DashMap::new(),
             ip_buckets: DashMap::new(),
             members: DashSet::new(),
@@ -366,7 +372,11 @@ impl Guard {
             if joining_from.len() >= JOINING_MAX && !joining_from.contains_key(&from) {
                 joining_from.retain(|_, at| now.saturating_duration_since(*at) < JOINING_FOR);
                 if joining_from.len() >= JOINING_MAX {
-                    joining_from.clear();
+                    // All recent: the oldest quarter goes (never all at once).
+                    let mut ats: Vec<Instant> = joining_from.values().copied().collect();
+                    ats.sort_unstable();
+                    let keep_from = ats[ats.len() / 4];
+                    joining_from.retain(|_, at| *at >= keep_from);
                 }
             }
             joining_from.insert(from, now);
@@ -511,11 +521,19 @@ impl Guard {
 
     /// Records packet number `pn` of `sender` in its room-key replay window.
     fn check_window(&self, sender: NodeId, pn: u64) -> Result<(), Refused> {
-        if self.windows.len() > 4096 && !self.windows.contains_key(&sender) {
-            // Claimed ids cost a window each: the table of them stays bounded.
-            self.windows.clear();
+        let tick = self.window_checks.fetch_add(1, Ordering::Relaxed);
+        if self.windows.len() >= MAX_WINDOWS && !self.windows.contains_key(&sender) {
+            // Claimed ids cost a window each: the table of them stays bounded. The least
+            // recently used quarter goes, so a flood of invented ids pushes out old
+            // windows a quarter at a time and never empties the table at once.
+            let mut ticks: Vec<u64> = self.windows.iter().map(|w| w.value().1).collect();
+            ticks.sort_unstable();
+            let keep_from = ticks[ticks.len() / 4];
+            self.windows.retain(|_, w| w.1 >= keep_from);
         }
-        if !self.windows.entry(sender).or_default().accept(pn) {
+        let mut window = self.windows.entry(sender).or_default();
+        window.1 = tick;
+        if !window.0.accept(pn) {
             return Err(Refused::Replayed(pn, sender));
         }
         Ok(())

@@ -32,6 +32,40 @@ fn sealed_datagrams_open_only_with_the_key_and_once() {
     assert_eq!(b.open(addr(), &[SEALED, 1, 2]), Err(Refused::Unauthentic));
 }
 
+/// A flood of datagrams under invented sender ids cannot empty the replay windows: the
+/// least recently used go first, a quarter at a time, so a capture of a sender used
+/// lately is still refused as a replay after the flood.
+#[test]
+fn invented_senders_cannot_wipe_the_replay_windows() {
+    let key = [7u8; KEY_BYTES];
+    let b = Guard::new(NodeId(2), Some(key), u32::MAX);
+    let first = Guard::new(NodeId(1), Some(key), u32::MAX);
+    let early = first.seal(b"\x01early");
+    assert!(b.open(addr(), &early).is_ok());
+    for id in 10..10 + MAX_WINDOWS as u64 - 2 {
+        let invented = Guard::new(NodeId(id), Some(key), u32::MAX);
+        assert!(b.open(addr(), &invented.seal(b"\x01x")).is_ok());
+    }
+    let late = Guard::new(NodeId(3), Some(key), u32::MAX);
+    let captured = late.seal(b"\x01late");
+    assert!(b.open(addr(), &captured).is_ok());
+    assert_eq!(b.windows.len(), MAX_WINDOWS);
+    // One more invented id: the table is full, the oldest quarter goes.
+    let one_more = Guard::new(NodeId(1 << 40), Some(key), u32::MAX);
+    assert!(b.open(addr(), &one_more.seal(b"\x01x")).is_ok());
+    assert!(
+        b.windows.len() <= MAX_WINDOWS * 3 / 4 + 1,
+        "{}",
+        b.windows.len()
+    );
+    assert_eq!(
+        b.open(addr(), &captured),
+        Err(Refused::Replayed(1, NodeId(3))),
+        "the window used last survives"
+    );
+    assert!(b.open(addr(), &early).is_ok(), "the oldest went first");
+}
+
 #[test]
 fn rate_limit_per_source_address() {
     let g = Guard::new(NodeId(1), None, 3);
