@@ -12,12 +12,10 @@
 mod adversary;
 mod common;
 
-use adversary::room::{Room, chats, room_with_mallory, seen};
+use adversary::room::{Room, chats, datagram, forged, room_with_mallory, seen};
 use common::*;
 use ringchat::ids::{DmId, Lamport, MsgId, NodeId};
-use ringchat::wire::{
-    DirectMessage, Envelope, Member, Message, Packet, Presence, QueuedDm, Stamp, decode, encode,
-};
+use ringchat::wire::{DirectMessage, Member, Message, Packet, Presence, QueuedDm, Stamp, decode};
 use std::net::{Ipv4Addr, UdpSocket};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -26,31 +24,10 @@ use std::time::{Duration, Instant};
 /// it sends back is what goes on the wire), nothing on disk.
 const OPEN_ROOM: &[&str] = &["--ephemeral", "--insecure"];
 
-/// The transport stream forged messages use: far from the few streams a real member
-/// numbers its destinations with, so none is taken for a duplicate of the member's own.
-const FORGED_STREAM: u32 = 4000;
-
 /// A node of an open room: `--name name --port 0 [--join contact] --ephemeral --insecure`.
 #[track_caller]
 fn start(scratch: &Scratch, name: &str, join: Option<u16>) -> Proc {
     Proc::start_with(scratch, name, join, OPEN_ROOM)
-}
-
-/// A datagram from `from` at Lamport time `lamport` carrying `packets`.
-fn datagram(from: NodeId, lamport: u64, packets: Vec<Packet>) -> Vec<u8> {
-    encode(&Envelope {
-        from,
-        lamport: Lamport(lamport),
-        packets,
-    })
-    .expect("fits a datagram")
-}
-
-/// A datagram from `from` carrying reliable message `msg` as number `n` of the forged
-/// stream.
-fn forged(from: NodeId, n: u64, lamport: u64, msg: Message) -> Vec<u8> {
-    let id = MsgId::new(FORGED_STREAM, n);
-    datagram(from, lamport, vec![Packet::Data { id, msg }])
 }
 
 /// Resident memory of process `pid`, in kB.

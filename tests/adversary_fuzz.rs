@@ -11,37 +11,18 @@
 mod adversary;
 mod common;
 
-use adversary::room::{Room, chats, leader_never_changed, one_leader, room_with_mallory, seen};
+use adversary::room::{
+    FORGED_STREAM, Room, chats, datagram, forged, leader_never_changed, one_leader,
+    room_with_mallory, seen,
+};
 use common::*;
 use ringchat::ids::{DmId, Lamport, MsgId, NodeId, Seq, WallMillis};
 use ringchat::wire::{
-    DirectMessage, Envelope, Epoch, Heartbeat, Member, Message, Packet, Presence, QueuedDm, Stamp,
-    encode,
+    DirectMessage, Epoch, Heartbeat, Member, Message, Packet, Presence, QueuedDm, Stamp,
 };
 use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// The transport stream forged messages use: far from the few streams a real member
-/// numbers its destinations with.
-const FORGED_STREAM: u32 = 4000;
-
-/// A datagram from `from` at Lamport time `lamport` carrying `packets`.
-fn datagram(from: NodeId, lamport: u64, packets: Vec<Packet>) -> Vec<u8> {
-    encode(&Envelope {
-        from,
-        lamport: Lamport(lamport),
-        packets,
-    })
-    .expect("fits a datagram")
-}
-
-/// A datagram from `from` carrying reliable message `msg` as number `n` of the forged
-/// stream.
-fn forged(from: NodeId, n: u64, lamport: u64, msg: Message) -> Vec<u8> {
-    let id = MsgId::new(FORGED_STREAM, n);
-    datagram(from, lamport, vec![Packet::Data { id, msg }])
-}
 
 /// A heartbeat from `from` naming `epoch`.
 fn beat(from: NodeId, lamport: u64, epoch: Epoch) -> Vec<u8> {

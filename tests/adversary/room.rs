@@ -6,11 +6,32 @@ use super::{FakeMember, plain};
 use crate::common::*;
 use ed25519_dalek::SigningKey;
 use ringchat::guard::read_key;
-use ringchat::ids::NodeId;
-use ringchat::wire::Message;
+use ringchat::ids::{Lamport, MsgId, NodeId};
+use ringchat::wire::{Envelope, Message, Packet, encode};
 use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
+
+/// The transport stream forged messages use: far from the few streams a real member
+/// numbers its destinations with, so none is taken for a duplicate of the member's own.
+pub const FORGED_STREAM: u32 = 4000;
+
+/// A datagram from `from` at Lamport time `lamport` carrying `packets`.
+pub fn datagram(from: NodeId, lamport: u64, packets: Vec<Packet>) -> Vec<u8> {
+    encode(&Envelope {
+        from,
+        lamport: Lamport(lamport),
+        packets,
+    })
+    .expect("fits a datagram")
+}
+
+/// A datagram from `from` carrying reliable message `msg` as number `n` of the forged
+/// stream.
+pub fn forged(from: NodeId, n: u64, lamport: u64, msg: Message) -> Vec<u8> {
+    let id = MsgId::new(FORGED_STREAM, n);
+    datagram(from, lamport, vec![Packet::Data { id, msg }])
+}
 
 /// The three real nodes and mallory.
 pub struct Room {
