@@ -26,8 +26,8 @@ pub use membership::{
 pub use signature::SignatureBytes;
 
 /// The protocol version carried in the first byte of every datagram. Version 6 tells the
-/// members when a newcomer has its welcome (`Welcomed`, and which members a welcome
-/// names are still being welcomed themselves) (version 5: pre-votes; version 4: the
+/// members when a newcomer has its welcome and follows the leader (`Welcomed`) (version
+/// 5: pre-votes; version 4: the
 /// candidate's log position in election tokens; version 3: each room message's proof of
 /// origin, direct messages sealed to their recipient; version 2: a list of packets per
 /// datagram and cumulative acks; version 1: one packet, one id per ack).

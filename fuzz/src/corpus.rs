@@ -166,7 +166,6 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                     parts: 2,
                     voting: Vec::new(),
                     voters_at: Seq(0),
-                    fresh: Vec::new(),
                     members: vec![member(ALICE, public_key(ALICE))],
                 }),
             ),

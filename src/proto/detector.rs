@@ -106,11 +106,6 @@ impl Detector {
         self.welcomed_early.insert(id, now);
     }
 
-    /// Whether `id` is a newcomer: it arrived lately and is not known to be welcomed.
-    pub fn is_newcomer(&self, id: NodeId) -> bool {
-        self.arrivals.contains_key(&id)
-    }
-
     /// `id` is known to have its welcome (the leader saw it acked) at `now`: it is no
     /// longer a newcomer, and if watched and not heard from since, its silence counts
     /// from `now` by the usual bounds (its first heartbeat may be on its way).
@@ -325,10 +320,8 @@ mod tests {
         let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
         d.arrived(NodeId(5), t0);
         d.watch(&[NodeId(5)], t0);
-        assert!(d.is_newcomer(NodeId(5)));
         assert_eq!(d.check(t0 + 600 * MS), Verdict::default(), "in its grace");
         d.welcomed(NodeId(5), t0 + 700 * MS);
-        assert!(!d.is_newcomer(NodeId(5)));
         assert!(
             d.check(t0 + 1100 * MS).dead.is_empty(),
             "not judged on the time before"

@@ -104,9 +104,6 @@ pub struct Welcome {
     pub voting: Vec<u8>,
     /// The configuration sent is the one in effect after this entry.
     pub voters_at: Seq,
-    /// Which of this part's members are still being welcomed themselves (newcomers, judged
-    /// only after the longer grace until first heard): bits as in `voting`.
-    pub fresh: Vec<u8>,
 }
 
 /// A member's presence.

@@ -253,7 +253,6 @@ impl Node {
             let epoch = self.ring.epoch().expect("a leader has an epoch");
             let w = Welcome {
                 voting: flags(&members, |m| voters.contains(&m.name)),
-                fresh: flags(&members, |m| self.ring.is_newcomer(m.id)),
                 voters_at,
                 newcomer: id,
                 epoch,
@@ -280,13 +279,12 @@ impl Node {
 }
 
 impl Node {
-    /// What became of a welcome part we sent `newcomer`: once every part is acked it is
-    /// in the room, and the members are told, so that its watcher no longer waits the
-    /// newcomer's grace for a sign of life (a newcomer that crashes just after its welcome
-    /// is then found as fast as any member).
+    /// What became of a welcome part we sent `newcomer`: once every part is acked, and it
+    /// has acked a proposal of this term too ([`Node::newcomer_follows`]), the members are
+    /// told, so that its watcher no longer waits the newcomer's grace for a sign of life (a
+    /// newcomer that crashes just after its welcome is then found as fast as any member).
     pub(in crate::proto::node) fn welcome_settled(
         &mut self,
-        now: Instant,
         newcomer: NodeId,
         part: u16,
         fate: Fate,
@@ -303,7 +301,17 @@ impl Node {
             return;
         }
         self.life.welcoming.remove(&newcomer);
-        if !self.is_leader() {
+        if self.is_leader() {
+            // Told once it also acked a proposal of this term: then it follows us.
+            self.life.welcomed_unproven.insert(newcomer);
+        }
+    }
+
+    /// Member `id` acked a proposal of this leader's term: a newcomer that also acked its
+    /// whole welcome follows this leader and holds its table, so the members are told it
+    /// is in (`Welcomed`).
+    pub(in crate::proto::node) fn newcomer_follows(&mut self, now: Instant, newcomer: NodeId) {
+        if !self.life.welcomed_unproven.remove(&newcomer) || !self.is_leader() {
             return;
         }
         let Some(entry) = self.ring.members().get(newcomer).cloned() else {

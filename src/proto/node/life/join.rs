@@ -29,7 +29,6 @@ impl Node {
         self.life.join_refusal = None;
         self.life.join_deadline_extended = false;
         self.life.welcome_voters = (BTreeSet::new(), Seq(0));
-        self.life.welcome_fresh.clear();
         self.life.phase = Phase::Joining {
             contact,
             parts: Default::default(),
@@ -262,9 +261,6 @@ impl Node {
             if flagged(&w.voting, i) {
                 self.life.welcome_voters.0.insert(m.name.clone());
             }
-            if flagged(&w.fresh, i) {
-                self.life.welcome_fresh.insert(m.id);
-            }
         }
         self.life.welcome_voters.1 = w.voters_at;
         parts.insert(w.part, w.members);
@@ -277,16 +273,15 @@ impl Node {
         let mut leaders_view_of_me = None;
         let in_welcome: BTreeSet<NodeId> = parts.values().flatten().map(|m| m.id).collect();
         self.forget_departed_since(&in_welcome);
-        let fresh = std::mem::take(&mut self.life.welcome_fresh);
         for m in parts.into_values().flatten() {
             if m.id == self.ctx.id {
                 leaders_view_of_me = Some(m);
             } else {
-                // Those admitted just before us may still be waiting for their welcome:
-                // the others are judged by the usual bounds from the start.
-                if fresh.contains(&m.id) {
-                    self.ring.arrived(m.id, now);
-                }
+                // Any of them may have been admitted just before us, or may not know of us
+                // yet (a welcome from a leader about to be replaced, whose word on us
+                // the others do not take: `sim_restart` seeds 2010, 2368): each has the
+                // newcomer's grace here until heard from.
+                self.ring.arrived(m.id, now);
                 self.ring.merge(m);
             }
         }

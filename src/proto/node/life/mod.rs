@@ -96,10 +96,12 @@ pub(super) struct Lifecycle {
     restart: Option<restart::Restart>,
     /// The voting users named by the welcome's parts so far, and the entry they are as of.
     welcome_voters: (BTreeSet<String>, Seq),
-    /// The members the welcome's parts so far name as still being welcomed themselves.
-    welcome_fresh: BTreeSet<NodeId>,
     /// Newcomers with welcome parts not yet acked, and those parts (the leader's side).
     welcoming: BTreeMap<NodeId, BTreeSet<u16>>,
+    /// Newcomers that acked their whole welcome but no proposal of this leader's term yet
+    /// (the leader's side): one that does not follow this leader (it followed another
+    /// of the same term before) acks none, and may not know its watcher.
+    welcomed_unproven: BTreeSet<NodeId>,
     /// Leave deadlines passed while this node was still a voter (see `leave.rs`).
     leave_waits: u8,
     /// Whether the current join's deadline was already pushed back once, when the contact
@@ -131,8 +133,8 @@ impl Lifecycle {
             resync_since: None,
             restart: None,
             welcome_voters: (BTreeSet::new(), Seq(0)),
-            welcome_fresh: BTreeSet::new(),
             welcoming: BTreeMap::new(),
+            welcomed_unproven: BTreeSet::new(),
             leave_waits: 0,
             join_deadline_extended: false,
         }

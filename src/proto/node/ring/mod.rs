@@ -165,11 +165,6 @@ impl Ring {
         self.checking.remove(&id);
     }
 
-    /// Whether `id` is judged as a newcomer (arrived, and not yet known to be welcomed).
-    pub(super) fn is_newcomer(&self, id: NodeId) -> bool {
-        self.detector.is_newcomer(id)
-    }
-
     /// The leader saw `id`'s welcome acked: no longer a newcomer.
     pub(super) fn welcomed(&mut self, id: NodeId, now: Instant) {
         self.detector.welcomed(id, now);

@@ -121,7 +121,6 @@ fn a_welcome_with_impossible_parts_is_dropped() {
         parts: u16::MAX,
         voting: Vec::new(),
         voters_at: Seq(0),
-        fresh: Vec::new(),
         members: vec![],
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
@@ -220,7 +219,6 @@ fn a_welcome_for_an_earlier_process_is_ignored() {
         parts: 1,
         voting: Vec::new(),
         voters_at: Seq(0),
-        fresh: Vec::new(),
         members: vec![member(LEADER, "alice", 1)],
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));

@@ -309,7 +309,6 @@ fn welcome_for_bob(bob: Member) -> Welcome {
         parts: 1,
         voting: Vec::new(),
         voters_at: Seq(0),
-        fresh: Vec::new(),
         members: vec![member(LEADER, "alice", 1), bob, member(CAROL, "carol", 3)],
     }
 }
