@@ -247,7 +247,8 @@ impl Node {
         // before the first one the newcomer is sent: it starts there.
         let voters = self.room.log_voters();
         let voters_at = Seq(next_seq.0.saturating_sub(1));
-        // Its watcher gives it the newcomer's grace until every part is acked here.
+        // Its watcher gives it the newcomer's grace until every part is acked here (and a
+        // proposal of this term: see `newcomer_follows`).
         self.life.welcoming.insert(id, (0..parts).collect());
         for (part, members) in chunks.into_iter().enumerate() {
             let epoch = self.ring.epoch().expect("a leader has an epoch");
@@ -302,7 +303,12 @@ impl Node {
         }
         self.life.welcoming.remove(&newcomer);
         if self.is_leader() {
-            // Told once it also acked a proposal of this term: then it follows us.
+            // Told once it also acked a proposal of this term: then it follows us. Those
+            // gone meanwhile (none ever acked) are not kept.
+            let members = self.ring.members();
+            self.life
+                .welcomed_unproven
+                .retain(|id| members.is_online(*id));
             self.life.welcomed_unproven.insert(newcomer);
         }
     }
@@ -320,7 +326,7 @@ impl Node {
         log_at!(
             debug,
             self,
-            "{} acked its whole welcome; telling the members",
+            "{} acked its whole welcome and a proposal; telling the members",
             entry.name
         );
         self.ring.welcomed(newcomer, now);
