@@ -8,7 +8,7 @@
 //! less than `grace` before watching began, and may still be receiving its welcome): a
 //! newcomer not yet heard from is judged only after the longer `grace`. It stops being a
 //! newcomer once heard from (a heartbeat, perhaps before watching began) or once the
-//! leader says it has its welcome.
+//! leader says it has its welcome and follows it (`Welcomed`).
 
 use crate::ids::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -106,7 +106,8 @@ impl Detector {
         self.welcomed_early.insert(id, now);
     }
 
-    /// `id` is known to have its welcome (the leader saw it acked) at `now`: it is no
+    /// `id` is known to have its welcome (the leader saw it acked, and a proposal too) at
+    /// `now`: it is no
     /// longer a newcomer, and if watched and not heard from since, its silence counts
     /// from `now` by the usual bounds (its first heartbeat may be on its way).
     pub fn welcomed(&mut self, id: NodeId, now: Instant) {
