@@ -185,6 +185,9 @@ impl Node {
         });
         self.start_handover(now, &m.name);
         self.member_back(now, m.id);
+        if self.leader() == Some(m.id) {
+            self.leader_back(now);
+        }
         if self.life.is_member() {
             // A partition may have healed: the others held offline are looked for now.
             self.probe_offline_now();

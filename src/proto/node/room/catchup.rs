@@ -464,17 +464,37 @@ impl Node {
 
     /// What we fetch from `sender`, a member that is not the leader, cannot come from it
     /// (it does not keep it, or it is the leader's to vouch for): if the leader is online
-    /// here, the fetch moves to it.
+    /// here, the fetch moves to it. If not, the fetch stops here: what we lack is asked
+    /// for again, from the leader once it is back (see [`Node::leader_back`]), or at the
+    /// next repair, never taken as asked for already.
     pub(in crate::proto::node) fn fetch_from_leader_instead(
         &mut self,
         now: Instant,
         sender: NodeId,
     ) {
         let from_sender = self.ring.members().get(sender).map(|m| m.addr);
-        if let Some(leader) = self.leader_addr().filter(|_| !self.is_leader())
-            && from_sender.is_some()
-            && self.room.fetch_from == from_sender
-        {
+        if from_sender.is_none() || self.room.fetch_from != from_sender {
+            return;
+        }
+        match self.leader_addr().filter(|_| !self.is_leader()) {
+            Some(leader) => self.catch_up_from(now, leader),
+            None => {
+                let next = self.room.holdback.next();
+                self.room.fetch_upto = self.room.fetch_upto.min(Seq(next.0.saturating_sub(1)));
+                self.room.fetch_from = None;
+                self.schedule_gap_repair(now);
+            }
+        }
+    }
+
+    /// The leader is online here again: what we lack (asked of another member while the
+    /// leader was held offline, which cannot give us what only the leader vouches for)
+    /// is asked of the leader, from our delivery point.
+    pub(in crate::proto::node) fn leader_back(&mut self, now: Instant) {
+        let Some(leader) = self.leader_addr().filter(|_| !self.is_leader()) else {
+            return;
+        };
+        if self.room.fetch_from != Some(leader) && self.wanted().is_some() {
             self.catch_up_from(now, leader);
         }
     }

@@ -359,3 +359,64 @@ fn reads_waiting_for_the_driver_are_bounded() {
     assert_eq!(reads, 64);
     assert!(n.stats().limited >= 136);
 }
+
+/// Catching up from carol while alice, the leader, is held offline here: carol's copy of
+/// a configuration entry is not taken (it is the leader's to vouch for), and the number
+/// is not taken as asked for either. Once alice is online again, the catch-up moves to
+/// her, from the number refused.
+#[test]
+fn a_catch_up_refused_a_configuration_entry_asks_the_leader_once_back() {
+    const ERIN: NodeId = NodeId(150);
+    let t0 = base_time();
+    let mut n = follower_with(t0, vec![member(ERIN, "erin", 5)]).0;
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, commit(3)));
+    drain(&mut n);
+    // Erin, alice's watcher, says alice is gone; bob asks carol or erin.
+    let mut gone = member(LEADER, "alice", 1);
+    gone.presence = Presence::Offline;
+    gone.stamp = Stamp {
+        lamport: Lamport(40),
+        by: ERIN,
+    };
+    n.handle_datagram(t0, addr(5), &data(ERIN, 1, Message::Members(vec![gone])));
+    drain(&mut n);
+    assert!(!n.members().is_online(LEADER), "alice declared gone");
+    let t1 = t0 + Duration::from_millis(400);
+    n.handle_timeout(t1);
+    let out = drain(&mut n);
+    let (peer, port) = if fetches(&out, addr(3)).is_empty() {
+        (ERIN, 5)
+    } else {
+        (CAROL, 3)
+    };
+    assert_eq!(fetches(&out, addr(port)), vec![(1, 3)]);
+    let config = ChatEntry {
+        term: COMMITTED_TERM,
+        ..ChatEntry::config(Seq(1), crate::wire::ConfigChange::Remove("dave".into()))
+    };
+    let packets = vec![
+        Packet::Data {
+            id: MsgId(10),
+            msg: Message::Sequenced(config),
+        },
+        Packet::Data {
+            id: MsgId(11),
+            msg: Message::Sequenced(committed(2)),
+        },
+    ];
+    n.handle_datagram(t1, addr(port), &datagram(peer, packets));
+    drain(&mut n);
+    assert_eq!(n.room.next(), Seq(1), "#1 is still wanted");
+
+    // Alice speaks again, refuting erin's word: bob asks her, from #1.
+    let mut back = member(LEADER, "alice", 1);
+    back.stamp = Stamp {
+        lamport: Lamport(50),
+        by: LEADER,
+    };
+    let t2 = t1 + Duration::from_millis(10);
+    n.handle_datagram(t2, addr(1), &data(LEADER, 3, Message::Members(vec![back])));
+    let out = drain(&mut n);
+    assert!(n.members().is_online(LEADER), "alice back");
+    assert_eq!(fetches(&out, addr(1)).first(), Some(&(1, 3)));
+}
