@@ -40,6 +40,8 @@ pub struct Detector {
     /// Nodes said to have their welcome before they arrived here, and when.
     welcomed_early: BTreeMap<NodeId, Instant>,
     suspected: BTreeSet<NodeId>,
+    /// Watched nodes another member said are dead, and when: dead unless heard from since.
+    claims: BTreeMap<NodeId, Instant>,
 }
 
 impl Detector {
@@ -56,6 +58,7 @@ impl Detector {
             arrivals: BTreeMap::new(),
             welcomed_early: BTreeMap::new(),
             suspected: BTreeSet::new(),
+            claims: BTreeMap::new(),
         }
     }
 
@@ -63,6 +66,7 @@ impl Detector {
     pub fn heard(&mut self, id: NodeId, now: Instant) {
         self.last_heard.insert(id, now);
         self.suspected.remove(&id);
+        self.claims.remove(&id);
     }
 
     /// Sets which nodes are watched (the ring neighbours). A newly watched node is not
@@ -87,6 +91,7 @@ impl Detector {
         }
         self.suspected
             .retain(|id| self.watched.contains_key(id) || self.lingering.contains_key(id));
+        self.claims.retain(|id, _| self.watched.contains_key(id));
     }
 
     /// Records that `id` came online at `now`: watched from before `grace` has passed, it
@@ -122,6 +127,23 @@ impl Detector {
         }
     }
 
+    /// Another member says `id`, which we watch, is dead: the word counts as a suspicion
+    /// (to probe at once), and `id` is found dead unless heard from within `dead_after -
+    /// suspect_after` of it (a probe's round trip and a heartbeat or more). What we heard
+    /// before the word does not clear it: back from an absence, that is a backlog, sent
+    /// before the claim. A newcomer keeps its grace. Returns whether it is suspected.
+    pub fn claimed_dead(&mut self, id: NodeId, now: Instant) -> bool {
+        let Some(since) = self.watched.get(&id) else {
+            return false;
+        };
+        if self.is_newcomer(id, *since) {
+            return false;
+        }
+        self.claims.entry(id).or_insert(now);
+        self.suspected.insert(id);
+        true
+    }
+
     /// Forgets a node (it is gone).
     pub fn forget(&mut self, id: NodeId) {
         self.lingering.remove(&id);
@@ -129,6 +151,7 @@ impl Detector {
         self.welcomed_early.remove(&id);
         self.last_heard.remove(&id);
         self.suspected.remove(&id);
+        self.claims.remove(&id);
         self.watched.remove(&id);
     }
 
@@ -141,6 +164,7 @@ impl Detector {
         }
         self.lingering.clear();
         self.suspected.clear();
+        self.claims.clear();
     }
 
     /// Judges the watched nodes at `now`.
@@ -168,11 +192,7 @@ impl Detector {
         });
         for (id, since) in &self.watched {
             let heard = self.last_heard.get(id).copied().filter(|t| t >= since);
-            // A newcomer heard from since it arrived has its welcome: no grace is due.
-            let newcomer = self.arrivals.get(id).is_some_and(|t| {
-                since.saturating_duration_since(*t) < self.grace
-                    && self.last_heard.get(id).is_none_or(|h| h < t)
-            });
+            let newcomer = self.is_newcomer(*id, *since);
             let (silent, suspect_after, dead_after) = match heard {
                 Some(t) => (
                     now.saturating_duration_since(t),
@@ -190,14 +210,27 @@ impl Detector {
                     self.grace,
                 ),
             };
-            if silent >= dead_after {
+            let claimed = self.claims.get(id).is_some_and(|c| {
+                now.saturating_duration_since(*c) >= self.dead_after - self.suspect_after
+            });
+            if silent >= dead_after || claimed {
                 v.dead.push(*id);
-            } else if silent >= suspect_after {
+            } else if silent >= suspect_after || self.claims.contains_key(id) {
                 self.suspected.insert(*id);
                 v.suspected.push(*id);
             }
         }
         v
+    }
+
+    /// Whether `id`, watched since `since`, is a newcomer that gets the longer grace: it
+    /// arrived within `grace` before the watch began, and was not heard from since (a
+    /// newcomer heard from has its welcome).
+    fn is_newcomer(&self, id: NodeId, since: Instant) -> bool {
+        self.arrivals.get(&id).is_some_and(|t| {
+            since.saturating_duration_since(*t) < self.grace
+                && self.last_heard.get(&id).is_none_or(|h| h < t)
+        })
     }
 
     /// Whether `id` is currently suspected.
@@ -237,6 +270,43 @@ mod tests {
         assert_eq!(d.check(woke + 100 * MS), Verdict::default());
         // From then on, silence counts as usual.
         assert_eq!(d.check(woke + 460 * MS).dead, vec![NodeId(1)]);
+    }
+
+    /// Back from an absence, a watcher hears its predecessor's backlog, then another
+    /// member's word that it is dead: it is suspected at once and found dead
+    /// `dead_after - suspect_after` later, the backlog notwithstanding.
+    #[test]
+    fn a_claim_makes_a_suspicion_that_only_a_later_sign_of_life_clears() {
+        let (t0, mut d) = watching_node_1();
+        let woke = t0 + 2000 * MS;
+        d.restart_watch(woke);
+        d.heard(NodeId(1), woke); // the backlog
+        let said = woke + 50 * MS;
+        assert!(d.claimed_dead(NodeId(1), said));
+        assert_eq!(d.check(said).suspected, vec![NodeId(1)]);
+        assert!(d.check(said + 140 * MS).dead.is_empty());
+        assert_eq!(d.check(said + 150 * MS).dead, vec![NodeId(1)]);
+
+        // Heard from after the word: its own count stands.
+        let (t0, mut d) = watching_node_1();
+        assert!(d.claimed_dead(NodeId(1), t0 + 10 * MS));
+        d.heard(NodeId(1), t0 + 60 * MS);
+        assert!(!d.any_suspected());
+        assert_eq!(d.check(t0 + 300 * MS), Verdict::default());
+        assert_eq!(d.check(t0 + 520 * MS).dead, vec![NodeId(1)]);
+    }
+
+    /// A newcomer not yet heard from keeps its grace against another member's word, and a
+    /// node not watched is not judged on it.
+    #[test]
+    fn a_claim_does_not_cut_a_newcomers_grace() {
+        let t0 = Instant::now();
+        let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
+        d.arrived(NodeId(1), t0);
+        d.watch(&[NodeId(1)], t0);
+        assert!(!d.claimed_dead(NodeId(1), t0 + 10 * MS));
+        assert!(!d.claimed_dead(NodeId(2), t0 + 10 * MS));
+        assert_eq!(d.check(t0 + 600 * MS), Verdict::default());
     }
 
     #[test]

@@ -19,6 +19,10 @@ const OFFLINE_PROBE_ROUNDS: u64 = 10;
 const SEEKING_PROBE_ROUNDS: u64 = 3;
 /// Offline members probed at once when one of them comes back (see `probe_offline_now`).
 const HEAL_PROBES: usize = 4;
+/// How recent a verdict of ours a member coming online is told of (see
+/// `latest_verdicts`), and how many at most.
+const VERDICTS_TOLD_FOR: Duration = Duration::from_secs(5);
+const VERDICTS_TOLD: usize = 4;
 /// Every this many heartbeat rounds, a leader back from an absence asks the members it has
 /// not heard from again (see `away.rs`).
 const CONFIRM_ASK_ROUNDS: u64 = 3;
@@ -268,6 +272,26 @@ impl Node {
                 .timers
                 .set_if_unset(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after);
         }
+    }
+
+    /// The entries of members this node itself declared dead within the last
+    /// [`VERDICTS_TOLD_FOR`] (at most [`VERDICTS_TOLD`], the latest), still offline here.
+    pub(in crate::proto::node) fn latest_verdicts(&self, now: Instant) -> Vec<Member> {
+        let mut recent: Vec<(Instant, NodeId)> = self
+            .ring
+            .verdicts
+            .iter()
+            .filter(|(_, at)| now.saturating_duration_since(**at) < VERDICTS_TOLD_FOR)
+            .map(|(id, at)| (*at, *id))
+            .collect();
+        recent.sort_unstable_by(|a, b| b.cmp(a));
+        recent
+            .into_iter()
+            .take(VERDICTS_TOLD)
+            .filter_map(|(_, id)| self.ring.members.get(id))
+            .filter(|m| m.presence == Presence::Offline && m.stamp.by == self.ctx.id)
+            .cloned()
+            .collect()
     }
 
     fn may_push_table(&mut self, to: NodeId, now: Instant) -> bool {

@@ -149,6 +149,13 @@ impl Node {
             // Watched from now on as our own predecessor is, until heard from.
             self.ring.checking.insert(m.id);
             self.refresh_watch(now);
+            // Our own predecessor: the word counts as a suspicion, judged at once (probes,
+            // direct and indirect).
+            if self.ring.members.prev() == Some(m.id) && self.ring.detector.claimed_dead(m.id, now)
+            {
+                log_at!(debug, self, "{} said to be gone: suspected", m.name);
+                self.ctx.timers.set(Timer::Probe, now);
+            }
         }
         let due = self
             .ring
@@ -185,6 +192,12 @@ impl Node {
         });
         self.start_handover(now, &m.name);
         self.member_back(now, m.id);
+        // It may watch a member we found dead while it was away: back, it would count
+        // that member's silence from nothing, and the others wait for its word.
+        let verdicts = self.latest_verdicts(now);
+        if !verdicts.is_empty() && self.life.is_member() {
+            self.send_reliable(now, m.addr, Message::Members(verdicts), Token::Control);
+        }
         if self.leader() == Some(m.id) {
             self.leader_back(now);
         }
