@@ -69,6 +69,8 @@
 //! back from a pause waits for: they only take runs away), history limits and batching,
 //! a node that loses its disk, direct messages and the offline queue.
 
+#[path = "model/member.rs"]
+mod member;
 #[path = "model/spec.rs"]
 mod spec;
 #[path = "model/state.rs"]
