@@ -14,6 +14,10 @@ use crate::ids::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+/// How long after coming back from an absence a node takes its successor's word that its
+/// predecessor is dead as a suspicion (see [`Detector::claimed_dead`]).
+pub const CLAIM_WINDOW: Duration = Duration::from_secs(2);
+
 /// What [`Detector::check`] found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Verdict {
@@ -40,8 +44,11 @@ pub struct Detector {
     /// Nodes said to have their welcome before they arrived here, and when.
     welcomed_early: BTreeMap<NodeId, Instant>,
     suspected: BTreeSet<NodeId>,
-    /// Watched nodes another member said are dead, and when: dead unless heard from since.
+    /// Watched nodes another member said are dead, and when: dead unless heard from since
+    /// (see [`Detector::claimed_dead`]).
     claims: BTreeMap<NodeId, Instant>,
+    /// When this node last came back from an absence, until a claim is taken on it.
+    woke: Option<Instant>,
 }
 
 impl Detector {
@@ -59,6 +66,7 @@ impl Detector {
             welcomed_early: BTreeMap::new(),
             suspected: BTreeSet::new(),
             claims: BTreeMap::new(),
+            woke: None,
         }
     }
 
@@ -94,6 +102,12 @@ impl Detector {
         self.claims.retain(|id, _| self.watched.contains_key(id));
     }
 
+    /// Drops the claims about any node but `prev`, the predecessor: a claim was about
+    /// the ring as it was.
+    pub fn keep_claims_on(&mut self, prev: Option<NodeId>) {
+        self.claims.retain(|id, _| Some(*id) == prev);
+    }
+
     /// Records that `id` came online at `now`: watched from before `grace` has passed, it
     /// is a newcomer and gets the longer grace before its first heartbeat.
     /// One already said to have its welcome (within `grace`) is no newcomer.
@@ -127,19 +141,30 @@ impl Detector {
         }
     }
 
-    /// Another member says `id`, which we watch, is dead: the word counts as a suspicion
-    /// (to probe at once), and `id` is found dead unless heard from within `dead_after -
-    /// suspect_after` of it (a probe's round trip and a heartbeat or more). What we heard
-    /// before the word does not clear it: back from an absence, that is a backlog, sent
-    /// before the claim. A newcomer keeps its grace. Returns whether it is suspected.
+    /// Our successor says `id`, our predecessor, is dead, soon after we came back from an
+    /// absence: it watched `id` while we were away, and we would count `id`'s silence from
+    /// our wake (what we heard since may be a backlog). The word counts as a suspicion (to
+    /// probe at once): `id` is found dead unless heard from within `dead_after -
+    /// suspect_after` of it (a probe's round trip and a heartbeat or more); only a sign of
+    /// life after the word clears it. Taken once per absence, within [`CLAIM_WINDOW`] of
+    /// the wake, and never against a newcomer's grace; any other word changes nothing
+    /// here. Returns whether `id` is now suspected on it.
     pub fn claimed_dead(&mut self, id: NodeId, now: Instant) -> bool {
+        let Some(woke) = self.woke else {
+            return false;
+        };
+        if now.saturating_duration_since(woke) > CLAIM_WINDOW {
+            self.woke = None;
+            return false;
+        }
         let Some(since) = self.watched.get(&id) else {
             return false;
         };
         if self.is_newcomer(id, *since) {
             return false;
         }
-        self.claims.entry(id).or_insert(now);
+        self.woke = None;
+        self.claims.insert(id, now);
         self.suspected.insert(id);
         true
     }
@@ -165,6 +190,7 @@ impl Detector {
         self.lingering.clear();
         self.suspected.clear();
         self.claims.clear();
+        self.woke = Some(now);
     }
 
     /// Judges the watched nodes at `now`.
@@ -287,13 +313,28 @@ mod tests {
         assert!(d.check(said + 140 * MS).dead.is_empty());
         assert_eq!(d.check(said + 150 * MS).dead, vec![NodeId(1)]);
 
-        // Heard from after the word: its own count stands.
+        // Heard from after the word: its own count stands, and a second word (once per
+        // absence) changes nothing.
         let (t0, mut d) = watching_node_1();
+        d.restart_watch(t0);
         assert!(d.claimed_dead(NodeId(1), t0 + 10 * MS));
         d.heard(NodeId(1), t0 + 60 * MS);
         assert!(!d.any_suspected());
+        assert!(!d.claimed_dead(NodeId(1), t0 + 70 * MS));
         assert_eq!(d.check(t0 + 300 * MS), Verdict::default());
         assert_eq!(d.check(t0 + 520 * MS).dead, vec![NodeId(1)]);
+    }
+
+    /// Without an absence of ours, or long after it, another member's word changes
+    /// nothing: our own count stands.
+    #[test]
+    fn a_claim_counts_only_just_after_an_absence() {
+        let (t0, mut d) = watching_node_1();
+        assert!(!d.claimed_dead(NodeId(1), t0 + 10 * MS));
+        assert_eq!(d.check(t0 + 200 * MS), Verdict::default());
+        d.restart_watch(t0 + 300 * MS);
+        assert!(!d.claimed_dead(NodeId(1), t0 + 300 * MS + CLAIM_WINDOW + MS));
+        assert!(!d.any_suspected());
     }
 
     /// A newcomer not yet heard from keeps its grace against another member's word, and a
@@ -304,6 +345,7 @@ mod tests {
         let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
         d.arrived(NodeId(1), t0);
         d.watch(&[NodeId(1)], t0);
+        d.restart_watch(t0);
         assert!(!d.claimed_dead(NodeId(1), t0 + 10 * MS));
         assert!(!d.claimed_dead(NodeId(2), t0 + 10 * MS));
         assert_eq!(d.check(t0 + 600 * MS), Verdict::default());

@@ -45,6 +45,7 @@ impl Node {
             .chain(self.ring.checking.iter().copied())
             .collect();
         self.ring.detector.watch(&ids, now);
+        self.ring.detector.keep_claims_on(members.prev());
     }
 
     fn heartbeat(&self, probe: bool) -> Heartbeat {

@@ -149,9 +149,12 @@ impl Node {
             // Watched from now on as our own predecessor is, until heard from.
             self.ring.checking.insert(m.id);
             self.refresh_watch(now);
-            // Our own predecessor: the word counts as a suspicion, judged at once (probes,
-            // direct and indirect).
-            if self.ring.members.prev() == Some(m.id) && self.ring.detector.claimed_dead(m.id, now)
+            // Our predecessor, found dead by our successor (which watched it while we were
+            // away, see `Detector::claimed_dead`), whoever passes the word on: judged at
+            // once (probes, direct and indirect).
+            if self.ring.members.prev() == Some(m.id)
+                && self.ring.members.next() == Some(m.stamp.by)
+                && self.ring.detector.claimed_dead(m.id, now)
             {
                 log_at!(debug, self, "{} said to be gone: suspected", m.name);
                 self.ctx.timers.set(Timer::Probe, now);

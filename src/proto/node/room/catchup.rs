@@ -465,8 +465,8 @@ impl Node {
     /// What we fetch from `sender`, a member that is not the leader, cannot come from it
     /// (it does not keep it, or it is the leader's to vouch for): if the leader is online
     /// here, the fetch moves to it. If not, the fetch stops here: what we lack is asked
-    /// for again, from the leader once it is back (see [`Node::leader_back`]), or at the
-    /// next repair, never taken as asked for already.
+    /// for again at the next repair, and of the leader once it is back (see
+    /// [`Node::leader_back`]).
     pub(in crate::proto::node) fn fetch_from_leader_instead(
         &mut self,
         now: Instant,
@@ -479,22 +479,21 @@ impl Node {
         match self.leader_addr().filter(|_| !self.is_leader()) {
             Some(leader) => self.catch_up_from(now, leader),
             None => {
-                let next = self.room.holdback.next();
-                self.room.fetch_upto = self.room.fetch_upto.min(Seq(next.0.saturating_sub(1)));
+                self.room.awaits_leader = true;
                 self.room.fetch_from = None;
                 self.schedule_gap_repair(now);
             }
         }
     }
 
-    /// The leader is online here again: what we lack (asked of another member while the
-    /// leader was held offline, which cannot give us what only the leader vouches for)
-    /// is asked of the leader, from our delivery point.
+    /// The leader is online here again: if a member we asked while it was held offline
+    /// had something only the leader vouches for, what we lack is asked of the leader,
+    /// from our delivery point.
     pub(in crate::proto::node) fn leader_back(&mut self, now: Instant) {
         let Some(leader) = self.leader_addr().filter(|_| !self.is_leader()) else {
             return;
         };
-        if self.room.fetch_from != Some(leader) && self.wanted().is_some() {
+        if std::mem::take(&mut self.room.awaits_leader) && self.wanted().is_some() {
             self.catch_up_from(now, leader);
         }
     }

@@ -259,6 +259,7 @@ impl Node {
         }
         if self.wanted().is_none() {
             self.room.fetch_from = None;
+            self.room.awaits_leader = false;
             self.ctx.timers.clear(Timer::GapRepair);
         } else if self.is_catching_up() {
             self.keep_catching_up(now);

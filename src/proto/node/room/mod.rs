@@ -133,6 +133,9 @@ pub(super) struct Room {
     fetch_upto: Seq,
     /// The next number to show when the catch-up last made progress.
     fetch_seen: Seq,
+    /// A configuration entry or filler was refused from a member while the leader was
+    /// offline here: what we lack is asked of the leader once it is back.
+    awaits_leader: bool,
     /// Reads of the database for fetches, waiting for the driver.
     reads: VecDeque<crate::proto::disk::ReadRange>,
 }
@@ -182,6 +185,7 @@ impl Room {
             fetch_from: None,
             fetch_upto: Seq(0),
             fetch_seen: Seq(0),
+            awaits_leader: false,
             reads: VecDeque::new(),
         }
     }
