@@ -345,9 +345,11 @@ fn address_churn_gets_no_more_joins_through() {
     );
     assert!(got <= 20, "challenged {got} times within a second");
     // Memory: rounds of 6 000 joins from as many new addresses each. The first rounds
-    // fill the bounded tables; the later ones add nothing (before, every round added).
+    // fill the bounded tables (and the allocator's arenas: the plateau came after two
+    // rounds on one machine, three on another); the last two add nothing (before, every
+    // round added).
     let mut rss = vec![rss_before];
-    for round in 0..4u32 {
+    for round in 0..5u32 {
         churn(2000 + round * 6000, 8000 + round * 6000);
         counter(&mut alice, "received"); // the round is handled
         rss.push(rss_kb(alice.pid()));
@@ -355,8 +357,8 @@ fn address_churn_gets_no_more_joins_through() {
     eprintln!("alice: resident kB at start and after each round of 6 000 joins: {rss:?}");
     assert!(counter(&mut alice, "limited") > 0);
     assert!(
-        rss[4] < rss[2] + 512,
-        "alice still grows after two rounds: {rss:?} kB"
+        rss[5] < rss[3] + 512,
+        "alice still grows after three rounds: {rss:?} kB"
     );
     let mut bob = start(&scratch, "bob", Some(alice.port));
     bob.expect_line("joined the room: 2 members, leader is alice");
