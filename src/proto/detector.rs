@@ -99,7 +99,6 @@ impl Detector {
         }
         self.suspected
             .retain(|id| self.watched.contains_key(id) || self.lingering.contains_key(id));
-        self.claims.retain(|id, _| self.watched.contains_key(id));
     }
 
     /// Drops the claims about any node but `prev`, the predecessor: a claim was about
