@@ -3,16 +3,22 @@
 use super::Sim;
 
 /// Runs `check` for each seed, reporting every failing seed with the command that replays
-/// it. `SIM_SEED=n` runs only seed `n`; `SIM_SEEDS=k` runs `k` seeds instead of `default`.
+/// it. `SIM_SEED=n` runs only seed `n`; `SIM_SEEDS=k` runs `k` seeds instead of `default`,
+/// `SIM_SEEDS=a..b` seeds `a` to `b - 1`.
 pub fn for_seeds(test: &str, default: u64, check: impl Fn(u64) -> Result<(), String>) {
     let seeds: Vec<u64> = match std::env::var("SIM_SEED") {
         Ok(s) => vec![s.parse().expect("SIM_SEED is a number")],
         Err(_) => {
-            let n = std::env::var("SIM_SEEDS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(default);
-            (0..n).collect()
+            let seeds = std::env::var("SIM_SEEDS").ok();
+            // `SIM_SEEDS=a..b` runs seeds a to b-1 (a sweep split into parts).
+            if let Some((from, to)) = seeds.as_deref().and_then(|s| s.split_once("..")) {
+                let from: u64 = from.parse().expect("SIM_SEEDS=a..b: a is a number");
+                let to: u64 = to.parse().expect("SIM_SEEDS=a..b: b is a number");
+                (from..to).collect()
+            } else {
+                let n = seeds.and_then(|s| s.parse().ok()).unwrap_or(default);
+                (0..n).collect()
+            }
         }
     };
     let mut failures = Vec::new();
