@@ -166,6 +166,7 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                     parts: 2,
                     voting: Vec::new(),
                     voters_at: Seq(0),
+                    settling: vec![],
                     members: vec![member(ALICE, public_key(ALICE))],
                 }),
             ),

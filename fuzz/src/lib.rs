@@ -207,6 +207,7 @@ pub fn follower(t0: Instant) -> Node {
         parts: 1,
         voting: Vec::new(),
         voters_at: Seq(0),
+        settling: vec![],
         members: vec![
             member(ALICE, public_key(ALICE)),
             member(BOB, own_key),

@@ -9,6 +9,14 @@
 //! newcomer not yet heard from is judged only after the longer `grace`. It stops being a
 //! newcomer once heard from (a heartbeat, perhaps before watching began) or once the
 //! leader says it has its welcome and follows it (`Welcomed`).
+//!
+//! The other way round, a node just welcomed watches a member it met in its welcome, which
+//! may not know of it yet (a welcome from a leader about to be replaced, whose word on the
+//! newcomer the others did not take) and so sends it no heartbeat. Such a member is
+//! suspected by the usual bound (and probed through others); it is found dead by the
+//! usual bound only once another member took our request to probe it (a member that
+//! knows us, and was asked to reach it), else after the grace: silence that nobody else
+//! could check is not taken as death.
 
 use crate::ids::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,6 +51,11 @@ pub struct Detector {
     arrivals: BTreeMap<NodeId, Instant>,
     /// Nodes said to have their welcome before they arrived here, and when.
     welcomed_early: BTreeMap<NodeId, Instant>,
+    /// Members met in this node's own welcome, and when: they may not know of it yet.
+    met: BTreeMap<NodeId, Instant>,
+    /// Watched members met in our welcome that another member agreed to probe for us, and
+    /// when it first did (since last heard).
+    relayed: BTreeMap<NodeId, Instant>,
     suspected: BTreeSet<NodeId>,
     /// Watched nodes another member said are dead, and when: dead unless heard from since
     /// (see [`Detector::claimed_dead`]).
@@ -64,17 +77,26 @@ impl Detector {
             lingering: BTreeMap::new(),
             arrivals: BTreeMap::new(),
             welcomed_early: BTreeMap::new(),
+            met: BTreeMap::new(),
+            relayed: BTreeMap::new(),
             suspected: BTreeSet::new(),
             claims: BTreeMap::new(),
             woke: None,
         }
     }
 
-    /// Records a sign of life from `id`.
+    /// `id`'s own heartbeat came to us: it knows of us (no longer only met in our welcome).
+    pub fn beat_from(&mut self, id: NodeId) {
+        self.met.remove(&id);
+    }
+
+    /// Records a sign of life from `id` (its heartbeat, or another member's word that it
+    /// answered a probe).
     pub fn heard(&mut self, id: NodeId, now: Instant) {
         self.last_heard.insert(id, now);
         self.suspected.remove(&id);
         self.claims.remove(&id);
+        self.relayed.remove(&id);
     }
 
     /// Sets which nodes are watched (the ring neighbours). A newly watched node is not
@@ -99,6 +121,7 @@ impl Detector {
         }
         self.suspected
             .retain(|id| self.watched.contains_key(id) || self.lingering.contains_key(id));
+        self.relayed.retain(|id, _| self.watched.contains_key(id));
     }
 
     /// Drops the claims about any node but `prev`, the predecessor: a claim was about
@@ -116,6 +139,22 @@ impl Detector {
             return;
         }
         self.arrivals.insert(id, now);
+    }
+
+    /// This node was welcomed at `now` into a room holding `id`: `id` may not know of it
+    /// yet (see the module doc).
+    pub fn met(&mut self, id: NodeId, now: Instant) {
+        self.met.insert(id, now);
+    }
+
+    /// Another member took our request to probe `id` at `now`: if `id` is a member we met
+    /// in our welcome, its silence is judged by the usual bounds, but no sooner than
+    /// `dead_after - suspect_after` from now (the time the relay has to reach it and say
+    /// so, as we would have had ourselves).
+    pub fn relay_took(&mut self, id: NodeId, now: Instant) {
+        if self.watched.contains_key(&id) {
+            self.relayed.entry(id).or_insert(now);
+        }
     }
 
     /// `id` is said to have its welcome before it arrived here: when it does (within
@@ -173,6 +212,8 @@ impl Detector {
         self.lingering.remove(&id);
         self.arrivals.remove(&id);
         self.welcomed_early.remove(&id);
+        self.met.remove(&id);
+        self.relayed.remove(&id);
         self.last_heard.remove(&id);
         self.suspected.remove(&id);
         self.claims.remove(&id);
@@ -198,6 +239,8 @@ impl Detector {
         let keep = self.grace * 2;
         self.arrivals
             .retain(|_, t| now.saturating_duration_since(*t) < keep);
+        self.met
+            .retain(|_, t| now.saturating_duration_since(*t) < keep);
         self.welcomed_early
             .retain(|_, t| now.saturating_duration_since(*t) < self.grace);
         let mut v = Verdict::default();
@@ -218,21 +261,32 @@ impl Detector {
         for (id, since) in &self.watched {
             let heard = self.last_heard.get(id).copied().filter(|t| t >= since);
             let newcomer = self.is_newcomer(*id, *since);
+            let unknown = self.unknown_to(*id, *since);
             let (silent, suspect_after, dead_after) = match heard {
+                Some(t) if unknown => (
+                    now.saturating_duration_since(t),
+                    self.suspect_after,
+                    self.met_dead_after(*id, t),
+                ),
                 Some(t) => (
                     now.saturating_duration_since(t),
                     self.suspect_after,
                     self.dead_after,
                 ),
-                None if !newcomer => (
-                    now.saturating_duration_since(*since),
-                    self.suspect_after,
-                    self.dead_after,
-                ),
-                None => (
+                None if newcomer => (
                     now.saturating_duration_since(*since),
                     self.grace - (self.dead_after - self.suspect_after),
                     self.grace,
+                ),
+                None if unknown => (
+                    now.saturating_duration_since(*since),
+                    self.suspect_after,
+                    self.met_dead_after(*id, *since),
+                ),
+                None => (
+                    now.saturating_duration_since(*since),
+                    self.suspect_after,
+                    self.dead_after,
                 ),
             };
             let claimed = self.claims.get(id).is_some_and(|c| {
@@ -258,6 +312,30 @@ impl Detector {
         })
     }
 
+    /// Whether `id`, watched since `since`, is a member we met in our welcome within
+    /// `grace` before the watch began and whose own heartbeat never came: it may not know
+    /// of us (what others say of it does not tell).
+    fn unknown_to(&self, id: NodeId, since: Instant) -> bool {
+        self.met
+            .get(&id)
+            .is_some_and(|t| since.saturating_duration_since(*t) < self.grace)
+    }
+
+    /// How long a member met in our welcome, silent since `from`, may stay silent: the
+    /// usual bound, but at least until `dead_after - suspect_after` after another member
+    /// took our request to probe it; the grace if none did.
+    fn met_dead_after(&self, id: NodeId, from: Instant) -> Duration {
+        match self.relayed.get(&id) {
+            Some(took) => {
+                let relay_done = *took + (self.dead_after - self.suspect_after);
+                self.dead_after
+                    .max(relay_done.saturating_duration_since(from))
+                    .min(self.grace)
+            }
+            None => self.grace,
+        }
+    }
+
     /// Whether `id` is currently suspected.
     pub fn is_suspected(&self, id: NodeId) -> bool {
         self.suspected.contains(&id)
@@ -270,220 +348,4 @@ impl Detector {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MS: Duration = Duration::from_millis(1);
-
-    /// A detector with the default bounds, watching node 1, heard at the returned instant.
-    fn watching_node_1() -> (Instant, Detector) {
-        let t0 = Instant::now();
-        let mut d = Detector::new(300 * MS, 450 * MS, 450 * MS);
-        d.watch(&[NodeId(1)], t0);
-        d.heard(NodeId(1), t0);
-        (t0, d)
-    }
-
-    #[test]
-    fn a_watcher_back_from_an_absence_judges_afresh() {
-        let (t0, mut d) = watching_node_1();
-        assert!(d.check(t0 + 320 * MS).suspected == vec![NodeId(1)]);
-        // Asleep for two seconds: on waking, the silence it slept through counts for nothing.
-        let woke = t0 + 2000 * MS;
-        d.restart_watch(woke);
-        assert!(!d.any_suspected());
-        assert_eq!(d.check(woke + 100 * MS), Verdict::default());
-        // From then on, silence counts as usual.
-        assert_eq!(d.check(woke + 460 * MS).dead, vec![NodeId(1)]);
-    }
-
-    /// Back from an absence, a watcher hears its predecessor's backlog, then another
-    /// member's word that it is dead: it is suspected at once and found dead
-    /// `dead_after - suspect_after` later, the backlog notwithstanding.
-    #[test]
-    fn a_claim_makes_a_suspicion_that_only_a_later_sign_of_life_clears() {
-        let (t0, mut d) = watching_node_1();
-        let woke = t0 + 2000 * MS;
-        d.restart_watch(woke);
-        d.heard(NodeId(1), woke); // the backlog
-        let said = woke + 50 * MS;
-        assert!(d.claimed_dead(NodeId(1), said));
-        assert_eq!(d.check(said).suspected, vec![NodeId(1)]);
-        assert!(d.check(said + 140 * MS).dead.is_empty());
-        assert_eq!(d.check(said + 150 * MS).dead, vec![NodeId(1)]);
-
-        // Heard from after the word: its own count stands, and a second word (once per
-        // absence) changes nothing.
-        let (t0, mut d) = watching_node_1();
-        d.restart_watch(t0);
-        assert!(d.claimed_dead(NodeId(1), t0 + 10 * MS));
-        d.heard(NodeId(1), t0 + 60 * MS);
-        assert!(!d.any_suspected());
-        assert!(!d.claimed_dead(NodeId(1), t0 + 70 * MS));
-        assert_eq!(d.check(t0 + 300 * MS), Verdict::default());
-        assert_eq!(d.check(t0 + 520 * MS).dead, vec![NodeId(1)]);
-    }
-
-    /// Without an absence of ours, or long after it, another member's word changes
-    /// nothing: our own count stands.
-    #[test]
-    fn a_claim_counts_only_just_after_an_absence() {
-        let (t0, mut d) = watching_node_1();
-        assert!(!d.claimed_dead(NodeId(1), t0 + 10 * MS));
-        assert_eq!(d.check(t0 + 200 * MS), Verdict::default());
-        d.restart_watch(t0 + 300 * MS);
-        assert!(!d.claimed_dead(NodeId(1), t0 + 300 * MS + CLAIM_WINDOW + MS));
-        assert!(!d.any_suspected());
-    }
-
-    /// A newcomer not yet heard from keeps its grace against another member's word, and a
-    /// node not watched is not judged on it.
-    #[test]
-    fn a_claim_does_not_cut_a_newcomers_grace() {
-        let t0 = Instant::now();
-        let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
-        d.arrived(NodeId(1), t0);
-        d.watch(&[NodeId(1)], t0);
-        d.restart_watch(t0);
-        assert!(!d.claimed_dead(NodeId(1), t0 + 10 * MS));
-        assert!(!d.claimed_dead(NodeId(2), t0 + 10 * MS));
-        assert_eq!(d.check(t0 + 600 * MS), Verdict::default());
-    }
-
-    #[test]
-    fn silence_leads_to_suspicion_then_death() {
-        let t0 = Instant::now();
-        let mut d = Detector::new(300 * MS, 450 * MS, 450 * MS);
-        d.watch(&[NodeId(1), NodeId(2)], t0);
-        d.heard(NodeId(1), t0);
-        d.heard(NodeId(2), t0 + 200 * MS);
-        assert_eq!(d.check(t0 + 100 * MS), Verdict::default());
-        let v = d.check(t0 + 320 * MS);
-        assert_eq!(v.suspected, vec![NodeId(1)]);
-        assert!(d.is_suspected(NodeId(1)));
-        let v = d.check(t0 + 460 * MS);
-        assert_eq!(v.dead, vec![NodeId(1)]);
-        assert!(
-            v.suspected.is_empty(),
-            "2 was heard at 200: silent 260 ms only"
-        );
-    }
-
-    #[test]
-    fn a_sign_of_life_clears_suspicion() {
-        let (t0, mut d) = watching_node_1();
-        d.check(t0 + 350 * MS);
-        d.heard(NodeId(1), t0 + 360 * MS);
-        assert!(!d.any_suspected());
-        assert_eq!(d.check(t0 + 500 * MS), Verdict::default());
-    }
-
-    #[test]
-    fn a_newcomer_is_judged_after_the_grace_until_first_heard() {
-        let t0 = Instant::now();
-        let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
-        d.heard(NodeId(5), t0);
-        d.arrived(NodeId(5), t0 + 900 * MS);
-        d.watch(&[NodeId(5)], t0 + 1000 * MS);
-        assert_eq!(
-            d.check(t0 + 1500 * MS),
-            Verdict::default(),
-            "old silence ignored"
-        );
-        assert_eq!(
-            d.check(t0 + 3900 * MS).dead,
-            vec![],
-            "still within the grace"
-        );
-        assert_eq!(d.check(t0 + 4000 * MS).dead, vec![NodeId(5)]);
-        // Once heard, the short bounds apply.
-        let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
-        d.arrived(NodeId(6), t0);
-        d.watch(&[NodeId(6)], t0);
-        d.heard(NodeId(6), t0 + 10 * MS);
-        assert_eq!(d.check(t0 + 500 * MS).dead, vec![NodeId(6)]);
-    }
-
-    /// A member that was in the room long before it became the watched one (its
-    /// successor died, say) gets no grace: the short bounds count from when watching
-    /// began, so a second crash next to the first is found as fast as the first.
-    #[test]
-    fn an_established_member_newly_watched_gets_no_grace() {
-        let t0 = Instant::now();
-        let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
-        d.arrived(NodeId(7), t0);
-        d.watch(&[NodeId(7)], t0 + 5000 * MS);
-        assert_eq!(d.check(t0 + 5200 * MS), Verdict::default());
-        assert_eq!(d.check(t0 + 5310 * MS).suspected, vec![NodeId(7)]);
-        assert_eq!(d.check(t0 + 5460 * MS).dead, vec![NodeId(7)]);
-        // Heard from in time, it is not judged on the time before.
-        let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
-        d.watch(&[NodeId(8)], t0);
-        d.heard(NodeId(8), t0 + 400 * MS);
-        assert_eq!(d.check(t0 + 600 * MS), Verdict::default());
-    }
-
-    /// The leader's word that a newcomer has its welcome ends its grace: its silence
-    /// counts by the short bounds from then (not from when watching began: its first
-    /// heartbeat may be on its way).
-    #[test]
-    fn a_newcomer_said_welcomed_is_judged_by_the_short_bounds_from_then() {
-        let t0 = Instant::now();
-        let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
-        d.arrived(NodeId(5), t0);
-        d.watch(&[NodeId(5)], t0);
-        assert_eq!(d.check(t0 + 600 * MS), Verdict::default(), "in its grace");
-        d.welcomed(NodeId(5), t0 + 700 * MS);
-        assert!(
-            d.check(t0 + 1100 * MS).dead.is_empty(),
-            "not judged on the time before"
-        );
-        assert_eq!(d.check(t0 + 1160 * MS).dead, vec![NodeId(5)]);
-        // Said of a node that is not a newcomer, it changes nothing.
-        let (t0, mut d) = watching_node_1();
-        d.welcomed(NodeId(1), t0 + 400 * MS);
-        assert_eq!(d.check(t0 + 460 * MS).dead, vec![NodeId(1)]);
-    }
-
-    /// A newcomer heard from after it arrived has its welcome, even if that heartbeat came
-    /// before watching began (its watcher learned of it late): no grace.
-    #[test]
-    fn a_newcomer_heard_before_it_was_watched_gets_no_grace() {
-        let t0 = Instant::now();
-        let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
-        d.arrived(NodeId(5), t0);
-        d.heard(NodeId(5), t0 + 100 * MS);
-        d.watch(&[NodeId(5)], t0 + 200 * MS);
-        assert_eq!(d.check(t0 + 520 * MS).suspected, vec![NodeId(5)]);
-        assert_eq!(d.check(t0 + 660 * MS).dead, vec![NodeId(5)]);
-    }
-
-    /// A suspected neighbour handed on (a member came back between the two) is still
-    /// judged here: found dead when its silence reaches the death bound, unless it is
-    /// heard from first.
-    #[test]
-    fn a_suspected_neighbour_handed_on_is_still_judged() {
-        for answers in [false, true] {
-            let (t0, mut d) = watching_node_1();
-            assert_eq!(d.check(t0 + 320 * MS).suspected, vec![NodeId(1)]);
-            d.watch(&[NodeId(2)], t0 + 330 * MS);
-            d.heard(NodeId(2), t0 + 330 * MS);
-            if answers {
-                d.heard(NodeId(1), t0 + 400 * MS);
-            }
-            let v = d.check(t0 + 460 * MS);
-            let dead = if answers { vec![] } else { vec![NodeId(1)] };
-            assert_eq!(v.dead, dead, "answered: {answers}");
-            assert_eq!(
-                d.check(t0 + 2000 * MS).dead,
-                vec![NodeId(2)],
-                "judged once only"
-            );
-        }
-        // One not suspected when handed on is not judged here any more.
-        let (t0, mut d) = watching_node_1();
-        d.watch(&[NodeId(2)], t0 + 100 * MS);
-        d.heard(NodeId(2), t0 + 1000 * MS);
-        assert!(d.check(t0 + 1000 * MS).dead.is_empty());
-    }
-}
+mod tests;

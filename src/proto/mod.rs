@@ -53,4 +53,4 @@ pub use reliable::Transmit;
 pub use ring::Membership;
 
 #[cfg(test)]
-pub(crate) use ring::MEMBER_WIRE_MAX;
+pub(crate) use ring::{MEMBER_WIRE_MAX, MEMBERS_PER_DATAGRAM};

@@ -104,6 +104,9 @@ pub struct Welcome {
     pub voting: Vec<u8>,
     /// The configuration sent is the one in effect after this entry.
     pub voters_at: Seq,
+    /// Which of this part's members are still being welcomed themselves (their silence
+    /// gets the newcomer's grace), bits as in `voting`.
+    pub settling: Vec<u8>,
 }
 
 /// A member's presence.

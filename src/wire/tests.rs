@@ -135,7 +135,46 @@ fn largest_text_fits_one_datagram() {
 #[test]
 fn one_member_entry_worst_case_size_is_known() {
     // The welcome chunker relies on this bound (see proto::MEMBER_WIRE_MAX).
-    let m = Member {
+    let n = postcard::to_allocvec(&worst_member()).unwrap().len();
+    assert!(n <= crate::proto::MEMBER_WIRE_MAX, "{n}");
+}
+
+/// A welcome part as large as the chunker makes one (every entry at its largest, every
+/// field and flag at its largest) fits a datagram.
+#[test]
+fn a_worst_case_welcome_part_fits_a_datagram() {
+    let big = u64::MAX;
+    let n = crate::proto::MEMBERS_PER_DATAGRAM;
+    let w = Welcome {
+        newcomer: NodeId(big),
+        epoch: Epoch {
+            term: big,
+            leader: NodeId(big),
+        },
+        next_seq: Seq(big),
+        oldest: Seq(big),
+        part: u16::MAX,
+        parts: u16::MAX,
+        members: vec![worst_member(); n],
+        voting: vec![255; n.div_ceil(8)],
+        voters_at: Seq(big),
+        settling: vec![255; n.div_ceil(8)],
+    };
+    let packet = Packet::Data {
+        id: MsgId(big),
+        msg: Message::Welcome(w),
+    };
+    let one = encode_packet(&packet).expect("a welcome part fits alone");
+    let bytes = assemble(NodeId(big), Lamport(big), &[one]);
+    assert!(
+        bytes.len() + SEAL_OVERHEAD <= MAX_DATAGRAM,
+        "{} bytes",
+        bytes.len()
+    );
+}
+
+fn worst_member() -> Member {
+    Member {
         id: NodeId(u64::MAX),
         name: longest_name(),
         addr: v6(),
@@ -145,9 +184,7 @@ fn one_member_entry_worst_case_size_is_known() {
             lamport: Lamport(u64::MAX),
             by: NodeId(u64::MAX),
         },
-    };
-    let n = postcard::to_allocvec(&m).unwrap().len();
-    assert!(n <= crate::proto::MEMBER_WIRE_MAX, "{n}");
+    }
 }
 
 #[test]

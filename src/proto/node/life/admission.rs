@@ -247,14 +247,16 @@ impl Node {
         // before the first one the newcomer is sent: it starts there.
         let voters = self.room.log_voters();
         let voters_at = Seq(next_seq.0.saturating_sub(1));
-        // Its watcher gives it the newcomer's grace until every part is acked here (and a
-        // proposal of this term: see `newcomer_follows`).
+        // Members still being welcomed themselves may not answer yet.
+        let settling: BTreeSet<NodeId> = self.life.welcoming.keys().copied().collect();
+        // Its watcher gives it the newcomer's grace until every part is acked here.
         self.life.welcoming.insert(id, (0..parts).collect());
         for (part, members) in chunks.into_iter().enumerate() {
             let epoch = self.ring.epoch().expect("a leader has an epoch");
             let w = Welcome {
                 voting: flags(&members, |m| voters.contains(&m.name)),
                 voters_at,
+                settling: flags(&members, |m| settling.contains(&m.id)),
                 newcomer: id,
                 epoch,
                 next_seq,
@@ -280,12 +282,13 @@ impl Node {
 }
 
 impl Node {
-    /// What became of a welcome part we sent `newcomer`: once every part is acked, and it
-    /// has acked a proposal of this term too ([`Node::newcomer_follows`]), the members are
-    /// told, so that its watcher no longer waits the newcomer's grace for a sign of life (a
-    /// newcomer that crashes just after its welcome is then found as fast as any member).
+    /// What became of a welcome part we sent `newcomer`: once every part is acked, the
+    /// members are told (`Welcomed`), so that its watcher no longer waits the newcomer's
+    /// grace for a sign of life (a newcomer that crashes just after its welcome is then
+    /// found as fast as any member).
     pub(in crate::proto::node) fn welcome_settled(
         &mut self,
+        now: Instant,
         newcomer: NodeId,
         part: u16,
         fate: Fate,
@@ -302,22 +305,7 @@ impl Node {
             return;
         }
         self.life.welcoming.remove(&newcomer);
-        if self.is_leader() {
-            // Told once it also acked a proposal of this term: then it follows us. Those
-            // gone meanwhile (none ever acked) are not kept.
-            let members = self.ring.members();
-            self.life
-                .welcomed_unproven
-                .retain(|id| members.is_online(*id));
-            self.life.welcomed_unproven.insert(newcomer);
-        }
-    }
-
-    /// Member `id` acked a proposal of this leader's term: a newcomer that also acked its
-    /// whole welcome follows this leader and holds its table, so the members are told it
-    /// is in (`Welcomed`).
-    pub(in crate::proto::node) fn newcomer_follows(&mut self, now: Instant, newcomer: NodeId) {
-        if !self.life.welcomed_unproven.remove(&newcomer) || !self.is_leader() {
+        if !self.is_leader() {
             return;
         }
         let Some(entry) = self.ring.members().get(newcomer).cloned() else {
@@ -326,7 +314,7 @@ impl Node {
         log_at!(
             debug,
             self,
-            "{} acked its whole welcome and a proposal; telling the members",
+            "{} acked its whole welcome; telling the members",
             entry.name
         );
         self.ring.welcomed(newcomer, now);

@@ -29,6 +29,7 @@ impl Node {
         self.life.join_refusal = None;
         self.life.join_deadline_extended = false;
         self.life.welcome_voters = (BTreeSet::new(), Seq(0));
+        self.life.welcome_settling.clear();
         self.life.phase = Phase::Joining {
             contact,
             parts: Default::default(),
@@ -261,6 +262,9 @@ impl Node {
             if flagged(&w.voting, i) {
                 self.life.welcome_voters.0.insert(m.name.clone());
             }
+            if flagged(&w.settling, i) {
+                self.life.welcome_settling.insert(m.id);
+            }
         }
         self.life.welcome_voters.1 = w.voters_at;
         parts.insert(w.part, w.members);
@@ -268,6 +272,7 @@ impl Node {
             return;
         }
         let (voters, voters_at) = std::mem::take(&mut self.life.welcome_voters);
+        let settling = std::mem::take(&mut self.life.welcome_settling);
         let parts = std::mem::take(parts);
         self.adopt_voters(voters, voters_at);
         let mut leaders_view_of_me = None;
@@ -277,11 +282,15 @@ impl Node {
             if m.id == self.ctx.id {
                 leaders_view_of_me = Some(m);
             } else {
-                // Any of them may have been admitted just before us, or may not know of us
-                // yet (a welcome from a leader about to be replaced, whose word on us
-                // the others do not take: `sim_restart` seeds 2010, 2368): each has the
-                // newcomer's grace here until heard from.
-                self.ring.arrived(m.id, now);
+                // Any of them may not know of us yet (a welcome from a leader about to be
+                // replaced, whose word on us the others do not take: `sim_restart` seeds
+                // 2010, 2368): it is found dead by the usual bounds only once another
+                // member agreed to probe it for us (see `detector.rs`). One still being
+                // welcomed itself also has the newcomer's grace until heard from.
+                self.ring.met(m.id, now);
+                if settling.contains(&m.id) {
+                    self.ring.arrived(m.id, now);
+                }
                 self.ring.merge(m);
             }
         }

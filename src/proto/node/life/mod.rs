@@ -98,10 +98,8 @@ pub(super) struct Lifecycle {
     welcome_voters: (BTreeSet<String>, Seq),
     /// Newcomers with welcome parts not yet acked, and those parts (the leader's side).
     welcoming: BTreeMap<NodeId, BTreeSet<u16>>,
-    /// Newcomers that acked their whole welcome but no proposal of this leader's term yet
-    /// (the leader's side): one that does not follow this leader (it followed another
-    /// of the same term before) acks none, and may not know its watcher.
-    welcomed_unproven: BTreeSet<NodeId>,
+    /// Members named by the welcome's parts so far as still being welcomed themselves.
+    welcome_settling: BTreeSet<NodeId>,
     /// Leave deadlines passed while this node was still a voter (see `leave.rs`).
     leave_waits: u8,
     /// Whether the current join's deadline was already pushed back once, when the contact
@@ -134,7 +132,7 @@ impl Lifecycle {
             restart: None,
             welcome_voters: (BTreeSet::new(), Seq(0)),
             welcoming: BTreeMap::new(),
-            welcomed_unproven: BTreeSet::new(),
+            welcome_settling: BTreeSet::new(),
             leave_waits: 0,
             join_deadline_extended: false,
         }

@@ -15,7 +15,12 @@ impl Node {
         fate: Fate,
     ) {
         match (t, fate) {
-            (RingToken::Pass(_), Fate::Acked) | (RingToken::PreVote, _) => {}
+            (RingToken::ProbeFor(target), Fate::Acked) => {
+                self.ring.detector.relay_took(target, now)
+            }
+            (RingToken::Pass(_), Fate::Acked)
+            | (RingToken::PreVote, _)
+            | (RingToken::ProbeFor(_), Fate::GaveUp | Fate::Cancelled) => {}
             (RingToken::Pass(msg), Fate::GaveUp | Fate::Cancelled) => {
                 self.reroute_ring(now, to, msg)
             }

@@ -152,6 +152,7 @@ impl Node {
     pub(in crate::proto::node) fn on_probe_timer(&mut self, now: Instant) {
         if self.in_ring() {
             self.judge_neighbours(now);
+            self.probe_again_for_others(now);
         }
     }
 

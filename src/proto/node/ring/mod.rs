@@ -30,6 +30,9 @@ pub(super) enum RingToken {
     Pass(Message),
     /// A pre-vote request or answer (see `prevote.rs`): its fate changes nothing.
     PreVote,
+    /// A request to probe this member for us (see `probe.rs`): taken, it lets a member met
+    /// in our welcome be judged by the usual bounds.
+    ProbeFor(NodeId),
 }
 
 /// The ring part's state.
@@ -165,6 +168,12 @@ impl Ring {
         self.checking.remove(&id);
     }
 
+    /// `id`'s own heartbeat came: alive, and it knows of us.
+    pub(super) fn heartbeat_from(&mut self, id: NodeId, now: Instant) {
+        self.heard(id, now);
+        self.detector.beat_from(id);
+    }
+
     /// The leader saw `id`'s welcome acked: no longer a newcomer.
     pub(super) fn welcomed(&mut self, id: NodeId, now: Instant) {
         self.detector.welcomed(id, now);
@@ -173,6 +182,11 @@ impl Ring {
     /// The leader saw `id`'s welcome acked before this node heard that `id` came online.
     pub(super) fn welcomed_early(&mut self, id: NodeId, now: Instant) {
         self.detector.welcomed_early(id, now);
+    }
+
+    /// We were welcomed just now into a room holding `id`, which may not know of us yet.
+    pub(super) fn met(&mut self, id: NodeId, now: Instant) {
+        self.detector.met(id, now);
     }
 
     /// Member `id` arrived just now (admitted or welcomed): judge it as a newcomer.

@@ -38,7 +38,8 @@ impl Node {
             probers.len()
         );
         for addr in probers {
-            self.send_reliable(now, addr, Message::ProbeFor { target }, Token::Control);
+            let token = Token::Ring(RingToken::ProbeFor(target));
+            self.send_reliable(now, addr, Message::ProbeFor { target }, token);
         }
     }
 
@@ -76,6 +77,43 @@ impl Node {
             asks.push((requester, until));
         }
         self.send_heartbeat(addr, true);
+        self.arm_probe_timer(now);
+    }
+
+    /// Probes again, on the probe timer, every member we probe for that has not answered
+    /// yet: one probe or its answer may be lost, and the requester may count on our word.
+    pub(in crate::proto::node) fn probe_again_for_others(&mut self, now: Instant) {
+        self.ring.probing_for.retain(|_, asks| {
+            asks.retain(|(_, t)| *t > now);
+            !asks.is_empty()
+        });
+        let targets: Vec<SocketAddr> = self
+            .ring
+            .probing_for
+            .keys()
+            .filter_map(|id| self.ring.members.get(*id))
+            .filter(|m| m.presence == Presence::Online)
+            .map(|m| m.addr)
+            .collect();
+        for addr in targets {
+            self.send_heartbeat(addr, true);
+        }
+        if !self.ring.probing_for.is_empty() {
+            self.arm_probe_timer(now);
+        }
+    }
+
+    /// The probe timer fires within a quarter heartbeat interval (not later than it was).
+    fn arm_probe_timer(&mut self, now: Instant) {
+        let at = now + self.ctx.cfg.heartbeat_interval / 4;
+        if self
+            .ctx
+            .timers
+            .deadline(Timer::Probe)
+            .is_none_or(|d| d > at)
+        {
+            self.ctx.timers.set(Timer::Probe, at);
+        }
     }
 
     /// A heartbeat from `sender` came: whoever asked us to probe it hears that it lives.

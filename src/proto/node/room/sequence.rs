@@ -31,7 +31,6 @@ impl Node {
                 {
                     acks.insert(m);
                     self.advance_commit(now);
-                    self.newcomer_follows(now, m);
                 }
                 self.maybe_notify_leave(now);
             }

@@ -121,6 +121,7 @@ fn a_welcome_with_impossible_parts_is_dropped() {
         parts: u16::MAX,
         voting: Vec::new(),
         voters_at: Seq(0),
+        settling: vec![],
         members: vec![],
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
@@ -219,6 +220,7 @@ fn a_welcome_for_an_earlier_process_is_ignored() {
         parts: 1,
         voting: Vec::new(),
         voters_at: Seq(0),
+        settling: vec![],
         members: vec![member(LEADER, "alice", 1)],
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));

@@ -309,6 +309,7 @@ fn welcome_for_bob(bob: Member) -> Welcome {
         parts: 1,
         voting: Vec::new(),
         voters_at: Seq(0),
+        settling: vec![],
         members: vec![member(LEADER, "alice", 1), bob, member(CAROL, "carol", 3)],
     }
 }
