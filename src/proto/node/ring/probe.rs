@@ -81,25 +81,32 @@ impl Node {
     }
 
     /// Probes again, on the probe timer, every member we probe for that has not answered
-    /// yet: one probe or its answer may be lost, and the requester may count on our word.
+    /// yet, for `dead_after - suspect_after` after the request (the time the requester
+    /// gives us): one probe or its answer may be lost, and the requester counts on our
+    /// word. At most six probes per request, none once the member answered.
     pub(in crate::proto::node) fn probe_again_for_others(&mut self, now: Instant) {
         self.ring.probing_for.retain(|_, asks| {
             asks.retain(|(_, t)| *t > now);
             !asks.is_empty()
         });
+        // An ask expires `dead_after * 2` after it came; it is probed for again only in
+        // the first `dead_after - suspect_after` of that.
+        let cfg = &self.ctx.cfg;
+        let kept_after = cfg.dead_after() * 2 - (cfg.dead_after() - cfg.suspect_after());
         let targets: Vec<SocketAddr> = self
             .ring
             .probing_for
-            .keys()
-            .filter_map(|id| self.ring.members.get(*id))
+            .iter()
+            .filter(|(_, asks)| asks.iter().any(|(_, t)| *t > now + kept_after))
+            .filter_map(|(id, _)| self.ring.members.get(*id))
             .filter(|m| m.presence == Presence::Online)
             .map(|m| m.addr)
             .collect();
+        if !targets.is_empty() {
+            self.arm_probe_timer(now);
+        }
         for addr in targets {
             self.send_heartbeat(addr, true);
-        }
-        if !self.ring.probing_for.is_empty() {
-            self.arm_probe_timer(now);
         }
     }
 

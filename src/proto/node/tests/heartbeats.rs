@@ -154,3 +154,60 @@ fn only_the_predecessor_is_judged() {
         "the predecessor, silent for 500 ms, is cut out"
     );
 }
+
+/// The probe heartbeats a node sent to `to` (everything else drained too).
+fn probes_to(node: &mut Node, to: SocketAddr) -> usize {
+    heartbeats(node)
+        .iter()
+        .filter(|(a, hb)| *a == to && hb.probe)
+        .count()
+}
+
+/// Asked by the leader to probe carol, bob probes her at once and again every quarter
+/// heartbeat while she is silent, for the 150 ms the leader gives him (a probe or its
+/// answer may be lost), and no longer; once she answers he says so and stops.
+#[test]
+fn a_member_asked_to_probe_probes_again_until_answered() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    heartbeats(&mut n);
+    let ask = Message::ProbeFor { target: CAROL };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 50, ask.clone()));
+    assert_eq!(probes_to(&mut n, addr(3)), 1, "probed at once");
+    let mut again = 0;
+    let mut t = t0;
+    while t < t0 + Duration::from_millis(400) {
+        t += Duration::from_millis(5);
+        n.handle_timeout(t);
+        let p = probes_to(&mut n, addr(3));
+        if p > 0 {
+            assert!(
+                t <= t0 + Duration::from_millis(150),
+                "probed again at {:?}",
+                t - t0
+            );
+        }
+        again += p;
+    }
+    assert!(
+        (4..=6).contains(&again),
+        "{again} probes after the first, within 150 ms"
+    );
+    // Asked again, and she answers: the leader hears it, and the probes stop.
+    let t1 = t0 + Duration::from_millis(1000);
+    n.handle_datagram(t1, addr(1), &data(LEADER, 51, ask));
+    assert_eq!(probes_to(&mut n, addr(3)), 1);
+    let digest = n.ring.members().digest();
+    n.handle_datagram(t1, addr(3), &beat(CAROL, digest, false));
+    let out = drain(&mut n);
+    assert!(
+        out.messages_to(addr(1))
+            .iter()
+            .any(|m| matches!(m, Message::Alive { target } if *target == CAROL)),
+        "the leader is told she answered"
+    );
+    for k in 1..40 {
+        n.handle_timeout(t1 + Duration::from_millis(5 * k));
+        assert_eq!(probes_to(&mut n, addr(3)), 0, "no probe once she answered");
+    }
+}
