@@ -303,12 +303,23 @@ pub enum Message {
         /// Yes: the receiver lost the leader too (or follows none).
         granted: bool,
     },
-    /// The leader saw `newcomer` ack every part of its welcome: it is in the room, and
+    /// The leader heard from `newcomer`, within its session, that it holds its whole
+    /// welcome and follows this leader ([`Message::WelcomeTaken`]): it is in the room, and
     /// whoever watches it judges its silence by the usual bounds from now on.
     Welcomed {
         /// The member welcomed, as the leader's table has it (merged as `Members` is, in
         /// case this comes first).
         newcomer: Member,
+    },
+    /// A newcomer tells the leader that welcomed it that it holds every part of its
+    /// welcome and follows it (sent within their session, so nobody can say it for it).
+    WelcomeTaken,
+    /// The answer to a [`Message::ProbeFor`]: the sender is probing `target` for us (it
+    /// is in the room, holds `target` online and heard from it before). Only then does our
+    /// silence from `target` count as checked by another member.
+    Probing {
+        /// The member being probed.
+        target: NodeId,
     },
 }
 

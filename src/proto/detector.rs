@@ -8,15 +8,15 @@
 //! less than `grace` before watching began, and may still be receiving its welcome): a
 //! newcomer not yet heard from is judged only after the longer `grace`. It stops being a
 //! newcomer once heard from (a heartbeat, perhaps before watching began) or once the
-//! leader says it has its welcome and follows it (`Welcomed`).
+//! leader says it holds its welcome and follows it (`Welcomed`).
 //!
 //! The other way round, a node just welcomed watches a member it met in its welcome, which
 //! may not know of it yet (a welcome from a leader about to be replaced, whose word on the
 //! newcomer the others did not take) and so sends it no heartbeat. Such a member is
 //! suspected by the usual bound (and probed through others); it is found dead by the
-//! usual bound only once another member took our request to probe it (a member that
-//! knows us, and was asked to reach it), else after the grace: silence that nobody else
-//! could check is not taken as death.
+//! usual bound only once another member said it is probing it for us (one that heard from
+//! it itself) and had `dead_after - suspect_after` to hear it, else after the grace:
+//! silence that nobody else could check is not taken as death.
 
 use crate::ids::NodeId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,8 +85,9 @@ impl Detector {
         }
     }
 
-    /// `id`'s own heartbeat came to us: it knows of us (no longer only met in our welcome).
-    pub fn beat_from(&mut self, id: NodeId) {
+    /// `id` sent us something within a session: it holds our key, so it knows of us (no
+    /// longer only met in our welcome).
+    pub fn in_touch(&mut self, id: NodeId) {
         self.met.remove(&id);
     }
 
@@ -121,7 +122,8 @@ impl Detector {
         }
         self.suspected
             .retain(|id| self.watched.contains_key(id) || self.lingering.contains_key(id));
-        self.relayed.retain(|id, _| self.watched.contains_key(id));
+        self.relayed
+            .retain(|id, _| self.watched.contains_key(id) || self.lingering.contains_key(id));
     }
 
     /// Drops the claims about any node but `prev`, the predecessor: a claim was about
@@ -147,12 +149,19 @@ impl Detector {
         self.met.insert(id, now);
     }
 
-    /// Another member took our request to probe `id` at `now`: if `id` is a member we met
-    /// in our welcome, its silence is judged by the usual bounds, but no sooner than
+    /// Whether `id` is known to know of us: it was not only met in our welcome (or its own
+    /// heartbeat came since). A member asked to probe `id` vouches for its silence only
+    /// then: a probe from one it does not know would go unanswered.
+    pub fn knows_us(&self, id: NodeId) -> bool {
+        !self.met.contains_key(&id)
+    }
+
+    /// Another member said at `now` that it is probing `id` for us: if `id` is a member we
+    /// met in our welcome, its silence is judged by the usual bounds, but no sooner than
     /// `dead_after - suspect_after` from now (the time the relay has to reach it and say
-    /// so, as we would have had ourselves).
+    /// so, as we would have had ourselves). Forgotten once `id` is heard from.
     pub fn relay_took(&mut self, id: NodeId, now: Instant) {
-        if self.watched.contains_key(&id) {
+        if self.watched.contains_key(&id) || self.lingering.contains_key(&id) {
             self.relayed.entry(id).or_insert(now);
         }
     }
@@ -163,10 +172,10 @@ impl Detector {
         self.welcomed_early.insert(id, now);
     }
 
-    /// `id` is known to have its welcome (the leader saw it acked, and a proposal too) at
-    /// `now`: it is no
-    /// longer a newcomer, and if watched and not heard from since, its silence counts
-    /// from `now` by the usual bounds (its first heartbeat may be on its way).
+    /// `id` is known to hold its welcome (it told the leader so, within its session) at
+    /// `now`: it is no longer a newcomer, and if watched and not heard from since, its
+    /// silence counts from `now` by the usual bounds (its first heartbeat may be on its
+    /// way).
     pub fn welcomed(&mut self, id: NodeId, now: Instant) {
         if self.arrivals.remove(&id).is_none() {
             return;
@@ -230,6 +239,7 @@ impl Detector {
         self.lingering.clear();
         self.suspected.clear();
         self.claims.clear();
+        self.relayed.clear();
         self.woke = Some(now);
     }
 
@@ -244,20 +254,27 @@ impl Detector {
         self.welcomed_early
             .retain(|_, t| now.saturating_duration_since(*t) < self.grace);
         let mut v = Verdict::default();
-        let last_heard = &self.last_heard;
-        let suspected = &mut self.suspected;
-        self.lingering.retain(|id, since| {
-            if !suspected.contains(id) {
-                return false; // heard from since (which ends the suspicion)
+        let lingering: Vec<(NodeId, Instant)> =
+            self.lingering.iter().map(|(id, t)| (*id, *t)).collect();
+        for (id, since) in lingering {
+            if !self.suspected.contains(&id) {
+                self.lingering.remove(&id); // heard from since (which ends the suspicion)
+                continue;
             }
-            let from = last_heard.get(id).copied().filter(|t| t >= since);
-            if now.saturating_duration_since(from.unwrap_or(*since)) >= self.dead_after {
-                v.dead.push(*id);
-                suspected.remove(id);
-                return false;
+            let from = self.last_heard.get(&id).copied().filter(|t| *t >= since);
+            let from = from.unwrap_or(since);
+            // A member met in our welcome keeps its rule when handed on.
+            let dead_after = if self.unknown_to(id, since) {
+                self.met_dead_after(id, from)
+            } else {
+                self.dead_after
+            };
+            if now.saturating_duration_since(from) >= dead_after {
+                v.dead.push(id);
+                self.suspected.remove(&id);
+                self.lingering.remove(&id);
             }
-            true
-        });
+        }
         for (id, since) in &self.watched {
             let heard = self.last_heard.get(id).copied().filter(|t| t >= since);
             let newcomer = self.is_newcomer(*id, *since);

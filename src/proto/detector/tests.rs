@@ -247,10 +247,10 @@ fn a_member_met_in_our_welcome_is_dead_once_a_relay_could_not_reach_it() {
 }
 
 /// Another member's word that it answered a probe is a sign of life, but not that it knows
-/// of us: the next silence again needs a relay that took our request. Its own heartbeat
-/// ends that: it is then judged as any member.
+/// of us: the next silence again needs a relay that took our request. A datagram of its
+/// own within a session ends that: it is then judged as any member.
 #[test]
-fn a_member_met_in_our_welcome_is_judged_as_any_once_its_own_beat_came() {
+fn a_member_met_in_our_welcome_is_judged_as_any_once_in_touch() {
     let t0 = Instant::now();
     let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
     d.met(NodeId(7), t0);
@@ -264,7 +264,41 @@ fn a_member_met_in_our_welcome_is_judged_as_any_once_its_own_beat_came() {
         "the relay's earlier yes does not count: {v:?}"
     );
     d.heard(NodeId(7), t0 + 1000 * MS);
-    d.beat_from(NodeId(7));
+    d.in_touch(NodeId(7));
     assert_eq!(d.check(t0 + 1310 * MS).suspected, vec![NodeId(7)]);
     assert_eq!(d.check(t0 + 1460 * MS).dead, vec![NodeId(7)]);
+}
+
+/// Handed on while suspected (a member came online between us), a member met in our
+/// welcome keeps its rule: no relay said it probes it, so it is not dead before the grace.
+#[test]
+fn a_member_met_in_our_welcome_handed_on_keeps_its_rule() {
+    let t0 = Instant::now();
+    let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
+    d.met(NodeId(7), t0);
+    d.watch(&[NodeId(7)], t0);
+    assert_eq!(d.check(t0 + 310 * MS).suspected, vec![NodeId(7)]);
+    d.watch(&[NodeId(8)], t0 + 320 * MS);
+    d.heard(NodeId(8), t0 + 320 * MS);
+    let seven_dead = |v: Verdict| v.dead.contains(&NodeId(7));
+    d.heard(NodeId(8), t0 + 990 * MS);
+    assert!(!seven_dead(d.check(t0 + 1000 * MS)), "lingering, still met");
+    d.relay_took(NodeId(7), t0 + 1000 * MS);
+    assert!(!seven_dead(d.check(t0 + 1140 * MS)));
+    assert!(seven_dead(d.check(t0 + 1160 * MS)));
+}
+
+/// A relay's word from before this node's absence counts for nothing after it: the
+/// member is judged afresh, and needs a relay again.
+#[test]
+fn a_relays_word_does_not_outlive_an_absence() {
+    let t0 = Instant::now();
+    let mut d = Detector::new(300 * MS, 450 * MS, 3000 * MS);
+    d.met(NodeId(7), t0);
+    d.watch(&[NodeId(7)], t0);
+    d.relay_took(NodeId(7), t0 + 310 * MS);
+    d.restart_watch(t0 + 2000 * MS);
+    let v = d.check(t0 + 2500 * MS);
+    assert!(v.dead.is_empty(), "no relay since the wake: {v:?}");
+    assert_eq!(v.suspected, vec![NodeId(7)]);
 }

@@ -161,6 +161,8 @@ impl Node {
             Message::Elected(epoch) => self.on_elected(now, sender, epoch),
             Message::ProbeFor { target } => self.on_probe_for(now, from, target),
             Message::Alive { target } => self.on_alive(now, target),
+            Message::Probing { target } => self.on_probing(now, target),
+            Message::WelcomeTaken => self.on_welcome_taken(now, sender),
             Message::SyncRequest { epoch, from: first } => {
                 self.on_sync_request(now, from, sender, epoch, first)
             }
@@ -255,6 +257,8 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Forgotten { .. } => "Forgotten",
         Message::ProbeFor { .. } => "ProbeFor",
         Message::Alive { .. } => "Alive",
+        Message::Probing { .. } => "Probing",
+        Message::WelcomeTaken => "WelcomeTaken",
         Message::Direct(_) => "Direct",
         Message::Election { .. } => "Election",
         Message::Elected(_) => "Elected",

@@ -255,6 +255,16 @@ impl Node {
             )
         });
         self.note_stranger_bytes(now, from, bytes.len(), join);
+        if arrival == Arrival::Session
+            && self
+                .ring
+                .members()
+                .get(env.from)
+                .is_some_and(|m| m.addr == from)
+        {
+            // A member that reaches us within a session holds our key: it knows of us.
+            self.ring.in_touch(env.from);
+        }
         for packet in env.packets {
             self.handle_packet(now, from, (env.from, env.lamport), packet, arrival);
         }

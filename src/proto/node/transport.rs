@@ -220,7 +220,7 @@ impl Node {
                 {
                     // Only heartbeats prove liveness: a newcomer sends other traffic
                     // before it starts heartbeating.
-                    self.ring.heartbeat_from(sender, now);
+                    self.ring.heard(sender, now);
                     self.ctx.clock.observe(lamport);
                     self.on_heartbeat(now, from, sender, hb);
                 }

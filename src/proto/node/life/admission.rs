@@ -247,10 +247,16 @@ impl Node {
         // before the first one the newcomer is sent: it starts there.
         let voters = self.room.log_voters();
         let voters_at = Seq(next_seq.0.saturating_sub(1));
-        // Members still being welcomed themselves may not answer yet.
-        let settling: BTreeSet<NodeId> = self.life.welcoming.keys().copied().collect();
-        // Its watcher gives it the newcomer's grace until every part is acked here.
+        // Members still being welcomed themselves may not answer yet. Those gone
+        // meanwhile (they never said they hold their welcome) are not kept.
+        let members = self.ring.members();
+        self.life
+            .welcome_unconfirmed
+            .retain(|m| *m != id && members.is_online(*m));
+        let settling = self.life.welcome_unconfirmed.clone();
+        // Its watcher gives it the newcomer's grace until it says it holds this welcome.
         self.life.welcoming.insert(id, (0..parts).collect());
+        self.life.welcome_unconfirmed.insert(id);
         for (part, members) in chunks.into_iter().enumerate() {
             let epoch = self.ring.epoch().expect("a leader has an epoch");
             let w = Welcome {
@@ -282,13 +288,10 @@ impl Node {
 }
 
 impl Node {
-    /// What became of a welcome part we sent `newcomer`: once every part is acked, the
-    /// members are told (`Welcomed`), so that its watcher no longer waits the newcomer's
-    /// grace for a sign of life (a newcomer that crashes just after its welcome is then
-    /// found as fast as any member).
+    /// What became of a welcome part we sent `newcomer` (its acks may come from outside a
+    /// session, so they prove nothing about the newcomer: see [`Node::on_welcome_taken`]).
     pub(in crate::proto::node) fn welcome_settled(
         &mut self,
-        now: Instant,
         newcomer: NodeId,
         part: u16,
         fate: Fate,
@@ -297,32 +300,38 @@ impl Node {
             return;
         };
         parts.remove(&part);
-        if fate != Fate::Acked {
+        if fate != Fate::Acked || parts.is_empty() {
             self.life.welcoming.remove(&newcomer);
-            return;
         }
-        if !parts.is_empty() {
-            return;
+    }
+
+    /// `sender` says, within its session, that it holds its whole welcome and follows us:
+    /// the members are told (`Welcomed`, once per admission), so that its watcher no
+    /// longer waits the newcomer's grace for a sign of life (a newcomer that crashes just
+    /// after its welcome is then found as fast as any member).
+    pub(in crate::proto::node) fn on_welcome_taken(&mut self, now: Instant, sender: NodeId) {
+        if !self.is_leader() || !self.life.welcome_unconfirmed.remove(&sender) {
+            return log_at!(
+                debug,
+                self,
+                "{sender} says it took a welcome we did not send"
+            );
         }
-        self.life.welcoming.remove(&newcomer);
-        if !self.is_leader() {
-            return;
-        }
-        let Some(entry) = self.ring.members().get(newcomer).cloned() else {
+        let Some(entry) = self.ring.members().get(sender).cloned() else {
             return;
         };
         log_at!(
             debug,
             self,
-            "{} acked its whole welcome; telling the members",
+            "{} holds its whole welcome; telling the members",
             entry.name
         );
-        self.ring.welcomed(newcomer, now);
+        self.ring.welcomed(sender, now);
         let others: Vec<SocketAddr> = self
             .ring
             .members()
             .online_peers()
-            .filter(|m| m.id != newcomer)
+            .filter(|m| m.id != sender)
             .map(|m| m.addr)
             .collect();
         for peer in others {

@@ -350,6 +350,10 @@ impl Node {
         self.start_heartbeats(now);
         if let Some(f) = outranked {
             self.replace_older_leader(now, f);
+        } else if let Some(addr) = self.ring.members().get(w.epoch.leader).map(|m| m.addr) {
+            // We hold the whole welcome and follow its leader: say so within our session,
+            // so that our watcher judges us by the usual bounds from now on.
+            self.send_reliable(now, addr, Message::WelcomeTaken, Token::Control);
         }
         if was_member {
             // What we wrote while away (or could not hand over before) goes out now: as a

@@ -27,7 +27,7 @@ impl Node {
             (LifeToken::Join | LifeToken::Resync, Fate::Cancelled) => {}
             (LifeToken::LeaveNotice, _) => self.maybe_finish_leave(now),
             (LifeToken::Welcome { newcomer, part }, fate) => {
-                self.welcome_settled(now, newcomer, part, fate)
+                self.welcome_settled(newcomer, part, fate)
             }
             (LifeToken::Resync, Fate::Acked) => {}
             (LifeToken::Resync, Fate::GaveUp) => self.resync_gave_up(),

@@ -98,6 +98,9 @@ pub(super) struct Lifecycle {
     welcome_voters: (BTreeSet<String>, Seq),
     /// Newcomers with welcome parts not yet acked, and those parts (the leader's side).
     welcoming: BTreeMap<NodeId, BTreeSet<u16>>,
+    /// Newcomers welcomed by this leader that have not yet said they hold their whole
+    /// welcome (`WelcomeTaken`; the leader's side).
+    welcome_unconfirmed: BTreeSet<NodeId>,
     /// Members named by the welcome's parts so far as still being welcomed themselves.
     welcome_settling: BTreeSet<NodeId>,
     /// Leave deadlines passed while this node was still a voter (see `leave.rs`).
@@ -132,6 +135,7 @@ impl Lifecycle {
             restart: None,
             welcome_voters: (BTreeSet::new(), Seq(0)),
             welcoming: BTreeMap::new(),
+            welcome_unconfirmed: BTreeSet::new(),
             welcome_settling: BTreeSet::new(),
             leave_waits: 0,
             join_deadline_extended: false,

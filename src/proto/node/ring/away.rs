@@ -36,6 +36,8 @@ impl Node {
             late.as_millis()
         );
         self.ring.detector.restart_watch(now);
+        // Requests to probe made before the absence are stale (answers to them too).
+        self.ring.asked_about.clear();
         if self.room.is_sequencing() {
             log_at!(
                 info,

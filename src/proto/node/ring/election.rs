@@ -15,12 +15,7 @@ impl Node {
         fate: Fate,
     ) {
         match (t, fate) {
-            (RingToken::ProbeFor(target), Fate::Acked) => {
-                self.ring.detector.relay_took(target, now)
-            }
-            (RingToken::Pass(_), Fate::Acked)
-            | (RingToken::PreVote, _)
-            | (RingToken::ProbeFor(_), Fate::GaveUp | Fate::Cancelled) => {}
+            (RingToken::Pass(_), Fate::Acked) | (RingToken::PreVote, _) => {}
             (RingToken::Pass(msg), Fate::GaveUp | Fate::Cancelled) => {
                 self.reroute_ring(now, to, msg)
             }

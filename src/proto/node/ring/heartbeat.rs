@@ -211,9 +211,7 @@ impl Node {
             self.ask_indirect_probes(now, id);
         }
         if self.ring.detector.any_suspected() {
-            self.ctx
-                .timers
-                .set(Timer::Probe, now + self.ctx.cfg.heartbeat_interval / 4);
+            self.arm_probe_timer(now);
         }
     }
 

@@ -30,9 +30,6 @@ pub(super) enum RingToken {
     Pass(Message),
     /// A pre-vote request or answer (see `prevote.rs`): its fate changes nothing.
     PreVote,
-    /// A request to probe this member for us (see `probe.rs`): taken, it lets a member met
-    /// in our welcome be judged by the usual bounds.
-    ProbeFor(NodeId),
 }
 
 /// The ring part's state.
@@ -70,6 +67,9 @@ pub(super) struct Ring {
     asked_about: BTreeSet<NodeId>,
     /// Members we probe for others: target, then who asked and until when.
     probing_for: BTreeMap<NodeId, Vec<(SocketAddr, Instant)>>,
+    /// Answers we gave that a member we probed for answered, to give once more on the
+    /// next probe tick (the first may be lost, and the asker waits only 150 ms).
+    vouch_again: Vec<(SocketAddr, NodeId)>,
     /// While leading: since when each offline member has been seen offline (see
     /// `departed.rs`).
     offline_since: BTreeMap<NodeId, Instant>,
@@ -104,6 +104,7 @@ impl Ring {
             checking: BTreeSet::new(),
             asked_about: BTreeSet::new(),
             probing_for: BTreeMap::new(),
+            vouch_again: Vec::new(),
             offline_since: BTreeMap::new(),
             prevote: None,
             verdicts: BTreeMap::new(),
@@ -168,10 +169,9 @@ impl Ring {
         self.checking.remove(&id);
     }
 
-    /// `id`'s own heartbeat came: alive, and it knows of us.
-    pub(super) fn heartbeat_from(&mut self, id: NodeId, now: Instant) {
-        self.heard(id, now);
-        self.detector.beat_from(id);
+    /// `id` sent us something within a session: it knows of us.
+    pub(super) fn in_touch(&mut self, id: NodeId) {
+        self.detector.in_touch(id);
     }
 
     /// The leader saw `id`'s welcome acked: no longer a newcomer.

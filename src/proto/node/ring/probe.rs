@@ -2,30 +2,43 @@
 //! other members to probe it too, and a member that answers any of them is alive. So one
 //! lossy link, or one slow observer, does not make the room declare a live member dead:
 //! death needs the silence of every path tried. A dead member answers nobody, and is
-//! declared dead on the watcher's own bounds, as before.
+//! declared dead on the watcher's own bounds, as before; one that may not know the
+//! watcher yet (met in the watcher's welcome) only once a member said it is probing it
+//! (`Probing`) and had the time to hear it.
 
 use super::*;
 
-/// Other members asked to probe a suspected predecessor.
+/// Other members asked to probe a suspected predecessor, besides the leader.
 const INDIRECT_PROBERS: usize = 2;
 /// Members we probe for others at once, at most (older requests are dropped).
 const MAX_PROBING_FOR: usize = 64;
 
 impl Node {
     /// The watcher suspects `target`: ask up to [`INDIRECT_PROBERS`] other online members
-    /// (the ones after this node on the ring) to probe it, once per suspicion.
+    /// (the ones after this node on the ring), and the leader, to probe it, once per
+    /// suspicion. The leader is asked as the member most likely to have heard from
+    /// `target` itself (members that joined just before cannot say they probe a member
+    /// they never heard from: see [`Node::on_probe_for`]).
     pub(in crate::proto::node) fn ask_indirect_probes(&mut self, now: Instant, target: NodeId) {
         if !self.ring.asked_about.insert(target) {
             return;
         }
         let mut probers = Vec::new();
+        if let Some(leader) = self.leader().filter(|l| *l != target && *l != self.ctx.id)
+            && self.ring.members.is_online(leader)
+            && let Some(addr) = self.ring.members.get(leader).map(|m| m.addr)
+        {
+            probers.push(addr);
+        }
+        let most = probers.len() + INDIRECT_PROBERS;
         let mut at = self.ring.members.next();
         while let Some(id) = at {
-            if id == self.ctx.id || probers.len() == INDIRECT_PROBERS {
+            if id == self.ctx.id || probers.len() == most {
                 break;
             }
             if id != target
                 && let Some(addr) = self.ring.members.get(id).map(|m| m.addr)
+                && !probers.contains(&addr)
             {
                 probers.push(addr);
             }
@@ -38,12 +51,12 @@ impl Node {
             probers.len()
         );
         for addr in probers {
-            let token = Token::Ring(RingToken::ProbeFor(target));
-            self.send_reliable(now, addr, Message::ProbeFor { target }, token);
+            self.send_reliable(now, addr, Message::ProbeFor { target }, Token::Control);
         }
     }
 
-    /// A member at `requester` suspects `target`: probe it for them.
+    /// A member at `requester` suspects `target`: probe it for them, and say so if it is a
+    /// member we heard from ourselves (so a silence it shows us is one it would show them).
     pub(in crate::proto::node) fn on_probe_for(
         &mut self,
         now: Instant,
@@ -73,18 +86,27 @@ impl Node {
             return;
         }
         let asks = self.ring.probing_for.entry(target).or_default();
-        if !asks.iter().any(|(a, _)| *a == requester) {
-            asks.push((requester, until));
+        match asks.iter_mut().find(|(a, _)| *a == requester) {
+            Some((_, t)) => *t = until, // asked again: a new window
+            None => asks.push((requester, until)),
         }
         self.send_heartbeat(addr, true);
         self.arm_probe_timer(now);
+        if self.ring.detector.knows_us(target) {
+            self.send_reliable(now, requester, Message::Probing { target }, Token::Control);
+        }
     }
 
     /// Probes again, on the probe timer, every member we probe for that has not answered
     /// yet, for `dead_after - suspect_after` after the request (the time the requester
     /// gives us): one probe or its answer may be lost, and the requester counts on our
-    /// word. At most six probes per request, none once the member answered.
+    /// word. At most six probes per request, none once the member answered. Answers given
+    /// on the last tick are given once more.
     pub(in crate::proto::node) fn probe_again_for_others(&mut self, now: Instant) {
+        for (requester, target) in std::mem::take(&mut self.ring.vouch_again) {
+            let msg = Message::Alive { target };
+            self.send_reliable(now, requester, msg, Token::Control);
+        }
         self.ring.probing_for.retain(|_, asks| {
             asks.retain(|(_, t)| *t > now);
             !asks.is_empty()
@@ -111,7 +133,7 @@ impl Node {
     }
 
     /// The probe timer fires within a quarter heartbeat interval (not later than it was).
-    fn arm_probe_timer(&mut self, now: Instant) {
+    pub(in crate::proto::node) fn arm_probe_timer(&mut self, now: Instant) {
         let at = now + self.ctx.cfg.heartbeat_interval / 4;
         if self
             .ctx
@@ -123,7 +145,8 @@ impl Node {
         }
     }
 
-    /// A heartbeat from `sender` came: whoever asked us to probe it hears that it lives.
+    /// A heartbeat from `sender` came: whoever asked us to probe it hears that it lives,
+    /// now and once more on the next probe tick.
     pub(in crate::proto::node) fn vouch_for(&mut self, now: Instant, sender: NodeId) {
         let Some(asks) = self.ring.probing_for.remove(&sender) else {
             return;
@@ -132,7 +155,11 @@ impl Node {
             if until > now {
                 let msg = Message::Alive { target: sender };
                 self.send_reliable(now, requester, msg, Token::Control);
+                self.ring.vouch_again.push((requester, sender));
             }
+        }
+        if !self.ring.vouch_again.is_empty() {
+            self.arm_probe_timer(now);
         }
     }
 
@@ -150,6 +177,14 @@ impl Node {
         if self.ring.members.is_online(target) {
             log_at!(debug, self, "{target} answered an indirect probe");
             self.ring.heard(target, now);
+        }
+    }
+
+    /// A member we asked says it is probing `target` for us, a member it heard from
+    /// itself: our silence from `target` is now checked by another.
+    pub(in crate::proto::node) fn on_probing(&mut self, now: Instant, target: NodeId) {
+        if self.ring.asked_about.contains(&target) {
+            self.ring.detector.relay_took(target, now);
         }
     }
 }

@@ -211,3 +211,42 @@ fn a_member_asked_to_probe_probes_again_until_answered() {
         assert_eq!(probes_to(&mut n, addr(3)), 0, "no probe once she answered");
     }
 }
+
+/// Whether bob told the leader (port 1) that he is probing carol.
+fn says_probing(out: &Out) -> bool {
+    out.messages_to(addr(1))
+        .iter()
+        .any(|m| matches!(m, Message::Probing { target } if *target == CAROL))
+}
+
+/// Bob says he probes carol for the leader only once carol reached him within a session
+/// (she knows of him, so her silence to his probes means something); he probes her
+/// either way.
+#[test]
+fn a_member_says_it_probes_only_a_member_that_knows_of_it() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    drain(&mut n);
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &data(LEADER, 50, Message::ProbeFor { target: CAROL }),
+    );
+    assert!(
+        !says_probing(&drain(&mut n)),
+        "carol, only met in bob's welcome, never reached him"
+    );
+    let digest = n.ring.members().digest();
+    n.handle_datagram(t0, addr(3), &beat(CAROL, digest, false));
+    drain(&mut n);
+    let t1 = t0 + Duration::from_millis(1000);
+    n.handle_datagram(
+        t1,
+        addr(1),
+        &data(LEADER, 51, Message::ProbeFor { target: CAROL }),
+    );
+    assert!(
+        says_probing(&drain(&mut n)),
+        "carol reached bob: he says so"
+    );
+}

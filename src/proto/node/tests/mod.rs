@@ -349,6 +349,10 @@ fn follower_welcomed(t0: Instant, more: Vec<Member>, all_vote: bool) -> (Node, O
     n.handle_datagram(t0, addr(1), &datagram(LEADER, packets));
     let out = drain(&mut n);
     assert!(matches!(out.events[0], Event::Joined { .. }));
+    // It tells the leader it holds its welcome; the leader acks.
+    let taken = out.ids_to(addr(1), |m| matches!(m, Message::WelcomeTaken));
+    assert_eq!(taken.len(), 1, "the newcomer says it holds its welcome");
+    n.handle_datagram(t0, addr(1), &ack_of(BOB, LEADER, &taken));
     assert_eq!(n.transport.in_flight(), 0, "nothing awaits an ack");
     (n, out)
 }
@@ -454,4 +458,5 @@ mod takeover_fetch;
 mod terms;
 mod transport;
 mod views;
+mod welcome_taken;
 mod welcomed;
