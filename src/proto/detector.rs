@@ -53,6 +53,8 @@ pub struct Detector {
     welcomed_early: BTreeMap<NodeId, Instant>,
     /// Members met in this node's own welcome, and when: they may not know of it yet.
     met: BTreeMap<NodeId, Instant>,
+    /// Members that reached this node within a session: they hold its key.
+    reached: BTreeSet<NodeId>,
     /// Watched members met in our welcome that another member agreed to probe for us, and
     /// when it first did (since last heard).
     relayed: BTreeMap<NodeId, Instant>,
@@ -78,6 +80,7 @@ impl Detector {
             arrivals: BTreeMap::new(),
             welcomed_early: BTreeMap::new(),
             met: BTreeMap::new(),
+            reached: BTreeSet::new(),
             relayed: BTreeMap::new(),
             suspected: BTreeSet::new(),
             claims: BTreeMap::new(),
@@ -89,6 +92,7 @@ impl Detector {
     /// longer only met in our welcome).
     pub fn in_touch(&mut self, id: NodeId) {
         self.met.remove(&id);
+        self.reached.insert(id);
     }
 
     /// Records a sign of life from `id` (its heartbeat, or another member's word that it
@@ -149,11 +153,11 @@ impl Detector {
         self.met.insert(id, now);
     }
 
-    /// Whether `id` is known to know of us: it was not only met in our welcome (or its own
-    /// heartbeat came since). A member asked to probe `id` vouches for its silence only
-    /// then: a probe from one it does not know would go unanswered.
+    /// Whether `id` is known to know of us: it reached us within a session. A member asked
+    /// to probe `id` vouches for its silence only then: a probe from one it does not know
+    /// would go unanswered.
     pub fn knows_us(&self, id: NodeId) -> bool {
-        !self.met.contains_key(&id)
+        self.reached.contains(&id)
     }
 
     /// Another member said at `now` that it is probing `id` for us: if `id` is a member we
@@ -222,6 +226,7 @@ impl Detector {
         self.arrivals.remove(&id);
         self.welcomed_early.remove(&id);
         self.met.remove(&id);
+        self.reached.remove(&id);
         self.relayed.remove(&id);
         self.last_heard.remove(&id);
         self.suspected.remove(&id);

@@ -160,8 +160,8 @@ impl Node {
             } => self.on_election(now, term, Candidate { log, id: candidate }),
             Message::Elected(epoch) => self.on_elected(now, sender, epoch),
             Message::ProbeFor { target } => self.on_probe_for(now, from, target),
-            Message::Alive { target } => self.on_alive(now, target),
-            Message::Probing { target } => self.on_probing(now, target),
+            Message::Alive { target } => self.on_alive(now, from, target),
+            Message::Probing { target } => self.on_probing(now, from, target),
             Message::WelcomeTaken => self.on_welcome_taken(now, sender),
             Message::SyncRequest { epoch, from: first } => {
                 self.on_sync_request(now, from, sender, epoch, first)

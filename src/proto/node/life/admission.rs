@@ -248,15 +248,20 @@ impl Node {
         let voters = self.room.log_voters();
         let voters_at = Seq(next_seq.0.saturating_sub(1));
         // Members still being welcomed themselves may not answer yet. Those gone
-        // meanwhile (they never said they hold their welcome) are not kept.
+        // meanwhile, or admitted longer than a join timeout ago (their word is no longer
+        // awaited: their watchers' grace is over anyway), are not kept.
         let members = self.ring.members();
-        self.life
-            .welcome_unconfirmed
-            .retain(|m| *m != id && members.is_online(*m));
-        let settling = self.life.welcome_unconfirmed.clone();
-        // Its watcher gives it the newcomer's grace until it says it holds this welcome.
+        let join_timeout = self.ctx.cfg.join_timeout;
+        self.life.welcome_unconfirmed.retain(|m, at| {
+            *m != id && members.is_online(*m) && now.saturating_duration_since(*at) < join_timeout
+        });
+        let settling: BTreeSet<NodeId> = self.life.welcome_unconfirmed.keys().copied().collect();
+        // Its watcher gives it the newcomer's grace until it says it holds this welcome
+        // (a member re-registering, already online, is not awaited: it sends no word).
         self.life.welcoming.insert(id, (0..parts).collect());
-        self.life.welcome_unconfirmed.insert(id);
+        if !already {
+            self.life.welcome_unconfirmed.insert(id, now);
+        }
         for (part, members) in chunks.into_iter().enumerate() {
             let epoch = self.ring.epoch().expect("a leader has an epoch");
             let w = Welcome {
@@ -310,14 +315,20 @@ impl Node {
     /// longer waits the newcomer's grace for a sign of life (a newcomer that crashes just
     /// after its welcome is then found as fast as any member).
     pub(in crate::proto::node) fn on_welcome_taken(&mut self, now: Instant, sender: NodeId) {
-        if !self.is_leader() || !self.life.welcome_unconfirmed.remove(&sender) {
+        if self.life.welcome_unconfirmed.remove(&sender).is_none() || !self.is_leader() {
             return log_at!(
                 debug,
                 self,
                 "{sender} says it took a welcome we did not send"
             );
         }
-        let Some(entry) = self.ring.members().get(sender).cloned() else {
+        let Some(entry) = self
+            .ring
+            .members()
+            .get(sender)
+            .filter(|m| m.presence == Presence::Online)
+            .cloned()
+        else {
             return;
         };
         log_at!(

@@ -99,8 +99,8 @@ pub(super) struct Lifecycle {
     /// Newcomers with welcome parts not yet acked, and those parts (the leader's side).
     welcoming: BTreeMap<NodeId, BTreeSet<u16>>,
     /// Newcomers welcomed by this leader that have not yet said they hold their whole
-    /// welcome (`WelcomeTaken`; the leader's side).
-    welcome_unconfirmed: BTreeSet<NodeId>,
+    /// welcome (`WelcomeTaken`; the leader's side), and when they were admitted.
+    welcome_unconfirmed: BTreeMap<NodeId, Instant>,
     /// Members named by the welcome's parts so far as still being welcomed themselves.
     welcome_settling: BTreeSet<NodeId>,
     /// Leave deadlines passed while this node was still a voter (see `leave.rs`).
@@ -135,7 +135,7 @@ impl Lifecycle {
             restart: None,
             welcome_voters: (BTreeSet::new(), Seq(0)),
             welcoming: BTreeMap::new(),
-            welcome_unconfirmed: BTreeSet::new(),
+            welcome_unconfirmed: BTreeMap::new(),
             welcome_settling: BTreeSet::new(),
             leave_waits: 0,
             join_deadline_extended: false,

@@ -63,8 +63,9 @@ pub(super) struct Ring {
     /// Members another member said are offline, watched here until heard from (see
     /// `members.rs`).
     checking: BTreeSet<NodeId>,
-    /// Suspected predecessors other members were asked to probe (see `probe.rs`).
-    asked_about: BTreeSet<NodeId>,
+    /// Suspected predecessors other members were asked to probe, and the members asked:
+    /// only their answers count (see `probe.rs`).
+    asked_about: BTreeMap<NodeId, Vec<SocketAddr>>,
     /// Members we probe for others: target, then who asked and until when.
     probing_for: BTreeMap<NodeId, Vec<(SocketAddr, Instant)>>,
     /// Answers we gave that a member we probed for answered, to give once more on the
@@ -102,7 +103,7 @@ impl Ring {
             leader_checks: 0,
             probed: BTreeMap::new(),
             checking: BTreeSet::new(),
-            asked_about: BTreeSet::new(),
+            asked_about: BTreeMap::new(),
             probing_for: BTreeMap::new(),
             vouch_again: Vec::new(),
             offline_since: BTreeMap::new(),

@@ -15,16 +15,17 @@ const MAX_PROBING_FOR: usize = 64;
 
 impl Node {
     /// The watcher suspects `target`: ask up to [`INDIRECT_PROBERS`] other online members
-    /// (the ones after this node on the ring), and the leader, to probe it, once per
-    /// suspicion. The leader is asked as the member most likely to have heard from
-    /// `target` itself (members that joined just before cannot say they probe a member
-    /// they never heard from: see [`Node::on_probe_for`]).
+    /// (the ones after this node on the ring) to probe it, once per suspicion; and the
+    /// leader too if `target` is a member we only met in our welcome: the leader has heard
+    /// from every member, so it can say it probes one (see [`Node::on_probe_for`]), which
+    /// members that joined just before may not.
     pub(in crate::proto::node) fn ask_indirect_probes(&mut self, now: Instant, target: NodeId) {
-        if !self.ring.asked_about.insert(target) {
+        if self.ring.asked_about.contains_key(&target) {
             return;
         }
         let mut probers = Vec::new();
-        if let Some(leader) = self.leader().filter(|l| *l != target && *l != self.ctx.id)
+        if !self.ring.detector.knows_us(target)
+            && let Some(leader) = self.leader().filter(|l| *l != target && *l != self.ctx.id)
             && self.ring.members.is_online(leader)
             && let Some(addr) = self.ring.members.get(leader).map(|m| m.addr)
         {
@@ -32,7 +33,8 @@ impl Node {
         }
         let most = probers.len() + INDIRECT_PROBERS;
         let mut at = self.ring.members.next();
-        while let Some(id) = at {
+        for _ in 0..self.ring.members.len() {
+            let Some(id) = at else { break };
             if id == self.ctx.id || probers.len() == most {
                 break;
             }
@@ -44,6 +46,7 @@ impl Node {
             }
             at = self.ring.members.successor_of(id);
         }
+        self.ring.asked_about.insert(target, probers.clone());
         log_at!(
             debug,
             self,
@@ -55,8 +58,9 @@ impl Node {
         }
     }
 
-    /// A member at `requester` suspects `target`: probe it for them, and say so if it is a
-    /// member we heard from ourselves (so a silence it shows us is one it would show them).
+    /// A member at `requester` suspects `target`: probe it for them, and say so if `target`
+    /// reached us within a session (it knows of us, so its silence to our probes means
+    /// something).
     pub(in crate::proto::node) fn on_probe_for(
         &mut self,
         now: Instant,
@@ -163,11 +167,24 @@ impl Node {
         }
     }
 
+    /// Whether we asked the member at `from` about `target` in the current suspicion.
+    fn asked(&self, from: SocketAddr, target: NodeId) -> bool {
+        self.ring
+            .asked_about
+            .get(&target)
+            .is_some_and(|asked| asked.contains(&from))
+    }
+
     /// A member we asked says `target` answered it: a sign of life, second hand.
-    pub(in crate::proto::node) fn on_alive(&mut self, now: Instant, target: NodeId) {
+    pub(in crate::proto::node) fn on_alive(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        target: NodeId,
+    ) {
         // Only an answer to our own question counts: an unasked one would end a
         // newcomer's grace, or judge a neighbour on a member's word alone.
-        if !self.ring.asked_about.contains(&target) {
+        if !self.asked(from, target) {
             return log_at!(
                 debug,
                 self,
@@ -180,10 +197,15 @@ impl Node {
         }
     }
 
-    /// A member we asked says it is probing `target` for us, a member it heard from
-    /// itself: our silence from `target` is now checked by another.
-    pub(in crate::proto::node) fn on_probing(&mut self, now: Instant, target: NodeId) {
-        if self.ring.asked_about.contains(&target) {
+    /// A member we asked says it is probing `target` for us, a member that reached it
+    /// within a session: our silence from `target` is now checked by another.
+    pub(in crate::proto::node) fn on_probing(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        target: NodeId,
+    ) {
+        if self.asked(from, target) {
             self.ring.detector.relay_took(target, now);
         }
     }
