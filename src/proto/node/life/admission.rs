@@ -165,6 +165,22 @@ impl Node {
         }
         if verified {
             self.admit(now, n);
+        } else if self
+            .ring
+            .members()
+            .get(n.id)
+            .is_some_and(|m| m.presence == Presence::Online && m.key == n.key)
+        {
+            // Admitted already: a late copy of its join got a new challenge, and this is
+            // a late copy of its answer to the first. Refusing would end a join that
+            // succeeded; the challenge stays open for its answer, if any.
+            log_at!(
+                debug,
+                self,
+                "a stale proof from {}, already admitted",
+                n.name
+            );
+            self.life.pending_proofs.insert(sender, (nonce, n, now));
         } else {
             self.refuse(now, n.addr, Refusal::BadProof);
         }

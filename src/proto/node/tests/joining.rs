@@ -242,3 +242,38 @@ fn a_restart_does_not_report_saved_members_that_never_answer() {
         "{events:?}"
     );
 }
+
+/// Under duplication a late copy of an admitted newcomer's join gets a new challenge, and
+/// a late copy of its first proof then fails that one: it is dropped, not answered with a
+/// refusal that would end a join that succeeded (`sim_chat` seed 3398).
+#[test]
+fn a_stale_proof_from_an_admitted_newcomer_is_not_refused() {
+    let t0 = base_time();
+    let mut n = leader(t0);
+    let key = identity(BOB.0 as u8);
+    let join = Message::Join {
+        name: "bob".into(),
+        key: key.verifying_key().to_bytes(),
+    };
+    n.handle_outside_datagram(t0, addr(2), &data(BOB, 1, join.clone()));
+    let nonce = match drain(&mut n).messages_to(addr(2)).first() {
+        Some(Message::Challenge { nonce }) => *nonce,
+        other => panic!("no challenge: {other:?}"),
+    };
+    let signature = key
+        .sign(&proof_message(&nonce, BOB, "bob"))
+        .to_bytes()
+        .to_vec();
+    let proof = Message::Proof { signature };
+    n.handle_outside_datagram(t0, addr(2), &data(BOB, 2, proof.clone()));
+    assert!(n.members().is_online(BOB), "bob is admitted");
+    drain(&mut n);
+    n.handle_outside_datagram(t0, addr(2), &data(BOB, 3, join));
+    drain(&mut n);
+    n.handle_outside_datagram(t0, addr(2), &data(BOB, 4, proof));
+    let refused = drain(&mut n)
+        .messages_to(addr(2))
+        .iter()
+        .any(|m| matches!(m, Message::JoinRefused { .. }));
+    assert!(!refused, "a stale proof ends nothing");
+}
