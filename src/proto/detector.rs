@@ -14,8 +14,8 @@
 //! may not know of it yet (a welcome from a leader about to be replaced, whose word on the
 //! newcomer the others did not take) and so sends it no heartbeat. Such a member is
 //! suspected by the usual bound (and probed through others); it is found dead by the
-//! usual bound only once another member said it is probing it for us (one that heard from
-//! it itself) and had `dead_after - suspect_after` to hear it, else after the grace:
+//! usual bound only once another member said it is probing it for us (one it reached
+//! within a session) and had `dead_after - suspect_after` to hear it, else after the grace:
 //! silence that nobody else could check is not taken as death.
 
 use crate::ids::NodeId;
