@@ -14,6 +14,9 @@
 //! and `status` with the guard's refusals, which the task reports to it first
 //! ([`Node::note_guard_refused`]): the node never sees the datagrams the guard refused.
 //!
+//! The database is written behind, on a thread of its own (`persist`): what the node
+//! owes after a write waits, in order, until the write is on disk, while the node goes on.
+//!
 //! Two bounds live here, on the I/O side of the node:
 //!
 //! - **Members are never rate limited like strangers.** After every input the task tells
@@ -33,7 +36,7 @@ use crate::guard::{Guard, KEY_BYTES};
 use crate::ids::{NodeId, WallMillis};
 use crate::logging::NodeClock;
 use crate::proto::{Command, Event, HistorySource, Node, NodeConfig};
-use crate::store::{RunIndex, Store, StoreError};
+use crate::store::{Store, StoreError};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -42,6 +45,10 @@ use tokio::net::UdpSocket;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, warn};
+
+mod persist;
+
+use persist::{Held, Owed, Writer};
 
 /// Receive buffer: larger than any valid datagram, so oversized ones are seen as such.
 const RECV_BUFFER: usize = 2048;
@@ -263,6 +270,13 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
             Node::restore(cfg, id, Instant::now(), saved)
         }
     };
+    let disk = match store {
+        None => None,
+        Some(store) => {
+            let path = store.path().to_path_buf();
+            Some(Writer::start(store).map_err(|source| StoreError::Writer { path, source })?)
+        }
+    };
     let mut guard = Guard::new(id, security.room_key, security.per_source_per_second);
     if sessions {
         guard = guard.with_identity(&cfg_identity);
@@ -274,8 +288,8 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
     let io = Io {
         socket,
         guard,
-        store,
-        runs: RunIndex::default(),
+        disk,
+        held: Held::default(),
         events: ev_tx,
         loss,
         clock,
@@ -294,47 +308,56 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
     })
 }
 
-/// Makes the node's pending changes durable. A failure is told to the user (the node
-/// goes on; what it keeps from then on may be lost on a crash).
-fn persist(
-    store: &mut Option<Store>,
-    runs: &mut RunIndex,
-    node: &mut Node,
-    events: &mpsc::UnboundedSender<Output>,
-) {
+/// Hands the node's pending changes to the database's writer; without a database they
+/// are dropped (the node keeps nothing).
+fn persist(disk: &mut Option<Writer>, node: &mut Node) {
     let writes: Vec<crate::proto::Write> = std::iter::from_fn(|| node.poll_write()).collect();
-    let Some(store) = store.as_mut() else {
-        return;
-    };
-    match store.apply(&writes) {
-        Ok(()) => runs.note(&writes),
-        Err(e) => {
-            warn!(lamport = node.lamport().0, "not kept on disk: {e}");
-            let line = format!("error: not kept on disk: {e}");
-            let _ = events.send(Output::Say(vec![line]));
-        }
+    if let Some(w) = disk.as_mut() {
+        w.hand(writes);
     }
 }
 
-/// Reads from the database what the node asked for to answer members' fetches, and
-/// hands it back.
-fn serve_reads(store: &Option<Store>, runs: &mut RunIndex, node: &mut Node) {
-    while let Some(read) = node.poll_read() {
-        let rows = match store {
-            Some(s) => runs.read(s, &read).map_err(|e| e.to_string()),
-            None => Err("no database".to_string()),
-        };
+/// Reads from the database what the node asked for to answer members' fetches (once
+/// every write handed over is on disk), and hands it back.
+async fn serve_reads(io: &mut Io, node: &mut Node) {
+    let reads: Vec<_> = std::iter::from_fn(|| node.poll_read()).collect();
+    if reads.is_empty() {
+        return;
+    }
+    let Some(w) = io.disk.as_mut() else {
+        for read in reads {
+            node.handle_read(Instant::now(), read, Err("no database".to_string()));
+        }
+        return;
+    };
+    let (mut disk, errors) = w.settled().await;
+    let persist::Disk { store, runs } = &mut *disk;
+    for read in reads {
+        let rows = runs.read(store, &read).map_err(|e| e.to_string());
         node.handle_read(Instant::now(), read, rows);
     }
+    drop(disk);
+    for e in errors {
+        not_kept(io, node, e);
+    }
+}
+
+/// Tells the user (and the log) that writes were not kept on disk: the node goes on, and
+/// what it keeps from then on may be lost on a crash.
+fn not_kept(io: &mut Io, node: &Node, error: String) {
+    warn!(lamport = node.lamport().0, "not kept on disk: {error}");
+    let line = format!("error: not kept on disk: {error}");
+    let _ = io.events.send(Output::Say(vec![line]));
 }
 
 /// What the node task works with besides the node itself.
 struct Io {
     socket: UdpSocket,
     guard: Guard,
-    store: Option<Store>,
-    /// Where the current numbering starts in the store's history (for fetches).
-    runs: RunIndex,
+    /// The database's writer, when the node keeps one.
+    disk: Option<Writer>,
+    /// What the node owes while a batch of writes is on its way to disk.
+    held: Held,
     events: mpsc::UnboundedSender<Output>,
     loss: Loss,
     /// The node's Lamport time as its log lines show it.
@@ -346,44 +369,94 @@ struct Io {
     input_room: Arc<Semaphore>,
 }
 
-/// Sends every pending datagram (sealed) and forwards every event; `true` once the node
-/// is done.
+/// Sends every pending datagram (sealed) and forwards every event, or keeps them in
+/// order until the writes before them are on disk; `true` once the node is done (then
+/// everything has gone out).
 async fn drain(io: &mut Io, node: &mut Node) -> bool {
-    let Io {
-        socket,
-        guard,
-        store,
-        runs,
-        events,
-        loss,
-        clock,
-        members_digest,
-        ..
-    } = io;
-    serve_reads(store, runs, node);
+    serve_reads(io, node).await;
     // On disk before anything of this input (an ack, say) goes out.
-    persist(store, runs, node, events);
-    learn_members(guard, node, members_digest);
+    persist(&mut io.disk, node);
+    learn_members(&io.guard, node, &mut io.members_digest);
     let now = Instant::now();
     while let Some(t) = node.poll_transmit() {
-        guard.send(now, t.to, &t.bytes);
+        io.guard.send(now, t.to, &t.bytes);
     }
-    while let Some((to, bytes)) = guard.poll_transmit() {
-        if loss.drops() {
-            continue;
-        }
-        if let Err(e) = socket.send_to(&bytes, to).await {
-            warn!(lamport = node.lamport().0, "send to {to} failed: {e}");
-        }
+    while let Some((to, bytes)) = io.guard.poll_transmit() {
+        owe(io, node, Owed::Datagram(to, bytes)).await;
     }
     let mut done = false;
     while let Some(ev) = node.poll_event() {
         done |= matches!(ev, Event::Left | Event::JoinFailed(_));
-        // A closed receiver only means nobody is listening any more.
-        let _ = events.send(Output::Event(ev));
+        owe(io, node, Owed::Output(Output::Event(ev))).await;
     }
-    clock.set(node.lamport().0);
+    io.clock.set(node.lamport().0);
+    pay_ready(io, node).await;
+    if done {
+        settle(io, node).await;
+    }
     done
+}
+
+/// Sends `owed` now, or keeps it behind the writes in flight and what already waits.
+async fn owe(io: &mut Io, node: &Node, owed: Owed) {
+    if !io.held.is_empty() {
+        pay_ready(io, node).await;
+    }
+    let wait = io
+        .disk
+        .as_ref()
+        .and_then(Writer::in_flight)
+        .or(io.held.last_batch());
+    match wait {
+        Some(batch) => io.held.push(batch, owed),
+        None => pay(io, node, owed).await,
+    }
+}
+
+/// Sends one output that may go.
+async fn pay(io: &mut Io, node: &Node, owed: Owed) {
+    match owed {
+        Owed::Datagram(to, bytes) => {
+            if io.loss.drops() {
+                return;
+            }
+            if let Err(e) = io.socket.send_to(&bytes, to).await {
+                warn!(lamport = node.lamport().0, "send to {to} failed: {e}");
+            }
+        }
+        // A closed receiver only means nobody is listening any more.
+        Owed::Output(out) => {
+            let _ = io.events.send(out);
+        }
+    }
+}
+
+/// Sends what waited for writes now on disk.
+async fn pay_ready(io: &mut Io, node: &Node) {
+    let durable = io.disk.as_ref().map_or(u64::MAX, Writer::durable);
+    while let Some(owed) = io.held.pop_ready(durable) {
+        pay(io, node, owed).await;
+    }
+}
+
+/// The writer's next word (never, without a database).
+async fn next_applied(disk: &mut Option<Writer>) -> Option<String> {
+    match disk.as_mut() {
+        Some(w) => w.next_applied().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits until every write handed over is on disk, and sends everything that waited.
+async fn settle(io: &mut Io, node: &Node) {
+    if let Some(w) = io.disk.as_mut() {
+        let (disk, errors) = w.settled().await;
+        drop(disk);
+        for e in errors {
+            not_kept(io, node, e);
+        }
+    }
+    pay_ready(io, node).await;
 }
 
 /// Gives the guard the member table when it changed since `known` (its digest then, and
@@ -427,19 +500,29 @@ fn answered_by_the_loop(request: &Request) -> bool {
 }
 
 /// Hands one request to the node: a command (with the database to answer `history`
-/// from, and the guard's refusals for `status`), or lines to print.
-fn take_request(request: Request, node: &mut Node, io: &Io) {
+/// from, once every write handed over is on disk, and the guard's refusals for
+/// `status`), or lines to print in turn.
+async fn take_request(request: Request, node: &mut Node, io: &mut Io) {
     match request {
         Request::Command(cmd) => {
             if matches!(cmd, Command::Status) {
                 node.note_guard_refused(io.guard.refused_total());
             }
-            let source = io.store.as_ref().map(|s| s as &dyn HistorySource);
-            node.handle_command_with(Instant::now(), wall_now(), cmd, source);
+            let now = Instant::now();
+            match (&cmd, io.disk.as_mut()) {
+                (Command::History { .. }, Some(w)) => {
+                    let (disk, errors) = w.settled().await;
+                    let source = &disk.store as &dyn HistorySource;
+                    node.handle_command_with(now, wall_now(), cmd, Some(source));
+                    drop(disk);
+                    for e in errors {
+                        not_kept(io, node, e);
+                    }
+                }
+                _ => node.handle_command_with(now, wall_now(), cmd, None),
+            }
         }
-        Request::Say(lines) => {
-            let _ = io.events.send(Output::Say(lines));
-        }
+        Request::Say(lines) => owe(io, node, Owed::Output(Output::Say(lines))).await,
     }
 }
 
@@ -452,7 +535,7 @@ async fn take_request_in_order(request: Request, node: &mut Node, io: &mut Io) -
     if answered_by_the_loop(&request) && drain(io, node).await {
         return true;
     }
-    take_request(request, node, io);
+    take_request(request, node, io).await;
     false
 }
 
@@ -483,6 +566,7 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
         {
             sleep.as_mut().reset(d);
         }
+        let writing = io.disk.as_ref().is_some_and(|w| w.in_flight().is_some());
         tokio::select! {
             received = io.socket.recv_from(&mut buf) => match received {
                 Ok((n, from)) => take_datagram(&io.guard, &mut node, from, &buf[..n]),
@@ -504,6 +588,13 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
                 let now = Instant::now();
                 io.guard.handle_timeout(now);
                 node.handle_timeout(now);
+            }
+            error = next_applied(&mut io.disk), if writing => {
+                if let Some(e) = error {
+                    not_kept(&mut io, &node, e);
+                }
+                pay_ready(&mut io, &node).await;
+                continue;
             }
         }
         // Whatever else is already waiting joins this burst.

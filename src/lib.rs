@@ -14,7 +14,8 @@
 //!   membership ring, the room log (leader proposals committed by a majority of the
 //!   voting configuration, terms, recovery), direct messages. No I/O, no clocks.
 //! - [`driver`]: the node task (tokio): one UDP socket, one timer, the command channel,
-//!   the database, the guard (every datagram in and out goes through it), shutdown. It prints nothing and reads no terminal.
+//!   the database (written behind by a thread of its own), the guard (every datagram in
+//!   and out goes through it), shutdown. It prints nothing and reads no terminal.
 //! - [`program`]: the interactive program on top of a node task: the full-screen client
 //!   on a terminal ([`program::tui`]), or line mode for pipes, `--json` and `--line`
 //!   ([`program::line`], or the line editor [`program::terminal`]); it prints what the

@@ -1,9 +1,10 @@
 //! The node's database: what it keeps across restarts, in SQLite (WAL mode).
 //!
 //! One file, `ringchat.db`, in the node's data directory, owned by one process at a time
-//! (exclusive locking: a second process gets [`StoreError::Locked`]). The driver applies
-//! the node's [`Write`]s in one transaction per input, with `synchronous = FULL`, before
-//! it sends anything that input produced: a message is on disk before it is acknowledged.
+//! (exclusive locking: a second process gets [`StoreError::Locked`]). The driver's writer
+//! thread applies the node's [`Write`]s, every batch waiting joined into one transaction,
+//! with `synchronous = FULL`, and the driver sends nothing those writes' inputs produced
+//! until they are applied: a message is on disk before it is acknowledged.
 //!
 //! Kept: the room messages this node showed (in the order it showed them), the
 //! offline-queue replicas it holds and the ones already handed over, the private
@@ -97,6 +98,14 @@ pub enum StoreError {
         path: PathBuf,
         /// What SQLite said.
         source: rusqlite::Error,
+    },
+    /// The thread that writes to the database could not be started.
+    #[error("cannot start the thread that writes {path}: {source}")]
+    Writer {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
     },
 }
 
@@ -339,7 +348,14 @@ impl Store {
             .conn
             .transaction()
             .map_err(|e| classify(&self.path, e))?;
-        for w in writes {
+        let delivered_later = delivered_later(writes);
+        for (i, w) in writes.iter().enumerate() {
+            // A copy held and delivered within one transaction never needs its held row.
+            if let Write::Held(e) = w
+                && delivered_later.get(&e.seq.0).is_some_and(|&j| j > i)
+            {
+                continue;
+            }
             apply_one(&tx, w).map_err(|e| classify(&self.path, e))?;
         }
         tx.commit().map_err(|e| classify(&self.path, e))
@@ -373,6 +389,21 @@ impl Store {
         entries.reverse();
         Ok(entries)
     }
+}
+
+/// For each number delivered in `writes`, where it is delivered last (empty if nothing
+/// is held in them: then no held row is skipped).
+fn delivered_later(writes: &[Write]) -> std::collections::HashMap<u64, usize> {
+    if !writes.iter().any(|w| matches!(w, Write::Held(_))) {
+        return Default::default();
+    }
+    let mut last = std::collections::HashMap::new();
+    for (i, w) in writes.iter().enumerate() {
+        if let Write::Delivered(e) = w {
+            last.insert(e.seq.0, i);
+        }
+    }
+    last
 }
 
 fn escape_like(s: &str) -> String {
@@ -523,4 +554,4 @@ fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

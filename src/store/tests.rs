@@ -1,9 +1,11 @@
 use super::*;
 use crate::wire::{DirectMessage, Presence, Stamp};
 
-const KEY: [u8; 32] = [7; 32];
+/// The identity the test databases belong to.
+pub(crate) const KEY: [u8; 32] = [7; 32];
 
-fn scratch(name: &str) -> PathBuf {
+/// A fresh directory for a test's database.
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "ringchat-store-{name}-{}-{}",
         std::process::id(),
@@ -13,7 +15,8 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn entry(seq: u64, text: &str) -> ChatEntry {
+/// A room message from bob numbered `seq`.
+pub(crate) fn entry(seq: u64, text: &str) -> ChatEntry {
     ChatEntry {
         seq: Seq(seq),
         origin: NodeId(9),
@@ -294,5 +297,35 @@ fn a_room_message_keeps_its_proof() {
     assert_eq!(r.history[1], follower);
     assert_eq!(r.history[2], closing);
     assert_eq!(r.held, vec![held]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A copy held and delivered in one batch leaves no held row behind; one held after its
+/// number was delivered (a new numbering) is kept, and so is one delivered in another.
+#[test]
+fn a_copy_delivered_in_its_own_batch_is_not_kept_as_held() {
+    let dir = scratch("held-delivered");
+    let mut s = Store::open(&dir, &KEY).unwrap();
+    let held = |seq, text| {
+        Write::Held(ChatEntry {
+            term: 3,
+            ..entry(seq, text)
+        })
+    };
+    s.apply(&[held(1, "one"), held(2, "two")]).unwrap();
+    s.apply(&[
+        held(3, "three"),
+        Write::Delivered(entry(1, "one")),
+        Write::Delivered(entry(3, "three")),
+        Write::Delivered(entry(4, "four")),
+        held(4, "four again"),
+        held(5, "five"),
+    ])
+    .unwrap();
+    drop(s);
+    let r = Store::open(&dir, &KEY).unwrap().load(10).unwrap();
+    let texts = |v: &[ChatEntry]| v.iter().map(|e| e.text.clone()).collect::<Vec<_>>();
+    assert_eq!(texts(&r.history), ["one", "three", "four"]);
+    assert_eq!(texts(&r.held), ["two", "four again", "five"]);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,0 +1,287 @@
+//! Writing behind: the node's database on a thread of its own.
+//!
+//! The node loop hands each drain's writes to the writer thread as one numbered batch and
+//! goes on taking inputs while the writer makes them durable. Everything the node owes
+//! from that drain on (datagrams, events, lines to print) waits in [`Held`] until the
+//! writer says the batch is on disk, and leaves in the order it was produced: an ack is
+//! never sent before what it acknowledges is kept, as before, but the node no longer
+//! stops while the disk syncs. Batches that queue up while the writer is busy are made
+//! durable together in one transaction (group commit that grows with the load).
+//!
+//! Reads (`history`, fetches of room messages older than memory) wait until every batch
+//! handed over is on disk, then use the database under its lock.
+
+use crate::proto::Write;
+use crate::store::{RunIndex, Store};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, mpsc as std_mpsc};
+use std::thread::JoinHandle;
+use tokio::sync::mpsc;
+
+use super::Output;
+
+/// The database and where its current numbering starts, shared by the loop (reads) and
+/// the writer (writes).
+pub(super) struct Disk {
+    /// The database.
+    pub(super) store: Store,
+    /// Where the current numbering starts in its history table (for fetches).
+    pub(super) runs: RunIndex,
+}
+
+/// A batch of writes, numbered from 1 in the order handed over.
+struct Batch {
+    number: u64,
+    writes: Vec<Write>,
+}
+
+/// The writer's word: every batch up to `upto` is applied (or failed with `error`).
+pub(super) struct Applied {
+    upto: u64,
+    error: Option<String>,
+}
+
+/// The writer thread and what the loop knows of it.
+pub(super) struct Writer {
+    batches: Option<std_mpsc::Sender<Batch>>,
+    applied: mpsc::UnboundedReceiver<Applied>,
+    disk: Arc<Mutex<Disk>>,
+    thread: Option<JoinHandle<()>>,
+    /// Batches handed over.
+    sent: u64,
+    /// Batches known applied.
+    durable: u64,
+}
+
+impl Writer {
+    /// Starts the writer thread for `store`.
+    pub(super) fn start(store: Store) -> std::io::Result<Writer> {
+        let disk = Arc::new(Mutex::new(Disk {
+            store,
+            runs: RunIndex::default(),
+        }));
+        let (batch_tx, batch_rx) = std_mpsc::channel::<Batch>();
+        let (applied_tx, applied_rx) = mpsc::unbounded_channel();
+        let shared = disk.clone();
+        let thread = std::thread::Builder::new()
+            .name("ringchat-disk".into())
+            .spawn(move || write_batches(&batch_rx, &applied_tx, &shared))?;
+        Ok(Writer {
+            batches: Some(batch_tx),
+            applied: applied_rx,
+            disk,
+            thread: Some(thread),
+            sent: 0,
+            durable: 0,
+        })
+    }
+
+    /// Hands `writes` to the writer as the next batch (nothing if empty).
+    pub(super) fn hand(&mut self, writes: Vec<Write>) {
+        if writes.is_empty() {
+            return;
+        }
+        self.sent += 1;
+        let batch = Batch {
+            number: self.sent,
+            writes,
+        };
+        if let Some(tx) = &self.batches
+            && tx.send(batch).is_err()
+        {
+            // The writer is gone (it only ends when its channel closes, or by a panic in
+            // SQLite's wrapper): count the batch as settled so nothing waits for it.
+            self.durable = self.sent;
+        }
+    }
+
+    /// The batch number that outputs produced now must wait for, if any is in flight.
+    pub(super) fn in_flight(&self) -> Option<u64> {
+        (self.durable < self.sent).then_some(self.sent)
+    }
+
+    /// Waits for the writer's next word; returns the error it reported, if any.
+    pub(super) async fn next_applied(&mut self) -> Option<String> {
+        match self.applied.recv().await {
+            Some(a) => {
+                self.durable = self.durable.max(a.upto);
+                a.error
+            }
+            None => {
+                self.durable = self.sent;
+                None
+            }
+        }
+    }
+
+    /// Batches known applied.
+    pub(super) fn durable(&self) -> u64 {
+        self.durable
+    }
+
+    /// The database, once every batch handed over is applied; with the errors reported
+    /// meanwhile.
+    pub(super) async fn settled(&mut self) -> (MutexGuard<'_, Disk>, Vec<String>) {
+        let mut errors = Vec::new();
+        while self.in_flight().is_some() {
+            errors.extend(self.next_applied().await);
+        }
+        let disk = self.disk.lock().unwrap_or_else(|e| e.into_inner());
+        (disk, errors)
+    }
+}
+
+impl Drop for Writer {
+    /// Closes the writer's channel and waits for it to finish the batch it is writing,
+    /// so the database is closed (and its lock released) when the node task ends.
+    fn drop(&mut self) {
+        self.batches = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The writer thread: applies batches as they come, every batch already waiting joined
+/// into one transaction, and says how far it got.
+fn write_batches(
+    batches: &std_mpsc::Receiver<Batch>,
+    applied: &mpsc::UnboundedSender<Applied>,
+    disk: &Mutex<Disk>,
+) {
+    while let Ok(first) = batches.recv() {
+        let mut upto = first.number;
+        let mut writes = first.writes;
+        while let Ok(more) = batches.try_recv() {
+            upto = more.number;
+            writes.extend(more.writes);
+        }
+        let error = {
+            let mut d = disk.lock().unwrap_or_else(|e| e.into_inner());
+            match d.store.apply(&writes) {
+                Ok(()) => {
+                    d.runs.note(&writes);
+                    None
+                }
+                Err(e) => Some(e.to_string()),
+            }
+        };
+        if applied.send(Applied { upto, error }).is_err() {
+            return;
+        }
+    }
+}
+
+/// What a drain produced while a batch was in flight: it leaves once that batch is on
+/// disk, in the order produced.
+pub(super) enum Owed {
+    /// A sealed datagram for `to`.
+    Datagram(SocketAddr, Vec<u8>),
+    /// An output for the program.
+    Output(Output),
+}
+
+/// Outputs waiting for their batch, oldest first.
+#[derive(Default)]
+pub(super) struct Held {
+    queue: VecDeque<(u64, Owed)>,
+}
+
+impl Held {
+    /// Whether nothing waits.
+    pub(super) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Keeps `owed` until batch `upto` is applied.
+    pub(super) fn push(&mut self, upto: u64, owed: Owed) {
+        self.queue.push_back((upto, owed));
+    }
+
+    /// The oldest output whose batch is applied (`durable` batches are).
+    pub(super) fn pop_ready(&mut self, durable: u64) -> Option<Owed> {
+        match self.queue.front() {
+            Some((upto, _)) if *upto <= durable => self.queue.pop_front().map(|(_, o)| o),
+            _ => None,
+        }
+    }
+
+    /// The batch the newest waiting output waits for.
+    pub(super) fn last_batch(&self) -> Option<u64> {
+        self.queue.back().map(|(b, _)| *b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::{KEY, entry, scratch};
+
+    fn say(n: u32) -> Owed {
+        Owed::Output(Output::Say(vec![n.to_string()]))
+    }
+
+    fn said(o: Owed) -> String {
+        match o {
+            Owed::Output(Output::Say(l)) => l.join(""),
+            _ => "datagram".into(),
+        }
+    }
+
+    fn delivered(seq: u64) -> Vec<Write> {
+        vec![Write::Delivered(entry(seq, &format!("m{seq}")))]
+    }
+
+    #[test]
+    fn held_outputs_leave_in_order_once_their_batch_is_applied() {
+        let mut held = Held::default();
+        held.push(1, say(1));
+        held.push(1, Owed::Datagram("127.0.0.1:1".parse().unwrap(), vec![1]));
+        held.push(2, say(2));
+        assert!(held.pop_ready(0).is_none(), "nothing applied yet");
+        assert_eq!(held.pop_ready(1).map(said).as_deref(), Some("1"));
+        assert_eq!(held.pop_ready(1).map(said).as_deref(), Some("datagram"));
+        assert!(held.pop_ready(1).is_none(), "batch 2 is not applied");
+        assert_eq!(held.last_batch(), Some(2));
+        assert_eq!(held.pop_ready(5).map(said).as_deref(), Some("2"));
+        assert!(held.is_empty());
+    }
+
+    /// Reads wait for every batch handed over; batches that queued while the writer was
+    /// busy go to disk together; dropping the writer closes the database.
+    #[tokio::test]
+    async fn batches_queued_behind_a_busy_writer_share_a_transaction() {
+        let dir = scratch("writer");
+        let mut w = Writer::start(Store::open(&dir, &KEY).unwrap()).unwrap();
+        assert_eq!(w.in_flight(), None);
+        w.hand(Vec::new());
+        assert_eq!(w.in_flight(), None, "an empty batch is not handed over");
+        let busy = w.disk.clone();
+        let lock = busy.lock().unwrap();
+        for seq in 1..=5 {
+            w.hand(delivered(seq));
+        }
+        assert_eq!(w.in_flight(), Some(5));
+        drop(lock);
+        let mut words = 0;
+        while w.durable() < 5 {
+            assert_eq!(w.next_applied().await, None, "no write failed");
+            words += 1;
+        }
+        // The writer took batch 1 alone at most, then found the rest waiting.
+        assert!(words <= 2, "5 batches took {words} transactions");
+        w.hand(delivered(6));
+        let (disk, errors) = w.settled().await;
+        assert!(errors.is_empty());
+        let shown = disk.store.history(10, None).unwrap();
+        let seqs: Vec<u64> = shown.iter().map(|e| e.seq.0).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+        drop(disk);
+        drop(busy);
+        drop(w);
+        let reopened = Store::open(&dir, &KEY);
+        assert!(reopened.is_ok(), "database still held: {reopened:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
