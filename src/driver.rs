@@ -48,7 +48,7 @@ use tracing::{Instrument, warn};
 
 mod persist;
 
-use persist::{Held, Owed, Writer};
+use persist::{Held, Owed, Writer, WriterGone};
 
 /// Receive buffer: larger than any valid datagram, so oversized ones are seen as such.
 const RECV_BUFFER: usize = 2048;
@@ -290,6 +290,7 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
         guard,
         disk,
         held: Held::default(),
+        stopping: false,
         events: ev_tx,
         loss,
         clock,
@@ -324,30 +325,65 @@ async fn serve_reads(io: &mut Io, node: &mut Node) {
     if reads.is_empty() {
         return;
     }
-    let Some(w) = io.disk.as_mut() else {
-        for read in reads {
-            node.handle_read(Instant::now(), read, Err("no database".to_string()));
+    let errors = {
+        let settled = match io.disk.as_mut() {
+            Some(w) => w
+                .settled()
+                .await
+                .map_err(|_| "the database's writer stopped"),
+            None => Err("no database"),
+        };
+        match settled {
+            Ok((mut disk, errors)) => {
+                let persist::Disk { store, runs } = &mut *disk;
+                for read in reads {
+                    let rows = runs.read(store, &read).map_err(|e| e.to_string());
+                    node.handle_read(Instant::now(), read, rows);
+                }
+                errors
+            }
+            Err(why) => {
+                for read in reads {
+                    node.handle_read(Instant::now(), read, Err(why.to_string()));
+                }
+                Vec::new()
+            }
         }
-        return;
     };
-    let (mut disk, errors) = w.settled().await;
-    let persist::Disk { store, runs } = &mut *disk;
-    for read in reads {
-        let rows = runs.read(store, &read).map_err(|e| e.to_string());
-        node.handle_read(Instant::now(), read, rows);
+    not_kept(io, node, errors).await;
+}
+
+/// Tells the user (and the log) that writes were not kept on disk, after what waited
+/// for earlier writes: the node goes on, and what it keeps from then on may be lost on
+/// a crash.
+async fn not_kept(io: &mut Io, node: &Node, errors: Vec<String>) {
+    if errors.is_empty() {
+        return;
     }
-    drop(disk);
-    for e in errors {
-        not_kept(io, node, e);
+    pay_ready(io, node).await;
+    tell_not_kept(io, node, errors);
+}
+
+/// Says each of `errors` (writes not kept on disk) to the user and the log.
+fn tell_not_kept(io: &Io, node: &Node, errors: Vec<String>) {
+    for error in errors {
+        warn!(lamport = node.lamport().0, "not kept on disk: {error}");
+        let line = format!("error: not kept on disk: {error}");
+        let _ = io.events.send(Output::Say(vec![line]));
     }
 }
 
-/// Tells the user (and the log) that writes were not kept on disk: the node goes on, and
-/// what it keeps from then on may be lost on a crash.
-fn not_kept(io: &mut Io, node: &Node, error: String) {
-    warn!(lamport = node.lamport().0, "not kept on disk: {error}");
-    let line = format!("error: not kept on disk: {error}");
-    let _ = io.events.send(Output::Say(vec![line]));
+/// The database's writer stopped: the node stops too, with nothing it owed sent (its
+/// acks would claim copies that are on no disk), and says why.
+fn writer_gone(io: &mut Io, node: &Node) {
+    if io.stopping {
+        return;
+    }
+    io.stopping = true;
+    warn!(lamport = node.lamport().0, "the database's writer stopped");
+    let line = "error: the database's writer stopped: nothing more can be kept on disk, \
+                so this node stops (start it again to rejoin)";
+    let _ = io.events.send(Output::Say(vec![line.to_string()]));
 }
 
 /// What the node task works with besides the node itself.
@@ -358,6 +394,8 @@ struct Io {
     disk: Option<Writer>,
     /// What the node owes while a batch of writes is on its way to disk.
     held: Held,
+    /// The database's writer stopped: the node task ends.
+    stopping: bool,
     events: mpsc::UnboundedSender<Output>,
     loss: Loss,
     /// The node's Lamport time as its log lines show it.
@@ -371,10 +409,11 @@ struct Io {
 
 /// Sends every pending datagram (sealed) and forwards every event, or keeps them in
 /// order until the writes before them are on disk; `true` once the node is done (then
-/// everything has gone out).
+/// everything has gone out) or must stop.
 async fn drain(io: &mut Io, node: &mut Node) -> bool {
+    // Writes first: reads and everything this input produced come after them.
+    persist(&mut io.disk, node);
     serve_reads(io, node).await;
-    // On disk before anything of this input (an ack, say) goes out.
     persist(&mut io.disk, node);
     learn_members(&io.guard, node, &mut io.members_digest);
     let now = Instant::now();
@@ -394,7 +433,7 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
     if done {
         settle(io, node).await;
     }
-    done
+    done || io.stopping
 }
 
 /// Sends `owed` now, or keeps it behind the writes in flight and what already waits.
@@ -431,16 +470,28 @@ async fn pay(io: &mut Io, node: &Node, owed: Owed) {
     }
 }
 
-/// Sends what waited for writes now on disk.
+/// Sends what waited for writes now on disk (taking in what the writer said meanwhile).
 async fn pay_ready(io: &mut Io, node: &Node) {
-    let durable = io.disk.as_ref().map_or(u64::MAX, Writer::durable);
+    let mut errors = Vec::new();
+    let durable = match io.disk.as_mut().map(Writer::poll_applied) {
+        None => u64::MAX,
+        Some(Ok(e)) => {
+            errors = e;
+            io.disk.as_ref().map_or(u64::MAX, Writer::durable)
+        }
+        Some(Err(WriterGone)) => {
+            writer_gone(io, node);
+            return;
+        }
+    };
     while let Some(owed) = io.held.pop_ready(durable) {
         pay(io, node, owed).await;
     }
+    tell_not_kept(io, node, errors);
 }
 
 /// The writer's next word (never, without a database).
-async fn next_applied(disk: &mut Option<Writer>) -> Option<String> {
+async fn next_applied(disk: &mut Option<Writer>) -> Result<Option<String>, WriterGone> {
     match disk.as_mut() {
         Some(w) => w.next_applied().await,
         None => std::future::pending().await,
@@ -449,11 +500,15 @@ async fn next_applied(disk: &mut Option<Writer>) -> Option<String> {
 
 /// Waits until every write handed over is on disk, and sends everything that waited.
 async fn settle(io: &mut Io, node: &Node) {
-    if let Some(w) = io.disk.as_mut() {
-        let (disk, errors) = w.settled().await;
-        drop(disk);
-        for e in errors {
-            not_kept(io, node, e);
+    let settled = match io.disk.as_mut() {
+        None => Ok(Vec::new()),
+        Some(w) => w.settled().await.map(|(_, errors)| errors),
+    };
+    match settled {
+        Ok(errors) => not_kept(io, node, errors).await,
+        Err(WriterGone) => {
+            writer_gone(io, node);
+            return;
         }
     }
     pay_ready(io, node).await;
@@ -493,8 +548,8 @@ fn take_datagram(guard: &Guard, node: &mut Node, from: SocketAddr, datagram: &[u
 }
 
 /// Whether the node loop answers `request` itself (lines to print) rather than the node:
-/// then everything the node owes from earlier inputs must go out first, or the answer
-/// would overtake theirs.
+/// then everything the node owes from earlier inputs must be sent or queued first, or
+/// the answer would overtake theirs.
 fn answered_by_the_loop(request: &Request) -> bool {
     matches!(request, Request::Say(_))
 }
@@ -509,17 +564,27 @@ async fn take_request(request: Request, node: &mut Node, io: &mut Io) {
                 node.note_guard_refused(io.guard.refused_total());
             }
             let now = Instant::now();
-            match (&cmd, io.disk.as_mut()) {
-                (Command::History { .. }, Some(w)) => {
-                    let (disk, errors) = w.settled().await;
+            if !matches!(cmd, Command::History { .. }) || io.disk.is_none() {
+                node.handle_command_with(now, wall_now(), cmd, None);
+                return;
+            }
+            // `history` reads the database once everything shown before it is there.
+            persist(&mut io.disk, node);
+            let Some(w) = io.disk.as_mut() else { return };
+            let settled = match w.settled().await {
+                Ok((disk, errors)) => {
                     let source = &disk.store as &dyn HistorySource;
                     node.handle_command_with(now, wall_now(), cmd, Some(source));
-                    drop(disk);
-                    for e in errors {
-                        not_kept(io, node, e);
-                    }
+                    Ok(errors)
                 }
-                _ => node.handle_command_with(now, wall_now(), cmd, None),
+                Err(WriterGone) => {
+                    node.handle_command_with(now, wall_now(), cmd, None);
+                    Err(WriterGone)
+                }
+            };
+            match settled {
+                Ok(errors) => not_kept(io, node, errors).await,
+                Err(WriterGone) => writer_gone(io, node),
             }
         }
         Request::Say(lines) => owe(io, node, Owed::Output(Output::Say(lines))).await,
@@ -567,13 +632,16 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
             sleep.as_mut().reset(d);
         }
         let writing = io.disk.as_ref().is_some_and(|w| w.in_flight().is_some());
+        // Inputs wait (in the kernel's buffer, the command channel) while the writer
+        // is far behind.
+        let open = !(writing && io.held.is_full());
         tokio::select! {
-            received = io.socket.recv_from(&mut buf) => match received {
+            received = io.socket.recv_from(&mut buf), if open => match received {
                 Ok((n, from)) => take_datagram(&io.guard, &mut node, from, &buf[..n]),
                 // ICMP errors surface here on some systems; the protocol's timeouts cover them.
                 Err(e) => warn!(lamport = node.lamport().0, "receive failed: {e}"),
             },
-            c = commands.recv(), if takes_requests(&node, commands_open) => match c {
+            c = commands.recv(), if open && takes_requests(&node, commands_open) => match c {
                 Some(request) => {
                     if take_request_in_order(request, &mut node, &mut io).await {
                         return;
@@ -584,16 +652,22 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
                     node.handle_command(Instant::now(), wall_now(), Command::Leave);
                 }
             },
-            () = &mut sleep, if deadline.is_some() => {
+            () = &mut sleep, if open && deadline.is_some() => {
                 let now = Instant::now();
                 io.guard.handle_timeout(now);
                 node.handle_timeout(now);
             }
-            error = next_applied(&mut io.disk), if writing => {
-                if let Some(e) = error {
-                    not_kept(&mut io, &node, e);
+            word = next_applied(&mut io.disk), if writing => {
+                match word {
+                    Ok(error) => {
+                        pay_ready(&mut io, &node).await;
+                        tell_not_kept(&io, &node, error.into_iter().collect());
+                    }
+                    Err(WriterGone) => {
+                        writer_gone(&mut io, &node);
+                        return;
+                    }
                 }
-                pay_ready(&mut io, &node).await;
                 continue;
             }
         }

@@ -10,6 +10,12 @@
 //!
 //! Reads (`history`, fetches of room messages older than memory) wait until every batch
 //! handed over is on disk, then use the database under its lock.
+//!
+//! A write that fails is told to the user and the node goes on (what it keeps from then
+//! on may be lost on a crash), as it did when it wrote in its loop. A writer thread that
+//! stops (a panic) stops the node: what waited for it is never sent. While
+//! [`MAX_HELD`] outputs wait, the node takes no input, so a stalled disk holds the room's
+//! traffic back in the kernel's buffers, not in memory.
 
 use crate::proto::Write;
 use crate::store::{RunIndex, Store};
@@ -42,6 +48,11 @@ pub(super) struct Applied {
     error: Option<String>,
 }
 
+/// The writer thread stopped (a panic while writing): nothing more can be kept, and what
+/// waits for its writes must never leave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct WriterGone;
+
 /// The writer thread and what the loop knows of it.
 pub(super) struct Writer {
     batches: Option<std_mpsc::Sender<Batch>>,
@@ -52,6 +63,8 @@ pub(super) struct Writer {
     sent: u64,
     /// Batches known applied.
     durable: u64,
+    /// Whether the writer thread is known to have stopped.
+    gone: bool,
 }
 
 impl Writer {
@@ -74,6 +87,7 @@ impl Writer {
             thread: Some(thread),
             sent: 0,
             durable: 0,
+            gone: false,
         })
     }
 
@@ -87,12 +101,9 @@ impl Writer {
             number: self.sent,
             writes,
         };
-        if let Some(tx) = &self.batches
-            && tx.send(batch).is_err()
-        {
-            // The writer is gone (it only ends when its channel closes, or by a panic in
-            // SQLite's wrapper): count the batch as settled so nothing waits for it.
-            self.durable = self.sent;
+        match &self.batches {
+            Some(tx) if tx.send(batch).is_ok() => {}
+            _ => self.gone = true,
         }
     }
 
@@ -101,17 +112,40 @@ impl Writer {
         (self.durable < self.sent).then_some(self.sent)
     }
 
+    /// Takes in a word of the writer's.
+    fn take(&mut self, a: Applied) -> Option<String> {
+        self.durable = self.durable.max(a.upto);
+        a.error
+    }
+
     /// Waits for the writer's next word; returns the error it reported, if any.
-    pub(super) async fn next_applied(&mut self) -> Option<String> {
+    pub(super) async fn next_applied(&mut self) -> Result<Option<String>, WriterGone> {
+        if self.gone {
+            return Err(WriterGone);
+        }
         match self.applied.recv().await {
-            Some(a) => {
-                self.durable = self.durable.max(a.upto);
-                a.error
-            }
+            Some(a) => Ok(self.take(a)),
             None => {
-                self.durable = self.sent;
-                None
+                self.gone = true;
+                Err(WriterGone)
             }
+        }
+    }
+
+    /// Takes in the words the writer already said, without waiting; the errors among
+    /// them.
+    pub(super) fn poll_applied(&mut self) -> Result<Vec<String>, WriterGone> {
+        let mut errors = Vec::new();
+        while !self.gone {
+            match self.applied.try_recv() {
+                Ok(a) => errors.extend(self.take(a)),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => self.gone = true,
+            }
+        }
+        match self.gone {
+            true => Err(WriterGone),
+            false => Ok(errors),
         }
     }
 
@@ -122,19 +156,25 @@ impl Writer {
 
     /// The database, once every batch handed over is applied; with the errors reported
     /// meanwhile.
-    pub(super) async fn settled(&mut self) -> (MutexGuard<'_, Disk>, Vec<String>) {
+    pub(super) async fn settled(
+        &mut self,
+    ) -> Result<(MutexGuard<'_, Disk>, Vec<String>), WriterGone> {
         let mut errors = Vec::new();
         while self.in_flight().is_some() {
-            errors.extend(self.next_applied().await);
+            errors.extend(self.next_applied().await?);
+        }
+        if self.gone {
+            return Err(WriterGone);
         }
         let disk = self.disk.lock().unwrap_or_else(|e| e.into_inner());
-        (disk, errors)
+        Ok((disk, errors))
     }
 }
 
 impl Drop for Writer {
-    /// Closes the writer's channel and waits for it to finish the batch it is writing,
-    /// so the database is closed (and its lock released) when the node task ends.
+    /// Closes the writer's channel and waits for it to write every batch handed over
+    /// (the node task ends after what it sent, as a crash after those writes would), so
+    /// the database is closed and its lock released when the node task ends.
     fn drop(&mut self) {
         self.batches = None;
         if let Some(t) = self.thread.take() {
@@ -182,6 +222,9 @@ pub(super) enum Owed {
     Output(Output),
 }
 
+/// Outputs that may wait for the writer at once; past it the node takes no input.
+pub(super) const MAX_HELD: usize = 4096;
+
 /// Outputs waiting for their batch, oldest first.
 #[derive(Default)]
 pub(super) struct Held {
@@ -192,6 +235,12 @@ impl Held {
     /// Whether nothing waits.
     pub(super) fn is_empty(&self) -> bool {
         self.queue.is_empty()
+    }
+
+    /// Whether [`MAX_HELD`] outputs wait: the loop then takes no input until the writer
+    /// catches up, as the kernel's receive buffer would hold it back before.
+    pub(super) fn is_full(&self) -> bool {
+        self.queue.len() >= MAX_HELD
     }
 
     /// Keeps `owed` until batch `upto` is applied.
@@ -266,13 +315,13 @@ mod tests {
         drop(lock);
         let mut words = 0;
         while w.durable() < 5 {
-            assert_eq!(w.next_applied().await, None, "no write failed");
+            assert_eq!(w.next_applied().await, Ok(None), "no write failed");
             words += 1;
         }
         // The writer took batch 1 alone at most, then found the rest waiting.
         assert!(words <= 2, "5 batches took {words} transactions");
         w.hand(delivered(6));
-        let (disk, errors) = w.settled().await;
+        let (disk, errors) = w.settled().await.unwrap();
         assert!(errors.is_empty());
         let shown = disk.store.history(10, None).unwrap();
         let seqs: Vec<u64> = shown.iter().map(|e| e.seq.0).collect();
@@ -282,6 +331,27 @@ mod tests {
         drop(w);
         let reopened = Store::open(&dir, &KEY);
         assert!(reopened.is_ok(), "database still held: {reopened:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A writer that stopped is seen as stopped, and a batch it never took is never
+    /// counted as applied.
+    #[tokio::test]
+    async fn a_stopped_writer_is_never_taken_for_a_durable_one() {
+        let dir = scratch("writer-gone");
+        let mut w = Writer::start(Store::open(&dir, &KEY).unwrap()).unwrap();
+        w.hand(delivered(1));
+        assert_eq!(w.next_applied().await, Ok(None));
+        // Stop the thread as a panic would: its channels close.
+        w.batches = None;
+        w.thread.take().unwrap().join().unwrap();
+        w.hand(delivered(2));
+        assert_eq!(w.in_flight(), Some(2), "batch 2 still waits");
+        assert_eq!(w.poll_applied(), Err(WriterGone));
+        assert_eq!(w.next_applied().await, Err(WriterGone));
+        assert!(w.settled().await.is_err());
+        assert_eq!(w.durable(), 1, "batch 2 is not on disk");
+        drop(w);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -300,8 +300,9 @@ fn a_room_message_keeps_its_proof() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A copy held and delivered in one batch leaves no held row behind; one held after its
-/// number was delivered (a new numbering) is kept, and so is one delivered in another.
+/// Skipping the held row of a copy delivered later in the same batch leaves what writing
+/// and deleting it would: no row for it, while a copy held after its number was
+/// delivered (a new numbering) is kept, and one held in an earlier batch is deleted.
 #[test]
 fn a_copy_delivered_in_its_own_batch_is_not_kept_as_held() {
     let dir = scratch("held-delivered");
