@@ -401,17 +401,27 @@ impl FakeMember {
             .collect()
     }
 
-    /// The newest member table entry for `name`, from the tables it was sent.
+    /// The newest member table entry for `name`, from the tables it was sent, waiting up
+    /// to 10 s for one to name it (the welcome may still be on its way, or resent after a
+    /// loss, when the room already shows the fake as online).
     pub fn member(&self, name: &str) -> Option<Member> {
-        self.messages()
-            .into_iter()
-            .flat_map(|m| match m {
-                Message::Welcome(w) => w.members,
-                Message::Members(list) => list,
-                _ => Vec::new(),
-            })
-            .filter(|m| m.name == name)
-            .max_by_key(|m| m.stamp)
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let newest = self
+                .messages()
+                .into_iter()
+                .flat_map(|m| match m {
+                    Message::Welcome(w) => w.members,
+                    Message::Members(list) => list,
+                    _ => Vec::new(),
+                })
+                .filter(|m| m.name == name)
+                .max_by_key(|m| m.stamp);
+            if newest.is_some() || Instant::now() > deadline {
+                return newest;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The identity the room binds `name` to, as the member tables it was sent say.
