@@ -26,8 +26,31 @@ const NAMES: [&str; 3] = ["ann", "ben", "cat"];
 const HISTORY_LIMIT: usize = 200;
 
 /// How soon a member back in the room (welcomed again, or the partition healed, or its
-/// process going on) must show the last message said while it was away.
-const CURRENT_WITHIN: Duration = Duration::from_millis(2500);
+/// process going on) must show the last message said while it was away. Typical runs take
+/// 0.1 to 0.5 s (median), 0.4 to 1.2 s at the 99th percentile (`SIM_CATCHUP_TIMES`, seeds
+/// 0..300). The tail is the leader's word held up by runs of losses on its one link to
+/// the member: a configuration entry, a filler or "not kept" comes only from the leader.
+/// Exile seeds 5824 and 9216 took 2.62 s and 2.54 s that way; the bound is twice that.
+const CURRENT_WITHIN: Duration = Duration::from_millis(5000);
+
+/// With `SIM_CATCHUP_TIMES=<file>`, appends `<how away> <seed> <ms>` for every run that
+/// got current: how long after it was back, in virtual time (to see the distribution over
+/// a sweep, not only whether each run met [`CURRENT_WITHIN`]).
+fn report_time(away: Away, seed: u64, took: Duration) {
+    let Ok(path) = std::env::var("SIM_CATCHUP_TIMES") else {
+        return;
+    };
+    use std::io::Write;
+    let line = format!("{away:?} {seed} {}\n", took.as_millis());
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        panic!("SIM_CATCHUP_TIMES: cannot append to {path}: {e}");
+    }
+}
 
 /// How the member is away.
 #[derive(Clone, Copy, Debug)]
@@ -173,6 +196,7 @@ fn catchup_scenario(sim: &mut Sim, seed: u64, away: Away) -> Result<(), String> 
         ));
     }
     let took = sim.elapsed() - since;
+    report_time(away, seed, took);
     sim.heal();
     sim.run_for(Duration::from_secs(5));
     sim.check_converged()?;
@@ -300,6 +324,10 @@ fn member_paused_catches_up_through_bursty_loss() {
 /// leader's next word moves it on. A configuration entry fetched from a member while the
 /// leader was held offline was refused, and nothing asked for it again once the leader
 /// was back (exile 4071, on `4052f3e`): the leader is asked as soon as it is online.
+/// Current only 2.62 s and 2.54 s after the heal, past an earlier 2.5 s bound (exile 5824,
+/// 9216): every fetch and heartbeat to the leader, the one source of configuration
+/// entries and of "not kept", fell into runs of 11 to 15 losses; the member was waiting,
+/// not stalled, and now must be current within 5 s.
 #[test]
 fn catchup_seeds_that_once_failed() {
     for_listed_sims(&[501, 2189], |sim, seed| {
@@ -310,7 +338,7 @@ fn catchup_seeds_that_once_failed() {
     });
     let exiled = [
         330, 364, 436, 482, 597, 651, 780, 839, 869, 949, 1249, 1512, 1754, 1758, 1840, 4034, 4173,
-        4071, 7665,
+        4071, 7665, 5824, 9216,
     ];
     for_listed_sims(&exiled, |sim, seed| {
         catchup_scenario(sim, seed, Away::Exile)
