@@ -50,10 +50,7 @@ use tracing::{Instrument, warn};
 mod owing;
 mod persist;
 
-use owing::{
-    next_applied, not_kept, owe, pay_ready, persist, serve_reads, settle, tell_not_kept,
-    writer_gone,
-};
+use owing::{next_applied, owe, pay_ready, persist, serve_reads, settle, writer_gone};
 use persist::{Held, Owed, Writer, WriterGone};
 
 /// Receive buffer: larger than any valid datagram, so oversized ones are seen as such.
@@ -79,6 +76,9 @@ pub enum Output {
     Event(Event),
     /// Lines a [`Request::Say`] asked for.
     Say(Vec<String>),
+    /// The node stopped on a fault it cannot go on from (its database failed): the line
+    /// that says why. It is the last output; the program exits with an error.
+    Stopped(String),
 }
 
 /// A running node: send it commands, receive its events.
@@ -422,20 +422,19 @@ async fn take_request(request: Request, node: &mut Node, io: &mut Io) {
             // `history` reads the database once everything shown before it is there.
             persist(&mut io.disk, node);
             let Some(w) = io.disk.as_mut() else { return };
-            let settled = match w.settled().await {
-                Ok((disk, errors)) => {
+            let gone = match w.settled().await {
+                Ok(disk) => {
                     let source = &disk.store as &dyn HistorySource;
                     node.handle_command_with(now, wall_now(), cmd, Some(source));
-                    Ok(errors)
+                    false
                 }
                 Err(WriterGone) => {
                     node.handle_command_with(now, wall_now(), cmd, None);
-                    Err(WriterGone)
+                    true
                 }
             };
-            match settled {
-                Ok(errors) => not_kept(io, node, errors).await,
-                Err(WriterGone) => writer_gone(io, node),
+            if gone {
+                writer_gone(io, node);
             }
         }
         Request::Say(lines) => owe(io, node, Owed::Output(Output::Say(lines))).await,
@@ -510,10 +509,7 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
             }
             word = next_applied(&mut io.disk), if writing => {
                 match word {
-                    Ok(error) => {
-                        pay_ready(&mut io, &node).await;
-                        tell_not_kept(&io, &node, error.into_iter().collect());
-                    }
+                    Ok(()) => pay_ready(&mut io, &node).await,
                     Err(WriterGone) => {
                         writer_gone(&mut io, &node);
                         return;

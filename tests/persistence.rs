@@ -270,3 +270,124 @@ fn a_damaged_or_busy_database_is_a_clear_error() {
         second.stderr_text()
     );
 }
+
+/// A tmpfs of `size` mounted on `dir` (a full disk on demand), unmounted when dropped;
+/// `Err` says why it cannot be made here (not root, no `mount`).
+struct SmallDisk {
+    dir: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> Result<SmallDisk, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot make {dir:?}: {e}"))?;
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cannot mount a tmpfs (needs root): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(SmallDisk {
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+    }
+}
+
+/// A member whose disk fills up mid-stream (its data directory on a 640 KiB tmpfs) stops
+/// with a clear error (exit code 1) instead of acknowledging copies it could not keep, and the room
+/// goes on with the other two: every message alice was shown as sent is shown at bob,
+/// in one order, and what carol showed before it stopped is a prefix of that order.
+/// Needs root to mount the tmpfs; without it, prints `skipped: <reason>` and passes.
+#[test]
+fn a_member_whose_disk_fills_stops_with_a_clear_error_and_the_room_goes_on() {
+    let scratch = Scratch::new();
+    let (a, b, c) = (
+        Member::new("alice"),
+        Member::new("bob"),
+        Member::new("carol"),
+    );
+    let disk = match SmallDisk::mount(&scratch.path().join("data-carol"), "640k") {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let mut alice = a.start(&scratch, None);
+    alice.expect_line("created a new room; you (alice) are the leader");
+    let mut bob = b.start(&scratch, Some(&a));
+    bob.expect_line("joined the room: 2 members, leader is alice");
+    let mut carol = c.start(&scratch, Some(&a));
+    carol.expect_line("joined the room: 3 members, leader is alice");
+    bob.expect_line("carol is online");
+
+    // About 1.5 MB of text: far more than carol's disk holds.
+    const N: usize = 2000;
+    let filler = "x".repeat(700);
+    for i in 1..=N {
+        alice.send(&format!("send_all m{i} {filler}"));
+    }
+    let error = carol.expect(
+        |l| l.starts_with("error: the database: a write failed"),
+        "the full disk told",
+    );
+    assert!(
+        error.contains("this node stops"),
+        "the user is told the node stops: {error}"
+    );
+    let status = carol.wait_exit(WAIT);
+    assert_eq!(status.code(), Some(1), "{}", carol.transcript());
+    alice.expect(|l| l.ends_with(&format!("m{N} {filler}")), "alice's last");
+    bob.expect(
+        |l| l.ends_with(&format!("m{N} {filler}")),
+        "the last at bob",
+    );
+    bob.send("send_all still here");
+    alice.expect(|l| l.ends_with("bob: still here"), "the room goes on");
+
+    let order = |p: &Proc| -> Vec<(u64, String)> {
+        p.room_seen()
+            .into_iter()
+            .map(|r| (r.seq, r.text.split(' ').next().unwrap_or("").to_string()))
+            .collect()
+    };
+    let (at_alice, at_bob, at_carol) = (order(&alice), order(&bob), order(&carol));
+    let sent: Vec<String> = alice
+        .room_seen()
+        .into_iter()
+        .filter(|r| r.mine)
+        .map(|r| r.text.split(' ').next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(sent.len(), N, "every line shown as sent at alice");
+    assert!(
+        at_alice.len() >= N && at_bob.len() >= N,
+        "{} and {}",
+        at_alice.len(),
+        at_bob.len()
+    );
+    assert_eq!(at_alice[..N], at_bob[..N], "one order at alice and bob");
+    assert!(
+        at_carol.len() < N,
+        "carol stopped before the end ({} shown; status {status})",
+        at_carol.len()
+    );
+    assert_eq!(
+        at_carol,
+        at_alice[..at_carol.len()],
+        "carol showed a prefix of the room's order"
+    );
+    drop(disk);
+}

@@ -2,7 +2,8 @@
 //! database's writer ([`persist`]), and everything produced after them (datagrams,
 //! events, lines) sent at once or kept in order until those writes are on disk ([`owe`],
 //! [`pay_ready`], [`settle`]); reads of the database once it holds every write handed
-//! over ([`serve_reads`]); and what the user is told when writes fail or the writer stops.
+//! over ([`serve_reads`]); and what the user is told when a write fails or the writer
+//! stops (the node stops: [`writer_gone`]).
 
 use super::persist::{self, Owed, Writer, WriterGone};
 use super::{Io, Output};
@@ -26,7 +27,8 @@ pub(super) async fn serve_reads(io: &mut Io, node: &mut Node) {
     if reads.is_empty() {
         return;
     }
-    let errors = {
+    let has_disk = io.disk.is_some();
+    let gone = {
         let settled = match io.disk.as_mut() {
             Some(w) => w
                 .settled()
@@ -35,56 +37,48 @@ pub(super) async fn serve_reads(io: &mut Io, node: &mut Node) {
             None => Err("no database"),
         };
         match settled {
-            Ok((mut disk, errors)) => {
+            Ok(mut disk) => {
                 let persist::Disk { store, runs } = &mut *disk;
                 for read in reads {
                     let rows = runs.read(store, &read).map_err(|e| e.to_string());
                     node.handle_read(Instant::now(), read, rows);
                 }
-                errors
+                false
             }
             Err(why) => {
                 for read in reads {
                     node.handle_read(Instant::now(), read, Err(why.to_string()));
                 }
-                Vec::new()
+                has_disk
             }
         }
     };
-    not_kept(io, node, errors).await;
-}
-
-/// Tells the user (and the log) that writes were not kept on disk, after what waited
-/// for earlier writes: the node goes on, and what it keeps from then on may be lost on
-/// a crash.
-pub(super) async fn not_kept(io: &mut Io, node: &Node, errors: Vec<String>) {
-    if errors.is_empty() {
-        return;
-    }
-    pay_ready(io, node).await;
-    tell_not_kept(io, node, errors);
-}
-
-/// Says each of `errors` (writes not kept on disk) to the user and the log.
-pub(super) fn tell_not_kept(io: &Io, node: &Node, errors: Vec<String>) {
-    for error in errors {
-        warn!(lamport = node.lamport().0, "not kept on disk: {error}");
-        let line = format!("error: not kept on disk: {error}");
-        let _ = io.events.send(Output::Say(vec![line]));
+    if gone {
+        writer_gone(io, node);
     }
 }
 
-/// The database's writer stopped: the node stops too, with nothing it owed sent (its
-/// acks would claim copies that are on no disk), and says why.
+/// The database's writer stopped (a write failed, or the thread panicked): the node stops
+/// too, with nothing it owed sent (its acks would claim copies that are on no disk), and
+/// says why.
 pub(super) fn writer_gone(io: &mut Io, node: &Node) {
     if io.stopping {
         return;
     }
     io.stopping = true;
-    warn!(lamport = node.lamport().0, "the database's writer stopped");
-    let line = "error: the database's writer stopped: nothing more can be kept on disk, \
-                so this node stops (start it again to rejoin)";
-    let _ = io.events.send(Output::Say(vec![line.to_string()]));
+    let why = io
+        .disk
+        .as_ref()
+        .and_then(Writer::failure)
+        .map_or("its writer stopped".to_string(), |e| {
+            format!("a write failed: {e}")
+        });
+    warn!(lamport = node.lamport().0, "the database: {why}; stopping");
+    let line = format!(
+        "error: the database: {why}. What was not written cannot be acknowledged, so this \
+         node stops (fix the disk, then start it again to rejoin and catch up)"
+    );
+    let _ = io.events.send(Output::Stopped(line));
 }
 
 /// Sends `owed` now, or keeps it behind the writes in flight and what already waits.
@@ -123,26 +117,18 @@ async fn pay(io: &mut Io, node: &Node, owed: Owed) {
 
 /// Sends what waited for writes now on disk (taking in what the writer said meanwhile).
 pub(super) async fn pay_ready(io: &mut Io, node: &Node) {
-    let mut errors = Vec::new();
     let durable = match io.disk.as_mut().map(Writer::poll_applied) {
         None => u64::MAX,
-        Some(Ok(e)) => {
-            errors = e;
-            io.disk.as_ref().map_or(u64::MAX, Writer::durable)
-        }
-        Some(Err(WriterGone)) => {
-            writer_gone(io, node);
-            return;
-        }
+        Some(Ok(())) => io.disk.as_ref().map_or(u64::MAX, Writer::durable),
+        Some(Err(WriterGone)) => return writer_gone(io, node),
     };
     while let Some(owed) = io.held.pop_ready(durable) {
         pay(io, node, owed).await;
     }
-    tell_not_kept(io, node, errors);
 }
 
 /// The writer's next word (never, without a database).
-pub(super) async fn next_applied(disk: &mut Option<Writer>) -> Result<Option<String>, WriterGone> {
+pub(super) async fn next_applied(disk: &mut Option<Writer>) -> Result<(), WriterGone> {
     match disk.as_mut() {
         Some(w) => w.next_applied().await,
         None => std::future::pending().await,
@@ -152,15 +138,11 @@ pub(super) async fn next_applied(disk: &mut Option<Writer>) -> Result<Option<Str
 /// Waits until every write handed over is on disk, and sends everything that waited.
 pub(super) async fn settle(io: &mut Io, node: &Node) {
     let settled = match io.disk.as_mut() {
-        None => Ok(Vec::new()),
-        Some(w) => w.settled().await.map(|(_, errors)| errors),
+        None => Ok(()),
+        Some(w) => w.settled().await.map(drop),
     };
     match settled {
-        Ok(errors) => not_kept(io, node, errors).await,
-        Err(WriterGone) => {
-            writer_gone(io, node);
-            return;
-        }
+        Ok(()) => pay_ready(io, node).await,
+        Err(WriterGone) => writer_gone(io, node),
     }
-    pay_ready(io, node).await;
 }

@@ -11,9 +11,9 @@
 //! Reads (`history`, fetches of room messages older than memory) wait until every batch
 //! handed over is on disk, then use the database under its lock.
 //!
-//! A write that fails is told to the user and the node goes on (what it keeps from then
-//! on may be lost on a crash), as it did when it wrote in its loop. A writer thread that
-//! stops (a panic) stops the node: what waited for it is never sent. While
+//! A write that fails (a full disk, an I/O error) stops the writer, and the node with it:
+//! what waited for that batch (acks among it) is never sent, since an ack claims a copy
+//! on disk, and the user is told why. So does a writer thread that stops (a panic). While
 //! [`MAX_HELD`] outputs wait, the node takes no input, so a stalled disk holds the room's
 //! traffic back in the kernel's buffers, not in memory.
 
@@ -42,14 +42,16 @@ struct Batch {
     writes: Vec<Write>,
 }
 
-/// The writer's word: every batch up to `upto` is applied (or failed with `error`).
+/// The writer's word: every batch up to `upto` is applied, or (with `error`) the batches
+/// after those it applied before failed, and it stopped.
 pub(super) struct Applied {
     upto: u64,
     error: Option<String>,
 }
 
-/// The writer thread stopped (a panic while writing): nothing more can be kept, and what
-/// waits for its writes must never leave.
+/// The writer thread stopped (a write failed, or it panicked): nothing more can be kept,
+/// and what waits for its writes must never leave. [`Writer::failure`] says why, if a
+/// write failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct WriterGone;
 
@@ -65,6 +67,8 @@ pub(super) struct Writer {
     durable: u64,
     /// Whether the writer thread is known to have stopped.
     gone: bool,
+    /// The error of the write that stopped it, if one did.
+    failure: Option<String>,
 }
 
 impl Writer {
@@ -88,6 +92,7 @@ impl Writer {
             sent: 0,
             durable: 0,
             gone: false,
+            failure: None,
         })
     }
 
@@ -112,40 +117,44 @@ impl Writer {
         (self.durable < self.sent).then_some(self.sent)
     }
 
-    /// Takes in a word of the writer's.
-    fn take(&mut self, a: Applied) -> Option<String> {
-        self.durable = self.durable.max(a.upto);
-        a.error
-    }
-
-    /// Waits for the writer's next word; returns the error it reported, if any.
-    pub(super) async fn next_applied(&mut self) -> Result<Option<String>, WriterGone> {
-        if self.gone {
-            return Err(WriterGone);
-        }
-        match self.applied.recv().await {
-            Some(a) => Ok(self.take(a)),
-            None => {
+    /// Takes in a word of the writer's: a failed write is the writer's last word, and
+    /// moves nothing on.
+    fn take(&mut self, a: Applied) {
+        match a.error {
+            None => self.durable = self.durable.max(a.upto),
+            Some(error) => {
+                self.failure = Some(error);
                 self.gone = true;
-                Err(WriterGone)
             }
         }
     }
 
-    /// Takes in the words the writer already said, without waiting; the errors among
-    /// them.
-    pub(super) fn poll_applied(&mut self) -> Result<Vec<String>, WriterGone> {
-        let mut errors = Vec::new();
+    /// Waits for the writer's next word.
+    pub(super) async fn next_applied(&mut self) -> Result<(), WriterGone> {
+        if !self.gone {
+            match self.applied.recv().await {
+                Some(a) => self.take(a),
+                None => self.gone = true,
+            }
+        }
+        match self.gone {
+            true => Err(WriterGone),
+            false => Ok(()),
+        }
+    }
+
+    /// Takes in the words the writer already said, without waiting.
+    pub(super) fn poll_applied(&mut self) -> Result<(), WriterGone> {
         while !self.gone {
             match self.applied.try_recv() {
-                Ok(a) => errors.extend(self.take(a)),
+                Ok(a) => self.take(a),
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => self.gone = true,
             }
         }
         match self.gone {
             true => Err(WriterGone),
-            false => Ok(errors),
+            false => Ok(()),
         }
     }
 
@@ -154,20 +163,20 @@ impl Writer {
         self.durable
     }
 
-    /// The database, once every batch handed over is applied; with the errors reported
-    /// meanwhile.
-    pub(super) async fn settled(
-        &mut self,
-    ) -> Result<(MutexGuard<'_, Disk>, Vec<String>), WriterGone> {
-        let mut errors = Vec::new();
+    /// Why the writer stopped, if a write failed (a panic leaves none).
+    pub(super) fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
+    }
+
+    /// The database, once every batch handed over is applied.
+    pub(super) async fn settled(&mut self) -> Result<MutexGuard<'_, Disk>, WriterGone> {
         while self.in_flight().is_some() {
-            errors.extend(self.next_applied().await?);
+            self.next_applied().await?;
         }
         if self.gone {
             return Err(WriterGone);
         }
-        let disk = self.disk.lock().unwrap_or_else(|e| e.into_inner());
-        Ok((disk, errors))
+        Ok(self.disk.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -184,7 +193,9 @@ impl Drop for Writer {
 }
 
 /// The writer thread: applies batches as they come, every batch already waiting joined
-/// into one transaction, and says how far it got.
+/// into one transaction, and says how far it got. A failed transaction (nothing of it
+/// kept) is its last: it says so and stops, so no later batch is ever kept after a
+/// lost one.
 fn write_batches(
     batches: &std_mpsc::Receiver<Batch>,
     applied: &mpsc::UnboundedSender<Applied>,
@@ -207,7 +218,8 @@ fn write_batches(
                 Err(e) => Some(e.to_string()),
             }
         };
-        if applied.send(Applied { upto, error }).is_err() {
+        let failed = error.is_some();
+        if applied.send(Applied { upto, error }).is_err() || failed {
             return;
         }
     }
@@ -315,14 +327,13 @@ mod tests {
         drop(lock);
         let mut words = 0;
         while w.durable() < 5 {
-            assert_eq!(w.next_applied().await, Ok(None), "no write failed");
+            assert_eq!(w.next_applied().await, Ok(()), "no write failed");
             words += 1;
         }
         // The writer took batch 1 alone at most, then found the rest waiting.
         assert!(words <= 2, "5 batches took {words} transactions");
         w.hand(delivered(6));
-        let (disk, errors) = w.settled().await.unwrap();
-        assert!(errors.is_empty());
+        let disk = w.settled().await.unwrap();
         let shown = disk.store.history(10, None).unwrap();
         let seqs: Vec<u64> = shown.iter().map(|e| e.seq.0).collect();
         assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
@@ -334,6 +345,45 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A failed write stops the writer: the batch is not counted as applied, nor is any
+    /// batch after it (never written, although the disk works again), and the error is
+    /// kept to tell the user.
+    #[tokio::test]
+    async fn a_failed_write_is_the_writers_last() {
+        let dir = scratch("writer-failed");
+        let mut w = Writer::start(Store::open(&dir, &KEY).unwrap()).unwrap();
+        w.hand(delivered(1));
+        assert_eq!(w.next_applied().await, Ok(()));
+        assert_eq!(w.failure(), None);
+        let busy = w.disk.clone();
+        {
+            // Both batches are handed over while the writer waits for the lock.
+            let lock = busy.lock().unwrap();
+            lock.store.refuse_writes();
+            w.hand(delivered(2));
+            w.hand(delivered(3));
+        }
+        assert_eq!(w.next_applied().await, Err(WriterGone));
+        assert_eq!(w.durable(), 1, "batches 2 and 3 are not on disk");
+        let why = w.failure().expect("the error kept");
+        assert!(why.contains("readonly"), "{why}");
+        assert_eq!(w.poll_applied(), Err(WriterGone));
+        assert!(w.settled().await.is_err());
+        w.hand(delivered(4));
+        assert_eq!(w.durable(), 1);
+        drop(w);
+        drop(busy);
+        let store = Store::open(&dir, &KEY).unwrap();
+        let seqs: Vec<u64> = store
+            .history(10, None)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq.0)
+            .collect();
+        assert_eq!(seqs, [1], "nothing after the failed batch was written");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// A writer that stopped is seen as stopped, and a batch it never took is never
     /// counted as applied.
     #[tokio::test]
@@ -341,7 +391,7 @@ mod tests {
         let dir = scratch("writer-gone");
         let mut w = Writer::start(Store::open(&dir, &KEY).unwrap()).unwrap();
         w.hand(delivered(1));
-        assert_eq!(w.next_applied().await, Ok(None));
+        assert_eq!(w.next_applied().await, Ok(()));
         // Stop the thread as a panic would: its channels close.
         w.batches = None;
         w.thread.take().unwrap().join().unwrap();

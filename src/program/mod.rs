@@ -59,7 +59,8 @@ impl Default for Settings {
 }
 
 /// The program: runs a node on `socket`, reading commands from the user and showing what
-/// the node says, until the user leaves (exit code 0) or joining fails (exit code 1).
+/// the node says, until the user leaves (exit code 0), or joining fails or the node stops
+/// on a fault (its database failed: exit code 1).
 ///
 /// `settings.mode` picks the front end: the full-screen client (which falls back to the
 /// line mode if the terminal cannot be taken), lines (the line editor when stdin and
@@ -192,6 +193,10 @@ async fn full_screen_loop(
     let mut farewell = Vec::new();
     let mut narrator = Narrator::new(keyed);
     while let Some(item) = handle.events.recv().await {
+        if let Output::Stopped(line) = &item {
+            code = ExitCode::FAILURE;
+            farewell.push(line.clone());
+        }
         if let Output::Event(ev) = &item {
             if matches!(ev, Event::JoinFailed(_)) {
                 code = ExitCode::FAILURE;
@@ -245,6 +250,11 @@ impl LineMode {
             let ev = match item {
                 Output::Say(lines) => {
                     out.say(lines);
+                    continue;
+                }
+                Output::Stopped(line) => {
+                    out.say(vec![line]);
+                    code = ExitCode::FAILURE;
                     continue;
                 }
                 Output::Event(ev) => ev,

@@ -361,6 +361,15 @@ impl Store {
         tx.commit().map_err(|e| classify(&self.path, e))
     }
 
+    /// From now on every write fails (as on a full or broken disk), for tests of what a
+    /// failed write does.
+    #[cfg(test)]
+    pub(crate) fn refuse_writes(&self) {
+        self.conn
+            .pragma_update(None, "query_only", "ON")
+            .expect("query_only");
+    }
+
     /// The last `count` room messages shown here (fillers left out), oldest first; with
     /// `search`, only those whose text or sender contains it (ASCII case ignored).
     pub fn history(

@@ -214,7 +214,7 @@ impl Room {
                     .drain(..)
                     .filter_map(|out| match out {
                         Output::Event(event) => Some(Stamped { node: i, at, event }),
-                        Output::Say(_) => None,
+                        Output::Say(_) | Output::Stopped(_) => None,
                     })
                     .collect();
                 if !batch.is_empty() && tx.send(batch).is_err() {

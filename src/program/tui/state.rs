@@ -158,6 +158,10 @@ impl State {
                 self.notice_lines(lines);
                 Vec::new()
             }
+            Output::Stopped(line) => {
+                self.notice_lines(vec![line]);
+                Vec::new()
+            }
             Output::Event(ev) => self.event(ev),
         }
     }
