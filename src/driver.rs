@@ -434,7 +434,7 @@ async fn take_request(request: Request, node: &mut Node, io: &mut Io) {
                 }
             };
             if gone {
-                writer_gone(io, node);
+                writer_gone(io, node).await;
             }
         }
         Request::Say(lines) => owe(io, node, Owed::Output(Output::Say(lines))).await,
@@ -511,7 +511,7 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
                 match word {
                     Ok(()) => pay_ready(&mut io, &node).await,
                     Err(WriterGone) => {
-                        writer_gone(&mut io, &node);
+                        writer_gone(&mut io, &node).await;
                         return;
                     }
                 }

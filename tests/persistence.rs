@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Proc, Scratch, WAIT};
+use common::{Proc, RoomLine, Scratch, WAIT};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -297,6 +297,19 @@ impl SmallDisk {
     }
 }
 
+impl SmallDisk {
+    /// Gives it room again (`size`), keeping what it holds.
+    #[track_caller]
+    fn grow(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.dir)
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "cannot grow the tmpfs: {status}");
+    }
+}
+
 impl Drop for SmallDisk {
     fn drop(&mut self) {
         let _ = std::process::Command::new("umount")
@@ -309,8 +322,10 @@ impl Drop for SmallDisk {
 /// A member whose disk fills up mid-stream (its data directory on a 640 KiB tmpfs) stops
 /// with a clear error (exit code 1) instead of acknowledging copies it could not keep, and the room
 /// goes on with the other two: every message alice was shown as sent is shown at bob,
-/// in one order, and what carol showed before it stopped is a prefix of that order.
-/// Needs root to mount the tmpfs; without it, prints `skipped: <reason>` and passes.
+/// in one order, and what carol showed before it stopped is a prefix of that order. Her
+/// disk grown again, carol restarts with everything she showed on disk, catches up, and
+/// shows nothing twice. Needs root to mount the tmpfs; without it, prints
+/// `skipped: <reason>` and passes.
 #[test]
 fn a_member_whose_disk_fills_stops_with_a_clear_error_and_the_room_goes_on() {
     let scratch = Scratch::new();
@@ -388,6 +403,48 @@ fn a_member_whose_disk_fills_stops_with_a_clear_error_and_the_room_goes_on() {
         at_carol,
         at_alice[..at_carol.len()],
         "carol showed a prefix of the room's order"
+    );
+
+    // Room on her disk again: everything she showed was on it, and she catches up.
+    disk.grow("64m");
+    let mut carol = c.start(&scratch, None);
+    let restored = carol.expect(|l| l.starts_with("restored "), "the restore notice");
+    let kept: usize = restored
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("a count in the notice");
+    assert!(
+        kept >= at_carol.len(),
+        "restored {kept} but had shown {}: {restored}",
+        at_carol.len()
+    );
+    carol.expect_within(
+        Duration::from_secs(30),
+        |l| l.ends_with("bob: still here"),
+        "carol caught up",
+    );
+    // What she missed is shown as such (`history`), after what she had shown.
+    let after: Vec<(u64, String)> = carol
+        .seen
+        .iter()
+        .filter_map(|l| RoomLine::parse(&l.replacen(" history]", "]", 1)))
+        .map(|r| (r.seq, r.text.split(' ').next().unwrap_or("").to_string()))
+        .collect();
+    let again: BTreeSet<u64> = at_carol.iter().map(|(seq, _)| *seq).collect();
+    let twice: Vec<u64> = after
+        .iter()
+        .map(|(seq, _)| *seq)
+        .filter(|seq| again.contains(seq))
+        .collect();
+    assert!(twice.is_empty(), "shown again after the restart: {twice:?}");
+    let whole: Vec<(u64, String)> = at_carol.iter().cloned().chain(after).collect();
+    assert!(
+        whole == at_alice,
+        "carol's history, before and after the restart ({} and {} lines), is not alice's ({})",
+        at_carol.len(),
+        whole.len() - at_carol.len(),
+        at_alice.len()
     );
     drop(disk);
 }

@@ -54,16 +54,20 @@ pub(super) async fn serve_reads(io: &mut Io, node: &mut Node) {
         }
     };
     if gone {
-        writer_gone(io, node);
+        writer_gone(io, node).await;
     }
 }
 
-/// The database's writer stopped (a write failed, or the thread panicked): the node stops
-/// too, with nothing it owed sent (its acks would claim copies that are on no disk), and
-/// says why.
-pub(super) fn writer_gone(io: &mut Io, node: &Node) {
+/// The database's writer stopped (a write failed, or the thread panicked): what the
+/// batches it did apply cover still goes, then the node stops too, with nothing else it
+/// owed sent (its acks would claim copies that are on no disk), and says why.
+pub(super) async fn writer_gone(io: &mut Io, node: &Node) {
     if io.stopping {
         return;
+    }
+    let durable = io.disk.as_ref().map_or(0, Writer::durable);
+    while let Some(owed) = io.held.pop_ready(durable) {
+        pay(io, node, owed).await;
     }
     io.stopping = true;
     let why = io
@@ -120,7 +124,7 @@ pub(super) async fn pay_ready(io: &mut Io, node: &Node) {
     let durable = match io.disk.as_mut().map(Writer::poll_applied) {
         None => u64::MAX,
         Some(Ok(())) => io.disk.as_ref().map_or(u64::MAX, Writer::durable),
-        Some(Err(WriterGone)) => return writer_gone(io, node),
+        Some(Err(WriterGone)) => return writer_gone(io, node).await,
     };
     while let Some(owed) = io.held.pop_ready(durable) {
         pay(io, node, owed).await;
@@ -143,6 +147,6 @@ pub(super) async fn settle(io: &mut Io, node: &Node) {
     };
     match settled {
         Ok(()) => pay_ready(io, node).await,
-        Err(WriterGone) => writer_gone(io, node),
+        Err(WriterGone) => writer_gone(io, node).await,
     }
 }

@@ -106,9 +106,12 @@ impl Writer {
             number: self.sent,
             writes,
         };
-        match &self.batches {
-            Some(tx) if tx.send(batch).is_ok() => {}
-            _ => self.gone = true,
+        // If the writer has stopped, the batch is lost with the channel; its last word
+        // (why it stopped) or the channel's end is read as usual, so that is what counts.
+        if let Some(tx) = &self.batches
+            && tx.send(batch).is_err()
+        {
+            self.batches = None;
         }
     }
 
@@ -182,7 +185,8 @@ impl Writer {
 
 impl Drop for Writer {
     /// Closes the writer's channel and waits for it to write every batch handed over
-    /// (the node task ends after what it sent, as a crash after those writes would), so
+    /// but none after a failed one (the node task ends after what it sent, as a crash
+    /// after those writes would), so
     /// the database is closed and its lock released when the node task ends.
     fn drop(&mut self) {
         self.batches = None;

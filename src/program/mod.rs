@@ -253,7 +253,7 @@ impl LineMode {
                     continue;
                 }
                 Output::Stopped(line) => {
-                    out.say(vec![line]);
+                    out.stopped(line);
                     code = ExitCode::FAILURE;
                     continue;
                 }
@@ -331,6 +331,15 @@ struct UserOutput {
 impl UserOutput {
     fn line(&self, line: String) {
         self.screen.line(line);
+    }
+
+    /// The node's last word: it stopped on a fault (`stopped` in JSON, with the reason).
+    fn stopped(&self, line: String) {
+        if !self.json {
+            return self.line(line);
+        }
+        let why = line.strip_prefix("error: ").unwrap_or(&line);
+        self.line(serde_json::json!({"event": "stopped", "error": why}).to_string());
     }
 
     fn event(&mut self, ev: &Event) {
