@@ -68,6 +68,22 @@ fn history(p: &mut Proc, n: usize, count: usize) -> Vec<String> {
         .collect()
 }
 
+/// Waits for a restarted node's restore notice and checks that it restored at least the
+/// `shown` room messages it had shown before it stopped.
+#[track_caller]
+fn expect_restored_at_least(p: &mut Proc, shown: usize) {
+    let restored = p.expect(|l| l.starts_with("restored "), "the restore notice");
+    let kept: usize = restored
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("a count in the notice");
+    assert!(
+        kept >= shown,
+        "restored {kept} but had shown {shown}: {restored}"
+    );
+}
+
 #[test]
 fn a_member_killed_mid_stream_comes_back_with_its_history_and_catches_up() {
     let scratch = Scratch::new();
@@ -102,17 +118,7 @@ fn a_member_killed_mid_stream_comes_back_with_its_history_and_catches_up() {
 
     // Restarted with no --join: it finds the room through the members it saved.
     let mut bob = b.start(&scratch, None);
-    let restored = bob.expect(|l| l.starts_with("restored "), "the restore notice");
-    let kept: usize = restored
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("a count in the notice");
-    assert!(
-        kept >= shown_before.len(),
-        "restored {kept} but had shown {}: {restored}",
-        shown_before.len()
-    );
+    expect_restored_at_least(&mut bob, shown_before.len());
     bob.expect_within(
         Duration::from_secs(20),
         |l| l == "joined the room: 3 members, leader is alice",
@@ -408,17 +414,7 @@ fn a_member_whose_disk_fills_stops_with_a_clear_error_and_the_room_goes_on() {
     // Room on her disk again: everything she showed was on it, and she catches up.
     disk.grow("64m");
     let mut carol = c.start(&scratch, None);
-    let restored = carol.expect(|l| l.starts_with("restored "), "the restore notice");
-    let kept: usize = restored
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("a count in the notice");
-    assert!(
-        kept >= at_carol.len(),
-        "restored {kept} but had shown {}: {restored}",
-        at_carol.len()
-    );
+    expect_restored_at_least(&mut carol, at_carol.len());
     carol.expect_within(
         Duration::from_secs(30),
         |l| l.ends_with("bob: still here"),
