@@ -68,6 +68,20 @@ fn history(p: &mut Proc, n: usize, count: usize) -> Vec<String> {
         .collect()
 }
 
+/// Starts alice (creating the room), bob joining through alice, carol through bob, and
+/// waits until all three are in.
+#[track_caller]
+fn start_room(scratch: &Scratch, [a, b, c]: [&Member; 3]) -> (Proc, Proc, Proc) {
+    let mut alice = a.start(scratch, None);
+    alice.expect_line("created a new room; you (alice) are the leader");
+    let mut bob = b.start(scratch, Some(a));
+    bob.expect_line("joined the room: 2 members, leader is alice");
+    let mut carol = c.start(scratch, Some(b));
+    carol.expect_line("joined the room: 3 members, leader is alice");
+    bob.expect_line("carol is online");
+    (alice, bob, carol)
+}
+
 /// Waits for a restarted node's restore notice and checks that it restored at least the
 /// `shown` room messages it had shown before it stopped.
 #[track_caller]
@@ -92,13 +106,7 @@ fn a_member_killed_mid_stream_comes_back_with_its_history_and_catches_up() {
         Member::new("bob"),
         Member::new("carol"),
     );
-    let mut alice = a.start(&scratch, None);
-    alice.expect_line("created a new room; you (alice) are the leader");
-    let mut bob = b.start(&scratch, Some(&a));
-    bob.expect_line("joined the room: 2 members, leader is alice");
-    let mut carol = c.start(&scratch, Some(&b));
-    carol.expect_line("joined the room: 3 members, leader is alice");
-    bob.expect_line("carol is online");
+    let (mut alice, mut bob, mut carol) = start_room(&scratch, [&a, &b, &c]);
 
     const N: usize = 300;
     for i in 1..=N {
@@ -277,6 +285,12 @@ fn a_damaged_or_busy_database_is_a_clear_error() {
     );
 }
 
+/// A shown room message as its number and its tag (the text's first word, `m<i>`).
+fn tag(r: RoomLine) -> (u64, String) {
+    let tag = r.text.split(' ').next().unwrap_or("").to_string();
+    (r.seq, tag)
+}
+
 /// A tmpfs of `size` mounted on `dir` (a full disk on demand), unmounted when dropped;
 /// `Err` says why it cannot be made here (not root, no `mount`).
 struct SmallDisk {
@@ -347,13 +361,7 @@ fn a_member_whose_disk_fills_stops_with_a_clear_error_and_the_room_goes_on() {
             return;
         }
     };
-    let mut alice = a.start(&scratch, None);
-    alice.expect_line("created a new room; you (alice) are the leader");
-    let mut bob = b.start(&scratch, Some(&a));
-    bob.expect_line("joined the room: 2 members, leader is alice");
-    let mut carol = c.start(&scratch, Some(&a));
-    carol.expect_line("joined the room: 3 members, leader is alice");
-    bob.expect_line("carol is online");
+    let (mut alice, mut bob, mut carol) = start_room(&scratch, [&a, &b, &c]);
 
     // About 1.5 MB of text: far more than carol's disk holds.
     const N: usize = 2000;
@@ -379,18 +387,13 @@ fn a_member_whose_disk_fills_stops_with_a_clear_error_and_the_room_goes_on() {
     bob.send("send_all still here");
     alice.expect(|l| l.ends_with("bob: still here"), "the room goes on");
 
-    let order = |p: &Proc| -> Vec<(u64, String)> {
-        p.room_seen()
-            .into_iter()
-            .map(|r| (r.seq, r.text.split(' ').next().unwrap_or("").to_string()))
-            .collect()
-    };
+    let order = |p: &Proc| -> Vec<(u64, String)> { p.room_seen().into_iter().map(tag).collect() };
     let (at_alice, at_bob, at_carol) = (order(&alice), order(&bob), order(&carol));
     let sent: Vec<String> = alice
         .room_seen()
         .into_iter()
         .filter(|r| r.mine)
-        .map(|r| r.text.split(' ').next().unwrap_or("").to_string())
+        .map(|r| tag(r).1)
         .collect();
     assert_eq!(sent.len(), N, "every line shown as sent at alice");
     assert!(
@@ -425,7 +428,7 @@ fn a_member_whose_disk_fills_stops_with_a_clear_error_and_the_room_goes_on() {
         .seen
         .iter()
         .filter_map(|l| RoomLine::parse(&l.replacen(" history]", "]", 1)))
-        .map(|r| (r.seq, r.text.split(' ').next().unwrap_or("").to_string()))
+        .map(tag)
         .collect();
     let again: BTreeSet<u64> = at_carol.iter().map(|(seq, _)| *seq).collect();
     let twice: Vec<u64> = after

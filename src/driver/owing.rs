@@ -27,34 +27,22 @@ pub(super) async fn serve_reads(io: &mut Io, node: &mut Node) {
     if reads.is_empty() {
         return;
     }
-    let has_disk = io.disk.is_some();
-    let gone = {
-        let settled = match io.disk.as_mut() {
-            Some(w) => w
-                .settled()
-                .await
-                .map_err(|_| "the database's writer stopped"),
-            None => Err("no database"),
-        };
-        match settled {
-            Ok(mut disk) => {
-                let persist::Disk { store, runs } = &mut *disk;
-                for read in reads {
-                    let rows = runs.read(store, &read).map_err(|e| e.to_string());
-                    node.handle_read(Instant::now(), read, rows);
-                }
-                false
-            }
-            Err(why) => {
-                for read in reads {
-                    node.handle_read(Instant::now(), read, Err(why.to_string()));
-                }
-                has_disk
-            }
+    let fail = |node: &mut Node, reads: Vec<_>, why: &str| {
+        for read in reads {
+            node.handle_read(Instant::now(), read, Err(why.to_string()));
         }
     };
-    if gone {
-        writer_gone(io, node).await;
+    let Some(w) = io.disk.as_mut() else {
+        return fail(node, reads, "no database");
+    };
+    let Ok(mut disk) = w.settled().await else {
+        fail(node, reads, "the database's writer stopped");
+        return writer_gone(io, node).await;
+    };
+    let persist::Disk { store, runs } = &mut *disk;
+    for read in reads {
+        let rows = runs.read(store, &read).map_err(|e| e.to_string());
+        node.handle_read(Instant::now(), read, rows);
     }
 }
 
