@@ -46,6 +46,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use thiserror::Error;
 
+pub mod admission;
 pub mod frame;
 mod keyfile;
 pub mod phase;
@@ -58,6 +59,7 @@ pub use keyfile::{KeyError, read_key, write_new_key};
 use rate::Bucket;
 pub use rate::{MEMBER_RATE, member_rate};
 pub use replay::{REPLAY_WINDOW, ReplayWindow};
+use admission::{Admission, AdmissionCounts, JOIN_SEALED};
 use sessions::{Out, SessionCounts, Sessions};
 pub use statics::StaticKeys;
 
@@ -117,6 +119,15 @@ pub enum Refused {
     /// A session datagram, and this guard holds no sessions (made without an identity).
     #[error("a session datagram, and this node holds no sessions")]
     NoSessions,
+    /// An ask for a join key that this node does not answer (see [`admission`]).
+    #[error("not answered: {0}")]
+    Unanswered(&'static str),
+    /// A grant of a join key that this node did not ask for, or that does not open.
+    #[error("a join key this node did not ask for, or cannot open")]
+    NotAsked,
+    /// One of the guard's own messages in a session that was not taken.
+    #[error("a control message not taken (not from our leader, or malformed)")]
+    Control,
 }
 
 /// Datagrams refused before they reached the node, by reason.
@@ -143,6 +154,8 @@ pub struct Opened<'a> {
 /// What the guard keeps behind its mutex: the sessions, and what waits to be sent.
 struct Inner {
     sessions: Option<Sessions>,
+    /// Join keys and the members' key, in a keyed room with sessions.
+    admission: Option<Admission>,
     out: VecDeque<Out>,
     /// Addresses a join exchange came from outside a session lately, and when: what is
     /// sent there is split (see [`phase::split_for`]), as the process there may be a new
@@ -163,6 +176,8 @@ pub struct Guard {
     pub refused: RefusedCounts,
     last_logged: DashMap<IpAddr, Instant>,
     cipher: Option<XChaCha20Poly1305>,
+    /// The room key itself: asks for a join key are sealed with it.
+    room_key: Option<[u8; KEY_BYTES]>,
     me: NodeId,
     next_pn: AtomicU64,
     /// Room-key replay windows per claimed sender, each with when it was last used (a
@@ -189,6 +204,7 @@ impl Guard {
             refused: RefusedCounts::default(),
             last_logged: DashMap::new(),
             cipher: key.map(|k| XChaCha20Poly1305::new(&k.into())),
+            room_key: key,
             me,
             next_pn: AtomicU64::new(1),
             windows: DashMap::new(),
@@ -200,6 +216,7 @@ impl Guard {
             per_source_per_second,
             inner: Mutex::new(Inner {
                 sessions: None,
+                admission: None,
                 out: VecDeque::new(),
                 joining_from: Default::default(),
             }),
@@ -210,8 +227,18 @@ impl Guard {
     /// identities (this node's ed25519 secret is `identity`), and only the join exchange
     /// travels outside them (see the module doc).
     pub fn with_identity(self, identity: &[u8; 32]) -> Self {
-        let sessions = Sessions::new(self.me, StaticKeys::from_identity(identity));
-        self.lock().sessions = Some(sessions);
+        let statics = StaticKeys::from_identity(identity);
+        let public = ed25519_dalek::SigningKey::from_bytes(identity)
+            .verifying_key()
+            .to_bytes();
+        let admission = self
+            .is_keyed()
+            .then(|| Admission::new(self.me, public, statics.private, Instant::now()));
+        let sessions = Sessions::new(self.me, statics);
+        let mut inner = self.lock();
+        inner.sessions = Some(sessions);
+        inner.admission = admission;
+        drop(inner);
         self
     }
 
@@ -232,9 +259,44 @@ impl Guard {
         let entries: Vec<&Member> = entries.into_iter().collect();
         let me = self.me;
         self.set_members(entries.iter().filter(|m| m.id != me).map(|m| m.addr));
-        if let Some(sessions) = self.lock().sessions.as_mut() {
+        let online = entries
+            .iter()
+            .filter(|m| m.id != me && m.presence == crate::wire::Presence::Online)
+            .map(|m| (m.id, m.addr))
+            .collect();
+        let mut inner = self.lock();
+        if let Some(a) = inner.admission.as_mut() {
+            a.set_table(Instant::now(), outside_room, online);
+        }
+        if let Some(sessions) = inner.sessions.as_mut() {
             sessions.set_table(outside_room, entries);
         }
+    }
+
+    /// Tells the guard the leader this node follows and its term: the leader makes the
+    /// members' key, and a member takes one only from it (see [`admission`]).
+    pub fn set_leader(&self, leader: Option<(NodeId, u64)>) {
+        if let Some(a) = self.lock().admission.as_mut() {
+            a.set_leader(Instant::now(), leader);
+        }
+    }
+
+    /// Gives this node members' key `key` as if its leader had (tests of rooms formed
+    /// already).
+    #[cfg(test)]
+    pub(crate) fn hold_members_key(&self, key: [u8; KEY_BYTES]) {
+        if let Some(a) = self.lock().admission.as_mut() {
+            a.install(admission::KeyEpoch { term: 1, n: 1 }, key);
+        }
+    }
+
+    /// What admission did so far (nothing in a room without a key).
+    pub fn admission_counts(&self) -> AdmissionCounts {
+        self.lock()
+            .admission
+            .as_ref()
+            .map(|a| a.counts)
+            .unwrap_or_default()
     }
 
     /// Takes the node's datagram `plain` for `to`: sealed in the session with the member
@@ -245,6 +307,7 @@ impl Guard {
         let mut inner = self.lock();
         let Inner {
             sessions,
+            admission,
             out,
             joining_from,
         } = &mut *inner;
@@ -289,46 +352,126 @@ impl Guard {
         if held > 0 {
             tracing::debug!("held back {held} packets for {to}: no session with it");
         }
-        if let Some(bytes) = kept {
-            let bytes = if self.is_keyed() {
-                self.seal(&bytes)
-            } else {
-                bytes
-            };
-            out.push_back(Out {
+        let Some(bytes) = kept else {
+            return;
+        };
+        match admission.as_mut() {
+            Some(admission) => self.seal_join(now, to, bytes, admission, out),
+            None => out.push_back(Out {
                 to,
                 bytes,
                 handshake: false,
+            }),
+        }
+    }
+
+    /// Seals the join exchange `plain` for `to` with a join key: outside the room our own
+    /// (asking the member there for one now and then, and keeping `plain` until one comes
+    /// if we have none), inside that of the node joining there.
+    fn seal_join(
+        &self,
+        now: Instant,
+        to: SocketAddr,
+        plain: Vec<u8>,
+        admission: &mut Admission,
+        out: &mut VecDeque<Out>,
+    ) {
+        if admission.is_outside()
+            && let Some(room) = &self.room_key
+            && admission.should_ask(now, to)
+        {
+            out.push_back(Out {
+                to,
+                bytes: admission.ask(room),
+                handshake: false,
             });
+        }
+        match admission.join_key_for(now, to) {
+            Some(key) => out.push_back(Out {
+                to,
+                bytes: self.seal_under(JOIN_SEALED, &key, &plain),
+                handshake: false,
+            }),
+            None if admission.is_outside() => admission.wait(to, plain),
+            None => tracing::debug!("no join key for {to}: its join exchange is not sent"),
         }
     }
 
     /// The next datagram to put on the wire, and where.
     pub fn poll_transmit(&self) -> Option<(SocketAddr, Vec<u8>)> {
-        let o = self.lock().out.pop_front()?;
-        let bytes = if o.handshake && self.is_keyed() {
-            self.seal(&o.bytes)
-        } else {
-            o.bytes
-        };
-        Some((o.to, bytes))
+        loop {
+            let mut inner = self.lock();
+            let o = inner.out.pop_front()?;
+            if !o.handshake {
+                return Some((o.to, o.bytes));
+            }
+            let Some(admission) = inner.admission.as_ref() else {
+                return Some((o.to, o.bytes));
+            };
+            // A handshake goes sealed with the join key of a node joining there (or ours,
+            // while we join or hold no members' key yet), else with the members' key.
+            let now = Instant::now();
+            let joining = admission.is_outside() || admission.joins_at(now, o.to);
+            let sealed = match (joining, admission.members_key()) {
+                (false, Some((_, key))) => Some(self.seal_under(SEALED, &key, &o.bytes)),
+                _ => admission
+                    .join_key_for(now, o.to)
+                    .map(|key| self.seal_under(JOIN_SEALED, &key, &o.bytes)),
+            };
+            match sealed {
+                Some(bytes) => return Some((o.to, bytes)),
+                None => tracing::debug!("a handshake for {} and no key to seal it: dropped", o.to),
+            }
+        }
     }
 
-    /// Tries again handshakes that are due (and forgets expired sessions).
+    /// Tries again handshakes that are due (and forgets expired sessions); makes and
+    /// hands on the members' key when due (see [`admission`]).
     pub fn handle_timeout(&self, now: Instant) {
         let mut inner = self.lock();
-        let Inner { sessions, out, .. } = &mut *inner;
+        let Inner {
+            sessions,
+            admission,
+            out,
+            ..
+        } = &mut *inner;
         if let Some(s) = sessions.as_mut() {
             s.handle_timeout(now, out);
+            if let Some(a) = admission.as_mut() {
+                let mut sends = Vec::new();
+                a.handle_timeout(now, &mut sends);
+                Self::put(now, s, sends, out);
+            }
+        }
+    }
+
+    /// Puts what admission wants sent where it goes: in sessions, or as it is.
+    fn put(now: Instant, sessions: &mut Sessions, sends: Vec<admission::Send>, out: &mut VecDeque<Out>) {
+        for send in sends {
+            match send {
+                admission::Send::Session(to, frame) => {
+                    if !sessions.send(now, to, &frame, out) {
+                        tracing::debug!("no session with {to} for the guard's message");
+                    }
+                }
+                admission::Send::Wire(to, bytes) => out.push_back(Out {
+                    to,
+                    bytes,
+                    handshake: false,
+                }),
+            }
         }
     }
 
     /// When [`Guard::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.lock()
-            .sessions
-            .as_mut()
-            .and_then(Sessions::poll_timeout)
+        let mut inner = self.lock();
+        let sessions = inner.sessions.as_mut().and_then(Sessions::poll_timeout);
+        let admission = inner.admission.as_ref().and_then(Admission::poll_timeout);
+        match (sessions, admission) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Handshakes completed and datagrams dropped unsent, so far.
@@ -364,6 +507,7 @@ impl Guard {
         let mut inner = self.lock();
         let Inner {
             sessions,
+            admission,
             out,
             joining_from,
         } = &mut *inner;
@@ -383,13 +527,24 @@ impl Guard {
         };
         match first {
             Some(frame::TRANSPORT) => {
-                let plain = sessions.open(now, datagram, out)?;
+                let Some((peer, plain)) = sessions.open(now, datagram, out)? else {
+                    return Ok(None);
+                };
                 if !joining_from.is_empty() {
                     // The process there holds a session with us: it is in the room.
                     joining_from.remove(&from);
                 }
-                Ok(plain.map(|p| Opened {
-                    plain: Cow::Owned(p),
+                if plain[0] >= sessions::CONTROL {
+                    let admission = admission.as_mut().ok_or(Refused::Control)?;
+                    let mut sends = Vec::new();
+                    if !admission.on_control(now, peer, from, &plain, &mut sends) {
+                        return Err(Refused::Control);
+                    }
+                    Self::put(now, sessions, sends, out);
+                    return Ok(None);
+                }
+                Ok(Some(Opened {
+                    plain: Cow::Owned(plain),
                     in_session: true,
                 }))
             }
@@ -399,7 +554,47 @@ impl Guard {
                 Ok(None)
             }
             Some(SEALED) => {
-                let (sender, pn, inner) = self.open_sealed(datagram)?;
+                // In a keyed room with sessions, only handshakes between members travel
+                // sealed with the members' key.
+                let admission = admission.as_ref().ok_or(Refused::NoKey)?;
+                let (_, _, inner) = admission
+                    .members_keys()
+                    .find_map(|k| Self::open_under(k, datagram).ok())
+                    .ok_or(Refused::Unauthentic)?;
+                if !matches!(inner.first(), Some(&(frame::INIT | frame::RESPONSE))) {
+                    return Err(Refused::OutsideSession("sealed with the members' key"));
+                }
+                sessions.on_handshake(now, from, &inner, out)?;
+                Ok(None)
+            }
+            Some(admission::ASK) => {
+                let (Some(a), Some(room)) = (admission.as_mut(), &self.room_key) else {
+                    return Err(Refused::NoKey);
+                };
+                let mut sends = Vec::new();
+                a.answer(now, from, room, datagram, &mut sends)
+                    .map_err(Refused::Unanswered)?;
+                Self::put(now, sessions, sends, out);
+                Ok(None)
+            }
+            Some(admission::GRANT) => {
+                let a = admission.as_mut().ok_or(Refused::NotAsked)?;
+                if !a.take_grant(now, from, datagram) {
+                    return Err(Refused::NotAsked);
+                }
+                for (to, plain) in a.take_waiting() {
+                    self.seal_join(now, to, plain, a, out);
+                }
+                Ok(None)
+            }
+            Some(JOIN_SEALED) => {
+                let admission = admission.as_mut().ok_or(Refused::NoKey)?;
+                let keys = admission.join_keys_from(now, from);
+                let (key, (sender, pn, inner)) = keys
+                    .iter()
+                    .find_map(|k| Self::open_under(k, datagram).ok().map(|o| (*k, o)))
+                    .ok_or(Refused::Unauthentic)?;
+                admission.used(now, from, &key);
                 if matches!(inner.first(), Some(&(frame::INIT | frame::RESPONSE))) {
                     sessions.on_handshake(now, from, &inner, out)?;
                     return Ok(None);
@@ -446,15 +641,25 @@ impl Guard {
         self.cipher.is_some()
     }
 
-    /// Seals a plain datagram (or returns it as is without a key).
+    /// Seals a plain datagram with the room key (or returns it as is without a key): how
+    /// every datagram travels in a room without sessions.
     pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
         let Some(cipher) = &self.cipher else {
             return plain.to_vec();
         };
+        self.seal_with(SEALED, cipher, plain)
+    }
+
+    /// Seals `plain` with `key`, the datagram's first byte `first` (see [`admission`]).
+    fn seal_under(&self, first: u8, key: &[u8; KEY_BYTES], plain: &[u8]) -> Vec<u8> {
+        self.seal_with(first, &XChaCha20Poly1305::new(key.into()), plain)
+    }
+
+    fn seal_with(&self, first: u8, cipher: &XChaCha20Poly1305, plain: &[u8]) -> Vec<u8> {
         let pn = self.next_pn.fetch_add(1, Ordering::Relaxed);
         let nonce: [u8; 24] = rand::random();
         let mut out = Vec::with_capacity(plain.len() + SEAL_OVERHEAD);
-        out.push(SEALED);
+        out.push(first);
         out.extend_from_slice(&self.me.0.to_le_bytes());
         out.extend_from_slice(&pn.to_le_bytes());
         out.extend_from_slice(&nonce);
@@ -498,6 +703,19 @@ impl Guard {
         let Some(cipher) = &self.cipher else {
             return Err(Refused::NoKey);
         };
+        Self::open_with(cipher, datagram)
+    }
+
+    /// Opens a datagram sealed with `key` (a join key or a members' key), as
+    /// [`Guard::open_sealed`].
+    fn open_under(key: &[u8; KEY_BYTES], datagram: &[u8]) -> Result<(NodeId, u64, Vec<u8>), Refused> {
+        Self::open_with(&XChaCha20Poly1305::new(key.into()), datagram)
+    }
+
+    fn open_with(
+        cipher: &XChaCha20Poly1305,
+        datagram: &[u8],
+    ) -> Result<(NodeId, u64, Vec<u8>), Refused> {
         if datagram.len() < SEAL_OVERHEAD {
             return Err(Refused::Unauthentic);
         }

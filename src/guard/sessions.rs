@@ -41,6 +41,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use super::session::REKEY_AFTER;
 
+/// Messages inside a session whose first byte is this or above are the guard's own (a
+/// plain datagram starts with the protocol version).
+pub const CONTROL: u8 = 0xC0;
 /// Sessions kept per peer: the one we send on, one the peer may still send on, one new.
 pub const MAX_SESSIONS: usize = 3;
 /// Datagrams kept per peer while its handshake runs (the oldest goes first).
@@ -339,14 +342,16 @@ impl Sessions {
         }
     }
 
-    /// Opens a transport datagram: the plain datagram if it opened in a live session and
-    /// claims that session's peer as its sender, `None` for an empty one (a confirmation).
+    /// Opens a transport datagram: the session's peer and the plain datagram, if it
+    /// opened in a live session and claims that peer as its sender (or is one of the
+    /// guard's own messages, [`super::admission`]'s, first byte [`CONTROL`] or above),
+    /// `None` for an empty one (a confirmation).
     pub fn open(
         &mut self,
         now: Instant,
         datagram: &[u8],
         out: &mut VecDeque<Out>,
-    ) -> Result<Option<Vec<u8>>, Refused> {
+    ) -> Result<Option<(NodeId, Vec<u8>)>, Refused> {
         let (index, counter) = transport_header(datagram).ok_or(Refused::Unauthentic)?;
         let id = *self.by_index.get(&index).ok_or(Refused::NoSession)?;
         let peer = self.peers.get_mut(&id).ok_or(Refused::NoSession)?;
@@ -374,8 +379,11 @@ impl Sessions {
         if plain.is_empty() {
             return Ok(None);
         }
+        if plain[0] >= CONTROL {
+            return Ok(Some((id, plain)));
+        }
         match sender_of(&plain) {
-            Some(claimed) if claimed == id => Ok(Some(plain)),
+            Some(claimed) if claimed == id => Ok(Some((id, plain))),
             claimed => Err(Refused::Impersonation {
                 claimed: claimed.unwrap_or(NodeId(0)),
                 peer: id,

@@ -2,7 +2,7 @@
 //! in their own sessions, once, and only at their recipient; the join exchange alone
 //! travels outside sessions.
 
-use crate::guard::{Guard, KEY_BYTES, Opened, Refused};
+use crate::guard::{Guard, KEY_BYTES, Opened, Refused, admission};
 use crate::ids::{DmId, Lamport, MsgId, NodeId};
 use crate::wire::{
     DirectMessage, Envelope, Member, Message, Packet, Presence, Stamp, decode, encode,
@@ -53,6 +53,8 @@ fn room(nodes: &[&Node]) {
     let table: Vec<Member> = nodes.iter().map(|n| online(n)).collect();
     for n in nodes {
         n.guard.set_table(false, &table);
+        // In a keyed room, the members' key the leader gave them all.
+        n.guard.hold_members_key([0x42; KEY_BYTES]);
     }
 }
 
@@ -339,11 +341,33 @@ fn a_newcomer_takes_the_leaders_session_and_then_only_members() {
     let (leader, newcomer, outsider) = (node(1, key), node(5, key), node(6, key));
     // The newcomer is outside the room, knowing nobody.
     newcomer.guard.set_table(true, &[online(&newcomer)]);
-    // Its join travels outside sessions (sealed with the room key).
+    // Its join travels outside sessions, sealed with a join key it asks the leader for
+    // (the room key seals only the ask).
     newcomer.guard.send(t0, leader.addr, &join(newcomer.id));
     leader.guard.set_table(false, &[online(&leader)]);
-    let (got, _) = run(t0, &[&leader, &newcomer]);
+    leader.guard.hold_members_key([0x42; KEY_BYTES]);
+    let (got, wire) = run(t0, &[&leader, &newcomer]);
     assert_eq!(got, vec![(0, join(newcomer.id))]);
+    let firsts: Vec<u8> = wire.iter().map(|(_, b)| b[0]).collect();
+    assert_eq!(
+        firsts,
+        [admission::ASK, admission::GRANT, admission::JOIN_SEALED]
+    );
+    // Another holder of the room key (a member that left, say) opens none of it, nor
+    // can it take the grant.
+    outsider.guard.set_table(true, &[]);
+    outsider.guard.send(t0, leader.addr, &join(outsider.id));
+    while outsider.guard.poll_transmit().is_some() {}
+    for (_, bytes) in &wire {
+        assert!(
+            matches!(
+                outsider.guard.receive(t0, leader.addr, bytes),
+                Err(Refused::Unanswered(_) | Refused::NotAsked | Refused::Unauthentic)
+            ),
+            "{:x}",
+            bytes[0]
+        );
+    }
     // Admitted: the leader's table has it, and the welcome goes in a session the leader
     // starts.
     let table = vec![online(&leader), online(&newcomer)];
@@ -354,12 +378,15 @@ fn a_newcomer_takes_the_leaders_session_and_then_only_members() {
     assert_eq!(got, vec![(1, welcome)]);
     // Inside, the newcomer keeps that session (the leader is in its table) and answers.
     newcomer.guard.set_table(false, &table);
+    newcomer.guard.hold_members_key([0x42; KEY_BYTES]);
     newcomer
         .guard
         .send(t0, leader.addr, &dm(newcomer.id, "thanks"));
     let (got, _) = run(t0, &[&leader, &newcomer]);
     assert_eq!(got, vec![(0, dm(newcomer.id, "thanks"))]);
-    // A key holder that is no member cannot start a session with it any more.
+    // A key holder that is no member (one that left, with a members' key of then) cannot
+    // start a session with it any more.
+    outsider.guard.hold_members_key([0x42; KEY_BYTES]);
     outsider
         .guard
         .set_table(false, &[online(&outsider), online(&newcomer)]);
