@@ -55,11 +55,11 @@ mod replay;
 pub mod session;
 pub mod sessions;
 pub mod statics;
+use admission::{Admission, AdmissionCounts, JOIN_SEALED};
 pub use keyfile::{KeyError, read_key, write_new_key};
 use rate::Bucket;
 pub use rate::{MEMBER_RATE, member_rate};
 pub use replay::{REPLAY_WINDOW, ReplayWindow};
-use admission::{Admission, AdmissionCounts, JOIN_SEALED};
 use sessions::{Out, SessionCounts, Sessions};
 pub use statics::StaticKeys;
 
@@ -446,7 +446,12 @@ impl Guard {
     }
 
     /// Puts what admission wants sent where it goes: in sessions, or as it is.
-    fn put(now: Instant, sessions: &mut Sessions, sends: Vec<admission::Send>, out: &mut VecDeque<Out>) {
+    fn put(
+        now: Instant,
+        sessions: &mut Sessions,
+        sends: Vec<admission::Send>,
+        out: &mut VecDeque<Out>,
+    ) {
         for send in sends {
             match send {
                 admission::Send::Session(to, frame) => {
@@ -708,7 +713,10 @@ impl Guard {
 
     /// Opens a datagram sealed with `key` (a join key or a members' key), as
     /// [`Guard::open_sealed`].
-    fn open_under(key: &[u8; KEY_BYTES], datagram: &[u8]) -> Result<(NodeId, u64, Vec<u8>), Refused> {
+    fn open_under(
+        key: &[u8; KEY_BYTES],
+        datagram: &[u8],
+    ) -> Result<(NodeId, u64, Vec<u8>), Refused> {
         Self::open_with(&XChaCha20Poly1305::new(key.into()), datagram)
     }
 

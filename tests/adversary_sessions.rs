@@ -12,13 +12,14 @@
 mod adversary;
 mod common;
 
-use adversary::{Capture, Captured, privileged, send_forged};
+use adversary::{Capture, Captured, FakeMember, privileged, send_forged};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use common::*;
-use ringchat::guard::{Guard, KEY_BYTES, SEALED, read_key};
+use ed25519_dalek::SigningKey;
+use ringchat::guard::{Guard, KEY_BYTES, SEALED, admission, read_key};
 use ringchat::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, WallMillis};
-use ringchat::wire::{DirectMessage, Envelope, Message, Packet, Submit, decode, encode};
+use ringchat::wire::{DirectMessage, Envelope, Message, Packet, Submit, encode};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -383,9 +384,10 @@ fn a_forged_packet_number_does_not_silence_a_member() {
 
 /// dave leaves a keyed room (`exit`), keeping the room key and his identity, and captures
 /// everything on `lo` afterwards: a room message, a private message to bob, and erin's
-/// welcome (the member table and history). Nothing he captures opens with the room key
-/// into anything but the join exchange, and his identity holds no session that opens
-/// anything.
+/// welcome (the member table and history), and erin's whole join exchange. Nothing he
+/// captures opens: not with the room key (it seals only erin's ask), not with his
+/// identity (the grant is sealed to erin's, her join exchange with her own join key, and
+/// he holds no session).
 #[test]
 fn a_member_that_left_reads_nothing_sent_after() {
     if !privileged() {
@@ -430,36 +432,38 @@ fn a_member_that_left_reads_nothing_sent_after() {
         .map(|i| u8::from_str_radix(&identity.trim()[i * 2..i * 2 + 2], 16).expect("hex"))
         .collect();
     let secret: [u8; 32] = secret.try_into().expect("32 bytes");
-    let only_join_exchange = |plain: &[u8], c: &Captured| {
-        let Ok(env) = decode(plain) else {
-            return false;
-        };
-        for p in &env.packets {
-            if let Packet::Data { msg, .. } = p {
-                assert!(
-                    msg.is_join_exchange(),
-                    "dave read {msg:?} from {} to {}",
-                    c.from,
-                    c.to
-                );
-            }
-        }
-        true
-    };
-    let mut opened = 0;
+    let mut join_exchange = 0;
     for c in &seen {
-        // With the room key (a fresh window each time: replays do not matter here).
+        // Erin's join exchange: her ask, its grant, and what is sealed with her join key.
+        join_exchange += usize::from(matches!(
+            c.payload.first(),
+            Some(&(admission::ASK | admission::GRANT | admission::JOIN_SEALED))
+        ));
+        if c.payload.first() == Some(&admission::ASK) {
+            // Erin's ask: sealed with the room key, it names the identity that asks (her
+            // public key, which every member's table holds anyway), nothing else.
+            continue;
+        }
+        // The room key opens nothing (a fresh window each time: replays do not matter).
         let by_key = Guard::new(dave_id, Some(room_key), u32::MAX);
-        if let Ok(plain) = by_key.open(c.from, &c.payload) {
-            opened += usize::from(only_join_exchange(&plain, c));
-        }
-        // With his identity's sessions (what he held is gone with his process, and no
-        // member starts a new one with him).
+        assert!(
+            by_key.open(c.from, &c.payload).is_err(),
+            "dave opened a datagram from {} to {} with the room key",
+            c.from,
+            c.to
+        );
+        // Nor does his identity, with the room key: no session (what he held is gone with
+        // his process, and no member starts a new one with him), no join key of erin's,
+        // no grant that was not for him.
         let by_identity = Guard::new(dave_id, Some(room_key), u32::MAX).with_identity(&secret);
-        by_identity.set_table(false, &[]);
-        if let Ok(Some(opened)) = by_identity.receive(Instant::now(), c.from, &c.payload) {
-            only_join_exchange(&opened.plain, c);
-        }
+        by_identity.set_table(true, &[]);
+        let r = by_identity.receive(Instant::now(), c.from, &c.payload);
+        assert!(
+            r.is_err(),
+            "dave opened a datagram from {} to {} with his identity: {r:?}",
+            c.from,
+            c.to
+        );
         let text = String::from_utf8_lossy(&c.payload);
         assert!(
             !text.contains("after dave left"),
@@ -467,8 +471,106 @@ fn a_member_that_left_reads_nothing_sent_after() {
         );
     }
     assert!(
-        opened > 0,
-        "erin's join exchange opens with the room key (the control)"
+        join_exchange >= 3,
+        "erin's join exchange was captured (the control): {join_exchange} datagrams"
     );
     still_chats(&mut bob, &mut erin, "erin", "welcome erin");
+}
+
+/// mallory joins a keyed room as a member (a test socket with the room key, the one the
+/// members' key changes for), takes the members' key the leader hands her, and falls
+/// silent: the room finds her dead and its leader makes a new members' key. erin joins
+/// after, and mallory captures everything on `lo`. Nothing sent between others opens with
+/// all she held: the room key, the members' keys she was given, her join keys, her
+/// identity and her sessions. (What the room still sends her, probes of herself, is hers.)
+#[test]
+fn a_member_cut_out_keeps_no_key_that_opens_what_came_after() {
+    if !privileged() {
+        return skipped("capturing on lo");
+    }
+    let scratch = Scratch::new();
+    let key_path = keygen(&scratch, "room.key");
+    let room_key = read_key(&key_path).expect("a key");
+    let (mut alice, mut bob, mut carol) = trio_with(&scratch, Some(&key_path), &[]);
+    let identity = SigningKey::from_bytes(&[0x6d; 32]);
+    let mallory_id = NodeId(0x6d61_6c6c_6f72_7901);
+    let mut mallory = FakeMember::new(mallory_id, "mallory", Some(room_key), identity.clone());
+    let join = Message::Join {
+        name: "mallory".into(),
+        key: identity.verifying_key().to_bytes(),
+    };
+    assert!(
+        !mallory
+            .send(
+                &datagram(mallory_id, mallory.next_id(), join),
+                addr_of(&alice)
+            )
+            .is_empty(),
+        "mallory's join went out, sealed with her join key"
+    );
+    for p in [&mut alice, &mut bob, &mut carol] {
+        p.expect_line("mallory is online");
+    }
+    let deadline = Instant::now() + WAIT;
+    while mallory.guard().admission_counts().renewed == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the leader never handed mallory the members' key"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    mallory.go_silent();
+    for p in [&mut alice, &mut bob, &mut carol] {
+        p.expect_line("mallory is offline");
+    }
+    let capture = Capture::start().expect("a packet socket on lo");
+    alice.send("send_all said after mallory went");
+    bob.expect(
+        |l| l.ends_with("alice: said after mallory went"),
+        "the room message",
+    );
+    let mut erin = start(&scratch, "erin", 0, Some(bob.port), Some(&key_path), &[]);
+    erin.expect(|l| l.starts_with("joined the room"), "erin in the room");
+    erin.expect(
+        |l| l.ends_with("alice: said after mallory went"),
+        "erin's history",
+    );
+    still_chats(&mut carol, &mut erin, "erin", "hello erin");
+    thread::sleep(Duration::from_millis(300));
+    let seen = capture.seen();
+    let mut join_exchange = 0;
+    let mut others = 0;
+    for c in &seen {
+        if c.to == mallory.addr() {
+            continue;
+        }
+        others += 1;
+        join_exchange += usize::from(matches!(
+            c.payload.first(),
+            Some(&(admission::ASK | admission::GRANT | admission::JOIN_SEALED))
+        ));
+        if c.payload.first() == Some(&admission::ASK) {
+            // Erin's ask names her identity key (public, in every table), nothing else.
+            continue;
+        }
+        let r = mallory.guard().receive(Instant::now(), c.from, &c.payload);
+        assert!(
+            r.is_err(),
+            "mallory opened a datagram from {} to {} ({} bytes, first byte {:#x}): {r:?}",
+            c.from,
+            c.to,
+            c.payload.len(),
+            c.payload[0]
+        );
+        let text = String::from_utf8_lossy(&c.payload);
+        assert!(!text.contains("after mallory"), "in the clear on the wire");
+    }
+    assert!(
+        others > 10,
+        "only {others} datagrams between others captured"
+    );
+    assert!(
+        join_exchange >= 3,
+        "erin's join exchange was captured (the control): {join_exchange} datagrams"
+    );
 }

@@ -68,7 +68,7 @@ const MAX_JOINING: usize = 1024;
 /// Join keys handed out at most per second (asks beyond it get no answer).
 const GRANTS_PER_SECOND: u32 = 50;
 /// A node outside the room asks the same member again after this long.
-pub const ASK_AGAIN: Duration = Duration::from_millis(700);
+pub const ASK_AGAIN: Duration = Duration::from_millis(400);
 /// Datagrams of the join exchange kept while waiting for a join key.
 const MAX_WAITING: usize = 64;
 /// The leader waits this long after a change before it makes a new members' key, so
@@ -130,6 +130,8 @@ pub struct Admission {
     joining: HashMap<SocketAddr, VecDeque<JoinKey>>,
     /// When this node last asked a member at an address.
     asked: HashMap<SocketAddr, Instant>,
+    /// When this node was last given a join key.
+    granted_at: Option<Instant>,
     /// The join exchange waiting for a join key.
     waiting: VecDeque<(SocketAddr, Vec<u8>)>,
     outside: bool,
@@ -166,6 +168,7 @@ impl Admission {
             own: VecDeque::new(),
             joining: HashMap::new(),
             asked: HashMap::new(),
+            granted_at: None,
             waiting: VecDeque::new(),
             outside: true,
             online: Vec::new(),
@@ -202,6 +205,7 @@ impl Admission {
             // room it will come back to. It asks again.
             self.own.clear();
             self.asked.clear();
+            self.granted_at = None;
         }
         if !outside {
             self.waiting.clear();
@@ -233,7 +237,10 @@ impl Admission {
         }
         let mut ids: Vec<NodeId> = self.online.iter().map(|(id, _)| *id).collect();
         ids.sort_unstable();
-        if self.made_for.as_ref() != Some(&(term, ids)) {
+        if self.keys.is_empty() {
+            // A leader without a key (a room just created): one at once.
+            self.rotate_at = Some(now);
+        } else if self.made_for.as_ref() != Some(&(term, ids)) {
             self.rotate_at.get_or_insert(now + ROTATE_AFTER);
         } else {
             self.rotate_at = None;
@@ -464,10 +471,18 @@ impl Admission {
         })
     }
 
-    /// Outside the room: whether to ask the member at `to` for a join key now (none asked
-    /// there lately), noting that we do.
+    /// Outside the room: whether to ask the member at `to` for a join key now, noting
+    /// that we do. A node asks when it has no join key, or when it got its last one more
+    /// than [`ASK_AGAIN`] ago and still joins (the members that hold it may have lost it);
+    /// never the same member twice within [`ASK_AGAIN`].
     pub fn should_ask(&mut self, now: Instant, to: SocketAddr) -> bool {
         if !self.outside {
+            return false;
+        }
+        if self
+            .granted_at
+            .is_some_and(|at| now.saturating_duration_since(at) < ASK_AGAIN)
+        {
             return false;
         }
         if self
@@ -519,8 +534,8 @@ impl Admission {
     }
 
     /// Answers an ask that came from `from`, if this node is a member holding the room key
-    /// `room` and a members' key: the grant for the asker, and the join key for every
-    /// online member. `Err` with why not.
+    /// `room`: the grant for the asker, and the join key for every
+    /// online member; nothing from a node outside the room. `Err` with why an ask is bad.
     pub fn answer(
         &mut self,
         now: Instant,
@@ -532,8 +547,12 @@ impl Admission {
         if ask.len() != ASK_LEN || ask[0] != ASK {
             return Err("a malformed ask");
         }
-        if self.outside || self.keys.is_empty() {
-            return Err("an ask, and this node is not in the room");
+        if self.outside {
+            // Not a member (yet, or any more): not for us to let anyone in. Not a fault
+            // of the asker's (a room's creator is asked before its first table, say):
+            // it asks again.
+            tracing::debug!("an ask from {from}, and this node is not in the room: no answer");
+            return Ok(());
         }
         let mut nonce = [0u8; 24];
         nonce.copy_from_slice(&ask[1..25]);
@@ -582,6 +601,7 @@ impl Admission {
         self.own.retain(|k| k.key != key);
         self.own.push_front(JoinKey { key, used: now });
         self.own.truncate(JOIN_KEYS_PER_ADDR);
+        self.granted_at = Some(now);
         self.counts.taken += 1;
         true
     }
@@ -629,7 +649,11 @@ fn addr_from(b: &[u8]) -> Option<SocketAddr> {
 
 /// The AEAD key of a grant: HKDF-SHA256 over the agreed secret, salted with both public
 /// keys.
-fn grant_key(shared: &MontgomeryPoint, ephemeral: &MontgomeryPoint, to: &MontgomeryPoint) -> [u8; 32] {
+fn grant_key(
+    shared: &MontgomeryPoint,
+    ephemeral: &MontgomeryPoint,
+    to: &MontgomeryPoint,
+) -> [u8; 32] {
     let mut salt = [0u8; 64];
     salt[..32].copy_from_slice(ephemeral.as_bytes());
     salt[32..].copy_from_slice(to.as_bytes());

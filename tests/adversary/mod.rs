@@ -309,6 +309,8 @@ impl FakeMember {
                                 table.push(m.clone());
                             }
                             guard.set_table(false, &table);
+                            // Its leader, whose members' key it then takes.
+                            guard.set_leader(Some((w.epoch.leader, w.epoch.term)));
                         }
                         let ack = encode(&Envelope {
                             from: me,
@@ -345,6 +347,19 @@ impl FakeMember {
             reader: Some(reader),
             received,
             sent,
+        }
+    }
+
+    /// Its guard, with every key it was given.
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
+    /// Stops reading and answering: to the room, it went silent (a crash, a cable cut).
+    pub fn go_silent(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
         }
     }
 
