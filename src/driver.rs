@@ -369,7 +369,6 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
 /// whether the node was outside the room), so that members get their own rate budget and
 /// sessions are held with members only.
 fn learn_members(guard: &Guard, node: &Node, known: &mut Option<(u64, bool)>) {
-    guard.set_leader(node.epoch().map(|e| (e.leader, e.term)));
     let table = node.members();
     let now = (table.digest(), node.is_outside_room());
     if *known == Some(now) {

@@ -1,6 +1,6 @@
 //! The datagram guard, on the I/O side of the node: pairwise sessions between members
-//! (every datagram authenticated to its sender), the room key (admission: the join
-//! exchange is sealed with it), replay windows, and a per-source rate limit applied before
+//! (every datagram authenticated to its sender), admission (the room key lets a newcomer
+//! ask for a join key of its own, which seals its join exchange), replay windows, and a per-source rate limit applied before
 //! any expensive work.
 //!
 //! **Sessions** ([`sessions`]). Every member's static key is the X25519 form of its
@@ -14,8 +14,12 @@
 //! identity ([`Guard::new`] alone) seals everything with the room key, as before sessions
 //! (kept to measure what sessions cost).
 //!
-//! **Room key.** A sealed datagram is
-//! `SEALED | sender id (8, LE) | packet number (8, LE) | nonce (24) | ciphertext+tag`,
+//! **Keys outside sessions** ([`admission`]). In a keyed room the room key only lets a
+//! node outside the room ask a member for a join key of its own, granted sealed to its
+//! identity; the join exchange travels sealed with that join key ([`JOIN_SEALED`]), and
+//! handshakes between members with their pair key, from their two identities
+//! ([`SEALED`]). A guard without sessions seals everything with the room key itself. A sealed datagram is
+//! `first byte | sender id (8, LE) | packet number (8, LE) | nonce (24) | ciphertext+tag`,
 //! where the header before the ciphertext is the associated data, and the plaintext is
 //! the plain datagram (`wire::encode`'s output) or a handshake message. XChaCha20-Poly1305
 //! with a random 24-byte nonce per datagram. Packet numbers grow per sending process; the
@@ -63,7 +67,8 @@ pub use replay::{REPLAY_WINDOW, ReplayWindow};
 use sessions::{Out, SessionCounts, Sessions};
 pub use statics::StaticKeys;
 
-/// First byte of a sealed datagram (plain ones start with the protocol version, 1).
+/// First byte of a datagram sealed with the room key (without sessions) or, with sessions,
+/// a pair key (plain ones start with the protocol version).
 pub const SEALED: u8 = 0xA1;
 pub use crate::wire::SEAL_OVERHEAD;
 const HEADER: usize = 1 + 8 + 8 + 24;
@@ -125,9 +130,9 @@ pub enum Refused {
     /// A grant of a join key that this node did not ask for, or that does not open.
     #[error("a join key this node did not ask for, or cannot open")]
     NotAsked,
-    /// One of the guard's own messages in a session that was not taken.
-    #[error("a control message not taken (not from our leader, or malformed)")]
-    Control,
+    /// One of the guard's own messages, in a session with this member, not taken.
+    #[error("a malformed control message in {0}'s session")]
+    Control(NodeId),
 }
 
 /// Datagrams refused before they reached the node, by reason.
@@ -154,7 +159,7 @@ pub struct Opened<'a> {
 /// What the guard keeps behind its mutex: the sessions, and what waits to be sent.
 struct Inner {
     sessions: Option<Sessions>,
-    /// Join keys and the members' key, in a keyed room with sessions.
+    /// Join keys and pair keys, in a keyed room with sessions.
     admission: Option<Admission>,
     out: VecDeque<Out>,
     /// Addresses a join exchange came from outside a session lately, and when: what is
@@ -233,7 +238,7 @@ impl Guard {
             .to_bytes();
         let admission = self
             .is_keyed()
-            .then(|| Admission::new(self.me, public, statics.private, Instant::now()));
+            .then(|| Admission::new(public, statics.private, statics.public, Instant::now()));
         let sessions = Sessions::new(self.me, statics);
         let mut inner = self.lock();
         inner.sessions = Some(sessions);
@@ -262,31 +267,14 @@ impl Guard {
         let online = entries
             .iter()
             .filter(|m| m.id != me && m.presence == crate::wire::Presence::Online)
-            .map(|m| (m.id, m.addr))
+            .map(|m| m.addr)
             .collect();
         let mut inner = self.lock();
         if let Some(a) = inner.admission.as_mut() {
-            a.set_table(Instant::now(), outside_room, online);
+            a.set_table(outside_room, online);
         }
         if let Some(sessions) = inner.sessions.as_mut() {
             sessions.set_table(outside_room, entries);
-        }
-    }
-
-    /// Tells the guard the leader this node follows and its term: the leader makes the
-    /// members' key, and a member takes one only from it (see [`admission`]).
-    pub fn set_leader(&self, leader: Option<(NodeId, u64)>) {
-        if let Some(a) = self.lock().admission.as_mut() {
-            a.set_leader(Instant::now(), leader);
-        }
-    }
-
-    /// Gives this node members' key `key` as if its leader had (tests of rooms formed
-    /// already).
-    #[cfg(test)]
-    pub(crate) fn hold_members_key(&self, key: [u8; KEY_BYTES]) {
-        if let Some(a) = self.lock().admission.as_mut() {
-            a.install(admission::KeyEpoch { term: 1, n: 1 }, key);
         }
     }
 
@@ -386,14 +374,21 @@ impl Guard {
                 handshake: false,
             });
         }
-        match admission.join_key_for(now, to) {
-            Some(key) => out.push_back(Out {
+        let keys = admission.join_keys_for(now, to);
+        if keys.is_empty() {
+            if admission.is_outside() {
+                admission.wait(to, plain);
+            } else {
+                tracing::debug!("no join key for {to}: its join exchange is not sent");
+            }
+            return;
+        }
+        for key in keys {
+            out.push_back(Out {
                 to,
                 bytes: self.seal_under(JOIN_SEALED, &key, &plain),
                 handshake: false,
-            }),
-            None if admission.is_outside() => admission.wait(to, plain),
-            None => tracing::debug!("no join key for {to}: its join exchange is not sent"),
+            });
         }
     }
 
@@ -401,21 +396,31 @@ impl Guard {
     pub fn poll_transmit(&self) -> Option<(SocketAddr, Vec<u8>)> {
         loop {
             let mut inner = self.lock();
-            let o = inner.out.pop_front()?;
+            let Inner {
+                sessions,
+                admission,
+                out,
+                ..
+            } = &mut *inner;
+            let o = out.pop_front()?;
             if !o.handshake {
                 return Some((o.to, o.bytes));
             }
-            let Some(admission) = inner.admission.as_ref() else {
+            let Some(admission) = admission.as_mut() else {
                 return Some((o.to, o.bytes));
             };
             // A handshake goes sealed with the join key of a node joining there (or ours,
-            // while we join or hold no members' key yet), else with the members' key.
+            // while we join), else with our pair key with the member there.
             let now = Instant::now();
             let joining = admission.is_outside() || admission.joins_at(now, o.to);
-            let sealed = match (joining, admission.members_key()) {
-                (false, Some((_, key))) => Some(self.seal_under(SEALED, &key, &o.bytes)),
+            let member = sessions.as_ref().and_then(|s| s.static_at(o.to));
+            let sealed = match (joining, member) {
+                (false, Some(theirs)) => {
+                    let key = admission.pair_key(&theirs);
+                    Some(self.seal_under(SEALED, &key, &o.bytes))
+                }
                 _ => admission
-                    .join_key_for(now, o.to)
+                    .handshake_key_for(now, o.to)
                     .map(|key| self.seal_under(JOIN_SEALED, &key, &o.bytes)),
             };
             match sealed {
@@ -425,23 +430,12 @@ impl Guard {
         }
     }
 
-    /// Tries again handshakes that are due (and forgets expired sessions); makes and
-    /// hands on the members' key when due (see [`admission`]).
+    /// Tries again handshakes that are due (and forgets expired sessions).
     pub fn handle_timeout(&self, now: Instant) {
         let mut inner = self.lock();
-        let Inner {
-            sessions,
-            admission,
-            out,
-            ..
-        } = &mut *inner;
+        let Inner { sessions, out, .. } = &mut *inner;
         if let Some(s) = sessions.as_mut() {
             s.handle_timeout(now, out);
-            if let Some(a) = admission.as_mut() {
-                let mut sends = Vec::new();
-                a.handle_timeout(now, &mut sends);
-                Self::put(now, s, sends, out);
-            }
         }
     }
 
@@ -470,13 +464,10 @@ impl Guard {
 
     /// When [`Guard::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut inner = self.lock();
-        let sessions = inner.sessions.as_mut().and_then(Sessions::poll_timeout);
-        let admission = inner.admission.as_ref().and_then(Admission::poll_timeout);
-        match (sessions, admission) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.lock()
+            .sessions
+            .as_mut()
+            .and_then(Sessions::poll_timeout)
     }
 
     /// Handshakes completed and datagrams dropped unsent, so far.
@@ -540,12 +531,10 @@ impl Guard {
                     joining_from.remove(&from);
                 }
                 if plain[0] >= sessions::CONTROL {
-                    let admission = admission.as_mut().ok_or(Refused::Control)?;
-                    let mut sends = Vec::new();
-                    if !admission.on_control(now, peer, from, &plain, &mut sends) {
-                        return Err(Refused::Control);
+                    let admission = admission.as_mut().ok_or(Refused::Control(peer))?;
+                    if !admission.on_control(now, &plain) {
+                        return Err(Refused::Control(peer));
                     }
-                    Self::put(now, sessions, sends, out);
                     return Ok(None);
                 }
                 Ok(Some(Opened {
@@ -560,14 +549,20 @@ impl Guard {
             }
             Some(SEALED) => {
                 // In a keyed room with sessions, only handshakes between members travel
-                // sealed with the members' key.
-                let admission = admission.as_ref().ok_or(Refused::NoKey)?;
-                let (_, _, inner) = admission
-                    .members_keys()
-                    .find_map(|k| Self::open_under(k, datagram).ok())
+                // so, sealed with their pair key: the sender's, from our table.
+                let admission = admission.as_mut().ok_or(Refused::NoKey)?;
+                let sender = datagram
+                    .get(1..9)
+                    .and_then(|b| b.try_into().ok())
+                    .map(|b| NodeId(u64::from_le_bytes(b)))
                     .ok_or(Refused::Unauthentic)?;
+                let theirs = sessions
+                    .static_of(sender)
+                    .ok_or(Refused::NotAMember(sender))?;
+                let key = admission.pair_key(&theirs);
+                let (_, _, inner) = Self::open_under(&key, datagram)?;
                 if !matches!(inner.first(), Some(&(frame::INIT | frame::RESPONSE))) {
-                    return Err(Refused::OutsideSession("sealed with the members' key"));
+                    return Err(Refused::OutsideSession("sealed with a pair key"));
                 }
                 sessions.on_handshake(now, from, &inner, out)?;
                 Ok(None)
@@ -608,7 +603,9 @@ impl Guard {
                     return Err(Refused::OutsideSession("a session datagram"));
                 }
                 phase::check_arrival(&inner)?;
-                self.check_window(sender, pn)?;
+                // A window per join key and claimed sender: another key's holder cannot
+                // move this one's.
+                self.check_window(window_of(&key, sender), pn)?;
                 heard_join(from);
                 Ok(Some(Opened {
                     plain: Cow::Owned(inner),
@@ -711,7 +708,7 @@ impl Guard {
         Self::open_with(cipher, datagram)
     }
 
-    /// Opens a datagram sealed with `key` (a join key or a members' key), as
+    /// Opens a datagram sealed with `key` (a join key or a pair key), as
     /// [`Guard::open_sealed`].
     fn open_under(
         key: &[u8; KEY_BYTES],
@@ -793,6 +790,19 @@ impl Guard {
             + self.refused.unauthentic.load(Ordering::Relaxed)
             + self.refused.replayed.load(Ordering::Relaxed)
     }
+}
+
+/// The replay window's name for what `sender` sends sealed with join key `key`.
+fn window_of(key: &[u8; KEY_BYTES], sender: NodeId) -> NodeId {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"ringchat join window v1");
+    h.update(key);
+    h.update(sender.0.to_le_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    NodeId(u64::from_le_bytes(b))
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@
 //!   node says. It uses [`driver`]; nothing below it uses it.
 //! - [`ui`]: parse a typed line into a [`proto::Command`]; render a [`proto::Event`].
 //! - [`guard`]: pairwise Noise sessions between members (every datagram authenticated to
-//!   its sender), the room key (admission: it seals the join exchange), replay windows,
-//!   rate limits.
+//!   its sender), admission (the room key lets a newcomer ask for a join key of its own;
+//!   handshakes go under pair keys), replay windows, rate limits.
 //! - [`identity`]: a user's ed25519 identity file, to which names are bound.
 //! - [`logging`]: the log file, each line prefixed with its node's Lamport time.
 //! - [`store`]: the node's SQLite database (history, offline-queue replicas, member

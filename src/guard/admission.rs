@@ -1,31 +1,32 @@
-//! Admission in a keyed room: the room key a user holds lets a newcomer *ask* to join;
-//! it opens nothing sent between others. What it gets in answer is a join key of its own,
-//! and the handshakes between members are sealed with a members' key that the leader
-//! renews on every change of who is in the room.
+//! Admission in a keyed room: the room key a user holds lets a node *ask* to join; it
+//! opens nothing sent between others. What it gets in answer is a join key of its own;
+//! handshakes between members are sealed with a key only that pair holds.
 //!
 //! - **Asking.** A node outside the room (joining, restarting, back after `dereg`) sends
-//!   a member an [`ASK`] sealed with the room key, carrying its identity's public key. A
-//!   member that holds the room key answers with a [`GRANT`]: a fresh random join key,
-//!   sealed to that identity (an ephemeral X25519 key agreed with it, as a sealed box), so
-//!   only the identity that asked can read it, whoever captures the answer. The member
+//!   the node it contacts an [`ASK`] sealed with the room key, carrying its identity's
+//!   public key and the time (an ask is answered once, and only within [`ASK_FRESH`]). A
+//!   node that holds the room key answers with a [`GRANT`]: a fresh random join key,
+//!   sealed to that identity (an ephemeral X25519 key agreed with it, as a sealed box),
+//!   so only the identity that asked can read it, whoever captures the answer. A member
 //!   hands the same join key to every online member over their sessions ([`JOIN_KEY`]),
-//!   bound to the asker's address.
+//!   bound to the asker's address. (A node outside the room answers too, for the join
+//!   exchange with itself: nodes restarting at once tell each other so.)
 //! - **The join exchange** (join, challenge, proof, refusal, their acks) and a newcomer's
 //!   first handshakes travel sealed with that join key ([`JOIN_SEALED`]). Each newcomer's
 //!   exchange has its own key, known to it and to the members of the moment; a member that
-//!   left, holding the room key, cannot open another's.
-//! - **The members' key** seals the handshakes between members (their sessions carry the
-//!   rest). The leader makes a new one whenever the set of online members changes (a
-//!   join, an exit, a `dereg`, a death, or a new leader) and gives it to each online
-//!   member over its session ([`KEY`], acknowledged by [`KEY_ACK`], sent again until
-//!   acknowledged); a member takes it only from the leader it follows and only if it is
-//!   newer than its own. The last [`KEPT_KEYS`] stay usable for opening, so a handshake
-//!   from a member that missed a change (a partition) still opens.
+//!   left, holding the room key, cannot open another's. An ask forged from a node's
+//!   address makes a key that node does not hold: until something from the node opens
+//!   with one of the keys held for it, what goes there goes under each of them, and a
+//!   handshake only ever under the key that opened something.
+//! - **Handshakes between members** are sealed with their pair key: HKDF-SHA256 over the
+//!   X25519 agreement of their two static keys (the X25519 forms of their identities), so
+//!   only those two can open them, and a node that holds no member's entry (a stranger, a
+//!   member that left) costs no key agreement with one. It follows from the identities:
+//!   nothing to hand out, keep or renew, and the same after a restart or a partition.
 //!
 //! Sizes: an ask is [`ASK_LEN`] bytes and a grant [`GRANT_LEN`], smaller, so an answer
 //! to a forged source never amplifies.
 
-use crate::ids::NodeId;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce, XChaCha20Poly1305, XNonce};
 use curve25519_dalek::MontgomeryPoint;
@@ -40,25 +41,19 @@ pub const JOIN_SEALED: u8 = 0xA4;
 pub const ASK: u8 = 0xA5;
 /// First byte of a join key sealed to the identity that asked.
 pub const GRANT: u8 = 0xA6;
-/// First byte, inside a session, of a new members' key from the leader.
-pub const KEY: u8 = 0xC1;
-/// First byte, inside a session, of a member's acknowledgement of a members' key.
-pub const KEY_ACK: u8 = 0xC2;
 /// First byte, inside a session, of a join key handed to the other members.
 pub const JOIN_KEY: u8 = 0xC3;
 
-/// Length of an ask: `ASK | nonce (24) | sealed identity key (32 + 16) | padding`.
+/// Length of an ask: `ASK | nonce (24) | sealed identity key and time (40 + 16) | padding`.
 pub const ASK_LEN: usize = 160;
+/// What an ask seals: the identity key (32) and the time (8).
+const ASK_BODY: usize = 32 + 8;
 /// Length of a grant: `GRANT | ephemeral key (32) | sealed join key (32 + 16)`.
 pub const GRANT_LEN: usize = 1 + 32 + 32 + 16;
 const _: () = assert!(GRANT_LEN < ASK_LEN);
-/// Length of a members' key message: `KEY | term (8) | number (8) | key (32)`.
-const KEY_LEN: usize = 1 + 8 + 8 + 32;
 /// Length of a join key handed on: `JOIN_KEY | address (19) | key (32)`.
 const JOIN_KEY_LEN: usize = 1 + 19 + 32;
 
-/// Members' keys kept for opening (the newest seals).
-pub const KEPT_KEYS: usize = 8;
 /// Join keys kept per address, and by a node for itself (the newest first).
 const JOIN_KEYS_PER_ADDR: usize = 4;
 /// A join key unused for this long is forgotten.
@@ -67,38 +62,26 @@ pub const JOIN_KEY_LIFE: Duration = Duration::from_secs(60);
 const MAX_JOINING: usize = 1024;
 /// Join keys handed out at most per second (asks beyond it get no answer).
 const GRANTS_PER_SECOND: u32 = 50;
+/// Join keys handed out at most per second to one IP address.
+const GRANTS_PER_IP: u32 = 10;
+/// An ask older or newer than this (by its sender's clock) is not answered.
+pub const ASK_FRESH: Duration = Duration::from_secs(120);
+/// Asks remembered (their nonces) to refuse a replay while they are fresh.
+const MAX_ASKS_SEEN: usize = 4096;
 /// A node outside the room asks the same member again after this long.
 pub const ASK_AGAIN: Duration = Duration::from_millis(400);
 /// Datagrams of the join exchange kept while waiting for a join key.
 const MAX_WAITING: usize = 64;
-/// The leader waits this long after a change before it makes a new members' key, so
-/// that changes in a burst (a ring forming) make one key.
-pub const ROTATE_AFTER: Duration = Duration::from_millis(50);
-/// How often the leader sends a members' key again to a member that has not acked it.
-const KEY_AGAIN: Duration = Duration::from_millis(500);
-/// How many times it tries.
-const KEY_TRIES: u32 = 20;
+/// Pair keys kept (computed once per peer; forgotten all at once past this).
+const MAX_PAIR_KEYS: usize = 4096;
 
-/// Which members' key: the leader's term, then a count within it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct KeyEpoch {
-    /// The term of the leader that made it.
-    pub term: u64,
-    /// Its number within that term.
-    pub n: u64,
-}
-
-/// What admission did so far, for `status` and the tests.
+/// What admission did so far, for the tests and the logs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AdmissionCounts {
     /// Join keys this node handed out.
     pub granted: u64,
     /// Join keys this node was given.
     pub taken: u64,
-    /// Members' keys this node made (as leader).
-    pub made: u64,
-    /// Members' keys this node took from its leader.
-    pub renewed: u64,
 }
 
 /// A join key and when it was last used.
@@ -106,42 +89,37 @@ pub struct AdmissionCounts {
 struct JoinKey {
     key: [u8; 32],
     used: Instant,
-}
-
-/// A members' key the leader is still handing to a member.
-struct Handing {
-    addr: SocketAddr,
-    next: Instant,
-    tries: u32,
+    /// Whether something from the node it is for opened with it here: only then is it
+    /// used for a handshake, or alone for the join exchange (an ask forged from that
+    /// address makes keys that the node there does not hold).
+    confirmed: bool,
 }
 
 /// The admission state of one node.
 pub struct Admission {
-    me: NodeId,
     /// This node's identity (ed25519 public key), sent in its asks.
     identity: [u8; 32],
-    /// The X25519 form of its secret, which opens grants.
+    /// The X25519 form of its secret, which opens grants and agrees pair keys.
     private: [u8; 32],
-    /// Members' keys, the newest first.
-    keys: VecDeque<(KeyEpoch, [u8; 32])>,
+    /// The X25519 form of its identity.
+    public: [u8; 32],
+    /// Pair keys by the peer's static key.
+    pairs: HashMap<[u8; 32], [u8; 32]>,
     /// Join keys handed to this node, the newest first.
     own: VecDeque<JoinKey>,
     /// Join keys of nodes joining at these addresses, the newest first.
     joining: HashMap<SocketAddr, VecDeque<JoinKey>>,
     /// When this node last asked a member at an address.
     asked: HashMap<SocketAddr, Instant>,
-    /// When this node was last given a join key.
-    granted_at: Option<Instant>,
     /// The join exchange waiting for a join key.
     waiting: VecDeque<(SocketAddr, Vec<u8>)>,
     outside: bool,
-    online: Vec<(NodeId, SocketAddr)>,
-    leader: Option<(NodeId, u64)>,
-    /// The term and the online members the newest key was made for (as leader).
-    made_for: Option<(u64, Vec<NodeId>)>,
-    rotate_at: Option<Instant>,
-    handing: HashMap<NodeId, Handing>,
+    online: Vec<SocketAddr>,
     grant_second: (u64, u32),
+    /// Grants this second, per IP address.
+    grants_by_ip: HashMap<std::net::IpAddr, u32>,
+    /// Nonces of the asks answered lately, with when: a replayed ask is not answered.
+    asks_seen: HashMap<[u8; 24], Instant>,
     started: Instant,
     /// What was done so far.
     pub counts: AdmissionCounts,
@@ -157,39 +135,26 @@ pub enum Send {
 }
 
 impl Admission {
-    /// The admission state of node `me`, whose identity is `identity` (ed25519 public key)
-    /// and the X25519 form of its secret `private`.
-    pub fn new(me: NodeId, identity: [u8; 32], private: [u8; 32], now: Instant) -> Self {
+    /// The admission state of a node whose identity is `identity` (ed25519 public key),
+    /// the X25519 forms of its secret `private` and of its identity `public`.
+    pub fn new(identity: [u8; 32], private: [u8; 32], public: [u8; 32], now: Instant) -> Self {
         Admission {
-            me,
             identity,
             private,
-            keys: VecDeque::new(),
+            public,
+            pairs: HashMap::new(),
             own: VecDeque::new(),
             joining: HashMap::new(),
             asked: HashMap::new(),
-            granted_at: None,
             waiting: VecDeque::new(),
             outside: true,
             online: Vec::new(),
-            leader: None,
-            made_for: None,
-            rotate_at: None,
-            handing: HashMap::new(),
             grant_second: (0, 0),
+            grants_by_ip: HashMap::new(),
+            asks_seen: HashMap::new(),
             started: now,
             counts: AdmissionCounts::default(),
         }
-    }
-
-    /// The newest members' key and its epoch, if this node holds one.
-    pub fn members_key(&self) -> Option<(KeyEpoch, [u8; 32])> {
-        self.keys.front().copied()
-    }
-
-    /// Every members' key kept, the newest first.
-    pub fn members_keys(&self) -> impl Iterator<Item = &[u8; 32]> {
-        self.keys.iter().map(|(_, k)| k)
     }
 
     /// Whether this node is outside the room.
@@ -197,185 +162,51 @@ impl Admission {
         self.outside
     }
 
-    /// Tells admission whether this node is outside the room and who is online (`online`:
-    /// the other members' ids and addresses), and when it is.
-    pub fn set_table(&mut self, now: Instant, outside: bool, online: Vec<(NodeId, SocketAddr)>) {
+    /// Tells admission whether this node is outside the room and where the other online
+    /// members are (they are handed the join keys this node grants).
+    pub fn set_table(&mut self, outside: bool, online: Vec<SocketAddr>) {
         if outside && !self.outside {
             // Out of the room: what this node held as a member says nothing about the
             // room it will come back to. It asks again.
             self.own.clear();
             self.asked.clear();
-            self.granted_at = None;
         }
         if !outside {
             self.waiting.clear();
         }
         self.outside = outside;
         self.online = online;
-        self.handing
-            .retain(|id, _| self.online.iter().any(|(m, _)| m == id));
-        self.consider(now);
     }
 
-    /// Tells admission the leader this node follows and its term.
-    pub fn set_leader(&mut self, now: Instant, leader: Option<(NodeId, u64)>) {
-        if self.leader != leader {
-            self.leader = leader;
-            self.consider(now);
+    /// The key that seals handshakes between this node and the peer whose static key
+    /// (X25519) is `theirs`: the same at both ends, and at nobody else.
+    pub fn pair_key(&mut self, theirs: &[u8; 32]) -> [u8; 32] {
+        if let Some(k) = self.pairs.get(theirs) {
+            return *k;
         }
-    }
-
-    /// As leader, schedules a new members' key when the online members changed since the
-    /// last one (or there is none yet).
-    fn consider(&mut self, now: Instant) {
-        let Some((leader, term)) = self.leader else {
-            return;
-        };
-        if leader != self.me || self.outside {
-            self.rotate_at = None;
-            return;
+        if self.pairs.len() >= MAX_PAIR_KEYS {
+            self.pairs.clear();
         }
-        let mut ids: Vec<NodeId> = self.online.iter().map(|(id, _)| *id).collect();
-        ids.sort_unstable();
-        if self.keys.is_empty() {
-            // A leader without a key (a room just created): one at once.
-            self.rotate_at = Some(now);
-        } else if self.made_for.as_ref() != Some(&(term, ids)) {
-            self.rotate_at.get_or_insert(now + ROTATE_AFTER);
+        let shared = MontgomeryPoint(*theirs).mul_clamped(self.private);
+        let (a, b) = if self.public <= *theirs {
+            (&self.public, theirs)
         } else {
-            self.rotate_at = None;
-        }
-    }
-
-    /// When [`Admission::handle_timeout`] should run next.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        let handing = self.handing.values().map(|h| h.next).min();
-        match (self.rotate_at, handing) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Makes a new members' key when one is due, and hands the newest to members that
-    /// have not acked it; what to send goes to `send`.
-    pub fn handle_timeout(&mut self, now: Instant, send: &mut Vec<Send>) {
-        if self.rotate_at.is_some_and(|t| t <= now) {
-            self.rotate_at = None;
-            self.rotate(now);
-        }
-        let Some((epoch, key)) = self.members_key() else {
-            return;
+            (theirs, &self.public)
         };
-        let frame = key_frame(epoch, &key);
-        let mut done = Vec::new();
-        for (id, h) in self.handing.iter_mut() {
-            if h.next > now {
-                continue;
-            }
-            if h.tries >= KEY_TRIES {
-                done.push(*id);
-                continue;
-            }
-            h.tries += 1;
-            h.next = now + KEY_AGAIN;
-            send.push(Send::Session(h.addr, frame.clone()));
-        }
-        for id in done {
-            tracing::debug!("gave up handing members' key {epoch:?} to {id}");
-            self.handing.remove(&id);
-        }
+        let mut salt = [0u8; 64];
+        salt[..32].copy_from_slice(a);
+        salt[32..].copy_from_slice(b);
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(&salt), shared.as_bytes());
+        let mut key = [0u8; 32];
+        let _ = hk.expand(b"ringchat pair key v1", &mut key);
+        self.pairs.insert(*theirs, key);
+        key
     }
 
-    /// As leader: a new members' key for the online members of now.
-    fn rotate(&mut self, now: Instant) {
-        let Some((leader, term)) = self.leader else {
-            return;
-        };
-        if leader != self.me || self.outside {
-            return;
-        }
-        let mut ids: Vec<NodeId> = self.online.iter().map(|(id, _)| *id).collect();
-        ids.sort_unstable();
-        let newest = self.keys.front().map(|(e, _)| *e).unwrap_or_default();
-        let epoch = if newest.term >= term {
-            KeyEpoch {
-                term: newest.term,
-                n: newest.n + 1,
-            }
-        } else {
-            KeyEpoch { term, n: 1 }
-        };
-        self.install(epoch, rand::random());
-        self.counts.made += 1;
-        self.made_for = Some((term, ids));
-        self.handing = self
-            .online
-            .iter()
-            .map(|(id, addr)| {
-                let h = Handing {
-                    addr: *addr,
-                    next: now,
-                    tries: 0,
-                };
-                (*id, h)
-            })
-            .collect();
-        tracing::info!(
-            "made members' key {}.{} for {} online members",
-            epoch.term,
-            epoch.n,
-            self.online.len()
-        );
-    }
-
-    pub(super) fn install(&mut self, epoch: KeyEpoch, key: [u8; 32]) {
-        self.keys.push_front((epoch, key));
-        self.keys.truncate(KEPT_KEYS);
-    }
-
-    /// Takes a control message that opened in the session with member `peer` at `from`;
-    /// what to answer goes to `send`. `false` if it was malformed or not to be taken.
-    pub fn on_control(
-        &mut self,
-        now: Instant,
-        peer: NodeId,
-        from: SocketAddr,
-        frame: &[u8],
-        send: &mut Vec<Send>,
-    ) -> bool {
+    /// Takes a control message that opened in a session with a member: `false` if it was
+    /// malformed or not to be taken.
+    pub fn on_control(&mut self, now: Instant, frame: &[u8]) -> bool {
         match frame.first() {
-            Some(&KEY) if frame.len() == KEY_LEN => {
-                let epoch = KeyEpoch {
-                    term: u64_at(frame, 1),
-                    n: u64_at(frame, 9),
-                };
-                if self.leader.map(|(l, _)| l) != Some(peer) {
-                    tracing::debug!("a members' key from {peer}, who is not our leader: ignored");
-                    return false;
-                }
-                let newest = self.keys.front().map(|(e, _)| *e);
-                if newest.is_none_or(|n| epoch > n) {
-                    let mut key = [0u8; 32];
-                    key.copy_from_slice(&frame[17..49]);
-                    self.install(epoch, key);
-                    self.counts.renewed += 1;
-                    tracing::debug!("took members' key {}.{} from {peer}", epoch.term, epoch.n);
-                }
-                let mut ack = vec![KEY_ACK];
-                ack.extend_from_slice(&frame[1..17]);
-                send.push(Send::Session(from, ack));
-                true
-            }
-            Some(&KEY_ACK) if frame.len() == 17 => {
-                let epoch = KeyEpoch {
-                    term: u64_at(frame, 1),
-                    n: u64_at(frame, 9),
-                };
-                if self.members_key().map(|(e, _)| e) == Some(epoch) {
-                    self.handing.remove(&peer);
-                }
-                true
-            }
             Some(&JOIN_KEY) if frame.len() == JOIN_KEY_LEN && !self.outside => {
                 let Some(addr) = addr_from(&frame[1..20]) else {
                     return false;
@@ -410,8 +241,14 @@ impl Admission {
             }
         }
         let keys = self.joining.entry(addr).or_default();
-        keys.retain(|k| k.key != key);
-        keys.push_front(JoinKey { key, used: now });
+        if keys.iter().any(|k| k.key == key) {
+            return;
+        }
+        keys.push_front(JoinKey {
+            key,
+            used: now,
+            confirmed: false,
+        });
         keys.truncate(JOIN_KEYS_PER_ADDR);
     }
 
@@ -426,63 +263,79 @@ impl Admission {
             .collect()
     }
 
-    /// Notes that `key` opened what came from `from`: it is the one to answer with.
+    /// Notes that `key` opened what came from `from`: the node there holds it, and it is
+    /// the one to answer with (whichever list it came from: a key this node granted, or
+    /// one granted to it, as two nodes outside the room ask each other). This node's own
+    /// keys stay fresh only while it is outside the room: once in, they expire
+    /// [`JOIN_KEY_LIFE`] after their last use outside, whoever sends with them.
     pub fn used(&mut self, now: Instant, from: SocketAddr, key: &[u8; 32]) {
-        if let Some(keys) = self.joining.get_mut(&from)
-            && let Some(i) = keys.iter().position(|k| &k.key == key)
+        if self.outside
+            && let Some(i) = self.own.iter().position(|k| &k.key == key)
+            && let Some(mut k) = self.own.remove(i)
         {
-            let mut k = keys.remove(i).unwrap_or(JoinKey {
-                key: *key,
-                used: now,
-            });
-            k.used = now;
-            keys.push_front(k);
-            return;
-        }
-        if let Some(i) = self.own.iter().position(|k| &k.key == key) {
-            let mut k = self.own.remove(i).unwrap_or(JoinKey {
-                key: *key,
-                used: now,
-            });
             k.used = now;
             self.own.push_front(k);
         }
+        self.remember(now, from, *key);
+        if let Some(keys) = self.joining.get_mut(&from)
+            && let Some(i) = keys.iter().position(|k| &k.key == key)
+            && let Some(mut k) = keys.remove(i)
+        {
+            k.used = now;
+            k.confirmed = true;
+            keys.push_front(k);
+        }
     }
 
-    /// The join key to seal what goes to `to` with: a member uses the newest key of the
-    /// node joining there; a node outside the room its own newest. `None` if there is none.
-    pub fn join_key_for(&self, now: Instant, to: SocketAddr) -> Option<[u8; 32]> {
+    /// The join keys to seal what goes to `to` with (a copy under each): the key of the
+    /// node joining there that opened something from it here; else every fresh key held
+    /// for it (one of them is its own: the others came from asks forged from its address,
+    /// which it cannot open, so they cost it nothing); else this node's own newest (for a
+    /// node outside the room, asked by nobody at `to`). Empty if there is none.
+    pub fn join_keys_for(&self, now: Instant, to: SocketAddr) -> Vec<[u8; 32]> {
         let fresh = |k: &&JoinKey| now.saturating_duration_since(k.used) < JOIN_KEY_LIFE;
-        if self.outside {
-            return self.own.iter().find(fresh).map(|k| k.key);
+        if let Some(keys) = self.joining.get(&to) {
+            if let Some(k) = keys.iter().filter(fresh).find(|k| k.confirmed) {
+                return vec![k.key];
+            }
+            let all: Vec<[u8; 32]> = keys.iter().filter(fresh).map(|k| k.key).collect();
+            if !all.is_empty() {
+                return all;
+            }
         }
+        self.own
+            .iter()
+            .find(fresh)
+            .map(|k| k.key)
+            .into_iter()
+            .collect()
+    }
+
+    /// The join key to seal a handshake for `to` with: that of the node joining there
+    /// that opened something from it here, else this node's own newest (outside the
+    /// room, or for a member not in our table yet).
+    pub fn handshake_key_for(&self, now: Instant, to: SocketAddr) -> Option<[u8; 32]> {
+        let fresh = |k: &&JoinKey| now.saturating_duration_since(k.used) < JOIN_KEY_LIFE;
         self.joining
             .get(&to)
-            .and_then(|keys| keys.iter().find(fresh))
+            .and_then(|keys| keys.iter().filter(fresh).find(|k| k.confirmed))
             .or_else(|| self.own.iter().find(fresh))
             .map(|k| k.key)
     }
 
-    /// Whether a node joins at `to` (a member holds a join key for it).
+    /// Whether a node joins at `to`: a join key for it opened something from there.
     pub fn joins_at(&self, now: Instant, to: SocketAddr) -> bool {
         self.joining.get(&to).is_some_and(|keys| {
             keys.iter()
-                .any(|k| now.saturating_duration_since(k.used) < JOIN_KEY_LIFE)
+                .any(|k| k.confirmed && now.saturating_duration_since(k.used) < JOIN_KEY_LIFE)
         })
     }
 
-    /// Outside the room: whether to ask the member at `to` for a join key now, noting
-    /// that we do. A node asks when it has no join key, or when it got its last one more
-    /// than [`ASK_AGAIN`] ago and still joins (the members that hold it may have lost it);
-    /// never the same member twice within [`ASK_AGAIN`].
+    /// Outside the room: whether to ask the node at `to` for a join key now (none asked
+    /// there within [`ASK_AGAIN`]), noting that we do. A node asks each node it turns to:
+    /// one outside the room (restarting too) knows only the keys it granted itself.
     pub fn should_ask(&mut self, now: Instant, to: SocketAddr) -> bool {
         if !self.outside {
-            return false;
-        }
-        if self
-            .granted_at
-            .is_some_and(|at| now.saturating_duration_since(at) < ASK_AGAIN)
-        {
             return false;
         }
         if self
@@ -512,18 +365,27 @@ impl Admission {
         std::mem::take(&mut self.waiting)
     }
 
-    /// An ask for a join key, sealed with the room key `room`.
+    /// An ask for a join key, sealed with the room key `room`: this node's identity and
+    /// the time (milliseconds since the Unix epoch), so that a captured ask is not
+    /// answered again (see [`ASK_FRESH`]).
     pub fn ask(&self, room: &[u8; 32]) -> Vec<u8> {
+        self.ask_at(room, unix_millis())
+    }
+
+    /// An ask as [`Admission::ask`] makes it, at time `millis`.
+    fn ask_at(&self, room: &[u8; 32], millis: u64) -> Vec<u8> {
         let mut out = Vec::with_capacity(ASK_LEN);
         out.push(ASK);
         let nonce: [u8; 24] = rand::random();
         out.extend_from_slice(&nonce);
+        let mut body = self.identity.to_vec();
+        body.extend_from_slice(&millis.to_le_bytes());
         let cipher = XChaCha20Poly1305::new(room.into());
         let sealed = cipher
             .encrypt(
                 &XNonce::from(nonce),
                 Payload {
-                    msg: &self.identity,
+                    msg: &body,
                     aad: &[ASK],
                 },
             )
@@ -533,9 +395,10 @@ impl Admission {
         out
     }
 
-    /// Answers an ask that came from `from`, if this node is a member holding the room key
-    /// `room`: the grant for the asker, and the join key for every
-    /// online member; nothing from a node outside the room. `Err` with why an ask is bad.
+    /// Answers an ask that came from `from`, if this node holds the room key `room`: the
+    /// grant for the asker, and the join key for every online member (in the room; a node
+    /// outside it answers too, for the join exchange with itself: nodes restarting at once
+    /// tell each other so). `Err` with why an ask is not answered.
     pub fn answer(
         &mut self,
         now: Instant,
@@ -547,43 +410,56 @@ impl Admission {
         if ask.len() != ASK_LEN || ask[0] != ASK {
             return Err("a malformed ask");
         }
-        if self.outside {
-            // Not a member (yet, or any more): not for us to let anyone in. Not a fault
-            // of the asker's (a room's creator is asked before its first table, say):
-            // it asks again.
-            tracing::debug!("an ask from {from}, and this node is not in the room: no answer");
-            return Ok(());
-        }
         let mut nonce = [0u8; 24];
         nonce.copy_from_slice(&ask[1..25]);
         let cipher = XChaCha20Poly1305::new(room.into());
-        let identity = cipher
+        let body = cipher
             .decrypt(
                 &XNonce::from(nonce),
                 Payload {
-                    msg: &ask[25..25 + 32 + 16],
+                    msg: &ask[25..25 + ASK_BODY + 16],
                     aad: &[ASK],
                 },
             )
             .map_err(|_| "an ask that does not open with the room key")?;
-        let identity: [u8; 32] = identity.try_into().map_err(|_| "a malformed ask")?;
+        if body.len() != ASK_BODY {
+            return Err("a malformed ask");
+        }
+        let mut identity = [0u8; 32];
+        identity.copy_from_slice(&body[..32]);
+        let at = u64_at(&body, 32);
+        if unix_millis().abs_diff(at) > ASK_FRESH.as_millis() as u64 {
+            return Err("an ask that is not fresh (a replay, or a clock far off)");
+        }
+        self.asks_seen
+            .retain(|_, seen| now.saturating_duration_since(*seen) < 2 * ASK_FRESH);
+        if self.asks_seen.contains_key(&nonce) {
+            return Err("an ask answered before (a replay)");
+        }
         let second = now.saturating_duration_since(self.started).as_secs();
         if self.grant_second.0 != second {
             self.grant_second = (second, 0);
+            self.grants_by_ip.clear();
         }
-        if self.grant_second.1 >= GRANTS_PER_SECOND {
+        let by_ip = self.grants_by_ip.get(&from.ip()).copied().unwrap_or(0);
+        if self.grant_second.1 >= GRANTS_PER_SECOND || by_ip >= GRANTS_PER_IP {
             return Err("an ask over the grants' rate");
+        }
+        if self.asks_seen.len() >= MAX_ASKS_SEEN {
+            return Err("an ask over the grants' rate (too many asks lately)");
         }
         let key: [u8; 32] = rand::random();
         let grant = seal_grant(&identity, &key).ok_or("an ask from no valid identity")?;
+        self.asks_seen.insert(nonce, now);
         self.grant_second.1 += 1;
+        *self.grants_by_ip.entry(from.ip()).or_default() += 1;
         self.counts.granted += 1;
         self.remember(now, from, key);
         send.push(Send::Wire(from, grant));
         let mut hand = vec![JOIN_KEY];
         hand.extend_from_slice(&addr_bytes(from));
         hand.extend_from_slice(&key);
-        for (_, addr) in &self.online {
+        for addr in &self.online {
             send.push(Send::Session(*addr, hand.clone()));
         }
         Ok(())
@@ -599,22 +475,22 @@ impl Admission {
             return false;
         };
         self.own.retain(|k| k.key != key);
-        self.own.push_front(JoinKey { key, used: now });
+        self.own.push_front(JoinKey {
+            key,
+            used: now,
+            confirmed: true,
+        });
         self.own.truncate(JOIN_KEYS_PER_ADDR);
-        self.granted_at = Some(now);
         self.counts.taken += 1;
         true
     }
 }
 
-/// A members' key message.
-fn key_frame(epoch: KeyEpoch, key: &[u8; 32]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(KEY_LEN);
-    f.push(KEY);
-    f.extend_from_slice(&epoch.term.to_le_bytes());
-    f.extend_from_slice(&epoch.n.to_le_bytes());
-    f.extend_from_slice(key);
-    f
+/// Milliseconds since the Unix epoch (0 if the clock is before it).
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> u64 {

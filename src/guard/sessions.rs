@@ -276,6 +276,17 @@ impl Sessions {
         self.by_addr.get(&to).copied()
     }
 
+    /// The static key (X25519) of the member datagrams for `to` go to, if any.
+    pub fn static_at(&self, to: SocketAddr) -> Option<[u8; 32]> {
+        let (id, _) = self.by_addr.get(&to)?;
+        self.static_of(*id)
+    }
+
+    /// The static key (X25519) of member `id`, if we hold sessions with it (or may).
+    pub fn static_of(&self, id: NodeId) -> Option<[u8; 32]> {
+        self.peers.get(&id).map(|p| p.remote_static)
+    }
+
     /// Whether we hold a session we may send on with the member at `to`.
     pub fn has_session(&mut self, now: Instant, to: SocketAddr) -> bool {
         let Some((id, _)) = self.by_addr.get(&to) else {

@@ -309,8 +309,6 @@ impl FakeMember {
                                 table.push(m.clone());
                             }
                             guard.set_table(false, &table);
-                            // Its leader, whose members' key it then takes.
-                            guard.set_leader(Some((w.epoch.leader, w.epoch.term)));
                         }
                         let ack = encode(&Envelope {
                             from: me,

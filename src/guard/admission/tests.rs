@@ -1,4 +1,4 @@
-//! Admission's own tests: asks and grants, join keys, the members' key.
+//! Admission's own tests: asks and grants, join keys, pair keys.
 
 use super::*;
 use ed25519_dalek::SigningKey;
@@ -12,21 +12,13 @@ fn admission(n: u8, now: Instant) -> Admission {
     let secret = [n; 32];
     let statics = super::super::StaticKeys::from_identity(&secret);
     let public = SigningKey::from_bytes(&secret).verifying_key().to_bytes();
-    Admission::new(NodeId(u64::from(n)), public, statics.private, now)
+    Admission::new(public, statics.private, statics.public, now)
 }
 
-/// A member `n` in the room, leading it with `others` online, holding a members' key.
+/// A member `n` in the room, with the other online members at `others`' ports.
 fn leader(n: u8, others: &[(u8, u16)], now: Instant) -> Admission {
     let mut a = admission(n, now);
-    let online = others
-        .iter()
-        .map(|(m, port)| (NodeId(u64::from(*m)), addr(*port)))
-        .collect();
-    a.set_table(now, false, online);
-    a.set_leader(now, Some((NodeId(u64::from(n)), 3)));
-    let mut sends = Vec::new();
-    a.handle_timeout(now + ROTATE_AFTER, &mut sends);
-    assert!(a.members_key().is_some(), "the leader made a members' key");
+    a.set_table(false, others.iter().map(|(_, port)| addr(*port)).collect());
     a
 }
 
@@ -64,26 +56,29 @@ fn an_ask_gets_a_join_key_that_only_the_asking_identity_opens() {
     assert!(!thief.take_grant(t0, at_member, grant));
     // The asker can, and then holds the key the member keeps for its address.
     assert!(joiner.take_grant(t0, at_member, grant));
-    // With a fresh join key, it does not ask the leader it turns to next; it asks again
-    // only if its join stalls.
+    // It asks each node it turns to, each at most once within ASK_AGAIN.
+    assert!(joiner.should_ask(t0, addr(6009)));
     assert!(!joiner.should_ask(t0, addr(6009)));
     assert!(joiner.should_ask(t0 + ASK_AGAIN, addr(6009)));
-    let key = joiner
-        .join_key_for(t0, at_member)
-        .expect("its own join key");
-    assert_eq!(member.join_key_for(t0, at_joiner), Some(key));
+    let key = joiner.join_keys_for(t0, at_member)[0];
+    assert_eq!(member.join_keys_for(t0, at_joiner), vec![key]);
     assert_eq!(member.join_keys_from(t0, at_joiner), vec![key]);
+    // Not used for a handshake until something from the joiner opened with it here.
+    assert!(!member.joins_at(t0, at_joiner));
+    member.used(t0, at_joiner, &key);
+    assert!(member.joins_at(t0, at_joiner));
+    assert_eq!(member.handshake_key_for(t0, at_joiner), Some(key));
     // Unasked, a grant is not taken.
     let mut other = admission(8, t0);
     assert!(!other.take_grant(t0, at_member, grant));
     // The join key is forgotten when unused for its life.
     let later = t0 + JOIN_KEY_LIFE;
-    assert_eq!(member.join_key_for(later, at_joiner), None);
-    assert_eq!(joiner.join_key_for(later, at_member), None);
+    assert!(member.join_keys_for(later, at_joiner).is_empty());
+    assert!(joiner.join_keys_for(later, at_member).is_empty());
 }
 
 #[test]
-fn asks_are_answered_only_by_members_holding_the_same_room_key() {
+fn asks_are_answered_only_with_the_same_room_key_fresh_once_and_within_the_rate() {
     let t0 = Instant::now();
     let joiner = admission(5, t0);
     let mut member = leader(1, &[], t0);
@@ -98,107 +93,123 @@ fn asks_are_answered_only_by_members_holding_the_same_room_key() {
         member.answer(t0, addr(6005), &ROOM, &short, &mut sends),
         Err("a malformed ask")
     );
-    // A node outside the room answers nothing.
-    let mut outsider = admission(3, t0);
+    // A captured ask is answered once; an old one (or one from a clock far off) never.
+    let ask = joiner.ask(&ROOM);
+    member
+        .answer(t0, addr(6005), &ROOM, &ask, &mut sends)
+        .unwrap();
     assert_eq!(
-        outsider.answer(t0, addr(6005), &ROOM, &joiner.ask(&ROOM), &mut sends),
-        Ok(())
+        member.answer(t0, addr(6005), &ROOM, &ask, &mut sends),
+        Err("an ask answered before (a replay)")
     );
-    assert!(sends.is_empty());
-    // At most GRANTS_PER_SECOND a second.
-    for _ in 0..GRANTS_PER_SECOND {
+    let stale = unix_millis() - ASK_FRESH.as_millis() as u64 - 1000;
+    assert_eq!(
+        member.answer(
+            t0,
+            addr(6005),
+            &ROOM,
+            &joiner.ask_at(&ROOM, stale),
+            &mut sends
+        ),
+        Err("an ask that is not fresh (a replay, or a clock far off)")
+    );
+    // A node outside the room answers too, for its own join exchange (no one to hand
+    // the key on to): nodes restarting at once tell each other so.
+    let mut outsider = admission(3, t0);
+    let mut theirs = Vec::new();
+    outsider
+        .answer(t0, addr(6005), &ROOM, &joiner.ask(&ROOM), &mut theirs)
+        .unwrap();
+    assert!(matches!(&theirs[..], [Send::Wire(..)]), "{theirs:?}");
+    // At most GRANTS_PER_IP a second from one IP address, GRANTS_PER_SECOND from all.
+    let t1 = t0 + Duration::from_secs(1);
+    for _ in 0..GRANTS_PER_IP {
         member
-            .answer(t0, addr(6005), &ROOM, &joiner.ask(&ROOM), &mut sends)
+            .answer(t1, addr(6005), &ROOM, &joiner.ask(&ROOM), &mut sends)
             .expect("within the rate");
     }
     assert_eq!(
-        member.answer(t0, addr(6005), &ROOM, &joiner.ask(&ROOM), &mut sends),
+        member.answer(t1, addr(6006), &ROOM, &joiner.ask(&ROOM), &mut sends),
         Err("an ask over the grants' rate")
     );
-    assert_eq!(member.counts.granted, u64::from(GRANTS_PER_SECOND));
+    let from_ip = |i: u32| SocketAddr::from(([127, 0, 1, i as u8], 7000));
+    for i in 0..GRANTS_PER_SECOND - GRANTS_PER_IP {
+        member
+            .answer(t1, from_ip(i), &ROOM, &joiner.ask(&ROOM), &mut sends)
+            .expect("within the rate");
+    }
+    assert_eq!(
+        member.answer(t1, from_ip(200), &ROOM, &joiner.ask(&ROOM), &mut sends),
+        Err("an ask over the grants' rate")
+    );
+    assert_eq!(member.counts.granted, u64::from(GRANTS_PER_SECOND) + 1);
     // Join keys kept per address are bounded.
     assert_eq!(
-        member.join_keys_from(t0, addr(6005)).len(),
+        member.join_keys_from(t1, addr(6005)).len(),
         JOIN_KEYS_PER_ADDR
     );
 }
 
-/// The leader makes a new members' key whenever the online members change, hands it to
-/// each over its session until acked; a member takes it only from its leader, and only
-/// a newer one.
+/// Asks forged from a node's address make keys that node does not hold: the join
+/// exchange then goes under each key held for it (its own among them) until one of its
+/// own datagrams opens, and a handshake only under the key that did.
 #[test]
-fn the_leader_renews_the_members_key_on_every_change() {
+fn asks_forged_from_an_address_do_not_take_its_join_exchange_or_handshakes() {
     let t0 = Instant::now();
-    let mut lead = leader(1, &[(2, 6002), (3, 6003)], t0);
-    let (e1, k1) = lead.members_key().unwrap();
-    assert_eq!(e1, KeyEpoch { term: 3, n: 1 });
-    // Sent at once (by `leader`), and again until acked.
+    let mut member = leader(1, &[], t0);
+    let mut joiner = admission(5, t0);
+    let forger = admission(9, t0);
+    let (at_member, at_joiner) = (addr(6001), addr(6005));
+    assert!(joiner.should_ask(t0, at_member));
     let mut sends = Vec::new();
-    lead.handle_timeout(t0 + ROTATE_AFTER + KEY_AGAIN, &mut sends);
-    assert_eq!(sends.len(), 2, "one for each online member: {sends:?}");
-    let Send::Session(_, frame) = &sends[0] else {
+    member
+        .answer(t0, at_joiner, &ROOM, &joiner.ask(&ROOM), &mut sends)
+        .unwrap();
+    let Send::Wire(_, grant) = &sends[0] else {
         panic!()
     };
-    let mut m2 = admission(2, t0);
-    m2.set_table(t0, false, vec![(NodeId(1), addr(6001))]);
-    // Not from its leader: ignored, not acked.
-    let mut answers = Vec::new();
-    assert!(!m2.on_control(t0, NodeId(1), addr(6001), frame, &mut answers));
-    assert!(answers.is_empty() && m2.members_key().is_none());
-    m2.set_leader(t0, Some((NodeId(1), 3)));
-    assert!(!m2.on_control(t0, NodeId(3), addr(6003), frame, &mut answers));
-    assert!(m2.on_control(t0, NodeId(1), addr(6001), frame, &mut answers));
-    assert_eq!(m2.members_key(), Some((e1, k1)));
-    let [Send::Session(to, ack)] = &answers[..] else {
-        panic!("{answers:?}")
-    };
-    assert_eq!(*to, addr(6001));
-    // Acked by 2: sent again only to 3.
-    assert!(lead.on_control(t0, NodeId(2), addr(6002), ack, &mut Vec::new()));
-    let mut again = Vec::new();
-    lead.handle_timeout(t0 + ROTATE_AFTER + 2 * KEY_AGAIN, &mut again);
-    assert!(
-        matches!(&again[..], [Send::Session(a, _)] if *a == addr(6003)),
-        "{again:?}"
-    );
-    // 3 leaves: a new key, newer, that 2 takes; the old one stays for opening.
-    let t1 = t0 + Duration::from_secs(1);
-    lead.set_table(t1, false, vec![(NodeId(2), addr(6002))]);
-    let mut sends = Vec::new();
-    lead.handle_timeout(t1 + ROTATE_AFTER, &mut sends);
-    let (e2, k2) = lead.members_key().unwrap();
-    assert!(e2 > e1 && k2 != k1);
-    let [Send::Session(_, frame2)] = &sends[..] else {
-        panic!("{sends:?}")
-    };
-    assert!(m2.on_control(t1, NodeId(1), addr(6001), frame2, &mut Vec::new()));
-    assert_eq!(m2.members_key(), Some((e2, k2)));
-    assert_eq!(m2.members_keys().count(), 2);
-    // The older key again (a late resend): kept, not taken as the newest.
-    assert!(m2.on_control(t1, NodeId(1), addr(6001), frame, &mut Vec::new()));
-    assert_eq!(m2.members_key(), Some((e2, k2)));
-    // Nothing changes: no new key.
-    lead.set_table(t1, false, vec![(NodeId(2), addr(6002))]);
-    assert!(lead.poll_timeout().is_none_or(|t| t > t1 + ROTATE_AFTER));
-    // A new leader (a higher term) makes one above every earlier key.
-    let mut m2 = m2;
-    m2.set_leader(t1, Some((NodeId(2), 4)));
-    let mut sends = Vec::new();
-    m2.handle_timeout(t1 + ROTATE_AFTER, &mut sends);
-    assert_eq!(m2.members_key().unwrap().0, KeyEpoch { term: 4, n: 1 });
-    // Old keys are kept up to KEPT_KEYS.
-    let mut lead = lead;
-    for i in 0..2 * KEPT_KEYS as u64 {
-        let t = t1 + Duration::from_secs(2 + i);
-        let online = if i % 2 == 0 {
-            vec![]
-        } else {
-            vec![(NodeId(2), addr(6002))]
-        };
-        lead.set_table(t, false, online);
-        lead.handle_timeout(t + ROTATE_AFTER, &mut Vec::new());
+    assert!(joiner.take_grant(t0, at_member, grant));
+    let own = joiner.join_keys_for(t0, at_member)[0];
+    // Two asks forged from the joiner's address, each answered.
+    for _ in 0..2 {
+        member
+            .answer(t0, at_joiner, &ROOM, &forger.ask(&ROOM), &mut Vec::new())
+            .unwrap();
     }
-    assert_eq!(lead.members_keys().count(), KEPT_KEYS);
+    let copies = member.join_keys_for(t0, at_joiner);
+    assert_eq!(copies.len(), 3);
+    assert!(copies.contains(&own));
+    assert!(!member.joins_at(t0, at_joiner));
+    assert_eq!(member.handshake_key_for(t0, at_joiner), None);
+    // The joiner's own datagram opened with its key: that key alone from now on.
+    member.used(t0, at_joiner, &own);
+    assert_eq!(member.join_keys_for(t0, at_joiner), vec![own]);
+    assert_eq!(member.handshake_key_for(t0, at_joiner), Some(own));
+    // A forged ask from a member's address never makes its handshakes go under a join
+    // key it does not hold.
+    member
+        .answer(t0, addr(6002), &ROOM, &forger.ask(&ROOM), &mut Vec::new())
+        .unwrap();
+    assert!(!member.joins_at(t0, addr(6002)));
+}
+
+/// A pair key is the same at both ends of a pair, and differs for every other pair.
+#[test]
+fn a_pair_key_is_shared_by_its_pair_alone() {
+    let t0 = Instant::now();
+    let statics = |n: u8| super::super::StaticKeys::from_identity(&[n; 32]).public;
+    let (mut a, mut b, mut c) = (admission(1, t0), admission(2, t0), admission(3, t0));
+    let ab = a.pair_key(&statics(2));
+    assert_eq!(b.pair_key(&statics(1)), ab);
+    assert_ne!(c.pair_key(&statics(1)), ab);
+    assert_ne!(c.pair_key(&statics(2)), ab);
+    assert_ne!(a.pair_key(&statics(3)), ab);
+    // Computed once, kept, and bounded.
+    assert_eq!(a.pair_key(&statics(2)), ab);
+    for n in 0..=255u8 {
+        a.pair_key(&[n; 32]);
+    }
+    assert!(a.pairs.len() <= MAX_PAIR_KEYS);
 }
 
 #[test]
@@ -208,10 +219,13 @@ fn join_keys_handed_on_are_bounded_and_malformed_control_is_refused() {
     let mut hand = vec![JOIN_KEY];
     hand.extend_from_slice(&addr_bytes(addr(7000)));
     hand.extend_from_slice(&[4; 32]);
-    assert!(m.on_control(t0, NodeId(2), addr(6002), &hand, &mut Vec::new()));
+    assert!(m.on_control(t0, &hand));
     assert_eq!(m.join_keys_from(t0, addr(7000)), vec![[4; 32]]);
-    assert!(!m.on_control(t0, NodeId(2), addr(6002), &hand[..10], &mut Vec::new()));
-    assert!(!m.on_control(t0, NodeId(2), addr(6002), &[KEY, 1, 2], &mut Vec::new()));
+    assert!(!m.on_control(t0, &hand[..10]));
+    assert!(!m.on_control(t0, &[0xC9, 1, 2]));
+    // Outside the room, none is taken.
+    let mut out = admission(4, t0);
+    assert!(!out.on_control(t0, &hand));
     for a in [
         addr(1),
         SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], 9)),
@@ -223,7 +237,7 @@ fn join_keys_handed_on_are_bounded_and_malformed_control_is_refused() {
         let mut hand = vec![JOIN_KEY];
         hand.extend_from_slice(&addr_bytes(addr(10_000 + port)));
         hand.extend_from_slice(&[5; 32]);
-        assert!(m.on_control(t0, NodeId(2), addr(6002), &hand, &mut Vec::new()));
+        assert!(m.on_control(t0, &hand));
     }
     assert!(m.joining.len() <= MAX_JOINING);
 }
@@ -244,9 +258,9 @@ fn a_node_that_leaves_asks_again() {
         panic!()
     };
     assert!(joiner.take_grant(t0, addr(6001), grant));
-    joiner.set_table(t0, false, vec![(NodeId(1), addr(6001))]);
-    joiner.set_table(t0, true, vec![]);
-    assert_eq!(joiner.join_key_for(t0, addr(6001)), None);
+    joiner.set_table(false, vec![addr(6001)]);
+    joiner.set_table(true, vec![]);
+    assert!(joiner.join_keys_for(t0, addr(6001)).is_empty());
     assert!(joiner.should_ask(t0, addr(6001)));
     for i in 0..MAX_WAITING + 5 {
         joiner.wait(addr(6001), vec![i as u8]);
@@ -254,4 +268,39 @@ fn a_node_that_leaves_asks_again() {
     let waiting = joiner.take_waiting();
     assert_eq!(waiting.len(), MAX_WAITING);
     assert_eq!(waiting.front().unwrap().1, vec![5u8]);
+}
+
+/// Two nodes outside the room ask each other: a key one granted the other may seal what
+/// comes back. Whichever key opened something from an address is the one used there.
+#[test]
+fn the_key_that_opened_something_from_an_address_answers_it() {
+    let t0 = Instant::now();
+    let (mut x, mut y) = (admission(1, t0), admission(2, t0));
+    let (at_x, at_y) = (addr(6001), addr(6002));
+    assert!(x.should_ask(t0, at_y) && y.should_ask(t0, at_x));
+    let mut to_x = Vec::new();
+    y.answer(t0, at_x, &ROOM, &x.ask(&ROOM), &mut to_x).unwrap();
+    let Send::Wire(_, grant) = &to_x[0] else {
+        panic!()
+    };
+    assert!(x.take_grant(t0, at_y, grant));
+    let granted_to_x = x.join_keys_for(t0, addr(6099))[0];
+    // x seals for y with the key y granted it; y opens it with the key it granted.
+    assert_eq!(x.join_keys_for(t0, at_y), vec![granted_to_x]);
+    assert_eq!(y.join_keys_from(t0, at_x), vec![granted_to_x]);
+    // y answers with it, and once y is in the room, its handshakes to x go under it.
+    y.set_table(false, vec![]);
+    y.used(t0, at_x, &granted_to_x);
+    assert_eq!(y.handshake_key_for(t0, at_x), Some(granted_to_x));
+    // And the other way: a key of a node's own (granted to it) opening something from
+    // an address makes it the one for that address.
+    let mut z = admission(3, t0);
+    z.own.push_front(JoinKey {
+        key: [9; 32],
+        used: t0,
+        confirmed: true,
+    });
+    z.used(t0, at_x, &[9; 32]);
+    assert!(z.joins_at(t0, at_x));
+    assert_eq!(z.join_keys_for(t0, at_x), vec![[9; 32]]);
 }

@@ -53,8 +53,6 @@ fn room(nodes: &[&Node]) {
     let table: Vec<Member> = nodes.iter().map(|n| online(n)).collect();
     for n in nodes {
         n.guard.set_table(false, &table);
-        // In a keyed room, the members' key the leader gave them all.
-        n.guard.hold_members_key([0x42; KEY_BYTES]);
     }
 }
 
@@ -345,7 +343,6 @@ fn a_newcomer_takes_the_leaders_session_and_then_only_members() {
     // (the room key seals only the ask).
     newcomer.guard.send(t0, leader.addr, &join(newcomer.id));
     leader.guard.set_table(false, &[online(&leader)]);
-    leader.guard.hold_members_key([0x42; KEY_BYTES]);
     let (got, wire) = run(t0, &[&leader, &newcomer]);
     assert_eq!(got, vec![(0, join(newcomer.id))]);
     let firsts: Vec<u8> = wire.iter().map(|(_, b)| b[0]).collect();
@@ -359,6 +356,10 @@ fn a_newcomer_takes_the_leaders_session_and_then_only_members() {
     outsider.guard.send(t0, leader.addr, &join(outsider.id));
     while outsider.guard.poll_transmit().is_some() {}
     for (_, bytes) in &wire {
+        if bytes[0] == admission::ASK {
+            // The ask names the newcomer's identity key (public), nothing else.
+            continue;
+        }
         assert!(
             matches!(
                 outsider.guard.receive(t0, leader.addr, bytes),
@@ -378,15 +379,12 @@ fn a_newcomer_takes_the_leaders_session_and_then_only_members() {
     assert_eq!(got, vec![(1, welcome)]);
     // Inside, the newcomer keeps that session (the leader is in its table) and answers.
     newcomer.guard.set_table(false, &table);
-    newcomer.guard.hold_members_key([0x42; KEY_BYTES]);
     newcomer
         .guard
         .send(t0, leader.addr, &dm(newcomer.id, "thanks"));
     let (got, _) = run(t0, &[&leader, &newcomer]);
     assert_eq!(got, vec![(0, dm(newcomer.id, "thanks"))]);
-    // A key holder that is no member (one that left, with a members' key of then) cannot
-    // start a session with it any more.
-    outsider.guard.hold_members_key([0x42; KEY_BYTES]);
+    // A key holder that is no member cannot start a session with it any more.
     outsider
         .guard
         .set_table(false, &[online(&outsider), online(&newcomer)]);
@@ -423,3 +421,55 @@ fn both_sides_may_start_at_once() {
 }
 
 mod renewal;
+
+/// Two nodes restarting at once are both outside the room: each answers the other's ask,
+/// for the join exchange between the two of them (how one tells the other it is
+/// restarting too).
+#[test]
+fn two_nodes_outside_the_room_exchange_the_join_exchange() {
+    let t0 = Instant::now();
+    let key = Some([3u8; KEY_BYTES]);
+    let (x, y) = (node(1, key), node(2, key));
+    x.guard.set_table(true, &[online(&x), online(&y)]);
+    y.guard.set_table(true, &[online(&x), online(&y)]);
+    x.guard.send(t0, y.addr, &join(x.id));
+    y.guard.send(t0, x.addr, &join(y.id));
+    let (got, _) = run(t0, &[&x, &y]);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got.contains(&(1, join(x.id))) && got.contains(&(0, join(y.id))));
+}
+
+/// Handshakes between members go under their pair key: one that names a node that holds
+/// no member's entry here (one that left, say) is refused before any key agreement.
+#[test]
+fn a_handshake_from_no_member_is_refused_before_any_key_agreement() {
+    let t0 = Instant::now();
+    let key = Some([3u8; KEY_BYTES]);
+    let (alice, bob, dave) = (node(1, key), node(2, key), node(4, key));
+    room(&[&alice, &bob, &dave]);
+    // Alice and bob drop dave (he left by his own word).
+    let table = vec![
+        online(&alice),
+        online(&bob),
+        entry(&dave, Presence::Offline, dave.id),
+    ];
+    alice.guard.set_table(false, &table);
+    bob.guard.set_table(false, &table);
+    dave.guard.send(t0, bob.addr, &dm(dave.id, "let me back"));
+    let (_, init) = dave.guard.poll_transmit().unwrap();
+    assert_eq!(init[0], crate::guard::SEALED);
+    assert_eq!(
+        bob.guard.receive(t0, dave.addr, &init),
+        Err(Refused::NotAMember(dave.id))
+    );
+    // Alice's to bob opens at bob alone: carol, a member too, cannot open it.
+    let carol = node(3, key);
+    room(&[&alice, &bob, &carol]);
+    alice.guard.send(t0, bob.addr, &dm(alice.id, "hi"));
+    let (_, init) = alice.guard.poll_transmit().unwrap();
+    assert_eq!(
+        carol.guard.receive(t0, alice.addr, &init),
+        Err(Refused::Unauthentic)
+    );
+    assert_eq!(bob.guard.receive(t0, alice.addr, &init), Ok(None));
+}
