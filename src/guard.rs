@@ -344,7 +344,10 @@ impl Guard {
             return;
         };
         match admission.as_mut() {
-            Some(admission) => self.seal_join(now, to, bytes, admission, out),
+            Some(admission) => {
+                let member = sessions.static_at(to);
+                self.seal_join(now, to, bytes, member, admission, out)
+            }
             None => out.push_back(Out {
                 to,
                 bytes,
@@ -353,14 +356,17 @@ impl Guard {
         }
     }
 
-    /// Seals the join exchange `plain` for `to` with a join key: outside the room our own
-    /// (asking the member there for one now and then, and keeping `plain` until one comes
-    /// if we have none), inside that of the node joining there.
+    /// Seals the join exchange `plain` for `to`: with the join key of the node joining
+    /// there, once one opened something from it; else, from a member to a member (`member`:
+    /// the static key of the one at `to`, a partition healing, say), with their pair key;
+    /// else with the join keys held for `to`, or outside the room our own (asking the node
+    /// there for one now and then, and keeping `plain` until one comes if we have none).
     fn seal_join(
         &self,
         now: Instant,
         to: SocketAddr,
         plain: Vec<u8>,
+        member: Option<[u8; 32]>,
         admission: &mut Admission,
         out: &mut VecDeque<Out>,
     ) {
@@ -370,7 +376,18 @@ impl Guard {
         {
             out.push_back(Out {
                 to,
-                bytes: admission.ask(room),
+                bytes: admission.ask(now, room, to),
+                handshake: false,
+            });
+        }
+        if !admission.is_outside()
+            && admission.confirmed_for(now, to).is_none()
+            && let Some(theirs) = member
+        {
+            let key = admission.pair_key(&theirs);
+            return out.push_back(Out {
+                to,
+                bytes: self.seal_under(SEALED, &key, &plain),
                 handshake: false,
             });
         }
@@ -548,8 +565,9 @@ impl Guard {
                 Ok(None)
             }
             Some(SEALED) => {
-                // In a keyed room with sessions, only handshakes between members travel
-                // so, sealed with their pair key: the sender's, from our table.
+                // In a keyed room with sessions, handshakes between members travel so, and
+                // the join exchange between them, sealed with their pair key: the
+                // sender's, from our table.
                 let admission = admission.as_mut().ok_or(Refused::NoKey)?;
                 let sender = datagram
                     .get(1..9)
@@ -560,12 +578,22 @@ impl Guard {
                     .static_of(sender)
                     .ok_or(Refused::NotAMember(sender))?;
                 let key = admission.pair_key(&theirs);
-                let (_, _, inner) = Self::open_under(&key, datagram)?;
-                if !matches!(inner.first(), Some(&(frame::INIT | frame::RESPONSE))) {
-                    return Err(Refused::OutsideSession("sealed with a pair key"));
+                let (_, pn, inner) = Self::open_under(&key, datagram)?;
+                if matches!(inner.first(), Some(&(frame::INIT | frame::RESPONSE))) {
+                    sessions.on_handshake(now, from, &inner, out)?;
+                    return Ok(None);
                 }
-                sessions.on_handshake(now, from, &inner, out)?;
-                Ok(None)
+                if inner.first() == Some(&frame::TRANSPORT) {
+                    return Err(Refused::OutsideSession("a session datagram"));
+                }
+                // The join exchange between two members (one healing after a partition).
+                phase::check_arrival(&inner)?;
+                self.check_window(window_of(&key, sender), pn)?;
+                heard_join(from);
+                Ok(Some(Opened {
+                    plain: Cow::Owned(inner),
+                    in_session: false,
+                }))
             }
             Some(admission::ASK) => {
                 let (Some(a), Some(room)) = (admission.as_mut(), &self.room_key) else {
@@ -583,7 +611,8 @@ impl Guard {
                     return Err(Refused::NotAsked);
                 }
                 for (to, plain) in a.take_waiting() {
-                    self.seal_join(now, to, plain, a, out);
+                    let member = sessions.static_at(to);
+                    self.seal_join(now, to, plain, member, a, out);
                 }
                 Ok(None)
             }

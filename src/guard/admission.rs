@@ -93,6 +93,15 @@ struct JoinKey {
     /// used for a handshake, or alone for the join exchange (an ask forged from that
     /// address makes keys that the node there does not hold).
     confirmed: bool,
+    /// For a key granted to this node: where from (that node, and its room, hold it).
+    by: Option<SocketAddr>,
+}
+
+/// An ask this node sent: when, and its nonce (the grant answering it is bound to it).
+#[derive(Clone, Copy)]
+struct Asked {
+    at: Instant,
+    nonce: Option<[u8; 24]>,
 }
 
 /// The admission state of one node.
@@ -109,8 +118,8 @@ pub struct Admission {
     own: VecDeque<JoinKey>,
     /// Join keys of nodes joining at these addresses, the newest first.
     joining: HashMap<SocketAddr, VecDeque<JoinKey>>,
-    /// When this node last asked a member at an address.
-    asked: HashMap<SocketAddr, Instant>,
+    /// The ask this node last sent to an address (until a grant answers it).
+    asked: HashMap<SocketAddr, Asked>,
     /// The join exchange waiting for a join key.
     waiting: VecDeque<(SocketAddr, Vec<u8>)>,
     outside: bool,
@@ -248,6 +257,7 @@ impl Admission {
             key,
             used: now,
             confirmed: false,
+            by: None,
         });
         keys.truncate(JOIN_KEYS_PER_ADDR);
     }
@@ -305,10 +315,21 @@ impl Admission {
         }
         self.own
             .iter()
-            .find(fresh)
+            .filter(fresh)
+            .find(|k| k.by == Some(to))
+            .or_else(|| self.own.iter().find(fresh))
             .map(|k| k.key)
             .into_iter()
             .collect()
+    }
+
+    /// The join key `to` confirmed here (something from there opened with it), if any.
+    pub fn confirmed_for(&self, now: Instant, to: SocketAddr) -> Option<[u8; 32]> {
+        self.joining.get(&to).and_then(|keys| {
+            keys.iter()
+                .find(|k| k.confirmed && now.saturating_duration_since(k.used) < JOIN_KEY_LIFE)
+                .map(|k| k.key)
+        })
     }
 
     /// The join key to seal a handshake for `to` with: that of the node joining there
@@ -341,14 +362,20 @@ impl Admission {
         if self
             .asked
             .get(&to)
-            .is_some_and(|at| now.saturating_duration_since(*at) < ASK_AGAIN)
+            .is_some_and(|a| now.saturating_duration_since(a.at) < ASK_AGAIN)
         {
             return false;
         }
         if self.asked.len() >= MAX_JOINING {
             self.asked.clear();
         }
-        self.asked.insert(to, now);
+        self.asked.insert(
+            to,
+            Asked {
+                at: now,
+                nonce: None,
+            },
+        );
         true
     }
 
@@ -368,15 +395,23 @@ impl Admission {
     /// An ask for a join key, sealed with the room key `room`: this node's identity and
     /// the time (milliseconds since the Unix epoch), so that a captured ask is not
     /// answered again (see [`ASK_FRESH`]).
-    pub fn ask(&self, room: &[u8; 32]) -> Vec<u8> {
-        self.ask_at(room, unix_millis())
+    pub fn ask(&mut self, now: Instant, room: &[u8; 32], to: SocketAddr) -> Vec<u8> {
+        let nonce: [u8; 24] = rand::random();
+        if self.asked.len() >= MAX_JOINING && !self.asked.contains_key(&to) {
+            self.asked.clear();
+        }
+        let asked = self.asked.entry(to).or_insert(Asked {
+            at: now,
+            nonce: None,
+        });
+        asked.nonce = Some(nonce);
+        self.ask_at(room, unix_millis(), nonce)
     }
 
-    /// An ask as [`Admission::ask`] makes it, at time `millis`.
-    fn ask_at(&self, room: &[u8; 32], millis: u64) -> Vec<u8> {
+    /// An ask as [`Admission::ask`] makes it, at time `millis`, with `nonce`.
+    fn ask_at(&self, room: &[u8; 32], millis: u64, nonce: [u8; 24]) -> Vec<u8> {
         let mut out = Vec::with_capacity(ASK_LEN);
         out.push(ASK);
-        let nonce: [u8; 24] = rand::random();
         out.extend_from_slice(&nonce);
         let mut body = self.identity.to_vec();
         body.extend_from_slice(&millis.to_le_bytes());
@@ -431,8 +466,6 @@ impl Admission {
         if unix_millis().abs_diff(at) > ASK_FRESH.as_millis() as u64 {
             return Err("an ask that is not fresh (a replay, or a clock far off)");
         }
-        self.asks_seen
-            .retain(|_, seen| now.saturating_duration_since(*seen) < 2 * ASK_FRESH);
         if self.asks_seen.contains_key(&nonce) {
             return Err("an ask answered before (a replay)");
         }
@@ -446,10 +479,21 @@ impl Admission {
             return Err("an ask over the grants' rate");
         }
         if self.asks_seen.len() >= MAX_ASKS_SEEN {
-            return Err("an ask over the grants' rate (too many asks lately)");
+            // Those no longer fresh go; if all are, the oldest quarter (never all at
+            // once, and a flood of asks never stops admission).
+            self.asks_seen
+                .retain(|_, seen| now.saturating_duration_since(*seen) < 2 * ASK_FRESH);
+            if self.asks_seen.len() >= MAX_ASKS_SEEN {
+                let mut seen: Vec<(Instant, [u8; 24])> =
+                    self.asks_seen.iter().map(|(n, at)| (*at, *n)).collect();
+                seen.sort_unstable();
+                for (_, n) in &seen[..seen.len() / 4] {
+                    self.asks_seen.remove(n);
+                }
+            }
         }
         let key: [u8; 32] = rand::random();
-        let grant = seal_grant(&identity, &key).ok_or("an ask from no valid identity")?;
+        let grant = seal_grant(&identity, &key, &nonce).ok_or("an ask from no valid identity")?;
         self.asks_seen.insert(nonce, now);
         self.grant_second.1 += 1;
         *self.grants_by_ip.entry(from.ip()).or_default() += 1;
@@ -465,20 +509,28 @@ impl Admission {
         Ok(())
     }
 
-    /// Takes a grant that came from `from`: `true` if it opened and was for us (a node
-    /// outside the room that asked there).
+    /// Takes a grant that came from `from`: `true` if it opened and answers the ask this
+    /// node (outside the room) last sent there.
     pub fn take_grant(&mut self, now: Instant, from: SocketAddr, grant: &[u8]) -> bool {
-        if !self.outside || !self.asked.contains_key(&from) {
+        if !self.outside {
             return false;
         }
-        let Some(key) = open_grant(&self.private, &self.identity, grant) else {
+        // One grant per ask, bound to it: an old grant replayed does not open.
+        let Some(nonce) = self.asked.get(&from).and_then(|a| a.nonce) else {
             return false;
         };
+        let Some(key) = open_grant(&self.private, &self.identity, grant, &nonce) else {
+            return false;
+        };
+        if let Some(a) = self.asked.get_mut(&from) {
+            a.nonce = None;
+        }
         self.own.retain(|k| k.key != key);
         self.own.push_front(JoinKey {
             key,
             used: now,
             confirmed: true,
+            by: Some(from),
         });
         self.own.truncate(JOIN_KEYS_PER_ADDR);
         self.counts.taken += 1;
@@ -541,7 +593,7 @@ fn grant_key(
 
 /// Seals join key `key` to the identity `identity` (ed25519 public key); `None` if it is
 /// no valid key.
-fn seal_grant(identity: &[u8; 32], key: &[u8; 32]) -> Option<Vec<u8>> {
+fn seal_grant(identity: &[u8; 32], key: &[u8; 32], ask: &[u8; 24]) -> Option<Vec<u8>> {
     let to = MontgomeryPoint(super::statics::peer_static(identity)?);
     let secret: [u8; 32] = rand::random();
     let ephemeral = MontgomeryPoint::mul_base_clamped(secret);
@@ -554,12 +606,14 @@ fn seal_grant(identity: &[u8; 32], key: &[u8; 32]) -> Option<Vec<u8>> {
     out.push(GRANT);
     out.extend_from_slice(ephemeral.as_bytes());
     // Each ephemeral key seals one grant: the zero nonce is never used twice with a key.
+    let mut aad = out.clone();
+    aad.extend_from_slice(ask);
     let ct = cipher
         .encrypt(
             &Nonce::default(),
             Payload {
                 msg: key,
-                aad: &out[..33],
+                aad: &aad,
             },
         )
         .ok()?;
@@ -568,7 +622,12 @@ fn seal_grant(identity: &[u8; 32], key: &[u8; 32]) -> Option<Vec<u8>> {
 }
 
 /// Opens a grant with the X25519 form of our secret `private` (our identity `identity`).
-fn open_grant(private: &[u8; 32], identity: &[u8; 32], grant: &[u8]) -> Option<[u8; 32]> {
+fn open_grant(
+    private: &[u8; 32],
+    identity: &[u8; 32],
+    grant: &[u8],
+    ask: &[u8; 24],
+) -> Option<[u8; 32]> {
     if grant.len() != GRANT_LEN || grant[0] != GRANT {
         return None;
     }
@@ -579,12 +638,14 @@ fn open_grant(private: &[u8; 32], identity: &[u8; 32], grant: &[u8]) -> Option<[
         return None;
     }
     let cipher = ChaCha20Poly1305::new(&grant_key(&shared, &ephemeral, &mine).into());
+    let mut aad = grant[..33].to_vec();
+    aad.extend_from_slice(ask);
     let key = cipher
         .decrypt(
             &Nonce::default(),
             Payload {
                 msg: &grant[33..],
-                aad: &grant[..33],
+                aad: &aad,
             },
         )
         .ok()?;

@@ -32,7 +32,7 @@ fn an_ask_gets_a_join_key_that_only_the_asking_identity_opens() {
     let (at_member, at_joiner) = (addr(6001), addr(6005));
     assert!(joiner.should_ask(t0, at_member));
     assert!(!joiner.should_ask(t0, at_member), "not again at once");
-    let ask = joiner.ask(&ROOM);
+    let ask = joiner.ask(t0, &ROOM, at_member);
     assert_eq!(ask.len(), ASK_LEN);
     let mut sends = Vec::new();
     member
@@ -80,21 +80,27 @@ fn an_ask_gets_a_join_key_that_only_the_asking_identity_opens() {
 #[test]
 fn asks_are_answered_only_with_the_same_room_key_fresh_once_and_within_the_rate() {
     let t0 = Instant::now();
-    let joiner = admission(5, t0);
+    let mut joiner = admission(5, t0);
     let mut member = leader(1, &[], t0);
     let mut sends = Vec::new();
     assert_eq!(
-        member.answer(t0, addr(6005), &[8; 32], &joiner.ask(&ROOM), &mut sends),
+        member.answer(
+            t0,
+            addr(6005),
+            &[8; 32],
+            &joiner.ask(t0, &ROOM, addr(6001)),
+            &mut sends
+        ),
         Err("an ask that does not open with the room key")
     );
-    let mut short = joiner.ask(&ROOM);
+    let mut short = joiner.ask(t0, &ROOM, addr(6001));
     short.pop();
     assert_eq!(
         member.answer(t0, addr(6005), &ROOM, &short, &mut sends),
         Err("a malformed ask")
     );
     // A captured ask is answered once; an old one (or one from a clock far off) never.
-    let ask = joiner.ask(&ROOM);
+    let ask = joiner.ask(t0, &ROOM, addr(6001));
     member
         .answer(t0, addr(6005), &ROOM, &ask, &mut sends)
         .unwrap();
@@ -108,7 +114,7 @@ fn asks_are_answered_only_with_the_same_room_key_fresh_once_and_within_the_rate(
             t0,
             addr(6005),
             &ROOM,
-            &joiner.ask_at(&ROOM, stale),
+            &joiner.ask_at(&ROOM, stale, [1; 24]),
             &mut sends
         ),
         Err("an ask that is not fresh (a replay, or a clock far off)")
@@ -118,28 +124,58 @@ fn asks_are_answered_only_with_the_same_room_key_fresh_once_and_within_the_rate(
     let mut outsider = admission(3, t0);
     let mut theirs = Vec::new();
     outsider
-        .answer(t0, addr(6005), &ROOM, &joiner.ask(&ROOM), &mut theirs)
+        .answer(
+            t0,
+            addr(6005),
+            &ROOM,
+            &joiner.ask(t0, &ROOM, addr(6001)),
+            &mut theirs,
+        )
         .unwrap();
     assert!(matches!(&theirs[..], [Send::Wire(..)]), "{theirs:?}");
     // At most GRANTS_PER_IP a second from one IP address, GRANTS_PER_SECOND from all.
     let t1 = t0 + Duration::from_secs(1);
     for _ in 0..GRANTS_PER_IP {
         member
-            .answer(t1, addr(6005), &ROOM, &joiner.ask(&ROOM), &mut sends)
+            .answer(
+                t1,
+                addr(6005),
+                &ROOM,
+                &joiner.ask(t0, &ROOM, addr(6001)),
+                &mut sends,
+            )
             .expect("within the rate");
     }
     assert_eq!(
-        member.answer(t1, addr(6006), &ROOM, &joiner.ask(&ROOM), &mut sends),
+        member.answer(
+            t1,
+            addr(6006),
+            &ROOM,
+            &joiner.ask(t0, &ROOM, addr(6001)),
+            &mut sends
+        ),
         Err("an ask over the grants' rate")
     );
     let from_ip = |i: u32| SocketAddr::from(([127, 0, 1, i as u8], 7000));
     for i in 0..GRANTS_PER_SECOND - GRANTS_PER_IP {
         member
-            .answer(t1, from_ip(i), &ROOM, &joiner.ask(&ROOM), &mut sends)
+            .answer(
+                t1,
+                from_ip(i),
+                &ROOM,
+                &joiner.ask(t0, &ROOM, addr(6001)),
+                &mut sends,
+            )
             .expect("within the rate");
     }
     assert_eq!(
-        member.answer(t1, from_ip(200), &ROOM, &joiner.ask(&ROOM), &mut sends),
+        member.answer(
+            t1,
+            from_ip(200),
+            &ROOM,
+            &joiner.ask(t0, &ROOM, addr(6001)),
+            &mut sends
+        ),
         Err("an ask over the grants' rate")
     );
     assert_eq!(member.counts.granted, u64::from(GRANTS_PER_SECOND) + 1);
@@ -158,12 +194,18 @@ fn asks_forged_from_an_address_do_not_take_its_join_exchange_or_handshakes() {
     let t0 = Instant::now();
     let mut member = leader(1, &[], t0);
     let mut joiner = admission(5, t0);
-    let forger = admission(9, t0);
+    let mut forger = admission(9, t0);
     let (at_member, at_joiner) = (addr(6001), addr(6005));
     assert!(joiner.should_ask(t0, at_member));
     let mut sends = Vec::new();
     member
-        .answer(t0, at_joiner, &ROOM, &joiner.ask(&ROOM), &mut sends)
+        .answer(
+            t0,
+            at_joiner,
+            &ROOM,
+            &joiner.ask(t0, &ROOM, at_member),
+            &mut sends,
+        )
         .unwrap();
     let Send::Wire(_, grant) = &sends[0] else {
         panic!()
@@ -173,7 +215,13 @@ fn asks_forged_from_an_address_do_not_take_its_join_exchange_or_handshakes() {
     // Two asks forged from the joiner's address, each answered.
     for _ in 0..2 {
         member
-            .answer(t0, at_joiner, &ROOM, &forger.ask(&ROOM), &mut Vec::new())
+            .answer(
+                t0,
+                at_joiner,
+                &ROOM,
+                &forger.ask(t0, &ROOM, at_member),
+                &mut Vec::new(),
+            )
             .unwrap();
     }
     let copies = member.join_keys_for(t0, at_joiner);
@@ -188,7 +236,13 @@ fn asks_forged_from_an_address_do_not_take_its_join_exchange_or_handshakes() {
     // A forged ask from a member's address never makes its handshakes go under a join
     // key it does not hold.
     member
-        .answer(t0, addr(6002), &ROOM, &forger.ask(&ROOM), &mut Vec::new())
+        .answer(
+            t0,
+            addr(6002),
+            &ROOM,
+            &forger.ask(t0, &ROOM, at_member),
+            &mut Vec::new(),
+        )
         .unwrap();
     assert!(!member.joins_at(t0, addr(6002)));
 }
@@ -252,7 +306,13 @@ fn a_node_that_leaves_asks_again() {
     assert!(joiner.should_ask(t0, addr(6001)));
     let mut sends = Vec::new();
     member
-        .answer(t0, addr(6005), &ROOM, &joiner.ask(&ROOM), &mut sends)
+        .answer(
+            t0,
+            addr(6005),
+            &ROOM,
+            &joiner.ask(t0, &ROOM, addr(6001)),
+            &mut sends,
+        )
         .unwrap();
     let Send::Wire(_, grant) = &sends[0] else {
         panic!()
@@ -279,7 +339,8 @@ fn the_key_that_opened_something_from_an_address_answers_it() {
     let (at_x, at_y) = (addr(6001), addr(6002));
     assert!(x.should_ask(t0, at_y) && y.should_ask(t0, at_x));
     let mut to_x = Vec::new();
-    y.answer(t0, at_x, &ROOM, &x.ask(&ROOM), &mut to_x).unwrap();
+    y.answer(t0, at_x, &ROOM, &x.ask(t0, &ROOM, at_y), &mut to_x)
+        .unwrap();
     let Send::Wire(_, grant) = &to_x[0] else {
         panic!()
     };
@@ -299,8 +360,57 @@ fn the_key_that_opened_something_from_an_address_answers_it() {
         key: [9; 32],
         used: t0,
         confirmed: true,
+        by: None,
     });
     z.used(t0, at_x, &[9; 32]);
     assert!(z.joins_at(t0, at_x));
     assert_eq!(z.join_keys_for(t0, at_x), vec![[9; 32]]);
+}
+
+/// A grant answers one ask: one sealed for an earlier ask does not open once the node
+/// asked again, nor does any second grant for the same ask.
+#[test]
+fn a_grant_opens_only_for_the_ask_it_answers_and_once() {
+    let t0 = Instant::now();
+    let mut member = leader(1, &[], t0);
+    let mut joiner = admission(5, t0);
+    let (at_member, at_joiner) = (addr(6001), addr(6005));
+    let grant_for = |member: &mut Admission, ask: &[u8]| {
+        let mut sends = Vec::new();
+        member
+            .answer(t0, at_joiner, &ROOM, ask, &mut sends)
+            .unwrap();
+        match sends.remove(0) {
+            Send::Wire(_, g) => g,
+            s => panic!("{s:?}"),
+        }
+    };
+    let first = joiner.ask(t0, &ROOM, at_member);
+    let old = grant_for(&mut member, &first);
+    let second = joiner.ask(t0, &ROOM, at_member);
+    let new = grant_for(&mut member, &second);
+    assert!(
+        !joiner.take_grant(t0, at_member, &old),
+        "an earlier ask's grant"
+    );
+    assert!(joiner.take_grant(t0, at_member, &new));
+    assert!(!joiner.take_grant(t0, at_member, &new), "twice");
+}
+
+/// However many asks come, the cache of those answered never stops admission: past its
+/// bound the oldest quarter goes.
+#[test]
+fn a_flood_of_asks_never_stops_admission() {
+    let t0 = Instant::now();
+    let mut member = leader(1, &[], t0);
+    let mut joiner = admission(5, t0);
+    let mut answered = 0;
+    for i in 0..MAX_ASKS_SEEN + 10 {
+        let t = t0 + Duration::from_millis(20 * i as u64 + 1000);
+        let from = SocketAddr::from(([10, (i / 250) as u8, (i % 250) as u8, 1], 7000));
+        let ask = joiner.ask(t, &ROOM, addr(6001));
+        answered += usize::from(member.answer(t, from, &ROOM, &ask, &mut Vec::new()).is_ok());
+    }
+    assert_eq!(answered, MAX_ASKS_SEEN + 10);
+    assert!(member.asks_seen.len() <= MAX_ASKS_SEEN);
 }

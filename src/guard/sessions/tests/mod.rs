@@ -473,3 +473,42 @@ fn a_handshake_from_no_member_is_refused_before_any_key_agreement() {
     );
     assert_eq!(bob.guard.receive(t0, alice.addr, &init), Ok(None));
 }
+
+/// Two members exchange the join exchange outside their session (one healing after a
+/// partition asks the other to take it back): sealed with their pair key, which only they
+/// hold, and taken as the join exchange.
+#[test]
+fn members_send_each_other_the_join_exchange_under_their_pair_key() {
+    let t0 = Instant::now();
+    let key = Some([3u8; KEY_BYTES]);
+    let (alice, bob, carol) = (node(1, key), node(2, key), node(3, key));
+    room(&[&alice, &bob, &carol]);
+    // Alice holds bob offline (cut out): what she sends him goes outside the session.
+    alice.guard.set_table(
+        false,
+        &[
+            online(&alice),
+            entry(&bob, Presence::Offline, alice.id),
+            online(&carol),
+        ],
+    );
+    alice.guard.send(t0, bob.addr, &join(alice.id));
+    let (to, bytes) = alice.guard.poll_transmit().unwrap();
+    assert_eq!((to, bytes[0]), (bob.addr, crate::guard::SEALED));
+    assert_eq!(
+        carol.guard.receive(t0, alice.addr, &bytes),
+        Err(Refused::Unauthentic),
+        "carol, a member too, cannot open it"
+    );
+    assert!(matches!(
+        bob.guard.receive(t0, alice.addr, &bytes),
+        Ok(Some(Opened {
+            in_session: false,
+            ..
+        }))
+    ));
+    assert!(matches!(
+        bob.guard.receive(t0, alice.addr, &bytes),
+        Err(Refused::Replayed(..))
+    ));
+}
