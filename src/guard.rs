@@ -579,21 +579,17 @@ impl Guard {
                     .ok_or(Refused::NotAMember(sender))?;
                 let key = admission.pair_key(&theirs);
                 let (_, pn, inner) = Self::open_under(&key, datagram)?;
-                if matches!(inner.first(), Some(&(frame::INIT | frame::RESPONSE))) {
-                    sessions.on_handshake(now, from, &inner, out)?;
-                    return Ok(None);
-                }
-                if inner.first() == Some(&frame::TRANSPORT) {
-                    return Err(Refused::OutsideSession("a session datagram"));
-                }
-                // The join exchange between two members (one healing after a partition).
-                phase::check_arrival(&inner)?;
-                self.check_window(window_of(&key, sender), pn)?;
-                heard_join(from);
-                Ok(Some(Opened {
-                    plain: Cow::Owned(inner),
-                    in_session: false,
-                }))
+                // A handshake, or the join exchange between two members (one healing
+                // after a partition).
+                self.take_sealed(
+                    now,
+                    from,
+                    (&key, sender, pn),
+                    inner,
+                    sessions,
+                    out,
+                    heard_join,
+                )
             }
             Some(admission::ASK) => {
                 let (Some(a), Some(room)) = (admission.as_mut(), &self.room_key) else {
@@ -624,22 +620,15 @@ impl Guard {
                     .find_map(|k| Self::open_under(k, datagram).ok().map(|o| (*k, o)))
                     .ok_or(Refused::Unauthentic)?;
                 admission.used(now, from, &key);
-                if matches!(inner.first(), Some(&(frame::INIT | frame::RESPONSE))) {
-                    sessions.on_handshake(now, from, &inner, out)?;
-                    return Ok(None);
-                }
-                if inner.first() == Some(&frame::TRANSPORT) {
-                    return Err(Refused::OutsideSession("a session datagram"));
-                }
-                phase::check_arrival(&inner)?;
-                // A window per join key and claimed sender: another key's holder cannot
-                // move this one's.
-                self.check_window(window_of(&key, sender), pn)?;
-                heard_join(from);
-                Ok(Some(Opened {
-                    plain: Cow::Owned(inner),
-                    in_session: false,
-                }))
+                self.take_sealed(
+                    now,
+                    from,
+                    (&key, sender, pn),
+                    inner,
+                    sessions,
+                    out,
+                    heard_join,
+                )
             }
             _ if self.is_keyed() => Err(Refused::NotSealed),
             _ => {
@@ -651,6 +640,39 @@ impl Guard {
                 }))
             }
         }
+    }
+
+    /// Takes `inner`, opened outside a session under a pair key or a join key (`sealed`:
+    /// the key, the sender its header claims, its packet number): a handshake goes to the
+    /// sessions; the join exchange to the node, once its packet number is new in the
+    /// window of that key and sender (so another key's holder cannot move it); anything
+    /// else is refused.
+    #[allow(clippy::too_many_arguments)]
+    fn take_sealed(
+        &self,
+        now: Instant,
+        from: SocketAddr,
+        sealed: (&[u8; KEY_BYTES], NodeId, u64),
+        inner: Vec<u8>,
+        sessions: &mut Sessions,
+        out: &mut VecDeque<Out>,
+        mut heard_join: impl FnMut(SocketAddr),
+    ) -> Result<Option<Opened<'static>>, Refused> {
+        if matches!(inner.first(), Some(&(frame::INIT | frame::RESPONSE))) {
+            sessions.on_handshake(now, from, &inner, out)?;
+            return Ok(None);
+        }
+        if inner.first() == Some(&frame::TRANSPORT) {
+            return Err(Refused::OutsideSession("a session datagram"));
+        }
+        phase::check_arrival(&inner)?;
+        let (key, sender, pn) = sealed;
+        self.check_window(window_of(key, sender), pn)?;
+        heard_join(from);
+        Ok(Some(Opened {
+            plain: Cow::Owned(inner),
+            in_session: false,
+        }))
     }
 
     /// Replaces the member addresses: from now on these get [`member_rate`] each and are

@@ -177,6 +177,15 @@ fn still_chats(from: &mut Proc, to: &mut Proc, to_name: &str, text: &str) {
     );
 }
 
+/// erin joins through `via` with the room key at `key_path`, and shows the room message
+/// `last` in her history.
+fn erin_joins(scratch: &Scratch, via: &Proc, key_path: &Path, last: &str) -> Proc {
+    let mut erin = start(scratch, "erin", 0, Some(via.port), Some(key_path), &[]);
+    erin.expect(|l| l.starts_with("joined the room"), "erin in the room");
+    erin.expect(|l| l.ends_with(last), "erin's history");
+    erin
+}
+
 /// Says why a test that needs root did not run.
 fn skipped(what: &str) {
     eprintln!("skipped: {what} needs root (raw and packet sockets)");
@@ -417,12 +426,7 @@ fn a_member_that_left_reads_nothing_sent_after() {
         |l| l.ends_with("alice: private after dave left"),
         "the private message",
     );
-    let mut erin = start(&scratch, "erin", 0, Some(bob.port), Some(&key_path), &[]);
-    erin.expect(|l| l.starts_with("joined the room"), "erin in the room");
-    erin.expect(
-        |l| l.ends_with("alice: said after dave left"),
-        "erin's history",
-    );
+    let mut erin = erin_joins(&scratch, &bob, &key_path, "alice: said after dave left");
     thread::sleep(Duration::from_millis(300));
     let seen = capture.seen();
     assert!(seen.len() > 10, "only {} datagrams captured", seen.len());
@@ -521,12 +525,7 @@ fn a_member_cut_out_keeps_no_key_that_opens_what_came_after() {
         |l| l.ends_with("alice: said after mallory went"),
         "the room message",
     );
-    let mut erin = start(&scratch, "erin", 0, Some(bob.port), Some(&key_path), &[]);
-    erin.expect(|l| l.starts_with("joined the room"), "erin in the room");
-    erin.expect(
-        |l| l.ends_with("alice: said after mallory went"),
-        "erin's history",
-    );
+    let mut erin = erin_joins(&scratch, &bob, &key_path, "alice: said after mallory went");
     still_chats(&mut carol, &mut erin, "erin", "hello erin");
     thread::sleep(Duration::from_millis(300));
     let seen = capture.seen();
