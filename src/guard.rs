@@ -358,9 +358,10 @@ impl Guard {
 
     /// Seals the join exchange `plain` for `to`: with the join key of the node joining
     /// there, once one opened something from it; else, from a member to a member (`member`:
-    /// the static key of the one at `to`, a partition healing, say), with their pair key;
-    /// else with the join keys held for `to`, or outside the room our own (asking the node
-    /// there for one now and then, and keeping `plain` until one comes if we have none).
+    /// the static key of the one at `to`, a partition healing, say), with their pair key
+    /// (and a copy under each join key held for `to`); else with the join keys held for
+    /// `to`, or outside the room our own (asking the node there for one now and then, and
+    /// keeping `plain` until one comes if we have none).
     fn seal_join(
         &self,
         now: Instant,
@@ -385,11 +386,22 @@ impl Guard {
             && let Some(theirs) = member
         {
             let key = admission.pair_key(&theirs);
-            return out.push_back(Out {
+            out.push_back(Out {
                 to,
                 bytes: self.seal_under(SEALED, &key, &plain),
                 handshake: false,
             });
+            // And under each join key held for a node asking from there: a new process
+            // at a member's address (a restart, perhaps with another identity) that has
+            // not yet sent anything that opened here.
+            for key in admission.held_for(now, to) {
+                out.push_back(Out {
+                    to,
+                    bytes: self.seal_under(JOIN_SEALED, &key, &plain),
+                    handshake: false,
+                });
+            }
+            return;
         }
         let keys = admission.join_keys_for(now, to);
         if keys.is_empty() {

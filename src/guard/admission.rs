@@ -304,14 +304,12 @@ impl Admission {
     /// node outside the room, asked by nobody at `to`). Empty if there is none.
     pub fn join_keys_for(&self, now: Instant, to: SocketAddr) -> Vec<[u8; 32]> {
         let fresh = |k: &&JoinKey| now.saturating_duration_since(k.used) < JOIN_KEY_LIFE;
-        if let Some(keys) = self.joining.get(&to) {
-            if let Some(k) = keys.iter().filter(fresh).find(|k| k.confirmed) {
-                return vec![k.key];
-            }
-            let all: Vec<[u8; 32]> = keys.iter().filter(fresh).map(|k| k.key).collect();
-            if !all.is_empty() {
-                return all;
-            }
+        if let Some(k) = self.confirmed_for(now, to) {
+            return vec![k];
+        }
+        let held = self.held_for(now, to);
+        if !held.is_empty() {
+            return held;
         }
         self.own
             .iter()
@@ -321,6 +319,13 @@ impl Admission {
             .map(|k| k.key)
             .into_iter()
             .collect()
+    }
+
+    /// Every fresh join key held for a node joining at `to`, the newest first.
+    pub fn held_for(&self, now: Instant, to: SocketAddr) -> Vec<[u8; 32]> {
+        let fresh = |k: &&JoinKey| now.saturating_duration_since(k.used) < JOIN_KEY_LIFE;
+        let keys = self.joining.get(&to).into_iter().flatten().filter(fresh);
+        keys.map(|k| k.key).collect()
     }
 
     /// The join key `to` confirmed here (something from there opened with it), if any.

@@ -512,3 +512,47 @@ fn members_send_each_other_the_join_exchange_under_their_pair_key() {
         Err(Refused::Replayed(..))
     ));
 }
+
+/// A new process with another identity at a member's old address asks a member for a
+/// join key; the leader, which never heard from it and still holds the old member's
+/// entry there, sends it the join exchange under the pair key of that entry and under the
+/// join key it was handed: the newcomer opens the latter.
+#[test]
+fn a_new_identity_at_a_members_old_address_gets_the_join_exchange() {
+    let t0 = Instant::now();
+    let key = Some([3u8; KEY_BYTES]);
+    let (leader, contact, old) = (node(1, key), node(2, key), node(3, key));
+    let table = vec![
+        online(&leader),
+        online(&contact),
+        entry(&old, Presence::Offline, leader.id),
+    ];
+    leader.guard.set_table(false, &table);
+    contact.guard.set_table(false, &table);
+    // The leader and the contact hold a session (the join key goes over it).
+    contact
+        .guard
+        .send(t0, leader.addr, &dm(contact.id, "hello"));
+    assert_eq!(run(t0, &[&leader, &contact]).0.len(), 1);
+    let mut newcomer = node(9, key);
+    newcomer.addr = old.addr;
+    newcomer.guard.set_table(true, &[]);
+    newcomer.guard.send(t0, contact.addr, &join(newcomer.id));
+    let (got, _) = run(t0, &[&leader, &contact, &newcomer]);
+    assert_eq!(
+        got,
+        vec![(1, join(newcomer.id))],
+        "the contact took the join"
+    );
+    // The leader answers (a challenge, here any join exchange).
+    let answer = join(leader.id);
+    leader.guard.send(t0, newcomer.addr, &answer);
+    let (got, wire) = run(t0, &[&leader, &newcomer]);
+    let firsts: Vec<u8> = wire.iter().map(|(_, b)| b[0]).collect();
+    assert_eq!(firsts, [crate::guard::SEALED, admission::JOIN_SEALED]);
+    assert_eq!(
+        got,
+        vec![(1, answer)],
+        "the newcomer opened the join key's copy"
+    );
+}
