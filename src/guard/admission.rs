@@ -21,7 +21,9 @@
 //! - **Handshakes between members** are sealed with their pair key: HKDF-SHA256 over the
 //!   X25519 agreement of their two static keys (the X25519 forms of their identities), so
 //!   only those two can open them, and a node that holds no member's entry (a stranger, a
-//!   member that left) costs no key agreement with one. It follows from the identities:
+//!   member that left) costs no key agreement with one. So is the join exchange between
+//!   two members (a partition healing), with a copy under each join key held for a node
+//!   asking from that address. It follows from the identities:
 //!   nothing to hand out, keep or renew, and the same after a restart or a partition.
 //!
 //! Sizes: an ask is [`ASK_LEN`] bytes and a grant [`GRANT_LEN`], smaller, so an answer
