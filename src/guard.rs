@@ -1,7 +1,7 @@
 //! The datagram guard, on the I/O side of the node: pairwise sessions between members
 //! (every datagram authenticated to its sender), admission (the room key lets a newcomer
-//! ask for a join key of its own, which seals its join exchange), replay windows, and a per-source rate limit applied before
-//! any expensive work.
+//! ask for a join key of its own, which seals its join exchange), replay windows, and a
+//! per-source rate limit applied before any expensive work.
 //!
 //! **Sessions** ([`sessions`]). Every member's static key is the X25519 form of its
 //! ed25519 identity ([`statics`]); members hold Noise IK sessions with each other (the
@@ -9,8 +9,9 @@
 //! datagram, a replay window per session, renewal after [`sessions::REKEY_AFTER`]). A
 //! datagram that opens in a session reaches the node only if its envelope names that
 //! session's peer as its sender. Only the join exchange travels outside a session
-//! ([`phase`]): plain in a room without a key, sealed with the room key in one with a key;
-//! anything else found there is refused, and never sent so. A guard made without an
+//! ([`phase`]): plain in a room without a key, sealed with a join key (or, between two
+//! members, their pair key) in one with a key; anything else found there is refused, and
+//! never sent so. A guard made without an
 //! identity ([`Guard::new`] alone) seals everything with the room key, as before sessions
 //! (kept to measure what sessions cost).
 //!
@@ -18,7 +19,8 @@
 //! node outside the room ask a member for a join key of its own, granted sealed to its
 //! identity; the join exchange travels sealed with that join key ([`JOIN_SEALED`]), and
 //! handshakes between members with their pair key, from their two identities
-//! ([`SEALED`]). A guard without sessions seals everything with the room key itself. A sealed datagram is
+//! ([`SEALED`]). A guard without sessions seals everything with the room key itself. A
+//! sealed datagram is
 //! `first byte | sender id (8, LE) | packet number (8, LE) | nonce (24) | ciphertext+tag`,
 //! where the header before the ciphertext is the associated data, and the plaintext is
 //! the plain datagram (`wire::encode`'s output) or a handshake message. XChaCha20-Poly1305
