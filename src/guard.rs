@@ -41,23 +41,25 @@
 
 use crate::ids::NodeId;
 use crate::wire::Member;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chacha20poly1305::XChaCha20Poly1305;
+use chacha20poly1305::aead::KeyInit;
 use dashmap::{DashMap, DashSet};
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
-use thiserror::Error;
 
 pub mod admission;
 pub mod frame;
 mod keyfile;
 pub mod phase;
 mod rate;
+mod refused;
 mod replay;
+mod sealed;
+pub use refused::{Refused, RefusedCounts};
 pub mod session;
 pub mod sessions;
 pub mod statics;
@@ -66,6 +68,7 @@ pub use keyfile::{KeyError, read_key, write_new_key};
 use rate::Bucket;
 pub use rate::{MEMBER_RATE, member_rate};
 pub use replay::{REPLAY_WINDOW, ReplayWindow};
+use sealed::window_of;
 use sessions::{Out, SessionCounts, Sessions};
 pub use statics::StaticKeys;
 
@@ -79,74 +82,6 @@ const _: () = assert!(SEAL_OVERHEAD == HEADER + 16);
 const _: () = assert!(frame::TRANSPORT_OVERHEAD <= SEAL_OVERHEAD);
 /// Length of a room key.
 pub const KEY_BYTES: usize = 32;
-
-/// Why a datagram was refused before it reached the node.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum Refused {
-    /// The source sent more than its share this second.
-    #[error("over the per-source rate limit")]
-    RateLimited,
-    /// Sealed with another key, altered, or cut short.
-    #[error("does not open with the room key")]
-    Unauthentic,
-    /// A plain datagram in a keyed room.
-    #[error("not sealed, and this room has a key")]
-    NotSealed,
-    /// A sealed datagram, and we have no key.
-    #[error("sealed, and this node has no room key")]
-    NoKey,
-    /// A packet number already seen, or too old to tell.
-    #[error("replayed (packet {0} from {1})")]
-    Replayed(u64, NodeId),
-    /// A transport datagram naming no live session of ours: an old capture (from before a
-    /// restart, or meant for another node), or a session that ended.
-    #[error("names no session of ours")]
-    NoSession,
-    /// A session datagram whose counter is past what any session uses.
-    #[error("session counter {0} out of range")]
-    OutOfRange(u64),
-    /// A handshake from a key that is no member's (or not that member's).
-    #[error("handshake from {0}, whose key is no member's")]
-    NotAMember(NodeId),
-    /// A handshake meant for another node (an earlier process at this address?).
-    #[error("handshake for node {0}, not us")]
-    NotForUs(NodeId),
-    /// A datagram that opened in one member's session but claims another sender.
-    #[error("claims to be from {claimed} inside {peer}'s session")]
-    Impersonation {
-        /// The sender its envelope names.
-        claimed: NodeId,
-        /// The member whose session it opened in.
-        peer: NodeId,
-    },
-    /// Outside a session (plain, or sealed with the room key only), something other than
-    /// the join exchange.
-    #[error("{0} outside a session (only the join exchange travels so)")]
-    OutsideSession(&'static str),
-    /// A session datagram, and this guard holds no sessions (made without an identity).
-    #[error("a session datagram, and this node holds no sessions")]
-    NoSessions,
-    /// An ask for a join key that this node does not answer (see [`admission`]).
-    #[error("not answered: {0}")]
-    Unanswered(&'static str),
-    /// A grant of a join key that this node did not ask for, or that does not open.
-    #[error("a join key this node did not ask for, or cannot open")]
-    NotAsked,
-    /// One of the guard's own messages, in a session with this member, not taken.
-    #[error("a malformed control message in {0}'s session")]
-    Control(NodeId),
-}
-
-/// Datagrams refused before they reached the node, by reason.
-#[derive(Debug, Default)]
-pub struct RefusedCounts {
-    /// Over the per-source rate.
-    pub rate_limited: AtomicU64,
-    /// Did not open with the room key, or were not sealed, or were sealed without our key.
-    pub unauthentic: AtomicU64,
-    /// Replayed.
-    pub replayed: AtomicU64,
-}
 
 /// A datagram the guard let through to the node, and how it came.
 #[derive(Debug, PartialEq, Eq)]
@@ -707,167 +642,6 @@ impl Guard {
     pub fn is_keyed(&self) -> bool {
         self.cipher.is_some()
     }
-
-    /// Seals a plain datagram with the room key (or returns it as is without a key): how
-    /// every datagram travels in a room without sessions.
-    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
-        let Some(cipher) = &self.cipher else {
-            return plain.to_vec();
-        };
-        self.seal_with(SEALED, cipher, plain)
-    }
-
-    /// Seals `plain` with `key`, the datagram's first byte `first` (see [`admission`]).
-    fn seal_under(&self, first: u8, key: &[u8; KEY_BYTES], plain: &[u8]) -> Vec<u8> {
-        self.seal_with(first, &XChaCha20Poly1305::new(key.into()), plain)
-    }
-
-    fn seal_with(&self, first: u8, cipher: &XChaCha20Poly1305, plain: &[u8]) -> Vec<u8> {
-        let pn = self.next_pn.fetch_add(1, Ordering::Relaxed);
-        let nonce: [u8; 24] = rand::random();
-        let mut out = Vec::with_capacity(plain.len() + SEAL_OVERHEAD);
-        out.push(first);
-        out.extend_from_slice(&self.me.0.to_le_bytes());
-        out.extend_from_slice(&pn.to_le_bytes());
-        out.extend_from_slice(&nonce);
-        let sealed = cipher
-            .encrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: plain,
-                    aad: &out[..HEADER],
-                },
-            )
-            .unwrap_or_default(); // cannot fail for datagram-sized input
-        out.extend_from_slice(&sealed);
-        out
-    }
-
-    /// Checks the source's rate, then opens a datagram sealed with the room key (as every
-    /// datagram is in a keyed room without sessions): the plain datagram for the node
-    /// (borrowed when the room has no key: nothing to open), or why it was refused.
-    pub fn open<'a>(&self, from: SocketAddr, datagram: &'a [u8]) -> Result<Cow<'a, [u8]>, Refused> {
-        self.within_rate(from)?;
-        let sealed = datagram.first() == Some(&SEALED);
-        if !self.is_keyed() {
-            return if sealed {
-                Err(Refused::NoKey)
-            } else {
-                Ok(Cow::Borrowed(datagram))
-            };
-        }
-        if !sealed {
-            return Err(Refused::NotSealed);
-        }
-        let (sender, pn, plain) = self.open_sealed(datagram)?;
-        self.check_window(sender, pn)?;
-        Ok(Cow::Owned(plain))
-    }
-
-    /// Opens a datagram sealed with the room key: the sender id and packet number its
-    /// header claims, and what it carries (not yet checked against the replay window).
-    fn open_sealed(&self, datagram: &[u8]) -> Result<(NodeId, u64, Vec<u8>), Refused> {
-        let Some(cipher) = &self.cipher else {
-            return Err(Refused::NoKey);
-        };
-        Self::open_with(cipher, datagram)
-    }
-
-    /// Opens a datagram sealed with `key` (a join key or a pair key), as
-    /// [`Guard::open_sealed`].
-    fn open_under(
-        key: &[u8; KEY_BYTES],
-        datagram: &[u8],
-    ) -> Result<(NodeId, u64, Vec<u8>), Refused> {
-        Self::open_with(&XChaCha20Poly1305::new(key.into()), datagram)
-    }
-
-    fn open_with(
-        cipher: &XChaCha20Poly1305,
-        datagram: &[u8],
-    ) -> Result<(NodeId, u64, Vec<u8>), Refused> {
-        if datagram.len() < SEAL_OVERHEAD {
-            return Err(Refused::Unauthentic);
-        }
-        let (header, body) = datagram.split_at(HEADER);
-        let sender = NodeId(u64::from_le_bytes(
-            header[1..9].try_into().unwrap_or_default(),
-        ));
-        let pn = u64::from_le_bytes(header[9..17].try_into().unwrap_or_default());
-        let nonce: [u8; 24] = header[17..41].try_into().unwrap_or_default();
-        let plain = cipher
-            .decrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: body,
-                    aad: header,
-                },
-            )
-            .map_err(|_| Refused::Unauthentic)?;
-        Ok((sender, pn, plain))
-    }
-
-    /// Records packet number `pn` of `sender` in its room-key replay window.
-    fn check_window(&self, sender: NodeId, pn: u64) -> Result<(), Refused> {
-        let tick = self.window_checks.fetch_add(1, Ordering::Relaxed);
-        if self.windows.len() >= MAX_WINDOWS && !self.windows.contains_key(&sender) {
-            // Claimed ids cost a window each: the table of them stays bounded. The least
-            // recently used quarter goes, so a flood of invented ids pushes out old
-            // windows a quarter at a time and never empties the table at once.
-            let mut ticks: Vec<u64> = self.windows.iter().map(|w| w.value().1).collect();
-            ticks.sort_unstable();
-            let keep_from = ticks[ticks.len() / 4];
-            self.windows.retain(|_, w| w.1 >= keep_from);
-        }
-        let mut window = self.windows.entry(sender).or_default();
-        window.1 = tick;
-        if !window.0.accept(pn) {
-            return Err(Refused::Replayed(pn, sender));
-        }
-        Ok(())
-    }
-
-    /// Counts a refusal and logs it, at most once a second per source.
-    pub fn note_refused(&self, from: SocketAddr, why: &Refused) {
-        let counter = match why {
-            Refused::RateLimited => &self.refused.rate_limited,
-            Refused::Replayed(..) => &self.refused.replayed,
-            _ => &self.refused.unauthentic,
-        };
-        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = Instant::now();
-        let quiet = self
-            .last_logged
-            .get(&from.ip())
-            .is_some_and(|t| now.duration_since(*t).as_secs() < 1);
-        if !quiet {
-            if self.last_logged.len() > 4096 {
-                self.last_logged.clear();
-            }
-            self.last_logged.insert(from.ip(), now);
-            tracing::warn!("refused a datagram from {from}: {why} ({n} so far)");
-        }
-    }
-
-    /// How many datagrams were refused in all.
-    pub fn refused_total(&self) -> u64 {
-        self.refused.rate_limited.load(Ordering::Relaxed)
-            + self.refused.unauthentic.load(Ordering::Relaxed)
-            + self.refused.replayed.load(Ordering::Relaxed)
-    }
-}
-
-/// The replay window's name for what `sender` sends sealed with join key `key`.
-fn window_of(key: &[u8; KEY_BYTES], sender: NodeId) -> NodeId {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    h.update(b"ringchat join window v1");
-    h.update(key);
-    h.update(sender.0.to_le_bytes());
-    let d = h.finalize();
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&d[..8]);
-    NodeId(u64::from_le_bytes(b))
 }
 
 #[cfg(test)]
