@@ -218,6 +218,7 @@ fn parse_host_port(s: &str) -> Result<String, String> {
     let probe = Invitation {
         contact: s.to_string(),
         key: [0; crate::guard::KEY_BYTES],
+        once: true,
     };
     match Invitation::parse(&probe.to_string()) {
         Ok(_) => Ok(s.to_string()),
@@ -376,6 +377,7 @@ mod tests {
         let invitation = Invitation {
             contact: "127.0.0.1:5001".into(),
             key: [5; crate::guard::KEY_BYTES],
+            once: false,
         };
         let token = invitation.to_string();
         let parse = |join: &str| {

@@ -130,8 +130,13 @@ pub fn wall_now() -> WallMillis {
 /// identities, except with [`NodeTask::room_key_only`]).
 #[derive(Clone, Debug)]
 pub struct Security {
-    /// The room key; without it the room is unauthenticated.
+    /// The room key; without it (and without `invitation`) the room is unauthenticated.
     pub room_key: Option<[u8; KEY_BYTES]>,
+    /// The secret of the one-time invitation this node joined with, when it holds no room
+    /// key: the room is keyed, and the node asks its inviter with it.
+    pub invitation: Option<[u8; KEY_BYTES]>,
+    /// The invitations this node minted (`invite`), whose asks it answers.
+    pub invitations: Option<Arc<crate::guard::Invitations>>,
     /// Datagrams let through per source IP per second.
     pub per_source_per_second: u32,
 }
@@ -140,6 +145,8 @@ impl Default for Security {
     fn default() -> Self {
         Security {
             room_key: None,
+            invitation: None,
+            invitations: None,
             per_source_per_second: DEFAULT_RATE_LIMIT,
         }
     }
@@ -254,7 +261,7 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
     cfg.rng_seed = rand::random();
     let cfg_identity = cfg.identity;
     cfg.persist = store.is_some();
-    if security.room_key.is_some() {
+    if security.room_key.is_some() || security.invitation.is_some() {
         cfg.wire_overhead = crate::guard::SEAL_OVERHEAD;
     }
     let local_addr = cfg.addr;
@@ -283,7 +290,9 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
             Some(Writer::start(store).map_err(|source| StoreError::Writer { path, source })?)
         }
     };
-    let mut guard = Guard::new(id, security.room_key, security.per_source_per_second);
+    let mut guard = Guard::new(id, security.room_key, security.per_source_per_second)
+        .with_invitation(security.invitation)
+        .with_invitations(security.invitations.clone());
     if sessions {
         guard = guard.with_identity(&cfg_identity);
     }
@@ -329,9 +338,9 @@ struct Io {
     loss: Loss,
     /// The node's Lamport time as its log lines show it.
     clock: NodeClock,
-    /// The member table's digest, and whether the node was outside the room, when the
-    /// table was last given to the guard.
-    members_digest: Option<(u64, bool)>,
+    /// The member table's digest, whether the node was outside the room, and whether it
+    /// was restarting, when the table was last given to the guard.
+    members_digest: Option<(u64, bool, bool)>,
     /// See [`NodeHandle::input_room`].
     input_room: Arc<Semaphore>,
 }
@@ -366,16 +375,18 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
 }
 
 /// Gives the guard the member table when it changed since `known` (its digest then, and
-/// whether the node was outside the room), so that members get their own rate budget and
-/// sessions are held with members only.
-fn learn_members(guard: &Guard, node: &Node, known: &mut Option<(u64, bool)>) {
+/// whether the node was outside the room, and restarting), so that members get their own
+/// rate budget and sessions are held with members only. A restarted node looking for its
+/// room adds the members it saved: it asks them as a member.
+fn learn_members(guard: &Guard, node: &Node, known: &mut Option<(u64, bool, bool)>) {
     let table = node.members();
-    let now = (table.digest(), node.is_outside_room());
+    let saved = node.saved_members();
+    let now = (table.digest(), node.is_outside_room(), !saved.is_empty());
     if *known == Some(now) {
         return;
     }
     *known = Some(now);
-    guard.set_table(now.1, table.entries());
+    guard.set_table(now.1, table.entries().chain(saved));
 }
 
 /// Whether the node may take another request: the command channel is open and, while the

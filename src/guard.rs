@@ -47,12 +47,13 @@ use dashmap::{DashMap, DashSet};
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub mod admission;
 pub mod frame;
+pub mod invitations;
 mod keyfile;
 pub mod phase;
 mod rate;
@@ -63,7 +64,8 @@ pub use refused::{Refused, RefusedCounts};
 pub mod session;
 pub mod sessions;
 pub mod statics;
-use admission::{Admission, AdmissionCounts, JOIN_SEALED};
+use admission::{Admission, AdmissionCounts, AskKeys, AskWith, JOIN_SEALED};
+pub use invitations::Invitations;
 pub use keyfile::{KeyError, read_key, write_new_key};
 use rate::Bucket;
 pub use rate::{MEMBER_RATE, member_rate};
@@ -118,8 +120,15 @@ pub struct Guard {
     pub refused: RefusedCounts,
     last_logged: DashMap<IpAddr, Instant>,
     cipher: Option<XChaCha20Poly1305>,
-    /// The room key itself: asks for a join key are sealed with it.
+    /// The room key itself: asks for a join key are sealed with it, and answered.
     room_key: Option<[u8; KEY_BYTES]>,
+    /// Whether every datagram is sealed (a room key, or an invitation to a keyed room).
+    keyed: bool,
+    /// The secret of the one-time invitation this node joined with: its asks to the member
+    /// that minted it go under it.
+    invitation: Option<[u8; KEY_BYTES]>,
+    /// The invitations this node minted: asks under them are answered here.
+    invitations: Option<Arc<Invitations>>,
     me: NodeId,
     next_pn: AtomicU64,
     /// Room-key replay windows per claimed sender, each with when it was last used (a
@@ -147,6 +156,9 @@ impl Guard {
             last_logged: DashMap::new(),
             cipher: key.map(|k| XChaCha20Poly1305::new(&k.into())),
             room_key: key,
+            keyed: key.is_some(),
+            invitation: None,
+            invitations: None,
             me,
             next_pn: AtomicU64::new(1),
             windows: DashMap::new(),
@@ -163,6 +175,24 @@ impl Guard {
                 joining_from: Default::default(),
             }),
         }
+    }
+
+    /// The same guard, for a node that holds no room key but the secret of a one-time
+    /// invitation (`Some`): the room is keyed, and this node asks the member that minted it
+    /// with it (see [`invitations`]). Call it before [`Guard::with_identity`].
+    pub fn with_invitation(mut self, secret: Option<[u8; KEY_BYTES]>) -> Self {
+        if secret.is_some() {
+            self.keyed = true;
+        }
+        self.invitation = secret;
+        self
+    }
+
+    /// The same guard, answering asks under the invitations in `minted` (shared with what
+    /// mints them, `invite`).
+    pub fn with_invitations(mut self, minted: Option<Arc<Invitations>>) -> Self {
+        self.invitations = minted;
+        self
     }
 
     /// The same guard with sessions: members talk in pairwise sessions keyed from their
@@ -206,9 +236,14 @@ impl Guard {
             .filter(|m| m.id != me && m.presence == crate::wire::Presence::Online)
             .map(|m| m.addr)
             .collect();
+        let known = entries
+            .iter()
+            .filter(|m| m.id != me)
+            .map(|m| m.key)
+            .collect::<Vec<_>>();
         let mut inner = self.lock();
         if let Some(a) = inner.admission.as_mut() {
-            a.set_table(outside_room, online);
+            a.set_table(outside_room, online, known);
         }
         if let Some(sessions) = inner.sessions.as_mut() {
             sessions.set_table(outside_room, entries);
@@ -308,15 +343,23 @@ impl Guard {
         admission: &mut Admission,
         out: &mut VecDeque<Out>,
     ) {
-        if admission.is_outside()
-            && let Some(room) = &self.room_key
-            && admission.should_ask(now, to)
-        {
-            out.push_back(Out {
-                to,
-                bytes: admission.ask(now, room, to),
-                handshake: false,
-            });
+        if admission.should_ask(now, to) {
+            // A member coming back asks under its pair key with the member there; with a
+            // room key, under it; with an invitation, under its secret: in turn, as the
+            // node there may hold any one of them.
+            let mut with = Vec::new();
+            if let Some(theirs) = member {
+                with.push(AskWith::Pair(admission.pair_key(&theirs)));
+            }
+            with.extend(self.room_key.map(AskWith::Room));
+            with.extend(self.invitation.map(AskWith::Invitation));
+            if let Some(bytes) = admission.ask(now, &with, to) {
+                out.push_back(Out {
+                    to,
+                    bytes,
+                    handshake: false,
+                });
+            }
         }
         if !admission.is_outside()
             && admission.confirmed_for(now, to).is_none()
@@ -541,11 +584,13 @@ impl Guard {
                 )
             }
             Some(admission::ASK) => {
-                let (Some(a), Some(room)) = (admission.as_mut(), &self.room_key) else {
-                    return Err(Refused::NoKey);
+                let a = admission.as_mut().ok_or(Refused::NoKey)?;
+                let keys = AskKeys {
+                    room: self.room_key.as_ref(),
+                    invitations: self.invitations.as_deref(),
                 };
                 let mut sends = Vec::new();
-                a.answer(now, from, room, datagram, &mut sends)
+                a.answer(now, from, keys, datagram, &mut sends)
                     .map_err(Refused::Unanswered)?;
                 Self::put(now, sessions, sends, out);
                 Ok(None)
@@ -640,7 +685,7 @@ impl Guard {
 
     /// Whether the room is keyed.
     pub fn is_keyed(&self) -> bool {
-        self.cipher.is_some()
+        self.keyed
     }
 }
 

@@ -119,8 +119,25 @@ fn main() -> ExitCode {
             Ok(access) => access,
             Err(e) => return key_problem(&e),
         };
+        // The invitations this node mints (`invite`), kept beside its key.
+        let invitations = match (access.is_keyed(), &data_dir) {
+            (false, _) => None,
+            (true, None) => Some(guard::Invitations::in_memory()),
+            (true, Some(dir)) => {
+                let path = dir.join(guard::invitations::INVITATIONS_FILE);
+                match guard::Invitations::kept_in(&path) {
+                    Ok(kept) => Some(kept),
+                    Err(e) => {
+                        eprintln!("error: cannot read the invitations {}: {e}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+        };
         let security = Security {
             room_key: access.key(),
+            invitation: access.invitation(),
+            invitations: invitations.map(std::sync::Arc::new),
             per_source_per_second: args.rate_limit,
         };
         let mut cfg = args.node_config(local, join);
@@ -168,7 +185,9 @@ fn invite(at: &str, room: Option<&std::path::Path>, local_key: bool) -> ExitCode
     match read {
         Ok(key) => {
             let contact = at.to_string();
-            println!("{}", Invitation { contact, key });
+            // A standing invitation: it carries the room key itself.
+            let once = false;
+            println!("{}", Invitation { contact, key, once });
             ExitCode::SUCCESS
         }
         Err(e) => key_problem(&e),

@@ -389,8 +389,9 @@ fn unreachable_contact_fails_the_join() {
     let mut p = Proc::start(&scratch, "lonely", Some(port));
     p.expect_line(&format!(
         "error: cannot join: no answer from 127.0.0.1:{port}: nothing runs there, or the \
-         room there has another key (or is open: then join with --insecure); ask a member \
-         for an invitation (they type invite) and start with --join <invitation>"
+         room there has another key, or the invitation was used by another newcomer or is \
+         more than a day old (or the room is open: then join with --insecure); ask a member \
+         for a new invitation (they type invite) and start with --join <invitation>"
     ));
     let status = p.wait_exit(WAIT);
     let took = started.elapsed();

@@ -77,7 +77,7 @@ fn join_chat_complete_and_leave() {
     a.wait("the status bar", |p| status(p).starts_with(&bar));
     assert_eq!(input(&a), "[alice]");
     // The new room's invitation, below the line saying it was created.
-    let token = format!("ringchat1:127.0.0.1:{port}/");
+    let token = format!("ringchat2:127.0.0.1:{port}/");
     a.wait("the invitation", |p| {
         after(p, "created a new room; you (alice) are the leader", |r| {
             r.starts_with("invitation: a friend starts ringchat with --join")
@@ -140,11 +140,11 @@ fn join_chat_complete_and_leave() {
     a.keys("\x15");
     a.wait("an empty input line", |p| input(p) == "[alice]");
 
-    // status says the room has a key; invite shows the invitation again.
+    // status says the room has a key; invite shows a new invitation.
     a.type_line("status");
-    a.wait_row("the key line", |r| pane(r).starts_with("key:     room key"));
+    a.wait_row("the key line", |r| pane(r).starts_with("key:     keyed"));
     a.type_line("invite");
-    a.wait("the invitation again", |p| {
+    a.wait("a new invitation", |p| {
         after(p, "> invite", |r| {
             r.starts_with("invitation: a friend starts")
         }) && after(p, "> invite", |r| r.starts_with(&token))

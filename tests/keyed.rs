@@ -1,9 +1,10 @@
 //! Secure by default, with the real binary: a new room is keyed (its creator makes a key,
-//! kept in its data directory, and prints an invitation); a newcomer with the invitation
-//! joins and chats, one with an address only is refused before it starts, saying how to
-//! get in; a damaged invitation is a bad flag; an open room needs `--insecure` and says
-//! so; a keyed creator restarted keeps its key; `./s1`, `./s2` and `./s3` share the
-//! local key without being told.
+//! kept in its data directory, and prints a one-time invitation); a newcomer with the
+//! invitation joins and chats, another identity with the same invitation does not get in,
+//! one with an address only is refused before it starts, saying how to get in; a damaged
+//! invitation is a bad flag; an open room needs `--insecure` and says so; a keyed creator
+//! restarted keeps its key, and a member that joined by invitation comes back without
+//! one; `./s1`, `./s2` and `./s3` share the local key without being told.
 
 mod common;
 
@@ -17,7 +18,7 @@ const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 /// The line above an invitation (`ringchat::ui::INVITATION_INTRO`).
 const INTRO: &str = "invitation: a friend starts ringchat with --join and the next line \
-                     (whoever has it can join this room and read it; type invite to see it again)";
+                     (it lets one newcomer in, within 24 hours; type invite for another)";
 
 /// Starts a node with exactly `args` (no key given by the harness) and reads its port.
 #[track_caller]
@@ -36,7 +37,7 @@ fn invitation(p: &mut Proc) -> String {
     p.expect_line(INTRO);
     let token = p.next_line("the invitation");
     let addr = p.addr.expect("the listening address");
-    if !token.starts_with(&format!("ringchat1:{addr}/")) {
+    if !token.starts_with(&format!("ringchat2:{addr}/")) {
         p.fail(&format!("{token:?} is not an invitation to {addr}"));
     }
     token
@@ -83,22 +84,31 @@ fn data_dir(scratch: &Scratch, name: &str, port: u16) -> PathBuf {
 }
 
 /// A room created with no key given is keyed: its creator makes a key (kept in its data
-/// directory, mode 0600) and shows an invitation that holds it; a node given only the
-/// address cannot start (exit code 2, saying the room is keyed and how to get an
-/// invitation), and an open node's join gets no answer and is told why; with the
-/// invitation a newcomer joins and chats, and its own `invite` lets a third one in.
+/// directory, mode 0600) and shows a one-time invitation, which is not that key; a node
+/// given only the address cannot start (exit code 2, saying the room is keyed and how to
+/// get an invitation), and an open node's join gets no answer and is told why; with the
+/// invitation a newcomer joins and chats, holding no room key; another identity with the
+/// same invitation (a copy, or the newcomer under a new name) gets no answer; the
+/// newcomer's own `invite` lets a third one in.
 #[test]
 fn a_new_room_is_keyed_and_an_invitation_lets_a_newcomer_in() {
     let scratch = Scratch::new();
     let mut alice = start(&scratch, "alice", &["--port", "0"]);
     alice.expect_line("created a new room; you (alice) are the leader");
     let token = invitation(&mut alice);
-    let key_file = data_dir(&scratch, "alice", alice.port).join("room.key");
-    assert_eq!(
+    let alices_dir = data_dir(&scratch, "alice", alice.port);
+    let key_file = alices_dir.join("room.key");
+    assert_ne!(
         key_of(&token),
         key_in(&key_file),
-        "the invitation holds the room key"
+        "a one-time invitation is not the room key"
     );
+    let minted = alices_dir.join("invitations");
+    assert!(
+        key_in(&minted).starts_with(&key_of(&token)),
+        "alice keeps what she minted"
+    );
+    assert_eq!(mode(&minted), 0o600);
     assert_eq!(
         mode(&key_file),
         0o600,
@@ -170,14 +180,34 @@ fn a_new_room_is_keyed_and_an_invitation_lets_a_newcomer_in() {
     );
     alice.send("welcome carol");
     carol.expect(|l| l.ends_with("] alice: welcome carol"), "alice's answer");
-    let kept = data_dir(&scratch, "carol", carol.port).join("room.key");
-    assert_eq!(key_in(&kept), key_of(&token), "the newcomer keeps the key");
+    let carols_dir = data_dir(&scratch, "carol", carol.port);
+    assert!(
+        !carols_dir.join("room.key").exists(),
+        "the newcomer holds no room key"
+    );
+    let kept = carols_dir.join("invitation.key");
+    assert_eq!(
+        key_in(&kept),
+        key_of(&token),
+        "the newcomer keeps the invitation"
+    );
     assert_eq!(mode(&kept), 0o600);
 
-    // Any member's invitation works, with its own address.
+    // The same invitation, used by another identity: no answer, and told what may be wrong.
+    let mut eve = start(&scratch, "eve", &["--port", "0", "--join", &token]);
+    eve.expect(
+        |l| {
+            l.starts_with(&format!("error: cannot join: no answer from {addr}"))
+                && l.contains("the invitation was used by another newcomer")
+        },
+        "eve's join, unanswered",
+    );
+    assert_eq!(eve.wait_exit(WAIT).code(), Some(1));
+
+    // Any member's invitation works, with its own address; each is a new one.
     carol.send("invite");
     let from_carol = invitation(&mut carol);
-    assert_eq!(key_of(&from_carol), key_of(&token));
+    assert_ne!(key_of(&from_carol), key_of(&token));
     let mut dave = start(&scratch, "dave", &["--port", "0", "--join", &from_carol]);
     dave.expect_line("joined the room: 3 members, leader is alice");
     dave.send("dave here");
@@ -362,9 +392,12 @@ fn an_open_room_says_so_at_start_and_in_status() {
     json(&mut kim, "joined");
     let first = json(&mut kim, "invitation");
     let token = first["invitation"].as_str().expect("a string").to_string();
-    assert!(token.starts_with("ringchat1:127.0.0.1:"), "{token}");
+    assert!(token.starts_with("ringchat2:127.0.0.1:"), "{token}");
     kim.send("invite");
-    assert_eq!(json(&mut kim, "invitation")["invitation"], token.as_str());
+    let again = json(&mut kim, "invitation")["invitation"].clone();
+    let again = again.as_str().expect("a string");
+    assert!(again.starts_with("ringchat2:127.0.0.1:"), "{again}");
+    assert_ne!(again, token, "a new invitation each time");
     kim.send("status");
     let s = json(&mut kim, "status");
     assert_eq!(
@@ -386,7 +419,8 @@ fn an_open_room_says_so_at_start_and_in_status() {
 
 /// A keyed creator started again (same name, port and data directory) uses the key it
 /// kept: the member that joined with its invitation finds it again and they talk; that
-/// member, started again with the address alone, uses the key it kept too.
+/// member, which holds no room key, started again with the address alone, comes back as
+/// the member it is.
 #[test]
 fn a_keyed_creator_restarted_keeps_its_key() {
     let scratch = Scratch::new();
@@ -422,9 +456,9 @@ fn a_keyed_creator_restarted_keeps_its_key() {
     bob.send("welcome back");
     alice.expect(|l| l.ends_with("] bob: welcome back"), "bob's answer");
     alice.send("invite");
-    assert_eq!(invitation(&mut alice), token, "the same invitation");
+    assert_ne!(invitation(&mut alice), token, "a new invitation");
 
-    // bob again, with the address alone: his kept key gets him in.
+    // bob again, with the address alone: he comes back as a member.
     leave(&mut bob);
     let a_addr = format!("127.0.0.1:{a_port}");
     let mut bob = start(&scratch, "bob", &["--port", &b_port, "--join", &a_addr]);
@@ -488,10 +522,10 @@ fn the_scripts_share_the_local_key() {
     let mut alice = script("s1", "alice", &["--port", "0"]);
     alice.expect_line("created a new room; you (alice) are the leader");
     let token = invitation(&mut alice);
-    assert_eq!(
+    assert_ne!(
         key_of(&token),
         key_in(&key_file),
-        "alice uses the local key"
+        "what alice shows is a one-time invitation, not the local key"
     );
     assert_eq!(mode(&key_file), 0o600);
     let a = format!("127.0.0.1:{}", alice.port);
@@ -505,7 +539,7 @@ fn the_scripts_share_the_local_key() {
         p.expect(|l| l.ends_with("] carol: carol says hi"), "carol's message");
     }
     bob.send("status");
-    bob.expect(|l| l.starts_with("key:     room key"), "a keyed room");
+    bob.expect(|l| l.starts_with("key:     keyed"), "a keyed room");
     for p in [&mut carol, &mut bob, &mut alice] {
         leave(p);
     }
@@ -526,7 +560,7 @@ fn the_scripts_share_the_local_key() {
         );
     }
 
-    // `./s1 invite`: alice's usual address and the local key.
+    // `./s1 invite`: a standing invitation, alice's usual address and the local key.
     let out = Command::new(clone.join("s1"))
         .arg("invite")
         .env("HOME", &home)

@@ -33,7 +33,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use curve25519_dalek::MontgomeryPoint;
 use sha2::Sha256;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -46,10 +46,16 @@ pub const GRANT: u8 = 0xA6;
 /// First byte, inside a session, of a join key handed to the other members.
 pub const JOIN_KEY: u8 = 0xC3;
 
-/// Length of an ask: `ASK | nonce (24) | sealed identity key and time (40 + 16) | padding`.
+/// Length of an ask: `ASK | nonce (24) | sealed identity key and time (40 + 16) | the
+/// identity key in the clear (32, only in a member's ask, else zero) | padding`.
 pub const ASK_LEN: usize = 160;
 /// What an ask seals: the identity key (32) and the time (8).
 const ASK_BODY: usize = 32 + 8;
+/// Where a member's ask names its identity in the clear (the peer finds their pair key).
+const ASK_CLEAR_ID: usize = 1 + 24 + ASK_BODY + 16;
+const _: () = assert!(ASK_CLEAR_ID + 32 <= ASK_LEN);
+/// Asks to one address whose grants are still taken (an answer may come after a new ask).
+const NONCES_KEPT: usize = 4;
 /// Length of a grant: `GRANT | ephemeral key (32) | sealed join key (32 + 16)`.
 pub const GRANT_LEN: usize = 1 + 32 + 32 + 16;
 const _: () = assert!(GRANT_LEN < ASK_LEN);
@@ -99,11 +105,34 @@ struct JoinKey {
     by: Option<SocketAddr>,
 }
 
-/// An ask this node sent: when, and its nonce (the grant answering it is bound to it).
-#[derive(Clone, Copy)]
+/// The asks this node sent to one address: when the last went, their nonces (a grant
+/// answering one is bound to it), and how many were sent (each turns to the next kind of
+/// key this node can ask with).
+#[derive(Clone, Default)]
 struct Asked {
-    at: Instant,
-    nonce: Option<[u8; 24]>,
+    at: Option<Instant>,
+    nonces: VecDeque<[u8; 24]>,
+    sent: u32,
+}
+
+/// What an ask is sealed with, in the order a node outside the room turns to them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AskWith {
+    /// The pair key with the member at the address (this node is a member coming back).
+    Pair([u8; 32]),
+    /// A room key every member that holds it answers to.
+    Room([u8; 32]),
+    /// A one-time invitation's secret: only the member that minted it answers.
+    Invitation([u8; 32]),
+}
+
+/// The keys an ask may open with here.
+#[derive(Clone, Copy, Default)]
+pub struct AskKeys<'a> {
+    /// The room key, if this node holds one to answer with.
+    pub room: Option<&'a [u8; 32]>,
+    /// The invitations this node minted.
+    pub invitations: Option<&'a Invitations>,
 }
 
 /// The admission state of one node.
@@ -126,6 +155,9 @@ pub struct Admission {
     waiting: VecDeque<(SocketAddr, Vec<u8>)>,
     outside: bool,
     online: Vec<SocketAddr>,
+    /// The identities (ed25519) of the room's members, online or not: their asks are
+    /// sealed with the pair key.
+    known: HashSet<[u8; 32]>,
     grant_second: (u64, u32),
     /// Grants this second, per IP address.
     grants_by_ip: HashMap<std::net::IpAddr, u32>,
@@ -160,6 +192,7 @@ impl Admission {
             waiting: VecDeque::new(),
             outside: true,
             online: Vec::new(),
+            known: HashSet::new(),
             grant_second: (0, 0),
             grants_by_ip: HashMap::new(),
             asks_seen: HashMap::new(),
@@ -173,9 +206,17 @@ impl Admission {
         self.outside
     }
 
-    /// Tells admission whether this node is outside the room and where the other online
-    /// members are (they are handed the join keys this node grants).
-    pub fn set_table(&mut self, outside: bool, online: Vec<SocketAddr>) {
+    /// Tells admission whether this node is outside the room, where the other online
+    /// members are (they are handed the join keys this node grants), and the identities of
+    /// all the room's members (`known`: each may ask under its pair key with this node).
+    pub fn set_table(
+        &mut self,
+        outside: bool,
+        online: Vec<SocketAddr>,
+        known: impl IntoIterator<Item = [u8; 32]>,
+    ) {
+        self.known.clear();
+        self.known.extend(known);
         if outside && !self.outside {
             // Out of the room: what this node held as a member says nothing about the
             // room it will come back to. It asks again.
@@ -369,20 +410,15 @@ impl Admission {
         if self
             .asked
             .get(&to)
-            .is_some_and(|a| now.saturating_duration_since(a.at) < ASK_AGAIN)
+            .and_then(|a| a.at)
+            .is_some_and(|at| now.saturating_duration_since(at) < ASK_AGAIN)
         {
             return false;
         }
-        if self.asked.len() >= MAX_JOINING {
+        if self.asked.len() >= MAX_JOINING && !self.asked.contains_key(&to) {
             self.asked.clear();
         }
-        self.asked.insert(
-            to,
-            Asked {
-                at: now,
-                nonce: None,
-            },
-        );
+        self.asked.entry(to).or_default().at = Some(now);
         true
     }
 
@@ -399,20 +435,34 @@ impl Admission {
         std::mem::take(&mut self.waiting)
     }
 
-    /// An ask for a join key, sealed with the room key `room`: this node's identity and
-    /// the time (milliseconds since the Unix epoch), so that a captured ask is not
-    /// answered again (see [`ASK_FRESH`]).
-    pub fn ask(&mut self, now: Instant, room: &[u8; 32], to: SocketAddr) -> Vec<u8> {
+    /// An ask for the node at `to`, sealed with one of `with` (each ask there turns to
+    /// the next, so that every kind of key this node holds is tried): this node's
+    /// identity and the time (milliseconds since the Unix epoch), so that a captured ask
+    /// is not answered again (see [`ASK_FRESH`]); a member's ask also names the identity
+    /// in the clear, for the peer to find their pair key. `None` if `with` is empty.
+    pub fn ask(&mut self, now: Instant, with: &[AskWith], to: SocketAddr) -> Option<Vec<u8>> {
+        if with.is_empty() {
+            return None;
+        }
         let nonce: [u8; 24] = rand::random();
         if self.asked.len() >= MAX_JOINING && !self.asked.contains_key(&to) {
             self.asked.clear();
         }
-        let asked = self.asked.entry(to).or_insert(Asked {
-            at: now,
-            nonce: None,
-        });
-        asked.nonce = Some(nonce);
-        self.ask_at(room, unix_millis(), nonce)
+        let asked = self.asked.entry(to).or_default();
+        let pick = with[asked.sent as usize % with.len()];
+        asked.sent = asked.sent.wrapping_add(1);
+        asked.at = Some(now);
+        asked.nonces.push_front(nonce);
+        asked.nonces.truncate(NONCES_KEPT);
+        let (key, named) = match pick {
+            AskWith::Pair(k) => (k, true),
+            AskWith::Room(k) | AskWith::Invitation(k) => (k, false),
+        };
+        let mut ask = self.ask_at(&key, unix_millis(), nonce);
+        if named {
+            ask[ASK_CLEAR_ID..ASK_CLEAR_ID + 32].copy_from_slice(&self.identity);
+        }
+        Some(ask)
     }
 
     /// An ask as [`Admission::ask`] makes it, at time `millis`, with `nonce`.
@@ -437,15 +487,17 @@ impl Admission {
         out
     }
 
-    /// Answers an ask that came from `from`, if this node holds the room key `room`: the
-    /// grant for the asker, and the join key for every online member (in the room; a node
-    /// outside it answers too, for the join exchange with itself: nodes restarting at once
-    /// tell each other so). `Err` with why an ask is not answered.
+    /// Answers an ask that came from `from`, if it opens here: with the room key, with an
+    /// invitation this node minted (for the identity that first used it only), or with the
+    /// pair key of the member it names. The answer is the grant for the asker, and the join
+    /// key for every online member (in the room; a node outside it answers too, for the
+    /// join exchange with itself: nodes restarting at once tell each other so). `Err` with
+    /// why an ask is not answered.
     pub fn answer(
         &mut self,
         now: Instant,
         from: SocketAddr,
-        room: &[u8; 32],
+        keys: AskKeys<'_>,
         ask: &[u8],
         send: &mut Vec<Send>,
     ) -> Result<(), &'static str> {
@@ -454,16 +506,41 @@ impl Admission {
         }
         let mut nonce = [0u8; 24];
         nonce.copy_from_slice(&ask[1..25]);
-        let cipher = XChaCha20Poly1305::new(room.into());
-        let body = cipher
-            .decrypt(
-                &XNonce::from(nonce),
-                Payload {
-                    msg: &ask[25..25 + ASK_BODY + 16],
-                    aad: &[ASK],
-                },
-            )
-            .map_err(|_| "an ask that does not open with the room key")?;
+        let open = |key: &[u8; 32]| -> Option<Vec<u8>> {
+            XChaCha20Poly1305::new(key.into())
+                .decrypt(
+                    &XNonce::from(nonce),
+                    Payload {
+                        msg: &ask[25..ASK_CLEAR_ID],
+                        aad: &[ASK],
+                    },
+                )
+                .ok()
+        };
+        let mut named = [0u8; 32];
+        named.copy_from_slice(&ask[ASK_CLEAR_ID..ASK_CLEAR_ID + 32]);
+        let (body, invitation) = if named != [0u8; 32] {
+            // A member's ask: under its pair key with this node.
+            if !self.known.contains(&named) {
+                return Err("an ask naming an identity that is no member's");
+            }
+            let theirs = super::statics::peer_static(&named)
+                .ok_or("an ask naming an identity that is no member's")?;
+            let pair = self.pair_key(&theirs);
+            let body = open(&pair).ok_or("a member's ask that does not open with our pair key")?;
+            if body.get(..32) != Some(&named[..]) {
+                return Err("a member's ask sealing another identity than it names");
+            }
+            (body, None)
+        } else if let Some(body) = keys.room.and_then(&open) {
+            (body, None)
+        } else {
+            let invitations = keys.invitations.map(Invitations::live).unwrap_or_default();
+            invitations
+                .iter()
+                .find_map(|secret| open(secret).map(|b| (b, Some(*secret))))
+                .ok_or("an ask that opens with no key held here")?
+        };
         if body.len() != ASK_BODY {
             return Err("a malformed ask");
         }
@@ -499,6 +576,14 @@ impl Admission {
                 }
             }
         }
+        if let (Some(secret), Some(invitations)) = (invitation, keys.invitations) {
+            invitations
+                .claim(&secret, &identity)
+                .map_err(|why| match why {
+                    Unusable::UsedByAnother => "an ask under an invitation another identity used",
+                    Unusable::Expired => "an ask under an invitation that expired",
+                })?;
+        }
         let key: [u8; 32] = rand::random();
         let grant = seal_grant(&identity, &key, &nonce).ok_or("an ask from no valid identity")?;
         self.asks_seen.insert(nonce, now);
@@ -523,15 +608,17 @@ impl Admission {
             return false;
         }
         // One grant per ask, bound to it: an old grant replayed does not open.
-        let Some(nonce) = self.asked.get(&from).and_then(|a| a.nonce) else {
+        let Some(asked) = self.asked.get_mut(&from) else {
             return false;
         };
-        let Some(key) = open_grant(&self.private, &self.identity, grant, &nonce) else {
+        let Some(key) = asked
+            .nonces
+            .iter()
+            .find_map(|nonce| open_grant(&self.private, &self.identity, grant, nonce))
+        else {
             return false;
         };
-        if let Some(a) = self.asked.get_mut(&from) {
-            a.nonce = None;
-        }
+        asked.nonces.clear();
         self.own.retain(|k| k.key != key);
         self.own.push_front(JoinKey {
             key,
@@ -547,6 +634,7 @@ impl Admission {
 
 mod grant;
 use super::frame::u64_at;
+use super::invitations::{Invitations, Unusable};
 use grant::{addr_bytes, addr_from, open_grant, seal_grant, unix_millis};
 
 #[cfg(test)]

@@ -95,6 +95,8 @@ impl Guard {
             }
             self.last_logged.insert(from.ip(), now);
             tracing::warn!("refused a datagram from {from}: {why} ({n} so far)");
+        } else {
+            tracing::debug!("refused a datagram from {from}: {why} ({n} so far)");
         }
     }
 

@@ -1,39 +1,61 @@
 //! Invitations: one line that holds what a newcomer needs to join a keyed room, a
-//! member's address and the room key.
+//! member's address and a secret.
 //!
 //! ```text
-//! ringchat1:<host>:<port>/<key: 64 hex digits><check: 8 hex digits>
+//! ringchat2:<host>:<port>/<secret: 64 hex digits><check: 8 hex digits>
+//! ringchat1:<host>:<port>/<room key: 64 hex digits><check: 8 hex digits>
 //! ```
 //!
-//! `ringchat1` names the format's version. The address is any member's (an IPv6 one in
-//! brackets, `[::1]:5001`; a host name works too); the key is the room key as a
-//! `--room-key-file` holds it; the check is the first 4 bytes of SHA-256 over
-//! [`CHECK_DOMAIN`] and the key, so that a key changed in copying is caught before
-//! anything is sent (the address is left out of it: it may be edited by hand, say to a
-//! member's address on another network). Anyone holding an invitation can join the room
-//! and read it, as anyone holding the key file can.
+//! `ringchat<n>` names the kind:
+//!
+//! - **`ringchat2`, one-time** (what `invite` prints): the secret is one the member at the
+//!   address minted ([`crate::guard::invitations`]); it lets the first identity that uses
+//!   it ask that member, and no other, for a way in, within a day. It is no room key: a
+//!   newcomer that used it, or a member that left, cannot let anyone else in with it.
+//! - **`ringchat1`, standing** (`ringchat invite --room FILE`): the secret is the room key
+//!   itself, as a `--room-key-file` holds it; anyone holding it can join, as anyone
+//!   holding the key file can, for as long as the room uses that key.
+//!
+//! The address is the member's (an IPv6 one in brackets, `[::1]:5001`; a host name works
+//! too). The check is the first 4 bytes of SHA-256 over the kind's [`check_domain`] and
+//! the secret, so that a secret changed in copying is caught before anything is sent (the
+//! address is left out of it: it may be edited by hand, say to the member's address on
+//! another network).
 
-use crate::guard::KEY_BYTES;
+use crate::guard::{Invitations, KEY_BYTES};
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use thiserror::Error;
 
-/// The version of the format this ringchat writes and reads.
-pub const VERSION: u32 = 1;
-/// What the check digits are computed over, before the key.
-pub const CHECK_DOMAIN: &[u8] = b"ringchat invitation 1";
+/// The newest version of the format this ringchat writes and reads (one-time).
+pub const VERSION: u32 = 2;
+/// The version of a standing invitation, which carries the room key.
+pub const STANDING: u32 = 1;
+
+/// What the check digits are computed over, before the secret, for version `version`.
+pub fn check_domain(version: u32) -> &'static [u8] {
+    if version == STANDING {
+        b"ringchat invitation 1"
+    } else {
+        b"ringchat invitation 2"
+    }
+}
 /// Bytes of the check.
 const CHECK_BYTES: usize = 4;
 /// Hex digits after the `/`: the key, then the check.
 const SECRET_DIGITS: usize = 2 * (KEY_BYTES + CHECK_BYTES);
 
-/// An invitation: where to join, and the room key.
+/// An invitation: where to join, and the secret that lets a newcomer in.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Invitation {
     /// A member's address, `host:port`.
     pub contact: String,
-    /// The room key.
+    /// The secret: a one-time invitation's, or the room key.
     pub key: [u8; KEY_BYTES],
+    /// Whether it is a one-time invitation (`ringchat2`) rather than the room key.
+    pub once: bool,
 }
 
 impl fmt::Debug for Invitation {
@@ -41,6 +63,7 @@ impl fmt::Debug for Invitation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Invitation")
             .field("contact", &self.contact)
+            .field("once", &self.once)
             .finish_non_exhaustive()
     }
 }
@@ -49,11 +72,11 @@ impl fmt::Debug for Invitation {
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
 pub enum InvitationError {
     /// Not `ringchat<version>:` at the start.
-    #[error("an invitation starts with ringchat{VERSION}:")]
+    #[error("an invitation starts with ringchat{VERSION}: (or ringchat{STANDING}:)")]
     Prefix,
     /// Another version of the format.
     #[error(
-        "this is a version {0} invitation and this ringchat reads version {VERSION} (was it made by a newer ringchat?)"
+        "this is a version {0} invitation and this ringchat reads versions {STANDING} and {VERSION} (was it made by a newer ringchat?)"
     )]
     Version(u64),
     /// No `/` with the key after the address.
@@ -92,9 +115,9 @@ fn version_and_rest(text: &str) -> Option<(&str, &str)> {
     (!version.is_empty()).then_some((version, rest))
 }
 
-fn check(key: &[u8; KEY_BYTES]) -> [u8; CHECK_BYTES] {
+fn check(version: u32, key: &[u8; KEY_BYTES]) -> [u8; CHECK_BYTES] {
     let digest = Sha256::new()
-        .chain_update(CHECK_DOMAIN)
+        .chain_update(check_domain(version))
         .chain_update(key)
         .finalize();
     let mut out = [0u8; CHECK_BYTES];
@@ -128,11 +151,11 @@ impl Invitation {
     pub fn parse(text: &str) -> Result<Invitation, InvitationError> {
         let text = text.trim();
         let (version, rest) = version_and_rest(text).ok_or(InvitationError::Prefix)?;
-        if version != VERSION.to_string() {
-            return Err(InvitationError::Version(
-                version.parse().unwrap_or(u64::MAX),
-            ));
-        }
+        let version: u32 = match version.parse::<u64>() {
+            Ok(v) if v == u64::from(VERSION) || v == u64::from(STANDING) => v as u32,
+            Ok(v) => return Err(InvitationError::Version(v)),
+            Err(_) => return Err(InvitationError::Version(u64::MAX)),
+        };
         let (contact, secret) = rest.rsplit_once('/').ok_or(InvitationError::NoKey)?;
         if !is_host_port(contact) {
             return Err(InvitationError::Address(contact.to_string()));
@@ -152,26 +175,72 @@ impl Invitation {
         let (key_part, check_part) = bytes.split_at(KEY_BYTES);
         let mut key = [0u8; KEY_BYTES];
         key.copy_from_slice(key_part);
-        if check(&key) != check_part {
+        if check(version, &key) != check_part {
             return Err(InvitationError::Check);
         }
         Ok(Invitation {
             contact: contact.to_string(),
             key,
+            once: version != STANDING,
         })
+    }
+
+    /// Its version: [`VERSION`] for a one-time invitation, [`STANDING`] for the room key.
+    pub fn version(&self) -> u32 {
+        if self.once { VERSION } else { STANDING }
     }
 }
 
 impl fmt::Display for Invitation {
-    /// The invitation as one line (it holds the key: show it only to its owner).
+    /// The invitation as one line (it holds the secret: show it only to its owner).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let version = self.version();
         write!(
             f,
-            "ringchat{VERSION}:{}/{}{}",
+            "ringchat{version}:{}/{}{}",
             self.contact,
             hex(&self.key),
-            hex(&check(&self.key))
+            hex(&check(version, &self.key))
         )
+    }
+}
+
+/// What mints the one-time invitations `invite` prints: the node's table of invitations
+/// (shared with its guard, which answers them) and its address.
+#[derive(Clone, Debug)]
+pub struct Inviter {
+    minted: Arc<Invitations>,
+    addr: SocketAddr,
+}
+
+impl PartialEq for Inviter {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.minted, &other.minted) && self.addr == other.addr
+    }
+}
+
+impl Eq for Inviter {}
+
+impl Inviter {
+    /// Mints into `minted` for the node at `addr`.
+    pub fn new(minted: Arc<Invitations>, addr: SocketAddr) -> Inviter {
+        Inviter { minted, addr }
+    }
+
+    /// A new one-time invitation to this node, as one line; `Err` with why when it cannot
+    /// be kept (its file cannot be written).
+    pub fn mint(&self) -> Result<String, String> {
+        let key = self
+            .minted
+            .mint()
+            .map_err(|e| format!("cannot keep a new invitation: {e}"))?;
+        let contact = self.addr.to_string();
+        Ok(Invitation {
+            contact,
+            key,
+            once: true,
+        }
+        .to_string())
     }
 }
 
@@ -183,7 +252,25 @@ mod tests {
         Invitation {
             contact: "127.0.0.1:5001".into(),
             key: core::array::from_fn(|i| i as u8 * 7),
+            once: false,
         }
+    }
+
+    #[test]
+    fn a_one_time_invitation_is_version_2_and_its_check_tells_the_kinds_apart() {
+        let once = Invitation {
+            once: true,
+            ..sample()
+        };
+        let text = once.to_string();
+        assert!(
+            text.starts_with("ringchat2:127.0.0.1:5001/00070e15"),
+            "{text}"
+        );
+        assert_eq!(Invitation::parse(&text), Ok(once));
+        // The same secret under the other version's name: the check says it is damaged.
+        let renamed = text.replace("ringchat2:", "ringchat1:");
+        assert_eq!(Invitation::parse(&renamed), Err(InvitationError::Check));
     }
 
     #[test]
@@ -225,8 +312,8 @@ mod tests {
         let good = sample().to_string();
         let cases: Vec<(String, InvitationError)> = vec![
             (
-                good.replace("ringchat1:", "ringchat2:"),
-                InvitationError::Version(2),
+                good.replace("ringchat1:", "ringchat3:"),
+                InvitationError::Version(3),
             ),
             (
                 good.replace("ringchat1:", "ringchat:"),

@@ -1,6 +1,7 @@
 //! Typed lines: what one amounts to for the node task, and the plain reader used when
 //! stdin is not a terminal (or the line editor cannot start).
 
+use super::invitation::Inviter;
 use crate::driver::Request;
 use crate::proto::Command;
 use crate::ui::{self, Input};
@@ -56,17 +57,31 @@ impl Typed {
 pub struct Typist {
     /// The member's name (for `/me`).
     pub me: String,
-    /// What `invite` prints ([`ui::invite_lines`]).
-    pub invite: Vec<String>,
+    /// What mints `invite`'s invitations (`None` for an open room).
+    pub inviter: Option<Inviter>,
+    /// What `invite` prints in an open room ([`ui::invite_lines`]).
+    pub open_room: Vec<String>,
 }
 
 impl Typist {
-    /// `me`, in a room whose invitation is `invitation` (`None` for an open room) with
+    /// `me`, in a room whose invitations `inviter` mints (`None` for an open room) with
     /// this node at `addr`.
-    pub fn new(me: &str, invitation: Option<&str>, addr: std::net::SocketAddr) -> Typist {
+    pub fn new(me: &str, inviter: Option<Inviter>, addr: std::net::SocketAddr) -> Typist {
         Typist {
             me: me.to_string(),
-            invite: ui::invite_lines(invitation, addr),
+            inviter,
+            open_room: ui::invite_lines(None, addr),
+        }
+    }
+
+    /// What `invite` prints: a new one-time invitation, or how to join an open room.
+    pub fn invite(&self) -> Vec<String> {
+        match &self.inviter {
+            None => self.open_room.clone(),
+            Some(inviter) => match inviter.mint() {
+                Ok(token) => vec![ui::INVITATION_INTRO.to_string(), token],
+                Err(why) => vec![format!("error: {why}")],
+            },
         }
     }
 }
@@ -89,7 +104,7 @@ pub fn classify(line: &str, typist: &Typist) -> Typed {
         }
         Ok(Input::Clear) => Typed::Clear,
         Ok(Input::Help) => Typed::Request(Request::Say(ui::help())),
-        Ok(Input::Invite) => Typed::Request(Request::Say(typist.invite.clone())),
+        Ok(Input::Invite) => Typed::Request(Request::Say(typist.invite())),
         Ok(Input::Exit) => Typed::Exit,
         Ok(Input::Nothing) => Typed::Nothing,
         Err(e) => Typed::Request(Request::Say(vec![format!("error: {e}")])),
@@ -152,18 +167,30 @@ pub fn hand_over(line: &str, typist: &Typist, commands: &mpsc::UnboundedSender<R
 mod tests {
     use super::*;
 
-    /// `invite` is answered by the program from what it knows: the invitation of a keyed
-    /// room, or how to join an open one.
+    /// `invite` is answered by the program: a new one-time invitation to this node in a
+    /// keyed room each time, or how to join an open one.
     #[test]
-    fn invite_answers_with_the_invitation() {
+    fn invite_answers_with_a_new_invitation_each_time() {
         let addr = "127.0.0.1:5001".parse().unwrap();
-        let keyed = Typist::new("ann", Some("ringchat1:127.0.0.1:5001/ab"), addr);
-        match classify("invite", &keyed) {
-            Typed::Request(Request::Say(lines)) => {
-                assert_eq!(lines, [ui::INVITATION_INTRO, "ringchat1:127.0.0.1:5001/ab"]);
+        let minted = std::sync::Arc::new(crate::guard::Invitations::in_memory());
+        let inviter = Inviter::new(minted.clone(), addr);
+        let keyed = Typist::new("ann", Some(inviter), addr);
+        let mut tokens = Vec::new();
+        for _ in 0..2 {
+            match classify("invite", &keyed) {
+                Typed::Request(Request::Say(lines)) => {
+                    assert_eq!(lines.len(), 2, "{lines:?}");
+                    assert_eq!(lines[0], ui::INVITATION_INTRO);
+                    let inv = super::super::invitation::Invitation::parse(&lines[1]).unwrap();
+                    assert!(inv.once, "a one-time invitation");
+                    assert_eq!(inv.contact, "127.0.0.1:5001");
+                    assert!(minted.live().contains(&inv.key), "the guard answers it");
+                    tokens.push(lines[1].clone());
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
         }
+        assert_ne!(tokens[0], tokens[1], "each invite mints a new one");
         let open = Typist::new("ann", None, addr);
         match classify("/invite", &open) {
             Typed::Request(Request::Say(lines)) => {

@@ -79,12 +79,22 @@ pub async fn run(
     store: Option<Store>,
     settings: Settings,
 ) -> ExitCode {
-    let keyed = security.room_key.is_some();
-    let invitation = security.room_key.map(|key| {
-        let contact = cfg.addr.to_string();
-        invitation::Invitation { contact, key }.to_string()
-    });
-    let typist = Typist::new(&cfg.name, invitation.as_deref(), cfg.addr);
+    let keyed = security.room_key.is_some() || security.invitation.is_some();
+    let inviter = (security.invitations.clone())
+        .filter(|_| keyed)
+        .map(|minted| invitation::Inviter::new(minted, cfg.addr));
+    // A node that starts a room (or its own again) shows an invitation when it is alone.
+    let invitation = inviter
+        .as_ref()
+        .filter(|_| cfg.join.is_none())
+        .and_then(|i| match i.mint() {
+            Ok(token) => Some(token),
+            Err(why) => {
+                eprintln!("warning: {why}; type invite to try again");
+                None
+            }
+        });
+    let typist = Typist::new(&cfg.name, inviter.clone(), cfg.addr);
     let mut said_first = settings.notes.clone();
     if !keyed {
         said_first.push(ui::OPEN_ROOM_WARNING.to_string());
@@ -124,6 +134,7 @@ pub async fn run(
                 join,
                 keyed,
                 invitation: invitation.clone(),
+                inviter,
                 colour: Style::for_output(true).color,
             },
             history: settings.editor_history.clone(),

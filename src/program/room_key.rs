@@ -4,8 +4,13 @@
 //! The key comes from the first of these that applies:
 //!
 //! 1. `--insecure`: none (an open room); giving a key as well is a contradiction.
-//! 2. an invitation (`--join ringchat1:...`): its key, kept in the data directory so that
-//!    a restart needs no invitation (an `--ephemeral` node keeps it in memory only);
+//! 2. an invitation: a standing one (`--join ringchat1:...`) holds the room key, kept in
+//!    the data directory so that a restart needs no invitation (an `--ephemeral` node keeps
+//!    it in memory only); a one-time one (`ringchat2:...`, what `invite` prints) holds no
+//!    room key but a secret its inviter answers for this node's identity alone: the node
+//!    holds no room key ([`Access::Invited`]), keeps the secret beside it
+//!    ([`DATA_DIR_INVITATION`]), and once in, comes back as a member (under its pair keys
+//!    with the others, see [`crate::guard::admission`]);
 //! 3. `--room-key-file FILE`: the key in FILE (a node that creates a room makes FILE
 //!    when there is none);
 //! 4. `--local-key`: the key every node of this user on this machine shares
@@ -30,6 +35,9 @@ pub use files::read_or_make;
 
 /// The room key's file in a node's data directory.
 pub const DATA_DIR_KEY: &str = "room.key";
+/// The file in a node's data directory that keeps the one-time invitation's secret it
+/// joined with (it holds no room key).
+pub const DATA_DIR_INVITATION: &str = "invitation.key";
 /// The local room key's file in ringchat's data folder (see [`local_key_path`]).
 pub const LOCAL_KEY: &str = "local-room.key";
 
@@ -94,12 +102,20 @@ pub enum KeyOrigin {
 pub enum Access {
     /// `--insecure`: no key; anyone who can reach the room can join, read and post.
     Open,
-    /// Every datagram is sealed with `key`.
+    /// Every datagram is sealed; `key` is the room key.
     Keyed {
         /// The room key.
         key: [u8; KEY_BYTES],
         /// Where it came from.
         origin: KeyOrigin,
+    },
+    /// Every datagram is sealed; the node holds no room key but a one-time invitation's
+    /// `secret`, for asking its inviter (and its pair keys, once a member).
+    Invited {
+        /// The invitation's secret.
+        secret: [u8; KEY_BYTES],
+        /// Where it is kept for a restart (`None` with `--ephemeral`).
+        kept: Option<PathBuf>,
     },
 }
 
@@ -109,6 +125,7 @@ impl std::fmt::Debug for Access {
         match self {
             Access::Open => write!(f, "Open"),
             Access::Keyed { origin, .. } => write!(f, "Keyed({origin:?})"),
+            Access::Invited { kept, .. } => write!(f, "Invited({kept:?})"),
         }
     }
 }
@@ -117,16 +134,38 @@ impl Access {
     /// The room key, if any.
     pub fn key(&self) -> Option<[u8; KEY_BYTES]> {
         match self {
-            Access::Open => None,
             Access::Keyed { key, .. } => Some(*key),
+            Access::Open | Access::Invited { .. } => None,
         }
+    }
+
+    /// The one-time invitation's secret, for a node that holds no room key.
+    pub fn invitation(&self) -> Option<[u8; KEY_BYTES]> {
+        match self {
+            Access::Invited { secret, .. } => Some(*secret),
+            _ => None,
+        }
+    }
+
+    /// Whether every datagram is sealed.
+    pub fn is_keyed(&self) -> bool {
+        !matches!(self, Access::Open)
     }
 
     /// What to tell the user at start about the key, if anything: where a key this run
     /// made or kept is.
     pub fn note(&self) -> Option<String> {
-        let Access::Keyed { origin, .. } = self else {
-            return None;
+        let origin = match self {
+            Access::Keyed { origin, .. } => origin,
+            Access::Invited {
+                kept: Some(path), ..
+            } => {
+                return Some(format!(
+                    "the invitation is kept in {} for a restart; once in, this node comes back as a member without it",
+                    path.display()
+                ));
+            }
+            _ => return None,
         };
         match origin {
             KeyOrigin::File { path, made: true } => Some(format!(
@@ -166,7 +205,10 @@ pub enum Choice {
         /// Where it came from.
         origin: KeyOrigin,
     },
-    /// The data directory's key: read, or made for a room this node creates.
+    /// A one-time invitation's secret (no room key).
+    Invited([u8; KEY_BYTES]),
+    /// The data directory's key (or invitation): read, or made for a room this node
+    /// creates.
     DataDir,
 }
 
@@ -176,6 +218,7 @@ impl std::fmt::Debug for Choice {
         match self {
             Choice::Open => write!(f, "Open"),
             Choice::Given { origin, .. } => write!(f, "Given({origin:?})"),
+            Choice::Invited(_) => write!(f, "Invited"),
             Choice::DataDir => write!(f, "DataDir"),
         }
     }
@@ -192,6 +235,11 @@ pub enum KeyProblem {
     /// An invitation and `--room-key-file` with different keys.
     #[error("the invitation and the room key file {0} hold different keys: give one of them")]
     TwoKeys(PathBuf),
+    /// A one-time invitation and `--room-key-file`.
+    #[error(
+        "the invitation is a one-time one (no room key) and {0} is a room key: give one of them"
+    )]
+    InvitationAndKey(PathBuf),
     /// A joiner with neither a key nor `--insecure`.
     #[error(
         "--join {0} gives an address but no room key, and rooms are keyed: ask a member for an invitation (they type invite) and start with --join <invitation>; or give the key with --room-key-file FILE; to join an open room, add --insecure"
@@ -220,7 +268,10 @@ impl KeyProblem {
     /// for any bad flag), 1 for a file that cannot be used.
     pub fn exit_code(&self) -> u8 {
         match self {
-            KeyProblem::Contradiction(_) | KeyProblem::TwoKeys(_) | KeyProblem::NoKey(_) => 2,
+            KeyProblem::Contradiction(_)
+            | KeyProblem::TwoKeys(_)
+            | KeyProblem::InvitationAndKey(_)
+            | KeyProblem::NoKey(_) => 2,
             KeyProblem::Read { .. } | KeyProblem::Write { .. } => 1,
         }
     }
@@ -242,6 +293,12 @@ pub fn choose(src: &KeySources<'_>, data_dir: Option<&Path>) -> Result<Choice, K
             ));
         }
         return Ok(Choice::Open);
+    }
+    if let Some(invitation) = src.invitation.filter(|i| i.once) {
+        if let Some(path) = src.room_key_file {
+            return Err(KeyProblem::InvitationAndKey(path.to_path_buf()));
+        }
+        return Ok(Choice::Invited(invitation.key));
     }
     if let Some(invitation) = src.invitation {
         if let Some(path) = src.room_key_file
@@ -276,7 +333,8 @@ pub fn choose(src: &KeySources<'_>, data_dir: Option<&Path>) -> Result<Choice, K
         return Ok(Choice::Given { key, origin });
     }
     if let Some(contact) = src.contact {
-        let kept = data_dir.is_some_and(|d| d.join(DATA_DIR_KEY).exists());
+        let kept = data_dir
+            .is_some_and(|d| d.join(DATA_DIR_KEY).exists() || d.join(DATA_DIR_INVITATION).exists());
         if !kept {
             return Err(KeyProblem::NoKey(contact.to_string()));
         }
@@ -313,6 +371,20 @@ pub fn settle(
             Ok(Access::Keyed { key, origin })
         }
         Choice::Given { key, origin } => Ok(Access::Keyed { key, origin }),
+        Choice::Invited(secret) => {
+            let kept = match data_dir {
+                None => None,
+                Some(dir) => {
+                    let path = dir.join(DATA_DIR_INVITATION);
+                    keep(&path, &secret).map_err(|source| KeyProblem::Write {
+                        path: path.clone(),
+                        source,
+                    })?;
+                    Some(path)
+                }
+            };
+            Ok(Access::Invited { secret, kept })
+        }
         Choice::DataDir => {
             let Some(dir) = data_dir else {
                 if let Some(contact) = src.contact {
@@ -329,6 +401,14 @@ pub fn settle(
                 let key = read(&path)?;
                 let origin = KeyOrigin::Kept(path);
                 return Ok(Access::Keyed { key, origin });
+            }
+            let invited = dir.join(DATA_DIR_INVITATION);
+            if invited.exists() {
+                let secret = read(&invited)?;
+                return Ok(Access::Invited {
+                    secret,
+                    kept: Some(invited),
+                });
             }
             if let Some(contact) = src.contact {
                 return Err(KeyProblem::NoKey(contact.to_string()));

@@ -182,7 +182,8 @@ fn status_lines(s: &StatusView) -> Vec<String> {
 /// not say).
 pub fn key_line(keyed: bool) -> String {
     if keyed {
-        "key:     room key: every datagram sealed, only key holders can join (invite prints an invitation)".into()
+        "key:     keyed: every datagram sealed; a newcomer needs an invitation (invite prints one)"
+            .into()
     } else {
         "key:     none: an OPEN room (--insecure): anyone who can reach it can join, read and post"
             .into()
@@ -196,7 +197,7 @@ pub const OPEN_ROOM_WARNING: &str = "warning: --insecure: this room is OPEN: no 
 /// The first of the two lines that give an invitation; the second is the invitation
 /// alone, so that it can be copied whole.
 pub const INVITATION_INTRO: &str = "invitation: a friend starts ringchat with --join and the \
-     next line (whoever has it can join this room and read it; type invite to see it again)";
+     next line (it lets one newcomer in, within 24 hours; type invite for another)";
 
 /// What `invite` prints: the room's invitation (`None` for an open room, which has none:
 /// then how to join it through `addr`).
@@ -214,7 +215,7 @@ pub fn invite_lines(invitation: Option<&str>, addr: SocketAddr) -> Vec<String> {
 fn unreachable_line(addr: SocketAddr, keyed: bool) -> String {
     if keyed {
         format!(
-            "error: cannot join: no answer from {addr}: nothing runs there, or the room there has another key (or is open: then join with --insecure); ask a member for an invitation (they type invite) and start with --join <invitation>"
+            "error: cannot join: no answer from {addr}: nothing runs there, or the room there has another key, or the invitation was used by another newcomer or is more than a day old (or the room is open: then join with --insecure); ask a member for a new invitation (they type invite) and start with --join <invitation>"
         )
     } else {
         format!(

@@ -77,8 +77,8 @@ impl Setup {
     pub fn unlimited() -> Setup {
         Setup {
             security: Security {
-                room_key: None,
                 per_source_per_second: u32::MAX,
+                ..Security::default()
             },
             settle: Duration::from_secs(1),
             join_gap: PACED,

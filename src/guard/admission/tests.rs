@@ -18,11 +18,28 @@ fn admission(n: u8, now: Instant) -> Admission {
 /// A member `n` in the room, with the other online members at `others`' ports.
 fn leader(n: u8, others: &[(u8, u16)], now: Instant) -> Admission {
     let mut a = admission(n, now);
-    a.set_table(false, others.iter().map(|(_, port)| addr(*port)).collect());
+    a.set_table(
+        false,
+        others.iter().map(|(_, port)| addr(*port)).collect(),
+        [],
+    );
     a
 }
 
 const ROOM: [u8; 32] = [7; 32];
+
+/// What a member holding the room key [`ROOM`] answers with.
+fn room() -> AskKeys<'static> {
+    AskKeys {
+        room: Some(&ROOM),
+        invitations: None,
+    }
+}
+
+/// An ask from `a` to `to`, sealed with the room key [`ROOM`].
+fn room_ask(a: &mut Admission, now: Instant, to: SocketAddr) -> Vec<u8> {
+    a.ask(now, &[AskWith::Room(ROOM)], to).expect("an ask")
+}
 
 #[test]
 fn an_ask_gets_a_join_key_that_only_the_asking_identity_opens() {
@@ -32,11 +49,11 @@ fn an_ask_gets_a_join_key_that_only_the_asking_identity_opens() {
     let (at_member, at_joiner) = (addr(6001), addr(6005));
     assert!(joiner.should_ask(t0, at_member));
     assert!(!joiner.should_ask(t0, at_member), "not again at once");
-    let ask = joiner.ask(t0, &ROOM, at_member);
+    let ask = room_ask(&mut joiner, t0, at_member);
     assert_eq!(ask.len(), ASK_LEN);
     let mut sends = Vec::new();
     member
-        .answer(t0, at_joiner, &ROOM, &ask, &mut sends)
+        .answer(t0, at_joiner, room(), &ask, &mut sends)
         .expect("answered");
     let Some(Send::Wire(to, grant)) = sends.first() else {
         panic!("{sends:?}")
@@ -87,25 +104,28 @@ fn asks_are_answered_only_with_the_same_room_key_fresh_once_and_within_the_rate(
         member.answer(
             t0,
             addr(6005),
-            &[8; 32],
-            &joiner.ask(t0, &ROOM, addr(6001)),
+            AskKeys {
+                room: Some(&[8; 32]),
+                invitations: None,
+            },
+            &room_ask(&mut joiner, t0, addr(6001)),
             &mut sends
         ),
-        Err("an ask that does not open with the room key")
+        Err("an ask that opens with no key held here")
     );
-    let mut short = joiner.ask(t0, &ROOM, addr(6001));
+    let mut short = room_ask(&mut joiner, t0, addr(6001));
     short.pop();
     assert_eq!(
-        member.answer(t0, addr(6005), &ROOM, &short, &mut sends),
+        member.answer(t0, addr(6005), room(), &short, &mut sends),
         Err("a malformed ask")
     );
     // A captured ask is answered once; an old one (or one from a clock far off) never.
-    let ask = joiner.ask(t0, &ROOM, addr(6001));
+    let ask = room_ask(&mut joiner, t0, addr(6001));
     member
-        .answer(t0, addr(6005), &ROOM, &ask, &mut sends)
+        .answer(t0, addr(6005), room(), &ask, &mut sends)
         .unwrap();
     assert_eq!(
-        member.answer(t0, addr(6005), &ROOM, &ask, &mut sends),
+        member.answer(t0, addr(6005), room(), &ask, &mut sends),
         Err("an ask answered before (a replay)")
     );
     let stale = unix_millis() - ASK_FRESH.as_millis() as u64 - 1000;
@@ -113,7 +133,7 @@ fn asks_are_answered_only_with_the_same_room_key_fresh_once_and_within_the_rate(
         member.answer(
             t0,
             addr(6005),
-            &ROOM,
+            room(),
             &joiner.ask_at(&ROOM, stale, [1; 24]),
             &mut sends
         ),
@@ -127,8 +147,8 @@ fn asks_are_answered_only_with_the_same_room_key_fresh_once_and_within_the_rate(
         .answer(
             t0,
             addr(6005),
-            &ROOM,
-            &joiner.ask(t0, &ROOM, addr(6001)),
+            room(),
+            &room_ask(&mut joiner, t0, addr(6001)),
             &mut theirs,
         )
         .unwrap();
@@ -140,8 +160,8 @@ fn asks_are_answered_only_with_the_same_room_key_fresh_once_and_within_the_rate(
             .answer(
                 t1,
                 addr(6005),
-                &ROOM,
-                &joiner.ask(t0, &ROOM, addr(6001)),
+                room(),
+                &room_ask(&mut joiner, t0, addr(6001)),
                 &mut sends,
             )
             .expect("within the rate");
@@ -150,8 +170,8 @@ fn asks_are_answered_only_with_the_same_room_key_fresh_once_and_within_the_rate(
         member.answer(
             t1,
             addr(6006),
-            &ROOM,
-            &joiner.ask(t0, &ROOM, addr(6001)),
+            room(),
+            &room_ask(&mut joiner, t0, addr(6001)),
             &mut sends
         ),
         Err("an ask over the grants' rate")
@@ -162,8 +182,8 @@ fn asks_are_answered_only_with_the_same_room_key_fresh_once_and_within_the_rate(
             .answer(
                 t1,
                 from_ip(i),
-                &ROOM,
-                &joiner.ask(t0, &ROOM, addr(6001)),
+                room(),
+                &room_ask(&mut joiner, t0, addr(6001)),
                 &mut sends,
             )
             .expect("within the rate");
@@ -172,8 +192,8 @@ fn asks_are_answered_only_with_the_same_room_key_fresh_once_and_within_the_rate(
         member.answer(
             t1,
             from_ip(200),
-            &ROOM,
-            &joiner.ask(t0, &ROOM, addr(6001)),
+            room(),
+            &room_ask(&mut joiner, t0, addr(6001)),
             &mut sends
         ),
         Err("an ask over the grants' rate")
@@ -202,8 +222,8 @@ fn asks_forged_from_an_address_do_not_take_its_join_exchange_or_handshakes() {
         .answer(
             t0,
             at_joiner,
-            &ROOM,
-            &joiner.ask(t0, &ROOM, at_member),
+            room(),
+            &room_ask(&mut joiner, t0, at_member),
             &mut sends,
         )
         .unwrap();
@@ -218,8 +238,8 @@ fn asks_forged_from_an_address_do_not_take_its_join_exchange_or_handshakes() {
             .answer(
                 t0,
                 at_joiner,
-                &ROOM,
-                &forger.ask(t0, &ROOM, at_member),
+                room(),
+                &room_ask(&mut forger, t0, at_member),
                 &mut Vec::new(),
             )
             .unwrap();
@@ -239,8 +259,8 @@ fn asks_forged_from_an_address_do_not_take_its_join_exchange_or_handshakes() {
         .answer(
             t0,
             addr(6002),
-            &ROOM,
-            &forger.ask(t0, &ROOM, at_member),
+            room(),
+            &room_ask(&mut forger, t0, at_member),
             &mut Vec::new(),
         )
         .unwrap();
@@ -309,8 +329,8 @@ fn a_node_that_leaves_asks_again() {
         .answer(
             t0,
             addr(6005),
-            &ROOM,
-            &joiner.ask(t0, &ROOM, addr(6001)),
+            room(),
+            &room_ask(&mut joiner, t0, addr(6001)),
             &mut sends,
         )
         .unwrap();
@@ -318,8 +338,8 @@ fn a_node_that_leaves_asks_again() {
         panic!()
     };
     assert!(joiner.take_grant(t0, addr(6001), grant));
-    joiner.set_table(false, vec![addr(6001)]);
-    joiner.set_table(true, vec![]);
+    joiner.set_table(false, vec![addr(6001)], []);
+    joiner.set_table(true, vec![], []);
     assert!(joiner.join_keys_for(t0, addr(6001)).is_empty());
     assert!(joiner.should_ask(t0, addr(6001)));
     for i in 0..MAX_WAITING + 5 {
@@ -339,7 +359,7 @@ fn the_key_that_opened_something_from_an_address_answers_it() {
     let (at_x, at_y) = (addr(6001), addr(6002));
     assert!(x.should_ask(t0, at_y) && y.should_ask(t0, at_x));
     let mut to_x = Vec::new();
-    y.answer(t0, at_x, &ROOM, &x.ask(t0, &ROOM, at_y), &mut to_x)
+    y.answer(t0, at_x, room(), &room_ask(&mut x, t0, at_y), &mut to_x)
         .unwrap();
     let Send::Wire(_, grant) = &to_x[0] else {
         panic!()
@@ -350,7 +370,7 @@ fn the_key_that_opened_something_from_an_address_answers_it() {
     assert_eq!(x.join_keys_for(t0, at_y), vec![granted_to_x]);
     assert_eq!(y.join_keys_from(t0, at_x), vec![granted_to_x]);
     // y answers with it, and once y is in the room, its handshakes to x go under it.
-    y.set_table(false, vec![]);
+    y.set_table(false, vec![], []);
     y.used(t0, at_x, &granted_to_x);
     assert_eq!(y.handshake_key_for(t0, at_x), Some(granted_to_x));
     // And the other way: a key of a node's own (granted to it) opening something from
@@ -367,8 +387,9 @@ fn the_key_that_opened_something_from_an_address_answers_it() {
     assert_eq!(z.join_keys_for(t0, at_x), vec![[9; 32]]);
 }
 
-/// A grant answers one ask: one sealed for an earlier ask does not open once the node
-/// asked again, nor does any second grant for the same ask.
+/// A grant answers one of the node's last few asks there (an answer may come after the
+/// node asked again), once: after one opened, no other grant does, nor a grant for an ask
+/// older than the last few.
 #[test]
 fn a_grant_opens_only_for_the_ask_it_answers_and_once() {
     let t0 = Instant::now();
@@ -378,21 +399,33 @@ fn a_grant_opens_only_for_the_ask_it_answers_and_once() {
     let grant_for = |member: &mut Admission, ask: &[u8]| {
         let mut sends = Vec::new();
         member
-            .answer(t0, at_joiner, &ROOM, ask, &mut sends)
+            .answer(t0, at_joiner, room(), ask, &mut sends)
             .unwrap();
         match sends.remove(0) {
             Send::Wire(_, g) => g,
             s => panic!("{s:?}"),
         }
     };
-    let first = joiner.ask(t0, &ROOM, at_member);
-    let old = grant_for(&mut member, &first);
-    let second = joiner.ask(t0, &ROOM, at_member);
-    let new = grant_for(&mut member, &second);
+    let oldest = room_ask(&mut joiner, t0, at_member);
+    let too_old = grant_for(&mut member, &oldest);
+    let mut grants = Vec::new();
+    for _ in 0..NONCES_KEPT {
+        let ask = room_ask(&mut joiner, t0, at_member);
+        grants.push(grant_for(&mut member, &ask));
+    }
     assert!(
-        !joiner.take_grant(t0, at_member, &old),
-        "an earlier ask's grant"
+        !joiner.take_grant(t0, at_member, &too_old),
+        "a grant for an ask older than the last few"
     );
+    let (old, new) = (&grants[0], &grants[NONCES_KEPT - 1]);
+    assert!(joiner.take_grant(t0, at_member, old), "a late answer");
+    assert!(
+        !joiner.take_grant(t0, at_member, new),
+        "a second grant once one opened"
+    );
+    assert!(!joiner.take_grant(t0, at_member, old), "a replay");
+    let ask = room_ask(&mut joiner, t0, at_member);
+    let new = grant_for(&mut member, &ask);
     assert!(joiner.take_grant(t0, at_member, &new));
     assert!(!joiner.take_grant(t0, at_member, &new), "twice");
 }
@@ -408,9 +441,206 @@ fn a_flood_of_asks_never_stops_admission() {
     for i in 0..MAX_ASKS_SEEN + 10 {
         let t = t0 + Duration::from_millis(20 * i as u64 + 1000);
         let from = SocketAddr::from(([10, (i / 250) as u8, (i % 250) as u8, 1], 7000));
-        let ask = joiner.ask(t, &ROOM, addr(6001));
-        answered += usize::from(member.answer(t, from, &ROOM, &ask, &mut Vec::new()).is_ok());
+        let ask = room_ask(&mut joiner, t, addr(6001));
+        answered += usize::from(
+            member
+                .answer(t, from, room(), &ask, &mut Vec::new())
+                .is_ok(),
+        );
     }
     assert_eq!(answered, MAX_ASKS_SEEN + 10);
     assert!(member.asks_seen.len() <= MAX_ASKS_SEEN);
+}
+
+/// The identity (ed25519 public key) of node `n` as [`admission`] makes it.
+fn identity_of(n: u8) -> [u8; 32] {
+    SigningKey::from_bytes(&[n; 32]).verifying_key().to_bytes()
+}
+
+/// Whether `answer`'s sends hold a grant that `joiner` takes as from `from`.
+fn granted(joiner: &mut Admission, now: Instant, from: SocketAddr, sends: &[Send]) -> bool {
+    sends.iter().any(|s| match s {
+        Send::Wire(_, g) => joiner.take_grant(now, from, g),
+        Send::Session(..) => false,
+    })
+}
+
+/// A one-time invitation: its ask opens only at the member that minted it, for the first
+/// identity that used it (again, if it asks again), never for another, and not once it
+/// expired; a room key does not open it, nor does it open as a room key.
+#[test]
+fn an_invitation_lets_one_identity_ask_its_inviter_alone() {
+    let t0 = Instant::now();
+    let minted = Invitations::in_memory();
+    let secret = minted.mint().unwrap();
+    let inviter_keys = AskKeys {
+        room: Some(&ROOM),
+        invitations: Some(&minted),
+    };
+    let (at_inviter, at_other) = (addr(6001), addr(6002));
+    let mut inviter = leader(1, &[(2, 6002)], t0);
+    let mut other = leader(2, &[(1, 6001)], t0);
+    let mut bob = admission(5, t0);
+    let with = [AskWith::Invitation(secret)];
+
+    // Another member, holding the room key but not the invitation, cannot open it.
+    let ask = bob.ask(t0, &with, at_other).unwrap();
+    assert_eq!(
+        other.answer(t0, addr(6005), room(), &ask, &mut Vec::new()),
+        Err("an ask that opens with no key held here")
+    );
+    // The inviter answers it, and hands the join key to the others.
+    let ask = bob.ask(t0, &with, at_inviter).unwrap();
+    let mut sends = Vec::new();
+    inviter
+        .answer(t0, addr(6005), inviter_keys, &ask, &mut sends)
+        .unwrap();
+    assert!(granted(&mut bob, t0, at_inviter, &sends));
+    assert!(sends.contains(&Send::Session(at_other, {
+        let mut hand = vec![JOIN_KEY];
+        hand.extend_from_slice(&addr_bytes(addr(6005)));
+        hand.extend_from_slice(&bob.join_keys_for(t0, at_inviter)[0]);
+        hand
+    })));
+    assert_eq!(minted.counts(), (1, 1), "used, by bob");
+    // Bob again (he crashed before he was in): answered.
+    let ask = bob.ask(t0, &with, at_inviter).unwrap();
+    let mut sends = Vec::new();
+    inviter
+        .answer(t0, addr(6005), inviter_keys, &ask, &mut sends)
+        .unwrap();
+    assert!(granted(&mut bob, t0, at_inviter, &sends));
+    // Eve, another identity with the same invitation (a copy, or bob under a new name).
+    let mut eve = admission(6, t0);
+    let ask = eve.ask(t0, &with, at_inviter).unwrap();
+    let mut sends = Vec::new();
+    assert_eq!(
+        inviter.answer(t0, addr(6006), inviter_keys, &ask, &mut sends),
+        Err("an ask under an invitation another identity used")
+    );
+    assert!(sends.is_empty(), "nothing at all goes back");
+    // Expired: not even bob.
+    minted.expire(&secret);
+    let ask = bob.ask(t0, &with, at_inviter).unwrap();
+    assert!(
+        inviter
+            .answer(t0, addr(6005), inviter_keys, &ask, &mut Vec::new())
+            .is_err()
+    );
+    // The invitation's secret is no room key: a node holding it as one answers nothing
+    // under it, and asks under the room key do not open with invitations.
+    let fresh = Invitations::in_memory();
+    let s2 = fresh.mint().unwrap();
+    let mut carol = admission(7, t0);
+    let under_room = carol.ask(t0, &[AskWith::Room(ROOM)], at_inviter).unwrap();
+    let only_invitations = AskKeys {
+        room: None,
+        invitations: Some(&fresh),
+    };
+    assert!(
+        inviter
+            .answer(
+                t0,
+                addr(6007),
+                only_invitations,
+                &under_room,
+                &mut Vec::new()
+            )
+            .is_err()
+    );
+    let mut bob_as_member = leader(5, &[], t0);
+    let ask = carol
+        .ask(t0, &[AskWith::Invitation(s2)], addr(6005))
+        .unwrap();
+    assert!(
+        bob_as_member
+            .answer(t0, addr(6007), AskKeys::default(), &ask, &mut Vec::new())
+            .is_err(),
+        "only the table of the member that minted it opens it"
+    );
+}
+
+/// A member coming back (a restart, `reg`) asks under its pair key with the member it
+/// turns to, naming its identity: answered where that identity is a member's; not where
+/// it is unknown, nor for a node that names a member's identity without holding it.
+#[test]
+fn a_member_asks_under_its_pair_key_and_a_stranger_cannot() {
+    let t0 = Instant::now();
+    let mut member = leader(1, &[], t0);
+    member.set_table(false, vec![], [identity_of(5)]);
+    let at_member = addr(6001);
+    let members_static = super::super::StaticKeys::from_identity(&[1; 32]).public;
+    let mut bob = admission(5, t0);
+    let pair = bob.pair_key(&members_static);
+    let ask = bob.ask(t0, &[AskWith::Pair(pair)], at_member).unwrap();
+    assert_eq!(&ask[ASK_CLEAR_ID..ASK_CLEAR_ID + 32], &identity_of(5));
+    let mut sends = Vec::new();
+    member
+        .answer(t0, addr(6005), AskKeys::default(), &ask, &mut sends)
+        .unwrap();
+    assert!(granted(&mut bob, t0, at_member, &sends));
+
+    // Eve names bob's identity but holds her own secret: the pair key differs.
+    let mut eve = admission(6, t0);
+    let eves_pair = eve.pair_key(&members_static);
+    let mut ask = eve.ask(t0, &[AskWith::Pair(eves_pair)], at_member).unwrap();
+    ask[ASK_CLEAR_ID..ASK_CLEAR_ID + 32].copy_from_slice(&identity_of(5));
+    assert_eq!(
+        member.answer(t0, addr(6006), AskKeys::default(), &ask, &mut Vec::new()),
+        Err("a member's ask that does not open with our pair key")
+    );
+    // Under her own name she is no member here.
+    let ask = eve.ask(t0, &[AskWith::Pair(eves_pair)], at_member).unwrap();
+    assert_eq!(
+        member.answer(t0, addr(6006), AskKeys::default(), &ask, &mut Vec::new()),
+        Err("an ask naming an identity that is no member's")
+    );
+    // Once bob is no longer in the member's table, his pair key opens nothing either.
+    member.set_table(false, vec![], []);
+    let ask = bob.ask(t0, &[AskWith::Pair(pair)], at_member).unwrap();
+    assert!(
+        member
+            .answer(t0, addr(6005), AskKeys::default(), &ask, &mut Vec::new())
+            .is_err()
+    );
+}
+
+/// A node with several kinds of key asks under each in turn, so that a member holding
+/// only one of them answers within a few asks.
+#[test]
+fn asks_turn_to_each_kind_of_key_in_turn() {
+    let t0 = Instant::now();
+    let mut joiner = admission(5, t0);
+    let to = addr(6001);
+    let with = [
+        AskWith::Pair([1; 32]),
+        AskWith::Room(ROOM),
+        AskWith::Invitation([3; 32]),
+    ];
+    let opens_with = |ask: &[u8], key: &[u8; 32]| {
+        let mut nonce = [0u8; 24];
+        nonce.copy_from_slice(&ask[1..25]);
+        XChaCha20Poly1305::new(key.into())
+            .decrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: &ask[25..ASK_CLEAR_ID],
+                    aad: &[ASK],
+                },
+            )
+            .is_ok()
+    };
+    let keys = [[1u8; 32], ROOM, [3; 32]];
+    for round in 0..6 {
+        let ask = joiner.ask(t0, &with, to).unwrap();
+        let which: Vec<usize> = (0..3).filter(|&i| opens_with(&ask, &keys[i])).collect();
+        assert_eq!(which, [round % 3], "ask {round}");
+        let named = ask[ASK_CLEAR_ID..ASK_CLEAR_ID + 32] != [0u8; 32];
+        assert_eq!(
+            named,
+            round % 3 == 0,
+            "only a member's ask names its identity"
+        );
+    }
+    assert_eq!(joiner.ask(t0, &[], to), None, "no key: no ask");
 }

@@ -116,6 +116,7 @@ fn an_invitation_is_kept_for_a_restart_and_replaces_an_older_key() {
     let invitation = Invitation {
         contact: "127.0.0.1:5001".into(),
         key: [9; KEY_BYTES],
+        once: false,
     };
     let src = KeySources {
         invitation: Some(&invitation),
@@ -141,6 +142,7 @@ fn insecure_and_a_key_contradict_each_other() {
     let invitation = Invitation {
         contact: "127.0.0.1:5001".into(),
         key: [1; KEY_BYTES],
+        once: false,
     };
     let open = KeySources {
         insecure: true,

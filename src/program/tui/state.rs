@@ -30,8 +30,10 @@ pub struct Setup {
     pub join: Option<SocketAddr>,
     /// Whether the room is keyed.
     pub keyed: bool,
-    /// The room's invitation (a keyed room's), shown on creation and by `invite`.
+    /// The invitation shown when the node creates a room (a keyed room's).
     pub invitation: Option<String>,
+    /// What mints `invite`'s one-time invitations (a keyed room's).
+    pub inviter: Option<super::super::invitation::Inviter>,
     /// Colours (off with `NO_COLOR`).
     pub colour: bool,
 }
@@ -356,7 +358,7 @@ impl State {
         self.pane.mark_read();
         self.pane.scroll_to_bottom();
         let s = &self.setup;
-        let typed = classify(&line, &Typist::new(&s.me, s.invitation.as_deref(), s.addr));
+        let typed = classify(&line, &Typist::new(&s.me, s.inviter.clone(), s.addr));
         // Commands are shown above their answers. Messages show once sent, so they are
         // shown as typed only when they cannot go out now (refused offline, or waiting
         // for the join), so that the refusal says what it refused.
@@ -416,6 +418,7 @@ mod tests {
             join: None,
             keyed: false,
             invitation: None,
+            inviter: None,
             colour: false,
         }
     }

@@ -297,6 +297,7 @@ mod tests {
             join: None,
             keyed: false,
             invitation: None,
+            inviter: None,
             colour,
         };
         let mut s = State::new(setup, columns, rows);

@@ -104,7 +104,7 @@ fn the_narrator_remembers_a_room_carried_on_and_the_key() {
         "{open}"
     );
     let lines = Narrator::new(true).lines(&status, &st);
-    assert!(lines.last().unwrap().starts_with("key:     room key"));
+    assert!(lines.last().unwrap().starts_with("key:     keyed"));
     let json = Narrator::new(true).json(&status);
     assert_eq!(json.len(), 1);
     let json: serde_json::Value = serde_json::from_str(&json[0]).unwrap();

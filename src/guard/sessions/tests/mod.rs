@@ -556,3 +556,87 @@ fn a_new_identity_at_a_members_old_address_gets_the_join_exchange() {
         "the newcomer opened the join key's copy"
     );
 }
+
+/// A newcomer with a one-time invitation and no room key: its ask opens at the member
+/// that minted it (not with the room key), once for its identity; another identity with
+/// the same invitation gets nothing; and after a restart (a new process, a new id, the
+/// invitation expired) the member comes back under its pair key with the member it asks.
+#[test]
+fn an_invited_member_gets_in_once_and_comes_back_without_a_room_key() {
+    use crate::guard::Invitations;
+    use std::sync::Arc;
+    let t0 = Instant::now();
+    let minted = Arc::new(Invitations::in_memory());
+    let secret = minted.mint().unwrap();
+    let with_invitation = |n: u8, id: u64| {
+        let s = [n; 32];
+        Node {
+            id: NodeId(id),
+            secret: s,
+            addr: SocketAddr::from(([127, 0, 0, 1], 5000 + u16::from(n))),
+            guard: Guard::new(NodeId(id), None, u32::MAX)
+                .with_invitation(Some(secret))
+                .with_identity(&s),
+        }
+    };
+    let mut inviter = node(1, Some([3u8; KEY_BYTES]));
+    inviter.guard = Guard::new(inviter.id, Some([3u8; KEY_BYTES]), u32::MAX)
+        .with_invitations(Some(minted.clone()))
+        .with_identity(&inviter.secret);
+    inviter.guard.set_table(false, &[online(&inviter)]);
+    let bob = with_invitation(5, 5007);
+    assert!(bob.guard.is_keyed(), "an invited node seals everything");
+    bob.guard.set_table(true, &[online(&bob)]);
+    bob.guard.send(t0, inviter.addr, &join(bob.id));
+    let (got, wire) = run(t0, &[&inviter, &bob]);
+    assert_eq!(got, vec![(0, join(bob.id))]);
+    let firsts: Vec<u8> = wire.iter().map(|(_, b)| b[0]).collect();
+    assert_eq!(
+        firsts,
+        [admission::ASK, admission::GRANT, admission::JOIN_SEALED]
+    );
+    assert_eq!(minted.counts(), (1, 1));
+
+    // Eve holds a copy of the invitation: her ask is refused, nothing goes back.
+    let eve = with_invitation(6, 6007);
+    eve.guard.set_table(true, &[online(&eve)]);
+    eve.guard.send(t0, inviter.addr, &join(eve.id));
+    let (_, ask) = eve.guard.poll_transmit().unwrap();
+    assert_eq!(ask[0], admission::ASK);
+    assert_eq!(
+        inviter.guard.receive(t0, eve.addr, &ask),
+        Err(Refused::Unanswered(
+            "an ask under an invitation another identity used"
+        ))
+    );
+    assert!(inviter.guard.poll_transmit().is_none());
+
+    // Bob is in the room; later he leaves, and starts again: a new process with a new id,
+    // knowing the inviter from his saved table, his invitation long expired.
+    let left = entry(&bob, Presence::Offline, bob.id);
+    inviter
+        .guard
+        .set_table(false, &[online(&inviter), left.clone()]);
+    minted.expire(&secret);
+    let again = with_invitation(5, 5008);
+    again.guard.set_table(true, &[online(&inviter), left]);
+    again.guard.send(t0, inviter.addr, &join(again.id));
+    let (got, wire) = run(t0, &[&inviter, &again]);
+    assert_eq!(
+        got,
+        vec![(0, join(again.id))],
+        "{:x?}",
+        wire.iter().map(|w| w.1[0]).collect::<Vec<_>>()
+    );
+
+    // Once the inviter no longer holds bob's entry, his pair key opens nothing.
+    inviter.guard.set_table(false, &[online(&inviter)]);
+    let third = with_invitation(5, 5009);
+    third.guard.set_table(
+        true,
+        &[online(&inviter), entry(&bob, Presence::Offline, bob.id)],
+    );
+    third.guard.send(t0, inviter.addr, &join(third.id));
+    let (got, _) = run(t0, &[&inviter, &third]);
+    assert!(got.is_empty(), "{got:?}");
+}
