@@ -1,6 +1,7 @@
 //! The datagram guard, on the I/O side of the node: pairwise sessions between members
-//! (every datagram authenticated to its sender), admission (the room key lets a newcomer
-//! ask for a join key of its own, which seals its join exchange), replay windows, and a
+//! (every datagram authenticated to its sender), admission (a one-time invitation, a
+//! member's pair key or the room key lets a node ask for a join key of its own, which
+//! seals its join exchange), replay windows, and a
 //! per-source rate limit applied before any expensive work.
 //!
 //! **Sessions** ([`sessions`]). Every member's static key is the X25519 form of its
@@ -15,9 +16,10 @@
 //! identity ([`Guard::new`] alone) seals everything with the room key, as before sessions
 //! (kept to measure what sessions cost).
 //!
-//! **Keys outside sessions** ([`admission`]). In a keyed room the room key only lets a
-//! node outside the room ask a member for a join key of its own, granted sealed to its
-//! identity; the join exchange travels sealed with that join key ([`JOIN_SEALED`]), and
+//! **Keys outside sessions** ([`admission`]). In a keyed room a node outside the room
+//! asks a member for a join key of its own (under their pair key if it is a member coming
+//! back, the secret of a one-time invitation that member minted ([`invitations`]), or the
+//! room key), granted sealed to its identity; the join exchange travels sealed with that join key ([`JOIN_SEALED`]), and
 //! handshakes between members with their pair key, from their two identities
 //! ([`SEALED`]). A guard without sessions seals everything with the room key itself. A
 //! sealed datagram is

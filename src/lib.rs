@@ -22,8 +22,9 @@
 //!   node says. It uses [`driver`]; nothing below it uses it.
 //! - [`ui`]: parse a typed line into a [`proto::Command`]; render a [`proto::Event`].
 //! - [`guard`]: pairwise Noise sessions between members (every datagram authenticated to
-//!   its sender), admission (the room key lets a newcomer ask for a join key of its own;
-//!   handshakes go under pair keys), replay windows, rate limits.
+//!   its sender), admission (a one-time invitation, a member's pair key or the room key
+//!   lets a node ask for a join key of its own; handshakes go under pair keys), one-time
+//!   invitations, replay windows, rate limits.
 //! - [`identity`]: a user's ed25519 identity file, to which names are bound.
 //! - [`logging`]: the log file, each line prefixed with its node's Lamport time.
 //! - [`store`]: the node's SQLite database (history, offline-queue replicas, member

@@ -92,7 +92,7 @@ fn addr_of(p: &Proc) -> SocketAddr {
 fn expect_cannot_join(p: &mut Proc, contact: u16) {
     let no_answer = format!("error: cannot join: no answer from 127.0.0.1:{contact}: ");
     p.expect(
-        |l| l.starts_with(&no_answer) && l.contains("ask a member for an invitation"),
+        |l| l.starts_with(&no_answer) && l.contains("invitation (they type invite)"),
         &format!("{no_answer}..."),
     );
     let status = p.wait_exit(WAIT);

@@ -1,20 +1,27 @@
-//! Admission in a keyed room: the room key a user holds lets a node *ask* to join; it
-//! opens nothing sent between others. What it gets in answer is a join key of its own;
-//! handshakes between members are sealed with a key only that pair holds.
+//! Admission in a keyed room: what a node holds lets it *ask* to join; it opens nothing
+//! sent between others. What it gets in answer is a join key of its own; handshakes
+//! between members are sealed with a key only that pair holds.
 //!
 //! - **Asking.** A node outside the room (joining, restarting, back after `dereg`) sends
-//!   the node it contacts an [`ASK`] sealed with the room key, carrying its identity's
-//!   public key and the time (an ask is answered once, and only within [`ASK_FRESH`]). A
-//!   node that holds the room key answers with a [`GRANT`]: a fresh random join key,
-//!   sealed to that identity (an ephemeral X25519 key agreed with it, as a sealed box),
-//!   so only the identity that asked can read it, whoever captures the answer. A member
-//!   hands the same join key to every online member over their sessions ([`JOIN_KEY`]),
-//!   bound to the asker's address. (A node outside the room answers too, for the join
-//!   exchange with itself: nodes restarting at once tell each other so.)
+//!   the node it contacts an [`ASK`] carrying its identity's public key and the time (an
+//!   ask is answered once, and only within [`ASK_FRESH`]), sealed with one of
+//!   ([`AskWith`], each in turn, one per ask):
+//!   - its pair key with the member there, when it is a member coming back (it names its
+//!     identity in the clear; a node whose table holds that identity answers);
+//!   - the secret of a one-time invitation (only the member that minted it answers, for
+//!     the first identity that used it: [`super::invitations`]);
+//!   - the room key (every node that holds it answers).
+//!
+//!   The answer is a [`GRANT`]: a fresh random join key, sealed to that identity (an
+//!   ephemeral X25519 key agreed with it, as a sealed box), so only the identity that
+//!   asked can read it, whoever captures the answer. A member hands the same join key to
+//!   every online member over their sessions ([`JOIN_KEY`]), bound to the asker's
+//!   address. (A node outside the room answers too, for the join exchange with itself:
+//!   nodes restarting at once tell each other so.)
 //! - **The join exchange** (join, challenge, proof, refusal, their acks) and a newcomer's
 //!   first handshakes travel sealed with that join key ([`JOIN_SEALED`]). Each newcomer's
 //!   exchange has its own key, known to it and to the members of the moment; a member that
-//!   left, holding the room key, cannot open another's. An ask forged from a node's
+//!   left, whatever it holds, cannot open another's. An ask forged from a node's
 //!   address makes a key that node does not hold: until something from the node opens
 //!   with one of the keys held for it, what goes there goes under each of them, and a
 //!   handshake only ever under the key that opened something.

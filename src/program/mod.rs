@@ -6,9 +6,9 @@
 //! nothing of it. Parts:
 //!
 //! - [`tui`]: the full-screen client (the default on a terminal).
-//! - [`room_key`]: which room key a node uses (a room is keyed unless `--insecure`), and
-//!   where it is kept; [`invitation`]: the one-line invitation that carries it to a
-//!   newcomer.
+//! - [`room_key`]: which room key (or one-time invitation) a node uses (a room is keyed
+//!   unless `--insecure`), and where it is kept; [`invitation`]: the one-line invitation
+//!   that lets a newcomer in, and what mints the one-time ones `invite` prints.
 //! - [`line`]: a typed line into a request, for every front end; the plain stdin reader.
 //! - [`terminal`]: the line editor of the line mode (history, completion, the prompt).
 //! - [`screen`]: where every line the line mode prints goes, whole and in order, above
@@ -69,9 +69,10 @@ impl Default for Settings {
 ///
 /// With `store`, the node starts from what it holds and keeps its state there.
 ///
-/// A keyed room (`security.room_key`) has an invitation, this node's address and the key,
-/// shown when the node creates the room and by `invite`; an open room is said to be open
-/// at start, on stderr (in the full-screen client, in its pane).
+/// In a keyed room (`security.room_key` or `security.invitation`) `invite` mints a new
+/// one-time invitation to this node (into `security.invitations`), and a node that starts
+/// a room shows one when it creates it; an open room is said to be open at start, on
+/// stderr (in the full-screen client, in its pane).
 pub async fn run(
     cfg: NodeConfig,
     socket: UdpSocket,
