@@ -238,10 +238,13 @@ impl Guard {
             .filter(|m| m.id != me && m.presence == crate::wire::Presence::Online)
             .map(|m| m.addr)
             .collect();
-        let known = entries
-            .iter()
-            .filter(|m| m.id != me)
-            .map(|m| m.key)
+        // Every entry but ours, whatever it says (a member that left by its own word may
+        // come back, and be asked as one); at one address the online and newest last.
+        let mut known: Vec<&&Member> = entries.iter().filter(|m| m.id != me).collect();
+        known.sort_by_key(|m| (m.presence == crate::wire::Presence::Online, m.stamp));
+        let known = known
+            .into_iter()
+            .map(|m| (m.addr, m.key))
             .collect::<Vec<_>>();
         let mut inner = self.lock();
         if let Some(a) = inner.admission.as_mut() {
@@ -274,7 +277,9 @@ impl Guard {
             joining_from,
         } = &mut *inner;
         let Some(sessions) = sessions.as_mut() else {
-            let bytes = self.seal(plain);
+            let Some(bytes) = self.seal(plain) else {
+                return;
+            };
             return out.push_back(Out {
                 to,
                 bytes,
@@ -319,7 +324,7 @@ impl Guard {
         };
         match admission.as_mut() {
             Some(admission) => {
-                let member = sessions.static_at(to);
+                let member = admission.static_at(to);
                 self.seal_join(now, to, bytes, member, admission, out)
             }
             None => out.push_back(Out {
@@ -603,7 +608,7 @@ impl Guard {
                     return Err(Refused::NotAsked);
                 }
                 for (to, plain) in a.take_waiting() {
-                    let member = sessions.static_at(to);
+                    let member = a.static_at(to);
                     self.seal_join(now, to, plain, member, a, out);
                 }
                 Ok(None)

@@ -441,6 +441,10 @@ fn a_keyed_creator_restarted_keeps_its_key() {
     // alice leaves; bob carries the room on.
     leave(&mut alice);
     bob.expect_line("leader is now bob");
+    // Her invitation, used by bob, expires (as it would after a day): from now on bob
+    // gets in as the member he is, not with it.
+    let minted = data_dir(&scratch, "alice", a_port.parse().expect("port")).join("invitations");
+    expire_all(&minted);
 
     // alice again, with nothing but her name and port: she finds bob, with her kept key.
     let mut alice = start(&scratch, "alice", &["--port", &a_port]);
@@ -468,6 +472,24 @@ fn a_keyed_creator_restarted_keeps_its_key() {
     );
     bob.send("bob too");
     alice.expect(|l| l.ends_with("] bob: bob too"), "bob's message at alice");
+
+    // Both leave by their own word, alice first; she comes back alone and carries the
+    // room on, and bob, whose saved table says she left, still asks her as a member.
+    leave(&mut alice);
+    bob.expect_line("leader is now bob");
+    leave(&mut bob);
+    let mut alice = start(&scratch, "alice", &["--port", &a_port]);
+    alice.expect(
+        |l| l.starts_with("you (alice) lead the room again"),
+        "alice carrying the room on",
+    );
+    let mut bob = start(&scratch, "bob", &["--port", &b_port, "--join", &a_addr]);
+    bob.expect(
+        |l| l.starts_with("joined the room: 2 members"),
+        "bob's return after both left",
+    );
+    bob.send("both back");
+    alice.expect(|l| l.ends_with("] bob: both back"), "bob's message");
     leave(&mut bob);
     leave(&mut alice);
     assert!(
@@ -475,6 +497,23 @@ fn a_keyed_creator_restarted_keeps_its_key() {
         "no new key on a restart: {:?}",
         alice.stderr_text()
     );
+}
+
+/// Makes every invitation in a node's `invitations` file expired (the node must not be
+/// running: it reads the file when it starts).
+fn expire_all(path: &Path) {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    assert!(!text.is_empty(), "alice minted invitations");
+    let expired: String = text
+        .lines()
+        .map(|l| {
+            let mut parts: Vec<&str> = l.split(' ').collect();
+            parts[1] = "1";
+            format!("{}\n", parts.join(" "))
+        })
+        .collect();
+    std::fs::write(path, expired).expect("rewrite the invitations");
 }
 
 /// `./s1`, `./s2` and `./s3` as they are, from a copy of the clone whose `./ringchat`

@@ -266,7 +266,9 @@ fn a_node_without_the_key_gets_no_answer() {
     let tries = [
         join.clone(),
         plain(snoop_id, 2, join_message("snoop", &identity)),
-        wrong_key.seal(&plain(snoop_id, 3, join_message("snoop", &identity))),
+        wrong_key
+            .seal(&plain(snoop_id, 3, join_message("snoop", &identity)))
+            .expect("a room key seals"),
     ];
     for d in &tries {
         snoop.send_to(d, addr_of(&keyed)).expect("send");

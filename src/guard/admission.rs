@@ -40,7 +40,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use curve25519_dalek::MontgomeryPoint;
 use sha2::Sha256;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -53,14 +53,24 @@ pub const GRANT: u8 = 0xA6;
 /// First byte, inside a session, of a join key handed to the other members.
 pub const JOIN_KEY: u8 = 0xC3;
 
-/// Length of an ask: `ASK | nonce (24) | sealed identity key and time (40 + 16) | the
-/// identity key in the clear (32, only in a member's ask, else zero) | padding`.
+/// Length of an ask: `ASK | nonce (24) | sealed identity key and time (40 + 16) | kind of
+/// key (1) | tag (16) | zero padding`. The kind and the tag are in the clear (and bound as
+/// associated data): they say which key opens it, so that a node tries one key per ask.
 pub const ASK_LEN: usize = 160;
 /// What an ask seals: the identity key (32) and the time (8).
 const ASK_BODY: usize = 32 + 8;
-/// Where a member's ask names its identity in the clear (the peer finds their pair key).
-const ASK_CLEAR_ID: usize = 1 + 24 + ASK_BODY + 16;
-const _: () = assert!(ASK_CLEAR_ID + 32 <= ASK_LEN);
+/// Where an ask says which kind of key sealed it, followed by its tag.
+pub(crate) const ASK_KIND: usize = 1 + 24 + ASK_BODY + 16;
+/// Length of an ask's tag.
+const TAG_LEN: usize = 16;
+const _: () = assert!(ASK_KIND + 1 + TAG_LEN <= ASK_LEN);
+/// An ask's kind: sealed with the room key (no tag).
+pub(crate) const KIND_ROOM: u8 = 0;
+/// An ask's kind: sealed with a pair key (the tag is [`pair_tag`] of it).
+pub(crate) const KIND_PAIR: u8 = 1;
+/// An ask's kind: sealed with an invitation's secret (the tag is its
+/// [`invitations::locator`]).
+pub(crate) const KIND_INVITATION: u8 = 2;
 /// Asks to one address whose grants are still taken (an answer may come after a new ask).
 const NONCES_KEPT: usize = 4;
 /// Length of a grant: `GRANT | ephemeral key (32) | sealed join key (32 + 16)`.
@@ -112,18 +122,18 @@ struct JoinKey {
     by: Option<SocketAddr>,
 }
 
-/// The asks this node sent to one address: when the last went, their nonces (a grant
-/// answering one is bound to it), and how many were sent (each turns to the next kind of
-/// key this node can ask with).
+/// The asks this node sent to one address: when the last went, their nonces and the keys
+/// they were sealed with (a grant answering one is bound to both), and how many were sent
+/// (each turns to the next kind of key this node can ask with).
 #[derive(Clone, Default)]
 struct Asked {
     at: Option<Instant>,
-    nonces: VecDeque<[u8; 24]>,
+    nonces: VecDeque<([u8; 24], [u8; 32])>,
     sent: u32,
 }
 
 /// What an ask is sealed with, in the order a node outside the room turns to them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum AskWith {
     /// The pair key with the member at the address (this node is a member coming back).
     Pair([u8; 32]),
@@ -131,6 +141,41 @@ pub enum AskWith {
     Room([u8; 32]),
     /// A one-time invitation's secret: only the member that minted it answers.
     Invitation([u8; 32]),
+}
+
+impl std::fmt::Debug for AskWith {
+    /// The kind only: keys must not end up in a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AskWith::Pair(_) => "Pair",
+            AskWith::Room(_) => "Room",
+            AskWith::Invitation(_) => "Invitation",
+        })
+    }
+}
+
+impl AskWith {
+    /// The key, and what goes in the clear: the kind and the tag.
+    fn parts(&self) -> ([u8; 32], u8, [u8; TAG_LEN]) {
+        match self {
+            AskWith::Pair(k) => (*k, KIND_PAIR, pair_tag(k)),
+            AskWith::Room(k) => (*k, KIND_ROOM, [0; TAG_LEN]),
+            AskWith::Invitation(k) => (*k, KIND_INVITATION, invitations::locator(k)),
+        }
+    }
+}
+
+/// The tag of an ask under pair key `pair`: what the answering member looks the pair up
+/// by (the same from either side; it names neither identity).
+fn pair_tag(pair: &[u8; 32]) -> [u8; TAG_LEN] {
+    use sha2::Digest;
+    let digest = Sha256::new()
+        .chain_update(b"ringchat ask tag v1")
+        .chain_update(pair)
+        .finalize();
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&digest[..TAG_LEN]);
+    tag
 }
 
 /// The keys an ask may open with here.
@@ -162,9 +207,12 @@ pub struct Admission {
     waiting: VecDeque<(SocketAddr, Vec<u8>)>,
     outside: bool,
     online: Vec<SocketAddr>,
-    /// The identities (ed25519) of the room's members, online or not: their asks are
-    /// sealed with the pair key.
-    known: HashSet<[u8; 32]>,
+    /// The room's members, online or not, by the tag of their pair key with this node:
+    /// their static keys (they ask under that pair key).
+    known: HashMap<[u8; TAG_LEN], [u8; 32]>,
+    /// The static key of the member at each address in the table (whatever its entry
+    /// says): this node, coming back, asks it under their pair key.
+    statics_at: HashMap<SocketAddr, [u8; 32]>,
     grant_second: (u64, u32),
     /// Grants this second, per IP address.
     grants_by_ip: HashMap<std::net::IpAddr, u32>,
@@ -199,7 +247,8 @@ impl Admission {
             waiting: VecDeque::new(),
             outside: true,
             online: Vec::new(),
-            known: HashSet::new(),
+            known: HashMap::new(),
+            statics_at: HashMap::new(),
             grant_second: (0, 0),
             grants_by_ip: HashMap::new(),
             asks_seen: HashMap::new(),
@@ -214,16 +263,26 @@ impl Admission {
     }
 
     /// Tells admission whether this node is outside the room, where the other online
-    /// members are (they are handed the join keys this node grants), and the identities of
-    /// all the room's members (`known`: each may ask under its pair key with this node).
+    /// members are (they are handed the join keys this node grants), and every member of
+    /// the room with its address and identity (ed25519), whatever its entry says (`known`:
+    /// each may ask under its pair key with this node, and is asked so; where several are
+    /// at one address, the last one given).
     pub fn set_table(
         &mut self,
         outside: bool,
         online: Vec<SocketAddr>,
-        known: impl IntoIterator<Item = [u8; 32]>,
+        known: impl IntoIterator<Item = (SocketAddr, [u8; 32])>,
     ) {
         self.known.clear();
-        self.known.extend(known);
+        self.statics_at.clear();
+        for (addr, identity) in known {
+            let Some(theirs) = super::statics::peer_static(&identity) else {
+                continue;
+            };
+            let tag = pair_tag(&self.pair_key(&theirs));
+            self.known.insert(tag, theirs);
+            self.statics_at.insert(addr, theirs);
+        }
         if outside && !self.outside {
             // Out of the room: what this node held as a member says nothing about the
             // room it will come back to. It asks again.
@@ -260,6 +319,12 @@ impl Admission {
         let _ = hk.expand(b"ringchat pair key v1", &mut key);
         self.pairs.insert(*theirs, key);
         key
+    }
+
+    /// The static key of the member at `to` in the table, if any: this node, coming back,
+    /// asks it under their pair key.
+    pub fn static_at(&self, to: SocketAddr) -> Option<[u8; 32]> {
+        self.statics_at.get(&to).copied()
     }
 
     /// Takes a control message that opened in a session with a member: `false` if it was
@@ -445,8 +510,7 @@ impl Admission {
     /// An ask for the node at `to`, sealed with one of `with` (each ask there turns to
     /// the next, so that every kind of key this node holds is tried): this node's
     /// identity and the time (milliseconds since the Unix epoch), so that a captured ask
-    /// is not answered again (see [`ASK_FRESH`]); a member's ask also names the identity
-    /// in the clear, for the peer to find their pair key. `None` if `with` is empty.
+    /// is not answered again (see [`ASK_FRESH`]). `None` if `with` is empty.
     pub fn ask(&mut self, now: Instant, with: &[AskWith], to: SocketAddr) -> Option<Vec<u8>> {
         if with.is_empty() {
             return None;
@@ -459,47 +523,44 @@ impl Admission {
         let pick = with[asked.sent as usize % with.len()];
         asked.sent = asked.sent.wrapping_add(1);
         asked.at = Some(now);
-        asked.nonces.push_front(nonce);
+        asked.nonces.push_front((nonce, pick.parts().0));
         asked.nonces.truncate(NONCES_KEPT);
-        let (key, named) = match pick {
-            AskWith::Pair(k) => (k, true),
-            AskWith::Room(k) | AskWith::Invitation(k) => (k, false),
-        };
-        let mut ask = self.ask_at(&key, unix_millis(), nonce);
-        if named {
-            ask[ASK_CLEAR_ID..ASK_CLEAR_ID + 32].copy_from_slice(&self.identity);
-        }
-        Some(ask)
+        Some(self.ask_at(pick, unix_millis(), nonce))
     }
 
     /// An ask as [`Admission::ask`] makes it, at time `millis`, with `nonce`.
-    fn ask_at(&self, room: &[u8; 32], millis: u64, nonce: [u8; 24]) -> Vec<u8> {
+    fn ask_at(&self, with: AskWith, millis: u64, nonce: [u8; 24]) -> Vec<u8> {
+        let (key, kind, tag) = with.parts();
         let mut out = Vec::with_capacity(ASK_LEN);
         out.push(ASK);
         out.extend_from_slice(&nonce);
         let mut body = self.identity.to_vec();
         body.extend_from_slice(&millis.to_le_bytes());
-        let cipher = XChaCha20Poly1305::new(room.into());
+        let mut aad = vec![ASK, kind];
+        aad.extend_from_slice(&tag);
+        let cipher = XChaCha20Poly1305::new(&key.into());
         let sealed = cipher
             .encrypt(
                 &XNonce::from(nonce),
                 Payload {
                     msg: &body,
-                    aad: &[ASK],
+                    aad: &aad,
                 },
             )
             .unwrap_or_default();
         out.extend_from_slice(&sealed);
+        out.extend_from_slice(&aad[1..]);
         out.resize(ASK_LEN, 0);
         out
     }
 
-    /// Answers an ask that came from `from`, if it opens here: with the room key, with an
-    /// invitation this node minted (for the identity that first used it only), or with the
-    /// pair key of the member it names. The answer is the grant for the asker, and the join
-    /// key for every online member (in the room; a node outside it answers too, for the
-    /// join exchange with itself: nodes restarting at once tell each other so). `Err` with
-    /// why an ask is not answered.
+    /// Answers an ask that came from `from`, if it opens here with the key its kind and
+    /// tag name: the pair key with a member in our table, an invitation this node minted
+    /// (for the identity that first used it only), or the room key. The answer is the
+    /// grant for the asker (bound to the key the ask was sealed with), and the join key for
+    /// every online member (in the room; a node outside it answers too, for the join
+    /// exchange with itself: nodes restarting at once tell each other so). `Err` with why
+    /// an ask is not answered.
     pub fn answer(
         &mut self,
         now: Instant,
@@ -513,46 +574,51 @@ impl Admission {
         }
         let mut nonce = [0u8; 24];
         nonce.copy_from_slice(&ask[1..25]);
-        let open = |key: &[u8; 32]| -> Option<Vec<u8>> {
-            XChaCha20Poly1305::new(key.into())
-                .decrypt(
-                    &XNonce::from(nonce),
-                    Payload {
-                        msg: &ask[25..ASK_CLEAR_ID],
-                        aad: &[ASK],
-                    },
-                )
-                .ok()
-        };
-        let mut named = [0u8; 32];
-        named.copy_from_slice(&ask[ASK_CLEAR_ID..ASK_CLEAR_ID + 32]);
-        let (body, invitation) = if named != [0u8; 32] {
-            // A member's ask: under its pair key with this node.
-            if !self.known.contains(&named) {
-                return Err("an ask naming an identity that is no member's");
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&ask[ASK_KIND + 1..ASK_KIND + 1 + TAG_LEN]);
+        let (key, member, invitation) = match ask[ASK_KIND] {
+            KIND_PAIR => {
+                let theirs = *self
+                    .known
+                    .get(&tag)
+                    .ok_or("an ask under a pair key with no member of our table")?;
+                (self.pair_key(&theirs), Some(theirs), None)
             }
-            let theirs = super::statics::peer_static(&named)
-                .ok_or("an ask naming an identity that is no member's")?;
-            let pair = self.pair_key(&theirs);
-            let body = open(&pair).ok_or("a member's ask that does not open with our pair key")?;
-            if body.get(..32) != Some(&named[..]) {
-                return Err("a member's ask sealing another identity than it names");
+            KIND_INVITATION => {
+                let secret = keys
+                    .invitations
+                    .and_then(|i| i.find(&tag))
+                    .ok_or("an ask under an invitation not made here, or expired")?;
+                (secret, None, Some(secret))
             }
-            (body, None)
-        } else if let Some(body) = keys.room.and_then(&open) {
-            (body, None)
-        } else {
-            let invitations = keys.invitations.map(Invitations::live).unwrap_or_default();
-            invitations
-                .iter()
-                .find_map(|secret| open(secret).map(|b| (b, Some(*secret))))
-                .ok_or("an ask that opens with no key held here")?
+            KIND_ROOM => (
+                *keys
+                    .room
+                    .ok_or("an ask under a room key, and none is held here")?,
+                None,
+                None,
+            ),
+            _ => return Err("a malformed ask"),
         };
+        let mut aad = vec![ASK];
+        aad.extend_from_slice(&ask[ASK_KIND..ASK_KIND + 1 + TAG_LEN]);
+        let body = XChaCha20Poly1305::new(&key.into())
+            .decrypt(
+                &XNonce::from(nonce),
+                Payload {
+                    msg: &ask[25..ASK_KIND],
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| "an ask that does not open with the key it names")?;
         if body.len() != ASK_BODY {
             return Err("a malformed ask");
         }
         let mut identity = [0u8; 32];
         identity.copy_from_slice(&body[..32]);
+        if member.is_some() && super::statics::peer_static(&identity) != member {
+            return Err("an ask under a member's pair key for another identity");
+        }
         let at = u64_at(&body, 32);
         if unix_millis().abs_diff(at) > ASK_FRESH.as_millis() as u64 {
             return Err("an ask that is not fresh (a replay, or a clock far off)");
@@ -583,16 +649,19 @@ impl Admission {
                 }
             }
         }
+        let join_key: [u8; 32] = rand::random();
+        let grant = seal_grant(&identity, &join_key, &nonce, &key)
+            .ok_or("an ask from no valid identity")?;
         if let (Some(secret), Some(invitations)) = (invitation, keys.invitations) {
             invitations
                 .claim(&secret, &identity)
                 .map_err(|why| match why {
                     Unusable::UsedByAnother => "an ask under an invitation another identity used",
                     Unusable::Expired => "an ask under an invitation that expired",
+                    Unusable::NotKept => "an ask under an invitation whose use cannot be kept",
                 })?;
         }
-        let key: [u8; 32] = rand::random();
-        let grant = seal_grant(&identity, &key, &nonce).ok_or("an ask from no valid identity")?;
+        let key = join_key;
         self.asks_seen.insert(nonce, now);
         self.grant_second.1 += 1;
         *self.grants_by_ip.entry(from.ip()).or_default() += 1;
@@ -618,11 +687,9 @@ impl Admission {
         let Some(asked) = self.asked.get_mut(&from) else {
             return false;
         };
-        let Some(key) = asked
-            .nonces
-            .iter()
-            .find_map(|nonce| open_grant(&self.private, &self.identity, grant, nonce))
-        else {
+        let Some(key) = asked.nonces.iter().find_map(|(nonce, with)| {
+            open_grant(&self.private, &self.identity, grant, nonce, with)
+        }) else {
             return false;
         };
         asked.nonces.clear();
@@ -641,7 +708,7 @@ impl Admission {
 
 mod grant;
 use super::frame::u64_at;
-use super::invitations::{Invitations, Unusable};
+use super::invitations::{self, Invitations, Unusable};
 use grant::{addr_bytes, addr_from, open_grant, seal_grant, unix_millis};
 
 #[cfg(test)]

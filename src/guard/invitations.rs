@@ -42,6 +42,21 @@ pub enum Unusable {
     UsedByAnother,
     /// Older than [`INVITATION_LIFE`].
     Expired,
+    /// Its first use could not be written to the file (it would be lost on a restart).
+    NotKept,
+}
+
+/// What an ask under invitation `secret` carries in the clear, for the member that made it
+/// to find it (one hash, not one try per invitation kept).
+pub fn locator(secret: &[u8; 32]) -> [u8; 16] {
+    use sha2::Digest;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"ringchat invitation locator v1")
+        .chain_update(secret)
+        .finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[..16]);
+    out
 }
 
 /// The invitations a member minted and has not forgotten.
@@ -114,7 +129,9 @@ impl Invitations {
                 })
             })
             .filter(|m| m.expires > now)
-            .collect();
+            .collect::<Vec<_>>();
+        // The newest are kept, as minting would.
+        let table = table[table.len().saturating_sub(MAX_INVITATIONS)..].to_vec();
         Ok(Invitations {
             path: Some(path.to_path_buf()),
             table: Mutex::new(table),
@@ -156,6 +173,16 @@ impl Invitations {
             .collect()
     }
 
+    /// The secret of the live invitation whose [`locator`] is `locator`, if any.
+    pub fn find(&self, locator_of: &[u8; 16]) -> Option<[u8; 32]> {
+        let now = unix_millis();
+        let table = self.lock();
+        table
+            .iter()
+            .find(|m| m.expires > now && &locator(&m.secret) == locator_of)
+            .map(|m| m.secret)
+    }
+
     /// Whether `identity` may use the invitation `secret`: yes if it is the first to (the
     /// invitation is then its alone, and kept so) or used it before.
     pub fn claim(&self, secret: &[u8; 32], identity: &[u8; 32]) -> Result<(), Unusable> {
@@ -172,7 +199,12 @@ impl Invitations {
             None => {
                 m.bound = Some(*identity);
                 if let Err(e) = self.save(&table) {
-                    tracing::warn!("cannot keep the invitations' use: {e}");
+                    // Not answered: a use that a restart forgets would let a copy in.
+                    tracing::warn!("cannot keep an invitation's first use: {e}");
+                    if let Some(m) = table.iter_mut().find(|m| &m.secret == secret) {
+                        m.bound = None;
+                    }
+                    return Err(Unusable::NotKept);
                 }
                 Ok(())
             }
@@ -197,19 +229,32 @@ impl Invitations {
             text.push_str(&format!("{} {} {bound}\n", hex(&m.secret), m.expires));
         }
         let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(".tmp{}", std::process::id()));
+        tmp.push(format!(
+            ".tmp{}-{:08x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
         let tmp = PathBuf::from(tmp);
         let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
+        opts.write(true).create_new(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let mut f = opts.open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        let written = opts.open(&tmp).and_then(|mut f| {
+            f.write_all(text.as_bytes())?;
+            f.sync_all()
+        });
+        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        // The rename itself is durable once the directory is.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     }
 
     /// Test only: makes the invitation `secret` expire now.

@@ -53,7 +53,7 @@ pub enum Refused {
     /// A session datagram, and this guard holds no sessions (made without an identity).
     #[error("a session datagram, and this node holds no sessions")]
     NoSessions,
-    /// An ask for a join key that this node does not answer (see [`admission`]).
+    /// An ask for a join key that this node does not answer (see [`super::admission`]).
     #[error("not answered: {0}")]
     Unanswered(&'static str),
     /// A grant of a join key that this node did not ask for, or that does not open.

@@ -11,13 +11,19 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 impl Guard {
-    /// Seals a plain datagram with the room key (or returns it as is without a key): how
-    /// every datagram travels in a room without sessions.
-    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
+    /// Seals a plain datagram with the room key (or returns it as is in a room without a
+    /// key): how every datagram travels without sessions. `None` for a keyed room whose
+    /// node holds no room key (only an invitation): without sessions it has nothing to
+    /// seal with, and sends nothing.
+    pub fn seal(&self, plain: &[u8]) -> Option<Vec<u8>> {
         let Some(cipher) = &self.cipher else {
-            return plain.to_vec();
+            if self.keyed {
+                tracing::warn!("no room key to seal with outside sessions: not sent");
+                return None;
+            }
+            return Some(plain.to_vec());
         };
-        self.seal_with(SEALED, cipher, plain)
+        Some(self.seal_with(SEALED, cipher, plain))
     }
 
     /// Seals `plain` with `key`, the datagram's first byte `first` (see [`admission`]).

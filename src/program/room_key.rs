@@ -380,6 +380,15 @@ pub fn settle(
                         path: path.clone(),
                         source,
                     })?;
+                    // A room key an earlier run kept here is another room's: a restart
+                    // would take it before the invitation.
+                    let old = dir.join(DATA_DIR_KEY);
+                    if old.exists() {
+                        std::fs::remove_file(&old).map_err(|e| KeyProblem::Write {
+                            path: old,
+                            source: e.into(),
+                        })?;
+                    }
                     Some(path)
                 }
             };

@@ -41,24 +41,32 @@ pub(super) fn addr_from(b: &[u8]) -> Option<SocketAddr> {
 }
 
 /// The AEAD key of a grant: HKDF-SHA256 over the agreed secret, salted with both public
-/// keys.
+/// keys, and bound to `asked_with`, the key the ask was sealed with: only a node that
+/// opened the ask can make a grant that opens (one that saw the ask on the wire, its
+/// nonce and perhaps whom it is from, cannot).
 pub(super) fn grant_key(
     shared: &MontgomeryPoint,
     ephemeral: &MontgomeryPoint,
     to: &MontgomeryPoint,
+    asked_with: &[u8; 32],
 ) -> [u8; 32] {
     let mut salt = [0u8; 64];
     salt[..32].copy_from_slice(ephemeral.as_bytes());
     salt[32..].copy_from_slice(to.as_bytes());
     let hk = hkdf::Hkdf::<Sha256>::new(Some(&salt), shared.as_bytes());
     let mut key = [0u8; 32];
-    let _ = hk.expand(b"ringchat join grant v1", &mut key);
+    let _ = hk.expand_multi_info(&[b"ringchat join grant v2", asked_with], &mut key);
     key
 }
 
-/// Seals join key `key` to the identity `identity` (ed25519 public key); `None` if it is
-/// no valid key.
-pub(super) fn seal_grant(identity: &[u8; 32], key: &[u8; 32], ask: &[u8; 24]) -> Option<Vec<u8>> {
+/// Seals join key `key` to the identity `identity` (ed25519 public key), answering the ask
+/// with nonce `ask` sealed with `asked_with`; `None` if it is no valid key.
+pub(super) fn seal_grant(
+    identity: &[u8; 32],
+    key: &[u8; 32],
+    ask: &[u8; 24],
+    asked_with: &[u8; 32],
+) -> Option<Vec<u8>> {
     let to = MontgomeryPoint(crate::guard::statics::peer_static(identity)?);
     let secret: [u8; 32] = rand::random();
     let ephemeral = MontgomeryPoint::mul_base_clamped(secret);
@@ -66,7 +74,7 @@ pub(super) fn seal_grant(identity: &[u8; 32], key: &[u8; 32], ask: &[u8; 24]) ->
     if shared.as_bytes() == &[0u8; 32] {
         return None;
     }
-    let cipher = ChaCha20Poly1305::new(&grant_key(&shared, &ephemeral, &to).into());
+    let cipher = ChaCha20Poly1305::new(&grant_key(&shared, &ephemeral, &to, asked_with).into());
     let mut out = Vec::with_capacity(GRANT_LEN);
     out.push(GRANT);
     out.extend_from_slice(ephemeral.as_bytes());
@@ -86,12 +94,14 @@ pub(super) fn seal_grant(identity: &[u8; 32], key: &[u8; 32], ask: &[u8; 24]) ->
     Some(out)
 }
 
-/// Opens a grant with the X25519 form of our secret `private` (our identity `identity`).
+/// Opens a grant with the X25519 form of our secret `private` (our identity `identity`),
+/// as the answer to the ask with nonce `ask` that we sealed with `asked_with`.
 pub(super) fn open_grant(
     private: &[u8; 32],
     identity: &[u8; 32],
     grant: &[u8],
     ask: &[u8; 24],
+    asked_with: &[u8; 32],
 ) -> Option<[u8; 32]> {
     if grant.len() != GRANT_LEN || grant[0] != GRANT {
         return None;
@@ -102,7 +112,7 @@ pub(super) fn open_grant(
     if shared.as_bytes() == &[0u8; 32] {
         return None;
     }
-    let cipher = ChaCha20Poly1305::new(&grant_key(&shared, &ephemeral, &mine).into());
+    let cipher = ChaCha20Poly1305::new(&grant_key(&shared, &ephemeral, &mine, asked_with).into());
     let mut aad = grant[..33].to_vec();
     aad.extend_from_slice(ask);
     let key = cipher

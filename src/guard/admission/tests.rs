@@ -111,7 +111,7 @@ fn asks_are_answered_only_with_the_same_room_key_fresh_once_and_within_the_rate(
             &room_ask(&mut joiner, t0, addr(6001)),
             &mut sends
         ),
-        Err("an ask that opens with no key held here")
+        Err("an ask that does not open with the key it names")
     );
     let mut short = room_ask(&mut joiner, t0, addr(6001));
     short.pop();
@@ -134,7 +134,7 @@ fn asks_are_answered_only_with_the_same_room_key_fresh_once_and_within_the_rate(
             t0,
             addr(6005),
             room(),
-            &joiner.ask_at(&ROOM, stale, [1; 24]),
+            &joiner.ask_at(AskWith::Room(ROOM), stale, [1; 24]),
             &mut sends
         ),
         Err("an ask that is not fresh (a replay, or a clock far off)")
@@ -487,7 +487,7 @@ fn an_invitation_lets_one_identity_ask_its_inviter_alone() {
     let ask = bob.ask(t0, &with, at_other).unwrap();
     assert_eq!(
         other.answer(t0, addr(6005), room(), &ask, &mut Vec::new()),
-        Err("an ask that opens with no key held here")
+        Err("an ask under an invitation not made here, or expired")
     );
     // The inviter answers it, and hands the join key to the others.
     let ask = bob.ask(t0, &with, at_inviter).unwrap();
@@ -510,7 +510,7 @@ fn an_invitation_lets_one_identity_ask_its_inviter_alone() {
         .answer(t0, addr(6005), inviter_keys, &ask, &mut sends)
         .unwrap();
     assert!(granted(&mut bob, t0, at_inviter, &sends));
-    // Eve, another identity with the same invitation (a copy, or bob under a new name).
+    // Eve, another identity with the same invitation (a copy, or bob with a new identity).
     let mut eve = admission(6, t0);
     let ask = eve.ask(t0, &with, at_inviter).unwrap();
     let mut sends = Vec::new();
@@ -561,39 +561,50 @@ fn an_invitation_lets_one_identity_ask_its_inviter_alone() {
 }
 
 /// A member coming back (a restart, `reg`) asks under its pair key with the member it
-/// turns to, naming its identity: answered where that identity is a member's; not where
-/// it is unknown, nor for a node that names a member's identity without holding it.
+/// turns to, tagged (not named): answered where that identity is in the table (whatever
+/// its entry says); not where it is unknown, nor for a node that holds another identity.
+/// A grant answers only an ask it could open: one forged from what the wire shows (the
+/// nonce, and the asker's identity if known) does not open.
 #[test]
 fn a_member_asks_under_its_pair_key_and_a_stranger_cannot() {
     let t0 = Instant::now();
     let mut member = leader(1, &[], t0);
-    member.set_table(false, vec![], [identity_of(5)]);
+    member.set_table(false, vec![], [(addr(6005), identity_of(5))]);
     let at_member = addr(6001);
     let members_static = super::super::StaticKeys::from_identity(&[1; 32]).public;
     let mut bob = admission(5, t0);
     let pair = bob.pair_key(&members_static);
     let ask = bob.ask(t0, &[AskWith::Pair(pair)], at_member).unwrap();
-    assert_eq!(&ask[ASK_CLEAR_ID..ASK_CLEAR_ID + 32], &identity_of(5));
+    assert_eq!(ask[ASK_KIND], KIND_PAIR);
+    assert!(
+        !ask.windows(32).any(|w| w == identity_of(5)),
+        "the ask does not name bob's identity"
+    );
+    // A grant an eavesdropper makes from the wire (bob's identity, the nonce) does not open.
+    let mut nonce = [0u8; 24];
+    nonce.copy_from_slice(&ask[1..25]);
+    let forged = super::seal_grant(&identity_of(5), &[0xEE; 32], &nonce, &[0; 32]).unwrap();
+    assert!(!bob.take_grant(t0, at_member, &forged), "a forged grant");
     let mut sends = Vec::new();
     member
         .answer(t0, addr(6005), AskKeys::default(), &ask, &mut sends)
         .unwrap();
     assert!(granted(&mut bob, t0, at_member, &sends));
 
-    // Eve names bob's identity but holds her own secret: the pair key differs.
+    // Eve, another identity: her pair key with the member is another, unknown there.
     let mut eve = admission(6, t0);
     let eves_pair = eve.pair_key(&members_static);
-    let mut ask = eve.ask(t0, &[AskWith::Pair(eves_pair)], at_member).unwrap();
-    ask[ASK_CLEAR_ID..ASK_CLEAR_ID + 32].copy_from_slice(&identity_of(5));
-    assert_eq!(
-        member.answer(t0, addr(6006), AskKeys::default(), &ask, &mut Vec::new()),
-        Err("a member's ask that does not open with our pair key")
-    );
-    // Under her own name she is no member here.
     let ask = eve.ask(t0, &[AskWith::Pair(eves_pair)], at_member).unwrap();
     assert_eq!(
         member.answer(t0, addr(6006), AskKeys::default(), &ask, &mut Vec::new()),
-        Err("an ask naming an identity that is no member's")
+        Err("an ask under a pair key with no member of our table")
+    );
+    // Bob's tag on an ask eve seals with her own key: it does not open.
+    let mut ask = eve.ask(t0, &[AskWith::Pair(eves_pair)], at_member).unwrap();
+    ask[ASK_KIND + 1..ASK_KIND + 1 + TAG_LEN].copy_from_slice(&pair_tag(&pair));
+    assert_eq!(
+        member.answer(t0, addr(6006), AskKeys::default(), &ask, &mut Vec::new()),
+        Err("an ask that does not open with the key it names")
     );
     // Once bob is no longer in the member's table, his pair key opens nothing either.
     member.set_table(false, vec![], []);
@@ -603,10 +614,15 @@ fn a_member_asks_under_its_pair_key_and_a_stranger_cannot() {
             .answer(t0, addr(6005), AskKeys::default(), &ask, &mut Vec::new())
             .is_err()
     );
+    // Where the table has a member, this node knows whom to ask under their pair key.
+    let mut back = admission(5, t0);
+    back.set_table(true, vec![], [(at_member, identity_of(1))]);
+    assert_eq!(back.static_at(at_member), Some(members_static));
+    assert_eq!(back.static_at(addr(6009)), None);
 }
 
 /// A node with several kinds of key asks under each in turn, so that a member holding
-/// only one of them answers within a few asks.
+/// only one of them answers within a few asks; each says its kind in the clear.
 #[test]
 fn asks_turn_to_each_kind_of_key_in_turn() {
     let t0 = Instant::now();
@@ -617,15 +633,18 @@ fn asks_turn_to_each_kind_of_key_in_turn() {
         AskWith::Room(ROOM),
         AskWith::Invitation([3; 32]),
     ];
+    let kinds = [KIND_PAIR, KIND_ROOM, KIND_INVITATION];
     let opens_with = |ask: &[u8], key: &[u8; 32]| {
         let mut nonce = [0u8; 24];
         nonce.copy_from_slice(&ask[1..25]);
+        let mut aad = vec![ASK];
+        aad.extend_from_slice(&ask[ASK_KIND..ASK_KIND + 1 + TAG_LEN]);
         XChaCha20Poly1305::new(key.into())
             .decrypt(
                 &XNonce::from(nonce),
                 Payload {
-                    msg: &ask[25..ASK_CLEAR_ID],
-                    aad: &[ASK],
+                    msg: &ask[25..ASK_KIND],
+                    aad: &aad,
                 },
             )
             .is_ok()
@@ -635,12 +654,11 @@ fn asks_turn_to_each_kind_of_key_in_turn() {
         let ask = joiner.ask(t0, &with, to).unwrap();
         let which: Vec<usize> = (0..3).filter(|&i| opens_with(&ask, &keys[i])).collect();
         assert_eq!(which, [round % 3], "ask {round}");
-        let named = ask[ASK_CLEAR_ID..ASK_CLEAR_ID + 32] != [0u8; 32];
-        assert_eq!(
-            named,
-            round % 3 == 0,
-            "only a member's ask names its identity"
-        );
+        assert_eq!(ask[ASK_KIND], kinds[round % 3]);
+        // The kind is bound: changed on the wire, the ask no longer opens.
+        let mut changed = ask.clone();
+        changed[ASK_KIND] = kinds[(round + 1) % 3];
+        assert!(!opens_with(&changed, &keys[round % 3]));
     }
     assert_eq!(joiner.ask(t0, &[], to), None, "no key: no ask");
 }

@@ -243,3 +243,47 @@ fn many_processes_making_the_local_key_at_once_agree_on_one() {
     assert_eq!(keys.iter().filter(|(_, made)| *made).count(), 1);
     assert!(keys.iter().all(|(k, _)| *k == keys[0].0));
 }
+
+#[test]
+fn a_one_time_invitation_is_kept_instead_of_a_room_key_and_found_on_a_restart() {
+    let d = Dir::new("invited-once");
+    let stale = d.0.join(DATA_DIR_KEY);
+    read_or_make(&stale).unwrap();
+    let invitation = Invitation {
+        contact: "127.0.0.1:5001".into(),
+        key: [4; KEY_BYTES],
+        once: true,
+    };
+    let src = KeySources {
+        invitation: Some(&invitation),
+        ..KeySources::default()
+    };
+    let access = settle(choose(&src, Some(&d.0)).unwrap(), &src, Some(&d.0)).unwrap();
+    assert_eq!(access.key(), None, "no room key");
+    assert_eq!(access.invitation(), Some([4; KEY_BYTES]));
+    assert!(access.is_keyed());
+    let kept = d.0.join(DATA_DIR_INVITATION);
+    assert_eq!(guard::read_key(&kept).unwrap(), [4; KEY_BYTES]);
+    assert!(private(&kept));
+    assert!(!stale.exists(), "another room's key is not kept beside it");
+    // Started again with an address alone: the kept invitation, still no room key.
+    let again = KeySources {
+        contact: Some("127.0.0.1:5001"),
+        ..KeySources::default()
+    };
+    let access = settle(choose(&again, Some(&d.0)).unwrap(), &again, Some(&d.0)).unwrap();
+    assert_eq!(access.invitation(), Some([4; KEY_BYTES]));
+    assert_eq!(access.key(), None);
+    // With a room key file as well: a contradiction, said as such.
+    let file = d.0.join("other.key");
+    read_or_make(&file).unwrap();
+    let both = KeySources {
+        invitation: Some(&invitation),
+        room_key_file: Some(&file),
+        ..KeySources::default()
+    };
+    assert!(matches!(
+        choose(&both, Some(&d.0)),
+        Err(KeyProblem::InvitationAndKey(_))
+    ));
+}

@@ -612,31 +612,40 @@ fn an_invited_member_gets_in_once_and_comes_back_without_a_room_key() {
     assert!(inviter.guard.poll_transmit().is_none());
 
     // Bob is in the room; later he leaves, and starts again: a new process with a new id,
-    // knowing the inviter from his saved table, his invitation long expired.
+    // knowing the inviter from his saved table, his invitation long expired. He asks under
+    // his pair key with the inviter, which holds his entry (left by his own word).
     let left = entry(&bob, Presence::Offline, bob.id);
     inviter
         .guard
         .set_table(false, &[online(&inviter), left.clone()]);
     minted.expire(&secret);
     let again = with_invitation(5, 5008);
-    again.guard.set_table(true, &[online(&inviter), left]);
+    again
+        .guard
+        .set_table(true, &[online(&inviter), left.clone()]);
     again.guard.send(t0, inviter.addr, &join(again.id));
     let (got, wire) = run(t0, &[&inviter, &again]);
-    assert_eq!(
-        got,
-        vec![(0, join(again.id))],
-        "{:x?}",
-        wire.iter().map(|w| w.1[0]).collect::<Vec<_>>()
-    );
+    assert_eq!(got, vec![(0, join(again.id))]);
+    assert_eq!(wire[0].1[0], admission::ASK);
+    assert_eq!(wire[0].1[admission::ASK_KIND], admission::KIND_PAIR);
 
-    // Once the inviter no longer holds bob's entry, his pair key opens nothing.
+    // Once the inviter no longer holds bob's entry, his pair key opens nothing, and his
+    // next ask, under the expired invitation, nothing either.
     inviter.guard.set_table(false, &[online(&inviter)]);
     let third = with_invitation(5, 5009);
-    third.guard.set_table(
-        true,
-        &[online(&inviter), entry(&bob, Presence::Offline, bob.id)],
-    );
-    third.guard.send(t0, inviter.addr, &join(third.id));
-    let (got, _) = run(t0, &[&inviter, &third]);
-    assert!(got.is_empty(), "{got:?}");
+    third.guard.set_table(true, &[online(&inviter), left]);
+    let mut kinds = Vec::new();
+    for i in 0..2u32 {
+        let t = t0 + admission::ASK_AGAIN * (i + 1);
+        third.guard.send(t, inviter.addr, &join(third.id));
+        let (_, ask) = third.guard.poll_transmit().expect("an ask");
+        assert_eq!(ask[0], admission::ASK);
+        kinds.push(ask[admission::ASK_KIND]);
+        assert!(matches!(
+            inviter.guard.receive(t, third.addr, &ask),
+            Err(Refused::Unanswered(_))
+        ));
+        assert!(inviter.guard.poll_transmit().is_none(), "no answer");
+    }
+    assert_eq!(kinds, [admission::KIND_PAIR, admission::KIND_INVITATION]);
 }
