@@ -68,7 +68,7 @@ pub mod sessions;
 pub mod statics;
 use admission::{Admission, AdmissionCounts, AskKeys, AskWith, JOIN_SEALED};
 pub use invitations::Invitations;
-pub use keyfile::{KeyError, read_key, write_new_key};
+pub use keyfile::{KeyError, read_key, write_new_key, write_private_beside};
 use rate::Bucket;
 pub use rate::{MEMBER_RATE, member_rate};
 pub use replay::{REPLAY_WINDOW, ReplayWindow};

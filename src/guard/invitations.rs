@@ -13,7 +13,6 @@
 //! opens asks), and kept in a file in the node's data directory (readable by its owner
 //! only, replaced whole on every change) so that a restart honours what it handed out.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -228,25 +227,8 @@ impl Invitations {
             let bound = m.bound.map_or_else(|| "-".to_string(), |b| hex(&b));
             text.push_str(&format!("{} {} {bound}\n", hex(&m.secret), m.expires));
         }
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(
-            ".tmp{}-{:08x}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        let tmp = PathBuf::from(tmp);
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let written = opts.open(&tmp).and_then(|mut f| {
-            f.write_all(text.as_bytes())?;
-            f.sync_all()
-        });
-        if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let tmp = super::write_private_beside(path, text.as_bytes())?;
+        if let Err(e) = std::fs::rename(&tmp, path) {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
         }

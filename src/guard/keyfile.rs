@@ -46,3 +46,36 @@ pub fn write_new_key(path: &Path) -> Result<(), KeyError> {
     writeln!(f, "{hex}")?;
     Ok(())
 }
+
+/// Writes `bytes` to a new file beside `path` (mode 0600, a name of its own), synced, and
+/// returns that file's name: the caller renames or links it into place, so that `path`
+/// is made whole or not at all. Makes `path`'s directory if need be.
+pub fn write_private_beside(path: &Path, bytes: &[u8]) -> std::io::Result<std::path::PathBuf> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(
+        ".tmp{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let tmp = std::path::PathBuf::from(name);
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let written = opts.open(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(tmp)
+}

@@ -3,7 +3,6 @@
 
 use super::KeyProblem;
 use crate::guard::{self, KEY_BYTES, KeyError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The key in a key file.
@@ -20,32 +19,10 @@ fn hex(key: &[u8; KEY_BYTES]) -> String {
 
 /// Writes `key` to a new file beside `path` (mode 0600), synced; returns its name.
 fn write_beside(path: &Path, key: &[u8; KEY_BYTES]) -> Result<PathBuf, KeyError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(
-        ".tmp{}-{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    let tmp = PathBuf::from(name);
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let written = opts.open(&tmp).and_then(|mut f| {
-        writeln!(f, "{}", hex(key))?;
-        f.sync_all()
-    });
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e.into());
-    }
-    Ok(tmp)
+    Ok(guard::write_private_beside(
+        path,
+        format!("{}\n", hex(key)).as_bytes(),
+    )?)
 }
 
 /// The key in `path`, or a new one written there (mode 0600) when there is no file; the
