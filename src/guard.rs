@@ -1,8 +1,8 @@
 //! The datagram guard, on the I/O side of the node: pairwise sessions between members
 //! (every datagram authenticated to its sender), admission (a one-time invitation, a
 //! member's pair key or the room key lets a node ask for a join key of its own, which
-//! seals its join exchange), replay windows, and a
-//! per-source rate limit applied before any expensive work.
+//! seals its join exchange), replay windows, and a per-source rate limit applied before
+//! any expensive work.
 //!
 //! **Sessions** ([`sessions`]). Every member's static key is the X25519 form of its
 //! ed25519 identity ([`statics`]); members hold Noise IK sessions with each other (the
@@ -19,10 +19,10 @@
 //! **Keys outside sessions** ([`admission`]). In a keyed room a node outside the room
 //! asks a member for a join key of its own (under their pair key if it is a member coming
 //! back, the secret of a one-time invitation that member minted ([`invitations`]), or the
-//! room key), granted sealed to its identity; the join exchange travels sealed with that join key ([`JOIN_SEALED`]), and
-//! handshakes between members with their pair key, from their two identities
-//! ([`SEALED`]). A guard without sessions seals everything with the room key itself. A
-//! sealed datagram is
+//! room key), granted sealed to its identity; the join exchange travels sealed with that
+//! join key ([`JOIN_SEALED`]), and handshakes between members with their pair key, from
+//! their two identities ([`SEALED`]). A guard without sessions seals everything with the
+//! room key itself. A sealed datagram is
 //! `first byte | sender id (8, LE) | packet number (8, LE) | nonce (24) | ciphertext+tag`,
 //! where the header before the ciphertext is the associated data, and the plaintext is
 //! the plain datagram (`wire::encode`'s output) or a handshake message. XChaCha20-Poly1305

@@ -661,24 +661,24 @@ impl Admission {
                     Unusable::NotKept => "an ask under an invitation whose use cannot be kept",
                 })?;
         }
-        let key = join_key;
         self.asks_seen.insert(nonce, now);
         self.grant_second.1 += 1;
         *self.grants_by_ip.entry(from.ip()).or_default() += 1;
         self.counts.granted += 1;
-        self.remember(now, from, key);
+        self.remember(now, from, join_key);
         send.push(Send::Wire(from, grant));
         let mut hand = vec![JOIN_KEY];
         hand.extend_from_slice(&addr_bytes(from));
-        hand.extend_from_slice(&key);
+        hand.extend_from_slice(&join_key);
         for addr in &self.online {
             send.push(Send::Session(*addr, hand.clone()));
         }
         Ok(())
     }
 
-    /// Takes a grant that came from `from`: `true` if it opened and answers the ask this
-    /// node (outside the room) last sent there.
+    /// Takes a grant that came from `from`: `true` if it opened and answers one of the
+    /// last few asks this node (outside the room) sent there (then no other grant for them
+    /// opens).
     pub fn take_grant(&mut self, now: Instant, from: SocketAddr, grant: &[u8]) -> bool {
         if !self.outside {
             return false;
