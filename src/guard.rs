@@ -57,6 +57,7 @@ pub mod admission;
 pub mod frame;
 pub mod invitations;
 mod keyfile;
+mod outside;
 pub mod phase;
 mod rate;
 mod refused;
@@ -66,7 +67,7 @@ pub use refused::{Refused, RefusedCounts};
 pub mod session;
 pub mod sessions;
 pub mod statics;
-use admission::{Admission, AdmissionCounts, AskKeys, AskWith, JOIN_SEALED};
+use admission::{Admission, AdmissionCounts, AskKeys, JOIN_SEALED};
 pub use invitations::Invitations;
 pub use keyfile::{KeyError, read_key, write_new_key, write_private_beside};
 use rate::Bucket;
@@ -335,79 +336,6 @@ impl Guard {
         }
     }
 
-    /// Seals the join exchange `plain` for `to`: with the join key of the node joining
-    /// there, once one opened something from it; else, from a member to a member (`member`:
-    /// the static key of the one at `to`, a partition healing, say), with their pair key
-    /// (and a copy under each join key held for `to`); else with the join keys held for
-    /// `to`, or outside the room our own (asking the node there for one now and then, and
-    /// keeping `plain` until one comes if we have none).
-    fn seal_join(
-        &self,
-        now: Instant,
-        to: SocketAddr,
-        plain: Vec<u8>,
-        member: Option<[u8; 32]>,
-        admission: &mut Admission,
-        out: &mut VecDeque<Out>,
-    ) {
-        if admission.should_ask(now, to) {
-            // A member coming back asks under its pair key with the member there; with a
-            // room key, under it; with an invitation, under its secret: in turn, as the
-            // node there may hold any one of them.
-            let mut with = Vec::new();
-            if let Some(theirs) = member {
-                with.push(AskWith::Pair(admission.pair_key(&theirs)));
-            }
-            with.extend(self.room_key.map(AskWith::Room));
-            with.extend(self.invitation.map(AskWith::Invitation));
-            if let Some(bytes) = admission.ask(now, &with, to) {
-                out.push_back(Out {
-                    to,
-                    bytes,
-                    handshake: false,
-                });
-            }
-        }
-        if !admission.is_outside()
-            && admission.confirmed_for(now, to).is_none()
-            && let Some(theirs) = member
-        {
-            let key = admission.pair_key(&theirs);
-            out.push_back(Out {
-                to,
-                bytes: self.seal_under(SEALED, &key, &plain),
-                handshake: false,
-            });
-            // And under each join key held for a node asking from there: a new process
-            // at a member's address (a restart, perhaps with another identity) that has
-            // not yet sent anything that opened here.
-            for key in admission.held_for(now, to) {
-                out.push_back(Out {
-                    to,
-                    bytes: self.seal_under(JOIN_SEALED, &key, &plain),
-                    handshake: false,
-                });
-            }
-            return;
-        }
-        let keys = admission.join_keys_for(now, to);
-        if keys.is_empty() {
-            if admission.is_outside() {
-                admission.wait(to, plain);
-            } else {
-                tracing::debug!("no join key for {to}: its join exchange is not sent");
-            }
-            return;
-        }
-        for key in keys {
-            out.push_back(Out {
-                to,
-                bytes: self.seal_under(JOIN_SEALED, &key, &plain),
-                handshake: false,
-            });
-        }
-    }
-
     /// The next datagram to put on the wire, and where.
     pub fn poll_transmit(&self) -> Option<(SocketAddr, Vec<u8>)> {
         loop {
@@ -452,29 +380,6 @@ impl Guard {
         let Inner { sessions, out, .. } = &mut *inner;
         if let Some(s) = sessions.as_mut() {
             s.handle_timeout(now, out);
-        }
-    }
-
-    /// Puts what admission wants sent where it goes: in sessions, or as it is.
-    fn put(
-        now: Instant,
-        sessions: &mut Sessions,
-        sends: Vec<admission::Send>,
-        out: &mut VecDeque<Out>,
-    ) {
-        for send in sends {
-            match send {
-                admission::Send::Session(to, frame) => {
-                    if !sessions.send(now, to, &frame, out) {
-                        tracing::debug!("no session with {to} for the guard's message");
-                    }
-                }
-                admission::Send::Wire(to, bytes) => out.push_back(Out {
-                    to,
-                    bytes,
-                    handshake: false,
-                }),
-            }
         }
     }
 

@@ -1,6 +1,10 @@
 //! Admission's own tests: asks and grants, join keys, pair keys.
 
+use super::grant::{seal_grant, unix_millis};
 use super::*;
+use crate::guard::Invitations;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use ed25519_dalek::SigningKey;
 
 fn addr(port: u16) -> SocketAddr {
@@ -583,7 +587,7 @@ fn a_member_asks_under_its_pair_key_and_a_stranger_cannot() {
     // A grant an eavesdropper makes from the wire (bob's identity, the nonce) does not open.
     let mut nonce = [0u8; 24];
     nonce.copy_from_slice(&ask[1..25]);
-    let forged = super::seal_grant(&identity_of(5), &[0xEE; 32], &nonce, &[0; 32]).unwrap();
+    let forged = seal_grant(&identity_of(5), &[0xEE; 32], &nonce, &[0; 32]).unwrap();
     assert!(!bob.take_grant(t0, at_member, &forged), "a forged grant");
     let mut sends = Vec::new();
     member
