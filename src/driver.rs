@@ -36,8 +36,9 @@
 use crate::guard::{Guard, KEY_BYTES};
 use crate::ids::{NodeId, WallMillis};
 use crate::logging::NodeClock;
-use crate::proto::{Command, Event, HistorySource, Node, NodeConfig};
+use crate::proto::{Command, Event, HistorySource, Membership, Node, NodeConfig};
 use crate::store::{Store, StoreError};
+use crate::wire::Member;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -279,10 +280,19 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
     let local_addr = cfg.addr;
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    // The other members a restarted node saved: its guard knows them while it looks for
+    // its room (the node holds them apart from its table until the room takes it back),
+    // so that it asks them as the member it is.
+    let mut saved_members = Vec::new();
     let node = match &store {
         None => Node::new(cfg, id, Instant::now()),
         Some(s) => {
             let saved = s.load(cfg.history_limit)?;
+            let table = Membership::from_entries(id, saved.members.clone());
+            saved_members = (table.current().into_iter())
+                .filter(|m| m.name != cfg.name)
+                .cloned()
+                .collect();
             if !saved.is_empty() {
                 let notice = format!(
                     "restored {} room messages and {} kept private messages from {}",
@@ -322,6 +332,7 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
         loss,
         clock,
         members_digest: None,
+        saved_members,
         input_room: Arc::new(Semaphore::new(INPUT_QUEUE)),
     };
     let input_room = io.input_room.clone();
@@ -353,6 +364,8 @@ struct Io {
     /// The member table's digest, whether the node was outside the room, and whether it
     /// was restarting, when the table was last given to the guard.
     members_digest: Option<(u64, bool, bool)>,
+    /// The other members this node saved, until it is first in the room again.
+    saved_members: Vec<Member>,
     /// See [`NodeHandle::input_room`].
     input_room: Arc<Semaphore>,
 }
@@ -365,7 +378,12 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
     persist(&mut io.disk, node);
     serve_reads(io, node).await;
     persist(&mut io.disk, node);
-    learn_members(&io.guard, node, &mut io.members_digest);
+    learn_members(
+        &io.guard,
+        node,
+        &mut io.members_digest,
+        &mut io.saved_members,
+    );
     let now = Instant::now();
     while let Some(t) = node.poll_transmit() {
         io.guard.send(now, t.to, &t.bytes);
@@ -387,18 +405,26 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
 }
 
 /// Gives the guard the member table when it changed since `known` (its digest then, and
-/// whether the node was outside the room, and restarting), so that members get their own
-/// rate budget and sessions are held with members only. A restarted node looking for its
-/// room adds the members it saved: it asks them as a member.
-fn learn_members(guard: &Guard, node: &Node, known: &mut Option<(u64, bool, bool)>) {
+/// whether the node was outside the room, and still held `saved` members), so that
+/// members get their own rate budget and sessions are held with members only. Until the
+/// node is first in the room, the members it saved (`saved`) are added: a restarted node
+/// asks them as a member.
+fn learn_members(
+    guard: &Guard,
+    node: &Node,
+    known: &mut Option<(u64, bool, bool)>,
+    saved: &mut Vec<Member>,
+) {
+    if !saved.is_empty() && !node.is_outside_room() {
+        saved.clear();
+    }
     let table = node.members();
-    let saved = node.saved_members();
     let now = (table.digest(), node.is_outside_room(), !saved.is_empty());
     if *known == Some(now) {
         return;
     }
     *known = Some(now);
-    guard.set_table(now.1, table.entries().chain(saved));
+    guard.set_table(now.1, table.entries().chain(saved.iter()));
 }
 
 /// Whether the node may take another request: the command channel is open and, while the

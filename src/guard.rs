@@ -324,10 +324,7 @@ impl Guard {
             return;
         };
         match admission.as_mut() {
-            Some(admission) => {
-                let member = admission.static_at(to);
-                self.seal_join(now, to, bytes, member, admission, out)
-            }
+            Some(admission) => self.seal_join(now, to, bytes, admission, out),
             None => out.push_back(Out {
                 to,
                 bytes,
@@ -513,8 +510,7 @@ impl Guard {
                     return Err(Refused::NotAsked);
                 }
                 for (to, plain) in a.take_waiting() {
-                    let member = a.static_at(to);
-                    self.seal_join(now, to, plain, member, a, out);
+                    self.seal_join(now, to, plain, a, out);
                 }
                 Ok(None)
             }

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 impl Guard {
     /// Seals the join exchange `plain` for `to`: with the join key of the node joining
-    /// there, once one opened something from it; else, from a member to a member (`member`:
-    /// the static key of the one at `to`, a partition healing, say), with their pair key
+    /// there, once one opened something from it; else, from a member to a member (the
+    /// one at `to` in our table, a partition healing, say), with their pair key
     /// (and a copy under each join key held for `to`); else with the join keys held for
     /// `to`, or outside the room our own (asking the node there for one now and then, and
     /// keeping `plain` until one comes if we have none).
@@ -20,10 +20,10 @@ impl Guard {
         now: Instant,
         to: SocketAddr,
         plain: Vec<u8>,
-        member: Option<[u8; 32]>,
         admission: &mut Admission,
         out: &mut VecDeque<Out>,
     ) {
+        let member = admission.static_at(to);
         if admission.should_ask(now, to) {
             // A member coming back asks under its pair key with the member there; with a
             // room key, under it; with an invitation, under its secret: in turn, as the

@@ -188,13 +188,6 @@ impl Node {
         self.is_restarting() && self.life.was_member && !self.life.is_member()
     }
 
-    /// While a restarted node looks for its room: the other members' entries as it saved
-    /// them (its member table holds them again once the room takes it back). Empty
-    /// otherwise. The driver's guard knows them, so that this node asks them as a member.
-    pub fn saved_members(&self) -> &[Member] {
-        self.life.restart.as_ref().map_or(&[], |r| &r.members)
-    }
-
     /// Whether this node is a restarted one still looking for its room.
     pub(in crate::proto::node) fn is_restarting(&self) -> bool {
         self.life.restart.is_some()
