@@ -160,8 +160,9 @@ impl Invitations {
         Ok(secret)
     }
 
-    /// The secrets that may still open an ask, the newest first.
-    pub fn live(&self) -> Vec<[u8; 32]> {
+    /// Test only: the secrets that may still open an ask, the newest first.
+    #[cfg(test)]
+    pub(crate) fn live(&self) -> Vec<[u8; 32]> {
         let now = unix_millis();
         let table = self.lock();
         table
