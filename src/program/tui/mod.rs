@@ -262,7 +262,14 @@ fn carry_out(
                 let _ = commands.send(request);
             }
             Effect::Redraw => {
-                let _ = terminal.clear();
+                // Not `Terminal::clear`: it asks the terminal where the cursor is, and the
+                // answer would go to the thread reading keys (a 2 s stall, then nothing).
+                // A resize to the same size clears the screen and forgets what was drawn,
+                // so the next draw paints every cell.
+                if let Ok(size) = terminal.size() {
+                    let _ =
+                        terminal.resize(ratatui::layout::Rect::new(0, 0, size.width, size.height));
+                }
             }
             Effect::ExitNow => {
                 restore_terminal();
