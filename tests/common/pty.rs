@@ -218,8 +218,12 @@ impl<E: Emulator> PtyProc<E> {
             Ok(()) => format!("the bytes written are in {}", file.display()),
             Err(e) => format!("the bytes written could not be saved: {e}"),
         };
+        let ended = match &self.closed {
+            Some(how) => format!("; reading ended: {how}"),
+            None => String::new(),
+        };
         panic!(
-            "{}: {why} ({saved})\n  screen:{}",
+            "{}: {why} ({saved}{ended})\n  screen:{}",
             self.label,
             self.screen.dump()
         );
