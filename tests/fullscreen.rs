@@ -385,8 +385,9 @@ fn the_leader_killed() {
     carol.wait("three online, alice leading", |p| {
         status(p).contains("· leader alice · 3/3 online ·") && p.has_row(|r| r.ends_with("│@alice"))
     });
-    // Carol is told she is in once alice has proposed her; a message of hers that bob
-    // shows is ordered after that change, so bob holds it and the room has three voters.
+    // Carol is told she is in once alice admits her, before the room has committed her
+    // as a voter; a message of hers that bob shows is ordered after that change, so bob
+    // holds it and the room has three voters.
     // (Killed before then, alice would leave a room of two voters with one alive, which
     // no majority rule lets go on.)
     carol.type_line("in");
