@@ -9,6 +9,12 @@ use ringchat::{guard, logging, program};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc: the node allocates and frees many small buffers per message, often freeing on
+/// another thread than allocated them (the database and output threads); glibc's arenas
+/// serialise that on a lock.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let (mode, note) = args.mode(Terminals::of_process());
