@@ -13,6 +13,10 @@ pub const MAX_HOLDBACK: usize = 10_000;
 pub struct HoldBackQueue {
     next: Seq,
     held: BTreeMap<Seq, ChatEntry>,
+    /// The numbers of the held entries that change the voting configuration: the leader
+    /// works out the configuration its log ends with for every acknowledgement, and
+    /// thousands of room messages may be held while one or none of them is such a change.
+    configs: BTreeSet<Seq>,
 }
 
 impl HoldBackQueue {
@@ -21,6 +25,7 @@ impl HoldBackQueue {
         HoldBackQueue {
             next,
             held: BTreeMap::new(),
+            configs: BTreeSet::new(),
         }
     }
 
@@ -39,6 +44,12 @@ impl HoldBackQueue {
         if e.seq.0 - self.next.0 >= MAX_HOLDBACK as u64 {
             return false;
         }
+        if e.config_change().is_some() {
+            self.configs.insert(e.seq);
+        } else {
+            // A copy of a higher term may replace a configuration entry held.
+            self.configs.remove(&e.seq);
+        }
         self.held.insert(e.seq, e);
         true
     }
@@ -48,6 +59,7 @@ impl HoldBackQueue {
     pub fn skip_to(&mut self, next: Seq) {
         if next > self.next {
             self.held = self.held.split_off(&next);
+            self.configs = self.configs.split_off(&next);
             self.next = next;
         }
     }
@@ -68,6 +80,7 @@ impl HoldBackQueue {
     /// Takes the next message if it is here.
     pub fn pop_ready(&mut self) -> Option<ChatEntry> {
         let e = self.held.remove(&self.next)?;
+        self.configs.remove(&self.next);
         self.next = self.next.next();
         Some(e)
     }
@@ -82,6 +95,20 @@ impl HoldBackQueue {
     /// The held messages from `from` on.
     pub fn held_from(&self, from: Seq) -> impl DoubleEndedIterator<Item = &ChatEntry> {
         self.held.range(from..).map(|(_, e)| e)
+    }
+
+    /// The held entries from `from` on that change the voting configuration, in order.
+    pub fn held_configs_from(&self, from: Seq) -> impl Iterator<Item = &ChatEntry> {
+        self.configs
+            .range(from..)
+            .filter_map(|seq| self.held.get(seq))
+    }
+
+    /// How many numbers the index of configuration entries holds (for the tests: it must
+    /// name nothing that is not held).
+    #[cfg(test)]
+    pub fn config_index_len(&self) -> usize {
+        self.configs.len()
     }
 
     /// The first gap, `(first missing, last missing)`, if a later message is held.

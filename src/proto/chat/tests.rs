@@ -162,6 +162,58 @@ fn holdback_keeps_the_copy_of_the_highest_term_and_waits_for_commit() {
     assert!(!q.offer(in_term(1, 9, "late")), "shown already");
 }
 
+/// The hold-back queue's index of configuration entries always names exactly the held
+/// entries that change the configuration, whatever copies replace each other, are shown
+/// or skipped.
+#[test]
+fn holdback_index_of_configuration_entries_matches_what_is_held() {
+    use crate::wire::ConfigChange;
+    use proptest::prelude::*;
+    #[derive(Debug, Clone)]
+    enum Op {
+        Offer { seq: u64, term: u64, config: bool },
+        Pop,
+        Skip(u64),
+    }
+    let op = prop_oneof![
+        (1u64..40, 0u64..4, any::<bool>()).prop_map(|(seq, term, config)| Op::Offer {
+            seq,
+            term,
+            config
+        }),
+        Just(Op::Pop),
+        (1u64..40).prop_map(Op::Skip),
+    ];
+    proptest!(|(ops in proptest::collection::vec(op, 1..120), from in 1u64..40)| {
+        let mut q = HoldBackQueue::new(Seq(1));
+        for op in ops {
+            match op {
+                Op::Offer { seq, term, config } => {
+                    let e = if config {
+                        ChatEntry::config(Seq(seq), ConfigChange::Add(format!("u{seq}")))
+                    } else {
+                        entry(seq)
+                    };
+                    q.offer(ChatEntry { term, ..e });
+                }
+                Op::Pop => {
+                    q.pop_ready();
+                }
+                Op::Skip(to) => q.skip_to(Seq(to)),
+            }
+            let scanned: Vec<Seq> = q
+                .held_from(Seq(from))
+                .filter(|e| e.config_change().is_some())
+                .map(|e| e.seq)
+                .collect();
+            let indexed: Vec<Seq> = q.held_configs_from(Seq(from)).map(|e| e.seq).collect();
+            prop_assert_eq!(scanned, indexed);
+            let all = q.held_from(Seq(0)).filter(|e| e.config_change().is_some()).count();
+            prop_assert_eq!(q.config_index_len(), all);
+        }
+    });
+}
+
 #[test]
 fn history_is_bounded_and_ranges_by_seq() {
     let mut h = History::new(3);

@@ -26,7 +26,7 @@ impl Room {
     /// may not know of yet.
     pub(in crate::proto::node) fn log_voters(&self) -> BTreeSet<String> {
         let mut voters = self.voters.clone();
-        for e in self.holdback.held_from(self.voters_at.next()) {
+        for e in self.holdback.held_configs_from(self.voters_at.next()) {
             match e.config_change() {
                 Some(ConfigChange::Add(user)) => {
                     voters.insert(user);
@@ -43,8 +43,9 @@ impl Room {
     /// Whether a configuration entry is held and not yet known committed.
     fn config_in_flight(&self) -> bool {
         self.holdback
-            .held_from(self.voters_at.next())
-            .any(|e| e.config_change().is_some())
+            .held_configs_from(self.voters_at.next())
+            .next()
+            .is_some()
     }
 
     /// Applies a committed configuration entry; whether it changed anything.
