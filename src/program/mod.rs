@@ -248,6 +248,7 @@ impl LineMode {
             style: Style::for_output(stdout_tty && !json),
             screen: Screen::open(),
             narrator: Narrator::new(self.keyed).inviting(self.invitation.clone()),
+            pending: Vec::new(),
         };
         let prompt = format!("{}@{}> ", self.typist.me, self.addr);
         let typist = self.typist;
@@ -258,7 +259,14 @@ impl LineMode {
         let names = Names::default();
         let mut seeding_names = false;
         let mut code = ExitCode::SUCCESS;
-        while let Some(item) = handle.events.recv().await {
+        loop {
+            // Lines go to the screen in one batch per run of events already waiting.
+            if handle.events.is_empty() {
+                out.flush();
+            }
+            let Some(item) = handle.events.recv().await else {
+                break;
+            };
             let ev = match item {
                 Output::Say(lines) => {
                     out.say(lines);
@@ -289,6 +297,7 @@ impl LineMode {
             };
             // The editor starts after the joined line is given to the screen, so its
             // first prompt comes below that line.
+            out.flush();
             let editor = interactive.then(|| {
                 let link = out.screen.link();
                 let history = self.settings.editor_history.clone();
@@ -316,6 +325,7 @@ impl LineMode {
             }
         }
         // Every line is out, with its newline, before the program ends.
+        out.flush();
         out.screen.close();
         code
     }
@@ -338,15 +348,32 @@ struct UserOutput {
     style: Style,
     screen: Screen,
     narrator: Narrator,
+    /// Lines not yet handed to the screen (see [`UserOutput::flush`]).
+    pending: Vec<String>,
 }
 
+/// Lines handed to the screen at most in one batch: a long run of events is printed as
+/// it goes, not only at its end.
+const MAX_PENDING_LINES: usize = 256;
+
 impl UserOutput {
-    fn line(&self, line: String) {
-        self.screen.line(line);
+    fn line(&mut self, line: String) {
+        self.pending.push(line);
+        if self.pending.len() >= MAX_PENDING_LINES {
+            self.flush();
+        }
+    }
+
+    /// Hands the pending lines to the screen, in order, as one batch: one wake-up of the
+    /// writer thread for a burst of messages rather than one per line.
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            self.screen.lines(std::mem::take(&mut self.pending));
+        }
     }
 
     /// The node's last word: it stopped on a fault (`stopped` in JSON, with the reason).
-    fn stopped(&self, line: String) {
+    fn stopped(&mut self, line: String) {
         if !self.json {
             return self.line(line);
         }
@@ -367,7 +394,7 @@ impl UserOutput {
     }
 
     /// The REPL's own lines (help, typing errors, the invitation).
-    fn say(&self, lines: Vec<String>) {
+    fn say(&mut self, lines: Vec<String>) {
         for l in lines {
             let l = if self.json {
                 if l == ui::INVITATION_INTRO {

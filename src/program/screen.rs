@@ -117,10 +117,10 @@ impl Screen {
         }
     }
 
-    /// Prints one line (without its newline), after every line given before it.
-    pub fn line(&self, line: String) {
+    /// Prints lines in order (each without its newline), after every line given before.
+    pub fn lines(&self, lines: Vec<String>) {
         // The writer only stops when told to, in `close`.
-        let _ = self.jobs.send(Job::Lines(vec![line]));
+        let _ = self.jobs.send(Job::Lines(lines));
     }
 
     /// What the line editor uses to attach itself and say where it is.
