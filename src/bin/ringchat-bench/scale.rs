@@ -47,6 +47,9 @@ pub struct Scale {
     pub idle: Duration,
     /// CPU time over the idle interval as a share of one core (0.01 is 1 %).
     pub idle_cpu: Option<f64>,
+    /// Datagrams the room's nodes sent a second over the idle interval (their `sent`
+    /// counters; the idle floor's sockets pass one each per heartbeat period).
+    pub idle_sent_per_second: f64,
     /// The same for bare sockets passing one datagram per node per heartbeat interval.
     pub idle_floor: Result<f64, String>,
     /// Death of the leader to every survivor showing one new leader.
@@ -78,12 +81,14 @@ impl Scale {
                     .map_or("unknown".into(), |b| format!("{:.0} KiB", b / 1024.0))
             ),
             format!(
-                "  idle CPU over {:.0} s: {} of one core for the room, {} per node",
+                "  idle CPU over {:.0} s: {} of one core for the room, {} per node; the nodes \
+                 sent {:.0} datagrams a second",
                 self.idle.as_secs_f64(),
                 self.idle_cpu
                     .map_or("unknown".into(), |c| format!("{:.2}%", c * 100.0)),
                 self.idle_cpu
-                    .map_or("unknown".into(), |c| format!("{:.4}%", c * 100.0 / n))
+                    .map_or("unknown".into(), |c| format!("{:.4}%", c * 100.0 / n)),
+                self.idle_sent_per_second
             ),
             format!(
                 "  idle floor: {} of one core for {} bare sockets passing one {}-byte datagram \
@@ -159,6 +164,9 @@ pub async fn run(n: usize, idle: Duration, join_gap: Duration) -> Result<Scale, 
     let memory_per_node = rss_before
         .zip(rss_after)
         .map(|(b, a)| a.saturating_sub(b) as f64 / n as f64);
+    let everyone: Vec<usize> = (0..n).collect();
+    let sent_before = room::total(&room.statuses(&everyone).await?).sent;
+    room.forget();
     let cpu_before = host::process_cpu_time();
     let wall = Instant::now();
     tokio::time::sleep(idle).await;
@@ -166,6 +174,8 @@ pub async fn run(n: usize, idle: Duration, join_gap: Duration) -> Result<Scale, 
     let idle_cpu = cpu_before
         .zip(host::process_cpu_time())
         .map(|(b, a)| (a.saturating_sub(b)).as_secs_f64() / idle.as_secs_f64());
+    let sent_after = room::total(&room.statuses(&everyone).await?).sent;
+    let idle_sent_per_second = sent_after.saturating_sub(sent_before) as f64 / idle.as_secs_f64();
     room.forget();
     let survivors: Vec<usize> = (1..n).collect();
     let before = room::total(&room.statuses(&survivors).await?);
@@ -183,6 +193,7 @@ pub async fn run(n: usize, idle: Duration, join_gap: Duration) -> Result<Scale, 
         memory_per_node,
         idle,
         idle_cpu,
+        idle_sent_per_second,
         idle_floor,
         election,
         election_stats: room::delta(&after, &before),
