@@ -11,7 +11,8 @@ use std::process::ExitCode;
 
 /// mimalloc: the node allocates and frees many small buffers per message, often freeing on
 /// another thread than allocated them (the database and output threads); glibc's arenas
-/// serialise that on a lock.
+/// serialise that on a lock. Built without transparent huge pages (`no_thp`), which made
+/// an idle node's resident memory 8 MiB larger.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
