@@ -553,11 +553,7 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
             },
             () = &mut sleep, if open && deadline.is_some() => {
                 let now = Instant::now();
-                // The guard looks over every peer when called: only when it is due, not
-                // on each of the node's heartbeats.
-                if io.guard.poll_timeout().is_some_and(|d| d <= now) {
-                    io.guard.handle_timeout(now);
-                }
+                io.guard.handle_timeout(now);
                 node.handle_timeout(now);
             }
             word = next_applied(&mut io.disk), if writing => {

@@ -352,7 +352,14 @@ impl Room {
         self.wait_for(Duration::from_secs(10), "status answers", |r| {
             (0..which.len()).all(|k| answer(r, k).is_some())
         })
-        .await?;
+        .await
+        .map_err(|e| {
+            let silent: Vec<usize> = (0..which.len())
+                .filter(|&k| answer(self, k).is_none())
+                .map(|k| which[k])
+                .collect();
+            format!("{e} (no answer from nodes {silent:?})")
+        })?;
         Ok((0..which.len()).filter_map(|k| answer(self, k)).collect())
     }
 

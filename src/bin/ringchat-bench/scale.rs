@@ -165,7 +165,13 @@ pub async fn run(n: usize, idle: Duration, join_gap: Duration) -> Result<Scale, 
         .zip(rss_after)
         .map(|(b, a)| a.saturating_sub(b) as f64 / n as f64);
     let everyone: Vec<usize> = (0..n).collect();
-    let sent_before = room::total(&room.statuses(&everyone).await?).sent;
+    let sent_before = room::total(
+        &room
+            .statuses(&everyone)
+            .await
+            .map_err(|e| format!("before the idle interval: {e}"))?,
+    )
+    .sent;
     room.forget();
     let cpu_before = host::process_cpu_time();
     let wall = Instant::now();
@@ -174,16 +180,32 @@ pub async fn run(n: usize, idle: Duration, join_gap: Duration) -> Result<Scale, 
     let idle_cpu = cpu_before
         .zip(host::process_cpu_time())
         .map(|(b, a)| (a.saturating_sub(b)).as_secs_f64() / idle.as_secs_f64());
-    let sent_after = room::total(&room.statuses(&everyone).await?).sent;
+    let sent_after = room::total(
+        &room
+            .statuses(&everyone)
+            .await
+            .map_err(|e| format!("after the idle interval: {e}"))?,
+    )
+    .sent;
     let idle_sent_per_second = sent_after.saturating_sub(sent_before) as f64 / idle.as_secs_f64();
     room.forget();
     let survivors: Vec<usize> = (1..n).collect();
-    let before = room::total(&room.statuses(&survivors).await?);
+    let before = room::total(
+        &room
+            .statuses(&survivors)
+            .await
+            .map_err(|e| format!("before the leader's death: {e}"))?,
+    );
     room.forget();
     room.kill(0);
     let killed = Instant::now();
     let election = elect(&mut room, &survivors, killed).await;
-    let after = room::total(&room.statuses(&survivors).await?);
+    let after = room::total(
+        &room
+            .statuses(&survivors)
+            .await
+            .map_err(|e| format!("after the election: {e}"))?,
+    );
     Ok(Scale {
         nodes: n,
         join_all,
