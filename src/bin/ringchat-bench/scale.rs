@@ -138,6 +138,15 @@ async fn check_ring(room: &mut Room, n: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The counters of the nodes `which`, summed; a failure names the bench's phase `when`.
+async fn counters(room: &mut Room, which: &[usize], when: &str) -> Result<Stats, String> {
+    let views = room
+        .statuses(which)
+        .await
+        .map_err(|e| format!("{when}: {e}"))?;
+    Ok(room::total(&views))
+}
+
 /// Runs the scale measurements on `n` nodes with `idle` of idle measuring.
 pub async fn run(n: usize, idle: Duration, join_gap: Duration) -> Result<Scale, String> {
     let idle_floor = floor::idle_floor(n, HEARTBEAT, idle).await;
@@ -165,13 +174,9 @@ pub async fn run(n: usize, idle: Duration, join_gap: Duration) -> Result<Scale, 
         .zip(rss_after)
         .map(|(b, a)| a.saturating_sub(b) as f64 / n as f64);
     let everyone: Vec<usize> = (0..n).collect();
-    let sent_before = room::total(
-        &room
-            .statuses(&everyone)
-            .await
-            .map_err(|e| format!("before the idle interval: {e}"))?,
-    )
-    .sent;
+    let sent_before = counters(&mut room, &everyone, "before the idle interval")
+        .await?
+        .sent;
     room.forget();
     let cpu_before = host::process_cpu_time();
     let wall = Instant::now();
@@ -180,32 +185,18 @@ pub async fn run(n: usize, idle: Duration, join_gap: Duration) -> Result<Scale, 
     let idle_cpu = cpu_before
         .zip(host::process_cpu_time())
         .map(|(b, a)| (a.saturating_sub(b)).as_secs_f64() / idle.as_secs_f64());
-    let sent_after = room::total(
-        &room
-            .statuses(&everyone)
-            .await
-            .map_err(|e| format!("after the idle interval: {e}"))?,
-    )
-    .sent;
+    let sent_after = counters(&mut room, &everyone, "after the idle interval")
+        .await?
+        .sent;
     let idle_sent_per_second = sent_after.saturating_sub(sent_before) as f64 / idle.as_secs_f64();
     room.forget();
     let survivors: Vec<usize> = (1..n).collect();
-    let before = room::total(
-        &room
-            .statuses(&survivors)
-            .await
-            .map_err(|e| format!("before the leader's death: {e}"))?,
-    );
+    let before = counters(&mut room, &survivors, "before the leader's death").await?;
     room.forget();
     room.kill(0);
     let killed = Instant::now();
     let election = elect(&mut room, &survivors, killed).await;
-    let after = room::total(
-        &room
-            .statuses(&survivors)
-            .await
-            .map_err(|e| format!("after the election: {e}"))?,
-    );
+    let after = counters(&mut room, &survivors, "after the election").await?;
     Ok(Scale {
         nodes: n,
         join_all,
