@@ -156,6 +156,8 @@ pub struct Admission {
     /// The static key of the member at each address in the table (whatever its entry
     /// says): this node, coming back, asks it under their pair key.
     statics_at: HashMap<SocketAddr, [u8; 32]>,
+    /// Members' static keys, kept from one table to the next.
+    statics: super::statics::PeerStatics,
     grant_second: (u64, u32),
     /// Grants this second, per IP address.
     grants_by_ip: HashMap<std::net::IpAddr, u32>,
@@ -192,6 +194,7 @@ impl Admission {
             online: Vec::new(),
             known: HashMap::new(),
             statics_at: HashMap::new(),
+            statics: Default::default(),
             grant_second: (0, 0),
             grants_by_ip: HashMap::new(),
             asks_seen: HashMap::new(),
@@ -218,8 +221,9 @@ impl Admission {
     ) {
         self.known.clear();
         self.statics_at.clear();
+        self.statics.next_table();
         for (addr, identity) in known {
-            let Some(theirs) = super::statics::peer_static(&identity) else {
+            let Some(theirs) = self.statics.of(&identity) else {
                 continue;
             };
             let tag = pair_tag(&self.pair_key(&theirs));

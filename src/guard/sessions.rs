@@ -31,7 +31,7 @@ use super::frame::{
 };
 use super::phase::sender_of;
 use super::session::{OpenError, Session, initiator, responder};
-use super::statics::{StaticKeys, peer_static};
+use super::statics::{PeerStatics, StaticKeys};
 use crate::ids::NodeId;
 use crate::wire::{Member, Presence};
 use snow::HandshakeState;
@@ -177,6 +177,8 @@ pub struct Sessions {
     next_tick: Option<Instant>,
     /// [`Sessions::poll_timeout`]'s answer, until something changes it.
     deadline: Option<Option<Instant>>,
+    /// Members' static keys, kept from one table to the next.
+    statics: PeerStatics,
     /// What was done so far.
     pub counts: SessionCounts,
 }
@@ -195,6 +197,7 @@ impl Sessions {
             next_sweep: None,
             next_tick: None,
             deadline: None,
+            statics: PeerStatics::default(),
             counts: SessionCounts::default(),
         }
     }
@@ -215,12 +218,13 @@ impl Sessions {
         self.outside = outside;
         let mut wanted: HashMap<NodeId, (&Member, [u8; 32])> = HashMap::new();
         let mut best: HashMap<SocketAddr, &Member> = HashMap::new();
+        self.statics.next_table();
         for m in entries {
             let left_by_own_word = m.presence == Presence::Offline && m.stamp.by == m.id;
             if m.id == self.me || left_by_own_word {
                 continue;
             }
-            let Some(remote) = peer_static(&m.key) else {
+            let Some(remote) = self.statics.of(&m.key) else {
                 continue;
             };
             wanted.insert(m.id, (m, remote));

@@ -9,6 +9,7 @@
 //! calls: no curve arithmetic here.
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use std::collections::HashMap;
 
 /// This node's static key pair for the sessions, from its ed25519 identity.
 #[derive(Clone)]
@@ -44,6 +45,38 @@ pub fn peer_static(ed25519: &[u8; 32]) -> Option<[u8; 32]> {
         return None;
     }
     Some(key.to_montgomery().to_bytes())
+}
+
+/// [`peer_static`] of the members of the last two tables given, by ed25519 key: the member
+/// table changes often (a member goes offline, the leader changes) while its members' keys
+/// seldom do, and each derivation costs two field inversions (with 100 members, several
+/// milliseconds at every node for every change). A key no table of the last two named is
+/// forgotten, so it holds at most two tables' worth.
+#[derive(Default)]
+pub struct PeerStatics {
+    last: HashMap<[u8; 32], Option<[u8; 32]>>,
+    this: HashMap<[u8; 32], Option<[u8; 32]>>,
+}
+
+impl PeerStatics {
+    /// Starts a new table: what the table before it did not name is forgotten.
+    pub fn next_table(&mut self) {
+        self.last = std::mem::take(&mut self.this);
+    }
+
+    /// [`peer_static`] of `ed25519`, derived again only if neither this table nor the one
+    /// before named it.
+    pub fn of(&mut self, ed25519: &[u8; 32]) -> Option<[u8; 32]> {
+        if let Some(known) = self.this.get(ed25519) {
+            return *known;
+        }
+        let derived = match self.last.get(ed25519) {
+            Some(known) => *known,
+            None => peer_static(ed25519),
+        };
+        self.this.insert(*ed25519, derived);
+        derived
+    }
 }
 
 #[cfg(test)]
@@ -84,5 +117,25 @@ mod tests {
         i.read_message(&m2[..n], &mut p).unwrap();
         assert!(i.is_handshake_finished() && r.is_handshake_finished());
         assert_eq!(peer_static(&[0u8; 32]), None, "a weak key gets no session");
+    }
+
+    /// The memo gives what `peer_static` gives, for valid and invalid keys alike, and keeps
+    /// no key that two tables in a row did not name.
+    #[test]
+    fn remembered_statics_are_the_derived_ones_and_forgotten_after_two_tables() {
+        let key = |b: u8| SigningKey::from_bytes(&[b; 32]).verifying_key().to_bytes();
+        let bad = [0xffu8; 32];
+        let mut memo = PeerStatics::default();
+        memo.next_table();
+        for k in [key(1), key(2), bad] {
+            assert_eq!(memo.of(&k), peer_static(&k));
+            assert_eq!(memo.of(&k), peer_static(&k), "asked again in one table");
+        }
+        memo.next_table();
+        assert_eq!(memo.of(&key(1)), peer_static(&key(1)));
+        memo.next_table();
+        assert!(memo.last.contains_key(&key(1)));
+        assert!(!memo.last.contains_key(&key(2)) && !memo.this.contains_key(&key(2)));
+        assert_eq!(memo.last.len() + memo.this.len(), 1);
     }
 }
