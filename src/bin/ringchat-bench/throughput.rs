@@ -4,6 +4,7 @@
 //! count divided by the time from the first send to the last member showing the last
 //! message.
 
+use crate::host;
 use crate::room::{self, Room, Setup};
 use clap::ValueEnum;
 use ringchat::driver::Security;
@@ -57,6 +58,12 @@ pub struct Throughput {
     pub messages: usize,
     /// Counters summed over the room's nodes at the end.
     pub totals: Stats,
+    /// Members in the room.
+    pub nodes: usize,
+    /// CPU time this process (every node of the room) used over the run.
+    pub cpu: Option<Duration>,
+    /// Datagrams the leader sent over the run, retransmissions included.
+    pub leader_sent: Option<u64>,
 }
 
 impl Throughput {
@@ -69,12 +76,32 @@ impl Throughput {
     pub fn describe(&self, label: &str) -> String {
         format!(
             "  {label}: {} messages shown at every member in {:.0} ms: {:.0} messages/s \
-             (room totals: {})",
+             ({}; room totals: {})",
             self.messages,
             self.elapsed.as_secs_f64() * 1e3,
             self.per_second(),
+            self.costs(),
             room::describe_stats(&self.totals)
         )
+    }
+
+    /// Where the work goes: the room's CPU time per message, and per message and member
+    /// (every member takes in and shows every message: this share is what a room of more
+    /// members on the same cores pays again for each one), and the leader's datagrams per
+    /// message (what relays would take off it).
+    pub fn costs(&self) -> String {
+        let per = |x: f64| x / self.messages.max(1) as f64;
+        let cpu = self.cpu.map_or("CPU unknown".to_string(), |c| {
+            let us = per(c.as_secs_f64() * 1e6);
+            format!(
+                "CPU {us:.1} µs a message, {:.1} µs a message per member",
+                us / self.nodes.max(1) as f64
+            )
+        });
+        let leader = self.leader_sent.map_or(String::new(), |d| {
+            format!(", the leader {:.3} datagrams a message", per(d as f64))
+        });
+        format!("{cpu}{leader}")
     }
 }
 
@@ -146,6 +173,9 @@ async fn measure(
             }
         }
     };
+    let all: Vec<usize> = (0..n).collect();
+    let before = room.statuses(&all).await.unwrap_or_default();
+    let cpu_before = host::process_cpu_time();
     let started = Instant::now();
     let mut last = started;
     top_up(&mut sent, &confirmed, &room);
@@ -181,13 +211,29 @@ async fn measure(
         }
     }
     let elapsed = last - started;
+    let cpu = host::process_cpu_time()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     room.loss.set(0.0);
-    let all: Vec<usize> = (0..n).collect();
-    let totals = room::total(&room.statuses(&all).await.unwrap_or_default());
+    let after = room.statuses(&all).await.unwrap_or_default();
+    let totals = room::total(&after);
+    let sent_by_leader = |views: &[ringchat::proto::StatusView]| {
+        views
+            .iter()
+            .find(|v| v.leader.as_ref() == Some(&v.name))
+            .map(|v| (v.id, v.stats.sent))
+    };
+    let leader_sent = match (sent_by_leader(&before), sent_by_leader(&after)) {
+        (Some((a, s0)), Some((b, s1))) if a == b => Some(s1.saturating_sub(s0)),
+        _ => None,
+    };
     Ok(Throughput {
         elapsed,
         messages,
         totals,
+        nodes: n,
+        cpu,
+        leader_sent,
     })
 }
 

@@ -54,7 +54,7 @@ impl Node {
     }
 
     pub(super) fn status_view(&self) -> StatusView {
-        let voters = self.room.log_voters();
+        let voters = self.room.log_voters().into_owned();
         let reachable = self.reachable_voters(&voters);
         // Without a configuration (a newcomer not yet welcomed) there is nothing to reach.
         let cut_off = !voters.is_empty() && reachable < voters.len() / 2 + 1;

@@ -261,7 +261,7 @@ impl Node {
         let parts = chunks.len() as u16;
         // The configuration as the log ends (pending changes included), as of the number
         // before the first one the newcomer is sent: it starts there.
-        let voters = self.room.log_voters();
+        let voters = self.room.log_voters().into_owned();
         let voters_at = Seq(next_seq.0.saturating_sub(1));
         // Members still being welcomed themselves may not answer yet. Those gone
         // meanwhile, or admitted longer than a join timeout ago (their word is no longer

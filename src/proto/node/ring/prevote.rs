@@ -276,7 +276,7 @@ impl Node {
     fn prevote_voters(&self) -> BTreeSet<String> {
         let voters = self.room.log_voters();
         if !voters.is_empty() {
-            return voters;
+            return voters.into_owned();
         }
         self.ring
             .members

@@ -7,6 +7,7 @@
 
 use super::*;
 use crate::wire::ConfigChange;
+use std::borrow::Cow;
 
 impl Room {
     /// The voting users.
@@ -24,9 +25,17 @@ impl Room {
     /// The configuration with every configuration entry held (not yet known committed)
     /// applied too: at most one change ahead of the latest committed one, which this node
     /// may not know of yet.
-    pub(in crate::proto::node) fn log_voters(&self) -> BTreeSet<String> {
+    pub(in crate::proto::node) fn log_voters(&self) -> Cow<'_, BTreeSet<String>> {
+        let mut held = self
+            .holdback
+            .held_configs_from(self.voters_at.next())
+            .peekable();
+        if held.peek().is_none() {
+            // The usual case, asked on every ack: no copy.
+            return Cow::Borrowed(&self.voters);
+        }
         let mut voters = self.voters.clone();
-        for e in self.holdback.held_configs_from(self.voters_at.next()) {
+        for e in held {
             match e.config_change() {
                 Some(ConfigChange::Add(user)) => {
                     voters.insert(user);
@@ -37,7 +46,7 @@ impl Room {
                 None => {}
             }
         }
-        voters
+        Cow::Owned(voters)
     }
 
     /// Whether a configuration entry is held and not yet known committed.

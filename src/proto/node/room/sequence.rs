@@ -25,12 +25,18 @@ impl Node {
             .map(|m| m.id);
         match (t, fate) {
             (RoomToken::Proposed { term, seq }, Fate::Acked) => {
+                let first = self.room.holdback.next();
                 if let (Some(m), Some(l)) = (member, self.room.leadership_mut())
                     && l.term == term
                     && let Some(acks) = l.acks.get_mut(&seq)
                 {
                     acks.insert(m);
-                    self.advance_commit(now);
+                    // Proposals commit in order: only an ack of the oldest one waiting can
+                    // move the commit point (which then takes every later one a majority
+                    // holds). In a room of n, that spares n calls per proposal.
+                    if l.acks.range(first..).next().map(|(s, _)| *s) == Some(seq) {
+                        self.advance_commit(now);
+                    }
                 }
                 self.maybe_notify_leave(now);
             }
@@ -301,7 +307,6 @@ impl Node {
     /// Commits every proposal, in order, that a majority of the room holds: shown here,
     /// and the new commit point told to every member.
     pub(in crate::proto::node) fn advance_commit(&mut self, now: Instant) {
-        let online: Vec<NodeId> = self.ring.members().online_peers().map(|m| m.id).collect();
         let first = self.room.holdback.next();
         let voters = self.room.log_voters();
         let Some(l) = self.room.leadership() else {
@@ -323,14 +328,22 @@ impl Node {
         let Some(l) = self.room.leadership_mut() else {
             return;
         };
+        // Only a commit is progress: acks from a minority, however many, leave the oldest
+        // proposal waiting (CheckQuorum must still see it stuck).
+        let progress = !committed.is_empty();
         for seq in committed {
             l.acks.remove(&seq);
         }
-        l.stuck_since = (!l.acks.is_empty()).then_some(now);
+        if l.acks.is_empty() {
+            l.stuck_since = None;
+        } else if progress || l.stuck_since.is_none() {
+            l.stuck_since = Some(now);
+        }
         let Some(upto) = upto else {
             return;
         };
         log_at!(debug, self, "committed up to #{upto} in term {term}");
+        let online: Vec<NodeId> = self.ring.members().online_peers().map(|m| m.id).collect();
         self.room.note_commit(term, upto);
         self.deliver_committed(now);
         for m in online {

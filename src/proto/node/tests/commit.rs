@@ -266,3 +266,91 @@ fn a_newcomer_is_added_once_it_acked_its_welcome() {
     let out = drain(&mut n);
     assert_eq!(out.ids_to(addr(2), is_add).len(), 1, "added on his ack");
 }
+
+/// CheckQuorum holds while a minority keeps answering: a leader of five voters that hears
+/// only bob (the other three cut off) while bob keeps sending, each proposal acked by him
+/// at once, still has no majority. Bob's acks are no progress: within an election timeout
+/// (and a heartbeat) it says the room is unreachable, and within three it stops leading.
+#[test]
+fn acks_from_a_minority_do_not_hide_that_a_majority_is_missing() {
+    let t0 = base_time();
+    let mut n = leader_with_bob(t0);
+    let others = [
+        (CAROL, 3, "carol"),
+        (NodeId(400), 4, "dave"),
+        (NodeId(500), 5, "erin"),
+    ];
+    let mut all = vec![(BOB, 2)];
+    for (id, port, name) in others {
+        let key = identity(id.0 as u8);
+        let out = join_as(&mut n, t0, (id, port, name), &key, &key);
+        all.push((id, port));
+        ack_proposals(&mut n, t0, &out, &all);
+    }
+    assert_eq!(
+        n.room.voters().len(),
+        5,
+        "five voters: {:?}",
+        n.room.voters()
+    );
+
+    // From now on only bob answers; carol, dave and erin hear nothing and say nothing.
+    let timeout = n.ctx.cfg.election_timeout;
+    let mut link = seal::chain_start(BOB);
+    let mut said = Vec::new();
+    let mut stepped_down_at = None;
+    let mut proposed = 0;
+    let step = Duration::from_millis(100);
+    let mut t = t0;
+    for k in 1..=(4 * timeout.as_millis() as u64 / 100) {
+        t += step;
+        let hb = Heartbeat {
+            epoch: n.epoch(),
+            digest: n.members().digest(),
+            delivered: Seq(1),
+            probe: false,
+        };
+        n.handle_datagram(t, addr(2), &datagram(BOB, vec![Packet::Heartbeat(hb)]));
+        // Bob's next message, a run of its own.
+        let mut s = submit(k);
+        s.committed_below = OriginSeq(1);
+        s.proof.link = Some(link);
+        link = seal::chain(&link, &s.written(BOB));
+        s.proof.seal = Some(seal::seal_run(&identity(BOB.0 as u8), &link));
+        n.handle_datagram(t, addr(2), &data(BOB, 1000 + k, Message::Submit(s)));
+        n.handle_timeout(t);
+        let out = drain(&mut n);
+        // Bob holds every proposal at once.
+        let proposals = out.ids_to(addr(2), |m| matches!(m, Message::Sequenced(_)));
+        proposed += proposals.len();
+        if !proposals.is_empty() {
+            n.handle_datagram(t, addr(2), &ack_of(n.id(), BOB, &proposals));
+        }
+        let out2 = drain(&mut n);
+        for e in out.events.iter().chain(&out2.events) {
+            if let Event::Notice(text) = e {
+                said.push((t - t0, text.clone()));
+            }
+        }
+        assert!(
+            room_seqs(&out2).is_empty(),
+            "nothing commits without a majority"
+        );
+        if stepped_down_at.is_none() && !n.room.is_sequencing() {
+            stepped_down_at = Some(t - t0);
+        }
+    }
+    assert!(proposed >= 5, "bob's messages were proposed: {proposed}");
+    let unreachable = said
+        .iter()
+        .find(|(_, text)| text.starts_with("the room is unreachable"))
+        .map(|(at, _)| *at);
+    assert!(
+        unreachable.is_some_and(|at| at <= timeout + 2 * step),
+        "the user is told within an election timeout: {said:?}"
+    );
+    assert!(
+        stepped_down_at.is_some_and(|at| at <= 3 * timeout + 2 * step),
+        "the leader stops leading within three election timeouts: {stepped_down_at:?}, {said:?}"
+    );
+}
