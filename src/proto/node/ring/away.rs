@@ -38,6 +38,7 @@ impl Node {
         self.ring.detector.restart_watch(now);
         // Requests to probe made before the absence are stale (answers to them too).
         self.ring.asked_about.clear();
+        self.room.restart_quorum_clock(now);
         if self.room.is_sequencing() {
             log_at!(
                 info,

@@ -421,6 +421,16 @@ impl Room {
         matches!(self.role, Role::Confirming(..))
     }
 
+    /// This node was away (paused, suspended): a leader's proposals waited for the
+    /// absence, not for the room, so the wait CheckQuorum judges starts again now.
+    pub(super) fn restart_quorum_clock(&mut self, now: Instant) {
+        if let Some(l) = self.leadership_mut()
+            && l.stuck_since.is_some()
+        {
+            l.stuck_since = Some(now);
+        }
+    }
+
     /// A leader back from an absence stops sequencing until it is confirmed.
     pub(super) fn start_confirming(&mut self) {
         self.role = match std::mem::replace(&mut self.role, Role::Follower) {

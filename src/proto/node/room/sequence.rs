@@ -235,6 +235,9 @@ impl Node {
         for e in pending {
             self.send_proposal(now, addr, e);
         }
+        // Its acks from before it was held offline count again: what they complete commits
+        // now (no ack of the oldest proposal may come again: it acked that one already).
+        self.advance_commit(now);
         self.tell_commit(now, id);
     }
 
@@ -243,6 +246,9 @@ impl Node {
     /// it, how many are needed) and that messages wait; once proposals commit again, it
     /// says the room goes on. Called on every heartbeat tick.
     pub(in crate::proto::node) fn check_quorum(&mut self, now: Instant) {
+        // Whatever changed the count without an ack of the oldest proposal is judged
+        // before the wait is.
+        self.advance_commit(now);
         let Some(l) = self.room.leadership() else {
             return;
         };

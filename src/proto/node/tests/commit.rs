@@ -267,13 +267,8 @@ fn a_newcomer_is_added_once_it_acked_its_welcome() {
     assert_eq!(out.ids_to(addr(2), is_add).len(), 1, "added on his ack");
 }
 
-/// CheckQuorum holds while a minority keeps answering: a leader of five voters that hears
-/// only bob (the other three cut off) while bob keeps sending, each proposal acked by him
-/// at once, still has no majority. Bob's acks are no progress: within an election timeout
-/// (and a heartbeat) it says the room is unreachable, and within three it stops leading.
-#[test]
-fn acks_from_a_minority_do_not_hide_that_a_majority_is_missing() {
-    let t0 = base_time();
+/// A leader "alice" with bob, carol, dave (port 4) and erin (port 5), all five voting.
+fn leader_of_five(t0: Instant) -> Node {
     let mut n = leader_with_bob(t0);
     let others = [
         (CAROL, 3, "carol"),
@@ -293,6 +288,17 @@ fn acks_from_a_minority_do_not_hide_that_a_majority_is_missing() {
         "five voters: {:?}",
         n.room.voters()
     );
+    n
+}
+
+/// CheckQuorum holds while a minority keeps answering: a leader of five voters that hears
+/// only bob (the other three cut off) while bob keeps sending, each proposal acked by him
+/// at once, still has no majority. Bob's acks are no progress: within an election timeout
+/// (and a heartbeat) it says the room is unreachable, and within three it stops leading.
+#[test]
+fn acks_from_a_minority_do_not_hide_that_a_majority_is_missing() {
+    let t0 = base_time();
+    let mut n = leader_of_five(t0);
 
     // From now on only bob answers; carol, dave and erin hear nothing and say nothing.
     let timeout = n.ctx.cfg.election_timeout;
@@ -353,4 +359,118 @@ fn acks_from_a_minority_do_not_hide_that_a_majority_is_missing() {
         stepped_down_at.is_some_and(|at| at <= 3 * timeout + 2 * step),
         "the leader stops leading within three election timeouts: {stepped_down_at:?}, {said:?}"
     );
+}
+
+/// An ack counts again once its member is back online: a proposal a majority then holds
+/// commits at once, though no further ack of it comes. Alice leads five voters; dave and
+/// erin are cut off (not yet found so). Bob acks the first proposal, is held offline a
+/// moment (on his own word), and comes back; meanwhile carol acked it: alice, bob and
+/// carol hold it. With a second proposal, bob acks only that one when it is sent again.
+#[test]
+fn an_ack_counts_again_when_its_member_is_back_online() {
+    for texts in [&["one"][..], &["one", "two"][..]] {
+        let t0 = base_time();
+        let mut n = leader_of_five(t0);
+        n.ctx.cfg.election_timeout = Duration::from_millis(100);
+        let t = t0 + Duration::from_millis(150);
+        for text in texts {
+            n.handle_command(
+                t,
+                WallMillis(1),
+                Command::SendAll {
+                    text: (*text).into(),
+                },
+            );
+        }
+        let mut out = drain(&mut n);
+        if let Some(due) = n.transport.held_until() {
+            n.handle_timeout(due);
+            out.sent.extend(drain(&mut n).sent);
+        }
+        let proposed = |m: &Message| matches!(m, Message::Sequenced(_));
+        let to_bob = out.ids_to(addr(2), proposed);
+        let to_carol = out.ids_to(addr(3), proposed);
+        assert_eq!((to_bob.len(), to_carol.len()), (texts.len(), texts.len()));
+        n.handle_datagram(t, addr(2), &ack_of(n.id(), BOB, &to_bob[..1]));
+        n.handle_datagram(t, addr(3), &ack_of(n.id(), CAROL, &to_carol[1..]));
+        assert!(
+            room_seqs(&drain(&mut n)).is_empty(),
+            "two of five hold each"
+        );
+
+        let bob_says = |presence, lamport| {
+            let mut b = member(BOB, "bob", 2);
+            b.presence = presence;
+            b.stamp = Stamp {
+                lamport: Lamport(lamport),
+                by: BOB,
+            };
+            let env = Envelope {
+                from: BOB,
+                lamport: Lamport(lamport),
+                packets: vec![Packet::Data {
+                    id: MsgId(900 + lamport),
+                    msg: Message::Members(vec![b]),
+                }],
+            };
+            encode(&env).unwrap()
+        };
+        n.handle_datagram(t, addr(2), &bob_says(Presence::Offline, 1000));
+        assert!(!n.members().is_online(BOB));
+        drain(&mut n);
+        n.handle_datagram(t, addr(3), &ack_of(n.id(), CAROL, &to_carol[..1]));
+        assert!(
+            room_seqs(&drain(&mut n)).is_empty(),
+            "bob is offline: two of five"
+        );
+
+        n.handle_datagram(t, addr(2), &bob_says(Presence::Online, 1001));
+        let mut out = drain(&mut n);
+        if let Some(due) = n.transport.held_until() {
+            n.handle_timeout(due);
+            out.sent.extend(drain(&mut n).sent);
+        }
+        let mut shown = room_seqs(&out);
+        let resent = out.ids_to(addr(2), proposed);
+        if !resent.is_empty() {
+            n.handle_datagram(t, addr(2), &ack_of(n.id(), BOB, &resent));
+            shown.extend(room_seqs(&drain(&mut n)));
+        }
+        assert_eq!(
+            shown.len(),
+            texts.len(),
+            "alice, bob and carol hold {texts:?}: shown at once, not at a later tick"
+        );
+    }
+}
+
+/// A leader's proposal waited through the leader's own absence (a pause, a closed
+/// laptop), not for the room: back, it asks the members whether they still follow it,
+/// and does not tell its user the room is unreachable before an election timeout of
+/// its own has passed.
+#[test]
+fn a_leader_back_from_a_pause_does_not_blame_the_room_for_it() {
+    let t0 = base_time();
+    let mut n = leader_with_bob(t0);
+    n.handle_command(t0, WallMillis(1), Command::SendAll { text: "hi".into() });
+    drain(&mut n);
+    let timeout = n.ctx.cfg.election_timeout;
+    // Away for five election timeouts: no timer ran, nothing was heard.
+    let back = t0 + 5 * timeout;
+    n.handle_timeout(back);
+    let out = drain(&mut n);
+    assert!(n.room.is_confirming(), "it asks before it sequences again");
+    let said: Vec<&String> = out
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Notice(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        said.iter().all(|t| !t.contains("unreachable")),
+        "nothing waited for the room yet: {said:?}"
+    );
+    assert!(!n.status_view().waiting_for_majority);
 }
