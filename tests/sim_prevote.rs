@@ -1,7 +1,8 @@
 //! Pre-vote in the simulator: failover when the crashed leader's links are slow (it must
 //! stay under 1 s: no member that heard the dead leader late may hold the round up), a
 //! member cut off alone that must not move the room's term after the heal, and small
-//! rooms whose leader (and more) restarted that must come back together. Failover
+//! rooms whose leader (and more) restarted that must come back together, and a leader
+//! cut off with a minority that keeps chatting, which must still see it has no majority. Failover
 //! figures print as `FAILOVER ...` lines (`-- --nocapture`); the environment variables
 //! each scenario reads are named at it.
 
@@ -501,4 +502,87 @@ fn small_room_restarts(sim: &mut Sim, seed: u64) -> Result<(), String> {
 #[test]
 fn small_room_restarts_from_disk() {
     for_sims("small_room_restarts_from_disk", 40, small_room_restarts);
+}
+
+/// CheckQuorum with a chatty minority: the leader and a member or two are cut off from
+/// the majority, and the members with the leader keep sending, so the leader's minority
+/// acks every new proposal at once. That is no majority: within two election timeouts
+/// (2 s each) of the split the leader tells its user the room is unreachable, and within
+/// four it stops leading that term. After the heal there is one leader and one order,
+/// and every message is shown once at every member.
+fn chatty_minority(sim: &mut Sim, seed: u64) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xc4a7);
+    let n = rng.random_range(5..=6);
+    sim.form_room(&mut rng, &NAMES[..n])?;
+    sim.run_for(Duration::from_secs(3));
+    let leader = sim.leader().ok_or("no leader")?;
+    let term0 = sim.node(leader).epoch().map(|e| e.term);
+    let mut others: Vec<usize> = (0..n).filter(|&i| i != leader).collect();
+    let with_leader: Vec<usize> = (0..(n - 1) / 2 - 1)
+        .map(|_| others.remove(rng.random_range(0..others.len())))
+        .collect();
+    let minority: Vec<usize> = [leader].into_iter().chain(with_leader.clone()).collect();
+    sim.partition(&minority, &others);
+    let split = sim.elapsed();
+    let mut seen = Default::default();
+    let (mut told_at, mut stepped_down_at) = (None, None);
+    let mut k = 0;
+    while sim.elapsed() < split + Duration::from_secs(10) {
+        k += 1;
+        let from = with_leader[k % with_leader.len()];
+        sim.send_all(from, format!("minority{k}"));
+        sim.send_all(others[k % others.len()], format!("majority{k}"));
+        run_watching(
+            sim,
+            Duration::from_millis(rng.random_range(50..150)),
+            &mut seen,
+        );
+        let told = sim.count_events(
+            leader,
+            |e| matches!(e, Event::Notice(t) if t.contains("the room is unreachable")),
+        ) > 0;
+        if told && told_at.is_none() {
+            told_at = Some(sim.elapsed() - split);
+        }
+        let leads_term0 =
+            sim.node(leader).epoch().map(|e| e.term) == term0 && sim.node(leader).is_sequencing();
+        if !leads_term0 && stepped_down_at.is_none() {
+            stepped_down_at = Some(sim.elapsed() - split);
+        }
+    }
+    sim.heal();
+    run_watching(sim, Duration::from_secs(20), &mut seen);
+    println!(
+        "CHATTY seed={seed} n={n} leader={} minority={:?} told_at={told_at:?} stepped_down_at={stepped_down_at:?}",
+        NAMES[leader],
+        minority.iter().map(|&i| NAMES[i]).collect::<Vec<_>>()
+    );
+    if told_at.is_none_or(|t| t > Duration::from_secs(4)) {
+        return Err(format!(
+            "the leader of a minority was told the room is unreachable at {told_at:?} after the split"
+        ));
+    }
+    if stepped_down_at.is_none_or(|t| t > Duration::from_secs(8)) {
+        return Err(format!(
+            "the leader of a minority still led its term at {stepped_down_at:?} after the split"
+        ));
+    }
+    one_leader_per_term(&seen)?;
+    sim.check_converged()?;
+    sim.check_no_fork()?;
+    sim.check_order_among(|t| t.starts_with("majority"))?;
+    let live = sim.live();
+    for prefix in ["minority", "majority"] {
+        sim.check_all_showed(live.len(), prefix, k, "after the heal")?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_leader_with_a_chatty_minority_steps_down() {
+    for_sims(
+        "a_leader_with_a_chatty_minority_steps_down",
+        20,
+        chatty_minority,
+    );
 }
