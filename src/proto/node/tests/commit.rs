@@ -93,13 +93,7 @@ fn a_leader_without_a_majority_says_so_and_says_when_it_has_one_again() {
     let mut t = t0;
     for k in 0..30u64 {
         t = t0 + Duration::from_millis(100 * (k + 1));
-        let hb = Heartbeat {
-            epoch: n.epoch(),
-            digest: n.members().digest(),
-            delivered: Seq(1),
-            probe: false,
-        };
-        n.handle_datagram(t, addr(2), &datagram(BOB, vec![Packet::Heartbeat(hb)]));
+        beat_from(&mut n, t, BOB, 2);
         n.handle_timeout(t);
         let out = drain(&mut n);
         // (Sent again when the first copies are given up.)
@@ -267,6 +261,17 @@ fn a_newcomer_is_added_once_it_acked_its_welcome() {
     assert_eq!(out.ids_to(addr(2), is_add).len(), 1, "added on his ack");
 }
 
+/// Member `id` (at `port`) heartbeats the node: alive, following it, at the room's start.
+fn beat_from(n: &mut Node, t: Instant, id: NodeId, port: u16) {
+    let hb = Heartbeat {
+        epoch: n.epoch(),
+        digest: n.members().digest(),
+        delivered: Seq(1),
+        probe: false,
+    };
+    n.handle_datagram(t, addr(port), &datagram(id, vec![Packet::Heartbeat(hb)]));
+}
+
 /// A leader "alice" with bob, carol, dave (port 4) and erin (port 5), all five voting.
 fn leader_of_five(t0: Instant) -> Node {
     let mut n = leader_with_bob(t0);
@@ -310,13 +315,7 @@ fn acks_from_a_minority_do_not_hide_that_a_majority_is_missing() {
     let mut t = t0;
     for k in 1..=(4 * timeout.as_millis() as u64 / 100) {
         t += step;
-        let hb = Heartbeat {
-            epoch: n.epoch(),
-            digest: n.members().digest(),
-            delivered: Seq(1),
-            probe: false,
-        };
-        n.handle_datagram(t, addr(2), &datagram(BOB, vec![Packet::Heartbeat(hb)]));
+        beat_from(&mut n, t, BOB, 2);
         // Bob's next message, a run of its own.
         let mut s = submit(k);
         s.committed_below = OriginSeq(1);
