@@ -195,6 +195,8 @@ impl Node {
         });
         self.start_handover(now, &m.name);
         self.member_back(now, m.id);
+        // Its answer to a take-over under way counts again.
+        self.maybe_finish_recovery(now);
         // It may watch a member we found dead while it was away: back, it would count
         // that member's silence from nothing, and the others wait for its word.
         let verdicts = self.latest_verdicts(now);
@@ -283,6 +285,8 @@ impl Node {
         self.refresh_watch(now);
         self.survivor_gone(now, m.id);
         self.maybe_confirmed(now, None);
+        // A leaving voter whose last peer went has nobody left to wait for.
+        self.maybe_notify_leave(now);
         self.repass_ring(now, m.id);
         let was_leader = self.leader() == Some(m.id);
         if self.life.is_member() && self.ring.election.is_participant() && !was_leader {

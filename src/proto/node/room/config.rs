@@ -109,13 +109,18 @@ impl Node {
         voters: &BTreeSet<String>,
         acks: &BTreeSet<NodeId>,
     ) -> (usize, usize) {
-        let me = voters.contains(&self.ctx.cfg.name);
-        let held = acks
+        // One copy per user: two processes of one user (a restart while the old one was
+        // paused, which then came back) are one voter.
+        let mut held: BTreeSet<&str> = acks
             .iter()
             .filter_map(|id| self.ring.members().get(*id))
             .filter(|m| m.presence == Presence::Online && voters.contains(&m.name))
-            .count();
-        (voters.len() / 2 + 1, held + usize::from(me))
+            .map(|m| m.name.as_str())
+            .collect();
+        if voters.contains(&self.ctx.cfg.name) {
+            held.insert(&self.ctx.cfg.name);
+        }
+        (voters.len() / 2 + 1, held.len())
     }
 
     /// A committed entry was shown: if it changes the configuration, apply it (and keep

@@ -134,6 +134,9 @@ impl Node {
             // What it showed was held by a majority, so an answering member holds it too
             // (shown, and fetched from it; or uncommitted, and proposed again).
             rec.member_next.remove(&id);
+            // Nor for what it said it sent: it may never come, and the majority that
+            // answers holds whatever of it was committed.
+            rec.expected.remove(&id);
             if rec.fetch_target == Some(id) {
                 rec.fetch_target = None;
             }

@@ -273,7 +273,7 @@ fn beat_from(n: &mut Node, t: Instant, id: NodeId, port: u16) {
 }
 
 /// A leader "alice" with bob, carol, dave (port 4) and erin (port 5), all five voting.
-fn leader_of_five(t0: Instant) -> Node {
+pub(super) fn leader_of_five(t0: Instant) -> Node {
     let mut n = leader_with_bob(t0);
     let others = [
         (CAROL, 3, "carol"),

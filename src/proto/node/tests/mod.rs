@@ -452,6 +452,7 @@ mod hostile;
 mod joining;
 mod membership;
 mod prevote;
+mod recounts;
 mod runs;
 mod takeover;
 mod takeover_fetch;
