@@ -409,6 +409,11 @@ impl Sessions {
     /// Tries handshakes again that are due, gives up those unanswered for [`GIVE_UP`], and
     /// now and then forgets expired sessions.
     pub fn handle_timeout(&mut self, now: Instant, out: &mut VecDeque<Out>) {
+        // The node task calls this on every timer of its own (heartbeats, ten a second):
+        // nothing is due before the deadline worked out last, which every change resets.
+        if self.poll_timeout().is_none_or(|d| now < d) {
+            return;
+        }
         self.deadline = None;
         let due: Vec<(NodeId, bool)> = self
             .peers

@@ -233,3 +233,31 @@ fn dm_message() -> Message {
         })
         .unwrap()
 }
+
+/// The node task calls the guard on every timer of its own: a call before anything is due
+/// does nothing (no handshake sent early), and the retry still goes at its time.
+#[test]
+fn a_timer_call_before_anything_is_due_does_nothing() {
+    let t0 = Instant::now();
+    let (alice, bob) = (node(1, None), node(2, None));
+    room(&[&alice, &bob]);
+    alice.guard.send(t0, bob.addr, &dm(alice.id, "lost"));
+    assert!(
+        alice.guard.poll_transmit().is_some(),
+        "the initiation (lost)"
+    );
+    let retry = alice.guard.poll_timeout().expect("a retry is due");
+    for k in 1..10u32 {
+        alice.guard.handle_timeout(t0 + (retry - t0) * k / 10);
+        assert!(
+            alice.guard.poll_transmit().is_none(),
+            "nothing before the retry"
+        );
+        assert_eq!(alice.guard.poll_timeout(), Some(retry));
+    }
+    alice.guard.handle_timeout(retry);
+    assert!(
+        alice.guard.poll_transmit().is_some(),
+        "the retry at its time"
+    );
+}
