@@ -50,6 +50,9 @@ use tracing::{Instrument, warn};
 
 mod owing;
 mod persist;
+mod wake;
+
+use wake::next_wake;
 
 use owing::{next_applied, owe, pay_ready, persist, serve_reads, settle, writer_gone};
 use persist::{Held, Owed, Writer, WriterGone};
@@ -520,11 +523,9 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
         if drain(&mut io, &mut node).await {
             return;
         }
-        let deadline = [node.poll_timeout(), io.guard.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(tokio::time::Instant::from_std);
+        let (urgent, lazy) = io.guard.poll_timers();
+        let deadline =
+            next_wake(node.poll_timeout(), urgent, lazy).map(tokio::time::Instant::from_std);
         if let Some(d) = deadline
             && d != sleep.deadline()
         {

@@ -388,6 +388,16 @@ impl Guard {
             .and_then(Sessions::poll_timeout)
     }
 
+    /// [`Guard::poll_timeout`] in two parts: when a handshake is due to be tried again,
+    /// and when the sessions' tick or sweep is, which may wait for another wake.
+    pub fn poll_timers(&self) -> (Option<Instant>, Option<Instant>) {
+        let mut inner = self.lock();
+        match inner.sessions.as_mut() {
+            Some(s) => (s.poll_urgent(), s.poll_lazy()),
+            None => (None, None),
+        }
+    }
+
     /// Handshakes completed and datagrams dropped unsent, so far.
     pub fn session_counts(&self) -> SessionCounts {
         self.lock()

@@ -514,9 +514,18 @@ impl Sessions {
         }
     }
 
-    /// When [`Sessions::handle_timeout`] should next be called (worked out again only
-    /// after a change: the node task asks after every burst of input).
+    /// When [`Sessions::handle_timeout`] should next be called: a handshake to try again
+    /// ([`Sessions::poll_urgent`]), or the tick or sweep ([`Sessions::poll_lazy`]).
     pub fn poll_timeout(&mut self) -> Option<Instant> {
+        [self.poll_urgent(), self.poll_lazy()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When a handshake is next due to be tried again (worked out again only after a
+    /// change: the node task asks after every burst of input).
+    pub fn poll_urgent(&mut self) -> Option<Instant> {
         if let Some(d) = self.deadline {
             return d;
         }
@@ -524,11 +533,16 @@ impl Sessions {
             .peers
             .values()
             .filter_map(|p| p.pending.as_ref().map(|h| h.next_try))
-            .chain(self.next_sweep)
-            .chain(self.next_tick)
             .min();
         self.deadline = Some(d);
         d
+    }
+
+    /// When the silence tick (keepalives, handshakes after silence) or the sweep of
+    /// expired sessions is next due: neither needs its exact moment, so a wake the node
+    /// task has anyway may take them (see the driver).
+    pub fn poll_lazy(&self) -> Option<Instant> {
+        self.next_tick.into_iter().chain(self.next_sweep).min()
     }
 
     /// How many peers have a session we may send on.
