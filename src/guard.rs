@@ -63,6 +63,7 @@ mod rate;
 mod refused;
 mod replay;
 mod sealed;
+mod timers;
 pub use refused::{Refused, RefusedCounts};
 pub mod session;
 pub mod sessions;
@@ -74,7 +75,7 @@ use rate::Bucket;
 pub use rate::{MEMBER_RATE, member_rate};
 pub use replay::{REPLAY_WINDOW, ReplayWindow};
 use sealed::window_of;
-use sessions::{Out, SessionCounts, Sessions};
+use sessions::{Out, Sessions};
 pub use statics::StaticKeys;
 
 /// First byte of a datagram sealed with the room key (without sessions) or, with sessions,
@@ -369,42 +370,6 @@ impl Guard {
                 None => tracing::debug!("a handshake for {} and no key to seal it: dropped", o.to),
             }
         }
-    }
-
-    /// Tries again handshakes that are due (and forgets expired sessions).
-    pub fn handle_timeout(&self, now: Instant) {
-        let mut inner = self.lock();
-        let Inner { sessions, out, .. } = &mut *inner;
-        if let Some(s) = sessions.as_mut() {
-            s.handle_timeout(now, out);
-        }
-    }
-
-    /// When [`Guard::handle_timeout`] should next be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.lock()
-            .sessions
-            .as_mut()
-            .and_then(Sessions::poll_timeout)
-    }
-
-    /// [`Guard::poll_timeout`] in two parts: when a handshake is due to be tried again,
-    /// and when the sessions' tick or sweep is, which may wait for another wake.
-    pub fn poll_timers(&self) -> (Option<Instant>, Option<Instant>) {
-        let mut inner = self.lock();
-        match inner.sessions.as_mut() {
-            Some(s) => (s.poll_urgent(), s.poll_lazy()),
-            None => (None, None),
-        }
-    }
-
-    /// Handshakes completed and datagrams dropped unsent, so far.
-    pub fn session_counts(&self) -> SessionCounts {
-        self.lock()
-            .sessions
-            .as_ref()
-            .map(|s| s.counts)
-            .unwrap_or_default()
     }
 
     /// Checks the source's rate, then takes a received datagram: the plain datagram for
