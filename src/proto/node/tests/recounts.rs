@@ -22,6 +22,30 @@ fn says(id: NodeId, name: &str, port: u16, presence: Presence, lamport: u64) -> 
     .unwrap()
 }
 
+/// A survivor's answer to bob's take-over of term 1: it holds up to `high`, and sends `sent`.
+fn answer_to_bob(high: u64, sent: u32) -> Message {
+    Message::SyncReply {
+        epoch: Epoch {
+            term: 1,
+            leader: BOB,
+        },
+        next: Seq(1),
+        high: Seq(high),
+        sent,
+    }
+}
+
+/// `id` at `port` says it is `presence`, on its own word, at Lamport time `lamport`.
+fn member_says(
+    n: &mut Node,
+    t: Instant,
+    (id, name, port): (NodeId, &str, u16),
+    presence: Presence,
+    lamport: u64,
+) {
+    n.handle_datagram(t, addr(port), &says(id, name, port, presence, lamport));
+}
+
 /// A new leader's take-over counts the answers of members online: an answer counts again
 /// once its member is back online, and the take-over ends at once if that makes a
 /// majority. Bob takes over from alice (voters alice, bob, carol). Carol answers, is held
@@ -31,35 +55,14 @@ fn says(id: NodeId, name: &str, port: u16, presence: Presence, lamport: u64) -> 
 fn an_answer_counts_again_when_its_member_is_back_online() {
     let t0 = base_time();
     let mut n = super::takeover::bob_taking_over(t0);
-    let reply = Message::SyncReply {
-        epoch: Epoch {
-            term: 1,
-            leader: BOB,
-        },
-        next: Seq(1),
-        high: Seq(0),
-        sent: 0,
-    };
-    n.handle_datagram(t0, addr(3), &data(CAROL, 2, reply));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, answer_to_bob(0, 0)));
     drain(&mut n);
     assert!(n.room.is_recovering(), "alice has not answered yet");
-    n.handle_datagram(
-        t0,
-        addr(3),
-        &says(CAROL, "carol", 3, Presence::Offline, 1000),
-    );
-    n.handle_datagram(
-        t0,
-        addr(1),
-        &says(LEADER, "alice", 1, Presence::Offline, 1000),
-    );
+    member_says(&mut n, t0, (CAROL, "carol", 3), Presence::Offline, 1000);
+    member_says(&mut n, t0, (LEADER, "alice", 1), Presence::Offline, 1000);
     drain(&mut n);
     assert!(n.room.is_recovering(), "only bob's answer counts now");
-    n.handle_datagram(
-        t0,
-        addr(3),
-        &says(CAROL, "carol", 3, Presence::Online, 1001),
-    );
+    member_says(&mut n, t0, (CAROL, "carol", 3), Presence::Online, 1001);
     drain(&mut n);
     assert!(n.members().is_online(CAROL));
     assert!(
@@ -76,22 +79,9 @@ fn an_answer_counts_again_when_its_member_is_back_online() {
 fn what_a_member_gone_said_it_sent_is_not_awaited() {
     let t0 = base_time();
     let mut n = super::takeover::bob_taking_over(t0);
-    let reply = |sent| Message::SyncReply {
-        epoch: Epoch {
-            term: 1,
-            leader: BOB,
-        },
-        next: Seq(1),
-        high: Seq(1),
-        sent,
-    };
-    n.handle_datagram(t0, addr(3), &data(CAROL, 2, reply(1)));
-    n.handle_datagram(
-        t0,
-        addr(3),
-        &says(CAROL, "carol", 3, Presence::Offline, 1000),
-    );
-    n.handle_datagram(t0, addr(1), &data(LEADER, 2, reply(0)));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, answer_to_bob(1, 1)));
+    member_says(&mut n, t0, (CAROL, "carol", 3), Presence::Offline, 1000);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, answer_to_bob(1, 0)));
     drain(&mut n);
     assert!(
         !n.room.is_recovering(),
@@ -110,16 +100,8 @@ fn a_leaving_voter_left_alone_goes_at_once() {
     n.handle_command(t0, WallMillis(1), Command::Leave);
     drain(&mut n);
     assert_eq!(*n.life.phase(), Phase::Leaving { notified: false });
-    n.handle_datagram(
-        t0,
-        addr(3),
-        &says(CAROL, "carol", 3, Presence::Offline, 1000),
-    );
-    n.handle_datagram(
-        t0,
-        addr(1),
-        &says(LEADER, "alice", 1, Presence::Offline, 1000),
-    );
+    member_says(&mut n, t0, (CAROL, "carol", 3), Presence::Offline, 1000);
+    member_says(&mut n, t0, (LEADER, "alice", 1), Presence::Offline, 1000);
     let out = drain(&mut n);
     assert_eq!(n.members().online_peers().count(), 0);
     assert!(
