@@ -94,6 +94,10 @@ pub struct Welcome {
     pub next_seq: Seq,
     /// The oldest room message the leader still keeps (history can be fetched from here).
     pub oldest: Seq,
+    /// The leader's delivery point: every number before it is committed, any from it on
+    /// may be a proposal still waiting for a majority. A newcomer holds the log from here
+    /// at the latest, so that every proposal it may be asked to ack is one it can hold.
+    pub pending_from: Seq,
     /// Which part this is (0-based).
     pub part: u16,
     /// How many parts the table spans.

@@ -153,6 +153,7 @@ fn a_worst_case_welcome_part_fits_a_datagram() {
         },
         next_seq: Seq(big),
         oldest: Seq(big),
+        pending_from: Seq(big),
         part: u16::MAX,
         parts: u16::MAX,
         members: vec![worst_member(); n],

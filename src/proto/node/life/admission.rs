@@ -251,11 +251,12 @@ impl Node {
         }
         let next_seq = self.room.next_seq();
         // With a database, what memory no longer holds is read from disk when asked for
-        // (and what is not there either is said to be gone then).
+        // (and what is not there either is said to be gone then). Without, what a fetch
+        // is answered from (see `on_fetch`): the history, else what waits for a majority.
         let oldest = if self.ctx.cfg.persist {
             Seq(1)
         } else {
-            self.room.oldest_or(next_seq)
+            self.room.oldest_or(self.room.next())
         };
         let chunks = self.ring.members().chunks();
         let parts = chunks.len() as u16;
@@ -288,6 +289,7 @@ impl Node {
                 epoch,
                 next_seq,
                 oldest,
+                pending_from: self.room.next(),
                 part: part as u16,
                 parts,
                 members,
@@ -299,6 +301,10 @@ impl Node {
             self.send_reliable(now, addr, Message::Welcome(w), token);
         }
         self.ask_during_recovery(now, id, addr);
+        // What waits for a majority is sent to it as to any member back online: a
+        // process restarted under a new id, or a member held offline that registers
+        // again, may be one the majority waits for.
+        self.member_back(now, id);
         self.reconcile_voters(now);
         // The newcomer holds a replica of the offline queue, and gets what was kept for it.
         if !already {

@@ -317,9 +317,13 @@ impl Node {
         self.leader_shown();
         self.restart_done();
         let was_member = self.life.was_member;
-        let (behind, skipped) =
-            self.room
-                .welcomed(self.ctx.cfg.join_history, was_member, w.next_seq, w.oldest);
+        let (behind, skipped) = self.room.welcomed(
+            self.ctx.cfg.join_history,
+            was_member,
+            w.next_seq,
+            w.oldest,
+            w.pending_from,
+        );
         if skipped > 0 {
             self.say_skipped(skipped);
         }

@@ -37,25 +37,34 @@ const MAX_READS: usize = 64;
 const _: () = assert!(CATCH_UP_WINDOW + FETCH_CHUNK < MAX_HOLDBACK as u64);
 
 impl Room {
-    /// Welcomed into a room that goes on from `next_seq` and keeps history from `oldest`:
-    /// a newcomer is shown the last `join_history` messages as history, a member back from
-    /// `dereg` (or a restart) everything since it left (as far as the leader still keeps).
-    /// What a returning member showed is committed and stays: a leader behind it learns
-    /// it when it asks what the members hold. Returns whether we are behind the room, and
-    /// how many messages a returning member skips because the leader keeps them no more.
+    /// Welcomed into a room that goes on from `next_seq`, keeps history from `oldest`
+    /// and has committed everything before `pending_from`: a newcomer is shown the last
+    /// `join_history` messages as history, a member back from `dereg` (or a restart)
+    /// everything since it left (as far as the leader still keeps). What a returning
+    /// member showed is committed and stays: a leader behind it learns it when it asks
+    /// what the members hold. Returns whether we are behind the room, and how many
+    /// messages a returning member skips because the leader keeps them no more.
+    ///
+    /// A newcomer holds the log from `pending_from` at the latest, even where that is
+    /// before what it is shown: a leader (this one, or the next, re-proposing what this
+    /// one left uncommitted) may ask it to ack any proposal from there on, and an ack is
+    /// the word of a copy held. Everything before its start is committed, so no ack of
+    /// a number it does not hold can make a majority of what a majority does not hold.
     pub(in crate::proto::node) fn welcomed(
         &mut self,
         join_history: usize,
         was_member: bool,
         next_seq: Seq,
         oldest: Seq,
+        pending_from: Seq,
     ) -> (bool, u64) {
-        let from = if was_member {
-            self.holdback.next()
+        let (from, shown_from) = if was_member {
+            (self.holdback.next(), Seq(0))
         } else {
-            Seq(next_seq.0.saturating_sub(join_history as u64).max(1))
+            let shown = Seq(next_seq.0.saturating_sub(join_history as u64).max(1))
                 .max(oldest)
-                .min(next_seq)
+                .min(next_seq);
+            (shown.min(pending_from).max(Seq(1)), shown)
         };
         // A member back after the leader stopped keeping what it missed skips to there.
         let (from, skipped) = if was_member && from < oldest && oldest <= next_seq {
@@ -70,6 +79,7 @@ impl Room {
         if !was_member {
             self.first_seq = next_seq;
         }
+        self.shown_from = shown_from;
         self.history_until = next_seq.max(from);
         let behind = from < next_seq;
         if behind {

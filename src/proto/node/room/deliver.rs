@@ -293,7 +293,8 @@ impl Node {
         if e.is_filler() {
             self.on_config_committed(now, &e);
         }
-        if !seen {
+        // A newcomer takes in what it holds before the history it is shown silently.
+        if !seen && e.seq >= self.room.shown_from {
             let history = e.seq < self.room.history_until;
             self.ctx.out.event(Event::Room {
                 entry: e,

@@ -92,6 +92,10 @@ pub(super) struct Room {
     fetch_mark: Seq,
     /// Room messages below this number are shown as history.
     history_until: Seq,
+    /// Room messages below this number are taken in without being shown: a newcomer
+    /// holds the log from the first number that may still wait for a majority, which may
+    /// lie before the last `join_history` messages it is shown.
+    shown_from: Seq,
     /// The commit point as the leader of `commit_term` last said it.
     commit: Seq,
     /// The term whose leader said `commit`: entries taken from it are shown up to there.
@@ -167,6 +171,7 @@ impl Room {
             fetch_attempts: 0,
             fetch_mark: Seq(0),
             history_until: Seq(0),
+            shown_from: Seq(0),
             commit: Seq(0),
             commit_term: 0,
             voters: BTreeSet::new(),

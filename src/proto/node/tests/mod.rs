@@ -305,6 +305,7 @@ fn welcome_for_bob(bob: Member) -> Welcome {
         },
         next_seq: Seq(1),
         oldest: Seq(1),
+        pending_from: Seq(1),
         part: 0,
         parts: 1,
         voting: Vec::new(),
@@ -326,12 +327,19 @@ fn follower_with(t0: Instant, more: Vec<Member>) -> (Node, Out) {
 
 /// As [`follower_with`]; with `all_vote`, every member named is a voter.
 fn follower_welcomed(t0: Instant, more: Vec<Member>, all_vote: bool) -> (Node, Out) {
+    follower_welcomed_as(t0, |w| {
+        w.members.extend(more);
+        if all_vote {
+            w.voting = vec![0xff; w.members.len().div_ceil(8)];
+        }
+    })
+}
+
+/// Bob welcomed by [`welcome_for_bob`] as `edit` changes it; also what the join showed.
+fn follower_welcomed_as(t0: Instant, edit: impl FnOnce(&mut Welcome)) -> (Node, Out) {
     let mut n = joining_bob(t0);
     let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
-    w.members.extend(more);
-    if all_vote {
-        w.voting = vec![0xff; w.members.len().div_ceil(8)];
-    }
+    edit(&mut w);
     // The leader acks the join (the first message of bob's join-exchange stream to it,
     // stream 1: stream 0 is the session's) with the welcome.
     let packets = vec![
@@ -451,6 +459,7 @@ mod heartbeats;
 mod hostile;
 mod joining;
 mod membership;
+mod pending;
 mod prevote;
 mod recounts;
 mod runs;

@@ -4,7 +4,7 @@
 use super::*;
 
 /// `id`'s own word that it is `presence`, at Lamport time `lamport`.
-fn says(id: NodeId, name: &str, port: u16, presence: Presence, lamport: u64) -> Vec<u8> {
+pub(super) fn says(id: NodeId, name: &str, port: u16, presence: Presence, lamport: u64) -> Vec<u8> {
     let mut m = member(id, name, port);
     m.presence = presence;
     m.stamp = Stamp {

@@ -1,0 +1,139 @@
+//! What waits for a majority when a member comes in: a newcomer holds all of it, so that
+//! every proposal it acks is one it holds; a member let in again is sent it, so that a
+//! majority waiting for it is found.
+
+use super::*;
+
+/// A newcomer acks only what it holds: welcomed while the leader's proposals from #150
+/// to #299 wait for a majority, bob holds the log from #150 (not from #200, where the
+/// last 100 messages he is shown begin). An ack of #150 without its copy would count
+/// towards a majority that does not hold it, here or for the next leader re-proposing
+/// it. Once committed, only the last 100 are shown, as history.
+#[test]
+fn a_newcomer_holds_every_proposal_that_waits_for_a_majority() {
+    let t0 = base_time();
+    let (mut n, _) = follower_welcomed_as(t0, |w| {
+        w.next_seq = Seq(300);
+        w.pending_from = Seq(150);
+    });
+    assert_eq!(n.room.next(), Seq(150), "bob holds the log from #150");
+    let proposals: Vec<u64> = (150..300).collect();
+    let mut acked = BTreeSet::new();
+    for (k, seq) in proposals.iter().enumerate() {
+        let id = 2 + k as u64;
+        let e = entry(*seq, CAROL, "carol", k as u64 + 1);
+        n.handle_datagram(t0, addr(1), &data(LEADER, id, Message::Sequenced(e)));
+        for ack in drain(&mut n).acks_to(addr(1)) {
+            for (a, b) in &ack.ranges {
+                acked.extend(*a..=*b);
+            }
+            acked.extend(1..=ack.upto);
+        }
+    }
+    let ids: Vec<u64> = (0..proposals.len() as u64)
+        .map(|k| MsgId(2 + k).seq())
+        .collect();
+    assert!(
+        ids.iter().all(|id| acked.contains(id)),
+        "every proposal is held and acked"
+    );
+    n.handle_datagram(t0, addr(1), &data(LEADER, 400, commit(299)));
+    let out = drain(&mut n);
+    assert_eq!(room_seqs(&out), (200..300).collect::<Vec<_>>());
+    assert!(
+        out.events
+            .iter()
+            .all(|e| !matches!(e, Event::Room { history: false, .. })),
+        "shown as history"
+    );
+    assert_eq!(n.room.next(), Seq(300));
+}
+
+/// A member let in again is sent what waits for a majority: a leader of five voters whose
+/// proposal only bob holds (dave and erin are cut off) finds its majority in carol,
+/// restarted under a new id after she was held offline. Without being sent the proposal,
+/// carol could never ack it, and the room would wait until the leader gave up leading.
+#[test]
+fn a_member_let_in_again_is_sent_what_waits_for_a_majority() {
+    let t0 = base_time();
+    let mut n = super::commit::leader_of_five(t0);
+    let (dave, erin) = (NodeId(400), NodeId(500));
+    let offline = super::recounts::says(CAROL, "carol", 3, Presence::Offline, 1000);
+    n.handle_datagram(t0, addr(3), &offline);
+    let out = drain(&mut n);
+    ack_proposals(&mut n, t0, &out, &[(BOB, 2), (dave, 4), (erin, 5)]);
+
+    // From here on dave and erin hear nothing and say nothing.
+    n.handle_command(t0, WallMillis(1), Command::SendAll { text: "hi".into() });
+    let out = flushed(&mut n, t0);
+    let hi = |m: &Message| matches!(m, Message::Sequenced(e) if e.text == "hi");
+    let to_bob = out.ids_to(addr(2), hi);
+    assert_eq!(to_bob.len(), 1);
+    n.handle_datagram(t0, addr(2), &ack_of(n.id(), BOB, &to_bob));
+    assert!(
+        room_seqs(&drain(&mut n)).is_empty(),
+        "alice and bob: 2 of 5"
+    );
+
+    let carol2 = NodeId(301);
+    let key = identity(CAROL.0 as u8);
+    assert!(!n.members().is_online(CAROL), "carol is held offline");
+    let mut out = join_as(&mut n, t0, (carol2, 7, "carol"), &key, &key);
+    assert!(n.members().is_online(carol2));
+    if let Some(due) = n.transport.held_until() {
+        n.handle_timeout(due);
+        out.sent.extend(drain(&mut n).sent);
+    }
+    assert_eq!(
+        out.ids_to(addr(7), hi).len(),
+        1,
+        "carol is sent the proposal"
+    );
+    let shown = acked_through(&mut n, t0, out, &[(carol2, 7), (BOB, 2)]);
+    assert!(
+        shown.contains(&"hi".to_string()),
+        "alice, bob and carol hold it: shown ({shown:?})"
+    );
+}
+
+/// What the node sent, its held sends included.
+fn flushed(n: &mut Node, t0: Instant) -> Out {
+    let mut out = drain(n);
+    if let Some(due) = n.transport.held_until() {
+        n.handle_timeout(due.max(t0));
+        let more = drain(n);
+        out.sent.extend(more.sent);
+        out.events.extend(more.events);
+    }
+    out
+}
+
+/// `members` ack everything the leader sends them from `out` on, until it sends them
+/// nothing more; the texts of the room messages it showed meanwhile.
+fn acked_through(
+    n: &mut Node,
+    t0: Instant,
+    mut out: Out,
+    members: &[(NodeId, u16)],
+) -> Vec<String> {
+    let mut shown = Vec::new();
+    for _ in 0..8 {
+        let mut any = false;
+        for &(id, port) in members {
+            let ids = out.ids_to(addr(port), |_| true);
+            if !ids.is_empty() {
+                any = true;
+                n.handle_datagram(t0, addr(port), &ack_of(n.id(), id, &ids));
+            }
+        }
+        out = flushed(n, t0);
+        shown.extend(out.events.iter().filter_map(|e| match e {
+            Event::Room { entry, .. } => Some(entry.text.clone()),
+            _ => None,
+        }));
+        if !any {
+            break;
+        }
+    }
+    shown
+}
