@@ -290,3 +290,98 @@ fn a_power_cut_under_load_loses_nothing_shown() {
 fn power_cut_seeds_that_once_failed() {
     for_listed_sims(&[14064], power_cut_scenario);
 }
+
+/// A busy room waits for a member that restarts: one member is cut off (longer than an
+/// election timeout, so that the leader does not take the other out of the voters), the
+/// other crashes, and the leader's user types more than a newcomer is shown as history
+/// while no majority holds anything. Once the room noticed the crash, the member's user
+/// starts it again (a new process at the same address, no disk): with the leader it is a
+/// majority, so everything that waits commits within two seconds of its welcome; the new
+/// process is shown the last 100 numbers. Once the cut heals, every member shows it all,
+/// in one order, and every table is the same: the member cut off drops the old process,
+/// whose going (and drop by the leader) it missed.
+fn restarted_into_a_waiting_room(sim: &mut Sim, seed: u64) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xBAC4);
+    sim.default_link = Link::lan([0, 5][rng.random_range(0..2)]);
+    sim.form_room(&mut rng, &NAMES)?;
+    let leader = sim.leader().ok_or("no leader")?;
+    let mut others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
+    if rng.random_bool(0.5) {
+        others.swap(0, 1);
+    }
+    let (restarted, cut) = (others[0], others[1]);
+    if !sim.run_until(Duration::from_secs(5), |s| {
+        s.node(leader).voters().len() == 3
+    }) {
+        return Err("the three never all voted".into());
+    }
+    // Cut off for longer than an election timeout first: the leader hears no majority
+    // of the configuration without the member that crashes, so it does not take it out
+    // (that change could then never commit: only the member cut off could make its
+    // majority, and no other change is made while one waits).
+    sim.isolate(cut);
+    sim.run_for(Duration::from_millis(rng.random_range(3000..4000)));
+    let old = sim.node(restarted).id();
+    sim.crash(restarted);
+    let typed: usize = rng.random_range(120..260);
+    for k in 0..typed {
+        sim.send_all(leader, format!("w{k}"));
+        if k % 20 == 0 {
+            sim.run_for(Duration::from_millis(rng.random_range(1..40)));
+        }
+    }
+    // Its user starts it again once the room noticed the old process is gone (before
+    // that, the room refuses it: its name is still online).
+    if !sim.run_until(Duration::from_secs(5), |s| {
+        !s.node(leader).members().is_online(old)
+    }) {
+        return Err("the leader never noticed the crash".into());
+    }
+    sim.run_for(Duration::from_millis(rng.random_range(0..500)));
+    sim.restart(restarted, leader);
+    if !sim.run_until(Duration::from_secs(10), |s| s.joined(restarted)) {
+        return Err("the restarted member never got in".into());
+    }
+    let joined_at = sim.elapsed();
+    let all_shown = |s: &Sim, i: usize| {
+        let log = s.room_log(i);
+        (0..typed).all(|k| log.iter().any(|(_, t)| *t == format!("w{k}")))
+    };
+    if !sim.run_until(Duration::from_secs(2), |s| all_shown(s, leader)) {
+        let shown = sim.room_log(leader).len();
+        return Err(format!(
+            "{typed} messages waited for the restarted member, and 2 s after it got in \
+             (at {joined_at:?}) the leader showed {shown} room messages"
+        ));
+    }
+    sim.heal();
+    // The new process is a newcomer: it is shown the last 100 numbers as history (a
+    // few of them may be the room's own entries: configuration changes).
+    let last_shown = |s: &Sim| {
+        let log = s.room_log(restarted);
+        (typed - 90..typed).all(|k| log.iter().any(|(_, t)| *t == format!("w{k}")))
+    };
+    if !sim.run_until(Duration::from_secs(30), |s| {
+        all_shown(s, leader) && all_shown(s, cut) && last_shown(s) && s.check_converged().is_ok()
+    }) {
+        return Err(format!(
+            "after the heal, not every member showed what it should (all at the leader: \
+             {}, all at the member cut off: {}, the last at the new process: {}), or the \
+             room did not converge: {:?}",
+            all_shown(sim, leader),
+            all_shown(sim, cut),
+            last_shown(sim),
+            sim.check_converged()
+        ));
+    }
+    sim.check_histories()
+}
+
+#[test]
+fn a_member_restarted_into_a_waiting_room_is_what_it_waits_for() {
+    for_sims(
+        "a_member_restarted_into_a_waiting_room_is_what_it_waits_for",
+        100,
+        restarted_into_a_waiting_room,
+    );
+}

@@ -133,6 +133,39 @@ impl Node {
         }
     }
 
+    /// `m` came online at its address: another entry there is a process that no longer
+    /// runs (one socket to an address), whose going this node may have missed (cut off
+    /// meanwhile, say), or whose drop it missed. Nobody would ever tell it: the leader
+    /// let `m` in there only once it held that process offline, and drops a process
+    /// replaced by a restart at once (see [`Node::age_out`]), so nobody watches it any
+    /// more, and its word to drop it is not sent again. It goes from this table; a
+    /// leader that still keeps it (offline: another user's, say) brings it back as that
+    /// with its table. The leader followed is left to the usual bounds.
+    pub(in crate::proto::node) fn forget_replaced_at(&mut self, m: &Member) {
+        let leader = self.leader();
+        let stale: Vec<NodeId> = self
+            .ring
+            .members
+            .entries()
+            .filter(|o| o.addr == m.addr && o.id != m.id)
+            .filter(|o| o.id != self.ctx.id && Some(o.id) != leader)
+            .map(|o| o.id)
+            .collect();
+        for id in stale {
+            if let Some(o) = self.forget_member(id) {
+                log_at!(
+                    info,
+                    self,
+                    "{} ({id}) at {} is replaced there by {} ({}); dropping it",
+                    o.name,
+                    o.addr,
+                    m.name,
+                    m.id
+                );
+            }
+        }
+    }
+
     /// Drops `id`'s entry and what the ring knew of it; the entry, if there was one.
     pub(in crate::proto::node) fn forget_member(&mut self, id: NodeId) -> Option<Member> {
         let m = self.ring.members.remove(id)?;

@@ -84,7 +84,10 @@ impl Node {
             }
             let name = m.name.clone();
             match self.ring.members.merge(m.clone()) {
-                Change::CameOnline => self.member_came_online(now, &m),
+                Change::CameOnline => {
+                    self.forget_replaced_at(&m);
+                    self.member_came_online(now, &m)
+                }
                 Change::WentOffline => {
                     self.ctx.out.event(Event::MemberOffline { name });
                     self.member_gone(now, &m, false);

@@ -307,6 +307,45 @@ fn a_replaced_entry_goes_at_once() {
     );
 }
 
+/// A member cut off while another restarted (a new process at the same address) learns
+/// of the new process once back, and drops the old one: the leader dropped it at once,
+/// and its word to drop it was lost, so the old entry stayed in that member's table for
+/// good (online, in its ring too, if it never saw the old process go).
+#[test]
+fn a_process_replaced_at_its_address_goes_where_its_going_was_missed() {
+    // alice 0 (leader), bob 1, carol 2.
+    let mut r = Room::new(&["bob", "carol"]);
+    let old_carol = r.nodes[2].id();
+    r.cut = Some(1);
+    r.run_for(Duration::from_secs(3));
+    // Carol's process dies; a new one starts at her address.
+    let mut cfg = NodeConfig::new("carol", addr(3), Some(addr(1)));
+    cfg.forget_after = FORGET_AFTER;
+    let new_carol = NodeId(2003);
+    r.nodes[2] = Node::new(cfg, new_carol, r.now);
+    r.run_until("the new carol in, the old one dropped at alice", |r| {
+        r.nodes[0].members().is_online(new_carol) && r.nodes[0].members().get(old_carol).is_none()
+    });
+    assert!(
+        r.nodes[1].members().get(old_carol).is_some(),
+        "bob, cut off, still has the old carol"
+    );
+    r.cut = None;
+    r.run_until("bob back with the new carol", |r| {
+        r.nodes[1].members().is_online(new_carol)
+    });
+    r.run_for(Duration::from_secs(2));
+    assert!(
+        r.nodes[1].members().get(old_carol).is_none(),
+        "bob dropped the old carol"
+    );
+    assert_eq!(
+        r.nodes[1].members().digest(),
+        r.nodes[0].members().digest(),
+        "bob's table is alice's"
+    );
+}
+
 /// A `reg` that no member answers (its datagrams lost, as in a run of losses) goes round
 /// the members it knows again, saying so, and is back once they answer; cut off for
 /// good, it fails, said plainly, after its rounds (and 10 s at least) and within 30 s.
