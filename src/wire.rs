@@ -25,13 +25,14 @@ pub use membership::{
 };
 pub use signature::SignatureBytes;
 
-/// The protocol version carried in the first byte of every datagram. Version 6 tells the
-/// members when a newcomer has its welcome and follows the leader (`Welcomed`) (version
+/// The protocol version carried in the first byte of every datagram. Version 7's welcome
+/// names the leader's delivery point (`Welcome::pending_from`) (version 6: `Welcomed`,
+/// the members' word that a newcomer has its welcome and follows the leader; version
 /// 5: pre-votes; version 4: the
 /// candidate's log position in election tokens; version 3: each room message's proof of
 /// origin, direct messages sealed to their recipient; version 2: a list of packets per
 /// datagram and cumulative acks; version 1: one packet, one id per ack).
-pub const PROTOCOL_VERSION: u8 = 6;
+pub const PROTOCOL_VERSION: u8 = 7;
 /// The largest datagram we ever send, sealed or not (safe under any real path MTU).
 pub const MAX_DATAGRAM: usize = 1200;
 /// Bytes that sealing with the room key adds (see `guard`): a mark, the sender id, a

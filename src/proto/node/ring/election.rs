@@ -39,6 +39,7 @@ impl Node {
         }
         let was_leader = self.is_leader();
         self.ring.epoch = Some(epoch);
+        self.room.leader_changed();
         self.end_prevote();
         if self
             .ring

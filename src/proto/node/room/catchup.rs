@@ -58,6 +58,9 @@ impl Room {
         oldest: Seq,
         pending_from: Seq,
     ) -> (bool, u64) {
+        // No leader has more than its hold-back bound waiting for a majority: a welcome
+        // that says so is held to that.
+        let pending_from = pending_from.max(Seq(next_seq.0.saturating_sub(MAX_HOLDBACK as u64)));
         let (from, shown_from) = if was_member {
             (self.holdback.next(), Seq(0))
         } else {
@@ -72,7 +75,11 @@ impl Room {
         } else {
             (from, 0)
         };
-        if from != self.holdback.next() {
+        if was_member {
+            // What it holds from there on stays: copies it acked, which the leader counts
+            // again once it is back (and does not send again).
+            self.holdback.skip_to(from);
+        } else if from != self.holdback.next() {
             self.holdback = HoldBackQueue::new(from);
             self.history.forget_from(from);
         }

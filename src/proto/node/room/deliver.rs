@@ -34,15 +34,17 @@ impl Node {
             let term_ok = e.term == COMMITTED_TERM
                 || (Some(e.term) == self.ring.epoch().map(|ep| ep.term)
                     && !self.ring.below_followed(e.term));
+            // The first number kept after a skip may lie beyond the bound, never in
+            // another term.
             term_ok
-                && e.seq.0
+                && (e.seq.0
                     < self
                         .room
                         .holdback
                         .next()
                         .0
                         .saturating_add(MAX_HOLDBACK as u64)
-                || self.room.skip_to == Some(e.seq)
+                    || self.room.skip_to == Some(e.seq))
         } else {
             e.term == COMMITTED_TERM
         }

@@ -394,6 +394,13 @@ impl Room {
         }
     }
 
+    /// Another leader leads from now on: what a newcomer was spared (proposals that
+    /// waited for a majority when it was welcomed) may be numbered anew, with messages
+    /// written since, so from here on everything is shown.
+    pub(super) fn leader_changed(&mut self) {
+        self.shown_from = Seq(0);
+    }
+
     /// Whether the room waits for a majority, as this node told the user.
     pub(super) fn is_waiting(&self) -> bool {
         self.waiting

@@ -137,3 +137,115 @@ fn acked_through(
     }
     shown
 }
+
+// ----- review of 4d3fee0 -----
+
+/// Bob welcomed while #150 to #299 wait for a majority (so shown from #200), who then
+/// follows carol: she took over without those proposals (her majority never held them)
+/// and numbers on from #150. Her #150 is a message written after bob came in, not one of
+/// the history he was meant to be spared: it must be shown.
+#[test]
+fn a_number_a_new_leader_gives_again_is_not_hidden() {
+    use super::terms::{DAVE, epoch};
+    let t0 = base_time();
+    let (mut n, _) = follower_welcomed_as(t0, |w| {
+        w.next_seq = Seq(300);
+        w.pending_from = Seq(150);
+        w.members.push(member(DAVE, "dave", 4));
+        w.voting = vec![0xff; w.members.len().div_ceil(8)];
+    });
+    // Carol wins round 1: bob passed her token on, and dave announces her win.
+    let token = Message::Election {
+        term: 1,
+        candidate: CAROL,
+        log: Seq(1000),
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
+    drain(&mut n);
+    let elected = Message::Elected(epoch(1, CAROL));
+    n.handle_datagram(t0, addr(4), &data(DAVE, 1, elected));
+    drain(&mut n);
+    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
+    let mut e = entry(150, DAVE, "dave", 1);
+    e.term = 1;
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::Sequenced(e)));
+    drain(&mut n);
+    let notice = Message::Commit {
+        term: 1,
+        upto: Seq(150),
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 3, notice));
+    let out = drain(&mut n);
+    assert_eq!(n.room.next(), Seq(151), "#150 is delivered");
+    assert_eq!(room_seqs(&out), vec![150], "and shown: {:?}", out.events);
+}
+
+/// A member back from `dereg` whose delivery point the leader no longer keeps skips to
+/// the first number it keeps, and keeps what it holds from there: copies it acked, which
+/// the leader counts again once it is back (see `member_back`) and does not send again.
+/// Bob holds #5 (acked) behind a gap at #1; welcomed back while alice keeps #3 on and #5
+/// waits for a majority, he still holds #5 when #3 and #4 come and #5 commits.
+#[test]
+fn a_member_back_after_a_skip_keeps_what_it_acked() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let held = entry(5, CAROL, "carol", 3);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, Message::Sequenced(held)));
+    let out = drain(&mut n);
+    assert!(!out.acks_to(addr(1)).is_empty(), "bob acks #5 (holds it)");
+    assert_eq!(n.room.next(), Seq(1));
+
+    // Bob goes offline: his word that he leaves reaches alice and carol.
+    n.handle_command(t0, WallMillis(1), Command::Dereg { name: None });
+    let mut out = drain(&mut n);
+    for _ in 0..4 {
+        for (id, port) in [(LEADER, 1), (CAROL, 3)] {
+            let ids = out.ids_to(addr(port), |_| true);
+            if !ids.is_empty() {
+                n.handle_datagram(t0, addr(port), &ack_of(BOB, id, &ids));
+            }
+        }
+        out = drain(&mut n);
+    }
+    assert!(!n.in_ring(), "bob is offline: {:?}", n.life.phase());
+
+    // And back: alice keeps #3 on (#1 and #2 are gone), #5 waits for a majority.
+    let t1 = t0 + Duration::from_secs(1);
+    n.handle_command(
+        t1,
+        WallMillis(2),
+        Command::Reg {
+            name: None,
+            via: Some(addr(1)),
+        },
+    );
+    drain(&mut n);
+    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 45));
+    w.next_seq = Seq(6);
+    w.oldest = Seq(3);
+    w.pending_from = Seq(5);
+    n.handle_datagram(t1, addr(1), &data(LEADER, 40, Message::Welcome(w)));
+    let out = drain(&mut n);
+    assert!(
+        out.events.iter().any(|e| matches!(e, Event::Joined { .. })),
+        "bob is back: {:?}",
+        out.events
+    );
+    for (k, seq) in [3u64, 4].into_iter().enumerate() {
+        let mut e = entry(seq, CAROL, "carol", 1 + k as u64);
+        e.term = super::super::room::COMMITTED_TERM;
+        n.handle_datagram(
+            t1,
+            addr(1),
+            &data(LEADER, 41 + k as u64, Message::Sequenced(e)),
+        );
+    }
+    drain(&mut n);
+    let notice = Message::Commit {
+        term: 0,
+        upto: Seq(5),
+    };
+    n.handle_datagram(t1, addr(1), &data(LEADER, 45, notice));
+    drain(&mut n);
+    assert_eq!(n.room.next(), Seq(6), "#5, acked before, is still held");
+}

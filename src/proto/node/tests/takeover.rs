@@ -281,3 +281,31 @@ fn forged_joins_do_not_discard_the_survivors_answers() {
         "alice and carol answered: a stranger's joins must not void their answers"
     );
 }
+
+/// The same rule for the first number kept after a skip: bob, let in by alice (term 0)
+/// after following term 3, is told #1 to #4 are no longer kept; alice's proposal #5 of
+/// term 0, which his skip waits for, is not acked either (its ack would count towards a
+/// majority of term 0, as any other proposal's would).
+#[test]
+fn a_node_let_in_by_an_older_leader_acks_no_proposal_its_skip_waits_for() {
+    let t0 = base_time();
+    let mut n = bob_restarted_after_term_3(t0);
+    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+    w.next_seq = Seq(6);
+    w.pending_from = Seq(5);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
+    drain(&mut n);
+    let gone = Message::Forgotten {
+        from: Seq(1),
+        to: Seq(4),
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, gone));
+    drain(&mut n);
+    let proposal = entry(5, LEADER, "alice", 1);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 3, Message::Sequenced(proposal)));
+    let out = drain(&mut n);
+    assert!(
+        !acked(&out, addr(1), MsgId(3)),
+        "a proposal of term 0 is not acked by a node that followed term 3"
+    );
+}
