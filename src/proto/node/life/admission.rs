@@ -301,12 +301,6 @@ impl Node {
             self.send_reliable(now, addr, Message::Welcome(w), token);
         }
         self.ask_during_recovery(now, id, addr);
-        // What waits for a majority is sent to it as to any member back online: a
-        // process restarted under a new id, or a member held offline that registers
-        // again, may be one the majority waits for. (One online all along was sent it.)
-        if !already {
-            self.member_back(now, id);
-        }
         self.reconcile_voters(now);
         // The newcomer holds a replica of the offline queue, and gets what was kept for it.
         if !already {

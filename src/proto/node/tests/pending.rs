@@ -49,12 +49,13 @@ fn a_newcomer_holds_every_proposal_that_waits_for_a_majority() {
     assert_eq!(n.room.next(), Seq(300));
 }
 
-/// A member let in again is sent what waits for a majority: a leader of five voters whose
+/// A member let in again gets what waits for a majority: a leader of five voters whose
 /// proposal only bob holds (dave and erin are cut off) finds its majority in carol,
-/// restarted under a new id after she was held offline. Without being sent the proposal,
-/// carol could never ack it, and the room would wait until the leader gave up leading.
+/// restarted under a new id after she was held offline. Her welcome names the leader's
+/// delivery point, at or before the proposal; she asks from there, as any member behind
+/// does, and is sent it as a proposal, whose ack counts.
 #[test]
-fn a_member_let_in_again_is_sent_what_waits_for_a_majority() {
+fn a_member_let_in_again_gets_what_waits_for_a_majority() {
     let t0 = base_time();
     let mut n = super::commit::leader_of_five(t0);
     let (dave, erin) = (NodeId(400), NodeId(500));
@@ -74,16 +75,33 @@ fn a_member_let_in_again_is_sent_what_waits_for_a_majority() {
         room_seqs(&drain(&mut n)).is_empty(),
         "alice and bob: 2 of 5"
     );
+    let seq = n.room.next();
 
     let carol2 = NodeId(301);
     let key = identity(CAROL.0 as u8);
     assert!(!n.members().is_online(CAROL), "carol is held offline");
-    let mut out = join_as(&mut n, t0, (carol2, 7, "carol"), &key, &key);
+    let out = join_as(&mut n, t0, (carol2, 7, "carol"), &key, &key);
     assert!(n.members().is_online(carol2));
-    if let Some(due) = n.transport.held_until() {
-        n.handle_timeout(due);
-        out.sent.extend(drain(&mut n).sent);
-    }
+    let welcome = out
+        .messages_to(addr(7))
+        .into_iter()
+        .find_map(|m| match m {
+            Message::Welcome(w) => Some(w.clone()),
+            _ => None,
+        })
+        .expect("carol is welcomed");
+    assert!(
+        welcome.pending_from <= seq && seq < welcome.next_seq,
+        "the welcome names where what waits begins: {:?} for #{seq}",
+        (welcome.pending_from, welcome.next_seq)
+    );
+    acked_through(&mut n, t0, out, &[(carol2, 7)]);
+    let fetch = Message::Fetch {
+        from: welcome.pending_from,
+        to: Seq(welcome.next_seq.0 - 1),
+    };
+    n.handle_datagram(t0, addr(7), &data(carol2, 10, fetch));
+    let out = flushed(&mut n, t0);
     assert_eq!(
         out.ids_to(addr(7), hi).len(),
         1,
