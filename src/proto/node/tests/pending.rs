@@ -173,13 +173,7 @@ fn a_number_a_new_leader_gives_again_is_not_hidden() {
         w.voting = vec![0xff; w.members.len().div_ceil(8)];
     });
     // Carol wins round 1: bob passed her token on, and dave announces her win.
-    let token = Message::Election {
-        term: 1,
-        candidate: CAROL,
-        log: Seq(1000),
-    };
-    n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
-    drain(&mut n);
+    super::terms::pass_carols_token(&mut n, t0);
     let elected = Message::Elected(epoch(1, CAROL));
     n.handle_datagram(t0, addr(4), &data(DAVE, 1, elected));
     drain(&mut n);

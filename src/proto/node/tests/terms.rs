@@ -192,19 +192,25 @@ fn an_announcement_without_a_round_behind_it_is_ignored() {
     assert!(!passed_on, "{sent:?}");
 }
 
-/// The evidence of a real round: bob passed carol's token on, so the announcement of
-/// carol's win that comes round the ring from dave is taken, and passed on.
-#[test]
-fn an_announcement_after_passing_the_winners_token_is_taken() {
-    let t0 = base_time();
-    let mut n = follower_with_dave(t0);
+/// Carol's election token for round 1 (her log well ahead of bob's) reaches bob from
+/// alice's side, and bob passes it on; outputs drained.
+pub(super) fn pass_carols_token(n: &mut Node, t0: Instant) {
     let token = Message::Election {
         term: 1,
         candidate: CAROL,
         log: Seq(1000),
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
-    drain(&mut n);
+    drain(n);
+}
+
+/// The evidence of a real round: bob passed carol's token on, so the announcement of
+/// carol's win that comes round the ring from dave is taken, and passed on.
+#[test]
+fn an_announcement_after_passing_the_winners_token_is_taken() {
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    pass_carols_token(&mut n, t0);
     n.handle_datagram(
         t0,
         addr(4),
