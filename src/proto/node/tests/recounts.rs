@@ -22,19 +22,6 @@ pub(super) fn says(id: NodeId, name: &str, port: u16, presence: Presence, lampor
     .unwrap()
 }
 
-/// A survivor's answer to bob's take-over of term 1: it holds up to `high`, and sends `sent`.
-fn answer_to_bob(high: u64, sent: u32) -> Message {
-    Message::SyncReply {
-        epoch: Epoch {
-            term: 1,
-            leader: BOB,
-        },
-        next: Seq(1),
-        high: Seq(high),
-        sent,
-    }
-}
-
 /// `id` at `port` says it is `presence`, on its own word, at Lamport time `lamport`.
 fn member_says(
     n: &mut Node,
@@ -55,7 +42,11 @@ fn member_says(
 fn an_answer_counts_again_when_its_member_is_back_online() {
     let t0 = base_time();
     let mut n = super::takeover::bob_taking_over(t0);
-    n.handle_datagram(t0, addr(3), &data(CAROL, 2, answer_to_bob(0, 0)));
+    n.handle_datagram(
+        t0,
+        addr(3),
+        &data(CAROL, 2, super::takeover::answer_to_bob(0, 0)),
+    );
     drain(&mut n);
     assert!(n.room.is_recovering(), "alice has not answered yet");
     member_says(&mut n, t0, (CAROL, "carol", 3), Presence::Offline, 1000);
@@ -79,9 +70,17 @@ fn an_answer_counts_again_when_its_member_is_back_online() {
 fn what_a_member_gone_said_it_sent_is_not_awaited() {
     let t0 = base_time();
     let mut n = super::takeover::bob_taking_over(t0);
-    n.handle_datagram(t0, addr(3), &data(CAROL, 2, answer_to_bob(1, 1)));
+    n.handle_datagram(
+        t0,
+        addr(3),
+        &data(CAROL, 2, super::takeover::answer_to_bob(1, 1)),
+    );
     member_says(&mut n, t0, (CAROL, "carol", 3), Presence::Offline, 1000);
-    n.handle_datagram(t0, addr(1), &data(LEADER, 2, answer_to_bob(1, 0)));
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &data(LEADER, 2, super::takeover::answer_to_bob(1, 0)),
+    );
     drain(&mut n);
     assert!(
         !n.room.is_recovering(),

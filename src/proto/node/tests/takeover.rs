@@ -69,18 +69,9 @@ fn a_new_leader_takes_and_acks_the_survivors_answers() {
     n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::SyncEntry(held)));
     let out = drain(&mut n);
     assert!(acked(&out, addr(3), MsgId(2)), "an answer is acked");
-    let reply = |high, sent| Message::SyncReply {
-        epoch: Epoch {
-            term: 1,
-            leader: BOB,
-        },
-        next: Seq(1),
-        high: Seq(high),
-        sent,
-    };
-    n.handle_datagram(t0, addr(3), &data(CAROL, 3, reply(1, 1)));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 3, answer_to_bob(1, 1)));
     // Alice, told of round 1, holds nothing.
-    n.handle_datagram(t0, addr(1), &data(LEADER, 6, reply(0, 0)));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 6, answer_to_bob(0, 0)));
     let out = drain(&mut n);
     assert!(!n.room.is_recovering(), "bob and carol are a majority");
     let proposed: Vec<&ChatEntry> = out
@@ -308,4 +299,17 @@ fn a_node_let_in_by_an_older_leader_acks_no_proposal_its_skip_waits_for() {
         !acked(&out, addr(1), MsgId(3)),
         "a proposal of term 0 is not acked by a node that followed term 3"
     );
+}
+
+/// A survivor's answer to bob's take-over of term 1: it holds up to `high`, and sends `sent`.
+pub(super) fn answer_to_bob(high: u64, sent: u32) -> Message {
+    Message::SyncReply {
+        epoch: Epoch {
+            term: 1,
+            leader: BOB,
+        },
+        next: Seq(1),
+        high: Seq(high),
+        sent,
+    }
 }
