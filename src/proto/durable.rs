@@ -50,6 +50,10 @@ pub enum Write {
     /// This node's Lamport time moved on (written every `CLOCK_WRITE_STEP` ticks, so a
     /// restart starts at most that far behind; the history holds later times too).
     Clock(Lamport),
+    /// The delivery point moved on to this number without a delivery (a welcome into the
+    /// room, or a skip past messages nobody keeps): a restart before the next delivery goes
+    /// on from here, so that the copies it held and acked past it are held again.
+    DeliveryPoint(Seq),
     /// The member table or the leader changed (the Lamport time comes along).
     Room {
         /// Every entry of the member table.
@@ -82,6 +86,8 @@ pub struct Restored {
     pub voters: Option<(Seq, Vec<String>)>,
     /// Uncommitted copies held (see [`Write::Held`]), by number.
     pub held: Vec<ChatEntry>,
+    /// The last [`Write::DeliveryPoint`], if nothing was delivered after it.
+    pub delivery_point: Option<Seq>,
 }
 
 impl Restored {
@@ -90,9 +96,11 @@ impl Restored {
         self.history.is_empty() && self.kept.is_empty() && self.members.is_empty()
     }
 
-    /// The sequence number after the last delivered message (1 if none).
+    /// The next number to deliver: the delivery point moved to since the last delivery,
+    /// or the number after the last delivered message (1 if none).
     pub fn next_seq(&self) -> Seq {
-        self.history.last().map_or(Seq(1), |e| e.seq.next())
+        self.delivery_point
+            .unwrap_or_else(|| self.history.last().map_or(Seq(1), |e| e.seq.next()))
     }
 }
 

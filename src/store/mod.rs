@@ -330,6 +330,7 @@ impl Store {
                 lines.filter(|l| !l.is_empty()).map(String::from).collect(),
             ))
         });
+        r.delivery_point = self.delivery_point()?;
         if let (Some(term), Some(leader)) = (meta("epoch_term")?, meta("epoch_leader")?) {
             r.epoch = Some(Epoch {
                 term,
@@ -337,6 +338,28 @@ impl Store {
             });
         }
         Ok(r)
+    }
+
+    /// The last delivery point written, if no room message was written after it.
+    fn delivery_point(&self) -> rusqlite::Result<Option<Seq>> {
+        let written: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'delivery_point'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let Some((seq, row)) = written.as_deref().and_then(|v| v.split_once(' ')) else {
+            return Ok(None);
+        };
+        let last: i64 =
+            self.conn
+                .query_row("SELECT IFNULL(MAX(row), 0) FROM history", [], |r| r.get(0))?;
+        Ok(match (seq.parse::<u64>(), row.parse::<i64>()) {
+            (Ok(seq), Ok(row)) if row == last => Some(Seq(seq)),
+            _ => None,
+        })
     }
 
     /// Makes `writes` durable, all or nothing, before returning.
@@ -540,6 +563,14 @@ fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 set_meta(tx, "epoch_leader", e.leader.0)?;
             }
             set_meta(tx, "lamport", lamport.0)?;
+        }
+        Write::DeliveryPoint(seq) => {
+            // With the last history row at the time: a later row means a delivery since.
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('delivery_point', \
+                 ?1 || ' ' || (SELECT IFNULL(MAX(row), 0) FROM history))",
+                params![seq.0 as i64],
+            )?;
         }
         Write::Voters { voters, at } => {
             // "at" first, then the names (names never contain a newline).

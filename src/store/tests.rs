@@ -330,3 +330,43 @@ fn a_copy_delivered_in_its_own_batch_is_not_kept_as_held() {
     assert_eq!(texts(&r.held), ["two", "four again", "five"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A delivery point moved without a delivery (a welcome, a skip) is where a restart goes
+/// on, until a room message is delivered after it; also in a database whose log holds an
+/// earlier numbering with higher numbers.
+#[test]
+fn a_delivery_point_counts_until_the_next_delivery() {
+    let dir = scratch("delivery-point");
+    let mut s = Store::open(&dir, &KEY).unwrap();
+    let loaded = |s: &Store| s.load(10).unwrap();
+    s.apply(&[Write::Delivered(entry(500, "old room"))])
+        .unwrap();
+    assert_eq!(loaded(&s).next_seq(), Seq(501));
+    s.apply(&[Write::DeliveryPoint(Seq(40))]).unwrap();
+    let r = loaded(&s);
+    assert_eq!(r.delivery_point, Some(Seq(40)));
+    assert_eq!(
+        r.next_seq(),
+        Seq(40),
+        "nothing was delivered since the welcome"
+    );
+    s.apply(&[Write::Delivered(entry(40, "new room"))]).unwrap();
+    let r = loaded(&s);
+    assert_eq!(r.delivery_point, None);
+    assert_eq!(
+        r.next_seq(),
+        Seq(41),
+        "delivered since: the log goes on after it"
+    );
+    s.apply(&[
+        Write::DeliveryPoint(Seq(90)),
+        Write::Delivered(entry(90, "after a skip")),
+        Write::DeliveryPoint(Seq(200)),
+    ])
+    .unwrap();
+    assert_eq!(loaded(&s).next_seq(), Seq(200), "the last point written");
+    drop(s);
+    let r = Store::open(&dir, &KEY).unwrap().load(10).unwrap();
+    assert_eq!(r.delivery_point, Some(Seq(200)), "kept across a reopening");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,6 +11,7 @@ pub(super) fn write_to(disk: &mut Restored, log: &mut Vec<(u64, String, String)>
             }
             disk.held.retain(|h| h.seq != e.seq);
             disk.history.push(e);
+            disk.delivery_point = None;
         }
         Write::Held(e) => {
             disk.held.retain(|h| h.seq != e.seq);
@@ -31,6 +32,7 @@ pub(super) fn write_to(disk: &mut Restored, log: &mut Vec<(u64, String, String)>
                 .retain(|k| !(k.recipient() == to && k.origin == origin && k.dm.id == id));
             disk.handed_over.push((to, origin, id));
         }
+        Write::DeliveryPoint(seq) => disk.delivery_point = Some(seq),
         Write::DirectShown { origin, id } => disk.directs_shown.push((origin, id)),
         Write::Clock(lamport) => disk.lamport = lamport,
         Write::Voters { voters, at } => disk.voters = Some((at, voters)),

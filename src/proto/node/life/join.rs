@@ -324,6 +324,7 @@ impl Node {
             w.oldest,
             w.pending_from,
         );
+        self.note_delivery_point();
         if skipped > 0 {
             self.say_skipped(skipped);
         }

@@ -558,6 +558,7 @@ impl Node {
             "#{next}..#{first} are no longer kept by anyone; skipping them"
         );
         self.room.holdback.skip_to(first);
+        self.note_delivery_point();
         self.say_skipped(first.0 - next.0);
     }
 

@@ -253,6 +253,15 @@ impl Node {
         taken
     }
 
+    /// Keeps on disk where delivery goes on after a move without a delivery (a welcome, a
+    /// skip), so that a restart holds again what was acked past it.
+    pub(in crate::proto::node) fn note_delivery_point(&mut self) {
+        if self.ctx.cfg.persist {
+            let next = self.room.holdback.next();
+            self.ctx.out.write(Write::DeliveryPoint(next));
+        }
+    }
+
     /// Sets the gap timer while something is missing, clears it otherwise; while catching
     /// up, asks for more as what was asked for is shown (see `catchup.rs`).
     pub(in crate::proto::node) fn schedule_gap_repair(&mut self, now: Instant) {

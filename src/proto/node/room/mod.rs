@@ -286,6 +286,9 @@ impl Room {
         {
             self.history.push(e);
         }
+        // A welcome into another numbering before anything was delivered in it leaves
+        // `next` below the last entry on disk: what lies from there on is not this log.
+        self.history.forget_from(next);
         self.holdback = HoldBackQueue::new(next);
         for e in held {
             self.holdback.offer(e);

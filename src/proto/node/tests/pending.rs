@@ -261,3 +261,104 @@ fn a_member_back_after_a_skip_keeps_what_it_acked() {
     drain(&mut n);
     assert_eq!(n.room.next(), Seq(6), "#5, acked before, is still held");
 }
+
+/// What bob's driver keeps on disk of `w` (the writes these tests need).
+fn keep(disk: &mut crate::proto::durable::Restored, w: crate::proto::durable::Write) {
+    use crate::proto::durable::Write;
+    match w {
+        Write::Delivered(e) => {
+            disk.held.retain(|h| h.seq != e.seq);
+            disk.history.push(e);
+            disk.delivery_point = None;
+        }
+        Write::Held(e) => {
+            disk.held.retain(|h| h.seq != e.seq);
+            disk.held.push(e);
+        }
+        Write::DeliveryPoint(seq) => disk.delivery_point = Some(seq),
+        Write::Voters { voters, at } => disk.voters = Some((at, voters)),
+        Write::Room { members, epoch, .. } => {
+            disk.members = members;
+            disk.epoch = epoch.or(disk.epoch);
+        }
+        _ => {}
+    }
+}
+
+/// A newcomer that crashes before it shows anything holds again, once restarted, what it
+/// acked: its welcome's delivery point (#19901 here) is on disk, so it does not start again
+/// at #1, from where the copy of #20000 it acked lies past what it may hold. Without it, a
+/// majority that counted its ack would miss a copy.
+#[test]
+fn a_newcomer_restarted_before_it_showed_anything_holds_what_it_acked() {
+    let t0 = base_time();
+    let mut cfg = NodeConfig::new("bob", addr(2), Some(addr(1)));
+    cfg.join_timeout = Duration::from_secs(600);
+    cfg.persist = true;
+    let mut disk = crate::proto::durable::Restored::default();
+    let mut n = Node::new(cfg.clone(), BOB, t0);
+    drain(&mut n);
+    let welcomed = |n: &mut Node, disk: &mut crate::proto::durable::Restored, id: u64| {
+        let mut w = welcome_for_bob(bob_as_written_by_leader(n, 2));
+        w.next_seq = Seq(20_001);
+        w.pending_from = Seq(20_000);
+        let packets = vec![
+            Packet::Ack(Ack {
+                of: BOB,
+                stream: 1,
+                upto: 1,
+                ranges: Vec::new(),
+            }),
+            Packet::Data {
+                id: MsgId(id),
+                msg: Message::Welcome(w),
+            },
+        ];
+        n.handle_datagram(t0, addr(1), &datagram(LEADER, packets));
+        while let Some(w) = n.poll_write() {
+            keep(disk, w);
+        }
+        drain(n)
+    };
+    let out = welcomed(&mut n, &mut disk, 1);
+    assert!(matches!(out.events[0], Event::Joined { .. }));
+    let proposal = entry(20_000, CAROL, "carol", 1);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, Message::Sequenced(proposal)));
+    while let Some(w) = n.poll_write() {
+        keep(&mut disk, w);
+    }
+    let acks = drain(&mut n);
+    assert!(
+        acks.acks_to(addr(1)).iter().any(|a| a.upto >= 2),
+        "bob acked the proposal"
+    );
+    // The last 100 messages are shown to a newcomer: it holds the log from #19901.
+    assert_eq!(
+        disk.delivery_point,
+        Some(Seq(19_901)),
+        "the welcome's point"
+    );
+    // Bob crashes; his driver starts him again from the disk.
+    let mut n = Node::restore(cfg, BOB, t0, disk.clone());
+    drain(&mut n);
+    assert_eq!(
+        n.room.next(),
+        Seq(19_901),
+        "bob goes on at his delivery point"
+    );
+    welcomed(&mut n, &mut disk, 1);
+    let ask = Message::SyncRequest {
+        epoch: super::terms::epoch(0, LEADER),
+        from: Seq(20_000),
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 3, ask));
+    let answered: Vec<u64> = drain(&mut n)
+        .messages_to(addr(1))
+        .iter()
+        .filter_map(|m| match m {
+            Message::SyncEntry(e) => Some(e.seq.0),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answered, vec![20_000], "bob still holds #20000");
+}
