@@ -32,7 +32,7 @@ pub use signature::SignatureBytes;
 /// candidate's log position in election tokens; version 3: each room message's proof of
 /// origin, direct messages sealed to their recipient; version 2: a list of packets per
 /// datagram and cumulative acks; version 1: one packet, one id per ack).
-pub const PROTOCOL_VERSION: u8 = 7;
+pub const PROTOCOL_VERSION: u8 = 8;
 /// The largest datagram we ever send, sealed or not (safe under any real path MTU).
 pub const MAX_DATAGRAM: usize = 1200;
 /// Bytes that sealing with the room key adds (see `guard`): a mark, the sender id, a
@@ -159,6 +159,9 @@ pub enum Message {
     Challenge {
         /// Random bytes to sign.
         nonce: [u8; 16],
+        /// The process asked: a resend meant for an earlier process at the same address
+        /// is not the new one's to answer.
+        newcomer: NodeId,
     },
     /// A newcomer's answer: an ed25519 signature (64 bytes) over [`proof_message`].
     Proof {

@@ -295,7 +295,7 @@ fn challenges_at(socket: &UdpSocket, wait: Duration) -> usize {
         {
             for p in env.packets {
                 if let Packet::Data {
-                    msg: Message::Challenge { nonce },
+                    msg: Message::Challenge { nonce, .. },
                     ..
                 } = p
                 {

@@ -298,7 +298,10 @@ fn templates(r: &Ids, rng: &mut Rng, wild: bool) -> Vec<Message> {
             name: "mallory".into(),
             key: [1; 32],
         },
-        Message::Challenge { nonce: [9; 16] },
+        Message::Challenge {
+            nonce: [9; 16],
+            newcomer: NodeId(1),
+        },
         Message::Proof {
             signature: vec![7; 64],
         },

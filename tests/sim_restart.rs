@@ -385,3 +385,47 @@ fn a_member_restarted_into_a_waiting_room_is_what_it_waits_for() {
         restarted_into_a_waiting_room,
     );
 }
+
+/// A member's user starts it again at once, often before the room noticed the crash (or
+/// while a third member is cut off and heals later): the leader may still be resending
+/// the old process its challenge, and refuses the new one while the old is online. The
+/// new process still gets in within its join's deadline, and once healed, the room
+/// converges with whole histories.
+fn restarted_at_once(sim: &mut Sim, seed: u64) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x4E70);
+    sim.default_link = Link::lan([0, 5][rng.random_range(0..2)]);
+    sim.form_room(&mut rng, &NAMES)?;
+    let leader = sim.leader().ok_or("no leader")?;
+    let restarted = (leader + 1 + rng.random_range(0..2)) % 3;
+    let cut = 3 - leader - restarted;
+    for k in 0..rng.random_range(0..30) {
+        sim.send_all(leader, format!("w{k}"));
+    }
+    sim.run_for(Duration::from_millis(rng.random_range(0..300)));
+    let isolated = rng.random_bool(0.5);
+    if isolated {
+        sim.isolate(cut);
+        sim.run_for(Duration::from_millis(rng.random_range(0..2000)));
+    }
+    sim.crash(restarted);
+    sim.run_for(Duration::from_millis(rng.random_range(0..3000)));
+    sim.restart(restarted, leader);
+    if isolated {
+        sim.run_for(Duration::from_millis(rng.random_range(0..4000)));
+        sim.heal();
+    }
+    if !sim.run_until(Duration::from_secs(20), |s| s.joined(restarted)) {
+        return Err(format!(
+            "the restarted member never got in (a member cut off meanwhile: {isolated})"
+        ));
+    }
+    sim.run_until(Duration::from_secs(20), |s| {
+        s.check_converged().is_ok() && s.check_histories().is_ok()
+    });
+    sim.check_histories()
+}
+
+#[test]
+fn a_member_restarted_at_once_gets_in() {
+    for_sims("a_member_restarted_at_once_gets_in", 500, restarted_at_once);
+}

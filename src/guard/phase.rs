@@ -145,7 +145,13 @@ mod tests {
 
     #[test]
     fn only_the_join_exchange_travels_outside_a_session() {
-        let join = data(1, Message::Challenge { nonce: [1; 16] });
+        let join = data(
+            1,
+            Message::Challenge {
+                nonce: [1; 16],
+                newcomer: NodeId(1),
+            },
+        );
         let ack = Packet::Ack(Ack::of_one(NodeId(9), MsgId(4)));
         let ok = datagram(7, vec![join.clone(), ack.clone()]);
         assert_eq!(check_arrival(&ok), Ok(()));

@@ -317,7 +317,7 @@ impl FakeMember {
                         })
                         .expect("fits");
                         guard.send(Instant::now(), from, &ack);
-                        if let Message::Challenge { nonce } = msg {
+                        if let Message::Challenge { nonce, .. } = msg {
                             let signature = identity
                                 .sign(&proof_message(nonce, me, &name))
                                 .to_bytes()

@@ -37,7 +37,10 @@ impl Node {
             // Acked from anyone (a late copy of one we answered must not be resent for
             // ever), answered only while we are joining (see `on_challenge`).
             Message::Challenge { .. } => Ok(()),
-            Message::Proof { .. } if self.life.awaits_proof(sender) => Ok(()),
+            // The same: acked from anyone, taken only as the answer to a challenge still
+            // open (see `on_proof`). A newcomer answers each challenge, and a proof left
+            // unacked would hold back its next join behind it until it gave us up.
+            Message::Proof { .. } => Ok(()),
             // A stamp is a Lamport time of its writer, which every later datagram of its
             // relays exceeds: one later than the datagram carrying it is forged. Nor may
             // it be beyond what a clock can be pushed to: the member it is about must be
@@ -133,7 +136,7 @@ impl Node {
                 self.on_join(now, newcomer)
             }
             Message::JoinForward(newcomer) => self.on_join_forward(now, newcomer),
-            Message::Challenge { nonce } => self.on_challenge(now, from, nonce),
+            Message::Challenge { nonce, newcomer } => self.on_challenge(now, from, nonce, newcomer),
             Message::Proof { signature } => self.on_proof(now, sender, &signature),
             Message::Welcome(w) => self.on_welcome(now, sender, w),
             Message::JoinRefused { reason } => self.on_join_refused(now, reason),

@@ -214,7 +214,10 @@ fn a_new_process_at_a_members_address_gets_the_join_exchange_outside_sessions() 
         lamport: Lamport(10),
         packets: vec![Packet::Data {
             id: MsgId(5),
-            msg: Message::Challenge { nonce: [4; 16] },
+            msg: Message::Challenge {
+                nonce: [4; 16],
+                newcomer: NodeId(1),
+            },
         }],
     })
     .unwrap();

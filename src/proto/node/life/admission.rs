@@ -113,9 +113,10 @@ impl Node {
         {
             self.life.pending_proofs.remove(&oldest);
         }
-        let addr = n.addr;
+        let (addr, newcomer) = (n.addr, n.id);
         self.life.pending_proofs.insert(n.id, (nonce, n, now));
-        self.send_reliable(now, addr, Message::Challenge { nonce }, Token::Control);
+        let challenge = Message::Challenge { nonce, newcomer };
+        self.send_reliable(now, addr, challenge, Token::Control);
     }
 
     /// At most 20 joins a second from one IP address and 100 from all together (see

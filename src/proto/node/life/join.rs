@@ -235,11 +235,25 @@ impl Node {
         now: Instant,
         from: SocketAddr,
         nonce: [u8; 16],
+        newcomer: NodeId,
     ) {
         if !matches!(self.life.phase, Phase::Joining { .. }) && !self.life.resyncing {
             return;
         }
-        self.ctx.timers.clear(Timer::JoinRetry);
+        if newcomer != self.ctx.id {
+            // A resend to an earlier process at our address (it crashed before acking
+            // it): our proof of its nonce would not verify, and end our join.
+            return log_at!(debug, self, "a challenge for {newcomer}, not this process");
+        }
+        // Answered by a welcome or a refusal at once, unless the leader no longer waits
+        // for our proof (it dropped our challenge among too many, or lost its lead, or
+        // a copy of its challenge came after its answer): then ask again, a join
+        // timeout on.
+        if matches!(self.life.phase, Phase::Joining { .. }) {
+            self.ctx
+                .timers
+                .set(Timer::JoinRetry, now + self.ctx.cfg.join_timeout);
+        }
         let message = proof_message(&nonce, self.ctx.id, &self.ctx.cfg.name);
         let signature = self.life.identity.sign(&message).to_bytes().to_vec();
         self.send_reliable(now, from, Message::Proof { signature }, Token::Control);

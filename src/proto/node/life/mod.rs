@@ -167,11 +167,6 @@ impl Lifecycle {
         self.identity.verifying_key().to_bytes()
     }
 
-    /// Whether the leader's side waits for newcomer `id`'s identity proof.
-    pub(super) fn awaits_proof(&self, id: NodeId) -> bool {
-        self.pending_proofs.contains_key(&id)
-    }
-
     #[cfg(test)]
     /// How many addresses' joins are counted, and how many newcomers owe a proof.
     pub(super) fn join_tables(&self) -> (usize, usize) {

@@ -157,7 +157,7 @@ fn a_leader_deposed_before_the_proof_refuses_instead_of_welcoming() {
     };
     n.handle_datagram(t0, addr(3), &data(CAROL, 1, join));
     let out = drain(&mut n);
-    let Some(Message::Challenge { nonce }) = out.messages_to(addr(3)).first().copied() else {
+    let Some(Message::Challenge { nonce, .. }) = out.messages_to(addr(3)).first().copied() else {
         panic!("expected a challenge");
     };
     let nonce = *nonce;
@@ -257,7 +257,7 @@ fn a_stale_proof_from_an_admitted_newcomer_is_not_refused() {
     };
     n.handle_outside_datagram(t0, addr(2), &data(BOB, 1, join.clone()));
     let nonce = match drain(&mut n).messages_to(addr(2)).first() {
-        Some(Message::Challenge { nonce }) => *nonce,
+        Some(Message::Challenge { nonce, .. }) => *nonce,
         other => panic!("no challenge: {other:?}"),
     };
     let signature = key

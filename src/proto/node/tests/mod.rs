@@ -208,7 +208,7 @@ fn join_as(
     n.handle_outside_datagram(t0, addr(port), &data(id, 1, join));
     let out = drain(n);
     let nonce = match out.messages_to(addr(port)).first() {
-        Some(Message::Challenge { nonce }) => *nonce,
+        Some(Message::Challenge { nonce, .. }) => *nonce,
         _ => return out,
     };
     let signature = signer
@@ -462,6 +462,7 @@ mod membership;
 mod pending;
 mod prevote;
 mod recounts;
+mod rejoin;
 mod runs;
 mod takeover;
 mod takeover_fetch;
