@@ -370,3 +370,33 @@ fn a_delivery_point_counts_until_the_next_delivery() {
     assert_eq!(r.delivery_point, Some(Seq(200)), "kept across a reopening");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Within one batch, a delivery point and a delivery count in the order written: a skip
+/// then its first delivery goes on after the delivery; a delivery then a skip goes on
+/// at the skip. Also after a reopening, and with only one history row loaded.
+#[test]
+fn a_delivery_point_and_a_delivery_in_one_batch_keep_their_order() {
+    let dir = scratch("delivery-point-batch");
+    let mut s = Store::open(&dir, &KEY).unwrap();
+    s.apply(&[Write::Delivered(entry(5, "five"))]).unwrap();
+    s.apply(&[
+        Write::DeliveryPoint(Seq(9)),
+        Write::Delivered(entry(9, "nine")),
+    ])
+    .unwrap();
+    assert_eq!(s.load(1).unwrap().next_seq(), Seq(10));
+    s.apply(&[
+        Write::Delivered(entry(10, "ten")),
+        Write::DeliveryPoint(Seq(20)),
+    ])
+    .unwrap();
+    assert_eq!(s.load(1).unwrap().next_seq(), Seq(20));
+    drop(s);
+    let mut s = Store::open(&dir, &KEY).unwrap();
+    assert_eq!(s.load(1).unwrap().next_seq(), Seq(20));
+    s.apply(&[Write::Delivered(entry(20, "twenty"))]).unwrap();
+    let r = s.load(1).unwrap();
+    assert_eq!((r.next_seq(), r.delivery_point), (Seq(21), None));
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -270,6 +270,16 @@ impl Node {
         if w.part >= w.parts {
             return;
         }
+        // Admitted: the rest of the welcome comes with the leader's own resends, and a
+        // new join now would bring a second welcome whose parts mix with this one's.
+        self.ctx.timers.clear(Timer::JoinRetry);
+        if !parts.is_empty() && self.life.welcome_voters.1 != w.voters_at {
+            // A part of another welcome (the leader's answer to a join asked again): the
+            // parts held are of an older table and configuration; start over.
+            parts.clear();
+            self.life.welcome_voters.0.clear();
+            self.life.welcome_settling.clear();
+        }
         let flagged =
             |bits: &[u8], i: usize| bits.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0);
         for (i, m) in w.members.iter().enumerate() {

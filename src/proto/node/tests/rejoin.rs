@@ -58,24 +58,12 @@ fn a_proof_no_challenge_waits_for_is_acked_and_ignored() {
     assert!(n.members().get(CAROL).is_none(), "nobody was admitted");
 }
 
-/// A proof that brings neither a welcome nor a refusal (the leader dropped its
-/// challenge among too many, or lost its lead) is followed by a new join a join timeout
-/// later, within the join's deadline: the newcomer does not wait for an answer that
-/// will not come.
-#[test]
-fn a_proof_left_unanswered_is_followed_by_a_new_join() {
-    let t0 = base_time();
-    // The usual join timeout (3 s), not the long one of `joining_bob`.
+/// Bob (the usual 3 s join timeout, not the long one of `joining_bob`) asked alice to
+/// join; she acked his join (the first message of his join-exchange stream to her,
+/// stream 1) and challenged him, and he answered.
+fn challenged_bob(t0: Instant) -> Node {
     let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
     drain(&mut n);
-    let joins = |out: &Out| {
-        out.messages_to(addr(1))
-            .iter()
-            .filter(|m| matches!(m, Message::Join { .. }))
-            .count()
-    };
-    // The leader acks the join (the first message of bob's join-exchange stream to it,
-    // stream 1), and challenges bob.
     let acked = Packet::Ack(Ack {
         of: BOB,
         stream: 1,
@@ -85,27 +73,130 @@ fn a_proof_left_unanswered_is_followed_by_a_new_join() {
     n.handle_outside_datagram(t0, addr(1), &datagram(LEADER, vec![acked]));
     n.handle_outside_datagram(t0, addr(1), &challenge([2; 16], BOB, 1));
     assert_eq!(proofs(&drain(&mut n)), 1);
-    // The leader acks everything bob sends, and answers nothing more.
-    let mut asked_again = None;
+    n
+}
+
+/// Runs bob's timers up to `until`, the leader acking all he sends and answering
+/// nothing; when he first asked to join again, if he did.
+fn first_join_again(n: &mut Node, until: Instant) -> Option<Instant> {
     while let Some(now) = n.poll_timeout() {
-        if now > t0 + n.ctx.cfg.join_timeout * 3 {
+        if now > until {
             break;
         }
         n.handle_timeout(now);
-        let out = drain(&mut n);
-        if joins(&out) > 0 {
-            asked_again = Some(now);
-            break;
+        let out = drain(n);
+        let joins = out.messages_to(addr(1));
+        if joins.iter().any(|m| matches!(m, Message::Join { .. })) {
+            return Some(now);
         }
         let ids: Vec<MsgId> = out.ids_to(addr(1), |_| true);
         if !ids.is_empty() {
             n.handle_outside_datagram(now, addr(1), &ack_of(BOB, LEADER, &ids));
         }
     }
-    let at = asked_again.expect("bob asks to join again");
+    None
+}
+
+/// A proof that brings neither a welcome nor a refusal (the leader dropped its
+/// challenge among too many, or lost its lead) is followed by a new join a join timeout
+/// later, within the join's deadline: the newcomer does not wait for an answer that
+/// will not come.
+#[test]
+fn a_proof_left_unanswered_is_followed_by_a_new_join() {
+    let t0 = base_time();
+    let mut n = challenged_bob(t0);
+    let timeout = n.ctx.cfg.join_timeout;
+    let at = first_join_again(&mut n, t0 + timeout * 3).expect("bob asks to join again");
     assert!(
-        at <= t0 + n.ctx.cfg.join_timeout + Duration::from_millis(1),
+        at <= t0 + timeout + Duration::from_millis(1),
         "within a join timeout of the challenge: {:?}",
         at - t0
+    );
+}
+
+/// Part `part` of 2 of alice's welcome for bob as of `voters_at`, naming `members`,
+/// voters flagged by `voting`.
+fn welcome_part(part: u16, members: Vec<Member>, voting: u8, voters_at: u64) -> Message {
+    Message::Welcome(Welcome {
+        newcomer: BOB,
+        epoch: Epoch {
+            term: 0,
+            leader: LEADER,
+        },
+        next_seq: Seq(voters_at + 1),
+        oldest: Seq(1),
+        pending_from: Seq(voters_at + 1),
+        part,
+        parts: 2,
+        voting: vec![voting],
+        voters_at: Seq(voters_at),
+        settling: vec![],
+        members,
+    })
+}
+
+/// Alice admitted bob: part 1 of his two-part welcome is here, part 0 is being resent
+/// by alice (lost so far). Bob does not ask to join again meanwhile: a new join would be
+/// answered with a second, whole welcome, whose parts would mix with the first's.
+#[test]
+fn a_partly_received_welcome_is_not_followed_by_a_new_join() {
+    let t0 = base_time();
+    let mut n = challenged_bob(t0);
+    let t1 = t0 + Duration::from_millis(100);
+    let carol = member(CAROL, "carol", 3);
+    n.handle_datagram(
+        t1,
+        addr(1),
+        &data(LEADER, 2, welcome_part(1, vec![carol], 0b1, 9)),
+    );
+    drain(&mut n);
+    let until = t0 + n.ctx.cfg.join_timeout * 2;
+    assert_eq!(
+        first_join_again(&mut n, until),
+        None,
+        "bob asked to join again while his welcome was arriving"
+    );
+}
+
+/// Parts of two welcomes are not taken as one: bob asked again before any part of the
+/// first came (all lost for a join timeout); then part 1 of the first (as of #9: alice
+/// and carol vote) and part 0 of the second (as of #10: carol was removed) arrive.
+/// Together they would make bob's configuration {alice, carol} as of #10, one the room
+/// never had, and carol's removal would never be applied. Bob waits for the second's
+/// part 1 instead.
+#[test]
+fn parts_of_two_welcomes_are_not_taken_as_one() {
+    let t0 = base_time();
+    let mut n = challenged_bob(t0);
+    let carol = member(CAROL, "carol", 3);
+    let first = welcome_part(1, vec![carol.clone()], 0b1, 9);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, first));
+    drain(&mut n);
+    let bob = n.members().get(BOB).cloned().expect("own entry");
+    let alice_bob = vec![member(LEADER, "alice", 1), bob];
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &data(LEADER, 3, welcome_part(0, alice_bob, 0b1, 10)),
+    );
+    let out = drain(&mut n);
+    assert!(
+        !out.events.iter().any(|e| matches!(e, Event::Joined { .. })),
+        "joined with voters {:?} as of #10",
+        n.voters()
+    );
+    let mut offline = carol;
+    offline.presence = Presence::Offline;
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &data(LEADER, 4, welcome_part(1, vec![offline], 0, 10)),
+    );
+    let out = drain(&mut n);
+    assert!(out.events.iter().any(|e| matches!(e, Event::Joined { .. })));
+    assert!(
+        !n.voters().contains(&"carol".to_string()),
+        "{:?}",
+        n.voters()
     );
 }
