@@ -315,6 +315,24 @@ fn welcome_for_bob(bob: Member) -> Welcome {
     }
 }
 
+/// The leader's answer to bob's join: its ack (the first message of bob's join-exchange
+/// stream to it, stream 1: stream 0 is the session's) with welcome `w`, as message `id`.
+fn join_answered(w: Welcome, id: u64) -> Vec<u8> {
+    let packets = vec![
+        Packet::Ack(Ack {
+            of: BOB,
+            stream: 1,
+            upto: 1,
+            ranges: Vec::new(),
+        }),
+        Packet::Data {
+            id: MsgId(id),
+            msg: Message::Welcome(w),
+        },
+    ];
+    datagram(LEADER, packets)
+}
+
 /// A follower "bob" at port 2 in a room led by alice (port 1), carol at port 3.
 fn follower(t0: Instant) -> Node {
     follower_with(t0, Vec::new()).0
@@ -340,21 +358,7 @@ fn follower_welcomed_as(t0: Instant, edit: impl FnOnce(&mut Welcome)) -> (Node, 
     let mut n = joining_bob(t0);
     let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
     edit(&mut w);
-    // The leader acks the join (the first message of bob's join-exchange stream to it,
-    // stream 1: stream 0 is the session's) with the welcome.
-    let packets = vec![
-        Packet::Ack(Ack {
-            of: BOB,
-            stream: 1,
-            upto: 1,
-            ranges: Vec::new(),
-        }),
-        Packet::Data {
-            id: MsgId(1),
-            msg: Message::Welcome(w),
-        },
-    ];
-    n.handle_datagram(t0, addr(1), &datagram(LEADER, packets));
+    n.handle_datagram(t0, addr(1), &join_answered(w, 1));
     let out = drain(&mut n);
     assert!(matches!(out.events[0], Event::Joined { .. }));
     // It tells the leader it holds its welcome; the leader acks.

@@ -302,19 +302,7 @@ fn a_newcomer_restarted_before_it_showed_anything_holds_what_it_acked() {
         let mut w = welcome_for_bob(bob_as_written_by_leader(n, 2));
         w.next_seq = Seq(20_001);
         w.pending_from = Seq(20_000);
-        let packets = vec![
-            Packet::Ack(Ack {
-                of: BOB,
-                stream: 1,
-                upto: 1,
-                ranges: Vec::new(),
-            }),
-            Packet::Data {
-                id: MsgId(id),
-                msg: Message::Welcome(w),
-            },
-        ];
-        n.handle_datagram(t0, addr(1), &datagram(LEADER, packets));
+        n.handle_datagram(t0, addr(1), &join_answered(w, id));
         while let Some(w) = n.poll_write() {
             keep(disk, w);
         }
