@@ -25,8 +25,9 @@ pub use membership::{
 };
 pub use signature::SignatureBytes;
 
-/// The protocol version carried in the first byte of every datagram. Version 7's welcome
-/// names the leader's delivery point (`Welcome::pending_from`) (version 6: `Welcomed`,
+/// The protocol version carried in the first byte of every datagram. Version 8's
+/// challenge names the process asked (`Message::Challenge::newcomer`) (version 7: the
+/// welcome names the leader's delivery point, `Welcome::pending_from`; version 6: `Welcomed`,
 /// the members' word that a newcomer has its welcome and follows the leader; version
 /// 5: pre-votes; version 4: the
 /// candidate's log position in election tokens; version 3: each room message's proof of
