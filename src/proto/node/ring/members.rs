@@ -206,6 +206,13 @@ impl Node {
         if !verdicts.is_empty() && self.life.is_member() {
             self.send_reliable(now, m.addr, Message::Members(verdicts), Token::Control);
         }
+        if self.is_leader() && self.life.is_member() {
+            // Away (paused, cut off), it missed what the leader alone may tell: members
+            // let in or moved meanwhile. The leader's table, whose word it takes.
+            for part in self.ring.members.chunks() {
+                self.send_reliable(now, m.addr, Message::Members(part), Token::Control);
+            }
+        }
         if self.leader() == Some(m.id) {
             self.leader_back(now);
         }

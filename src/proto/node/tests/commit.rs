@@ -397,23 +397,6 @@ fn an_ack_counts_again_when_its_member_is_back_online() {
             "two of five hold each"
         );
 
-        let bob_says = |presence, lamport| {
-            let mut b = member(BOB, "bob", 2);
-            b.presence = presence;
-            b.stamp = Stamp {
-                lamport: Lamport(lamport),
-                by: BOB,
-            };
-            let env = Envelope {
-                from: BOB,
-                lamport: Lamport(lamport),
-                packets: vec![Packet::Data {
-                    id: MsgId(900 + lamport),
-                    msg: Message::Members(vec![b]),
-                }],
-            };
-            encode(&env).unwrap()
-        };
         n.handle_datagram(t, addr(2), &bob_says(Presence::Offline, 1000));
         assert!(!n.members().is_online(BOB));
         drain(&mut n);

@@ -101,3 +101,27 @@ fn a_stale_own_entry_in_a_welcome_is_overwritten_and_announced() {
     assert!(me.stamp > stale.stamp && me.presence == Presence::Online);
     told_everyone(&out, &me);
 }
+
+/// A member back online (it was paused, or cut off) is sent the leader's whole table:
+/// it may have missed members let in meanwhile, which only the leader's word adds.
+#[test]
+fn a_member_back_online_is_sent_the_leaders_table() {
+    let t0 = base_time();
+    let mut n = super::commit::leader_of_five(t0);
+    n.handle_datagram(t0, addr(2), &bob_says(Presence::Offline, 1000));
+    assert!(!n.members().is_online(BOB));
+    drain(&mut n);
+    n.handle_datagram(t0, addr(2), &bob_says(Presence::Online, 1001));
+    let out = drain(&mut n);
+    let told: BTreeSet<NodeId> = out
+        .messages_to(addr(2))
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Members(list) => Some(list.iter().map(|m| m.id)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let table: BTreeSet<NodeId> = n.members().entries().map(|m| m.id).collect();
+    assert_eq!(told, table, "bob is told every entry of the leader's table");
+}

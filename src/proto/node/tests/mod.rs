@@ -333,6 +333,25 @@ fn join_answered(w: Welcome, id: u64) -> Vec<u8> {
     datagram(LEADER, packets)
 }
 
+/// Bob's own word about himself (port 2): `presence`, stamped and sent at `lamport`.
+fn bob_says(presence: Presence, lamport: u64) -> Vec<u8> {
+    let mut b = member(BOB, "bob", 2);
+    b.presence = presence;
+    b.stamp = Stamp {
+        lamport: Lamport(lamport),
+        by: BOB,
+    };
+    let env = Envelope {
+        from: BOB,
+        lamport: Lamport(lamport),
+        packets: vec![Packet::Data {
+            id: MsgId(900 + lamport),
+            msg: Message::Members(vec![b]),
+        }],
+    };
+    encode(&env).unwrap()
+}
+
 /// A follower "bob" at port 2 in a room led by alice (port 1), carol at port 3.
 fn follower(t0: Instant) -> Node {
     follower_with(t0, Vec::new()).0
@@ -467,6 +486,7 @@ mod pending;
 mod prevote;
 mod recounts;
 mod rejoin;
+mod relays;
 mod runs;
 mod takeover;
 mod takeover_fetch;
