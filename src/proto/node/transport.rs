@@ -485,6 +485,17 @@ impl Node {
         token: &Token,
     ) {
         let peers: Vec<SocketAddr> = self.ring.members().online_peers().map(|m| m.addr).collect();
+        self.send_encoded_to(now, encoded, token, peers);
+    }
+
+    /// Sends one encoded message reliably to each of `peers`.
+    pub(super) fn send_encoded_to(
+        &mut self,
+        now: Instant,
+        encoded: Result<EncodedMessage, WireError>,
+        token: &Token,
+        peers: Vec<SocketAddr>,
+    ) {
         if peers.is_empty() {
             return;
         }

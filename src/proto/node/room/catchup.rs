@@ -134,8 +134,17 @@ impl Node {
             self.room.fetch_from = None;
             return;
         };
+        let looked = self.room.fetch_mark > Seq(0);
         let progressed = self.room.holdback.next() > self.room.fetch_mark;
         self.room.fetch_mark = self.room.holdback.next();
+        if looked && progressed && self.fed_by_relay() && !self.is_catching_up() {
+            // A learner its relay still feeds (it was shown something since the last
+            // look) is only behind by the relay's delay: look again later.
+            self.ctx
+                .timers
+                .set(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after);
+            return;
+        }
         if !progressed || self.room.fetch_attempts == 0 {
             self.room.fetch_attempts += 1;
         }

@@ -5,6 +5,7 @@
 //! added, a member gone (left, offline, or cut out as dead by the ring) is removed, and a
 //! member that asks to leave is removed before it goes.
 
+use super::relay::MAX_VOTERS;
 use super::*;
 use crate::wire::ConfigChange;
 use std::borrow::Cow;
@@ -164,6 +165,7 @@ impl Node {
             wanted.remove(user);
         }
         let voters = &self.room.voters;
+        let wanted = capped(wanted, voters, &self.ctx.cfg.name);
         // The last voter never goes: the room would have no majority left at all.
         let change = voters
             .iter()
@@ -190,7 +192,25 @@ impl Node {
         };
         let seq = l.sequencer.take_next();
         log_at!(debug, self, "proposing {change:?} as #{seq}");
+        let added = match &change {
+            ConfigChange::Add(user) => Some(user.clone()),
+            ConfigChange::Remove(_) => None,
+        };
         self.propose(now, ChatEntry::config(seq, change));
+        if let Some(user) = added.filter(|_| self.relays_in_use()) {
+            // A learner made a voter gets what waits for a majority, and the commit
+            // point, from now on from the leader (see `relay.rs`).
+            let ids: Vec<NodeId> = self
+                .ring
+                .members()
+                .online_peers()
+                .filter(|m| m.name == user)
+                .map(|m| m.id)
+                .collect();
+            for id in ids {
+                self.member_back(now, id);
+            }
+        }
     }
 
     /// Whether a majority of the configuration after `change` hears this leader: itself,
@@ -276,4 +296,26 @@ impl Node {
             self.send_reliable(now, leader, Message::Leave, Token::Control);
         }
     }
+}
+
+/// The users that should vote, of the `wanted` ones (online, not leaving): all of them
+/// up to [`MAX_VOTERS`]; past it, the voters now first (a configuration changes as little
+/// as it can), then `me` (the leader), then the others by name.
+fn capped(wanted: BTreeSet<String>, voters: &BTreeSet<String>, me: &str) -> BTreeSet<String> {
+    if wanted.len() <= MAX_VOTERS {
+        return wanted;
+    }
+    let mut kept = BTreeSet::new();
+    let order = wanted
+        .iter()
+        .filter(|u| voters.contains(*u))
+        .chain(wanted.iter().filter(|u| *u == me))
+        .chain(wanted.iter());
+    for user in order {
+        if kept.len() == MAX_VOTERS {
+            break;
+        }
+        kept.insert(user.clone());
+    }
+    kept
 }

@@ -109,9 +109,10 @@ impl Node {
         self.leader() == Some(sender)
             || self.room.is_recovering()
             || (self.ring.members().is_online(sender)
-                && self
+                && (self
                     .wanted()
-                    .is_some_and(|(a, b)| a <= seq && seq <= b.max(self.room.fetch_upto)))
+                    .is_some_and(|(a, b)| a <= seq && seq <= b.max(self.room.fetch_upto))
+                    || self.fed_by_relay()))
     }
 
     /// The leader we re-registered with (after a partition) goes on from `next_seq`: if it
@@ -205,11 +206,13 @@ impl Node {
 
     /// Shows every held entry that is committed, in order.
     pub(in crate::proto::node) fn deliver_committed(&mut self, now: Instant) {
-        let mut any = false;
+        let mut shown = Vec::new();
         while let Some(e) = self.room.pop_committed() {
+            shown.push(e.clone());
             self.deliver(now, e);
-            any = true;
         }
+        let any = !shown.is_empty();
+        self.relay(now, shown);
         // Something committed: the room has a majority again.
         if any && self.room.is_waiting() && !self.room.is_recovering() {
             self.room.set_waiting(false);

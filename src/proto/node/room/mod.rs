@@ -17,6 +17,7 @@ mod config;
 mod deliver;
 mod proof;
 mod recovery;
+mod relay;
 mod role;
 mod sequence;
 mod submit;
@@ -29,6 +30,8 @@ pub(super) use catchup::{CATCH_UP_WINDOW, FETCH_CHUNK};
 pub(super) use proof::RUN_MAX;
 use proof::to_run_end;
 pub(super) use proof::{Binding, Staged};
+#[cfg(test)]
+pub(super) use relay::{MAX_VOTERS, RELAY_DEGREE, tree_children};
 use role::{Confirmation, Leadership, Recovery, Role};
 
 /// What a reliable message of the room was for.

@@ -131,7 +131,8 @@ impl Node {
         }
     }
 
-    /// The leader proposes a sequenced message in its term: held, sent to every member,
+    /// The leader proposes a sequenced message in its term: held, sent to every member
+    /// (every voter in a large room, see `relay.rs`),
     /// committed once a majority holds it.
     pub(in crate::proto::node) fn propose(&mut self, now: Instant, mut e: ChatEntry) {
         let Some(l) = self.room.leadership_mut() else {
@@ -151,7 +152,12 @@ impl Node {
         }
         let encoded = EncodedMessage::sequenced(&e);
         e.proof.link = link;
-        self.broadcast_encoded(now, encoded, &token);
+        let peers = self
+            .proposal_peers(&self.room.log_voters())
+            .into_iter()
+            .map(|(_, addr)| addr)
+            .collect();
+        self.send_encoded_to(now, encoded, &token, peers);
         self.hold(e);
         self.advance_commit(now);
     }
@@ -219,6 +225,11 @@ impl Node {
         let Some(addr) = self.ring.members().get(id).map(|m| m.addr) else {
             return;
         };
+        if !self.gets_proposals(id) {
+            // A learner of a large room: its relay feeds it, and what it missed it
+            // fetches (see `relay.rs`).
+            return;
+        }
         let Some(l) = self.room.leadership() else {
             return;
         };
@@ -349,7 +360,12 @@ impl Node {
             return;
         };
         log_at!(debug, self, "committed up to #{upto} in term {term}");
-        let online: Vec<NodeId> = self.ring.members().online_peers().map(|m| m.id).collect();
+        // The members that hold proposals (all of them in a small room; see `relay.rs`).
+        let online: Vec<NodeId> = self
+            .proposal_peers(&self.room.log_voters())
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         self.room.note_commit(term, upto);
         self.deliver_committed(now);
         for m in online {
