@@ -144,7 +144,7 @@ impl Node {
         sender: NodeId,
         signature: &[u8],
     ) {
-        let Some((nonce, n, _)) = self.life.pending_proofs.remove(&sender) else {
+        let Some((nonce, n, asked_at)) = self.life.pending_proofs.remove(&sender) else {
             return;
         };
         let message = proof_message(&nonce, n.id, &n.name);
@@ -183,7 +183,20 @@ impl Node {
             );
             self.life.pending_proofs.insert(sender, (nonce, n, now));
         } else {
-            self.refuse(now, n.addr, Refusal::BadProof);
+            // Only a forger sends a bad proof: an honest newcomer signs with the key its
+            // join names. Refusing would end the real newcomer's join on anyone's word;
+            // the challenge stays open for its answer (and expires as any does).
+            self.transport.note_forged(1);
+            log_at!(
+                info,
+                self,
+                "a proof for {} at {} that does not check: dropped",
+                n.name,
+                n.addr
+            );
+            self.life
+                .pending_proofs
+                .insert(sender, (nonce, n, asked_at));
         }
     }
 

@@ -67,20 +67,44 @@ fn an_impostor_is_refused() {
     assert!(!n.members().is_online(NodeId(66)));
 }
 
-/// A newcomer that claims a key it does not hold cannot sign the challenge.
+/// A newcomer that claims a key it does not hold cannot sign the challenge: its proof
+/// is dropped and counted as forged, and admits nobody. Nor does it end the join of the
+/// node that does hold the key (anyone may send a proof under a newcomer's id): the
+/// challenge stays open, and the right proof admits it.
 #[test]
-fn a_proof_by_another_key_is_refused() {
+fn a_proof_by_another_key_admits_nobody_and_ends_no_join() {
     let t0 = base_time();
     let mut n = leader(t0);
-    let claimed = identity(BOB.0 as u8);
-    let out = join_as(&mut n, t0, (BOB, 2, "bob"), &claimed, &identity(77));
-    assert_eq!(
-        out.messages_to(addr(2)),
-        vec![&Message::JoinRefused {
-            reason: Refusal::BadProof
-        }]
+    let key = identity(BOB.0 as u8);
+    let join = Message::Join {
+        name: "bob".into(),
+        key: key.verifying_key().to_bytes(),
+    };
+    n.handle_outside_datagram(t0, addr(2), &data(BOB, 1, join));
+    let nonce = match drain(&mut n).messages_to(addr(2)).first() {
+        Some(Message::Challenge { nonce, .. }) => *nonce,
+        other => panic!("no challenge: {other:?}"),
+    };
+    let proof_by = |signer: &SigningKey, id: u64| {
+        let signature = signer.sign(&proof_message(&nonce, BOB, "bob")).to_bytes();
+        let proof = Message::Proof {
+            signature: signature.to_vec(),
+        };
+        data(BOB, id, proof)
+    };
+    n.handle_outside_datagram(t0, addr(2), &proof_by(&identity(77), 2));
+    let out = drain(&mut n);
+    let refused = |m: &&Message| matches!(m, Message::JoinRefused { .. });
+    let to_bob = out.messages_to(addr(2));
+    assert!(!to_bob.iter().any(refused), "{to_bob:?}");
+    assert_eq!(n.members().len(), 1, "nobody admitted");
+    assert_eq!(n.stats().forged, 1, "the bad proof is counted");
+    n.handle_outside_datagram(t0, addr(2), &proof_by(&key, 3));
+    drain(&mut n);
+    assert!(
+        n.members().is_online(BOB),
+        "the right proof still admits bob"
     );
-    assert_eq!(n.members().len(), 1);
 }
 
 #[test]
