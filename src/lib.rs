@@ -12,7 +12,9 @@
 //! - [`wire`]: the datagram format (versioned postcard envelope) and size limits.
 //! - [`proto`]: the pure protocol state machine ([`proto::Node`]): reliability layer,
 //!   membership ring, the room log (leader proposals committed by a majority of the
-//!   voting configuration, terms, recovery), direct messages. No I/O, no clocks.
+//!   voting configuration, at most 7 voters, terms, recovery; in larger rooms committed
+//!   entries reach the other members through a relay tree), direct messages. No I/O, no
+//!   clocks.
 //! - [`driver`]: the node task (tokio): one UDP socket, one timer, the command channel,
 //!   the database (written behind by a thread of its own), the guard (every datagram in
 //!   and out goes through it), shutdown. It prints nothing and reads no terminal.
