@@ -207,11 +207,7 @@ impl Node {
             self.send_reliable(now, m.addr, Message::Members(verdicts), Token::Control);
         }
         if self.is_leader() && self.life.is_member() {
-            // Away (paused, cut off), it missed what the leader alone may tell: members
-            // let in or moved meanwhile. The leader's table, whose word it takes.
-            for part in self.ring.members.chunks() {
-                self.send_reliable(now, m.addr, Message::Members(part), Token::Control);
-            }
+            self.send_table_to_returning(now, m.addr);
         }
         if self.leader() == Some(m.id) {
             self.leader_back(now);
@@ -392,6 +388,27 @@ impl Node {
         );
         let m = self.mark_offline(m);
         self.member_gone(now, &m, true);
+    }
+
+    /// The leader, to a member back online at `addr` (paused, cut off): it missed what
+    /// the leader alone may tell, members let in or moved meanwhile, so it is sent the
+    /// leader's table, whose word it takes. The leader's own entry goes first, stamped
+    /// now: a verdict of the leader's death the member made while cut off gives way
+    /// before it takes in the rest, so it passes no such verdict on to the members it
+    /// learns of (a newcomer would take the watcher's word and elect another leader).
+    fn send_table_to_returning(&mut self, now: Instant, addr: SocketAddr) {
+        let Some(mut me) = self.ring.members.get(self.ctx.id).cloned() else {
+            return;
+        };
+        me.stamp = Stamp {
+            lamport: self.ctx.clock.tick(),
+            by: self.ctx.id,
+        };
+        self.ring.members.merge(me.clone());
+        self.send_reliable(now, addr, Message::Members(vec![me]), Token::Control);
+        for part in self.ring.members.chunks() {
+            self.send_reliable(now, addr, Message::Members(part), Token::Control);
+        }
     }
 
     /// Someone (at `reporter`) says this node is offline while it is not: re-announce

@@ -103,7 +103,8 @@ fn a_stale_own_entry_in_a_welcome_is_overwritten_and_announced() {
 }
 
 /// A member back online (it was paused, or cut off) is sent the leader's whole table:
-/// it may have missed members let in meanwhile, which only the leader's word adds.
+/// it may have missed members let in meanwhile, which only the leader's word adds. The
+/// leader's own entry comes first, newly stamped.
 #[test]
 fn a_member_back_online_is_sent_the_leaders_table() {
     let t0 = base_time();
@@ -124,4 +125,17 @@ fn a_member_back_online_is_sent_the_leaders_table() {
         .collect();
     let table: BTreeSet<NodeId> = n.members().entries().map(|m| m.id).collect();
     assert_eq!(told, table, "bob is told every entry of the leader's table");
+    // Alice's own entry first, stamped after bob's word: a verdict of her death bob made
+    // while away gives way before he takes in the rest.
+    let first = out
+        .messages_to(addr(2))
+        .into_iter()
+        .find(|m| matches!(m, Message::Members(_)));
+    match first {
+        Some(Message::Members(list)) => {
+            assert_eq!(list.iter().map(|m| m.id).collect::<Vec<_>>(), vec![LEADER]);
+            assert!(list[0].stamp.lamport > Lamport(1001), "{:?}", list[0].stamp);
+        }
+        other => panic!("alice's own entry comes first: {other:?}"),
+    }
 }
