@@ -185,15 +185,9 @@ impl Node {
         } else {
             // Only a forger sends a bad proof: an honest newcomer signs with the key its
             // join names. Refusing would end the real newcomer's join on anyone's word;
-            // the challenge stays open for its answer (and expires as any does).
-            self.transport.note_forged(1);
-            log_at!(
-                info,
-                self,
-                "a proof for {} at {} that does not check: dropped",
-                n.name,
-                n.addr
-            );
+            // the challenge stays open for its answer (or the newcomer's next join).
+            let why = format!("a join proof for {} that does not check", n.name);
+            self.refuse_forged(now, 1, &why);
             self.life
                 .pending_proofs
                 .insert(sender, (nonce, n, asked_at));

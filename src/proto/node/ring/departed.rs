@@ -175,6 +175,7 @@ impl Node {
         self.ring.asked_about.remove(&id);
         self.ring.probing_for.remove(&id);
         self.ring.table_pushed.remove(&id);
+        self.ring.table_pushed_back.remove(&id);
         Some(m)
     }
 }

@@ -73,10 +73,18 @@ impl Node {
         self.start_election(now);
     }
 
-    /// This node as an election compares it: by what it showed, then by id.
+    /// This node as an election compares it: by what it showed, then by id. A learner of
+    /// a large room (see `room/relay.rs`) stands as having shown nothing, so any voter
+    /// wins over it: its configuration is the committed one only, which may lag the
+    /// voters' by a change, and a take-over counts a majority of it.
     fn as_candidate(&self) -> Candidate {
+        let log = if self.fed_by_relay() {
+            Seq(0)
+        } else {
+            self.room.next()
+        };
         Candidate {
-            log: self.room.next(),
+            log,
             id: self.ctx.id,
         }
     }

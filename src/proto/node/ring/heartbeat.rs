@@ -295,15 +295,13 @@ impl Node {
     }
 
     fn may_push_table(&mut self, to: NodeId, now: Instant) -> bool {
-        let due = self
-            .ring
-            .table_pushed
-            .get(&to)
-            .is_none_or(|t| now.saturating_duration_since(*t) >= TABLE_PUSH_INTERVAL);
-        if due {
-            self.ring.table_pushed.insert(to, now);
-        }
-        due
+        due_once_a_second(&mut self.ring.table_pushed, to, now)
+    }
+
+    /// Whether the leader may send its table to `to`, back online, now (at most once a
+    /// [`TABLE_PUSH_INTERVAL`]: a member's own word takes it offline and back).
+    pub(in crate::proto::node) fn may_push_table_back(&mut self, to: NodeId, now: Instant) -> bool {
+        due_once_a_second(&mut self.ring.table_pushed_back, to, now)
     }
 
     /// A larger epoch heard of, of a round this node took part in.
@@ -325,4 +323,16 @@ impl Node {
     }
 
     // ----- election -----
+}
+
+/// Whether a table push to `to` is due (none in the last [`TABLE_PUSH_INTERVAL`] by
+/// `pushed`); if so, it counts as made now.
+fn due_once_a_second(pushed: &mut BTreeMap<NodeId, Instant>, to: NodeId, now: Instant) -> bool {
+    let due = pushed
+        .get(&to)
+        .is_none_or(|t| now.saturating_duration_since(*t) >= TABLE_PUSH_INTERVAL);
+    if due {
+        pushed.insert(to, now);
+    }
+    due
 }

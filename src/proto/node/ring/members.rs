@@ -206,7 +206,7 @@ impl Node {
         if !verdicts.is_empty() && self.life.is_member() {
             self.send_reliable(now, m.addr, Message::Members(verdicts), Token::Control);
         }
-        if self.is_leader() && self.life.is_member() {
+        if self.is_leader() && self.life.is_member() && self.may_push_table_back(m.id, now) {
             self.send_table_to_returning(now, m.addr);
         }
         if self.leader() == Some(m.id) {

@@ -45,6 +45,9 @@ pub(super) struct Ring {
     detector: Detector,
     /// When the member table was last pushed to each node (anti-entropy rate limit).
     table_pushed: BTreeMap<NodeId, Instant>,
+    /// When the leader last sent its table to each member back online (its own rate
+    /// limit: an anti-entropy push just before must not stand in for it).
+    table_pushed_back: BTreeMap<NodeId, Instant>,
     /// Heartbeat rounds so far.
     beats: u64,
     /// The offline member probed last.
@@ -95,6 +98,7 @@ impl Ring {
             election: Election::default(),
             detector: Ring::fresh_detector(cfg),
             table_pushed: BTreeMap::new(),
+            table_pushed_back: BTreeMap::new(),
             beats: 0,
             last_offline_probe: None,
             strangers_answered: Quiet::new(Duration::from_secs(1), 1024),

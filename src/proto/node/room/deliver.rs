@@ -112,7 +112,7 @@ impl Node {
                 && (self
                     .wanted()
                     .is_some_and(|(a, b)| a <= seq && seq <= b.max(self.room.fetch_upto))
-                    || self.fed_by_relay()))
+                    || self.is_relay_of_mine(sender)))
     }
 
     /// The leader we re-registered with (after a partition) goes on from `next_seq`: if it

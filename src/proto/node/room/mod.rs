@@ -145,6 +145,8 @@ pub(super) struct Room {
     awaits_leader: bool,
     /// Reads of the database for fetches, waiting for the driver.
     reads: VecDeque<crate::proto::disk::ReadRange>,
+    /// The relay tree last worked out (see `relay.rs`).
+    layout: std::sync::Mutex<relay::Layout>,
 }
 
 /// An own run whose first message went to the leader ahead of its seal (see
@@ -195,6 +197,7 @@ impl Room {
             fetch_seen: Seq(0),
             awaits_leader: false,
             reads: VecDeque::new(),
+            layout: Default::default(),
         }
     }
 

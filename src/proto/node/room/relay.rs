@@ -26,12 +26,98 @@ pub(in crate::proto::node) const RELAY_DEGREE: usize = 3;
 /// a pause, a welcome, a skip), and the learners behind it catch up themselves.
 const RELAY_MAX: usize = MAX_HOLDBACK;
 
+/// What a [`Layout`] was worked out for: the table's digest, the leader, the last
+/// configuration entry applied and the last one held, whether this node is a member.
+type LayoutKey = (u64, Option<NodeId>, Seq, Option<Seq>, bool);
+
+/// The relay tree as worked out for one state of the member table, the configuration
+/// and the leader, kept until one of them changes (a learner asks for every entry it
+/// takes whether it comes from its relay).
+#[derive(Debug, Default)]
+pub(in crate::proto::node) struct Layout {
+    /// What it was worked out for.
+    key: Option<LayoutKey>,
+    /// More online members than voters can be: relays are in use.
+    large: bool,
+    /// Whether this node votes in the configuration its log ends with.
+    votes: bool,
+    /// The voters that relay, in node id order (see [`Node::work_out_layout`]).
+    roots: Vec<NodeId>,
+    /// The learners, in node id order.
+    learners: Vec<NodeId>,
+    /// The relay that feeds this node, if it is a learner.
+    parent: Option<NodeId>,
+}
+
 impl Node {
+    /// The relay tree for the current state, worked out again only when it changed.
+    fn layout(&self) -> std::sync::MutexGuard<'_, Layout> {
+        let key = (
+            self.ring.members().digest(),
+            self.leader(),
+            self.room.voters_at,
+            self.room
+                .holdback
+                .held_configs_from(self.room.voters_at.next())
+                .last()
+                .map(|e| e.seq),
+            self.life.is_member(),
+        );
+        // A lock only so that a node may be shared between threads: nothing else holds it
+        // while this runs, and a poisoned one holds a layout as good as any.
+        let mut layout = self.room.layout.lock().unwrap_or_else(|e| e.into_inner());
+        if layout.key != Some(key) {
+            *layout = self.work_out_layout(key);
+        }
+        layout
+    }
+
+    /// Works the relay tree out (see [`Node::layout`]): every online member in node id
+    /// order (this node included) but the leader, which sends proposals, not relays,
+    /// split into the voters that relay (the leader alone while no other voter is
+    /// online) and the learners they feed.
+    fn work_out_layout(&self, key: LayoutKey) -> Layout {
+        let me = self.ctx.id;
+        let members = self.ring.members();
+        let mut ids: Vec<NodeId> = members.online_peers().map(|m| m.id).collect();
+        if self.life.is_member() {
+            ids.push(me);
+        }
+        let voters = self.room.log_voters();
+        let mut layout = Layout {
+            key: Some(key),
+            large: ids.len() > MAX_VOTERS,
+            votes: voters.contains(&self.ctx.cfg.name),
+            ..Layout::default()
+        };
+        let Some(leader) = self.leader().filter(|_| layout.large) else {
+            return layout;
+        };
+        let votes = |id: NodeId| {
+            if id == me {
+                layout.votes
+            } else {
+                members.get(id).is_some_and(|m| voters.contains(&m.name))
+            }
+        };
+        ids.sort_unstable();
+        ids.retain(|id| *id != leader);
+        let (mut roots, learners): (Vec<NodeId>, Vec<NodeId>) =
+            ids.into_iter().partition(|id| votes(*id));
+        if roots.is_empty() {
+            // No voter besides the leader yet (a room forming fast): it feeds them.
+            roots.push(leader);
+        }
+        layout.parent = tree_parent(me, &roots, &learners);
+        layout.roots = roots;
+        layout.learners = learners;
+        layout
+    }
+
     /// Whether the room is larger than its voters can be: then only voters get the
     /// leader's proposals, and learners get committed entries from relays.
     pub(in crate::proto::node) fn relays_in_use(&self) -> bool {
-        let me = usize::from(self.life.is_member());
-        self.ring.members().online_peers().count() + me > MAX_VOTERS
+        self.layout().large
     }
 
     /// The online members the leader sends its proposals and commit notices to: all of
@@ -60,70 +146,77 @@ impl Node {
                 .is_some_and(|m| self.room.log_voters().contains(&m.name))
     }
 
-    /// Whether this node is a learner fed by a relay: a large room, and not a voter of
-    /// the configuration its log ends with.
+    /// Whether this node is a learner fed by a relay: a large room, not a voter of the
+    /// configuration its log ends with, and neither leading nor taking over (a learner
+    /// elected takes nothing it did not ask for).
     pub(in crate::proto::node) fn fed_by_relay(&self) -> bool {
-        self.relays_in_use() && !self.room.log_voters().contains(&self.ctx.cfg.name)
+        let layout = self.layout();
+        layout.large && !layout.votes && !self.is_leader() && !self.room.is_recovering()
     }
 
     /// The learners this node passes committed entries on to (none in a small room).
-    pub(in crate::proto::node) fn relay_children(&self) -> Vec<SocketAddr> {
-        if !self.relays_in_use() {
-            return Vec::new();
-        }
-        let Some(leader) = self.leader() else {
-            return Vec::new();
-        };
-        let voters = self.room.log_voters();
+    fn relay_children(&self) -> Vec<SocketAddr> {
+        let layout = self.layout();
         let members = self.ring.members();
-        let me = self.ctx.id;
-        let name_of = |id: NodeId| {
-            if id == me {
-                Some(self.ctx.cfg.name.as_str())
-            } else {
-                members.get(id).map(|m| m.name.as_str())
-            }
-        };
-        // Every online member in node id order (this node included), split into the
-        // voters that relay and the learners they feed.
-        let mut ids: Vec<NodeId> = members.online_peers().map(|m| m.id).collect();
-        if self.life.is_member() {
-            ids.push(me);
-        }
-        ids.sort_unstable();
-        let (mut roots, mut learners): (Vec<NodeId>, Vec<NodeId>) = ids
-            .into_iter()
-            .partition(|id| name_of(*id).is_some_and(|n| voters.contains(n)));
-        // The leader (a voter, or a learner elected) sends proposals, not relays.
-        roots.retain(|id| *id != leader);
-        learners.retain(|id| *id != leader);
-        if roots.is_empty() {
-            // No voter besides the leader yet (a room forming fast): it feeds them.
-            roots.push(leader);
-        }
-        tree_children(me, &roots, &learners)
+        tree_children(self.ctx.id, &layout.roots, &layout.learners)
             .into_iter()
             .filter_map(|id| members.get(id).map(|m| m.addr))
             .collect()
     }
 
+    /// Whether `sender` is the relay that feeds this learner, as this node sees the tree:
+    /// the only member whose committed copies it takes unasked. (Another member's copy
+    /// would be its word alone for the number an entry has: the seal proves the entry,
+    /// not its place.)
+    pub(in crate::proto::node) fn is_relay_of_mine(&self, sender: NodeId) -> bool {
+        self.fed_by_relay() && self.layout().parent == Some(sender)
+    }
+
     /// Passes entries just shown on to this node's relay children, as committed copies.
+    /// Fillers (configuration changes among them) carry no origin's seal, so a member
+    /// takes one from the leader only: the leader sends those to every learner itself
+    /// (they are rare), and relays pass on the rest.
     pub(in crate::proto::node) fn relay(&mut self, now: Instant, shown: Vec<ChatEntry>) {
-        if shown.is_empty() || shown.len() > RELAY_MAX {
+        if shown.is_empty() || shown.len() > RELAY_MAX || !self.relays_in_use() {
+            return;
+        }
+        let committed = |e: &ChatEntry| ChatEntry {
+            term: COMMITTED_TERM,
+            ..e.clone()
+        };
+        if self.is_leader() {
+            let fillers: Vec<ChatEntry> = shown
+                .iter()
+                .filter(|e| e.is_filler())
+                .map(committed)
+                .collect();
+            if fillers.is_empty() {
+                return;
+            }
+            let voters = self.room.log_voters();
+            let learners: Vec<SocketAddr> = self
+                .ring
+                .members()
+                .online_peers()
+                .filter(|m| !voters.contains(&m.name))
+                .map(|m| m.addr)
+                .collect();
+            for to in learners {
+                for e in &fillers {
+                    self.send_entry(now, to, e.clone());
+                }
+            }
             return;
         }
         let children = self.relay_children();
         if children.is_empty() {
             return;
         }
-        for to in children {
-            for e in &shown {
-                let e = ChatEntry {
-                    term: COMMITTED_TERM,
-                    ..e.clone()
-                };
-                self.send_entry(now, to, e);
-            }
+        let token = Token::Room(RoomToken::Sequenced);
+        for e in shown.iter().filter(|e| !e.is_filler()) {
+            // Encoded once for all the children.
+            let encoded = EncodedMessage::sequenced(&committed(e));
+            self.send_encoded_to(now, encoded, &token, children.clone());
         }
     }
 }
@@ -137,21 +230,31 @@ pub(in crate::proto::node) fn tree_children(
     roots: &[NodeId],
     learners: &[NodeId],
 ) -> Vec<NodeId> {
+    (0..learners.len())
+        .filter(|&i| parent_at(i, roots, learners) == Some(me))
+        .map(|i| learners[i])
+        .collect()
+}
+
+/// The relay tree: the parent of learner `me` (see [`tree_children`]), if it is one.
+pub(in crate::proto::node) fn tree_parent(
+    me: NodeId,
+    roots: &[NodeId],
+    learners: &[NodeId],
+) -> Option<NodeId> {
+    let i = learners.iter().position(|id| *id == me)?;
+    parent_at(i, roots, learners)
+}
+
+/// The parent of the learner at position `i` (see [`tree_children`]).
+fn parent_at(i: usize, roots: &[NodeId], learners: &[NodeId]) -> Option<NodeId> {
     if roots.is_empty() {
-        return Vec::new();
+        return None;
     }
     let first = RELAY_DEGREE * roots.len();
-    let parent = |i: usize| {
-        if i < first {
-            roots[i % roots.len()]
-        } else {
-            learners[(i - first) / RELAY_DEGREE]
-        }
-    };
-    learners
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| parent(i) == me)
-        .map(|(_, id)| *id)
-        .collect()
+    if i < first {
+        Some(roots[i % roots.len()])
+    } else {
+        learners.get((i - first) / RELAY_DEGREE).copied()
+    }
 }

@@ -60,8 +60,9 @@ fn the_relay_tree_feeds_every_learner_once() {
     }
 }
 
-/// A learner takes a committed copy from the member that relays to it, though it knew of
-/// no gap there (a member not fed by a relay takes such a copy only when it asked).
+/// A learner takes a committed copy from the member that relays to it (carol, the first
+/// voter by id), though it knew of no gap there (a member not fed by a relay takes such a
+/// copy only when it asked).
 #[test]
 fn a_learner_takes_what_its_relay_passes_on() {
     let t0 = base_time();
@@ -75,6 +76,27 @@ fn a_learner_takes_what_its_relay_passes_on() {
     n.handle_datagram(t0, addr(3), &data(CAROL, 1, Message::Sequenced(e)));
     let out = drain(&mut n);
     assert_eq!(room_seqs(&out), vec![1], "bob shows carol's relayed #1");
+}
+
+/// A learner takes no copy it did not ask for from a member other than its relay: the
+/// seal proves the entry, not its number, so another member could put a genuine
+/// message at any number (a fork) or repeat one it showed (hiding the next).
+#[test]
+fn a_learner_takes_no_unasked_copy_from_a_member_not_its_relay() {
+    let t0 = base_time();
+    let mut n = bob_in_large_room(t0, &[0, 2, 3, 4, 5, 6, 7]);
+    // m9 (port 9) is a learner like bob; carol relays to bob.
+    let e = ChatEntry {
+        term: COMMITTED_TERM,
+        ..entry(1, CAROL, "carol", 1)
+    };
+    n.handle_datagram(t0, addr(9), &data(NodeId(900), 1, Message::Sequenced(e)));
+    let out = drain(&mut n);
+    assert!(
+        room_seqs(&out).is_empty(),
+        "nothing shown: {:?}",
+        out.events
+    );
 }
 
 /// The same copy, unasked, at a voter of a small room, is not taken: only a learner
@@ -97,8 +119,8 @@ fn a_member_of_a_small_room_takes_no_copy_it_did_not_ask_for() {
 }
 
 /// A voter shows a committed entry from the leader and passes it on, as a committed
-/// copy, to the learners the tree gives it, and to nobody else; the leader relays
-/// nothing.
+/// copy, to the learners the tree gives it, and to nobody else; a filler it does not
+/// pass on.
 #[test]
 fn a_voter_passes_what_it_shows_on_to_its_learners() {
     let t0 = base_time();
@@ -106,9 +128,14 @@ fn a_voter_passes_what_it_shows_on_to_its_learners() {
     let mut n = bob_in_large_room(t0, &[0, 1, 2, 3, 4, 5, 6]);
     let e = entry(1, CAROL, "carol", 1);
     n.handle_datagram(t0, addr(1), &data(LEADER, 2, Message::Sequenced(e)));
-    n.handle_datagram(t0, addr(1), &data(LEADER, 3, commit(1)));
+    // A filler (as a take-over leaves): shown, not passed on (a member takes one from the
+    // leader only, which sends it to every learner itself).
+    let filler = ChatEntry::filler(Seq(2));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 3, Message::Sequenced(filler)));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 4, commit(2)));
     let out = drain(&mut n);
     assert_eq!(room_seqs(&out), vec![1]);
+    assert_eq!(n.room.next(), Seq(3), "the filler is taken in too");
     // Roots by id: bob (200), carol, m4..m7; learners m8..m11: bob feeds the first and
     // (six roots) no other.
     let roots: Vec<NodeId> = [200, 300, 400, 500, 600, 700].map(NodeId).to_vec();
