@@ -26,6 +26,17 @@ fn bob_in_large_room(t0: Instant, voting: &[usize]) -> Node {
     n
 }
 
+/// What `n` shows when `from` (id, port) sends it, unasked, a committed copy of carol's
+/// message #1: the numbers shown.
+fn shows_unasked_copy(n: &mut Node, t0: Instant, (id, port): (NodeId, u16)) -> Vec<u64> {
+    let e = ChatEntry {
+        term: COMMITTED_TERM,
+        ..entry(1, CAROL, "carol", 1)
+    };
+    n.handle_datagram(t0, addr(port), &data(id, 1, Message::Sequenced(e)));
+    room_seqs(&drain(n))
+}
+
 /// Every learner has exactly one parent, no relay feeds more than [`RELAY_DEGREE`], and
 /// a learner's parent is a root or a learner laid out before it (no cycle); the tree is
 /// at most a few hops deep even for a room of hundreds.
@@ -69,13 +80,8 @@ fn a_learner_takes_what_its_relay_passes_on() {
     // Bob (position 1) does not vote: alice, carol, m4..m8 do.
     let mut n = bob_in_large_room(t0, &[0, 2, 3, 4, 5, 6, 7]);
     assert_eq!(n.voters().len(), MAX_VOTERS);
-    let e = ChatEntry {
-        term: COMMITTED_TERM,
-        ..entry(1, CAROL, "carol", 1)
-    };
-    n.handle_datagram(t0, addr(3), &data(CAROL, 1, Message::Sequenced(e)));
-    let out = drain(&mut n);
-    assert_eq!(room_seqs(&out), vec![1], "bob shows carol's relayed #1");
+    let shown = shows_unasked_copy(&mut n, t0, (CAROL, 3));
+    assert_eq!(shown, vec![1], "bob shows carol's relayed #1");
 }
 
 /// A learner takes no copy it did not ask for from a member other than its relay: the
@@ -86,17 +92,8 @@ fn a_learner_takes_no_unasked_copy_from_a_member_not_its_relay() {
     let t0 = base_time();
     let mut n = bob_in_large_room(t0, &[0, 2, 3, 4, 5, 6, 7]);
     // m9 (port 9) is a learner like bob; carol relays to bob.
-    let e = ChatEntry {
-        term: COMMITTED_TERM,
-        ..entry(1, CAROL, "carol", 1)
-    };
-    n.handle_datagram(t0, addr(9), &data(NodeId(900), 1, Message::Sequenced(e)));
-    let out = drain(&mut n);
-    assert!(
-        room_seqs(&out).is_empty(),
-        "nothing shown: {:?}",
-        out.events
-    );
+    let shown = shows_unasked_copy(&mut n, t0, (NodeId(900), 9));
+    assert!(shown.is_empty(), "nothing shown: {shown:?}");
 }
 
 /// The same copy, unasked, at a voter of a small room, is not taken: only a learner
@@ -105,17 +102,8 @@ fn a_learner_takes_no_unasked_copy_from_a_member_not_its_relay() {
 fn a_member_of_a_small_room_takes_no_copy_it_did_not_ask_for() {
     let t0 = base_time();
     let mut n = follower(t0);
-    let e = ChatEntry {
-        term: COMMITTED_TERM,
-        ..entry(1, CAROL, "carol", 1)
-    };
-    n.handle_datagram(t0, addr(3), &data(CAROL, 1, Message::Sequenced(e)));
-    let out = drain(&mut n);
-    assert!(
-        room_seqs(&out).is_empty(),
-        "nothing shown: {:?}",
-        out.events
-    );
+    let shown = shows_unasked_copy(&mut n, t0, (CAROL, 3));
+    assert!(shown.is_empty(), "nothing shown: {shown:?}");
 }
 
 /// A voter shows a committed entry from the leader and passes it on, as a committed
