@@ -263,8 +263,9 @@ fn the_leader_sends_to_the_voters_only() {
 }
 
 /// A learner's configuration is the committed one only, which may lag the voters' by a
-/// change, so a voter wins the election after the leader dies: rooms of 9 to 14 on a
-/// lossless LAN, the leader crashed, the new leader checked.
+/// change, so a voter wins the election after the leader dies: rooms of 8 to 14 (in a
+/// room of 8 the survivors are 7, a small room: the learner still stands as having shown
+/// nothing), a few messages, the leader crashed, the new leader checked.
 #[test]
 fn a_voter_wins_the_election_in_a_large_room() {
     for_sims(
@@ -272,8 +273,14 @@ fn a_voter_wins_the_election_in_a_large_room() {
         20,
         |sim, seed| {
             let mut rng = StdRng::seed_from_u64(seed ^ 0x5E1EC7);
-            let n = rng.random_range(9..=14);
+            let n = rng.random_range(8..=14);
             let names = form_large_room(sim, &mut rng, n)?;
+            for k in 0..5 {
+                let from = sim.live()[k % n];
+                sim.send_all(from, format!("m{k}"));
+                sim.run_for(Duration::from_millis(50));
+            }
+            sim.run_for(Duration::from_secs(2));
             let leader = sim.leader().ok_or("no leader")?;
             let (voters, _) = voters_and_learners(sim, &names)?;
             sim.crash(leader);

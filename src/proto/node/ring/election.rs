@@ -61,6 +61,12 @@ impl Node {
         self.ctx.out.event(Event::LeaderChanged { name });
         if epoch.leader != self.ctx.id {
             self.resubmit(now);
+            // Our table's digest, to the new leader: members it let in before we followed
+            // it were its word, not our leader's, then; where the tables differ it sends
+            // its own (see `on_heartbeat`), whose word we now take.
+            if let Some(addr) = self.leader_addr() {
+                self.send_heartbeat(addr, true);
+            }
         }
     }
 
@@ -73,12 +79,13 @@ impl Node {
         self.start_election(now);
     }
 
-    /// This node as an election compares it: by what it showed, then by id. A learner of
-    /// a large room (see `room/relay.rs`) stands as having shown nothing, so any voter
-    /// wins over it: its configuration is the committed one only, which may lag the
-    /// voters' by a change, and a take-over counts a majority of it.
+    /// This node as an election compares it: by what it showed, then by id. A node that
+    /// does not vote in the configuration its log ends with (a learner of a large room,
+    /// see `room/relay.rs`, or a newcomer not yet added) stands as having shown nothing,
+    /// so any voter wins over it: a learner's configuration is the committed one only,
+    /// which may lag the voters' by a change, and a take-over counts a majority of it.
     fn as_candidate(&self) -> Candidate {
-        let log = if self.fed_by_relay() {
+        let log = if !self.room.log_voters().contains(&self.ctx.cfg.name) {
             Seq(0)
         } else {
             self.room.next()

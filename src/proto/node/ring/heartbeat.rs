@@ -267,7 +267,7 @@ impl Node {
                 self.seek_leader(now, epoch.leader);
             }
         }
-        if hb.epoch == self.ring.epoch && self.room.heard_high(hb.delivered) && !self.is_leader() {
+        if hb.epoch == self.ring.epoch && !self.is_leader() && self.room.heard_high(hb.delivered) {
             self.ctx
                 .timers
                 .set_if_unset(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after);

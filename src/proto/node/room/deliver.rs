@@ -106,6 +106,11 @@ impl Node {
     /// asked about (a new leader may have joined after what we miss), or lie in the
     /// window a catch-up asked for (a later chunk may come before an earlier one).
     pub(in crate::proto::node) fn accepts_sequenced(&self, sender: NodeId, seq: Seq) -> bool {
+        if self.is_leader() && !self.room.is_recovering() {
+            // The leader numbers the log: another member's word for a number (a copy
+            // in a window a heartbeat claimed) would replace what it proposed there.
+            return sender == self.ctx.id;
+        }
         self.leader() == Some(sender)
             || self.room.is_recovering()
             || (self.ring.members().is_online(sender)

@@ -172,10 +172,41 @@ impl Node {
         self.fed_by_relay() && self.layout().parent == Some(sender)
     }
 
+    /// The leader sends the fillers among `shown` to every learner: every online member
+    /// that was not a voter before them or is not one after (one added by them, or by a
+    /// change proposed as they were shown, gets no proposal of them).
+    fn send_fillers_to_learners(&mut self, now: Instant, shown: &[ChatEntry]) {
+        let fillers: Vec<ChatEntry> = shown
+            .iter()
+            .filter(|e| e.is_filler())
+            .map(|e| ChatEntry {
+                term: COMMITTED_TERM,
+                ..e.clone()
+            })
+            .collect();
+        if fillers.is_empty() {
+            return;
+        }
+        let after = self.room.log_voters();
+        let learners: Vec<SocketAddr> = self
+            .ring
+            .members()
+            .online_peers()
+            .filter(|m| !after.contains(&m.name) || !self.room.voters().contains(&m.name))
+            .map(|m| m.addr)
+            .collect();
+        for to in learners {
+            for e in &fillers {
+                self.send_entry(now, to, e.clone());
+            }
+        }
+    }
+
     /// Passes entries just shown on to this node's relay children, as committed copies.
     /// Fillers (configuration changes among them) carry no origin's seal, so a member
     /// takes one from the leader only: the leader sends those to every learner itself
-    /// (they are rare), and relays pass on the rest.
+    /// (they are rare), and relays pass on the rest; the leader too, to the learners it
+    /// feeds while no other voter is online.
     pub(in crate::proto::node) fn relay(&mut self, now: Instant, shown: Vec<ChatEntry>) {
         if shown.is_empty() || shown.len() > RELAY_MAX || !self.relays_in_use() {
             return;
@@ -185,28 +216,7 @@ impl Node {
             ..e.clone()
         };
         if self.is_leader() {
-            let fillers: Vec<ChatEntry> = shown
-                .iter()
-                .filter(|e| e.is_filler())
-                .map(committed)
-                .collect();
-            if fillers.is_empty() {
-                return;
-            }
-            let voters = self.room.log_voters();
-            let learners: Vec<SocketAddr> = self
-                .ring
-                .members()
-                .online_peers()
-                .filter(|m| !voters.contains(&m.name))
-                .map(|m| m.addr)
-                .collect();
-            for to in learners {
-                for e in &fillers {
-                    self.send_entry(now, to, e.clone());
-                }
-            }
-            return;
+            self.send_fillers_to_learners(now, &shown);
         }
         let children = self.relay_children();
         if children.is_empty() {

@@ -487,6 +487,7 @@ mod prevote;
 mod recounts;
 mod rejoin;
 mod relays;
+mod relays_leader;
 mod runs;
 mod takeover;
 mod takeover_fetch;
