@@ -6,8 +6,8 @@
 //! each, and those learners to [`RELAY_DEGREE`] more each, a tree laid out by node id.
 //!
 //! A relayed entry is a committed copy, as a fetch answer is, and is proved against its
-//! origin's seal like any other; a learner takes committed copies from any online
-//! member. Acks are hop by hop. A relay that dies or falls behind shows as a gap, which
+//! origin's seal like any other; a learner takes one unasked only from the relay its
+//! own view of the tree gives it (the seal proves a message, not its number). Acks are hop by hop. A relay that dies or falls behind shows as a gap, which
 //! the learner repairs by fetching, as any member does (from the leader first).
 //!
 //! A room of at most [`MAX_VOTERS`] online members works as before: every member votes
