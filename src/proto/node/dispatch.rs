@@ -137,7 +137,7 @@ impl Node {
             }
             Message::JoinForward(newcomer) => self.on_join_forward(now, newcomer),
             Message::Challenge { nonce, newcomer } => self.on_challenge(now, from, nonce, newcomer),
-            Message::Proof { signature } => self.on_proof(now, sender, &signature),
+            Message::Proof { signature } => self.on_proof(now, from, sender, &signature),
             Message::Welcome(w) => self.on_welcome(now, sender, w),
             Message::JoinRefused { reason } => self.on_join_refused(now, reason),
             Message::Members(list) => {

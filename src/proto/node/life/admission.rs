@@ -4,7 +4,7 @@
 use super::*;
 
 /// Newcomers the leader waits on for an identity proof, at most (the oldest is dropped).
-const MAX_PENDING_PROOFS: usize = 256;
+pub(super) const MAX_PENDING_PROOFS: usize = 256;
 
 impl Node {
     /// A newcomer asked us to let it in: check it if we lead, else pass it to the leader.
@@ -101,6 +101,12 @@ impl Node {
         // challenge both times, so whichever proof arrives verifies.
         let nonce: [u8; 16] = match self.life.pending_proofs.get(&n.id) {
             Some((nonce, old, _)) if old.key == n.key && old.name == n.name => *nonce,
+            Some((_, old, at)) if now.saturating_duration_since(*at) < CHALLENGE_HELD_FOR => {
+                // Another identity under an id just challenged: ids are random, so this
+                // is not the newcomer. Its challenge stays open for its answer.
+                let why = format!("a join under {}'s node id by another identity", old.name);
+                return self.refuse_forged(now, 1, &why);
+            }
             _ => self.life.rng.random(),
         };
         if self.life.pending_proofs.len() >= MAX_PENDING_PROOFS
@@ -141,9 +147,19 @@ impl Node {
     pub(in crate::proto::node) fn on_proof(
         &mut self,
         now: Instant,
+        from: SocketAddr,
         sender: NodeId,
         signature: &[u8],
     ) {
+        let Some((_, n, _)) = self.life.pending_proofs.get(&sender) else {
+            return;
+        };
+        if from != n.addr && !self.life.proofs_elsewhere.due(sender, now) {
+            // Not from where the challenge went: a forger's, checked only now and then
+            // so that proofs from anywhere cannot cost a signature check each.
+            let why = format!("a join proof for {} from {from}, unchecked", n.name);
+            return self.refuse_forged(now, 1, &why);
+        }
         let Some((nonce, n, asked_at)) = self.life.pending_proofs.remove(&sender) else {
             return;
         };

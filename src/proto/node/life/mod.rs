@@ -24,6 +24,15 @@ const REG_KEEPS_TRYING: Duration = Duration::from_secs(10);
 /// typed: with many members gone quiet, the user hears of it within a round or so.
 const REG_PATIENCE: Duration = Duration::from_secs(30);
 
+/// How often a proof for one challenge from another address than the one challenged is
+/// checked, at most: the newcomer answers from its own, so only a forger's (a signature
+/// check each) are bounded.
+const PROOF_ELSEWHERE_EVERY: Duration = Duration::from_millis(250);
+
+/// How long a challenge stays the newcomer's: within it, a join under the same node id
+/// with another identity (only a forger's: ids are random) does not replace it.
+const CHALLENGE_HELD_FOR: Duration = Duration::from_secs(10);
+
 /// Where the node is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -72,6 +81,9 @@ pub(super) struct Lifecycle {
     rng: StdRng,
     /// Newcomers asked to prove their identity (the leader's side): nonce, who, when.
     pending_proofs: BTreeMap<NodeId, ([u8; 16], Newcomer, Instant)>,
+    /// Proofs checked from another address than the challenged one, per challenge: at
+    /// most one each [`PROOF_ELSEWHERE_EVERY`] (the leader's side).
+    proofs_elsewhere: Quiet<NodeId>,
     /// Joins per source address and for the room, per second (the leader's side).
     join_limits: JoinLimiter,
     /// Whether the current leave ends offline (`dereg`) rather than in exit.
@@ -123,6 +135,7 @@ impl Lifecycle {
             identity: SigningKey::from_bytes(&cfg.identity),
             rng: StdRng::seed_from_u64(cfg.rng_seed),
             pending_proofs: BTreeMap::new(),
+            proofs_elsewhere: Quiet::new(PROOF_ELSEWHERE_EVERY, admission::MAX_PENDING_PROOFS),
             join_limits: JoinLimiter::default(),
             going_offline: false,
             reg_after_leave: None,

@@ -176,6 +176,7 @@ impl Node {
         self.ring.probing_for.remove(&id);
         self.ring.table_pushed.remove(&id);
         self.ring.table_pushed_back.remove(&id);
+        self.ring.table_owed.remove(&id);
         Some(m)
     }
 }

@@ -100,6 +100,7 @@ impl Node {
         self.replicate_lost(now);
         self.reconcile_voters(now);
         self.check_quorum(now);
+        self.push_owed_tables(now);
         if self.room.is_confirming() {
             self.maybe_confirmed(now, None);
             if self.ring.beats.is_multiple_of(CONFIRM_ASK_ROUNDS) {

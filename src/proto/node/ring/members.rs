@@ -206,8 +206,14 @@ impl Node {
         if !verdicts.is_empty() && self.life.is_member() {
             self.send_reliable(now, m.addr, Message::Members(verdicts), Token::Control);
         }
-        if self.is_leader() && self.life.is_member() && self.may_push_table_back(m.id, now) {
-            self.send_table_to_returning(now, m.addr);
+        if self.is_leader() && self.life.is_member() {
+            if self.may_push_table_back(m.id, now) {
+                self.send_table_to_returning(now, m.addr);
+            } else {
+                // Back again within the limit: it may have missed a newcomer since the
+                // last push, so one is owed, sent at a heartbeat once the limit allows.
+                self.ring.table_owed.insert(m.id);
+            }
         }
         if self.leader() == Some(m.id) {
             self.leader_back(now);
@@ -388,6 +394,34 @@ impl Node {
         );
         let m = self.mark_offline(m);
         self.member_gone(now, &m, true);
+    }
+
+    /// The leader sends the tables it owes members back online (see
+    /// [`Node::member_came_online`]) once its limit allows; a member gone offline again,
+    /// or gone, or a node no longer leading, is owed none.
+    pub(in crate::proto::node) fn push_owed_tables(&mut self, now: Instant) {
+        if self.ring.table_owed.is_empty() {
+            return;
+        }
+        if !self.is_leader() || !self.life.is_member() {
+            return self.ring.table_owed.clear();
+        }
+        let owed: Vec<NodeId> = self.ring.table_owed.iter().copied().collect();
+        for id in owed {
+            let online = self
+                .ring
+                .members
+                .get(id)
+                .filter(|m| m.presence == Presence::Online);
+            let Some(addr) = online.map(|m| m.addr) else {
+                self.ring.table_owed.remove(&id);
+                continue;
+            };
+            if self.may_push_table_back(id, now) {
+                self.ring.table_owed.remove(&id);
+                self.send_table_to_returning(now, addr);
+            }
+        }
     }
 
     /// The leader, to a member back online at `addr` (paused, cut off): it missed what

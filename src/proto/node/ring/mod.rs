@@ -48,6 +48,8 @@ pub(super) struct Ring {
     /// When the leader last sent its table to each member back online (its own rate
     /// limit: an anti-entropy push just before must not stand in for it).
     table_pushed_back: BTreeMap<NodeId, Instant>,
+    /// Members back online again within that limit, owed the leader's table.
+    table_owed: BTreeSet<NodeId>,
     /// Heartbeat rounds so far.
     beats: u64,
     /// The offline member probed last.
@@ -99,6 +101,7 @@ impl Ring {
             detector: Ring::fresh_detector(cfg),
             table_pushed: BTreeMap::new(),
             table_pushed_back: BTreeMap::new(),
+            table_owed: BTreeSet::new(),
             beats: 0,
             last_offline_probe: None,
             strangers_answered: Quiet::new(Duration::from_secs(1), 1024),

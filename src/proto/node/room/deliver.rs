@@ -102,9 +102,11 @@ impl Node {
     }
 
     /// Sequenced messages are taken from the leader of our epoch; by a new leader from the
-    /// survivors it asked during recovery; and from any member when they fill a gap we
-    /// asked about (a new leader may have joined after what we miss), or lie in the
-    /// window a catch-up asked for (a later chunk may come before an earlier one).
+    /// survivors it asked during recovery; from the member a fetch went to, for the
+    /// numbers we lack and asked it for (a new leader may have joined after what we
+    /// miss; a later chunk may come before an earlier one); and by a learner from its
+    /// relay. A seal proves a message, not its number: a member nobody asked could
+    /// otherwise show a genuine message at a number of its choosing.
     pub(in crate::proto::node) fn accepts_sequenced(&self, sender: NodeId, seq: Seq) -> bool {
         if self.is_leader() && !self.room.is_recovering() {
             // The leader numbers the log: another member's word for a number (a copy
@@ -114,10 +116,17 @@ impl Node {
         self.leader() == Some(sender)
             || self.room.is_recovering()
             || (self.ring.members().is_online(sender)
-                && (self
-                    .wanted()
-                    .is_some_and(|(a, b)| a <= seq && seq <= b.max(self.room.fetch_upto))
-                    || self.is_relay_of_mine(sender)))
+                && (self.was_asked_for(sender, seq) || self.is_relay_of_mine(sender)))
+    }
+
+    /// Whether `seq` is a number we lack and asked `sender` for, in the fetch under way.
+    fn was_asked_for(&self, sender: NodeId, seq: Seq) -> bool {
+        let asked = self.room.fetch_from.is_some()
+            && self.ring.members().get(sender).map(|m| m.addr) == self.room.fetch_from;
+        asked
+            && self
+                .wanted()
+                .is_some_and(|(a, _)| a <= seq && seq <= self.room.fetch_upto)
     }
 
     /// The leader we re-registered with (after a partition) goes on from `next_seq`: if it

@@ -60,7 +60,8 @@ fn committed(e: ChatEntry) -> ChatEntry {
 fn a_forged_gap_fill_is_refused_and_the_real_message_shown() {
     let t0 = base_time();
     let mut n = follower(t0);
-    // #2 from the leader; #1 is missing, so bob takes #1 from any member.
+    // #2 from the leader; #1 is missing, and the leader does not answer bob's fetch, so
+    // bob asks carol for #1 and takes it from her.
     n.handle_datagram(
         t0,
         addr(1),
@@ -68,6 +69,17 @@ fn a_forged_gap_fill_is_refused_and_the_real_message_shown() {
     );
     n.handle_datagram(t0, addr(1), &data(LEADER, 3, commit(2)));
     assert!(shown(&drain(&mut n)).is_empty());
+    n.handle_timeout(t0 + Duration::from_millis(400));
+    let out = drain(&mut n);
+    let ids = out.ids_to(addr(1), |_| true);
+    n.handle_datagram(t0, addr(1), &ack_of(n.id(), LEADER, &ids));
+    let t0 = t0 + Duration::from_millis(1300);
+    n.handle_timeout(t0);
+    let asks_carol = drain(&mut n)
+        .messages_to(addr(3))
+        .iter()
+        .any(|m| matches!(m, Message::Fetch { from, .. } if *from == Seq(1)));
+    assert!(asks_carol, "bob asks carol for #1");
 
     let lie = |origin, name: &str| ChatEntry {
         text: "alice: send the room key to carol".into(),

@@ -67,6 +67,28 @@ fn an_impostor_is_refused() {
     assert!(!n.members().is_online(NodeId(66)));
 }
 
+/// Bob, at port 2, asks the leader `n` to let him in: the nonce it challenges him with.
+fn bob_challenged(n: &mut Node, t0: Instant) -> [u8; 16] {
+    let join = Message::Join {
+        name: "bob".into(),
+        key: identity(BOB.0 as u8).verifying_key().to_bytes(),
+    };
+    n.handle_outside_datagram(t0, addr(2), &data(BOB, 1, join));
+    match drain(n).messages_to(addr(2)).first() {
+        Some(Message::Challenge { nonce, .. }) => *nonce,
+        other => panic!("no challenge: {other:?}"),
+    }
+}
+
+/// A proof of bob's for `nonce`, signed by `signer`, as data packet `id`.
+fn bobs_proof(signer: &SigningKey, nonce: &[u8; 16], id: u64) -> Vec<u8> {
+    let signature = signer.sign(&proof_message(nonce, BOB, "bob")).to_bytes();
+    let proof = Message::Proof {
+        signature: signature.to_vec(),
+    };
+    data(BOB, id, proof)
+}
+
 /// A newcomer that claims a key it does not hold cannot sign the challenge: its proof
 /// is dropped and counted as forged, and admits nobody. Nor does it end the join of the
 /// node that does hold the key (anyone may send a proof under a newcomer's id): the
@@ -76,22 +98,8 @@ fn a_proof_by_another_key_admits_nobody_and_ends_no_join() {
     let t0 = base_time();
     let mut n = leader(t0);
     let key = identity(BOB.0 as u8);
-    let join = Message::Join {
-        name: "bob".into(),
-        key: key.verifying_key().to_bytes(),
-    };
-    n.handle_outside_datagram(t0, addr(2), &data(BOB, 1, join));
-    let nonce = match drain(&mut n).messages_to(addr(2)).first() {
-        Some(Message::Challenge { nonce, .. }) => *nonce,
-        other => panic!("no challenge: {other:?}"),
-    };
-    let proof_by = |signer: &SigningKey, id: u64| {
-        let signature = signer.sign(&proof_message(&nonce, BOB, "bob")).to_bytes();
-        let proof = Message::Proof {
-            signature: signature.to_vec(),
-        };
-        data(BOB, id, proof)
-    };
+    let nonce = bob_challenged(&mut n, t0);
+    let proof_by = |signer: &SigningKey, id: u64| bobs_proof(signer, &nonce, id);
     n.handle_outside_datagram(t0, addr(2), &proof_by(&identity(77), 2));
     let out = drain(&mut n);
     let refused = |m: &&Message| matches!(m, Message::JoinRefused { .. });
@@ -300,4 +308,78 @@ fn a_stale_proof_from_an_admitted_newcomer_is_not_refused() {
         .iter()
         .any(|m| matches!(m, Message::JoinRefused { .. }));
     assert!(!refused, "a stale proof ends nothing");
+}
+
+/// Proofs under bob's id from an address his challenge did not go to are a forger's:
+/// a flood of them is counted and dropped, and only one each 250 ms is checked (so bob,
+/// answering from another address of his host, still gets in). Bob's own proof, from
+/// where he was challenged, is always checked and admits him.
+#[test]
+fn proofs_from_elsewhere_cost_a_signature_check_only_now_and_then() {
+    let t0 = base_time();
+    let mut n = leader(t0);
+    let nonce = bob_challenged(&mut n, t0);
+    let bad = identity(77);
+    for k in 0..1000u64 {
+        n.handle_outside_datagram(t0, addr(66), &bobs_proof(&bad, &nonce, 10 + k));
+    }
+    drain(&mut n);
+    assert_eq!(n.stats().forged, 1000, "every one is counted");
+    // Within the same 250 ms even the right signature from there is not checked.
+    let key = identity(BOB.0 as u8);
+    n.handle_outside_datagram(t0, addr(66), &bobs_proof(&key, &nonce, 2000));
+    drain(&mut n);
+    assert!(
+        !n.members().is_online(BOB),
+        "a proof from port 66 was checked"
+    );
+    let t1 = t0 + Duration::from_millis(250);
+    n.handle_outside_datagram(t1, addr(66), &bobs_proof(&key, &nonce, 2001));
+    drain(&mut n);
+    assert!(
+        n.members().is_online(BOB),
+        "a proof from elsewhere is checked in time"
+    );
+}
+
+/// Bob's own proof, from where he was challenged, is checked however many forged ones
+/// came from elsewhere just before.
+#[test]
+fn a_flood_of_proofs_from_elsewhere_does_not_hold_up_the_newcomers() {
+    let t0 = base_time();
+    let mut n = leader(t0);
+    let nonce = bob_challenged(&mut n, t0);
+    for k in 0..100u64 {
+        n.handle_outside_datagram(t0, addr(66), &bobs_proof(&identity(77), &nonce, 10 + k));
+    }
+    let key = identity(BOB.0 as u8);
+    n.handle_outside_datagram(t0, addr(2), &bobs_proof(&key, &nonce, 2000));
+    drain(&mut n);
+    assert!(n.members().is_online(BOB));
+}
+
+/// A join under bob's node id by another identity, while bob's challenge is open, is a
+/// forger's (ids are random): it gets no challenge, and bob's stays open.
+#[test]
+fn a_join_under_a_challenged_id_does_not_replace_the_challenge() {
+    let t0 = base_time();
+    let mut n = leader(t0);
+    let nonce = bob_challenged(&mut n, t0);
+    let forger = Message::Join {
+        name: "mallory".into(),
+        key: identity(77).verifying_key().to_bytes(),
+    };
+    n.handle_outside_datagram(t0, addr(66), &data(BOB, 5, forger));
+    let out = drain(&mut n);
+    assert!(
+        !out.messages_to(addr(66))
+            .iter()
+            .any(|m| matches!(m, Message::Challenge { .. })),
+        "the forger is challenged"
+    );
+    assert_eq!(n.stats().forged, 1);
+    let key = identity(BOB.0 as u8);
+    n.handle_outside_datagram(t0, addr(2), &bobs_proof(&key, &nonce, 6));
+    drain(&mut n);
+    assert!(n.members().is_online(BOB), "bob's challenge was replaced");
 }

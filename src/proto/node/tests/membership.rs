@@ -139,3 +139,48 @@ fn a_member_back_online_is_sent_the_leaders_table() {
         other => panic!("alice's own entry comes first: {other:?}"),
     }
 }
+
+/// The members' ids `out` told `to` of in tables.
+fn told_of(out: &Out, to: SocketAddr) -> BTreeSet<NodeId> {
+    out.messages_to(to)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Members(list) => Some(list.iter().map(|m| m.id).collect::<Vec<_>>()),
+            _ => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Bob back online twice within the push limit, frank let in while he was away the
+/// second time: the second table is not skipped but owed, and sent once the limit
+/// allows, so bob learns of frank (only the leader's word adds a member).
+#[test]
+fn a_member_back_twice_within_the_limit_is_still_told_of_a_newcomer() {
+    let t0 = base_time();
+    let mut n = super::commit::leader_of_five(t0);
+    n.handle_datagram(t0, addr(2), &bob_says(Presence::Offline, 1000));
+    n.handle_datagram(t0, addr(2), &bob_says(Presence::Online, 1001));
+    drain(&mut n);
+    let t1 = t0 + Duration::from_millis(200);
+    n.handle_datagram(t1, addr(2), &bob_says(Presence::Offline, 1002));
+    drain(&mut n);
+    let frank = NodeId(600);
+    let key = identity(frank.0 as u8);
+    join_as(&mut n, t1, (frank, 6, "frank"), &key, &key);
+    assert!(n.members().is_online(frank));
+    let t2 = t0 + Duration::from_millis(600);
+    n.handle_datagram(t2, addr(2), &bob_says(Presence::Online, 1003));
+    let mut told = told_of(&drain(&mut n), addr(2));
+    // Heartbeat rounds until a second past the first push.
+    let mut t = t2;
+    while t < t0 + Duration::from_millis(1500) {
+        t += Duration::from_millis(100);
+        n.handle_timeout(t);
+        told.extend(told_of(&drain(&mut n), addr(2)));
+    }
+    assert!(
+        told.contains(&frank),
+        "bob is never told of frank: {told:?}"
+    );
+}

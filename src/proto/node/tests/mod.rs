@@ -482,6 +482,7 @@ mod heartbeats;
 mod hostile;
 mod joining;
 mod membership;
+mod numbers;
 mod pending;
 mod prevote;
 mod recounts;

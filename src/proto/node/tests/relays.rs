@@ -15,7 +15,7 @@ fn more_members(last: u16) -> Vec<Member> {
 /// Bob welcomed into a room of alice, bob, carol and m4..=m11 (11 members), where the
 /// members at positions `voting` of the welcome's table vote (alice is 0, bob 1, carol 2,
 /// m4 3, ...).
-fn bob_in_large_room(t0: Instant, voting: &[usize]) -> Node {
+pub(super) fn bob_in_large_room(t0: Instant, voting: &[usize]) -> Node {
     let (n, _) = follower_welcomed_as(t0, |w| {
         w.members.extend(more_members(11));
         w.voting = vec![0; w.members.len().div_ceil(8)];

@@ -1,0 +1,113 @@
+//! A seal proves who wrote a message, not the number it is shown at: a member takes a
+//! committed copy only from the leader, from the member it asked for that number, or, as
+//! a learner, from its own relay. A heartbeat's claim that the room showed more, or a
+//! filler ahead of a gap, makes a member ask; it does not let anyone answer.
+
+use super::relays::bob_in_large_room;
+use super::*;
+use crate::proto::node::room::COMMITTED_TERM;
+use crate::wire::Heartbeat;
+
+/// `from` (id, port) says in a heartbeat that the room showed up to #5.
+fn claims_five(n: &mut Node, t0: Instant, (id, port): (NodeId, u16)) {
+    let hb = Heartbeat {
+        epoch: n.epoch(),
+        digest: n.members().digest(),
+        delivered: Seq(5),
+        probe: false,
+    };
+    n.handle_datagram(t0, addr(port), &datagram(id, vec![Packet::Heartbeat(hb)]));
+    drain(n);
+}
+
+/// The numbers `n` shows when `from` (id, port) sends it carol's genuine #5 put at #1.
+fn shows_relabelled(n: &mut Node, t0: Instant, (id, port): (NodeId, u16), msg: u64) -> Vec<u64> {
+    let mut e = ChatEntry {
+        term: COMMITTED_TERM,
+        ..entry(5, CAROL, "carol", 1)
+    };
+    e.seq = Seq(1);
+    n.handle_datagram(t0, addr(port), &data(id, msg, Message::Sequenced(e)));
+    room_seqs(&drain(n))
+}
+
+/// Carol's heartbeat says the room showed up to #5: bob, a voter of a small room, asks
+/// the leader, and does not take carol's #5 put at #1.
+#[test]
+fn a_heartbeats_claim_lets_no_member_choose_a_number() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    claims_five(&mut n, t0, (CAROL, 3));
+    let shown = shows_relabelled(&mut n, t0, (CAROL, 3), 1);
+    assert!(shown.is_empty(), "carol put her #5 at #1: {shown:?}");
+    // The leader's own #1 is still shown.
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &data(LEADER, 2, Message::Sequenced(entry(1, LEADER, "alice", 1))),
+    );
+    n.handle_datagram(t0, addr(1), &data(LEADER, 3, commit(1)));
+    assert_eq!(room_seqs(&drain(&mut n)), [1]);
+}
+
+/// In a large room, m9 (a learner, not bob's relay) claims #5 and puts carol's #5 at #1:
+/// bob, a learner, does not take it.
+#[test]
+fn a_learner_takes_no_number_from_a_member_that_is_not_its_relay() {
+    let t0 = base_time();
+    let mut n = bob_in_large_room(t0, &[0, 2, 3, 4, 5, 6, 7]);
+    assert!(n.fed_by_relay(), "bob is a learner");
+    claims_five(&mut n, t0, (NodeId(900), 9));
+    let shown = shows_relabelled(&mut n, t0, (NodeId(900), 9), 1);
+    assert!(shown.is_empty(), "m9 put carol's #5 at #1: {shown:?}");
+}
+
+/// The leader's filler for #3 comes ahead of the relayed #1 and #2: the gap it opens is
+/// fetched, not filled by m9's copy.
+#[test]
+fn a_filler_ahead_opens_no_gap_to_another_member() {
+    let t0 = base_time();
+    let mut n = bob_in_large_room(t0, &[0, 2, 3, 4, 5, 6, 7]);
+    let filler = ChatEntry {
+        term: COMMITTED_TERM,
+        ..ChatEntry::filler(Seq(3))
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 10, Message::Sequenced(filler)));
+    drain(&mut n);
+    let shown = shows_relabelled(&mut n, t0, (NodeId(900), 9), 1);
+    assert!(shown.is_empty(), "m9 put carol's #5 at #1: {shown:?}");
+}
+
+/// Bob asked carol for #1 up to #5 (the leader did not answer): her copies are taken.
+/// The member asked is taken at its word for the numbers it was asked for (see the
+/// README's "Known limits").
+#[test]
+fn the_member_asked_fills_the_gap() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, commit(5)));
+    drain(&mut n);
+    n.handle_timeout(t0 + Duration::from_millis(400));
+    let out = drain(&mut n);
+    let ids = out.ids_to(addr(1), |_| true);
+    n.handle_datagram(t0, addr(1), &ack_of(n.id(), LEADER, &ids));
+    let t1 = t0 + Duration::from_millis(1300);
+    n.handle_timeout(t1);
+    let asked: Vec<(Seq, Seq)> = drain(&mut n)
+        .messages_to(addr(3))
+        .iter()
+        .filter_map(|m| match m {
+            Message::Fetch { from, to } => Some((*from, *to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, [(Seq(1), Seq(5))], "bob asks carol for #1..=#5");
+    for seq in (1..=5).rev() {
+        let copy = ChatEntry {
+            term: COMMITTED_TERM,
+            ..entry(seq, CAROL, "carol", seq)
+        };
+        n.handle_datagram(t1, addr(3), &data(CAROL, seq, Message::Sequenced(copy)));
+    }
+    assert_eq!(room_seqs(&drain(&mut n)), [1, 2, 3, 4, 5]);
+}
