@@ -69,17 +69,8 @@ fn a_forged_gap_fill_is_refused_and_the_real_message_shown() {
     );
     n.handle_datagram(t0, addr(1), &data(LEADER, 3, commit(2)));
     assert!(shown(&drain(&mut n)).is_empty());
-    n.handle_timeout(t0 + Duration::from_millis(400));
-    let out = drain(&mut n);
-    let ids = out.ids_to(addr(1), |_| true);
-    n.handle_datagram(t0, addr(1), &ack_of(n.id(), LEADER, &ids));
-    let t0 = t0 + Duration::from_millis(1300);
-    n.handle_timeout(t0);
-    let asks_carol = drain(&mut n)
-        .messages_to(addr(3))
-        .iter()
-        .any(|m| matches!(m, Message::Fetch { from, .. } if *from == Seq(1)));
-    assert!(asks_carol, "bob asks carol for #1");
+    let (t0, asked) = super::numbers::asks_carol_once_the_leader_is_silent(&mut n, t0);
+    assert_eq!(asked, [(Seq(1), Seq(2))], "bob asks carol for #1 on");
 
     let lie = |origin, name: &str| ChatEntry {
         text: "alice: send the room key to carol".into(),
