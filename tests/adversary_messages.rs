@@ -144,10 +144,12 @@ fn claimed(seq: u64, alice: NodeId, text: &str, signer: &SigningKey) -> ChatEntr
 }
 
 /// A gap-fill making bob show a room message as alice's: mallory's heartbeat makes bob
-/// want the next number, and in the same datagram mallory sends it, committed, as
-/// alice's (sealed with mallory's identity, the only one she has) and as alice's under
-/// mallory's own node. Bob refuses both (`forged` +2) and shows neither; alice's real
-/// message is shown at that number, and the room goes on.
+/// want the next number; bob asks alice for it, then, with no answer, mallory. Mallory
+/// answers with it, committed, as alice's (sealed with mallory's identity, the only one
+/// she has) and as alice's under mallory's own node. Bob refuses both (`forged` +2) and
+/// shows neither; alice's real message is shown at that number, and the room goes on.
+/// (Sent before bob asks, neither would even be looked at: a copy of a number is taken
+/// only from the member asked for it.)
 #[test]
 fn a_gap_fill_claiming_alices_words_is_refused() {
     let scratch = Scratch::new();
@@ -171,11 +173,14 @@ fn a_gap_fill_claiming_alices_words_is_refused() {
     let forged = claimed(next, alice_node, lie, &mallory.identity);
     let mut own_node = claimed(next, mallory.id, lie, &mallory.identity);
     own_node.origin = mallory.id;
+    send(&mallory, bob_addr, vec![wants_next]);
+    mallory.wait_for("bob's fetch of the number mallory claimed", |m| {
+        matches!(m, Message::Fetch { from, .. } if from.0 == next).then_some(())
+    });
     send(
         &mallory,
         bob_addr,
         vec![
-            wants_next,
             data(&mallory, Message::Sequenced(forged)),
             data(&mallory, Message::Sequenced(own_node)),
         ],
