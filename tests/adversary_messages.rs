@@ -173,10 +173,18 @@ fn a_gap_fill_claiming_alices_words_is_refused() {
     let forged = claimed(next, alice_node, lie, &mallory.identity);
     let mut own_node = claimed(next, mallory.id, lie, &mallory.identity);
     own_node.origin = mallory.id;
-    send(&mallory, bob_addr, vec![wants_next]);
-    mallory.wait_for("bob's fetch of the number mallory claimed", |m| {
-        matches!(m, Message::Fetch { from, .. } if from.0 == next).then_some(())
-    });
+    // Mallory heartbeats (she is bob's neighbour, perhaps, and must look alive to be
+    // asked) until bob asks her.
+    let asked = |m: &Message| matches!(m, Message::Fetch { from, .. } if from.0 == next);
+    let deadline = Instant::now() + WAIT;
+    while mallory.count(asked) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "bob never asked mallory for #{next}"
+        );
+        send(&mallory, bob_addr, vec![wants_next.clone()]);
+        thread::sleep(Duration::from_millis(50));
+    }
     send(
         &mallory,
         bob_addr,
