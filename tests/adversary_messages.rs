@@ -2,8 +2,8 @@
 //! joined like anyone (mallory, [`FakeMember`], built from the project's own wire and
 //! guard code), so it holds a valid session with every member it talks to. It tries to
 //! put words in alice's mouth and to read the private messages it is given to keep. Each
-//! attack is refused (counted in `status` as `forged`, never shown), and the room still
-//! chats.
+//! attack is refused (not taken from her at all, or counted in `status` as `forged`;
+//! never shown), and the room still chats.
 //!
 //! Each step waits for the line or counter that proves the previous one happened, with a
 //! generous bound; nothing sleeps and hopes.
@@ -143,13 +143,13 @@ fn claimed(seq: u64, alice: NodeId, text: &str, signer: &SigningKey) -> ChatEntr
     e
 }
 
-/// A gap-fill making bob show a room message as alice's: mallory's heartbeat makes bob
-/// want the next number; bob asks alice for it, then, with no answer, mallory. Mallory
-/// answers with it, committed, as alice's (sealed with mallory's identity, the only one
-/// she has) and as alice's under mallory's own node. Bob refuses both (`forged` +2) and
-/// shows neither; alice's real message is shown at that number, and the room goes on.
-/// (Sent before bob asks, neither would even be looked at: a copy of a number is taken
-/// only from the member asked for it.)
+/// A gap-fill making bob show a room message as alice's: mallory's heartbeats say the
+/// room is one number further than it is, and with each she sends that number,
+/// committed, as alice's (sealed with mallory's identity, the only one she has) and as
+/// alice's under mallory's own node. Only the leader is asked for a number only a
+/// member's word says the room reached, so bob never asks mallory and takes neither;
+/// alice's real message is shown at that number, and the room goes on. (A member asked
+/// for a number the leader said is committed is seal-checked: `forgery.rs`.)
 #[test]
 fn a_gap_fill_claiming_alices_words_is_refused() {
     let scratch = Scratch::new();
@@ -161,7 +161,6 @@ fn a_gap_fill_claiming_alices_words_is_refused() {
     );
     let alice_node = mallory.member("alice").expect("alice in the table").id;
     let bob_addr = bob.addr.expect("read at start");
-    let before = counters(&mut bob);
     let next = high(&mallory) + 1;
     let wants_next = Packet::Heartbeat(Heartbeat {
         epoch: Some(epoch(&mallory)),
@@ -173,39 +172,22 @@ fn a_gap_fill_claiming_alices_words_is_refused() {
     let forged = claimed(next, alice_node, lie, &mallory.identity);
     let mut own_node = claimed(next, mallory.id, lie, &mallory.identity);
     own_node.origin = mallory.id;
-    // Mallory heartbeats (she is bob's neighbour, perhaps, and must look alive to be
-    // asked) until bob asks her.
-    let asked = |m: &Message| matches!(m, Message::Fetch { from, .. } if from.0 == next);
-    let deadline = Instant::now() + WAIT;
-    while mallory.count(asked) == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "bob never asked mallory for #{next}"
+    // Two seconds of claims and copies, a heartbeat interval apart: bob's repairs ask
+    // the leader (every 600 ms), which has nothing there yet.
+    for _ in 0..20 {
+        send(
+            &mallory,
+            bob_addr,
+            vec![
+                wants_next.clone(),
+                data(&mallory, Message::Sequenced(forged.clone())),
+                data(&mallory, Message::Sequenced(own_node.clone())),
+            ],
         );
-        send(&mallory, bob_addr, vec![wants_next.clone()]);
-        thread::sleep(Duration::from_millis(50));
+        thread::sleep(Duration::from_millis(100));
     }
-    send(
-        &mallory,
-        bob_addr,
-        vec![
-            data(&mallory, Message::Sequenced(forged)),
-            data(&mallory, Message::Sequenced(own_node)),
-        ],
-    );
-    let deadline = Instant::now() + WAIT;
-    let after = loop {
-        let c = counters(&mut bob);
-        if c["forged"] >= before["forged"] + 2 || Instant::now() > deadline {
-            break c;
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(
-        after["forged"],
-        before["forged"] + 2,
-        "bob refused both claims: {before:?} -> {after:?}"
-    );
+    let asked = |m: &Message| matches!(m, Message::Fetch { from, .. } if from.0 == next);
+    assert_eq!(mallory.count(asked), 0, "bob asked mallory for #{next}");
 
     alice.send("send_all the real one");
     let real = bob.expect(

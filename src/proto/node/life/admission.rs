@@ -99,14 +99,11 @@ impl Node {
         }
         // A newcomer that asked twice (directly and through a member, say) gets the same
         // challenge both times, so whichever proof arrives verifies.
-        let nonce: [u8; 16] = match self.life.pending_proofs.get(&n.id) {
+        // A challenge is kept per node id and address: a join under the newcomer's id
+        // from elsewhere (anyone may send one) gets a challenge of its own, and replaces
+        // none sent to the newcomer.
+        let nonce: [u8; 16] = match self.life.pending_proofs.get(&(n.id, n.addr)) {
             Some((nonce, old, _)) if old.key == n.key && old.name == n.name => *nonce,
-            Some((_, old, at)) if now.saturating_duration_since(*at) < CHALLENGE_HELD_FOR => {
-                // Another identity under an id just challenged: ids are random, so this
-                // is not the newcomer. Its challenge stays open for its answer.
-                let why = format!("a join under {}'s node id by another identity", old.name);
-                return self.refuse_forged(now, 1, &why);
-            }
             _ => self.life.rng.random(),
         };
         if self.life.pending_proofs.len() >= MAX_PENDING_PROOFS
@@ -120,7 +117,9 @@ impl Node {
             self.life.pending_proofs.remove(&oldest);
         }
         let (addr, newcomer) = (n.addr, n.id);
-        self.life.pending_proofs.insert(n.id, (nonce, n, now));
+        self.life
+            .pending_proofs
+            .insert((n.id, n.addr), (nonce, n, now));
         let challenge = Message::Challenge { nonce, newcomer };
         self.send_reliable(now, addr, challenge, Token::Control);
     }
@@ -151,16 +150,30 @@ impl Node {
         sender: NodeId,
         signature: &[u8],
     ) {
-        let Some((_, n, _)) = self.life.pending_proofs.get(&sender) else {
-            return;
+        let challenged = if self.life.pending_proofs.contains_key(&(sender, from)) {
+            (sender, from)
+        } else {
+            // Not from an address a challenge for that id went to: the newcomer's from
+            // another address of its host, perhaps, but mostly a forger's. It is checked
+            // against the latest challenge for the id, only now and then, so that proofs
+            // from anywhere cannot cost a signature check each.
+            let latest = self
+                .life
+                .pending_proofs
+                .iter()
+                .filter(|((id, _), _)| *id == sender)
+                .max_by_key(|(_, (_, _, at))| *at)
+                .map(|(key, (_, n, _))| (*key, n.name.clone()));
+            let Some((key, name)) = latest else {
+                return;
+            };
+            if !self.life.proofs_elsewhere.due(sender, now) {
+                let why = format!("a join proof for {name} from {from}, unchecked");
+                return self.refuse_forged(now, 1, &why);
+            }
+            key
         };
-        if from != n.addr && !self.life.proofs_elsewhere.due(sender, now) {
-            // Not from where the challenge went: a forger's, checked only now and then
-            // so that proofs from anywhere cannot cost a signature check each.
-            let why = format!("a join proof for {} from {from}, unchecked", n.name);
-            return self.refuse_forged(now, 1, &why);
-        }
-        let Some((nonce, n, asked_at)) = self.life.pending_proofs.remove(&sender) else {
+        let Some((nonce, n, asked_at)) = self.life.pending_proofs.remove(&challenged) else {
             return;
         };
         let message = proof_message(&nonce, n.id, &n.name);
@@ -197,7 +210,7 @@ impl Node {
                 "a stale proof from {}, already admitted",
                 n.name
             );
-            self.life.pending_proofs.insert(sender, (nonce, n, now));
+            self.life.pending_proofs.insert(challenged, (nonce, n, now));
         } else {
             // Only a forger sends a bad proof: an honest newcomer signs with the key its
             // join names. Refusing would end the real newcomer's join on anyone's word;
@@ -206,7 +219,7 @@ impl Node {
             self.refuse_forged(now, 1, &why);
             self.life
                 .pending_proofs
-                .insert(sender, (nonce, n, asked_at));
+                .insert(challenged, (nonce, n, asked_at));
         }
     }
 

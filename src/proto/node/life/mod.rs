@@ -29,10 +29,6 @@ const REG_PATIENCE: Duration = Duration::from_secs(30);
 /// check each) are bounded.
 const PROOF_ELSEWHERE_EVERY: Duration = Duration::from_millis(250);
 
-/// How long a challenge stays the newcomer's: within it, a join under the same node id
-/// with another identity (only a forger's: ids are random) does not replace it.
-const CHALLENGE_HELD_FOR: Duration = Duration::from_secs(10);
-
 /// Where the node is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -79,8 +75,9 @@ pub(super) struct Lifecycle {
     identity: SigningKey,
     /// The node's own random generator, seeded from the configuration.
     rng: StdRng,
-    /// Newcomers asked to prove their identity (the leader's side): nonce, who, when.
-    pending_proofs: BTreeMap<NodeId, ([u8; 16], Newcomer, Instant)>,
+    /// Newcomers asked to prove their identity (the leader's side), by node id and the
+    /// address the challenge went to: nonce, who, when.
+    pending_proofs: BTreeMap<(NodeId, SocketAddr), ([u8; 16], Newcomer, Instant)>,
     /// Proofs checked from another address than the challenged one, per challenge: at
     /// most one each [`PROOF_ELSEWHERE_EVERY`] (the leader's side).
     proofs_elsewhere: Quiet<NodeId>,

@@ -145,6 +145,30 @@ impl Node {
                 .set(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after);
             return;
         }
+        if progressed {
+            self.room.claim_asked = false;
+        }
+        if from > self.room.vouched_high() && !self.is_leader() && !self.room.is_recovering() {
+            // Only members' heartbeats say the room is this far: no member's copy of such
+            // a number is taken (see `accepts_sequenced`), so the leader alone is asked.
+            // Asked once with nothing to show for it, the claim was wrong, or the room
+            // moved on: either way the leader's own messages will say so.
+            let leader = self.leader_addr();
+            if self.room.claim_asked || leader.is_none() {
+                log_at!(
+                    debug,
+                    self,
+                    "nothing past #{} on the leader's word: no longer looking",
+                    self.room.vouched_high()
+                );
+                self.room.claim_asked = false;
+                self.room.known_high = self.room.vouched_high();
+                self.room.fetch_from = None;
+                return;
+            }
+            self.room.claim_asked = true;
+            return self.fetch_from_now(now, leader, from);
+        }
         if !progressed || self.room.fetch_attempts == 0 {
             self.room.fetch_attempts += 1;
         }
@@ -162,6 +186,11 @@ impl Node {
             }
             _ => None,
         };
+        self.fetch_from_now(now, target, from);
+    }
+
+    /// Starts a fetch of what we lack, from `from` on, of `target` (none: nobody asked).
+    fn fetch_from_now(&mut self, now: Instant, target: Option<SocketAddr>, from: Seq) {
         self.room.fetch_from = target;
         self.room.fetch_upto = Seq(from.0.saturating_sub(1));
         self.room.fetch_seen = self.room.holdback.next();

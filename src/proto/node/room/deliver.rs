@@ -119,11 +119,15 @@ impl Node {
                 && (self.was_asked_for(sender, seq) || self.is_relay_of_mine(sender)))
     }
 
-    /// Whether `seq` is a number we lack and asked `sender` for, in the fetch under way.
+    /// Whether `seq` is a number we lack and asked `sender` for, in the fetch under way,
+    /// and one known committed on a word other than a member's claim (see
+    /// [`Room::vouched_high`]): a member that claims more in its heartbeat is asked in
+    /// turn, and would then choose what the numbers it made up hold.
     fn was_asked_for(&self, sender: NodeId, seq: Seq) -> bool {
         let asked = self.room.fetch_from.is_some()
             && self.ring.members().get(sender).map(|m| m.addr) == self.room.fetch_from;
         asked
+            && seq <= self.room.vouched_high()
             && self
                 .wanted()
                 .is_some_and(|(a, _)| a <= seq && seq <= self.room.fetch_upto)

@@ -93,6 +93,9 @@ pub(super) struct Room {
     fetch_attempts: u64,
     /// The next number to show when the last gap repair was asked for.
     fetch_mark: Seq,
+    /// Whether the leader was asked, at the last repair, for numbers only members'
+    /// heartbeats claimed (see `repair_gap`).
+    claim_asked: bool,
     /// Room messages below this number are shown as history.
     history_until: Seq,
     /// Room messages below this number are taken in without being shown: a newcomer
@@ -175,6 +178,7 @@ impl Room {
             first_seq: Seq(1),
             fetch_attempts: 0,
             fetch_mark: Seq(0),
+            claim_asked: false,
             history_until: Seq(0),
             shown_from: Seq(0),
             commit: Seq(0),
@@ -418,6 +422,24 @@ impl Room {
     /// Notes whether the room waits for a majority; whether that changed.
     pub(super) fn set_waiting(&mut self, waiting: bool) -> bool {
         std::mem::replace(&mut self.waiting, waiting) != waiting
+    }
+
+    /// The highest number known committed on the word of the leader (its commit notices,
+    /// the history its welcome said it sent) or of a committed copy held from a source
+    /// trusted with its number (the leader, a relay, a member asked, within this bound):
+    /// never a member's claim in a heartbeat. A member asked to fill a gap is taken at its
+    /// word up to here only: below, every number holds a committed message, which an ack
+    /// no longer counts towards.
+    pub(super) fn vouched_high(&self) -> Seq {
+        let held = self
+            .holdback
+            .held_from(self.holdback.next())
+            .rev()
+            .find(|e| self.committed(e))
+            .map_or(Seq(0), |e| e.seq);
+        self.commit
+            .max(held)
+            .max(Seq(self.history_until.0.saturating_sub(1)))
     }
 
     /// The commit point and its term (for `status`).

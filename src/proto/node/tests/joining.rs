@@ -358,28 +358,53 @@ fn a_flood_of_proofs_from_elsewhere_does_not_hold_up_the_newcomers() {
     assert!(n.members().is_online(BOB));
 }
 
-/// A join under bob's node id by another identity, while bob's challenge is open, is a
-/// forger's (ids are random): it gets no challenge, and bob's stays open.
+/// A join under bob's node id by another identity from elsewhere (anyone may send one)
+/// gets a challenge of its own, to where it came from: bob's stays open, and his proof
+/// admits him.
 #[test]
 fn a_join_under_a_challenged_id_does_not_replace_the_challenge() {
     let t0 = base_time();
     let mut n = leader(t0);
     let nonce = bob_challenged(&mut n, t0);
-    let forger = Message::Join {
-        name: "mallory".into(),
-        key: identity(77).verifying_key().to_bytes(),
-    };
-    n.handle_outside_datagram(t0, addr(66), &data(BOB, 5, forger));
-    let out = drain(&mut n);
-    assert!(
-        !out.messages_to(addr(66))
-            .iter()
-            .any(|m| matches!(m, Message::Challenge { .. })),
-        "the forger is challenged"
-    );
-    assert_eq!(n.stats().forged, 1);
+    n.handle_outside_datagram(t0, addr(66), &data(BOB, 5, forged_join()));
+    drain(&mut n);
     let key = identity(BOB.0 as u8);
     n.handle_outside_datagram(t0, addr(2), &bobs_proof(&key, &nonce, 6));
     drain(&mut n);
     assert!(n.members().is_online(BOB), "bob's challenge was replaced");
+}
+
+/// A forger's join under bob's id that reaches the leader first, and again every few
+/// seconds, keeps no join of bob's from being challenged: each of his is answered, and
+/// his proof admits him.
+#[test]
+fn a_forged_join_first_locks_no_newcomer_out() {
+    let t0 = base_time();
+    let mut n = leader(t0);
+    let key = identity(BOB.0 as u8);
+    let join = Message::Join {
+        name: "bob".into(),
+        key: key.verifying_key().to_bytes(),
+    };
+    for k in 0..3u64 {
+        let t = t0 + Duration::from_secs(5 * k);
+        n.handle_outside_datagram(t, addr(66), &data(BOB, 1000 + k, forged_join()));
+        drain(&mut n);
+        let t = t + Duration::from_millis(50);
+        n.handle_outside_datagram(t, addr(2), &data(BOB, 10 + k, join.clone()));
+        let challenged = drain(&mut n)
+            .messages_to(addr(2))
+            .iter()
+            .any(|m| matches!(m, Message::Challenge { .. }));
+        assert!(challenged, "bob's join {k} was not challenged");
+    }
+    let t = t0 + Duration::from_secs(11);
+    n.handle_outside_datagram(t, addr(2), &data(BOB, 20, join));
+    let nonce = match drain(&mut n).messages_to(addr(2)).first() {
+        Some(Message::Challenge { nonce, .. }) => *nonce,
+        other => panic!("no challenge: {other:?}"),
+    };
+    n.handle_outside_datagram(t, addr(2), &bobs_proof(&key, &nonce, 21));
+    drain(&mut n);
+    assert!(n.members().is_online(BOB), "bob was locked out");
 }

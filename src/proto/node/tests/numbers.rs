@@ -121,3 +121,87 @@ fn the_member_asked_fills_the_gap() {
     }
     assert_eq!(room_seqs(&drain(&mut n)), [1, 2, 3, 4, 5]);
 }
+
+/// Carol claims #5 (the room is at #0), again at every heartbeat for two seconds, and
+/// bob, the leader having nothing, would ask the members in turn, carol among them.
+/// Returns the ranges bob asked carol for (none: the leader alone is asked for what only
+/// a claim says), with the time.
+fn bob_after_carols_claims(n: &mut Node, t0: Instant) -> (Instant, Vec<(Seq, Seq)>) {
+    let mut t = t0;
+    let mut asked_carol = Vec::new();
+    let mut asked_leader = 0;
+    for _ in 0..20 {
+        claims_five(n, t, (CAROL, 3));
+        t += Duration::from_millis(100);
+        n.handle_timeout(t);
+        let out = drain(n);
+        let to_leader = out.ids_to(addr(1), |_| true);
+        asked_leader += out
+            .messages_to(addr(1))
+            .iter()
+            .filter(|m| matches!(m, Message::Fetch { .. }))
+            .count();
+        if !to_leader.is_empty() {
+            n.handle_datagram(t, addr(1), &ack_of(n.id(), LEADER, &to_leader));
+        }
+        asked_carol.extend(out.messages_to(addr(3)).iter().filter_map(|m| match m {
+            Message::Fetch { from, to } => Some((*from, *to)),
+            _ => None,
+        }));
+    }
+    assert!(
+        asked_leader > 0,
+        "the leader is asked for what carol claimed"
+    );
+    (t, asked_carol)
+}
+
+/// A claim lets the claimant choose no number either: bob asks the leader, never carol,
+/// and carol's message put at #1, sent as if asked, is not taken. The leader's real #1
+/// is then shown at #1.
+#[test]
+fn a_claim_gets_the_claimant_asked_for_nothing() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let (t, asked) = bob_after_carols_claims(&mut n, t0);
+    assert!(asked.is_empty(), "bob asked carol for {asked:?}");
+    let shown = shows_relabelled(&mut n, t, (CAROL, 3), 1);
+    assert!(shown.is_empty(), "carol put her #5 at #1: {shown:?}");
+    n.handle_datagram(
+        t,
+        addr(1),
+        &data(LEADER, 2, Message::Sequenced(entry(1, LEADER, "alice", 1))),
+    );
+    n.handle_datagram(t, addr(1), &data(LEADER, 3, commit(1)));
+    assert_eq!(room_seqs(&drain(&mut n)), [1]);
+}
+
+/// Even asked, a member is taken at its word only up to what the leader said is
+/// committed: bob, told #1 to #3 are and asking carol for them, goes on to ask her for
+/// #4 and #5, which only her heartbeat claimed, and does not take her copy of #4.
+#[test]
+fn the_member_asked_is_taken_only_up_to_what_the_leader_vouched_for() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, commit(3)));
+    drain(&mut n);
+    claims_five(&mut n, t0, (CAROL, 3));
+    let (t1, asked) = asks_carol_once_the_leader_is_silent(&mut n, t0);
+    assert_eq!(asked, [(Seq(1), Seq(3))], "bob asks carol for #1..=#3");
+    let copy = |seq| ChatEntry {
+        term: COMMITTED_TERM,
+        ..entry(seq, CAROL, "carol", seq)
+    };
+    for seq in 1..=3 {
+        n.handle_datagram(
+            t1,
+            addr(3),
+            &data(CAROL, seq, Message::Sequenced(copy(seq))),
+        );
+    }
+    let out = drain(&mut n);
+    assert_eq!(room_seqs(&out), [1, 2, 3]);
+    n.handle_datagram(t1, addr(3), &data(CAROL, 4, Message::Sequenced(copy(4))));
+    let shown = room_seqs(&drain(&mut n));
+    assert!(shown.is_empty(), "#4 taken on carol's word: {shown:?}");
+}
