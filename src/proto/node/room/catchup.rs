@@ -149,12 +149,14 @@ impl Node {
             self.room.claim_asked = false;
         }
         if from > self.room.vouched_high() && !self.is_leader() && !self.room.is_recovering() {
-            // Only members' heartbeats say the room is this far: no member's copy of such
-            // a number is taken (see `accepts_sequenced`), so the leader alone is asked.
-            // Asked once with nothing to show for it, the claim was wrong, or the room
-            // moved on: either way the leader's own messages will say so.
+            // Not known committed: no member's copy of such a number is taken (see
+            // `accepts_sequenced`), so the leader alone is asked. A gap before a proposal
+            // held is asked of it at every repair; a number only members' heartbeats say
+            // the room reached, once: with nothing to show for it, the claim was wrong, or
+            // the room moved on, and either way the leader's own messages will say so.
+            let claim_only = self.room.holdback.missing().is_none();
             let leader = self.leader_addr();
-            if self.room.claim_asked || leader.is_none() {
+            if claim_only && (self.room.claim_asked || leader.is_none()) {
                 log_at!(
                     debug,
                     self,
@@ -166,7 +168,7 @@ impl Node {
                 self.room.fetch_from = None;
                 return;
             }
-            self.room.claim_asked = true;
+            self.room.claim_asked = claim_only;
             return self.fetch_from_now(now, leader, from);
         }
         if !progressed || self.room.fetch_attempts == 0 {

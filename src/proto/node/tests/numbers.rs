@@ -205,3 +205,54 @@ fn the_member_asked_is_taken_only_up_to_what_the_leader_vouched_for() {
     let shown = room_seqs(&drain(&mut n));
     assert!(shown.is_empty(), "#4 taken on carol's word: {shown:?}");
 }
+
+/// A gap before a proposal the leader sent (not committed yet, so no member's copy of
+/// it is taken) is asked of the leader at every repair, however long it stays silent:
+/// a claim is dropped after one ask, a gap never is.
+#[test]
+fn a_gap_before_a_proposal_is_asked_of_the_leader_until_filled() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &data(LEADER, 2, Message::Sequenced(entry(3, LEADER, "alice", 3))),
+    );
+    drain(&mut n);
+    let mut asks = 0;
+    let mut t = t0;
+    for _ in 0..40 {
+        // Both alive, saying nothing about numbers.
+        for (id, port) in [(LEADER, 1), (CAROL, 3)] {
+            let hb = Heartbeat {
+                epoch: n.epoch(),
+                digest: n.members().digest(),
+                delivered: Seq(0),
+                probe: false,
+            };
+            n.handle_datagram(t, addr(port), &datagram(id, vec![Packet::Heartbeat(hb)]));
+        }
+        t += Duration::from_millis(100);
+        n.handle_timeout(t);
+        let out = drain(&mut n);
+        asks += out
+            .messages_to(addr(1))
+            .iter()
+            .filter(|m| matches!(m, Message::Fetch { from, .. } if *from == Seq(1)))
+            .count();
+        assert!(
+            out.messages_to(addr(3))
+                .iter()
+                .all(|m| !matches!(m, Message::Fetch { .. })),
+            "carol asked for what only the leader may fill"
+        );
+        let ids = out.ids_to(addr(1), |_| true);
+        n.handle_datagram(t, addr(1), &ack_of(n.id(), LEADER, &ids));
+        n.handle_datagram(
+            t,
+            addr(3),
+            &ack_of(n.id(), CAROL, &out.ids_to(addr(3), |_| true)),
+        );
+    }
+    assert!(asks >= 3, "the leader was asked {asks} times in 4 s");
+}
