@@ -6,6 +6,10 @@ use super::*;
 /// Newcomers the leader waits on for an identity proof, at most (the oldest is dropped).
 pub(super) const MAX_PENDING_PROOFS: usize = 256;
 
+/// Challenges for one node id a proof from elsewhere is checked against, at most (the
+/// latest first).
+const PROOF_TRIES_ELSEWHERE: usize = 4;
+
 impl Node {
     /// A newcomer asked us to let it in: check it if we lead, else pass it to the leader.
     pub(in crate::proto::node) fn on_join(&mut self, now: Instant, n: Newcomer) {
@@ -97,8 +101,8 @@ impl Node {
             // Said once; further joins from there in this second get no answer at all.
             return;
         }
-        // A newcomer that asked twice (directly and through a member, say) gets the same
-        // challenge both times, so whichever proof arrives verifies.
+        // A newcomer that asked twice from one address (directly and through a member,
+        // say) gets the same challenge both times, so whichever proof arrives verifies.
         // A challenge is kept per node id and address: a join under the newcomer's id
         // from elsewhere (anyone may send one) gets a challenge of its own, and replaces
         // none sent to the newcomer.
@@ -150,39 +154,44 @@ impl Node {
         sender: NodeId,
         signature: &[u8],
     ) {
-        let challenged = if self.life.pending_proofs.contains_key(&(sender, from)) {
-            (sender, from)
+        let (challenged, verified) = if self.life.pending_proofs.contains_key(&(sender, from)) {
+            let (nonce, n, _) = &self.life.pending_proofs[&(sender, from)];
+            ((sender, from), proof_checks(nonce, n, signature))
         } else {
             // Not from an address a challenge for that id went to: the newcomer's from
             // another address of its host, perhaps, but mostly a forger's. It is checked
-            // against the latest challenge for the id, only now and then, so that proofs
-            // from anywhere cannot cost a signature check each.
-            let latest = self
+            // against the id's latest few challenges (a forged join after the real one
+            // makes one more), only now and then, so that proofs from anywhere cannot
+            // cost signature checks each.
+            let mut open: Vec<((NodeId, SocketAddr), Instant)> = self
                 .life
                 .pending_proofs
                 .iter()
                 .filter(|((id, _), _)| *id == sender)
-                .max_by_key(|(_, (_, _, at))| *at)
-                .map(|(key, (_, n, _))| (*key, n.name.clone()));
-            let Some((key, name)) = latest else {
+                .map(|(key, (_, _, at))| (*key, *at))
+                .collect();
+            let Some(&(latest, _)) = open.iter().max_by_key(|(_, at)| *at) else {
                 return;
             };
             if !self.life.proofs_elsewhere.due(sender, now) {
+                let name = &self.life.pending_proofs[&latest].1.name;
                 let why = format!("a join proof for {name} from {from}, unchecked");
                 return self.refuse_forged(now, 1, &why);
             }
-            key
+            open.sort_unstable_by_key(|(_, at)| std::cmp::Reverse(*at));
+            let pending = &self.life.pending_proofs;
+            let found = open.iter().take(PROOF_TRIES_ELSEWHERE).find(|(key, _)| {
+                let (nonce, n, _) = &pending[key];
+                proof_checks(nonce, n, signature)
+            });
+            match found {
+                Some(&(key, _)) => (key, true),
+                None => (latest, false),
+            }
         };
         let Some((nonce, n, asked_at)) = self.life.pending_proofs.remove(&challenged) else {
             return;
         };
-        let message = proof_message(&nonce, n.id, &n.name);
-        let verified = <[u8; 64]>::try_from(signature).ok().is_some_and(|sig| {
-            VerifyingKey::from_bytes(&n.key).is_ok_and(|key| {
-                key.verify_strict(&message, &Signature::from_bytes(&sig))
-                    .is_ok()
-            })
-        });
         if !self.is_leader() || !self.life.is_member() {
             // Challenged while leading, deposed since: the newcomer asks again, and its
             // contact passes it to whoever leads now. A welcome from here would name
@@ -461,4 +470,15 @@ fn flags(members: &[Member], f: impl Fn(&Member) -> bool) -> Vec<u8> {
         }
     }
     bits
+}
+
+/// Whether `signature` is the newcomer `n`'s answer to the challenge `nonce`.
+fn proof_checks(nonce: &[u8; 16], n: &Newcomer, signature: &[u8]) -> bool {
+    let message = proof_message(nonce, n.id, &n.name);
+    <[u8; 64]>::try_from(signature).ok().is_some_and(|sig| {
+        VerifyingKey::from_bytes(&n.key).is_ok_and(|key| {
+            key.verify_strict(&message, &Signature::from_bytes(&sig))
+                .is_ok()
+        })
+    })
 }

@@ -88,6 +88,8 @@ impl Room {
         }
         self.shown_from = shown_from;
         self.history_until = next_seq.max(from);
+        self.welcome_committed =
+            Seq(pending_from.0.saturating_sub(1)).min(Seq(next_seq.0.saturating_sub(1)));
         let behind = from < next_seq;
         if behind {
             self.known_high = self.known_high.max(Seq(next_seq.0 - 1));
@@ -137,6 +139,9 @@ impl Node {
         let looked = self.room.fetch_mark > Seq(0);
         let progressed = self.room.holdback.next() > self.room.fetch_mark;
         self.room.fetch_mark = self.room.holdback.next();
+        if progressed {
+            self.room.claim_asked = false;
+        }
         if looked && progressed && self.fed_by_relay() && !self.is_catching_up() {
             // A learner its relay still feeds (it was shown something since the last
             // look) is only behind by the relay's delay: look again later.
@@ -144,9 +149,6 @@ impl Node {
                 .timers
                 .set(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after);
             return;
-        }
-        if progressed {
-            self.room.claim_asked = false;
         }
         if from > self.room.vouched_high() && !self.is_leader() && !self.room.is_recovering() {
             // Not known committed: no member's copy of such a number is taken (see

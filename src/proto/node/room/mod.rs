@@ -96,6 +96,8 @@ pub(super) struct Room {
     /// Whether the leader was asked, at the last repair, for numbers only members'
     /// heartbeats claimed (see `repair_gap`).
     claim_asked: bool,
+    /// The last number a welcome said was committed (what it called pending comes after).
+    welcome_committed: Seq,
     /// Room messages below this number are shown as history.
     history_until: Seq,
     /// Room messages below this number are taken in without being shown: a newcomer
@@ -179,6 +181,7 @@ impl Room {
             fetch_attempts: 0,
             fetch_mark: Seq(0),
             claim_asked: false,
+            welcome_committed: Seq(0),
             history_until: Seq(0),
             shown_from: Seq(0),
             commit: Seq(0),
@@ -425,7 +428,7 @@ impl Room {
     }
 
     /// The highest number known committed on the word of the leader (its commit notices,
-    /// the history its welcome said it sent) or of a committed copy held from a source
+    /// what its welcome said was committed) or of a committed copy held from a source
     /// trusted with its number (the leader, a relay, a member asked, within this bound):
     /// never a member's claim in a heartbeat. A member asked to fill a gap is taken at its
     /// word up to here only: below, every number holds a committed message, which an ack
@@ -437,9 +440,7 @@ impl Room {
             .rev()
             .find(|e| self.committed(e))
             .map_or(Seq(0), |e| e.seq);
-        self.commit
-            .max(held)
-            .max(Seq(self.history_until.0.saturating_sub(1)))
+        self.commit.max(held).max(self.welcome_committed)
     }
 
     /// The commit point and its term (for `status`).

@@ -408,3 +408,42 @@ fn a_forged_join_first_locks_no_newcomer_out() {
     drain(&mut n);
     assert!(n.members().is_online(BOB), "bob was locked out");
 }
+
+/// Carol joins through bob, who sees her at port 3; her proof reaches the leader from
+/// port 9 (another address of her host). A forged join under her id from port 66, after
+/// hers, adds a challenge but hides hers from no proof: hers still admits her.
+#[test]
+fn a_forged_join_after_a_forwarded_one_hides_no_challenge() {
+    for forger in [false, true] {
+        let t0 = base_time();
+        let mut n = leader_with_bob(t0);
+        let key = identity(CAROL.0 as u8);
+        let newcomer = Newcomer {
+            id: CAROL,
+            name: "carol".into(),
+            key: key.verifying_key().to_bytes(),
+            addr: addr(3),
+        };
+        n.handle_datagram(t0, addr(2), &data(BOB, 10, Message::JoinForward(newcomer)));
+        let nonce = match drain(&mut n).messages_to(addr(3)).first() {
+            Some(Message::Challenge { nonce, .. }) => *nonce,
+            other => panic!("no challenge: {other:?}"),
+        };
+        let t = t0 + Duration::from_millis(10);
+        if forger {
+            n.handle_outside_datagram(t, addr(66), &data(CAROL, 1000, forged_join()));
+            drain(&mut n);
+        }
+        let signature = key
+            .sign(&proof_message(&nonce, CAROL, "carol"))
+            .to_bytes()
+            .to_vec();
+        let t = t + Duration::from_millis(10);
+        n.handle_outside_datagram(t, addr(9), &data(CAROL, 1, Message::Proof { signature }));
+        drain(&mut n);
+        assert!(
+            n.members().is_online(CAROL),
+            "forger={forger}: carol's proof was not checked against her challenge"
+        );
+    }
+}

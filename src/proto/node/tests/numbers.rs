@@ -256,3 +256,35 @@ fn a_gap_before_a_proposal_is_asked_of_the_leader_until_filled() {
     }
     assert!(asks >= 3, "the leader was asked {asks} times in 4 s");
 }
+
+/// A welcome says the room goes on from #6 and that #3 on wait for a majority: bob asks
+/// carol for #1 to #5 (the leader silent) and takes her word for #1 and #2 only, the
+/// committed ones; #3, which the leader proposed and bob holds, stays the leader's.
+#[test]
+fn the_member_asked_is_not_taken_at_its_word_for_what_a_welcome_left_pending() {
+    let t0 = base_time();
+    let (mut n, _) = follower_welcomed_as(t0, |w| {
+        w.next_seq = Seq(6);
+        w.pending_from = Seq(3);
+    });
+    let (t1, asked) = asks_carol_once_the_leader_is_silent(&mut n, t0);
+    assert_eq!(asked, [(Seq(1), Seq(5))], "bob asks carol for #1..=#5");
+    n.handle_datagram(
+        t1,
+        addr(1),
+        &data(LEADER, 2, Message::Sequenced(entry(3, LEADER, "alice", 1))),
+    );
+    drain(&mut n);
+    for seq in 1..=5 {
+        let copy = ChatEntry {
+            term: COMMITTED_TERM,
+            ..entry(seq, CAROL, "carol", seq)
+        };
+        n.handle_datagram(t1, addr(3), &data(CAROL, seq, Message::Sequenced(copy)));
+    }
+    assert_eq!(
+        room_seqs(&drain(&mut n)),
+        [1, 2],
+        "carol's word taken past #2"
+    );
+}
