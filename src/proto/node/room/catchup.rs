@@ -139,9 +139,6 @@ impl Node {
         let looked = self.room.fetch_mark > Seq(0);
         let progressed = self.room.holdback.next() > self.room.fetch_mark;
         self.room.fetch_mark = self.room.holdback.next();
-        if progressed {
-            self.room.claim_asked = false;
-        }
         if looked && progressed && self.fed_by_relay() && !self.is_catching_up() {
             // A learner its relay still feeds (it was shown something since the last
             // look) is only behind by the relay's delay: look again later.
@@ -149,29 +146,6 @@ impl Node {
                 .timers
                 .set(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after);
             return;
-        }
-        if from > self.room.vouched_high() && !self.is_leader() && !self.room.is_recovering() {
-            // Not known committed: no member's copy of such a number is taken (see
-            // `accepts_sequenced`), so the leader alone is asked. A gap before a proposal
-            // held is asked of it at every repair; a number only members' heartbeats say
-            // the room reached, once: with nothing to show for it, the claim was wrong, or
-            // the room moved on, and either way the leader's own messages will say so.
-            let claim_only = self.room.holdback.missing().is_none();
-            let leader = self.leader_addr();
-            if claim_only && (self.room.claim_asked || leader.is_none()) {
-                log_at!(
-                    debug,
-                    self,
-                    "nothing past #{} on the leader's word: no longer looking",
-                    self.room.vouched_high()
-                );
-                self.room.claim_asked = false;
-                self.room.known_high = self.room.vouched_high();
-                self.room.fetch_from = None;
-                return;
-            }
-            self.room.claim_asked = claim_only;
-            return self.fetch_from_now(now, leader, from);
         }
         if !progressed || self.room.fetch_attempts == 0 {
             self.room.fetch_attempts += 1;

@@ -79,6 +79,19 @@ impl Node {
         if !self.accepts_sequenced(sender, e.seq) {
             return log_at!(debug, self, "ignoring #{} from {sender}", e.seq);
         }
+        if self.leader() != Some(sender)
+            && !self.room.is_recovering()
+            && !self.is_relay_of_mine(sender)
+            && e.seq > self.room.vouched_high()
+            && !self.room.corroborates(sender, &e)
+        {
+            return log_at!(
+                debug,
+                self,
+                "#{} from {sender}, not known committed: waiting for another member's word",
+                e.seq
+            );
+        }
         if !self.room.is_recovering() {
             match self.ring.epoch() {
                 // The leader's copy keeps the term it was proposed in: one of an earlier
@@ -119,15 +132,13 @@ impl Node {
                 && (self.was_asked_for(sender, seq) || self.is_relay_of_mine(sender)))
     }
 
-    /// Whether `seq` is a number we lack and asked `sender` for, in the fetch under way,
-    /// and one known committed on a word other than a member's claim (see
-    /// [`Room::vouched_high`]): a member that claims more in its heartbeat is asked in
-    /// turn, and would then choose what the numbers it made up hold.
+    /// Whether `seq` is a number we lack and asked `sender` for, in the fetch under way.
+    /// (Above what is known committed, its word is taken only once another member's
+    /// agrees: see [`Room::corroborates`].)
     fn was_asked_for(&self, sender: NodeId, seq: Seq) -> bool {
         let asked = self.room.fetch_from.is_some()
             && self.ring.members().get(sender).map(|m| m.addr) == self.room.fetch_from;
         asked
-            && seq <= self.room.vouched_high()
             && self
                 .wanted()
                 .is_some_and(|(a, _)| a <= seq && seq <= self.room.fetch_upto)

@@ -77,6 +77,17 @@ const MAX_CATCH_UP: usize = 512;
 
 /// How many numbers a leader may have proposed and not yet committed; submissions past
 /// it wait for their origin's next resubmission.
+/// A member's word for a number not known committed: who said it, and which message
+/// (its origin and its number there) it said is at that number.
+type Word = (NodeId, (NodeId, OriginSeq));
+
+/// Members whose word for one number not known committed is noted, at most.
+const UNVOUCHED_WORDS: usize = 3;
+
+/// Numbers not known committed whose members' words are noted, at most (twice a catch-up
+/// window: what the fetches under way ask for).
+const UNVOUCHED_NUMBERS: usize = 2 * catchup::CATCH_UP_WINDOW as usize;
+
 const MAX_UNCOMMITTED: u64 = (MAX_HOLDBACK - MAX_HELD_PER_ORIGIN - 64) as u64;
 
 /// The room part's state.
@@ -93,9 +104,10 @@ pub(super) struct Room {
     fetch_attempts: u64,
     /// The next number to show when the last gap repair was asked for.
     fetch_mark: Seq,
-    /// Whether the leader was asked, at the last repair, for numbers only members'
-    /// heartbeats claimed (see `repair_gap`).
-    claim_asked: bool,
+    /// What members asked for numbers not known committed said each holds (see
+    /// [`Room::corroborates`]): by number, who said so and the message (origin and its
+    /// number there).
+    unvouched: BTreeMap<Seq, Vec<Word>>,
     /// The last number a welcome said was committed (what it called pending comes after).
     welcome_committed: Seq,
     /// Room messages below this number are shown as history.
@@ -180,7 +192,7 @@ impl Room {
             first_seq: Seq(1),
             fetch_attempts: 0,
             fetch_mark: Seq(0),
-            claim_asked: false,
+            unvouched: BTreeMap::new(),
             welcome_committed: Seq(0),
             history_until: Seq(0),
             shown_from: Seq(0),
@@ -441,6 +453,36 @@ impl Room {
             .find(|e| self.committed(e))
             .map_or(Seq(0), |e| e.seq);
         self.commit.max(held).max(self.welcome_committed)
+    }
+
+    /// Whether a member other than `sender` said the message `e` carries (by its origin
+    /// and its number there) is at `e`'s number, which is not known committed; if not,
+    /// `sender`'s word is noted. One member's word alone never puts a message at such a
+    /// number: it could choose which genuine message goes where.
+    pub(super) fn corroborates(&mut self, sender: NodeId, e: &ChatEntry) -> bool {
+        let next = self.holdback.next();
+        if self
+            .unvouched
+            .first_key_value()
+            .is_some_and(|(s, _)| *s < next)
+        {
+            self.unvouched = self.unvouched.split_off(&next);
+        }
+        let said = (e.origin, e.origin_seq);
+        let words = self.unvouched.entry(e.seq).or_default();
+        if words
+            .iter()
+            .any(|(who, what)| *who != sender && *what == said)
+        {
+            return true;
+        }
+        if words.len() < UNVOUCHED_WORDS && !words.iter().any(|(who, _)| *who == sender) {
+            words.push((sender, said));
+        }
+        while self.unvouched.len() > UNVOUCHED_NUMBERS {
+            self.unvouched.pop_last();
+        }
+        false
     }
 
     /// The commit point and its term (for `status`).
