@@ -21,6 +21,7 @@ mod relay;
 mod role;
 mod sequence;
 mod submit;
+mod vouch;
 
 use crate::proto::chat::VOUCHED_ORIGINS;
 use crate::proto::seal::RunKey;
@@ -77,17 +78,6 @@ const MAX_CATCH_UP: usize = 512;
 
 /// How many numbers a leader may have proposed and not yet committed; submissions past
 /// it wait for their origin's next resubmission.
-/// A member's word for a number not known committed: who said it, and which message
-/// (its origin and its number there) it said is at that number.
-type Word = (NodeId, (NodeId, OriginSeq));
-
-/// Members whose word for one number not known committed is noted, at most.
-const UNVOUCHED_WORDS: usize = 3;
-
-/// Numbers not known committed whose members' words are noted, at most (twice a catch-up
-/// window: what the fetches under way ask for).
-const UNVOUCHED_NUMBERS: usize = 2 * catchup::CATCH_UP_WINDOW as usize;
-
 const MAX_UNCOMMITTED: u64 = (MAX_HOLDBACK - MAX_HELD_PER_ORIGIN - 64) as u64;
 
 /// The room part's state.
@@ -107,7 +97,7 @@ pub(super) struct Room {
     /// What members asked for numbers not known committed said each holds (see
     /// [`Room::corroborates`]): by number, who said so and the message (origin and its
     /// number there).
-    unvouched: BTreeMap<Seq, Vec<Word>>,
+    unvouched: BTreeMap<Seq, Vec<vouch::Word>>,
     /// The last number a welcome said was committed (what it called pending comes after).
     welcome_committed: Seq,
     /// Room messages below this number are shown as history.
@@ -437,52 +427,6 @@ impl Room {
     /// Notes whether the room waits for a majority; whether that changed.
     pub(super) fn set_waiting(&mut self, waiting: bool) -> bool {
         std::mem::replace(&mut self.waiting, waiting) != waiting
-    }
-
-    /// The highest number known committed on the word of the leader (its commit notices,
-    /// what its welcome said was committed) or of a committed copy held from a source
-    /// trusted with its number (the leader, a relay, a member asked, within this bound):
-    /// never a member's claim in a heartbeat. A member asked to fill a gap is taken at its
-    /// word up to here only: below, every number holds a committed message, which an ack
-    /// no longer counts towards.
-    pub(super) fn vouched_high(&self) -> Seq {
-        let held = self
-            .holdback
-            .held_from(self.holdback.next())
-            .rev()
-            .find(|e| self.committed(e))
-            .map_or(Seq(0), |e| e.seq);
-        self.commit.max(held).max(self.welcome_committed)
-    }
-
-    /// Whether a member other than `sender` said the message `e` carries (by its origin
-    /// and its number there) is at `e`'s number, which is not known committed; if not,
-    /// `sender`'s word is noted. One member's word alone never puts a message at such a
-    /// number: it could choose which genuine message goes where.
-    pub(super) fn corroborates(&mut self, sender: NodeId, e: &ChatEntry) -> bool {
-        let next = self.holdback.next();
-        if self
-            .unvouched
-            .first_key_value()
-            .is_some_and(|(s, _)| *s < next)
-        {
-            self.unvouched = self.unvouched.split_off(&next);
-        }
-        let said = (e.origin, e.origin_seq);
-        let words = self.unvouched.entry(e.seq).or_default();
-        if words
-            .iter()
-            .any(|(who, what)| *who != sender && *what == said)
-        {
-            return true;
-        }
-        if words.len() < UNVOUCHED_WORDS && !words.iter().any(|(who, _)| *who == sender) {
-            words.push((sender, said));
-        }
-        while self.unvouched.len() > UNVOUCHED_NUMBERS {
-            self.unvouched.pop_last();
-        }
-        false
     }
 
     /// The commit point and its term (for `status`).
