@@ -24,7 +24,7 @@ const REG_KEEPS_TRYING: Duration = Duration::from_secs(10);
 /// typed: with many members gone quiet, the user hears of it within a round or so.
 const REG_PATIENCE: Duration = Duration::from_secs(30);
 
-/// How often a proof for one challenge from another address than the one challenged is
+/// How often a proof under one node id from another address than any challenged is
 /// checked, at most: the newcomer answers from its own, so only a forger's (a signature
 /// check each) are bounded.
 const PROOF_ELSEWHERE_EVERY: Duration = Duration::from_millis(250);
@@ -78,8 +78,8 @@ pub(super) struct Lifecycle {
     /// Newcomers asked to prove their identity (the leader's side), by node id and the
     /// address the challenge went to: nonce, who, when.
     pending_proofs: BTreeMap<(NodeId, SocketAddr), ([u8; 16], Newcomer, Instant)>,
-    /// Proofs checked from another address than the challenged one, per challenge: at
-    /// most one each [`PROOF_ELSEWHERE_EVERY`] (the leader's side).
+    /// Proofs checked from another address than a challenged one, per node id: at most
+    /// one each [`PROOF_ELSEWHERE_EVERY`] (the leader's side).
     proofs_elsewhere: Quiet<NodeId>,
     /// Joins per source address and for the room, per second (the leader's side).
     join_limits: JoinLimiter,

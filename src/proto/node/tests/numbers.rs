@@ -8,6 +8,14 @@ use super::*;
 use crate::proto::node::room::COMMITTED_TERM;
 use crate::wire::Heartbeat;
 
+/// The numbers `n` shows when the leader sends its own #1 and says it is committed.
+fn leaders_first_shown(n: &mut Node, t: Instant) -> Vec<u64> {
+    let first = Message::Sequenced(entry(1, LEADER, "alice", 1));
+    n.handle_datagram(t, addr(1), &data(LEADER, 2, first));
+    n.handle_datagram(t, addr(1), &data(LEADER, 3, commit(1)));
+    room_seqs(&drain(n))
+}
+
 /// `from` (id, port) says in a heartbeat that the room showed up to #5.
 fn claims_five(n: &mut Node, t0: Instant, (id, port): (NodeId, u16)) {
     let hb = Heartbeat {
@@ -41,13 +49,7 @@ fn a_heartbeats_claim_lets_no_member_choose_a_number() {
     let shown = shows_relabelled(&mut n, t0, (CAROL, 3), 1);
     assert!(shown.is_empty(), "carol put her #5 at #1: {shown:?}");
     // The leader's own #1 is still shown.
-    n.handle_datagram(
-        t0,
-        addr(1),
-        &data(LEADER, 2, Message::Sequenced(entry(1, LEADER, "alice", 1))),
-    );
-    n.handle_datagram(t0, addr(1), &data(LEADER, 3, commit(1)));
-    assert_eq!(room_seqs(&drain(&mut n)), [1]);
+    assert_eq!(leaders_first_shown(&mut n, t0), [1]);
 }
 
 /// In a large room, m9 (a learner, not bob's relay) claims #5 and puts carol's #5 at #1:
@@ -210,13 +212,7 @@ fn a_claimants_word_alone_puts_no_message_at_a_number() {
     let (t, shown, _, asked) = repairs(&mut n, t0, 30, &[(CAROL, 3)], 5, relabelled);
     assert!(asked[0] > 0, "carol was never asked");
     assert!(shown.is_empty(), "carol put her #5 at #1: {shown:?}");
-    n.handle_datagram(
-        t,
-        addr(1),
-        &data(LEADER, 2, Message::Sequenced(entry(1, LEADER, "alice", 1))),
-    );
-    n.handle_datagram(t, addr(1), &data(LEADER, 3, commit(1)));
-    assert_eq!(room_seqs(&drain(&mut n)), [1]);
+    assert_eq!(leaders_first_shown(&mut n, t), [1]);
 }
 
 /// Bob cannot reach the leader (the others can): carol and dave, asked in turn, both
