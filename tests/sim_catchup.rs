@@ -305,6 +305,56 @@ fn member_paused_catches_up_through_bursty_loss() {
     });
 }
 
+/// A room of four or five on a busy LAN; the link between the leader and one other member
+/// is cut both ways while every other link works, so the room keeps the member (the
+/// others vouch for it) and the leader (the member's indirect probes find it alive). The
+/// others say 20 messages over 2 s; the member hears of them only from the members (its
+/// successor tells it it is behind when its heartbeats show it stalled) and must show
+/// every one within 15 s, fetched from two members that agree, as nothing from the leader
+/// vouches for them. Whole histories must hold.
+fn cut_from_leader(sim: &mut Sim, seed: u64) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5EED4);
+    sim.default_link = Link::lan(rng.random_range(0..=5));
+    let names = ["ann", "ben", "cat", "dan", "eve"];
+    let n = rng.random_range(4..=5);
+    sim.form_room(&mut rng, &names[..n])?;
+    sim.run_for(Duration::from_secs(2));
+    let leader = sim.leader().ok_or("no leader")?;
+    let others: Vec<usize> = sim.live().into_iter().filter(|&i| i != leader).collect();
+    let cut_off = others[rng.random_range(0..others.len())];
+    sim.cut(leader, cut_off);
+    let senders: Vec<usize> = sim.live().into_iter().filter(|&i| i != cut_off).collect();
+    for k in 0..20 {
+        let from = senders[rng.random_range(0..senders.len())];
+        sim.send_all(from, format!("cut{k}"));
+        sim.run_for(Duration::from_millis(100));
+    }
+    let shown = |s: &Sim| {
+        s.room_log(cut_off)
+            .iter()
+            .filter(|(_, t)| t.starts_with("cut"))
+            .count()
+    };
+    if !sim.run_until(Duration::from_secs(15), |s| shown(s) == 20) {
+        return Err(format!(
+            "{} (cut from the leader {}) showed {}/20 after 15 s",
+            sim.hosts[cut_off].name,
+            sim.hosts[leader].name,
+            shown(sim)
+        ));
+    }
+    sim.check_no_fork()?;
+    sim.check_order()?;
+    sim.check_committed_everywhere()
+}
+
+/// See [`cut_from_leader`]. Before the successor told a stalled predecessor, a member
+/// whose ring predecessor was the leader never learned it was behind (6 of 20 seeds).
+#[test]
+fn member_cut_from_the_leader_alone_catches_up_from_the_others() {
+    for_sims("member_cut_from_the_leader", 12, cut_from_leader);
+}
+
 /// Seeds that once failed. A paused member woke, was followed as leader with its log 567
 /// numbers behind the others', and filled as lost the 367 of them no survivor's memory
 /// still held, although the survivors had shown them (pause 501): a new leader now

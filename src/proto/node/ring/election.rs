@@ -4,6 +4,22 @@
 
 use super::*;
 
+/// The ring message passed on last: to which successor, when, and what became of it.
+#[derive(Clone, Debug)]
+pub(super) struct LastPass {
+    /// The successor it went to.
+    to: NodeId,
+    /// When.
+    at: Instant,
+    /// The election token or announcement.
+    msg: Message,
+    /// Whether the successor acked it.
+    acked: bool,
+    /// Whether it went to the member after the successor too (see
+    /// [`Node::pass_beyond_silent_successor`]).
+    beyond: bool,
+}
+
 impl Node {
     /// What became of a ring message: one that never reached the successor `to` goes to
     /// the current successor instead.
@@ -15,7 +31,16 @@ impl Node {
         fate: Fate,
     ) {
         match (t, fate) {
-            (RingToken::Pass(_), Fate::Acked) | (RingToken::PreVote, _) => {}
+            (RingToken::Pass(msg), Fate::Acked) => {
+                let members = &self.ring.members;
+                if let Some(pass) = self.ring.last_pass.as_mut()
+                    && members.get(pass.to).map(|m| m.addr) == Some(to)
+                    && pass.msg == msg
+                {
+                    pass.acked = true;
+                }
+            }
+            (RingToken::PreVote, _) => {}
             (RingToken::Pass(msg), Fate::GaveUp | Fate::Cancelled) => {
                 self.reroute_ring(now, to, msg)
             }
@@ -190,7 +215,13 @@ impl Node {
             .and_then(|id| self.ring.members.get(id))
         {
             let addr = next.addr;
-            self.ring.last_pass = Some((next.id, now, msg.clone()));
+            self.ring.last_pass = Some(LastPass {
+                to: next.id,
+                at: now,
+                msg: msg.clone(),
+                acked: false,
+                beyond: false,
+            });
             self.transport.count_election_message(true);
             self.send_reliable(now, addr, msg.clone(), Token::Ring(RingToken::Pass(msg)));
         }
@@ -201,19 +232,10 @@ impl Node {
     /// have taken it and gone (a leader that left, say, before this node heard its
     /// goodbye): pass it to the current successor too. A token seen twice changes nothing.
     pub(in crate::proto::node) fn repass_ring(&mut self, now: Instant, gone: NodeId) {
-        let Some((to, at, msg)) = self.ring.last_pass.clone() else {
+        let Some(pass) = self.ring.last_pass.clone() else {
             return;
         };
-        let recent = now.saturating_duration_since(at) < self.ctx.cfg.election_timeout;
-        let round_open = match &msg {
-            Message::Election { term, .. } => {
-                self.ring.election.is_participant()
-                    && self.ring.epoch.is_none_or(|e| e.term < *term)
-            }
-            Message::Elected(epoch) => recent && self.ring.epoch == Some(*epoch),
-            _ => false,
-        };
-        if to != gone || !round_open || !self.life.takes_part() {
+        if pass.to != gone || !self.ring_message_current(now, &pass) {
             return;
         }
         log_at!(
@@ -222,7 +244,67 @@ impl Node {
             "{gone} went with a ring message; passing it on again"
         );
         self.transport.count_election_message(false);
-        self.send_ring(now, msg);
+        self.send_ring(now, pass.msg);
+    }
+
+    /// Whether the ring message passed on last still matters: a token of a round under
+    /// way, or the announcement of the epoch followed within the election timeout.
+    fn ring_message_current(&self, now: Instant, pass: &LastPass) -> bool {
+        let recent = now.saturating_duration_since(pass.at) < self.ctx.cfg.election_timeout;
+        let open = match &pass.msg {
+            Message::Election { term, .. } => {
+                self.ring.election.is_participant()
+                    && self.ring.epoch.is_none_or(|e| e.term < *term)
+            }
+            Message::Elected(epoch) => recent && self.ring.epoch == Some(*epoch),
+            _ => false,
+        };
+        open && self.life.takes_part()
+    }
+
+    /// On the heartbeat tick: the ring message passed on last has not been acked for a
+    /// quarter of the election timeout. The successor may be alive to everyone and still
+    /// take nothing from this node: its table lacks this node (a member let in again just
+    /// before the leader died, say: only a leader's word adds a member, and there is no
+    /// leader until the round ends), or the link drops one way. A round must not wait on
+    /// it (its resends take longer than the round's timeout): the message goes to the
+    /// member after it as well, once. A token or an announcement seen twice changes
+    /// nothing.
+    pub(in crate::proto::node) fn pass_beyond_silent_successor(&mut self, now: Instant) {
+        let Some(pass) = self.ring.last_pass.clone() else {
+            return;
+        };
+        let patience = self.ctx.cfg.election_timeout / 4;
+        if pass.acked
+            || pass.beyond
+            || now.saturating_duration_since(pass.at) < patience
+            || !self.ring_message_current(now, &pass)
+        {
+            return;
+        }
+        let Some(after) = self
+            .ring
+            .members
+            .successor_of(pass.to)
+            .filter(|id| *id != self.ctx.id && *id != pass.to)
+            .and_then(|id| self.ring.members.get(id))
+            .map(|m| (m.id, m.addr))
+        else {
+            return;
+        };
+        if let Some(last) = self.ring.last_pass.as_mut() {
+            last.beyond = true;
+        }
+        log_at!(
+            debug,
+            self,
+            "{} took no ring message in {patience:?}; passing it to {} too",
+            pass.to,
+            after.0
+        );
+        self.transport.count_election_message(false);
+        let token = Token::Ring(RingToken::Pass(pass.msg.clone()));
+        self.send_reliable(now, after.1, pass.msg, token);
     }
 
     /// A ring message could not reach `dead`: give it to the current successor instead.

@@ -101,6 +101,7 @@ impl Node {
         self.reconcile_voters(now);
         self.check_quorum(now);
         self.push_owed_tables(now);
+        self.pass_beyond_silent_successor(now);
         if self.room.is_confirming() {
             self.maybe_confirmed(now, None);
             if self.ring.beats.is_multiple_of(CONFIRM_ASK_ROUNDS) {
@@ -233,6 +234,7 @@ impl Node {
         };
         if self.ring.members.prev() == Some(sender) {
             self.follow_the_beat(now);
+            self.tell_if_stalled(from, sender, &hb);
         }
         if entry.presence == Presence::Offline {
             // It believes it is in the ring; show it our view so it can refute.
@@ -272,6 +274,27 @@ impl Node {
             self.ctx
                 .timers
                 .set_if_unset(Timer::GapRepair, now + self.ctx.cfg.gap_repair_after);
+        }
+    }
+
+    /// Our predecessor's beat: if it says it delivered less than we showed, and no more
+    /// than at its last beat, it may hear nothing of the room. Heartbeats go round the
+    /// ring one way, so a member whose predecessor is the leader hears the room's progress
+    /// only from the leader: with that link cut (the leader still reachable from the
+    /// others, who vouch for it) it would never learn that it is behind. Our heartbeat back
+    /// says how far the room is, and it fetches the rest from the members (see
+    /// `room/catchup.rs`). Nothing is sent while it keeps up or moves on.
+    fn tell_if_stalled(&mut self, from: SocketAddr, sender: NodeId, hb: &Heartbeat) {
+        let ours = Seq(self.room.next().0.saturating_sub(1));
+        let before = self.ring.prev_delivered.replace((sender, hb.delivered));
+        let stalled = before == Some((sender, hb.delivered));
+        if stalled
+            && hb.delivered < ours
+            && !hb.probe
+            && hb.epoch == self.ring.epoch
+            && !self.life.is_resyncing()
+        {
+            self.send_heartbeat(from, false);
         }
     }
 

@@ -84,10 +84,13 @@ pub(super) struct Ring {
     /// When this node declared each member dead, while it stays offline here (see
     /// `Node::take_back_verdict`).
     verdicts: BTreeMap<NodeId, Instant>,
-    /// The ring message (election token or announcement) passed on last, to whom and
-    /// when: passed again to the next successor if that one turns out to have gone (it
-    /// may have taken it while leaving, and dropped it).
-    last_pass: Option<(NodeId, Instant, Message)>,
+    /// The ring message (election token or announcement) passed on last: passed again to
+    /// the next successor if that one turns out to have gone (it may have taken it while
+    /// leaving, and dropped it), and past it if it does not take it (see `election.rs`).
+    last_pass: Option<election::LastPass>,
+    /// The predecessor's last heartbeat: who, and how far it had delivered (see
+    /// `Node::tell_if_stalled`).
+    prev_delivered: Option<(NodeId, Seq)>,
 }
 
 impl Ring {
@@ -117,6 +120,7 @@ impl Ring {
             prevote: None,
             verdicts: BTreeMap::new(),
             last_pass: None,
+            prev_delivered: None,
         }
     }
 

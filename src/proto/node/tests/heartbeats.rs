@@ -250,3 +250,44 @@ fn a_member_says_it_probes_only_a_member_that_knows_of_it() {
         "carol reached bob: he says so"
     );
 }
+
+/// Bob's predecessor (alice here) beats that it delivered less than bob showed: the first
+/// such beat gets nothing back, a second with no progress gets bob's beat (with how far
+/// the room is), one that moved on gets nothing, and neither does one that caught up.
+#[test]
+fn a_stalled_predecessor_is_told_how_far_the_room_is() {
+    let t0 = base_time();
+    let mut n = follower_welcomed_as(t0, |w| {
+        w.next_seq = Seq(11);
+        w.oldest = Seq(11);
+        w.pending_from = Seq(11);
+    })
+    .0;
+    heartbeats(&mut n);
+    let digest = n.members().digest();
+    let beat_at = |delivered: u64| {
+        let hb = Heartbeat {
+            epoch: Some(Epoch {
+                term: 0,
+                leader: LEADER,
+            }),
+            delivered: Seq(delivered),
+            digest,
+            probe: false,
+        };
+        datagram(LEADER, vec![Packet::Heartbeat(hb)])
+    };
+    let mut told = Vec::new();
+    for (k, delivered) in [4, 4, 5, 5, 10, 10].into_iter().enumerate() {
+        let at = t0 + Duration::from_millis(100 * k as u64 + 1);
+        n.handle_datagram(at, addr(1), &beat_at(delivered));
+        let back: Vec<Seq> = heartbeats(&mut n)
+            .into_iter()
+            .filter(|(to, _)| *to == addr(1))
+            .map(|(_, hb)| hb.delivered)
+            .collect();
+        told.push(back);
+    }
+    let ten = vec![Seq(10)];
+    assert_eq!(told, [vec![], ten.clone(), vec![], ten, vec![], vec![]]);
+}
