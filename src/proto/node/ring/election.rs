@@ -40,7 +40,7 @@ impl Node {
                     pass.acked = true;
                 }
             }
-            (RingToken::PreVote, _) => {}
+            (RingToken::PreVote | RingToken::Beyond, _) => {}
             (RingToken::Pass(msg), Fate::GaveUp | Fate::Cancelled) => {
                 self.reroute_ring(now, to, msg)
             }
@@ -247,13 +247,14 @@ impl Node {
         self.send_ring(now, pass.msg);
     }
 
-    /// Whether the ring message passed on last still matters: a token of a round under
+    /// Whether the ring message passed on last still matters: a token of the round under
     /// way, or the announcement of the epoch followed within the election timeout.
     fn ring_message_current(&self, now: Instant, pass: &LastPass) -> bool {
         let recent = now.saturating_duration_since(pass.at) < self.ctx.cfg.election_timeout;
         let open = match &pass.msg {
             Message::Election { term, .. } => {
                 self.ring.election.is_participant()
+                    && *term == self.ring.election.term()
                     && self.ring.epoch.is_none_or(|e| e.term < *term)
             }
             Message::Elected(epoch) => recent && self.ring.epoch == Some(*epoch),
@@ -302,9 +303,8 @@ impl Node {
             pass.to,
             after.0
         );
-        self.transport.count_election_message(false);
-        let token = Token::Ring(RingToken::Pass(pass.msg.clone()));
-        self.send_reliable(now, after.1, pass.msg, token);
+        // The same pass, another way: not counted again (as a rerouted one is not).
+        self.send_reliable(now, after.1, pass.msg, Token::Ring(RingToken::Beyond));
     }
 
     /// A ring message could not reach `dead`: give it to the current successor instead.

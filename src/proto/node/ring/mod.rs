@@ -30,6 +30,9 @@ pub(super) enum RingToken {
     Pass(Message),
     /// A pre-vote request or answer (see `prevote.rs`): its fate changes nothing.
     PreVote,
+    /// A ring message passed past a successor that did not take it (see `election.rs`):
+    /// its fate changes nothing (the successor's own copy is rerouted if it dies).
+    Beyond,
 }
 
 /// The ring part's state.

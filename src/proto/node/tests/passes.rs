@@ -81,3 +81,53 @@ fn a_token_the_successor_takes_goes_no_further() {
     n.handle_datagram(t0, addr(3), &ack_of(BOB, CAROL, &ids));
     assert_eq!(to_dave_while_beating(&mut n, t0, 0..1500, DAVE), 0);
 }
+
+/// Neither carol nor dave acks anything: rounds time out and start again, and no token of
+/// a round already replaced is passed again (the beyond-pass's fate reroutes nothing, and
+/// only the current round's token is passed beyond). The beyond-pass is the same pass
+/// another way: it does not change the count of election messages.
+#[test]
+fn a_ring_that_takes_nothing_gets_no_stale_round() {
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    token_to_carol(&mut n, t0, CAROL);
+    let counted = n.stats().election_messages;
+    let mut first_sends: Vec<(u64, u64)> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for m in (0..9000).step_by(50) {
+        let at = t0 + Duration::from_millis(m);
+        let hb = crate::wire::Heartbeat {
+            epoch: Some(Epoch {
+                term: 0,
+                leader: LEADER,
+            }),
+            delivered: Seq(0),
+            digest: n.members().digest(),
+            probe: false,
+        };
+        n.handle_datagram(at, addr(1), &datagram(LEADER, vec![Packet::Heartbeat(hb)]));
+        n.handle_timeout(at);
+        for (to, p) in drain(&mut n).sent {
+            if let Packet::Data {
+                id,
+                msg: Message::Election { term, .. },
+            } = p
+                && seen.insert((to, id))
+            {
+                first_sends.push((m, term));
+            }
+        }
+        if m == 900 {
+            assert_eq!(n.stats().election_messages, counted, "beyond: not counted");
+        }
+    }
+    let mut newest = 0;
+    for (m, term) in &first_sends {
+        assert!(
+            *term >= newest,
+            "round {term} passed at {m} ms, after round {newest}: {first_sends:?}"
+        );
+        newest = newest.max(*term);
+    }
+    assert!(newest >= 3, "rounds went on: {first_sends:?}");
+}
