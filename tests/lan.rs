@@ -20,9 +20,9 @@ mod lan {
     pub mod tap;
 }
 
-use common::Scratch;
+use common::{Proc, Scratch};
 use lan::net::{Host, Lan};
-use lan::room::{Verdict, chatter, form_room, settle};
+use lan::room::{Verdict, chatter, form_room, leader_by_status, name, settle, shown};
 use lan::switch::Link;
 use lan::tap::in_namespace;
 use std::collections::BTreeSet;
@@ -213,11 +213,27 @@ const SETTLE: Duration = Duration::from_secs(20);
 /// Room runs take turns: two rooms at once on a small machine would measure the machine.
 static ROOMS: Mutex<()> = Mutex::new(());
 
-/// A room of `hosts` nodes chatting through the rough switch for 2 s, then (when `split`
-/// names groups) partitioned into them for [`SPLIT`] and healed, then 2 s more, every node
-/// sending throughout; waits for the room to settle and judges it. Prints a one-line summary;
-/// `None` when the machine cannot run it.
-fn chat_run(hosts: usize, split: &[&[usize]]) -> Option<Verdict> {
+/// What happens to the rough LAN for [`SPLIT`] in the middle of a room run.
+#[derive(Clone, Copy)]
+enum Fault<'a> {
+    /// Nothing.
+    None,
+    /// The hosts are partitioned into these groups.
+    Split(&'a [&'a [usize]]),
+    /// The link between the leader and the last host is cut both ways; every other link
+    /// works. The last host gets the others' messages from the other members meanwhile
+    /// (how many it showed before the link comes back is printed).
+    LeaderCut,
+}
+
+/// How long the host cut from the leader is given to show the others' messages typed
+/// while cut, before the link comes back.
+const CUT_WAIT: Duration = Duration::from_secs(10);
+
+/// A room of `hosts` nodes chatting through the rough switch for 2 s, then `fault` for
+/// [`SPLIT`], healed, then 2 s more, every node sending throughout; waits for the room to
+/// settle and judges it. Prints a one-line summary; `None` when the machine cannot run it.
+fn chat_run(hosts: usize, fault: Fault) -> Option<Verdict> {
     let _turn = ROOMS.lock().unwrap_or_else(|e| e.into_inner());
     let seed = seed();
     let lan = Lan::for_test(hosts, rough(), seed)?;
@@ -229,18 +245,25 @@ fn chat_run(hosts: usize, split: &[&[usize]]) -> Option<Verdict> {
     let ticks = |d: Duration| (d.as_millis() / TICK.as_millis()) as usize;
     let phase = ticks(Duration::from_secs(2));
     chatter(&mut procs, phase, TICK, &mut next, &mut sent);
-    if !split.is_empty() {
-        lan.switch().partition(split);
-        chatter(&mut procs, ticks(SPLIT), TICK, &mut next, &mut sent);
-        lan.switch().heal();
+    match fault {
+        Fault::None => {}
+        Fault::Split(groups) => {
+            lan.switch().partition(groups);
+            chatter(&mut procs, ticks(SPLIT), TICK, &mut next, &mut sent);
+            lan.switch().heal();
+        }
+        Fault::LeaderCut => cut_run(&lan, &mut procs, ticks(SPLIT), &mut next, &mut sent),
     }
     chatter(&mut procs, phase, TICK, &mut next, &mut sent);
     let (took, settled) = settle(&mut procs, &sent, Duration::from_secs(1), SETTLE);
     let verdict = Verdict::judge(&mut procs, &sent);
-    let shape: Vec<String> = split.iter().map(|g| g.len().to_string()).collect();
-    let shape = match shape.is_empty() {
-        true => "unsplit".to_string(),
-        false => shape.join("+"),
+    let shape = match fault {
+        Fault::None => "unsplit".to_string(),
+        Fault::Split(groups) => {
+            let sizes: Vec<String> = groups.iter().map(|g| g.len().to_string()).collect();
+            sizes.join("+")
+        }
+        Fault::LeaderCut => "leader-member cut".to_string(),
     };
     let t = lan.switch().stats().total();
     eprintln!(
@@ -257,9 +280,57 @@ fn chat_run(hosts: usize, split: &[&[usize]]) -> Option<Verdict> {
     Some(verdict)
 }
 
+/// [`Fault::LeaderCut`]: cuts the leader's link to the last host both ways, chats for
+/// `ticks`, waits up to [`CUT_WAIT`] for the last host to show the others' messages typed
+/// meanwhile (and prints how many it showed: a configuration entry, which only the leader
+/// gives, holds it up; README, Known limits), then the link comes back.
+fn cut_run(
+    lan: &Lan,
+    procs: &mut [Proc],
+    ticks: usize,
+    next: &mut usize,
+    sent: &mut BTreeSet<String>,
+) {
+    let last = procs.len() - 1;
+    let leader_name = leader_by_status(&mut procs[0]);
+    let leader = (0..procs.len())
+        .find(|&i| name(i) == leader_name)
+        .unwrap_or_else(|| panic!("the leader {leader_name} is not a host"));
+    assert_ne!(leader, last, "the last host joined last: it does not lead");
+    let cut = Link {
+        loss: 100,
+        ..Link::PERFECT
+    };
+    lan.switch().set_link(leader, last, cut);
+    lan.switch().set_link(last, leader, cut);
+    let before = sent.clone();
+    chatter(procs, ticks, TICK, next, sent);
+    let label = procs[last].label.clone();
+    let others: BTreeSet<String> = sent
+        .difference(&before)
+        .filter(|t| !t.ends_with(&format!("from {label}")))
+        .cloned()
+        .collect();
+    let start = Instant::now();
+    let mut got = 0;
+    while start.elapsed() < CUT_WAIT && got < others.len() {
+        std::thread::sleep(Duration::from_millis(100));
+        procs[last].pump();
+        got = shown(&procs[last], &others).len();
+    }
+    eprintln!(
+        "lan room leader-member cut: {label}, cut from the leader {leader_name}, showed {got} \
+         of the {} messages the others typed while cut, {:.1?} after",
+        others.len(),
+        start.elapsed()
+    );
+    lan.switch().set_link(leader, last, rough());
+    lan.switch().set_link(last, leader, rough());
+}
+
 #[test]
 fn room_of_four_chats_through_a_rough_switch() {
-    let Some(verdict) = chat_run(4, &[]) else {
+    let Some(verdict) = chat_run(4, Fault::None) else {
         return;
     };
     assert!(verdict.clean() && verdict.own == verdict.sent, "{verdict}");
@@ -267,7 +338,7 @@ fn room_of_four_chats_through_a_rough_switch() {
 
 #[test]
 fn room_of_four_split_two_and_two_for_5_s_heals_into_one_history() {
-    let Some(verdict) = chat_run(4, &[&[0, 1], &[2, 3]]) else {
+    let Some(verdict) = chat_run(4, Fault::Split(&[&[0, 1], &[2, 3]])) else {
         return;
     };
     assert!(verdict.clean() && verdict.own == verdict.sent, "{verdict}");
@@ -275,7 +346,18 @@ fn room_of_four_split_two_and_two_for_5_s_heals_into_one_history() {
 
 #[test]
 fn room_of_five_split_three_and_two_for_5_s_heals_into_one_history() {
-    let Some(verdict) = chat_run(5, &[&[0, 1, 2], &[3, 4]]) else {
+    let Some(verdict) = chat_run(5, Fault::Split(&[&[0, 1, 2], &[3, 4]])) else {
+        return;
+    };
+    assert!(verdict.clean() && verdict.own == verdict.sent, "{verdict}");
+}
+
+/// The leader's link to one member cut both ways for 5 s while every node chats, then
+/// back: what the member typed meanwhile waited for the leader, and everything typed is
+/// shown everywhere, once, in one order.
+#[test]
+fn room_of_four_with_one_member_cut_from_the_leader_shows_everything() {
+    let Some(verdict) = chat_run(4, Fault::LeaderCut) else {
         return;
     };
     assert!(verdict.clean() && verdict.own == verdict.sent, "{verdict}");

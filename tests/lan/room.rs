@@ -160,7 +160,7 @@ pub struct Shown {
 }
 
 /// The room messages `p` showed whose text is in `sent`, in order.
-fn shown(p: &Proc, sent: &BTreeSet<String>) -> Vec<Shown> {
+pub fn shown(p: &Proc, sent: &BTreeSet<String>) -> Vec<Shown> {
     events(p)
         .filter(|v| v["event"] == "room")
         .filter_map(|v| {
@@ -241,7 +241,7 @@ pub fn settle(
 }
 
 /// The leader `p` names in its `status`.
-fn leader_by_status(p: &mut Proc) -> String {
+pub fn leader_by_status(p: &mut Proc) -> String {
     p.send("status");
     let line = p.expect(|l| is_event(l, "status"), "the status event");
     let status: Value = serde_json::from_str(&line).unwrap_or(Value::Null);

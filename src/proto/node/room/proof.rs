@@ -397,13 +397,20 @@ impl Node {
             && !self.room.is_recovering()
         {
             // A filler or a change of the voting configuration carries no one's seal: it
-            // is the leader's to make, and taken from the leader only (another member's
-            // could hide a message, or change who votes). The leader is asked next.
-            self.transport.accept_data(from, sender, id);
+            // is the leader's to make. Another member's word alone is not taken for it (it
+            // could hide a message, or change who votes), and the leader is asked next;
+            // two members asked that agree are (a member the leader cannot reach has no
+            // other way past it: the members after are asked in turn).
+            if !self.transport.accept_data(from, sender, id) {
+                return self.transport.count_duplicate();
+            }
+            if self.accepts_sequenced(sender, e.seq) && self.room.corroborates(sender, &e) {
+                return self.on_sequenced_from(now, sender, e);
+            }
             log_at!(
                 debug,
                 self,
-                "not taking #{} (no message) from {sender}",
+                "not taking #{} (no message) from {sender} on its word alone",
                 e.seq
             );
             return self.fetch_from_leader_instead(now, sender);

@@ -5,9 +5,26 @@
 
 use super::*;
 
-/// A member's word for a number not known committed: who said it, and which message
-/// (its origin and its number there) it said is at that number.
-pub(super) type Word = (NodeId, (NodeId, OriginSeq));
+/// A member's word for a number not known committed: who said it, and which entry it
+/// said is at that number ([`said`]).
+pub(super) type Word = (NodeId, [u8; 32]);
+
+/// What an entry says, as two members must agree on it: its origin, its number there,
+/// its sender's name and its text. A message is told apart by its origin and number
+/// alone (its seal binds the rest); a filler or a change of the voting configuration has
+/// no origin of its own, and what it says is its name and text.
+fn said(e: &ChatEntry) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"ringchat entry said v1");
+    h.update(e.origin.0.to_le_bytes());
+    h.update(e.origin_seq.0.to_le_bytes());
+    for part in [e.name.as_bytes(), e.text.as_bytes()] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
 
 /// Members whose word for one number not known committed is noted, at most.
 const UNVOUCHED_WORDS: usize = 3;
@@ -33,10 +50,11 @@ impl Room {
         self.commit.max(held).max(self.welcome_committed)
     }
 
-    /// Whether a member other than `sender` said the message `e` carries (by its origin
-    /// and its number there) is at `e`'s number, which is not known committed; if not,
-    /// `sender`'s word is noted. One member's word alone never puts a message at such a
-    /// number: it could choose which genuine message goes where.
+    /// Whether a member other than `sender` said the entry `e` (see [`said`]) is at `e`'s
+    /// number; if not, `sender`'s word is noted. One member's word alone never puts a
+    /// message at a number not known committed: it could choose which genuine message
+    /// goes where; nor a filler or a configuration change at any number: it could hide a
+    /// message, or change who votes.
     pub(super) fn corroborates(&mut self, sender: NodeId, e: &ChatEntry) -> bool {
         let next = self.holdback.next();
         if self
@@ -46,7 +64,7 @@ impl Room {
         {
             self.unvouched = self.unvouched.split_off(&next);
         }
-        let said = (e.origin, e.origin_seq);
+        let said = said(e);
         let words = self.unvouched.entry(e.seq).or_default();
         if words
             .iter()

@@ -310,3 +310,57 @@ fn the_member_asked_is_not_taken_at_its_word_for_what_a_welcome_left_pending() {
         "carol's word taken past #2"
     );
 }
+
+/// The answer of a member asked for `a..=b` in a room whose #1 is a change of the voting
+/// configuration (`change`, as that member says it) and whose #2 and #3 are carol's.
+fn config_then_carols(a: Seq, b: Seq, change: crate::wire::ConfigChange) -> Vec<ChatEntry> {
+    let mut copies = carols_copies(a.max(Seq(2)), b, 3);
+    if a <= Seq(1) {
+        let e = ChatEntry {
+            term: COMMITTED_TERM,
+            ..ChatEntry::config(Seq(1), change)
+        };
+        copies.insert(0, e);
+    }
+    copies
+}
+
+/// What each member says is at #1, if it answers.
+type Says = fn(NodeId) -> Option<crate::wire::ConfigChange>;
+
+/// A change of the voting configuration carries no seal: one member's word is not taken
+/// for it (it could change who votes, or hide a message under it), and the leader is
+/// silent. Two members asked that say the same change get bob past it, and he shows
+/// carol's #2 and #3; if they say different changes, or only one of them answers, he
+/// shows nothing.
+#[test]
+fn a_configuration_change_is_taken_from_two_members_that_agree() {
+    use crate::wire::ConfigChange::Remove;
+    let t0 = base_time();
+    let cases: [(&str, Says, &[u64]); 3] = [
+        ("agree", |_| Some(Remove("erin".into())), &[2, 3]),
+        (
+            "differ",
+            |who| Some(Remove(if who == CAROL { "erin" } else { "dave" }.into())),
+            &[],
+        ),
+        (
+            "one answers",
+            |who| (who == CAROL).then(|| Remove("erin".into())),
+            &[],
+        ),
+    ];
+    for (case, says, expected) in cases {
+        let (mut n, _) = follower_with(t0, vec![member(DAVE, "dave", 4)]);
+        drain(&mut n);
+        let members = [(CAROL, 3), (DAVE, 4)];
+        let (_, shown, _, asked) = repairs(&mut n, t0, 100, &members, 3, |who, a, b| {
+            says(who).map_or_else(Vec::new, |change| config_then_carols(a, b, change))
+        });
+        assert!(
+            asked.iter().all(|k| *k > 0),
+            "{case}: both asked: {asked:?}"
+        );
+        assert_eq!(shown, expected, "{case}");
+    }
+}
