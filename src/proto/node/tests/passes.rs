@@ -23,8 +23,23 @@ fn token_to_carol(n: &mut Node, t0: Instant, candidate: NodeId) -> Vec<MsgId> {
     drain(n).ids_to(addr(3), token_of(candidate))
 }
 
-/// Alice beats to bob every 100 ms over `ms` (the leader stays alive to him), and bob's
-/// timers run at each: how many times `candidate`'s token was passed to dave meanwhile
+/// Alice's heartbeat reaches bob at `at` (the leader stays alive to him), and bob's
+/// timers run.
+fn alice_beats(n: &mut Node, at: Instant) {
+    let hb = crate::wire::Heartbeat {
+        epoch: Some(Epoch {
+            term: 0,
+            leader: LEADER,
+        }),
+        delivered: Seq(0),
+        digest: n.members().digest(),
+        probe: false,
+    };
+    n.handle_datagram(at, addr(1), &datagram(LEADER, vec![Packet::Heartbeat(hb)]));
+    n.handle_timeout(at);
+}
+
+/// Alice beats to bob every 100 ms over `ms`: how many times `candidate`'s token was passed to dave meanwhile
 /// (resends of one pass left out).
 fn to_dave_while_beating(
     n: &mut Node,
@@ -35,17 +50,7 @@ fn to_dave_while_beating(
     let mut sent = BTreeSet::new();
     for m in ms.step_by(100) {
         let at = t0 + Duration::from_millis(m);
-        let hb = crate::wire::Heartbeat {
-            epoch: Some(Epoch {
-                term: 0,
-                leader: LEADER,
-            }),
-            delivered: Seq(0),
-            digest: n.members().digest(),
-            probe: false,
-        };
-        n.handle_datagram(at, addr(1), &datagram(LEADER, vec![Packet::Heartbeat(hb)]));
-        n.handle_timeout(at);
+        alice_beats(n, at);
         sent.extend(drain(n).ids_to(addr(4), token_of(candidate)));
     }
     sent.len()
@@ -96,17 +101,7 @@ fn a_ring_that_takes_nothing_gets_no_stale_round() {
     let mut seen = BTreeSet::new();
     for m in (0..9000).step_by(50) {
         let at = t0 + Duration::from_millis(m);
-        let hb = crate::wire::Heartbeat {
-            epoch: Some(Epoch {
-                term: 0,
-                leader: LEADER,
-            }),
-            delivered: Seq(0),
-            digest: n.members().digest(),
-            probe: false,
-        };
-        n.handle_datagram(at, addr(1), &datagram(LEADER, vec![Packet::Heartbeat(hb)]));
-        n.handle_timeout(at);
+        alice_beats(&mut n, at);
         for (to, p) in drain(&mut n).sent {
             if let Packet::Data {
                 id,
