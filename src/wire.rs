@@ -307,6 +307,9 @@ pub enum Message {
         term: u64,
         /// Yes: the receiver lost the leader too (or follows none).
         granted: bool,
+        /// The epoch the receiver follows: an asker that missed the end of a round learns
+        /// its winner once two voters name the same one.
+        follows: Option<Epoch>,
     },
     /// The leader heard from `newcomer`, within its session, that it holds its whole
     /// welcome and follows this leader ([`Message::WelcomeTaken`]): it is in the room, and

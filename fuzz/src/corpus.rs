@@ -331,6 +331,7 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                 Message::PreVoteReply {
                     term: 2,
                     granted: true,
+                    follows: None,
                 },
             ),
         ),

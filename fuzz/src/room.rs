@@ -373,6 +373,7 @@ fn templates(room: &Room, to: usize, input: &mut Input, wild: bool) -> Vec<Messa
         Message::PreVoteReply {
             term: n(epoch.term + 1),
             granted: n(0) % 2 == 0,
+            follows: Some(epoch),
         },
         Message::SyncRequest {
             epoch: Epoch {

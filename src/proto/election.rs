@@ -130,6 +130,13 @@ impl Election {
         self.term = self.term.max(term);
         self.participant = false;
     }
+
+    /// Gives up round `term` without hearing its end (it timed out): this node takes
+    /// part in no round until it starts or joins another. What it carried is kept, the
+    /// evidence should the round's announcement still come.
+    pub fn abandon(&mut self) {
+        self.participant = false;
+    }
 }
 
 #[cfg(test)]

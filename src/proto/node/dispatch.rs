@@ -180,9 +180,11 @@ impl Node {
             Message::Forgotten { from: a, to: b } => self.on_forgotten(now, sender, a, b),
             Message::Forget(list) => self.on_forget(sender, list),
             Message::PreVote { term, follows } => self.on_prevote(now, from, sender, term, follows),
-            Message::PreVoteReply { term, granted } => {
-                self.on_prevote_reply(now, sender, term, granted)
-            }
+            Message::PreVoteReply {
+                term,
+                granted,
+                follows,
+            } => self.on_prevote_reply(now, sender, term, granted, follows),
         }
     }
 

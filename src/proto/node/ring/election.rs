@@ -142,10 +142,22 @@ impl Node {
         }
     }
 
+    /// A round this node takes part in did not end within the election timeout: its
+    /// tokens were lost, or its winner's announcement never came here. The node asks the
+    /// voters before it starts another (see `prevote.rs`): if the others follow a leader
+    /// that leads, a new round would only depose it, and would be followed by another
+    /// whenever the announcement is lost again (a member cut from the winner, its ring
+    /// predecessor, never hears one); their answers name that leader instead.
     pub(in crate::proto::node) fn on_election_timeout(&mut self, now: Instant) {
         if self.ring.election.is_participant() && self.life.is_member() {
-            log_at!(debug, self, "election timed out; starting again");
-            self.start_election(now);
+            log_at!(
+                debug,
+                self,
+                "election round {} timed out; asking the voters",
+                self.ring.election.term()
+            );
+            self.ring.election.abandon();
+            self.seek_election(now);
         }
     }
 

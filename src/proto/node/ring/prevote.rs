@@ -20,10 +20,11 @@
 //! leader is dead waits a suspicion bound for the watcher's round to come round the ring
 //! (it joins it as any token), and asks the voters itself only if none came: the watcher
 //! may have died too, or its verdict may be a late copy from before it was cut off. A
-//! leader that left on its own word is replaced at once, and a round under way is
-//! started again at once. A node asks again after a suspicion bound, then every election
-//! timeout, and from the second time on tells its user once that the room is
-//! unreachable.
+//! leader that left on its own word is replaced at once. A round that timed out asks
+//! the voters before another starts: their answers name the epoch each follows, and an
+//! epoch two voters name is followed at once (its announcement was lost on the way
+//! here). A node asks again after a suspicion bound, then every election timeout, and
+//! from the second time on tells its user once that the room is unreachable.
 //!
 //! A pre-vote names the epoch its sender follows. Two winners of one term, each elected
 //! in a ring of its own, cannot follow each other (one leader per term): the one that
@@ -38,6 +39,8 @@ pub(in crate::proto::node) struct PreVote {
     term: u64,
     /// Voters (by user name) that agreed, this node included if it votes.
     granted: BTreeSet<String>,
+    /// The epoch each voter that answered (by user name) says it follows.
+    named: BTreeMap<String, Epoch>,
     /// Times the voters were asked.
     asked: u32,
     /// Whether the user was told that the room is unreachable.
@@ -67,6 +70,7 @@ impl Node {
         self.ring.prevote = Some(PreVote {
             term: 0,
             granted: BTreeSet::new(),
+            named: BTreeMap::new(),
             asked: 0,
             told: false,
         });
@@ -114,6 +118,7 @@ impl Node {
         };
         p.term = term;
         p.granted.clear();
+        p.named.clear();
         if voters.contains(&me) {
             p.granted.insert(me);
         }
@@ -208,7 +213,11 @@ impl Node {
         );
         // With every retry: to a node that was cut off, this answer is how it learns that
         // this voter lives (see `take_back_verdict`), through whatever losses remain.
-        let msg = Message::PreVoteReply { term, granted };
+        let msg = Message::PreVoteReply {
+            term,
+            granted,
+            follows: self.ring.epoch,
+        };
         self.send_reliable(now, from, msg, Token::Ring(RingToken::PreVote));
     }
 
@@ -250,13 +259,14 @@ impl Node {
         epoch.leader == sender || !self.leader_leads()
     }
 
-    /// `sender` answered our pre-vote for round `term`.
+    /// `sender` answered our pre-vote for round `term`, and follows `follows`.
     pub(in crate::proto::node) fn on_prevote_reply(
         &mut self,
         now: Instant,
         sender: NodeId,
         term: u64,
         granted: bool,
+        follows: Option<Epoch>,
     ) {
         if self.ring.prevote.as_ref().is_none_or(|p| p.term != term) {
             return;
@@ -264,11 +274,56 @@ impl Node {
         // An answer to what we ask now is a sign of life: a member this node declared dead
         // answers after all.
         self.take_back_verdict(now, sender, false);
-        if let Some(name) = self.ring.members.get(sender).map(|m| m.name.clone())
-            && granted
+        let Some(name) = self.ring.members.get(sender).map(|m| m.name.clone()) else {
+            return;
+        };
+        if let Some(epoch) = follows.filter(|e| self.term_in_range(now, e.term))
+            && let Some(p) = self.ring.prevote.as_mut()
         {
+            p.named.insert(name.clone(), epoch);
+            self.follow_epoch_named(now);
+        }
+        if granted {
             self.prevote_granted_by(now, &name);
         }
+    }
+
+    /// Two voters (the only other one, in a room of two) answered that they follow the
+    /// same epoch, newer than ours: its round ended without this node hearing the
+    /// announcement (a member cut from the winner, its ring predecessor, never does, and
+    /// the winner may be all the others reach but for it). One leader per term, and a
+    /// member follows one only after a real round or its leader's own welcome, so this
+    /// node follows it too, as if announced, instead of starting a round that would depose
+    /// a leader the room has. One member's word moves nothing.
+    fn follow_epoch_named(&mut self, now: Instant) {
+        let voters = self.prevote_voters();
+        let Some(p) = self.ring.prevote.as_ref() else {
+            return;
+        };
+        let mut counts: BTreeMap<Epoch, usize> = BTreeMap::new();
+        for (name, epoch) in &p.named {
+            if voters.contains(name) && self.ring.epoch.is_none_or(|e| e.term < epoch.term) {
+                *counts.entry(*epoch).or_default() += 1;
+            }
+        }
+        let others = voters.iter().filter(|n| **n != self.ctx.cfg.name).count();
+        let needed = others.clamp(1, 2);
+        let Some(epoch) = counts
+            .into_iter()
+            .find(|(_, n)| *n >= needed)
+            .map(|(e, _)| e)
+            .filter(|e| e.leader != self.ctx.id && self.ring.members.get(e.leader).is_some())
+        else {
+            return;
+        };
+        log_at!(
+            info,
+            self,
+            "voters follow {} in term {}; following it too",
+            epoch.leader,
+            epoch.term
+        );
+        self.accept_leader(now, epoch);
     }
 
     /// The voting configuration the pre-vote counts in: the one the log ends with (as a

@@ -17,7 +17,8 @@
 //! else (a member saying it leads, or a neighbour naming a leader, of a term this node
 //! saw no round of) is one member's word: the node asks the leader named to take it in
 //! (a join under its own id, see `life/join.rs`), and follows it only on that leader's
-//! welcome, its own answer to this node. A member that missed a round (paused, or cut
+//! welcome, its own answer to this node, or once two voters, asked in a pre-vote, name
+//! it (see `prevote.rs`). A member that missed a round (paused, or cut
 //! off during it) comes back this way; one member's say-so alone moves nobody.
 //!
 //! **Liveness.** Once a node follows a leader that is not itself, the leader must show it

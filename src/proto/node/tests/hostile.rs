@@ -178,7 +178,7 @@ mod fuzz {
                 Message::Election { term: 3, candidate: CAROL, log: Seq(1000) },
                 Message::Fetch { from: Seq(1), to: Seq(3) },
                 Message::PreVote { term: 3, follows: None },
-                Message::PreVoteReply { term: 3, granted: true },
+                Message::PreVoteReply { term: 3, granted: true, follows: None },
                 Message::Store {
                     to: 0,
                     dm: sealed_dm(

@@ -25,7 +25,7 @@ fn answers_sent(sent: &[(SocketAddr, Packet)]) -> Vec<(SocketAddr, u64, bool)> {
         .iter()
         .filter_map(|(a, p)| match p {
             Packet::Data {
-                msg: Message::PreVoteReply { term, granted },
+                msg: Message::PreVoteReply { term, granted, .. },
                 ..
             } => Some((*a, *term, *granted)),
             _ => None,
@@ -44,13 +44,28 @@ fn answer(
     term: u64,
     granted: bool,
 ) -> Vec<(SocketAddr, Packet)> {
+    answer_following(n, at, to, (term, granted), None)
+}
+
+/// [`answer`], naming the epoch the member follows.
+fn answer_following(
+    n: &mut Node,
+    at: Instant,
+    to: SocketAddr,
+    (term, granted): (u64, bool),
+    follows: Option<Epoch>,
+) -> Vec<(SocketAddr, Packet)> {
     let id = n
         .members()
         .entries()
         .find(|m| m.addr == to)
         .map(|m| m.id)
         .expect("asked a member");
-    let reply = Message::PreVoteReply { term, granted };
+    let reply = Message::PreVoteReply {
+        term,
+        granted,
+        follows,
+    };
     n.handle_datagram(at, to, &data(id, 900 + term, reply));
     flushed(n, at)
 }
@@ -328,6 +343,7 @@ fn a_verdict_of_ones_own_is_taken_back_when_the_member_answers() {
     let reply = Message::PreVoteReply {
         term,
         granted: false,
+        follows: None,
     };
     n.handle_datagram(later, addr(4), &data(DAVE, 30, reply.clone()));
     drain(&mut n);
@@ -343,4 +359,57 @@ fn a_verdict_of_ones_own_is_taken_back_when_the_member_answers() {
         "{:?}",
         out.events
     );
+}
+
+/// Bob passed carol's token on in round 1 and never heard her announcement (his link
+/// from her was cut, say). When the round times out he starts no round 2 at once: he asks
+/// the voters. One voter naming carol's term 1 moves nothing; a second one does, and he
+/// follows her; voters naming different epochs move nothing either. In the seconds after,
+/// no token of a round above 1 leaves him (before, he started a round every timeout, and
+/// the room re-elected carol every time).
+#[test]
+fn a_round_whose_end_was_missed_is_followed_on_two_voters_word() {
+    let t0 = base_time();
+    let token = Message::Election {
+        term: 1,
+        candidate: CAROL,
+        log: Seq(1000),
+    };
+    for (carol_names, follows) in [(epoch(1, CAROL), true), (epoch(1, LEADER), false)] {
+        let mut n = follower_with_dave(t0);
+        n.handle_datagram(t0, addr(1), &data(LEADER, 5, token.clone()));
+        flushed(&mut n, t0);
+        let at = t0 + n.ctx.cfg.election_timeout + Duration::from_millis(10);
+        n.handle_timeout(at);
+        let sent = flushed(&mut n, at);
+        let above_1 =
+            |sent: &[(SocketAddr, Packet)]| election_terms_sent(sent).iter().any(|t| *t > 1);
+        assert!(!above_1(&sent), "no round 2: {sent:?}");
+        let term = prevotes_sent(&sent)
+            .first()
+            .map(|(_, t)| *t)
+            .expect("the voters asked");
+        assert_eq!(term, 2);
+
+        let named = Some(epoch(1, CAROL));
+        answer_following(&mut n, at, addr(4), (term, false), named);
+        assert_eq!(n.epoch(), Some(epoch(0, LEADER)), "dave's word alone");
+        let sent = answer_following(&mut n, at, addr(3), (term, false), Some(carol_names));
+        assert!(!above_1(&sent), "{sent:?}");
+        if follows {
+            assert_eq!(n.epoch(), Some(epoch(1, CAROL)), "dave and carol agree");
+        } else {
+            assert_eq!(n.epoch(), Some(epoch(0, LEADER)), "they differ");
+        }
+
+        let mut terms = Vec::new();
+        for i in 1..=100 {
+            n.handle_timeout(at + Duration::from_millis(50) * i);
+            terms.extend(election_terms_sent(&all_packets(&mut n)));
+        }
+        assert!(
+            terms.iter().all(|t| *t <= 1),
+            "nobody agreed to a round, so none started: {terms:?}"
+        );
+    }
 }
