@@ -3,7 +3,13 @@
 //! Every node heartbeats its successor, so each node is watched by one other: the node
 //! after it. A watched node's heartbeats are its signs of life. Silent for
 //! `suspect_after`, it is suspected (the watcher then probes it); silent for `dead_after`,
-//! it is declared dead. A node that just became the watched one is judged by the same
+//! and suspected for at least the probe window, it is declared dead. The probe window is
+//! the time a probe needs to come back through another member (see
+//! [`Detector::set_probe_window`]): on a LAN it is well inside `dead_after -
+//! suspect_after` and changes nothing, while on a slow path (a link of 100 ms each way) an
+//! indirect probe's answer takes longer than that, and a live predecessor whose
+//! heartbeats do not come here (it beats another it still takes for its successor) would
+//! be found dead before any answer could come. A node that just became the watched one is judged by the same
 //! bounds, counted from when watching began, unless it is a newcomer (it came online
 //! less than `grace` before watching began, and may still be receiving its welcome): a
 //! newcomer not yet heard from is judged only after the longer `grace`. It stops being a
@@ -58,7 +64,10 @@ pub struct Detector {
     /// Watched members met in our welcome that another member agreed to probe for us, and
     /// when it first did (since last heard).
     relayed: BTreeMap<NodeId, Instant>,
-    suspected: BTreeSet<NodeId>,
+    /// Suspected nodes, with when the suspicion began (when probing them began).
+    suspected: BTreeMap<NodeId, Instant>,
+    /// The least time a suspected node is probed before it is found dead on silence.
+    probe_window: Duration,
     /// Watched nodes another member said are dead, and when: dead unless heard from since
     /// (see [`Detector::claimed_dead`]).
     claims: BTreeMap<NodeId, Instant>,
@@ -82,7 +91,8 @@ impl Detector {
             met: BTreeMap::new(),
             reached: BTreeSet::new(),
             relayed: BTreeMap::new(),
-            suspected: BTreeSet::new(),
+            suspected: BTreeMap::new(),
+            probe_window: Duration::ZERO,
             claims: BTreeMap::new(),
             woke: None,
         }
@@ -120,12 +130,12 @@ impl Detector {
         // away and judges its neighbours afresh) is still judged here until it answers or
         // is found dead: the new watcher would start its count from nothing.
         for (id, since) in old {
-            if !self.watched.contains_key(&id) && self.suspected.contains(&id) {
+            if !self.watched.contains_key(&id) && self.suspected.contains_key(&id) {
                 self.lingering.insert(id, since);
             }
         }
         self.suspected
-            .retain(|id| self.watched.contains_key(id) || self.lingering.contains_key(id));
+            .retain(|id, _| self.watched.contains_key(id) || self.lingering.contains_key(id));
         self.relayed
             .retain(|id, _| self.watched.contains_key(id) || self.lingering.contains_key(id));
     }
@@ -216,7 +226,7 @@ impl Detector {
         }
         self.woke = None;
         self.claims.insert(id, now);
-        self.suspected.insert(id);
+        self.suspected.entry(id).or_insert(now);
         true
     }
 
@@ -262,7 +272,7 @@ impl Detector {
         let lingering: Vec<(NodeId, Instant)> =
             self.lingering.iter().map(|(id, t)| (*id, *t)).collect();
         for (id, since) in lingering {
-            if !self.suspected.contains(&id) {
+            if !self.suspected.contains_key(&id) {
                 self.lingering.remove(&id); // heard from since (which ends the suspicion)
                 continue;
             }
@@ -274,7 +284,7 @@ impl Detector {
             } else {
                 self.dead_after
             };
-            if now.saturating_duration_since(from) >= dead_after {
+            if now.saturating_duration_since(from) >= dead_after && self.probed_enough(id, now) {
                 v.dead.push(id);
                 self.suspected.remove(&id);
                 self.lingering.remove(&id);
@@ -313,11 +323,11 @@ impl Detector {
             };
             let claimed = self.claims.get(id).is_some_and(|c| {
                 now.saturating_duration_since(*c) >= self.dead_after - self.suspect_after
-            });
-            if silent >= dead_after || claimed {
+            }) && self.probed_enough(*id, now);
+            if (silent >= dead_after && self.probed_enough(*id, now)) || claimed {
                 v.dead.push(*id);
             } else if silent >= suspect_after || self.claims.contains_key(id) {
-                self.suspected.insert(*id);
+                self.suspected.entry(*id).or_insert(now);
                 v.suspected.push(*id);
             }
         }
@@ -358,9 +368,23 @@ impl Detector {
         }
     }
 
+    /// Whether `id` has been suspected, and so probed, for the probe window at `now`.
+    fn probed_enough(&self, id: NodeId, now: Instant) -> bool {
+        // One not suspected yet would be from now.
+        let since = self.suspected.get(&id).copied().unwrap_or(now);
+        now.saturating_duration_since(since) >= self.probe_window
+    }
+
+    /// Sets the probe window: the least time a suspected node is probed (directly and
+    /// through other members) before its silence is taken as death, whatever the bounds
+    /// say. The node sets it from the round trips it measures (see `ring/probe.rs`).
+    pub fn set_probe_window(&mut self, window: Duration) {
+        self.probe_window = window;
+    }
+
     /// Whether `id` is currently suspected.
     pub fn is_suspected(&self, id: NodeId) -> bool {
-        self.suspected.contains(&id)
+        self.suspected.contains_key(&id)
     }
 
     /// Whether any watched node is suspected (the node then checks more often).

@@ -57,6 +57,18 @@ impl Link {
     }
 }
 
+impl Link {
+    /// Machines far apart: `loss` percent of datagrams lost, 1 % delivered twice, 40 to
+    /// 200 ms of latency each way.
+    pub fn wan(loss: u32) -> Self {
+        Link {
+            loss,
+            dup: 1,
+            latency: (Duration::from_millis(40), Duration::from_millis(200)),
+        }
+    }
+}
+
 impl Default for Link {
     fn default() -> Self {
         Link {
@@ -131,6 +143,10 @@ pub struct Sim {
     pub socket_buffer: usize,
     /// Datagrams dropped because a paused host's socket was full.
     pub overflowed: u64,
+    /// Latency range of every link, whatever the scenario set: `SIM_LATENCY_MS=lo..hi`
+    /// runs a suite as if its machines were far apart (a sweep; a scenario's own time
+    /// bounds, set for a LAN, may then be too short).
+    latency_override: Option<(Duration, Duration)>,
 }
 
 /// What the network does next.
@@ -157,7 +173,13 @@ impl Sim {
                 .try_init();
         }
         let t0 = Instant::now();
+        let latency_override = std::env::var("SIM_LATENCY_MS").ok().map(|v| {
+            let (lo, hi) = v.split_once("..").expect("SIM_LATENCY_MS=lo..hi");
+            let ms = |x: &str| Duration::from_millis(x.parse().expect("SIM_LATENCY_MS: ms"));
+            (ms(lo), ms(hi))
+        });
         Sim {
+            latency_override,
             seed,
             rng: StdRng::seed_from_u64(seed),
             t0,
@@ -230,10 +252,11 @@ impl Sim {
     pub fn command(&mut self, i: usize, cmd: Command) {
         let wall = WallMillis(self.elapsed().as_millis() as u64);
         let host_name = self.hosts[i].name.clone();
+        let t = self.elapsed().as_millis();
         if self.hosts[i].paused_until.is_none()
             && let Some(n) = self.hosts[i].node.as_mut()
         {
-            let _host = tracing::debug_span!("host", name = %host_name).entered();
+            let _host = tracing::debug_span!("host", t, name = %host_name).entered();
             n.handle_command(self.now, wall, cmd);
             self.flush(i);
         }
@@ -316,7 +339,7 @@ impl Sim {
             1
         };
         for _ in 0..copies {
-            let (lo, hi) = link.latency;
+            let (lo, hi) = self.latency_override.unwrap_or(link.latency);
             let lat = lo + (hi - lo).mul_f64(self.rng.random::<f64>());
             self.order += 1;
             self.queue.push(Reverse(InFlight {
@@ -350,8 +373,9 @@ impl Sim {
                 }
                 Step::Timer(i) => {
                     let host_name = self.hosts[i].name.clone();
+                    let t = self.now.duration_since(self.t0).as_millis();
                     if let Some(n) = self.hosts[i].node.as_mut() {
-                        let _host = tracing::debug_span!("host", name = %host_name).entered();
+                        let _host = tracing::debug_span!("host", t, name = %host_name).entered();
                         n.handle_timeout(self.now);
                         self.flush(i);
                     }
@@ -415,7 +439,8 @@ impl Sim {
         let host_name = self.hosts[i].name.clone();
         if let Some(n) = self.hosts[i].node.as_mut() {
             self.delivered += 1;
-            let _host = tracing::debug_span!("host", name = %host_name).entered();
+            let t = self.now.duration_since(self.t0).as_millis();
+            let _host = tracing::debug_span!("host", t, name = %host_name).entered();
             n.handle_datagram(self.now, from, bytes);
             self.flush(i);
         }

@@ -302,3 +302,38 @@ fn a_relays_word_does_not_outlive_an_absence() {
     assert!(v.dead.is_empty(), "no relay since the wake: {v:?}");
     assert_eq!(v.suspected, vec![NodeId(7)]);
 }
+
+/// On a slow path the probe window holds the verdict back: a predecessor suspected at
+/// 300 ms is still probed at 450 ms, and found dead only once suspected for the whole
+/// window; a sign of life within it ends the suspicion. A window shorter than
+/// `dead_after - suspect_after` (a LAN) changes nothing.
+#[test]
+fn the_probe_window_holds_a_verdict_back_until_probes_could_answer() {
+    let (t0, mut d) = watching_node_1();
+    d.set_probe_window(400 * MS);
+    assert_eq!(d.check(t0 + 300 * MS).suspected, vec![NodeId(1)]);
+    assert!(d.check(t0 + 460 * MS).dead.is_empty(), "within the window");
+    assert!(d.check(t0 + 690 * MS).dead.is_empty(), "within the window");
+    assert_eq!(d.check(t0 + 700 * MS).dead, vec![NodeId(1)]);
+
+    // An indirect answer within the window: alive, judged afresh from it.
+    let (t0, mut d) = watching_node_1();
+    d.set_probe_window(400 * MS);
+    d.check(t0 + 300 * MS);
+    d.heard(NodeId(1), t0 + 650 * MS);
+    assert_eq!(d.check(t0 + 700 * MS), Verdict::default());
+
+    // Silence already past `dead_after` when first judged: suspected then, dead a
+    // window later.
+    let (t0, mut d) = watching_node_1();
+    d.set_probe_window(200 * MS);
+    let first = t0 + 500 * MS;
+    assert_eq!(d.check(first).suspected, vec![NodeId(1)]);
+    assert_eq!(d.check(first + 200 * MS).dead, vec![NodeId(1)]);
+
+    // A short window: the usual bounds.
+    let (t0, mut d) = watching_node_1();
+    d.set_probe_window(60 * MS);
+    assert_eq!(d.check(t0 + 300 * MS).suspected, vec![NodeId(1)]);
+    assert_eq!(d.check(t0 + 450 * MS).dead, vec![NodeId(1)]);
+}

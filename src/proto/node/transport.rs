@@ -49,6 +49,11 @@ impl Transport {
         self.reliable.in_flight()
     }
 
+    /// The retransmission timeout to `to`, once a round trip to it was measured.
+    pub(super) fn measured_rto(&self, to: SocketAddr) -> Option<Duration> {
+        self.reliable.measured_rto(to)
+    }
+
     /// Whether `to` acked a message of ours sent at `since` or later (it hears us), and
     /// whether one sent since then awaits its ack.
     pub(super) fn hears_us(&self, to: SocketAddr, since: Instant) -> (bool, bool) {

@@ -59,7 +59,6 @@ impl RttEstimator {
         self.rto = (srtt + GRANULARITY.max(rttvar * 4)).clamp(floor, cap.max(floor));
     }
 
-    #[cfg(test)]
     /// The smoothed round trip, once measured.
     pub fn srtt(&self) -> Option<Duration> {
         self.srtt

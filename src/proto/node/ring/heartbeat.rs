@@ -202,6 +202,8 @@ impl Node {
     /// Declares silent neighbours dead and probes suspected ones.
     fn judge_neighbours(&mut self, now: Instant) {
         self.refresh_watch(now);
+        let window = self.probe_window();
+        self.ring.detector.set_probe_window(window);
         let verdict = self.ring.detector.check(now);
         for id in verdict.dead {
             self.declare_dead(now, id);

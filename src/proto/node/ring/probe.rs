@@ -14,6 +14,22 @@ const INDIRECT_PROBERS: usize = 2;
 const MAX_PROBING_FOR: usize = 64;
 
 impl Node {
+    /// The probe window (see `proto::detector`): twice the longest retransmission timeout
+    /// measured to an online member, the time for a probe to go to a member that passes it
+    /// on and for the answer to come back the same way (the prober's path to the target,
+    /// not measured here, is taken to be no longer than ours). Zero while nothing is
+    /// measured.
+    pub(in crate::proto::node) fn probe_window(&self) -> Duration {
+        let longest = self
+            .ring
+            .members
+            .online_peers()
+            .filter_map(|m| self.transport.measured_rto(m.addr))
+            .max()
+            .unwrap_or_default();
+        longest * 2
+    }
+
     /// The watcher suspects `target`: ask up to [`INDIRECT_PROBERS`] other online members
     /// (the ones after this node on the ring) to probe it, once per suspicion; and the
     /// leader too if `target` is a member we only met in our welcome: the leader has heard
