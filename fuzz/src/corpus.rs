@@ -124,7 +124,10 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "challenge",
-            data(ALICE, 2, Message::Challenge { nonce: [7; 16] }),
+            data(ALICE, 2, Message::Challenge {
+                    nonce: [7; 16],
+                    newcomer: BOB,
+                }),
         ),
         (
             "proof",
@@ -161,6 +164,7 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                         leader: ALICE,
                     },
                     next_seq: Seq(5),
+                    pending_from: Seq(5),
                     oldest: Seq(1),
                     part: 0,
                     parts: 2,

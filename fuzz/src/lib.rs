@@ -202,6 +202,7 @@ pub fn follower(t0: Instant) -> Node {
             leader: ALICE,
         },
         next_seq: Seq(1),
+        pending_from: Seq(1),
         oldest: Seq(1),
         part: 0,
         parts: 1,
@@ -241,7 +242,7 @@ pub fn leader(t0: Instant) -> Node {
             .flat_map(|(to, env)| env.packets.iter().map(move |p| (to, p)))
             .find_map(|(to, packet)| match packet {
                 Packet::Data {
-                    msg: Message::Challenge { nonce },
+                    msg: Message::Challenge { nonce, .. },
                     ..
                 } if *to == from => Some(*nonce),
                 _ => None,

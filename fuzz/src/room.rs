@@ -440,7 +440,10 @@ fn templates(room: &Room, to: usize, input: &mut Input, wild: bool) -> Vec<Messa
             name: "bob".into(),
             key: [1; 32],
         },
-        Message::Challenge { nonce: [9; 16] },
+        Message::Challenge {
+            nonce: [9; 16],
+            newcomer: IDS[1],
+        },
         Message::Proof {
             signature: vec![7; 64],
         },
