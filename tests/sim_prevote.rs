@@ -12,7 +12,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use ringchat::proto::Event;
 use sim::leaders::{env_u64, one_leader_per_term, run_watching};
-use sim::{Sim, for_listed_sims, for_sims};
+use sim::{Link, Sim, for_listed_sims, for_sims};
 use std::time::Duration;
 
 const NAMES: [&str; 6] = ["ann", "ben", "cat", "dan", "eve", "fay"];
@@ -423,6 +423,20 @@ fn one_way_faults_do_not_stall_a_healthy_majority() {
             |sim, seed| one_way(sim, seed, &fault).map_err(|e| format!("FAULT={fault}: {e}")),
         );
     }
+}
+
+/// [`one_way`]'s deaf leader between machines far apart ([`Link::wan`]). The deaf leader
+/// cuts every member out and goes on probing them, one a second; a member asked to probe
+/// it for its watcher took each such probe as an answer and vouched for it. With a probe
+/// window of twice the retransmission timeout (about 1 s on such links) that came often
+/// enough to keep it alive, and the room never moved on (8 of 20 seeds); a probe no
+/// longer vouches (see `heartbeats.rs`'s unit test), and the window is shorter.
+#[test]
+fn a_deaf_leader_between_far_machines_is_replaced() {
+    for_sims("a_deaf_leader_between_far_machines", 12, |sim, seed| {
+        sim.default_link = Link::wan(0);
+        one_way(sim, seed, "deaf_leader")
+    });
 }
 
 /// Rooms of 2 or 3 with disks: K members (the leader among them when LEADER=1, default)

@@ -68,6 +68,8 @@ pub struct Detector {
     suspected: BTreeMap<NodeId, Instant>,
     /// The least time a suspected node is probed before it is found dead on silence.
     probe_window: Duration,
+    /// Suspected nodes another member took our request to probe (it acked it).
+    probers_took: BTreeSet<NodeId>,
     /// Watched nodes another member said are dead, and when: dead unless heard from since
     /// (see [`Detector::claimed_dead`]).
     claims: BTreeMap<NodeId, Instant>,
@@ -93,6 +95,7 @@ impl Detector {
             relayed: BTreeMap::new(),
             suspected: BTreeMap::new(),
             probe_window: Duration::ZERO,
+            probers_took: BTreeSet::new(),
             claims: BTreeMap::new(),
             woke: None,
         }
@@ -110,6 +113,7 @@ impl Detector {
     pub fn heard(&mut self, id: NodeId, now: Instant) {
         self.last_heard.insert(id, now);
         self.suspected.remove(&id);
+        self.probers_took.remove(&id);
         self.claims.remove(&id);
         self.relayed.remove(&id);
     }
@@ -268,6 +272,8 @@ impl Detector {
             .retain(|_, t| now.saturating_duration_since(*t) < keep);
         self.welcomed_early
             .retain(|_, t| now.saturating_duration_since(*t) < self.grace);
+        let suspected = &self.suspected;
+        self.probers_took.retain(|id| suspected.contains_key(id));
         let mut v = Verdict::default();
         let lingering: Vec<(NodeId, Instant)> =
             self.lingering.iter().map(|(id, t)| (*id, *t)).collect();
@@ -368,11 +374,26 @@ impl Detector {
         }
     }
 
-    /// Whether `id` has been suspected, and so probed, for the probe window at `now`.
+    /// Whether `id` has been suspected, and so probed, long enough at `now`: for the
+    /// probe window if a member took our request to probe it, for half of it (a round
+    /// trip, the time for a request to be taken) if none did. A node cut off from every
+    /// member so waits no longer than it has to for answers that cannot come.
     fn probed_enough(&self, id: NodeId, now: Instant) -> bool {
         // One not suspected yet would be from now.
         let since = self.suspected.get(&id).copied().unwrap_or(now);
-        now.saturating_duration_since(since) >= self.probe_window
+        let window = if self.probers_took.contains(&id) {
+            self.probe_window
+        } else {
+            self.probe_window / 2
+        };
+        now.saturating_duration_since(since) >= window
+    }
+
+    /// A member acked our request to probe `id`, suspected: it is probing it for us.
+    pub fn prober_took(&mut self, id: NodeId) {
+        if self.suspected.contains_key(&id) {
+            self.probers_took.insert(id);
+        }
     }
 
     /// Sets the probe window: the least time a suspected node is probed (directly and

@@ -482,11 +482,9 @@ impl<T> Reliable<T> {
         self.peers.get(&to).map_or(0, |p| p.in_flight)
     }
 
-    /// The timeout a new message to `to` would get now, once a round trip to `to` was
-    /// measured (`None` before: the initial timeout says nothing of the path).
-    pub fn measured_rto(&self, to: SocketAddr) -> Option<Duration> {
-        let rtt = &self.peers.get(&to)?.rtt;
-        rtt.srtt().map(|_| rtt.rto())
+    /// The smoothed round trip to `to`, once measured.
+    pub fn srtt(&self, to: SocketAddr) -> Option<Duration> {
+        self.peers.get(&to)?.rtt.srtt()
     }
 
     #[cfg(test)]

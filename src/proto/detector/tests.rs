@@ -312,6 +312,7 @@ fn the_probe_window_holds_a_verdict_back_until_probes_could_answer() {
     let (t0, mut d) = watching_node_1();
     d.set_probe_window(400 * MS);
     assert_eq!(d.check(t0 + 300 * MS).suspected, vec![NodeId(1)]);
+    d.prober_took(NodeId(1));
     assert!(d.check(t0 + 460 * MS).dead.is_empty(), "within the window");
     assert!(d.check(t0 + 690 * MS).dead.is_empty(), "within the window");
     assert_eq!(d.check(t0 + 700 * MS).dead, vec![NodeId(1)]);
@@ -329,6 +330,8 @@ fn the_probe_window_holds_a_verdict_back_until_probes_could_answer() {
     d.set_probe_window(200 * MS);
     let first = t0 + 500 * MS;
     assert_eq!(d.check(first).suspected, vec![NodeId(1)]);
+    d.prober_took(NodeId(1));
+    assert!(d.check(first + 190 * MS).dead.is_empty());
     assert_eq!(d.check(first + 200 * MS).dead, vec![NodeId(1)]);
 
     // A short window: the usual bounds.
@@ -336,4 +339,23 @@ fn the_probe_window_holds_a_verdict_back_until_probes_could_answer() {
     d.set_probe_window(60 * MS);
     assert_eq!(d.check(t0 + 300 * MS).suspected, vec![NodeId(1)]);
     assert_eq!(d.check(t0 + 450 * MS).dead, vec![NodeId(1)]);
+}
+
+/// Nobody took our request to probe (we are cut off, say): the verdict waits half the
+/// window, a round trip, not the whole of it. Taken, it waits the whole window.
+#[test]
+fn a_request_nobody_took_holds_the_verdict_back_half_as_long() {
+    let (t0, mut d) = watching_node_1();
+    d.set_probe_window(600 * MS);
+    assert_eq!(d.check(t0 + 300 * MS).suspected, vec![NodeId(1)]);
+    assert!(d.check(t0 + 590 * MS).dead.is_empty());
+    assert_eq!(d.check(t0 + 600 * MS).dead, vec![NodeId(1)]);
+
+    let (t0, mut d) = watching_node_1();
+    d.set_probe_window(600 * MS);
+    d.prober_took(NodeId(1)); // not suspected yet: nothing to take
+    assert_eq!(d.check(t0 + 300 * MS).suspected, vec![NodeId(1)]);
+    d.prober_took(NodeId(1));
+    assert!(d.check(t0 + 890 * MS).dead.is_empty());
+    assert_eq!(d.check(t0 + 900 * MS).dead, vec![NodeId(1)]);
 }

@@ -49,9 +49,9 @@ impl Transport {
         self.reliable.in_flight()
     }
 
-    /// The retransmission timeout to `to`, once a round trip to it was measured.
-    pub(super) fn measured_rto(&self, to: SocketAddr) -> Option<Duration> {
-        self.reliable.measured_rto(to)
+    /// The smoothed round trip to `to`, once measured.
+    pub(super) fn srtt(&self, to: SocketAddr) -> Option<Duration> {
+        self.reliable.srtt(to)
     }
 
     /// Whether `to` acked a message of ours sent at `since` or later (it hears us), and

@@ -41,6 +41,12 @@ impl Node {
                 }
             }
             (RingToken::PreVote | RingToken::Beyond, _) => {}
+            (RingToken::ProbeFor(target), Fate::Acked) => {
+                if self.asked(to, target) {
+                    self.ring.detector.prober_took(target);
+                }
+            }
+            (RingToken::ProbeFor(_), _) => {}
             (RingToken::Pass(msg), Fate::GaveUp | Fate::Cancelled) => {
                 self.reroute_ring(now, to, msg)
             }

@@ -229,8 +229,13 @@ impl Node {
     ) {
         if hb.probe {
             self.send_heartbeat(from, false);
+        } else {
+            // Only an answer, or a beat, vouches: a probe shows that its sender can send,
+            // not that it hears. A deaf member (a leader nothing reaches) still probes
+            // the members it cut out, and the members they probe for would vouch for it
+            // each time, so its watcher would never find it dead.
+            self.vouch_for(now, sender);
         }
-        self.vouch_for(now, sender);
         let Some(entry) = self.ring.members.get(sender).cloned() else {
             return;
         };

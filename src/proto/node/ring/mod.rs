@@ -33,6 +33,9 @@ pub(super) enum RingToken {
     /// A ring message passed past a successor that did not take it (see `election.rs`):
     /// its fate changes nothing (the successor's own copy is rerouted if it dies).
     Beyond,
+    /// A request to probe a suspected member (see `probe.rs`): once acked, a member is
+    /// probing it for us, and its verdict waits for the answer.
+    ProbeFor(NodeId),
 }
 
 /// The ring part's state.

@@ -212,6 +212,35 @@ fn a_member_asked_to_probe_probes_again_until_answered() {
     }
 }
 
+/// Asked to probe carol, bob takes only an answer (or a beat) from her as a sign for the
+/// leader, not a probe of hers: a probe shows she sends, not that she hears (a deaf
+/// member probes the members it cut out, and would be vouched for by each).
+#[test]
+fn a_probe_from_the_member_probed_vouches_for_nothing() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    heartbeats(&mut n);
+    let ask = Message::ProbeFor { target: CAROL };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 50, ask));
+    drain(&mut n);
+    let told = |out: &Out| {
+        out.messages_to(addr(1))
+            .iter()
+            .any(|m| matches!(m, Message::Alive { target } if *target == CAROL))
+    };
+    let digest = n.ring.members().digest();
+    let at = t0 + Duration::from_millis(10);
+    n.handle_datagram(at, addr(3), &beat(CAROL, digest, true));
+    let out = drain(&mut n);
+    assert!(
+        !told(&out),
+        "her probe vouches for nothing: {:?}",
+        out.messages_to(addr(1))
+    );
+    n.handle_datagram(at, addr(3), &beat(CAROL, digest, false));
+    assert!(told(&drain(&mut n)), "her answer does");
+}
+
 /// Whether bob told the leader (port 1) that he is probing carol.
 fn says_probing(out: &Out) -> bool {
     out.messages_to(addr(1))
