@@ -425,12 +425,9 @@ fn one_way_faults_do_not_stall_a_healthy_majority() {
     }
 }
 
-/// [`one_way`]'s deaf leader between machines far apart ([`Link::wan`]). The deaf leader
-/// cuts every member out and goes on probing them, one a second; a member asked to probe
-/// it for its watcher took each such probe as an answer and vouched for it. With a probe
-/// window of twice the retransmission timeout (about 1 s on such links) that came often
-/// enough to keep it alive, and the room never moved on (8 of 20 seeds); a probe no
-/// longer vouches (see `heartbeats.rs`'s unit test), and the window is shorter.
+/// [`one_way`]'s deaf leader on [`Link::wan`]: probing the members it cut out, it was
+/// vouched for by each member probing it for its watcher, which under a probe window of
+/// 1 s kept it alive (8 of 20 seeds stalled). A probe no longer vouches.
 #[test]
 fn a_deaf_leader_between_far_machines_is_replaced() {
     for_sims("a_deaf_leader_between_far_machines", 12, |sim, seed| {

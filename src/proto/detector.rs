@@ -3,14 +3,16 @@
 //! Every node heartbeats its successor, so each node is watched by one other: the node
 //! after it. A watched node's heartbeats are its signs of life. Silent for
 //! `suspect_after`, it is suspected (the watcher then probes it); silent for `dead_after`,
-//! and suspected for at least the probe window, it is declared dead. The probe window is
-//! the time a probe needs to come back through another member (see
-//! [`Detector::set_probe_window`]): on a LAN it is well inside `dead_after -
-//! suspect_after` and changes nothing, while on a slow path (a link of 100 ms each way) an
-//! indirect probe's answer takes longer than that, and a live predecessor whose
-//! heartbeats do not come here (it beats another it still takes for its successor) would
-//! be found dead before any answer could come. A node that just became the watched one is judged by the same
-//! bounds, counted from when watching began, unless it is a newcomer (it came online
+//! and suspected for the probe window (a shorter one if no member took our request to
+//! probe), it is declared dead. The probe window is the time a probe needs to come back
+//! through another member (see [`Detector::set_probe_windows`]): on a LAN it is well
+//! inside `dead_after - suspect_after` and changes nothing, while on a slow path (a link
+//! of 100 ms each way) an indirect probe's answer takes longer than that, and a live
+//! predecessor whose heartbeats do not come here (it beats another it still takes for its
+//! successor) would be found dead before any answer could come.
+//!
+//! A node that just became the watched one is judged by the same bounds, counted from
+//! when watching began, unless it is a newcomer (it came online
 //! less than `grace` before watching began, and may still be receiving its welcome): a
 //! newcomer not yet heard from is judged only after the longer `grace`. It stops being a
 //! newcomer once heard from (a heartbeat, perhaps before watching began) or once the
@@ -66,8 +68,11 @@ pub struct Detector {
     relayed: BTreeMap<NodeId, Instant>,
     /// Suspected nodes, with when the suspicion began (when probing them began).
     suspected: BTreeMap<NodeId, Instant>,
-    /// The least time a suspected node is probed before it is found dead on silence.
+    /// The least time a suspected node is probed before it is found dead on silence, once
+    /// a member took our request to probe it.
     probe_window: Duration,
+    /// The same while no member took it.
+    untaken_window: Duration,
     /// Suspected nodes another member took our request to probe (it acked it).
     probers_took: BTreeSet<NodeId>,
     /// Watched nodes another member said are dead, and when: dead unless heard from since
@@ -95,6 +100,7 @@ impl Detector {
             relayed: BTreeMap::new(),
             suspected: BTreeMap::new(),
             probe_window: Duration::ZERO,
+            untaken_window: Duration::ZERO,
             probers_took: BTreeSet::new(),
             claims: BTreeMap::new(),
             woke: None,
@@ -142,6 +148,8 @@ impl Detector {
             .retain(|id, _| self.watched.contains_key(id) || self.lingering.contains_key(id));
         self.relayed
             .retain(|id, _| self.watched.contains_key(id) || self.lingering.contains_key(id));
+        let suspected = &self.suspected;
+        self.probers_took.retain(|id| suspected.contains_key(id));
     }
 
     /// Drops the claims about any node but `prev`, the predecessor: a claim was about
@@ -210,7 +218,8 @@ impl Detector {
     /// absence: it watched `id` while we were away, and we would count `id`'s silence from
     /// our wake (what we heard since may be a backlog). The word counts as a suspicion (to
     /// probe at once): `id` is found dead unless heard from within `dead_after -
-    /// suspect_after` of it (a probe's round trip and a heartbeat or more); only a sign of
+    /// suspect_after` of it (a probe's round trip and a heartbeat or more), and the probe
+    /// window (see [`Detector::set_probe_windows`]); only a sign of
     /// life after the word clears it. Taken once per absence, within [`CLAIM_WINDOW`] of
     /// the wake, and never against a newcomer's grace; any other word changes nothing
     /// here. Returns whether `id` is now suspected on it.
@@ -244,6 +253,7 @@ impl Detector {
         self.relayed.remove(&id);
         self.last_heard.remove(&id);
         self.suspected.remove(&id);
+        self.probers_took.remove(&id);
         self.claims.remove(&id);
         self.watched.remove(&id);
     }
@@ -257,6 +267,7 @@ impl Detector {
         }
         self.lingering.clear();
         self.suspected.clear();
+        self.probers_took.clear();
         self.claims.clear();
         self.relayed.clear();
         self.woke = Some(now);
@@ -375,16 +386,16 @@ impl Detector {
     }
 
     /// Whether `id` has been suspected, and so probed, long enough at `now`: for the
-    /// probe window if a member took our request to probe it, for half of it (a round
-    /// trip, the time for a request to be taken) if none did. A node cut off from every
-    /// member so waits no longer than it has to for answers that cannot come.
+    /// probe window if a member took our request to probe it, for the untaken window (the
+    /// time for a request to be taken) if none did. A node cut off from every member so
+    /// waits no longer than it has to for answers that cannot come.
     fn probed_enough(&self, id: NodeId, now: Instant) -> bool {
         // One not suspected yet would be from now.
         let since = self.suspected.get(&id).copied().unwrap_or(now);
         let window = if self.probers_took.contains(&id) {
             self.probe_window
         } else {
-            self.probe_window / 2
+            self.untaken_window
         };
         now.saturating_duration_since(since) >= window
     }
@@ -396,11 +407,14 @@ impl Detector {
         }
     }
 
-    /// Sets the probe window: the least time a suspected node is probed (directly and
+    /// Sets the probe windows: the least time a suspected node is probed (directly and
     /// through other members) before its silence is taken as death, whatever the bounds
-    /// say. The node sets it from the round trips it measures (see `ring/probe.rs`).
-    pub fn set_probe_window(&mut self, window: Duration) {
-        self.probe_window = window;
+    /// say, once a member took our request to probe it (`taken`) and while none did
+    /// (`untaken`). The node sets them from the round trips it measures (see
+    /// `ring/probe.rs`).
+    pub fn set_probe_windows(&mut self, taken: Duration, untaken: Duration) {
+        self.probe_window = taken;
+        self.untaken_window = untaken;
     }
 
     /// Whether `id` is currently suspected.

@@ -482,9 +482,11 @@ impl<T> Reliable<T> {
         self.peers.get(&to).map_or(0, |p| p.in_flight)
     }
 
-    /// The smoothed round trip to `to`, once measured.
-    pub fn srtt(&self, to: SocketAddr) -> Option<Duration> {
-        self.peers.get(&to)?.rtt.srtt()
+    /// The smoothed round trip to `to` and the timeout a new message to it would get,
+    /// once a round trip was measured.
+    pub fn measured(&self, to: SocketAddr) -> Option<(Duration, Duration)> {
+        let rtt = &self.peers.get(&to)?.rtt;
+        rtt.srtt().map(|srtt| (srtt, rtt.rto()))
     }
 
     #[cfg(test)]

@@ -310,7 +310,7 @@ fn a_relays_word_does_not_outlive_an_absence() {
 #[test]
 fn the_probe_window_holds_a_verdict_back_until_probes_could_answer() {
     let (t0, mut d) = watching_node_1();
-    d.set_probe_window(400 * MS);
+    d.set_probe_windows(400 * MS, 200 * MS);
     assert_eq!(d.check(t0 + 300 * MS).suspected, vec![NodeId(1)]);
     d.prober_took(NodeId(1));
     assert!(d.check(t0 + 460 * MS).dead.is_empty(), "within the window");
@@ -319,7 +319,7 @@ fn the_probe_window_holds_a_verdict_back_until_probes_could_answer() {
 
     // An indirect answer within the window: alive, judged afresh from it.
     let (t0, mut d) = watching_node_1();
-    d.set_probe_window(400 * MS);
+    d.set_probe_windows(400 * MS, 200 * MS);
     d.check(t0 + 300 * MS);
     d.heard(NodeId(1), t0 + 650 * MS);
     assert_eq!(d.check(t0 + 700 * MS), Verdict::default());
@@ -327,7 +327,7 @@ fn the_probe_window_holds_a_verdict_back_until_probes_could_answer() {
     // Silence already past `dead_after` when first judged: suspected then, dead a
     // window later.
     let (t0, mut d) = watching_node_1();
-    d.set_probe_window(200 * MS);
+    d.set_probe_windows(200 * MS, 100 * MS);
     let first = t0 + 500 * MS;
     assert_eq!(d.check(first).suspected, vec![NodeId(1)]);
     d.prober_took(NodeId(1));
@@ -336,23 +336,23 @@ fn the_probe_window_holds_a_verdict_back_until_probes_could_answer() {
 
     // A short window: the usual bounds.
     let (t0, mut d) = watching_node_1();
-    d.set_probe_window(60 * MS);
+    d.set_probe_windows(60 * MS, 30 * MS);
     assert_eq!(d.check(t0 + 300 * MS).suspected, vec![NodeId(1)]);
     assert_eq!(d.check(t0 + 450 * MS).dead, vec![NodeId(1)]);
 }
 
-/// Nobody took our request to probe (we are cut off, say): the verdict waits half the
-/// window, a round trip, not the whole of it. Taken, it waits the whole window.
+/// Nobody took our request to probe (we are cut off, say): the verdict waits the untaken
+/// window (here half), not the whole of it. Taken, it waits the whole window.
 #[test]
-fn a_request_nobody_took_holds_the_verdict_back_half_as_long() {
+fn a_request_nobody_took_holds_the_verdict_back_less_long() {
     let (t0, mut d) = watching_node_1();
-    d.set_probe_window(600 * MS);
+    d.set_probe_windows(600 * MS, 300 * MS);
     assert_eq!(d.check(t0 + 300 * MS).suspected, vec![NodeId(1)]);
     assert!(d.check(t0 + 590 * MS).dead.is_empty());
     assert_eq!(d.check(t0 + 600 * MS).dead, vec![NodeId(1)]);
 
     let (t0, mut d) = watching_node_1();
-    d.set_probe_window(600 * MS);
+    d.set_probe_windows(600 * MS, 300 * MS);
     d.prober_took(NodeId(1)); // not suspected yet: nothing to take
     assert_eq!(d.check(t0 + 300 * MS).suspected, vec![NodeId(1)]);
     d.prober_took(NodeId(1));

@@ -49,9 +49,9 @@ impl Transport {
         self.reliable.in_flight()
     }
 
-    /// The smoothed round trip to `to`, once measured.
-    pub(super) fn srtt(&self, to: SocketAddr) -> Option<Duration> {
-        self.reliable.srtt(to)
+    /// The smoothed round trip to `to` and its retransmission timeout, once measured.
+    pub(super) fn measured_rtt(&self, to: SocketAddr) -> Option<(Duration, Duration)> {
+        self.reliable.measured(to)
     }
 
     /// Whether `to` acked a message of ours sent at `since` or later (it hears us), and

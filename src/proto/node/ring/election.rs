@@ -153,8 +153,22 @@ impl Node {
     /// voters before it starts another (see `prevote.rs`): if the others follow a leader
     /// that leads, a new round would only depose it, and would be followed by another
     /// whenever the announcement is lost again (a member cut from the winner, its ring
-    /// predecessor, never hears one); their answers name that leader instead.
+    /// predecessor, never hears one); their answers name that leader instead. A node an
+    /// older leader let back in (see [`Node::replace_older_leader`]) starts again at
+    /// once: the voters follow that leader and would refuse, and it acks none of its
+    /// proposals meanwhile.
     pub(in crate::proto::node) fn on_election_timeout(&mut self, now: Instant) {
+        if self.ring.followed_before.is_some()
+            && self.ring.election.is_participant()
+            && self.life.is_member()
+        {
+            log_at!(
+                debug,
+                self,
+                "election timed out below a followed epoch; starting again"
+            );
+            return self.start_election(now);
+        }
         if self.ring.election.is_participant() && self.life.is_member() {
             log_at!(
                 debug,

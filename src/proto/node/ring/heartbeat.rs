@@ -202,8 +202,8 @@ impl Node {
     /// Declares silent neighbours dead and probes suspected ones.
     fn judge_neighbours(&mut self, now: Instant) {
         self.refresh_watch(now);
-        let window = self.probe_window();
-        self.ring.detector.set_probe_window(window);
+        let (taken, untaken) = self.probe_windows();
+        self.ring.detector.set_probe_windows(taken, untaken);
         let verdict = self.ring.detector.check(now);
         for id in verdict.dead {
             self.declare_dead(now, id);

@@ -277,7 +277,9 @@ impl Node {
         let Some(name) = self.ring.members.get(sender).map(|m| m.name.clone()) else {
             return;
         };
-        if let Some(epoch) = follows.filter(|e| self.term_in_range(now, e.term))
+        // Only a voter that refused names a leader that leads for it: one that agreed
+        // lost its leader too.
+        if let Some(epoch) = follows.filter(|e| !granted && self.term_in_range(now, e.term))
             && let Some(p) = self.ring.prevote.as_mut()
         {
             p.named.insert(name.clone(), epoch);
@@ -288,13 +290,17 @@ impl Node {
         }
     }
 
-    /// Two voters (the only other one, in a room of two) answered that they follow the
-    /// same epoch, newer than ours: its round ended without this node hearing the
-    /// announcement (a member cut from the winner, its ring predecessor, never does, and
-    /// the winner may be all the others reach but for it). One leader per term, and a
-    /// member follows one only after a real round or its leader's own welcome, so this
-    /// node follows it too, as if announced, instead of starting a round that would depose
-    /// a leader the room has. One member's word moves nothing.
+    /// Two voters (the only other one, in a room of two) refused our pre-vote naming the
+    /// same epoch, newer than ours, whose leader is in our table (offline there, often: a
+    /// member cut from it declared it dead, which started the round): its round ended
+    /// without this node hearing the announcement (a member cut from the winner, its ring
+    /// predecessor, never does, and the winner may be all the others reach but for it).
+    /// One leader per term, and a member follows one only after a real round or its
+    /// leader's own welcome, so this node follows it too, as if announced, instead of
+    /// starting a round that would depose a leader the room has. In a room of three or
+    /// more one member's word moves nothing; in a room of two the other member's word is
+    /// all there is, as its yes is to a pre-vote, and this node's leader checks (see
+    /// `terms.rs`) undo a follow its leader does not confirm.
     fn follow_epoch_named(&mut self, now: Instant) {
         let voters = self.prevote_voters();
         let Some(p) = self.ring.prevote.as_ref() else {

@@ -2,7 +2,8 @@
 //! other members to probe it too, and a member that answers any of them is alive. So one
 //! lossy link, or one slow observer, does not make the room declare a live member dead:
 //! death needs the silence of every path tried. A dead member answers nobody, and is
-//! declared dead on the watcher's own bounds, as before; one that may not know the
+//! declared dead on the watcher's own bounds, once the probes had the time to come back
+//! (the probe window, see `proto::detector`); one that may not know the
 //! watcher yet (met in the watcher's welcome) only once a member said it is probing it
 //! (`Probing`) and had the time to hear it.
 
@@ -14,22 +15,26 @@ const INDIRECT_PROBERS: usize = 2;
 const MAX_PROBING_FOR: usize = 64;
 
 impl Node {
-    /// The probe window (see `proto::detector`): twice the longest smoothed round trip
-    /// measured to an online member, the time for a request to go to a member that probes
-    /// for us and for the answer to come back the same way (the prober's path to the
-    /// target, not measured here, is taken to be no longer than ours). Zero while nothing
-    /// is measured. (Twice the retransmission timeout, which adds four times the round
-    /// trip's variation, held a crash's verdict 1.4 s instead of 0.95 s on links of 40 to
-    /// 200 ms each way, and was needed by no simulated case.)
-    pub(in crate::proto::node) fn probe_window(&self) -> Duration {
-        let longest = self
+    /// The probe windows (see `proto::detector`), from the longest smoothed round trip
+    /// and the longest retransmission timeout measured to an online member: a request to
+    /// probe not acked within the timeout was lost, and nobody probes for us; one taken
+    /// is answered within a round trip and a timeout (a request to the prober and the
+    /// answer back, plus the prober's own round trip to the target, not measured here and
+    /// taken to be no longer than ours, with the variation the timeout allows for). Each
+    /// at most twice the ack timeout, the longest a resend waits: a round trip sampled
+    /// across a pause of this node (an ack that waited in its socket) says nothing of the
+    /// path. Zero while nothing is measured.
+    pub(in crate::proto::node) fn probe_windows(&self) -> (Duration, Duration) {
+        let (srtt, rto) = self
             .ring
             .members
             .online_peers()
-            .filter_map(|m| self.transport.srtt(m.addr))
-            .max()
-            .unwrap_or_default();
-        longest * 2
+            .filter_map(|m| self.transport.measured_rtt(m.addr))
+            .fold((Duration::ZERO, Duration::ZERO), |(s, r), (s2, r2)| {
+                (s.max(s2), r.max(r2))
+            });
+        let cap = self.ctx.cfg.ack_timeout * 2;
+        ((srtt + rto).min(cap), rto.min(cap))
     }
 
     /// The watcher suspects `target`: ask up to [`INDIRECT_PROBERS`] other online members

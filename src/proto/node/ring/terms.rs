@@ -19,7 +19,8 @@
 //! (a join under its own id, see `life/join.rs`), and follows it only on that leader's
 //! welcome, its own answer to this node, or once two voters, asked in a pre-vote, name
 //! it (see `prevote.rs`). A member that missed a round (paused, or cut
-//! off during it) comes back this way; one member's say-so alone moves nobody.
+//! off during it) comes back this way; one member's say-so alone moves nobody (but in a
+//! room of two, where the other member is every other voter).
 //!
 //! **Liveness.** Once a node follows a leader that is not itself, the leader must show it
 //! leads that term: a message of the term from the leader itself. Until it has, and again

@@ -412,4 +412,17 @@ fn a_round_whose_end_was_missed_is_followed_on_two_voters_word() {
             "nobody agreed to a round, so none started: {terms:?}"
         );
     }
+
+    // Voters that agreed lost their leader: the epoch they name moves nothing.
+    let mut n = follower_with_dave(t0);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
+    flushed(&mut n, t0);
+    let at = t0 + n.ctx.cfg.election_timeout + Duration::from_millis(10);
+    n.handle_timeout(at);
+    let sent = flushed(&mut n, at);
+    let (_, term) = *prevotes_sent(&sent).first().expect("the voters asked");
+    for voter in [addr(4), addr(3)] {
+        answer_following(&mut n, at, voter, (term, true), Some(epoch(1, CAROL)));
+    }
+    assert_ne!(n.epoch(), Some(epoch(1, CAROL)), "they agreed: no follow");
 }

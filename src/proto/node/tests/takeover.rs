@@ -313,3 +313,31 @@ pub(super) fn answer_to_bob(high: u64, sent: u32) -> Message {
         sent,
     }
 }
+
+/// Let in by alice (term 0) below carol's term 3, bob's round 4 is lost: when it times
+/// out he starts round 5 at once, not a pre-vote (the voters follow alice, who leads,
+/// and would refuse, while he acks none of her proposals).
+#[test]
+fn a_node_let_in_by_an_older_leader_starts_again_when_its_round_times_out() {
+    let t0 = base_time();
+    let mut n = bob_restarted_after_term_3(t0);
+    let w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
+    drain(&mut n);
+    let at = t0 + n.ctx.cfg.election_timeout + Duration::from_millis(10);
+    n.handle_timeout(at);
+    let out = drain(&mut n);
+    let sent: Vec<&Message> = [addr(1), addr(3)]
+        .iter()
+        .flat_map(|a| out.messages_to(*a))
+        .collect();
+    assert!(
+        sent.iter()
+            .any(|m| matches!(m, Message::Election { term, .. } if *term > 4)),
+        "a new round: {sent:?}"
+    );
+    assert!(
+        !sent.iter().any(|m| matches!(m, Message::PreVote { .. })),
+        "no pre-vote: {sent:?}"
+    );
+}
