@@ -158,10 +158,10 @@ impl Node {
     /// once: the voters follow that leader and would refuse, and it acks none of its
     /// proposals meanwhile.
     pub(in crate::proto::node) fn on_election_timeout(&mut self, now: Instant) {
-        if self.ring.followed_before.is_some()
-            && self.ring.election.is_participant()
-            && self.life.is_member()
-        {
+        if !self.ring.election.is_participant() || !self.life.is_member() {
+            return;
+        }
+        if self.ring.followed_before.is_some() {
             log_at!(
                 debug,
                 self,
@@ -169,16 +169,14 @@ impl Node {
             );
             return self.start_election(now);
         }
-        if self.ring.election.is_participant() && self.life.is_member() {
-            log_at!(
-                debug,
-                self,
-                "election round {} timed out; asking the voters",
-                self.ring.election.term()
-            );
-            self.ring.election.abandon();
-            self.seek_election(now);
-        }
+        log_at!(
+            debug,
+            self,
+            "election round {} timed out; asking the voters",
+            self.ring.election.term()
+        );
+        self.ring.election.abandon();
+        self.seek_election(now);
     }
 
     pub(in crate::proto::node) fn on_election(
