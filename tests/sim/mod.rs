@@ -67,6 +67,16 @@ impl Link {
             latency: (Duration::from_millis(40), Duration::from_millis(200)),
         }
     }
+
+    /// Slow paths (a satellite hop, a congested mobile network): `loss` percent of
+    /// datagrams lost, 1 % delivered twice, 100 to 400 ms of latency each way.
+    pub fn far(loss: u32) -> Self {
+        Link {
+            loss,
+            dup: 1,
+            latency: (Duration::from_millis(100), Duration::from_millis(400)),
+        }
+    }
 }
 
 impl Default for Link {

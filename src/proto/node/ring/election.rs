@@ -141,7 +141,7 @@ impl Node {
         log_at!(debug, self, "starting election round {}", known + 1);
         self.ctx
             .timers
-            .set(Timer::Election, now + self.ctx.cfg.election_timeout);
+            .set(Timer::Election, now + self.round_timeout());
         match self.ring.members.next() {
             None => self.become_leader(now, known + 1),
             Some(_) => self.follow(now, decision),
@@ -216,7 +216,7 @@ impl Node {
             self.end_prevote();
             self.ctx
                 .timers
-                .set(Timer::Election, now + self.ctx.cfg.election_timeout);
+                .set(Timer::Election, now + self.round_timeout());
         }
         self.follow(now, decision);
     }
@@ -280,7 +280,7 @@ impl Node {
     /// Whether the ring message passed on last still matters: a token of the round under
     /// way, or the announcement of the epoch followed within the election timeout.
     fn ring_message_current(&self, now: Instant, pass: &LastPass) -> bool {
-        let recent = now.saturating_duration_since(pass.at) < self.ctx.cfg.election_timeout;
+        let recent = now.saturating_duration_since(pass.at) < self.round_timeout();
         let open = match &pass.msg {
             Message::Election { term, .. } => {
                 self.ring.election.is_participant()
@@ -294,7 +294,8 @@ impl Node {
     }
 
     /// On the heartbeat tick: the ring message passed on last has not been acked for a
-    /// quarter of the election timeout. The successor may be alive to everyone and still
+    /// quarter of the election timeout (or, on a slower path, a round trip and a resend's
+    /// wait). The successor may be alive to everyone and still
     /// take nothing from this node: its table lacks this node (a member let in again just
     /// before the leader died, say: only a leader's word adds a member, and there is no
     /// leader until the round ends), or the link drops one way. A round must not wait on
@@ -302,14 +303,16 @@ impl Node {
     /// member after it as well, once. A token or an announcement seen twice changes
     /// nothing.
     pub(in crate::proto::node) fn pass_beyond_silent_successor(&mut self, now: Instant) {
-        let Some(pass) = self.ring.last_pass.clone() else {
+        let Some(pass) = self.ring.last_pass.as_ref() else {
             return;
         };
-        let patience = self.ctx.cfg.election_timeout / 4;
-        if pass.acked
-            || pass.beyond
-            || now.saturating_duration_since(pass.at) < patience
-            || !self.ring_message_current(now, &pass)
+        if pass.acked || pass.beyond {
+            return;
+        }
+        let (srtt, rto) = self.slowest_path();
+        let patience = (self.ctx.cfg.election_timeout / 4).max(srtt + rto);
+        if now.saturating_duration_since(pass.at) < patience
+            || !self.ring_message_current(now, pass)
         {
             return;
         }
@@ -323,18 +326,18 @@ impl Node {
         else {
             return;
         };
+        let (to, msg) = (pass.to, pass.msg.clone());
         if let Some(last) = self.ring.last_pass.as_mut() {
             last.beyond = true;
         }
         log_at!(
             debug,
             self,
-            "{} took no ring message in {patience:?}; passing it to {} too",
-            pass.to,
+            "{to} took no ring message in {patience:?}; passing it to {} too",
             after.0
         );
         // The same pass, another way: not counted again (as a rerouted one is not).
-        self.send_reliable(now, after.1, pass.msg, Token::Ring(RingToken::Beyond));
+        self.send_reliable(now, after.1, msg, Token::Ring(RingToken::Beyond));
     }
 
     /// A ring message could not reach `dead`: give it to the current successor instead.

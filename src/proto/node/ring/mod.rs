@@ -14,6 +14,7 @@ mod departed;
 mod election;
 mod heartbeat;
 mod members;
+mod pace;
 mod prevote;
 mod probe;
 mod terms;

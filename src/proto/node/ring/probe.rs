@@ -25,14 +25,7 @@ impl Node {
     /// across a pause of this node (an ack that waited in its socket) says nothing of the
     /// path. Zero while nothing is measured.
     pub(in crate::proto::node) fn probe_windows(&self) -> (Duration, Duration) {
-        let (srtt, rto) = self
-            .ring
-            .members
-            .online_peers()
-            .filter_map(|m| self.transport.measured_rtt(m.addr))
-            .fold((Duration::ZERO, Duration::ZERO), |(s, r), (s2, r2)| {
-                (s.max(s2), r.max(r2))
-            });
+        let (srtt, rto) = self.slowest_path();
         let cap = self.ctx.cfg.ack_timeout * 2;
         ((srtt + rto).min(cap), rto.min(cap))
     }
