@@ -15,15 +15,25 @@
 //!
 //! Per destination, RFC 6298 ([`rtt`]): the first timeout is the configured one (the
 //! `ack_timeout`, 500 ms by default); each ack of a message sent only once gives a
-//! round-trip sample (Karn's rule: a retransmitted message is never sampled, its ack may
-//! answer either copy). Each retransmission of a message doubles its timeout.
+//! round-trip sample (Karn's rule: a retransmitted message is sampled only when its ack
+//! cannot be the resend's, see below). Each retransmission of a message doubles its
+//! timeout.
 //!
-//! The configured timeout is also the cap, of the estimate and of the backoff: no wait
-//! between tries is ever longer than today's fixed 500 ms, so a message to a peer that
-//! stopped answering is given up within (1 + `max_retries`) × 500 ms = 4.5 s at most, as
-//! before, and sooner for a measured fast peer (20, 40, 80, 160, 320, then 500 ms waits:
-//! 2.6 s). Detecting a dead peer is the heartbeats' job, not this layer's. A path slower
-//! than the configured timeout needs a larger one, as before.
+//! On a measured fast peer no wait between tries is longer than the configured timeout,
+//! so a message to a peer that stopped answering is given up within (1 + `max_retries`)
+//! × 500 ms = 4.5 s at most, and sooner (20, 40, 80, 160, 320, then 500 ms waits: 2.6 s).
+//! Detecting a dead peer is the heartbeats' job, not this layer's.
+//!
+//! A path slower than the configured timeout (a round trip of 600 ms on links of 100 to
+//! 400 ms each way) gets a timeout of its own, up to [`MAX_RTO_FACTOR`] times the
+//! configured one, and waits as long as its timeout between tries. To learn it, the ack
+//! of a message resent once is a sample of its first copy's round trip when it comes
+//! sooner after the resend than half the shortest round trip ever measured to that peer:
+//! too soon to answer the resend (a spurious resend, as Eifel detection in TCP finds).
+//! Without it a path slower than the first timeout resent every message before its ack
+//! could come, and sampled only the fastest round trips, so it never learned the rest.
+//! And nothing sent before this node was away (its process stopped) is sampled: its
+//! ack waited in our socket for our return.
 
 mod pending;
 pub mod receipts;
@@ -75,7 +85,12 @@ struct Peer {
     heard_us: Option<Instant>,
     /// When a message to it was last sent or resent.
     last_sent: Option<Instant>,
+    /// The shortest round trip sampled to it.
+    least_rtt: Option<Duration>,
 }
+
+/// A path's measured timeout may grow to this many times the configured one.
+pub const MAX_RTO_FACTOR: u32 = 4;
 
 /// How many destinations are remembered; past it, those with nothing in flight are
 /// forgotten (a forgotten destination gets a new stream when sent to again).
@@ -92,8 +107,12 @@ pub struct Reliable<T> {
     receipts: Receipts,
     /// Receipts of what came outside a session (see [`Receipts::outside`]).
     outside: Receipts,
-    /// The timeout of a destination not measured yet, and the cap of every timeout.
+    /// The timeout of a destination not measured yet, and the longest wait between tries
+    /// to one measured faster.
     initial_rto: Duration,
+    /// Messages first sent before this were sent before this node was last away: their
+    /// round trips are not sampled.
+    unsampled_before: Option<Instant>,
 }
 
 impl<T> Reliable<T> {
@@ -108,7 +127,19 @@ impl<T> Reliable<T> {
             receipts: Receipts::default(),
             outside: Receipts::outside(),
             initial_rto: ack_timeout,
+            unsampled_before: None,
         }
+    }
+
+    /// This node was away (its process stopped) until `now`: acks of what it sent before
+    /// waited in its socket, and their round trips say nothing of the paths.
+    pub fn was_away(&mut self, now: Instant) {
+        self.unsampled_before = Some(now);
+    }
+
+    /// The longest a measured timeout may grow to.
+    fn max_rto(&self) -> Duration {
+        self.initial_rto * MAX_RTO_FACTOR
     }
 
     fn floor(&self) -> Duration {
@@ -132,6 +163,7 @@ impl<T> Reliable<T> {
                 in_flight: 0,
                 heard_us: None,
                 last_sent: None,
+                least_rtt: None,
             }
         })
     }
@@ -223,6 +255,7 @@ impl<T> Reliable<T> {
                 retries_left: retries,
                 resends: 0,
                 sent_at: now,
+                first_sent: now,
                 deadline,
                 patience,
                 outside_ok: outside,
@@ -281,27 +314,42 @@ impl<T> Reliable<T> {
         }
         acked.sort_unstable();
         acked.dedup();
-        let mut latest: Option<(Instant, bool)> = None;
+        // The newest copy acked: when it was sent, when its message was first sent, and
+        // how many times it was resent.
+        let mut latest: Option<(Instant, Instant, u32)> = None;
         let mut tokens = Vec::with_capacity(acked.len());
         for id in acked {
             if let Some(p) = self.pending.remove(&id) {
                 self.deadlines.remove(&(p.deadline, id));
-                if latest.is_none_or(|(t, _)| p.sent_at >= t) {
-                    latest = Some((p.sent_at, p.resends == 0));
+                if latest.is_none_or(|(t, _, _)| p.sent_at >= t) {
+                    latest = Some((p.sent_at, p.first_sent, p.resends));
                 }
                 tokens.push(p.token);
             }
         }
-        let (floor, cap) = (self.floor(), self.initial_rto);
+        let (floor, cap) = (self.floor(), self.max_rto());
+        let unsampled_before = self.unsampled_before;
         if let Some(peer) = self.peers.get_mut(&from) {
             // Every message taken was to `from`.
             peer.in_flight = peer.in_flight.saturating_sub(tokens.len());
-            if let Some((sent_at, _)) = latest {
+            if let Some((sent_at, _, _)) = latest {
                 peer.heard_us = peer.heard_us.max(Some(sent_at));
             }
-            if let Some((sent_at, true)) = latest {
-                peer.rtt
-                    .sample(now.saturating_duration_since(sent_at), floor, cap);
+            let sample = latest.and_then(|(sent_at, first_sent, resends)| {
+                let since_resend = now.saturating_duration_since(sent_at);
+                let too_soon = |least: Duration| since_resend < least / 2;
+                match resends {
+                    0 => Some(now.saturating_duration_since(sent_at)),
+                    1 if peer.least_rtt.is_some_and(too_soon) => {
+                        Some(now.saturating_duration_since(first_sent))
+                    }
+                    _ => None,
+                }
+                .filter(|_| unsampled_before.is_none_or(|t| first_sent >= t))
+            });
+            if let Some(r) = sample {
+                peer.least_rtt = Some(peer.least_rtt.map_or(r, |l| l.min(r)));
+                peer.rtt.sample(r, floor, cap);
             }
         }
         tokens
@@ -375,6 +423,10 @@ impl<T> Reliable<T> {
             p.sent_at = now;
             if let Some(peer) = self.peers.get_mut(&p.to) {
                 peer.last_sent = Some(now);
+                if p.resends == 1 {
+                    peer.rtt
+                        .back_off_unmeasured(self.initial_rto * MAX_RTO_FACTOR);
+                }
             }
             let wait = self.peers.get(&p.to).map_or(self.initial_rto, |peer| {
                 peer.rtt

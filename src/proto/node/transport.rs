@@ -54,6 +54,11 @@ impl Transport {
         self.reliable.measured(to)
     }
 
+    /// This node was away until `now`: round trips of what it sent before are not sampled.
+    pub(super) fn was_away(&mut self, now: Instant) {
+        self.reliable.was_away(now);
+    }
+
     /// Whether `to` acked a message of ours sent at `since` or later (it hears us), and
     /// whether one sent since then awaits its ack.
     pub(super) fn hears_us(&self, to: SocketAddr, since: Instant) -> (bool, bool) {

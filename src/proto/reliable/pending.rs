@@ -22,6 +22,8 @@ pub(super) struct Pending<T> {
     pub(super) resends: u32,
     /// When it was last sent.
     pub(super) sent_at: Instant,
+    /// When it was first sent.
+    pub(super) first_sent: Instant,
     pub(super) deadline: Instant,
     /// The shortest wait before a resend (see [`super::Reliable::send_patient`]).
     pub(super) patience: Duration,
@@ -119,6 +121,7 @@ mod tests {
             retries_left: 0,
             resends: 0,
             sent_at: t,
+            first_sent: t,
             deadline: t,
             patience: Duration::ZERO,
             outside_ok: false,

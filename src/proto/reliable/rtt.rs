@@ -28,6 +28,8 @@ pub struct RttEstimator {
     rttvar: Duration,
     /// The current timeout, before backoff.
     rto: Duration,
+    /// The first timeout, before any sample.
+    initial: Duration,
 }
 
 impl RttEstimator {
@@ -37,6 +39,7 @@ impl RttEstimator {
             srtt: None,
             rttvar: Duration::ZERO,
             rto: initial,
+            initial,
         }
     }
 
@@ -59,6 +62,17 @@ impl RttEstimator {
         self.rto = (srtt + GRANULARITY.max(rttvar * 4)).clamp(floor, cap.max(floor));
     }
 
+    /// A message timed out while nothing is measured: the timeout doubles, up to `cap`,
+    /// and stays so for later messages until a sample comes (RFC 6298 rule 5.5 kept
+    /// across messages, as rule 5.7 does for a lost handshake). On a path whose round
+    /// trip is longer than the first timeout, every first copy would otherwise be resent
+    /// before its ack came, and no sample would ever be taken.
+    pub fn back_off_unmeasured(&mut self, cap: Duration) {
+        if self.srtt.is_none() {
+            self.rto = self.rto.saturating_mul(2).min(cap.max(self.rto));
+        }
+    }
+
     /// The smoothed round trip, once measured.
     pub fn srtt(&self) -> Option<Duration> {
         self.srtt
@@ -70,10 +84,17 @@ impl RttEstimator {
     }
 
     /// The timeout after `resends` retransmissions of one message: doubled each time
-    /// (rule 5.5), never over `cap`.
+    /// (rule 5.5), never over `cap`. While nothing is measured, from the first timeout
+    /// (a timeout backed off for later messages, see [`RttEstimator::back_off_unmeasured`],
+    /// does not stretch the resends of a message to a peer that may be gone).
     pub fn backed_off(&self, resends: u32, cap: Duration) -> Duration {
         let factor = 1u32 << resends.min(16);
-        self.rto.saturating_mul(factor).min(cap.max(self.rto))
+        let base = if self.srtt.is_some() {
+            self.rto
+        } else {
+            self.initial
+        };
+        base.saturating_mul(factor).min(cap.max(base))
     }
 }
 

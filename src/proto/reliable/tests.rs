@@ -176,9 +176,10 @@ fn karn_rule_never_samples_a_retransmitted_message() {
     let mut out = Vec::new();
     r.poll_retransmits(t0 + 500 * MS, &mut out);
     assert_eq!(out.len(), 1);
-    // The ack may answer the first copy (RTT 501 ms) or the second (1 ms): no sample.
+    // The ack may answer the first copy (RTT 501 ms) or the second (1 ms): no sample,
+    // so the timeout is the first one backed off, not a measured one.
     assert_eq!(r.on_ack(t0 + 501 * MS, addr(1), &ack_one(id)), [1]);
-    assert_eq!(r.rto(addr(1)), 500 * MS);
+    assert_eq!(r.rto(addr(1)), 1000 * MS);
 }
 
 #[test]
@@ -231,12 +232,84 @@ fn a_lost_datagram_on_a_fast_link_is_resent_within_milliseconds() {
 }
 
 #[test]
-fn a_slow_peer_is_capped_at_the_configured_timeout() {
+fn a_slow_peer_is_capped_at_four_times_the_configured_timeout() {
     let t0 = Instant::now();
     let mut r: Reliable<u32> = Reliable::new(500 * MS);
     let id = send(&mut r, t0, addr(1), 1, 8);
     r.on_ack(t0 + 2000 * MS, addr(1), &ack_one(id));
-    assert_eq!(r.rto(addr(1)), 500 * MS);
+    assert_eq!(r.rto(addr(1)), 2000 * MS);
+}
+
+/// A path whose round trip (600 ms, a satellite hop) is longer than the first timeout:
+/// the first message is resent before its ack comes, so it gives no sample, but the
+/// timeout doubles; the next message is acked before its timeout and measures the path.
+#[test]
+fn a_path_slower_than_the_first_timeout_is_learned() {
+    let t0 = Instant::now();
+    let mut r: Reliable<u32> = Reliable::new(500 * MS);
+    let a = send(&mut r, t0, addr(1), 1, 8);
+    let mut out = Vec::new();
+    assert_eq!(r.poll_retransmits(t0 + 500 * MS, &mut out).0, 1);
+    assert_eq!(r.on_ack(t0 + 600 * MS, addr(1), &ack_one(a)), [1]);
+    assert_eq!(
+        r.rto(addr(1)),
+        1000 * MS,
+        "backed off, nothing measured yet"
+    );
+    let t1 = t0 + 700 * MS;
+    let b = send(&mut r, t1, addr(1), 2, 8);
+    assert_eq!(r.poll_retransmits(t1 + 999 * MS, &mut out).0, 0);
+    assert_eq!(r.on_ack(t1 + 600 * MS, addr(1), &ack_one(b)), [2]);
+    // SRTT 600, RTTVAR 300.
+    assert_eq!(r.rto(addr(1)), 1800 * MS);
+}
+
+/// Measured at 250 ms, the path slows to 850 ms: the message is resent at its 750 ms
+/// timeout, and its ack comes 100 ms after the resend, sooner than half the shortest
+/// round trip measured, so it answers the first copy and is a sample of 850 ms. An ack
+/// 200 ms after the resend may answer either copy and is not sampled (Karn).
+#[test]
+fn an_ack_too_soon_after_a_resend_samples_the_first_copy() {
+    for (after_resend, rto) in [(100, 1300), (200, 750)] {
+        let t0 = Instant::now();
+        let mut r: Reliable<u32> = Reliable::new(500 * MS);
+        let a = send(&mut r, t0, addr(1), 1, 8);
+        r.on_ack(t0 + 250 * MS, addr(1), &ack_one(a));
+        assert_eq!(r.rto(addr(1)), 750 * MS);
+        let t1 = t0 + 300 * MS;
+        let b = send(&mut r, t1, addr(1), 2, 8);
+        let mut out = Vec::new();
+        assert_eq!(r.poll_retransmits(t1 + 750 * MS, &mut out).0, 1);
+        let acked_at = t1 + (750 + after_resend) * MS;
+        assert_eq!(r.on_ack(acked_at, addr(1), &ack_one(b)), [2]);
+        // 850: SRTT 325, RTTVAR 243.75, so 1300.
+        assert_eq!(
+            r.rto(addr(1)),
+            rto * MS,
+            "ack {after_resend} ms after the resend"
+        );
+    }
+}
+
+/// A message sent before this node was away is acked after its return: the ack waited in
+/// the socket, so its round trip is not sampled; one sent after is.
+#[test]
+fn nothing_sent_before_an_absence_is_sampled() {
+    let t0 = Instant::now();
+    let mut r = measured(t0, addr(1));
+    let before = r.rto(addr(1));
+    let t1 = t0 + 10 * MS;
+    let a = send(&mut r, t1, addr(1), 1, 8);
+    r.was_away(t1 + 3000 * MS);
+    r.on_ack(t1 + 3001 * MS, addr(1), &ack_one(a));
+    assert_eq!(r.rto(addr(1)), before, "the absence is no round trip");
+    let t2 = t1 + 3002 * MS;
+    let b = send(&mut r, t2, addr(1), 2, 8);
+    r.on_ack(t2 + 400 * MS, addr(1), &ack_one(b));
+    assert!(
+        r.rto(addr(1)) > before,
+        "a round trip after the return counts"
+    );
 }
 
 #[test]

@@ -36,6 +36,7 @@ impl Node {
             late.as_millis()
         );
         self.ring.detector.restart_watch(now);
+        self.transport.was_away(now);
         // Requests to probe made before the absence are stale (answers to them too).
         self.ring.asked_about.clear();
         self.room.restart_quorum_clock(now);

@@ -97,6 +97,21 @@ impl Room {
         (behind, skipped)
     }
 
+    /// A catch-up asks `target` from now on (none: nobody). The member asked until now
+    /// stays taken at its word for what it was asked, until the next change.
+    pub(in crate::proto::node) fn fetch_of(&mut self, target: Option<SocketAddr>) {
+        if let Some(before) = self.fetch_from.filter(|a| Some(*a) != target) {
+            self.fetch_before = Some((before, self.fetch_upto));
+        }
+        self.fetch_from = target;
+    }
+
+    /// No catch-up is under way any more: nobody is taken at its word for a number.
+    pub(in crate::proto::node) fn stop_fetch(&mut self) {
+        self.fetch_from = None;
+        self.fetch_before = None;
+    }
+
     /// The next read of the database for the driver.
     pub(in crate::proto::node) fn next_read(&mut self) -> Option<ReadRange> {
         self.reads.pop_front()
@@ -133,7 +148,7 @@ impl Node {
             return;
         }
         let Some((from, _)) = self.wanted() else {
-            self.room.fetch_from = None;
+            self.room.stop_fetch();
             return;
         };
         let looked = self.room.fetch_mark > Seq(0);
@@ -169,7 +184,7 @@ impl Node {
 
     /// Starts a fetch of what we lack, from `from` on, of `target` (none: nobody asked).
     fn fetch_from_now(&mut self, now: Instant, target: Option<SocketAddr>, from: Seq) {
-        self.room.fetch_from = target;
+        self.room.fetch_of(target);
         self.room.fetch_upto = Seq(from.0.saturating_sub(1));
         self.room.fetch_seen = self.room.holdback.next();
         self.top_up_fetch(now);
@@ -181,7 +196,7 @@ impl Node {
     /// A new leader behind what a member showed fetches it from that member (at `addr`)
     /// before it takes over (see `recovery.rs`).
     pub(in crate::proto::node) fn catch_up_from(&mut self, now: Instant, addr: SocketAddr) {
-        self.room.fetch_from = Some(addr);
+        self.room.fetch_of(Some(addr));
         self.room.fetch_upto = Seq(self.room.holdback.next().0.saturating_sub(1));
         self.room.fetch_seen = self.room.holdback.next();
         self.top_up_fetch(now);
@@ -513,7 +528,7 @@ impl Node {
             Some(leader) => self.catch_up_from(now, leader),
             None => {
                 self.room.awaits_leader = true;
-                self.room.fetch_from = None;
+                self.room.stop_fetch();
                 self.schedule_gap_repair(now);
             }
         }

@@ -132,16 +132,23 @@ impl Node {
                 && (self.was_asked_for(sender, seq) || self.is_relay_of_mine(sender)))
     }
 
-    /// Whether `seq` is a number we lack and asked `sender` for, in the fetch under way.
-    /// (Above what is known committed, its word is taken only once another member's
-    /// agrees: see [`Room::corroborates`].)
+    /// Whether `seq` is a number we lack and asked `sender` for, in the fetch under way
+    /// (of `sender`, or of it just before the member asked now: over a slow path its
+    /// answer comes after the next member was asked). Above what is known committed, its
+    /// word is taken only once another member's agrees: see [`Room::corroborates`].
     fn was_asked_for(&self, sender: NodeId, seq: Seq) -> bool {
-        let asked = self.room.fetch_from.is_some()
-            && self.ring.members().get(sender).map(|m| m.addr) == self.room.fetch_from;
-        asked
-            && self
-                .wanted()
-                .is_some_and(|(a, _)| a <= seq && seq <= self.room.fetch_upto)
+        let Some(addr) = self.ring.members().get(sender).map(|m| m.addr) else {
+            return false;
+        };
+        let upto = if self.room.fetch_from == Some(addr) {
+            self.room.fetch_upto
+        } else {
+            match self.room.fetch_before {
+                Some((before, upto)) if before == addr && self.room.fetch_from.is_some() => upto,
+                _ => return false,
+            }
+        };
+        self.wanted().is_some_and(|(a, _)| a <= seq && seq <= upto)
     }
 
     /// The leader we re-registered with (after a partition) goes on from `next_seq`: if it
@@ -301,7 +308,7 @@ impl Node {
             self.maybe_finish_recovery(now);
         }
         if self.wanted().is_none() {
-            self.room.fetch_from = None;
+            self.room.stop_fetch();
             self.room.awaits_leader = false;
             self.ctx.timers.clear(Timer::GapRepair);
         } else if self.is_catching_up() {

@@ -143,6 +143,9 @@ pub(super) struct Room {
     run_keys: BTreeMap<PublicKey, RunKey>,
     /// Whom a catch-up under way asks for what is missing (see `catchup.rs`).
     fetch_from: Option<SocketAddr>,
+    /// The member asked before it, with the highest number it was asked for: its answer
+    /// may still be on its way over a slow path, and is taken as the current one's is.
+    fetch_before: Option<(SocketAddr, Seq)>,
     /// The highest number asked for in the catch-up under way.
     fetch_upto: Seq,
     /// The next number to show when the catch-up last made progress.
@@ -202,6 +205,7 @@ impl Room {
             forged_logged: None,
             run_keys: BTreeMap::new(),
             fetch_from: None,
+            fetch_before: None,
             fetch_upto: Seq(0),
             fetch_seen: Seq(0),
             awaits_leader: false,
