@@ -21,9 +21,9 @@ impl Node {
     /// is answered within a round trip and a timeout (a request to the prober and the
     /// answer back, plus the prober's own round trip to the target, not measured here and
     /// taken to be no longer than ours, with the variation the timeout allows for). Each
-    /// at most twice the ack timeout, the longest a resend waits: a round trip sampled
-    /// across a pause of this node (an ack that waited in its socket) says nothing of the
-    /// path. Zero while nothing is measured.
+    /// at most twice the ack timeout (1 s), so that a crash is still found within about
+    /// 1.5 s on the slowest paths measured (round trips of 800 ms, whose timeouts reach
+    /// that cap). Zero while nothing is measured.
     pub(in crate::proto::node) fn probe_windows(&self) -> (Duration, Duration) {
         let (srtt, rto) = self.slowest_path();
         let cap = self.ctx.cfg.ack_timeout * 2;
