@@ -125,8 +125,12 @@ impl Election {
         }
     }
 
-    /// Records the announcement of round `term`: the election is over.
+    /// Records the announcement of round `term`: the election is over. What this node
+    /// carried in an older round says nothing of this one.
     pub fn on_elected(&mut self, term: u64) {
+        if term > self.term {
+            self.carried = None;
+        }
         self.term = self.term.max(term);
         self.participant = false;
     }
@@ -295,5 +299,9 @@ mod tests {
         assert!(!e.carried(4, NodeId(9)), "only in its round");
         e.on_token(cand(5, 1), 4, cand(3, 1));
         assert!(!e.carried(4, NodeId(9)) && !e.carried(4, NodeId(3)));
+        // An announcement of a newer round it took no part in: what it carried before
+        // does not count as carried in that round.
+        e.on_elected(6);
+        assert!(!e.carried(6, NodeId(3)), "carried in round 4, not 6");
     }
 }
