@@ -101,7 +101,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
     /// Milliseconds before an unacknowledged message is resent to a peer whose round trip
-    /// is not measured yet; also the longest wait between resends.
+    /// is not measured yet; also the longest wait between resends to a peer measured
+    /// faster (a slower path's timeout may reach 4 times it).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub ack_timeout_ms: u64,
     /// Resends before a peer is reported unreachable.

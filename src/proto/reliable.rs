@@ -26,14 +26,20 @@
 //!
 //! A path slower than the configured timeout (a round trip of 600 ms on links of 100 to
 //! 400 ms each way) gets a timeout of its own, up to [`MAX_RTO_FACTOR`] times the
-//! configured one, and waits as long as its timeout between tries. To learn it, the ack
-//! of a message resent once is a sample of its first copy's round trip when it comes
-//! sooner after the resend than half the shortest round trip ever measured to that peer:
-//! too soon to answer the resend (a spurious resend, as Eifel detection in TCP finds).
-//! Without it a path slower than the first timeout resent every message before its ack
-//! could come, and sampled only the fastest round trips, so it never learned the rest.
-//! And nothing sent before this node was away (its process stopped) is sampled: its
-//! ack waited in our socket for our return.
+//! configured one (2 s), and waits as long as its timeout between tries: a message to
+//! such a peer is given up after (1 + `max_retries`) of its timeouts, up to 18 s. Two
+//! rules let it be learned. While a peer is unmeasured, each timeout doubles its first
+//! timeout for later messages too (once per timeout, however many messages it caught),
+//! so the next message's ack comes before its resend and is sampled; such a long first
+//! wait stands for the resends of the first timeout it replaces, so a message to an
+//! unmeasured peer is still given up within 4.5 s. And the ack of a message resent once
+//! is a sample of its first copy's round trip when it comes sooner after the resend than
+//! half the shortest round trip ever measured to that peer: too soon to answer the
+//! resend (a spurious resend, as Eifel detection in TCP finds). Without them a path
+//! slower than the first timeout resent every message before its ack could come, and
+//! sampled only the fastest round trips, so it never learned the rest. Nothing sent
+//! before this node was away (its process stopped) is sampled: its ack waited in our
+//! socket for our return.
 
 mod pending;
 pub mod receipts;
@@ -235,7 +241,12 @@ impl<T> Reliable<T> {
             _ => (peer.stream, peer.next_seq),
         };
         let id = MsgId::new(stream, seq);
-        let rto = peer.rtt.rto().max(patience);
+        let first_rto = peer.rtt.rto();
+        let rto = first_rto.max(patience);
+        // A first wait stretched while the destination is unmeasured stands for the
+        // resends it replaces: a message to a peer that is gone is still given up within
+        // (1 + `retries`) first timeouts (4.5 s by default).
+        let retries = retries.saturating_sub(peer.rtt.unmeasured_extra_waits());
         let bytes = encode(id)?;
         let peer = self.peer(to);
         let next = (seq + 1).min(MsgId::MAX_SEQ);
@@ -256,6 +267,7 @@ impl<T> Reliable<T> {
                 resends: 0,
                 sent_at: now,
                 first_sent: now,
+                first_rto,
                 deadline,
                 patience,
                 outside_ok: outside,
@@ -277,7 +289,8 @@ impl<T> Reliable<T> {
     /// Handles an ack from `from` (whose `of` the caller checked is this node). Returns
     /// the tokens of the pending messages to `from` it covers, in id order; unknown,
     /// repeated or misdirected acks return nothing. The most recently sent of the
-    /// messages it newly covers gives a round-trip sample, unless it was retransmitted.
+    /// messages it newly covers gives a round-trip sample, unless it was retransmitted and
+    /// the ack may answer the resend (see the module's notes).
     pub fn on_ack(&mut self, now: Instant, from: SocketAddr, ack: &Ack) -> Vec<T> {
         self.settle_acked(now, from, ack, false)
     }
@@ -336,10 +349,11 @@ impl<T> Reliable<T> {
                 peer.heard_us = peer.heard_us.max(Some(sent_at));
             }
             let sample = latest.and_then(|(sent_at, first_sent, resends)| {
+                // Since the newest copy was sent (the round trip, if it was the only one).
                 let since_resend = now.saturating_duration_since(sent_at);
                 let too_soon = |least: Duration| since_resend < least / 2;
                 match resends {
-                    0 => Some(now.saturating_duration_since(sent_at)),
+                    0 => Some(since_resend),
                     1 if peer.least_rtt.is_some_and(too_soon) => {
                         Some(now.saturating_duration_since(first_sent))
                     }
@@ -391,7 +405,8 @@ impl<T> Reliable<T> {
     }
 
     /// Retransmits every message whose deadline passed, pushing the encoded packets to
-    /// `out`; each resend doubles the message's timeout (up to the cap). Messages out of
+    /// `out`; each resend doubles the message's timeout (up to the configured timeout, or
+    /// the peer's own if longer). Messages out of
     /// retries are dropped and returned. Returns also how many were resent.
     pub fn poll_retransmits(
         &mut self,
@@ -400,6 +415,7 @@ impl<T> Reliable<T> {
     ) -> (usize, Vec<GaveUp<T>>) {
         let mut resent = 0;
         let mut gave_up = Vec::new();
+        let max_rto = self.max_rto();
         while let Some(&(deadline, id)) = self.deadlines.first() {
             if deadline > now {
                 break;
@@ -423,9 +439,10 @@ impl<T> Reliable<T> {
             p.sent_at = now;
             if let Some(peer) = self.peers.get_mut(&p.to) {
                 peer.last_sent = Some(now);
-                if p.resends == 1 {
-                    peer.rtt
-                        .back_off_unmeasured(self.initial_rto * MAX_RTO_FACTOR);
+                // One doubling per timeout: messages sent together time out together,
+                // and only the first of them to come due backs off.
+                if p.resends == 1 && peer.rtt.rto() == p.first_rto {
+                    peer.rtt.back_off_unmeasured(max_rto);
                 }
             }
             let wait = self.peers.get(&p.to).map_or(self.initial_rto, |peer| {

@@ -13,7 +13,8 @@ pub struct NodeConfig {
     /// A member to join through; `None` creates a new room with this node as leader.
     pub join: Option<SocketAddr>,
     /// Time before an unacked reliable message is resent to a peer whose round trip is not
-    /// measured yet, and the cap of every resend timeout (500 ms; see `proto::reliable`).
+    /// measured yet, and the longest wait between resends to a peer measured faster
+    /// (500 ms); a slower path's own timeout may reach 4 times it (see `proto::reliable`).
     pub ack_timeout: Duration,
     /// Resends before a reliable message is given up (8).
     pub max_retries: u32,

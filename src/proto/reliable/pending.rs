@@ -24,6 +24,9 @@ pub(super) struct Pending<T> {
     pub(super) sent_at: Instant,
     /// When it was first sent.
     pub(super) first_sent: Instant,
+    /// The destination's timeout when it was first sent (before patience): a timeout of
+    /// its first copy backs off an unmeasured destination only if no other did since.
+    pub(super) first_rto: Duration,
     pub(super) deadline: Instant,
     /// The shortest wait before a resend (see [`super::Reliable::send_patient`]).
     pub(super) patience: Duration,
@@ -122,6 +125,7 @@ mod tests {
             resends: 0,
             sent_at: t,
             first_sent: t,
+            first_rto: Duration::ZERO,
             deadline: t,
             patience: Duration::ZERO,
             outside_ok: false,

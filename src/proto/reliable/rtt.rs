@@ -30,6 +30,8 @@ pub struct RttEstimator {
     rto: Duration,
     /// The first timeout, before any sample.
     initial: Duration,
+    /// How many times the timeout doubled while nothing was measured.
+    backoffs: u32,
 }
 
 impl RttEstimator {
@@ -40,10 +42,11 @@ impl RttEstimator {
             rttvar: Duration::ZERO,
             rto: initial,
             initial,
+            backoffs: 0,
         }
     }
 
-    /// Takes one round-trip sample `r` (never of a retransmitted message: Karn's rule)
+    /// Takes one round-trip sample `r` (never one that may be a resend's: Karn's rule)
     /// and recomputes the timeout, kept within `floor..=cap`.
     ///
     /// First sample (rule 2.2): SRTT = R, RTTVAR = R/2. Later ones (rule 2.3), with
@@ -69,7 +72,21 @@ impl RttEstimator {
     /// before its ack came, and no sample would ever be taken.
     pub fn back_off_unmeasured(&mut self, cap: Duration) {
         if self.srtt.is_none() {
-            self.rto = self.rto.saturating_mul(2).min(cap.max(self.rto));
+            let doubled = self.rto.saturating_mul(2).min(cap.max(self.rto));
+            if doubled > self.rto {
+                self.rto = doubled;
+                self.backoffs += 1;
+            }
+        }
+    }
+
+    /// While nothing is measured, how many waits of the first timeout a first send's
+    /// backed-off wait stands for, beyond its own (`2^doublings - 1`); zero once measured.
+    pub fn unmeasured_extra_waits(&self) -> u32 {
+        if self.srtt.is_none() {
+            (1u32 << self.backoffs.min(16)) - 1
+        } else {
+            0
         }
     }
 
@@ -84,7 +101,8 @@ impl RttEstimator {
     }
 
     /// The timeout after `resends` retransmissions of one message: doubled each time
-    /// (rule 5.5), never over `cap`. While nothing is measured, from the first timeout
+    /// (rule 5.5), never over `cap` or the timeout itself if longer. While nothing is
+    /// measured, from the first timeout
     /// (a timeout backed off for later messages, see [`RttEstimator::back_off_unmeasured`],
     /// does not stretch the resends of a message to a peer that may be gone).
     pub fn backed_off(&self, resends: u32, cap: Duration) -> Duration {

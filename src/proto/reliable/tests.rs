@@ -169,7 +169,7 @@ fn rtt_is_sampled_from_the_ack_of_a_message_sent_once() {
 }
 
 #[test]
-fn karn_rule_never_samples_a_retransmitted_message() {
+fn karn_rule_does_not_sample_an_ack_that_may_answer_the_resend() {
     let t0 = Instant::now();
     let mut r: Reliable<u32> = Reliable::new(500 * MS);
     let id = send(&mut r, t0, addr(1), 1, 8);
@@ -262,6 +262,59 @@ fn a_path_slower_than_the_first_timeout_is_learned() {
     assert_eq!(r.on_ack(t1 + 600 * MS, addr(1), &ack_one(b)), [2]);
     // SRTT 600, RTTVAR 300.
     assert_eq!(r.rto(addr(1)), 1800 * MS);
+}
+
+/// Messages sent together to an unmeasured peer time out together: the timeout doubles
+/// once for that timeout, not once per message (which would jump to the cap at once).
+#[test]
+fn an_unmeasured_timeout_doubles_once_per_timeout_not_per_message() {
+    let t0 = Instant::now();
+    let mut r: Reliable<u32> = Reliable::new(500 * MS);
+    for k in 0..5 {
+        send(&mut r, t0, addr(1), k, 8);
+    }
+    let mut out = Vec::new();
+    assert_eq!(r.poll_retransmits(t0 + 500 * MS, &mut out).0, 5);
+    assert_eq!(r.rto(addr(1)), 1000 * MS, "one timeout, one doubling");
+    // A message sent after that timeout and timing out too doubles it again.
+    let t1 = t0 + 600 * MS;
+    send(&mut r, t1, addr(1), 9, 8);
+    r.poll_retransmits(t1 + 1000 * MS, &mut out);
+    assert_eq!(r.rto(addr(1)), 2000 * MS);
+}
+
+/// A peer that never answered backed the first timeout off to its cap (2 s); a message
+/// sent to it then is still given up within (1 + retries) first timeouts, 4.5 s, as to
+/// any unmeasured peer: its long first wait stands for the resends it replaces.
+#[test]
+fn a_message_to_a_silent_unmeasured_peer_is_given_up_within_the_fixed_bound() {
+    let t0 = Instant::now();
+    let mut r: Reliable<u32> = Reliable::new(500 * MS);
+    let mut out = Vec::new();
+    let mut now = t0;
+    for k in 0..3 {
+        send(&mut r, now, addr(1), k, 3);
+        while let Some(d) = r.next_deadline() {
+            now = d;
+            r.poll_retransmits(now, &mut out);
+        }
+    }
+    assert_eq!(r.rto(addr(1)), 2000 * MS, "backed off to the cap");
+    let t1 = now + MS;
+    send(&mut r, t1, addr(1), 7, 8);
+    let mut gave_up = Vec::new();
+    let mut at = t1;
+    while let Some(d) = r.next_deadline() {
+        at = d;
+        gave_up.extend(r.poll_retransmits(at, &mut out).1);
+    }
+    assert_eq!(gave_up.len(), 1);
+    assert!(
+        at - t1 <= 4500 * MS,
+        "given up {:?} after it was sent, past (1 + 8) x 500 ms",
+        at - t1
+    );
+    assert!(at - t1 >= 2000 * MS, "the first wait is the backed-off one");
 }
 
 /// Measured at 250 ms, the path slows to 850 ms: the message is resent at its 750 ms

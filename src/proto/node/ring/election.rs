@@ -148,12 +148,13 @@ impl Node {
         }
     }
 
-    /// A round this node takes part in did not end within the election timeout: its
-    /// tokens were lost, or its winner's announcement never came here. The node asks the
-    /// voters before it starts another (see `prevote.rs`): if the others follow a leader
-    /// that leads, a new round would only depose it, and would be followed by another
-    /// whenever the announcement is lost again (a member cut from the winner, its ring
-    /// predecessor, never hears one); their answers name that leader instead. A node an
+    /// A round this node takes part in did not end within the round timeout (see
+    /// `Node::round_timeout`): its tokens were lost, or its winner's announcement never
+    /// came here. The node asks the voters before it starts another (see `prevote.rs`):
+    /// if the others follow a leader that leads, a new round would only depose it, and
+    /// would be followed by another whenever the announcement is lost again (a member cut
+    /// from the winner, its ring predecessor, never hears one); their answers name that
+    /// leader instead. A node an
     /// older leader let back in (see [`Node::replace_older_leader`]) starts again at
     /// once: the voters follow that leader and would refuse, and it acks none of its
     /// proposals meanwhile.
@@ -258,7 +259,7 @@ impl Node {
     }
 
     /// Member `gone` left or died: if it was the last to be passed a ring message of a
-    /// round still under way (or an announcement within the election timeout), it may
+    /// round still under way (or an announcement within the round timeout), it may
     /// have taken it and gone (a leader that left, say, before this node heard its
     /// goodbye): pass it to the current successor too. A token seen twice changes nothing.
     pub(in crate::proto::node) fn repass_ring(&mut self, now: Instant, gone: NodeId) {
@@ -278,7 +279,7 @@ impl Node {
     }
 
     /// Whether the ring message passed on last still matters: a token of the round under
-    /// way, or the announcement of the epoch followed within the election timeout.
+    /// way, or the announcement of the epoch followed within the round timeout.
     fn ring_message_current(&self, now: Instant, pass: &LastPass) -> bool {
         let recent = now.saturating_duration_since(pass.at) < self.round_timeout();
         let open = match &pass.msg {
