@@ -5,6 +5,11 @@
 
 use super::*;
 
+/// An election round's timeout never grows past this many election timeouts (20 s by
+/// default), however slow the paths measured: a round given up is asked about again
+/// (see `prevote.rs`), while a round waited on too long holds a room without a leader.
+pub(in crate::proto::node) const MAX_ROUND_FACTOR: u32 = 10;
+
 impl Node {
     /// The longest smoothed round trip and the longest retransmission timeout measured to
     /// an online member; zero while nothing is measured.
@@ -18,16 +23,79 @@ impl Node {
             })
     }
 
-    /// How long an election round may take before it is given up: the configured
-    /// election timeout, or, if longer, what a Chang-Roberts round needs on the measured
-    /// paths: the winner's token goes once round the ring and its announcement once more,
-    /// one hop each per online member, and a hop is allowed the longest smoothed round
-    /// trip (its one-way time twice over, for the variation of the path and a resend).
-    /// Before this bound a room of 14 on links of 100 to 400 ms each way gave every round
-    /// up before its token came back, and never elected a leader.
+    /// How long an election round may take before it is given up: see
+    /// [`round_timeout_for`], from the smoothed round trips measured to the online
+    /// members (one not measured yet counted as their mean).
     pub(in crate::proto::node) fn round_timeout(&self) -> Duration {
-        let (srtt, _) = self.slowest_path();
-        let hops = 2 * (self.ring.members.online_peers().count() as u32 + 1);
-        self.ctx.cfg.election_timeout.max(srtt * hops)
+        let (mut online, mut measured, mut sum, mut rto) =
+            (0u32, 0u32, Duration::ZERO, Duration::ZERO);
+        for m in self.ring.members.online_peers() {
+            online += 1;
+            if let Some((s, r)) = self.transport.measured_rtt(m.addr) {
+                measured += 1;
+                sum += s;
+                rto = rto.max(r);
+            }
+        }
+        if measured > 0 {
+            sum += (sum / measured) * (online - measured);
+        }
+        round_timeout_for(self.ctx.cfg.election_timeout, sum, rto)
+    }
+}
+
+/// A round's timeout: the election timeout, or, if longer, what a Chang-Roberts round
+/// needs on the measured paths, at most [`MAX_ROUND_FACTOR`] election timeouts. The
+/// winner's token goes once round the ring and its announcement once more: one hop per
+/// member each time, so about the sum of the one-way times to every member twice over,
+/// which is the sum of the round trips (`sum_srtt`, measured from here: the ring's own
+/// hops are not measured here, and taken to be like ours). Twice that, for the
+/// variation of the paths, and one retransmission timeout (`rto`, the longest) for a
+/// lost token. Before rounds followed the paths, a room of 14 on links of 100 to 400 ms
+/// each way gave every round up before its token came back, and never elected a leader.
+pub(in crate::proto::node) fn round_timeout_for(
+    election_timeout: Duration,
+    sum_srtt: Duration,
+    rto: Duration,
+) -> Duration {
+    (sum_srtt * 2 + rto).clamp(election_timeout, election_timeout * MAX_ROUND_FACTOR)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+    const CFG: Duration = Duration::from_secs(2);
+
+    #[test]
+    fn a_lan_room_keeps_the_configured_timeout() {
+        // 49 members at 1 ms.
+        assert_eq!(round_timeout_for(CFG, 49 * MS, 20 * MS), CFG);
+    }
+
+    #[test]
+    fn far_links_stretch_the_round_to_two_laps_with_margin() {
+        // 13 members at 500 ms round trips, a 1.5 s timeout: 2 x 6.5 s + 1.5 s.
+        assert_eq!(
+            round_timeout_for(CFG, 13 * 500 * MS, 1500 * MS),
+            14_500 * MS
+        );
+    }
+
+    #[test]
+    fn one_far_member_among_many_near_ones_adds_its_own_hops_only() {
+        // 48 members at 1 ms, one at 800 ms (timeout 2 s): 2 x 848 ms + 2 s, not
+        // 50 x 2 x 800 ms as the slowest path alone would say.
+        let t = round_timeout_for(CFG, 848 * MS, 2000 * MS);
+        assert_eq!(t, 3696 * MS);
+    }
+
+    #[test]
+    fn the_round_timeout_is_capped() {
+        assert_eq!(
+            round_timeout_for(CFG, 99 * 800 * MS, 2000 * MS),
+            CFG * MAX_ROUND_FACTOR
+        );
     }
 }
