@@ -98,10 +98,11 @@ impl Room {
     }
 
     /// A catch-up asks `target` from now on (none: nobody). The member asked until now
-    /// stays taken at its word for what it was asked, until the next change.
+    /// stays taken at its word for what it was asked, until the next change (a member
+    /// asked before a pause in the fetching is not: A, nobody, then B forgets A).
     pub(in crate::proto::node) fn fetch_of(&mut self, target: Option<SocketAddr>) {
-        if let Some(before) = self.fetch_from.filter(|a| Some(*a) != target) {
-            self.fetch_before = Some((before, self.fetch_upto));
+        if self.fetch_from != target {
+            self.fetch_before = self.fetch_from.map(|before| (before, self.fetch_upto));
         }
         self.fetch_from = target;
     }
@@ -598,5 +599,36 @@ impl Node {
         self.ctx.out.event(Event::Notice(format!(
             "{count} older messages are no longer kept by anyone"
         )));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// The member asked just before the current one stays taken at its word; one asked
+    /// before a pause in the fetching, or two changes ago, does not.
+    #[test]
+    fn only_the_member_asked_just_before_is_remembered() {
+        let mut room = Room::new(&NodeConfig::new("ann", addr(9), None));
+        let (a, b, c) = (addr(1), addr(2), addr(3));
+        room.fetch_of(Some(a));
+        room.fetch_upto = Seq(10);
+        room.fetch_of(Some(b));
+        assert_eq!(room.fetch_before, Some((a, Seq(10))));
+        room.fetch_of(Some(b));
+        assert_eq!(room.fetch_before, Some((a, Seq(10))), "no change, no shift");
+        room.fetch_of(Some(c));
+        assert_eq!(room.fetch_before.map(|(x, _)| x), Some(b));
+        room.fetch_of(None);
+        assert_eq!(room.fetch_before.map(|(x, _)| x), Some(c));
+        room.fetch_of(Some(a));
+        assert_eq!(room.fetch_before, None, "c was asked before the pause");
+        room.stop_fetch();
+        assert_eq!((room.fetch_from, room.fetch_before), (None, None));
     }
 }
