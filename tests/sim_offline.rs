@@ -173,11 +173,16 @@ fn offline_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
 /// and held the room leaderless until it gave up, and the `reg` typed meanwhile was
 /// refused (8319); a leader died after admitting a newcomer and before its welcome went
 /// out, so a member kept the newcomer online and passed it election tokens it dropped, and
-/// no round could end (7835).
+/// no round could end (7835). A late copy of a leave request, from a member that had left
+/// already, put it back among those leaving; when it came back the leader never made it a
+/// voter again, two voters were left, and the leader's crash left the room without a
+/// majority for good (302719).
 #[test]
 fn offline_seeds_that_once_failed() {
     for_listed_sims(
-        &[200, 2834, 3292, 3730, 7835, 8319, 11453, 13007, 14811],
+        &[
+            200, 2834, 3292, 3730, 7835, 8319, 11453, 13007, 14811, 302719,
+        ],
         offline_scenario,
     );
 }

@@ -347,6 +347,8 @@ impl Node {
             self.send_reliable(now, addr, Message::Welcome(w), token);
         }
         self.ask_during_recovery(now, id, addr);
+        // Back in the room: whatever it asked before it left is over.
+        self.room.back_from_leaving(&name);
         self.reconcile_voters(now);
         // The newcomer holds a replica of the offline queue, and gets what was kept for it.
         if !already {

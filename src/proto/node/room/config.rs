@@ -273,8 +273,21 @@ impl Node {
 
     /// A leaving member asks to be taken out of the configuration.
     pub(in crate::proto::node) fn on_leave_request(&mut self, now: Instant, sender: NodeId) {
-        let Some(name) = self.ring.members().get(sender).map(|m| m.name.clone()) else {
-            return;
+        // Only from a member online here: a late copy from one that left already (it asks
+        // on every beat until it sees itself removed) would keep it out of the voters
+        // once it came back.
+        let Some(name) = self
+            .ring
+            .members()
+            .get(sender)
+            .filter(|m| m.presence == Presence::Online)
+            .map(|m| m.name.clone())
+        else {
+            return log_at!(
+                debug,
+                self,
+                "a leave request from {sender}, not online here; ignored"
+            );
         };
         if let Some(l) = self.room.leadership_mut() {
             l.leaving.insert(name);

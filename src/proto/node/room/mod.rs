@@ -416,6 +416,13 @@ impl Room {
         }
     }
 
+    /// User `name` was let in again: a request to leave it sent before is over.
+    pub(super) fn back_from_leaving(&mut self, name: &str) {
+        if let Some(l) = self.leadership_mut() {
+            l.leaving.remove(name);
+        }
+    }
+
     /// Another leader leads from now on: what a newcomer was spared (proposals that
     /// waited for a majority when it was welcomed) may be numbered anew, with messages
     /// written since, so from here on everything is shown.
