@@ -221,6 +221,14 @@ impl Node {
                 "{leader}, named as a newer leader, is not a member"
             );
         };
+        if !self.ring.members().is_online(leader) {
+            // We found it dead ourselves: nothing of ours reaches it (a link cut one way
+            // or both), so a join to it would go nowhere. The voters' answers to a
+            // pre-vote name the epoch they follow, and two of them are enough to follow
+            // it too (see `ring/prevote.rs`); what it sequences then comes through the
+            // other members (see `room/catchup.rs`).
+            return self.seek_election(now);
+        }
         log_at!(
             info,
             self,

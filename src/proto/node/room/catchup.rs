@@ -97,12 +97,21 @@ impl Room {
         (behind, skipped)
     }
 
-    /// A catch-up asks `target` from now on (none: nobody). The member asked until now
-    /// stays taken at its word for what it was asked, until the next change (a member
-    /// asked before a pause in the fetching is not: A, nobody, then B forgets A).
+    /// A catch-up asks `target` from now on (none: nobody). The members asked until now
+    /// (the last [`FETCHES_REMEMBERED`]) stay taken at their word for what they were
+    /// asked; a pause in the fetching (nobody asked) forgets them.
     pub(in crate::proto::node) fn fetch_of(&mut self, target: Option<SocketAddr>) {
-        if self.fetch_from != target {
-            self.fetch_before = self.fetch_from.map(|before| (before, self.fetch_upto));
+        if self.fetch_from == target {
+            return;
+        }
+        match self.fetch_from {
+            Some(before) => {
+                let upto = self.fetch_upto;
+                self.fetch_before.retain(|(a, _)| *a != before);
+                self.fetch_before.push_front((before, upto));
+                self.fetch_before.truncate(FETCHES_REMEMBERED);
+            }
+            None => self.fetch_before.clear(),
         }
         self.fetch_from = target;
     }
@@ -110,7 +119,20 @@ impl Room {
     /// No catch-up is under way any more: nobody is taken at its word for a number.
     pub(in crate::proto::node) fn stop_fetch(&mut self) {
         self.fetch_from = None;
-        self.fetch_before = None;
+        self.fetch_before.clear();
+    }
+
+    /// The highest number member `addr` was asked for in the catch-up under way, if it
+    /// was asked (now or among the last members asked).
+    pub(in crate::proto::node) fn asked_of(&self, addr: SocketAddr) -> Option<Seq> {
+        self.fetch_from?;
+        if self.fetch_from == Some(addr) {
+            return Some(self.fetch_upto);
+        }
+        self.fetch_before
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, upto)| *upto)
     }
 
     /// The next read of the database for the driver.
@@ -610,25 +632,31 @@ mod tests {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
-    /// The member asked just before the current one stays taken at its word; one asked
-    /// before a pause in the fetching, or two changes ago, does not.
+    /// The members asked just before the current one stay taken at their word, the last
+    /// [`FETCHES_REMEMBERED`] of them; one asked before a pause in the fetching does not.
     #[test]
-    fn only_the_member_asked_just_before_is_remembered() {
+    fn only_the_members_asked_just_before_are_remembered() {
         let mut room = Room::new(&NodeConfig::new("ann", addr(9), None));
-        let (a, b, c) = (addr(1), addr(2), addr(3));
+        let (a, b, c, d) = (addr(1), addr(2), addr(3), addr(4));
         room.fetch_of(Some(a));
         room.fetch_upto = Seq(10);
         room.fetch_of(Some(b));
-        assert_eq!(room.fetch_before, Some((a, Seq(10))));
+        assert_eq!(room.asked_of(a), Some(Seq(10)));
+        room.fetch_upto = Seq(12);
         room.fetch_of(Some(b));
-        assert_eq!(room.fetch_before, Some((a, Seq(10))), "no change, no shift");
+        assert_eq!(room.asked_of(b), Some(Seq(12)), "the one asked now");
         room.fetch_of(Some(c));
-        assert_eq!(room.fetch_before.map(|(x, _)| x), Some(b));
+        assert_eq!(room.asked_of(a), Some(Seq(10)), "two changes ago");
+        assert_eq!(room.asked_of(b), Some(Seq(12)));
+        room.fetch_of(Some(d));
+        assert_eq!(room.asked_of(a), None, "three changes ago");
+        assert_eq!(room.asked_of(addr(7)), None, "never asked");
         room.fetch_of(None);
-        assert_eq!(room.fetch_before.map(|(x, _)| x), Some(c));
+        assert_eq!(room.asked_of(d), None, "nobody is asked now");
         room.fetch_of(Some(a));
-        assert_eq!(room.fetch_before, None, "c was asked before the pause");
+        assert_eq!(room.asked_of(d), None, "d was asked before the pause");
+        assert_eq!(room.asked_of(c), None);
         room.stop_fetch();
-        assert_eq!((room.fetch_from, room.fetch_before), (None, None));
+        assert_eq!(room.asked_of(a), None);
     }
 }

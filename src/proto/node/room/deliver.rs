@@ -133,20 +133,15 @@ impl Node {
     }
 
     /// Whether `seq` is a number we lack and asked `sender` for, in the fetch under way
-    /// (of `sender`, or of it just before the member asked now: over a slow path its
+    /// (of `sender`, or of it among the members asked just before: over a slow path its
     /// answer comes after the next member was asked). Above what is known committed, its
     /// word is taken only once another member's agrees: see [`Room::corroborates`].
     fn was_asked_for(&self, sender: NodeId, seq: Seq) -> bool {
         let Some(addr) = self.ring.members().get(sender).map(|m| m.addr) else {
             return false;
         };
-        let upto = if self.room.fetch_from == Some(addr) {
-            self.room.fetch_upto
-        } else {
-            match self.room.fetch_before {
-                Some((before, upto)) if before == addr && self.room.fetch_from.is_some() => upto,
-                _ => return false,
-            }
+        let Some(upto) = self.room.asked_of(addr) else {
+            return false;
         };
         self.wanted().is_some_and(|(a, _)| a <= seq && seq <= upto)
     }

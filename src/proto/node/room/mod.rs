@@ -35,6 +35,9 @@ pub(super) use proof::{Binding, Staged};
 pub(super) use relay::{MAX_VOTERS, RELAY_DEGREE, tree_children};
 use role::{Confirmation, Leadership, Recovery, Role};
 
+/// How many members asked before the current one a catch-up still takes answers from.
+pub(super) const FETCHES_REMEMBERED: usize = 2;
+
 /// What a reliable message of the room was for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum RoomToken {
@@ -143,9 +146,11 @@ pub(super) struct Room {
     run_keys: BTreeMap<PublicKey, RunKey>,
     /// Whom a catch-up under way asks for what is missing (see `catchup.rs`).
     fetch_from: Option<SocketAddr>,
-    /// The member asked before it, with the highest number it was asked for: its answer
-    /// may still be on its way over a slow path, and is taken as the current one's is.
-    fetch_before: Option<(SocketAddr, Seq)>,
+    /// The [`FETCHES_REMEMBERED`] members asked before it, latest first, each with the
+    /// highest number it was asked for: their answers may still be on their way over a
+    /// slow path (a fetch is asked of the next member every 600 ms, a round trip to a
+    /// far member takes up to a second), and are taken as the current one's is.
+    fetch_before: VecDeque<(SocketAddr, Seq)>,
     /// The highest number asked for in the catch-up under way.
     fetch_upto: Seq,
     /// The next number to show when the catch-up last made progress.
@@ -205,7 +210,7 @@ impl Room {
             forged_logged: None,
             run_keys: BTreeMap::new(),
             fetch_from: None,
-            fetch_before: None,
+            fetch_before: VecDeque::new(),
             fetch_upto: Seq(0),
             fetch_seen: Seq(0),
             awaits_leader: false,
