@@ -9,7 +9,7 @@ mod sim;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use ringchat::proto::Event;
-use sim::{Link, Sim, for_seeds, for_sims};
+use sim::{Link, Sim, for_listed_sims, for_seeds, for_sims};
 use std::time::Duration;
 
 const NAMES: [&str; 8] = ["ann", "ben", "cat", "dan", "eve", "fay", "gus", "hal"];
@@ -219,10 +219,13 @@ fn partition_heals_into_one_ring_with_one_leader() {
 }
 
 /// A crashed neighbour is detected within the configured bound (default 0.5 s) and the
-/// ring closes around it; everyone's table shows it offline.
+/// ring closes around it; everyone's table shows it offline. Seeds 8855, 306073, 308498
+/// and 310718 took 510 to 530 ms while silence was judged only on the watcher's own
+/// heartbeats: a suspicion came up to a heartbeat interval after the 300 ms bound.
 #[test]
 fn crashed_member_is_cut_out_quickly() {
     for_sims("crashed_member_is_cut_out_quickly", 20, crash_detection);
+    for_listed_sims(&[8855, 306073, 308498, 310718], crash_detection);
 }
 
 fn crash_detection(sim: &mut Sim, seed: u64) -> Result<(), String> {

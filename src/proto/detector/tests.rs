@@ -359,3 +359,24 @@ fn a_request_nobody_took_holds_the_verdict_back_less_long() {
     assert!(d.check(t0 + 890 * MS).dead.is_empty());
     assert_eq!(d.check(t0 + 900 * MS).dead, vec![NodeId(1)]);
 }
+
+/// The next suspicion is due `suspect_after` after the last sign of life of a watched
+/// node heard since watching began; a node already suspected, or never heard since, is
+/// left to the heartbeat's checks.
+#[test]
+fn the_next_suspicion_is_due_a_suspicion_bound_after_the_last_sign_of_life() {
+    let (t0, mut d) = watching_node_1();
+    assert_eq!(d.next_suspicion(), Some(t0 + 300 * MS));
+    d.heard(NodeId(1), t0 + 80 * MS);
+    assert_eq!(d.next_suspicion(), Some(t0 + 380 * MS));
+    // Checked at that instant, not a heartbeat later: suspected exactly then.
+    assert_eq!(d.check(t0 + 379 * MS), Verdict::default());
+    assert_eq!(d.check(t0 + 380 * MS).suspected, vec![NodeId(1)]);
+    assert_eq!(d.next_suspicion(), None, "already suspected");
+    // A second neighbour, watched from later on and not heard since: not counted.
+    d.watch(&[NodeId(1), NodeId(2)], t0 + 400 * MS);
+    d.heard(NodeId(2), t0 + 390 * MS);
+    assert_eq!(d.next_suspicion(), None, "heard only before watching began");
+    d.heard(NodeId(2), t0 + 410 * MS);
+    assert_eq!(d.next_suspicion(), Some(t0 + 710 * MS));
+}

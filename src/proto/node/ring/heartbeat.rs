@@ -97,6 +97,7 @@ impl Node {
             return;
         }
         self.judge_neighbours(now);
+        self.renew_verdicts(now);
         self.replicate_lost(now);
         self.reconcile_voters(now);
         self.check_quorum(now);
@@ -217,6 +218,17 @@ impl Node {
         if self.ring.detector.any_suspected() {
             self.arm_probe_timer(now);
         }
+        // A neighbour that would be suspected before the next beat's check is checked
+        // then (a wake of its own only once it has been silent for two intervals).
+        let next_beat = now + self.ctx.cfg.heartbeat_interval;
+        if let Some(at) = self
+            .ring
+            .detector
+            .next_suspicion()
+            .filter(|at| *at > now && *at < next_beat)
+        {
+            self.arm_probe_timer_at(at);
+        }
     }
 
     /// A neighbour's heartbeat.
@@ -335,7 +347,11 @@ impl Node {
         due_once_a_second(&mut self.ring.table_pushed_back, to, now)
     }
 
-    /// A larger epoch heard of, of a round this node took part in.
+    /// A larger epoch heard of, of a round this node took part in. A winner online here
+    /// is followed as its announcement would have it (a neighbour's heartbeat often
+    /// overtakes the announcement, which is on its way round the ring): the winner's
+    /// take-over asks this node's log like any voter's. A winner this node holds offline
+    /// is asked to take it in again, to learn its table.
     fn adopt_gossiped_epoch(&mut self, now: Instant, epoch: Epoch) {
         log_at!(
             info,
@@ -347,6 +363,7 @@ impl Node {
         self.accept_leader(now, epoch);
         self.leader_shown();
         if epoch.leader != self.ctx.id
+            && !self.ring.members.is_online(epoch.leader)
             && let Some(addr) = self.ring.members.get(epoch.leader).map(|m| m.addr)
         {
             self.resync_with(now, addr);

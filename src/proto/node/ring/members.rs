@@ -172,6 +172,51 @@ impl Node {
             // Ids of the table only: bounded by the table.
             self.ring.probed.insert(m.id, now);
             self.send_heartbeat(old.addr, true);
+            if old.presence == Presence::Offline && m.presence == Presence::Online {
+                self.ring.disputed.insert(m.id, (now, m.stamp.lamport));
+            }
+        }
+    }
+
+    /// Members held offline here that another member said are online, and that did not
+    /// answer the probe sent to check it (a live one answers it, and refutes): declared
+    /// offline again, under a stamp newer than the claim, and the room told. Otherwise a
+    /// member that came back from a partition and crashed before its watcher heard of
+    /// it stays online at the others for good: its predecessor beats it, its successor,
+    /// holding it offline, watches it not.
+    pub(in crate::proto::node) fn renew_verdicts(&mut self, now: Instant) {
+        if self.ring.disputed.is_empty() {
+            return;
+        }
+        let wait = self.ctx.cfg.dead_after() + self.probe_windows().0;
+        let due: Vec<(NodeId, Lamport)> = self
+            .ring
+            .disputed
+            .iter()
+            .filter(|(_, (since, _))| now.saturating_duration_since(*since) >= wait)
+            .map(|(id, (_, claim))| (*id, *claim))
+            .collect();
+        for (id, claim) in due {
+            self.ring.disputed.remove(&id);
+            let Some(mut m) = self.ring.members.get(id).cloned() else {
+                continue;
+            };
+            if m.presence != Presence::Offline {
+                continue;
+            }
+            log_at!(
+                info,
+                self,
+                "{} ({id}), said to be online, did not answer here; cutting it out again",
+                m.name
+            );
+            self.ctx.clock.observe(claim);
+            m.stamp = Stamp {
+                lamport: self.ctx.clock.tick(),
+                by: self.ctx.id,
+            };
+            self.ring.members.merge(m.clone());
+            self.broadcast(now, &Message::Members(vec![m]), &Token::Control);
         }
     }
 

@@ -75,6 +75,10 @@ pub(super) struct Ring {
     /// Members another member said are offline, watched here until heard from (see
     /// `members.rs`).
     checking: BTreeSet<NodeId>,
+    /// Members held offline here that another member said are online, probed to check
+    /// it: since when, and the Lamport time of the claim. Still silent a death bound
+    /// later, they are declared offline again (see `Node::renew_verdicts`).
+    disputed: BTreeMap<NodeId, (Instant, Lamport)>,
     /// Suspected predecessors other members were asked to probe, and the members asked:
     /// only their answers count (see `probe.rs`).
     asked_about: BTreeMap<NodeId, Vec<SocketAddr>>,
@@ -120,6 +124,7 @@ impl Ring {
             leader_checks: 0,
             probed: BTreeMap::new(),
             checking: BTreeSet::new(),
+            disputed: BTreeMap::new(),
             asked_about: BTreeMap::new(),
             probing_for: BTreeMap::new(),
             vouch_again: Vec::new(),
@@ -186,6 +191,7 @@ impl Ring {
         self.detector.heard(id, now);
         self.asked_about.remove(&id);
         self.checking.remove(&id);
+        self.disputed.remove(&id);
     }
 
     /// `id` sent us something within a session: it knows of us.

@@ -155,7 +155,11 @@ impl Node {
 
     /// The probe timer fires within a quarter heartbeat interval (not later than it was).
     pub(in crate::proto::node) fn arm_probe_timer(&mut self, now: Instant) {
-        let at = now + self.ctx.cfg.heartbeat_interval / 4;
+        self.arm_probe_timer_at(now + self.ctx.cfg.heartbeat_interval / 4);
+    }
+
+    /// The probe timer fires at `at` at the latest (not later than it was).
+    pub(in crate::proto::node) fn arm_probe_timer_at(&mut self, at: Instant) {
         if self
             .ctx
             .timers
