@@ -417,18 +417,23 @@ impl Detector {
         self.untaken_window = untaken;
     }
 
-    /// When the next watched node not yet suspected falls silent for `suspect_after`, if
-    /// it was heard since it was watched: the node checks then, not on its next
-    /// heartbeat, which may come up to an interval later (a suspicion up to 400 ms after
-    /// the last beat, and a crash found after 510 ms instead of 450). Nodes not heard
-    /// since watching began (newcomers, members met in our welcome) are judged on the
+    /// When the next watched node not yet suspected falls silent for `suspect_after`
+    /// (counted from its last sign of life since watching began, or from then): the node
+    /// checks then, not on its next heartbeat, which may come up to an interval later (a
+    /// suspicion up to 400 ms after the last beat, and a crash found after 510 ms
+    /// instead of 450). Newcomers and members met in our welcome are judged on the
     /// heartbeats, as their bounds are the longer ones.
     pub fn next_suspicion(&self) -> Option<Instant> {
         self.watched
             .iter()
             .filter(|(id, _)| !self.suspected.contains_key(id))
-            .filter_map(|(id, since)| self.last_heard.get(id).filter(|t| *t >= since))
-            .map(|t| *t + self.suspect_after)
+            .filter(|(id, since)| {
+                !self.is_newcomer(**id, **since) && !self.unknown_to(**id, **since)
+            })
+            .map(|(id, since)| {
+                let heard = self.last_heard.get(id).filter(|t| *t >= since);
+                *heard.unwrap_or(since) + self.suspect_after
+            })
             .min()
     }
 

@@ -361,8 +361,8 @@ fn a_request_nobody_took_holds_the_verdict_back_less_long() {
 }
 
 /// The next suspicion is due `suspect_after` after the last sign of life of a watched
-/// node heard since watching began; a node already suspected, or never heard since, is
-/// left to the heartbeat's checks.
+/// node heard since watching began, or after watching began; a node already suspected
+/// is left to the probes.
 #[test]
 fn the_next_suspicion_is_due_a_suspicion_bound_after_the_last_sign_of_life() {
     let (t0, mut d) = watching_node_1();
@@ -373,10 +373,14 @@ fn the_next_suspicion_is_due_a_suspicion_bound_after_the_last_sign_of_life() {
     assert_eq!(d.check(t0 + 379 * MS), Verdict::default());
     assert_eq!(d.check(t0 + 380 * MS).suspected, vec![NodeId(1)]);
     assert_eq!(d.next_suspicion(), None, "already suspected");
-    // A second neighbour, watched from later on and not heard since: not counted.
+    // A second neighbour, watched from later on: counted from then.
     d.watch(&[NodeId(1), NodeId(2)], t0 + 400 * MS);
     d.heard(NodeId(2), t0 + 390 * MS);
-    assert_eq!(d.next_suspicion(), None, "heard only before watching began");
+    assert_eq!(
+        d.next_suspicion(),
+        Some(t0 + 700 * MS),
+        "heard only before watching"
+    );
     d.heard(NodeId(2), t0 + 410 * MS);
     assert_eq!(d.next_suspicion(), Some(t0 + 710 * MS));
 }
