@@ -173,13 +173,19 @@ impl Node {
             self.ring.probed.insert(m.id, now);
             self.send_heartbeat(old.addr, true);
             if old.presence == Presence::Offline && m.presence == Presence::Online {
+                // Checked through others too, as a suspicion is: only the silence of
+                // every path renews the verdict (a link cut one way, from it to us, would
+                // otherwise have it declared dead again and again).
                 self.ring.disputed.insert(m.id, (now, m.stamp.lamport));
+                self.ring.asked_about.remove(&m.id);
+                self.ask_indirect_probes(now, m.id);
             }
         }
     }
 
     /// Members held offline here that another member said are online, and that did not
-    /// answer the probe sent to check it (a live one answers it, and refutes): declared
+    /// answer the probes sent to check it, directly or through others (a live one
+    /// answers, and refutes; an answer through others takes our verdict back): declared
     /// offline again, under a stamp newer than the claim, and the room told. Otherwise a
     /// member that came back from a partition and crashed before its watcher heard of
     /// it stays online at the others for good: its predecessor beats it, its successor,
@@ -198,6 +204,7 @@ impl Node {
             .collect();
         for (id, claim) in due {
             self.ring.disputed.remove(&id);
+            self.ring.asked_about.remove(&id);
             let Some(mut m) = self.ring.members.get(id).cloned() else {
                 continue;
             };

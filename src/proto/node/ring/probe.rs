@@ -215,6 +215,12 @@ impl Node {
         if self.ring.members.is_online(target) {
             log_at!(debug, self, "{target} answered an indirect probe");
             self.ring.heard(target, now);
+        } else if self.ring.disputed.remove(&target).is_some() {
+            // Held offline here, said online by another, and alive through a third: our
+            // own verdict on it, if it is ours, was wrong.
+            log_at!(debug, self, "{target}, offline here, answered an indirect probe");
+            self.ring.asked_about.remove(&target);
+            self.take_back_verdict(now, target, false);
         }
     }
 
