@@ -218,7 +218,11 @@ impl Node {
         } else if self.ring.disputed.remove(&target).is_some() {
             // Held offline here, said online by another, and alive through a third: our
             // own verdict on it, if it is ours, was wrong.
-            log_at!(debug, self, "{target}, offline here, answered an indirect probe");
+            log_at!(
+                debug,
+                self,
+                "{target}, offline here, answered an indirect probe"
+            );
             self.ring.asked_about.remove(&target);
             self.take_back_verdict(now, target, false);
         }
