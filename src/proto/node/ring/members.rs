@@ -185,7 +185,7 @@ impl Node {
 
     /// Members held offline here that another member said are online, and that did not
     /// answer the probes sent to check it, directly or through others (a live one
-    /// answers, and refutes; an answer through others takes our verdict back): declared
+    /// answers, and refutes; an answer through others ends the check): declared
     /// offline again, under a stamp newer than the claim, and the room told. Otherwise a
     /// member that came back from a partition and crashed before its watcher heard of
     /// it stays online at the others for good: its predecessor beats it, its successor,

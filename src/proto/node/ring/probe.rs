@@ -216,15 +216,16 @@ impl Node {
             log_at!(debug, self, "{target} answered an indirect probe");
             self.ring.heard(target, now);
         } else if self.ring.disputed.remove(&target).is_some() {
-            // Held offline here, said online by another, and alive through a third: our
-            // own verdict on it, if it is ours, was wrong.
+            // Held offline here, said online by another, and alive through a third: not
+            // declared offline again. Not taken online here either: a member whose own
+            // datagrams do not reach us, as a leader cut from us, is better sought
+            // through the voters than followed (see `seek_leader`).
             log_at!(
                 debug,
                 self,
                 "{target}, offline here, answered an indirect probe"
             );
             self.ring.asked_about.remove(&target);
-            self.take_back_verdict(now, target, false);
         }
     }
 
