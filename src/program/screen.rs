@@ -241,12 +241,17 @@ fn above_prompt(printer: &mut EditorPrinter, shared: &Shared, text: String) -> b
         && printer.print(NO_CHANGE.to_string()).is_ok()
 }
 
-/// Prints lines to stdout and flushes at once (readers may be a pipe). A closed stdout
-/// is ignored: the node keeps running and leaves cleanly.
+/// Prints lines to stdout and flushes at once (readers may be a pipe). The lines go out
+/// in one write where the kernel takes them so (stdout is line-buffered: a write per line
+/// would cost a system call per line in a burst). A closed stdout is ignored: the node
+/// keeps running and leaves cleanly.
 pub fn print_lines<S: AsRef<str>>(lines: &[S]) {
-    let mut out = std::io::stdout().lock();
+    let mut text = String::with_capacity(lines.iter().map(|l| l.as_ref().len() + 1).sum());
     for l in lines {
-        let _ = writeln!(out, "{}", l.as_ref());
+        text.push_str(l.as_ref());
+        text.push('\n');
     }
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
 }

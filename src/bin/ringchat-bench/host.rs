@@ -55,13 +55,19 @@ impl Machine {
     }
 }
 
-/// CPU time (user and system, every thread) this process has used so far: the sum of
-/// the on-CPU nanoseconds in `/proc/self/task/*/schedstat` (finer than the 10 ms ticks of
-/// `/proc/self/stat`). Threads that have already exited are not counted, so take both
-/// readings of an interval while the same threads run.
+/// CPU time (user and system, every thread) this process has used so far: see
+/// [`cpu_time_of`].
 pub fn process_cpu_time() -> Option<Duration> {
+    cpu_time_of("self")
+}
+
+/// CPU time (user and system, every thread) process `pid` (`"self"` for this one) has
+/// used so far: the sum of the on-CPU nanoseconds in `/proc/<pid>/task/*/schedstat`
+/// (finer than the 10 ms ticks of `/proc/<pid>/stat`). Threads that have already exited
+/// are not counted, so take both readings of an interval while the same threads run.
+pub fn cpu_time_of(pid: &str) -> Option<Duration> {
     let mut total = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let path = task.ok()?.path().join("schedstat");
         let Ok(text) = std::fs::read_to_string(path) else {
             continue; // the thread exited meanwhile

@@ -62,6 +62,9 @@ pub struct Fanout {
     /// The sender's largest resident memory seen while the burst went through (bytes;
     /// ringchat only, sampled every [`POLL`]).
     pub sender_peak: Option<u64>,
+    /// Each ringchat member's CPU time (every thread) from the first byte written to the
+    /// end of the run (empty for Redis): whether the room was short of CPU or waiting.
+    pub cpu: Vec<(String, Duration)>,
 }
 
 impl Fanout {
@@ -78,7 +81,7 @@ impl Fanout {
             .map(|(n, r)| format!("{n} {r}"))
             .collect();
         format!(
-            "  {label}: {} messages at both receivers in {:.0} ms: {:.0} messages/s{}{}",
+            "  {label}: {} messages at both receivers in {:.0} ms: {:.0} messages/s{}{}{}",
             self.messages,
             self.elapsed.as_secs_f64() * 1e3,
             self.per_second(),
@@ -90,7 +93,17 @@ impl Fanout {
             self.sender_peak.map_or(String::new(), |b| format!(
                 "; sender's peak VmRSS {}",
                 host::mib(b as f64)
-            ))
+            )),
+            if self.cpu.is_empty() {
+                String::new()
+            } else {
+                let each: Vec<String> = self
+                    .cpu
+                    .iter()
+                    .map(|(n, t)| format!("{n} {:.0} ms", t.as_secs_f64() * 1e3))
+                    .collect();
+                format!("; CPU {}", each.join(", "))
+            }
         )
     }
 }
@@ -133,6 +146,11 @@ pub fn ringchat(binary: &Path, mode: Mode, n: usize, trial: usize) -> Result<Fan
     let bytes = procs::send_lines(&tag, n);
     let pid = bob.out.pid().to_string();
     let mut peak = host::resident_bytes(&pid);
+    let pids: Vec<String> = [&alice, &bob, &carol]
+        .iter()
+        .map(|m| m.out.pid().to_string())
+        .collect();
+    let cpu_before: Vec<Option<Duration>> = pids.iter().map(|p| host::cpu_time_of(p)).collect();
     let started = Instant::now();
     let writer = procs::feed(stdin, bytes);
     let end = wait_counts("the burst at alice and carol", n, || {
@@ -141,6 +159,13 @@ pub fn ringchat(binary: &Path, mode: Mode, n: usize, trial: usize) -> Result<Fan
         peak = peak.max(host::resident_bytes(&pid));
         Ok(vec![alice.count, carol.count])
     })?;
+    let cpu = [&alice, &bob, &carol]
+        .iter()
+        .zip(pids.iter().zip(cpu_before))
+        .filter_map(|(m, (p, before))| {
+            Some((m.name.clone(), host::cpu_time_of(p)?.checked_sub(before?)?))
+        })
+        .collect();
     let (stdin, written) = writer.join().map_err(|_| "the writer thread failed")?;
     written.map_err(|e| format!("writing bob's stdin: {e}"))?;
     bob.out.stdin = Some(stdin);
@@ -155,6 +180,7 @@ pub fn ringchat(binary: &Path, mode: Mode, n: usize, trial: usize) -> Result<Fan
         elapsed: end - started,
         refused,
         sender_peak: peak,
+        cpu,
     })
 }
 
@@ -274,6 +300,7 @@ pub fn redis(n: usize, trial: usize) -> Result<Fanout, String> {
         elapsed: end - started,
         refused: Vec::new(),
         sender_peak: None,
+        cpu: Vec::new(),
     })
 }
 
