@@ -7,12 +7,19 @@ use super::*;
 /// Room messages a member holds back while waiting for a gap to fill.
 pub const MAX_HOLDBACK: usize = 10_000;
 
+/// Slots an empty queue keeps allocated (more are given back once a burst has passed).
+const KEPT_SLOTS: usize = 512;
+
 /// A member's hold-back queue: room messages are shown strictly in sequence order; an
 /// out-of-order message waits here until the gap before it is filled.
+///
+/// The entries live in a deque indexed from the next number to deliver (slot `i` holds
+/// number `next + i`, `None` for a gap): a burst offers and takes them in order, so both
+/// are constant time, and nothing is shifted about. The last slot is never a gap.
 #[derive(Debug, Clone)]
 pub struct HoldBackQueue {
     next: Seq,
-    held: BTreeMap<Seq, ChatEntry>,
+    held: VecDeque<Option<ChatEntry>>,
     /// The numbers of the held entries that change the voting configuration: the leader
     /// works out the configuration its log ends with for every acknowledgement, and
     /// thousands of room messages may be held while one or none of them is such a change.
@@ -24,7 +31,7 @@ impl HoldBackQueue {
     pub fn new(next: Seq) -> Self {
         HoldBackQueue {
             next,
-            held: BTreeMap::new(),
+            held: VecDeque::new(),
             configs: BTreeSet::new(),
         }
     }
@@ -34,23 +41,34 @@ impl HoldBackQueue {
         self.next
     }
 
+    /// The slot of `seq`, if it lies within the deque.
+    fn slot(&self, seq: Seq) -> Option<usize> {
+        let i = usize::try_from(seq.0.checked_sub(self.next.0)?).ok()?;
+        (i < self.held.len()).then_some(i)
+    }
+
     /// Offers a sequenced message; `false` if it was delivered already, is held already
     /// in the same or a higher term (a duplicate, or a stale copy), or lies too far ahead
     /// to hold. A copy of a higher term replaces the one held.
     pub fn offer(&mut self, e: ChatEntry) -> bool {
-        if e.seq < self.next || self.held.get(&e.seq).is_some_and(|h| h.term >= e.term) {
+        if e.seq < self.next || self.get(e.seq).is_some_and(|h| h.term >= e.term) {
             return false;
         }
-        if e.seq.0 - self.next.0 >= MAX_HOLDBACK as u64 {
+        let i = e.seq.0 - self.next.0;
+        if i >= MAX_HOLDBACK as u64 {
             return false;
         }
+        let i = i as usize;
         if e.config_change().is_some() {
             self.configs.insert(e.seq);
         } else {
             // A copy of a higher term may replace a configuration entry held.
             self.configs.remove(&e.seq);
         }
-        self.held.insert(e.seq, e);
+        if i >= self.held.len() {
+            self.held.resize_with(i + 1, || None);
+        }
+        self.held[i] = Some(e);
         true
     }
 
@@ -58,7 +76,9 @@ impl HoldBackQueue {
     /// what is held from there.
     pub fn skip_to(&mut self, next: Seq) {
         if next > self.next {
-            self.held = self.held.split_off(&next);
+            let gone = usize::try_from(next.0 - self.next.0).unwrap_or(usize::MAX);
+            // What stays still ends with an entry held (or is empty).
+            self.held.drain(..gone.min(self.held.len()));
             self.configs = self.configs.split_off(&next);
             self.next = next;
         }
@@ -66,12 +86,12 @@ impl HoldBackQueue {
 
     /// The held entry numbered `seq`, if any.
     pub fn get(&self, seq: Seq) -> Option<&ChatEntry> {
-        self.held.get(&seq)
+        self.held.get(self.slot(seq)?)?.as_ref()
     }
 
     /// Removes and returns the next entry if `ready` says it may be shown.
     pub fn pop_if(&mut self, ready: impl Fn(&ChatEntry) -> bool) -> Option<ChatEntry> {
-        if !ready(self.held.get(&self.next)?) {
+        if !ready(self.get(self.next)?) {
             return None;
         }
         self.pop_ready()
@@ -79,29 +99,38 @@ impl HoldBackQueue {
 
     /// Takes the next message if it is here.
     pub fn pop_ready(&mut self) -> Option<ChatEntry> {
-        let e = self.held.remove(&self.next)?;
-        self.configs.remove(&self.next);
+        self.held.front()?.as_ref()?;
+        let e = self.held.pop_front()??;
+        if self.held.is_empty() && self.held.capacity() > KEPT_SLOTS {
+            // Memory taken by a burst or a long gap goes back once it has passed.
+            self.held.shrink_to(KEPT_SLOTS);
+        }
+        if !self.configs.is_empty() {
+            self.configs.remove(&self.next);
+        }
         self.next = self.next.next();
         Some(e)
     }
 
     /// The highest sequence number delivered or held (`next - 1` when nothing is held).
     pub fn high(&self) -> Seq {
-        self.held
-            .last_key_value()
-            .map_or(Seq(self.next.0.saturating_sub(1)), |(s, _)| *s)
+        match self.held.len() {
+            0 => Seq(self.next.0.saturating_sub(1)),
+            n => Seq(self.next.0 + n as u64 - 1),
+        }
     }
 
     /// The held messages from `from` on.
     pub fn held_from(&self, from: Seq) -> impl DoubleEndedIterator<Item = &ChatEntry> {
-        self.held.range(from..).map(|(_, e)| e)
+        let skip = usize::try_from(from.0.saturating_sub(self.next.0))
+            .unwrap_or(usize::MAX)
+            .min(self.held.len());
+        self.held.range(skip..).filter_map(Option::as_ref)
     }
 
     /// The held entries from `from` on that change the voting configuration, in order.
     pub fn held_configs_from(&self, from: Seq) -> impl Iterator<Item = &ChatEntry> {
-        self.configs
-            .range(from..)
-            .filter_map(|seq| self.held.get(seq))
+        self.configs.range(from..).filter_map(|seq| self.get(*seq))
     }
 
     /// How many numbers the index of configuration entries holds (for the tests: it must
@@ -113,7 +142,7 @@ impl HoldBackQueue {
 
     /// The first gap, `(first missing, last missing)`, if a later message is held.
     pub fn missing(&self) -> Option<(Seq, Seq)> {
-        let (&first_held, _) = self.held.first_key_value()?;
-        (first_held > self.next).then(|| (self.next, Seq(first_held.0 - 1)))
+        let first_held = self.held.iter().position(Option::is_some)?;
+        (first_held > 0).then(|| (self.next, Seq(self.next.0 + first_held as u64 - 1)))
     }
 }

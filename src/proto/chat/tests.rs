@@ -214,6 +214,77 @@ fn holdback_index_of_configuration_entries_matches_what_is_held() {
     });
 }
 
+/// The hold-back queue answers as a plain map of number to entry would, over random
+/// offers (in and out of order, of several terms, some too far ahead), deliveries and
+/// skips: what is held, the first gap, the highest number, what is delivered and in what
+/// order.
+#[test]
+fn holdback_answers_as_a_map_of_its_entries_would() {
+    use proptest::prelude::*;
+    #[derive(Debug, Clone)]
+    enum Op {
+        Offer { ahead: u64, term: u64 },
+        Pop,
+        Skip(u64),
+    }
+    let op = prop_oneof![
+        4 => (0u64..30, 0u64..3).prop_map(|(ahead, term)| Op::Offer { ahead, term }),
+        1 => (0u64..2).prop_map(|k| Op::Offer { ahead: MAX_HOLDBACK as u64 - 1 + k, term: 0 }),
+        3 => Just(Op::Pop),
+        1 => (0u64..20).prop_map(Op::Skip),
+    ];
+    proptest!(|(ops in proptest::collection::vec(op, 1..150), start in 1u64..5)| {
+        let mut q = HoldBackQueue::new(Seq(start));
+        let mut next = start;
+        let mut model: BTreeMap<u64, u64> = BTreeMap::new(); // seq -> term
+        for op in ops {
+            match op {
+                Op::Offer { ahead, term } => {
+                    let seq = next + ahead;
+                    let fits = ahead < MAX_HOLDBACK as u64;
+                    let takes = fits && model.get(&seq).is_none_or(|&t| t < term);
+                    prop_assert_eq!(q.offer(ChatEntry { term, ..entry(seq) }), takes);
+                    if takes {
+                        model.insert(seq, term);
+                    }
+                }
+                Op::Pop => {
+                    let want = model.remove(&next);
+                    let got = q.pop_ready().map(|e| (e.seq.0, e.term));
+                    prop_assert_eq!(got, want.map(|t| (next, t)));
+                    if want.is_some() {
+                        next += 1;
+                    }
+                }
+                Op::Skip(by) => {
+                    let to = next + by;
+                    q.skip_to(Seq(to));
+                    model = model.split_off(&to);
+                    next = to;
+                }
+            }
+            prop_assert_eq!(q.next(), Seq(next));
+            let held: Vec<(u64, u64)> = q.held_from(Seq(0)).map(|e| (e.seq.0, e.term)).collect();
+            let want: Vec<(u64, u64)> = model.iter().map(|(&s, &t)| (s, t)).collect();
+            prop_assert_eq!(held, want);
+            let high = model.keys().next_back().copied().unwrap_or(next - 1);
+            prop_assert_eq!(q.high(), Seq(high));
+            let gap = model
+                .keys()
+                .next()
+                .filter(|&&first| first > next)
+                .map(|&first| (Seq(next), Seq(first - 1)));
+            prop_assert_eq!(q.missing(), gap);
+            for probe in [next.saturating_sub(1), next, next + 3, next + 29] {
+                prop_assert_eq!(q.get(Seq(probe)).map(|e| e.term), model.get(&probe).copied());
+                let from: Vec<u64> = q.held_from(Seq(probe)).map(|e| e.seq.0).collect();
+                let want: Vec<u64> = model.range(probe..).map(|(&s, _)| s).collect();
+                prop_assert_eq!(from, want);
+            }
+        }
+    });
+}
+
 #[test]
 fn history_is_bounded_and_ranges_by_seq() {
     let mut h = History::new(3);
