@@ -65,6 +65,9 @@ pub struct Fanout {
     /// Each ringchat member's CPU time (every thread) from the first byte written to the
     /// end of the run (empty for Redis): whether the room was short of CPU or waiting.
     pub cpu: Vec<(String, Duration)>,
+    /// Each ringchat member's datagrams sent (its `status` counter, the room's forming
+    /// included) per message of the burst (empty for Redis).
+    pub sent: Vec<(String, f64)>,
 }
 
 impl Fanout {
@@ -81,7 +84,7 @@ impl Fanout {
             .map(|(n, r)| format!("{n} {r}"))
             .collect();
         format!(
-            "  {label}: {} messages at both receivers in {:.0} ms: {:.0} messages/s{}{}{}",
+            "  {label}: {} messages at both receivers in {:.0} ms: {:.0} messages/s{}{}{}{}",
             self.messages,
             self.elapsed.as_secs_f64() * 1e3,
             self.per_second(),
@@ -103,6 +106,16 @@ impl Fanout {
                     .map(|(n, t)| format!("{n} {:.0} ms", t.as_secs_f64() * 1e3))
                     .collect();
                 format!("; CPU {}", each.join(", "))
+            },
+            if self.sent.is_empty() {
+                String::new()
+            } else {
+                let each: Vec<String> = self
+                    .sent
+                    .iter()
+                    .map(|(n, k)| format!("{n} {k:.2}"))
+                    .collect();
+                format!("; datagrams sent a message: {}", each.join(", "))
             }
         )
     }
@@ -170,10 +183,14 @@ pub fn ringchat(binary: &Path, mode: Mode, n: usize, trial: usize) -> Result<Fan
     written.map_err(|e| format!("writing bob's stdin: {e}"))?;
     bob.out.stdin = Some(stdin);
     let mut refused = Vec::new();
+    let mut sent = Vec::new();
     for m in [&mut alice, &mut bob, &mut carol] {
         let s = m.status()?;
         let r = s["counters"]["refused"].as_u64().unwrap_or(u64::MAX);
         refused.push((m.name.clone(), r));
+        if let Some(k) = s["counters"]["sent"].as_u64() {
+            sent.push((m.name.clone(), k as f64 / n.max(1) as f64));
+        }
     }
     Ok(Fanout {
         messages: n,
@@ -181,6 +198,7 @@ pub fn ringchat(binary: &Path, mode: Mode, n: usize, trial: usize) -> Result<Fan
         refused,
         sender_peak: peak,
         cpu,
+        sent,
     })
 }
 
@@ -301,6 +319,7 @@ pub fn redis(n: usize, trial: usize) -> Result<Fanout, String> {
         refused: Vec::new(),
         sender_peak: None,
         cpu: Vec::new(),
+        sent: Vec::new(),
     })
 }
 
