@@ -180,9 +180,7 @@ impl Node {
                 if !tokens.is_empty() {
                     self.transport.outgoing.note_acked(from);
                 }
-                for token in tokens {
-                    self.settle(now, from, token, Fate::Acked);
-                }
+                self.settle_acks(now, from, tokens);
             }
             Packet::Ack(_) => {}
             Packet::Data { id, msg } if msg.is_join_exchange() => {
@@ -244,9 +242,7 @@ impl Node {
                         self.transport.outgoing.note_acked(from);
                     }
                     let any = !tokens.is_empty();
-                    for token in tokens {
-                        self.settle(now, from, token, Fate::Acked);
-                    }
+                    self.settle_acks(now, from, tokens);
                     if any {
                         self.on_ack_for_config(now);
                     }

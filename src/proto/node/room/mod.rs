@@ -86,6 +86,9 @@ const MAX_UNCOMMITTED: u64 = (MAX_HOLDBACK - MAX_HELD_PER_ORIGIN - 64) as u64;
 /// The room part's state.
 pub(super) struct Room {
     role: Role,
+    /// While the messages one ack covers are settled: whether the commit point is due
+    /// to be worked out once they all are (see `settle_acks`).
+    acks_in_hand: Option<bool>,
     holdback: HoldBackQueue,
     history: History,
     outbox: Outbox,
@@ -183,6 +186,7 @@ impl Room {
     pub(super) fn new(cfg: &NodeConfig) -> Self {
         Room {
             role: Role::Follower,
+            acks_in_hand: None,
             holdback: HoldBackQueue::new(Seq(1)),
             history: History::new(cfg.history_limit),
             outbox: Outbox::default(),

@@ -6,6 +6,25 @@
 use super::*;
 
 impl Node {
+    /// Settles the messages one ack from `from` covers. The commit point moves once for
+    /// all of them, not once per message: an ack covers the tens of proposals a burst
+    /// puts in flight, and each would otherwise commit (and tell, and show) only itself.
+    pub(in crate::proto::node) fn settle_acks(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        tokens: Vec<Token>,
+    ) {
+        let outer = self.room.acks_in_hand.replace(false);
+        for token in tokens {
+            self.settle(now, from, token, Fate::Acked);
+        }
+        let due = std::mem::replace(&mut self.room.acks_in_hand, outer);
+        if due == Some(true) {
+            self.advance_commit(now);
+        }
+    }
+
     /// What became of a reliable message of the room. An acked proposal may commit; an
     /// acked commit notice lets the next one go; a sequenced message given up is fetched
     /// by the member when it sees the gap.
@@ -35,7 +54,11 @@ impl Node {
                     // move the commit point (which then takes every later one a majority
                     // holds). In a room of n, that spares n calls per proposal.
                     if l.acks.range(first..).next().map(|(s, _)| *s) == Some(seq) {
-                        self.advance_commit(now);
+                        match &mut self.room.acks_in_hand {
+                            // Worked out once the whole ack is taken (see `settle_acks`).
+                            Some(due) => *due = true,
+                            None => self.advance_commit(now),
+                        }
                     }
                 }
                 self.maybe_notify_leave(now);
@@ -332,9 +355,19 @@ impl Node {
         let term = l.term;
         let mut upto = None;
         let mut committed = Vec::new();
+        // Proposals in flight together are mostly acked by the same members: their count
+        // is worked out once per run of equal acks.
+        let mut counted: Option<(&BTreeSet<NodeId>, (usize, usize))> = None;
         for (&seq, acks) in &l.acks {
             if seq >= first {
-                let (majority, held) = self.holders_among(&voters, acks);
+                let (majority, held) = match counted {
+                    Some((same, count)) if same == acks => count,
+                    _ => {
+                        let count = self.holders_among(&voters, acks);
+                        counted = Some((acks, count));
+                        count
+                    }
+                };
                 if held < majority {
                     break;
                 }
