@@ -142,6 +142,9 @@ pub struct Heartbeat {
     pub digest: u64,
     /// A probe from a suspicious neighbour: answer with a heartbeat at once.
     pub probe: bool,
+    /// An answer to a node not in the sender's member table that spoke as a member: the
+    /// sender does not know it (see `answer_stranger`).
+    pub unknown: bool,
 }
 
 /// Protocol messages carried reliably.

@@ -31,6 +31,7 @@ fn beat(from: NodeId, lamport: u64, epoch: Epoch) -> Vec<u8> {
         delivered: Seq(0),
         digest: 0,
         probe: false,
+        unknown: false,
     };
     datagram(from, lamport, vec![Packet::Heartbeat(hb)])
 }
@@ -330,6 +331,7 @@ fn mutated(r: &Ids, rng: &mut Rng, n: u64, to: NodeId) -> Vec<u8> {
             delivered: Seq(if wild { rng.number() } else { 0 }),
             digest: rng.next(),
             probe: rng.below(2) == 0,
+            unknown: rng.below(2) == 0,
         }),
         1 => Packet::Ack(ringchat::wire::Ack {
             of: to,

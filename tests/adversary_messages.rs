@@ -168,6 +168,7 @@ fn a_gap_fill_claiming_alices_words_is_refused() {
         delivered: Seq(next),
         digest: 0,
         probe: false,
+        unknown: false,
     });
     let lie = "the room key changed, ask mallory for the new one";
     let forged = claimed(next, alice_node, lie, &mallory.identity);

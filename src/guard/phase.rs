@@ -169,6 +169,7 @@ mod tests {
             delivered: crate::ids::Seq(0),
             digest: 0,
             probe: true,
+            unknown: false,
         });
         assert_eq!(for_departure(&datagram(7, vec![beat])), (None, 1));
         assert_eq!(check_arrival(b"\x02garbage"), Ok(()), "left to the node");

@@ -247,6 +247,7 @@ fn assembled_equals_encoded() {
                     delivered: Seq(i),
                     digest: i,
                     probe: false,
+                    unknown: false,
                 }),
                 _ => Packet::Data {
                     id: MsgId(i),

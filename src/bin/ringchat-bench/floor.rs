@@ -26,6 +26,7 @@ pub fn heartbeat_bytes() -> usize {
         delivered: Seq(1_000_000),
         digest: u64::MAX / 5,
         probe: false,
+        unknown: false,
     };
     let env = Envelope {
         from: NodeId(u64::MAX / 7),

@@ -198,6 +198,34 @@ impl Node {
         self.life.resyncing = false;
     }
 
+    /// The leader we follow answered us as a stranger: this process is not in its table.
+    /// It was let in by a leader of an earlier term whose word the room never took (a
+    /// leader cut off with a minority, say, that then learned of the newer term), and
+    /// followed the newer one on the voters' word (see `ring/prevote.rs`), which no
+    /// announcement to us backs. Nothing of ours counts there, and its other members drop
+    /// it too: ask it to take us in, as after a heal. One at a time, and at most one a
+    /// join timeout.
+    pub(in crate::proto::node) fn on_unknown_to_leader(&mut self, now: Instant, from: SocketAddr) {
+        if !self.life.is_member() || self.is_leader() || self.resync_busy(now) {
+            return;
+        }
+        log_at!(
+            info,
+            self,
+            "the leader does not know this process; asking it to take us in"
+        );
+        self.resync_with(now, from);
+    }
+
+    /// Whether a re-registration is under way and not yet past a join timeout.
+    fn resync_busy(&self, now: Instant) -> bool {
+        self.life.resyncing
+            && self
+                .life
+                .resync_since
+                .is_some_and(|t| now.saturating_duration_since(t) < self.ctx.cfg.join_timeout)
+    }
+
     /// `leader` claims (or a neighbour says it claims) a newer term than this node saw
     /// an election for: ask it to take us in (a join under our own id). Its welcome,
     /// its own answer to us, names the epoch this node then follows (see
@@ -206,12 +234,7 @@ impl Node {
         if leader == self.ctx.id || !self.life.is_member() {
             return;
         }
-        let busy = self.life.resyncing
-            && self
-                .life
-                .resync_since
-                .is_some_and(|t| now.saturating_duration_since(t) < self.ctx.cfg.join_timeout);
-        if busy {
+        if self.resync_busy(now) {
             return;
         }
         let Some(addr) = self.ring.members().get(leader).map(|m| m.addr) else {

@@ -60,6 +60,7 @@ impl Node {
             delivered,
             digest: self.ring.members.digest(),
             probe,
+            unknown: false,
         }
     }
 
@@ -72,15 +73,23 @@ impl Node {
 
     /// A node not in our table sent a message only members may send: it believes it is in
     /// the room (admitted by a leader that died before its announcement reached us, say).
-    /// We answer with a heartbeat, at most once a second per address: if ours names a newer
-    /// leader, it re-registers with that leader (see `adopt_gossiped_epoch`), which makes
-    /// it known to all; otherwise it changes nothing. Never a reply larger than a heartbeat.
+    /// We answer with a heartbeat marked `unknown`, at most once a second per address: if
+    /// ours names a newer leader, it re-registers with that leader (see
+    /// `adopt_gossiped_epoch`), which makes it known to all; if we lead the epoch it
+    /// follows, it asks us to take it in (see `on_unknown_to_leader`); otherwise it
+    /// changes nothing. Never a reply larger than a heartbeat.
     pub(in crate::proto::node) fn answer_stranger(&mut self, now: Instant, from: SocketAddr) {
         if !self.in_ring() {
             return;
         }
         if self.ring.strangers_answered.due(from, now) {
-            self.send_heartbeat(from, false);
+            let hb = Heartbeat {
+                unknown: true,
+                ..self.heartbeat(false)
+            };
+            if let Ok(bytes) = encode_packet(&Packet::Heartbeat(hb)) {
+                self.queue_packet(from, bytes);
+            }
         }
     }
 
@@ -247,6 +256,10 @@ impl Node {
             // the members it cut out, and the members they probe for would vouch for it
             // each time, so its watcher would never find it dead.
             self.vouch_for(now, sender);
+        }
+        if hb.unknown && hb.epoch.is_some_and(|e| e.leader == sender) && hb.epoch == self.ring.epoch
+        {
+            self.on_unknown_to_leader(now, from);
         }
         let Some(entry) = self.ring.members.get(sender).cloned() else {
             return;

@@ -148,6 +148,7 @@ fn a_third_partys_word_that_a_member_is_offline_is_checked() {
             delivered: Seq(0),
             digest: 0,
             probe: false,
+            unknown: false,
         })],
     );
     let t1 = t0 + Duration::from_millis(50);
@@ -172,6 +173,7 @@ fn a_third_partys_true_word_is_confirmed_by_silence() {
             delivered: Seq(0),
             digest: n.members().digest(),
             probe: false,
+            unknown: false,
         };
         n.handle_datagram(at, addr(1), &datagram(LEADER, vec![Packet::Heartbeat(hb)]));
         n.handle_timeout(at);

@@ -268,6 +268,7 @@ fn beat_from(n: &mut Node, t: Instant, id: NodeId, port: u16) {
         digest: n.members().digest(),
         delivered: Seq(1),
         probe: false,
+        unknown: false,
     };
     n.handle_datagram(t, addr(port), &datagram(id, vec![Packet::Heartbeat(hb)]));
 }

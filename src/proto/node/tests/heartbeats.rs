@@ -29,6 +29,7 @@ fn beat(from: NodeId, digest: u64, probe: bool) -> Vec<u8> {
         delivered: Seq(0),
         digest,
         probe,
+        unknown: false,
     };
     datagram(from, vec![Packet::Heartbeat(hb)])
 }
@@ -303,6 +304,7 @@ fn a_stalled_predecessor_is_told_how_far_the_room_is() {
             delivered: Seq(delivered),
             digest,
             probe: false,
+            unknown: false,
         };
         datagram(LEADER, vec![Packet::Heartbeat(hb)])
     };

@@ -23,6 +23,7 @@ fn claims_five(n: &mut Node, t0: Instant, (id, port): (NodeId, u16)) {
         digest: n.members().digest(),
         delivered: Seq(5),
         probe: false,
+        unknown: false,
     };
     n.handle_datagram(t0, addr(port), &datagram(id, vec![Packet::Heartbeat(hb)]));
     drain(n);
@@ -149,6 +150,7 @@ fn repairs(
                 digest: n.members().digest(),
                 delivered: Seq(if who == LEADER { 0 } else { claim }),
                 probe: false,
+                unknown: false,
             };
             n.handle_datagram(t, addr(port), &datagram(who, vec![Packet::Heartbeat(hb)]));
         }

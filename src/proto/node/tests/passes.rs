@@ -35,6 +35,7 @@ fn alice_beats(n: &mut Node, at: Instant) {
         delivered: Seq(0),
         digest: n.members().digest(),
         probe: false,
+        unknown: false,
     };
     n.handle_datagram(at, addr(1), &datagram(LEADER, vec![Packet::Heartbeat(hb)]));
     n.handle_timeout(at);

@@ -192,6 +192,7 @@ fn beat(from: NodeId, epoch: Epoch) -> Vec<u8> {
         delivered: Seq(0),
         digest: 0,
         probe: false,
+        unknown: false,
     };
     datagram(from, vec![Packet::Heartbeat(hb)])
 }

@@ -42,6 +42,7 @@ fn no_member_can_put_a_message_under_the_leaders_number() {
         digest: n.members().digest(),
         delivered: Seq(s.0 + 5),
         probe: false,
+        unknown: false,
     };
     n.handle_datagram(t0, addr(3), &datagram(CAROL, vec![Packet::Heartbeat(hb)]));
     drain(&mut n);

@@ -25,6 +25,7 @@ pub(super) fn beat_naming(from: NodeId, epoch: Epoch, probe: bool) -> Vec<u8> {
         delivered: Seq(0),
         digest: 0,
         probe,
+        unknown: false,
     };
     datagram(from, vec![Packet::Heartbeat(hb)])
 }
@@ -507,5 +508,87 @@ fn a_token_passed_to_a_leader_that_then_left_is_passed_on_again() {
         out.ids_to(addr(5), is_token).len(),
         1,
         "the token goes round again, now to erin"
+    );
+}
+
+/// Seed 501132 of `sim_relay`: a relay restarted under a new id and was let in by a leader
+/// cut off with a minority, which then learned of the newer term; the newcomer followed
+/// the newer leader on the voters' word, but that leader had never heard of it and dropped
+/// everything it said, so it stayed out of the room for good. A leader answers such a
+/// stranger with a heartbeat marked `unknown`; from the leader it follows, the mark makes a
+/// member ask to be taken in (once per join timeout); from anyone else, nothing.
+#[test]
+fn a_member_its_leader_does_not_know_asks_to_be_taken_in() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let followed = n.epoch().expect("bob follows the leader");
+    assert_eq!(followed.leader, LEADER);
+    let beat = |from: NodeId, unknown: bool| {
+        let hb = Heartbeat {
+            epoch: Some(followed),
+            delivered: Seq(0),
+            digest: 0,
+            probe: false,
+            unknown,
+        };
+        datagram(from, vec![Packet::Heartbeat(hb)])
+    };
+    let joins = |sent: &[(SocketAddr, Packet)]| -> Vec<SocketAddr> {
+        sent.iter()
+            .filter(|(_, p)| {
+                matches!(
+                    p,
+                    Packet::Data {
+                        msg: Message::Join { .. },
+                        ..
+                    }
+                )
+            })
+            .map(|(to, _)| *to)
+            .collect()
+    };
+    let mut at = t0;
+    let mut after = |n: &mut Node, from: NodeId, port: u16, unknown: bool| {
+        at += Duration::from_millis(10);
+        n.handle_datagram(at, addr(port), &beat(from, unknown));
+        joins(&flushed(n, at))
+    };
+    assert!(
+        after(&mut n, CAROL, 3, true).is_empty(),
+        "carol does not lead"
+    );
+    assert!(
+        after(&mut n, LEADER, 1, false).is_empty(),
+        "an ordinary beat"
+    );
+    assert_eq!(
+        after(&mut n, LEADER, 1, true),
+        vec![addr(1)],
+        "asks the leader"
+    );
+    assert!(after(&mut n, LEADER, 1, true).is_empty(), "one at a time");
+}
+
+/// The other side: a leader that gets a member's message from a node not in its table
+/// drops it and answers with a heartbeat marked `unknown` (and only such answers are).
+#[test]
+fn a_stranger_speaking_as_a_member_is_answered_as_unknown() {
+    let t0 = base_time();
+    let mut n = leader(t0);
+    let _ = all_packets(&mut n);
+    let stranger = NodeId(999);
+    n.handle_datagram(t0, addr(9), &data(stranger, 1, commit(1)));
+    let sent = flushed(&mut n, t0);
+    let marks: Vec<(SocketAddr, bool)> = sent
+        .iter()
+        .filter_map(|(to, p)| match p {
+            Packet::Heartbeat(hb) => Some((*to, hb.unknown)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        marks,
+        vec![(addr(9), true)],
+        "one answer, marked, to the stranger"
     );
 }
