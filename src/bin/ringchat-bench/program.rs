@@ -97,27 +97,28 @@ impl Fanout {
                 "; sender's peak VmRSS {}",
                 host::mib(b as f64)
             )),
-            if self.cpu.is_empty() {
-                String::new()
-            } else {
-                let each: Vec<String> = self
-                    .cpu
+            per_member(
+                "; CPU ",
+                self.cpu
                     .iter()
                     .map(|(n, t)| format!("{n} {:.0} ms", t.as_secs_f64() * 1e3))
-                    .collect();
-                format!("; CPU {}", each.join(", "))
-            },
-            if self.sent.is_empty() {
-                String::new()
-            } else {
-                let each: Vec<String> = self
-                    .sent
-                    .iter()
-                    .map(|(n, k)| format!("{n} {k:.2}"))
-                    .collect();
-                format!("; datagrams sent a message: {}", each.join(", "))
-            }
+            ),
+            per_member(
+                "; datagrams sent a message: ",
+                self.sent.iter().map(|(n, k)| format!("{n} {k:.2}"))
+            ),
         )
+    }
+}
+
+/// `label` and the figures of each member, comma-separated; nothing if there are none
+/// (Redis).
+fn per_member(label: &str, each: impl Iterator<Item = String>) -> String {
+    let each: Vec<String> = each.collect();
+    if each.is_empty() {
+        String::new()
+    } else {
+        format!("{label}{}", each.join(", "))
     }
 }
 
