@@ -221,11 +221,12 @@ fn a_large_room_loses_nothing_when_relays_fail() {
 /// is online is probed, and declared offline again if it does not answer. A relay
 /// restarted and was let in by a leader cut off with a minority; after the heal it followed
 /// the newer leader on the voters' word, but that leader had never heard of it and dropped
-/// all it said, so it stayed out for good (501132): a leader answers such a stranger with
+/// all it said, so it stayed out for good (501132, 501471 and 501499; 501471 failed on
+/// `6c959f7` too): a leader answers such a stranger with
 /// a heartbeat marked `unknown`, and a member its leader does not know asks to be taken in.
 #[test]
 fn relay_seeds_that_once_failed() {
-    sim::for_listed_sims(&[6131, 1871, 501132], relay_scenario);
+    sim::for_listed_sims(&[6131, 1871, 501132, 501471, 501499], relay_scenario);
 }
 
 /// Datagrams each host sent while `count` messages, one every 50 ms from learners in
