@@ -20,6 +20,11 @@ const KEPT_SLOTS: usize = 512;
 pub struct HoldBackQueue {
     next: Seq,
     held: VecDeque<Option<ChatEntry>>,
+    /// Slots `a..b` known to be gaps, so that finding the first held entry behind a gap
+    /// does not walk the same gaps for every message: a member catching up holds the
+    /// room's live messages up to [`MAX_HOLDBACK`] ahead and fills the gap before them in
+    /// order, asking where the gap ends after each one.
+    gaps: (usize, usize),
     /// The numbers of the held entries that change the voting configuration: the leader
     /// works out the configuration its log ends with for every acknowledgement, and
     /// thousands of room messages may be held while one or none of them is such a change.
@@ -32,6 +37,7 @@ impl HoldBackQueue {
         HoldBackQueue {
             next,
             held: VecDeque::new(),
+            gaps: (0, 0),
             configs: BTreeSet::new(),
         }
     }
@@ -65,10 +71,18 @@ impl HoldBackQueue {
             // A copy of a higher term may replace a configuration entry held.
             self.configs.remove(&e.seq);
         }
+        if self.held.is_empty() {
+            self.gaps = (0, i);
+        }
         if i >= self.held.len() {
             self.held.resize_with(i + 1, || None);
         }
         self.held[i] = Some(e);
+        // Keep the part of the known gaps on one side of the slot just filled.
+        let (a, b) = self.gaps;
+        if (a..b).contains(&i) {
+            self.gaps = if i == a { (i + 1, b) } else { (a, i) };
+        }
         true
     }
 
@@ -78,7 +92,11 @@ impl HoldBackQueue {
         if next > self.next {
             let gone = usize::try_from(next.0 - self.next.0).unwrap_or(usize::MAX);
             // What stays still ends with an entry held (or is empty).
-            self.held.drain(..gone.min(self.held.len()));
+            let gone = gone.min(self.held.len());
+            self.held.drain(..gone);
+            let (a, b) = self.gaps;
+            self.gaps = (a.saturating_sub(gone), b.saturating_sub(gone));
+            self.note_front_gap();
             self.configs = self.configs.split_off(&next);
             self.next = next;
         }
@@ -101,6 +119,10 @@ impl HoldBackQueue {
     pub fn pop_ready(&mut self) -> Option<ChatEntry> {
         self.held.front()?.as_ref()?;
         let e = self.held.pop_front()??;
+        // The slot taken was held, so it was not among the known gaps.
+        let (a, b) = self.gaps;
+        self.gaps = (a.saturating_sub(1), b.saturating_sub(1));
+        self.note_front_gap();
         if self.held.is_empty() && self.held.capacity() > KEPT_SLOTS {
             // Memory taken by a burst or a long gap goes back once it has passed.
             self.held.shrink_to(KEPT_SLOTS);
@@ -142,7 +164,24 @@ impl HoldBackQueue {
 
     /// The first gap, `(first missing, last missing)`, if a later message is held.
     pub fn missing(&self) -> Option<(Seq, Seq)> {
-        let first_held = self.held.iter().position(Option::is_some)?;
+        let first_held = self.first_held()?;
         (first_held > 0).then(|| (self.next, Seq(self.next.0 + first_held as u64 - 1)))
+    }
+
+    /// The slot of the first entry held, walking past the known gaps.
+    fn first_held(&self) -> Option<usize> {
+        let (a, b) = self.gaps;
+        (0..a)
+            .chain(b..self.held.len())
+            .find(|&i| self.held[i].is_some())
+    }
+
+    /// Once the front is a gap, knows where it ends: each later question skips it.
+    fn note_front_gap(&mut self) {
+        if self.held.front().is_some_and(Option::is_none)
+            && let Some(first) = self.first_held()
+        {
+            self.gaps = (0, first);
+        }
     }
 }
