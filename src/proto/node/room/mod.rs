@@ -86,8 +86,7 @@ const MAX_UNCOMMITTED: u64 = (MAX_HOLDBACK - MAX_HELD_PER_ORIGIN - 64) as u64;
 /// The room part's state.
 pub(super) struct Room {
     role: Role,
-    /// While the messages one ack covers are settled: whether the commit point is due
-    /// to be worked out once they all are (see `settle_acks`).
+    /// While one ack's messages are settled: whether to move the commit point after.
     acks_in_hand: Option<bool>,
     holdback: HoldBackQueue,
     history: History,
