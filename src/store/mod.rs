@@ -17,6 +17,7 @@
 
 mod range;
 mod schema;
+mod write;
 
 pub use range::RunIndex;
 pub use schema::CURRENT as SCHEMA_VERSION;
@@ -24,7 +25,8 @@ pub use schema::CURRENT as SCHEMA_VERSION;
 use crate::ids::{DmId, Lamport, NodeId, OriginSeq, Seq, WallMillis};
 use crate::proto::{Restored, Write};
 use crate::wire::{ChatEntry, Epoch, FILLER_ORIGIN, Member, Provenance, QueuedDm, SignatureBytes};
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
@@ -119,6 +121,10 @@ pub fn default_dir(name: &str, port: u16) -> PathBuf {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The numbers with a row in `held` (or that may have one: a superset), so a delivery
+    /// deletes a held row only where there is one. A burst's entries are mostly delivered
+    /// in the transaction that holds them, and never get a row.
+    held_rows: BTreeSet<u64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -147,12 +153,23 @@ impl Store {
         })?;
         let path = dir.join(DB_FILE);
         let conn = Connection::open(&path).map_err(|e| classify(&path, e))?;
-        let mut store = Store { conn, path };
+        let mut store = Store {
+            conn,
+            path,
+            held_rows: BTreeSet::new(),
+        };
         store.prepare().map_err(|e| classify(&store.path, e))?;
         store.check_version()?;
         store.migrate().map_err(|e| classify(&store.path, e))?;
         store.claim(public_key)?;
+        store.held_rows = store.held_numbers().map_err(|e| classify(&store.path, e))?;
         Ok(store)
+    }
+
+    fn held_numbers(&self) -> rusqlite::Result<BTreeSet<u64>> {
+        let mut q = self.conn.prepare("SELECT seq FROM held")?;
+        q.query_map([], |row| row.get::<_, i64>(0).map(|s| s as u64))?
+            .collect()
     }
 
     /// Where the database is.
@@ -371,17 +388,18 @@ impl Store {
             .conn
             .transaction()
             .map_err(|e| classify(&self.path, e))?;
-        let delivered_later = delivered_later(writes);
-        for (i, w) in writes.iter().enumerate() {
-            // A copy held and delivered within one transaction never needs its held row.
-            if let Write::Held(e) = w
-                && delivered_later.get(&e.seq.0).is_some_and(|&j| j > i)
-            {
-                continue;
+        let changed =
+            write::apply_all(&tx, &self.held_rows, writes).map_err(|e| classify(&self.path, e))?;
+        tx.commit().map_err(|e| classify(&self.path, e))?;
+        // Only what is on disk changes the set (a failed commit rolled every row back).
+        for (seq, held) in changed {
+            if held {
+                self.held_rows.insert(seq);
+            } else {
+                self.held_rows.remove(&seq);
             }
-            apply_one(&tx, w).map_err(|e| classify(&self.path, e))?;
         }
-        tx.commit().map_err(|e| classify(&self.path, e))
+        Ok(())
     }
 
     /// From now on every write fails (as on a full or broken disk), for tests of what a
@@ -423,21 +441,6 @@ impl Store {
     }
 }
 
-/// For each number delivered in `writes`, where it is delivered last (empty if nothing
-/// is held in them: then no held row is skipped).
-fn delivered_later(writes: &[Write]) -> std::collections::HashMap<u64, usize> {
-    if !writes.iter().any(|w| matches!(w, Write::Held(_))) {
-        return Default::default();
-    }
-    let mut last = std::collections::HashMap::new();
-    for (i, w) in writes.iter().enumerate() {
-        if let Write::Delivered(e) = w {
-            last.insert(e.seq.0, i);
-        }
-    }
-    last
-}
-
 fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -469,115 +472,6 @@ fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ChatEntry> {
                 .map(|b| Box::new(SignatureBytes(b))),
         },
     })
-}
-
-fn blob<T: serde::Serialize>(v: &T) -> rusqlite::Result<Vec<u8>> {
-    postcard::to_allocvec(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-}
-
-fn set_meta(tx: &Transaction<'_>, key: &str, value: impl ToString) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-        params![key, value.to_string()],
-    )
-    .map(drop)
-}
-
-fn apply_one(tx: &Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
-    match w {
-        Write::Delivered(e) => {
-            tx.prepare_cached(
-                "INSERT INTO history \
-                 (seq, origin, origin_seq, name, lamport, sent_at, text, link, seal) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                e.seq.0 as i64,
-                e.origin.0 as i64,
-                e.origin_seq.0 as i64,
-                e.name,
-                e.lamport.0 as i64,
-                e.sent_at.0 as i64,
-                e.text,
-                e.proof.link.map(|l| l.to_vec()),
-                e.proof.seal.as_ref().map(|s| s.0.to_vec())
-            ])?;
-            tx.prepare_cached("DELETE FROM held WHERE seq = ?1")?
-                .execute(params![e.seq.0 as i64])?;
-        }
-        Write::Held(e) => {
-            tx.prepare_cached("INSERT OR REPLACE INTO held (seq, entry) VALUES (?1, ?2)")?
-                .execute(params![e.seq.0 as i64, blob(e)?])?;
-        }
-        Write::Kept(item) => {
-            tx.execute(
-                "INSERT OR IGNORE INTO kept (recipient, origin, dm_id, item) \
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    item.recipient(),
-                    item.origin.0 as i64,
-                    item.dm.id.0 as i64,
-                    blob(item)?
-                ],
-            )?;
-        }
-        Write::HandedOver { to, origin, id } => {
-            tx.execute(
-                "DELETE FROM kept WHERE recipient = ?1 AND origin = ?2 AND dm_id = ?3",
-                params![to, origin.0 as i64, id.0 as i64],
-            )?;
-            tx.execute(
-                "INSERT INTO handed_over (recipient, origin, dm_id) VALUES (?1, ?2, ?3)",
-                params![to, origin.0 as i64, id.0 as i64],
-            )?;
-            tx.execute(
-                "DELETE FROM handed_over WHERE row <= (SELECT MAX(row) FROM handed_over) - ?1",
-                params![REMEMBERED],
-            )?;
-        }
-        Write::Clock(lamport) => set_meta(tx, "lamport", lamport.0)?,
-        Write::DirectShown { origin, id } => {
-            tx.execute(
-                "INSERT INTO directs_shown (origin, dm_id) VALUES (?1, ?2)",
-                params![origin.0 as i64, id.0 as i64],
-            )?;
-            tx.execute(
-                "DELETE FROM directs_shown WHERE row <= (SELECT MAX(row) FROM directs_shown) - ?1",
-                params![REMEMBERED],
-            )?;
-        }
-        Write::Room {
-            members,
-            epoch,
-            lamport,
-        } => {
-            tx.execute("DELETE FROM members", [])?;
-            for m in members {
-                tx.execute(
-                    "INSERT OR REPLACE INTO members (id, entry) VALUES (?1, ?2)",
-                    params![m.id.0 as i64, blob(m)?],
-                )?;
-            }
-            if let Some(e) = epoch {
-                set_meta(tx, "epoch_term", e.term)?;
-                set_meta(tx, "epoch_leader", e.leader.0)?;
-            }
-            set_meta(tx, "lamport", lamport.0)?;
-        }
-        Write::DeliveryPoint(seq) => {
-            // With the last history row at the time: a later row means a delivery since.
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('delivery_point', \
-                 ?1 || ' ' || (SELECT IFNULL(MAX(row), 0) FROM history))",
-                params![seq.0 as i64],
-            )?;
-        }
-        Write::Voters { voters, at } => {
-            // "at" first, then the names (names never contain a newline).
-            set_meta(tx, "voters", format!("{}\n{}", at.0, voters.join("\n")))?;
-        }
-    }
-    Ok(())
 }
 
 /// Turns SQLite's error into one that says what to do.

@@ -331,6 +331,55 @@ fn a_copy_delivered_in_its_own_batch_is_not_kept_as_held() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The held rows are those a plain table would keep, over random batches of holds and
+/// deliveries, across reopenings (the store knows which numbers have a row and deletes
+/// only those: it must never miss one, nor one written before it was opened).
+#[test]
+fn held_rows_are_those_every_write_in_turn_would_leave() {
+    let dir = scratch("held-model");
+    let mut s = Store::open(&dir, &KEY).unwrap();
+    let mut model = std::collections::BTreeMap::new();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for round in 0..200 {
+        let mut batch = Vec::new();
+        for _ in 0..(next() % 8) {
+            let seq = 1 + next() % 24;
+            if next() % 3 == 0 {
+                batch.push(Write::Delivered(entry(seq, "shown")));
+                model.remove(&seq);
+            } else {
+                let text = format!("held {seq} in round {round}");
+                batch.push(Write::Held(ChatEntry {
+                    term: 2,
+                    ..entry(seq, &text)
+                }));
+                model.insert(seq, text);
+            }
+        }
+        s.apply(&batch).unwrap();
+        if next() % 10 == 0 {
+            drop(s);
+            s = Store::open(&dir, &KEY).unwrap();
+        }
+        let held: Vec<(u64, String)> = s
+            .load(0)
+            .unwrap()
+            .held
+            .into_iter()
+            .map(|e| (e.seq.0, e.text))
+            .collect();
+        let want: Vec<(u64, String)> = model.iter().map(|(k, v)| (*k, v.clone())).collect();
+        assert_eq!(held, want, "after round {round}: {batch:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A delivery point moved without a delivery (a welcome, a skip) is where a restart goes
 /// on, until a room message is delivered after it; also in a database whose log holds an
 /// earlier numbering with higher numbers.
