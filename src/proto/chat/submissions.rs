@@ -46,6 +46,10 @@ impl Submissions {
     /// The sequence number `(origin, origin_seq)` was recorded under.
     pub fn get(&self, origin: NodeId, origin_seq: OriginSeq) -> Option<Seq> {
         let run = self.by_origin.get(&origin)?;
+        // Mostly asked of a new message, past every one recorded.
+        if run.back().is_none_or(|&(last, _)| last < origin_seq) {
+            return None;
+        }
         let i = run.binary_search_by_key(&origin_seq, |&(s, _)| s).ok()?;
         Some(run[i].1)
     }

@@ -237,12 +237,25 @@ impl Node {
 
     /// Shows every held entry that is committed, in order.
     pub(in crate::proto::node) fn deliver_committed(&mut self, now: Instant) {
+        // Copies for the relay tree only where there is one (a small room has none).
+        let relaying = self.relays_in_use();
         let mut shown = Vec::new();
+        let mut delivered = None;
         while let Some(e) = self.room.pop_committed() {
-            shown.push(e.clone());
+            delivered = Some((delivered.map_or(e.seq, |(first, _)| first), e.seq));
+            if relaying {
+                shown.push(e.clone());
+            }
             self.deliver(now, e);
         }
-        let any = !shown.is_empty();
+        let any = delivered.is_some();
+        if let Some((first, last)) = delivered
+            && !relaying
+            && self.relays_in_use()
+        {
+            // The room grew into relays meanwhile: what was shown is in the history.
+            shown = self.room.history.range(first, last).cloned().collect();
+        }
         self.relay(now, shown);
         // Something committed: the room has a majority again.
         if any && self.room.is_waiting() && !self.room.is_recovering() {

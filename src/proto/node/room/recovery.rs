@@ -114,16 +114,19 @@ impl Node {
     /// taken.
     pub(in crate::proto::node) fn backfill(&mut self, e: &ChatEntry) -> bool {
         let next = self.room.holdback.next();
+        if e.seq >= next {
+            return false;
+        }
         let in_history = self.room.history.range(e.seq, e.seq).next().is_some();
         match self.room.recovery_mut() {
-            Some(rec) if e.seq < next => {
+            Some(rec) => {
                 // Only a copy some member showed is known to be the committed one.
                 if !in_history && e.term == COMMITTED_TERM {
                     rec.backfill.insert(e.seq, e.clone());
                 }
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
