@@ -41,10 +41,12 @@
 //! before this node was away (its process stopped) is sampled: its ack waited in our
 //! socket for our return.
 
+mod deadlines;
 mod pending;
 pub mod receipts;
 pub mod rtt;
 
+use deadlines::Deadlines;
 use pending::{Pending, PendingTable};
 pub use receipts::DedupeWindow;
 use receipts::Receipts;
@@ -108,8 +110,8 @@ pub struct Reliable<T> {
     peers: BTreeMap<SocketAddr, Peer>,
     next_stream: u32,
     pending: PendingTable<T>,
-    /// `pending`'s deadlines, earliest first.
-    deadlines: BTreeSet<(Instant, MsgId)>,
+    /// `pending`'s deadlines, earliest first (with stale ones: see [`Deadlines`]).
+    deadlines: Deadlines,
     receipts: Receipts,
     /// Receipts of what came outside a session (see [`Receipts::outside`]).
     outside: Receipts,
@@ -129,7 +131,7 @@ impl<T> Reliable<T> {
             peers: BTreeMap::new(),
             next_stream: 0,
             pending: PendingTable::default(),
-            deadlines: BTreeSet::new(),
+            deadlines: Deadlines::default(),
             receipts: Receipts::default(),
             outside: Receipts::outside(),
             initial_rto: ack_timeout,
@@ -257,7 +259,7 @@ impl<T> Reliable<T> {
         peer.in_flight += 1;
         peer.last_sent = Some(now);
         let deadline = now + rto;
-        self.deadlines.insert((deadline, id));
+        self.deadlines.push(deadline, id);
         self.pending.insert(
             id,
             Pending {
@@ -333,13 +335,13 @@ impl<T> Reliable<T> {
         let mut tokens = Vec::with_capacity(acked.len());
         for id in acked {
             if let Some(p) = self.pending.remove(&id) {
-                self.deadlines.remove(&(p.deadline, id));
                 if latest.is_none_or(|(t, _, _)| p.sent_at >= t) {
                     latest = Some((p.sent_at, p.first_sent, p.resends));
                 }
                 tokens.push(p.token);
             }
         }
+        self.drop_stale_deadlines();
         let (floor, cap) = (self.floor(), self.max_rto());
         let unsampled_before = self.unsampled_before;
         if let Some(peer) = self.peers.get_mut(&from) {
@@ -416,12 +418,13 @@ impl<T> Reliable<T> {
         let mut resent = 0;
         let mut gave_up = Vec::new();
         let max_rto = self.max_rto();
-        while let Some(&(deadline, id)) = self.deadlines.first() {
+        while let Some((deadline, id)) = self.deadlines.first() {
             if deadline > now {
                 break;
             }
             self.deadlines.pop_first();
-            let Some(p) = self.pending.get_mut(&id) else {
+            // A stale entry: acked, given up or resent since.
+            let Some(p) = self.pending.get_mut(&id).filter(|p| p.deadline == deadline) else {
                 continue;
             };
             if p.retries_left == 0 {
@@ -451,13 +454,14 @@ impl<T> Reliable<T> {
                     .max(p.patience)
             });
             p.deadline = now + wait;
-            self.deadlines.insert((p.deadline, id));
+            self.deadlines.push(p.deadline, id);
             out.push(Transmit {
                 to: p.to,
                 bytes: p.bytes.clone(),
             });
             resent += 1;
         }
+        self.drop_stale_deadlines();
         (resent, gave_up)
     }
 
@@ -473,12 +477,22 @@ impl<T> Reliable<T> {
         let mut tokens = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(p) = self.pending.remove(&id) {
-                self.deadlines.remove(&(p.deadline, id));
                 self.settled(p.to);
                 tokens.push(p.token);
             }
         }
+        self.drop_stale_deadlines();
         tokens
+    }
+
+    /// Keeps the earliest deadline a live one, and the stale ones bounded.
+    fn drop_stale_deadlines(&mut self) {
+        let pending = &self.pending;
+        self.deadlines.drop_stale(
+            |at, id| pending.get(&id).is_some_and(|p| p.deadline == at),
+            pending.len(),
+            || pending.iter().map(|(id, p)| (p.deadline, id)).collect(),
+        );
     }
 
     /// A message to `to` left the pending table (acked, given up or cancelled).
@@ -519,7 +533,7 @@ impl<T> Reliable<T> {
 
     /// The earliest retransmission deadline.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.deadlines.first().map(|(t, _)| *t)
+        self.deadlines.first().map(|(t, _)| t)
     }
 
     /// Whether any message whose token matches `f` awaits an ack.

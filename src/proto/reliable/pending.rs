@@ -158,6 +158,12 @@ impl<T> PendingTable<T> {
     }
 
     /// The message `id`.
+    pub(super) fn get(&self, id: &MsgId) -> Option<&Pending<T>> {
+        let slot = self.streams.get(&id.stream())?.slot(id.seq())?;
+        self.slots.get(slot)?.as_ref()
+    }
+
+    /// The message `id`, to change.
     pub(super) fn get_mut(&mut self, id: &MsgId) -> Option<&mut Pending<T>> {
         let slot = self.streams.get(&id.stream())?.slot(id.seq())?;
         self.slots.get_mut(slot)?.as_mut()

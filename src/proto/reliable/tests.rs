@@ -508,3 +508,40 @@ fn a_patient_message_is_not_resent_before_its_patience() {
     .unwrap();
     assert_eq!(r.poll_retransmits(t0 + 50 * MS, &mut out).0, 1);
 }
+
+/// Stale deadlines (of acked messages) neither wake the owner nor pile up: one message
+/// to a silent peer waits at the top while 20 000 to another, due after it, are sent and
+/// acked one by one; the earliest deadline stays the silent peer's, and the heap stays
+/// within twice what is pending (or its floor). When that message is given up, the next
+/// deadline is the next live one, not a stale one.
+#[test]
+fn stale_deadlines_neither_wake_nor_pile_up() {
+    let t0 = Instant::now();
+    let (silent, busy) = (addr(1), addr(2));
+    let mut r = measured(t0, silent);
+    let id = send(&mut r, t0, busy, 0, 8);
+    assert_eq!(r.on_ack(t0, busy, &ack_one(id)), [0]);
+    let stuck = send(&mut r, t0, silent, 1, 0);
+    let stuck_due = r.next_deadline().expect("a deadline");
+    let mut most = 0;
+    for i in 0..20_000u32 {
+        let now = t0 + Duration::from_micros(u64::from(i));
+        let id = send(&mut r, now, busy, 2, 8);
+        assert_eq!(r.on_ack(now, busy, &ack_one(id)), [2]);
+        assert_eq!(r.next_deadline(), Some(stuck_due), "after message {i}");
+        most = most.max(r.deadlines.len());
+    }
+    assert!(
+        most <= 1025,
+        "the heap grew to {most} entries for 1 pending"
+    );
+    // One more to the busy peer, unacked and due after the silent one: once that is
+    // given up, this is next.
+    let later = stuck_due - Duration::from_millis(5);
+    send(&mut r, later, busy, 3, 8);
+    let mut out = Vec::new();
+    let (_, gave_up) = r.poll_retransmits(stuck_due, &mut out);
+    assert_eq!(gave_up.len(), 1, "{stuck:?} given up");
+    assert!(out.is_empty(), "nothing else was due");
+    assert_eq!(r.next_deadline(), Some(later + r.rto(busy)));
+}
