@@ -135,3 +135,145 @@ impl Recovery {
             .map(|(id, _)| *id)
     }
 }
+
+/// Moving between the parts, and what waits while a leader confirms or recovers.
+impl Room {
+    /// Whether this node leads but waits to hear from a majority after an absence.
+    pub(in crate::proto::node) fn is_confirming(&self) -> bool {
+        matches!(self.role, Role::Confirming(..))
+    }
+
+    /// This node was away (paused, suspended): a leader's proposals waited for the
+    /// absence, not for the room, so the wait CheckQuorum judges starts again now.
+    pub(in crate::proto::node) fn restart_quorum_clock(&mut self, now: Instant) {
+        if let Some(l) = self.leadership_mut()
+            && l.stuck_since.is_some()
+        {
+            l.stuck_since = Some(now);
+        }
+    }
+
+    /// A leader back from an absence stops sequencing until it is confirmed.
+    pub(in crate::proto::node) fn start_confirming(&mut self) {
+        self.role = match std::mem::replace(&mut self.role, Role::Follower) {
+            Role::Leading(l) => Role::Confirming(l, Confirmation::default()),
+            other => other,
+        };
+    }
+
+    /// Members not yet heard from while confirming, among `peers`.
+    pub(in crate::proto::node) fn unconfirmed_by<'a>(
+        &self,
+        peers: impl Iterator<Item = &'a Member>,
+    ) -> Vec<SocketAddr> {
+        match &self.role {
+            Role::Confirming(_, c) => peers
+                .filter(|m| !c.heard.contains(&m.id))
+                .map(|m| m.addr)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// While confirming: `member` answered under our leadership. Once `majority` members
+    /// (this node included) have, leading resumes; returns what waited meanwhile.
+    pub(in crate::proto::node) fn confirmed_by(
+        &mut self,
+        member: Option<NodeId>,
+        majority: usize,
+    ) -> Option<Waited> {
+        let Role::Confirming(_, c) = &mut self.role else {
+            return None;
+        };
+        if let Some(m) = member {
+            c.heard.insert(m);
+        }
+        if c.heard.len() + 1 < majority {
+            return None;
+        }
+        let Role::Confirming(l, c) = std::mem::replace(&mut self.role, Role::Follower) else {
+            return None;
+        };
+        self.role = Role::Leading(l);
+        Some(c.held_submits)
+    }
+
+    /// How many submissions and store requests wait for recovery or confirmation to end.
+    pub(in crate::proto::node) fn held(&self) -> usize {
+        match &self.role {
+            Role::Recovering(rec) => rec.held_submits.len() + rec.held_stores.len(),
+            Role::Confirming(_, c) => c.held_submits.len(),
+            _ => 0,
+        }
+    }
+
+    /// During recovery, keeps a request to keep a direct message until sequencing
+    /// starts; gives it back when not recovering.
+    pub(in crate::proto::node) fn hold_store(
+        &mut self,
+        store: (SocketAddr, NodeId, u8, DirectMessage),
+    ) -> Option<(SocketAddr, NodeId, u8, DirectMessage)> {
+        match self.recovery_mut() {
+            Some(rec) => {
+                rec.held_stores.push(store);
+                None
+            }
+            None => Some(store),
+        }
+    }
+
+    /// During recovery, keeps a join (up to `cap` of them) until sequencing starts;
+    /// gives it back when not recovering.
+    pub(in crate::proto::node) fn hold_join(
+        &mut self,
+        n: Newcomer,
+        cap: usize,
+    ) -> Option<Newcomer> {
+        match self.recovery_mut() {
+            Some(rec) => {
+                if rec.held_joins.len() < cap {
+                    rec.held_joins.push(n);
+                }
+                None
+            }
+            None => Some(n),
+        }
+    }
+
+    /// During recovery, counts one answer (a room message or a kept one) from `member`;
+    /// whether recovering.
+    pub(in crate::proto::node) fn count_answer(&mut self, member: NodeId) -> bool {
+        match self.recovery_mut() {
+            Some(rec) => {
+                *rec.received.entry(member).or_default() += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops sequencing and recovering. What it proposed and did not commit stays held
+    /// (a later leader may gather it); own messages are still in the outbox, and are
+    /// resubmitted to the new leader.
+    pub(in crate::proto::node) fn step_down(&mut self) {
+        self.role = Role::Follower;
+    }
+
+    /// Stops sequencing to leave; what it proposed may still commit until it goes.
+    pub(in crate::proto::node) fn retire(&mut self) {
+        self.role = match std::mem::replace(&mut self.role, Role::Follower) {
+            Role::Leading(l) | Role::Confirming(l, _) | Role::Retiring(l) => Role::Retiring(l),
+            Role::Follower | Role::Recovering(_) => Role::Follower,
+        };
+    }
+
+    /// Starts sequencing in `term` from the next undelivered number (a new room, or one
+    /// carried on alone); anything held uncommitted is dropped (nobody else can hold it).
+    pub(in crate::proto::node) fn lead(&mut self, term: u64) {
+        let next = self.holdback.next();
+        self.holdback = HoldBackQueue::new(next);
+        let sequencer = Sequencer::resume(next, &self.history);
+        self.role = Role::Leading(Leadership::new(term, sequencer));
+        self.note_commit(term, Seq(next.0.saturating_sub(1)));
+    }
+}
