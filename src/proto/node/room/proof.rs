@@ -15,7 +15,7 @@ use crate::proto::seal;
 use crate::wire::PublicKey;
 
 /// Own room messages one seal covers at most: a run of more is sealed every this many.
-pub(in crate::proto::node) const RUN_MAX: usize = 64;
+pub(in crate::proto::node) const RUN_MAX: usize = 256;
 
 /// A sequenced message waiting for its run's proof, with what its ack needs.
 #[derive(Debug, Clone)]
