@@ -155,7 +155,7 @@ impl<T> Reliable<T> {
     }
 
     fn peer(&mut self, to: SocketAddr) -> &mut Peer {
-        if !self.peers.contains_key(&to) && self.peers.len() >= MAX_PEERS {
+        if self.peers.len() >= MAX_PEERS && !self.peers.contains_key(&to) {
             let busy: BTreeSet<SocketAddr> = self.pending.iter().map(|(_, p)| p.to).collect();
             self.peers.retain(|a, _| busy.contains(a));
         }
@@ -250,7 +250,6 @@ impl<T> Reliable<T> {
         // (1 + `retries`) first timeouts (4.5 s by default).
         let retries = retries.saturating_sub(peer.rtt.unmeasured_extra_waits());
         let bytes = encode(id)?;
-        let peer = self.peer(to);
         let next = (seq + 1).min(MsgId::MAX_SEQ);
         match &mut peer.outside {
             Some((_, n)) if outside => *n = next,
