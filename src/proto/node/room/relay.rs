@@ -39,7 +39,7 @@ pub(in crate::proto::node) struct Layout {
     key: Option<LayoutKey>,
     /// More online members than voters can be: relays are in use.
     large: bool,
-    /// Whether this node votes in the configuration its log ends with.
+    /// Whether this node votes in the configuration as shown (not as held).
     votes: bool,
     /// The voters that relay, in node id order (see [`Node::work_out_layout`]).
     roots: Vec<NodeId>,
@@ -83,22 +83,29 @@ impl Node {
         if self.life.is_member() {
             ids.push(me);
         }
-        let voters = self.room.log_voters();
+        // The tree follows the configuration as shown, not as held: a voter holds the
+        // changes the leader proposed, a learner gets none of them until they commit, and
+        // a relay and its learners must agree on who feeds whom (a learner takes a
+        // relayed copy only from the relay its own tree names). A member being added
+        // takes its relay's copies until it shows the change, and the leader's proposals
+        // from when it was proposed: what it missed before comes from the relay.
+        let shown = self.room.voters();
         let mut layout = Layout {
             key: Some(key),
             large: ids.len() > MAX_VOTERS,
-            votes: voters.contains(&self.ctx.cfg.name),
+            votes: shown.contains(&self.ctx.cfg.name),
             ..Layout::default()
         };
         let Some(leader) = self.leader().filter(|_| layout.large) else {
             return layout;
         };
         let votes = |id: NodeId| {
-            if id == me {
-                layout.votes
+            let name = if id == me {
+                Some(&self.ctx.cfg.name)
             } else {
-                members.get(id).is_some_and(|m| voters.contains(&m.name))
-            }
+                members.get(id).map(|m| &m.name)
+            };
+            name.is_some_and(|n| shown.contains(n))
         };
         ids.sort_unstable();
         ids.retain(|id| *id != leader);
@@ -147,8 +154,8 @@ impl Node {
     }
 
     /// Whether this node is a learner fed by a relay: a large room, not a voter of the
-    /// configuration its log ends with, and neither leading nor taking over (a learner
-    /// elected takes nothing it did not ask for).
+    /// configuration as shown, and neither leading nor taking over (a learner elected
+    /// takes nothing it did not ask for).
     pub(in crate::proto::node) fn fed_by_relay(&self) -> bool {
         let layout = self.layout();
         layout.large && !layout.votes && !self.is_leader() && !self.room.is_recovering()
