@@ -243,6 +243,11 @@ impl Node {
         let mut delivered = None;
         while let Some(e) = self.room.pop_committed() {
             delivered = Some((delivered.map_or(e.seq, |(first, _)| first), e.seq));
+            if relaying && e.config_change().is_some() && !shown.is_empty() {
+                // What came before a change of the voters goes down the tree as it was
+                // before it: its learners have not shown the change yet.
+                self.relay(now, std::mem::take(&mut shown));
+            }
             if relaying {
                 shown.push(e.clone());
             }
