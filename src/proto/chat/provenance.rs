@@ -165,6 +165,9 @@ pub struct Pending<T> {
     per_sender: BTreeMap<NodeId, usize>,
     /// Groups where something could be proven now (see [`Pending::take_ready`]).
     ready: BTreeSet<(NodeId, NodeId)>,
+    /// The room of the last group emptied, for the next one (a burst fills and empties a
+    /// group on every datagram: without it, each would grow its vector from nothing).
+    spare: Group<T>,
 }
 
 impl<T> Default for Pending<T> {
@@ -173,6 +176,7 @@ impl<T> Default for Pending<T> {
             groups: BTreeMap::new(),
             per_sender: BTreeMap::new(),
             ready: BTreeSet::new(),
+            spare: Group::default(),
         }
     }
 }
@@ -190,7 +194,10 @@ impl<T: Chained> Pending<T> {
         item: T,
         vouched: &Vouched,
     ) -> Option<bool> {
-        let group = self.groups.entry((sender, origin)).or_default();
+        let group = self
+            .groups
+            .entry((sender, origin))
+            .or_insert_with(|| std::mem::take(&mut self.spare));
         let closes = item.proof().seal.is_some()
             || group.contains(origin_seq.next())
             || vouched.get(origin, origin_seq.next()).is_some();
@@ -327,6 +334,7 @@ impl<T: Chained> Pending<T> {
             for (i, stretch) in stretches.into_iter().enumerate() {
                 let (k, v, s) = &checks[first + i];
                 if all || seal::check_run_by(k, v, s) {
+                    ok.reserve(stretch.iter().map(|c| c.members.len()).sum());
                     ok.extend(stretch.into_iter().flat_map(|c| c.members));
                     continue;
                 }
@@ -354,8 +362,8 @@ impl<T: Chained> Pending<T> {
         bad: Vec<OriginSeq>,
     ) -> Settled<T> {
         let mut out = Settled {
-            vouched: Vec::new(),
-            refused: Vec::new(),
+            vouched: Vec::with_capacity(ok.len()),
+            refused: Vec::with_capacity(bad.len()),
         };
         let Some(group) = self.groups.get_mut(&(sender, origin)) else {
             return out;
@@ -366,7 +374,8 @@ impl<T: Chained> Pending<T> {
         // Both lists and the group are in the origin's order: one pass takes them out,
         // each tagged with its link and value (proven) or nothing (refused).
         let mut ok = ok.into_iter().peekable();
-        let mut tags: Vec<Option<(ChainLink, ChainLink)>> = Vec::new();
+        let mut tags: Vec<Option<(ChainLink, ChainLink)>> =
+            Vec::with_capacity(ok.len() + bad.len());
         let taken = group.take(|k| {
             while ok.next_if(|(n, _, _)| *n < k).is_some() {}
             if let Some((_, link, value)) = ok.next_if(|(n, _, _)| *n == k) {
@@ -392,8 +401,11 @@ impl<T: Chained> Pending<T> {
                 self.per_sender.remove(&sender);
             }
         }
-        if group.is_empty() {
-            self.groups.remove(&(sender, origin));
+        if group.is_empty()
+            && let Some(g) = self.groups.remove(&(sender, origin))
+            && g.capacity() > self.spare.capacity()
+        {
+            self.spare = g;
         }
         out
     }
@@ -411,7 +423,7 @@ fn walk<T: Chained>(
     let mut ok = Vec::new();
     let mut closures = Vec::new();
     // The open run: messages placed in the chain, not yet closed.
-    let mut run: Vec<(OriginSeq, ChainLink, ChainLink)> = Vec::new();
+    let mut run: Vec<(OriginSeq, ChainLink, ChainLink)> = Vec::with_capacity(group.len());
     // The chain value of the message before, if known.
     let mut expected: Option<ChainLink> = None;
     let mut previous: Option<OriginSeq> = None;
@@ -447,7 +459,8 @@ fn walk<T: Chained>(
         expected = Some(value);
         if let Some(seal) = &item.proof().seal {
             closures.push(Closure {
-                members: std::mem::take(&mut run),
+                // Copied out at its size; `run` keeps its room for the next one.
+                members: run.split_off(0),
                 value,
                 seal: **seal,
             });

@@ -491,7 +491,7 @@ impl Node {
         token: &Token,
     ) {
         let peers: Vec<SocketAddr> = self.ring.members().online_peers().map(|m| m.addr).collect();
-        self.send_encoded_to(now, encoded, token, peers);
+        self.send_encoded_to(now, encoded, token, &peers);
     }
 
     /// Sends one encoded message reliably to each of `peers`.
@@ -500,7 +500,7 @@ impl Node {
         now: Instant,
         encoded: Result<EncodedMessage, WireError>,
         token: &Token,
-        peers: Vec<SocketAddr>,
+        peers: &[SocketAddr],
     ) {
         if peers.is_empty() {
             return;
@@ -511,7 +511,7 @@ impl Node {
             Err(e) => return log_at!(warn, self, "not broadcast: {e}"),
         };
         let retries = self.ctx.cfg.max_retries;
-        for to in peers {
+        for &to in peers {
             let sent = self
                 .transport
                 .reliable

@@ -70,9 +70,16 @@ impl<T> Group<T> {
         self.items.iter().map(|(k, t)| (*k, t))
     }
 
+    /// How many it has room for without growing.
+    pub fn capacity(&self) -> usize {
+        self.items.capacity()
+    }
+
     /// Takes out the messages whose numbers `pick` picks, in order.
     pub fn take(&mut self, mut pick: impl FnMut(OriginSeq) -> bool) -> Vec<(OriginSeq, T)> {
-        self.items.extract_if(.., |(k, _)| pick(*k)).collect()
+        let mut taken = Vec::with_capacity(self.items.len());
+        taken.extend(self.items.extract_if(.., |(k, _)| pick(*k)));
+        taken
     }
 }
 

@@ -233,7 +233,7 @@ impl Node {
         for e in shown.iter().filter(|e| !e.is_filler()) {
             // Encoded once for all the children.
             let encoded = EncodedMessage::sequenced(&committed(e));
-            self.send_encoded_to(now, encoded, &token, children.clone());
+            self.send_encoded_to(now, encoded, &token, &children);
         }
     }
 }

@@ -129,11 +129,7 @@ impl Node {
             "submission {origin_seq:?} from {origin}: {accepted:?}"
         );
         match accepted {
-            Accepted::Sequenced(entries) => {
-                for e in entries {
-                    self.propose(now, e);
-                }
-            }
+            Accepted::Sequenced(entries) => self.propose_run(now, entries),
             Accepted::Duplicate => {
                 // The origin may have missed its commit: send it again, to it alone.
                 if origin != self.ctx.id
@@ -157,31 +153,43 @@ impl Node {
     /// The leader proposes a sequenced message in its term: held, sent to every member
     /// (every voter in a large room, see `relay.rs`),
     /// committed once a majority holds it.
-    pub(in crate::proto::node) fn propose(&mut self, now: Instant, mut e: ChatEntry) {
-        let Some(l) = self.room.leadership_mut() else {
+    pub(in crate::proto::node) fn propose(&mut self, now: Instant, e: ChatEntry) {
+        self.propose_run(now, vec![e]);
+    }
+
+    /// [`Node::propose`] for entries sequenced together (room messages, never a change of
+    /// the voters, so every one goes to the same members): the members are looked up
+    /// and the commit point worked out once for all of them.
+    fn propose_run(&mut self, now: Instant, entries: Vec<ChatEntry>) {
+        let Some(l) = self.room.leadership() else {
             return;
         };
         let term = l.term;
-        e.term = term;
-        if l.acks.is_empty() {
-            l.stuck_since = Some(now);
-        }
-        l.acks.insert(e.seq, BTreeSet::new());
-        let token = Token::Room(RoomToken::Proposed { term, seq: e.seq });
-        // Sent without its link where the member works it out (see `proof.rs`).
-        let link = e.proof.link;
-        if self.follows_in_log(&e) {
-            e.proof.link = None;
-        }
-        let encoded = EncodedMessage::sequenced(&e);
-        e.proof.link = link;
-        let peers = self
+        let peers: Vec<SocketAddr> = self
             .proposal_peers(&self.room.log_voters())
             .into_iter()
             .map(|(_, addr)| addr)
             .collect();
-        self.send_encoded_to(now, encoded, &token, peers);
-        self.hold(e);
+        for mut e in entries {
+            let Some(l) = self.room.leadership_mut() else {
+                return;
+            };
+            e.term = term;
+            if l.acks.is_empty() {
+                l.stuck_since = Some(now);
+            }
+            l.acks.insert(e.seq, BTreeSet::new());
+            let token = Token::Room(RoomToken::Proposed { term, seq: e.seq });
+            // Sent without its link where the member works it out (see `proof.rs`).
+            let link = e.proof.link;
+            if self.follows_in_log(&e) {
+                e.proof.link = None;
+            }
+            let encoded = EncodedMessage::sequenced(&e);
+            e.proof.link = link;
+            self.send_encoded_to(now, encoded, &token, &peers);
+            self.hold(e);
+        }
         self.advance_commit(now);
     }
 
