@@ -170,10 +170,14 @@ impl Default for Security {
 
 /// Default for [`Security::per_source_per_second`].
 pub const DEFAULT_RATE_LIMIT: u32 = 5000;
-/// Inputs (datagrams and requests) the node task takes, when they are already waiting,
-/// before it drains the node's outputs: the acks and answers to a burst then share
-/// datagrams (see `proto::batch`), while the wait for the first answer stays short.
+/// Datagrams the node task takes, when they are already waiting, before it drains the
+/// node's outputs: the acks and answers to a burst then share datagrams (see
+/// `proto::batch`), while the wait for the first answer stays short.
 const BURST: usize = 64;
+/// Requests (typed lines) the node task takes in one burst besides its datagrams, when
+/// they are already waiting: the own room messages of one burst are sealed as one run
+/// (`proto::node::room::proof`), so a pipe's lines cost one signature per this many.
+const BURST_REQUESTS: usize = 256;
 
 /// Own room messages a node may have unconfirmed (handed to the node, not yet seen
 /// committed) before its task stops taking requests from the command channel; it takes
@@ -507,8 +511,9 @@ async fn take_request_in_order(request: Request, node: &mut Node, io: &mut Io) -
 }
 
 /// The node task. It sleeps until a datagram, a request or the node's deadline; then it
-/// takes that and everything else already waiting (up to [`BURST`] inputs) before it
-/// drains the node's outputs, so that answers to a burst share datagrams. Datagrams are
+/// takes that and everything else already waiting (up to [`BURST`] datagrams and
+/// [`BURST_REQUESTS`] requests) before it drains the node's outputs, so that answers to a
+/// burst share datagrams. Datagrams are
 /// read here, with no task or queue in between: one wake-up per burst, not two per
 /// datagram. Requests wait in their channel while the node has [`MAX_UNCONFIRMED`] own
 /// messages unconfirmed.
@@ -569,21 +574,24 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
             }
         }
         // Whatever else is already waiting joins this burst.
-        let mut taken = 1;
-        while taken < BURST {
+        let (mut datagrams, mut requests) = (1, 1);
+        loop {
             let mut any = false;
-            if let Ok((n, from)) = io.socket.try_recv_from(&mut buf) {
+            if datagrams < BURST
+                && let Ok((n, from)) = io.socket.try_recv_from(&mut buf)
+            {
                 take_datagram(&io.guard, &mut node, from, &buf[..n]);
-                taken += 1;
+                datagrams += 1;
                 any = true;
             }
-            if takes_requests(&node, commands_open)
+            if requests < BURST_REQUESTS
+                && takes_requests(&node, commands_open)
                 && let Ok(request) = commands.try_recv()
             {
                 if take_request_in_order(request, &mut node, &mut io).await {
                     return;
                 }
-                taken += 1;
+                requests += 1;
                 any = true;
             }
             if !any {
