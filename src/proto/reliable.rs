@@ -123,7 +123,7 @@ pub struct Reliable<T> {
     unsampled_before: Option<Instant>,
 }
 
-impl<T> Reliable<T> {
+impl<T: Clone> Reliable<T> {
     /// A layer whose first timeout to any destination is `ack_timeout`, also the longest
     /// wait between two tries (see the module documentation).
     pub fn new(ack_timeout: Duration) -> Self {
@@ -333,11 +333,14 @@ impl<T> Reliable<T> {
         let mut latest: Option<(Instant, Instant, u32)> = None;
         let mut tokens = Vec::with_capacity(acked.len());
         for id in acked {
-            if let Some(p) = self.pending.remove(&id) {
-                if latest.is_none_or(|(t, _, _)| p.sent_at >= t) {
-                    latest = Some((p.sent_at, p.first_sent, p.resends));
+            let taken = self.pending.remove_with(&id, |p| {
+                ((p.sent_at, p.first_sent, p.resends), p.token.clone())
+            });
+            if let Some((sent, token)) = taken {
+                if latest.is_none_or(|(t, _, _)| sent.0 >= t) {
+                    latest = Some(sent);
                 }
-                tokens.push(p.token);
+                tokens.push(token);
             }
         }
         self.drop_stale_deadlines();

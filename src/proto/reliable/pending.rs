@@ -140,6 +140,27 @@ impl<T> PendingTable<T> {
 
     /// Takes the message `id` out.
     pub(super) fn remove(&mut self, id: &MsgId) -> Option<Pending<T>> {
+        let slot = self.unlink(id)?;
+        self.slots.get_mut(slot)?.take()
+    }
+
+    /// Takes the message `id` out, keeping only what `keep` reads from it: the message
+    /// is dropped where it lies, not moved out whole (on an ack, the few fields wanted).
+    pub(super) fn remove_with<R>(
+        &mut self,
+        id: &MsgId,
+        keep: impl FnOnce(&Pending<T>) -> R,
+    ) -> Option<R> {
+        let slot = self.unlink(id)?;
+        let cell = self.slots.get_mut(slot)?;
+        let kept = keep(cell.as_ref()?);
+        *cell = None;
+        Some(kept)
+    }
+
+    /// Forgets number `id` in its stream and frees its slot, which it returns (still
+    /// holding the message).
+    fn unlink(&mut self, id: &MsgId) -> Option<usize> {
         let stream = self.streams.get_mut(&id.stream())?;
         let i = stream.index(id.seq())?;
         let slot = std::mem::replace(&mut stream.slots[i], NONE);
@@ -150,11 +171,9 @@ impl<T> PendingTable<T> {
         if stream.slots.is_empty() {
             self.streams.remove(&id.stream());
         }
-        let slot = slot as usize;
-        let p = self.slots.get_mut(slot)?.take();
-        self.free.push(slot);
+        self.free.push(slot as usize);
         self.len -= 1;
-        p
+        Some(slot as usize)
     }
 
     /// The message `id`.
