@@ -11,7 +11,13 @@ fn addr(port: u16) -> SocketAddr {
 }
 
 /// Sends a message with `token` whose packet is its id's bytes; returns the id.
-fn send<T: Clone>(r: &mut Reliable<T>, now: Instant, to: SocketAddr, token: T, retries: u32) -> MsgId {
+fn send<T: Clone>(
+    r: &mut Reliable<T>,
+    now: Instant,
+    to: SocketAddr,
+    token: T,
+    retries: u32,
+) -> MsgId {
     let mut sent = None;
     let bytes = r
         .send(now, to, token, retries, |id| {

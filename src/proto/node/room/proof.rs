@@ -372,9 +372,12 @@ impl Node {
                 "{n} submissions from {origin}: too much uncommitted"
             );
         }
+        // Proposed together: the members looked up and the commit point worked out once.
+        let mut entries = Vec::with_capacity(run.len());
         for s in run {
-            self.sequence(now, origin, s);
+            self.accept_submission(now, origin, s, &mut entries);
         }
+        self.propose_run(now, entries);
     }
 
     /// A sequenced message `e` from `sender` (transport id `id`, from `from`). In a sealed

@@ -98,7 +98,23 @@ impl Node {
         }
     }
 
+    /// Sequences submission `s` of `origin` and proposes what that gives.
     pub(in crate::proto::node) fn sequence(&mut self, now: Instant, origin: NodeId, s: Submit) {
+        let mut entries = Vec::new();
+        self.accept_submission(now, origin, s, &mut entries);
+        self.propose_run(now, entries);
+    }
+
+    /// Gives submission `s` of `origin` its number (or holds it, or knows it for a
+    /// repeat): the entries that lets the leader propose are added to `entries`, for the
+    /// caller to propose together (they count as uncommitted already).
+    pub(in crate::proto::node) fn accept_submission(
+        &mut self,
+        now: Instant,
+        origin: NodeId,
+        s: Submit,
+        entries: &mut Vec<ChatEntry>,
+    ) {
         if let Role::Confirming(_, c) = &mut self.room.role {
             // This node's own too: sequenced once a majority confirms it still leads.
             return c.held_submits.push((origin, s));
@@ -129,7 +145,7 @@ impl Node {
             "submission {origin_seq:?} from {origin}: {accepted:?}"
         );
         match accepted {
-            Accepted::Sequenced(entries) => self.propose_run(now, entries),
+            Accepted::Sequenced(mut sequenced) => entries.append(&mut sequenced),
             Accepted::Duplicate => {
                 // The origin may have missed its commit: send it again, to it alone.
                 if origin != self.ctx.id
@@ -160,7 +176,10 @@ impl Node {
     /// [`Node::propose`] for entries sequenced together (room messages, never a change of
     /// the voters, so every one goes to the same members): the members are looked up
     /// and the commit point worked out once for all of them.
-    fn propose_run(&mut self, now: Instant, entries: Vec<ChatEntry>) {
+    pub(in crate::proto::node) fn propose_run(&mut self, now: Instant, entries: Vec<ChatEntry>) {
+        if entries.is_empty() {
+            return;
+        }
         let Some(l) = self.room.leadership() else {
             return;
         };
