@@ -497,6 +497,13 @@ async fn take_request(request: Request, node: &mut Node, io: &mut Io) {
     }
 }
 
+/// Whether the node task takes inputs: they wait (in the kernel's buffer, the command
+/// channel) while the database writer is far behind.
+fn takes_input(io: &Io) -> bool {
+    let writing = io.disk.as_ref().is_some_and(|w| w.in_flight().is_some());
+    !(writing && io.held.is_full())
+}
+
 /// Takes one request: when the loop answers it itself, what the node owes from earlier
 /// inputs goes out first. `true` once the node is done.
 async fn take_request_in_order(request: Request, node: &mut Node, io: &mut Io) -> bool {
@@ -537,17 +544,21 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
             sleep.as_mut().reset(d);
         }
         let writing = io.disk.as_ref().is_some_and(|w| w.in_flight().is_some());
-        // Inputs wait (in the kernel's buffer, the command channel) while the writer
-        // is far behind.
-        let open = !(writing && io.held.is_full());
+        let open = takes_input(&io);
+        // What this burst took: datagrams, requests.
+        let mut burst = (0, 0);
         tokio::select! {
             received = io.socket.recv_from(&mut buf), if open => match received {
-                Ok((n, from)) => take_datagram(&io.guard, &mut node, from, &buf[..n]),
+                Ok((n, from)) => {
+                    burst.0 = 1;
+                    take_datagram(&io.guard, &mut node, from, &buf[..n]);
+                }
                 // ICMP errors surface here on some systems; the protocol's timeouts cover them.
                 Err(e) => warn!(lamport = node.lamport().0, "receive failed: {e}"),
             },
             c = commands.recv(), if open && takes_requests(&node, commands_open) => match c {
                 Some(request) => {
+                    burst.1 = 1;
                     if take_request_in_order(request, &mut node, &mut io).await {
                         return;
                     }
@@ -574,8 +585,8 @@ async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedRece
             }
         }
         // Whatever else is already waiting joins this burst.
-        let (mut datagrams, mut requests) = (1, 1);
-        loop {
+        let (mut datagrams, mut requests) = burst;
+        while takes_input(&io) {
             let mut any = false;
             if datagrams < BURST
                 && let Ok((n, from)) = io.socket.try_recv_from(&mut buf)

@@ -26,6 +26,9 @@ pub const VOUCHED_ORIGINS: usize = 256;
 /// its runs uses up its own share only.
 pub const PENDING_PER_SENDER: usize = 4096;
 
+/// The most room an emptied group keeps for the next one (twice the longest run).
+const SPARE_MAX: usize = 512;
+
 /// The chain values of messages known to be their origin's: `(origin, origin_seq)` to the
 /// message's link and its own chain value. Kept per origin as a run sorted by number
 /// (an origin's messages are vouched for mostly in its order), the most recent
@@ -204,8 +207,10 @@ impl<T: Chained> Pending<T> {
         if !group.contains(origin_seq) {
             let count = self.per_sender.entry(sender).or_default();
             if *count >= PENDING_PER_SENDER {
-                if group.is_empty() {
-                    self.groups.remove(&(sender, origin));
+                if group.is_empty()
+                    && let Some(g) = self.groups.remove(&(sender, origin))
+                {
+                    self.keep_spare(g);
                 }
                 return None;
             }
@@ -403,11 +408,18 @@ impl<T: Chained> Pending<T> {
         }
         if group.is_empty()
             && let Some(g) = self.groups.remove(&(sender, origin))
-            && g.capacity() > self.spare.capacity()
         {
-            self.spare = g;
+            self.keep_spare(g);
         }
         out
+    }
+
+    /// Keeps emptied group `g` as the spare if it has more room than the spare (up to
+    /// [`SPARE_MAX`]: a flood's room is not kept for ever).
+    fn keep_spare(&mut self, g: Group<T>) {
+        if g.is_empty() && g.capacity() > self.spare.capacity() && g.capacity() <= SPARE_MAX {
+            self.spare = g;
+        }
     }
 }
 

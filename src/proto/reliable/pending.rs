@@ -298,4 +298,47 @@ mod tests {
         assert_eq!(some, expected);
         assert!(t.slots.len() <= 600, "slots are reused: {}", t.slots.len());
     }
+
+    /// `remove_with` keeps `len`, `free`, streams and slots as `remove` does: against a
+    /// plain map, with every slot free or used once and every stream trimmed.
+    #[test]
+    fn remove_with_keeps_the_table_as_remove_does() {
+        let mut t = PendingTable::default();
+        let mut model = BTreeMap::new();
+        let mut x: u64 = 11;
+        for step in 0..20000u32 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let id = MsgId::new(((x >> 61) % 3) as u32, (x >> 40) % 300);
+            match (x >> 20) % 3 {
+                0 => {
+                    t.insert(id, pending(step));
+                    model.insert(id, step);
+                }
+                1 => assert_eq!(t.remove_with(&id, |p| p.token), model.remove(&id)),
+                _ => assert_eq!(t.remove(&id).map(|p| p.token), model.remove(&id)),
+            }
+            assert_eq!(t.len(), model.len());
+            let used = t.slots.iter().filter(|c| c.is_some()).count();
+            assert_eq!(used, model.len(), "cells held = len");
+            let free: std::collections::BTreeSet<usize> = t.free.iter().copied().collect();
+            assert_eq!(free.len(), t.free.len(), "a slot freed twice");
+            for &f in &t.free {
+                assert!(t.slots[f].is_none(), "freed slot {f} still holds a message");
+            }
+            assert_eq!(free.len() + used, t.slots.len(), "every slot free or used");
+            let mut seen = std::collections::BTreeSet::new();
+            for st in t.streams.values() {
+                assert!(!st.slots.is_empty());
+                assert_ne!(st.slots.front(), Some(&NONE));
+                assert_ne!(st.slots.back(), Some(&NONE));
+                for &s in st.slots.iter().filter(|&&s| s != NONE) {
+                    assert!(seen.insert(s), "slot {s} linked twice");
+                    assert!(t.slots[s as usize].is_some());
+                }
+            }
+            assert_eq!(seen.len(), used);
+        }
+    }
 }

@@ -261,3 +261,170 @@ fn the_last_seal_of_a_stretch_proves_the_runs_before_it() {
     let refused: Vec<u64> = settled.refused.iter().map(|s| s.origin_seq.0).collect();
     assert_eq!(refused, [3, 4]);
 }
+
+/// The spare group never carries items (nor more room than `SPARE_MAX`), and counts and
+/// contents stay as a plain model says, through full senders, settles, retain and forget.
+#[test]
+fn counts_and_contents_follow_a_model_and_the_spare_stays_empty() {
+    use std::collections::BTreeSet as Set;
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let mut rnd = |m: u64| {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (x >> 33) % m
+    };
+    // One chain of alice's, sealed at random places, some seals bad.
+    let n = 120u64;
+    let mut link = seal::chain_start(ALICE);
+    let mut msgs = Vec::new();
+    for k in 1..=n {
+        let mut s = Submit {
+            origin_seq: OriginSeq(k),
+            committed_below: OriginSeq(1),
+            name: "alice".into(),
+            lamport: Lamport(k),
+            sent_at: WallMillis(0),
+            text: format!("m{k}"),
+            proof: Provenance::default(),
+        };
+        let value = seal::chain(&link, &s.written(ALICE));
+        let sealed = rnd(4) == 0 || k == n;
+        let signer = if rnd(6) == 0 { key(2) } else { key(1) };
+        s.proof = Provenance {
+            link: (rnd(3) == 0).then_some(link),
+            seal: sealed.then(|| seal::seal_run(&signer, &value)),
+        };
+        link = value;
+        msgs.push(s);
+    }
+    let senders = [LEADER, MALLORY, NodeId(3)];
+    for round in 0..30 {
+        let mut p: Pending<Submit> = Pending::default();
+        let v = Vouched::default();
+        // Model: what waits, per (sender, origin_seq).
+        let mut model: Set<(NodeId, NodeId, u64)> = Set::new();
+        // MALLORY fills its share with other origins' messages in some rounds.
+        if round % 3 == 0 {
+            for i in 0..PENDING_PER_SENDER as u64 {
+                let o = NodeId(1000 + i % 50);
+                let mut s = msgs[0].clone();
+                s.origin_seq = OriginSeq(10_000 + i);
+                s.proof.seal = None;
+                s.proof.link = Some(seal::chain_start(o));
+                assert!(p.insert(MALLORY, o, s.origin_seq, s, &v).is_some());
+                model.insert((MALLORY, o, 10_000 + i));
+            }
+        }
+        for _ in 0..600 {
+            let sender = senders[rnd(3) as usize];
+            let k = rnd(n) as usize;
+            let s = msgs[k].clone();
+            let r = p.insert(sender, ALICE, s.origin_seq, s, &v);
+            if r.is_some() {
+                model.insert((sender, ALICE, k as u64 + 1));
+            }
+            if rnd(4) == 0 || r == Some(true) {
+                let ready = p.take_ready();
+                let key1 = RunKey::new(&public(1));
+                for (snd, org, st) in p.settle_all(&ready, |_| Some(key1), &v) {
+                    for (s, _, _) in &st.vouched {
+                        assert!(model.remove(&(snd, org, s.origin_seq.0)), "vouched twice");
+                    }
+                    for s in &st.refused {
+                        assert!(model.remove(&(snd, org, s.origin_seq.0)), "refused twice");
+                    }
+                }
+            }
+            match rnd(50) {
+                0 => {
+                    let cut = rnd(n);
+                    p.retain(|s| s.origin_seq.0 > cut);
+                    model.retain(|(_, o, k)| *o != ALICE || *k > cut);
+                }
+                1 => {
+                    let who = senders[rnd(3) as usize];
+                    p.forget_sender(who);
+                    model.retain(|(s, _, _)| *s != who);
+                }
+                _ => {}
+            }
+            // Invariants.
+            assert!(p.spare.is_empty(), "spare carries items");
+            assert!(
+                p.spare.capacity() <= SPARE_MAX,
+                "spare keeps a flood's room"
+            );
+            let mut counts: BTreeMap<NodeId, usize> = BTreeMap::new();
+            let mut have: Set<(NodeId, NodeId, u64)> = Set::new();
+            for ((snd, org), g) in &p.groups {
+                assert!(!g.is_empty(), "empty group stored");
+                *counts.entry(*snd).or_default() += g.len();
+                for (k, _) in g.iter() {
+                    have.insert((*snd, *org, k.0));
+                }
+            }
+            assert_eq!(counts, p.per_sender, "per-sender counts");
+            assert_eq!(have, model, "contents");
+        }
+    }
+}
+
+/// A run of `n` of alice's messages from `first` on, chained from `link`, sealed by her at
+/// the last; returns them and the chain value after them.
+fn sealed_run(first: u64, n: u64, mut link: ChainLink) -> (Vec<Submit>, ChainLink) {
+    let mut run = Vec::new();
+    for k in first..first + n {
+        let mut s = Submit {
+            origin_seq: OriginSeq(k),
+            committed_below: OriginSeq(1),
+            name: "alice".into(),
+            lamport: Lamport(k),
+            sent_at: WallMillis(0),
+            text: format!("m{k}"),
+            proof: Provenance::default(),
+        };
+        let value = seal::chain(&link, &s.written(ALICE));
+        s.proof = Provenance {
+            link: Some(link),
+            seal: (k + 1 == first + n).then(|| seal::seal_run(&key(1), &value)),
+        };
+        link = value;
+        run.push(s);
+    }
+    (run, link)
+}
+
+/// An emptied group's room is kept for the next group, but not a flood's: past
+/// `SPARE_MAX` it is let go.
+#[test]
+fn the_spare_keeps_a_runs_room_but_not_a_floods() {
+    let v = Vouched::default();
+    let key1 = RunKey::new(&public(1));
+    let mut p: Pending<Submit> = Pending::default();
+    let settle = |p: &mut Pending<Submit>, run: Vec<Submit>| {
+        let n = run.len();
+        for s in run {
+            p.insert(LEADER, ALICE, s.origin_seq, s, &v);
+        }
+        let ready = p.take_ready();
+        let settled = p.settle_all(&ready, |_| Some(key1), &v);
+        assert_eq!(settled.len(), 1);
+        assert_eq!(settled[0].2.vouched.len(), n, "the whole run is proven");
+        assert!(p.groups.is_empty());
+    };
+    let (run, link) = sealed_run(1, 100, seal::chain_start(ALICE));
+    settle(&mut p, run);
+    assert!(
+        p.spare.is_empty() && p.spare.capacity() >= 100,
+        "a run's room is kept"
+    );
+    let (run, _) = sealed_run(101, SPARE_MAX as u64 + 100, link);
+    settle(&mut p, run);
+    assert!(p.spare.is_empty());
+    assert!(
+        p.spare.capacity() <= SPARE_MAX,
+        "a flood's room is let go: {}",
+        p.spare.capacity()
+    );
+}
