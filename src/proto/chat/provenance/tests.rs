@@ -17,26 +17,38 @@ fn public(n: u8) -> crate::wire::PublicKey {
     key(n).verifying_key().to_bytes()
 }
 
+/// Alice's submission `k` (`committed_below` as given) chained after `link`, with the
+/// proof `prove` makes from its link and chain value; returns it and that value.
+fn chained(
+    k: u64,
+    committed_below: u64,
+    link: ChainLink,
+    prove: impl FnOnce(ChainLink, ChainLink) -> Provenance,
+) -> (Submit, ChainLink) {
+    let mut s = Submit {
+        origin_seq: OriginSeq(k),
+        committed_below: OriginSeq(committed_below),
+        name: "alice".into(),
+        lamport: Lamport(k),
+        sent_at: WallMillis(0),
+        text: format!("m{k}"),
+        proof: Provenance::default(),
+    };
+    let value = seal::chain(&link, &s.written(ALICE));
+    s.proof = prove(link, value);
+    (s, value)
+}
+
 /// Alice's submissions `first..=last` as she hands them over at once: the first with its
 /// link, the last sealed with `signer`; with `links`, every one carries its link.
 fn run(first: u64, last: u64, signer: &SigningKey, links: bool) -> Vec<Submit> {
     let mut link = seal::chain_start(ALICE);
     let mut out = Vec::new();
     for k in first..=last {
-        let mut s = Submit {
-            origin_seq: OriginSeq(k),
-            committed_below: OriginSeq(first),
-            name: "alice".into(),
-            lamport: Lamport(k),
-            sent_at: WallMillis(0),
-            text: format!("m{k}"),
-            proof: Provenance::default(),
-        };
-        let value = seal::chain(&link, &s.written(ALICE));
-        s.proof = Provenance {
+        let (s, value) = chained(k, first, link, |link, value| Provenance {
             link: (links || k == first).then_some(link),
             seal: (k == last).then(|| seal::seal_run(signer, &value)),
-        };
+        });
         link = value;
         out.push(s);
     }
@@ -279,22 +291,13 @@ fn counts_and_contents_follow_a_model_and_the_spare_stays_empty() {
     let mut link = seal::chain_start(ALICE);
     let mut msgs = Vec::new();
     for k in 1..=n {
-        let mut s = Submit {
-            origin_seq: OriginSeq(k),
-            committed_below: OriginSeq(1),
-            name: "alice".into(),
-            lamport: Lamport(k),
-            sent_at: WallMillis(0),
-            text: format!("m{k}"),
-            proof: Provenance::default(),
-        };
-        let value = seal::chain(&link, &s.written(ALICE));
         let sealed = rnd(4) == 0 || k == n;
         let signer = if rnd(6) == 0 { key(2) } else { key(1) };
-        s.proof = Provenance {
-            link: (rnd(3) == 0).then_some(link),
+        let with_link = rnd(3) == 0;
+        let (s, value) = chained(k, 1, link, |link, value| Provenance {
+            link: with_link.then_some(link),
             seal: sealed.then(|| seal::seal_run(&signer, &value)),
-        };
+        });
         link = value;
         msgs.push(s);
     }
@@ -375,20 +378,10 @@ fn counts_and_contents_follow_a_model_and_the_spare_stays_empty() {
 fn sealed_run(first: u64, n: u64, mut link: ChainLink) -> (Vec<Submit>, ChainLink) {
     let mut run = Vec::new();
     for k in first..first + n {
-        let mut s = Submit {
-            origin_seq: OriginSeq(k),
-            committed_below: OriginSeq(1),
-            name: "alice".into(),
-            lamport: Lamport(k),
-            sent_at: WallMillis(0),
-            text: format!("m{k}"),
-            proof: Provenance::default(),
-        };
-        let value = seal::chain(&link, &s.written(ALICE));
-        s.proof = Provenance {
+        let (s, value) = chained(k, 1, link, |link, value| Provenance {
             link: Some(link),
             seal: (k + 1 == first + n).then(|| seal::seal_run(&key(1), &value)),
-        };
+        });
         link = value;
         run.push(s);
     }
