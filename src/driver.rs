@@ -520,9 +520,8 @@ async fn take_request_in_order(request: Request, node: &mut Node, io: &mut Io) -
 /// The node task. It sleeps until a datagram, a request or the node's deadline; then it
 /// takes that and everything else already waiting (up to [`BURST`] datagrams and
 /// [`BURST_REQUESTS`] requests) before it drains the node's outputs, so that answers to a
-/// burst share datagrams. Datagrams are
-/// read here, with no task or queue in between: one wake-up per burst, not two per
-/// datagram. Requests wait in their channel while the node has [`MAX_UNCONFIRMED`] own
+/// burst share datagrams. Datagrams are read here, with no task or queue in between: one
+/// wake-up per burst, not two per datagram. Requests wait in their channel while the node has [`MAX_UNCONFIRMED`] own
 /// messages unconfirmed.
 async fn node_loop(mut io: Io, mut node: Node, mut commands: mpsc::UnboundedReceiver<Request>) {
     let mut buf = vec![0u8; RECV_BUFFER];

@@ -173,9 +173,9 @@ impl Node {
         self.propose_run(now, vec![e]);
     }
 
-    /// [`Node::propose`] for entries sequenced together (room messages, never a change of
-    /// the voters, so every one goes to the same members): the members are looked up
-    /// and the commit point worked out once for all of them.
+    /// [`Node::propose`] for entries sequenced together: the members are looked up and the
+    /// commit point worked out once for all of them. More than one entry only for room
+    /// messages (a change of the voters is proposed alone: the members after it differ).
     pub(in crate::proto::node) fn propose_run(&mut self, now: Instant, entries: Vec<ChatEntry>) {
         if entries.is_empty() {
             return;
