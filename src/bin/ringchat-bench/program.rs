@@ -83,8 +83,19 @@ impl Fanout {
             .iter()
             .map(|(n, r)| format!("{n} {r}"))
             .collect();
+        // The three processes' CPU together, per message: steadier between rounds than
+        // the rate on a machine whose speed moves (see docs/BENCHMARKS.md).
+        let all_cpu = self.cpu.iter().map(|(_, t)| t.as_secs_f64()).sum::<f64>();
+        let per_message = if self.cpu.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({:.1} µs a message in all)",
+                all_cpu * 1e6 / self.messages.max(1) as f64
+            )
+        };
         format!(
-            "  {label}: {} messages at both receivers in {:.0} ms: {:.0} messages/s{}{}{}{}",
+            "  {label}: {} messages at both receivers in {:.0} ms: {:.0} messages/s{}{}{}{}{}",
             self.messages,
             self.elapsed.as_secs_f64() * 1e3,
             self.per_second(),
@@ -103,6 +114,7 @@ impl Fanout {
                     .iter()
                     .map(|(n, t)| format!("{n} {:.0} ms", t.as_secs_f64() * 1e3))
             ),
+            per_message,
             per_member(
                 "; datagrams sent a message: ",
                 self.sent.iter().map(|(n, k)| format!("{n} {k:.2}"))
