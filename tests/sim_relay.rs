@@ -364,6 +364,18 @@ fn a_voter_wins_the_election_in_a_large_room_over_slow_paths() {
     );
 }
 
+/// Seed 570285 of [`a_voter_wins_the_election_in_a_large_room_over_slow_paths`]: two
+/// members won term 1 on a ring that changed under the round; the one a majority followed
+/// let learner n10 vote in the dead leader's place, then stood down for a round above both,
+/// which n10 won. The test read the voters before the crash only and called n10 a learner;
+/// it now reads each winner's own configuration as it wins.
+#[test]
+fn a_learner_let_vote_after_the_crash_may_win_a_later_round() {
+    sim::for_listed_sims(&[570285], |sim, seed| {
+        voter_wins(sim, seed, Some(Link::far(2)))
+    });
+}
+
 /// See [`a_voter_wins_the_election_in_a_large_room`]; `link`, if given, is every link's.
 fn voter_wins(sim: &mut Sim, seed: u64, link: Option<Link>) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5E1EC7);
@@ -382,15 +394,35 @@ fn voter_wins(sim: &mut Sim, seed: u64, link: Option<Link>) -> Result<(), String
     let (voters, _) = voters_and_learners(sim, &names)?;
     sim.crash(leader);
     let bound = Duration::from_secs(if link.is_some() { 20 } else { 10 });
-    if !sim.run_until(bound, |s| s.leader().is_some_and(|l| l != leader)) {
-        return Err(format!("no new leader {bound:?} after the crash"));
-    }
-    let new = sim.leader().ok_or("no leader")?;
-    if !voters.contains(&new) {
+    // Every member that wins a round must vote when it wins: in the configuration before
+    // the crash, or in its own log's (a leader of the new term may have let a learner
+    // vote in the dead leader's place before it, too, lost a round). Its own log's
+    // configuration is read the first time it is seen leading, 10 ms of virtual time at
+    // most after it won: before its take-over can have committed a change of its own.
+    let mut seen_leading = std::collections::BTreeSet::new();
+    let mut learner_won = None;
+    let new_leader = sim.run_until(bound, |s| {
+        for i in s.live() {
+            let node = s.node(i);
+            let Some(epoch) = node.epoch().filter(|e| e.leader == node.id()) else {
+                continue;
+            };
+            if seen_leading.insert((epoch.term, i))
+                && !voters.contains(&i)
+                && !node.log_voters().contains(&names[i])
+            {
+                learner_won.get_or_insert((names[i].clone(), epoch.term, node.log_voters()));
+            }
+        }
+        s.leader().is_some_and(|l| l != leader)
+    });
+    if let Some((name, term, own)) = learner_won {
         return Err(format!(
-            "{} leads, a learner (voters {voters:?})",
-            names[new]
+            "{name} won term {term}, a learner (voters before the crash {voters:?}, in its log {own:?})"
         ));
+    }
+    if !new_leader {
+        return Err(format!("no new leader {bound:?} after the crash"));
     }
     // Converged views and every committed message shown everywhere: a member that
     // missed the dead leader's last entries fetches them once the room has a leader
@@ -398,7 +430,7 @@ fn voter_wins(sim: &mut Sim, seed: u64, link: Option<Link>) -> Result<(), String
     if !sim.run_until(bound, |s| s.check_histories().is_ok()) {
         return Err(format!(
             "{bound:?} after {} led: {}",
-            names[new],
+            names[sim.leader().unwrap_or(leader)],
             sim.check_histories().err().unwrap_or_default()
         ));
     }

@@ -172,6 +172,13 @@ impl Node {
         self.room.voters().iter().cloned().collect()
     }
 
+    /// The users of the configuration this node's log ends with, changes held but not yet
+    /// applied included: whether it stands in an election as a voter (see
+    /// `ring/election.rs`).
+    pub fn log_voters(&self) -> Vec<String> {
+        self.room.log_voters().iter().cloned().collect()
+    }
+
     /// The leader and the election round it won, if any.
     pub fn epoch(&self) -> Option<Epoch> {
         self.ring.epoch()
