@@ -21,19 +21,21 @@ mod membership;
 mod signature;
 pub use entry::{ChainLink, ChatEntry, ConfigChange, FILLER_ORIGIN, Provenance};
 pub use membership::{
-    Member, Newcomer, Presence, PublicKey, Refusal, Stamp, Welcome, proof_message,
+    Member, Newcomer, Presence, PublicKey, Refusal, Stamp, Voucher, Welcome, proof_message,
+    voucher_message,
 };
 pub use signature::SignatureBytes;
 
-/// The protocol version carried in the first byte of every datagram. Version 8's
-/// challenge names the process asked (`Message::Challenge::newcomer`) (version 7: the
+/// The protocol version carried in the first byte of every datagram. Version 9: a
+/// leader's voucher for a member it let in (`Message::Vouched`) (version 8: the
+/// challenge names the process asked, `Message::Challenge::newcomer`; version 7: the
 /// welcome names the leader's delivery point, `Welcome::pending_from`; version 6: `Welcomed`,
 /// the members' word that a newcomer has its welcome and follows the leader; version
 /// 5: pre-votes; version 4: the
 /// candidate's log position in election tokens; version 3: each room message's proof of
 /// origin, direct messages sealed to their recipient; version 2: a list of packets per
 /// datagram and cumulative acks; version 1: one packet, one id per ack).
-pub const PROTOCOL_VERSION: u8 = 8;
+pub const PROTOCOL_VERSION: u8 = 9;
 /// The largest datagram we ever send, sealed or not (safe under any real path MTU).
 pub const MAX_DATAGRAM: usize = 1200;
 /// Bytes that sealing with the room key adds (see `guard`): a mark, the sender id, a
@@ -332,11 +334,16 @@ pub enum Message {
         /// The member being probed.
         target: NodeId,
     },
+    /// A leader's signed word that it let a member in: from the leader to that member, to
+    /// keep; from the member to another of that leader's epoch that holds no entry for it
+    /// (the leader died before its word reached it), which then takes the entry as the
+    /// leader's word. Part of the join exchange: the other holds no session with it yet.
+    Vouched(Voucher),
 }
 
 impl Message {
     /// Whether it belongs to the join exchange (a join, the leader's challenge, the
-    /// newcomer's proof, a refusal): the only messages that travel outside sessions,
+    /// newcomer's proof, a refusal, a voucher): the only messages that travel outside sessions,
     /// before a newcomer holds any.
     pub fn is_join_exchange(&self) -> bool {
         matches!(
@@ -345,6 +352,7 @@ impl Message {
                 | Message::Challenge { .. }
                 | Message::Proof { .. }
                 | Message::JoinRefused { .. }
+                | Message::Vouched(_)
         )
     }
 }

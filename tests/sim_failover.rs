@@ -377,3 +377,77 @@ fn a_member_cut_one_way_from_its_watcher_does_not_flap() {
         sim.check_committed_everywhere()
     });
 }
+
+/// The leader lets the member that led before it back in while the third member is cut
+/// off from it, the newcomer's addition to the voters commits with the leader's ack and
+/// the newcomer's, and the leader dies before the third ever hears of the newcomer (as
+/// in seed 551341 of [`leader_crash_mid_traffic_loses_nothing_committed`]). The two left
+/// each count a majority of a different configuration; the newcomer shows the third its
+/// voucher from the dead leader, and the room goes on: one leader, every message shown.
+#[test]
+fn a_newcomer_only_the_dead_leader_knew_is_taken_on_its_voucher() {
+    for_sims(
+        "a_newcomer_only_the_dead_leader_knew_is_taken_on_its_voucher",
+        12,
+        |sim, seed| {
+            let mut rng = StdRng::seed_from_u64(seed ^ 0x70C4);
+            sim.form_room(&mut rng, &NAMES[..3])?;
+            sim.run_for(Duration::from_millis(500));
+            let first = sim.leader().ok_or("no leader")?;
+            sim.crash(first);
+            let two_voters = |s: &Sim| {
+                s.leader().is_some()
+                    && s.live().iter().all(|&i| s.node(i).voters().len() == 2)
+                    && s.check_converged().is_ok()
+            };
+            if !sim.run_until(Duration::from_secs(10), two_voters) {
+                return Err("no leader of the two survivors".into());
+            }
+            let leader = sim.leader().ok_or("no leader")?;
+            let third = sim
+                .live()
+                .into_iter()
+                .find(|&i| i != leader)
+                .ok_or("alone")?;
+            sim.cut(leader, third);
+            sim.restart(first, leader);
+            let name = NAMES[first].to_string();
+            let added = |s: &Sim| {
+                s.is_up(first)
+                    && s.joined(first)
+                    && [leader, first]
+                        .iter()
+                        .all(|&i| s.node(i).voters().contains(&name))
+            };
+            if !sim.run_until(Duration::from_secs(5), added) {
+                return Err(format!("{name} was not let in and made a voter"));
+            }
+            if sim.node(third).voters().contains(&name) {
+                return Err("the third heard of the newcomer through the cut".into());
+            }
+            sim.crash(leader);
+            sim.heal();
+            let back = |s: &Sim| s.leader().is_some() && s.check_converged().is_ok();
+            if !sim.run_until(Duration::from_secs(20), back) {
+                return Err(format!(
+                    "the newcomer and the third never agreed on a leader: {:?}",
+                    sim.check_converged()
+                ));
+            }
+            for (k, &i) in [first, third].iter().enumerate() {
+                sim.send_all(i, format!("after {k}"));
+            }
+            sim.run_for(Duration::from_secs(3));
+            sim.check_histories()?;
+            for i in [first, third] {
+                let shown = sim.room_log(i);
+                for k in 0..2 {
+                    if !shown.iter().any(|(_, t)| *t == format!("after {k}")) {
+                        return Err(format!("{} never showed \"after {k}\"", NAMES[i]));
+                    }
+                }
+            }
+            Ok(())
+        },
+    );
+}

@@ -172,6 +172,35 @@ mod tests {
             unknown: false,
         });
         assert_eq!(for_departure(&datagram(7, vec![beat])), (None, 1));
+        // A member's voucher goes to a member that holds no session with it (it never
+        // heard of it): the join exchange.
+        let entry = crate::wire::Member {
+            id: NodeId(7),
+            name: "dan".into(),
+            addr: "127.0.0.1:4".parse().unwrap(),
+            presence: crate::wire::Presence::Online,
+            key: [4; 32],
+            stamp: crate::wire::Stamp {
+                lamport: Lamport(2),
+                by: NodeId(1),
+            },
+        };
+        let vouched = datagram(
+            7,
+            vec![data(
+                3,
+                Message::Vouched(crate::wire::Voucher {
+                    entry,
+                    epoch: crate::wire::Epoch {
+                        term: 1,
+                        leader: NodeId(1),
+                    },
+                    signature: vec![0; 64],
+                }),
+            )],
+        );
+        assert_eq!(check_arrival(&vouched), Ok(()));
+        assert_eq!(for_departure(&vouched), (Some(vouched.clone()), 0));
         assert_eq!(check_arrival(b"\x02garbage"), Ok(()), "left to the node");
     }
 
@@ -183,6 +212,6 @@ mod tests {
         }
         assert_eq!(sender_of(b""), None);
         assert_eq!(sender_of(&[PROTOCOL_VERSION, 0x80]), None);
-        assert_eq!(sender_of(&[9, 1]), None);
+        assert_eq!(sender_of(&[PROTOCOL_VERSION + 1, 1]), None);
     }
 }

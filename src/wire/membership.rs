@@ -33,6 +33,39 @@ pub fn proof_message(nonce: &[u8; 16], id: NodeId, name: &str) -> Vec<u8> {
     m
 }
 
+/// A leader's signed word that it let a member in: the member's entry as the leader's
+/// table had it, and the epoch it led. The member keeps it and shows it to any member of
+/// that epoch that never heard of it (the leader died before its word went round), which
+/// checks the signature against the leader's key in its own table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voucher {
+    /// The member let in.
+    pub entry: Member,
+    /// The leader that let it in, and its round.
+    pub epoch: Epoch,
+    /// The leader's ed25519 signature over [`voucher_message`].
+    pub signature: Vec<u8>,
+}
+
+/// What a leader signs when it vouches for a member it let in (see [`Voucher`]).
+pub fn voucher_message(entry: &Member, epoch: &Epoch) -> Vec<u8> {
+    let mut m = b"ringchat voucher v1".to_vec();
+    m.extend_from_slice(&epoch.term.to_le_bytes());
+    m.extend_from_slice(&epoch.leader.0.to_le_bytes());
+    m.extend_from_slice(&entry.id.0.to_le_bytes());
+    m.extend_from_slice(&entry.key);
+    m.extend_from_slice(&entry.stamp.lamport.0.to_le_bytes());
+    m.extend_from_slice(&entry.stamp.by.0.to_le_bytes());
+    m.push(match entry.presence {
+        Presence::Online => 1,
+        Presence::Offline => 0,
+    });
+    m.extend_from_slice(entry.addr.to_string().as_bytes());
+    m.push(0);
+    m.extend_from_slice(entry.name.as_bytes());
+    m
+}
+
 /// Why a join was refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Refusal {

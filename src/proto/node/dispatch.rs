@@ -51,6 +51,18 @@ impl Node {
             Message::Welcomed { newcomer: m } if !stamp_in_range(m, lamport) => {
                 Err("member entry stamped later than its datagram")
             }
+            Message::Vouched(v) if !stamp_in_range(&v.entry, lamport) => {
+                Err("member entry stamped later than its datagram")
+            }
+            // A member shows its leader's voucher to one that may not know it: its own
+            // entry, from its own address (see `life/voucher.rs`).
+            Message::Vouched(v) if !known => {
+                if v.entry.id != sender || v.entry.addr != from || !valid_name(&v.entry.name) {
+                    Err("voucher for another node")
+                } else {
+                    Ok(())
+                }
+            }
             Message::Welcome(w) if w.members.iter().any(|m| !stamp_in_range(m, lamport)) => {
                 Err("member entry stamped later than its datagram")
             }
@@ -166,6 +178,7 @@ impl Node {
             Message::Alive { target } => self.on_alive(now, from, target),
             Message::Probing { target } => self.on_probing(now, from, target),
             Message::WelcomeTaken => self.on_welcome_taken(now, sender),
+            Message::Vouched(v) => self.on_vouched(now, from, sender, v),
             Message::SyncRequest { epoch, from: first } => {
                 self.on_sync_request(now, from, sender, epoch, first)
             }
@@ -264,6 +277,7 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Alive { .. } => "Alive",
         Message::Probing { .. } => "Probing",
         Message::WelcomeTaken => "WelcomeTaken",
+        Message::Vouched(_) => "Vouched",
         Message::Direct(_) => "Direct",
         Message::Election { .. } => "Election",
         Message::Elected(_) => "Elected",

@@ -346,6 +346,11 @@ impl Node {
             });
             self.send_reliable(now, addr, Message::Welcome(w), token);
         }
+        // The leader's signed word that it let the newcomer in, for the newcomer to show
+        // any member it never reaches (see `voucher.rs`).
+        if let Some(entry) = self.ring.members().get(id).cloned() {
+            self.vouch_for_member(now, entry);
+        }
         self.ask_during_recovery(now, id, addr);
         // Back in the room: whatever it asked before it left is over.
         self.room.back_from_leaving(&name);

@@ -12,6 +12,7 @@ mod join;
 mod leave;
 mod offline;
 mod restart;
+mod voucher;
 
 /// How many times a `reg` goes round the members it knows when none answers.
 const REG_ROUNDS: u8 = 3;
@@ -117,6 +118,8 @@ pub(super) struct Lifecycle {
     /// Whether the current join's deadline was already pushed back once, when the contact
     /// first acked (acks of later resends must not push it again, or it never comes).
     join_deadline_extended: bool,
+    /// Our leader's voucher for us, and the limits on checking and showing vouchers.
+    vouchers: voucher::Vouchers,
 }
 
 impl Lifecycle {
@@ -149,6 +152,7 @@ impl Lifecycle {
             welcome_settling: BTreeSet::new(),
             leave_waits: 0,
             join_deadline_extended: false,
+            vouchers: voucher::Vouchers::default(),
         }
     }
 

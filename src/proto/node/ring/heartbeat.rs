@@ -260,6 +260,9 @@ impl Node {
         if hb.unknown && hb.epoch.is_some_and(|e| e.leader == sender) && hb.epoch == self.ring.epoch
         {
             self.on_unknown_to_leader(now, from);
+        } else if hb.unknown && hb.epoch.is_some() && hb.epoch == self.ring.epoch {
+            // A member of our leader's epoch that never heard of us.
+            self.show_voucher(now, from);
         }
         let Some(entry) = self.ring.members.get(sender).cloned() else {
             return;

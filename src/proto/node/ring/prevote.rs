@@ -140,6 +140,9 @@ impl Node {
             .collect();
         let follows = self.ring.epoch;
         for addr in to {
+            // A voter that never heard of us (our leader died before its word went round)
+            // drops the question; the voucher makes us known to it.
+            self.show_voucher(now, addr);
             let msg = Message::PreVote { term, follows };
             self.send_reliable_with(now, addr, msg, Token::Ring(RingToken::PreVote), 2);
         }

@@ -496,5 +496,6 @@ mod takeover_fetch;
 mod terms;
 mod transport;
 mod views;
+mod vouchers;
 mod welcome_taken;
 mod welcomed;

@@ -1,0 +1,210 @@
+//! A leader's voucher for a member it let in (`Vouched`, see `life/voucher.rs`): the
+//! leader sends it to the newcomer; a member that never heard of the newcomer takes its
+//! entry on the voucher alone, and only on one its own leader signed for its own epoch.
+
+use super::*;
+
+/// Dan, a member alice let in whose entry never reached bob (port 4).
+const DAN: NodeId = NodeId(400);
+
+/// The epoch bob follows (see [`welcome_for_bob`]).
+const EPOCH: Epoch = Epoch {
+    term: 0,
+    leader: LEADER,
+};
+
+/// Dan's entry as alice wrote it.
+fn dan() -> Member {
+    let mut m = member(DAN, "dan", 4);
+    m.stamp = Stamp {
+        lamport: Lamport(20),
+        by: LEADER,
+    };
+    m
+}
+
+/// A voucher for `entry` of `epoch` signed by `signer`.
+fn voucher(entry: Member, epoch: Epoch, signer: &SigningKey) -> Voucher {
+    let signature = signer
+        .sign(&voucher_message(&entry, &epoch))
+        .to_bytes()
+        .to_vec();
+    Voucher {
+        entry,
+        epoch,
+        signature,
+    }
+}
+
+/// Alice's voucher for dan: alice's key is `identity(LEADER)` in bob's table.
+fn alices_voucher_for_dan() -> Voucher {
+    voucher(dan(), EPOCH, &identity(LEADER.0 as u8))
+}
+
+/// `sender` at `port` shows bob voucher `v`, outside a session, as message `id`.
+fn shown(n: &mut Node, at: Instant, (sender, port): (NodeId, u16), id: u64, v: Voucher) -> Out {
+    n.handle_outside_datagram(at, addr(port), &data(sender, id, Message::Vouched(v)));
+    drain(n)
+}
+
+#[test]
+fn a_member_shown_its_leaders_voucher_is_taken_in() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    assert!(n.members().get(DAN).is_none());
+    let out = shown(&mut n, t0, (DAN, 4), 1, alices_voucher_for_dan());
+    let taken = n.members().get(DAN).expect("dan's entry taken");
+    assert_eq!(taken.presence, Presence::Online);
+    assert_eq!(taken.addr, addr(4));
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::MemberOnline { name } if name == "dan")),
+        "the user hears dan is in: {:?}",
+        out.events
+    );
+    assert!(!out.acks_to(addr(4)).is_empty(), "the voucher is acked");
+}
+
+/// Every voucher bob must not take: signed by another key, of another epoch, for
+/// another node than its sender, for another address than the one it came from. None
+/// adds an entry.
+#[test]
+fn a_voucher_that_does_not_check_adds_nobody() {
+    let other_epoch = Epoch {
+        term: 1,
+        leader: LEADER,
+    };
+    let mut elsewhere = dan();
+    elsewhere.addr = addr(9);
+    let cases: Vec<(&str, NodeId, u16, Voucher)> = vec![
+        (
+            "signed by dan",
+            DAN,
+            4,
+            voucher(dan(), EPOCH, &identity(DAN.0 as u8)),
+        ),
+        (
+            "signed by carol, who does not lead",
+            DAN,
+            4,
+            voucher(
+                dan(),
+                Epoch {
+                    term: 0,
+                    leader: CAROL,
+                },
+                &identity(CAROL.0 as u8),
+            ),
+        ),
+        (
+            "of an epoch bob does not follow",
+            DAN,
+            4,
+            voucher(dan(), other_epoch, &identity(LEADER.0 as u8)),
+        ),
+        (
+            "shown by another node",
+            NodeId(500),
+            4,
+            alices_voucher_for_dan(),
+        ),
+        (
+            "shown from another address",
+            DAN,
+            5,
+            alices_voucher_for_dan(),
+        ),
+        (
+            "for an entry elsewhere",
+            DAN,
+            4,
+            voucher(elsewhere, EPOCH, &identity(LEADER.0 as u8)),
+        ),
+    ];
+    for (why, sender, port, v) in cases {
+        let t0 = base_time();
+        let mut n = follower(t0);
+        shown(&mut n, t0, (sender, port), 1, v);
+        assert!(n.members().get(DAN).is_none(), "{why}: dan taken in");
+    }
+}
+
+/// One voucher checked per address a second: a bad one spends the second's check, the
+/// good one after it is dropped, and taken a second later.
+#[test]
+fn one_voucher_is_checked_per_address_a_second() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let forged = voucher(dan(), EPOCH, &identity(DAN.0 as u8));
+    shown(&mut n, t0, (DAN, 4), 1, forged);
+    let dropped = n.stats().dropped;
+    shown(&mut n, t0, (DAN, 4), 2, alices_voucher_for_dan());
+    assert!(n.members().get(DAN).is_none(), "checked within the second");
+    assert_eq!(
+        n.stats().dropped,
+        dropped + 1,
+        "the second is a counted drop"
+    );
+    let later = t0 + Duration::from_millis(1001);
+    shown(&mut n, later, (DAN, 4), 3, alices_voucher_for_dan());
+    assert!(n.members().get(DAN).is_some(), "taken a second later");
+}
+
+/// The leader vouches for the newcomer it admits: to the newcomer, with the newcomer's
+/// entry and its own epoch, signed with its own key.
+#[test]
+fn the_leader_sends_the_newcomer_its_voucher() {
+    let t0 = base_time();
+    let mut n = leader(t0);
+    let out = join_bob(&mut n, t0);
+    let vouchers: Vec<&Voucher> = out
+        .messages_to(addr(2))
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Vouched(v) => Some(v),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(vouchers.len(), 1, "one voucher for bob");
+    let v = vouchers[0];
+    assert_eq!(v.entry.id, BOB);
+    assert_eq!(Some(v.epoch), n.epoch());
+    assert_eq!(Some(&v.entry), n.members().get(BOB));
+    let key =
+        VerifyingKey::from_bytes(&own_identity("alice").verifying_key().to_bytes()).expect("a key");
+    let sig = Signature::from_bytes(&v.signature.clone().try_into().expect("64 bytes"));
+    assert!(
+        key.verify_strict(&voucher_message(&v.entry, &v.epoch), &sig)
+            .is_ok()
+    );
+}
+
+/// Bob keeps the voucher his leader sends him, and shows it to a member of that epoch that
+/// says it does not know him (a heartbeat marked `unknown`); one from carol, who does not
+/// lead, he does not keep.
+#[test]
+fn a_kept_voucher_is_shown_to_a_member_that_does_not_know_us() {
+    for (from, port, kept) in [(LEADER, 1, true), (CAROL, 3, false)] {
+        let t0 = base_time();
+        let mut n = follower(t0);
+        let bob = n.members().get(BOB).cloned().expect("own entry");
+        let v = voucher(bob, EPOCH, &identity(LEADER.0 as u8));
+        n.handle_datagram(t0, addr(port), &data(from, 7, Message::Vouched(v.clone())));
+        drain(&mut n);
+        let unknown = Packet::Heartbeat(Heartbeat {
+            epoch: Some(EPOCH),
+            delivered: Seq(0),
+            digest: 0,
+            probe: false,
+            unknown: true,
+        });
+        n.handle_datagram(t0, addr(3), &datagram(CAROL, vec![unknown]));
+        let out = drain(&mut n);
+        let showed = out
+            .messages_to(addr(3))
+            .iter()
+            .any(|m| matches!(m, Message::Vouched(s) if *s == v));
+        assert_eq!(showed, kept, "voucher from {from}");
+    }
+}
