@@ -450,11 +450,24 @@ impl Guard {
                     .and_then(|b| b.try_into().ok())
                     .map(|b| NodeId(u64::from_le_bytes(b)))
                     .ok_or(Refused::Unauthentic)?;
-                let theirs = sessions
-                    .static_of(sender)
-                    .ok_or(Refused::NotAMember(sender))?;
+                let (theirs, new_process) = match sessions.static_of(sender) {
+                    Some(theirs) => (theirs, false),
+                    // A new process of the member our table holds at that address (a
+                    // restart let in by a leader whose word never reached us): its
+                    // identity is the member's, and only its holder seals under our pair
+                    // key with it. It may show us the join exchange (a leader's voucher,
+                    // see `proto/node/life/voucher.rs`); a session waits until our table
+                    // lists it.
+                    None => match (sessions.peer_at(from), sessions.static_at(from)) {
+                        (Some((listed, _)), Some(theirs)) if listed != sender => (theirs, true),
+                        _ => return Err(Refused::NotAMember(sender)),
+                    },
+                };
                 let key = admission.pair_key(&theirs);
                 let (_, pn, inner) = Self::open_under(&key, datagram)?;
+                if new_process && matches!(inner.first(), Some(&(frame::INIT | frame::RESPONSE))) {
+                    return Err(Refused::NotAMember(sender));
+                }
                 // A handshake, or the join exchange between two members (one healing
                 // after a partition).
                 self.take_sealed(

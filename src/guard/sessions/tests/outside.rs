@@ -139,6 +139,69 @@ fn a_new_identity_at_a_members_old_address_gets_the_join_exchange() {
     );
 }
 
+/// A new process of a member (a restart, a new id, the same identity and address) let in
+/// by a leader whose word never reached bob: bob's table holds only the old process,
+/// offline. Its join exchange under their pair key opens at bob (how it shows bob the
+/// leader's voucher); its handshakes do not, until bob's table lists it.
+#[test]
+fn a_members_new_process_unknown_here_gets_the_join_exchange_through_not_a_session() {
+    let t0 = Instant::now();
+    let key = Some([3u8; KEY_BYTES]);
+    let (alice, bob, old) = (node(1, key), node(2, key), node(3, key));
+    bob.guard.set_table(
+        false,
+        &[
+            online(&alice),
+            online(&bob),
+            entry(&old, Presence::Offline, alice.id),
+        ],
+    );
+    let mut new = node(3, key);
+    new.id = NodeId(9_999);
+    new.guard = Guard::new(new.id, key, u32::MAX).with_identity(&new.secret);
+    // It holds bob offline (he never answered it): what goes to him goes outside.
+    new.guard.set_table(
+        false,
+        &[
+            online(&alice),
+            entry(&bob, Presence::Offline, new.id),
+            online(&new),
+        ],
+    );
+    new.guard.send(t0, bob.addr, &join(new.id));
+    let (to, sealed) = new.guard.poll_transmit().expect("sent");
+    assert_eq!((to, sealed[0]), (bob.addr, crate::guard::SEALED));
+    let opened = bob.guard.receive(t0, new.addr, &sealed).expect("opens");
+    assert_eq!(
+        opened.map(|o| o.plain.into_owned()),
+        Some(join(new.id)),
+        "bob takes the join exchange"
+    );
+    // Another identity at that address, under its own pair key with bob: refused.
+    let mut other = node(5, key);
+    other.addr = old.addr;
+    other.guard.set_table(
+        false,
+        &[entry(&bob, Presence::Offline, other.id), online(&other)],
+    );
+    other.guard.send(t0, bob.addr, &join(other.id));
+    let (_, forged) = other.guard.poll_transmit().expect("sent");
+    assert_eq!(
+        bob.guard.receive(t0, other.addr, &forged),
+        Err(Refused::Unauthentic)
+    );
+    // A handshake from the new process: no session until bob lists it.
+    new.guard
+        .set_table(false, &[online(&alice), online(&bob), online(&new)]);
+    new.guard.send(t0, bob.addr, &dm(new.id, "hi"));
+    let (_, init) = new.guard.poll_transmit().expect("a handshake");
+    assert_eq!(init[0], crate::guard::SEALED);
+    assert_eq!(
+        bob.guard.receive(t0, new.addr, &init),
+        Err(Refused::NotAMember(new.id))
+    );
+}
+
 /// A newcomer with a one-time invitation and no room key: its ask opens at the member
 /// that minted it (not with the room key), once for its identity; another identity with
 /// the same invitation gets nothing; and after a restart (a new process, a new id, the
