@@ -22,7 +22,10 @@ mod lan {
 
 use common::{Proc, Scratch};
 use lan::net::{Host, Lan};
-use lan::room::{Verdict, chatter, form_room, leader_by_status, name, settle, shown};
+use lan::room::{
+    Verdict, chatter, form_room, leader_by_status, name, restart_node, settle, shown,
+    voters_by_status,
+};
 use lan::switch::Link;
 use lan::tap::in_namespace;
 use std::collections::BTreeSet;
@@ -385,4 +388,116 @@ fn room_of_four_far_apart_with_one_member_cut_from_the_leader_shows_everything()
         return;
     };
     assert!(verdict.clean() && verdict.own == verdict.sent, "{verdict}");
+}
+
+/// Polls `procs`' `status` every 200 ms until `done` holds for what `look` reads from
+/// each, or panics with `what` after `limit`.
+fn poll_status<T: std::fmt::Debug>(
+    procs: &mut [&mut Proc],
+    limit: Duration,
+    what: &str,
+    look: impl Fn(&mut Proc) -> T,
+    done: impl Fn(&[T]) -> bool,
+) -> Vec<T> {
+    let start = Instant::now();
+    loop {
+        let seen: Vec<T> = procs.iter_mut().map(|p| look(p)).collect();
+        if done(&seen) {
+            return seen;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "not within {limit:?}: {what}: {seen:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A room of three loses its leader. The new leader lets the old one's user back in (a
+/// new process at the same address, with the same identity) while cut off from the third
+/// member: the returning member's addition to the voters commits with the leader's ack
+/// and its own. The leader dies before the third ever hears of the newcomer, whose
+/// datagrams it would drop; each of the two left counts a majority of another
+/// configuration. The newcomer shows the third its voucher from the dead leader (sealed
+/// under their pair key: the third's table holds only the old process), and the two go
+/// on: one leader, and everything typed after is shown at both, once, in one order.
+#[test]
+fn a_member_let_back_in_by_a_leader_that_died_is_taken_on_its_voucher() {
+    let _turn = ROOMS.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(lan) = Lan::for_test(3, Link::PERFECT, seed()) else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let mut procs = form_room(&scratch, &lan);
+    let wait = Duration::from_secs(20);
+    // Host 0 made the room and leads; it dies.
+    procs[0].kill();
+    let (dead, a, b) = (name(0), name(1), name(2));
+    let leaders = {
+        let (first, rest) = procs.split_at_mut(2);
+        poll_status(
+            &mut [&mut first[1], &mut rest[0]],
+            wait,
+            "a new leader of the two, voting alone",
+            |p| (leader_by_status(p), voters_by_status(p)),
+            |s| {
+                s[0].0 == s[1].0
+                    && (s[0].0 == a || s[0].0 == b)
+                    && s.iter().all(|(_, v)| v.len() == 2 && !v.contains(&dead))
+            },
+        )
+    };
+    let leader = if leaders[0].0 == a { 1 } else { 2 };
+    let third = 3 - leader;
+    let cut = Link {
+        loss: 100,
+        ..Link::PERFECT
+    };
+    lan.switch().set_link(leader, third, cut);
+    lan.switch().set_link(third, leader, cut);
+    procs[0] = restart_node(&scratch, &lan, 0, leader);
+    {
+        let (first, rest) = procs.split_at_mut(1);
+        let led = &mut rest[leader - 1];
+        poll_status(
+            &mut [&mut first[0], led],
+            wait,
+            "the returning member votes, at the leader and at itself",
+            voters_by_status,
+            |s| s.iter().all(|v| v.contains(&dead) && v.len() == 3),
+        );
+    }
+    let third_voters = voters_by_status(&mut procs[third]);
+    assert!(
+        !third_voters.contains(&dead),
+        "the third heard of the newcomer through the cut: {third_voters:?}"
+    );
+    procs[leader].kill();
+    lan.switch().set_link(leader, third, Link::PERFECT);
+    lan.switch().set_link(third, leader, Link::PERFECT);
+    {
+        let (first, rest) = procs.split_at_mut(1);
+        poll_status(
+            &mut [&mut first[0], &mut rest[third - 1]],
+            Duration::from_secs(30),
+            "the newcomer and the third agree on a leader",
+            leader_by_status,
+            |s| s[0] == s[1] && s[0] != "none" && s[0] != name(leader),
+        );
+    }
+    let third_proc = procs.remove(third);
+    let mut two: Vec<Proc> = vec![procs.remove(0), third_proc];
+    let (mut sent, mut next) = (BTreeSet::new(), 1);
+    chatter(&mut two, 8, TICK, &mut next, &mut sent);
+    let (took, settled) = settle(&mut two, &sent, Duration::from_secs(1), SETTLE);
+    let verdict = Verdict::judge(&mut two, &sent);
+    eprintln!(
+        "lan room, a member let back in by a leader that died: {verdict}; {} {took:.1?} after \
+         the last send",
+        if settled { "settled" } else { "not settled" }
+    );
+    assert!(
+        settled && verdict.clean() && verdict.own == verdict.sent,
+        "{verdict}"
+    );
 }

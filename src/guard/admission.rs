@@ -239,6 +239,17 @@ impl Admission {
         if !outside {
             self.waiting.clear();
         }
+        if !outside && self.outside {
+            // In the room: our own join key sealed our join exchange with the members we
+            // turned to, which are not joining. From now on we seal handshakes to them
+            // under our pair keys: a new process at one of their addresses (a restart)
+            // does not hold our key, and would open nothing from us for a minute.
+            let own: Vec<[u8; 32]> = self.own.iter().map(|k| k.key).collect();
+            self.joining.retain(|_, keys| {
+                keys.retain(|k| !own.contains(&k.key));
+                !keys.is_empty()
+            });
+        }
         self.outside = outside;
         self.online = online;
     }
@@ -341,12 +352,18 @@ impl Admission {
     /// keys stay fresh only while it is outside the room: once in, they expire
     /// [`JOIN_KEY_LIFE`] after their last use outside, whoever sends with them.
     pub fn used(&mut self, now: Instant, from: SocketAddr, key: &[u8; 32]) {
+        let own = self.own.iter().position(|k| &k.key == key);
         if self.outside
-            && let Some(i) = self.own.iter().position(|k| &k.key == key)
+            && let Some(i) = own
             && let Some(mut k) = self.own.remove(i)
         {
             k.used = now;
             self.own.push_front(k);
+        }
+        if own.is_some() && !self.outside {
+            // A late answer to our own join: the member there is not joining (see
+            // `set_table`).
+            return;
         }
         self.remember(now, from, *key);
         if let Some(keys) = self.joining.get_mut(&from)

@@ -237,6 +237,13 @@ impl<K: Ord + Copy> Quiet<K> {
         }
     }
 
+    /// Whether `key` was due less than `every` before `now` (it is not due again yet).
+    pub fn is_quiet(&self, key: K, now: Instant) -> bool {
+        self.last
+            .get(&key)
+            .is_some_and(|t| now.saturating_duration_since(*t) < self.every)
+    }
+
     /// Whether `key` is due at `now` (then it is not again for `every`).
     pub fn due(&mut self, key: K, now: Instant) -> bool {
         if let Some(&t) = self.last.get(&key) {

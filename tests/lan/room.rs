@@ -240,12 +240,36 @@ pub fn settle(
     (took, settled)
 }
 
-/// The leader `p` names in its `status`.
-pub fn leader_by_status(p: &mut Proc) -> String {
+/// `p`'s `status`, as JSON.
+pub fn status(p: &mut Proc) -> Value {
     p.send("status");
     let line = p.expect(|l| is_event(l, "status"), "the status event");
-    let status: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-    status["leader"].as_str().unwrap_or("none").to_string()
+    serde_json::from_str(&line).unwrap_or(Value::Null)
+}
+
+/// The leader `p` names in its `status`.
+pub fn leader_by_status(p: &mut Proc) -> String {
+    status(p)["leader"].as_str().unwrap_or("none").to_string()
+}
+
+/// The voters `p` names in its `status`.
+pub fn voters_by_status(p: &mut Proc) -> BTreeSet<String> {
+    status(p)["voters"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Starts host `i`'s node again (a new process, the same identity and address), joining
+/// through host `contact`; returns once it says it joined.
+pub fn restart_node(scratch: &Scratch, lan: &Lan, i: usize, contact: usize) -> Proc {
+    let mut p = spawn_node(scratch, lan, i, Some(contact));
+    p.expect_within(JOIN_WAIT, |l| is_event(l, "joined"), "joined again");
+    p
 }
 
 /// What a room's nodes showed of the messages sent, judged.

@@ -56,6 +56,9 @@ impl Node {
             }
             // A member shows its leader's voucher to one that may not know it: its own
             // entry, from its own address (see `life/voucher.rs`).
+            // Or our own, from the leader that let us in, before its welcome is taken
+            // (not acked then: it comes again once we are in).
+            Message::Vouched(v) if !known && v.entry.id == self.ctx.id => Ok(()),
             Message::Vouched(v) if !known => {
                 if v.entry.id != sender || v.entry.addr != from || !valid_name(&v.entry.name) {
                     Err("voucher for another node")

@@ -457,3 +457,40 @@ fn a_flood_of_asks_never_stops_admission() {
 }
 
 mod invited;
+
+/// A joiner's own join key opened its contact's answers: the contact is not joining.
+/// Once the joiner is in the room it seals handshakes there under their pair key (a new
+/// process at the contact's address, a restart, does not hold the joiner's key), and a
+/// late answer under its key does not bring the join key back.
+#[test]
+fn a_joiner_in_the_room_no_longer_takes_its_contact_for_a_joiner() {
+    let t0 = Instant::now();
+    let mut member = leader(1, &[], t0);
+    let mut joiner = admission(5, t0);
+    let (at_member, at_joiner) = (addr(6001), addr(6005));
+    let ask = room_ask(&mut joiner, t0, at_member);
+    let mut sends = Vec::new();
+    member
+        .answer(t0, at_joiner, room(), &ask, &mut sends)
+        .expect("answered");
+    let Some(Send::Wire(_, grant)) = sends.first() else {
+        panic!("{sends:?}")
+    };
+    assert!(joiner.take_grant(t0, at_member, grant));
+    let key = joiner.join_keys_for(t0, at_member)[0];
+    joiner.used(t0, at_member, &key);
+    assert!(
+        joiner.joins_at(t0, at_member),
+        "while joining, its key seals there"
+    );
+    joiner.set_table(false, vec![at_member], []);
+    assert!(!joiner.joins_at(t0, at_member), "in the room: the pair key");
+    joiner.used(t0, at_member, &key);
+    assert!(
+        !joiner.joins_at(t0, at_member),
+        "a late answer changes nothing"
+    );
+    // The member still takes the joiner's handshakes under the joiner's key.
+    member.used(t0, at_joiner, &key);
+    assert!(member.joins_at(t0, at_joiner));
+}

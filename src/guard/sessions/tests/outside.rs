@@ -200,6 +200,27 @@ fn a_members_new_process_unknown_here_gets_the_join_exchange_through_not_a_sessi
         bob.guard.receive(t0, new.addr, &init),
         Err(Refused::NotAMember(new.id))
     );
+    // Bob's node takes the voucher: his table lists the new process, the old one gone.
+    // Sessions follow, both ways.
+    bob.guard
+        .set_table(false, &[online(&alice), online(&bob), online(&new)]);
+    new.guard.set_table(
+        false,
+        &[
+            online(&alice),
+            entry(&bob, Presence::Offline, new.id),
+            online(&new),
+        ],
+    );
+    let later = t0 + Duration::from_secs(1);
+    bob.guard.send(later, new.addr, &dm(bob.id, "to new"));
+    new.guard.send(later, bob.addr, &dm(new.id, "to bob"));
+    let (got, wire) = run(later, &[&bob, &new]);
+    let firsts: Vec<(SocketAddr, u8)> = wire.iter().map(|(a, b)| (*a, b[0])).collect();
+    assert!(
+        got.contains(&(0, dm(new.id, "to bob"))) && got.contains(&(1, dm(bob.id, "to new"))),
+        "{got:?} over {firsts:?}"
+    );
 }
 
 /// A newcomer with a one-time invitation and no room key: its ask opens at the member

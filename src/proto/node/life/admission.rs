@@ -346,11 +346,6 @@ impl Node {
             });
             self.send_reliable(now, addr, Message::Welcome(w), token);
         }
-        // The leader's signed word that it let the newcomer in, for the newcomer to show
-        // any member it never reaches (see `voucher.rs`).
-        if let Some(entry) = self.ring.members().get(id).cloned() {
-            self.vouch_for_member(now, entry);
-        }
         self.ask_during_recovery(now, id, addr);
         // Back in the room: whatever it asked before it left is over.
         self.room.back_from_leaving(&name);
@@ -422,6 +417,10 @@ impl Node {
             };
             self.send_reliable(now, peer, msg, Token::Control);
         }
+        // Our signed word that we let it in, for it to show any member our word never
+        // reaches (see `voucher.rs`). Sent now, not with the welcome: a newcomer still
+        // joining leaves it unacked, and its resend could come too late.
+        self.vouch_for_member(now, entry);
     }
 
     /// The leader says `newcomer` has its welcome: judged by the usual bounds from now.

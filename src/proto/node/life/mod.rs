@@ -156,6 +156,11 @@ impl Lifecycle {
         }
     }
 
+    /// Process `id` was dropped from the member table: no voucher of its is taken since.
+    pub(super) fn member_forgotten(&mut self, id: NodeId) {
+        self.vouchers.forgot(id);
+    }
+
     /// Where the node is in its life.
     pub(super) fn phase(&self) -> &Phase {
         &self.phase

@@ -16,8 +16,10 @@
 //! its voucher to the voters it asks for a pre-vote, and to a member that tells it,
 //! in a heartbeat marked `unknown`, that it does not know it.
 //!
-//! Each address gets one voucher checked and one shown per second at most: a check costs
-//! a signature verification, and a voucher travels outside sessions.
+//! A voucher is taken only while its leader is gone here (online, it says so itself), and
+//! never over a newer entry at its address or of its user. An address whose voucher did
+//! not check gets none checked for a second (a check costs a signature verification), and
+//! our own is shown to an address once a second at most (it travels outside sessions).
 
 use super::*;
 
@@ -25,16 +27,31 @@ use super::*;
 const VOUCHER_EVERY: Duration = Duration::from_secs(1);
 /// Addresses remembered for that, at most.
 const VOUCHER_ADDRS: usize = 256;
+/// Members dropped from the table remembered, at most (the oldest go first).
+const FORGOTTEN_KEPT: usize = 1024;
 
 /// A member's voucher, and the limits on checking and showing them.
 #[derive(Debug)]
 pub(in crate::proto::node) struct Vouchers {
     /// The voucher of the leader that let this node in last, for its own entry.
     own: Option<Voucher>,
-    /// Addresses a voucher was checked from lately.
+    /// Addresses a voucher that did not check came from lately.
     checked: Quiet<SocketAddr>,
     /// Addresses our voucher was shown to lately.
     shown: Quiet<SocketAddr>,
+    /// Processes dropped from our table, the newest last: a voucher does not bring one
+    /// back.
+    forgotten: VecDeque<NodeId>,
+}
+
+impl Vouchers {
+    /// Process `id` was dropped from the table.
+    pub(in crate::proto::node) fn forgot(&mut self, id: NodeId) {
+        if self.forgotten.len() >= FORGOTTEN_KEPT {
+            self.forgotten.pop_front();
+        }
+        self.forgotten.push_back(id);
+    }
 }
 
 impl Default for Vouchers {
@@ -43,6 +60,7 @@ impl Default for Vouchers {
             own: None,
             checked: Quiet::new(VOUCHER_EVERY, VOUCHER_ADDRS),
             shown: Quiet::new(VOUCHER_EVERY, VOUCHER_ADDRS),
+            forgotten: VecDeque::new(),
         }
     }
 }
@@ -89,7 +107,14 @@ impl Node {
         }
         if v.entry.id == self.ctx.id {
             if sender == v.epoch.leader && self.voucher_checks(&v) {
+                log_at!(debug, self, "keeping {sender}'s voucher for us");
                 self.life.vouchers.own = Some(v);
+            } else {
+                log_at!(
+                    debug,
+                    self,
+                    "a voucher for us from {sender} that does not check"
+                );
             }
             return;
         }
@@ -97,10 +122,14 @@ impl Node {
         {
             return;
         }
-        if !self.life.vouchers.checked.due(from, now) {
-            return self.drop_datagram(now, from, "a voucher within a second of the last");
+        if let Some(why) = self.voucher_moot(&v) {
+            return log_at!(debug, self, "not taking {}'s voucher: {why}", v.entry.name);
+        }
+        if self.life.vouchers.checked.is_quiet(from, now) {
+            return self.drop_datagram(now, from, "a voucher within a second of a forged one");
         }
         if !self.voucher_checks(&v) {
+            self.life.vouchers.checked.due(from, now);
             return self.drop_datagram(now, from, "a voucher whose signature does not check");
         }
         log_at!(
@@ -110,8 +139,32 @@ impl Node {
             v.entry.name,
             v.epoch.leader
         );
+        // A stamp taken into the table is one this node may relay: its clock moves past
+        // it (as for `Members`, see `transport.rs`).
+        self.ctx.clock.restore(v.entry.stamp.lamport);
         let leader = v.epoch.leader;
         self.on_members(now, from, leader, vec![v.entry]);
+    }
+
+    /// Why a voucher from a member we hold no entry for is not taken, if it is not: only
+    /// the leader's word adds a member, and a voucher stands in for it only once that
+    /// leader is gone here (while it is online its own word reaches us, and a member it
+    /// dropped since must not come back on its older word, nor one we dropped for any
+    /// reason); and never over a newer entry
+    /// at the voucher's address or of its user (a late copy of an earlier process's
+    /// voucher must not put it back in place of the process that replaced it).
+    fn voucher_moot(&self, v: &Voucher) -> Option<&'static str> {
+        let members = self.ring.members();
+        if self.is_leader() || members.is_online(v.epoch.leader) {
+            return Some("its leader is here to say so itself");
+        }
+        if self.life.vouchers.forgotten.contains(&v.entry.id) {
+            return Some("it was dropped from our table since");
+        }
+        let newer = members.entries().any(|m| {
+            (m.addr == v.entry.addr || m.name == v.entry.name) && m.stamp >= v.entry.stamp
+        });
+        newer.then_some("we hold a newer entry at its address or of its user")
     }
 
     /// Whether `v` carries the signature of its epoch's leader, by the key our table holds

@@ -177,6 +177,8 @@ impl Node {
         self.ring.table_pushed.remove(&id);
         self.ring.table_pushed_back.remove(&id);
         self.ring.table_owed.remove(&id);
+        // Dropped for good: no voucher of its brings it back (see `life/voucher.rs`).
+        self.life.member_forgotten(id);
         Some(m)
     }
 }

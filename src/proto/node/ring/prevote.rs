@@ -120,7 +120,7 @@ impl Node {
         p.granted.clear();
         p.named.clear();
         if voters.contains(&me) {
-            p.granted.insert(me);
+            p.granted.insert(me.clone());
         }
         p.asked += 1;
         let wait = if p.asked == 1 {
@@ -135,7 +135,7 @@ impl Node {
             .ring
             .members
             .entries()
-            .filter(|m| m.id != self.ctx.id && voters.contains(&m.name))
+            .filter(|m| m.name != me && voters.contains(&m.name))
             .map(|m| m.addr)
             .collect();
         let follows = self.ring.epoch;
