@@ -13,8 +13,10 @@
 //! ([`Voucher`]), and sends it to that member to keep. A member that follows the same
 //! epoch and holds no entry for the voucher's member takes the entry as that leader's word
 //! once the signature checks against the leader's key in its own table. The member shows
-//! its voucher to the voters it asks for a pre-vote, and to a member that tells it,
-//! in a heartbeat marked `unknown`, that it does not know it.
+//! its voucher to the voters it asks for a pre-vote, and to a voter that asks it for one
+//! or a member that answers it with a heartbeat marked `unknown`, once its own leader is
+//! gone too: if the leader still leads for it, it probes the leader first, and only if
+//! no word comes within a suspicion bound shows the voucher and asks the voters itself.
 //!
 //! A voucher is taken only while its leader is gone here (online, it says so itself), and
 //! never over a newer entry at its address or of its user. An address whose voucher did
@@ -42,6 +44,9 @@ pub(in crate::proto::node) struct Vouchers {
     /// Processes dropped from our table, the newest last: a voucher does not bring one
     /// back.
     forgotten: VecDeque<NodeId>,
+    /// A voter asked us for a pre-vote while our leader led here: when we probed the
+    /// leader, and where the question came from.
+    check: Option<(Instant, SocketAddr)>,
 }
 
 impl Vouchers {
@@ -61,6 +66,7 @@ impl Default for Vouchers {
             checked: Quiet::new(VOUCHER_EVERY, VOUCHER_ADDRS),
             shown: Quiet::new(VOUCHER_EVERY, VOUCHER_ADDRS),
             forgotten: VecDeque::new(),
+            check: None,
         }
     }
 }
@@ -182,6 +188,59 @@ impl Node {
                         .is_ok()
                 })
             })
+    }
+
+    /// The member at `from` may need our voucher: a voter asked us for a pre-vote (it lost
+    /// the leader), or a member of our epoch answered us with a heartbeat marked `unknown`
+    /// (it never heard of us). If we hold a voucher of the epoch we follow, the leader may
+    /// be dead without our knowing (its watcher's word cannot reach us if the watcher
+    /// does not know us either). While the leader leads here we probe it first
+    /// (see [`Node::voucher_check_due`]); a member back from a cut that still holds a live
+    /// leader dead must not take us in and then tell us its stale news.
+    pub(in crate::proto::node) fn voucher_wanted(&mut self, now: Instant, from: SocketAddr) {
+        let ours = self.life.vouchers.own.as_ref();
+        if ours.is_none_or(|v| Some(v.epoch) != self.ring.epoch()) {
+            return;
+        }
+        if !self.leader_leads() {
+            return self.show_voucher(now, from);
+        }
+        if self.life.vouchers.check.is_none()
+            && let Some(leader) = self.leader_addr()
+        {
+            log_at!(
+                debug,
+                self,
+                "a voter lost the leader; probing it before showing our voucher"
+            );
+            self.life.vouchers.check = Some((now, from));
+            self.send_heartbeat(leader, true);
+        }
+    }
+
+    /// On the heartbeat tick: a probe of the leader sent for a voucher (see
+    /// [`Node::voucher_wanted`]) got no word from it within a suspicion bound: the
+    /// leader is gone for us too. We show our voucher to the voter that asked and ask the
+    /// voters ourselves (a round starts only if a majority lost the leader as well).
+    pub(in crate::proto::node) fn voucher_check_due(&mut self, now: Instant) {
+        let Some((at, to)) = self.life.vouchers.check else {
+            return;
+        };
+        if self.leader_spoke_since(at) {
+            self.life.vouchers.check = None;
+            return;
+        }
+        if now.saturating_duration_since(at) < self.ctx.cfg.suspect_after() {
+            return;
+        }
+        self.life.vouchers.check = None;
+        log_at!(
+            info,
+            self,
+            "the leader did not answer our probe; asking the voters"
+        );
+        self.show_voucher(now, to);
+        self.seek_election(now);
     }
 
     /// Shows our voucher to the member at `to`, if we hold one of the epoch we follow:

@@ -112,6 +112,7 @@ impl Node {
         self.check_quorum(now);
         self.push_owed_tables(now);
         self.pass_beyond_silent_successor(now);
+        self.voucher_check_due(now);
         if self.room.is_confirming() {
             self.maybe_confirmed(now, None);
             if self.ring.beats.is_multiple_of(CONFIRM_ASK_ROUNDS) {
@@ -262,7 +263,7 @@ impl Node {
             self.on_unknown_to_leader(now, from);
         } else if hb.unknown && hb.epoch.is_some() && hb.epoch == self.ring.epoch {
             // A member of our leader's epoch that never heard of us.
-            self.show_voucher(now, from);
+            self.voucher_wanted(now, from);
         }
         let Some(entry) = self.ring.members.get(sender).cloned() else {
             return;

@@ -67,6 +67,8 @@ pub(super) struct Ring {
     terms: TermBound,
     /// Whether the leader followed has shown that it leads the epoch followed.
     leader_shown: bool,
+    /// When the leader followed last spoke in its term here.
+    leader_spoke_at: Option<Instant>,
     /// Checks of the leader passed without a sign from it.
     leader_checks: u8,
     /// When each member was last probed to check a claim about it, or because a
@@ -121,6 +123,7 @@ impl Ring {
             strangers_answered: Quiet::new(Duration::from_secs(1), 1024),
             terms: TermBound::new(now),
             leader_shown: false,
+            leader_spoke_at: None,
             leader_checks: 0,
             probed: BTreeMap::new(),
             checking: BTreeSet::new(),

@@ -222,6 +222,9 @@ impl Node {
             follows: self.ring.epoch,
         };
         self.send_reliable(now, from, msg, Token::Ring(RingToken::PreVote));
+        // A voter lost the leader: it may be one that never heard of us (see
+        // `life/voucher.rs`).
+        self.voucher_wanted(now, from);
     }
 
     /// Two rounds of one term, each won in a ring of its own (a room restarted, or split

@@ -121,6 +121,11 @@ impl Node {
         self.ctx.timers.clear(Timer::LeaderCheck);
     }
 
+    /// Whether the leader followed spoke in its term here since `since`.
+    pub(in crate::proto::node) fn leader_spoke_since(&self, since: Instant) -> bool {
+        self.ring.leader_spoke_at.is_some_and(|at| at >= since)
+    }
+
     /// `sender` spoke in `term` (a heartbeat's epoch, a proposal, a commit notice, a sync
     /// request, a welcome): if it is the leader followed, that shows it leads our term,
     /// or, of an older term, that it may not know of ours (a late copy, or a term it
@@ -133,6 +138,7 @@ impl Node {
             return;
         }
         if term == epoch.term {
+            self.ring.leader_spoke_at = Some(now);
             self.leader_shown();
         } else if term < epoch.term && self.ring.leader_shown {
             log_at!(

@@ -207,17 +207,25 @@ fn the_leader_sends_the_newcomer_its_voucher() {
     );
 }
 
-/// Bob keeps the voucher his leader sends him, and shows it to a member of that epoch that
-/// says it does not know him (a heartbeat marked `unknown`); one from carol, who does not
-/// lead, he does not keep.
+/// Bob keeps the voucher his leader sends him. A member of her epoch tells him it does not
+/// know him (a heartbeat marked `unknown`) while alice leads for him: he probes alice
+/// first. If she answers (and beats on), nothing more; if she stays silent for a suspicion bound, he
+/// shows the member his voucher and asks the voters himself. A voucher from carol, who
+/// does not lead, he does not keep.
 #[test]
-fn a_kept_voucher_is_shown_to_a_member_that_does_not_know_us() {
-    for (from, port, kept) in [(LEADER, 1, true), (CAROL, 3, false)] {
+fn a_kept_voucher_is_shown_once_the_leader_is_gone_for_us_too() {
+    for (from, port, alice_answers, shown_expected) in [
+        (LEADER, 1, false, true),
+        (LEADER, 1, true, false),
+        (CAROL, 3, false, false),
+    ] {
         let t0 = base_time();
         let mut n = follower(t0);
         let bob = n.members().get(BOB).cloned().expect("own entry");
         let v = voucher(bob, EPOCH, &identity(LEADER.0 as u8));
         n.handle_datagram(t0, addr(port), &data(from, 7, Message::Vouched(v.clone())));
+        // A commit notice of her term: alice shows she leads.
+        n.handle_datagram(t0, addr(1), &data(LEADER, 8, commit(0)));
         drain(&mut n);
         let unknown = Packet::Heartbeat(Heartbeat {
             epoch: Some(EPOCH),
@@ -227,17 +235,44 @@ fn a_kept_voucher_is_shown_to_a_member_that_does_not_know_us() {
             unknown: true,
         });
         n.handle_datagram(t0, addr(3), &datagram(CAROL, vec![unknown]));
-        let out = drain(&mut n);
-        let showed = out
-            .messages_to(addr(3))
-            .iter()
-            .any(|m| matches!(m, Message::Vouched(s) if *s == v));
-        assert_eq!(showed, kept, "voucher from {from}");
+        let mut showed = false;
+        let mut asked = false;
+        for k in 1..=20u64 {
+            let at = t0 + Duration::from_millis(100 * k);
+            if alice_answers {
+                let beat = Packet::Heartbeat(Heartbeat {
+                    epoch: Some(EPOCH),
+                    delivered: Seq(0),
+                    digest: 0,
+                    probe: false,
+                    unknown: false,
+                });
+                n.handle_datagram(at, addr(1), &datagram(LEADER, vec![beat]));
+            }
+            n.handle_timeout(at);
+            let out = drain(&mut n);
+            showed |= out
+                .messages_to(addr(3))
+                .iter()
+                .any(|m| matches!(m, Message::Vouched(s) if *s == v));
+            asked |= out
+                .messages_to(addr(3))
+                .iter()
+                .any(|m| matches!(m, Message::PreVote { .. }));
+            if at < t0 + n.ctx.cfg.suspect_after() {
+                assert!(!showed, "shown before the probe's time was up ({from})");
+            }
+        }
+        assert_eq!(
+            showed, shown_expected,
+            "voucher from {from}, alice answers: {alice_answers}"
+        );
+        if shown_expected {
+            assert!(asked, "bob asks the voters once alice is silent");
+        }
     }
 }
 
-/// While alice is online here, her own word is what adds a member: a voucher of hers is
-/// not taken.
 #[test]
 fn no_voucher_is_taken_while_its_leader_is_here() {
     let t0 = base_time();
