@@ -54,11 +54,11 @@ impl Node {
             Message::Vouched(v) if !stamp_in_range(&v.entry, lamport) => {
                 Err("member entry stamped later than its datagram")
             }
-            // A member shows its leader's voucher to one that may not know it: its own
-            // entry, from its own address (see `life/voucher.rs`).
-            // Or our own, from the leader that let us in, before its welcome is taken
+            // Our own voucher, from the leader that let us in, before its welcome is taken
             // (not acked then: it comes again once we are in).
             Message::Vouched(v) if !known && v.entry.id == self.ctx.id => Ok(()),
+            // A member shows its leader's voucher to one that may not know it: its own
+            // entry, from its own address (see `life/voucher.rs`).
             Message::Vouched(v) if !known => {
                 if v.entry.id != sender || v.entry.addr != from || !valid_name(&v.entry.name) {
                     Err("voucher for another node")
