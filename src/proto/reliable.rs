@@ -121,6 +121,8 @@ pub struct Reliable<T> {
     /// Messages first sent before this were sent before this node was last away: their
     /// round trips are not sampled.
     unsampled_before: Option<Instant>,
+    /// How many times a measured path changed (see [`Reliable::paths_version`]).
+    paths_version: u64,
 }
 
 impl<T: Clone> Reliable<T> {
@@ -136,6 +138,7 @@ impl<T: Clone> Reliable<T> {
             outside: Receipts::outside(),
             initial_rto: ack_timeout,
             unsampled_before: None,
+            paths_version: 0,
         }
     }
 
@@ -158,6 +161,7 @@ impl<T: Clone> Reliable<T> {
         if self.peers.len() >= MAX_PEERS && !self.peers.contains_key(&to) {
             let busy: BTreeSet<SocketAddr> = self.pending.iter().map(|(_, p)| p.to).collect();
             self.peers.retain(|a, _| busy.contains(a));
+            self.paths_version += 1;
         }
         let (streams, initial) = (&mut self.next_stream, self.initial_rto);
         self.peers.entry(to).or_insert_with(|| {
@@ -368,6 +372,7 @@ impl<T: Clone> Reliable<T> {
             if let Some(r) = sample {
                 peer.least_rtt = Some(peer.least_rtt.map_or(r, |l| l.min(r)));
                 peer.rtt.sample(r, floor, cap);
+                self.paths_version += 1;
             }
         }
         tokens
@@ -565,6 +570,12 @@ impl<T: Clone> Reliable<T> {
     /// How many messages to `to` await an ack.
     pub fn in_flight_to(&self, to: SocketAddr) -> usize {
         self.peers.get(&to).map_or(0, |p| p.in_flight)
+    }
+
+    /// A number that grows whenever [`Reliable::measured`] may answer differently for
+    /// some destination (a round trip sampled, destinations forgotten).
+    pub fn paths_version(&self) -> u64 {
+        self.paths_version
     }
 
     /// The smoothed round trip to `to` and the timeout a new message to it would get,

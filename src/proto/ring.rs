@@ -48,6 +48,8 @@ pub struct Membership {
     /// How many entries have each address (a restarted process at the same address
     /// has a new id), so that "is this a member's address" costs a lookup.
     addrs: BTreeMap<SocketAddr, u32>,
+    /// How many times the table changed (see [`Membership::version`]).
+    version: u64,
 }
 
 /// splitmix64's finaliser: a cheap, well-mixing 64-bit hash step.
@@ -77,6 +79,7 @@ impl Membership {
             digest,
             neighbours: (None, None),
             addrs,
+            version: 0,
         };
         table.find_neighbours();
         table
@@ -98,6 +101,7 @@ impl Membership {
             digest,
             neighbours: (None, None),
             addrs,
+            version: 0,
         };
         table.find_neighbours();
         table
@@ -136,6 +140,7 @@ impl Membership {
                 }
                 *self.addrs.entry(m.addr).or_insert(0) += 1;
                 self.members.insert(m.id, m);
+                self.version += 1;
                 self.find_neighbours();
                 match (was_online, now_online) {
                     (false, true) => Change::CameOnline,
@@ -155,6 +160,7 @@ impl Membership {
             return None;
         }
         let old = self.members.remove(&id)?;
+        self.version += 1;
         self.digest = self.digest.wrapping_sub(entry_hash(&old));
         if let Some(n) = self.addrs.get_mut(&old.addr) {
             *n -= 1;
@@ -164,6 +170,12 @@ impl Membership {
         }
         self.find_neighbours();
         Some(old)
+    }
+
+    /// A number that grows with every change of the table (an entry merged or dropped):
+    /// what is worked out from the table alone holds while it stays the same.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     /// Every entry, in ring (id) order.

@@ -54,6 +54,11 @@ impl Transport {
         self.reliable.measured(to)
     }
 
+    /// See [`Reliable::paths_version`].
+    pub(super) fn paths_version(&self) -> u64 {
+        self.reliable.paths_version()
+    }
+
     /// This node was away until `now`: round trips of what it sent before are not sampled.
     pub(super) fn was_away(&mut self, now: Instant) {
         self.reliable.was_away(now);

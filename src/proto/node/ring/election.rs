@@ -304,13 +304,18 @@ impl Node {
     /// member after it as well, once. A token or an announcement seen twice changes
     /// nothing.
     pub(in crate::proto::node) fn pass_beyond_silent_successor(&mut self, now: Instant) {
-        let Some(pass) = self.ring.last_pass.as_ref() else {
-            return;
-        };
-        if pass.acked || pass.beyond {
+        if self
+            .ring
+            .last_pass
+            .as_ref()
+            .is_none_or(|pass| pass.acked || pass.beyond)
+        {
             return;
         }
         let (srtt, rto) = self.slowest_path();
+        let Some(pass) = self.ring.last_pass.as_ref() else {
+            return;
+        };
         let patience = (self.ctx.cfg.election_timeout / 4).max(srtt + rto);
         if now.saturating_duration_since(pass.at) < patience
             || !self.ring_message_current(now, pass)

@@ -21,6 +21,7 @@ mod terms;
 
 #[cfg(test)]
 pub(super) use departed::FORGET_PER_MESSAGE;
+use pace::SlowestPath;
 pub(super) use terms::MAX_TERM;
 use terms::TermBound;
 
@@ -104,6 +105,9 @@ pub(super) struct Ring {
     /// The predecessor's last heartbeat: who, and how far it had delivered (see
     /// `Node::tell_if_stalled`).
     prev_delivered: Option<(NodeId, Seq)>,
+    /// The slowest path last worked out, with the versions of the member table and of
+    /// the measured paths it was worked out from (see `pace.rs`).
+    slowest: Option<SlowestPath>,
 }
 
 impl Ring {
@@ -123,6 +127,7 @@ impl Ring {
             strangers_answered: Quiet::new(Duration::from_secs(1), 1024),
             terms: TermBound::new(now),
             leader_shown: false,
+            slowest: None,
             leader_spoke_at: None,
             leader_checks: 0,
             probed: BTreeMap::new(),

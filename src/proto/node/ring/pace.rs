@@ -10,10 +10,42 @@ use super::*;
 /// (see `prevote.rs`), while a round waited on too long holds a room without a leader.
 pub(in crate::proto::node) const MAX_ROUND_FACTOR: u32 = 10;
 
+/// [`Node::slowest_path`] as last worked out, and from what.
+#[derive(Debug, Clone, Copy)]
+pub(in crate::proto::node) struct SlowestPath {
+    /// [`Membership::version`] then.
+    table: u64,
+    /// The reliability layer's paths version then.
+    paths: u64,
+    /// The longest smoothed round trip and the longest retransmission timeout.
+    value: (Duration, Duration),
+}
+
 impl Node {
     /// The longest smoothed round trip and the longest retransmission timeout measured to
-    /// an online member; zero while nothing is measured.
-    pub(in crate::proto::node) fn slowest_path(&self) -> (Duration, Duration) {
+    /// an online member; zero while nothing is measured. Worked out again only when the
+    /// member table or a measured path changed since the last time: it is asked for on
+    /// every heartbeat, and a walk over every member each time was the largest cost of
+    /// an idle room of 100.
+    pub(in crate::proto::node) fn slowest_path(&mut self) -> (Duration, Duration) {
+        let (table, paths) = (self.ring.members.version(), self.transport.paths_version());
+        if let Some(c) = self.ring.slowest
+            && c.table == table
+            && c.paths == paths
+        {
+            return c.value;
+        }
+        let value = self.walk_slowest_path();
+        self.ring.slowest = Some(SlowestPath {
+            table,
+            paths,
+            value,
+        });
+        value
+    }
+
+    /// [`Node::slowest_path`], worked out from every online member.
+    pub(in crate::proto::node) fn walk_slowest_path(&self) -> (Duration, Duration) {
         self.ring
             .members
             .online_peers()

@@ -24,7 +24,7 @@ impl Node {
     /// at most twice the ack timeout (1 s), so that a crash is still found within about
     /// 1.5 s on the slowest paths measured (round trips of 800 ms, whose timeouts reach
     /// that cap). Zero while nothing is measured.
-    pub(in crate::proto::node) fn probe_windows(&self) -> (Duration, Duration) {
+    pub(in crate::proto::node) fn probe_windows(&mut self) -> (Duration, Duration) {
         let (srtt, rto) = self.slowest_path();
         let cap = self.ctx.cfg.ack_timeout * 2;
         ((srtt + rto).min(cap), rto.min(cap))

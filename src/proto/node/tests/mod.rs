@@ -483,6 +483,7 @@ mod hostile;
 mod joining;
 mod membership;
 mod numbers;
+mod pace;
 mod passes;
 mod pending;
 mod prevote;
