@@ -51,7 +51,11 @@ use tracing::{Instrument, warn};
 mod inputs;
 mod owing;
 mod persist;
+mod shown;
 mod wake;
+
+pub use shown::ShownMark;
+use shown::ShownWrites;
 
 use inputs::node_loop;
 
@@ -104,6 +108,9 @@ pub struct NodeHandle {
     /// piped stdin): take a permit (and forget it) before each request; the node task
     /// gives one back for each request it takes, up to [`INPUT_QUEUE`].
     pub input_room: Arc<Semaphore>,
+    /// Where the program marks the last room message it printed; the node keeps it on
+    /// disk, and after a crash shows again, as history, what it took but never printed.
+    pub shown: ShownMark,
 }
 
 /// Requests a paced reader may have waiting in the command channel.
@@ -295,13 +302,27 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
                 .cloned()
                 .collect();
             if !saved.is_empty() {
-                let notice = format!(
+                let again = shown::reshow(
+                    shown::not_shown(&saved.history, s.shown_point()?),
+                    &cfg.name,
+                );
+                let mut notice = format!(
                     "restored {} room messages and {} kept private messages from {}",
                     saved.history.iter().filter(|e| !e.is_filler()).count(),
                     saved.kept.len(),
                     s.path().display()
                 );
+                if !again.is_empty() {
+                    notice.push_str(&format!(
+                        "; the last {} of them are shown again, as history: taken just \
+                         before it stopped, they may not have reached the screen",
+                        again.len()
+                    ));
+                }
                 let _ = ev_tx.send(Output::Event(Event::Notice(notice)));
+                for ev in again {
+                    let _ = ev_tx.send(Output::Event(ev));
+                }
             }
             Node::restore(cfg, id, Instant::now(), saved)
         }
@@ -335,8 +356,12 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
         members_digest: None,
         saved_members,
         input_room: Arc::new(Semaphore::new(INPUT_QUEUE)),
+        shown: ShownMark::default(),
+        shown_writes: ShownWrites::default(),
+        handed: 0,
     };
     let input_room = io.input_room.clone();
+    let shown = io.shown.clone();
     let task = tokio::spawn(node_loop(io, node, cmd_rx).instrument(span));
     Ok(NodeHandle {
         commands: cmd_tx,
@@ -345,6 +370,7 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
         id,
         task,
         input_room,
+        shown,
     })
 }
 
@@ -369,6 +395,12 @@ struct Io {
     saved_members: Vec<Member>,
     /// See [`NodeHandle::input_room`].
     input_room: Arc<Semaphore>,
+    /// See [`NodeHandle::shown`].
+    shown: ShownMark,
+    /// What was written of it.
+    shown_writes: ShownWrites,
+    /// The highest number of a room message handed to the program.
+    handed: u64,
 }
 
 /// Sends every pending datagram (sealed) and forwards every event, or keeps them in
@@ -376,9 +408,9 @@ struct Io {
 /// everything has gone out) or must stop.
 async fn drain(io: &mut Io, node: &mut Node) -> bool {
     // Writes first: reads and everything this input produced come after them.
-    persist(&mut io.disk, node);
+    persist(io, node);
     serve_reads(io, node).await;
-    persist(&mut io.disk, node);
+    persist(io, node);
     learn_members(
         &io.guard,
         node,
@@ -395,11 +427,18 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
     let mut done = false;
     while let Some(ev) = node.poll_event() {
         done |= matches!(ev, Event::Left | Event::JoinFailed(_));
+        if let Event::Room { entry, .. } = &ev {
+            io.handed = io.handed.max(entry.seq.0);
+        }
         owe(io, node, Owed::Output(Output::Event(ev))).await;
     }
     io.clock.set(node.lamport().0);
     pay_ready(io, node).await;
     if done {
+        // Leaving in good order: the program prints everything it was handed before it
+        // ends, so a restart has nothing to show again.
+        io.shown.shown(crate::ids::Seq(io.handed));
+        persist(io, node);
         settle(io, node).await;
     }
     done || io.stopping

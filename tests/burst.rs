@@ -7,7 +7,10 @@
 //! cuts a member (issue 15).
 //!
 //! Run with the database (default flags), with `--ephemeral`, and with `--ephemeral` under
-//! a per-source limit of 100 datagrams a second (members keep their own budget). Each step
+//! a per-source limit of 100 datagrams a second (members keep their own budget); and, with
+//! the database, with the leader paused (`SIGSTOP`) for 3 s or killed and started again on
+//! its own data once it has shown a quarter of the burst: the room fails over under load,
+//! and the old leader, back, shows every message it missed, once. Each step
 //! waits for the lines that prove it happened, with generous bounds and a failure message
 //! that says what was missing; nothing sleeps and hopes. The runs take a lock so that they
 //! do not share the two cores with each other.
@@ -79,6 +82,8 @@ struct Member {
     /// Where the next [`Member::wait_event`] starts looking: past the last one it found.
     cursor: usize,
     addr: SocketAddr,
+    /// The burst messages an earlier process of this member showed, before it was killed.
+    earlier: Vec<usize>,
 }
 
 impl Drop for Member {
@@ -120,12 +125,25 @@ impl Member {
     /// Starts `name` (joining through `join` if given) with `flags`, its data, identity
     /// and logs in the scratch directory, and waits for its `listening` line.
     fn start(scratch: &Path, name: &str, join: Option<SocketAddr>, flags: &[&str]) -> Member {
-        let out_path = scratch.join(format!("{name}.jsonl"));
+        Member::start_at(scratch, name, 0, name, join, flags)
+    }
+
+    /// [`Member::start`] on `port` (0: any), its stdout and stderr in files named `file`.
+    fn start_at(
+        scratch: &Path,
+        name: &str,
+        port: u16,
+        file: &str,
+        join: Option<SocketAddr>,
+        flags: &[&str],
+    ) -> Member {
+        let out_path = scratch.join(format!("{file}.jsonl"));
         let stdout = File::create(&out_path).expect("create the stdout file");
-        let stderr = File::create(scratch.join(format!("{name}.stderr"))).expect("stderr file");
+        let stderr = File::create(scratch.join(format!("{file}.stderr"))).expect("stderr file");
         let mut cmd = Command::new(BIN);
+        let port = port.to_string();
         // Keyed, as by default: the members share the local room key in scratch.
-        cmd.args(["--name", name, "--port", "0", "--json", "--local-key"])
+        cmd.args(["--name", name, "--port", &port, "--json", "--local-key"])
             .args(flags)
             .arg("--log-dir")
             .arg(scratch)
@@ -157,6 +175,7 @@ impl Member {
             events: Vec::new(),
             cursor: 0,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            earlier: Vec::new(),
         };
         let listening = m.wait_event(STEP, "its `listening` line", |v| v["event"] == "listening");
         m.addr = listening["addr"]
@@ -209,13 +228,77 @@ impl Member {
         }
     }
 
-    /// The burst texts shown as new room messages so far, in order.
+    /// The burst texts shown as room messages so far, in order: by an earlier process of
+    /// this member, then as new messages, or, by a process started again, also as history
+    /// (what it missed while it was down comes as history). A process started again may
+    /// first show, as history, the last messages its earlier process printed while the
+    /// mark of what was printed was on its way to disk: those are left out here, and
+    /// counted in [`Member::reshown`].
     fn burst_shown(&self) -> Vec<usize> {
-        self.events
-            .iter()
-            .filter(|v| v["event"] == "room" && v["history"] == false)
-            .filter_map(|v| v["text"].as_str()?.strip_prefix("b")?.parse().ok())
-            .collect()
+        self.burst_shown_and_reshown().0
+    }
+
+    /// How many messages a process started again showed again (see [`Member::burst_shown`]).
+    fn reshown(&self) -> usize {
+        self.burst_shown_and_reshown().1
+    }
+
+    fn burst_shown_and_reshown(&self) -> (Vec<usize>, usize) {
+        let again = !self.earlier.is_empty();
+        let last_earlier = self.earlier.last().copied().unwrap_or(0);
+        let mut shown = self.earlier.clone();
+        let mut reshown = 0;
+        let mut catching_up = again;
+        for v in self.events.iter().filter(|v| v["event"] == "room") {
+            let history = v["history"] == true;
+            let Some(k) = v["text"]
+                .as_str()
+                .and_then(|t| t.strip_prefix("b")?.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            if catching_up && history && k <= last_earlier {
+                reshown += 1;
+                continue;
+            }
+            catching_up = false;
+            if again || !history {
+                shown.push(k);
+            }
+        }
+        (shown, reshown)
+    }
+
+    /// Sends the process `signal`.
+    fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid");
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            self.fail(&format!("cannot send signal {signal}"));
+        }
+    }
+
+    /// Kills the process and starts it again on its own port and data, joining through
+    /// `join`; what the killed one showed is kept in [`Member::earlier`].
+    fn restart(&mut self, scratch: &Path, join: SocketAddr, flags: &[&str]) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.pump();
+        let earlier = self.burst_shown();
+        let file = format!("{}-again", self.name);
+        let mut again = Member::start_at(
+            scratch,
+            &self.name,
+            self.addr.port(),
+            &file,
+            Some(join),
+            flags,
+        );
+        if earlier.is_empty() {
+            self.fail("killed before it showed any of the burst");
+        }
+        again.earlier = earlier;
+        *self = again;
     }
 
     /// Its `status` counters.
@@ -244,8 +327,27 @@ impl Member {
     }
 }
 
+/// What happens to the leader (alice) once it has shown a quarter of the burst.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Fault {
+    /// Nothing.
+    None,
+    /// Stopped (`SIGSTOP`) for [`PAUSE`], then continued.
+    Pause,
+    /// Killed, and started again on its own port and data.
+    Restart,
+}
+
+/// How long [`Fault::Pause`] holds the leader: past the election timeout.
+const PAUSE: Duration = Duration::from_secs(3);
+
 /// Forms the room of three with `flags`, pipes the burst into bob and checks every member.
 fn burst(tag: &str, flags: &[&str]) {
+    burst_with(tag, flags, Fault::None);
+}
+
+/// [`burst`] with `fault` done to the leader mid-burst.
+fn burst_with(tag: &str, flags: &[&str], fault: Fault) {
     let lines = burst_lines();
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new(tag);
@@ -292,11 +394,33 @@ fn burst(tag: &str, flags: &[&str]) {
     });
 
     let deadline = started + DELIVERY;
+    let mut fault_due = fault != Fault::None;
+    let mut paused_at: Option<Instant> = None;
     loop {
         for m in members.iter_mut() {
             if !m.pump() {
                 m.fail("exited during the burst");
             }
+        }
+        if fault_due && members[0].burst_shown().len() >= lines / 4 {
+            fault_due = false;
+            let at = members[0].burst_shown().len();
+            eprintln!("{tag}: {fault:?} of alice once she showed {at}");
+            match fault {
+                Fault::Pause => {
+                    members[0].signal(libc::SIGSTOP);
+                    paused_at = Some(Instant::now());
+                }
+                Fault::Restart => {
+                    let join = members[2].addr;
+                    members[0].restart(&dir, join, flags);
+                }
+                Fault::None => {}
+            }
+        }
+        if paused_at.is_some_and(|t| t.elapsed() >= PAUSE) {
+            paused_at = None;
+            members[0].signal(libc::SIGCONT);
         }
         let counts: Vec<usize> = members.iter().map(|m| m.burst_shown().len()).collect();
         if counts.iter().all(|&c| c >= lines) {
@@ -363,8 +487,18 @@ fn burst(tag: &str, flags: &[&str]) {
         }
         let c = m.counters();
         eprintln!("{tag}: {}: counters {c}", m.name);
+        if !m.earlier.is_empty() {
+            eprintln!(
+                "{tag}: {}: showed {} before it was killed, {} of them again after",
+                m.name,
+                m.earlier.len(),
+                m.reshown()
+            );
+        }
         let refused = c["refused"].as_u64().unwrap_or(u64::MAX);
-        if refused != before {
+        // Under a fault a member may refuse what comes from the process it lost (a
+        // session the new one does not hold, a datagram from before the pause).
+        if fault == Fault::None && refused != before {
             m.fail(&format!(
                 "its guard refused {} datagrams during the burst ({before} before it): {c}",
                 refused.wrapping_sub(before)
@@ -390,4 +524,18 @@ fn a_burst_of_20000_lines_reaches_every_member_ephemeral() {
 #[test]
 fn a_burst_of_20000_lines_is_never_refused_under_a_tiny_stranger_limit() {
     burst("limited", &["--ephemeral", "--rate-limit", "100"]);
+}
+
+/// The database, and the leader paused for 3 s a quarter into the burst: the room fails
+/// over under load, and the old leader, continued, shows every message once, in order.
+#[test]
+fn a_burst_survives_its_leader_paused_midway() {
+    burst_with("paused", &[], Fault::Pause);
+}
+
+/// The database, and the leader killed a quarter into the burst and started again on its
+/// own data: the others go on under a new leader, and it shows what it missed.
+#[test]
+fn a_burst_survives_its_leader_killed_and_started_again_midway() {
+    burst_with("restarted", &[], Fault::Restart);
 }

@@ -56,7 +56,7 @@ async fn take_request(request: Request, node: &mut Node, io: &mut Io) {
                 return;
             }
             // `history` reads the database once everything shown before it is there.
-            persist(&mut io.disk, node);
+            persist(io, node);
             let Some(w) = io.disk.as_mut() else { return };
             let gone = match w.settled().await {
                 Ok(disk) => {

@@ -11,12 +11,13 @@ use crate::proto::Node;
 use std::time::Instant;
 use tracing::warn;
 
-/// Hands the node's pending changes to the database's writer; without a database they
-/// are dropped (the node keeps nothing).
-pub(super) fn persist(disk: &mut Option<Writer>, node: &mut Node) {
+/// Hands the node's pending changes to the database's writer, with the last room
+/// message the user was shown if that moved; without a database they are dropped (the
+/// node keeps nothing).
+pub(super) fn persist(io: &mut Io, node: &mut Node) {
     let writes: Vec<crate::proto::Write> = std::iter::from_fn(|| node.poll_write()).collect();
-    if let Some(w) = disk.as_mut() {
-        w.hand(writes);
+    if let Some(w) = io.disk.as_mut() {
+        w.hand_shown(writes, io.shown_writes.due(&io.shown));
     }
 }
 

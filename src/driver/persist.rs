@@ -17,6 +17,7 @@
 //! [`MAX_HELD`] outputs wait, the node takes no input, so a stalled disk holds the room's
 //! traffic back in the kernel's buffers, not in memory.
 
+use crate::ids::Seq;
 use crate::proto::Write;
 use crate::store::{RunIndex, Store};
 use std::collections::VecDeque;
@@ -40,6 +41,8 @@ pub(super) struct Disk {
 struct Batch {
     number: u64,
     writes: Vec<Write>,
+    /// The last room message the user was shown, if it moved (see `shown.rs`).
+    shown: Option<Seq>,
 }
 
 /// The writer's word: every batch up to `upto` is applied, or (with `error`) the batches
@@ -97,14 +100,25 @@ impl Writer {
     }
 
     /// Hands `writes` to the writer as the next batch (nothing if empty).
+    #[cfg(test)]
     pub(super) fn hand(&mut self, writes: Vec<Write>) {
-        if writes.is_empty() {
+        self.hand_shown(writes, None);
+    }
+
+    /// [`Writer::hand`], with the last room message the user was shown if it moved. That
+    /// mark alone makes a batch nothing waits for: it takes the number of the batch
+    /// before it, so the outputs after it go as soon as that one is on disk.
+    pub(super) fn hand_shown(&mut self, writes: Vec<Write>, shown: Option<Seq>) {
+        if writes.is_empty() && shown.is_none() {
             return;
         }
-        self.sent += 1;
+        if !writes.is_empty() {
+            self.sent += 1;
+        }
         let batch = Batch {
             number: self.sent,
             writes,
+            shown,
         };
         // If the writer has stopped, the batch is lost with the channel; its last word
         // (why it stopped) or the channel's end is read as usual, so that is what counts.
@@ -208,13 +222,15 @@ fn write_batches(
     while let Ok(first) = batches.recv() {
         let mut upto = first.number;
         let mut writes = first.writes;
+        let mut shown = first.shown;
         while let Ok(more) = batches.try_recv() {
             upto = more.number;
             writes.extend(more.writes);
+            shown = shown.max(more.shown);
         }
         let error = {
             let mut d = disk.lock().unwrap_or_else(|e| e.into_inner());
-            match d.store.apply(&writes) {
+            match d.store.apply_shown(&writes, shown) {
                 Ok(()) => {
                     d.runs.note(&writes);
                     None
@@ -346,6 +362,25 @@ mod tests {
         drop(w);
         let reopened = Store::open(&dir, &KEY);
         assert!(reopened.is_ok(), "database still held: {reopened:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The mark of what was printed, handed alone, holds nothing back (outputs wait for no
+    /// batch of its own), and is on disk once the writer has taken it.
+    #[tokio::test]
+    async fn a_mark_alone_holds_nothing_back() {
+        let dir = scratch("writer-mark");
+        let mut w = Writer::start(Store::open(&dir, &KEY).unwrap()).unwrap();
+        w.hand(delivered(1));
+        drop(w.settled().await.unwrap());
+        w.hand_shown(Vec::new(), Some(Seq(1)));
+        assert_eq!(w.in_flight(), None, "nothing waits for the mark");
+        w.hand_shown(delivered(2), Some(Seq(2)));
+        assert_eq!(w.in_flight(), Some(2));
+        let disk = w.settled().await.unwrap();
+        assert_eq!(disk.store.shown_point().unwrap(), Some(Seq(2)));
+        drop(disk);
+        drop(w);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

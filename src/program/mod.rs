@@ -24,6 +24,7 @@ pub mod tui;
 
 pub use crate::cli::Mode;
 use crate::driver::{NodeHandle, NodeTask, Output, Request, Security};
+use crate::ids::Seq;
 use crate::proto::{Command, Event, NodeConfig};
 use crate::store::Store;
 use crate::ui::{self, Narrator, Style};
@@ -141,6 +142,7 @@ pub async fn run(
             history: settings.editor_history.clone(),
             first_lines,
             commands: handle.commands.clone(),
+            shown: handle.shown.clone(),
         };
         match tui::FullScreen::start(start) {
             Ok(screen) => return full_screen_loop(handle, screen, keyed).await,
@@ -246,9 +248,10 @@ impl LineMode {
         let mut out = UserOutput {
             json,
             style: Style::for_output(stdout_tty && !json),
-            screen: Screen::open(),
+            screen: Screen::open(handle.shown.clone()),
             narrator: Narrator::new(self.keyed).inviting(self.invitation.clone()),
             pending: Vec::new(),
+            pending_room: None,
         };
         let prompt = format!("{}@{}> ", self.typist.me, self.addr);
         let typist = self.typist;
@@ -350,6 +353,8 @@ struct UserOutput {
     narrator: Narrator,
     /// Lines not yet handed to the screen (see [`UserOutput::flush`]).
     pending: Vec<String>,
+    /// The number of the last room message among them.
+    pending_room: Option<Seq>,
 }
 
 /// Lines handed to the screen at most in one batch: a long run of events is printed as
@@ -368,7 +373,8 @@ impl UserOutput {
     /// writer thread for a burst of messages rather than one per line.
     fn flush(&mut self) {
         if !self.pending.is_empty() {
-            self.screen.lines(std::mem::take(&mut self.pending));
+            let room = self.pending_room.take();
+            self.screen.lines(std::mem::take(&mut self.pending), room);
         }
     }
 
@@ -382,14 +388,17 @@ impl UserOutput {
     }
 
     fn event(&mut self, ev: &Event) {
-        if self.json {
-            for line in self.narrator.json(ev) {
-                self.line(line);
-            }
-            return;
-        }
-        for l in self.narrator.lines(ev, &self.style) {
+        let lines = if self.json {
+            self.narrator.json(ev)
+        } else {
+            self.narrator.lines(ev, &self.style)
+        };
+        for l in lines {
             self.line(l);
+        }
+        // After its lines: a batch handed over before them does not claim it.
+        if let Event::Room { entry, .. } = ev {
+            self.pending_room = self.pending_room.max(Some(entry.seq));
         }
     }
 

@@ -29,6 +29,8 @@
 //! the terminal next to the line just typed: whole and not erased, but on that row (and
 //! at the very end of a session, a batch waiting in the queue could then be lost).
 
+use crate::driver::ShownMark;
+use crate::ids::Seq;
 use rustyline::ExternalPrinter;
 use std::io::Write;
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -87,8 +89,9 @@ impl Shared {
 
 /// What the writer thread is asked to do.
 enum Job {
-    /// Lines to print.
-    Lines(Vec<String>),
+    /// Lines to print, and the number of the last room message among them, if any: once
+    /// they are out, the screen's mark moves there.
+    Lines(Vec<String>, Option<Seq>),
     /// Print above the line editor's prompt from now on; say so on the sender once every
     /// earlier line is out.
     Editor(EditorPrinter, Sender<()>),
@@ -104,12 +107,13 @@ pub struct Screen {
 }
 
 impl Screen {
-    /// Starts the writer thread, printing to stdout.
-    pub fn open() -> Screen {
+    /// Starts the writer thread, printing to stdout; it moves `mark` to each room message
+    /// once its line is out.
+    pub fn open(mark: ShownMark) -> Screen {
         let (jobs, queue) = mpsc::channel();
         let shared = Arc::new(Shared::default());
         let editor = Arc::clone(&shared);
-        let writer = std::thread::spawn(move || write_jobs(queue, &editor));
+        let writer = std::thread::spawn(move || write_jobs(queue, &editor, &mark));
         Screen {
             jobs,
             shared,
@@ -117,10 +121,11 @@ impl Screen {
         }
     }
 
-    /// Prints lines in order (each without its newline), after every line given before.
-    pub fn lines(&self, lines: Vec<String>) {
+    /// Prints lines in order (each without its newline), after every line given before;
+    /// `room` is the number of the last room message among them, if any.
+    pub fn lines(&self, lines: Vec<String>, room: Option<Seq>) {
         // The writer only stops when told to, in `close`.
-        let _ = self.jobs.send(Job::Lines(lines));
+        let _ = self.jobs.send(Job::Lines(lines, room));
     }
 
     /// What the line editor uses to attach itself and say where it is.
@@ -186,17 +191,20 @@ impl EditorLink {
 }
 
 /// The writer thread: takes jobs in order until told to close.
-fn write_jobs(queue: Receiver<Job>, shared: &Shared) {
+fn write_jobs(queue: Receiver<Job>, shared: &Shared, mark: &ShownMark) {
     let mut editor: Option<EditorPrinter> = None;
     let mut next = queue.recv().ok();
     while let Some(job) = next.take() {
         next = match job {
-            Job::Lines(mut lines) => {
+            Job::Lines(mut lines, mut room) => {
                 // Lines already waiting join this batch, up to a job of another kind.
                 let mut other = None;
                 while let Ok(job) = queue.try_recv() {
                     match job {
-                        Job::Lines(more) => lines.extend(more),
+                        Job::Lines(more, more_room) => {
+                            lines.extend(more);
+                            room = room.max(more_room);
+                        }
                         job => {
                             other = Some(job);
                             break;
@@ -204,6 +212,9 @@ fn write_jobs(queue: Receiver<Job>, shared: &Shared) {
                     }
                 }
                 print(&mut editor, shared, lines);
+                if let Some(seq) = room {
+                    mark.shown(seq);
+                }
                 other.or_else(|| queue.recv().ok())
             }
             Job::Editor(printer, done) => {

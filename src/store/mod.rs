@@ -379,6 +379,38 @@ impl Store {
         })
     }
 
+    /// The number of the last room message the user was shown, as last written with
+    /// [`Store::apply_shown`] (none if never).
+    pub fn shown_point(&self) -> Result<Option<Seq>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'shown_point'",
+                [],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()
+            .map(|v| v.and_then(|s| s.parse().ok()).map(Seq))
+            .map_err(|e| classify(&self.path, e))
+    }
+
+    /// [`Store::apply`], and, if given, the number of the last room message the user was
+    /// shown (the program printed it) in the same transaction.
+    pub fn apply_shown(&mut self, writes: &[Write], shown: Option<Seq>) -> Result<(), StoreError> {
+        let Some(shown) = shown else {
+            return self.apply(writes);
+        };
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| classify(&self.path, e))?;
+        let changed =
+            write::apply_all(&tx, &self.held_rows, writes).map_err(|e| classify(&self.path, e))?;
+        write::set_shown(&tx, shown).map_err(|e| classify(&self.path, e))?;
+        tx.commit().map_err(|e| classify(&self.path, e))?;
+        self.note_held(changed);
+        Ok(())
+    }
+
     /// Makes `writes` durable, all or nothing, before returning.
     pub fn apply(&mut self, writes: &[Write]) -> Result<(), StoreError> {
         if writes.is_empty() {
@@ -391,7 +423,13 @@ impl Store {
         let changed =
             write::apply_all(&tx, &self.held_rows, writes).map_err(|e| classify(&self.path, e))?;
         tx.commit().map_err(|e| classify(&self.path, e))?;
-        // Only what is on disk changes the set (a failed commit rolled every row back).
+        self.note_held(changed);
+        Ok(())
+    }
+
+    /// Takes in which numbers gained or lost a held row in a committed transaction (only
+    /// what is on disk changes the set: a failed commit rolled every row back).
+    fn note_held(&mut self, changed: impl IntoIterator<Item = (u64, bool)>) {
         for (seq, held) in changed {
             if held {
                 self.held_rows.insert(seq);
@@ -399,7 +437,6 @@ impl Store {
                 self.held_rows.remove(&seq);
             }
         }
-        Ok(())
     }
 
     /// From now on every write fails (as on a full or broken disk), for tests of what a

@@ -449,3 +449,25 @@ fn a_delivery_point_and_a_delivery_in_one_batch_keep_their_order() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The last room message the program printed is kept with the writes it rides on, stays
+/// when a batch does not move it, and is read back after a reopening.
+#[test]
+fn the_shown_point_is_kept_with_its_batch_and_across_a_reopening() {
+    let dir = scratch("shown-point");
+    let mut s = Store::open(&dir, &KEY).unwrap();
+    assert_eq!(s.shown_point().unwrap(), None, "never written");
+    s.apply_shown(&[Write::Delivered(entry(1, "a"))], Some(Seq(1)))
+        .unwrap();
+    assert_eq!(s.shown_point().unwrap(), Some(Seq(1)));
+    s.apply_shown(&[Write::Delivered(entry(2, "b"))], None)
+        .unwrap();
+    assert_eq!(s.shown_point().unwrap(), Some(Seq(1)), "not moved");
+    s.apply_shown(&[], Some(Seq(2))).unwrap();
+    assert_eq!(s.shown_point().unwrap(), Some(Seq(2)), "a mark alone");
+    drop(s);
+    let s = Store::open(&dir, &KEY).unwrap();
+    assert_eq!(s.shown_point().unwrap(), Some(Seq(2)), "kept");
+    assert_eq!(s.load(10).unwrap().history.len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}

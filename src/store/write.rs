@@ -3,6 +3,7 @@
 //! changes tracked so a delivery deletes a held row only where there is one.
 
 use super::REMEMBERED;
+use crate::ids::Seq;
 use crate::proto::Write;
 use rusqlite::{CachedStatement, Transaction, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -50,6 +51,11 @@ fn delivered_later(writes: &[Write]) -> HashMap<u64, usize> {
 
 fn blob<T: serde::Serialize>(v: &T) -> rusqlite::Result<Vec<u8>> {
     postcard::to_allocvec(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+/// Writes the number of the last room message the user was shown.
+pub(super) fn set_shown(tx: &Transaction<'_>, shown: Seq) -> rusqlite::Result<()> {
+    set_meta(tx, "shown_point", shown.0)
 }
 
 fn set_meta(tx: &Transaction<'_>, key: &str, value: impl ToString) -> rusqlite::Result<()> {

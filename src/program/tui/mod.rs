@@ -25,7 +25,9 @@ pub mod roster;
 pub mod state;
 pub mod view;
 
-use crate::driver::{Output, Request};
+use crate::driver::{Output, Request, ShownMark};
+use crate::ids::Seq;
+use crate::proto::Event;
 use crossterm::event::{
     DisableBracketedPaste, DisableFocusChange, DisableMouseCapture, EnableBracketedPaste,
     EnableFocusChange, EnableMouseCapture,
@@ -118,6 +120,8 @@ pub struct Start {
     pub first_lines: Vec<String>,
     /// Where requests for the node go.
     pub commands: UnboundedSender<Request>,
+    /// Moved to each room message once it is drawn (see [`ShownMark`]).
+    pub shown: ShownMark,
 }
 
 /// The running client.
@@ -151,8 +155,9 @@ impl FullScreen {
         std::thread::spawn(move || read_terminal(&events));
         let commands = start.commands;
         let history = start.history;
+        let shown = start.shown;
         let drawer = std::thread::spawn(move || {
-            let state = run(terminal, state, &messages, &commands);
+            let state = run(terminal, state, &messages, &commands, &shown);
             restore_terminal();
             if let Some(path) = &history {
                 // Best effort: a history that cannot be kept is no reason to fail.
@@ -202,21 +207,33 @@ const HEALTH_EVERY: Duration = Duration::from_secs(1);
 
 /// The drawing thread: draws, then takes every message waiting before drawing again,
 /// and ticks the state every [`HEALTH_EVERY`] (see [`State::tick`]); gives the state
-/// back when closed.
+/// back when closed. Once a room message is drawn, `shown` moves to it.
 fn run(
     mut terminal: Terminal<CrosstermBackend<Stdout>>,
     mut state: State,
     messages: &Receiver<Message>,
     commands: &UnboundedSender<Request>,
+    shown: &ShownMark,
 ) -> State {
     let mut drawable = true;
     let mut health_due = Instant::now() + HEALTH_EVERY;
+    // The last room message taken into the state, drawn at the next draw.
+    let mut taken: Option<Seq> = None;
     loop {
-        if drawable && let Err(e) = terminal.draw(|frame| view::draw(frame, &state)) {
-            // The terminal is gone (hung up): nobody can see or type; leave.
-            drawable = false;
-            tracing::warn!("cannot draw on the terminal: {e}; leaving");
-            let _ = commands.send(Request::Command(crate::proto::Command::Leave));
+        if drawable {
+            match terminal.draw(|frame| view::draw(frame, &state)) {
+                Ok(_) => {
+                    if let Some(seq) = taken.take() {
+                        shown.shown(seq);
+                    }
+                }
+                Err(e) => {
+                    // The terminal is gone (hung up): nobody can see or type; leave.
+                    drawable = false;
+                    tracing::warn!("cannot draw on the terminal: {e}; leaving");
+                    let _ = commands.send(Request::Command(crate::proto::Command::Leave));
+                }
+            }
         }
         let first =
             match messages.recv_timeout(health_due.saturating_duration_since(Instant::now())) {
@@ -231,7 +248,12 @@ fn run(
         let mut next = first;
         while let Some(message) = next.take() {
             let effects = match message {
-                Message::Node(output) => state.apply(output),
+                Message::Node(output) => {
+                    if let Output::Event(Event::Room { entry, .. }) = &output {
+                        taken = taken.max(Some(entry.seq));
+                    }
+                    state.apply(output)
+                }
                 Message::Terminal(event) => state.act(keys::action(&event)),
                 Message::TerminalLost(why) => {
                     state.say(&format!("error: cannot read the terminal: {why}"));
