@@ -181,7 +181,7 @@ fn offline_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
 fn offline_seeds_that_once_failed() {
     for_listed_sims(
         &[
-            200, 2834, 3292, 3730, 7835, 8319, 11453, 13007, 14811, 302719,
+            200, 2834, 3292, 3730, 7835, 8319, 11453, 13007, 14811, 302719, 700654,
         ],
         offline_scenario,
     );

@@ -167,7 +167,7 @@ impl Node {
             Message::Fetch { from: a, to: b } => self.on_fetch(now, from, a, b),
             Message::Direct(dm) => self.on_direct(now, sender, dm, false),
             Message::Store { to, dm } => self.on_store(now, from, sender, to, dm),
-            Message::Saved { id, to, full } => self.on_saved(id, to, full),
+            Message::Saved { id, to, full } => self.on_saved(now, id, to, full),
             Message::Queued(item) => self.on_queued(now, from, sender, item),
             Message::Dequeued { origin, id, to } => self.on_dequeued(origin, id, to),
             Message::Handover(item) => self.on_direct(now, item.origin, item.dm, true),

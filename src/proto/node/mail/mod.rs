@@ -94,6 +94,15 @@ impl Mailbox {
         self.offline.front(name).is_some()
     }
 
+    /// The first of our own unsaved messages for `name`: the only one whose store
+    /// request may be out, so that the leader keeps them in the order they were written.
+    pub(super) fn first_unsaved_for(&self, name: &str) -> Option<(DmId, u8)> {
+        self.unsaved
+            .iter()
+            .find(|((_, to), (dm, _))| dm.to.get(*to as usize).is_some_and(|n| n == name))
+            .map(|(key, _)| *key)
+    }
+
     #[cfg(test)]
     /// How many kept messages this node holds for `name`.
     pub(super) fn kept_for(&self, name: &str) -> usize {

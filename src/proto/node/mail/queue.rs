@@ -11,6 +11,8 @@ impl Node {
     pub(in crate::proto::node) fn mail_settled(&mut self, now: Instant, t: MailToken, fate: Fate) {
         match (t, fate) {
             (MailToken::Direct { to, .. }, Fate::Acked) => {
+                // A later message for `to` may have waited for this one's fate.
+                self.send_next_store(now, &to);
                 self.ctx.out.event(Event::Receipt { to })
             }
             // No ack from the recipient: the leader keeps it for when it is back.
@@ -169,7 +171,7 @@ impl Node {
         full: Option<QueueLimit>,
     ) {
         if origin == self.ctx.id {
-            self.on_saved(id, to, full);
+            self.on_saved(now, id, to, full);
         } else if let Some(addr) = reply_to {
             self.send_reliable(now, addr, Message::Saved { id, to, full }, Token::Control);
         }

@@ -19,11 +19,37 @@ impl Node {
             return;
         };
         let idx = idx as u8;
-        self.mail.unsaved.insert((dm.id, idx), (dm.clone(), text));
-        self.send_store(now, idx, dm);
+        let key = (dm.id, idx);
+        self.mail.unsaved.insert(key, (dm, text));
+        // Behind an earlier one for the same recipient, it goes once that one is saved.
+        if self.mail.first_unsaved_for(to) == Some(key) {
+            self.send_next_store(now, to);
+        }
         self.ctx
             .timers
             .set_if_unset(Timer::Resubmit, now + self.ctx.cfg.resubmit_after);
+    }
+
+    /// Asks the leader to keep the first of our unsaved messages for `to`, unless a
+    /// message written before it is still on its way to `to` directly (if that one is
+    /// never acked, it is kept first). One at a time per recipient: store requests, like
+    /// all reliable messages, may overtake each other, and the leader keeps (and hands
+    /// over) in the order they come; the next goes once this one is saved.
+    pub(in crate::proto::node) fn send_next_store(&mut self, now: Instant, to: &str) {
+        let Some(key) = self.mail.first_unsaved_for(to) else {
+            return;
+        };
+        let earlier_direct = self.transport.any_pending(|t| {
+            matches!(t, Token::Mail(MailToken::Direct { to: name, dm, .. })
+                if name == to && dm.id < key.0)
+        });
+        if earlier_direct {
+            return;
+        }
+        if let Some((dm, _)) = self.mail.unsaved.get(&key) {
+            let dm = dm.clone();
+            self.send_store(now, key.1, dm);
+        }
     }
 
     fn send_store(&mut self, now: Instant, to: u8, dm: DirectMessage) {
@@ -51,14 +77,15 @@ impl Node {
         if !self.life.is_member() {
             return;
         }
-        let pending: Vec<(u8, DirectMessage)> = self
+        // The first for each recipient (see `send_next_store`).
+        let recipients: BTreeSet<String> = self
             .mail
             .unsaved
             .iter()
-            .map(|((_, to), (dm, _))| (*to, dm.clone()))
+            .filter_map(|((_, to), (dm, _))| dm.to.get(*to as usize).cloned())
             .collect();
-        for (to, dm) in pending {
-            self.send_store(now, to, dm);
+        for name in recipients {
+            self.send_next_store(now, &name);
         }
         if !self.mail.unsaved.is_empty() {
             self.ctx
@@ -68,11 +95,19 @@ impl Node {
     }
 
     /// The leader's answer to our store request.
-    pub(in crate::proto::node) fn on_saved(&mut self, id: DmId, to: u8, full: Option<QueueLimit>) {
+    pub(in crate::proto::node) fn on_saved(
+        &mut self,
+        now: Instant,
+        id: DmId,
+        to: u8,
+        full: Option<QueueLimit>,
+    ) {
         let Some((dm, text)) = self.mail.unsaved.remove(&(id, to)) else {
             return;
         };
         let name = dm.to.get(to as usize).cloned().unwrap_or_default();
+        // The next one for the same recipient, now that this one is kept before it.
+        self.send_next_store(now, &name);
         if let Some(limit) = full {
             let reason = match limit {
                 QueueLimit::Recipient => {

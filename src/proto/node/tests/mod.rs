@@ -481,6 +481,7 @@ mod guarded;
 mod heartbeats;
 mod hostile;
 mod joining;
+mod kept_order;
 mod membership;
 mod numbers;
 mod pace;
