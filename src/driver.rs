@@ -292,6 +292,7 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
     // its room (the node holds them apart from its table until the room takes it back),
     // so that it asks them as the member it is.
     let mut saved_members = Vec::new();
+    let mut shown_mark = ShownMark::default();
     let node = match &store {
         None => Node::new(cfg, id, Instant::now()),
         Some(s) => {
@@ -301,11 +302,10 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
                 .filter(|m| m.name != cfg.name)
                 .cloned()
                 .collect();
+            let shown_point = s.shown_point()?;
+            shown_mark = shown::start_mark(&saved.history, shown_point);
             if !saved.is_empty() {
-                let again = shown::reshow(
-                    shown::not_shown(&saved.history, s.shown_point()?),
-                    &cfg.name,
-                );
+                let again = shown::reshow(shown::not_shown(&saved.history, shown_point), &cfg.name);
                 let mut notice = format!(
                     "restored {} room messages and {} kept private messages from {}",
                     saved.history.iter().filter(|e| !e.is_filler()).count(),
@@ -356,9 +356,9 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
         members_digest: None,
         saved_members,
         input_room: Arc::new(Semaphore::new(INPUT_QUEUE)),
-        shown: ShownMark::default(),
+        shown: shown_mark,
         shown_writes: ShownWrites::default(),
-        handed: 0,
+        handed: None,
     };
     let input_room = io.input_room.clone();
     let shown = io.shown.clone();
@@ -399,8 +399,8 @@ struct Io {
     shown: ShownMark,
     /// What was written of it.
     shown_writes: ShownWrites,
-    /// The highest number of a room message handed to the program.
-    handed: u64,
+    /// The number of the last room message handed to the program.
+    handed: Option<u64>,
 }
 
 /// Sends every pending datagram (sealed) and forwards every event, or keeps them in
@@ -428,18 +428,16 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
     while let Some(ev) = node.poll_event() {
         done |= matches!(ev, Event::Left | Event::JoinFailed(_));
         if let Event::Room { entry, .. } = &ev {
-            io.handed = io.handed.max(entry.seq.0);
+            io.handed = Some(entry.seq.0);
         }
         owe(io, node, Owed::Output(Output::Event(ev))).await;
     }
     io.clock.set(node.lamport().0);
     pay_ready(io, node).await;
     if done {
-        // Leaving in good order: the program prints everything it was handed before it
-        // ends, so a restart has nothing to show again.
-        io.shown.shown(crate::ids::Seq(io.handed));
-        persist(io, node);
         settle(io, node).await;
+        shown::wait_for_screen(&io.shown, io.handed).await;
+        persist(io, node);
     }
     done || io.stopping
 }

@@ -226,7 +226,7 @@ fn write_batches(
         while let Ok(more) = batches.try_recv() {
             upto = more.number;
             writes.extend(more.writes);
-            shown = shown.max(more.shown);
+            shown = more.shown.or(shown);
         }
         let error = {
             let mut d = disk.lock().unwrap_or_else(|e| e.into_inner());

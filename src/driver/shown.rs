@@ -13,41 +13,81 @@ use crate::ids::Seq;
 use crate::proto::Event;
 use crate::wire::ChatEntry;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// The number of the last room message the program printed, shared by the program (which
-/// moves it) and the node task (which keeps it on disk). It only moves forward.
+/// moves it) and the node task (which keeps it on disk). Room messages are printed in the
+/// order they are shown, so the last one printed is the mark, even where a room's
+/// numbering started again lower.
 #[derive(Clone, Debug, Default)]
-pub struct ShownMark(Arc<AtomicU64>);
+pub struct ShownMark(Arc<(AtomicU64, AtomicBool)>);
 
 impl ShownMark {
-    /// Room message `seq` (and every one before it) is on the user's screen.
+    /// A mark standing at `seq`.
+    pub(super) fn at(seq: Seq) -> ShownMark {
+        ShownMark(Arc::new((AtomicU64::new(seq.0), AtomicBool::new(false))))
+    }
+
+    /// Room message `seq` (and every one shown before it) is on the user's screen.
     pub fn shown(&self, seq: Seq) {
-        self.0.fetch_max(seq.0, Ordering::Relaxed);
+        self.0.0.store(seq.0, Ordering::Relaxed);
+        self.0.1.store(true, Ordering::Relaxed);
     }
 
     /// The mark: 0 before anything was shown.
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.0.load(Ordering::Relaxed)
+    }
+
+    /// Whether the program moved it in this run (it marks what it prints).
+    fn moved(&self) -> bool {
+        self.0.1.load(Ordering::Relaxed)
     }
 }
 
 /// What the node task has written of the mark.
 #[derive(Debug, Default)]
 pub(super) struct ShownWrites {
-    /// The mark as last handed to the writer.
-    written: u64,
+    /// The mark as last handed to the writer (none yet: the first is written whatever
+    /// it is, so that a database always has one once the node has run).
+    written: Option<u64>,
 }
 
 impl ShownWrites {
     /// The mark to write now, if it moved since it was last handed over.
     pub(super) fn due(&mut self, mark: &ShownMark) -> Option<Seq> {
         let now = mark.get();
-        (now > self.written).then(|| {
-            self.written = now;
+        (self.written != Some(now)).then(|| {
+            self.written = Some(now);
             Seq(now)
         })
     }
+}
+
+/// How long a node leaving in good order waits for the program to print what it was
+/// handed, so that its mark is written before the node task ends.
+const LEAVING_WAIT: Duration = Duration::from_secs(2);
+
+/// Waits, at most [`LEAVING_WAIT`], until the program has printed the last room message
+/// it was handed (`handed`), if it marks what it prints at all (it moved the mark in this
+/// run): a node not run by the program does not wait. What is not printed by then is
+/// shown again after a restart.
+pub(super) async fn wait_for_screen(mark: &ShownMark, handed: Option<u64>) {
+    let Some(handed) = handed else {
+        return;
+    };
+    let deadline = tokio::time::Instant::now() + LEAVING_WAIT;
+    while mark.moved() && mark.get() != handed && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Where the mark starts for a node restored with `history` and the mark `saved` on its
+/// disk: there, or, for a database from before the mark, at its last message (an earlier
+/// version printed what it took, as far as it can be known); 0 for a first start.
+pub(super) fn start_mark(history: &[ChatEntry], saved: Option<Seq>) -> ShownMark {
+    ShownMark::at(saved.unwrap_or_else(|| history.last().map_or(Seq(0), |e| e.seq)))
 }
 
 /// The room messages of a restored `history` (oldest first) that were delivered after
@@ -123,23 +163,39 @@ mod tests {
     #[test]
     fn a_numbering_that_started_again_is_not_shown_twice() {
         // 1..=10, then the room's numbering started again at 1: the mark 9 belongs to the
-        // earlier numbering; the later messages are at or below it, so none is shown again.
+        // earlier numbering (nothing of the new one printed yet); the later messages are
+        // at or below it, so none is shown again rather than all of them.
         let history: Vec<ChatEntry> = (1..=10).chain(1..=4).map(entry).collect();
         assert!(not_shown(&history, Some(Seq(9))).is_empty());
     }
 
     #[test]
-    fn the_mark_only_moves_forward_and_is_written_once_per_move() {
+    fn the_mark_is_written_first_and_then_once_per_move() {
         let mark = ShownMark::default();
         let mut writes = ShownWrites::default();
+        assert_eq!(writes.due(&mark), Some(Seq(0)), "a first mark, even at 0");
         assert_eq!(writes.due(&mark), None);
         mark.shown(Seq(5));
-        mark.shown(Seq(3));
-        assert_eq!(mark.get(), 5);
         assert_eq!(writes.due(&mark), Some(Seq(5)));
         assert_eq!(writes.due(&mark), None);
-        mark.shown(Seq(6));
-        assert_eq!(writes.due(&mark), Some(Seq(6)));
+        // A room numbered again from 1: the mark follows it down.
+        mark.shown(Seq(3));
+        assert_eq!(writes.due(&mark), Some(Seq(3)));
+    }
+
+    #[test]
+    fn a_mark_that_followed_a_new_numbering_shows_its_unprinted_tail_again() {
+        // 1..=10, then a numbering from 1 again, printed up to 3 of 4.
+        let history: Vec<ChatEntry> = (1..=10).chain(1..=4).map(entry).collect();
+        assert_eq!(seqs(not_shown(&history, Some(Seq(3)))), vec![4]);
+    }
+
+    #[test]
+    fn a_database_from_before_the_mark_starts_at_its_last_message() {
+        let history: Vec<ChatEntry> = (1..=10).map(entry).collect();
+        assert_eq!(start_mark(&history, None).get(), 10);
+        assert_eq!(start_mark(&history, Some(Seq(7))).get(), 7);
+        assert_eq!(start_mark(&[], None).get(), 0);
     }
 
     #[test]

@@ -398,7 +398,7 @@ impl UserOutput {
         }
         // After its lines: a batch handed over before them does not claim it.
         if let Event::Room { entry, .. } = ev {
-            self.pending_room = self.pending_room.max(Some(entry.seq));
+            self.pending_room = Some(entry.seq);
         }
     }
 

@@ -203,7 +203,7 @@ fn write_jobs(queue: Receiver<Job>, shared: &Shared, mark: &ShownMark) {
                     match job {
                         Job::Lines(more, more_room) => {
                             lines.extend(more);
-                            room = room.max(more_room);
+                            room = more_room.or(room);
                         }
                         job => {
                             other = Some(job);

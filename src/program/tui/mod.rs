@@ -250,7 +250,7 @@ fn run(
             let effects = match message {
                 Message::Node(output) => {
                     if let Output::Event(Event::Room { entry, .. }) = &output {
-                        taken = taken.max(Some(entry.seq));
+                        taken = Some(entry.seq);
                     }
                     state.apply(output)
                 }
