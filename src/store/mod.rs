@@ -396,24 +396,7 @@ impl Store {
     /// [`Store::apply`], and, if given, the number of the last room message the user was
     /// shown (the program printed it) in the same transaction.
     pub fn apply_shown(&mut self, writes: &[Write], shown: Option<Seq>) -> Result<(), StoreError> {
-        let Some(shown) = shown else {
-            return self.apply(writes);
-        };
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| classify(&self.path, e))?;
-        let changed =
-            write::apply_all(&tx, &self.held_rows, writes).map_err(|e| classify(&self.path, e))?;
-        write::set_shown(&tx, shown).map_err(|e| classify(&self.path, e))?;
-        tx.commit().map_err(|e| classify(&self.path, e))?;
-        self.note_held(changed);
-        Ok(())
-    }
-
-    /// Makes `writes` durable, all or nothing, before returning.
-    pub fn apply(&mut self, writes: &[Write]) -> Result<(), StoreError> {
-        if writes.is_empty() {
+        if writes.is_empty() && shown.is_none() {
             return Ok(());
         }
         let tx = self
@@ -422,9 +405,17 @@ impl Store {
             .map_err(|e| classify(&self.path, e))?;
         let changed =
             write::apply_all(&tx, &self.held_rows, writes).map_err(|e| classify(&self.path, e))?;
+        if let Some(shown) = shown {
+            write::set_shown(&tx, shown).map_err(|e| classify(&self.path, e))?;
+        }
         tx.commit().map_err(|e| classify(&self.path, e))?;
         self.note_held(changed);
         Ok(())
+    }
+
+    /// Makes `writes` durable, all or nothing, before returning.
+    pub fn apply(&mut self, writes: &[Write]) -> Result<(), StoreError> {
+        self.apply_shown(writes, None)
     }
 
     /// Takes in which numbers gained or lost a held row in a committed transaction (only
