@@ -71,14 +71,18 @@ const LEAVING_WAIT: Duration = Duration::from_secs(2);
 
 /// Waits, at most [`LEAVING_WAIT`], until the program has printed the last room message
 /// it was handed (`handed`), if it marks what it prints at all (it moved the mark in this
-/// run): a node not run by the program does not wait. What is not printed by then is
-/// shown again after a restart.
+/// run). What is not printed by then is shown again after a restart.
 pub(super) async fn wait_for_screen(mark: &ShownMark, handed: Option<u64>) {
     let Some(handed) = handed else {
         return;
     };
+    if !mark.moved() {
+        // Nothing marks what it prints (a node driven through its handle alone): what it
+        // was handed counts as shown, so a restart does not give it all again.
+        return mark.shown(Seq(handed));
+    }
     let deadline = tokio::time::Instant::now() + LEAVING_WAIT;
-    while mark.moved() && mark.get() != handed && tokio::time::Instant::now() < deadline {
+    while mark.get() != handed && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -188,6 +192,29 @@ mod tests {
         // 1..=10, then a numbering from 1 again, printed up to 3 of 4.
         let history: Vec<ChatEntry> = (1..=10).chain(1..=4).map(entry).collect();
         assert_eq!(seqs(not_shown(&history, Some(Seq(3)))), vec![4]);
+    }
+
+    #[tokio::test]
+    async fn leaving_waits_for_the_screen_only_where_something_marks_it() {
+        // Driven through its handle alone: what was handed counts as shown, at once.
+        let unmarked = ShownMark::at(Seq(3));
+        wait_for_screen(&unmarked, Some(9)).await;
+        assert_eq!(unmarked.get(), 9);
+        // A program that marks: the mark is its own, whatever is left after the wait.
+        let marked = ShownMark::at(Seq(3));
+        marked.shown(Seq(5));
+        let screen = marked.clone();
+        let printer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            screen.shown(Seq(9));
+        });
+        wait_for_screen(&marked, Some(9)).await;
+        assert_eq!(
+            marked.get(),
+            9,
+            "waited for the screen to print the last one"
+        );
+        printer.await.unwrap();
     }
 
     #[test]
