@@ -106,8 +106,6 @@ impl Node {
             return;
         };
         let name = dm.to.get(to as usize).cloned().unwrap_or_default();
-        // The next one for the same recipient, now that this one is kept before it.
-        self.send_next_store(now, &name);
         if let Some(limit) = full {
             let reason = match limit {
                 QueueLimit::Recipient => {
@@ -132,7 +130,13 @@ impl Node {
                 .leader()
                 .and_then(|l| self.name_of(l))
                 .unwrap_or_else(|| "the leader".into());
-            self.ctx.out.event(Event::Saved { to: name, leader });
+            self.ctx.out.event(Event::Saved {
+                to: name.clone(),
+                leader,
+            });
         }
+        // The next one for the same recipient, now that this one is kept before it (told
+        // after this one's answer, which a leader keeping its own gives at once).
+        self.send_next_store(now, &name);
     }
 }
