@@ -399,7 +399,8 @@ struct Io {
     shown: ShownMark,
     /// What was written of it.
     shown_writes: ShownWrites,
-    /// The number of the last room message handed to the program.
+    /// The number of the last room message handed to the program (sent on its channel,
+    /// not only produced: what waits for a write that failed is never handed).
     handed: Option<u64>,
 }
 
@@ -427,9 +428,6 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
     let mut done = false;
     while let Some(ev) = node.poll_event() {
         done |= matches!(ev, Event::Left | Event::JoinFailed(_));
-        if let Event::Room { entry, .. } = &ev {
-            io.handed = Some(entry.seq.0);
-        }
         owe(io, node, Owed::Output(Output::Event(ev))).await;
     }
     io.clock.set(node.lamport().0);

@@ -6,8 +6,9 @@
 //! stops (the node stops: [`writer_gone`]).
 
 use super::persist::{self, Owed, Writer, WriterGone};
-use super::{Io, Output};
-use crate::proto::Node;
+use super::{Io, Output, shown};
+use crate::ids::Seq;
+use crate::proto::{Event, Node};
 use std::time::Instant;
 use tracing::warn;
 
@@ -49,7 +50,10 @@ pub(super) async fn serve_reads(io: &mut Io, node: &mut Node) {
 
 /// The database's writer stopped (a write failed, or the thread panicked): what the
 /// batches it did apply cover still goes, then the node stops too, with nothing else it
-/// owed sent (its acks would claim copies that are on no disk), and says why.
+/// owed sent (its acks would claim copies that are on no disk), and says why. Before it
+/// says so, it waits for the program to print what went, and tries once more to keep
+/// the mark of what was shown (a write of one row, which a full disk often still takes):
+/// otherwise a restart shows those messages again.
 pub(super) async fn writer_gone(io: &mut Io, node: &Node) {
     if io.stopping {
         return;
@@ -59,6 +63,17 @@ pub(super) async fn writer_gone(io: &mut Io, node: &Node) {
         pay(io, node, owed).await;
     }
     io.stopping = true;
+    shown::wait_for_screen(&io.shown, io.handed).await;
+    // Whatever was last handed over may have been in the batch that failed.
+    let mark = Seq(io.shown.get());
+    if let Some(w) = io.disk.as_mut()
+        && let Err(e) = w.keep_mark_after_stop(mark)
+    {
+        warn!(
+            lamport = node.lamport().0,
+            "the mark of what was shown ({}) could not be kept either: {e}", mark.0
+        );
+    }
     let why = io
         .disk
         .as_ref()
@@ -103,6 +118,9 @@ async fn pay(io: &mut Io, node: &Node, owed: Owed) {
         }
         // A closed receiver only means nobody is listening any more.
         Owed::Output(out) => {
+            if let Output::Event(Event::Room { entry, .. }) = &out {
+                io.handed = Some(entry.seq.0);
+            }
             let _ = io.events.send(out);
         }
     }

@@ -185,6 +185,24 @@ impl Writer {
         self.failure.as_deref()
     }
 
+    /// Once the writer has stopped after a failed write, keeps the mark of what was
+    /// shown (`shown`) alone: the last word the database takes. The mark stands at or
+    /// before the last batch applied (nothing after it was handed to the program), so it
+    /// claims nothing the database lacks.
+    pub(super) fn keep_mark_after_stop(&mut self, shown: Seq) -> Result<(), String> {
+        if !self.gone {
+            return Err("the writer is still running".into());
+        }
+        self.batches = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let mut d = self.disk.lock().unwrap_or_else(|e| e.into_inner());
+        d.store
+            .apply_shown(&[], Some(shown))
+            .map_err(|e| e.to_string())
+    }
+
     /// The database, once every batch handed over is applied.
     pub(super) async fn settled(&mut self) -> Result<MutexGuard<'_, Disk>, WriterGone> {
         while self.in_flight().is_some() {
