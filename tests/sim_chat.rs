@@ -122,6 +122,29 @@ fn lossy_room(sim: &mut Sim, seed: u64) -> Result<(), String> {
             return Err(format!("{} got no receipt for {text:?}", NAMES[*from]));
         }
     }
+    // Each sender's private messages reach each recipient in the order it sent them.
+    for from in 0..n {
+        for to in 0..n {
+            let sent: Vec<&String> = sent_dm
+                .iter()
+                .filter(|(f, t, _)| (*f, *t) == (from, to))
+                .map(|(_, _, x)| x)
+                .collect();
+            let shown: Vec<String> = sim
+                .direct_log(to)
+                .into_iter()
+                .filter(|(f, _)| f == NAMES[from])
+                .map(|(_, x)| x)
+                .collect();
+            let in_order: Vec<&String> = sent.into_iter().filter(|x| shown.contains(x)).collect();
+            if in_order.len() != shown.len() || in_order.iter().zip(&shown).any(|(a, b)| *a != b) {
+                return Err(format!(
+                    "{}'s private messages to {} out of order: {shown:?}",
+                    NAMES[from], NAMES[to]
+                ));
+            }
+        }
+    }
     for i in 0..n {
         let unexpected = sim.count_events(
             i,

@@ -131,7 +131,7 @@ fn offline_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
                 .filter(|(f, t, _)| *f == from && *t == to)
                 .map(|(_, _, x)| x)
                 .collect();
-            // Messages kept while the recipient was offline come in the order sent.
+            // Each sender's messages come in the order sent, kept or not.
             let shown: Vec<String> = sim.hosts[to]
                 .events
                 .iter()
@@ -139,7 +139,7 @@ fn offline_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
                     Event::Direct {
                         from: f,
                         text,
-                        offline: true,
+                        mine: false,
                         ..
                     } if f == NAMES[from] => Some(text.clone()),
                     _ => None,

@@ -97,6 +97,9 @@ pub enum Event {
         to: String,
         /// The leader that saved it.
         leader: String,
+        /// Whether the recipient was online: the message went through the queue to
+        /// stay behind an earlier one of ours the leader keeps for it.
+        behind: bool,
     },
     /// This node went offline (`dereg`); it keeps running and can `reg` again.
     Deregistered {

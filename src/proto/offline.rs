@@ -158,6 +158,13 @@ impl OfflineQueue {
         removed
     }
 
+    /// Whether a message from `origin` is kept for `to`.
+    pub fn holds_from(&self, to: &str, origin: NodeId) -> bool {
+        self.by_recipient
+            .get(to)
+            .is_some_and(|q| q.iter().any(|x| x.origin == origin))
+    }
+
     /// The oldest message kept for `to`.
     pub fn front(&self, to: &str) -> Option<&QueuedDm> {
         self.by_recipient.get(to).and_then(VecDeque::front)

@@ -150,7 +150,9 @@ fn value(event: &Event) -> Value {
             "event": "private", "from": from, "to": to, "lamport": lamport.0,
             "sent_at_ms": sent_at.0, "text": text, "offline": offline, "mine": mine,
         }),
-        Event::Saved { to, leader } => json!({"event": "saved", "to": to, "leader": leader}),
+        Event::Saved { to, leader, behind } => {
+            json!({"event": "saved", "to": to, "leader": leader, "behind": behind})
+        }
         Event::Deregistered { pending } => json!({"event": "deregistered", "pending": pending}),
         Event::Receipt { to } => json!({"event": "receipt", "to": to}),
         Event::Undelivered { to, text, reason } => {

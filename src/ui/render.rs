@@ -376,9 +376,18 @@ pub fn render_styled(event: &Event, st: &Style) -> Vec<String> {
             .iter()
             .map(|e| room_line(e, e.origin == *own, true, st))
             .collect(),
-        Event::Saved { to, leader } => {
-            sys(format!("[{to} is offline: message saved by {leader}.]"))
-        }
+        Event::Saved {
+            to,
+            leader,
+            behind: false,
+        } => sys(format!("[{to} is offline: message saved by {leader}.]")),
+        Event::Saved {
+            to,
+            leader,
+            behind: true,
+        } => sys(format!(
+            "[Message to {to} saved by {leader}: it follows your earlier one kept for {to}.]"
+        )),
         Event::Deregistered { pending } => {
             let mut line =
                 "you are offline; messages for you are kept (type reg to come back)".to_string();

@@ -35,6 +35,23 @@ fn receipts_and_members() {
 
 /// Room lines: local time, sequence number, Lamport time, name, text; unicode intact.
 #[test]
+fn a_saved_message_says_why_it_was_kept() {
+    let saved = |behind| Event::Saved {
+        to: "bob".into(),
+        leader: "alice".into(),
+        behind,
+    };
+    assert_eq!(
+        render(&saved(false)),
+        vec!["[bob is offline: message saved by alice.]"]
+    );
+    assert_eq!(
+        render(&saved(true)),
+        vec!["[Message to bob saved by alice: it follows your earlier one kept for bob.]"]
+    );
+}
+
+#[test]
 fn a_room_carried_on_after_a_restart_is_not_called_new() {
     let joined = |members| Event::Joined {
         leader: "ann".into(),

@@ -34,8 +34,9 @@ impl Node {
         if recipients.len() > MAX_RECIPIENTS {
             return self.refuse_command(CommandError::TooManyRecipients);
         }
-        // Online recipients get it directly; offline ones through the leader's queue.
-        // Either way each gets a copy sealed to the identity its name is bound to.
+        // Online recipients get it directly; offline ones through the leader's queue (and
+        // so may online ones, to stay behind an earlier message: see `order.rs`). Either
+        // way each gets a copy sealed to the identity its name is bound to.
         let mut targets = Vec::new();
         for name in &recipients {
             if *name == self.ctx.cfg.name {
@@ -43,11 +44,7 @@ impl Node {
             }
             match self.ring.members().by_name(name) {
                 None => return self.refuse_command(CommandError::UnknownRecipient(name.clone())),
-                Some(m) => targets.push((
-                    name.clone(),
-                    m.key,
-                    (m.presence == Presence::Online).then_some(m.addr),
-                )),
+                Some(m) => targets.push((name.clone(), m.key)),
             }
         }
         let id = self.mail.next_dm_id();
@@ -65,7 +62,7 @@ impl Node {
             offline: false,
             mine: true,
         });
-        for (name, key, addr) in targets {
+        for (name, key) in targets {
             let header = DirectHeader {
                 origin: self.ctx.id,
                 id,
@@ -93,17 +90,7 @@ impl Node {
                 to: recipients.clone(),
                 sealed,
             };
-            match addr {
-                Some(addr) => {
-                    let token = Token::Mail(MailToken::Direct {
-                        to: name,
-                        dm: dm.clone(),
-                        text: content.text.clone(),
-                    });
-                    self.send_reliable(now, addr, Message::Direct(dm), token);
-                }
-                None => self.store_offline_for(now, &name, dm, content.text.clone()),
-            }
+            self.send_copy(now, name, dm, content.text.clone());
         }
     }
 

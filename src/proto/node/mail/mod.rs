@@ -7,6 +7,7 @@
 use super::*;
 
 mod direct;
+mod order;
 mod queue;
 mod sender;
 
@@ -42,6 +43,15 @@ pub(super) struct Mailbox {
     /// Own direct messages for offline recipients (the copy sealed for each, and its
     /// text), not yet confirmed saved.
     unsaved: BTreeMap<(DmId, u8), (DirectMessage, String)>,
+    /// Own direct copies for a recipient online, waiting behind an earlier direct copy
+    /// for it not yet acked (see `order.rs`), oldest first.
+    held: BTreeMap<String, VecDeque<(DirectMessage, String)>>,
+    /// Own copies sent through the queue for a recipient online (behind an earlier one
+    /// of ours kept for it): told as such once saved.
+    behind: BTreeSet<(DmId, u8)>,
+    /// Own messages the leader said it keeps (id and recipient index) and their
+    /// recipient, until known handed over (our replica of the queue may not hold them).
+    kept_mine: BTreeMap<(DmId, u8), String>,
     /// Direct messages shown, by origin (a message may arrive directly and again from the
     /// offline queue; it is shown once).
     seen_dms: BTreeMap<NodeId, DedupeWindow>,
@@ -58,6 +68,9 @@ impl Mailbox {
             awaiting_replica: BTreeMap::new(),
             handing_over: BTreeSet::new(),
             unsaved: BTreeMap::new(),
+            held: BTreeMap::new(),
+            behind: BTreeSet::new(),
+            kept_mine: BTreeMap::new(),
             seen_dms: BTreeMap::new(),
             next_dm: 1,
             rng: StdRng::seed_from_u64(seed ^ 0x6d61_696c_626f_7873),
@@ -79,9 +92,28 @@ impl Mailbox {
         self.offline.take_journal()
     }
 
-    /// Own direct messages not yet confirmed kept for their offline recipients.
+    /// Own direct messages not yet confirmed kept for their offline recipients, or held
+    /// behind an earlier one (see `order.rs`).
     pub(super) fn unsaved_len(&self) -> usize {
-        self.unsaved.len()
+        self.unsaved.len() + self.held.values().map(VecDeque::len).sum::<usize>()
+    }
+
+    /// Kept message `id` for recipient `to` (index `idx`; the name may be unknown here,
+    /// empty) left the queue, handed over; `mine` if we sent it. `true` if it was kept here.
+    pub(super) fn remove_kept(
+        &mut self,
+        to: &str,
+        origin: NodeId,
+        id: DmId,
+        idx: u8,
+        mine: bool,
+    ) -> bool {
+        let ours = mine.then(|| self.kept_mine.remove(&(id, idx))).flatten();
+        let to = match (to, &ours) {
+            ("", Some(name)) => name.as_str(),
+            _ => to,
+        };
+        self.offline.remove(to, origin, id)
     }
 
     /// Kept messages this node holds.

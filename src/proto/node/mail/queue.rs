@@ -13,10 +13,14 @@ impl Node {
             (MailToken::Direct { to, .. }, Fate::Acked) => {
                 // A later message for `to` may have waited for this one's fate.
                 self.send_next_store(now, &to);
-                self.ctx.out.event(Event::Receipt { to })
+                self.ctx.out.event(Event::Receipt { to: to.clone() });
+                self.release_held(now, &to);
             }
             // No ack from the recipient: the leader keeps it for when it is back.
-            (MailToken::Direct { to, dm, text }, _) => self.store_offline_for(now, &to, dm, text),
+            (MailToken::Direct { to, dm, text }, _) => {
+                self.store_offline_for(now, &to, dm, text);
+                self.release_held(now, &to);
+            }
             (MailToken::Replica { origin, id, to }, Fate::Acked) => {
                 self.replica_acked(now, origin, id, to)
             }
@@ -265,7 +269,8 @@ impl Node {
         idx: u8,
     ) {
         self.mail.handing_over.remove(&to);
-        if self.mail.offline.remove(&to, origin, id) {
+        let mine = origin == self.ctx.id;
+        if self.mail.remove_kept(&to, origin, id, idx, mine) {
             let msg = Message::Dequeued {
                 origin,
                 id,
@@ -286,7 +291,8 @@ impl Node {
             .map(|i| i.recipient().to_string())
             .unwrap_or_default();
         // Remembered even if we did not hold it, so no stale replica brings it back.
-        self.mail.offline.remove(&name, origin, id);
+        let mine = origin == self.ctx.id;
+        self.mail.remove_kept(&name, origin, id, to, mine);
     }
 
     /// Back after `dereg`: give the leader our replica of the queue; it keeps what it

@@ -130,11 +130,17 @@ impl Node {
                 .leader()
                 .and_then(|l| self.name_of(l))
                 .unwrap_or_else(|| "the leader".into());
+            let me = self.ctx.id;
+            if !self.mail.offline.was_handed_over(&name, me, id) {
+                self.mail.kept_mine.insert((id, to), name.clone());
+            }
             self.ctx.out.event(Event::Saved {
                 to: name.clone(),
                 leader,
+                behind: self.mail.behind.contains(&(id, to)),
             });
         }
+        self.mail.behind.remove(&(id, to));
         // The next one for the same recipient, now that this one is kept before it (told
         // after this one's answer, which a leader keeping its own gives at once).
         self.send_next_store(now, &name);

@@ -86,3 +86,123 @@ fn a_store_request_waits_for_an_earlier_message_still_on_its_way_directly() {
     n.handle_datagram(t0, addr(3), &ack_of(n.id(), CAROL, &direct));
     assert_eq!(stores(&drain(&mut n)), vec![DmId(2)]);
 }
+
+/// The private messages bob sent carol (port 3) directly, by id.
+fn directs_to_carol(out: &Out) -> Vec<DmId> {
+    out.messages_to(addr(3))
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Direct(dm) => Some(dm.id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_direct_message_waits_for_the_one_before_it_to_be_acked() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    send_to_carol(&mut n, t0, "one");
+    let out = drain(&mut n);
+    let first = out.ids_to(addr(3), |m| matches!(m, Message::Direct(_)));
+    assert_eq!(directs_to_carol(&out), vec![DmId(1)]);
+    send_to_carol(&mut n, t0, "two");
+    send_to_carol(&mut n, t0, "three");
+    assert!(
+        directs_to_carol(&drain(&mut n)).is_empty(),
+        "a lost first try of \"one\" could be overtaken"
+    );
+
+    n.handle_datagram(t0, addr(3), &ack_of(n.id(), CAROL, &first));
+    let out = drain(&mut n);
+    assert_eq!(directs_to_carol(&out), vec![DmId(2)], "then the next only");
+    let receipts = out
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Receipt { .. }));
+    assert_eq!(receipts.count(), 1);
+    let second = out.ids_to(addr(3), |m| matches!(m, Message::Direct(_)));
+    n.handle_datagram(t0, addr(3), &ack_of(n.id(), CAROL, &second));
+    assert_eq!(directs_to_carol(&drain(&mut n)), vec![DmId(3)]);
+}
+
+#[test]
+fn a_direct_message_never_acked_is_kept_and_those_behind_it_follow_through_the_queue() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    send_to_carol(&mut n, t0, "one");
+    send_to_carol(&mut n, t0, "two");
+    drain(&mut n);
+    // Carol never acks (nor does anyone else: the leader is lost too, so nothing is
+    // asked of it). After the retries "one" waits to be kept, and "two", though carol is
+    // still online in bob's table, is never sent to her directly: it waits behind "one".
+    let mut t = t0;
+    let mut direct = Vec::new();
+    while t < t0 + Duration::from_secs(10) {
+        t += Duration::from_millis(100);
+        n.handle_timeout(t);
+        direct.extend(directs_to_carol(&drain(&mut n)));
+    }
+    assert!(direct.iter().all(|id| *id == DmId(1)), "{direct:?}");
+    assert_eq!(n.mail.unsaved_len(), 2, "both wait to be kept");
+    assert_eq!(
+        n.mail.first_unsaved_for("carol"),
+        Some((DmId(1), 0)),
+        "\"one\" is kept first"
+    );
+}
+
+#[test]
+fn a_message_for_a_member_back_online_follows_ours_the_leader_still_keeps_for_it() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.ring.merge(carol_is(Presence::Offline, 9));
+    send_to_carol(&mut n, t0, "one");
+    let out = drain(&mut n);
+    assert_eq!(stores(&out), vec![DmId(1)]);
+    let store = out.ids_to(addr(1), |m| matches!(m, Message::Store { .. }));
+    n.handle_datagram(t0, addr(1), &ack_of(n.id(), LEADER, &store));
+    let saved = Message::Saved {
+        id: DmId(1),
+        to: 0,
+        full: None,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 50, saved));
+    drain(&mut n);
+
+    // Carol is back, but "one" is not yet handed over: "two" goes behind it.
+    n.ring.merge(carol_is(Presence::Online, 10));
+    send_to_carol(&mut n, t0, "two");
+    let out = drain(&mut n);
+    assert_eq!(
+        stores(&out),
+        vec![DmId(2)],
+        "{:?} {:?}",
+        out.sent,
+        out.events
+    );
+    assert!(directs_to_carol(&out).is_empty(), "{:?}", out.sent);
+
+    // The leader says "one" was handed over: the next goes to carol directly.
+    let dequeued = Message::Dequeued {
+        origin: n.id(),
+        id: DmId(1),
+        to: 0,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 51, dequeued));
+    let saved = Message::Saved {
+        id: DmId(2),
+        to: 0,
+        full: None,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 52, saved));
+    let dequeued = Message::Dequeued {
+        origin: n.id(),
+        id: DmId(2),
+        to: 0,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 53, dequeued));
+    drain(&mut n);
+    send_to_carol(&mut n, t0, "three");
+    assert_eq!(directs_to_carol(&drain(&mut n)), vec![DmId(3)]);
+}

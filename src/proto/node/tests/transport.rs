@@ -57,30 +57,54 @@ fn messages_handled_together_are_acked_together() {
     assert_eq!((acks[0].upto, acks[0].ranges.clone()), (5, vec![]));
 }
 
-/// Two messages to one peer that time out together are resent in one datagram, after
-/// the configured timeout while the peer's round trip is unmeasured.
+/// Two messages to one peer that time out together (a private message to the leader and
+/// a room message) are resent in one datagram; a peer whose round trip is unmeasured
+/// (carol) gets its resend after the configured timeout.
 #[test]
 fn resends_to_one_peer_share_a_datagram() {
     let t0 = base_time();
     let mut n = follower(t0);
-    for text in ["a", "b"] {
+    for (to, text) in [("carol", "a"), ("alice", "b")] {
         n.handle_command(
             t0,
             WallMillis(0),
             Command::Send {
-                to: vec!["carol".into()],
+                to: vec![to.into()],
                 text: text.into(),
             },
         );
     }
-    assert_eq!(drain(&mut n).datagrams, [addr(3)]);
-    n.handle_timeout(t0 + Duration::from_millis(499));
-    assert!(drain(&mut n).messages_to(addr(3)).is_empty());
-    n.handle_timeout(t0 + Duration::from_millis(500));
-    let out = drain(&mut n);
-    assert_eq!(out.messages_to(addr(3)).len(), 2);
-    let to_carol = out.datagrams.iter().filter(|a| **a == addr(3)).count();
-    assert_eq!(to_carol, 1);
+    n.handle_command(t0, WallMillis(0), Command::SendAll { text: "c".into() });
+    drain(&mut n);
+    let mut to_alice = None;
+    let mut to_carol = None;
+    for ms in 1..=500 {
+        n.handle_timeout(t0 + Duration::from_millis(ms));
+        let out = drain(&mut n);
+        let chat = |to| -> usize {
+            out.messages_to(to)
+                .into_iter()
+                .filter(|m| matches!(m, Message::Direct(_) | Message::Submit(_)))
+                .count()
+        };
+        if to_alice.is_none() && chat(addr(1)) > 0 {
+            let datagrams = out.datagrams.iter().filter(|a| **a == addr(1)).count();
+            to_alice = Some((chat(addr(1)), datagrams));
+        }
+        if to_carol.is_none() && chat(addr(3)) > 0 {
+            to_carol = Some(ms);
+        }
+    }
+    assert_eq!(
+        to_alice,
+        Some((2, 1)),
+        "both resent to alice in one datagram"
+    );
+    assert_eq!(
+        to_carol,
+        Some(500),
+        "carol's resend after the configured timeout"
+    );
 }
 
 fn submits_in(out: &Out) -> Vec<u64> {
