@@ -163,6 +163,9 @@ pub async fn run(
     lines.run(handle).await
 }
 
+/// How long a second Ctrl-C waits for its last words to be written before it exits.
+const SAY_BEFORE_EXIT: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Ctrl-C (SIGINT) leaves gracefully, a second one exits at once. In the full-screen
 /// client the terminal sends Ctrl-C as a key instead; there, SIGTERM and SIGHUP (the
 /// terminal closed) leave gracefully too, so the terminal is put back.
@@ -173,8 +176,16 @@ fn spawn_signal_handlers(handle: &NodeHandle, full_screen: bool) {
             let _ = ctrl_c.send(Request::Command(Command::Leave));
         }
         if tokio::signal::ctrl_c().await.is_ok() {
-            tui::restore_terminal();
-            print_lines(&["interrupted twice; exiting without leaving"]);
+            // Stdout may be blocked (a reader that stopped reading): the words are tried
+            // on a thread of their own, and the process exits regardless soon after.
+            let said = std::thread::spawn(|| {
+                tui::restore_terminal();
+                print_lines(&["interrupted twice; exiting without leaving"]);
+            });
+            let deadline = tokio::time::Instant::now() + SAY_BEFORE_EXIT;
+            while !said.is_finished() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
             std::process::exit(130);
         }
     });
