@@ -13,10 +13,10 @@
 
 mod common;
 
-use common::node_task::LIMIT;
-use ringchat::driver::{self, Loss, MAX_UNCONFIRMED, NodeHandle, Output, Request};
-use ringchat::proto::{Command, Event, NodeConfig};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use common::node_task::{self, LIMIT};
+use ringchat::driver::{Loss, MAX_UNCONFIRMED, NodeHandle, Output, Request};
+use ringchat::proto::{Command, Event};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::timeout;
 
@@ -26,26 +26,11 @@ const HANDED: usize = MAX_UNCONFIRMED + 200;
 /// Starts a node (joining through `join` if given) that takes a long silence for a pause,
 /// not a death, with `loss` on its outgoing datagrams.
 async fn start(name: &str, join: Option<SocketAddr>, loss: Loss) -> NodeHandle {
-    let socket = driver::bind(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
-        .await
-        .expect("a free port");
-    let addr = socket.local_addr().expect("bound");
-    let mut cfg = NodeConfig::new(name, addr, join);
-    cfg.suspect_after = 600; // a minute of silence before suspicion
-    cfg.max_retries = 30;
-    let mut node = driver::NodeTask::new(socket, cfg)
-        .loss(loss)
-        .start()
-        .expect("nothing to read without a store");
-    timeout(LIMIT, async {
-        while !matches!(
-            node.events.recv().await,
-            Some(Output::Event(Event::Joined { .. }))
-        ) {}
+    node_task::in_room(name, join, loss, |cfg| {
+        cfg.suspect_after = 600; // a minute of silence before suspicion
+        cfg.max_retries = 30;
     })
     .await
-    .unwrap_or_else(|_| panic!("{name} is in the room within {LIMIT:?}"));
-    node
 }
 
 /// Takes `node`'s events until `bob`'s room messages among them reach `count`; returns

@@ -7,10 +7,10 @@
 
 mod common;
 
-use common::node_task::LIMIT;
-use ringchat::driver::{self, Loss, NodeHandle, Output, Request};
-use ringchat::proto::{Command, Event, NodeConfig};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use common::node_task::{self, LIMIT};
+use ringchat::driver::{Loss, NodeHandle, Output, Request};
+use ringchat::proto::{Command, Event};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::timeout;
 
@@ -20,24 +20,7 @@ const SENT: usize = 60;
 /// Starts a node (joining through `join` if given) with `loss` on its outgoing datagrams,
 /// once it is in the room.
 async fn start(name: &str, join: Option<SocketAddr>, loss: Loss) -> NodeHandle {
-    let socket = driver::bind(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
-        .await
-        .expect("a free port");
-    let addr = socket.local_addr().expect("bound");
-    let cfg = NodeConfig::new(name, addr, join);
-    let mut node = driver::NodeTask::new(socket, cfg)
-        .loss(loss)
-        .start()
-        .expect("nothing to read without a store");
-    timeout(LIMIT, async {
-        while !matches!(
-            node.events.recv().await,
-            Some(Output::Event(Event::Joined { .. }))
-        ) {}
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{name} is in the room within {LIMIT:?}"));
-    node
+    node_task::in_room(name, join, loss, |_| {}).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,9 @@
 //! Node tasks run in the test process itself (`driver::NodeTask`), for the tests that
 //! look at the node task rather than at the program.
 
-use ringchat::driver::{self, NodeHandle, Output, Request, Security};
+use ringchat::driver::{self, Loss, NodeHandle, Output, Request, Security};
 use ringchat::proto::{Command, Event, NodeConfig};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// How long any one expected output may take.
@@ -27,6 +27,35 @@ pub async fn room_of_one(name: &str, security: Security) -> NodeHandle {
     })
     .await
     .unwrap_or_else(|_| panic!("{name}'s room is created within {LIMIT:?}"));
+    node
+}
+
+/// Starts a node (joining through `join` if given, its configuration edited by `edit`)
+/// with `loss` on its outgoing datagrams, and waits until it is in the room.
+pub async fn in_room(
+    name: &str,
+    join: Option<SocketAddr>,
+    loss: Loss,
+    edit: impl FnOnce(&mut NodeConfig),
+) -> NodeHandle {
+    let socket = driver::bind(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
+        .await
+        .expect("a free port");
+    let addr = socket.local_addr().expect("bound");
+    let mut cfg = NodeConfig::new(name, addr, join);
+    edit(&mut cfg);
+    let mut node = driver::NodeTask::new(socket, cfg)
+        .loss(loss)
+        .start()
+        .expect("nothing to read without a store");
+    tokio::time::timeout(LIMIT, async {
+        while !matches!(
+            node.events.recv().await,
+            Some(Output::Event(Event::Joined { .. }))
+        ) {}
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{name} is in the room within {LIMIT:?}"));
     node
 }
 
