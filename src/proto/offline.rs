@@ -158,11 +158,11 @@ impl OfflineQueue {
         removed
     }
 
-    /// Whether a message from `origin` is kept for `to`.
-    pub fn holds_from(&self, to: &str, origin: NodeId) -> bool {
+    /// Whether a message from the user `from` is kept for `to`.
+    pub fn holds_from(&self, to: &str, from: &str) -> bool {
         self.by_recipient
             .get(to)
-            .is_some_and(|q| q.iter().any(|x| x.origin == origin))
+            .is_some_and(|q| q.iter().any(|x| x.dm.from_name == from))
     }
 
     /// The oldest message kept for `to`.

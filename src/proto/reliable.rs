@@ -548,6 +548,18 @@ impl<T: Clone> Reliable<T> {
         self.pending.iter().any(|(_, p)| f(&p.token))
     }
 
+    /// The tokens of the messages awaiting an ack that `f` picks, in no set order.
+    pub fn pending_tokens(&self, f: impl Fn(&T) -> bool) -> Vec<T>
+    where
+        T: Clone,
+    {
+        self.pending
+            .iter()
+            .filter(|(_, p)| f(&p.token))
+            .map(|(_, p)| p.token.clone())
+            .collect()
+    }
+
     /// How many messages await an ack.
     pub fn in_flight(&self) -> usize {
         self.pending.len()

@@ -386,7 +386,7 @@ pub fn render_styled(event: &Event, st: &Style) -> Vec<String> {
             leader,
             behind: true,
         } => sys(format!(
-            "[Message to {to} saved by {leader}: it follows your earlier one kept for {to}.]"
+            "[Message to {to} saved by {leader}: it goes after your earlier ones to {to}.]"
         )),
         Event::Deregistered { pending } => {
             let mut line =

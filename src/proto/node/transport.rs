@@ -76,6 +76,11 @@ impl Transport {
         self.reliable.any_pending(f)
     }
 
+    /// The tokens of the reliable messages still awaiting their ack that `f` picks.
+    pub(super) fn pending_tokens(&self, f: impl Fn(&Token) -> bool) -> Vec<Token> {
+        self.reliable.pending_tokens(f)
+    }
+
     #[cfg(test)]
     /// How many sender streams have a duplicate window.
     pub(super) fn windows(&self) -> usize {

@@ -47,7 +47,7 @@ fn a_saved_message_says_why_it_was_kept() {
     );
     assert_eq!(
         render(&saved(true)),
-        vec!["[Message to bob saved by alice: it follows your earlier one kept for bob.]"]
+        vec!["[Message to bob saved by alice: it goes after your earlier ones to bob.]"]
     );
 }
 

@@ -86,9 +86,20 @@ impl Node {
             && self.room.outbox_empty()
             && self.room.uncommitted() == 0
             && out_of_config
+            && (self.life.going_offline || self.private_messages_settled())
         {
             self.send_leave_notices(now);
         }
+    }
+
+    /// Whether every own private message has gone (acked, or kept by the leader): a node
+    /// leaving for good waits for them too (up to the leave timeout); going offline keeps
+    /// them for when it is back.
+    fn private_messages_settled(&self) -> bool {
+        self.mail.unsaved_len() == 0
+            && !self
+                .transport
+                .any_pending(|t| matches!(t, Token::Mail(MailToken::Direct { .. })))
     }
 
     /// Called when an own message commits during a leave.
@@ -104,6 +115,36 @@ impl Node {
             self.ctx
                 .out
                 .event(Event::Unconfirmed { texts: unconfirmed });
+        }
+        if !self.life.going_offline {
+            // Sent but not acked by the leave timeout: it may not have arrived.
+            let mut unacked: Vec<(DmId, String, String)> = self
+                .transport
+                .pending_tokens(|t| matches!(t, Token::Mail(MailToken::Direct { .. })))
+                .into_iter()
+                .filter_map(|t| match t {
+                    Token::Mail(MailToken::Direct { to, dm, text }) => Some((dm.id, to, text)),
+                    _ => None,
+                })
+                .collect();
+            unacked.sort();
+            for (_, to, text) in unacked {
+                self.ctx.out.event(Event::Undelivered {
+                    reason: format!(
+                        "you left before {to} acknowledged it; it may not have arrived"
+                    ),
+                    to,
+                    text,
+                });
+            }
+            // Not sent, nor kept by the leader, by the leave timeout: the user is told.
+            for (to, text) in self.mail.take_unsent() {
+                self.ctx.out.event(Event::Undelivered {
+                    to,
+                    text,
+                    reason: "you left before it could be delivered or kept".into(),
+                });
+            }
         }
         let mut me = self
             .ring

@@ -171,6 +171,11 @@ impl Lifecycle {
         self.phase == Phase::Member
     }
 
+    /// Whether this node has left the room for good.
+    pub(super) fn has_left(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
     /// Whether this node takes part in elections and recoveries: a member, or one leaving
     /// that has not said goodbye yet (it may still be a voter, and the room needs it to
     /// make a majority until it is taken out).

@@ -49,9 +49,10 @@ pub(super) struct Mailbox {
     /// Own copies sent through the queue for a recipient online (behind an earlier one
     /// of ours kept for it): told as such once saved.
     behind: BTreeSet<(DmId, u8)>,
-    /// Own messages the leader said it keeps (id and recipient index) and their
-    /// recipient, until known handed over (our replica of the queue may not hold them).
-    kept_mine: BTreeMap<(DmId, u8), String>,
+    /// Own messages the leader said it keeps (id and recipient index): their recipient
+    /// and when it was said, until our replica of the queue holds them or they are known
+    /// handed over, for at most [`KEPT_BRIDGE`] (see `order.rs`).
+    kept_mine: BTreeMap<(DmId, u8), (String, Instant)>,
     /// Direct messages shown, by origin (a message may arrive directly and again from the
     /// offline queue; it is shown once).
     seen_dms: BTreeMap<NodeId, DedupeWindow>,
@@ -98,8 +99,35 @@ impl Mailbox {
         self.unsaved.len() + self.held.values().map(VecDeque::len).sum::<usize>()
     }
 
-    /// Kept message `id` for recipient `to` (index `idx`; the name may be unknown here,
-    /// empty) left the queue, handed over; `mine` if we sent it. `true` if it was kept here.
+    /// Takes every own private message not yet sent or saved (held behind an earlier one,
+    /// or waiting for the leader to keep it), as (recipient, text), oldest first.
+    pub(super) fn take_unsent(&mut self) -> Vec<(String, String)> {
+        let mut unsent: Vec<(DmId, String, String)> = Vec::new();
+        for ((id, idx), (dm, text)) in std::mem::take(&mut self.unsaved) {
+            let to = dm.to.get(idx as usize).cloned().unwrap_or_default();
+            unsent.push((id, to, text));
+        }
+        for (to, held) in std::mem::take(&mut self.held) {
+            unsent.extend(held.into_iter().map(|(dm, text)| (dm.id, to.clone(), text)));
+        }
+        unsent.sort_by_key(|(id, ..)| *id);
+        unsent.into_iter().map(|(_, to, text)| (to, text)).collect()
+    }
+
+    /// The recipient of our own message `id` (recipient index `idx`), if we still know
+    /// it: waiting to be saved, or saved and not yet in our replica.
+    pub(super) fn own_recipient(&self, id: DmId, idx: u8) -> Option<String> {
+        self.kept_mine
+            .get(&(id, idx))
+            .map(|(name, _)| name.clone())
+            .or_else(|| {
+                let (dm, _) = self.unsaved.get(&(id, idx))?;
+                dm.to.get(idx as usize).cloned()
+            })
+    }
+
+    /// Kept message `id` for `to` (recipient index `idx`) left the queue, handed over;
+    /// `mine` if we sent it. `true` if it was kept here.
     pub(super) fn remove_kept(
         &mut self,
         to: &str,
@@ -108,11 +136,9 @@ impl Mailbox {
         idx: u8,
         mine: bool,
     ) -> bool {
-        let ours = mine.then(|| self.kept_mine.remove(&(id, idx))).flatten();
-        let to = match (to, &ours) {
-            ("", Some(name)) => name.as_str(),
-            _ => to,
-        };
+        if mine {
+            self.kept_mine.remove(&(id, idx));
+        }
         self.offline.remove(to, origin, id)
     }
 

@@ -10,8 +10,18 @@
 //! - behind one of ours the leader has still to keep or hand over (waiting for its store
 //!   request's answer, kept in the queue, or saved but not yet known handed over), it
 //!   goes through the queue too, and the leader hands it over after the earlier ones.
+//!
+//! "Kept and not yet handed over" is read from our replica of the queue, by our name (a
+//! restarted sender has a new node id); a message the leader said it keeps is counted
+//! on its word until the replica has it, for at most [`KEPT_BRIDGE`], so that a replica
+//! that never comes (or a word of its hand-over that never does) cannot keep a
+//! recipient on the queue path for good.
 
 use super::*;
+
+/// How long the leader's word that it keeps one of our messages stands in for our
+/// replica of it.
+pub(in crate::proto::node) const KEPT_BRIDGE: Duration = Duration::from_secs(30);
 
 impl Node {
     /// Sends our copy `dm` (text `text`) for `name` the way that keeps our messages to
@@ -77,7 +87,7 @@ impl Node {
             self.store_offline_for(now, name, dm, text);
             return None;
         };
-        if self.queue_ahead(name) {
+        if self.queue_ahead(now, name) {
             if let Some(idx) = dm.to.iter().position(|n| n == name) {
                 self.mail.behind.insert((dm.id, idx as u8));
             }
@@ -101,12 +111,15 @@ impl Node {
 
     /// Whether one of our messages for `name` is with the leader's queue: waiting for its
     /// store request's answer, or kept and not yet known handed over.
-    fn queue_ahead(&self, name: &str) -> bool {
+    fn queue_ahead(&mut self, now: Instant, name: &str) -> bool {
         let me = self.ctx.id;
+        let offline = &self.mail.offline;
+        self.mail.kept_mine.retain(|(id, _), (to, at)| {
+            now.saturating_duration_since(*at) < KEPT_BRIDGE
+                && !offline.was_handed_over(to, me, *id)
+        });
         self.mail.first_unsaved_for(name).is_some()
-            || self.mail.offline.holds_from(name, me)
-            || self.mail.kept_mine.iter().any(|((id, _), to)| {
-                to == name && !self.mail.offline.was_handed_over(name, me, *id)
-            })
+            || offline.holds_from(name, &self.ctx.cfg.name)
+            || self.mail.kept_mine.values().any(|(to, _)| to == name)
     }
 }

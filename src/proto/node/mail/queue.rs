@@ -15,11 +15,15 @@ impl Node {
                 self.send_next_store(now, &to);
                 self.ctx.out.event(Event::Receipt { to: to.clone() });
                 self.release_held(now, &to);
+                self.maybe_notify_leave(now);
             }
             // No ack from the recipient: the leader keeps it for when it is back.
+            // Gone for good: the user was told when it left.
+            (MailToken::Direct { .. }, _) if self.life.has_left() => {}
             (MailToken::Direct { to, dm, text }, _) => {
                 self.store_offline_for(now, &to, dm, text);
                 self.release_held(now, &to);
+                self.maybe_notify_leave(now);
             }
             (MailToken::Replica { origin, id, to }, Fate::Acked) => {
                 self.replica_acked(now, origin, id, to)
@@ -80,6 +84,10 @@ impl Node {
                 to: item.to,
             };
             self.send_reliable(now, from, msg, Token::Control);
+        }
+        if item.origin == self.ctx.id {
+            // Our replica holds it now (or it was handed over): no bridge needed.
+            self.mail.kept_mine.remove(&(item.dm.id, item.to));
         }
         if let Err(full) = self.mail.offline.push(item) {
             self.note_limited(
@@ -283,15 +291,18 @@ impl Node {
 
     /// A replica learns a kept message was handed over.
     pub(in crate::proto::node) fn on_dequeued(&mut self, origin: NodeId, id: DmId, to: u8) {
+        let mine = origin == self.ctx.id;
+        // Our own may not be in our replica yet (the leader's word that it was handed
+        // over can come before its replica, and before its "saved").
         let name = self
             .mail
             .offline
             .items()
             .find(|i| i.origin == origin && i.dm.id == id && i.to == to)
             .map(|i| i.recipient().to_string())
+            .or_else(|| mine.then(|| self.mail.own_recipient(id, to)).flatten())
             .unwrap_or_default();
         // Remembered even if we did not hold it, so no stale replica brings it back.
-        let mine = origin == self.ctx.id;
         self.mail.remove_kept(&name, origin, id, to, mine);
     }
 

@@ -106,8 +106,15 @@ impl Node {
             return;
         };
         let name = dm.to.get(to as usize).cloned().unwrap_or_default();
+        let behind = self.mail.behind.remove(&(id, to));
         if let Some(limit) = full {
             let reason = match limit {
+                // Online, but behind earlier ones the queue still holds for them.
+                _ if behind => format!(
+                    "it waited behind your earlier messages to {name}, which the room is \
+                     still handing over, and the queue they wait in is full; send it again \
+                     once they have arrived"
+                ),
                 QueueLimit::Recipient => {
                     format!("{name} is offline and their message queue is full")
                 }
@@ -131,18 +138,23 @@ impl Node {
                 .and_then(|l| self.name_of(l))
                 .unwrap_or_else(|| "the leader".into());
             let me = self.ctx.id;
-            if !self.mail.offline.was_handed_over(&name, me, id) {
-                self.mail.kept_mine.insert((id, to), name.clone());
+            let in_replica = self
+                .mail
+                .offline
+                .items()
+                .any(|i| i.origin == me && i.dm.id == id);
+            if !self.mail.offline.was_handed_over(&name, me, id) && !in_replica {
+                self.mail.kept_mine.insert((id, to), (name.clone(), now));
             }
             self.ctx.out.event(Event::Saved {
                 to: name.clone(),
                 leader,
-                behind: self.mail.behind.contains(&(id, to)),
+                behind,
             });
         }
-        self.mail.behind.remove(&(id, to));
         // The next one for the same recipient, now that this one is kept before it (told
         // after this one's answer, which a leader keeping its own gives at once).
         self.send_next_store(now, &name);
+        self.maybe_notify_leave(now);
     }
 }

@@ -206,3 +206,118 @@ fn a_message_for_a_member_back_online_follows_ours_the_leader_still_keeps_for_it
     send_to_carol(&mut n, t0, "three");
     assert_eq!(directs_to_carol(&drain(&mut n)), vec![DmId(3)]);
 }
+
+/// The leader's word that "one" was handed over came before its "saved" and before
+/// bob's replica of it: bob knows "one" is gone, and "two" goes to carol directly.
+#[test]
+fn word_of_a_hand_over_before_the_saved_notice_is_not_lost() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.ring.merge(carol_is(Presence::Offline, 9));
+    send_to_carol(&mut n, t0, "one");
+    let out = drain(&mut n);
+    let store = out.ids_to(addr(1), |m| matches!(m, Message::Store { .. }));
+    n.handle_datagram(t0, addr(1), &ack_of(n.id(), LEADER, &store));
+    n.ring.merge(carol_is(Presence::Online, 10));
+    let dequeued = Message::Dequeued {
+        origin: n.id(),
+        id: DmId(1),
+        to: 0,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 51, dequeued));
+    let saved = Message::Saved {
+        id: DmId(1),
+        to: 0,
+        full: None,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 52, saved));
+    drain(&mut n);
+    send_to_carol(&mut n, t0, "two");
+    let out = drain(&mut n);
+    assert_eq!(directs_to_carol(&out), vec![DmId(2)], "{:?}", out.sent);
+    assert!(stores(&out).is_empty());
+}
+
+/// A message behind earlier ones that the queue refuses is not called one for an
+/// offline member: carol is online.
+#[test]
+fn a_refused_message_behind_earlier_ones_says_why() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.ring.merge(carol_is(Presence::Offline, 9));
+    send_to_carol(&mut n, t0, "one");
+    let out = drain(&mut n);
+    let store = out.ids_to(addr(1), |m| matches!(m, Message::Store { .. }));
+    n.handle_datagram(t0, addr(1), &ack_of(n.id(), LEADER, &store));
+    let saved = Message::Saved {
+        id: DmId(1),
+        to: 0,
+        full: None,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 50, saved));
+    n.ring.merge(carol_is(Presence::Online, 10));
+    drain(&mut n);
+    send_to_carol(&mut n, t0, "two");
+    assert_eq!(stores(&drain(&mut n)), vec![DmId(2)], "behind \"one\"");
+    let refused = Message::Saved {
+        id: DmId(2),
+        to: 0,
+        full: Some(crate::wire::QueueLimit::Sender),
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 52, refused));
+    let reasons: Vec<String> = drain(&mut n)
+        .events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Undelivered { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0].contains("behind your earlier messages to carol")
+            && !reasons[0].contains("offline"),
+        "{reasons:?}"
+    );
+}
+
+/// Bob leaves for good with private messages not yet sent (held behind one carol never
+/// acks): he waits for them up to the leave timeout, then is told of each one not sent
+/// nor kept.
+#[test]
+fn leaving_for_good_tells_of_private_messages_never_sent() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    for text in ["one", "two", "three"] {
+        send_to_carol(&mut n, t0, text);
+    }
+    drain(&mut n);
+    n.handle_command(t0, WallMillis(0), Command::Leave);
+    let mut t = t0;
+    let mut events = Vec::new();
+    while t < t0 + Duration::from_secs(20) {
+        t += Duration::from_millis(100);
+        n.handle_timeout(t);
+        let out = drain(&mut n);
+        // The leader acks whatever bob sends it (his leave notice among it), and keeps
+        // nothing.
+        let ids = out.ids_to(addr(1), |_| true);
+        if !ids.is_empty() {
+            n.handle_datagram(t, addr(1), &ack_of(n.id(), LEADER, &ids));
+        }
+        events.extend(out.events);
+    }
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Left)),
+        "{events:?}"
+    );
+    let undelivered: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Undelivered { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(undelivered, ["one", "two", "three"], "{events:?}");
+    assert_eq!(n.mail.unsaved_len(), 0);
+}
