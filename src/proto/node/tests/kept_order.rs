@@ -321,3 +321,29 @@ fn leaving_for_good_tells_of_private_messages_never_sent() {
     assert_eq!(undelivered, ["one", "two", "three"], "{events:?}");
     assert_eq!(n.mail.unsaved_len(), 0);
 }
+
+/// Bob restarted (a new node id) with one of his messages for carol in his replica of
+/// the queue, not yet handed over: his next one for carol, who is online, goes behind it.
+#[test]
+fn a_restarted_sender_finds_its_kept_messages_by_name() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let mut saved = Restored {
+        kept: vec![QueuedDm {
+            origin: NodeId(999),
+            to: 0,
+            dm: DirectMessage {
+                id: DmId(7),
+                from_name: "bob".into(),
+                to: vec!["carol".into()],
+                sealed: Vec::new(),
+            },
+        }],
+        ..Restored::default()
+    };
+    n.mail.restore(&mut saved);
+    send_to_carol(&mut n, t0, "after the restart");
+    let out = drain(&mut n);
+    assert_eq!(stores(&out), vec![DmId(1)], "{:?}", out.sent);
+    assert!(directs_to_carol(&out).is_empty());
+}
