@@ -15,10 +15,16 @@ pub async fn room_of_one(name: &str, security: Security) -> NodeHandle {
         .await
         .expect("a free port");
     let addr = socket.local_addr().expect("bound");
-    let mut node = driver::NodeTask::new(socket, NodeConfig::new(name, addr, None))
+    let node = driver::NodeTask::new(socket, NodeConfig::new(name, addr, None))
         .security(security)
         .start()
         .expect("nothing to read without a store");
+    joined(node, &format!("{name}'s room is created")).await
+}
+
+/// `node` once it is in the room (its `Joined`), or a failure saying `what` did not
+/// happen within [`LIMIT`].
+async fn joined(mut node: NodeHandle, what: &str) -> NodeHandle {
     tokio::time::timeout(LIMIT, async {
         while !matches!(
             node.events.recv().await,
@@ -26,7 +32,7 @@ pub async fn room_of_one(name: &str, security: Security) -> NodeHandle {
         ) {}
     })
     .await
-    .unwrap_or_else(|_| panic!("{name}'s room is created within {LIMIT:?}"));
+    .unwrap_or_else(|_| panic!("{what} within {LIMIT:?}"));
     node
 }
 
@@ -44,19 +50,11 @@ pub async fn in_room(
     let addr = socket.local_addr().expect("bound");
     let mut cfg = NodeConfig::new(name, addr, join);
     edit(&mut cfg);
-    let mut node = driver::NodeTask::new(socket, cfg)
+    let node = driver::NodeTask::new(socket, cfg)
         .loss(loss)
         .start()
         .expect("nothing to read without a store");
-    tokio::time::timeout(LIMIT, async {
-        while !matches!(
-            node.events.recv().await,
-            Some(Output::Event(Event::Joined { .. }))
-        ) {}
-    })
-    .await
-    .unwrap_or_else(|_| panic!("{name} is in the room within {LIMIT:?}"));
-    node
+    joined(node, &format!("{name} is in the room")).await
 }
 
 /// Asks `node` for `status` and returns its Lamport time.

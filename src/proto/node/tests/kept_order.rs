@@ -25,6 +25,24 @@ fn send_to_carol(n: &mut Node, t: Instant, text: &str) {
     n.handle_command(t, WallMillis(0), send);
 }
 
+/// The leader's word that it keeps bob's message `id` (for carol).
+fn saved(id: u64) -> Message {
+    Message::Saved {
+        id: DmId(id),
+        to: 0,
+        full: None,
+    }
+}
+
+/// The leader's word that bob's message `id` was handed over to carol.
+fn dequeued(n: &Node, id: u64) -> Message {
+    Message::Dequeued {
+        origin: n.id(),
+        id: DmId(id),
+        to: 0,
+    }
+}
+
 /// The ids of the messages bob asked the leader (port 1) to keep.
 fn stores(out: &Out) -> Vec<DmId> {
     out.messages_to(addr(1))
@@ -55,12 +73,7 @@ fn one_store_request_per_recipient_is_out_at_a_time() {
     );
 
     // The leader kept the first: the second goes.
-    let saved = Message::Saved {
-        id: DmId(1),
-        to: 0,
-        full: None,
-    };
-    n.handle_datagram(later, addr(1), &data(LEADER, 50, saved));
+    n.handle_datagram(later, addr(1), &data(LEADER, 50, saved(1)));
     assert_eq!(stores(&drain(&mut n)), vec![DmId(2)]);
 }
 
@@ -162,12 +175,7 @@ fn a_message_for_a_member_back_online_follows_ours_the_leader_still_keeps_for_it
     assert_eq!(stores(&out), vec![DmId(1)]);
     let store = out.ids_to(addr(1), |m| matches!(m, Message::Store { .. }));
     n.handle_datagram(t0, addr(1), &ack_of(n.id(), LEADER, &store));
-    let saved = Message::Saved {
-        id: DmId(1),
-        to: 0,
-        full: None,
-    };
-    n.handle_datagram(t0, addr(1), &data(LEADER, 50, saved));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 50, saved(1)));
     drain(&mut n);
 
     // Carol is back, but "one" is not yet handed over: "two" goes behind it.
@@ -184,24 +192,9 @@ fn a_message_for_a_member_back_online_follows_ours_the_leader_still_keeps_for_it
     assert!(directs_to_carol(&out).is_empty(), "{:?}", out.sent);
 
     // The leader says "one" was handed over: the next goes to carol directly.
-    let dequeued = Message::Dequeued {
-        origin: n.id(),
-        id: DmId(1),
-        to: 0,
-    };
-    n.handle_datagram(t0, addr(1), &data(LEADER, 51, dequeued));
-    let saved = Message::Saved {
-        id: DmId(2),
-        to: 0,
-        full: None,
-    };
-    n.handle_datagram(t0, addr(1), &data(LEADER, 52, saved));
-    let dequeued = Message::Dequeued {
-        origin: n.id(),
-        id: DmId(2),
-        to: 0,
-    };
-    n.handle_datagram(t0, addr(1), &data(LEADER, 53, dequeued));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 51, dequeued(&n, 1)));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 52, saved(2)));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 53, dequeued(&n, 2)));
     drain(&mut n);
     send_to_carol(&mut n, t0, "three");
     assert_eq!(directs_to_carol(&drain(&mut n)), vec![DmId(3)]);
@@ -219,18 +212,8 @@ fn word_of_a_hand_over_before_the_saved_notice_is_not_lost() {
     let store = out.ids_to(addr(1), |m| matches!(m, Message::Store { .. }));
     n.handle_datagram(t0, addr(1), &ack_of(n.id(), LEADER, &store));
     n.ring.merge(carol_is(Presence::Online, 10));
-    let dequeued = Message::Dequeued {
-        origin: n.id(),
-        id: DmId(1),
-        to: 0,
-    };
-    n.handle_datagram(t0, addr(1), &data(LEADER, 51, dequeued));
-    let saved = Message::Saved {
-        id: DmId(1),
-        to: 0,
-        full: None,
-    };
-    n.handle_datagram(t0, addr(1), &data(LEADER, 52, saved));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 51, dequeued(&n, 1)));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 52, saved(1)));
     drain(&mut n);
     send_to_carol(&mut n, t0, "two");
     let out = drain(&mut n);
@@ -249,12 +232,7 @@ fn a_refused_message_behind_earlier_ones_says_why() {
     let out = drain(&mut n);
     let store = out.ids_to(addr(1), |m| matches!(m, Message::Store { .. }));
     n.handle_datagram(t0, addr(1), &ack_of(n.id(), LEADER, &store));
-    let saved = Message::Saved {
-        id: DmId(1),
-        to: 0,
-        full: None,
-    };
-    n.handle_datagram(t0, addr(1), &data(LEADER, 50, saved));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 50, saved(1)));
     n.ring.merge(carol_is(Presence::Online, 10));
     drain(&mut n);
     send_to_carol(&mut n, t0, "two");
