@@ -100,6 +100,17 @@ fn a_store_request_waits_for_an_earlier_message_still_on_its_way_directly() {
     assert_eq!(stores(&drain(&mut n)), vec![DmId(2)]);
 }
 
+/// Carol is offline; bob asks the leader to keep "one" for her (the only store request
+/// out), and the leader acks the request (it has not answered it yet).
+fn ask_to_keep_one(n: &mut Node, t0: Instant) {
+    n.ring.merge(carol_is(Presence::Offline, 9));
+    send_to_carol(n, t0, "one");
+    let out = drain(n);
+    assert_eq!(stores(&out), vec![DmId(1)]);
+    let store = out.ids_to(addr(1), |m| matches!(m, Message::Store { .. }));
+    n.handle_datagram(t0, addr(1), &ack_of(n.id(), LEADER, &store));
+}
+
 /// The private messages bob sent carol (port 3) directly, by id.
 fn directs_to_carol(out: &Out) -> Vec<DmId> {
     out.messages_to(addr(3))
@@ -169,12 +180,7 @@ fn a_direct_message_never_acked_is_kept_and_those_behind_it_follow_through_the_q
 fn a_message_for_a_member_back_online_follows_ours_the_leader_still_keeps_for_it() {
     let t0 = base_time();
     let mut n = follower(t0);
-    n.ring.merge(carol_is(Presence::Offline, 9));
-    send_to_carol(&mut n, t0, "one");
-    let out = drain(&mut n);
-    assert_eq!(stores(&out), vec![DmId(1)]);
-    let store = out.ids_to(addr(1), |m| matches!(m, Message::Store { .. }));
-    n.handle_datagram(t0, addr(1), &ack_of(n.id(), LEADER, &store));
+    ask_to_keep_one(&mut n, t0);
     n.handle_datagram(t0, addr(1), &data(LEADER, 50, saved(1)));
     drain(&mut n);
 
@@ -206,11 +212,7 @@ fn a_message_for_a_member_back_online_follows_ours_the_leader_still_keeps_for_it
 fn word_of_a_hand_over_before_the_saved_notice_is_not_lost() {
     let t0 = base_time();
     let mut n = follower(t0);
-    n.ring.merge(carol_is(Presence::Offline, 9));
-    send_to_carol(&mut n, t0, "one");
-    let out = drain(&mut n);
-    let store = out.ids_to(addr(1), |m| matches!(m, Message::Store { .. }));
-    n.handle_datagram(t0, addr(1), &ack_of(n.id(), LEADER, &store));
+    ask_to_keep_one(&mut n, t0);
     n.ring.merge(carol_is(Presence::Online, 10));
     n.handle_datagram(t0, addr(1), &data(LEADER, 51, dequeued(&n, 1)));
     n.handle_datagram(t0, addr(1), &data(LEADER, 52, saved(1)));
@@ -227,11 +229,7 @@ fn word_of_a_hand_over_before_the_saved_notice_is_not_lost() {
 fn a_refused_message_behind_earlier_ones_says_why() {
     let t0 = base_time();
     let mut n = follower(t0);
-    n.ring.merge(carol_is(Presence::Offline, 9));
-    send_to_carol(&mut n, t0, "one");
-    let out = drain(&mut n);
-    let store = out.ids_to(addr(1), |m| matches!(m, Message::Store { .. }));
-    n.handle_datagram(t0, addr(1), &ack_of(n.id(), LEADER, &store));
+    ask_to_keep_one(&mut n, t0);
     n.handle_datagram(t0, addr(1), &data(LEADER, 50, saved(1)));
     n.ring.merge(carol_is(Presence::Online, 10));
     drain(&mut n);
