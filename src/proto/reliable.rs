@@ -100,6 +100,12 @@ struct Peer {
 /// A path's measured timeout may grow to this many times the configured one.
 pub const MAX_RTO_FACTOR: u32 = 4;
 
+/// The longest a message may be resent before it is given up, on the slowest path: after
+/// that, whatever of it never arrived never will.
+pub fn longest_resend(ack_timeout: Duration, max_retries: u32) -> Duration {
+    ack_timeout * MAX_RTO_FACTOR * (1 + max_retries)
+}
+
 /// How many destinations are remembered; past it, those with nothing in flight are
 /// forgotten (a forgotten destination gets a new stream when sent to again).
 pub const MAX_PEERS: usize = 4096;

@@ -272,6 +272,12 @@ impl Room {
         matches!(self.role, Role::Recovering(_))
     }
 
+    /// The entry held (proposed, not yet delivered) at `seq`, if any.
+    #[cfg(test)]
+    pub(super) fn held_at(&self, seq: Seq) -> Option<&ChatEntry> {
+        self.holdback.held_from(seq).find(|e| e.seq == seq)
+    }
+
     /// The next sequence number this node would give or expect.
     pub(super) fn next_seq(&self) -> Seq {
         match &self.role {

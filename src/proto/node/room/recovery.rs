@@ -5,6 +5,7 @@
 //! every member up to date, and only then sequences anything new.
 
 use super::*;
+use crate::proto::reliable::longest_resend;
 
 /// Room messages a member sends a new leader in answer to one sync request, at most.
 const SYNC_BATCH: usize = 512;
@@ -137,9 +138,14 @@ impl Node {
             // What it showed was held by a majority, so an answering member holds it too
             // (shown, and fetched from it; or uncommitted, and proposed again).
             rec.member_next.remove(&id);
-            // Nor for what it said it sent: it may never come, and the majority that
-            // answers holds whatever of it was committed.
+            // Nor for what it said it sent: it may never come. Its answer no longer
+            // counts towards the majority unless all of it is here: a committed entry
+            // may be held by it alone among those that answered.
+            if !Self::answer_complete(rec, id) {
+                rec.answered.remove(&id);
+            }
             rec.expected.remove(&id);
+            rec.received.remove(&id);
             if rec.fetch_target == Some(id) {
                 rec.fetch_target = None;
             }
@@ -259,11 +265,7 @@ impl Node {
         let Role::Recovering(rec) = &self.room.role else {
             return;
         };
-        let all_arrived = rec
-            .expected
-            .iter()
-            .all(|(m, n)| rec.received.get(m).copied().unwrap_or(0) >= *n);
-        if !rec.waiting.is_empty() || !all_arrived {
+        if !rec.waiting.is_empty() || !self.answers_arrived() {
             return;
         }
         // A member behind what we asked for (we joined after what it misses): ask again
@@ -290,7 +292,7 @@ impl Node {
         // Everyone answered and everything they sent is here: what is still missing, no
         // survivor has. Only a majority of the voters answering makes that so: any entry
         // a majority held (committed) is then among the answers.
-        if self.recovery_quorum() {
+        if self.recovery_quorum(true) {
             self.finish_recovery(now);
         }
     }
@@ -374,15 +376,85 @@ impl Node {
         true
     }
 
-    /// Whether a majority of the voters (this node included, if it votes) answered, of
-    /// the configuration its log ends with (with every answer in it): a change held but
-    /// not yet known committed counts, as in Raft; with one change at a time, any majority
-    /// of it overlaps any majority of the configuration before it.
-    fn recovery_quorum(&self) -> bool {
+    /// Whether everything member `m` said it sent is here (an answer's reply may overtake
+    /// its entries, which are resent on a lossy link).
+    fn answer_complete(rec: &Recovery, m: NodeId) -> bool {
+        let expected = rec.expected.get(&m).copied().unwrap_or(0);
+        rec.received.get(&m).copied().unwrap_or(0) >= expected
+    }
+
+    /// Whether every entry an answering member said it sent is here.
+    fn answers_arrived(&self) -> bool {
         let Role::Recovering(rec) = &self.room.role else {
             return false;
         };
-        let (majority, held) = self.holders(&rec.answered);
+        rec.expected.keys().all(|m| Self::answer_complete(rec, *m))
+    }
+
+    /// A majority answered but not all it announced is here: wait on. Once the sender's
+    /// transport has surely given up on what is missing (its longest resend time has
+    /// passed), those answers never come: the members they came from are asked again,
+    /// what was never received forgiven (their new answer sends all of it again).
+    fn await_answers(&mut self, now: Instant) {
+        let cfg = &self.ctx.cfg;
+        let give_up = longest_resend(cfg.ack_timeout, cfg.max_retries);
+        let recovery_timeout = cfg.recovery_timeout;
+        self.ctx.timers.set(Timer::Recovery, now + recovery_timeout);
+        let Some(rec) = self.room.recovery_mut() else {
+            return;
+        };
+        let since = *rec.answers_due_since.get_or_insert(now);
+        if now.saturating_duration_since(since) < give_up {
+            return;
+        }
+        rec.answers_due_since = None;
+        let short: Vec<NodeId> = rec
+            .expected
+            .keys()
+            .filter(|m| !Self::answer_complete(rec, **m))
+            .copied()
+            .collect();
+        for m in &short {
+            let got = rec.received.get(m).copied().unwrap_or(0);
+            rec.expected.insert(*m, got);
+            rec.answered.remove(m);
+            rec.waiting.insert(*m);
+        }
+        let from = rec.requested_from;
+        let Some(epoch) = self.ring.epoch() else {
+            return;
+        };
+        for m in short {
+            let Some(addr) = self.ring.members().get(m).map(|e| e.addr) else {
+                continue;
+            };
+            log_at!(
+                info,
+                self,
+                "answers from {m} never all arrived; asking it again"
+            );
+            let msg = Message::SyncRequest { epoch, from };
+            self.send_reliable(now, addr, msg, Token::Control);
+        }
+    }
+
+    /// Whether a majority of the voters (this node included, if it votes) answered, of
+    /// the configuration its log ends with (with every answer in it): a change held but
+    /// not yet known committed counts, as in Raft; with one change at a time, any majority
+    /// of it overlaps any majority of the configuration before it. With `complete`, only
+    /// answers all of whose entries are here count: a committed entry the majority holds
+    /// may be held by one of them alone, and still be on its way (seed 930564).
+    fn recovery_quorum(&self, complete: bool) -> bool {
+        let Role::Recovering(rec) = &self.room.role else {
+            return false;
+        };
+        let counted: BTreeSet<NodeId> = rec
+            .answered
+            .iter()
+            .filter(|m| !complete || Self::answer_complete(rec, **m))
+            .copied()
+            .collect();
+        let (majority, held) = self.holders(&counted);
         held >= majority
     }
 
@@ -392,7 +464,7 @@ impl Node {
         if !self.room.is_recovering() {
             return;
         }
-        if self.recovery_quorum() {
+        if self.recovery_quorum(true) {
             if self.fetch_timed_out(now) {
                 return;
             }
@@ -407,6 +479,10 @@ impl Node {
                 return self.ask_survivors(now, epoch, from);
             }
             return self.finish_recovery(now);
+        }
+        if self.recovery_quorum(false) {
+            // Ending now could fill over what an answer still brings.
+            return self.await_answers(now);
         }
         let (majority, held) = match &self.room.role {
             Role::Recovering(rec) => self.holders(&rec.answered),

@@ -113,6 +113,9 @@ pub(super) struct Recovery {
     pub(super) not_kept: BTreeSet<NodeId>,
     /// Whether this recovery skipped numbers no answering member would send.
     pub(super) skipped: bool,
+    /// Since when a majority has answered but some of what an answer announced is still
+    /// on its way (see `Node::recovery_timed_out`).
+    pub(super) answers_due_since: Option<Instant>,
 }
 
 impl Recovery {

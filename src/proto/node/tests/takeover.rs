@@ -341,3 +341,121 @@ fn a_node_let_in_by_an_older_leader_starts_again_when_its_round_times_out() {
         "no pre-vote: {sent:?}"
     );
 }
+
+/// Bob taking over: alice has not answered; carol announces #1 (term 0), which has not
+/// arrived yet. Bob and carol are a majority only with carol's answer all here.
+fn bob_awaiting_carols_entry(t0: Instant) -> Node {
+    let mut n = bob_taking_over(t0);
+    n.handle_datagram(t0, addr(3), &data(CAROL, 3, answer_to_bob(1, 1)));
+    drain(&mut n);
+    assert!(n.room.is_recovering(), "carol's #1 is still on its way");
+    n
+}
+
+/// Bob's recovery timer fires at `at` (alone: the others stay quiet meanwhile, and no
+/// heartbeat timer declares them gone).
+fn recovery_timer(n: &mut Node, at: Instant) -> Out {
+    n.ctx.now = n.ctx.now.max(at);
+    n.recovery_timed_out(at);
+    drain(n)
+}
+
+/// Bob's proposals of #1 to carol, in term 1.
+fn proposed_first(out: &Out) -> Vec<String> {
+    out.messages_to(addr(3))
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Sequenced(e) if e.seq == Seq(1) && e.term == 1 => Some(e.text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What bob holds at #1, proposed in his term 1.
+fn bobs_first(n: &Node) -> Option<String> {
+    n.room
+        .held_at(Seq(1))
+        .filter(|e| e.term == 1)
+        .map(|e| e.text.clone())
+}
+
+/// Carol's #1, as she sends it in her answer.
+fn carols_first() -> Message {
+    Message::SyncEntry(entry(1, LEADER, "alice", 1))
+}
+
+/// A majority answered, but an answer's entry is still being resent: the take-over must
+/// not end when its timer fires, or #1 (perhaps committed by alice and carol, held by
+/// carol alone of those who answered) would be filled over.
+#[test]
+fn a_take_over_waits_for_the_entries_an_answer_announced() {
+    let t0 = base_time();
+    let mut n = bob_awaiting_carols_entry(t0);
+    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
+    let out = recovery_timer(&mut n, t0 + step);
+    assert!(n.room.is_recovering(), "still waiting for carol's #1");
+    assert!(proposed_first(&out).is_empty(), "#1 is not filled over");
+    n.handle_datagram(t0 + step, addr(3), &data(CAROL, 2, carols_first()));
+    drain(&mut n);
+    recovery_timer(&mut n, t0 + step * 2);
+    assert!(!n.room.is_recovering(), "bob and carol answered in full");
+    assert_eq!(
+        bobs_first(&n).as_deref(),
+        Some("m1"),
+        "carol's #1 is proposed"
+    );
+}
+
+/// An answer's entry that carol's transport gave up on never comes: once her longest
+/// resend time has passed, bob asks her again, and her new answer ends the take-over.
+#[test]
+fn entries_given_up_on_are_asked_for_again() {
+    let t0 = base_time();
+    let mut n = bob_awaiting_carols_entry(t0);
+    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
+    let mut at = t0;
+    let mut asked_again = None;
+    for _ in 0..40 {
+        at += step;
+        let out = recovery_timer(&mut n, at);
+        assert!(proposed_first(&out).is_empty(), "#1 is not filled over");
+        if out
+            .messages_to(addr(3))
+            .iter()
+            .any(|m| matches!(m, Message::SyncRequest { .. }))
+        {
+            asked_again = Some(at - t0);
+            break;
+        }
+    }
+    let waited = asked_again.expect("carol is asked again");
+    assert!(
+        waited >= Duration::from_secs(18),
+        "not before her transport surely gave up: {waited:?}"
+    );
+    assert!(n.room.is_recovering());
+    n.handle_datagram(at, addr(3), &data(CAROL, 10, carols_first()));
+    n.handle_datagram(at, addr(3), &data(CAROL, 11, answer_to_bob(1, 1)));
+    drain(&mut n);
+    recovery_timer(&mut n, at + step);
+    assert!(!n.room.is_recovering(), "carol's new answer is all here");
+    assert_eq!(
+        bobs_first(&n).as_deref(),
+        Some("m1"),
+        "carol's #1 is proposed"
+    );
+}
+
+/// Carol goes before her #1 arrives: her answer no longer counts, so bob alone is no
+/// majority and fills nothing.
+#[test]
+fn an_answer_cut_short_by_its_senders_departure_does_not_count() {
+    let t0 = base_time();
+    let mut n = bob_awaiting_carols_entry(t0);
+    n.survivor_gone(t0, CAROL);
+    drain(&mut n);
+    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
+    let out = recovery_timer(&mut n, t0 + step);
+    assert!(n.room.is_recovering(), "no majority answered in full");
+    assert!(proposed_first(&out).is_empty(), "#1 is not filled over");
+}
