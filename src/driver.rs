@@ -293,6 +293,7 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
     // so that it asks them as the member it is.
     let mut saved_members = Vec::new();
     let mut shown_mark = ShownMark::default();
+    let mut handed = shown::Handed::default();
     let node = match &store {
         None => Node::new(cfg, id, Instant::now()),
         Some(s) => {
@@ -302,27 +303,11 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
                 .filter(|m| m.name != cfg.name)
                 .cloned()
                 .collect();
-            let shown_point = s.shown_point()?;
-            shown_mark = shown::start_mark(&saved.history, shown_point);
-            if !saved.is_empty() {
-                let again = shown::reshow(shown::not_shown(&saved.history, shown_point), &cfg.name);
-                let mut notice = format!(
-                    "restored {} room messages and {} kept private messages from {}",
-                    saved.history.iter().filter(|e| !e.is_filler()).count(),
-                    saved.kept.len(),
-                    s.path().display()
-                );
-                if !again.is_empty() {
-                    notice.push_str(&format!(
-                        "; the last {} of them are shown again, as history: taken just \
-                         before it stopped, they may not have reached the screen",
-                        again.len()
-                    ));
-                }
-                let _ = ev_tx.send(Output::Event(Event::Notice(notice)));
-                for ev in again {
-                    let _ = ev_tx.send(Output::Event(ev));
-                }
+            let restored = shown::restore(s, &saved, &cfg.name)?;
+            shown_mark = restored.mark;
+            handed = restored.handed;
+            for ev in restored.events {
+                let _ = ev_tx.send(Output::Event(ev));
             }
             Node::restore(cfg, id, Instant::now(), saved)
         }
@@ -358,7 +343,7 @@ fn spawn_task(task: NodeTask) -> Result<NodeHandle, StoreError> {
         input_room: Arc::new(Semaphore::new(INPUT_QUEUE)),
         shown: shown_mark,
         shown_writes: ShownWrites::default(),
-        handed: None,
+        handed,
     };
     let input_room = io.input_room.clone();
     let shown = io.shown.clone();
@@ -399,9 +384,8 @@ struct Io {
     shown: ShownMark,
     /// What was written of it.
     shown_writes: ShownWrites,
-    /// The number of the last room message handed to the program (sent on its channel,
-    /// not only produced: what waits for a write that failed is never handed).
-    handed: Option<u64>,
+    /// What was handed to the program (see [`shown::Handed`]).
+    handed: shown::Handed,
 }
 
 /// Sends every pending datagram (sealed) and forwards every event, or keeps them in
@@ -434,7 +418,7 @@ async fn drain(io: &mut Io, node: &mut Node) -> bool {
     pay_ready(io, node).await;
     if done {
         settle(io, node).await;
-        shown::wait_for_screen(&io.shown, io.handed).await;
+        shown::wait_for_screen(&io.shown, &io.handed).await;
         persist(io, node);
     }
     done || io.stopping

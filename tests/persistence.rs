@@ -475,3 +475,63 @@ fn a_member_whose_disk_fills_stops_with_a_clear_error_and_the_room_goes_on() {
     );
     drop(disk);
 }
+
+/// Private messages the node took (and acknowledged: the sender was told they arrived)
+/// but the program had not printed when it was killed, its terminal stalled: shown after
+/// the restart, each once, in the order sent.
+#[test]
+fn private_messages_taken_but_not_printed_are_shown_after_a_kill() {
+    let scratch = Scratch::new();
+    let (a, b, c) = (
+        Member::new("alice"),
+        Member::new("bob"),
+        Member::new("carol"),
+    );
+    let (mut alice, mut bob, mut carol) = start_room(&scratch, [&a, &b, &c]);
+    carol.stop_reading();
+    // More than a pipe holds (64 KiB) for carol's screen: her prints block from here on.
+    const FILL: usize = 300;
+    let filler = "x".repeat(400);
+    for i in 1..=FILL {
+        alice.send(&format!("send_all fill{i} {filler}"));
+    }
+    bob.expect_within(
+        Duration::from_secs(30),
+        |l| l.contains(&format!("alice: fill{FILL} ")),
+        "the last filler at bob",
+    );
+    const DMS: usize = 20;
+    for i in 1..=DMS {
+        bob.send(&format!("send carol dm{i}"));
+    }
+    for i in 1..=DMS {
+        bob.expect(
+            |l| l == "[Message received by carol.]",
+            &format!("receipt {i}"),
+        );
+    }
+    carol.kill();
+
+    let mut carol = c.start(&scratch, None);
+    let restored = carol.expect(|l| l.starts_with("restored "), "the restore notice");
+    assert!(
+        restored.contains(&format!(
+            "{DMS} private messages taken just before it stopped are shown again"
+        )),
+        "{restored}"
+    );
+    for i in 1..=DMS {
+        let want = format!("bob: dm{i}");
+        carol.expect(|l| l.ends_with(&want), &format!("dm{i} shown again"));
+    }
+    // Once each: after rejoining nothing comes a second time.
+    carol.expect_within(
+        Duration::from_secs(20),
+        |l| l == "joined the room: 3 members, leader is alice",
+        "rejoining",
+    );
+    bob.send("send carol after");
+    carol.expect(|l| l.ends_with("bob: after"), "a new private message");
+    let dms: Vec<&String> = carol.seen.iter().filter(|l| l.contains(": dm")).collect();
+    assert_eq!(dms.len(), DMS, "each once: {dms:?}");
+}

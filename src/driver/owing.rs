@@ -7,8 +7,7 @@
 
 use super::persist::{self, Owed, Writer, WriterGone};
 use super::{Io, Output, shown};
-use crate::ids::Seq;
-use crate::proto::{Event, Node};
+use crate::proto::Node;
 use std::time::Instant;
 use tracing::warn;
 
@@ -63,15 +62,18 @@ pub(super) async fn writer_gone(io: &mut Io, node: &Node) {
         pay(io, node, owed).await;
     }
     io.stopping = true;
-    shown::wait_for_screen(&io.shown, io.handed).await;
+    shown::wait_for_screen(&io.shown, &io.handed).await;
     // Whatever was last handed over may have been in the batch that failed.
-    let mark = Seq(io.shown.get());
+    let mark = io.shown.point();
     if let Some(w) = io.disk.as_mut()
         && let Err(e) = w.keep_mark_after_stop(mark)
     {
         warn!(
             lamport = node.lamport().0,
-            "the mark of what was shown ({}) could not be kept either: {e}", mark.0
+            "the mark of what was shown (room message {}, private message row {}) could not be \
+             kept either: {e}",
+            mark.room.0,
+            mark.direct_row
         );
     }
     let why = io
@@ -118,8 +120,8 @@ async fn pay(io: &mut Io, node: &Node, owed: Owed) {
         }
         // A closed receiver only means nobody is listening any more.
         Owed::Output(out) => {
-            if let Output::Event(Event::Room { entry, .. }) = &out {
-                io.handed = Some(entry.seq.0);
+            if let Output::Event(ev) = &out {
+                io.handed.note(ev);
             }
             let _ = io.events.send(out);
         }

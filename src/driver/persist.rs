@@ -17,9 +17,8 @@
 //! [`MAX_HELD`] outputs wait, the node takes no input, so a stalled disk holds the room's
 //! traffic back in the kernel's buffers, not in memory.
 
-use crate::ids::Seq;
 use crate::proto::Write;
-use crate::store::{RunIndex, Store};
+use crate::store::{RunIndex, ShownPoint, Store};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, mpsc as std_mpsc};
@@ -41,8 +40,8 @@ pub(super) struct Disk {
 struct Batch {
     number: u64,
     writes: Vec<Write>,
-    /// The last room message the user was shown, if it moved (see `shown.rs`).
-    shown: Option<Seq>,
+    /// What the user was shown, if it moved (see `shown.rs`).
+    shown: Option<ShownPoint>,
 }
 
 /// The writer's word: every batch up to `upto` is applied, or (with `error`) the batches
@@ -105,10 +104,10 @@ impl Writer {
         self.hand_shown(writes, None);
     }
 
-    /// [`Writer::hand`], with the last room message the user was shown if it moved. That
-    /// mark alone makes a batch nothing waits for: it takes the number of the batch
-    /// before it, so the outputs after it go as soon as that one is on disk.
-    pub(super) fn hand_shown(&mut self, writes: Vec<Write>, shown: Option<Seq>) {
+    /// [`Writer::hand`], with what the user was shown if it moved. That mark alone makes
+    /// a batch nothing waits for: it takes the number of the batch before it, so the
+    /// outputs after it go as soon as that one is on disk.
+    pub(super) fn hand_shown(&mut self, writes: Vec<Write>, shown: Option<ShownPoint>) {
         if writes.is_empty() && shown.is_none() {
             return;
         }
@@ -189,7 +188,7 @@ impl Writer {
     /// shown (`shown`) alone: the last word the database takes. The mark stands at or
     /// before the last batch applied (nothing after it was handed to the program), so it
     /// claims nothing the database lacks.
-    pub(super) fn keep_mark_after_stop(&mut self, shown: Seq) -> Result<(), String> {
+    pub(super) fn keep_mark_after_stop(&mut self, shown: ShownPoint) -> Result<(), String> {
         if !self.gone {
             return Err("the writer is still running".into());
         }
@@ -315,6 +314,7 @@ impl Held {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::Seq;
     use crate::store::tests::{KEY, entry, scratch};
 
     fn say(n: u32) -> Owed {
@@ -383,6 +383,13 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    fn room_mark(seq: u64) -> ShownPoint {
+        ShownPoint {
+            room: Seq(seq),
+            direct_row: 0,
+        }
+    }
+
     /// The mark of what was printed, handed alone, holds nothing back (outputs wait for no
     /// batch of its own), and is on disk once the writer has taken it.
     #[tokio::test]
@@ -391,9 +398,9 @@ mod tests {
         let mut w = Writer::start(Store::open(&dir, &KEY).unwrap()).unwrap();
         w.hand(delivered(1));
         drop(w.settled().await.unwrap());
-        w.hand_shown(Vec::new(), Some(Seq(1)));
+        w.hand_shown(Vec::new(), Some(room_mark(1)));
         assert_eq!(w.in_flight(), None, "nothing waits for the mark");
-        w.hand_shown(delivered(2), Some(Seq(2)));
+        w.hand_shown(delivered(2), Some(room_mark(2)));
         assert_eq!(w.in_flight(), Some(2));
         let disk = w.settled().await.unwrap();
         assert_eq!(disk.store.shown_point().unwrap(), Some(Seq(2)));

@@ -24,12 +24,11 @@ pub mod tui;
 
 pub use crate::cli::Mode;
 use crate::driver::{NodeHandle, NodeTask, Output, Request, Security};
-use crate::ids::Seq;
 use crate::proto::{Command, Event, NodeConfig};
 use crate::store::Store;
 use crate::ui::{self, Narrator, Style};
 use line::{Typist, read_stdin};
-use screen::{Screen, print_lines};
+use screen::{Printed, Screen, print_lines};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -262,7 +261,7 @@ impl LineMode {
             screen: Screen::open(handle.shown.clone()),
             narrator: Narrator::new(self.keyed).inviting(self.invitation.clone()),
             pending: Vec::new(),
-            pending_room: None,
+            pending_shows: Printed::default(),
         };
         let prompt = format!("{}@{}> ", self.typist.me, self.addr);
         let typist = self.typist;
@@ -364,8 +363,8 @@ struct UserOutput {
     narrator: Narrator,
     /// Lines not yet handed to the screen (see [`UserOutput::flush`]).
     pending: Vec<String>,
-    /// The number of the last room message among them.
-    pending_room: Option<Seq>,
+    /// What they show.
+    pending_shows: Printed,
 }
 
 /// Lines handed to the screen at most in one batch: a long run of events is printed as
@@ -384,8 +383,8 @@ impl UserOutput {
     /// writer thread for a burst of messages rather than one per line.
     fn flush(&mut self) {
         if !self.pending.is_empty() {
-            let room = self.pending_room.take();
-            self.screen.lines(std::mem::take(&mut self.pending), room);
+            let shows = std::mem::take(&mut self.pending_shows);
+            self.screen.lines(std::mem::take(&mut self.pending), shows);
         }
     }
 
@@ -408,8 +407,10 @@ impl UserOutput {
             self.line(l);
         }
         // After its lines: a batch handed over before them does not claim it.
-        if let Event::Room { entry, .. } = ev {
-            self.pending_room = Some(entry.seq);
+        match ev {
+            Event::Room { entry, .. } => self.pending_shows.room = Some(entry.seq),
+            Event::Direct { mine: false, .. } => self.pending_shows.directs += 1,
+            _ => {}
         }
     }
 

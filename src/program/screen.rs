@@ -89,14 +89,41 @@ impl Shared {
 
 /// What the writer thread is asked to do.
 enum Job {
-    /// Lines to print, and the number of the last room message among them, if any: once
-    /// they are out, the screen's mark moves there.
-    Lines(Vec<String>, Option<Seq>),
+    /// Lines to print, and what they show ([`Printed`]): once they are out, the screen's
+    /// mark moves past it.
+    Lines(Vec<String>, Printed),
     /// Print above the line editor's prompt from now on; say so on the sender once every
     /// earlier line is out.
     Editor(EditorPrinter, Sender<()>),
     /// Everything is out; stop.
     Close,
+}
+
+/// What a batch of lines shows, for the mark of what was printed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Printed {
+    /// The number of the last room message among them, if any.
+    pub room: Option<Seq>,
+    /// How many private messages received are among them.
+    pub directs: u64,
+}
+
+impl Printed {
+    /// `later`, printed after this.
+    fn then(self, later: Printed) -> Printed {
+        Printed {
+            room: later.room.or(self.room),
+            directs: self.directs + later.directs,
+        }
+    }
+
+    /// Moves `mark` past what these lines show.
+    pub fn mark(self, mark: &ShownMark) {
+        if let Some(seq) = self.room {
+            mark.shown(seq);
+        }
+        mark.directs_shown(self.directs);
+    }
 }
 
 /// The program's screen: hands lines to the writer thread.
@@ -107,7 +134,7 @@ pub struct Screen {
 }
 
 impl Screen {
-    /// Starts the writer thread, printing to stdout; it moves `mark` to each room message
+    /// Starts the writer thread, printing to stdout; it moves `mark` past each message
     /// once its line is out.
     pub fn open(mark: ShownMark) -> Screen {
         let (jobs, queue) = mpsc::channel();
@@ -122,10 +149,10 @@ impl Screen {
     }
 
     /// Prints lines in order (each without its newline), after every line given before;
-    /// `room` is the number of the last room message among them, if any.
-    pub fn lines(&self, lines: Vec<String>, room: Option<Seq>) {
+    /// `shows` is what they show.
+    pub fn lines(&self, lines: Vec<String>, shows: Printed) {
         // The writer only stops when told to, in `close`.
-        let _ = self.jobs.send(Job::Lines(lines, room));
+        let _ = self.jobs.send(Job::Lines(lines, shows));
     }
 
     /// What the line editor uses to attach itself and say where it is.
@@ -196,14 +223,14 @@ fn write_jobs(queue: Receiver<Job>, shared: &Shared, mark: &ShownMark) {
     let mut next = queue.recv().ok();
     while let Some(job) = next.take() {
         next = match job {
-            Job::Lines(mut lines, mut room) => {
+            Job::Lines(mut lines, mut shows) => {
                 // Lines already waiting join this batch, up to a job of another kind.
                 let mut other = None;
                 while let Ok(job) = queue.try_recv() {
                     match job {
-                        Job::Lines(more, more_room) => {
+                        Job::Lines(more, more_shows) => {
                             lines.extend(more);
-                            room = more_room.or(room);
+                            shows = shows.then(more_shows);
                         }
                         job => {
                             other = Some(job);
@@ -212,9 +239,7 @@ fn write_jobs(queue: Receiver<Job>, shared: &Shared, mark: &ShownMark) {
                     }
                 }
                 print(&mut editor, shared, lines);
-                if let Some(seq) = room {
-                    mark.shown(seq);
-                }
+                shows.mark(mark);
                 other.or_else(|| queue.recv().ok())
             }
             Job::Editor(printer, done) => {

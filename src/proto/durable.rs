@@ -6,8 +6,10 @@
 //! [`Node::poll_write`](super::Node::poll_write) **before** sending any datagram of the
 //! same input, so a message is on disk before its acknowledgement leaves.
 
-use crate::ids::{DmId, Lamport, NodeId, Seq};
+use super::Event;
+use crate::ids::{DmId, Lamport, NodeId, Seq, WallMillis};
 use crate::wire::{ChatEntry, Epoch, Member, QueuedDm};
+use serde::{Deserialize, Serialize};
 
 /// How far the Lamport clock moves between two [`Write::Clock`]s.
 pub const CLOCK_WRITE_STEP: u64 = 64;
@@ -39,6 +41,9 @@ pub enum Write {
         origin: NodeId,
         /// The sender's id for the message.
         id: DmId,
+        /// What the user is shown: shown again after a restart if the program had not
+        /// printed it when the node stopped.
+        message: ShownDirect,
     },
     /// The voting configuration changed: the users in it, as of entry `at`.
     Voters {
@@ -63,6 +68,38 @@ pub enum Write {
         /// This node's Lamport time.
         lamport: Lamport,
     },
+}
+
+/// A private message received, as the user is shown it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShownDirect {
+    /// The sender's user name.
+    pub from: String,
+    /// Every recipient it was written to.
+    pub to: Vec<String>,
+    /// The sender's Lamport time.
+    pub lamport: Lamport,
+    /// The sender's wall clock when written.
+    pub sent_at: WallMillis,
+    /// The text.
+    pub text: String,
+    /// Whether it was kept while this user was offline.
+    pub offline: bool,
+}
+
+impl ShownDirect {
+    /// The event that shows it to the user.
+    pub fn event(self) -> Event {
+        Event::Direct {
+            from: self.from,
+            to: self.to,
+            lamport: self.lamport,
+            sent_at: self.sent_at,
+            text: self.text,
+            offline: self.offline,
+            mine: false,
+        }
+    }
 }
 
 /// The state a restarted node starts from (read from disk by the driver).

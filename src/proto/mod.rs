@@ -46,7 +46,7 @@ mod timers;
 
 pub use chat::History;
 pub use disk::{ReadRange, read_run};
-pub use durable::{HistorySource, Restored, Write};
+pub use durable::{HistorySource, Restored, ShownDirect, Write};
 pub use event::{Command, CommandError, Event, JoinError, MemberView, RingSeat, Stats, StatusView};
 pub use node::{Node, NodeConfig};
 pub use reliable::Transmit;

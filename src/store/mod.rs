@@ -8,8 +8,10 @@
 //!
 //! Kept: the room messages this node showed (in the order it showed them), the
 //! offline-queue replicas it holds and the ones already handed over, the private
-//! messages it showed (ids only, so none is shown twice), the member table
-//! and last known leader, its Lamport time, and which identity the directory belongs to.
+//! messages it showed (so none is shown twice, and one not printed before the node
+//! stopped is shown again), what the program printed of both ([`ShownPoint`]), the
+//! member table and last known leader, its Lamport time, and which identity the
+//! directory belongs to.
 //!
 //! Read back: everything at a restart ([`Store::load`]), the last messages for `history`
 //! ([`Store::history`]), and ranges of the room log for a member catching up
@@ -23,7 +25,7 @@ pub use range::RunIndex;
 pub use schema::CURRENT as SCHEMA_VERSION;
 
 use crate::ids::{DmId, Lamport, NodeId, OriginSeq, Seq, WallMillis};
-use crate::proto::{Restored, Write};
+use crate::proto::{Restored, ShownDirect, Write};
 use crate::wire::{ChatEntry, Epoch, FILLER_ORIGIN, Member, Provenance, QueuedDm, SignatureBytes};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
 use std::collections::BTreeSet;
@@ -36,6 +38,28 @@ pub const DB_FILE: &str = "ringchat.db";
 /// Handed-over messages, and private messages shown, remembered on disk (the oldest are
 /// forgotten past it).
 const REMEMBERED: i64 = 10_000;
+
+/// What the program printed, kept with the writes: the last room message, and the row of
+/// the last private message (rows of `directs_shown` are numbered in the order the
+/// messages were shown, one after the other).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShownPoint {
+    /// The number of the last room message printed.
+    pub room: Seq,
+    /// The row of the last private message printed (0 before any).
+    pub direct_row: u64,
+}
+
+/// Private messages taken but not printed when the node last stopped, as
+/// [`Store::directs_not_shown`] reads them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UnprintedDirects {
+    /// The row the program's mark of private messages starts at: the row before the
+    /// first of `messages` (so the n-th printed from now on is row `start + n`).
+    pub start: u64,
+    /// The messages, in the order they were shown.
+    pub messages: Vec<ShownDirect>,
+}
 
 /// Why the database cannot be used. Nothing was changed on disk by a failed open.
 #[derive(Debug, Error)]
@@ -393,9 +417,56 @@ impl Store {
             .map_err(|e| classify(&self.path, e))
     }
 
-    /// [`Store::apply`], and, if given, the number of the last room message the user was
-    /// shown (the program printed it) in the same transaction.
-    pub fn apply_shown(&mut self, writes: &[Write], shown: Option<Seq>) -> Result<(), StoreError> {
+    /// The private messages shown after the last one the program printed, as last marked
+    /// with [`Store::apply_shown`]. A database never marked (from before the mark) gives
+    /// none, and starts the mark at its last row.
+    pub fn directs_not_shown(&self) -> Result<UnprintedDirects, StoreError> {
+        let read = || -> rusqlite::Result<UnprintedDirects> {
+            let mark: Option<u64> = self
+                .conn
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'directs_shown_row'",
+                    [],
+                    |row| row.get::<_, String>(0),
+                )
+                .optional()?
+                .and_then(|s| s.parse().ok());
+            let last: i64 =
+                self.conn
+                    .query_row("SELECT IFNULL(MAX(row), 0) FROM directs_shown", [], |r| {
+                        r.get(0)
+                    })?;
+            let last = last as u64;
+            let Some(mark) = mark.filter(|m| *m < last) else {
+                return Ok(UnprintedDirects {
+                    start: last,
+                    messages: Vec::new(),
+                });
+            };
+            let mut q = self.conn.prepare(
+                "SELECT item FROM directs_shown WHERE row > ?1 AND item IS NOT NULL ORDER BY row",
+            )?;
+            let mut messages = Vec::new();
+            for blob in q.query_map(params![mark as i64], |row| row.get::<_, Vec<u8>>(0))? {
+                if let Ok(m) = postcard::from_bytes::<ShownDirect>(&blob?) {
+                    messages.push(m);
+                }
+            }
+            Ok(UnprintedDirects {
+                start: last - messages.len() as u64,
+                messages,
+            })
+        };
+        read().map_err(|e| classify(&self.path, e))
+    }
+
+    /// [`Store::apply`], and, if given, what the program printed ([`ShownPoint`]), in
+    /// the same transaction.
+    pub fn apply_shown(
+        &mut self,
+        writes: &[Write],
+        shown: Option<ShownPoint>,
+    ) -> Result<(), StoreError> {
         if writes.is_empty() && shown.is_none() {
             return Ok(());
         }

@@ -5,7 +5,7 @@
 //! version of the program is refused, never rewritten.
 
 /// The schema version this program writes.
-pub const CURRENT: u32 = 4;
+pub const CURRENT: u32 = 5;
 
 /// Version 1: settings, the member table, delivered room messages in the order they
 /// were shown, and the offline-queue replicas.
@@ -79,5 +79,12 @@ DELETE FROM kept;
 DELETE FROM held;
 ";
 
+/// Version 5: each private message shown keeps what the user is shown of it (the
+/// postcard encoding of a `ShownDirect`), so that one taken but not printed before the
+/// node stopped is shown again; rows from before have none, and are never shown again.
+pub const V5: &str = "
+ALTER TABLE directs_shown ADD COLUMN item BLOB;
+";
+
 /// The migrations, in order: `MIGRATIONS[i]` takes version `i` to `i + 1`.
-pub const MIGRATIONS: [&str; CURRENT as usize] = [V1, V2, V3, V4];
+pub const MIGRATIONS: [&str; CURRENT as usize] = [V1, V2, V3, V4, V5];

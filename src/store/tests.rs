@@ -78,6 +78,7 @@ fn writes_come_back_after_reopening() {
             Write::DirectShown {
                 origin: NodeId(3),
                 id: DmId(5),
+                message: direct("hi"),
             },
             Write::Room {
                 members: vec![member(1, "a"), member(2, "b")],
@@ -457,17 +458,72 @@ fn the_shown_point_is_kept_with_its_batch_and_across_a_reopening() {
     let dir = scratch("shown-point");
     let mut s = Store::open(&dir, &KEY).unwrap();
     assert_eq!(s.shown_point().unwrap(), None, "never written");
-    s.apply_shown(&[Write::Delivered(entry(1, "a"))], Some(Seq(1)))
+    s.apply_shown(&[Write::Delivered(entry(1, "a"))], Some(room_mark(1)))
         .unwrap();
     assert_eq!(s.shown_point().unwrap(), Some(Seq(1)));
     s.apply_shown(&[Write::Delivered(entry(2, "b"))], None)
         .unwrap();
     assert_eq!(s.shown_point().unwrap(), Some(Seq(1)), "not moved");
-    s.apply_shown(&[], Some(Seq(2))).unwrap();
+    s.apply_shown(&[], Some(room_mark(2))).unwrap();
     assert_eq!(s.shown_point().unwrap(), Some(Seq(2)), "a mark alone");
     drop(s);
     let s = Store::open(&dir, &KEY).unwrap();
     assert_eq!(s.shown_point().unwrap(), Some(Seq(2)), "kept");
     assert_eq!(s.load(10).unwrap().history.len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn room_mark(seq: u64) -> ShownPoint {
+    ShownPoint {
+        room: Seq(seq),
+        direct_row: 0,
+    }
+}
+
+fn direct(text: &str) -> ShownDirect {
+    ShownDirect {
+        from: "carol".into(),
+        to: vec!["bob".into()],
+        lamport: Lamport(4),
+        sent_at: WallMillis(9),
+        text: text.into(),
+        offline: false,
+    }
+}
+
+fn shown_direct(id: u64, text: &str) -> Write {
+    Write::DirectShown {
+        origin: NodeId(3),
+        id: DmId(id),
+        message: direct(text),
+    }
+}
+
+fn texts(u: &UnprintedDirects) -> Vec<&str> {
+    u.messages.iter().map(|m| m.text.as_str()).collect()
+}
+
+/// Private messages shown after the last one the program printed come back, in order,
+/// with the row the mark starts at; a database never marked gives none.
+#[test]
+fn private_messages_not_printed_are_read_back() {
+    let dir = scratch("directs-unprinted");
+    let mut s = Store::open(&dir, &KEY).unwrap();
+    s.apply(&[shown_direct(1, "d1"), shown_direct(2, "d2")])
+        .unwrap();
+    let never = s.directs_not_shown().unwrap();
+    assert_eq!((never.start, texts(&never)), (2, vec![]), "never marked");
+    let printed_one = ShownPoint {
+        room: Seq(0),
+        direct_row: 1,
+    };
+    s.apply_shown(&[shown_direct(3, "d3")], Some(printed_one))
+        .unwrap();
+    drop(s);
+    let s = Store::open(&dir, &KEY).unwrap();
+    let after = s.directs_not_shown().unwrap();
+    assert_eq!((after.start, texts(&after)), (1, vec!["d2", "d3"]));
+    assert_eq!(after.messages[0], direct("d2"));
+    assert_eq!(s.load(1).unwrap().directs_shown.len(), 3);
     let _ = std::fs::remove_dir_all(&dir);
 }

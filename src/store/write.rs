@@ -2,8 +2,7 @@
 //! statements a burst runs per message prepared once per batch, and the held rows it
 //! changes tracked so a delivery deletes a held row only where there is one.
 
-use super::REMEMBERED;
-use crate::ids::Seq;
+use super::{REMEMBERED, ShownPoint};
 use crate::proto::Write;
 use rusqlite::{CachedStatement, Transaction, params};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -53,9 +52,11 @@ fn blob<T: serde::Serialize>(v: &T) -> rusqlite::Result<Vec<u8>> {
     postcard::to_allocvec(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-/// Writes the number of the last room message the user was shown.
-pub(super) fn set_shown(tx: &Transaction<'_>, shown: Seq) -> rusqlite::Result<()> {
-    set_meta(tx, "shown_point", shown.0)
+/// Writes what the user was shown: the number of the last room message, and the row of
+/// the last private message.
+pub(super) fn set_shown(tx: &Transaction<'_>, shown: ShownPoint) -> rusqlite::Result<()> {
+    set_meta(tx, "shown_point", shown.room.0)?;
+    set_meta(tx, "directs_shown_row", shown.direct_row)
 }
 
 fn set_meta(tx: &Transaction<'_>, key: &str, value: impl ToString) -> rusqlite::Result<()> {
@@ -171,10 +172,14 @@ fn apply_one<'t>(
             )?;
         }
         Write::Clock(lamport) => set_meta(tx, "lamport", lamport.0)?,
-        Write::DirectShown { origin, id } => {
+        Write::DirectShown {
+            origin,
+            id,
+            message,
+        } => {
             tx.execute(
-                "INSERT INTO directs_shown (origin, dm_id) VALUES (?1, ?2)",
-                params![origin.0 as i64, id.0 as i64],
+                "INSERT INTO directs_shown (origin, dm_id, item) VALUES (?1, ?2, ?3)",
+                params![origin.0 as i64, id.0 as i64, blob(message)?],
             )?;
             tx.execute(
                 "DELETE FROM directs_shown WHERE row <= (SELECT MAX(row) FROM directs_shown) - ?1",

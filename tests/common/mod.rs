@@ -20,7 +20,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -82,6 +82,8 @@ pub struct Proc {
     stdin: Option<ChildStdin>,
     /// Stdout lines as a background thread reads them, with the time each was read.
     lines: Receiver<(Instant, String)>,
+    /// Set to make that thread stop reading (see [`Proc::stop_reading`]).
+    stalled: Arc<AtomicBool>,
     /// Every stdout line received so far, in order (matched or not).
     pub seen: Vec<String>,
     /// When each line of [`Proc::seen`] was read (same index).
@@ -135,11 +137,18 @@ impl Proc {
             .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, lines) = mpsc::channel();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let stall = Arc::clone(&stalled);
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 if tx.send((Instant::now(), line)).is_err() {
                     break;
+                }
+                // Stalled for good: what the process prints from now on fills the pipe,
+                // and then its writes block, as on a terminal nobody reads.
+                while stall.load(Ordering::Relaxed) {
+                    thread::park();
                 }
             }
         });
@@ -161,6 +170,7 @@ impl Proc {
             stdin: child.stdin.take(),
             child,
             lines,
+            stalled,
             seen: Vec::new(),
             seen_at: Vec::new(),
             stderr,
@@ -298,6 +308,12 @@ impl Proc {
     fn record(&mut self, at: Instant, line: String) {
         self.seen.push(line);
         self.seen_at.push(at);
+    }
+
+    /// Stops reading the process's stdout (after at most one more line): its output then
+    /// fills the pipe, and its writes block, as on a stalled terminal.
+    pub fn stop_reading(&self) {
+        self.stalled.store(true, Ordering::Relaxed);
     }
 
     /// Moves every stdout line read so far into [`Proc::seen`] without waiting; returns

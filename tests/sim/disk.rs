@@ -33,7 +33,7 @@ pub(super) fn write_to(disk: &mut Restored, log: &mut Vec<(u64, String, String)>
             disk.handed_over.push((to, origin, id));
         }
         Write::DeliveryPoint(seq) => disk.delivery_point = Some(seq),
-        Write::DirectShown { origin, id } => disk.directs_shown.push((origin, id)),
+        Write::DirectShown { origin, id, .. } => disk.directs_shown.push((origin, id)),
         Write::Clock(lamport) => disk.lamport = lamport,
         Write::Voters { voters, at } => disk.voters = Some((at, voters)),
         Write::Room {

@@ -25,8 +25,8 @@ pub mod roster;
 pub mod state;
 pub mod view;
 
+use super::screen::Printed;
 use crate::driver::{Output, Request, ShownMark};
-use crate::ids::Seq;
 use crate::proto::Event;
 use crossterm::event::{
     DisableBracketedPaste, DisableFocusChange, DisableMouseCapture, EnableBracketedPaste,
@@ -217,16 +217,12 @@ fn run(
 ) -> State {
     let mut drawable = true;
     let mut health_due = Instant::now() + HEALTH_EVERY;
-    // The last room message taken into the state, drawn at the next draw.
-    let mut taken: Option<Seq> = None;
+    // What was taken into the state since the last draw, drawn at the next.
+    let mut taken = Printed::default();
     loop {
         if drawable {
             match terminal.draw(|frame| view::draw(frame, &state)) {
-                Ok(_) => {
-                    if let Some(seq) = taken.take() {
-                        shown.shown(seq);
-                    }
-                }
+                Ok(_) => std::mem::take(&mut taken).mark(shown),
                 Err(e) => {
                     // The terminal is gone (hung up): nobody can see or type; leave.
                     drawable = false;
@@ -249,8 +245,10 @@ fn run(
         while let Some(message) = next.take() {
             let effects = match message {
                 Message::Node(output) => {
-                    if let Output::Event(Event::Room { entry, .. }) = &output {
-                        taken = Some(entry.seq);
+                    match &output {
+                        Output::Event(Event::Room { entry, .. }) => taken.room = Some(entry.seq),
+                        Output::Event(Event::Direct { mine: false, .. }) => taken.directs += 1,
+                        _ => {}
                     }
                     state.apply(output)
                 }

@@ -65,7 +65,7 @@ use super::chat::{
 use super::clock::LamportClock;
 use super::detector::Detector;
 use super::disk::ReadRange;
-use super::durable::{HistorySource, Restored, Write};
+use super::durable::{HistorySource, Restored, ShownDirect, Write};
 use super::election::{Candidate, Decision, Election};
 use super::event::{
     Command, CommandError, Event, JoinError, MemberView, RingSeat, Stats, StatusView,

@@ -147,10 +147,6 @@ impl Node {
         {
             return;
         }
-        if self.ctx.cfg.persist {
-            // Remembered across restarts: a copy kept for us must not be shown again.
-            self.ctx.out.write(Write::DirectShown { origin, id: dm.id });
-        }
         log_at!(
             info,
             self,
@@ -158,14 +154,24 @@ impl Node {
             dm.from_name,
             if offline { " (kept while offline)" } else { "" }
         );
-        self.ctx.out.event(Event::Direct {
+        let message = ShownDirect {
             from: dm.from_name,
             to: dm.to,
             lamport: content.lamport,
             sent_at: content.sent_at,
             text: content.text,
             offline,
-            mine: false,
-        });
+        };
+        if self.ctx.cfg.persist {
+            // Remembered across restarts: a copy kept for us must not be shown again; and
+            // shown again if the program had not printed it.
+            let write = Write::DirectShown {
+                origin,
+                id: dm.id,
+                message: message.clone(),
+            };
+            self.ctx.out.write(write);
+        }
+        self.ctx.out.event(message.event());
     }
 }
