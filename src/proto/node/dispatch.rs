@@ -138,6 +138,7 @@ impl Node {
         now: Instant,
         from: SocketAddr,
         sender: NodeId,
+        id: MsgId,
         msg: Message,
     ) {
         match msg {
@@ -163,12 +164,12 @@ impl Node {
             Message::Welcomed { newcomer } => self.on_welcomed(now, sender, newcomer),
             Message::Submit(s) => self.on_submit(now, sender, s),
             Message::Sequenced(e) => self.on_sequenced_from(now, sender, e),
-            Message::SyncEntry(e) => self.on_sync_entry(now, sender, e),
+            Message::SyncEntry(e) => self.on_sync_entry(now, sender, id, e),
             Message::Fetch { from: a, to: b } => self.on_fetch(now, from, a, b),
             Message::Direct(dm) => self.on_direct(now, sender, dm, false),
             Message::Store { to, dm } => self.on_store(now, from, sender, to, dm),
             Message::Saved { id, to, full } => self.on_saved(now, id, to, full),
-            Message::Queued(item) => self.on_queued(now, from, sender, item),
+            Message::Queued(item) => self.on_queued(now, (from, sender, id), item),
             Message::Dequeued { origin, id, to } => self.on_dequeued(origin, id, to),
             Message::Handover(item) => self.on_direct(now, item.origin, item.dm, true),
             Message::Election {
@@ -190,7 +191,7 @@ impl Node {
                 next,
                 high,
                 sent,
-            } => self.on_sync_reply(now, sender, epoch, (next, high), sent),
+            } => self.on_sync_reply(now, sender, id, epoch, (next, high), sent),
             Message::Commit { term, upto } => self.on_commit(now, sender, term, upto),
             Message::Leave => self.on_leave_request(now, sender),
             Message::Forgotten { from: a, to: b } => self.on_forgotten(now, sender, a, b),

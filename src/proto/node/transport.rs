@@ -208,7 +208,7 @@ impl Node {
                     self.transport.stats.duplicates += 1;
                     return;
                 }
-                self.on_message(now, from, sender, msg);
+                self.on_message(now, from, sender, id, msg);
             }
             _ => self.drop_datagram(now, from, "outside a session, only the join exchange"),
         }
@@ -320,9 +320,18 @@ impl Node {
                 // duplicates too: the sender lost our first ack.
                 if !self.transport.reliable.on_data(from, sender, id) {
                     self.transport.stats.duplicates += 1;
+                    // A recovering leader counts an answer's messages by their ids, once
+                    // each: one the window takes for a duplicate only because it lies
+                    // below its floor (past a large answer) is still taken (taking a copy
+                    // twice changes nothing).
+                    if self.room.is_recovering()
+                        && matches!(msg, Message::SyncEntry(_) | Message::Queued(_))
+                    {
+                        self.on_message(now, from, sender, id, msg);
+                    }
                     return;
                 }
-                self.on_message(now, from, sender, msg);
+                self.on_message(now, from, sender, id, msg);
             }
         }
     }

@@ -50,13 +50,12 @@ impl Node {
     pub(in crate::proto::node) fn on_queued(
         &mut self,
         now: Instant,
-        from: SocketAddr,
-        sender: NodeId,
+        (from, sender, id): (SocketAddr, NodeId, MsgId),
         item: QueuedDm,
     ) {
         let to = item.recipient().to_string();
         // A recovering leader counts every answer, kept or not: it waits for all.
-        let answer = self.room.count_answer(sender);
+        let answer = self.room.count_answer(sender, id);
         let why_not = if self.leader() != Some(sender) && !self.is_leader() {
             Some(format!("a kept message from {sender}, which does not lead"))
         } else if self.ring.members().by_name(&to).is_none() {

@@ -57,9 +57,10 @@ impl Node {
         &mut self,
         now: Instant,
         sender: NodeId,
+        id: MsgId,
         e: ChatEntry,
     ) {
-        if self.room.count_answer(sender) {
+        if self.room.count_answer(sender, id) {
             self.on_sequenced(now, e);
             self.maybe_finish_recovery(now);
         } else if e.term == COMMITTED_TERM {

@@ -34,7 +34,7 @@ use proof::to_run_end;
 pub(super) use proof::{Binding, Staged};
 #[cfg(test)]
 pub(super) use relay::{MAX_VOTERS, RELAY_DEGREE, tree_children};
-use role::{Leadership, Recovery, Role};
+use role::{Answer, Leadership, Recovery, Role};
 
 /// How many members asked before the current one a catch-up still takes answers from.
 pub(super) const FETCHES_REMEMBERED: usize = 2;

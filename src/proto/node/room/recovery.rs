@@ -144,8 +144,8 @@ impl Node {
             if !Self::answer_complete(rec, id) {
                 rec.answered.remove(&id);
             }
-            rec.expected.remove(&id);
-            rec.received.remove(&id);
+            rec.answers.remove(&id);
+            rec.arrived.remove(&id);
             if rec.fetch_target == Some(id) {
                 rec.fetch_target = None;
             }
@@ -223,6 +223,7 @@ impl Node {
         &mut self,
         now: Instant,
         member: NodeId,
+        id: MsgId,
         epoch: Epoch,
         (next, high): (Seq, Seq),
         sent: u32,
@@ -246,8 +247,19 @@ impl Node {
             self,
             "sync reply from {member}: next {next} high {high}"
         );
-        let expected = rec.expected.entry(member).or_default();
-        *expected = expected.saturating_add(sent);
+        // Its messages are the `sent` ids just before its reply's.
+        let first = MsgId::new(id.stream(), id.seq().saturating_sub(u64::from(sent)));
+        let came = rec
+            .arrived
+            .get(&member)
+            .map_or(0, |a| a.range(first..id).count() as u64);
+        let answer = Answer::Sent {
+            first,
+            end: id,
+            missing: u64::from(sent).saturating_sub(came),
+            at: now,
+        };
+        rec.answers.insert(member, answer);
         // Nobody holds more than a hold-back queue's worth beyond what we asked from, nor
         // showed beyond what it holds: a claim past that (confused, or a lie) is capped,
         // and the rest asked for once this is here.
@@ -376,25 +388,30 @@ impl Node {
         true
     }
 
-    /// Whether everything member `m` said it sent is here (an answer's reply may overtake
-    /// its entries, which are resent on a lossy link).
+    /// Whether everything member `m` sent with its answer is here (an answer's reply may
+    /// overtake its entries, which are resent on a lossy link).
     fn answer_complete(rec: &Recovery, m: NodeId) -> bool {
-        let expected = rec.expected.get(&m).copied().unwrap_or(0);
-        rec.received.get(&m).copied().unwrap_or(0) >= expected
+        match rec.answers.get(&m) {
+            None => true,
+            Some(Answer::Sent { missing, .. }) => *missing == 0,
+            Some(Answer::AskedAgain) => false,
+        }
     }
 
-    /// Whether every entry an answering member said it sent is here.
+    /// Whether every entry an answering member sent with its answer is here.
     fn answers_arrived(&self) -> bool {
         let Role::Recovering(rec) = &self.room.role else {
             return false;
         };
-        rec.expected.keys().all(|m| Self::answer_complete(rec, *m))
+        rec.answers.keys().all(|m| Self::answer_complete(rec, *m))
     }
 
-    /// A majority answered but not all it announced is here: wait on. Once the sender's
-    /// transport has surely given up on what is missing (its longest resend time has
-    /// passed), those answers never come: the members they came from are asked again,
-    /// what was never received forgiven (their new answer sends all of it again).
+    /// A majority answered but not all it announced is here: wait on. A member whose
+    /// answer is still short once its transport has surely given up on what is missing
+    /// (its longest resend time since the reply came) is asked again: its answer then
+    /// counts only once the new one is here in full (the ids tell the new one's messages
+    /// from the old), and it still counts as answered meanwhile, so the take-over goes on
+    /// rather than starting an election again.
     fn await_answers(&mut self, now: Instant) {
         let cfg = &self.ctx.cfg;
         let give_up = longest_resend(cfg.ack_timeout, cfg.max_retries);
@@ -403,21 +420,17 @@ impl Node {
         let Some(rec) = self.room.recovery_mut() else {
             return;
         };
-        let since = *rec.answers_due_since.get_or_insert(now);
-        if now.saturating_duration_since(since) < give_up {
-            return;
-        }
-        rec.answers_due_since = None;
         let short: Vec<NodeId> = rec
-            .expected
-            .keys()
-            .filter(|m| !Self::answer_complete(rec, **m))
-            .copied()
+            .answers
+            .iter()
+            .filter(|(_, a)| {
+                matches!(a, Answer::Sent { missing, at, .. }
+                    if *missing > 0 && now.saturating_duration_since(*at) >= give_up)
+            })
+            .map(|(m, _)| *m)
             .collect();
         for m in &short {
-            let got = rec.received.get(m).copied().unwrap_or(0);
-            rec.expected.insert(*m, got);
-            rec.answered.remove(m);
+            rec.answers.insert(*m, Answer::AskedAgain);
             rec.waiting.insert(*m);
         }
         let from = rec.requested_from;
@@ -431,7 +444,7 @@ impl Node {
             log_at!(
                 info,
                 self,
-                "answers from {m} never all arrived; asking it again"
+                "answer from {m} never all arrived; asking it again"
             );
             let msg = Message::SyncRequest { epoch, from };
             self.send_reliable(now, addr, msg, Token::Control);

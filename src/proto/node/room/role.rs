@@ -80,9 +80,11 @@ pub(super) struct Recovery {
     pub(super) excused: BTreeSet<NodeId>,
     /// Members that answered (their users count towards the majority recovery needs).
     pub(super) answered: BTreeSet<NodeId>,
-    /// Room messages each member said it sent us, and how many arrived.
-    pub(super) expected: BTreeMap<NodeId, u32>,
-    pub(super) received: BTreeMap<NodeId, u32>,
+    /// The answer counted for each member (see [`Answer`]).
+    pub(super) answers: BTreeMap<NodeId, Answer>,
+    /// The transport ids of the room messages and kept messages that arrived from each
+    /// member while recovering (an answer's are counted by them, once each).
+    pub(super) arrived: BTreeMap<NodeId, BTreeSet<MsgId>>,
     /// The highest sequence number any survivor reported.
     pub(super) high: Seq,
     /// Each answering member's next undelivered sequence number.
@@ -113,9 +115,25 @@ pub(super) struct Recovery {
     pub(super) not_kept: BTreeSet<NodeId>,
     /// Whether this recovery skipped numbers no answering member would send.
     pub(super) skipped: bool,
-    /// Since when a majority has answered but some of what an answer announced is still
-    /// on its way (see `Node::recovery_timed_out`).
-    pub(super) answers_due_since: Option<Instant>,
+}
+
+/// A member's answer, as counted. Its messages go to the leader just before its reply,
+/// one after the other in its stream, so the reply's transport id says which they are:
+/// an entry from an earlier answer (asked twice, or in an earlier round or term) is never
+/// taken for one of them.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Answer {
+    /// The reply came at `at`; its messages are ids `first..end` (one stream's).
+    Sent {
+        first: MsgId,
+        end: MsgId,
+        /// How many of them have not arrived.
+        missing: u64,
+        at: Instant,
+    },
+    /// Asked again (what it sent never all arrived): it counts only once the new answer
+    /// is here in full.
+    AskedAgain,
 }
 
 impl Recovery {
@@ -243,12 +261,23 @@ impl Room {
         }
     }
 
-    /// During recovery, counts one answer (a room message or a kept one) from `member`;
-    /// whether recovering.
-    pub(in crate::proto::node) fn count_answer(&mut self, member: NodeId) -> bool {
+    /// During recovery, counts one message of an answer (a room message or a kept one)
+    /// from `member`, sent as `id`; whether recovering.
+    pub(in crate::proto::node) fn count_answer(&mut self, member: NodeId, id: MsgId) -> bool {
         match self.recovery_mut() {
             Some(rec) => {
-                *rec.received.entry(member).or_default() += 1;
+                let new = rec.arrived.entry(member).or_default().insert(id);
+                if let Some(Answer::Sent {
+                    first,
+                    end,
+                    missing,
+                    ..
+                }) = rec.answers.get_mut(&member)
+                    && new
+                    && (*first..*end).contains(&id)
+                {
+                    *missing = missing.saturating_sub(1);
+                }
                 true
             }
             None => false,

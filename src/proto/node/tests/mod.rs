@@ -494,6 +494,7 @@ mod relays;
 mod relays_leader;
 mod runs;
 mod takeover;
+mod takeover_answers;
 mod takeover_fetch;
 mod terms;
 mod transport;
