@@ -10,6 +10,10 @@ use crate::proto::reliable::longest_resend;
 /// Room messages a member sends a new leader in answer to one sync request, at most.
 const SYNC_BATCH: usize = 512;
 
+/// How many times a member whose answer never all arrives is asked again while still
+/// counting as answered (see `Node::await_answers`).
+const ASKED_AGAIN_AT_MOST: u32 = 2;
+
 impl Node {
     /// Asks every survivor for the room messages it has beyond ours.
     pub(in crate::proto::node) fn start_recovery(&mut self, now: Instant) {
@@ -411,7 +415,8 @@ impl Node {
     /// (its longest resend time since the reply came) is asked again: its answer then
     /// counts only once the new one is here in full (the ids tell the new one's messages
     /// from the old), and it still counts as answered meanwhile, so the take-over goes on
-    /// rather than starting an election again.
+    /// rather than starting an election again; after [`ASKED_AGAIN_AT_MOST`] such tries
+    /// it no longer counts (without a majority then, the room elects again).
     fn await_answers(&mut self, now: Instant) {
         let cfg = &self.ctx.cfg;
         let give_up = longest_resend(cfg.ack_timeout, cfg.max_retries);
@@ -432,6 +437,11 @@ impl Node {
         for m in &short {
             rec.answers.insert(*m, Answer::AskedAgain);
             rec.waiting.insert(*m);
+            let tries = rec.asked_again.entry(*m).or_default();
+            *tries += 1;
+            if *tries > ASKED_AGAIN_AT_MOST {
+                rec.answered.remove(m);
+            }
         }
         let from = rec.requested_from;
         let Some(epoch) = self.ring.epoch() else {

@@ -85,6 +85,8 @@ pub(super) struct Recovery {
     /// The transport ids of the room messages and kept messages that arrived from each
     /// member while recovering (an answer's are counted by them, once each).
     pub(super) arrived: BTreeMap<NodeId, BTreeSet<MsgId>>,
+    /// How many times each member was asked again for an answer that never all arrived.
+    pub(super) asked_again: BTreeMap<NodeId, u32>,
     /// The highest sequence number any survivor reported.
     pub(super) high: Seq,
     /// Each answering member's next undelivered sequence number.

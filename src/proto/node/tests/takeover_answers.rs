@@ -265,3 +265,37 @@ fn a_late_answer_is_not_asked_for_again_with_an_early_one() {
     }
     assert!(n.room.is_recovering());
 }
+
+/// An answer that never all arrives, however often carol is asked again, stops counting
+/// after the second time: bob, with no majority then, elects again rather than waiting
+/// for ever.
+#[test]
+fn an_answer_that_never_all_arrives_stops_counting() {
+    let t0 = base_time();
+    let mut n = bob_awaiting_carols_entry(t0);
+    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
+    let mut at = t0;
+    let mut asks = 0;
+    let mut reply_id = 20;
+    while n.room.is_recovering() {
+        at += step;
+        assert!(
+            at - t0 < Duration::from_secs(120),
+            "still waiting for carol"
+        );
+        let out = recovery_timer(&mut n, at);
+        if out
+            .messages_to(addr(3))
+            .iter()
+            .any(|m| matches!(m, Message::SyncRequest { .. }))
+        {
+            asks += 1;
+            // Carol answers again; her #1 is lost again.
+            n.handle_datagram(at, addr(3), &data(CAROL, reply_id, answer_to_bob(1, 1)));
+            drain(&mut n);
+            reply_id += 2;
+        }
+    }
+    assert_eq!(bobs_first(&n), None, "#1 was never filled over");
+    assert!(asks >= 3, "carol was asked again {asks} times");
+}
