@@ -68,6 +68,11 @@ fn history(p: &mut Proc, n: usize, count: usize) -> Vec<String> {
         .collect()
 }
 
+/// Alice, bob and carol, each with a port of their own.
+fn three_members() -> [Member; 3] {
+    ["alice", "bob", "carol"].map(Member::new)
+}
+
 /// Starts alice (creating the room), bob joining through alice, carol through bob, and
 /// waits until all three are in.
 #[track_caller]
@@ -102,11 +107,7 @@ fn expect_restored_at_least(p: &mut Proc, shown: usize) -> String {
 #[test]
 fn a_member_killed_mid_stream_comes_back_with_its_history_and_catches_up() {
     let scratch = Scratch::new();
-    let (a, b, c) = (
-        Member::new("alice"),
-        Member::new("bob"),
-        Member::new("carol"),
-    );
+    let [a, b, c] = three_members();
     let (mut alice, mut bob, mut carol) = start_room(&scratch, [&a, &b, &c]);
 
     const N: usize = 300;
@@ -351,11 +352,7 @@ impl Drop for SmallDisk {
 #[test]
 fn a_member_whose_disk_fills_stops_with_a_clear_error_and_the_room_goes_on() {
     let scratch = Scratch::new();
-    let (a, b, c) = (
-        Member::new("alice"),
-        Member::new("bob"),
-        Member::new("carol"),
-    );
+    let [a, b, c] = three_members();
     let disk = match SmallDisk::mount(&scratch.path().join("data-carol"), "640k") {
         Ok(disk) => disk,
         Err(why) => {
@@ -482,11 +479,7 @@ fn a_member_whose_disk_fills_stops_with_a_clear_error_and_the_room_goes_on() {
 #[test]
 fn private_messages_taken_but_not_printed_are_shown_after_a_kill() {
     let scratch = Scratch::new();
-    let (a, b, c) = (
-        Member::new("alice"),
-        Member::new("bob"),
-        Member::new("carol"),
-    );
+    let [a, b, c] = three_members();
     let (mut alice, mut bob, mut carol) = start_room(&scratch, [&a, &b, &c]);
     carol.stop_reading();
     // More than a pipe holds (64 KiB) for carol's screen: her prints block from here on.

@@ -43,11 +43,6 @@ fn bobs_first(n: &Node) -> Option<String> {
         .map(|e| e.text.clone())
 }
 
-/// Carol's #1, as she sends it in her answer.
-fn carols_first() -> Message {
-    Message::SyncEntry(entry(1, LEADER, "alice", 1))
-}
-
 /// A majority answered, but an answer's entry is still being resent: the take-over must
 /// not end when its timer fires, or #1 (perhaps committed by alice and carol, held by
 /// carol alone of those who answered) would be filled over.
@@ -59,15 +54,11 @@ fn a_take_over_waits_for_the_entries_an_answer_announced() {
     let out = recovery_timer(&mut n, t0 + step);
     assert!(n.room.is_recovering(), "still waiting for carol's #1");
     assert!(proposed_first(&out).is_empty(), "#1 is not filled over");
-    n.handle_datagram(t0 + step, addr(3), &data(CAROL, 2, carols_first()));
+    n.handle_datagram(t0 + step, addr(3), &data(CAROL, 2, carols(1)));
     drain(&mut n);
     recovery_timer(&mut n, t0 + step * 2);
     assert!(!n.room.is_recovering(), "bob and carol answered in full");
-    assert_eq!(
-        bobs_first(&n).as_deref(),
-        Some("m1"),
-        "carol's #1 is proposed"
-    );
+    took_carols_first(&n);
 }
 
 /// An answer's entry that carol's transport gave up on never comes: once her longest
@@ -98,16 +89,12 @@ fn entries_given_up_on_are_asked_for_again() {
         "not before her transport surely gave up: {waited:?}"
     );
     assert!(n.room.is_recovering());
-    n.handle_datagram(at, addr(3), &data(CAROL, 10, carols_first()));
+    n.handle_datagram(at, addr(3), &data(CAROL, 10, carols(1)));
     n.handle_datagram(at, addr(3), &data(CAROL, 11, answer_to_bob(1, 1)));
     drain(&mut n);
     recovery_timer(&mut n, at + step);
     assert!(!n.room.is_recovering(), "carol's new answer is all here");
-    assert_eq!(
-        bobs_first(&n).as_deref(),
-        Some("m1"),
-        "carol's #1 is proposed"
-    );
+    took_carols_first(&n);
 }
 
 /// Carol goes before her #1 arrives: her answer no longer counts, so bob alone is no
@@ -122,6 +109,17 @@ fn an_answer_cut_short_by_its_senders_departure_does_not_count() {
     let out = recovery_timer(&mut n, t0 + step);
     assert!(n.room.is_recovering(), "no majority answered in full");
     assert!(proposed_first(&out).is_empty(), "#1 is not filled over");
+}
+
+/// Bob ended his take-over with carol's #1, proposed in his term.
+#[track_caller]
+fn took_carols_first(n: &Node) {
+    assert!(!n.room.is_recovering(), "the take-over ended");
+    assert_eq!(
+        bobs_first(n).as_deref(),
+        Some("m1"),
+        "carol's #1 is proposed"
+    );
 }
 
 /// Whether bob holds carol's #2 ("m2", proposed in term 1).
