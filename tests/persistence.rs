@@ -515,7 +515,8 @@ fn private_messages_taken_but_not_printed_are_shown_after_a_kill() {
     );
     for i in 1..=DMS {
         let want = format!("bob: dm{i}");
-        carol.expect(|l| l.ends_with(&want), &format!("dm{i} shown again"));
+        let line = carol.expect(|l| l.ends_with(&want), &format!("dm{i} shown again"));
+        assert!(line.contains(" history] "), "not marked history: {line}");
     }
     // Once each: after rejoining nothing comes a second time.
     carol.expect_within(

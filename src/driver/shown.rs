@@ -11,7 +11,7 @@
 //! after the restart, marked as history: a line shown twice, never one not shown.
 
 use crate::ids::Seq;
-use crate::proto::{Event, Restored, ShownDirect};
+use crate::proto::{Event, Restored};
 use crate::store::{ShownPoint, Store, StoreError};
 use crate::wire::ChatEntry;
 use std::sync::Arc;
@@ -207,7 +207,7 @@ pub(super) fn restore(
         events.push(Event::Notice(notice));
         events.extend(again);
     }
-    events.extend(directs.messages.into_iter().map(ShownDirect::event));
+    events.extend(directs.messages.into_iter().map(|m| m.event(true)));
     Ok(Restore {
         mark,
         handed,

@@ -88,8 +88,8 @@ pub struct ShownDirect {
 }
 
 impl ShownDirect {
-    /// The event that shows it to the user.
-    pub fn event(self) -> Event {
+    /// The event that shows it to the user; `history` if it is shown again.
+    pub fn event(self, history: bool) -> Event {
         Event::Direct {
             from: self.from,
             to: self.to,
@@ -98,6 +98,7 @@ impl ShownDirect {
             text: self.text,
             offline: self.offline,
             mine: false,
+            history,
         }
     }
 }

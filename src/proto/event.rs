@@ -90,6 +90,9 @@ pub enum Event {
         offline: bool,
         /// Whether this node sent it (shown as it goes out; receipts follow).
         mine: bool,
+        /// Whether it is shown again: taken just before the node last stopped, it may not
+        /// have reached the screen then (see `driver/shown.rs`).
+        history: bool,
     },
     /// A private message for an offline recipient was saved by the leader.
     Saved {

@@ -54,8 +54,9 @@ pub struct ShownPoint {
 /// [`Store::directs_not_shown`] reads them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct UnprintedDirects {
-    /// The row the program's mark of private messages starts at: the row before the
-    /// first of `messages` (so the n-th printed from now on is row `start + n`).
+    /// The row the program's mark of private messages starts at: before every row after
+    /// the last one printed (so the n-th printed from now on is row `start + n`; a row
+    /// that cannot be read back makes the mark fall behind, never run ahead).
     pub start: u64,
     /// The messages, in the order they were shown.
     pub messages: Vec<ShownDirect>,
@@ -149,6 +150,9 @@ pub struct Store {
     /// deletes a held row only where there is one. A burst's entries are mostly delivered
     /// in the transaction that holds them, and never get a row.
     held_rows: BTreeSet<u64>,
+    /// The private messages' rows whose text is dropped, up to this one: printed, they
+    /// are never shown again, so their text is not kept (see `write::set_shown`).
+    texts_dropped_to: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -181,6 +185,7 @@ impl Store {
             conn,
             path,
             held_rows: BTreeSet::new(),
+            texts_dropped_to: 0,
         };
         store.prepare().map_err(|e| classify(&store.path, e))?;
         store.check_version()?;
@@ -422,38 +427,56 @@ impl Store {
     /// none, and starts the mark at its last row.
     pub fn directs_not_shown(&self) -> Result<UnprintedDirects, StoreError> {
         let read = || -> rusqlite::Result<UnprintedDirects> {
-            let mark: Option<u64> = self
+            let mark: Option<String> = self
                 .conn
                 .query_row(
                     "SELECT value FROM meta WHERE key = 'directs_shown_row'",
                     [],
-                    |row| row.get::<_, String>(0),
+                    |row| row.get(0),
                 )
-                .optional()?
-                .and_then(|s| s.parse().ok());
+                .optional()?;
             let last: i64 =
                 self.conn
                     .query_row("SELECT IFNULL(MAX(row), 0) FROM directs_shown", [], |r| {
                         r.get(0)
                     })?;
             let last = last as u64;
-            let Some(mark) = mark.filter(|m| *m < last) else {
-                return Ok(UnprintedDirects {
-                    start: last,
-                    messages: Vec::new(),
-                });
+            let mark = match mark.map(|v| v.parse::<u64>()) {
+                None => last,
+                Some(Ok(mark)) => mark.min(last),
+                // Damaged: from the oldest row kept, so that some may come twice, but
+                // none is left unshown.
+                Some(Err(e)) => {
+                    tracing::warn!(
+                        "the mark of private messages printed cannot be read ({e}): every \
+                         one kept is shown again"
+                    );
+                    0
+                }
             };
-            let mut q = self.conn.prepare(
-                "SELECT item FROM directs_shown WHERE row > ?1 AND item IS NOT NULL ORDER BY row",
-            )?;
+            let mut q = self
+                .conn
+                .prepare("SELECT row, item FROM directs_shown WHERE row > ?1 ORDER BY row")?;
+            let mut rows = 0;
             let mut messages = Vec::new();
-            for blob in q.query_map(params![mark as i64], |row| row.get::<_, Vec<u8>>(0))? {
-                if let Ok(m) = postcard::from_bytes::<ShownDirect>(&blob?) {
-                    messages.push(m);
+            for r in q.query_map(params![mark as i64], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, Option<Vec<u8>>>(1)?))
+            })? {
+                let (row, item) = r?;
+                rows += 1;
+                match item.map(|b| postcard::from_bytes::<ShownDirect>(&b)) {
+                    Some(Ok(m)) => messages.push(m),
+                    Some(Err(e)) => tracing::warn!(
+                        "private message row {row} cannot be read back ({e}): not shown again"
+                    ),
+                    None => {}
                 }
             }
+            // The mark starts before every row after it, read or not: the program moves
+            // it one row per message printed, and the rows are numbered one after the
+            // other, so it may fall behind (one shown twice), never run ahead.
             Ok(UnprintedDirects {
-                start: last - messages.len() as u64,
+                start: last - rows,
                 messages,
             })
         };
@@ -477,10 +500,14 @@ impl Store {
         let changed =
             write::apply_all(&tx, &self.held_rows, writes).map_err(|e| classify(&self.path, e))?;
         if let Some(shown) = shown {
-            write::set_shown(&tx, shown).map_err(|e| classify(&self.path, e))?;
+            write::set_shown(&tx, shown, self.texts_dropped_to)
+                .map_err(|e| classify(&self.path, e))?;
         }
         tx.commit().map_err(|e| classify(&self.path, e))?;
         self.note_held(changed);
+        if let Some(shown) = shown {
+            self.texts_dropped_to = self.texts_dropped_to.max(shown.direct_row);
+        }
         Ok(())
     }
 

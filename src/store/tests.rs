@@ -527,3 +527,72 @@ fn private_messages_not_printed_are_read_back() {
     assert_eq!(s.load(1).unwrap().directs_shown.len(), 3);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A row that cannot be read back, or a damaged mark, never leaves a message unshown:
+/// the mark falls behind (some may come twice) rather than run ahead.
+#[test]
+fn damaged_private_message_rows_or_mark_show_more_rather_than_less() {
+    let dir = scratch("directs-damaged");
+    let mut s = Store::open(&dir, &KEY).unwrap();
+    s.apply(&[
+        shown_direct(1, "d1"),
+        shown_direct(2, "d2"),
+        shown_direct(3, "d3"),
+    ])
+    .unwrap();
+    let none_printed = ShownPoint {
+        room: Seq(0),
+        direct_row: 0,
+    };
+    s.apply_shown(&[], Some(none_printed)).unwrap();
+    s.conn
+        .execute("UPDATE directs_shown SET item = x'ff' WHERE row = 2", [])
+        .unwrap();
+    let u = s.directs_not_shown().unwrap();
+    assert_eq!((u.start, texts(&u)), (0, vec!["d1", "d3"]), "row 2 skipped");
+    // Printing those two moves the mark to row 2, not past d3.
+    let printed_two = ShownPoint {
+        room: Seq(0),
+        direct_row: u.start + 2,
+    };
+    s.apply_shown(&[], Some(printed_two)).unwrap();
+    assert_eq!(texts(&s.directs_not_shown().unwrap()), vec!["d3"]);
+    s.conn
+        .execute(
+            "UPDATE meta SET value = 'x' WHERE key = 'directs_shown_row'",
+            [],
+        )
+        .unwrap();
+    let u = s.directs_not_shown().unwrap();
+    assert_eq!(
+        (u.start, texts(&u)),
+        (0, vec!["d3"]),
+        "every row kept, read again"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Once printed, a private message keeps its id on disk but not its text.
+#[test]
+fn a_printed_private_message_keeps_no_text() {
+    let dir = scratch("directs-printed");
+    let mut s = Store::open(&dir, &KEY).unwrap();
+    s.apply(&[shown_direct(1, "d1"), shown_direct(2, "d2")])
+        .unwrap();
+    let printed_one = ShownPoint {
+        room: Seq(0),
+        direct_row: 1,
+    };
+    s.apply_shown(&[], Some(printed_one)).unwrap();
+    let texts_kept: i64 = s
+        .conn
+        .query_row(
+            "SELECT COUNT(*) FROM directs_shown WHERE item IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(texts_kept, 1, "only d2, not printed yet, keeps its text");
+    assert_eq!(s.load(1).unwrap().directs_shown.len(), 2, "both ids kept");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -53,10 +53,22 @@ fn blob<T: serde::Serialize>(v: &T) -> rusqlite::Result<Vec<u8>> {
 }
 
 /// Writes what the user was shown: the number of the last room message, and the row of
-/// the last private message.
-pub(super) fn set_shown(tx: &Transaction<'_>, shown: ShownPoint) -> rusqlite::Result<()> {
+/// the last private message. The private messages printed (rows after `dropped_to` up to
+/// that one) keep their ids but no longer their text: they are never shown again.
+pub(super) fn set_shown(
+    tx: &Transaction<'_>,
+    shown: ShownPoint,
+    dropped_to: u64,
+) -> rusqlite::Result<()> {
     set_meta(tx, "shown_point", shown.room.0)?;
-    set_meta(tx, "directs_shown_row", shown.direct_row)
+    set_meta(tx, "directs_shown_row", shown.direct_row)?;
+    if shown.direct_row > dropped_to {
+        tx.execute(
+            "UPDATE directs_shown SET item = NULL WHERE row > ?1 AND row <= ?2",
+            params![dropped_to as i64, shown.direct_row as i64],
+        )?;
+    }
+    Ok(())
 }
 
 fn set_meta(tx: &Transaction<'_>, key: &str, value: impl ToString) -> rusqlite::Result<()> {

@@ -146,9 +146,11 @@ fn value(event: &Event) -> Value {
             text,
             offline,
             mine,
+            history,
         } => json!({
             "event": "private", "from": from, "to": to, "lamport": lamport.0,
             "sent_at_ms": sent_at.0, "text": text, "offline": offline, "mine": mine,
+            "history": history,
         }),
         Event::Saved { to, leader, behind } => {
             json!({"event": "saved", "to": to, "leader": leader, "behind": behind})

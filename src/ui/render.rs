@@ -404,6 +404,7 @@ pub fn render_styled(event: &Event, st: &Style) -> Vec<String> {
             text,
             offline,
             mine,
+            history,
         } => {
             let others = if *mine || to.len() > 1 {
                 format!(" to {}", to.join(","))
@@ -415,8 +416,9 @@ pub fn render_styled(event: &Event, st: &Style) -> Vec<String> {
             } else {
                 ""
             };
+            let tag = if *history { " history" } else { "" };
             let head = st.private(&format!(
-                "[{} private{others}{kept} L{lamport}]",
+                "[{} private{others}{kept} L{lamport}{tag}]",
                 local_time(*sent_at)
             ));
             let who = if *mine {

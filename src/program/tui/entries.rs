@@ -82,10 +82,13 @@ pub struct Private<'a> {
     pub offline: bool,
     /// Yours, as it goes out.
     pub mine: bool,
+    /// Shown again after a restart (it may not have reached the screen before).
+    pub history: bool,
 }
 
 /// A private message: `HH:MM [private] bob: psst`; `[private to carol]` for your own or
-/// for one sent to several; `, kept` when it waited for you while you were offline.
+/// for one sent to several; `, kept` when it waited for you while you were offline;
+/// `, history` when shown again after a restart.
 pub fn private(p: &Private<'_>) -> (Entry, Option<NaiveDate>) {
     let (time, day) = when(p.sent_at);
     let mut tag = "[private".to_string();
@@ -94,6 +97,9 @@ pub fn private(p: &Private<'_>) -> (Entry, Option<NaiveDate>) {
     }
     if p.offline {
         tag.push_str(", kept while you were offline");
+    }
+    if p.history {
+        tag.push_str(", history");
     }
     tag.push_str("] ");
     let segments = vec![
@@ -160,6 +166,7 @@ mod tests {
             text: "psst",
             offline: false,
             mine: true,
+            history: false,
         });
         assert_eq!(e.text(), format!("{time}[private to carol] ann: psst"));
         let (e, _) = private(&Private {
@@ -169,11 +176,22 @@ mod tests {
             text: "psst",
             offline: true,
             mine: false,
+            history: false,
         });
         assert_eq!(
             e.text(),
             format!("{time}[private, kept while you were offline] bob: psst")
         );
+        let (e, _) = private(&Private {
+            from: "bob",
+            to: &to,
+            sent_at: WallMillis(1_700_000_000_000),
+            text: "psst",
+            offline: false,
+            mine: false,
+            history: true,
+        });
+        assert_eq!(e.text(), format!("{time}[private, history] bob: psst"));
         assert_eq!(said("error: no").segments[0].0, Tone::Error);
         assert_eq!(said("bob is online").segments[0].0, Tone::Notice);
     }

@@ -222,6 +222,7 @@ impl State {
                 text,
                 offline,
                 mine,
+                history,
                 ..
             } => {
                 let p = Private {
@@ -231,6 +232,7 @@ impl State {
                     text,
                     offline: *offline,
                     mine: *mine,
+                    history: *history,
                 };
                 let (e, day) = entries::private(&p);
                 self.pane.push(e, day);

@@ -258,10 +258,31 @@ fn private_lines_are_marked() {
         text: "psst".into(),
         offline: true,
         mine: false,
+        history: false,
     };
     let line = &render(&e)[0];
     assert!(line.contains("private to alice,carol, kept while you were offline, L5]"));
     assert!(line.ends_with("bob: psst"));
+}
+
+/// A private message shown again after a restart says so, as a room message does.
+#[test]
+fn private_lines_shown_again_are_marked_history() {
+    let e = Event::Direct {
+        from: "bob".into(),
+        to: vec!["alice".into()],
+        lamport: Lamport(5),
+        sent_at: WallMillis(0),
+        text: "psst".into(),
+        offline: false,
+        mine: false,
+        history: true,
+    };
+    let time = local_time(WallMillis(0));
+    assert_eq!(
+        render(&e),
+        [format!("[{time} private L5 history] bob: psst")]
+    );
 }
 
 /// Your own private message is shown as sent, with whom it went to.
@@ -275,6 +296,7 @@ fn own_private_lines_say_to_whom() {
         text: "psst".into(),
         offline: false,
         mine: true,
+        history: false,
     };
     let time = local_time(WallMillis(0));
     assert_eq!(

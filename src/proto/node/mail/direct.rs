@@ -61,6 +61,7 @@ impl Node {
             text: content.text.clone(),
             offline: false,
             mine: true,
+            history: false,
         });
         for (name, key) in targets {
             let header = DirectHeader {
@@ -172,6 +173,6 @@ impl Node {
             };
             self.ctx.out.write(write);
         }
-        self.ctx.out.event(message.event());
+        self.ctx.out.event(message.event(false));
     }
 }

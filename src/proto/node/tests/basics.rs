@@ -133,6 +133,7 @@ fn direct_messages_go_only_to_recipients_and_report_receipts() {
         text: "psst".into(),
         offline: false,
         mine: true,
+        history: false,
     };
     assert_eq!(out.events, [own], "the sender sees its own message");
     assert_eq!(out.sent.len(), 1);
