@@ -176,12 +176,15 @@ fn offline_scenario(sim: &mut Sim, seed: u64) -> Result<(), String> {
 /// no round could end (7835). A late copy of a leave request, from a member that had left
 /// already, put it back among those leaving; when it came back the leader never made it a
 /// voter again, two voters were left, and the leader's crash left the room without a
-/// majority for good (302719).
+/// majority for good (302719). A member passed a join on to a leader that then went, and
+/// handled it again with no leader: it cut the joiner out, though the leader had let it in
+/// since; the next leader took it out of the voters, two were left, and the leader's crash
+/// stopped the room for good (960227).
 #[test]
 fn offline_seeds_that_once_failed() {
     for_listed_sims(
         &[
-            200, 2834, 3292, 3730, 7835, 8319, 11453, 13007, 14811, 302719, 700654,
+            200, 2834, 3292, 3730, 7835, 8319, 11453, 13007, 14811, 302719, 700654, 960227,
         ],
         offline_scenario,
     );

@@ -13,6 +13,18 @@ const PROOF_TRIES_ELSEWHERE: usize = 4;
 impl Node {
     /// A newcomer asked us to let it in: check it if we lead, else pass it to the leader.
     pub(in crate::proto::node) fn on_join(&mut self, now: Instant, n: Newcomer) {
+        let taken_at = self.ctx.clock.now();
+        self.join_taken_at(now, n, taken_at);
+    }
+
+    /// [`Node::on_join`] for a join taken at our Lamport time `taken_at` (earlier than now
+    /// when passing it to the leader failed and it is handled again).
+    pub(in crate::proto::node) fn join_taken_at(
+        &mut self,
+        now: Instant,
+        n: Newcomer,
+        taken_at: Lamport,
+    ) {
         if self.is_restarting() {
             return self.refuse(now, n.addr, Refusal::Restarting);
         }
@@ -24,7 +36,7 @@ impl Node {
             // in the ring, whatever the table says (a leader that died admitted it, and
             // its welcome never came): cut it out here, or the ring would pass election
             // tokens to a node that drops them, and no round could end.
-            self.cut_out_joiner(now, &n);
+            self.cut_out_joiner(now, &n, taken_at);
             if self.seeks_prevote_of(&n.name)
                 && self
                     .ring
@@ -55,7 +67,10 @@ impl Node {
             _ if self.is_leader() => self.challenge(now, n),
             Some(leader) => {
                 log_at!(debug, self, "passing {}'s join to the leader", n.name);
-                let token = Token::Life(LifeToken::Forward(n.clone()));
+                let token = Token::Life(LifeToken::Forward {
+                    newcomer: n.clone(),
+                    taken_at,
+                });
                 self.send_reliable(now, leader, Message::JoinForward(n), token);
             }
             None => self.refuse(now, n.addr, Refusal::NoLeader),

@@ -31,8 +31,10 @@ impl Node {
             }
             (LifeToken::Resync, Fate::Acked) => {}
             (LifeToken::Resync, Fate::GaveUp) => self.resync_gave_up(),
-            (LifeToken::Forward(_), Fate::Acked) => {}
-            (LifeToken::Forward(newcomer), _) => self.on_join(now, newcomer),
+            (LifeToken::Forward { .. }, Fate::Acked) => {}
+            (LifeToken::Forward { newcomer, taken_at }, _) => {
+                self.join_taken_at(now, newcomer, taken_at)
+            }
         }
     }
 

@@ -66,7 +66,12 @@ pub(super) enum LifeToken {
     /// Re-registering with a leader learned of by gossip; given up, we stop waiting.
     Resync,
     /// A newcomer's join passed on to the leader; passed on again if that fails.
-    Forward(Newcomer),
+    Forward {
+        /// Who asks to join.
+        newcomer: Newcomer,
+        /// Our Lamport time when we took its join.
+        taken_at: Lamport,
+    },
 }
 
 /// The lifecycle part's state.

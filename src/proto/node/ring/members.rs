@@ -422,11 +422,20 @@ impl Node {
         m
     }
 
-    /// A join from `n` while no leader can take it: if our table has it online at that
-    /// address with that identity, its own join says it is not in the ring. It is cut out
-    /// here only (its watcher may not see it online at all); a later welcome brings it
-    /// back, and a member that was in the ring after all refutes it.
-    pub(in crate::proto::node) fn cut_out_joiner(&mut self, now: Instant, n: &Newcomer) {
+    /// A join from `n`, taken at our Lamport time `taken_at`, while no leader can take it:
+    /// if our table has it online at that address with that identity, its own join says
+    /// it is not in the ring. It is cut out here only (its watcher may not see it online at
+    /// all); a later welcome brings it back, and a member that was in the ring after all
+    /// refutes it. Not if its entry is newer than the join: let in after it asked (the
+    /// join was passed to a leader that went, and is handled again), it is in the ring
+    /// (seed 960227: such a member was cut out, the next leader took it out of the voters,
+    /// and with two voters left its crash stopped the room for good).
+    pub(in crate::proto::node) fn cut_out_joiner(
+        &mut self,
+        now: Instant,
+        n: &Newcomer,
+        taken_at: Lamport,
+    ) {
         let Some(m) = self.ring.members.get(n.id).cloned() else {
             return;
         };
@@ -434,6 +443,7 @@ impl Node {
             || m.addr != n.addr
             || m.key != n.key
             || m.id == self.ctx.id
+            || m.stamp.lamport > taken_at
         {
             return;
         }

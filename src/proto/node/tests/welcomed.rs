@@ -177,3 +177,37 @@ fn an_unasked_alive_does_not_end_a_newcomers_grace() {
         assert_eq!(mike_cut_out_after(&mut n, t), None, "forged: {forged}");
     }
 }
+
+/// A join from mike that bob took before the leader let mike in, handled again once no
+/// leader can take it (bob had passed it to a leader that went): mike's entry is newer
+/// than the join, so it does not cut him out. A join taken after his entry still does.
+/// (Seed 960227 of `sim_offline`: such a member was cut out, the next leader took it out
+/// of the voters, and with two voters left its crash stopped the room for good.)
+#[test]
+fn a_join_older_than_the_joiners_entry_does_not_cut_it_out() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    told(&mut n, t0, &[(Presence::Online, 500)]);
+    drain(&mut n);
+    let online = |n: &Node| {
+        n.ring
+            .members()
+            .get(MIKE)
+            .is_some_and(|m| m.presence == Presence::Online)
+    };
+    assert!(online(&n), "mike is in the table, online");
+    let join = Newcomer {
+        id: MIKE,
+        name: "mike".into(),
+        key: identity(MIKE.0 as u8).verifying_key().to_bytes(),
+        addr: addr(5),
+    };
+    let at = t0 + Duration::from_secs(1);
+    n.cut_out_joiner(at, &join, Lamport(400));
+    assert!(online(&n), "a join older than his entry leaves him in");
+    n.cut_out_joiner(at, &join, Lamport(600));
+    assert!(
+        !online(&n),
+        "a join newer than his entry says he is not in the ring"
+    );
+}
