@@ -386,16 +386,20 @@ impl Store {
         Ok(r)
     }
 
-    /// The last delivery point written, if no room message was written after it.
-    fn delivery_point(&self) -> rusqlite::Result<Option<Seq>> {
-        let written: Option<String> = self
-            .conn
+    /// The value of `key` in the settings table, as written.
+    fn meta_text(&self, key: &str) -> rusqlite::Result<Option<String>> {
+        self.conn
             .query_row(
-                "SELECT value FROM meta WHERE key = 'delivery_point'",
-                [],
+                "SELECT value FROM meta WHERE key = ?1",
+                params![key],
                 |row| row.get(0),
             )
-            .optional()?;
+            .optional()
+    }
+
+    /// The last delivery point written, if no room message was written after it.
+    fn delivery_point(&self) -> rusqlite::Result<Option<Seq>> {
+        let written = self.meta_text("delivery_point")?;
         let Some((seq, row)) = written.as_deref().and_then(|v| v.split_once(' ')) else {
             return Ok(None);
         };
@@ -411,13 +415,7 @@ impl Store {
     /// The number of the last room message the user was shown, as last written with
     /// [`Store::apply_shown`] (none if never).
     pub fn shown_point(&self) -> Result<Option<Seq>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'shown_point'",
-                [],
-                |row| row.get::<_, String>(0),
-            )
-            .optional()
+        self.meta_text("shown_point")
             .map(|v| v.and_then(|s| s.parse().ok()).map(Seq))
             .map_err(|e| classify(&self.path, e))
     }
@@ -427,14 +425,7 @@ impl Store {
     /// none, and starts the mark at its last row.
     pub fn directs_not_shown(&self) -> Result<UnprintedDirects, StoreError> {
         let read = || -> rusqlite::Result<UnprintedDirects> {
-            let mark: Option<String> = self
-                .conn
-                .query_row(
-                    "SELECT value FROM meta WHERE key = 'directs_shown_row'",
-                    [],
-                    |row| row.get(0),
-                )
-                .optional()?;
+            let mark = self.meta_text("directs_shown_row")?;
             let last: i64 =
                 self.conn
                     .query_row("SELECT IFNULL(MAX(row), 0) FROM directs_shown", [], |r| {
