@@ -12,6 +12,7 @@
 
 use super::*;
 
+mod answers;
 mod catchup;
 mod config;
 mod deliver;

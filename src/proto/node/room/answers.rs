@@ -1,0 +1,101 @@
+//! How a new leader counts the survivors' answers during its take-over (see
+//! `recovery.rs`): each answer by the transport ids of the messages sent with it, a
+//! majority only of answers here in full, and an answer given up on asked for again.
+
+use super::*;
+use crate::proto::reliable::longest_resend;
+
+/// How many times a member whose answer never all arrives is asked again while still
+/// counting as answered (see `Node::await_answers`).
+const ASKED_AGAIN_AT_MOST: u32 = 2;
+
+impl Node {
+    /// Whether everything member `m` sent with its answer is here (an answer's reply may
+    /// overtake its entries, which are resent on a lossy link).
+    pub(super) fn answer_complete(rec: &Recovery, m: NodeId) -> bool {
+        match rec.answers.get(&m) {
+            None => true,
+            Some(Answer::Sent { missing, .. }) => *missing == 0,
+            Some(Answer::AskedAgain) => false,
+        }
+    }
+
+    /// Whether every entry an answering member sent with its answer is here.
+    pub(super) fn answers_arrived(&self) -> bool {
+        let Role::Recovering(rec) = &self.room.role else {
+            return false;
+        };
+        rec.answers.keys().all(|m| Self::answer_complete(rec, *m))
+    }
+
+    /// A majority answered but not all it announced is here: wait on. A member whose
+    /// answer is still short once its transport has surely given up on what is missing
+    /// (its longest resend time since the reply came) is asked again: its answer then
+    /// counts only once the new one is here in full (the ids tell the new one's messages
+    /// from the old), and it still counts as answered meanwhile, so the take-over goes on
+    /// rather than starting an election again; after [`ASKED_AGAIN_AT_MOST`] such tries
+    /// it no longer counts (without a majority then, the room elects again).
+    pub(super) fn await_answers(&mut self, now: Instant) {
+        let cfg = &self.ctx.cfg;
+        let give_up = longest_resend(cfg.ack_timeout, cfg.max_retries);
+        let recovery_timeout = cfg.recovery_timeout;
+        self.ctx.timers.set(Timer::Recovery, now + recovery_timeout);
+        let Some(rec) = self.room.recovery_mut() else {
+            return;
+        };
+        let short: Vec<NodeId> = rec
+            .answers
+            .iter()
+            .filter(|(_, a)| {
+                matches!(a, Answer::Sent { missing, at, .. }
+                    if *missing > 0 && now.saturating_duration_since(*at) >= give_up)
+            })
+            .map(|(m, _)| *m)
+            .collect();
+        for m in &short {
+            rec.answers.insert(*m, Answer::AskedAgain);
+            rec.waiting.insert(*m);
+            let tries = rec.asked_again.entry(*m).or_default();
+            *tries += 1;
+            if *tries > ASKED_AGAIN_AT_MOST {
+                rec.answered.remove(m);
+            }
+        }
+        let from = rec.requested_from;
+        let Some(epoch) = self.ring.epoch() else {
+            return;
+        };
+        for m in short {
+            let Some(addr) = self.ring.members().get(m).map(|e| e.addr) else {
+                continue;
+            };
+            log_at!(
+                info,
+                self,
+                "answer from {m} never all arrived; asking it again"
+            );
+            let msg = Message::SyncRequest { epoch, from };
+            self.send_reliable(now, addr, msg, Token::Control);
+        }
+    }
+
+    /// Whether a majority of the voters (this node included, if it votes) answered, of
+    /// the configuration its log ends with (with every answer in it): a change held but
+    /// not yet known committed counts, as in Raft; with one change at a time, any majority
+    /// of it overlaps any majority of the configuration before it. With `complete`, only
+    /// answers all of whose entries are here count: a committed entry the majority holds
+    /// may be held by one of them alone, and still be on its way (seed 930564).
+    pub(super) fn recovery_quorum(&self, complete: bool) -> bool {
+        let Role::Recovering(rec) = &self.room.role else {
+            return false;
+        };
+        let counted: BTreeSet<NodeId> = rec
+            .answered
+            .iter()
+            .filter(|m| !complete || Self::answer_complete(rec, **m))
+            .copied()
+            .collect();
+        let (majority, held) = self.holders(&counted);
+        held >= majority
+    }
+}
