@@ -66,6 +66,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 use throughput::Senders;
 
+/// The allocator the `ringchat` program runs its nodes with (see `src/main.rs`), so the
+/// nodes measured here allocate as the program's do.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The command line.
 #[derive(Parser)]
 #[command(
