@@ -47,6 +47,12 @@ impl HoldBackQueue {
         self.next
     }
 
+    /// Whether number `seq` is near enough to be held (or was delivered already): at most
+    /// [`MAX_HOLDBACK`] - 1 past the next to show.
+    pub fn within_reach(&self, seq: Seq) -> bool {
+        seq.0 < self.next.0.saturating_add(MAX_HOLDBACK as u64)
+    }
+
     /// The slot of `seq`, if it lies within the deque.
     fn slot(&self, seq: Seq) -> Option<usize> {
         let i = usize::try_from(seq.0.checked_sub(self.next.0)?).ok()?;
@@ -60,10 +66,10 @@ impl HoldBackQueue {
         if e.seq < self.next || self.get(e.seq).is_some_and(|h| h.term >= e.term) {
             return false;
         }
-        let i = e.seq.0 - self.next.0;
-        if i >= MAX_HOLDBACK as u64 {
+        if !self.within_reach(e.seq) {
             return false;
         }
+        let i = e.seq.0 - self.next.0;
         let i = i as usize;
         if e.config_change().is_some() {
             self.configs.insert(e.seq);

@@ -22,6 +22,15 @@ pub(super) struct Transport {
 
 /// Sender streams whose duplicate windows are kept, at most, beyond the members'.
 const MAX_WINDOWS: usize = 4096;
+
+/// Reliable messages in flight to one member at most before the leader (or a relay)
+/// sends it no more room messages: a member slower than the room is not overrun (its
+/// socket's buffer overflowing, every copy resent, later ones waiting behind the send
+/// window), it falls behind and fetches what it missed (see `room/catchup.rs`); the
+/// leader's proposals it was not sent are sent again once it acks (see
+/// `room/sequence.rs`). Below the send window (`reliable::SEND_WINDOW`).
+pub(super) const FLOW_WINDOW: usize = 2048;
+const _: () = assert!((FLOW_WINDOW as u64) < crate::proto::reliable::SEND_WINDOW);
 /// Sources remembered for the once-a-second drop log.
 const MAX_DROP_LOGGED: usize = 1024;
 
@@ -404,6 +413,9 @@ impl Node {
     /// Packs the queued packets, the owed acks first, into datagrams; new messages to a
     /// peer with earlier ones unacked may stay held (see `proto::batch`).
     fn pack_datagrams(&mut self) {
+        for t in self.transport.reliable.take_released() {
+            self.transport.outgoing.push_data(t.to, t.bytes);
+        }
         if self.transport.reliable.owes_acks() {
             let mut acks: BTreeMap<SocketAddr, Vec<Vec<u8>>> = BTreeMap::new();
             for (to, ack) in self.transport.reliable.take_acks() {
@@ -426,6 +438,16 @@ impl Node {
             &mut self.transport.transmits,
         );
         self.transport.stats.sent += n as u64;
+    }
+
+    /// Whether `to` may be sent another room message now (see [`FLOW_WINDOW`]).
+    pub(super) fn has_room_for(&self, to: SocketAddr) -> bool {
+        self.flow_room(to) > 0
+    }
+
+    /// How many more room messages `to` may be sent now (see [`FLOW_WINDOW`]).
+    pub(super) fn flow_room(&self, to: SocketAddr) -> usize {
+        FLOW_WINDOW.saturating_sub(self.transport.reliable.in_flight_to(to))
     }
 
     /// Sends `msg` reliably to `to` with the default retry bound.
@@ -488,7 +510,10 @@ impl Node {
                 if let Some(id) = sent_as.filter(|_| acked_outside) {
                     self.transport.reliable.allow_outside_ack(id);
                 }
-                self.transport.outgoing.push_data(to, bytes)
+                // `None`: it waits for room in the send window (see `proto::reliable`).
+                if let Some(bytes) = bytes {
+                    self.transport.outgoing.push_data(to, bytes)
+                }
             }
             // Unreachable by construction (limits are checked before); never silent.
             Err(e) => log_at!(warn, self, "not sent to {to}: {e}"),
@@ -536,7 +561,8 @@ impl Node {
                 .reliable
                 .send(now, to, token.clone(), retries, |id| encoded.packet(id));
             match sent {
-                Ok(bytes) => self.transport.outgoing.push_data(to, bytes),
+                Ok(Some(bytes)) => self.transport.outgoing.push_data(to, bytes),
+                Ok(None) => {}
                 Err(e) => log_at!(warn, self, "not sent to {to}: {e}"),
             }
         }

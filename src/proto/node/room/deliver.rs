@@ -36,15 +36,7 @@ impl Node {
                     && !self.ring.below_followed(e.term));
             // The first number kept after a skip may lie beyond the bound, never in
             // another term.
-            term_ok
-                && (e.seq.0
-                    < self
-                        .room
-                        .holdback
-                        .next()
-                        .0
-                        .saturating_add(MAX_HOLDBACK as u64)
-                    || self.room.skip_to == Some(e.seq))
+            term_ok && (self.room.holdback.within_reach(e.seq) || self.room.skip_to == Some(e.seq))
         } else {
             e.term == COMMITTED_TERM
         }

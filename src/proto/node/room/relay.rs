@@ -195,12 +195,14 @@ impl Node {
             return;
         }
         let after = self.room.log_voters();
+        // A learner with a flow window's worth in flight fetches what it missed.
         let learners: Vec<SocketAddr> = self
             .ring
             .members()
             .online_peers()
             .filter(|m| !after.contains(&m.name) || !self.room.voters().contains(&m.name))
             .map(|m| m.addr)
+            .filter(|to| self.has_room_for(*to))
             .collect();
         for to in learners {
             for e in &fillers {
@@ -230,10 +232,15 @@ impl Node {
             return;
         }
         let token = Token::Room(RoomToken::Sequenced);
+        let mut open = Vec::with_capacity(children.len());
         for e in shown.iter().filter(|e| !e.is_filler()) {
+            // A child with a flow window's worth in flight fetches what it missed (its
+            // neighbours' heartbeats tell it how far the room is).
+            open.clear();
+            open.extend(children.iter().copied().filter(|c| self.has_room_for(*c)));
             // Encoded once for all the children.
             let encoded = EncodedMessage::sequenced(&committed(e));
-            self.send_encoded_to(now, encoded, &token, &children);
+            self.send_encoded_to(now, encoded, &token, &open);
         }
     }
 }

@@ -184,12 +184,19 @@ impl Node {
             return;
         };
         let term = l.term;
-        let peers: Vec<SocketAddr> = self
-            .proposal_peers(&self.room.log_voters())
-            .into_iter()
-            .map(|(_, addr)| addr)
-            .collect();
+        let members = self.proposal_peers(&self.room.log_voters());
+        let mut peers: Vec<SocketAddr> = Vec::with_capacity(members.len());
         for mut e in entries {
+            // A member with a flow window's worth in flight is sent it later (see
+            // `replicate_lost`), or fetches it once it is committed.
+            peers.clear();
+            for &(m, addr) in &members {
+                if self.has_room_for(addr) {
+                    peers.push(addr);
+                } else if let Some(l) = self.room.leadership_mut() {
+                    l.lost.entry(m).or_default().insert(e.seq);
+                }
+            }
             let Some(l) = self.room.leadership_mut() else {
                 return;
             };
@@ -238,6 +245,7 @@ impl Node {
         let lost = std::mem::take(&mut l.lost);
         let term = l.term;
         let mut resend = Vec::new();
+        let mut later: BTreeMap<NodeId, BTreeSet<Seq>> = BTreeMap::new();
         for (m, seqs) in lost {
             let Some(addr) = self
                 .ring
@@ -248,7 +256,10 @@ impl Node {
             else {
                 continue;
             };
-            for seq in seqs {
+            // Within its flow window; the rest at a later heartbeat.
+            let room = self.flow_room(addr);
+            let mut seqs = seqs.into_iter();
+            for seq in seqs.by_ref().take(room) {
                 let waiting = self
                     .room
                     .leadership_mut()
@@ -262,6 +273,15 @@ impl Node {
                 {
                     resend.push((addr, e.clone()));
                 }
+            }
+            let rest: BTreeSet<Seq> = seqs.collect();
+            if !rest.is_empty() {
+                later.insert(m, rest);
+            }
+        }
+        if let Some(l) = self.room.leadership_mut() {
+            for (m, seqs) in later {
+                l.lost.entry(m).or_default().extend(seqs);
             }
         }
         for (addr, e) in resend {

@@ -476,6 +476,7 @@ mod catchup;
 mod claims;
 mod commit;
 mod departed;
+mod flow;
 mod forgery;
 mod guarded;
 mod heartbeats;
