@@ -23,6 +23,15 @@ impl Node {
         if due == Some(true) {
             self.advance_commit(now);
         }
+        // What the flow window held back goes as soon as the window opens.
+        let held_back = self.room.leadership().is_some_and(|l| !l.lost.is_empty());
+        let member = held_back
+            .then(|| self.ring.members().entries().find(|m| m.addr == from))
+            .flatten()
+            .map(|m| m.id);
+        if let Some(m) = member {
+            self.resend_held_back(now, m);
+        }
     }
 
     /// What became of a reliable message of the room. An acked proposal may commit; an
@@ -233,58 +242,64 @@ impl Node {
         self.send_reliable(now, to, Message::Sequenced(e), token);
     }
 
-    /// Sends again the proposals members never acked (they were cut off or paused) and
-    /// that are still uncommitted.
+    /// Sends again the proposals members never acked (they were cut off or paused, or
+    /// their flow window was full) and that are still uncommitted, within each one's flow
+    /// window; the rest at the next ack or heartbeat.
     pub(in crate::proto::node) fn replicate_lost(&mut self, now: Instant) {
+        let members: Vec<NodeId> = match self.room.leadership() {
+            Some(l) if !l.lost.is_empty() => l.lost.keys().copied().collect(),
+            _ => return,
+        };
+        for m in members {
+            self.resend_held_back(now, m);
+        }
+    }
+
+    /// [`Node::replicate_lost`] for member `m` alone.
+    fn resend_held_back(&mut self, now: Instant, m: NodeId) {
+        let addr = self
+            .ring
+            .members()
+            .get(m)
+            .filter(|x| x.presence == Presence::Online)
+            .map(|x| x.addr);
+        let room = addr.map_or(0, |a| self.flow_room(a));
         let Some(l) = self.room.leadership_mut() else {
             return;
         };
-        if l.lost.is_empty() {
+        let Some(mut seqs) = l.lost.remove(&m) else {
             return;
-        }
-        let lost = std::mem::take(&mut l.lost);
+        };
+        // Not online: nothing to send (it is sent what it lacks when it is back).
+        let Some(addr) = addr else {
+            return;
+        };
         let term = l.term;
         let mut resend = Vec::new();
-        let mut later: BTreeMap<NodeId, BTreeSet<Seq>> = BTreeMap::new();
-        for (m, seqs) in lost {
-            let Some(addr) = self
-                .ring
-                .members()
-                .get(m)
-                .filter(|x| x.presence == Presence::Online)
-                .map(|x| x.addr)
-            else {
-                continue;
+        while resend.len() < room {
+            let Some(seq) = seqs.pop_first() else {
+                break;
             };
-            // Within its flow window; the rest at a later heartbeat.
-            let room = self.flow_room(addr);
-            let mut seqs = seqs.into_iter();
-            for seq in seqs.by_ref().take(room) {
-                let waiting = self
-                    .room
-                    .leadership_mut()
-                    .and_then(|l| l.acks.get(&seq))
-                    .is_some_and(|acks| !acks.contains(&m));
-                if let Some(e) = self
-                    .room
-                    .holdback
-                    .get(seq)
-                    .filter(|e| waiting && e.term == term)
-                {
-                    resend.push((addr, e.clone()));
-                }
-            }
-            let rest: BTreeSet<Seq> = seqs.collect();
-            if !rest.is_empty() {
-                later.insert(m, rest);
+            let waiting = self
+                .room
+                .leadership()
+                .and_then(|l| l.acks.get(&seq))
+                .is_some_and(|acks| !acks.contains(&m));
+            if let Some(e) = self
+                .room
+                .holdback
+                .get(seq)
+                .filter(|e| waiting && e.term == term)
+            {
+                resend.push(e.clone());
             }
         }
-        if let Some(l) = self.room.leadership_mut() {
-            for (m, seqs) in later {
-                l.lost.entry(m).or_default().extend(seqs);
-            }
+        if !seqs.is_empty()
+            && let Some(l) = self.room.leadership_mut()
+        {
+            l.lost.insert(m, seqs);
         }
-        for (addr, e) in resend {
+        for e in resend {
             self.send_proposal(now, addr, e);
         }
     }
