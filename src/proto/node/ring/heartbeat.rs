@@ -108,6 +108,7 @@ impl Node {
         self.judge_neighbours(now);
         self.renew_verdicts(now);
         self.replicate_lost(now);
+        self.release_paced(now);
         self.reconcile_voters(now);
         self.check_quorum(now);
         self.push_owed_tables(now);

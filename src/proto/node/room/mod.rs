@@ -81,6 +81,11 @@ pub(super) const MAX_HELD: usize = 4096;
 /// Proposals sent at once to a member back online; it fetches the rest.
 const MAX_CATCH_UP: usize = 512;
 
+/// Submissions a leader holds, at most, while the room waits for a member whose flow
+/// window is full (see `sequence.rs`); past it they are dropped (counted), and their
+/// origins submit them again.
+const MAX_PACED: usize = 4096;
+
 /// How many numbers a leader may have proposed and not yet committed; submissions past
 /// it wait for their origin's next resubmission.
 const MAX_UNCOMMITTED: u64 = (MAX_HOLDBACK - MAX_HELD_PER_ORIGIN - 64) as u64;

@@ -355,9 +355,22 @@ impl Node {
         }
     }
 
+    /// Sequences a proven run of `origin`'s submissions (or holds it while the room
+    /// waits for a member: see [`Node::pace`]).
+    pub(in crate::proto::node) fn sequence_run(
+        &mut self,
+        now: Instant,
+        origin: NodeId,
+        run: Vec<Submit>,
+    ) {
+        if let Some(run) = self.pace(now, origin, run) {
+            self.sequence_run_now(now, origin, run);
+        }
+    }
+
     /// Sequences a proven run of `origin`'s submissions, all of it or (when too much is
     /// uncommitted) none: the origin submits again what is left.
-    pub(in crate::proto::node) fn sequence_run(
+    pub(in crate::proto::node) fn sequence_run_now(
         &mut self,
         now: Instant,
         origin: NodeId,

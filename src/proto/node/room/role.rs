@@ -33,8 +33,9 @@ pub(super) struct Leadership {
     /// Members with a commit notice in flight (one at a time each: the next one carries
     /// whatever committed meanwhile).
     pub(super) telling: BTreeSet<NodeId>,
-    /// Proposals a member never acked within the retries (cut off, paused): sent again
-    /// on the next heartbeat tick while they are uncommitted.
+    /// Proposals a member never acked within the retries (cut off, paused), or was not
+    /// sent while its flow window was full: sent again as it acks, or on the next
+    /// heartbeat tick, while they are uncommitted.
     pub(super) lost: BTreeMap<NodeId, BTreeSet<Seq>>,
     /// Users that asked to be taken out of the configuration before they go.
     pub(super) leaving: BTreeSet<String>,
@@ -43,6 +44,11 @@ pub(super) struct Leadership {
     /// Whether a change of the configuration waits to hear that a majority of the
     /// configuration after it hears this leader (tried again on acks and heartbeats).
     pub(super) change_waits: bool,
+    /// Runs of submissions taken while a member had a full flow window, in the order
+    /// taken, and how many submissions they hold: sequenced once none has (see
+    /// `sequence.rs`).
+    pub(super) paced: VecDeque<(NodeId, Vec<Submit>)>,
+    pub(super) paced_len: usize,
 }
 
 impl Leadership {
@@ -57,6 +63,8 @@ impl Leadership {
             leaving: BTreeSet::new(),
             stuck_since: None,
             change_waits: false,
+            paced: VecDeque::new(),
+            paced_len: 0,
         }
     }
 }

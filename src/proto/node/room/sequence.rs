@@ -32,6 +32,7 @@ impl Node {
         if let Some(m) = member {
             self.resend_held_back(now, m);
         }
+        self.release_paced(now);
     }
 
     /// What became of a reliable message of the room. An acked proposal may commit; an
@@ -107,11 +108,73 @@ impl Node {
         }
     }
 
-    /// Sequences submission `s` of `origin` and proposes what that gives.
+    /// Sequences submission `s` of `origin` and proposes what that gives (or holds it
+    /// while the room waits for a member: see [`Node::pace`]).
     pub(in crate::proto::node) fn sequence(&mut self, now: Instant, origin: NodeId, s: Submit) {
+        let Some(mut run) = self.pace(now, origin, vec![s]) else {
+            return;
+        };
         let mut entries = Vec::new();
-        self.accept_submission(now, origin, s, &mut entries);
+        if let Some(s) = run.pop() {
+            self.accept_submission(now, origin, s, &mut entries);
+        }
         self.propose_run(now, entries);
+    }
+
+    /// Whether a member this leader sends proposals to has a full flow window (see
+    /// `transport::FLOW_WINDOW`).
+    fn a_member_is_behind(&self) -> bool {
+        self.proposal_peers(&self.room.log_voters())
+            .iter()
+            .any(|(_, addr)| !self.has_room_for(*addr))
+    }
+
+    /// The room goes at the pace of its slowest member rather than leave it behind (past
+    /// what anyone keeps, it would skip messages): while a member the leader sends
+    /// proposals to has a full flow window, or runs wait already, `run` waits too, in
+    /// order; past [`MAX_PACED`] it is dropped (counted; its origin submits it again).
+    /// Returns it when it may be sequenced now. A member that stops answering holds the
+    /// room up until it is found gone.
+    pub(in crate::proto::node) fn pace(
+        &mut self,
+        now: Instant,
+        origin: NodeId,
+        run: Vec<Submit>,
+    ) -> Option<Vec<Submit>> {
+        let waiting = match &self.room.role {
+            Role::Leading(l) => !l.paced.is_empty(),
+            _ => return Some(run),
+        };
+        if !waiting && !self.a_member_is_behind() {
+            return Some(run);
+        }
+        let Some(l) = self.room.leadership_mut() else {
+            return Some(run);
+        };
+        if l.paced_len + run.len() > MAX_PACED {
+            self.note_limited(now, "submissions dropped while a slow member catches up");
+            return None;
+        }
+        l.paced_len += run.len();
+        l.paced.push_back((origin, run));
+        None
+    }
+
+    /// Sequences the runs that waited for a member (see [`Node::pace`]), while no member
+    /// is behind. Called as acks come and on heartbeats.
+    pub(in crate::proto::node) fn release_paced(&mut self, now: Instant) {
+        while self.room.leadership().is_some_and(|l| !l.paced.is_empty())
+            && !self.a_member_is_behind()
+        {
+            let Some(l) = self.room.leadership_mut() else {
+                return;
+            };
+            let Some((origin, run)) = l.paced.pop_front() else {
+                return;
+            };
+            l.paced_len -= run.len();
+            self.sequence_run_now(now, origin, run);
+        }
     }
 
     /// Gives submission `s` of `origin` its number (or holds it, or knows it for a

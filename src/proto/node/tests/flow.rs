@@ -1,5 +1,5 @@
 //! Flow control: the leader sends a member at most a flow window of messages in flight,
-//! and the proposals it held back once that member acks.
+//! and the room waits for it (submissions are sequenced once it acks).
 
 use super::*;
 use crate::proto::node::transport::FLOW_WINDOW;
@@ -32,28 +32,39 @@ fn bob_acks(n: &mut Node, t: Instant, out: &Out) {
     }
 }
 
-/// A member that acks nothing is sent a flow window's worth of proposals and no more;
-/// as it acks them, the rest follow (no heartbeat needed), each once, and all commit.
+/// A member that acks nothing is sent a flow window's worth of proposals and no more,
+/// and the rest wait unsequenced; as it acks, the rest follow (no heartbeat needed),
+/// each once, and all commit.
 #[test]
 fn a_member_is_sent_a_flow_window_and_the_rest_as_it_acks() {
     let t0 = base_time();
     let mut n = leader_with_bob(t0);
     let total = FLOW_WINDOW as u64 + 300;
+    // Typed as the driver hands lines over: up to 256 before each drain.
+    let mut out = drain(&mut n);
     for k in 0..total {
-        n.handle_command(
-            t0,
-            WallMillis(1),
-            Command::SendAll {
-                text: format!("m{k}"),
-            },
-        );
+        let text = format!("m{k}");
+        n.handle_command(t0, WallMillis(1), Command::SendAll { text });
+        if k % 256 == 255 {
+            let more = drain(&mut n);
+            out.sent.extend(more.sent);
+            out.events.extend(more.events);
+        }
     }
-    let mut out = drain_all(&mut n, t0);
+    let more = drain_all(&mut n, t0);
+    out.sent.extend(more.sent);
+    out.events.extend(more.events);
     let first = proposed(&out, addr(2));
     assert!(
         first.len() <= FLOW_WINDOW && first.len() + 10 >= FLOW_WINDOW,
         "a window's worth, not {} of {total}",
         first.len()
+    );
+    // The room waits for bob: what he has no room for is not even sequenced yet.
+    assert!(
+        n.room.uncommitted() <= FLOW_WINDOW as u64 + 10,
+        "{} sequenced ahead of bob",
+        n.room.uncommitted()
     );
     let mut all = first;
     let mut shown = room_seqs(&out).len();
