@@ -2,6 +2,8 @@
 //! adaptive timeout (RFC 6298 sampling, Karn's rule, backoff, floor and cap).
 
 use super::*;
+use crate::ids::NodeId;
+use crate::wire::Ack;
 
 const MS: Duration = Duration::from_millis(1);
 const ME: NodeId = NodeId(42);
@@ -552,124 +554,4 @@ fn stale_deadlines_neither_wake_nor_pile_up() {
     assert_eq!(gave_up.len(), 1, "{stuck:?} given up");
     assert!(out.is_empty(), "nothing else was due");
     assert_eq!(r.next_deadline(), Some(later + r.rto(busy)));
-}
-
-/// Sends `n` messages to `to` (tokens 1 to `n`); returns the packets that left at once.
-fn send_many(r: &mut Reliable<u64>, now: Instant, to: SocketAddr, n: u64) -> Vec<MsgId> {
-    let mut left = Vec::new();
-    for token in 1..=n {
-        let bytes = r
-            .send(now, to, token, 3, |id| {
-                Ok::<_, ()>(id.0.to_le_bytes().to_vec())
-            })
-            .unwrap();
-        left.extend(bytes.map(|b| MsgId(u64::from_le_bytes(b.try_into().unwrap()))));
-    }
-    left
-}
-
-/// The receiving side takes `ids` from us (at `from`) and acks them; the acks come back.
-/// Returns the ids it took for new.
-fn deliver(
-    r: &mut Reliable<u64>,
-    receiver: &mut Reliable<u64>,
-    now: Instant,
-    to: SocketAddr,
-    ids: &[MsgId],
-) -> Vec<MsgId> {
-    let new: Vec<MsgId> = ids
-        .iter()
-        .copied()
-        .filter(|id| receiver.on_data(addr(9), ME, *id))
-        .collect();
-    for (_, ack) in receiver.take_acks() {
-        r.on_ack(now, to, &ack);
-    }
-    new
-}
-
-fn ids_of(out: &[Transmit]) -> Vec<MsgId> {
-    out.iter()
-        .map(|t| MsgId(u64::from_le_bytes(t.bytes.clone().try_into().unwrap())))
-        .collect()
-}
-
-/// More messages than the receiver's duplicate window, the first lost once: its resend
-/// is taken as new, not acked as a duplicate and dropped (which the floor of a window
-/// jumped over a gap did to it, its sender counting it delivered), and every message is
-/// taken once.
-#[test]
-fn a_message_lost_once_behind_more_than_a_window_is_still_taken() {
-    let t0 = Instant::now();
-    let to = addr(1);
-    let mut r: Reliable<u64> = Reliable::new(500 * MS);
-    let mut receiver: Reliable<u64> = Reliable::new(500 * MS);
-    let n = 2 * SEND_WINDOW + 10;
-    let left = send_many(&mut r, t0, to, n);
-    assert_eq!(left.len() as u64, SEND_WINDOW, "the rest wait");
-    assert_eq!(r.waiting() as u64, n - SEND_WINDOW);
-    // The first is lost; the others arrive and are acked.
-    let mut taken = deliver(&mut r, &mut receiver, t0, to, &left[1..]);
-    assert_eq!(taken.len(), left.len() - 1);
-    assert!(
-        r.take_released().is_empty(),
-        "the first still holds the window"
-    );
-    // Its resend comes after its timeout.
-    let mut out = Vec::new();
-    r.poll_retransmits(t0 + 500 * MS, &mut out);
-    assert_eq!(ids_of(&out), [left[0]]);
-    let t1 = t0 + 501 * MS;
-    taken.extend(deliver(&mut r, &mut receiver, t1, to, &ids_of(&out)));
-    assert!(taken.contains(&left[0]), "the resend is taken as new");
-    // Then the window opens, a window's worth at a time.
-    for _ in 0..3 {
-        let released = ids_of(&r.take_released());
-        taken.extend(deliver(&mut r, &mut receiver, t1, to, &released));
-    }
-    taken.sort();
-    assert_eq!(taken.len() as u64, n, "every message once");
-    taken.dedup();
-    assert_eq!(taken.len() as u64, n);
-    assert_eq!((r.in_flight(), r.waiting()), (0, 0));
-}
-
-/// A message given up opens the window: what waited behind it leaves, and the receiver's
-/// floor moves over the gap only then.
-#[test]
-fn a_message_given_up_lets_the_waiting_ones_go() {
-    let t0 = Instant::now();
-    let to = addr(1);
-    let mut r: Reliable<u64> = Reliable::new(500 * MS);
-    let mut receiver: Reliable<u64> = Reliable::new(500 * MS);
-    let n = SEND_WINDOW + 5;
-    let left = send_many(&mut r, t0, to, n);
-    deliver(&mut r, &mut receiver, t0, to, &left[1..]);
-    let mut out = Vec::new();
-    let mut gave_up = Vec::new();
-    let mut t = t0;
-    while gave_up.is_empty() {
-        t += 500 * MS;
-        gave_up.extend(r.poll_retransmits(t, &mut out).1);
-        assert!(t < t0 + Duration::from_secs(10), "never given up");
-    }
-    assert_eq!(gave_up.iter().map(|g| g.token).collect::<Vec<_>>(), [1]);
-    let released = ids_of(&r.take_released());
-    assert_eq!(released.len(), 5);
-    let taken = deliver(&mut r, &mut receiver, t, to, &released);
-    assert_eq!(taken, released, "all new");
-    assert_eq!((r.in_flight(), r.waiting()), (0, 0));
-}
-
-/// Cancelling everything to a destination drops what waits for it too.
-#[test]
-fn cancelling_a_destination_drops_its_waiting_messages() {
-    let t0 = Instant::now();
-    let to = addr(1);
-    let mut r: Reliable<u64> = Reliable::new(500 * MS);
-    send_many(&mut r, t0, to, SEND_WINDOW + 3);
-    assert_eq!(r.cancel_to(to).len() as u64, SEND_WINDOW + 3);
-    assert_eq!((r.in_flight(), r.waiting(), r.in_flight_to(to)), (0, 0, 0));
-    // The stream goes on from where it was, with nothing waiting ahead of it.
-    assert_eq!(send_many(&mut r, t0, to, 1).len(), 1);
 }
