@@ -40,13 +40,6 @@
 //! sampled only the fastest round trips, so it never learned the rest. Nothing sent
 //! before this node was away (its process stopped) is sampled: its ack waited in our
 //! socket for our return.
-//!
-//! # Send window
-//!
-//! At most [`SEND_WINDOW`] numbers of a stream are on the wire at once, from its oldest
-//! unsettled one; a message past that waits (pending, not sent) until earlier ones are
-//! acked or given up, then leaves through [`Reliable::take_released`]. The receiver's
-//! duplicate window relies on it (see [`window`]).
 
 mod deadlines;
 mod pending;
@@ -54,15 +47,12 @@ pub mod receipts;
 mod receive;
 pub mod rtt;
 mod settle;
-mod window;
 
 use deadlines::Deadlines;
 use pending::{Pending, PendingTable};
 pub use receipts::DedupeWindow;
 use receipts::Receipts;
 use rtt::{MIN_RTO, RttEstimator};
-pub use window::SEND_WINDOW;
-use window::Waiting;
 
 use crate::ids::MsgId;
 use std::collections::{BTreeMap, BTreeSet};
@@ -98,8 +88,7 @@ struct Peer {
     /// then sees 1, 2, 3, ... and can ack a prefix (see `receipts.rs`).
     outside: Option<(u32, u64)>,
     rtt: RttEstimator,
-    /// Messages to this destination awaiting an ack (those waiting for room in the send
-    /// window too).
+    /// Messages to this destination awaiting an ack.
     in_flight: usize,
     /// When the newest message of ours it acked was sent: it heard us after then.
     heard_us: Option<Instant>,
@@ -141,10 +130,6 @@ pub struct Reliable<T> {
     unsampled_before: Option<Instant>,
     /// How many times a measured path changed (see [`Reliable::paths_version`]).
     paths_version: u64,
-    /// Messages waiting for room in their stream's send window.
-    waiting: Waiting,
-    /// Messages that left the wait, to be sent (see [`Reliable::take_released`]).
-    released: Vec<Transmit>,
 }
 
 impl<T: Clone> Reliable<T> {
@@ -161,8 +146,6 @@ impl<T: Clone> Reliable<T> {
             initial_rto: ack_timeout,
             unsampled_before: None,
             paths_version: 0,
-            waiting: Waiting::default(),
-            released: Vec::new(),
         }
     }
 
@@ -206,10 +189,9 @@ impl<T: Clone> Reliable<T> {
 
     /// Sends a new reliable message to `to`: gives it the next id of `to`'s stream,
     /// encodes it with `encode`, and tracks the encoded packet, which it returns for
-    /// sending (`None` while it waits for room in the send window: it comes out of
-    /// [`Reliable::take_released`] later). It is resent when its timeout passes, at most
-    /// `retries` times, until acked, then reported by [`Reliable::poll_retransmits`]. If
-    /// `encode` fails nothing changes (the id is not used).
+    /// sending. It is resent when its timeout passes, at most `retries` times, until acked,
+    /// then reported by [`Reliable::poll_retransmits`]. If `encode` fails nothing changes
+    /// (the id is not used).
     pub fn send<E>(
         &mut self,
         now: Instant,
@@ -217,7 +199,7 @@ impl<T: Clone> Reliable<T> {
         token: T,
         retries: u32,
         encode: impl FnOnce(MsgId) -> Result<Vec<u8>, E>,
-    ) -> Result<Option<Vec<u8>>, E> {
+    ) -> Result<Vec<u8>, E> {
         self.send_patient(now, to, token, retries, Duration::ZERO, encode)
     }
 
@@ -233,7 +215,7 @@ impl<T: Clone> Reliable<T> {
         retries: u32,
         patience: Duration,
         encode: impl FnOnce(MsgId) -> Result<Vec<u8>, E>,
-    ) -> Result<Option<Vec<u8>>, E> {
+    ) -> Result<Vec<u8>, E> {
         self.send_on(now, to, (token, false), retries, patience, encode)
     }
 
@@ -247,7 +229,7 @@ impl<T: Clone> Reliable<T> {
         token: T,
         retries: u32,
         encode: impl FnOnce(MsgId) -> Result<Vec<u8>, E>,
-    ) -> Result<Option<Vec<u8>>, E> {
+    ) -> Result<Vec<u8>, E> {
         self.send_on(now, to, (token, true), retries, Duration::ZERO, encode)
     }
 
@@ -259,7 +241,7 @@ impl<T: Clone> Reliable<T> {
         retries: u32,
         patience: Duration,
         encode: impl FnOnce(MsgId) -> Result<Vec<u8>, E>,
-    ) -> Result<Option<Vec<u8>>, E> {
+    ) -> Result<Vec<u8>, E> {
         let patience = patience.min(self.initial_rto);
         if outside && self.peer(to).outside.is_none() {
             let stream = self.next_stream;
@@ -272,8 +254,6 @@ impl<T: Clone> Reliable<T> {
             _ => (peer.stream, peer.next_seq),
         };
         let id = MsgId::new(stream, seq);
-        let on_wire = !self.waiting.must_wait(id, self.pending.oldest(stream));
-        let peer = self.peer(to);
         let first_rto = peer.rtt.rto();
         let rto = first_rto.max(patience);
         // A first wait stretched while the destination is unmeasured stands for the
@@ -286,20 +266,15 @@ impl<T: Clone> Reliable<T> {
             Some((_, n)) if outside => *n = next,
             _ => peer.next_seq = next,
         }
-        let deadline = now + rto;
         peer.in_flight += 1;
-        if on_wire {
-            peer.last_sent = Some(now);
-            self.deadlines.push(deadline, id);
-        } else {
-            self.waiting.push(id);
-        }
-        let sent = on_wire.then(|| bytes.clone());
+        peer.last_sent = Some(now);
+        let deadline = now + rto;
+        self.deadlines.push(deadline, id);
         self.pending.insert(
             id,
             Pending {
                 to,
-                bytes,
+                bytes: bytes.clone(),
                 retries_left: retries,
                 resends: 0,
                 sent_at: now,
@@ -308,46 +283,10 @@ impl<T: Clone> Reliable<T> {
                 deadline,
                 patience,
                 outside_ok: outside,
-                on_wire,
                 token,
             },
         );
-        Ok(sent)
-    }
-
-    /// Sends the messages of `stream` that now fit its send window (see [`window`]).
-    fn release(&mut self, now: Instant, stream: u32) {
-        for id in self.waiting.release(stream, self.pending.oldest(stream)) {
-            let Some(p) = self.pending.get_mut(&id) else {
-                continue;
-            };
-            let Some(peer) = self.peers.get_mut(&p.to) else {
-                continue;
-            };
-            p.first_rto = peer.rtt.rto();
-            p.sent_at = now;
-            p.first_sent = now;
-            p.deadline = now + p.first_rto.max(p.patience);
-            p.on_wire = true;
-            peer.last_sent = Some(now);
-            self.deadlines.push(p.deadline, id);
-            self.released.push(Transmit {
-                to: p.to,
-                bytes: p.bytes.clone(),
-            });
-        }
-    }
-
-    /// The messages that left the send window's wait since the last call, to send as
-    /// new ones.
-    pub fn take_released(&mut self) -> Vec<Transmit> {
-        std::mem::take(&mut self.released)
-    }
-
-    #[cfg(test)]
-    /// How many messages wait for room in their stream's send window.
-    pub fn waiting(&self) -> usize {
-        self.waiting.len()
+        Ok(bytes)
     }
 
     /// Retransmits every message whose deadline passed, pushing the encoded packets to
@@ -368,11 +307,7 @@ impl<T: Clone> Reliable<T> {
             }
             self.deadlines.pop_first();
             // A stale entry: acked, given up or resent since.
-            let Some(p) = self
-                .pending
-                .get_mut(&id)
-                .filter(|p| p.on_wire && p.deadline == deadline)
-            else {
+            let Some(p) = self.pending.get_mut(&id).filter(|p| p.deadline == deadline) else {
                 continue;
             };
             if p.retries_left == 0 {
@@ -383,7 +318,6 @@ impl<T: Clone> Reliable<T> {
                         to: p.to,
                     });
                 }
-                self.release(now, id.stream());
                 continue;
             }
             p.retries_left -= 1;
@@ -427,7 +361,6 @@ impl<T: Clone> Reliable<T> {
         for id in ids {
             if let Some(p) = self.pending.remove(&id) {
                 self.settled(p.to);
-                self.waiting.forget(id.stream());
                 tokens.push(p.token);
             }
         }
@@ -439,19 +372,9 @@ impl<T: Clone> Reliable<T> {
     fn drop_stale_deadlines(&mut self) {
         let pending = &self.pending;
         self.deadlines.drop_stale(
-            |at, id| {
-                pending
-                    .get(&id)
-                    .is_some_and(|p| p.on_wire && p.deadline == at)
-            },
+            |at, id| pending.get(&id).is_some_and(|p| p.deadline == at),
             pending.len(),
-            || {
-                pending
-                    .iter()
-                    .filter(|(_, p)| p.on_wire)
-                    .map(|(id, p)| (p.deadline, id))
-                    .collect()
-            },
+            || pending.iter().map(|(id, p)| (p.deadline, id)).collect(),
         );
     }
 

@@ -25,12 +25,13 @@ const MAX_WINDOWS: usize = 4096;
 
 /// Reliable messages in flight to one member at most before the leader (or a relay)
 /// sends it no more room messages: a member slower than the room is not overrun (its
-/// socket's buffer overflowing, every copy resent, later ones waiting behind the send
-/// window), it falls behind and fetches what it missed (see `room/catchup.rs`); the
-/// leader's proposals it was not sent are sent again once it acks (see
-/// `room/sequence.rs`). Below the send window (`reliable::SEND_WINDOW`).
+/// socket's buffer overflowing, every copy resent), it falls behind and fetches what it
+/// missed (see `room/catchup.rs`); the leader's proposals it was not sent are sent as it
+/// acks (see `room/sequence.rs`). Well below the receiver's duplicate window: a proposal
+/// resent after more than that many later messages arrived would be taken for a
+/// duplicate, acked, and counted as a copy held.
 pub(super) const FLOW_WINDOW: usize = 2048;
-const _: () = assert!((FLOW_WINDOW as u64) < crate::proto::reliable::SEND_WINDOW);
+const _: () = assert!(FLOW_WINDOW < crate::proto::reliable::receipts::DEDUPE_WINDOW);
 /// Sources remembered for the once-a-second drop log.
 const MAX_DROP_LOGGED: usize = 1024;
 
@@ -413,9 +414,6 @@ impl Node {
     /// Packs the queued packets, the owed acks first, into datagrams; new messages to a
     /// peer with earlier ones unacked may stay held (see `proto::batch`).
     fn pack_datagrams(&mut self) {
-        for t in self.transport.reliable.take_released() {
-            self.transport.outgoing.push_data(t.to, t.bytes);
-        }
         if self.transport.reliable.owes_acks() {
             let mut acks: BTreeMap<SocketAddr, Vec<Vec<u8>>> = BTreeMap::new();
             for (to, ack) in self.transport.reliable.take_acks() {
@@ -510,10 +508,7 @@ impl Node {
                 if let Some(id) = sent_as.filter(|_| acked_outside) {
                     self.transport.reliable.allow_outside_ack(id);
                 }
-                // `None`: it waits for room in the send window (see `proto::reliable`).
-                if let Some(bytes) = bytes {
-                    self.transport.outgoing.push_data(to, bytes)
-                }
+                self.transport.outgoing.push_data(to, bytes)
             }
             // Unreachable by construction (limits are checked before); never silent.
             Err(e) => log_at!(warn, self, "not sent to {to}: {e}"),
@@ -561,8 +556,7 @@ impl Node {
                 .reliable
                 .send(now, to, token.clone(), retries, |id| encoded.packet(id));
             match sent {
-                Ok(Some(bytes)) => self.transport.outgoing.push_data(to, bytes),
-                Ok(None) => {}
+                Ok(bytes) => self.transport.outgoing.push_data(to, bytes),
                 Err(e) => log_at!(warn, self, "not sent to {to}: {e}"),
             }
         }

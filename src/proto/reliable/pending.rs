@@ -34,9 +34,6 @@ pub(super) struct Pending<T> {
     /// Whether an ack from outside a session may settle it: a message of the join
     /// exchange, the only kind sent outside sessions (see `guard::phase`).
     pub(super) outside_ok: bool,
-    /// Whether it left: `false` while it waits for room in its stream's send window
-    /// (see `window.rs`), with no deadline, never resent nor given up.
-    pub(super) on_wire: bool,
     pub(super) token: T,
 }
 
@@ -233,14 +230,6 @@ impl<T> PendingTable<T> {
     pub(super) fn len(&self) -> usize {
         self.len
     }
-
-    /// The oldest number of `stream` still pending, if any is.
-    pub(super) fn oldest(&self, stream: u32) -> Option<u64> {
-        self.streams
-            .get(&stream)
-            .filter(|s| !s.slots.is_empty())
-            .map(|s| s.first)
-    }
 }
 
 #[cfg(test)]
@@ -260,7 +249,6 @@ mod tests {
             deadline: t,
             patience: Duration::ZERO,
             outside_ok: false,
-            on_wire: true,
             token: n,
         }
     }

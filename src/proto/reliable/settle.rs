@@ -1,6 +1,5 @@
-//! Acks coming back to [`Reliable`]: the pending messages they settle, the round-trip
-//! samples they give (see the module documentation of [`super`]), and what that lets
-//! out of the send window.
+//! Acks coming back to [`Reliable`]: the pending messages they settle and the round-trip
+//! samples they give (see the module documentation of [`super`]).
 
 use super::Reliable;
 use crate::ids::MsgId;
@@ -53,7 +52,7 @@ impl<T: Clone> Reliable<T> {
             acked.extend(
                 self.pending
                     .range(a..=b)
-                    .filter(|(_, p)| p.on_wire && p.to == from && (p.outside_ok || !outside))
+                    .filter(|(_, p)| p.to == from && (p.outside_ok || !outside))
                     .map(|(id, _)| id),
             );
         }
@@ -74,7 +73,6 @@ impl<T: Clone> Reliable<T> {
                 tokens.push(token);
             }
         }
-        self.release(now, ack.stream);
         self.drop_stale_deadlines();
         let (floor, cap) = (self.floor(), self.max_rto());
         let unsampled_before = self.unsampled_before;

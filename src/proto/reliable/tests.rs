@@ -28,9 +28,7 @@ fn send<T: Clone>(
         })
         .unwrap();
     let id = sent.unwrap();
-    if let Some(bytes) = bytes {
-        assert_eq!(bytes, id.0.to_le_bytes());
-    }
+    assert_eq!(bytes, id.0.to_le_bytes());
     id
 }
 
