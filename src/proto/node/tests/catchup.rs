@@ -17,17 +17,6 @@ fn fetches(out: &Out, to: SocketAddr) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// The numbers of the sequenced messages in `out` to `to`.
-fn sequenced(out: &Out, to: SocketAddr) -> Vec<u64> {
-    out.messages_to(to)
-        .into_iter()
-        .filter_map(|m| match m {
-            Message::Sequenced(e) => Some(e.seq.0),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A committed copy of entry `seq`, as a member's fetch is answered.
 fn committed(seq: u64) -> ChatEntry {
     ChatEntry {
@@ -40,16 +29,6 @@ fn committed(seq: u64) -> ChatEntry {
 fn leader_acks(n: &mut Node, t: Instant, out: &Out) {
     let ids = out.ids_to(addr(1), |_| true);
     n.handle_datagram(t, addr(1), &ack_of(n.id(), LEADER, &ids));
-}
-
-/// What `n` sends once everything held back for an ack may go (see `proto::batch`).
-fn drain_after_hold(n: &mut Node, t: Instant) -> Out {
-    let mut out = drain(n);
-    n.handle_timeout(t + Duration::from_millis(2));
-    let later = drain(n);
-    out.sent.extend(later.sent);
-    out.events.extend(later.events);
-    out
 }
 
 /// A follower that learns the room is committed up to 100 000 and asks for what it

@@ -4,27 +4,6 @@
 use super::*;
 use crate::proto::node::transport::FLOW_WINDOW;
 
-/// The numbers of the leader's proposals in `out` to `to`.
-fn proposed(out: &Out, to: SocketAddr) -> Vec<u64> {
-    out.messages_to(to)
-        .into_iter()
-        .filter_map(|m| match m {
-            Message::Sequenced(e) => Some(e.seq.0),
-            _ => None,
-        })
-        .collect()
-}
-
-/// What `n` sends once everything held back for an ack may go (see `proto::batch`).
-fn drain_all(n: &mut Node, t: Instant) -> Out {
-    let mut out = drain(n);
-    n.handle_timeout(t + Duration::from_millis(2));
-    let later = drain(n);
-    out.sent.extend(later.sent);
-    out.events.extend(later.events);
-    out
-}
-
 /// Bob acks everything the leader sent him in `out` (in datagrams of 100 ids).
 fn bob_acks(n: &mut Node, t: Instant, out: &Out) {
     for ids in out.ids_to(addr(2), |_| true).chunks(100) {
@@ -51,10 +30,10 @@ fn a_member_is_sent_a_flow_window_and_the_rest_as_it_acks() {
             out.events.extend(more.events);
         }
     }
-    let more = drain_all(&mut n, t0);
+    let more = drain_after_hold(&mut n, t0);
     out.sent.extend(more.sent);
     out.events.extend(more.events);
-    let first = proposed(&out, addr(2));
+    let first = sequenced(&out, addr(2));
     assert!(
         first.len() <= FLOW_WINDOW && first.len() + 10 >= FLOW_WINDOW,
         "a window's worth, not {} of {total}",
@@ -72,8 +51,8 @@ fn a_member_is_sent_a_flow_window_and_the_rest_as_it_acks() {
     for k in 1..=8 {
         let t = t0 + Duration::from_millis(5 * k);
         bob_acks(&mut n, t, &out);
-        out = drain_all(&mut n, t);
-        all.extend(proposed(&out, addr(2)));
+        out = drain_after_hold(&mut n, t);
+        all.extend(sequenced(&out, addr(2)));
         shown += room_seqs(&out).len();
     }
     let mut sorted = all.clone();

@@ -94,6 +94,27 @@ fn drain(node: &mut Node) -> Out {
     }
 }
 
+/// The numbers of the sequenced messages in `out` to `to`.
+fn sequenced(out: &Out, to: SocketAddr) -> Vec<u64> {
+    out.messages_to(to)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Sequenced(e) => Some(e.seq.0),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What `n` sends once everything held back for an ack may go (see `proto::batch`).
+fn drain_after_hold(n: &mut Node, t: Instant) -> Out {
+    let mut out = drain(n);
+    n.handle_timeout(t + Duration::from_millis(2));
+    let later = drain(n);
+    out.sent.extend(later.sent);
+    out.events.extend(later.events);
+    out
+}
+
 /// `from`'s ack of the data packets `ids` that `of` sent it.
 fn ack_of(of: NodeId, from: NodeId, ids: &[MsgId]) -> Vec<u8> {
     let packets = ids
