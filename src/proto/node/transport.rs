@@ -27,9 +27,9 @@ const MAX_WINDOWS: usize = 4096;
 /// sends it no more room messages: a member slower than the room is not overrun (its
 /// socket's buffer overflowing, every copy resent), it falls behind and fetches what it
 /// missed (see `room/catchup.rs`); the leader's proposals it was not sent are sent as it
-/// acks (see `room/sequence.rs`). Well below the receiver's duplicate window: a proposal
-/// resent after more than that many later messages arrived would be taken for a
-/// duplicate, acked, and counted as a copy held.
+/// acks (see `room/sequence.rs`). Below the number of gaps a receiver's duplicate window
+/// keeps open: what is in flight is all a gap can still be resent for, so the window only
+/// gives up gaps nobody resends (see [`crate::proto::reliable::receipts::DEDUPE_WINDOW`]).
 pub(super) const FLOW_WINDOW: usize = 2048;
 const _: () = assert!(FLOW_WINDOW < crate::proto::reliable::receipts::DEDUPE_WINDOW);
 /// Sources remembered for the once-a-second drop log.
@@ -331,9 +331,9 @@ impl Node {
                 if !self.transport.reliable.on_data(from, sender, id) {
                     self.transport.stats.duplicates += 1;
                     // A recovering leader counts an answer's messages by their ids, once
-                    // each: one the window takes for a duplicate only because it lies
-                    // below its floor (past a large answer) is still taken (taking a copy
-                    // twice changes nothing).
+                    // each: one the window takes for a duplicate only because its gap
+                    // was given up (past `DEDUPE_WINDOW` gaps) is still taken (taking a
+                    // copy twice changes nothing).
                     if self.room.is_recovering()
                         && matches!(msg, Message::SyncEntry(_) | Message::Queued(_))
                     {

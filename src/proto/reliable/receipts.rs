@@ -12,10 +12,17 @@ use crate::wire::Ack;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
-/// How many recent ids per sender the duplicate window remembers above its contiguous
-/// prefix. Ids at or below the window's floor count as duplicates: a sender's retries end
-/// within seconds, long before this many newer messages from it have arrived in any
-/// realistic room.
+/// How many gaps (runs of ids not arrived) above its contiguous prefix a duplicate window
+/// remembers. Past that, the oldest gap is given up: its ids count as seen, and the next
+/// cumulative ack claims them. A gap is a message lost and not yet resent, or one its
+/// sender gave up; a sender has at most a flow window of room messages in flight to one
+/// member (`node::transport::FLOW_WINDOW`) and gives up in send order, so the oldest gap
+/// is one nobody resends any more.
+///
+/// The bound is in gaps, not in ids: however many later ids arrive while one is missing,
+/// the missing one is never taken for a duplicate nor claimed by an ack. (A window bounded
+/// in ids moved its floor over a gap once 4 096 later ids had arrived, and a proposal
+/// resent after that was acked unheld and counted as a copy.)
 pub const DEDUPE_WINDOW: usize = 4096;
 
 /// The most ranges one ack packet carries (a longer list is split over several packets);
@@ -23,38 +30,62 @@ pub const DEDUPE_WINDOW: usize = 4096;
 pub const MAX_ACK_RANGES: usize = 48;
 
 /// Remembers which ids from one sender were delivered: every id up to the floor, and the
-/// ids above it in a set.
+/// runs of ids above it that arrived, as ranges.
 #[derive(Debug, Default, Clone)]
 pub struct DedupeWindow {
     floor: u64,
-    seen: BTreeSet<u64>,
+    /// Runs of ids that arrived above `floor + 1`: first id to last, disjoint, with at
+    /// least one id missing between two runs and between the floor and the first.
+    above: BTreeMap<u64, u64>,
 }
 
 impl DedupeWindow {
-    /// Records `id`; returns `true` the first time, `false` for a duplicate or an id too old
-    /// to judge (at or below the floor). The floor moves up over ids that arrived in a row,
-    /// and jumps over a gap only once [`DEDUPE_WINDOW`] ids above it have arrived.
+    /// Records `id`; returns `true` the first time, `false` for a duplicate (or an id of a
+    /// gap given up, see [`DEDUPE_WINDOW`]). The floor moves up over ids that arrived in a
+    /// row, and over the oldest gap only once more than [`DEDUPE_WINDOW`] gaps are open.
     pub fn first_time(&mut self, id: u64) -> bool {
-        if id <= self.floor || !self.seen.insert(id) {
+        if id <= self.floor {
             return false;
         }
-        while self.seen.len() > DEDUPE_WINDOW {
-            if let Some(oldest) = self.seen.pop_first() {
-                self.floor = oldest;
-            }
+        if id == self.floor + 1 && self.above.is_empty() {
+            self.floor = id;
+            return true;
         }
-        while let Some(next) = self.floor.checked_add(1) {
-            if !self.seen.remove(&next) {
-                break;
-            }
-            self.floor = next;
+        let below = self.above.range(..=id).next_back().map(|(s, e)| (*s, *e));
+        if below.is_some_and(|(_, end)| end >= id) {
+            return false;
+        }
+        // The run ending just below `id` (or the floor) takes it, and merges with the run
+        // starting just above it.
+        let after = id
+            .checked_add(1)
+            .and_then(|next| self.above.remove(&next).map(|end| (next, end)));
+        let end = after.map_or(id, |(_, end)| end);
+        if id == self.floor + 1 {
+            self.floor = end;
+        } else if let Some((start, last)) = below
+            && last + 1 == id
+        {
+            self.above.insert(start, end);
+        } else {
+            self.above.insert(id, end);
+        }
+        if self.above.len() > DEDUPE_WINDOW
+            && let Some((_, end)) = self.above.pop_first()
+        {
+            self.floor = end;
         }
         true
     }
 
     /// Whether `id` was recorded (or lies at or below the floor). Changes nothing.
     pub fn contains(&self, id: u64) -> bool {
-        id <= self.floor || self.seen.contains(&id)
+        id <= self.floor
+            || self
+                .above
+                .range(..=id)
+                .next_back()
+                .is_some_and(|(_, end)| *end >= id)
     }
 
     /// Every id up to this one counts as delivered.
@@ -63,9 +94,9 @@ impl DedupeWindow {
     }
 
     #[cfg(test)]
-    /// How many ids above the floor are remembered.
-    pub fn above_floor(&self) -> usize {
-        self.seen.len()
+    /// How many gaps above the floor are open.
+    pub fn gaps(&self) -> usize {
+        self.above.len()
     }
 }
 
@@ -185,26 +216,68 @@ mod tests {
         assert!(w.first_time(2));
         assert_eq!(w.floor(), 0, "1 is missing");
         assert!(w.first_time(1));
-        assert_eq!((w.floor(), w.above_floor()), (2, 0));
+        assert_eq!((w.floor(), w.gaps()), (2, 0));
         assert!(!w.first_time(2) && !w.first_time(1));
     }
 
+    /// However many later ids arrive while one is missing, it is new when it comes, and
+    /// no ack claims it before.
     #[test]
-    fn window_floor_jumps_a_gap_only_when_full() {
-        let mut w = DedupeWindow::default();
-        // 1 never arrives.
-        for id in 2..=(DEDUPE_WINDOW as u64 + 1) {
-            assert!(w.first_time(id));
+    fn a_missing_id_is_never_taken_as_seen() {
+        let mut r = Receipts::default();
+        let (a, n) = (addr(1), NodeId(7));
+        // 1 is lost; a burst of later ones arrives, acked as it comes.
+        for seq in 2..=(4 * DEDUPE_WINDOW as u64) {
+            assert!(r.accept(a, n, MsgId::new(0, seq)));
+            if seq % 100 == 0 {
+                for (_, ack) in r.take_acks() {
+                    assert_eq!(ack.upto, 0, "an ack claims the missing id");
+                }
+            }
         }
-        assert_eq!((w.floor(), w.above_floor()), (0, DEDUPE_WINDOW));
-        assert!(w.first_time(DEDUPE_WINDOW as u64 + 2));
-        assert_eq!(
-            w.floor(),
-            DEDUPE_WINDOW as u64 + 2,
-            "jumped, then caught up"
-        );
-        assert_eq!(w.above_floor(), 0);
-        assert!(!w.first_time(1), "below the floor counts as seen");
+        assert!(!r.was_accepted(n, MsgId::new(0, 1)));
+        assert!(r.accept(a, n, MsgId::new(0, 1)), "the resent id is new");
+        let acks = r.take_acks();
+        assert_eq!(acks.len(), 1);
+        assert_eq!(acks[0].1.upto, 4 * DEDUPE_WINDOW as u64);
+        assert!(!r.accept(a, n, MsgId::new(0, 1)), "and a duplicate after");
+    }
+
+    #[test]
+    fn the_oldest_gap_is_given_up_past_the_bound() {
+        let mut w = DedupeWindow::default();
+        // 1, 3, 5, ... never arrive: one gap each.
+        for k in 1..=DEDUPE_WINDOW as u64 {
+            assert!(w.first_time(2 * k));
+        }
+        assert_eq!((w.floor(), w.gaps()), (0, DEDUPE_WINDOW));
+        assert!(w.first_time(2 * DEDUPE_WINDOW as u64 + 2));
+        assert_eq!((w.floor(), w.gaps()), (2, DEDUPE_WINDOW), "gap 1 given up");
+        assert!(!w.first_time(1), "a gap given up counts as seen");
+        assert!(w.first_time(3), "the next gap is still open");
+        assert_eq!(w.floor(), 4);
+    }
+
+    proptest::proptest! {
+        /// Within its bound the window answers as a set of every id recorded would.
+        #[test]
+        fn window_answers_as_the_set_of_ids_recorded(
+            ids in proptest::collection::vec(1u64..400, 0..600)
+        ) {
+            let mut w = DedupeWindow::default();
+            let mut model = BTreeSet::new();
+            for id in ids {
+                proptest::prop_assert_eq!(w.first_time(id), model.insert(id), "id {}", id);
+                let prefix = (1..).take_while(|k| model.contains(k)).last().unwrap_or(0);
+                proptest::prop_assert_eq!(w.floor(), prefix);
+                for probe in [id.saturating_sub(1), id, id + 1, prefix + 1] {
+                    proptest::prop_assert_eq!(w.contains(probe), probe == 0 || model.contains(&probe));
+                }
+            }
+            for probe in 1..401 {
+                proptest::prop_assert_eq!(w.contains(probe), model.contains(&probe));
+            }
+        }
     }
 
     #[test]
