@@ -60,7 +60,8 @@ pub enum Accepted {
     Held,
     /// Already sequenced earlier.
     Duplicate,
-    /// The origin has too many held submissions; dropped (the origin resubmits later).
+    /// The origin has too many held submissions, all nearer its next one; dropped (the
+    /// origin resubmits later). A submission that displaces a farther one is `Held`.
     Overflow,
 }
 
@@ -113,8 +114,15 @@ impl Sequencer {
         }
         let was_held = q.held.contains_key(&s.origin_seq);
         if !was_held {
-            if q.held.len() >= MAX_HELD_PER_ORIGIN {
-                return Accepted::Overflow;
+            // Full: the one the others wait for always enters (refused, it would leave
+            // them waiting for good), and a nearer one takes the place of the farthest.
+            if q.held.len() >= MAX_HELD_PER_ORIGIN && s.origin_seq != q.floor {
+                match q.held.last_key_value() {
+                    Some((far, _)) if *far > s.origin_seq => {
+                        q.held.pop_last();
+                    }
+                    _ => return Accepted::Overflow,
+                }
             }
             q.held.insert(s.origin_seq, s);
         }

@@ -51,6 +51,37 @@ fn sequencer_keeps_each_origins_order() {
     );
 }
 
+/// A full hold for one origin never refuses the submission the others wait for, and
+/// keeps the nearest ones: an origin with more unconfirmed than the hold takes, whose first
+/// was lost, is not stuck for good.
+#[test]
+fn sequencer_full_of_later_ones_still_takes_the_next() {
+    let mut s = Sequencer::resume(Seq(1), &History::new(10));
+    let n = MAX_HELD_PER_ORIGIN as u64;
+    // 1 is lost; 3..n+3 arrive (one over the bound: the farthest is refused).
+    for k in 3..n + 3 {
+        assert_eq!(
+            s.accept(NodeId(1), "a", submit(k, 1)),
+            Accepted::Held,
+            "{k}"
+        );
+    }
+    assert_eq!(
+        s.accept(NodeId(1), "a", submit(n + 3, 1)),
+        Accepted::Overflow
+    );
+    // 2 is nearer than the farthest held: it takes its place.
+    assert_eq!(s.accept(NodeId(1), "a", submit(2, 1)), Accepted::Held);
+    let out = seqs(s.accept(NodeId(1), "a", submit(1, 1)));
+    assert_eq!(out.len() as u64, n + 1, "1, 2 and 3..=n+1 go out together");
+    assert_eq!(out.last(), Some(&(n + 1, n + 1)));
+    // The displaced ones are sequenced when their origin resubmits them.
+    assert_eq!(
+        seqs(s.accept(NodeId(1), "a", submit(n + 2, 1))),
+        vec![(n + 2, n + 2)]
+    );
+}
+
 /// A new leader that never saw an origin's early messages trusts the origin's
 /// `committed_below` instead of waiting forever for number 1.
 #[test]
