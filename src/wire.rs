@@ -339,6 +339,13 @@ pub enum Message {
     /// (the leader died before its word reached it), which then takes the entry as the
     /// leader's word. Part of the join exchange: the other holds no session with it yet.
     Vouched(Voucher),
+    /// The leader tells a member that the room message it submitted as `origin_seq` is
+    /// committed at a number the leader keeps no more (the member skipped past it, or
+    /// missed it otherwise): it is sent, and need not be submitted again.
+    Settled {
+        /// The submission's number at its origin.
+        origin_seq: OriginSeq,
+    },
 }
 
 impl Message {

@@ -10,7 +10,8 @@
 //! a per-source limit of 100 datagrams a second (members keep their own budget); and, with
 //! the database, with the leader paused (`SIGSTOP`) for 3 s or killed and started again on
 //! its own data once it has shown a quarter of the burst: the room fails over under load,
-//! and the old leader, back, shows every message it missed, once. Each step
+//! and the old leader, back, shows every message it missed, once. Two bursts of 50 000
+//! piped into bob and carol at once reach everyone too, in one order. Each step
 //! waits for the lines that prove it happened, with generous bounds and a failure message
 //! that says what was missing; nothing sleeps and hopes. The runs take a lock so that they
 //! do not share the two cores with each other.
@@ -39,6 +40,9 @@ fn burst_lines() -> usize {
         .filter(|&n| n > 0)
         .unwrap_or(BURST)
 }
+
+/// Lines piped into each of two members at once (see [`two_bursts`]).
+const TWO_BURSTS: usize = 50_000;
 
 /// Forming the room, one step.
 const STEP: Duration = Duration::from_secs(15);
@@ -243,6 +247,15 @@ impl Member {
         self.burst_shown_and_reshown().1
     }
 
+    /// The texts of the room messages shown so far as new (not as history), in order.
+    fn live_texts(&self) -> Vec<&str> {
+        self.events
+            .iter()
+            .filter(|v| v["event"] == "room" && v["history"] != true)
+            .filter_map(|v| v["text"].as_str())
+            .collect()
+    }
+
     fn burst_shown_and_reshown(&self) -> (Vec<usize>, usize) {
         let again = !self.earlier.is_empty();
         let last_earlier = self.earlier.last().copied().unwrap_or(0);
@@ -346,12 +359,9 @@ fn burst(tag: &str, flags: &[&str]) {
     burst_with(tag, flags, Fault::None);
 }
 
-/// [`burst`] with `fault` done to the leader mid-burst.
-fn burst_with(tag: &str, flags: &[&str], fault: Fault) {
-    let lines = burst_lines();
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let scratch = Scratch::new(tag);
-    let dir = scratch.0.clone();
+/// Alice, bob (joining through alice) and carol (through bob), with `flags`, once each
+/// knows the others online.
+fn room_of_three(dir: &Path, flags: &[&str]) -> [Member; 3] {
     let mut alice = Member::start(&dir, "alice", None, flags);
     alice.wait_event(STEP, "the room created", |v| {
         v["event"] == "joined" && v["is_leader"] == true
@@ -368,11 +378,40 @@ fn burst_with(tag: &str, flags: &[&str], fault: Fault) {
             v["event"] == "member_online" && v["name"] == "carol"
         });
     }
+    [alice, bob, carol]
+}
+
+/// `send_all <tag>1` to `send_all <tag>lines`, written into `stdin` from a thread (the
+/// pipe may fill while the member works through it); the pipe is given back, still open
+/// (its end would make the member leave).
+fn pipe_lines(
+    mut stdin: ChildStdin,
+    tag: &'static str,
+    lines: usize,
+) -> thread::JoinHandle<(ChildStdin, std::io::Result<()>)> {
+    thread::spawn(move || {
+        let mut text = String::with_capacity(lines * 16);
+        for k in 1..=lines {
+            text.push_str(&format!("send_all {tag}{k}\n"));
+        }
+        let written = stdin
+            .write_all(text.as_bytes())
+            .and_then(|()| stdin.flush());
+        (stdin, written)
+    })
+}
+
+/// [`burst`] with `fault` done to the leader mid-burst.
+fn burst_with(tag: &str, flags: &[&str], fault: Fault) {
+    let lines = burst_lines();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new(tag);
+    let dir = scratch.0.clone();
+    let mut members = room_of_three(&dir, flags);
 
     // What the guards refused while the room formed: a newcomer's first handshake to a
     // member may arrive before the leader's word that the newcomer is in, and is sent
     // again. The burst itself must cause no refusal.
-    let mut members = [alice, bob, carol];
     let refused_before: Vec<u64> = members
         .iter_mut()
         .map(|m| m.counters()["refused"].as_u64().unwrap_or(0))
@@ -380,18 +419,9 @@ fn burst_with(tag: &str, flags: &[&str], fault: Fault) {
 
     // The burst, from a thread: the pipe may fill while bob works through it. Stdin stays
     // open afterwards (its end would make bob leave).
-    let mut stdin = members[1].stdin.take().expect("bob's stdin");
+    let stdin = members[1].stdin.take().expect("bob's stdin");
     let started = Instant::now();
-    let writer = thread::spawn(move || {
-        let mut text = String::with_capacity(lines * 16);
-        for k in 1..=lines {
-            text.push_str(&format!("send_all b{k}\n"));
-        }
-        let written = stdin
-            .write_all(text.as_bytes())
-            .and_then(|()| stdin.flush());
-        (stdin, written)
-    });
+    let writer = pipe_lines(stdin, "b", lines);
 
     let deadline = started + DELIVERY;
     let mut fault_due = fault != Fault::None;
@@ -538,4 +568,125 @@ fn a_burst_survives_its_leader_paused_midway() {
 #[test]
 fn a_burst_survives_its_leader_killed_and_started_again_midway() {
     burst_with("restarted", &[], Fault::Restart);
+}
+
+/// Bursts piped into two members at once: bob's `b1..bN` and carol's `c1..cN`, with
+/// `flags`. Every member shows all 2N once, each sender's in the order typed, and all
+/// three the same order; nobody is told messages are no longer kept. (A member busy with
+/// its own burst fell behind its hold-back bound: the leader gave up what it could not
+/// hold, the room ran on past what it kept, and the member skipped, or stalled for good on
+/// its own messages it skipped.)
+fn two_bursts(tag: &str, flags: &[&str]) {
+    // Past what a member holds back and the leader keeps in memory (10 000 each), so a
+    // member that falls behind by that much shows here.
+    let lines = if std::env::var_os("BURST_LINES").is_some() {
+        burst_lines()
+    } else {
+        TWO_BURSTS
+    };
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new(tag);
+    let dir = scratch.0.clone();
+    let mut members = room_of_three(&dir, flags);
+    let started = Instant::now();
+    let bob_in = members[1].stdin.take().expect("bob's stdin");
+    let carol_in = members[2].stdin.take().expect("carol's stdin");
+    let writers = [
+        pipe_lines(bob_in, "b", lines),
+        pipe_lines(carol_in, "c", lines),
+    ];
+    let deadline = started + DELIVERY;
+    loop {
+        for m in members.iter_mut() {
+            if !m.pump() {
+                m.fail("exited during the bursts");
+            }
+        }
+        let counts: Vec<usize> = members.iter().map(|m| m.live_texts().len()).collect();
+        if counts.iter().all(|&c| c >= 2 * lines) {
+            break;
+        }
+        if Instant::now() > deadline {
+            let worst = counts
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, c)| **c)
+                .map(|(i, _)| i)
+                .expect("three members");
+            members[worst].fail(&format!(
+                "after {DELIVERY:?} the members show {counts:?} of the {} messages (alice, \
+                 bob, carol)",
+                2 * lines
+            ));
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let took = started.elapsed();
+    for (w, i) in writers.into_iter().zip([1, 2]) {
+        let (stdin, written) = w.join().expect("a writer thread");
+        if let Err(e) = written {
+            members[i].fail(&format!("writing its burst into stdin failed: {e}"));
+        }
+        members[i].stdin = Some(stdin);
+    }
+    eprintln!(
+        "{tag}: {} messages from two members shown at all three in {:.2} s",
+        2 * lines,
+        took.as_secs_f64()
+    );
+    let order: Vec<String> = members[0]
+        .live_texts()
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    for m in &members {
+        let texts = m.live_texts();
+        if texts != order {
+            let at = texts.iter().zip(&order).position(|(a, b)| a != b);
+            m.fail(&format!(
+                "shows {} messages in another order than alice's {} (first difference at {at:?})",
+                texts.len(),
+                order.len()
+            ));
+        }
+        for sender in ["b", "c"] {
+            let seen: Vec<usize> = texts
+                .iter()
+                .filter_map(|t| t.strip_prefix(sender)?.parse().ok())
+                .collect();
+            if seen != (1..=lines).collect::<Vec<_>>() {
+                m.fail(&format!(
+                    "shows {} of {sender}'s {lines}, not {sender}1..{sender}{lines} once each in order",
+                    seen.len()
+                ));
+            }
+        }
+        let skipped = m
+            .events
+            .iter()
+            .filter(|v| {
+                v["event"] == "notice"
+                    && v["text"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("no longer kept"))
+            })
+            .count();
+        if skipped > 0 {
+            m.fail(&format!(
+                "was told {skipped} times that messages are no longer kept"
+            ));
+        }
+    }
+}
+
+/// Two bursts at once, `--ephemeral` (the leader keeps 10 000 messages in memory only).
+#[test]
+fn two_bursts_at_once_reach_every_member_ephemeral() {
+    two_bursts("two-ephemeral", &["--ephemeral"]);
+}
+
+/// Two bursts at once, with the database.
+#[test]
+fn two_bursts_at_once_reach_every_member_with_a_database() {
+    two_bursts("two-db", &[]);
 }

@@ -17,7 +17,7 @@ mod tests;
 use crate::ids::{NodeId, OriginSeq, Seq};
 use crate::wire::{ChatEntry, Submit};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use submissions::Submissions;
+use submissions::{Shown, Submissions};
 
 pub use history::History;
 pub use holdback::{HoldBackQueue, MAX_HOLDBACK};

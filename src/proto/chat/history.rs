@@ -8,6 +8,8 @@ use super::*;
 pub struct History {
     entries: VecDeque<ChatEntry>,
     by_submission: Submissions,
+    /// Every submission shown, kept or not.
+    shown: Shown,
     limit: usize,
 }
 
@@ -17,6 +19,7 @@ impl History {
         History {
             entries: VecDeque::new(),
             by_submission: Submissions::default(),
+            shown: Shown::default(),
             limit: limit.max(1),
         }
     }
@@ -30,6 +33,7 @@ impl History {
         }
         if !e.is_filler() {
             self.by_submission.insert(e.origin, e.origin_seq, e.seq);
+            self.shown.insert(e.origin, e.origin_seq);
         }
         self.entries.push_back(e);
     }
@@ -42,9 +46,10 @@ impl History {
         self.entries.truncate(keep);
     }
 
-    /// Whether the submission `(origin, origin_seq)` was delivered (under any number).
+    /// Whether the submission `(origin, origin_seq)` was delivered (under any number),
+    /// kept still or not.
     pub fn contains_submission(&self, origin: NodeId, origin_seq: OriginSeq) -> bool {
-        self.by_submission.contains(origin, origin_seq)
+        self.shown.contains(origin, origin_seq)
     }
 
     /// Every kept message, oldest first.

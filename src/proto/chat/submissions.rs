@@ -53,10 +53,45 @@ impl Submissions {
         let i = run.binary_search_by_key(&origin_seq, |&(s, _)| s).ok()?;
         Some(run[i].1)
     }
+}
 
-    /// Whether `(origin, origin_seq)` is recorded.
+/// Every submission `(origin, origin_seq)` ever recorded, kept as runs of consecutive
+/// origin numbers per origin: an origin's messages are shown in the order it numbered
+/// them (but after a leader change), so an origin takes one run, or a few, however many
+/// of its messages the room has seen.
+#[derive(Debug, Clone, Default)]
+pub struct Shown {
+    /// Per origin, the first number of each run and its last.
+    runs: BTreeMap<NodeId, BTreeMap<u64, u64>>,
+}
+
+impl Shown {
+    /// Records `(origin, origin_seq)`.
+    pub fn insert(&mut self, origin: NodeId, origin_seq: OriginSeq) {
+        let runs = self.runs.entry(origin).or_default();
+        let k = origin_seq.0;
+        let mut start = k;
+        if let Some((&s, &e)) = runs.range(..=k).next_back() {
+            if k <= e {
+                return;
+            }
+            if e.checked_add(1) == Some(k) {
+                start = s;
+            }
+        }
+        let end = match k.checked_add(1).and_then(|after| runs.remove(&after)) {
+            Some(end) => end,
+            None => k,
+        };
+        runs.insert(start, end);
+    }
+
+    /// Whether `(origin, origin_seq)` was recorded.
     pub fn contains(&self, origin: NodeId, origin_seq: OriginSeq) -> bool {
-        self.get(origin, origin_seq).is_some()
+        self.runs
+            .get(&origin)
+            .and_then(|runs| runs.range(..=origin_seq.0).next_back())
+            .is_some_and(|(_, &end)| origin_seq.0 <= end)
     }
 }
 
@@ -96,5 +131,40 @@ mod tests {
         let held: usize = s.by_origin.values().map(VecDeque::len).sum();
         assert_eq!(held, model.len());
         assert!(s.by_origin.values().all(|run| !run.is_empty()));
+    }
+
+    /// Against a plain set, for any order of inserts.
+    #[test]
+    fn shown_runs_answer_as_a_set() {
+        let mut model = std::collections::BTreeSet::new();
+        let mut shown = Shown::default();
+        let mut x: u64 = 11;
+        for step in 0..4000u64 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let origin = NodeId(x >> 63);
+            let k = match (x >> 40) % 5 {
+                0 => (x >> 20) % 3000,
+                1 => u64::MAX - (x >> 20) % 3,
+                _ => step / 2,
+            };
+            model.insert((origin, k));
+            shown.insert(origin, OriginSeq(k));
+            for probe in [k, k.wrapping_add(1), k.wrapping_sub(1), (x >> 8) % 3000] {
+                assert_eq!(
+                    shown.contains(origin, OriginSeq(probe)),
+                    model.contains(&(origin, probe)),
+                    "{origin:?} {probe}"
+                );
+            }
+        }
+        // Mostly in order: a few runs, not one entry per number.
+        let runs: usize = shown.runs.values().map(BTreeMap::len).sum();
+        assert!(
+            runs < model.len() / 2,
+            "{runs} runs for {} numbers",
+            model.len()
+        );
     }
 }

@@ -196,6 +196,7 @@ impl Node {
             Message::Leave => self.on_leave_request(now, sender),
             Message::Forgotten { from: a, to: b } => self.on_forgotten(now, sender, a, b),
             Message::Forget(list) => self.on_forget(sender, list),
+            Message::Settled { origin_seq } => self.on_settled(now, sender, origin_seq),
             Message::PreVote { term, follows } => self.on_prevote(now, from, sender, term, follows),
             Message::PreVoteReply {
                 term,
@@ -293,6 +294,7 @@ pub(super) fn msg_kind(msg: &Message) -> &'static str {
         Message::Dequeued { .. } => "Dequeued",
         Message::Handover(_) => "Handover",
         Message::Forget(_) => "Forget",
+        Message::Settled { .. } => "Settled",
         Message::PreVote { .. } => "PreVote",
         Message::PreVoteReply { .. } => "PreVoteReply",
     }

@@ -104,6 +104,14 @@ impl Node {
                 _ => e.term = COMMITTED_TERM,
             }
         }
+        if e.origin == self.ctx.id
+            && e.term == COMMITTED_TERM
+            && e.seq < self.room.holdback.next()
+            && self.leader() == Some(sender)
+        {
+            // The leader answering a repeat of ours that we skipped past: it is sent.
+            self.confirm_own(now, e.origin_seq);
+        }
         self.on_sequenced(now, e);
     }
 
@@ -326,16 +334,38 @@ impl Node {
         }
     }
 
-    /// Shows a message in order. A filler, or a message already shown under another
-    /// number (possible only after a leader change), advances the sequence silently.
-    pub(in crate::proto::node) fn deliver(&mut self, now: Instant, e: ChatEntry) {
-        let mine = e.origin == self.ctx.id;
-        if mine && self.room.outbox.confirm(e.origin_seq).is_some() && self.room.outbox.is_empty() {
+    /// Our own room message `origin_seq` is committed: it is not submitted again.
+    pub(in crate::proto::node) fn confirm_own(&mut self, now: Instant, origin_seq: OriginSeq) {
+        if self.room.outbox.confirm(origin_seq).is_some() && self.room.outbox.is_empty() {
             // The timer also resends direct messages not yet confirmed kept.
             if self.mail.unsaved_len() == 0 {
                 self.ctx.timers.clear(Timer::Resubmit);
             }
             self.on_outbox_drained(now);
+        }
+    }
+
+    /// The leader's word that our submission `origin_seq` is committed where we will not
+    /// see it (see [`Message::Settled`]).
+    pub(in crate::proto::node) fn on_settled(
+        &mut self,
+        now: Instant,
+        sender: NodeId,
+        origin_seq: OriginSeq,
+    ) {
+        if self.leader() != Some(sender) || self.is_leader() {
+            return log_at!(debug, self, "ignoring settled {origin_seq:?} from {sender}");
+        }
+        log_at!(debug, self, "{origin_seq:?} is committed where we skipped");
+        self.confirm_own(now, origin_seq);
+    }
+
+    /// Shows a message in order. A filler, or a message already shown under another
+    /// number (possible only after a leader change), advances the sequence silently.
+    pub(in crate::proto::node) fn deliver(&mut self, now: Instant, e: ChatEntry) {
+        let mine = e.origin == self.ctx.id;
+        if mine {
+            self.confirm_own(now, e.origin_seq);
         }
         let seen = e.is_filler()
             || self

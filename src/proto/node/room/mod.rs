@@ -433,6 +433,7 @@ impl Room {
             l.told.remove(&id);
             l.telling.remove(&id);
             l.lost.remove(&id);
+            l.owed.remove(&id);
             l.leaving.remove(name);
         }
     }
@@ -464,6 +465,14 @@ impl Room {
     /// The commit point and its term (for `status`).
     pub(super) fn commit_point(&self) -> (u64, Seq) {
         (self.commit_term, self.commit)
+    }
+
+    /// The leader's next number, and the oldest one member `m` has not acked.
+    #[cfg(test)]
+    pub(super) fn next_and_oldest_owed(&self, m: NodeId) -> Option<(Seq, Option<Seq>)> {
+        let l = self.leadership()?;
+        let oldest = l.owed.get(&m).and_then(|o| o.first()).copied();
+        Some((l.sequencer.next_seq(), oldest))
     }
 
     /// Numbers proposed by this leader and not yet committed.

@@ -35,8 +35,13 @@ pub(super) struct Leadership {
     pub(super) telling: BTreeSet<NodeId>,
     /// Proposals a member never acked within the retries (cut off, paused), or was not
     /// sent while its flow window was full: sent again as it acks, or on the next
-    /// heartbeat tick, while they are uncommitted.
+    /// heartbeat tick (as committed copies once committed, while the leader keeps them).
     pub(super) lost: BTreeMap<NodeId, BTreeSet<Seq>>,
+    /// The numbers proposed in this term that each member has not acked: in flight,
+    /// held back by its flow window, or given up on. Sent again, committed or not, until
+    /// it acks them (or it goes offline); the oldest bounds how far the room runs ahead
+    /// of it (see `Node::pace`).
+    pub(super) owed: BTreeMap<NodeId, BTreeSet<Seq>>,
     /// Users that asked to be taken out of the configuration before they go.
     pub(super) leaving: BTreeSet<String>,
     /// Since when the oldest uncommitted proposal has waited (reset when one commits).
@@ -60,6 +65,7 @@ impl Leadership {
             told: BTreeMap::new(),
             telling: BTreeSet::new(),
             lost: BTreeMap::new(),
+            owed: BTreeMap::new(),
             leaving: BTreeSet::new(),
             stuck_since: None,
             change_waits: false,

@@ -57,7 +57,12 @@ impl Node {
                 let first = self.room.holdback.next();
                 if let (Some(m), Some(l)) = (member, self.room.leadership_mut())
                     && l.term == term
-                    && let Some(acks) = l.acks.get_mut(&seq)
+                    && let Some(acks) = {
+                        if let Some(owed) = l.owed.get_mut(&m) {
+                            owed.remove(&seq);
+                        }
+                        l.acks.get_mut(&seq)
+                    }
                 {
                     acks.insert(m);
                     // Proposals commit in order: only an ack of the oldest one waiting can
@@ -95,9 +100,10 @@ impl Node {
                 }
             }
             (RoomToken::Proposed { term, seq }, Fate::GaveUp) => {
+                // Committed meanwhile or not: what it never acked is sent again.
                 if let (Some(m), Some(l)) = (member, self.room.leadership_mut())
                     && l.term == term
-                    && l.acks.contains_key(&seq)
+                    && l.owed.get(&m).is_some_and(|owed| owed.contains(&seq))
                 {
                     l.lost.entry(m).or_default().insert(seq);
                 }
@@ -122,17 +128,39 @@ impl Node {
     }
 
     /// Whether a member this leader sends proposals to has a full flow window (see
-    /// `transport::FLOW_WINDOW`).
+    /// `transport::FLOW_WINDOW`), or has not acked a number [`Node::pace_span`] or more
+    /// before the next one: past that it could not hold what it is sent (see
+    /// [`MAX_HOLDBACK`]), and the leader may keep the number no more.
     fn a_member_is_behind(&self) -> bool {
+        let Some(l) = self.room.leadership() else {
+            return false;
+        };
+        let next = l.sequencer.next_seq();
+        let span = self.pace_span();
         self.proposal_peers(&self.room.log_voters())
             .iter()
-            .any(|(_, addr)| !self.has_room_for(*addr))
+            .any(|(m, addr)| {
+                !self.has_room_for(*addr)
+                    || l.owed
+                        .get(m)
+                        .and_then(|owed| owed.first())
+                        .is_some_and(|oldest| next.0 >= oldest.0.saturating_add(span))
+            })
+    }
+
+    /// How far past the oldest number a member has not acked the leader numbers new
+    /// messages: [`MAX_UNCOMMITTED`] (a member holds what it is sent, runs of submissions
+    /// a sequencer releases at once included), and no more than the leader's history keeps
+    /// (what it may have to send again), though at least a flow window.
+    pub(in crate::proto::node) fn pace_span(&self) -> u64 {
+        let kept = self.ctx.cfg.history_limit.max(transport::FLOW_WINDOW) as u64;
+        MAX_UNCOMMITTED.min(kept)
     }
 
     /// The room goes at the pace of its slowest member rather than leave it behind (past
     /// what anyone keeps, it would skip messages): while a member the leader sends
-    /// proposals to has a full flow window, or runs wait already, `run` waits too, in
-    /// order; past [`MAX_PACED`] it is dropped (counted; its origin submits it again).
+    /// proposals to is behind (see [`Node::a_member_is_behind`]), or runs wait already,
+    /// `run` waits too, in order; past [`MAX_PACED`] it is dropped (counted; its origin submits it again).
     /// Returns it when it may be sequenced now. A member that stops answering holds the
     /// room up until it is found gone.
     pub(in crate::proto::node) fn pace(
@@ -192,6 +220,11 @@ impl Node {
             return c.held_submits.push((origin, s));
         }
         let origin_seq = s.origin_seq;
+        if self.room.history.contains_submission(origin, origin_seq) {
+            // Shown, so committed: whatever a sequencer that never saw it would say (it
+            // may have been numbered before this node led, out of its history since).
+            return self.answer_repeat(now, origin, origin_seq);
+        }
         if self.room.uncommitted() >= MAX_UNCOMMITTED {
             // The origin resubmits it; by then the room has caught up.
             return log_at!(
@@ -218,23 +251,35 @@ impl Node {
         );
         match accepted {
             Accepted::Sequenced(mut sequenced) => entries.append(&mut sequenced),
-            Accepted::Duplicate => {
-                // The origin may have missed its commit: send it again, to it alone.
-                if origin != self.ctx.id
-                    && let Some(e) =
-                        self.room
-                            .history
-                            .find_submission(origin, origin_seq)
-                            .map(|e| ChatEntry {
-                                term: COMMITTED_TERM,
-                                ..e.clone()
-                            })
-                    && let Some(addr) = self.ring.members().get(origin).map(|m| m.addr)
-                {
-                    self.send_entry(now, addr, e);
-                }
-            }
+            Accepted::Duplicate => self.answer_repeat(now, origin, origin_seq),
             Accepted::Held | Accepted::Overflow => {}
+        }
+    }
+
+    /// A submission sequenced already came again: its origin may have missed its commit.
+    /// If it is shown here, the origin is sent it again (committed), or, where this node
+    /// keeps it no more, told that it is committed (see [`Message::Settled`]); if not, it
+    /// is still to commit, and the origin hears of it then.
+    fn answer_repeat(&mut self, now: Instant, origin: NodeId, origin_seq: OriginSeq) {
+        let Some(addr) = self.ring.members().get(origin).map(|m| m.addr) else {
+            return;
+        };
+        if origin == self.ctx.id {
+            return;
+        }
+        match self.room.history.find_submission(origin, origin_seq) {
+            Some(e) => {
+                let e = ChatEntry {
+                    term: COMMITTED_TERM,
+                    ..e.clone()
+                };
+                self.send_entry(now, addr, e);
+            }
+            None if self.room.history.contains_submission(origin, origin_seq) => {
+                let msg = Message::Settled { origin_seq };
+                self.send_reliable(now, addr, msg, Token::Control);
+            }
+            None => {}
         }
     }
 
@@ -263,9 +308,14 @@ impl Node {
             // `replicate_lost`), or fetches it once it is committed.
             peers.clear();
             for &(m, addr) in &members {
-                if self.has_room_for(addr) {
+                let open = self.has_room_for(addr);
+                let Some(l) = self.room.leadership_mut() else {
+                    return;
+                };
+                l.owed.entry(m).or_default().insert(e.seq);
+                if open {
                     peers.push(addr);
-                } else if let Some(l) = self.room.leadership_mut() {
+                } else {
                     l.lost.entry(m).or_default().insert(e.seq);
                 }
             }
@@ -298,16 +348,20 @@ impl Node {
         to: SocketAddr,
         e: ChatEntry,
     ) {
-        let token = Token::Room(RoomToken::Proposed {
-            term: e.term,
-            seq: e.seq,
-        });
+        self.send_proposal_in(now, to, e.term, e);
+    }
+
+    /// Sends `e`, proposed in `term`, to one member: as proposed (its ack counts towards
+    /// committing it), or as a committed copy (its ack only settles what the member owes).
+    fn send_proposal_in(&mut self, now: Instant, to: SocketAddr, term: u64, e: ChatEntry) {
+        let token = Token::Room(RoomToken::Proposed { term, seq: e.seq });
         self.send_reliable(now, to, Message::Sequenced(e), token);
     }
 
-    /// Sends again the proposals members never acked (they were cut off or paused, or
-    /// their flow window was full) and that are still uncommitted, within each one's flow
-    /// window; the rest at the next ack or heartbeat.
+    /// Sends again, within each one's flow window, what members never acked (they were
+    /// cut off or paused, or their flow window was full): a proposal still uncommitted, a
+    /// committed copy of one that committed meanwhile; the rest at the next ack or
+    /// heartbeat.
     pub(in crate::proto::node) fn replicate_lost(&mut self, now: Instant) {
         let members: Vec<NodeId> = match self.room.leadership() {
             Some(l) if !l.lost.is_empty() => l.lost.keys().copied().collect(),
@@ -338,32 +392,55 @@ impl Node {
             return;
         };
         let term = l.term;
+        let (_, commit) = self.room.commit_point();
         let mut resend = Vec::new();
+        let mut unsendable = Vec::new();
         while resend.len() < room {
             let Some(seq) = seqs.pop_first() else {
                 break;
             };
-            let waiting = self
-                .room
-                .leadership()
-                .and_then(|l| l.acks.get(&seq))
-                .is_some_and(|acks| !acks.contains(&m));
-            if let Some(e) = self
-                .room
-                .holdback
-                .get(seq)
-                .filter(|e| waiting && e.term == term)
-            {
-                resend.push(e.clone());
+            let Some(l) = self.room.leadership() else {
+                return;
+            };
+            if !l.owed.get(&m).is_some_and(|owed| owed.contains(&seq)) {
+                continue;
+            }
+            let entry = if l.acks.contains_key(&seq) {
+                self.room
+                    .holdback
+                    .get(seq)
+                    .filter(|e| e.term == term)
+                    .cloned()
+            } else if seq <= commit {
+                self.room
+                    .holdback
+                    .get(seq)
+                    .or_else(|| self.room.history.range(seq, seq).next())
+                    .map(|e| ChatEntry {
+                        term: COMMITTED_TERM,
+                        ..e.clone()
+                    })
+            } else {
+                None
+            };
+            match entry {
+                Some(e) => resend.push(e),
+                // Kept no more: the member fetches it (and hears who keeps it, if anyone).
+                None => unsendable.push(seq),
             }
         }
-        if !seqs.is_empty()
-            && let Some(l) = self.room.leadership_mut()
-        {
-            l.lost.insert(m, seqs);
+        if let Some(l) = self.room.leadership_mut() {
+            if let Some(owed) = l.owed.get_mut(&m) {
+                for seq in unsendable {
+                    owed.remove(&seq);
+                }
+            }
+            if !seqs.is_empty() {
+                l.lost.insert(m, seqs);
+            }
         }
         for e in resend {
-            self.send_proposal(now, addr, e);
+            self.send_proposal_in(now, addr, term, e);
         }
     }
 
@@ -391,6 +468,11 @@ impl Node {
             .take(MAX_CATCH_UP)
             .cloned()
             .collect();
+        // What it owes from before it went is what it is sent now (it fetches the rest).
+        if let Some(l) = self.room.leadership_mut() {
+            l.lost.remove(&id);
+            l.owed.insert(id, pending.iter().map(|e| e.seq).collect());
+        }
         for e in pending {
             self.send_proposal(now, addr, e);
         }

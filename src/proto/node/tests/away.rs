@@ -9,16 +9,6 @@ const EPOCH0: Epoch = Epoch {
     leader: LEADER,
 };
 
-/// Alice leading bob (port 2) and carol (port 3); outputs drained.
-fn leader_of_three(t0: Instant) -> Node {
-    let mut n = leader_with_bob(t0);
-    let carol = identity(CAROL.0 as u8);
-    let out = join_as(&mut n, t0, (CAROL, 3, "carol"), &carol, &carol);
-    ack_proposals(&mut n, t0, &out, &[(BOB, 2), (CAROL, 3)]);
-    assert_eq!(n.room.voters().len(), 3, "carol votes");
-    n
-}
-
 /// Everything `n` sends for inputs at `at`, messages held back for an ack included (they
 /// leave within the hold limit).
 fn drain_at(n: &mut Node, at: Instant) -> Out {

@@ -224,3 +224,33 @@ fn graceful_leave_tells_everyone_then_reports_left() {
     }
     assert_eq!(drain(&mut n).events, vec![Event::Left]);
 }
+
+/// A member that skipped past its own message (committed where nobody keeps it any more)
+/// takes the leader's word that it is settled: it stops submitting it. The same word
+/// from another member is not taken.
+#[test]
+fn own_message_settled_by_the_leader_is_submitted_no_more() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.handle_command(t0, WallMillis(5), Command::SendAll { text: "hi".into() });
+    let out = drain(&mut n);
+    let submitted = out.ids_to(addr(1), |m| matches!(m, Message::Submit(_)));
+    n.handle_datagram(t0, addr(1), &ack_of(BOB, LEADER, &submitted));
+    let settled = Message::Settled {
+        origin_seq: OriginSeq(1),
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 7, settled.clone()));
+    assert_eq!(n.unconfirmed(), 1, "carol's word does not settle it");
+    n.handle_datagram(t0, addr(1), &data(LEADER, 8, settled));
+    assert_eq!(n.unconfirmed(), 0, "the leader's does");
+    assert!(!n.ctx.timers.is_set(Timer::Resubmit));
+    let t1 = t0 + Duration::from_secs(4);
+    n.handle_timeout(t1);
+    let out = drain(&mut n);
+    let resubmits = out
+        .messages_to(addr(1))
+        .into_iter()
+        .filter(|m| matches!(m, Message::Submit(_)))
+        .count();
+    assert_eq!(resubmits, 0, "nothing is submitted again");
+}

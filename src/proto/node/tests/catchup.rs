@@ -394,3 +394,39 @@ fn a_catch_up_refused_a_configuration_entry_asks_the_leader_once_back() {
     assert!(n.members().is_online(LEADER), "alice back");
     assert_eq!(fetches(&out, addr(1)).first(), Some(&(1, 3)));
 }
+
+/// A submission that comes again after it was shown is answered: with a committed copy
+/// where the leader keeps it, with [`Message::Settled`] where it keeps it no more (the
+/// origin skipped past it, and would otherwise submit it for ever); it is never
+/// numbered again.
+#[test]
+fn a_repeat_of_a_message_no_longer_kept_is_settled() {
+    let t0 = base_time();
+    let mut n = leader_with_history(t0, 40, 10, false);
+    let next = n.history().iter().last().unwrap().seq.0 + 1;
+    n.handle_datagram(t0, addr(2), &data(BOB, 500, Message::Submit(submit(3))));
+    n.handle_datagram(t0, addr(2), &data(BOB, 501, Message::Submit(submit(39))));
+    let out = drain(&mut n);
+    let to_bob = out.messages_to(addr(2));
+    assert!(
+        to_bob
+            .iter()
+            .any(|m| matches!(m, Message::Settled { origin_seq } if *origin_seq == OriginSeq(3))),
+        "the one kept no more is settled: {to_bob:?}"
+    );
+    let copies: Vec<(u64, u64)> = to_bob
+        .iter()
+        .filter_map(|m| match m {
+            Message::Sequenced(e) => Some((e.origin_seq.0, e.term)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        copies,
+        vec![(39, COMMITTED_TERM)],
+        "the kept one is sent again"
+    );
+    let after = n.history().iter().last().unwrap().seq.0 + 1;
+    assert_eq!(after, next, "nothing numbered again");
+    assert_eq!(n.room.uncommitted(), 0);
+}

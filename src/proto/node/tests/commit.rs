@@ -262,7 +262,7 @@ fn a_newcomer_is_added_once_it_acked_its_welcome() {
 }
 
 /// Member `id` (at `port`) heartbeats the node: alive, following it, at the room's start.
-fn beat_from(n: &mut Node, t: Instant, id: NodeId, port: u16) {
+pub(super) fn beat_from(n: &mut Node, t: Instant, id: NodeId, port: u16) {
     let hb = Heartbeat {
         epoch: n.epoch(),
         digest: n.members().digest(),

@@ -27,6 +27,7 @@ const CAROL: NodeId = NodeId(300);
 
 /// What a node sent and showed: every packet it sent (heartbeats left out), with its
 /// destination, and the destinations of the datagrams that carried them.
+#[derive(Default)]
 struct Out {
     sent: Vec<(SocketAddr, Packet)>,
     datagrams: Vec<SocketAddr>,
@@ -184,6 +185,16 @@ fn leader_with_bob(t0: Instant) -> Node {
     let out = join_bob(&mut n, t0);
     ack_proposals(&mut n, t0, &out, &[(BOB, 2)]);
     assert!(n.room.voters().contains("bob"), "bob votes");
+    n
+}
+
+/// Alice leading bob (port 2) and carol (port 3); outputs drained.
+fn leader_of_three(t0: Instant) -> Node {
+    let mut n = leader_with_bob(t0);
+    let carol = identity(CAROL.0 as u8);
+    let out = join_as(&mut n, t0, (CAROL, 3, "carol"), &carol, &carol);
+    ack_proposals(&mut n, t0, &out, &[(BOB, 2), (CAROL, 3)]);
+    assert_eq!(n.room.voters().len(), 3, "carol votes");
     n
 }
 
