@@ -362,16 +362,16 @@ fn burst(tag: &str, flags: &[&str]) {
 /// Alice, bob (joining through alice) and carol (through bob), with `flags`, once each
 /// knows the others online.
 fn room_of_three(dir: &Path, flags: &[&str]) -> [Member; 3] {
-    let mut alice = Member::start(&dir, "alice", None, flags);
+    let mut alice = Member::start(dir, "alice", None, flags);
     alice.wait_event(STEP, "the room created", |v| {
         v["event"] == "joined" && v["is_leader"] == true
     });
-    let mut bob = Member::start(&dir, "bob", Some(alice.addr), flags);
+    let mut bob = Member::start(dir, "bob", Some(alice.addr), flags);
     bob.wait_event(STEP, "joining through alice", |v| v["event"] == "joined");
     alice.wait_event(STEP, "bob online", |v| {
         v["event"] == "member_online" && v["name"] == "bob"
     });
-    let mut carol = Member::start(&dir, "carol", Some(bob.addr), flags);
+    let mut carol = Member::start(dir, "carol", Some(bob.addr), flags);
     carol.wait_event(STEP, "joining through bob", |v| v["event"] == "joined");
     for m in [&mut alice, &mut bob] {
         m.wait_event(STEP, "carol online", |v| {
