@@ -171,6 +171,7 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                     voting: Vec::new(),
                     voters_at: Seq(0),
                     settling: vec![],
+                    voucher: None,
                     members: vec![member(ALICE, public_key(ALICE))],
                 }),
             ),

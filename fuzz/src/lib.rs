@@ -209,6 +209,7 @@ pub fn follower(t0: Instant) -> Node {
         voting: Vec::new(),
         voters_at: Seq(0),
         settling: vec![],
+        voucher: None,
         members: vec![
             member(ALICE, public_key(ALICE)),
             member(BOB, own_key),

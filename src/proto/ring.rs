@@ -15,8 +15,11 @@ use std::net::SocketAddr;
 
 /// Upper bound of one encoded [`Member`] (a longest name, an IPv6 address, largest stamps).
 pub const MEMBER_WIRE_MAX: usize = 135;
-/// Members per welcome datagram, leaving room for the envelope and welcome header.
-pub const MEMBERS_PER_DATAGRAM: usize = (MAX_PLAIN - 120) / MEMBER_WIRE_MAX;
+/// Upper bound of one encoded voucher in a welcome: an entry, an epoch, a signature.
+pub const VOUCHER_WIRE_MAX: usize = MEMBER_WIRE_MAX + 90;
+/// Members per welcome datagram, leaving room for the envelope, the welcome header and
+/// the newcomer's voucher.
+pub const MEMBERS_PER_DATAGRAM: usize = (MAX_PLAIN - 120 - VOUCHER_WIRE_MAX) / MEMBER_WIRE_MAX;
 /// The most entries a member table holds; a join beyond it is refused as room full.
 pub const MAX_MEMBERS: usize = 1000;
 

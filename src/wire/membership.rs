@@ -144,6 +144,10 @@ pub struct Welcome {
     /// Which of this part's members are still being welcomed themselves (their silence
     /// gets the newcomer's grace), bits as in `voting`.
     pub settling: Vec<u8>,
+    /// The leader's voucher for the newcomer, in every part: a newcomer holds it before it
+    /// can ack anything as a member, so before its addition to the voters can commit on
+    /// its ack (see `proto::node::life::voucher`).
+    pub voucher: Option<Box<Voucher>>,
 }
 
 /// A member's presence.

@@ -140,7 +140,7 @@ fn one_member_entry_worst_case_size_is_known() {
 }
 
 /// A welcome part as large as the chunker makes one (every entry at its largest, every
-/// field and flag at its largest) fits a datagram.
+/// field and flag at its largest, the newcomer's voucher too) fits a datagram.
 #[test]
 fn a_worst_case_welcome_part_fits_a_datagram() {
     let big = u64::MAX;
@@ -160,6 +160,14 @@ fn a_worst_case_welcome_part_fits_a_datagram() {
         voting: vec![255; n.div_ceil(8)],
         voters_at: Seq(big),
         settling: vec![255; n.div_ceil(8)],
+        voucher: Some(Box::new(Voucher {
+            entry: worst_member(),
+            epoch: Epoch {
+                term: big,
+                leader: NodeId(big),
+            },
+            signature: vec![255; 64],
+        })),
     };
     let packet = Packet::Data {
         id: MsgId(big),

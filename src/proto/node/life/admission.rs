@@ -340,6 +340,13 @@ impl Node {
         if !already {
             self.life.welcome_unconfirmed.insert(id, now);
         }
+        let voucher = self
+            .ring
+            .members()
+            .get(id)
+            .cloned()
+            .and_then(|entry| self.voucher_for(entry))
+            .map(Box::new);
         for (part, members) in chunks.into_iter().enumerate() {
             let epoch = self.ring.epoch().expect("a leader has an epoch");
             let w = Welcome {
@@ -354,6 +361,7 @@ impl Node {
                 part: part as u16,
                 parts,
                 members,
+                voucher: voucher.clone(),
             };
             let token = Token::Life(LifeToken::Welcome {
                 newcomer: id,

@@ -367,6 +367,9 @@ impl Node {
             );
         }
         self.ring.install(w.epoch);
+        if let Some(v) = w.voucher {
+            self.keep_welcome_voucher(w.epoch, *v);
+        }
         // The welcome is the leader's own answer to our join.
         self.watch_leader(now);
         self.leader_shown();

@@ -10,7 +10,9 @@
 //! 551341: ann let in again, cat dead before ben heard of it).
 //!
 //! So a leader signs the entry of each member it lets in, with its epoch
-//! ([`Voucher`]), and sends it to that member to keep. A member that follows the same
+//! ([`Voucher`]), and sends it to that member to keep: in every part of its welcome (so
+//! that the member holds it before its addition to the voters can commit on its ack:
+//! `sim_failover` seed 1620379), and again once the member says it holds the welcome. A member that follows the same
 //! epoch and holds no entry for the voucher's member takes the entry as that leader's word
 //! once the signature checks against the leader's key in its own table. The member shows
 //! its voucher to the voters it asks for a pre-vote, and to a voter that asks it for one
@@ -75,22 +77,37 @@ impl Node {
     /// The leader's voucher for `entry`, a member it just let in (see the module
     /// documentation); sent to that member.
     pub(in crate::proto::node) fn vouch_for_member(&mut self, now: Instant, entry: Member) {
-        let Some(epoch) = self.ring.epoch().filter(|e| e.leader == self.ctx.id) else {
-            return;
-        };
+        let addr = entry.addr;
+        if let Some(voucher) = self.voucher_for(entry) {
+            self.send_reliable(now, addr, Message::Vouched(voucher), Token::Control);
+        }
+    }
+
+    /// This leader's voucher for `entry` (none if it does not lead).
+    pub(in crate::proto::node) fn voucher_for(&self, entry: Member) -> Option<Voucher> {
+        let epoch = self.ring.epoch().filter(|e| e.leader == self.ctx.id)?;
         let signature = self
             .life
             .identity
             .sign(&voucher_message(&entry, &epoch))
             .to_bytes()
             .to_vec();
-        let addr = entry.addr;
-        let voucher = Voucher {
+        Some(Voucher {
             entry,
             epoch,
             signature,
-        };
-        self.send_reliable(now, addr, Message::Vouched(voucher), Token::Control);
+        })
+    }
+
+    /// Keeps `v`, the voucher that came with our welcome from the leader of `epoch`, if
+    /// it is for us and checks.
+    pub(in crate::proto::node) fn keep_welcome_voucher(&mut self, epoch: Epoch, v: Voucher) {
+        if v.entry.id == self.ctx.id && v.epoch == epoch && self.voucher_checks(&v) {
+            log_at!(debug, self, "keeping the voucher of our welcome");
+            self.life.vouchers.own = Some(v);
+        } else {
+            log_at!(debug, self, "the voucher of our welcome does not check");
+        }
     }
 
     /// A voucher from `sender` at `from`: our own, from the leader that let us in (kept),

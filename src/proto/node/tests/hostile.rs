@@ -123,6 +123,7 @@ fn a_welcome_with_impossible_parts_is_dropped() {
         voting: Vec::new(),
         voters_at: Seq(0),
         settling: vec![],
+        voucher: None,
         members: vec![],
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
@@ -223,6 +224,7 @@ fn a_welcome_for_an_earlier_process_is_ignored() {
         voting: Vec::new(),
         voters_at: Seq(0),
         settling: vec![],
+        voucher: None,
         members: vec![member(LEADER, "alice", 1)],
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));

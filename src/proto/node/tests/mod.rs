@@ -343,6 +343,7 @@ fn welcome_for_bob(bob: Member) -> Welcome {
         voting: Vec::new(),
         voters_at: Seq(0),
         settling: vec![],
+        voucher: None,
         members: vec![member(LEADER, "alice", 1), bob, member(CAROL, "carol", 3)],
     }
 }

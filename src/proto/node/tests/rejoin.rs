@@ -131,6 +131,7 @@ fn welcome_part(part: u16, members: Vec<Member>, voting: u8, voters_at: u64) -> 
         voting: vec![voting],
         voters_at: Seq(voters_at),
         settling: vec![],
+        voucher: None,
         members,
     })
 }
