@@ -343,6 +343,8 @@ pub enum Message {
     /// committed at a number the leader keeps no more (the member skipped past it, or
     /// missed it otherwise): it is sent, and need not be submitted again.
     Settled {
+        /// The submission's origin (a new process at its address is not it).
+        origin: NodeId,
         /// The submission's number at its origin.
         origin_seq: OriginSeq,
     },

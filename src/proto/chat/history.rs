@@ -10,6 +10,9 @@ pub struct History {
     by_submission: Submissions,
     /// Every submission shown, kept or not.
     shown: Shown,
+    /// The submissions shown in this log, kept or not: as `shown`, less what was shown in
+    /// a numbering this node has left since (see [`History::forget_from`]).
+    in_log: Shown,
     limit: usize,
 }
 
@@ -20,6 +23,7 @@ impl History {
             entries: VecDeque::new(),
             by_submission: Submissions::default(),
             shown: Shown::default(),
+            in_log: Shown::default(),
             limit: limit.max(1),
         }
     }
@@ -34,6 +38,7 @@ impl History {
         if !e.is_filler() {
             self.by_submission.insert(e.origin, e.origin_seq, e.seq);
             self.shown.insert(e.origin, e.origin_seq);
+            self.in_log.insert(e.origin, e.origin_seq);
         }
         self.entries.push_back(e);
     }
@@ -43,7 +48,14 @@ impl History {
     /// message is not shown again when it comes back under the leader's numbering.
     pub fn forget_from(&mut self, from: Seq) {
         let keep = self.entries.partition_point(|e| e.seq < from);
-        self.entries.truncate(keep);
+        if keep < self.entries.len() {
+            self.entries.truncate(keep);
+            // What is known to be in this log is what is kept of it now.
+            self.in_log = Shown::default();
+            for e in self.entries.iter().filter(|e| !e.is_filler()) {
+                self.in_log.insert(e.origin, e.origin_seq);
+            }
+        }
     }
 
     /// Whether the submission `(origin, origin_seq)` was delivered (under any number),
@@ -61,6 +73,12 @@ impl History {
     pub fn range(&self, from: Seq, to: Seq) -> impl Iterator<Item = &ChatEntry> {
         let start = self.entries.partition_point(|e| e.seq < from);
         self.entries.range(start..).take_while(move |e| e.seq <= to)
+    }
+
+    /// Whether the submission `(origin, origin_seq)` was delivered in this log (so it is
+    /// committed in it), kept still or not; not for one shown in a numbering left since.
+    pub fn in_log(&self, origin: NodeId, origin_seq: OriginSeq) -> bool {
+        self.in_log.contains(origin, origin_seq)
     }
 
     /// The message `origin` submitted as `origin_seq`, if kept.

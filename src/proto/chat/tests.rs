@@ -341,3 +341,29 @@ fn outbox_tracks_committed_below() {
     o.confirm(OriginSeq(2));
     assert_eq!(o.committed_below(), OriginSeq(3));
 }
+
+/// A history remembers what it showed beyond what it keeps, and tells what was shown in
+/// this log from what was shown in a numbering it left (forgotten from there on): only
+/// the former is committed here, so only it may be told to its origin as settled.
+#[test]
+fn history_tells_what_was_shown_in_this_log() {
+    let mut h = History::new(3);
+    for i in 1..=6 {
+        h.push(entry(i));
+    }
+    let (origin, seq_of) = (entry(1).origin, |i: u64| entry(i).origin_seq);
+    assert!(
+        h.find_submission(origin, seq_of(1)).is_none(),
+        "no longer kept"
+    );
+    assert!(h.in_log(origin, seq_of(1)), "but shown in this log");
+    h.forget_from(Seq(6));
+    assert!(
+        h.contains_submission(origin, seq_of(6)),
+        "shown, so not shown again"
+    );
+    assert!(!h.in_log(origin, seq_of(6)), "but not in this log");
+    assert!(h.in_log(origin, seq_of(5)), "what is kept still is");
+    h.push(entry(7));
+    assert!(h.in_log(origin, seq_of(7)));
+}

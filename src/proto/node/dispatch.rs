@@ -196,7 +196,9 @@ impl Node {
             Message::Leave => self.on_leave_request(now, sender),
             Message::Forgotten { from: a, to: b } => self.on_forgotten(now, sender, a, b),
             Message::Forget(list) => self.on_forget(sender, list),
-            Message::Settled { origin_seq } => self.on_settled(now, sender, origin_seq),
+            Message::Settled { origin, origin_seq } => {
+                self.on_settled(now, sender, origin, origin_seq)
+            }
             Message::PreVote { term, follows } => self.on_prevote(now, from, sender, term, follows),
             Message::PreVoteReply {
                 term,

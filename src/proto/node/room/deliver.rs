@@ -351,9 +351,10 @@ impl Node {
         &mut self,
         now: Instant,
         sender: NodeId,
+        origin: NodeId,
         origin_seq: OriginSeq,
     ) {
-        if self.leader() != Some(sender) || self.is_leader() {
+        if self.leader() != Some(sender) || self.is_leader() || origin != self.ctx.id {
             return log_at!(debug, self, "ignoring settled {origin_seq:?} from {sender}");
         }
         log_at!(debug, self, "{origin_seq:?} is committed where we skipped");

@@ -55,6 +55,14 @@ pub(super) enum RoomToken {
         /// The entry's number.
         seq: Seq,
     },
+    /// The leader of `term` sent a member a committed copy of entry `seq`, which it owed
+    /// (see `Leadership::owed`): its ack settles that; given up, the member fetches it.
+    Copied {
+        /// The leader's term.
+        term: u64,
+        /// The entry's number.
+        seq: Seq,
+    },
     /// The leader of `term` told a member the log is committed up to `upto`.
     Commit {
         /// The leader's term.
@@ -319,9 +327,11 @@ impl Room {
             .max(history.len().saturating_sub(limit));
         // A message kept by a version that did not keep its origin's proof stays on disk
         // for `history`, but is never passed on: nobody could prove it.
+        // What lies from `next` on is not this log (below): not even recorded as shown.
         for e in history
             .into_iter()
             .skip(start)
+            .filter(|e| e.seq < next)
             .filter(|e| e.is_filler() || e.proof.link.is_some())
         {
             self.history.push(e);

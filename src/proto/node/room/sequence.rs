@@ -109,6 +109,17 @@ impl Node {
                 }
                 self.maybe_notify_leave(now);
             }
+            (RoomToken::Copied { term, seq }, _) => {
+                // Acked, it is held; given up, it is not sent again (the member fetches it,
+                // and a member that acks nothing holds the room up no longer).
+                if let (Some(m), Some(l)) = (member, self.room.leadership_mut())
+                    && l.term == term
+                    && let Some(owed) = l.owed.get_mut(&m)
+                {
+                    owed.remove(&seq);
+                }
+                self.maybe_notify_leave(now);
+            }
             (RoomToken::Proposed { .. } | RoomToken::Sequenced, _) => self.maybe_notify_leave(now),
             (RoomToken::Submit, _) => {}
         }
@@ -220,9 +231,9 @@ impl Node {
             return c.held_submits.push((origin, s));
         }
         let origin_seq = s.origin_seq;
-        if self.room.history.contains_submission(origin, origin_seq) {
-            // Shown, so committed: whatever a sequencer that never saw it would say (it
-            // may have been numbered before this node led, out of its history since).
+        if self.room.history.in_log(origin, origin_seq) {
+            // Shown in this log, so committed: whatever a sequencer that never saw it
+            // would say (numbered before this node led, out of its history since).
             return self.answer_repeat(now, origin, origin_seq);
         }
         if self.room.uncommitted() >= MAX_UNCOMMITTED {
@@ -261,7 +272,14 @@ impl Node {
     /// keeps it no more, told that it is committed (see [`Message::Settled`]); if not, it
     /// is still to commit, and the origin hears of it then.
     fn answer_repeat(&mut self, now: Instant, origin: NodeId, origin_seq: OriginSeq) {
-        let Some(addr) = self.ring.members().get(origin).map(|m| m.addr) else {
+        // Only to the origin itself, online (another process may hold its address now).
+        let Some(addr) = self
+            .ring
+            .members()
+            .get(origin)
+            .filter(|m| m.presence == Presence::Online)
+            .map(|m| m.addr)
+        else {
             return;
         };
         if origin == self.ctx.id {
@@ -275,8 +293,8 @@ impl Node {
                 };
                 self.send_entry(now, addr, e);
             }
-            None if self.room.history.contains_submission(origin, origin_seq) => {
-                let msg = Message::Settled { origin_seq };
+            None if self.room.history.in_log(origin, origin_seq) => {
+                let msg = Message::Settled { origin, origin_seq };
                 self.send_reliable(now, addr, msg, Token::Control);
             }
             None => {}
@@ -348,13 +366,10 @@ impl Node {
         to: SocketAddr,
         e: ChatEntry,
     ) {
-        self.send_proposal_in(now, to, e.term, e);
-    }
-
-    /// Sends `e`, proposed in `term`, to one member: as proposed (its ack counts towards
-    /// committing it), or as a committed copy (its ack only settles what the member owes).
-    fn send_proposal_in(&mut self, now: Instant, to: SocketAddr, term: u64, e: ChatEntry) {
-        let token = Token::Room(RoomToken::Proposed { term, seq: e.seq });
+        let token = Token::Room(RoomToken::Proposed {
+            term: e.term,
+            seq: e.seq,
+        });
         self.send_reliable(now, to, Message::Sequenced(e), token);
     }
 
@@ -393,7 +408,7 @@ impl Node {
         };
         let term = l.term;
         let (_, commit) = self.room.commit_point();
-        let mut resend = Vec::new();
+        let mut resend: Vec<(ChatEntry, Seq)> = Vec::new();
         let mut unsendable = Vec::new();
         while resend.len() < room {
             let Some(seq) = seqs.pop_first() else {
@@ -424,7 +439,7 @@ impl Node {
                 None
             };
             match entry {
-                Some(e) => resend.push(e),
+                Some(e) => resend.push((e, seq)),
                 // Kept no more: the member fetches it (and hears who keeps it, if anyone).
                 None => unsendable.push(seq),
             }
@@ -439,8 +454,13 @@ impl Node {
                 l.lost.insert(m, seqs);
             }
         }
-        for e in resend {
-            self.send_proposal_in(now, addr, term, e);
+        for (e, seq) in resend {
+            let token = if e.term == COMMITTED_TERM {
+                RoomToken::Copied { term, seq }
+            } else {
+                RoomToken::Proposed { term, seq }
+            };
+            self.send_reliable(now, addr, Message::Sequenced(e), Token::Room(token));
         }
     }
 

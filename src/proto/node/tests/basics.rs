@@ -237,10 +237,21 @@ fn own_message_settled_by_the_leader_is_submitted_no_more() {
     let submitted = out.ids_to(addr(1), |m| matches!(m, Message::Submit(_)));
     n.handle_datagram(t0, addr(1), &ack_of(BOB, LEADER, &submitted));
     let settled = Message::Settled {
+        origin: BOB,
         origin_seq: OriginSeq(1),
     };
     n.handle_datagram(t0, addr(3), &data(CAROL, 7, settled.clone()));
     assert_eq!(n.unconfirmed(), 1, "carol's word does not settle it");
+    let anothers = Message::Settled {
+        origin: NodeId(201),
+        origin_seq: OriginSeq(1),
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 6, anothers));
+    assert_eq!(
+        n.unconfirmed(),
+        1,
+        "nor the leader's word on another process's message"
+    );
     n.handle_datagram(t0, addr(1), &data(LEADER, 8, settled));
     assert_eq!(n.unconfirmed(), 0, "the leader's does");
     assert!(!n.ctx.timers.is_set(Timer::Resubmit));

@@ -411,7 +411,8 @@ fn a_repeat_of_a_message_no_longer_kept_is_settled() {
     assert!(
         to_bob
             .iter()
-            .any(|m| matches!(m, Message::Settled { origin_seq } if *origin_seq == OriginSeq(3))),
+            .any(|m| matches!(m, Message::Settled { origin, origin_seq }
+                if *origin == BOB && *origin_seq == OriginSeq(3))),
         "the one kept no more is settled: {to_bob:?}"
     );
     let copies: Vec<(u64, u64)> = to_bob

@@ -209,3 +209,39 @@ fn a_member_given_up_on_is_sent_committed_copies() {
         "carol stays online"
     );
 }
+
+/// A member that heartbeats but acks nothing (its delivery stuck, say) holds the room up
+/// only while what it owes is sent again: a committed copy given up is not sent again
+/// (it fetches it), so the room goes on at the pace of the give-ups, past any span.
+#[test]
+fn a_member_that_acks_nothing_does_not_stop_the_room_for_good() {
+    let t0 = base_time();
+    let mut n = leader_of_three(t0);
+    let span = n.pace_span();
+    let mut t = t0;
+    let mut typed = 0u64;
+    for _ in 0..1200 {
+        t += Duration::from_millis(100);
+        super::commit::beat_from(&mut n, t, BOB, 2);
+        super::commit::beat_from(&mut n, t, CAROL, 3);
+        n.handle_timeout(t);
+        for _ in 0..50 {
+            let text = format!("m{typed}");
+            n.handle_command(t, WallMillis(1), Command::SendAll { text });
+            typed += 1;
+        }
+        let out = drain_after_hold(&mut n, t);
+        bob_acks(&mut n, t, &out);
+    }
+    let (next, _) = next_and_oldest_owed(&n);
+    assert!(
+        n.members()
+            .get(CAROL)
+            .is_some_and(|m| m.presence == Presence::Online),
+        "carol stays online: she heartbeats"
+    );
+    assert!(
+        next > 3 * span,
+        "numbered up to #{next} of {typed} typed in 120 s: the room stopped (span {span})"
+    );
+}
