@@ -99,6 +99,14 @@ impl Shown {
 mod tests {
     use super::*;
 
+    /// The next step of a fixed pseudo-random walk.
+    fn step(x: &mut u64) -> u64 {
+        *x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *x
+    }
+
     /// Against a plain ordered map, for any order of inserts and removes.
     #[test]
     fn behaves_as_a_map_whatever_the_order() {
@@ -106,21 +114,19 @@ mod tests {
         let mut s = Submissions::default();
         // A fixed pseudo-random walk: mostly in order, some out of order, repeats.
         let mut x: u64 = 7;
-        for step in 0..5000u64 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+        for i in 0..5000u64 {
+            let x = step(&mut x);
             let origin = NodeId(x >> 62);
             let k = OriginSeq(match (x >> 40) % 4 {
                 0 => (x >> 20) % 64,
-                _ => step / 4,
+                _ => i / 4,
             });
             if (x >> 10).is_multiple_of(3) {
                 model.remove(&(origin, k));
                 s.remove(origin, k);
             } else {
-                model.insert((origin, k), Seq(step));
-                s.insert(origin, k, Seq(step));
+                model.insert((origin, k), Seq(i));
+                s.insert(origin, k, Seq(i));
             }
             let probe = OriginSeq((x >> 30) % 1300);
             assert_eq!(s.get(origin, probe), model.get(&(origin, probe)).copied());
@@ -139,15 +145,13 @@ mod tests {
         let mut model = std::collections::BTreeSet::new();
         let mut shown = Shown::default();
         let mut x: u64 = 11;
-        for step in 0..4000u64 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+        for i in 0..4000u64 {
+            let x = step(&mut x);
             let origin = NodeId(x >> 63);
             let k = match (x >> 40) % 5 {
                 0 => (x >> 20) % 3000,
                 1 => u64::MAX - (x >> 20) % 3,
-                _ => step / 2,
+                _ => i / 2,
             };
             model.insert((origin, k));
             shown.insert(origin, OriginSeq(k));

@@ -198,13 +198,16 @@ fn the_leader_sends_the_newcomer_its_voucher() {
     assert_eq!(v.entry.id, BOB);
     assert_eq!(Some(v.epoch), n.epoch());
     assert_eq!(Some(&v.entry), n.members().get(BOB));
+    assert!(signed_by_alice(v));
+}
+
+/// Whether `v` carries alice's signature over its entry and epoch.
+fn signed_by_alice(v: &Voucher) -> bool {
     let key =
         VerifyingKey::from_bytes(&own_identity("alice").verifying_key().to_bytes()).expect("a key");
     let sig = Signature::from_bytes(&v.signature.clone().try_into().expect("64 bytes"));
-    assert!(
-        key.verify_strict(&voucher_message(&v.entry, &v.epoch), &sig)
-            .is_ok()
-    );
+    key.verify_strict(&voucher_message(&v.entry, &v.epoch), &sig)
+        .is_ok()
 }
 
 /// Every part of a welcome carries the leader's voucher for the newcomer, signed for its
@@ -226,18 +229,11 @@ fn every_part_of_a_welcome_carries_the_newcomers_voucher() {
         })
         .collect();
     assert!(!parts.is_empty(), "bob is welcomed");
-    let key =
-        VerifyingKey::from_bytes(&own_identity("alice").verifying_key().to_bytes()).expect("a key");
     for w in parts {
         let v = w.voucher.as_ref().expect("a voucher in every part");
         assert_eq!(Some(&v.entry), n.members().get(BOB));
         assert_eq!(Some(v.epoch), n.epoch());
-        let sig = Signature::from_bytes(&v.signature.clone().try_into().expect("64 bytes"));
-        assert!(
-            key.verify_strict(&voucher_message(&v.entry, &v.epoch), &sig)
-                .is_ok(),
-            "signed by alice"
-        );
+        assert!(signed_by_alice(v), "signed by alice");
     }
 }
 
