@@ -171,8 +171,8 @@ impl Node {
     /// The room goes at the pace of its slowest member rather than leave it behind (past
     /// what anyone keeps, it would skip messages): while a member the leader sends
     /// proposals to is behind (see [`Node::a_member_is_behind`]), or runs wait already,
-    /// `run` waits too, in order; past [`MAX_PACED`] it is dropped (counted; its origin submits it again).
-    /// Returns it when it may be sequenced now. A member that stops answering holds the
+    /// `run` waits too, in order; past [`MAX_PACED`] it is dropped (counted; its origin
+    /// submits it again). Returns it when it may be sequenced now. A member that stops answering holds the
     /// room up until it is found gone.
     pub(in crate::proto::node) fn pace(
         &mut self,
