@@ -16,6 +16,7 @@ mod answers;
 mod catchup;
 mod config;
 mod deliver;
+mod pace;
 mod proof;
 mod recovery;
 mod relay;
