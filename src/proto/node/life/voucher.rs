@@ -12,8 +12,9 @@
 //! So a leader signs the entry of each member it lets in, with its epoch
 //! ([`Voucher`]), and sends it to that member to keep: in every part of its welcome (so
 //! that the member holds it before its addition to the voters can commit on its ack:
-//! `sim_failover` seed 1620379), and again once the member says it holds the welcome. A member that follows the same
-//! epoch and holds no entry for the voucher's member takes the entry as that leader's word
+//! `sim_failover` seed 1620379), and again once the member says it holds the welcome. A
+//! member that follows the same epoch and holds no entry for the voucher's member takes
+//! the entry as that leader's word
 //! once the signature checks against the leader's key in its own table. The member shows
 //! its voucher to the voters it asks for a pre-vote, and to a voter that asks it for one
 //! or a member that answers it with a heartbeat marked `unknown`, once its own leader is
