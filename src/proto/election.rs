@@ -3,6 +3,8 @@
 //! Candidates are compared by [`Candidate`]: the one that showed the most room messages
 //! first, then the largest id. A starter marks itself participant and sends
 //! `Election(term, itself)` to its successor. On receiving `Election(term, c)`:
+//! - `c` smaller than a candidate this node already passed on in the round: swallow it
+//!   (a copy of a token, sent round a silent member, skipped the node that swallowed it);
 //! - `c > me`: mark participant, pass `c` on;
 //! - `c < me` and not participant: mark participant, pass `me` on instead;
 //! - `c < me` and participant: swallow the token (a larger one is already travelling);
@@ -108,7 +110,14 @@ impl Election {
             self.entered_as = None;
         }
         let me = *self.entered_as.get_or_insert(me);
-        if candidate.id == me.id {
+        if self.carried.is_some_and(|c| c > candidate) {
+            // A larger candidate of this round already went on from here. Only a copy of
+            // a token can bring a smaller one after it (a pass that went beyond a silent
+            // successor as well, see `ring/election.rs`): the copy skipped a node that
+            // would have swallowed it, and two winners of one round would each wait for
+            // a majority that follows only one of them.
+            Decision::Swallow
+        } else if candidate.id == me.id {
             Decision::Won { term }
         } else if candidate > me {
             self.participant = true;
@@ -263,7 +272,11 @@ mod tests {
             e.on_token(cand(5, 20), 1, cand(6, 10)),
             Decision::Forward { .. }
         ));
-        // Its own token comes back: won, whatever its log now.
+        // Its own token comes back (in a round where it passed no larger one): won,
+        // whatever its log now.
+        let mut e = Election::default();
+        e.start(cand(5, 10), 1);
+        assert_eq!(e.on_token(cand(5, 20), 1, cand(4, 9)), Decision::Swallow);
         assert_eq!(
             e.on_token(cand(5, 20), 1, cand(5, 10)),
             Decision::Won { term: 1 }
@@ -285,6 +298,42 @@ mod tests {
         );
         e.on_elected(4);
         assert!(!e.is_participant());
+    }
+
+    /// A token's copy that skipped a node makes no second winner. The ring is cat, ben,
+    /// ann, dan; ben starts, and its token goes to ann and, ann being silent, to dan too.
+    /// Ann (the longest log) puts herself in, and her token goes round; ben's copy goes
+    /// round too, ahead of hers at cat or behind it. Either way ann alone wins.
+    #[test]
+    fn a_copy_of_a_token_makes_no_second_winner() {
+        let (cat, ben, ann, dan) = (cand(1, 11), cand(3, 11), cand(4, 21), cand(2, 11));
+        let forward = |candidate| Decision::Forward { term: 1, candidate };
+        for copy_first_at_cat in [false, true] {
+            let [mut c, mut b, mut a, mut d] = [(); 4].map(|_| Election::default());
+            assert_eq!(b.start(ben, 1), forward(ben));
+            assert_eq!(
+                d.on_token(dan, 1, ben),
+                forward(ben),
+                "the copy, beyond ann"
+            );
+            assert_eq!(a.on_token(ann, 1, ben), forward(ann), "ann puts herself in");
+            assert_eq!(d.on_token(dan, 1, ann), forward(ann));
+            if copy_first_at_cat {
+                assert_eq!(c.on_token(cat, 1, ben), forward(ben));
+                assert_eq!(c.on_token(cat, 1, ann), forward(ann));
+            } else {
+                assert_eq!(c.on_token(cat, 1, ann), forward(ann));
+                assert_eq!(
+                    c.on_token(cat, 1, ben),
+                    Decision::Swallow,
+                    "behind a larger"
+                );
+            }
+            assert_eq!(b.on_token(ben, 1, ann), forward(ann));
+            // Ben's own token, back after ann's passed: swallowed, not a win.
+            assert_eq!(b.on_token(ben, 1, ben), Decision::Swallow);
+            assert_eq!(a.on_token(ann, 1, ann), Decision::Won { term: 1 });
+        }
     }
 
     /// A node remembers the largest candidate it passed on in the current round, and

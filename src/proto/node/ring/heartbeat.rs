@@ -307,6 +307,9 @@ impl Node {
                 self.seek_leader(now, epoch.leader);
             }
         }
+        if !hb.probe && hb.epoch.map(|e| e.term) < self.ring.epoch.map(|e| e.term) {
+            self.tell_newer_epoch(now, sender);
+        }
         if hb.epoch == self.ring.epoch && !self.is_leader() && self.room.heard_high(hb.delivered) {
             self.ctx
                 .timers
@@ -363,6 +366,26 @@ impl Node {
     /// [`TABLE_PUSH_INTERVAL`]: a member's own word takes it offline and back).
     pub(in crate::proto::node) fn may_push_table_back(&mut self, to: NodeId, now: Instant) -> bool {
         due_once_a_second(&mut self.ring.table_pushed_back, to, now)
+    }
+
+    /// Member `to` follows an older epoch than this node (its beat said so, or it
+    /// submitted to this node, which leads no more): our heartbeat, which names ours, goes
+    /// back at most once a second. Heartbeats go one way round the ring and
+    /// announcements go round once, so a member cut from its predecessor that missed the
+    /// announcement, and whose old leader lives on as a member, hears of the new epoch
+    /// from nobody else: it would submit to the old leader for good. Told, it asks the
+    /// voters, and follows the epoch they name (see `prevote.rs`).
+    pub(in crate::proto::node) fn tell_newer_epoch(&mut self, now: Instant, to: NodeId) {
+        if self.ring.epoch.is_none() || !self.in_ring() {
+            return;
+        }
+        let Some(addr) = self.ring.members.get(to).map(|m| m.addr) else {
+            return;
+        };
+        if self.ring.epoch_told.due(to, now) {
+            log_at!(debug, self, "{to} follows an older epoch; telling it ours");
+            self.send_heartbeat(addr, false);
+        }
     }
 
     /// A larger epoch heard of, of a round this node took part in. A winner online here

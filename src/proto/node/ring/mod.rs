@@ -64,6 +64,9 @@ pub(super) struct Ring {
     last_offline_probe: Option<NodeId>,
     /// Unknown senders answered with a heartbeat in the last second.
     strangers_answered: Quiet<SocketAddr>,
+    /// Members told of the epoch followed here (theirs was older) in the last second
+    /// (see `Node::tell_newer_epoch`).
+    epoch_told: Quiet<NodeId>,
     /// The highest term known and since when: how far a received term may reach.
     terms: TermBound,
     /// Whether the leader followed has shown that it leads the epoch followed.
@@ -125,6 +128,7 @@ impl Ring {
             beats: 0,
             last_offline_probe: None,
             strangers_answered: Quiet::new(Duration::from_secs(1), 1024),
+            epoch_told: Quiet::new(Duration::from_secs(1), 1024),
             terms: TermBound::new(now),
             leader_shown: false,
             slowest: None,

@@ -103,8 +103,10 @@ impl Node {
             return rec.held_submits.push((origin, s));
         }
         if !self.is_leader() {
-            // A stale view at the origin; it resubmits to the right leader later.
+            // A stale view at the origin; it resubmits to the right leader once it
+            // follows it, which our heartbeat tells it of.
             log_at!(debug, self, "submit from {origin} but not leader");
+            self.tell_newer_epoch(now, origin);
             return;
         }
         self.take_submission(now, origin, s);

@@ -322,3 +322,58 @@ fn a_stalled_predecessor_is_told_how_far_the_room_is() {
     let ten = vec![Seq(10)];
     assert_eq!(told, [vec![], ten.clone(), vec![], ten, vec![], vec![]]);
 }
+
+/// A member that follows an older epoch than this node (its beat names it, or it submits
+/// to this node, which does not lead) gets our heartbeat, naming ours, at most once a
+/// second: a member cut from its predecessor that missed a round's announcement hears
+/// of the new epoch from nobody else. (Before: it submitted to its old leader, still a
+/// member, for good.)
+#[test]
+fn a_member_following_an_older_epoch_is_told_ours() {
+    use super::terms::{DAVE, epoch, follower_with_dave, pass_carols_token};
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    pass_carols_token(&mut n, t0);
+    n.handle_datagram(
+        t0,
+        addr(4),
+        &data(DAVE, 1, Message::Elected(epoch(1, CAROL))),
+    );
+    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
+    drain(&mut n);
+    let epochs_to = |n: &mut Node, to: SocketAddr| -> Vec<Option<Epoch>> {
+        heartbeats(n)
+            .into_iter()
+            .filter(|(a, _)| *a == to)
+            .map(|(_, hb)| hb.epoch)
+            .collect()
+    };
+    // Dave's beat, naming `e`, with our table's digest (a different one is answered
+    // anyway, see above).
+    let dave_names = |n: &Node, e: Epoch| {
+        let hb = Heartbeat {
+            epoch: Some(e),
+            digest: n.members().digest(),
+            delivered: Seq(0),
+            probe: false,
+            unknown: false,
+        };
+        datagram(DAVE, vec![Packet::Heartbeat(hb)])
+    };
+    let at = t0 + Duration::from_millis(10);
+    n.handle_datagram(at, addr(4), &dave_names(&n, epoch(0, LEADER)));
+    assert_eq!(epochs_to(&mut n, addr(4)), [Some(epoch(1, CAROL))]);
+    // Once a second, whatever it says meanwhile.
+    let soon = at + Duration::from_millis(500);
+    n.handle_datagram(soon, addr(4), &dave_names(&n, epoch(0, LEADER)));
+    n.handle_datagram(soon, addr(4), &data(DAVE, 2, Message::Submit(submit(1))));
+    assert!(epochs_to(&mut n, addr(4)).is_empty());
+    // A submission to this node, which does not lead, is answered the same way.
+    let later = at + Duration::from_secs(1);
+    n.handle_datagram(later, addr(4), &data(DAVE, 3, Message::Submit(submit(2))));
+    assert_eq!(epochs_to(&mut n, addr(4)), [Some(epoch(1, CAROL))]);
+    // A member of our epoch is told nothing.
+    let after = later + Duration::from_secs(2);
+    n.handle_datagram(after, addr(4), &dave_names(&n, epoch(1, CAROL)));
+    assert!(epochs_to(&mut n, addr(4)).is_empty());
+}
