@@ -25,7 +25,8 @@ impl Room {
 
     /// The configuration with every configuration entry held (not yet known committed)
     /// applied too: at most one change ahead of the latest committed one, which this node
-    /// may not know of yet.
+    /// may not know of yet (or an addition and its undoing, see
+    /// [`Node::reconcile_voters`]).
     pub(in crate::proto::node) fn log_voters(&self) -> Cow<'_, BTreeSet<String>> {
         let mut held = self
             .holdback
@@ -50,12 +51,12 @@ impl Room {
         Cow::Owned(voters)
     }
 
-    /// Whether a configuration entry is held and not yet known committed.
-    fn config_in_flight(&self) -> bool {
+    /// The configuration changes held and not yet known committed, in log order.
+    fn changes_in_flight(&self) -> Vec<ConfigChange> {
         self.holdback
             .held_configs_from(self.voters_at.next())
-            .next()
-            .is_some()
+            .filter_map(|e| e.config_change())
+            .collect()
     }
 
     /// Applies a committed configuration entry; whether it changed anything.
@@ -144,39 +145,29 @@ impl Node {
 
     /// The leader proposes the next change of the configuration, if none is in flight
     /// (its own, or one a previous leader proposed): first a user gone (or asking to
-    /// go), then one online and not yet voting.
+    /// go), then one online and not yet voting. One exception: a newcomer whose addition
+    /// is in flight and who has gone since (left right after joining, or crashed) is
+    /// removed again at once. Its addition needs its copy when the room had only a bare
+    /// majority of voters up (a room of one, say), and a removal after it would wait for
+    /// the addition to commit first: the room would wait for good. The configurations
+    /// before, between and after differ by that one user each, and the last is the
+    /// first, so any majority of one overlaps any majority of another, as with one change
+    /// at a time; the removal commits by a majority of the voters without it, and the
+    /// addition with it.
     pub(in crate::proto::node) fn reconcile_voters(&mut self, now: Instant) {
-        if !self.room.is_sequencing() || self.room.config_in_flight() {
+        if !self.room.is_sequencing() {
             return;
         }
-        let mut wanted: BTreeSet<String> = self
-            .ring
-            .members()
-            .online_peers()
-            .map(|m| m.name.clone())
-            .collect();
-        if self.life.is_member() {
-            wanted.insert(self.ctx.cfg.name.clone());
-        }
-        let Some(l) = self.room.leadership() else {
+        let Some(wanted) = self.wanted_voters() else {
             return;
         };
-        for user in &l.leaving {
-            wanted.remove(user);
-        }
-        let voters = &self.room.voters;
-        let wanted = capped(wanted, voters, &self.ctx.cfg.name);
-        // The last voter never goes: the room would have no majority left at all.
-        let change = voters
-            .iter()
-            .find(|u| !wanted.contains(*u) && voters.len() > 1)
-            .map(|u| ConfigChange::Remove(u.clone()))
-            .or_else(|| {
-                wanted
-                    .iter()
-                    .find(|u| !voters.contains(*u))
-                    .map(|u| ConfigChange::Add(u.clone()))
-            });
+        let change = match self.room.changes_in_flight().as_slice() {
+            [] => self.next_change(wanted),
+            [ConfigChange::Add(user)] if !wanted.contains(user) => {
+                Some(ConfigChange::Remove(user.clone()))
+            }
+            _ => None,
+        };
         let Some(change) = change else {
             return;
         };
@@ -211,6 +202,43 @@ impl Node {
                 self.member_back(now, id);
             }
         }
+    }
+
+    /// The users that should vote, uncapped: online members (this node, if it is one)
+    /// not asking to leave. `None` if this node does not lead.
+    fn wanted_voters(&self) -> Option<BTreeSet<String>> {
+        let mut wanted: BTreeSet<String> = self
+            .ring
+            .members()
+            .online_peers()
+            .map(|m| m.name.clone())
+            .collect();
+        if self.life.is_member() {
+            wanted.insert(self.ctx.cfg.name.clone());
+        }
+        let l = self.room.leadership()?;
+        for user in &l.leaving {
+            wanted.remove(user);
+        }
+        Some(wanted)
+    }
+
+    /// The change of the configuration to propose next, none in flight: first a voter not
+    /// `wanted`, then a wanted user not voting (up to [`MAX_VOTERS`]).
+    fn next_change(&self, wanted: BTreeSet<String>) -> Option<ConfigChange> {
+        let voters = &self.room.voters;
+        let wanted = capped(wanted, voters, &self.ctx.cfg.name);
+        // The last voter never goes: the room would have no majority left at all.
+        voters
+            .iter()
+            .find(|u| !wanted.contains(*u) && voters.len() > 1)
+            .map(|u| ConfigChange::Remove(u.clone()))
+            .or_else(|| {
+                wanted
+                    .iter()
+                    .find(|u| !voters.contains(*u))
+                    .map(|u| ConfigChange::Add(u.clone()))
+            })
     }
 
     /// Whether a majority of the configuration after `change` hears this leader: itself,

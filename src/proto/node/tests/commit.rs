@@ -261,6 +261,59 @@ fn a_newcomer_is_added_once_it_acked_its_welcome() {
     assert_eq!(out.ids_to(addr(2), is_add).len(), 1, "added on his ack");
 }
 
+/// A newcomer that goes after its addition was proposed and before it acked it: in a
+/// room of one the addition needs its copy, and a removal after it would wait for it,
+/// so the room would wait for good. The leader removes it again at once, and that
+/// removal, with the addition before it, commits by the leader alone. (Before: alice's
+/// messages waited for bob, gone, for good.)
+#[test]
+fn a_newcomer_gone_before_acking_its_addition_is_removed_again() {
+    let t0 = base_time();
+    let mut n = leader(t0);
+    let out = join_bob(&mut n, t0);
+    let welcome = out.ids_to(addr(2), |m| matches!(m, Message::Welcome(_)));
+    n.handle_datagram(t0, addr(2), &ack_of(n.id(), BOB, &welcome));
+    let out = drain(&mut n);
+    let is_add = |m: &Message| {
+        matches!(m, Message::Sequenced(e)
+            if matches!(e.config_change(), Some(ConfigChange::Add(u)) if u == "bob"))
+    };
+    assert_eq!(out.ids_to(addr(2), is_add).len(), 1, "bob's addition");
+    assert!(n.room.voters().len() == 1, "not committed without bob");
+    // Bob leaves before acking it.
+    let mut gone = member(BOB, "bob", 2);
+    gone.presence = Presence::Offline;
+    gone.stamp = Stamp {
+        lamport: Lamport(1000),
+        by: BOB,
+    };
+    let goodbye = Envelope {
+        from: BOB,
+        lamport: Lamport(1000),
+        packets: vec![Packet::Data {
+            id: MsgId(9),
+            msg: Message::Members(vec![gone]),
+        }],
+    };
+    let goodbye = encode(&goodbye).unwrap();
+    let later = t0 + Duration::from_millis(10);
+    n.handle_datagram(later, addr(2), &goodbye);
+    assert!(!n.members().is_online(BOB), "bob left");
+    let out = drain_after_hold(&mut n, later);
+    let voters: Vec<String> = n.room.log_voters().iter().cloned().collect();
+    assert_eq!(voters, ["alice"], "added and removed: {:?}", out.events);
+    // Alice's own messages commit on her copy alone.
+    n.handle_command(later, WallMillis(5), Command::SendAll { text: "hi".into() });
+    let out = drain_after_hold(&mut n, later);
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::Room { entry, .. } if entry.text == "hi")),
+        "shown at once: {:?}",
+        out.events
+    );
+}
+
 /// Member `id` (at `port`) heartbeats the node: alive, following it, at the room's start.
 pub(super) fn beat_from(n: &mut Node, t: Instant, id: NodeId, port: u16) {
     let hb = Heartbeat {
