@@ -330,15 +330,10 @@ fn a_stalled_predecessor_is_told_how_far_the_room_is() {
 /// member, for good.)
 #[test]
 fn a_member_following_an_older_epoch_is_told_ours() {
-    use super::terms::{DAVE, epoch, follower_with_dave, pass_carols_token};
+    use super::terms::{DAVE, carols_win_announced, epoch, follower_with_dave};
     let t0 = base_time();
     let mut n = follower_with_dave(t0);
-    pass_carols_token(&mut n, t0);
-    n.handle_datagram(
-        t0,
-        addr(4),
-        &data(DAVE, 1, Message::Elected(epoch(1, CAROL))),
-    );
+    carols_win_announced(&mut n, t0);
     assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
     drain(&mut n);
     let epochs_to = |n: &mut Node, to: SocketAddr| -> Vec<Option<Epoch>> {

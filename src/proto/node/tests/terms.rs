@@ -205,18 +205,24 @@ pub(super) fn pass_carols_token(n: &mut Node, t0: Instant) {
     drain(n);
 }
 
+/// Bob passes carol's token on ([`pass_carols_token`]), and her win's announcement
+/// comes round from dave (what bob sends then is left to read).
+pub(super) fn carols_win_announced(n: &mut Node, t0: Instant) {
+    pass_carols_token(n, t0);
+    n.handle_datagram(
+        t0,
+        addr(4),
+        &data(DAVE, 1, Message::Elected(epoch(1, CAROL))),
+    );
+}
+
 /// The evidence of a real round: bob passed carol's token on, so the announcement of
 /// carol's win that comes round the ring from dave is taken, and passed on.
 #[test]
 fn an_announcement_after_passing_the_winners_token_is_taken() {
     let t0 = base_time();
     let mut n = follower_with_dave(t0);
-    pass_carols_token(&mut n, t0);
-    n.handle_datagram(
-        t0,
-        addr(4),
-        &data(DAVE, 1, Message::Elected(epoch(1, CAROL))),
-    );
+    carols_win_announced(&mut n, t0);
     let sent = flushed(&mut n, t0);
     assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
     assert!(
