@@ -267,6 +267,7 @@ impl Node {
                 self.ring.table_owed.insert(m.id);
             }
         }
+        self.take_parked_ring_message(now, m.id);
         if self.leader() == Some(m.id) {
             self.leader_back(now);
         }

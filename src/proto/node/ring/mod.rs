@@ -105,6 +105,9 @@ pub(super) struct Ring {
     /// the next successor if that one turns out to have gone (it may have taken it while
     /// leaving, and dropped it), and past it if it does not take it (see `election.rs`).
     last_pass: Option<election::LastPass>,
+    /// The last ring message dropped because its sender, a member, was offline here:
+    /// from whom, when, and what (see `Node::park_ring_message`).
+    parked: Option<(NodeId, Instant, Message)>,
     /// The predecessor's last heartbeat: who, and how far it had delivered (see
     /// `Node::tell_if_stalled`).
     prev_delivered: Option<(NodeId, Seq)>,
@@ -144,6 +147,7 @@ impl Ring {
             prevote: None,
             verdicts: BTreeMap::new(),
             last_pass: None,
+            parked: None,
             prev_delivered: None,
         }
     }

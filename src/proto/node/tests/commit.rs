@@ -178,25 +178,6 @@ fn a_message_typed_just_before_leaving_is_sent_first() {
     );
 }
 
-/// Member `id` (`name`, at `port`) says it is offline: its goodbye, as a datagram.
-fn goodbye(id: NodeId, name: &str, port: u16) -> Vec<u8> {
-    let mut gone = member(id, name, port);
-    gone.presence = Presence::Offline;
-    gone.stamp = Stamp {
-        lamport: Lamport(1000),
-        by: id,
-    };
-    let goodbye = Envelope {
-        from: id,
-        lamport: Lamport(1000),
-        packets: vec![Packet::Data {
-            id: MsgId(9),
-            msg: Message::Members(vec![gone]),
-        }],
-    };
-    encode(&goodbye).unwrap()
-}
-
 /// A leader proposes removing a voter only while a majority of the configuration without
 /// it hears the leader: otherwise the removal, which counts at once, could never commit
 /// and would stall the room. Here carol leaves when bob has acked nothing for longer than
@@ -214,7 +195,11 @@ fn a_removal_waits_until_a_majority_without_the_member_hears_the_leader() {
     // Bob's last ack is older than the election timeout.
     n.ctx.cfg.election_timeout = Duration::from_millis(100);
     let later = t0 + Duration::from_millis(150);
-    n.handle_datagram(later, addr(3), &goodbye(CAROL, "carol", 3));
+    n.handle_datagram(
+        later,
+        addr(3),
+        &member_says((CAROL, "carol", 3), Presence::Offline, 1000),
+    );
     assert!(!n.members().is_online(CAROL), "carol left");
     let mut out = drain(&mut n);
     // What waits to be batched leaves too.
@@ -287,7 +272,11 @@ fn a_newcomer_gone_before_acking_its_addition_is_removed_again() {
     assert!(n.room.voters().len() == 1, "not committed without bob");
     // Bob leaves before acking it.
     let later = t0 + Duration::from_millis(10);
-    n.handle_datagram(later, addr(2), &goodbye(BOB, "bob", 2));
+    n.handle_datagram(
+        later,
+        addr(2),
+        &member_says((BOB, "bob", 2), Presence::Offline, 1000),
+    );
     assert!(!n.members().is_online(BOB), "bob left");
     let out = drain_after_hold(&mut n, later);
     let voters: Vec<String> = n.room.log_voters().iter().cloned().collect();

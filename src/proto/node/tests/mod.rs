@@ -368,18 +368,23 @@ fn join_answered(w: Welcome, id: u64) -> Vec<u8> {
 
 /// Bob's own word about himself (port 2): `presence`, stamped and sent at `lamport`.
 fn bob_says(presence: Presence, lamport: u64) -> Vec<u8> {
-    let mut b = member(BOB, "bob", 2);
-    b.presence = presence;
-    b.stamp = Stamp {
+    member_says((BOB, "bob", 2), presence, lamport)
+}
+
+/// Member `id` (`name`, at `port`) says it is `presence`, its own word stamped `lamport`.
+fn member_says((id, name, port): (NodeId, &str, u16), presence: Presence, lamport: u64) -> Vec<u8> {
+    let mut m = member(id, name, port);
+    m.presence = presence;
+    m.stamp = Stamp {
         lamport: Lamport(lamport),
-        by: BOB,
+        by: id,
     };
     let env = Envelope {
-        from: BOB,
+        from: id,
         lamport: Lamport(lamport),
         packets: vec![Packet::Data {
             id: MsgId(900 + lamport),
-            msg: Message::Members(vec![b]),
+            msg: Message::Members(vec![m]),
         }],
     };
     encode(&env).unwrap()

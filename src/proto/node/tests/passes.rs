@@ -133,3 +133,49 @@ fn a_ring_that_takes_nothing_gets_no_stale_round() {
     }
     assert!(newest >= 3, "rounds went on: {first_sends:?}");
 }
+
+/// A token from a member held offline here is dropped (only a member online here moves a
+/// round), but kept: if its sender's word that it is online comes right after (a member
+/// back from a pause sends both a few milliseconds apart, and they may arrive the other
+/// way round), the token is taken then, not only with its resend 500 ms later. One that
+/// comes back later than a round's timeout moves nothing.
+#[test]
+fn a_token_from_a_member_held_offline_is_taken_once_it_is_back() {
+    for (back_after, passed) in [
+        (Duration::from_millis(5), true),
+        (Duration::from_secs(30), false),
+    ] {
+        let t0 = base_time();
+        let mut n = follower_with_dave(t0);
+        n.handle_datagram(
+            t0,
+            addr(4),
+            &member_says((DAVE, "dave", 4), Presence::Offline, 40),
+        );
+        drain(&mut n);
+        assert!(!n.members().is_online(DAVE), "dave held offline");
+        let token = Message::Election {
+            term: 1,
+            candidate: CAROL,
+            log: Seq(1000),
+        };
+        n.handle_datagram(t0, addr(4), &data(DAVE, 5, token));
+        assert!(
+            drain(&mut n).ids_to(addr(3), token_of(CAROL)).is_empty(),
+            "dropped while dave is offline here"
+        );
+        let back = t0 + back_after;
+        n.handle_datagram(
+            back,
+            addr(4),
+            &member_says((DAVE, "dave", 4), Presence::Online, 41),
+        );
+        assert!(n.members().is_online(DAVE), "dave back");
+        let out = drain_after_hold(&mut n, back);
+        assert_eq!(
+            !out.ids_to(addr(3), token_of(CAROL)).is_empty(),
+            passed,
+            "back after {back_after:?}"
+        );
+    }
+}
