@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Why a ring message from a member held offline is not taken (until it is back: see
+/// `Node::park_ring_message`).
+pub(super) const RING_FROM_OFFLINE: &str = "election message from a member not online";
+
 /// The most parts a welcome can have (the largest member table, chunked).
 const MAX_WELCOME_PARTS: u16 = (MAX_MEMBERS / MEMBERS_PER_DATAGRAM + 1) as u16;
 
@@ -102,7 +106,7 @@ impl Node {
             Message::Election { .. } | Message::Elected(_)
                 if !self.ring.members().is_online(sender) =>
             {
-                Err("election message from a member not online")
+                Err(RING_FROM_OFFLINE)
             }
             // Only a leader asks what a member holds for its term: its own word.
             Message::SyncRequest { epoch, .. } if epoch.leader != sender => {

@@ -275,7 +275,9 @@ impl Node {
                     if self.ring.members().get(sender).is_none() {
                         self.answer_stranger(now, from);
                     }
-                    self.park_ring_message(now, sender, &msg);
+                    if why == dispatch::RING_FROM_OFFLINE {
+                        self.park_ring_message(now, sender, &msg);
+                    }
                     return self.drop_datagram(now, from, why);
                 }
                 // A leader speaking of its term shows it leads it (or, of an older one,

@@ -347,7 +347,8 @@ impl Node {
     }
 
     /// A ring message (election token or announcement) from `sender`, a member held
-    /// offline here, was dropped: only a member online here may move a round. It is kept
+    /// offline here, was dropped (it passed every other check: see `dispatch.rs`): only
+    /// a member online here may move a round. It is kept
     /// (the last one only) and taken if the sender comes back online within the round
     /// timeout. A member back from a pause often sends its refutation and the token it
     /// passes on a few milliseconds apart, and the two may arrive the other way round:
