@@ -373,8 +373,10 @@ impl Node {
     /// back at most once a second. Heartbeats go one way round the ring and
     /// announcements go round once, so a member cut from its predecessor that missed the
     /// announcement, and whose old leader lives on as a member, hears of the new epoch
-    /// from nobody else: it would submit to the old leader for good. Told, it asks the
-    /// voters, and follows the epoch they name (see `prevote.rs`).
+    /// from nobody else: it would submit to the old leader for good. Told, it takes our
+    /// word as a neighbour's (see [`Node::on_heartbeat`]): it follows a winner of a round
+    /// it carried, asks a leader it holds online to take it in, or else asks the voters,
+    /// whose answers name the epoch to follow (see `prevote.rs`).
     pub(in crate::proto::node) fn tell_newer_epoch(&mut self, now: Instant, to: NodeId) {
         if self.ring.epoch.is_none() || !self.in_ring() {
             return;
