@@ -3,7 +3,10 @@
 //! same changes in the same order and any majority before a change overlaps any majority
 //! after it. The leader proposes the changes: a newcomer or a member back online is
 //! added, a member gone (left, offline, or cut out as dead by the ring) is removed, and a
-//! member that asks to leave is removed before it goes.
+//! member that asks to leave is removed before it goes. One change waits for the one
+//! before it, except the undoing of an addition whose user is gone (see
+//! [`Node::reconcile_voters`]); the undone user is never a committed voter, so neither
+//! the cap on voters nor the rule that the last voter stays applies to it.
 
 use super::relay::MAX_VOTERS;
 use super::*;
