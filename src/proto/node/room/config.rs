@@ -6,7 +6,11 @@
 //! member that asks to leave is removed before it goes. One change waits for the one
 //! before it, except the undoing of an addition whose user is gone (see
 //! [`Node::reconcile_voters`]); the undone user is never a committed voter, so neither
-//! the cap on voters nor the rule that the last voter stays applies to it.
+//! the cap on voters nor the rule that the last voter stays applies to it. A new
+//! leader proposes no change before an entry of its own term is committed (it proposes
+//! a filler at its take-over when it has nothing else to propose again), as Raft's
+//! changes one server at a time require: without it, a change left in its log by an
+//! older leader and overwritten elsewhere could commit beside the change made there.
 
 use super::relay::MAX_VOTERS;
 use super::*;
@@ -52,6 +56,15 @@ impl Room {
             }
         }
         Cow::Owned(voters)
+    }
+
+    /// Whether this node leads and an entry of its own term is committed: before, its
+    /// configuration may end with a change from an older term that a majority never held
+    /// and another leader overwrote, so no change may be proposed on top of it (Raft's
+    /// rule for changes one user at a time: the conflicting change could commit with a
+    /// majority of the other configuration).
+    fn settled(&self) -> bool {
+        self.leadership().is_some_and(|l| l.settles_at.is_none())
     }
 
     /// The configuration changes held and not yet known committed, in log order.
@@ -158,7 +171,7 @@ impl Node {
     /// at a time; the removal commits by a majority of the voters without it, and the
     /// addition with it.
     pub(in crate::proto::node) fn reconcile_voters(&mut self, now: Instant) {
-        if !self.room.is_sequencing() {
+        if !self.room.is_sequencing() || !self.room.settled() {
             return;
         }
         let Some(wanted) = self.wanted_voters() else {

@@ -476,6 +476,15 @@ impl Node {
             };
             proposals.push(e);
         }
+        // An entry of this term goes first, even with nothing to propose again: until one
+        // commits, this node's configuration may end with a change a majority never held,
+        // and a change of its own on top could commit beside a conflicting one (see
+        // `config.rs`). A filler shows nothing.
+        let again = proposals.len();
+        if proposals.is_empty() {
+            proposals.push(ChatEntry::filler(start));
+        }
+        let end = end.max(start.next());
         // Every surviving message a member still lacks is in our history, the backfill, or
         // proposed again; older ones were shown everywhere, so their origins confirmed them.
         let mut sequencer = Sequencer::resume(end, &self.room.history);
@@ -487,14 +496,15 @@ impl Node {
         {
             sequencer.note_sequenced(e.origin, e.origin_seq);
         }
-        self.room.role = Role::Leading(Leadership::new(epoch.term, sequencer));
+        let mut leadership = Leadership::new(epoch.term, sequencer);
+        leadership.settles_at = Some(start);
+        self.room.role = Role::Leading(leadership);
         self.room
             .note_commit(epoch.term, Seq(start.0.saturating_sub(1)));
         log_at!(
             info,
             self,
-            "took over sequencing at #{start}: {} numbers proposed again ({filled} lost, filled), {} kept messages",
-            proposals.len(),
+            "took over sequencing at #{start}: {again} numbers proposed again ({filled} lost, filled), {} kept messages",
             self.mail.kept_len()
         );
         // Bring every member up to our shown point: from our history, from what survivors

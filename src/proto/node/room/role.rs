@@ -54,11 +54,17 @@ pub(super) struct Leadership {
     /// `sequence.rs`).
     pub(super) paced: VecDeque<(NodeId, Vec<Submit>)>,
     pub(super) paced_len: usize,
+    /// The first number proposed in this term at a take-over, until it commits: no change
+    /// of the configuration is proposed before an entry of the leader's own term is
+    /// committed (see `config.rs`). `None` once committed, or when nobody else could
+    /// hold anything (a new room, one carried on alone).
+    pub(super) settles_at: Option<Seq>,
 }
 
 impl Leadership {
     pub(super) fn new(term: u64, sequencer: Sequencer) -> Self {
         Leadership {
+            settles_at: None,
             term,
             sequencer,
             acks: BTreeMap::new(),

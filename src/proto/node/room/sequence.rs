@@ -420,9 +420,17 @@ impl Node {
             .map(|(id, _)| id)
             .collect();
         self.room.note_commit(term, upto);
+        // The first entry of this term committed: changes of the configuration may follow.
+        let settled = self
+            .room
+            .leadership_mut()
+            .is_some_and(|l| l.settles_at.take_if(|s| *s <= upto).is_some());
         self.deliver_committed(now);
         for m in online {
             self.tell_commit(now, m);
+        }
+        if settled {
+            self.reconcile_voters(now);
         }
         self.maybe_notify_leave(now);
     }

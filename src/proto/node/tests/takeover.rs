@@ -4,6 +4,7 @@
 //! before (`life/join.rs`) acks none of that leader's proposals, and replaces it.
 
 use super::*;
+use crate::wire::ConfigChange;
 
 /// Whether `out` acks `from`'s data packet `id`.
 fn acked(out: &Out, to: SocketAddr, id: MsgId) -> bool {
@@ -16,6 +17,11 @@ fn acked(out: &Out, to: SocketAddr, id: MsgId) -> bool {
 /// Bob, following alice in term 0, wins round 1 (his own token came back from carol)
 /// and asks the survivors what they hold.
 pub(super) fn bob_taking_over(t0: Instant) -> Node {
+    bob_taking_over_sent(t0).0
+}
+
+/// [`bob_taking_over`], and what bob sent.
+fn bob_taking_over_sent(t0: Instant) -> (Node, Out) {
     let mut n = follower(t0);
     let voters = ["alice", "bob", "carol"]
         .map(String::from)
@@ -41,7 +47,7 @@ pub(super) fn bob_taking_over(t0: Instant) -> Node {
             "{to} is asked what it holds"
         );
     }
-    n
+    (n, out)
 }
 
 #[test]
@@ -339,5 +345,53 @@ fn a_node_let_in_by_an_older_leader_starts_again_when_its_round_times_out() {
     assert!(
         !sent.iter().any(|m| matches!(m, Message::PreVote { .. })),
         "no pre-vote: {sent:?}"
+    );
+}
+
+/// A new leader with nothing to propose again proposes a filler of its own term first,
+/// and no change of the configuration until that commits: its configuration may end with
+/// a change a majority never held (an addition only the old leader and the newcomer
+/// got), and a change of its own on top could then commit beside another leader's
+/// conflicting one at the same number (Raft's one-change-at-a-time membership bug).
+#[test]
+fn a_new_leader_changes_no_voter_before_an_entry_of_its_term_commits() {
+    let t0 = base_time();
+    let (mut n, asked) = bob_taking_over_sent(t0);
+    // Carol hears bob (she acks his question), so only the rule below holds the change.
+    let ids = asked.ids_to(addr(3), |m| matches!(m, Message::SyncRequest { .. }));
+    n.handle_datagram(t0, addr(3), &ack_of(n.id(), CAROL, &ids));
+    // Alice, the old leader, is gone: she should be removed.
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &member_says((LEADER, "alice", 1), Presence::Offline, 1000),
+    );
+    drain(&mut n);
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, answer_to_bob(0, 0)));
+    let out = drain_after_hold(&mut n, t0);
+    assert!(!n.room.is_recovering(), "bob and carol are a majority");
+    let proposed = |out: &Out| -> Vec<ChatEntry> {
+        out.messages_to(addr(3))
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::Sequenced(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = proposed(&out);
+    assert!(
+        matches!(first.as_slice(), [e] if e.seq == Seq(1) && e.term == 1 && e.is_filler() && e.config_change().is_none()),
+        "a filler of term 1 first, and nothing else: {first:?}"
+    );
+    // Carol acks it: it commits, and alice's removal follows at once.
+    let ids = out.ids_to(addr(3), |m| matches!(m, Message::Sequenced(_)));
+    n.handle_datagram(t0, addr(3), &ack_of(n.id(), CAROL, &ids));
+    let out = drain_after_hold(&mut n, t0);
+    let next = proposed(&out);
+    assert!(
+        next.iter().any(|e| e.seq == Seq(2)
+            && matches!(e.config_change(), Some(ConfigChange::Remove(u)) if u == "alice")),
+        "alice's removal follows the filler: {next:?}"
     );
 }
