@@ -234,8 +234,12 @@ async fn full_screen_loop(
         }
         screen.show(item);
     }
-    screen.close();
-    print_lines(&farewell);
+    // Off the runtime's one thread, which must stay free to take a second Ctrl-C.
+    let _ = tokio::task::spawn_blocking(move || {
+        screen.close();
+        print_lines(&farewell);
+    })
+    .await;
     code
 }
 
@@ -337,9 +341,12 @@ impl LineMode {
                 }
             }
         }
-        // Every line is out, with its newline, before the program ends.
+        // Every line is out, with its newline, before the program ends. Stdout may block
+        // for good (a reader that stopped reading): the wait is off the runtime's one
+        // thread, which must stay free to take the second Ctrl-C that exits anyway.
         out.flush();
-        out.screen.close();
+        let screen = out.screen;
+        let _ = tokio::task::spawn_blocking(move || screen.close()).await;
         code
     }
 }
