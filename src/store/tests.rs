@@ -1,4 +1,5 @@
 use super::*;
+use crate::proto::ShownDirect;
 use crate::wire::{DirectMessage, Presence, Stamp};
 
 /// The identity the test databases belong to.
