@@ -354,9 +354,14 @@ impl Node {
         self.maybe_notify_leave(now);
         self.repass_ring(now, m.id);
         let was_leader = self.leader() == Some(m.id);
-        if self.life.is_member() && self.ring.election.is_participant() && !was_leader {
+        let participant = self.ring.election.is_participant();
+        // The round's largest candidate this node passed on: its token will not come
+        // back, and this node swallows every smaller one of the round.
+        let carried = self.ring.election_carried(self.ring.election.term(), m.id);
+        if self.life.is_member() && participant && (!was_leader || carried) {
             // A round under way may carry the dead member's id as its candidate, which
-            // would never come back: start a newer round.
+            // would never come back: start a newer round. (A leader still alive when a
+            // round began, by members that lost it, stands in it too.)
             log_at!(
                 info,
                 self,
@@ -364,7 +369,7 @@ impl Node {
                 m.name
             );
             self.start_election(now);
-        } else if self.life.is_member() && was_leader && !self.ring.election.is_participant() {
+        } else if self.life.is_member() && was_leader && !participant {
             if m.stamp.by == m.id {
                 // It left, on its own word: nobody needs asking.
                 log_at!(info, self, "leader {} left; electing", m.name);

@@ -179,3 +179,30 @@ fn a_token_from_a_member_held_offline_is_taken_once_it_is_back() {
         );
     }
 }
+
+/// The leader stood in a round (begun by members that lost it while it lived) and bob
+/// passed its token on: it then leaves. Its token will never come back, and bob, which
+/// carried it, swallows every smaller one of the round: he starts a newer round at once
+/// (before, only a participant whose dead member was not the leader did, and the round
+/// waited for its timeout).
+#[test]
+fn a_round_carrying_the_leader_that_died_is_started_again() {
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    assert_eq!(token_to_carol(&mut n, t0, LEADER).len(), 1, "alice's token");
+    assert!(n.ring.election_carried(1, LEADER), "bob carried it");
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &member_says((LEADER, "alice", 1), Presence::Offline, 1000),
+    );
+    assert!(!n.members().is_online(LEADER), "alice left");
+    let out = drain_after_hold(&mut n, t0);
+    assert!(
+        out.messages_to(addr(3)).iter().any(
+            |m| matches!(m, Message::Election { term, candidate, .. } if *term > 1 && *candidate == BOB)
+        ),
+        "bob starts a newer round: {:?}",
+        out.messages_to(addr(3))
+    );
+}
