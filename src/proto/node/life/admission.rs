@@ -321,10 +321,12 @@ impl Node {
         };
         let chunks = self.ring.members().chunks();
         let parts = chunks.len() as u16;
-        // The configuration as the log ends (pending changes included), as of the number
-        // before the first one the newcomer is sent: it starts there.
-        let voters = self.room.log_voters().into_owned();
-        let voters_at = Seq(next_seq.0.saturating_sub(1));
+        // The committed configuration, as of its last change: the newcomer holds the log
+        // from before the first uncommitted number (see `Room::welcomed`), so a change
+        // in flight reaches it as a held entry, counted while held and applied once
+        // committed. Taken as applied, a change that a later leader overwrote would stay
+        // in its configuration for good.
+        let (voters, voters_at) = self.room.committed_voters();
         // Members still being welcomed themselves may not answer yet. Those gone
         // meanwhile, or admitted longer than a join timeout ago (their word is no longer
         // awaited: their watchers' grace is over anyway), are not kept.

@@ -304,7 +304,9 @@ impl Node {
         // Admitted: the rest of the welcome comes with the leader's own resends, and a
         // new join now would bring a second welcome whose parts mix with this one's.
         self.ctx.timers.clear(Timer::JoinRetry);
-        if !parts.is_empty() && self.life.welcome_voters.1 != w.voters_at {
+        if !parts.is_empty()
+            && (self.life.welcome_voters.1 != w.voters_at || self.life.welcome_next != w.next_seq)
+        {
             // A part of another welcome (the leader's answer to a join asked again): the
             // parts held are of an older table and configuration; start over.
             parts.clear();
@@ -322,6 +324,7 @@ impl Node {
             }
         }
         self.life.welcome_voters.1 = w.voters_at;
+        self.life.welcome_next = w.next_seq;
         parts.insert(w.part, w.members);
         if parts.len() < w.parts as usize {
             return;

@@ -111,6 +111,9 @@ pub(super) struct Lifecycle {
     restart: Option<restart::Restart>,
     /// The voting users named by the welcome's parts so far, and the entry they are as of.
     welcome_voters: (BTreeSet<String>, Seq),
+    /// The next number of the welcome whose parts are held: with the entry of the
+    /// configuration, what tells one welcome's parts from another's.
+    welcome_next: Seq,
     /// Newcomers with welcome parts not yet acked, and those parts (the leader's side).
     welcoming: BTreeMap<NodeId, BTreeSet<u16>>,
     /// Newcomers welcomed by this leader that have not yet said they hold their whole
@@ -152,6 +155,7 @@ impl Lifecycle {
             resync_since: None,
             restart: None,
             welcome_voters: (BTreeSet::new(), Seq(0)),
+            welcome_next: Seq(0),
             welcoming: BTreeMap::new(),
             welcome_unconfirmed: BTreeMap::new(),
             welcome_settling: BTreeSet::new(),

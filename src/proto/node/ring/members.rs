@@ -250,7 +250,9 @@ impl Node {
         });
         self.start_handover(now, &m.name);
         self.member_back(now, m.id);
-        // Its answer to a take-over under way counts again.
+        // Its answer to a take-over under way counts again; one not asked yet is asked
+        // (the take-over may need a majority of the committed voters it is one of).
+        self.ask_back_during_recovery(now, m);
         self.maybe_finish_recovery(now);
         // It may watch a member we found dead while it was away: back, it would count
         // that member's silence from nothing, and the others wait for its word.

@@ -95,7 +95,32 @@ impl Node {
             .filter(|m| !complete || Self::answer_complete(rec, **m))
             .copied()
             .collect();
-        let (majority, held) = self.holders(&counted);
-        held >= majority
+        self.take_over_shortfall(&counted).is_none()
+    }
+
+    /// What a take-over answered by `answered` lacks: `(answering, voters, majority)` of
+    /// the configuration whose majority did not answer, or `None`. The configuration the
+    /// log ends with, and, if the log holds a change overtaken by a later term (see
+    /// [`Room::holds_overtaken_change`]), the committed one too: that change may be an
+    /// older leader's that a later leader overwrote, committing its own change at that
+    /// number with a majority of its configuration, and a take-over merges the answers
+    /// number by number, with no check that the candidate's log is as new as theirs (as
+    /// Raft's election makes), so a majority of the stale change's configuration alone
+    /// could miss every holder of the committed entry. Any majority of the committed
+    /// configuration overlaps any majority of a configuration one change away.
+    pub(super) fn take_over_shortfall(
+        &self,
+        answered: &BTreeSet<NodeId>,
+    ) -> Option<(usize, usize, usize)> {
+        let (majority, held) = self.holders(answered);
+        if held < majority {
+            return Some((held, self.room.log_voters().len(), majority));
+        }
+        if !self.room.holds_overtaken_change() {
+            return None;
+        }
+        let committed = self.room.voters();
+        let (majority, held) = self.holders_among(committed, answered);
+        (held < majority).then_some((held, committed.len(), majority))
     }
 }

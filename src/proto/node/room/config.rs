@@ -23,6 +23,11 @@ impl Room {
         &self.voters
     }
 
+    /// The committed configuration, and the number of its last change.
+    pub(in crate::proto::node) fn committed_voters(&self) -> (BTreeSet<String>, Seq) {
+        (self.voters.clone(), self.voters_at)
+    }
+
     /// Takes the configuration `voters`, as of entry `at` (a welcome, the disk, a new
     /// room); entries up to `at` are not applied again.
     pub(in crate::proto::node) fn set_voters(&mut self, voters: BTreeSet<String>, at: Seq) {
@@ -65,6 +70,29 @@ impl Room {
     /// majority of the other configuration).
     fn settled(&self) -> bool {
         self.leadership().is_some_and(|l| l.settles_at.is_none())
+    }
+
+    /// Whether a configuration change held, not known committed, is of an older term than
+    /// an entry held before it: a later leader numbered at or before it, so the change
+    /// may have been overwritten where that leader's majority held its own entries (in a
+    /// Raft log, terms never go down). Usually a held change is the last leader's, of the
+    /// newest term held, and a take-over counts only the configuration it makes.
+    pub(in crate::proto::node) fn holds_overtaken_change(&self) -> bool {
+        let from = self.voters_at.next();
+        let Some(last) = self.holdback.held_configs_from(from).last().map(|e| e.seq) else {
+            return false;
+        };
+        let mut newest = 0;
+        for e in self.holdback.held_from(from).take_while(|e| e.seq <= last) {
+            if e.term == COMMITTED_TERM {
+                continue;
+            }
+            if e.config_change().is_some() && e.term < newest {
+                return true;
+            }
+            newest = newest.max(e.term);
+        }
+        false
     }
 
     /// The configuration changes held and not yet known committed, in log order.
@@ -171,17 +199,21 @@ impl Node {
     /// at a time; the removal commits by a majority of the voters without it, and the
     /// addition with it.
     pub(in crate::proto::node) fn reconcile_voters(&mut self, now: Instant) {
-        if !self.room.is_sequencing() || !self.room.settled() {
+        if !self.room.is_sequencing() {
             return;
         }
         let Some(wanted) = self.wanted_voters() else {
             return;
         };
+        // The undoing goes before the leader's own term settles: an addition proposed
+        // again at a take-over, whose user went before acking it, may need that user's
+        // copy to commit, and so would every entry of the term. It brings the
+        // configuration back to the committed one.
         let change = match self.room.changes_in_flight().as_slice() {
-            [] => self.next_change(wanted),
             [ConfigChange::Add(user)] if !wanted.contains(user) => {
                 Some(ConfigChange::Remove(user.clone()))
             }
+            [] if self.room.settled() => self.next_change(wanted),
             _ => None,
         };
         let Some(change) = change else {

@@ -83,6 +83,26 @@ impl Node {
         );
     }
 
+    /// Member `m` came back online during a take-over: a voter (of the committed
+    /// configuration or the log's) is asked what it holds, unless it answered, was asked
+    /// already, or asked to be let in instead (it will not answer: the take-over would
+    /// wait for it until its timeout).
+    pub(in crate::proto::node) fn ask_back_during_recovery(&mut self, now: Instant, m: &Member) {
+        let votes =
+            self.room.voters().contains(&m.name) || self.room.log_voters().contains(&m.name);
+        let Some(rec) = self.room.recovery_mut() else {
+            return;
+        };
+        if !votes
+            || rec.answered.contains(&m.id)
+            || rec.waiting.contains(&m.id)
+            || rec.excused.contains(&m.id)
+        {
+            return;
+        }
+        self.ask_during_recovery(now, m.id, m.addr);
+    }
+
     /// A survivor asked what it holds asks to be let in instead (it missed the round:
     /// paused, say): it will not answer, so recovery waits for it no longer (in this
     /// round or a later one), though an answer from it still counts. Only a join from
@@ -413,8 +433,12 @@ impl Node {
             // Ending now could fill over what an answer still brings.
             return self.await_answers(now);
         }
-        let (majority, held) = match &self.room.role {
-            Role::Recovering(rec) => self.holders(&rec.answered),
+        // Said of the configuration whose majority is missing (see `recovery_quorum`).
+        let (held, voters, majority) = match &self.room.role {
+            Role::Recovering(rec) => match self.take_over_shortfall(&rec.answered) {
+                Some(short) => short,
+                None => return,
+            },
             _ => return,
         };
         let timeouts = self.room.recovery_mut().map_or(0, |r| {
@@ -436,7 +460,7 @@ impl Node {
             return self.seek_election(now);
         }
         if self.room.set_waiting(true) {
-            self.say_unreachable(held, majority);
+            self.say_unreachable_of(held, voters, majority);
         }
         let (Some(epoch), Some(from)) = (
             self.ring.epoch(),

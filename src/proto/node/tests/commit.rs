@@ -489,3 +489,48 @@ fn a_leader_back_from_a_pause_does_not_blame_the_room_for_it() {
     );
     assert!(!n.status_view().waiting_for_majority);
 }
+
+/// A newcomer welcomed while a change of the voters is in flight is given the committed
+/// configuration, not the one the change makes: the change reaches it as a held entry
+/// (counted while held, applied once committed). Taken as applied, a change a later
+/// leader overwrote would stay in the newcomer's configuration for good, and its
+/// majorities would be counted among the wrong voters.
+#[test]
+fn a_newcomer_is_given_the_committed_voters_not_a_change_in_flight() {
+    let t0 = base_time();
+    let mut n = leader_of_three(t0);
+    let (_, committed_at) = n.room.committed_voters();
+    n.handle_datagram(
+        t0,
+        addr(3),
+        &member_says((CAROL, "carol", 3), Presence::Offline, 1000),
+    );
+    drain_after_hold(&mut n, t0);
+    assert!(
+        !n.room.log_voters().contains("carol") && n.room.voters().contains("carol"),
+        "carol's removal is in flight"
+    );
+    let dave = identity(4);
+    let out = join_as(&mut n, t0, (NodeId(400), 4, "dave"), &dave, &dave);
+    let welcomes: Vec<&Welcome> = out
+        .messages_to(addr(4))
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Welcome(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+    assert!(!welcomes.is_empty(), "dave is welcomed");
+    for w in welcomes {
+        let voting: Vec<&str> = w
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| w.voting.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0))
+            .map(|(_, m)| m.name.as_str())
+            .collect();
+        assert!(voting.contains(&"carol"), "carol still votes: {voting:?}");
+        assert_eq!(w.voters_at, committed_at, "as of the committed change");
+        assert!(w.pending_from <= w.voters_at.next().max(w.pending_from));
+    }
+}

@@ -534,6 +534,7 @@ mod relays_leader;
 mod runs;
 mod takeover;
 mod takeover_answers;
+mod takeover_config;
 mod takeover_fetch;
 mod terms;
 mod transport;
