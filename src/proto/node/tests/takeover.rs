@@ -22,7 +22,13 @@ pub(super) fn bob_taking_over(t0: Instant) -> Node {
 
 /// [`bob_taking_over`], and what bob sent.
 fn bob_taking_over_sent(t0: Instant) -> (Node, Out) {
-    let mut n = follower(t0);
+    bob_taking_over_with(t0, Vec::new())
+}
+
+/// [`bob_taking_over_sent`] with `more` members in the room besides alice and carol
+/// (online, not voting).
+pub(super) fn bob_taking_over_with(t0: Instant, more: Vec<Member>) -> (Node, Out) {
+    let (mut n, _) = follower_with(t0, more);
     let voters = ["alice", "bob", "carol"]
         .map(String::from)
         .into_iter()

@@ -3,7 +3,7 @@
 //! a take-over whose log holds a change overtaken by a later term needs a majority of the
 //! committed configuration as well as of the one its log ends with.
 
-use super::takeover::answer_to_bob;
+use super::takeover::{answer_to_bob, bob_taking_over_with};
 use super::terms::DAVE;
 use super::*;
 use crate::proto::node::room::COMMITTED_TERM;
@@ -12,24 +12,7 @@ use crate::wire::ConfigChange;
 /// Bob (voters alice, bob, carol; dave a newcomer, online, not voting) wins round 1 and
 /// asks alice, carol and dave what they hold; alice is gone.
 fn bob_taking_over_with_dave(t0: Instant) -> (Node, Out) {
-    let (mut n, _) = follower_with(t0, vec![member(DAVE, "dave", 4)]);
-    let voters = ["alice", "bob", "carol"]
-        .map(String::from)
-        .into_iter()
-        .collect();
-    n.room.set_voters(voters, Seq(0));
-    let token = Message::Election {
-        term: 1,
-        candidate: BOB,
-        log: Seq(1000),
-    };
-    n.handle_datagram(t0, addr(3), &data(CAROL, 1, token));
-    let out = drain(&mut n);
-    assert!(
-        n.room.is_recovering(),
-        "bob won round 1 and gathers answers"
-    );
-    (n, out)
+    bob_taking_over_with(t0, vec![member(DAVE, "dave", 4)])
 }
 
 /// The entries `out` proposes to `to`.
