@@ -234,12 +234,9 @@ async fn full_screen_loop(
         }
         screen.show(item);
     }
-    // Off the runtime's one thread, which must stay free to take a second Ctrl-C.
-    let _ = tokio::task::spawn_blocking(move || {
-        screen.close();
-        print_lines(&farewell);
-    })
-    .await;
+    // On the runtime's thread: the terminal sends Ctrl-C here as a key, not a signal.
+    screen.close();
+    print_lines(&farewell);
     code
 }
 
