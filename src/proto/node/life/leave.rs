@@ -82,8 +82,10 @@ impl Node {
     /// proposed is committed (held by a majority, so the next leader finds it), say
     /// goodbye.
     pub(in crate::proto::node) fn maybe_notify_leave(&mut self, now: Instant) {
-        let out_of_config = !self.room.voters().contains(&self.ctx.cfg.name)
-            || self.ring.members().online_peers().next().is_none();
+        let alone = self.ring.members().online_peers().next().is_none();
+        // Leading, it goes once a majority of the room after it was told it is out.
+        let out_of_config = alone
+            || (!self.room.voters().contains(&self.ctx.cfg.name) && self.room_told_of_config());
         if self.life.phase == (Phase::Leaving { notified: false })
             && self.room.outbox_empty()
             && self.room.uncommitted() == 0
@@ -192,9 +194,11 @@ impl Node {
     pub(in crate::proto::node) fn leave_deadline(&mut self, now: Instant) {
         match self.life.phase {
             // Still a voter (the leader was changing, say): going now would leave the
-            // room a voter short; wait a little longer, a bounded number of times.
+            // room a voter short; wait a little longer, a bounded number of times. So
+            // does a leader whose removal the room has not all been told of yet.
             Phase::Leaving { notified: false }
-                if self.room.voters().contains(&self.ctx.cfg.name)
+                if (self.room.voters().contains(&self.ctx.cfg.name)
+                    || !self.room_told_of_config())
                     && self.ring.members().online_peers().next().is_some()
                     && self.life.leave_waits < MAX_LEAVE_WAITS =>
             {

@@ -203,7 +203,10 @@ impl Node {
         term: u64,
         follows: Option<Epoch>,
     ) {
-        if !self.life.is_member() {
+        // A member leaving still answers while it has not said goodbye: it may still be
+        // a voter, and without its yes a room that lost its leader as it left (four
+        // voters, two gone) elected nobody.
+        if !self.life.takes_part() {
             return;
         }
         self.settle_split_term(now, sender, follows);

@@ -99,15 +99,19 @@ impl Node {
     }
 
     /// What a take-over answered by `answered` lacks: `(answering, voters, majority)` of
-    /// the configuration whose majority did not answer, or `None`. The configuration the
-    /// log ends with, and, if the log holds a change overtaken by a later term (see
-    /// [`Room::holds_overtaken_change`]), the committed one too: that change may be an
-    /// older leader's that a later leader overwrote, committing its own change at that
-    /// number with a majority of its configuration, and a take-over merges the answers
-    /// number by number, with no check that the candidate's log is as new as theirs (as
-    /// Raft's election makes), so a majority of the stale change's configuration alone
-    /// could miss every holder of the committed entry. Any majority of the committed
-    /// configuration overlaps any majority of a configuration one change away.
+    /// the configuration whose majority did not answer, or `None`. A majority of the
+    /// configuration the log ends with, and of the committed one too whenever they differ
+    /// (a change held and not known committed): that change may be an older leader's that
+    /// a later leader overwrote, committing its own change at that number (or before it)
+    /// with a majority of its configuration, two changes away from the held one; and a
+    /// take-over merges the answers number by number, with no check that the candidate's
+    /// log is as new as theirs (as Raft's election makes), so a majority of the held
+    /// change's configuration alone could miss every holder of the committed entry. Any
+    /// majority of the committed configuration overlaps any majority of one a change away
+    /// (the model check in `tests/model_config.rs`). The cost: survivors that were not
+    /// yet told a change committed need the committed configuration's majority, so a
+    /// leaving voter goes only once a majority of the room after it has been told (see
+    /// `life/leave.rs`).
     pub(super) fn take_over_shortfall(
         &self,
         answered: &BTreeSet<NodeId>,
@@ -116,7 +120,7 @@ impl Node {
         if held < majority {
             return Some((held, self.room.log_voters().len(), majority));
         }
-        if !self.room.holds_overtaken_change() {
+        if !self.room.holds_changes_in_flight() {
             return None;
         }
         let committed = self.room.voters();

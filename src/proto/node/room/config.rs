@@ -72,27 +72,12 @@ impl Room {
         self.leadership().is_some_and(|l| l.settles_at.is_none())
     }
 
-    /// Whether a configuration change held, not known committed, is of an older term than
-    /// an entry held before it: a later leader numbered at or before it, so the change
-    /// may have been overwritten where that leader's majority held its own entries (in a
-    /// Raft log, terms never go down). Usually a held change is the last leader's, of the
-    /// newest term held, and a take-over counts only the configuration it makes.
-    pub(in crate::proto::node) fn holds_overtaken_change(&self) -> bool {
-        let from = self.voters_at.next();
-        let Some(last) = self.holdback.held_configs_from(from).last().map(|e| e.seq) else {
-            return false;
-        };
-        let mut newest = 0;
-        for e in self.holdback.held_from(from).take_while(|e| e.seq <= last) {
-            if e.term == COMMITTED_TERM {
-                continue;
-            }
-            if e.config_change().is_some() && e.term < newest {
-                return true;
-            }
-            newest = newest.max(e.term);
-        }
-        false
+    /// Whether a configuration change is held and not yet known committed.
+    pub(in crate::proto::node) fn holds_changes_in_flight(&self) -> bool {
+        self.holdback
+            .held_configs_from(self.voters_at.next())
+            .next()
+            .is_some()
     }
 
     /// The configuration changes held and not yet known committed, in log order.
@@ -167,6 +152,28 @@ impl Node {
             held.insert(&self.ctx.cfg.name);
         }
         (voters.len() / 2 + 1, held.len())
+    }
+
+    /// Whether, as far as this node leads, a majority of the committed configuration
+    /// (this node counting, if it votes) has been told the commit point up to its last
+    /// change; always, when this node does not lead. Survivors not told that a change
+    /// committed still need a majority of the configuration before it to take over (see
+    /// `take_over_shortfall`), so a voter taken out to leave (the leader included) goes
+    /// only once this holds: else a room of two whose leader left, or a room whose
+    /// leader crashed as a voter left, would wait for good for the one that went.
+    pub(in crate::proto::node) fn room_told_of_config(&self) -> bool {
+        let Some(l) = self.room.leadership() else {
+            return true;
+        };
+        let at = self.room.voters_at;
+        let told: BTreeSet<NodeId> = l
+            .told
+            .iter()
+            .filter(|(_, upto)| **upto >= at)
+            .map(|(id, _)| *id)
+            .collect();
+        let (majority, held) = self.holders_among(self.room.voters(), &told);
+        held >= majority
     }
 
     /// A committed entry was shown: if it changes the configuration, apply it (and keep

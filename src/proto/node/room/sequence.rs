@@ -97,6 +97,13 @@ impl Node {
                     let told = l.told.entry(m).or_default();
                     *told = (*told).max(upto);
                     self.tell_commit(now, m);
+                    // A voter taken out to leave may be told now (see `tell_commit`).
+                    if self.room_told_of_config() {
+                        for id in self.leaving_members() {
+                            self.tell_commit(now, id);
+                        }
+                    }
+                    self.maybe_notify_leave(now);
                 }
             }
             (RoomToken::Proposed { term, seq }, Fate::GaveUp) => {
@@ -435,16 +442,26 @@ impl Node {
         self.maybe_notify_leave(now);
     }
 
-    /// Tells `member` the commit point, unless it knows it or a notice is on its way.
+    /// Tells `member` the commit point, unless it knows it or a notice is on its way. A
+    /// member taken out of the configuration to leave is told only once a majority of
+    /// the configuration after it was: it goes when told, and the others, until told,
+    /// need its answer to take over (see `room_told_of_config`).
     pub(in crate::proto::node) fn tell_commit(&mut self, now: Instant, member: NodeId) {
         let (term, upto) = self.room.commit_point();
-        let Some(addr) = self.ring.members().get(member).map(|m| m.addr) else {
+        let Some((addr, name)) = self
+            .ring
+            .members()
+            .get(member)
+            .map(|m| (m.addr, m.name.clone()))
+        else {
             return;
         };
+        let held_back = !self.room.voters().contains(&name) && !self.room_told_of_config();
         let Some(l) = self.room.leadership_mut() else {
             return;
         };
-        if l.term != term
+        if (held_back && l.leaving.contains(&name))
+            || l.term != term
             || l.telling.contains(&member)
             || l.told.get(&member).is_some_and(|t| *t >= upto)
         {
@@ -453,5 +470,18 @@ impl Node {
         l.telling.insert(member);
         let token = Token::Room(RoomToken::Commit { term, upto });
         self.send_reliable(now, addr, Message::Commit { term, upto }, token);
+    }
+
+    /// The members whose users asked this leader to take them out so they can leave.
+    fn leaving_members(&self) -> Vec<NodeId> {
+        let Some(l) = self.room.leadership() else {
+            return Vec::new();
+        };
+        self.ring
+            .members()
+            .online_peers()
+            .filter(|m| l.leaving.contains(&m.name))
+            .map(|m| m.id)
+            .collect()
     }
 }

@@ -521,6 +521,7 @@ mod heartbeats;
 mod hostile;
 mod joining;
 mod kept_order;
+mod leaving_voters;
 mod membership;
 mod numbers;
 mod pace;

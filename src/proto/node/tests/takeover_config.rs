@@ -1,7 +1,8 @@
 //! A take-over and the voting configuration (`room/answers.rs`, `room/config.rs`): the
 //! undoing of an addition proposed again goes before the new leader's term settles, and
-//! a take-over whose log holds a change overtaken by a later term needs a majority of the
-//! committed configuration as well as of the one its log ends with.
+//! a take-over whose log holds a change not known committed needs a majority of the
+//! committed configuration as well as of the one its log ends with (the runs below are
+//! ones where a weaker rule, or none, let one number get two committed entries).
 
 use super::takeover::{answer_to_bob, bob_taking_over_with};
 use super::terms::DAVE;
@@ -228,5 +229,210 @@ fn a_take_over_holding_an_overtaken_change_needs_the_committed_voters_too() {
         voters,
         ["alice", "carol", "dave"],
         "as alice and carol committed"
+    );
+}
+
+/// As [`a_take_over_holding_an_overtaken_change_needs_the_committed_voters_too`], but dave
+/// was told alice's filler #1 is committed and showed it (alice told him her commit point
+/// before he was cut off from her #2). He answers with #1 as a committed copy (term
+/// `COMMITTED_TERM`, its term 2 lost), which replaces bob's #1 of term 1 and is shown
+/// at once: no entry of a higher term than bob's Add(erin) of term 1 is held before it
+/// any more, so a check for a change overtaken by a later term does not fire; with only
+/// his log's configuration, bob would take over with bob, dave and erin (3 of the 5 of
+/// his log; only 2 of the 4 committed voters), proposing his stale Add(erin) again at
+/// #2, which alice and carol committed as Remove(bob).
+#[test]
+fn a_take_over_whose_overtaking_entry_was_shown_needs_the_committed_voters_too() {
+    let t0 = base_time();
+    let (mut n, _) = follower_with(t0, vec![member(DAVE, "dave", 4), member(ERIN, "erin", 5)]);
+    let voters = ["alice", "bob", "carol", "dave"]
+        .map(String::from)
+        .into_iter()
+        .collect();
+    n.room.set_voters(voters, Seq(0));
+    let mut text = entry(1, BOB, "bob", 1);
+    text.term = 1;
+    let mut add = ChatEntry::config(Seq(2), ConfigChange::Add("erin".into()));
+    add.term = 1;
+    assert!(n.hold(text.clone()) && n.hold(add.clone()));
+    for (id, name, port) in [(LEADER, "alice", 1), (CAROL, "carol", 3)] {
+        n.handle_datagram(
+            t0,
+            addr(port),
+            &member_says((id, name, port), Presence::Offline, 1000),
+        );
+    }
+    drain(&mut n);
+    let token = Message::Election {
+        term: 3,
+        candidate: BOB,
+        log: Seq(1000),
+    };
+    n.handle_datagram(t0, addr(5), &data(ERIN, 1, token));
+    let mut out = drain_after_hold(&mut n, t0);
+    assert!(n.room.is_recovering(), "bob won round 3");
+    let epoch = Epoch {
+        term: 3,
+        leader: BOB,
+    };
+    // Dave showed alice's filler #1 (term 2) and holds nothing after it; erin holds
+    // bob's #1 and #2 of term 1.
+    let filler = ChatEntry::filler(Seq(1));
+    let dave_shown = vec![filler];
+    let erin_held = vec![text, add];
+    let mut ids = [(DAVE, 4u16, 10u64), (ERIN, 5u16, 10u64)];
+    let mut sent = Vec::new();
+    let mut t = t0;
+    for _ in 0..30 {
+        for (who, port, next_id) in ids.iter_mut() {
+            let asks: Vec<(MsgId, Seq)> = out
+                .sent
+                .iter()
+                .filter(|(a, _)| *a == addr(*port))
+                .filter_map(|(_, p)| match p {
+                    Packet::Data {
+                        id,
+                        msg: Message::SyncRequest { from, .. },
+                    } => Some((*id, *from)),
+                    _ => None,
+                })
+                .collect();
+            for (id, from) in asks {
+                n.handle_datagram(t, addr(*port), &ack_of(n.id(), *who, &[id]));
+                let (entries, next, high): (Vec<ChatEntry>, Seq, Seq) = if *who == DAVE {
+                    let e = dave_shown
+                        .iter()
+                        .filter(|e| e.seq >= from)
+                        .map(|e| ChatEntry {
+                            term: COMMITTED_TERM,
+                            ..e.clone()
+                        })
+                        .collect();
+                    (e, Seq(2), Seq(1))
+                } else {
+                    let e = erin_held
+                        .iter()
+                        .filter(|e| e.seq >= from)
+                        .cloned()
+                        .collect();
+                    (e, Seq(1), Seq(2))
+                };
+                let count = entries.len() as u32;
+                for e in entries {
+                    n.handle_datagram(t, addr(*port), &data(*who, *next_id, Message::SyncEntry(e)));
+                    *next_id += 1;
+                }
+                let reply = Message::SyncReply {
+                    epoch,
+                    next,
+                    high,
+                    sent: count,
+                };
+                n.handle_datagram(t, addr(*port), &data(*who, *next_id, reply));
+                *next_id += 1;
+            }
+        }
+        sent.extend(std::mem::take(&mut out.sent));
+        out = drain_after_hold(&mut n, t);
+        t += Duration::from_millis(250);
+        n.handle_timeout(t);
+        let more = drain_after_hold(&mut n, t);
+        out.sent.extend(more.sent);
+    }
+    sent.extend(out.sent);
+    let all = Out {
+        sent,
+        datagrams: Vec::new(),
+        events: Vec::new(),
+    };
+    let stale: Vec<ChatEntry> = [addr(4), addr(5)]
+        .iter()
+        .flat_map(|a| proposed(&all, *a))
+        .filter(|e| matches!(e.config_change(), Some(ConfigChange::Add(u)) if u == "erin"))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "bob (shown #1: {:?}, recovering: {}) proposes his stale Add(erin) again at a number \
+         alice and carol committed as Remove(bob): {stale:?}",
+        n.room.history().range(Seq(1), Seq(1)).next().map(|e| e.seq),
+        n.room.is_recovering(),
+    );
+}
+
+/// A check for a change overtaken by a later term cannot see an overtaking leader whose
+/// first entry of its term lies at the stale change's own number (a change of an older term proposed again there). Voters
+/// C0 = {alice, bob, carol, dave}; erin online, not voting.
+/// - Term 1, alice: #1 held by all four and committed; Add(erin) at #2 held by alice and
+///   erin only.
+/// - Term 2, bob (with carol and dave, none holding #2): #1 again in term 2, committed,
+///   shown by bob, carol and dave. Dave goes; bob proposes Remove(dave) at #2 (term 2),
+///   held by bob alone.
+/// - Term 3, alice (or dave) with dave and erin: each showed #1; alice and erin hold #2 =
+///   Add(erin) of term 1, dave nothing; 3 of the 5 of C0 + erin. No held entry before #2,
+///   so a check for an overtaken change asks no committed majority. Add(erin) is proposed again at #2 in term 3
+///   (the first entry of the term: rule 1 does not hold back a change proposed again)
+///   and commits by alice, dave and erin.
+/// - Term 4, bob (this test) with carol: bob showed #1 and holds Remove(dave) of term 2 at
+///   #2, the newest term he holds; carol showed #1 and holds nothing after it. 2 of
+///   {alice, bob, carol}: bob takes over and commits Remove(dave) at #2 with carol,
+///   beside the committed Add(erin). Only a majority of C0 (alice or dave with them) holds
+///   #2 of term 3. Nothing in bob's or carol's state tells the two runs apart.
+#[test]
+fn a_take_over_whose_change_was_overtaken_at_its_own_number_needs_the_committed_voters() {
+    let t0 = base_time();
+    let (mut n, _) = follower_with(t0, vec![member(DAVE, "dave", 4), member(ERIN, "erin", 5)]);
+    let voters = ["alice", "bob", "carol", "dave"]
+        .map(String::from)
+        .into_iter()
+        .collect();
+    n.room.set_voters(voters, Seq(0));
+    let mut first = entry(1, LEADER, "alice", 1);
+    first.term = COMMITTED_TERM;
+    assert!(n.hold(first));
+    n.deliver_committed(t0);
+    assert_eq!(n.room.next(), Seq(2), "bob showed #1");
+    let mut removal = ChatEntry::config(Seq(2), ConfigChange::Remove("dave".into()));
+    removal.term = 2;
+    assert!(n.hold(removal));
+    assert!(!n.room.log_voters().contains("dave"));
+    for (id, name, port) in [(LEADER, "alice", 1), (DAVE, "dave", 4), (ERIN, "erin", 5)] {
+        n.handle_datagram(
+            t0,
+            addr(port),
+            &member_says((id, name, port), Presence::Offline, 1000),
+        );
+    }
+    drain(&mut n);
+    let token = Message::Election {
+        term: 4,
+        candidate: BOB,
+        log: Seq(1000),
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 1, token));
+    let asked = drain_after_hold(&mut n, t0);
+    assert!(n.room.is_recovering(), "bob won round 4");
+    let ids = asked.ids_to(addr(3), |m| matches!(m, Message::SyncRequest { .. }));
+    assert!(!ids.is_empty(), "carol asked");
+    n.handle_datagram(t0, addr(3), &ack_of(n.id(), CAROL, &ids));
+    let reply = Message::SyncReply {
+        epoch: Epoch {
+            term: 4,
+            leader: BOB,
+        },
+        next: Seq(2),
+        high: Seq(1),
+        sent: 0,
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, reply));
+    let out = drain_after_hold(&mut n, t0);
+    let stale: Vec<ChatEntry> = proposed(&out, addr(3))
+        .into_iter()
+        .filter(|e| e.config_change().is_some())
+        .collect();
+    assert!(
+        n.room.is_recovering() && stale.is_empty(),
+        "bob and carol are 2 of the 4 committed voters, yet bob took over ({}) and proposes \
+         {stale:?}",
+        !n.room.is_recovering()
     );
 }
