@@ -278,8 +278,8 @@ fn a_take_over_whose_overtaking_entry_was_shown_needs_the_committed_voters_too()
     // Dave showed alice's filler #1 (term 2) and holds nothing after it; erin holds
     // bob's #1 and #2 of term 1.
     let filler = ChatEntry::filler(Seq(1));
-    let dave_shown = vec![filler];
-    let erin_held = vec![text, add];
+    let dave_shown = [filler];
+    let erin_held = [text, add];
     let mut ids = [(DAVE, 4u16, 10u64), (ERIN, 5u16, 10u64)];
     let mut sent = Vec::new();
     let mut t = t0;
