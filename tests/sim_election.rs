@@ -493,7 +493,10 @@ fn paused_watcher_then_leader_crash(
 /// on the leader the others take, and it judges its neighbours afresh on waking.)
 /// Seeds 304302 and 307350 took 1.01 s while silence was judged only on heartbeats: the
 /// watcher's watcher cut it out, then suspected the leader up to an interval after the
-/// bound counted from when it began to watch it.
+/// bound counted from when it began to watch it. Seed 1760363 (four voters) took 1.03 s
+/// after the resume: the watcher's removal was in flight, so the take-over needed it (a
+/// majority of the committed voters), but its join was held as if it did not vote, and
+/// it was asked only at the recovery timeout.
 #[test]
 fn leader_crashes_while_its_watcher_is_paused() {
     for_sims(
@@ -501,7 +504,7 @@ fn leader_crashes_while_its_watcher_is_paused() {
         40,
         |sim, seed| paused_watcher_then_leader_crash(sim, seed, None),
     );
-    for_listed_sims(&[304302, 307350], |sim, seed| {
+    for_listed_sims(&[304302, 307350, 1760363], |sim, seed| {
         paused_watcher_then_leader_crash(sim, seed, None)
     });
 }

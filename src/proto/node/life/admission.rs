@@ -54,8 +54,12 @@ impl Node {
         // Taken up once this new leader has taken over sequencing; a returning voter is
         // let in at once (its answer may be the one recovery waits for). That is a voter
         // of the configuration the log ends with, whose addition may not be known
-        // committed yet: recovery counts its majority there.
-        let n = if self.room.log_voters().contains(&n.name) {
+        // committed yet, or of the committed one, whose removal may not be: recovery
+        // counts a majority of both (a paused voter whose removal was in flight waited
+        // for the recovery timeout).
+        let votes =
+            |u: &String| self.room.log_voters().contains(u) || self.room.voters().contains(u);
+        let n = if votes(&n.name) {
             n
         } else {
             let Some(n) = self.room.hold_join(n, MAX_PENDING_PROOFS) else {
