@@ -5,8 +5,9 @@
 use super::*;
 
 /// How many leave timeouts more a leaving voter waits to be taken out of the voting
-/// configuration before it goes anyway.
-const MAX_LEAVE_WAITS: u8 = 3;
+/// configuration (or, having led, for a majority of the voters after it to be told it
+/// is out) before it goes anyway.
+pub(in crate::proto::node) const MAX_LEAVE_WAITS: u8 = 3;
 
 impl Node {
     /// What became of a reliable message of the lifecycle.
@@ -82,10 +83,14 @@ impl Node {
     /// proposed is committed (held by a majority, so the next leader finds it), say
     /// goodbye.
     pub(in crate::proto::node) fn maybe_notify_leave(&mut self, now: Instant) {
-        let alone = self.ring.members().online_peers().next().is_none();
-        // Leading, it goes once a majority of the room after it was told it is out.
-        let out_of_config = alone
-            || (!self.room.voters().contains(&self.ctx.cfg.name) && self.room_told_of_config());
+        // A voter with nobody left to take it out goes; one taken out goes once, if it
+        // led, a majority of the room after it was told it is out (a voter it holds
+        // offline may only be paused, and would need it to take over without the word).
+        let out_of_config = if self.room.voters().contains(&self.ctx.cfg.name) {
+            self.ring.members().online_peers().next().is_none()
+        } else {
+            self.room_told_of_config()
+        };
         if self.life.phase == (Phase::Leaving { notified: false })
             && self.room.outbox_empty()
             && self.room.uncommitted() == 0
@@ -197,13 +202,15 @@ impl Node {
             // room a voter short; wait a little longer, a bounded number of times. So
             // does a leader whose removal the room has not all been told of yet.
             Phase::Leaving { notified: false }
-                if (self.room.voters().contains(&self.ctx.cfg.name)
+                if ((self.room.voters().contains(&self.ctx.cfg.name)
+                    && self.ring.members().online_peers().next().is_some())
                     || !self.room_told_of_config())
-                    && self.ring.members().online_peers().next().is_some()
                     && self.life.leave_waits < MAX_LEAVE_WAITS =>
             {
                 self.life.leave_waits += 1;
                 self.ask_to_leave(now);
+                // A commit notice given up on (a voter paused or cut off) goes again.
+                self.tell_voters_commit(now);
                 self.ctx
                     .timers
                     .set(Timer::LeaveDeadline, now + self.ctx.cfg.leave_timeout);

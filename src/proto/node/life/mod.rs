@@ -14,6 +14,9 @@ mod offline;
 mod restart;
 mod voucher;
 
+#[cfg(test)]
+pub(in crate::proto::node) use leave::MAX_LEAVE_WAITS;
+
 /// How many times a `reg` goes round the members it knows when none answers.
 const REG_ROUNDS: u8 = 3;
 

@@ -456,11 +456,11 @@ impl Node {
         else {
             return;
         };
-        let held_back = !self.room.voters().contains(&name) && !self.room_told_of_config();
+        let held_back = self.withholds_removal(&name).is_some();
         let Some(l) = self.room.leadership_mut() else {
             return;
         };
-        if (held_back && l.leaving.contains(&name))
+        if held_back
             || l.term != term
             || l.telling.contains(&member)
             || l.told.get(&member).is_some_and(|t| *t >= upto)
@@ -470,6 +470,39 @@ impl Node {
         l.telling.insert(member);
         let token = Token::Room(RoomToken::Commit { term, upto });
         self.send_reliable(now, addr, Message::Commit { term, upto }, token);
+    }
+
+    /// Tells every voter the commit point that does not know it yet (as far as this node
+    /// leads): a leaving leader's notices given up on go again.
+    pub(in crate::proto::node) fn tell_voters_commit(&mut self, now: Instant) {
+        let voters = self.room.voters();
+        let ids: Vec<NodeId> = self
+            .ring
+            .members()
+            .entries()
+            .filter(|m| m.id != self.ctx.id && voters.contains(&m.name))
+            .map(|m| m.id)
+            .collect();
+        for id in ids {
+            self.tell_commit(now, id);
+        }
+    }
+
+    /// The number of user `name`'s removal, while this leader keeps it from that user:
+    /// taken out to leave, it goes once it knows, and until a majority of the others were
+    /// told (see [`Node::room_told_of_config`]) they would need its answer to take over.
+    fn withholds_removal(&self, name: &str) -> Option<Seq> {
+        let l = self.room.leadership()?;
+        (l.leaving.contains(name)
+            && !self.room.voters().contains(name)
+            && !self.room_told_of_config())
+        .then(|| self.room.committed_voters().1)
+    }
+
+    /// [`Node::withholds_removal`] of the member at `addr`.
+    pub(in crate::proto::node) fn withheld_from(&self, addr: SocketAddr) -> Option<Seq> {
+        let name = &self.ring.members().entries().find(|m| m.addr == addr)?.name;
+        self.withholds_removal(name)
     }
 
     /// The members whose users asked this leader to take them out so they can leave.

@@ -114,6 +114,11 @@ impl Node {
             .collect();
         let cut = entries.partition_point(|e| e.seq <= to);
         entries.truncate(to_run_end(&entries, cut));
+        if let Some(removal) = self.withheld_from(requester) {
+            // A member taken out to leave learns it from the leader only after a majority
+            // of the others (see `tell_commit`).
+            entries.retain(|e| e.seq < removal);
+        }
         // The leader also sends what it proposed and has not committed yet, as proposals
         // (their acks count towards committing them).
         let mut proposals: Vec<ChatEntry> = if self.is_leader() {

@@ -1,0 +1,664 @@
+//! The room log's rules for changing the voting configuration, as a small pure state
+//! machine, as `src/proto/node/room` (`config.rs`, `recovery.rs`, `answers.rs`,
+//! `sequence.rs`) implements them: epochs (term, leader) that a node follows; a
+//! candidate that takes over once a majority of the configuration its log ends with
+//! (the answers merged in) has answered, keeps of each index the copy of the highest
+//! term, fills the rest, and proposes everything again in its term; members that hold and
+//! ack only the proposals of the leader and term they follow; a leader that commits an
+//! index once a majority of the configuration its log ends with holds its term's copy of
+//! it and of everything before; configuration entries that add or remove one node each,
+//! counted as soon as they are held and applied as committed once shown. Each rule names
+//! the code it stands for.
+//!
+//! The election is abstracted as in `tests/model/spec.rs`: any node may win a round of
+//! any term above the one it follows ([`Action::Candidate`]), a node outside the
+//! configuration too (alone in its part of a partition, it wins its own round). Which
+//! change a leader proposes is the environment's choice: any node may be added or removed
+//! (the last voter stays), and an addition in flight may be undone at any time (the
+//! code undoes it once its user is gone, which only the leader's view decides).
+//!
+//! Faults are what the transitions allow: the network is a set of messages, each sent to
+//! every other node (in a room of at most seven members every member gets the
+//! proposals); delivering one to a node does not remove it, so any message reaches any
+//! node any number of times, in any order, or never. A sync answer is delivered together
+//! with its request, or lost, and so is a proposal's ack (`tests/model/spec.rs` says why
+//! that loses no run). A pause is a node taking no steps; a crash is
+//! [`Action::Restart`], which keeps what is on disk (the epoch, the shown history and
+//! with it the committed configuration, the held copies) and loses the rest.
+
+use crate::state::{
+    COMMITTED, Change, FILLER, MAX_LOG, MAX_TERM, Msg, NODES, Node, Role, Set, Slot, State,
+    is_majority,
+};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// When a leader may undo an addition in flight (propose `Remove(u)` behind `Add(u)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Undo {
+    /// Never: a change waits for the one before it to commit.
+    Never,
+    /// Like any change: once an entry of the leader's term is committed.
+    Settled,
+    /// At once, before an entry of its term is committed.
+    Early,
+}
+
+/// How many answers a candidate needs before it takes over (`take_over_shortfall`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quorum {
+    /// A majority of the configuration its log ends with, the answers merged in.
+    LogVoters,
+    /// That, and a majority of its committed configuration too when its log holds a
+    /// change overtaken by a later term (`Room::holds_overtaken_change`, the rule before
+    /// the fix).
+    CommittedIfOvertaken,
+    /// A majority of both configurations, always: the code's rule (`take_over_shortfall`
+    /// asks for the committed one whenever a change is in flight, the only time the two
+    /// differ).
+    Both,
+}
+
+/// Which rules the nodes follow. Each test names the set it checks.
+#[derive(Clone, Copy, Debug)]
+pub struct Rules {
+    /// A leader proposes no configuration change until an entry of its own term is
+    /// committed, and a take-over with nothing to propose again proposes a filler in its
+    /// term (`Room::settled`, `finish_recovery`).
+    pub own_term_first: bool,
+    /// When an addition in flight may be undone (`reconcile_voters`).
+    pub undo: Undo,
+    /// What a take-over needs.
+    pub quorum: Quorum,
+    /// The configuration a log ends with counts held configuration entries only up to
+    /// the first index not held (the code counts every one held, beyond a gap too).
+    pub gapless_config: bool,
+    /// A committed copy keeps the term it was proposed in, and
+    /// [`Quorum::CommittedIfOvertaken`] compares it too, shown ones included (the code
+    /// holds a committed copy in `COMMITTED_TERM` and looks at held copies only).
+    pub committed_terms: bool,
+}
+
+/// A step of the system.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `node` wins a round of `term` (above the term it follows): it follows itself and
+    /// asks every other node what it holds.
+    Candidate {
+        /// The winner.
+        node: u8,
+        /// The round's term.
+        term: u8,
+    },
+    /// The candidate `node`, answered by enough voters, takes over: of each index from its
+    /// shown history on, it proposes in its term the copy it kept, or a filler.
+    TakeOver {
+        /// The candidate.
+        node: u8,
+    },
+    /// A client hands the leader `node` the next value, proposed at the next index.
+    Write {
+        /// The leader.
+        node: u8,
+    },
+    /// The leader `node` proposes a configuration change at the next index.
+    Change {
+        /// The leader.
+        node: u8,
+        /// The change.
+        change: Change,
+    },
+    /// The network delivers `msg` (again) to `to`. For a sync request, `answer` says
+    /// whether the answer reaches the candidate; for a proposal, whether the ack reaches
+    /// the leader.
+    Deliver {
+        /// The message; it stays in the network.
+        msg: Msg,
+        /// The node it reaches.
+        to: u8,
+        /// Whether the answer or ack it causes arrives.
+        answer: bool,
+    },
+    /// `node` takes the next entry it has not shown from `from`'s shown history, as a
+    /// committed copy (a fetch answered).
+    CatchUp {
+        /// The node catching up.
+        node: u8,
+        /// The node that showed the entry.
+        from: u8,
+    },
+    /// `node` crashes and restarts from what is on disk.
+    Restart {
+        /// The node.
+        node: u8,
+    },
+}
+
+/// A node's name.
+fn name(k: u8) -> char {
+    crate::state::NAMES[usize::from(k)]
+}
+
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::state::Shown;
+        match *self {
+            Action::Candidate { node, term } => write!(f, "{} wins round {term}", name(node)),
+            Action::TakeOver { node } => write!(f, "{} takes over", name(node)),
+            Action::Write { node } => write!(f, "{} is given a client value", name(node)),
+            Action::Change { node, change } => {
+                write!(f, "{} proposes {:?}", name(node), Shown(change.value()))
+            }
+            Action::Deliver { msg, to, answer } => {
+                let back = if answer { "" } else { ", reply lost" };
+                match msg {
+                    Msg::Sync { cand, term } => write!(
+                        f,
+                        "{} answers {}'s sync request of term {term}{}",
+                        name(to),
+                        name(cand),
+                        if answer { "" } else { " (answer lost)" }
+                    ),
+                    Msg::Propose {
+                        from,
+                        term,
+                        index,
+                        value,
+                    } => write!(
+                        f,
+                        "{} takes {}'s proposal #{index} = {:?} of term {term}{back}",
+                        name(to),
+                        name(from),
+                        Shown(value)
+                    ),
+                    Msg::Commit { from, term, upto } => write!(
+                        f,
+                        "{} takes {}'s commit notice of term {term} up to #{upto}",
+                        name(to),
+                        name(from)
+                    ),
+                }
+            }
+            Action::CatchUp { node, from } => {
+                write!(
+                    f,
+                    "{} fetches its next entry from {}",
+                    name(node),
+                    name(from)
+                )
+            }
+            Action::Restart { node } => write!(f, "{} crashes and restarts", name(node)),
+        }
+    }
+}
+
+/// The model: the rules under test, the room, and how far terms, values and changes go.
+#[derive(Clone, Debug)]
+pub struct ConfigLog {
+    /// The rules the nodes follow.
+    pub rules: Rules,
+    /// How many nodes take part (the first ones of [`NODES`]).
+    pub nodes: u8,
+    /// The configuration every node starts with.
+    pub initial: Set,
+    /// The nodes that may win rounds (a bound, like the terms: runs in which other nodes
+    /// win are left out).
+    pub campaigners: Set,
+    /// No round is won beyond this term.
+    pub max_term: u8,
+    /// How many client values are written.
+    pub max_values: u8,
+    /// How many configuration changes leaders propose.
+    pub max_changes: u8,
+    /// No entry is proposed beyond this index.
+    pub max_log: u8,
+    /// Whether nodes crash and restart.
+    pub crashes: bool,
+    /// Whether nodes fetch committed entries from each other's shown history.
+    pub catch_up: bool,
+    /// The renumberings of the nodes that keep `initial` and `campaigners`, if states are replaced by their
+    /// least renumbering (see `symmetry`); empty otherwise.
+    pub perms: Vec<[u8; NODES]>,
+    /// No new state is kept after this instant, if set: the checker then drains its
+    /// queue and stops, its run incomplete (`stateright`'s own timeout does not stop a
+    /// checker of one thread).
+    pub deadline: Option<std::time::Instant>,
+    /// Set once the deadline has passed: no state has a step any more, so the queue
+    /// drains fast. Cleared before the runs found are replayed.
+    pub stopped: Arc<AtomicBool>,
+}
+
+impl ConfigLog {
+    /// The nodes taking part.
+    pub fn ids(&self) -> std::ops::Range<u8> {
+        0..self.nodes
+    }
+
+    /// The nodes taking part other than `node`.
+    pub fn others(&self, node: u8) -> impl Iterator<Item = u8> {
+        self.ids().filter(move |&k| k != node)
+    }
+
+    /// The start: no epoch, no copies anywhere.
+    pub fn init(&self) -> State {
+        assert!(usize::from(self.max_term) <= MAX_TERM);
+        assert!(usize::from(self.max_log) <= MAX_LOG);
+        assert!(usize::from(self.nodes) <= NODES);
+        State {
+            nodes: [Node::NEW; NODES],
+            net: Vec::new(),
+            next_value: 1,
+            changes: 0,
+            elected: [0; MAX_TERM + 1],
+            committed: Vec::new(),
+        }
+    }
+
+    /// The state the checker keeps for `s`: its least renumbering under symmetry.
+    pub fn settle(&self, s: State) -> State {
+        if self.perms.is_empty() {
+            s
+        } else {
+            crate::symmetry::canonical(self, &s).0
+        }
+    }
+
+    /// The configuration `n`'s log ends with, under these rules.
+    pub fn log_voters(&self, n: &Node) -> Set {
+        n.log_voters(self.initial, self.rules.gapless_config)
+    }
+
+    /// Whether the candidate `n` has the answers it needs to take over.
+    fn has_quorum(&self, n: &Node, answered: Set) -> bool {
+        let log = is_majority(answered, self.log_voters(n));
+        let committed = is_majority(answered, n.committed_voters(self.initial));
+        let overtaken = || n.holds_overtaken_change(self.rules.committed_terms);
+        match self.rules.quorum {
+            Quorum::LogVoters => log,
+            Quorum::CommittedIfOvertaken => log && (committed || !overtaken()),
+            Quorum::Both => log && committed,
+        }
+    }
+
+    /// The changes the leader `n` may propose now (`reconcile_voters`).
+    fn changes_allowed(&self, s: &State, n: &Node, out: &mut Vec<Change>) {
+        if s.changes >= self.max_changes || n.write_index() > self.max_log {
+            return;
+        }
+        let settled = n.settled() || !self.rules.own_term_first;
+        let in_flight: Vec<Change> = n.changes_in_flight().collect();
+        let voters = self.log_voters(n);
+        match in_flight.as_slice() {
+            [] if settled => {
+                for x in self.ids() {
+                    if voters & 1 << x == 0 {
+                        out.push(Change::Add(x));
+                    } else if voters.count_ones() > 1 {
+                        out.push(Change::Remove(x));
+                    }
+                }
+            }
+            &[Change::Add(user)] => {
+                let undo = match self.rules.undo {
+                    Undo::Never => false,
+                    Undo::Settled => settled,
+                    Undo::Early => true,
+                };
+                if undo {
+                    out.push(Change::Remove(user));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every step that `state` allows (some may change nothing: `step` drops those); none
+    /// once stopped.
+    pub fn enabled(&self, state: &State, actions: &mut Vec<Action>) {
+        if self.stopped.load(Ordering::Relaxed) {
+            return;
+        }
+        for node in self.ids() {
+            let n = &state.nodes[usize::from(node)];
+            if self.campaigners & 1 << node != 0 {
+                for term in n.term + 1..=self.max_term {
+                    actions.push(Action::Candidate { node, term });
+                }
+            }
+            if let Role::Candidate { answered } = n.role
+                && self.has_quorum(n, answered)
+                && (!self.rules.own_term_first || n.next <= self.max_log)
+            {
+                actions.push(Action::TakeOver { node });
+            }
+            if n.is_leader() {
+                if state.next_value <= self.max_values && n.write_index() <= self.max_log {
+                    actions.push(Action::Write { node });
+                }
+                let mut changes = Vec::new();
+                self.changes_allowed(state, n, &mut changes);
+                for change in changes {
+                    actions.push(Action::Change { node, change });
+                }
+            }
+            // A leader does not catch up (`catchup.rs` fetches only at a node that does
+            // not lead).
+            if self.catch_up && !n.is_leader() {
+                for from in self.others(node) {
+                    let f = &state.nodes[usize::from(from)];
+                    if f.next > n.next && n.at(n.next).term != COMMITTED {
+                        actions.push(Action::CatchUp { node, from });
+                    }
+                }
+            }
+            if self.crashes {
+                actions.push(Action::Restart { node });
+            }
+        }
+        for &msg in &state.net {
+            for to in self.others(msg.from()) {
+                if !self.may_change(state, msg, &state.nodes[usize::from(to)], to) {
+                    continue;
+                }
+                actions.push(Action::Deliver {
+                    msg,
+                    to,
+                    answer: true,
+                });
+                if !matches!(msg, Msg::Commit { .. }) {
+                    actions.push(Action::Deliver {
+                        msg,
+                        to,
+                        answer: false,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The state after `action`, or `None` when it changes nothing.
+    pub fn step(&self, state: &State, action: Action) -> Option<State> {
+        let mut s = state.clone();
+        match action {
+            Action::Candidate { node, term } => {
+                let n = &mut s.nodes[usize::from(node)];
+                n.follow(term, node);
+                n.role = Role::Candidate {
+                    answered: 1 << node,
+                };
+                s.send(Msg::Sync { cand: node, term });
+            }
+            Action::TakeOver { node } => self.take_over(&mut s, node),
+            Action::Write { node } => {
+                let value = s.next_value;
+                s.next_value += 1;
+                let index = s.nodes[usize::from(node)].write_index();
+                self.propose(&mut s, node, index, value);
+            }
+            Action::Change { node, change } => {
+                s.changes += 1;
+                let index = s.nodes[usize::from(node)].write_index();
+                self.propose(&mut s, node, index, change.value());
+            }
+            Action::Deliver { msg, to, answer } => self.deliver(&mut s, msg, to, answer),
+            Action::CatchUp { node, from } => {
+                let keep = self.rules.committed_terms;
+                let src = s.nodes[usize::from(from)];
+                let n = &mut s.nodes[usize::from(node)];
+                *n.at_mut(n.next) = Slot {
+                    term: COMMITTED,
+                    ..src.at(n.next)
+                };
+                n.show(keep);
+            }
+            Action::Restart { node } => {
+                let n = &mut s.nodes[usize::from(node)];
+                n.role = Role::Follower;
+                n.commit = (0, 0);
+                for i in n.next..=MAX_LOG as u8 {
+                    if n.at(i).term == COMMITTED {
+                        *n.at_mut(i) = Slot::EMPTY;
+                    }
+                }
+            }
+        }
+        for n in &mut s.nodes {
+            n.tidy();
+        }
+        self.forget_dead_messages(&mut s);
+        (s != *state).then(|| self.settle(s))
+    }
+
+    /// The candidate takes over (`finish_recovery`): from its shown history to the last
+    /// index any answer held, it proposes in its term the copy it kept, or a filler; with
+    /// nothing to propose again, a filler at its first index (under
+    /// [`Rules::own_term_first`]). Its term settles once the first of them is committed.
+    fn take_over(&self, s: &mut State, node: u8) {
+        let n = &mut s.nodes[usize::from(node)];
+        let term = n.term;
+        let start = n.next;
+        let end = (1..=MAX_LOG as u8)
+            .filter(|&i| n.at(i).is_some())
+            .fold(start - 1, u8::max);
+        n.role = Role::Leader {
+            acks: [0; MAX_LOG],
+            proposed: [0; MAX_LOG],
+            settles_at: if self.rules.own_term_first { start } else { 0 },
+        };
+        n.note_commit(term, start - 1);
+        s.elected[usize::from(term)] |= 1 << node;
+        for index in start..=end {
+            let held = s.nodes[usize::from(node)].at(index);
+            let value = if held.is_some() { held.value } else { FILLER };
+            self.propose(s, node, index, value);
+        }
+        if self.rules.own_term_first && start > end {
+            self.propose(s, node, start, FILLER);
+        }
+    }
+
+    /// The leader `node` proposes `value` at `index` in its term (`propose`): holds it,
+    /// sends it to the others, and commits what its configuration now lets it.
+    fn propose(&self, s: &mut State, node: u8, index: u8, value: u8) {
+        let n = &mut s.nodes[usize::from(node)];
+        let term = n.term;
+        if let Role::Leader { proposed, .. } = &mut n.role {
+            proposed[usize::from(index) - 1] = value + 1;
+        }
+        n.offer(index, Slot::new(term, value));
+        s.send(Msg::Propose {
+            from: node,
+            term,
+            index,
+            value,
+        });
+        self.advance_commit(s, node);
+    }
+
+    /// Delivers `msg` to `to`, and the answer or ack it causes if `answer` (see
+    /// `tests/model/spec.rs` for why at once).
+    fn deliver(&self, s: &mut State, msg: Msg, to: u8, answer: bool) {
+        let n = &mut s.nodes[usize::from(to)];
+        match msg {
+            Msg::Sync { cand, term } => {
+                // `on_sync_request`: answers a candidate of a newer term, or the one of
+                // its own term that it follows already.
+                if n.term > term || (n.term == term && n.leader != cand) {
+                    return;
+                }
+                n.follow(term, cand);
+                let log = n.log;
+                let c = &mut s.nodes[usize::from(cand)];
+                if answer
+                    && c.term == term
+                    && let Role::Candidate { answered } = &mut c.role
+                {
+                    *answered |= 1 << to;
+                    for (index, &copy) in (1..).zip(&log) {
+                        if copy.is_some() {
+                            c.offer(index, copy);
+                        }
+                    }
+                    let before = c.next;
+                    c.show(self.rules.committed_terms);
+                    // `maybe_finish_recovery`: its delivery point moved, so it asks
+                    // everyone again from there, and only the new answers count.
+                    if c.next != before {
+                        c.role = Role::Candidate {
+                            answered: 1 << cand,
+                        };
+                    }
+                }
+            }
+            Msg::Propose {
+                from,
+                term,
+                index,
+                value,
+            } => {
+                // `can_hold`: a candidate takes only answers; a member follows a leader
+                // of a newer term and takes only the proposals of the term and leader it
+                // follows.
+                if n.is_candidate() {
+                    return;
+                }
+                if term > n.term {
+                    n.follow(term, from);
+                }
+                if n.leader != from || n.term != term {
+                    return;
+                }
+                n.offer(index, Slot::new(term, value));
+                n.show(self.rules.committed_terms);
+                if answer {
+                    self.count_ack(s, from, term, index, to);
+                }
+            }
+            Msg::Commit { from, term, upto } => {
+                // `can_take_commit`: only from the leader it follows.
+                if n.is_candidate() {
+                    return;
+                }
+                if term > n.term {
+                    n.follow(term, from);
+                }
+                if n.term == term && n.leader == from {
+                    n.note_commit(term, upto);
+                    n.show(self.rules.committed_terms);
+                }
+            }
+        }
+    }
+
+    /// The leader `leader` of `term` counts `member`'s ack of its proposal at `index`
+    /// (`room_settled`), and commits what a majority holds.
+    fn count_ack(&self, s: &mut State, leader: u8, term: u8, index: u8, member: u8) {
+        let l = &mut s.nodes[usize::from(leader)];
+        if l.term != term || index < l.next {
+            return;
+        }
+        if let Role::Leader { acks, .. } = &mut l.role {
+            acks[usize::from(index) - 1] |= 1 << member;
+            self.advance_commit(s, leader);
+        }
+    }
+
+    /// Commits, in order from the first index the leader has not shown, every proposal of
+    /// its term that a majority of its log's configuration holds, itself included if it
+    /// is a voter (`advance_commit`, `holders_among`); shows them, settles its term once
+    /// the first entry of it is committed, and tells the others (a newer notice replaces
+    /// an older one in flight: it says more).
+    fn advance_commit(&self, s: &mut State, leader: u8) {
+        let l = s.nodes[usize::from(leader)];
+        let Role::Leader {
+            acks,
+            proposed,
+            settles_at,
+        } = l.role
+        else {
+            return;
+        };
+        let voters = self.log_voters(&l);
+        let mut upto = None;
+        for index in l.next..=MAX_LOG as u8 {
+            let k = usize::from(index) - 1;
+            if proposed[k] == 0 || !is_majority(acks[k] | 1 << leader, voters) {
+                break;
+            }
+            upto = Some(index);
+        }
+        let Some(upto) = upto else {
+            return;
+        };
+        for index in l.next..=upto {
+            s.note_commit(index, proposed[usize::from(index) - 1] - 1, l.term);
+        }
+        let n = &mut s.nodes[usize::from(leader)];
+        n.note_commit(l.term, upto);
+        n.show(self.rules.committed_terms);
+        if settles_at != 0
+            && settles_at <= upto
+            && let Role::Leader { settles_at, .. } = &mut n.role
+        {
+            *settles_at = 0;
+        }
+        let term = l.term;
+        s.net.retain(
+            |m| !matches!(*m, Msg::Commit { from, term: t, .. } if from == leader && t == term),
+        );
+        s.send(Msg::Commit {
+            from: leader,
+            term,
+            upto,
+        });
+    }
+
+    /// Whether delivering `msg` to `n` can still change anything. Epochs are on disk, so
+    /// a node never follows a lower term again: a message of a lower term than its
+    /// addressee's, or of another leader of that term, is dead; a sync request once the
+    /// candidacy is over; a proposal its addressee cannot take any more (shown, or a copy
+    /// of a term as high held) once its ack can count no more; a commit notice that covers
+    /// nothing its addressee has not shown or been told.
+    fn may_change(&self, s: &State, msg: Msg, n: &Node, to: u8) -> bool {
+        match msg {
+            Msg::Sync { cand, term } => {
+                let c = &s.nodes[usize::from(cand)];
+                let open = c.term == term && c.is_candidate();
+                n.term < term || (n.term == term && n.leader == cand && open)
+            }
+            Msg::Propose {
+                from, term, index, ..
+            } => {
+                let followed = n.term == term && n.leader == from && !n.is_candidate();
+                let l = &s.nodes[usize::from(from)];
+                let counts = match l.role {
+                    Role::Leader { acks, .. } => {
+                        l.term == term
+                            && index >= l.next
+                            && acks[usize::from(index) - 1] & (1 << to) == 0
+                    }
+                    _ => false,
+                };
+                let takes = index >= n.next && n.at(index).term < term;
+                n.term < term || (followed && (counts || takes))
+            }
+            Msg::Commit { from, term, upto } => {
+                let followed = n.term == term && n.leader == from && !n.is_candidate();
+                let told = n.commit.0 == term && n.commit.1 >= upto;
+                n.term < term || (followed && upto >= n.next && !told)
+            }
+        }
+    }
+
+    /// Drops the messages that can change nothing at any node any more (see
+    /// [`ConfigLog::may_change`]), so that runs differing only in them meet again.
+    pub fn forget_dead_messages(&self, s: &mut State) {
+        let mut net = std::mem::take(&mut s.net);
+        net.retain(|&m| {
+            self.others(m.from())
+                .any(|to| self.may_change(s, m, &s.nodes[usize::from(to)], to))
+        });
+        s.net = net;
+    }
+}
