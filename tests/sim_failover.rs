@@ -469,6 +469,12 @@ fn leave_as_the_leader_crashes(sim: &mut Sim, seed: u64) -> Result<(), String> {
     let n = [4, 4, 5][rng.random_range(0..3)];
     sim.default_link = Link::lan([0, 0, 5][rng.random_range(0..3)]);
     sim.form_room(&mut rng, &NAMES[..n])?;
+    // A room of n voters: every member's addition committed (a lost welcome can hold the
+    // first addition back a second; a room whose only voters all go waits for good).
+    let all_vote = |s: &Sim| s.live().iter().all(|&i| s.node(i).voters().len() == n);
+    if !sim.run_until(Duration::from_secs(10), all_vote) {
+        return Err(format!("not every member of {n} votes after 10 s"));
+    }
     sim.run_for(Duration::from_millis(rng.random_range(500..1500)));
     let leader = sim.leader().ok_or("no leader")?;
     let others: Vec<usize> = sim.live().into_iter().filter(|&i| i != leader).collect();
@@ -519,5 +525,5 @@ fn a_member_leaving_as_the_leader_crashes_leaves_a_room_that_goes_on() {
     // The leader went after telling the leaver alone that its removal committed: the
     // others, holding the removal but not knowing it committed, needed three of the four
     // voters. The leaver is now told last.
-    for_listed_sims(&[189, 247, 309, 398], leave_as_the_leader_crashes);
+    for_listed_sims(&[132, 135, 150, 189], leave_as_the_leader_crashes);
 }

@@ -143,7 +143,7 @@ fn leader_of_four(t0: Instant) -> Node {
 /// is held back from his (`tell_commit`). Dave missed the proposal and fetches its
 /// number (his gap repair): served as a committed copy, he would show it and go. Were alice to crash now, before bob's or carol's notice arrived,
 /// they would hold Remove(dave) not known committed and need 3 of {alice, bob, carol,
-/// dave}: the run the told-last order closes (`sim_failover` seeds 189, 247, 309, 398).
+/// dave}: the run the told-last order closes (`sim_failover` seeds 132, 135, 150, 189).
 #[test]
 fn a_leaving_member_is_not_served_its_removal_before_the_others_are_told() {
     let t0 = base_time();
