@@ -10,6 +10,42 @@ use super::*;
 use crate::proto::node::room::COMMITTED_TERM;
 use crate::wire::ConfigChange;
 
+/// Bob (voters alice, bob, carol, dave; dave and erin online) holds his own proposals of
+/// term 1, #1 (a message) and #2 = Add(erin) (kept on disk as held entries); alice and
+/// carol are gone, and bob wins round 3. Returns bob, his #1 and #2, and what he sent
+/// (the sync requests).
+fn bob_taking_over_with_a_stale_addition(t0: Instant) -> (Node, ChatEntry, ChatEntry, Out) {
+    let (mut n, _) = follower_with(t0, vec![member(DAVE, "dave", 4), member(ERIN, "erin", 5)]);
+    let voters = ["alice", "bob", "carol", "dave"]
+        .map(String::from)
+        .into_iter()
+        .collect();
+    n.room.set_voters(voters, Seq(0));
+    let mut text = entry(1, BOB, "bob", 1);
+    text.term = 1;
+    let mut add = ChatEntry::config(Seq(2), ConfigChange::Add("erin".into()));
+    add.term = 1;
+    assert!(n.hold(text.clone()) && n.hold(add.clone()));
+    assert!(n.room.log_voters().contains("erin"));
+    for (id, name, port) in [(LEADER, "alice", 1), (CAROL, "carol", 3)] {
+        n.handle_datagram(
+            t0,
+            addr(port),
+            &member_says((id, name, port), Presence::Offline, 1000),
+        );
+    }
+    drain(&mut n);
+    let token = Message::Election {
+        term: 3,
+        candidate: BOB,
+        log: Seq(1000),
+    };
+    n.handle_datagram(t0, addr(5), &data(ERIN, 1, token));
+    let asked = drain_after_hold(&mut n, t0);
+    assert!(n.room.is_recovering(), "bob won round 3: {:?}", asked.sent);
+    (n, text, add, asked)
+}
+
 /// Bob (voters alice, bob, carol; dave a newcomer, online, not voting) wins round 1 and
 /// asks alice, carol and dave what they hold; alice is gone.
 fn bob_taking_over_with_dave(t0: Instant) -> (Node, Out) {
@@ -119,36 +155,7 @@ const ERIN: NodeId = NodeId(500);
 #[test]
 fn a_take_over_holding_an_overtaken_change_needs_the_committed_voters_too() {
     let t0 = base_time();
-    let (mut n, _) = follower_with(t0, vec![member(DAVE, "dave", 4), member(ERIN, "erin", 5)]);
-    let voters = ["alice", "bob", "carol", "dave"]
-        .map(String::from)
-        .into_iter()
-        .collect();
-    n.room.set_voters(voters, Seq(0));
-    // Bob's own proposals of term 1 (kept on disk as held entries).
-    let mut text = entry(1, BOB, "bob", 1);
-    text.term = 1;
-    let mut add = ChatEntry::config(Seq(2), ConfigChange::Add("erin".into()));
-    add.term = 1;
-    assert!(n.hold(text.clone()) && n.hold(add.clone()));
-    assert!(n.room.log_voters().contains("erin"));
-    // Alice and carol are gone.
-    for (id, name, port) in [(LEADER, "alice", 1), (CAROL, "carol", 3)] {
-        n.handle_datagram(
-            t0,
-            addr(port),
-            &member_says((id, name, port), Presence::Offline, 1000),
-        );
-    }
-    drain(&mut n);
-    let token = Message::Election {
-        term: 3,
-        candidate: BOB,
-        log: Seq(1000),
-    };
-    n.handle_datagram(t0, addr(5), &data(ERIN, 1, token));
-    let asked = drain_after_hold(&mut n, t0);
-    assert!(n.room.is_recovering(), "bob won round 3: {:?}", asked.sent);
+    let (mut n, text, add, asked) = bob_taking_over_with_a_stale_addition(t0);
     let epoch = Epoch {
         term: 3,
         leader: BOB,
@@ -244,33 +251,7 @@ fn a_take_over_holding_an_overtaken_change_needs_the_committed_voters_too() {
 #[test]
 fn a_take_over_whose_overtaking_entry_was_shown_needs_the_committed_voters_too() {
     let t0 = base_time();
-    let (mut n, _) = follower_with(t0, vec![member(DAVE, "dave", 4), member(ERIN, "erin", 5)]);
-    let voters = ["alice", "bob", "carol", "dave"]
-        .map(String::from)
-        .into_iter()
-        .collect();
-    n.room.set_voters(voters, Seq(0));
-    let mut text = entry(1, BOB, "bob", 1);
-    text.term = 1;
-    let mut add = ChatEntry::config(Seq(2), ConfigChange::Add("erin".into()));
-    add.term = 1;
-    assert!(n.hold(text.clone()) && n.hold(add.clone()));
-    for (id, name, port) in [(LEADER, "alice", 1), (CAROL, "carol", 3)] {
-        n.handle_datagram(
-            t0,
-            addr(port),
-            &member_says((id, name, port), Presence::Offline, 1000),
-        );
-    }
-    drain(&mut n);
-    let token = Message::Election {
-        term: 3,
-        candidate: BOB,
-        log: Seq(1000),
-    };
-    n.handle_datagram(t0, addr(5), &data(ERIN, 1, token));
-    let mut out = drain_after_hold(&mut n, t0);
-    assert!(n.room.is_recovering(), "bob won round 3");
+    let (mut n, text, add, mut out) = bob_taking_over_with_a_stale_addition(t0);
     let epoch = Epoch {
         term: 3,
         leader: BOB,
