@@ -526,4 +526,9 @@ fn a_member_leaving_as_the_leader_crashes_leaves_a_room_that_goes_on() {
     // others, holding the removal but not knowing it committed, needed three of the four
     // voters. The leaver is now told last.
     for_listed_sims(&[132, 135, 150, 189], leave_as_the_leader_crashes);
+    // The others had acked the commit notice, but both lacked an earlier number (it
+    // came to them later than the removal), so neither showed the removal nor applied
+    // it; the leaver was told and went, the leader crashed, and they waited for good. A
+    // member now counts as told only once it acked every number up to the change.
+    for_listed_sims(&[1781115], leave_as_the_leader_crashes);
 }

@@ -83,6 +83,10 @@ impl Node {
     /// proposed is committed (held by a majority, so the next leader finds it), say
     /// goodbye.
     pub(in crate::proto::node) fn maybe_notify_leave(&mut self, now: Instant) {
+        // Called on every ack: the counts below only while leaving.
+        if self.life.phase != (Phase::Leaving { notified: false }) {
+            return;
+        }
         // A voter with nobody left to take it out goes; one taken out goes once, if it
         // led, a majority of the room after it was told it is out (a voter it holds
         // offline may only be paused, and would need it to take over without the word).

@@ -166,10 +166,17 @@ impl Node {
             return true;
         };
         let at = self.room.voters_at;
+        // Told the commit point, and holding every number up to the change (a member
+        // that lacks one shows nothing past it, and does not apply the change).
         let told: BTreeSet<NodeId> = l
             .told
             .iter()
-            .filter(|(_, upto)| **upto >= at)
+            .filter(|(id, upto)| {
+                **upto >= at
+                    && l.owed
+                        .get(id)
+                        .is_none_or(|owed| owed.first().is_none_or(|s| *s > at))
+            })
             .map(|(id, _)| *id)
             .collect();
         let (majority, held) = self.holders_among(self.room.voters(), &told);

@@ -76,6 +76,7 @@ impl Node {
                         }
                     }
                 }
+                self.tell_leaving_members(now);
                 self.maybe_notify_leave(now);
             }
             (RoomToken::Commit { term, upto }, fate) => {
@@ -97,12 +98,7 @@ impl Node {
                     let told = l.told.entry(m).or_default();
                     *told = (*told).max(upto);
                     self.tell_commit(now, m);
-                    // A voter taken out to leave may be told now (see `tell_commit`).
-                    if self.room_told_of_config() {
-                        for id in self.leaving_members() {
-                            self.tell_commit(now, id);
-                        }
-                    }
+                    self.tell_leaving_members(now);
                     self.maybe_notify_leave(now);
                 }
             }
@@ -503,6 +499,19 @@ impl Node {
     pub(in crate::proto::node) fn withheld_from(&self, addr: SocketAddr) -> Option<Seq> {
         let name = &self.ring.members().entries().find(|m| m.addr == addr)?.name;
         self.withholds_removal(name)
+    }
+
+    /// Tells the members taken out to leave their removal, once a majority of the others
+    /// know it (see `tell_commit`): on their acks of commit notices and of proposals.
+    fn tell_leaving_members(&mut self, now: Instant) {
+        if self.room.leadership().is_none_or(|l| l.leaving.is_empty())
+            || !self.room_told_of_config()
+        {
+            return;
+        }
+        for id in self.leaving_members() {
+            self.tell_commit(now, id);
+        }
     }
 
     /// The members whose users asked this leader to take them out so they can leave.
