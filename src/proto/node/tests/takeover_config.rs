@@ -10,6 +10,38 @@ use super::*;
 use crate::proto::node::room::COMMITTED_TERM;
 use crate::wire::ConfigChange;
 
+/// The members `gone` (id, name, port) say they went offline, and bob's winning token
+/// of round `term` comes back from `from` (id, port): bob takes over. Returns what he
+/// sent (the sync requests).
+fn bob_wins_without(
+    n: &mut Node,
+    t0: Instant,
+    gone: &[(NodeId, &str, u16)],
+    (term, from, port): (u64, NodeId, u16),
+) -> Out {
+    for &(id, name, p) in gone {
+        n.handle_datagram(
+            t0,
+            addr(p),
+            &member_says((id, name, p), Presence::Offline, 1000),
+        );
+    }
+    drain(n);
+    let token = Message::Election {
+        term,
+        candidate: BOB,
+        log: Seq(1000),
+    };
+    n.handle_datagram(t0, addr(port), &data(from, 1, token));
+    let asked = drain_after_hold(n, t0);
+    assert!(
+        n.room.is_recovering(),
+        "bob won round {term}: {:?}",
+        asked.sent
+    );
+    asked
+}
+
 /// Bob (voters alice, bob, carol, dave; dave and erin online) holds his own proposals of
 /// term 1, #1 (a message) and #2 = Add(erin) (kept on disk as held entries); alice and
 /// carol are gone, and bob wins round 3. Returns bob, his #1 and #2, and what he sent
@@ -27,22 +59,12 @@ fn bob_taking_over_with_a_stale_addition(t0: Instant) -> (Node, ChatEntry, ChatE
     add.term = 1;
     assert!(n.hold(text.clone()) && n.hold(add.clone()));
     assert!(n.room.log_voters().contains("erin"));
-    for (id, name, port) in [(LEADER, "alice", 1), (CAROL, "carol", 3)] {
-        n.handle_datagram(
-            t0,
-            addr(port),
-            &member_says((id, name, port), Presence::Offline, 1000),
-        );
-    }
-    drain(&mut n);
-    let token = Message::Election {
-        term: 3,
-        candidate: BOB,
-        log: Seq(1000),
-    };
-    n.handle_datagram(t0, addr(5), &data(ERIN, 1, token));
-    let asked = drain_after_hold(&mut n, t0);
-    assert!(n.room.is_recovering(), "bob won round 3: {:?}", asked.sent);
+    let asked = bob_wins_without(
+        &mut n,
+        t0,
+        &[(LEADER, "alice", 1), (CAROL, "carol", 3)],
+        (3, ERIN, 5),
+    );
     (n, text, add, asked)
 }
 
@@ -376,22 +398,8 @@ fn a_take_over_whose_change_was_overtaken_at_its_own_number_needs_the_committed_
     removal.term = 2;
     assert!(n.hold(removal));
     assert!(!n.room.log_voters().contains("dave"));
-    for (id, name, port) in [(LEADER, "alice", 1), (DAVE, "dave", 4), (ERIN, "erin", 5)] {
-        n.handle_datagram(
-            t0,
-            addr(port),
-            &member_says((id, name, port), Presence::Offline, 1000),
-        );
-    }
-    drain(&mut n);
-    let token = Message::Election {
-        term: 4,
-        candidate: BOB,
-        log: Seq(1000),
-    };
-    n.handle_datagram(t0, addr(3), &data(CAROL, 1, token));
-    let asked = drain_after_hold(&mut n, t0);
-    assert!(n.room.is_recovering(), "bob won round 4");
+    let gone = [(LEADER, "alice", 1), (DAVE, "dave", 4), (ERIN, "erin", 5)];
+    let asked = bob_wins_without(&mut n, t0, &gone, (4, CAROL, 3));
     let ids = asked.ids_to(addr(3), |m| matches!(m, Message::SyncRequest { .. }));
     assert!(!ids.is_empty(), "carol asked");
     n.handle_datagram(t0, addr(3), &ack_of(n.id(), CAROL, &ids));
