@@ -281,6 +281,9 @@ impl Node {
         // a copy of its challenge came after its answer): then ask again, a join
         // timeout on.
         if matches!(self.life.phase, Phase::Joining { .. }) {
+            // The challenge shows our join reached the room even if every ack of it was
+            // lost: wait for the welcome as long as for an acked join.
+            self.join_acked(now);
             self.ctx
                 .timers
                 .set(Timer::JoinRetry, now + self.ctx.cfg.join_timeout);

@@ -20,8 +20,11 @@ impl Node {
     ) {
         match (t, fate) {
             (LifeToken::Join, Fate::Acked) => self.join_acked(now),
-            // A join to a contact tried before (a `reg` moved on since) fails nothing.
-            (LifeToken::Join, Fate::GaveUp) if self.life.joining_through(to) => {
+            // A join to a contact tried before (a `reg` moved on since) fails nothing, nor
+            // one the room answered already (acked or challenged): its deadline decides.
+            (LifeToken::Join, Fate::GaveUp)
+                if self.life.joining_through(to) && !self.life.join_deadline_extended =>
+            {
                 self.fail_join(now, JoinError::Unreachable(to))
             }
             (LifeToken::Join, Fate::GaveUp) => {}

@@ -127,7 +127,8 @@ pub(super) struct Lifecycle {
     /// Leave deadlines passed while this node was still a voter (see `leave.rs`).
     leave_waits: u8,
     /// Whether the current join's deadline was already pushed back once, when the contact
-    /// first acked (acks of later resends must not push it again, or it never comes).
+    /// first acked or the leader challenged (acks of later resends must not push it again,
+    /// or it never comes): the room heard this join.
     join_deadline_extended: bool,
     /// Our leader's voucher for us, and the limits on checking and showing vouchers.
     vouchers: voucher::Vouchers,

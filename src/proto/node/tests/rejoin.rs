@@ -201,3 +201,34 @@ fn parts_of_two_welcomes_are_not_taken_as_one() {
         n.voters()
     );
 }
+
+/// Every ack of bob's join was lost, but alice's challenge came, late in his join
+/// timeout: the room heard him, so he waits for its welcome as for an acked join rather
+/// than report it unreachable at the deadline (sim_chat seed 1781715: the welcome came
+/// 31 ms after such a report).
+#[test]
+fn a_challenge_without_an_ack_of_the_join_waits_for_the_welcome() {
+    let t0 = base_time();
+    let mut n = Node::new(NodeConfig::new("bob", addr(2), Some(addr(1))), BOB, t0);
+    drain(&mut n);
+    let timeout = n.ctx.cfg.join_timeout;
+    let challenged_at = t0 + timeout - Duration::from_millis(400);
+    let mut challenged = false;
+    let mut events = Vec::new();
+    while let Some(now) = n.poll_timeout() {
+        if now > t0 + timeout * 2 {
+            break;
+        }
+        if !challenged && now >= challenged_at {
+            n.handle_outside_datagram(challenged_at, addr(1), &challenge([2; 16], BOB, 1));
+            challenged = true;
+        }
+        n.handle_timeout(now);
+        events.extend(drain(&mut n).events);
+    }
+    assert!(challenged, "bob's timers ran to the challenge");
+    assert!(
+        events.is_empty(),
+        "a join timeout on, bob still waits for his welcome: {events:?}"
+    );
+}
