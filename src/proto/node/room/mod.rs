@@ -24,6 +24,7 @@ mod role;
 mod sequence;
 mod serve;
 mod submit;
+mod takeover;
 mod vouch;
 
 use crate::proto::chat::VOUCHED_ORIGINS;
