@@ -21,6 +21,7 @@ impl Node {
         let from = self.room.holdback.next();
         self.room.role = Role::Recovering(Box::new(Recovery {
             high: self.room.holdback.high(),
+            took_term: self.room.took_term(),
             ..Recovery::default()
         }));
         self.ask_survivors(now, epoch, from);
@@ -234,6 +235,7 @@ impl Node {
             next: self.room.holdback.next(),
             high: self.room.holdback.high(),
             sent,
+            took: self.room.took_term(),
         };
         self.send_reliable(now, leader, msg, Token::Control);
     }
@@ -245,7 +247,7 @@ impl Node {
         id: MsgId,
         epoch: Epoch,
         (next, high): (Seq, Seq),
-        sent: u32,
+        (sent, took): (u32, u64),
     ) {
         if self.ring.epoch() != Some(epoch) {
             return;
@@ -261,10 +263,11 @@ impl Node {
             return; // not asked (or answered already this round)
         }
         rec.answered.insert(member);
+        rec.took_term = rec.took_term.max(took);
         log_at!(
             debug,
             self,
-            "sync reply from {member}: next {next} high {high}"
+            "sync reply from {member}: next {next} high {high} took term {took}"
         );
         // Its messages are the `sent` ids just before its reply's.
         let first = MsgId::new(id.stream(), id.seq().saturating_sub(u64::from(sent)));

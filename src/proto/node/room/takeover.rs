@@ -17,6 +17,7 @@ impl Node {
         let Some(epoch) = self.ring.epoch() else {
             return;
         };
+        self.room.took(epoch.term);
         if let Some((_, floor)) = rec.showed_most() {
             self.skip_unfetched(now, floor);
         }
