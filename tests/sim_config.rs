@@ -21,7 +21,16 @@ const NAMES: [&str; 6] = ["ann", "ben", "cat", "dan", "eve", "fay"];
 
 /// Each of `survivors` sends one room message; within 20 s each shows all of them.
 fn survivors_chat(sim: &mut Sim, survivors: &[usize], what: &str) -> Result<(), String> {
-    if !sim.each_says_after(survivors, Duration::from_secs(20)) {
+    for (k, &i) in survivors.iter().enumerate() {
+        sim.send_all(i, format!("after{k}"));
+    }
+    let all_shown = |s: &Sim| {
+        survivors.iter().all(|&i| {
+            let log = s.room_log(i);
+            (0..survivors.len()).all(|k| log.iter().any(|(_, t)| *t == format!("after{k}")))
+        })
+    };
+    if !sim.run_until(Duration::from_secs(20), all_shown) {
         return Err(format!(
             "{what}: the survivors did not all show each other's messages within 20 s; \
              voters {:?}, their logs' {:?}",

@@ -497,7 +497,16 @@ fn leave_as_the_leader_crashes(sim: &mut Sim, seed: u64) -> Result<(), String> {
     sim.crash(leader);
     let crashed_at = sim.elapsed();
     let survivors: Vec<usize> = others.iter().copied().filter(|&i| i != leaver).collect();
-    if !sim.each_says_after(&survivors, Duration::from_secs(10)) {
+    for (k, &i) in survivors.iter().enumerate() {
+        sim.send_all(i, format!("after{k}"));
+    }
+    let all_shown = |s: &Sim| {
+        survivors.iter().all(|&i| {
+            let log = s.room_log(i);
+            (0..survivors.len()).all(|k| log.iter().any(|(_, t)| *t == format!("after{k}")))
+        })
+    };
+    if !sim.run_until(Duration::from_secs(10), all_shown) {
         return Err(format!(
             "the survivors of {n} did not all show what they sent within 10 s of the \
              leader's crash: {:?}",

@@ -41,20 +41,6 @@ impl Sim {
             .collect()
     }
 
-    /// Each host of `who` sends the room message `after<k>` (`k` its place in `who`);
-    /// whether every one of them shows all of them within `within`.
-    pub fn each_says_after(&mut self, who: &[usize], within: std::time::Duration) -> bool {
-        for (k, &i) in who.iter().enumerate() {
-            self.send_all(i, format!("after{k}"));
-        }
-        self.run_until(within, |s| {
-            who.iter().all(|&i| {
-                let log = s.room_log(i);
-                (0..who.len()).all(|k| log.iter().any(|(_, t)| *t == format!("after{k}")))
-            })
-        })
-    }
-
     /// The private messages host `i` received and showed, as `(sender name, text)`, in order.
     pub fn direct_log(&self, i: usize) -> Vec<(String, String)> {
         self.hosts[i]
