@@ -269,9 +269,6 @@ pub enum Message {
         /// How many room messages it sent the leader just before this reply (the leader
         /// waits for all of them: reliable messages may overtake each other).
         sent: u32,
-        /// The highest term whose leader's proposal or commit notice it took (or in which
-        /// it led): see `take_over_shortfall`.
-        took: u64,
     },
     /// The leader of `term` tells a member that every entry up to `upto` it sent in that
     /// term is held by a majority of the room: committed, to be shown.

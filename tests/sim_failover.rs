@@ -96,15 +96,6 @@ fn leader_crash_mid_traffic_loses_nothing_committed() {
     // the survivor that never heard of it dropped all it said: the room waited for good.
     // The voucher now comes in every part of the welcome.
     for_listed_sims(&[1620379], crash_scenario);
-    // A configuration change committed, and its leader crashed before any survivor was
-    // told: the survivors, a majority of the configuration their logs end with but not
-    // of the one before it, waited for a dead member (a removal of the first leader, or
-    // an addition of a member back from its crash). A take-over now goes on when the
-    // changes it holds are of the newest term any survivor took (`room/answers.rs`).
-    for_listed_sims(
-        &[1780802, 1781403, 1790185, 1800386, 1800517],
-        crash_scenario,
-    );
 }
 
 /// Builds a lossless room of `n`, crashes the leader, returns (election messages sent by

@@ -54,20 +54,10 @@ pub enum Quorum {
     /// change overtaken by a later term (`Room::holds_overtaken_change`, the rule before
     /// the fix).
     CommittedIfOvertaken,
-    /// A majority of both configurations, always (the code's rule before
-    /// [`Quorum::BothOrSameTerm`]: the committed one whenever a change is in flight, the
-    /// only time the two differ).
+    /// A majority of both configurations, always: the code's rule (`take_over_shortfall`
+    /// asks for the committed one whenever a change is in flight, the only time the two
+    /// differ).
     Both,
-    /// The code's rule (`take_over_shortfall`): [`Quorum::Both`], or a majority of the
-    /// log's configuration alone when every copy held unshown up to the last change in
-    /// flight (no index missing) is of the newest term whose leader's proposal or commit
-    /// notice the candidate or any answer took ([`crate::state::Node::acc`]). A later
-    /// leader that took over beside those changes had one of its term's entries committed
-    /// by a majority that overlaps the answers, so some answer took its term. Weaker
-    /// forms break: the newest term held in the log instead of the one taken (a copy of
-    /// a later term is not taken at an index already shown) in 15 steps, and the changes
-    /// alone without the copies before them in 15 steps with catching up.
-    BothOrSameTerm,
 }
 
 /// Which rules the nodes follow. Each test names the set it checks.
@@ -280,7 +270,7 @@ impl ConfigLog {
     }
 
     /// Whether the candidate `n` has the answers it needs to take over.
-    fn has_quorum(&self, n: &Node, answered: Set, prior: u8) -> bool {
+    fn has_quorum(&self, n: &Node, answered: Set) -> bool {
         let log = is_majority(answered, self.log_voters(n));
         let committed = is_majority(answered, n.committed_voters(self.initial));
         let overtaken = || n.holds_overtaken_change(self.rules.committed_terms);
@@ -288,7 +278,6 @@ impl ConfigLog {
             Quorum::LogVoters => log,
             Quorum::CommittedIfOvertaken => log && (committed || !overtaken()),
             Quorum::Both => log && committed,
-            Quorum::BothOrSameTerm => log && (committed || n.changes_in_flight_all_of(prior)),
         }
     }
 
@@ -337,8 +326,8 @@ impl ConfigLog {
                     actions.push(Action::Candidate { node, term });
                 }
             }
-            if let Role::Candidate { answered, prior } = n.role
-                && self.has_quorum(n, answered, prior)
+            if let Role::Candidate { answered } = n.role
+                && self.has_quorum(n, answered)
                 && (!self.rules.own_term_first || n.next <= self.max_log)
             {
                 actions.push(Action::TakeOver { node });
@@ -397,7 +386,6 @@ impl ConfigLog {
                 n.follow(term, node);
                 n.role = Role::Candidate {
                     answered: 1 << node,
-                    prior: n.acc,
                 };
                 s.send(Msg::Sync { cand: node, term });
             }
@@ -459,7 +447,6 @@ impl ConfigLog {
             settles_at: if self.rules.own_term_first { start } else { 0 },
         };
         n.note_commit(term, start - 1);
-        n.acc = n.acc.max(term);
         s.elected[usize::from(term)] |= 1 << node;
         for index in start..=end {
             let held = s.nodes[usize::from(node)].at(index);
@@ -502,14 +489,12 @@ impl ConfigLog {
                 }
                 n.follow(term, cand);
                 let log = n.log;
-                let theirs = n.acc;
                 let c = &mut s.nodes[usize::from(cand)];
                 if answer
                     && c.term == term
-                    && let Role::Candidate { answered, prior } = &mut c.role
+                    && let Role::Candidate { answered } = &mut c.role
                 {
                     *answered |= 1 << to;
-                    *prior = (*prior).max(theirs);
                     for (index, &copy) in (1..).zip(&log) {
                         if copy.is_some() {
                             c.offer(index, copy);
@@ -520,10 +505,8 @@ impl ConfigLog {
                     // `maybe_finish_recovery`: its delivery point moved, so it asks
                     // everyone again from there, and only the new answers count.
                     if c.next != before {
-                        let prior = c.acc;
                         c.role = Role::Candidate {
                             answered: 1 << cand,
-                            prior,
                         };
                     }
                 }
@@ -546,7 +529,6 @@ impl ConfigLog {
                 if n.leader != from || n.term != term {
                     return;
                 }
-                n.acc = n.acc.max(term);
                 n.offer(index, Slot::new(term, value));
                 n.show(self.rules.committed_terms);
                 if answer {
@@ -562,7 +544,6 @@ impl ConfigLog {
                     n.follow(term, from);
                 }
                 if n.term == term && n.leader == from {
-                    n.acc = n.acc.max(term);
                     n.note_commit(term, upto);
                     n.show(self.rules.committed_terms);
                 }

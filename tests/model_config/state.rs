@@ -165,9 +165,6 @@ pub enum Role {
     Candidate {
         /// Who has answered since its delivery point last moved, itself included.
         answered: Set,
-        /// The highest term of a copy any of them held when it answered (its own as it
-        /// became candidate included).
-        prior: u8,
     },
     /// Took over: proposes in its term and commits by majority.
     Leader {
@@ -199,9 +196,6 @@ pub struct Node {
     /// The commit point as the leader of a term last told it: (term, last index)
     /// (forgotten by a crash).
     pub commit: (u8, u8),
-    /// The highest term whose leader's proposal or commit notice it took, or in which it
-    /// took over (on disk).
-    pub acc: u8,
 }
 
 impl Node {
@@ -213,7 +207,6 @@ impl Node {
         log: [Slot::EMPTY; MAX_LOG],
         next: 1,
         commit: (0, 0),
-        acc: 0,
     };
 
     /// The copy at `index` (1-based).
@@ -275,19 +268,6 @@ impl Node {
         self.changes()
             .filter(|&(i, _)| i >= self.next)
             .map(|(_, c)| c)
-    }
-
-    /// Whether every copy it holds unshown from its delivery point up to the last
-    /// configuration change it holds is a copy of `term`, with no index unheld.
-    pub fn changes_in_flight_all_of(&self, term: u8) -> bool {
-        let last = (self.next..=MAX_LOG as u8)
-            .filter(|&i| self.at(i).change().is_some())
-            .max();
-        let Some(last) = last else { return true };
-        (self.next..=last).all(|i| {
-            let s = self.at(i);
-            s.is_some() && s.proposed_in() == Some(term)
-        })
     }
 
     /// Whether a held configuration change is of an older term than a copy of a term held
@@ -397,9 +377,8 @@ impl State {
 
 impl Node {
     /// Its fields, in a few bytes (for hashing).
-    fn bytes(&self) -> [u8; 5 + 3 * MAX_LOG + 2 * MAX_LOG + 3] {
-        let mut b = [0; 5 + 3 * MAX_LOG + 2 * MAX_LOG + 3];
-        b[5 + 3 * MAX_LOG + 2 * MAX_LOG + 2] = self.acc;
+    fn bytes(&self) -> [u8; 5 + 3 * MAX_LOG + 2 * MAX_LOG + 2] {
+        let mut b = [0; 5 + 3 * MAX_LOG + 2 * MAX_LOG + 2];
         b[0] = self.term;
         b[1] = self.leader;
         b[2] = self.next;
@@ -413,9 +392,8 @@ impl Node {
         let r = 5 + 3 * MAX_LOG;
         match self.role {
             Role::Follower => {}
-            Role::Candidate { answered, prior } => {
+            Role::Candidate { answered } => {
                 b[r] = answered;
-                b[r + 1] = prior;
                 b[r + 2 * MAX_LOG] = 1;
             }
             Role::Leader {

@@ -76,9 +76,8 @@ fn nodes(s: &State, p: Perm) -> [Node; NODES] {
         }
         m.role = match n.role {
             Role::Follower => Role::Follower,
-            Role::Candidate { answered, prior } => Role::Candidate {
+            Role::Candidate { answered } => Role::Candidate {
                 answered: bits(answered, p),
-                prior,
             },
             Role::Leader {
                 acks,

@@ -306,13 +306,6 @@ impl Node {
                     );
                     return;
                 }
-                // Past those two checks a proposal or commit notice may be acked: the term
-                // it was taken from is noted first (answers to take-overs say it).
-                match &msg {
-                    Message::Sequenced(e) => self.room.took(e.term),
-                    Message::Commit { term, .. } => self.room.took(*term),
-                    _ => {}
-                }
                 if !self.accepts_now(&msg) {
                     // Not acked: the sender will retry once we are ready for it.
                     log_at!(debug, self, ?from, "not ready for {:?} yet", msg_kind(&msg));

@@ -69,16 +69,6 @@ impl Node {
         // back into memory. The rest stays on disk for `history`.
         let history = std::mem::take(&mut saved.history);
         let held = std::mem::take(&mut saved.held);
-        // What it took before the crash is not on disk; the epoch it followed (written
-        // before anything of that epoch was acked) and the copies it held are no less.
-        for term in saved
-            .epoch
-            .iter()
-            .map(|e| e.term)
-            .chain(held.iter().map(|e| e.term))
-        {
-            self.room.took(term);
-        }
         self.room
             .restore(history, held, next, self.ctx.cfg.history_limit);
         match saved.voters.take() {

@@ -107,19 +107,11 @@ impl Node {
     /// take-over merges the answers number by number, with no check that the candidate's
     /// log is as new as theirs (as Raft's election makes), so a majority of the held
     /// change's configuration alone could miss every holder of the committed entry. Any
-    /// majority of the committed configuration overlaps any majority of one a change away.
-    ///
-    /// Unless every number held from the delivery point up to the last change in flight
-    /// is a copy of the newest term whose leader's proposal or commit notice this node or
-    /// any answer took ([`Room::changes_in_flight_all_of`]): a later leader that overwrote
-    /// them first had an entry of its own term committed (`Room::settled`) by a majority
-    /// of a configuration a change away, which overlaps the answers, so an answer would
-    /// have taken that newer term. Then the log's configuration is enough, as in Raft, and
-    /// survivors not yet told a change committed go on without a member of the
-    /// configuration before it (a dead one: `tests/sim_config.rs`). Both rules, and the
-    /// weaker forms of the second that fail, are model-checked in `tests/model_config.rs`.
-    /// A leaving voter still goes only once a majority of the room after it has been told
-    /// (see `life/leave.rs`).
+    /// majority of the committed configuration overlaps any majority of one a change away
+    /// (the model check in `tests/model_config.rs`). The cost: survivors that were not
+    /// yet told a change committed need the committed configuration's majority, so a
+    /// leaving voter goes only once a majority of the room after it has been told (see
+    /// `life/leave.rs`).
     pub(super) fn take_over_shortfall(
         &self,
         answered: &BTreeSet<NodeId>,
@@ -129,14 +121,6 @@ impl Node {
             return Some((held, self.room.log_voters().len(), majority));
         }
         if !self.room.holds_changes_in_flight() {
-            return None;
-        }
-        // The changes in flight, and every number before them, are copies of the newest
-        // term any answer took (no gap, none a committed copy): no later leader took over
-        // beside them, so no change of another run can have committed where they stand.
-        if let Role::Recovering(rec) = &self.room.role
-            && self.room.changes_in_flight_all_of(rec.took_term)
-        {
             return None;
         }
         let committed = self.room.voters();

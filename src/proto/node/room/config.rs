@@ -80,43 +80,6 @@ impl Room {
             .is_some()
     }
 
-    /// Notes that this node took a proposal or a commit notice of the leader of `term`,
-    /// or took over in it (or, after a restart, followed it).
-    pub(in crate::proto::node) fn took(&mut self, term: u64) {
-        if term != COMMITTED_TERM {
-            self.took_term = self.took_term.max(term);
-        }
-    }
-
-    /// See [`Room::took`].
-    pub(in crate::proto::node) fn took_term(&self) -> u64 {
-        self.took_term
-    }
-
-    /// Whether every number from the delivery point up to the last configuration change
-    /// held is held, each a copy proposed in `term` (none a committed copy, whose term is
-    /// not known): the changes in flight and all before them are of the newest term any
-    /// answer of a take-over took (see `take_over_shortfall`).
-    pub(in crate::proto::node) fn changes_in_flight_all_of(&self, term: u64) -> bool {
-        let Some(last) = self
-            .holdback
-            .held_configs_from(self.voters_at.next())
-            .last()
-            .map(|e| e.seq)
-        else {
-            return true;
-        };
-        let from = self.holdback.next();
-        let count = last.0.saturating_sub(from.0) + 1;
-        let mut held = self.holdback.held_from(from).take_while(|e| e.seq <= last);
-        let mut n = 0;
-        let all_of = held.all(|e| {
-            n += 1;
-            e.seq == Seq(from.0 + n - 1) && e.term == term
-        });
-        all_of && n == count
-    }
-
     /// The configuration changes held and not yet known committed, in log order.
     fn changes_in_flight(&self) -> Vec<ConfigChange> {
         self.holdback

@@ -132,10 +132,6 @@ pub(super) struct Room {
     commit: Seq,
     /// The term whose leader said `commit`: entries taken from it are shown up to there.
     commit_term: u64,
-    /// The highest term whose leader's proposal or commit notice this node took, or in
-    /// which it took over: after a restart, the term of the epoch it followed (no less).
-    /// A take-over reads it from every answer (see `answers.rs`).
-    took_term: u64,
     /// The voting configuration: the users whose copies count towards a majority.
     voters: BTreeSet<String>,
     /// The last configuration entry applied to `voters` (an earlier one is not applied
@@ -220,7 +216,6 @@ impl Room {
             shown_from: Seq(0),
             commit: Seq(0),
             commit_term: 0,
-            took_term: 0,
             voters: BTreeSet::new(),
             voters_at: Seq(0),
             waiting: false,

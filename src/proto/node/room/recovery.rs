@@ -21,7 +21,6 @@ impl Node {
         let from = self.room.holdback.next();
         self.room.role = Role::Recovering(Box::new(Recovery {
             high: self.room.holdback.high(),
-            took_term: self.room.took_term(),
             ..Recovery::default()
         }));
         self.ask_survivors(now, epoch, from);
@@ -235,7 +234,6 @@ impl Node {
             next: self.room.holdback.next(),
             high: self.room.holdback.high(),
             sent,
-            took: self.room.took_term(),
         };
         self.send_reliable(now, leader, msg, Token::Control);
     }
@@ -247,7 +245,7 @@ impl Node {
         id: MsgId,
         epoch: Epoch,
         (next, high): (Seq, Seq),
-        (sent, took): (u32, u64),
+        sent: u32,
     ) {
         if self.ring.epoch() != Some(epoch) {
             return;
@@ -263,11 +261,10 @@ impl Node {
             return; // not asked (or answered already this round)
         }
         rec.answered.insert(member);
-        rec.took_term = rec.took_term.max(took);
         log_at!(
             debug,
             self,
-            "sync reply from {member}: next {next} high {high} took term {took}"
+            "sync reply from {member}: next {next} high {high}"
         );
         // Its messages are the `sent` ids just before its reply's.
         let first = MsgId::new(id.stream(), id.seq().saturating_sub(u64::from(sent)));

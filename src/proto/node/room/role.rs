@@ -137,9 +137,6 @@ pub(super) struct Recovery {
     pub(super) not_kept: BTreeSet<NodeId>,
     /// Whether this recovery skipped numbers no answering member would send.
     pub(super) skipped: bool,
-    /// The highest term any answer (or this node, when it began) took a proposal or
-    /// commit notice of (see `take_over_shortfall`).
-    pub(super) took_term: u64,
 }
 
 /// A member's answer, as counted. Its messages go to the leader just before its reply,

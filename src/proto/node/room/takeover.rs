@@ -17,7 +17,6 @@ impl Node {
         let Some(epoch) = self.ring.epoch() else {
             return;
         };
-        self.room.took(epoch.term);
         if let Some((_, floor)) = rec.showed_most() {
             self.skip_unfetched(now, floor);
         }

@@ -93,7 +93,6 @@ fn messages_from_strangers_are_dropped_unacked() {
             next: Seq(1),
             high: Seq(u64::MAX),
             sent: u32::MAX,
-            took: 0,
         },
     ];
     for (i, m) in msgs.into_iter().enumerate() {

@@ -237,7 +237,6 @@ fn holds_nothing() -> Message {
         next: Seq(1),
         high: Seq(0),
         sent: 0,
-        took: 0,
     }
 }
 
@@ -324,7 +323,6 @@ pub(super) fn answer_to_bob(high: u64, sent: u32) -> Message {
         next: Seq(1),
         high: Seq(high),
         sent,
-        took: 0,
     }
 }
 

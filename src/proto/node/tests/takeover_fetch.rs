@@ -39,7 +39,6 @@ fn reply(next: u64, sent: u32) -> Message {
         next: Seq(next),
         high: Seq(next - 1),
         sent,
-        took: 0,
     }
 }
 
@@ -122,7 +121,6 @@ fn a_stalled_fetch_does_not_fill_what_a_member_holds_beyond_its_shown_point() {
         next: Seq(600),
         high: Seq(700),
         sent: 512,
-        took: 0,
     };
     n.handle_datagram(t0, addr(3), &data(CAROL, id, reply));
     let mut sent = drain(&mut n).sent;
@@ -197,7 +195,6 @@ fn a_sync_reply_naming_a_far_delivery_point_is_bounded() {
         next: Seq(far),
         high: Seq(far - 1),
         sent: 0,
-        took: 0,
     };
     n.handle_datagram(t0, addr(3), &data(CAROL, 11, reply));
     let mut events = drain(&mut n).events;

@@ -598,23 +598,3 @@ fn a_stranger_speaking_as_a_member_is_answered_as_unknown() {
         "one answer, marked, to the stranger"
     );
 }
-
-/// A member notes the newest term whose leader's proposal it took (what its answers to
-/// a take-over say; see `room/answers.rs`), not a term it only follows.
-#[test]
-fn a_member_notes_the_newest_term_it_took_a_proposal_of() {
-    let t0 = base_time();
-    let mut n = follower_with_dave(t0);
-    carols_win_announced(&mut n, t0);
-    drain(&mut n);
-    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
-    assert_eq!(
-        n.room.took_term(),
-        0,
-        "following carol is not taking from her"
-    );
-    let mut e = entry(1, CAROL, "carol", 1);
-    e.term = 1;
-    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::Sequenced(e)));
-    assert_eq!(n.room.took_term(), 1, "carol's proposal of term 1 taken");
-}
