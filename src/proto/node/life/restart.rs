@@ -263,8 +263,10 @@ impl Node {
         self.life.phase = Phase::Member;
         self.start_heartbeats(now);
         let next: Seq = self.room.next();
-        let alone = *self.room.voters() == BTreeSet::from([self.ctx.cfg.name.clone()]);
-        if alone {
+        let me = BTreeSet::from([self.ctx.cfg.name.clone()]);
+        let alone = *self.room.voters() == me && *self.room.log_voters() == me;
+        let holds_nothing = !self.room.holds_copies();
+        if alone && holds_nothing {
             self.room.lead(term);
             log_at!(
                 info,
@@ -275,9 +277,25 @@ impl Node {
                 "no member of the saved room answered; the room goes on here, with you as leader"
                     .into(),
             ));
+        } else if alone {
+            // Copies held uncommitted may be a later leader's, committed with this
+            // node's ack (a newcomer that took over while it was paused): a take-over
+            // proposes them again in this term instead of dropping them. Alone a
+            // majority of both configurations, it ends at once.
+            log_at!(
+                info,
+                self,
+                "no saved member answered; carrying the room on as leader with what it held"
+            );
+            self.ctx.out.event(Event::Notice(
+                "no member of the saved room answered; the room goes on here, with you as leader"
+                    .into(),
+            ));
+            self.start_recovery(now);
         } else {
-            // Others vote too: nothing goes on until a majority of them is back and has
-            // said what it holds (they are let in meanwhile, see `admission.rs`).
+            // Others vote too (in the committed configuration or in a change held):
+            // nothing goes on until a majority of them is back and has said what it holds
+            // (they are let in meanwhile, see `admission.rs`).
             log_at!(
                 info,
                 self,
@@ -285,7 +303,7 @@ impl Node {
             );
             self.ctx.out.event(Event::Notice(format!(
                 "no member of the saved room answered yet; the room goes on once a majority of its {} voters is back",
-                self.room.voters().len()
+                self.room.log_voters().len().max(self.room.voters().len())
             )));
             self.start_recovery(now);
         }

@@ -321,8 +321,15 @@ impl Room {
         };
     }
 
+    /// Whether any copy past the delivery point is held (proposed, not known committed).
+    pub(in crate::proto::node) fn holds_copies(&self) -> bool {
+        let next = self.holdback.next();
+        self.holdback.held_from(next).next().is_some()
+    }
+
     /// Starts sequencing in `term` from the next undelivered number (a new room, or one
-    /// carried on alone); anything held uncommitted is dropped (nobody else can hold it).
+    /// carried on alone with nothing held: a copy held uncommitted may be another leader's
+    /// committed entry, and goes through a take-over instead).
     pub(in crate::proto::node) fn lead(&mut self, term: u64) {
         let next = self.holdback.next();
         self.holdback = HoldBackQueue::new(next);

@@ -401,3 +401,123 @@ fn a_new_leader_changes_no_voter_before_an_entry_of_its_term_commits() {
         "alice's removal follows the filler: {next:?}"
     );
 }
+
+/// A node restarted whose committed configuration is itself alone, with nobody to answer,
+/// carries the room on; a copy it held uncommitted may be another leader's committed
+/// entry, so it is proposed again, not dropped. A room alice created (voters {alice});
+/// bob joins and alice proposes Add(bob) at #2 in term 0, then crashes before bob's ack
+/// reaches her. Bob (his log's configuration {alice, bob}) seeks a round; alice, looking
+/// for the room, joins through him, which is her pre-vote yes; bob wins term 1, lets her
+/// in, she answers, and he takes over and proposes Add(bob) again at #2 in term 1. She
+/// acks it (alice and bob are a majority of {alice, bob}: committed, bob shows it) and
+/// crashes again before his commit notice comes; on her disk, voters {alice}, Add(bob)
+/// held. Back with bob out of reach, she must not number her own next message #2.
+#[test]
+fn a_node_carrying_the_room_on_alone_keeps_what_it_acked_of_a_later_leader() {
+    use crate::proto::durable::Restored;
+    let t0 = base_time();
+    let mut first = entry(1, CAROL, "carol", 1);
+    first.term = 0;
+    let mut add = ChatEntry::config(Seq(2), ConfigChange::Add("bob".into()));
+    add.term = 1;
+    let saved = Restored {
+        history: vec![first],
+        members: vec![member(BOB, "bob", 2)],
+        epoch: Some(Epoch {
+            term: 1,
+            leader: BOB,
+        }),
+        voters: Some((Seq(0), vec!["alice".into()])),
+        held: vec![add],
+        ..Restored::default()
+    };
+    let cfg = NodeConfig::new("alice", addr(1), None);
+    let mut n = Node::restore(cfg, LEADER, t0, saved);
+    drain(&mut n);
+    let mut now = t0;
+    while !n.is_member() {
+        assert!(now < t0 + Duration::from_secs(60), "no room after a minute");
+        now += Duration::from_millis(50);
+        n.handle_timeout(now);
+        drain(&mut n);
+    }
+    n.handle_command(
+        now,
+        WallMillis(5),
+        Command::SendAll {
+            text: "after the restart".into(),
+        },
+    );
+    for _ in 0..5 {
+        drain(&mut n);
+        now += Duration::from_millis(10);
+        n.handle_timeout(now);
+    }
+    drain(&mut n);
+    let at2: Vec<ChatEntry> = n.room.history().range(Seq(2), Seq(2)).cloned().collect();
+    assert!(
+        at2.iter().all(|e| e.config_change().is_some()),
+        "alice committed {at2:?} at #2, where bob showed the Add(bob) she acked"
+    );
+}
+
+/// A node alone in both configurations, restarted holding another leader's message
+/// uncommitted, carries the room on at once and shows that copy at its number before
+/// anything of its own: with its ack the copy may have been committed (and shown there).
+#[test]
+fn a_node_carrying_the_room_on_alone_proposes_a_held_copy_again() {
+    use crate::proto::durable::Restored;
+    let t0 = base_time();
+    let mut first = entry(1, CAROL, "carol", 1);
+    first.term = 0;
+    let mut held = entry(2, BOB, "bob", 2);
+    held.term = 1;
+    let saved = Restored {
+        history: vec![first],
+        members: vec![member(BOB, "bob", 2)],
+        epoch: Some(Epoch {
+            term: 1,
+            leader: BOB,
+        }),
+        voters: Some((Seq(0), vec!["alice".into()])),
+        held: vec![held.clone()],
+        ..Restored::default()
+    };
+    let cfg = NodeConfig::new("alice", addr(1), None);
+    let mut n = Node::restore(cfg, LEADER, t0, saved);
+    drain(&mut n);
+    let mut now = t0;
+    while !n.is_member() {
+        assert!(now < t0 + Duration::from_secs(60), "no room after a minute");
+        now += Duration::from_millis(50);
+        n.handle_timeout(now);
+        drain(&mut n);
+    }
+    n.handle_command(
+        now,
+        WallMillis(5),
+        Command::SendAll {
+            text: "after the restart".into(),
+        },
+    );
+    for _ in 0..20 {
+        drain(&mut n);
+        now += Duration::from_millis(10);
+        n.handle_timeout(now);
+    }
+    drain(&mut n);
+    let shown: Vec<(Seq, String)> = n
+        .room
+        .history()
+        .range(Seq(2), Seq(3))
+        .map(|e| (e.seq, e.text.clone()))
+        .collect();
+    assert_eq!(
+        shown,
+        vec![
+            (Seq(2), held.text.clone()),
+            (Seq(3), "after the restart".to_string())
+        ],
+        "the held copy first, at its number, then alice's own message"
+    );
+}
