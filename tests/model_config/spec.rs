@@ -25,10 +25,21 @@
 //! that loses no run). A pause is a node taking no steps; a crash is
 //! [`Action::Restart`], which keeps what is on disk (the epoch, the shown history and
 //! with it the committed configuration, the held copies) and loses the rest.
+//!
+//! [`ConfigLog::enabled`] and [`ConfigLog::step`] are here; a candidate's quorum and its
+//! take-over are in `spec/takeover.rs`, a leader's changes, proposals, acks and commits in
+//! `spec/commit.rs`, and the delivery of a message (and which messages are dead) in
+//! `spec/network.rs`.
+
+#[path = "spec/commit.rs"]
+mod commit;
+#[path = "spec/network.rs"]
+mod network;
+#[path = "spec/takeover.rs"]
+mod takeover;
 
 use crate::state::{
-    COMMITTED, Change, FILLER, MAX_LOG, MAX_TERM, Msg, NODES, Node, Role, Set, Slot, State,
-    is_majority,
+    COMMITTED, Change, MAX_LOG, MAX_TERM, Msg, NODES, Node, Role, Set, Slot, State,
 };
 use std::fmt;
 use std::sync::Arc;
@@ -269,50 +280,6 @@ impl ConfigLog {
         n.log_voters(self.initial, self.rules.gapless_config)
     }
 
-    /// Whether the candidate `n` has the answers it needs to take over.
-    fn has_quorum(&self, n: &Node, answered: Set) -> bool {
-        let log = is_majority(answered, self.log_voters(n));
-        let committed = is_majority(answered, n.committed_voters(self.initial));
-        let overtaken = || n.holds_overtaken_change(self.rules.committed_terms);
-        match self.rules.quorum {
-            Quorum::LogVoters => log,
-            Quorum::CommittedIfOvertaken => log && (committed || !overtaken()),
-            Quorum::Both => log && committed,
-        }
-    }
-
-    /// The changes the leader `n` may propose now (`reconcile_voters`).
-    fn changes_allowed(&self, s: &State, n: &Node, out: &mut Vec<Change>) {
-        if s.changes >= self.max_changes || n.write_index() > self.max_log {
-            return;
-        }
-        let settled = n.settled() || !self.rules.own_term_first;
-        let in_flight: Vec<Change> = n.changes_in_flight().collect();
-        let voters = self.log_voters(n);
-        match in_flight.as_slice() {
-            [] if settled => {
-                for x in self.ids() {
-                    if voters & 1 << x == 0 {
-                        out.push(Change::Add(x));
-                    } else if voters.count_ones() > 1 {
-                        out.push(Change::Remove(x));
-                    }
-                }
-            }
-            &[Change::Add(user)] => {
-                let undo = match self.rules.undo {
-                    Undo::Never => false,
-                    Undo::Settled => settled,
-                    Undo::Early => true,
-                };
-                if undo {
-                    out.push(Change::Remove(user));
-                }
-            }
-            _ => {}
-        }
-    }
-
     /// Every step that `state` allows (some may change nothing: `step` drops those); none
     /// once stopped.
     pub fn enabled(&self, state: &State, actions: &mut Vec<Action>) {
@@ -428,237 +395,5 @@ impl ConfigLog {
         }
         self.forget_dead_messages(&mut s);
         (s != *state).then(|| self.settle(s))
-    }
-
-    /// The candidate takes over (`finish_recovery`): from its shown history to the last
-    /// index any answer held, it proposes in its term the copy it kept, or a filler; with
-    /// nothing to propose again, a filler at its first index (under
-    /// [`Rules::own_term_first`]). Its term settles once the first of them is committed.
-    fn take_over(&self, s: &mut State, node: u8) {
-        let n = &mut s.nodes[usize::from(node)];
-        let term = n.term;
-        let start = n.next;
-        let end = (1..=MAX_LOG as u8)
-            .filter(|&i| n.at(i).is_some())
-            .fold(start - 1, u8::max);
-        n.role = Role::Leader {
-            acks: [0; MAX_LOG],
-            proposed: [0; MAX_LOG],
-            settles_at: if self.rules.own_term_first { start } else { 0 },
-        };
-        n.note_commit(term, start - 1);
-        s.elected[usize::from(term)] |= 1 << node;
-        for index in start..=end {
-            let held = s.nodes[usize::from(node)].at(index);
-            let value = if held.is_some() { held.value } else { FILLER };
-            self.propose(s, node, index, value);
-        }
-        if self.rules.own_term_first && start > end {
-            self.propose(s, node, start, FILLER);
-        }
-    }
-
-    /// The leader `node` proposes `value` at `index` in its term (`propose`): holds it,
-    /// sends it to the others, and commits what its configuration now lets it.
-    fn propose(&self, s: &mut State, node: u8, index: u8, value: u8) {
-        let n = &mut s.nodes[usize::from(node)];
-        let term = n.term;
-        if let Role::Leader { proposed, .. } = &mut n.role {
-            proposed[usize::from(index) - 1] = value + 1;
-        }
-        n.offer(index, Slot::new(term, value));
-        s.send(Msg::Propose {
-            from: node,
-            term,
-            index,
-            value,
-        });
-        self.advance_commit(s, node);
-    }
-
-    /// Delivers `msg` to `to`, and the answer or ack it causes if `answer` (see
-    /// `tests/model/spec.rs` for why at once).
-    fn deliver(&self, s: &mut State, msg: Msg, to: u8, answer: bool) {
-        let n = &mut s.nodes[usize::from(to)];
-        match msg {
-            Msg::Sync { cand, term } => {
-                // `on_sync_request`: answers a candidate of a newer term, or the one of
-                // its own term that it follows already.
-                if n.term > term || (n.term == term && n.leader != cand) {
-                    return;
-                }
-                n.follow(term, cand);
-                let log = n.log;
-                let c = &mut s.nodes[usize::from(cand)];
-                if answer
-                    && c.term == term
-                    && let Role::Candidate { answered } = &mut c.role
-                {
-                    *answered |= 1 << to;
-                    for (index, &copy) in (1..).zip(&log) {
-                        if copy.is_some() {
-                            c.offer(index, copy);
-                        }
-                    }
-                    let before = c.next;
-                    c.show(self.rules.committed_terms);
-                    // `maybe_finish_recovery`: its delivery point moved, so it asks
-                    // everyone again from there, and only the new answers count.
-                    if c.next != before {
-                        c.role = Role::Candidate {
-                            answered: 1 << cand,
-                        };
-                    }
-                }
-            }
-            Msg::Propose {
-                from,
-                term,
-                index,
-                value,
-            } => {
-                // `can_hold`: a candidate takes only answers; a member follows a leader
-                // of a newer term and takes only the proposals of the term and leader it
-                // follows.
-                if n.is_candidate() {
-                    return;
-                }
-                if term > n.term {
-                    n.follow(term, from);
-                }
-                if n.leader != from || n.term != term {
-                    return;
-                }
-                n.offer(index, Slot::new(term, value));
-                n.show(self.rules.committed_terms);
-                if answer {
-                    self.count_ack(s, from, term, index, to);
-                }
-            }
-            Msg::Commit { from, term, upto } => {
-                // `can_take_commit`: only from the leader it follows.
-                if n.is_candidate() {
-                    return;
-                }
-                if term > n.term {
-                    n.follow(term, from);
-                }
-                if n.term == term && n.leader == from {
-                    n.note_commit(term, upto);
-                    n.show(self.rules.committed_terms);
-                }
-            }
-        }
-    }
-
-    /// The leader `leader` of `term` counts `member`'s ack of its proposal at `index`
-    /// (`room_settled`), and commits what a majority holds.
-    fn count_ack(&self, s: &mut State, leader: u8, term: u8, index: u8, member: u8) {
-        let l = &mut s.nodes[usize::from(leader)];
-        if l.term != term || index < l.next {
-            return;
-        }
-        if let Role::Leader { acks, .. } = &mut l.role {
-            acks[usize::from(index) - 1] |= 1 << member;
-            self.advance_commit(s, leader);
-        }
-    }
-
-    /// Commits, in order from the first index the leader has not shown, every proposal of
-    /// its term that a majority of its log's configuration holds, itself included if it
-    /// is a voter (`advance_commit`, `holders_among`); shows them, settles its term once
-    /// the first entry of it is committed, and tells the others (a newer notice replaces
-    /// an older one in flight: it says more).
-    fn advance_commit(&self, s: &mut State, leader: u8) {
-        let l = s.nodes[usize::from(leader)];
-        let Role::Leader {
-            acks,
-            proposed,
-            settles_at,
-        } = l.role
-        else {
-            return;
-        };
-        let voters = self.log_voters(&l);
-        let mut upto = None;
-        for index in l.next..=MAX_LOG as u8 {
-            let k = usize::from(index) - 1;
-            if proposed[k] == 0 || !is_majority(acks[k] | 1 << leader, voters) {
-                break;
-            }
-            upto = Some(index);
-        }
-        let Some(upto) = upto else {
-            return;
-        };
-        for index in l.next..=upto {
-            s.note_commit(index, proposed[usize::from(index) - 1] - 1, l.term);
-        }
-        let n = &mut s.nodes[usize::from(leader)];
-        n.note_commit(l.term, upto);
-        n.show(self.rules.committed_terms);
-        if settles_at != 0
-            && settles_at <= upto
-            && let Role::Leader { settles_at, .. } = &mut n.role
-        {
-            *settles_at = 0;
-        }
-        let term = l.term;
-        s.net.retain(
-            |m| !matches!(*m, Msg::Commit { from, term: t, .. } if from == leader && t == term),
-        );
-        s.send(Msg::Commit {
-            from: leader,
-            term,
-            upto,
-        });
-    }
-
-    /// Whether delivering `msg` to `n` can still change anything. Epochs are on disk, so
-    /// a node never follows a lower term again: a message of a lower term than its
-    /// addressee's, or of another leader of that term, is dead; a sync request once the
-    /// candidacy is over; a proposal its addressee cannot take any more (shown, or a copy
-    /// of a term as high held) once its ack can count no more; a commit notice that covers
-    /// nothing its addressee has not shown or been told.
-    fn may_change(&self, s: &State, msg: Msg, n: &Node, to: u8) -> bool {
-        match msg {
-            Msg::Sync { cand, term } => {
-                let c = &s.nodes[usize::from(cand)];
-                let open = c.term == term && c.is_candidate();
-                n.term < term || (n.term == term && n.leader == cand && open)
-            }
-            Msg::Propose {
-                from, term, index, ..
-            } => {
-                let followed = n.term == term && n.leader == from && !n.is_candidate();
-                let l = &s.nodes[usize::from(from)];
-                let counts = match l.role {
-                    Role::Leader { acks, .. } => {
-                        l.term == term
-                            && index >= l.next
-                            && acks[usize::from(index) - 1] & (1 << to) == 0
-                    }
-                    _ => false,
-                };
-                let takes = index >= n.next && n.at(index).term < term;
-                n.term < term || (followed && (counts || takes))
-            }
-            Msg::Commit { from, term, upto } => {
-                let followed = n.term == term && n.leader == from && !n.is_candidate();
-                let told = n.commit.0 == term && n.commit.1 >= upto;
-                n.term < term || (followed && upto >= n.next && !told)
-            }
-        }
-    }
-
-    /// Drops the messages that can change nothing at any node any more (see
-    /// [`ConfigLog::may_change`]), so that runs differing only in them meet again.
-    pub fn forget_dead_messages(&self, s: &mut State) {
-        let mut net = std::mem::take(&mut s.net);
-        net.retain(|&m| {
-            self.others(m.from())
-                .any(|to| self.may_change(s, m, &s.nodes[usize::from(to)], to))
-        });
-        s.net = net;
     }
 }
