@@ -231,7 +231,8 @@ impl Node {
     /// its own answer to us, names the epoch this node then follows (see
     /// `ring/terms.rs`). One at a time, and at most one a join timeout.
     pub(in crate::proto::node) fn seek_leader(&mut self, now: Instant, leader: NodeId) {
-        if leader == self.ctx.id || !self.life.is_member() {
+        // A voter leaving follows too: only a leader it follows takes it out of the voters.
+        if leader == self.ctx.id || !self.life.takes_part() {
             return;
         }
         if self.resync_busy(now) {
@@ -295,7 +296,7 @@ impl Node {
 
     /// A part of our welcome arrived; once all parts are here, we are in.
     pub(in crate::proto::node) fn on_welcome(&mut self, now: Instant, sender: NodeId, w: Welcome) {
-        if self.life.phase == Phase::Member {
+        if self.life.takes_part() {
             return self.on_resync_welcome(now, sender, w);
         }
         let Phase::Joining { parts, .. } = &mut self.life.phase else {
