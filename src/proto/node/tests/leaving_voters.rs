@@ -3,7 +3,7 @@
 //! configuration before it to take over (see `take_over_shortfall`), so a leader that
 //! went at once, or a member told before the others, could leave them waiting for good.
 
-use super::terms::DAVE;
+use super::terms::{DAVE, beat_naming, epoch, flushed, follower_with_dave};
 use super::*;
 
 /// Whether `out` holds this node's own leave notice (its entry, offline, to a peer).
@@ -195,5 +195,54 @@ fn a_leaving_member_is_not_served_its_removal_before_the_others_are_told() {
         "dave fetched #{} and is served his committed removal before bob or carol acked \
          their notices: {served:?}",
         seq.0
+    );
+}
+
+/// A voter leaving when its leader dies, that did not pass the winner's token on (it
+/// carried a later candidate's last), still follows the new leader named by a heartbeat:
+/// it asks that leader to take it in, follows it on its welcome, and asks it to take it
+/// out of the voters. Before, a node leaving sought no leader and took no welcome: it
+/// asked the dead leader to take it out until its waits ran out, and the room kept it as
+/// online, and a voter, all that time.
+#[test]
+fn a_voter_leaving_follows_a_newer_leader_named_by_a_neighbour() {
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    n.handle_command(t0, WallMillis(1), Command::Leave);
+    flushed(&mut n, t0);
+    assert_eq!(*n.life.phase(), Phase::Leaving { notified: false });
+    n.handle_datagram(t0, addr(1), &beat_naming(LEADER, epoch(1, DAVE), false));
+    let sent = flushed(&mut n, t0);
+    assert!(
+        sent.iter().any(|(a, p)| *a == addr(4)
+            && matches!(
+                p,
+                Packet::Data {
+                    msg: Message::Join { .. },
+                    ..
+                }
+            )),
+        "dave is asked to take bob in: {sent:?}"
+    );
+    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+    w.epoch = epoch(1, DAVE);
+    w.members.push(member(DAVE, "dave", 4));
+    w.voting = vec![0xff; w.members.len().div_ceil(8)];
+    n.handle_datagram(t0, addr(4), &data(DAVE, 5, Message::Welcome(w)));
+    flushed(&mut n, t0);
+    assert_eq!(n.epoch(), Some(epoch(1, DAVE)), "bob follows dave");
+    let later = t0 + n.ctx.cfg.leave_timeout;
+    n.handle_timeout(later);
+    let sent = flushed(&mut n, later);
+    assert!(
+        sent.iter().any(|(a, p)| *a == addr(4)
+            && matches!(
+                p,
+                Packet::Data {
+                    msg: Message::Leave,
+                    ..
+                }
+            )),
+        "bob asks dave to take him out: {sent:?}"
     );
 }

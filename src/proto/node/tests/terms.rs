@@ -291,55 +291,6 @@ fn a_newer_leader_named_by_a_neighbour_is_asked_first() {
     assert_eq!(n.epoch(), Some(epoch(1, DAVE)));
 }
 
-/// A voter leaving when its leader dies, that did not pass the winner's token on (it
-/// carried a later candidate's last), still follows the new leader named by a heartbeat:
-/// it asks that leader to take it in, follows it on its welcome, and asks it to take it
-/// out of the voters. Before, a node leaving sought no leader and took no welcome: it
-/// asked the dead leader to take it out until its waits ran out, and the room kept it as
-/// online, and a voter, all that time.
-#[test]
-fn a_voter_leaving_follows_a_newer_leader_named_by_a_neighbour() {
-    let t0 = base_time();
-    let mut n = follower_with_dave(t0);
-    n.handle_command(t0, WallMillis(1), Command::Leave);
-    flushed(&mut n, t0);
-    assert_eq!(*n.life.phase(), Phase::Leaving { notified: false });
-    n.handle_datagram(t0, addr(1), &beat_naming(LEADER, epoch(1, DAVE), false));
-    let sent = flushed(&mut n, t0);
-    assert!(
-        sent.iter().any(|(a, p)| *a == addr(4)
-            && matches!(
-                p,
-                Packet::Data {
-                    msg: Message::Join { .. },
-                    ..
-                }
-            )),
-        "dave is asked to take bob in: {sent:?}"
-    );
-    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
-    w.epoch = epoch(1, DAVE);
-    w.members.push(member(DAVE, "dave", 4));
-    w.voting = vec![0xff; w.members.len().div_ceil(8)];
-    n.handle_datagram(t0, addr(4), &data(DAVE, 5, Message::Welcome(w)));
-    flushed(&mut n, t0);
-    assert_eq!(n.epoch(), Some(epoch(1, DAVE)), "bob follows dave");
-    let later = t0 + n.ctx.cfg.leave_timeout;
-    n.handle_timeout(later);
-    let sent = flushed(&mut n, later);
-    assert!(
-        sent.iter().any(|(a, p)| *a == addr(4)
-            && matches!(
-                p,
-                Packet::Data {
-                    msg: Message::Leave,
-                    ..
-                }
-            )),
-        "bob asks dave to take him out: {sent:?}"
-    );
-}
-
 /// Liveness: bob takes carol's win from the ring (he passed her token on), but carol
 /// never speaks in that term. Bob probes her after half an election timeout, and starts
 /// a new round (term 2) after a whole one. Before, he followed her for ever.
