@@ -63,7 +63,7 @@ impl Node {
     /// The room refused us. With no leader (an election is running) we ask again shortly,
     /// within the join deadline; any other reason is final.
     pub(in crate::proto::node) fn on_join_refused(&mut self, now: Instant, reason: Refusal) {
-        if self.life.phase == Phase::Member {
+        if matches!(self.life.phase, Phase::Member | Phase::Leaving { .. }) {
             self.life.resyncing = false; // the winner would not have us back; stop waiting
             return;
         }
@@ -269,7 +269,10 @@ impl Node {
         nonce: [u8; 16],
         newcomer: NodeId,
     ) {
-        if !matches!(self.life.phase, Phase::Joining { .. }) && !self.life.resyncing {
+        // Asking a newer leader to take us in (a member, or one leaving that has not said
+        // goodbye): a node that said goodbye proves nothing, or it would be let in again.
+        let resyncing = self.life.resyncing && self.life.takes_part();
+        if !resyncing && !matches!(self.life.phase, Phase::Joining { .. }) {
             return;
         }
         if newcomer != self.ctx.id {

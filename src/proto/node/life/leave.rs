@@ -125,6 +125,8 @@ impl Node {
 
     fn send_leave_notices(&mut self, now: Instant) {
         self.life.phase = Phase::Leaving { notified: true };
+        // Gone from here on: a newer leader asked to take us in is not answered again.
+        self.life.resyncing = false;
         let unconfirmed: Vec<String> = self.room.unconfirmed_texts();
         // Going offline keeps them: they are posted once we are back.
         if !unconfirmed.is_empty() && !self.life.going_offline {

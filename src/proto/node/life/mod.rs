@@ -169,6 +169,11 @@ impl Lifecycle {
         }
     }
 
+    /// Process `id` said goodbye: challenges it was sent before are answered in vain.
+    pub(super) fn forget_challenges_of(&mut self, id: NodeId) {
+        self.pending_proofs.retain(|(who, _), _| *who != id);
+    }
+
     /// Process `id` was dropped from the member table: no voucher of its is taken since.
     pub(super) fn member_forgotten(&mut self, id: NodeId) {
         self.vouchers.forgot(id);

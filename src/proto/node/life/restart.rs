@@ -36,6 +36,9 @@ pub(in crate::proto::node) struct Restart {
     members: Vec<Member>,
     /// The leader known before.
     epoch: Option<Epoch>,
+    /// Whether that leader was this user's earlier process: then no later leader has
+    /// counted its ack (the epoch is written before any ack of a newer one).
+    led_before: bool,
 }
 
 impl Node {
@@ -86,6 +89,12 @@ impl Node {
             }
         }
         self.mail.restore(&mut saved);
+        let led_before = saved.epoch.is_some_and(|e| {
+            saved
+                .members
+                .iter()
+                .any(|m| m.id == e.leader && m.name == self.ctx.cfg.name)
+        });
         // Earlier runs of this user are gone; one entry per other name is enough.
         let table = crate::proto::ring::Membership::from_entries(self.ctx.id, saved.members);
         let others: Vec<Member> = table
@@ -113,6 +122,7 @@ impl Node {
             round_started: now,
             members: others,
             epoch: saved.epoch,
+            led_before,
         });
     }
 
@@ -154,6 +164,7 @@ impl Node {
             round_started: now,
             members: others,
             epoch: self.ring.epoch(),
+            led_before: false,
         });
         self.look_for_room(now);
         true
@@ -266,7 +277,14 @@ impl Node {
         let me = BTreeSet::from([self.ctx.cfg.name.clone()]);
         let alone = *self.room.voters() == me && *self.room.log_voters() == me;
         let holds_nothing = !self.room.holds_copies();
-        if alone && holds_nothing {
+        // What it held of its own last term alone: nobody was told any of it committed
+        // (its commit is written before its notices), and no later leader took it, so
+        // it is dropped and the room goes on, as a leader alone would have gone on.
+        let own_only = r.led_before
+            && *self.room.voters() == me
+            && r.epoch
+                .is_some_and(|e| self.room.held_copies_all_of(e.term));
+        if (alone && holds_nothing) || own_only {
             self.room.lead(term);
             log_at!(
                 info,

@@ -89,6 +89,11 @@ impl Node {
                     self.member_came_online(now, &m)
                 }
                 Change::WentOffline => {
+                    if sender == m.id {
+                        // Its goodbye: a proof of a challenge sent before it (a late
+                        // resend) does not let it in again.
+                        self.life.forget_challenges_of(m.id);
+                    }
                     self.ctx.out.event(Event::MemberOffline { name });
                     self.member_gone(now, &m, false);
                 }

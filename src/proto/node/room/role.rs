@@ -327,9 +327,16 @@ impl Room {
         self.holdback.held_from(next).next().is_some()
     }
 
+    /// Whether every copy held past the delivery point is of `term`.
+    pub(in crate::proto::node) fn held_copies_all_of(&self, term: u64) -> bool {
+        let next = self.holdback.next();
+        self.holdback.held_from(next).all(|e| e.term == term)
+    }
+
     /// Starts sequencing in `term` from the next undelivered number (a new room, or one
-    /// carried on alone with nothing held: a copy held uncommitted may be another leader's
-    /// committed entry, and goes through a take-over instead).
+    /// carried on alone holding nothing, or only copies of its own last term, which are
+    /// dropped: any other copy held may be another leader's committed entry, and goes
+    /// through a take-over instead).
     pub(in crate::proto::node) fn lead(&mut self, term: u64) {
         let next = self.holdback.next();
         self.holdback = HoldBackQueue::new(next);

@@ -3,7 +3,7 @@
 //! configuration before it to take over (see `take_over_shortfall`), so a leader that
 //! went at once, or a member told before the others, could leave them waiting for good.
 
-use super::terms::{DAVE, beat_naming, epoch, flushed, follower_with_dave};
+use super::terms::{DAVE, all_packets, beat_naming, epoch, flushed, follower_with_dave};
 use super::*;
 
 /// Whether `out` holds this node's own leave notice (its entry, offline, to a peer).
@@ -244,5 +244,70 @@ fn a_voter_leaving_follows_a_newer_leader_named_by_a_neighbour() {
                 }
             )),
         "bob asks dave to take him out: {sent:?}"
+    );
+}
+
+/// Bob, leaving, asks dave (named leader of term 1) to take him in; dave
+/// acks the join. Bob's waits on his dead leader run out and he says goodbye (notices
+/// pending: alice is dead). Dave's challenge comes now (late: lost once, or slow): a node
+/// that said goodbye must not prove itself, or dave, holding bob offline since his
+/// goodbye, admits him online again and tells the room.
+#[test]
+fn a_leaver_that_said_goodbye_answers_no_challenge() {
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    n.handle_command(t0, WallMillis(1), Command::Leave);
+    flushed(&mut n, t0);
+    n.handle_datagram(t0, addr(1), &beat_naming(LEADER, epoch(1, DAVE), false));
+    let sent = flushed(&mut n, t0);
+    let join: Vec<MsgId> = sent
+        .iter()
+        .filter_map(|(a, p)| match p {
+            Packet::Data {
+                id,
+                msg: Message::Join { .. },
+            } if *a == addr(4) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert!(!join.is_empty(), "dave is asked to take bob in: {sent:?}");
+    n.handle_datagram(t0, addr(4), &ack_of(BOB, DAVE, &join));
+    let mut now = t0;
+    while *n.life.phase() != (Phase::Leaving { notified: true }) {
+        assert!(
+            now < t0 + Duration::from_secs(120),
+            "bob never said goodbye: {:?}",
+            n.life.phase()
+        );
+        now += Duration::from_millis(100);
+        n.handle_datagram(now, addr(3), &beat_naming(CAROL, epoch(1, DAVE), false));
+        n.handle_datagram(now, addr(4), &beat_naming(DAVE, epoch(1, DAVE), false));
+        n.handle_timeout(now);
+        all_packets(&mut n);
+    }
+    let challenge = Message::Challenge {
+        nonce: [7; 16],
+        newcomer: BOB,
+    };
+    n.handle_datagram(now, addr(4), &data(DAVE, 77, challenge));
+    let sent = flushed(&mut n, now);
+    let proofs: Vec<_> = sent
+        .iter()
+        .filter(|(a, p)| {
+            *a == addr(4)
+                && matches!(
+                    p,
+                    Packet::Data {
+                        msg: Message::Proof { .. },
+                        ..
+                    }
+                )
+        })
+        .collect();
+    assert!(
+        proofs.is_empty(),
+        "bob, {:?} (goodbye said, at {:?} after leave), proves himself to dave: {proofs:?}",
+        n.life.phase(),
+        now - t0
     );
 }

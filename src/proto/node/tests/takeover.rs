@@ -521,3 +521,76 @@ fn a_node_carrying_the_room_on_alone_proposes_a_held_copy_again() {
         "the held copy first, at its number, then alice's own message"
     );
 }
+
+/// Alice led a room of one (voters {alice}), proposed Add(bob) at #2 in her own term 0
+/// for a newcomer, and crashed; bob went for good. Her disk: epoch (0, her earlier
+/// process), voters {alice}, Add(bob) held (her own proposal: no later leader can have
+/// counted her ack, and nobody was told it committed). Back with nobody answering, she
+/// goes on alone, not waiting for bob.
+#[test]
+fn a_node_restarted_alone_with_its_own_held_add_goes_on() {
+    use crate::proto::durable::Restored;
+    let t0 = base_time();
+    let mut first = entry(1, CAROL, "carol", 1);
+    first.term = 0;
+    let mut add = ChatEntry::config(Seq(2), ConfigChange::Add("bob".into()));
+    add.term = 0;
+    let saved = Restored {
+        history: vec![first],
+        members: vec![member(NodeId(99), "alice", 1), member(BOB, "bob", 2)],
+        epoch: Some(Epoch {
+            term: 0,
+            leader: NodeId(99),
+        }),
+        voters: Some((Seq(0), vec!["alice".into()])),
+        held: vec![add],
+        ..Restored::default()
+    };
+    let cfg = NodeConfig::new("alice", addr(1), None);
+    let mut n = Node::restore(cfg, LEADER, t0, saved);
+    drain(&mut n);
+    let mut now = t0;
+    while !n.is_member() {
+        assert!(now < t0 + Duration::from_secs(60), "no room after a minute");
+        now += Duration::from_millis(50);
+        n.handle_timeout(now);
+        drain(&mut n);
+    }
+    n.handle_command(
+        now,
+        WallMillis(5),
+        Command::SendAll {
+            text: "after the restart".into(),
+        },
+    );
+    let mut notices = Vec::new();
+    let (mut joined, mut said) = (0, 0);
+    let end = now + Duration::from_secs(300);
+    while now < end {
+        now += Duration::from_millis(50);
+        n.handle_timeout(now);
+        let out = drain(&mut n);
+        for e in out.events {
+            if matches!(e, Event::Joined { .. }) {
+                joined += 1;
+            }
+            if let Event::Notice(s) = e {
+                said += 1;
+                if !notices.contains(&s) {
+                    notices.push(s);
+                }
+            }
+        }
+        if n.room
+            .history()
+            .range(Seq(1), Seq(10))
+            .any(|e| e.text == "after the restart")
+        {
+            return;
+        }
+    }
+    panic!(
+        "alice, alone with only her own held Add(bob), showed nothing in 300 s; sequencing: {}, {joined} Joined (as leader) events, {said} notices: {notices:?}",
+        n.is_sequencing()
+    );
+}
