@@ -3,6 +3,7 @@
 //! complete. Likewise a node let back in by a leader of a lower term than one it followed
 //! before (`life/join.rs`) acks none of that leader's proposals, and replaces it.
 
+use super::terms::epoch;
 use super::*;
 use crate::wire::ConfigChange;
 
@@ -402,6 +403,66 @@ fn a_new_leader_changes_no_voter_before_an_entry_of_its_term_commits() {
     );
 }
 
+/// Alice restarted from disk (carol's #1 shown, voters {alice}, `held` held uncommitted,
+/// the saved `members` and `epoch`), with nobody to answer: she carries the room on and
+/// types one message. Returns her node, the time, and the notices she was shown.
+fn alice_restarted_alone(
+    members: Vec<Member>,
+    epoch: Epoch,
+    held: ChatEntry,
+) -> (Node, Instant, Vec<String>) {
+    use crate::proto::durable::Restored;
+    let t0 = base_time();
+    let mut first = entry(1, CAROL, "carol", 1);
+    first.term = 0;
+    let saved = Restored {
+        history: vec![first],
+        members,
+        epoch: Some(epoch),
+        voters: Some((Seq(0), vec!["alice".into()])),
+        held: vec![held],
+        ..Restored::default()
+    };
+    let cfg = NodeConfig::new("alice", addr(1), None);
+    let mut n = Node::restore(cfg, LEADER, t0, saved);
+    let mut notices = notices_of(drain(&mut n));
+    let mut now = t0;
+    while !n.is_member() {
+        assert!(now < t0 + Duration::from_secs(60), "no room after a minute");
+        now += Duration::from_millis(50);
+        n.handle_timeout(now);
+        notices.extend(notices_of(drain(&mut n)));
+    }
+    n.handle_command(
+        now,
+        WallMillis(5),
+        Command::SendAll {
+            text: "after the restart".into(),
+        },
+    );
+    (n, now, notices)
+}
+
+/// The notices among `out`'s events.
+fn notices_of(out: Out) -> Vec<String> {
+    out.events
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Notice(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What alice showed from #2 on, as `(number, text)`.
+fn shown_from_2(n: &Node) -> Vec<(Seq, String)> {
+    n.room
+        .history()
+        .range(Seq(2), Seq(10))
+        .map(|e| (e.seq, e.text.clone()))
+        .collect()
+}
+
 /// A node restarted whose committed configuration is itself alone, with nobody to answer,
 /// carries the room on; a copy it held uncommitted may be another leader's committed
 /// entry, so it is proposed again, not dropped. A room alice created (voters {alice});
@@ -411,53 +472,23 @@ fn a_new_leader_changes_no_voter_before_an_entry_of_its_term_commits() {
 /// in, she answers, and he takes over and proposes Add(bob) again at #2 in term 1. She
 /// acks it (alice and bob are a majority of {alice, bob}: committed, bob shows it) and
 /// crashes again before his commit notice comes; on her disk, voters {alice}, Add(bob)
-/// held. Back with bob out of reach, she must not number her own next message #2.
+/// held. Back with bob out of reach, she must not number her own next message #2: she
+/// waits for bob, and says so.
 #[test]
 fn a_node_carrying_the_room_on_alone_keeps_what_it_acked_of_a_later_leader() {
-    use crate::proto::durable::Restored;
-    let t0 = base_time();
-    let mut first = entry(1, CAROL, "carol", 1);
-    first.term = 0;
     let mut add = ChatEntry::config(Seq(2), ConfigChange::Add("bob".into()));
     add.term = 1;
-    let saved = Restored {
-        history: vec![first],
-        members: vec![member(BOB, "bob", 2)],
-        epoch: Some(Epoch {
-            term: 1,
-            leader: BOB,
-        }),
-        voters: Some((Seq(0), vec!["alice".into()])),
-        held: vec![add],
-        ..Restored::default()
-    };
-    let cfg = NodeConfig::new("alice", addr(1), None);
-    let mut n = Node::restore(cfg, LEADER, t0, saved);
+    let (mut n, now, notices) =
+        alice_restarted_alone(vec![member(BOB, "bob", 2)], epoch(1, BOB), add);
+    n.handle_timeout(now + Duration::from_secs(1));
     drain(&mut n);
-    let mut now = t0;
-    while !n.is_member() {
-        assert!(now < t0 + Duration::from_secs(60), "no room after a minute");
-        now += Duration::from_millis(50);
-        n.handle_timeout(now);
-        drain(&mut n);
-    }
-    n.handle_command(
-        now,
-        WallMillis(5),
-        Command::SendAll {
-            text: "after the restart".into(),
-        },
-    );
-    for _ in 0..5 {
-        drain(&mut n);
-        now += Duration::from_millis(10);
-        n.handle_timeout(now);
-    }
-    drain(&mut n);
-    let at2: Vec<ChatEntry> = n.room.history().range(Seq(2), Seq(2)).cloned().collect();
+    assert_eq!(shown_from_2(&n), vec![], "alice shows nothing past #1");
+    assert!(!n.is_sequencing(), "alice waits for bob");
     assert!(
-        at2.iter().all(|e| e.config_change().is_some()),
-        "alice committed {at2:?} at #2, where bob showed the Add(bob) she acked"
+        notices
+            .iter()
+            .any(|s| s.contains("once a majority of its 2 voters is back")),
+        "{notices:?}"
     );
 }
 
@@ -466,58 +497,15 @@ fn a_node_carrying_the_room_on_alone_keeps_what_it_acked_of_a_later_leader() {
 /// anything of its own: with its ack the copy may have been committed (and shown there).
 #[test]
 fn a_node_carrying_the_room_on_alone_proposes_a_held_copy_again() {
-    use crate::proto::durable::Restored;
-    let t0 = base_time();
-    let mut first = entry(1, CAROL, "carol", 1);
-    first.term = 0;
     let mut held = entry(2, BOB, "bob", 2);
     held.term = 1;
-    let saved = Restored {
-        history: vec![first],
-        members: vec![member(BOB, "bob", 2)],
-        epoch: Some(Epoch {
-            term: 1,
-            leader: BOB,
-        }),
-        voters: Some((Seq(0), vec!["alice".into()])),
-        held: vec![held.clone()],
-        ..Restored::default()
-    };
-    let cfg = NodeConfig::new("alice", addr(1), None);
-    let mut n = Node::restore(cfg, LEADER, t0, saved);
+    let text = held.text.clone();
+    let (mut n, now, _) = alice_restarted_alone(vec![member(BOB, "bob", 2)], epoch(1, BOB), held);
+    n.handle_timeout(now + Duration::from_millis(200));
     drain(&mut n);
-    let mut now = t0;
-    while !n.is_member() {
-        assert!(now < t0 + Duration::from_secs(60), "no room after a minute");
-        now += Duration::from_millis(50);
-        n.handle_timeout(now);
-        drain(&mut n);
-    }
-    n.handle_command(
-        now,
-        WallMillis(5),
-        Command::SendAll {
-            text: "after the restart".into(),
-        },
-    );
-    for _ in 0..20 {
-        drain(&mut n);
-        now += Duration::from_millis(10);
-        n.handle_timeout(now);
-    }
-    drain(&mut n);
-    let shown: Vec<(Seq, String)> = n
-        .room
-        .history()
-        .range(Seq(2), Seq(3))
-        .map(|e| (e.seq, e.text.clone()))
-        .collect();
     assert_eq!(
-        shown,
-        vec![
-            (Seq(2), held.text.clone()),
-            (Seq(3), "after the restart".to_string())
-        ],
+        shown_from_2(&n),
+        vec![(Seq(2), text), (Seq(3), "after the restart".to_string())],
         "the held copy first, at its number, then alice's own message"
     );
 }
@@ -529,68 +517,20 @@ fn a_node_carrying_the_room_on_alone_proposes_a_held_copy_again() {
 /// goes on alone, not waiting for bob.
 #[test]
 fn a_node_restarted_alone_with_its_own_held_add_goes_on() {
-    use crate::proto::durable::Restored;
-    let t0 = base_time();
-    let mut first = entry(1, CAROL, "carol", 1);
-    first.term = 0;
     let mut add = ChatEntry::config(Seq(2), ConfigChange::Add("bob".into()));
     add.term = 0;
-    let saved = Restored {
-        history: vec![first],
-        members: vec![member(NodeId(99), "alice", 1), member(BOB, "bob", 2)],
-        epoch: Some(Epoch {
-            term: 0,
-            leader: NodeId(99),
-        }),
-        voters: Some((Seq(0), vec!["alice".into()])),
-        held: vec![add],
-        ..Restored::default()
-    };
-    let cfg = NodeConfig::new("alice", addr(1), None);
-    let mut n = Node::restore(cfg, LEADER, t0, saved);
-    drain(&mut n);
-    let mut now = t0;
-    while !n.is_member() {
-        assert!(now < t0 + Duration::from_secs(60), "no room after a minute");
-        now += Duration::from_millis(50);
-        n.handle_timeout(now);
-        drain(&mut n);
-    }
-    n.handle_command(
-        now,
-        WallMillis(5),
-        Command::SendAll {
-            text: "after the restart".into(),
-        },
+    let earlier = NodeId(99);
+    let (mut n, now, _) = alice_restarted_alone(
+        vec![member(earlier, "alice", 1), member(BOB, "bob", 2)],
+        epoch(0, earlier),
+        add,
     );
-    let mut notices = Vec::new();
-    let (mut joined, mut said) = (0, 0);
-    let end = now + Duration::from_secs(300);
-    while now < end {
-        now += Duration::from_millis(50);
-        n.handle_timeout(now);
-        let out = drain(&mut n);
-        for e in out.events {
-            if matches!(e, Event::Joined { .. }) {
-                joined += 1;
-            }
-            if let Event::Notice(s) = e {
-                said += 1;
-                if !notices.contains(&s) {
-                    notices.push(s);
-                }
-            }
-        }
-        if n.room
-            .history()
-            .range(Seq(1), Seq(10))
-            .any(|e| e.text == "after the restart")
-        {
-            return;
-        }
-    }
-    panic!(
-        "alice, alone with only her own held Add(bob), showed nothing in 300 s; sequencing: {}, {joined} Joined (as leader) events, {said} notices: {notices:?}",
+    n.handle_timeout(now + Duration::from_millis(200));
+    drain(&mut n);
+    assert_eq!(
+        shown_from_2(&n),
+        vec![(Seq(2), "after the restart".to_string())],
+        "alice goes on at #2 (sequencing: {})",
         n.is_sequencing()
     );
 }
