@@ -277,13 +277,17 @@ impl Node {
         let me = BTreeSet::from([self.ctx.cfg.name.clone()]);
         let alone = *self.room.voters() == me && *self.room.log_voters() == me;
         let holds_nothing = !self.room.holds_copies();
-        // What it held of its own last term alone: nobody was told any of it committed
-        // (its commit is written before its notices), and no later leader took it, so
-        // it is dropped and the room goes on, as a leader alone would have gone on.
+        // What it held of the room's first term alone, which it led as the room's
+        // creator: each copy is its own first proposal (none is an earlier leader's
+        // entry proposed again, which may have been committed and shown), nobody was
+        // told any of them committed (its commit is written before its notices), and no
+        // later leader took them; so they are dropped and the room goes on, as a leader
+        // alone would have gone on. In a later term a copy may be an earlier term's
+        // committed entry it proposed again in a take-over: those go through one.
         let own_only = r.led_before
             && *self.room.voters() == me
-            && r.epoch
-                .is_some_and(|e| self.room.held_copies_all_of(e.term));
+            && r.epoch.is_some_and(|e| e.term == 0)
+            && self.room.held_copies_all_of(0);
         if (alone && holds_nothing) || own_only {
             self.room.lead(term);
             log_at!(

@@ -334,9 +334,9 @@ impl Room {
     }
 
     /// Starts sequencing in `term` from the next undelivered number (a new room, or one
-    /// carried on alone holding nothing, or only copies of its own last term, which are
-    /// dropped: any other copy held may be another leader's committed entry, and goes
-    /// through a take-over instead).
+    /// carried on alone holding nothing, or only its own first proposals of the room's
+    /// first term, which are dropped: any other copy held may be a committed entry, and
+    /// goes through a take-over instead).
     pub(in crate::proto::node) fn lead(&mut self, term: u64) {
         let next = self.holdback.next();
         self.holdback = HoldBackQueue::new(next);

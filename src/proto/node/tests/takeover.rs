@@ -534,3 +534,28 @@ fn a_node_restarted_alone_with_its_own_held_add_goes_on() {
         n.is_sequencing()
     );
 }
+
+/// The control: alice led term 2 after a take-over (her earlier process; voters {alice})
+/// and crashed holding bob's message of an earlier term that she proposed again in term
+/// 2. That entry may have been committed, and shown, in its first term (her ack was its
+/// majority), so back alone she proposes it again at its number rather than dropping it
+/// as her own first proposal.
+#[test]
+fn a_node_restarted_alone_keeps_a_copy_it_proposed_again_in_a_later_term() {
+    let mut held = entry(2, BOB, "bob", 2);
+    held.term = 2;
+    let text = held.text.clone();
+    let earlier = NodeId(99);
+    let (mut n, now, _) = alice_restarted_alone(
+        vec![member(earlier, "alice", 1), member(BOB, "bob", 2)],
+        epoch(2, earlier),
+        held,
+    );
+    n.handle_timeout(now + Duration::from_millis(200));
+    drain(&mut n);
+    assert_eq!(
+        shown_from_2(&n),
+        vec![(Seq(2), text), (Seq(3), "after the restart".to_string())],
+        "bob's message at its number, then alice's own"
+    );
+}
