@@ -288,32 +288,34 @@ impl Node {
             && *self.room.voters() == me
             && r.epoch.is_some_and(|e| e.term == 0)
             && self.room.held_copies_all_of(0);
-        if (alone && holds_nothing) || own_only {
-            self.room.lead(term);
-            log_at!(
-                info,
-                self,
-                "no saved member answered; carrying the room on as leader from #{next}"
-            );
+        let goes_on_now = (alone && holds_nothing) || own_only;
+        if goes_on_now || alone {
+            if goes_on_now {
+                log_at!(
+                    info,
+                    self,
+                    "no saved member answered; carrying the room on as leader from #{next}"
+                );
+            } else {
+                // Copies held uncommitted may be a later leader's, committed with this
+                // node's ack (a newcomer that took over while it was paused): a take-over
+                // proposes them again in this term instead of dropping them. Alone a
+                // majority of both configurations, it ends at once.
+                log_at!(
+                    info,
+                    self,
+                    "no saved member answered; carrying the room on as leader with what it held"
+                );
+            }
             self.ctx.out.event(Event::Notice(
                 "no member of the saved room answered; the room goes on here, with you as leader"
                     .into(),
             ));
-        } else if alone {
-            // Copies held uncommitted may be a later leader's, committed with this
-            // node's ack (a newcomer that took over while it was paused): a take-over
-            // proposes them again in this term instead of dropping them. Alone a
-            // majority of both configurations, it ends at once.
-            log_at!(
-                info,
-                self,
-                "no saved member answered; carrying the room on as leader with what it held"
-            );
-            self.ctx.out.event(Event::Notice(
-                "no member of the saved room answered; the room goes on here, with you as leader"
-                    .into(),
-            ));
-            self.start_recovery(now);
+            if goes_on_now {
+                self.room.lead(term);
+            } else {
+                self.start_recovery(now);
+            }
         } else {
             // Others vote too (in the committed configuration or in a change held):
             // nothing goes on until a majority of them is back and has said what it holds

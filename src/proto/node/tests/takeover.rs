@@ -443,6 +443,20 @@ fn alice_restarted_alone(
     (n, now, notices)
 }
 
+/// [`alice_restarted_alone`] where her earlier process led `term`, holding `held`; run
+/// for 200 ms after she typed.
+fn alice_restarted_after_leading(term: u64, held: ChatEntry) -> Node {
+    let earlier = NodeId(99);
+    let (mut n, now, _) = alice_restarted_alone(
+        vec![member(earlier, "alice", 1), member(BOB, "bob", 2)],
+        epoch(term, earlier),
+        held,
+    );
+    n.handle_timeout(now + Duration::from_millis(200));
+    drain(&mut n);
+    n
+}
+
 /// The notices among `out`'s events.
 fn notices_of(out: Out) -> Vec<String> {
     out.events
@@ -519,14 +533,7 @@ fn a_node_carrying_the_room_on_alone_proposes_a_held_copy_again() {
 fn a_node_restarted_alone_with_its_own_held_add_goes_on() {
     let mut add = ChatEntry::config(Seq(2), ConfigChange::Add("bob".into()));
     add.term = 0;
-    let earlier = NodeId(99);
-    let (mut n, now, _) = alice_restarted_alone(
-        vec![member(earlier, "alice", 1), member(BOB, "bob", 2)],
-        epoch(0, earlier),
-        add,
-    );
-    n.handle_timeout(now + Duration::from_millis(200));
-    drain(&mut n);
+    let n = alice_restarted_after_leading(0, add);
     assert_eq!(
         shown_from_2(&n),
         vec![(Seq(2), "after the restart".to_string())],
@@ -545,14 +552,7 @@ fn a_node_restarted_alone_keeps_a_copy_it_proposed_again_in_a_later_term() {
     let mut held = entry(2, BOB, "bob", 2);
     held.term = 2;
     let text = held.text.clone();
-    let earlier = NodeId(99);
-    let (mut n, now, _) = alice_restarted_alone(
-        vec![member(earlier, "alice", 1), member(BOB, "bob", 2)],
-        epoch(2, earlier),
-        held,
-    );
-    n.handle_timeout(now + Duration::from_millis(200));
-    drain(&mut n);
+    let n = alice_restarted_after_leading(2, held);
     assert_eq!(
         shown_from_2(&n),
         vec![(Seq(2), text), (Seq(3), "after the restart".to_string())],
