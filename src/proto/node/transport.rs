@@ -285,7 +285,7 @@ impl Node {
                 if let Some(term) = dispatch::message_term(&msg)
                     && !matches!(msg, Message::Election { .. } | Message::Elected(_))
                 {
-                    self.leader_spoke(now, sender, term);
+                    self.leader_spoke(now, sender, term, true);
                 }
                 self.follow_higher_term(now, sender, &msg);
                 if let Message::Sequenced(e) = &msg

@@ -382,7 +382,7 @@ impl Node {
         }
         // The welcome is the leader's own answer to our join.
         self.watch_leader(now);
-        self.leader_shown();
+        self.leader_spoke_itself(now);
         self.restart_done();
         let was_member = self.life.was_member;
         let (behind, skipped) = self.room.welcomed(
@@ -469,7 +469,7 @@ impl Node {
                 w.epoch.term
             );
             self.accept_leader(now, w.epoch);
-            self.leader_shown();
+            self.leader_spoke_itself(now);
         }
         if Some(w.epoch) != self.ring.epoch() {
             return;

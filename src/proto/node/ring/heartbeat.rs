@@ -292,7 +292,7 @@ impl Node {
             }
         }
         if let Some(epoch) = hb.epoch {
-            self.leader_spoke(now, sender, epoch.term);
+            self.leader_spoke(now, sender, epoch.term, false);
         }
         if let Some(epoch) = hb.epoch
             && self.ring.epoch.is_none_or(|e| e.term < epoch.term)

@@ -73,6 +73,9 @@ pub(super) struct Ring {
     leader_shown: bool,
     /// When the leader followed last spoke in its term here.
     leader_spoke_at: Option<Instant>,
+    /// The epoch whose leader itself spoke in its term here (a neighbour's word does not
+    /// count): a word of an older term from it after that is a late copy.
+    leader_spoke_in: Option<Epoch>,
     /// Checks of the leader passed without a sign from it.
     leader_checks: u8,
     /// When each member was last probed to check a claim about it, or because a
@@ -136,6 +139,7 @@ impl Ring {
             leader_shown: false,
             slowest: None,
             leader_spoke_at: None,
+            leader_spoke_in: None,
             leader_checks: 0,
             probed: BTreeMap::new(),
             checking: BTreeSet::new(),

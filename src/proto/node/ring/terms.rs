@@ -24,10 +24,11 @@
 //!
 //! **Liveness.** Once a node follows a leader that is not itself, the leader must show it
 //! leads that term: a message of the term from the leader itself. Until it has, and again
-//! whenever the leader speaks of an older term, the node probes it every half election
-//! timeout; after two such checks without a sign, it starts a new round. A room told of
-//! a leader that never leads (or of a term its leader never had) elects again within an
-//! election timeout, whatever term it was told.
+//! whenever the leader's heartbeat names an older term (a message of an older term once
+//! it spoke in ours is a late retry), the node probes it every half election timeout;
+//! after two such checks without a sign, it starts a new round. A room told of a leader
+//! that never leads (or of a term its leader never had) elects again within an election
+//! timeout, whatever term it was told.
 
 use super::*;
 
@@ -121,6 +122,13 @@ impl Node {
         self.ctx.timers.clear(Timer::LeaderCheck);
     }
 
+    /// The leader followed spoke in its term here itself (not a neighbour's word of it).
+    pub(in crate::proto::node) fn leader_spoke_itself(&mut self, now: Instant) {
+        self.ring.leader_spoke_at = Some(now);
+        self.ring.leader_spoke_in = self.ring.epoch;
+        self.leader_shown();
+    }
+
     /// Whether the leader followed spoke in its term here since `since`.
     pub(in crate::proto::node) fn leader_spoke_since(&self, since: Instant) -> bool {
         self.ring.leader_spoke_at.is_some_and(|at| at >= since)
@@ -128,9 +136,20 @@ impl Node {
 
     /// `sender` spoke in `term` (a heartbeat's epoch, a proposal, a commit notice, a sync
     /// request, a welcome): if it is the leader followed, that shows it leads our term,
-    /// or, of an older term, that it may not know of ours (a late copy, or a term it
-    /// never had): it is probed until it shows it.
-    pub(in crate::proto::node) fn leader_spoke(&mut self, now: Instant, sender: NodeId, term: u64) {
+    /// or, of an older term, that it may not know of ours (a term it never had, if only a
+    /// neighbour named it leader, or one it left): it is probed until it shows it. A
+    /// `retried` word (a message the reliable layer may send again, with the term it had
+    /// when first sent) of an older term, once the leader itself spoke in ours, is a late
+    /// copy and changes nothing: else every retry of a datagram it sent before the round
+    /// would leave it unshown, and its voters would agree to a member cut from it
+    /// starting round after round. A heartbeat names the sender's epoch when sent.
+    pub(in crate::proto::node) fn leader_spoke(
+        &mut self,
+        now: Instant,
+        sender: NodeId,
+        term: u64,
+        retried: bool,
+    ) {
         let Some(epoch) = self.ring.epoch.filter(|e| e.leader == sender) else {
             return;
         };
@@ -138,9 +157,11 @@ impl Node {
             return;
         }
         if term == epoch.term {
-            self.ring.leader_spoke_at = Some(now);
-            self.leader_shown();
-        } else if term < epoch.term && self.ring.leader_shown {
+            self.leader_spoke_itself(now);
+        } else if term < epoch.term
+            && self.ring.leader_shown
+            && !(retried && self.ring.leader_spoke_in == Some(epoch))
+        {
             log_at!(
                 debug,
                 self,

@@ -196,7 +196,7 @@ impl Node {
                     leader: sender,
                 },
             );
-            self.leader_shown();
+            self.leader_spoke_itself(now);
         }
     }
 

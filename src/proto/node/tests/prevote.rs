@@ -264,6 +264,45 @@ fn a_voter_says_no_while_its_leader_leads() {
     );
 }
 
+/// Bob follows carol in term 1 and she spoke in it; a copy of a datagram she sent in
+/// term 0 arrives late (a retry from before the round). Bob still knows she leads, and
+/// says no to dave's round. (Before, the late copy made bob doubt her and say yes: a
+/// member cut from carol started round after round, each one agreed to, and never caught
+/// up: `sim_catchup` seed 1850240.)
+#[test]
+fn a_late_copy_of_an_older_term_from_a_leader_that_spoke_in_ours_keeps_it_leading() {
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    let token = Message::Election {
+        term: 1,
+        candidate: CAROL,
+        log: Seq(1000),
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
+    let request = Message::SyncRequest {
+        epoch: epoch(1, CAROL),
+        from: Seq(1),
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 1, request));
+    flushed(&mut n, t0);
+    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
+    let mut late = entry(1, LEADER, "alice", 1);
+    late.term = 0;
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::Sequenced(late)));
+    all_packets(&mut n);
+    let ask = Message::PreVote {
+        term: 2,
+        follows: Some(epoch(0, LEADER)),
+    };
+    let at = t0 + Duration::from_millis(100);
+    n.handle_datagram(at, addr(4), &data(DAVE, 3, ask));
+    assert_eq!(
+        answers_sent(&flushed(&mut n, at)),
+        vec![(addr(4), 2, false)],
+        "carol leads term 1"
+    );
+}
+
 /// A leader that sequences says no to anyone; a pre-vote moves nothing at the voter.
 #[test]
 fn a_leader_that_sequences_says_no() {
