@@ -311,3 +311,73 @@ fn a_leaver_that_said_goodbye_answers_no_challenge() {
         now - t0
     );
 }
+
+/// The leader's half of the above. Bob, leaving, asked the leader to take him in (a
+/// resync); the leader challenged him, and then bob's goodbye came. His proof of that
+/// challenge, sent before the goodbye and arriving after, admits nobody (the leader
+/// forgot its challenges to bob at the goodbye); a retry of his join after the goodbye
+/// gets a fresh challenge, which bob, gone, does not answer (the test above), and
+/// nothing else: bob stays offline, carol is told nothing, no addition is proposed.
+#[test]
+fn a_late_proof_or_join_after_a_goodbye_admits_nobody() {
+    let t0 = base_time();
+    let mut n = leader_of_three(t0);
+    let key = identity(BOB.0 as u8);
+    let join = || Message::Join {
+        name: "bob".into(),
+        key: key.verifying_key().to_bytes(),
+    };
+    let challenge_in = |out: &Out| {
+        out.messages_to(addr(2)).iter().find_map(|m| match m {
+            Message::Challenge { nonce, .. } => Some(*nonce),
+            _ => None,
+        })
+    };
+    n.handle_datagram(t0, addr(2), &data(BOB, 2001, join()));
+    let out = drain_after_hold(&mut n, t0);
+    let Some(first) = challenge_in(&out) else {
+        panic!("bob's join is challenged: {:?}", out.sent)
+    };
+    let later = t0 + Duration::from_millis(10);
+    n.handle_datagram(later, addr(2), &bob_says(Presence::Offline, 1000));
+    drain_after_hold(&mut n, later);
+    assert!(!n.members().is_online(BOB), "bob's goodbye is taken");
+
+    let proof = |nonce: &[u8; 16]| Message::Proof {
+        signature: key
+            .sign(&proof_message(nonce, BOB, "bob"))
+            .to_bytes()
+            .to_vec(),
+    };
+    n.handle_datagram(later, addr(2), &data(BOB, 2002, proof(&first)));
+    let late_proof = drain_after_hold(&mut n, later);
+    n.handle_datagram(later, addr(2), &data(BOB, 2003, join()));
+    let late_join = drain_after_hold(&mut n, later);
+    assert!(
+        challenge_in(&late_join).is_some_and(|c| c != first),
+        "a fresh challenge: {:?}",
+        late_join.sent
+    );
+    for (what, out) in [("proof", &late_proof), ("join", &late_join)] {
+        assert!(
+            !n.members().is_online(BOB),
+            "bob online after his late {what}"
+        );
+        let told_carol = out.messages_to(addr(3)).into_iter().any(|m| match m {
+            Message::Members(l) => l.iter().any(|e| e.id == BOB),
+            Message::Sequenced(e) => e.config_change().is_some(),
+            _ => false,
+        });
+        assert!(
+            !told_carol,
+            "carol told of bob after his late {what}: {:?}",
+            out.sent
+        );
+        assert!(
+            !out.messages_to(addr(2))
+                .iter()
+                .any(|m| matches!(m, Message::Welcome(_))),
+            "bob welcomed after his late {what}"
+        );
+    }
+}
