@@ -84,9 +84,8 @@ pub(super) fn grant_prevotes(
     out
 }
 
-/// Bob follows carol's term 1 (he passed her token on, dave announced her win), and
-/// carol never speaks in it: after two leader checks bob wants a new round.
-pub(super) fn bob_losing_carol(t0: Instant) -> Node {
+/// Bob (with dave, see [`follower_with_dave`]) passed on carol's token of round 1.
+fn bob_passed_carols_token(t0: Instant) -> Node {
     let mut n = follower_with_dave(t0);
     let token = Message::Election {
         term: 1,
@@ -94,6 +93,13 @@ pub(super) fn bob_losing_carol(t0: Instant) -> Node {
         log: Seq(1000),
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
+    n
+}
+
+/// Bob follows carol's term 1 (he passed her token on, dave announced her win), and
+/// carol never speaks in it: after two leader checks bob wants a new round.
+pub(super) fn bob_losing_carol(t0: Instant) -> Node {
+    let mut n = bob_passed_carols_token(t0);
     n.handle_datagram(
         t0,
         addr(4),
@@ -264,6 +270,24 @@ fn a_voter_says_no_while_its_leader_leads() {
     );
 }
 
+/// Bob passed carol's token of round 1 on and follows her on her own sync request;
+/// then a resend of a proposal she made in term 0 reaches him, late.
+pub(super) fn bob_following_carol_then_her_late_resend(t0: Instant) -> Node {
+    let mut n = bob_passed_carols_token(t0);
+    let request = Message::SyncRequest {
+        epoch: epoch(1, CAROL),
+        from: Seq(1),
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, 1, request));
+    flushed(&mut n, t0);
+    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
+    let mut old = entry(1, CAROL, "carol", 1);
+    old.term = 0;
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::Sequenced(old)));
+    all_packets(&mut n);
+    n
+}
+
 /// Bob follows carol in term 1 and she spoke in it; a copy of a datagram she sent in
 /// term 0 arrives late (a retry from before the round). Bob still knows she leads, and
 /// says no to dave's round. (Before, the late copy made bob doubt her and say yes: a
@@ -272,24 +296,7 @@ fn a_voter_says_no_while_its_leader_leads() {
 #[test]
 fn a_late_copy_of_an_older_term_from_a_leader_that_spoke_in_ours_keeps_it_leading() {
     let t0 = base_time();
-    let mut n = follower_with_dave(t0);
-    let token = Message::Election {
-        term: 1,
-        candidate: CAROL,
-        log: Seq(1000),
-    };
-    n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
-    let request = Message::SyncRequest {
-        epoch: epoch(1, CAROL),
-        from: Seq(1),
-    };
-    n.handle_datagram(t0, addr(3), &data(CAROL, 1, request));
-    flushed(&mut n, t0);
-    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
-    let mut late = entry(1, LEADER, "alice", 1);
-    late.term = 0;
-    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::Sequenced(late)));
-    all_packets(&mut n);
+    let mut n = bob_following_carol_then_her_late_resend(t0);
     let ask = Message::PreVote {
         term: 2,
         follows: Some(epoch(0, LEADER)),

@@ -2,7 +2,7 @@
 //! knows, taken only on the word of the leader they name or with the evidence of a real
 //! round, and a followed leader that never shows it leads is replaced.
 
-use super::prevote::{bob_losing_carol, grant_prevotes};
+use super::prevote::{bob_following_carol_then_her_late_resend, bob_losing_carol, grant_prevotes};
 use super::*;
 use crate::wire::Heartbeat;
 
@@ -323,24 +323,7 @@ fn a_leader_that_never_shows_it_leads_is_replaced() {
 #[test]
 fn a_leader_that_shows_it_leads_is_kept() {
     let t0 = base_time();
-    let mut n = follower_with_dave(t0);
-    let token = Message::Election {
-        term: 1,
-        candidate: CAROL,
-        log: Seq(1000),
-    };
-    n.handle_datagram(t0, addr(1), &data(LEADER, 5, token));
-    let request = Message::SyncRequest {
-        epoch: epoch(1, CAROL),
-        from: Seq(1),
-    };
-    n.handle_datagram(t0, addr(3), &data(CAROL, 1, request));
-    flushed(&mut n, t0);
-    assert_eq!(n.epoch(), Some(epoch(1, CAROL)));
-    let mut old = entry(1, CAROL, "carol", 1);
-    old.term = 0;
-    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::Sequenced(old)));
-    all_packets(&mut n);
+    let mut n = bob_following_carol_then_her_late_resend(t0);
     let half = n.ctx.cfg.election_timeout / 2;
     n.handle_timeout(t0 + half);
     let sent = all_packets(&mut n);
