@@ -386,10 +386,21 @@ impl Node {
         }
         let members = self.ring.members();
         let lamport = self.ctx.clock.now();
+        // A restarted node looking for its room holds the saved members and leader aside
+        // (see `life/restart.rs`) until it is in: they stay on disk meanwhile, or a crash
+        // during the search would leave a table of itself alone and no leader followed.
+        let epoch = self.followed_epoch();
+        let saved = self.life.saved_members();
         self.ctx
             .out
-            .note_room(members.digest(), self.ring.highest_epoch(), lamport, || {
-                members.entries().cloned().collect()
+            .note_room(members.digest(), epoch, lamport, || {
+                let mut entries: Vec<Member> = members.entries().cloned().collect();
+                for m in saved {
+                    if members.get(m.id).is_none() {
+                        entries.push(m.clone());
+                    }
+                }
+                entries
             });
         self.ctx.out.next_write()
     }

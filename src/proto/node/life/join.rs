@@ -339,7 +339,22 @@ impl Node {
         let (voters, voters_at) = std::mem::take(&mut self.life.welcome_voters);
         let settling = std::mem::take(&mut self.life.welcome_settling);
         let parts = std::mem::take(parts);
-        self.adopt_voters(voters, voters_at);
+        let (_, ours_at) = self.room.committed_voters();
+        if voters_at >= ours_at {
+            self.adopt_voters(voters, voters_at);
+        } else {
+            // A welcome of an older configuration than the one we hold committed (from a
+            // node restarted from an old disk, or built before its sender applied a
+            // change): the changes between are committed and not applied again here, so
+            // taking it would count majorities in a configuration the room has left.
+            log_at!(
+                info,
+                self,
+                "welcome names the voters as of #{}, ours are of #{}: keeping ours",
+                voters_at,
+                ours_at
+            );
+        }
         let mut leaders_view_of_me = None;
         let in_welcome: BTreeSet<NodeId> = parts.values().flatten().map(|m| m.id).collect();
         self.forget_departed_since(&in_welcome);

@@ -41,6 +41,14 @@ pub(in crate::proto::node) struct Restart {
     led_before: bool,
 }
 
+impl Lifecycle {
+    /// The other members' entries as saved, kept aside while a restarted node looks for
+    /// its room (none otherwise).
+    pub(in crate::proto::node) fn saved_members(&self) -> &[Member] {
+        self.restart.as_ref().map_or(&[], |r| &r.members)
+    }
+}
+
 impl Node {
     /// A node restarted from `saved` (what a previous run of this user at this address
     /// wrote). It shows nothing again that it showed before, holds the kept direct

@@ -532,6 +532,7 @@ mod recounts;
 mod rejoin;
 mod relays;
 mod relays_leader;
+mod restart_search;
 mod runs;
 mod takeover;
 mod takeover_answers;
