@@ -218,7 +218,7 @@ impl Node {
     }
 
     /// Whether a re-registration is under way and not yet past a join timeout.
-    fn resync_busy(&self, now: Instant) -> bool {
+    pub(in crate::proto::node) fn resync_busy(&self, now: Instant) -> bool {
         self.life.resyncing
             && self
                 .life
@@ -261,6 +261,25 @@ impl Node {
         self.resync_with(now, addr);
     }
 
+    /// H72: `leader`, not in our table, is named leader of a newer term by the member
+    /// at `via`: ask that member to pass our join on to it (see [`Node::seek_leader`]).
+    pub(in crate::proto::node) fn seek_leader_via(
+        &mut self,
+        now: Instant,
+        leader: NodeId,
+        via: SocketAddr,
+    ) {
+        if leader == self.ctx.id || !self.life.takes_part() || self.resync_busy(now) {
+            return;
+        }
+        log_at!(
+            info,
+            self,
+            "{leader}, unknown here, is named leader of a newer term; asking {via} to take us in"
+        );
+        self.resync_with(now, via);
+    }
+
     /// The leader's challenge: sign it with our identity.
     pub(in crate::proto::node) fn on_challenge(
         &mut self,
@@ -298,9 +317,15 @@ impl Node {
     }
 
     /// A part of our welcome arrived; once all parts are here, we are in.
-    pub(in crate::proto::node) fn on_welcome(&mut self, now: Instant, sender: NodeId, w: Welcome) {
+    pub(in crate::proto::node) fn on_welcome(
+        &mut self,
+        now: Instant,
+        at: SocketAddr,
+        sender: NodeId,
+        w: Welcome,
+    ) {
         if self.life.takes_part() {
-            return self.on_resync_welcome(now, sender, w);
+            return self.on_resync_welcome(now, at, sender, w);
         }
         let Phase::Joining { parts, .. } = &mut self.life.phase else {
             return;
@@ -470,7 +495,7 @@ impl Node {
     /// ours, is that leader's own answer to us: we follow it. Merge its table; if its
     /// sequence is behind ours, ours diverged (a partition had its own leader), so follow
     /// its numbering from here on.
-    fn on_resync_welcome(&mut self, now: Instant, sender: NodeId, w: Welcome) {
+    fn on_resync_welcome(&mut self, now: Instant, at: SocketAddr, sender: NodeId, w: Welcome) {
         if !self.life.resyncing || sender != w.epoch.leader {
             return;
         }
@@ -489,7 +514,13 @@ impl Node {
         if Some(w.epoch) != self.ring.epoch() {
             return;
         }
-        if let (Some(from), Some(leader)) = (self.leader_addr(), self.leader()) {
+        // H72: a leader not in our table yet (asked through a member, see
+        // `seek_leader_via`) speaks from where its welcome came.
+        let from = self.leader_addr().or_else(|| {
+            (self.ring.members().get(sender).is_none() && self.leader() == Some(sender))
+                .then_some(at)
+        });
+        if let (Some(from), Some(leader)) = (from, self.leader()) {
             self.on_members(now, from, leader, w.members);
         }
         if w.part >= w.parts {

@@ -309,7 +309,8 @@ impl Node {
     /// starting a round that would depose a leader the room has. In a room of three or
     /// more one member's word moves nothing; in a room of two the other member's word is
     /// all there is, as its yes is to a pre-vote, and this node's leader checks (see
-    /// `terms.rs`) undo a follow its leader does not confirm.
+    /// `terms.rs`) undo a follow its leader does not confirm. A leader not in our table
+    /// at all is asked, through one of those voters, to take this node in.
     fn follow_epoch_named(&mut self, now: Instant) {
         let voters = self.prevote_voters();
         let Some(p) = self.ring.prevote.as_ref() else {
@@ -327,10 +328,37 @@ impl Node {
             .into_iter()
             .find(|(_, n)| *n >= needed)
             .map(|(e, _)| e)
-            .filter(|e| e.leader != self.ctx.id && self.ring.members.get(e.leader).is_some())
+            .filter(|e| e.leader != self.ctx.id)
         else {
             return;
         };
+        if self.ring.members.get(epoch.leader).is_none() {
+            // A leader this node never heard of (a process restarted under a new id
+            // while this node followed its dead predecessor): no table here gives its
+            // address, and one member's word does not add it. Ask one of the voters that
+            // named it to pass our join on to its leader; the leader's own welcome, as
+            // after a heal, is what this node then follows.
+            let via = p
+                .named
+                .iter()
+                .filter(|(_, e)| **e == epoch)
+                .filter_map(|(name, _)| self.ring.members.by_name(name))
+                .find(|m| m.presence == Presence::Online)
+                .map(|m| m.addr);
+            if let Some(addr) = via
+                && !self.resync_busy(now)
+            {
+                log_at!(
+                    info,
+                    self,
+                    "voters follow {} in term {}, unknown here; asking them to take us in",
+                    epoch.leader,
+                    epoch.term
+                );
+                self.resync_with(now, addr);
+            }
+            return;
+        }
         log_at!(
             info,
             self,

@@ -473,3 +473,65 @@ fn a_round_whose_end_was_missed_is_followed_on_two_voters_word() {
     }
     assert_ne!(n.epoch(), Some(epoch(1, CAROL)), "they agreed: no follow");
 }
+
+/// Bob follows carol's term 1 and she never shows it; asked, alice and dave refuse his
+/// round and name a leader of term 2 bob's table does not hold (a process restarted
+/// under a new id while bob followed carol). Bob cannot follow it on their word, nor
+/// reach it by address: he asks one of them to take him in, which passes his join on to
+/// its leader, whose own welcome he then follows. (Before, he kept asking the voters, who
+/// kept refusing: `sim_chaos` minority seed 94, cat following a dead process for good.)
+#[test]
+fn voters_naming_a_leader_unknown_here_are_asked_to_take_this_node_in() {
+    let t0 = base_time();
+    let mut n = bob_losing_carol(t0);
+    let stranger = Some(epoch(2, NodeId(999)));
+    let is_join_to_them = |(a, p): &(SocketAddr, Packet)| {
+        (*a == addr(1) || *a == addr(4))
+            && matches!(
+                p,
+                Packet::Data {
+                    msg: Message::Join { .. },
+                    ..
+                }
+            )
+    };
+    // Bob may be asking carol to take him in first (her leader checks ran out): a join
+    // timeout later at most, the voters' answers send his join through them.
+    let mut asked = 0;
+    let mut at = t0;
+    loop {
+        at += Duration::from_millis(100);
+        assert!(
+            at < t0 + Duration::from_secs(30),
+            "bob never asked alice or dave to take him in ({asked} pre-votes answered)"
+        );
+        n.handle_timeout(at);
+        let sent = all_packets(&mut n);
+        let mut after = Vec::new();
+        for (to, term) in prevotes_sent(&sent) {
+            let Some(from) = [(addr(1), LEADER), (addr(4), DAVE)]
+                .into_iter()
+                .find_map(|(a, id)| (a == to).then_some(id))
+            else {
+                continue;
+            };
+            asked += 1;
+            let reply = Message::PreVoteReply {
+                term,
+                granted: false,
+                follows: stranger,
+            };
+            n.handle_datagram(at, to, &data(from, 2000 + asked, reply));
+            after.extend(flushed(&mut n, at));
+        }
+        if sent.iter().chain(&after).any(is_join_to_them) {
+            break;
+        }
+    }
+    assert!(asked > 0, "bob asked the voters");
+    assert_eq!(
+        n.epoch(),
+        Some(epoch(1, CAROL)),
+        "nobody followed on their word"
+    );
+}
