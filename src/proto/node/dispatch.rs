@@ -158,7 +158,7 @@ impl Node {
             Message::JoinForward(newcomer) => self.on_join_forward(now, newcomer),
             Message::Challenge { nonce, newcomer } => self.on_challenge(now, from, nonce, newcomer),
             Message::Proof { signature } => self.on_proof(now, from, sender, &signature),
-            Message::Welcome(w) => self.on_welcome(now, sender, w),
+            Message::Welcome(w) => self.on_welcome(now, from, sender, w),
             Message::JoinRefused { reason } => self.on_join_refused(now, reason),
             Message::Members(list) => {
                 if self.life.is_member() || matches!(self.life.phase(), Phase::Leaving { .. }) {

@@ -261,8 +261,10 @@ impl Node {
         self.resync_with(now, addr);
     }
 
-    /// H72: `leader`, not in our table, is named leader of a newer term by the member
-    /// at `via`: ask that member to pass our join on to it (see [`Node::seek_leader`]).
+    /// `leader`, not in our table, is named leader of a newer term by the member at `via`
+    /// (or by itself, from there): ask `via` to take us in, which a member passes on to
+    /// its leader (see [`Node::seek_leader`]). Nothing is followed before the leader's own
+    /// welcome.
     pub(in crate::proto::node) fn seek_leader_via(
         &mut self,
         now: Instant,
@@ -396,7 +398,15 @@ impl Node {
                 if settling.contains(&m.id) {
                     self.ring.arrived(m.id, now);
                 }
-                self.ring.merge(m);
+                let online = m.presence == Presence::Online;
+                self.ring.merge(m.clone());
+                if online {
+                    // A process the leader holds online at an address replaces any other
+                    // held there (an earlier process of a user restarted), as in
+                    // `on_members`: ours may be online under a stamp newer than the
+                    // leader's, and nobody else watches it any more.
+                    self.forget_replaced_at(&m);
+                }
             }
         }
         // A node never acks a lower epoch's proposals than one it followed before (on
@@ -514,8 +524,8 @@ impl Node {
         if Some(w.epoch) != self.ring.epoch() {
             return;
         }
-        // H72: a leader not in our table yet (asked through a member, see
-        // `seek_leader_via`) speaks from where its welcome came.
+        // A leader not in our table yet (asked through a member, see `seek_leader_via`)
+        // speaks from where its welcome came.
         let from = self.leader_addr().or_else(|| {
             (self.ring.members().get(sender).is_none() && self.leader() == Some(sender))
                 .then_some(at)

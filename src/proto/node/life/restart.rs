@@ -231,7 +231,11 @@ impl Node {
     /// say) is final.
     pub(in crate::proto::node) fn restart_join_failed(&mut self, now: Instant, err: JoinError) {
         if matches!(err, JoinError::Refused(ref r) if *r != Refusal::Restarting) {
-            self.life.restart = None;
+            // The search ends, but the saved members and leader stay aside (and so
+            // on disk, see `poll_write`): a later start from this disk looks for the
+            // room through them again (a refusal such as `StillOnline` is this process's,
+            // not the room's). Cleared, the next write left a table of this node alone,
+            // and no leader followed: started again, it led a room of one for good.
             self.life.phase = Phase::Done;
             // What the user typed while the room was being looked for is never sent.
             let texts = self.room.unconfirmed_texts();
@@ -270,7 +274,17 @@ impl Node {
             return;
         };
         for mut m in r.members {
-            m.presence = Presence::Offline;
+            if m.presence == Presence::Online {
+                // This node's own word that it is away, under a stamp of its own: kept
+                // under the saved stamp, "offline" would be a second version of the entry
+                // the others hold online, which no merge tells apart (neither side ever
+                // took the other's, and its subject never refuted it).
+                m.presence = Presence::Offline;
+                m.stamp = Stamp {
+                    lamport: self.ctx.clock.tick(),
+                    by: self.ctx.id,
+                };
+            }
             self.ring.merge(m);
         }
         let term = r.epoch.map_or(0, |e| e.term.saturating_add(1));

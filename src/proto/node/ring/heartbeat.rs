@@ -302,6 +302,12 @@ impl Node {
             } else if self.ring.election.carried(epoch.term, epoch.leader) {
                 // A round this node took part in: its winner.
                 self.adopt_gossiped_epoch(now, epoch);
+            } else if self.ring.members.get(epoch.leader).is_none() {
+                // A leader this node never heard of (a process restarted under a
+                // new id while this node was cut off): no table here gives its address.
+                // Ask the member that named it to pass our join on to it; the leader's
+                // own welcome is what this node then follows.
+                self.seek_leader_via(now, epoch.leader, from);
             } else {
                 // Someone's word only: ask the leader it names to take us in.
                 self.seek_leader(now, epoch.leader);
