@@ -32,6 +32,10 @@
 
 use super::*;
 
+/// Asks of the voters without a majority after which this node also knocks on a known
+/// address with a join (see [`Node::knock`]).
+const KNOCK_AFTER: u32 = 3;
+
 /// A pending pre-vote: the term this node would start, and the voters that agreed.
 #[derive(Debug)]
 pub(in crate::proto::node) struct PreVote {
@@ -187,10 +191,46 @@ impl Node {
         let agreed = p.granted.iter().filter(|n| voters.contains(*n)).count();
         // Not at the first timeout: in an ordinary failover the round usually starts from
         // another member's side before the voters' answers are all in.
-        if p.asked >= 2 && !std::mem::replace(&mut p.told, true) {
+        let asked = p.asked;
+        if asked >= 2 && !std::mem::replace(&mut p.told, true) {
             self.say_unreachable_of(agreed, voters.len(), majority);
         }
+        if asked >= KNOCK_AFTER {
+            self.knock(now, asked);
+        }
         self.ask_prevotes(now);
+    }
+
+    /// Asked [`KNOCK_AFTER`] times with no majority: the room may go on under processes
+    /// this node does not know (every member it knows restarted, or it was taken out of
+    /// the voters while away), whose members drop its questions. Knock on one known
+    /// address in turn with a join, as a restarted node does: a member there passes it on
+    /// to its leader, whose own welcome, after our proof, is followed only if its term is
+    /// above ours. Nothing else moves.
+    fn knock(&mut self, now: Instant, asked: u32) {
+        if self.resync_busy(now) {
+            return;
+        }
+        let me = self.ctx.cfg.addr;
+        let mut doors: Vec<SocketAddr> = self
+            .ring
+            .members
+            .entries()
+            .filter(|m| m.id != self.ctx.id && m.addr != me)
+            .map(|m| m.addr)
+            .collect();
+        doors.sort();
+        doors.dedup();
+        if doors.is_empty() {
+            return;
+        }
+        let door = doors[asked as usize % doors.len()];
+        log_at!(
+            info,
+            self,
+            "no majority after {asked} asks; asking {door} to take us in"
+        );
+        self.resync_with(now, door);
     }
 
     /// `sender` at `from` asks whether this node lost its leader too (see the module

@@ -522,6 +522,7 @@ mod hostile;
 mod joining;
 mod kept_order;
 mod leaving_voters;
+mod lost_processes;
 mod membership;
 mod numbers;
 mod pace;

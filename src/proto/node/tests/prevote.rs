@@ -535,3 +535,44 @@ fn voters_naming_a_leader_unknown_here_are_asked_to_take_this_node_in() {
         "nobody followed on their word"
     );
 }
+
+/// Bob follows carol's term 1 and she never shows it; nobody answers his pre-votes (the
+/// room goes on under processes he does not know, whose members drop his questions).
+/// After three asks he also knocks on a known address with a join, as a restarted node
+/// does, and no round starts meanwhile. (Before, he asked the voters for good:
+/// `sim_chaos` minority seeds 1880208, 1880214, 1880380.)
+#[test]
+fn a_node_nobody_answers_knocks_on_a_known_address() {
+    let t0 = base_time();
+    let mut n = bob_losing_carol(t0);
+    let mut at = t0;
+    let mut joins = Vec::new();
+    let mut terms = Vec::new();
+    while joins.is_empty() {
+        at += Duration::from_millis(100);
+        assert!(
+            at < t0 + Duration::from_secs(30),
+            "bob never knocked: rounds {terms:?}"
+        );
+        n.handle_timeout(at);
+        let sent = all_packets(&mut n);
+        terms.extend(election_terms_sent(&sent));
+        joins.extend(sent.iter().filter_map(|(a, p)| {
+            matches!(
+                p,
+                Packet::Data {
+                    msg: Message::Join { .. },
+                    ..
+                }
+            )
+            .then_some(*a)
+        }));
+    }
+    assert!(
+        joins
+            .iter()
+            .all(|a| [addr(1), addr(3), addr(4)].contains(a)),
+        "{joins:?}"
+    );
+    assert!(terms.iter().all(|t| *t <= 1), "no round: {terms:?}");
+}
