@@ -2,6 +2,7 @@
 //! while it was cut off, or it restarted itself) finds the room again, and keeps what it
 //! needs to find it on disk meanwhile.
 
+use super::restart_search::assert_saved_room_on_disk;
 use super::terms::{all_packets, beat_naming, epoch, flushed};
 use super::*;
 use crate::proto::durable::{Restored, Write};
@@ -255,24 +256,7 @@ fn a_final_refusal_of_a_restarted_node_keeps_its_saved_members_on_disk() {
         n.handle_timeout(now);
     }
     assert!(failed, "alice's join failed for good ({refusals} refusals)");
-    while let Some(w) = n.poll_write() {
-        if let Write::Room { members, epoch, .. } = w {
-            rooms.push((members, epoch));
-        }
-    }
-    let Some((members, epoch)) = rooms.last() else {
-        panic!("the restarted node writes its table")
-    };
-    let names: BTreeSet<&str> = members.iter().map(|m| m.name.as_str()).collect();
-    assert!(
-        names.contains("bob") && names.contains("carol"),
-        "bob and carol stay on disk: {names:?}"
-    );
-    assert_eq!(
-        epoch.map(|e| (e.term, e.leader)),
-        Some((2, CAROL)),
-        "the leader followed stays on disk"
-    );
+    assert_saved_room_on_disk(&mut n, rooms);
 }
 
 /// The restarted alice hears from none of her saved members, and carries the room on.

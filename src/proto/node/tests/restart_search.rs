@@ -36,7 +36,15 @@ fn a_node_looking_for_its_room_keeps_its_saved_members_and_leader_on_disk() {
     let t0 = base_time();
     let mut n = alice_searching(t0);
     drain(&mut n);
-    let mut rooms = Vec::new();
+    assert_saved_room_on_disk(&mut n, Vec::new());
+}
+
+/// The last member table and leader `n` writes (after `rooms`, written before) hold bob,
+/// carol and carol's term 2, as alice saved them.
+pub(super) fn assert_saved_room_on_disk(
+    n: &mut Node,
+    mut rooms: Vec<(Vec<Member>, Option<Epoch>)>,
+) {
     while let Some(w) = n.poll_write() {
         if let Write::Room { members, epoch, .. } = w {
             rooms.push((members, epoch));
