@@ -251,20 +251,8 @@ impl Node {
                     self.ring.heard(sender, now);
                     self.ctx.clock.observe(lamport);
                     self.on_heartbeat(now, from, sender, hb);
-                } else if self.in_ring()
-                    && !self.leader_leads()
-                    && self.ring.members().get(sender).is_none()
-                    && hb.epoch.is_some_and(|e| {
-                        e.leader == sender
-                            && self.ring.epoch().is_none_or(|o| o.term < e.term)
-                            && self.term_in_range(now, e.term)
-                    })
-                {
-                    // The leader of a newer term, not in our table (it restarted under a
-                    // new id while we were cut off, and every member we know did too),
-                    // says so itself, while ours does not lead here: ask it to take us
-                    // in. Only its welcome, after our proof, is followed.
-                    self.seek_leader_via(now, sender, from);
+                } else if self.in_ring() && self.ring.members().get(sender).is_none() {
+                    self.on_stranger_heartbeat(now, from, sender, &hb);
                 }
             }
             Packet::Ack(ack) => {

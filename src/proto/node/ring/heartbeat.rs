@@ -374,6 +374,27 @@ impl Node {
         due_once_a_second(&mut self.ring.table_pushed_back, to, now)
     }
 
+    /// A heartbeat from `sender` at `from`, not in our table. If it names itself leader
+    /// of a newer term while ours does not lead here (it restarted under a new id while
+    /// we were cut off, and every member we know did too), ask it to take us in: only its
+    /// welcome, after our proof, is followed. Anything else from a stranger is ignored.
+    pub(in crate::proto::node) fn on_stranger_heartbeat(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        sender: NodeId,
+        hb: &Heartbeat,
+    ) {
+        let newer_leader = hb.epoch.is_some_and(|e| {
+            e.leader == sender
+                && self.ring.epoch().is_none_or(|o| o.term < e.term)
+                && self.term_in_range(now, e.term)
+        });
+        if newer_leader && !self.leader_leads() {
+            self.seek_leader_via(now, sender, from);
+        }
+    }
+
     /// Member `to` follows an older epoch than this node (its beat said so, or it
     /// submitted to this node, which leads no more): our heartbeat, which names ours, goes
     /// back at most once a second. Heartbeats go one way round the ring and
