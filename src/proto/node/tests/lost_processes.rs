@@ -340,18 +340,7 @@ fn a_welcome_listing_a_process_online_drops_an_earlier_one_at_its_address() {
         "bob holds carol online on her word"
     );
     // Bob goes offline: his word that he leaves reaches alice and carol.
-    n.handle_command(t0, WallMillis(1), Command::Dereg { name: None });
-    let mut out = drain(&mut n);
-    for _ in 0..4 {
-        for (id, port) in [(LEADER, 1), (CAROL, 3)] {
-            let ids = out.ids_to(addr(port), |_| true);
-            if !ids.is_empty() {
-                n.handle_datagram(t0, addr(port), &ack_of(BOB, id, &ids));
-            }
-        }
-        out = drain(&mut n);
-    }
-    assert!(!n.in_ring(), "bob is offline: {:?}", n.life.phase());
+    bob_deregs(&mut n, t0);
     let t1 = t0 + Duration::from_secs(1);
     n.handle_command(
         t1,

@@ -366,6 +366,23 @@ fn join_answered(w: Welcome, id: u64) -> Vec<u8> {
     datagram(LEADER, packets)
 }
 
+/// Bob (node `n`) types `dereg`; alice (port 1) and carol (port 3) ack all he sends
+/// them, until he is out of the ring.
+fn bob_deregs(n: &mut Node, t0: Instant) {
+    n.handle_command(t0, WallMillis(1), Command::Dereg { name: None });
+    let mut out = drain(n);
+    for _ in 0..4 {
+        for (id, port) in [(LEADER, 1), (CAROL, 3)] {
+            let ids = out.ids_to(addr(port), |_| true);
+            if !ids.is_empty() {
+                n.handle_datagram(t0, addr(port), &ack_of(BOB, id, &ids));
+            }
+        }
+        out = drain(n);
+    }
+    assert!(!n.in_ring(), "bob is offline: {:?}", n.life.phase());
+}
+
 /// Bob's own word about himself (port 2): `presence`, stamped and sent at `lamport`.
 fn bob_says(presence: Presence, lamport: u64) -> Vec<u8> {
     member_says((BOB, "bob", 2), presence, lamport)

@@ -208,18 +208,7 @@ fn a_member_back_after_a_skip_keeps_what_it_acked() {
     assert_eq!(n.room.next(), Seq(1));
 
     // Bob goes offline: his word that he leaves reaches alice and carol.
-    n.handle_command(t0, WallMillis(1), Command::Dereg { name: None });
-    let mut out = drain(&mut n);
-    for _ in 0..4 {
-        for (id, port) in [(LEADER, 1), (CAROL, 3)] {
-            let ids = out.ids_to(addr(port), |_| true);
-            if !ids.is_empty() {
-                n.handle_datagram(t0, addr(port), &ack_of(BOB, id, &ids));
-            }
-        }
-        out = drain(&mut n);
-    }
-    assert!(!n.in_ring(), "bob is offline: {:?}", n.life.phase());
+    bob_deregs(&mut n, t0);
 
     // And back: alice keeps #3 on (#1 and #2 are gone), #5 waits for a majority.
     let t1 = t0 + Duration::from_secs(1);
