@@ -127,17 +127,37 @@ impl Node {
         }
     }
 
+    /// `sender` told us of a member we never heard of, which only the leader may do: our
+    /// leader may have let it in while its word could not reach us (we were cut off), and
+    /// its table does not change again to tell us, nor does it beat to us unless we are
+    /// its successor. A probe to the leader carries our table's digest, and a leader whose
+    /// table differs sends it (anti-entropy, see `on_heartbeat`): its word we take. At
+    /// most once a second.
+    fn ask_leader_for_table(&mut self, now: Instant, sender: NodeId) {
+        let Some(leader) = self.leader().filter(|l| *l != sender && *l != self.ctx.id) else {
+            return;
+        };
+        let Some(addr) = self.ring.members.get(leader).map(|m| m.addr) else {
+            return;
+        };
+        if self.life.is_member() && self.ring.table_asked.due(leader, now) {
+            log_at!(debug, self, "asking leader {leader} for its table");
+            self.send_heartbeat(addr, true);
+        }
+    }
+
     /// A claim about `m` that `sender` may not make on its own word: if it is newer than
     /// what we hold, check it ourselves (see the module documentation).
     fn check_claim(&mut self, now: Instant, sender: NodeId, m: &Member) {
         let Some(old) = self.ring.members.get(m.id).cloned() else {
-            return log_at!(
+            log_at!(
                 debug,
                 self,
                 "not taking {sender}'s word for new member {} ({})",
                 m.name,
                 m.id
             );
+            return self.ask_leader_for_table(now, sender);
         };
         if m.stamp <= old.stamp || m.id == self.ctx.id {
             return;

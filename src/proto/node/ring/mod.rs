@@ -67,6 +67,8 @@ pub(super) struct Ring {
     /// Members told of the epoch followed here (theirs was older) in the last second
     /// (see `Node::tell_newer_epoch`).
     epoch_told: Quiet<NodeId>,
+    /// Leaders asked for their table in the last second (see `Node::ask_leader_for_table`).
+    table_asked: Quiet<NodeId>,
     /// The highest term known and since when: how far a received term may reach.
     terms: TermBound,
     /// Whether the leader followed has shown that it leads the epoch followed.
@@ -135,6 +137,7 @@ impl Ring {
             last_offline_probe: None,
             strangers_answered: Quiet::new(Duration::from_secs(1), 1024),
             epoch_told: Quiet::new(Duration::from_secs(1), 1024),
+            table_asked: Quiet::new(Duration::from_secs(1), 16),
             terms: TermBound::new(now),
             leader_shown: false,
             slowest: None,

@@ -381,3 +381,112 @@ fn a_late_proof_or_join_after_a_goodbye_admits_nobody() {
         );
     }
 }
+
+/// Runs `n` for `secs` seconds after `t0` in steps of 250 ms, gathering what it output.
+fn run_for(n: &mut Node, t0: Instant, secs: u64) -> (Instant, Out) {
+    let mut all = Out::default();
+    let mut t = t0;
+    while t < t0 + Duration::from_secs(secs) {
+        t += Duration::from_millis(250);
+        n.handle_timeout(t);
+        let o = drain_after_hold(n, t);
+        all.sent.extend(o.sent);
+        all.events.extend(o.events);
+    }
+    (t, all)
+}
+
+/// Alice, leading bob, deregs while bob answers nothing; her leave ends with her still a
+/// voter; she types `reg`. Returns her and the time.
+fn gone_offline_still_voting(t0: Instant) -> (Node, Instant) {
+    let mut n = leader_with_bob(t0);
+    n.handle_command(t0, WallMillis(1), Command::Dereg { name: None });
+    let (t, out) = run_for(&mut n, t0, 20);
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::Deregistered { .. })),
+        "her leave ends: {:?}",
+        out.events
+    );
+    assert!(n.room.voters().contains("alice"), "still a voter");
+    n.handle_command(
+        t,
+        WallMillis(2),
+        Command::Reg {
+            name: None,
+            via: None,
+        },
+    );
+    (n, t)
+}
+
+/// Alice leads bob and deregs while bob answers nothing (cut off): her leave waits its
+/// bounded time for her removal, which needs bob's ack, and goes still a voter. Bob
+/// still follows her, and {alice, bob} need her vote: nobody else may lead, nor pass
+/// her join to anyone but her. So her `reg` looks for the room as a restarted node does:
+/// a join to bob, and, nobody answering, she carries the room on (a new term, which
+/// goes on once a majority of the voters has answered). Before, her `reg` asked bob,
+/// whose leader is alice, and failed for good (`sim_chaos` minority seed 1880691).
+#[test]
+fn a_voter_that_went_offline_still_voting_carries_the_room_on_at_reg() {
+    let t0 = base_time();
+    let (mut n, t) = gone_offline_still_voting(t0);
+    let (_, out) = run_for(&mut n, t, 30);
+    assert!(
+        out.sent.iter().any(|(a, p)| *a == addr(2)
+            && matches!(
+                p,
+                Packet::Data {
+                    msg: Message::Join { .. },
+                    ..
+                }
+            )),
+        "she asks bob first"
+    );
+    assert!(
+        !out.events.iter().any(|e| matches!(e, Event::RegFailed(_))),
+        "her reg does not fail: {:?}",
+        out.events
+    );
+    assert!(n.life.is_member(), "back in: {:?}", n.life.phase());
+    assert!(
+        n.epoch().is_some_and(|e| e.leader == LEADER && e.term >= 1),
+        "leading a new term: {:?}",
+        n.epoch()
+    );
+    assert!(
+        n.room.is_recovering(),
+        "going on only once a majority of {{alice, bob}} answers"
+    );
+}
+
+/// The same `reg`, refused for good (her name is bound to another identity there, say):
+/// she is offline again and told, as after any `reg` refused, not ended.
+#[test]
+fn a_voter_back_that_is_refused_is_offline_again() {
+    let t0 = base_time();
+    let (mut n, t) = gone_offline_still_voting(t0);
+    drain(&mut n);
+    n.handle_datagram(
+        t,
+        addr(2),
+        &data(
+            BOB,
+            9000,
+            Message::JoinRefused {
+                reason: Refusal::NameOwned,
+            },
+        ),
+    );
+    let out = drain(&mut n);
+    assert!(
+        out.events
+            .iter()
+            .any(|e| matches!(e, Event::RegFailed(JoinError::Refused(Refusal::NameOwned)))),
+        "{:?}",
+        out.events
+    );
+    assert_eq!(*n.life.phase(), Phase::Offline);
+    assert!(!n.is_restarting(), "the search is over");
+}
