@@ -50,6 +50,14 @@ impl Node {
             }
             return self.refuse(now, n.addr, Refusal::NoLeader);
         }
+        if self.leader() == Some(n.id) && !self.is_leader() {
+            // The leader we follow asks to be let in: it went offline still a voter (its
+            // leave waited its bounded time for its removal, then went) and is back by
+            // `reg`. Passing its join on would send it to itself, for good, while we
+            // wait for it to lead. Challenged: its proof shows that it is not in the
+            // ring, and is its yes to the round this node then seeks (see `on_proof`).
+            return self.challenge(now, n);
+        }
         self.survivor_asks_in(now, &n);
         // Taken up once this new leader has taken over sequencing; a returning voter is
         // let in at once (its answer may be the one recovery waits for). That is a voter
@@ -217,6 +225,12 @@ impl Node {
             // another leader, and the newcomer would rightly refuse it. Or challenged
             // as a voter while this node seeks a round: its proof is its yes.
             if verified && self.life.is_member() {
+                if self.leader() == Some(n.id) && !self.is_leader() {
+                    // Our leader, proven to be asking in (see `join_taken_at`): gone
+                    // from the ring; we seek a round, and its proof is its yes.
+                    let taken_at = self.ctx.clock.now();
+                    self.cut_out_joiner(now, &n, taken_at);
+                }
                 self.prevote_granted_by(now, &n.name);
             }
             return self.refuse(now, n.addr, Refusal::NoLeader);

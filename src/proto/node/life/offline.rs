@@ -67,9 +67,6 @@ impl Node {
             };
             return self.ctx.out.event(Event::Error(e));
         }
-        if self.room.voters().contains(&self.ctx.cfg.name) && self.reg_as_voter(now, via) {
-            return;
-        }
         // Whom to try, in order: the given member; else the leader we knew, then the
         // members we knew online, then the offline ones (they may be back by now).
         let known: Vec<SocketAddr> = match via {

@@ -39,9 +39,6 @@ pub(in crate::proto::node) struct Restart {
     /// Whether that leader was this user's earlier process: then no later leader has
     /// counted its ack (the epoch is written before any ack of a newer one).
     led_before: bool,
-    /// A `reg` of this process (see [`Node::reg_as_voter`]), not a restart: a refusal
-    /// leaves it offline, as any `reg` refused.
-    reg: bool,
 }
 
 impl Lifecycle {
@@ -134,7 +131,6 @@ impl Node {
             members: others,
             epoch: saved.epoch,
             led_before,
-            reg: false,
         });
     }
 
@@ -144,58 +140,6 @@ impl Node {
     /// node does, and joins the one it finds. It committed nothing without a majority, so
     /// stepping down loses nothing. Returns `false` if it knows no other member to try.
     pub(in crate::proto::node) fn look_again(&mut self, now: Instant) -> bool {
-        let Some(search) = self.search_from_table(now, None, false) else {
-            return false;
-        };
-        log_at!(
-            info,
-            self,
-            "alone without a majority; looking for the other members again"
-        );
-        self.ctx.out.event(Event::Notice(
-            "no majority of the room answers here; looking for the other members again".into(),
-        ));
-        self.room.step_down();
-        self.ctx.timers.clear(Timer::Recovery);
-        self.ctx.timers.clear(Timer::Election);
-        self.life.restart = Some(search);
-        self.look_for_room(now);
-        true
-    }
-
-    /// `reg` of a node that went offline still a voter (its leave waited its bounded
-    /// time for the room to take it out of the voting configuration, and went): the
-    /// room may need its vote to go on, and it may even be the leader the others still
-    /// follow, so that nobody passes its join to any other. It looks for the room as a
-    /// restarted node does (through `via` first): a leader found lets it in; if none is
-    /// found, it carries the room on, and nothing goes on there until a majority of the
-    /// voters has answered. Returns `false` (nothing done) if it knows nobody to ask.
-    pub(in crate::proto::node) fn reg_as_voter(
-        &mut self,
-        now: Instant,
-        via: Option<SocketAddr>,
-    ) -> bool {
-        let Some(search) = self.search_from_table(now, via, true) else {
-            return false;
-        };
-        log_at!(
-            info,
-            self,
-            "back as a voter the room did not take out; looking for the room"
-        );
-        self.life.restart = Some(search);
-        self.look_for_room(now);
-        true
-    }
-
-    /// A search for the room through every other member of our table (`first` tried
-    /// first, then the others lowest address first); `None` if there is nobody to ask.
-    fn search_from_table(
-        &self,
-        now: Instant,
-        first: Option<SocketAddr>,
-        reg: bool,
-    ) -> Option<Restart> {
         let me = self.ctx.cfg.addr;
         let others: Vec<Member> = self
             .ring
@@ -207,14 +151,21 @@ impl Node {
         let mut contacts: Vec<SocketAddr> = others.iter().map(|m| m.addr).collect();
         contacts.sort();
         contacts.dedup();
-        if let Some(first) = first.filter(|a| *a != me) {
-            contacts.retain(|a| *a != first);
-            contacts.insert(0, first);
-        }
         if contacts.is_empty() {
-            return None;
+            return false;
         }
-        Some(Restart {
+        log_at!(
+            info,
+            self,
+            "alone without a majority; looking for the other members again"
+        );
+        self.ctx.out.event(Event::Notice(
+            "no majority of the room answers here; looking for the other members again".into(),
+        ));
+        self.room.step_down();
+        self.ctx.timers.clear(Timer::Recovery);
+        self.ctx.timers.clear(Timer::Election);
+        self.life.restart = Some(Restart {
             contacts,
             started: now,
             lower_heard: None,
@@ -222,8 +173,9 @@ impl Node {
             members: others,
             epoch: self.ring.epoch(),
             led_before: false,
-            reg,
-        })
+        });
+        self.look_for_room(now);
+        true
     }
 
     /// Tries the contacts again from the first (a new round), or carries the room on.
@@ -279,13 +231,6 @@ impl Node {
     /// say) is final.
     pub(in crate::proto::node) fn restart_join_failed(&mut self, now: Instant, err: JoinError) {
         if matches!(err, JoinError::Refused(ref r) if *r != Refusal::Restarting) {
-            if self.life.restart.as_ref().is_some_and(|r| r.reg) {
-                // A `reg` refused (the name bound to another identity, say): offline.
-                self.life.restart = None;
-                self.life.reg_contacts.clear();
-                self.life.phase = Phase::Offline;
-                return self.ctx.out.event(Event::RegFailed(err));
-            }
             // The search ends, but the saved members and leader stay aside (and so
             // on disk, see `poll_write`): a later start from this disk looks for the
             // room through them again (a refusal such as `StillOnline` is this process's,

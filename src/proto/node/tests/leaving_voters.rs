@@ -382,111 +382,58 @@ fn a_late_proof_or_join_after_a_goodbye_admits_nobody() {
     }
 }
 
-/// Runs `n` for `secs` seconds after `t0` in steps of 250 ms, gathering what it output.
-fn run_for(n: &mut Node, t0: Instant, secs: u64) -> (Instant, Out) {
-    let mut all = Out::default();
-    let mut t = t0;
-    while t < t0 + Duration::from_secs(secs) {
-        t += Duration::from_millis(250);
-        n.handle_timeout(t);
-        let o = drain_after_hold(n, t);
-        all.sent.extend(o.sent);
-        all.events.extend(o.events);
-    }
-    (t, all)
-}
-
-/// Alice, leading bob, deregs while bob answers nothing; her leave ends with her still a
-/// voter; she types `reg`. Returns her and the time.
-fn gone_offline_still_voting(t0: Instant) -> (Node, Instant) {
-    let mut n = leader_with_bob(t0);
-    n.handle_command(t0, WallMillis(1), Command::Dereg { name: None });
-    let (t, out) = run_for(&mut n, t0, 20);
+/// Bob follows alice in a room whose voters are alice and bob. Alice went offline still a
+/// voter (her leave waited its bounded time for her removal, which needed bob's ack, and
+/// went) and is back by `reg`, through bob. Passed to his leader, her join would go back
+/// to her, for good (`sim_chaos` minority seed 1880691): nobody else may lead, as {alice,
+/// bob} need her vote. Bob challenges her himself; her proof shows that she is not in the
+/// ring: he cuts her out, seeks a round, and counts her proof as her yes, so the round
+/// starts at once.
+#[test]
+fn a_leader_asking_in_is_challenged_and_its_proof_is_its_yes_to_a_round() {
+    let t0 = base_time();
+    let (mut n, _) = follower_welcomed_as(t0, |w| {
+        w.members.retain(|m| m.id != CAROL);
+        w.voting = vec![0xff];
+    });
+    assert_eq!(n.room.voters().len(), 2, "alice and bob vote");
+    let key = identity(LEADER.0 as u8);
+    let join = Message::Join {
+        name: "alice".into(),
+        key: key.verifying_key().to_bytes(),
+    };
+    n.handle_outside_datagram(t0, addr(1), &data(LEADER, 1, join));
+    let out = drain(&mut n);
+    let to_alice = out.messages_to(addr(1));
     assert!(
-        out.events
+        !to_alice
             .iter()
-            .any(|e| matches!(e, Event::Deregistered { .. })),
-        "her leave ends: {:?}",
-        out.events
+            .any(|m| matches!(m, Message::JoinForward(_))),
+        "her join is not passed back to her: {to_alice:?}"
     );
-    assert!(n.room.voters().contains("alice"), "still a voter");
-    n.handle_command(
-        t,
-        WallMillis(2),
-        Command::Reg {
-            name: None,
-            via: None,
-        },
-    );
-    (n, t)
-}
-
-/// Alice leads bob and deregs while bob answers nothing (cut off): her leave waits its
-/// bounded time for her removal, which needs bob's ack, and goes still a voter. Bob
-/// still follows her, and {alice, bob} need her vote: nobody else may lead, nor pass
-/// her join to anyone but her. So her `reg` looks for the room as a restarted node does:
-/// a join to bob, and, nobody answering, she carries the room on (a new term, which
-/// goes on once a majority of the voters has answered). Before, her `reg` asked bob,
-/// whose leader is alice, and failed for good (`sim_chaos` minority seed 1880691).
-#[test]
-fn a_voter_that_went_offline_still_voting_carries_the_room_on_at_reg() {
-    let t0 = base_time();
-    let (mut n, t) = gone_offline_still_voting(t0);
-    let (_, out) = run_for(&mut n, t, 30);
-    assert!(
-        out.sent.iter().any(|(a, p)| *a == addr(2)
-            && matches!(
-                p,
-                Packet::Data {
-                    msg: Message::Join { .. },
-                    ..
-                }
-            )),
-        "she asks bob first"
-    );
-    assert!(
-        !out.events.iter().any(|e| matches!(e, Event::RegFailed(_))),
-        "her reg does not fail: {:?}",
-        out.events
-    );
-    assert!(n.life.is_member(), "back in: {:?}", n.life.phase());
-    assert!(
-        n.epoch().is_some_and(|e| e.leader == LEADER && e.term >= 1),
-        "leading a new term: {:?}",
-        n.epoch()
-    );
-    assert!(
-        n.room.is_recovering(),
-        "going on only once a majority of {{alice, bob}} answers"
-    );
-}
-
-/// The same `reg`, refused for good (her name is bound to another identity there, say):
-/// she is offline again and told, as after any `reg` refused, not ended.
-#[test]
-fn a_voter_back_that_is_refused_is_offline_again() {
-    let t0 = base_time();
-    let (mut n, t) = gone_offline_still_voting(t0);
-    drain(&mut n);
-    n.handle_datagram(
-        t,
-        addr(2),
-        &data(
-            BOB,
-            9000,
-            Message::JoinRefused {
-                reason: Refusal::NameOwned,
-            },
-        ),
-    );
+    let Some(Message::Challenge { nonce, .. }) = to_alice
+        .iter()
+        .find(|m| matches!(m, Message::Challenge { .. }))
+    else {
+        panic!("bob challenges her: {to_alice:?}");
+    };
+    assert!(n.members().is_online(LEADER), "not on a join's word");
+    let signature = key
+        .sign(&proof_message(nonce, LEADER, "alice"))
+        .to_bytes()
+        .to_vec();
+    let proof = data(LEADER, 2, Message::Proof { signature });
+    n.handle_outside_datagram(t0, addr(1), &proof);
     let out = drain(&mut n);
     assert!(
-        out.events
-            .iter()
-            .any(|e| matches!(e, Event::RegFailed(JoinError::Refused(Refusal::NameOwned)))),
-        "{:?}",
+        !n.members().is_online(LEADER),
+        "her proof: she is not in the ring"
+    );
+    // Alone in the ring, bob's token comes straight back: he wins round 1.
+    assert_eq!(
+        n.epoch(),
+        Some(super::terms::epoch(1, BOB)),
+        "her proof is her yes: bob's round starts and ends ({:?})",
         out.events
     );
-    assert_eq!(*n.life.phase(), Phase::Offline);
-    assert!(!n.is_restarting(), "the search is over");
 }
