@@ -520,6 +520,9 @@ impl Node {
             );
             self.accept_leader(now, w.epoch);
             self.leader_spoke_itself(now);
+        } else if self.yields_term_to(w.epoch) {
+            self.yield_term(now, w.epoch);
+            self.leader_spoke_itself(now);
         }
         if Some(w.epoch) != self.ring.epoch() {
             return;

@@ -68,6 +68,89 @@ impl Node {
         if self.ring.epoch.is_some_and(|e| e.term >= epoch.term) {
             return;
         }
+        self.change_epoch(now, epoch);
+    }
+
+    /// Whether this node gives way to `epoch`'s leader, which took it in, in the term this
+    /// node leads itself but never sequenced in: it won its round alone (every member it
+    /// knew was cut out, or had restarted under an id it does not know) and found no
+    /// majority to take over with, so it proposed nothing in that term (proposals come
+    /// only with the take-over). As a Raft candidate that hears of its term's leader, it
+    /// follows that one, which gathered a majority: no copy of this node's counts under
+    /// the term for two leaders.
+    /// A follower of such a leader, which heard it follow `epoch`, gives way too: the
+    /// leader it followed sequenced nothing in the term, so it holds no copy of that
+    /// leader's in it either.
+    pub(in crate::proto::node) fn yields_term_to(&self, epoch: Epoch) -> bool {
+        let Some(ours) = self.ring.epoch else {
+            return false;
+        };
+        if ours.term != epoch.term || ours.leader == epoch.leader || epoch.leader == self.ctx.id {
+            return false;
+        }
+        if ours.leader == self.ctx.id {
+            !self.room.is_sequencing() && !self.room.led_in(epoch.term)
+        } else {
+            self.ring.gave_way_to == Some(epoch)
+        }
+    }
+
+    /// Our leader's beat names another leader of its own term: it gave way to that one
+    /// (see [`Node::yields_term_to`]). Ask that one to take us in, as it did our leader.
+    pub(in crate::proto::node) fn leader_gave_way(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        sender: NodeId,
+        theirs: Epoch,
+    ) {
+        let Some(ours) = self.ring.epoch else {
+            return;
+        };
+        if sender != ours.leader
+            || sender == self.ctx.id
+            || theirs.term != ours.term
+            || theirs.leader == sender
+            || theirs.leader == self.ctx.id
+        {
+            return;
+        }
+        if self.ring.gave_way_to != Some(theirs) {
+            log_at!(
+                info,
+                self,
+                "our leader {sender} follows {} in its own term {}: it gave way",
+                theirs.leader,
+                theirs.term
+            );
+            self.ring.gave_way_to = Some(theirs);
+        }
+        if self.ring.members.get(theirs.leader).is_some() {
+            self.seek_leader(now, theirs.leader);
+        } else {
+            self.seek_leader_via(now, theirs.leader, from);
+        }
+    }
+
+    /// Follows `epoch` in place of this node's own leadership of that term (see
+    /// [`Node::yields_term_to`]).
+    pub(in crate::proto::node) fn yield_term(&mut self, now: Instant, epoch: Epoch) {
+        if !self.yields_term_to(epoch) {
+            return;
+        }
+        log_at!(
+            info,
+            self,
+            "giving way to {} in term {}: it took us in, and nothing was sequenced there by the leader we followed",
+            epoch.leader,
+            epoch.term
+        );
+        self.ring.election.on_elected(epoch.term);
+        self.ctx.timers.clear(Timer::Election);
+        self.change_epoch(now, epoch);
+    }
+
+    fn change_epoch(&mut self, now: Instant, epoch: Epoch) {
         let was_leader = self.is_leader();
         self.ring.epoch = Some(epoch);
         self.room.leader_changed();

@@ -293,6 +293,7 @@ impl Node {
         }
         if let Some(epoch) = hb.epoch {
             self.leader_spoke(now, sender, epoch.term, false);
+            self.leader_gave_way(now, from, sender, epoch);
         }
         if let Some(epoch) = hb.epoch
             && self.ring.epoch.is_none_or(|e| e.term < epoch.term)

@@ -69,6 +69,9 @@ pub(super) struct Ring {
     epoch_told: Quiet<NodeId>,
     /// Leaders asked for their table in the last second (see `Node::ask_leader_for_table`).
     table_asked: Quiet<NodeId>,
+    /// The epoch our leader was heard following in its own term: it gave way to that
+    /// leader (see `Node::yields_term_to`), whose welcome this node then follows.
+    gave_way_to: Option<Epoch>,
     /// The highest term known and since when: how far a received term may reach.
     terms: TermBound,
     /// Whether the leader followed has shown that it leads the epoch followed.
@@ -138,6 +141,7 @@ impl Ring {
             strangers_answered: Quiet::new(Duration::from_secs(1), 1024),
             epoch_told: Quiet::new(Duration::from_secs(1), 1024),
             table_asked: Quiet::new(Duration::from_secs(1), 16),
+            gave_way_to: None,
             terms: TermBound::new(now),
             leader_shown: false,
             slowest: None,

@@ -103,6 +103,10 @@ const MAX_UNCOMMITTED: u64 = (MAX_HOLDBACK - MAX_HELD_PER_ORIGIN - 64) as u64;
 /// The room part's state.
 pub(super) struct Room {
     role: Role,
+    /// The last term in which this node sequenced (took over, or led a room from its
+    /// start): it gives way to no other leader of that term (see
+    /// `Node::yields_term_to`).
+    led_term: Option<u64>,
     /// While one ack's messages are settled: whether to move the commit point after.
     acks_in_hand: Option<bool>,
     holdback: HoldBackQueue,
@@ -202,6 +206,7 @@ impl Room {
     pub(super) fn new(cfg: &NodeConfig) -> Self {
         Room {
             role: Role::Follower,
+            led_term: None,
             acks_in_hand: None,
             holdback: HoldBackQueue::new(Seq(1)),
             history: History::new(cfg.history_limit),
@@ -281,6 +286,11 @@ impl Room {
     /// Whether this node sequences room messages.
     pub(super) fn is_sequencing(&self) -> bool {
         matches!(self.role, Role::Leading(_))
+    }
+
+    /// Whether this node sequenced in term `term`.
+    pub(super) fn led_in(&self, term: u64) -> bool {
+        self.led_term == Some(term)
     }
 
     /// Whether this node is a new leader still gathering the survivors' messages.

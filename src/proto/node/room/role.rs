@@ -342,6 +342,7 @@ impl Room {
         self.holdback = HoldBackQueue::new(next);
         let sequencer = Sequencer::resume(next, &self.history);
         self.role = Role::Leading(Leadership::new(term, sequencer));
+        self.led_term = Some(term);
         self.note_commit(term, Seq(next.0.saturating_sub(1)));
     }
 }

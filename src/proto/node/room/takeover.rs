@@ -57,6 +57,7 @@ impl Node {
         let mut leadership = Leadership::new(epoch.term, sequencer);
         leadership.settles_at = Some(start);
         self.room.role = Role::Leading(leadership);
+        self.room.led_term = Some(epoch.term);
         self.room
             .note_commit(epoch.term, Seq(start.0.saturating_sub(1)));
         log_at!(

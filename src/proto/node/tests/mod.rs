@@ -533,6 +533,7 @@ mod commit;
 mod departed;
 mod flow;
 mod forgery;
+mod gave_way;
 mod guarded;
 mod heartbeats;
 mod hostile;

@@ -1,0 +1,70 @@
+//! Two leaders of one term: one that won its round alone and never sequenced there gives
+//! way to the other, which took it in, and so do the members that followed it (see
+//! `Node::yields_term_to`).
+
+use super::terms::{beat_naming, epoch, flushed};
+use super::*;
+
+/// Whether `sent` holds a join to `to`.
+fn joins(sent: &[(SocketAddr, Packet)], to: SocketAddr) -> bool {
+    sent.iter().any(|(a, p)| {
+        *a == to
+            && matches!(
+                p,
+                Packet::Data {
+                    msg: Message::Join { .. },
+                    ..
+                }
+            )
+    })
+}
+
+/// Carol's welcome for bob as leader of term 0 (the term bob follows alice in).
+fn carols_welcome(n: &Node) -> Vec<u8> {
+    let mut w = welcome_for_bob(bob_as_written_by_leader(n, 40));
+    w.epoch = epoch(0, CAROL);
+    data(CAROL, 9000, Message::Welcome(w))
+}
+
+/// Bob follows alice in term 0. Carol, another leader of term 0 (she won it while alice
+/// won it alone), says so in her beats: not our leader's word, nothing moves. Alice's own
+/// beat naming carol's epoch shows she gave way: bob asks carol to take him in, and
+/// follows her welcome in the same term. Before, bob followed alice, who led nothing, for
+/// good (`sim_chaos` majority seed 693: ann gave way to eve, ben went on following ann).
+#[test]
+fn a_follower_whose_leader_gave_way_follows_the_other_leader_of_the_term() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.handle_datagram(t0, addr(3), &beat_naming(CAROL, epoch(0, CAROL), false));
+    assert!(!joins(&flushed(&mut n, t0), addr(3)), "not on carol's word");
+    let t1 = t0 + Duration::from_millis(100);
+    n.handle_datagram(t1, addr(1), &beat_naming(LEADER, epoch(0, CAROL), false));
+    assert!(
+        joins(&flushed(&mut n, t1), addr(3)),
+        "alice gave way: bob asks carol to take him in"
+    );
+    assert_eq!(n.epoch(), Some(epoch(0, LEADER)), "nothing followed yet");
+    let t2 = t1 + Duration::from_millis(100);
+    let welcome = carols_welcome(&n);
+    n.handle_datagram(t2, addr(3), &welcome);
+    drain(&mut n);
+    assert_eq!(
+        n.epoch(),
+        Some(epoch(0, CAROL)),
+        "carol's welcome is followed"
+    );
+}
+
+/// The control: a welcome from another leader of bob's term, with his leader not known
+/// to have given way, is not followed (one leader per term).
+#[test]
+fn a_welcome_of_the_same_term_is_not_followed_on_its_own() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.handle_datagram(t0, addr(3), &beat_naming(CAROL, epoch(0, CAROL), false));
+    drain(&mut n);
+    let welcome = carols_welcome(&n);
+    n.handle_datagram(t0, addr(3), &welcome);
+    drain(&mut n);
+    assert_eq!(n.epoch(), Some(epoch(0, LEADER)));
+}
