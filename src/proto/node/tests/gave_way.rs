@@ -2,21 +2,13 @@
 //! way to the other, which took it in, and so do the members that followed it (see
 //! `Node::yields_term_to`).
 
+use super::lost_processes::is_join_to;
 use super::terms::{beat_naming, epoch, flushed};
 use super::*;
 
 /// Whether `sent` holds a join to `to`.
 fn joins(sent: &[(SocketAddr, Packet)], to: SocketAddr) -> bool {
-    sent.iter().any(|(a, p)| {
-        *a == to
-            && matches!(
-                p,
-                Packet::Data {
-                    msg: Message::Join { .. },
-                    ..
-                }
-            )
-    })
+    sent.iter().any(is_join_to(to))
 }
 
 /// Carol's welcome for bob as leader of term 0 (the term bob follows alice in).

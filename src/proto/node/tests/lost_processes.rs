@@ -21,7 +21,7 @@ fn alice_again() -> Member {
 }
 
 /// Whether `p` is a join (a request to be taken in) sent to `to`.
-fn is_join_to(to: SocketAddr) -> impl Fn(&(SocketAddr, Packet)) -> bool {
+pub(super) fn is_join_to(to: SocketAddr) -> impl Fn(&(SocketAddr, Packet)) -> bool {
     move |(a, p)| {
         *a == to
             && matches!(
