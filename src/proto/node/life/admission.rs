@@ -50,12 +50,13 @@ impl Node {
             }
             return self.refuse(now, n.addr, Refusal::NoLeader);
         }
-        if self.leader() == Some(n.id) && !self.is_leader() {
-            // The leader we follow asks to be let in: it went offline still a voter (its
-            // leave waited its bounded time for its removal, then went) and is back by
-            // `reg`. Passing its join on would send it to itself, for good, while we
-            // wait for it to lead. Challenged: its proof shows that it is not in the
-            // ring, and is its yes to the round this node then seeks (see `on_proof`).
+        if !self.is_leader() && self.is_leaders_user(&n) {
+            // The leader we follow asks to be let in, from its address: it went offline
+            // still a voter (its leave waited its bounded time for its removal, then
+            // went) and is back by `reg`, or its user restarted it under a new id.
+            // Passing its join on would send it to itself, for good, while we wait for
+            // our leader to lead. Challenged: its proof shows that our leader is not in
+            // the ring, and is its yes to the round this node then seeks (`on_proof`).
             return self.challenge(now, n);
         }
         self.survivor_asks_in(now, &n);
@@ -225,11 +226,11 @@ impl Node {
             // another leader, and the newcomer would rightly refuse it. Or challenged
             // as a voter while this node seeks a round: its proof is its yes.
             if verified && self.life.is_member() {
-                if self.leader() == Some(n.id) && !self.is_leader() {
-                    // Our leader, proven to be asking in (see `join_taken_at`): gone
-                    // from the ring; we seek a round, and its proof is its yes.
-                    let taken_at = self.ctx.clock.now();
-                    self.cut_out_joiner(now, &n, taken_at);
+                if self.is_leaders_user(&n) {
+                    // Our leader's user, proven to be asking in (see `join_taken_at`):
+                    // our leader is not in the ring; we seek a round, and its proof is
+                    // its yes.
+                    self.cut_out_leader_asking_in(now, &n);
                 }
                 self.prevote_granted_by(now, &n.name);
             }

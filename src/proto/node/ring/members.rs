@@ -491,6 +491,44 @@ impl Node {
         self.member_gone(now, &m, true);
     }
 
+    /// Whether newcomer `n` is the user of the leader we follow (another node), asking
+    /// from the leader's address: the leader itself back by `reg`, or its user restarted.
+    pub(in crate::proto::node) fn is_leaders_user(&self, n: &Newcomer) -> bool {
+        self.leader()
+            .filter(|l| *l != self.ctx.id)
+            .and_then(|l| self.ring.members.get(l))
+            .is_some_and(|m| m.addr == n.addr && m.key == n.key && m.name == n.name)
+    }
+
+    /// Our leader's user proved it asks to be let in from the leader's address (see
+    /// [`Node::is_leaders_user`]): the leader is not in the ring. The same process is
+    /// cut out as any joiner our table holds online; an earlier process of the user is
+    /// gone, as a process replaced at its address is.
+    pub(in crate::proto::node) fn cut_out_leader_asking_in(&mut self, now: Instant, n: &Newcomer) {
+        if !self.is_leaders_user(n) {
+            return;
+        }
+        let Some(m) = self
+            .leader()
+            .and_then(|l| self.ring.members.get(l))
+            .cloned()
+        else {
+            return;
+        };
+        if m.presence != Presence::Online {
+            return;
+        }
+        log_at!(
+            info,
+            self,
+            "our leader {} ({}) asks to be let in, so it is not in the ring; cutting it out",
+            m.name,
+            m.id
+        );
+        let m = self.mark_offline(m);
+        self.member_gone(now, &m, true);
+    }
+
     /// The leader sends the tables it owes members back online (see
     /// [`Node::member_came_online`]) once its limit allows; a member gone offline again,
     /// or gone, or a node no longer leading, is owed none.
