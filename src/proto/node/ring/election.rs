@@ -63,7 +63,8 @@ impl Node {
     /// Follows `epoch` from now on. A leader of an older epoch steps down; own unconfirmed
     /// room messages go to the new leader at once. One leader per term: once this node
     /// follows a leader of term `t`, no other leader of `t` is followed (two would each
-    /// count this node's copies of different entries under the same term).
+    /// count this node's copies of different entries under the same term), except by
+    /// [`Node::yield_term`], where the first sequenced nothing in `t`.
     pub(in crate::proto::node) fn set_epoch(&mut self, now: Instant, epoch: Epoch) {
         if self.ring.epoch.is_some_and(|e| e.term >= epoch.term) {
             return;
