@@ -142,31 +142,16 @@ fn a_welcome_from_a_leader_unknown_here_brings_its_table() {
         by: ALICE_AGAIN,
     };
     let w = Welcome {
-        newcomer: BOB,
         epoch: epoch(1, ALICE_AGAIN),
-        next_seq: Seq(1),
-        oldest: Seq(1),
-        pending_from: Seq(1),
-        part: 0,
-        parts: 1,
-        voting: Vec::new(),
-        voters_at: Seq(0),
-        settling: vec![],
-        voucher: None,
         members: vec![
             alice_again(),
-            bob,
+            bob.clone(),
             member(CAROL, "carol", 3),
             member(ERIN, "erin", 5),
         ],
+        ..welcome_for_bob(bob)
     };
-    let welcome = datagram(
-        ALICE_AGAIN,
-        vec![Packet::Data {
-            id: MsgId(1),
-            msg: Message::Welcome(w),
-        }],
-    );
+    let welcome = data(ALICE_AGAIN, 1, Message::Welcome(w));
     let t1 = t0 + Duration::from_millis(50);
     n.handle_datagram(t1, addr(1), &welcome);
     drain(&mut n);
@@ -340,17 +325,7 @@ fn a_welcome_listing_a_process_online_drops_an_earlier_one_at_its_address() {
         "bob holds carol online on her word"
     );
     // Bob goes offline: his word that he leaves reaches alice and carol.
-    bob_deregs(&mut n, t0);
-    let t1 = t0 + Duration::from_secs(1);
-    n.handle_command(
-        t1,
-        WallMillis(2),
-        Command::Reg {
-            name: None,
-            via: Some(addr(1)),
-        },
-    );
-    drain(&mut n);
+    let t1 = bob_deregs_and_regs_through_alice(&mut n, t0);
     let mut earlier = member(CAROL, "carol", 3);
     earlier.presence = Presence::Offline;
     earlier.stamp = Stamp {

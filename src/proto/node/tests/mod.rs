@@ -366,6 +366,23 @@ fn join_answered(w: Welcome, id: u64) -> Vec<u8> {
     datagram(LEADER, packets)
 }
 
+/// Bob (node `n`) goes offline as [`bob_deregs`], then types `reg` through alice a
+/// second later; returns that time (outputs drained).
+fn bob_deregs_and_regs_through_alice(n: &mut Node, t0: Instant) -> Instant {
+    bob_deregs(n, t0);
+    let t1 = t0 + Duration::from_secs(1);
+    n.handle_command(
+        t1,
+        WallMillis(2),
+        Command::Reg {
+            name: None,
+            via: Some(addr(1)),
+        },
+    );
+    drain(n);
+    t1
+}
+
 /// Bob (node `n`) types `dereg`; alice (port 1) and carol (port 3) ack all he sends
 /// them, until he is out of the ring.
 fn bob_deregs(n: &mut Node, t0: Instant) {

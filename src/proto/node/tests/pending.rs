@@ -208,19 +208,8 @@ fn a_member_back_after_a_skip_keeps_what_it_acked() {
     assert_eq!(n.room.next(), Seq(1));
 
     // Bob goes offline: his word that he leaves reaches alice and carol.
-    bob_deregs(&mut n, t0);
-
     // And back: alice keeps #3 on (#1 and #2 are gone), #5 waits for a majority.
-    let t1 = t0 + Duration::from_secs(1);
-    n.handle_command(
-        t1,
-        WallMillis(2),
-        Command::Reg {
-            name: None,
-            via: Some(addr(1)),
-        },
-    );
-    drain(&mut n);
+    let t1 = bob_deregs_and_regs_through_alice(&mut n, t0);
     let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 45));
     w.next_seq = Seq(6);
     w.oldest = Seq(3);
