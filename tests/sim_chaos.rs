@@ -545,9 +545,14 @@ const SEEDS: u64 = 100;
 /// address, where the new process takes none; now a member challenges its leader's user
 /// asking in from the leader's address, as the leader itself back by `reg` (1880691).
 ///
+/// 1880420: a removal of the last voter, proposed by a leader of term 3 on a branch of
+/// the log that lost, held after term 5's removal of another: counted, the log named no
+/// voter and nothing could commit or be elected again. Now such a change is not counted
+/// and a take-over fills its number (`fill_changes_leaving_no_voter`).
+///
 /// Open (liveness: live members that follow different leaders after the heal; bugs still
-/// to find, not limits, see the README's "Mixed faults"): 1880420 and 1880441 of seeds
-/// 1880000 to 1880800.
+/// to find, not limits, see the README's "Mixed faults"): 1880441 of seeds 1880000 to
+/// 1880800.
 #[test]
 fn a_room_losing_a_minority_at_a_time_keeps_one_history_and_goes_on() {
     for_sims(
@@ -557,8 +562,8 @@ fn a_room_losing_a_minority_at_a_time_keeps_one_history_and_goes_on() {
     );
     for_listed_sims(
         &[
-            152, 444, 590, 991, 1533, 2576, 1880091, 1880208, 1880214, 1880224, 1880380, 1880499,
-            1880591, 1880645, 1880691, 1880716,
+            152, 444, 590, 991, 1533, 2576, 1880091, 1880208, 1880214, 1880224, 1880380, 1880420,
+            1880499, 1880591, 1880645, 1880691, 1880716,
         ],
         |sim, seed| chaos_scenario(sim, seed, Nemesis::Minority),
     );
@@ -567,9 +572,9 @@ fn a_room_losing_a_minority_at_a_time_keeps_one_history_and_goes_on() {
 /// Seeds that once failed are run too: 620 as 444 above; 72, 96, 177, 212, 293, 514,
 /// 548, 649 and 696 before knocking; 545, 643, 693 and 1129 as 590 above (in 693 a member
 /// also followed the leader that gave way: now that leader's beat, naming the other
-/// leader of the term, sends it there too).
+/// leader of the term, sends it there too); 2669 as minority seed 1880420 above.
 ///
-/// Open: 1940 and 2669 of seeds 1 000 to 3 000 (live members that follow different
+/// Open: 1940 of seeds 0 to 4 000 (live members that follow different
 /// leaders after the heal; every run keeps one history: no fork, nothing committed
 /// lost). Bugs still to find, not limits.
 #[test]
@@ -581,7 +586,7 @@ fn a_room_losing_a_majority_for_a_while_keeps_one_history_and_goes_on_after_the_
     );
     for_listed_sims(
         &[
-            72, 96, 177, 212, 293, 514, 545, 548, 620, 643, 649, 693, 696, 1129,
+            72, 96, 177, 212, 293, 514, 545, 548, 620, 643, 649, 693, 696, 1129, 2669,
         ],
         |sim, seed| chaos_scenario(sim, seed, Nemesis::Anything),
     );

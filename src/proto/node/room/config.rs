@@ -54,6 +54,10 @@ impl Room {
                 Some(ConfigChange::Add(user)) => {
                     voters.insert(user);
                 }
+                // One that would leave nobody voting is from a branch of the log that
+                // lost, never committed (see [`fill_changes_leaving_no_voter`]): counted,
+                // nothing could commit or be elected ever again.
+                Some(ConfigChange::Remove(user)) if leaves_no_voter(&voters, &user) => {}
                 Some(ConfigChange::Remove(user)) => {
                     voters.remove(&user);
                 }
@@ -421,4 +425,45 @@ fn capped(wanted: BTreeSet<String>, voters: &BTreeSet<String>, me: &str) -> BTre
         kept.insert(user.clone());
     }
     kept
+}
+
+/// Replaces with fillers the changes among `entries` (in log order, following the
+/// committed configuration `voters`) that would leave no voter at all; returns how many.
+///
+/// A new leader proposes again, number by number, the copy of the highest term any
+/// survivor holds, so the entries it gathers may come from more than one branch of the
+/// log: a change proposed by a leader whose branch lost can land after a change made in
+/// the branch that won, where it means something else (`sim_chaos` minority seed
+/// 1880420: a removal of `ben` from `ben, cat`, proposed by a leader of term 3, landed
+/// after term 5's removal of `cat`). No leader proposes a change that leaves nobody
+/// voting (see [`Node::next_change`]), and a committed entry follows only committed ones,
+/// which every later leader gathers as they were: so a change that leaves nobody here was
+/// never committed. Proposed again, it would leave a configuration in which nothing can
+/// ever commit.
+pub(super) fn fill_changes_leaving_no_voter(
+    mut voters: BTreeSet<String>,
+    entries: &mut [ChatEntry],
+) -> usize {
+    let mut filled = 0;
+    for e in entries.iter_mut() {
+        match e.config_change() {
+            Some(ConfigChange::Add(user)) => {
+                voters.insert(user);
+            }
+            Some(ConfigChange::Remove(user)) if leaves_no_voter(&voters, &user) => {
+                *e = ChatEntry::filler(e.seq);
+                filled += 1;
+            }
+            Some(ConfigChange::Remove(user)) => {
+                voters.remove(&user);
+            }
+            None => {}
+        }
+    }
+    filled
+}
+
+/// Whether removing `user` from `voters` leaves nobody voting.
+fn leaves_no_voter(voters: &BTreeSet<String>, user: &str) -> bool {
+    voters.len() == 1 && voters.contains(user)
 }

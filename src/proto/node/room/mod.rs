@@ -32,6 +32,7 @@ use crate::proto::seal::RunKey;
 use crate::wire::PublicKey;
 #[cfg(test)]
 pub(super) use catchup::{CATCH_UP_WINDOW, FETCH_CHUNK};
+use config::fill_changes_leaving_no_voter;
 pub(super) use proof::RUN_MAX;
 use proof::to_run_end;
 pub(super) use proof::{Binding, Staged};

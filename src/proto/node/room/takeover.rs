@@ -34,6 +34,14 @@ impl Node {
             };
             proposals.push(e);
         }
+        let spliced = fill_changes_leaving_no_voter(self.room.voters().clone(), &mut proposals);
+        if spliced > 0 {
+            log_at!(
+                info,
+                self,
+                "{spliced} configuration changes held would leave no voter; filled instead"
+            );
+        }
         // An entry of this term goes first, even with nothing to propose again: until one
         // commits, this node's configuration may end with a change a majority never held,
         // and a change of its own on top could commit beside a conflicting one (see

@@ -406,7 +406,7 @@ fn a_new_leader_changes_no_voter_before_an_entry_of_its_term_commits() {
 /// Alice restarted from disk (carol's #1 shown, voters {alice}, `held` held uncommitted,
 /// the saved `members` and `epoch`), with nobody to answer: she carries the room on and
 /// types one message. Returns her node, the time, and the notices she was shown.
-fn alice_restarted_alone(
+pub(super) fn alice_restarted_alone(
     members: Vec<Member>,
     epoch: Epoch,
     held: ChatEntry,
@@ -469,7 +469,7 @@ fn notices_of(out: Out) -> Vec<String> {
 }
 
 /// What alice showed from #2 on, as `(number, text)`.
-fn shown_from_2(n: &Node) -> Vec<(Seq, String)> {
+pub(super) fn shown_from_2(n: &Node) -> Vec<(Seq, String)> {
     n.room
         .history()
         .range(Seq(2), Seq(10))

@@ -4,8 +4,8 @@
 //! committed configuration as well as of the one its log ends with (the runs below are
 //! ones where a weaker rule, or none, let one number get two committed entries).
 
-use super::takeover::{answer_to_bob, bob_taking_over_with};
-use super::terms::DAVE;
+use super::takeover::{alice_restarted_alone, answer_to_bob, bob_taking_over_with, shown_from_2};
+use super::terms::{DAVE, epoch};
 use super::*;
 use crate::proto::node::room::COMMITTED_TERM;
 use crate::wire::ConfigChange;
@@ -424,4 +424,34 @@ fn a_take_over_whose_change_was_overtaken_at_its_own_number_needs_the_committed_
          {stale:?}",
         !n.room.is_recovering()
     );
+}
+
+/// A change that would leave nobody voting is from a branch of the log that lost (its
+/// leader proposed it on another history), so it was never committed: it is not counted,
+/// and a take-over fills its number. Alice, voters {alice}, restarted holding
+/// Remove(alice) at #2 of term 1, as `sim_chaos` minority seed 1880420 left a removal of
+/// ben from a leader of term 3 after term 5's removal of cat. Counted, her log would end
+/// with no voter, and nothing could ever commit or be elected there; she goes on alone,
+/// #2 filled, her message at #3.
+#[test]
+fn a_held_change_leaving_no_voter_is_not_counted_and_its_number_is_filled() {
+    let mut removal = ChatEntry::config(Seq(2), ConfigChange::Remove("alice".into()));
+    removal.term = 1;
+    let (mut n, now, _) =
+        alice_restarted_alone(vec![member(BOB, "bob", 2)], epoch(1, BOB), removal);
+    let voters: Vec<String> = n.room.log_voters().iter().cloned().collect();
+    assert_eq!(voters, ["alice"], "the removal is not counted");
+    n.handle_timeout(now + Duration::from_millis(200));
+    drain(&mut n);
+    assert_eq!(
+        shown_from_2(&n),
+        vec![
+            (Seq(2), String::new()),
+            (Seq(3), "after the restart".to_string())
+        ],
+        "#2 a filler (a removal's text names its user), alice's message next (sequencing: {})",
+        n.is_sequencing()
+    );
+    let voters: Vec<String> = n.room.log_voters().iter().cloned().collect();
+    assert_eq!(voters, ["alice"], "#2 is not a removal any more");
 }
