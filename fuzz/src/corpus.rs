@@ -169,6 +169,7 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                     part: 0,
                     parts: 2,
                     voting: Vec::new(),
+                    unlisted_voters: Vec::new(),
                     voters_at: Seq(0),
                     settling: vec![],
                     voucher: None,

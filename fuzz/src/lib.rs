@@ -207,6 +207,7 @@ pub fn follower(t0: Instant) -> Node {
         part: 0,
         parts: 1,
         voting: Vec::new(),
+        unlisted_voters: Vec::new(),
         voters_at: Seq(0),
         settling: vec![],
         voucher: None,

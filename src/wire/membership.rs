@@ -139,6 +139,10 @@ pub struct Welcome {
     pub members: Vec<Member>,
     /// Which of this part's members vote: bit `i % 8` of byte `i / 8` for `members[i]`.
     pub voting: Vec<u8>,
+    /// Voters with no entry in the leader's table, so no bit in `voting` (their entries
+    /// were forgotten, or never saved across a restart): named in a part of their own
+    /// after the table's, which carries no members.
+    pub unlisted_voters: Vec<String>,
     /// The configuration sent is the one in effect after this entry.
     pub voters_at: Seq,
     /// Which of this part's members are still being welcomed themselves (their silence

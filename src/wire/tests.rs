@@ -158,6 +158,7 @@ fn a_worst_case_welcome_part_fits_a_datagram() {
         parts: u16::MAX,
         members: vec![worst_member(); n],
         voting: vec![255; n.div_ceil(8)],
+        unlisted_voters: Vec::new(),
         voters_at: Seq(big),
         settling: vec![255; n.div_ceil(8)],
         voucher: Some(Box::new(Voucher {
@@ -174,6 +175,50 @@ fn a_worst_case_welcome_part_fits_a_datagram() {
         msg: Message::Welcome(w),
     };
     let one = encode_packet(&packet).expect("a welcome part fits alone");
+    let bytes = assemble(NodeId(big), Lamport(big), &[one]);
+    assert!(
+        bytes.len() + SEAL_OVERHEAD <= MAX_DATAGRAM,
+        "{} bytes",
+        bytes.len()
+    );
+}
+
+/// The part naming the voters the leader's table holds no entry for, at its largest (as
+/// many names as the receiver takes, each at its longest, and the voucher) fits a
+/// datagram: it carries no members.
+#[test]
+fn a_worst_case_part_naming_voters_fits_a_datagram() {
+    let big = u64::MAX;
+    let w = Welcome {
+        newcomer: NodeId(big),
+        epoch: Epoch {
+            term: big,
+            leader: NodeId(big),
+        },
+        next_seq: Seq(big),
+        oldest: Seq(big),
+        pending_from: Seq(big),
+        part: u16::MAX,
+        parts: u16::MAX,
+        members: Vec::new(),
+        voting: Vec::new(),
+        unlisted_voters: vec![longest_name(); 16],
+        voters_at: Seq(big),
+        settling: Vec::new(),
+        voucher: Some(Box::new(Voucher {
+            entry: worst_member(),
+            epoch: Epoch {
+                term: big,
+                leader: NodeId(big),
+            },
+            signature: vec![255; 64],
+        })),
+    };
+    let packet = Packet::Data {
+        id: MsgId(big),
+        msg: Message::Welcome(w),
+    };
+    let one = encode_packet(&packet).expect("a names part fits alone");
     let bytes = assemble(NodeId(big), Lamport(big), &[one]);
     assert!(
         bytes.len() + SEAL_OVERHEAD <= MAX_DATAGRAM,

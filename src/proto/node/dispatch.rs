@@ -7,8 +7,9 @@ use super::*;
 /// `Node::park_ring_message`).
 pub(super) const RING_FROM_OFFLINE: &str = "election message from a member not online";
 
-/// The most parts a welcome can have (the largest member table, chunked).
-const MAX_WELCOME_PARTS: u16 = (MAX_MEMBERS / MEMBERS_PER_DATAGRAM + 1) as u16;
+/// The most parts a welcome can have: the largest member table, chunked, and one naming
+/// the voters it holds no entry for.
+const MAX_WELCOME_PARTS: u16 = (MAX_MEMBERS / MEMBERS_PER_DATAGRAM + 2) as u16;
 
 impl Node {
     /// Checks a message against what its sender may say, before it is acked or handled.
@@ -83,6 +84,10 @@ impl Node {
                     Err("welcome not from the leader it names")
                 } else if w.epoch.term > MAX_TERM {
                     Err("welcome naming a term out of range")
+                } else if w.unlisted_voters.len() > MAX_VOTERS + 1
+                    || !w.unlisted_voters.iter().all(|u| valid_name(u))
+                {
+                    Err("welcome naming an invalid voter")
                 } else {
                     Ok(())
                 }

@@ -53,7 +53,7 @@ use context::Context;
 use life::{LifeToken, Lifecycle, Phase};
 use mail::{MailToken, Mailbox};
 use ring::{MAX_TERM, Ring, RingToken};
-use room::{Binding, MAX_HELD, Room, RoomToken};
+use room::{Binding, MAX_HELD, MAX_VOTERS, Room, RoomToken};
 use token::{Fate, Token};
 use transport::{Arrival, Transport};
 

@@ -349,6 +349,10 @@ impl Node {
         }
         let flagged =
             |bits: &[u8], i: usize| bits.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0);
+        self.life
+            .welcome_voters
+            .0
+            .extend(w.unlisted_voters.iter().cloned());
         for (i, m) in w.members.iter().enumerate() {
             if flagged(&w.voting, i) {
                 self.life.welcome_voters.0.insert(m.name.clone());

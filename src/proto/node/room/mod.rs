@@ -36,8 +36,9 @@ use config::fill_changes_leaving_no_voter;
 pub(super) use proof::RUN_MAX;
 use proof::to_run_end;
 pub(super) use proof::{Binding, Staged};
+pub(super) use relay::MAX_VOTERS;
 #[cfg(test)]
-pub(super) use relay::{MAX_VOTERS, RELAY_DEGREE, tree_children};
+pub(super) use relay::{RELAY_DEGREE, tree_children};
 use role::{Answer, Leadership, Recovery, Role};
 
 /// How many members asked before the current one a catch-up still takes answers from.

@@ -341,6 +341,7 @@ fn welcome_for_bob(bob: Member) -> Welcome {
         part: 0,
         parts: 1,
         voting: Vec::new(),
+        unlisted_voters: Vec::new(),
         voters_at: Seq(0),
         settling: vec![],
         voucher: None,

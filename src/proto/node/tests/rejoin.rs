@@ -129,6 +129,7 @@ fn welcome_part(part: u16, members: Vec<Member>, voting: u8, voters_at: u64) -> 
         part,
         parts: 2,
         voting: vec![voting],
+        unlisted_voters: Vec::new(),
         voters_at: Seq(voters_at),
         settling: vec![],
         voucher: None,
