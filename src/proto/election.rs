@@ -144,17 +144,6 @@ impl Election {
         self.participant = false;
     }
 
-    /// Records that round `term` was held (a voter named an epoch of it): the next round
-    /// this node starts is above it. Nothing else of the round is known here.
-    pub fn heard_of(&mut self, term: u64) {
-        if term > self.term {
-            self.term = term;
-            self.participant = false;
-            self.carried = None;
-            self.entered_as = None;
-        }
-    }
-
     /// Gives up round `term` without hearing its end (it timed out): this node takes
     /// part in no round until it starts or joins another. What it carried is kept, the
     /// evidence should the round's announcement still come.

@@ -326,14 +326,6 @@ impl Node {
         let Some(name) = self.ring.members.get(sender).map(|m| m.name.clone()) else {
             return;
         };
-        // A round this node starts goes above any a voter follows a leader of, as a Raft
-        // candidate takes the higher term of an answer: one that won no round of its
-        // own (its ring held only itself) would otherwise lead the term of another
-        // leader (`sim_chaos` majority seed 1940: two leaders of term 6, one of them
-        // dead and still followed).
-        if let Some(e) = follows.filter(|e| self.term_in_range(now, e.term)) {
-            self.ring.election.heard_of(e.term);
-        }
         // Only a voter that refused names a leader that leads for it: one that agreed
         // lost its leader too.
         if let Some(epoch) = follows.filter(|e| !granted && self.term_in_range(now, e.term))

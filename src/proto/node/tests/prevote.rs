@@ -576,32 +576,3 @@ fn a_node_nobody_answers_knocks_on_a_known_address() {
     );
     assert!(terms.iter().all(|t| *t <= 1), "no round: {terms:?}");
 }
-
-/// A round starts above any term a voter's answer names, as a Raft candidate takes the
-/// higher term of an answer. Bob knows term 1; carol answers no, following a leader of
-/// term 3 that bob never heard of (one voter's word: he does not follow it); alice and
-/// dave say yes. The round bob starts is 4, not 2: in a ring of his own he would win at
-/// once, and lead a term that already has a leader (`sim_chaos` majority seed 1940:
-/// two leaders of term 6, the members of one refusing the other's welcome for good).
-#[test]
-fn a_round_starts_above_the_terms_the_answers_name() {
-    let t0 = base_time();
-    let mut n = bob_losing_carol(t0);
-    let half = n.ctx.cfg.election_timeout / 2;
-    n.handle_timeout(t0 + half);
-    all_packets(&mut n);
-    let at = t0 + 2 * half;
-    n.handle_timeout(at);
-    all_packets(&mut n);
-    let ms = Duration::from_millis(5);
-    let elsewhere = epoch(3, NodeId(77));
-    let sent = answer_following(&mut n, at, addr(3), (2, false), Some(elsewhere));
-    assert!(election_terms_sent(&sent).is_empty(), "a no: {sent:?}");
-    answer(&mut n, at + ms, addr(4), 2, true);
-    let sent = answer(&mut n, at + 2 * ms, addr(1), 2, true);
-    assert_eq!(
-        election_terms_sent(&sent),
-        vec![4],
-        "the round is above term 3: {sent:?}"
-    );
-}
