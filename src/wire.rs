@@ -21,8 +21,8 @@ mod membership;
 mod signature;
 pub use entry::{ChainLink, ChatEntry, ConfigChange, FILLER_ORIGIN, Provenance};
 pub use membership::{
-    Member, Newcomer, Presence, PublicKey, Refusal, Stamp, Voucher, Welcome, proof_message,
-    voucher_message,
+    Member, Newcomer, Presence, PublicKey, Refusal, Stamp, Voucher, Welcome, member_proof_message,
+    proof_message, voucher_message,
 };
 pub use signature::SignatureBytes;
 

@@ -33,6 +33,18 @@ pub fn proof_message(nonce: &[u8; 16], id: NodeId, name: &str) -> Vec<u8> {
     m
 }
 
+/// What a member signs to prove to `asker`, another member, that process `id` is user
+/// `name`'s (see `proto::node::life::proven`): bound to the asker, so that it proves
+/// nothing to anyone else (a join's proof, [`proof_message`], is another text).
+pub fn member_proof_message(nonce: &[u8; 16], id: NodeId, name: &str, asker: NodeId) -> Vec<u8> {
+    let mut m = b"ringchat member proof v1".to_vec();
+    m.extend_from_slice(nonce);
+    m.extend_from_slice(&id.0.to_le_bytes());
+    m.extend_from_slice(&asker.0.to_le_bytes());
+    m.extend_from_slice(name.as_bytes());
+    m
+}
+
 /// A leader's signed word that it let a member in: the member's entry as the leader's
 /// table had it, and the epoch it led. The member keeps it and shows it to any member of
 /// that epoch that never heard of it (the leader died before its word went round), which

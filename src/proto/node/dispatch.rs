@@ -161,7 +161,9 @@ impl Node {
                 self.on_join(now, newcomer)
             }
             Message::JoinForward(newcomer) => self.on_join_forward(now, newcomer),
-            Message::Challenge { nonce, newcomer } => self.on_challenge(now, from, nonce, newcomer),
+            Message::Challenge { nonce, newcomer } => {
+                self.on_challenge(now, (from, sender), nonce, newcomer)
+            }
             Message::Proof { signature } => self.on_proof(now, from, sender, &signature),
             Message::Welcome(w) => self.on_welcome(now, from, sender, w),
             Message::JoinRefused { reason } => self.on_join_refused(now, reason),

@@ -276,6 +276,7 @@ impl Node {
                     // Not acked: a member not known yet retries, and is known by then.
                     if self.ring.members().get(sender).is_none() {
                         self.answer_stranger(now, from);
+                        self.ask_stranger_to_prove(now, from, sender);
                     }
                     if why == dispatch::RING_FROM_OFFLINE {
                         self.park_ring_message(now, sender, &msg);

@@ -182,6 +182,9 @@ impl Node {
         sender: NodeId,
         signature: &[u8],
     ) {
+        if self.on_member_proof(now, from, sender, signature) {
+            return;
+        }
         let (challenged, verified) = if self.life.pending_proofs.contains_key(&(sender, from)) {
             let (nonce, n, _) = &self.life.pending_proofs[&(sender, from)];
             ((sender, from), proof_checks(nonce, n, signature))

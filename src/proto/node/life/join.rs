@@ -286,7 +286,7 @@ impl Node {
     pub(in crate::proto::node) fn on_challenge(
         &mut self,
         now: Instant,
-        from: SocketAddr,
+        (from, sender): (SocketAddr, NodeId),
         nonce: [u8; 16],
         newcomer: NodeId,
     ) {
@@ -294,6 +294,10 @@ impl Node {
         // goodbye): a node that said goodbye proves nothing, or it would be let in again.
         let resyncing = self.life.resyncing && self.life.takes_part();
         if !resyncing && !matches!(self.life.phase, Phase::Joining { .. }) {
+            // A member that does not know this process asks who it is (see `proven.rs`).
+            if newcomer == self.ctx.id {
+                self.prove_to_member(now, from, sender, nonce);
+            }
             return;
         }
         if newcomer != self.ctx.id {

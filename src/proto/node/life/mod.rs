@@ -11,6 +11,7 @@ mod admission;
 mod join;
 mod leave;
 mod offline;
+mod proven;
 mod restart;
 mod voucher;
 
@@ -132,6 +133,8 @@ pub(super) struct Lifecycle {
     join_deadline_extended: bool,
     /// Our leader's voucher for us, and the limits on checking and showing vouchers.
     vouchers: voucher::Vouchers,
+    /// Challenges to unknown processes at voters' addresses (see `proven.rs`).
+    proving: proven::Proving,
 }
 
 impl Lifecycle {
@@ -166,6 +169,7 @@ impl Lifecycle {
             leave_waits: 0,
             join_deadline_extended: false,
             vouchers: voucher::Vouchers::default(),
+            proving: proven::Proving::default(),
         }
     }
 

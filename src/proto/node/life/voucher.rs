@@ -60,6 +60,11 @@ impl Vouchers {
         }
         self.forgotten.push_back(id);
     }
+
+    /// Whether process `id` was dropped from the table lately.
+    pub(in crate::proto::node) fn was_forgotten(&self, id: NodeId) -> bool {
+        self.forgotten.contains(&id)
+    }
 }
 
 impl Default for Vouchers {

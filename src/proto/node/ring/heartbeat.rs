@@ -394,6 +394,7 @@ impl Node {
         if newer_leader && !self.leader_leads() {
             self.seek_leader_via(now, sender, from);
         }
+        self.ask_stranger_to_prove(now, from, sender);
     }
 
     /// Member `to` follows an older epoch than this node (its beat said so, or it

@@ -268,7 +268,7 @@ impl Node {
     }
 
     /// Everything that follows a member coming online, however we learned of it.
-    fn member_came_online(&mut self, now: Instant, m: &Member) {
+    pub(in crate::proto::node) fn member_came_online(&mut self, now: Instant, m: &Member) {
         self.ring.detector.arrived(m.id, now);
         self.ctx.out.event(Event::MemberOnline {
             name: m.name.clone(),

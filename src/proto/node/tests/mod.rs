@@ -565,6 +565,7 @@ mod pace;
 mod passes;
 mod pending;
 mod prevote;
+mod proven;
 mod recounts;
 mod rejoin;
 mod relays;
