@@ -431,3 +431,31 @@ fn a_repeat_of_a_message_no_longer_kept_is_settled() {
     assert_eq!(after, next, "nothing numbered again");
     assert_eq!(n.room.uncommitted(), 0);
 }
+
+/// Another member's copy is taken as committed only when it comes as committed (one it
+/// showed): a copy still of a term is a leader's proposal, and the leader that sent it
+/// may lead no more. One reaches here when a proposal waited for its origin's seal
+/// while its leader was deposed (`sim_chaos` minority seed 1881786: taken as committed,
+/// a deposed leader's own message was shown at a number where the room committed a
+/// change). Bob, catching up from carol, is handed such a copy from her: not shown; her
+/// committed copy of the same number is.
+#[test]
+fn a_members_copy_still_of_a_term_is_not_taken_as_committed() {
+    let t0 = base_time();
+    let (mut n, out) = far_behind(t0);
+    leader_acks(&mut n, t0 + Duration::from_millis(401), &out);
+    let t1 = t0 + Duration::from_millis(1300);
+    n.handle_timeout(t1);
+    assert_eq!(fetches(&drain(&mut n), addr(3))[0], (1, FETCH_CHUNK));
+    let proposal = ChatEntry {
+        term: 0,
+        ..committed(1)
+    };
+    n.on_sequenced_from(t1, CAROL, proposal);
+    assert!(
+        room_seqs(&drain(&mut n)).is_empty(),
+        "a proposal is not shown"
+    );
+    n.on_sequenced_from(t1, CAROL, committed(1));
+    assert_eq!(room_seqs(&drain(&mut n)), vec![1]);
+}
