@@ -16,12 +16,9 @@
 //! the key the table holds for that voter, and the new process takes the earlier one's
 //! place here, online. Nothing else is taken on its word: not a name, not a key, not an
 //! address (the challenge goes where its datagrams come from), and a process that said
-//! goodbye stays gone. A member answers a challenge about itself from anyone (two members
-//! may each be unknown to the other: `sim_chaos` majority seed 3722), at most once a
-//! second a challenger and 16 challengers a second; the answer is bound to the
-//! challenger's id, so it proves nothing to anyone else, nor as a join's proof to a
-//! leader, and the challenger takes only answers to its own open challenges, from the
-//! address it challenged.
+//! goodbye stays gone. A member answers only a member it knows, about itself, at most
+//! once a second each; the answer is bound to the challenger, so it cannot be passed on
+//! as a join's proof to a leader.
 
 use super::*;
 use crate::wire::member_proof_message;
@@ -113,8 +110,8 @@ impl Node {
         self.send_reliable(now, from, challenge, Token::Control);
     }
 
-    /// `challenger` asks us, a member, to prove who we are (see the module documentation):
-    /// answered, bound to it. Whether it was answered.
+    /// A member we know challenges us, a member too, to prove who we are (see the module
+    /// documentation): answered, bound to it. Whether it was answered.
     pub(in crate::proto::node) fn prove_to_member(
         &mut self,
         now: Instant,
@@ -122,7 +119,12 @@ impl Node {
         challenger: NodeId,
         nonce: [u8; 16],
     ) -> bool {
-        if !self.life.takes_part() || !self.life.proving.answered.due(challenger, now) {
+        let known = self
+            .ring
+            .members()
+            .get(challenger)
+            .is_some_and(|m| m.addr == from);
+        if !known || !self.life.takes_part() || !self.life.proving.answered.due(challenger, now) {
             return false;
         }
         let message = member_proof_message(&nonce, self.ctx.id, &self.ctx.cfg.name, challenger);
