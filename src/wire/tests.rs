@@ -139,34 +139,35 @@ fn one_member_entry_worst_case_size_is_known() {
     assert!(n <= crate::proto::MEMBER_WIRE_MAX, "{n}");
 }
 
-/// A welcome part as large as the chunker makes one (every entry at its largest, every
-/// field and flag at its largest, the newcomer's voucher too) fits a datagram.
-#[test]
-fn a_worst_case_welcome_part_fits_a_datagram() {
+/// A welcome part with every field at its largest but `members`, `voting`, `settling`
+/// and `unlisted_voters` as given, and the newcomer's voucher: whether it fits a
+/// datagram (and its size).
+fn welcome_part_fits(
+    members: Vec<Member>,
+    flags: Vec<u8>,
+    unlisted_voters: Vec<String>,
+) -> (bool, usize) {
     let big = u64::MAX;
-    let n = crate::proto::MEMBERS_PER_DATAGRAM;
+    let epoch = Epoch {
+        term: big,
+        leader: NodeId(big),
+    };
     let w = Welcome {
         newcomer: NodeId(big),
-        epoch: Epoch {
-            term: big,
-            leader: NodeId(big),
-        },
+        epoch,
         next_seq: Seq(big),
         oldest: Seq(big),
         pending_from: Seq(big),
         part: u16::MAX,
         parts: u16::MAX,
-        members: vec![worst_member(); n],
-        voting: vec![255; n.div_ceil(8)],
-        unlisted_voters: Vec::new(),
+        members,
+        voting: flags.clone(),
+        unlisted_voters,
         voters_at: Seq(big),
-        settling: vec![255; n.div_ceil(8)],
+        settling: flags,
         voucher: Some(Box::new(Voucher {
             entry: worst_member(),
-            epoch: Epoch {
-                term: big,
-                leader: NodeId(big),
-            },
+            epoch,
             signature: vec![255; 64],
         })),
     };
@@ -176,11 +177,17 @@ fn a_worst_case_welcome_part_fits_a_datagram() {
     };
     let one = encode_packet(&packet).expect("a welcome part fits alone");
     let bytes = assemble(NodeId(big), Lamport(big), &[one]);
-    assert!(
-        bytes.len() + SEAL_OVERHEAD <= MAX_DATAGRAM,
-        "{} bytes",
-        bytes.len()
-    );
+    (bytes.len() + SEAL_OVERHEAD <= MAX_DATAGRAM, bytes.len())
+}
+
+/// A welcome part as large as the chunker makes one (every entry at its largest, every
+/// field and flag at its largest, the newcomer's voucher too) fits a datagram.
+#[test]
+fn a_worst_case_welcome_part_fits_a_datagram() {
+    let n = crate::proto::MEMBERS_PER_DATAGRAM;
+    let flags = vec![255; n.div_ceil(8)];
+    let (fits, len) = welcome_part_fits(vec![worst_member(); n], flags, Vec::new());
+    assert!(fits, "{len} bytes");
 }
 
 /// The part naming the voters the leader's table holds no entry for, at its largest (as
@@ -188,43 +195,9 @@ fn a_worst_case_welcome_part_fits_a_datagram() {
 /// datagram: it carries no members.
 #[test]
 fn a_worst_case_part_naming_voters_fits_a_datagram() {
-    let big = u64::MAX;
-    let w = Welcome {
-        newcomer: NodeId(big),
-        epoch: Epoch {
-            term: big,
-            leader: NodeId(big),
-        },
-        next_seq: Seq(big),
-        oldest: Seq(big),
-        pending_from: Seq(big),
-        part: u16::MAX,
-        parts: u16::MAX,
-        members: Vec::new(),
-        voting: Vec::new(),
-        unlisted_voters: vec![longest_name(); 16],
-        voters_at: Seq(big),
-        settling: Vec::new(),
-        voucher: Some(Box::new(Voucher {
-            entry: worst_member(),
-            epoch: Epoch {
-                term: big,
-                leader: NodeId(big),
-            },
-            signature: vec![255; 64],
-        })),
-    };
-    let packet = Packet::Data {
-        id: MsgId(big),
-        msg: Message::Welcome(w),
-    };
-    let one = encode_packet(&packet).expect("a names part fits alone");
-    let bytes = assemble(NodeId(big), Lamport(big), &[one]);
-    assert!(
-        bytes.len() + SEAL_OVERHEAD <= MAX_DATAGRAM,
-        "{} bytes",
-        bytes.len()
-    );
+    let names = vec![longest_name(); 16];
+    let (fits, len) = welcome_part_fits(Vec::new(), Vec::new(), names);
+    assert!(fits, "{len} bytes");
 }
 
 fn worst_member() -> Member {

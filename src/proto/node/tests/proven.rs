@@ -19,13 +19,7 @@ fn carols_key() -> SigningKey {
 /// the nonces of the challenges bob sent it there.
 fn bob_hears_carols_new_process(t0: Instant) -> (Node, Vec<[u8; 16]>) {
     let mut n = bob_losing_carol(t0);
-    let mut gone = n.members().get(CAROL).cloned().expect("carol is known");
-    gone.presence = Presence::Offline;
-    gone.stamp = Stamp {
-        lamport: Lamport(5000),
-        by: BOB,
-    };
-    n.ring.merge(gone);
+    hold_carol_offline(&mut n);
     flushed(&mut n, t0);
     n.handle_datagram(
         t0,
@@ -46,6 +40,17 @@ fn bob_hears_carols_new_process(t0: Instant) -> (Node, Vec<[u8; 16]>) {
         })
         .collect();
     (n, nonces)
+}
+
+/// Bob holds carol's process offline (his own verdict).
+fn hold_carol_offline(n: &mut Node) {
+    let mut gone = n.members().get(CAROL).cloned().expect("carol is known");
+    gone.presence = Presence::Offline;
+    gone.stamp = Stamp {
+        lamport: Lamport(5000),
+        by: BOB,
+    };
+    n.ring.merge(gone);
 }
 
 /// Whether bob holds carol's new process online at her address, and her old one not
@@ -122,13 +127,7 @@ fn only_a_proof_bound_to_the_challenger_with_the_voters_key_is_taken() {
 fn a_member_whose_leader_leads_challenges_no_one() {
     let t0 = base_time();
     let mut n = follower_welcomed(t0, vec![], true).0;
-    let mut gone = n.members().get(CAROL).cloned().expect("carol is known");
-    gone.presence = Presence::Offline;
-    gone.stamp = Stamp {
-        lamport: Lamport(5000),
-        by: BOB,
-    };
-    n.ring.merge(gone);
+    hold_carol_offline(&mut n);
     n.handle_datagram(t0, addr(1), &beat_naming(LEADER, epoch(0, LEADER), false));
     flushed(&mut n, t0);
     n.handle_datagram(
