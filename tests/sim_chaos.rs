@@ -30,10 +30,14 @@ mod sim;
 /// The checks over every process of a host (a restart from disk carries its predecessor on).
 #[path = "sim_chaos/checks.rs"]
 mod checks;
+/// The failure report: what each host takes itself for.
+#[path = "sim_chaos/report.rs"]
+mod report;
 
 use checks::{check_committed_across_restarts, check_order_across_restarts, unconfirmed};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use report::states;
 use ringchat::proto::{Command, CommandError, Event};
 use sim::{Link, Sim, for_listed_sims, for_sims};
 use std::collections::{BTreeMap, BTreeSet};
@@ -160,44 +164,6 @@ fn self_leader(sim: &Sim) -> Option<usize> {
     sim.live()
         .into_iter()
         .find(|&i| sim.node(i).leader() == Some(sim.node(i).id()))
-}
-
-/// What each host takes itself for, for a failure's message: its leader, whether it
-/// sequences, its voters, and the last notice it gave its user.
-fn states(sim: &Sim) -> String {
-    let name_of = |id| {
-        (0..sim.hosts.len())
-            .find(|&j| sim.is_up(j) && sim.node(j).id() == id)
-            .map_or_else(|| format!("{id}"), |j| sim.hosts[j].name.clone())
-    };
-    (0..sim.hosts.len())
-        .map(|i| {
-            let h = &sim.hosts[i];
-            if !sim.is_up(i) {
-                return format!("{}: down", h.name);
-            }
-            let n = sim.node(i);
-            let notice = h.events.iter().rev().find_map(|(t, e)| match e {
-                Event::Notice(s) => Some(format!("{:.1}s {s:?}", t.as_secs_f64())),
-                _ => None,
-            });
-            format!(
-                "{}: {}{}, leader {}, voters {:?}, log voters {:?}, table {:?}, last notice {}",
-                h.name,
-                if sim.joined(i) { "in" } else { "OUT" },
-                if n.is_sequencing() { " SEQUENCING" } else { "" },
-                n.leader().map_or("none".into(), name_of),
-                n.voters(),
-                n.log_voters(),
-                n.members()
-                    .entries()
-                    .map(|m| format!("{}:{:?}", m.name, m.presence))
-                    .collect::<Vec<_>>(),
-                notice.unwrap_or_default()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// Ends every fault: links heal, crashed hosts start again from disk, a host whose start
