@@ -303,8 +303,16 @@ impl Node {
 
     /// Holds a copy until it can be shown; an uncommitted one goes to disk too (before the
     /// ack this input causes: the driver writes before it sends). Whether it was taken.
+    /// A committed copy also says how far the room committed (see [`Node::wanted`]).
     pub(in crate::proto::node) fn hold(&mut self, e: ChatEntry) -> bool {
         let durable = (self.ctx.cfg.persist && e.term != COMMITTED_TERM).then(|| e.clone());
+        if e.term == COMMITTED_TERM {
+            // The room committed everything up to it. Behind a proposal held at the
+            // delivery point (a deposed leader's, never to commit) the hold-back queue
+            // sees no gap, and a learner hears of no commit point: without this it would
+            // wait for the numbers between for good.
+            self.room.known_high = self.room.known_high.max(e.seq);
+        }
         let taken = self.room.holdback.offer(e);
         if taken && let Some(e) = durable {
             self.ctx.out.write(Write::Held(e));

@@ -114,7 +114,8 @@ pub(super) struct Room {
     holdback: HoldBackQueue,
     history: History,
     outbox: Outbox,
-    /// The highest sequence number heard of (from neighbours' heartbeats).
+    /// The highest sequence number heard of as delivered or committed (from neighbours'
+    /// heartbeats, commit notices and committed copies).
     known_high: Seq,
     /// See [`Node::first_seq`].
     first_seq: Seq,

@@ -459,3 +459,29 @@ fn a_members_copy_still_of_a_term_is_not_taken_as_committed() {
     n.on_sequenced_from(t1, CAROL, committed(1));
     assert_eq!(room_seqs(&drain(&mut n)), vec![1]);
 }
+
+/// A member holding a proposal that never committed (a deposed leader's) at its delivery
+/// point, then sent a committed copy of a later number (a learner is sent only those),
+/// knows the room committed that far: it asks for what lies between. The hold-back queue
+/// sees no gap while its front is held, and the proposal's term never commits.
+#[test]
+fn a_committed_copy_past_a_held_proposal_is_fetched_up_to() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let proposal = entry(1, CAROL, "carol", 1);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, Message::Sequenced(proposal)));
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &data(LEADER, 3, Message::Sequenced(committed(3))),
+    );
+    let out = drain(&mut n);
+    assert!(room_seqs(&out).is_empty(), "nothing is shown yet");
+    n.handle_timeout(t0 + Duration::from_millis(400));
+    let out = drain(&mut n);
+    assert_eq!(
+        fetches(&out, addr(1)),
+        vec![(1, 3)],
+        "the member asks for its delivery point up to the committed copy"
+    );
+}

@@ -577,3 +577,58 @@ fn a_stranger_speaking_as_a_member_is_answered_as_unknown() {
         "one answer, marked, to the stranger"
     );
 }
+
+/// A re-registration with a newer leader that acks it but never welcomes this node (it
+/// lost its term, say) ends after the join timeout: meanwhile the heartbeats say nothing
+/// delivered (the numbering may be another leader's), afterwards what was delivered
+/// again, or the successor, which learns of the room's progress from them, never would.
+#[test]
+fn a_re_registration_never_welcomed_ends_after_the_join_timeout() {
+    let t0 = base_time();
+    let mut n = follower_with_dave(t0);
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &data(LEADER, 2, Message::Sequenced(entry(1, CAROL, "carol", 1))),
+    );
+    n.handle_datagram(t0, addr(1), &data(LEADER, 3, commit(1)));
+    assert_eq!(room_seqs(&drain(&mut n)), vec![1]);
+    n.handle_datagram(t0, addr(1), &beat_naming(LEADER, epoch(1, DAVE), false));
+    let sent = flushed(&mut n, t0);
+    let join_ids: Vec<MsgId> = sent
+        .iter()
+        .filter_map(|(to, p)| match p {
+            Packet::Data {
+                id,
+                msg: Message::Join { .. },
+                ..
+            } if *to == addr(4) => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(join_ids.len(), 1, "dave is asked to take bob in");
+    n.handle_datagram(t0, addr(4), &ack_of(BOB, DAVE, &join_ids));
+    let delivered_said = |sent: &[(SocketAddr, Packet)]| -> Vec<u64> {
+        sent.iter()
+            .filter_map(|(_, p)| match p {
+                Packet::Heartbeat(hb) if !hb.probe => Some(hb.delivered.0),
+                _ => None,
+            })
+            .collect()
+    };
+    let beat_at = |n: &mut Node, at: Instant| {
+        n.handle_timeout(at);
+        delivered_said(&flushed(n, at))
+    };
+    let during = beat_at(&mut n, t0 + Duration::from_millis(200));
+    assert!(
+        !during.is_empty() && during.iter().all(|&d| d == 0),
+        "{during:?}"
+    );
+    let join_timeout = n.ctx.cfg.join_timeout;
+    let after = beat_at(&mut n, t0 + join_timeout + Duration::from_millis(200));
+    assert!(
+        !after.is_empty() && after.iter().all(|&d| d == 1),
+        "{after:?}"
+    );
+}
