@@ -198,22 +198,6 @@ impl Node {
         self.life.resyncing = false;
     }
 
-    /// A re-registration the leader acked but no welcome answered within the join
-    /// timeout (that leader lost its term, say, and this node followed the round's
-    /// winner) is over too. While it lasts this node's heartbeats say it delivered
-    /// nothing, so its successor, which hears of the room's progress from them, would
-    /// never learn it is behind; and the next newer leader heard of could not be asked.
-    pub(in crate::proto::node) fn end_unanswered_resync(&mut self, now: Instant) {
-        if self.life.resyncing && !self.resync_busy(now) {
-            log_at!(
-                debug,
-                self,
-                "no welcome answered our re-registration; not waiting for one any more"
-            );
-            self.life.resyncing = false;
-        }
-    }
-
     /// The leader we follow answered us as a stranger: this process is not in its table.
     /// It was let in by a leader of an earlier term whose word the room never took (a
     /// leader cut off with a minority, say, that then learned of the newer term), and
@@ -428,8 +412,10 @@ impl Node {
                     // A process the leader holds online at an address replaces any other
                     // held there (an earlier process of a user restarted), as in
                     // `on_members`: ours may be online under a stamp newer than the
-                    // leader's, and nobody else watches it any more.
-                    self.forget_replaced_at(&m);
+                    // leader's, and nobody else watches it any more. The leader spared is
+                    // the one welcoming us: the one we followed before may be that very
+                    // earlier process (`sim_chaos` seed 3663).
+                    self.forget_replaced_at(&m, Some(w.epoch.leader));
                 }
             }
         }

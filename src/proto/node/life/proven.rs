@@ -187,7 +187,7 @@ impl Node {
             ..earlier
         };
         if self.ring.merge(entry.clone()) == Change::CameOnline {
-            self.forget_replaced_at(&entry);
+            self.forget_replaced_at(&entry, self.leader());
             self.member_came_online(now, &entry);
         }
         true

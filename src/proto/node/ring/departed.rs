@@ -140,9 +140,13 @@ impl Node {
     /// replaced by a restart at once (see [`Node::age_out`]), so nobody watches it any
     /// more, and its word to drop it is not sent again. It goes from this table; a
     /// leader that still keeps it (offline: another user's, say) brings it back as that
-    /// with its table. The leader followed is left to the usual bounds.
-    pub(in crate::proto::node) fn forget_replaced_at(&mut self, m: &Member) {
-        let leader = self.leader();
+    /// with its table. The leader followed (`leader`: the one that welcomes us, while
+    /// joining) is left to the usual bounds.
+    pub(in crate::proto::node) fn forget_replaced_at(
+        &mut self,
+        m: &Member,
+        leader: Option<NodeId>,
+    ) {
         let stale: Vec<NodeId> = self
             .ring
             .members

@@ -85,7 +85,7 @@ impl Node {
             let name = m.name.clone();
             match self.ring.members.merge(m.clone()) {
                 Change::CameOnline => {
-                    self.forget_replaced_at(&m);
+                    self.forget_replaced_at(&m, self.leader());
                     self.member_came_online(now, &m)
                 }
                 Change::WentOffline => {

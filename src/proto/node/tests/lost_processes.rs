@@ -362,3 +362,60 @@ fn a_welcome_listing_a_process_online_drops_an_earlier_one_at_its_address() {
         "carol's earlier process is dropped"
     );
 }
+
+/// As [`a_welcome_listing_a_process_online_drops_an_earlier_one_at_its_address`], where
+/// the earlier process is the leader bob followed before he went offline: alice crashed
+/// and restarted meanwhile, and carol, leader of a newer term, welcomes bob back. The
+/// leader spared is the one welcoming him; before, bob spared alice's earlier process as
+/// his leader and held it online for good (`sim_chaos` majority seed 3663).
+#[test]
+fn a_welcome_drops_the_earlier_process_of_the_leader_followed_before() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &member_says((LEADER, "alice", 1), Presence::Online, 60),
+    );
+    drain(&mut n);
+    let t1 = bob_deregs_and_regs_through_alice(&mut n, t0);
+    let mut earlier = member(LEADER, "alice", 1);
+    earlier.presence = Presence::Offline;
+    earlier.stamp = Stamp {
+        lamport: Lamport(40),
+        by: CAROL,
+    };
+    let mut again = member(ALICE_AGAIN, "alice", 1);
+    again.key = identity(LEADER.0 as u8).verifying_key().to_bytes();
+    again.stamp = Stamp {
+        lamport: Lamport(45),
+        by: CAROL,
+    };
+    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 48));
+    w.epoch = Epoch {
+        term: 1,
+        leader: CAROL,
+    };
+    w.members = vec![
+        member(CAROL, "carol", 3),
+        w.members[1].clone(),
+        earlier,
+        again,
+    ];
+    n.handle_datagram(t1, addr(3), &data(CAROL, 40, Message::Welcome(w)));
+    let out = drain(&mut n);
+    assert!(
+        out.events.iter().any(|e| matches!(e, Event::Joined { .. })),
+        "bob is back: {:?}",
+        out.events
+    );
+    assert!(
+        n.members().get(ALICE_AGAIN).is_some(),
+        "alice's new process is in bob's table"
+    );
+    assert_eq!(
+        n.members().get(LEADER).map(|m| (m.presence, m.stamp)),
+        None,
+        "alice's earlier process is dropped"
+    );
+}
