@@ -1,4 +1,4 @@
-//! A voter's new process proves itself to a member that has no leader to ask
+//! A member's new process proves itself to a member that has no leader to ask
 //! (`life/proven.rs`).
 
 use super::prevote::bob_losing_carol;
@@ -187,4 +187,86 @@ fn a_member_proves_itself_to_a_member_it_knows_only() {
         )
     });
     assert!(!answered, "a stranger's challenge is not answered");
+}
+
+/// Not only a voter's: any member's new process unknown here proves itself. Its
+/// datagrams (election tokens passed round the ring, above all) are dropped as a
+/// stranger's otherwise, so no round through it ends (`sim_chaos` majority seeds 3235
+/// and 3315: two leaders for good, each holding the other's followers' new processes
+/// unknown).
+#[test]
+fn a_non_voters_new_process_proves_itself_too() {
+    const ERIN: NodeId = NodeId(500);
+    const ERIN_AGAIN: NodeId = NodeId(501);
+    let t0 = base_time();
+    let mut n = bob_losing_carol(t0);
+    let mut erin = member(ERIN, "erin", 5);
+    erin.presence = Presence::Offline;
+    n.ring.merge(erin);
+    assert!(!n.room.voters().contains("erin"), "erin does not vote");
+    flushed(&mut n, t0);
+    n.handle_datagram(
+        t0,
+        addr(5),
+        &beat_naming(ERIN_AGAIN, epoch(1, CAROL), false),
+    );
+    let nonces: Vec<[u8; 16]> = flushed(&mut n, t0)
+        .into_iter()
+        .filter_map(|(to, p)| match p {
+            Packet::Data {
+                msg: Message::Challenge { nonce, newcomer },
+                ..
+            } if to == addr(5) && newcomer == ERIN_AGAIN => Some(nonce),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(nonces.len(), 1, "one challenge to erin's address");
+    let signed = member_proof_message(&nonces[0], ERIN_AGAIN, "erin", BOB);
+    let signature = identity(ERIN.0 as u8).sign(&signed).to_bytes().to_vec();
+    n.handle_datagram(
+        t0,
+        addr(5),
+        &data(ERIN_AGAIN, 1, Message::Proof { signature }),
+    );
+    assert!(
+        n.members()
+            .get(ERIN_AGAIN)
+            .is_some_and(|m| m.presence == Presence::Online && m.addr == addr(5)),
+        "{:?}",
+        n.members().entries().collect::<Vec<_>>()
+    );
+}
+
+/// A leader that challenged an unknown process at a member's address (its datagrams came
+/// first) and then gets its join challenges it again, as a newcomer; the process, asking
+/// to be taken in, answers each challenge as a join's. The answer to the join's challenge
+/// is checked as a join's proof, not refused as a bad answer to the other (`sim_chaos`
+/// majority seed 1774: every join of ben's new process was refused so, for good).
+#[test]
+fn a_join_proof_answers_the_join_not_the_member_challenge_before_it() {
+    let t0 = base_time();
+    let mut n = leader_of_three(t0);
+    hold_carol_offline(&mut n);
+    drain(&mut n);
+    n.handle_datagram(
+        t0,
+        addr(3),
+        &beat_naming(CAROL_AGAIN, epoch(0, LEADER), false),
+    );
+    let out = drain(&mut n);
+    assert!(
+        out.messages_to(addr(3))
+            .iter()
+            .any(|m| matches!(m, Message::Challenge { newcomer, .. } if *newcomer == CAROL_AGAIN)),
+        "the leader asks the unknown process to prove who it is"
+    );
+    let key = carols_key();
+    let out = join_as(&mut n, t0, (CAROL_AGAIN, 3, "carol"), &key, &key);
+    assert!(
+        out.messages_to(addr(3))
+            .iter()
+            .any(|m| matches!(m, Message::Welcome(w) if w.newcomer == CAROL_AGAIN)),
+        "carol's new process is let in: {:?}",
+        out.messages_to(addr(3))
+    );
 }
