@@ -224,9 +224,17 @@ fn a_large_room_loses_nothing_when_relays_fail() {
 /// all it said, so it stayed out for good (501132, 501471 and 501499; 501471 failed on
 /// `6c959f7` too): a leader answers such a stranger with
 /// a heartbeat marked `unknown`, and a member its leader does not know asks to be taken in.
+/// A learner held a deposed leader's proposals at its delivery point and was then sent
+/// committed copies from far past it: its hold-back queue saw no gap, no commit notice
+/// reaches a learner, and its predecessor's heartbeats said "delivered 0" (it waited for
+/// a welcome from a leader that lost its round), so it waited for good (1892191); now a
+/// committed copy tells how far the room committed.
 #[test]
 fn relay_seeds_that_once_failed() {
-    sim::for_listed_sims(&[6131, 1871, 501132, 501471, 501499], relay_scenario);
+    sim::for_listed_sims(
+        &[6131, 1871, 501132, 501471, 501499, 1892191],
+        relay_scenario,
+    );
 }
 
 /// The leader of a room of 10 to 20 dies; a learner then says one message every 10 ms.
