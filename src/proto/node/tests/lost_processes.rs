@@ -326,40 +326,58 @@ fn a_welcome_listing_a_process_online_drops_an_earlier_one_at_its_address() {
     );
     // Bob goes offline: his word that he leaves reaches alice and carol.
     let t1 = bob_deregs_and_regs_through_alice(&mut n, t0);
-    let mut earlier = member(CAROL, "carol", 3);
+    let welcomer = (LEADER, "alice", 1);
+    welcomed_back_past_a_restart(&mut n, t1, welcomer, (CAROL, CAROL_AGAIN, "carol", 3));
+}
+
+/// Bob, back from `dereg` at `t1`, is welcomed by `welcomer` (id, name, port: the leader
+/// of term 0 if alice, else of term 1), whose table lists `restarted`'s earlier process
+/// (earlier id) offline under an older stamp than bob's and its new one (new id) online
+/// at the same address (port). Bob drops the earlier one: one process runs at an address.
+fn welcomed_back_past_a_restart(
+    n: &mut Node,
+    t1: Instant,
+    (leader, leader_name, leader_port): (NodeId, &str, u16),
+    (earlier_id, new_id, name, port): (NodeId, NodeId, &str, u16),
+) {
+    let mut earlier = member(earlier_id, name, port);
     earlier.presence = Presence::Offline;
     earlier.stamp = Stamp {
         lamport: Lamport(40),
-        by: LEADER,
+        by: leader,
     };
-    let mut again = member(CAROL_AGAIN, "carol", 3);
-    again.key = identity(CAROL.0 as u8).verifying_key().to_bytes();
+    let mut again = member(new_id, name, port);
+    again.key = identity(earlier_id.0 as u8).verifying_key().to_bytes();
     again.stamp = Stamp {
         lamport: Lamport(45),
-        by: LEADER,
+        by: leader,
     };
-    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 48));
+    let mut w = welcome_for_bob(bob_as_written_by_leader(n, 48));
+    if leader != LEADER {
+        w.epoch = Epoch { term: 1, leader };
+    }
     w.members = vec![
-        member(LEADER, "alice", 1),
+        member(leader, leader_name, leader_port),
         w.members[1].clone(),
         earlier,
         again,
     ];
-    n.handle_datagram(t1, addr(1), &data(LEADER, 40, Message::Welcome(w)));
-    let out = drain(&mut n);
+    let welcome = data(leader, 40, Message::Welcome(w));
+    n.handle_datagram(t1, addr(leader_port), &welcome);
+    let out = drain(n);
     assert!(
         out.events.iter().any(|e| matches!(e, Event::Joined { .. })),
         "bob is back: {:?}",
         out.events
     );
     assert!(
-        n.members().get(CAROL_AGAIN).is_some(),
-        "carol's new process is in bob's table"
+        n.members().get(new_id).is_some(),
+        "{name}'s new process is in bob's table"
     );
     assert_eq!(
-        n.members().get(CAROL).map(|m| (m.presence, m.stamp)),
+        n.members().get(earlier_id).map(|m| (m.presence, m.stamp)),
         None,
-        "carol's earlier process is dropped"
+        "{name}'s earlier process is dropped"
     );
 }
 
@@ -379,43 +397,6 @@ fn a_welcome_drops_the_earlier_process_of_the_leader_followed_before() {
     );
     drain(&mut n);
     let t1 = bob_deregs_and_regs_through_alice(&mut n, t0);
-    let mut earlier = member(LEADER, "alice", 1);
-    earlier.presence = Presence::Offline;
-    earlier.stamp = Stamp {
-        lamport: Lamport(40),
-        by: CAROL,
-    };
-    let mut again = member(ALICE_AGAIN, "alice", 1);
-    again.key = identity(LEADER.0 as u8).verifying_key().to_bytes();
-    again.stamp = Stamp {
-        lamport: Lamport(45),
-        by: CAROL,
-    };
-    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 48));
-    w.epoch = Epoch {
-        term: 1,
-        leader: CAROL,
-    };
-    w.members = vec![
-        member(CAROL, "carol", 3),
-        w.members[1].clone(),
-        earlier,
-        again,
-    ];
-    n.handle_datagram(t1, addr(3), &data(CAROL, 40, Message::Welcome(w)));
-    let out = drain(&mut n);
-    assert!(
-        out.events.iter().any(|e| matches!(e, Event::Joined { .. })),
-        "bob is back: {:?}",
-        out.events
-    );
-    assert!(
-        n.members().get(ALICE_AGAIN).is_some(),
-        "alice's new process is in bob's table"
-    );
-    assert_eq!(
-        n.members().get(LEADER).map(|m| (m.presence, m.stamp)),
-        None,
-        "alice's earlier process is dropped"
-    );
+    let welcomer = (CAROL, "carol", 3);
+    welcomed_back_past_a_restart(&mut n, t1, welcomer, (LEADER, ALICE_AGAIN, "alice", 1));
 }

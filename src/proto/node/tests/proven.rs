@@ -29,17 +29,25 @@ fn bob_hears_carols_new_process(t0: Instant) -> (Node, Vec<[u8; 16]>) {
     let mut sent = all_packets(&mut n);
     n.handle_timeout(t0 + Duration::from_millis(50));
     sent.extend(all_packets(&mut n));
-    let nonces = sent
-        .into_iter()
-        .filter_map(|(to, p)| match p {
+    let nonces = challenges(sent, addr(3), CAROL_AGAIN);
+    (n, nonces)
+}
+
+/// The nonces of the challenges in `sent` to `to` that ask `newcomer` to prove itself.
+fn challenges(sent: Vec<(SocketAddr, Packet)>, to: SocketAddr, newcomer: NodeId) -> Vec<[u8; 16]> {
+    sent.into_iter()
+        .filter_map(|(at, p)| match p {
             Packet::Data {
-                msg: Message::Challenge { nonce, newcomer },
+                msg:
+                    Message::Challenge {
+                        nonce,
+                        newcomer: asked,
+                    },
                 ..
-            } if to == addr(3) && newcomer == CAROL_AGAIN => Some(nonce),
+            } if at == to && asked == newcomer => Some(nonce),
             _ => None,
         })
-        .collect();
-    (n, nonces)
+        .collect()
 }
 
 /// Bob holds carol's process offline (his own verdict).
@@ -210,16 +218,7 @@ fn a_non_voters_new_process_proves_itself_too() {
         addr(5),
         &beat_naming(ERIN_AGAIN, epoch(1, CAROL), false),
     );
-    let nonces: Vec<[u8; 16]> = flushed(&mut n, t0)
-        .into_iter()
-        .filter_map(|(to, p)| match p {
-            Packet::Data {
-                msg: Message::Challenge { nonce, newcomer },
-                ..
-            } if to == addr(5) && newcomer == ERIN_AGAIN => Some(nonce),
-            _ => None,
-        })
-        .collect();
+    let nonces = challenges(flushed(&mut n, t0), addr(5), ERIN_AGAIN);
     assert_eq!(nonces.len(), 1, "one challenge to erin's address");
     let signed = member_proof_message(&nonces[0], ERIN_AGAIN, "erin", BOB);
     let signature = identity(ERIN.0 as u8).sign(&signed).to_bytes().to_vec();
