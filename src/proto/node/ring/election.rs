@@ -146,9 +146,25 @@ impl Node {
             epoch.leader,
             epoch.term
         );
+        let was_leader = self.is_leader();
         self.ring.election.on_elected(epoch.term);
         self.ctx.timers.clear(Timer::Election);
         self.change_epoch(now, epoch);
+        if was_leader {
+            // Members this node let in during the term follow it there and take no other
+            // leader of the term unless they hear it gave way (see `leader_gave_way`);
+            // its beats reach only its successor, so each is told once now.
+            let followers: Vec<SocketAddr> = self
+                .ring
+                .members
+                .online_peers()
+                .filter(|m| m.id != epoch.leader)
+                .map(|m| m.addr)
+                .collect();
+            for addr in followers {
+                self.send_heartbeat(addr, true);
+            }
+        }
     }
 
     fn change_epoch(&mut self, now: Instant, epoch: Epoch) {

@@ -60,3 +60,54 @@ fn a_welcome_of_the_same_term_is_not_followed_on_its_own() {
     drain(&mut n);
     assert_eq!(n.epoch(), Some(epoch(0, LEADER)));
 }
+
+/// The leader's side: bob wins round 2 while the others are out of reach, so he
+/// sequences nothing there; carol, another winner of round 2, takes him in, and he gives
+/// way. He tells every member at once, naming carol's epoch: one he let in meanwhile
+/// follows him, and his beats reach only his ring successor (`sim_chaos` majority seed
+/// 1881168: cat followed ann, who had given way to eve, for good).
+#[test]
+fn a_leader_giving_way_tells_every_member() {
+    use super::prevote::{bob_losing_carol, grant_prevotes};
+    use super::terms::all_packets;
+    let t0 = base_time();
+    let mut n = bob_losing_carol(t0);
+    let half = n.ctx.cfg.election_timeout / 2;
+    n.handle_timeout(t0 + half);
+    all_packets(&mut n);
+    let at = t0 + 2 * half;
+    n.handle_timeout(at);
+    let sent = all_packets(&mut n);
+    let sent = grant_prevotes(&mut n, at, &sent);
+    let token = sent
+        .iter()
+        .find_map(|(_, p)| match p {
+            Packet::Data {
+                msg: msg @ Message::Election { term: 2, .. },
+                ..
+            } => Some(msg.clone()),
+            _ => None,
+        })
+        .expect("bob starts round 2");
+    let t1 = at + Duration::from_millis(50);
+    n.handle_datagram(t1, addr(1), &data(LEADER, 7000, token));
+    flushed(&mut n, t1);
+    assert_eq!(n.epoch(), Some(epoch(2, BOB)), "bob's token came back");
+    let t2 = t1 + Duration::from_millis(10);
+    // Nobody answers his take-over; he knocks at carol's (as `ring/prevote.rs` does
+    // after three unanswered asks).
+    n.resync_with(t2, addr(3));
+    assert!(joins(&flushed(&mut n, t2), addr(3)), "bob asks carol");
+    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 40));
+    w.epoch = epoch(2, CAROL);
+    n.handle_datagram(t2, addr(3), &data(CAROL, 9000, Message::Welcome(w)));
+    let sent = flushed(&mut n, t2);
+    assert_eq!(n.epoch(), Some(epoch(2, CAROL)), "bob gave way");
+    for to in [addr(1), addr(4)] {
+        assert!(
+            sent.iter().any(|(a, p)| *a == to
+                && matches!(p, Packet::Heartbeat(hb) if hb.epoch == Some(epoch(2, CAROL)))),
+            "{to} is told bob follows carol: {sent:?}"
+        );
+    }
+}
