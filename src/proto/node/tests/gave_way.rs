@@ -68,16 +68,8 @@ fn a_welcome_of_the_same_term_is_not_followed_on_its_own() {
 /// 1881168: cat followed ann, who had given way to eve, for good).
 #[test]
 fn a_leader_giving_way_tells_every_member() {
-    use super::prevote::{bob_losing_carol, grant_prevotes};
-    use super::terms::all_packets;
-    let t0 = base_time();
-    let mut n = bob_losing_carol(t0);
-    let half = n.ctx.cfg.election_timeout / 2;
-    n.handle_timeout(t0 + half);
-    all_packets(&mut n);
-    let at = t0 + 2 * half;
-    n.handle_timeout(at);
-    let sent = all_packets(&mut n);
+    use super::prevote::{bob_asking_the_voters, grant_prevotes};
+    let (mut n, at, sent) = bob_asking_the_voters(base_time());
     let sent = grant_prevotes(&mut n, at, &sent);
     let token = sent
         .iter()

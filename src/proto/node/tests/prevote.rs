@@ -110,11 +110,10 @@ pub(super) fn bob_losing_carol(t0: Instant) -> Node {
     n
 }
 
-/// Bob asks alice, carol and dave; with one yes (two of four voters, bob included) no
-/// round starts, a no counts nothing, and the second yes (three of four) starts round 2.
-#[test]
-fn a_round_starts_only_once_a_majority_lost_the_leader() {
-    let t0 = base_time();
+/// [`bob_losing_carol`] an election timeout on: he probed carol and, with no answer,
+/// asks the other voters whether they lost her too. Returns him, the time and what he
+/// sent then.
+pub(super) fn bob_asking_the_voters(t0: Instant) -> (Node, Instant, Vec<(SocketAddr, Packet)>) {
     let mut n = bob_losing_carol(t0);
     let half = n.ctx.cfg.election_timeout / 2;
     n.handle_timeout(t0 + half);
@@ -122,6 +121,14 @@ fn a_round_starts_only_once_a_majority_lost_the_leader() {
     let at = t0 + 2 * half;
     n.handle_timeout(at);
     let sent = all_packets(&mut n);
+    (n, at, sent)
+}
+
+/// Bob asks alice, carol and dave; with one yes (two of four voters, bob included) no
+/// round starts, a no counts nothing, and the second yes (three of four) starts round 2.
+#[test]
+fn a_round_starts_only_once_a_majority_lost_the_leader() {
+    let (mut n, at, sent) = bob_asking_the_voters(base_time());
     let mut asked = prevotes_sent(&sent);
     asked.sort();
     assert_eq!(
