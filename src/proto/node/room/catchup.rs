@@ -110,6 +110,7 @@ impl Room {
     pub(in crate::proto::node) fn stop_fetch(&mut self) {
         self.fetch_from = None;
         self.fetch_before.clear();
+        self.asked_past_leader.clear();
     }
 
     /// The highest number member `addr` was asked for in the catch-up under way, if it
@@ -301,7 +302,36 @@ impl Node {
             // database, or says what nobody keeps) is asked instead.
             return self.fetch_from_leader_instead(now, sender);
         }
+        if let Some(peer) = self.not_asked_past_leader(to) {
+            // The leader keeps nothing older (it may have joined after it), but a member
+            // that was in the room before may: each online member is asked once before
+            // what we lack is taken as kept by nobody. What it cannot send (it does not
+            // keep it either, or it is the leader's to vouch for) brings us back here.
+            log_at!(
+                debug,
+                self,
+                "the leader keeps nothing before #{}; asking {peer} first",
+                to.next()
+            );
+            self.room.asked_past_leader.push(peer);
+            return self.catch_up_from(now, peer);
+        }
         self.skip_through(now, to);
+    }
+
+    /// An online member other than the leader not asked yet for what we lack up to `to`
+    /// (in this catch-up, or since the leader said it keeps nothing older).
+    fn not_asked_past_leader(&self, to: Seq) -> Option<SocketAddr> {
+        let leader = self.leader();
+        self.ring
+            .members()
+            .online_peers()
+            .filter(|m| Some(m.id) != leader)
+            .map(|m| m.addr)
+            .find(|a| {
+                !self.room.asked_past_leader.contains(a)
+                    && self.room.asked_of(*a).is_none_or(|upto| upto < to)
+            })
     }
 
     /// What we fetch from `sender`, a member that is not the leader, cannot come from it
@@ -365,15 +395,43 @@ impl Node {
         if self.room.holdback.get(first).is_none() {
             return;
         }
-        self.skip_to_kept(first);
+        self.skip_unkept(now, first);
+    }
+
+    /// Skips what we lack before `floor` (committed numbers nobody we asked could send:
+    /// a member's leader keeps nothing older, or a new leader's survivors keep nothing
+    /// older), telling the user, and shows what follows. Committed copies held before
+    /// it (sent by a member that keeps more than the leader) are shown, not skipped: only
+    /// the runs nobody sent are. An uncommitted copy there is not the text the room
+    /// showed, and is skipped with them. A filler in place of a skipped number would give
+    /// it two entries.
+    pub(in crate::proto::node) fn skip_unkept(&mut self, now: Instant, floor: Seq) {
         self.deliver_committed(now);
+        while self.room.holdback.next() < floor {
+            let next = self.room.holdback.next();
+            let first = self
+                .room
+                .holdback
+                .held_from(next)
+                .take_while(|e| e.seq < floor)
+                .find(|e| self.room.committed(e))
+                .map_or(floor, |e| e.seq);
+            if first > next {
+                self.skip_to_kept(first);
+            }
+            self.deliver_committed(now);
+            if self.room.holdback.next() == next {
+                break; // nothing moved: never loop
+            }
+        }
     }
 
     /// Moves the delivery point on to `first`, the first number the leader keeps, and
     /// tells the user how many messages before it are no longer kept by anyone.
-    pub(in crate::proto::node) fn skip_to_kept(&mut self, first: Seq) {
+    fn skip_to_kept(&mut self, first: Seq) {
         let next = self.room.holdback.next();
         self.room.skip_to = None;
+        self.room.asked_past_leader.clear();
         if first <= next {
             return;
         }

@@ -286,7 +286,7 @@ impl Node {
         if self.room.skip_to == Some(seq) {
             // The first number the leader keeps after the ones it no longer does: the
             // skip happens now (its entry is held just after).
-            self.skip_to_kept(seq);
+            self.skip_unkept(now, seq);
         }
         if !self.hold(e) {
             log_at!(

@@ -184,6 +184,9 @@ pub(super) struct Room {
     /// A configuration entry or filler was refused from a member while the leader was
     /// offline here: what we lack is asked of the leader once it is back.
     awaits_leader: bool,
+    /// The members asked, since the leader last said it keeps nothing older than what we
+    /// lack, whether they do (see [`Node::on_forgotten`]).
+    asked_past_leader: Vec<SocketAddr>,
     /// Reads of the database for fetches, waiting for the driver.
     reads: VecDeque<crate::proto::disk::ReadRange>,
     /// The relay tree last worked out (see `relay.rs`).
@@ -242,6 +245,7 @@ impl Room {
             fetch_upto: Seq(0),
             fetch_seen: Seq(0),
             awaits_leader: false,
+            asked_past_leader: Vec::new(),
             reads: VecDeque::new(),
             layout: Default::default(),
         }

@@ -395,7 +395,7 @@ impl Node {
                 } else {
                     rec.skipped = true;
                     let floor = rec.showed_most().map_or(next, |(_, f)| f);
-                    self.skip_unfetched(now, floor);
+                    self.skip_unkept(now, floor);
                     return false;
                 }
             }

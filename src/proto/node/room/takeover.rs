@@ -18,7 +18,7 @@ impl Node {
             return;
         };
         if let Some((_, floor)) = rec.showed_most() {
-            self.skip_unfetched(now, floor);
+            self.skip_unkept(now, floor);
         }
         let start = self.room.holdback.next();
         let end = rec.high.max(self.room.holdback.high()).next().max(start);
@@ -117,32 +117,5 @@ impl Node {
         self.resubmit(now);
         self.hand_over_all(now);
         self.reconcile_voters(now);
-    }
-
-    /// Recovery ends behind what a member showed (no survivor could send the rest in
-    /// time: older than any of them keeps): those numbers are committed with texts this
-    /// node never got, so it skips them and tells its user, and numbers on after them.
-    /// A filler there would give a number two entries.
-    pub(super) fn skip_unfetched(&mut self, now: Instant, floor: Seq) {
-        self.deliver_committed(now);
-        while self.room.holdback.next() < floor {
-            let next = self.room.holdback.next();
-            // The first committed copy we hold below the floor; an uncommitted one there
-            // is not the text the room showed.
-            let first = self
-                .room
-                .holdback
-                .held_from(next)
-                .take_while(|e| e.seq < floor)
-                .find(|e| self.room.committed(e))
-                .map_or(floor, |e| e.seq);
-            if first > next {
-                self.skip_to_kept(first);
-            }
-            self.deliver_committed(now);
-            if self.room.holdback.next() == next {
-                break; // nothing moved: never loop
-            }
-        }
     }
 }
