@@ -144,12 +144,16 @@ fn a_member_skips_what_nobody_keeps_and_says_so() {
     n.handle_datagram(t0, addr(1), &data(LEADER, 4, forgotten.clone()));
     let out = drain(&mut n);
     assert!(room_seqs(&out).is_empty(), "carol is asked first");
-    let asked = out.ids_to(addr(3), |m| matches!(m, Message::Fetch { from: Seq(1), .. }));
+    let asked = out.ids_to(addr(3), |m| {
+        matches!(m, Message::Fetch { from: Seq(1), .. })
+    });
     assert_eq!(asked.len(), 1, "{:?}", out.messages_to(addr(3)));
     n.handle_datagram(t0, addr(3), &data(CAROL, 2, forgotten.clone()));
     let out = drain(&mut n);
     assert!(room_seqs(&out).is_empty(), "the leader is asked again");
-    let asked = out.ids_to(addr(1), |m| matches!(m, Message::Fetch { from: Seq(1), .. }));
+    let asked = out.ids_to(addr(1), |m| {
+        matches!(m, Message::Fetch { from: Seq(1), .. })
+    });
     assert_eq!(asked.len(), 1, "{:?}", out.messages_to(addr(1)));
     n.handle_datagram(t0, addr(1), &data(LEADER, 5, forgotten));
     let out = drain(&mut n);
