@@ -79,15 +79,6 @@ fn a_leader_without_a_majority_says_so_and_says_when_it_has_one_again() {
     n.handle_datagram(t0, addr(2), &data(BOB, 3, Message::Submit(submit(1))));
     let out = drain(&mut n);
     let mut proposals = out.ids_to(addr(2), |m| matches!(m, Message::Sequenced(_)));
-    let notices = |out: &Out| -> Vec<String> {
-        out.events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Notice(t) => Some(t.clone()),
-                _ => None,
-            })
-            .collect()
-    };
     // Bob's heartbeats keep coming (he is alive), but he never acks: no majority.
     let mut said = Vec::new();
     let mut t = t0;
@@ -491,14 +482,7 @@ fn a_leader_back_from_a_pause_does_not_blame_the_room_for_it() {
     n.handle_timeout(back);
     let out = drain(&mut n);
     assert!(n.room.is_confirming(), "it asks before it sequences again");
-    let said: Vec<&String> = out
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Notice(t) => Some(t),
-            _ => None,
-        })
-        .collect();
+    let said = notices(&out);
     assert!(
         said.iter().all(|t| !t.contains("unreachable")),
         "nothing waited for the room yet: {said:?}"

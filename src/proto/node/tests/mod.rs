@@ -140,6 +140,17 @@ fn commit(upto: u64) -> Message {
     }
 }
 
+/// The notices among `out`'s events, in order.
+fn notices(out: &Out) -> Vec<String> {
+    out.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Notice(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 fn data(from: NodeId, id: u64, msg: Message) -> Vec<u8> {
     datagram(from, vec![Packet::Data { id: MsgId(id), msg }])
 }

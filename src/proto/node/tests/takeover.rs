@@ -425,13 +425,13 @@ pub(super) fn alice_restarted_alone(
     };
     let cfg = NodeConfig::new("alice", addr(1), None);
     let mut n = Node::restore(cfg, LEADER, t0, saved);
-    let mut notices = notices_of(drain(&mut n));
+    let mut said = notices(&drain(&mut n));
     let mut now = t0;
     while !n.is_member() {
         assert!(now < t0 + Duration::from_secs(60), "no room after a minute");
         now += Duration::from_millis(50);
         n.handle_timeout(now);
-        notices.extend(notices_of(drain(&mut n)));
+        said.extend(notices(&drain(&mut n)));
     }
     n.handle_command(
         now,
@@ -440,7 +440,7 @@ pub(super) fn alice_restarted_alone(
             text: "after the restart".into(),
         },
     );
-    (n, now, notices)
+    (n, now, said)
 }
 
 /// [`alice_restarted_alone`] where her earlier process led `term`, holding `held`; run
@@ -455,17 +455,6 @@ fn alice_restarted_after_leading(term: u64, held: ChatEntry) -> Node {
     n.handle_timeout(now + Duration::from_millis(200));
     drain(&mut n);
     n
-}
-
-/// The notices among `out`'s events.
-fn notices_of(out: Out) -> Vec<String> {
-    out.events
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Notice(s) => Some(s),
-            _ => None,
-        })
-        .collect()
 }
 
 /// What alice showed from #2 on, as `(number, text)`.
