@@ -75,7 +75,7 @@ use rate::Bucket;
 pub use rate::{MEMBER_RATE, member_rate};
 pub use replay::{REPLAY_WINDOW, ReplayWindow};
 use sealed::window_of;
-use sessions::{Out, Sessions};
+use sessions::{Out, Seal, Sessions};
 pub use statics::StaticKeys;
 
 /// First byte of a datagram sealed with the room key (without sessions) or, with sessions,
@@ -285,7 +285,7 @@ impl Guard {
             return out.push_back(Out {
                 to,
                 bytes,
-                handshake: false,
+                seal: Seal::Ready,
             });
         };
         // Where a new process may be (a join exchange came from there lately, or the member
@@ -329,7 +329,7 @@ impl Guard {
             None => out.push_back(Out {
                 to,
                 bytes,
-                handshake: false,
+                seal: Seal::Ready,
             }),
         }
     }
@@ -345,17 +345,25 @@ impl Guard {
                 ..
             } = &mut *inner;
             let o = out.pop_front()?;
-            if !o.handshake {
-                return Some((o.to, o.bytes));
-            }
+            let try_no = match o.seal {
+                Seal::Ready => return Some((o.to, o.bytes)),
+                Seal::Under(first, key) => {
+                    return Some((o.to, self.seal_under(first, &key, &o.bytes)));
+                }
+                Seal::Initiation(n) => n,
+                Seal::Response => 0,
+            };
             let Some(admission) = admission.as_mut() else {
                 return Some((o.to, o.bytes));
             };
             // A handshake goes sealed with the join key of a node joining there (or ours,
-            // while we join), else with our pair key with the member there.
+            // while we join), else with our pair key with the member there. Where both
+            // may be (a member that joined through us lately: it drops that key if it
+            // leaves, and comes back with another), every other try goes under the pair key.
             let now = Instant::now();
-            let joining = admission.is_outside() || admission.joins_at(now, o.to);
             let member = sessions.as_ref().and_then(|s| s.static_at(o.to));
+            let joining = admission.is_outside()
+                || (admission.joins_at(now, o.to) && (member.is_none() || try_no % 2 == 0));
             let sealed = match (joining, member) {
                 (false, Some(theirs)) => {
                     let key = admission.pair_key(&theirs);
@@ -473,7 +481,7 @@ impl Guard {
                 self.take_sealed(
                     now,
                     from,
-                    (&key, sender, pn),
+                    (SEALED, &key, sender, pn),
                     inner,
                     sessions,
                     out,
@@ -513,7 +521,7 @@ impl Guard {
                 self.take_sealed(
                     now,
                     from,
-                    (&key, sender, pn),
+                    (JOIN_SEALED, &key, sender, pn),
                     inner,
                     sessions,
                     out,
@@ -542,21 +550,31 @@ impl Guard {
         &self,
         now: Instant,
         from: SocketAddr,
-        sealed: (&[u8; KEY_BYTES], NodeId, u64),
+        sealed: (u8, &[u8; KEY_BYTES], NodeId, u64),
         inner: Vec<u8>,
         sessions: &mut Sessions,
         out: &mut VecDeque<Out>,
         mut heard_join: impl FnMut(SocketAddr),
     ) -> Result<Option<Opened<'static>>, Refused> {
         if matches!(inner.first(), Some(&(frame::INIT | frame::RESPONSE))) {
+            let before = out.len();
             sessions.on_handshake(now, from, &inner, out)?;
+            // The answer goes sealed as the initiation came: the key it opened with is
+            // one its sender holds (a member that left and came back through another
+            // member holds no more the join key it first joined with here).
+            let (first, key) = (sealed.0, *sealed.1);
+            for o in out.iter_mut().skip(before) {
+                if o.seal == Seal::Response && o.to == from {
+                    o.seal = Seal::Under(first, key);
+                }
+            }
             return Ok(None);
         }
         if inner.first() == Some(&frame::TRANSPORT) {
             return Err(Refused::OutsideSession("a session datagram"));
         }
         phase::check_arrival(&inner)?;
-        let (key, sender, pn) = sealed;
+        let (_, key, sender, pn) = sealed;
         self.check_window(window_of(key, sender), pn)?;
         heard_join(from);
         Ok(Some(Opened {

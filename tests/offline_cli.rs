@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{MemberLine, Proc, Scratch};
+use common::{MemberLine, Proc, Scratch, trio};
 use std::time::{Duration, Instant};
 
 /// Seconds since midnight, local time, now.
@@ -272,4 +272,35 @@ fn departed_members_age_out_of_list_and_come_back_with_reg() {
         "e's line in list",
     );
     assert!(line.contains("ONLINE"), "{line}");
+}
+
+/// Carol joins through bob, goes offline and comes back at once (within a minute of
+/// joining, while bob still holds the join key she first joined with): bob and carol talk
+/// directly again, both ways, with receipts. Carol dropped that key when she went offline
+/// and came back through the leader with another; bob answered her handshakes under the
+/// old one, which she could not open, so no session between them ever formed (her
+/// message was kept by the leader, his never came).
+#[test]
+fn a_member_back_from_dereg_talks_directly_with_the_member_it_joined_through() {
+    let scratch = Scratch::new();
+    let (mut alice, mut bob, mut carol) = trio(&scratch);
+    carol.send("dereg");
+    carol.expect(|l| l.starts_with("you are offline"), "the offline notice");
+    bob.expect_line("carol is offline");
+    alice.expect_line("carol is offline");
+    carol.send("reg");
+    carol.expect(|l| l.starts_with("joined the room"), "the rejoin");
+    bob.expect_line("carol is online");
+    carol.send("send bob from carol");
+    bob.expect(
+        |l| l.contains(" private L") && l.ends_with("carol: from carol"),
+        "carol's direct message",
+    );
+    carol.expect_line("[Message received by bob.]");
+    bob.send("send carol from bob");
+    carol.expect(
+        |l| l.contains(" private L") && l.ends_with("bob: from bob"),
+        "bob's direct message",
+    );
+    bob.expect_line("[Message received by carol.]");
 }

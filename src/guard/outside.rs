@@ -2,7 +2,7 @@
 //! right key (and the asks that get a node one), and what admission hands on.
 
 use super::admission::{self, Admission, AskWith, JOIN_SEALED};
-use super::sessions::{Out, Sessions};
+use super::sessions::{Out, Seal, Sessions};
 use super::{Guard, SEALED};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -38,7 +38,7 @@ impl Guard {
                 out.push_back(Out {
                     to,
                     bytes,
-                    handshake: false,
+                    seal: Seal::Ready,
                 });
             }
         }
@@ -50,7 +50,7 @@ impl Guard {
             out.push_back(Out {
                 to,
                 bytes: self.seal_under(SEALED, &key, &plain),
-                handshake: false,
+                seal: Seal::Ready,
             });
             // And under each join key held for a node asking from there: a new process
             // at a member's address (a restart, perhaps with another identity) that has
@@ -59,7 +59,7 @@ impl Guard {
                 out.push_back(Out {
                     to,
                     bytes: self.seal_under(JOIN_SEALED, &key, &plain),
-                    handshake: false,
+                    seal: Seal::Ready,
                 });
             }
             return;
@@ -77,7 +77,7 @@ impl Guard {
             out.push_back(Out {
                 to,
                 bytes: self.seal_under(JOIN_SEALED, &key, &plain),
-                handshake: false,
+                seal: Seal::Ready,
             });
         }
     }
@@ -99,7 +99,7 @@ impl Guard {
                 admission::Send::Wire(to, bytes) => out.push_back(Out {
                     to,
                     bytes,
-                    handshake: false,
+                    seal: Seal::Ready,
                 }),
             }
         }

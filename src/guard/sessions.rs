@@ -79,8 +79,23 @@ pub struct Out {
     pub to: SocketAddr,
     /// The bytes.
     pub bytes: Vec<u8>,
-    /// A handshake message (sealed with the room key too, in a keyed room).
-    pub handshake: bool,
+    /// Whether it still needs sealing, in a keyed room (a handshake message).
+    pub seal: Seal,
+}
+
+/// How a datagram on its way out is sealed, in a keyed room (see `Guard::poll_transmit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seal {
+    /// Ready as it is: a session's datagram, or one sealed already.
+    Ready,
+    /// Our handshake initiation, its try (0 the first): under our pair key with the member
+    /// there, or the join key of a node joining there.
+    Initiation(u32),
+    /// Our answer to an initiation: sealed as the initiation came (see [`Seal::Under`]),
+    /// else as an initiation is.
+    Response,
+    /// Under this key, with this first byte: an answer sealed as what it answers came.
+    Under(u8, [u8; 32]),
 }
 
 /// What the table did so far, for `status` and the logs.
@@ -328,7 +343,7 @@ impl Sessions {
                 out.push_back(Out {
                     to,
                     bytes,
-                    handshake: false,
+                    seal: Seal::Ready,
                 });
                 if renew && idle {
                     self.start_handshake(now, id, out);
@@ -486,7 +501,7 @@ impl Sessions {
                     out.push_back(Out {
                         to: addr,
                         bytes,
-                        handshake: false,
+                        seal: Seal::Ready,
                     });
                 }
             }

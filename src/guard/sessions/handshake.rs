@@ -56,7 +56,7 @@ impl Sessions {
         out.push_back(Out {
             to: peer.addr,
             bytes: frame,
-            handshake: true,
+            seal: Seal::Initiation(tries),
         });
     }
 
@@ -137,7 +137,7 @@ impl Sessions {
         out.push_back(Out {
             to: from,
             bytes: frame,
-            handshake: true,
+            seal: Seal::Response,
         });
         Ok(())
     }
@@ -231,7 +231,7 @@ impl Sessions {
                 out.push_back(Out {
                     to: addr,
                     bytes,
-                    handshake: false,
+                    seal: Seal::Ready,
                 });
             }
         }
