@@ -52,6 +52,10 @@ enum Fault {
     KillLeaderTwice,
     /// A sixth node joins through a member, and meanwhile another member types `exit`.
     JoinAndExit,
+    /// A member other than the leader types `dereg`, and `reg` once the others saw it
+    /// go; it types on when it is back (every member joined through another within the
+    /// last seconds, so this is the comeback within a minute of a join).
+    DeregAndReg,
 }
 
 impl Fault {
@@ -65,6 +69,7 @@ impl Fault {
             Fault::PauseBystander(d) => format!("pause a bystander {} s", secs(d)),
             Fault::KillLeaderTwice => "kill the leader twice".into(),
             Fault::JoinAndExit => "join and exit".into(),
+            Fault::DeregAndReg => "dereg and reg".into(),
         }
     }
 
@@ -120,6 +125,24 @@ impl Fault {
                     true => Ok(what),
                     false => Err(format!("{} exited with {status}", name(room, leaver))),
                 }
+            }
+            Fault::DeregAndReg => {
+                let others = members_but(room, leader);
+                let away = others[room.rng.random_range(0..others.len())];
+                let who = name(room, away);
+                room.away(away);
+                let seen = format!("every other member sees {who} go offline");
+                room.wait_for(JOIN_WAIT, &seen, |r| {
+                    (0..r.nodes.len())
+                        .filter(|&i| i != away && r.nodes[i].state == State::Up)
+                        .all(|i| r.nodes[i].saw_offline.contains(&who))
+                })?;
+                let gap = Duration::from_millis(room.rng.random_range(0..1000));
+                room.run_for(gap);
+                room.back(away);
+                let what = format!("{who} deregistered and registered again");
+                room.wait_for(JOIN_WAIT, &what, |r| r.nodes[away].state == State::Up)?;
+                Ok(what)
             }
         }
     }
@@ -348,8 +371,13 @@ fn a_member_joins_while_another_exits() {
     fault_test(Fault::JoinAndExit);
 }
 
+#[test]
+fn a_member_goes_offline_and_comes_back() {
+    fault_test(Fault::DeregAndReg);
+}
+
 /// Every fault, in the order of [`fault_table`].
-const FAULTS: [Fault; 7] = [
+const FAULTS: [Fault; 8] = [
     Fault::PauseLeader(Duration::from_millis(1500)),
     Fault::PauseLeader(Duration::from_secs(3)),
     Fault::PauseWatcher(Duration::from_secs(2)),
@@ -357,6 +385,7 @@ const FAULTS: [Fault; 7] = [
     Fault::PauseBystander(Duration::from_secs(2)),
     Fault::KillLeaderTwice,
     Fault::JoinAndExit,
+    Fault::DeregAndReg,
 ];
 
 /// One row of [`fault_table`]: for each kind of finding, the runs that had any, then the

@@ -39,6 +39,8 @@ pub enum State {
     Paused,
     /// Typed `exit`; not yet exited.
     Leaving,
+    /// Typed `dereg`: offline, typing nothing, until it types `reg` (then joining).
+    Away,
     /// Exited or killed.
     Gone,
 }
@@ -402,6 +404,18 @@ impl Room {
         self.nodes[i].proc.kill();
         self.nodes[i].absorb();
         self.nodes[i].state = State::Gone;
+    }
+
+    /// Node `i` types `dereg`: it types nothing more until [`Room::back`].
+    pub fn away(&mut self, i: usize) {
+        self.nodes[i].proc.send("dereg");
+        self.nodes[i].state = State::Away;
+    }
+
+    /// Node `i`, away, types `reg`; it types again once welcomed (its `joined` event).
+    pub fn back(&mut self, i: usize) {
+        self.nodes[i].proc.send("reg");
+        self.nodes[i].state = State::Joining;
     }
 
     /// Node `i` types `exit`; [`Room::step`] notices when it has gone.
