@@ -123,8 +123,13 @@ impl Node {
         if !self.room.holds_changes_in_flight() {
             return None;
         }
-        let committed = self.room.voters();
-        let (majority, held) = self.holders_among(committed, answered);
-        (held < majority).then_some((held, committed.len(), majority))
+        // And of every configuration between (a log merged from survivors that followed
+        // different leaders may hold changes of two branches: `sim_chaos` seed 5063, where
+        // the one a change away from the committed configuration was the only one whose
+        // majority held what its leader had committed).
+        self.room.configs_in_log().into_iter().find_map(|voters| {
+            let (majority, held) = self.holders_among(&voters, answered);
+            (held < majority).then_some((held, voters.len(), majority))
+        })
     }
 }

@@ -50,21 +50,24 @@ impl Room {
         }
         let mut voters = self.voters.clone();
         for e in held {
-            match e.config_change() {
-                Some(ConfigChange::Add(user)) => {
-                    voters.insert(user);
-                }
-                // One that would leave nobody voting is from a branch of the log that
-                // lost, never committed (see [`fill_changes_leaving_no_voter`]): counted,
-                // nothing could commit or be elected ever again.
-                Some(ConfigChange::Remove(user)) if leaves_no_voter(&voters, &user) => {}
-                Some(ConfigChange::Remove(user)) => {
-                    voters.remove(&user);
-                }
-                None => {}
-            }
+            apply_held_change(&mut voters, e);
         }
         Cow::Owned(voters)
+    }
+
+    /// Every configuration from the committed one through each held change in turn (the
+    /// last is [`Room::log_voters`]'s). Held changes are at most one ahead of the
+    /// committed one on one branch of the log; a log merged from several (a take-over's,
+    /// from survivors that followed different leaders) may hold more, and a majority of
+    /// each is what overlaps every majority that may have committed on the way.
+    pub(in crate::proto::node) fn configs_in_log(&self) -> Vec<BTreeSet<String>> {
+        let mut voters = self.voters.clone();
+        let mut all = vec![voters.clone()];
+        for e in self.holdback.held_configs_from(self.voters_at.next()) {
+            apply_held_change(&mut voters, e);
+            all.push(voters.clone());
+        }
+        all
     }
 
     /// Whether this node leads and an entry of its own term is committed: before, its
@@ -461,6 +464,23 @@ pub(super) fn fill_changes_leaving_no_voter(
         }
     }
     filled
+}
+
+/// Applies held configuration entry `e` to `voters`.
+fn apply_held_change(voters: &mut BTreeSet<String>, e: &ChatEntry) {
+    match e.config_change() {
+        Some(ConfigChange::Add(user)) => {
+            voters.insert(user);
+        }
+        // One that would leave nobody voting is from a branch of the log that lost, never
+        // committed (see [`fill_changes_leaving_no_voter`]): counted, nothing could commit
+        // or be elected ever again.
+        Some(ConfigChange::Remove(user)) if leaves_no_voter(voters, &user) => {}
+        Some(ConfigChange::Remove(user)) => {
+            voters.remove(&user);
+        }
+        None => {}
+    }
 }
 
 /// Whether removing `user` from `voters` leaves nobody voting.

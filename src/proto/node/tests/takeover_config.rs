@@ -455,3 +455,50 @@ fn a_held_change_leaving_no_voter_is_not_counted_and_its_number_is_filled() {
     let voters: Vec<String> = n.room.log_voters().iter().cloned().collect();
     assert_eq!(voters, ["alice"], "#2 is not a removal any more");
 }
+
+/// A take-over's log merged from two branches (`sim_chaos` seed 5063). Committed voters
+/// C0 = {alice, bob, carol}. Bob holds #1 = Remove(carol) of term 3 (alice's, leader of
+/// term 3: with it the configuration is {alice, bob}, whose majority is both, so alice
+/// alone holds whatever she committed after it) and #2 = Add(dave) of term 2 (a deposed
+/// leader's, from another branch). Bob wins round 4 and carol and dave answer: bob and
+/// carol are 2 of the 3 of C0, bob and dave 2 of the 3 of the configuration the log ends
+/// with ({alice, bob, dave}), but the one between, {alice, bob}, needs alice: without her
+/// bob would take over without what she committed. He waits for her (with only the
+/// committed configuration and the last one counted, he took over).
+#[test]
+fn a_take_over_needs_every_configuration_its_merged_log_passes_through() {
+    let t0 = base_time();
+    let (mut n, _) = follower_with(t0, vec![member(DAVE, "dave", 4)]);
+    let voters = ["alice", "bob", "carol"]
+        .map(String::from)
+        .into_iter()
+        .collect();
+    n.room.set_voters(voters, Seq(0));
+    let mut remove = ChatEntry::config(Seq(1), ConfigChange::Remove("carol".into()));
+    remove.term = 3;
+    let mut add = ChatEntry::config(Seq(2), ConfigChange::Add("dave".into()));
+    add.term = 2;
+    assert!(n.hold(remove) && n.hold(add));
+    let asked = bob_wins_without(&mut n, t0, &[(LEADER, "alice", 1)], (4, DAVE, 4));
+    let epoch = Epoch {
+        term: 4,
+        leader: BOB,
+    };
+    let reply = Message::SyncReply {
+        epoch,
+        next: Seq(1),
+        high: Seq(0),
+        sent: 0,
+    };
+    for (port, who) in [(3, CAROL), (4, DAVE)] {
+        let ids = asked.ids_to(addr(port), |m| matches!(m, Message::SyncRequest { .. }));
+        assert!(!ids.is_empty(), "{who} asked");
+        n.handle_datagram(t0, addr(port), &ack_of(n.id(), who, &ids));
+        n.handle_datagram(t0, addr(port), &data(who, 2, reply.clone()));
+    }
+    drain_after_hold(&mut n, t0);
+    assert!(
+        n.room.is_recovering(),
+        "carol and dave answered, but {{alice, bob}} needs alice"
+    );
+}
