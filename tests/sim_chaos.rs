@@ -567,8 +567,8 @@ fn a_room_losing_a_minority_at_a_time_keeps_one_history_and_goes_on() {
 /// giving way beats once to every member, naming the leader it follows. 5063 was a fork:
 /// a take-over whose log, merged from two branches, held two changes counted majorities
 /// in the committed configuration and the last, not the one between, whose majority
-/// alone held what a leader had committed in it; now every configuration on the way
-/// needs its majority.
+/// alone held what a leader had committed in it; now a configuration where the log
+/// switches branch needs its majority too.
 ///
 /// Open (liveness after the heal: live members that follow different leaders; every run
 /// keeps one history: no fork, nothing committed lost): 3722 of seeds 0 to 5 000 (two

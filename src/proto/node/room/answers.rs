@@ -111,7 +111,8 @@ impl Node {
     /// (the model check in `tests/model_config.rs`). The cost: survivors that were not
     /// yet told a change committed need the committed configuration's majority, so a
     /// leaving voter goes only once a majority of the room after it has been told (see
-    /// `life/leave.rs`).
+    /// `life/leave.rs`). A log merged from two branches may hold more than one change;
+    /// where it switches branch, the configuration between needs its majority too.
     pub(super) fn take_over_shortfall(
         &self,
         answered: &BTreeSet<NodeId>,
@@ -123,13 +124,24 @@ impl Node {
         if !self.room.holds_changes_in_flight() {
             return None;
         }
-        // And of every configuration between (a log merged from survivors that followed
-        // different leaders may hold changes of two branches: `sim_chaos` seed 5063, where
-        // the one a change away from the committed configuration was the only one whose
-        // majority held what its leader had committed).
-        self.room.configs_in_log().into_iter().find_map(|voters| {
-            let (majority, held) = self.holders_among(&voters, answered);
-            (held < majority).then_some((held, voters.len(), majority))
-        })
+        // And of each configuration after which the log goes on in another branch: a
+        // held change of a lower term than the change before it (two proposals, neither
+        // a committed copy) is a deposed leader's, merged in number by number, and the
+        // leader of the higher term may have gone on from the configuration between,
+        // one change away from it and two from the others (`sim_chaos` seed 5063: its
+        // majority alone held what that leader committed). In one branch's log no term
+        // goes down, and this adds nothing.
+        let chain = self.room.configs_in_log();
+        let proposal = |t: Option<u64>| t.filter(|t| *t != COMMITTED_TERM);
+        let branch_points = chain.windows(3).filter_map(|w| {
+            let (made, next) = (proposal(w[1].1)?, proposal(w[2].1)?);
+            (next < made).then_some(&w[1].0)
+        });
+        std::iter::once(&chain[0].0)
+            .chain(branch_points)
+            .find_map(|voters| {
+                let (majority, held) = self.holders_among(voters, answered);
+                (held < majority).then_some((held, voters.len(), majority))
+            })
     }
 }

@@ -56,16 +56,15 @@ impl Room {
     }
 
     /// Every configuration from the committed one through each held change in turn (the
-    /// last is [`Room::log_voters`]'s). Held changes are at most one ahead of the
-    /// committed one on one branch of the log; a log merged from several (a take-over's,
-    /// from survivors that followed different leaders) may hold more, and a majority of
-    /// each is what overlaps every majority that may have committed on the way.
-    pub(in crate::proto::node) fn configs_in_log(&self) -> Vec<BTreeSet<String>> {
+    /// last is [`Room::log_voters`]'s), each with the term of the change that made it
+    /// (none for the committed one). See [`Node::take_over_shortfall`] for what a
+    /// take-over needs of them.
+    pub(in crate::proto::node) fn configs_in_log(&self) -> Vec<(BTreeSet<String>, Option<u64>)> {
         let mut voters = self.voters.clone();
-        let mut all = vec![voters.clone()];
+        let mut all = vec![(voters.clone(), None)];
         for e in self.holdback.held_configs_from(self.voters_at.next()) {
             apply_held_change(&mut voters, e);
-            all.push(voters.clone());
+            all.push((voters.clone(), Some(e.term)));
         }
         all
     }

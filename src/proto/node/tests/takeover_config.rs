@@ -466,7 +466,7 @@ fn a_held_change_leaving_no_voter_is_not_counted_and_its_number_is_filled() {
 /// bob would take over without what she committed. He waits for her (with only the
 /// committed configuration and the last one counted, he took over).
 #[test]
-fn a_take_over_needs_every_configuration_its_merged_log_passes_through() {
+fn a_take_over_needs_the_configuration_where_its_merged_log_switches_branch() {
     let t0 = base_time();
     let (mut n, _) = follower_with(t0, vec![member(DAVE, "dave", 4)]);
     let voters = ["alice", "bob", "carol"]
