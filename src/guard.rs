@@ -356,26 +356,9 @@ impl Guard {
             let Some(admission) = admission.as_mut() else {
                 return Some((o.to, o.bytes));
             };
-            // A handshake goes sealed with the join key of a node joining there (or ours,
-            // while we join), else with our pair key with the member there. Where both
-            // may be (a member that joined through us lately: it drops that key if it
-            // leaves, and comes back with another), every other try goes under the pair key.
-            let now = Instant::now();
             let member = sessions.as_ref().and_then(|s| s.static_at(o.to));
-            let joining = admission.is_outside()
-                || (admission.joins_at(now, o.to) && (member.is_none() || try_no % 2 == 0));
-            let sealed = match (joining, member) {
-                (false, Some(theirs)) => {
-                    let key = admission.pair_key(&theirs);
-                    Some(self.seal_under(SEALED, &key, &o.bytes))
-                }
-                _ => admission
-                    .handshake_key_for(now, o.to)
-                    .map(|key| self.seal_under(JOIN_SEALED, &key, &o.bytes)),
-            };
-            match sealed {
-                Some(bytes) => return Some((o.to, bytes)),
-                None => tracing::debug!("a handshake for {} and no key to seal it: dropped", o.to),
+            if let Some(bytes) = self.seal_handshake(o.to, &o.bytes, try_no, member, admission) {
+                return Some((o.to, bytes));
             }
         }
     }

@@ -9,6 +9,38 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 impl Guard {
+    /// Seals handshake message `bytes` for `to` (try `try_no` of an initiation, 0 for an
+    /// answer; `member`, the static key of the member our table holds there): with the
+    /// join key of a node joining there (or ours, while we join), else with our pair key
+    /// with the member there. Where both may be (a member that joined through us lately:
+    /// it drops that key if it leaves, and comes back with another), every other try goes
+    /// under the pair key. `None`: no key to seal it with (it is dropped).
+    pub(super) fn seal_handshake(
+        &self,
+        to: SocketAddr,
+        bytes: &[u8],
+        try_no: u32,
+        member: Option<[u8; 32]>,
+        admission: &mut Admission,
+    ) -> Option<Vec<u8>> {
+        let now = Instant::now();
+        let joining = admission.is_outside()
+            || (admission.joins_at(now, to) && (member.is_none() || try_no.is_multiple_of(2)));
+        let sealed = match (joining, member) {
+            (false, Some(theirs)) => {
+                let key = admission.pair_key(&theirs);
+                Some(self.seal_under(SEALED, &key, bytes))
+            }
+            _ => admission
+                .handshake_key_for(now, to)
+                .map(|key| self.seal_under(JOIN_SEALED, &key, bytes)),
+        };
+        if sealed.is_none() {
+            tracing::debug!("a handshake for {to} and no key to seal it: dropped");
+        }
+        sealed
+    }
+
     /// Seals the join exchange `plain` for `to`: with the join key of the node joining
     /// there, once one opened something from it; else, from a member to a member (the
     /// one at `to` in our table, a partition healing, say), with their pair key
