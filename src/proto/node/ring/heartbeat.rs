@@ -111,6 +111,7 @@ impl Node {
         self.release_paced(now);
         self.reconcile_voters(now);
         self.check_quorum(now);
+        self.seek_leader_held_offline(now);
         self.push_owed_tables(now);
         self.pass_beyond_silent_successor(now);
         self.voucher_check_due(now);

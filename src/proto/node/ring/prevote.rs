@@ -16,7 +16,10 @@
 //!
 //! Which rounds ask: a round after this node's own verdict that the leader is dead, after
 //! a leader that never showed it leads, after a take-over that found no majority, and
-//! after a leader's own check-quorum. A member told by the leader's watcher that the
+//! after a leader's own check-quorum, and a round for a leader this node follows but holds
+//! offline with nothing under way to replace it (checked at every heartbeat: welcomed by
+//! a leader its table held offline under a newer stamp, which then died, a member never
+//! judged it gone, so nothing else asked; `sim_chaos` seed 3722). A member told by the leader's watcher that the
 //! leader is dead waits a suspicion bound for the watcher's round to come round the ring
 //! (it joins it as any token), and asks the voters itself only if none came: the watcher
 //! may have died too, or its verdict may be a late copy from before it was cut off. A
@@ -60,6 +63,29 @@ impl Node {
                 debug,
                 self,
                 "asking the voters whether they lost the leader"
+            );
+            self.ask_prevotes(now);
+        }
+    }
+
+    /// The leader this node follows is offline in its table (or not in it) and neither a
+    /// pre-vote nor a round is under way: nothing else would replace it, since only a
+    /// member going offline starts one (see `member_gone`), so ask the voters now.
+    pub(in crate::proto::node) fn seek_leader_held_offline(&mut self, now: Instant) {
+        if !self.life.is_member() || self.is_leader() {
+            return;
+        }
+        let Some(leader) = self.leader() else {
+            return;
+        };
+        if self.ring.members.is_online(leader) {
+            return;
+        }
+        if self.begin_prevote() {
+            log_at!(
+                info,
+                self,
+                "the leader followed is offline here and nothing replaces it; asking the voters"
             );
             self.ask_prevotes(now);
         }

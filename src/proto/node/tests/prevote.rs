@@ -583,3 +583,40 @@ fn a_node_nobody_answers_knocks_on_a_known_address() {
     );
     assert!(terms.iter().all(|t| *t <= 1), "no round: {terms:?}");
 }
+
+/// Bob is welcomed by alice while his table holds her offline (here the welcome's own
+/// table says so; in `sim_chaos` seed 3722 a verdict of his own from before, under a
+/// newer stamp, outlived the welcome) and she then says nothing. Nobody judges her gone
+/// again (she is offline already), so before, bob followed her for good and the room
+/// never elected; now he asks the voters at his first heartbeat. A leader held online
+/// brings no question in the same time (a silent one does, later: half a second on,
+/// when its silence is judged).
+#[test]
+fn a_leader_held_offline_with_no_round_under_way_is_replaced() {
+    for held_offline in [false, true] {
+        let t0 = base_time();
+        let (mut n, _) = follower_welcomed_as(t0, |w| {
+            w.voting = vec![0xff];
+            if held_offline {
+                w.members[0].presence = Presence::Offline;
+            }
+        });
+        assert_eq!(n.epoch(), Some(epoch(0, LEADER)));
+        let mut asked = Vec::new();
+        for k in 1..=3u64 {
+            n.handle_timeout(t0 + Duration::from_millis(100 * k));
+            asked.extend(prevotes_sent(&all_packets(&mut n)));
+        }
+        asked.sort();
+        asked.dedup();
+        if held_offline {
+            assert_eq!(
+                asked,
+                vec![(addr(1), 1), (addr(3), 1)],
+                "bob asks both other voters about round 1"
+            );
+        } else {
+            assert_eq!(asked, vec![], "a leader held online is not questioned");
+        }
+    }
+}
