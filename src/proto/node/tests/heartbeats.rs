@@ -372,3 +372,51 @@ fn a_member_following_an_older_epoch_is_told_ours() {
     n.handle_datagram(after, addr(4), &dave_names(&n, epoch(1, CAROL)));
     assert!(epochs_to(&mut n, addr(4)).is_empty());
 }
+
+/// Bob, ten messages in, is told by alice's heartbeat that she does not know him: he asks
+/// her to take him in, and while he waits his beats say "delivered 0" (another leader's
+/// numbering may follow). She acks his join and never welcomes him: a join timeout on, his
+/// beats say "delivered 10" again. (Before, they said 0 for good.)
+#[test]
+fn a_re_registration_never_welcomed_ends_after_a_join_timeout() {
+    let t0 = base_time();
+    let (mut n, _) = follower_welcomed_as(t0, |w| {
+        w.next_seq = Seq(11);
+        w.oldest = Seq(11);
+        w.pending_from = Seq(11);
+    });
+    n.ctx.cfg.join_timeout = Duration::from_secs(3);
+    assert_eq!(n.room.next(), Seq(11));
+    let unknown = Heartbeat {
+        epoch: Some(Epoch {
+            term: 0,
+            leader: LEADER,
+        }),
+        delivered: Seq(10),
+        digest: 0,
+        probe: false,
+        unknown: true,
+    };
+    n.handle_datagram(t0, addr(1), &datagram(LEADER, vec![Packet::Heartbeat(unknown)]));
+    let out = drain(&mut n);
+    let join = out.ids_to(addr(1), |m| matches!(m, Message::Join { .. }));
+    assert_eq!(join.len(), 1, "bob asks alice to take him in");
+    n.handle_datagram(t0, addr(1), &ack_of(BOB, LEADER, &join));
+    let mut said = Vec::new();
+    for k in 1..=40u64 {
+        let at = t0 + Duration::from_millis(100 * k);
+        // Alice and carol beat on, so bob keeps them.
+        n.handle_datagram(at, addr(1), &beat(LEADER, 0, false));
+        n.handle_datagram(at, addr(3), &beat(CAROL, 0, false));
+        n.handle_timeout(at);
+        for (to, hb) in heartbeats(&mut n) {
+            if to == addr(3) {
+                said.push((100 * k, hb.delivered.0));
+            }
+        }
+    }
+    let before: Vec<u64> = said.iter().filter(|(ms, _)| *ms < 2900).map(|s| s.1).collect();
+    let after: Vec<u64> = said.iter().filter(|(ms, _)| *ms > 3100).map(|s| s.1).collect();
+    assert!(!before.is_empty() && before.iter().all(|d| *d == 0), "{said:?}");
+    assert!(!after.is_empty() && after.iter().all(|d| *d == 10), "{said:?}");
+}
