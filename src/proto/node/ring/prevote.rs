@@ -17,9 +17,10 @@
 //! Which rounds ask: a round after this node's own verdict that the leader is dead, after
 //! a leader that never showed it leads, after a take-over that found no majority, and
 //! after a leader's own check-quorum, and a round for a leader this node follows but holds
-//! offline with nothing under way to replace it (checked at every heartbeat: welcomed by
-//! a leader its table held offline under a newer stamp, which then died, a member never
-//! judged it gone, so nothing else asked; `sim_chaos` seed 3722). A member told by the leader's watcher that the
+//! offline with nothing under way to replace it and silent for a suspicion bound (checked
+//! at every heartbeat: welcomed by a leader its table held offline under a newer stamp,
+//! which then died, a member never judged it gone, so nothing else asked; `sim_chaos`
+//! seed 3722). A member told by the leader's watcher that the
 //! leader is dead waits a suspicion bound for the watcher's round to come round the ring
 //! (it joins it as any token), and asks the voters itself only if none came: the watcher
 //! may have died too, or its verdict may be a late copy from before it was cut off. A
@@ -69,8 +70,9 @@ impl Node {
     }
 
     /// The leader this node follows is offline in its table (or not in it) and neither a
-    /// pre-vote nor a round is under way: nothing else would replace it, since only a
-    /// member going offline starts one (see `member_gone`), so ask the voters now.
+    /// pre-vote nor a round is under way, and it has not spoken to us itself for a suspicion
+    /// bound: nothing else would replace it, since only a member going offline starts one
+    /// (see `member_gone`), so ask the voters now.
     pub(in crate::proto::node) fn seek_leader_held_offline(&mut self, now: Instant) {
         if !self.life.is_member() || self.is_leader() {
             return;
@@ -78,7 +80,14 @@ impl Node {
         let Some(leader) = self.leader() else {
             return;
         };
-        if self.ring.members.is_online(leader) {
+        // Its own word within a suspicion bound (its welcome, say) shows it lives: our
+        // table is what is wrong, and its next heartbeat lets it refute our entry. (Asked
+        // at once, a member welcomed back into a configuration it alone votes in elected
+        // itself over its living leader: `sim_chaos` seed 88.)
+        let recently = now.checked_sub(self.ctx.cfg.suspect_after());
+        if self.ring.members.is_online(leader)
+            || recently.is_some_and(|since| self.leader_spoke_since(since))
+        {
             return;
         }
         if self.begin_prevote() {

@@ -397,7 +397,11 @@ fn a_re_registration_never_welcomed_ends_after_a_join_timeout() {
         probe: false,
         unknown: true,
     };
-    n.handle_datagram(t0, addr(1), &datagram(LEADER, vec![Packet::Heartbeat(unknown)]));
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &datagram(LEADER, vec![Packet::Heartbeat(unknown)]),
+    );
     let out = drain(&mut n);
     let join = out.ids_to(addr(1), |m| matches!(m, Message::Join { .. }));
     assert_eq!(join.len(), 1, "bob asks alice to take him in");
@@ -415,8 +419,22 @@ fn a_re_registration_never_welcomed_ends_after_a_join_timeout() {
             }
         }
     }
-    let before: Vec<u64> = said.iter().filter(|(ms, _)| *ms < 2900).map(|s| s.1).collect();
-    let after: Vec<u64> = said.iter().filter(|(ms, _)| *ms > 3100).map(|s| s.1).collect();
-    assert!(!before.is_empty() && before.iter().all(|d| *d == 0), "{said:?}");
-    assert!(!after.is_empty() && after.iter().all(|d| *d == 10), "{said:?}");
+    let before: Vec<u64> = said
+        .iter()
+        .filter(|(ms, _)| *ms < 2900)
+        .map(|s| s.1)
+        .collect();
+    let after: Vec<u64> = said
+        .iter()
+        .filter(|(ms, _)| *ms > 3100)
+        .map(|s| s.1)
+        .collect();
+    assert!(
+        !before.is_empty() && before.iter().all(|d| *d == 0),
+        "{said:?}"
+    );
+    assert!(
+        !after.is_empty() && after.iter().all(|d| *d == 10),
+        "{said:?}"
+    );
 }
