@@ -491,6 +491,12 @@ impl Room {
         std::mem::replace(&mut self.waiting, waiting) != waiting
     }
 
+    /// The first number not known committed here: every one below was committed, by
+    /// some leader's word (its commit notice), whoever holds it.
+    pub(super) fn first_not_known_committed(&self) -> Seq {
+        self.commit.next()
+    }
+
     /// The commit point and its term (for `status`).
     pub(super) fn commit_point(&self) -> (u64, Seq) {
         (self.commit_term, self.commit)

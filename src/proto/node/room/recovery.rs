@@ -336,10 +336,10 @@ impl Node {
     /// `recovery_timed_out`).
     fn fetch_shown(&mut self, now: Instant) -> bool {
         let next = self.room.holdback.next();
-        let Some(rec) = self.room.recovery_mut() else {
+        let Some(floor) = self.take_over_floor().filter(|floor| *floor > next) else {
             return false;
         };
-        let Some((_, floor)) = rec.showed_most().filter(|(_, floor)| *floor > next) else {
+        let Some(rec) = self.room.recovery_mut() else {
             return false;
         };
         if rec.fetched_to.is_none() {
@@ -370,6 +370,21 @@ impl Node {
         true
     }
 
+    /// What a take-over must not fill or propose again: every number below what an
+    /// answering member showed, and below what this node knows committed (a leader's
+    /// commit notice). Both were committed; the first also shown. Without the second, a
+    /// member back with a gap it was still fetching, left the sole voter by changes it
+    /// acked (an ack here is of one number, not of a whole log as in Raft), filled the
+    /// committed numbers it lacked (`sim_chaos` seed 88, with an early pre-vote). `None`
+    /// while recovering nothing.
+    fn take_over_floor(&self) -> Option<Seq> {
+        let Role::Recovering(rec) = &self.room.role else {
+            return None;
+        };
+        let own = self.room.first_not_known_committed();
+        Some(rec.showed_most().map_or(own, |(_, f)| f.max(own)))
+    }
+
     /// The recovery timer fired while fetching what members showed: whether to wait on.
     /// A fetch that moved since the last timeout goes on; a silent source is treated as
     /// keeping nothing and the next one ahead is asked; with none left, what could not
@@ -394,7 +409,7 @@ impl Node {
                     rec.not_kept.clear();
                 } else {
                     rec.skipped = true;
-                    let floor = rec.showed_most().map_or(next, |(_, f)| f);
+                    let floor = self.take_over_floor().unwrap_or(next);
                     self.skip_unkept(now, floor);
                     return false;
                 }

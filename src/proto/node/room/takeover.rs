@@ -17,9 +17,9 @@ impl Node {
         let Some(epoch) = self.ring.epoch() else {
             return;
         };
-        if let Some((_, floor)) = rec.showed_most() {
-            self.skip_unkept(now, floor);
-        }
+        let own = self.room.first_not_known_committed();
+        let floor = rec.showed_most().map_or(own, |(_, f)| f.max(own));
+        self.skip_unkept(now, floor);
         let start = self.room.holdback.next();
         let end = rec.high.max(self.room.holdback.high()).next().max(start);
         let mut proposals = Vec::new();
