@@ -31,6 +31,13 @@ fn bob_taking_over_sent(t0: Instant) -> (Node, Out) {
 /// (online, not voting).
 pub(super) fn bob_taking_over_with(t0: Instant, more: Vec<Member>) -> (Node, Out) {
     let (mut n, _) = follower_with(t0, more);
+    let out = bob_wins_round_1(&mut n, t0);
+    (n, out)
+}
+
+/// Bob (`n`), with alice, bob and carol voting, wins round 1 and asks alice and carol
+/// what they hold; what he sent.
+fn bob_wins_round_1(n: &mut Node, t0: Instant) -> Out {
     let voters = ["alice", "bob", "carol"]
         .map(String::from)
         .into_iter()
@@ -42,7 +49,7 @@ pub(super) fn bob_taking_over_with(t0: Instant, more: Vec<Member>) -> (Node, Out
         log: Seq(1000),
     };
     n.handle_datagram(t0, addr(3), &data(CAROL, 1, token));
-    let out = drain(&mut n);
+    let out = drain(n);
     assert!(
         n.room.is_recovering(),
         "bob won round 1 and gathers answers"
@@ -55,7 +62,7 @@ pub(super) fn bob_taking_over_with(t0: Instant, more: Vec<Member>) -> (Node, Out
             "{to} is asked what it holds"
         );
     }
-    (n, out)
+    out
 }
 
 #[test]
@@ -567,19 +574,7 @@ fn a_take_over_never_fills_a_number_it_knows_committed() {
     n.handle_datagram(t0, addr(1), &data(LEADER, 7, commit(3)));
     drain(&mut n);
     assert_eq!(n.room.next(), Seq(2), "#1 shown, #2 missing");
-    let voters = ["alice", "bob", "carol"]
-        .map(String::from)
-        .into_iter()
-        .collect();
-    n.room.set_voters(voters, Seq(0));
-    let token = Message::Election {
-        term: 1,
-        candidate: BOB,
-        log: Seq(1000),
-    };
-    n.handle_datagram(t0, addr(3), &data(CAROL, 1, token));
-    let sent = drain(&mut n);
-    assert!(n.room.is_recovering());
+    let sent = bob_wins_round_1(&mut n, t0);
     // Alice and carol showed #1 as bob did, and hold nothing beyond: each answers every
     // request so.
     let shown_one = Message::SyncReply {
