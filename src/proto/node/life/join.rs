@@ -503,6 +503,19 @@ impl Node {
             // We hold the whole welcome and follow its leader: say so within our session,
             // so that our watcher judges us by the usual bounds from now on.
             self.send_reliable(now, addr, Message::WelcomeTaken, Token::Control);
+            // Our table holds it offline (a verdict from before, under a newer stamp than
+            // its own entry in the welcome): shown our view, it refutes it at once, as a
+            // heartbeat's sender is shown (see `on_heartbeat`). Until then we neither
+            // answer its sync requests nor watch it.
+            if let Some(held) = self
+                .ring
+                .members()
+                .get(w.epoch.leader)
+                .filter(|m| m.presence == Presence::Offline)
+                .cloned()
+            {
+                self.send_reliable(now, addr, Message::Members(vec![held]), Token::Control);
+            }
         }
         if was_member {
             // What we wrote while away (or could not hand over before) goes out now: as a

@@ -211,3 +211,46 @@ fn a_join_older_than_the_joiners_entry_does_not_cut_it_out() {
         "a join newer than his entry says he is not in the ring"
     );
 }
+
+/// Bob is welcomed by alice while his table holds her offline: he shows her that entry
+/// at once (she refutes it, and her refutation puts her online here), instead of
+/// waiting for a probe of the members he holds offline to bring her heartbeat. Held
+/// online, nothing of the kind is sent.
+#[test]
+fn a_newcomer_holding_its_leader_offline_shows_it_that_entry() {
+    for held_offline in [false, true] {
+        let t0 = base_time();
+        let mut n = joining_bob(t0);
+        let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+        if held_offline {
+            w.members[0].presence = Presence::Offline;
+        }
+        n.handle_datagram(t0, addr(1), &join_answered(w, 1));
+        let out = drain(&mut n);
+        let shown: Vec<Member> = out
+            .messages_to(addr(1))
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::Members(list) => Some(list.clone()),
+                _ => None,
+            })
+            .flatten()
+            .filter(|m| m.id == LEADER)
+            .collect();
+        if !held_offline {
+            assert!(shown.is_empty(), "{shown:?}");
+            continue;
+        }
+        assert!(
+            shown.len() == 1 && shown[0].presence == Presence::Offline,
+            "{shown:?}"
+        );
+        n.handle_datagram(
+            t0,
+            addr(1),
+            &member_says((LEADER, "alice", 1), Presence::Online, 90),
+        );
+        drain(&mut n);
+        assert!(n.members().is_online(LEADER), "alice's refutation is taken");
+    }
+}
