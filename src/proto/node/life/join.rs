@@ -198,21 +198,19 @@ impl Node {
         self.life.resyncing = false;
     }
 
-    /// A re-registration acked but not answered with a welcome within a join timeout (the
-    /// leader lost its lead, never got our proof, or holds our join until its take-over
-    /// ends) no longer counts as under way, as [`Node::resync_busy`] counts it: our
-    /// heartbeats say what we delivered again. Before, every heartbeat said "delivered 0"
-    /// for good. Its welcome, should it still come, is taken (a leader taking over takes
-    /// joins up only once it sequences: a first version that stopped taking it left
-    /// members following nobody, `sim_chaos` seeds 12996 and 14785).
+    /// A re-registration acked but never answered with a welcome (the leader lost its
+    /// lead, or never got our proof) is over a join timeout on, as [`Node::resync_busy`]
+    /// counts it: our heartbeats say what we delivered again, and a late welcome or
+    /// challenge is no longer taken as its answer. Before, it stayed under way for good,
+    /// and every heartbeat said "delivered 0".
     pub(in crate::proto::node) fn end_stale_resync(&mut self, now: Instant) {
-        if self.life.is_resyncing() && !self.resync_busy(now) {
+        if self.life.resyncing && !self.resync_busy(now) {
             log_at!(
                 info,
                 self,
-                "no welcome came for our re-registration within a join timeout; not waiting on it"
+                "no welcome came for our re-registration within a join timeout; it is over"
             );
-            self.life.resync_since = None;
+            self.life.resyncing = false;
         }
     }
 

@@ -109,7 +109,7 @@ pub(super) struct Lifecycle {
     join_refusal: Option<Refusal>,
     /// Set while re-registering with a leader learned of by gossip (after a partition).
     resyncing: bool,
-    /// When the current re-registration began; none once it waited a join timeout.
+    /// When the current re-registration began.
     resync_since: Option<Instant>,
     /// Set while a restarted node looks for its room (see `restart.rs`).
     restart: Option<restart::Restart>,
@@ -219,10 +219,9 @@ impl Lifecycle {
         (self.join_limits.counted(), self.pending_proofs.len())
     }
 
-    /// Whether this node is re-registering with a leader learned of by gossip, and has
-    /// not waited a join timeout for its welcome yet (see `Node::end_stale_resync`).
+    /// Whether this node is re-registering with a leader learned of by gossip.
     pub(super) fn is_resyncing(&self) -> bool {
-        self.resyncing && self.resync_since.is_some()
+        self.resyncing
     }
 
     /// Whether this node is part of the ring: a member, or one leaving that has not yet
