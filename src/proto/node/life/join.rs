@@ -198,22 +198,6 @@ impl Node {
         self.life.resyncing = false;
     }
 
-    /// A re-registration acked but never answered with a welcome (the leader lost its
-    /// lead, or never got our proof) is over a join timeout on, as [`Node::resync_busy`]
-    /// counts it: our heartbeats say what we delivered again, and a late welcome or
-    /// challenge is no longer taken as its answer. Before, it stayed under way for good,
-    /// and every heartbeat said "delivered 0".
-    pub(in crate::proto::node) fn end_stale_resync(&mut self, now: Instant) {
-        if self.life.resyncing && !self.resync_busy(now) {
-            log_at!(
-                info,
-                self,
-                "no welcome came for our re-registration within a join timeout; it is over"
-            );
-            self.life.resyncing = false;
-        }
-    }
-
     /// The leader we follow answered us as a stranger: this process is not in its table.
     /// It was let in by a leader of an earlier term whose word the room never took (a
     /// leader cut off with a minority, say, that then learned of the newer term), and

@@ -106,7 +106,6 @@ impl Node {
             return;
         }
         self.judge_neighbours(now);
-        self.end_stale_resync(now);
         self.renew_verdicts(now);
         self.replicate_lost(now);
         self.release_paced(now);
