@@ -456,13 +456,21 @@ fn follower_welcomed(t0: Instant, more: Vec<Member>, all_vote: bool) -> (Node, O
     })
 }
 
-/// Bob welcomed by [`welcome_for_bob`] as `edit` changes it; also what the join showed.
-fn follower_welcomed_as(t0: Instant, edit: impl FnOnce(&mut Welcome)) -> (Node, Out) {
+/// Bob welcomed by [`welcome_for_bob`] as `edit` changes it; also what the join showed
+/// and what bob sent then (nothing acked).
+fn welcomed_as(t0: Instant, edit: impl FnOnce(&mut Welcome)) -> (Node, Out) {
     let mut n = joining_bob(t0);
     let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
     edit(&mut w);
     n.handle_datagram(t0, addr(1), &join_answered(w, 1));
     let out = drain(&mut n);
+    (n, out)
+}
+
+/// [`welcomed_as`], alice acking bob's word that he holds his welcome (and nothing else
+/// in flight).
+fn follower_welcomed_as(t0: Instant, edit: impl FnOnce(&mut Welcome)) -> (Node, Out) {
+    let (mut n, out) = welcomed_as(t0, edit);
     assert!(matches!(out.events[0], Event::Joined { .. }));
     // It tells the leader it holds its welcome; the leader acks.
     let taken = out.ids_to(addr(1), |m| matches!(m, Message::WelcomeTaken));

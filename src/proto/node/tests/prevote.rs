@@ -596,14 +596,13 @@ fn a_node_nobody_answers_knocks_on_a_known_address() {
 fn a_leader_held_offline_and_silent_is_replaced() {
     for alice_beats in [false, true] {
         let t0 = base_time();
-        let mut n = joining_bob(t0);
-        let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
-        w.voting = vec![0xff];
-        w.members[0].presence = Presence::Offline;
-        n.handle_datagram(t0, addr(1), &join_answered(w, 1));
+        let (mut n, out) = welcomed_as(t0, |w| {
+            w.voting = vec![0xff];
+            w.members[0].presence = Presence::Offline;
+        });
         // Alice acks what bob sent her (that he holds his welcome, and her entry as he
         // holds it), and refutes nothing: she is silent from here, or beats on.
-        let ids = drain(&mut n).ids_to(addr(1), |_| true);
+        let ids = out.ids_to(addr(1), |_| true);
         n.handle_datagram(t0, addr(1), &ack_of(BOB, LEADER, &ids));
         assert_eq!(n.epoch(), Some(epoch(0, LEADER)));
         let bound = n.ctx.cfg.suspect_after();

@@ -220,13 +220,11 @@ fn a_join_older_than_the_joiners_entry_does_not_cut_it_out() {
 fn a_newcomer_holding_its_leader_offline_shows_it_that_entry() {
     for held_offline in [false, true] {
         let t0 = base_time();
-        let mut n = joining_bob(t0);
-        let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
-        if held_offline {
-            w.members[0].presence = Presence::Offline;
-        }
-        n.handle_datagram(t0, addr(1), &join_answered(w, 1));
-        let out = drain(&mut n);
+        let (mut n, out) = welcomed_as(t0, |w| {
+            if held_offline {
+                w.members[0].presence = Presence::Offline;
+            }
+        });
         let shown: Vec<Member> = out
             .messages_to(addr(1))
             .into_iter()
