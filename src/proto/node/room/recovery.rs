@@ -381,8 +381,7 @@ impl Node {
         let Role::Recovering(rec) = &self.room.role else {
             return None;
         };
-        let own = self.room.first_not_known_committed();
-        Some(rec.showed_most().map_or(own, |(_, f)| f.max(own)))
+        Some(rec.floor(self.room.first_not_known_committed()))
     }
 
     /// The recovery timer fired while fetching what members showed: whether to wait on.

@@ -168,6 +168,13 @@ impl Recovery {
             .map(|(id, next)| (*id, *next))
     }
 
+    /// What a take-over must not fill or propose again (all committed): every number
+    /// below what an answering member showed, and below `known`, the first number this
+    /// node does not know committed.
+    pub(super) fn floor(&self, known: Seq) -> Seq {
+        self.showed_most().map_or(known, |(_, f)| f.max(known))
+    }
+
     /// The member to fetch from: of those that showed beyond `next`, the one that showed
     /// the most and has not said (or shown by silence) that it no longer keeps it.
     pub(super) fn best_source(&self, next: Seq) -> Option<NodeId> {

@@ -17,9 +17,7 @@ impl Node {
         let Some(epoch) = self.ring.epoch() else {
             return;
         };
-        let own = self.room.first_not_known_committed();
-        let floor = rec.showed_most().map_or(own, |(_, f)| f.max(own));
-        self.skip_unkept(now, floor);
+        self.skip_unkept(now, rec.floor(self.room.first_not_known_committed()));
         let start = self.room.holdback.next();
         let end = rec.high.max(self.room.holdback.high()).next().max(start);
         let mut proposals = Vec::new();
