@@ -5,7 +5,6 @@
 
 use super::terms::epoch;
 use super::*;
-use crate::proto::node::room::COMMITTED_TERM;
 use crate::wire::ConfigChange;
 
 /// Whether `out` acks `from`'s data packet `id`.
@@ -37,7 +36,7 @@ pub(super) fn bob_taking_over_with(t0: Instant, more: Vec<Member>) -> (Node, Out
 
 /// Bob (`n`), with alice, bob and carol voting, wins round 1 and asks alice and carol
 /// what they hold; what he sent.
-fn bob_wins_round_1(n: &mut Node, t0: Instant) -> Out {
+pub(super) fn bob_wins_round_1(n: &mut Node, t0: Instant) -> Out {
     let voters = ["alice", "bob", "carol"]
         .map(String::from)
         .into_iter()
@@ -555,108 +554,4 @@ fn a_node_restarted_alone_keeps_a_copy_it_proposed_again_in_a_later_term() {
         vec![(Seq(2), text), (Seq(3), "after the restart".to_string())],
         "bob's message at its number, then alice's own"
     );
-}
-
-/// Bob holds #1 and #3 of alice's term 0, and her notice that #1 to #3 are committed;
-/// #2 never reached him. He wins round 1 and nobody answering holds anything: #2 is
-/// committed (alice said so), so he neither fills it nor proposes anything there. A
-/// recovery timeout on he skips it, telling his user, shows #3, and takes over at #4.
-/// (Before, he proposed a filler at #2: the committed #2 others showed and his filler
-/// were two entries of one number, `sim_chaos` seed 88.)
-#[test]
-fn a_take_over_never_fills_a_number_it_knows_committed() {
-    let t0 = base_time();
-    let (mut n, _) = follower_with(t0, Vec::new());
-    for (id, seq) in [(5, 1), (6, 3)] {
-        let e = entry(seq, LEADER, "alice", seq);
-        n.handle_datagram(t0, addr(1), &data(LEADER, id, Message::Sequenced(e)));
-    }
-    n.handle_datagram(t0, addr(1), &data(LEADER, 7, commit(3)));
-    drain(&mut n);
-    assert_eq!(n.room.next(), Seq(2), "#1 shown, #2 missing");
-    let sent = bob_wins_round_1(&mut n, t0);
-    // Alice and carol showed #1 as bob did, and hold nothing beyond: each answers every
-    // request so.
-    let shown_one = Message::SyncReply {
-        epoch: epoch(1, BOB),
-        next: Seq(2),
-        high: Seq(1),
-        sent: 0,
-    };
-    let mut ids = 10..;
-    let mut proposed = Vec::new();
-    let mut brought = Vec::new();
-    let mut told = Vec::new();
-    let mut shown = Vec::new();
-    let mut asked = out_requests(&sent);
-    for k in 0..=100u64 {
-        let at = t0 + Duration::from_millis(100 * k);
-        for (to, from) in std::mem::take(&mut asked) {
-            let id = ids.next().expect("ids");
-            n.handle_datagram(at, to, &data(from, id, shown_one.clone()));
-        }
-        // Both beat on: they live.
-        for (port, from) in [(1, LEADER), (3, CAROL)] {
-            let beat = Packet::Heartbeat(crate::wire::Heartbeat {
-                epoch: Some(epoch(1, BOB)),
-                delivered: Seq(1),
-                digest: 0,
-                probe: false,
-                unknown: false,
-            });
-            n.handle_datagram(at, addr(port), &datagram(from, vec![beat]));
-        }
-        n.handle_timeout(at);
-        let out = drain(&mut n);
-        asked = out_requests(&out);
-        for (to, from) in [(addr(1), LEADER), (addr(3), CAROL)] {
-            let ids = out.ids_to(to, |_| true);
-            if !ids.is_empty() {
-                n.handle_datagram(at, to, &ack_of(BOB, from, &ids));
-            }
-        }
-        for m in out.messages_to(addr(3)) {
-            // Committed copies bring carol up to bob's shown point; the rest are his
-            // proposals of term 1.
-            match m {
-                Message::Sequenced(e) if e.term != COMMITTED_TERM => proposed.push(e.seq),
-                Message::Sequenced(e) => brought.push(e.seq),
-                _ => {}
-            }
-        }
-        told.extend(notices(&out));
-        shown.extend(room_seqs(&out));
-    }
-    assert_eq!(
-        proposed.first(),
-        Some(&Seq(4)),
-        "term 1 begins at #4: {proposed:?}"
-    );
-    assert!(
-        proposed.iter().all(|s| *s >= Seq(4)) && !brought.contains(&Seq(2)),
-        "nothing at #2, nor a new #3: proposed {proposed:?}, brought {brought:?}"
-    );
-    assert!(!n.room.is_recovering(), "bob took over");
-    assert_eq!(n.room.next(), Seq(5), "#4, his first of term 1, shown");
-    assert_eq!(
-        shown.first(),
-        Some(&3),
-        "#3 shown after the skip: {shown:?}"
-    );
-    assert!(
-        told.contains(&"1 older messages are no longer kept by anyone".to_string()),
-        "the skip is told: {told:?}"
-    );
-}
-
-/// The sync requests in `out`: to whom (alice or carol), and that member's id.
-fn out_requests(out: &Out) -> Vec<(SocketAddr, NodeId)> {
-    [(addr(1), LEADER), (addr(3), CAROL)]
-        .into_iter()
-        .filter(|(to, _)| {
-            out.messages_to(*to)
-                .iter()
-                .any(|m| matches!(m, Message::SyncRequest { .. }))
-        })
-        .collect()
 }
