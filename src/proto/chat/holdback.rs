@@ -113,6 +113,11 @@ impl HoldBackQueue {
         self.held.get(self.slot(seq)?)?.as_ref()
     }
 
+    /// Whether every number from `from` up to (not including) `until` is held or shown.
+    pub fn holds_all(&self, from: Seq, until: Seq) -> bool {
+        (from.0.max(self.next.0)..until.0).all(|s| self.get(Seq(s)).is_some())
+    }
+
     /// Removes and returns the next entry if `ready` says it may be shown.
     pub fn pop_if(&mut self, ready: impl Fn(&ChatEntry) -> bool) -> Option<ChatEntry> {
         if !ready(self.get(self.next)?) {

@@ -17,6 +17,16 @@ use super::*;
 use crate::wire::ConfigChange;
 use std::borrow::Cow;
 
+/// One configuration a node's log passes through (see [`Room::configs_in_log`]).
+pub(in crate::proto::node) struct LoggedConfig {
+    /// The voting users.
+    pub voters: BTreeSet<String>,
+    /// The term of the change that made it; none for the committed configuration.
+    pub term: Option<u64>,
+    /// Whether a number between it and the next change held is not held.
+    pub gap_after: bool,
+}
+
 impl Room {
     /// The voting users.
     pub(in crate::proto::node) fn voters(&self) -> &BTreeSet<String> {
@@ -57,14 +67,28 @@ impl Room {
 
     /// Every configuration from the committed one through each held change in turn (the
     /// last is [`Room::log_voters`]'s), each with the term of the change that made it
-    /// (none for the committed one). See [`Node::take_over_shortfall`] for what a
-    /// take-over needs of them.
-    pub(in crate::proto::node) fn configs_in_log(&self) -> Vec<(BTreeSet<String>, Option<u64>)> {
+    /// (none for the committed one) and whether a number after it, before the next
+    /// change held, is not held (the log may go on there with a change not known here).
+    /// See [`Node::take_over_shortfall`] for what a take-over needs of them.
+    pub(in crate::proto::node) fn configs_in_log(&self) -> Vec<LoggedConfig> {
         let mut voters = self.voters.clone();
-        let mut all = vec![(voters.clone(), None)];
+        let mut all = vec![LoggedConfig {
+            voters: voters.clone(),
+            term: None,
+            gap_after: false,
+        }];
+        let mut after = self.voters_at.next();
         for e in self.holdback.held_configs_from(self.voters_at.next()) {
+            if let Some(last) = all.last_mut() {
+                last.gap_after = !self.holdback.holds_all(after, e.seq);
+            }
             apply_held_change(&mut voters, e);
-            all.push((voters.clone(), Some(e.term)));
+            after = e.seq.next();
+            all.push(LoggedConfig {
+                voters: voters.clone(),
+                term: Some(e.term),
+                gap_after: false,
+            });
         }
         all
     }

@@ -502,3 +502,55 @@ fn a_take_over_needs_the_configuration_where_its_merged_log_switches_branch() {
         "carol and dave answered, but {{alice, bob}} needs alice"
     );
 }
+
+/// Bob holds #1 = Remove(carol) of term 1 (alice's: the configuration is then {alice,
+/// bob}), and `then`, all of term 1, up to #3 = Add(carol). Alice is gone; bob wins round
+/// 2 and carol answers (2 of 3 of {alice, bob, carol}, the committed configuration and
+/// the one his log ends with). Returns whether he is still waiting for answers.
+fn bob_takes_over_holding(t0: Instant, then: Vec<ChatEntry>) -> bool {
+    let (mut n, _) = follower_with(t0, vec![]);
+    let voters = ["alice", "bob", "carol"]
+        .map(String::from)
+        .into_iter()
+        .collect();
+    n.room.set_voters(voters, Seq(0));
+    let remove = ChatEntry::config(Seq(1), ConfigChange::Remove("carol".into()));
+    for mut e in std::iter::once(remove).chain(then) {
+        e.term = 1;
+        assert!(n.hold(e));
+    }
+    let asked = bob_wins_without(&mut n, t0, &[(LEADER, "alice", 1)], (2, CAROL, 3));
+    let reply = Message::SyncReply {
+        epoch: epoch(2, BOB),
+        next: Seq(1),
+        high: Seq(0),
+        sent: 0,
+    };
+    let ids = asked.ids_to(addr(3), |m| matches!(m, Message::SyncRequest { .. }));
+    assert!(!ids.is_empty(), "carol asked: {:?}", asked.sent);
+    n.handle_datagram(t0, addr(3), &ack_of(n.id(), CAROL, &ids));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, reply));
+    drain_after_hold(&mut n, t0);
+    n.room.is_recovering()
+}
+
+/// A take-over whose log has a gap between two changes (`sim_chaos` seed 18849): what is
+/// missing may be a change (alice's removal of bob at #2, which she alone commits in
+/// {alice, bob}... once bob acked #1, and then alice alone), so the change after it may
+/// be two changes away from {alice, bob}, and that configuration needs its majority:
+/// bob waits for alice. With #2 held (a message), his log is one branch without gaps,
+/// and carol's answer is enough.
+#[test]
+fn a_take_over_needs_the_configuration_before_a_gap_in_its_log() {
+    let t0 = base_time();
+    let add = ChatEntry::config(Seq(3), ConfigChange::Add("carol".into()));
+    assert!(
+        bob_takes_over_holding(t0, vec![add.clone()]),
+        "#2 is not held: {{alice, bob}} needs alice"
+    );
+    let text = entry(2, LEADER, "alice", 1);
+    assert!(
+        !bob_takes_over_holding(t0, vec![text, add]),
+        "#1 to #3 held: carol's answer is enough"
+    );
+}
