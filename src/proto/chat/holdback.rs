@@ -118,6 +118,11 @@ impl HoldBackQueue {
         (from.0.max(self.next.0)..until.0).all(|s| self.get(Seq(s)).is_some())
     }
 
+    /// Whether an entry proposed in `term` is held.
+    pub fn holds_term(&self, term: u64) -> bool {
+        self.held.iter().flatten().any(|e| e.term == term)
+    }
+
     /// Removes and returns the next entry if `ready` says it may be shown.
     pub fn pop_if(&mut self, ready: impl Fn(&ChatEntry) -> bool) -> Option<ChatEntry> {
         if !ready(self.get(self.next)?) {

@@ -81,7 +81,12 @@ impl Node {
     /// the term for two leaders.
     /// A follower of such a leader, which heard it follow `epoch`, gives way too: the
     /// leader it followed sequenced nothing in the term, so it holds no copy of that
-    /// leader's in it either.
+    /// leader's in it either. So does a follower whose leader is offline in its table
+    /// (gone, or replaced by a new process) and that holds nothing of that leader's term,
+    /// proposed or said committed: it never acked a copy there, and without this it
+    /// refused the room's leader of the same term for good, whose voters refuse the
+    /// rounds that would move it on (`sim_chaos` majority seed 19419: the leader it
+    /// followed won its round in a ring cut off from the room, and crashed).
     pub(in crate::proto::node) fn yields_term_to(&self, epoch: Epoch) -> bool {
         let Some(ours) = self.ring.epoch else {
             return false;
@@ -93,6 +98,8 @@ impl Node {
             !self.room.is_sequencing() && !self.room.led_in(epoch.term)
         } else {
             self.ring.gave_way_to == Some(epoch)
+                || (!self.ring.members.is_online(ours.leader)
+                    && !self.room.holds_any_of_term(ours.term))
         }
     }
 

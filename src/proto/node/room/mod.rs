@@ -295,6 +295,13 @@ impl Room {
         matches!(self.role, Role::Leading(_))
     }
 
+    /// Whether this node holds anything of term `term` or later: an entry proposed in it
+    /// (held), or a commit notice of it.
+    pub(super) fn holds_any_of_term(&self, term: u64) -> bool {
+        let told = self.commit_term > term || (self.commit_term == term && self.commit > Seq(0));
+        told || self.holdback.holds_term(term)
+    }
+
     /// Whether this node sequenced in term `term`.
     pub(super) fn led_in(&self, term: u64) -> bool {
         self.led_term == Some(term)

@@ -1,5 +1,6 @@
 //! Two leaders of one term: one that won its round alone and never sequenced there gives
-//! way to the other, which took it in, and so do the members that followed it (see
+//! way to the other, which took it in, and so do the members that followed it, and a
+//! member whose leader of the term is gone and left it nothing of that term (see
 //! `Node::yields_term_to`).
 
 use super::lost_processes::is_join_to;
@@ -102,4 +103,51 @@ fn a_leader_giving_way_tells_every_member() {
             "{to} is told bob follows carol: {sent:?}"
         );
     }
+}
+
+/// Bob follows alice in term 0, and holds her offline (she said so). He asks carol to
+/// take him in (as `ring/prevote.rs` does after unanswered asks), and carol welcomes him
+/// as leader of term 0. Returns whom he follows then; with `holding`, he holds a proposal
+/// alice made in term 0.
+fn bob_welcomed_by_carol_with_alice_offline(holding: bool) -> Option<Epoch> {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    if holding {
+        let mut e = entry(1, LEADER, "alice", 1);
+        e.term = 0;
+        assert!(n.hold(e));
+    }
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &member_says((LEADER, "alice", 1), Presence::Offline, 1000),
+    );
+    drain(&mut n);
+    assert!(!n.ring.members().is_online(LEADER), "alice is offline here");
+    let t1 = t0 + Duration::from_millis(100);
+    n.resync_with(t1, addr(3));
+    assert!(joins(&flushed(&mut n, t1), addr(3)), "bob asks carol");
+    let welcome = carols_welcome(&n);
+    n.handle_datagram(t1, addr(3), &welcome);
+    drain(&mut n);
+    n.epoch()
+}
+
+/// A follower whose leader of the term is offline here, holding nothing of that term,
+/// follows the other leader of the term that takes it in: it never acked a copy in it.
+/// Before, it refused that leader for good, while the voters, following it, refused the
+/// rounds that would move it on (`sim_chaos` majority seed 19419). Holding a proposal of
+/// its leader's term, it follows no other leader of that term.
+#[test]
+fn a_follower_of_a_leader_gone_in_its_term_follows_the_leader_that_takes_it_in() {
+    assert_eq!(
+        bob_welcomed_by_carol_with_alice_offline(false),
+        Some(epoch(0, CAROL)),
+        "alice is offline and bob holds nothing of term 0"
+    );
+    assert_eq!(
+        bob_welcomed_by_carol_with_alice_offline(true),
+        Some(epoch(0, LEADER)),
+        "bob holds a proposal of alice's term"
+    );
 }
