@@ -26,8 +26,9 @@ pub use membership::{
 };
 pub use signature::SignatureBytes;
 
-/// The protocol version carried in the first byte of every datagram. Version 9: a
-/// leader's voucher for a member it let in (`Message::Vouched`) (version 8: the
+/// The protocol version carried in the first byte of every datagram. Version 10: a
+/// challenge says whether a member asks (`Message::Challenge::of_member`) (version 9: a
+/// leader's voucher for a member it let in (`Message::Vouched`); version 8: the
 /// challenge names the process asked, `Message::Challenge::newcomer`; version 7: the
 /// welcome names the leader's delivery point, `Welcome::pending_from`; version 6: `Welcomed`,
 /// the members' word that a newcomer has its welcome and follows the leader; version
@@ -35,7 +36,7 @@ pub use signature::SignatureBytes;
 /// candidate's log position in election tokens; version 3: each room message's proof of
 /// origin, direct messages sealed to their recipient; version 2: a list of packets per
 /// datagram and cumulative acks; version 1: one packet, one id per ack).
-pub const PROTOCOL_VERSION: u8 = 9;
+pub const PROTOCOL_VERSION: u8 = 10;
 /// The largest datagram we ever send, sealed or not (safe under any real path MTU).
 pub const MAX_DATAGRAM: usize = 1200;
 /// Bytes that sealing with the room key adds (see `guard`): a mark, the sender id, a
@@ -161,13 +162,20 @@ pub enum Message {
     },
     /// A member passes a newcomer's join on to the leader.
     JoinForward(Newcomer),
-    /// The leader asks a newcomer to prove its identity by signing `nonce`.
+    /// The leader asks a newcomer to prove its identity by signing `nonce`, or a member
+    /// asks a process it does not know, speaking from a member's address, to prove it is
+    /// that member's.
     Challenge {
         /// Random bytes to sign.
         nonce: [u8; 16],
         /// The process asked: a resend meant for an earlier process at the same address
         /// is not the new one's to answer.
         newcomer: NodeId,
+        /// Asked by a member of the process as a member (see `life/proven.rs`): answered
+        /// with [`member_proof_message`], bound to the challenger; else a join's, with
+        /// [`proof_message`]. A member asking to be taken in answers both kinds, each in
+        /// its own form: the challenger checks only its own.
+        of_member: bool,
     },
     /// A newcomer's answer: an ed25519 signature (64 bytes) over [`proof_message`].
     Proof {

@@ -302,6 +302,7 @@ fn templates(r: &Ids, rng: &mut Rng, wild: bool) -> Vec<Message> {
         Message::Challenge {
             nonce: [9; 16],
             newcomer: NodeId(1),
+            of_member: true,
         },
         Message::Proof {
             signature: vec![7; 64],

@@ -150,6 +150,7 @@ mod tests {
             Message::Challenge {
                 nonce: [1; 16],
                 newcomer: NodeId(1),
+                of_member: false,
             },
         );
         let ack = Packet::Ack(Ack::of_one(NodeId(9), MsgId(4)));

@@ -161,9 +161,11 @@ impl Node {
                 self.on_join(now, newcomer)
             }
             Message::JoinForward(newcomer) => self.on_join_forward(now, newcomer),
-            Message::Challenge { nonce, newcomer } => {
-                self.on_challenge(now, (from, sender), nonce, newcomer)
-            }
+            Message::Challenge {
+                nonce,
+                newcomer,
+                of_member,
+            } => self.on_challenge(now, (from, sender), nonce, newcomer, of_member),
             Message::Proof { signature } => self.on_proof(now, from, sender, &signature),
             Message::Welcome(w) => self.on_welcome(now, from, sender, w),
             Message::JoinRefused { reason } => self.on_join_refused(now, reason),

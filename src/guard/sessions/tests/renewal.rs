@@ -217,6 +217,7 @@ fn a_new_process_at_a_members_address_gets_the_join_exchange_outside_sessions() 
             msg: Message::Challenge {
                 nonce: [4; 16],
                 newcomer: NodeId(1),
+                of_member: false,
             },
         }],
     })

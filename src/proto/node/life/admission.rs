@@ -152,7 +152,11 @@ impl Node {
         self.life
             .pending_proofs
             .insert((n.id, n.addr), (nonce, n, now));
-        let challenge = Message::Challenge { nonce, newcomer };
+        let challenge = Message::Challenge {
+            nonce,
+            newcomer,
+            of_member: false,
+        };
         self.send_reliable(now, addr, challenge, Token::Control);
     }
 

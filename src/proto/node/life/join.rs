@@ -282,22 +282,29 @@ impl Node {
         self.resync_with(now, via);
     }
 
-    /// The leader's challenge: sign it with our identity.
+    /// A challenge: sign it with our identity, in the form its kind asks for.
     pub(in crate::proto::node) fn on_challenge(
         &mut self,
         now: Instant,
         (from, sender): (SocketAddr, NodeId),
         nonce: [u8; 16],
         newcomer: NodeId,
+        of_member: bool,
     ) {
+        if of_member {
+            // A member that does not know this process asks who it is (see `proven.rs`),
+            // whether or not we are asking to be taken in meanwhile: answered with a
+            // join's proof, it did not check there, and that member dropped this process
+            // for good (`sim_chaos` minority seed 12829).
+            if newcomer == self.ctx.id {
+                self.prove_to_member(now, from, sender, nonce);
+            }
+            return;
+        }
         // Asking a newer leader to take us in (a member, or one leaving that has not said
         // goodbye): a node that said goodbye proves nothing, or it would be let in again.
         let resyncing = self.life.resyncing && self.life.takes_part();
         if !resyncing && !matches!(self.life.phase, Phase::Joining { .. }) {
-            // A member that does not know this process asks who it is (see `proven.rs`).
-            if newcomer == self.ctx.id {
-                self.prove_to_member(now, from, sender, nonce);
-            }
             return;
         }
         if newcomer != self.ctx.id {

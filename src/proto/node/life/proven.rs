@@ -106,6 +106,7 @@ impl Node {
         let challenge = Message::Challenge {
             nonce,
             newcomer: sender,
+            of_member: true,
         };
         self.send_reliable(now, from, challenge, Token::Control);
     }
@@ -155,8 +156,9 @@ impl Node {
             })
         });
         if !checks && self.life.pending_proofs.contains_key(&(sender, from)) {
-            // A process asking us, leading, to take it in answers every challenge as a
-            // join's: this answer may be to the join's challenge, which checks it next.
+            // A process asking us, leading, to take it in answers our join's challenge
+            // too, and a proof does not say which it answers: this one may be the join's,
+            // which checks it next.
             return false;
         }
         if !checks {

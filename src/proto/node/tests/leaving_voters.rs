@@ -288,6 +288,7 @@ fn a_leaver_that_said_goodbye_answers_no_challenge() {
     let challenge = Message::Challenge {
         nonce: [7; 16],
         newcomer: BOB,
+        of_member: false,
     };
     n.handle_datagram(now, addr(4), &data(DAVE, 77, challenge));
     let sent = flushed(&mut n, now);

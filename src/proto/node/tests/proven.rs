@@ -42,6 +42,7 @@ fn challenges(sent: Vec<(SocketAddr, Packet)>, to: SocketAddr, newcomer: NodeId)
                     Message::Challenge {
                         nonce,
                         newcomer: asked,
+                        of_member: true,
                     },
                 ..
             } if at == to && asked == newcomer => Some(nonce),
@@ -155,6 +156,38 @@ fn a_member_whose_leader_leads_challenges_no_one() {
     assert!(!challenged);
 }
 
+/// The proofs `n` sends to `to` now.
+fn proofs_to(n: &mut Node, t: Instant, to: SocketAddr) -> Vec<Vec<u8>> {
+    flushed(n, t)
+        .into_iter()
+        .filter_map(|(at, p)| match p {
+            Packet::Data {
+                msg: Message::Proof { signature },
+                ..
+            } if at == to => Some(signature),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `signature` is bob's over `signed`.
+fn signed_by_bob(n: &Node, signed: &[u8], signature: &[u8]) -> bool {
+    let key =
+        VerifyingKey::from_bytes(&n.members().get(BOB).expect("own entry").key).expect("a key");
+    let sig = Signature::from_bytes(&signature.try_into().expect("64 bytes"));
+    key.verify_strict(signed, &sig).is_ok()
+}
+
+/// A member's challenge of bob, from `from` (id, port).
+fn member_challenge(nonce: [u8; 16], (from, port): (NodeId, u16)) -> Vec<u8> {
+    let challenge = Message::Challenge {
+        nonce,
+        newcomer: BOB,
+        of_member: true,
+    };
+    data(from, 50 + u64::from(port), challenge)
+}
+
 /// The other side: a member answers a member it knows that challenges it, with a proof
 /// bound to that member; a challenge from a stranger gets none.
 #[test]
@@ -162,39 +195,49 @@ fn a_member_proves_itself_to_a_member_it_knows_only() {
     let t0 = base_time();
     let mut n = follower_with(t0, vec![]).0;
     let nonce = [7u8; 16];
-    let challenge = Message::Challenge {
-        nonce,
-        newcomer: BOB,
-    };
-    n.handle_datagram(t0, addr(3), &data(CAROL, 50, challenge.clone()));
-    let proofs: Vec<Vec<u8>> = flushed(&mut n, t0)
-        .into_iter()
-        .filter_map(|(to, p)| match p {
-            Packet::Data {
-                msg: Message::Proof { signature },
-                ..
-            } if to == addr(3) => Some(signature),
-            _ => None,
-        })
-        .collect();
+    n.handle_datagram(t0, addr(3), &member_challenge(nonce, (CAROL, 3)));
+    let proofs = proofs_to(&mut n, t0, addr(3));
     assert_eq!(proofs.len(), 1, "one proof, to carol");
     let signed = member_proof_message(&nonce, BOB, "bob", CAROL);
-    let key =
-        VerifyingKey::from_bytes(&n.members().get(BOB).expect("own entry").key).expect("a key");
-    let sig = Signature::from_bytes(&proofs[0].clone().try_into().expect("64 bytes"));
-    assert!(key.verify_strict(&signed, &sig).is_ok(), "bound to carol");
+    assert!(signed_by_bob(&n, &signed, &proofs[0]), "bound to carol");
 
-    n.handle_datagram(t0, addr(9), &data(NodeId(900), 1, challenge));
-    let answered = flushed(&mut n, t0).iter().any(|(_, p)| {
-        matches!(
-            p,
-            Packet::Data {
-                msg: Message::Proof { .. },
-                ..
-            }
-        )
-    });
-    assert!(!answered, "a stranger's challenge is not answered");
+    n.handle_datagram(t0, addr(9), &member_challenge(nonce, (NodeId(900), 9)));
+    assert!(
+        proofs_to(&mut n, t0, addr(9)).is_empty(),
+        "a stranger's challenge is not answered"
+    );
+}
+
+/// A member asking to be taken in (a re-registration under way) answers a member's
+/// challenge as a member, and the leader's challenge of its join as a join. It answered
+/// both as a join's, and the member, whose check binds the challenger, dropped its new
+/// process as a forger's for good (`sim_chaos` minority seed 12829: "a proof for ben
+/// that does not check", 57 times).
+#[test]
+fn a_member_asking_to_be_taken_in_answers_each_challenge_in_its_kind() {
+    let t0 = base_time();
+    let mut n = follower_with(t0, vec![]).0;
+    n.resync_with(t0, addr(1));
+    drain(&mut n);
+    let nonce = [7u8; 16];
+    n.handle_datagram(t0, addr(3), &member_challenge(nonce, (CAROL, 3)));
+    let proofs = proofs_to(&mut n, t0, addr(3));
+    assert_eq!(proofs.len(), 1, "one proof, to carol");
+    let signed = member_proof_message(&nonce, BOB, "bob", CAROL);
+    assert!(signed_by_bob(&n, &signed, &proofs[0]), "bound to carol");
+
+    let join = Message::Challenge {
+        nonce,
+        newcomer: BOB,
+        of_member: false,
+    };
+    n.handle_datagram(t0, addr(1), &data(LEADER, 60, join));
+    let proofs = proofs_to(&mut n, t0, addr(1));
+    assert_eq!(proofs.len(), 1, "one proof, to alice");
+    assert!(
+        signed_by_bob(&n, &proof_message(&nonce, BOB, "bob"), &proofs[0]),
+        "a join's proof"
+    );
 }
 
 /// Not only a voter's: any member's new process unknown here proves itself. Its

@@ -6,7 +6,12 @@ use super::*;
 
 /// The leader's challenge of process `newcomer`, outside a session as to any newcomer.
 fn challenge(nonce: [u8; 16], newcomer: NodeId, id: u64) -> Vec<u8> {
-    data(LEADER, id, Message::Challenge { nonce, newcomer })
+    let msg = Message::Challenge {
+        nonce,
+        newcomer,
+        of_member: false,
+    };
+    data(LEADER, id, msg)
 }
 
 fn proofs(out: &Out) -> usize {
