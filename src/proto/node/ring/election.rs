@@ -2,6 +2,7 @@
 //! passed to the successor (rerouted when it dies), the winner announced round the ring,
 //! and the epoch every node then follows (a leader of an older one steps down).
 
+use super::prevote::KNOCK_AFTER;
 use super::*;
 
 /// The ring message passed on last: to which successor, when, and what became of it.
@@ -82,11 +83,14 @@ impl Node {
     /// A follower of such a leader, which heard it follow `epoch`, gives way too: the
     /// leader it followed sequenced nothing in the term, so it holds no copy of that
     /// leader's in it either. So does a follower whose leader is offline in its table
-    /// (gone, or replaced by a new process) and that holds nothing of that leader's term,
-    /// proposed or said committed: it never acked a copy there, and without this it
-    /// refused the room's leader of the same term for good, whose voters refuse the
-    /// rounds that would move it on (`sim_chaos` majority seed 19419: the leader it
-    /// followed won its round in a ring cut off from the room, and crashed).
+    /// (gone, or replaced by a new process) and that took no part in that leader's term:
+    /// it answered no sync request of it (an answer counts towards its take-over: having
+    /// answered both leaders of a term, a member let both take over, and one number got
+    /// two entries, `sim_chaos` minority seed 6222), holds no proposal of it and heard no
+    /// commit notice of it. Without this it refused the room's leader of the same term
+    /// for good, whose voters refuse the rounds that would move it on (`sim_chaos`
+    /// majority seed 19419: the leader it followed won its round in a ring cut off from
+    /// the room, and crashed).
     pub(in crate::proto::node) fn yields_term_to(&self, epoch: Epoch) -> bool {
         let Some(ours) = self.ring.epoch else {
             return false;
@@ -99,7 +103,7 @@ impl Node {
         } else {
             self.ring.gave_way_to == Some(epoch)
                 || (!self.ring.members.is_online(ours.leader)
-                    && !self.room.holds_any_of_term(ours.term))
+                    && !self.room.took_part_in_term(ours.term))
         }
     }
 
@@ -177,6 +181,7 @@ impl Node {
     fn change_epoch(&mut self, now: Instant, epoch: Epoch) {
         let was_leader = self.is_leader();
         self.ring.epoch = Some(epoch);
+        self.ring.rounds_timed_out = 0;
         self.room.leader_changed();
         self.end_prevote();
         if self
@@ -264,10 +269,19 @@ impl Node {
     /// leader instead. A node an
     /// older leader let back in (see [`Node::replace_older_leader`]) starts again at
     /// once: the voters follow that leader and would refuse, and it acks none of its
-    /// proposals meanwhile.
+    /// proposals meanwhile. After [`KNOCK_AFTER`] rounds in a row timed out, it also
+    /// knocks, as after as many pre-votes without a majority: a round through this node
+    /// ends its pre-vote, so another member's rounds, timing out in turn, kept it from
+    /// ever knocking (`sim_chaos` majority seed 11376: ben, restarted, and ann, whom
+    /// he let in, each ran rounds the room's members dropped, while the room went on
+    /// under a leader neither knew).
     pub(in crate::proto::node) fn on_election_timeout(&mut self, now: Instant) {
         if !self.ring.election.is_participant() || !self.life.is_member() {
             return;
+        }
+        self.ring.rounds_timed_out += 1;
+        if self.ring.rounds_timed_out >= KNOCK_AFTER {
+            self.knock(now, self.ring.rounds_timed_out);
         }
         if self.ring.followed_before.is_some() {
             log_at!(

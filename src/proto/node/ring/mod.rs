@@ -106,6 +106,9 @@ pub(super) struct Ring {
     offline_since: BTreeMap<NodeId, Instant>,
     /// The voters' answers to a round this node would start (see `prevote.rs`).
     prevote: Option<prevote::PreVote>,
+    /// Rounds this node took part in that timed out since it last followed a new epoch
+    /// (see `Node::on_election_timeout`).
+    rounds_timed_out: u32,
     /// When this node declared each member dead, while it stays offline here (see
     /// `Node::take_back_verdict`).
     verdicts: BTreeMap<NodeId, Instant>,
@@ -156,6 +159,7 @@ impl Ring {
             vouch_again: Vec::new(),
             offline_since: BTreeMap::new(),
             prevote: None,
+            rounds_timed_out: 0,
             verdicts: BTreeMap::new(),
             last_pass: None,
             parked: None,

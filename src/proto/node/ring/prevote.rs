@@ -36,9 +36,9 @@
 
 use super::*;
 
-/// Asks of the voters without a majority after which this node also knocks on a known
-/// address with a join (see [`Node::knock`]).
-const KNOCK_AFTER: u32 = 3;
+/// Asks of the voters without a majority (or rounds timed out in a row) after which this
+/// node also knocks on a known address with a join (see [`Node::knock`]).
+pub(in crate::proto::node) const KNOCK_AFTER: u32 = 3;
 
 /// A pending pre-vote: the term this node would start, and the voters that agreed.
 #[derive(Debug)]
@@ -242,7 +242,7 @@ impl Node {
     /// address in turn with a join, as a restarted node does: a member there passes it on
     /// to its leader, whose own welcome, after our proof, is followed only if its term is
     /// above ours. Nothing else moves.
-    fn knock(&mut self, now: Instant, asked: u32) {
+    pub(in crate::proto::node) fn knock(&mut self, now: Instant, asked: u32) {
         if self.resync_busy(now) {
             return;
         }
@@ -306,9 +306,12 @@ impl Node {
     }
 
     /// Two rounds of one term, each won in a ring of its own (a room restarted, or split
-    /// while it elected): the winner that leads a majority hears the other ask, and starts
-    /// a round above both, which takes the other in. (Neither may follow the other in
-    /// their term: one leader per term.)
+    /// while it elected): the winner that leads a majority hears the other ask, or a
+    /// member that follows the other, and starts a round above both, which takes the
+    /// other in. (Neither may follow the other in their term: one leader per term; nor
+    /// may a member that answered one's sync request answer the other's, see
+    /// `Node::yields_term_to`. Without this such a member, its leader dead, stayed apart
+    /// for good: `sim_chaos` majority seed 19419.)
     fn settle_split_term(&mut self, now: Instant, sender: NodeId, follows: Option<Epoch>) {
         let (Some(mine), Some(theirs)) = (self.ring.epoch, follows) else {
             return;
@@ -316,7 +319,7 @@ impl Node {
         if mine.leader == self.ctx.id
             && self.room.is_sequencing()
             && theirs.term == mine.term
-            && theirs.leader == sender
+            && theirs.leader != self.ctx.id
             && sender != self.ctx.id
             && !self.ring.election.is_participant()
         {

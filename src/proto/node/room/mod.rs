@@ -139,6 +139,9 @@ pub(super) struct Room {
     commit: Seq,
     /// The term whose leader said `commit`: entries taken from it are shown up to there.
     commit_term: u64,
+    /// The highest term whose leader's sync request this node answered: its answer may
+    /// count towards that leader's take-over.
+    synced_term: Option<u64>,
     /// The voting configuration: the users whose copies count towards a majority.
     voters: BTreeSet<String>,
     /// The last configuration entry applied to `voters` (an earlier one is not applied
@@ -227,6 +230,7 @@ impl Room {
             shown_from: Seq(0),
             commit: Seq(0),
             commit_term: 0,
+            synced_term: None,
             voters: BTreeSet::new(),
             voters_at: Seq(0),
             waiting: false,
@@ -295,11 +299,18 @@ impl Room {
         matches!(self.role, Role::Leading(_))
     }
 
-    /// Whether this node holds anything of term `term` or later: an entry proposed in it
-    /// (held), or a commit notice of it.
-    pub(super) fn holds_any_of_term(&self, term: u64) -> bool {
+    /// Whether this node gave anything to a leader of term `term` or later, or took
+    /// anything from one: an answer to its sync request (which its take-over may count),
+    /// an entry proposed in it (held), or a commit notice of it.
+    pub(super) fn took_part_in_term(&self, term: u64) -> bool {
         let told = self.commit_term > term || (self.commit_term == term && self.commit > Seq(0));
-        told || self.holdback.holds_term(term)
+        let synced = self.synced_term.is_some_and(|t| t >= term);
+        told || synced || self.holdback.holds_term(term)
+    }
+
+    /// This node answers the sync request of the leader of `term`.
+    pub(super) fn note_synced(&mut self, term: u64) {
+        self.synced_term = self.synced_term.max(Some(term));
     }
 
     /// Whether this node sequenced in term `term`.

@@ -206,6 +206,7 @@ impl Node {
         self.accept_leader(now, epoch);
         // The leader's own request (see `dispatch.rs`): it shows it leads this term.
         self.leader_spoke_itself(now);
+        self.room.note_synced(epoch.term);
         // What we showed is committed: no copy of another term can replace it.
         let mut entries: Vec<ChatEntry> = self
             .room

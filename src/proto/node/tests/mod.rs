@@ -576,6 +576,7 @@ mod heartbeats;
 mod hostile;
 mod joining;
 mod kept_order;
+mod knocks;
 mod leaving_voters;
 mod lost_processes;
 mod membership;
