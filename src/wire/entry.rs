@@ -31,7 +31,8 @@ pub struct ChatEntry {
     pub origin: NodeId,
     /// The sender's name.
     pub name: String,
-    /// The origin's number for this message (with `origin`, identifies a submission).
+    /// The origin's number for this message (with `origin`, identifies a submission). In
+    /// a configuration entry, its parent (see [`ChatEntry::config_parent`]).
     pub origin_seq: OriginSeq,
     /// Origin's Lamport time at send.
     pub lamport: Lamport,
@@ -74,8 +75,10 @@ impl ChatEntry {
         self.origin == FILLER_ORIGIN
     }
 
-    /// An entry that changes the room's voting configuration (see [`ConfigChange`]).
-    pub fn config(seq: Seq, change: ConfigChange) -> ChatEntry {
+    /// An entry that changes the room's voting configuration (see [`ConfigChange`]),
+    /// proposed on the configuration the log makes up to the change at `parent` (its
+    /// last change before this one; 0 for none).
+    pub fn config(seq: Seq, change: ConfigChange, parent: Seq) -> ChatEntry {
         let (kind, user) = match change {
             ConfigChange::Add(user) => (CONFIG_ADD, user),
             ConfigChange::Remove(user) => (CONFIG_REMOVE, user),
@@ -83,8 +86,17 @@ impl ChatEntry {
         ChatEntry {
             name: kind.into(),
             text: user,
+            origin_seq: OriginSeq(parent.0),
             ..ChatEntry::filler(seq)
         }
+    }
+
+    /// The number of the configuration change this one was proposed after (its
+    /// proposer's last change, committed or not; 0 for none): a log holding a later
+    /// change whose parent is not the change before it in that log lacks a change
+    /// between (see `take_over_shortfall`).
+    pub fn config_parent(&self) -> Seq {
+        Seq(self.origin_seq.0)
     }
 
     /// The change of the voting configuration this entry makes, if it is one.

@@ -113,11 +113,6 @@ impl HoldBackQueue {
         self.held.get(self.slot(seq)?)?.as_ref()
     }
 
-    /// Whether every number from `from` up to (not including) `until` is held or shown.
-    pub fn holds_all(&self, from: Seq, until: Seq) -> bool {
-        (from.0.max(self.next.0)..until.0).all(|s| self.get(Seq(s)).is_some())
-    }
-
     /// Whether an entry proposed in `term` is held.
     pub fn holds_term(&self, term: u64) -> bool {
         self.held.iter().flatten().any(|e| e.term == term)

@@ -221,7 +221,7 @@ fn holdback_index_of_configuration_entries_matches_what_is_held() {
             match op {
                 Op::Offer { seq, term, config } => {
                     let e = if config {
-                        ChatEntry::config(Seq(seq), ConfigChange::Add(format!("u{seq}")))
+                        ChatEntry::config(Seq(seq), ConfigChange::Add(format!("u{seq}")), Seq(0))
                     } else {
                         entry(seq)
                     };

@@ -130,25 +130,28 @@ impl Node {
         // leader of the higher term may have gone on from the configuration between,
         // one change away from it and two from the others (`sim_chaos` seed 5063: its
         // majority alone held what that leader committed). In one branch's log no term
-        // goes down, and this adds nothing. So does a configuration followed by a number
-        // not held before the next change held: the log may go on there with a change
-        // nobody answering holds, and the change after the gap is then two changes away
-        // from it (`sim_chaos` seed 18849: {ann, cat}, then cat's removal of ann, which
-        // cat alone committed, then its addition of ben, held by ben; ann and ben were 2
-        // of 3 of what their log made of that, {ann, ben, cat}).
+        // goes down, and this adds nothing. So does a configuration after which the next
+        // change held was proposed after a change the log lacks (its parent is not the
+        // change before it): the change after is then two changes away from it
+        // (`sim_chaos` seed 18849: {ann, cat}, then cat's removal of ann, which cat alone
+        // committed, then its addition of ben, held by ben; ann and ben were 2 of 3 of
+        // what their log made of that, {ann, ben, cat}). Numbers missing between two
+        // changes, the later one's parent the earlier, ask nothing more: asked for, the
+        // configuration between an addition and its undoing, a gap between them, waited
+        // for good for the user gone (`sim_chaos` minority seed 16088).
         let chain = self.room.configs_in_log();
         let proposal = |t: Option<u64>| t.filter(|t| *t != COMMITTED_TERM);
         let branch_points = chain.windows(3).filter_map(|w| {
             let (made, next) = (proposal(w[1].term)?, proposal(w[2].term)?);
             (next < made).then_some(&w[1].voters)
         });
-        let before_gaps = chain[1..chain.len() - 1]
+        let before_unknown = chain[1..chain.len() - 1]
             .iter()
-            .filter(|c| c.gap_after)
+            .filter(|c| c.unknown_after)
             .map(|c| &c.voters);
         std::iter::once(&chain[0].voters)
             .chain(branch_points)
-            .chain(before_gaps)
+            .chain(before_unknown)
             .find_map(|voters| {
                 let (majority, held) = self.holders_among(voters, answered);
                 (held < majority).then_some((held, voters.len(), majority))

@@ -23,8 +23,10 @@ pub(in crate::proto::node) struct LoggedConfig {
     pub voters: BTreeSet<String>,
     /// The term of the change that made it; none for the committed configuration.
     pub term: Option<u64>,
-    /// Whether a number between it and the next change held is not held.
-    pub gap_after: bool,
+    /// Whether the next change held was proposed after a change this log lacks (its
+    /// parent is not this configuration's change): the log may go on from here with a
+    /// change nobody holds.
+    pub unknown_after: bool,
 }
 
 impl Room {
@@ -67,27 +69,27 @@ impl Room {
 
     /// Every configuration from the committed one through each held change in turn (the
     /// last is [`Room::log_voters`]'s), each with the term of the change that made it
-    /// (none for the committed one) and whether a number after it, before the next
-    /// change held, is not held (the log may go on there with a change not known here).
-    /// See [`Node::take_over_shortfall`] for what a take-over needs of them.
+    /// (none for the committed one) and whether the next change held was proposed after
+    /// a change this log lacks (see [`ChatEntry::config_parent`]). See
+    /// [`Node::take_over_shortfall`] for what a take-over needs of them.
     pub(in crate::proto::node) fn configs_in_log(&self) -> Vec<LoggedConfig> {
         let mut voters = self.voters.clone();
         let mut all = vec![LoggedConfig {
             voters: voters.clone(),
             term: None,
-            gap_after: false,
+            unknown_after: false,
         }];
-        let mut after = self.voters_at.next();
+        let mut at = self.voters_at;
         for e in self.holdback.held_configs_from(self.voters_at.next()) {
             if let Some(last) = all.last_mut() {
-                last.gap_after = !self.holdback.holds_all(after, e.seq);
+                last.unknown_after = e.config_parent() != at;
             }
             apply_held_change(&mut voters, e);
-            after = e.seq.next();
+            at = e.seq;
             all.push(LoggedConfig {
                 voters: voters.clone(),
                 term: Some(e.term),
-                gap_after: false,
+                unknown_after: false,
             });
         }
         all
@@ -100,6 +102,15 @@ impl Room {
     /// majority of the other configuration).
     fn settled(&self) -> bool {
         self.leadership().is_some_and(|l| l.settles_at.is_none())
+    }
+
+    /// The number of the last configuration change in the log, held or committed (0 for
+    /// none): the parent of the next change proposed.
+    pub(in crate::proto::node) fn last_change_at(&self) -> Seq {
+        self.holdback
+            .held_configs_from(self.voters_at.next())
+            .last()
+            .map_or(self.voters_at, |e| e.seq)
     }
 
     /// Whether a configuration change is held and not yet known committed.
@@ -279,7 +290,8 @@ impl Node {
             ConfigChange::Add(user) => Some(user.clone()),
             ConfigChange::Remove(_) => None,
         };
-        self.propose(now, ChatEntry::config(seq, change));
+        let parent = self.room.last_change_at();
+        self.propose(now, ChatEntry::config(seq, change, parent));
         if let Some(user) = added.filter(|_| self.relays_in_use()) {
             // A learner made a voter gets what waits for a majority, and the commit
             // point, from now on from the leader (see `relay.rs`).

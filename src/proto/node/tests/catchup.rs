@@ -369,7 +369,11 @@ fn a_catch_up_refused_a_configuration_entry_asks_the_leader_once_back() {
     assert_eq!(fetches(&out, addr(port)), vec![(1, 3)]);
     let config = ChatEntry {
         term: COMMITTED_TERM,
-        ..ChatEntry::config(Seq(1), crate::wire::ConfigChange::Remove("dave".into()))
+        ..ChatEntry::config(
+            Seq(1),
+            crate::wire::ConfigChange::Remove("dave".into()),
+            Seq(0),
+        )
     };
     let packets = vec![
         Packet::Data {

@@ -137,6 +137,7 @@ fn a_filler_from_a_member_cannot_hide_a_message() {
     let config = committed(ChatEntry::config(
         Seq(1),
         crate::wire::ConfigChange::Remove("alice".into()),
+        Seq(0),
     ));
     n.handle_datagram(t0, addr(3), &data(CAROL, 7, Message::Sequenced(filler)));
     n.handle_datagram(t0, addr(3), &data(CAROL, 8, Message::Sequenced(config)));

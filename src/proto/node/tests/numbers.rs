@@ -320,7 +320,7 @@ fn config_then_carols(a: Seq, b: Seq, change: crate::wire::ConfigChange) -> Vec<
     if a <= Seq(1) {
         let e = ChatEntry {
             term: COMMITTED_TERM,
-            ..ChatEntry::config(Seq(1), change)
+            ..ChatEntry::config(Seq(1), change, Seq(0))
         };
         copies.insert(0, e);
     }

@@ -486,7 +486,7 @@ pub(super) fn shown_from_2(n: &Node) -> Vec<(Seq, String)> {
 /// waits for bob, and says so.
 #[test]
 fn a_node_carrying_the_room_on_alone_keeps_what_it_acked_of_a_later_leader() {
-    let mut add = ChatEntry::config(Seq(2), ConfigChange::Add("bob".into()));
+    let mut add = ChatEntry::config(Seq(2), ConfigChange::Add("bob".into()), Seq(0));
     add.term = 1;
     let (mut n, now, notices) =
         alice_restarted_alone(vec![member(BOB, "bob", 2)], epoch(1, BOB), add);
@@ -527,7 +527,7 @@ fn a_node_carrying_the_room_on_alone_proposes_a_held_copy_again() {
 /// goes on alone, not waiting for bob.
 #[test]
 fn a_node_restarted_alone_with_its_own_held_add_goes_on() {
-    let mut add = ChatEntry::config(Seq(2), ConfigChange::Add("bob".into()));
+    let mut add = ChatEntry::config(Seq(2), ConfigChange::Add("bob".into()), Seq(0));
     add.term = 0;
     let n = alice_restarted_after_leading(0, add);
     assert_eq!(
