@@ -188,6 +188,15 @@ fn member_challenge(nonce: [u8; 16], (from, port): (NodeId, u16)) -> Vec<u8> {
     data(from, 50 + u64::from(port), challenge)
 }
 
+/// Carol, a member, challenges bob with `nonce`: he answers her once, bound to her.
+fn carol_challenges_bob(n: &mut Node, t0: Instant, nonce: [u8; 16]) {
+    n.handle_datagram(t0, addr(3), &member_challenge(nonce, (CAROL, 3)));
+    let proofs = proofs_to(n, t0, addr(3));
+    assert_eq!(proofs.len(), 1, "one proof, to carol");
+    let signed = member_proof_message(&nonce, BOB, "bob", CAROL);
+    assert!(signed_by_bob(n, &signed, &proofs[0]), "bound to carol");
+}
+
 /// The other side: a member answers a member it knows that challenges it, with a proof
 /// bound to that member; a challenge from a stranger gets none.
 #[test]
@@ -195,11 +204,7 @@ fn a_member_proves_itself_to_a_member_it_knows_only() {
     let t0 = base_time();
     let mut n = follower_with(t0, vec![]).0;
     let nonce = [7u8; 16];
-    n.handle_datagram(t0, addr(3), &member_challenge(nonce, (CAROL, 3)));
-    let proofs = proofs_to(&mut n, t0, addr(3));
-    assert_eq!(proofs.len(), 1, "one proof, to carol");
-    let signed = member_proof_message(&nonce, BOB, "bob", CAROL);
-    assert!(signed_by_bob(&n, &signed, &proofs[0]), "bound to carol");
+    carol_challenges_bob(&mut n, t0, nonce);
 
     n.handle_datagram(t0, addr(9), &member_challenge(nonce, (NodeId(900), 9)));
     assert!(
@@ -220,11 +225,7 @@ fn a_member_asking_to_be_taken_in_answers_each_challenge_in_its_kind() {
     n.resync_with(t0, addr(1));
     drain(&mut n);
     let nonce = [7u8; 16];
-    n.handle_datagram(t0, addr(3), &member_challenge(nonce, (CAROL, 3)));
-    let proofs = proofs_to(&mut n, t0, addr(3));
-    assert_eq!(proofs.len(), 1, "one proof, to carol");
-    let signed = member_proof_message(&nonce, BOB, "bob", CAROL);
-    assert!(signed_by_bob(&n, &signed, &proofs[0]), "bound to carol");
+    carol_challenges_bob(&mut n, t0, nonce);
 
     let join = Message::Challenge {
         nonce,
