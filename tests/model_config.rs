@@ -15,10 +15,12 @@
 //! crash (keeping what is on disk) and catch up by fetching committed entries from a node
 //! that showed them.
 //!
-//! The rules the code follows ([`CODE`]): a take-over needs a majority of both its
-//! committed configuration and its log's ([`Quorum::Both`]; `take_over_shortfall` asks
-//! for the committed one whenever a change is held and not known committed, which is
-//! when the two differ); a leader changes no voter before an entry of its own term is
+//! The rules the code follows ([`CODE`]): a take-over needs a majority of its committed
+//! configuration, of its log's, and of each configuration between them where its log
+//! switches branch or where the next change's parent (the index of the last change in
+//! its proposer's log) is not the change that made it ([`Quorum::Chain`];
+//! `take_over_shortfall` asks for more than its log's only when a change is held and not
+//! known committed); a leader changes no voter before an entry of its own term is
 //! committed ([`Rules::own_term_first`]); the undo of an addition may go at once
 //! ([`Undo::Early`]); a committed copy carries no term ([`Rules::committed_terms`] off).
 //!
@@ -48,7 +50,8 @@
 //! MODEL_DFS=1                         # depth first (reaches deep runs sooner)
 //! MODEL_PROGRESS=1                    # report progress every few seconds
 //! # explore only: the rules (defaults: the code's)
-//! MODEL_QUORUM=0|1|2 (LogVoters, CommittedIfOvertaken, Both) MODEL_OWN=0|1
+//! MODEL_QUORUM=0|1|2|3|4 (LogVoters, CommittedIfOvertaken, Both, Chain, ChainGaps)
+//! MODEL_OWN=0|1
 //! MODEL_UNDO=0|1|2 (Never, Settled, Early) MODEL_GAPLESS=0|1 MODEL_TERMS_KEPT=0|1
 //!
 //! MODEL_NODES=5 MODEL_VOTERS=4 MODEL_CAMPAIGNERS=3 MODEL_TERMS=4 MODEL_LOG=2 \
@@ -66,7 +69,9 @@
 //! take-over counting only its log's configuration ([`Quorum::LogVoters`]), or the
 //! committed one too only when it holds an overtaken change
 //! ([`Quorum::CommittedIfOvertaken`], the rule before the fix, with or without counting
-//! a change held beyond a gap), loses a committed entry; the test prints the run.
+//! a change held beyond a gap), or both always and nothing between ([`Quorum::Both`],
+//! the rule before `sim_chaos` seed 18849: three voters, three changes, indexes up to
+//! 4), loses a committed entry; the test prints the run.
 //!
 //! Not modelled: timing (suspicion, pre-vote, check-quorum, the confirmation of a leader
 //! back from a pause: they only take runs away), liveness (nothing forces a step), the
@@ -86,7 +91,7 @@ mod state;
 mod symmetry;
 
 use spec::{Action, ConfigLog, Quorum, Rules, Undo};
-use state::{Change, MAX_LOG, Set, State};
+use state::{COMMITTED, Change, Committed, FILLER, MAX_LOG, Node, Role, Set, Slot, State};
 use stateright::{Checker, Expectation, HasDiscoveries, Model, Path, Property};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -112,30 +117,38 @@ fn one_leader_per_term(_: &ConfigLog, s: &State) -> bool {
     s.elected.iter().all(|m| m.count_ones() <= 1)
 }
 
-/// The entries committed before `term`: (index, value, term).
-fn committed_before(s: &State, term: u8) -> impl Iterator<Item = &(u8, u8, u8)> {
-    s.committed.iter().filter(move |c| c.2 < term)
+/// The entries committed before `term`.
+fn committed_before(s: &State, term: u8) -> impl Iterator<Item = &Committed> {
+    s.committed.iter().filter(move |c| c.term < term)
 }
 
-/// (2): every leader holds, shown or not, every entry committed before its term.
+/// (2): every leader holds, shown or not, every entry committed before its term (its
+/// parent too).
 fn leaders_hold_committed(_: &ConfigLog, s: &State) -> bool {
     let mut leaders = s.nodes.iter().filter(|n| n.is_leader());
     leaders.all(|n| {
-        committed_before(s, n.term).all(|&(i, v, _)| n.at(i).is_some() && n.at(i).value == v)
+        committed_before(s, n.term).all(|c| {
+            let held = n.at(c.index);
+            held.is_some() && (held.value, held.parent) == (c.value, c.parent)
+        })
     })
 }
 
-/// (3): one value per index among every entry a leader has committed and every entry a
-/// node has shown.
+/// (3): one value (and parent) per index among every entry a leader has committed and
+/// every entry a node has shown.
 fn one_entry_per_index(_: &ConfigLog, s: &State) -> bool {
     (1..=MAX_LOG as u8).all(|index| {
-        let committed = s.committed.iter().filter(|c| c.0 == index).map(|c| c.1);
+        let committed = s
+            .committed
+            .iter()
+            .filter(|c| c.index == index)
+            .map(|c| (c.value, c.parent));
         let shown = s
             .nodes
             .iter()
             .flat_map(|n| n.shown())
             .filter(|e| e.0 == index);
-        let mut values = committed.chain(shown.map(|e| e.1));
+        let mut values = committed.chain(shown.map(|e| (e.1, e.2)));
         let first = values.next();
         values.all(|v| Some(v) == first)
     })
@@ -158,7 +171,10 @@ fn one_committed_config(m: &ConfigLog, s: &State) -> bool {
         let upto = n.next;
         let by_commits = applied(
             m.initial,
-            s.committed.iter().filter(|c| c.0 < upto).map(|c| c.1),
+            s.committed
+                .iter()
+                .filter(|c| c.index < upto)
+                .map(|c| c.value),
         );
         let agree = nodes
             .iter()
@@ -198,7 +214,7 @@ impl Model for ConfigLog {
             Property::always(ONE_ENTRY, one_entry_per_index),
             Property::always(ONE_CONFIG, one_committed_config),
             Property::sometimes(CHANGE_COMMITTED, |_, s: &State| {
-                s.committed.iter().any(|c| Change::of(c.1).is_some())
+                s.committed.iter().any(|c| Change::of(c.value).is_some())
             }),
             Property::sometimes(SECOND_LEADER, |_, s: &State| {
                 s.elected.iter().filter(|e| **e != 0).count() > 1
@@ -214,7 +230,7 @@ impl Model for ConfigLog {
 const CODE: Rules = Rules {
     own_term_first: true,
     undo: Undo::Early,
-    quorum: Quorum::Both,
+    quorum: Quorum::Chain,
     gapless_config: false,
     committed_terms: false,
 };
@@ -446,7 +462,12 @@ fn broken(m: &ConfigLog, c: &dyn Checker<ConfigLog>) -> Vec<&'static str> {
                 n.role
             );
         }
-        eprintln!("  committed (index, value, term) {:?}", end.committed);
+        let committed: Vec<_> = end
+            .committed
+            .iter()
+            .map(|c| (c.index, state::WithParent(c.value, c.parent), c.term))
+            .collect();
+        eprintln!("  committed (index, value, term) {committed:?}");
         names.push(prop.name);
     }
     names
@@ -572,6 +593,75 @@ fn a_take_over_counting_only_its_logs_configuration_forks_the_log() {
     );
 }
 
+/// The rule before `sim_chaos` seed 18849: a majority of the committed configuration and
+/// of the log's only ([`Quorum::Both`]), no configuration before a gap asked for. With
+/// three voters `a`, `b`, `c`, three changes and indexes up to 4 the checker finds the
+/// seed's run in 12 steps (90 thousand states, under a second): `a` leads term 1,
+/// commits #1 and `-b` at #2 with `c`, `-c` at #3 alone (`{a}`), and proposes `+b` at
+/// #4, which `c` takes (not #3); `b` wins term 2 and `c` answers: their merged log goes
+/// from `{a, b, c}` through `{a, c}`, past the gap at #3, back to `{a, b, c}`, of which
+/// `b` and `c` are a majority, so `b` takes over and fills #3. A majority of `{a, c}` would
+/// have needed `a`: [`Quorum::Chain`] asks for it as `+b`'s parent is #3, not #2 (the
+/// change that made it), and [`Quorum::ChainGaps`] as the gap at #3 follows it.
+#[test]
+fn the_committed_and_the_logs_majorities_alone_fork_the_log_past_a_gap() {
+    let rules = Rules {
+        quorum: Quorum::Both,
+        ..CODE
+    };
+    let bounds = Bounds {
+        voters: 3,
+        terms: 2,
+        changes: 3,
+        log: 4,
+        ..code_bounds()
+    };
+    counterexample(
+        "committed and log majorities only",
+        &model(rules, bounds),
+        14,
+        &[ONE_ENTRY, LEADERS_HOLD],
+    );
+}
+
+/// `sim_chaos` seed 16088's shape: the committed configuration `{a}`; held, `+b` of term
+/// 2 at #2, nothing at #3, and `+b`'s undo `-b` of term 2 at #4, whose parent is #2; `b` is
+/// gone for good. The parent shows that #3 holds no change, so [`Quorum::Chain`] lets `a`
+/// take over alone, where [`Quorum::ChainGaps`] asks for a majority of `{a, b}` before the
+/// gap and waits for good. With another parent (a change at #3 that `a` does not hold),
+/// `Chain` asks for `{a, b}` too.
+#[test]
+fn a_gap_without_a_change_asks_for_nothing_more() {
+    let bounds = Bounds {
+        nodes: 2,
+        voters: 1,
+        ..code_bounds()
+    };
+    let chain = model(CODE, bounds);
+    let gaps = model(
+        Rules {
+            quorum: Quorum::ChainGaps,
+            ..CODE
+        },
+        bounds,
+    );
+    let (alone, both): (Set, Set) = (0b01, 0b11);
+    let mut a = Node {
+        term: 3,
+        leader: 0,
+        role: Role::Candidate { answered: alone },
+        next: 2,
+        ..Node::NEW
+    };
+    a.log[0] = Slot::new(COMMITTED, FILLER, 0);
+    a.log[1] = Slot::new(2, Change::Add(1).value(), 0);
+    a.log[3] = Slot::new(2, Change::Remove(1).value(), 2);
+    assert!(chain.has_quorum(&a, alone), "{a:?}");
+    assert!(!gaps.has_quorum(&a, alone) && gaps.has_quorum(&a, both));
+    a.log[3].parent = 3;
+    assert!(!chain.has_quorum(&a, alone) && chain.has_quorum(&a, both));
+}
+
 /// Any rules and bounds from the environment (see the file's doc), the code's by
 /// default. Not run by `cargo test`: bigger bounds take minutes to hours.
 #[test]
@@ -582,10 +672,12 @@ fn explore() {
         1 => Undo::Settled,
         _ => Undo::Early,
     };
-    let quorum = match env_or("MODEL_QUORUM", 2) {
+    let quorum = match env_or("MODEL_QUORUM", 3) {
         0 => Quorum::LogVoters,
         1 => Quorum::CommittedIfOvertaken,
-        _ => Quorum::Both,
+        2 => Quorum::Both,
+        4 => Quorum::ChainGaps,
+        _ => Quorum::Chain,
     };
     let rules = Rules {
         own_term_first: env_or("MODEL_OWN", 1) == 1,

@@ -32,7 +32,8 @@ impl Node {
 
     /// Shows, in order, every copy that is committed or that the commit point covers
     /// (`pop_committed`), applying the configuration entries among them; a shown copy is
-    /// kept as a committed one, with the term it was proposed in if `keep_terms`.
+    /// kept as a committed one, with its parent, and the term it was proposed in if
+    /// `keep_terms`.
     pub(crate) fn show(&mut self, keep_terms: bool) {
         while usize::from(self.next) <= MAX_LOG {
             let s = self.at(self.next);
@@ -43,12 +44,12 @@ impl Node {
             }
             *self.at_mut(self.next) = Slot {
                 term: COMMITTED,
-                value: s.value,
                 of: if keep_terms {
                     s.proposed_in().unwrap_or(0)
                 } else {
                     0
                 },
+                ..s
             };
             self.next += 1;
         }

@@ -65,10 +65,27 @@ pub enum Quorum {
     /// change overtaken by a later term (`Room::holds_overtaken_change`, the rule before
     /// the fix).
     CommittedIfOvertaken,
-    /// A majority of both configurations, always: the code's rule (`take_over_shortfall`
-    /// asks for the committed one whenever a change is in flight, the only time the two
-    /// differ).
+    /// A majority of both configurations, always (`take_over_shortfall` asks for the
+    /// committed one whenever a change is in flight, the only time the two differ): the
+    /// code's rule before it asked for branch points (`sim_chaos` seed 5063) and for the
+    /// configurations before a gap (seed 18849).
     Both,
+    /// A majority of every configuration of the chain its log passes through
+    /// (`Node::configs_in_log`, `Room::configs_in_log`) that `take_over_shortfall` asks
+    /// for: the committed one and the one its log ends with (as [`Quorum::Both`]); each
+    /// branch point, a configuration made by a held proposal that a held proposal of a
+    /// lower term follows (neither a committed copy); and each one followed in the chain
+    /// by a change whose parent ([`crate::state::Slot::parent`]) is not the index of the
+    /// change that made it (of the last change shown, for the committed one): a change
+    /// the chain does not know of may come between, so the change after it may be two
+    /// changes away from it. The code's rule.
+    Chain,
+    /// As [`Quorum::Chain`], but instead of the parent, a gap: each configuration in
+    /// between after which an index is not held before the next change held (the log may
+    /// go on there with a change no answer holds). The code's rule after `sim_chaos` seed
+    /// 18849, before seed 16088 (a gap that holds no change, as the parent shows, made a
+    /// room wait for a voter gone for good).
+    ChainGaps,
 }
 
 /// Which rules the nodes follow. Each test names the set it checks.
@@ -153,7 +170,7 @@ fn name(k: u8) -> char {
 
 impl fmt::Debug for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use crate::state::Shown;
+        use crate::state::{Shown, WithParent};
         match *self {
             Action::Candidate { node, term } => write!(f, "{} wins round {term}", name(node)),
             Action::TakeOver { node } => write!(f, "{} takes over", name(node)),
@@ -176,12 +193,13 @@ impl fmt::Debug for Action {
                         term,
                         index,
                         value,
+                        parent,
                     } => write!(
                         f,
                         "{} takes {}'s proposal #{index} = {:?} of term {term}{back}",
                         name(to),
                         name(from),
-                        Shown(value)
+                        WithParent(value, parent)
                     ),
                     Msg::Commit { from, term, upto } => write!(
                         f,
@@ -361,12 +379,14 @@ impl ConfigLog {
                 let value = s.next_value;
                 s.next_value += 1;
                 let index = s.nodes[usize::from(node)].write_index();
-                self.propose(&mut s, node, index, value);
+                self.propose(&mut s, node, index, value, 0);
             }
             Action::Change { node, change } => {
                 s.changes += 1;
-                let index = s.nodes[usize::from(node)].write_index();
-                self.propose(&mut s, node, index, change.value());
+                let n = &s.nodes[usize::from(node)];
+                let index = n.write_index();
+                let parent = n.last_change_before(index);
+                self.propose(&mut s, node, index, change.value(), parent);
             }
             Action::Deliver { msg, to, answer } => self.deliver(&mut s, msg, to, answer),
             Action::CatchUp { node, from } => {

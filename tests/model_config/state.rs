@@ -102,6 +102,10 @@ pub struct Slot {
     /// For a committed copy, the term it was proposed in if that is kept (see
     /// [`crate::spec::Rules::committed_terms`]), else 0.
     pub of: u8,
+    /// For a configuration entry, its parent: the index of the last configuration entry
+    /// in the log of the leader that first proposed it, when it did (0 if none; kept by a
+    /// take-over that proposes it again, and by a committed copy); 0 for other values.
+    pub parent: u8,
 }
 
 impl Slot {
@@ -110,11 +114,17 @@ impl Slot {
         term: 0,
         value: 0,
         of: 0,
+        parent: 0,
     };
 
-    /// A copy taken from the leader of `term`.
-    pub fn new(term: u8, value: u8) -> Slot {
-        Slot { term, value, of: 0 }
+    /// A copy taken from the leader of `term`, with its parent.
+    pub fn new(term: u8, value: u8, parent: u8) -> Slot {
+        Slot {
+            term,
+            value,
+            of: 0,
+            parent,
+        }
     }
 
     /// The term it was proposed in, if known.
@@ -142,19 +152,52 @@ impl Slot {
     }
 }
 
+/// A value as the printed runs show it, with its parent if it is a configuration entry:
+/// `+u^2` adds `u` after the change at #2 (`^0`: after none).
+pub struct WithParent(pub u8, pub u8);
+
+impl fmt::Debug for WithParent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Change::of(self.0) {
+            Some(_) => write!(f, "{:?}^{}", Shown(self.0), self.1),
+            None => write!(f, "{:?}", Shown(self.0)),
+        }
+    }
+}
+
 impl fmt::Debug for Slot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = WithParent(self.value, self.parent);
         match self.term {
             0 => write!(f, "_"),
-            COMMITTED if self.of == 0 => write!(f, "c:{:?}", Shown(self.value)),
-            COMMITTED => write!(f, "c{}:{:?}", self.of, Shown(self.value)),
-            t => write!(f, "{t}:{:?}", Shown(self.value)),
+            COMMITTED if self.of == 0 => write!(f, "c:{v:?}"),
+            COMMITTED => write!(f, "c{}:{v:?}", self.of),
+            t => write!(f, "{t}:{v:?}"),
         }
     }
 }
 
 /// A node's copies of the log, index 1 first.
 pub type Log = [Slot; MAX_LOG];
+
+/// One configuration a node's log passes through (`LoggedConfig`, see
+/// [`Node::configs_in_log`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoggedConfig {
+    /// The voters.
+    pub voters: Set,
+    /// The term of the copy of the change that made it ([`COMMITTED`] for a committed
+    /// copy); 0 for the committed configuration.
+    pub term: u8,
+    /// The index of the change that made it; for the committed configuration, of the
+    /// last change it has shown (0 if none).
+    pub index: u8,
+    /// The parent of the change that made it (see [`Slot::parent`]); for the committed
+    /// configuration, its `index`.
+    pub parent: u8,
+    /// Whether an index between it and the next change held is not held.
+    pub gap_after: bool,
+}
 
 /// What a node is doing in the term it follows (forgotten by a crash).
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
@@ -229,9 +272,9 @@ impl Node {
         matches!(self.role, Role::Candidate { .. })
     }
 
-    /// The indexes it has shown, with their values.
-    pub fn shown(&self) -> impl Iterator<Item = (u8, u8)> + '_ {
-        (1..self.next).map(|i| (i, self.at(i).value))
+    /// The indexes it has shown, with their values and parents.
+    pub fn shown(&self) -> impl Iterator<Item = (u8, u8, u8)> + '_ {
+        (1..self.next).map(|i| (i, self.at(i).value, self.at(i).parent))
     }
 
     /// The configuration changes it holds, shown or not, by index.
@@ -261,6 +304,64 @@ impl Node {
         self.changes()
             .filter(|&(i, _)| i < end)
             .fold(initial, |v, (_, c)| c.apply(v))
+    }
+
+    /// The index of the last configuration change it holds, shown or not, below `upto`
+    /// (0 if none): the parent of a change it proposes at `upto`.
+    pub fn last_change_before(&self, upto: u8) -> u8 {
+        self.changes()
+            .map(|(i, _)| i)
+            .filter(|&i| i < upto)
+            .last()
+            .unwrap_or(0)
+    }
+
+    /// Every configuration its log passes through (`Room::configs_in_log`): the
+    /// committed one, then one for each configuration change it holds and has not shown,
+    /// applied in index order (the last is [`Node::log_voters`]'s; with `gapless`, only
+    /// the changes before the first index it holds no copy of), with the term, index and
+    /// parent of the copy that made it and whether an index after it, before the next
+    /// change held, is not held. The array's first `len` configurations, `len` returned
+    /// beside it.
+    pub fn configs_in_log(
+        &self,
+        initial: Set,
+        gapless: bool,
+    ) -> ([LoggedConfig; MAX_LOG + 1], usize) {
+        let shown = self.last_change_before(self.next);
+        let mut all = [LoggedConfig {
+            voters: self.committed_voters(initial),
+            term: 0,
+            index: shown,
+            parent: shown,
+            gap_after: false,
+        }; MAX_LOG + 1];
+        let mut len = 1;
+        let mut gap = false;
+        for i in self.next..=MAX_LOG as u8 {
+            let copy = self.at(i);
+            if !copy.is_some() {
+                if gapless {
+                    break;
+                }
+                gap = true;
+                continue;
+            }
+            let Some(change) = copy.change() else {
+                continue;
+            };
+            all[len - 1].gap_after = gap;
+            all[len] = LoggedConfig {
+                voters: change.apply(all[len - 1].voters),
+                term: copy.term,
+                index: i,
+                parent: copy.parent,
+                gap_after: false,
+            };
+            len += 1;
+            gap = false;
+        }
+        (all, len)
     }
 
     /// The configuration changes held, not shown (`changes_in_flight`).
@@ -313,6 +414,8 @@ pub enum Msg {
         index: u8,
         /// The value.
         value: u8,
+        /// Its parent, if a configuration entry (see [`Slot::parent`]).
+        parent: u8,
     },
     /// A leader's commit notice: its term's copies are committed up to `upto`.
     Commit {
@@ -336,6 +439,19 @@ impl Msg {
     }
 }
 
+/// An entry a leader has committed (see [`State::committed`]).
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Committed {
+    /// Its index.
+    pub index: u8,
+    /// Its value.
+    pub value: u8,
+    /// Its parent (see [`Slot::parent`]).
+    pub parent: u8,
+    /// The lowest term in which a leader committed it.
+    pub term: u8,
+}
+
 /// The whole system, plus the history the properties need.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct State {
@@ -350,9 +466,9 @@ pub struct State {
     pub changes: u8,
     /// History: bit k of `elected[t]` is set once node k took over in term t.
     pub elected: [Set; MAX_TERM + 1],
-    /// History: every (index, value) a leader has committed, with the lowest term in which
-    /// one did; sorted.
-    pub committed: Vec<(u8, u8, u8)>,
+    /// History: every (index, value, parent) a leader has committed, with the lowest term
+    /// in which one did; sorted.
+    pub committed: Vec<Committed>,
 }
 
 impl State {
@@ -363,33 +479,43 @@ impl State {
         }
     }
 
-    /// Records that the leader of `term` committed `value` at `index`.
-    pub fn note_commit(&mut self, index: u8, value: u8, term: u8) {
+    /// Records that the leader of `term` committed `copy` at `index`.
+    pub fn note_commit(&mut self, index: u8, copy: Slot, term: u8) {
+        let (value, parent) = (copy.value, copy.parent);
         match self
             .committed
-            .binary_search_by_key(&(index, value), |c| (c.0, c.1))
+            .binary_search_by_key(&(index, value, parent), |c| (c.index, c.value, c.parent))
         {
-            Ok(at) => self.committed[at].2 = self.committed[at].2.min(term),
-            Err(at) => self.committed.insert(at, (index, value, term)),
+            Ok(at) => self.committed[at].term = self.committed[at].term.min(term),
+            Err(at) => self.committed.insert(
+                at,
+                Committed {
+                    index,
+                    value,
+                    parent,
+                    term,
+                },
+            ),
         }
     }
 }
 
 impl Node {
     /// Its fields, in a few bytes (for hashing).
-    fn bytes(&self) -> [u8; 5 + 3 * MAX_LOG + 2 * MAX_LOG + 2] {
-        let mut b = [0; 5 + 3 * MAX_LOG + 2 * MAX_LOG + 2];
+    fn bytes(&self) -> [u8; 5 + 4 * MAX_LOG + 2 * MAX_LOG + 2] {
+        let mut b = [0; 5 + 4 * MAX_LOG + 2 * MAX_LOG + 2];
         b[0] = self.term;
         b[1] = self.leader;
         b[2] = self.next;
         b[3] = self.commit.0;
         b[4] = self.commit.1;
         for (i, s) in self.log.iter().enumerate() {
-            b[5 + 3 * i] = s.term;
-            b[6 + 3 * i] = s.value;
-            b[7 + 3 * i] = s.of;
+            b[5 + 4 * i] = s.term;
+            b[6 + 4 * i] = s.value;
+            b[7 + 4 * i] = s.of;
+            b[8 + 4 * i] = s.parent;
         }
-        let r = 5 + 3 * MAX_LOG;
+        let r = 5 + 4 * MAX_LOG;
         match self.role {
             Role::Follower => {}
             Role::Candidate { answered } => {
@@ -418,24 +544,25 @@ impl Hash for State {
         for n in &self.nodes {
             h.write(&n.bytes());
         }
-        let mut rest = Vec::with_capacity(8 + 5 * self.net.len() + 3 * self.committed.len());
+        let mut rest = Vec::with_capacity(8 + 6 * self.net.len() + 4 * self.committed.len());
         rest.push(self.next_value);
         rest.push(self.changes);
         rest.extend_from_slice(&self.elected);
         for m in &self.net {
             rest.extend_from_slice(&match *m {
-                Msg::Sync { cand, term } => [0, cand, term, 0, 0],
+                Msg::Sync { cand, term } => [0, cand, term, 0, 0, 0],
                 Msg::Propose {
                     from,
                     term,
                     index,
                     value,
-                } => [1, from, term, index, value],
-                Msg::Commit { from, term, upto } => [2, from, term, upto, 0],
+                    parent,
+                } => [1, from, term, index, value, parent],
+                Msg::Commit { from, term, upto } => [2, from, term, upto, 0, 0],
             });
         }
         for c in &self.committed {
-            rest.extend_from_slice(&[c.0, c.1, c.2]);
+            rest.extend_from_slice(&[c.index, c.value, c.parent, c.term]);
         }
         h.write(&rest);
     }

@@ -5,7 +5,7 @@
 //! checker needs only one state of each class, the least renumbering.
 
 use crate::spec::{Action, ConfigLog};
-use crate::state::{Change, MAX_LOG, Msg, NOBODY, NODES, Node, Role, Set, Slot, State};
+use crate::state::{Change, Committed, MAX_LOG, Msg, NOBODY, NODES, Node, Role, Set, Slot, State};
 
 /// A renumbering: node k becomes `p[k]`.
 pub type Perm = [u8; NODES];
@@ -117,11 +117,13 @@ pub fn msg(msg: Msg, p: Perm) -> Msg {
             term,
             index,
             value: v,
+            parent,
         } => Msg::Propose {
             from: id(from, p),
             term,
             index,
             value: value(v, p),
+            parent,
         },
         Msg::Commit { from, term, upto } => Msg::Commit {
             from: id(from, p),
@@ -135,10 +137,13 @@ pub fn msg(msg: Msg, p: Perm) -> Msg {
 fn relabel(s: &State, p: Perm, nodes: [Node; NODES]) -> State {
     let mut net: Vec<Msg> = s.net.iter().map(|&m| msg(m, p)).collect();
     net.sort_unstable();
-    let mut committed: Vec<(u8, u8, u8)> = s
+    let mut committed: Vec<Committed> = s
         .committed
         .iter()
-        .map(|&(i, v, t)| (i, value(v, p), t))
+        .map(|&c| Committed {
+            value: value(c.value, p),
+            ..c
+        })
         .collect();
     committed.sort_unstable();
     State {

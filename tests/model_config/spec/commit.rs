@@ -38,20 +38,22 @@ impl ConfigLog {
         }
     }
 
-    /// The leader `node` proposes `value` at `index` in its term (`propose`): holds it,
-    /// sends it to the others, and commits what its configuration now lets it.
-    pub(super) fn propose(&self, s: &mut State, node: u8, index: u8, value: u8) {
+    /// The leader `node` proposes `value` at `index` in its term, with `parent` if it is
+    /// a configuration entry (`propose`): holds it, sends it to the others, and commits
+    /// what its configuration now lets it.
+    pub(super) fn propose(&self, s: &mut State, node: u8, index: u8, value: u8, parent: u8) {
         let n = &mut s.nodes[usize::from(node)];
         let term = n.term;
         if let Role::Leader { proposed, .. } = &mut n.role {
             proposed[usize::from(index) - 1] = value + 1;
         }
-        n.offer(index, Slot::new(term, value));
+        n.offer(index, Slot::new(term, value, parent));
         s.send(Msg::Propose {
             from: node,
             term,
             index,
             value,
+            parent,
         });
         self.advance_commit(s, node);
     }
@@ -96,8 +98,9 @@ impl ConfigLog {
         let Some(upto) = upto else {
             return;
         };
+        // The leader holds its term's copy of each (proposed, so no other copy as high).
         for index in l.next..=upto {
-            s.note_commit(index, proposed[usize::from(index) - 1] - 1, l.term);
+            s.note_commit(index, l.at(index), l.term);
         }
         let n = &mut s.nodes[usize::from(leader)];
         n.note_commit(l.term, upto);

@@ -46,6 +46,7 @@ impl ConfigLog {
                 term,
                 index,
                 value,
+                parent,
             } => {
                 // `can_hold`: a candidate takes only answers; a member follows a leader
                 // of a newer term and takes only the proposals of the term and leader it
@@ -59,7 +60,7 @@ impl ConfigLog {
                 if n.leader != from || n.term != term {
                     return;
                 }
-                n.offer(index, Slot::new(term, value));
+                n.offer(index, Slot::new(term, value, parent));
                 n.show(self.rules.committed_terms);
                 if answer {
                     self.count_ack(s, from, term, index, to);

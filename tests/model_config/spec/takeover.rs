@@ -3,11 +3,11 @@
 //! (`finish_recovery`): everything from its shown history on proposed again in its term.
 
 use super::{ConfigLog, Quorum};
-use crate::state::{FILLER, MAX_LOG, Node, Role, Set, State, is_majority};
+use crate::state::{COMMITTED, FILLER, LoggedConfig, MAX_LOG, Node, Role, Set, State, is_majority};
 
 impl ConfigLog {
     /// Whether the candidate `n` has the answers it needs to take over.
-    pub(super) fn has_quorum(&self, n: &Node, answered: Set) -> bool {
+    pub(crate) fn has_quorum(&self, n: &Node, answered: Set) -> bool {
         let log = is_majority(answered, self.log_voters(n));
         let committed = is_majority(answered, n.committed_voters(self.initial));
         let overtaken = || n.holds_overtaken_change(self.rules.committed_terms);
@@ -15,13 +15,43 @@ impl ConfigLog {
             Quorum::LogVoters => log,
             Quorum::CommittedIfOvertaken => log && (committed || !overtaken()),
             Quorum::Both => log && committed,
+            Quorum::Chain => log && committed && self.chain_answered(n, answered, false),
+            Quorum::ChainGaps => log && committed && self.chain_answered(n, answered, true),
         }
     }
 
+    /// Whether `answered` are a majority of each configuration of `n`'s chain
+    /// ([`Node::configs_in_log`]) that `take_over_shortfall` asks for besides the
+    /// committed one and the last: a branch point (made by a held proposal that a held
+    /// proposal of a lower term follows; a committed copy is neither); and one followed
+    /// by a change whose parent is not the index of the change that made it (of the last
+    /// change shown, for the committed one), or with `gaps` instead, one in between after
+    /// which an index is not held before the next change held.
+    fn chain_answered(&self, n: &Node, answered: Set, gaps: bool) -> bool {
+        let (chain, len) = n.configs_in_log(self.initial, self.rules.gapless_config);
+        let chain = &chain[..len];
+        let asked = |c: &LoggedConfig| is_majority(answered, c.voters);
+        let proposal = |c: &LoggedConfig| c.term != COMMITTED;
+        let branch_points = chain.windows(3).all(|w| {
+            let branch = proposal(&w[1]) && proposal(&w[2]) && w[2].term < w[1].term;
+            !branch || asked(&w[1])
+        });
+        let unknown_between = if gaps {
+            let middle = chain.iter().take(len.saturating_sub(1)).skip(1);
+            middle.filter(|c| c.gap_after).all(asked)
+        } else {
+            chain
+                .windows(2)
+                .all(|w| w[1].parent == w[0].index || asked(&w[0]))
+        };
+        branch_points && unknown_between
+    }
+
     /// The candidate takes over (`finish_recovery`): from its shown history to the last
-    /// index any answer held, it proposes in its term the copy it kept, or a filler; with
-    /// nothing to propose again, a filler at its first index (under
-    /// [`Rules::own_term_first`]). Its term settles once the first of them is committed.
+    /// index any answer held, it proposes in its term the copy it kept (a configuration
+    /// entry with its parent), or a filler; with nothing to propose again, a filler at
+    /// its first index (under [`Rules::own_term_first`]). Its term settles once the first
+    /// of them is committed.
     pub(super) fn take_over(&self, s: &mut State, node: u8) {
         let n = &mut s.nodes[usize::from(node)];
         let term = n.term;
@@ -38,11 +68,15 @@ impl ConfigLog {
         s.elected[usize::from(term)] |= 1 << node;
         for index in start..=end {
             let held = s.nodes[usize::from(node)].at(index);
-            let value = if held.is_some() { held.value } else { FILLER };
-            self.propose(s, node, index, value);
+            let (value, parent) = if held.is_some() {
+                (held.value, held.parent)
+            } else {
+                (FILLER, 0)
+            };
+            self.propose(s, node, index, value, parent);
         }
         if self.rules.own_term_first && start > end {
-            self.propose(s, node, start, FILLER);
+            self.propose(s, node, start, FILLER, 0);
         }
     }
 }
