@@ -21,6 +21,8 @@
 
 #[path = "burst/member.rs"]
 mod member;
+#[path = "common/ports.rs"]
+mod ports;
 
 use member::{Member, Scratch};
 use std::io::Write;

@@ -5,17 +5,9 @@
 
 mod common;
 
-use common::{Proc, RoomLine, Scratch, WAIT};
+use common::{Proc, RoomLine, Scratch, WAIT, fixed_port};
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-/// A UDP port free right now (restarts need the same port: members know the address).
-fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// One member at a fixed port with its own data directory, joining through `join`.
 struct Member {
@@ -27,7 +19,7 @@ impl Member {
     fn new(name: &'static str) -> Self {
         Member {
             name,
-            port: free_port(),
+            port: fixed_port(), // restarts need the address the room knows
         }
     }
 

@@ -90,12 +90,14 @@ impl Tail {
 
 impl Member {
     /// Starts `name` (joining through `join` if given) with `flags`, its data, identity
-    /// and logs in the scratch directory, and waits for its `listening` line.
+    /// and logs in the scratch directory, and waits for its `listening` line. Its port is
+    /// fixed outside the ephemeral range: a restart needs it back.
     pub fn start(scratch: &Path, name: &str, join: Option<SocketAddr>, flags: &[&str]) -> Member {
-        Member::start_at(scratch, name, 0, name, join, flags)
+        let port = crate::ports::fixed_port();
+        Member::start_at(scratch, name, port, name, join, flags)
     }
 
-    /// [`Member::start`] on `port` (0: any), its stdout and stderr in files named `file`.
+    /// [`Member::start`] on `port`, its stdout and stderr in files named `file`.
     fn start_at(
         scratch: &Path,
         name: &str,

@@ -10,11 +10,14 @@
 
 pub mod lines;
 pub mod node_task;
+pub mod ports;
 pub mod pty;
 pub mod screen;
 
 #[allow(unused_imports)] // each test binary uses some of them
 pub use lines::{MemberLine, RoomLine, list, status};
+#[allow(unused_imports)]
+pub use ports::fixed_port;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -11,13 +11,10 @@ use super::*;
 #[test]
 fn a_keyed_creator_restarted_keeps_its_key() {
     let scratch = Scratch::new();
-    let free = || {
-        std::net::UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .map(|a| a.port())
-            .expect("a free port")
-    };
-    let (a_port, b_port) = (free().to_string(), free().to_string());
+    let (a_port, b_port) = (
+        common::fixed_port().to_string(),
+        common::fixed_port().to_string(),
+    );
     let mut alice = start(&scratch, "alice", &["--port", &a_port]);
     alice.expect_line("created a new room; you (alice) are the leader");
     let token = invitation(&mut alice);
