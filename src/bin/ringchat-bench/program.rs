@@ -59,6 +59,9 @@ pub struct Fanout {
     pub elapsed: Duration,
     /// Each ringchat member's `refused` counter afterwards (empty for Redis).
     pub refused: Vec<(String, u64)>,
+    /// The first log lines of each member that refused anything, saying why (the guard
+    /// logs each refusal, at most once a second per source).
+    pub why_refused: Vec<String>,
     /// The sender's largest resident memory seen while the burst went through (bytes;
     /// ringchat only, sampled every [`POLL`]).
     pub sender_peak: Option<u64>,
@@ -95,7 +98,7 @@ impl Fanout {
             )
         };
         format!(
-            "  {label}: {} messages at both receivers in {:.0} ms: {:.0} messages/s{}{}{}{}{}",
+            "  {label}: {} messages at both receivers in {:.0} ms: {:.0} messages/s{}{}{}{}{}{}",
             self.messages,
             self.elapsed.as_secs_f64() * 1e3,
             self.per_second(),
@@ -103,6 +106,11 @@ impl Fanout {
                 String::new()
             } else {
                 format!(" (refused: {})", refused.join(", "))
+            },
+            if self.why_refused.is_empty() {
+                String::new()
+            } else {
+                format!(" [why: {}]", self.why_refused.join(" | "))
             },
             self.sender_peak.map_or(String::new(), |b| format!(
                 "; sender's peak VmRSS {}",
@@ -196,11 +204,15 @@ pub fn ringchat(binary: &Path, mode: Mode, n: usize, trial: usize) -> Result<Fan
     written.map_err(|e| format!("writing bob's stdin: {e}"))?;
     bob.out.stdin = Some(stdin);
     let mut refused = Vec::new();
+    let mut why_refused = Vec::new();
     let mut sent = Vec::new();
     for m in [&mut alice, &mut bob, &mut carol] {
         let s = m.status()?;
         let r = s["counters"]["refused"].as_u64().unwrap_or(u64::MAX);
         refused.push((m.name.clone(), r));
+        if r > 0 {
+            why_refused.extend(refusals_logged(&scratch.0, m));
+        }
         if let Some(k) = s["counters"]["sent"].as_u64() {
             sent.push((m.name.clone(), k as f64 / n.max(1) as f64));
         }
@@ -209,10 +221,23 @@ pub fn ringchat(binary: &Path, mode: Mode, n: usize, trial: usize) -> Result<Fan
         messages: n,
         elapsed: end - started,
         refused,
+        why_refused,
         sender_peak: peak,
         cpu,
         sent,
     })
+}
+
+/// The first three refusals `m` logged (its log file is `chat_<port>.log` in `dir`), each
+/// as `name: line`.
+fn refusals_logged(dir: &Path, m: &procs::Member) -> Vec<String> {
+    let log = dir.join(format!("chat_{}.log", m.addr.port()));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains("refused a datagram"))
+        .take(3)
+        .map(|l| format!("{}: {}", m.name, l.trim()))
+        .collect()
 }
 
 /// Why Redis cannot be measured here, if it cannot.
@@ -330,6 +355,7 @@ pub fn redis(n: usize, trial: usize) -> Result<Fanout, String> {
         messages: n,
         elapsed: end - started,
         refused: Vec::new(),
+        why_refused: Vec::new(),
         sender_peak: None,
         cpu: Vec::new(),
         sent: Vec::new(),
