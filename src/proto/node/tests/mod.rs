@@ -567,6 +567,7 @@ mod bounds;
 mod catchup;
 mod claims;
 mod commit;
+mod config_acks;
 mod departed;
 mod flow;
 mod forgery;
