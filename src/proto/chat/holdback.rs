@@ -113,16 +113,6 @@ impl HoldBackQueue {
         self.held.get(self.slot(seq)?)?.as_ref()
     }
 
-    /// Whether every number from the next to show up to `seq` (not included) is held, in a
-    /// copy `ok` takes.
-    pub fn holds_all_before(&self, seq: Seq, ok: impl Fn(&ChatEntry) -> bool) -> bool {
-        let Some(n) = seq.0.checked_sub(self.next.0) else {
-            return true;
-        };
-        let n = usize::try_from(n).unwrap_or(usize::MAX);
-        self.held.len() >= n && self.held.iter().take(n).all(|h| h.as_ref().is_some_and(&ok))
-    }
-
     /// Whether an entry proposed in `term` is held.
     pub fn holds_term(&self, term: u64) -> bool {
         self.held.iter().flatten().any(|e| e.term == term)

@@ -36,29 +36,10 @@ impl Node {
                     && !self.ring.below_followed(e.term));
             // The first number kept after a skip may lie beyond the bound, never in
             // another term.
-            term_ok
-                && (self.room.holdback.within_reach(e.seq) || self.room.skip_to == Some(e.seq))
-                && self.holds_all_before_change(e)
+            term_ok && (self.room.holdback.within_reach(e.seq) || self.room.skip_to == Some(e.seq))
         } else {
             e.term == COMMITTED_TERM
         }
-    }
-
-    /// Whether `e`, if it is a leader's proposal of a change of the voters, may be acked:
-    /// only with every number before it held, in its term or committed. Acks count number
-    /// by number; an ack of a change is more: it helps make a configuration whose
-    /// majority must be able to take over with what it holds (Raft's log matching). A
-    /// member that lacked committed numbers below the change could otherwise help commit
-    /// one that leaves it a majority alone, and a take-over of its own would find them
-    /// missing (`sim_chaos` majority seed 88). The member fetches what it lacks, and takes
-    /// the change when the leader sends it again.
-    fn holds_all_before_change(&self, e: &ChatEntry) -> bool {
-        e.config_change().is_none()
-            || e.term == COMMITTED_TERM
-            || self
-                .room
-                .holdback
-                .holds_all_before(e.seq, |h| h.term == e.term || h.term == COMMITTED_TERM)
     }
 
     /// A survivor's answer to our sync request: during recovery it keeps the term it was

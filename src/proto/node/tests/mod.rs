@@ -567,7 +567,6 @@ mod bounds;
 mod catchup;
 mod claims;
 mod commit;
-mod config_acks;
 mod departed;
 mod flow;
 mod forgery;
