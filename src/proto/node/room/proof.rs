@@ -434,6 +434,9 @@ impl Node {
         if e.is_filler() || !self.ctx.cfg.seal_room || !self.accepts_sequenced(sender, e.seq) {
             return self.take_sequenced(now, from, sender, id, e);
         }
+        if e.proof.link.is_none() {
+            self.vouch_for_predecessor(&e);
+        }
         if let Some(link) = self.own_unconfirmed(&e).or_else(|| {
             self.room
                 .vouched
@@ -466,6 +469,42 @@ impl Node {
             log_at!(debug, self, "not holding #{seq}: too many wait for proof");
         }
         // Proven (and acked) when the outputs are drained: see `settle_waiting`.
+    }
+
+    /// A message sent without its link follows, in the leader's log, the one before it in
+    /// its origin's chain (see [`Node::follows_in_log`]), whose chain value places it.
+    /// Where that one is in this node's log (shown, or held just before it) but no longer
+    /// among what it vouched for (its process restarted since, or too many origins came
+    /// between), it is vouched for again from this node's copy, proven when it was taken.
+    /// Before, such a message waited for good: after a restart a member never acked the
+    /// re-proposal of one, and the room waited for its ack (`sim_chaos` majority seed
+    /// 4004).
+    fn vouch_for_predecessor(&mut self, e: &ChatEntry) {
+        let Some(k) = e
+            .origin_seq
+            .0
+            .checked_sub(1)
+            .filter(|&k| k > 0)
+            .map(OriginSeq)
+        else {
+            return;
+        };
+        if self.room.vouched.get(e.origin, k).is_some() {
+            return;
+        }
+        let before = Seq(e.seq.0.saturating_sub(1));
+        let prev = self
+            .room
+            .history
+            .find_submission(e.origin, k)
+            .or_else(|| self.room.holdback.get(before).filter(|p| !p.is_filler()))
+            .filter(|p| p.origin == e.origin && p.origin_seq == k);
+        if let Some(p) = prev
+            && let Some(link) = p.proof.link
+        {
+            let value = seal::chain(&link, &p.written(p.origin));
+            self.room.vouched.insert(e.origin, k, link, value);
+        }
     }
 
     /// If `e` is one of this node's own unconfirmed messages exactly as it wrote it (every

@@ -578,6 +578,7 @@ mod joining;
 mod kept_order;
 mod knocks;
 mod leaving_voters;
+mod links;
 mod lost_processes;
 mod membership;
 mod numbers;

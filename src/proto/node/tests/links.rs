@@ -1,0 +1,70 @@
+//! A room message sent without its link (`room/proof.rs`): a member works the link out
+//! from the message before it in its origin's chain, vouched for when it was taken or,
+//! after a restart, from its own copy.
+
+use super::*;
+use crate::proto::seal;
+
+/// Whether `out` acks `from`'s data packet `id`.
+fn acked(out: &Out, to: SocketAddr, id: u64) -> bool {
+    out.acks_to(to).iter().any(|a| a.covers(id))
+}
+
+/// Carol's first two messages, #1 and #2, each closing a run of its own; #2 as a leader
+/// holding #1 just before it sends it: without its link.
+fn carols_two() -> (ChatEntry, ChatEntry) {
+    let first = entry(1, CAROL, "carol", 1);
+    let start = first.proof.link.expect("a first message carries its link");
+    let link = seal::chain(&start, &first.written(CAROL));
+    let mut second = ChatEntry {
+        seq: Seq(2),
+        origin_seq: OriginSeq(2),
+        text: "m2".into(),
+        ..first.clone()
+    };
+    let value = seal::chain(&link, &second.written(CAROL));
+    second.proof = Provenance {
+        link: None,
+        seal: Some(seal::seal_run(&identity(CAROL.0 as u8), &value)),
+    };
+    (first, second)
+}
+
+/// Bob, restarted with carol's #1 shown, is welcomed at #2; the leader's #2, carol's next
+/// message, comes without its link. Bob works the link out from his own copy of #1 and
+/// acks it. Before, nothing he held after the restart placed it: it waited for good, and
+/// the room for his ack (`sim_chaos` majority seed 4004).
+#[test]
+fn a_restarted_member_places_a_message_sent_without_its_link() {
+    let t0 = base_time();
+    let (first, second) = carols_two();
+    let saved = Restored {
+        history: vec![first],
+        members: vec![member(LEADER, "alice", 1), member(CAROL, "carol", 3)],
+        ..Restored::default()
+    };
+    let mut cfg = NodeConfig::new("bob", addr(2), Some(addr(1)));
+    cfg.join_timeout = Duration::from_secs(600);
+    let mut n = Node::restore(cfg, BOB, t0, saved);
+    drain(&mut n);
+    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+    w.next_seq = Seq(2);
+    w.pending_from = Seq(2);
+    w.members[1].stamp.lamport = Lamport(49);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
+    let out = drain(&mut n);
+    assert!(
+        out.events.iter().any(|e| matches!(e, Event::Joined { .. })),
+        "{:?}",
+        out.events
+    );
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, Message::Sequenced(second)));
+    let out = drain_after_hold(&mut n, t0);
+    assert!(
+        acked(&out, addr(1), 2),
+        "carol's #2 without its link is placed after bob's own #1 and acked"
+    );
+    assert_eq!(n.stats().forged, 0);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 3, commit(2)));
+    assert_eq!(room_seqs(&drain(&mut n)), vec![2]);
+}
