@@ -437,6 +437,31 @@ fn a_kept_message_is_sealed_for_its_recipient_only() {
     assert_eq!(dm.to.get(*to as usize).map(String::as_str), Some("dave"));
 }
 
+/// Bob started again from `saved` (alice and carol in his table besides), welcomed back
+/// by alice with the welcome `edit` changes; what he sent and showed is drained.
+pub(super) fn bob_restored_and_welcomed(
+    t0: Instant,
+    mut saved: Restored,
+    edit: impl FnOnce(&mut Welcome),
+) -> Node {
+    saved.members = vec![member(LEADER, "alice", 1), member(CAROL, "carol", 3)];
+    let mut cfg = NodeConfig::new("bob", addr(2), Some(addr(1)));
+    cfg.join_timeout = Duration::from_secs(600);
+    let mut n = Node::restore(cfg, BOB, t0, saved);
+    drain(&mut n);
+    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
+    w.members[1].stamp.lamport = Lamport(49);
+    edit(&mut w);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
+    let out = drain(&mut n);
+    assert!(
+        out.events.iter().any(|e| matches!(e, Event::Joined { .. })),
+        "{:?}",
+        out.events
+    );
+    n
+}
+
 /// A private message shown before a restart is not shown again after it (the database
 /// remembers it), even when its sender's node hands the same message over again; and a
 /// copy replayed under another sender node is refused, its signature covering the node.
@@ -445,22 +470,9 @@ fn a_private_message_shown_before_a_restart_is_not_shown_again() {
     let t0 = base_time();
     let saved = Restored {
         directs_shown: vec![(CAROL, DmId(1))],
-        members: vec![member(LEADER, "alice", 1), member(CAROL, "carol", 3)],
         ..Restored::default()
     };
-    let mut cfg = NodeConfig::new("bob", addr(2), Some(addr(1)));
-    cfg.join_timeout = Duration::from_secs(600);
-    let mut n = Node::restore(cfg, BOB, t0, saved);
-    drain(&mut n);
-    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
-    w.members[1].stamp.lamport = Lamport(49);
-    n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
-    let out = drain(&mut n);
-    assert!(
-        out.events.iter().any(|e| matches!(e, Event::Joined { .. })),
-        "{:?}",
-        out.events
-    );
+    let mut n = bob_restored_and_welcomed(t0, saved, |_| {});
     n.handle_datagram(t0, addr(3), &data(CAROL, 5, dm_from_carol("shown before")));
     let replayed = Message::Handover(QueuedDm {
         origin: CAROL,

@@ -2,6 +2,7 @@
 //! from the message before it in its origin's chain, vouched for when it was taken or,
 //! after a restart, from its own copy.
 
+use super::forgery::bob_restored_and_welcomed;
 use super::*;
 use crate::proto::seal;
 
@@ -40,24 +41,12 @@ fn a_restarted_member_places_a_message_sent_without_its_link() {
     let (first, second) = carols_two();
     let saved = Restored {
         history: vec![first],
-        members: vec![member(LEADER, "alice", 1), member(CAROL, "carol", 3)],
         ..Restored::default()
     };
-    let mut cfg = NodeConfig::new("bob", addr(2), Some(addr(1)));
-    cfg.join_timeout = Duration::from_secs(600);
-    let mut n = Node::restore(cfg, BOB, t0, saved);
-    drain(&mut n);
-    let mut w = welcome_for_bob(bob_as_written_by_leader(&n, 2));
-    w.next_seq = Seq(2);
-    w.pending_from = Seq(2);
-    w.members[1].stamp.lamport = Lamport(49);
-    n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
-    let out = drain(&mut n);
-    assert!(
-        out.events.iter().any(|e| matches!(e, Event::Joined { .. })),
-        "{:?}",
-        out.events
-    );
+    let mut n = bob_restored_and_welcomed(t0, saved, |w| {
+        w.next_seq = Seq(2);
+        w.pending_from = Seq(2);
+    });
     n.handle_datagram(t0, addr(1), &data(LEADER, 2, Message::Sequenced(second)));
     let out = drain_after_hold(&mut n, t0);
     assert!(
