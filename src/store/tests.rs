@@ -333,8 +333,8 @@ fn a_copy_delivered_in_its_own_batch_is_not_kept_as_held() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The held rows are those a plain table would keep, over random batches of holds and
-/// deliveries, across reopenings (the store knows which numbers have a row and deletes
+/// The held rows are those a plain table would keep, over random batches of holds,
+/// deliveries and runs of deliveries, across reopenings (the store knows which numbers have a row and deletes
 /// only those: it must never miss one, nor one written before it was opened).
 #[test]
 fn held_rows_are_those_every_write_in_turn_would_leave() {
@@ -352,7 +352,13 @@ fn held_rows_are_those_every_write_in_turn_would_leave() {
         let mut batch = Vec::new();
         for _ in 0..(next() % 8) {
             let seq = 1 + next() % 24;
-            if next() % 3 == 0 {
+            if next() % 5 == 0 {
+                // A run delivered one after the other.
+                for seq in seq..seq + 1 + next() % 5 {
+                    batch.push(Write::Delivered(entry(seq, "shown")));
+                    model.remove(&seq);
+                }
+            } else if next() % 3 == 0 {
                 batch.push(Write::Delivered(entry(seq, "shown")));
                 model.remove(&seq);
             } else {
