@@ -473,9 +473,9 @@ impl Node {
 
     /// A message sent without its link follows, in the leader's log, the one before it in
     /// its origin's chain (see [`Node::follows_in_log`]), whose chain value places it.
-    /// Where that one is in this node's log (shown, or held just before it) but no longer
-    /// among what it vouched for (its process restarted since, or too many origins came
-    /// between), it is vouched for again from this node's copy, proven when it was taken.
+    /// Where this node showed that one but no longer vouches for it (its process restarted
+    /// since, or too many origins came between), it is vouched for again from the copy it
+    /// showed.
     /// Before, such a message waited for good: after a restart a member never acked the
     /// re-proposal of one, and the room waited for its ack (`sim_chaos` majority seed
     /// 4004).
@@ -492,12 +492,12 @@ impl Node {
         if self.room.vouched.get(e.origin, k).is_some() {
             return;
         }
-        let before = Seq(e.seq.0.saturating_sub(1));
+        // Only a copy this node showed: a copy it holds may be a survivor's answer to its
+        // take-over, taken on that member's word (the members check what it proposes).
         let prev = self
             .room
             .history
             .find_submission(e.origin, k)
-            .or_else(|| self.room.holdback.get(before).filter(|p| !p.is_filler()))
             .filter(|p| p.origin == e.origin && p.origin_seq == k);
         if let Some(p) = prev
             && let Some(link) = p.proof.link
