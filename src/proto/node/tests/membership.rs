@@ -184,3 +184,28 @@ fn a_member_back_twice_within_the_limit_is_still_told_of_a_newcomer() {
         "bob is never told of frank: {told:?}"
     );
 }
+
+/// The leader's table names an earlier process of bob's at bob's own address (a run of
+/// his that crashed, which the leader has not dropped yet): bob does not take it in.
+/// Before, he held it online for good beside himself, and nobody watched it (`sim_chaos`
+/// majority seed 30908).
+#[test]
+fn an_earlier_process_at_our_own_address_is_not_taken_in() {
+    let t0 = base_time();
+    let mut n = follower(t0);
+    let mut earlier = bob_as_written_by_leader(&n, 40);
+    earlier.id = NodeId(201);
+    n.handle_datagram(
+        t0,
+        addr(1),
+        &data(LEADER, 2, Message::Members(vec![earlier])),
+    );
+    drain(&mut n);
+    let bobs: Vec<NodeId> = n
+        .members()
+        .entries()
+        .filter(|m| m.name == "bob")
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(bobs, vec![BOB], "only bob's own process is in his table");
+}
