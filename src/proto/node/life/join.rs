@@ -403,6 +403,9 @@ impl Node {
         for m in parts.into_values().flatten() {
             if m.id == self.ctx.id {
                 leaders_view_of_me = Some(m);
+            } else if m.addr == self.ctx.cfg.addr {
+                // An earlier run of ours, still in the leader's table: it no longer runs
+                // (see `on_members`).
             } else {
                 // Any of them may not know of us yet (a welcome from a leader about to be
                 // replaced, whose word on us the others do not take: `sim_restart` seeds

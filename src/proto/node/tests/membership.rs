@@ -209,3 +209,22 @@ fn an_earlier_process_at_our_own_address_is_not_taken_in() {
         .collect();
     assert_eq!(bobs, vec![BOB], "only bob's own process is in his table");
 }
+
+/// The same in a welcome: an earlier process of bob's at his address, in the leader's
+/// table, is not taken into his.
+#[test]
+fn an_earlier_process_at_our_own_address_in_a_welcome_is_not_taken_in() {
+    let t0 = base_time();
+    let (n, _) = welcomed_as(t0, |w| {
+        let mut earlier = w.members[1].clone();
+        earlier.id = NodeId(201);
+        w.members.push(earlier);
+    });
+    let bobs: Vec<NodeId> = n
+        .members()
+        .entries()
+        .filter(|m| m.name == "bob")
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(bobs, vec![BOB], "only bob's own process is in his table");
+}
