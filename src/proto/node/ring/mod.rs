@@ -17,6 +17,7 @@ mod members;
 mod pace;
 mod prevote;
 mod probe;
+mod tables;
 mod terms;
 
 #[cfg(test)]
