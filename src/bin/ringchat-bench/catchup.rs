@@ -1,9 +1,11 @@
 //! Catch-up: how long a member that was away takes to show what the room said meanwhile.
-//! Three real `ringchat --json` processes on 127.0.0.1 ([`procs::trio`]); carol types
-//! `dereg` (offline, process running), bob is fed N `send_all` lines and the room shows
-//! them (alice has them all), then carol types `reg`; the figure is the time from typing
-//! `reg` until carol shows the last of the N (as history or live), with how many of the N
-//! she shows by then, and what she was told is kept by nobody. The reference, from the
+//! Three real `ringchat --json` processes on 127.0.0.1 ([`procs::trio`]); carol goes away
+//! ([`Away`]: she types `dereg`, offline with her process running, or her process is
+//! stopped with `SIGSTOP`, as a closed laptop is), bob is fed N `send_all` lines and the
+//! room shows them (alice has them all), then carol comes back (`reg`, or `SIGCONT`); the
+//! figure is the time from her coming back until she shows the last of the N (as history
+//! or live), with how many of the N she shows by then, and what she was told is kept by
+//! nobody. The reference, from the
 //! same trial: the time the room took to show those N at alice in the first place (from
 //! the first line written into bob's stdin). A member that never shows the last within
 //! the limit is reported as such, with what it showed.
@@ -17,6 +19,40 @@ use std::time::{Duration, Instant};
 /// behind by N to be served them all: the configuration entries of the joins and of
 /// carol's `dereg` and `reg` are numbered too.
 pub const HISTORY_HEADROOM: usize = 100;
+
+/// How carol is away while the room talks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Away {
+    /// She types `dereg`, and `reg` to come back (her process runs all along).
+    Dereg,
+    /// Her process is stopped (`SIGSTOP`), and continued (`SIGCONT`) to come back: the
+    /// room finds her silent and goes on without her.
+    Pause,
+}
+
+impl Away {
+    /// For the report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Away::Dereg => "carol `dereg`s and later `reg`s",
+            Away::Pause => "carol's process is stopped (SIGSTOP) and later continued (SIGCONT)",
+        }
+    }
+}
+
+/// Sends `signal` to `m`'s process.
+fn signal(m: &Member, signal: libc::c_int) -> Result<(), String> {
+    let pid = libc::pid_t::try_from(m.out.pid()).map_err(|e| e.to_string())?;
+    // SAFETY: `kill` takes a process id and a signal number and touches no memory of ours.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "signal {signal} to carol: {}",
+            std::io::Error::last_os_error()
+        ))
+    }
+}
 
 /// The nodes' flags in a catch-up trial.
 #[derive(Clone, Copy, Debug)]
@@ -135,11 +171,11 @@ fn gone_in(v: &serde_json::Value) -> Option<u64> {
     count.parse().ok()
 }
 
-/// One trial in a fresh room of three set up as `setup`: carol away while `n` messages
-/// are said.
+/// One trial in a fresh room of three set up as `setup`: carol away as `away` while `n`
+/// messages are said.
 pub fn trial(
     binary: &Path,
-    setup: Setup,
+    (setup, away): (Setup, Away),
     n: usize,
     limit: Duration,
     trial: usize,
@@ -148,14 +184,20 @@ pub fn trial(
     let flags = setup.flags(n);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let [mut alice, mut bob, mut carol] = procs::trio(binary, &scratch.0, &flags)?;
-    carol.type_line("dereg")?;
-    expect(&mut carol, "`deregistered`", |v| {
-        v["event"] == "deregistered"
-    })?;
-    for m in [&mut alice, &mut bob] {
-        expect(m, "carol offline", |v| {
-            v["event"] == "member_offline" && v["name"] == "carol"
-        })?;
+    match away {
+        Away::Dereg => {
+            carol.type_line("dereg")?;
+            expect(&mut carol, "`deregistered`", |v| {
+                v["event"] == "deregistered"
+            })?;
+            for m in [&mut alice, &mut bob] {
+                expect(m, "carol offline", |v| {
+                    v["event"] == "member_offline" && v["name"] == "carol"
+                })?;
+            }
+        }
+        // Stopped at once, the room still counting on her: the burst finds her silent.
+        Away::Pause => signal(&carol, libc::SIGSTOP)?,
     }
     let tag = format!("c{trial}x");
     alice.count_tag(&tag, None);
@@ -177,7 +219,10 @@ pub fn trial(
         return Err(format!("carol showed {} while offline", carol.count));
     }
     let asked = Instant::now();
-    carol.type_line("reg")?;
+    match away {
+        Away::Dereg => carol.type_line("reg")?,
+        Away::Pause => signal(&carol, libc::SIGCONT)?,
+    }
     let deadline = asked + limit;
     while carol.needle_at().is_none() && Instant::now() < deadline {
         carol.pump()?;
@@ -205,7 +250,7 @@ pub fn trial(
 /// slowest).
 pub fn trials(
     binary: &Path,
-    setup: Setup,
+    (setup, away): (Setup, Away),
     n: usize,
     limit: Duration,
     trials: usize,
@@ -213,7 +258,7 @@ pub fn trials(
     let mut runs = Vec::new();
     for t in 1..=trials {
         let label = format!("trial {t} catch-up, {}", setup.describe(n));
-        match trial(binary, setup, n, limit, t) {
+        match trial(binary, (setup, away), n, limit, t) {
             Ok(c) => {
                 println!("{}", c.describe(&label));
                 runs.push(c);
@@ -230,12 +275,13 @@ pub fn trials(
 }
 
 /// The `catchup` subcommand.
-pub fn command(binary: &Path, n: usize, limit: Duration, n_trials: usize) {
+pub fn command(binary: &Path, away: Away, n: usize, limit: Duration, n_trials: usize) {
     println!(
-        "catch-up: three `ringchat --json` processes on 127.0.0.1; carol `dereg`s, {n} \
-         `send_all` lines are piped into bob and shown at alice, carol `reg`s: the time until \
-         she shows the last (limit {:.0} s), beside the time the room took to show them at \
-         alice; {n_trials} trial(s) per setup",
+        "catch-up: three `ringchat --json` processes on 127.0.0.1; {}; meanwhile {n} \
+         `send_all` lines are piped into bob and shown at alice: the time from carol's \
+         coming back until she shows the last (limit {:.0} s), beside the time the room \
+         took to show them at alice; {n_trials} trial(s) per setup",
+        away.describe(),
         limit.as_secs_f64()
     );
     for setup in [
@@ -243,7 +289,7 @@ pub fn command(binary: &Path, n: usize, limit: Duration, n_trials: usize) {
         Setup::EphemeralKept,
         Setup::EphemeralDefault,
     ] {
-        if let Some(c) = trials(binary, setup, n, limit, n_trials) {
+        if let Some(c) = trials(binary, (setup, away), n, limit, n_trials) {
             println!("{}", c.describe(&format!("median, {}", setup.describe(n))));
         }
     }

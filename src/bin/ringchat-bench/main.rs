@@ -26,8 +26,9 @@
 //!   processes, a burst piped into one, both others' stdout read from files, with default
 //!   flags and `--ephemeral`; the same fan-out through Redis pub/sub in the same run when
 //!   `redis-server` and `redis-cli` are installed (skipped, saying so, when not).
-//! - `catchup [--behind 100000] [--trials 3]` ([`catchup`]): a real member back from
-//!   `dereg` while the room said that many messages: the time until it shows the last,
+//! - `catchup [--away dereg|pause] [--behind 100000] [--trials 3]` ([`catchup`]): a real
+//!   member back from `dereg` (or from its process stopped with `SIGSTOP`, with `--away
+//!   pause`) while the room said that many messages: the time until it shows the last,
 //!   beside the time the room took to show them in the first place; with databases,
 //!   with `--ephemeral --history-limit` large enough to keep them all, and with
 //!   `--ephemeral` keeping 10 000 (the rest is reported kept by nobody).
@@ -215,8 +216,12 @@ enum What {
         #[arg(long)]
         binary: Option<PathBuf>,
     },
-    /// Catch-up of a real member back from `dereg` while the room said many messages.
+    /// Catch-up of a real member back from `dereg` (or a pause) while the room said many
+    /// messages.
     Catchup {
+        /// How the member is away: `dereg` and `reg`, or its process stopped and continued.
+        #[arg(long, value_enum, default_value_t = catchup::Away::Dereg)]
+        away: catchup::Away,
         /// Messages said while it was away.
         #[arg(long, default_value_t = 100_000)]
         behind: usize,
@@ -403,6 +408,7 @@ fn main() {
                 program::command(&binary, messages, trials);
             }
             What::Catchup {
+                away,
                 behind,
                 limit_seconds,
                 trials,
@@ -413,7 +419,7 @@ fn main() {
                 }
                 let binary = binary.unwrap_or_else(memory::default_binary);
                 let limit = Duration::from_secs_f64(limit_seconds.min(3600.0));
-                catchup::command(&binary, behind, limit, trials);
+                catchup::command(&binary, away, behind, limit, trials);
             }
             What::All {
                 trials,

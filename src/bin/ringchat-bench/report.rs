@@ -377,7 +377,13 @@ pub async fn all(sizes: Sizes, threads: &str) {
         catchup::Setup::EphemeralKept,
         catchup::Setup::EphemeralDefault,
     ] {
-        let c = catchup::trials(&sizes.binary, setup, behind, limit, sizes.trials);
+        let c = catchup::trials(
+            &sizes.binary,
+            (setup, catchup::Away::Dereg),
+            behind,
+            limit,
+            sizes.trials,
+        );
         t.add(
             format!(
                 "catch-up after dereg, behind by {behind}, {}",
