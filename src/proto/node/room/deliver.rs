@@ -34,12 +34,24 @@ impl Node {
             let term_ok = e.term == COMMITTED_TERM
                 || (Some(e.term) == self.ring.epoch().map(|ep| ep.term)
                     && !self.ring.below_followed(e.term));
-            // The first number kept after a skip may lie beyond the bound, never in
-            // another term.
-            term_ok && (self.room.holdback.within_reach(e.seq) || self.room.skip_to == Some(e.seq))
+            term_ok && (self.room.holdback.within_reach(e.seq) || self.anchors_skip(e))
         } else {
             e.term == COMMITTED_TERM
         }
+    }
+
+    /// Whether `e` is the first number kept after a skip under way, or a committed copy of
+    /// the rest of its run: they may lie beyond the hold-back bound (never in another
+    /// term). The first is proven only by the seal that closes its run, so the rest comes
+    /// with it; refused, they left it waiting for proof, and the skip with it, until a
+    /// repair asked another member (a member stopped with `SIGSTOP` while the room said
+    /// 100 000 it kept 10 000 of waited 0.6 s more).
+    fn anchors_skip(&self, e: &ChatEntry) -> bool {
+        let Some(first) = self.room.skip_to else {
+            return false;
+        };
+        e.seq == first
+            || (e.term == COMMITTED_TERM && e.seq > first && e.seq.0 - first.0 < RUN_MAX as u64)
     }
 
     /// A survivor's answer to our sync request: during recovery it keeps the term it was
@@ -239,6 +251,12 @@ impl Node {
         self.room.note_commit(term, upto);
         self.room.known_high = self.room.known_high.max(upto);
         self.deliver_committed(now);
+        if !self.is_catching_up() && !self.room.holdback.within_reach(upto) {
+            // Committed past what we could hold: no reordering or flow window explains a
+            // gap that wide (a member back from a pause, or cut off a while). The repair
+            // starts now instead of a gap-repair interval on.
+            return self.repair_gap(now);
+        }
         self.schedule_gap_repair(now);
     }
 

@@ -7,7 +7,7 @@ use crate::proto::disk::ReadRange;
 use crate::proto::node::room::{CATCH_UP_WINDOW, COMMITTED_TERM, FETCH_CHUNK, RUN_MAX};
 
 /// The fetches in `out` to `to`, as `(from, to)`.
-fn fetches(out: &Out, to: SocketAddr) -> Vec<(u64, u64)> {
+pub(super) fn fetches(out: &Out, to: SocketAddr) -> Vec<(u64, u64)> {
     out.messages_to(to)
         .into_iter()
         .filter_map(|m| match m {
@@ -18,7 +18,7 @@ fn fetches(out: &Out, to: SocketAddr) -> Vec<(u64, u64)> {
 }
 
 /// A committed copy of entry `seq`, as a member's fetch is answered.
-fn committed(seq: u64) -> ChatEntry {
+pub(super) fn committed(seq: u64) -> ChatEntry {
     ChatEntry {
         term: COMMITTED_TERM,
         ..entry(seq, CAROL, "carol", seq)
@@ -26,7 +26,7 @@ fn committed(seq: u64) -> ChatEntry {
 }
 
 /// The leader acks everything `n` sent it in `out`.
-fn leader_acks(n: &mut Node, t: Instant, out: &Out) {
+pub(super) fn leader_acks(n: &mut Node, t: Instant, out: &Out) {
     let ids = out.ids_to(addr(1), |_| true);
     n.handle_datagram(t, addr(1), &ack_of(n.id(), LEADER, &ids));
 }
@@ -232,37 +232,6 @@ fn the_leader_says_what_is_kept_nowhere() {
         to: Seq(oldest - 1)
     }));
     assert_eq!(sequenced(&out, addr(2))[0], oldest, "the first kept entry");
-}
-
-/// A skip waits for the first number the leader keeps. When that entry is lost on the
-/// way and the leader, having said more meanwhile, keeps it no more either, the leader's
-/// next word (from that number on) moves the skip on: the member does not wait at its old
-/// delivery point for good.
-#[test]
-fn a_skip_moves_on_when_its_first_kept_number_is_forgotten_too() {
-    let t0 = base_time();
-    let mut n = follower(t0);
-    n.handle_datagram(t0, addr(1), &data(LEADER, 2, commit(10)));
-    let forgotten = |from, to| Message::Forgotten {
-        from: Seq(from),
-        to: Seq(to),
-    };
-    // Carol, asked first, keeps nothing older either; the leader, asked again, says so
-    // again. #6, sent with that word, is lost; #8 to #10 arrive.
-    n.handle_datagram(t0, addr(1), &data(LEADER, 3, forgotten(1, 5)));
-    n.handle_datagram(t0, addr(3), &data(CAROL, 1, forgotten(1, 5)));
-    n.handle_datagram(t0, addr(1), &data(LEADER, 4, forgotten(1, 5)));
-    for s in 8..=10 {
-        let e = Message::Sequenced(entry(s, CAROL, "carol", s - 7));
-        n.handle_datagram(t0, addr(1), &data(LEADER, s, e));
-    }
-    assert!(room_seqs(&drain(&mut n)).is_empty(), "waiting for #6");
-    n.handle_datagram(t0, addr(1), &data(LEADER, 20, forgotten(6, 7)));
-    let out = drain(&mut n);
-    assert_eq!(room_seqs(&out), vec![8, 9, 10]);
-    assert!(out.events.iter().any(
-        |e| matches!(e, Event::Notice(t) if t == "7 older messages are no longer kept by anyone")
-    ));
 }
 
 /// What a driver hands back is checked like any input: entries out of the range, out of
@@ -491,96 +460,4 @@ fn a_committed_copy_past_a_held_proposal_is_fetched_up_to() {
         vec![(1, 3)],
         "the member asks for its delivery point up to the committed copy"
     );
-}
-
-/// The leader keeps nothing before #6 (it joined after them), carol keeps #3 to #5 and
-/// sent them when asked. The leader's word that it keeps nothing older skips only what
-/// nobody sent (#1 and #2): what carol sent is shown, with the first kept number after
-/// it, whichever of the word and #6 comes first. A skip that dropped them lost messages
-/// a member keeps.
-#[test]
-fn a_skip_shows_what_another_member_sent_before_the_first_kept_number() {
-    for anchor_first in [false, true] {
-        let t0 = base_time();
-        let mut n = follower(t0);
-        n.handle_datagram(t0, addr(1), &data(LEADER, 2, commit(6)));
-        drain(&mut n);
-        n.handle_timeout(t0 + Duration::from_millis(400));
-        let out = drain(&mut n);
-        assert_eq!(fetches(&out, addr(1)), vec![(1, 6)]);
-        leader_acks(&mut n, t0 + Duration::from_millis(401), &out);
-        let t1 = t0 + Duration::from_millis(1300);
-        n.handle_timeout(t1);
-        assert_eq!(
-            fetches(&drain(&mut n), addr(3)),
-            vec![(1, 6)],
-            "carol asked"
-        );
-        for s in 3..=5 {
-            let m = Message::Sequenced(committed(s));
-            n.handle_datagram(t1, addr(3), &data(CAROL, 10 + s, m));
-        }
-        assert!(
-            room_seqs(&drain(&mut n)).is_empty(),
-            "#1 and #2 are missing"
-        );
-        let (forgotten_id, anchor_id) = if anchor_first { (4, 3) } else { (3, 4) };
-        let forgotten = data(
-            LEADER,
-            forgotten_id,
-            Message::Forgotten {
-                from: Seq(1),
-                to: Seq(5),
-            },
-        );
-        let anchor = data(LEADER, anchor_id, Message::Sequenced(committed(6)));
-        let (a, b) = if anchor_first {
-            (anchor, forgotten)
-        } else {
-            (forgotten, anchor)
-        };
-        n.handle_datagram(t1, addr(1), &a);
-        assert!(
-            room_seqs(&drain(&mut n)).is_empty(),
-            "anchor first: {anchor_first}"
-        );
-        n.handle_datagram(t1, addr(1), &b);
-        let out = drain(&mut n);
-        assert_eq!(
-            room_seqs(&out),
-            vec![3, 4, 5, 6],
-            "anchor first: {anchor_first}"
-        );
-        assert_eq!(
-            notices(&out),
-            vec!["2 older messages are no longer kept by anyone"]
-        );
-    }
-}
-
-/// The leader keeps nothing before #6 (it joined after them); carol, in the room before
-/// it, keeps them all. Told so by the leader, bob asks carol before taking them as kept
-/// by nobody, and shows every one: no skip, no notice.
-#[test]
-fn a_member_asks_the_others_before_taking_the_leaders_word_that_nobody_keeps() {
-    let t0 = base_time();
-    let mut n = follower(t0);
-    n.handle_datagram(t0, addr(1), &data(LEADER, 2, commit(6)));
-    drain(&mut n);
-    let forgotten = Message::Forgotten {
-        from: Seq(1),
-        to: Seq(5),
-    };
-    n.handle_datagram(t0, addr(1), &data(LEADER, 3, forgotten));
-    let out = drain(&mut n);
-    assert_eq!(fetches(&out, addr(3)), vec![(1, 6)], "carol is asked");
-    for s in 1..=5 {
-        let m = Message::Sequenced(committed(s));
-        n.handle_datagram(t0, addr(3), &data(CAROL, 10 + s, m));
-    }
-    let m = Message::Sequenced(committed(6));
-    n.handle_datagram(t0, addr(1), &data(LEADER, 4, m));
-    let out = drain(&mut n);
-    assert_eq!(room_seqs(&out), vec![1, 2, 3, 4, 5, 6]);
-    assert!(notices(&out).is_empty(), "nothing is skipped");
 }

@@ -39,11 +39,6 @@ fn directs(out: &Out) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Whether `out` acked data packet `id` to `to`.
-fn acked(out: &Out, to: SocketAddr, id: u64) -> bool {
-    out.acks_to(to).iter().any(|a| a.covers(id))
-}
-
 /// `e` as another member shows it: committed.
 fn committed(e: ChatEntry) -> ChatEntry {
     ChatEntry {

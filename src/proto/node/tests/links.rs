@@ -6,11 +6,6 @@ use super::forgery::bob_restored_and_welcomed;
 use super::*;
 use crate::proto::seal;
 
-/// Whether `out` acks `from`'s data packet `id`.
-fn acked(out: &Out, to: SocketAddr, id: u64) -> bool {
-    out.acks_to(to).iter().any(|a| a.covers(id))
-}
-
 /// Carol's first two messages, #1 and #2, each closing a run of its own; #2 as a leader
 /// holding #1 just before it sends it: without its link.
 fn carols_two() -> (ChatEntry, ChatEntry) {

@@ -140,6 +140,11 @@ fn commit(upto: u64) -> Message {
     }
 }
 
+/// Whether `out` acks the reliable message `id` to `to`.
+fn acked(out: &Out, to: SocketAddr, id: u64) -> bool {
+    out.acks_to(to).iter().any(|a| a.covers(id))
+}
+
 /// The notices among `out`'s events, in order.
 fn notices(out: &Out) -> Vec<String> {
     out.events
@@ -351,6 +356,7 @@ mod relays;
 mod relays_leader;
 mod restart_search;
 mod runs;
+mod skips;
 mod takeover;
 mod takeover_answers;
 mod takeover_config;
