@@ -189,18 +189,7 @@ fn the_leader_can_neither_alter_nor_invent_a_message() {
 fn a_run_is_acked_once_its_seal_arrives() {
     let t0 = base_time();
     let mut n = follower(t0);
-    let mut link = seal::chain_start(CAROL);
-    let mut run = Vec::new();
-    for k in 1..=3u64 {
-        let mut e = entry(k, CAROL, "carol", k);
-        let value = seal::chain(&link, &e.written(CAROL));
-        e.proof = Provenance {
-            link: (k == 1).then_some(link),
-            seal: (k == 3).then(|| seal::seal_run(&carol_key(), &value)),
-        };
-        link = value;
-        run.push(e);
-    }
+    let run = sealed_run(CAROL, (1..=3).map(|k| entry(k, CAROL, "carol", k)));
     for (i, e) in run.iter().take(2).enumerate() {
         let id = 10 + i as u64;
         n.handle_datagram(

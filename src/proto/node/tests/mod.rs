@@ -250,6 +250,23 @@ fn sealed_by(signer: &SigningKey, mut e: ChatEntry) -> ChatEntry {
     e
 }
 
+/// `entries` of `origin` as one run of its own, as it seals them: the first with its
+/// link (from the start of its chain), the last with the seal of its test identity.
+fn sealed_run(origin: NodeId, entries: impl IntoIterator<Item = ChatEntry>) -> Vec<ChatEntry> {
+    let mut link = seal::chain_start(origin);
+    let mut run: Vec<ChatEntry> = entries.into_iter().collect();
+    let last = run.len().saturating_sub(1);
+    for (k, e) in run.iter_mut().enumerate() {
+        let value = seal::chain(&link, &e.written(origin));
+        e.proof = Provenance {
+            link: (k == 0).then_some(link),
+            seal: (k == last).then(|| seal::seal_run(&identity(origin.0 as u8), &value)),
+        };
+        link = value;
+    }
+    run
+}
+
 /// Room message `seq` from `origin` (sealed with the test identity of its id, as
 /// [`member`] binds it), its text `m{seq}`.
 fn entry(seq: u64, origin: NodeId, name: &str, origin_seq: u64) -> ChatEntry {

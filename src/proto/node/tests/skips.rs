@@ -5,8 +5,6 @@ use super::catchup::{committed, fetches, leader_acks};
 use super::*;
 use crate::proto::chat::MAX_HOLDBACK;
 use crate::proto::node::room::RUN_MAX;
-use crate::proto::seal;
-use crate::wire::Provenance;
 
 /// A skip waits for the first number the leader keeps. When that entry is lost on the
 /// way and the leader, having said more meanwhile, keeps it no more either, the leader's
@@ -131,24 +129,6 @@ fn a_member_asks_the_others_before_taking_the_leaders_word_that_nobody_keeps() {
     assert!(notices(&out).is_empty(), "nothing is skipped");
 }
 
-/// Carol's run of three as committed copies from #`first` on, the last sealed (a fetch's
-/// answer: the first carries its link, the rest follow it).
-fn committed_run(first: u64) -> Vec<ChatEntry> {
-    let mut link = seal::chain_start(CAROL);
-    let mut run = Vec::new();
-    for k in 0..3u64 {
-        let mut e = committed(first + k);
-        let value = seal::chain(&link, &e.written(CAROL));
-        e.proof = Provenance {
-            link: (k == 0).then_some(link),
-            seal: (k == 2).then(|| seal::seal_run(&identity(CAROL.0 as u8), &value)),
-        };
-        link = value;
-        run.push(e);
-    }
-    run
-}
-
 /// Bob lacks #1 up to #10 000 and the leader keeps nothing before #10 001, the first
 /// number past his hold-back bound; carol, asked too, keeps nothing older either. The
 /// leader's answer brings #10 001 with the rest of its run, which only the seal on its
@@ -169,7 +149,10 @@ fn the_first_kept_number_is_proven_with_the_rest_of_its_run_past_the_bound() {
     n.handle_datagram(t0, addr(3), &data(CAROL, 1, forgotten()));
     n.handle_datagram(t0, addr(1), &data(LEADER, 4, forgotten()));
     drain(&mut n);
-    for (i, e) in committed_run(first).into_iter().enumerate() {
+    for (i, e) in sealed_run(CAROL, (first..first + 3).map(committed))
+        .into_iter()
+        .enumerate()
+    {
         let id = 10 + i as u64;
         n.handle_datagram(t0, addr(1), &data(LEADER, id, Message::Sequenced(e)));
     }
