@@ -15,7 +15,7 @@ mod sim;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use ringchat::ids::Seq;
-use ringchat::proto::{Command, Event, NodeConfig};
+use ringchat::proto::{Command, Event, MAX_HOLDBACK, NodeConfig};
 use sim::{Link, Sim, for_listed_sims, for_sims};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -502,4 +502,82 @@ fn catchup_seeds_that_once_failed() {
     for_listed_sims(&exiled, |sim, seed| {
         catchup_scenario(sim, seed, Away::Exile)
     });
+}
+
+/// How soon a member stopped while the room said more than its hold-back bound must show
+/// the last of it once it goes on, over a lossless LAN in a room gone quiet: its first
+/// fetch waits the gap-repair interval (300 ms: the leader's one commit notice in flight
+/// to it is from before its pause), then the skip must not wait for another repair. Before
+/// `0806775` the leader's copies of the first kept number's run were refused past the
+/// bound, and the skip waited a repair more (0.9 s on real processes).
+const CURRENT_PAST_THE_BOUND: Duration = Duration::from_millis(600);
+
+/// A room of three without databases, each keeping 200 messages in memory; a member other
+/// than the leader is stopped while another one pipes in its hold-back bound
+/// ([`MAX_HOLDBACK`]) and 2 600 more (what the flow window let into its socket's backlog
+/// it shows on going on), in runs of 100 lines read together (one seal each). Once it
+/// goes on it must be current within [`CURRENT_PAST_THE_BOUND`], be told how many nobody
+/// keeps, and whole histories must hold.
+fn paused_past_the_bound(sim: &mut Sim, seed: u64) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xB0_0D);
+    sim.tune = |cfg: &mut NodeConfig| cfg.history_limit = HISTORY_LIMIT;
+    sim.form_room(&mut rng, &NAMES)?;
+    sim.run_for(Duration::from_secs(1));
+    let leader = sim.leader().ok_or("no leader")?;
+    let cat = (0..3)
+        .filter(|&i| i != leader)
+        .nth(rng.random_range(0..2))
+        .ok_or("no member")?;
+    let sender = (0..3)
+        .filter(|&i| i != cat)
+        .nth(rng.random_range(0..2))
+        .ok_or("no sender")?;
+    let said = MAX_HOLDBACK as u32 + 2_600;
+    sim.pause(cat, Duration::from_secs(6));
+    let mut k = 0;
+    while k < said {
+        let texts: Vec<String> = (k + 1..=(k + 100).min(said))
+            .map(|j| format!("m{j}"))
+            .collect();
+        k += texts.len() as u32;
+        sim.send_all_at_once(sender, texts);
+        sim.run_for(Duration::from_millis(10));
+    }
+    let last = format!("m{said}");
+    let shown_by_others = |s: &Sim| {
+        (0..3)
+            .filter(|&i| i != cat)
+            .all(|i| s.room_log(i).iter().any(|(_, t)| *t == last))
+    };
+    if !sim.run_until(Duration::from_secs(5), shown_by_others) || !sim.is_paused(cat) {
+        return Err("the others did not show the burst within cat's pause".into());
+    }
+    sim.run_until(Duration::from_secs(6), |s| !s.is_paused(cat));
+    let since = sim.elapsed();
+    let current = |s: &Sim| s.room_log(cat).iter().any(|(_, t)| *t == last);
+    if !sim.run_until(Duration::from_secs(10), current) {
+        return Err(format!(
+            "cat not current 10 s after it went on ({} shown, {} told gone)",
+            sim.room_log(cat).len(),
+            told_gone(sim, cat)
+        ));
+    }
+    let took = sim.elapsed() - since;
+    if took > CURRENT_PAST_THE_BOUND {
+        return Err(format!(
+            "cat current only {took:?} after it went on (bound {CURRENT_PAST_THE_BOUND:?})"
+        ));
+    }
+    if told_gone(sim, cat) == 0 {
+        return Err("cat was not told what nobody keeps".into());
+    }
+    sim.run_for(Duration::from_secs(3));
+    sim.check_converged()?;
+    sim.check_no_fork()?;
+    sim.check_order()
+}
+
+#[test]
+fn member_paused_past_its_hold_back_bound_catches_up_at_once() {
+    for_sims("member_paused_past_the_bound", 4, paused_past_the_bound);
 }

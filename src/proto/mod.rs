@@ -44,7 +44,7 @@ mod ring;
 pub mod seal;
 mod timers;
 
-pub use chat::History;
+pub use chat::{History, MAX_HOLDBACK};
 pub use disk::{ReadRange, read_run};
 pub use durable::{HistorySource, Restored, ShownDirect, Write};
 pub use event::{Command, CommandError, Event, JoinError, MemberView, RingSeat, Stats, StatusView};

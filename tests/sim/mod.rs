@@ -278,6 +278,20 @@ impl Sim {
         self.command(i, Command::SendAll { text: text.into() });
     }
 
+    /// Host `i` sends each of `texts` to the room in one turn, as lines piped in together
+    /// are read (one run of its own, sealed once), and what that gives is sent.
+    pub fn send_all_at_once(&mut self, i: usize, texts: impl IntoIterator<Item = String>) {
+        let wall = WallMillis(self.elapsed().as_millis() as u64);
+        if self.hosts[i].paused_until.is_none()
+            && let Some(n) = self.hosts[i].node.as_mut()
+        {
+            for text in texts {
+                n.handle_command(self.now, wall, Command::SendAll { text });
+            }
+            self.flush(i);
+        }
+    }
+
     /// The node of host `i`.
     pub fn node(&self, i: usize) -> &Node {
         self.hosts[i].node.as_ref().expect("host is up")
