@@ -254,8 +254,9 @@ impl Node {
         if !self.is_catching_up() && !self.room.holdback.within_reach(upto) {
             // Committed past what we could hold: no reordering or flow window explains a
             // gap that wide (a member back from a pause, or cut off a while). The repair
-            // starts now instead of a gap-repair interval on.
-            return self.repair_gap(now);
+            // starts now instead of a gap-repair interval on (and if it could not, the
+            // timer below still tries again).
+            self.repair_gap(now);
         }
         self.schedule_gap_repair(now);
     }
