@@ -97,6 +97,18 @@ fn shown_seqs(sim: &Sim, i: usize) -> BTreeSet<Seq> {
 /// A room of three with databases or not (by seed); `cat`, not the leader, is away while
 /// the others say 500 to 1000 messages (several times [`HISTORY_LIMIT`]); then it comes
 /// back through runs of losses on its links, and must catch up.
+/// Forms the room of [`NAMES`] and lets it settle for a second; one of the two members
+/// that do not lead, at random, is the one sent away.
+fn room_and_member(sim: &mut Sim, rng: &mut StdRng) -> Result<usize, String> {
+    sim.form_room(rng, &NAMES)?;
+    sim.run_for(Duration::from_secs(1));
+    let leader = sim.leader().ok_or("no leader")?;
+    (0..3)
+        .filter(|&i| i != leader)
+        .nth(rng.random_range(0..2))
+        .ok_or_else(|| "no member".to_string())
+}
+
 fn catchup_scenario(sim: &mut Sim, seed: u64, away: Away) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0xCA7C);
     let persist = rng.random_bool(0.5);
@@ -109,13 +121,7 @@ fn catchup_scenario(sim: &mut Sim, seed: u64, away: Away) -> Result<(), String> 
         _ => |cfg: &mut NodeConfig| cfg.history_limit = HISTORY_LIMIT,
     };
     sim.default_link = Link::lan([0, 0, 2][rng.random_range(0..3)]);
-    sim.form_room(&mut rng, &NAMES)?;
-    sim.run_for(Duration::from_secs(1));
-    let leader = sim.leader().ok_or("no leader")?;
-    let cat = (0..3)
-        .filter(|&i| i != leader)
-        .nth(rng.random_range(0..2))
-        .ok_or("no member")?;
+    let cat = room_and_member(sim, &mut rng)?;
     let others: Vec<usize> = (0..3).filter(|&i| i != cat).collect();
     let said: u32 = rng.random_range(500..=1000);
     let pace = Duration::from_millis(rng.random_range(2..=6));
@@ -521,13 +527,7 @@ const CURRENT_PAST_THE_BOUND: Duration = Duration::from_millis(600);
 fn paused_past_the_bound(sim: &mut Sim, seed: u64) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0xB0_0D);
     sim.tune = |cfg: &mut NodeConfig| cfg.history_limit = HISTORY_LIMIT;
-    sim.form_room(&mut rng, &NAMES)?;
-    sim.run_for(Duration::from_secs(1));
-    let leader = sim.leader().ok_or("no leader")?;
-    let cat = (0..3)
-        .filter(|&i| i != leader)
-        .nth(rng.random_range(0..2))
-        .ok_or("no member")?;
+    let cat = room_and_member(sim, &mut rng)?;
     let sender = (0..3)
         .filter(|&i| i != cat)
         .nth(rng.random_range(0..2))
