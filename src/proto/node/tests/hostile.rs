@@ -213,21 +213,8 @@ fn a_welcome_for_an_earlier_process_is_ignored() {
     drain(&mut n);
     let w = Welcome {
         newcomer: NodeId(201),
-        epoch: Epoch {
-            term: 0,
-            leader: LEADER,
-        },
-        next_seq: Seq(1),
-        oldest: Seq(1),
-        pending_from: Seq(1),
-        part: 0,
-        parts: 1,
-        voting: Vec::new(),
-        unlisted_voters: Vec::new(),
-        voters_at: Seq(0),
-        settling: vec![],
-        voucher: None,
         members: vec![member(LEADER, "alice", 1)],
+        ..welcome_for_bob(member(BOB, "bob", 2))
     };
     n.handle_datagram(t0, addr(1), &data(LEADER, 1, Message::Welcome(w)));
     let out = drain(&mut n);
