@@ -13,21 +13,6 @@ impl Node {
         self.role = Role::Follower;
     }
 
-    /// A candidacy that has heard only itself (`k` is its number): it holds each of its
-    /// own copies.
-    pub(crate) fn candidacy(&self, k: u8) -> Role {
-        let mut holders = [0; MAX_LOG];
-        for (h, copy) in holders.iter_mut().zip(&self.log) {
-            if copy.is_some() {
-                *h = 1 << k;
-            }
-        }
-        Role::Candidate {
-            answered: 1 << k,
-            holders,
-        }
-    }
-
     /// Takes `copy` at `index` unless it has shown that index or holds a copy of a term as
     /// high, a committed copy above all (`HoldBackQueue::offer`).
     pub(crate) fn offer(&mut self, index: u8, copy: Slot) {

@@ -208,9 +208,6 @@ pub enum Role {
     Candidate {
         /// Who has answered since its delivery point last moved, itself included.
         answered: Set,
-        /// Per index: those of them whose answer held the very copy it keeps there (the
-        /// same term, value and parent), itself included.
-        holders: [Set; MAX_LOG],
     },
     /// Took over: proposes in its term and commits by majority.
     Leader {
@@ -521,9 +518,8 @@ impl Node {
         let r = 5 + 4 * MAX_LOG;
         match self.role {
             Role::Follower => {}
-            Role::Candidate { answered, holders } => {
+            Role::Candidate { answered } => {
                 b[r] = answered;
-                b[r + MAX_LOG..r + 2 * MAX_LOG].copy_from_slice(&holders);
                 b[r + 2 * MAX_LOG] = 1;
             }
             Role::Leader {

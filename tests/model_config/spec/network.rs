@@ -22,36 +22,21 @@ impl ConfigLog {
                 let c = &mut s.nodes[usize::from(cand)];
                 if answer
                     && c.term == term
-                    && let Role::Candidate { answered, holders } = &mut c.role
+                    && let Role::Candidate { answered } = &mut c.role
                 {
                     *answered |= 1 << to;
-                    let mut holders = *holders;
                     for (index, &copy) in (1..).zip(&log) {
-                        if !copy.is_some() || index < c.next {
-                            continue;
+                        if copy.is_some() {
+                            c.offer(index, copy);
                         }
-                        let kept = c.at(index);
-                        let h = &mut holders[usize::from(index) - 1];
-                        if copy.term > kept.term {
-                            *h = 1 << to;
-                        } else if copy == kept {
-                            *h |= 1 << to;
-                        }
-                        c.offer(index, copy);
-                    }
-                    if let Role::Candidate { holders: h, .. } = &mut c.role {
-                        *h = holders;
                     }
                     let before = c.next;
                     c.show(self.rules.committed_terms);
                     // `maybe_finish_recovery`: its delivery point moved, so it asks
                     // everyone again from there, and only the new answers count.
-                    // Its own copies count as held still; those it merged from the
-                    // answers are not its own.
                     if c.next != before {
                         c.role = Role::Candidate {
                             answered: 1 << cand,
-                            holders: holders.map(|h| h & 1 << cand),
                         };
                     }
                 }

@@ -65,7 +65,6 @@ impl Node {
         e: ChatEntry,
     ) {
         if self.room.count_answer(sender, id) {
-            self.room.note_answered_copy(sender, &e);
             self.on_sequenced(now, e);
             self.maybe_finish_recovery(now);
         } else if e.term == COMMITTED_TERM {

@@ -19,18 +19,8 @@ impl Node {
         // What this node proposed in an earlier term and did not commit is still held,
         // and is gathered with the rest.
         let from = self.room.holdback.next();
-        let last_change = self.room.last_change_at();
-        let own_terms = self
-            .room
-            .holdback
-            .held_from(from)
-            .take_while(|e| e.seq <= last_change)
-            .filter(|e| e.term != COMMITTED_TERM)
-            .map(|e| (e.seq, e.term))
-            .collect();
         self.room.role = Role::Recovering(Box::new(Recovery {
             high: self.room.holdback.high(),
-            own_terms,
             ..Recovery::default()
         }));
         self.ask_survivors(now, epoch, from);
@@ -50,7 +40,6 @@ impl Node {
             // majority (an earlier one may have been cut short of what lies beyond).
             if from > rec.requested_from {
                 rec.answered.clear();
-                rec.answered_terms.clear();
             }
             rec.waiting = peers
                 .iter()

@@ -137,13 +137,6 @@ pub(super) struct Recovery {
     pub(super) not_kept: BTreeSet<NodeId>,
     /// Whether this recovery skipped numbers no answering member would send.
     pub(super) skipped: bool,
-    /// The term of each proposal this node held itself when the take-over began, up to
-    /// its last configuration change, by number (see `Node::proven_changes`).
-    pub(super) own_terms: BTreeMap<Seq, u64>,
-    /// The term of each proposal each member sent with its answer (this round's
-    /// answers), by number. One leader proposes one entry at a number in its term, so
-    /// two copies of one term are one copy.
-    pub(super) answered_terms: BTreeMap<Seq, BTreeMap<NodeId, u64>>,
 }
 
 /// A member's answer, as counted. Its messages go to the leader just before its reply,
@@ -317,18 +310,6 @@ impl Room {
                 true
             }
             None => false,
-        }
-    }
-
-    /// During a take-over, the term of a proposal `member` sent with its answer is noted
-    /// (see `Node::proven_changes`).
-    pub(in crate::proto::node) fn note_answered_copy(&mut self, member: NodeId, e: &ChatEntry) {
-        if e.term == COMMITTED_TERM {
-            return;
-        }
-        if let Some(rec) = self.recovery_mut() {
-            let copies = rec.answered_terms.entry(e.seq).or_default();
-            copies.insert(member, e.term);
         }
     }
 

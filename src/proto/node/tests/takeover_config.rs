@@ -13,7 +13,7 @@ use crate::wire::ConfigChange;
 /// The members `gone` (id, name, port) say they went offline, and bob's winning token
 /// of round `term` comes back from `from` (id, port): bob takes over. Returns what he
 /// sent (the sync requests).
-pub(super) fn bob_wins_without(
+fn bob_wins_without(
     n: &mut Node,
     t0: Instant,
     gone: &[(NodeId, &str, u16)],
