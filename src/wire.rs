@@ -26,8 +26,10 @@ pub use membership::{
 };
 pub use signature::SignatureBytes;
 
-/// The protocol version carried in the first byte of every datagram. Version 10: a
-/// challenge says whether a member asks (`Message::Challenge::of_member`) (version 9: a
+/// The protocol version carried in the first byte of every datagram. Version 11: a
+/// member's answer to a new leader says which copies it sent are its votes
+/// (`Message::SyncReply::votes`) (version 10: a
+/// challenge says whether a member asks (`Message::Challenge::of_member`); version 9: a
 /// leader's voucher for a member it let in (`Message::Vouched`); version 8: the
 /// challenge names the process asked, `Message::Challenge::newcomer`; version 7: the
 /// welcome names the leader's delivery point, `Welcome::pending_from`; version 6: `Welcomed`,
@@ -36,7 +38,22 @@ pub use signature::SignatureBytes;
 /// candidate's log position in election tokens; version 3: each room message's proof of
 /// origin, direct messages sealed to their recipient; version 2: a list of packets per
 /// datagram and cumulative acks; version 1: one packet, one id per ack).
-pub const PROTOCOL_VERSION: u8 = 10;
+pub const PROTOCOL_VERSION: u8 = 11;
+/// Runs of votes a member's answer names at most (see `Message::SyncReply::votes`).
+pub const MAX_VOTED_RUNS: usize = 32;
+
+/// Numbers `first..=last` whose copies a member holds as votes of `term` (see
+/// `Message::SyncReply::votes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VotedRun {
+    /// The first number of the run.
+    pub first: Seq,
+    /// The last number of the run.
+    pub last: Seq,
+    /// The term of every copy in it.
+    pub term: u64,
+}
+
 /// The largest datagram we ever send, sealed or not (safe under any real path MTU).
 pub const MAX_DATAGRAM: usize = 1200;
 /// Bytes that sealing with the room key adds (see `guard`): a mark, the sender id, a
@@ -277,6 +294,10 @@ pub enum Message {
         /// How many room messages it sent the leader just before this reply (the leader
         /// waits for all of them: reliable messages may overtake each other).
         sent: u32,
+        /// Which of them (held, not shown) are its votes: copies it took as proposals
+        /// from the leader of their term, or proposed itself (at most
+        /// [`MAX_VOTED_RUNS`] runs; see `Node::proven_changes`).
+        votes: Vec<VotedRun>,
     },
     /// The leader of `term` tells a member that every entry up to `upto` it sent in that
     /// term is held by a majority of the room: committed, to be shown.

@@ -246,6 +246,7 @@ fn templates(r: &Ids, rng: &mut Rng, wild: bool) -> Vec<Message> {
             next: Seq(n(1)),
             high: Seq(n(2)),
             sent: n(0) as u32,
+            votes: Vec::new(),
         },
         Message::Commit {
             term: n(0),

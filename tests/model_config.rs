@@ -20,7 +20,11 @@
 //! switches branch or where the next change's parent (the index of the last change in
 //! its proposer's log) is not the change that made it ([`Quorum::Chain`];
 //! `take_over_shortfall` asks for more than its log's only when a change is held and not
-//! known committed); a leader changes no voter before an entry of its own term is
+//! known committed), a change the answers prove committed standing for the committed
+//! configuration ([`Quorum::ChainProven`], `proven_changes`: held, with every index from
+//! the candidate's delivery point to it, in copies of its term by a majority of the
+//! configuration it makes, each holder's copy a vote: taken as a proposal from that
+//! term's leader, not merged from answers); a leader changes no voter before an entry of its own term is
 //! committed ([`Rules::own_term_first`]); the undo of an addition may go at once
 //! ([`Undo::Early`]); a committed copy carries no term ([`Rules::committed_terms`] off).
 //!
@@ -50,7 +54,7 @@
 //! MODEL_DFS=1                         # depth first (reaches deep runs sooner)
 //! MODEL_PROGRESS=1                    # report progress every few seconds
 //! # explore only: the rules (defaults: the code's)
-//! MODEL_QUORUM=0|1|2|3|4 (LogVoters, CommittedIfOvertaken, Both, Chain, ChainGaps)
+//! MODEL_QUORUM=0|1|2|3|4|5 (LogVoters, CommittedIfOvertaken, Both, Chain, ChainGaps, ChainProven)
 //! MODEL_OWN=0|1
 //! MODEL_UNDO=0|1|2 (Never, Settled, Early) MODEL_GAPLESS=0|1 MODEL_TERMS_KEPT=0|1
 //!
@@ -85,6 +89,8 @@
 mod checker;
 #[path = "model_config/member.rs"]
 mod member;
+#[path = "model_config/replays.rs"]
+mod replays;
 #[path = "model_config/spec.rs"]
 mod spec;
 #[path = "model_config/state.rs"]
@@ -233,7 +239,7 @@ impl Model for ConfigLog {
 const CODE: Rules = Rules {
     own_term_first: true,
     undo: Undo::Early,
-    quorum: Quorum::Chain,
+    quorum: Quorum::ChainProven,
     gapless_config: false,
     committed_terms: false,
 };
@@ -483,17 +489,67 @@ fn a_gap_without_a_change_asks_for_nothing_more() {
     let mut a = Node {
         term: 3,
         leader: 0,
-        role: Role::Candidate { answered: alone },
+        role: Role::Candidate {
+            answered: alone,
+            holders: [0; MAX_LOG],
+        },
         next: 2,
         ..Node::NEW
     };
     a.log[0] = Slot::new(COMMITTED, FILLER, 0);
     a.log[1] = Slot::new(2, Change::Add(1).value(), 0);
     a.log[3] = Slot::new(2, Change::Remove(1).value(), 2);
-    assert!(chain.has_quorum(&a, alone), "{a:?}");
-    assert!(!gaps.has_quorum(&a, alone) && gaps.has_quorum(&a, both));
+    let none = [0; MAX_LOG];
+    assert!(chain.has_quorum(&a, alone, &none), "{a:?}");
+    assert!(!gaps.has_quorum(&a, alone, &none) && gaps.has_quorum(&a, both, &none));
     a.log[3].parent = 3;
-    assert!(!chain.has_quorum(&a, alone) && chain.has_quorum(&a, both));
+    assert!(!chain.has_quorum(&a, alone, &none) && chain.has_quorum(&a, both, &none));
+}
+
+/// `sim_failover` seed 648: `a` removed (committed, `{b, c}` vote), then `b`, leading in
+/// term 1, proposed `a`'s addition back, committed it with `a`'s ack and crashed before
+/// `c` learned of the commit. `c` takes over answered by `a`, both holding the very copy
+/// of term 1: under [`Quorum::Chain`] it needs a majority of the committed `{b, c}` and
+/// waits for `b` for good; under [`Quorum::ChainProven`] (the code's) those two holders
+/// are a majority of `{a, b, c}` in the term the change was proposed in, which proves it
+/// committed. A copy `a` does not share proves nothing; nor does the change with an index
+/// before it that `a` lacks (`b` may have committed it under another change).
+#[test]
+fn a_change_held_by_a_majority_of_its_configuration_is_proven_committed() {
+    let bounds = Bounds {
+        voters: 3,
+        ..code_bounds()
+    };
+    let chain = model(
+        Rules {
+            quorum: Quorum::Chain,
+            ..CODE
+        },
+        bounds,
+    );
+    let proven = model(CODE, bounds);
+    let (a, c): (Set, Set) = (0b001, 0b100);
+    let mut cat = Node {
+        term: 2,
+        leader: 2,
+        next: 2,
+        ..Node::NEW
+    };
+    cat.log[0] = Slot::new(COMMITTED, Change::Remove(0).value(), 0);
+    cat.log[1] = Slot::new(1, Change::Add(0).value(), 1);
+    let mut holders = [0; MAX_LOG];
+    holders[1] = a | c;
+    assert!(!chain.has_quorum(&cat, a | c, &holders), "{cat:?}");
+    assert!(proven.has_quorum(&cat, a | c, &holders), "{cat:?}");
+    holders[1] = c;
+    assert!(!proven.has_quorum(&cat, a | c, &holders), "{cat:?}");
+    // A filler of term 1 at #2 before the change, now at #3.
+    cat.log[1] = Slot::new(1, FILLER, 0);
+    cat.log[2] = Slot::new(1, Change::Add(0).value(), 1);
+    holders = [0, c, a | c, 0];
+    assert!(!proven.has_quorum(&cat, a | c, &holders), "{cat:?}");
+    holders[1] = a | c;
+    assert!(proven.has_quorum(&cat, a | c, &holders), "{cat:?}");
 }
 
 /// Any rules and bounds from the environment (see the file's doc), the code's by
@@ -506,12 +562,13 @@ fn explore() {
         1 => Undo::Settled,
         _ => Undo::Early,
     };
-    let quorum = match env_or("MODEL_QUORUM", 3) {
+    let quorum = match env_or("MODEL_QUORUM", 5) {
         0 => Quorum::LogVoters,
         1 => Quorum::CommittedIfOvertaken,
         2 => Quorum::Both,
+        3 => Quorum::Chain,
         4 => Quorum::ChainGaps,
-        _ => Quorum::Chain,
+        _ => Quorum::ChainProven,
     };
     let rules = Rules {
         own_term_first: env_or("MODEL_OWN", 1) == 1,

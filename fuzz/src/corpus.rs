@@ -314,7 +314,7 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
                     epoch: epoch1,
                     next: Seq(2),
                     high: Seq(3),
-                    sent: 1,
+                    sent: 1, votes: Vec::new(),
                 },
             ),
         ),

@@ -386,7 +386,7 @@ fn templates(room: &Room, to: usize, input: &mut Input, wild: bool) -> Vec<Messa
             epoch,
             next: Seq(n(1)),
             high: Seq(n(2)),
-            sent: n(0) as u32,
+            sent: n(0) as u32, votes: Vec::new(),
         },
         Message::Commit {
             term: n(epoch.term),

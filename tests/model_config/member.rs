@@ -13,11 +13,35 @@ impl Node {
         self.role = Role::Follower;
     }
 
+    /// A candidacy that has heard only itself (`k` is its number): it holds each copy
+    /// it voted for.
+    pub(crate) fn candidacy(&self, k: u8) -> Role {
+        let mut holders = [0; MAX_LOG];
+        for (i, h) in holders.iter_mut().enumerate() {
+            if self.voted & (1 << i) != 0 {
+                *h = 1 << k;
+            }
+        }
+        Role::Candidate {
+            answered: 1 << k,
+            holders,
+        }
+    }
+
     /// Takes `copy` at `index` unless it has shown that index or holds a copy of a term as
     /// high, a committed copy above all (`HoldBackQueue::offer`).
     pub(crate) fn offer(&mut self, index: u8, copy: Slot) {
         if index >= self.next && copy.term > self.at(index).term {
             *self.at_mut(index) = copy;
+            self.voted &= !(1 << (index - 1));
+        }
+    }
+
+    /// A proposal of `term` at `index` from that term's leader, or its own as leader:
+    /// the copy it holds there, if of that term, is a vote (`Room::note_vote`).
+    pub(crate) fn vote(&mut self, index: u8, term: u8) {
+        if index >= self.next && self.at(index).term == term {
+            self.voted |= 1 << (index - 1);
         }
     }
 
@@ -83,5 +107,6 @@ impl Node {
         if self.commit.1 < self.next {
             self.commit = (0, 0);
         }
+        self.voted &= !((1u8 << shown) - 1);
     }
 }

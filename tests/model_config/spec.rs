@@ -86,6 +86,13 @@ pub enum Quorum {
     /// 18849, before seed 16088 (a gap that holds no change, as the parent shows, made a
     /// room wait for a voter gone for good).
     ChainGaps,
+    /// As [`Quorum::Chain`], but a change its answers prove committed counts as committed:
+    /// held in the copy the candidate keeps, as votes ([`crate::state::Node::voted`]), by
+    /// a majority of the configuration it makes, with the change before it in the chain
+    /// as its parent, and every index from the candidate's delivery point to it held so
+    /// too, in copies of the change's term (`sim_failover` seed 648: a committed addition
+    /// no survivor was told of).
+    ChainProven,
 }
 
 /// Which rules the nodes follow. Each test names the set it checks.
@@ -311,8 +318,8 @@ impl ConfigLog {
                     actions.push(Action::Candidate { node, term });
                 }
             }
-            if let Role::Candidate { answered } = n.role
-                && self.has_quorum(n, answered)
+            if let Role::Candidate { answered, holders } = n.role
+                && self.has_quorum(n, answered, &holders)
                 && (!self.rules.own_term_first || n.next <= self.max_log)
             {
                 actions.push(Action::TakeOver { node });
@@ -369,9 +376,7 @@ impl ConfigLog {
             Action::Candidate { node, term } => {
                 let n = &mut s.nodes[usize::from(node)];
                 n.follow(term, node);
-                n.role = Role::Candidate {
-                    answered: 1 << node,
-                };
+                n.role = n.candidacy(node);
                 s.send(Msg::Sync { cand: node, term });
             }
             Action::TakeOver { node } => self.take_over(&mut s, node),
@@ -397,12 +402,14 @@ impl ConfigLog {
                     term: COMMITTED,
                     ..src.at(n.next)
                 };
+                n.voted &= !(1 << (n.next - 1));
                 n.show(keep);
             }
             Action::Restart { node } => {
                 let n = &mut s.nodes[usize::from(node)];
                 n.role = Role::Follower;
                 n.commit = (0, 0);
+                n.voted = 0;
                 for i in n.next..=MAX_LOG as u8 {
                     if n.at(i).term == COMMITTED {
                         *n.at_mut(i) = Slot::EMPTY;

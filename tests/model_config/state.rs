@@ -208,6 +208,9 @@ pub enum Role {
     Candidate {
         /// Who has answered since its delivery point last moved, itself included.
         answered: Set,
+        /// Per index: those of them whose answer held the very copy it keeps there (the
+        /// same term, value and parent), itself included.
+        holders: [Set; MAX_LOG],
     },
     /// Took over: proposes in its term and commits by majority.
     Leader {
@@ -239,6 +242,10 @@ pub struct Node {
     /// The commit point as the leader of a term last told it: (term, last index)
     /// (forgotten by a crash).
     pub commit: (u8, u8),
+    /// The indexes (bit `i - 1` for index `i`) whose copy it holds as a vote: taken as a
+    /// proposal from the leader of the copy's term, or proposed itself; not a copy
+    /// merged from answers (forgotten by a crash: `Room::voted` is not on disk).
+    pub voted: u8,
 }
 
 impl Node {
@@ -250,6 +257,7 @@ impl Node {
         log: [Slot::EMPTY; MAX_LOG],
         next: 1,
         commit: (0, 0),
+        voted: 0,
     };
 
     /// The copy at `index` (1-based).
@@ -502,8 +510,8 @@ impl State {
 
 impl Node {
     /// Its fields, in a few bytes (for hashing).
-    fn bytes(&self) -> [u8; 5 + 4 * MAX_LOG + 2 * MAX_LOG + 2] {
-        let mut b = [0; 5 + 4 * MAX_LOG + 2 * MAX_LOG + 2];
+    fn bytes(&self) -> [u8; 5 + 4 * MAX_LOG + 2 * MAX_LOG + 3] {
+        let mut b = [0; 5 + 4 * MAX_LOG + 2 * MAX_LOG + 3];
         b[0] = self.term;
         b[1] = self.leader;
         b[2] = self.next;
@@ -518,8 +526,9 @@ impl Node {
         let r = 5 + 4 * MAX_LOG;
         match self.role {
             Role::Follower => {}
-            Role::Candidate { answered } => {
+            Role::Candidate { answered, holders } => {
                 b[r] = answered;
+                b[r + MAX_LOG..r + 2 * MAX_LOG].copy_from_slice(&holders);
                 b[r + 2 * MAX_LOG] = 1;
             }
             Role::Leader {
@@ -533,6 +542,7 @@ impl Node {
                 b[r + 2 * MAX_LOG + 1] = settles_at;
             }
         }
+        b[r + 2 * MAX_LOG + 2] = self.voted;
         b
     }
 }

@@ -76,8 +76,9 @@ fn nodes(s: &State, p: Perm) -> [Node; NODES] {
         }
         m.role = match n.role {
             Role::Follower => Role::Follower,
-            Role::Candidate { answered } => Role::Candidate {
+            Role::Candidate { answered, holders } => Role::Candidate {
                 answered: bits(answered, p),
+                holders: holders.map(|h| bits(h, p)),
             },
             Role::Leader {
                 acks,

@@ -80,8 +80,8 @@ use crate::ids::{DmId, Lamport, MsgId, NodeId, OriginSeq, Seq, WallMillis};
 use crate::wire::{
     ChainLink, ChatEntry, DirectMessage, Epoch, Heartbeat, MAX_DIRECT_TEXT_BYTES, MAX_RECIPIENTS,
     MAX_TEXT_BYTES, Member, Message, Newcomer, Packet, Presence, Provenance, QueueLimit, QueuedDm,
-    Refusal, Stamp, Submit, Voucher, Welcome, WireError, decode, encode_packet, proof_message,
-    valid_name, voucher_message,
+    Refusal, Stamp, Submit, VotedRun, Voucher, Welcome, WireError, decode, encode_packet,
+    proof_message, valid_name, voucher_message,
 };
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand::rngs::StdRng;

@@ -48,6 +48,7 @@ impl ConfigLog {
             proposed[usize::from(index) - 1] = value + 1;
         }
         n.offer(index, Slot::new(term, value, parent));
+        n.vote(index, term);
         s.send(Msg::Propose {
             from: node,
             term,

@@ -18,25 +18,45 @@ impl ConfigLog {
                     return;
                 }
                 n.follow(term, cand);
-                let log = n.log;
+                let (log, voted) = (n.log, n.voted);
                 let c = &mut s.nodes[usize::from(cand)];
                 if answer
                     && c.term == term
-                    && let Role::Candidate { answered } = &mut c.role
+                    && let Role::Candidate { answered, holders } = &mut c.role
                 {
                     *answered |= 1 << to;
+                    let mut holders = *holders;
                     for (index, &copy) in (1..).zip(&log) {
-                        if copy.is_some() {
-                            c.offer(index, copy);
+                        if !copy.is_some() || index < c.next {
+                            continue;
                         }
+                        // Only a copy the answer holds as a vote counts it a holder.
+                        let vote = if voted & (1 << (index - 1)) != 0 {
+                            1 << to
+                        } else {
+                            0
+                        };
+                        let kept = c.at(index);
+                        let h = &mut holders[usize::from(index) - 1];
+                        if copy.term > kept.term {
+                            *h = vote;
+                        } else if copy == kept {
+                            *h |= vote;
+                        }
+                        c.offer(index, copy);
+                    }
+                    if let Role::Candidate { holders: h, .. } = &mut c.role {
+                        *h = holders;
                     }
                     let before = c.next;
                     c.show(self.rules.committed_terms);
                     // `maybe_finish_recovery`: its delivery point moved, so it asks
                     // everyone again from there, and only the new answers count.
+                    // Its own votes count as held still; the answers' do not.
                     if c.next != before {
                         c.role = Role::Candidate {
                             answered: 1 << cand,
+                            holders: holders.map(|h| h & 1 << cand),
                         };
                     }
                 }
@@ -61,6 +81,7 @@ impl ConfigLog {
                     return;
                 }
                 n.offer(index, Slot::new(term, value, parent));
+                n.vote(index, term);
                 n.show(self.rules.committed_terms);
                 if answer {
                     self.count_ack(s, from, term, index, to);

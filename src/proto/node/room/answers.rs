@@ -2,6 +2,7 @@
 //! `recovery.rs`): each answer by the transport ids of the messages sent with it, a
 //! majority only of answers here in full, and an answer given up on asked for again.
 
+use super::config::LoggedConfig;
 use super::*;
 use crate::proto::reliable::longest_resend;
 
@@ -139,14 +140,20 @@ impl Node {
         // changes, the later one's parent the earlier, ask nothing more: asked for, the
         // configuration between an addition and its undoing, a gap between them, waited
         // for good for the user gone (`sim_chaos` minority seed 16088).
+        //
+        // A change the answers prove committed (see `proven_changes`) stands for the
+        // committed configuration: what is asked of the chain starts from it.
         let chain = self.room.configs_in_log();
+        let chain = &chain[self.proven_changes(&chain, answered)..];
         let proposal = |t: Option<u64>| t.filter(|t| *t != COMMITTED_TERM);
         let branch_points = chain.windows(3).filter_map(|w| {
             let (made, next) = (proposal(w[1].term)?, proposal(w[2].term)?);
             (next < made).then_some(&w[1].voters)
         });
-        let before_unknown = chain[1..chain.len() - 1]
+        let before_unknown = chain
             .iter()
+            .skip(1)
+            .take(chain.len().saturating_sub(2))
             .filter(|c| c.unknown_after)
             .map(|c| &c.voters);
         std::iter::once(&chain[0].voters)
@@ -156,5 +163,65 @@ impl Node {
                 let (majority, held) = self.holders_among(voters, answered);
                 (held < majority).then_some((held, voters.len(), majority))
             })
+    }
+
+    /// How many changes of `chain` (the configurations of this node's log, from the
+    /// committed one on) the answers `answered` prove committed, in turn: each a proposal
+    /// (not a committed copy) whose parent is the change before it in the chain, held in
+    /// the very copy this node keeps by a majority of the configuration it makes as
+    /// votes (see `Room::voted`: taken as proposals from the leader of their term, or
+    /// proposed by it), and so is every number from this node's delivery point to it,
+    /// each in a copy of the change's term. The leader of that term counted those acks
+    /// in that configuration and commits in order, so those majorities are ones it
+    /// commits them all by, and any later leader's majority meets them. What the model
+    /// check (`tests/model_config.rs`) found without each part: without the numbers
+    /// before the change, a take-over filled an entry before it that an older leader had
+    /// committed under a sibling change; counting copies merged from answers (this
+    /// node's in this take-over, or anyone's in an earlier one that failed), a take-over
+    /// committed a stale sibling change beside the committed one
+    /// (`tests/model_config/replays.rs`). Without this rule,
+    /// survivors holding a change their leader committed with a majority of them, the
+    /// leader gone before telling anyone, waited for good for a majority of the
+    /// configuration before it (`sim_failover` seed 648: `ann`'s addition back, committed
+    /// by `ben` with `ann`'s ack, `ben` crashed; `cat` and `ann` are 2 of 3 of
+    /// `{ann, ben, cat}` but 1 of 2 of `{ben, cat}`).
+    fn proven_changes(&self, chain: &[LoggedConfig], answered: &BTreeSet<NodeId>) -> usize {
+        let Role::Recovering(rec) = &self.room.role else {
+            return 0;
+        };
+        let next = self.room.holdback.next();
+        let held_in_term = |seq: Seq, term: u64, voters: &BTreeSet<String>| {
+            if self
+                .room
+                .holdback
+                .get(seq)
+                .is_none_or(|kept| kept.term != term)
+            {
+                return false;
+            }
+            let votes_for = |m: &&NodeId| {
+                rec.answered_votes.get(m).is_some_and(|runs| {
+                    runs.iter()
+                        .any(|r| r.term == term && r.first <= seq && seq <= r.last)
+                })
+            };
+            let holders: BTreeSet<NodeId> = answered.iter().filter(votes_for).copied().collect();
+            let own = rec.own_votes.get(&seq) == Some(&term);
+            let (majority, held) = self.voters_among(voters, &holders, own);
+            held >= majority
+        };
+        let mut proven = 0;
+        while let [before, change, ..] = &chain[proven..] {
+            let Some(term) = change.term.filter(|t| *t != COMMITTED_TERM) else {
+                break;
+            };
+            if before.unknown_after
+                || !(next.0..=change.at.0).all(|s| held_in_term(Seq(s), term, &change.voters))
+            {
+                break;
+            }
+            proven += 1;
+        }
+        proven
     }
 }

@@ -21,6 +21,9 @@ use std::borrow::Cow;
 pub(in crate::proto::node) struct LoggedConfig {
     /// The voting users.
     pub voters: BTreeSet<String>,
+    /// The number of the change that made it (of the last change committed, for the
+    /// committed configuration).
+    pub at: Seq,
     /// The term of the change that made it; none for the committed configuration.
     pub term: Option<u64>,
     /// Whether the next change held was proposed after a change this log lacks (its
@@ -76,6 +79,7 @@ impl Room {
         let mut voters = self.voters.clone();
         let mut all = vec![LoggedConfig {
             voters: voters.clone(),
+            at: self.voters_at,
             term: None,
             unknown_after: false,
         }];
@@ -88,6 +92,7 @@ impl Room {
             at = e.seq;
             all.push(LoggedConfig {
                 voters: voters.clone(),
+                at: e.seq,
                 term: Some(e.term),
                 unknown_after: false,
             });
@@ -181,15 +186,26 @@ impl Node {
         voters: &BTreeSet<String>,
         acks: &BTreeSet<NodeId>,
     ) -> (usize, usize) {
+        self.voters_among(voters, acks, true)
+    }
+
+    /// How many of `voters` are among the online members `ids` (this node too, with
+    /// `me`), and how many a majority of them is: `(majority, held)`.
+    pub(in crate::proto::node) fn voters_among(
+        &self,
+        voters: &BTreeSet<String>,
+        ids: &BTreeSet<NodeId>,
+        me: bool,
+    ) -> (usize, usize) {
         // One copy per user: two processes of one user (a restart while the old one was
         // paused, which then came back) are one voter.
-        let mut held: BTreeSet<&str> = acks
+        let mut held: BTreeSet<&str> = ids
             .iter()
             .filter_map(|id| self.ring.members().get(*id))
             .filter(|m| m.presence == Presence::Online && voters.contains(&m.name))
             .map(|m| m.name.as_str())
             .collect();
-        if voters.contains(&self.ctx.cfg.name) {
+        if me && voters.contains(&self.ctx.cfg.name) {
             held.insert(&self.ctx.cfg.name);
         }
         (voters.len() / 2 + 1, held.len())

@@ -130,7 +130,15 @@ impl Node {
             // The leader answering a repeat of ours that we skipped past: it is sent.
             self.confirm_own(now, e.origin_seq);
         }
+        // A proposal of the term we follow, from its leader: held, it is our vote.
+        let vote = (self.leader() == Some(sender)
+            && !self.room.is_recovering()
+            && self.ring.epoch().is_some_and(|ep| ep.term == e.term))
+        .then_some((e.seq, e.term));
         self.on_sequenced(now, e);
+        if let Some((seq, term)) = vote {
+            self.room.note_vote(seq, term);
+        }
     }
 
     /// Sequenced messages are taken from the leader of our epoch; by a new leader from the

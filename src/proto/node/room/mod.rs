@@ -112,6 +112,11 @@ pub(super) struct Room {
     /// While one ack's messages are settled: whether to move the commit point after.
     acks_in_hand: Option<bool>,
     holdback: HoldBackQueue,
+    /// The numbers whose held copy this node holds as a vote, with that copy's term:
+    /// taken as a proposal from the leader of its term (and acked), or proposed itself.
+    /// A copy merged from answers in a take-over is no vote. Not on disk: after a restart
+    /// nothing held counts as a vote (see `Node::proven_changes`).
+    voted: BTreeMap<Seq, u64>,
     history: History,
     outbox: Outbox,
     /// The highest sequence number heard of as delivered or committed (from neighbours'
@@ -221,6 +226,7 @@ impl Room {
             history: History::new(cfg.history_limit),
             outbox: Outbox::default(),
             known_high: Seq(0),
+            voted: BTreeMap::new(),
             first_seq: Seq(1),
             fetch_attempts: 0,
             fetch_mark: Seq(0),

@@ -19,8 +19,10 @@ impl Node {
         // What this node proposed in an earlier term and did not commit is still held,
         // and is gathered with the rest.
         let from = self.room.holdback.next();
+        let own_votes = self.room.votes_from(from);
         self.room.role = Role::Recovering(Box::new(Recovery {
             high: self.room.holdback.high(),
+            own_votes,
             ..Recovery::default()
         }));
         self.ask_survivors(now, epoch, from);
@@ -40,6 +42,7 @@ impl Node {
             // majority (an earlier one may have been cut short of what lies beyond).
             if from > rec.requested_from {
                 rec.answered.clear();
+                rec.answered_votes.clear();
             }
             rec.waiting = peers
                 .iter()
@@ -220,6 +223,7 @@ impl Node {
         entries.extend(self.room.holdback.held_from(from).cloned());
         // Ending with a message that closes its run: the new leader proves them by it.
         entries.truncate(to_run_end(&entries, SYNC_BATCH));
+        let votes = self.room.votes_among(&entries);
         // Our replica of the offline queue too: the new leader takes the union.
         let kept: Vec<QueuedDm> = self.mail.kept();
         let sent = (entries.len() + kept.len()) as u32;
@@ -235,6 +239,7 @@ impl Node {
             next: self.room.holdback.next(),
             high: self.room.holdback.high(),
             sent,
+            votes,
         };
         self.send_reliable(now, leader, msg, Token::Control);
     }
@@ -246,7 +251,7 @@ impl Node {
         id: MsgId,
         epoch: Epoch,
         (next, high): (Seq, Seq),
-        sent: u32,
+        (sent, votes): (u32, Vec<VotedRun>),
     ) {
         if self.ring.epoch() != Some(epoch) {
             return;
@@ -262,6 +267,7 @@ impl Node {
             return; // not asked (or answered already this round)
         }
         rec.answered.insert(member);
+        rec.answered_votes.insert(member, votes);
         log_at!(
             debug,
             self,

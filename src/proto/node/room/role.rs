@@ -2,6 +2,7 @@
 //! confirming, or retiring), or gathering what the survivors hold as a new leader.
 
 use super::*;
+use crate::wire::MAX_VOTED_RUNS;
 
 /// This node's part in sequencing the room. One value, so that a node cannot both
 /// recover and sequence, or sequence without being the one that won.
@@ -137,6 +138,12 @@ pub(super) struct Recovery {
     pub(super) not_kept: BTreeSet<NodeId>,
     /// Whether this recovery skipped numbers no answering member would send.
     pub(super) skipped: bool,
+    /// This node's own votes when the take-over began (see `Room::voted`): the term of
+    /// each, by number. One leader proposes one entry at a number in its term, so two
+    /// copies of one term are one copy.
+    pub(super) own_votes: BTreeMap<Seq, u64>,
+    /// The votes each member named in its answer this round (see `Node::proven_changes`).
+    pub(super) answered_votes: BTreeMap<NodeId, Vec<VotedRun>>,
 }
 
 /// A member's answer, as counted. Its messages go to the leader just before its reply,
@@ -311,6 +318,54 @@ impl Room {
             }
             None => false,
         }
+    }
+
+    /// The copy held at `seq`, if of `term`, is a vote: taken as a proposal from the
+    /// leader of `term` (and acked), or proposed by this node as that leader.
+    pub(in crate::proto::node) fn note_vote(&mut self, seq: Seq, term: u64) {
+        let next = self.holdback.next();
+        if self.voted.first_key_value().is_some_and(|(s, _)| *s < next) {
+            self.voted = self.voted.split_off(&next);
+        }
+        if term != COMMITTED_TERM && self.holdback.get(seq).is_some_and(|e| e.term == term) {
+            self.voted.insert(seq, term);
+        }
+    }
+
+    /// This node's votes among its held copies from `from` on (see [`Room::note_vote`]).
+    pub(in crate::proto::node) fn votes_from(&self, from: Seq) -> BTreeMap<Seq, u64> {
+        self.voted
+            .range(from..)
+            .filter(|(seq, term)| self.holdback.get(**seq).is_some_and(|e| e.term == **term))
+            .map(|(seq, term)| (*seq, *term))
+            .collect()
+    }
+
+    /// The runs of `entries` (an answer to a new leader, in number order) this node
+    /// holds as votes, at most [`MAX_VOTED_RUNS`] (the rest are left out: the new leader
+    /// then counts fewer votes, never more).
+    pub(in crate::proto::node) fn votes_among(&self, entries: &[ChatEntry]) -> Vec<VotedRun> {
+        let mut runs: Vec<VotedRun> = Vec::new();
+        for e in entries {
+            if e.term == COMMITTED_TERM || self.voted.get(&e.seq) != Some(&e.term) {
+                continue;
+            }
+            if let Some(r) = runs.last_mut()
+                && r.term == e.term
+                && r.last.next() == e.seq
+            {
+                r.last = e.seq;
+            } else if runs.len() == MAX_VOTED_RUNS {
+                break;
+            } else {
+                runs.push(VotedRun {
+                    first: e.seq,
+                    last: e.seq,
+                    term: e.term,
+                });
+            }
+        }
+        runs
     }
 
     /// Stops sequencing and recovering. What it proposed and did not commit stays held

@@ -279,7 +279,9 @@ impl Node {
             let encoded = EncodedMessage::sequenced(&e);
             e.proof.link = link;
             self.send_encoded_to(now, encoded, &token, &peers);
+            let seq = e.seq;
             self.hold(e);
+            self.room.note_vote(seq, term);
         }
         self.advance_commit(now);
     }

@@ -28,6 +28,7 @@ fn confirm(n: &mut Node, woke: Instant, (id, port, msg): (NodeId, u16, u64)) -> 
         next: Seq(1),
         high: Seq(0),
         sent: 0,
+        votes: Vec::new(),
     };
     let later = woke + Duration::from_millis(10);
     n.handle_datagram(later, addr(port), &data(id, msg, reply));

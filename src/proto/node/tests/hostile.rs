@@ -93,6 +93,7 @@ fn messages_from_strangers_are_dropped_unacked() {
             next: Seq(1),
             high: Seq(u64::MAX),
             sent: u32::MAX,
+            votes: Vec::new(),
         },
     ];
     for (i, m) in msgs.into_iter().enumerate() {

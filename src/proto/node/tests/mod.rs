@@ -378,6 +378,7 @@ mod takeover;
 mod takeover_answers;
 mod takeover_config;
 mod takeover_fetch;
+mod takeover_proven;
 mod terms;
 mod transport;
 mod views;

@@ -245,6 +245,7 @@ fn holds_nothing() -> Message {
         next: Seq(1),
         high: Seq(0),
         sent: 0,
+        votes: Vec::new(),
     }
 }
 
@@ -331,6 +332,7 @@ pub(super) fn answer_to_bob(high: u64, sent: u32) -> Message {
         next: Seq(1),
         high: Seq(high),
         sent,
+        votes: Vec::new(),
     }
 }
 

@@ -13,7 +13,7 @@ use crate::wire::ConfigChange;
 /// The members `gone` (id, name, port) say they went offline, and bob's winning token
 /// of round `term` comes back from `from` (id, port): bob takes over. Returns what he
 /// sent (the sync requests).
-fn bob_wins_without(
+pub(super) fn bob_wins_without(
     n: &mut Node,
     t0: Instant,
     gone: &[(NodeId, &str, u16)],
@@ -187,6 +187,7 @@ fn a_take_over_holding_an_overtaken_change_needs_the_committed_voters_too() {
         next: Seq(1),
         high: Seq(high),
         sent,
+        votes: Vec::new(),
     };
     for (port, who) in [(4, DAVE), (5, ERIN)] {
         let ids = asked.ids_to(addr(port), |m| matches!(m, Message::SyncRequest { .. }));
@@ -330,6 +331,7 @@ fn a_take_over_whose_overtaking_entry_was_shown_needs_the_committed_voters_too()
                     next,
                     high,
                     sent: count,
+                    votes: Vec::new(),
                 };
                 n.handle_datagram(t, addr(*port), &data(*who, *next_id, reply));
                 *next_id += 1;
@@ -411,6 +413,7 @@ fn a_take_over_whose_change_was_overtaken_at_its_own_number_needs_the_committed_
         next: Seq(2),
         high: Seq(1),
         sent: 0,
+        votes: Vec::new(),
     };
     n.handle_datagram(t0, addr(3), &data(CAROL, 2, reply));
     let out = drain_after_hold(&mut n, t0);
@@ -489,6 +492,7 @@ fn a_take_over_needs_the_configuration_where_its_merged_log_switches_branch() {
         next: Seq(1),
         high: Seq(0),
         sent: 0,
+        votes: Vec::new(),
     };
     for (port, who) in [(3, CAROL), (4, DAVE)] {
         let ids = asked.ids_to(addr(port), |m| matches!(m, Message::SyncRequest { .. }));
@@ -525,6 +529,7 @@ fn bob_takes_over_holding(t0: Instant, then: Vec<ChatEntry>) -> bool {
         next: Seq(1),
         high: Seq(0),
         sent: 0,
+        votes: Vec::new(),
     };
     let ids = asked.ids_to(addr(3), |m| matches!(m, Message::SyncRequest { .. }));
     assert!(!ids.is_empty(), "carol asked: {:?}", asked.sent);

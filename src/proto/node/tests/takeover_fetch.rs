@@ -41,6 +41,7 @@ fn reply(next: u64, sent: u32) -> Message {
         next: Seq(next),
         high: Seq(next - 1),
         sent,
+        votes: Vec::new(),
     }
 }
 
@@ -123,6 +124,7 @@ fn a_stalled_fetch_does_not_fill_what_a_member_holds_beyond_its_shown_point() {
         next: Seq(600),
         high: Seq(700),
         sent: 512,
+        votes: Vec::new(),
     };
     n.handle_datagram(t0, addr(3), &data(CAROL, id, reply));
     let mut sent = drain(&mut n).sent;
@@ -197,6 +199,7 @@ fn a_sync_reply_naming_a_far_delivery_point_is_bounded() {
         next: Seq(far),
         high: Seq(far - 1),
         sent: 0,
+        votes: Vec::new(),
     };
     n.handle_datagram(t0, addr(3), &data(CAROL, 11, reply));
     let mut events = drain(&mut n).events;
@@ -243,6 +246,7 @@ fn a_take_over_never_fills_a_number_it_knows_committed() {
         next: Seq(2),
         high: Seq(1),
         sent: 0,
+        votes: Vec::new(),
     };
     let mut ids = 10..;
     let mut proposed = Vec::new();
