@@ -347,9 +347,9 @@ fn model(rules: Rules, b: Bounds) -> ConfigLog {
 }
 
 /// The code's rules, in every state reachable within [`code_bounds`], or within the
-/// bounds and search set in the environment (see the file's doc): 4.1 million states,
-/// the farthest 26 steps from the start, 32 s on one idle core of this two-core machine
-/// (release build; 65 s beside a build).
+/// bounds and search set in the environment (see the file's doc): 5.3 million states,
+/// the farthest 26 steps from the start, 38 to 45 s on this two-core machine beside
+/// other runs (release build).
 #[test]
 fn the_code_rules_keep_one_entry_per_number() {
     let m = model(CODE, code_bounds().with_env());
@@ -357,8 +357,8 @@ fn the_code_rules_keep_one_entry_per_number() {
 }
 
 /// The code's rules with four nodes, in every state reachable within
-/// [`four_node_bounds`]: 1.5 million states, the farthest 24 steps, 9 s (21 s beside a
-/// build).
+/// [`four_node_bounds`]: 1.5 million states, the farthest 24 steps, 18 s beside other
+/// runs.
 #[test]
 fn the_code_rules_keep_one_entry_per_number_with_four_nodes() {
     let m = model(CODE, four_node_bounds());
