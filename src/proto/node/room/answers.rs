@@ -170,7 +170,8 @@ impl Node {
     /// (not a committed copy) whose parent is the change before it in the chain, held in
     /// the very copy this node keeps by a majority of the configuration it makes as
     /// votes (see `Room::voted`: taken as proposals from the leader of their term, or
-    /// proposed by it), and so is every number from this node's delivery point to it,
+    /// proposed by it; an answer's vote counts only where it sent the copy of that term),
+    /// and so is every number from this node's delivery point to it,
     /// each in a copy of the change's term. The leader of that term counted those acks
     /// in that configuration and commits in order, so those majorities are ones it
     /// commits them all by, and any later leader's majority meets them. What the model
@@ -199,11 +200,15 @@ impl Node {
             {
                 return false;
             }
+            // A vote named for a copy of the term it sent: naming one costs a member
+            // the copy as well as the word.
+            let sent = rec.answered_copies.get(&seq);
             let votes_for = |m: &&NodeId| {
-                rec.answered_votes.get(m).is_some_and(|runs| {
-                    runs.iter()
-                        .any(|r| r.term == term && r.first <= seq && seq <= r.last)
-                })
+                sent.and_then(|c| c.get(*m)) == Some(&term)
+                    && rec.answered_votes.get(m).is_some_and(|runs| {
+                        runs.iter()
+                            .any(|r| r.term == term && r.first <= seq && seq <= r.last)
+                    })
             };
             let holders: BTreeSet<NodeId> = answered.iter().filter(votes_for).copied().collect();
             let own = rec.own_votes.get(&seq) == Some(&term);

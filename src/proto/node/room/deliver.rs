@@ -65,6 +65,7 @@ impl Node {
         e: ChatEntry,
     ) {
         if self.room.count_answer(sender, id) {
+            self.room.note_answered_copy(sender, &e);
             self.on_sequenced(now, e);
             self.maybe_finish_recovery(now);
         } else if e.term == COMMITTED_TERM {
@@ -130,10 +131,15 @@ impl Node {
             // The leader answering a repeat of ours that we skipped past: it is sent.
             self.confirm_own(now, e.origin_seq);
         }
-        // A proposal of the term we follow, from its leader: held, it is our vote.
+        // A proposal of the term we follow, from its leader: held, it is our vote. Only
+        // where the ack gate holds now: a proposal staged for its proof is taken later,
+        // perhaps after this node answered a newer leader (`can_hold` refuses a term
+        // below one followed since).
         let vote = (self.leader() == Some(sender)
             && !self.room.is_recovering()
-            && self.ring.epoch().is_some_and(|ep| ep.term == e.term))
+            && e.term != COMMITTED_TERM
+            && self.ring.epoch().is_some_and(|ep| ep.term == e.term)
+            && self.can_hold(sender, &e))
         .then_some((e.seq, e.term));
         self.on_sequenced(now, e);
         if let Some((seq, term)) = vote {

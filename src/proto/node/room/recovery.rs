@@ -5,6 +5,7 @@
 //! every member up to date, and only then sequences anything new.
 
 use super::*;
+use crate::wire::MAX_VOTED_RUNS;
 
 /// Room messages a member sends a new leader in answer to one sync request, at most.
 pub(super) const SYNC_BATCH: usize = 512;
@@ -43,6 +44,7 @@ impl Node {
             if from > rec.requested_from {
                 rec.answered.clear();
                 rec.answered_votes.clear();
+                rec.answered_copies.clear();
             }
             rec.waiting = peers
                 .iter()
@@ -267,6 +269,8 @@ impl Node {
             return; // not asked (or answered already this round)
         }
         rec.answered.insert(member);
+        let mut votes = votes;
+        votes.truncate(MAX_VOTED_RUNS);
         rec.answered_votes.insert(member, votes);
         log_at!(
             debug,

@@ -142,8 +142,12 @@ pub(super) struct Recovery {
     /// each, by number. One leader proposes one entry at a number in its term, so two
     /// copies of one term are one copy.
     pub(super) own_votes: BTreeMap<Seq, u64>,
-    /// The votes each member named in its answer this round (see `Node::proven_changes`).
+    /// The votes each member named in its answer this round (see `Node::proven_changes`),
+    /// at most [`MAX_VOTED_RUNS`] runs each.
     pub(super) answered_votes: BTreeMap<NodeId, Vec<VotedRun>>,
+    /// The term of each proposal each member sent with its answer this round, by number:
+    /// a vote counts only where the member sent a copy of its term.
+    pub(super) answered_copies: BTreeMap<Seq, BTreeMap<NodeId, u64>>,
 }
 
 /// A member's answer, as counted. Its messages go to the leader just before its reply,
@@ -317,6 +321,18 @@ impl Room {
                 true
             }
             None => false,
+        }
+    }
+
+    /// During a take-over, the term of a proposal `member` sent with its answer is noted
+    /// (see `Node::proven_changes`).
+    pub(in crate::proto::node) fn note_answered_copy(&mut self, member: NodeId, e: &ChatEntry) {
+        if e.term == COMMITTED_TERM {
+            return;
+        }
+        if let Some(rec) = self.recovery_mut() {
+            let copies = rec.answered_copies.entry(e.seq).or_default();
+            copies.insert(member, e.term);
         }
     }
 

@@ -37,6 +37,15 @@ fn votes(copies: &[ChatEntry]) -> Vec<Copy> {
 /// heard of the commit. Bob, holding `bob_holds`, wins round 2; carol answers with
 /// `carol_sends`, naming her votes among them. Returns bob and what he sent after.
 fn bob_taking_over_after_alice(bob_holds: &[Copy], carol_sends: &[Copy]) -> (Node, Out) {
+    bob_answered_by_carol(bob_holds, carol_sends, &[])
+}
+
+/// [`bob_taking_over_after_alice`], carol naming the votes `named` besides.
+fn bob_answered_by_carol(
+    bob_holds: &[Copy],
+    carol_sends: &[Copy],
+    named: &[VotedRun],
+) -> (Node, Out) {
     let t0 = base_time();
     let (mut n, _) = follower_with(t0, Vec::new());
     let voters = ["alice", "bob"].map(String::from).into_iter().collect();
@@ -52,7 +61,7 @@ fn bob_taking_over_after_alice(bob_holds: &[Copy], carol_sends: &[Copy]) -> (Nod
     assert!(!ids.is_empty(), "carol asked: {:?}", asked.sent);
     n.handle_datagram(t0, addr(3), &ack_of(n.id(), CAROL, &ids));
     let mut id = 1;
-    let mut votes = Vec::new();
+    let mut votes = named.to_vec();
     for (copy, vote) in carol_sends {
         id += 1;
         let msg = Message::SyncEntry(copy.clone());
@@ -133,6 +142,23 @@ fn a_change_not_held_by_a_majority_as_votes_proves_nothing() {
         assert!(
             n.room.is_recovering(),
             "{why}: bob waits for alice: {:?}",
+            out.sent
+        );
+    }
+    // Carol names a vote of term 1 at #1 but sends no copy of it: her word alone is
+    // no holder (nor with a copy of another term).
+    let named = [VotedRun {
+        first: Seq(1),
+        last: Seq(1),
+        term: 1,
+    }];
+    let mut older = add_carol(1);
+    older.term = 0;
+    for sent in [vec![], vec![(older, false)]] {
+        let (n, out) = bob_answered_by_carol(&votes(&[add_carol(1)]), &sent, &named);
+        assert!(
+            n.room.is_recovering(),
+            "a vote without its copy: {:?}",
             out.sent
         );
     }
