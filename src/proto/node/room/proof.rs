@@ -534,6 +534,12 @@ impl Node {
         id: MsgId,
         e: ChatEntry,
     ) {
+        if !self.can_hold(sender, &e) {
+            // Held for its proof, it may come due once this node may no longer take it
+            // (it followed a newer leader meanwhile): not acked, as on arrival (see
+            // `transport.rs`), since the ack would count towards a majority.
+            return log_at!(debug, self, "not holding #{} from {sender} any more", e.seq);
+        }
         if !self.transport.accept_data(from, sender, id) {
             self.transport.count_duplicate();
             return;
