@@ -76,27 +76,25 @@ fn a_copy_merged_in_a_failed_take_over_proves_nothing() {
         to,
         answer: true,
     };
-    let run = [
-        Action::Candidate { node: a, term: 1 },
-        sync(a, 1, b),
-        sync(a, 1, c),
-        Action::TakeOver { node: a },
-        propose(a, 1, 1, FILLER, b),
-        propose(a, 1, 1, FILLER, c),
-        Action::Change {
-            node: a,
-            change: Change::Remove(c),
-        },
-        Action::Candidate { node: c, term: 2 },
-        sync(c, 2, b),
-        sync(c, 2, d),
-        Action::TakeOver { node: c },
-        propose(c, 2, 1, FILLER, b),
-        propose(c, 2, 1, FILLER, d),
-        Action::Change {
-            node: c,
-            change: Change::Remove(d),
-        },
+    // `leader` wins `term` answered by `x` and `y`, has them take a filler at #1, then
+    // proposes the removal of `gone`.
+    let lead = |leader, term, (x, y), gone| {
+        [
+            Action::Candidate { node: leader, term },
+            sync(leader, term, x),
+            sync(leader, term, y),
+            Action::TakeOver { node: leader },
+            propose(leader, term, 1, FILLER, x),
+            propose(leader, term, 1, FILLER, y),
+            Action::Change {
+                node: leader,
+                change: Change::Remove(gone),
+            },
+        ]
+    };
+    let mut run = lead(a, 1, (b, c), c).to_vec();
+    run.extend(lead(c, 2, (b, d), d));
+    run.extend([
         propose(c, 2, 2, Change::Remove(d).value(), b),
         Action::Deliver {
             msg: Msg::Commit {
@@ -109,9 +107,9 @@ fn a_copy_merged_in_a_failed_take_over_proves_nothing() {
         },
         Action::Candidate { node: d, term: 3 },
         sync(d, 3, a),
-    ];
+    ]);
     for (cand, other) in [(d, a), (a, d)] {
-        let mut run = run.to_vec();
+        let mut run = run.clone();
         run.extend([
             Action::Candidate {
                 node: cand,
