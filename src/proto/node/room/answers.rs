@@ -168,24 +168,23 @@ impl Node {
     /// How many changes of `chain` (the configurations of this node's log, from the
     /// committed one on) the answers `answered` prove committed, in turn: each a proposal
     /// (not a committed copy) whose parent is the change before it in the chain, held in
-    /// the very copy this node keeps by a majority of the configuration it makes as
-    /// votes (see `Room::voted`: taken as proposals from the leader of their term, or
-    /// proposed by it; an answer's vote counts only where it sent the copy of that term),
-    /// and so is every number from this node's delivery point to it,
-    /// each in a copy of the change's term. The leader of that term counted those acks
-    /// in that configuration and commits in order, so those majorities are ones it
-    /// commits them all by, and any later leader's majority meets them. What the model
-    /// check (`tests/model_config.rs`) found without each part: without the numbers
-    /// before the change, a take-over filled an entry before it that an older leader had
-    /// committed under a sibling change; counting copies merged from answers (this
-    /// node's in this take-over, or anyone's in an earlier one that failed), a take-over
-    /// committed a stale sibling change beside the committed one
-    /// (`tests/model_config/replays.rs`). Without this rule,
-    /// survivors holding a change their leader committed with a majority of them, the
-    /// leader gone before telling anyone, waited for good for a majority of the
-    /// configuration before it (`sim_failover` seed 648: `ann`'s addition back, committed
-    /// by `ben` with `ann`'s ack, `ben` crashed; `cat` and `ann` are 2 of 3 of
-    /// `{ann, ben, cat}` but 1 of 2 of `{ben, cat}`).
+    /// the very copy this node keeps by a majority of the configuration it makes as votes
+    /// (see `Room::voted`: taken as proposals from the leader of their term, or proposed
+    /// by it; an answer's vote counts only where it sent the copy of that term), and so is
+    /// every number from this node's delivery point to it, each in a copy of the change's
+    /// term. The leader of that term counted those acks in that configuration and commits
+    /// in order, so those majorities are ones it commits them all by, and any later
+    /// leader's majority meets them. What the model check (`tests/model_config.rs`) found
+    /// without each part: without the numbers before the change, a take-over filled an
+    /// entry before it that an older leader had committed under a sibling change; counting
+    /// copies merged from answers (this node's in this take-over, or anyone's in an
+    /// earlier one that failed), a take-over committed a stale sibling change beside the
+    /// committed one (`tests/model_config/replays.rs`). Without this rule, survivors
+    /// holding a change their leader committed with a majority of them, the leader gone
+    /// before telling anyone, waited for good for a majority of the configuration before
+    /// it (`sim_failover` seed 648: `ann`'s addition back, committed by `ben` with `ann`'s
+    /// ack, `ben` crashed; `cat` and `ann` are 2 of 3 of `{ann, ben, cat}` but 1 of 2 of
+    /// `{ben, cat}`).
     fn proven_changes(&self, chain: &[LoggedConfig], answered: &BTreeSet<NodeId>) -> usize {
         let Role::Recovering(rec) = &self.room.role else {
             return 0;

@@ -339,9 +339,11 @@ impl Room {
     /// The copy held at `seq`, if of `term`, is a vote: taken as a proposal from the
     /// leader of `term` (and acked), or proposed by this node as that leader.
     pub(in crate::proto::node) fn note_vote(&mut self, seq: Seq, term: u64) {
+        // Votes for numbers shown are of no use any more (one at a time: a split would
+        // move every vote in flight on each proposal).
         let next = self.holdback.next();
-        if self.voted.first_key_value().is_some_and(|(s, _)| *s < next) {
-            self.voted = self.voted.split_off(&next);
+        while self.voted.first_key_value().is_some_and(|(s, _)| *s < next) {
+            self.voted.pop_first();
         }
         if term != COMMITTED_TERM && self.holdback.get(seq).is_some_and(|e| e.term == term) {
             self.voted.insert(seq, term);
