@@ -535,9 +535,7 @@ impl Node {
         e: ChatEntry,
     ) {
         if !self.can_hold(sender, &e) {
-            // Held for its proof, it may come due once this node may no longer take it
-            // (it followed a newer leader meanwhile): not acked, as on arrival (see
-            // `transport.rs`), since the ack would count towards a majority.
+            // Come due after this node followed a newer leader: not acked (as on arrival).
             return log_at!(debug, self, "not holding #{} from {sender} any more", e.seq);
         }
         if !self.transport.accept_data(from, sender, id) {
