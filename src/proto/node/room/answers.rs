@@ -80,6 +80,56 @@ impl Node {
         }
     }
 
+    /// Answers cut short of what their member holds: one answer carries at most
+    /// `SYNC_BATCH` room messages, and a member may hold more proposals than that, none
+    /// known committed. Each such member is asked for the rest, from past the last number
+    /// it sent, and its answer counts again only once that is here in full (as one asked
+    /// again, [`Answer::AskedAgain`]). Without this, `finish_recovery` filled the numbers
+    /// past the cut, and a leader that died may have committed and shown them. A member
+    /// is asked from one point once: if it sends nothing further, it claimed more than it
+    /// holds. Whether anyone was asked.
+    pub(super) fn ask_for_the_rest(&mut self, now: Instant) -> bool {
+        let next = self.room.holdback.next();
+        let Some(epoch) = self.ring.epoch() else {
+            return false;
+        };
+        let Some(rec) = self.room.recovery_mut() else {
+            return false;
+        };
+        let members = self.ring.members();
+        let cut: Vec<(NodeId, SocketAddr, Seq)> = rec
+            .reach
+            .iter()
+            .filter(|(m, _)| rec.answered.contains(m) && Self::answer_complete(rec, **m))
+            .filter_map(|(m, (sent, held))| {
+                let from = sent.next().max(next);
+                let new = rec.rest_from.get(m).is_none_or(|asked| from > *asked);
+                let addr = members.get(*m)?.addr;
+                (from <= *held && new).then_some((*m, addr, from))
+            })
+            .collect();
+        for (m, _, from) in &cut {
+            rec.rest_from.insert(*m, *from);
+            rec.answers.insert(*m, Answer::AskedAgain);
+            rec.waiting.insert(*m);
+        }
+        for (m, addr, from) in &cut {
+            log_at!(
+                debug,
+                self,
+                "answer from {m} cut before #{from}; asking for the rest"
+            );
+            let msg = Message::SyncRequest { epoch, from: *from };
+            self.send_reliable(now, *addr, msg, Token::Control);
+        }
+        if cut.is_empty() {
+            return false;
+        }
+        let recovery_timeout = self.ctx.cfg.recovery_timeout;
+        self.ctx.timers.set(Timer::Recovery, now + recovery_timeout);
+        true
+    }
+
     /// Whether a majority of the voters (this node included, if it votes) answered, of
     /// the configuration its log ends with (with every answer in it): a change held but
     /// not yet known committed counts, as in Raft; with one change at a time, any majority

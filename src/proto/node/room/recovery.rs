@@ -45,6 +45,8 @@ impl Node {
                 rec.answered.clear();
                 rec.answered_votes.clear();
                 rec.answered_copies.clear();
+                rec.reach.clear();
+                rec.rest_from.clear();
             }
             rec.waiting = peers
                 .iter()
@@ -269,9 +271,11 @@ impl Node {
             return; // not asked (or answered already this round)
         }
         rec.answered.insert(member);
+        // One answer's votes, added to those of the answer it continues (see
+        // `ask_for_the_rest`).
         let mut votes = votes;
         votes.truncate(MAX_VOTED_RUNS);
-        rec.answered_votes.insert(member, votes);
+        rec.answered_votes.entry(member).or_default().extend(votes);
         log_at!(
             debug,
             self,
@@ -296,6 +300,9 @@ impl Node {
         let ceiling = Seq(rec.requested_from.0.saturating_add(MAX_HOLDBACK as u64));
         let high = high.min(ceiling);
         rec.member_next.insert(member, next.min(high.next()));
+        // A full answer may have been cut short of what its member holds.
+        let full = sent as usize >= SYNC_BATCH;
+        rec.reach.entry(member).or_default().1 = if full { high } else { Seq(0) };
         rec.high = rec.high.max(high);
         self.maybe_finish_recovery(now);
     }
@@ -330,6 +337,9 @@ impl Node {
         {
             let from = self.room.holdback.next();
             return self.ask_survivors(now, epoch, from);
+        }
+        if self.ask_for_the_rest(now) {
+            return;
         }
         // Everyone answered and everything they sent is here: what is still missing, no
         // survivor has. Only a majority of the voters answering makes that so: any entry
@@ -451,6 +461,9 @@ impl Node {
             {
                 let from = self.room.holdback.next();
                 return self.ask_survivors(now, epoch, from);
+            }
+            if self.ask_for_the_rest(now) {
+                return;
             }
             return self.finish_recovery(now);
         }

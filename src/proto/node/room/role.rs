@@ -148,6 +148,12 @@ pub(super) struct Recovery {
     /// The term of each proposal each member sent with its answer this round, by number:
     /// a vote counts only where the member sent a copy of its term.
     pub(super) answered_copies: BTreeMap<Seq, BTreeMap<NodeId, u64>>,
+    /// The highest number each member sent with its answers this round, and, if its last
+    /// answer was full (`SYNC_BATCH` messages: it may have been cut), the highest it said
+    /// it holds; the rest is asked for (see `Node::ask_for_the_rest`).
+    pub(super) reach: BTreeMap<NodeId, (Seq, Seq)>,
+    /// Where each member was last asked for the rest of a cut answer this round.
+    pub(super) rest_from: BTreeMap<NodeId, Seq>,
 }
 
 /// A member's answer, as counted. Its messages go to the leader just before its reply,
@@ -324,13 +330,16 @@ impl Room {
         }
     }
 
-    /// During a take-over, the term of a proposal `member` sent with its answer is noted
-    /// (see `Node::proven_changes`).
+    /// During a take-over, notes what `member` sent with its answer: how far it reaches
+    /// (see `Node::ask_for_the_rest`) and, of a proposal, its term (see
+    /// `Node::proven_changes`).
     pub(in crate::proto::node) fn note_answered_copy(&mut self, member: NodeId, e: &ChatEntry) {
-        if e.term == COMMITTED_TERM {
+        let Some(rec) = self.recovery_mut() else {
             return;
-        }
-        if let Some(rec) = self.recovery_mut() {
+        };
+        let reach = &mut rec.reach.entry(member).or_default().0;
+        *reach = (*reach).max(e.seq);
+        if e.term != COMMITTED_TERM {
             let copies = rec.answered_copies.entry(e.seq).or_default();
             copies.insert(member, e.term);
         }

@@ -297,3 +297,73 @@ fn an_answer_that_never_all_arrives_stops_counting() {
     assert_eq!(bobs_first(&n), None, "#1 was never filled over");
     assert!(asks >= 3, "carol was asked again {asks} times");
 }
+
+/// Carol's answer from `from`: her copies of alice's #`from`..=#700 (term 0, not known
+/// committed), cut at `SYNC_BATCH` as a member cuts it, then her reply naming #700 as
+/// the highest she holds; ids from `id` on. Returns the next id.
+fn carol_answers_to_700(n: &mut Node, at: Instant, from: u64, mut id: u64) -> u64 {
+    let upto = 700.min(from + 511);
+    for s in from..=upto {
+        n.handle_datagram(at, addr(3), &data(CAROL, id, carols(s)));
+        id += 1;
+    }
+    let reply = Message::SyncReply {
+        epoch: Epoch {
+            term: 1,
+            leader: BOB,
+        },
+        next: Seq(1),
+        high: Seq(700),
+        sent: (upto + 1 - from) as u32,
+        votes: Vec::new(),
+    };
+    n.handle_datagram(at, addr(3), &data(CAROL, id, reply));
+    id + 1
+}
+
+/// Carol holds #1..#700 of alice's term 0, none known committed: alice may have
+/// committed and shown all of them with carol's acks, then died. One answer carries at
+/// most `SYNC_BATCH` (512) of them. Bob must not fill #513..#700 (committed numbers
+/// given a second entry): he asks carol for the rest and proposes her copies of all 700.
+#[test]
+fn an_answer_cut_at_its_batch_is_asked_for_the_rest() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    let mut id = carol_answers_to_700(&mut n, t0, 1, 2);
+    drain(&mut n);
+    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
+    let mut at = t0;
+    while n.room.is_recovering() {
+        at += step;
+        assert!(
+            at - t0 < Duration::from_secs(60),
+            "the take-over never ends"
+        );
+        let out = recovery_timer(&mut n, at);
+        let asked: Vec<Seq> = out
+            .messages_to(addr(3))
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::SyncRequest { from, .. } => Some(*from),
+                _ => None,
+            })
+            .collect();
+        if let Some(from) = asked.last() {
+            id = carol_answers_to_700(&mut n, at, from.0, id);
+            drain(&mut n);
+        }
+    }
+    let filled: Vec<u64> = (1..=700)
+        .filter(|s| {
+            n.room
+                .held_at(Seq(*s))
+                .is_none_or(|e| e.is_filler() || e.text != format!("m{s}"))
+        })
+        .collect();
+    assert!(
+        filled.is_empty(),
+        "{} of carol's numbers filled or missing, from #{:?}",
+        filled.len(),
+        filled.first()
+    );
+}
