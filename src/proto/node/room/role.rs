@@ -60,12 +60,18 @@ pub(super) struct Leadership {
     /// committed (see `config.rs`). `None` once committed, or when nobody else could
     /// hold anything (a new room, one carried on alone).
     pub(super) settles_at: Option<Seq>,
+    /// The numbers a take-over proposed again lie below it: they go with their links. A
+    /// member may no longer vouch for the message before one (it holds more of one
+    /// origin's than it remembers, see `VOUCHED_PER_ORIGIN`), and could not work a link
+    /// out from it; it would never ack (`sim_failover` burst seed 186).
+    pub(super) linked_below: Seq,
 }
 
 impl Leadership {
     pub(super) fn new(term: u64, sequencer: Sequencer) -> Self {
         Leadership {
             settles_at: None,
+            linked_below: Seq(0),
             term,
             sequencer,
             acks: BTreeMap::new(),

@@ -243,7 +243,7 @@ impl Node {
         let Some(l) = self.room.leadership() else {
             return;
         };
-        let term = l.term;
+        let (term, linked_below) = (l.term, l.linked_below);
         let members = self.proposal_peers(&self.room.log_voters());
         let mut peers: Vec<SocketAddr> = Vec::with_capacity(members.len());
         for mut e in entries {
@@ -273,7 +273,7 @@ impl Node {
             let token = Token::Room(RoomToken::Proposed { term, seq: e.seq });
             // Sent without its link where the member works it out (see `proof.rs`).
             let link = e.proof.link;
-            if self.follows_in_log(&e) {
+            if e.seq >= linked_below && self.follows_in_log(&e) {
                 e.proof.link = None;
             }
             let encoded = EncodedMessage::sequenced(&e);

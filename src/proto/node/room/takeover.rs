@@ -62,6 +62,7 @@ impl Node {
         }
         let mut leadership = Leadership::new(epoch.term, sequencer);
         leadership.settles_at = Some(start);
+        leadership.linked_below = end;
         self.room.role = Role::Leading(leadership);
         self.room.led_term = Some(epoch.term);
         self.room
