@@ -9,16 +9,27 @@
 //! together before they are vouched for: a member answering a fetch cannot spoil the
 //! leader's copies by sending others.
 
+use super::holdback::MAX_HOLDBACK;
 use super::*;
 use crate::proto::seal::{self, RunKey, Written};
 use crate::wire::{ChainLink, Provenance, SignatureBytes};
 use group::Group;
 
-/// Chain values of vouched messages remembered per origin, at most (the oldest are
-/// forgotten first).
-pub const VOUCHED_PER_ORIGIN: usize = 1024;
+/// Chain values of vouched messages remembered in all, at most (about 1.4 MB): every
+/// number a member may hold beyond its delivery point, all of one origin, and as many
+/// again. Past it, the oldest of the origin with the most are forgotten first. A bound
+/// per origin (1 024, before) forgot what a member still needed: holding more of one
+/// origin's proposals than that, it proved a new leader's copies of the first ones only
+/// in pieces, as they arrived, and each piece it vouched for was forgotten at once, so
+/// the messages before it never proved and were never acked (`sim_failover` burst seed
+/// 23).
+pub const VOUCHED_MAX: usize = 2 * MAX_HOLDBACK;
 
-/// Origins whose chain values are remembered, at most (about 75 KB each).
+/// How many a full [`Vouched`] forgets at a time (the search for the origin with the
+/// most is made once per this many).
+const FORGET_AT_ONCE: usize = 256;
+
+/// Origins whose chain values are remembered, at most.
 pub const VOUCHED_ORIGINS: usize = 256;
 
 /// Messages from one sender waiting for their run to close, at most; more are not taken
@@ -31,11 +42,12 @@ const SPARE_MAX: usize = 512;
 
 /// The chain values of messages known to be their origin's: `(origin, origin_seq)` to the
 /// message's link and its own chain value. Kept per origin as a run sorted by number
-/// (an origin's messages are vouched for mostly in its order), the most recent
-/// [`VOUCHED_PER_ORIGIN`] of each.
+/// (an origin's messages are vouched for mostly in its order), [`VOUCHED_MAX`] in all.
 #[derive(Debug, Default, Clone)]
 pub struct Vouched {
     by_origin: BTreeMap<NodeId, VecDeque<(OriginSeq, ChainLink, ChainLink)>>,
+    /// How many are remembered, of every origin.
+    total: usize,
 }
 
 impl Vouched {
@@ -75,7 +87,8 @@ impl Vouched {
                 .min_by_key(|(_, run)| run.len())
                 .map(|(o, _)| *o)
             {
-                self.by_origin.remove(&oldest);
+                let gone = self.by_origin.remove(&oldest).map_or(0, |r| r.len());
+                self.total -= gone;
             }
         }
         let run = self.by_origin.entry(origin).or_default();
@@ -83,13 +96,33 @@ impl Vouched {
             Some((last, _, _)) if *last >= origin_seq => {
                 match run.binary_search_by_key(&origin_seq, |(k, _, _)| *k) {
                     Ok(i) => run[i] = (origin_seq, link, value),
-                    Err(i) => run.insert(i, (origin_seq, link, value)),
+                    Err(i) => {
+                        run.insert(i, (origin_seq, link, value));
+                        self.total += 1;
+                    }
                 }
             }
-            _ => run.push_back((origin_seq, link, value)),
+            _ => {
+                run.push_back((origin_seq, link, value));
+                self.total += 1;
+            }
         }
-        if run.len() > VOUCHED_PER_ORIGIN {
-            run.pop_front();
+        if self.total > VOUCHED_MAX {
+            self.forget_oldest();
+        }
+    }
+
+    /// Forgets [`FORGET_AT_ONCE`] of the oldest of the origin with the most.
+    fn forget_oldest(&mut self) {
+        let Some((origin, run)) = self.by_origin.iter_mut().max_by_key(|(_, r)| r.len()) else {
+            return;
+        };
+        let gone = FORGET_AT_ONCE.min(run.len());
+        run.drain(..gone);
+        self.total -= gone;
+        if run.is_empty() {
+            let origin = *origin;
+            self.by_origin.remove(&origin);
         }
     }
 

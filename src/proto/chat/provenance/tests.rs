@@ -421,3 +421,41 @@ fn the_spare_keeps_a_runs_room_but_not_a_floods() {
         p.spare.capacity()
     );
 }
+
+/// Vouched keeps what a member holding a hold-back queue's worth of one origin needs:
+/// an old number vouched for after thousands of newer ones stays (with a bound per
+/// origin of 1 024 it was forgotten at once), and the whole stays within
+/// [`VOUCHED_MAX`], forgetting the oldest of the origin with the most.
+#[test]
+fn vouched_keeps_a_hold_back_queues_worth_of_one_origin_within_its_bound() {
+    let mut v = Vouched::default();
+    let newest = MAX_HOLDBACK as u64 + 100;
+    for k in 101..=newest {
+        v.insert(ALICE, OriginSeq(k), [1; 32], [2; 32]);
+    }
+    v.insert(ALICE, OriginSeq(100), [3; 32], [4; 32]);
+    assert!(
+        v.get(ALICE, OriginSeq(100)).is_some(),
+        "an old number stays"
+    );
+    assert!(v.get(ALICE, OriginSeq(newest)).is_some());
+    // Another origin, then more of alice's than the bound holds.
+    for k in 1..=50 {
+        v.insert(LEADER, OriginSeq(k), [5; 32], [6; 32]);
+    }
+    for k in newest + 1..=3 * MAX_HOLDBACK as u64 {
+        v.insert(ALICE, OriginSeq(k), [1; 32], [2; 32]);
+    }
+    assert!(v.total <= VOUCHED_MAX, "{} remembered", v.total);
+    let counted: usize = v.by_origin.values().map(VecDeque::len).sum();
+    assert_eq!(counted, v.total, "the count is the contents'");
+    assert!(
+        v.get(LEADER, OriginSeq(1)).is_some(),
+        "the origin with fewer keeps its own"
+    );
+    assert!(
+        v.get(ALICE, OriginSeq(100)).is_none(),
+        "alice's oldest went"
+    );
+    assert!(v.get(ALICE, OriginSeq(3 * MAX_HOLDBACK as u64)).is_some());
+}

@@ -61,9 +61,9 @@ pub(super) struct Leadership {
     /// hold anything (a new room, one carried on alone).
     pub(super) settles_at: Option<Seq>,
     /// The numbers a take-over proposed again lie below it: they go with their links. A
-    /// member may no longer vouch for the message before one (it holds more of one
-    /// origin's than it remembers, see `VOUCHED_PER_ORIGIN`), and could not work a link
-    /// out from it; it would never ack (`sim_failover` burst seed 186).
+    /// member may no longer vouch for the message before one (it showed it long ago, and
+    /// forgot it, see `VOUCHED_MAX`), and could not work a link out from it; it would
+    /// never ack (`sim_failover` burst seed 186).
     pub(super) linked_below: Seq,
 }
 
