@@ -536,3 +536,69 @@ fn a_member_leaving_as_the_leader_crashes_leaves_a_room_that_goes_on() {
     // welcome, and stayed online and a voter in the others' tables past the test's end.
     for_listed_sims(&[1830752], leave_as_the_leader_crashes);
 }
+
+/// A burst longer than one take-over answer carries (`SYNC_BATCH`, 512 room messages)
+/// piped into one member, and the leader is lost while it is being committed: it
+/// crashes, pauses (as `SIGSTOP` or a closed laptop) or is cut off from everyone, for
+/// long enough that the others elect a new one. Survivors may hold hundreds of proposals
+/// the leader committed, and showed, before telling them, and the new leader far fewer.
+/// A second burst from another member follows.
+fn leader_lost_in_a_burst(sim: &mut Sim, seed: u64) -> Result<(), String> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xB025);
+    let n = rng.random_range(3..=5);
+    sim.default_link = Link::lan([0, 0, 2, 5][rng.random_range(0..4)]);
+    sim.form_room(&mut rng, &NAMES[..n])?;
+    // Every member votes (else losing the leader may leave a minority of the voters,
+    // and the room rightly waits).
+    let all_vote = |sim: &Sim| sim.live().iter().all(|&i| sim.node(i).voters().len() == n);
+    if !sim.run_until(Duration::from_secs(10), all_vote) {
+        return Err("the members were not all voters within 10 s".into());
+    }
+    let leader = sim.leader().ok_or("no leader after forming the room")?;
+    let live = sim.live();
+    let sender = live[rng.random_range(0..live.len())];
+    // Half the time one other member hears none of the burst from the leader: it may
+    // win the election holding far fewer proposals than the others (an election ranks
+    // by what a node showed, then by id).
+    let others: Vec<usize> = live.iter().copied().filter(|&i| i != leader).collect();
+    if rng.random_bool(0.5) {
+        sim.cut(leader, others[rng.random_range(0..others.len())]);
+    }
+    let count = rng.random_range(600..2500);
+    sim.send_all_at_once(sender, (0..count).map(|k| format!("b{k}")));
+    sim.run_for(Duration::from_millis(rng.random_range(0..80)));
+    let away = Duration::from_millis(rng.random_range(1500..6000));
+    match rng.random_range(0..3) {
+        0 => {
+            sim.crash(leader);
+            sim.heal();
+        }
+        1 => {
+            sim.heal();
+            sim.pause(leader, away);
+            sim.run_for(away);
+        }
+        _ => {
+            sim.heal();
+            sim.isolate(leader);
+            sim.run_for(away);
+            sim.heal();
+        }
+    }
+    let live = sim.live();
+    let second = live[rng.random_range(0..live.len())];
+    sim.send_all_at_once(second, (0..rng.random_range(100..1500)).map(|k| format!("c{k}")));
+    sim.run_for(Duration::from_secs(40));
+    sim.check_converged()?;
+    sim.check_order()?;
+    sim.check_committed_everywhere()
+}
+
+#[test]
+fn a_leader_lost_in_a_long_burst_loses_nothing_committed() {
+    for_sims(
+        "a_leader_lost_in_a_long_burst_loses_nothing_committed",
+        40,
+        leader_lost_in_a_burst,
+    );
+}
