@@ -587,7 +587,10 @@ fn leader_lost_in_a_burst(sim: &mut Sim, seed: u64) -> Result<(), String> {
     }
     let live = sim.live();
     let second = live[rng.random_range(0..live.len())];
-    sim.send_all_at_once(second, (0..rng.random_range(100..1500)).map(|k| format!("c{k}")));
+    sim.send_all_at_once(
+        second,
+        (0..rng.random_range(100..1500)).map(|k| format!("c{k}")),
+    );
     sim.run_for(Duration::from_secs(40));
     sim.check_converged()?;
     sim.check_order()?;

@@ -102,7 +102,9 @@ impl Node {
             .iter()
             .filter(|(m, _)| rec.answered.contains(m) && Self::answer_complete(rec, **m))
             .filter_map(|(m, (sent, held))| {
-                let from = sent.next().max(next);
+                // Cut before the member's own delivery point: fetched (`fetch_shown`).
+                let shown_to = rec.member_next.get(m).copied().unwrap_or_default();
+                let from = sent.next().max(next).max(shown_to);
                 let new = rec.rest_from.get(m).is_none_or(|asked| from > *asked);
                 let addr = members.get(*m)?.addr;
                 (from <= *held && new).then_some((*m, addr, from))

@@ -308,7 +308,9 @@ impl Node {
     }
 
     pub(in crate::proto::node) fn maybe_finish_recovery(&mut self, now: Instant) {
-        if self.fetch_shown(now) {
+        // First: the rest of a cut answer may hold copies of numbers this node knows
+        // committed, which nobody showed and so no fetch brings.
+        if self.ask_for_the_rest(now) || self.fetch_shown(now) {
             return;
         }
         let Role::Recovering(rec) = &self.room.role else {
@@ -337,9 +339,6 @@ impl Node {
         {
             let from = self.room.holdback.next();
             return self.ask_survivors(now, epoch, from);
-        }
-        if self.ask_for_the_rest(now) {
-            return;
         }
         // Everyone answered and everything they sent is here: what is still missing, no
         // survivor has. Only a majority of the voters answering makes that so: any entry
@@ -423,7 +422,9 @@ impl Node {
             if let Some(silent) = rec.fetch_target.take() {
                 rec.not_kept.insert(silent);
             }
-            if rec.best_source(next).is_none() {
+            // The rest of a cut answer may still bring them.
+            let rest_asked = rec.rest_from.keys().any(|m| rec.waiting.contains(m));
+            if rec.best_source(next).is_none() && !rest_asked {
                 if rec.skipped {
                     // Skipped once already: wait for a source, asking each again.
                     rec.not_kept.clear();

@@ -330,29 +330,36 @@ fn an_answer_cut_at_its_batch_is_asked_for_the_rest() {
     let t0 = base_time();
     let mut n = bob_taking_over(t0);
     let mut id = carol_answers_to_700(&mut n, t0, 1, 2);
-    drain(&mut n);
+    let mut out = drain(&mut n);
     let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
     let mut at = t0;
+    let mut asked_from = Vec::new();
     while n.room.is_recovering() {
-        at += step;
-        assert!(
-            at - t0 < Duration::from_secs(60),
-            "the take-over never ends"
-        );
-        let out = recovery_timer(&mut n, at);
-        let asked: Vec<Seq> = out
-            .messages_to(addr(3))
-            .into_iter()
-            .filter_map(|m| match m {
-                Message::SyncRequest { from, .. } => Some(*from),
-                _ => None,
-            })
-            .collect();
-        if let Some(from) = asked.last() {
-            id = carol_answers_to_700(&mut n, at, from.0, id);
-            drain(&mut n);
-        }
+        let asked = out.messages_to(addr(3)).into_iter().find_map(|m| match m {
+            Message::SyncRequest { from, .. } => Some(*from),
+            _ => None,
+        });
+        out = match asked {
+            Some(from) => {
+                asked_from.push(from.0);
+                id = carol_answers_to_700(&mut n, at, from.0, id);
+                drain(&mut n)
+            }
+            None => {
+                at += step;
+                assert!(
+                    at - t0 < Duration::from_secs(60),
+                    "the take-over never ends"
+                );
+                recovery_timer(&mut n, at)
+            }
+        };
     }
+    assert_eq!(
+        asked_from,
+        [513],
+        "carol is asked for the rest once, from past her cut"
+    );
     let filled: Vec<u64> = (1..=700)
         .filter(|s| {
             n.room
@@ -366,4 +373,53 @@ fn an_answer_cut_at_its_batch_is_asked_for_the_rest() {
         filled.len(),
         filled.first()
     );
+}
+
+/// Bob holds nothing of alice's burst but her notice that #1 to #700 are committed;
+/// carol holds all 700 (term 0) and showed none. Nobody can send them as shown, so a
+/// fetch brings nothing; but carol's answer holds them, past its cut at `SYNC_BATCH` too.
+/// Bob asks for the rest, shows all 700 as committed (alice's term, within her notice)
+/// and tells nobody they are lost. Before, he fetched #513..#700 from carol, who never
+/// showed them, and skipped them as "no longer kept by anyone" (`sim_failover` burst seed
+/// 2522).
+#[test]
+fn numbers_known_committed_come_from_the_rest_of_a_cut_answer() {
+    let t0 = base_time();
+    let (mut n, _) = super::joins::follower_with(t0, Vec::new());
+    n.handle_datagram(t0, addr(1), &data(LEADER, 7, commit(700)));
+    drain(&mut n);
+    super::takeover::bob_wins_round_1(&mut n, t0);
+    let mut id = carol_answers_to_700(&mut n, t0, 1, 2);
+    let mut out = drain(&mut n);
+    let mut events = Vec::new();
+    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
+    let mut at = t0;
+    while n.room.is_recovering() {
+        events.extend(out.events.drain(..));
+        let asked = out.messages_to(addr(3)).into_iter().find_map(|m| match m {
+            Message::SyncRequest { from, .. } => Some(*from),
+            _ => None,
+        });
+        out = match asked {
+            Some(from) => {
+                id = carol_answers_to_700(&mut n, at, from.0, id);
+                drain(&mut n)
+            }
+            None => {
+                at += step;
+                assert!(
+                    at - t0 < Duration::from_secs(60),
+                    "the take-over never ends"
+                );
+                recovery_timer(&mut n, at)
+            }
+        };
+    }
+    events.extend(out.events);
+    let skipped: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Notice(t) if t.contains("no longer kept")))
+        .collect();
+    assert!(skipped.is_empty(), "nothing skipped: {skipped:?}");
+    assert_eq!(n.room.next(), Seq(701), "all 700 shown");
 }
