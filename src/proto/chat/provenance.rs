@@ -25,8 +25,9 @@ use group::Group;
 /// 23).
 pub const VOUCHED_MAX: usize = 2 * MAX_HOLDBACK;
 
-/// How many a full [`Vouched`] forgets at a time (the search for the origin with the
-/// most is made once per this many).
+/// How many a full [`Vouched`] forgets at a time, at most (the search for the origin
+/// with the most is made once per this many); never more than half an origin's, so its
+/// newest stay (the next message, sent without its link, is placed after them).
 const FORGET_AT_ONCE: usize = 256;
 
 /// Origins whose chain values are remembered, at most.
@@ -112,17 +113,14 @@ impl Vouched {
         }
     }
 
-    /// Forgets [`FORGET_AT_ONCE`] of the oldest of the origin with the most.
+    /// Forgets the oldest of the origin with the most: [`FORGET_AT_ONCE`], or half of
+    /// them if fewer. With at most [`VOUCHED_ORIGINS`] origins, that one holds more than
+    /// 78 when the whole is full.
     fn forget_oldest(&mut self) {
-        let Some((origin, run)) = self.by_origin.iter_mut().max_by_key(|(_, r)| r.len()) else {
-            return;
-        };
-        let gone = FORGET_AT_ONCE.min(run.len());
-        run.drain(..gone);
-        self.total -= gone;
-        if run.is_empty() {
-            let origin = *origin;
-            self.by_origin.remove(&origin);
+        if let Some(run) = self.by_origin.values_mut().max_by_key(|r| r.len()) {
+            let gone = FORGET_AT_ONCE.min(run.len() / 2);
+            run.drain(..gone);
+            self.total -= gone;
         }
     }
 

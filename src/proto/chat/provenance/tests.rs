@@ -459,3 +459,24 @@ fn vouched_keeps_a_hold_back_queues_worth_of_one_origin_within_its_bound() {
     );
     assert!(v.get(ALICE, OriginSeq(3 * MAX_HOLDBACK as u64)).is_some());
 }
+
+/// With many origins sharing the bound, forgetting never takes an origin's newest
+/// values: its next message, sent without its link, is placed after them.
+#[test]
+fn a_full_vouched_keeps_every_origins_newest() {
+    let mut v = Vouched::default();
+    let origins = 100u64;
+    let each = (VOUCHED_MAX as u64 / origins) + 1;
+    for k in 1..=each {
+        for o in 0..origins {
+            v.insert(NodeId(1000 + o), OriginSeq(k), [1; 32], [2; 32]);
+        }
+    }
+    assert!(v.total <= VOUCHED_MAX);
+    for o in 0..origins {
+        assert!(
+            v.get(NodeId(1000 + o), OriginSeq(each)).is_some(),
+            "origin {o} kept its newest"
+        );
+    }
+}

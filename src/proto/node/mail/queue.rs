@@ -55,7 +55,7 @@ impl Node {
     ) {
         let to = item.recipient().to_string();
         // A recovering leader counts every answer, kept or not: it waits for all.
-        let answer = self.room.count_answer(sender, id);
+        let answer = self.room.count_answer(sender, id, Seq(0));
         let why_not = if self.leader() != Some(sender) && !self.is_leader() {
             Some(format!("a kept message from {sender}, which does not lead"))
         } else if self.ring.members().by_name(&to).is_none() {

@@ -62,11 +62,15 @@ impl Node {
                 rec.answered.remove(m);
             }
         }
-        let from = rec.requested_from;
+        // A short rest of a cut answer is asked for again from where it began.
+        let from: Vec<Seq> = short
+            .iter()
+            .map(|m| rec.rest_from.get(m).copied().unwrap_or(rec.requested_from))
+            .collect();
         let Some(epoch) = self.ring.epoch() else {
             return;
         };
-        for m in short {
+        for (m, from) in short.into_iter().zip(from) {
             let Some(addr) = self.ring.members().get(m).map(|e| e.addr) else {
                 continue;
             };
@@ -82,12 +86,11 @@ impl Node {
 
     /// Answers cut short of what their member holds: one answer carries at most
     /// `SYNC_BATCH` room messages, and a member may hold more proposals than that, none
-    /// known committed. Each such member is asked for the rest, from past the last number
-    /// it sent, and its answer counts again only once that is here in full (as one asked
-    /// again, [`Answer::AskedAgain`]). Without this, `finish_recovery` filled the numbers
-    /// past the cut, and a leader that died may have committed and shown them. A member
-    /// is asked from one point once: if it sends nothing further, it claimed more than it
-    /// holds. Whether anyone was asked.
+    /// known committed. Each such member (online) is asked for the rest, from past the
+    /// last number its answer carried, and its answer counts again only once that is
+    /// here in full (as one asked again, [`Answer::AskedAgain`]). Without this,
+    /// `finish_recovery` filled the numbers past the cut, and a leader that died may have
+    /// committed and shown them. Whether anyone was asked.
     pub(super) fn ask_for_the_rest(&mut self, now: Instant) -> bool {
         let next = self.room.holdback.next();
         let Some(epoch) = self.ring.epoch() else {
@@ -98,16 +101,12 @@ impl Node {
         };
         let members = self.ring.members();
         let cut: Vec<(NodeId, SocketAddr, Seq)> = rec
-            .reach
+            .answered
             .iter()
-            .filter(|(m, _)| rec.answered.contains(m) && Self::answer_complete(rec, **m))
-            .filter_map(|(m, (sent, held))| {
-                // Cut before the member's own delivery point: fetched (`fetch_shown`).
-                let shown_to = rec.member_next.get(m).copied().unwrap_or_default();
-                let from = sent.next().max(next).max(shown_to);
-                let new = rec.rest_from.get(m).is_none_or(|asked| from > *asked);
-                let addr = members.get(*m)?.addr;
-                (from <= *held && new).then_some((*m, addr, from))
+            .filter(|m| !rec.waiting.contains(m) && members.is_online(**m))
+            .filter_map(|m| {
+                let from = Self::rest_due(rec, *m, next)?;
+                Some((*m, members.get(*m)?.addr, from))
             })
             .collect();
         for (m, _, from) in &cut {
@@ -132,6 +131,41 @@ impl Node {
         true
     }
 
+    /// Where the rest of member `m`'s answer is due from, if it was cut: the answer is all
+    /// here, was full, and its last number (of the messages sent with that reply, by
+    /// their ids: never an earlier answer's) is below the highest `m` said it holds, and
+    /// past both delivery points (`next`, this node's: what `m` showed beyond it is
+    /// fetched instead, see `fetch_shown`). A member is asked from one point once: if it
+    /// sends nothing further, it claimed more than it holds.
+    pub(super) fn rest_due(rec: &Recovery, m: NodeId, next: Seq) -> Option<Seq> {
+        let Some(Answer::Sent {
+            first,
+            end,
+            missing: 0,
+            ..
+        }) = rec.answers.get(&m)
+        else {
+            return None;
+        };
+        let held = *rec.claimed.get(&m)?;
+        let sent = rec
+            .arrived
+            .get(&m)?
+            .range(*first..*end)
+            .map(|(_, s)| *s)
+            .max()?;
+        let shown_to = rec.member_next.get(&m).copied().unwrap_or_default();
+        let from = sent.next().max(next).max(shown_to);
+        let new = rec.rest_from.get(&m).is_none_or(|asked| from > *asked);
+        (from <= held && new).then_some(from)
+    }
+
+    /// Whether member `m`'s answer counts towards a majority: all of it is here and it
+    /// was not cut short of what `m` holds (see [`Node::rest_due`]).
+    pub(super) fn answer_counts(rec: &Recovery, m: NodeId, next: Seq) -> bool {
+        Self::answer_complete(rec, m) && Self::rest_due(rec, m, next).is_none()
+    }
+
     /// Whether a majority of the voters (this node included, if it votes) answered, of
     /// the configuration its log ends with (with every answer in it): a change held but
     /// not yet known committed counts, as in Raft; with one change at a time, any majority
@@ -142,10 +176,11 @@ impl Node {
         let Role::Recovering(rec) = &self.room.role else {
             return false;
         };
+        let next = self.room.holdback.next();
         let counted: BTreeSet<NodeId> = rec
             .answered
             .iter()
-            .filter(|m| !complete || Self::answer_complete(rec, **m))
+            .filter(|m| !complete || Self::answer_counts(rec, **m, next))
             .copied()
             .collect();
         self.take_over_shortfall(&counted).is_none()

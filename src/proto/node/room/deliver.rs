@@ -64,7 +64,7 @@ impl Node {
         id: MsgId,
         e: ChatEntry,
     ) {
-        if self.room.count_answer(sender, id) {
+        if self.room.count_answer(sender, id, e.seq) {
             self.room.note_answered_copy(sender, &e);
             self.on_sequenced(now, e);
             self.maybe_finish_recovery(now);

@@ -45,9 +45,10 @@ impl Node {
                 rec.answered.clear();
                 rec.answered_votes.clear();
                 rec.answered_copies.clear();
-                rec.reach.clear();
-                rec.rest_from.clear();
             }
+            // Every member is asked for all it holds from there: a cut answer is asked
+            // for its rest again.
+            rec.rest_from.clear();
             rec.waiting = peers
                 .iter()
                 .map(|(id, _)| *id)
@@ -81,6 +82,7 @@ impl Node {
         };
         rec.excused.remove(&id);
         rec.waiting.insert(id);
+        rec.rest_from.remove(&id);
         let from = rec.requested_from;
         self.send_reliable(
             now,
@@ -159,17 +161,19 @@ impl Node {
 
     /// Member `id` is gone: a recovery under way waits for it no more.
     pub(in crate::proto::node) fn survivor_gone(&mut self, now: Instant, id: NodeId) {
+        let next = self.room.holdback.next();
         if let Some(rec) = self.room.recovery_mut() {
             rec.waiting.remove(&id);
+            // Nor for what it said it sent: it may never come. Its answer no longer
+            // counts towards the majority unless all of it is here, and not cut short
+            // (see `ask_for_the_rest`): a committed entry may be held by it alone among
+            // those that answered.
+            if !Self::answer_counts(rec, id, next) {
+                rec.answered.remove(&id);
+            }
             // What it showed was held by a majority, so an answering member holds it too
             // (shown, and fetched from it; or uncommitted, and proposed again).
             rec.member_next.remove(&id);
-            // Nor for what it said it sent: it may never come. Its answer no longer
-            // counts towards the majority unless all of it is here: a committed entry
-            // may be held by it alone among those that answered.
-            if !Self::answer_complete(rec, id) {
-                rec.answered.remove(&id);
-            }
             rec.answers.remove(&id);
             rec.arrived.remove(&id);
             if rec.fetch_target == Some(id) {
@@ -301,8 +305,11 @@ impl Node {
         let high = high.min(ceiling);
         rec.member_next.insert(member, next.min(high.next()));
         // A full answer may have been cut short of what its member holds.
-        let full = sent as usize >= SYNC_BATCH;
-        rec.reach.entry(member).or_default().1 = if full { high } else { Seq(0) };
+        if sent as usize >= SYNC_BATCH {
+            rec.claimed.insert(member, high);
+        } else {
+            rec.claimed.remove(&member);
+        }
         rec.high = rec.high.max(high);
         self.maybe_finish_recovery(now);
     }
@@ -423,8 +430,11 @@ impl Node {
                 rec.not_kept.insert(silent);
             }
             // The rest of a cut answer may still bring them.
-            let rest_asked = rec.rest_from.keys().any(|m| rec.waiting.contains(m));
-            if rec.best_source(next).is_none() && !rest_asked {
+            let rest_to_come = rec.answered.iter().any(|m| {
+                (rec.waiting.contains(m) && rec.rest_from.contains_key(m))
+                    || Self::rest_due(rec, *m, next).is_some()
+            });
+            if rec.best_source(next).is_none() && !rest_to_come {
                 if rec.skipped {
                     // Skipped once already: wait for a source, asking each again.
                     rec.not_kept.clear();

@@ -110,8 +110,9 @@ pub(super) struct Recovery {
     /// The answer counted for each member (see [`Answer`]).
     pub(super) answers: BTreeMap<NodeId, Answer>,
     /// The transport ids of the room messages and kept messages that arrived from each
-    /// member while recovering (an answer's are counted by them, once each).
-    pub(super) arrived: BTreeMap<NodeId, BTreeSet<MsgId>>,
+    /// member while recovering (an answer's are counted by them, once each), with the
+    /// number of each room message (0 for a kept one).
+    pub(super) arrived: BTreeMap<NodeId, BTreeMap<MsgId, Seq>>,
     /// How many times each member was asked again for an answer that never all arrived.
     pub(super) asked_again: BTreeMap<NodeId, u32>,
     /// The highest sequence number any survivor reported.
@@ -154,11 +155,12 @@ pub(super) struct Recovery {
     /// The term of each proposal each member sent with its answer this round, by number:
     /// a vote counts only where the member sent a copy of its term.
     pub(super) answered_copies: BTreeMap<Seq, BTreeMap<NodeId, u64>>,
-    /// The highest number each member sent with its answers this round, and, if its last
-    /// answer was full (`SYNC_BATCH` messages: it may have been cut), the highest it said
-    /// it holds; the rest is asked for (see `Node::ask_for_the_rest`).
-    pub(super) reach: BTreeMap<NodeId, (Seq, Seq)>,
-    /// Where each member was last asked for the rest of a cut answer this round.
+    /// The highest number each member said it holds, if its last answer was full
+    /// (`SYNC_BATCH` messages: it may have been cut short of that; see
+    /// `Node::ask_for_the_rest`).
+    pub(super) claimed: BTreeMap<NodeId, Seq>,
+    /// Where each member was last asked for the rest of a cut answer, since it was last
+    /// asked for all of it.
     pub(super) rest_from: BTreeMap<NodeId, Seq>,
 }
 
@@ -313,12 +315,22 @@ impl Room {
         }
     }
 
-    /// During recovery, counts one message of an answer (a room message or a kept one)
-    /// from `member`, sent as `id`; whether recovering.
-    pub(in crate::proto::node) fn count_answer(&mut self, member: NodeId, id: MsgId) -> bool {
+    /// During recovery, counts one message of an answer (a room message numbered `seq`,
+    /// or a kept one: 0) from `member`, sent as `id`; whether recovering.
+    pub(in crate::proto::node) fn count_answer(
+        &mut self,
+        member: NodeId,
+        id: MsgId,
+        seq: Seq,
+    ) -> bool {
         match self.recovery_mut() {
             Some(rec) => {
-                let new = rec.arrived.entry(member).or_default().insert(id);
+                let new = rec
+                    .arrived
+                    .entry(member)
+                    .or_default()
+                    .insert(id, seq)
+                    .is_none();
                 if let Some(Answer::Sent {
                     first,
                     end,
@@ -336,16 +348,13 @@ impl Room {
         }
     }
 
-    /// During a take-over, notes what `member` sent with its answer: how far it reaches
-    /// (see `Node::ask_for_the_rest`) and, of a proposal, its term (see
-    /// `Node::proven_changes`).
+    /// During a take-over, the term of a proposal `member` sent with its answer is noted
+    /// (see `Node::proven_changes`).
     pub(in crate::proto::node) fn note_answered_copy(&mut self, member: NodeId, e: &ChatEntry) {
-        let Some(rec) = self.recovery_mut() else {
+        if e.term == COMMITTED_TERM {
             return;
-        };
-        let reach = &mut rec.reach.entry(member).or_default().0;
-        *reach = (*reach).max(e.seq);
-        if e.term != COMMITTED_TERM {
+        }
+        if let Some(rec) = self.recovery_mut() {
             let copies = rec.answered_copies.entry(e.seq).or_default();
             copies.insert(member, e.term);
         }

@@ -376,6 +376,7 @@ mod runs;
 mod skips;
 mod takeover;
 mod takeover_answers;
+mod takeover_batches;
 mod takeover_config;
 mod takeover_fetch;
 mod takeover_proven;

@@ -18,7 +18,7 @@ fn bob_awaiting_carols_entry(t0: Instant) -> Node {
 
 /// Bob's recovery timer fires at `at` (alone: the others stay quiet meanwhile, and no
 /// heartbeat timer declares them gone).
-fn recovery_timer(n: &mut Node, at: Instant) -> Out {
+pub(super) fn recovery_timer(n: &mut Node, at: Instant) -> Out {
     n.ctx.now = n.ctx.now.max(at);
     n.recovery_timed_out(at);
     drain(n)
@@ -130,7 +130,7 @@ fn holds_carols_second(n: &Node) -> bool {
 }
 
 /// Carol's `seq`, as she sends it in an answer.
-fn carols(seq: u64) -> Message {
+pub(super) fn carols(seq: u64) -> Message {
     Message::SyncEntry(entry(seq, LEADER, "alice", seq))
 }
 
@@ -296,130 +296,4 @@ fn an_answer_that_never_all_arrives_stops_counting() {
     }
     assert_eq!(bobs_first(&n), None, "#1 was never filled over");
     assert!(asks >= 3, "carol was asked again {asks} times");
-}
-
-/// Carol's answer from `from`: her copies of alice's #`from`..=#700 (term 0, not known
-/// committed), cut at `SYNC_BATCH` as a member cuts it, then her reply naming #700 as
-/// the highest she holds; ids from `id` on. Returns the next id.
-fn carol_answers_to_700(n: &mut Node, at: Instant, from: u64, mut id: u64) -> u64 {
-    let upto = 700.min(from + 511);
-    for s in from..=upto {
-        n.handle_datagram(at, addr(3), &data(CAROL, id, carols(s)));
-        id += 1;
-    }
-    let reply = Message::SyncReply {
-        epoch: Epoch {
-            term: 1,
-            leader: BOB,
-        },
-        next: Seq(1),
-        high: Seq(700),
-        sent: (upto + 1 - from) as u32,
-        votes: Vec::new(),
-    };
-    n.handle_datagram(at, addr(3), &data(CAROL, id, reply));
-    id + 1
-}
-
-/// Carol holds #1..#700 of alice's term 0, none known committed: alice may have
-/// committed and shown all of them with carol's acks, then died. One answer carries at
-/// most `SYNC_BATCH` (512) of them. Bob must not fill #513..#700 (committed numbers
-/// given a second entry): he asks carol for the rest and proposes her copies of all 700.
-#[test]
-fn an_answer_cut_at_its_batch_is_asked_for_the_rest() {
-    let t0 = base_time();
-    let mut n = bob_taking_over(t0);
-    let mut id = carol_answers_to_700(&mut n, t0, 1, 2);
-    let mut out = drain(&mut n);
-    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
-    let mut at = t0;
-    let mut asked_from = Vec::new();
-    while n.room.is_recovering() {
-        let asked = out.messages_to(addr(3)).into_iter().find_map(|m| match m {
-            Message::SyncRequest { from, .. } => Some(*from),
-            _ => None,
-        });
-        out = match asked {
-            Some(from) => {
-                asked_from.push(from.0);
-                id = carol_answers_to_700(&mut n, at, from.0, id);
-                drain(&mut n)
-            }
-            None => {
-                at += step;
-                assert!(
-                    at - t0 < Duration::from_secs(60),
-                    "the take-over never ends"
-                );
-                recovery_timer(&mut n, at)
-            }
-        };
-    }
-    assert_eq!(
-        asked_from,
-        [513],
-        "carol is asked for the rest once, from past her cut"
-    );
-    let filled: Vec<u64> = (1..=700)
-        .filter(|s| {
-            n.room
-                .held_at(Seq(*s))
-                .is_none_or(|e| e.is_filler() || e.text != format!("m{s}"))
-        })
-        .collect();
-    assert!(
-        filled.is_empty(),
-        "{} of carol's numbers filled or missing, from #{:?}",
-        filled.len(),
-        filled.first()
-    );
-}
-
-/// Bob holds nothing of alice's burst but her notice that #1 to #700 are committed;
-/// carol holds all 700 (term 0) and showed none. Nobody can send them as shown, so a
-/// fetch brings nothing; but carol's answer holds them, past its cut at `SYNC_BATCH` too.
-/// Bob asks for the rest, shows all 700 as committed (alice's term, within her notice)
-/// and tells nobody they are lost. Before, he fetched #513..#700 from carol, who never
-/// showed them, and skipped them as "no longer kept by anyone" (`sim_failover` burst seed
-/// 2522).
-#[test]
-fn numbers_known_committed_come_from_the_rest_of_a_cut_answer() {
-    let t0 = base_time();
-    let (mut n, _) = super::joins::follower_with(t0, Vec::new());
-    n.handle_datagram(t0, addr(1), &data(LEADER, 7, commit(700)));
-    drain(&mut n);
-    super::takeover::bob_wins_round_1(&mut n, t0);
-    let mut id = carol_answers_to_700(&mut n, t0, 1, 2);
-    let mut out = drain(&mut n);
-    let mut events = Vec::new();
-    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
-    let mut at = t0;
-    while n.room.is_recovering() {
-        events.extend(out.events.drain(..));
-        let asked = out.messages_to(addr(3)).into_iter().find_map(|m| match m {
-            Message::SyncRequest { from, .. } => Some(*from),
-            _ => None,
-        });
-        out = match asked {
-            Some(from) => {
-                id = carol_answers_to_700(&mut n, at, from.0, id);
-                drain(&mut n)
-            }
-            None => {
-                at += step;
-                assert!(
-                    at - t0 < Duration::from_secs(60),
-                    "the take-over never ends"
-                );
-                recovery_timer(&mut n, at)
-            }
-        };
-    }
-    events.extend(out.events);
-    let skipped: Vec<&Event> = events
-        .iter()
-        .filter(|e| matches!(e, Event::Notice(t) if t.contains("no longer kept")))
-        .collect();
-    assert!(skipped.is_empty(), "nothing skipped: {skipped:?}");
-    assert_eq!(n.room.next(), Seq(701), "all 700 shown");
 }
