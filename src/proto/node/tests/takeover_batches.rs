@@ -72,15 +72,33 @@ fn take_over_answered_by_carol(
     (asked_from, events)
 }
 
-/// The numbers of #1..=#700 bob does not hold as carol's copy (filled, or missing).
-fn not_carols(n: &Node) -> Vec<u64> {
-    (1..=700)
+/// Bob takes over with carol's answers (#1..#700 held, each answer cut at
+/// `SYNC_BATCH`), the first rest she sends losing #`lost` (0: nothing) for good. Checks
+/// that bob ends holding carol's copy of every number (none filled, none missing), and
+/// returns where carol was asked from.
+fn bob_takes_over_carols_700(lost: u64) -> Vec<u64> {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    let mut id = carol_answers(&mut n, t0, 1, 2, 0);
+    let out = drain(&mut n);
+    let (asked_from, _) = take_over_answered_by_carol(&mut n, t0, out, |n, at, from, asked| {
+        let first_rest = from > 1 && asked.iter().all(|a| *a == 1);
+        id = carol_answers(n, at, from, id, if first_rest { lost } else { 0 });
+    });
+    let filled: Vec<u64> = (1..=700)
         .filter(|s| {
             n.room
                 .held_at(Seq(*s))
                 .is_none_or(|e| e.is_filler() || e.text != format!("m{s}"))
         })
-        .collect()
+        .collect();
+    assert!(
+        filled.is_empty(),
+        "{} filled or missing, from #{:?}",
+        filled.len(),
+        filled.first()
+    );
+    asked_from
 }
 
 /// Carol holds #1..#700 of alice's term 0, none known committed: alice may have
@@ -89,24 +107,11 @@ fn not_carols(n: &Node) -> Vec<u64> {
 /// given a second entry): he asks carol for the rest and proposes her copies of all 700.
 #[test]
 fn an_answer_cut_at_its_batch_is_asked_for_the_rest() {
-    let t0 = base_time();
-    let mut n = bob_taking_over(t0);
-    let mut id = carol_answers(&mut n, t0, 1, 2, 0);
-    let out = drain(&mut n);
-    let (asked_from, _) = take_over_answered_by_carol(&mut n, t0, out, |n, at, from, _| {
-        id = carol_answers(n, at, from, id, 0);
-    });
+    let asked_from = bob_takes_over_carols_700(0);
     assert_eq!(
         asked_from,
         [513],
-        "carol is asked for the rest once, from past her cut"
-    );
-    let filled = not_carols(&n);
-    assert!(
-        filled.is_empty(),
-        "{} filled, from #{:?}",
-        filled.len(),
-        filled.first()
+        "asked for the rest once, from past her cut"
     );
 }
 
@@ -116,25 +121,11 @@ fn an_answer_cut_at_its_batch_is_asked_for_the_rest() {
 /// then looked complete, and #600 was filled (a review's case).
 #[test]
 fn a_rest_lost_in_part_is_asked_for_again() {
-    let t0 = base_time();
-    let mut n = bob_taking_over(t0);
-    let mut id = carol_answers(&mut n, t0, 1, 2, 0);
-    let out = drain(&mut n);
-    let (asked_from, _) = take_over_answered_by_carol(&mut n, t0, out, |n, at, from, asked| {
-        let first_rest = from == 513 && !asked.contains(&513);
-        id = carol_answers(n, at, from, id, if first_rest { 600 } else { 0 });
-    });
+    let asked_from = bob_takes_over_carols_700(600);
     assert_eq!(
         asked_from,
         [513, 513],
-        "the rest is asked for again from its start"
-    );
-    let filled = not_carols(&n);
-    assert!(
-        filled.is_empty(),
-        "{} filled, from #{:?}",
-        filled.len(),
-        filled.first()
+        "asked again from where the rest began"
     );
 }
 
