@@ -540,9 +540,11 @@ fn a_member_leaving_as_the_leader_crashes_leaves_a_room_that_goes_on() {
 /// A burst longer than one take-over answer carries (`SYNC_BATCH`, 512 room messages)
 /// piped into one member, and the leader is lost while it is being committed: it
 /// crashes, pauses (as `SIGSTOP` or a closed laptop) or is cut off from everyone, for
-/// long enough that the others elect a new one. Survivors may hold hundreds of proposals
-/// the leader committed, and showed, before telling them, and the new leader far fewer.
-/// A second burst from another member follows.
+/// long enough that the others elect a new one, or with one other member that types on
+/// meanwhile (in a room of 5 they are a minority, in one of 4 neither side is a majority,
+/// in one of 3 they are the majority and the third is cut off). Survivors may hold
+/// hundreds of proposals the leader committed, and showed, before telling them, and the
+/// new leader far fewer. A second burst from another member follows.
 fn leader_lost_in_a_burst(sim: &mut Sim, seed: u64) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0xB025);
     let n = rng.random_range(3..=5);
@@ -568,7 +570,7 @@ fn leader_lost_in_a_burst(sim: &mut Sim, seed: u64) -> Result<(), String> {
     sim.send_all_at_once(sender, (0..count).map(|k| format!("b{k}")));
     sim.run_for(Duration::from_millis(rng.random_range(0..80)));
     let away = Duration::from_millis(rng.random_range(1500..6000));
-    match rng.random_range(0..3) {
+    match rng.random_range(0..4) {
         0 => {
             sim.crash(leader);
             sim.heal();
@@ -578,9 +580,21 @@ fn leader_lost_in_a_burst(sim: &mut Sim, seed: u64) -> Result<(), String> {
             sim.pause(leader, away);
             sim.run_for(away);
         }
-        _ => {
+        2 => {
             sim.heal();
             sim.isolate(leader);
+            sim.run_for(away);
+            sim.heal();
+        }
+        _ => {
+            // Cut off with one other member, which types meanwhile: a minority whose
+            // messages wait (nothing commits there) and go through once it heals.
+            sim.heal();
+            let buddy = others[rng.random_range(0..others.len())];
+            let rest: Vec<usize> = others.iter().copied().filter(|&i| i != buddy).collect();
+            sim.partition(&[leader, buddy], &rest);
+            let typed = (0..rng.random_range(50..800)).map(|k| format!("p{k}"));
+            sim.send_all_at_once(buddy, typed);
             sim.run_for(away);
             sim.heal();
         }
