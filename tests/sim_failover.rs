@@ -539,7 +539,8 @@ fn a_member_leaving_as_the_leader_crashes_leaves_a_room_that_goes_on() {
 
 /// A burst longer than one take-over answer carries (`SYNC_BATCH`, 512 room messages)
 /// piped into one member, and the leader is lost while it is being committed: it
-/// crashes, pauses (as `SIGSTOP` or a closed laptop) or is cut off from everyone, for
+/// crashes (with a database, half the time, and then perhaps starts again on it later),
+/// pauses (as `SIGSTOP` or a closed laptop) or is cut off from everyone, for
 /// long enough that the others elect a new one, or with one other member that types on
 /// meanwhile (in a room of 5 they are a minority, in one of 4 neither side is a majority,
 /// in one of 3 they are the majority and the third is cut off). Survivors may hold
@@ -549,6 +550,7 @@ fn leader_lost_in_a_burst(sim: &mut Sim, seed: u64) -> Result<(), String> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0xB025);
     let n = rng.random_range(3..=5);
     sim.default_link = Link::lan([0, 0, 2, 5][rng.random_range(0..4)]);
+    sim.persist = rng.random_bool(0.5);
     sim.form_room(&mut rng, &NAMES[..n])?;
     // Every member votes (else losing the leader may leave a minority of the voters,
     // and the room rightly waits).
@@ -570,17 +572,24 @@ fn leader_lost_in_a_burst(sim: &mut Sim, seed: u64) -> Result<(), String> {
     sim.send_all_at_once(sender, (0..count).map(|k| format!("b{k}")));
     sim.run_for(Duration::from_millis(rng.random_range(0..80)));
     let away = Duration::from_millis(rng.random_range(1500..6000));
-    match rng.random_range(0..4) {
+    match rng.random_range(0..5) {
         0 => {
             sim.crash(leader);
             sim.heal();
+        }
+        4 if sim.persist => {
+            // Crashed, and started again on its own disk once the others moved on.
+            sim.crash(leader);
+            sim.heal();
+            sim.run_for(away);
+            sim.restart_from_disk(leader);
         }
         1 => {
             sim.heal();
             sim.pause(leader, away);
             sim.run_for(away);
         }
-        2 => {
+        2 | 4 => {
             sim.heal();
             sim.isolate(leader);
             sim.run_for(away);

@@ -142,7 +142,9 @@ impl Sim {
     }
 
     /// Checks that every room message whose sender saw it committed (in any incarnation)
-    /// is shown at every live host that was in the room when it was sequenced.
+    /// is shown at every live host that was in the room when it was sequenced (by the
+    /// host's current process, or by an earlier one if the current one started again
+    /// from its disk).
     pub fn check_committed_everywhere(&self) -> Result<(), String> {
         self.check_committed(false).map(|_| ())
     }
@@ -169,7 +171,22 @@ impl Sim {
             }
         }
         for i in self.live() {
-            let shown: BTreeSet<(String, String)> = self.room_log(i).into_iter().collect();
+            let mut shown: BTreeSet<(String, String)> = self.room_log(i).into_iter().collect();
+            let h = &self.hosts[i];
+            if h.restored {
+                // What its earlier processes showed, its user saw (and its database keeps),
+                // and the current one shows none of it again.
+                for (_, e) in &h.past_events {
+                    if let Event::Room { entry, .. } = e
+                        && !shown.insert((entry.name.clone(), entry.text.clone()))
+                    {
+                        return Err(format!(
+                            "{} showed {:?} again after starting from its disk",
+                            h.name, entry.text
+                        ));
+                    }
+                }
+            }
             let first = self.node(i).first_seq();
             let filler_at = |seq: Seq| {
                 self.node(i)

@@ -35,6 +35,7 @@ impl Sim {
         let id = NodeId(self.rng.random());
         let saved = self.hosts[i].disk.clone();
         self.hosts[i].node = Some(Node::restore(cfg, id, self.now, saved));
+        self.hosts[i].restored = true;
         self.flush(i);
     }
 

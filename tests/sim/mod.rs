@@ -101,6 +101,9 @@ pub struct Host {
     pub events: Vec<(Duration, Event)>,
     /// Events of earlier processes on this host (before crashes).
     pub past_events: Vec<(Duration, Event)>,
+    /// Whether the current process started again from this host's disk (it shows
+    /// nothing its earlier processes showed: see [`Sim::restart_from_disk`]).
+    pub restored: bool,
     /// What this host's processes wrote to disk (with [`Sim::persist`]).
     pub disk: Restored,
     /// Every room message written to disk, in the order written (never forgotten).
@@ -226,6 +229,7 @@ impl Sim {
         let cfg = self.config(i, join);
         let id = NodeId(self.rng.random());
         self.hosts[i].node = Some(Node::new(cfg, id, self.now));
+        self.hosts[i].restored = false;
         self.flush(i);
     }
 
@@ -248,6 +252,7 @@ impl Sim {
             addr: addr_of(i),
             events: Vec::new(),
             past_events: Vec::new(),
+            restored: false,
             disk: Restored::default(),
             disk_log: Vec::new(),
             paused_until: None,
