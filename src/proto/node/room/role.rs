@@ -149,8 +149,8 @@ pub(super) struct Recovery {
     /// each, by number. One leader proposes one entry at a number in its term, so two
     /// copies of one term are one copy.
     pub(super) own_votes: BTreeMap<Seq, u64>,
-    /// The votes each member named in its answer this round (see `Node::proven_changes`),
-    /// at most [`MAX_VOTED_RUNS`] runs each.
+    /// The votes each member named in its answers this round (see `Node::proven_changes`),
+    /// at most [`MAX_VOTED_RUNS`] runs per answer (a cut answer's rest adds its own).
     pub(super) answered_votes: BTreeMap<NodeId, Vec<VotedRun>>,
     /// The term of each proposal each member sent with its answer this round, by number:
     /// a vote counts only where the member sent a copy of its term.

@@ -3,7 +3,7 @@
 //! only once that is here in full, and never lets the new leader fill or skip a number
 //! it holds.
 
-use super::takeover::bob_taking_over;
+use super::takeover::{answer_to_bob, bob_taking_over};
 use super::takeover_answers::{carols, recovery_timer};
 use super::*;
 
@@ -19,16 +19,7 @@ fn carol_answers(n: &mut Node, at: Instant, from: u64, mut id: u64, lost: u64) -
         }
         id += 1;
     }
-    let reply = Message::SyncReply {
-        epoch: Epoch {
-            term: 1,
-            leader: BOB,
-        },
-        next: Seq(1),
-        high: Seq(700),
-        sent: (upto + 1 - from) as u32,
-        votes: Vec::new(),
-    };
+    let reply = answer_to_bob(700, (upto + 1 - from) as u32);
     n.handle_datagram(at, addr(3), &data(CAROL, id, reply));
     id + 1
 }
