@@ -315,9 +315,11 @@ impl Node {
     }
 
     pub(in crate::proto::node) fn maybe_finish_recovery(&mut self, now: Instant) {
-        // First: the rest of a cut answer may hold copies of numbers this node knows
-        // committed, which nobody showed and so no fetch brings.
-        if self.ask_for_the_rest(now) || self.fetch_shown(now) {
+        // Both at once: the rest of a cut answer may hold copies of numbers this node
+        // knows committed, which nobody showed and so no fetch brings; and numbers a
+        // member showed that a fetch cannot prove (see `rest_due`).
+        let asked = self.ask_for_the_rest(now);
+        if self.fetch_shown(now) || asked {
             return;
         }
         let Role::Recovering(rec) = &self.room.role else {

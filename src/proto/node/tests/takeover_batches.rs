@@ -6,6 +6,7 @@
 use super::takeover::{answer_to_bob, bob_taking_over};
 use super::takeover_answers::{carols, recovery_timer};
 use super::*;
+use crate::proto::node::room::COMMITTED_TERM;
 
 /// Carol's answer from `from`: her copies of alice's #`from`..=#700 (term 0, not known
 /// committed), cut at `SYNC_BATCH` as a member cuts it, then her reply naming #700 as
@@ -30,37 +31,52 @@ fn carol_answers(n: &mut Node, at: Instant, from: u64, mut id: u64, lost: u64) -
 fn take_over_answered_by_carol(
     n: &mut Node,
     t0: Instant,
-    mut out: Out,
+    out: Out,
     mut answer: impl FnMut(&mut Node, Instant, u64, &[u64]),
 ) -> (Vec<u64>, Vec<Event>) {
-    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
-    let mut at = t0;
     let mut asked_from = Vec::new();
-    let mut events = Vec::new();
-    while n.room.is_recovering() {
-        events.append(&mut out.events);
-        let asked = out.messages_to(addr(3)).into_iter().find_map(|m| match m {
+    let events = take_over_served_by_carol(n, t0, out, |n, at, msgs| {
+        let asked = msgs.iter().find_map(|m| match m {
             Message::SyncRequest { from, .. } => Some(from.0),
             _ => None,
         });
-        out = match asked {
-            Some(from) => {
-                answer(n, at, from, &asked_from);
-                asked_from.push(from);
-                drain(n)
-            }
-            None => {
-                at += step;
-                assert!(
-                    at - t0 < Duration::from_secs(120),
-                    "the take-over never ends"
-                );
-                recovery_timer(n, at)
-            }
+        let Some(from) = asked else {
+            return false;
+        };
+        answer(n, at, from, &asked_from);
+        asked_from.push(from);
+        true
+    });
+    (asked_from, events)
+}
+
+/// Runs bob's take-over from `out` to its end: what he sent carol goes to
+/// `serve(n, at, messages)`, which says whether she answered; when she did not, the
+/// recovery timer fires. Returns the events.
+fn take_over_served_by_carol(
+    n: &mut Node,
+    t0: Instant,
+    mut out: Out,
+    mut serve: impl FnMut(&mut Node, Instant, &[&Message]) -> bool,
+) -> Vec<Event> {
+    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
+    let mut at = t0;
+    let mut events = Vec::new();
+    while n.room.is_recovering() {
+        events.append(&mut out.events);
+        out = if serve(n, at, &out.messages_to(addr(3))) {
+            drain(n)
+        } else {
+            at += step;
+            assert!(
+                at - t0 < Duration::from_secs(120),
+                "the take-over never ends"
+            );
+            recovery_timer(n, at)
         };
     }
     events.append(&mut out.events);
-    (asked_from, events)
+    events
 }
 
 /// Bob takes over with carol's answers (#1..#700 held, each answer cut at
@@ -190,4 +206,112 @@ fn numbers_known_committed_come_from_the_rest_of_a_cut_answer() {
         .collect();
     assert!(skipped.is_empty(), "nothing skipped: {skipped:?}");
     assert_eq!(n.room.next(), Seq(701), "all 700 shown");
+}
+
+/// Carol showed #1..#600 and holds #601..#768 of alice's term 0. Alice's #513..#768 are
+/// one run, sealed once, on #768: what carol showed of it she cannot prove to anyone
+/// from her shown history alone, so a fetch answer of hers leaves bob's copies waiting
+/// for a proof that never comes. Her sync answers carry shown and held copies as one
+/// stream, ending with a message that closes its run: bob asks her for the rest from
+/// past her first answer's cut (#513), not from past what she showed (#601), shows
+/// #1..#600 and proposes her #601..#768 again, skipping nothing. Before, he fetched
+/// #513..#600 in vain and skipped them as "no longer kept by anyone" while carol had
+/// shown them (`sim_failover` burst seed 1463).
+#[test]
+fn shown_numbers_a_fetch_cannot_prove_come_from_the_rest() {
+    const SHOWN: u64 = 600;
+    const HELD: u64 = 768;
+    let run = sealed_run(LEADER, (513..=HELD).map(|s| entry(s, LEADER, "alice", s)));
+    let copy = |s: u64| {
+        let e = if s <= 512 {
+            entry(s, LEADER, "alice", s)
+        } else {
+            run[(s - 513) as usize].clone()
+        };
+        let term = if s <= SHOWN { COMMITTED_TERM } else { 0 };
+        ChatEntry { term, ..e }
+    };
+    let mut id = 2;
+    let mut send = |n: &mut Node, at: Instant, msg: Message| {
+        n.handle_datagram(at, addr(3), &data(CAROL, id, msg));
+        id += 1;
+    };
+    let reply = |sent: u64| Message::SyncReply {
+        epoch: Epoch {
+            term: 1,
+            leader: BOB,
+        },
+        next: Seq(SHOWN + 1),
+        high: Seq(HELD),
+        sent: sent as u32,
+        votes: Vec::new(),
+    };
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    for s in 1..=512 {
+        send(&mut n, t0, Message::SyncEntry(copy(s)));
+    }
+    send(&mut n, t0, reply(512));
+    let out = drain(&mut n);
+    let mut rests = Vec::new();
+    let events = take_over_served_by_carol(&mut n, t0, out, |n, at, msgs| {
+        let mut answered = false;
+        for m in msgs {
+            match m {
+                // As a member answers: 512 at most, then on to the end of a run.
+                Message::SyncRequest { from, .. } => {
+                    let upto = if from.0 <= 512 { 512 } else { HELD };
+                    for s in from.0..=upto {
+                        send(n, at, Message::SyncEntry(copy(s)));
+                    }
+                    send(n, at, reply(upto + 1 - from.0));
+                    rests.push(from.0);
+                    answered = true;
+                }
+                // From her shown history only: nothing closes the run in it.
+                Message::Fetch { from, to } => {
+                    for s in from.0..=to.0.min(SHOWN) {
+                        send(n, at, Message::Sequenced(copy(s)));
+                    }
+                    answered = true;
+                }
+                _ => {}
+            }
+        }
+        answered
+    });
+    let skipped: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Notice(t) if t.contains("no longer kept")))
+        .collect();
+    assert!(skipped.is_empty(), "nothing skipped: {skipped:?}");
+    assert!(
+        rests.first().is_some_and(|from| *from <= 513),
+        "carol asked for the rest from her cut: {rests:?}"
+    );
+    let shown: BTreeSet<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Room { entry, .. } if entry.text == format!("m{}", entry.seq) => {
+                Some(entry.seq.0)
+            }
+            _ => None,
+        })
+        .collect();
+    let unshown: Vec<u64> = (1..=SHOWN).filter(|s| !shown.contains(s)).collect();
+    assert!(
+        unshown.is_empty(),
+        "all carol showed is shown: {unshown:?} not"
+    );
+    let lost: Vec<u64> = (SHOWN + 1..=HELD)
+        .filter(|s| {
+            n.room
+                .held_at(Seq(*s))
+                .is_none_or(|e| e.text != format!("m{s}"))
+        })
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "carol's held copies proposed again: {lost:?}"
+    );
 }
