@@ -262,7 +262,7 @@ impl Node {
                 "ignoring a commit notice of {sender} in term {term}"
             );
         }
-        self.room.note_commit(term, upto);
+        self.room.note_commit_of(sender, term, upto);
         self.room.known_high = self.room.known_high.max(upto);
         self.deliver_committed(now);
         if !self.is_catching_up() && !self.room.holdback.within_reach(upto) {

@@ -144,6 +144,9 @@ pub(super) struct Room {
     commit: Seq,
     /// The term whose leader said `commit`: entries taken from it are shown up to there.
     commit_term: u64,
+    /// The leader whose notice said `commit` (it showed everything up to there), if it
+    /// was another node's.
+    committer: Option<NodeId>,
     /// The highest term whose leader's sync request this node answered: its answer may
     /// count towards that leader's take-over.
     synced_term: Option<u64>,
@@ -236,6 +239,7 @@ impl Room {
             shown_from: Seq(0),
             commit: Seq(0),
             commit_term: 0,
+            committer: None,
             synced_term: None,
             voters: BTreeSet::new(),
             voters_at: Seq(0),
@@ -519,6 +523,20 @@ impl Room {
     /// some leader's word (its commit notice), whoever holds it.
     pub(super) fn first_not_known_committed(&self) -> Seq {
         self.commit.next()
+    }
+
+    /// The leader `sender`'s notice of `term` says the log is committed up to `upto`.
+    pub(super) fn note_commit_of(&mut self, sender: NodeId, term: u64, upto: Seq) {
+        let before = (self.commit_term, self.commit);
+        self.note_commit(term, upto);
+        if (self.commit_term, self.commit) != before {
+            self.committer = Some(sender);
+        }
+    }
+
+    /// The leader whose notice gave the commit point, if it was another node's.
+    pub(super) fn committer(&self) -> Option<NodeId> {
+        self.committer
     }
 
     /// The commit point and its term (for `status`).

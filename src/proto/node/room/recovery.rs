@@ -5,6 +5,13 @@
 //! every member up to date, and only then sequences anything new.
 
 use super::*;
+
+/// How long a take-over that cannot fetch numbers it knows committed waits for the
+/// leader whose commit notice said so, while that leader is away (paused, cut off,
+/// restarting), before it skips them as kept by nobody: that leader showed them, and
+/// the members online may hold only copies of an older term, which cannot stand for
+/// the committed ones.
+const AWAIT_COMMITTER: Duration = Duration::from_secs(20);
 use crate::wire::MAX_VOTED_RUNS;
 
 /// Room messages a member sends a new leader in answer to one sync request, at most.
@@ -97,8 +104,10 @@ impl Node {
     /// already, or asked to be let in instead (it will not answer: the take-over would
     /// wait for it until its timeout).
     pub(in crate::proto::node) fn ask_back_during_recovery(&mut self, now: Instant, m: &Member) {
-        let votes =
-            self.room.voters().contains(&m.name) || self.room.log_voters().contains(&m.name);
+        // The leader whose commit notice this node holds too: it showed what that covers.
+        let votes = self.room.voters().contains(&m.name)
+            || self.room.log_voters().contains(&m.name)
+            || self.room.committer() == Some(m.id);
         let Some(rec) = self.room.recovery_mut() else {
             return;
         };
@@ -422,6 +431,7 @@ impl Node {
             return false;
         }
         let next = self.room.holdback.next();
+        let committer_away = self.committer_away();
         let Some(rec) = self.room.recovery_mut() else {
             return false;
         };
@@ -437,9 +447,19 @@ impl Node {
                     || Self::rest_due(rec, *m, next).is_some()
             });
             if rec.best_source(next).is_none() && !rest_to_come {
+                let since = *rec.sourceless_since.get_or_insert(now);
+                let patient = now.saturating_duration_since(since) < AWAIT_COMMITTER;
                 if rec.skipped {
                     // Skipped once already: wait for a source, asking each again.
                     rec.not_kept.clear();
+                } else if let Some(committer) = committer_away.filter(|_| patient) {
+                    // The leader that said they are committed showed them: it is away
+                    // (paused, cut off), and asked again once it is back.
+                    log_at!(
+                        info,
+                        self,
+                        "#{next}.. committed, held by no member online: waiting for {committer}, whose commit notice said so"
+                    );
                 } else {
                     rec.skipped = true;
                     let floor = self.take_over_floor().unwrap_or(next);
@@ -453,6 +473,15 @@ impl Node {
             .timers
             .set(Timer::Recovery, now + self.ctx.cfg.recovery_timeout);
         true
+    }
+
+    /// The leader whose commit notice this node holds, if it is another node, in the
+    /// member table and not online: it showed everything up to that point.
+    fn committer_away(&self) -> Option<NodeId> {
+        let members = self.ring.members();
+        self.room
+            .committer()
+            .filter(|c| *c != self.ctx.id && members.get(*c).is_some() && !members.is_online(*c))
     }
 
     /// The recovery timer fired: with a majority of the voters answered, recovery ends

@@ -145,6 +145,9 @@ pub(super) struct Recovery {
     pub(super) not_kept: BTreeSet<NodeId>,
     /// Whether this recovery skipped numbers no answering member would send.
     pub(super) skipped: bool,
+    /// Since when nobody online would send what this node fetches (see
+    /// `Node::fetch_timed_out`).
+    pub(super) sourceless_since: Option<Instant>,
     /// This node's own votes when the take-over began (see `Room::voted`): the term of
     /// each, by number. One leader proposes one entry at a number in its term, so two
     /// copies of one term are one copy.

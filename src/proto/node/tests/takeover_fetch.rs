@@ -325,3 +325,69 @@ fn out_requests(out: &Out) -> Vec<(SocketAddr, NodeId)> {
         })
         .collect()
 }
+
+/// Bob holds alice's notice that #1..#3 are committed, and #1 only. He wins round 1;
+/// alice, who showed all three, is away (paused, cut off) and carol, online, showed #1
+/// only: nobody online would send #2 and #3. Bob is up to `secs` seconds of recovery
+/// timeouts on; returns whether he skipped them, and what he sent alice after she said
+/// she is back (if `back`).
+fn bob_without_the_committer(secs: u64, back: bool) -> (bool, Vec<Message>) {
+    let t0 = base_time();
+    let (mut n, _) = follower_with(t0, Vec::new());
+    let e = entry(1, LEADER, "alice", 1);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 5, Message::Sequenced(e)));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 7, commit(3)));
+    drain(&mut n);
+    bob_wins_round_1(&mut n, t0);
+    let says =
+        |presence, lamport| super::joins::member_says((LEADER, "alice", 1), presence, lamport);
+    n.handle_datagram(t0, addr(1), &says(Presence::Offline, 1000));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 20, reply(2, 0)));
+    let mut told = notices(&drain(&mut n));
+    assert!(!n.members().is_online(LEADER), "alice is away");
+    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
+    let mut at = t0;
+    while at + step < t0 + Duration::from_secs(secs) && n.room.is_recovering() {
+        at += step;
+        told.extend(notices(&super::takeover_answers::recovery_timer(
+            &mut n, at,
+        )));
+    }
+    let skipped = told.iter().any(|t| t.contains("no longer kept"));
+    if !back {
+        return (skipped, Vec::new());
+    }
+    n.handle_datagram(at, addr(1), &says(Presence::Online, 1001));
+    let out = drain(&mut n);
+    (
+        skipped,
+        out.messages_to(addr(1)).into_iter().cloned().collect(),
+    )
+}
+
+/// While alice, whose notice said #2 and #3 are committed, is away, bob does not skip
+/// them (a recovery timeout is 2 s, and he waits `AWAIT_COMMITTER`, 20 s); once she is
+/// back he asks her what she holds, and fetches them from what she showed. Before, he
+/// skipped them after one recovery timeout, and nobody was ever shown them
+/// (`sim_failover` two-leaders seeds 663, 1434, 1726: the second leader was cut off
+/// just after it committed, on the first one's notice, numbers the others held only
+/// as the first one's proposals).
+#[test]
+fn a_take_over_waits_for_the_leader_that_said_what_nobody_online_has_is_committed() {
+    let (skipped, to_alice) = bob_without_the_committer(18, true);
+    assert!(!skipped, "nothing skipped while alice is away");
+    assert!(
+        to_alice
+            .iter()
+            .any(|m| matches!(m, Message::SyncRequest { .. })),
+        "alice, back, is asked what she holds: {to_alice:?}"
+    );
+}
+
+/// Alice never comes back: bob skips #2 and #3 once `AWAIT_COMMITTER` has passed, and
+/// the room goes on.
+#[test]
+fn a_take_over_skips_what_nobody_has_once_the_committer_stays_away() {
+    let (skipped, _) = bob_without_the_committer(40, false);
+    assert!(skipped, "skipped once alice stayed away for long");
+}
