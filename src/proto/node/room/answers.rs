@@ -17,7 +17,7 @@ impl Node {
         match rec.answers.get(&m) {
             None => true,
             Some(Answer::Sent { missing, .. }) => *missing == 0,
-            Some(Answer::AskedAgain) => false,
+            Some(Answer::AskedAgain { .. }) => false,
         }
     }
 
@@ -31,7 +31,8 @@ impl Node {
 
     /// A majority answered but not all it announced is here: wait on. A member whose
     /// answer is still short once its transport has surely given up on what is missing
-    /// (its longest resend time since the reply came) is asked again: its answer then
+    /// (its longest resend time since the reply came), or that was asked again (for the
+    /// rest of a cut answer, say) and sent no reply for as long, is asked again: its answer then
     /// counts only once the new one is here in full (the ids tell the new one's messages
     /// from the old), and it still counts as answered meanwhile, so the take-over goes on
     /// rather than starting an election again; after [`ASKED_AGAIN_AT_MOST`] such tries
@@ -44,17 +45,23 @@ impl Node {
         let Some(rec) = self.room.recovery_mut() else {
             return;
         };
+        // Short, or asked again and silent as long: a member that would not answer then
+        // (it was electing, or had declared this node gone) may answer now, and no other
+        // path asks it again (`sim_failover` two-leaders seed 723: the room waited for
+        // good).
         let short: Vec<NodeId> = rec
             .answers
             .iter()
-            .filter(|(_, a)| {
-                matches!(a, Answer::Sent { missing, at, .. }
-                    if *missing > 0 && now.saturating_duration_since(*at) >= give_up)
+            .filter(|(_, a)| match a {
+                Answer::Sent { missing, at, .. } => {
+                    *missing > 0 && now.saturating_duration_since(*at) >= give_up
+                }
+                Answer::AskedAgain { at } => now.saturating_duration_since(*at) >= give_up,
             })
             .map(|(m, _)| *m)
             .collect();
         for m in &short {
-            rec.answers.insert(*m, Answer::AskedAgain);
+            rec.answers.insert(*m, Answer::AskedAgain { at: now });
             rec.waiting.insert(*m);
             let tries = rec.asked_again.entry(*m).or_default();
             *tries += 1;
@@ -111,7 +118,7 @@ impl Node {
             .collect();
         for (m, _, from) in &cut {
             rec.rest_from.insert(*m, *from);
-            rec.answers.insert(*m, Answer::AskedAgain);
+            rec.answers.insert(*m, Answer::AskedAgain { at: now });
             rec.waiting.insert(*m);
         }
         for (m, addr, from) in &cut {

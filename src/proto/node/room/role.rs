@@ -181,9 +181,9 @@ pub(super) enum Answer {
         missing: u64,
         at: Instant,
     },
-    /// Asked again (what it sent never all arrived): it counts only once the new answer
-    /// is here in full.
-    AskedAgain,
+    /// Asked again at `at` (what it sent never all arrived, or it was cut short): it
+    /// counts only once the new answer is here in full.
+    AskedAgain { at: Instant },
 }
 
 impl Recovery {

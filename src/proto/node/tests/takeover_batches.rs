@@ -315,3 +315,42 @@ fn shown_numbers_a_fetch_cannot_prove_come_from_the_rest() {
         "carol's held copies proposed again: {lost:?}"
     );
 }
+
+/// Carol's answer is cut and she is asked for the rest, but sends no reply (she had
+/// declared bob gone and was electing, so she refused him): once her transport would
+/// surely have given up, she is asked for the rest again, from where it begins. Before,
+/// nothing asked her again, and the take-over waited for good (`sim_failover`
+/// two-leaders seeds 723 and 2897: the room sequenced nothing for the rest of the run).
+#[test]
+fn a_rest_asked_for_and_never_answered_is_asked_for_again() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    carol_answers(&mut n, t0, 1, 2, 0);
+    let asked = |out: &Out| -> Vec<u64> {
+        out.messages_to(addr(3))
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::SyncRequest { from, .. } => Some(from.0),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(asked(&drain(&mut n)), [513], "asked for the rest");
+    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
+    let mut at = t0;
+    let mut again = Vec::new();
+    while again.is_empty() && at - t0 < Duration::from_secs(60) {
+        at += step;
+        again = asked(&recovery_timer(&mut n, at));
+    }
+    assert_eq!(
+        again,
+        [513],
+        "asked again for the rest, from where it begins"
+    );
+    assert!(
+        at - t0 >= Duration::from_secs(15),
+        "not before her transport would have given up: {:?}",
+        at - t0
+    );
+}
