@@ -452,6 +452,7 @@ impl Node {
             );
             return self.refuse_forged(now, 1, &why);
         }
+        self.vouch_for_successor(&e);
         // An origin not known yet (the table is on its way) waits.
         let (origin, k, seq) = (e.origin, e.origin_seq, e.seq);
         if self.room.staged.is_full(sender) {
@@ -503,6 +504,33 @@ impl Node {
             && let Some(link) = p.proof.link
         {
             let value = seal::chain(&link, &p.written(p.origin));
+            self.room.vouched.insert(e.origin, k, link, value);
+        }
+    }
+
+    /// The message after `e` in its origin's chain closes `e`'s run in its stead when it
+    /// is vouched for (see [`Vouched::confirms`]). Where this node showed that one but does
+    /// not vouch for it (it showed it from a take-over's answers, or its process restarted
+    /// since), it is vouched for from the copy it showed, as [`Node::vouch_for_predecessor`]
+    /// does for the one before. Before, a run sent again whose last message the log already
+    /// held at an earlier number (the leader takes a repeat as the copy it sequenced) was
+    /// never proven at a member that had shown that last message from a take-over: it
+    /// waited for good, its messages never shown (`sim_failover` two-leaders seeds 1522
+    /// and 2591).
+    fn vouch_for_successor(&mut self, e: &ChatEntry) {
+        let k = e.origin_seq.next();
+        if self.room.vouched.get(e.origin, k).is_some() {
+            return;
+        }
+        let next = self
+            .room
+            .history
+            .find_submission(e.origin, k)
+            .filter(|n| n.origin == e.origin && n.origin_seq == k);
+        if let Some(n) = next
+            && let Some(link) = n.proof.link
+        {
+            let value = seal::chain(&link, &n.written(n.origin));
             self.room.vouched.insert(e.origin, k, link, value);
         }
     }

@@ -1,6 +1,7 @@
 //! A room message sent without its link (`room/proof.rs`): a member works the link out
 //! from the message before it in its origin's chain, vouched for when it was taken or,
-//! after a restart, from its own copy.
+//! after a restart, from its own copy; and a run whose last message the member showed
+//! before the rest, proven by its own copy of that one.
 
 use super::forgery::bob_restored_and_welcomed;
 use super::*;
@@ -51,4 +52,53 @@ fn a_restarted_member_places_a_message_sent_without_its_link() {
     assert_eq!(n.stats().forged, 0);
     n.handle_datagram(t0, addr(1), &data(LEADER, 3, commit(2)));
     assert_eq!(room_seqs(&drain(&mut n)), vec![2]);
+}
+
+/// Bob, restarted with carol's #1 shown: the last message of her run of three, which
+/// the log holds first (her first two, sent again after a take-over, were sequenced
+/// after it; the leader took the repeat of the third as the copy it had). Her first two
+/// come at #2 and #3, the run's seal on the copy bob showed only. Bob vouches for his
+/// own copy of the third, which closes the run in its stead, and acks both. Before, they
+/// waited for good (`sim_failover` two-leaders seeds 1522 and 2591, where the member had
+/// shown the last message from a take-over's answers).
+#[test]
+fn a_run_whose_last_message_was_shown_before_it_is_proven_by_that_copy() {
+    let t0 = base_time();
+    let run = sealed_run(CAROL, (1..=3).map(|k| entry(k, CAROL, "carol", k)));
+    let start = run[0].proof.link.expect("a first message carries its link");
+    let before_third = seal::chain(
+        &seal::chain(&start, &run[0].written(CAROL)),
+        &run[1].written(CAROL),
+    );
+    let third = ChatEntry {
+        seq: Seq(1),
+        proof: Provenance {
+            link: Some(before_third),
+            seal: run[2].proof.seal.clone(),
+        },
+        ..run[2].clone()
+    };
+    let saved = Restored {
+        history: vec![third],
+        ..Restored::default()
+    };
+    let mut n = bob_restored_and_welcomed(t0, saved, |w| {
+        w.next_seq = Seq(2);
+        w.pending_from = Seq(2);
+    });
+    for (id, e) in [(2, &run[0]), (3, &run[1])] {
+        let again = ChatEntry {
+            seq: Seq(id),
+            ..e.clone()
+        };
+        n.handle_datagram(t0, addr(1), &data(LEADER, id, Message::Sequenced(again)));
+    }
+    let out = drain_after_hold(&mut n, t0);
+    assert!(
+        acked(&out, addr(1), 2) && acked(&out, addr(1), 3),
+        "carol's first two, proven by bob's copy of her third, are acked"
+    );
+    assert_eq!(n.stats().forged, 0);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 4, commit(3)));
+    assert_eq!(room_seqs(&drain(&mut n)), vec![2, 3]);
 }
