@@ -435,7 +435,7 @@ impl Node {
             return self.take_sequenced(now, from, sender, id, e);
         }
         if e.proof.link.is_none() {
-            self.vouch_for_predecessor(&e);
+            self.vouch_from_shown(e.origin, OriginSeq(e.origin_seq.0.saturating_sub(1)));
         }
         if let Some(link) = self.own_unconfirmed(&e).or_else(|| {
             self.room
@@ -452,7 +452,7 @@ impl Node {
             );
             return self.refuse_forged(now, 1, &why);
         }
-        self.vouch_for_successor(&e);
+        self.vouch_from_shown(e.origin, e.origin_seq.next());
         // An origin not known yet (the table is on its way) waits.
         let (origin, k, seq) = (e.origin, e.origin_seq, e.seq);
         if self.room.staged.is_full(sender) {
@@ -472,66 +472,37 @@ impl Node {
         // Proven (and acked) when the outputs are drained: see `settle_waiting`.
     }
 
-    /// A message sent without its link follows, in the leader's log, the one before it in
-    /// its origin's chain (see [`Node::follows_in_log`]), whose chain value places it.
-    /// Where this node showed that one but no longer vouches for it (its process restarted
-    /// since, or too many origins came between), it is vouched for again from the copy it
-    /// showed.
-    /// Before, such a message waited for good: after a restart a member never acked the
-    /// re-proposal of one, and the room waited for its ack (`sim_chaos` majority seed
-    /// 4004).
-    fn vouch_for_predecessor(&mut self, e: &ChatEntry) {
-        let Some(k) = e
-            .origin_seq
-            .0
-            .checked_sub(1)
-            .filter(|&k| k > 0)
-            .map(OriginSeq)
-        else {
-            return;
-        };
-        if self.room.vouched.get(e.origin, k).is_some() {
+    /// Vouches for `origin`'s message number `k` from the copy this node showed, if it
+    /// does not vouch for it already (its process restarted since, too many origins came
+    /// between, or it showed that copy from a take-over's answers). Two neighbours of a
+    /// message need it:
+    /// - the one before, for a message sent without its link (it follows that one in the
+    ///   leader's log, see [`Node::follows_in_log`]): after a restart a member never
+    ///   acked the re-proposal of one, and the room waited for its ack (`sim_chaos`
+    ///   majority seed 4004);
+    /// - the one after, which closes the message's run in its stead (see
+    ///   [`Vouched::confirms`]): a run sent again after a take-over, whose last message
+    ///   the log already held at an earlier number (the leader takes a repeat as the copy
+    ///   it sequenced), was never proven at a member that had shown that last message
+    ///   from a take-over's answers, and was never shown (`sim_failover` two-leaders
+    ///   seeds 1522 and 2591).
+    ///
+    /// Only a copy this node showed: one it holds may be a survivor's answer to its
+    /// take-over, taken on that member's word (the members check what it proposes).
+    fn vouch_from_shown(&mut self, origin: NodeId, k: OriginSeq) {
+        if k.0 == 0 || self.room.vouched.get(origin, k).is_some() {
             return;
         }
-        // Only a copy this node showed: a copy it holds may be a survivor's answer to its
-        // take-over, taken on that member's word (the members check what it proposes).
-        let prev = self
+        let shown = self
             .room
             .history
-            .find_submission(e.origin, k)
-            .filter(|p| p.origin == e.origin && p.origin_seq == k);
-        if let Some(p) = prev
+            .find_submission(origin, k)
+            .filter(|p| p.origin == origin && p.origin_seq == k);
+        if let Some(p) = shown
             && let Some(link) = p.proof.link
         {
             let value = seal::chain(&link, &p.written(p.origin));
-            self.room.vouched.insert(e.origin, k, link, value);
-        }
-    }
-
-    /// The message after `e` in its origin's chain closes `e`'s run in its stead when it
-    /// is vouched for (see [`Vouched::confirms`]). Where this node showed that one but does
-    /// not vouch for it (it showed it from a take-over's answers, or its process restarted
-    /// since), it is vouched for from the copy it showed, as [`Node::vouch_for_predecessor`]
-    /// does for the one before. Before, a run sent again whose last message the log already
-    /// held at an earlier number (the leader takes a repeat as the copy it sequenced) was
-    /// never proven at a member that had shown that last message from a take-over: it
-    /// waited for good, its messages never shown (`sim_failover` two-leaders seeds 1522
-    /// and 2591).
-    fn vouch_for_successor(&mut self, e: &ChatEntry) {
-        let k = e.origin_seq.next();
-        if self.room.vouched.get(e.origin, k).is_some() {
-            return;
-        }
-        let next = self
-            .room
-            .history
-            .find_submission(e.origin, k)
-            .filter(|n| n.origin == e.origin && n.origin_seq == k);
-        if let Some(n) = next
-            && let Some(link) = n.proof.link
-        {
-            let value = seal::chain(&link, &n.written(n.origin));
-            self.room.vouched.insert(e.origin, k, link, value);
+            self.room.vouched.insert(origin, k, link, value);
         }
     }
 
