@@ -38,10 +38,16 @@ impl Node {
     /// rather than starting an election again; after [`ASKED_AGAIN_AT_MOST`] such tries
     /// it no longer counts (without a majority then, the room elects again).
     pub(super) fn await_answers(&mut self, now: Instant) {
+        let recovery_timeout = self.ctx.cfg.recovery_timeout;
+        self.ctx.timers.set(Timer::Recovery, now + recovery_timeout);
+        self.ask_silent_again(now);
+    }
+
+    /// The part of [`Node::await_answers`] that asks again each member whose answer is
+    /// short, or who was asked again and sent no reply, for its longest resend time.
+    pub(super) fn ask_silent_again(&mut self, now: Instant) {
         let cfg = &self.ctx.cfg;
         let give_up = longest_resend(cfg.ack_timeout, cfg.max_retries);
-        let recovery_timeout = cfg.recovery_timeout;
-        self.ctx.timers.set(Timer::Recovery, now + recovery_timeout);
         let Some(rec) = self.room.recovery_mut() else {
             return;
         };
@@ -141,8 +147,9 @@ impl Node {
     /// Where the rest of member `m`'s answer is due from, if it was cut: the answer is all
     /// here, was full, and its last number (of the messages sent with that reply, by
     /// their ids: never an earlier answer's) is below the highest `m` said it holds; from
-    /// past that number and this node's delivery point `next`. What `m` showed is asked
-    /// for too, while it is fetched (see `fetch_shown`): the end of it may be the first
+    /// past that number and this node's delivery point `next`, and past what `m` showed
+    /// unless `m` is the member fetched from. Of that one, what it showed is asked for
+    /// too, while it is fetched (see `fetch_shown`): the end of it may be the first
     /// part of a run whose seal `m` only holds, and a fetch answer, from what `m` showed,
     /// then proves none of it, while an answer carries shown and held copies as one
     /// stream ending with a message that closes its run (`sim_failover` burst seed 1463:
@@ -165,7 +172,15 @@ impl Node {
             .range(*first..*end)
             .map(|(_, s)| *s)
             .max()?;
-        let from = sent.next().max(next);
+        // What `m` showed, the fetch brings; only the member fetched from is asked for it
+        // too (each answer costs up to a batch a round trip).
+        let fetched_from = rec.fetch_target == Some(m) || rec.best_source(next) == Some(m);
+        let shown_to = rec.member_next.get(&m).copied().unwrap_or_default();
+        let from = if fetched_from {
+            sent.next().max(next)
+        } else {
+            sent.next().max(next).max(shown_to)
+        };
         let new = rec.rest_from.get(&m).is_none_or(|asked| from > *asked);
         (from <= held && new).then_some(from)
     }

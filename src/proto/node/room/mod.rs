@@ -16,6 +16,7 @@ mod answers;
 mod catchup;
 mod config;
 mod deliver;
+mod links;
 mod pace;
 mod proof;
 mod recovery;
@@ -472,11 +473,17 @@ impl Room {
 
     /// The leader of `term` says the log is committed up to `upto`.
     pub(super) fn note_commit(&mut self, term: u64, upto: Seq) {
+        let before = (self.commit_term, self.commit);
         if term > self.commit_term {
             self.commit_term = term;
             self.commit = upto;
         } else if term == self.commit_term {
             self.commit = self.commit.max(upto);
+        }
+        if (self.commit_term, self.commit) != before {
+            // Moved by this node's own word (it leads), unless `note_commit_of` names
+            // the leader next.
+            self.committer = None;
         }
     }
 

@@ -65,7 +65,7 @@ impl Node {
     }
 
     /// `key` made ready for checking seals, kept for the next time.
-    fn run_key(&mut self, key: &PublicKey) -> RunKey {
+    pub(super) fn run_key(&mut self, key: &PublicKey) -> RunKey {
         if let Some(k) = self.room.run_keys.get(key) {
             return *k;
         }
@@ -435,7 +435,7 @@ impl Node {
             return self.take_sequenced(now, from, sender, id, e);
         }
         if e.proof.link.is_none() {
-            self.vouch_from_shown(e.origin, OriginSeq(e.origin_seq.0.saturating_sub(1)));
+            self.vouch_from_shown(e.origin, OriginSeq(e.origin_seq.0.saturating_sub(1)), false);
         }
         if let Some(link) = self.own_unconfirmed(&e).or_else(|| {
             self.room
@@ -452,7 +452,7 @@ impl Node {
             );
             return self.refuse_forged(now, 1, &why);
         }
-        self.vouch_from_shown(e.origin, e.origin_seq.next());
+        self.vouch_from_shown(e.origin, e.origin_seq.next(), true);
         // An origin not known yet (the table is on its way) waits.
         let (origin, k, seq) = (e.origin, e.origin_seq, e.seq);
         if self.room.staged.is_full(sender) {
@@ -470,40 +470,6 @@ impl Node {
             log_at!(debug, self, "not holding #{seq}: too many wait for proof");
         }
         // Proven (and acked) when the outputs are drained: see `settle_waiting`.
-    }
-
-    /// Vouches for `origin`'s message number `k` from the copy this node showed, if it
-    /// does not vouch for it already (its process restarted since, too many origins came
-    /// between, or it showed that copy from a take-over's answers). Two neighbours of a
-    /// message need it:
-    /// - the one before, for a message sent without its link (it follows that one in the
-    ///   leader's log, see [`Node::follows_in_log`]): after a restart a member never
-    ///   acked the re-proposal of one, and the room waited for its ack (`sim_chaos`
-    ///   majority seed 4004);
-    /// - the one after, which closes the message's run in its stead (see
-    ///   [`Vouched::confirms`]): a run sent again after a take-over, whose last message
-    ///   the log already held at an earlier number (the leader takes a repeat as the copy
-    ///   it sequenced), was never proven at a member that had shown that last message
-    ///   from a take-over's answers, and was never shown (`sim_failover` two-leaders
-    ///   seeds 1522 and 2591).
-    ///
-    /// Only a copy this node showed: one it holds may be a survivor's answer to its
-    /// take-over, taken on that member's word (the members check what it proposes).
-    fn vouch_from_shown(&mut self, origin: NodeId, k: OriginSeq) {
-        if k.0 == 0 || self.room.vouched.get(origin, k).is_some() {
-            return;
-        }
-        let shown = self
-            .room
-            .history
-            .find_submission(origin, k)
-            .filter(|p| p.origin == origin && p.origin_seq == k);
-        if let Some(p) = shown
-            && let Some(link) = p.proof.link
-        {
-            let value = seal::chain(&link, &p.written(p.origin));
-            self.room.vouched.insert(origin, k, link, value);
-        }
     }
 
     /// If `e` is one of this node's own unconfirmed messages exactly as it wrote it (every
@@ -561,24 +527,6 @@ impl Node {
                 self.transport.stats().forged
             );
         }
-    }
-
-    /// Whether the message before `e` in the log is the one before it in its origin's
-    /// chain: a member then works `e`'s link out from that one, and `e` is proposed
-    /// without it.
-    pub(in crate::proto::node) fn follows_in_log(&self, e: &ChatEntry) -> bool {
-        if e.seq.0 < 2 {
-            return false;
-        }
-        let before = Seq(e.seq.0 - 1);
-        let prev = self.room.holdback.get(before).or_else(|| {
-            self.room
-                .history
-                .iter()
-                .next_back()
-                .filter(|p| p.seq == before)
-        });
-        prev.is_some_and(|p| p.origin == e.origin && p.origin_seq.next() == e.origin_seq)
     }
 }
 

@@ -431,13 +431,15 @@ impl Node {
             return false;
         }
         let next = self.room.holdback.next();
-        let committer_away = self.committer_away();
+        let committer = self.committer_elsewhere();
         let Some(rec) = self.room.recovery_mut() else {
             return false;
         };
         let progressed = rec.fetched_to.is_some_and(|f| next > f);
         rec.fetched_to = Some(next);
-        if !progressed {
+        if progressed {
+            rec.sourceless_since = None;
+        } else {
             if let Some(silent) = rec.fetch_target.take() {
                 rec.not_kept.insert(silent);
             }
@@ -449,12 +451,16 @@ impl Node {
             if rec.best_source(next).is_none() && !rest_to_come {
                 let since = *rec.sourceless_since.get_or_insert(now);
                 let patient = now.saturating_duration_since(since) < AWAIT_COMMITTER;
+                // Away, or back and asked, its answer still to come.
+                let awaited = committer
+                    .filter(|(c, online)| !online || rec.waiting.contains(c))
+                    .map(|(c, _)| c);
                 if rec.skipped {
                     // Skipped once already: wait for a source, asking each again.
                     rec.not_kept.clear();
-                } else if let Some(committer) = committer_away.filter(|_| patient) {
+                } else if let Some(committer) = awaited.filter(|_| patient) {
                     // The leader that said they are committed showed them: it is away
-                    // (paused, cut off), and asked again once it is back.
+                    // (paused, cut off), and asked once it is back.
                     log_at!(
                         info,
                         self,
@@ -475,13 +481,14 @@ impl Node {
         true
     }
 
-    /// The leader whose commit notice this node holds, if it is another node, in the
-    /// member table and not online: it showed everything up to that point.
-    fn committer_away(&self) -> Option<NodeId> {
+    /// The leader whose commit notice this node holds, if it is another node in the
+    /// member table (it showed everything up to that point), and whether it is online.
+    fn committer_elsewhere(&self) -> Option<(NodeId, bool)> {
         let members = self.ring.members();
         self.room
             .committer()
-            .filter(|c| *c != self.ctx.id && members.get(*c).is_some() && !members.is_online(*c))
+            .filter(|c| *c != self.ctx.id && members.get(*c).is_some())
+            .map(|c| (c, members.is_online(c)))
     }
 
     /// The recovery timer fired: with a majority of the voters answered, recovery ends
@@ -491,6 +498,9 @@ impl Node {
             return;
         }
         if self.recovery_quorum(true) {
+            // A member asked for the rest and silent may hold a fetch up (see
+            // `fetch_timed_out`): asked again here too.
+            self.ask_silent_again(now);
             if self.fetch_timed_out(now) {
                 return;
             }

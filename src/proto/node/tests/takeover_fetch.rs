@@ -391,3 +391,94 @@ fn a_take_over_skips_what_nobody_has_once_the_committer_stays_away() {
     let (skipped, _) = bob_without_the_committer(40, false);
     assert!(skipped, "skipped once alice stayed away for long");
 }
+
+/// Alice, whose notice said #2 and #3 are committed, comes back and is asked what she
+/// holds: bob still waits for her answer (within `AWAIT_COMMITTER`) at the next
+/// recovery timeout. Before, he skipped them one timeout after asking her (a review's
+/// case).
+#[test]
+fn the_committer_back_and_asked_is_waited_for_until_it_answers() {
+    let t0 = base_time();
+    let (mut n, _) = follower_with(t0, Vec::new());
+    let e = entry(1, LEADER, "alice", 1);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 5, Message::Sequenced(e)));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 7, commit(3)));
+    drain(&mut n);
+    bob_wins_round_1(&mut n, t0);
+    let says =
+        |presence, lamport| super::joins::member_says((LEADER, "alice", 1), presence, lamport);
+    n.handle_datagram(t0, addr(1), &says(Presence::Offline, 1000));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 20, reply(2, 0)));
+    let mut told = notices(&drain(&mut n));
+    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
+    let mut at = t0;
+    while at + step < t0 + Duration::from_secs(10) {
+        at += step;
+        told.extend(notices(&super::takeover_answers::recovery_timer(
+            &mut n, at,
+        )));
+    }
+    n.handle_datagram(at, addr(1), &says(Presence::Online, 1001));
+    let out = drain(&mut n);
+    assert!(
+        out.messages_to(addr(1))
+            .iter()
+            .any(|m| matches!(m, Message::SyncRequest { .. })),
+        "alice is asked"
+    );
+    for _ in 0..2 {
+        at += step;
+        told.extend(notices(&super::takeover_answers::recovery_timer(
+            &mut n, at,
+        )));
+    }
+    assert!(
+        !told.iter().any(|t| t.contains("no longer kept")),
+        "nothing skipped while alice's answer is to come: {told:?}"
+    );
+}
+
+/// Alice answers with nothing beyond bob; carol showed #1..#599, holds up to #700, and
+/// her answer is cut at #512. Bob asks her for the rest and fetches from her beside it;
+/// she stays online and silent (she refused him). Bob and alice are a majority of full
+/// answers, so the take-over waits on the fetch, which the rest may still serve: carol
+/// must be asked again. Before, nothing asked her again, for good (a review's case).
+#[test]
+fn a_silent_rest_is_asked_for_again_while_the_fetch_waits_on_it() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 2, reply(1, 0)));
+    let mut id = answer_shown(&mut n, t0, CAROL, 3, 512);
+    id += 1;
+    let cut = Message::SyncReply {
+        epoch: epoch(1, BOB),
+        next: Seq(600),
+        high: Seq(700),
+        sent: 512,
+        votes: Vec::new(),
+    };
+    n.handle_datagram(t0, addr(3), &data(CAROL, id, cut));
+    let out = drain(&mut n);
+    let asked = |out: &Out| -> Vec<u64> {
+        out.messages_to(addr(3))
+            .into_iter()
+            .filter_map(|m| match m {
+                Message::SyncRequest { from, .. } => Some(from.0),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(asked(&out), [513], "asked for the rest");
+    assert!(
+        !fetches_to(&out, addr(3)).is_empty(),
+        "and fetched from beside it"
+    );
+    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
+    let mut at = t0;
+    let mut again = Vec::new();
+    while again.is_empty() && at - t0 < Duration::from_secs(120) {
+        at += step;
+        again = asked(&super::takeover_answers::recovery_timer(&mut n, at));
+    }
+    assert_eq!(again, [513], "carol asked again for the rest");
+}
