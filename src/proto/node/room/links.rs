@@ -5,6 +5,12 @@
 
 use super::*;
 use crate::proto::seal;
+use crate::wire::ChainLink;
+
+/// How many shown copies, at most, a member walks to find the seal that proves the
+/// message after a staged one (a run sent again after a take-over may be longer than
+/// `RUN_MAX`).
+const SHOWN_STRETCH_MAX: usize = 4096;
 
 impl Node {
     /// Vouches for `origin`'s message number `k` from the copy this node showed, if it
@@ -25,36 +31,63 @@ impl Node {
     /// Only a copy this node showed: one it holds may be a survivor's answer to its
     /// take-over, taken on that member's word (the members check what it proposes). A
     /// take-over shows such answers too, so the one after, which would prove the run
-    /// before it outright, counts only with its own seal, checked (`sealed`).
+    /// before it outright, counts only with a seal, checked (`sealed`): its own, or that
+    /// of the first copy shown after it, each placed by the one before (all of them are
+    /// then vouched for).
     pub(super) fn vouch_from_shown(&mut self, origin: NodeId, k: OriginSeq, sealed: bool) {
         if k.0 == 0 || self.room.vouched.get(origin, k).is_some() {
             return;
         }
-        let shown = self
-            .room
-            .history
-            .find_submission(origin, k)
-            .filter(|p| p.origin == origin && p.origin_seq == k);
-        let Some((link, value, seal, name)) = shown.and_then(|p| {
-            let link = p.proof.link?;
-            let value = seal::chain(&link, &p.written(p.origin));
-            Some((link, value, p.proof.seal.clone(), p.name.clone()))
-        }) else {
-            return;
-        };
+        // The copies shown from `k` on, each placed by the one before, up to the first
+        // that carries a seal (only `k`'s without `sealed`).
+        let mut stretch: Vec<(OriginSeq, ChainLink, ChainLink)> = Vec::new();
+        let mut closing = None;
+        let mut at = k;
+        while stretch.len() < SHOWN_STRETCH_MAX {
+            let Some(p) = self
+                .room
+                .history
+                .find_submission(origin, at)
+                .filter(|p| p.origin == origin && p.origin_seq == at)
+            else {
+                return;
+            };
+            let before = stretch.last().map(|(_, _, v)| *v);
+            let Some(link) = p.proof.link.or(before) else {
+                return;
+            };
+            if before.is_some_and(|b| b != link) {
+                return; // not the continuation of the copies before it
+            }
+            let value = seal::chain(&link, &p.written(origin));
+            stretch.push((at, link, value));
+            if !sealed {
+                break;
+            }
+            if let Some(s) = &p.proof.seal {
+                closing = Some((s.clone(), p.name.clone()));
+                break;
+            }
+            at = at.next();
+        }
         if sealed {
-            let Some(seal) = seal else {
+            let Some((seal, name)) = closing else {
                 return;
             };
             let Binding::Key(key) = self.bound_key(origin, &name) else {
                 return;
             };
             let key = self.run_key(&key);
-            if !seal::check_run_by(&key, &value, &seal) {
+            let Some((_, _, value)) = stretch.last() else {
+                return;
+            };
+            if !seal::check_run_by(&key, value, &seal) {
                 return;
             }
         }
-        self.room.vouched.insert(origin, k, link, value);
+        for (n, link, value) in stretch {
+            self.room.vouched.insert(origin, n, link, value);
+        }
     }
 
     /// Whether the message before `e` in the log is the one before it in its origin's
