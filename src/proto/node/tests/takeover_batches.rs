@@ -326,15 +326,7 @@ fn a_rest_asked_for_and_never_answered_is_asked_for_again() {
     let t0 = base_time();
     let mut n = bob_taking_over(t0);
     carol_answers(&mut n, t0, 1, 2, 0);
-    let asked = |out: &Out| -> Vec<u64> {
-        out.messages_to(addr(3))
-            .into_iter()
-            .filter_map(|m| match m {
-                Message::SyncRequest { from, .. } => Some(from.0),
-                _ => None,
-            })
-            .collect()
-    };
+    let asked = |out: &Out| carol_asked_from(out);
     assert_eq!(asked(&drain(&mut n)), [513], "asked for the rest");
     let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
     let mut at = t0;
@@ -353,4 +345,15 @@ fn a_rest_asked_for_and_never_answered_is_asked_for_again() {
         "not before her transport would have given up: {:?}",
         at - t0
     );
+}
+
+/// Where bob's sync requests to carol in `out` ask her from.
+pub(super) fn carol_asked_from(out: &Out) -> Vec<u64> {
+    out.messages_to(addr(3))
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::SyncRequest { from, .. } => Some(from.0),
+            _ => None,
+        })
+        .collect()
 }

@@ -4,6 +4,7 @@
 //! knows committed from a leader's notice is fetched or skipped the same way, never filled.
 
 use super::takeover::{bob_taking_over, bob_wins_round_1};
+use super::takeover_batches::carol_asked_from;
 use super::terms::epoch;
 use super::*;
 use crate::proto::node::room::COMMITTED_TERM;
@@ -330,7 +331,8 @@ fn out_requests(out: &Out) -> Vec<(SocketAddr, NodeId)> {
 /// alice, who showed all three, is away (paused, cut off) and carol, online, showed #1
 /// only: nobody online would send #2 and #3. Bob is up to `secs` seconds of recovery
 /// timeouts on; returns whether he skipped them, and what he sent alice after she said
-/// she is back (if `back`).
+/// she is back (if `back`: he is then two recovery timeouts on, her answer still to
+/// come).
 fn bob_without_the_committer(secs: u64, back: bool) -> (bool, Vec<Message>) {
     let t0 = base_time();
     let (mut n, _) = follower_with(t0, Vec::new());
@@ -359,6 +361,14 @@ fn bob_without_the_committer(secs: u64, back: bool) -> (bool, Vec<Message>) {
     }
     n.handle_datagram(at, addr(1), &says(Presence::Online, 1001));
     let out = drain(&mut n);
+    // Two recovery timeouts more, her answer still to come.
+    for _ in 0..2 {
+        at += step;
+        told.extend(notices(&super::takeover_answers::recovery_timer(
+            &mut n, at,
+        )));
+    }
+    let skipped = told.iter().any(|t| t.contains("no longer kept"));
     (
         skipped,
         out.messages_to(addr(1)).into_iter().cloned().collect(),
@@ -398,44 +408,14 @@ fn a_take_over_skips_what_nobody_has_once_the_committer_stays_away() {
 /// case).
 #[test]
 fn the_committer_back_and_asked_is_waited_for_until_it_answers() {
-    let t0 = base_time();
-    let (mut n, _) = follower_with(t0, Vec::new());
-    let e = entry(1, LEADER, "alice", 1);
-    n.handle_datagram(t0, addr(1), &data(LEADER, 5, Message::Sequenced(e)));
-    n.handle_datagram(t0, addr(1), &data(LEADER, 7, commit(3)));
-    drain(&mut n);
-    bob_wins_round_1(&mut n, t0);
-    let says =
-        |presence, lamport| super::joins::member_says((LEADER, "alice", 1), presence, lamport);
-    n.handle_datagram(t0, addr(1), &says(Presence::Offline, 1000));
-    n.handle_datagram(t0, addr(3), &data(CAROL, 20, reply(2, 0)));
-    let mut told = notices(&drain(&mut n));
-    let step = n.ctx.cfg.recovery_timeout + Duration::from_millis(1);
-    let mut at = t0;
-    while at + step < t0 + Duration::from_secs(10) {
-        at += step;
-        told.extend(notices(&super::takeover_answers::recovery_timer(
-            &mut n, at,
-        )));
-    }
-    n.handle_datagram(at, addr(1), &says(Presence::Online, 1001));
-    let out = drain(&mut n);
+    let (skipped, to_alice) = bob_without_the_committer(10, true);
     assert!(
-        out.messages_to(addr(1))
+        to_alice
             .iter()
             .any(|m| matches!(m, Message::SyncRequest { .. })),
         "alice is asked"
     );
-    for _ in 0..2 {
-        at += step;
-        told.extend(notices(&super::takeover_answers::recovery_timer(
-            &mut n, at,
-        )));
-    }
-    assert!(
-        !told.iter().any(|t| t.contains("no longer kept")),
-        "nothing skipped while alice's answer is to come: {told:?}"
-    );
+    assert!(!skipped, "nothing skipped while alice's answer is to come");
 }
 
 /// Alice answers with nothing beyond bob; carol showed #1..#599, holds up to #700, and
@@ -459,15 +439,7 @@ fn a_silent_rest_is_asked_for_again_while_the_fetch_waits_on_it() {
     };
     n.handle_datagram(t0, addr(3), &data(CAROL, id, cut));
     let out = drain(&mut n);
-    let asked = |out: &Out| -> Vec<u64> {
-        out.messages_to(addr(3))
-            .into_iter()
-            .filter_map(|m| match m {
-                Message::SyncRequest { from, .. } => Some(from.0),
-                _ => None,
-            })
-            .collect()
-    };
+    let asked = |out: &Out| carol_asked_from(out);
     assert_eq!(asked(&out), [513], "asked for the rest");
     assert!(
         !fetches_to(&out, addr(3)).is_empty(),
