@@ -472,7 +472,8 @@ impl Room {
     }
 
     /// The leader of `term` says the log is committed up to `upto`.
-    pub(super) fn note_commit(&mut self, term: u64, upto: Seq) {
+    /// Whether the commit point moved.
+    pub(super) fn note_commit(&mut self, term: u64, upto: Seq) -> bool {
         let before = (self.commit_term, self.commit);
         if term > self.commit_term {
             self.commit_term = term;
@@ -480,11 +481,13 @@ impl Room {
         } else if term == self.commit_term {
             self.commit = self.commit.max(upto);
         }
-        if (self.commit_term, self.commit) != before {
+        let moved = (self.commit_term, self.commit) != before;
+        if moved {
             // Moved by this node's own word (it leads), unless `note_commit_of` names
             // the leader next.
             self.committer = None;
         }
+        moved
     }
 
     /// Member `id` left the room (or was cut out): the leader forgets what it told it and
@@ -534,9 +537,7 @@ impl Room {
 
     /// The leader `sender`'s notice of `term` says the log is committed up to `upto`.
     pub(super) fn note_commit_of(&mut self, sender: NodeId, term: u64, upto: Seq) {
-        let before = (self.commit_term, self.commit);
-        self.note_commit(term, upto);
-        if (self.commit_term, self.commit) != before {
+        if self.note_commit(term, upto) {
             self.committer = Some(sender);
         }
     }

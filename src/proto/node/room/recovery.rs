@@ -5,6 +5,7 @@
 //! every member up to date, and only then sequences anything new.
 
 use super::*;
+use crate::wire::MAX_VOTED_RUNS;
 
 /// How long a take-over that cannot fetch numbers it knows committed waits for the
 /// leader whose commit notice said so, while that leader is away (paused, cut off,
@@ -12,7 +13,6 @@ use super::*;
 /// the members online may hold only copies of an older term, which cannot stand for
 /// the committed ones.
 const AWAIT_COMMITTER: Duration = Duration::from_secs(20);
-use crate::wire::MAX_VOTED_RUNS;
 
 /// Room messages a member sends a new leader in answer to one sync request, at most.
 pub(super) const SYNC_BATCH: usize = 512;
