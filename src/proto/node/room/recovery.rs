@@ -331,10 +331,12 @@ impl Node {
         if self.fetch_shown(now) || asked {
             return;
         }
+
         let Role::Recovering(rec) = &self.room.role else {
             return;
         };
-        if !rec.waiting.is_empty() || !self.answers_arrived() {
+        // An answered copy waiting for its proof may be the only one of a committed entry.
+        if !rec.waiting.is_empty() || !self.answers_arrived() || self.answers_unproven() {
             return;
         }
         // A member behind what we asked for (we joined after what it misses): ask again
@@ -517,6 +519,7 @@ impl Node {
             if self.ask_for_the_rest(now) {
                 return;
             }
+            self.give_up_unproven_answers();
             return self.finish_recovery(now);
         }
         if self.recovery_quorum(false) {
