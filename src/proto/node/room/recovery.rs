@@ -28,8 +28,6 @@ impl Node {
         // and is gathered with the rest.
         let from = self.room.holdback.next();
         let own_votes = self.room.votes_from(from);
-        // Copies of an earlier take-over's answers still unproven: asked for again.
-        self.room.answered.retain(|_| false);
         self.room.role = Role::Recovering(Box::new(Recovery {
             high: self.room.holdback.high(),
             own_votes,
