@@ -272,21 +272,6 @@ impl<T: Chained> Pending<T> {
             .is_some_and(|c| *c >= PENDING_PER_SENDER)
     }
 
-    /// How many messages wait.
-    pub fn len(&self) -> usize {
-        self.per_sender.values().sum()
-    }
-
-    /// Whether no message waits.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Whether any message waiting is one `f` picks.
-    pub fn any(&self, f: impl Fn(&T) -> bool) -> bool {
-        self.groups.values().any(|g| g.iter().any(|(_, t)| f(t)))
-    }
-
     /// Keeps only the messages `keep` picks (the others are of no use any more).
     pub fn retain(&mut self, keep: impl Fn(&T) -> bool) {
         for ((sender, _), group) in self.groups.iter_mut() {

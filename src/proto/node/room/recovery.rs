@@ -331,12 +331,10 @@ impl Node {
         if self.fetch_shown(now) || asked {
             return;
         }
-
         let Role::Recovering(rec) = &self.room.role else {
             return;
         };
-        // An answered copy waiting for its proof may be the only one of a committed entry.
-        if !rec.waiting.is_empty() || !self.answers_arrived() || self.answers_unproven() {
+        if !rec.waiting.is_empty() || !self.answers_arrived() {
             return;
         }
         // A member behind what we asked for (we joined after what it misses): ask again
@@ -519,7 +517,6 @@ impl Node {
             if self.ask_for_the_rest(now) {
                 return;
             }
-            self.give_up_unproven_answers();
             return self.finish_recovery(now);
         }
         if self.recovery_quorum(false) {

@@ -379,7 +379,6 @@ mod takeover_answers;
 mod takeover_batches;
 mod takeover_config;
 mod takeover_fetch;
-mod takeover_forged;
 mod takeover_proven;
 mod terms;
 mod transport;
