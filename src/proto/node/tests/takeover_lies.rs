@@ -1,0 +1,213 @@
+//! What one lying survivor can still make a new leader take in its take-over
+//! (`room/recovery.rs`): answers are taken as they come. The tests marked `ignore` show
+//! holes listed in README's Known limits ("A new leader takes what survivors answer on
+//! their word"); each passes once its hole is closed. Proving answers by their seals is
+//! not enough on its own: an origin holds its own messages before their run's seal
+//! (the first test).
+
+use super::joins::follower_welcomed_as;
+use super::takeover::{answer_to_bob, bob_taking_over, bob_wins_round_1};
+use super::*;
+use crate::proto::node::room::COMMITTED_TERM;
+use crate::wire::ConfigChange;
+
+/// The room texts `out` showed.
+fn shown(out: &Out) -> Vec<String> {
+    out.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Room { entry, .. } => Some(entry.text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An origin acks its own message from the leader
+/// without its run's seal (bob types two lines, sealed as one run on the second; alice
+/// proposes the first alone). So a committed stretch of a run may have no seal
+/// anywhere: a new leader cannot require one of a survivor's answer (a build that did
+/// filled such numbers: `sim_failover` two-leaders seeds 602, 751, 918, 1108).
+#[test]
+fn an_origin_acks_its_own_message_before_its_runs_seal() {
+    let t0 = base_time();
+    let (mut n, _) = super::joins::follower_with(t0, Vec::new());
+    for text in ["x", "y"] {
+        n.handle_command(t0, WallMillis(1), Command::SendAll { text: text.into() });
+    }
+    let out = drain(&mut n);
+    let first = out
+        .messages_to(addr(1))
+        .into_iter()
+        .find_map(|m| match m {
+            Message::Submit(s) if s.origin_seq == OriginSeq(1) => Some(s.clone()),
+            _ => None,
+        })
+        .expect("bob submits his first line");
+    assert!(
+        first.proof.seal.is_none(),
+        "the run is sealed on its last line"
+    );
+    let e = entry_of(1, BOB, &first);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 9, Message::Sequenced(e)));
+    let out = drain(&mut n);
+    assert!(
+        acked(&out, addr(1), 9),
+        "acked at once: it counts towards #1's majority"
+    );
+}
+
+/// One lying member (carol) sends, as committed, a change of the voters at #1: bob
+/// applies it at once on her word alone (alice is no longer a voter).
+#[test]
+#[ignore = "a known hole: README Known limits, a new leader takes what survivors answer on their word"]
+fn a_lying_member_changes_the_voters_with_a_committed_change() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    let mut change = ChatEntry::config(Seq(1), ConfigChange::Remove("alice".into()), Seq(0));
+    change.term = COMMITTED_TERM;
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::SyncEntry(change)));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 3, answer_to_bob(1, 1)));
+    drain(&mut n);
+    let voters: Vec<String> = n.room.voters().iter().cloned().collect();
+    assert!(
+        voters.contains(&"alice".to_string()),
+        "one member's word changed who votes"
+    );
+}
+
+/// One lying member (carol) sends a committed filler at #1, where alice (honest) holds
+/// her own message: bob shows the filler at once, and alice's #1 is never shown nor
+/// proposed.
+#[test]
+#[ignore = "a known hole: README Known limits, a new leader takes what survivors answer on their word"]
+fn a_lying_members_committed_filler_hides_a_message() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    let mut filler = ChatEntry::filler(Seq(1));
+    filler.term = COMMITTED_TERM;
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::SyncEntry(filler)));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 3, answer_to_bob(1, 1)));
+    let m1 = entry(1, LEADER, "alice", 1);
+    n.handle_datagram(t0, addr(1), &data(LEADER, 6, Message::SyncEntry(m1)));
+    n.handle_datagram(t0, addr(1), &data(LEADER, 7, answer_to_bob(1, 1)));
+    let out = drain(&mut n);
+    let at_1: Vec<String> = n
+        .room
+        .history()
+        .range(Seq(1), Seq(1))
+        .map(|e| e.text.clone())
+        .collect();
+    eprintln!("bob's history at #1: {at_1:?}; shown {:?}", shown(&out));
+    assert_eq!(at_1, ["m1"], "alice's #1, not carol's filler");
+}
+
+/// One lying member (carol) replays a genuine sealed message of alice's (her #7, shown
+/// long before bob joined) as committed at #1: bob shows it at once, at the number
+/// carol chose.
+#[test]
+#[ignore = "a known hole: README Known limits, a new leader takes what survivors answer on their word"]
+fn a_lying_member_replays_a_genuine_message_at_a_number_of_its_choosing() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    let mut old = entry(1, LEADER, "alice", 1);
+    old.text = "alice: yes, do it".into();
+    let mut old = sealed_by(&identity(LEADER.0 as u8), old);
+    old.term = COMMITTED_TERM;
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::SyncEntry(old)));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 3, answer_to_bob(1, 1)));
+    let out = drain(&mut n);
+    assert!(
+        shown(&out).is_empty(),
+        "shown on carol's word for its number"
+    );
+}
+
+/// Bob joined at #5 (#1..#4 are not in his history). Carol, lying, sends a "committed"
+/// copy of #1 claiming alice's submission 1, made up and unsealed: it is kept aside
+/// unproven (`Node::backfill`), and at the take-over's end bob's sequencer takes alice's
+/// submission 1 as sequenced. Alice's genuine submission 1 is then never sequenced.
+#[test]
+#[ignore = "a known hole: README Known limits, a new leader takes what survivors answer on their word"]
+fn a_forged_backfill_copy_censors_a_genuine_submission() {
+    for forge in [false, true] {
+        let t0 = base_time();
+        let (mut n, _) = follower_welcomed_as(t0, |w| {
+            w.next_seq = Seq(5);
+            w.oldest = Seq(5);
+            w.pending_from = Seq(5);
+        });
+        bob_wins_round_1(&mut n, t0);
+        let mut forged = entry(1, LEADER, "alice", 1);
+        forged.text = "made up".into();
+        forged.proof = Provenance::default();
+        forged.term = COMMITTED_TERM;
+        let reply = |id| {
+            let Message::SyncReply {
+                epoch, sent, votes, ..
+            } = answer_to_bob(4, id)
+            else {
+                unreachable!()
+            };
+            Message::SyncReply {
+                epoch,
+                next: Seq(5),
+                high: Seq(4),
+                sent,
+                votes,
+            }
+        };
+        if forge {
+            n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::SyncEntry(forged)));
+        }
+        n.handle_datagram(t0, addr(3), &data(CAROL, 3, reply(u32::from(forge))));
+        n.handle_datagram(t0, addr(1), &data(LEADER, 6, reply(0)));
+        drain(&mut n);
+        assert!(!n.room.is_recovering(), "bob leads");
+        // Alice's genuine submission 1, sealed.
+        let e = entry(9, LEADER, "alice", 1);
+        let s = Submit {
+            origin_seq: e.origin_seq,
+            committed_below: OriginSeq(1),
+            name: e.name.clone(),
+            lamport: e.lamport,
+            sent_at: e.sent_at,
+            text: e.text.clone(),
+            proof: e.proof.clone(),
+        };
+        n.handle_datagram(t0, addr(1), &data(LEADER, 8, Message::Submit(s)));
+        let out = drain(&mut n);
+        let proposed: Vec<String> = out
+            .sent
+            .iter()
+            .filter_map(|(_, p)| match p {
+                Packet::Data {
+                    msg: Message::Sequenced(e),
+                    ..
+                } if e.origin == LEADER => Some(e.text.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            proposed,
+            ["m9"],
+            "alice's genuine submission 1 is sequenced"
+        );
+    }
+}
+
+/// One lying member (carol) answers with alice's #1 as committed, its text altered after
+/// alice sealed it: bob shows it at once, its seal unchecked.
+#[test]
+#[ignore = "a known hole: README Known limits, a new leader takes what survivors answer on their word"]
+fn a_lying_members_altered_copy_is_shown() {
+    let t0 = base_time();
+    let mut n = bob_taking_over(t0);
+    let mut bent = entry(1, LEADER, "alice", 1);
+    bent.text = "alice: send the room key to carol".into();
+    bent.term = COMMITTED_TERM;
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::SyncEntry(bent)));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 3, answer_to_bob(1, 1)));
+    let out = drain(&mut n);
+    assert!(shown(&out).is_empty(), "shown: {:?}", shown(&out));
+    assert_eq!(n.stats().forged, 1, "refused as forged");
+}
