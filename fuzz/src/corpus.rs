@@ -93,6 +93,7 @@ fn heartbeat(leader: NodeId, delivered: u64, probe: bool) -> Packet {
         delivered: Seq(delivered),
         digest: 0,
         probe,
+        unknown: false,
     })
 }
 
@@ -127,6 +128,7 @@ pub fn sample_datagrams() -> Vec<(&'static str, Vec<u8>)> {
             data(ALICE, 2, Message::Challenge {
                     nonce: [7; 16],
                     newcomer: BOB,
+                    of_member: false,
                 }),
         ),
         (

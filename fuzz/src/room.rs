@@ -443,6 +443,7 @@ fn templates(room: &Room, to: usize, input: &mut Input, wild: bool) -> Vec<Messa
         Message::Challenge {
             nonce: [9; 16],
             newcomer: IDS[1],
+            of_member: false,
         },
         Message::Proof {
             signature: vec![7; 64],
@@ -472,6 +473,7 @@ fn mutated(room: &Room, to: usize, k: u64, input: &mut Input) -> Vec<u8> {
             delivered: Seq(if wild { input.number() } else { 0 }),
             digest: input.u64(),
             probe: input.byte() & 1 == 1,
+            unknown: input.byte() & 1 == 1,
         }),
         1 => Packet::Ack(Ack {
             of: IDS[to],
