@@ -26,7 +26,7 @@ fn shown(out: &Out) -> Vec<String> {
 /// without its run's seal (bob types two lines, sealed as one run on the second; alice
 /// proposes the first alone). So a committed stretch of a run may have no seal
 /// anywhere: a new leader cannot require one of a survivor's answer (a build that did
-/// filled such numbers: `sim_failover` two-leaders seeds 602, 751, 918, 1108).
+/// filled such numbers: `sim_failover` two-leaders seeds 602, 751, 918, 1108, 1262, 1278).
 #[test]
 fn an_origin_acks_its_own_message_before_its_runs_seal() {
     let t0 = base_time();
