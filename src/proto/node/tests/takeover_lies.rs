@@ -11,6 +11,15 @@ use super::*;
 use crate::proto::node::room::COMMITTED_TERM;
 use crate::wire::ConfigChange;
 
+/// Bob taking over, carol's answer in: `e` at #1, sent as committed, and her reply.
+fn bob_told_by_carol(t0: Instant, mut e: ChatEntry) -> Node {
+    let mut n = bob_taking_over(t0);
+    e.term = COMMITTED_TERM;
+    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::SyncEntry(e)));
+    n.handle_datagram(t0, addr(3), &data(CAROL, 3, answer_to_bob(1, 1)));
+    n
+}
+
 /// The room texts `out` showed.
 fn shown(out: &Out) -> Vec<String> {
     out.events
@@ -62,11 +71,8 @@ fn an_origin_acks_its_own_message_before_its_runs_seal() {
 #[ignore = "a known hole: README Known limits, a new leader takes what survivors answer on their word"]
 fn a_lying_member_changes_the_voters_with_a_committed_change() {
     let t0 = base_time();
-    let mut n = bob_taking_over(t0);
-    let mut change = ChatEntry::config(Seq(1), ConfigChange::Remove("alice".into()), Seq(0));
-    change.term = COMMITTED_TERM;
-    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::SyncEntry(change)));
-    n.handle_datagram(t0, addr(3), &data(CAROL, 3, answer_to_bob(1, 1)));
+    let change = ChatEntry::config(Seq(1), ConfigChange::Remove("alice".into()), Seq(0));
+    let mut n = bob_told_by_carol(t0, change);
     drain(&mut n);
     let voters: Vec<String> = n.room.voters().iter().cloned().collect();
     assert!(
@@ -82,11 +88,8 @@ fn a_lying_member_changes_the_voters_with_a_committed_change() {
 #[ignore = "a known hole: README Known limits, a new leader takes what survivors answer on their word"]
 fn a_lying_members_committed_filler_hides_a_message() {
     let t0 = base_time();
-    let mut n = bob_taking_over(t0);
-    let mut filler = ChatEntry::filler(Seq(1));
-    filler.term = COMMITTED_TERM;
-    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::SyncEntry(filler)));
-    n.handle_datagram(t0, addr(3), &data(CAROL, 3, answer_to_bob(1, 1)));
+    let filler = ChatEntry::filler(Seq(1));
+    let mut n = bob_told_by_carol(t0, filler);
     let m1 = entry(1, LEADER, "alice", 1);
     n.handle_datagram(t0, addr(1), &data(LEADER, 6, Message::SyncEntry(m1)));
     n.handle_datagram(t0, addr(1), &data(LEADER, 7, answer_to_bob(1, 1)));
@@ -108,13 +111,10 @@ fn a_lying_members_committed_filler_hides_a_message() {
 #[ignore = "a known hole: README Known limits, a new leader takes what survivors answer on their word"]
 fn a_lying_member_replays_a_genuine_message_at_a_number_of_its_choosing() {
     let t0 = base_time();
-    let mut n = bob_taking_over(t0);
     let mut old = entry(1, LEADER, "alice", 1);
     old.text = "alice: yes, do it".into();
-    let mut old = sealed_by(&identity(LEADER.0 as u8), old);
-    old.term = COMMITTED_TERM;
-    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::SyncEntry(old)));
-    n.handle_datagram(t0, addr(3), &data(CAROL, 3, answer_to_bob(1, 1)));
+    let old = sealed_by(&identity(LEADER.0 as u8), old);
+    let mut n = bob_told_by_carol(t0, old);
     let out = drain(&mut n);
     assert!(
         shown(&out).is_empty(),
@@ -201,12 +201,9 @@ fn a_forged_backfill_copy_censors_a_genuine_submission() {
 #[ignore = "a known hole: README Known limits, a new leader takes what survivors answer on their word"]
 fn a_lying_members_altered_copy_is_shown() {
     let t0 = base_time();
-    let mut n = bob_taking_over(t0);
     let mut bent = entry(1, LEADER, "alice", 1);
     bent.text = "alice: send the room key to carol".into();
-    bent.term = COMMITTED_TERM;
-    n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::SyncEntry(bent)));
-    n.handle_datagram(t0, addr(3), &data(CAROL, 3, answer_to_bob(1, 1)));
+    let mut n = bob_told_by_carol(t0, bent);
     let out = drain(&mut n);
     assert!(shown(&out).is_empty(), "shown: {:?}", shown(&out));
     assert_eq!(n.stats().forged, 1, "refused as forged");
