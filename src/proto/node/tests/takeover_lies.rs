@@ -31,11 +31,11 @@ fn shown(out: &Out) -> Vec<String> {
         .collect()
 }
 
-/// An origin acks its own message from the leader
-/// without its run's seal (bob types two lines, sealed as one run on the second; alice
-/// proposes the first alone). So a committed stretch of a run may have no seal
-/// anywhere: a new leader cannot require one of a survivor's answer (a build that did
-/// filled such numbers: `sim_failover` two-leaders seeds 602, 751, 918, 1108, 1262, 1278).
+/// An origin acks its own message from the leader without its run's seal (bob types two
+/// lines, sealed as one run on the second; alice proposes the first alone). So a
+/// committed stretch of a run may carry no seal anywhere, and a new leader cannot require
+/// one of a survivor's answer: a build that did gave such copies up and filled their
+/// numbers (`sim_failover` two-leaders seeds 602, 751, 918, 1108, 1262, 1278).
 #[test]
 fn an_origin_acks_its_own_message_before_its_runs_seal() {
     let t0 = base_time();
