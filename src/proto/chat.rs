@@ -23,4 +23,4 @@ pub use history::History;
 pub use holdback::{HoldBackQueue, MAX_HOLDBACK};
 pub use outbox::Outbox;
 pub use provenance::{Chained, Pending, VOUCHED_ORIGINS, Vouched};
-pub use sequencer::{Accepted, MAX_HELD_PER_ORIGIN, Sequencer};
+pub use sequencer::{Accepted, ClaimCheck, MAX_HELD_PER_ORIGIN, Sequencer};

@@ -2,6 +2,7 @@
 //! sequence number each.
 
 use super::*;
+use crate::ids::{Lamport, WallMillis};
 
 /// Submissions the sequencer holds per origin while waiting for an earlier one.
 pub const MAX_HELD_PER_ORIGIN: usize = 1024;
@@ -49,6 +50,46 @@ impl OriginQueue {
 pub struct Sequencer {
     next: Seq,
     origins: BTreeMap<NodeId, OriginQueue>,
+    /// Submissions a survivor's take-over answer said were sequenced before this node
+    /// led, unproven (see [`Sequencer::note_claimed`]).
+    claims: BTreeMap<(NodeId, OriginSeq), Claim>,
+}
+
+/// What one survivor said an origin's submission was: taken as sequenced only when the
+/// origin's own submission of that number (checked against its proof of origin before it
+/// reaches the sequencer) says the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Claim {
+    lamport: Lamport,
+    sent_at: WallMillis,
+    text: String,
+}
+
+impl Claim {
+    fn of(e: &ChatEntry) -> Claim {
+        Claim {
+            lamport: e.lamport,
+            sent_at: e.sent_at,
+            text: e.text.clone(),
+        }
+    }
+
+    /// Whether submission `s` is the message claimed.
+    fn is(&self, s: &Submit) -> bool {
+        self.lamport == s.lamport && self.sent_at == s.sent_at && self.text == s.text
+    }
+}
+
+/// What the origin's own submission made of a claim (see [`Sequencer::settle_claim`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClaimCheck {
+    /// Nothing was claimed of that submission.
+    Unclaimed,
+    /// The claim was true: the submission is sequenced already.
+    Confirmed,
+    /// The claim was false (another message under the origin's number): forgotten, and
+    /// the submission is sequenced as new.
+    Refuted,
 }
 
 /// What the sequencer did with a submission.
@@ -71,6 +112,7 @@ impl Sequencer {
         let mut s = Sequencer {
             next,
             origins: BTreeMap::new(),
+            claims: BTreeMap::new(),
         };
         for e in history.iter() {
             s.note_sequenced(e.origin, e.origin_seq);
@@ -96,6 +138,28 @@ impl Sequencer {
         self.queue(origin).mark_done(origin_seq);
     }
 
+    /// Records that a survivor's answer said `e` was sequenced before this node led, on its
+    /// word alone: `e`'s origin is not taken to have sent its number until the origin's
+    /// own submission of it matches (see [`Sequencer::settle_claim`]). So a made-up copy
+    /// cannot make the sequencer take a genuine submission as sent already.
+    pub fn note_claimed(&mut self, e: &ChatEntry) {
+        self.claims.insert((e.origin, e.origin_seq), Claim::of(e));
+    }
+
+    /// Settles what was claimed of submission `s` of `origin` (proven its origin's by the
+    /// caller): a true claim marks it sequenced, a false one is forgotten.
+    pub fn settle_claim(&mut self, origin: NodeId, s: &Submit) -> ClaimCheck {
+        let Some(claim) = self.claims.remove(&(origin, s.origin_seq)) else {
+            return ClaimCheck::Unclaimed;
+        };
+        if claim.is(s) {
+            self.note_sequenced(origin, s.origin_seq);
+            ClaimCheck::Confirmed
+        } else {
+            ClaimCheck::Refuted
+        }
+    }
+
     fn queue(&mut self, origin: NodeId) -> &mut OriginQueue {
         self.origins.entry(origin).or_insert(OriginQueue {
             floor: OriginSeq(1),
@@ -109,10 +173,8 @@ impl Sequencer {
         let mut next = self.next;
         let q = self.queue(origin);
         q.raise_floor(s.committed_below);
-        if s.origin_seq < q.floor || q.done.contains(&s.origin_seq) {
-            return Accepted::Duplicate;
-        }
-        let was_held = q.held.contains_key(&s.origin_seq);
+        let duplicate = s.origin_seq < q.floor || q.done.contains(&s.origin_seq);
+        let was_held = duplicate || q.held.contains_key(&s.origin_seq);
         if !was_held {
             // Full: the one the others wait for always enters (refused, it would leave
             // them waiting for good), and a nearer one takes the place of the farthest.
@@ -127,7 +189,8 @@ impl Sequencer {
             q.held.insert(s.origin_seq, s);
         }
         // Whatever is now next for this origin (this submission, or one held earlier that
-        // `committed_below` just made ready) is sequenced, with all that follows it.
+        // `committed_below` or a confirmed claim just made ready) is sequenced, with all
+        // that follows it (a repeat then releases what waited for it).
         let mut out = Vec::new();
         let mut current = q.held.remove(&q.floor);
         while let Some(s) = current {
@@ -146,7 +209,20 @@ impl Sequencer {
             q.mark_done(s.origin_seq);
             current = q.held.remove(&q.floor);
         }
+        // Claims below the origin's floor are settled: sequenced, or committed on the
+        // origin's own word.
+        let floor = q.floor;
         self.next = next;
+        if self.claims.keys().next().is_some() {
+            let below: Vec<_> = self
+                .claims
+                .range((origin, OriginSeq(0))..(origin, floor))
+                .map(|(k, _)| *k)
+                .collect();
+            for k in below {
+                self.claims.remove(&k);
+            }
+        }
         match (out.is_empty(), was_held) {
             (false, _) => Accepted::Sequenced(out),
             (true, true) => Accepted::Duplicate,

@@ -112,6 +112,34 @@ fn sequencer_takes_a_lost_submission_below_a_surviving_one() {
     assert_eq!(seqs(s.accept(NodeId(1), "a", submit(7, 5))), vec![(31, 7)]);
 }
 
+/// What a take-over answer claimed an origin sent counts only once the origin's own
+/// submission matches it: a true claim makes it a repeat (and lets go what waited for
+/// it), a false one is refuted and the submission sequenced.
+#[test]
+fn sequencer_takes_a_claim_only_on_its_origins_word() {
+    let a = NodeId(1);
+    let mut s = Sequencer::resume(Seq(10), &History::new(10));
+    s.note_claimed(&entry(1));
+    // Unconfirmed, the claim lets nothing past it.
+    assert_eq!(s.accept(a, "a", submit(2, 1)), Accepted::Held);
+    assert_eq!(s.settle_claim(a, &submit(1, 1)), ClaimCheck::Confirmed);
+    assert_eq!(seqs(s.accept(a, "a", submit(1, 1))), vec![(10, 2)]);
+    assert_eq!(s.settle_claim(a, &submit(1, 1)), ClaimCheck::Unclaimed);
+
+    let mut s = Sequencer::resume(Seq(10), &History::new(10));
+    let mut lie = entry(1);
+    lie.text = "made up".into();
+    s.note_claimed(&lie);
+    assert_eq!(s.settle_claim(a, &submit(1, 1)), ClaimCheck::Refuted);
+    assert_eq!(seqs(s.accept(a, "a", submit(1, 1))), vec![(10, 1)]);
+
+    // Claims below what the origin says is committed are settled by its word.
+    let mut s = Sequencer::resume(Seq(10), &History::new(10));
+    s.note_claimed(&lie);
+    assert_eq!(seqs(s.accept(a, "a", submit(3, 3))), vec![(10, 3)]);
+    assert_eq!(s.settle_claim(a, &submit(1, 1)), ClaimCheck::Unclaimed);
+}
+
 #[test]
 fn sequencer_resumes_from_history() {
     let mut h = History::new(10);

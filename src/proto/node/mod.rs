@@ -59,8 +59,8 @@ use transport::{Arrival, Transport};
 
 use super::batch::Coalescer;
 use super::chat::{
-    Accepted, Chained, History, HoldBackQueue, MAX_HELD_PER_ORIGIN, MAX_HOLDBACK, Outbox, Pending,
-    Sequencer, Vouched,
+    Accepted, Chained, ClaimCheck, History, HoldBackQueue, MAX_HELD_PER_ORIGIN, MAX_HOLDBACK,
+    Outbox, Pending, Sequencer, Vouched,
 };
 use super::clock::LamportClock;
 use super::detector::Detector;

@@ -172,6 +172,19 @@ impl Node {
         let Some(seqr) = self.room.sequencer_mut() else {
             return;
         };
+        if seqr.settle_claim(origin, &s) == ClaimCheck::Refuted {
+            // A survivor's take-over answer said another message was sent under this
+            // number: made up (the origin's own word, proven, says otherwise).
+            self.transport.note_forged(1);
+            log_at!(
+                warn,
+                self,
+                "submission {origin_seq:?} from {origin} is not what a take-over answer said it was; sequenced"
+            );
+        }
+        let Some(seqr) = self.room.sequencer_mut() else {
+            return;
+        };
         // The name as the table knows it; the claim only for an origin not known yet.
         let accepted = match self.ring.members().get(origin) {
             Some(m) => seqr.accept(origin, &m.name, s),

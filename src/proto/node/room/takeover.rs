@@ -51,13 +51,13 @@ impl Node {
         let end = end.max(start.next());
         // Every surviving message a member still lacks is in our history, the backfill, or
         // proposed again; older ones were shown everywhere, so their origins confirmed them.
+        // What a survivor sent from before our history is its word alone: its origin's
+        // next submission of that number confirms it or not (see `Sequencer::note_claimed`).
         let mut sequencer = Sequencer::resume(end, &self.room.history);
-        for e in rec
-            .backfill
-            .values()
-            .chain(proposals.iter())
-            .filter(|e| !e.is_filler())
-        {
+        for e in rec.backfill.values().filter(|e| !e.is_filler()) {
+            sequencer.note_claimed(e);
+        }
+        for e in proposals.iter().filter(|e| !e.is_filler()) {
             sequencer.note_sequenced(e.origin, e.origin_seq);
         }
         let mut leadership = Leadership::new(epoch.term, sequencer);
