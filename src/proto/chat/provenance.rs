@@ -272,6 +272,67 @@ impl<T: Chained> Pending<T> {
             .is_some_and(|c| *c >= PENDING_PER_SENDER)
     }
 
+    /// How many messages wait.
+    pub fn len(&self) -> usize {
+        self.per_sender.values().sum()
+    }
+
+    /// Whether no message waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether any message waiting is one `f` picks.
+    pub fn any(&self, f: impl Fn(&T) -> bool) -> bool {
+        self.groups.values().any(|g| g.iter().any(|(_, t)| f(t)))
+    }
+
+    /// Whether `sender`'s message `origin_seq` of `origin` waits.
+    pub fn holds(&self, sender: NodeId, origin: NodeId, origin_seq: OriginSeq) -> bool {
+        self.groups
+            .get(&(sender, origin))
+            .is_some_and(|g| g.contains(origin_seq))
+    }
+
+    /// Takes out `sender`'s message `origin_seq` of `origin`, if it waits.
+    pub fn take_one(&mut self, sender: NodeId, origin: NodeId, origin_seq: OriginSeq) -> Option<T> {
+        let group = self.groups.get_mut(&(sender, origin))?;
+        let (_, item) = group.take(|k| k == origin_seq).pop()?;
+        if group.is_empty() {
+            self.groups.remove(&(sender, origin));
+        }
+        if let Some(count) = self.per_sender.get_mut(&sender) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_sender.remove(&sender);
+            }
+        }
+        Some(item)
+    }
+
+    /// Takes out the messages `pick` picks (proven some other way), each with its sender.
+    pub fn extract(&mut self, mut pick: impl FnMut(&T) -> bool) -> Vec<(NodeId, T)> {
+        let mut out = Vec::new();
+        for ((sender, _), group) in self.groups.iter_mut() {
+            let picked: BTreeSet<OriginSeq> = group
+                .iter()
+                .filter(|(_, t)| pick(t))
+                .map(|(k, _)| k)
+                .collect();
+            if picked.is_empty() {
+                continue;
+            }
+            let taken = group.take(|k| picked.contains(&k));
+            if let Some(count) = self.per_sender.get_mut(sender) {
+                *count -= taken.len();
+            }
+            out.extend(taken.into_iter().map(|(_, t)| (*sender, t)));
+        }
+        self.groups.retain(|_, g| !g.is_empty());
+        self.per_sender.retain(|_, c| *c > 0);
+        out
+    }
+
     /// Keeps only the messages `keep` picks (the others are of no use any more).
     pub fn retain(&mut self, keep: impl Fn(&T) -> bool) {
         for ((sender, _), group) in self.groups.iter_mut() {

@@ -177,7 +177,7 @@ impl Node {
             Message::Welcomed { newcomer } => self.on_welcomed(now, sender, newcomer),
             Message::Submit(s) => self.on_submit(now, sender, s),
             Message::Sequenced(e) => self.on_sequenced_from(now, sender, e),
-            Message::SyncEntry(e) => self.on_sync_entry(now, sender, id, e),
+            Message::SyncEntry(e) => self.on_sync_entry(now, (from, sender), id, e),
             Message::Fetch { from: a, to: b } => self.on_fetch(now, from, a, b),
             Message::Direct(dm) => self.on_direct(now, sender, dm, false),
             Message::Store { to, dm } => self.on_store(now, from, sender, to, dm),

@@ -54,25 +54,6 @@ impl Node {
             || (e.term == COMMITTED_TERM && e.seq > first && e.seq.0 - first.0 < RUN_MAX as u64)
     }
 
-    /// A survivor's answer to our sync request: during recovery it keeps the term it was
-    /// held in and counts towards the answers awaited. Otherwise (it came after the
-    /// recovery ended, or answers a leader's confirmation) only a committed copy is of use.
-    pub(in crate::proto::node) fn on_sync_entry(
-        &mut self,
-        now: Instant,
-        sender: NodeId,
-        id: MsgId,
-        e: ChatEntry,
-    ) {
-        if self.room.count_answer(sender, id, e.seq) {
-            self.room.note_answered_copy(sender, &e);
-            self.on_sequenced(now, e);
-            self.maybe_finish_recovery(now);
-        } else if e.term == COMMITTED_TERM {
-            self.on_sequenced_from(now, sender, e);
-        }
-    }
-
     /// A sequenced message from `sender`: taken if the sender may say it (see
     /// [`Node::accepts_sequenced`]). A copy from the leader is of its term; one from
     /// another member's shown history is committed already.

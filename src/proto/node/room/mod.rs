@@ -19,6 +19,7 @@ mod deliver;
 mod links;
 mod pace;
 mod proof;
+mod proven_answers;
 mod recovery;
 mod relay;
 mod role;
@@ -168,6 +169,21 @@ pub(super) struct Room {
     intake: Pending<Submit>,
     /// Sequenced messages waiting for the message that closes their run, not yet acked.
     staged: Pending<Staged>,
+    /// Messages of survivors' answers to this node's take-over, waiting for their proof
+    /// (see `proven_answers.rs`).
+    answered: Pending<Staged>,
+    /// Answered copies of a message `answered` holds from the same sender at another
+    /// number, with their sender: taken once it is proven (see `proven_answers.rs`).
+    answered_twins: Vec<(NodeId, ChatEntry)>,
+    /// Answered copies taken on their sender's word, with their sender: held when the
+    /// take-over ends, after the proven ones (see `proven_answers.rs`).
+    answered_on_word: Vec<(NodeId, ChatEntry)>,
+    /// Whether answered copies were vouched for since the staged ones were last looked
+    /// at (see `Node::take_answers_proven_elsewhere`).
+    answers_vouched: bool,
+    /// Of the answered copies just proven, how many are still to be held (the take-over
+    /// waits for them: see `proven_answers.rs`).
+    answers_in_hand: usize,
     /// This node's chain value after its latest own room message.
     chain_head: ChainLink,
     /// Own room messages typed since the outputs were last drained: sealed as one run and
@@ -249,6 +265,11 @@ impl Room {
             vouched: Vouched::default(),
             intake: Pending::default(),
             staged: Pending::default(),
+            answered: Pending::default(),
+            answered_twins: Vec::new(),
+            answered_on_word: Vec::new(),
+            answers_vouched: false,
+            answers_in_hand: 0,
             chain_head: [0; 32],
             unsealed: Vec::new(),
             open_run: None,
@@ -495,6 +516,8 @@ impl Room {
     /// A user that asked to leave and is gone now is added again when it comes back.
     pub(super) fn forget_member(&mut self, id: NodeId, name: &str) {
         self.staged.forget_sender(id);
+        self.answered.forget_sender(id);
+        self.answered_twins.retain(|(sender, _)| *sender != id);
         self.intake.forget_sender(id);
         if let Some(l) = self.leadership_mut() {
             l.told.remove(&id);

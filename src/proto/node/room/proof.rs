@@ -28,6 +28,23 @@ pub(in crate::proto::node) struct Staged {
     id: MsgId,
 }
 
+impl Staged {
+    /// Message `entry`, sent from `from` as transport id `id`.
+    pub(super) fn new(entry: ChatEntry, from: SocketAddr, id: MsgId) -> Staged {
+        Staged { entry, from, id }
+    }
+
+    /// The message.
+    pub(super) fn entry(&self) -> &ChatEntry {
+        &self.entry
+    }
+
+    /// The message, taken out.
+    pub(super) fn into_entry(self) -> ChatEntry {
+        self.entry
+    }
+}
+
 impl Chained for Staged {
     fn written(&self, origin: NodeId) -> crate::proto::seal::Written<'_> {
         self.entry.written(origin)
@@ -36,6 +53,16 @@ impl Chained for Staged {
     fn proof(&self) -> &Provenance {
         &self.entry.proof
     }
+}
+
+/// What [`Node::proof_known`] found of a sequenced message's proof.
+pub(in crate::proto::node) enum Proof {
+    /// Vouched for already: the message, with its link.
+    Known(ChatEntry),
+    /// Refused as forged (counted and logged).
+    Refused,
+    /// To be proven by its run's seal: the message.
+    Awaited(ChatEntry),
 }
 
 /// Whose identity a message from node `origin` under a name is checked against.
@@ -316,16 +343,36 @@ impl Node {
                 }
             }
         }
-        let ready = self.room.staged.take_ready();
+        self.settle_staged(now, false);
+        self.settle_staged(now, true);
+        if std::mem::take(&mut self.room.answers_vouched) {
+            self.take_answers_proven_elsewhere(now);
+        }
+    }
+
+    /// The staged messages that can be proven now (of a take-over's answers, with
+    /// `answers`: see `proven_answers.rs`), each taken once vouched for; what fails is
+    /// refused.
+    fn settle_staged(&mut self, now: Instant, answers: bool) {
+        fn pending(room: &Room, answers: bool) -> &Pending<Staged> {
+            if answers {
+                &room.answered
+            } else {
+                &room.staged
+            }
+        }
+        let ready = if answers {
+            self.room.answered.take_ready()
+        } else {
+            self.room.staged.take_ready()
+        };
         if ready.is_empty() {
             return;
         }
         // Each origin's identity, as bound to the name its messages claim.
         let mut keys: BTreeMap<NodeId, RunKey> = BTreeMap::new();
         for (sender, origin) in &ready {
-            if let Some(name) = self
-                .room
-                .staged
+            if let Some(name) = pending(&self.room, answers)
                 .any_of(*sender, *origin)
                 .map(|s| s.entry.name.clone())
                 && let Binding::Key(key) = self.bound_key(*origin, &name)
@@ -334,24 +381,50 @@ impl Node {
                 keys.insert(*origin, key);
             }
         }
-        let settled =
-            self.room
-                .staged
-                .settle_all(&ready, |o| keys.get(&o).copied(), &self.room.vouched);
-        for (sender, origin, settled) in settled {
+        let room = &mut self.room;
+        let pending = if answers {
+            &mut room.answered
+        } else {
+            &mut room.staged
+        };
+        let settled = pending.settle_all(&ready, |o| keys.get(&o).copied(), &room.vouched);
+        if answers {
+            // The take-over waits until every answered copy proven here is held.
+            room.answers_in_hand = settled.iter().map(|(_, _, s)| s.vouched.len()).sum();
+        }
+        let mut refused_any = false;
+        // Forgeries first: an answer that carried one counts no more before any proven
+        // copy, taken, can end the take-over.
+        for (sender, _, settled) in &settled {
             if !settled.refused.is_empty() {
+                if answers {
+                    refused_any = true;
+                    self.answer_refused(*sender);
+                }
                 let seqs: Vec<u64> = settled.refused.iter().map(|s| s.entry.seq.0).collect();
                 let why = format!("messages {seqs:?} from {sender} whose seal does not check");
                 self.refuse_forged(now, settled.refused.len(), &why);
             }
+        }
+        for (sender, origin, settled) in settled {
             for (st, link, value) in settled.vouched {
                 self.room
                     .vouched
                     .insert(origin, st.entry.origin_seq, link, value);
                 let mut e = st.entry;
                 e.proof.link = Some(link);
-                self.take_sequenced(now, st.from, sender, st.id, e);
+                if answers {
+                    self.room.answers_vouched = true;
+                    self.room.answers_in_hand -= 1;
+                    self.take_answered(now, sender, e);
+                } else {
+                    self.take_sequenced(now, st.from, sender, st.id, e);
+                }
             }
+        }
+        if answers && (refused_any || !ready.is_empty()) {
+            // The take-over waited for them.
+            self.maybe_finish_recovery(now);
         }
     }
 
@@ -402,7 +475,7 @@ impl Node {
         from: SocketAddr,
         sender: NodeId,
         id: MsgId,
-        mut e: ChatEntry,
+        e: ChatEntry,
     ) {
         if self.transport.was_received(sender, id) {
             return self.take_sequenced(now, from, sender, id, e);
@@ -434,25 +507,11 @@ impl Node {
         if e.is_filler() || !self.ctx.cfg.seal_room || !self.accepts_sequenced(sender, e.seq) {
             return self.take_sequenced(now, from, sender, id, e);
         }
-        if e.proof.link.is_none() {
-            self.vouch_from_shown(e.origin, OriginSeq(e.origin_seq.0.saturating_sub(1)), false);
-        }
-        if let Some(link) = self.own_unconfirmed(&e).or_else(|| {
-            self.room
-                .vouched
-                .confirms(&e.written(e.origin), e.proof.link)
-        }) {
-            e.proof.link = Some(link);
-            return self.take_sequenced(now, from, sender, id, e);
-        }
-        if let Binding::Other(owner) = self.bound_key(e.origin, &e.name) {
-            let why = format!(
-                "#{} from {sender} claims {owner}'s message is {}'s",
-                e.seq, e.name
-            );
-            return self.refuse_forged(now, 1, &why);
-        }
-        self.vouch_from_shown(e.origin, e.origin_seq.next(), true);
+        let e = match self.proof_known(now, sender, e) {
+            Proof::Known(e) => return self.take_sequenced(now, from, sender, id, e),
+            Proof::Refused => return,
+            Proof::Awaited(e) => e,
+        };
         // An origin not known yet (the table is on its way) waits.
         let (origin, k, seq) = (e.origin, e.origin_seq, e.seq);
         if self.room.staged.is_full(sender) {
@@ -470,6 +529,35 @@ impl Node {
             log_at!(debug, self, "not holding #{seq}: too many wait for proof");
         }
         // Proven (and acked) when the outputs are drained: see `settle_waiting`.
+    }
+
+    /// What is known of sealed room message `e`'s proof from `sender` before its run
+    /// closes: vouched for already (its own, or one whose link and value are known), with
+    /// its link; refused (it claims a name another node holds); or to be proven by its
+    /// run's seal. A shown copy next to it in its origin's chain may vouch for it first
+    /// (see `links.rs`).
+    pub(super) fn proof_known(&mut self, now: Instant, sender: NodeId, mut e: ChatEntry) -> Proof {
+        if e.proof.link.is_none() {
+            self.vouch_from_shown(e.origin, OriginSeq(e.origin_seq.0.saturating_sub(1)), false);
+        }
+        if let Some(link) = self.own_unconfirmed(&e).or_else(|| {
+            self.room
+                .vouched
+                .confirms(&e.written(e.origin), e.proof.link)
+        }) {
+            e.proof.link = Some(link);
+            return Proof::Known(e);
+        }
+        if let Binding::Other(owner) = self.bound_key(e.origin, &e.name) {
+            let why = format!(
+                "#{} from {sender} claims {owner}'s message is {}'s",
+                e.seq, e.name
+            );
+            self.refuse_forged(now, 1, &why);
+            return Proof::Refused;
+        }
+        self.vouch_from_shown(e.origin, e.origin_seq.next(), true);
+        Proof::Awaited(e)
     }
 
     /// If `e` is one of this node's own unconfirmed messages exactly as it wrote it (every

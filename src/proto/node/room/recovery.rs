@@ -28,6 +28,10 @@ impl Node {
         // and is gathered with the rest.
         let from = self.room.holdback.next();
         let own_votes = self.room.votes_from(from);
+        // Copies of an earlier take-over's answers still unproven: asked for again.
+        self.room.answered.retain(|_| false);
+        self.room.answered_twins.clear();
+        self.room.answered_on_word.clear();
         self.room.role = Role::Recovering(Box::new(Recovery {
             high: self.room.holdback.high(),
             own_votes,
@@ -331,10 +335,12 @@ impl Node {
         if self.fetch_shown(now) || asked {
             return;
         }
+
         let Role::Recovering(rec) = &self.room.role else {
             return;
         };
-        if !rec.waiting.is_empty() || !self.answers_arrived() {
+        // An answered copy waiting for its proof may be the only one of a committed entry.
+        if !rec.waiting.is_empty() || !self.answers_arrived() || self.answers_unproven() {
             return;
         }
         // A member behind what we asked for (we joined after what it misses): ask again
@@ -517,6 +523,7 @@ impl Node {
             if self.ask_for_the_rest(now) {
                 return;
             }
+            self.give_up_unproven_answers();
             return self.finish_recovery(now);
         }
         if self.recovery_quorum(false) {

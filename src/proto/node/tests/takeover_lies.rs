@@ -201,10 +201,9 @@ fn a_forged_backfill_copy_does_not_censor_a_genuine_submission() {
 }
 
 /// One lying member (carol) answers with alice's #1 as committed, its text altered after
-/// alice sealed it: bob shows it at once, its seal unchecked.
+/// alice sealed it: bob refuses it as forged, and shows nothing of it.
 #[test]
-#[ignore = "a known hole: README Known limits, a new leader takes what survivors answer on their word"]
-fn a_lying_members_altered_copy_is_shown() {
+fn a_lying_members_altered_copy_is_refused() {
     let t0 = base_time();
     let mut bent = entry(1, LEADER, "alice", 1);
     bent.text = "alice: send the room key to carol".into();
