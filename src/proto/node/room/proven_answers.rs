@@ -1,16 +1,25 @@
-//! A take-over's answers proven before they are taken. A survivor's copies of sealed room
-//! messages (proposals and committed copies alike) wait, as a member's staging does
-//! (`proof.rs`), for the seal that closes their run, checked against their origin's key;
-//! what fails is refused and counted (`status`: `forged`), and the answer that carried
-//! it counts no more. A new leader so never shows, nor proposes again, a message one
-//! member made up or altered. The take-over does not end while copies it was sent wait
+//! A take-over's answers proven before they are taken. A survivor's copies of another
+//! member's sealed room messages (proposals and committed copies alike) wait, as a
+//! member's staging does (`proof.rs`), for the seal that closes their run, checked against
+//! their origin's key; what fails is refused and counted (`status`: `forged`), and the
+//! answer that carried it counts no more. A new leader so never shows, nor proposes
+//! again, a message one member made up or altered in another known member's name.
+//!
+//! A member's copies of its own messages are taken on its word: an origin holds (and
+//! acks) its own messages before their run's seal, so a committed stretch of them may be
+//! covered by no seal anywhere. They vouch for the same messages in other answers. Copies
+//! under a name nobody here knows are taken on the sender's word too (the table that
+//! would give the key may have gone with the old leader). Both are held when the take-over
+//! ends, after every proven copy. The take-over does not end while copies it was sent wait
 //! for their proof (an unproven copy may be the only one of a committed entry); once its
 //! timer finds a majority answered and nothing else to wait for, what still cannot be
-//! proven (an origin nobody knows, a run whose seal nobody sent) is given up.
+//! proven (a run whose seal nobody sent) is given up.
 //!
 //! Fillers and changes of the voters carry no one's seal: they are taken as they come.
-//! Copies of numbers this node showed already are kept aside unproven (see
-//! `Node::backfill`): they are never shown, and whoever is sent one proves it.
+//! Copies of numbers this node showed already are kept aside (see `Node::backfill`):
+//! never shown, sent to members that lack them (who prove them), and taken as their
+//! origin's messages sent only once the origin's own submission agrees (see
+//! `Sequencer::note_claimed`).
 
 use super::proof::{Binding, Proof};
 use super::*;
