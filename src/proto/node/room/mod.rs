@@ -175,9 +175,6 @@ pub(super) struct Room {
     /// Answered copies of a message `answered` holds from the same sender at another
     /// number, with their sender: taken once it is proven (see `proven_answers.rs`).
     answered_twins: Vec<(NodeId, ChatEntry)>,
-    /// Answered copies taken on their sender's word, with their sender: held when the
-    /// take-over ends, after the proven ones (see `proven_answers.rs`).
-    answered_on_word: Vec<(NodeId, ChatEntry)>,
     /// Whether answered copies were vouched for since the staged ones were last looked
     /// at (see `Node::take_answers_proven_elsewhere`).
     answers_vouched: bool,
@@ -267,7 +264,6 @@ impl Room {
             staged: Pending::default(),
             answered: Pending::default(),
             answered_twins: Vec::new(),
-            answered_on_word: Vec::new(),
             answers_vouched: false,
             answers_in_hand: 0,
             chain_head: [0; 32],

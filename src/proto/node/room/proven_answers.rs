@@ -9,8 +9,8 @@
 //! acks) its own messages before their run's seal, so a committed stretch of them may be
 //! covered by no seal anywhere. They vouch for the same messages in other answers. Copies
 //! under a name nobody here knows are taken on the sender's word too (the table that
-//! would give the key may have gone with the old leader). Both are held when the take-over
-//! ends, after every proven copy. The take-over does not end while copies it was sent wait
+//! would give the key may have gone with the old leader). Both are held as they come. The
+//! take-over does not end while copies it was sent wait
 //! for their proof (an unproven copy may be the only one of a committed entry); once its
 //! timer finds a majority answered and nothing else to wait for, what still cannot be
 //! proven (a run whose seal nobody sent) is given up.
@@ -51,38 +51,12 @@ impl Node {
                 Proof::Refused => return self.answer_refused(sender),
                 Proof::Awaited(e) => return self.stage_answered((from, sender), id, e),
             }
-        } else if self.on_word(&e) {
-            // Held once the proven copies are: a copy taken on one member's word does not
-            // take a number before a proven copy of the same term can.
-            self.vouch_own_answer(sender, &e);
-            self.room.count_answer(sender, id, e.seq);
-            self.room.answered_on_word.push((sender, e));
-            return;
         } else {
+            self.vouch_own_answer(sender, &e);
             e
         };
         self.room.count_answer(sender, id, e.seq);
         self.take_answered(now, sender, e);
-    }
-
-    /// Whether answered copy `e`, not proven first, is taken on its sender's word (a
-    /// sealed message of a number not shown yet, during a take-over): see
-    /// [`Node::proven_first`].
-    fn on_word(&self, e: &ChatEntry) -> bool {
-        self.ctx.cfg.seal_room
-            && self.room.is_recovering()
-            && !e.is_filler()
-            && e.seq >= self.room.holdback.next()
-    }
-
-    /// The take-over ends: the copies taken on their sender's word are held now, after
-    /// every proven one (a copy of the same term never replaces one held; a later
-    /// term's does).
-    pub(super) fn take_on_word_answers(&mut self, now: Instant) {
-        for (sender, e) in std::mem::take(&mut self.room.answered_on_word) {
-            self.room.note_answered_copy(sender, &e);
-            self.on_sequenced(now, e);
-        }
     }
 
     /// Whether answered copy `e` from `sender` must be proven before it is taken: a

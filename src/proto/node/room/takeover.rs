@@ -10,11 +10,6 @@ impl Node {
     /// (a filler), brings members up to date with what was committed before, and starts
     /// sequencing (first the submissions that waited).
     pub(in crate::proto::node) fn finish_recovery(&mut self, now: Instant) {
-        self.take_on_word_answers(now);
-        if !self.room.is_recovering() {
-            // Taking them ended it already.
-            return;
-        }
         let Role::Recovering(rec) = std::mem::replace(&mut self.room.role, Role::Follower) else {
             return;
         };
