@@ -21,7 +21,7 @@ fn alices_first(term: u64, bent: bool) -> Message {
 }
 
 /// The room texts `out` showed.
-fn shown(out: &Out) -> Vec<String> {
+pub(super) fn shown(out: &Out) -> Vec<String> {
     out.events
         .iter()
         .filter_map(|e| match e {

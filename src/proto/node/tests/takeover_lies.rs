@@ -7,6 +7,7 @@
 
 use super::joins::follower_welcomed_as;
 use super::takeover::{answer_to_bob, bob_taking_over, bob_wins_round_1};
+use super::takeover_forged::shown;
 use super::*;
 use crate::proto::node::room::COMMITTED_TERM;
 use crate::wire::ConfigChange;
@@ -18,17 +19,6 @@ fn bob_told_by_carol(t0: Instant, mut e: ChatEntry) -> Node {
     n.handle_datagram(t0, addr(3), &data(CAROL, 2, Message::SyncEntry(e)));
     n.handle_datagram(t0, addr(3), &data(CAROL, 3, answer_to_bob(1, 1)));
     n
-}
-
-/// The room texts `out` showed.
-fn shown(out: &Out) -> Vec<String> {
-    out.events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Room { entry, .. } => Some(entry.text.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// An origin acks its own message from the leader without its run's seal (bob types two
