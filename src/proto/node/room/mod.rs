@@ -17,6 +17,7 @@ mod catchup;
 mod config;
 mod deliver;
 mod links;
+mod own_runs;
 mod pace;
 mod proof;
 mod proven_answers;
