@@ -99,6 +99,11 @@ fn leader_crash_mid_traffic_loses_nothing_committed() {
     // the survivor that never heard of it dropped all it said: the room waited for good.
     // The voucher now comes in every part of the welcome.
     for_listed_sims(&[1620379], crash_scenario);
+    // The leader elected after the crash removed the dead one, committed it with one
+    // survivor's ack and crashed too: that survivor alone held the removal as a vote, and
+    // the room waited for good for a majority of the configuration before it. The leader
+    // of the removal's term now counts as a holder of what it proposed.
+    for_listed_sims(&[1781403, 1800517], crash_scenario);
 }
 
 /// Builds a lossless room of `n`, crashes the leader, returns (election messages sent by

@@ -93,6 +93,12 @@ pub enum Quorum {
     /// too, in copies of the change's term (`sim_failover` seed 648: a committed addition
     /// no survivor was told of).
     ChainProven,
+    /// As [`Quorum::ChainProven`], and the leader of the change's term counts as a holder
+    /// of every index the candidate keeps in a copy of that term: it proposed that very
+    /// copy, held it, and counted itself towards committing it (the model gives the
+    /// candidate the leader of every term; the code knows only the one it followed
+    /// before it won, which counts no more than this).
+    ChainProvenByLeader,
 }
 
 /// Which rules the nodes follow. Each test names the set it checks.
@@ -319,7 +325,7 @@ impl ConfigLog {
                 }
             }
             if let Role::Candidate { answered, holders } = n.role
-                && self.has_quorum(n, answered, &holders)
+                && self.has_quorum(n, answered, &self.with_leaders(n, holders, state))
                 && (!self.rules.own_term_first || n.next <= self.max_log)
             {
                 actions.push(Action::TakeOver { node });

@@ -17,13 +17,33 @@ impl ConfigLog {
             Quorum::Both => log && committed,
             Quorum::Chain => log && committed && self.chain_answered(n, answered, false, 0),
             Quorum::ChainGaps => log && committed && self.chain_answered(n, answered, true, 0),
-            Quorum::ChainProven => {
+            Quorum::ChainProven | Quorum::ChainProvenByLeader => {
                 let from = self.proven_by_answers(n, holders);
                 let (chain, _) = n.configs_in_log(self.initial, self.rules.gapless_config);
                 log && is_majority(answered, chain[from].voters)
                     && self.chain_answered(n, answered, false, from)
             }
         }
+    }
+
+    /// `holders`, with the leader of each copy's term among the holders of that copy under
+    /// [`Quorum::ChainProvenByLeader`] (unchanged otherwise).
+    pub(crate) fn with_leaders(
+        &self,
+        n: &Node,
+        mut holders: [Set; MAX_LOG],
+        s: &State,
+    ) -> [Set; MAX_LOG] {
+        if self.rules.quorum != Quorum::ChainProvenByLeader {
+            return holders;
+        }
+        for (index, h) in (1..).zip(holders.iter_mut()) {
+            let copy = n.at(index);
+            if copy.is_some() && copy.term != COMMITTED {
+                *h |= s.elected[usize::from(copy.term)];
+            }
+        }
+        holders
     }
 
     /// How many changes of `n`'s chain, from the committed configuration on, its answers

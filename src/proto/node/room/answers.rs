@@ -296,7 +296,15 @@ impl Node {
     /// before telling anyone, waited for good for a majority of the configuration before
     /// it (`sim_failover` seed 648: `ann`'s addition back, committed by `ben` with `ann`'s
     /// ack, `ben` crashed; `cat` and `ann` are 2 of 3 of `{ann, ben, cat}` but 1 of 2 of
-    /// `{ben, cat}`).
+    /// `{ben, cat}`). The leader of the change's term, where this node knows it (it took
+    /// that leader's proposals of the term as votes: see `Room::proposers`), is a holder
+    /// too, alive or not: it proposed each copy of its term, held it and counted itself
+    /// towards committing it. Without it, a dead leader's removal of a voter, committed
+    /// with one survivor's ack, held as a vote by that survivor alone, left the survivors
+    /// waiting for good for a majority of the configuration before it (`sim_failover`
+    /// seeds 1781403 and 1800517: `dan`, leading term 1, removes `ann` and commits it with
+    /// `ben`, then crashes; `ben` is 1 of `{ben, cat, dan}` without `dan`, 2 with it). The
+    /// model check's `Quorum::ChainProvenByLeader` counts the leader of every term.
     fn proven_changes(&self, chain: &[LoggedConfig], answered: &BTreeSet<NodeId>) -> usize {
         let Role::Recovering(rec) = &self.room.role else {
             return 0;
@@ -323,7 +331,12 @@ impl Node {
             };
             let holders: BTreeSet<NodeId> = answered.iter().filter(votes_for).copied().collect();
             let own = rec.own_votes.get(&seq) == Some(&term);
-            let (majority, held) = self.voters_among(voters, &holders, own);
+            let (majority, mut held) = self.voters_among(voters, &holders, own);
+            if let Some(proposer) = self.room.proposer_of(term)
+                && self.proposer_uncounted(proposer, voters, &holders, own)
+            {
+                held += 1;
+            }
             held >= majority
         };
         let mut proven = 0;
@@ -339,5 +352,33 @@ impl Node {
             proven += 1;
         }
         proven
+    }
+
+    /// Whether `proposer`, the leader of a term, votes in `voters` under a name
+    /// [`Node::voters_among`] did not count already for `holders` (and this node, if
+    /// `own`): online or not, as it held what it proposed.
+    fn proposer_uncounted(
+        &self,
+        proposer: NodeId,
+        voters: &BTreeSet<String>,
+        holders: &BTreeSet<NodeId>,
+        own: bool,
+    ) -> bool {
+        let name = if proposer == self.ctx.id {
+            Some(self.ctx.cfg.name.as_str())
+        } else {
+            self.ring.members().get(proposer).map(|m| m.name.as_str())
+        };
+        let Some(name) = name.filter(|n| voters.contains(*n)) else {
+            return false;
+        };
+        let counted = (own && name == self.ctx.cfg.name)
+            || holders.iter().any(|id| {
+                self.ring
+                    .members()
+                    .get(*id)
+                    .is_some_and(|m| m.presence == Presence::Online && m.name == name)
+            });
+        !counted
     }
 }

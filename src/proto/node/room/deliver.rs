@@ -124,7 +124,7 @@ impl Node {
         .then_some((e.seq, e.term));
         self.on_sequenced(now, e);
         if let Some((seq, term)) = vote {
-            self.room.note_vote(seq, term);
+            self.room.note_vote(seq, term, sender);
         }
     }
 

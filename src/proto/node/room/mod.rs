@@ -83,6 +83,10 @@ pub(super) enum RoomToken {
 /// history): shown in its turn whatever the commit point, and never replaced.
 pub(super) const COMMITTED_TERM: u64 = u64::MAX;
 
+/// The terms whose leader a node remembers as the proposer of its votes (see
+/// `Room::proposers`): a hold-back queue's votes span a few terms at most.
+const PROPOSER_TERMS: usize = 16;
+
 /// Recovery timeouts, or election timeouts of a leader without a majority, after which
 /// a new election round (a higher term) starts: two candidates of one term, each followed
 /// by part of the room, would otherwise wait for each other for ever.
@@ -120,6 +124,12 @@ pub(super) struct Room {
     /// A copy merged from answers in a take-over is no vote. Not on disk: after a restart
     /// nothing held counts as a vote (see `Node::proven_changes`).
     voted: BTreeMap<Seq, u64>,
+    /// The leader whose proposals of each term this node took as votes (or this node, of
+    /// a term it led), for the last [`PROPOSER_TERMS`] such terms: one leader sequences
+    /// in a term, and it held every copy of that term it proposed and counted itself
+    /// towards committing it, so a take-over counts it a holder of the copies of that
+    /// term it keeps (see `Node::proven_changes`).
+    proposers: BTreeMap<u64, NodeId>,
     history: History,
     outbox: Outbox,
     /// The highest sequence number heard of as delivered or committed (from neighbours'
@@ -245,6 +255,7 @@ impl Room {
             outbox: Outbox::default(),
             known_high: Seq(0),
             voted: BTreeMap::new(),
+            proposers: BTreeMap::new(),
             first_seq: Seq(1),
             fetch_attempts: 0,
             fetch_mark: Seq(0),

@@ -363,9 +363,10 @@ impl Room {
         }
     }
 
-    /// The copy held at `seq`, if of `term`, is a vote: taken as a proposal from the
-    /// leader of `term` (and acked), or proposed by this node as that leader.
-    pub(in crate::proto::node) fn note_vote(&mut self, seq: Seq, term: u64) {
+    /// The copy held at `seq`, if of `term`, is a vote: taken as a proposal from
+    /// `proposer`, the leader of `term` (and acked), or proposed by this node as that
+    /// leader.
+    pub(in crate::proto::node) fn note_vote(&mut self, seq: Seq, term: u64, proposer: NodeId) {
         // Votes for numbers shown are of no use any more (one at a time: a split would
         // move every vote in flight on each proposal).
         let next = self.holdback.next();
@@ -374,7 +375,23 @@ impl Room {
         }
         if term != COMMITTED_TERM && self.holdback.get(seq).is_some_and(|e| e.term == term) {
             self.voted.insert(seq, term);
+            self.proposers.insert(term, proposer);
+            while self.proposers.len() > PROPOSER_TERMS {
+                self.proposers.pop_first();
+            }
         }
+    }
+
+    /// Forgets who led the terms of this node's votes (tests: what answers prove alone).
+    #[cfg(test)]
+    pub(in crate::proto::node) fn forget_proposers(&mut self) {
+        self.proposers.clear();
+    }
+
+    /// The leader whose proposals of `term` this node took as votes, or proposed itself
+    /// (see [`Room::note_vote`]).
+    pub(in crate::proto::node) fn proposer_of(&self, term: u64) -> Option<NodeId> {
+        self.proposers.get(&term).copied()
     }
 
     /// This node's votes among its held copies from `from` on (see [`Room::note_vote`]).

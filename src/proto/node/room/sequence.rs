@@ -294,7 +294,7 @@ impl Node {
             self.send_encoded_to(now, encoded, &token, &peers);
             let seq = e.seq;
             self.hold(e);
-            self.room.note_vote(seq, term);
+            self.room.note_vote(seq, term, self.ctx.id);
         }
         self.advance_commit(now);
     }

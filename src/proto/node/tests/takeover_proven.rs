@@ -37,7 +37,17 @@ fn votes(copies: &[ChatEntry]) -> Vec<Copy> {
 /// heard of the commit. Bob, holding `bob_holds`, wins round 2; carol answers with
 /// `carol_sends`, naming her votes among them. Returns bob and what he sent after.
 fn bob_taking_over_after_alice(bob_holds: &[Copy], carol_sends: &[Copy]) -> (Node, Out) {
-    bob_answered_by_carol(bob_holds, carol_sends, &[])
+    bob_answered_by_carol(bob_holds, carol_sends, &[], Knows::Leader)
+}
+
+/// Whether bob counts alice, whose proposals of term 1 he took as votes, among the
+/// holders of the copies of term 1 (see `Room::proposers`).
+#[derive(Clone, Copy, PartialEq)]
+enum Knows {
+    Leader,
+    /// Bob's record of who led term 1 is wiped before the take-over, to see what the
+    /// answers prove by themselves (a node with votes always knows their leader).
+    AnswersOnly,
 }
 
 /// [`bob_taking_over_after_alice`], carol naming the votes `named` besides.
@@ -45,6 +55,7 @@ fn bob_answered_by_carol(
     bob_holds: &[Copy],
     carol_sends: &[Copy],
     named: &[VotedRun],
+    knows: Knows,
 ) -> (Node, Out) {
     let t0 = base_time();
     let (mut n, _) = follower_with(t0, Vec::new());
@@ -53,8 +64,11 @@ fn bob_answered_by_carol(
     for (e, vote) in bob_holds {
         assert!(n.hold(e.clone()));
         if *vote {
-            n.room.note_vote(e.seq, e.term);
+            n.room.note_vote(e.seq, e.term, LEADER);
         }
+    }
+    if knows == Knows::AnswersOnly {
+        n.room.forget_proposers();
     }
     let asked = bob_wins_without(&mut n, t0, &[(LEADER, "alice", 1)], (2, CAROL, 3));
     let ids = asked.ids_to(addr(3), |m| matches!(m, Message::SyncRequest { .. }));
@@ -105,8 +119,9 @@ fn a_change_held_by_a_majority_of_its_configuration_is_taken_as_committed() {
     }
 }
 
-/// What proves nothing, and leaves bob waiting for alice: carol answering without the
-/// change (bob alone holds it, 1 of 3); carol holding a copy of another term; bob
+/// What the answers do not prove by themselves (bob not counting alice, the leader of
+/// term 1: see the next test), leaving bob waiting for alice: carol answering without
+/// the change (bob alone holds it, 1 of 3); carol holding a copy of another term; bob
 /// holding only the copy carol sent him (a copy merged from an answer is that member's,
 /// not counted twice); carol holding the change but not the message before it, which
 /// alice may have committed under another change with bob's ack alone; and a copy either
@@ -138,7 +153,7 @@ fn a_change_not_held_by_a_majority_as_votes_proves_nothing() {
         (vec![merged], vec![add], "bob's copy is no vote"),
     ];
     for (bob_holds, carol_sends, why) in runs {
-        let (n, out) = bob_taking_over_after_alice(&bob_holds, &carol_sends);
+        let (n, out) = bob_answered_by_carol(&bob_holds, &carol_sends, &[], Knows::AnswersOnly);
         assert!(
             n.room.is_recovering(),
             "{why}: bob waits for alice: {:?}",
@@ -155,10 +170,65 @@ fn a_change_not_held_by_a_majority_as_votes_proves_nothing() {
     let mut older = add_carol(1);
     older.term = 0;
     for sent in [vec![], vec![(older, false)]] {
-        let (n, out) = bob_answered_by_carol(&votes(&[add_carol(1)]), &sent, &named);
+        let (n, out) =
+            bob_answered_by_carol(&votes(&[add_carol(1)]), &sent, &named, Knows::AnswersOnly);
         assert!(
             n.room.is_recovering(),
             "a vote without its copy: {:?}",
+            out.sent
+        );
+    }
+}
+
+/// The leader of the change's term is a holder of every copy of its term (it proposed
+/// each, held it, and counted itself towards committing it): bob, holding the change as
+/// a vote with every number before it, and alice, who led term 1, are 2 of the 3 of
+/// `{alice, bob, carol}`, so bob takes over with carol's answer whatever she holds
+/// (`sim_failover` seeds 1781403 and 1800517, where the room waited for good for the dead
+/// leader). Where bob took no proposal of term 1 as a vote, he does not know its leader,
+/// and waits.
+#[test]
+fn the_leader_of_the_changes_term_holds_what_it_proposed() {
+    let (add, merged) = ((add_carol(1), true), (add_carol(1), false));
+    let taken = [
+        (vec![add.clone()], vec![], "carol holds nothing"),
+        (
+            votes(&[text(1), add_carol(2)]),
+            votes(&[add_carol(2)]),
+            "carol lacks #1",
+        ),
+        (
+            vec![add.clone()],
+            vec![merged.clone()],
+            "carol's copy is no vote",
+        ),
+    ];
+    for (bob_holds, carol_sends, why) in taken {
+        let (n, out) = bob_taking_over_after_alice(&bob_holds, &carol_sends);
+        assert!(
+            !n.room.is_recovering(),
+            "{why}: bob took over: {:?}",
+            out.sent
+        );
+        let again = out.messages_to(addr(3)).into_iter().any(|m| {
+            matches!(m, Message::Sequenced(e) if e.term == 2
+                && e.config_change() == Some(ConfigChange::Add("carol".into())))
+        });
+        assert!(
+            again,
+            "{why}: Add(carol) proposed again in term 2: {:?}",
+            out.sent
+        );
+    }
+    let waits = [
+        (vec![], vec![add.clone()], "bob holds only carol's copy"),
+        (vec![merged], vec![add], "bob's copy is no vote"),
+    ];
+    for (bob_holds, carol_sends, why) in waits {
+        let (n, out) = bob_taking_over_after_alice(&bob_holds, &carol_sends);
+        assert!(
+            n.room.is_recovering(),
+            "{why}: bob waits for alice: {:?}",
             out.sent
         );
     }
@@ -177,7 +247,7 @@ fn an_answer_names_the_votes_among_its_copies() {
     }
     // #4 was merged from an answer: no vote.
     for (seq, term) in [(1, 1), (2, 1), (3, 1), (5, 2)] {
-        n.room.note_vote(Seq(seq), term);
+        n.room.note_vote(Seq(seq), term, LEADER);
     }
     let run = |first, last, term| VotedRun {
         first: Seq(first),
@@ -187,6 +257,6 @@ fn an_answer_names_the_votes_among_its_copies() {
     let named = n.room.votes_among(&copies);
     assert_eq!(named, vec![run(1, 3, 1), run(5, 5, 2)]);
     // A vote of another term than the copy held is none.
-    n.room.note_vote(Seq(4), 2);
+    n.room.note_vote(Seq(4), 2, LEADER);
     assert_eq!(n.room.votes_among(&copies), named);
 }
