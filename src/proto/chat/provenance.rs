@@ -254,6 +254,14 @@ impl<T: Chained> Pending<T> {
         Some(closes)
     }
 
+    /// Something of `origin`'s was vouched for from elsewhere (its own word, say): every
+    /// group of its messages may now settle (a vouched message proves the one before
+    /// it), whoever sent them.
+    pub fn wake_origin(&mut self, origin: NodeId) {
+        let keys = self.groups.keys().filter(|(_, o)| *o == origin).copied();
+        self.ready.extend(keys);
+    }
+
     /// The groups where something could be proven since the last call: settle them
     /// together ([`Pending::settle_all`]), once the inputs at hand are in.
     pub fn take_ready(&mut self) -> Vec<(NodeId, NodeId)> {

@@ -45,6 +45,7 @@ impl Node {
         if !self.room.is_recovering() && e.term != COMMITTED_TERM {
             return;
         }
+        self.vouch_sealed_before(&e);
         let e = if self.proven_first(sender, &e) {
             match self.proof_known(now, sender, e) {
                 Proof::Known(e) => e,
@@ -104,6 +105,36 @@ impl Node {
             self.room
                 .vouched
                 .insert(e.origin, e.origin_seq, link, value);
+            // Another answer's copy of the message before it, staged, is proven by it.
+            self.room.answered.wake_origin(e.origin);
+            self.room.answers_vouched = true;
+        }
+    }
+
+    /// An answered copy of a number this node showed before, sealed (sent to close a run
+    /// whose first message was sequenced again later: see `Node::closing_copies_before`):
+    /// if its seal checks against its origin's key, it vouches for itself, and so for
+    /// the messages before it in other answers (it is never shown again here).
+    fn vouch_sealed_before(&mut self, e: &ChatEntry) {
+        let (Some(seal), Some(link)) = (&e.proof.seal, e.proof.link) else {
+            return;
+        };
+        if !self.ctx.cfg.seal_room
+            || !self.room.is_recovering()
+            || e.seq >= self.room.holdback.next()
+            || self.room.vouched.get(e.origin, e.origin_seq).is_some()
+        {
+            return;
+        }
+        let Binding::Key(key) = self.bound_key(e.origin, &e.name) else {
+            return;
+        };
+        let value = seal::chain(&link, &e.written(e.origin));
+        if seal::check_run(&key, &value, seal) {
+            self.room
+                .vouched
+                .insert(e.origin, e.origin_seq, link, value);
+            self.room.answered.wake_origin(e.origin);
             self.room.answers_vouched = true;
         }
     }

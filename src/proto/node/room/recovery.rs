@@ -244,6 +244,11 @@ impl Node {
         // Ending with a message that closes its run: the new leader proves them by it.
         entries.truncate(to_run_end(&entries, SYNC_BATCH));
         let votes = self.room.votes_among(&entries);
+        // A run closed before `from` (its first message sequenced again later): the
+        // copies that close it go first, or the new leader could not prove the rest.
+        let mut closing = self.closing_copies_before(from, &entries);
+        closing.append(&mut entries);
+        let entries = closing;
         // Our replica of the offline queue too: the new leader takes the union.
         let kept: Vec<QueuedDm> = self.mail.kept();
         let sent = (entries.len() + kept.len()) as u32;
@@ -342,23 +347,15 @@ impl Node {
         if !rec.waiting.is_empty() || !self.answers_arrived() || self.answers_unproven() {
             return;
         }
-        // A member behind what we asked for (we joined after what it misses): ask again
-        // from there, once, so that whatever any survivor has reaches it.
-        let lowest = rec.member_next.values().min().copied();
-        if let (Some(lowest), Some(epoch)) = (lowest, self.ring.epoch())
-            && lowest < rec.requested_from
-            && !rec.second_round
-        {
-            if let Some(rec) = self.room.recovery_mut() {
-                rec.second_round = true;
-            }
-            return self.ask_survivors(now, epoch, lowest);
+        if self.ask_second_round(now) {
+            return;
         }
         // Answers are capped per round, and what members showed was fetched: while our
         // delivery point moves, ask again from there (what lies beyond it may have been
         // cut from an answer, or lie past a capped claim).
-        if let Some(epoch) = self.ring.epoch()
-            && self.room.holdback.next() > rec.asked_at
+        let asked_at = self.room.recovery_mut().map(|r| r.asked_at);
+        if let (Some(epoch), Some(asked_at)) = (self.ring.epoch(), asked_at)
+            && self.room.holdback.next() > asked_at
         {
             let from = self.room.holdback.next();
             return self.ask_survivors(now, epoch, from);
@@ -369,6 +366,82 @@ impl Node {
         if self.recovery_quorum(true) {
             self.finish_recovery(now);
         }
+    }
+
+    /// The copies this node showed before `from` that close the run of an origin's first
+    /// message among `entries` (an answer from `from`) where the answer does not: its
+    /// later messages up to the sealed one, as committed copies. A leader that filled a
+    /// message's first number sequences it again after later ones of its run (see
+    /// `links.rs`); a new leader that joined after the seal could not prove it otherwise,
+    /// and would fill a committed number.
+    fn closing_copies_before(&self, from: Seq, entries: &[ChatEntry]) -> Vec<ChatEntry> {
+        /// Shown messages looked at, newest first, at most.
+        const LOOK_BACK: usize = 4096;
+        if !self.ctx.cfg.seal_room {
+            return Vec::new();
+        }
+        let mut first: BTreeMap<NodeId, OriginSeq> = BTreeMap::new();
+        for e in entries
+            .iter()
+            .filter(|e| !e.is_filler() && e.proof.link.is_some())
+        {
+            let k = first.entry(e.origin).or_insert(e.origin_seq);
+            *k = (*k).min(e.origin_seq);
+        }
+        first.retain(|origin, k| {
+            !entries
+                .iter()
+                .any(|e| e.origin == *origin && e.origin_seq >= *k && e.proof.seal.is_some())
+        });
+        if first.is_empty() {
+            return Vec::new();
+        }
+        let mut later: BTreeMap<NodeId, Vec<&ChatEntry>> = BTreeMap::new();
+        for e in self
+            .room
+            .history
+            .iter()
+            .rev()
+            .skip_while(|e| e.seq >= from)
+            .take(LOOK_BACK)
+        {
+            if first.get(&e.origin).is_some_and(|k| e.origin_seq > *k) {
+                later.entry(e.origin).or_default().push(e);
+            }
+        }
+        let mut closing: Vec<ChatEntry> = Vec::new();
+        for (_, mut copies) in later {
+            copies.sort_by_key(|e| e.origin_seq);
+            let Some(sealed) = copies.iter().position(|e| e.proof.seal.is_some()) else {
+                continue;
+            };
+            closing.extend(copies[..=sealed].iter().take(RUN_MAX).map(|e| ChatEntry {
+                term: COMMITTED_TERM,
+                ..(*e).clone()
+            }));
+        }
+        closing.sort_by_key(|e| e.seq);
+        closing
+    }
+
+    /// A member behind what we asked for (we joined after what it misses): ask again from
+    /// there, once, so that whatever any survivor has reaches it. Whether it asked.
+    fn ask_second_round(&mut self, now: Instant) -> bool {
+        let Role::Recovering(rec) = &self.room.role else {
+            return false;
+        };
+        let lowest = rec.member_next.values().min().copied();
+        let (Some(lowest), Some(epoch)) = (lowest, self.ring.epoch()) else {
+            return false;
+        };
+        if lowest >= rec.requested_from || rec.second_round {
+            return false;
+        }
+        if let Some(rec) = self.room.recovery_mut() {
+            rec.second_round = true;
+        }
+        self.ask_survivors(now, epoch, lowest);
+        true
     }
 
     /// Whether this node is behind what an answering member showed: those numbers are
@@ -519,7 +592,9 @@ impl Node {
                 let from = self.room.holdback.next();
                 return self.ask_survivors(now, epoch, from);
             }
-            if self.ask_for_the_rest(now) {
+            // Ending on the timer (a member silent, a copy unproven) skips no round that
+            // brings a lagging member what the others hold.
+            if self.ask_for_the_rest(now) || self.ask_second_round(now) {
                 return;
             }
             self.give_up_unproven_answers();

@@ -380,6 +380,7 @@ mod takeover_batches;
 mod takeover_config;
 mod takeover_fetch;
 mod takeover_forged;
+mod takeover_gaps;
 mod takeover_lies;
 mod takeover_proven;
 mod terms;
