@@ -54,11 +54,7 @@ fn bob_joined_at_3_taking_over(t0: Instant, more: Vec<Member>) -> Node {
 fn a_committed_copy_whose_seal_is_before_the_new_leaders_history_is_not_filled() {
     let t0 = base_time();
     let mut n = bob_joined_at_3_taking_over(t0, Vec::new());
-    let run = sealed_run(
-        LEADER,
-        [entry(3, LEADER, "alice", 1), entry(2, LEADER, "alice", 2)],
-    );
-    assert!(run[0].proof.seal.is_none() && run[1].proof.seal.is_some());
+    let run = alices_run_sequenced_again();
     let first = run[0].clone();
     // Alice, leader and origin, is gone.
     n.survivor_gone(t0, LEADER);
@@ -92,6 +88,17 @@ fn a_committed_copy_whose_seal_is_before_the_new_leaders_history_is_not_filled()
     );
 }
 
+/// Alice's run of two: submission 1 at #3 (sequenced again after a filler), submission 2
+/// at #2, sealing the run.
+fn alices_run_sequenced_again() -> Vec<ChatEntry> {
+    let run = sealed_run(
+        LEADER,
+        [entry(3, LEADER, "alice", 1), entry(2, LEADER, "alice", 2)],
+    );
+    assert!(run[0].proof.seal.is_none() && run[1].proof.seal.is_some());
+    run
+}
+
 /// Submission 2 of [`sealed_run`]'s two, `run[1]` (at #2, sealing the run), as a member
 /// that showed it holds and answers it: committed, with its full link.
 fn closing(run: &[ChatEntry]) -> ChatEntry {
@@ -115,10 +122,7 @@ fn closing(run: &[ChatEntry]) -> ChatEntry {
 fn a_member_answers_with_the_copy_that_closes_a_run_before_what_was_asked() {
     let t0 = base_time();
     let (mut n, _) = follower_with(t0, Vec::new());
-    let run = sealed_run(
-        LEADER,
-        [entry(3, LEADER, "alice", 1), entry(2, LEADER, "alice", 2)],
-    );
+    let run = alices_run_sequenced_again();
     let mut one = entry(1, CAROL, "carol", 1);
     one.term = COMMITTED_TERM;
     assert!(n.hold(one));
@@ -161,10 +165,7 @@ fn a_member_answers_with_the_copy_that_closes_a_run_before_what_was_asked() {
 fn a_shown_copy_whose_seal_is_before_the_new_leaders_history_is_not_skipped() {
     let t0 = base_time();
     let mut n = bob_joined_at_3_taking_over(t0, Vec::new());
-    let run = sealed_run(
-        LEADER,
-        [entry(3, LEADER, "alice", 1), entry(2, LEADER, "alice", 2)],
-    );
+    let run = alices_run_sequenced_again();
     let mut first = run[0].clone();
     first.term = COMMITTED_TERM;
     n.survivor_gone(t0, LEADER);
