@@ -380,23 +380,22 @@ impl Node {
         if !self.ctx.cfg.seal_room {
             return Vec::new();
         }
-        let mut first: BTreeMap<NodeId, OriginSeq> = BTreeMap::new();
+        // Each origin's messages in the answer, by number, and whether sealed.
+        let mut answered: BTreeMap<NodeId, BTreeMap<OriginSeq, bool>> = BTreeMap::new();
         for e in entries
             .iter()
             .filter(|e| !e.is_filler() && e.proof.link.is_some())
         {
-            let k = first.entry(e.origin).or_insert(e.origin_seq);
-            *k = (*k).min(e.origin_seq);
+            let sealed = e.proof.seal.is_some();
+            answered
+                .entry(e.origin)
+                .or_default()
+                .insert(e.origin_seq, sealed);
         }
-        first.retain(|origin, k| {
-            !entries
-                .iter()
-                .any(|e| e.origin == *origin && e.origin_seq >= *k && e.proof.seal.is_some())
-        });
-        if first.is_empty() {
+        if answered.is_empty() {
             return Vec::new();
         }
-        let mut later: BTreeMap<NodeId, Vec<&ChatEntry>> = BTreeMap::new();
+        let mut shown: BTreeMap<(NodeId, OriginSeq), &ChatEntry> = BTreeMap::new();
         for e in self
             .room
             .history
@@ -405,20 +404,46 @@ impl Node {
             .skip_while(|e| e.seq >= from)
             .take(LOOK_BACK)
         {
-            if first.get(&e.origin).is_some_and(|k| e.origin_seq > *k) {
-                later.entry(e.origin).or_default().push(e);
+            let after_first = answered
+                .get(&e.origin)
+                .and_then(|m| m.keys().next())
+                .is_some_and(|k| e.origin_seq > *k);
+            if after_first {
+                shown.entry((e.origin, e.origin_seq)).or_insert(e);
             }
         }
         let mut closing: Vec<ChatEntry> = Vec::new();
-        for (_, mut copies) in later {
-            copies.sort_by_key(|e| e.origin_seq);
-            let Some(sealed) = copies.iter().position(|e| e.proof.seal.is_some()) else {
+        for (origin, mine) in &answered {
+            // From the first answered message on, in its origin's order, to the first
+            // sealed one: what the answer lacks of that stretch, if this node showed it.
+            let Some((&first, _)) = mine.iter().next() else {
                 continue;
             };
-            closing.extend(copies[..=sealed].iter().take(RUN_MAX).map(|e| ChatEntry {
-                term: COMMITTED_TERM,
-                ..(*e).clone()
-            }));
+            let mut k = first;
+            let mut needed = Vec::new();
+            let closed = loop {
+                match (mine.get(&k), shown.get(&(*origin, k))) {
+                    (Some(true), _) => break true,
+                    (Some(false), _) => {}
+                    (None, Some(e)) => {
+                        needed.push(*e);
+                        if e.proof.seal.is_some() {
+                            break true;
+                        }
+                    }
+                    (None, None) => break false,
+                }
+                if needed.len() > RUN_MAX {
+                    break false;
+                }
+                k = k.next();
+            };
+            if closed {
+                closing.extend(needed.into_iter().map(|e| ChatEntry {
+                    term: COMMITTED_TERM,
+                    ..e.clone()
+                }));
+            }
         }
         closing.sort_by_key(|e| e.seq);
         closing
