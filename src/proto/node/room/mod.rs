@@ -83,6 +83,10 @@ pub(super) enum RoomToken {
 /// history): shown in its turn whatever the commit point, and never replaced.
 pub(super) const COMMITTED_TERM: u64 = u64::MAX;
 
+/// Unsealed closing copies a new leader keeps until the next message of their chain is
+/// vouched for (see `Room::closing`), at most.
+const CLOSING_MAX: usize = 512;
+
 /// The terms whose leader a node remembers as the proposer of its votes (see
 /// `Room::proposers`): a hold-back queue's votes span a few terms at most.
 const PROPOSER_TERMS: usize = 16;
@@ -186,6 +190,11 @@ pub(super) struct Room {
     /// Answered copies of a message `answered` holds from the same sender at another
     /// number, with their sender: taken once it is proven (see `proven_answers.rs`).
     answered_twins: Vec<(NodeId, ChatEntry)>,
+    /// Copies an answer sent from before this node's delivery point, unsealed, to close
+    /// a run whose first message it answered, that nothing vouched for yet: each is
+    /// vouched for once the message after it in its origin's chain is (see
+    /// `Node::vouch_sealed_before`). Cleared with each take-over; at most [`CLOSING_MAX`].
+    closing: Vec<ChatEntry>,
     /// Whether answered copies were vouched for since the staged ones were last looked
     /// at (see `Node::take_answers_proven_elsewhere`).
     answers_vouched: bool,
@@ -276,6 +285,7 @@ impl Room {
             staged: Pending::default(),
             answered: Pending::default(),
             answered_twins: Vec::new(),
+            closing: Vec::new(),
             answers_vouched: false,
             answers_in_hand: 0,
             chain_head: [0; 32],

@@ -111,32 +111,75 @@ impl Node {
         }
     }
 
-    /// An answered copy of a number this node showed before, sealed (sent to close a run
-    /// whose first message was sequenced again later: see `Node::closing_copies_before`):
-    /// if its seal checks against its origin's key, it vouches for itself, and so for
-    /// the messages before it in other answers (it is never shown again here).
+    /// An answered copy of a number this node showed before (sent to close a run whose
+    /// first message was sequenced again later: see `Node::closing_copies_before`): the
+    /// sealed one vouches for itself if its seal checks against its origin's key, each
+    /// unsealed one once the next message of its chain is vouched for (its chain value is
+    /// that one's link), whatever order they come in; and so for the messages before
+    /// them in other answers (they are never shown again here).
     fn vouch_sealed_before(&mut self, e: &ChatEntry) {
-        let (Some(seal), Some(link)) = (&e.proof.seal, e.proof.link) else {
+        let Some(link) = e.proof.link else {
             return;
         };
         if !self.ctx.cfg.seal_room
             || !self.room.is_recovering()
+            || e.is_filler()
             || e.seq >= self.room.holdback.next()
             || self.room.vouched.get(e.origin, e.origin_seq).is_some()
         {
             return;
         }
-        let Binding::Key(key) = self.bound_key(e.origin, &e.name) else {
-            return;
-        };
         let value = seal::chain(&link, &e.written(e.origin));
-        if seal::check_run(&key, &value, seal) {
-            self.room
-                .vouched
-                .insert(e.origin, e.origin_seq, link, value);
-            self.room.answered.wake_origin(e.origin);
-            self.room.answers_vouched = true;
+        let proven = match &e.proof.seal {
+            Some(seal) => match self.bound_key(e.origin, &e.name) {
+                Binding::Key(key) => seal::check_run(&key, &value, seal),
+                _ => false,
+            },
+            None => self.next_vouched_links(e.origin, e.origin_seq, &value),
+        };
+        if !proven {
+            if e.proof.seal.is_none() && self.room.closing.len() < CLOSING_MAX {
+                self.room.closing.push(e.clone());
+            }
+            return;
         }
+        self.room
+            .vouched
+            .insert(e.origin, e.origin_seq, link, value);
+        // Back along the chain: kept copies of the messages before it.
+        let mut next = Some((e.origin, e.origin_seq));
+        while let Some((origin, k)) = next.take() {
+            let Some(i) = self.room.closing.iter().position(|c| {
+                c.origin == origin
+                    && c.origin_seq.next() == k
+                    && c.proof.link.is_some_and(|l| {
+                        self.next_vouched_links(
+                            origin,
+                            c.origin_seq,
+                            &seal::chain(&l, &c.written(origin)),
+                        )
+                    })
+            }) else {
+                break;
+            };
+            let c = self.room.closing.swap_remove(i);
+            if let Some(l) = c.proof.link {
+                let v = seal::chain(&l, &c.written(origin));
+                self.room.vouched.insert(origin, c.origin_seq, l, v);
+                next = Some((origin, c.origin_seq));
+            }
+        }
+        self.room.answered.wake_origin(e.origin);
+        self.room.answers_vouched = true;
+    }
+
+    /// Whether the message after `(origin, k)` in its origin's chain is vouched for with
+    /// `value` as its link.
+    fn next_vouched_links(&self, origin: NodeId, k: OriginSeq, value: &ChainLink) -> bool {
+        self.room
+            .vouched
+            .get(origin, k.next())
+            .is_some_and(|(link, _)| link == value)
     }
 
     /// Keeps answered copy `e` until its run's seal proves it; it counts as arrived

@@ -31,6 +31,7 @@ impl Node {
         // Copies of an earlier take-over's answers still unproven: asked for again.
         self.room.answered.retain(|_| false);
         self.room.answered_twins.clear();
+        self.room.closing.clear();
         self.room.role = Role::Recovering(Box::new(Recovery {
             high: self.room.holdback.high(),
             own_votes,

@@ -377,6 +377,7 @@ mod skips;
 mod takeover;
 mod takeover_answers;
 mod takeover_batches;
+mod takeover_closing;
 mod takeover_config;
 mod takeover_fetch;
 mod takeover_forged;
