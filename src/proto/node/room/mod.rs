@@ -27,6 +27,7 @@ mod role;
 mod sequence;
 mod serve;
 mod submit;
+mod sync_answer;
 mod takeover;
 mod vouch;
 
