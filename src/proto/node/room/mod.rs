@@ -84,14 +84,6 @@ pub(super) enum RoomToken {
 /// history): shown in its turn whatever the commit point, and never replaced.
 pub(super) const COMMITTED_TERM: u64 = u64::MAX;
 
-/// Unsealed closing copies a new leader keeps until the next message of their chain is
-/// vouched for (see `Room::closing`), at most.
-const CLOSING_MAX: usize = 512;
-
-/// The terms whose leader a node remembers as the proposer of its votes (see
-/// `Room::proposers`): a hold-back queue's votes span a few terms at most.
-const PROPOSER_TERMS: usize = 16;
-
 /// Recovery timeouts, or election timeouts of a leader without a majority, after which
 /// a new election round (a higher term) starts: two candidates of one term, each followed
 /// by part of the room, would otherwise wait for each other for ever.
@@ -130,7 +122,7 @@ pub(super) struct Room {
     /// nothing held counts as a vote (see `Node::proven_changes`).
     voted: BTreeMap<Seq, u64>,
     /// The leader whose proposals of each term this node took as votes (or this node, of
-    /// a term it led), for the last [`PROPOSER_TERMS`] such terms: one leader sequences
+    /// a term it led), for the last `PROPOSER_TERMS` such terms: one leader sequences
     /// in a term, and it held every copy of that term it proposed and counted itself
     /// towards committing it, so a take-over counts it a holder of the copies of that
     /// term it keeps (see `Node::proven_changes`).
@@ -194,7 +186,7 @@ pub(super) struct Room {
     /// Copies an answer sent from before this node's delivery point, unsealed, to close
     /// a run whose first message it answered, that nothing vouched for yet: each is
     /// vouched for once the message after it in its origin's chain is (see
-    /// `Node::vouch_sealed_before`). Cleared with each take-over; at most [`CLOSING_MAX`].
+    /// `Node::vouch_sealed_before`). Cleared with each take-over; at most `CLOSING_MAX`.
     closing: Vec<ChatEntry>,
     /// Whether answered copies were vouched for since the staged ones were last looked
     /// at (see `Node::take_answers_proven_elsewhere`).

@@ -29,6 +29,10 @@ use crate::proto::seal;
 /// most (past it, the later copy takes the earlier one's place in the staging).
 const TWINS_MAX: usize = 4096;
 
+/// Unsealed closing copies a new leader keeps until the next message of their chain is
+/// vouched for (see `Room::closing`), at most.
+const CLOSING_MAX: usize = 512;
+
 impl Node {
     /// A survivor's answer to our sync request (`from`, `sender`, transport id `id`):
     /// during recovery it keeps the term it was held in and counts towards the answers

@@ -214,6 +214,10 @@ impl Recovery {
     }
 }
 
+/// The terms whose leader a node remembers as the proposer of its votes (see
+/// `Room::proposers`): a hold-back queue's votes span a few terms at most.
+const PROPOSER_TERMS: usize = 16;
+
 /// Moving between the parts, and what waits while a leader confirms or recovers.
 impl Room {
     /// Whether this node leads but waits to hear from a majority after an absence.
