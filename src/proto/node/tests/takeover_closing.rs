@@ -3,37 +3,10 @@
 //! its seal whatever order they come in, and a run closed before what was asked while a
 //! later run of the same origin is sealed in the answer.
 
-use super::joins::follower_welcomed_as;
-use super::takeover::{answer_to_bob, bob_wins_round_1};
 use super::takeover_answers::recovery_timer;
+use super::takeover_gaps::{bob_joined_at_taking_over, reply};
 use super::*;
 use crate::proto::node::room::COMMITTED_TERM;
-
-/// Carol's answer to bob (term 1): `next` and `high`, `sent` messages.
-fn reply(next: u64, high: u64, sent: u32) -> Message {
-    let Message::SyncReply { epoch, votes, .. } = answer_to_bob(high, sent) else {
-        unreachable!()
-    };
-    Message::SyncReply {
-        epoch,
-        next: Seq(next),
-        high: Seq(high),
-        sent,
-        votes,
-    }
-}
-
-/// Bob, welcomed by alice at `at` (nothing before it in his history), wins round 1.
-fn bob_joined_at_taking_over(t0: Instant, at: u64) -> Node {
-    let (mut n, _) = follower_welcomed_as(t0, |w| {
-        w.next_seq = Seq(at);
-        w.oldest = Seq(at);
-        w.pending_from = Seq(at);
-    });
-    assert_eq!(n.room.next_seq(), Seq(at));
-    bob_wins_round_1(&mut n, t0);
-    n
-}
 
 /// `runs` of `origin`, chained one after the other from the start of its chain, each
 /// sealed on its last message; every copy with its full link (as held and answered).
@@ -103,7 +76,7 @@ fn bob_takes_over_with(
     high: u64,
     seq: u64,
 ) -> Option<(bool, String)> {
-    let mut n = bob_joined_at_taking_over(t0, at);
+    let mut n = bob_joined_at_taking_over(t0, at, Vec::new());
     n.survivor_gone(t0, LEADER);
     let count = sent.len() as u32;
     for (id, e) in (2..).zip(sent) {

@@ -11,7 +11,7 @@ use super::*;
 use crate::proto::node::room::COMMITTED_TERM;
 
 /// Carol's answer to bob (term 1): `next` and `high`, `sent` messages.
-fn reply(next: u64, high: u64, sent: u32) -> Message {
+pub(super) fn reply(next: u64, high: u64, sent: u32) -> Message {
     let Message::SyncReply { epoch, votes, .. } = answer_to_bob(high, sent) else {
         unreachable!()
     };
@@ -24,16 +24,16 @@ fn reply(next: u64, high: u64, sent: u32) -> Message {
     }
 }
 
-/// Bob, welcomed by alice at #3 (#1..#2 not in his history: alice keeps from #3), wins
-/// round 1 and gathers answers.
-fn bob_joined_at_3_taking_over(t0: Instant, more: Vec<Member>) -> Node {
+/// Bob, welcomed by alice at `at` (nothing before it in his history: alice keeps from
+/// there), with `more` members besides, wins round 1 and gathers answers.
+pub(super) fn bob_joined_at_taking_over(t0: Instant, at: u64, more: Vec<Member>) -> Node {
     let (mut n, _) = follower_welcomed_as(t0, |w| {
-        w.next_seq = Seq(3);
-        w.oldest = Seq(3);
-        w.pending_from = Seq(3);
+        w.next_seq = Seq(at);
+        w.oldest = Seq(at);
+        w.pending_from = Seq(at);
         w.members.extend(more);
     });
-    assert_eq!(n.room.next_seq(), Seq(3));
+    assert_eq!(n.room.next_seq(), Seq(at));
     bob_wins_round_1(&mut n, t0);
     n
 }
@@ -53,7 +53,7 @@ fn bob_joined_at_3_taking_over(t0: Instant, more: Vec<Member>) -> Node {
 #[test]
 fn a_committed_copy_whose_seal_is_before_the_new_leaders_history_is_not_filled() {
     let t0 = base_time();
-    let mut n = bob_joined_at_3_taking_over(t0, Vec::new());
+    let mut n = bob_joined_at_taking_over(t0, 3, Vec::new());
     let run = alices_run_sequenced_again();
     let first = run[0].clone();
     // Alice, leader and origin, is gone.
@@ -164,7 +164,7 @@ fn a_member_answers_with_the_copy_that_closes_a_run_before_what_was_asked() {
 #[test]
 fn a_shown_copy_whose_seal_is_before_the_new_leaders_history_is_not_skipped() {
     let t0 = base_time();
-    let mut n = bob_joined_at_3_taking_over(t0, Vec::new());
+    let mut n = bob_joined_at_taking_over(t0, 3, Vec::new());
     let run = alices_run_sequenced_again();
     let mut first = run[0].clone();
     first.term = COMMITTED_TERM;
@@ -223,7 +223,7 @@ fn a_take_over_ended_by_its_timer_still_brings_a_lagging_member_what_survivors_h
     for erin_answers in [true, false] {
         let t0 = base_time();
         let more = vec![member(dave, "dave", 4), member(erin, "erin", 5)];
-        let mut n = bob_joined_at_3_taking_over(t0, more);
+        let mut n = bob_joined_at_taking_over(t0, 3, more);
         n.survivor_gone(t0, LEADER);
         let run = sealed_run(
             LEADER,
@@ -300,7 +300,7 @@ fn a_copy_proven_by_an_own_answer_of_the_next_message_is_taken_in_either_order()
     let erin = NodeId(500);
     for erin_first in [true, false] {
         let t0 = base_time();
-        let mut n = bob_joined_at_3_taking_over(t0, vec![member(erin, "erin", 5)]);
+        let mut n = bob_joined_at_taking_over(t0, 3, vec![member(erin, "erin", 5)]);
         n.survivor_gone(t0, LEADER);
         let run = sealed_run(
             erin,
