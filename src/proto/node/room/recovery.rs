@@ -463,9 +463,7 @@ impl Node {
                 let from = self.room.holdback.next();
                 return self.ask_survivors(now, epoch, from);
             }
-            // Ending on the timer (a member silent, a copy unproven) skips no round that
-            // brings a lagging member what the others hold.
-            if self.ask_for_the_rest(now) || self.ask_second_round(now) {
+            if self.ask_for_the_rest(now) {
                 return;
             }
             self.give_up_unproven_answers();
